@@ -1,0 +1,28 @@
+{
+  "targets": [
+    {
+      "target_name": "giftjs_native",
+      "sources": [
+        "native/addon.cpp",
+        "native/runtime/thread_pool.cpp",
+        "native/gemm/microkernels.cpp",
+        "native/gemm/gemm.cpp",
+        "native/kernels/norms.cpp",
+        "native/kernels/softmax.cpp",
+        "native/kernels/cross_entropy.cpp",
+        "native/kernels/attention.cpp",
+        "native/kernels/activations.cpp"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions", "-O2"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-O2"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-ffp-contract=fast"],
+      "cflags": ["-O3"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "OTHER_CPLUSPLUSFLAGS": ["-std=c++17", "-O3"]
+      }
+    }
+  ]
+}

@@ -1,0 +1,291 @@
+// The N-API binding: thin wrappers that turn JavaScript typed arrays into pointers and call the
+// kernels. Argument checking that needs shapes lives in TypeScript (src/backend/native), which
+// knows them; here we only check types and lengths so a bad call can never write out of bounds.
+#include <napi.h>
+
+#include <string>
+
+#include "gemm/gemm.h"
+#include "kernels/kernels.h"
+#include "runtime/thread_pool.h"
+
+using namespace giftjs;
+
+namespace {
+
+const KernelInfo* gKernel = nullptr;
+const KernelInfo& kernel() { return gKernel ? *gKernel : selectKernel(); }
+
+struct F32 {
+  float* data = nullptr;
+  std::size_t length = 0;
+};
+
+F32 f32(const Napi::CallbackInfo& info, std::size_t i, bool nullable = false) {
+  Napi::Value v = info[i];
+  if (nullable && (v.IsNull() || v.IsUndefined())) return {};
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a Float32Array");
+  auto a = v.As<Napi::Float32Array>();
+  return {a.Data(), a.ElementLength()};
+}
+
+const int32_t* i32(const Napi::CallbackInfo& info, std::size_t i, std::size_t need) {
+  Napi::Value v = info[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be an Int32Array");
+  auto a = v.As<Napi::Int32Array>();
+  if (a.ElementLength() < need) throw Napi::RangeError::New(info.Env(), "Int32Array too short");
+  return a.Data();
+}
+
+std::size_t sz(const Napi::CallbackInfo& info, std::size_t i) {
+  return static_cast<std::size_t>(info[i].As<Napi::Number>().Int64Value());
+}
+float num(const Napi::CallbackInfo& info, std::size_t i) { return info[i].As<Napi::Number>().FloatValue(); }
+
+void need(const Napi::CallbackInfo& info, const F32& a, std::size_t n, const char* what) {
+  if (a.data && a.length < n)
+    throw Napi::RangeError::New(info.Env(), std::string(what) + ": array has " + std::to_string(a.length) +
+                                                " floats, the kernel needs " + std::to_string(n));
+}
+
+// gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch, strideA, strideB, strideC)
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  GemmProblem p;
+  p.transA = info[0].As<Napi::Boolean>();
+  p.transB = info[1].As<Napi::Boolean>();
+  p.M = sz(info, 2); p.N = sz(info, 3); p.K = sz(info, 4);
+  p.alpha = num(info, 5);
+  F32 A = f32(info, 6), B = f32(info, 8), C = f32(info, 11);
+  p.lda = sz(info, 7); p.ldb = sz(info, 9); p.beta = num(info, 10); p.ldc = sz(info, 12);
+  const std::size_t batch = sz(info, 13), sA = sz(info, 14), sB = sz(info, 15), sC = sz(info, 16);
+  if (batch == 0 || p.M == 0 || p.N == 0) return info.Env().Undefined();
+  const std::size_t last = batch - 1;
+  const std::size_t aRows = p.transA ? p.K : p.M, bRows = p.transB ? p.N : p.K;
+  const std::size_t aCols = p.transA ? p.M : p.K, bCols = p.transB ? p.K : p.N;
+  if (aRows && aCols) need(info, A, last * sA + (aRows - 1) * p.lda + aCols, "gemm A");
+  if (bRows && bCols) need(info, B, last * sB + (bRows - 1) * p.ldb + bCols, "gemm B");
+  need(info, C, last * sC + (p.M - 1) * p.ldc + p.N, "gemm C");
+  p.A = A.data; p.B = B.data; p.C = C.data;
+  if (batch == 1) gemm(p, kernel());
+  else gemmBatched(p, batch, sA, sB, sC, kernel());
+  return info.Env().Undefined();
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  ThreadPool::instance().setThreads(static_cast<int>(sz(info, 0)));
+  return info.Env().Undefined();
+}
+Napi::Value GetThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), ThreadPool::instance().threads());
+}
+
+// setGemmKernel(name): forces "avx512", "avx2" or "portable" (benchmarks and tests); returns
+// false when this CPU cannot run it. setGemmKernel(null) restores the automatic choice.
+Napi::Value SetGemmKernel(const Napi::CallbackInfo& info) {
+  if (info[0].IsNull() || info[0].IsUndefined()) {
+    gKernel = nullptr;
+    return Napi::Boolean::New(info.Env(), true);
+  }
+  const KernelInfo* k = kernelByName(info[0].As<Napi::String>().Utf8Value().c_str());
+  if (k) gKernel = k;
+  return Napi::Boolean::New(info.Env(), k != nullptr);
+}
+
+Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  Napi::Array avail = Napi::Array::New(info.Env());
+  uint32_t n = 0;
+  for (const char* name : {"avx512", "avx2", "portable"})
+    if (kernelByName(name)) avail.Set(n++, name);
+  o.Set("gemmKernel", kernel().name);
+  o.Set("gemmKernels", avail);
+  o.Set("tile", std::to_string(kernel().mr) + "x" + std::to_string(kernel().nr));
+  o.Set("threads", ThreadPool::instance().threads());
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  Napi::Array feats = Napi::Array::New(info.Env());
+  uint32_t f = 0;
+  // __builtin_cpu_supports takes only string literals, hence the macro.
+#define GIFTJS_FEATURE(name) if (__builtin_cpu_supports(name)) feats.Set(f++, name);
+  GIFTJS_FEATURE("avx") GIFTJS_FEATURE("avx2") GIFTJS_FEATURE("fma") GIFTJS_FEATURE("avx512f")
+  GIFTJS_FEATURE("avx512bw") GIFTJS_FEATURE("avx512vl") GIFTJS_FEATURE("avx512bf16") GIFTJS_FEATURE("avx512vnni")
+#undef GIFTJS_FEATURE
+  o.Set("features", feats);
+#else
+  o.Set("features", Napi::Array::New(info.Env()));
+#endif
+  return o;
+}
+
+Napi::Value RmsNormForward(const Napi::CallbackInfo& info) {
+  const std::size_t rows = sz(info, 4), cols = sz(info, 5);
+  F32 x = f32(info, 0), w = f32(info, 1), y = f32(info, 2), rstd = f32(info, 3);
+  need(info, x, rows * cols, "rmsNorm x"); need(info, w, cols, "rmsNorm weight");
+  need(info, y, rows * cols, "rmsNorm y"); need(info, rstd, rows, "rmsNorm rstd");
+  rmsNormForward(x.data, w.data, y.data, rstd.data, rows, cols, num(info, 6));
+  return info.Env().Undefined();
+}
+
+Napi::Value RmsNormBackward(const Napi::CallbackInfo& info) {
+  const std::size_t rows = sz(info, 6), cols = sz(info, 7);
+  F32 x = f32(info, 0), w = f32(info, 1), rstd = f32(info, 2), dy = f32(info, 3);
+  F32 dx = f32(info, 4, true), dw = f32(info, 5, true);
+  need(info, x, rows * cols, "x"); need(info, w, cols, "w"); need(info, rstd, rows, "rstd");
+  need(info, dy, rows * cols, "dy"); need(info, dx, rows * cols, "dx"); need(info, dw, cols, "dw");
+  rmsNormBackward(x.data, w.data, rstd.data, dy.data, dx.data, dw.data, rows, cols);
+  return info.Env().Undefined();
+}
+
+Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
+  const std::size_t rows = sz(info, 6), cols = sz(info, 7);
+  F32 x = f32(info, 0), w = f32(info, 1, true), b = f32(info, 2, true), y = f32(info, 3);
+  F32 mean = f32(info, 4), rstd = f32(info, 5);
+  need(info, x, rows * cols, "x"); need(info, w, cols, "w"); need(info, b, cols, "b");
+  need(info, y, rows * cols, "y"); need(info, mean, rows, "mean"); need(info, rstd, rows, "rstd");
+  layerNormForward(x.data, w.data, b.data, y.data, mean.data, rstd.data, rows, cols, num(info, 8));
+  return info.Env().Undefined();
+}
+
+Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
+  const std::size_t rows = sz(info, 9), cols = sz(info, 10);
+  F32 x = f32(info, 0), w = f32(info, 1, true), mean = f32(info, 2), rstd = f32(info, 3);
+  F32 dy = f32(info, 4), dx = f32(info, 5, true), dw = f32(info, 6, true), db = f32(info, 7, true);
+  (void)info[8];
+  need(info, x, rows * cols, "x"); need(info, w, cols, "w"); need(info, mean, rows, "mean");
+  need(info, rstd, rows, "rstd"); need(info, dy, rows * cols, "dy"); need(info, dx, rows * cols, "dx");
+  need(info, dw, cols, "dw"); need(info, db, cols, "db");
+  layerNormBackward(x.data, w.data, mean.data, rstd.data, dy.data, dx.data, dw.data, db.data, rows, cols);
+  return info.Env().Undefined();
+}
+
+template <void (*Fn)(const float*, float*, std::size_t, std::size_t)>
+Napi::Value RowsUnary(const Napi::CallbackInfo& info) {
+  const std::size_t rows = sz(info, 2), cols = sz(info, 3);
+  F32 x = f32(info, 0), y = f32(info, 1);
+  need(info, x, rows * cols, "x"); need(info, y, rows * cols, "y");
+  Fn(x.data, y.data, rows, cols);
+  return info.Env().Undefined();
+}
+
+template <void (*Fn)(const float*, const float*, float*, std::size_t, std::size_t)>
+Napi::Value RowsBackward(const Napi::CallbackInfo& info) {
+  const std::size_t rows = sz(info, 3), cols = sz(info, 4);
+  F32 y = f32(info, 0), dy = f32(info, 1), dx = f32(info, 2);
+  need(info, y, rows * cols, "y"); need(info, dy, rows * cols, "dy"); need(info, dx, rows * cols, "dx");
+  Fn(y.data, dy.data, dx.data, rows, cols);
+  return info.Env().Undefined();
+}
+
+// crossEntropyForward(logits, targets, loss, lse, rows, vocab, ignoreIndex)
+Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
+  const std::size_t rows = sz(info, 4), vocab = sz(info, 5);
+  const int32_t ignore = info[6].As<Napi::Number>().Int32Value();
+  F32 logits = f32(info, 0), loss = f32(info, 2), lse = f32(info, 3);
+  const int32_t* t = i32(info, 1, rows);
+  need(info, logits, rows * vocab, "logits"); need(info, loss, rows, "loss"); need(info, lse, rows, "lse");
+  for (std::size_t r = 0; r < rows; ++r)
+    if (t[r] != ignore && (t[r] < 0 || static_cast<std::size_t>(t[r]) >= vocab))
+      throw Napi::RangeError::New(info.Env(), "cross-entropy target " + std::to_string(t[r]) + " at row " +
+                                                  std::to_string(r) + " is outside the vocabulary of " + std::to_string(vocab));
+  crossEntropyForward(logits.data, t, loss.data, lse.data, rows, vocab, ignore);
+  return info.Env().Undefined();
+}
+
+// crossEntropyBackward(logits, targets, lse, rowScale, dlogits, rows, vocab, ignoreIndex)
+Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
+  const std::size_t rows = sz(info, 5), vocab = sz(info, 6);
+  F32 logits = f32(info, 0), lse = f32(info, 2), scale = f32(info, 3), d = f32(info, 4);
+  const int32_t* t = i32(info, 1, rows);
+  need(info, logits, rows * vocab, "logits"); need(info, lse, rows, "lse"); need(info, scale, rows, "rowScale");
+  need(info, d, rows * vocab, "dlogits");
+  crossEntropyBackward(logits.data, t, lse.data, scale.data, d.data, rows, vocab, info[7].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+AttentionShape attentionShape(const Napi::CallbackInfo& info, std::size_t i) {
+  Napi::Object o = info[i].As<Napi::Object>();
+  auto get = [&](const char* k) { return static_cast<std::size_t>(o.Get(k).As<Napi::Number>().Int64Value()); };
+  AttentionShape s{get("B"), get("H"), get("Hkv"), get("T"), get("S"), get("D"),
+                   o.Get("scale").As<Napi::Number>().FloatValue(), o.Get("causal").As<Napi::Boolean>()};
+  if (s.Hkv == 0 || s.H % s.Hkv != 0)
+    throw Napi::RangeError::New(info.Env(), "attention: query heads must be a multiple of key/value heads");
+  return s;
+}
+
+void checkAttention(const Napi::CallbackInfo& info, const AttentionShape& s, const F32& q, const F32& k,
+                    const F32& v, const F32& mask) {
+  need(info, q, s.B * s.H * s.T * s.D, "q");
+  need(info, k, s.B * s.Hkv * s.S * s.D, "k");
+  need(info, v, s.B * s.Hkv * s.S * s.D, "v");
+  need(info, mask, s.B * s.S, "keyMask");
+}
+
+// attentionForward(shape, q, k, v, keyMask|null, out, lse)
+Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
+  AttentionShape s = attentionShape(info, 0);
+  F32 q = f32(info, 1), k = f32(info, 2), v = f32(info, 3), mask = f32(info, 4, true);
+  F32 out = f32(info, 5), lse = f32(info, 6);
+  checkAttention(info, s, q, k, v, mask);
+  need(info, out, s.B * s.H * s.T * s.D, "out"); need(info, lse, s.B * s.H * s.T, "lse");
+  attentionForward(s, q.data, k.data, v.data, mask.data, out.data, lse.data);
+  return info.Env().Undefined();
+}
+
+// attentionBackward(shape, q, k, v, keyMask|null, out, lse, dout, dq|null, dk|null, dv|null)
+Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
+  AttentionShape s = attentionShape(info, 0);
+  F32 q = f32(info, 1), k = f32(info, 2), v = f32(info, 3), mask = f32(info, 4, true);
+  F32 out = f32(info, 5), lse = f32(info, 6), dout = f32(info, 7);
+  F32 dq = f32(info, 8, true), dk = f32(info, 9, true), dv = f32(info, 10, true);
+  checkAttention(info, s, q, k, v, mask);
+  need(info, out, s.B * s.H * s.T * s.D, "out"); need(info, lse, s.B * s.H * s.T, "lse");
+  need(info, dout, s.B * s.H * s.T * s.D, "dout"); need(info, dq, s.B * s.H * s.T * s.D, "dq");
+  need(info, dk, s.B * s.Hkv * s.S * s.D, "dk"); need(info, dv, s.B * s.Hkv * s.S * s.D, "dv");
+  attentionBackward(s, q.data, k.data, v.data, mask.data, out.data, lse.data, dout.data, dq.data, dk.data, dv.data);
+  return info.Env().Undefined();
+}
+
+// activationForward(kind, x, y, n) / activationBackward(kind, x, dy, dx, n)
+Napi::Value ActivationForward(const Napi::CallbackInfo& info) {
+  const std::size_t n = sz(info, 3);
+  F32 x = f32(info, 1), y = f32(info, 2);
+  need(info, x, n, "x"); need(info, y, n, "y");
+  activationForward(static_cast<Activation>(info[0].As<Napi::Number>().Int32Value()), x.data, y.data, n);
+  return info.Env().Undefined();
+}
+Napi::Value ActivationBackward(const Napi::CallbackInfo& info) {
+  const std::size_t n = sz(info, 4);
+  F32 x = f32(info, 1), dy = f32(info, 2), dx = f32(info, 3);
+  need(info, x, n, "x"); need(info, dy, n, "dy"); need(info, dx, n, "dx");
+  activationBackward(static_cast<Activation>(info[0].As<Napi::Number>().Int32Value()), x.data, dy.data, dx.data, n);
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", Napi::Function::New(env, Gemm));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("getThreads", Napi::Function::New(env, GetThreads));
+  exports.Set("setGemmKernel", Napi::Function::New(env, SetGemmKernel));
+  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
+  exports.Set("rmsNormForward", Napi::Function::New(env, RmsNormForward));
+  exports.Set("rmsNormBackward", Napi::Function::New(env, RmsNormBackward));
+  exports.Set("layerNormForward", Napi::Function::New(env, LayerNormForward));
+  exports.Set("layerNormBackward", Napi::Function::New(env, LayerNormBackward));
+  exports.Set("softmaxForward", Napi::Function::New(env, RowsUnary<softmaxForward>));
+  exports.Set("softmaxBackward", Napi::Function::New(env, RowsBackward<softmaxBackward>));
+  exports.Set("logSoftmaxForward", Napi::Function::New(env, RowsUnary<logSoftmaxForward>));
+  exports.Set("logSoftmaxBackward", Napi::Function::New(env, RowsBackward<logSoftmaxBackward>));
+  exports.Set("crossEntropyForward", Napi::Function::New(env, CrossEntropyForward));
+  exports.Set("crossEntropyBackward", Napi::Function::New(env, CrossEntropyBackward));
+  exports.Set("attentionForward", Napi::Function::New(env, AttentionForward));
+  exports.Set("attentionBackward", Napi::Function::New(env, AttentionBackward));
+  exports.Set("activationForward", Napi::Function::New(env, ActivationForward));
+  exports.Set("activationBackward", Napi::Function::New(env, ActivationBackward));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(giftjs_native, Init)

@@ -1,0 +1,212 @@
+// Cache-blocked GEMM in the style of BLIS / GotoBLAS:
+//   for each NC-wide panel of B          (jc)
+//     for each KC-deep slice of K         (pc)   pack B[KC x NC] into NR-wide slivers (L3/L2)
+//       for each MC-tall block of A       (ic)   pack A[MC x KC] into MR-tall slivers (L2)
+//         for each NR sliver, MR sliver   (jr, ir) micro-kernel over KC        (L1 + registers)
+// Packing makes the micro-kernel's loads contiguous and aligned whatever the transposes and
+// leading dimensions are, and zero-pads edge slivers so the kernel never branches.
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "../runtime/thread_pool.h"
+
+namespace giftjs {
+
+namespace {
+
+constexpr std::size_t KC = 256;   // depth of a packed slice: an NR x KC B sliver stays in L1
+constexpr std::size_t MC = 168;   // rows of a packed A block (multiple of 14 and 6 and 4)
+constexpr std::size_t NC = 3072;  // columns of a packed B panel: KC x NC floats in L2/L3
+
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<float, AlignedFree>;
+
+// Per-thread packing buffers, grown on demand and reused across calls.
+float* scratch(Buffer& buf, std::size_t& cap, std::size_t floats) {
+  if (floats > cap) {
+    buf.reset(static_cast<float*>(std::aligned_alloc(64, ((floats * 4 + 63) / 64) * 64)));
+    cap = floats;
+  }
+  return buf.get();
+}
+
+inline float opA(const GemmProblem& p, std::size_t i, std::size_t k) {
+  return p.transA ? p.A[k * p.lda + i] : p.A[i * p.lda + k];
+}
+
+// Packs rows [i0, i0+mc) x depth [k0, k0+kc) of op(A) into MR-tall slivers: sliver s holds,
+// for each k, the MR values op(A)[i0 + s*MR + r, k] contiguously (zero past row M).
+void packA(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc,
+           int MR, float* dst) {
+  for (std::size_t s = 0; s < mc; s += MR) {
+    const std::size_t rows = std::min<std::size_t>(MR, mc - s);
+    if (p.transA) {
+      for (std::size_t k = 0; k < kc; ++k) {
+        const float* src = p.A + (k0 + k) * p.lda + i0 + s;
+        float* d = dst + k * MR;
+        std::size_t r = 0;
+        for (; r < rows; ++r) d[r] = src[r];
+        for (; r < static_cast<std::size_t>(MR); ++r) d[r] = 0.0f;
+      }
+    } else {
+      for (std::size_t r = 0; r < static_cast<std::size_t>(MR); ++r) {
+        if (r < rows) {
+          const float* src = p.A + (i0 + s + r) * p.lda + k0;
+          for (std::size_t k = 0; k < kc; ++k) dst[k * MR + r] = src[k];
+        } else {
+          for (std::size_t k = 0; k < kc; ++k) dst[k * MR + r] = 0.0f;
+        }
+      }
+    }
+    dst += kc * MR;
+  }
+}
+
+// Packs depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) into NR-wide slivers (zero past N).
+void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc,
+           int NR, float* dst) {
+  for (std::size_t s = 0; s < nc; s += NR) {
+    const std::size_t cols = std::min<std::size_t>(NR, nc - s);
+    if (!p.transB) {
+      for (std::size_t k = 0; k < kc; ++k) {
+        const float* src = p.B + (k0 + k) * p.ldb + j0 + s;
+        float* d = dst + k * NR;
+        std::size_t c = 0;
+        for (; c < cols; ++c) d[c] = src[c];
+        for (; c < static_cast<std::size_t>(NR); ++c) d[c] = 0.0f;
+      }
+    } else {
+      for (std::size_t c = 0; c < static_cast<std::size_t>(NR); ++c) {
+        if (c < cols) {
+          const float* src = p.B + (j0 + s + c) * p.ldb + k0;
+          for (std::size_t k = 0; k < kc; ++k) dst[k * NR + c] = src[k];
+        } else {
+          for (std::size_t k = 0; k < kc; ++k) dst[k * NR + c] = 0.0f;
+        }
+      }
+    }
+    dst += kc * NR;
+  }
+}
+
+// C = beta * C over an m x n block (beta == 0 writes zeros without reading C, so NaNs in an
+// uninitialised output never leak in).
+void scaleC(const GemmProblem& p) {
+  for (std::size_t i = 0; i < p.M; ++i) {
+    float* row = p.C + i * p.ldc;
+    if (p.beta == 0.0f)
+      std::memset(row, 0, p.N * sizeof(float));
+    else if (p.beta != 1.0f)
+      for (std::size_t j = 0; j < p.N; ++j) row[j] *= p.beta;
+  }
+}
+
+}  // namespace
+
+void gemmSerial(const GemmProblem& p, const KernelInfo& ki) {
+  if (p.M == 0 || p.N == 0) return;
+  if (p.K == 0 || p.alpha == 0.0f) {
+    scaleC(p);
+    return;
+  }
+  const int MR = ki.mr, NR = ki.nr;
+  thread_local Buffer bufA, bufB;
+  thread_local std::size_t capA = 0, capB = 0;
+  float* packedA = scratch(bufA, capA, MC * KC + 64);
+  float* packedB = scratch(bufB, capB, KC * (NC + NR));
+  alignas(64) float edge[32 * 32];
+
+  // When beta is neither 0 nor 1 the first K slice cannot fold it into the kernel's store,
+  // so scale C once up front and accumulate from there.
+  const bool prescale = p.beta != 0.0f && p.beta != 1.0f;
+  if (prescale) scaleC(p);
+
+  for (std::size_t jc = 0; jc < p.N; jc += NC) {
+    const std::size_t nc = std::min(NC, p.N - jc);
+    for (std::size_t pc = 0; pc < p.K; pc += KC) {
+      const std::size_t kc = std::min(KC, p.K - pc);
+      const bool accumulate = pc > 0 || p.beta != 0.0f;
+      packB(p, pc, kc, jc, nc, NR, packedB);
+      for (std::size_t ic = 0; ic < p.M; ic += MC) {
+        const std::size_t mc = std::min(MC, p.M - ic);
+        packA(p, ic, mc, pc, kc, MR, packedA);
+        for (std::size_t jr = 0; jr < nc; jr += NR) {
+          const std::size_t n = std::min<std::size_t>(NR, nc - jr);
+          const float* bSliver = packedB + (jr / NR) * kc * NR;
+          for (std::size_t ir = 0; ir < mc; ir += MR) {
+            const std::size_t m = std::min<std::size_t>(MR, mc - ir);
+            const float* aSliver = packedA + (ir / MR) * kc * MR;
+            float* c = p.C + (ic + ir) * p.ldc + jc + jr;
+            if (m == static_cast<std::size_t>(MR) && n == static_cast<std::size_t>(NR)) {
+              ki.kernel(kc, aSliver, bSliver, c, p.ldc, p.alpha, accumulate);
+            } else {
+              // Edge tile: compute the full tile into scratch, then add the valid part.
+              ki.kernel(kc, aSliver, bSliver, edge, NR, p.alpha, false);
+              for (std::size_t i = 0; i < m; ++i)
+                for (std::size_t j = 0; j < n; ++j)
+                  c[i * p.ldc + j] = edge[i * NR + j] + (accumulate ? c[i * p.ldc + j] : 0.0f);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Splits one GEMM into independent row or column bands, one per task. Bands are aligned to
+// the kernel's tile so no tile straddles two threads.
+void gemm(const GemmProblem& p, const KernelInfo& ki) {
+  ThreadPool& pool = ThreadPool::instance();
+  const std::size_t threads = static_cast<std::size_t>(pool.threads());
+  const double flops = 2.0 * p.M * p.N * p.K;
+  if (threads == 1 || flops < 2.0e6) {
+    gemmSerial(p, ki);
+    return;
+  }
+  const bool splitRows = p.M >= p.N;
+  const std::size_t extent = splitRows ? p.M : p.N;
+  const std::size_t unit = splitRows ? ki.mr : ki.nr;
+  const std::size_t units = (extent + unit - 1) / unit;
+  const std::size_t tasks = std::min(threads, units);
+  pool.parallelFor(tasks, [&](std::size_t t) {
+    const std::size_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
+    const std::size_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
+    if (lo >= hi) return;
+    GemmProblem sub = p;
+    if (splitRows) {
+      sub.M = hi - lo;
+      sub.A = p.transA ? p.A + lo : p.A + lo * p.lda;
+      sub.C = p.C + lo * p.ldc;
+    } else {
+      sub.N = hi - lo;
+      sub.B = p.transB ? p.B + lo * p.ldb : p.B + lo;
+      sub.C = p.C + lo;
+    }
+    gemmSerial(sub, ki);
+  });
+}
+
+void gemmBatched(const GemmProblem& p, std::size_t batch, std::size_t strideA,
+                 std::size_t strideB, std::size_t strideC, const KernelInfo& ki) {
+  ThreadPool& pool = ThreadPool::instance();
+  auto one = [&](std::size_t b) {
+    GemmProblem sub = p;
+    sub.A = p.A + b * strideA;
+    sub.B = p.B + b * strideB;
+    sub.C = p.C + b * strideC;
+    return sub;
+  };
+  if (batch >= static_cast<std::size_t>(pool.threads()) && batch > 1) {
+    pool.parallelFor(batch, [&](std::size_t b) { gemmSerial(one(b), ki); });
+  } else {
+    for (std::size_t b = 0; b < batch; ++b) gemm(one(b), ki);
+  }
+}
+
+}  // namespace giftjs

@@ -1,0 +1,31 @@
+// Single-precision GEMM on row-major matrices:  C = alpha * op(A) * op(B) + beta * C
+// op(A) is M x K (A stored K x M when transA), op(B) is K x N (B stored N x K when transB).
+#pragma once
+#include <cstddef>
+
+#include "microkernels.h"
+
+namespace giftjs {
+
+struct GemmProblem {
+  bool transA = false, transB = false;
+  std::size_t M = 0, N = 0, K = 0;
+  float alpha = 1.0f;
+  const float* A = nullptr;
+  std::size_t lda = 0;
+  const float* B = nullptr;
+  std::size_t ldb = 0;
+  float beta = 0.0f;
+  float* C = nullptr;
+  std::size_t ldc = 0;
+};
+
+// One GEMM on the calling thread with the given kernel (the building block of the others).
+void gemmSerial(const GemmProblem& p, const KernelInfo& kernel);
+// One GEMM, split over the thread pool.
+void gemm(const GemmProblem& p, const KernelInfo& kernel);
+// `batch` GEMMs whose operands advance by the given strides (in floats), over the thread pool.
+void gemmBatched(const GemmProblem& p, std::size_t batch, std::size_t strideA,
+                 std::size_t strideB, std::size_t strideC, const KernelInfo& kernel);
+
+}  // namespace giftjs

@@ -1,0 +1,145 @@
+// The micro-kernels behind gemm.cpp. Each is compiled for its own instruction set with a
+// function-level target attribute, so one binary carries all of them and picks at run time
+// (__builtin_cpu_supports) instead of at build time: a build on one machine runs on another.
+#include "microkernels.h"
+
+#include <cstring>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+#include <initializer_list>
+
+namespace giftjs {
+
+#if defined(__x86_64__) || defined(__i386__)
+#define GIFTJS_X86 1
+// AVX-512: 14 rows x 32 columns. 28 accumulators + 2 B vectors + 1 broadcast = 31 of the 32
+// zmm registers. Every k step issues 28 FMAs against 2 loads and 14 broadcasts (which GCC folds
+// into the FMA as an embedded {1to16} memory operand), enough to keep both FMA pipes busy.
+template <int MR>
+__attribute__((target("avx512f,fma"))) static void kernelAvx512(std::size_t kc, const float* A,
+                                                                 const float* B, float* C,
+                                                                 std::size_t ldc, float alpha,
+                                                                 bool accumulate) {
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = _mm512_setzero_ps();
+    c1[i] = _mm512_setzero_ps();
+  }
+  for (std::size_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_load_ps(B);
+    const __m512 b1 = _mm512_load_ps(B + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(A[i]);
+      c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+    }
+    A += MR;
+    B += 32;
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    float* row = C + i * ldc;
+    __m512 r0 = _mm512_mul_ps(c0[i], va), r1 = _mm512_mul_ps(c1[i], va);
+    if (accumulate) {
+      r0 = _mm512_add_ps(r0, _mm512_loadu_ps(row));
+      r1 = _mm512_add_ps(r1, _mm512_loadu_ps(row + 16));
+    }
+    _mm512_storeu_ps(row, r0);
+    _mm512_storeu_ps(row + 16, r1);
+  }
+}
+
+// AVX2 + FMA: 6 rows x 16 columns, 12 accumulators in the 16 ymm registers.
+__attribute__((target("avx2,fma"))) static void kernelAvx2(std::size_t kc, const float* A,
+                                                          const float* B, float* C,
+                                                          std::size_t ldc, float alpha,
+                                                          bool accumulate) {
+  constexpr int MR = 6;
+  __m256 c0[MR], c1[MR];
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = _mm256_setzero_ps();
+    c1[i] = _mm256_setzero_ps();
+  }
+  for (std::size_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_load_ps(B);
+    const __m256 b1 = _mm256_load_ps(B + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m256 a = _mm256_broadcast_ss(A + i);
+      c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+    }
+    A += MR;
+    B += 16;
+  }
+  const __m256 va = _mm256_set1_ps(alpha);
+  for (int i = 0; i < MR; ++i) {
+    float* row = C + i * ldc;
+    __m256 r0 = _mm256_mul_ps(c0[i], va), r1 = _mm256_mul_ps(c1[i], va);
+    if (accumulate) {
+      r0 = _mm256_add_ps(r0, _mm256_loadu_ps(row));
+      r1 = _mm256_add_ps(r1, _mm256_loadu_ps(row + 8));
+    }
+    _mm256_storeu_ps(row, r0);
+    _mm256_storeu_ps(row + 8, r1);
+  }
+}
+
+#endif  // x86
+
+// Portable: 4 x 8 in plain C++; the compiler vectorises it with whatever the baseline ISA has.
+static void kernelPortable(std::size_t kc, const float* A, const float* B, float* C,
+                           std::size_t ldc, float alpha, bool accumulate) {
+  constexpr int MR = 4, NR = 8;
+  float acc[MR][NR] = {};
+  for (std::size_t p = 0; p < kc; ++p) {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) acc[i][j] += A[i] * B[j];
+    A += MR;
+    B += NR;
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j)
+      C[i * ldc + j] = alpha * acc[i][j] + (accumulate ? C[i * ldc + j] : 0.0f);
+}
+
+#ifdef GIFTJS_X86
+static const KernelInfo kAvx512{"avx512", 14, 32, &kernelAvx512<14>};
+static const KernelInfo kAvx2{"avx2", 6, 16, &kernelAvx2};
+#endif
+static const KernelInfo kPortable{"portable", 4, 8, &kernelPortable};
+
+static bool cpuHas(const char* name) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (std::strcmp(name, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+  if (std::strcmp(name, "avx2") == 0)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  return std::strcmp(name, "portable") == 0;
+}
+
+const KernelInfo* kernelByName(const char* name) {
+  if (!cpuHas(name)) return nullptr;
+#ifdef GIFTJS_X86
+  if (std::strcmp(name, "avx512") == 0) return &kAvx512;
+  if (std::strcmp(name, "avx2") == 0) return &kAvx2;
+#endif
+  if (std::strcmp(name, "portable") == 0) return &kPortable;
+  return nullptr;
+}
+
+const KernelInfo& selectKernel() {
+  static const KernelInfo* chosen = [] {
+    for (const char* name : {"avx512", "avx2"})
+      if (const KernelInfo* k = kernelByName(name)) return k;
+    return &kPortable;
+  }();
+  return *chosen;
+}
+
+}  // namespace giftjs

@@ -1,0 +1,61 @@
+// Native kernels for the ops that dominate a Transformer step besides GEMM. Every array is
+// contiguous float32, row-major; `rows` x `cols` means rows independent vectors of length cols.
+// Outputs marked "nullable" are skipped when null (a frozen weight's gradient is never computed).
+// Gradients of weights (dw, db) are accumulated (+=), gradients of activations overwritten.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace giftjs {
+
+// RMSNorm: y = x / sqrt(mean(x^2) + eps) * w. Saves rstd [rows] for the backward.
+void rmsNormForward(const float* x, const float* w, float* y, float* rstd, std::size_t rows,
+                    std::size_t cols, float eps);
+void rmsNormBackward(const float* x, const float* w, const float* rstd, const float* dy,
+                     float* dx /*nullable*/, float* dw /*nullable*/, std::size_t rows,
+                     std::size_t cols);
+
+// LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b (w and b nullable). Saves mean, rstd.
+void layerNormForward(const float* x, const float* w, const float* b, float* y, float* mean,
+                      float* rstd, std::size_t rows, std::size_t cols, float eps);
+void layerNormBackward(const float* x, const float* w, const float* mean, const float* rstd,
+                       const float* dy, float* dx, float* dw, float* db, std::size_t rows,
+                       std::size_t cols);
+
+void softmaxForward(const float* x, float* y, std::size_t rows, std::size_t cols);
+void softmaxBackward(const float* y, const float* dy, float* dx, std::size_t rows,
+                     std::size_t cols);
+void logSoftmaxForward(const float* x, float* y, std::size_t rows, std::size_t cols);
+void logSoftmaxBackward(const float* y, const float* dy, float* dx, std::size_t rows,
+                        std::size_t cols);
+
+// Cross-entropy per row against integer targets; rows whose target == ignoreIndex get loss 0.
+// Saves only the log-sum-exp per row: the backward recomputes softmax from the logits, so the
+// probabilities are never stored (a 128k vocabulary costs one logits-sized gradient, no more).
+void crossEntropyForward(const float* logits, const int32_t* targets, float* loss, float* lse,
+                         std::size_t rows, std::size_t vocab, int32_t ignoreIndex);
+void crossEntropyBackward(const float* logits, const int32_t* targets, const float* lse,
+                          const float* rowScale, float* dlogits, std::size_t rows,
+                          std::size_t vocab, int32_t ignoreIndex);
+
+// Scaled dot-product attention. q [B, H, T, D], k and v [B, Hkv, S, D] (H % Hkv == 0:
+// query head h reads key/value head h / (H / Hkv)), out [B, H, T, D], lse [B, H, T].
+// causal: query t sits at absolute position t + S - T and sees keys j <= that position.
+// keyMask [B, S] (nullable): 0 marks a padded key that no query may attend to.
+struct AttentionShape {
+  std::size_t B, H, Hkv, T, S, D;
+  float scale;
+  bool causal;
+};
+void attentionForward(const AttentionShape& s, const float* q, const float* k, const float* v,
+                      const float* keyMask, float* out, float* lse);
+void attentionBackward(const AttentionShape& s, const float* q, const float* k, const float* v,
+                       const float* keyMask, const float* out, const float* lse,
+                       const float* dout, float* dq, float* dk, float* dv);
+
+enum class Activation : int { GeluErf = 0, GeluTanh = 1, Silu = 2 };
+void activationForward(Activation a, const float* x, float* y, std::size_t n);
+// dx = dy * act'(x)
+void activationBackward(Activation a, const float* x, const float* dy, float* dx, std::size_t n);
+
+}  // namespace giftjs

@@ -1,0 +1,79 @@
+// The Backend interface: the compute-heavy kernels, on flat float32 arrays with explicit sizes.
+//
+// Two implementations: `ref` (plain TypeScript, runs anywhere, the oracle the tests trust) and
+// `native` (C++ through N-API, SIMD and threads). Ops in src/ops call only this interface for
+// the heavy work; data movement (broadcasting arithmetic, transposes, slicing, gathers,
+// reductions) is plain TypeScript shared by both backends, because it is bound by memory
+// bandwidth rather than arithmetic. A future WebGPU backend would implement this same interface
+// (and, by then, the data-movement ops too).
+
+export type BackendName = 'ref' | 'native';
+
+/** C = alpha * op(A) * op(B) + beta * C, row-major, `batch` times with the given strides. */
+export interface GemmArgs {
+  transA: boolean;
+  transB: boolean;
+  M: number;
+  N: number;
+  K: number;
+  alpha: number;
+  A: Float32Array;
+  lda: number;
+  B: Float32Array;
+  ldb: number;
+  beta: number;
+  C: Float32Array;
+  ldc: number;
+  batch: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+}
+
+export interface AttentionShape {
+  B: number;
+  H: number;
+  Hkv: number;
+  T: number;
+  S: number;
+  D: number;
+  scale: number;
+  causal: boolean;
+}
+
+export enum ActivationKind {
+  GeluErf = 0,
+  GeluTanh = 1,
+  Silu = 2,
+}
+
+type F = Float32Array;
+
+export interface Backend {
+  readonly name: BackendName;
+  gemm(args: GemmArgs): void;
+
+  rmsNormForward(x: F, w: F, y: F, rstd: F, rows: number, cols: number, eps: number): void;
+  /** dx is overwritten, dw accumulated; either may be null (not needed). */
+  rmsNormBackward(x: F, w: F, rstd: F, dy: F, dx: F | null, dw: F | null, rows: number, cols: number): void;
+  layerNormForward(x: F, w: F | null, b: F | null, y: F, mean: F, rstd: F, rows: number, cols: number, eps: number): void;
+  layerNormBackward(x: F, w: F | null, mean: F, rstd: F, dy: F, dx: F | null, dw: F | null, db: F | null, rows: number, cols: number): void;
+
+  softmaxForward(x: F, y: F, rows: number, cols: number): void;
+  softmaxBackward(y: F, dy: F, dx: F, rows: number, cols: number): void;
+  logSoftmaxForward(x: F, y: F, rows: number, cols: number): void;
+  logSoftmaxBackward(y: F, dy: F, dx: F, rows: number, cols: number): void;
+
+  /** Per-row loss (0 where target == ignoreIndex) and log-sum-exp. */
+  crossEntropyForward(logits: F, targets: Int32Array, loss: F, lse: F, rows: number, vocab: number, ignoreIndex: number): void;
+  /** dlogits = (softmax(logits) - onehot(target)) * rowScale[row]; ignored rows get zeros. */
+  crossEntropyBackward(logits: F, targets: Int32Array, lse: F, rowScale: F, dlogits: F, rows: number, vocab: number, ignoreIndex: number): void;
+
+  /** q [B,H,T,D], k/v [B,Hkv,S,D], keyMask [B,S] (0 = padded) or null; out [B,H,T,D], lse [B,H,T]. */
+  attentionForward(s: AttentionShape, q: F, k: F, v: F, keyMask: F | null, out: F, lse: F): void;
+  attentionBackward(s: AttentionShape, q: F, k: F, v: F, keyMask: F | null, out: F, lse: F, dout: F, dq: F | null, dk: F | null, dv: F | null): void;
+
+  activationForward(kind: ActivationKind, x: F, y: F, n: number): void;
+  /** dx = dy * act'(x) */
+  activationBackward(kind: ActivationKind, x: F, dy: F, dx: F, n: number): void;
+}

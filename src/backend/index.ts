@@ -1,0 +1,77 @@
+// Backend selection. The native backend is the default when its addon loaded; otherwise giftjs
+// runs on `ref` and says why, once. GIFTJS_BACKEND=ref|native overrides the default.
+import type { Backend, BackendName } from './backend.js';
+import { loadAddon, type NativeAddon } from './native/binding.js';
+import { createNativeBackend } from './native/index.js';
+import { refBackend } from './ref/index.js';
+
+let current: Backend | null = null;
+let native: Backend | null | undefined;
+let warned = false;
+
+function nativeBackend(): Backend | null {
+  if (native === undefined) {
+    const { addon } = loadAddon();
+    native = addon ? createNativeBackend(addon) : null;
+  }
+  return native;
+}
+
+/** The addon itself (threads, CPU features, kernel choice), or null when it is unavailable. */
+export function nativeAddon(): NativeAddon | null {
+  return loadAddon().addon;
+}
+
+export function isNativeAvailable(): boolean {
+  return nativeBackend() !== null;
+}
+
+export function getBackend(): Backend {
+  if (current) return current;
+  const wanted = process.env.GIFTJS_BACKEND;
+  if (wanted && wanted !== 'ref' && wanted !== 'native') {
+    throw new Error(`GIFTJS_BACKEND=${wanted} is not a backend (use ref or native)`);
+  }
+  if (wanted === 'ref') return (current = refBackend);
+  const nb = nativeBackend();
+  if (nb) return (current = nb);
+  if (!warned) {
+    warned = true;
+    console.warn(`giftjs: native kernels unavailable, using the slower TypeScript backend (${loadAddon().error})`);
+  }
+  return (current = refBackend);
+}
+
+/** Switches backend for everything that follows; throws if `native` is not available. */
+export function setBackend(name: BackendName): void {
+  if (name === 'ref') {
+    current = refBackend;
+    return;
+  }
+  const nb = nativeBackend();
+  if (!nb) throw new Error(`setBackend('native'): ${loadAddon().error}`);
+  current = nb;
+}
+
+/** Runs fn with the given backend, then restores the previous one. */
+export function withBackend<T>(name: BackendName, fn: () => T): T {
+  const previous = getBackend();
+  setBackend(name);
+  try {
+    return fn();
+  } finally {
+    current = previous;
+  }
+}
+
+/** Threads used by native kernels (the ref backend is single-threaded). */
+export function setNumThreads(n: number): void {
+  nativeAddon()?.setThreads(n);
+}
+
+export function getNumThreads(): number {
+  return nativeAddon()?.getThreads() ?? 1;
+}
+
+export { refBackend };
+export type { Backend, BackendName };

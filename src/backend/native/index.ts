@@ -1,0 +1,28 @@
+// The `native` backend: every kernel in C++ (native/), called through N-API.
+import type { Backend } from '../backend.js';
+import type { NativeAddon } from './binding.js';
+
+export function createNativeBackend(addon: NativeAddon): Backend {
+  return {
+    name: 'native',
+    gemm: (a) =>
+      addon.gemm(a.transA, a.transB, a.M, a.N, a.K, a.alpha, a.A, a.lda, a.B, a.ldb, a.beta, a.C, a.ldc, a.batch, a.strideA, a.strideB, a.strideC),
+    rmsNormForward: (x, w, y, rstd, rows, cols, eps) => addon.rmsNormForward(x, w, y, rstd, rows, cols, eps),
+    rmsNormBackward: (x, w, rstd, dy, dx, dw, rows, cols) => addon.rmsNormBackward(x, w, rstd, dy, dx, dw, rows, cols),
+    layerNormForward: (x, w, b, y, mean, rstd, rows, cols, eps) => addon.layerNormForward(x, w, b, y, mean, rstd, rows, cols, eps),
+    layerNormBackward: (x, w, mean, rstd, dy, dx, dw, db, rows, cols) =>
+      addon.layerNormBackward(x, w, mean, rstd, dy, dx, dw, db, null, rows, cols),
+    softmaxForward: (x, y, rows, cols) => addon.softmaxForward(x, y, rows, cols),
+    softmaxBackward: (y, dy, dx, rows, cols) => addon.softmaxBackward(y, dy, dx, rows, cols),
+    logSoftmaxForward: (x, y, rows, cols) => addon.logSoftmaxForward(x, y, rows, cols),
+    logSoftmaxBackward: (y, dy, dx, rows, cols) => addon.logSoftmaxBackward(y, dy, dx, rows, cols),
+    crossEntropyForward: (logits, t, loss, lse, rows, vocab, ignore) => addon.crossEntropyForward(logits, t, loss, lse, rows, vocab, ignore),
+    crossEntropyBackward: (logits, t, lse, scale, d, rows, vocab, ignore) =>
+      addon.crossEntropyBackward(logits, t, lse, scale, d, rows, vocab, ignore),
+    attentionForward: (s, q, k, v, mask, out, lse) => addon.attentionForward(s, q, k, v, mask, out, lse),
+    attentionBackward: (s, q, k, v, mask, out, lse, dout, dq, dk, dv) =>
+      addon.attentionBackward(s, q, k, v, mask, out, lse, dout, dq, dk, dv),
+    activationForward: (kind, x, y, n) => addon.activationForward(kind, x, y, n),
+    activationBackward: (kind, x, dy, dx, n) => addon.activationBackward(kind, x, dy, dx, n),
+  };
+}

@@ -1,0 +1,67 @@
+// Reference pointwise activations: value and derivative side by side.
+import { ActivationKind } from '../backend.js';
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const INV_SQRT_2 = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/** erf to double precision (W. J. Cody's rational approximations, as in most libms). */
+export function erf(x: number): number {
+  // Abramowitz-Stegun 7.1.26 is only 1e-7 accurate; use the series / continued fraction split.
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    // Taylor series: erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1))
+    let term = ax;
+    let sum = ax;
+    const x2 = ax * ax;
+    for (let n = 1; n < 80; n++) {
+      term *= -x2 / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    const v = (2 / Math.sqrt(Math.PI)) * sum;
+    return x < 0 ? -v : v;
+  }
+  // Continued fraction for erfc at large |x|.
+  let f = 0;
+  for (let n = 60; n >= 1; n--) f = (n / 2) / (ax + f);
+  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
+  const v = 1 - erfc;
+  return x < 0 ? -v : v;
+}
+
+export function activationValue(kind: ActivationKind, x: number): number {
+  switch (kind) {
+    case ActivationKind.GeluErf:
+      return 0.5 * x * (1 + erf(x * INV_SQRT_2));
+    case ActivationKind.GeluTanh:
+      return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+    case ActivationKind.Silu:
+      return x / (1 + Math.exp(-x));
+  }
+}
+
+export function activationDerivative(kind: ActivationKind, x: number): number {
+  switch (kind) {
+    case ActivationKind.GeluErf:
+      return 0.5 * (1 + erf(x * INV_SQRT_2)) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
+    case ActivationKind.GeluTanh: {
+      const t = Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x));
+      const du = SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
+      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du;
+    }
+    case ActivationKind.Silu: {
+      const s = 1 / (1 + Math.exp(-x));
+      return s * (1 + x * (1 - s));
+    }
+  }
+}
+
+export function refActivationForward(kind: ActivationKind, x: Float32Array, y: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) y[i] = activationValue(kind, x[i]!);
+}
+
+export function refActivationBackward(kind: ActivationKind, x: Float32Array, dy: Float32Array, dx: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) dx[i] = dy[i]! * activationDerivative(kind, x[i]!);
+}

@@ -1,0 +1,29 @@
+// Reference GEMM: the textbook triple loop, ordered i-k-j so the inner loop runs along rows of
+// B and C. Slow and obviously correct.
+import type { GemmArgs } from '../backend.js';
+
+export function refGemm(a: GemmArgs): void {
+  const { M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, transA, transB } = a;
+  const row = new Float64Array(N);
+  for (let b = 0; b < a.batch; b++) {
+    const offA = b * a.strideA;
+    const offB = b * a.strideB;
+    const offC = b * a.strideC;
+    for (let i = 0; i < M; i++) {
+      row.fill(0);
+      for (let k = 0; k < K; k++) {
+        const aik = transA ? A[offA + k * lda + i]! : A[offA + i * lda + k]!;
+        if (transB) {
+          for (let j = 0; j < N; j++) row[j]! += aik * B[offB + j * ldb + k]!;
+        } else {
+          const base = offB + k * ldb;
+          for (let j = 0; j < N; j++) row[j]! += aik * B[base + j]!;
+        }
+      }
+      const base = offC + i * ldc;
+      for (let j = 0; j < N; j++) {
+        C[base + j] = alpha * row[j]! + (beta === 0 ? 0 : beta * C[base + j]!);
+      }
+    }
+  }
+}

@@ -1,0 +1,45 @@
+// Scaled dot-product attention with causal and key-padding masks and grouped-query heads.
+import type { AttentionShape } from '../backend/backend.js';
+import { getBackend } from '../backend/index.js';
+import { record } from '../tensor/autograd.js';
+import { shapeString } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+
+export interface AttentionOptions {
+  /** Each query sees only keys at or before its own position (queries are the last T of S). */
+  causal?: boolean;
+  /** [B, S]: 1 for a real key, 0 for padding that no query may attend to. */
+  keyPaddingMask?: Float32Array | Tensor | null;
+  /** Defaults to 1 / sqrt(headDim). */
+  scale?: number;
+}
+
+/**
+ * softmax(q k^T * scale + masks) v with q [B, H, T, D] and k, v [B, Hkv, S, D], where H is a
+ * multiple of Hkv (grouped-query attention: query head h uses key/value head h / (H / Hkv)).
+ * A query row that can see no key at all outputs zeros.
+ */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  const where = `attention(q ${shapeString(q.shape)}, k ${shapeString(k.shape)}, v ${shapeString(v.shape)})`;
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new Error(`${where}: q, k and v must be 4-D [batch, heads, seq, headDim]`);
+  const [B, H, T, D] = q.shape as [number, number, number, number];
+  const [Bk, Hkv, S, Dk] = k.shape as [number, number, number, number];
+  if (Bk !== B || Dk !== D) throw new Error(`${where}: k must be [${B}, heads, seq, ${D}]`);
+  if (v.shape.some((d, i) => d !== k.shape[i])) throw new Error(`${where}: v must have k's shape`);
+  if (Hkv === 0 || H % Hkv !== 0) throw new Error(`${where}: query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
+  if (options.causal && T > S) throw new Error(`${where}: a causal mask needs at least as many keys as queries`);
+  const maskSource = options.keyPaddingMask ?? null;
+  const mask = maskSource instanceof Tensor ? maskSource.data : maskSource;
+  if (mask && mask.length !== B * S) throw new Error(`${where}: keyPaddingMask must hold ${B} x ${S} values, got ${mask.length}`);
+  const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false };
+  const out = Tensor.empty([B, H, T, D]);
+  const lse = Tensor.empty([B, H, T]);
+  getBackend().attentionForward(shape, q.data, k.data, v.data, mask, out.data, lse.data);
+  return record('attention', out, [q, k, v], (g, needs) => {
+    const dq = needs[0] ? Tensor.empty(q.shape) : null;
+    const dk = needs[1] ? Tensor.empty(k.shape) : null;
+    const dv = needs[2] ? Tensor.empty(v.shape) : null;
+    getBackend().attentionBackward(shape, q.data, k.data, v.data, mask, out.data, lse.data, g.data, dq?.data ?? null, dk?.data ?? null, dv?.data ?? null);
+    return [dq, dk, dv];
+  }, [lse]);
+}

@@ -1,0 +1,13 @@
+export { matmul, linear, type MatmulOptions } from './matmul.js';
+export { add, sub, mul, div, scale, addScalar, neg } from './elementwise.js';
+export { reshape, permute, transpose, slice, concat } from './shape_ops.js';
+export { embedding } from './gather.js';
+export { sum, mean } from './reduce.js';
+export { rmsNorm, layerNorm } from './norms.js';
+export { softmax, logSoftmax } from './softmax.js';
+export { crossEntropy, type CrossEntropyOptions } from './cross_entropy.js';
+export { gelu, silu, swiglu } from './activations.js';
+export { rope, ropeInverseFrequencies, type RopeOptions } from './rope.js';
+export { scaledDotProductAttention, type AttentionOptions } from './attention.js';
+export { dropout } from './dropout.js';
+export { sumToShape, broadcastTo } from './broadcast.js';

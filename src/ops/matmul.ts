@@ -1,0 +1,144 @@
+// Matrix products: matmul (batched, optional transposes) and linear (x W^T + b).
+// Backward derivation for C = op(A) op(B), with dC the output gradient:
+//   d op(A) = dC op(B)^T      d op(B) = op(A)^T dC
+// and when an operand is stored transposed its gradient is the transpose of that.
+import { getBackend } from '../backend/index.js';
+import { record } from '../tensor/autograd.js';
+import { shapeString } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+
+export interface MatmulOptions {
+  /** Use A^T: a is stored [..., K, M]. */
+  transposeA?: boolean;
+  /** Use B^T: b is stored [..., N, K] (as a Linear weight is). */
+  transposeB?: boolean;
+}
+
+interface Operand {
+  data: Float32Array;
+  trans: boolean;
+  /** leading dimension (row length as stored) */
+  ld: number;
+  /** elements between consecutive batch entries (0 = shared) */
+  stride: number;
+}
+
+/** C (batch x M x N) = alpha * op(A) op(B) + beta * C through the current backend. */
+function gemmInto(C: Float32Array, A: Operand, B: Operand, M: number, N: number, K: number, batch: number, beta = 0): void {
+  getBackend().gemm({
+    transA: A.trans, transB: B.trans, M, N, K, alpha: 1,
+    A: A.data, lda: A.ld, B: B.data, ldb: B.ld, beta, C, ldc: N,
+    batch, strideA: A.stride, strideB: B.stride, strideC: M * N,
+  });
+}
+
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  const transA = options.transposeA ?? false;
+  const transB = options.transposeB ?? false;
+  const where = `matmul(${shapeString(a.shape)}${transA ? '^T' : ''}, ${shapeString(b.shape)}${transB ? '^T' : ''})`;
+  if (a.rank < 2 || b.rank < 2) throw new Error(`${where}: both operands need rank >= 2`);
+  const [ar, ac] = a.shape.slice(-2) as [number, number];
+  const [br, bc] = b.shape.slice(-2) as [number, number];
+  const M = transA ? ac : ar;
+  const K = transA ? ar : ac;
+  const Kb = transB ? bc : br;
+  const N = transB ? br : bc;
+  if (K !== Kb) throw new Error(`${where}: inner dimensions differ (${K} vs ${Kb})`);
+  const batchShape = a.shape.slice(0, -2);
+  const batch = batchShape.reduce((x, y) => x * y, 1);
+  const sharedB = b.rank === 2;
+  if (!sharedB && (b.rank !== a.rank || b.shape.slice(0, -2).some((d, i) => d !== batchShape[i]))) {
+    throw new Error(`${where}: batch dimensions must match, or the second operand must be 2-D`);
+  }
+  const out = Tensor.empty([...batchShape, M, N]);
+  // Without a transpose, a batch of A rows against a shared B is one tall GEMM.
+  const fold = sharedB && !transA;
+  const opA = (t: Tensor, trans: boolean, cols: number): Operand => ({ data: t.data, trans, ld: cols, stride: 0 });
+  const A: Operand = { ...opA(a, transA, ac), stride: ar * ac };
+  const B: Operand = { ...opA(b, transB, bc), stride: sharedB ? 0 : br * bc };
+  if (fold) gemmInto(out.data, A, B, batch * M, N, K, 1);
+  else gemmInto(out.data, A, B, M, N, K, batch);
+
+  return record('matmul', out, [a, b], (g, needs) => {
+    const G: Operand = { data: g.data, trans: false, ld: N, stride: M * N };
+    const Gt: Operand = { ...G, trans: true };
+    let da: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (needs[0]) {
+      da = Tensor.empty(a.shape);
+      const Bs: Operand = { data: b.data, trans: !transB, ld: bc, stride: B.stride };
+      if (!transA) {
+        // dA = dC op(B)^T   (M x K)
+        if (fold) gemmInto(da.data, G, Bs, batch * M, K, N, 1);
+        else gemmInto(da.data, G, Bs, M, K, N, batch);
+      } else {
+        // dA = op(B) dC^T   (K x M)
+        gemmInto(da.data, { ...Bs, trans: transB }, Gt, K, M, N, batch);
+      }
+    }
+    if (needs[1]) {
+      db = Tensor.empty(b.shape);
+      const As: Operand = { data: a.data, trans: !transA, ld: ac, stride: ar * ac };
+      if (fold) {
+        // Shared B, rows of A folded: one GEMM over all batch rows.
+        if (!transB) gemmInto(db.data, As, { ...G, stride: 0 }, K, N, batch * M, 1);
+        else gemmInto(db.data, Gt, { ...As, trans: transA }, N, K, batch * M, 1);
+      } else if (sharedB) {
+        // Shared B with transposed A: accumulate the batch into one gradient.
+        for (let i = 0; i < batch; i++) {
+          const Ai: Operand = { ...As, data: a.data.subarray(i * ar * ac, (i + 1) * ar * ac), stride: 0 };
+          const Gi: Operand = { ...G, data: g.data.subarray(i * M * N, (i + 1) * M * N), stride: 0 };
+          if (!transB) gemmInto(db.data, Ai, Gi, K, N, M, 1, i === 0 ? 0 : 1);
+          else gemmInto(db.data, { ...Gi, trans: true }, { ...Ai, trans: transA }, N, K, M, 1, i === 0 ? 0 : 1);
+        }
+      } else if (!transB) {
+        gemmInto(db.data, As, G, K, N, M, batch); // dB = op(A)^T dC
+      } else {
+        gemmInto(db.data, Gt, { ...As, trans: transA }, N, K, M, batch); // dB = dC^T op(A)
+      }
+    }
+    return [da, db];
+  });
+}
+
+/** y = x W^T + b, with x [..., in], W [out, in] (Hugging Face's Linear layout), b [out]. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  const where = `linear(x ${shapeString(x.shape)}, weight ${shapeString(weight.shape)}${bias ? `, bias ${shapeString(bias.shape)}` : ''})`;
+  if (weight.rank !== 2) throw new Error(`${where}: weight must be 2-D [out, in]`);
+  const [outF, inF] = weight.shape as [number, number];
+  if (x.rank < 1 || x.shape[x.rank - 1] !== inF) throw new Error(`${where}: x's last dimension must be ${inF}`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new Error(`${where}: bias must be [${outF}]`);
+  const rows = x.size / inF;
+  const out = Tensor.empty([...x.shape.slice(0, -1), outF]);
+  const y = out.data;
+  if (bias) {
+    const bd = bias.data;
+    for (let r = 0; r < rows; r++) y.set(bd, r * outF);
+  }
+  gemmInto(y, { data: x.data, trans: false, ld: inF, stride: 0 }, { data: weight.data, trans: true, ld: inF, stride: 0 }, rows, outF, inF, 1, bias ? 1 : 0);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record('linear', out, inputs, (g, needs) => {
+    const G: Operand = { data: g.data, trans: false, ld: outF, stride: 0 };
+    let dx: Tensor | null = null;
+    let dw: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (needs[0]) {
+      dx = Tensor.empty(x.shape); // dx = dy W
+      gemmInto(dx.data, G, { data: weight.data, trans: false, ld: inF, stride: 0 }, rows, inF, outF, 1);
+    }
+    if (needs[1]) {
+      dw = Tensor.empty(weight.shape); // dW = dy^T x
+      gemmInto(dw.data, { ...G, trans: true }, { data: x.data, trans: false, ld: inF, stride: 0 }, outF, inF, rows, 1);
+    }
+    if (bias && needs[2]) {
+      db = Tensor.zeros(bias.shape);
+      const d = db.data;
+      const gd = g.data;
+      for (let r = 0; r < rows; r++) {
+        const o = r * outF;
+        for (let j = 0; j < outF; j++) d[j]! += gd[o + j]!;
+      }
+    }
+    return [dx, dw, db];
+  });
+}

@@ -1,0 +1,53 @@
+// RMSNorm and LayerNorm over the last axis, computed by the backend's fused kernels.
+import { getBackend } from '../backend/index.js';
+import { record } from '../tensor/autograd.js';
+import { shapeString } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+
+function checkParam(op: string, x: Tensor, p: Tensor | null | undefined, what: string): void {
+  const cols = x.shape[x.rank - 1];
+  if (p && (p.rank !== 1 || p.shape[0] !== cols)) {
+    throw new Error(`${op}: ${what} ${shapeString(p.shape)} does not match the last dimension of x ${shapeString(x.shape)}`);
+  }
+}
+
+/** y = x / sqrt(mean(x^2) + eps) * weight  (Llama's RMSNorm). */
+export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
+  if (x.rank < 1) throw new Error('rmsNorm: x must have rank >= 1');
+  checkParam('rmsNorm', x, weight, 'weight');
+  const cols = x.shape[x.rank - 1]!;
+  const rows = x.size / Math.max(cols, 1);
+  const out = Tensor.empty(x.shape);
+  const rstd = Tensor.empty([rows]);
+  getBackend().rmsNormForward(x.data, weight.data, out.data, rstd.data, rows, cols, eps);
+  return record('rmsNorm', out, [x, weight], (g, needs) => {
+    const dx = needs[0] ? Tensor.empty(x.shape) : null;
+    const dw = needs[1] ? Tensor.zeros(weight.shape) : null;
+    getBackend().rmsNormBackward(x.data, weight.data, rstd.data, g.data, dx?.data ?? null, dw?.data ?? null, rows, cols);
+    return [dx, dw];
+  }, [rstd]);
+}
+
+/** y = (x - mean) / sqrt(var + eps) * weight + bias; weight and bias may be omitted. */
+export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
+  if (x.rank < 1) throw new Error('layerNorm: x must have rank >= 1');
+  checkParam('layerNorm', x, weight, 'weight');
+  checkParam('layerNorm', x, bias, 'bias');
+  const cols = x.shape[x.rank - 1]!;
+  const rows = x.size / Math.max(cols, 1);
+  const out = Tensor.empty(x.shape);
+  const mean = Tensor.empty([rows]);
+  const rstd = Tensor.empty([rows]);
+  getBackend().layerNormForward(x.data, weight?.data ?? null, bias?.data ?? null, out.data, mean.data, rstd.data, rows, cols, eps);
+  const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
+  return record('layerNorm', out, inputs, (g, needs) => {
+    const dx = needs[0] ? Tensor.empty(x.shape) : null;
+    const dw = weight && needs[1] ? Tensor.zeros(weight.shape) : null;
+    const db = bias && needs[weight ? 2 : 1] ? Tensor.zeros(bias.shape) : null;
+    getBackend().layerNormBackward(x.data, weight?.data ?? null, mean.data, rstd.data, g.data, dx?.data ?? null, dw?.data ?? null, db?.data ?? null, rows, cols);
+    const grads: (Tensor | null)[] = [dx];
+    if (weight) grads.push(dw);
+    if (bias) grads.push(db);
+    return grads;
+  }, [mean, rstd]);
+}

@@ -1,0 +1,71 @@
+// Rotary position embeddings in Hugging Face's rotate-half convention:
+//   out = x * cos + rotate_half(x) * sin,   rotate_half([x1, x2]) = [-x2, x1]
+// where x1 and x2 are the first and second halves of each head vector and the angle of pair i
+// at position p is p * invFreq[i]. (Meta's original code rotates interleaved pairs instead;
+// converted checkpoints permute q/k rows so that this form gives the same result.)
+import { record } from '../tensor/autograd.js';
+import { shapeString } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+
+export interface RopeOptions {
+  /** Base of the frequencies (rope_theta); 10000 by default. */
+  theta?: number;
+  /** Position of the first row (for generation with a KV cache). */
+  positionOffset?: number;
+  /** Precomputed inverse frequencies (length headDim / 2), e.g. Llama 3's scaled ones. */
+  invFreq?: Float32Array | Float64Array;
+}
+
+/** Inverse frequencies theta^(-2i/d) for i < d/2, in float64. */
+export function ropeInverseFrequencies(headDim: number, theta = 10000): Float64Array {
+  const half = headDim / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = 1 / theta ** ((2 * i) / headDim);
+  return inv;
+}
+
+/** x [..., T, D]: every leading index (batch, head) is rotated by its row's position. */
+export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
+  if (x.rank < 2) throw new Error(`rope: x ${shapeString(x.shape)} must be [..., seq, headDim]`);
+  const T = x.shape[x.rank - 2]!;
+  const D = x.shape[x.rank - 1]!;
+  if (D % 2 !== 0) throw new Error(`rope: head dimension ${D} of x ${shapeString(x.shape)} must be even`);
+  const half = D / 2;
+  const invFreq = options.invFreq ?? ropeInverseFrequencies(D, options.theta ?? 10000);
+  if (invFreq.length !== half) throw new Error(`rope: invFreq has ${invFreq.length} values, head dimension ${D} needs ${half}`);
+  const offset = options.positionOffset ?? 0;
+  // cos/sin tables [T, half], computed in float64 and rounded once.
+  const cos = new Float32Array(T * half);
+  const sin = new Float32Array(T * half);
+  for (let t = 0; t < T; t++) {
+    for (let i = 0; i < half; i++) {
+      const angle = (t + offset) * invFreq[i]!;
+      cos[t * half + i] = Math.cos(angle);
+      sin[t * half + i] = Math.sin(angle);
+    }
+  }
+  const out = Tensor.empty(x.shape);
+  rotate(x.data, out.data, cos, sin, T, D, +1);
+  return record('rope', out, [x], (g) => {
+    const dx = Tensor.empty(x.shape);
+    rotate(g.data, dx.data, cos, sin, T, D, -1); // the transpose of a rotation is the rotation by -angle
+    return [dx];
+  });
+}
+
+function rotate(src: Float32Array, dst: Float32Array, cos: Float32Array, sin: Float32Array, T: number, D: number, direction: 1 | -1): void {
+  const half = D / 2;
+  const rows = src.length / D;
+  for (let r = 0; r < rows; r++) {
+    const t = r % T;
+    const o = r * D;
+    for (let i = 0; i < half; i++) {
+      const c = cos[t * half + i]!;
+      const s = sin[t * half + i]! * direction;
+      const x1 = src[o + i]!;
+      const x2 = src[o + half + i]!;
+      dst[o + i] = x1 * c - x2 * s;
+      dst[o + half + i] = x2 * c + x1 * s;
+    }
+  }
+}

@@ -1,0 +1,139 @@
+// Ops that move data without arithmetic: reshape (a view), permute/transpose, slice, concat.
+import { record } from '../tensor/autograd.js';
+import { normalizeAxis, shapeString, sizeOf, stridesOf, type Shape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+
+/** Same values, new shape; one dimension may be -1 (inferred). Shares the buffer. */
+export function reshape(x: Tensor, shape: Shape): Tensor {
+  const resolved = [...shape];
+  const unknown = resolved.indexOf(-1);
+  if (unknown >= 0) {
+    const known = resolved.reduce((p, d, i) => (i === unknown ? p : p * d), 1);
+    if (known === 0 || x.size % known !== 0) {
+      throw new Error(`reshape: cannot reshape ${shapeString(x.shape)} into ${shapeString(shape)}`);
+    }
+    resolved[unknown] = x.size / known;
+  }
+  if (sizeOf(resolved) !== x.size || resolved.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new Error(`reshape: cannot reshape ${shapeString(x.shape)} (${x.size} values) into ${shapeString(shape)}`);
+  }
+  const out = x.view(resolved);
+  return record('reshape', out, [x], (g) => [g.view(x.shape)]);
+}
+
+/** Reorders dimensions: output dimension i is input dimension dims[i]. Copies. */
+export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  const rank = x.rank;
+  const perm = dims.map((d) => normalizeAxis(d, rank, 'permute'));
+  if (perm.length !== rank || new Set(perm).size !== rank) {
+    throw new Error(`permute: [${dims.join(', ')}] is not a permutation of the ${rank} dimensions of ${shapeString(x.shape)}`);
+  }
+  const outShape = perm.map((d) => x.shape[d]!);
+  const out = Tensor.empty(outShape);
+  copyPermuted(x.data, x.shape, perm, out.data);
+  const inverse = new Array<number>(rank);
+  perm.forEach((d, i) => (inverse[d] = i));
+  return record('permute', out, [x], (g) => {
+    const dx = Tensor.empty(x.shape);
+    copyPermuted(g.data, g.shape, inverse, dx.data);
+    return [dx];
+  });
+}
+
+function copyPermuted(src: Float32Array, shape: Shape, perm: number[], dst: Float32Array): void {
+  const rank = shape.length;
+  if (rank === 0) {
+    dst[0] = src[0]!;
+    return;
+  }
+  const inStrides = stridesOf(shape);
+  const outShape = perm.map((d) => shape[d]!);
+  const strides = perm.map((d) => inStrides[d]!); // input stride for each output dimension
+  const last = outShape[rank - 1]!;
+  const lastStride = strides[rank - 1]!;
+  const counter = new Array<number>(rank).fill(0);
+  const total = dst.length;
+  let base = 0;
+  for (let o = 0; o < total; o += last) {
+    for (let j = 0; j < last; j++) dst[o + j] = src[base + j * lastStride]!;
+    for (let d = rank - 2; d >= 0; d--) {
+      counter[d]!++;
+      base += strides[d]!;
+      if (counter[d]! < outShape[d]!) break;
+      base -= strides[d]! * outShape[d]!;
+      counter[d] = 0;
+    }
+  }
+}
+
+/** Swaps two dimensions. */
+export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
+  const dims = x.shape.map((_, i) => i);
+  const a = normalizeAxis(dim0, x.rank, 'transpose');
+  const b = normalizeAxis(dim1, x.rank, 'transpose');
+  [dims[a], dims[b]] = [dims[b]!, dims[a]!];
+  return permute(x, dims);
+}
+
+/** The outer/inner sizes around an axis: [before, axisLength, after]. */
+function split(shape: Shape, axis: number): [number, number, number] {
+  return [sizeOf(shape.slice(0, axis)), shape[axis]!, sizeOf(shape.slice(axis + 1))];
+}
+
+/** x[..., start:end, ...] along one axis. Copies. */
+export function slice(x: Tensor, axis: number, start: number, end: number): Tensor {
+  const ax = normalizeAxis(axis, x.rank, 'slice');
+  const len = x.shape[ax]!;
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > len || start > end) {
+    throw new Error(`slice: [${start}, ${end}) is not inside axis ${ax} (length ${len}) of ${shapeString(x.shape)}`);
+  }
+  const [outer, , inner] = split(x.shape, ax);
+  const outShape = [...x.shape];
+  outShape[ax] = end - start;
+  const out = Tensor.empty(outShape);
+  const n = (end - start) * inner;
+  for (let o = 0; o < outer; o++) {
+    out.data.set(x.data.subarray((o * len + start) * inner, (o * len + start) * inner + n), o * n);
+  }
+  return record('slice', out, [x], (g) => {
+    const dx = Tensor.zeros(x.shape);
+    for (let o = 0; o < outer; o++) dx.data.set(g.data.subarray(o * n, (o + 1) * n), (o * len + start) * inner);
+    return [dx];
+  });
+}
+
+/** Joins tensors along an axis; all other dimensions must match. */
+export function concat(xs: readonly Tensor[], axis: number): Tensor {
+  if (xs.length === 0) throw new Error('concat: needs at least one tensor');
+  const first = xs[0]!;
+  const ax = normalizeAxis(axis, first.rank, 'concat');
+  for (const t of xs) {
+    if (t.rank !== first.rank || t.shape.some((d, i) => i !== ax && d !== first.shape[i])) {
+      throw new Error(`concat: shapes ${shapeString(first.shape)} and ${shapeString(t.shape)} differ outside axis ${ax}`);
+    }
+  }
+  const lengths = xs.map((t) => t.shape[ax]!);
+  const total = lengths.reduce((a, b) => a + b, 0);
+  const outShape = [...first.shape];
+  outShape[ax] = total;
+  const out = Tensor.empty(outShape);
+  const [outer, , inner] = split(outShape, ax);
+  let offset = 0;
+  xs.forEach((t, k) => {
+    const n = lengths[k]! * inner;
+    for (let o = 0; o < outer; o++) out.data.set(t.data.subarray(o * n, (o + 1) * n), (o * total + offset) * inner);
+    offset += lengths[k]!;
+  });
+  return record('concat', out, xs, (g, needs) => {
+    let at = 0;
+    return xs.map((t, k) => {
+      const start = at;
+      at += lengths[k]!;
+      if (!needs[k]) return null;
+      const n = lengths[k]! * inner;
+      const dx = Tensor.empty(t.shape);
+      for (let o = 0; o < outer; o++) dx.data.set(g.data.subarray((o * total + start) * inner, (o * total + start) * inner + n), o * n);
+      return dx;
+    });
+  });
+}

@@ -1,0 +1,32 @@
+// Softmax and log-softmax over the last axis.
+import { getBackend } from '../backend/index.js';
+import { record } from '../tensor/autograd.js';
+import { Tensor } from '../tensor/tensor.js';
+
+function rowsCols(x: Tensor, op: string): [number, number] {
+  if (x.rank < 1) throw new Error(`${op}: x must have rank >= 1`);
+  const cols = x.shape[x.rank - 1]!;
+  return [cols === 0 ? 0 : x.size / cols, cols];
+}
+
+export function softmax(x: Tensor): Tensor {
+  const [rows, cols] = rowsCols(x, 'softmax');
+  const out = Tensor.empty(x.shape);
+  getBackend().softmaxForward(x.data, out.data, rows, cols);
+  return record('softmax', out, [x], (g) => {
+    const dx = Tensor.empty(x.shape);
+    getBackend().softmaxBackward(out.data, g.data, dx.data, rows, cols);
+    return [dx];
+  });
+}
+
+export function logSoftmax(x: Tensor): Tensor {
+  const [rows, cols] = rowsCols(x, 'logSoftmax');
+  const out = Tensor.empty(x.shape);
+  getBackend().logSoftmaxForward(x.data, out.data, rows, cols);
+  return record('logSoftmax', out, [x], (g) => {
+    const dx = Tensor.empty(x.shape);
+    getBackend().logSoftmaxBackward(out.data, g.data, dx.data, rows, cols);
+    return [dx];
+  });
+}

@@ -1,0 +1,155 @@
+// Reverse-mode automatic differentiation on a tape.
+//
+// Each op that produces a tensor from inputs that need gradients records a GradNode: its inputs
+// and a closure that maps the output's gradient to the inputs' gradients. backward() walks the
+// nodes in reverse topological order. Only inputs with requiresGrad receive a gradient, and each
+// op's backward is told which ones do, so a frozen weight's gradient is never computed — only
+// the gradient that flows through it to the activations.
+
+import { keep } from './memory.js';
+import { sameShape, shapeString } from './shape.js';
+import type { Tensor } from './tensor.js';
+
+export interface GradNode {
+  /** The op's name, for error messages. */
+  readonly op: string;
+  readonly inputs: readonly Tensor[];
+  /**
+   * Maps the output gradient to one gradient per input: null where needsGrad[i] is false.
+   * Runs with recording switched off.
+   */
+  readonly backward: (grad: Tensor, needsGrad: readonly boolean[]) => (Tensor | null)[];
+  /** Buffers the op made only for its backward (norm statistics, log-sum-exps, masks). */
+  readonly saved: readonly Tensor[];
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn without recording: no graph is built, nothing is kept for a backward pass. */
+export function noGrad<T>(fn: () => T): T {
+  const previous = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
+/** True when an op applied to these inputs must record itself. */
+export function needsRecording(inputs: readonly (Tensor | null | undefined)[]): boolean {
+  return gradEnabled && inputs.some((t) => t?.requiresGrad === true);
+}
+
+/**
+ * Attaches a GradNode to out when any input needs a gradient; returns out. `saved` lists the
+ * tensors the op created only for its backward: they are disposed at once when nothing is
+ * recorded, and right after the backward has used them otherwise.
+ */
+export function record(op: string, out: Tensor, inputs: readonly Tensor[], backward: GradNode['backward'], saved: readonly Tensor[] = []): Tensor {
+  if (needsRecording(inputs)) {
+    out.requiresGrad = true;
+    out.gradFn = { op, inputs, backward, saved };
+  } else {
+    for (const t of saved) t.dispose();
+  }
+  return out;
+}
+
+function topologicalOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  visited.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const [t, next] = top;
+    const inputs = t.gradFn?.inputs ?? [];
+    if (next < inputs.length) {
+      top[1]++;
+      const child = inputs[next]!;
+      if (child.requiresGrad && !visited.has(child)) {
+        visited.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  return order.reverse(); // root first
+}
+
+function addInto(target: Float32Array, source: Float32Array): void {
+  for (let i = 0; i < target.length; i++) target[i]! += source[i]!;
+}
+
+export function runBackward(root: Tensor, gradient?: Tensor): void {
+  if (!root.requiresGrad) {
+    throw new Error(`backward: ${root.describe()} does not require a gradient (no input of it requires one)`);
+  }
+  // Imported lazily: tensor.ts imports this module.
+  const TensorClass = root.constructor as typeof Tensor;
+  let seed: Tensor;
+  if (gradient) {
+    if (!sameShape(gradient.shape, root.shape)) {
+      throw new Error(`backward: gradient of shape ${shapeString(gradient.shape)} given for a tensor of shape ${shapeString(root.shape)}`);
+    }
+    seed = gradient.detach();
+  } else {
+    if (root.size !== 1) throw new Error(`backward: ${root.describe()} is not a scalar; pass its gradient`);
+    seed = TensorClass.ones(root.shape);
+  }
+
+  const order = topologicalOrder(root);
+  const grads = new Map<Tensor, Tensor>([[root, seed]]);
+  noGrad(() => {
+    for (const t of order) {
+      const g = grads.get(t);
+      if (!g) continue;
+      grads.delete(t);
+      const node = t.gradFn;
+      if (!node) {
+        // A leaf: accumulate into .grad, which outlives every scope and is owned by the leaf.
+        if (t.grad) {
+          addInto(t.grad.data, g.data);
+        } else {
+          t.grad = keep(g.clone());
+        }
+        g.dispose();
+        continue;
+      }
+      const needs = node.inputs.map((x) => x.requiresGrad);
+      const inputGrads = node.backward(g, needs);
+      node.inputs.forEach((input, i) => {
+        const gi = inputGrads[i];
+        if (!needs[i] || !gi) return;
+        if (!sameShape(gi.shape, input.shape)) {
+          throw new Error(`backward of ${node.op}: gradient of shape ${shapeString(gi.shape)} for an input of shape ${shapeString(input.shape)}`);
+        }
+        // A view, so that each entry owns its handle even when an op hands back the same
+        // tensor for two inputs (add does); summing makes a fresh buffer for the same reason.
+        const own = gi.detach();
+        const previous = grads.get(input);
+        if (previous) {
+          const sum = previous.clone();
+          addInto(sum.data, own.data);
+          previous.dispose();
+          own.dispose();
+          grads.set(input, sum);
+        } else {
+          grads.set(input, own);
+        }
+      });
+      for (const gi of inputGrads) gi?.dispose();
+      for (const t of node.saved) t.dispose();
+      g.dispose();
+      // The graph is used once (as in PyTorch without retain_graph): drop the closure.
+      t.gradFn = null;
+    }
+  });
+}

@@ -1,0 +1,139 @@
+// Deterministic memory for tensors.
+//
+// JavaScript frees a Float32Array whenever the garbage collector gets round to it, which makes a
+// training loop's resident memory depend on GC timing. giftjs instead recycles buffers: a
+// disposed tensor returns its buffer to a size-keyed pool, and the next tensor of that size takes
+// it back. A steady-state training step therefore allocates nothing new, and resident memory
+// stays flat however many steps run.
+//
+// Scopes make disposal automatic: every tensor created inside tidy(fn) is disposed when fn
+// returns, except the tensors fn returns and those marked with keep().
+
+export interface Disposable {
+  dispose(): void;
+}
+
+/** Bytes the pool may hold in idle buffers before it lets the garbage collector have them. */
+const DEFAULT_POOL_LIMIT_BYTES = 2 * 1024 ** 3;
+
+class BufferPool {
+  private readonly idle = new Map<number, Float32Array[]>();
+  idleBytes = 0;
+  liveBytes = 0;
+  liveBuffers = 0;
+  freshAllocations = 0;
+  reuses = 0;
+  limitBytes = DEFAULT_POOL_LIMIT_BYTES;
+
+  /** A buffer of exactly `length` floats. Its contents are whatever the last user left. */
+  acquire(length: number): Float32Array {
+    const list = this.idle.get(length);
+    let buf = list?.pop();
+    if (buf) {
+      this.idleBytes -= buf.byteLength;
+      this.reuses++;
+    } else {
+      buf = new Float32Array(length);
+      this.freshAllocations++;
+    }
+    this.liveBytes += buf.byteLength;
+    this.liveBuffers++;
+    return buf;
+  }
+
+  release(buf: Float32Array): void {
+    this.liveBytes -= buf.byteLength;
+    this.liveBuffers--;
+    if (buf.length === 0 || this.idleBytes + buf.byteLength > this.limitBytes) return;
+    let list = this.idle.get(buf.length);
+    if (!list) this.idle.set(buf.length, (list = []));
+    list.push(buf);
+    this.idleBytes += buf.byteLength;
+  }
+
+  /** Drops every idle buffer (the garbage collector reclaims them). */
+  clear(): void {
+    this.idle.clear();
+    this.idleBytes = 0;
+  }
+}
+
+export const bufferPool = new BufferPool();
+
+export interface MemoryStats {
+  /** Buffers held by live tensors, and their bytes. */
+  liveBuffers: number;
+  liveBytes: number;
+  /** Bytes of idle buffers waiting in the pool for reuse. */
+  idleBytes: number;
+  /** Buffers created from scratch so far, and buffers served from the pool. */
+  freshAllocations: number;
+  reuses: number;
+}
+
+export function memoryStats(): MemoryStats {
+  const { liveBuffers, liveBytes, idleBytes, freshAllocations, reuses } = bufferPool;
+  return { liveBuffers, liveBytes, idleBytes, freshAllocations, reuses };
+}
+
+/** Sets how many bytes of idle buffers the pool keeps (0 turns recycling off). */
+export function setPoolLimit(bytes: number): void {
+  bufferPool.limitBytes = bytes;
+  if (bufferPool.idleBytes > bytes) bufferPool.clear();
+}
+
+// ---- scopes ----
+
+const scopes: Set<Disposable>[] = [];
+
+/** Called by every new tensor: the innermost open scope takes ownership of it. */
+export function trackInScope(t: Disposable): void {
+  scopes[scopes.length - 1]?.add(t);
+}
+
+/** Removes a tensor from every open scope, so that no scope disposes it. */
+export function keep<T extends Disposable>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+function collectDisposables(value: unknown, into: Set<Disposable>, seen: Set<unknown>): void {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return;
+  seen.add(value);
+  if (typeof (value as Disposable).dispose === 'function' && 'shape' in (value as object)) {
+    into.add(value as Disposable);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) collectDisposables(v, into, seen);
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value as object)) collectDisposables(v, into, seen);
+  }
+}
+
+/**
+ * Runs fn and disposes every tensor it created, except those it returns (alone, in an array or
+ * in a plain object) and those marked with keep(). Returned tensors pass to the enclosing scope.
+ * fn must be synchronous: a scope cannot follow an await.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Disposable>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+    if (result instanceof Promise) throw new Error('tidy(fn): fn must be synchronous (it returned a Promise)');
+  } catch (err) {
+    scopes.pop();
+    for (const t of scope) t.dispose();
+    throw err;
+  }
+  scopes.pop();
+  const survivors = new Set<Disposable>();
+  collectDisposables(result, survivors, new Set());
+  for (const t of scope) {
+    if (survivors.has(t)) trackInScope(t);
+    else t.dispose();
+  }
+  return result;
+}

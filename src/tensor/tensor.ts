@@ -1,0 +1,177 @@
+// The Tensor: a shape, a float32 buffer (shared between views through a reference count, so that
+// reshape never copies), and the autograd fields (requiresGrad, grad, gradFn).
+
+import { runBackward, type GradNode } from './autograd.js';
+import { bufferPool, keep, trackInScope } from './memory.js';
+import { Random } from './random.js';
+import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
+
+/** A float32 buffer shared by the tensors that view it; returned to the pool at zero references. */
+class Storage {
+  refs = 1;
+  constructor(public data: Float32Array) {}
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly size: number;
+  /** True when gradients flow to or through this tensor. Parameters set it; ops propagate it. */
+  requiresGrad = false;
+  /** The accumulated gradient of a leaf tensor (a parameter) after backward(). */
+  grad: Tensor | null = null;
+  /** How this tensor was computed, when it needs a gradient; null for leaves. */
+  gradFn: GradNode | null = null;
+  /** An optional name, used in error messages (parameters carry their module path). */
+  name: string | undefined;
+  private storage: Storage | null;
+
+  /** Wraps a buffer of exactly sizeOf(shape) floats; the tensor takes ownership of it. */
+  constructor(data: Float32Array, shape: Shape, storage?: Storage) {
+    assertValidShape(shape);
+    const size = sizeOf(shape);
+    if (data.length !== size) {
+      throw new Error(`Tensor: ${data.length} values cannot have shape ${shapeString(shape)} (${size} values)`);
+    }
+    this.shape = Object.freeze([...shape]);
+    this.size = size;
+    this.storage = storage ?? new Storage(data);
+    trackInScope(this);
+  }
+
+  /** A new tensor with a pooled, uninitialised buffer: every op writes all of it. */
+  static empty(shape: Shape): Tensor {
+    assertValidShape(shape);
+    return new Tensor(bufferPool.acquire(sizeOf(shape)), shape);
+  }
+
+  static zeros(shape: Shape): Tensor {
+    const t = Tensor.empty(shape);
+    t.data.fill(0);
+    return t;
+  }
+
+  static full(shape: Shape, value: number): Tensor {
+    const t = Tensor.empty(shape);
+    t.data.fill(value);
+    return t;
+  }
+
+  static ones(shape: Shape): Tensor {
+    return Tensor.full(shape, 1);
+  }
+
+  /** Copies values (a flat list in row-major order) into a new tensor. */
+  static fromArray(values: ArrayLike<number>, shape: Shape = [values.length]): Tensor {
+    assertValidShape(shape);
+    if (values.length !== sizeOf(shape)) {
+      throw new Error(`Tensor.fromArray: ${values.length} values cannot have shape ${shapeString(shape)}`);
+    }
+    const t = Tensor.empty(shape);
+    t.data.set(values);
+    return t;
+  }
+
+  static scalar(value: number): Tensor {
+    return Tensor.fromArray([value], []);
+  }
+
+  /** Normal(0, std) values from a seeded generator. */
+  static randn(shape: Shape, rng: Random, std = 1): Tensor {
+    const t = Tensor.empty(shape);
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) d[i] = rng.normal() * std;
+    return t;
+  }
+
+  /** Uniform values in [low, high) from a seeded generator. */
+  static uniform(shape: Shape, rng: Random, low = 0, high = 1): Tensor {
+    const t = Tensor.empty(shape);
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) d[i] = low + (high - low) * rng.uniform();
+    return t;
+  }
+
+  /** The underlying buffer (row-major). Writing to it changes the tensor and its views. */
+  get data(): Float32Array {
+    if (!this.storage) throw new Error(`${this.describe()} was disposed and cannot be used`);
+    return this.storage.data;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get isDisposed(): boolean {
+    return this.storage === null;
+  }
+
+  describe(): string {
+    return `tensor${this.name ? ` '${this.name}'` : ''} of shape ${shapeString(this.shape)}`;
+  }
+
+  /** A tensor of another shape over the same buffer (no copy). Used by reshape. */
+  view(shape: Shape): Tensor {
+    const storage = this.storage;
+    if (!storage) throw new Error(`${this.describe()} was disposed and cannot be used`);
+    storage.refs++;
+    return new Tensor(storage.data, shape, storage);
+  }
+
+  /** A copy with its own buffer. */
+  clone(): Tensor {
+    const t = Tensor.empty(this.shape);
+    t.data.set(this.data);
+    return t;
+  }
+
+  /** The same values, cut from the autograd graph. Shares the buffer. */
+  detach(): Tensor {
+    return this.view(this.shape);
+  }
+
+  item(): number {
+    if (this.size !== 1) throw new Error(`item(): ${this.describe()} holds ${this.size} values, not one`);
+    return this.data[0]!;
+  }
+
+  /** A copy of the values as a Float32Array (safe to keep after the tensor is disposed). */
+  toFloat32Array(): Float32Array {
+    return Float32Array.from(this.data);
+  }
+
+  toArray(): number[] {
+    return Array.from(this.data);
+  }
+
+  /** Marks this tensor as a trainable leaf: backward() will fill .grad. */
+  requireGrad(flag = true): this {
+    if (this.gradFn) throw new Error(`requireGrad: ${this.describe()} is computed by an op, not a leaf`);
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  /** Keeps this tensor alive past the enclosing tidy() scopes. */
+  keep(): this {
+    return keep(this);
+  }
+
+  /** Backpropagates from this tensor (a scalar, unless a gradient of its shape is given). */
+  backward(gradient?: Tensor): void {
+    runBackward(this, gradient);
+  }
+
+  /** Releases the buffer (back to the pool once no view shares it). Safe to call twice. */
+  dispose(): void {
+    const storage = this.storage;
+    if (!storage) return;
+    this.storage = null;
+    this.gradFn = null;
+    if (--storage.refs === 0) bufferPool.release(storage.data);
+  }
+
+  /** Disposes the accumulated gradient. */
+  zeroGrad(): void {
+    this.grad?.dispose();
+    this.grad = null;
+  }
+}

@@ -5,7 +5,9 @@ export { tidy, keep, memoryStats, setPoolLimit, type MemoryStats } from './tenso
 export { Random } from './tensor/random.js';
 export { bf16ToFloat32, float32ToBf16, float16ToFloat32, float32ToFloat16, type StorageDType } from './tensor/dtype.js';
 export { shapeString, sizeOf, type Shape } from './tensor/shape.js';
-export { getBackend, setBackend, withBackend, isNativeAvailable, nativeAddon, setNumThreads, getNumThreads } from './backend/index.js';
+export { getBackend, setBackend, withBackend, useBackend, isNativeAvailable, nativeAddon, setNumThreads, getNumThreads } from './backend/index.js';
 export type { Backend, BackendName, GemmArgs, AttentionShape } from './backend/backend.js';
 export * from './ops/index.js';
+export * from './nn/index.js';
+export { TinyTransformer, type TinyTransformerConfig } from './testing/tiny_transformer.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './testing/gradcheck.js';

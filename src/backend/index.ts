@@ -53,10 +53,16 @@ export function setBackend(name: BackendName): void {
   current = nb;
 }
 
+/** Installs a Backend object directly (a wrapped or instrumented backend, a future GPU one). */
+export function useBackend(backend: Backend): void {
+  current = backend;
+}
+
 /** Runs fn with the given backend, then restores the previous one. */
-export function withBackend<T>(name: BackendName, fn: () => T): T {
+export function withBackend<T>(backend: BackendName | Backend, fn: () => T): T {
   const previous = getBackend();
-  setBackend(name);
+  if (typeof backend === 'string') setBackend(backend);
+  else current = backend;
   try {
     return fn();
   } finally {

@@ -1,0 +1,59 @@
+// The basic layers: Linear, Embedding, RMSNorm, LayerNorm. Each holds its parameters under
+// PyTorch's names (weight, bias) and computes with one op.
+import { embedding } from '../ops/gather.js';
+import { linear } from '../ops/matmul.js';
+import { layerNorm, rmsNorm } from '../ops/norms.js';
+import type { Random } from '../tensor/random.js';
+import type { Shape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+import { Module } from './module.js';
+
+/** y = x W^T + b with W [out, in], initialised like torch.nn.Linear (Kaiming-uniform). */
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, rng: Random, bias = true) {
+    super();
+    const bound = 1 / Math.sqrt(inFeatures);
+    this.weight = this.param('weight', Tensor.uniform([outFeatures, inFeatures], rng, -bound, bound));
+    this.bias = bias ? this.param('bias', Tensor.uniform([outFeatures], rng, -bound, bound)) : null;
+  }
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+}
+
+export class Embedding extends Module {
+  readonly weight: Tensor;
+  constructor(readonly numEmbeddings: number, readonly dim: number, rng: Random) {
+    super();
+    this.weight = this.param('weight', Tensor.randn([numEmbeddings, dim], rng));
+  }
+  forward(ids: Int32Array | readonly number[], shape?: Shape): Tensor {
+    return embedding(this.weight, ids, shape);
+  }
+}
+
+export class RMSNorm extends Module {
+  readonly weight: Tensor;
+  constructor(readonly dim: number, readonly eps = 1e-6) {
+    super();
+    this.weight = this.param('weight', Tensor.ones([dim]));
+  }
+  forward(x: Tensor): Tensor {
+    return rmsNorm(x, this.weight, this.eps);
+  }
+}
+
+export class LayerNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(readonly dim: number, readonly eps = 1e-5) {
+    super();
+    this.weight = this.param('weight', Tensor.ones([dim]));
+    this.bias = this.param('bias', Tensor.zeros([dim]));
+  }
+  forward(x: Tensor): Tensor {
+    return layerNorm(x, this.weight, this.bias, this.eps);
+  }
+}

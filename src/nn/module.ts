@@ -1,0 +1,51 @@
+// Module: a named tree of parameters, in the style of torch.nn.Module, so parameter names match
+// the Hugging Face tensor names a checkpoint uses ("model.layers.0.self_attn.q_proj.weight").
+import { Tensor } from '../tensor/tensor.js';
+
+export abstract class Module {
+  private readonly params = new Map<string, Tensor>();
+  private readonly children = new Map<string, Module>();
+
+  /** Registers a parameter (a leaf tensor that outlives every scope) under a local name. */
+  protected param(name: string, t: Tensor, trainable = true): Tensor {
+    t.keep();
+    t.requiresGrad = trainable;
+    this.params.set(name, t);
+    return t;
+  }
+
+  protected child<M extends Module>(name: string, m: M): M {
+    this.children.set(name, m);
+    return m;
+  }
+
+  /** Every parameter with its dotted path, depth first in registration order. */
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, t] of this.params) out.push([prefix + n, t]);
+    for (const [n, m] of this.children) out.push(...m.namedParameters(`${prefix}${n}.`));
+    for (const [n, t] of out) t.name ??= n;
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  /** Parameters that will receive gradients. */
+  trainableParameters(): Tensor[] {
+    return this.parameters().filter((t) => t.requiresGrad);
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.zeroGrad();
+  }
+
+  /** Releases every parameter's buffer. */
+  dispose(): void {
+    for (const p of this.parameters()) {
+      p.zeroGrad();
+      p.dispose();
+    }
+  }
+}

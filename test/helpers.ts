@@ -1,0 +1,54 @@
+// Shared test helpers: the backends to run on, seeded random tensors, closeness assertions.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isNativeAvailable, withBackend, type BackendName } from '../src/backend/index.js';
+import { Random } from '../src/tensor/random.js';
+import type { Shape } from '../src/tensor/shape.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { gradcheck, type GradcheckOptions } from '../src/testing/gradcheck.js';
+
+/** Every backend this machine can run. CI builds the native one, so both are tested there. */
+export const BACKENDS: BackendName[] = isNativeAvailable() ? ['ref', 'native'] : ['ref'];
+
+/** Registers one test per backend. */
+export function testEachBackend(name: string, fn: (backend: BackendName) => void): void {
+  for (const b of BACKENDS) test(`${name} [${b}]`, () => withBackend(b, () => fn(b)));
+}
+
+export function randn(shape: Shape, seed: number, requiresGrad = false): Tensor {
+  const t = Tensor.randn(shape, new Random(seed));
+  return requiresGrad ? t.requireGrad() : t;
+}
+
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string, atol = 1e-5, rtol = 1e-4): void {
+  assert.equal(actual.length, expected.length, `${label}: length ${actual.length} vs ${expected.length}`);
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    if (Number.isNaN(e) && Number.isNaN(a)) continue;
+    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
+      assert.fail(`${label}: element ${i} is ${a}, expected ${e} (|diff| ${Math.abs(a - e)})`);
+    }
+  }
+}
+
+export function assertGradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], label: string, options: GradcheckOptions = {}): void {
+  const r = gradcheck(fn, inputs, options);
+  assert.ok(r.probes > 0, `${label}: gradcheck probed nothing`);
+  assert.ok(r.ok, `${label}: gradcheck failed:\n${r.failures.slice(0, 5).join('\n')}`);
+}
+
+/** Runs fn on each backend with fresh copies of the inputs and returns the outputs' data. */
+export function outputsPerBackend(fn: () => Tensor): Map<BackendName, Float32Array> {
+  const out = new Map<BackendName, Float32Array>();
+  for (const b of BACKENDS) out.set(b, withBackend(b, () => fn().toFloat32Array()));
+  return out;
+}
+
+/** Asserts that native (when present) agrees with ref on fn's output. */
+export function assertBackendsAgree(fn: () => Tensor, label: string, atol = 1e-5, rtol = 1e-4): void {
+  const outs = outputsPerBackend(fn);
+  const ref = outs.get('ref')!;
+  const native = outs.get('native');
+  if (native) assertClose(native, ref, `${label}: native vs ref`, atol, rtol);
+}

@@ -1,0 +1,78 @@
+// The native GEMM on its own: every micro-kernel this CPU can run, against float64 math, over
+// shapes that straddle tile edges and the K/M/N cache blocks; alpha, beta and batches.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { nativeAddon } from '../../src/backend/index.js';
+import { Random } from '../../src/tensor/random.js';
+import { assertClose } from '../helpers.js';
+import { matmul64, transpose64 } from '../reference64.js';
+
+const addon = nativeAddon();
+const skip = addon ? false : 'the native addon is not built on this machine';
+
+function rand(n: number, seed: number): Float32Array {
+  const r = new Random(seed);
+  return Float32Array.from({ length: n }, () => r.normal());
+}
+
+test('every available kernel matches float64 math on edge-straddling shapes', { skip }, () => {
+  const kernels = addon!.cpuInfo().gemmKernels;
+  assert.ok(kernels.includes('portable'));
+  const shapes: [number, number, number][] = [[1, 1, 1], [15, 33, 17], [14, 32, 256], [29, 65, 257], [170, 100, 520], [3, 3100, 5]];
+  try {
+    for (const kernel of kernels) {
+      assert.equal(addon!.setGemmKernel(kernel), true);
+      for (const [M, N, K] of shapes) for (const tA of [false, true]) for (const tB of [false, true]) {
+        const A = rand(M * K, M + K);
+        const B = rand(K * N, N + K + 1);
+        const C = new Float32Array(M * N).fill(NaN); // beta = 0 must not read C
+        addon!.gemm(tA, tB, M, N, K, 1, A, tA ? M : K, B, tB ? K : N, 0, C, N, 1, 0, 0, 0);
+        const expect = matmul64(tA ? transpose64(A, K, M) : A, tB ? transpose64(B, N, K) : B, M, K, N);
+        assertClose(C, expect, `${kernel} ${M}x${N}x${K} tA=${tA} tB=${tB}`, 2e-4, 1e-4);
+      }
+    }
+  } finally {
+    addon!.setGemmKernel(null);
+  }
+});
+
+test('alpha, beta, leading dimensions and batches', { skip }, () => {
+  const M = 19, N = 37, K = 23, lda = 30, ldc = 41, batch = 3;
+  const A = rand(batch * M * lda, 1);
+  const B = rand(batch * K * N, 2);
+  const C0 = rand(batch * M * ldc, 3);
+  const C = Float32Array.from(C0);
+  addon!.gemm(false, false, M, N, K, 0.5, A, lda, B, N, 2, C, ldc, batch, M * lda, K * N, M * ldc);
+  for (let b = 0; b < batch; b++) {
+    const Ab = Array.from({ length: M * K }, (_, i) => A[b * M * lda + Math.floor(i / K) * lda + (i % K)]!);
+    const prod = matmul64(Ab, B.subarray(b * K * N, (b + 1) * K * N), M, K, N);
+    for (let i = 0; i < M; i++) for (let j = 0; j < ldc; j++) {
+      const at = b * M * ldc + i * ldc + j;
+      const expected = j < N ? 0.5 * prod[i * N + j]! + 2 * C0[at]! : C0[at]!; // outside N untouched
+      assert.ok(Math.abs(C[at]! - expected) <= 1e-4 + 1e-4 * Math.abs(expected), `batch ${b} (${i},${j}): ${C[at]} vs ${expected}`);
+    }
+  }
+});
+
+test('one thread and many threads give the same product', { skip }, () => {
+  const M = 200, N = 150, K = 300;
+  const A = rand(M * K, 5);
+  const B = rand(K * N, 6);
+  const threads = addon!.getThreads();
+  const one = new Float32Array(M * N);
+  const many = new Float32Array(M * N);
+  try {
+    addon!.setThreads(1);
+    addon!.gemm(false, false, M, N, K, 1, A, K, B, N, 0, one, N, 1, 0, 0, 0);
+    addon!.setThreads(3);
+    addon!.gemm(false, false, M, N, K, 1, A, K, B, N, 0, many, N, 1, 0, 0, 0);
+  } finally {
+    addon!.setThreads(threads);
+  }
+  assert.deepEqual(many, one);
+});
+
+test('a too-short array is refused before anything is written', { skip }, () => {
+  const C = new Float32Array(3);
+  assert.throws(() => addon!.gemm(false, false, 2, 2, 2, 1, new Float32Array(4), 2, new Float32Array(4), 2, 0, C, 2, 1, 0, 0, 0), /gemm C: array has 3 floats, the kernel needs 4/);
+});

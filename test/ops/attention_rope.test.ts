@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { scaledDotProductAttention } from '../../src/ops/attention.js';
+import { dropout } from '../../src/ops/dropout.js';
+import { rope } from '../../src/ops/rope.js';
+import { slice } from '../../src/ops/shape_ops.js';
+import { Random } from '../../src/tensor/random.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { assertBackendsAgree, assertClose, assertGradcheck, randn, testEachBackend } from '../helpers.js';
+import { attention64, rope64 } from '../reference64.js';
+
+test('rope follows Hugging Face rotate-half, with a position offset', () => {
+  const x = randn([2, 3, 5, 8], 1, true);
+  assertClose(rope(x).data, rope64(x.data, 5, 8, 10000, 0), 'offset 0');
+  assertClose(rope(x, { theta: 500000, positionOffset: 7 }).data, rope64(x.data, 5, 8, 500000, 7), 'offset 7, theta 5e5', 1e-5, 1e-4);
+  // A row at offset p equals row p of a longer sequence: what a KV cache relies on.
+  const long = randn([1, 1, 6, 4], 2);
+  const tail = Tensor.fromArray(long.data.subarray(16), [1, 1, 2, 4]);
+  assertClose(rope(tail, { positionOffset: 4 }).data, slice(rope(long), 2, 4, 6).data, 'offset = later positions');
+  assertGradcheck((a) => rope(a, { positionOffset: 3 }), [x], 'rope grad');
+  assert.throws(() => rope(randn([2, 3, 5], 3)), /head dimension 5 of x \[2, 3, 5\] must be even/);
+});
+
+interface Case { B: number; H: number; Hkv: number; T: number; S: number; D: number; causal: boolean; padded: boolean }
+const CASES: Case[] = [
+  { B: 1, H: 1, Hkv: 1, T: 1, S: 1, D: 1, causal: false, padded: false },
+  { B: 2, H: 4, Hkv: 2, T: 5, S: 5, D: 8, causal: true, padded: false },
+  { B: 2, H: 3, Hkv: 1, T: 3, S: 7, D: 6, causal: true, padded: true }, // queries are the last 3 of 7
+  { B: 3, H: 2, Hkv: 2, T: 6, S: 6, D: 17, causal: false, padded: true },
+];
+
+function maskFor(c: Case): Float32Array | null {
+  if (!c.padded) return null;
+  const m = new Float32Array(c.B * c.S).fill(1);
+  for (let b = 0; b < c.B; b++) for (let j = 0; j < b; j++) m[b * c.S + j] = 0; // left padding grows with b
+  return m;
+}
+
+testEachBackend('attention matches float64 math: causal, padded, grouped-query', () => {
+  CASES.forEach((c, i) => {
+    const q = randn([c.B, c.H, c.T, c.D], 10 * i + 1);
+    const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 2);
+    const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 3);
+    const mask = maskFor(c);
+    const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: mask });
+    assertClose(out.data, attention64(q.data, k.data, v.data, c.B, c.H, c.Hkv, c.T, c.S, c.D, c.causal, mask), `case ${i}`);
+  });
+});
+
+testEachBackend('attention gradients match finite differences', () => {
+  CASES.forEach((c, i) => {
+    const q = randn([c.B, c.H, c.T, c.D], 10 * i + 4, true);
+    const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 5, true);
+    const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 6, true);
+    const mask = maskFor(c);
+    assertGradcheck((a, b, d) => scaledDotProductAttention(a, b, d, { causal: c.causal, keyPaddingMask: mask }), [q, k, v], `case ${i}`, { maxProbesPerInput: 24 });
+  });
+});
+
+testEachBackend('a query that sees no key outputs zeros and passes no gradient', () => {
+  const q = randn([1, 1, 2, 4], 1, true);
+  const k = randn([1, 1, 2, 4], 2, true);
+  const v = randn([1, 1, 2, 4], 3, true);
+  const out = scaledDotProductAttention(q, k, v, { keyPaddingMask: new Float32Array([0, 0]) });
+  assert.deepEqual(Array.from(out.data), [0, 0, 0, 0, 0, 0, 0, 0]);
+  out.backward(Tensor.ones(out.shape));
+  assert.ok(q.grad!.data.every((x) => x === 0) && v.grad!.data.every((x) => x === 0));
+});
+
+test('native and ref agree on a Transformer-sized attention and its gradients', () => {
+  const q = randn([2, 6, 40, 32], 7, true);
+  const k = randn([2, 2, 40, 32], 8, true);
+  const v = randn([2, 2, 40, 32], 9, true);
+  const g = randn([2, 6, 40, 32], 10);
+  for (const which of [0, 1, 2]) {
+    assertBackendsAgree(() => {
+      const out = scaledDotProductAttention(q, k, v, { causal: true });
+      out.backward(g);
+      const grad = [q, k, v][which]!.grad!.clone();
+      for (const t of [q, k, v]) t.zeroGrad();
+      return grad;
+    }, `attention grad of input ${which}`, 1e-4, 1e-3);
+  }
+});
+
+test('attention shape errors name the shapes', () => {
+  assert.throws(() => scaledDotProductAttention(randn([1, 3, 2, 4], 1), randn([1, 2, 2, 4], 2), randn([1, 2, 2, 4], 3)),
+    /attention\(q \[1, 3, 2, 4\], k \[1, 2, 2, 4\], v \[1, 2, 2, 4\]\): query heads \(3\) must be a multiple of key\/value heads \(2\)/);
+  assert.throws(() => scaledDotProductAttention(randn([1, 2, 2, 4], 1), randn([1, 2, 2, 8], 2), randn([1, 2, 2, 8], 3)), /k must be \[1, heads, seq, 4\]/);
+});
+
+test('dropout keeps the expected fraction, scales survivors, and is the identity in eval', () => {
+  const x = Tensor.ones([10000]).requireGrad();
+  const y = dropout(x, 0.3, new Random(5));
+  const kept = y.data.filter((v) => v !== 0);
+  assert.ok(Math.abs(kept.length / 10000 - 0.7) < 0.02, `kept ${kept.length}`);
+  assert.ok(kept.every((v) => Math.abs(v - 1 / 0.7) < 1e-6));
+  y.backward(Tensor.ones([10000]));
+  assertClose(x.grad!.data, y.data, 'gradient uses the same mask', 0, 0);
+  assert.deepEqual(Array.from(dropout(Tensor.fromArray([1, 2]), 0.5, new Random(1), false).data), [1, 2]);
+  assert.deepEqual(Array.from(dropout(x, 0.5, new Random(9)).data.slice(0, 50)), Array.from(dropout(x, 0.5, new Random(9)).data.slice(0, 50)), 'seeded');
+  assert.throws(() => dropout(x, 1, new Random(1)), /p must be in \[0, 1\)/);
+});

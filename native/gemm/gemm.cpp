@@ -18,9 +18,14 @@ namespace giftjs {
 
 namespace {
 
-constexpr std::size_t KC = 256;   // depth of a packed slice: an NR x KC B sliver stays in L1
-constexpr std::size_t MC = 168;   // rows of a packed A block (multiple of 14 and 6 and 4)
-constexpr std::size_t NC = 3072;  // columns of a packed B panel: KC x NC floats in L2/L3
+#ifndef GIFTJS_GEMM_KC
+#define GIFTJS_GEMM_KC 256
+#define GIFTJS_GEMM_MC 168
+#define GIFTJS_GEMM_NC 3072
+#endif
+constexpr std::size_t KC = GIFTJS_GEMM_KC;  // depth of a packed slice: an NR x KC B sliver stays in L1
+constexpr std::size_t MC = GIFTJS_GEMM_MC;  // rows of a packed A block (multiple of 14, 6 and 4), in L2
+constexpr std::size_t NC = GIFTJS_GEMM_NC;  // columns of a packed B panel: KC x NC floats in L3
 
 struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
@@ -82,13 +87,15 @@ void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0,
         for (; c < static_cast<std::size_t>(NR); ++c) d[c] = 0.0f;
       }
     } else {
-      for (std::size_t c = 0; c < static_cast<std::size_t>(NR); ++c) {
-        if (c < cols) {
-          const float* src = p.B + (j0 + s + c) * p.ldb + k0;
-          for (std::size_t k = 0; k < kc; ++k) dst[k * NR + c] = src[k];
-        } else {
-          for (std::size_t k = 0; k < kc; ++k) dst[k * NR + c] = 0.0f;
-        }
+      // B stored transposed (a Linear weight): read the NR rows side by side so the packed
+      // sliver is written in order (measured ~10% faster on X W^T than column-at-a-time).
+      const float* src[64];
+      for (std::size_t c = 0; c < cols; ++c) src[c] = p.B + (j0 + s + c) * p.ldb + k0;
+      for (std::size_t k = 0; k < kc; ++k) {
+        float* d = dst + k * NR;
+        std::size_t c = 0;
+        for (; c < cols; ++c) d[c] = src[c][k];
+        for (; c < static_cast<std::size_t>(NR); ++c) d[c] = 0.0f;
       }
     }
     dst += kc * NR;
@@ -129,8 +136,12 @@ void gemmSerial(const GemmProblem& p, const KernelInfo& ki) {
 
   for (std::size_t jc = 0; jc < p.N; jc += NC) {
     const std::size_t nc = std::min(NC, p.N - jc);
-    for (std::size_t pc = 0; pc < p.K; pc += KC) {
-      const std::size_t kc = std::min(KC, p.K - pc);
+    // Equal K slices (576 = 3 x 192, not 256 + 256 + 64): a thin last slice would pay a full
+    // pass of C loads and stores for little arithmetic.
+    const std::size_t slices = (p.K + KC - 1) / KC;
+    const std::size_t kStep = (p.K + slices - 1) / slices;
+    for (std::size_t pc = 0; pc < p.K; pc += kStep) {
+      const std::size_t kc = std::min(kStep, p.K - pc);
       const bool accumulate = pc > 0 || p.beta != 0.0f;
       packB(p, pc, kc, jc, nc, NR, packedB);
       for (std::size_t ic = 0; ic < p.M; ic += MC) {

@@ -1,0 +1,72 @@
+// GEMM throughput: the native kernels (each instruction set this CPU has) against the ref
+// backend, on a square problem and on the Transformer shapes a training step runs.
+import { refBackend } from '../backend/ref/index.js';
+import { nativeAddon } from '../backend/index.js';
+import { Random } from '../tensor/random.js';
+import { timeIt } from './timing.js';
+
+export interface GemmShape {
+  label: string;
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+export interface GemmResult extends GemmShape {
+  gflops: number;
+}
+
+/** The GEMMs of a Linear layer 576 -> 1536 over 1024 tokens (SmolLM2-135M's MLP up projection). */
+export function transformerShapes(tokens = 1024, dIn = 576, dOut = 1536): GemmShape[] {
+  return [
+    { label: `forward  Y = X W^T   ${tokens}x${dIn} by ${dIn}x${dOut}`, M: tokens, N: dOut, K: dIn, transA: false, transB: true },
+    { label: `forward  Y = X W     ${tokens}x${dIn} by ${dIn}x${dOut}`, M: tokens, N: dOut, K: dIn, transA: false, transB: false },
+    { label: `backward dX = dY W   ${tokens}x${dOut} by ${dOut}x${dIn}`, M: tokens, N: dIn, K: dOut, transA: false, transB: false },
+    { label: `backward dW = dY^T X ${dOut}x${tokens} by ${tokens}x${dIn}`, M: dOut, N: dIn, K: tokens, transA: true, transB: false },
+  ];
+}
+
+function operands(s: GemmShape, seed: number) {
+  const r = new Random(seed);
+  const fill = (n: number) => Float32Array.from({ length: n }, () => r.normal());
+  return { A: fill(s.M * s.K), B: fill(s.K * s.N), C: new Float32Array(s.M * s.N) };
+}
+
+function flops(s: GemmShape): number {
+  return 2 * s.M * s.N * s.K;
+}
+
+export function benchNativeGemm(s: GemmShape, budgetSeconds: number): GemmResult {
+  const addon = nativeAddon();
+  if (!addon) throw new Error('the native addon is not built; run npm install');
+  const { A, B, C } = operands(s, 1);
+  const lda = s.transA ? s.M : s.K;
+  const ldb = s.transB ? s.K : s.N;
+  const t = timeIt(() => addon.gemm(s.transA, s.transB, s.M, s.N, s.K, 1, A, lda, B, ldb, 0, C, s.N, 1, 0, 0, 0), budgetSeconds);
+  return { ...s, gflops: flops(s) / t.seconds / 1e9 };
+}
+
+export function benchRefGemm(s: GemmShape, budgetSeconds: number): GemmResult {
+  const { A, B, C } = operands(s, 1);
+  const args = { transA: s.transA, transB: s.transB, M: s.M, N: s.N, K: s.K, alpha: 1, A, lda: s.transA ? s.M : s.K, B, ldb: s.transB ? s.K : s.N, beta: 0, C, ldc: s.N, batch: 1, strideA: 0, strideB: 0, strideC: 0 };
+  const t = timeIt(() => refBackend.gemm(args), budgetSeconds, 1, 5);
+  return { ...s, gflops: flops(s) / t.seconds / 1e9 };
+}
+
+/** GFLOP/s of every micro-kernel this CPU can run, on one shape. */
+export function benchEachKernel(s: GemmShape, budgetSeconds: number): Record<string, number> {
+  const addon = nativeAddon();
+  if (!addon) return {};
+  const out: Record<string, number> = {};
+  try {
+    for (const k of addon.cpuInfo().gemmKernels) {
+      addon.setGemmKernel(k);
+      out[k] = benchNativeGemm(s, budgetSeconds).gflops;
+    }
+  } finally {
+    addon.setGemmKernel(null);
+  }
+  return out;
+}

@@ -1,0 +1,145 @@
+// `gift bench gemm|ops|memory`: benchmarks that print ratios against baselines measured in the
+// same run (the ref backend, and PyTorch when --torch is given and Debian's python3-torch exists).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type BackendName } from '../backend/index.js';
+import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type GemmShape } from '../bench/gemm.js';
+import { benchTrainingMemory } from '../bench/memory.js';
+import { benchOps } from '../bench/ops.js';
+
+export const BENCH_HELP = `gift bench <what> [options]
+
+  gemm     fp32 GEMM GFLOP/s: native (each SIMD kernel) vs ref, square and Transformer shapes
+             --size N       square problem size (default 1024)
+             --tokens N     rows of the Transformer-shaped GEMMs (default 1024)
+             --torch        also time PyTorch (Debian python3-torch, OpenBLAS) in the same run
+  ops      attention, norms, softmax, cross-entropy (forward + backward): native vs ref, in ms
+  memory   resident memory over a long training loop of a small Transformer
+             --steps N      training steps (default 2000)
+
+  common:  --threads N   native threads (default: all cores)
+           --budget S    seconds of timing per case (default 1)
+           --json        end with one JSON line of the results
+`;
+
+function cpuLine(): string {
+  const addon = nativeAddon();
+  if (!addon) return `backend ${getBackend().name} (native kernels unavailable)`;
+  const info = addon.cpuInfo();
+  return `cpu features: ${info.features.join(' ')}\nnative gemm kernel: ${info.gemmKernel} (tile ${info.tile}), threads: ${info.threads}`;
+}
+
+const TORCH_SCRIPT = fileURLToPath(new URL('../../../bench/torch_gemm.py', import.meta.url));
+
+/** PyTorch's numbers from bench/torch_gemm.py, or the reason there are none. */
+function torchGemm(size: number, tokens: number, threads: number, budget: number): { square: number; shapes: number[] } | string {
+  if (!existsSync('/usr/bin/python3')) return '/usr/bin/python3 not found';
+  if (!existsSync(TORCH_SCRIPT)) return `${TORCH_SCRIPT} not found (run from a clone of the repository)`;
+  // Debian's OpenBLAS is pinned to its Haswell kernels on some machines by OPENBLAS_CORETYPE; the
+  // baseline is OpenBLAS at its best, so let it pick its own kernel here.
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const r = spawnSync('/usr/bin/python3', [TORCH_SCRIPT, '--size', String(size), '--tokens', String(tokens), '--threads', String(threads), '--budget', String(budget)], { encoding: 'utf8', env });
+  if (r.status !== 0) return `PyTorch baseline failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`;
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      size: { type: 'string', default: '1024' },
+      tokens: { type: 'string', default: '1024' },
+      steps: { type: 'string', default: '2000' },
+      threads: { type: 'string' },
+      budget: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false },
+      torch: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const what = positionals[0];
+  if (values.help || !what) {
+    console.log(BENCH_HELP);
+    return what || values.help ? 0 : 2;
+  }
+  const int = (name: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got '${v}'`);
+    return n;
+  };
+  if (values.threads) setNumThreads(int('threads', values.threads));
+  const budget = Number(values.budget);
+  const threads = nativeAddon()?.getThreads() ?? 1;
+  console.log(cpuLine());
+
+  if (what === 'gemm') {
+    const n = int('size', values.size);
+    const tokens = int('tokens', values.tokens);
+    const square: GemmShape = { label: `square ${n}x${n}x${n}`, M: n, N: n, K: n, transA: false, transB: false };
+    const refSize = Math.min(n, 256);
+    const refShape: GemmShape = { ...square, label: `square ${refSize}^3`, M: refSize, N: refSize, K: refSize };
+    const ref = benchRefGemm(refShape, budget);
+    if (!isNativeAvailable()) {
+      console.log(`ref ${ref.label}: ${ref.gflops.toFixed(2)} GFLOP/s`);
+      if (values.json) console.log(JSON.stringify({ gflops: null, ref_gflops: ref.gflops, error: 'native kernels unavailable' }));
+      return 1;
+    }
+    const native = benchNativeGemm(square, budget);
+    const kernels = benchEachKernel(square, budget);
+    const shapes = transformerShapes(tokens).map((s) => benchNativeGemm(s, budget));
+    const torch = values.torch ? torchGemm(n, tokens, threads, budget) : null;
+    const pt = typeof torch === 'object' && torch !== null ? torch : null;
+    console.log(`\nnative ${square.label}: ${native.gflops.toFixed(1)} GFLOP/s` + (pt ? `   PyTorch ${pt.square.toFixed(1)}   ratio ${(native.gflops / pt.square).toFixed(2)}x` : ''));
+    for (const [k, g] of Object.entries(kernels)) console.log(`  kernel ${k.padEnd(9)} ${g.toFixed(1)} GFLOP/s`);
+    console.log(`ref    ${ref.label}: ${ref.gflops.toFixed(2)} GFLOP/s   (native is ${(native.gflops / ref.gflops).toFixed(0)}x faster)`);
+    console.log('\nTransformer shapes (SmolLM2-135M MLP, 576 -> 1536):');
+    shapes.forEach((s, i) => {
+      const t = pt?.shapes[i];
+      console.log(`  ${s.label.padEnd(44)} ${s.gflops.toFixed(1).padStart(6)} GFLOP/s` + (t ? `   PyTorch ${t.toFixed(1).padStart(6)}   ratio ${(s.gflops / t).toFixed(2)}x` : ''));
+    });
+    if (typeof torch === 'string') console.log(`\nPyTorch baseline unavailable: ${torch}`);
+    if (values.json) {
+      console.log(JSON.stringify({
+        gflops: native.gflops, ref_gflops: ref.gflops, size: n, threads, kernels,
+        shapes: shapes.map((s) => ({ label: s.label.replace(/\s+/g, ' '), gflops: s.gflops })),
+        torch_gflops: pt?.square ?? null, torch_shapes: pt?.shapes ?? null,
+      }));
+    }
+    return 0;
+  }
+
+  if (what === 'ops') {
+    const backends: BackendName[] = isNativeAvailable() ? ['native', 'ref'] : ['ref'];
+    const results = benchOps(backends, budget);
+    console.log('');
+    for (const r of results) {
+      const n = r.ms.native;
+      const f = r.ms.ref!;
+      console.log(`${r.name.padEnd(56)} ${n !== undefined ? `native ${n.toFixed(2).padStart(8)} ms   ` : ''}ref ${f.toFixed(1).padStart(8)} ms${n !== undefined ? `   ${(f / n).toFixed(1)}x` : ''}`);
+    }
+    if (values.json) console.log(JSON.stringify({ threads, ops: results }));
+    return 0;
+  }
+
+  if (what === 'memory') {
+    const steps = int('steps', values.steps);
+    console.log(`\ntraining a 2-layer Transformer (dim 64, vocab 512, batch 4 x 64) for ${steps} steps`);
+    const samples = benchTrainingMemory(steps, Math.max(1, Math.floor(steps / 10)), (s) =>
+      console.log(`step ${String(s.step).padStart(6)}  loss ${s.loss.toFixed(3)}  rss ${s.rssMB.toFixed(1)} MB  live tensors ${s.liveMB.toFixed(2)} MB  fresh buffers ${s.freshAllocations}`),
+    );
+    const afterWarmup = samples.slice(1);
+    const rss = afterWarmup.map((s) => s.rssMB);
+    const growth = Math.max(...rss) - Math.min(...rss);
+    console.log(`\nRSS from step ${afterWarmup[0]?.step} to ${steps}: min ${Math.min(...rss).toFixed(1)} MB, max ${Math.max(...rss).toFixed(1)} MB (spread ${growth.toFixed(1)} MB); fresh buffers after step 1: ${samples[samples.length - 1]!.freshAllocations - samples[0]!.freshAllocations}`);
+    if (values.json) console.log(JSON.stringify({ steps, rss_mb: rss, rss_spread_mb: growth, fresh_after_first_step: samples[samples.length - 1]!.freshAllocations - samples[0]!.freshAllocations }));
+    return 0;
+  }
+
+  console.error(`gift bench: unknown benchmark '${what}'\n\n${BENCH_HELP}`);
+  return 2;
+}

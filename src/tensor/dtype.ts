@@ -7,14 +7,14 @@ const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
 /** bfloat16 bits (upper half of a float32) to float32 values. */
-export function bf16ToFloat32(bits: Uint16Array, out = new Float32Array(bits.length)): Float32Array {
+export function bf16ToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
   const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   for (let i = 0; i < bits.length; i++) outBits[i] = bits[i]! << 16;
   return out;
 }
 
 /** float32 to bfloat16 bits, rounding to nearest even (NaN stays NaN). */
-export function float32ToBf16(values: Float32Array, out = new Uint16Array(values.length)): Uint16Array {
+export function float32ToBf16(values: Float32Array, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
   const inBits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   for (let i = 0; i < values.length; i++) {
     const x = inBits[i]!;
@@ -28,7 +28,7 @@ export function float32ToBf16(values: Float32Array, out = new Uint16Array(values
 }
 
 /** IEEE half-precision bits to float32 values (subnormals, infinities and NaN included). */
-export function float16ToFloat32(bits: Uint16Array, out = new Float32Array(bits.length)): Float32Array {
+export function float16ToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
   for (let i = 0; i < bits.length; i++) {
     const h = bits[i]!;
     const sign = h & 0x8000 ? -1 : 1;
@@ -42,7 +42,7 @@ export function float16ToFloat32(bits: Uint16Array, out = new Float32Array(bits.
 }
 
 /** float32 to IEEE half-precision bits, rounding to nearest even; overflow gives infinity. */
-export function float32ToFloat16(values: Float32Array, out = new Uint16Array(values.length)): Uint16Array {
+export function float32ToFloat16(values: Float32Array, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
   for (let i = 0; i < values.length; i++) {
     f32[0] = values[i]!;
     const x = u32[0]!;

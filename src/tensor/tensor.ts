@@ -2,6 +2,7 @@
 // reshape never copies), and the autograd fields (requiresGrad, grad, gradFn).
 
 import { runBackward, type GradNode } from './autograd.js';
+import { bf16ToFloat32, float16ToFloat32, type StorageDType } from './dtype.js';
 import { bufferPool, keep, trackInScope } from './memory.js';
 import { Random } from './random.js';
 import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
@@ -68,6 +69,18 @@ export class Tensor {
     }
     const t = Tensor.empty(shape);
     t.data.set(values);
+    return t;
+  }
+
+  /** Converts stored values (F32, or the bits of BF16 / F16) to a float32 tensor. */
+  static fromStorage(values: Float32Array | Uint16Array, dtype: StorageDType, shape: Shape): Tensor {
+    if (values.length !== sizeOf(shape)) {
+      throw new Error(`Tensor.fromStorage: ${values.length} ${dtype} values cannot have shape ${shapeString(shape)}`);
+    }
+    const t = Tensor.empty(shape);
+    if (dtype === 'F32') t.data.set(values as Float32Array);
+    else if (dtype === 'BF16') bf16ToFloat32(values as Uint16Array, t.data);
+    else float16ToFloat32(values as Uint16Array, t.data);
     return t;
   }
 

@@ -29,7 +29,8 @@ export interface NativeAddon {
   activationBackward(kind: number, x: F, dy: F, dx: F, n: number): void;
 }
 
-export const addonPath = fileURLToPath(new URL('../../../../build/Release/giftjs_native.node', import.meta.url));
+/** Where `npm install` puts the addon; GIFTJS_NATIVE_ADDON points elsewhere (a custom build). */
+export const addonPath = process.env.GIFTJS_NATIVE_ADDON ?? fileURLToPath(new URL('../../../../build/Release/giftjs_native.node', import.meta.url));
 
 let cached: { addon: NativeAddon | null; error: string | null } | null = null;
 

@@ -8,26 +8,41 @@ import type { Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
 
+/**
+ * What a PEFT method attaches to a Linear to change what it computes (GIFT edits its input, LoRA
+ * adds a low-rank path). The Linear keeps its own weight; the adapter decides how to use it.
+ */
+export interface LinearAdapter {
+  forward(x: Tensor, base: Linear): Tensor;
+}
+
 /** y = x W^T + b with W [out, in], initialised like torch.nn.Linear (Kaiming-uniform). */
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, rng: Random, bias = true) {
+  /** Set by a PEFT method; null computes the plain layer. */
+  adapter: LinearAdapter | null = null;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, rng: Random | null, bias = true) {
     super();
     const bound = 1 / Math.sqrt(inFeatures);
-    this.weight = this.param('weight', Tensor.uniform([outFeatures, inFeatures], rng, -bound, bound));
-    this.bias = bias ? this.param('bias', Tensor.uniform([outFeatures], rng, -bound, bound)) : null;
+    const init = (shape: number[]) => (rng ? Tensor.uniform(shape, rng, -bound, bound) : Tensor.zeros(shape));
+    this.weight = this.param('weight', init([outFeatures, inFeatures]));
+    this.bias = bias ? this.param('bias', init([outFeatures])) : null;
+  }
+  /** The layer without any adapter. */
+  baseForward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
   }
   forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias);
+    return this.adapter ? this.adapter.forward(x, this) : this.baseForward(x);
   }
 }
 
 export class Embedding extends Module {
   readonly weight: Tensor;
-  constructor(readonly numEmbeddings: number, readonly dim: number, rng: Random) {
+  constructor(readonly numEmbeddings: number, readonly dim: number, rng: Random | null, std = 1) {
     super();
-    this.weight = this.param('weight', Tensor.randn([numEmbeddings, dim], rng));
+    this.weight = this.param('weight', rng ? Tensor.randn([numEmbeddings, dim], rng, std) : Tensor.zeros([numEmbeddings, dim]));
   }
   forward(ids: Int32Array | readonly number[], shape?: Shape): Tensor {
     return embedding(this.weight, ids, shape);

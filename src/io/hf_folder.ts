@@ -1,0 +1,83 @@
+// Hugging Face model folders: config.json, weights in one safetensors file or in shards listed by
+// model.safetensors.index.json, and tokenizer files.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SafetensorsFile, type TensorInfo } from './safetensors.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+/** Parses a JSON file, with errors that name it. */
+export function readJsonFile<T = Record<string, unknown>>(path: string): T {
+  if (!existsSync(path)) throw new Error(`${path} does not exist`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch (err) {
+    throw new Error(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Every tensor of a model folder, across shards, read on demand. */
+export class CheckpointReader {
+  private readonly files: SafetensorsFile[] = [];
+  private readonly index = new Map<string, SafetensorsFile>();
+
+  constructor(readonly dir: string) {
+    const indexPath = join(dir, 'model.safetensors.index.json');
+    let names: string[];
+    if (existsSync(indexPath)) {
+      const idx = readJsonFile<{ weight_map?: Record<string, string> }>(indexPath);
+      if (!idx.weight_map || typeof idx.weight_map !== 'object') throw new Error(`${indexPath} has no weight_map`);
+      names = [...new Set(Object.values(idx.weight_map))];
+    } else if (existsSync(join(dir, 'model.safetensors'))) {
+      names = ['model.safetensors'];
+    } else {
+      names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort() : [];
+      if (names.length === 0) {
+        const hasBin = existsSync(join(dir, 'pytorch_model.bin'));
+        throw new Error(`${dir}: no safetensors weights found${hasBin ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : ''}`);
+      }
+    }
+    try {
+      for (const name of names) {
+        const f = SafetensorsFile.open(join(dir, name));
+        this.files.push(f);
+        for (const t of f.tensors.keys()) {
+          if (this.index.has(t)) throw new Error(`${dir}: tensor '${t}' appears in both ${this.index.get(t)!.path} and ${f.path}`);
+          this.index.set(t, f);
+        }
+      }
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  names(): string[] {
+    return [...this.index.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.index.has(name);
+  }
+
+  info(name: string): TensorInfo {
+    return this.file(name).info(name);
+  }
+
+  read(name: string): Tensor {
+    return this.file(name).readTensor(name);
+  }
+
+  readInto(name: string, out: Float32Array): void {
+    this.file(name).readInto(name, out);
+  }
+
+  private file(name: string): SafetensorsFile {
+    const f = this.index.get(name);
+    if (!f) throw new Error(`${this.dir}: the checkpoint has no tensor '${name}'`);
+    return f;
+  }
+
+  close(): void {
+    for (const f of this.files) f.close();
+  }
+}

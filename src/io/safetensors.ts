@@ -1,0 +1,217 @@
+// safetensors: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
+// shape and byte range, then the raw little-endian data.
+//
+// The header is validated before anything is trusted: bounded size, known dtypes, integer shapes,
+// byte ranges inside the file that match shape x dtype and do not overlap. Tensors are read one
+// at a time straight into their final buffers, so loading never needs twice the file's size.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from '../tensor/dtype.js';
+import { shapeString, sizeOf } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+import { writeFileAtomic } from './atomic.js';
+
+export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+const DTYPE_BYTES: Record<SafetensorsDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+
+/** Headers larger than this are refused (the format's own reference limit is 100 MB). */
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+export interface TensorInfo {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  /** Byte range relative to the start of the data section. */
+  begin: number;
+  end: number;
+}
+
+export class SafetensorsError extends Error {}
+
+export class SafetensorsFile {
+  readonly tensors = new Map<string, TensorInfo>();
+  readonly metadata: Record<string, string> = {};
+  private fd: number | null;
+  private readonly dataStart: number = 0;
+
+  private constructor(readonly path: string) {
+    this.fd = openSync(path, 'r');
+    try {
+      const fileSize = fstatSync(this.fd).size;
+      const fail = (msg: string): never => {
+        throw new SafetensorsError(`${path}: ${msg}`);
+      };
+      if (fileSize < 8) fail(`file is ${fileSize} bytes, too short for a safetensors header`);
+      const lenBuf = Buffer.alloc(8);
+      readSync(this.fd, lenBuf, 0, 8, 0);
+      const headerLen = Number(lenBuf.readBigUInt64LE(0));
+      if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
+      if (8 + headerLen > fileSize) fail(`header length ${headerLen} runs past the end of the ${fileSize}-byte file`);
+      const headerBuf = Buffer.alloc(headerLen);
+      readSync(this.fd, headerBuf, 0, headerLen, 8);
+      let header: Record<string, unknown>;
+      try {
+        header = JSON.parse(headerBuf.toString('utf8'));
+      } catch (err) {
+        return fail(`header is not valid JSON (${(err as Error).message})`);
+      }
+      if (header === null || typeof header !== 'object' || Array.isArray(header)) fail('header is not a JSON object');
+      this.dataStart = 8 + headerLen;
+      const dataSize = fileSize - this.dataStart;
+      const meta = header.__metadata__;
+      this.metadata = meta && typeof meta === 'object' ? (meta as Record<string, string>) : {};
+      for (const [name, raw] of Object.entries(header)) {
+        if (name === '__metadata__') continue;
+        const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+        const where = `tensor '${name}'`;
+        if (typeof e?.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) fail(`${where} has unknown dtype ${JSON.stringify(e?.dtype)}`);
+        const dtype = e.dtype as SafetensorsDType;
+        if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`${where} has an invalid shape ${JSON.stringify(e.shape)}`);
+        const shape = e.shape as number[];
+        const off = e.data_offsets;
+        if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0) || off[0] > off[1]) {
+          fail(`${where} has invalid data_offsets ${JSON.stringify(off)}`);
+        }
+        const [begin, end] = off as [number, number];
+        if (end > dataSize) fail(`${where} ends at byte ${end} of the data section, which holds only ${dataSize} bytes (truncated file?)`);
+        const expected = sizeOf(shape) * DTYPE_BYTES[dtype];
+        if (end - begin !== expected) fail(`${where}: shape ${shapeString(shape)} x ${dtype} needs ${expected} bytes but data_offsets span ${end - begin}`);
+        this.tensors.set(name, { name, dtype, shape, begin, end });
+      }
+      const sorted = [...this.tensors.values()].sort((a, b) => a.begin - b.begin);
+      for (let i = 1; i < sorted.length; i++) {
+        if (sorted[i]!.begin < sorted[i - 1]!.end) fail(`tensors '${sorted[i - 1]!.name}' and '${sorted[i]!.name}' overlap`);
+      }
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  static open(path: string): SafetensorsFile {
+    return new SafetensorsFile(path);
+  }
+
+  info(name: string): TensorInfo {
+    const t = this.tensors.get(name);
+    if (!t) throw new SafetensorsError(`${this.path}: no tensor named '${name}'`);
+    return t;
+  }
+
+  /** Reads a tensor's bytes into `into` (which must have exactly its byte length). */
+  private readBytes(info: TensorInfo, into: Uint8Array): void {
+    if (this.fd === null) throw new SafetensorsError(`${this.path}: file is closed`);
+    let done = 0;
+    const total = info.end - info.begin;
+    while (done < total) {
+      const n = readSync(this.fd, into, done, total - done, this.dataStart + info.begin + done);
+      if (n === 0) throw new SafetensorsError(`${this.path}: unexpected end of file in tensor '${info.name}'`);
+      done += n;
+    }
+  }
+
+  /** A float tensor (F32, F16, BF16 or F64) as float32. */
+  readTensor(name: string): Tensor {
+    const t = Tensor.empty(this.info(name).shape);
+    try {
+      this.readInto(name, t.data);
+    } catch (err) {
+      t.dispose();
+      throw err;
+    }
+    return t;
+  }
+
+  /** Reads a float tensor, converted to float32, straight into `out` (its exact size). */
+  readInto(name: string, out: Float32Array): void {
+    const info = this.info(name);
+    const n = sizeOf(info.shape);
+    if (out.length !== n) throw new SafetensorsError(`${this.path}: tensor '${name}' has ${n} values, the destination ${out.length}`);
+    switch (info.dtype) {
+      case 'F32':
+        this.readBytes(info, new Uint8Array(out.buffer, out.byteOffset, n * 4));
+        return;
+      case 'BF16':
+      case 'F16': {
+        const bits = new Uint16Array(n);
+        this.readBytes(info, new Uint8Array(bits.buffer));
+        if (info.dtype === 'BF16') bf16ToFloat32(bits, out);
+        else float16ToFloat32(bits, out);
+        return;
+      }
+      case 'F64': {
+        const f64 = new Float64Array(n);
+        this.readBytes(info, new Uint8Array(f64.buffer));
+        out.set(f64);
+        return;
+      }
+      default:
+        throw new SafetensorsError(`${this.path}: tensor '${name}' is ${info.dtype}, not a floating-point tensor`);
+    }
+  }
+
+  /** An integer tensor (I64, I32) as numbers. */
+  readIntegers(name: string): { values: number[]; shape: number[] } {
+    const info = this.info(name);
+    const n = sizeOf(info.shape);
+    if (info.dtype === 'I64') {
+      const v = new BigInt64Array(n);
+      this.readBytes(info, new Uint8Array(v.buffer));
+      return { values: Array.from(v, Number), shape: info.shape };
+    }
+    if (info.dtype === 'I32') {
+      const v = new Int32Array(n);
+      this.readBytes(info, new Uint8Array(v.buffer));
+      return { values: Array.from(v), shape: info.shape };
+    }
+    throw new SafetensorsError(`${this.path}: tensor '${name}' is ${info.dtype}, not I64 or I32`);
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/** What saveSafetensors writes for one name: a float tensor (stored as dtype) or integers. */
+export type SafetensorsEntry =
+  | { tensor: Tensor; dtype?: 'F32' | 'F16' | 'BF16' }
+  | { integers: ArrayLike<number>; shape: number[]; dtype: 'I64' | 'I32' };
+
+/** Writes tensors to a safetensors file atomically (names sorted, as the Python library does). */
+export function saveSafetensors(path: string, entries: Record<string, Tensor | SafetensorsEntry>, metadata: Record<string, string> = {}): void {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const name of Object.keys(entries).sort()) {
+    const raw = entries[name]!;
+    const e: SafetensorsEntry = raw instanceof Tensor ? { tensor: raw } : raw;
+    let bytes: Uint8Array;
+    let dtype: SafetensorsDType;
+    let shape: number[];
+    if ('tensor' in e) {
+      dtype = e.dtype ?? 'F32';
+      shape = [...e.tensor.shape];
+      const d = e.tensor.data;
+      if (dtype === 'F32') bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+      else if (dtype === 'BF16') bytes = new Uint8Array(float32ToBf16(d).buffer);
+      else bytes = new Uint8Array(float32ToFloat16(d).buffer);
+    } else {
+      dtype = e.dtype;
+      shape = e.shape;
+      if (sizeOf(shape) !== e.integers.length) throw new Error(`saveSafetensors: '${name}' has ${e.integers.length} values for shape ${shapeString(shape)}`);
+      const arr = dtype === 'I64' ? BigInt64Array.from(Array.from(e.integers, (v) => BigInt(v))) : Int32Array.from(e.integers);
+      bytes = new Uint8Array(arr.buffer);
+    }
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
+  // Pad the header with spaces to a multiple of 8 bytes so the data section stays aligned.
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  writeFileAtomic(path, [len, json, ...chunks]);
+}

@@ -1,0 +1,231 @@
+// LlamaForCausalLM with Hugging Face's module tree and tensor names, so that a checkpoint's
+// "model.layers.3.self_attn.q_proj.weight" is exactly this model's parameter of that path.
+import { CheckpointReader, readJsonFile } from '../../io/hf_folder.js';
+import { Embedding, Linear, RMSNorm } from '../../nn/layers.js';
+import { Module } from '../../nn/module.js';
+import { swiglu } from '../../ops/activations.js';
+import { scaledDotProductAttention } from '../../ops/attention.js';
+import { add } from '../../ops/elementwise.js';
+import { linear } from '../../ops/matmul.js';
+import { rope } from '../../ops/rope.js';
+import { concat, reshape, transpose } from '../../ops/shape_ops.js';
+import { shapeString } from '../../tensor/shape.js';
+import { Random } from '../../tensor/random.js';
+import { Tensor } from '../../tensor/tensor.js';
+import { join } from 'node:path';
+import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './config.js';
+
+/** Keys and values of earlier positions, per layer, for generation. */
+export class KVCache {
+  readonly keys: (Tensor | null)[];
+  readonly values: (Tensor | null)[];
+  /** Positions already cached. */
+  length = 0;
+  constructor(layers: number) {
+    this.keys = new Array(layers).fill(null);
+    this.values = new Array(layers).fill(null);
+  }
+  /** Appends this step's k, v [B, Hkv, T, D] for a layer and returns everything so far. */
+  append(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
+    const pk = this.keys[layer];
+    const pv = this.values[layer];
+    const allK = (pk ? concat([pk, k], 2) : k.detach()).keep();
+    const allV = (pv ? concat([pv, v], 2) : v.detach()).keep();
+    pk?.dispose();
+    pv?.dispose();
+    this.keys[layer] = allK;
+    this.values[layer] = allV;
+    return [allK, allV];
+  }
+  dispose(): void {
+    for (const t of [...this.keys, ...this.values]) t?.dispose();
+    this.keys.fill(null);
+    this.values.fill(null);
+    this.length = 0;
+  }
+}
+
+interface StepContext {
+  batch: number;
+  seq: number;
+  positionOffset: number;
+  invFreq: Float64Array;
+  keyMask: Float32Array | null;
+  cache: KVCache | null;
+}
+
+class LlamaAttention extends Module {
+  readonly q_proj: Linear;
+  readonly k_proj: Linear;
+  readonly v_proj: Linear;
+  readonly o_proj: Linear;
+  constructor(private readonly c: LlamaConfig, private readonly layerIndex: number, rng: Random | null) {
+    super();
+    this.q_proj = this.child('q_proj', new Linear(c.hiddenSize, c.numHeads * c.headDim, rng, c.qkvBias));
+    this.k_proj = this.child('k_proj', new Linear(c.hiddenSize, c.numKvHeads * c.headDim, rng, c.qkvBias));
+    this.v_proj = this.child('v_proj', new Linear(c.hiddenSize, c.numKvHeads * c.headDim, rng, c.qkvBias));
+    this.o_proj = this.child('o_proj', new Linear(c.numHeads * c.headDim, c.hiddenSize, rng, c.outputBias));
+  }
+
+  forward(x: Tensor, ctx: StepContext): Tensor {
+    const { batch, seq } = ctx;
+    const hd = this.c.headDim;
+    const heads = (t: Tensor, n: number) => transpose(reshape(t, [batch, seq, n, hd]), 1, 2);
+    const ropeOpts = { invFreq: ctx.invFreq, positionOffset: ctx.positionOffset };
+    const q = rope(heads(this.q_proj.forward(x), this.c.numHeads), ropeOpts);
+    let k = rope(heads(this.k_proj.forward(x), this.c.numKvHeads), ropeOpts);
+    let v = heads(this.v_proj.forward(x), this.c.numKvHeads);
+    if (ctx.cache) [k, v] = ctx.cache.append(this.layerIndex, k, v);
+    const attn = scaledDotProductAttention(q, k, v, { causal: true, keyPaddingMask: ctx.keyMask });
+    return this.o_proj.forward(reshape(transpose(attn, 1, 2), [batch, seq, this.c.numHeads * hd]));
+  }
+}
+
+class LlamaMLP extends Module {
+  readonly gate_proj: Linear;
+  readonly up_proj: Linear;
+  readonly down_proj: Linear;
+  constructor(c: LlamaConfig, rng: Random | null) {
+    super();
+    this.gate_proj = this.child('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, rng, c.mlpBias));
+    this.up_proj = this.child('up_proj', new Linear(c.hiddenSize, c.intermediateSize, rng, c.mlpBias));
+    this.down_proj = this.child('down_proj', new Linear(c.intermediateSize, c.hiddenSize, rng, c.mlpBias));
+  }
+  forward(x: Tensor): Tensor {
+    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
+  }
+}
+
+class LlamaDecoderLayer extends Module {
+  readonly input_layernorm: RMSNorm;
+  readonly self_attn: LlamaAttention;
+  readonly post_attention_layernorm: RMSNorm;
+  readonly mlp: LlamaMLP;
+  constructor(c: LlamaConfig, index: number, rng: Random | null) {
+    super();
+    this.input_layernorm = this.child('input_layernorm', new RMSNorm(c.hiddenSize, c.rmsNormEps));
+    this.self_attn = this.child('self_attn', new LlamaAttention(c, index, rng));
+    this.post_attention_layernorm = this.child('post_attention_layernorm', new RMSNorm(c.hiddenSize, c.rmsNormEps));
+    this.mlp = this.child('mlp', new LlamaMLP(c, rng));
+  }
+  forward(x: Tensor, ctx: StepContext): Tensor {
+    const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), ctx));
+    return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
+  }
+}
+
+class LlamaModel extends Module {
+  readonly embed_tokens: Embedding;
+  readonly layers: LlamaDecoderLayer[];
+  readonly norm: RMSNorm;
+  constructor(c: LlamaConfig, rng: Random | null) {
+    super();
+    this.embed_tokens = this.child('embed_tokens', new Embedding(c.vocabSize, c.hiddenSize, rng, 0.02));
+    this.layers = Array.from({ length: c.numLayers }, (_, i) => this.child(`layers.${i}`, new LlamaDecoderLayer(c, i, rng)));
+    this.norm = this.child('norm', new RMSNorm(c.hiddenSize, c.rmsNormEps));
+  }
+}
+
+export interface CausalLMForwardOptions {
+  /** [batch, cached + seq] of 1 (attend) / 0 (padding); omitted: every key is real. */
+  attentionMask?: ArrayLike<number> | null;
+  /** Continue from (and extend) this cache: positions start at cache.length. */
+  cache?: KVCache | null;
+}
+
+/** Checkpoint tensors that carry no parameters (buffers some exporters write). */
+const IGNORED_TENSORS = /(^|\.)rotary_emb\.inv_freq$/;
+
+export class LlamaForCausalLM extends Module {
+  readonly model: LlamaModel;
+  /** null when the output projection is tied to the token embedding. */
+  readonly lm_head: Linear | null;
+  readonly invFreq: Float64Array;
+
+  /** Builds the module tree; weights are random (rng) or zeros awaiting a checkpoint (null). */
+  constructor(readonly config: LlamaConfig, rng: Random | null = null) {
+    super();
+    this.model = this.child('model', new LlamaModel(config, rng));
+    this.lm_head = config.tieWordEmbeddings ? null : this.child('lm_head', new Linear(config.hiddenSize, config.vocabSize, rng, false));
+    this.invFreq = llamaInverseFrequencies(config);
+  }
+
+  /** Loads a Hugging Face folder: config.json and safetensors weights (sharded or not). */
+  static fromPretrained(dir: string): LlamaForCausalLM {
+    const config = parseLlamaConfig(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'));
+    const model = new LlamaForCausalLM(config);
+    const reader = new CheckpointReader(dir);
+    try {
+      model.loadWeights(reader);
+    } finally {
+      reader.close();
+    }
+    return model;
+  }
+
+  /** Fills every parameter from the checkpoint; a missing or misshapen tensor is an error. */
+  loadWeights(reader: CheckpointReader): void {
+    const expected = new Set<string>();
+    for (const [name, p] of this.namedParameters()) {
+      expected.add(name);
+      if (!reader.has(name)) throw new Error(`${reader.dir}: the checkpoint has no tensor '${name}', which ${this.config.architecture} needs`);
+      const info = reader.info(name);
+      if (info.shape.length !== p.rank || info.shape.some((d, i) => d !== p.shape[i])) {
+        throw new Error(`${reader.dir}: tensor '${name}' has shape ${shapeString(info.shape)}, the config implies ${shapeString(p.shape)}`);
+      }
+      reader.readInto(name, p.data);
+    }
+    const unused = reader.names().filter((n) => !expected.has(n) && !IGNORED_TENSORS.test(n) && !(n === 'lm_head.weight' && this.config.tieWordEmbeddings));
+    if (unused.length > 0) {
+      throw new Error(`${reader.dir}: the checkpoint has tensors this ${this.config.architecture} does not use: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
+    }
+  }
+
+  /** The weight of the output projection (the embedding when tied). */
+  get outputWeight(): Tensor {
+    return this.lm_head?.weight ?? this.model.embed_tokens.weight;
+  }
+
+  /** Final hidden states [batch, seq, hidden] for token ids [batch * seq]. */
+  hiddenStates(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
+    if (ids.length !== batch * seq) throw new Error(`LlamaForCausalLM: ${ids.length} ids for batch ${batch} x seq ${seq}`);
+    const cache = options.cache ?? null;
+    const past = cache?.length ?? 0;
+    let keyMask: Float32Array | null = null;
+    if (options.attentionMask) {
+      const m = options.attentionMask;
+      if (m.length !== batch * (past + seq)) throw new Error(`attentionMask has ${m.length} values, expected batch ${batch} x ${past + seq} positions`);
+      keyMask = Float32Array.from(m);
+    }
+    const ctx: StepContext = { batch, seq, positionOffset: past, invFreq: this.invFreq, keyMask, cache };
+    let x = this.model.embed_tokens.forward(ids, [batch, seq]);
+    for (const layer of this.model.layers) x = layer.forward(x, ctx);
+    if (cache) cache.length += seq;
+    return this.model.norm.forward(x);
+  }
+
+  /** Logits [batch, seq, vocab]. */
+  forward(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
+    const h = this.hiddenStates(ids, batch, seq, options);
+    return this.lm_head ? this.lm_head.forward(h) : linear(h, this.model.embed_tokens.weight);
+  }
+
+  newCache(): KVCache {
+    return new KVCache(this.config.numLayers);
+  }
+
+  /** A randomly initialised model of a config (tests, benchmarks). */
+  static random(config: LlamaConfig, seed = 0): LlamaForCausalLM {
+    return new LlamaForCausalLM(config, new Random(seed));
+  }
+}
+
+/**
+ * Next-token targets as Hugging Face computes its causal-LM loss: position t is scored against
+ * labels[t + 1]; the last position of each row, and labels of -100, are ignored.
+ */
+export function shiftLabels(labels: ArrayLike<number>, batch: number, seq: number, ignoreIndex = -100): Int32Array {
+  const t = new Int32Array(batch * seq).fill(ignoreIndex);
+  for (let b = 0; b < batch; b++) for (let i = 0; i + 1 < seq; i++) t[b * seq + i] = labels[b * seq + i + 1]!;
+  return t;
+}

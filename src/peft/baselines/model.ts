@@ -1,0 +1,62 @@
+// The baselines that train a model's own tensors rather than new ones: full fine-tuning (all
+// parameters), BitFit (biases only) and head only. Their adapters are saved under the model's
+// own tensor names; merging is a no-op because the weights are changed in place.
+import type { Module } from '../../nn/module.js';
+import { shapeString } from '../../tensor/shape.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { countValues, freezeAll, type AdapterConfig, type AttachedAdapter, type MethodName, type PeftMethod } from '../method.js';
+
+/** Modules a model names as its task head ("lm_head", "classifier"), via an optional method. */
+export function headParameterNames(model: Module): string[] {
+  const m = model as Module & { headModules?: () => string[] };
+  const heads = m.headModules ? m.headModules() : ['lm_head', 'classifier', 'score'];
+  return model.namedParameters().map(([n]) => n).filter((n) => heads.some((h) => n === h || n.startsWith(`${h}.`)));
+}
+
+class AttachedOwnTensors implements AttachedAdapter {
+  readonly merged = true;
+  constructor(readonly method: MethodName, readonly config: AdapterConfig, private readonly tensors: [string, Tensor][]) {}
+  namedTrainable(): [string, Tensor][] {
+    return this.tensors;
+  }
+  trainableCount(): number {
+    return countValues(this.tensors);
+  }
+  describe(): string[] {
+    return [`${this.method}: ${this.tensors.length} tensors, ${this.trainableCount()} parameters`];
+  }
+  loadTensors(get: (name: string) => Tensor | undefined, source: string): void {
+    for (const [name, t] of this.tensors) {
+      const saved = get(name);
+      if (!saved) throw new Error(`${source}: the adapter has no tensor '${name}'`);
+      if (saved.shape.length !== t.rank || saved.shape.some((d, i) => d !== t.shape[i])) {
+        throw new Error(`${source}: tensor '${name}' has shape ${shapeString(saved.shape)}, this model needs ${shapeString(t.shape)}`);
+      }
+      t.data.set(saved.data);
+    }
+  }
+  merge(): void {}
+  unmerge(): void {}
+}
+
+function ownTensorsMethod(name: MethodName, select: (model: Module) => [string, Tensor][], emptyError: string): PeftMethod {
+  return {
+    name,
+    parseConfig: () => ({ method: name }),
+    attach(model: Module, config: AdapterConfig): AttachedAdapter {
+      const chosen = select(model);
+      if (chosen.length === 0) throw new Error(emptyError);
+      freezeAll(model);
+      for (const [, t] of chosen) t.requiresGrad = true;
+      return new AttachedOwnTensors(name, config, chosen);
+    },
+  };
+}
+
+export const fullMethod = ownTensorsMethod('full', (m) => m.namedParameters(), 'full fine-tuning: the model has no parameters');
+export const bitfitMethod = ownTensorsMethod('bitfit', (m) => m.namedParameters().filter(([n]) => n.endsWith('.bias')),
+  'BitFit: this model has no bias parameters to train (Llama has none; Qwen2 and encoders do)');
+export const headMethod = ownTensorsMethod('head', (m) => {
+  const names = new Set(headParameterNames(m));
+  return m.namedParameters().filter(([n]) => names.has(n));
+}, 'head only: this model has no separate head (a tied LM head is the input embedding)');

@@ -1,0 +1,25 @@
+// GIFT's configuration: which layers, the rank, the scale, and how (phi, psi) pairs are shared.
+import { configInt, configLayers, configTargets, type AdapterConfig } from '../method.js';
+
+export interface GiftConfig extends AdapterConfig {
+  method: 'gift';
+  rank: number;
+  /** scale = alpha / rank; defaults to rank (scale 1). */
+  alpha: number;
+  target_modules: string[];
+  layers: number[] | null;
+  /**
+   * 'target': one (phi, psi) pair per target name, shared by every matched layer (the paper's
+   * default). 'input-size': one pair shared by all targets whose layers have the same input size.
+   */
+  share: 'target' | 'input-size';
+}
+
+export function parseGiftConfig(raw: Record<string, unknown>, source: string): GiftConfig {
+  const rank = configInt(raw, 'rank', source);
+  const alpha = raw.alpha == null ? rank : Number(raw.alpha);
+  if (!(alpha > 0)) throw new Error(`${source}: 'alpha' must be a positive number, got ${JSON.stringify(raw.alpha)}`);
+  const share = raw.share ?? 'target';
+  if (share !== 'target' && share !== 'input-size') throw new Error(`${source}: 'share' must be "target" or "input-size", got ${JSON.stringify(share)}`);
+  return { method: 'gift', rank, alpha, target_modules: configTargets(raw, source), layers: configLayers(raw, source), share };
+}

@@ -1,0 +1,117 @@
+// GIFT attached to a model: find the target layers, make one (phi, psi) pair per group, hook
+// every layer of a group to its pair; merge folds W_hat into the weights.
+import type { Module } from '../../nn/module.js';
+import { noGrad } from '../../tensor/autograd.js';
+import type { Random } from '../../tensor/random.js';
+import { Tensor } from '../../tensor/tensor.js';
+import { shapeString } from '../../tensor/shape.js';
+import { countValues, freezeAll, type AttachedAdapter, type PeftMethod } from '../method.js';
+import { findTargetLinears, type TargetedLinear } from '../targets.js';
+import { parseGiftConfig, type GiftConfig } from './config.js';
+import { GiftLinearAdapter, giftWeightDelta, type GiftPair } from './layer.js';
+
+class AttachedGift implements AttachedAdapter {
+  readonly method = 'gift' as const;
+  merged = false;
+  private originals: Tensor[] = [];
+
+  constructor(readonly config: GiftConfig, readonly pairs: GiftPair[], readonly members: Map<string, TargetedLinear[]>) {}
+
+  namedTrainable(): [string, Tensor][] {
+    return this.pairs.flatMap((p) => [[`gift.${p.group}.phi`, p.phi], [`gift.${p.group}.psi`, p.psi]] as [string, Tensor][]);
+  }
+
+  trainableCount(): number {
+    return countValues(this.namedTrainable());
+  }
+
+  describe(): string[] {
+    return this.pairs.map((p) => {
+      const layers = this.members.get(p.group)!;
+      const inF = p.phi.shape[1]!;
+      return `gift group '${p.group}': ${layers.length} layers (${[...new Set(layers.map((l) => l.target))].join(', ')}), in ${inF}, rank ${p.phi.shape[0]}: ${2 * inF * p.phi.shape[0]!} parameters`;
+    });
+  }
+
+  loadTensors(get: (name: string) => Tensor | undefined, source: string): void {
+    for (const [name, t] of this.namedTrainable()) {
+      const saved = get(name);
+      if (!saved) throw new Error(`${source}: the adapter has no tensor '${name}'`);
+      if (saved.shape.length !== t.rank || saved.shape.some((d, i) => d !== t.shape[i])) {
+        throw new Error(`${source}: tensor '${name}' has shape ${shapeString(saved.shape)}, this model needs ${shapeString(t.shape)}`);
+      }
+      t.data.set(saved.data);
+    }
+  }
+
+  merge(): void {
+    if (this.merged) return;
+    noGrad(() => {
+      for (const p of this.pairs) {
+        for (const l of this.members.get(p.group)!) {
+          const w = l.module.weight;
+          this.originals.push(w.clone().keep());
+          const delta = giftWeightDelta(w, p);
+          const d = delta.data;
+          const wd = w.data;
+          for (let i = 0; i < wd.length; i++) wd[i]! += d[i]!;
+          delta.dispose();
+          l.module.adapter = null;
+        }
+      }
+    });
+    this.merged = true;
+  }
+
+  unmerge(): void {
+    if (!this.merged) return;
+    let i = 0;
+    for (const p of this.pairs) {
+      for (const l of this.members.get(p.group)!) {
+        const original = this.originals[i++]!;
+        l.module.weight.data.set(original.data);
+        original.dispose();
+        l.module.adapter = new GiftLinearAdapter(p);
+      }
+    }
+    this.originals = [];
+    this.merged = false;
+  }
+}
+
+export const giftMethod: PeftMethod = {
+  name: 'gift',
+  parseConfig: parseGiftConfig,
+  attach(model: Module, rawConfig, rng: Random): AttachedAdapter {
+    const config = rawConfig as GiftConfig;
+    freezeAll(model);
+    const targets = findTargetLinears(model, config.target_modules, config.layers);
+    const groups = new Map<string, TargetedLinear[]>();
+    for (const t of targets) {
+      const key = config.share === 'target' ? t.target : `in${t.module.inFeatures}`;
+      const list = groups.get(key) ?? [];
+      if (list.length > 0 && list[0]!.module.inFeatures !== t.module.inFeatures) {
+        throw new Error(`GIFT group '${key}': ${list[0]!.path} takes ${list[0]!.module.inFeatures} inputs but ${t.path} takes ${t.module.inFeatures}; ` +
+          `one (phi, psi) pair needs equal input sizes (use share: "input-size" to group by size)`);
+      }
+      list.push(t);
+      groups.set(key, list);
+    }
+    const s = config.alpha / config.rank;
+    const pairs: GiftPair[] = [];
+    for (const [group, members] of groups) {
+      const inF = members[0]!.module.inFeatures;
+      // phi as torch.nn.Linear(in, r) initialises it (Kaiming-uniform, a = sqrt(5): bound 1/sqrt(in));
+      // psi at zero, so the adapted model starts exactly at the pretrained one.
+      const bound = 1 / Math.sqrt(inF);
+      const phi = Tensor.uniform([config.rank, inF], rng, -bound, bound).requireGrad().keep();
+      const psi = Tensor.zeros([inF, config.rank]).requireGrad().keep();
+      phi.name = `gift.${group}.phi`;
+      psi.name = `gift.${group}.psi`;
+      const pair: GiftPair = { group, phi, psi, scale: s };
+      pairs.push(pair);
+      for (const m of members) m.module.adapter = new GiftLinearAdapter(pair);
+    }
+    return new AttachedGift(config, pairs, groups);
+  },
+};

@@ -1,0 +1,30 @@
+// LoRA's change to one Linear: y = x W^T + b + s * (dropout(x) A^T) B^T, A [r, in], B [out, r].
+import type { Linear, LinearAdapter } from '../../nn/layers.js';
+import { dropout } from '../../ops/dropout.js';
+import { add, scale } from '../../ops/elementwise.js';
+import { matmul } from '../../ops/matmul.js';
+import type { Random } from '../../tensor/random.js';
+import type { Tensor } from '../../tensor/tensor.js';
+
+export interface LoraWeights {
+  A: Tensor;
+  B: Tensor;
+  scale: number;
+}
+
+export class LoraLinearAdapter implements LinearAdapter {
+  /** Dropout is active only while training is true. */
+  training = true;
+  constructor(readonly w: LoraWeights, private readonly dropoutP: number, private readonly rng: Random) {}
+  forward(x: Tensor, base: Linear): Tensor {
+    const xd = this.dropoutP > 0 ? dropout(x, this.dropoutP, this.rng, this.training) : x;
+    const low = matmul(matmul(xd, this.w.A, { transposeB: true }), this.w.B, { transposeB: true });
+    return add(base.baseForward(x), this.w.scale === 1 ? low : scale(low, this.w.scale));
+  }
+}
+
+/** s * B @ A, the update LoRA adds to W. */
+export function loraWeightDelta(w: LoraWeights): Tensor {
+  const d = matmul(w.B, w.A);
+  return w.scale === 1 ? d : scale(d, w.scale);
+}

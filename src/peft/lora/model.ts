@@ -1,0 +1,95 @@
+// LoRA attached to a model: an (A, B) pair per matched layer, saved under PEFT's tensor names
+// (base_model.model.<path>.lora_A.weight) so that Hugging Face PEFT can load the adapter.
+import type { Module } from '../../nn/module.js';
+import { noGrad } from '../../tensor/autograd.js';
+import type { Random } from '../../tensor/random.js';
+import { shapeString } from '../../tensor/shape.js';
+import { Tensor } from '../../tensor/tensor.js';
+import { countValues, freezeAll, type AttachedAdapter, type PeftMethod } from '../method.js';
+import { findTargetLinears, type TargetedLinear } from '../targets.js';
+import { parseLoraConfig, type LoraConfig } from './config.js';
+import { LoraLinearAdapter, loraWeightDelta, type LoraWeights } from './layer.js';
+
+interface LoraLayer {
+  target: TargetedLinear;
+  weights: LoraWeights;
+  adapter: LoraLinearAdapter;
+}
+
+class AttachedLora implements AttachedAdapter {
+  readonly method = 'lora' as const;
+  merged = false;
+  constructor(readonly config: LoraConfig, readonly layers: LoraLayer[]) {}
+
+  namedTrainable(): [string, Tensor][] {
+    return this.layers.flatMap((l) => [
+      [`base_model.model.${l.target.path}.lora_A.weight`, l.weights.A],
+      [`base_model.model.${l.target.path}.lora_B.weight`, l.weights.B],
+    ] as [string, Tensor][]);
+  }
+
+  trainableCount(): number {
+    return countValues(this.namedTrainable());
+  }
+
+  describe(): string[] {
+    const byTarget = new Map<string, number>();
+    for (const l of this.layers) byTarget.set(l.target.target, (byTarget.get(l.target.target) ?? 0) + l.weights.A.size + l.weights.B.size);
+    return [...byTarget].map(([t, n]) => `lora '${t}': ${this.layers.filter((l) => l.target.target === t).length} layers, rank ${this.config.rank}: ${n} parameters`);
+  }
+
+  loadTensors(get: (name: string) => Tensor | undefined, source: string): void {
+    for (const [name, t] of this.namedTrainable()) {
+      const saved = get(name);
+      if (!saved) throw new Error(`${source}: the adapter has no tensor '${name}'`);
+      if (saved.shape.length !== t.rank || saved.shape.some((d, i) => d !== t.shape[i])) {
+        throw new Error(`${source}: tensor '${name}' has shape ${shapeString(saved.shape)}, this model needs ${shapeString(t.shape)}`);
+      }
+      t.data.set(saved.data);
+    }
+  }
+
+  private apply(sign: 1 | -1): void {
+    noGrad(() => {
+      for (const l of this.layers) {
+        const delta = loraWeightDelta(l.weights);
+        const w = l.target.module.weight.data;
+        for (let i = 0; i < w.length; i++) w[i]! += sign * delta.data[i]!;
+        delta.dispose();
+        l.target.module.adapter = sign > 0 ? null : l.adapter;
+      }
+    });
+  }
+
+  merge(): void {
+    if (this.merged) return;
+    this.apply(1);
+    this.merged = true;
+  }
+
+  unmerge(): void {
+    if (!this.merged) return;
+    this.apply(-1);
+    this.merged = false;
+  }
+}
+
+export const loraMethod: PeftMethod = {
+  name: 'lora',
+  parseConfig: parseLoraConfig,
+  attach(model: Module, rawConfig, rng: Random): AttachedAdapter {
+    const config = rawConfig as LoraConfig;
+    freezeAll(model);
+    const layers = findTargetLinears(model, config.target_modules, config.layers).map((target) => {
+      const inF = target.module.inFeatures;
+      const bound = 1 / Math.sqrt(inF); // kaiming_uniform_(a = sqrt(5)), as PEFT initialises A
+      const A = Tensor.uniform([config.rank, inF], rng, -bound, bound).requireGrad().keep();
+      const B = Tensor.zeros([target.module.outFeatures, config.rank]).requireGrad().keep();
+      const weights = { A, B, scale: config.alpha / config.rank };
+      const adapter = new LoraLinearAdapter(weights, config.dropout, rng);
+      target.module.adapter = adapter;
+      return { target, weights, adapter };
+    });
+    return new AttachedLora(config, layers);
+  },
+};

@@ -1,0 +1,72 @@
+// The contract every PEFT method fulfils. The trainer, the CLI and the adapter I/O only ever talk
+// to these interfaces, never to GIFT or LoRA by name.
+import type { Module } from '../nn/module.js';
+import type { Random } from '../tensor/random.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export type MethodName = 'gift' | 'lora' | 'full' | 'bitfit' | 'head';
+
+/** The fields every adapter_config.json carries, plus each method's own. */
+export interface AdapterConfig {
+  method: MethodName;
+  [key: string]: unknown;
+}
+
+/** A method attached to a model: its trainable tensors and how to fold them into the weights. */
+export interface AttachedAdapter {
+  readonly method: MethodName;
+  readonly config: AdapterConfig;
+  /** Trainable tensors by the names they are saved under. */
+  namedTrainable(): [string, Tensor][];
+  /** Number of trainable values. */
+  trainableCount(): number;
+  /** A line per group/layer for `inspect`. */
+  describe(): string[];
+  /** Replaces trainable values from a saved adapter (shapes must match). */
+  loadTensors(get: (name: string) => Tensor | undefined, source: string): void;
+  /** Folds the adapter into the base weights; the model then computes the same without it. */
+  merge(): void;
+  /** Restores the weights merge() changed. */
+  unmerge(): void;
+  readonly merged: boolean;
+}
+
+export interface PeftMethod {
+  readonly name: MethodName;
+  /** Validates a config (from the CLI or adapter_config.json), filling defaults. */
+  parseConfig(raw: Record<string, unknown>, source: string): AdapterConfig;
+  /** Freezes the base model and attaches the method's trainable parts. */
+  attach(model: Module, config: AdapterConfig, rng: Random): AttachedAdapter;
+}
+
+/** Freezes every parameter of a model (the base of every method but full fine-tuning). */
+export function freezeAll(model: Module): void {
+  for (const p of model.parameters()) p.requiresGrad = false;
+}
+
+export function countValues(tensors: [string, Tensor][]): number {
+  return tensors.reduce((n, [, t]) => n + t.size, 0);
+}
+
+/** Reads an optional positive integer field of a config. */
+export function configInt(raw: Record<string, unknown>, key: string, source: string, fallback?: number): number {
+  const v = raw[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${source}: '${key}' must be a positive integer, got ${JSON.stringify(raw[key])}`);
+  return v;
+}
+
+export function configTargets(raw: Record<string, unknown>, source: string): string[] {
+  const t = raw.target_modules;
+  const list = typeof t === 'string' ? t.split(',').map((s) => s.trim()).filter(Boolean) : t;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s.length > 0)) {
+    throw new Error(`${source}: 'target_modules' must be a non-empty list of module names, got ${JSON.stringify(t)}`);
+  }
+  return list as string[];
+}
+
+export function configLayers(raw: Record<string, unknown>, source: string): number[] | null {
+  const l = raw.layers ?? null;
+  if (l === null) return null;
+  if (!Array.isArray(l) || !l.every((i) => Number.isInteger(i) && i >= 0)) throw new Error(`${source}: 'layers' must be null or a list of layer indices, got ${JSON.stringify(l)}`);
+  return l as number[];
+}

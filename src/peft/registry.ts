@@ -1,0 +1,21 @@
+// The PEFT methods by name. Everything outside src/peft asks here.
+import { bitfitMethod, fullMethod, headMethod } from './baselines/model.js';
+import { giftMethod } from './gift/model.js';
+import { loraMethod } from './lora/model.js';
+import type { MethodName, PeftMethod } from './method.js';
+
+const METHODS: Record<MethodName, PeftMethod> = {
+  gift: giftMethod,
+  lora: loraMethod,
+  full: fullMethod,
+  bitfit: bitfitMethod,
+  head: headMethod,
+};
+
+export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
+
+export function peftMethod(name: string): PeftMethod {
+  const m = METHODS[name as MethodName];
+  if (!m) throw new Error(`unknown method '${name}' (choose one of ${METHOD_NAMES.join(', ')})`);
+  return m;
+}

@@ -1,0 +1,44 @@
+// Choosing the Linear layers a PEFT method changes: by module-name suffix ("q_proj", or a dotted
+// suffix such as "attention.output.dense"), optionally only in some layer indices.
+import { Linear } from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
+
+export interface TargetedLinear {
+  /** The module path, e.g. "model.layers.3.self_attn.q_proj". */
+  path: string;
+  /** Which of the configured target names matched. */
+  target: string;
+  /** The block index found in the path ("layers.3."), or null outside any block. */
+  layer: number | null;
+  module: Linear;
+}
+
+const LAYER_INDEX = /(?:^|\.)(?:layers|layer|h|blocks)\.(\d+)(?:\.|$)/;
+
+export function layerIndexOf(path: string): number | null {
+  const m = LAYER_INDEX.exec(path);
+  return m ? Number(m[1]) : null;
+}
+
+/** The Linear modules matching the targets (and layers, when given); errors if a target matches nothing. */
+export function findTargetLinears(model: Module, targets: readonly string[], layers: readonly number[] | null): TargetedLinear[] {
+  if (targets.length === 0) throw new Error('target_modules is empty: name at least one module (e.g. q_proj)');
+  const found: TargetedLinear[] = [];
+  const linearPaths: string[] = [];
+  for (const [path, module] of model.namedModules()) {
+    if (!(module instanceof Linear)) continue;
+    linearPaths.push(path);
+    const target = targets.find((t) => path === t || path.endsWith(`.${t}`));
+    if (!target) continue;
+    const layer = layerIndexOf(path);
+    if (layers && (layer === null || !layers.includes(layer))) continue;
+    found.push({ path, target, layer, module });
+  }
+  for (const t of targets) {
+    if (!found.some((f) => f.target === t)) {
+      const names = [...new Set(linearPaths.map((p) => p.replace(/^.*?(?:layers|layer|h|blocks)\.\d+\./, '')))].slice(0, 12);
+      throw new Error(`target '${t}' matches no Linear layer${layers ? ` in layers [${layers.join(', ')}]` : ''}; the model's linear layers are named like: ${names.join(', ')}`);
+    }
+  }
+  return found;
+}

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CheckpointReader } from '../../src/io/hf_folder.js';
+import { SafetensorsFile, saveSafetensors } from '../../src/io/safetensors.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'giftjs-st-'));
+
+/** A raw safetensors file with the given header object and data bytes. */
+function rawFile(path: string, header: unknown, dataBytes: number): void {
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([len, json, Buffer.alloc(dataBytes)]));
+}
+
+test('round trip: F32, BF16, F16 and I64, with metadata, in sorted order', () => {
+  const dir = tmp();
+  const path = join(dir, 'x.safetensors');
+  const a = Tensor.fromArray([1, -2.5, 3.25, 0], [2, 2]);
+  const b = Tensor.fromArray([0.5, 1024, -0.125], [3]);
+  saveSafetensors(path, { b: { tensor: b, dtype: 'BF16' }, a, c: { tensor: b, dtype: 'F16' }, ids: { integers: [3, -1, 2 ** 40], shape: [3], dtype: 'I64' } }, { format: 'pt' });
+  const f = SafetensorsFile.open(path);
+  assert.deepEqual([...f.tensors.keys()], ['a', 'b', 'c', 'ids']);
+  assert.deepEqual(f.metadata, { format: 'pt' });
+  assert.equal(f.info('b').dtype, 'BF16');
+  assert.deepEqual(Array.from(f.readTensor('a').data), [1, -2.5, 3.25, 0]);
+  assert.deepEqual(f.readTensor('a').shape, [2, 2]);
+  assert.deepEqual(Array.from(f.readTensor('b').data), [0.5, 1024, -0.125]);
+  assert.deepEqual(Array.from(f.readTensor('c').data), [0.5, 1024, -0.125]);
+  assert.deepEqual(f.readIntegers('ids').values, [3, -1, 2 ** 40]);
+  assert.throws(() => f.readTensor('ids'), /tensor 'ids' is I64, not a floating-point tensor/);
+  assert.throws(() => f.readTensor('zzz'), /no tensor named 'zzz'/);
+  f.close();
+  assert.deepEqual(readdirSync(dir), ['x.safetensors'], 'no temporary file left behind');
+});
+
+test('invalid headers are refused with the file and the problem named', () => {
+  const dir = tmp();
+  const p = join(dir, 'bad.safetensors');
+  const cases: [unknown, number, RegExp][] = [
+    [{ w: { dtype: 'Q4', shape: [2], data_offsets: [0, 8] } }, 8, /bad\.safetensors: tensor 'w' has unknown dtype "Q4"/],
+    [{ w: { dtype: 'F32', shape: [2, -1], data_offsets: [0, 8] } }, 8, /tensor 'w' has an invalid shape/],
+    [{ w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8, /shape \[3\] x F32 needs 12 bytes but data_offsets span 8/],
+    [{ w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, 8, /ends at byte 16 of the data section, which holds only 8 bytes \(truncated file\?\)/],
+    [{ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, 12, /tensors 'a' and 'b' overlap/],
+    [{ w: { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }, 8, /invalid data_offsets/],
+  ];
+  for (const [header, bytes, pattern] of cases) {
+    rawFile(p, header, bytes);
+    assert.throws(() => SafetensorsFile.open(p), pattern);
+  }
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(2n ** 40n);
+  writeFileSync(p, Buffer.concat([len, Buffer.from('{}')]));
+  assert.throws(() => SafetensorsFile.open(p), /header length 1099511627776 exceeds the 104857600-byte limit/);
+  len.writeBigUInt64LE(100n);
+  writeFileSync(p, Buffer.concat([len, Buffer.from('{}')]));
+  assert.throws(() => SafetensorsFile.open(p), /header length 100 runs past the end of the 10-byte file/);
+  writeFileSync(p, Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{x')]));
+  assert.throws(() => SafetensorsFile.open(p), /header is not valid JSON/);
+  writeFileSync(p, Buffer.from([1, 2, 3]));
+  assert.throws(() => SafetensorsFile.open(p), /file is 3 bytes, too short/);
+});
+
+test('sharded folders are read through model.safetensors.index.json', () => {
+  const dir = tmp();
+  saveSafetensors(join(dir, 'model-00001-of-00002.safetensors'), { 'a.weight': Tensor.fromArray([1, 2], [2]) });
+  saveSafetensors(join(dir, 'model-00002-of-00002.safetensors'), { 'b.weight': Tensor.fromArray([3], [1]) });
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: { 'a.weight': 'model-00001-of-00002.safetensors', 'b.weight': 'model-00002-of-00002.safetensors' } }));
+  const r = new CheckpointReader(dir);
+  assert.deepEqual(r.names().sort(), ['a.weight', 'b.weight']);
+  assert.deepEqual(Array.from(r.read('b.weight').data), [3]);
+  assert.throws(() => r.read('c.weight'), /the checkpoint has no tensor 'c.weight'/);
+  r.close();
+  assert.throws(() => new CheckpointReader(tmp()), /no safetensors weights found/);
+});

@@ -1,0 +1,44 @@
+// Autoregressive generation with a KV cache: the prompt is run once, then one token per step.
+import type { LlamaForCausalLM } from '../models/llama/model.js';
+import { noGrad } from '../tensor/autograd.js';
+import { tidy } from '../tensor/memory.js';
+import { Random } from '../tensor/random.js';
+import { sampleToken, type SamplingOptions } from './sampling.js';
+
+export interface GenerateOptions extends SamplingOptions {
+  maxNewTokens?: number;
+  /** Generation stops after any of these tokens (it is included in the output). */
+  stopTokens?: readonly number[];
+  seed?: number;
+  /** Called with each new token as it is chosen; return false to stop. */
+  onToken?: (token: number, index: number) => boolean | void;
+}
+
+/** Generates up to maxNewTokens tokens after the prompt ids; returns only the new ones. */
+export function generate(model: LlamaForCausalLM, prompt: readonly number[], options: GenerateOptions = {}): number[] {
+  if (prompt.length === 0) throw new Error('generate: the prompt is empty (start it with the BOS token)');
+  const maxNew = options.maxNewTokens ?? 64;
+  const stops = new Set(options.stopTokens ?? []);
+  const rng = new Random(options.seed ?? 0);
+  const cache = model.newCache();
+  const out: number[] = [];
+  try {
+    let input: number[] = [...prompt];
+    for (let step = 0; step < maxNew; step++) {
+      const next = tidy(() =>
+        noGrad(() => {
+          const logits = model.forward(input, 1, input.length, { cache });
+          const vocab = logits.shape[2]!;
+          return sampleToken(logits.data.subarray((input.length - 1) * vocab, input.length * vocab), options, rng);
+        }),
+      );
+      out.push(next);
+      if (options.onToken?.(next, step) === false || stops.has(next)) break;
+      if (cache.length + 1 > model.config.maxPositionEmbeddings) break;
+      input = [next];
+    }
+  } finally {
+    cache.dispose();
+  }
+  return out;
+}

@@ -1,0 +1,51 @@
+// Choosing the next token from a row of logits: greedy, or sampling with temperature, top-k and
+// top-p (nucleus), in that order, as Hugging Face's generate applies them.
+import type { Random } from '../tensor/random.js';
+
+export interface SamplingOptions {
+  /** 0 (the default) is greedy decoding. */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0 = off). */
+  topK?: number;
+  /** Keep the smallest set of tokens whose probability reaches p (1 = off). */
+  topP?: number;
+}
+
+export function argmax(logits: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+  return best;
+}
+
+export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions, rng: Random): number {
+  const temperature = options.temperature ?? 0;
+  if (temperature < 0) throw new Error(`temperature must be >= 0, got ${temperature}`);
+  if (temperature === 0) return argmax(logits);
+  const topK = options.topK ?? 0;
+  const topP = options.topP ?? 1;
+  if (!(topP > 0 && topP <= 1)) throw new Error(`top-p must be in (0, 1], got ${topP}`);
+  // Candidates sorted by logit, most likely first.
+  let ids = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]!);
+  if (topK > 0) ids = ids.slice(0, topK);
+  const max = logits[ids[0]!]! / temperature;
+  let probs = ids.map((i) => Math.exp(logits[i]! / temperature - max));
+  let total = probs.reduce((a, b) => a + b, 0);
+  if (topP < 1) {
+    let cumulative = 0;
+    let keep = 0;
+    while (keep < probs.length) {
+      cumulative += probs[keep]! / total;
+      keep++;
+      if (cumulative >= topP) break;
+    }
+    ids = ids.slice(0, keep);
+    probs = probs.slice(0, keep);
+    total = probs.reduce((a, b) => a + b, 0);
+  }
+  let u = rng.uniform() * total;
+  for (let i = 0; i < ids.length; i++) {
+    u -= probs[i]!;
+    if (u <= 0) return ids[i]!;
+  }
+  return ids[ids.length - 1]!;
+}

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { generate } from '../../src/generate/generate.js';
+import { argmax, sampleToken } from '../../src/generate/sampling.js';
+import { LlamaForCausalLM } from '../../src/models/llama/model.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { Random } from '../../src/tensor/random.js';
+
+const MODEL = fileURLToPath(new URL('../../../test/fixtures/llama/llama3-scaled-tied', import.meta.url));
+
+test('greedy generation with the KV cache equals recomputing the whole sequence each step', () => {
+  const model = LlamaForCausalLM.fromPretrained(MODEL);
+  const prompt = [1, 17, 33, 2, 60];
+  const cached = generate(model, prompt, { maxNewTokens: 12 });
+  const seq = [...prompt];
+  for (let i = 0; i < 12; i++) {
+    const logits = noGrad(() => model.forward(seq, 1, seq.length));
+    const v = logits.shape[2]!;
+    seq.push(argmax(logits.data.subarray((seq.length - 1) * v)));
+  }
+  assert.deepEqual(cached, seq.slice(prompt.length));
+});
+
+test('stop tokens, streaming callback and seeded sampling', () => {
+  const model = LlamaForCausalLM.fromPretrained(MODEL);
+  const greedy = generate(model, [1, 5], { maxNewTokens: 8 });
+  const streamed: number[] = [];
+  const stopped = generate(model, [1, 5], { maxNewTokens: 8, stopTokens: [greedy[2]!], onToken: (t) => void streamed.push(t) });
+  assert.deepEqual(stopped, greedy.slice(0, greedy.indexOf(greedy[2]!) + 1));
+  assert.deepEqual(streamed, stopped);
+  const a = generate(model, [1, 5], { maxNewTokens: 10, temperature: 1.2, topK: 20, topP: 0.9, seed: 3 });
+  const b = generate(model, [1, 5], { maxNewTokens: 10, temperature: 1.2, topK: 20, topP: 0.9, seed: 3 });
+  assert.deepEqual(a, b);
+  assert.deepEqual(generate(model, [1, 5], { maxNewTokens: 8, temperature: 1, topK: 1 }), greedy, 'top-k 1 is greedy');
+});
+
+test('sampling follows the distribution, and top-k / top-p cut its tail', () => {
+  const logits = [Math.log(0.5), Math.log(0.3), Math.log(0.15), Math.log(0.05)];
+  const count = (opts: object) => {
+    const rng = new Random(1);
+    const c = [0, 0, 0, 0];
+    for (let i = 0; i < 20000; i++) c[sampleToken(logits, { temperature: 1, ...opts }, rng)]!++;
+    return c.map((x) => x / 20000);
+  };
+  const full = count({});
+  [0.5, 0.3, 0.15, 0.05].forEach((p, i) => assert.ok(Math.abs(full[i]! - p) < 0.015, `p${i} ${full[i]}`));
+  const k2 = count({ topK: 2 });
+  assert.equal(k2[2], 0);
+  assert.ok(Math.abs(k2[0]! - 0.625) < 0.015);
+  const p08 = count({ topP: 0.75 }); // 0.5 alone falls short, 0.5 + 0.3 reaches it: two tokens
+  assert.equal(p08[2]! + p08[3]!, 0);
+  assert.throws(() => sampleToken(logits, { temperature: -1 }, new Random(1)), /temperature must be >= 0/);
+});

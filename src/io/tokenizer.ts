@@ -1,0 +1,82 @@
+// Tokenizers from Hugging Face files (tokenizer.json + tokenizer_config.json) through
+// @huggingface/tokenizers, with chat templates rendered by @huggingface/jinja.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { Template } from '@huggingface/jinja';
+import { readJsonFile } from './hf_folder.js';
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+/** tokenizer_config.json token fields are a string or an AddedToken-like {content}. */
+function tokenText(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  return null;
+}
+
+export class Tokenizer {
+  private constructor(
+    private readonly hf: HfTokenizer,
+    readonly config: Record<string, unknown>,
+    readonly source: string,
+  ) {}
+
+  /** Loads tokenizer.json (required) and tokenizer_config.json (optional) from a model folder. */
+  static fromFolder(dir: string): Tokenizer {
+    const tjPath = join(dir, 'tokenizer.json');
+    if (!existsSync(tjPath)) throw new Error(`${dir}: no tokenizer.json (giftjs reads Hugging Face fast-tokenizer files)`);
+    const json = readJsonFile(tjPath);
+    const cfgPath = join(dir, 'tokenizer_config.json');
+    const config = existsSync(cfgPath) ? readJsonFile(cfgPath) : {};
+    let hf: HfTokenizer;
+    try {
+      hf = new HfTokenizer(json, config);
+    } catch (err) {
+      throw new Error(`${tjPath}: cannot build the tokenizer: ${(err as Error).message}`);
+    }
+    return new Tokenizer(hf, config, dir);
+  }
+
+  /** Token ids as Hugging Face's tokenizer(text) gives them (special tokens added by default). */
+  encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+    return this.hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+  }
+
+  decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
+    return this.hf.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? true });
+  }
+
+  tokenId(token: string): number | undefined {
+    return this.hf.token_to_id(token);
+  }
+
+  get bosTokenId(): number | null {
+    const t = tokenText(this.config.bos_token);
+    return t === null ? null : (this.tokenId(t) ?? null);
+  }
+
+  get eosTokenId(): number | null {
+    const t = tokenText(this.config.eos_token);
+    return t === null ? null : (this.tokenId(t) ?? null);
+  }
+
+  get hasChatTemplate(): boolean {
+    return typeof this.config.chat_template === 'string';
+  }
+
+  /** Renders the chat template (tokenizer_config.json's chat_template) as transformers does. */
+  applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
+    const template = this.config.chat_template;
+    if (typeof template !== 'string') throw new Error(`${this.source}: tokenizer_config.json has no chat_template`);
+    return new Template(template).render({
+      messages,
+      add_generation_prompt: options.addGenerationPrompt ?? true,
+      bos_token: tokenText(this.config.bos_token) ?? '',
+      eos_token: tokenText(this.config.eos_token) ?? '',
+    });
+  }
+}

@@ -1,11 +1,30 @@
 // The `gift` command line: parses the command and hands over to its module.
 import { benchCommand } from './bench.js';
+import { convertCommand } from './convert.js';
+import { evalCommand } from './eval.js';
+import { generateCommand } from './generate.js';
+import { inspectCommand } from './inspect.js';
+import { mergeCommand } from './merge.js';
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  inspect: inspectCommand,
+  eval: evalCommand,
+  generate: generateCommand,
+  merge: mergeCommand,
+  convert: convertCommand,
+  bench: benchCommand,
+};
 
 const HELP = `gift — fine-tune pretrained Transformers with GIFT from TypeScript
 
 usage: gift <command> [options]
 
 commands:
+  inspect   architecture, sizes and parameter counts of a model folder (and of GIFT / LoRA on it)
+  eval      language-modelling loss and perplexity on a JSONL file
+  generate  text from a prompt (greedy or sampled), with an optional adapter
+  merge     fold an adapter into the weights and export a Hugging Face folder
+  convert   llama2c <model.bin> --tokenizer <tok.bin> --out <dir>
   bench     benchmarks of the tensor engine (gift bench --help)
 
 Run 'gift <command> --help' for a command's options.
@@ -20,10 +39,13 @@ export async function main(argv: string[]): Promise<number> {
     case 'help':
       console.log(HELP);
       return command === undefined ? 2 : 0;
-    case 'bench':
-      return benchCommand(rest);
-    default:
-      console.error(`gift: unknown command '${command}'\n\n${HELP}`);
-      return 2;
+    default: {
+      const run = COMMANDS[command];
+      if (!run) {
+        console.error(`gift: unknown command '${command}'\n\n${HELP}`);
+        return 2;
+      }
+      return run(rest);
+    }
   }
 }

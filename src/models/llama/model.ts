@@ -141,6 +141,9 @@ export class LlamaForCausalLM extends Module {
   /** null when the output projection is tied to the token embedding. */
   readonly lm_head: Linear | null;
   readonly invFreq: Float64Array;
+  /** Where the weights came from, and each tensor's stored dtype (an export writes them back so). */
+  sourceDir: string | null = null;
+  readonly sourceDtypes = new Map<string, string>();
 
   /** Builds the module tree; weights are random (rng) or zeros awaiting a checkpoint (null). */
   constructor(readonly config: LlamaConfig, rng: Random | null = null) {
@@ -160,6 +163,7 @@ export class LlamaForCausalLM extends Module {
     } finally {
       reader.close();
     }
+    model.sourceDir = dir;
     return model;
   }
 
@@ -174,6 +178,7 @@ export class LlamaForCausalLM extends Module {
         throw new Error(`${reader.dir}: tensor '${name}' has shape ${shapeString(info.shape)}, the config implies ${shapeString(p.shape)}`);
       }
       reader.readInto(name, p.data);
+      this.sourceDtypes.set(name, info.dtype);
     }
     const unused = reader.names().filter((n) => !expected.has(n) && !IGNORED_TENSORS.test(n) && !(n === 'lm_head.weight' && this.config.tieWordEmbeddings));
     if (unused.length > 0) {

@@ -1,0 +1,52 @@
+// Small helpers shared by the commands: typed option parsing with errors that name the flag.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+/** Parses flags strictly (an unknown flag is an error); --help / -h is always accepted. */
+export function parse(argv: string[], options: Options, allowPositionals = false): Parsed {
+  const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+  return { values: r.values as Parsed['values'], positionals: r.positionals };
+}
+
+export function requireString(values: Record<string, unknown>, name: string, usage: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v.length === 0) throw new Error(`--${name} is required\n\n${usage}`);
+  return v;
+}
+
+export function intOption(v: unknown, name: string, fallback: number, min = 1): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${String(v)}'`);
+  return n;
+}
+
+export function numberOption(v: unknown, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got '${String(v)}'`);
+  return n;
+}
+
+export function listOption(v: unknown): string[] | null {
+  return typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : null;
+}
+
+export function layersOption(v: unknown): number[] | null {
+  const list = listOption(v);
+  if (!list) return null;
+  const out: number[] = [];
+  for (const item of list) {
+    const range = /^(\d+)-(\d+)$/.exec(item);
+    if (range) for (let i = Number(range[1]); i <= Number(range[2]); i++) out.push(i);
+    else if (/^\d+$/.test(item)) out.push(Number(item));
+    else throw new Error(`--layers: '${item}' is not a layer index or range (e.g. 0,1,4-7)`);
+  }
+  return out;
+}

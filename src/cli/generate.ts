@@ -1,0 +1,62 @@
+// gift generate: text from a prompt, streamed as it is produced.
+import { generate } from '../generate/generate.js';
+import { intOption, numberOption, parse, requireString } from './args.js';
+import { loadModelWithAdapter, loadTokenizer } from './model_loading.js';
+
+export const GENERATE_HELP = `gift generate --model <dir> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
+              [--temperature T] [--top-k K] [--top-p P] [--seed S]
+
+Prints the text generated after the prompt. --temperature 0 (the default) is greedy; an empty
+prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
+tokenizer's chat template.
+`;
+
+export async function generateCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, chat: { type: 'boolean' },
+    'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' },
+  });
+  if (values.help) {
+    console.log(GENERATE_HELP);
+    return 0;
+  }
+  const modelDir = requireString(values, 'model', GENERATE_HELP);
+  if (typeof values.prompt !== 'string') throw new Error(`--prompt is required (it may be empty: --prompt "")\n\n${GENERATE_HELP}`);
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
+  const tokenizer = loadTokenizer(modelDir);
+  let ids: number[];
+  if (values.chat) {
+    ids = tokenizer.encode(tokenizer.applyChatTemplate([{ role: 'user', content: values.prompt }]), { addSpecialTokens: false });
+  } else if (values.prompt === '') {
+    const bos = tokenizer.bosTokenId ?? model.config.bosTokenId;
+    if (bos === null) throw new Error(`${modelDir}: an empty prompt needs a BOS token, and neither the tokenizer nor config.json names one`);
+    ids = [bos];
+  } else {
+    ids = tokenizer.encode(values.prompt);
+  }
+  const stops = [...model.config.eosTokenIds];
+  if (tokenizer.eosTokenId !== null) stops.push(tokenizer.eosTokenId);
+  const produced: number[] = [];
+  let printed = '';
+  generate(model, ids, {
+    maxNewTokens: intOption(values['max-new-tokens'], 'max-new-tokens', 128),
+    temperature: numberOption(values.temperature, 'temperature', 0),
+    topK: intOption(values['top-k'], 'top-k', 0, 0),
+    topP: numberOption(values['top-p'], 'top-p', 1),
+    seed: intOption(values.seed, 'seed', 0, 0),
+    stopTokens: stops,
+    onToken: (t) => {
+      produced.push(t);
+      const text = tokenizer.decode(produced);
+      // Print only what is settled: a partial UTF-8 sequence decodes to U+FFFD until complete.
+      if (text.startsWith(printed) && !text.endsWith('\uFFFD')) {
+        process.stdout.write(text.slice(printed.length));
+        printed = text;
+      }
+    },
+  });
+  const final = tokenizer.decode(produced);
+  if (final.startsWith(printed)) process.stdout.write(final.slice(printed.length));
+  process.stdout.write('\n');
+  return 0;
+}

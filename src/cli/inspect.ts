@@ -1,0 +1,74 @@
+// gift inspect: a model folder's architecture, sizes and parameter counts, with what GIFT and
+// LoRA would train; works from config.json alone (no weights needed).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointReader } from '../io/hf_folder.js';
+import { readModelConfig } from '../models/registry.js';
+import { llamaLinearShapes, llamaParameterCount } from '../models/llama/shapes.js';
+import { loadCausalLM } from '../models/registry.js';
+import { loadAdapter } from '../peft/adapter_io.js';
+import { giftParameterCount, loraParameterCount } from '../peft/counts.js';
+import { intOption, layersOption, listOption, parse } from './args.js';
+
+export const INSPECT_HELP = `gift inspect <model dir> [--adapter <dir>] [--rank R] [--targets a,b] [--layers ...] [--json]
+
+Prints the architecture, sizes and parameter counts of a Hugging Face model folder (config.json is
+enough), and the trainable parameters of GIFT and LoRA on the given targets (default: the paper's
+Llama setting, q_proj,v_proj at rank 64). With --adapter, also what that adapter trains.
+`;
+
+function human(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
+  return String(n);
+}
+
+export async function inspectCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { adapter: { type: 'string' }, rank: { type: 'string' }, targets: { type: 'string' }, layers: { type: 'string' }, json: { type: 'boolean' } }, true);
+  if (values.help || positionals.length !== 1) {
+    console.log(INSPECT_HELP);
+    return values.help ? 0 : 2;
+  }
+  const dir = positionals[0]!;
+  const c = readModelConfig(dir);
+  const shapes = llamaLinearShapes(c);
+  const total = llamaParameterCount(c);
+  const rank = intOption(values.rank, 'rank', 64);
+  const targets = listOption(values.targets) ?? ['q_proj', 'v_proj'];
+  const layers = layersOption(values.layers);
+  const gift = giftParameterCount(shapes, targets, rank, layers);
+  const lora = loraParameterCount(shapes, targets, rank, layers);
+  const lines = [
+    `model: ${dir}`,
+    `architecture: ${c.architecture} (${c.modelType || 'llama'}), ${c.numLayers} layers, hidden ${c.hiddenSize}, heads ${c.numHeads} (key/value ${c.numKvHeads}, head_dim ${c.headDim}), MLP ${c.intermediateSize}, vocabulary ${c.vocabSize}`,
+    `embeddings: ${c.tieWordEmbeddings ? 'tied (lm_head = embed_tokens)' : 'untied'}; biases: ${c.qkvBias ? 'q/k/v' : 'none'}${c.outputBias ? ' + o' : ''}`,
+    `rope: theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling x${c.ropeScaling.factor}` : ''}; max positions ${c.maxPositionEmbeddings}`,
+    `parameters: ${total} (${human(total)})`,
+  ];
+  const weights: Record<string, number> = {};
+  const hasWeights = existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json'));
+  if (hasWeights) {
+    const r = new CheckpointReader(dir);
+    for (const n of r.names()) weights[r.info(n).dtype] = (weights[r.info(n).dtype] ?? 0) + 1;
+    r.close();
+    lines.push(`weights: ${Object.entries(weights).map(([d, n]) => `${n} tensors ${d}`).join(', ')}`);
+  } else {
+    lines.push('weights: none in this folder (counts come from config.json)');
+  }
+  lines.push(
+    `trainable on ${targets.join(',')}${layers ? ` in layers ${layers.join(',')}` : ''}, rank ${rank}:`,
+    `  GIFT ${gift} (${human(gift)}, ${((100 * gift) / total).toFixed(4)}% of the model): 2 x in x rank per target, shared by all ${c.numLayers} layers`,
+    `  LoRA ${lora} (${human(lora)}, ${((100 * lora) / total).toFixed(4)}%): rank x (in + out) per adapted layer; LoRA / GIFT = ${(lora / gift).toFixed(1)}x`,
+  );
+  let adapterInfo: Record<string, unknown> | null = null;
+  if (typeof values.adapter === 'string') {
+    const model = loadCausalLM(dir);
+    const adapter = loadAdapter(values.adapter, model);
+    lines.push(`adapter ${values.adapter}: ${adapter.method}, ${adapter.trainableCount()} trainable parameters`, ...adapter.describe().map((l) => `  ${l}`));
+    adapterInfo = { method: adapter.method, trainable: adapter.trainableCount() };
+  }
+  console.log(lines.join('\n'));
+  if (values.json) console.log(JSON.stringify({ architecture: c.architecture, parameters: total, rank, targets, gift_trainable: gift, lora_trainable: lora, weights, adapter: adapterInfo }));
+  return 0;
+}

@@ -1,0 +1,30 @@
+// JSON Lines: one JSON object per line; blank lines are skipped, errors name the file and line.
+import { readFileSync } from 'node:fs';
+
+export interface JsonlRow {
+  line: number;
+  value: Record<string, unknown>;
+}
+
+export function readJsonl(path: string): JsonlRow[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const rows: JsonlRow[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const s = raw.trim();
+    if (!s) return;
+    let v: unknown;
+    try {
+      v = JSON.parse(s);
+    } catch (err) {
+      throw new Error(`${path}:${i + 1}: not valid JSON (${(err as Error).message})`);
+    }
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${path}:${i + 1}: expected a JSON object`);
+    rows.push({ line: i + 1, value: v as Record<string, unknown> });
+  });
+  return rows;
+}

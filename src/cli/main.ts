@@ -5,8 +5,10 @@ import { evalCommand } from './eval.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { mergeCommand } from './merge.js';
+import { trainCommand } from './train.js';
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  train: trainCommand,
   inspect: inspectCommand,
   eval: evalCommand,
   generate: generateCommand,
@@ -20,6 +22,7 @@ const HELP = `gift — fine-tune pretrained Transformers with GIFT from TypeScri
 usage: gift <command> [options]
 
 commands:
+  train     fine-tune a model folder on a data file with GIFT, LoRA, full, BitFit or head-only
   inspect   architecture, sizes and parameter counts of a model folder (and of GIFT / LoRA on it)
   eval      language-modelling loss and perplexity on a JSONL file
   generate  text from a prompt (greedy or sampled), with an optional adapter

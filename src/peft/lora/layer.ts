@@ -3,7 +3,7 @@ import type { Linear, LinearAdapter } from '../../nn/layers.js';
 import { dropout } from '../../ops/dropout.js';
 import { add, scale } from '../../ops/elementwise.js';
 import { matmul } from '../../ops/matmul.js';
-import type { Random } from '../../tensor/random.js';
+import { Random as RandomClass, type Random } from '../../tensor/random.js';
 import type { Tensor } from '../../tensor/tensor.js';
 
 export interface LoraWeights {
@@ -15,7 +15,11 @@ export interface LoraWeights {
 export class LoraLinearAdapter implements LinearAdapter {
   /** Dropout is active only while training is true. */
   training = true;
-  constructor(readonly w: LoraWeights, private readonly dropoutP: number, private readonly rng: Random) {}
+  constructor(readonly w: LoraWeights, private readonly dropoutP: number, private rng: Random) {}
+  /** Restarts the dropout masks from a seed (the trainer does this every step, so resuming is exact). */
+  reseed(seed: number): void {
+    this.rng = new RandomClass(seed);
+  }
   forward(x: Tensor, base: Linear): Tensor {
     const xd = this.dropoutP > 0 ? dropout(x, this.dropoutP, this.rng, this.training) : x;
     const low = matmul(matmul(xd, this.w.A, { transposeB: true }), this.w.B, { transposeB: true });

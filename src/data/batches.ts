@@ -1,0 +1,53 @@
+// Batches for training: examples are shuffled with a seed that depends only on (seed, epoch) --
+// so a resumed run sees exactly the order an uninterrupted one would -- grouped by length so that
+// little is padding, right-padded (a causal model's real tokens never see the padding after them)
+// and the batch order shuffled again.
+import { Random } from '../tensor/random.js';
+import type { Example } from './examples.js';
+
+export interface Batch {
+  /** [batch, seq] token ids, padded with padId. */
+  ids: Int32Array;
+  /** [batch, seq] labels, -100 on padding and on positions without loss. */
+  labels: Int32Array;
+  batch: number;
+  seq: number;
+  /** Tokens whose prediction counts (after the next-token shift). */
+  targetTokens: number;
+}
+
+function shuffle<T>(items: T[], rng: Random): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
+export function collate(examples: Example[], padId: number): Batch {
+  const seq = Math.max(...examples.map((e) => e.ids.length));
+  const batch = examples.length;
+  const ids = new Int32Array(batch * seq).fill(padId);
+  const labels = new Int32Array(batch * seq).fill(-100);
+  let targetTokens = 0;
+  examples.forEach((e, b) => {
+    ids.set(e.ids, b * seq);
+    labels.set(e.labels, b * seq);
+    for (let t = 1; t < e.labels.length; t++) if (e.labels[t] !== -100) targetTokens++;
+  });
+  return { ids, labels, batch, seq, targetTokens };
+}
+
+/** The batches of one epoch, in a deterministic order for (seed, epoch). */
+export function epochBatches(examples: Example[], batchSize: number, seed: number, epoch: number, padId: number): Batch[] {
+  const rng = new Random((seed * 7919 + epoch * 104729) >>> 0);
+  const order = shuffle(examples.map((_, i) => i), rng);
+  // Length buckets: sort windows of 32 batches by length, then cut them into batches.
+  const window = batchSize * 32;
+  const groups: number[][] = [];
+  for (let w = 0; w < order.length; w += window) {
+    const chunk = order.slice(w, w + window).sort((a, b) => examples[a]!.ids.length - examples[b]!.ids.length || a - b);
+    for (let i = 0; i < chunk.length; i += batchSize) groups.push(chunk.slice(i, i + batchSize));
+  }
+  return shuffle(groups, rng).map((g) => collate(g.map((i) => examples[i]!), padId));
+}

@@ -1,0 +1,136 @@
+// Training examples from data files: each record becomes token ids and labels (the ids where the
+// loss counts, -100 elsewhere). Formats, detected from the first record or named:
+//   text          {"text"}                           loss on every token (mlx-lm)
+//   completion    {"prompt", "completion"}           loss on the completion only (mlx-lm)
+//   chat          {"messages": [{role, content}]}    chat template; loss on assistant turns only
+//   llm-adapters  {"instruction","input","output","answer"}  the paper's templates, loss on the response
+import { readFileSync } from 'node:fs';
+import type { Tokenizer, ChatMessage } from '../io/tokenizer.js';
+import { readJsonl } from './jsonl.js';
+import { alpacaPrompt, commonsensePrompt } from './prompts.js';
+
+export type DataFormat = 'text' | 'completion' | 'chat' | 'llm-adapters';
+export const DATA_FORMATS: DataFormat[] = ['text', 'completion', 'chat', 'llm-adapters'];
+
+/** Which of the paper's templates an LLM-Adapters record uses. */
+export type PromptTask = 'commonsense' | 'math' | 'instruct';
+
+export interface DataRecord {
+  /** "file:line" (JSONL) or "file[index]" (a JSON list), for error messages. */
+  where: string;
+  value: Record<string, unknown>;
+}
+
+export interface Example {
+  ids: Int32Array;
+  labels: Int32Array;
+}
+
+export interface ExampleSet {
+  examples: Example[];
+  /** Records cut to maxLength tokens. */
+  truncated: number;
+  /** Records left with no token to learn from after truncation. */
+  dropped: number;
+}
+
+/** Reads a .jsonl file or a .json list of objects. */
+export function readRecords(path: string): DataRecord[] {
+  if (path.endsWith('.jsonl')) return readJsonl(path).map((r) => ({ where: `${path}:${r.line}`, value: r.value }));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`${path}: cannot read as JSON (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (!Array.isArray(parsed)) throw new Error(`${path}: expected a JSON list of records (or use .jsonl)`);
+  return parsed.map((value, i) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${path}[${i}]: expected a JSON object`);
+    return { where: `${path}[${i}]`, value: value as Record<string, unknown> };
+  });
+}
+
+export function detectFormat(record: DataRecord): DataFormat {
+  const v = record.value;
+  if (Array.isArray(v.messages)) return 'chat';
+  if (typeof v.prompt === 'string' && typeof v.completion === 'string') return 'completion';
+  if (typeof v.instruction === 'string' && (typeof v.output === 'string' || typeof v.answer === 'string')) return 'llm-adapters';
+  if (typeof v.text === 'string') return 'text';
+  throw new Error(`${record.where}: cannot tell the data format from fields ${JSON.stringify(Object.keys(v))} (expected text, prompt+completion, messages, or instruction+output)`);
+}
+
+function str(r: DataRecord, key: string): string {
+  const v = r.value[key];
+  if (typeof v !== 'string') throw new Error(`${r.where}: expected a string field "${key}"`);
+  return v;
+}
+
+export interface ExampleOptions {
+  format: DataFormat;
+  maxLength: number;
+  task?: PromptTask;
+}
+
+/** Ids and the number of leading ids that carry no loss, before truncation. */
+function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: number | null): { ids: number[]; mask: boolean[] } {
+  const withEos = (ids: number[]) => (eos !== null ? [...ids, eos] : ids);
+  const promptThen = (prompt: string, target: string) => {
+    // As mlx-lm and LLM-Adapters do: tokenize prompt + target together, mask the prompt's length.
+    const ids = withEos(tok.encode(prompt + target));
+    const promptLen = tok.encode(prompt).length;
+    return { ids, mask: ids.map((_, i) => i >= promptLen) };
+  };
+  switch (o.format) {
+    case 'text': {
+      const ids = withEos(tok.encode(str(r, 'text')));
+      return { ids, mask: ids.map(() => true) };
+    }
+    case 'completion':
+      return promptThen(str(r, 'prompt'), str(r, 'completion'));
+    case 'llm-adapters': {
+      const instruction = str(r, 'instruction');
+      const task = o.task ?? 'instruct';
+      if (task === 'commonsense') return promptThen(commonsensePrompt(instruction), str(r, 'answer'));
+      const input = typeof r.value.input === 'string' ? r.value.input : '';
+      return promptThen(alpacaPrompt(instruction, task === 'math' ? '' : input), str(r, 'output'));
+    }
+    case 'chat': {
+      const messages = r.value.messages as ChatMessage[];
+      if (!messages.every((m) => m && typeof m.role === 'string' && typeof m.content === 'string')) {
+        throw new Error(`${r.where}: every message needs a string "role" and "content"`);
+      }
+      const encode = (text: string) => tok.encode(text, { addSpecialTokens: false });
+      const ids = encode(tok.applyChatTemplate(messages, { addGenerationPrompt: false }));
+      const mask = ids.map(() => false);
+      messages.forEach((m, i) => {
+        if (m.role !== 'assistant') return;
+        const start = encode(tok.applyChatTemplate(messages.slice(0, i), { addGenerationPrompt: true })).length;
+        const end = encode(tok.applyChatTemplate(messages.slice(0, i + 1), { addGenerationPrompt: false })).length;
+        for (let t = start; t < Math.min(end, mask.length); t++) mask[t] = true;
+      });
+      return { ids, mask };
+    }
+  }
+}
+
+export function buildExamples(records: DataRecord[], tok: Tokenizer, o: ExampleOptions): ExampleSet {
+  const eos = tok.eosTokenId;
+  let truncated = 0;
+  let dropped = 0;
+  const examples: Example[] = [];
+  for (const r of records) {
+    let { ids, mask } = tokenizeRecord(r, tok, o, o.format === 'chat' ? null : eos);
+    if (ids.length > o.maxLength) {
+      ids = ids.slice(0, o.maxLength);
+      mask = mask.slice(0, o.maxLength);
+      truncated++;
+    }
+    // Position 0 is never predicted, so a record needs a masked-in token after it.
+    if (!mask.some((m, i) => m && i > 0)) {
+      dropped++;
+      continue;
+    }
+    examples.push({ ids: Int32Array.from(ids), labels: Int32Array.from(ids, (id, i) => (mask[i] ? id : -100)) });
+  }
+  return { examples, truncated, dropped };
+}

@@ -1,0 +1,70 @@
+// Training checkpoints: everything needed to continue exactly where a run stopped -- the trainable
+// tensors, AdamW's moments, the update count (which fixes the data order and the schedule) -- in
+// one folder written atomically, so a run killed at any instant leaves the previous checkpoint.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
+import { readJsonFile } from '../io/hf_folder.js';
+import { SafetensorsFile, saveSafetensors } from '../io/safetensors.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { AdamW } from './optimizer.js';
+
+export interface CheckpointState {
+  /** Optimizer updates completed. */
+  step: number;
+  /** Identifies the run's settings; resuming with different ones is refused. */
+  fingerprint: string;
+  evalHistory: { step: number; loss: number }[];
+}
+
+export const CHECKPOINT_DIR = 'checkpoint';
+
+export function saveCheckpoint(outDir: string, trainable: [string, Tensor][], optimizer: AdamW, state: CheckpointState): string {
+  const dir = join(outDir, CHECKPOINT_DIR);
+  const entries: Record<string, Tensor> = Object.fromEntries(trainable);
+  const temporaries: Tensor[] = [];
+  for (const [name, arr] of optimizer.stateTensors()) {
+    const t = Tensor.fromArray(arr, [arr.length]);
+    temporaries.push(t);
+    entries[name] = t;
+  }
+  try {
+    writeFolderAtomic(dir, (tmp) => {
+      saveSafetensors(join(tmp, 'state.safetensors'), entries);
+      writeFileAtomic(join(tmp, 'trainer_state.json'), [`${JSON.stringify({ ...state, optimizer_step: optimizer.step }, null, 2)}\n`]);
+    });
+  } finally {
+    for (const t of temporaries) t.dispose();
+  }
+  return dir;
+}
+
+export function hasCheckpoint(outDir: string): boolean {
+  return existsSync(join(outDir, CHECKPOINT_DIR, 'trainer_state.json'));
+}
+
+/** Restores tensors and optimizer from <outDir>/checkpoint; returns its state. */
+export function loadCheckpoint(outDir: string, trainable: [string, Tensor][], optimizer: AdamW, fingerprint: string): CheckpointState {
+  const dir = join(outDir, CHECKPOINT_DIR);
+  const state = readJsonFile<CheckpointState & { optimizer_step: number }>(join(dir, 'trainer_state.json'));
+  if (state.fingerprint !== fingerprint) {
+    throw new Error(`${dir}: this checkpoint was made with different settings (${state.fingerprint}); resume with the same arguments (now: ${fingerprint})`);
+  }
+  const file = SafetensorsFile.open(join(dir, 'state.safetensors'));
+  try {
+    for (const [name, t] of trainable) {
+      if (!file.tensors.has(name)) throw new Error(`${file.path}: no tensor '${name}'`);
+      file.readInto(name, t.data);
+    }
+    optimizer.loadState(state.optimizer_step, (name) => {
+      if (!file.tensors.has(name)) return undefined;
+      const t = file.readTensor(name);
+      const a = Float32Array.from(t.data);
+      t.dispose();
+      return a;
+    }, file.path);
+  } finally {
+    file.close();
+  }
+  return state;
+}

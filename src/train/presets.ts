@@ -1,0 +1,41 @@
+// Presets: the paper's settings for its tasks (../shared/docs/paper-protocols.md), applied before
+// any explicit flag, which overrides them.
+import type { PromptTask } from '../data/examples.js';
+import type { TrainOptions } from './trainer.js';
+
+export interface Preset {
+  description: string;
+  method: Record<string, unknown>;
+  options: Partial<TrainOptions>;
+  task?: PromptTask;
+  format?: 'llm-adapters' | 'text';
+  /** What this machine cannot reproduce of the paper's run, said plainly. */
+  caveat: string;
+}
+
+const LLAMA_GIFT = { method: 'gift', rank: 64, target_modules: ['q_proj', 'v_proj'] };
+const LLAMA_OPTIONS: Partial<TrainOptions> = { lr: 2.5e-4, batchSize: 8, gradAccum: 4, warmupRatio: 0.1, weightDecay: 0, scheduler: 'linear', epochs: 6 };
+
+export const PRESETS: Record<string, Preset> = {
+  'commonsense-llama': {
+    description: "Commonsense reasoning on Llama (paper: Commonsense170k, 6 epochs): GIFT rank 64 on q_proj,v_proj, lr 2.5e-4, batch 8 x 4, warmup 0.1, linear, wd 0",
+    method: LLAMA_GIFT, options: LLAMA_OPTIONS, task: 'commonsense', format: 'llm-adapters',
+    caveat: 'Commonsense170k is not available here and 6 epochs of it on a 7-8B model need GPUs: use it on smaller models and data (../shared/data/commonsense has BoolQ/ARC/OBQA training sets).',
+  },
+  'math-llama': {
+    description: 'Arithmetic reasoning on Llama (paper: math_10k): GIFT rank 64 on q_proj,v_proj, lr 2.5e-4, batch 8 x 4, warmup 0.1, linear, wd 0, 6 epochs (12 for GSM8K tuning)',
+    method: LLAMA_GIFT, options: LLAMA_OPTIONS, task: 'math', format: 'llm-adapters',
+    caveat: 'math_10k is not available here (../shared/data/math has test sets and MAWPS/GSM8K training data); a 7-8B model does not train on 2 CPU cores in reasonable time.',
+  },
+  'instruct-llama': {
+    description: 'Instruction tuning on Llama (paper: UltraFeedback on Llama-2 7B): GIFT rank 64 on q_proj,v_proj, Alpaca template, lr 2.5e-4, batch 8 x 4, warmup 0.1',
+    method: LLAMA_GIFT, options: { ...LLAMA_OPTIONS, epochs: 3 }, task: 'instruct', format: 'llm-adapters',
+    caveat: 'AlpacaEval (GPT-4 judged) cannot run here; ../shared/data/instruct/ultrafeedback_1k.json is a 1k sample.',
+  },
+};
+
+export function presetByName(name: string): Preset {
+  const p = PRESETS[name];
+  if (!p) throw new Error(`unknown preset '${name}' (available: ${Object.keys(PRESETS).join(', ')})`);
+  return p;
+}

@@ -1,0 +1,208 @@
+// The training loop: token-weighted cross-entropy over gradient-accumulation windows, global-norm
+// clipping, AdamW, warmup + schedule, held-out evaluation, checkpoints every N updates, and exact
+// resumption (the data order and dropout masks are functions of the seed and the update count).
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { epochBatches, type Batch } from '../data/batches.js';
+import { collate } from '../data/batches.js';
+import type { Example } from '../data/examples.js';
+import type { LlamaForCausalLM } from '../models/llama/model.js';
+import { shiftLabels } from '../models/llama/model.js';
+import { crossEntropy } from '../ops/cross_entropy.js';
+import { scale } from '../ops/elementwise.js';
+import { headParameterNames } from '../peft/baselines/model.js';
+import type { AttachedAdapter } from '../peft/method.js';
+import { noGrad } from '../tensor/autograd.js';
+import { tidy } from '../tensor/memory.js';
+import { CHECKPOINT_DIR, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { AdamW, clipGradNorm, type ParamGroup } from './optimizer.js';
+import { lrMultiplier, type SchedulerKind } from './schedule.js';
+
+export interface TrainOptions {
+  epochs: number;
+  /** Stops after this many optimizer updates (overrides epochs when set). */
+  maxSteps: number | null;
+  lr: number;
+  batchSize: number;
+  gradAccum: number;
+  warmupRatio: number;
+  scheduler: SchedulerKind;
+  weightDecay: number;
+  /** Global gradient-norm clipping (0 = off); transformers' default is 1. */
+  maxGradNorm: number;
+  seed: number;
+  /** Held-out evaluation every N updates (0 = only at the start and the end). */
+  evalEvery: number;
+  /** Checkpoint every N updates (0 = never; a final adapter is written regardless). */
+  saveEvery: number;
+  /** Learning rate and weight decay of a trained head (default: the main ones). */
+  headLr: number | null;
+  headWeightDecay: number | null;
+}
+
+export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
+  epochs: 1, maxSteps: null, lr: 2.5e-4, batchSize: 8, gradAccum: 1, warmupRatio: 0.1, scheduler: 'linear',
+  weightDecay: 0, maxGradNorm: 1, seed: 42, evalEvery: 0, saveEvery: 0, headLr: null, headWeightDecay: null,
+};
+
+export interface StepLog {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  tokens: number;
+  tokens_per_s: number;
+}
+
+export interface TrainCallbacks {
+  onStep?: (log: StepLog, totalSteps: number) => void;
+  onEval?: (step: number, loss: number) => void;
+  onResume?: (step: number) => void;
+}
+
+export interface TrainResult {
+  steps: number;
+  totalSteps: number;
+  logs: StepLog[];
+  evalHistory: { step: number; loss: number }[];
+  tokensPerSecond: number;
+  resumedFrom: number | null;
+}
+
+export interface TrainRun {
+  model: LlamaForCausalLM;
+  adapter: AttachedAdapter;
+  train: Example[];
+  heldOut?: Example[];
+  options: TrainOptions;
+  padId: number;
+  /** Where log.jsonl and checkpoints go; omitted, nothing is written. */
+  outDir?: string;
+  resume?: boolean;
+  /** Describes the run's settings for the checkpoint fingerprint. */
+  fingerprint?: string;
+  callbacks?: TrainCallbacks;
+}
+
+/** Sum of next-token cross-entropy over a batch's target tokens (a scalar tensor). */
+function batchLossSum(model: LlamaForCausalLM, b: Batch): ReturnType<typeof crossEntropy> {
+  const logits = model.forward(b.ids, b.batch, b.seq);
+  return crossEntropy(logits, shiftLabels(b.labels, b.batch, b.seq), { reduction: 'sum' });
+}
+
+/** Token-weighted held-out loss, in fixed order. */
+export function heldOutLoss(model: LlamaForCausalLM, examples: Example[], batchSize: number, padId: number): number {
+  const sorted = [...examples].sort((a, b) => a.ids.length - b.ids.length);
+  let total = 0;
+  let tokens = 0;
+  for (let i = 0; i < sorted.length; i += batchSize) {
+    const b = collate(sorted.slice(i, i + batchSize), padId);
+    total += tidy(() => noGrad(() => batchLossSum(model, b).item()));
+    tokens += b.targetTokens;
+  }
+  return total / tokens;
+}
+
+function paramGroups(run: TrainRun): ParamGroup[] {
+  const o = run.options;
+  const heads = new Set(headParameterNames(run.model));
+  const trainable = run.adapter.namedTrainable();
+  const main = trainable.filter(([n]) => !heads.has(n));
+  const head = trainable.filter(([n]) => heads.has(n));
+  const groups: ParamGroup[] = [{ params: main, lrScale: 1, weightDecay: o.weightDecay }];
+  if (head.length) groups.push({ params: head, lrScale: (o.headLr ?? o.lr) / o.lr, weightDecay: o.headWeightDecay ?? o.weightDecay });
+  return groups.filter((g) => g.params.length > 0);
+}
+
+function reseedAdapters(model: LlamaForCausalLM, seed: number): void {
+  for (const [, m] of model.namedModules()) {
+    const a = (m as { adapter?: { reseed?: (s: number) => void } | null }).adapter;
+    a?.reseed?.(seed);
+  }
+}
+
+export function trainModel(run: TrainRun): TrainResult {
+  const o = run.options;
+  if (run.train.length === 0) throw new Error('training data is empty (after tokenization and truncation)');
+  const batchesPerEpoch = Math.ceil(run.train.length / o.batchSize);
+  const updatesPerEpoch = Math.ceil(batchesPerEpoch / o.gradAccum);
+  const totalSteps = o.maxSteps ?? o.epochs * updatesPerEpoch;
+  const warmupSteps = Math.round(o.warmupRatio * totalSteps);
+  const trainable = run.adapter.namedTrainable();
+  const params = trainable.map(([, t]) => t);
+  const optimizer = new AdamW(paramGroups(run));
+  const fingerprint = run.fingerprint ?? `${run.adapter.method}:${JSON.stringify(o)}:${run.train.length}`;
+  const logPath = run.outDir ? join(run.outDir, 'log.jsonl') : null;
+  if (run.outDir) mkdirSync(run.outDir, { recursive: true });
+
+  let start = 0;
+  let evalHistory: { step: number; loss: number }[] = [];
+  let resumedFrom: number | null = null;
+  if (run.resume && run.outDir && hasCheckpoint(run.outDir)) {
+    const state = loadCheckpoint(run.outDir, trainable, optimizer, fingerprint);
+    start = state.step;
+    evalHistory = state.evalHistory;
+    resumedFrom = start;
+    // Keep the log lines of the updates the checkpoint covers; later ones will be written again.
+    if (logPath && existsSync(logPath)) {
+      const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as StepLog).step <= start);
+      writeFileSync(logPath, kept.map((l) => `${l}\n`).join(''));
+    }
+    run.callbacks?.onResume?.(start);
+  } else if (logPath) {
+    writeFileSync(logPath, '');
+  }
+  const evaluate = (step: number) => {
+    if (!run.heldOut?.length) return;
+    const loss = heldOutLoss(run.model, run.heldOut, o.batchSize, run.padId);
+    evalHistory.push({ step, loss });
+    run.callbacks?.onEval?.(step, loss);
+  };
+  if (start === 0) evaluate(0);
+
+  const logs: StepLog[] = [];
+  let epochCache = null as { epoch: number; batches: Batch[] } | null;
+  let tokensSeen = 0;
+  const t0 = performance.now();
+  let lastCheckpoint: string | null = run.outDir && hasCheckpoint(run.outDir) ? join(run.outDir, CHECKPOINT_DIR) : null;
+  for (let step = start; step < totalSteps; step++) {
+    const epoch = Math.floor(step / updatesPerEpoch);
+    if (epochCache?.epoch !== epoch) epochCache = { epoch, batches: epochBatches(run.train, o.batchSize, o.seed, epoch, run.padId) };
+    const first = (step % updatesPerEpoch) * o.gradAccum;
+    const window = epochCache.batches.slice(first, Math.min(first + o.gradAccum, batchesPerEpoch));
+    const targetTokens = window.reduce((n, b) => n + b.targetTokens, 0);
+    reseedAdapters(run.model, (o.seed * 1000003 + step) >>> 0);
+    let lossSum = 0;
+    for (const b of window) {
+      tidy(() => {
+        const sum = batchLossSum(run.model, b);
+        lossSum += sum.item();
+        scale(sum, 1 / targetTokens).backward();
+      });
+    }
+    const loss = lossSum / targetTokens;
+    if (!Number.isFinite(loss)) {
+      throw new Error(`training diverged at step ${step + 1}: the loss is ${loss}; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
+    }
+    const gradNorm = clipGradNorm(params, o.maxGradNorm);
+    const lr = o.lr * lrMultiplier(o.scheduler, step, totalSteps, warmupSteps);
+    optimizer.update(lr);
+    for (const p of params) p.zeroGrad();
+    tokensSeen += window.reduce((n, b) => n + b.batch * b.seq, 0);
+    const elapsed = (performance.now() - t0) / 1000;
+    const log: StepLog = { step: step + 1, epoch: step / updatesPerEpoch, loss, lr, grad_norm: gradNorm, tokens: targetTokens, tokens_per_s: tokensSeen / elapsed };
+    logs.push(log);
+    if (logPath) appendFileSync(logPath, `${JSON.stringify(log)}\n`);
+    run.callbacks?.onStep?.(log, totalSteps);
+    const done = step + 1;
+    if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < totalSteps) evaluate(done);
+    if (run.outDir && o.saveEvery > 0 && done % o.saveEvery === 0 && done < totalSteps) {
+      lastCheckpoint = saveCheckpoint(run.outDir, trainable, optimizer, { step: done, fingerprint, evalHistory });
+    }
+  }
+  if (start < totalSteps || evalHistory.every((e) => e.step !== totalSteps)) evaluate(totalSteps);
+  const elapsed = (performance.now() - t0) / 1000;
+  return { steps: totalSteps, totalSteps, logs, evalHistory, tokensPerSecond: elapsed > 0 ? tokensSeen / elapsed : 0, resumedFrom };
+}

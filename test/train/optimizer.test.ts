@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { AdamW, clipGradNorm } from '../../src/train/optimizer.js';
+import { lrMultiplier } from '../../src/train/schedule.js';
+import { assertClose } from '../helpers.js';
+
+test('AdamW matches torch.optim.AdamW step by step (two groups, changing learning rate)', () => {
+  const f = JSON.parse(readFileSync(new URL('../../../test/fixtures/train/adamw.json', import.meta.url), 'utf8'));
+  const a = Tensor.fromArray(f.a0).requireGrad().keep();
+  const b = Tensor.fromArray(f.b0).requireGrad().keep();
+  const opt = new AdamW([{ params: [['a', a]], lrScale: 1, weightDecay: 0.01 }, { params: [['b', b]], lrScale: 2, weightDecay: 0.1 }]);
+  for (const s of f.steps) {
+    a.grad = Tensor.fromArray(s.grad_a).keep();
+    b.grad = Tensor.fromArray(s.grad_b).keep();
+    opt.update(s.lr);
+    assertClose(a.data, s.a, `a after lr ${s.lr}`, 1e-6, 1e-5);
+    assertClose(b.data, s.b, `b after lr ${s.lr}`, 1e-6, 1e-5);
+  }
+});
+
+test('schedules: linear warmup, then linear decay / half cosine / constant (transformers formulas)', () => {
+  // 100 updates, 10 of warmup
+  assert.equal(lrMultiplier('linear', 0, 100, 10), 0);
+  assert.equal(lrMultiplier('linear', 5, 100, 10), 0.5);
+  assert.equal(lrMultiplier('linear', 10, 100, 10), 1);
+  assert.ok(Math.abs(lrMultiplier('linear', 55, 100, 10) - 45 / 90) < 1e-12);
+  assert.equal(lrMultiplier('linear', 100, 100, 10), 0);
+  assert.ok(Math.abs(lrMultiplier('cosine', 55, 100, 10) - 0.5) < 1e-12);
+  assert.ok(Math.abs(lrMultiplier('cosine', 32.5, 100, 10) - 0.5 * (1 + Math.cos(Math.PI / 4))) < 1e-12);
+  assert.equal(lrMultiplier('constant', 70, 100, 10), 1);
+  assert.equal(lrMultiplier('constant', 3, 100, 10), 0.3);
+});
+
+test('gradient clipping scales to the global norm', () => {
+  const p = Tensor.zeros([2]).requireGrad().keep();
+  const q = Tensor.zeros([1]).requireGrad().keep();
+  p.grad = Tensor.fromArray([3, 0]).keep();
+  q.grad = Tensor.fromArray([4]).keep();
+  assert.equal(clipGradNorm([p, q], 1), 5);
+  assertClose([...p.grad.data, ...q.grad.data], [0.6, 0, 0.8], 'clipped', 1e-6, 0);
+  // under the limit nothing changes
+  const norm = clipGradNorm([p, q], 10);
+  assert.ok(Math.abs(norm - 1) < 1e-6, `norm ${norm}`);
+  assertClose([...p.grad.data, ...q.grad.data], [0.6, 0, 0.8], 'unchanged', 1e-6, 0);
+});

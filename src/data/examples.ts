@@ -75,9 +75,14 @@ export interface ExampleOptions {
 function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: number | null): { ids: number[]; mask: boolean[] } {
   const withEos = (ids: number[]) => (eos !== null ? [...ids, eos] : ids);
   const promptThen = (prompt: string, target: string) => {
-    // As mlx-lm and LLM-Adapters do: tokenize prompt + target together, mask the prompt's length.
+    // Tokenize prompt + target together (as mlx-lm and LLM-Adapters do) and mask the prompt. The
+    // prompt's tokens are those the combined ids share with the prompt alone: where the prompt's
+    // last piece merges with the target's first (a trailing space, as in "the correct answer is "),
+    // the merged token counts as target, so the answer itself is always learned.
     const ids = withEos(tok.encode(prompt + target));
-    const promptLen = tok.encode(prompt).length;
+    const alone = tok.encode(prompt);
+    let promptLen = 0;
+    while (promptLen < alone.length && alone[promptLen] === ids[promptLen]) promptLen++;
     return { ids, mask: ids.map((_, i) => i >= promptLen) };
   };
   switch (o.format) {
@@ -102,10 +107,29 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
       const encode = (text: string) => tok.encode(text, { addSpecialTokens: false });
       const ids = encode(tok.applyChatTemplate(messages, { addGenerationPrompt: false }));
       const mask = ids.map(() => false);
+      const endOfTurn = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '</s>'].map((t) => tok.tokenId(t)).filter((id): id is number => id !== undefined));
+      if (tok.eosTokenId !== null) endOfTurn.add(tok.eosTokenId);
+      const commonPrefix = (a: number[], b: number[]) => {
+        let n = 0;
+        while (n < a.length && n < b.length && a[n] === b[n]) n++;
+        return n;
+      };
       messages.forEach((m, i) => {
         if (m.role !== 'assistant') return;
         const start = encode(tok.applyChatTemplate(messages.slice(0, i), { addGenerationPrompt: true })).length;
-        const end = encode(tok.applyChatTemplate(messages.slice(0, i + 1), { addGenerationPrompt: false })).length;
+        // The turn ends where the conversation with one more (user) message departs from it:
+        // some templates append the next assistant header whatever add_generation_prompt says.
+        const through = encode(tok.applyChatTemplate(messages.slice(0, i + 1), { addGenerationPrompt: false }));
+        const next = encode(tok.applyChatTemplate([...messages.slice(0, i + 1), { role: 'user', content: '.' }], { addGenerationPrompt: false }));
+        let end = commonPrefix(through, next);
+        // Stop after the turn's end token where the template has one (Llama 3, ChatML, Llama 2,
+        // Gemma, Phi-3), so a shared opening of the next header is not learned.
+        for (let t = start; t < end; t++) {
+          if (endOfTurn.has(through[t]!)) {
+            end = t + 1;
+            break;
+          }
+        }
         for (let t = start; t < Math.min(end, mask.length); t++) mask[t] = true;
       });
       return { ids, mask };

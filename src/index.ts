@@ -26,6 +26,10 @@ export type { AttachedAdapter, AdapterConfig, MethodName } from './peft/method.j
 export { giftParameterCount, loraParameterCount } from './peft/counts.js';
 export { readRecords, buildExamples, detectFormat, type Example, type DataFormat } from './data/examples.js';
 export { writeMobyDickJsonl, mobyDickPassages } from './data/corpora.js';
+export { loadRecords } from './data/load.js';
+export { readCsv, readTsv } from './data/tables.js';
+export { readParquet } from './data/parquet.js';
+export { accuracy, f1Score, matthewsCorrelation, pearson, spearman } from './eval/metrics.js';
 export { trainModel, heldOutLoss, DEFAULT_TRAIN_OPTIONS, type TrainOptions, type TrainResult } from './train/trainer.js';
 export { AdamW } from './train/optimizer.js';
 export { generate, type GenerateOptions } from './generate/generate.js';

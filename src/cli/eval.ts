@@ -2,7 +2,7 @@
 // JSONL file of {"text": ...} lines.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readRecords } from '../data/examples.js';
+import { loadRecords } from '../data/load.js';
 import { readJsonl } from '../data/jsonl.js';
 import { evaluatePerplexity } from '../eval/perplexity.js';
 import { evaluateGenerationTask, MAX_NEW_TOKENS, type GenerationTask } from '../eval/tasks.js';
@@ -53,7 +53,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
 }
 
 async function evalGenerationTask(values: Record<string, unknown>, modelDir: string, dataPath: string, task: GenerationTask): Promise<number> {
-  let records = readRecords(dataPath);
+  let records = await loadRecords(dataPath);
   if (values.limit !== undefined) records = records.slice(0, intOption(values.limit, 'limit', records.length));
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
   const tokenizer = loadTokenizer(modelDir);

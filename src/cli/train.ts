@@ -3,7 +3,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { buildExamples, DATA_FORMATS, detectFormat, readRecords, type DataFormat, type PromptTask } from '../data/examples.js';
+import { buildExamples, DATA_FORMATS, detectFormat, type DataFormat, type PromptTask } from '../data/examples.js';
+import { loadRecords } from '../data/load.js';
 import { loadCausalLM } from '../models/registry.js';
 import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
 import { METHOD_NAMES } from '../peft/registry.js';
@@ -19,7 +20,7 @@ import { loadTokenizer } from './model_loading.js';
 export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [options]
 
   --model <dir>          Hugging Face model folder (config.json, safetensors, tokenizer.json)
-  --data <file>          training data: .jsonl ({"text"}, {"prompt","completion"}, {"messages"}) or
+  --data <file>          training data (.jsonl, .json, .parquet): .jsonl ({"text"}, {"prompt","completion"}, {"messages"}) or
                          the paper's LLM-Adapters JSON list ({"instruction","input","output","answer"})
   --eval-data <file>     held-out data (same formats); its loss is logged at the start, every
                          --eval-every updates and at the end
@@ -103,8 +104,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const tokenizer = loadTokenizer(modelDir);
   const task = ((values.task as string | undefined) ?? preset?.task) as PromptTask | undefined;
   if (task && !['commonsense', 'math', 'instruct'].includes(task)) throw new Error(`--task must be commonsense, math or instruct, got '${task}'`);
-  const load = (path: string, label: string) => {
-    const records = readRecords(path);
+  const load = async (path: string, label: string) => {
+    const records = await loadRecords(path);
     if (records.length === 0) throw new Error(`${path}: no records`);
     const format = ((values.format as string | undefined) ?? preset?.format ?? detectFormat(records[0]!)) as DataFormat;
     if (!DATA_FORMATS.includes(format)) throw new Error(`--format must be one of ${DATA_FORMATS.join(', ')}, got '${format}'`);
@@ -113,8 +114,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
       `${set.truncated ? `; ${set.truncated} cut to ${maxLength} tokens` : ''}${set.dropped ? `; ${set.dropped} dropped (no target tokens left)` : ''}`);
     return set.examples;
   };
-  const train = load(dataPath, 'train');
-  const heldOut = typeof values['eval-data'] === 'string' ? load(values['eval-data'], 'held-out') : undefined;
+  const train = await load(dataPath, 'train');
+  const heldOut = typeof values['eval-data'] === 'string' ? await load(values['eval-data'], 'held-out') : undefined;
 
   const model = loadCausalLM(modelDir);
   const adapter = attachAdapter(model, methodConfig, options.seed, 'command line');

@@ -1,0 +1,46 @@
+// Tabular data files as records: TSV the way GLUE's own loaders read it (tab-separated, no
+// quoting, since GLUE sentences contain bare quotes) and CSV by RFC 4180 through csv-parse.
+import { readFileSync } from 'node:fs';
+import { parse as parseCsv } from 'csv-parse/sync';
+import type { DataRecord } from './examples.js';
+
+export interface TableOptions {
+  /** Column names for a file without a header row (e.g. GLUE CoLA: source, label, original_label, sentence). */
+  columns?: string[];
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+export function readTsv(path: string, options: TableOptions = {}): DataRecord[] {
+  const lines = readText(path).split(/\r?\n/);
+  while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  const header = options.columns ?? lines.shift()?.split('\t');
+  if (!header || header.length === 0) throw new Error(`${path}: empty file`);
+  const first = options.columns ? 1 : 2;
+  return lines.map((line, i) => {
+    const cells = line.split('\t');
+    if (cells.length < header.length) {
+      throw new Error(`${path}:${i + first}: ${cells.length} tab-separated fields, the header has ${header.length} (${header.join(', ')})`);
+    }
+    const value: Record<string, unknown> = {};
+    header.forEach((h, k) => (value[h] = cells[k]));
+    return { where: `${path}:${i + first}`, value };
+  });
+}
+
+export function readCsv(path: string, options: TableOptions = {}): DataRecord[] {
+  let rows: Record<string, string>[];
+  try {
+    rows = parseCsv(readText(path), { columns: options.columns ?? true, skip_empty_lines: true, bom: true, relax_column_count: false });
+  } catch (err) {
+    throw new Error(`${path}: ${(err as Error).message}`);
+  }
+  const first = options.columns ? 1 : 2;
+  return rows.map((value, i) => ({ where: `${path}:${i + first}`, value }));
+}

@@ -8,6 +8,7 @@ import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type Backend
 import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type GemmShape } from '../bench/gemm.js';
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
+import { benchTrainingStep, STEP_SHAPES } from '../bench/step.js';
 
 export const BENCH_HELP = `gift bench <what> [options]
 
@@ -16,6 +17,10 @@ export const BENCH_HELP = `gift bench <what> [options]
              --tokens N     rows of the Transformer-shaped GEMMs (default 1024)
              --torch        also time PyTorch (Debian python3-torch, OpenBLAS) in the same run
   ops      attention, norms, softmax, cross-entropy (forward + backward): native vs ref, in ms
+  step     one GIFT/LoRA training step (forward, backward, AdamW) on a model shape, tokens/s
+             --shape ${Object.keys(STEP_SHAPES).join('|')} (default smollm2-135m)
+             --batch B --seq T --rank R --method gift|lora --steps N --layers L (fewer layers, quicker)
+             --torch        also run the PyTorch peer (../shared/peer/bench_torch_gift.py), both formulations
   memory   resident memory over a long training loop of a small Transformer
              --steps N      training steps (default 2000)
 
@@ -47,6 +52,21 @@ function torchGemm(size: number, tokens: number, threads: number, budget: number
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
+const PEER_SCRIPT = fileURLToPath(new URL('../../../../shared/peer/bench_torch_gift.py', import.meta.url));
+
+/** tokens/s of the PyTorch peer for the same step (../shared/peer), or why there is none. */
+function torchStep(batch: number, seq: number, rank: number, layers: number, threads: number, fused: boolean): number | string {
+  if (!existsSync(PEER_SCRIPT)) return `${PEER_SCRIPT} not found`;
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const args = [PEER_SCRIPT, '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--layers', String(layers), '--threads', String(threads), '--steps', '2'];
+  if (fused) args.push('--fused');
+  const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', env });
+  const m = /tokens\/s=([\d.]+)/.exec(r.stdout ?? '');
+  return m ? Number(m[1]) : `the peer failed: ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`;
+}
+
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -59,6 +79,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
       budget: { type: 'string', default: '1' },
       json: { type: 'boolean', default: false },
       torch: { type: 'boolean', default: false },
+      shape: { type: 'string', default: 'smollm2-135m' },
+      batch: { type: 'string', default: '4' },
+      seq: { type: 'string', default: '256' },
+      rank: { type: 'string', default: '64' },
+      method: { type: 'string', default: 'gift' },
+      layers: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -123,6 +149,32 @@ export async function benchCommand(argv: string[]): Promise<number> {
       console.log(`${r.name.padEnd(56)} ${n !== undefined ? `native ${n.toFixed(2).padStart(8)} ms   ` : ''}ref ${f.toFixed(1).padStart(8)} ms${n !== undefined ? `   ${(f / n).toFixed(1)}x` : ''}`);
     }
     if (values.json) console.log(JSON.stringify({ threads, ops: results }));
+    return 0;
+  }
+
+  if (what === 'step') {
+    const method = values.method === 'lora' ? 'lora' : 'gift';
+    const batch = int('batch', values.batch!);
+    const seq = int('seq', values.seq!);
+    const layers = values.layers ? int('layers', values.layers) : undefined;
+    const r = benchTrainingStep(values.shape!, batch, seq, int('rank', values.rank!), method, int('steps', values.steps === '2000' ? '3' : values.steps!), layers);
+    console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
+    console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB; loss ${r.loss.toFixed(4)}`);
+    const peers: Record<string, number | null> = {};
+    if (values.torch) {
+      if (values.shape !== 'smollm2-135m' || method !== 'gift') {
+        console.log('PyTorch peer: ../shared/peer/bench_torch_gift.py covers the smollm2-135m GIFT step only');
+      } else {
+        for (const fused of [false, true]) {
+          const t = torchStep(batch, seq, int('rank', values.rank!), layers ?? 30, threads, fused);
+          peers[fused ? 'torch_fused' : 'torch'] = typeof t === 'number' ? t : null;
+          console.log(typeof t === 'number'
+            ? `PyTorch (${fused ? 'fused input form' : "authors' formulation"}): ${t.toFixed(1)} tokens/s   giftjs / PyTorch = ${(r.tokensPerSecond / t).toFixed(2)}x`
+            : `PyTorch peer unavailable: ${t}`);
+        }
+      }
+    }
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ms_forward: r.msForward, ms_backward: r.msBackward, ms_optimizer: r.msOptimizer, ...peers }));
     return 0;
   }
 

@@ -1,0 +1,70 @@
+// One GIFT (or LoRA) training step on a Transformer-shaped model with random weights: forward,
+// backward and the AdamW update timed separately, as the speed issue measures it.
+import { performance } from 'node:perf_hooks';
+import { parseLlamaConfig } from '../models/llama/config.js';
+import { LlamaForCausalLM, shiftLabels } from '../models/llama/model.js';
+import { crossEntropy } from '../ops/cross_entropy.js';
+import { attachAdapter } from '../peft/adapter_io.js';
+import { memoryStats, tidy } from '../tensor/memory.js';
+import { Random } from '../tensor/random.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { AdamW } from '../train/optimizer.js';
+
+export const STEP_SHAPES: Record<string, Record<string, unknown>> = {
+  'smollm2-135m': {
+    architectures: ['LlamaForCausalLM'], hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
+    num_key_value_heads: 3, vocab_size: 49152, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true, max_position_embeddings: 8192,
+  },
+  'llama-3.2-1b': {
+    architectures: ['LlamaForCausalLM'], hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32,
+    num_key_value_heads: 8, vocab_size: 128256, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: true, max_position_embeddings: 131072,
+  },
+};
+
+export interface StepTiming {
+  tokensPerSecond: number;
+  msForward: number;
+  msBackward: number;
+  msOptimizer: number;
+  peakRssMB: number;
+  loss: number;
+}
+
+export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number): StepTiming {
+  const raw = STEP_SHAPES[shape];
+  if (!raw) throw new Error(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
+  const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
+  const model = new LlamaForCausalLM(config, new Random(0));
+  const adapter = attachAdapter(model, { method, rank, target_modules: ['q_proj', 'v_proj'] }, 1);
+  // Non-zero psi / B so that every gradient is real work, as in the peer.
+  const r = new Random(2);
+  for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.02 * r.normal();
+  const params: [string, Tensor][] = adapter.namedTrainable();
+  const opt = new AdamW([{ params, lrScale: 1, weightDecay: 0 }]);
+  const ids = Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize));
+  const labels = shiftLabels(ids, batch, seq);
+  let peak = 0;
+  const one = () => {
+    const t0 = performance.now();
+    let t1 = 0;
+    let loss = 0;
+    tidy(() => {
+      const l = crossEntropy(model.forward(ids, batch, seq), labels);
+      loss = l.item();
+      t1 = performance.now();
+      l.backward();
+    });
+    const t2 = performance.now();
+    opt.update(1e-4);
+    for (const [, p] of params) p.zeroGrad();
+    const t3 = performance.now();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, loss };
+  };
+  one(); // warm-up
+  const runs = Array.from({ length: steps }, one);
+  const avg = (k: 'fwd' | 'bwd' | 'opt') => runs.reduce((s, x) => s + x[k], 0) / runs.length;
+  const total = avg('fwd') + avg('bwd') + avg('opt');
+  void memoryStats;
+  return { tokensPerSecond: (batch * seq) / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 2 ** 20, loss: runs[runs.length - 1]!.loss };
+}

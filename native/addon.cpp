@@ -57,7 +57,18 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   p.transB = info[1].As<Napi::Boolean>();
   p.M = sz(info, 2); p.N = sz(info, 3); p.K = sz(info, 4);
   p.alpha = num(info, 5);
-  F32 A = f32(info, 6), B = f32(info, 8), C = f32(info, 11);
+  // B may be a Float32Array or a Uint16Array of bfloat16 bits (frozen weights stored at half size).
+  F32 A = f32(info, 6), C = f32(info, 11);
+  F32 B;
+  const uint16_t* Bh = nullptr;
+  if (info[8].IsTypedArray() && info[8].As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array) {
+    auto h = info[8].As<Napi::Uint16Array>();
+    Bh = h.Data();
+    B.length = h.ElementLength();
+    B.data = reinterpret_cast<float*>(1);  // only marks "present" for the size check below
+  } else {
+    B = f32(info, 8);
+  }
   p.lda = sz(info, 7); p.ldb = sz(info, 9); p.beta = num(info, 10); p.ldc = sz(info, 12);
   const std::size_t batch = sz(info, 13), sA = sz(info, 14), sB = sz(info, 15), sC = sz(info, 16);
   if (batch == 0 || p.M == 0 || p.N == 0) return info.Env().Undefined();
@@ -67,7 +78,9 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   if (aRows && aCols) need(info, A, last * sA + (aRows - 1) * p.lda + aCols, "gemm A");
   if (bRows && bCols) need(info, B, last * sB + (bRows - 1) * p.ldb + bCols, "gemm B");
   need(info, C, last * sC + (p.M - 1) * p.ldc + p.N, "gemm C");
-  p.A = A.data; p.B = B.data; p.C = C.data;
+  p.A = A.data; p.C = C.data;
+  if (Bh) p.Bbf16 = Bh;
+  else p.B = B.data;
   if (batch == 1) gemm(p, kernel());
   else gemmBatched(p, batch, sA, sB, sC, kernel());
   return info.Env().Undefined();

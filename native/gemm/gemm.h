@@ -2,6 +2,7 @@
 // op(A) is M x K (A stored K x M when transA), op(B) is K x N (B stored N x K when transB).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "microkernels.h"
 
@@ -14,6 +15,9 @@ struct GemmProblem {
   const float* A = nullptr;
   std::size_t lda = 0;
   const float* B = nullptr;
+  /** Alternatively B stored as bfloat16 bits (frozen weights kept at half size); widened to
+      float32 while packing, so the arithmetic and accumulation stay exact float32. */
+  const uint16_t* Bbf16 = nullptr;
   std::size_t ldb = 0;
   float beta = 0.0f;
   float* C = nullptr;

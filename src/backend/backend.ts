@@ -19,7 +19,8 @@ export interface GemmArgs {
   alpha: number;
   A: Float32Array;
   lda: number;
-  B: Float32Array;
+  /** float32 values, or bfloat16 bits of a frozen weight (widened to float32 as it is read). */
+  B: Float32Array | Uint16Array;
   ldb: number;
   beta: number;
   C: Float32Array;

@@ -20,6 +20,7 @@ export const BENCH_HELP = `gift bench <what> [options]
   step     one GIFT/LoRA training step (forward, backward, AdamW) on a model shape, tokens/s
              --shape ${Object.keys(STEP_SHAPES).join('|')} (default smollm2-135m)
              --batch B --seq T --rank R --method gift|lora --steps N --layers L (fewer layers, quicker)
+             --dtype f32|bf16  frozen weights stored as float32 or bfloat16
              --torch        also run the PyTorch peer (../shared/peer/bench_torch_gift.py), both formulations
   memory   resident memory over a long training loop of a small Transformer
              --steps N      training steps (default 2000)
@@ -85,6 +86,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       rank: { type: 'string', default: '64' },
       method: { type: 'string', default: 'gift' },
       layers: { type: 'string' },
+      dtype: { type: 'string', default: 'f32' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -157,8 +159,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const batch = int('batch', values.batch!);
     const seq = int('seq', values.seq!);
     const layers = values.layers ? int('layers', values.layers) : undefined;
-    const r = benchTrainingStep(values.shape!, batch, seq, int('rank', values.rank!), method, int('steps', values.steps === '2000' ? '3' : values.steps!), layers);
-    console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
+    if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new Error(`--dtype must be f32 or bf16, got '${values.dtype}'`);
+    const r = benchTrainingStep(values.shape!, batch, seq, int('rank', values.rank!), method, int('steps', values.steps === '2000' ? '3' : values.steps!), layers, values.dtype);
+    console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${values.dtype} weights, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB; loss ${r.loss.toFixed(4)}`);
     const peers: Record<string, number | null> = {};
     if (values.torch) {

@@ -191,12 +191,19 @@ export function saveSafetensors(path: string, entries: Record<string, Tensor | S
     let dtype: SafetensorsDType;
     let shape: number[];
     if ('tensor' in e) {
-      dtype = e.dtype ?? 'F32';
+      dtype = e.dtype ?? (e.tensor.dtype === 'bfloat16' ? 'BF16' : 'F32');
       shape = [...e.tensor.shape];
-      const d = e.tensor.data;
-      if (dtype === 'F32') bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-      else if (dtype === 'BF16') bytes = new Uint8Array(float32ToBf16(d).buffer);
-      else bytes = new Uint8Array(float32ToFloat16(d).buffer);
+      if (e.tensor.dtype === 'bfloat16' && dtype === 'BF16') {
+        const bits = e.tensor.bf16Bits;
+        bytes = new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength);
+      } else {
+        const f = e.tensor.dtype === 'bfloat16' ? e.tensor.toFloat32() : null;
+        const d = (f ?? e.tensor).data;
+        if (dtype === 'F32') bytes = f ? new Uint8Array(d.slice().buffer) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+        else if (dtype === 'BF16') bytes = new Uint8Array(float32ToBf16(d).buffer);
+        else bytes = new Uint8Array(float32ToFloat16(d).buffer);
+        f?.dispose();
+      }
     } else {
       dtype = e.dtype;
       shape = e.shape;

@@ -13,7 +13,7 @@ export function exportPretrained(model: LlamaForCausalLM, outDir: string, dtype?
   const entries: Record<string, SafetensorsEntry> = {};
   for (const [name, t] of model.namedParameters()) {
     const src = model.sourceDtypes.get(name);
-    entries[name] = { tensor: t, dtype: dtype ?? (src === 'BF16' || src === 'F16' ? src : 'F32') };
+    entries[name] = { tensor: t, dtype: dtype ?? (src === 'BF16' || src === 'F16' ? src : t.dtype === 'bfloat16' ? 'BF16' : 'F32') };
   }
   const config = { ...model.config.raw };
   if (dtype) config.torch_dtype = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' }[dtype];

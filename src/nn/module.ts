@@ -44,6 +44,22 @@ export abstract class Module {
     return this.parameters().filter((t) => t.requiresGrad);
   }
 
+  /**
+   * Stores every frozen matrix parameter (Linear and Embedding weights) as bfloat16: half the
+   * memory; linear layers widen it to float32 inside the GEMM and accumulate in float32. Norm
+   * weights, biases and anything trainable stay float32. Returns the number of tensors converted.
+   */
+  storeFrozenWeightsAsBf16(): number {
+    let n = 0;
+    for (const p of this.parameters()) {
+      if (!p.requiresGrad && p.rank === 2 && p.dtype === 'float32') {
+        p.storeAsBf16();
+        n++;
+      }
+    }
+    return n;
+  }
+
   zeroGrad(): void {
     for (const p of this.parameters()) p.zeroGrad();
   }

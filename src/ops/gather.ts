@@ -9,13 +9,19 @@ export function embedding(weight: Tensor, ids: Int32Array | readonly number[], i
   if (sizeOf(idsShape) !== ids.length) throw new Error(`embedding: ${ids.length} ids cannot have shape ${shapeString(idsShape)}`);
   const [vocab, dim] = weight.shape as [number, number];
   const out = Tensor.empty([...idsShape, dim]);
-  const w = weight.data;
+  const bf16 = weight.dtype === 'bfloat16';
+  const w = bf16 ? weight.bf16Bits : weight.data;
+  const outBits = new Uint32Array(out.data.buffer, out.data.byteOffset, out.size);
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     if (!Number.isInteger(id) || id < 0 || id >= vocab) {
       throw new RangeError(`embedding: id ${id} at position ${i} is outside the table of ${vocab} rows${weight.name ? ` ('${weight.name}')` : ''}`);
     }
-    out.data.set(w.subarray(id * dim, (id + 1) * dim), i * dim);
+    if (bf16) {
+      for (let j = 0; j < dim; j++) outBits[i * dim + j] = w[id * dim + j]! << 16; // bf16 -> float32 bits
+    } else {
+      out.data.set((w as Float32Array).subarray(id * dim, (id + 1) * dim), i * dim);
+    }
   }
   const saved = Int32Array.from(ids);
   return record('embedding', out, [weight], (g) => {

@@ -15,7 +15,8 @@ export interface MatmulOptions {
 }
 
 interface Operand {
-  data: Float32Array;
+  /** float32 values, or bfloat16 bits (a frozen weight; only ever the B operand). */
+  data: Float32Array | Uint16Array;
   trans: boolean;
   /** leading dimension (row length as stored) */
   ld: number;
@@ -25,6 +26,7 @@ interface Operand {
 
 /** C (batch x M x N) = alpha * op(A) op(B) + beta * C through the current backend. */
 function gemmInto(C: Float32Array, A: Operand, B: Operand, M: number, N: number, K: number, batch: number, beta = 0): void {
+  if (!(A.data instanceof Float32Array)) throw new Error('gemm: a bfloat16 operand can only be the weight (B)');
   getBackend().gemm({
     transA: A.trans, transB: B.trans, M, N, K, alpha: 1,
     A: A.data, lda: A.ld, B: B.data, ldb: B.ld, beta, C, ldc: N,
@@ -101,7 +103,15 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   });
 }
 
-/** y = x W^T + b, with x [..., in], W [out, in] (Hugging Face's Linear layout), b [out]. */
+/** A weight's storage for the GEMM: float32 values or, for a frozen bfloat16 weight, its bits. */
+function weightData(w: Tensor): Float32Array | Uint16Array {
+  return w.dtype === 'bfloat16' ? w.bf16Bits : w.data;
+}
+
+/**
+ * y = x W^T + b, with x [..., in], W [out, in] (Hugging Face's Linear layout), b [out]. W may be
+ * stored as bfloat16 (frozen): it is widened to float32 inside the GEMM, which accumulates in float32.
+ */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   const where = `linear(x ${shapeString(x.shape)}, weight ${shapeString(weight.shape)}${bias ? `, bias ${shapeString(bias.shape)}` : ''})`;
   if (weight.rank !== 2) throw new Error(`${where}: weight must be 2-D [out, in]`);
@@ -115,7 +125,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     const bd = bias.data;
     for (let r = 0; r < rows; r++) y.set(bd, r * outF);
   }
-  gemmInto(y, { data: x.data, trans: false, ld: inF, stride: 0 }, { data: weight.data, trans: true, ld: inF, stride: 0 }, rows, outF, inF, 1, bias ? 1 : 0);
+  const w = weightData(weight);
+  gemmInto(y, { data: x.data, trans: false, ld: inF, stride: 0 }, { data: w, trans: true, ld: inF, stride: 0 }, rows, outF, inF, 1, bias ? 1 : 0);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record('linear', out, inputs, (g, needs) => {
     const G: Operand = { data: g.data, trans: false, ld: outF, stride: 0 };
@@ -124,7 +135,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     let db: Tensor | null = null;
     if (needs[0]) {
       dx = Tensor.empty(x.shape); // dx = dy W
-      gemmInto(dx.data, G, { data: weight.data, trans: false, ld: inF, stride: 0 }, rows, inF, outF, 1);
+      gemmInto(dx.data, G, { data: w, trans: false, ld: inF, stride: 0 }, rows, inF, outF, 1);
     }
     if (needs[1]) {
       dw = Tensor.empty(weight.shape); // dW = dy^T x

@@ -51,6 +51,12 @@ class BufferPool {
     this.idleBytes += buf.byteLength;
   }
 
+  /** Stops accounting for a live buffer without keeping it for reuse (the GC reclaims it). */
+  forget(buf: Float32Array): void {
+    this.liveBytes -= buf.byteLength;
+    this.liveBuffers--;
+  }
+
   /** Drops every idle buffer (the garbage collector reclaims them). */
   clear(): void {
     this.idle.clear();

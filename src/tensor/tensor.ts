@@ -2,16 +2,21 @@
 // reshape never copies), and the autograd fields (requiresGrad, grad, gradFn).
 
 import { runBackward, type GradNode } from './autograd.js';
-import { bf16ToFloat32, float16ToFloat32, type StorageDType } from './dtype.js';
+import { bf16ToFloat32, float16ToFloat32, float32ToBf16, type StorageDType } from './dtype.js';
 import { bufferPool, keep, trackInScope } from './memory.js';
 import { Random } from './random.js';
 import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
 
-/** A float32 buffer shared by the tensors that view it; returned to the pool at zero references. */
+/**
+ * A buffer shared by the tensors that view it: float32 values (returned to the pool at zero
+ * references), or the bfloat16 bits of a frozen weight stored at half size.
+ */
 class Storage {
   refs = 1;
-  constructor(public data: Float32Array) {}
+  constructor(public data: Float32Array | Uint16Array) {}
 }
+
+export type TensorDType = 'float32' | 'bfloat16';
 
 export class Tensor {
   readonly shape: readonly number[];
@@ -104,10 +109,58 @@ export class Tensor {
     return t;
   }
 
-  /** The underlying buffer (row-major). Writing to it changes the tensor and its views. */
+  /** The underlying float32 buffer (row-major). Writing to it changes the tensor and its views. */
   get data(): Float32Array {
     if (!this.storage) throw new Error(`${this.describe()} was disposed and cannot be used`);
-    return this.storage.data;
+    const d = this.storage.data;
+    if (!(d instanceof Float32Array)) {
+      throw new Error(`${this.describe()} is stored as bfloat16 (a frozen weight): only linear and embedding read it directly; use toFloat32()`);
+    }
+    return d;
+  }
+
+  get dtype(): TensorDType {
+    return this.storage && this.storage.data instanceof Uint16Array ? 'bfloat16' : 'float32';
+  }
+
+  /** The bfloat16 bits of a tensor stored as bfloat16. */
+  get bf16Bits(): Uint16Array {
+    if (!this.storage) throw new Error(`${this.describe()} was disposed and cannot be used`);
+    const d = this.storage.data;
+    if (!(d instanceof Uint16Array)) throw new Error(`${this.describe()} is float32, not bfloat16`);
+    return d;
+  }
+
+  /** A float32 copy, whatever the storage. */
+  toFloat32(): Tensor {
+    if (this.dtype === 'float32') return this.clone();
+    const t = Tensor.empty(this.shape);
+    bf16ToFloat32(this.bf16Bits, t.data);
+    return t;
+  }
+
+  /**
+   * Re-stores this tensor as bfloat16 (rounded to nearest even), in place: the float32 buffer goes
+   * back to the pool. Only frozen leaves can be stored so: nothing differentiates through them.
+   */
+  storeAsBf16(): this {
+    if (this.dtype === 'bfloat16') return this;
+    if (this.requiresGrad || this.gradFn) throw new Error(`storeAsBf16: ${this.describe()} is trainable; only frozen weights are stored as bfloat16`);
+    const storage = this.storage!;
+    if (storage.refs !== 1) throw new Error(`storeAsBf16: ${this.describe()} shares its buffer with a view`);
+    const f32 = storage.data as Float32Array;
+    storage.data = float32ToBf16(f32);
+    // Not back to the pool: no step will ask for a buffer of a weight's size, so keeping it
+    // idle would only hold the memory the conversion was meant to free.
+    bufferPool.forget(f32);
+    return this;
+  }
+
+  /** Overwrites the values from float32 (rounded when the tensor is stored as bfloat16). */
+  assign(values: Float32Array): void {
+    if (values.length !== this.size) throw new Error(`assign: ${values.length} values for ${this.describe()}`);
+    if (this.dtype === 'bfloat16') float32ToBf16(values, this.bf16Bits);
+    else this.data.set(values);
   }
 
   get rank(): number {
@@ -127,7 +180,7 @@ export class Tensor {
     const storage = this.storage;
     if (!storage) throw new Error(`${this.describe()} was disposed and cannot be used`);
     storage.refs++;
-    return new Tensor(storage.data, shape, storage);
+    return new Tensor(this.data, shape, storage);
   }
 
   /** A copy with its own buffer. */
@@ -179,7 +232,7 @@ export class Tensor {
     if (!storage) return;
     this.storage = null;
     this.gradFn = null;
-    if (--storage.refs === 0) bufferPool.release(storage.data);
+    if (--storage.refs === 0 && storage.data instanceof Float32Array) bufferPool.release(storage.data);
   }
 
   /** Disposes the accumulated gradient. */

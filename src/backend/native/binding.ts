@@ -8,7 +8,7 @@ type F = Float32Array;
 
 /** The functions native/addon.cpp exports. */
 export interface NativeAddon {
-  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, B: F, ldb: number, beta: number, C: F, ldc: number, batch: number, strideA: number, strideB: number, strideC: number): void;
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, B: F | Uint16Array, ldb: number, beta: number, C: F, ldc: number, batch: number, strideA: number, strideB: number, strideC: number): void;
   setThreads(n: number): void;
   getThreads(): number;
   setGemmKernel(name: string | null): boolean;

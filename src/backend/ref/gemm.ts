@@ -1,9 +1,11 @@
 // Reference GEMM: the textbook triple loop, ordered i-k-j so the inner loop runs along rows of
 // B and C. Slow and obviously correct.
+import { bf16ToFloat32 } from '../../tensor/dtype.js';
 import type { GemmArgs } from '../backend.js';
 
 export function refGemm(a: GemmArgs): void {
-  const { M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, transA, transB } = a;
+  const { M, N, K, alpha, beta, A, C, lda, ldb, ldc, transA, transB } = a;
+  const B = a.B instanceof Uint16Array ? bf16ToFloat32(a.B) : a.B;
   const row = new Float64Array(N);
   for (let b = 0; b < a.batch; b++) {
     const offA = b * a.strideA;

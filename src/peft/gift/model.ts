@@ -50,12 +50,16 @@ class AttachedGift implements AttachedAdapter {
       for (const p of this.pairs) {
         for (const l of this.members.get(p.group)!) {
           const w = l.module.weight;
-          this.originals.push(w.clone().keep());
-          const delta = giftWeightDelta(w, p);
+          // Work in float32 whatever the storage (a bfloat16 weight is rounded once, on assign).
+          const wf = w.toFloat32().keep();
+          this.originals.push(w.toFloat32().keep());
+          const delta = giftWeightDelta(wf, p);
           const d = delta.data;
-          const wd = w.data;
+          const wd = wf.data;
           for (let i = 0; i < wd.length; i++) wd[i]! += d[i]!;
+          w.assign(wd);
           delta.dispose();
+          wf.dispose();
           l.module.adapter = null;
         }
       }
@@ -69,7 +73,7 @@ class AttachedGift implements AttachedAdapter {
     for (const p of this.pairs) {
       for (const l of this.members.get(p.group)!) {
         const original = this.originals[i++]!;
-        l.module.weight.data.set(original.data);
+        l.module.weight.assign(original.data);
         original.dispose();
         l.module.adapter = new GiftLinearAdapter(p);
       }

@@ -53,8 +53,12 @@ class AttachedLora implements AttachedAdapter {
     noGrad(() => {
       for (const l of this.layers) {
         const delta = loraWeightDelta(l.weights);
-        const w = l.target.module.weight.data;
+        const weight = l.target.module.weight;
+        const wf = weight.toFloat32();
+        const w = wf.data;
         for (let i = 0; i < w.length; i++) w[i]! += sign * delta.data[i]!;
+        weight.assign(w); // rounded once when the weight is stored as bfloat16
+        wf.dispose();
         delta.dispose();
         l.target.module.adapter = sign > 0 ? null : l.adapter;
       }

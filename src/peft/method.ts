@@ -2,6 +2,7 @@
 // to these interfaces, never to GIFT or LoRA by name.
 import type { Module } from '../nn/module.js';
 import type { Random } from '../tensor/random.js';
+import { shapeString } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export type MethodName = 'gift' | 'lora' | 'full' | 'bitfit' | 'head';
@@ -42,6 +43,18 @@ export interface PeftMethod {
 /** Freezes every parameter of a model (the base of every method but full fine-tuning). */
 export function freezeAll(model: Module): void {
   for (const p of model.parameters()) p.requiresGrad = false;
+}
+
+/** Fills each named tensor from a saved one of the same name and shape (adapter loading). */
+export function loadNamedTensors(tensors: [string, Tensor][], get: (name: string) => Tensor | undefined, source: string): void {
+  for (const [name, t] of tensors) {
+    const saved = get(name);
+    if (!saved) throw new Error(`${source}: the adapter has no tensor '${name}'`);
+    if (saved.shape.length !== t.rank || saved.shape.some((d, i) => d !== t.shape[i])) {
+      throw new Error(`${source}: tensor '${name}' has shape ${shapeString(saved.shape)}, this model needs ${shapeString(t.shape)}`);
+    }
+    t.assign(saved.data);
+  }
 }
 
 export function countValues(tensors: [string, Tensor][]): number {

@@ -2,9 +2,8 @@
 // parameters), BitFit (biases only) and head only. Their adapters are saved under the model's
 // own tensor names; merging is a no-op because the weights are changed in place.
 import type { Module } from '../../nn/module.js';
-import { shapeString } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { countValues, freezeAll, type AdapterConfig, type AttachedAdapter, type MethodName, type PeftMethod } from '../method.js';
+import { countValues, freezeAll, loadNamedTensors, type AdapterConfig, type AttachedAdapter, type MethodName, type PeftMethod } from '../method.js';
 
 /** Modules a model names as its task head ("lm_head", "classifier"), via an optional method. */
 export function headParameterNames(model: Module): string[] {
@@ -26,14 +25,7 @@ class AttachedOwnTensors implements AttachedAdapter {
     return [`${this.method}: ${this.tensors.length} tensors, ${this.trainableCount()} parameters`];
   }
   loadTensors(get: (name: string) => Tensor | undefined, source: string): void {
-    for (const [name, t] of this.tensors) {
-      const saved = get(name);
-      if (!saved) throw new Error(`${source}: the adapter has no tensor '${name}'`);
-      if (saved.shape.length !== t.rank || saved.shape.some((d, i) => d !== t.shape[i])) {
-        throw new Error(`${source}: tensor '${name}' has shape ${shapeString(saved.shape)}, this model needs ${shapeString(t.shape)}`);
-      }
-      t.data.set(saved.data);
-    }
+    loadNamedTensors(this.tensors, get, source);
   }
   merge(): void {}
   unmerge(): void {}

@@ -4,8 +4,7 @@ import type { Module } from '../../nn/module.js';
 import { noGrad } from '../../tensor/autograd.js';
 import type { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { shapeString } from '../../tensor/shape.js';
-import { countValues, freezeAll, type AttachedAdapter, type PeftMethod } from '../method.js';
+import { countValues, freezeAll, loadNamedTensors, type AttachedAdapter, type PeftMethod } from '../method.js';
 import { findTargetLinears, type TargetedLinear } from '../targets.js';
 import { parseGiftConfig, type GiftConfig } from './config.js';
 import { GiftLinearAdapter, giftWeightDelta, type GiftPair } from './layer.js';
@@ -34,14 +33,7 @@ class AttachedGift implements AttachedAdapter {
   }
 
   loadTensors(get: (name: string) => Tensor | undefined, source: string): void {
-    for (const [name, t] of this.namedTrainable()) {
-      const saved = get(name);
-      if (!saved) throw new Error(`${source}: the adapter has no tensor '${name}'`);
-      if (saved.shape.length !== t.rank || saved.shape.some((d, i) => d !== t.shape[i])) {
-        throw new Error(`${source}: tensor '${name}' has shape ${shapeString(saved.shape)}, this model needs ${shapeString(t.shape)}`);
-      }
-      t.data.set(saved.data);
-    }
+    loadNamedTensors(this.namedTrainable(), get, source);
   }
 
   merge(): void {

@@ -11,7 +11,8 @@
         "native/kernels/softmax.cpp",
         "native/kernels/cross_entropy.cpp",
         "native/kernels/attention.cpp",
-        "native/kernels/activations.cpp"
+        "native/kernels/activations.cpp",
+        "native/kernels/vec_exp.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],

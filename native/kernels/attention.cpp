@@ -10,6 +10,7 @@
 #include "../gemm/gemm.h"
 #include "../runtime/thread_pool.h"
 #include "kernels.h"
+#include "vec_exp.h"
 
 namespace giftjs {
 
@@ -60,18 +61,15 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
     headScores(s, qh, kh, scores.data());
     for (std::size_t t = 0; t < s.T; ++t) {
       float* row = scores.data() + t * s.S;
-      float mx = -INFINITY;
-      for (std::size_t j = 0; j < s.S; ++j) {
+      for (std::size_t j = 0; j < s.S; ++j)
         if (!keyVisible(s, keyMask, b, t, j)) row[j] = -INFINITY;
-        mx = row[j] > mx ? row[j] : mx;
-      }
+      const float mx = rowMax(row, s.S);
       if (mx == -INFINITY) {  // nothing visible: the output row is zero
         for (std::size_t j = 0; j < s.S; ++j) row[j] = 0.0f;
         lse[task * s.T + t] = -INFINITY;
         continue;
       }
-      float sum = 0.0f;
-      for (std::size_t j = 0; j < s.S; ++j) sum += (row[j] = std::exp(row[j] - mx));
+      const float sum = expShifted(row, mx, row, s.S);
       const float inv = 1.0f / sum;
       for (std::size_t j = 0; j < s.S; ++j) row[j] *= inv;
       lse[task * s.T + t] = mx + std::log(sum);
@@ -105,8 +103,13 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
     for (std::size_t t = 0; t < s.T; ++t) {
       const float l = lse[task * s.T + t];
       float* row = P + t * s.S;
+      if (l == -INFINITY) {
+        for (std::size_t j = 0; j < s.S; ++j) row[j] = 0.0f;
+        continue;
+      }
       for (std::size_t j = 0; j < s.S; ++j)
-        row[j] = (l == -INFINITY || !keyVisible(s, keyMask, b, t, j)) ? 0.0f : std::exp(row[j] - l);
+        if (!keyVisible(s, keyMask, b, t, j)) row[j] = -INFINITY;
+      expShifted(row, l, row, s.S);
     }
     if (dv) matmulSerial(true, false, s.S, s.D, s.T, P, s.S, gh, s.D, 0.0f, dvHeads.data() + task * headKV, s.D);
     if (!dq && !dk) return;

@@ -4,6 +4,7 @@
 
 #include "../runtime/parallel.h"
 #include "kernels.h"
+#include "vec_exp.h"
 
 namespace giftjs {
 
@@ -32,8 +33,9 @@ void crossEntropyBackward(const float* logits, const int32_t* targets, const flo
         continue;
       }
       const float* row = logits + r * vocab;
-      const float l = lse[r], g = rowScale[r];
-      for (std::size_t j = 0; j < vocab; ++j) d[j] = std::exp(row[j] - l) * g;
+      const float g = rowScale[r];
+      expShifted(row, lse[r], d, vocab);
+      for (std::size_t j = 0; j < vocab; ++j) d[j] *= g;
       d[targets[r]] -= g;
     }
   });

@@ -3,33 +3,18 @@
 
 #include "../runtime/parallel.h"
 #include "kernels.h"
+#include "vec_exp.h"
 
 namespace giftjs {
 
-namespace {
-// Log of sum(exp(row)), computed stably around the row's maximum.
-inline float rowLogSumExp(const float* row, std::size_t n) {
-  float mx = -INFINITY;
-  for (std::size_t j = 0; j < n; ++j) mx = row[j] > mx ? row[j] : mx;
-  if (mx == -INFINITY) return -INFINITY;
-  float s = 0.0f;
-  for (std::size_t j = 0; j < n; ++j) s += std::exp(row[j] - mx);
-  return mx + std::log(s);
-}
-}  // namespace
-
-float logSumExp(const float* row, std::size_t n) { return rowLogSumExp(row, n); }
+float logSumExp(const float* row, std::size_t n) { return logSumExpRow(row, n); }
 
 void softmaxForward(const float* x, float* y, std::size_t rows, std::size_t cols) {
   parallelChunks(rows, 8, [&](std::size_t r0, std::size_t r1) {
     for (std::size_t r = r0; r < r1; ++r) {
       const float* xr = x + r * cols;
       float* yr = y + r * cols;
-      float mx = -INFINITY;
-      for (std::size_t j = 0; j < cols; ++j) mx = xr[j] > mx ? xr[j] : mx;
-      float s = 0.0f;
-      for (std::size_t j = 0; j < cols; ++j) s += (yr[j] = std::exp(xr[j] - mx));
-      const float inv = 1.0f / s;
+      const float inv = 1.0f / expShifted(xr, rowMax(xr, cols), yr, cols);
       for (std::size_t j = 0; j < cols; ++j) yr[j] *= inv;
     }
   });
@@ -52,7 +37,7 @@ void softmaxBackward(const float* y, const float* dy, float* dx, std::size_t row
 void logSoftmaxForward(const float* x, float* y, std::size_t rows, std::size_t cols) {
   parallelChunks(rows, 8, [&](std::size_t r0, std::size_t r1) {
     for (std::size_t r = r0; r < r1; ++r) {
-      const float lse = rowLogSumExp(x + r * cols, cols);
+      const float lse = logSumExpRow(x + r * cols, cols);
       for (std::size_t j = 0; j < cols; ++j) y[r * cols + j] = x[r * cols + j] - lse;
     }
   });

@@ -5,7 +5,7 @@ import { parseLlamaConfig } from '../models/llama/config.js';
 import { LlamaForCausalLM, shiftLabels } from '../models/llama/model.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
 import { attachAdapter } from '../peft/adapter_io.js';
-import { memoryStats, tidy } from '../tensor/memory.js';
+import { tidy } from '../tensor/memory.js';
 import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { AdamW } from '../train/optimizer.js';
@@ -66,6 +66,5 @@ export function benchTrainingStep(shape: string, batch: number, seq: number, ran
   const runs = Array.from({ length: steps }, one);
   const avg = (k: 'fwd' | 'bwd' | 'opt') => runs.reduce((s, x) => s + x[k], 0) / runs.length;
   const total = avg('fwd') + avg('bwd') + avg('opt');
-  void memoryStats;
   return { tokensPerSecond: (batch * seq) / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 2 ** 20, loss: runs[runs.length - 1]!.loss };
 }

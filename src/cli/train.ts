@@ -131,11 +131,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null }),
     callbacks: {
       onResume: (step) => console.error(`resuming from ${join(out, 'checkpoint')} at step ${step}`),
-      onEval: (step, loss) => {
-        const line = `held-out loss at step ${step}: ${loss.toFixed(4)}`;
-        if (bar && started) bar.updateETA();
-        console.error(line);
-      },
+      onEval: (step, loss) => console.error(`${bar && started ? '\n' : ''}held-out loss at step ${step}: ${loss.toFixed(4)}`),
       onStep: (log, total) => {
         if (bar) {
           if (!started) bar.start(total, log.step - 1, { loss: '-', tps: '-' });

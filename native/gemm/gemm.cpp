@@ -13,6 +13,9 @@
 #include <memory>
 
 #include "../runtime/thread_pool.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace giftjs {
 
@@ -192,9 +195,83 @@ void gemmSerial(const GemmProblem& p, const KernelInfo& ki) {
   }
 }
 
+namespace {
+
+// A few rows of activations against a Linear weight (generation: M = batch, one token each).
+// Packing would copy the whole weight for a handful of dot products, so instead each output is a
+// dot product of an A row with a B row, read once, straight from the weight's storage.
+#if defined(__x86_64__)
+__attribute__((target("avx512f,fma"))) float dot512(const float* a, const float* b, std::size_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+  }
+  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+__attribute__((target("avx512f,fma"))) float dot512bf16(const float* a, const uint16_t* b, std::size_t n) {
+  __m512 acc = _mm512_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i bits = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i))), 16);
+    acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_castsi512_ps(bits), acc);
+  }
+  float s = _mm512_reduce_add_ps(acc);
+  for (; i < n; ++i) s += a[i] * widenBf16(b[i]);
+  return s;
+}
+
+bool gemvHasAvx512() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+  }();
+  return yes;
+}
+#endif
+
+float dotRow(const float* a, const GemmProblem& p, std::size_t row) {
+  const std::size_t off = row * p.ldb;
+#if defined(__x86_64__)
+  if (gemvHasAvx512()) return p.Bbf16 ? dot512bf16(a, p.Bbf16 + off, p.K) : dot512(a, p.B + off, p.K);
+#endif
+  float s = 0.0f;
+  for (std::size_t k = 0; k < p.K; ++k) s += a[k] * (p.Bbf16 ? widenBf16(p.Bbf16[off + k]) : p.B[off + k]);
+  return s;
+}
+
+// C[i, j] = alpha * A[i, :] . B[j, :] + beta * C[i, j] for M <= 4, A not transposed, B transposed.
+void gemvTransB(const GemmProblem& p) {
+  ThreadPool& pool = ThreadPool::instance();
+  const std::size_t chunks = p.N * p.K < 65536 ? 1 : static_cast<std::size_t>(pool.threads());
+  pool.parallelFor(chunks, [&](std::size_t c) {
+    const std::size_t j0 = p.N * c / chunks, j1 = p.N * (c + 1) / chunks;
+    for (std::size_t j = j0; j < j1; ++j) {
+      for (std::size_t i = 0; i < p.M; ++i) {
+        const float v = p.alpha * dotRow(p.A + i * p.lda, p, j);
+        float& out = p.C[i * p.ldc + j];
+        out = p.beta == 0.0f ? v : v + p.beta * out;
+      }
+    }
+  });
+}
+
+}  // namespace
+
 // Splits one GEMM into independent row or column bands, one per task. Bands are aligned to
 // the kernel's tile so no tile straddles two threads.
 void gemm(const GemmProblem& p, const KernelInfo& ki) {
+  if (p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB) {
+    gemvTransB(p);
+    return;
+  }
   ThreadPool& pool = ThreadPool::instance();
   const std::size_t threads = static_cast<std::size_t>(pool.threads());
   const double flops = 2.0 * p.M * p.N * p.K;

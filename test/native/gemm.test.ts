@@ -76,3 +76,24 @@ test('a too-short array is refused before anything is written', { skip }, () => 
   const C = new Float32Array(3);
   assert.throws(() => addon!.gemm(false, false, 2, 2, 2, 1, new Float32Array(4), 2, new Float32Array(4), 2, 0, C, 2, 1, 0, 0, 0), /gemm C: array has 3 floats, the kernel needs 4/);
 });
+
+test('a few rows against a weight (generation) take the dot-product path: float32 and bfloat16 weights', { skip }, () => {
+  const K = 1000, N = 77;
+  for (const M of [1, 3]) {
+    const A = rand(M * K, 11);
+    const W = rand(N * K, 12);
+    const bits = new Uint16Array(N * K);
+    const widened = new Float32Array(N * K);
+    for (let i = 0; i < W.length; i++) {
+      bits[i] = new Uint32Array(Float32Array.of(W[i]!).buffer)[0]! >>> 16; // truncate: exact in both
+      widened[i] = new Float32Array(Uint32Array.of(bits[i]! << 16).buffer)[0]!;
+    }
+    const expect = matmul64(A, transpose64(W, N, K), M, K, N);
+    const C = new Float32Array(M * N).fill(NaN);
+    addon!.gemm(false, true, M, N, K, 1, A, K, W, K, 0, C, N, 1, 0, 0, 0);
+    assertClose(C, expect, `M=${M} float32`, 1e-3, 1e-4);
+    const Cb = new Float32Array(M * N).fill(NaN);
+    addon!.gemm(false, true, M, N, K, 1, A, K, bits, K, 0, Cb, N, 1, 0, 0, 0);
+    assertClose(Cb, matmul64(A, transpose64(widened, N, K), M, K, N), `M=${M} bfloat16`, 1e-3, 1e-4);
+  }
+});

@@ -9,6 +9,7 @@ import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
 import { benchTrainingStep, STEP_SHAPES } from '../bench/step.js';
+import { benchGeneration } from '../bench/generation.js';
 
 export const BENCH_HELP = `gift bench <what> [options]
 
@@ -22,6 +23,9 @@ export const BENCH_HELP = `gift bench <what> [options]
              --batch B --seq T --rank R --method gift|lora --steps N --layers L (fewer layers, quicker)
              --dtype f32|bf16  frozen weights stored as float32 or bfloat16
              --torch        also run the PyTorch peer (../shared/peer/bench_torch_gift.py), both formulations
+  generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
+             --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16
+             --torch        also time bench/torch_generate.py (PyTorch) on the same shape
   memory   resident memory over a long training loop of a small Transformer
              --steps N      training steps (default 2000)
 
@@ -87,6 +91,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       method: { type: 'string', default: 'gift' },
       layers: { type: 'string' },
       dtype: { type: 'string', default: 'f32' },
+      'new-tokens': { type: 'string', default: '32' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -178,6 +183,29 @@ export async function benchCommand(argv: string[]): Promise<number> {
       }
     }
     if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ms_forward: r.msForward, ms_backward: r.msBackward, ms_optimizer: r.msOptimizer, ...peers }));
+    return 0;
+  }
+
+  if (what === 'generate') {
+    if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new Error(`--dtype must be f32 or bf16, got '${values.dtype}'`);
+    const tokens = int('new-tokens', values['new-tokens']!);
+    const r = benchGeneration(values.shape!, 16, tokens, values.dtype);
+    console.log(`\ngreedy generation on ${values.shape} (${values.dtype} weights), prompt 16, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s`);
+    let torch: number | null = null;
+    if (values.torch) {
+      const c = r.config as Record<string, number>;
+      const args = ['--hidden', c.hidden_size, '--inter', c.intermediate_size, '--layers', c.num_hidden_layers, '--heads', c.num_attention_heads,
+        '--kv', c.num_key_value_heads, '--vocab', c.vocab_size, '--theta', c.rope_theta, '--tokens', tokens, '--threads', threads].map(String);
+      const env = { ...process.env };
+      delete env.OPENBLAS_CORETYPE;
+      delete env.OPENBLAS_L2_SIZE;
+      const script = fileURLToPath(new URL('../../../bench/torch_generate.py', import.meta.url));
+      const out = spawnSync('/usr/bin/python3', [script, ...args], { encoding: 'utf8', env });
+      const m = /"tokens_per_s": ([\d.e+-]+)/.exec(out.stdout ?? '');
+      torch = m ? Number(m[1]) : null;
+      console.log(torch ? `PyTorch: ${torch.toFixed(2)} tokens/s   giftjs / PyTorch = ${(r.tokensPerSecond / torch).toFixed(2)}x` : `PyTorch baseline unavailable: ${(out.stderr || out.stdout || '').trim().split('\n').pop()}`);
+    }
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, torch_tokens_per_s: torch }));
     return 0;
   }
 

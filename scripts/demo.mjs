@@ -7,7 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   attachAdapter, buildExamples, convertLlama2c, DEFAULT_TRAIN_OPTIONS, LlamaForCausalLM, readRecords,
-  saveAdapter, Tokenizer, trainModel, writeMobyDickJsonl, generate,
+  saveAdapter, Tokenizer, trainModel, writeMobyDickJsonl, writeTrainingReport, generate,
 } from '../dist/src/index.js';
 
 const shared = new URL('../../shared/models/stories260K/', import.meta.url).pathname;
@@ -41,6 +41,7 @@ for (const config of [
     callbacks: { onStep: (log) => log.step % 10 === 0 && process.stdout.write('.') },
   });
   saveAdapter(join(out, 'adapter'), adapter, { path: modelDir, architecture: 'LlamaForCausalLM' });
+  writeTrainingReport(out, adapter, r, options, `${config.method} on stories260K, Moby-Dick`);
   const first = r.evalHistory[0].loss;
   const last = r.evalHistory[r.evalHistory.length - 1].loss;
   console.log(`\n  held-out loss ${first.toFixed(4)} -> ${last.toFixed(4)}   ${r.tokensPerSecond.toFixed(0)} tokens/s   adapter: ${join(out, 'adapter')}`);

@@ -32,6 +32,7 @@ export { readParquet } from './data/parquet.js';
 export { accuracy, f1Score, matthewsCorrelation, pearson, spearman } from './eval/metrics.js';
 export { trainModel, heldOutLoss, DEFAULT_TRAIN_OPTIONS, type TrainOptions, type TrainResult } from './train/trainer.js';
 export { AdamW } from './train/optimizer.js';
+export { writeTrainingReport } from './train/report.js';
 export { generate, type GenerateOptions } from './generate/generate.js';
 export { evaluatePerplexity } from './eval/perplexity.js';
 export { evaluateGenerationTask } from './eval/tasks.js';

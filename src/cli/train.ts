@@ -1,6 +1,5 @@
 // gift train: a model folder and a data file in, a trained adapter out (with its log, metrics
 // and a loss-curve picture), resumable after any interruption.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { buildExamples, DATA_FORMATS, detectFormat, type DataFormat, type PromptTask } from '../data/examples.js';
@@ -8,12 +7,10 @@ import { loadRecords } from '../data/load.js';
 import { loadCausalLM } from '../models/registry.js';
 import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
 import { METHOD_NAMES } from '../peft/registry.js';
-import { writeFileAtomic } from '../io/atomic.js';
-import { lossCurveSvg } from '../train/loss_curve.js';
+import { writeTrainingReport } from '../train/report.js';
 import { presetByName, PRESETS } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel, type TrainOptions } from '../train/trainer.js';
-import { GIFTJS_VERSION } from '../version.js';
 import { intOption, layersOption, listOption, numberOption, parse, requireString } from './args.js';
 import { loadTokenizer } from './model_loading.js';
 
@@ -147,17 +144,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   bar?.stop();
 
   saveAdapter(join(out, 'adapter'), adapter, { path: modelDir, architecture: model.config.architecture });
-  const allLogs = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: number; loss: number });
-  writeFileAtomic(join(out, 'loss_curve.svg'), [lossCurveSvg(allLogs, result.evalHistory, `${adapter.method} on ${modelDir}`)]);
-  const metrics = {
-    method: adapter.method, trainable_parameters: adapter.trainableCount(), steps: result.steps, epochs: options.epochs,
-    final_train_loss: allLogs[allLogs.length - 1]?.loss ?? null,
-    held_out_loss_start: result.evalHistory[0]?.loss ?? null,
-    held_out_loss_end: result.evalHistory[result.evalHistory.length - 1]?.loss ?? null,
-    held_out_history: result.evalHistory, tokens_per_s: result.tokensPerSecond, resumed_from: result.resumedFrom,
-    options, giftjs_version: GIFTJS_VERSION,
-  };
-  writeFileSync(join(out, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+  const metrics = writeTrainingReport(out, adapter, result, options, `${adapter.method} on ${modelDir}`);
   console.error(`adapter: ${join(out, 'adapter')}\nmetrics: ${join(out, 'metrics.json')}\nloss curve: ${join(out, 'loss_curve.svg')}`);
   if (values.json) console.log(JSON.stringify(metrics));
   return 0;

@@ -30,7 +30,7 @@ export interface StepTiming {
   loss: number;
 }
 
-export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32'): StepTiming {
+export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false): StepTiming {
   const raw = STEP_SHAPES[shape];
   if (!raw) throw new Error(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
   const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
@@ -40,6 +40,7 @@ export function benchTrainingStep(shape: string, batch: number, seq: number, ran
   const r = new Random(2);
   for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.02 * r.normal();
   if (dtype === 'bf16') model.storeFrozenWeightsAsBf16();
+  model.gradientCheckpointing = checkpointing;
   const params: [string, Tensor][] = adapter.namedTrainable();
   const opt = new AdamW([{ params, lrScale: 1, weightDecay: 0 }]);
   const ids = Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize));

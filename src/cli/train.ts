@@ -34,6 +34,7 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --preset <name>        the paper's settings: ${Object.keys(PRESETS).join(', ')}
   --eval-every N --save-every N   held-out loss / checkpoint every N optimizer updates
   --resume               continue from <out>/checkpoint with the same arguments
+  --gradient-checkpointing   recompute each layer in backward: far less memory, one more forward
   --json                 end with one JSON line of the final metrics
 
 Writes <out>/adapter/ (adapter_config.json + adapter_model.safetensors), <out>/log.jsonl,
@@ -52,7 +53,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     model: s, data: s, 'eval-data': s, out: s, format: s, task: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s,
     epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s,
     'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'head-lr': s, 'head-weight-decay': s,
-    resume: { type: 'boolean' }, json: { type: 'boolean' },
+    resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' },
   });
   if (values.help) {
     console.log(TRAIN_HELP);
@@ -115,6 +116,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const heldOut = typeof values['eval-data'] === 'string' ? await load(values['eval-data'], 'held-out') : undefined;
 
   const model = loadCausalLM(modelDir);
+  model.gradientCheckpointing = values['gradient-checkpointing'] === true;
   const adapter = attachAdapter(model, methodConfig, options.seed, 'command line');
   const padId = tokenizer.eosTokenId ?? 0;
   console.error(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);

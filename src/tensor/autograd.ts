@@ -40,6 +40,17 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs fn with recording on (activation checkpointing recomputes inside a backward pass). */
+export function withGrad<T>(fn: () => T): T {
+  const previous = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
 /** True when an op applied to these inputs must record itself. */
 export function needsRecording(inputs: readonly (Tensor | null | undefined)[]): boolean {
   return gradEnabled && inputs.some((t) => t?.requiresGrad === true);

@@ -12,6 +12,7 @@ import { concat, reshape, transpose } from '../../ops/shape_ops.js';
 import { shapeString } from '../../tensor/shape.js';
 import { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
+import { checkpoint } from '../../tensor/checkpoint.js';
 import { join } from 'node:path';
 import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './config.js';
 
@@ -141,6 +142,8 @@ export class LlamaForCausalLM extends Module {
   /** null when the output projection is tied to the token embedding. */
   readonly lm_head: Linear | null;
   readonly invFreq: Float64Array;
+  /** Recompute each decoder layer in backward instead of keeping its activations. */
+  gradientCheckpointing = false;
   /** Where the weights came from, and each tensor's stored dtype (an export writes them back so). */
   sourceDir: string | null = null;
   readonly sourceDtypes = new Map<string, string>();
@@ -204,7 +207,9 @@ export class LlamaForCausalLM extends Module {
     }
     const ctx: StepContext = { batch, seq, positionOffset: past, invFreq: this.invFreq, keyMask, cache };
     let x = this.model.embed_tokens.forward(ids, [batch, seq]);
-    for (const layer of this.model.layers) x = layer.forward(x, ctx);
+    for (const layer of this.model.layers) {
+      x = this.gradientCheckpointing && !cache ? checkpoint((h) => layer.forward(h, ctx), [x]) : layer.forward(x, ctx);
+    }
     if (cache) cache.length += seq;
     return this.model.norm.forward(x);
   }

@@ -1,0 +1,44 @@
+// Activation checkpointing: run a block without keeping its intermediate activations, and
+// recompute them during the backward pass. Memory for long sequences drops from every
+// activation of every block to the blocks' inputs, for one extra forward per block.
+//
+// Parameters inside the block receive their gradients during the recomputation (they are leaves,
+// so the inner backward accumulates into .grad directly); the block's inputs get theirs back
+// through the node, like any op. Randomness inside the block (dropout) is drawn again on
+// recomputation, so keep it out of checkpointed blocks or reseed it.
+import { isGradEnabled, noGrad, withGrad } from './autograd.js';
+import { tidy } from './memory.js';
+import type { Tensor } from './tensor.js';
+
+export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[]): Tensor {
+  if (!isGradEnabled()) return fn(...inputs);
+  // The block's own activations are released when this scope ends; only the output survives.
+  const out = tidy(() => noGrad(() => fn(...inputs)));
+  // The block may hold trainable parameters even when no input needs a gradient, so the
+  // output always takes part in backward while recording is on.
+  out.requiresGrad = true;
+  out.gradFn = {
+    op: 'checkpoint',
+    inputs,
+    saved: [],
+    backward: (g, needs) =>
+      tidy(() =>
+        withGrad(() => {
+          const copies = inputs.map((x, i) => {
+            const c = x.detach();
+            c.requiresGrad = needs[i] ?? false;
+            return c;
+          });
+          const again = fn(...copies);
+          again.backward(g);
+          return copies.map((c, i) => {
+            if (!needs[i]) return null;
+            const grad = c.grad ?? null;
+            c.grad = null;
+            return grad;
+          });
+        }),
+      ),
+  };
+  return out;
+}

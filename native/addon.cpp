@@ -106,6 +106,13 @@ Napi::Value SetGemmKernel(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), k != nullptr);
 }
 
+// setBf16Compute(on): returns whether the bf16 dot-product kernel will be used.
+Napi::Value SetBf16Compute(const Napi::CallbackInfo& info) {
+  const bool on = info[0].As<Napi::Boolean>();
+  setBf16Compute(on);
+  return Napi::Boolean::New(info.Env(), on && bf16ComputeAvailable());
+}
+
 Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   Napi::Array avail = Napi::Array::New(info.Env());
@@ -282,6 +289,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("setGemmKernel", Napi::Function::New(env, SetGemmKernel));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
+  exports.Set("setBf16Compute", Napi::Function::New(env, SetBf16Compute));
   exports.Set("rmsNormForward", Napi::Function::New(env, RmsNormForward));
   exports.Set("rmsNormBackward", Napi::Function::New(env, RmsNormBackward));
   exports.Set("layerNormForward", Napi::Function::New(env, LayerNormForward));

@@ -127,6 +127,57 @@ void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0,
   }
 }
 
+inline uint32_t roundToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+// Pair-packed panels for the bf16 dot-product kernel: slot (pair q, row/column r) holds the
+// bf16 values of k = 2q (low half) and 2q + 1 (high half; zero past the slice).
+void packAPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc,
+                int MR, float* dstf) {
+  uint32_t* dst = reinterpret_cast<uint32_t*>(dstf);
+  const std::size_t pairs = (kc + 1) / 2;
+  for (std::size_t s = 0; s < mc; s += MR) {
+    const std::size_t rows = std::min<std::size_t>(MR, mc - s);
+    for (std::size_t q = 0; q < pairs; ++q) {
+      uint32_t* d = dst + q * MR;
+      for (std::size_t r = 0; r < static_cast<std::size_t>(MR); ++r) {
+        if (r >= rows) {
+          d[r] = 0;
+          continue;
+        }
+        const std::size_t k = k0 + 2 * q;
+        const uint32_t lo = roundToBf16(opA(p, i0 + s + r, k));
+        const uint32_t hi = 2 * q + 1 < kc ? roundToBf16(opA(p, i0 + s + r, k + 1)) : 0u;
+        d[r] = lo | (hi << 16);
+      }
+    }
+    dst += kc * MR;  // the same sliver stride as float panels
+  }
+}
+
+void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc,
+                int NR, float* dstf) {
+  uint32_t* dst = reinterpret_cast<uint32_t*>(dstf);
+  const std::size_t pairs = (kc + 1) / 2;
+  const uint16_t* B = p.Bbf16;
+  auto at = [&](std::size_t k, std::size_t j) -> uint32_t { return p.transB ? B[j * p.ldb + k] : B[k * p.ldb + j]; };
+  for (std::size_t s = 0; s < nc; s += NR) {
+    const std::size_t cols = std::min<std::size_t>(NR, nc - s);
+    for (std::size_t q = 0; q < pairs; ++q) {
+      uint32_t* d = dst + q * NR;
+      const std::size_t k = k0 + 2 * q;
+      const bool second = 2 * q + 1 < kc;
+      std::size_t c = 0;
+      for (; c < cols; ++c) d[c] = at(k, j0 + s + c) | (second ? at(k + 1, j0 + s + c) << 16 : 0u);
+      for (; c < static_cast<std::size_t>(NR); ++c) d[c] = 0;
+    }
+    dst += kc * NR;
+  }
+}
+
 // C = beta * C over an m x n block (beta == 0 writes zeros without reading C, so NaNs in an
 // uninitialised output never leak in).
 void scaleC(const GemmProblem& p) {
@@ -168,10 +219,12 @@ void gemmSerial(const GemmProblem& p, const KernelInfo& ki) {
     for (std::size_t pc = 0; pc < p.K; pc += kStep) {
       const std::size_t kc = std::min(kStep, p.K - pc);
       const bool accumulate = pc > 0 || p.beta != 0.0f;
-      packB(p, pc, kc, jc, nc, NR, packedB);
+      if (ki.pairPacked) packBPairs(p, pc, kc, jc, nc, NR, packedB);
+      else packB(p, pc, kc, jc, nc, NR, packedB);
       for (std::size_t ic = 0; ic < p.M; ic += MC) {
         const std::size_t mc = std::min(MC, p.M - ic);
-        packA(p, ic, mc, pc, kc, MR, packedA);
+        if (ki.pairPacked) packAPairs(p, ic, mc, pc, kc, MR, packedA);
+        else packA(p, ic, mc, pc, kc, MR, packedA);
         for (std::size_t jr = 0; jr < nc; jr += NR) {
           const std::size_t n = std::min<std::size_t>(NR, nc - jr);
           const float* bSliver = packedB + (jr / NR) * kc * NR;
@@ -265,10 +318,29 @@ void gemvTransB(const GemmProblem& p) {
 
 }  // namespace
 
+namespace {
+bool gBf16Compute = false;
+
+// With bf16 compute on, a bfloat16 weight is multiplied by the bf16 dot-product kernel
+// (activations rounded to bf16, products accumulated in float32); otherwise it is widened.
+const KernelInfo& kernelFor(const GemmProblem& p, const KernelInfo& ki) {
+  if (p.Bbf16 && gBf16Compute) {
+    if (const KernelInfo* k = bf16DotKernel()) return *k;
+  }
+  return ki;
+}
+}  // namespace
+
+void setBf16Compute(bool on) { gBf16Compute = on; }
+bool bf16ComputeAvailable() { return bf16DotKernel() != nullptr; }
+
 // Splits one GEMM into independent row or column bands, one per task. Bands are aligned to
 // the kernel's tile so no tile straddles two threads.
-void gemm(const GemmProblem& p, const KernelInfo& ki) {
-  if (p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB) {
+void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
+  const KernelInfo& ki = kernelFor(p, kiIn);
+  // (With bf16 compute on, bfloat16 weights always take the dot-product kernel, so that every
+  // product with them rounds the activations the same way.)
+  if (p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB && !ki.pairPacked) {
     gemvTransB(p);
     return;
   }
@@ -305,7 +377,8 @@ void gemm(const GemmProblem& p, const KernelInfo& ki) {
 }
 
 void gemmBatched(const GemmProblem& p, std::size_t batch, std::size_t strideA,
-                 std::size_t strideB, std::size_t strideC, const KernelInfo& ki) {
+                 std::size_t strideB, std::size_t strideC, const KernelInfo& kiIn) {
+  const KernelInfo& ki = kernelFor(p, kiIn);
   ThreadPool& pool = ThreadPool::instance();
   auto one = [&](std::size_t b) {
     GemmProblem sub = p;

@@ -32,4 +32,9 @@ void gemm(const GemmProblem& p, const KernelInfo& kernel);
 void gemmBatched(const GemmProblem& p, std::size_t batch, std::size_t strideA,
                  std::size_t strideB, std::size_t strideC, const KernelInfo& kernel);
 
+// Multiply bfloat16 weights with the CPU's bf16 dot products (off by default: activations are then
+// rounded to bf16 too). Has no effect where the CPU lacks AVX-512 BF16.
+void setBf16Compute(bool on);
+bool bf16ComputeAvailable();
+
 }  // namespace giftjs

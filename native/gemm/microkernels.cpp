@@ -7,6 +7,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+#include <cstdint>
 #include <initializer_list>
 
 namespace giftjs {
@@ -89,6 +90,49 @@ __attribute__((target("avx2,fma"))) static void kernelAvx2(std::size_t kc, const
   }
 }
 
+// AVX-512 BF16: 14 rows x 32 columns over k-pairs. Each 32-bit slot of A holds the bf16 pair
+// (a[k], a[k+1]) of one row, broadcast to all lanes; each slot of B the pair (b[k][j], b[k+1][j]);
+// vdpbf16ps adds a[k] b[k][j] + a[k+1] b[k+1][j] to the float32 accumulator of column j.
+template <int MR>
+__attribute__((target("avx512f,avx512bf16"))) static void kernelAvx512Bf16(std::size_t kc, const float* A,
+                                                                           const float* B, float* C,
+                                                                           std::size_t ldc, float alpha,
+                                                                           bool accumulate) {
+  const uint32_t* a = reinterpret_cast<const uint32_t*>(A);
+  const uint32_t* b = reinterpret_cast<const uint32_t*>(B);
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = _mm512_setzero_ps();
+    c1[i] = _mm512_setzero_ps();
+  }
+  const std::size_t pairs = (kc + 1) / 2;
+  for (std::size_t p = 0; p < pairs; ++p) {
+    const __m512bh b0 = (__m512bh)_mm512_load_si512(b);
+    const __m512bh b1 = (__m512bh)_mm512_load_si512(b + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512bh ai = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[i]));
+      c0[i] = _mm512_dpbf16_ps(c0[i], ai, b0);
+      c1[i] = _mm512_dpbf16_ps(c1[i], ai, b1);
+    }
+    a += MR;
+    b += 32;
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    float* row = C + i * ldc;
+    __m512 r0 = _mm512_mul_ps(c0[i], va), r1 = _mm512_mul_ps(c1[i], va);
+    if (accumulate) {
+      r0 = _mm512_add_ps(r0, _mm512_loadu_ps(row));
+      r1 = _mm512_add_ps(r1, _mm512_loadu_ps(row + 16));
+    }
+    _mm512_storeu_ps(row, r0);
+    _mm512_storeu_ps(row + 16, r1);
+  }
+}
+
 #endif  // x86
 
 // Portable: 4 x 8 in plain C++; the compiler vectorises it with whatever the baseline ISA has.
@@ -110,7 +154,20 @@ static void kernelPortable(std::size_t kc, const float* A, const float* B, float
 #ifdef GIFTJS_X86
 static const KernelInfo kAvx512{"avx512", 14, 32, &kernelAvx512<14>};
 static const KernelInfo kAvx2{"avx2", 6, 16, &kernelAvx2};
+static const KernelInfo kAvx512Bf16{"avx512bf16", 14, 32, &kernelAvx512Bf16<14>, true};
 #endif
+
+const KernelInfo* bf16DotKernel() {
+#ifdef GIFTJS_X86
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f");
+  }();
+  return has ? &kAvx512Bf16 : nullptr;
+#else
+  return nullptr;
+#endif
+}
 static const KernelInfo kPortable{"portable", 4, 8, &kernelPortable};
 
 static bool cpuHas(const char* name) {

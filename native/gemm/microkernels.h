@@ -17,10 +17,17 @@ using MicroKernel = void (*)(std::size_t kc, const float* A, const float* B, flo
                              std::size_t ldc, float alpha, bool accumulate);
 
 struct KernelInfo {
-  const char* name;   // "avx512", "avx2", "portable"
+  const char* name;   // "avx512", "avx2", "portable", "avx512bf16"
   int mr, nr;         // tile shape
   MicroKernel kernel;
+  // The bf16 dot-product kernel reads panels packed as pairs: each 32-bit slot holds the
+  // bfloat16 values of k and k + 1 (ceil(kc / 2) steps instead of kc).
+  bool pairPacked = false;
 };
+
+// The AVX-512 BF16 kernel (vdpbf16ps: two bf16 products accumulated in float32 per lane), or
+// nullptr when the CPU lacks it. Used for bfloat16 weights when enabled with setBf16Compute.
+const KernelInfo* bf16DotKernel();
 
 // Picks the widest kernel the running CPU supports (checked once, at run time).
 const KernelInfo& selectKernel();

@@ -4,6 +4,7 @@ import type { Backend, BackendName } from './backend.js';
 import { loadAddon, type NativeAddon } from './native/binding.js';
 import { createNativeBackend } from './native/index.js';
 import { refBackend } from './ref/index.js';
+import { setBf16ComputeFlag } from './bf16_compute.js';
 
 let current: Backend | null = null;
 let native: Backend | null | undefined;
@@ -68,6 +69,16 @@ export function withBackend<T>(backend: BackendName | Backend, fn: () => T): T {
   } finally {
     current = previous;
   }
+}
+
+/**
+ * Multiplies bfloat16 weights with bf16 dot products: the activations are rounded to bf16 too,
+ * products accumulate in float32 (AVX-512 BF16 on the native backend, emulated exactly by ref).
+ * Returns whether the native backend has the instructions (ref always follows the flag).
+ */
+export function setBf16Compute(on: boolean): boolean {
+  setBf16ComputeFlag(on);
+  return nativeAddon()?.setBf16Compute(on) ?? false;
 }
 
 /** Threads used by native kernels (the ref backend is single-threaded). */

@@ -1,6 +1,7 @@
 // One GIFT (or LoRA) training step on a Transformer-shaped model with random weights: forward,
 // backward and the AdamW update timed separately, as the speed issue measures it.
 import { performance } from 'node:perf_hooks';
+import { setBf16Compute } from '../backend/index.js';
 import { parseLlamaConfig } from '../models/llama/config.js';
 import { LlamaForCausalLM, shiftLabels } from '../models/llama/model.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
@@ -30,7 +31,7 @@ export interface StepTiming {
   loss: number;
 }
 
-export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false): StepTiming {
+export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false): StepTiming {
   const raw = STEP_SHAPES[shape];
   if (!raw) throw new Error(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
   const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
@@ -41,6 +42,7 @@ export function benchTrainingStep(shape: string, batch: number, seq: number, ran
   for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.02 * r.normal();
   if (dtype === 'bf16') model.storeFrozenWeightsAsBf16();
   model.gradientCheckpointing = checkpointing;
+  setBf16Compute(bf16Compute);
   const params: [string, Tensor][] = adapter.namedTrainable();
   const opt = new AdamW([{ params, lrScale: 1, weightDecay: 0 }]);
   const ids = Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize));
@@ -67,5 +69,6 @@ export function benchTrainingStep(shape: string, batch: number, seq: number, ran
   const runs = Array.from({ length: steps }, one);
   const avg = (k: 'fwd' | 'bwd' | 'opt') => runs.reduce((s, x) => s + x[k], 0) / runs.length;
   const total = avg('fwd') + avg('bwd') + avg('opt');
+  setBf16Compute(false);
   return { tokensPerSecond: (batch * seq) / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 2 ** 20, loss: runs[runs.length - 1]!.loss };
 }

@@ -23,6 +23,7 @@ export const BENCH_HELP = `gift bench <what> [options]
              --batch B --seq T --rank R --method gift|lora --steps N --layers L (fewer layers, quicker)
              --dtype f32|bf16  frozen weights stored as float32 or bfloat16
              --checkpointing   activation checkpointing (recompute each layer in backward)
+             --bf16-compute    with --dtype bf16: multiply with the CPU's bf16 dot products (AVX-512 BF16)
              --torch        also run the PyTorch peer (../shared/peer/bench_torch_gift.py), both formulations
   generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
              --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16
@@ -94,6 +95,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       dtype: { type: 'string', default: 'f32' },
       'new-tokens': { type: 'string', default: '32' },
       checkpointing: { type: 'boolean', default: false },
+      'bf16-compute': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -167,8 +169,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const seq = int('seq', values.seq!);
     const layers = values.layers ? int('layers', values.layers) : undefined;
     if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new Error(`--dtype must be f32 or bf16, got '${values.dtype}'`);
-    const r = benchTrainingStep(values.shape!, batch, seq, int('rank', values.rank!), method, int('steps', values.steps === '2000' ? '3' : values.steps!), layers, values.dtype, values.checkpointing === true);
-    console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${values.dtype} weights${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
+    const r = benchTrainingStep(values.shape!, batch, seq, int('rank', values.rank!), method, int('steps', values.steps === '2000' ? '3' : values.steps!), layers, values.dtype, values.checkpointing === true, values['bf16-compute'] === true);
+    console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${values.dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB; loss ${r.loss.toFixed(4)}`);
     const peers: Record<string, number | null> = {};
     if (values.torch) {

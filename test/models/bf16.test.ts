@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { nativeAddon, setBf16Compute } from '../../src/backend/index.js';
 import { LlamaForCausalLM, shiftLabels } from '../../src/models/llama/model.js';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
@@ -16,7 +17,7 @@ import { assertClose, testEachBackend } from '../helpers.js';
 const MODEL = fileURLToPath(new URL('../../../test/fixtures/llama/llama-gqa', import.meta.url));
 const IDS = [1, 40, 7, 80, 22, 5, 63, 11, 2, 90];
 
-type Variant = 'f32' | 'rounded' | 'bf16';
+type Variant = 'f32' | 'rounded' | 'bf16' | 'bf16-dot';
 
 function run(variant: Variant) {
   const model = LlamaForCausalLM.fromPretrained(MODEL);
@@ -26,12 +27,14 @@ function run(variant: Variant) {
   if (variant === 'rounded') {
     for (const p of model.parameters()) if (p.rank === 2) p.data.set(bf16ToFloat32(float32ToBf16(p.data)));
   }
-  if (variant === 'bf16') assert.equal(model.storeFrozenWeightsAsBf16(), 2 * 7 + 2, 'every Linear weight, the embedding and lm_head');
+  if (variant === 'bf16' || variant === 'bf16-dot') assert.equal(model.storeFrozenWeightsAsBf16(), 2 * 7 + 2, 'every Linear weight, the embedding and lm_head');
+  setBf16Compute(variant === 'bf16-dot');
   const loss = tidy(() => {
     const l = crossEntropy(model.forward(IDS, 2, 5), shiftLabels(IDS, 2, 5));
     l.backward();
     return l.item();
   });
+  setBf16Compute(false);
   const grads = gift.namedTrainable().map(([, t]) => t.grad!.toFloat32Array());
   return { model, gift, loss, grads };
 }
@@ -62,4 +65,14 @@ test('bf16 storage halves the weights, refuses trainable tensors, and merges', (
   assertClose(noGrad(() => model.forward(IDS, 2, 5).data), before, 'merged', 5e-2, 5e-2);
   gift.unmerge();
   assertClose(noGrad(() => model.forward(IDS, 2, 5).data), before, 'unmerged', 1e-5, 1e-5);
+});
+
+testEachBackend('bf16 dot products (activations rounded too) stay within bf16 rounding of float32', (backend) => {
+  const f32 = run('f32');
+  const dot = run('bf16-dot');
+  const widened = run('bf16');
+  assert.ok(Math.abs(dot.loss - f32.loss) < 2e-2 * Math.abs(f32.loss), `bf16 dot ${dot.loss} vs f32 ${f32.loss}`);
+  dot.grads.forEach((g, i) => assertClose(g, f32.grads[i]!, `gradient ${i}`, 5e-2, 1e-1));
+  // the activations' rounding shows: not the widened result (where the native CPU has AVX-512 BF16; ref emulates it)
+  if (backend === 'ref' || nativeAddon()?.cpuInfo().features.includes('avx512bf16')) assert.notEqual(dot.loss, widened.loss);
 });

@@ -97,3 +97,31 @@ test('a few rows against a weight (generation) take the dot-product path: float3
     assertClose(Cb, matmul64(A, transpose64(widened, N, K), M, K, N), `M=${M} bfloat16`, 1e-3, 1e-4);
   }
 });
+
+const bf16Skip = skip || (addon!.cpuInfo().features.includes('avx512bf16') ? false : 'this CPU has no AVX-512 BF16');
+
+test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded operands', { skip: bf16Skip }, () => {
+  const round = (v: number) => {
+    const u = new Uint32Array(Float32Array.of(v).buffer)[0]!;
+    return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+  };
+  const widen = (bits: number) => new Float32Array(Uint32Array.of(bits << 16).buffer)[0]!;
+  assert.equal(addon!.setBf16Compute(true), true);
+  try {
+    for (const [M, N, K, tB] of [[29, 65, 257, true], [3, 33, 20, true], [40, 31, 9, false]] as [number, number, number, boolean][]) {
+      const A = rand(M * K, M + 1);
+      const bits = Uint16Array.from(rand(N * K, N + 2), round);
+      const C = new Float32Array(M * N).fill(NaN);
+      addon!.gemm(false, tB, M, N, K, 1, A, K, bits, tB ? K : N, 0, C, N, 1, 0, 0, 0);
+      const Ar = Array.from(A, (v) => widen(round(v)));
+      const Bw = Array.from(bits, widen);
+      const expect = matmul64(Ar, tB ? transpose64(Bw, N, K) : Bw, M, K, N);
+      assertClose(C, expect, `bf16 dot ${M}x${N}x${K} tB=${tB}`, 1e-4, 1e-4);
+      // and it really rounded the activations: float32 activations give a different product
+      const widened = matmul64(A, tB ? transpose64(Bw, N, K) : Bw, M, K, N);
+      assert.ok(widened.some((v, i) => Math.abs(v - C[i]!) > 1e-3), 'the bf16 kernel ran');
+    }
+  } finally {
+    addon!.setBf16Compute(false);
+  }
+});

@@ -12,6 +12,7 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   setGemmKernel(name: string | null): boolean;
+  setBf16Compute(on: boolean): boolean;
   cpuInfo(): { gemmKernel: string; gemmKernels: string[]; tile: string; threads: number; features: string[] };
   rmsNormForward(x: F, w: F, y: F, rstd: F, rows: number, cols: number, eps: number): void;
   rmsNormBackward(x: F, w: F, rstd: F, dy: F, dx: F | null, dw: F | null, rows: number, cols: number): void;

@@ -1,11 +1,14 @@
 // Reference GEMM: the textbook triple loop, ordered i-k-j so the inner loop runs along rows of
 // B and C. Slow and obviously correct.
-import { bf16ToFloat32 } from '../../tensor/dtype.js';
+import { bf16ToFloat32, float32ToBf16 } from '../../tensor/dtype.js';
 import type { GemmArgs } from '../backend.js';
+import { bf16ComputeEnabled } from '../bf16_compute.js';
 
 export function refGemm(a: GemmArgs): void {
-  const { M, N, K, alpha, beta, A, C, lda, ldb, ldc, transA, transB } = a;
+  const { M, N, K, alpha, beta, C, lda, ldb, ldc, transA, transB } = a;
   const B = a.B instanceof Uint16Array ? bf16ToFloat32(a.B) : a.B;
+  // bf16 compute: the activations meet a bfloat16 weight rounded to bfloat16 as well.
+  const A = a.B instanceof Uint16Array && bf16ComputeEnabled() ? bf16ToFloat32(float32ToBf16(a.A)) : a.A;
   const row = new Float64Array(N);
   for (let b = 0; b < a.batch; b++) {
     const offA = b * a.strideA;

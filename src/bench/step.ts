@@ -10,6 +10,7 @@ import { tidy } from '../tensor/memory.js';
 import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { AdamW } from '../train/optimizer.js';
+import { imagesToPatches, VIT_B16, ViTForImageClassification } from '../models/vit/model.js';
 
 export const STEP_SHAPES: Record<string, Record<string, unknown>> = {
   'smollm2-135m': {
@@ -71,4 +72,42 @@ export function benchTrainingStep(shape: string, batch: number, seq: number, ran
   const total = avg('fwd') + avg('bwd') + avg('opt');
   setBf16Compute(false);
   return { tokensPerSecond: (batch * seq) / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 2 ** 20, loss: runs[runs.length - 1]!.loss };
+}
+
+/** GIFT rank 16 on the attention output projection plus the classifier head (the paper's ViT setting), images/s. */
+export function benchVitStep(batch: number, rank: number, steps: number, layers?: number): StepTiming & { imagesPerSecond: number } {
+  const config = { ...VIT_B16, ...(layers ? { numLayers: layers } : {}) };
+  const model = new ViTForImageClassification(config, new Random(0));
+  const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: ['attention.output.dense'] }, 1);
+  const r = new Random(2);
+  for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.02 * r.normal();
+  for (const p of model.classifier.parameters()) p.requiresGrad = true;
+  const params: [string, Tensor][] = [...adapter.namedTrainable(), ...model.classifier.namedParameters('classifier.')];
+  const opt = new AdamW([{ params, lrScale: 1, weightDecay: 0 }]);
+  const pixels = Float32Array.from({ length: batch * 3 * 224 * 224 }, () => r.normal());
+  const labels = Array.from({ length: batch }, () => r.int(config.numLabels));
+  let peak = 0;
+  const one = () => {
+    const t0 = performance.now();
+    let t1 = 0;
+    let loss = 0;
+    tidy(() => {
+      const l = crossEntropy(model.forward(imagesToPatches(pixels, batch, config)), labels);
+      loss = l.item();
+      t1 = performance.now();
+      l.backward();
+    });
+    const t2 = performance.now();
+    opt.update(1e-4);
+    for (const [, p] of params) p.zeroGrad();
+    const t3 = performance.now();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, loss };
+  };
+  one();
+  const runs = Array.from({ length: steps }, one);
+  const avg = (k: 'fwd' | 'bwd' | 'opt') => runs.reduce((s, x) => s + x[k], 0) / runs.length;
+  const total = avg('fwd') + avg('bwd') + avg('opt');
+  const tokens = batch * ((224 / 16) ** 2 + 1);
+  return { imagesPerSecond: batch / (total / 1000), tokensPerSecond: tokens / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 2 ** 20, loss: runs[runs.length - 1]!.loss };
 }

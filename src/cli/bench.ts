@@ -8,7 +8,7 @@ import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type Backend
 import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type GemmShape } from '../bench/gemm.js';
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
-import { benchTrainingStep, STEP_SHAPES } from '../bench/step.js';
+import { benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
 import { benchGeneration } from '../bench/generation.js';
 
 export const BENCH_HELP = `gift bench <what> [options]
@@ -19,7 +19,8 @@ export const BENCH_HELP = `gift bench <what> [options]
              --torch        also time PyTorch (Debian python3-torch, OpenBLAS) in the same run
   ops      attention, norms, softmax, cross-entropy (forward + backward): native vs ref, in ms
   step     one GIFT/LoRA training step (forward, backward, AdamW) on a model shape, tokens/s
-             --shape ${Object.keys(STEP_SHAPES).join('|')} (default smollm2-135m)
+             --shape ${Object.keys(STEP_SHAPES).join('|')}|vit-b16 (default smollm2-135m; vit-b16: GIFT r16 on
+                    attention.output.dense + classifier, batch 8, images/s)
              --batch B --seq T --rank R --method gift|lora --steps N --layers L (fewer layers, quicker)
              --dtype f32|bf16  frozen weights stored as float32 or bfloat16
              --checkpointing   activation checkpointing (recompute each layer in backward)
@@ -160,6 +161,16 @@ export async function benchCommand(argv: string[]): Promise<number> {
       console.log(`${r.name.padEnd(56)} ${n !== undefined ? `native ${n.toFixed(2).padStart(8)} ms   ` : ''}ref ${f.toFixed(1).padStart(8)} ms${n !== undefined ? `   ${(f / n).toFixed(1)}x` : ''}`);
     }
     if (values.json) console.log(JSON.stringify({ threads, ops: results }));
+    return 0;
+  }
+
+  if (what === 'step' && values.shape === 'vit-b16') {
+    const batch = values.batch === '4' ? 8 : int('batch', values.batch!);
+    const layers = values.layers ? int('layers', values.layers) : undefined;
+    const r = benchVitStep(batch, values.rank === '64' ? 16 : int('rank', values.rank!), values.steps === '2000' ? 2 : int('steps', values.steps!), layers);
+    console.log(`\nGIFT + head step on vit-b16${layers ? ` (${layers} layers)` : ''}, batch ${batch} images of 224x224: ${r.imagesPerSecond.toFixed(2)} images/s`);
+    console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
+    if (values.json) console.log(JSON.stringify({ images_per_s: r.imagesPerSecond, tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB }));
     return 0;
   }
 

@@ -1,0 +1,148 @@
+// ViTForImageClassification with Hugging Face's module tree and tensor names (patch embedding as
+// a 16x16 strided convolution, CLS token, learned positions, pre-norm blocks, classifier on CLS).
+// Used by the speed benchmarks today; loading checkpoints and images comes with the vision work.
+import { LayerNorm, Linear } from '../../nn/layers.js';
+import { Module } from '../../nn/module.js';
+import { gelu } from '../../ops/activations.js';
+import { scaledDotProductAttention } from '../../ops/attention.js';
+import { add } from '../../ops/elementwise.js';
+import { linear } from '../../ops/matmul.js';
+import { concat, reshape, slice, transpose } from '../../ops/shape_ops.js';
+import type { Random } from '../../tensor/random.js';
+import { Tensor } from '../../tensor/tensor.js';
+
+export interface ViTConfig {
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize: number;
+  imageSize: number;
+  patchSize: number;
+  numChannels: number;
+  numLabels: number;
+  layerNormEps: number;
+}
+
+export const VIT_B16: ViTConfig = { hiddenSize: 768, numLayers: 12, numHeads: 12, intermediateSize: 3072, imageSize: 224, patchSize: 16, numChannels: 3, numLabels: 1000, layerNormEps: 1e-12 };
+
+/** Cuts images [B, C, H, W] (row-major floats) into patch rows [B, patches, C * p * p] in (c, y, x) order, as the convolution reads them. */
+export function imagesToPatches(pixels: Float32Array, batch: number, c: ViTConfig): Tensor {
+  const { numChannels: C, imageSize: S, patchSize: P } = c;
+  const g = S / P;
+  const out = Tensor.empty([batch, g * g, C * P * P]);
+  const o = out.data;
+  let k = 0;
+  for (let b = 0; b < batch; b++)
+    for (let py = 0; py < g; py++)
+      for (let px = 0; px < g; px++)
+        for (let ch = 0; ch < C; ch++)
+          for (let y = 0; y < P; y++) {
+            const src = ((b * C + ch) * S + py * P + y) * S + px * P;
+            for (let x = 0; x < P; x++) o[k++] = pixels[src + x]!;
+          }
+  return out;
+}
+
+class PatchEmbeddings extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(private readonly c: ViTConfig, rng: Random) {
+    super();
+    const fanIn = c.numChannels * c.patchSize * c.patchSize;
+    const bound = 1 / Math.sqrt(fanIn);
+    this.weight = this.param('projection.weight', Tensor.uniform([c.hiddenSize, c.numChannels, c.patchSize, c.patchSize], rng, -bound, bound));
+    this.bias = this.param('projection.bias', Tensor.uniform([c.hiddenSize], rng, -bound, bound));
+  }
+  /** A stride-p convolution with a p x p kernel is a Linear over the flattened patches. */
+  forward(patches: Tensor): Tensor {
+    const fanIn = this.c.numChannels * this.c.patchSize * this.c.patchSize;
+    return linear(patches, reshape(this.weight, [this.c.hiddenSize, fanIn]), this.bias);
+  }
+}
+
+class Embeddings extends Module {
+  readonly cls_token: Tensor;
+  readonly position_embeddings: Tensor;
+  readonly patch_embeddings: PatchEmbeddings;
+  constructor(private readonly c: ViTConfig, rng: Random) {
+    super();
+    const patches = (c.imageSize / c.patchSize) ** 2;
+    this.cls_token = this.param('cls_token', Tensor.randn([1, 1, c.hiddenSize], rng, 0.02));
+    this.position_embeddings = this.param('position_embeddings', Tensor.randn([1, patches + 1, c.hiddenSize], rng, 0.02));
+    this.patch_embeddings = this.child('patch_embeddings', new PatchEmbeddings(c, rng));
+  }
+  forward(patches: Tensor, batch: number): Tensor {
+    const x = this.patch_embeddings.forward(patches);
+    // zeros + cls broadcasts the token over the batch and keeps its gradient path
+    const cls = add(Tensor.zeros([batch, 1, this.c.hiddenSize]), this.cls_token);
+    return add(concat([cls, x], 1), this.position_embeddings);
+  }
+}
+
+class ViTLayer extends Module {
+  readonly layernorm_before: LayerNorm;
+  readonly query: Linear;
+  readonly key: Linear;
+  readonly value: Linear;
+  readonly output: Linear;
+  readonly layernorm_after: LayerNorm;
+  readonly intermediate: Linear;
+  readonly mlpOutput: Linear;
+  constructor(private readonly c: ViTConfig, rng: Random) {
+    super();
+    const H = c.hiddenSize;
+    this.layernorm_before = this.child('layernorm_before', new LayerNorm(H, c.layerNormEps));
+    this.query = this.child('attention.attention.query', new Linear(H, H, rng));
+    this.key = this.child('attention.attention.key', new Linear(H, H, rng));
+    this.value = this.child('attention.attention.value', new Linear(H, H, rng));
+    this.output = this.child('attention.output.dense', new Linear(H, H, rng));
+    this.layernorm_after = this.child('layernorm_after', new LayerNorm(H, c.layerNormEps));
+    this.intermediate = this.child('intermediate.dense', new Linear(H, c.intermediateSize, rng));
+    this.mlpOutput = this.child('output.dense', new Linear(c.intermediateSize, H, rng));
+  }
+  forward(x: Tensor, batch: number, seq: number): Tensor {
+    const { hiddenSize: H, numHeads: nh } = this.c;
+    const hd = H / nh;
+    const h = this.layernorm_before.forward(x);
+    const heads = (t: Tensor) => transpose(reshape(t, [batch, seq, nh, hd]), 1, 2);
+    const attn = scaledDotProductAttention(heads(this.query.forward(h)), heads(this.key.forward(h)), heads(this.value.forward(h)));
+    const x1 = add(x, this.output.forward(reshape(transpose(attn, 1, 2), [batch, seq, H])));
+    return add(x1, this.mlpOutput.forward(gelu(this.intermediate.forward(this.layernorm_after.forward(x1)))));
+  }
+}
+
+class ViTModel extends Module {
+  readonly embeddings: Embeddings;
+  readonly layers: ViTLayer[];
+  readonly layernorm: LayerNorm;
+  constructor(c: ViTConfig, rng: Random) {
+    super();
+    this.embeddings = this.child('embeddings', new Embeddings(c, rng));
+    this.layers = Array.from({ length: c.numLayers }, (_, i) => this.child(`encoder.layer.${i}`, new ViTLayer(c, rng)));
+    this.layernorm = this.child('layernorm', new LayerNorm(c.hiddenSize, c.layerNormEps));
+  }
+}
+
+export class ViTForImageClassification extends Module {
+  readonly vit: ViTModel;
+  readonly classifier: Linear;
+  constructor(readonly config: ViTConfig, rng: Random) {
+    super();
+    this.vit = this.child('vit', new ViTModel(config, rng));
+    this.classifier = this.child('classifier', new Linear(config.hiddenSize, config.numLabels, rng));
+  }
+
+  headModules(): string[] {
+    return ['classifier'];
+  }
+
+  /** Class logits [B, labels] for patch rows [B, patches, C * p * p] (see imagesToPatches). */
+  forward(patches: Tensor): Tensor {
+    const batch = patches.shape[0]!;
+    const seq = patches.shape[1]! + 1;
+    let x = this.vit.embeddings.forward(patches, batch);
+    for (const layer of this.vit.layers) x = layer.forward(x, batch, seq);
+    const cls = reshape(slice(this.vit.layernorm.forward(x), 1, 0, 1), [batch, this.config.hiddenSize]);
+    return this.classifier.forward(cls);
+  }
+}

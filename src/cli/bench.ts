@@ -21,7 +21,7 @@ export const BENCH_HELP = `gift bench <what> [options]
   step     one GIFT/LoRA training step (forward, backward, AdamW) on a model shape, tokens/s
              --shape ${Object.keys(STEP_SHAPES).join('|')}|vit-b16 (default smollm2-135m; vit-b16: GIFT r16 on
                     attention.output.dense + classifier, batch 8, images/s)
-             --batch B --seq T --rank R --method gift|lora --steps N --layers L (fewer layers, quicker)
+             --batch B (4) --seq T --rank R (64) --method gift|lora --steps N (3) --layers L (fewer, quicker)
              --dtype f32|bf16  frozen weights stored as float32 or bfloat16
              --checkpointing   activation checkpointing (recompute each layer in backward)
              --bf16-compute    with --dtype bf16: multiply with the CPU's bf16 dot products (AVX-512 BF16)
@@ -82,15 +82,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
     options: {
       size: { type: 'string', default: '1024' },
       tokens: { type: 'string', default: '1024' },
-      steps: { type: 'string', default: '2000' },
+      steps: { type: 'string' },
       threads: { type: 'string' },
       budget: { type: 'string', default: '1' },
       json: { type: 'boolean', default: false },
       torch: { type: 'boolean', default: false },
       shape: { type: 'string', default: 'smollm2-135m' },
-      batch: { type: 'string', default: '4' },
+      batch: { type: 'string' },
       seq: { type: 'string', default: '256' },
-      rank: { type: 'string', default: '64' },
+      rank: { type: 'string' },
       method: { type: 'string', default: 'gift' },
       layers: { type: 'string' },
       dtype: { type: 'string', default: 'f32' },
@@ -112,6 +112,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   };
   if (values.threads) setNumThreads(int('threads', values.threads));
   const budget = Number(values.budget);
+  // Options shared by several benchmarks take each benchmark's own default when not given.
+  const opt = (name: 'steps' | 'batch' | 'rank', fallback: number) => (values[name] === undefined ? fallback : int(name, values[name]!));
   const threads = nativeAddon()?.getThreads() ?? 1;
   console.log(cpuLine());
 
@@ -165,9 +167,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
 
   if (what === 'step' && values.shape === 'vit-b16') {
-    const batch = values.batch === '4' ? 8 : int('batch', values.batch!);
+    const batch = opt('batch', 8);
     const layers = values.layers ? int('layers', values.layers) : undefined;
-    const r = benchVitStep(batch, values.rank === '64' ? 16 : int('rank', values.rank!), values.steps === '2000' ? 2 : int('steps', values.steps!), layers);
+    const r = benchVitStep(batch, opt('rank', 16), opt('steps', 2), layers);
     console.log(`\nGIFT + head step on vit-b16${layers ? ` (${layers} layers)` : ''}, batch ${batch} images of 224x224: ${r.imagesPerSecond.toFixed(2)} images/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
     if (values.json) console.log(JSON.stringify({ images_per_s: r.imagesPerSecond, tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB }));
@@ -176,11 +178,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
 
   if (what === 'step') {
     const method = values.method === 'lora' ? 'lora' : 'gift';
-    const batch = int('batch', values.batch!);
+    const batch = opt('batch', 4);
     const seq = int('seq', values.seq!);
     const layers = values.layers ? int('layers', values.layers) : undefined;
     if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new Error(`--dtype must be f32 or bf16, got '${values.dtype}'`);
-    const r = benchTrainingStep(values.shape!, batch, seq, int('rank', values.rank!), method, int('steps', values.steps === '2000' ? '3' : values.steps!), layers, values.dtype, values.checkpointing === true, values['bf16-compute'] === true);
+    const rank = opt('rank', 64);
+    const r = benchTrainingStep(values.shape!, batch, seq, rank, method, opt('steps', 3), layers, values.dtype, values.checkpointing === true, values['bf16-compute'] === true);
     console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${values.dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB; loss ${r.loss.toFixed(4)}`);
     const peers: Record<string, number | null> = {};
@@ -189,7 +192,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         console.log('PyTorch peer: ../shared/peer/bench_torch_gift.py covers the smollm2-135m GIFT step only');
       } else {
         for (const fused of [false, true]) {
-          const t = torchStep(batch, seq, int('rank', values.rank!), layers ?? 30, threads, fused);
+          const t = torchStep(batch, seq, rank, layers ?? 30, threads, fused);
           peers[fused ? 'torch_fused' : 'torch'] = typeof t === 'number' ? t : null;
           console.log(typeof t === 'number'
             ? `PyTorch (${fused ? 'fused input form' : "authors' formulation"}): ${t.toFixed(1)} tokens/s   giftjs / PyTorch = ${(r.tokensPerSecond / t).toFixed(2)}x`
@@ -225,7 +228,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
 
   if (what === 'memory') {
-    const steps = int('steps', values.steps);
+    const steps = opt('steps', 2000);
     console.log(`\ntraining a 2-layer Transformer (dim 64, vocab 512, batch 4 x 64) for ${steps} steps`);
     const samples = benchTrainingMemory(steps, Math.max(1, Math.floor(steps / 10)), (s) =>
       console.log(`step ${String(s.step).padStart(6)}  loss ${s.loss.toFixed(3)}  rss ${s.rssMB.toFixed(1)} MB  live tensors ${s.liveMB.toFixed(2)} MB  fresh buffers ${s.freshAllocations}`),

@@ -135,13 +135,37 @@ inline uint32_t roundToBf16(float f) {
 
 // Pair-packed panels for the bf16 dot-product kernel: slot (pair q, row/column r) holds the
 // bf16 values of k = 2q (low half) and 2q + 1 (high half; zero past the slice).
+#if defined(__x86_64__)
+// Rounds 16 floats of a row to bf16 at once (vcvtneps2bf16, round to nearest even, as
+// roundToBf16): the 8 resulting 32-bit words are already the pairs (k, k + 1).
+__attribute__((target("avx512f,avx512bf16"))) std::size_t packRowPairsAvx512(const float* src, std::size_t kc,
+                                                                            uint32_t* dst, std::size_t stride) {
+  std::size_t q = 0;
+  alignas(32) uint32_t words[8];
+  for (; 2 * q + 16 <= kc; q += 8) {
+    const __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + 2 * q));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(words), reinterpret_cast<const __m256i&>(v));
+    for (int t = 0; t < 8; ++t) dst[(q + t) * stride] = words[t];
+  }
+  return q;  // pairs done
+}
+#endif
+
 void packAPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc,
                 int MR, float* dstf) {
   uint32_t* dst = reinterpret_cast<uint32_t*>(dstf);
   const std::size_t pairs = (kc + 1) / 2;
   for (std::size_t s = 0; s < mc; s += MR) {
     const std::size_t rows = std::min<std::size_t>(MR, mc - s);
-    for (std::size_t q = 0; q < pairs; ++q) {
+    std::size_t vectorDone = 0;
+#if defined(__x86_64__)
+    // Rows stored contiguously (A not transposed): convert 16 at a time; the rest below.
+    if (!p.transA && rows == static_cast<std::size_t>(MR)) {
+      for (std::size_t r = 0; r < rows; ++r)
+        vectorDone = packRowPairsAvx512(p.A + (i0 + s + r) * p.lda + k0, kc, dst + r, MR);
+    }
+#endif
+    for (std::size_t q = vectorDone; q < pairs; ++q) {
       uint32_t* d = dst + q * MR;
       for (std::size_t r = 0; r < static_cast<std::size_t>(MR); ++r) {
         if (r >= rows) {

@@ -2,16 +2,13 @@
 //   GIFT: 2 * in * r per group of layers sharing one (phi, psi), however many layers it holds;
 //   LoRA: r * (in + out) for every adapted layer.
 import type { LinearShape } from '../models/llama/shapes.js';
-import { layerIndexOf } from './targets.js';
+import { matchTarget } from './targets.js';
 
 function matches(shapes: LinearShape[], targets: readonly string[], layers: readonly number[] | null): (LinearShape & { target: string })[] {
   const out: (LinearShape & { target: string })[] = [];
   for (const s of shapes) {
-    const target = targets.find((t) => s.path === t || s.path.endsWith(`.${t}`));
-    if (!target) continue;
-    const layer = layerIndexOf(s.path);
-    if (layers && (layer === null || !layers.includes(layer))) continue;
-    out.push({ ...s, target });
+    const m = matchTarget(s.path, targets, layers);
+    if (m) out.push({ ...s, target: m.target });
   }
   return out;
 }

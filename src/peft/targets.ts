@@ -20,6 +20,18 @@ export function layerIndexOf(path: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/**
+ * The target a module path matches (its name, or a dotted suffix of it), or null when it matches
+ * none or lies outside the chosen layers. The one rule for attaching methods and for counting.
+ */
+export function matchTarget(path: string, targets: readonly string[], layers: readonly number[] | null): { target: string; layer: number | null } | null {
+  const target = targets.find((t) => path === t || path.endsWith(`.${t}`));
+  if (!target) return null;
+  const layer = layerIndexOf(path);
+  if (layers && (layer === null || !layers.includes(layer))) return null;
+  return { target, layer };
+}
+
 /** The Linear modules matching the targets (and layers, when given); errors if a target matches nothing. */
 export function findTargetLinears(model: Module, targets: readonly string[], layers: readonly number[] | null): TargetedLinear[] {
   if (targets.length === 0) throw new Error('target_modules is empty: name at least one module (e.g. q_proj)');
@@ -28,11 +40,8 @@ export function findTargetLinears(model: Module, targets: readonly string[], lay
   for (const [path, module] of model.namedModules()) {
     if (!(module instanceof Linear)) continue;
     linearPaths.push(path);
-    const target = targets.find((t) => path === t || path.endsWith(`.${t}`));
-    if (!target) continue;
-    const layer = layerIndexOf(path);
-    if (layers && (layer === null || !layers.includes(layer))) continue;
-    found.push({ path, target, layer, module });
+    const m = matchTarget(path, targets, layers);
+    if (m) found.push({ path, target: m.target, layer: m.layer, module });
   }
   for (const t of targets) {
     if (!found.some((f) => f.target === t)) {

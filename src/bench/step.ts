@@ -32,29 +32,19 @@ export interface StepTiming {
   loss: number;
 }
 
-export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false): StepTiming {
-  const raw = STEP_SHAPES[shape];
-  if (!raw) throw new Error(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
-  const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
-  const model = new LlamaForCausalLM(config, new Random(0));
-  const adapter = attachAdapter(model, { method, rank, target_modules: ['q_proj', 'v_proj'] }, 1);
-  // Non-zero psi / B so that every gradient is real work, as in the peer.
-  const r = new Random(2);
-  for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.02 * r.normal();
-  if (dtype === 'bf16') model.storeFrozenWeightsAsBf16();
-  model.gradientCheckpointing = checkpointing;
-  setBf16Compute(bf16Compute);
-  const params: [string, Tensor][] = adapter.namedTrainable();
+/**
+ * Times training steps: lossOf builds the loss (inside a scope), then backward, then AdamW on
+ * params. One warm-up step, then `steps` timed ones; phases averaged, peak RSS sampled per step.
+ */
+function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: number, tokensPerStep: number): StepTiming {
   const opt = new AdamW([{ params, lrScale: 1, weightDecay: 0 }]);
-  const ids = Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize));
-  const labels = shiftLabels(ids, batch, seq);
   let peak = 0;
   const one = () => {
     const t0 = performance.now();
     let t1 = 0;
     let loss = 0;
     tidy(() => {
-      const l = crossEntropy(model.forward(ids, batch, seq), labels);
+      const l = lossOf();
       loss = l.item();
       t1 = performance.now();
       l.backward();
@@ -70,8 +60,28 @@ export function benchTrainingStep(shape: string, batch: number, seq: number, ran
   const runs = Array.from({ length: steps }, one);
   const avg = (k: 'fwd' | 'bwd' | 'opt') => runs.reduce((s, x) => s + x[k], 0) / runs.length;
   const total = avg('fwd') + avg('bwd') + avg('opt');
-  setBf16Compute(false);
-  return { tokensPerSecond: (batch * seq) / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 2 ** 20, loss: runs[runs.length - 1]!.loss };
+  return { tokensPerSecond: tokensPerStep / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 2 ** 20, loss: runs[runs.length - 1]!.loss };
+}
+
+export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false): StepTiming {
+  const raw = STEP_SHAPES[shape];
+  if (!raw) throw new Error(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
+  const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
+  const model = new LlamaForCausalLM(config, new Random(0));
+  const adapter = attachAdapter(model, { method, rank, target_modules: ['q_proj', 'v_proj'] }, 1);
+  // Non-zero psi / B so that every gradient is real work, as in the peer.
+  const r = new Random(2);
+  for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.02 * r.normal();
+  if (dtype === 'bf16') model.storeFrozenWeightsAsBf16();
+  model.gradientCheckpointing = checkpointing;
+  setBf16Compute(bf16Compute);
+  const ids = Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize));
+  const labels = shiftLabels(ids, batch, seq);
+  try {
+    return timeSteps(() => crossEntropy(model.forward(ids, batch, seq), labels), adapter.namedTrainable(), steps, batch * seq);
+  } finally {
+    setBf16Compute(false);
+  }
 }
 
 /** GIFT rank 16 on the attention output projection plus the classifier head (the paper's ViT setting), images/s. */
@@ -83,31 +93,9 @@ export function benchVitStep(batch: number, rank: number, steps: number, layers?
   for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.02 * r.normal();
   for (const p of model.classifier.parameters()) p.requiresGrad = true;
   const params: [string, Tensor][] = [...adapter.namedTrainable(), ...model.classifier.namedParameters('classifier.')];
-  const opt = new AdamW([{ params, lrScale: 1, weightDecay: 0 }]);
   const pixels = Float32Array.from({ length: batch * 3 * 224 * 224 }, () => r.normal());
   const labels = Array.from({ length: batch }, () => r.int(config.numLabels));
-  let peak = 0;
-  const one = () => {
-    const t0 = performance.now();
-    let t1 = 0;
-    let loss = 0;
-    tidy(() => {
-      const l = crossEntropy(model.forward(imagesToPatches(pixels, batch, config)), labels);
-      loss = l.item();
-      t1 = performance.now();
-      l.backward();
-    });
-    const t2 = performance.now();
-    opt.update(1e-4);
-    for (const [, p] of params) p.zeroGrad();
-    const t3 = performance.now();
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, loss };
-  };
-  one();
-  const runs = Array.from({ length: steps }, one);
-  const avg = (k: 'fwd' | 'bwd' | 'opt') => runs.reduce((s, x) => s + x[k], 0) / runs.length;
-  const total = avg('fwd') + avg('bwd') + avg('opt');
-  const tokens = batch * ((224 / 16) ** 2 + 1);
-  return { imagesPerSecond: batch / (total / 1000), tokensPerSecond: tokens / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 2 ** 20, loss: runs[runs.length - 1]!.loss };
+  const tokensPerImage = (224 / 16) ** 2 + 1;
+  const t = timeSteps(() => crossEntropy(model.forward(imagesToPatches(pixels, batch, config)), labels), params, steps, batch * tokensPerImage);
+  return { ...t, imagesPerSecond: t.tokensPerSecond / tokensPerImage };
 }

@@ -44,17 +44,24 @@ function cpuLine(): string {
   return `cpu features: ${info.features.join(' ')}\nnative gemm kernel: ${info.gemmKernel} (tile ${info.tile}), threads: ${info.threads}`;
 }
 
+/**
+ * The environment for PyTorch baselines: Debian's OpenBLAS is pinned to its Haswell kernels on
+ * some machines by OPENBLAS_CORETYPE; the baseline is OpenBLAS at its best, so let it choose.
+ */
+function torchEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
+}
+
 const TORCH_SCRIPT = fileURLToPath(new URL('../../../bench/torch_gemm.py', import.meta.url));
 
 /** PyTorch's numbers from bench/torch_gemm.py, or the reason there are none. */
 function torchGemm(size: number, tokens: number, threads: number, budget: number): { square: number; shapes: number[] } | string {
   if (!existsSync('/usr/bin/python3')) return '/usr/bin/python3 not found';
   if (!existsSync(TORCH_SCRIPT)) return `${TORCH_SCRIPT} not found (run from a clone of the repository)`;
-  // Debian's OpenBLAS is pinned to its Haswell kernels on some machines by OPENBLAS_CORETYPE; the
-  // baseline is OpenBLAS at its best, so let it pick its own kernel here.
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
+  const env = torchEnv();
   const r = spawnSync('/usr/bin/python3', [TORCH_SCRIPT, '--size', String(size), '--tokens', String(tokens), '--threads', String(threads), '--budget', String(budget)], { encoding: 'utf8', env });
   if (r.status !== 0) return `PyTorch baseline failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`;
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
@@ -65,9 +72,7 @@ const PEER_SCRIPT = fileURLToPath(new URL('../../../../shared/peer/bench_torch_g
 /** tokens/s of the PyTorch peer for the same step (../shared/peer), or why there is none. */
 function torchStep(batch: number, seq: number, rank: number, layers: number, threads: number, fused: boolean): number | string {
   if (!existsSync(PEER_SCRIPT)) return `${PEER_SCRIPT} not found`;
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
+  const env = torchEnv();
   const args = [PEER_SCRIPT, '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--layers', String(layers), '--threads', String(threads), '--steps', '2'];
   if (fused) args.push('--fused');
   const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', env });
@@ -214,9 +219,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       const c = r.config as Record<string, number>;
       const args = ['--hidden', c.hidden_size, '--inter', c.intermediate_size, '--layers', c.num_hidden_layers, '--heads', c.num_attention_heads,
         '--kv', c.num_key_value_heads, '--vocab', c.vocab_size, '--theta', c.rope_theta, '--tokens', tokens, '--threads', threads].map(String);
-      const env = { ...process.env };
-      delete env.OPENBLAS_CORETYPE;
-      delete env.OPENBLAS_L2_SIZE;
+      const env = torchEnv();
       const script = fileURLToPath(new URL('../../../bench/torch_generate.py', import.meta.url));
       const out = spawnSync('/usr/bin/python3', [script, ...args], { encoding: 'utf8', env });
       const m = /"tokens_per_s": ([\d.e+-]+)/.exec(out.stdout ?? '');

@@ -7,6 +7,7 @@ import { Embedding, Linear, RMSNorm } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { scaledDotProductAttention } from '../ops/attention.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
+import { shiftLabels } from '../models/llama/model.js';
 import { add } from '../ops/elementwise.js';
 import { swiglu } from '../ops/activations.js';
 import { reshape, transpose } from '../ops/shape_ops.js';
@@ -87,8 +88,6 @@ export class TinyTransformer extends Module {
 
   /** Mean next-token cross-entropy: position t predicts ids[t + 1] (the last position is ignored). */
   loss(ids: Int32Array, batch: number, seq: number): Tensor {
-    const targets = new Int32Array(batch * seq).fill(-100);
-    for (let b = 0; b < batch; b++) for (let t = 0; t + 1 < seq; t++) targets[b * seq + t] = ids[b * seq + t + 1]!;
-    return crossEntropy(this.forward(ids, batch, seq), targets);
+    return crossEntropy(this.forward(ids, batch, seq), shiftLabels(ids, batch, seq));
   }
 }

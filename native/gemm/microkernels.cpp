@@ -14,6 +14,25 @@ namespace giftjs {
 
 #if defined(__x86_64__) || defined(__i386__)
 #define GIFTJS_X86 1
+// The common end of the AVX-512 kernels: C = alpha * AB (+ C) for an MR x 32 tile held in the
+// accumulators c0 (columns 0-15) and c1 (16-31). Always inlined, so they stay in registers.
+template <int MR>
+__attribute__((target("avx512f,fma"), always_inline)) inline void storeTile512(const __m512* c0, const __m512* c1, float* C,
+                                                                              std::size_t ldc, float alpha, bool accumulate) {
+  const __m512 va = _mm512_set1_ps(alpha);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    float* row = C + i * ldc;
+    __m512 r0 = _mm512_mul_ps(c0[i], va), r1 = _mm512_mul_ps(c1[i], va);
+    if (accumulate) {
+      r0 = _mm512_add_ps(r0, _mm512_loadu_ps(row));
+      r1 = _mm512_add_ps(r1, _mm512_loadu_ps(row + 16));
+    }
+    _mm512_storeu_ps(row, r0);
+    _mm512_storeu_ps(row + 16, r1);
+  }
+}
+
 // AVX-512: 14 rows x 32 columns. 28 accumulators + 2 B vectors + 1 broadcast = 31 of the 32
 // zmm registers. Every k step issues 28 FMAs against 2 loads and 14 broadcasts (which GCC folds
 // into the FMA as an embedded {1to16} memory operand), enough to keep both FMA pipes busy.
@@ -40,18 +59,7 @@ __attribute__((target("avx512f,fma"))) static void kernelAvx512(std::size_t kc, 
     A += MR;
     B += 32;
   }
-  const __m512 va = _mm512_set1_ps(alpha);
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    float* row = C + i * ldc;
-    __m512 r0 = _mm512_mul_ps(c0[i], va), r1 = _mm512_mul_ps(c1[i], va);
-    if (accumulate) {
-      r0 = _mm512_add_ps(r0, _mm512_loadu_ps(row));
-      r1 = _mm512_add_ps(r1, _mm512_loadu_ps(row + 16));
-    }
-    _mm512_storeu_ps(row, r0);
-    _mm512_storeu_ps(row + 16, r1);
-  }
+  storeTile512<MR>(c0, c1, C, ldc, alpha, accumulate);
 }
 
 // AVX2 + FMA: 6 rows x 16 columns, 12 accumulators in the 16 ymm registers.
@@ -94,7 +102,7 @@ __attribute__((target("avx2,fma"))) static void kernelAvx2(std::size_t kc, const
 // (a[k], a[k+1]) of one row, broadcast to all lanes; each slot of B the pair (b[k][j], b[k+1][j]);
 // vdpbf16ps adds a[k] b[k][j] + a[k+1] b[k+1][j] to the float32 accumulator of column j.
 template <int MR>
-__attribute__((target("avx512f,avx512bf16"))) static void kernelAvx512Bf16(std::size_t kc, const float* A,
+__attribute__((target("avx512f,avx512bf16,fma"))) static void kernelAvx512Bf16(std::size_t kc, const float* A,
                                                                            const float* B, float* C,
                                                                            std::size_t ldc, float alpha,
                                                                            bool accumulate) {
@@ -119,18 +127,7 @@ __attribute__((target("avx512f,avx512bf16"))) static void kernelAvx512Bf16(std::
     a += MR;
     b += 32;
   }
-  const __m512 va = _mm512_set1_ps(alpha);
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    float* row = C + i * ldc;
-    __m512 r0 = _mm512_mul_ps(c0[i], va), r1 = _mm512_mul_ps(c1[i], va);
-    if (accumulate) {
-      r0 = _mm512_add_ps(r0, _mm512_loadu_ps(row));
-      r1 = _mm512_add_ps(r1, _mm512_loadu_ps(row + 16));
-    }
-    _mm512_storeu_ps(row, r0);
-    _mm512_storeu_ps(row + 16, r1);
-  }
+  storeTile512<MR>(c0, c1, C, ldc, alpha, accumulate);
 }
 
 #endif  // x86

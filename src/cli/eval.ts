@@ -57,7 +57,7 @@ async function evalGenerationTask(values: Record<string, unknown>, modelDir: str
   if (values.limit !== undefined) records = records.slice(0, intOption(values.limit, 'limit', records.length));
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
   const tokenizer = loadTokenizer(modelDir);
-  const r = evaluateGenerationTask(model, tokenizer, records, task, intOption(values['max-new-tokens'], 'max-new-tokens', MAX_NEW_TOKENS[task]), (p, i) => {
+  const r = evaluateGenerationTask(model, tokenizer, records, task, intOption(values['max-new-tokens'], 'max-new-tokens', MAX_NEW_TOKENS[task]), (_prediction, i) => {
     if ((i + 1) % 10 === 0 || i + 1 === records.length) console.error(`${i + 1}/${records.length} scored`);
   });
   const metrics = { task, data: dataPath, accuracy: r.accuracy, correct: r.correct, total: r.total, adapter: values.adapter ?? null };

@@ -6,7 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
   const own = stridesOf(shape);
   const offset = outShape.length - shape.length;
-  return outShape.map((d, i) => {
+  return outShape.map((_, i) => {
     const j = i - offset;
     return j < 0 || shape[j] === 1 ? 0 : own[j]!;
   });

@@ -52,9 +52,9 @@ testEachBackend('crossEntropy: mean, sum and none reductions with an ignore inde
   assertClose([crossEntropy(logits, targets).item()], [kept.reduce((a, b) => a + b) / kept.length], 'mean');
   assertClose([crossEntropy(logits, targets, { reduction: 'sum' }).item()], [kept.reduce((a, b) => a + b)], 'sum', 1e-4);
   assertClose(crossEntropy(logits, targets, { reduction: 'none' }).data, rows.map((v) => (Number.isNaN(v) ? 0 : v)), 'none');
-  assertClose([crossEntropy(logits, [1, 2, 3, 4, 5, 6], { ignoreIndex: 3 }).item()], [
-    [1, 2, 4, 5, 6].map((t, i) => crossEntropyRows64(logits.data, [1, 2, 3, 4, 5, 6], vocab, 3)[[0, 1, 3, 4, 5][i]!]!).reduce((a, b) => a + b) / 5,
-  ], 'custom ignore index');
+  const keptRows = crossEntropyRows64(logits.data, [1, 2, 3, 4, 5, 6], vocab, 3).filter((v) => !Number.isNaN(v));
+  assert.equal(keptRows.length, 5);
+  assertClose([crossEntropy(logits, [1, 2, 3, 4, 5, 6], { ignoreIndex: 3 }).item()], [keptRows.reduce((a, b) => a + b) / 5], 'custom ignore index');
   assertGradcheck((l) => crossEntropy(l, targets), [logits], 'mean grad');
   assertGradcheck((l) => crossEntropy(l, targets, { reduction: 'none' }), [logits], 'none grad');
   assert.ok(Number.isNaN(crossEntropy(logits, [-100, -100, -100, -100, -100, -100]).item()), 'all ignored: NaN, as PyTorch');

@@ -4,8 +4,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { epochBatches, type Batch } from '../data/batches.js';
-import { collate } from '../data/batches.js';
+import { collate, epochBatches, type Batch } from '../data/batches.js';
 import type { Example } from '../data/examples.js';
 import type { LlamaForCausalLM } from '../models/llama/model.js';
 import { shiftLabels } from '../models/llama/model.js';
@@ -202,7 +201,8 @@ export function trainModel(run: TrainRun): TrainResult {
       lastCheckpoint = saveCheckpoint(run.outDir, trainable, optimizer, { step: done, fingerprint, evalHistory });
     }
   }
-  if (start < totalSteps || evalHistory.every((e) => e.step !== totalSteps)) evaluate(totalSteps);
+  // The loop's evaluations stop short of the last step, so this is the only one at totalSteps.
+  if (evalHistory.every((e) => e.step !== totalSteps)) evaluate(totalSteps);
   const elapsed = (performance.now() - t0) / 1000;
   return { steps: totalSteps, totalSteps, logs, evalHistory, tokensPerSecond: elapsed > 0 ? tokensSeen / elapsed : 0, resumedFrom };
 }

@@ -1,11 +1,22 @@
 // Shared test helpers: the backends to run on, seeded random tensors, closeness assertions.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { isNativeAvailable, withBackend, type BackendName } from '../src/backend/index.js';
 import { Random } from '../src/tensor/random.js';
 import type { Shape } from '../src/tensor/shape.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { gradcheck, type GradcheckOptions } from '../src/testing/gradcheck.js';
+
+/** ../shared beside the repository: the real models and data sets (CI has it; a bare clone may not). */
+export const SHARED_DIR = fileURLToPath(new URL('../../../shared/', import.meta.url));
+
+/** A skip reason when a file of ../shared is absent, else false (node:test's `skip` option). */
+export function needsShared(relativePath: string): false | string {
+  return existsSync(join(SHARED_DIR, relativePath)) ? false : `../shared/${relativePath} is not beside the repository`;
+}
 
 /** Every backend this machine can run. CI builds the native one, so both are tested there. */
 export const BACKENDS: BackendName[] = isNativeAvailable() ? ['ref', 'native'] : ['ref'];

@@ -2,7 +2,7 @@
 // stories260K converted from ../shared and on the PyTorch-made fixtures (bf16 included).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,12 +12,13 @@ import { exportPretrained } from '../../src/models/export.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { attachAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import { Random } from '../../src/tensor/random.js';
+import { needsShared, SHARED_DIR } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GIFT = join(ROOT, 'bin/gift.js');
-const SHARED = join(ROOT, '../shared');
+const SHARED = SHARED_DIR;
 const BIN = join(SHARED, 'models/stories260K/stories260K.bin');
-const skip = existsSync(BIN) ? false : `${BIN} is not present`;
+const skip = needsShared('models/stories260K/stories260K.bin');
 const FIXTURES = join(ROOT, 'test/fixtures/llama');
 
 function gift(...args: string[]): { code: number; out: string; err: string; json: Record<string, unknown> | null } {

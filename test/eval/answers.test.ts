@@ -2,13 +2,16 @@
 // correct, and altered ones as wrong, exactly as the paper's evaluation code decides.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { commonsensePrompt } from '../../src/data/prompts.js';
 import { extractCommonsenseAnswer, extractMathNumber, extractOptionLetter, gsm8kGoldNumber, isCommonsenseCorrect, isMathCorrect } from '../../src/eval/answers.js';
+import { needsShared, SHARED_DIR } from '../helpers.js';
 
-const data = (p: string) => JSON.parse(readFileSync(new URL(`../../../../shared/data/${p}`, import.meta.url), 'utf8')) as Record<string, string>[];
+const data = (p: string) => JSON.parse(readFileSync(join(SHARED_DIR, 'data', p), 'utf8')) as Record<string, string>[];
+const skip = needsShared('data');
 
-test('math: the last number of each response in math_data.json, as the paper code reads it', () => {
+test('math: the last number of each response in math_data.json, as the paper code reads it', { skip }, () => {
   const rows = data('math/math_data.json');
   // Responses that end "The answer is <n>." must yield n (read here by a different pattern).
   let checked = 0;
@@ -34,7 +37,7 @@ test('math: the last number of each response in math_data.json, as the paper cod
   assert.equal(isMathCorrect('I do not know', '7'), false);
 });
 
-test('AQuA: the first option letter of the response', () => {
+test('AQuA: the first option letter of the response', { skip }, () => {
   const rows = data('math/AQuA/test.json');
   assert.ok(rows.length === 254 && /^[A-E]$/.test(rows[0]!.answer!));
   assert.equal(extractOptionLetter(`### Response:\n ${rows[0]!.answer} is right because (B) is too small`), rows[0]!.answer);
@@ -42,8 +45,8 @@ test('AQuA: the first option letter of the response', () => {
   assert.equal(extractOptionLetter('### Response:\n none'), null);
 });
 
-test('GSM8K: the gold number follows ####', () => {
-  const lines = readFileSync(new URL('../../../../shared/data/math/gsm8k-openai/test.jsonl', import.meta.url), 'utf8').trim().split('\n').slice(0, 50);
+test('GSM8K: the gold number follows ####', { skip }, () => {
+  const lines = readFileSync(join(SHARED_DIR, 'data/math/gsm8k-openai/test.jsonl'), 'utf8').trim().split('\n').slice(0, 50);
   for (const l of lines) {
     const { answer } = JSON.parse(l) as { answer: string };
     const gold = gsm8kGoldNumber(answer);
@@ -52,7 +55,7 @@ test('GSM8K: the gold number follows ####', () => {
   }
 });
 
-test('commonsense: the text after the trigger must equal the answer exactly', () => {
+test('commonsense: the text after the trigger must equal the answer exactly', { skip }, () => {
   for (const set of ['boolq', 'piqa', 'social_i_qa', 'winogrande', 'ARC-Easy', 'ARC-Challenge', 'openbookqa']) {
     const rows = data(`commonsense/${set}/test.json`).slice(0, 20);
     for (const r of rows) {

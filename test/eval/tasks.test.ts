@@ -1,21 +1,21 @@
 // The generation-task evaluator on the real stories260K: the paper's prompt, greedy decoding,
 // extraction, and an auditable prediction per record.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { readRecords } from '../../src/data/examples.js';
 import { extractMathNumber } from '../../src/eval/answers.js';
 import { evaluateGenerationTask } from '../../src/eval/tasks.js';
 import { convertLlama2c } from '../../src/io/llama2c.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
+import { needsShared, SHARED_DIR } from '../helpers.js';
 
-const SHARED = fileURLToPath(new URL('../../../../shared/', import.meta.url));
+const SHARED = SHARED_DIR;
 const BIN = join(SHARED, 'models/stories260K/stories260K.bin');
-const skip = existsSync(BIN) ? false : `${BIN} is not present`;
+const skip = needsShared('models/stories260K/stories260K.bin');
 
 test('commonsense and math evaluation produce one scored, auditable prediction per record', { skip }, () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'giftjs-task-')), 'm');

@@ -2,23 +2,22 @@
 // Hugging Face folder must greedy-generate the documented text, and its tokenizer.json must
 // tokenize exactly as llama2.c's own SentencePiece-BPE encoder (ported below as the oracle).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { generate } from '../../src/generate/generate.js';
 import { convertLlama2c, permuteForRotateHalf, readLlama2cCheckpoint, readLlama2cTokenizer, type Llama2cTokenizer } from '../../src/io/llama2c.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { rope } from '../../src/ops/rope.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { assertClose, randn } from '../helpers.js';
+import { SHARED_DIR, assertClose, needsShared, randn } from '../helpers.js';
 
-const SHARED = fileURLToPath(new URL('../../../../shared/', import.meta.url));
+const SHARED = SHARED_DIR;
 const BIN = join(SHARED, 'models/stories260K/stories260K.bin');
 const TOK = join(SHARED, 'models/stories260K/tok512.bin');
-const skip = existsSync(BIN) ? false : `${BIN} is not present`;
+const skip = needsShared('models/stories260K/stories260K.bin');
 const EXPECTED = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high';
 
 /** llama2.c's encode(): dummy-prefix space, code points (bytes + 3 when unknown), greedy best-score merges. */

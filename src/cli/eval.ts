@@ -8,8 +8,9 @@ import { evaluatePerplexity } from '../eval/perplexity.js';
 import { evaluateGenerationTask, MAX_NEW_TOKENS, type GenerationTask } from '../eval/tasks.js';
 import { intOption, parse, requireString } from './args.js';
 import { loadModelWithAdapter, loadTokenizer } from './model_loading.js';
+import { evalSequenceClassification } from './seqcls.js';
 
-export const EVAL_HELP = `gift eval --model <dir> [--adapter <dir>] --data <file> [--task lm|commonsense|math] [--max-length N]
+export const EVAL_HELP = `gift eval --model <dir> [--adapter <dir>] --data <file> [--task lm|commonsense|math|seqcls] [--max-length N]
           [--limit N] [--max-new-tokens N] [--out <dir>] [--json]
 
 --task lm (the default):
@@ -22,13 +23,17 @@ With --json the last line is {"loss": ..., "perplexity": ..., "tokens": ...}.
 
 --task commonsense | math: the paper's evaluation on LLM-Adapters JSON test sets (BoolQ, PIQA, ...,
 GSM8K, SVAMP, AQuA, ...): greedy decoding (32 / 512 new tokens) from the paper's prompt, then its
-answer extraction; accuracy. --limit N scores the first N records. With --out, predictions.jsonl
+answer extraction; accuracy.
+
+--task seqcls: a classifier trained with gift train --task seqcls (--adapter is required: it holds the
+head, the label names and the text columns) on a TSV/CSV/JSONL/Parquet file: accuracy, F1, Matthews
+correlation (or Pearson/Spearman for a regression). --columns names the columns of a headerless file. --limit N scores the first N records. With --out, predictions.jsonl
 (every generation, what was extracted, the gold answer) is written beside metrics.json.
 `;
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const s = { type: 'string' } as const;
-  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, limit: s, 'max-new-tokens': s, out: s, json: { type: 'boolean' } });
+  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, limit: s, 'max-new-tokens': s, out: s, columns: s, json: { type: 'boolean' } });
   if (values.help) {
     console.log(EVAL_HELP);
     return 0;
@@ -38,7 +43,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const maxLength = intOption(values['max-length'], 'max-length', 2048, 2);
   const task = (values.task as string | undefined) ?? 'lm';
   if (task === 'commonsense' || task === 'math') return evalGenerationTask(values, modelDir, dataPath, task);
-  if (task !== 'lm') throw new Error(`--task must be lm, commonsense or math, got '${task}'`);
+  if (task === 'seqcls') return evalSequenceClassification(values, modelDir, dataPath);
+  if (task !== 'lm') throw new Error(`--task must be lm, commonsense, math or seqcls, got '${task}'`);
   const texts = readJsonl(dataPath).map(({ line, value }) => {
     if (typeof value.text !== 'string') throw new Error(`${dataPath}:${line}: expected a "text" string field`);
     return value.text;

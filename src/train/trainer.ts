@@ -1,14 +1,13 @@
-// The training loop: token-weighted cross-entropy over gradient-accumulation windows, global-norm
-// clipping, AdamW, warmup + schedule, held-out evaluation, checkpoints every N updates, and exact
-// resumption (the data order and dropout masks are functions of the seed and the update count).
+// The training loop: a task's loss weighted by its units (target tokens, or examples) over
+// gradient-accumulation windows, global-norm clipping, AdamW, warmup + schedule, held-out
+// evaluation, checkpoints every N updates, and exact resumption (the data order and dropout masks
+// are functions of the seed and the update count).
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { collate, epochBatches, type Batch } from '../data/batches.js';
 import type { Example } from '../data/examples.js';
 import type { LlamaForCausalLM } from '../models/llama/model.js';
-import { shiftLabels } from '../models/llama/model.js';
-import { crossEntropy } from '../ops/cross_entropy.js';
+import type { Module } from '../nn/module.js';
 import { scale } from '../ops/elementwise.js';
 import { headParameterNames } from '../peft/baselines/model.js';
 import type { AttachedAdapter } from '../peft/method.js';
@@ -17,6 +16,8 @@ import { tidy } from '../tensor/memory.js';
 import { CHECKPOINT_DIR, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { AdamW, clipGradNorm, type ParamGroup } from './optimizer.js';
 import { lrMultiplier, type SchedulerKind } from './schedule.js';
+import type { TrainTask } from './task.js';
+import { causalLMTask } from './tasks/causal_lm.js';
 
 export interface TrainOptions {
   epochs: number;
@@ -71,12 +72,14 @@ export interface TrainResult {
 }
 
 export interface TrainRun {
-  model: LlamaForCausalLM;
+  model: Module;
   adapter: AttachedAdapter;
-  train: Example[];
+  /** What to train on; omitted, next-token prediction on `train` (and `heldOut`) with `padId`. */
+  task?: TrainTask<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  train?: Example[];
   heldOut?: Example[];
   options: TrainOptions;
-  padId: number;
+  padId?: number;
   /** Where log.jsonl and checkpoints go; omitted, nothing is written. */
   outDir?: string;
   resume?: boolean;
@@ -85,23 +88,26 @@ export interface TrainRun {
   callbacks?: TrainCallbacks;
 }
 
-/** Sum of next-token cross-entropy over a batch's target tokens (a scalar tensor). */
-function batchLossSum(model: LlamaForCausalLM, b: Batch): ReturnType<typeof crossEntropy> {
-  const logits = model.forward(b.ids, b.batch, b.seq);
-  return crossEntropy(logits, shiftLabels(b.labels, b.batch, b.seq), { reduction: 'sum' });
+/** The held-out loss per unit (token or example), in fixed order; NaN without held-out data. */
+export function taskHeldOutLoss<B>(task: TrainTask<B>, batchSize: number): number {
+  let total = 0;
+  let units = 0;
+  for (const b of task.heldOutBatches(batchSize)) {
+    total += tidy(() => noGrad(() => task.lossSum(b).item()));
+    units += task.units(b);
+  }
+  return total / units;
 }
 
-/** Token-weighted held-out loss, in fixed order. */
+/** Token-weighted next-token loss of a language model on held-out examples. */
 export function heldOutLoss(model: LlamaForCausalLM, examples: Example[], batchSize: number, padId: number): number {
-  const sorted = [...examples].sort((a, b) => a.ids.length - b.ids.length);
-  let total = 0;
-  let tokens = 0;
-  for (let i = 0; i < sorted.length; i += batchSize) {
-    const b = collate(sorted.slice(i, i + batchSize), padId);
-    total += tidy(() => noGrad(() => batchLossSum(model, b).item()));
-    tokens += b.targetTokens;
-  }
-  return total / tokens;
+  return taskHeldOutLoss(causalLMTask(model, [], examples, padId), batchSize);
+}
+
+function runTask(run: TrainRun): TrainTask<unknown> {
+  if (run.task) return run.task;
+  if (!run.train || run.padId === undefined) throw new Error('trainModel: give a task, or train examples and a padId for language modelling');
+  return causalLMTask(run.model as LlamaForCausalLM, run.train, run.heldOut, run.padId) as TrainTask<unknown>;
 }
 
 function paramGroups(run: TrainRun): ParamGroup[] {
@@ -115,7 +121,7 @@ function paramGroups(run: TrainRun): ParamGroup[] {
   return groups.filter((g) => g.params.length > 0);
 }
 
-function reseedAdapters(model: LlamaForCausalLM, seed: number): void {
+function reseedAdapters(model: Module, seed: number): void {
   for (const [, m] of model.namedModules()) {
     const a = (m as { adapter?: { reseed?: (s: number) => void } | null }).adapter;
     a?.reseed?.(seed);
@@ -124,15 +130,16 @@ function reseedAdapters(model: LlamaForCausalLM, seed: number): void {
 
 export function trainModel(run: TrainRun): TrainResult {
   const o = run.options;
-  if (run.train.length === 0) throw new Error('training data is empty (after tokenization and truncation)');
-  const batchesPerEpoch = Math.ceil(run.train.length / o.batchSize);
+  const task = runTask(run);
+  if (task.trainSize === 0) throw new Error('training data is empty (after tokenization and truncation)');
+  const batchesPerEpoch = Math.ceil(task.trainSize / o.batchSize);
   const updatesPerEpoch = Math.ceil(batchesPerEpoch / o.gradAccum);
   const totalSteps = o.maxSteps ?? o.epochs * updatesPerEpoch;
   const warmupSteps = Math.round(o.warmupRatio * totalSteps);
   const trainable = run.adapter.namedTrainable();
   const params = trainable.map(([, t]) => t);
   const optimizer = new AdamW(paramGroups(run));
-  const fingerprint = run.fingerprint ?? `${run.adapter.method}:${JSON.stringify(o)}:${run.train.length}`;
+  const fingerprint = run.fingerprint ?? `${run.adapter.method}:${JSON.stringify(o)}:${task.trainSize}`;
   const logPath = run.outDir ? join(run.outDir, 'log.jsonl') : null;
   if (run.outDir) mkdirSync(run.outDir, { recursive: true });
 
@@ -153,30 +160,31 @@ export function trainModel(run: TrainRun): TrainResult {
   } else if (logPath) {
     writeFileSync(logPath, '');
   }
+  const hasHeldOut = task.heldOutSize > 0;
   const evaluate = (step: number) => {
-    if (!run.heldOut?.length) return;
-    const loss = heldOutLoss(run.model, run.heldOut, o.batchSize, run.padId);
+    if (!hasHeldOut) return;
+    const loss = taskHeldOutLoss(task, o.batchSize);
     evalHistory.push({ step, loss });
     run.callbacks?.onEval?.(step, loss);
   };
   if (start === 0) evaluate(0);
 
   const logs: StepLog[] = [];
-  let epochCache = null as { epoch: number; batches: Batch[] } | null;
+  let epochCache = null as { epoch: number; batches: unknown[] } | null;
   let tokensSeen = 0;
   const t0 = performance.now();
   let lastCheckpoint: string | null = run.outDir && hasCheckpoint(run.outDir) ? join(run.outDir, CHECKPOINT_DIR) : null;
   for (let step = start; step < totalSteps; step++) {
     const epoch = Math.floor(step / updatesPerEpoch);
-    if (epochCache?.epoch !== epoch) epochCache = { epoch, batches: epochBatches(run.train, o.batchSize, o.seed, epoch, run.padId) };
+    if (epochCache?.epoch !== epoch) epochCache = { epoch, batches: task.epochBatches(o.batchSize, o.seed, epoch) };
     const first = (step % updatesPerEpoch) * o.gradAccum;
     const window = epochCache.batches.slice(first, Math.min(first + o.gradAccum, batchesPerEpoch));
-    const targetTokens = window.reduce((n, b) => n + b.targetTokens, 0);
+    const targetTokens = window.reduce((n: number, b) => n + task.units(b), 0);
     reseedAdapters(run.model, (o.seed * 1000003 + step) >>> 0);
     let lossSum = 0;
     for (const b of window) {
       tidy(() => {
-        const sum = batchLossSum(run.model, b);
+        const sum = task.lossSum(b);
         lossSum += sum.item();
         scale(sum, 1 / targetTokens).backward();
       });
@@ -189,7 +197,7 @@ export function trainModel(run: TrainRun): TrainResult {
     const lr = o.lr * lrMultiplier(o.scheduler, step, totalSteps, warmupSteps);
     optimizer.update(lr);
     for (const p of params) p.zeroGrad();
-    tokensSeen += window.reduce((n, b) => n + b.batch * b.seq, 0);
+    tokensSeen += window.reduce((n: number, b) => n + task.inputTokens(b), 0);
     const elapsed = (performance.now() - t0) / 1000;
     const log: StepLog = { step: step + 1, epoch: step / updatesPerEpoch, loss, lr, grad_norm: gradNorm, tokens: targetTokens, tokens_per_s: tokensSeen / elapsed };
     logs.push(log);

@@ -25,11 +25,13 @@ class AttachedGift implements AttachedAdapter {
   }
 
   describe(): string[] {
-    return this.pairs.map((p) => {
+    const split = [...this.members.keys()].filter((g) => /_in\d+$/.test(g)).map((g) => g.replace(/_in\d+$/, ''));
+    const notes = [...new Set(split)].map((t) => `'${t}' layers take inputs of different sizes, so each size is its own GIFT group (phi, psi need one input size)`);
+    return [...this.pairs.map((p) => {
       const layers = this.members.get(p.group)!;
       const inF = p.phi.shape[1]!;
       return `gift group '${p.group}': ${layers.length} layers (${[...new Set(layers.map((l) => l.target))].join(', ')}), in ${inF}, rank ${p.phi.shape[0]}: ${2 * inF * p.phi.shape[0]!} parameters`;
-    });
+    }), ...notes];
   }
 
   loadTensors(get: (name: string) => Tensor | undefined, source: string): void {
@@ -82,16 +84,15 @@ export const giftMethod: PeftMethod = {
     const config = rawConfig as GiftConfig;
     freezeAll(model);
     const targets = findTargetLinears(model, config.target_modules, config.layers);
+    // One pair per target name (or per input size). A target whose layers take inputs of different
+    // sizes (an encoder that widens between layers) gets one group per size: "query_in256", ...
+    const sizesOf = new Map<string, Set<number>>();
+    for (const t of targets) sizesOf.set(t.target, (sizesOf.get(t.target) ?? new Set()).add(t.module.inFeatures));
     const groups = new Map<string, TargetedLinear[]>();
     for (const t of targets) {
-      const key = config.share === 'target' ? t.target : `in${t.module.inFeatures}`;
-      const list = groups.get(key) ?? [];
-      if (list.length > 0 && list[0]!.module.inFeatures !== t.module.inFeatures) {
-        throw new Error(`GIFT group '${key}': ${list[0]!.path} takes ${list[0]!.module.inFeatures} inputs but ${t.path} takes ${t.module.inFeatures}; ` +
-          `one (phi, psi) pair needs equal input sizes (use share: "input-size" to group by size)`);
-      }
-      list.push(t);
-      groups.set(key, list);
+      const inF = t.module.inFeatures;
+      const key = config.share === 'target' ? (sizesOf.get(t.target)!.size > 1 ? `${t.target}_in${inF}` : t.target) : `in${inF}`;
+      groups.set(key, [...(groups.get(key) ?? []), t]);
     }
     const s = config.alpha / config.rank;
     const pairs: GiftPair[] = [];

@@ -1,0 +1,84 @@
+// gift train|eval --task seqcls: sequence classification (and regression) on an encoder folder,
+// with data from TSV/CSV/JSONL/Parquet files and GLUE's metrics.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadRecords } from '../data/load.js';
+import { buildSeqClsExamples } from '../data/seqcls.js';
+import { evaluateSequenceClassifier, formatMetrics } from '../eval/classification.js';
+import { readJsonFile } from '../io/hf_folder.js';
+import { Tokenizer } from '../io/tokenizer.js';
+import { loadSequenceClassifier } from '../models/registry.js';
+import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
+import type { Preset } from '../train/presets.js';
+import { fineTuneClassifier, labelSpaceOfTask, taskInfoFromAdapterConfig } from '../train/classifier_run.js';
+import type { TrainCallbacks, TrainOptions } from '../train/trainer.js';
+import { intOption, listOption } from './args.js';
+
+export const SEQCLS_TRAIN_HELP = `  --task seqcls          sequence classification on an encoder (Universal Sentence Encoder Lite; see gift convert use-lite):
+    --text-fields a[,b]  the text column(s); two make a sentence pair (default: sentence1,sentence2 | question,sentence | sentence | text)
+    --label-field f      the label column (default: label, or score)   --regression   one output, squared error (STS-B)
+    --columns a,b,...    column names for a TSV/CSV without a header row (GLUE CoLA)
+    --test-data <file>   scored once at the end; --eval-data is scored too, and its loss is logged during training
+  GIFT/LoRA/BitFit train a new classifier head beside the method (modules_to_save: classifier); --head-lr sets its lr.
+  Default targets: query,value; default --max-length 128.`;
+
+interface SeqClsTrainContext {
+  values: Record<string, unknown>;
+  modelDir: string;
+  dataPath: string;
+  out: string;
+  options: TrainOptions;
+  methodConfig: Record<string, unknown>;
+  preset: Preset | null;
+  callbacks: TrainCallbacks;
+  onDone: () => void;
+}
+
+export async function trainSequenceClassification(c: SeqClsTrainContext): Promise<number> {
+  const v = c.values;
+  const p = c.preset?.seqcls;
+  const columns = listOption(v.columns) ?? p?.columns;
+  const read = async (path: unknown) => (typeof path === 'string' ? loadRecords(path, columns ? { columns } : {}) : undefined);
+  const train = (await read(c.dataPath))!;
+  if (train.length === 0) throw new Error(`${c.dataPath}: no records`);
+  if (listOption(v.targets) === null && !(c.preset?.method.method === c.methodConfig.method)) c.methodConfig.target_modules = ['query', 'value'];
+  const r = fineTuneClassifier({
+    modelDir: c.modelDir, train, validation: await read(v['eval-data']), test: await read(v['test-data']),
+    textFields: listOption(v['text-fields']) ?? p?.textFields, labelField: (v['label-field'] as string | undefined) ?? p?.labelField,
+    regression: v.regression === true || p?.regression === true, maxLength: intOption(v['max-length'], 'max-length', 128, 1),
+    method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks,
+    log: (line) => console.error(line),
+  });
+  c.onDone();
+  console.error(`${r.adapter.method}: ${r.adapter.trainableCount()} trainable parameters\n${r.adapter.describe().map((l) => `  ${l}`).join('\n')}`);
+  if (r.validation) console.log(`validation: ${formatMetrics(r.validation)}`);
+  if (r.test) console.log(`test: ${formatMetrics(r.test)}`);
+  console.error(`adapter: ${join(c.out, 'adapter')}\nmetrics: ${join(c.out, 'metrics.json')}\nloss curve: ${join(c.out, 'loss_curve.svg')}`);
+  if (v.json) console.log(JSON.stringify({ method: r.adapter.method, trainable_parameters: r.adapter.trainableCount(), validation: r.validation ?? null, test: r.test ?? null }));
+  return 0;
+}
+
+export async function evalSequenceClassification(values: Record<string, unknown>, modelDir: string, dataPath: string): Promise<number> {
+  if (typeof values.adapter !== 'string') throw new Error('--task seqcls needs --adapter: the folder gift train --task seqcls wrote (it holds the head and the label names)');
+  const configPath = join(values.adapter, ADAPTER_CONFIG);
+  const info = taskInfoFromAdapterConfig(readJsonFile(configPath), configPath);
+  const labels = labelSpaceOfTask(info);
+  const columns = listOption(values.columns);
+  const records = await loadRecords(dataPath, columns ? { columns } : {});
+  const tokenizer = Tokenizer.fromFolder(modelDir);
+  const { examples, truncated } = buildSeqClsExamples(records, tokenizer, { textFields: info.text_fields, labelField: info.label_field, labels, maxLength: info.max_length });
+  const model = loadSequenceClassifier(modelDir, labels.kind === 'regression' ? 1 : labels.names.length);
+  loadAdapter(values.adapter, model);
+  const { metrics, predictions } = evaluateSequenceClassifier(model, examples, labels);
+  console.log(`${dataPath}: ${examples.length} examples${truncated ? ` (${truncated} cut to ${info.max_length} tokens)` : ''}`);
+  console.log(formatMetrics(metrics));
+  if (typeof values.out === 'string') {
+    mkdirSync(values.out, { recursive: true });
+    const rows = predictions.map((p, i) => JSON.stringify({ where: records[i]!.where, prediction: labels.kind === 'regression' ? p : labels.names[p], gold: records[i]!.value[info.label_field] }));
+    writeFileSync(join(values.out, 'predictions.jsonl'), `${rows.join('\n')}\n`);
+    writeFileSync(join(values.out, 'metrics.json'), `${JSON.stringify({ task: 'seqcls', data: dataPath, adapter: values.adapter, ...metrics }, null, 2)}\n`);
+    console.log(`predictions: ${join(values.out, 'predictions.jsonl')}`);
+  }
+  if (values.json) console.log(JSON.stringify(metrics));
+  return 0;
+}

@@ -1,0 +1,236 @@
+// Universal Sentence Encoder Lite rebuilt from giftjs modules, computing what the original
+// TensorFlow.js graph computes (a test runs both on real sentences):
+//
+//   x = 2 * embed(ids) + timing(position)      (the graph adds the embeddings twice: once as the
+//                                               timing layer's input, once as its residual)
+//   per layer: h = LN(x); a = out(attention(q(h), k(h), v(h))) + (residual_projection(x) or x)
+//              x = a + fc2(relu(fc1(LN(a))))
+//   pooled = mean of x over the real tokens; pooler = tanh(dense(pooled)); embedding = pooler / |pooler|
+//
+// The graph's fused QKV kernel is split into query/key/value Linear layers (the same product,
+// column blocks of one matrix), so PEFT targets read like BERT's: query, value, attention.output.
+import { join } from 'node:path';
+import { CheckpointReader, readJsonFile } from '../../io/hf_folder.js';
+import { LayerNorm, Linear, Embedding } from '../../nn/layers.js';
+import { Module } from '../../nn/module.js';
+import { relu, tanh } from '../../ops/activations.js';
+import { scaledDotProductAttention } from '../../ops/attention.js';
+import { add, mul, scale } from '../../ops/elementwise.js';
+import { sum } from '../../ops/reduce.js';
+import { reshape, transpose } from '../../ops/shape_ops.js';
+import { noGrad } from '../../tensor/autograd.js';
+import { Random } from '../../tensor/random.js';
+import { shapeString } from '../../tensor/shape.js';
+import { Tensor } from '../../tensor/tensor.js';
+import { inverseTimescales, layerInputSize, parseUseLiteConfig, type UseLiteConfig } from './config.js';
+
+/** A batch of token ids [batch * seq], right-padded, with 1 for a real token and 0 for padding. */
+export interface EncoderInput {
+  ids: Int32Array;
+  attentionMask: Float32Array;
+  batch: number;
+  seq: number;
+}
+
+class UseLiteLayer extends Module {
+  readonly attention_norm: LayerNorm;
+  readonly query: Linear;
+  readonly key: Linear;
+  readonly value: Linear;
+  readonly output: Linear;
+  /** Projects the residual up when the layer widens it (the graph's AdjustResidualInput); null otherwise. */
+  readonly residual_projection: Linear | null;
+  readonly ffn_norm: LayerNorm;
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+
+  constructor(private readonly c: UseLiteConfig, readonly inSize: number, rng: Random) {
+    super();
+    const H = c.hiddenSize;
+    this.attention_norm = this.child('attention_norm', new LayerNorm(inSize, c.layerNormEps));
+    this.query = this.child('attention.query', new Linear(inSize, inSize, rng));
+    this.key = this.child('attention.key', new Linear(inSize, inSize, rng));
+    this.value = this.child('attention.value', new Linear(inSize, inSize, rng));
+    this.output = this.child('attention.output', new Linear(inSize, H, rng));
+    this.residual_projection = inSize !== H ? this.child('residual_projection', new Linear(inSize, H, rng)) : null;
+    this.ffn_norm = this.child('ffn_norm', new LayerNorm(H, c.layerNormEps));
+    this.fc1 = this.child('ffn.fc1', new Linear(H, c.intermediateSize, rng));
+    this.fc2 = this.child('ffn.fc2', new Linear(c.intermediateSize, H, rng));
+  }
+
+  forward(x: Tensor, input: EncoderInput): Tensor {
+    const { batch, seq } = input;
+    const nh = this.c.numHeads;
+    const hd = this.inSize / nh;
+    const h = this.attention_norm.forward(x);
+    const heads = (t: Tensor) => transpose(reshape(t, [batch, seq, nh, hd]), 1, 2);
+    const attn = scaledDotProductAttention(heads(this.query.forward(h)), heads(this.key.forward(h)), heads(this.value.forward(h)), {
+      keyPaddingMask: input.attentionMask,
+    });
+    const merged = reshape(transpose(attn, 1, 2), [batch, seq, this.inSize]);
+    const residual = this.residual_projection ? this.residual_projection.forward(x) : x;
+    const a = add(this.output.forward(merged), residual);
+    return add(a, this.fc2.forward(relu(this.fc1.forward(this.ffn_norm.forward(a)))));
+  }
+}
+
+export interface EncoderOutput {
+  /** Last layer's states [batch, seq, hidden]. */
+  lastHiddenState: Tensor;
+  /** tanh(dense(mean over real tokens)) [batch, hidden]: what a classification head reads. */
+  pooled: Tensor;
+}
+
+export class UseLiteModel extends Module {
+  readonly word_embeddings: Embedding;
+  readonly layers: UseLiteLayer[];
+  readonly pooler: Linear;
+  sourceDir: string | null = null;
+
+  constructor(readonly config: UseLiteConfig, rng: Random = new Random(0)) {
+    super();
+    this.word_embeddings = this.child('embeddings.word_embeddings', new Embedding(config.vocabSize, config.embeddingSize, rng, 0.02));
+    this.layers = Array.from({ length: config.numLayers }, (_, i) => this.child(`encoder.layer.${i}`, new UseLiteLayer(config, layerInputSize(config, i), rng)));
+    this.pooler = this.child('pooler.dense', new Linear(config.hiddenSize, config.hiddenSize, rng));
+  }
+
+  get architecture(): string {
+    return 'UniversalSentenceEncoderLite';
+  }
+
+  /** The sinusoidal timing signal [seq, embeddingSize], in float32 arithmetic as the graph computes it. */
+  timingSignal(seq: number): Tensor {
+    const inv = inverseTimescales(this.config);
+    const n = inv.length;
+    const out = Tensor.empty([seq, 2 * n]);
+    for (let t = 0; t < seq; t++) {
+      for (let i = 0; i < n; i++) {
+        const angle = Math.fround(t * Math.fround(inv[i]!));
+        out.data[t * 2 * n + i] = Math.sin(angle);
+        out.data[t * 2 * n + n + i] = Math.cos(angle);
+      }
+    }
+    return out;
+  }
+
+  forward(input: EncoderInput): EncoderOutput {
+    const { ids, attentionMask, batch, seq } = input;
+    if (ids.length !== batch * seq || attentionMask.length !== batch * seq) {
+      throw new Error(`${this.architecture}: ${ids.length} ids and ${attentionMask.length} mask values for batch ${batch} x seq ${seq}`);
+    }
+    if (seq > this.config.maxPositions) throw new Error(`${this.architecture}: ${seq} tokens; the model reads at most ${this.config.maxPositions}`);
+    const emb = this.word_embeddings.forward(ids, [batch, seq]);
+    let x = add(scale(emb, 2), this.timingSignal(seq));
+    for (const layer of this.layers) x = layer.forward(x, input);
+    // Mean over the real tokens: weights mask / max(count, 1), as the graph divides.
+    const weights = Tensor.zeros([batch, seq, 1]);
+    for (let b = 0; b < batch; b++) {
+      let count = 0;
+      for (let t = 0; t < seq; t++) count += attentionMask[b * seq + t]! > 0 ? 1 : 0;
+      for (let t = 0; t < seq; t++) weights.data[b * seq + t] = attentionMask[b * seq + t]! > 0 ? 1 / Math.max(count, 1) : 0;
+    }
+    const mean = sum(mul(x, weights), 1);
+    return { lastHiddenState: x, pooled: tanh(this.pooler.forward(mean)) };
+  }
+
+  /** Sentence embeddings [batch, hidden], unit length, as the original model outputs them. */
+  embed(input: EncoderInput): Float32Array {
+    return noGrad(() => {
+      const pooled = this.forward(input).pooled;
+      const H = this.config.hiddenSize;
+      const out = new Float32Array(pooled.data);
+      for (let b = 0; b < input.batch; b++) {
+        let ss = 0;
+        for (let j = 0; j < H; j++) ss += out[b * H + j]! ** 2;
+        const inv = 1 / Math.sqrt(Math.max(ss, 1e-12));
+        for (let j = 0; j < H; j++) out[b * H + j]! *= inv;
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Fills every parameter from a checkpoint; names and shapes must match, except that parameters
+   * `optional` accepts are left as they are when missing or of another shape. Returns those left.
+   */
+  loadWeights(reader: CheckpointReader, optional: (name: string) => boolean = () => false): string[] {
+    const missing: string[] = [];
+    const expected = new Set<string>();
+    for (const [name, p] of this.namedParameters()) {
+      expected.add(name);
+      const fits = reader.has(name) && sameDims(reader.info(name).shape, p.shape);
+      if (!fits && optional(name)) {
+        missing.push(name);
+        continue;
+      }
+      if (!reader.has(name)) throw new Error(`${reader.dir}: the checkpoint has no tensor '${name}', which ${this.architecture} needs`);
+      const info = reader.info(name);
+      if (!fits) {
+        throw new Error(`${reader.dir}: tensor '${name}' has shape ${shapeString(info.shape)}, the config implies ${shapeString(p.shape)}`);
+      }
+      reader.readInto(name, p.data);
+    }
+    const unused = reader.names().filter((n) => !expected.has(n) && !optionalHeadTensor(n));
+    if (unused.length > 0) throw new Error(`${reader.dir}: the checkpoint has tensors ${this.architecture} does not use: ${unused.slice(0, 5).join(', ')}`);
+    return missing;
+  }
+
+  static fromPretrained(dir: string): UseLiteModel {
+    const configPath = join(dir, 'config.json');
+    const model = new UseLiteModel(parseUseLiteConfig(readJsonFile(configPath), configPath));
+    const reader = new CheckpointReader(dir);
+    try {
+      model.loadWeights(reader);
+    } finally {
+      reader.close();
+    }
+    model.sourceDir = dir;
+    return model;
+  }
+}
+
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** A classification head saved beside the encoder is not the encoder's; the bare model skips it. */
+function optionalHeadTensor(name: string): boolean {
+  return name.startsWith('classifier.');
+}
+
+/** The encoder with a classification (or, with one label, regression) head on the pooled output. */
+export class UseLiteForSequenceClassification extends UseLiteModel {
+  readonly classifier: Linear;
+  /** True when the head was made fresh (the checkpoint had none of this size). */
+  newHead = true;
+
+  constructor(config: UseLiteConfig, readonly numLabels: number, rng: Random = new Random(0)) {
+    super(config, rng);
+    this.classifier = this.child('classifier', new Linear(config.hiddenSize, numLabels, null));
+    // As transformers initialises a new head: weights N(0, 0.02), bias 0.
+    this.classifier.weight.assign(Tensor.randn([numLabels, config.hiddenSize], rng, 0.02).data);
+  }
+
+  headModules(): string[] {
+    return ['classifier'];
+  }
+
+  /** [batch, numLabels] */
+  logits(input: EncoderInput): Tensor {
+    return this.classifier.forward(this.forward(input).pooled);
+  }
+
+  /** Loads the encoder; the head too when the folder has one with numLabels outputs, else a fresh seeded one. */
+  static fromPretrainedWithHead(dir: string, numLabels: number, seed = 0): UseLiteForSequenceClassification {
+    const configPath = join(dir, 'config.json');
+    const model = new UseLiteForSequenceClassification(parseUseLiteConfig(readJsonFile(configPath), configPath), numLabels, new Random(seed));
+    const reader = new CheckpointReader(dir);
+    try {
+      model.newHead = model.loadWeights(reader, (n) => n.startsWith('classifier.')).length > 0;
+    } finally {
+      reader.close();
+    }
+    model.sourceDir = dir;
+    return model;
+  }
+}

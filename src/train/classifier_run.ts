@@ -1,0 +1,112 @@
+// Fine-tuning an encoder for sequence classification end to end, as `gift train --task seqcls`
+// and the demo do it: labelled records in; a trained adapter (with its head and label names),
+// metrics on the validation and test records, log, metrics.json and loss curve out.
+import { join } from 'node:path';
+import type { DataRecord } from '../data/examples.js';
+import { buildSeqClsExamples, detectSeqClsFields, labelSpaceOf, type LabelSpace, type SeqClsExample } from '../data/seqcls.js';
+import { evaluateSequenceClassifier, type ClassificationMetrics } from '../eval/classification.js';
+import { Tokenizer } from '../io/tokenizer.js';
+import { loadSequenceClassifier, modelArchitecture } from '../models/registry.js';
+import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
+import type { AttachedAdapter } from '../peft/method.js';
+import { writeTrainingReport } from './report.js';
+import { sequenceClassificationTask } from './tasks/sequence_classification.js';
+import { trainModel, type TrainCallbacks, type TrainOptions, type TrainResult } from './trainer.js';
+
+/** How a trained classifier reads its data; saved in adapter_config.json as "task". */
+export interface ClassifierTaskInfo {
+  type: 'seqcls';
+  problem_type: 'single_label_classification' | 'regression';
+  id2label: string[];
+  text_fields: string[];
+  label_field: string;
+  max_length: number;
+}
+
+export interface ClassifierRunOptions {
+  modelDir: string;
+  train: DataRecord[];
+  /** Held-out loss during training, and metrics at the end. */
+  validation?: DataRecord[];
+  /** Metrics at the end only. */
+  test?: DataRecord[];
+  textFields?: string[];
+  labelField?: string;
+  regression?: boolean;
+  maxLength?: number;
+  /** The PEFT method's config; a head is added to modules_to_save unless the method trains it anyway. */
+  method: Record<string, unknown>;
+  options: TrainOptions;
+  outDir?: string;
+  resume?: boolean;
+  callbacks?: TrainCallbacks;
+  /** Progress lines (tokenization counts and such). */
+  log?: (line: string) => void;
+}
+
+export interface ClassifierRunResult {
+  adapter: AttachedAdapter;
+  labels: LabelSpace;
+  task: ClassifierTaskInfo;
+  training: TrainResult;
+  validation?: ClassificationMetrics;
+  test?: ClassificationMetrics;
+}
+
+export function taskInfoFromAdapterConfig(raw: Record<string, unknown>, source: string): ClassifierTaskInfo {
+  const t = raw.task as ClassifierTaskInfo | undefined;
+  if (!t || t.type !== 'seqcls' || !Array.isArray(t.id2label) || !Array.isArray(t.text_fields)) {
+    throw new Error(`${source}: not a sequence-classification adapter (no "task": {"type": "seqcls", ...}); train one with gift train --task seqcls`);
+  }
+  return t;
+}
+
+export function labelSpaceOfTask(t: ClassifierTaskInfo): LabelSpace {
+  return { kind: t.problem_type === 'regression' ? 'regression' : 'classification', names: t.id2label };
+}
+
+export function fineTuneClassifier(o: ClassifierRunOptions): ClassifierRunResult {
+  const log = o.log ?? (() => {});
+  if (o.train.length === 0) throw new Error('sequence classification: no training records');
+  const detected = detectSeqClsFields(o.train[0]!);
+  const textFields = o.textFields ?? detected.textFields;
+  const labelField = o.labelField ?? detected.labelField;
+  if (!labelField) throw new Error(`${o.train[0]!.where}: no label field found (tried label, score); name it with --label-field`);
+  const labels = labelSpaceOf(o.train, labelField, o.regression ?? false);
+  const tokenizer = Tokenizer.fromFolder(o.modelDir);
+  const maxLength = o.maxLength ?? 128;
+  const encode = (records: DataRecord[] | undefined, name: string): SeqClsExample[] | undefined => {
+    if (!records) return undefined;
+    const set = buildSeqClsExamples(records, tokenizer, { textFields, labelField, labels, maxLength });
+    log(`${name}: ${records.length} records (${textFields.join(' + ')} -> ${labelField})${set.truncated ? `; ${set.truncated} cut to ${maxLength} tokens` : ''}`);
+    return set.examples;
+  };
+  const train = encode(o.train, 'train')!;
+  const validation = encode(o.validation, 'validation');
+  const test = encode(o.test, 'test');
+  const numLabels = labels.kind === 'regression' ? 1 : labels.names.length;
+  log(`labels: ${labels.kind === 'regression' ? `regression on '${labelField}'` : labels.names.join(', ')}`);
+
+  const model = loadSequenceClassifier(o.modelDir, numLabels, o.options.seed);
+  const method = String(o.method.method);
+  const config = { ...o.method };
+  if (!['full', 'head'].includes(method) && config.modules_to_save === undefined) config.modules_to_save = ['classifier'];
+  const adapter = attachAdapter(model, config, o.options.seed, 'method config');
+  const training = trainModel({
+    model, adapter, task: sequenceClassificationTask(model, labels, train, validation), options: o.options,
+    outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
+    fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, textFields, labelField, maxLength, n: train.length }),
+  });
+  const task: ClassifierTaskInfo = {
+    type: 'seqcls', problem_type: labels.kind === 'regression' ? 'regression' : 'single_label_classification',
+    id2label: labels.names, text_fields: textFields, label_field: labelField, max_length: maxLength,
+  };
+  const result: ClassifierRunResult = { adapter, labels, task, training };
+  if (validation) result.validation = evaluateSequenceClassifier(model, validation, labels).metrics;
+  if (test) result.test = evaluateSequenceClassifier(model, test, labels).metrics;
+  if (o.outDir) {
+    saveAdapter(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir) }, { task });
+    writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, { validation: result.validation ?? null, test: result.test ?? null });
+  }
+  return result;
+}

@@ -1,0 +1,21 @@
+// What the training loop needs from a task: seeded batches, a loss summed over a batch's units
+// (target tokens for a language model, examples for a classifier) and how many units that is, so
+// that gradient accumulation weights every unit equally.
+import type { Tensor } from '../tensor/tensor.js';
+
+export interface TrainTask<B = unknown> {
+  /** Number of training examples (sets the number of batches per epoch). */
+  readonly trainSize: number;
+  /** Number of held-out examples (0: no held-out evaluation). */
+  readonly heldOutSize: number;
+  /** The training batches of one epoch, in a deterministic order for (seed, epoch). */
+  epochBatches(batchSize: number, seed: number, epoch: number): B[];
+  /** The held-out batches, in a fixed order (empty when there is no held-out set). */
+  heldOutBatches(batchSize: number): B[];
+  /** The loss summed over the batch's units (a scalar tensor on the tape). */
+  lossSum(batch: B): Tensor;
+  /** How many units lossSum sums. */
+  units(batch: B): number;
+  /** Token positions the model reads (for throughput). */
+  inputTokens(batch: B): number;
+}

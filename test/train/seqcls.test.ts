@@ -1,0 +1,82 @@
+// Sequence classification end to end through the command line, on the embedded encoder and real
+// e-mails: gift convert use-lite, gift train --task seqcls (GIFT with a new head), gift eval
+// --task seqcls on the saved adapter; plus the loss and label handling underneath.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { spamAssassinRecords } from '../../src/data/corpora.js';
+import { readTsv } from '../../src/data/tables.js';
+import { labelSpaceOf, splitRecords } from '../../src/data/seqcls.js';
+import { sequenceClassificationLoss } from '../../src/train/tasks/sequence_classification.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { assertGradcheck } from '../helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'giftjs-seqcls-'));
+
+function gift(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), ...args], { encoding: 'utf8' });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+function writeTsv(path: string, rows: { text: string; label: string }[]): void {
+  writeFileSync(path, `\uFEFFtext\tlabel\n${rows.map((r) => `${r.text.replace(/[\t\n]/g, ' ').slice(0, 300)}\t${r.label}`).join('\n')}\n`);
+}
+
+test('gift train --task seqcls (GIFT + head) then gift eval --task seqcls on real e-mails: the same test metrics, the head saved', () => {
+  const model = join(dir, 'use-lite');
+  assert.equal(gift('convert', 'use-lite', '--out', model).code, 0);
+  const records = spamAssassinRecords().map((r) => ({ text: String(r.value.text), label: String(r.value.label) }));
+  const { train, test: held } = splitRecords(records, [0.02, 0.97], 3);
+  writeTsv(join(dir, 'train.tsv'), train);
+  writeTsv(join(dir, 'test.tsv'), held.slice(0, 48));
+  const out = join(dir, 'run');
+  const t = gift('train', '--task', 'seqcls', '--model', model, '--data', join(dir, 'train.tsv'), '--test-data', join(dir, 'test.tsv'), '--out', out,
+    '--method', 'gift', '--rank', '4', '--max-steps', '3', '--batch-size', '8', '--max-length', '32', '--lr', '1e-3', '--json');
+  assert.equal(t.code, 0, t.err);
+  const trained = JSON.parse(t.out.trim().split('\n').pop()!);
+  // GIFT groups per input size (256 and 512) for query and value, plus the 2-label head.
+  assert.equal(trained.trainable_parameters, 2 * 4 * (256 + 256 + 512 + 512) + 2 * 512 + 2);
+  const config = JSON.parse(readFileSync(join(out, 'adapter/adapter_config.json'), 'utf8'));
+  assert.deepEqual(config.modules_to_save, ['classifier']);
+  assert.deepEqual(config.task.id2label, ['ham', 'spam']);
+  const e = gift('eval', '--task', 'seqcls', '--model', model, '--adapter', join(out, 'adapter'), '--data', join(dir, 'test.tsv'), '--json');
+  assert.equal(e.code, 0, e.err);
+  const evaluated = JSON.parse(e.out.trim().split('\n').pop()!);
+  assert.equal(evaluated.examples, 48);
+  assert.ok(Math.abs(evaluated.accuracy - trained.test.accuracy) < 1e-12, `eval ${evaluated.accuracy} vs train-time ${trained.test.accuracy}`);
+  assert.ok(Math.abs(evaluated.loss - trained.test.loss) < 1e-6);
+  const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+  assert.equal(metrics.test.examples, 48);
+});
+
+test('gift eval --task seqcls without an adapter says what it needs', () => {
+  const r = gift('eval', '--task', 'seqcls', '--model', join(dir, 'use-lite'), '--data', join(dir, 'test.tsv'));
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /--task seqcls needs --adapter/);
+});
+
+test('seqcls loss: cross-entropy for classes and squared error for regression, with their gradients', () => {
+  const logits = Tensor.fromArray([0.2, -1, 0.5, 1.5, 0, 0.3], [3, 2]).requireGrad();
+  const ce = sequenceClassificationLoss(logits, [1, 0, 1], { kind: 'classification', names: ['0', '1'] }).item();
+  const lse = (a: number, b: number) => Math.log(Math.exp(a) + Math.exp(b));
+  assert.ok(Math.abs(ce - (lse(0.2, -1) + 1 + lse(0.5, 1.5) - 0.5 + lse(0, 0.3) - 0.3)) < 1e-5);
+  const pred = Tensor.fromArray([0.5, 2, -1], [3, 1]).requireGrad();
+  const se = sequenceClassificationLoss(pred, [1, 2, 0.5], { kind: 'regression', names: ['score'] }).item();
+  assert.ok(Math.abs(se - (0.25 + 0 + 2.25)) < 1e-6);
+  assertGradcheck((x) => sequenceClassificationLoss(x, [1, 2, 0.5], { kind: 'regression', names: ['score'] }), [Tensor.fromArray([0.5, 2.2, -1], [3, 1]).requireGrad()], 'squared error');
+});
+
+test('labels: integer labels keep their values, names are sorted, a byte-order mark is not part of the header', () => {
+  const path = join(dir, 'bom.tsv');
+  writeFileSync(path, '\uFEFFsentence\tlabel\na\t2\nb\t0\n');
+  const records = readTsv(path);
+  assert.deepEqual(Object.keys(records[0]!.value), ['sentence', 'label']);
+  assert.deepEqual(labelSpaceOf(records, 'label', false).names, ['0', '1', '2']);
+  const named = [{ where: 'x', value: { label: 'spam' } }, { where: 'y', value: { label: 'ham' } }];
+  assert.deepEqual(labelSpaceOf(named, 'label', false).names, ['ham', 'spam']);
+});

@@ -13,6 +13,11 @@ import { readTsv } from '../../src/data/tables.js';
 import { labelSpaceOf, splitRecords } from '../../src/data/seqcls.js';
 import { sequenceClassificationLoss } from '../../src/train/tasks/sequence_classification.js';
 import { Tensor } from '../../src/tensor/tensor.js';
+import { Random } from '../../src/tensor/random.js';
+import { USE_LITE_DEFAULTS } from '../../src/models/use_lite/config.js';
+import { UseLiteForSequenceClassification } from '../../src/models/use_lite/model.js';
+import { attachAdapter } from '../../src/peft/adapter_io.js';
+import { collateSeqCls } from '../../src/data/seqcls.js';
 import { assertGradcheck } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -79,4 +84,21 @@ test('labels: integer labels keep their values, names are sorted, a byte-order m
   assert.deepEqual(labelSpaceOf(records, 'label', false).names, ['0', '1', '2']);
   const named = [{ where: 'x', value: { label: 'spam' } }, { where: 'y', value: { label: 'ham' } }];
   assert.deepEqual(labelSpaceOf(named, 'label', false).names, ['ham', 'spam']);
+});
+
+test('GIFT on the encoder (a group per input size) and its head: gradients of the classification loss equal finite differences', () => {
+  const config = { ...USE_LITE_DEFAULTS, vocabSize: 40, embeddingSize: 8, hiddenSize: 12, numHeads: 2, intermediateSize: 16, maxPositions: 16 };
+  const rng = new Random(5);
+  const model = new UseLiteForSequenceClassification(config, 3, rng);
+  const adapter = attachAdapter(model, { method: 'gift', rank: 2, target_modules: ['query', 'value'], modules_to_save: ['classifier'] }, 1);
+  const names = adapter.namedTrainable().map(([n]) => n);
+  assert.deepEqual(names.filter((n) => n.startsWith('gift.')).sort(), [
+    'gift.query_in12.phi', 'gift.query_in12.psi', 'gift.query_in8.phi', 'gift.query_in8.psi', 'gift.value_in12.phi', 'gift.value_in12.psi', 'gift.value_in8.phi', 'gift.value_in8.psi',
+  ]);
+  // psi starts at zero; move it off zero so that every path carries a gradient.
+  const params = adapter.namedTrainable().map(([, t]) => t);
+  for (const t of params) if (t.data.every((v) => v === 0)) t.assign(Tensor.randn(t.shape, rng, 0.5).data);
+  const batch = collateSeqCls([{ ids: [3, 7, 1, 9, 2], label: 2 }, { ids: [5, 5, 8], label: 0 }, { ids: [11], label: 1 }]);
+  const space = { kind: 'classification' as const, names: ['a', 'b', 'c'] };
+  assertGradcheck(() => sequenceClassificationLoss(model.logits(batch), batch.labels, space), params, 'GIFT + head on UseLite', { eps: 1e-2, atol: 2e-3, rtol: 2e-2 });
 });

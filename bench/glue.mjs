@@ -1,0 +1,36 @@
+// GLUE with the embedded encoder: GIFT, LoRA and head-only on SST-2, CoLA and STS-B (the paper's
+// GLUE protocol where it carries over: presets glue-*), scored on the dev sets. Long: ~20-30 min on
+// 2 cores.  node bench/glue.mjs [--tasks sst2,cola,stsb] [--methods gift,lora,head] [--out runs/glue]
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: { tasks: { type: 'string' }, methods: { type: 'string' }, out: { type: 'string' }, glue: { type: 'string' } } });
+const root = new URL('..', import.meta.url).pathname;
+const glue = values.glue ?? join(root, '../shared/data/glue');
+const out = values.out ?? join(root, 'runs/glue');
+const tasks = (values.tasks ?? 'sst2,cola,stsb').split(',');
+const methods = (values.methods ?? 'gift,lora,head').split(',');
+const DIRS = { sst2: 'SST-2', cola: 'CoLA', stsb: 'STS-B', mrpc: 'MRPC', rte: 'RTE' };
+const METRIC = { sst2: 'accuracy', cola: 'mcc', stsb: 'pearson', mrpc: 'f1', rte: 'accuracy' };
+const gift = (...args) => spawnSync(process.execPath, [join(root, 'bin/gift.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+
+mkdirSync(out, { recursive: true });
+const model = join(out, 'use-lite');
+if (!existsSync(join(model, 'config.json'))) gift('convert', 'use-lite', '--out', model);
+const rows = [];
+for (const task of tasks) {
+  for (const method of methods) {
+    const t0 = Date.now();
+    const r = gift('train', '--preset', `glue-${task}`, '--method', method, '--model', model, '--data', join(glue, DIRS[task], 'train.tsv'),
+      '--eval-data', join(glue, DIRS[task], 'dev.tsv'), '--out', join(out, `${task}-${method}`), '--json');
+    if (r.status !== 0) throw new Error(`${task} ${method}: gift train failed`);
+    const m = JSON.parse(r.stdout.trim().split('\n').pop());
+    const row = { task, method, trainable: m.trainable_parameters, metric: METRIC[task], value: m.validation[METRIC[task]], all: m.validation, seconds: (Date.now() - t0) / 1000 };
+    rows.push(row);
+    console.log(JSON.stringify(row));
+  }
+}
+console.log('\n| task | method | trainable params | dev metric | value |\n|---|---|---:|---|---:|');
+for (const r of rows) console.log(`| ${r.task} | ${r.method} | ${r.trainable} | ${r.metric} | ${r.value.toFixed(4)} |`);

@@ -3,9 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointReader } from '../io/hf_folder.js';
-import { modelArchitecture, readModelConfig } from '../models/registry.js';
-import { USE_LITE_ARCHITECTURE } from '../models/use_lite/config.js';
-import { UseLiteModel } from '../models/use_lite/model.js';
+import { loadSequenceClassifier, modelArchitecture, readModelConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES } from '../models/registry.js';
 import { attachAdapter } from '../peft/adapter_io.js';
 import { llamaLinearShapes, llamaParameterCount } from '../models/llama/shapes.js';
 import { loadCausalLM } from '../models/registry.js';
@@ -34,7 +32,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const dir = positionals[0]!;
-  if (modelArchitecture(dir) === USE_LITE_ARCHITECTURE) return inspectEncoder(dir, values);
+  if (SEQUENCE_CLASSIFICATION_ARCHITECTURES.includes(modelArchitecture(dir))) return inspectEncoder(dir, values);
   const c = readModelConfig(dir);
   const shapes = llamaLinearShapes(c);
   const total = llamaParameterCount(c);
@@ -82,26 +80,28 @@ function inspectEncoder(dir: string, values: Record<string, unknown>): number {
   const rank = intOption(values.rank, 'rank', 32);
   const targets = listOption(values.targets) ?? ['query', 'value'];
   const layers = layersOption(values.layers);
-  const load = () => UseLiteModel.fromPretrained(dir);
+  const architecture = modelArchitecture(dir);
+  // The encoder alone (a 1-output head is attached to load it, and left out of the counts).
+  const load = () => loadSequenceClassifier(dir, 1);
   const model = load();
-  const c = model.config;
-  const total = model.parameters().reduce((n, p) => n + p.size, 0);
+  const linears = model.namedModules().filter(([n]) => /(^|\.)(query|value)$/.test(n));
+  const total = model.namedParameters().filter(([n]) => !n.startsWith('classifier.')).reduce((n, [, p]) => n + p.size, 0);
   const gift = attachAdapter(load(), { method: 'gift', rank, target_modules: targets, layers });
   const lora = attachAdapter(load(), { method: 'lora', rank, target_modules: targets, layers });
   const lines = [
     `model: ${dir}`,
-    `architecture: ${USE_LITE_ARCHITECTURE}, ${c.numLayers} layers, widths ${c.embeddingSize} -> ${c.hiddenSize} (the first layer widens the residual), heads ${c.numHeads}, FFN ${c.intermediateSize}, vocabulary ${c.vocabSize}, at most ${c.maxPositions} tokens`,
-    `parameters: ${total} (${human(total)})`,
+    `architecture: ${architecture}; ${linears.length / 2} attention layers`,
+    `parameters: ${total} (${human(total)}) without the classification head`,
     `trainable on ${targets.join(',')}${layers ? ` in layers ${layers.join(',')}` : ''}, rank ${rank}:`,
     `  GIFT ${gift.trainableCount()} (${human(gift.trainableCount())}):`, ...gift.describe().map((l) => `    ${l}`),
     `  LoRA ${lora.trainableCount()} (${human(lora.trainableCount())}): rank x (in + out) per adapted layer; LoRA / GIFT = ${(lora.trainableCount() / gift.trainableCount()).toFixed(2)}x`,
-    `  (a classification head adds ${c.hiddenSize + 1} per label to either)`,
+    '  (a classification head trains beside either)',
   ];
   if (typeof values.adapter === 'string') {
     const adapter = loadAdapter(values.adapter, load());
-    lines.push(`adapter ${values.adapter}: ${adapter.method}, ${adapter.trainableCount()} trainable parameters`, ...adapter.describe().map((l) => `  ${l}`));
+    lines.push(`adapter ${values.adapter}: ${adapter.method}, ${adapter.trainableCount()} trainable parameters`, ...adapter.describe().map((l) => `    ${l}`));
   }
   console.log(lines.join('\n'));
-  if (values.json) console.log(JSON.stringify({ architecture: USE_LITE_ARCHITECTURE, parameters: total, rank, targets, gift_trainable: gift.trainableCount(), lora_trainable: lora.trainableCount() }));
+  if (values.json) console.log(JSON.stringify({ architecture, parameters: total, rank, targets, gift_trainable: gift.trainableCount(), lora_trainable: lora.trainableCount() }));
   return 0;
 }

@@ -1,13 +1,15 @@
 // Sequence classification data: records with one or two text fields and a label become token-id
 // examples; batches are right-padded with an attention mask, as an encoder reads them.
 import type { Tokenizer } from '../io/tokenizer.js';
-import type { EncoderInput } from '../models/use_lite/model.js';
+import type { EncoderInput } from '../models/encoder.js';
 import { Random } from '../tensor/random.js';
 import { shuffle } from './batches.js';
 import type { DataRecord } from './examples.js';
 
 export interface SeqClsExample {
   ids: number[];
+  /** Segment of each token (0 first text, 1 second) when the tokenizer assigns them. */
+  typeIds?: number[];
   /** A class index, or the target value of a regression. */
   label: number;
 }
@@ -48,16 +50,9 @@ export function labelSpaceOf(records: DataRecord[], labelField: string, regressi
   return { kind: 'classification', names: values.sort() };
 }
 
-/** Token ids of one or two texts, concatenated, at most maxLength (a pair loses tokens from its longer side first). */
+/** Token ids of one or two texts as the model's tokenizer joins them (special tokens, truncation: see Tokenizer.encodeForClassification). */
 export function encodeTexts(tokenizer: Tokenizer, texts: string[], maxLength: number): number[] {
-  const parts = texts.map((t) => tokenizer.encode(t, { addSpecialTokens: false }));
-  let total = parts.reduce((n, p) => n + p.length, 0);
-  while (total > maxLength) {
-    const longest = parts.reduce((a, p) => (p.length > a.length ? p : a), parts[0]!);
-    longest.pop();
-    total--;
-  }
-  return parts.flat();
+  return tokenizer.encodeForClassification(texts, maxLength).ids;
 }
 
 export interface SeqClsOptions {
@@ -84,24 +79,26 @@ export function buildSeqClsExamples(records: DataRecord[], tokenizer: Tokenizer,
       label = o.labels.names.indexOf(String(raw));
       if (label < 0) throw new Error(`${r.where}: label ${JSON.stringify(raw)} is not one of the training labels (${o.labels.names.join(', ')})`);
     }
-    const ids = encodeTexts(tokenizer, texts, Number.MAX_SAFE_INTEGER);
-    if (ids.length > o.maxLength) truncated++;
-    return { ids: ids.length > o.maxLength ? encodeTexts(tokenizer, texts, o.maxLength) : ids, label };
+    const encoded = tokenizer.encodeForClassification(texts, o.maxLength);
+    if (encoded.truncated) truncated++;
+    return { ids: encoded.ids, typeIds: encoded.typeIds, label };
   });
   return { examples, truncated };
 }
 
-/** Right-padded ids (pad 0, masked out) and the mask; an empty text keeps one masked position. */
+/** Right-padded ids (pad 0, masked out), token types and the mask; an empty text keeps one masked position. */
 export function collateSeqCls(examples: SeqClsExample[]): SeqClsBatch {
   const seq = Math.max(1, ...examples.map((e) => e.ids.length));
   const batch = examples.length;
   const ids = new Int32Array(batch * seq);
   const attentionMask = new Float32Array(batch * seq);
+  const tokenTypeIds = new Int32Array(batch * seq);
   examples.forEach((e, b) => {
     ids.set(e.ids, b * seq);
+    if (e.typeIds) tokenTypeIds.set(e.typeIds, b * seq);
     attentionMask.fill(1, b * seq, b * seq + e.ids.length);
   });
-  return { ids, attentionMask, batch, seq, labels: examples.map((e) => e.label) };
+  return { ids, attentionMask, tokenTypeIds, batch, seq, labels: examples.map((e) => e.label) };
 }
 
 /** A seeded split of records into train / validation / test by fractions. */

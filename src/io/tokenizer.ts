@@ -46,6 +46,38 @@ export class Tokenizer {
     return this.hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
   }
 
+  /**
+   * One text or a pair as a classifier reads it: special tokens and token types as the
+   * tokenizer's post-processor places them ([CLS] a [SEP] b [SEP] for BERT, <s> a </s></s> b </s>
+   * for RoBERTa, plain concatenation without one), at most maxLength ids in all -- the texts lose
+   * tokens from the longer one first before the special tokens go in, as transformers'
+   * truncation="longest_first" does.
+   */
+  encodeForClassification(texts: readonly string[], maxLength: number): { ids: number[]; typeIds: number[]; truncated: boolean } {
+    if (texts.length < 1 || texts.length > 2) throw new Error(`encodeForClassification: one text or a pair, got ${texts.length}`);
+    // The post-processor works on token strings; the public encode() cannot truncate before it runs.
+    const hf = this.hf as unknown as {
+      tokenize(t: string, o: { add_special_tokens: boolean }): string[];
+      post_processor: ((a: string[], b: string[] | null, add: boolean) => { tokens: string[]; token_type_ids?: number[] }) | null;
+    };
+    const parts = texts.map((t) => hf.tokenize(t, { add_special_tokens: false }));
+    const specials = hf.post_processor ? hf.post_processor([], texts.length === 2 ? [] : null, true).tokens.length : 0;
+    const budget = Math.max(0, maxLength - specials);
+    let total = parts.reduce((n, p) => n + p.length, 0);
+    const truncated = total > budget;
+    while (total > budget) {
+      // The longer text loses a token; on a tie the second does (as tokenizers' LongestFirst).
+      parts.reduce((a, p) => (p.length >= a.length ? p : a), parts[0]!).pop();
+      total--;
+    }
+    const processed = hf.post_processor
+      ? hf.post_processor(parts[0]!, parts[1] ?? null, true)
+      : { tokens: parts.flat(), token_type_ids: parts.flatMap((p, k) => p.map(() => k)) };
+    const unk = (this.hf as unknown as { model: { unk_token_id?: number } }).model.unk_token_id ?? 0;
+    const ids = processed.tokens.map((t) => this.hf.token_to_id(t) ?? unk);
+    return { ids, typeIds: processed.token_type_ids ?? ids.map(() => 0), truncated };
+  }
+
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
     return this.hf.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? true });
   }

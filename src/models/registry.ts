@@ -4,6 +4,10 @@ import { readJsonFile } from '../io/hf_folder.js';
 import { LLAMA_ARCHITECTURES, parseLlamaConfig, type LlamaConfig } from './llama/config.js';
 import { LlamaForCausalLM } from './llama/model.js';
 import { USE_LITE_ARCHITECTURE } from './use_lite/config.js';
+import { BERT_ARCHITECTURES, ROBERTA_ARCHITECTURES } from './bert/config.js';
+import { BertForSequenceClassification } from './bert/model.js';
+import type { SequenceClassifier } from './encoder.js';
+import type { Module } from '../nn/module.js';
 import { UseLiteForSequenceClassification } from './use_lite/model.js';
 
 export function readModelConfig(dir: string): LlamaConfig {
@@ -18,7 +22,7 @@ export function loadCausalLM(dir: string): LlamaForCausalLM {
 export const SUPPORTED_ARCHITECTURES: readonly string[] = LLAMA_ARCHITECTURES;
 
 /** Architectures with a sequence-classification form (a head on the pooled output). */
-export const SEQUENCE_CLASSIFICATION_ARCHITECTURES: readonly string[] = [USE_LITE_ARCHITECTURE];
+export const SEQUENCE_CLASSIFICATION_ARCHITECTURES: readonly string[] = [USE_LITE_ARCHITECTURE, ...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES];
 
 /** The architecture a model folder's config.json names. */
 export function modelArchitecture(dir: string): string {
@@ -29,8 +33,9 @@ export function modelArchitecture(dir: string): string {
 }
 
 /** An encoder with a classification head of numLabels outputs (the folder's own head if it fits, else a new seeded one). */
-export function loadSequenceClassifier(dir: string, numLabels: number, seed = 0): UseLiteForSequenceClassification {
+export function loadSequenceClassifier(dir: string, numLabels: number, seed = 0): SequenceClassifier & Module {
   const arch = modelArchitecture(dir);
   if (arch === USE_LITE_ARCHITECTURE) return UseLiteForSequenceClassification.fromPretrainedWithHead(dir, numLabels, seed);
+  if (BERT_ARCHITECTURES.includes(arch) || ROBERTA_ARCHITECTURES.includes(arch)) return BertForSequenceClassification.fromPretrained(dir, numLabels, seed);
   throw new Error(`${join(dir, 'config.json')}: architecture ${arch} has no sequence-classification form in giftjs (supported: ${SEQUENCE_CLASSIFICATION_ARCHITECTURES.join(', ')})`);
 }

@@ -22,15 +22,9 @@ import { noGrad } from '../../tensor/autograd.js';
 import { Random } from '../../tensor/random.js';
 import { shapeString } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
+import type { EncoderInput, EncoderOutput, SequenceClassifier } from '../encoder.js';
 import { inverseTimescales, layerInputSize, parseUseLiteConfig, type UseLiteConfig } from './config.js';
 
-/** A batch of token ids [batch * seq], right-padded, with 1 for a real token and 0 for padding. */
-export interface EncoderInput {
-  ids: Int32Array;
-  attentionMask: Float32Array;
-  batch: number;
-  seq: number;
-}
 
 class UseLiteLayer extends Module {
   readonly attention_norm: LayerNorm;
@@ -72,13 +66,6 @@ class UseLiteLayer extends Module {
     const a = add(this.output.forward(merged), residual);
     return add(a, this.fc2.forward(relu(this.fc1.forward(this.ffn_norm.forward(a)))));
   }
-}
-
-export interface EncoderOutput {
-  /** Last layer's states [batch, seq, hidden]. */
-  lastHiddenState: Tensor;
-  /** tanh(dense(mean over real tokens)) [batch, hidden]: what a classification head reads. */
-  pooled: Tensor;
 }
 
 export class UseLiteModel extends Module {
@@ -199,7 +186,7 @@ function optionalHeadTensor(name: string): boolean {
 }
 
 /** The encoder with a classification (or, with one label, regression) head on the pooled output. */
-export class UseLiteForSequenceClassification extends UseLiteModel {
+export class UseLiteForSequenceClassification extends UseLiteModel implements SequenceClassifier {
   readonly classifier: Linear;
   /** True when the head was made fresh (the checkpoint had none of this size). */
   newHead = true;
@@ -234,3 +221,5 @@ export class UseLiteForSequenceClassification extends UseLiteModel {
     return model;
   }
 }
+
+export type { EncoderInput, EncoderOutput };

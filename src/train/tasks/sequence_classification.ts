@@ -2,18 +2,12 @@
 // one-output regression, as transformers' problem_type "regression"), summed over examples.
 import { epochGroups } from '../../data/batches.js';
 import { collateSeqCls, type LabelSpace, type SeqClsBatch, type SeqClsExample } from '../../data/seqcls.js';
-import type { EncoderInput } from '../../models/use_lite/model.js';
+import type { SequenceClassifier } from '../../models/encoder.js';
 import { crossEntropy } from '../../ops/cross_entropy.js';
 import { mul, sub } from '../../ops/elementwise.js';
 import { sum } from '../../ops/reduce.js';
 import { Tensor } from '../../tensor/tensor.js';
 import type { TrainTask } from '../task.js';
-
-/** A model with a classification head: logits [batch, labels]. */
-export interface SequenceClassifier {
-  readonly numLabels: number;
-  logits(input: EncoderInput): Tensor;
-}
 
 /** Summed loss of a batch: cross-entropy for classes, squared error for regression. */
 export function sequenceClassificationLoss(logits: Tensor, labels: readonly number[], space: LabelSpace): Tensor {
@@ -38,3 +32,5 @@ export function sequenceClassificationTask(model: SequenceClassifier, space: Lab
     inputTokens: (b) => b.batch * b.seq,
   };
 }
+
+export type { SequenceClassifier };

@@ -1,0 +1,26 @@
+// What every encoder takes and gives (Universal Sentence Encoder Lite, BERT, RoBERTa), and the
+// classifier form the sequence-classification task trains.
+import type { Tensor } from '../tensor/tensor.js';
+
+/** A batch of token ids [batch * seq], right-padded, with 1 for a real token and 0 for padding. */
+export interface EncoderInput {
+  ids: Int32Array;
+  attentionMask: Float32Array;
+  /** Segment ids (BERT's token types); models without them ignore it. */
+  tokenTypeIds?: Int32Array;
+  batch: number;
+  seq: number;
+}
+
+export interface EncoderOutput {
+  /** Last layer's states [batch, seq, hidden]. */
+  lastHiddenState: Tensor;
+  /** What a classification head reads [batch, hidden]. */
+  pooled: Tensor;
+}
+
+/** A model with a classification head: logits [batch, labels]. */
+export interface SequenceClassifier {
+  readonly numLabels: number;
+  logits(input: EncoderInput): Tensor;
+}

@@ -291,6 +291,22 @@ def write_vit_fixture(root, seed):
         json.dump({"do_resize": True, "size": {"height": 8, "width": 8}, "do_normalize": True, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "do_rescale": True, "rescale_factor": 1 / 255}, f, indent=2)
     save_safetensors(os.path.join(d, "model.safetensors"), {k: v.detach() for k, v in W.items()})
     save_safetensors(os.path.join(d, "reference.safetensors"), ref)
+    # The same weights under timm's names (vit_* checkpoints: fused qkv, blocks.N, head), and timm's config.
+    T = {"cls_token": W["vit.embeddings.cls_token"], "pos_embed": W["vit.embeddings.position_embeddings"],
+         "patch_embed.proj.weight": W["vit.embeddings.patch_embeddings.projection.weight"], "patch_embed.proj.bias": W["vit.embeddings.patch_embeddings.projection.bias"],
+         "norm.weight": W["vit.layernorm.weight"], "norm.bias": W["vit.layernorm.bias"], "head.weight": W["classifier.weight"], "head.bias": W["classifier.bias"]}
+    for i in range(cfg["num_hidden_layers"]):
+        L, B = f"vit.encoder.layer.{i}.", f"blocks.{i}."
+        for part in ["weight", "bias"]:
+            T[B + "attn.qkv." + part] = torch.cat([W[L + f"attention.attention.{m}.{part}"] for m in ["query", "key", "value"]])
+            for hf, tm in [("layernorm_before", "norm1"), ("layernorm_after", "norm2"), ("attention.output.dense", "attn.proj"), ("intermediate.dense", "mlp.fc1"), ("output.dense", "mlp.fc2")]:
+                T[B + tm + "." + part] = W[L + hf + "." + part]
+    dt = os.path.join(root, "vit-timm")
+    os.makedirs(dt, exist_ok=True)
+    with open(os.path.join(dt, "config.json"), "w") as f:
+        json.dump({"architecture": "vit_tiny_patch4_8", "num_classes": 3, "num_heads": 2, "label_names": ["a", "b", "c"],
+                   "pretrained_cfg": {"input_size": [3, 8, 8], "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}, f, indent=2)
+    save_safetensors(os.path.join(dt, "model.safetensors"), {k: v.detach() for k, v in T.items()})
 
 
 if __name__ == "__main__":

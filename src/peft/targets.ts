@@ -13,6 +13,9 @@ export interface TargetedLinear {
   module: Linear;
 }
 
+/** timm's names for modules giftjs names as Hugging Face does (a timm ViT loads into HF's tree). */
+const TARGET_ALIASES: Record<string, string> = { 'attn.proj': 'attention.output.dense' };
+
 const LAYER_INDEX = /(?:^|\.)(?:layers|layer|h|blocks)\.(\d+)(?:\.|$)/;
 
 export function layerIndexOf(path: string): number | null {
@@ -25,7 +28,7 @@ export function layerIndexOf(path: string): number | null {
  * none or lies outside the chosen layers. The one rule for attaching methods and for counting.
  */
 export function matchTarget(path: string, targets: readonly string[], layers: readonly number[] | null): { target: string; layer: number | null } | null {
-  const target = targets.find((t) => path === t || path.endsWith(`.${t}`));
+  const target = targets.find((t) => [t, TARGET_ALIASES[t]].some((name) => name !== undefined && (path === name || path.endsWith(`.${name}`))));
   if (!target) return null;
   const layer = layerIndexOf(path);
   if (layers && (layer === null || !layers.includes(layer))) return null;

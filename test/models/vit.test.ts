@@ -8,6 +8,7 @@ import { crossEntropy } from '../../src/ops/cross_entropy.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { Random } from '../../src/tensor/random.js';
+import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { assertClose, assertGradcheck } from '../helpers.js';
 
 const TINY: ViTConfig = { hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 24, imageSize: 8, patchSize: 4, numChannels: 3, numLabels: 5, layerNormEps: 1e-12 };
@@ -48,4 +49,45 @@ test('GIFT on attention.output.dense (+ the classifier) trains with correct grad
     'vit.encoder.layer.1.attention.output.dense.bias', 'vit.encoder.layer.0.intermediate.dense.weight', 'vit.encoder.layer.0.output.dense.weight', 'vit.layernorm.bias', 'classifier.weight']) {
     assert.ok(names.includes(n), n);
   }
+});
+
+const FIXTURES = new URL('../../../test/fixtures/encoders/', import.meta.url).pathname;
+
+function readReference(): Map<string, Float32Array | number[]> {
+  const f = SafetensorsFile.open(`${FIXTURES}vit/reference.safetensors`);
+  const out = new Map<string, Float32Array | number[]>();
+  for (const [n, info] of f.tensors) {
+    if (info.dtype === 'I64') out.set(n, f.readIntegers(n).values);
+    else out.set(n, new Float32Array(f.readTensor(n).data));
+  }
+  f.close();
+  return out;
+}
+
+for (const folder of ['vit', 'vit-timm']) {
+  test(`ViTForImageClassification from ${folder === 'vit' ? 'a Hugging Face' : "a timm (fused qkv, blocks.N)"} folder: logits and GIFT (attention.output.dense) gradients equal PyTorch's`, () => {
+    const ref = readReference();
+    const model = ViTForImageClassification.fromPretrained(`${FIXTURES}${folder}`);
+    assert.equal(model.newHead, false);
+    assert.deepEqual(model.config.labels, ['a', 'b', 'c']);
+    const patches = imagesToPatches(ref.get('pixel_values') as Float32Array, 2, model.config);
+    assertClose(noGrad(() => model.forward(patches)).data, ref.get('logits') as Float32Array, 'logits', 1e-5, 1e-4);
+    const target = folder === 'vit' ? 'attention.output.dense' : 'attn.proj';
+    const gift = attachAdapter(model, { method: 'gift', rank: 4, alpha: 4, target_modules: [target], modules_to_save: ['classifier'] });
+    const named = new Map(gift.namedTrainable());
+    named.get(`gift.${target}.phi`)!.assign(ref.get('gift.attention.output.dense.phi') as Float32Array);
+    named.get(`gift.${target}.psi`)!.assign(ref.get('gift.attention.output.dense.psi') as Float32Array);
+    const loss = crossEntropy(model.forward(patches), ref.get('labels') as number[]);
+    assertClose([loss.item()], ref.get('gift_loss') as Float32Array, 'GIFT loss', 1e-5, 1e-4);
+    loss.backward();
+    assertClose(named.get(`gift.${target}.phi`)!.grad!.data, ref.get('grad.gift.attention.output.dense.phi') as Float32Array, 'grad phi', 1e-5, 1e-3);
+    assertClose(named.get(`gift.${target}.psi`)!.grad!.data, ref.get('grad.gift.attention.output.dense.psi') as Float32Array, 'grad psi', 1e-5, 1e-3);
+    assertClose(named.get('classifier.weight')!.grad!.data, ref.get('grad.classifier.weight') as Float32Array, 'grad head', 1e-5, 1e-3);
+  });
+}
+
+test('ViT fromPretrained with another number of labels makes a fresh head and keeps the backbone', () => {
+  const model = ViTForImageClassification.fromPretrained(`${FIXTURES}vit`, { labels: ['x', 'y'] });
+  assert.equal(model.newHead, true);
+  assert.deepEqual(model.classifier.weight.shape, [2, 16]);
 });

@@ -1,6 +1,8 @@
 // ViTForImageClassification with Hugging Face's module tree and tensor names (patch embedding as
-// a 16x16 strided convolution, CLS token, learned positions, pre-norm blocks, classifier on CLS).
-// Used by the speed benchmarks today; loading checkpoints and images comes with the vision work.
+// a 16x16 strided convolution, CLS token, learned positions, pre-norm blocks, classifier on CLS),
+// loaded from Hugging Face folders or from timm's vit_* checkpoints (names mapped, fused qkv split).
+import { join } from 'node:path';
+import { CheckpointReader, readJsonFile } from '../../io/hf_folder.js';
 import { LayerNorm, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { gelu } from '../../ops/activations.js';
@@ -8,10 +10,13 @@ import { scaledDotProductAttention } from '../../ops/attention.js';
 import { add } from '../../ops/elementwise.js';
 import { linear } from '../../ops/matmul.js';
 import { concat, reshape, slice, transpose } from '../../ops/shape_ops.js';
-import type { Random } from '../../tensor/random.js';
+import { Random } from '../../tensor/random.js';
+import { shapeString } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
 
 export interface ViTConfig {
+  /** Label names by index (id2label); length numLabels. */
+  labels?: string[];
   hiddenSize: number;
   numLayers: number;
   numHeads: number;
@@ -126,10 +131,41 @@ class ViTModel extends Module {
 export class ViTForImageClassification extends Module {
   readonly vit: ViTModel;
   readonly classifier: Linear;
+  /** True when the classifier was made fresh (the checkpoint had none of this size). */
+  newHead = true;
+  sourceDir: string | null = null;
   constructor(readonly config: ViTConfig, rng: Random) {
     super();
     this.vit = this.child('vit', new ViTModel(config, rng));
     this.classifier = this.child('classifier', new Linear(config.hiddenSize, config.numLabels, rng));
+  }
+
+  get numLabels(): number {
+    return this.config.numLabels;
+  }
+
+  /**
+   * Loads a Hugging Face ViT folder (config.json + safetensors) or a timm vit_* folder; with
+   * numLabels (or labels) differing from the checkpoint's head, the classifier is made fresh (seeded).
+   */
+  static fromPretrained(dir: string, options: { numLabels?: number; labels?: string[]; seed?: number } = {}): ViTForImageClassification {
+    const { config: base, timm } = readViTConfig(dir);
+    const numLabels = options.labels?.length ?? options.numLabels ?? base.numLabels;
+    const config: ViTConfig = { ...base, numLabels, labels: options.labels ?? (numLabels === base.numLabels ? base.labels : undefined) };
+    const model = new ViTForImageClassification(config, new Random(options.seed ?? 0));
+    const reader = new CheckpointReader(dir);
+    try {
+      model.newHead = loadViTWeights(model, reader, timm);
+    } finally {
+      reader.close();
+    }
+    if (model.newHead) {
+      // As transformers initialises a new head: weights N(0, 0.02), bias 0.
+      model.classifier.weight.assign(Tensor.randn(model.classifier.weight.shape, new Random((options.seed ?? 0) + 1), 0.02).data);
+      model.classifier.bias!.assign(new Float32Array(numLabels));
+    }
+    model.sourceDir = dir;
+    return model;
   }
 
   headModules(): string[] {
@@ -145,4 +181,120 @@ export class ViTForImageClassification extends Module {
     const cls = reshape(slice(this.vit.layernorm.forward(x), 1, 0, 1), [batch, this.config.hiddenSize]);
     return this.classifier.forward(cls);
   }
+}
+
+/** Hugging Face's ViT config.json, or timm's (architecture "vit_*"; sizes read from the weights). */
+export function readViTConfig(dir: string): { config: ViTConfig; timm: boolean } {
+  const path = join(dir, 'config.json');
+  const raw = readJsonFile(path);
+  if (typeof raw.architecture === 'string' && raw.architecture.startsWith('vit_')) return { config: timmViTConfig(dir, raw, path), timm: true };
+  const int = (k: string, fallback?: number): number => {
+    const v = raw[k] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${path}: '${k}' must be a positive integer, got ${JSON.stringify(raw[k])}`);
+    return v;
+  };
+  const id2label = raw.id2label as Record<string, string> | undefined;
+  const labels = id2label ? Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) => String(id2label[k])) : undefined;
+  const c: ViTConfig = {
+    hiddenSize: int('hidden_size'), numLayers: int('num_hidden_layers'), numHeads: int('num_attention_heads'), intermediateSize: int('intermediate_size'),
+    imageSize: int('image_size'), patchSize: int('patch_size'), numChannels: int('num_channels', 3), numLabels: labels?.length ?? int('num_labels', 2),
+    layerNormEps: typeof raw.layer_norm_eps === 'number' ? raw.layer_norm_eps : 1e-12, labels,
+  };
+  if (c.imageSize % c.patchSize !== 0) throw new Error(`${path}: image_size ${c.imageSize} is not a multiple of patch_size ${c.patchSize}`);
+  if (raw.hidden_act !== undefined && raw.hidden_act !== 'gelu') throw new Error(`${path}: hidden_act '${String(raw.hidden_act)}' is not supported (gelu)`);
+  return { config: c, timm: false };
+}
+
+/** Heads of timm's standard ViT sizes (the weights do not tell them). */
+const TIMM_HEADS: Record<string, number> = { tiny: 3, small: 6, base: 12, large: 16, huge: 16 };
+
+function timmViTConfig(dir: string, raw: Record<string, unknown>, path: string): ViTConfig {
+  const arch = String(raw.architecture);
+  const reader = new CheckpointReader(dir);
+  try {
+    const shape = (n: string) => {
+      if (!reader.has(n)) throw new Error(`${dir}: timm checkpoint without '${n}'`);
+      return reader.info(n).shape;
+    };
+    const [H, C, P] = shape('patch_embed.proj.weight') as [number, number, number];
+    const tokens = shape('pos_embed')[1]!;
+    let layers = 0;
+    while (reader.has(`blocks.${layers}.attn.qkv.weight`)) layers++;
+    const size = /^vit_(tiny|small|base|large|huge)_/.exec(arch)?.[1];
+    const heads = typeof raw.num_heads === 'number' ? raw.num_heads : size ? TIMM_HEADS[size] : undefined;
+    if (!heads) throw new Error(`${path}: cannot tell the number of heads of '${arch}' (add "num_heads")`);
+    const labels = Array.isArray(raw.label_names) ? (raw.label_names as unknown[]).map(String) : undefined;
+    const numLabels = reader.has('head.weight') ? shape('head.weight')[0]! : typeof raw.num_classes === 'number' ? raw.num_classes : 1000;
+    return {
+      hiddenSize: H, numLayers: layers, numHeads: heads, intermediateSize: shape('blocks.0.mlp.fc1.weight')[0]!,
+      imageSize: Math.round(Math.sqrt(tokens - 1)) * P!, patchSize: P!, numChannels: C!, numLabels, layerNormEps: 1e-6,
+      labels: labels?.length === numLabels ? labels : undefined,
+    };
+  } finally {
+    reader.close();
+  }
+}
+
+/** timm's name for a Hugging Face ViT parameter, with the rows of a fused qkv tensor it lives in ([start, end) or null). */
+function timmName(name: string, H: number): { name: string; rows: [number, number] | null } {
+  const layer = /^vit\.encoder\.layer\.(\d+)\.(.+)$/.exec(name);
+  if (layer) {
+    const [, i, rest] = layer;
+    const qkv = /^attention\.attention\.(query|key|value)\.(weight|bias)$/.exec(rest!);
+    if (qkv) {
+      const k = ['query', 'key', 'value'].indexOf(qkv[1]!);
+      return { name: `blocks.${i}.attn.qkv.${qkv[2]}`, rows: [k * H, (k + 1) * H] };
+    }
+    const map: Record<string, string> = {
+      'layernorm_before': 'norm1', 'layernorm_after': 'norm2', 'attention.output.dense': 'attn.proj', 'intermediate.dense': 'mlp.fc1', 'output.dense': 'mlp.fc2',
+    };
+    const m = /^(.+)\.(weight|bias)$/.exec(rest!)!;
+    return { name: `blocks.${i}.${map[m[1]!] ?? m[1]}.${m[2]}`, rows: null };
+  }
+  const top: Record<string, string> = {
+    'vit.embeddings.cls_token': 'cls_token', 'vit.embeddings.position_embeddings': 'pos_embed',
+    'vit.embeddings.patch_embeddings.projection.weight': 'patch_embed.proj.weight', 'vit.embeddings.patch_embeddings.projection.bias': 'patch_embed.proj.bias',
+    'vit.layernorm.weight': 'norm.weight', 'vit.layernorm.bias': 'norm.bias', 'classifier.weight': 'head.weight', 'classifier.bias': 'head.bias',
+  };
+  return { name: top[name] ?? name, rows: null };
+}
+
+/** Fills the model; returns true when the classifier stays fresh (absent, or another number of labels). */
+function loadViTWeights(model: ViTForImageClassification, reader: CheckpointReader, timm: boolean): boolean {
+  const H = model.config.hiddenSize;
+  let fresh = false;
+  const used = new Set<string>();
+  for (const [name, p] of model.namedParameters()) {
+    const { name: source, rows } = timm ? timmName(name, H) : { name, rows: null };
+    const isHead = name.startsWith('classifier.');
+    if (!reader.has(source)) {
+      if (isHead) {
+        fresh = true;
+        continue;
+      }
+      throw new Error(`${reader.dir}: the checkpoint has no tensor '${source}', which ViTForImageClassification needs`);
+    }
+    const shape = reader.info(source).shape;
+    if (rows) {
+      const full = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      reader.readInto(source, full);
+      const cols = shape.length === 2 ? shape[1]! : 1;
+      p.assign(full.subarray(rows[0] * cols, rows[1] * cols));
+    } else {
+      const fits = shape.length === p.rank && shape.every((d, i) => d === p.shape[i]);
+      if (!fits) {
+        if (isHead) {
+          fresh = true;
+          used.add(source);
+          continue;
+        }
+        throw new Error(`${reader.dir}: tensor '${source}' has shape ${shapeString(shape)}, the config implies ${shapeString(p.shape)}`);
+      }
+      reader.readInto(source, p.data);
+    }
+    used.add(source);
+  }
+  const unused = reader.names().filter((n) => !used.has(n));
+  if (unused.length) throw new Error(`${reader.dir}: the checkpoint has tensors ViTForImageClassification does not use: ${unused.slice(0, 5).join(', ')}`);
+  return fresh;
 }

@@ -39,7 +39,13 @@ export { trainModel, heldOutLoss, DEFAULT_TRAIN_OPTIONS, type TrainOptions, type
 export type { TrainTask } from './train/task.js';
 export { sequenceClassificationTask, type SequenceClassifier } from './train/tasks/sequence_classification.js';
 export { fineTuneClassifier, type ClassifierRunOptions, type ClassifierRunResult } from './train/classifier_run.js';
-export { evaluateSequenceClassifier, formatMetrics, type ClassificationMetrics } from './eval/classification.js';
+export { evaluateSequenceClassifier, evaluateImageClassifier, formatMetrics, type ClassificationMetrics } from './eval/classification.js';
+export { imageClassificationTask, collateImages } from './train/tasks/image_classification.js';
+export { fineTuneImageClassifier } from './train/image_classifier_run.js';
+export { loadImageDataset, loadIdxDataset, mnistDigits, readIdx, readPreprocessing, loadImageFile, FASHION_MNIST_LABELS, DIGIT_LABELS, type ImageExample, type ImageSet } from './data/images.js';
+export { ViTForImageClassification, imagesToPatches, readViTConfig, saveViTPretrained, vitConfigJson, type ViTConfig } from './models/vit/model.js';
+export { BertForSequenceClassification, BertModel } from './models/bert/model.js';
+export { parseBertConfig, type BertConfig } from './models/bert/config.js';
 export { AdamW } from './train/optimizer.js';
 export { writeTrainingReport } from './train/report.js';
 export { generate, type GenerateOptions } from './generate/generate.js';

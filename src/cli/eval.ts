@@ -9,8 +9,9 @@ import { evaluateGenerationTask, MAX_NEW_TOKENS, type GenerationTask } from '../
 import { intOption, parse, requireString } from './args.js';
 import { loadModelWithAdapter, loadTokenizer } from './model_loading.js';
 import { evalSequenceClassification } from './seqcls.js';
+import { evalImageClassification } from './imgcls.js';
 
-export const EVAL_HELP = `gift eval --model <dir> [--adapter <dir>] --data <file> [--task lm|commonsense|math|seqcls] [--max-length N]
+export const EVAL_HELP = `gift eval --model <dir> [--adapter <dir>] --data <file> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
           [--limit N] [--max-new-tokens N] [--out <dir>] [--json]
 
 --task lm (the default):
@@ -27,7 +28,10 @@ answer extraction; accuracy.
 
 --task seqcls: a classifier trained with gift train --task seqcls (--adapter is required: it holds the
 head, the label names and the text columns) on a TSV/CSV/JSONL/Parquet file: accuracy, F1, Matthews
-correlation (or Pearson/Spearman for a regression). --columns names the columns of a headerless file. --limit N scores the first N records. With --out, predictions.jsonl
+correlation (or Pearson/Spearman for a regression). --columns names the columns of a headerless file.
+
+--task imgcls: a ViT classifier trained with gift train --task imgcls (--adapter required) on an image
+folder, JSON list or IDX file: accuracy. --limit N scores the first N records. With --out, predictions.jsonl
 (every generation, what was extracted, the gold answer) is written beside metrics.json.
 `;
 
@@ -44,7 +48,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const task = (values.task as string | undefined) ?? 'lm';
   if (task === 'commonsense' || task === 'math') return evalGenerationTask(values, modelDir, dataPath, task);
   if (task === 'seqcls') return evalSequenceClassification(values, modelDir, dataPath);
-  if (task !== 'lm') throw new Error(`--task must be lm, commonsense, math or seqcls, got '${task}'`);
+  if (task === 'imgcls') return evalImageClassification(values, modelDir, dataPath);
+  if (task !== 'lm') throw new Error(`--task must be lm, commonsense, math, seqcls or imgcls, got '${task}'`);
   const texts = readJsonl(dataPath).map(({ line, value }) => {
     if (typeof value.text !== 'string') throw new Error(`${dataPath}:${line}: expected a "text" string field`);
     return value.text;

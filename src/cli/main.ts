@@ -2,6 +2,7 @@
 import { benchCommand } from './bench.js';
 import { convertCommand } from './convert.js';
 import { evalCommand } from './eval.js';
+import { explainCommand } from './explain.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { mergeCommand } from './merge.js';
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   merge: mergeCommand,
   convert: convertCommand,
   bench: benchCommand,
+  explain: explainCommand,
 };
 
 const HELP = `gift — fine-tune pretrained Transformers with GIFT from TypeScript
@@ -22,12 +24,14 @@ const HELP = `gift — fine-tune pretrained Transformers with GIFT from TypeScri
 usage: gift <command> [options]
 
 commands:
-  train     fine-tune a model folder on a data file with GIFT, LoRA, full, BitFit or head-only
+  train     fine-tune a model folder with GIFT, LoRA, full, BitFit or head-only (language modelling,
+            --task seqcls text classification, --task imgcls image classification)
   inspect   architecture, sizes and parameter counts of a model folder (and of GIFT / LoRA on it)
-  eval      language-modelling loss and perplexity on a JSONL file
+  eval      loss and perplexity, the paper's commonsense/math tasks, or classification metrics
   generate  text from a prompt (greedy or sampled), with an optional adapter
   merge     fold an adapter into the weights and export a Hugging Face folder
-  convert   llama2c <model.bin> --tokenizer <tok.bin> --out <dir>
+  convert   llama2c <model.bin> --tokenizer <tok.bin> --out <dir> | use-lite [<dist dir>] --out <dir>
+  explain   GIFT's cluster maps: prototype heat maps over an image, or the tokens each prototype picks
   bench     benchmarks of the tensor engine (gift bench --help)
 
 Run 'gift <command> --help' for a command's options.

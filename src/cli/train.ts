@@ -14,6 +14,7 @@ import { DEFAULT_TRAIN_OPTIONS, trainModel, type TrainCallbacks, type TrainOptio
 import { intOption, layersOption, listOption, numberOption, parse, requireString } from './args.js';
 import { loadTokenizer } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
+import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
 
 export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [options]
 
@@ -24,7 +25,7 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
                          --eval-every updates and at the end
   --format <f>           ${DATA_FORMATS.join(' | ')} (default: detected from the first record)
   --task <t>             commonsense | math | instruct: the paper's prompt template for LLM-Adapters data;
-                         seqcls: sequence classification (below)
+                         seqcls / imgcls: sequence / image classification (below)
   --method <m>           ${METHOD_NAMES.join(' | ')} (default gift)
   --rank R --alpha A     GIFT / LoRA rank and alpha (scale = alpha / rank; GIFT's alpha defaults to R)
   --targets a,b          module names (default q_proj,v_proj)   --layers 0,1,4-7   only these blocks
@@ -40,6 +41,7 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --json                 end with one JSON line of the final metrics
 
 ${SEQCLS_TRAIN_HELP}
+${IMGCLS_TRAIN_HELP}
 
 Writes <out>/adapter/ (adapter_config.json + adapter_model.safetensors), <out>/log.jsonl,
 <out>/metrics.json and <out>/loss_curve.svg.
@@ -105,12 +107,15 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (values.dropout !== undefined) methodConfig.dropout = numberOption(values.dropout, 'dropout', 0);
 
   const progress = progressReporter();
+  if (values.task === 'imgcls') {
+    return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: progress.callbacks(out), onDone: progress.stop });
+  }
   if (((values.task as string | undefined) ?? preset?.task) === 'seqcls') {
     return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: progress.callbacks(out), onDone: progress.stop });
   }
   const tokenizer = loadTokenizer(modelDir);
   const task = ((values.task as string | undefined) ?? preset?.task) as PromptTask | undefined;
-  if (task && !['commonsense', 'math', 'instruct'].includes(task)) throw new Error(`--task must be commonsense, math, instruct or seqcls, got '${task}'`);
+  if (task && !['commonsense', 'math', 'instruct'].includes(task)) throw new Error(`--task must be commonsense, math, instruct, seqcls or imgcls, got '${task}'`);
   const load = async (path: string, label: string) => {
     const records = await loadRecords(path);
     if (records.length === 0) throw new Error(`${path}: no records`);

@@ -1,9 +1,13 @@
-// Scoring a sequence classifier on labelled examples: the mean loss and GLUE's metrics (accuracy,
+// Scoring classifiers (sequences, images) on labelled examples: the mean loss and GLUE's metrics (accuracy,
 // F1 of class 1 and Matthews correlation for classes; Pearson and Spearman for a regression).
 import { collateSeqCls, type LabelSpace, type SeqClsExample } from '../data/seqcls.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { sequenceClassificationLoss, type SequenceClassifier } from '../train/tasks/sequence_classification.js';
+import type { ImageExample } from '../data/images.js';
+import { imagesToPatches, type ViTForImageClassification } from '../models/vit/model.js';
+import { crossEntropy } from '../ops/cross_entropy.js';
+import { collateImages } from '../train/tasks/image_classification.js';
 import { accuracy, f1Score, matthewsCorrelation, pearson, spearman } from './metrics.js';
 
 export interface ClassificationMetrics {
@@ -65,4 +69,26 @@ export function formatMetrics(m: ClassificationMetrics): string {
   if (m.spearman !== undefined) parts.push(`Spearman ${m.spearman.toFixed(4)}`);
   parts.push(`loss ${m.loss.toFixed(4)}`);
   return parts.join('  ');
+}
+
+/** Accuracy and mean loss of an image classifier (predictions in input order). */
+export function evaluateImageClassifier(model: ViTForImageClassification, examples: ImageExample[], batchSize = 64): ClassificationResult {
+  const predictions: number[] = [];
+  let lossSum = 0;
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const b = collateImages(examples.slice(i, i + batchSize));
+    tidy(() =>
+      noGrad(() => {
+        const logits = model.forward(imagesToPatches(b.pixels, b.batch, model.config));
+        lossSum += crossEntropy(logits, b.labels, { reduction: 'sum' }).item();
+        const L = logits.shape[1]!;
+        for (let r = 0; r < b.batch; r++) {
+          const row = logits.data.subarray(r * L, (r + 1) * L);
+          predictions.push(row.indexOf(Math.max(...row)));
+        }
+      }),
+    );
+  }
+  const gold = examples.map((e) => e.label);
+  return { metrics: { examples: examples.length, loss: lossSum / examples.length, accuracy: accuracy(predictions, gold) }, predictions };
 }

@@ -82,6 +82,10 @@ export class Tokenizer {
     return this.hf.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? true });
   }
 
+  idToToken(id: number): string | undefined {
+    return this.hf.id_to_token(id);
+  }
+
   tokenId(token: string): number | undefined {
     return this.hf.token_to_id(token);
   }

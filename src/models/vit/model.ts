@@ -2,7 +2,9 @@
 // a 16x16 strided convolution, CLS token, learned positions, pre-norm blocks, classifier on CLS),
 // loaded from Hugging Face folders or from timm's vit_* checkpoints (names mapped, fused qkv split).
 import { join } from 'node:path';
+import { writeFileAtomic, writeFolderAtomic } from '../../io/atomic.js';
 import { CheckpointReader, readJsonFile } from '../../io/hf_folder.js';
+import { saveSafetensors } from '../../io/safetensors.js';
 import { LayerNorm, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { gelu } from '../../ops/activations.js';
@@ -297,4 +299,27 @@ function loadViTWeights(model: ViTForImageClassification, reader: CheckpointRead
   const unused = reader.names().filter((n) => !used.has(n));
   if (unused.length) throw new Error(`${reader.dir}: the checkpoint has tensors ViTForImageClassification does not use: ${unused.slice(0, 5).join(', ')}`);
   return fresh;
+}
+
+/** Hugging Face's config.json for a ViTForImageClassification. */
+export function vitConfigJson(c: ViTConfig): Record<string, unknown> {
+  const labels = c.labels ?? Array.from({ length: c.numLabels }, (_, i) => `LABEL_${i}`);
+  return {
+    architectures: ['ViTForImageClassification'], model_type: 'vit', hidden_size: c.hiddenSize, num_hidden_layers: c.numLayers, num_attention_heads: c.numHeads,
+    intermediate_size: c.intermediateSize, hidden_act: 'gelu', image_size: c.imageSize, patch_size: c.patchSize, num_channels: c.numChannels,
+    layer_norm_eps: c.layerNormEps, qkv_bias: true, id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
+  };
+}
+
+/** Writes a loadable Hugging Face folder (config.json, model.safetensors, preprocessor_config.json), atomically. */
+export function saveViTPretrained(model: ViTForImageClassification, dir: string, preprocessing: { mean: number[]; std: number[] }): void {
+  const c = model.config;
+  writeFolderAtomic(dir, (tmp) => {
+    writeFileAtomic(join(tmp, 'config.json'), [`${JSON.stringify(vitConfigJson(c), null, 2)}\n`]);
+    writeFileAtomic(join(tmp, 'preprocessor_config.json'), [`${JSON.stringify({
+      image_processor_type: 'ViTImageProcessor', do_resize: true, size: { height: c.imageSize, width: c.imageSize }, do_rescale: true, rescale_factor: 1 / 255,
+      do_normalize: true, image_mean: preprocessing.mean, image_std: preprocessing.std,
+    }, null, 2)}\n`]);
+    saveSafetensors(join(tmp, 'model.safetensors'), Object.fromEntries(model.namedParameters()), { format: 'pt' });
+  });
 }

@@ -1,0 +1,94 @@
+// gift explain: GIFT's cluster maps for one GIFT layer of a fine-tuned model -- heat maps over an
+// image's patches (one per prototype, before and after the adapter, and a grid), or, for a text
+// model, the tokens of an input that respond most to each prototype.
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { collateSeqCls } from '../data/seqcls.js';
+import { loadImageFile, readPreprocessing } from '../data/images.js';
+import { clusterMaps, giftLayers, topTokens, type GiftLayer } from '../explain/cluster_maps.js';
+import { writeClusterMaps } from '../explain/heatmap.js';
+import { readJsonFile } from '../io/hf_folder.js';
+import { Tokenizer } from '../io/tokenizer.js';
+import { loadSequenceClassifier } from '../models/registry.js';
+import { imagesToPatches, ViTForImageClassification } from '../models/vit/model.js';
+import type { Module } from '../nn/module.js';
+import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
+import { layerIndexOf } from '../peft/targets.js';
+import { intOption, parse, requireString } from './args.js';
+
+export const EXPLAIN_HELP = `gift explain --model <dir> --adapter <dir> (--image <file> --out <dir> | --text "...") [--layer N] [--group name] [--top K]
+
+GIFT's cluster maps. For the chosen GIFT layer (default: the last block's layer of the first GIFT
+group), W @ phi^T gives rank prototype vectors; each token's (image patch's) output of that layer
+dotted with them gives rank response maps, computed with the pretrained model (before) and with the
+adapter (after).
+  --image <file> --out <dir>   ViT: writes prototype_<k>_before.png / _after.png (heat over the image)
+                               and grid.png (rows before / after; columns the image, then each prototype)
+  --text "..."                 text classifiers: the --top K (default 5) tokens responding most to each prototype
+  --layer N                    the block whose GIFT layer to use   --size S   side of the drawn tiles (default 224)
+`;
+
+function chooseLayer(model: Module, values: Record<string, unknown>): GiftLayer {
+  const all = giftLayers(model);
+  if (all.length === 0) throw new Error('the adapter attaches no GIFT layer (gift explain needs a GIFT adapter)');
+  const group = (values.group as string | undefined) ?? all[0]!.adapter.pair.group;
+  const inGroup = all.filter((l) => l.adapter.pair.group === group);
+  if (inGroup.length === 0) throw new Error(`no GIFT group '${group}' (groups: ${[...new Set(all.map((l) => l.adapter.pair.group))].join(', ')})`);
+  if (values.layer === undefined) return inGroup[inGroup.length - 1]!;
+  const n = intOption(values.layer, 'layer', 0, 0);
+  const chosen = inGroup.find((l) => layerIndexOf(l.path) === n);
+  if (!chosen) throw new Error(`--layer ${n}: group '${group}' has layers ${inGroup.map((l) => layerIndexOf(l.path)).join(', ')}`);
+  return chosen;
+}
+
+export async function explainCommand(argv: string[]): Promise<number> {
+  const s = { type: 'string' } as const;
+  const { values } = parse(argv, { model: s, adapter: s, image: s, text: s, out: s, layer: s, group: s, top: s, size: s });
+  if (values.help) {
+    console.log(EXPLAIN_HELP);
+    return 0;
+  }
+  const modelDir = requireString(values, 'model', EXPLAIN_HELP);
+  const adapterDir = requireString(values, 'adapter', EXPLAIN_HELP);
+  const task = readJsonFile(join(adapterDir, ADAPTER_CONFIG)).task as { type?: string; id2label?: string[]; problem_type?: string } | undefined;
+  if (typeof values.image === 'string') {
+    const out = requireString(values, 'out', EXPLAIN_HELP);
+    const model = ViTForImageClassification.fromPretrained(modelDir, task?.id2label ? { labels: task.id2label } : {});
+    loadAdapter(adapterDir, model);
+    const layer = chooseLayer(model, values);
+    const c = model.config;
+    const pixels = await loadImageFile(values.image, readPreprocessing(modelDir, c.imageSize, c.numChannels));
+    let logits: Float32Array | null = null;
+    const maps = clusterMaps(layer, () => {
+      logits = new Float32Array(model.forward(imagesToPatches(pixels, 1, c)).data);
+    });
+    const size = intOption(values.size, 'size', 224, 16);
+    const sharp = (await import('sharp')).default;
+    const shown = await sharp(values.image).removeAlpha().toColourspace('srgb').resize(size, size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+    const files = await writeClusterMaps({ data: new Uint8Array(shown.data), width: size, height: size }, maps, c.imageSize / c.patchSize, true, out);
+    const pred = logits ? Array.from(logits as Float32Array).indexOf(Math.max(...(logits as Float32Array))) : -1;
+    writeFileSync(join(out, 'explain.json'), `${JSON.stringify({ image: values.image, layer: layer.path, group: layer.adapter.pair.group, rank: maps.rank, prediction: c.labels?.[pred] ?? pred, files }, null, 2)}\n`);
+    console.log(`layer ${layer.path} (GIFT group '${layer.adapter.pair.group}', ${maps.rank} prototypes); prediction (after): ${c.labels?.[pred] ?? pred}`);
+    console.log(`wrote ${files.length} images to ${out} (grid: ${join(out, 'grid.png')})`);
+    return 0;
+  }
+  if (typeof values.text === 'string') {
+    if (!task || task.type !== 'seqcls') throw new Error(`${join(adapterDir, ADAPTER_CONFIG)}: --text needs an adapter from gift train --task seqcls`);
+    const model = loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : task.id2label!.length);
+    loadAdapter(adapterDir, model);
+    const layer = chooseLayer(model, values);
+    const tokenizer = Tokenizer.fromFolder(modelDir);
+    const { ids } = tokenizer.encodeForClassification([values.text], 128);
+    const maps = clusterMaps(layer, () => void model.logits(collateSeqCls([{ ids, label: 0 }])));
+    const tokens = ids.map((id) => tokenizer.idToToken(id) ?? String(id));
+    const k = intOption(values.top, 'top', 5);
+    console.log(`layer ${layer.path} (GIFT group '${layer.adapter.pair.group}', ${maps.rank} prototypes): the tokens responding most, after (before)`);
+    const after = topTokens(maps.after, tokens, maps.rank, k);
+    const before = topTokens(maps.before, tokens, maps.rank, k);
+    for (const p of after) {
+      console.log(`  prototype ${p.prototype}: ${p.tokens.map((t) => t.token).join(' ')}   (${before[p.prototype]!.tokens.map((t) => t.token).join(' ')})`);
+    }
+    return 0;
+  }
+  throw new Error(`give --image <file> --out <dir> (ViT) or --text "..." (text classifiers)\n\n${EXPLAIN_HELP}`);
+}

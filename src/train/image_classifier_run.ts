@@ -1,0 +1,54 @@
+// Fine-tuning a ViT for image classification end to end (gift train --task imgcls, the vision
+// run): a model folder and image sets in; adapter (with its head and label names), metrics,
+// log and loss curve out.
+import { join } from 'node:path';
+import type { ImageSet } from '../data/images.js';
+import { evaluateImageClassifier, type ClassificationMetrics } from '../eval/classification.js';
+import { ViTForImageClassification } from '../models/vit/model.js';
+import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
+import type { AttachedAdapter } from '../peft/method.js';
+import { writeTrainingReport } from './report.js';
+import { imageClassificationTask } from './tasks/image_classification.js';
+import { trainModel, type TrainCallbacks, type TrainOptions, type TrainResult } from './trainer.js';
+
+export interface ImageClassifierRunOptions {
+  modelDir: string;
+  train: ImageSet;
+  validation?: ImageSet;
+  test?: ImageSet;
+  /** The method's config; the classifier joins modules_to_save unless the method trains it anyway. */
+  method: Record<string, unknown>;
+  options: TrainOptions;
+  outDir?: string;
+  resume?: boolean;
+  callbacks?: TrainCallbacks;
+}
+
+export interface ImageClassifierRunResult {
+  model: ViTForImageClassification;
+  adapter: AttachedAdapter;
+  training: TrainResult;
+  validation?: ClassificationMetrics;
+  test?: ClassificationMetrics;
+}
+
+export function fineTuneImageClassifier(o: ImageClassifierRunOptions): ImageClassifierRunResult {
+  const model = ViTForImageClassification.fromPretrained(o.modelDir, { labels: o.train.labels, seed: o.options.seed });
+  const method = String(o.method.method);
+  const config = { ...o.method };
+  if (!['full', 'head'].includes(method) && config.modules_to_save === undefined) config.modules_to_save = ['classifier'];
+  const adapter = attachAdapter(model, config, o.options.seed, 'method config');
+  const training = trainModel({
+    model, adapter, task: imageClassificationTask(model, o.train.examples, o.validation?.examples), options: o.options,
+    outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
+    fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, n: o.train.examples.length }),
+  });
+  const result: ImageClassifierRunResult = { model, adapter, training };
+  if (o.validation) result.validation = evaluateImageClassifier(model, o.validation.examples).metrics;
+  if (o.test) result.test = evaluateImageClassifier(model, o.test.examples).metrics;
+  if (o.outDir) {
+    saveAdapter(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } });
+    writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, { validation: result.validation ?? null, test: result.test ?? null });
+  }
+  return result;
+}

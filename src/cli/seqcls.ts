@@ -13,6 +13,7 @@ import type { Preset } from '../train/presets.js';
 import { fineTuneClassifier, labelSpaceOfTask, taskInfoFromAdapterConfig } from '../train/classifier_run.js';
 import type { TrainCallbacks, TrainOptions } from '../train/trainer.js';
 import { intOption, listOption } from './args.js';
+import { reportClassifierRun } from './classifier_report.js';
 
 export const SEQCLS_TRAIN_HELP = `  --task seqcls          sequence classification on an encoder (Universal Sentence Encoder Lite; see gift convert use-lite):
     --text-fields a[,b]  the text column(s); two make a sentence pair (default: sentence1,sentence2 | question,sentence | sentence | text)
@@ -50,12 +51,7 @@ export async function trainSequenceClassification(c: SeqClsTrainContext): Promis
     log: (line) => console.error(line),
   });
   c.onDone();
-  console.error(`${r.adapter.method}: ${r.adapter.trainableCount()} trainable parameters\n${r.adapter.describe().map((l) => `  ${l}`).join('\n')}`);
-  if (r.validation) console.log(`validation: ${formatMetrics(r.validation)}`);
-  if (r.test) console.log(`test: ${formatMetrics(r.test)}`);
-  console.error(`adapter: ${join(c.out, 'adapter')}\nmetrics: ${join(c.out, 'metrics.json')}\nloss curve: ${join(c.out, 'loss_curve.svg')}`);
-  if (v.json) console.log(JSON.stringify({ method: r.adapter.method, trainable_parameters: r.adapter.trainableCount(), validation: r.validation ?? null, test: r.test ?? null }));
-  return 0;
+  return reportClassifierRun(r, c.out, v.json === true);
 }
 
 export async function evalSequenceClassification(values: Record<string, unknown>, modelDir: string, dataPath: string): Promise<number> {

@@ -22,5 +22,7 @@ export interface EncoderOutput {
 /** A model with a classification head: logits [batch, labels]. */
 export interface SequenceClassifier {
   readonly numLabels: number;
+  /** True when the head was made fresh (the checkpoint had none of this size). */
+  readonly newHead?: boolean;
   logits(input: EncoderInput): Tensor;
 }

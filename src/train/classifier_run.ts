@@ -88,6 +88,7 @@ export function fineTuneClassifier(o: ClassifierRunOptions): ClassifierRunResult
   log(`labels: ${labels.kind === 'regression' ? `regression on '${labelField}'` : labels.names.join(', ')}`);
 
   const model = loadSequenceClassifier(o.modelDir, numLabels, o.options.seed);
+  log(`head: ${model.newHead ? `new, ${numLabels} output(s), seeded` : 'the checkpoint\'s own'}`);
   const method = String(o.method.method);
   const config = { ...o.method };
   if (!['full', 'head'].includes(method) && config.modules_to_save === undefined) config.modules_to_save = ['classifier'];

@@ -18,7 +18,7 @@ import { USE_LITE_DEFAULTS } from '../../src/models/use_lite/config.js';
 import { UseLiteForSequenceClassification } from '../../src/models/use_lite/model.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { collateSeqCls } from '../../src/data/seqcls.js';
-import { assertGradcheck } from '../helpers.js';
+import { assertGradcheck, needsShared, SHARED_DIR } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'giftjs-seqcls-'));
@@ -101,4 +101,20 @@ test('GIFT on the encoder (a group per input size) and its head: gradients of th
   const batch = collateSeqCls([{ ids: [3, 7, 1, 9, 2], label: 2 }, { ids: [5, 5, 8], label: 0 }, { ids: [11], label: 1 }]);
   const space = { kind: 'classification' as const, names: ['a', 'b', 'c'] };
   assertGradcheck(() => sequenceClassificationLoss(model.logits(batch), batch.labels, space), params, 'GIFT + head on UseLite', { eps: 1e-2, atol: 2e-3, rtol: 2e-2 });
+});
+
+test('a RoBERTa-shaped model on GLUE RTE sentence pairs, end to end (train with a new 2-label head, then eval)', { skip: needsShared('data/glue/RTE/dev.tsv') }, () => {
+  const lines = readFileSync(join(SHARED_DIR, 'data/glue/RTE/dev.tsv'), 'utf8').split('\n');
+  writeFileSync(join(dir, 'rte.tsv'), `${lines.slice(0, 65).join('\n')}\n`);
+  const model = join(ROOT, 'test/fixtures/encoders/roberta');
+  const out = join(dir, 'rte-run');
+  const t = gift('train', '--task', 'seqcls', '--model', model, '--data', join(dir, 'rte.tsv'), '--eval-data', join(dir, 'rte.tsv'), '--out', out,
+    '--method', 'lora', '--rank', '2', '--max-steps', '2', '--batch-size', '16', '--max-length', '18', '--json');
+  assert.equal(t.code, 0, t.err);
+  assert.match(t.err, /head: new, 2 output\(s\)/);
+  assert.match(t.err, /train: 64 records \(sentence1 \+ sentence2 -> label\)/);
+  const trained = JSON.parse(t.out.trim().split('\n').pop()!);
+  const e = gift('eval', '--task', 'seqcls', '--model', model, '--adapter', join(out, 'adapter'), '--data', join(dir, 'rte.tsv'), '--json');
+  assert.equal(e.code, 0, e.err);
+  assert.equal(JSON.parse(e.out.trim().split('\n').pop()!).accuracy, trained.validation.accuracy);
 });

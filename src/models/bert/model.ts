@@ -46,7 +46,9 @@ class BertEmbeddings extends Module {
 
   forward(input: EncoderInput): Tensor {
     const shape = [input.batch, input.seq];
-    const types = input.tokenTypeIds ?? new Int32Array(input.batch * input.seq);
+    // RoBERTa has one token type: its tokenizer's pair type ids never reach the model (transformers'
+    // RobertaTokenizer does not return token_type_ids), so they are read as 0 here too.
+    const types = input.tokenTypeIds && this.c.typeVocabSize > 1 ? input.tokenTypeIds : new Int32Array(input.batch * input.seq);
     const x = add(add(this.word_embeddings.forward(input.ids, shape), this.position_embeddings.forward(this.positionIds(input), shape)), this.token_type_embeddings.forward(types, shape));
     return this.LayerNorm.forward(x);
   }

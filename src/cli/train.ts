@@ -107,7 +107,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (values.dropout !== undefined) methodConfig.dropout = numberOption(values.dropout, 'dropout', 0);
 
   const progress = progressReporter();
-  if (values.task === 'imgcls') {
+  if (((values.task as string | undefined) ?? preset?.task) === 'imgcls') {
     return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: progress.callbacks(out), onDone: progress.stop });
   }
   if (((values.task as string | undefined) ?? preset?.task) === 'seqcls') {

@@ -7,7 +7,7 @@ export interface Preset {
   description: string;
   method: Record<string, unknown>;
   options: Partial<TrainOptions>;
-  task?: PromptTask | 'seqcls';
+  task?: PromptTask | 'seqcls' | 'imgcls';
   format?: 'llm-adapters' | 'text';
   /** Sequence classification: which columns hold the texts and the label, a header for headerless TSV, regression. */
   seqcls?: { textFields: string[]; labelField: string; columns?: string[]; regression?: boolean };
@@ -53,6 +53,14 @@ PRESETS['glue-cola'] = glue('CoLA', 'Matthews correlation', { textFields: ['sent
 PRESETS['glue-stsb'] = glue('STS-B', 'Pearson/Spearman', { textFields: ['sentence1', 'sentence2'], labelField: 'score', regression: true }, 3);
 PRESETS['glue-mrpc'] = glue('MRPC', 'F1/accuracy', { textFields: ['#1 String', '#2 String'], labelField: 'Quality' }, 3);
 PRESETS['glue-rte'] = glue('RTE', 'accuracy', { textFields: ['sentence1', 'sentence2'], labelField: 'label' }, 3);
+
+PRESETS['vit-gift'] = {
+  description: 'Image classification on ViT (paper: FGVC on ViT-B/16): GIFT rank 16 on attention.output.dense + the head, lr 1e-4, batch 64, 100 epochs, cosine with 10 warmup epochs, wd 0',
+  method: { method: 'gift', rank: 16, target_modules: ['attention.output.dense'] },
+  options: { lr: 1e-4, batchSize: 64, epochs: 100, warmupRatio: 0.1, scheduler: 'cosine', weightDecay: 0 },
+  task: 'imgcls',
+  caveat: 'No FGVC/VTAB images or ImageNet-21k ViT-B/16 weights are available here; the cosine schedule ends at 0 (the paper: 1e-6), and drop-path 0.1 is not applied.',
+};
 
 export function presetByName(name: string): Preset {
   const p = PRESETS[name];

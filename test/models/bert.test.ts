@@ -2,10 +2,13 @@
 // checkpoints with Hugging Face's names, logits, loss, and GIFT gradients through the authors'
 // W_hat formulation), and their tokenizers (WordPiece, byte-level BPE) through tokenizer.json.
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SafetensorsFile } from '../../src/io/safetensors.js';
+import { SafetensorsFile, saveSafetensors } from '../../src/io/safetensors.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { BertForSequenceClassification } from '../../src/models/bert/model.js';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
@@ -81,4 +84,27 @@ test('RoBERTa byte-level BPE tokenizer: <s> a </s></s> b </s>', () => {
   assert.deepEqual(one.ids, [id('<s>'), id('the'), id('Ġcat'), id('</s>')]);
   const pair = tok.encodeForClassification(['the cat', 'a dog'], 32);
   assert.deepEqual(pair.ids, [id('<s>'), id('the'), id('Ġcat'), id('</s>'), id('</s>'), id('a'), id('Ġdog'), id('</s>')]);
+});
+
+test('a bare BertModel folder (no prefix, no head) loads into the classifier with a fresh head and the same encoder', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-bare-bert-'));
+  const source = join(FIXTURES, 'bert');
+  const config = JSON.parse(readFileSync(join(source, 'config.json'), 'utf8'));
+  delete config.id2label;
+  delete config.label2id;
+  config.architectures = ['BertModel'];
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  copyFileSync(join(source, 'tokenizer.json'), join(dir, 'tokenizer.json'));
+  const f = SafetensorsFile.open(join(source, 'model.safetensors'));
+  const bare: Record<string, Tensor> = {};
+  for (const n of f.tensors.keys()) if (n.startsWith('bert.')) bare[n.slice(5)] = f.readTensor(n);
+  f.close();
+  saveSafetensors(join(dir, 'model.safetensors'), bare);
+  const withHead = BertForSequenceClassification.fromPretrained(source, 3);
+  const fromBare = BertForSequenceClassification.fromPretrained(dir, 2, 5);
+  assert.equal(fromBare.newHead, true);
+  assert.deepEqual(fromBare.classifier.namedParameters().map(([n, t]) => [n, t.shape]), [['weight', [2, 16]], ['bias', [2]]]);
+  const ref = reference('bert');
+  const input = { ids: Int32Array.from(ref.get('input_ids') as number[]), attentionMask: ref.get('attention_mask') as Float32Array, batch: 3, seq: 7 };
+  assertClose(fromBare.encoder.forward(input).pooled.data, withHead.encoder.forward(input).pooled.data, 'pooled', 0, 0);
 });

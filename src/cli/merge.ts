@@ -1,5 +1,10 @@
 // gift merge: folds an adapter into the base weights and writes a Hugging Face folder.
-import { exportPretrained } from '../models/export.js';
+import { join } from 'node:path';
+import { readJsonFile } from '../io/hf_folder.js';
+import { exportClassifier, exportPretrained } from '../models/export.js';
+import { loadSequenceClassifier, modelArchitecture } from '../models/registry.js';
+import { ViTForImageClassification } from '../models/vit/model.js';
+import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
 import { parse, requireString } from './args.js';
 import { loadModelWithAdapter } from './model_loading.js';
 
@@ -7,7 +12,9 @@ export const MERGE_HELP = `gift merge --model <dir> --adapter <dir> --out <dir>
 
 Merges the adapter into the model's weights (GIFT: W + s W phi^T psi^T; LoRA: W + s B A) and
 writes a Hugging Face folder to --out: config.json, model.safetensors in the source dtype, and the
-tokenizer files. The folder is written atomically.
+tokenizer files. The folder is written atomically. A classifier adapter (gift train --task seqcls or
+imgcls) is merged with its head: the folder is the task model (BertForSequenceClassification,
+ViTForImageClassification, ...) with its label names, loadable without the adapter.
 `;
 
 export async function mergeCommand(argv: string[]): Promise<number> {
@@ -19,6 +26,19 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   const modelDir = requireString(values, 'model', MERGE_HELP);
   const adapterDir = requireString(values, 'adapter', MERGE_HELP);
   const out = requireString(values, 'out', MERGE_HELP);
+  const task = readJsonFile(join(adapterDir, ADAPTER_CONFIG)).task as { type?: string; id2label?: string[]; problem_type?: string } | undefined;
+  if (task?.type === 'seqcls' || task?.type === 'imgcls') {
+    const labels = task.id2label ?? [];
+    const model = task.type === 'imgcls'
+      ? ViTForImageClassification.fromPretrained(modelDir, { labels })
+      : loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : labels.length);
+    const adapter = loadAdapter(adapterDir, model);
+    adapter.merge();
+    const arch = task.type === 'imgcls' ? 'ViTForImageClassification' : (model as { architecture?: string }).architecture ?? modelArchitecture(modelDir);
+    exportClassifier(model, modelDir, out, arch, labels, task.problem_type ?? null);
+    console.log(`merged ${adapter.method} adapter ${adapterDir} (with its head) into ${modelDir} -> ${out}`);
+    return 0;
+  }
   const { model, adapter } = loadModelWithAdapter(modelDir, adapterDir);
   adapter!.merge();
   exportPretrained(model, out);

@@ -1,10 +1,13 @@
 // Writes a model as a Hugging Face folder that transformers loads unchanged: the source
-// config.json, weights in their source dtype, and the tokenizer and generation files copied.
+// config.json, weights in their source dtype, and the tokenizer and generation files copied;
+// classifiers with their task architecture and label names.
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { saveSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
 import type { LlamaForCausalLM } from './llama/model.js';
+import { readJsonFile } from '../io/hf_folder.js';
+import type { Module } from '../nn/module.js';
 
 const COPIED_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'generation_config.json'];
 
@@ -23,5 +26,28 @@ export function exportPretrained(model: LlamaForCausalLM, outDir: string, dtype?
     if (model.sourceDir) {
       for (const f of COPIED_FILES) if (existsSync(join(model.sourceDir, f))) copyFileSync(join(model.sourceDir, f), join(tmp, f));
     }
+  });
+}
+
+/**
+ * Writes a classifier (an encoder or ViT with its head, adapters merged) as a folder that loads back
+ * as one: the source config.json with the task model's architecture and the label names, every
+ * parameter in float32, and the tokenizer / image-processor files copied.
+ */
+export function exportClassifier(model: Module, sourceDir: string, outDir: string, architecture: string, labels: string[], problemType: string | null): void {
+  const config = readJsonFile(join(sourceDir, 'config.json'));
+  const isTimm = typeof config.architecture === 'string';
+  if (isTimm) {
+    throw new Error(`${sourceDir}: a timm checkpoint; merging into timm's names is not supported (load it, merge, and the Hugging Face names are written instead: use a Hugging Face ViT folder)`);
+  }
+  Object.assign(config, {
+    architectures: [architecture], num_labels: labels.length,
+    id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
+  });
+  if (problemType) config.problem_type = problemType;
+  writeFolderAtomic(outDir, (tmp) => {
+    writeFileAtomic(join(tmp, 'config.json'), [`${JSON.stringify(config, null, 2)}\n`]);
+    saveSafetensors(join(tmp, 'model.safetensors'), Object.fromEntries(model.namedParameters().map(([n, t]) => [n, { tensor: t, dtype: 'F32' as const }])), { format: 'pt' });
+    for (const f of [...COPIED_FILES, 'preprocessor_config.json']) if (existsSync(join(sourceDir, f))) copyFileSync(join(sourceDir, f), join(tmp, f));
   });
 }

@@ -8,11 +8,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsFile, saveSafetensors } from '../../src/io/safetensors.js';
-import type { Tensor } from '../../src/tensor/tensor.js';
+import { Tensor } from '../../src/tensor/tensor.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { BertForSequenceClassification } from '../../src/models/bert/model.js';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
-import { attachAdapter } from '../../src/peft/adapter_io.js';
+import { attachAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
+import { Random } from '../../src/tensor/random.js';
+import { spawnSync } from 'node:child_process';
 import { assertClose } from '../helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/encoders/', import.meta.url));
@@ -107,4 +109,25 @@ test('a bare BertModel folder (no prefix, no head) loads into the classifier wit
   const ref = reference('bert');
   const input = { ids: Int32Array.from(ref.get('input_ids') as number[]), attentionMask: ref.get('attention_mask') as Float32Array, batch: 3, seq: 7 };
   assertClose(fromBare.encoder.forward(input).pooled.data, withHead.encoder.forward(input).pooled.data, 'pooled', 0, 0);
+});
+
+test('gift merge of a classifier adapter writes the task model: it loads without the adapter and gives the same logits', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-merge-cls-'));
+  const source = join(FIXTURES, 'roberta');
+  const model = BertForSequenceClassification.fromPretrained(source, 2, 3);
+  const adapter = attachAdapter(model, { method: 'gift', rank: 2, target_modules: ['query', 'value'], modules_to_save: ['classifier'] }, 4);
+  for (const [n, t] of adapter.namedTrainable()) if (n.endsWith('.psi')) t.assign(Tensor.randn(t.shape, new Random(9), 0.3).data);
+  saveAdapter(join(dir, 'adapter'), adapter, { path: source, architecture: 'RobertaForSequenceClassification' }, {
+    task: { type: 'seqcls', problem_type: 'single_label_classification', id2label: ['no', 'yes'], text_fields: ['sentence'], label_field: 'label', max_length: 16 },
+  });
+  const ref = reference('roberta');
+  const input = { ids: Int32Array.from(ref.get('input_ids') as number[]), attentionMask: ref.get('attention_mask') as Float32Array, batch: 3, seq: 7 };
+  const expected = new Float32Array(model.logits(input).data);
+  const r = spawnSync(process.execPath, [join(FIXTURES, '../../../bin/gift.js'), 'merge', '--model', source, '--adapter', join(dir, 'adapter'), '--out', join(dir, 'merged')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const config = JSON.parse(readFileSync(join(dir, 'merged/config.json'), 'utf8'));
+  assert.deepEqual(config.id2label, { 0: 'no', 1: 'yes' });
+  const merged = BertForSequenceClassification.fromPretrained(join(dir, 'merged'), 2);
+  assert.equal(merged.newHead, false);
+  assertClose(merged.logits(input).data, expected, 'merged logits', 1e-5, 1e-4);
 });

@@ -13,7 +13,7 @@ import {
   Random, saveViTPretrained, splitRecords, trainModel, ViTForImageClassification, FASHION_MNIST_LABELS,
 } from '../dist/src/index.js';
 
-const { values } = parseArgs({ options: { 'pretrain-epochs': { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string' }, fashion: { type: 'string' } } });
+const { values } = parseArgs({ options: { 'pretrain-epochs': { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string' }, fashion: { type: 'string' }, runs: { type: 'string' } } });
 const root = new URL('..', import.meta.url).pathname;
 const out = values.out ?? join(root, 'runs/vision');
 const fashion = values.fashion ?? join(root, '../shared/data/images/fashion-mnist');
@@ -42,16 +42,20 @@ const split = splitRecords(digits.examples, [0.7, 0.15], 7);
 const set = (examples) => ({ examples, labels: digits.labels });
 const epochs = Number(values.epochs ?? 4);
 const rows = [];
-for (const [name, method, lr] of [
-  ['head only', { method: 'head' }, 5e-3],
-  ['GIFT + head', { method: 'gift', rank: 8, target_modules: ['attention.output.dense'] }, 2e-3],
-  ['LoRA + head', { method: 'lora', rank: 8, alpha: 8, target_modules: ['attention.output.dense'] }, 2e-3],
-]) {
+const RUNS = {
+  head: ['head only', { method: 'head' }, 5e-3],
+  gift: ['GIFT r8 + head', { method: 'gift', rank: 8, target_modules: ['attention.output.dense'] }, 2e-3],
+  lora: ['LoRA r8 + head', { method: 'lora', rank: 8, alpha: 8, target_modules: ['attention.output.dense'] }, 2e-3],
+  // GIFT at LoRA r8's parameter count: 2 * 64 * 32 = 4 * 8 * (64 + 64).
+  gift32: ['GIFT r32 + head', { method: 'gift', rank: 32, target_modules: ['attention.output.dense'] }, 2e-3],
+};
+for (const key of (values.runs ?? 'head,gift,lora,gift32').split(',')) {
+  const [name, method, lr] = RUNS[key];
   const t0 = Date.now();
   const r = fineTuneImageClassifier({
     modelDir: backbone, train: set(split.train), validation: set(split.validation), test: set(split.test), method,
     options: { ...DEFAULT_TRAIN_OPTIONS, epochs, lr, headLr: 5e-3, batchSize: 64, warmupRatio: 0.1, scheduler: 'cosine', seed: 1 },
-    outDir: join(out, `mnist-${method.method}`),
+    outDir: join(out, `mnist-${key}`),
   });
   const row = { name, trainable: r.adapter.trainableCount(), validation: r.validation.accuracy, test: r.test.accuracy, seconds: (Date.now() - t0) / 1000 };
   rows.push(row);

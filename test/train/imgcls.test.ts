@@ -3,13 +3,13 @@
 // and the IDX reader on Fashion-MNIST when ../shared is there.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { loadIdxDataset, loadImageFile, mnistDigits } from '../../src/data/images.js';
+import { loadIdxDataset, loadImageDataset, loadImageFile, mnistDigits } from '../../src/data/images.js';
 import { assertClose, needsShared, SHARED_DIR } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -47,6 +47,20 @@ test('images: sharp decodes, resizes and normalises as preprocessor_config.json 
   // channel-first: R plane (1, 0, 0, 1) -> (1, -1, -1, 1)
   assert.deepEqual(Array.from(px.subarray(0, 4)), [1, -1, -1, 1]);
   assert.deepEqual(Array.from(px.subarray(4, 8)), [-1, 1, -1, 1]);
+});
+
+test('images: a JSON list of {"image", "label"} (paths relative to the list); an unknown label is named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-list-'));
+  for (const [name, v] of [['a.png', 10], ['b.png', 200], ['c.png', 90]] as const) {
+    await sharp(Buffer.alloc(4 * 4 * 3, v), { raw: { width: 4, height: 4, channels: 3 } }).png().toFile(join(dir, name));
+  }
+  writeFileSync(join(dir, 'list.json'), JSON.stringify([{ image: 'a.png', label: 'cat' }, { image: 'b.png', label: 'dog' }, { image: 'c.png', label: 'cat' }]));
+  const pre = { size: 4, channels: 3, mean: [0, 0, 0], std: [1, 1, 1], resizeShorter: null };
+  const set = await loadImageDataset(join(dir, 'list.json'), pre);
+  assert.deepEqual(set.labels, ['cat', 'dog']);
+  assert.deepEqual(set.examples.map((e) => e.label), [0, 1, 0]);
+  assertClose([set.examples[1]!.pixels[0]!], [200 / 255], 'pixel', 1e-6, 0);
+  await assert.rejects(loadImageDataset(join(dir, 'list.json'), pre, ['cat']), /label 'dog' is not one of cat/);
 });
 
 test('images: resize the shorter side, then crop the centre (do_center_crop)', async () => {

@@ -75,7 +75,7 @@ export interface TrainRun {
   model: Module;
   adapter: AttachedAdapter;
   /** What to train on; omitted, next-token prediction on `train` (and `heldOut`) with `padId`. */
-  task?: TrainTask<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  task?: TrainTask<unknown>;
   train?: Example[];
   heldOut?: Example[];
   options: TrainOptions;
@@ -107,7 +107,7 @@ export function heldOutLoss(model: LlamaForCausalLM, examples: Example[], batchS
 function runTask(run: TrainRun): TrainTask<unknown> {
   if (run.task) return run.task;
   if (!run.train || run.padId === undefined) throw new Error('trainModel: give a task, or train examples and a padId for language modelling');
-  return causalLMTask(run.model as LlamaForCausalLM, run.train, run.heldOut, run.padId) as TrainTask<unknown>;
+  return causalLMTask(run.model as LlamaForCausalLM, run.train, run.heldOut, run.padId);
 }
 
 function paramGroups(run: TrainRun): ParamGroup[] {

@@ -36,8 +36,11 @@ function adapterConfigJson(adapter: AttachedAdapter, base: BaseModelInfo, extra:
   const json: Record<string, unknown> = { ...adapter.config, base_model_name_or_path: base.path, base_architecture: base.architecture, giftjs_version: GIFTJS_VERSION, ...extra };
   if (adapter.method === 'lora') {
     const c = adapter.config;
+    // PEFT's task types: a language model, a sequence classifier; none for an image classifier.
+    const kind = (extra.task as { type?: string } | undefined)?.type;
+    const taskType = kind === 'seqcls' ? 'SEQ_CLS' : kind === 'imgcls' ? null : 'CAUSAL_LM';
     Object.assign(json, {
-      peft_type: 'LORA', task_type: 'CAUSAL_LM', r: c.rank, lora_alpha: c.alpha, lora_dropout: c.dropout,
+      peft_type: 'LORA', task_type: taskType, r: c.rank, lora_alpha: c.alpha, lora_dropout: c.dropout,
       target_modules: c.target_modules, layers_to_transform: c.layers, bias: 'none', fan_in_fan_out: false, inference_mode: true,
     });
   }

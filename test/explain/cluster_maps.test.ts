@@ -12,6 +12,7 @@ import { clusterMaps, giftLayers } from '../../src/explain/cluster_maps.js';
 import { Linear } from '../../src/nn/layers.js';
 import { Module } from '../../src/nn/module.js';
 import { ViTForImageClassification } from '../../src/models/vit/model.js';
+import { BertForSequenceClassification } from '../../src/models/bert/model.js';
 import { attachAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import { Random } from '../../src/tensor/random.js';
 import { Tensor } from '../../src/tensor/tensor.js';
@@ -78,4 +79,25 @@ test('gift explain --image on a ViT: a heat map per prototype before and after, 
   const meta = await sharp(join(out, 'grid.png')).metadata();
   assert.deepEqual([meta.width, meta.height], [4 * 32 + 5 * 4, 2 * 32 + 3 * 4]);
   assert.equal(JSON.parse(readFileSync(join(out, 'explain.json'), 'utf8')).rank, 3);
+});
+
+test('gift explain --text on a BERT classifier: the top tokens of every prototype, after and before', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-explain-text-'));
+  const modelDir = join(ROOT, 'test/fixtures/encoders/bert');
+  const model = BertForSequenceClassification.fromPretrained(modelDir, 3);
+  const adapter = attachAdapter(model, { method: 'gift', rank: 3, target_modules: ['query', 'value'], modules_to_save: ['classifier'] }, 2);
+  saveAdapter(join(dir, 'adapter'), adapter, { path: modelDir, architecture: 'BertForSequenceClassification' }, {
+    task: { type: 'seqcls', problem_type: 'single_label_classification', id2label: ['neg', 'pos', 'neutral'], text_fields: ['sentence'], label_field: 'label', max_length: 16 },
+  });
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), 'explain', '--model', modelDir, '--adapter', join(dir, 'adapter'), '--text', 'the big dog sat on the mat', '--top', '2'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /layer bert\.encoder\.layer\.1\.attention\.self\.value \(GIFT group 'value', 3 prototypes\)/);
+  const lines = r.stdout.trim().split('\n').filter((l) => /^ {2}prototype \d:/.test(l));
+  assert.equal(lines.length, 3);
+  // psi is zero: the adapter has not changed the layer yet, so after == before.
+  for (const l of lines) {
+    const [, after, before] = /: (.*) {3}\((.*)\)$/.exec(l)!;
+    assert.equal(after, before);
+    assert.equal(after!.split(' ').length, 2);
+  }
 });

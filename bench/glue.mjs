@@ -1,5 +1,5 @@
 // GLUE with the embedded encoder: GIFT, LoRA and head-only on SST-2, CoLA and STS-B (the paper's
-// GLUE protocol where it carries over: presets glue-*), scored on the dev sets. Long: ~20-30 min on
+// GLUE protocol where it carries over: presets glue-*), scored on the dev sets. Long: ~40 min on
 // 2 cores.  node bench/glue.mjs [--tasks sst2,cola,stsb] [--methods gift,lora,head] [--out runs/glue]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';

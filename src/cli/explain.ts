@@ -75,7 +75,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   }
   if (typeof values.text === 'string') {
     if (!task || task.type !== 'seqcls') throw new Error(`${join(adapterDir, ADAPTER_CONFIG)}: --text needs an adapter from gift train --task seqcls`);
-    const model = loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : task.id2label!.length);
+    const model = loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : task.id2label!.length, 0, (task as { pair_head?: boolean }).pair_head === true);
     loadAdapter(adapterDir, model);
     const layer = chooseLayer(model, values);
     const tokenizer = Tokenizer.fromFolder(modelDir);

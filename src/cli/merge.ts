@@ -26,16 +26,16 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   const modelDir = requireString(values, 'model', MERGE_HELP);
   const adapterDir = requireString(values, 'adapter', MERGE_HELP);
   const out = requireString(values, 'out', MERGE_HELP);
-  const task = readJsonFile(join(adapterDir, ADAPTER_CONFIG)).task as { type?: string; id2label?: string[]; problem_type?: string } | undefined;
+  const task = readJsonFile(join(adapterDir, ADAPTER_CONFIG)).task as { type?: string; id2label?: string[]; problem_type?: string; pair_head?: boolean } | undefined;
   if (task?.type === 'seqcls' || task?.type === 'imgcls') {
     const labels = task.id2label ?? [];
     const model = task.type === 'imgcls'
       ? ViTForImageClassification.fromPretrained(modelDir, { labels })
-      : loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : labels.length);
+      : loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : labels.length, 0, task.pair_head === true);
     const adapter = loadAdapter(adapterDir, model);
     adapter.merge();
     const arch = task.type === 'imgcls' ? 'ViTForImageClassification' : (model as { architecture?: string }).architecture ?? modelArchitecture(modelDir);
-    exportClassifier(model, modelDir, out, arch, labels, task.problem_type ?? null);
+    exportClassifier(model, modelDir, out, arch, labels, task.problem_type ?? null, task.pair_head === true ? { pair_head: true } : {});
     console.log(`merged ${adapter.method} adapter ${adapterDir} (with its head) into ${modelDir} -> ${out}`);
     return 0;
   }

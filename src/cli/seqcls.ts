@@ -63,7 +63,7 @@ export async function evalSequenceClassification(values: Record<string, unknown>
   const records = await loadRecords(dataPath, columns ? { columns } : {});
   const tokenizer = Tokenizer.fromFolder(modelDir);
   const { examples, truncated } = buildSeqClsExamples(records, tokenizer, { textFields: info.text_fields, labelField: info.label_field, labels, maxLength: info.max_length });
-  const model = loadSequenceClassifier(modelDir, labels.kind === 'regression' ? 1 : labels.names.length);
+  const model = loadSequenceClassifier(modelDir, labels.kind === 'regression' ? 1 : labels.names.length, 0, info.pair_head === true);
   loadAdapter(values.adapter, model);
   const { metrics, predictions } = evaluateSequenceClassifier(model, examples, labels);
   console.log(`${dataPath}: ${examples.length} examples${truncated ? ` (${truncated} cut to ${info.max_length} tokens)` : ''}`);

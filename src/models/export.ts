@@ -34,7 +34,7 @@ export function exportPretrained(model: LlamaForCausalLM, outDir: string, dtype?
  * as one: the source config.json with the task model's architecture and the label names, every
  * parameter in float32, and the tokenizer / image-processor files copied.
  */
-export function exportClassifier(model: Module, sourceDir: string, outDir: string, architecture: string, labels: string[], problemType: string | null): void {
+export function exportClassifier(model: Module, sourceDir: string, outDir: string, architecture: string, labels: string[], problemType: string | null, extraConfig: Record<string, unknown> = {}): void {
   const config = readJsonFile(join(sourceDir, 'config.json'));
   const isTimm = typeof config.architecture === 'string';
   if (isTimm) {
@@ -45,6 +45,7 @@ export function exportClassifier(model: Module, sourceDir: string, outDir: strin
     id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
   });
   if (problemType) config.problem_type = problemType;
+  Object.assign(config, extraConfig);
   writeFolderAtomic(outDir, (tmp) => {
     writeFileAtomic(join(tmp, 'config.json'), [`${JSON.stringify(config, null, 2)}\n`]);
     saveSafetensors(join(tmp, 'model.safetensors'), Object.fromEntries(model.namedParameters().map(([n, t]) => [n, { tensor: t, dtype: 'F32' as const }])), { format: 'pt' });

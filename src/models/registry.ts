@@ -32,10 +32,18 @@ export function modelArchitecture(dir: string): string {
   return arch;
 }
 
-/** An encoder with a classification head of numLabels outputs (the folder's own head if it fits, else a new seeded one). */
-export function loadSequenceClassifier(dir: string, numLabels: number, seed = 0): SequenceClassifier & Module {
+/**
+ * An encoder with a classification head of numLabels outputs (the folder's own head if it fits, else
+ * a new seeded one). `pairs`: the examples are sentence pairs -- a sentence encoder (USE Lite) then
+ * encodes each text alone and classifies the pair of embeddings; BERT-style models read the pair as
+ * one sequence either way. A merged folder says "pair_head" in its config.json.
+ */
+export function loadSequenceClassifier(dir: string, numLabels: number, seed = 0, pairs = false): SequenceClassifier & Module {
   const arch = modelArchitecture(dir);
-  if (arch === USE_LITE_ARCHITECTURE) return UseLiteForSequenceClassification.fromPretrainedWithHead(dir, numLabels, seed);
+  if (arch === USE_LITE_ARCHITECTURE) {
+    const pairHead = pairs || readJsonFile(join(dir, 'config.json')).pair_head === true;
+    return UseLiteForSequenceClassification.fromPretrainedWithHead(dir, numLabels, seed, pairHead);
+  }
   if (BERT_ARCHITECTURES.includes(arch) || ROBERTA_ARCHITECTURES.includes(arch)) return BertForSequenceClassification.fromPretrained(dir, numLabels, seed);
   throw new Error(`${join(dir, 'config.json')}: architecture ${arch} has no sequence-classification form in giftjs (supported: ${SEQUENCE_CLASSIFICATION_ARCHITECTURES.join(', ')})`);
 }

@@ -21,6 +21,8 @@ export interface ClassifierTaskInfo {
   text_fields: string[];
   label_field: string;
   max_length: number;
+  /** A sentence encoder's pair head (each text encoded alone); absent or false: one sequence. */
+  pair_head?: boolean;
 }
 
 export interface ClassifierRunOptions {
@@ -87,7 +89,9 @@ export function fineTuneClassifier(o: ClassifierRunOptions): ClassifierRunResult
   const numLabels = labels.kind === 'regression' ? 1 : labels.names.length;
   log(`labels: ${labels.kind === 'regression' ? `regression on '${labelField}'` : labels.names.join(', ')}`);
 
-  const model = loadSequenceClassifier(o.modelDir, numLabels, o.options.seed);
+  const model = loadSequenceClassifier(o.modelDir, numLabels, o.options.seed, textFields.length === 2);
+  const pairHead = (model as { pairHead?: boolean }).pairHead === true;
+  if (pairHead) log('pairs: each text encoded alone, the head reads [u, v, (u-v)^2, u*v] of the two embeddings');
   log(`head: ${model.newHead ? `new, ${numLabels} output(s), seeded` : 'the checkpoint\'s own'}`);
   const method = String(o.method.method);
   const config = { ...o.method };
@@ -100,7 +104,7 @@ export function fineTuneClassifier(o: ClassifierRunOptions): ClassifierRunResult
   });
   const task: ClassifierTaskInfo = {
     type: 'seqcls', problem_type: labels.kind === 'regression' ? 'regression' : 'single_label_classification',
-    id2label: labels.names, text_fields: textFields, label_field: labelField, max_length: maxLength,
+    id2label: labels.names, text_fields: textFields, label_field: labelField, max_length: maxLength, ...(pairHead ? { pair_head: true } : {}),
   };
   const result: ClassifierRunResult = { adapter, labels, task, training };
   if (validation) result.validation = evaluateSequenceClassifier(model, validation, labels).metrics;

@@ -17,8 +17,10 @@ import { Random } from '../../src/tensor/random.js';
 import { USE_LITE_DEFAULTS } from '../../src/models/use_lite/config.js';
 import { UseLiteForSequenceClassification } from '../../src/models/use_lite/model.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
+import { loadSequenceClassifier } from '../../src/models/registry.js';
+import { Tokenizer } from '../../src/io/tokenizer.js';
 import { collateSeqCls } from '../../src/data/seqcls.js';
-import { assertGradcheck, needsShared, SHARED_DIR } from '../helpers.js';
+import { assertClose, assertGradcheck, needsShared, SHARED_DIR } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'giftjs-seqcls-'));
@@ -117,4 +119,52 @@ test('a RoBERTa-shaped model on GLUE RTE sentence pairs, end to end (train with 
   const e = gift('eval', '--task', 'seqcls', '--model', model, '--adapter', join(out, 'adapter'), '--data', join(dir, 'rte.tsv'), '--json');
   assert.equal(e.code, 0, e.err);
   assert.equal(JSON.parse(e.out.trim().split('\n').pop()!).accuracy, trained.validation.accuracy);
+});
+
+test('USE Lite pair head: logits are the head over [u, v, (u-v)^2, u*v] of each text embedded alone, and its gradients are right', () => {
+  const config = { ...USE_LITE_DEFAULTS, vocabSize: 40, embeddingSize: 8, hiddenSize: 12, numHeads: 2, intermediateSize: 16, maxPositions: 16 };
+  const model = new UseLiteForSequenceClassification(config, 1, new Random(6), true);
+  const pairs = [[[3, 7, 1], [9, 2]], [[5], [5, 8, 11, 4]]] as const;
+  const batch = collateSeqCls(pairs.map(([a, b]) => ({ ids: [...a, ...b], typeIds: [...a.map(() => 0), ...b.map(() => 1)], label: 0.5 })));
+  const logits = model.logits(batch);
+  const alone = (ids: readonly number[]) => model.embed(collateSeqCls([{ ids: [...ids], label: 0 }]));
+  const W = model.classifier.weight.data;
+  pairs.forEach(([a, b], r) => {
+    const u = alone(a);
+    const v = alone(b);
+    const features = [...u, ...v, ...u.map((x, i) => (x - v[i]!) ** 2), ...u.map((x, i) => x * v[i]!)];
+    const expected = features.reduce((s, f, i) => s + f * W[i]!, model.classifier.bias!.data[0]!);
+    assertClose([logits.data[r]!], [expected], `pair ${r}`, 1e-5, 1e-4);
+  });
+  const adapter = attachAdapter(model, { method: 'gift', rank: 2, target_modules: ['query', 'value'], modules_to_save: ['classifier'] }, 1);
+  const params = adapter.namedTrainable().map(([, t]) => t);
+  for (const t of params) if (t.data.every((v) => v === 0)) t.assign(Tensor.randn(t.shape, new Random(8), 0.5).data);
+  const space = { kind: 'regression' as const, names: ['score'] };
+  assertGradcheck(() => sequenceClassificationLoss(model.logits(batch), [0.5, 3], space), params, 'pair head', { eps: 1e-2, atol: 2e-3, rtol: 2e-2 });
+});
+
+test('USE Lite on sentence pairs: train with the pair head, merge, and the merged folder gives the adapter\'s predictions', () => {
+  const model = join(dir, 'use-lite');
+  const rows = [['A man plays a guitar.', 'A person plays music.', '3.8'], ['A cat sleeps.', 'The stock market fell.', '0.2'], ['Two dogs run.', 'Dogs are running.', '4.5'],
+    ['A woman cooks.', 'Someone is cooking food.', '4.1'], ['The sky is blue.', 'A boy eats an apple.', '0.0'], ['He reads a book.', 'A man is reading.', '4.0']];
+  writeFileSync(join(dir, 'pairs.tsv'), `sentence1\tsentence2\tscore\n${rows.map((r) => r.join('\t')).join('\n')}\n`);
+  const out = join(dir, 'pairs-run');
+  const t = gift('train', '--task', 'seqcls', '--model', model, '--data', join(dir, 'pairs.tsv'), '--out', out, '--regression', '--method', 'gift', '--rank', '2', '--max-steps', '2', '--batch-size', '3', '--lr', '1e-3');
+  assert.equal(t.code, 0, t.err);
+  assert.match(t.err, /pairs: each text encoded alone/);
+  const config = JSON.parse(readFileSync(join(out, 'adapter/adapter_config.json'), 'utf8'));
+  assert.equal(config.task.pair_head, true);
+  const e = gift('eval', '--task', 'seqcls', '--model', model, '--adapter', join(out, 'adapter'), '--data', join(dir, 'pairs.tsv'), '--json');
+  assert.equal(e.code, 0, e.err);
+  const m = gift('merge', '--model', model, '--adapter', join(out, 'adapter'), '--out', join(dir, 'pairs-merged'));
+  assert.equal(m.code, 0, m.err);
+  // Loading the merged folder must rebuild the pair head from its config.json and reproduce the adapter's loss.
+  const merged = loadSequenceClassifier(join(dir, 'pairs-merged'), 1);
+  const tok = Tokenizer.fromFolder(join(dir, 'pairs-merged'));
+  const batch = collateSeqCls(rows.map((r) => {
+    const enc = tok.encodeForClassification([r[0]!, r[1]!], 128);
+    return { ids: enc.ids, typeIds: enc.typeIds, label: Number(r[2]) };
+  }));
+  const mergedMse = sequenceClassificationLoss(merged.logits(batch), batch.labels, { kind: 'regression', names: ['score'] }).item() / rows.length;
+  assert.ok(Math.abs(mergedMse - JSON.parse(e.out.trim().split('\n').pop()!).loss) < 1e-4, `merged loss ${mergedMse}`);
 });

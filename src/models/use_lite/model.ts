@@ -15,9 +15,10 @@ import { LayerNorm, Linear, Embedding } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { relu, tanh } from '../../ops/activations.js';
 import { scaledDotProductAttention } from '../../ops/attention.js';
-import { add, mul, scale } from '../../ops/elementwise.js';
+import { add, mul, scale, sub } from '../../ops/elementwise.js';
+import { rmsNorm } from '../../ops/norms.js';
 import { sum } from '../../ops/reduce.js';
-import { reshape, transpose } from '../../ops/shape_ops.js';
+import { concat, reshape, transpose } from '../../ops/shape_ops.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { Random } from '../../tensor/random.js';
 import { shapeString } from '../../tensor/shape.js';
@@ -185,17 +186,24 @@ function optionalHeadTensor(name: string): boolean {
   return name.startsWith('classifier.');
 }
 
-/** The encoder with a classification (or, with one label, regression) head on the pooled output. */
+/**
+ * The encoder with a classification (or, with one label, regression) head. One text: the head reads
+ * the pooled output. A sentence pair, with `pairHead`: the encoder is a bi-encoder, as USE is meant
+ * to be used -- each text is encoded alone into its unit-length embedding u, v and the head reads
+ * [u, v, (u - v)^2, u * v] (Sentence-BERT's features, squared instead of absolute differences; the
+ * sum of u * v is the cosine the encoder was trained to make meaningful).
+ */
 export class UseLiteForSequenceClassification extends UseLiteModel implements SequenceClassifier {
   readonly classifier: Linear;
   /** True when the head was made fresh (the checkpoint had none of this size). */
   newHead = true;
 
-  constructor(config: UseLiteConfig, readonly numLabels: number, rng: Random = new Random(0)) {
+  constructor(config: UseLiteConfig, readonly numLabels: number, rng: Random = new Random(0), readonly pairHead = false) {
     super(config, rng);
-    this.classifier = this.child('classifier', new Linear(config.hiddenSize, numLabels, null));
+    const features = pairHead ? 4 * config.hiddenSize : config.hiddenSize;
+    this.classifier = this.child('classifier', new Linear(features, numLabels, null));
     // As transformers initialises a new head: weights N(0, 0.02), bias 0.
-    this.classifier.weight.assign(Tensor.randn([numLabels, config.hiddenSize], rng, 0.02).data);
+    this.classifier.weight.assign(Tensor.randn([numLabels, features], rng, 0.02).data);
   }
 
   headModules(): string[] {
@@ -204,13 +212,22 @@ export class UseLiteForSequenceClassification extends UseLiteModel implements Se
 
   /** [batch, numLabels] */
   logits(input: EncoderInput): Tensor {
-    return this.classifier.forward(this.forward(input).pooled);
+    if (!this.pairHead) return this.classifier.forward(this.forward(input).pooled);
+    const [a, b] = [0, 1].map((segment) => this.unitEmbedding(segmentInput(input, segment)));
+    const diff = sub(a!, b!);
+    return this.classifier.forward(concat([a!, b!, mul(diff, diff), mul(a!, b!)], 1));
   }
 
-  /** Loads the encoder; the head too when the folder has one with numLabels outputs, else a fresh seeded one. */
-  static fromPretrainedWithHead(dir: string, numLabels: number, seed = 0): UseLiteForSequenceClassification {
+  /** The pooled output scaled to unit length, on the tape: rmsNorm divides by |x| / sqrt(H). */
+  private unitEmbedding(input: EncoderInput): Tensor {
+    const H = this.config.hiddenSize;
+    return scale(rmsNorm(this.forward(input).pooled, Tensor.ones([H]), 1e-12 / H), 1 / Math.sqrt(H));
+  }
+
+  /** Loads the encoder; the head too when the folder has one of this shape, else a fresh seeded one. */
+  static fromPretrainedWithHead(dir: string, numLabels: number, seed = 0, pairHead = false): UseLiteForSequenceClassification {
     const configPath = join(dir, 'config.json');
-    const model = new UseLiteForSequenceClassification(parseUseLiteConfig(readJsonFile(configPath), configPath), numLabels, new Random(seed));
+    const model = new UseLiteForSequenceClassification(parseUseLiteConfig(readJsonFile(configPath), configPath), numLabels, new Random(seed), pairHead);
     const reader = new CheckpointReader(dir);
     try {
       model.newHead = model.loadWeights(reader, (n) => n.startsWith('classifier.')).length > 0;
@@ -220,6 +237,25 @@ export class UseLiteForSequenceClassification extends UseLiteModel implements Se
     model.sourceDir = dir;
     return model;
   }
+}
+
+/** The tokens of one segment (token type 0 or 1) of every row, right-padded, positions from 0. */
+function segmentInput(input: EncoderInput, segment: number): EncoderInput {
+  const { batch, seq, ids, attentionMask } = input;
+  const types = input.tokenTypeIds;
+  if (!types) throw new Error('UniversalSentenceEncoderLite pair head: the batch has no token types (one text per example?)');
+  const rows = Array.from({ length: batch }, (_, b) => {
+    const row: number[] = [];
+    for (let t = 0; t < seq; t++) if (attentionMask[b * seq + t]! > 0 && types[b * seq + t] === segment) row.push(ids[b * seq + t]!);
+    return row;
+  });
+  const len = Math.max(1, ...rows.map((r) => r.length));
+  const out: EncoderInput = { ids: new Int32Array(batch * len), attentionMask: new Float32Array(batch * len), batch, seq: len };
+  rows.forEach((r, b) => {
+    out.ids.set(r, b * len);
+    out.attentionMask.fill(1, b * len, b * len + r.length);
+  });
+  return out;
 }
 
 export type { EncoderInput, EncoderOutput };

@@ -121,13 +121,14 @@ test('a RoBERTa-shaped model on GLUE RTE sentence pairs, end to end (train with 
   assert.equal(JSON.parse(e.out.trim().split('\n').pop()!).accuracy, trained.validation.accuracy);
 });
 
-test('USE Lite pair head: logits are the head over [u, v, (u-v)^2, u*v] of each text embedded alone, and its gradients are right', () => {
+test('USE Lite pair head: logits are the head over [u, v, (u-v)^2, u*v] of each text embedded alone (unit RMS), and its gradients are right', () => {
   const config = { ...USE_LITE_DEFAULTS, vocabSize: 40, embeddingSize: 8, hiddenSize: 12, numHeads: 2, intermediateSize: 16, maxPositions: 16 };
   const model = new UseLiteForSequenceClassification(config, 1, new Random(6), true);
   const pairs = [[[3, 7, 1], [9, 2]], [[5], [5, 8, 11, 4]]] as const;
   const batch = collateSeqCls(pairs.map(([a, b]) => ({ ids: [...a, ...b], typeIds: [...a.map(() => 0), ...b.map(() => 1)], label: 0.5 })));
   const logits = model.logits(batch);
-  const alone = (ids: readonly number[]) => model.embed(collateSeqCls([{ ids: [...ids], label: 0 }]));
+  // embed() gives unit-length vectors; the head reads them at unit RMS: times sqrt(H).
+  const alone = (ids: readonly number[]) => model.embed(collateSeqCls([{ ids: [...ids], label: 0 }])).map((x) => x * Math.sqrt(12));
   const W = model.classifier.weight.data;
   pairs.forEach(([a, b], r) => {
     const u = alone(a);

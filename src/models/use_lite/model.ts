@@ -189,9 +189,11 @@ function optionalHeadTensor(name: string): boolean {
 /**
  * The encoder with a classification (or, with one label, regression) head. One text: the head reads
  * the pooled output. A sentence pair, with `pairHead`: the encoder is a bi-encoder, as USE is meant
- * to be used -- each text is encoded alone into its unit-length embedding u, v and the head reads
- * [u, v, (u - v)^2, u * v] (Sentence-BERT's features, squared instead of absolute differences; the
- * sum of u * v is the cosine the encoder was trained to make meaningful).
+ * to be used -- each text is encoded alone into its embedding, scaled to unit RMS (u = sqrt(H) times
+ * the unit-length embedding, so that each feature is of order 1 and a head trained at the encoder's
+ * learning rate can reach the targets), and the head reads [u, v, (u - v)^2, u * v] (Sentence-BERT's
+ * features, squared instead of absolute differences; the sum of u * v is H times the cosine the
+ * encoder was trained to make meaningful).
  */
 export class UseLiteForSequenceClassification extends UseLiteModel implements SequenceClassifier {
   readonly classifier: Linear;
@@ -213,15 +215,15 @@ export class UseLiteForSequenceClassification extends UseLiteModel implements Se
   /** [batch, numLabels] */
   logits(input: EncoderInput): Tensor {
     if (!this.pairHead) return this.classifier.forward(this.forward(input).pooled);
-    const [a, b] = [0, 1].map((segment) => this.unitEmbedding(segmentInput(input, segment)));
+    const [a, b] = [0, 1].map((segment) => this.rmsEmbedding(segmentInput(input, segment)));
     const diff = sub(a!, b!);
     return this.classifier.forward(concat([a!, b!, mul(diff, diff), mul(a!, b!)], 1));
   }
 
-  /** The pooled output scaled to unit length, on the tape: rmsNorm divides by |x| / sqrt(H). */
-  private unitEmbedding(input: EncoderInput): Tensor {
+  /** The pooled output scaled to unit RMS: sqrt(H) times the unit-length embedding (the graph's eps kept). */
+  private rmsEmbedding(input: EncoderInput): Tensor {
     const H = this.config.hiddenSize;
-    return scale(rmsNorm(this.forward(input).pooled, Tensor.ones([H]), 1e-12 / H), 1 / Math.sqrt(H));
+    return rmsNorm(this.forward(input).pooled, Tensor.ones([H]), 1e-12 / H);
   }
 
   /** Loads the encoder; the head too when the folder has one of this shape, else a fresh seeded one. */

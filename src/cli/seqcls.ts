@@ -21,6 +21,7 @@ export const SEQCLS_TRAIN_HELP = `  --task seqcls          sequence classificati
     --columns a,b,...    column names for a TSV/CSV without a header row (GLUE CoLA)
     --test-data <file>   scored once at the end; --eval-data is scored too, and its loss is logged during training
   GIFT/LoRA/BitFit train a new classifier head beside the method (modules_to_save: classifier); --head-lr sets its lr.
+  Pairs: BERT/RoBERTa read them as one sequence; USE Lite embeds each text alone and its head reads [u, v, (u-v)^2, u*v].
   Default targets: query,value; default --max-length 128.`;
 
 interface SeqClsTrainContext {

@@ -81,3 +81,13 @@ export class CheckpointReader {
     for (const f of this.files) f.close();
   }
 }
+
+/** Opens a model folder's checkpoint for `read` and closes it however `read` ends. */
+export function withCheckpoint<T>(dir: string, read: (reader: CheckpointReader) => T): T {
+  const reader = new CheckpointReader(dir);
+  try {
+    return read(reader);
+  } finally {
+    reader.close();
+  }
+}

@@ -1,6 +1,6 @@
 // LlamaForCausalLM with Hugging Face's module tree and tensor names, so that a checkpoint's
 // "model.layers.3.self_attn.q_proj.weight" is exactly this model's parameter of that path.
-import { CheckpointReader, readJsonFile } from '../../io/hf_folder.js';
+import { CheckpointReader, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
 import { Embedding, Linear, RMSNorm } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { swiglu } from '../../ops/activations.js';
@@ -160,12 +160,7 @@ export class LlamaForCausalLM extends Module {
   static fromPretrained(dir: string): LlamaForCausalLM {
     const config = parseLlamaConfig(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'));
     const model = new LlamaForCausalLM(config);
-    const reader = new CheckpointReader(dir);
-    try {
-      model.loadWeights(reader);
-    } finally {
-      reader.close();
-    }
+    withCheckpoint(dir, (reader) => model.loadWeights(reader));
     model.sourceDir = dir;
     return model;
   }

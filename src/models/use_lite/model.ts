@@ -10,7 +10,7 @@
 // The graph's fused QKV kernel is split into query/key/value Linear layers (the same product,
 // column blocks of one matrix), so PEFT targets read like BERT's: query, value, attention.output.
 import { join } from 'node:path';
-import { CheckpointReader, readJsonFile } from '../../io/hf_folder.js';
+import { CheckpointReader, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
 import { LayerNorm, Linear, Embedding } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { relu, tanh } from '../../ops/activations.js';
@@ -166,12 +166,7 @@ export class UseLiteModel extends Module {
   static fromPretrained(dir: string): UseLiteModel {
     const configPath = join(dir, 'config.json');
     const model = new UseLiteModel(parseUseLiteConfig(readJsonFile(configPath), configPath));
-    const reader = new CheckpointReader(dir);
-    try {
-      model.loadWeights(reader);
-    } finally {
-      reader.close();
-    }
+    withCheckpoint(dir, (reader) => model.loadWeights(reader));
     model.sourceDir = dir;
     return model;
   }
@@ -230,12 +225,7 @@ export class UseLiteForSequenceClassification extends UseLiteModel implements Se
   static fromPretrainedWithHead(dir: string, numLabels: number, seed = 0, pairHead = false): UseLiteForSequenceClassification {
     const configPath = join(dir, 'config.json');
     const model = new UseLiteForSequenceClassification(parseUseLiteConfig(readJsonFile(configPath), configPath), numLabels, new Random(seed), pairHead);
-    const reader = new CheckpointReader(dir);
-    try {
-      model.newHead = model.loadWeights(reader, (n) => n.startsWith('classifier.')).length > 0;
-    } finally {
-      reader.close();
-    }
+    model.newHead = withCheckpoint(dir, (reader) => model.loadWeights(reader, (n) => n.startsWith('classifier.')).length > 0);
     model.sourceDir = dir;
     return model;
   }

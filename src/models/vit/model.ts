@@ -3,7 +3,7 @@
 // loaded from Hugging Face folders or from timm's vit_* checkpoints (names mapped, fused qkv split).
 import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../../io/atomic.js';
-import { CheckpointReader, readJsonFile } from '../../io/hf_folder.js';
+import { CheckpointReader, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
 import { saveSafetensors } from '../../io/safetensors.js';
 import { LayerNorm, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
@@ -155,12 +155,7 @@ export class ViTForImageClassification extends Module {
     const numLabels = options.labels?.length ?? options.numLabels ?? base.numLabels;
     const config: ViTConfig = { ...base, numLabels, labels: options.labels ?? (numLabels === base.numLabels ? base.labels : undefined) };
     const model = new ViTForImageClassification(config, new Random(options.seed ?? 0));
-    const reader = new CheckpointReader(dir);
-    try {
-      model.newHead = loadViTWeights(model, reader, timm);
-    } finally {
-      reader.close();
-    }
+    model.newHead = withCheckpoint(dir, (reader) => loadViTWeights(model, reader, timm));
     if (model.newHead) {
       // As transformers initialises a new head: weights N(0, 0.02), bias 0.
       model.classifier.weight.assign(Tensor.randn(model.classifier.weight.shape, new Random((options.seed ?? 0) + 1), 0.02).data);
@@ -212,8 +207,7 @@ const TIMM_HEADS: Record<string, number> = { tiny: 3, small: 6, base: 12, large:
 
 function timmViTConfig(dir: string, raw: Record<string, unknown>, path: string): ViTConfig {
   const arch = String(raw.architecture);
-  const reader = new CheckpointReader(dir);
-  try {
+  return withCheckpoint(dir, (reader) => {
     const shape = (n: string) => {
       if (!reader.has(n)) throw new Error(`${dir}: timm checkpoint without '${n}'`);
       return reader.info(n).shape;
@@ -232,9 +226,7 @@ function timmViTConfig(dir: string, raw: Record<string, unknown>, path: string):
       imageSize: Math.round(Math.sqrt(tokens - 1)) * P!, patchSize: P!, numChannels: C!, numLabels, layerNormEps: 1e-6,
       labels: labels?.length === numLabels ? labels : undefined,
     };
-  } finally {
-    reader.close();
-  }
+  });
 }
 
 /** timm's name for a Hugging Face ViT parameter, with the rows of a fused qkv tensor it lives in ([start, end) or null). */

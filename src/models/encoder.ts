@@ -1,6 +1,8 @@
 // What every encoder takes and gives (Universal Sentence Encoder Lite, BERT, RoBERTa), and the
 // classifier form the sequence-classification task trains.
-import type { Tensor } from '../tensor/tensor.js';
+import type { Linear } from '../nn/layers.js';
+import type { Random } from '../tensor/random.js';
+import { Tensor } from '../tensor/tensor.js';
 
 /** A batch of token ids [batch * seq], right-padded, with 1 for a real token and 0 for padding. */
 export interface EncoderInput {
@@ -25,4 +27,10 @@ export interface SequenceClassifier {
   /** True when the head was made fresh (the checkpoint had none of this size). */
   readonly newHead?: boolean;
   logits(input: EncoderInput): Tensor;
+}
+
+/** Initialises a new classification layer as transformers does: weights N(0, 0.02), bias 0. */
+export function initNewHead(layer: Linear, rng: Random): void {
+  layer.weight.assign(Tensor.randn(layer.weight.shape, rng, 0.02).data);
+  layer.bias?.assign(new Float32Array(layer.bias.size));
 }

@@ -62,3 +62,12 @@ export function withModulesToSave(model: Module, adapter: AttachedAdapter, names
   }
   return new WithSavedModules(adapter, { ...adapter.config, modules_to_save: names }, saved);
 }
+
+/**
+ * A task model's method config with its new head trained beside the method (modules_to_save), unless
+ * the method trains the head anyway (full, head) or the config already names what to save.
+ */
+export function withTrainedHead(config: Record<string, unknown>, head = 'classifier'): Record<string, unknown> {
+  if (['full', 'head'].includes(String(config.method)) || config.modules_to_save !== undefined) return { ...config };
+  return { ...config, modules_to_save: [head] };
+}

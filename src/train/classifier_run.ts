@@ -8,6 +8,7 @@ import { evaluateSequenceClassifier, type ClassificationMetrics } from '../eval/
 import { Tokenizer } from '../io/tokenizer.js';
 import { loadSequenceClassifier, modelArchitecture } from '../models/registry.js';
 import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
+import { withTrainedHead } from '../peft/modules_to_save.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import { writeTrainingReport } from './report.js';
 import { sequenceClassificationTask } from './tasks/sequence_classification.js';
@@ -93,9 +94,7 @@ export function fineTuneClassifier(o: ClassifierRunOptions): ClassifierRunResult
   const pairHead = (model as { pairHead?: boolean }).pairHead === true;
   if (pairHead) log('pairs: each text encoded alone, the head reads [u, v, (u-v)^2, u*v] of the two embeddings');
   log(`head: ${model.newHead ? `new, ${numLabels} output(s), seeded` : 'the checkpoint\'s own'}`);
-  const method = String(o.method.method);
-  const config = { ...o.method };
-  if (!['full', 'head'].includes(method) && config.modules_to_save === undefined) config.modules_to_save = ['classifier'];
+  const config = withTrainedHead(o.method);
   const adapter = attachAdapter(model, config, o.options.seed, 'method config');
   const training = trainModel({
     model, adapter, task: sequenceClassificationTask(model, labels, train, validation), options: o.options,

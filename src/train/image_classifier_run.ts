@@ -6,6 +6,7 @@ import type { ImageSet } from '../data/images.js';
 import { evaluateImageClassifier, type ClassificationMetrics } from '../eval/classification.js';
 import { ViTForImageClassification } from '../models/vit/model.js';
 import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
+import { withTrainedHead } from '../peft/modules_to_save.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import { writeTrainingReport } from './report.js';
 import { imageClassificationTask } from './tasks/image_classification.js';
@@ -34,9 +35,7 @@ export interface ImageClassifierRunResult {
 
 export function fineTuneImageClassifier(o: ImageClassifierRunOptions): ImageClassifierRunResult {
   const model = ViTForImageClassification.fromPretrained(o.modelDir, { labels: o.train.labels, seed: o.options.seed });
-  const method = String(o.method.method);
-  const config = { ...o.method };
-  if (!['full', 'head'].includes(method) && config.modules_to_save === undefined) config.modules_to_save = ['classifier'];
+  const config = withTrainedHead(o.method);
   const adapter = attachAdapter(model, config, o.options.seed, 'method config');
   const training = trainModel({
     model, adapter, task: imageClassificationTask(model, o.train.examples, o.validation?.examples), options: o.options,

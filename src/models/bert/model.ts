@@ -11,7 +11,7 @@ import { reshape, slice, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import { shapeString } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
-import type { EncoderInput, EncoderOutput, SequenceClassifier } from '../encoder.js';
+import { initNewHead, type EncoderInput, type EncoderOutput, type SequenceClassifier } from '../encoder.js';
 import { readBertConfig, type BertConfig } from './config.js';
 
 class BertEmbeddings extends Module {
@@ -130,19 +130,14 @@ export class BertForSequenceClassification extends Module implements SequenceCla
   constructor(readonly config: BertConfig, readonly numLabels: number, rng: Random = new Random(0)) {
     super();
     this.encoder = this.child(config.roberta ? 'roberta' : 'bert', new BertModel(config, rng, !config.roberta));
-    // A new head as transformers initialises one: weights N(0, 0.02), biases 0.
-    const init = (l: Linear) => {
-      l.weight.assign(Tensor.randn(l.weight.shape, rng, 0.02).data);
-      l.bias?.assign(new Float32Array(l.bias.size));
-    };
     if (config.roberta) {
       const head = new RobertaClassificationHead(config.hiddenSize, numLabels, rng);
-      init(head.dense);
-      init(head.out_proj);
+      initNewHead(head.dense, rng);
+      initNewHead(head.out_proj, rng);
       this.classifier = this.child('classifier', head);
     } else {
       const head = new Linear(config.hiddenSize, numLabels, rng);
-      init(head);
+      initNewHead(head, rng);
       this.classifier = this.child('classifier', head);
     }
   }

@@ -23,7 +23,7 @@ import { noGrad } from '../../tensor/autograd.js';
 import { Random } from '../../tensor/random.js';
 import { shapeString } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
-import type { EncoderInput, EncoderOutput, SequenceClassifier } from '../encoder.js';
+import { initNewHead, type EncoderInput, type EncoderOutput, type SequenceClassifier } from '../encoder.js';
 import { inverseTimescales, layerInputSize, parseUseLiteConfig, type UseLiteConfig } from './config.js';
 
 
@@ -199,8 +199,7 @@ export class UseLiteForSequenceClassification extends UseLiteModel implements Se
     super(config, rng);
     const features = pairHead ? 4 * config.hiddenSize : config.hiddenSize;
     this.classifier = this.child('classifier', new Linear(features, numLabels, null));
-    // As transformers initialises a new head: weights N(0, 0.02), bias 0.
-    this.classifier.weight.assign(Tensor.randn([numLabels, features], rng, 0.02).data);
+    initNewHead(this.classifier, rng);
   }
 
   headModules(): string[] {

@@ -13,6 +13,7 @@ import { add } from '../../ops/elementwise.js';
 import { linear } from '../../ops/matmul.js';
 import { concat, reshape, slice, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
+import { initNewHead } from '../encoder.js';
 import { shapeString } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
 
@@ -156,11 +157,7 @@ export class ViTForImageClassification extends Module {
     const config: ViTConfig = { ...base, numLabels, labels: options.labels ?? (numLabels === base.numLabels ? base.labels : undefined) };
     const model = new ViTForImageClassification(config, new Random(options.seed ?? 0));
     model.newHead = withCheckpoint(dir, (reader) => loadViTWeights(model, reader, timm));
-    if (model.newHead) {
-      // As transformers initialises a new head: weights N(0, 0.02), bias 0.
-      model.classifier.weight.assign(Tensor.randn(model.classifier.weight.shape, new Random((options.seed ?? 0) + 1), 0.02).data);
-      model.classifier.bias!.assign(new Float32Array(numLabels));
-    }
+    if (model.newHead) initNewHead(model.classifier, new Random((options.seed ?? 0) + 1));
     model.sourceDir = dir;
     return model;
   }

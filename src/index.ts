@@ -30,7 +30,7 @@ export type { AttachedAdapter, AdapterConfig, MethodName } from './peft/method.j
 export { giftParameterCount, loraParameterCount } from './peft/counts.js';
 export { readRecords, buildExamples, detectFormat, type Example, type DataFormat } from './data/examples.js';
 export { writeMobyDickJsonl, mobyDickPassages, spamAssassinRecords, emailToText } from './data/corpora.js';
-export { buildSeqClsExamples, collateSeqCls, encodeTexts, labelSpaceOf, splitRecords, type SeqClsExample, type LabelSpace } from './data/seqcls.js';
+export { buildSeqClsExamples, collateSeqCls, labelSpaceOf, splitRecords, type SeqClsExample, type LabelSpace } from './data/seqcls.js';
 export { loadRecords } from './data/load.js';
 export { readCsv, readTsv } from './data/tables.js';
 export { readParquet } from './data/parquet.js';

@@ -2,12 +2,11 @@
 // LoRA would train; works from config.json alone (no weights needed).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointReader } from '../io/hf_folder.js';
+import { readJsonFile, withCheckpoint } from '../io/hf_folder.js';
 import { loadSequenceClassifier, readModelConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES } from '../models/registry.js';
 import { attachAdapter } from '../peft/adapter_io.js';
 import { ViTForImageClassification } from '../models/vit/model.js';
 import type { Module } from '../nn/module.js';
-import { readJsonFile } from '../io/hf_folder.js';
 import { llamaLinearShapes, llamaParameterCount } from '../models/llama/shapes.js';
 import { loadCausalLM } from '../models/registry.js';
 import { loadAdapter } from '../peft/adapter_io.js';
@@ -58,9 +57,9 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const weights: Record<string, number> = {};
   const hasWeights = existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json'));
   if (hasWeights) {
-    const r = new CheckpointReader(dir);
-    for (const n of r.names()) weights[r.info(n).dtype] = (weights[r.info(n).dtype] ?? 0) + 1;
-    r.close();
+    withCheckpoint(dir, (r) => {
+      for (const n of r.names()) weights[r.info(n).dtype] = (weights[r.info(n).dtype] ?? 0) + 1;
+    });
     lines.push(`weights: ${Object.entries(weights).map(([d, n]) => `${n} tensors ${d}`).join(', ')}`);
   } else {
     lines.push('weights: none in this folder (counts come from config.json)');

@@ -58,3 +58,11 @@ export function epochGroups<T extends { ids: ArrayLike<number> }>(examples: T[],
 export function epochBatches(examples: Example[], batchSize: number, seed: number, epoch: number, padId: number): Batch[] {
   return epochGroups(examples, batchSize, seed, epoch).map((g) => collate(g, padId));
 }
+
+/** Examples in length order cut into batches: held-out scoring's fixed order, with little padding. */
+export function lengthSortedBatches<T extends { ids: ArrayLike<number> }, B>(examples: readonly T[], batchSize: number, collateGroup: (group: T[]) => B): B[] {
+  const sorted = [...examples].sort((a, b) => a.ids.length - b.ids.length);
+  const out: B[] = [];
+  for (let i = 0; i < sorted.length; i += batchSize) out.push(collateGroup(sorted.slice(i, i + batchSize)));
+  return out;
+}

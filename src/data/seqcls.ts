@@ -50,11 +50,6 @@ export function labelSpaceOf(records: DataRecord[], labelField: string, regressi
   return { kind: 'classification', names: values.sort() };
 }
 
-/** Token ids of one or two texts as the model's tokenizer joins them (special tokens, truncation: see Tokenizer.encodeForClassification). */
-export function encodeTexts(tokenizer: Tokenizer, texts: string[], maxLength: number): number[] {
-  return tokenizer.encodeForClassification(texts, maxLength).ids;
-}
-
 export interface SeqClsOptions {
   textFields: string[];
   labelField: string;

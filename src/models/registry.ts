@@ -26,8 +26,11 @@ export const SEQUENCE_CLASSIFICATION_ARCHITECTURES: readonly string[] = [USE_LIT
 
 /** The architecture a model folder's config.json names. */
 export function modelArchitecture(dir: string): string {
-  const path = join(dir, 'config.json');
-  const arch = (readJsonFile(path).architectures as unknown[] | undefined)?.[0];
+  return architectureOf(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'));
+}
+
+function architectureOf(config: Record<string, unknown>, path: string): string {
+  const arch = (config.architectures as unknown[] | undefined)?.[0];
   if (typeof arch !== 'string') throw new Error(`${path}: no 'architectures' entry`);
   return arch;
 }
@@ -39,9 +42,11 @@ export function modelArchitecture(dir: string): string {
  * one sequence either way. A merged folder says "pair_head" in its config.json.
  */
 export function loadSequenceClassifier(dir: string, numLabels: number, seed = 0, pairs = false): SequenceClassifier & Module {
-  const arch = modelArchitecture(dir);
+  const path = join(dir, 'config.json');
+  const config = readJsonFile(path);
+  const arch = architectureOf(config, path);
   if (arch === USE_LITE_ARCHITECTURE) {
-    const pairHead = pairs || readJsonFile(join(dir, 'config.json')).pair_head === true;
+    const pairHead = pairs || config.pair_head === true;
     return UseLiteForSequenceClassification.fromPretrainedWithHead(dir, numLabels, seed, pairHead);
   }
   if (BERT_ARCHITECTURES.includes(arch) || ROBERTA_ARCHITECTURES.includes(arch)) return BertForSequenceClassification.fromPretrained(dir, numLabels, seed);

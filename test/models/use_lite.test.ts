@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { loadGraphModel } from '@tensorflow/tfjs-converter';
 import { spamAssassinRecords } from '../../src/data/corpora.js';
-import { collateSeqCls, encodeTexts } from '../../src/data/seqcls.js';
+import { collateSeqCls } from '../../src/data/seqcls.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { convertUseLite, defaultUseLiteSource } from '../../src/models/use_lite/convert.js';
 import { UseLiteModel } from '../../src/models/use_lite/model.js';
@@ -59,7 +59,7 @@ test('UniversalSentenceEncoderLite: embeddings equal the TensorFlow.js graph on 
   // Ten e-mails (the graph runs on TensorFlow.js's plain-JavaScript backend: keep the batch small).
   const subjects = spamAssassinRecords().filter((_, i) => i % 600 === 0).map((r) => String(r.value.text).slice(0, 400));
   const texts = [...SENTENCES, ...subjects];
-  const idLists = texts.map((t) => encodeTexts(tok, [t], 72));
+  const idLists = texts.map((t) => tok.encodeForClassification([t], 72).ids);
   assert.ok(idLists.some((l) => l.length >= 60) && idLists.some((l) => l.length <= 3), 'the batch mixes long and short inputs');
   const expected = await graphEmbeddings(graph, idLists);
   const batch = collateSeqCls(idLists.map((ids) => ({ ids, label: 0 })));
@@ -75,7 +75,7 @@ test('UniversalSentenceEncoderLite: paraphrases embed closer than unrelated sent
   const tok = Tokenizer.fromFolder(MODEL);
   const model = UseLiteModel.fromPretrained(MODEL);
   const texts = ['How old are you?', 'What is your age?', 'The stock market fell sharply today.'];
-  const e = model.embed(collateSeqCls(texts.map((t) => ({ ids: encodeTexts(tok, [t], 128), label: 0 }))));
+  const e = model.embed(collateSeqCls(texts.map((t) => ({ ids: tok.encodeForClassification([t], 128).ids, label: 0 }))));
   const cos = (a: number, b: number) => e.subarray(a * 512, a * 512 + 512).reduce((s, v, i) => s + v * e[b * 512 + i]!, 0);
   assert.ok(cos(0, 1) > 0.7, `paraphrase cosine ${cos(0, 1)}`);
   assert.ok(cos(0, 1) > cos(0, 2) + 0.3, `paraphrase ${cos(0, 1)} vs unrelated ${cos(0, 2)}`);

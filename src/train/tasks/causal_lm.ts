@@ -1,5 +1,5 @@
 // Next-token prediction: the loss is cross-entropy summed over the target tokens (after the shift).
-import { collate, epochBatches, type Batch } from '../../data/batches.js';
+import { collate, epochBatches, lengthSortedBatches, type Batch } from '../../data/batches.js';
 import type { Example } from '../../data/examples.js';
 import type { LlamaForCausalLM } from '../../models/llama/model.js';
 import { shiftLabels } from '../../models/llama/model.js';
@@ -11,12 +11,7 @@ export function causalLMTask(model: LlamaForCausalLM, train: Example[], heldOut:
     trainSize: train.length,
     heldOutSize: heldOut?.length ?? 0,
     epochBatches: (batchSize, seed, epoch) => epochBatches(train, batchSize, seed, epoch, padId),
-    heldOutBatches: (batchSize) => {
-      const sorted = [...(heldOut ?? [])].sort((a, b) => a.ids.length - b.ids.length);
-      const out: Batch[] = [];
-      for (let i = 0; i < sorted.length; i += batchSize) out.push(collate(sorted.slice(i, i + batchSize), padId));
-      return out;
-    },
+    heldOutBatches: (batchSize) => lengthSortedBatches(heldOut ?? [], batchSize, (g) => collate(g, padId)),
     lossSum: (b) => crossEntropy(model.forward(b.ids, b.batch, b.seq), shiftLabels(b.labels, b.batch, b.seq), { reduction: 'sum' }),
     units: (b) => b.targetTokens,
     inputTokens: (b) => b.batch * b.seq,

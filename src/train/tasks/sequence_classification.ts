@@ -1,6 +1,6 @@
 // Sequence classification and regression: cross-entropy over the classes (or squared error for a
 // one-output regression, as transformers' problem_type "regression"), summed over examples.
-import { epochGroups } from '../../data/batches.js';
+import { epochGroups, lengthSortedBatches } from '../../data/batches.js';
 import { collateSeqCls, type LabelSpace, type SeqClsBatch, type SeqClsExample } from '../../data/seqcls.js';
 import type { SequenceClassifier } from '../../models/encoder.js';
 import { crossEntropy } from '../../ops/cross_entropy.js';
@@ -21,12 +21,7 @@ export function sequenceClassificationTask(model: SequenceClassifier, space: Lab
     trainSize: train.length,
     heldOutSize: heldOut?.length ?? 0,
     epochBatches: (batchSize, seed, epoch) => epochGroups(train, batchSize, seed, epoch).map(collateSeqCls),
-    heldOutBatches: (batchSize) => {
-      const sorted = [...(heldOut ?? [])].sort((a, b) => a.ids.length - b.ids.length);
-      const out: SeqClsBatch[] = [];
-      for (let i = 0; i < sorted.length; i += batchSize) out.push(collateSeqCls(sorted.slice(i, i + batchSize)));
-      return out;
-    },
+    heldOutBatches: (batchSize) => lengthSortedBatches(heldOut ?? [], batchSize, collateSeqCls),
     lossSum: (b) => sequenceClassificationLoss(model.logits(b), b.labels, space),
     units: (b) => b.batch,
     inputTokens: (b) => b.batch * b.seq,

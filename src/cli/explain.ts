@@ -7,6 +7,7 @@ import { collateSeqCls } from '../data/seqcls.js';
 import { loadImageFile, readPreprocessing } from '../data/images.js';
 import { clusterMaps, giftLayers, topTokens, type GiftLayer } from '../explain/cluster_maps.js';
 import { writeClusterMaps } from '../explain/heatmap.js';
+import { argmax } from '../eval/metrics.js';
 import { readJsonFile } from '../io/hf_folder.js';
 import { Tokenizer } from '../io/tokenizer.js';
 import { loadSequenceClassifier } from '../models/registry.js';
@@ -67,7 +68,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
     const sharp = (await import('sharp')).default;
     const shown = await sharp(values.image).removeAlpha().toColourspace('srgb').resize(size, size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
     const files = await writeClusterMaps({ data: new Uint8Array(shown.data), width: size, height: size }, maps, c.imageSize / c.patchSize, true, out);
-    const pred = logits ? Array.from(logits as Float32Array).indexOf(Math.max(...(logits as Float32Array))) : -1;
+    const pred = logits ? argmax(logits) : -1;
     writeFileSync(join(out, 'explain.json'), `${JSON.stringify({ image: values.image, layer: layer.path, group: layer.adapter.pair.group, rank: maps.rank, prediction: c.labels?.[pred] ?? pred, files }, null, 2)}\n`);
     console.log(`layer ${layer.path} (GIFT group '${layer.adapter.pair.group}', ${maps.rank} prototypes); prediction (after): ${c.labels?.[pred] ?? pred}`);
     console.log(`wrote ${files.length} images to ${out} (grid: ${join(out, 'grid.png')})`);

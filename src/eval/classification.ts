@@ -8,7 +8,7 @@ import type { ImageExample } from '../data/images.js';
 import { imagesToPatches, type ViTForImageClassification } from '../models/vit/model.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
 import { collateImages } from '../train/tasks/image_classification.js';
-import { accuracy, f1Score, matthewsCorrelation, pearson, spearman } from './metrics.js';
+import { accuracy, argmax, f1Score, matthewsCorrelation, pearson, spearman } from './metrics.js';
 
 export interface ClassificationMetrics {
   examples: number;
@@ -41,7 +41,7 @@ export function evaluateSequenceClassifier(model: SequenceClassifier, examples: 
         const L = logits.shape[1]!;
         idx.forEach((k, r) => {
           const row = logits.data.subarray(r * L, (r + 1) * L);
-          predictions[k] = space.kind === 'regression' ? row[0]! : row.indexOf(Math.max(...row));
+          predictions[k] = space.kind === 'regression' ? row[0]! : argmax(row);
         });
       }),
     );
@@ -84,7 +84,7 @@ export function evaluateImageClassifier(model: ViTForImageClassification, exampl
         const L = logits.shape[1]!;
         for (let r = 0; r < b.batch; r++) {
           const row = logits.data.subarray(r * L, (r + 1) * L);
-          predictions.push(row.indexOf(Math.max(...row)));
+          predictions.push(argmax(row));
         }
       }),
     );

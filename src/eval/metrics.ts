@@ -88,3 +88,10 @@ function ranks(v: ArrayLike<number>): number[] {
 export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
   return pearson(ranks(x), ranks(y));
 }
+
+/** Index of the largest value (the first one on a tie): a classifier's predicted class. */
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}

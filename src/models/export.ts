@@ -19,7 +19,12 @@ export function exportPretrained(model: LlamaForCausalLM, outDir: string, dtype?
     entries[name] = { tensor: t, dtype: dtype ?? (src === 'BF16' || src === 'F16' ? src : t.dtype === 'bfloat16' ? 'BF16' : 'F32') };
   }
   const config = { ...model.config.raw };
-  if (dtype) config.torch_dtype = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' }[dtype];
+  if (dtype) {
+    // Written where the source wrote it: transformers 5's `dtype`, or 4's `torch_dtype`.
+    const name = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' }[dtype];
+    if ('dtype' in config) config.dtype = name;
+    if ('torch_dtype' in config || !('dtype' in config)) config.torch_dtype = name;
+  }
   writeFolderAtomic(outDir, (tmp) => {
     writeFileAtomic(join(tmp, 'config.json'), [`${JSON.stringify(config, null, 2)}\n`]);
     saveSafetensors(join(tmp, 'model.safetensors'), entries, { format: 'pt' });

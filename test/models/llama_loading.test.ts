@@ -50,7 +50,46 @@ test('config validation names the field', () => {
   assert.throws(() => parseLlamaConfig({ ...base(), num_key_value_heads: 3 }, 'x/config.json'), /x\/config\.json: num_attention_heads \(4\) must be a multiple of num_key_value_heads \(3\)/);
   assert.throws(() => parseLlamaConfig({ ...base(), hidden_size: -1 }), /'hidden_size' must be a positive integer/);
   assert.throws(() => parseLlamaConfig({ ...base(), hidden_act: 'gelu' }), /hidden_act 'gelu' is not supported/);
-  assert.throws(() => parseLlamaConfig({ ...base(), rope_scaling: { rope_type: 'yarn', factor: 2 } }), /rope_scaling type 'yarn' is not supported/);
+  assert.throws(() => parseLlamaConfig({ ...base(), rope_scaling: { rope_type: 'yarn', factor: 2 } }), /rope_scaling type "yarn" is not supported/);
+});
+
+test('transformers 5 layout: rope_parameters and dtype are read, and agree with the transformers 4 layout', () => {
+  const v4 = base();
+  const llama3 = { factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 256 };
+  const { rope_theta: _theta, rope_scaling: _scaling, torch_dtype: _dtype, ...rest } = { ...v4, rope_theta: 500000, rope_scaling: { rope_type: 'llama3', ...llama3 } } as Record<string, unknown>;
+  const v5 = { ...rest, head_dim: 16, rope_parameters: { rope_theta: 500000, rope_type: 'llama3', ...llama3 }, dtype: 'bfloat16' };
+  const a = parseLlamaConfig(v5, 'v5/config.json');
+  const b = parseLlamaConfig({ ...v4, head_dim: 16, rope_theta: 500000, rope_scaling: { rope_type: 'llama3', ...llama3 } });
+  assert.equal(a.ropeTheta, 500000, 'before the fix a v5 config ran with theta 10000');
+  assert.deepEqual(a.ropeScaling, b.ropeScaling);
+  assert.deepEqual(Array.from(llamaInverseFrequencies(a)), Array.from(llamaInverseFrequencies(b)));
+  assert.equal(a.torchDtype, 'bfloat16');
+  const plain = parseLlamaConfig({ ...rest, rope_parameters: { rope_theta: 123456, rope_type: 'default' } });
+  assert.equal(plain.ropeTheta, 123456);
+  assert.equal(plain.ropeScaling, null);
+});
+
+test('rope settings giftjs does not implement are refused by name', () => {
+  const { rope_theta: _t, ...rest } = base();
+  const refuse = (extra: Record<string, unknown>, pattern: RegExp) => assert.throws(() => parseLlamaConfig({ ...rest, ...extra }, 'm/config.json'), pattern);
+  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'yarn', factor: 4 } }, /m\/config\.json: rope_parameters type "yarn" is not supported \(supported: default, linear, llama3\)/);
+  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'dynamic', factor: 2 } }, /type "dynamic" is not supported/);
+  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'llama3', factor: 8 } }, /rope_parameters\.low_freq_factor is required for rope type 'llama3'/);
+  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'default', attention_factor: 2 } }, /rope_parameters\.attention_factor \(2\) is not supported/);
+  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'default', partial_rotary_factor: 0.5 } }, /partial_rotary_factor/);
+  refuse({ rope_parameters: { full_attention: { rope_theta: 1e4, rope_type: 'default' }, sliding_attention: { rope_theta: 1e4, rope_type: 'default' } } }, /per layer type/);
+  refuse({ rope_theta: 1e4, rope_parameters: { rope_theta: 5e5, rope_type: 'default' } }, /rope_theta 10000 and rope_parameters\.rope_theta 500000 disagree/);
+  refuse({ rope_parameters: { rope_theta: -1, rope_type: 'default' } }, /rope_parameters\.rope_theta must be a positive number/);
+  refuse({ partial_rotary_factor: 0.5 }, /partial_rotary_factor 0\.5 is not supported/);
+  refuse({ attention_dropout: 0.1 }, /attention_dropout 0\.1 is not supported/);
+});
+
+test('sequences past the context or past a sliding window are refused, not run wrong', () => {
+  const model = LlamaForCausalLM.random(parseLlamaConfig({ ...base(), max_position_embeddings: 8 }));
+  assert.throws(() => noGrad(() => model.forward(new Array(9).fill(1), 1, 9)), /9 positions exceed this model's context \(max_position_embeddings 8\)/);
+  const mistral = LlamaForCausalLM.random(parseLlamaConfig({ ...base(), architectures: ['MistralForCausalLM'], sliding_window: 4 }));
+  assert.throws(() => noGrad(() => mistral.forward([1, 2, 3, 4, 5], 1, 5)), /5 positions exceed sliding_window 4/);
+  noGrad(() => mistral.forward([1, 2, 3, 4], 1, 4).dispose());
 });
 
 test('llama3 rope scaling keeps short wavelengths, slows long ones, blends between (transformers formula)', () => {

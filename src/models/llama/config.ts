@@ -31,7 +31,10 @@ export interface LlamaConfig {
   mlpBias: boolean;
   bosTokenId: number | null;
   eosTokenIds: number[];
+  /** The stored dtype: transformers 5's `dtype`, or 4's `torch_dtype`. */
   torchDtype: string | null;
+  /** Mistral's / Qwen2's sliding-window attention span: longer sequences are refused (not implemented). */
+  slidingWindow: number | null;
   /** The config.json object as read, so an export can write it back unchanged. */
   raw: Record<string, unknown>;
 }
@@ -69,23 +72,11 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
   const act = raw.hidden_act ?? 'silu';
   if (act !== 'silu') fail(`hidden_act '${String(act)}' is not supported (Llama uses silu)`);
 
-  let ropeScaling: RopeScaling | null = null;
-  const rs = raw.rope_scaling as Record<string, unknown> | null | undefined;
-  if (rs) {
-    const type = (rs.rope_type ?? rs.type) as string;
-    if (type === 'default') ropeScaling = null;
-    else if (type === 'llama3' || type === 'linear') {
-      const factor = Number(rs.factor);
-      if (!(factor > 0)) fail(`rope_scaling.factor must be positive`);
-      ropeScaling = {
-        type,
-        factor,
-        lowFreqFactor: Number(rs.low_freq_factor ?? 1),
-        highFreqFactor: Number(rs.high_freq_factor ?? 4),
-        originalMaxPositionEmbeddings: Number(rs.original_max_position_embeddings ?? 8192),
-      };
-    } else fail(`rope_scaling type '${type}' is not supported (supported: llama3, linear)`);
-  }
+  const rope = parseRope(raw, fail);
+  const partial = raw.partial_rotary_factor;
+  if (partial !== undefined && partial !== null && partial !== 1) fail(`partial_rotary_factor ${JSON.stringify(partial)} is not supported (only 1: RoPE over the whole head)`);
+  const attentionDropout = raw.attention_dropout ?? 0;
+  if (attentionDropout !== 0) fail(`attention_dropout ${JSON.stringify(attentionDropout)} is not supported (only 0)`);
   const qwen = arch === 'Qwen2ForCausalLM';
   const attentionBias = raw.attention_bias === true;
   const eos = raw.eos_token_id;
@@ -100,8 +91,8 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     numKvHeads,
     headDim,
     rmsNormEps: num('rms_norm_eps', 1e-6),
-    ropeTheta: num('rope_theta', 10000),
-    ropeScaling,
+    ropeTheta: rope.theta,
+    ropeScaling: rope.scaling,
     maxPositionEmbeddings: int('max_position_embeddings', 2048),
     tieWordEmbeddings: raw.tie_word_embeddings === true,
     qkvBias: qwen || attentionBias,
@@ -109,8 +100,90 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     mlpBias: raw.mlp_bias === true,
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
     eosTokenIds: typeof eos === 'number' ? [eos] : Array.isArray(eos) ? eos.filter((e): e is number => typeof e === 'number') : [],
-    torchDtype: typeof raw.torch_dtype === 'string' ? raw.torch_dtype : null,
+    torchDtype: configDtype(raw),
+    slidingWindow: slidingWindow(raw, arch, fail),
     raw,
+  };
+}
+
+/** transformers 5 writes `dtype`, 4 wrote `torch_dtype`. */
+export function configDtype(raw: Record<string, unknown>): string | null {
+  const v = raw.dtype ?? raw.torch_dtype;
+  return typeof v === 'string' ? v : null;
+}
+
+function slidingWindow(raw: Record<string, unknown>, arch: string, fail: (msg: string) => never): number | null {
+  // Qwen2 attends over a window only with use_sliding_window; Mistral whenever sliding_window is set.
+  if (arch === 'LlamaForCausalLM' || (arch === 'Qwen2ForCausalLM' && raw.use_sliding_window !== true)) return null;
+  const w = raw.sliding_window;
+  if (w === undefined || w === null) return null;
+  if (typeof w !== 'number' || !Number.isInteger(w) || w <= 0) return fail(`'sliding_window' must be null or a positive integer, got ${JSON.stringify(w)}`);
+  return w;
+}
+
+const ROPE_KEYS: Record<string, readonly string[]> = {
+  default: [],
+  linear: ['factor'],
+  llama3: ['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
+};
+
+/**
+ * RoPE's base and scaling from either layout: transformers 5's `rope_parameters` ({rope_theta,
+ * rope_type, ...}) or transformers 4's top-level `rope_theta` and `rope_scaling`. A type or a key
+ * giftjs does not implement is refused by name; so are the two layouts disagreeing.
+ */
+function parseRope(raw: Record<string, unknown>, fail: (msg: string) => never): { theta: number; scaling: RopeScaling | null } {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const params = raw.rope_parameters;
+  const legacy = raw.rope_scaling;
+  if (params !== undefined && params !== null && !isObject(params)) fail(`'rope_parameters' must be an object, got ${JSON.stringify(params)}`);
+  if (legacy !== undefined && legacy !== null && !isObject(legacy)) fail(`'rope_scaling' must be an object or null, got ${JSON.stringify(legacy)}`);
+  if (isObject(params) && !('rope_type' in params) && !('rope_theta' in params) && Object.values(params).some(isObject)) {
+    fail(`rope_parameters per layer type (${Object.keys(params).join(', ')}) are not supported`);
+  }
+  const field = isObject(params) ? 'rope_parameters' : 'rope_scaling';
+  const p: Record<string, unknown> = isObject(params) ? params : isObject(legacy) ? legacy : {};
+  const type = p.rope_type ?? p.type ?? 'default';
+  if (typeof type !== 'string' || !Object.hasOwn(ROPE_KEYS, type)) {
+    fail(`${field} type ${JSON.stringify(type)} is not supported (supported: ${Object.keys(ROPE_KEYS).join(', ')})`);
+  }
+  const needed = ROPE_KEYS[type as string]!;
+  for (const key of Object.keys(p)) {
+    if (key === 'rope_type' || key === 'type' || key === 'rope_theta' || needed.includes(key)) continue;
+    if (key === 'partial_rotary_factor' && p[key] === 1) continue;
+    fail(`${field}.${key} (${JSON.stringify(p[key])}) is not supported with rope type '${String(type)}'`);
+  }
+  const positive = (key: string, v: unknown): number => {
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) return fail(`${key} must be a positive number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const topTheta = raw.rope_theta;
+  const innerTheta = p.rope_theta;
+  if (topTheta !== undefined && innerTheta !== undefined && topTheta !== innerTheta) {
+    fail(`rope_theta ${JSON.stringify(topTheta)} and ${field}.rope_theta ${JSON.stringify(innerTheta)} disagree`);
+  }
+  if (isObject(params) && isObject(legacy) && JSON.stringify(legacy) !== JSON.stringify(params)) {
+    const legacyType = legacy.rope_type ?? legacy.type ?? 'default';
+    if (legacyType !== type || needed.some((k) => legacy[k] !== p[k])) fail(`rope_scaling and rope_parameters disagree`);
+  }
+  const theta = innerTheta !== undefined ? positive(`${field}.rope_theta`, innerTheta) : topTheta !== undefined ? positive('rope_theta', topTheta) : 10000;
+  if (type === 'default') return { theta, scaling: null };
+  const values = Object.fromEntries(needed.map((k) => {
+    if (p[k] === undefined) fail(`${field}.${k} is required for rope type '${type}'`);
+    return [k, positive(`${field}.${k}`, p[k])];
+  }));
+  if (type === 'llama3' && !(values.high_freq_factor! > values.low_freq_factor!)) {
+    fail(`${field}.high_freq_factor (${values.high_freq_factor}) must be larger than low_freq_factor (${values.low_freq_factor})`);
+  }
+  return {
+    theta,
+    scaling: {
+      type: type as 'linear' | 'llama3',
+      factor: values.factor!,
+      lowFreqFactor: values.low_freq_factor ?? 1,
+      highFreqFactor: values.high_freq_factor ?? 4,
+      originalMaxPositionEmbeddings: values.original_max_position_embeddings ?? 0,
+    },
   };
 }
 

@@ -194,6 +194,13 @@ export class LlamaForCausalLM extends Module {
     if (ids.length !== batch * seq) throw new Error(`LlamaForCausalLM: ${ids.length} ids for batch ${batch} x seq ${seq}`);
     const cache = options.cache ?? null;
     const past = cache?.length ?? 0;
+    const positions = past + seq;
+    if (positions > this.config.maxPositionEmbeddings) {
+      throw new Error(`${positions} positions exceed this model's context (max_position_embeddings ${this.config.maxPositionEmbeddings}): shorten the text (--max-length) or the generation`);
+    }
+    if (this.config.slidingWindow !== null && positions > this.config.slidingWindow) {
+      throw new Error(`${positions} positions exceed sliding_window ${this.config.slidingWindow}; sliding-window attention is not implemented, so sequences must fit in the window`);
+    }
     let keyMask: Float32Array | null = null;
     if (options.attentionMask) {
       const m = options.attentionMask;

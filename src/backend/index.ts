@@ -5,6 +5,7 @@ import { loadAddon, type NativeAddon } from './native/binding.js';
 import { createNativeBackend } from './native/index.js';
 import { refBackend } from './ref/index.js';
 import { setBf16ComputeFlag } from './bf16_compute.js';
+import { GiftjsError } from '../errors.js';
 
 let current: Backend | null = null;
 let native: Backend | null | undefined;
@@ -31,7 +32,7 @@ export function getBackend(): Backend {
   if (current) return current;
   const wanted = process.env.GIFTJS_BACKEND;
   if (wanted && wanted !== 'ref' && wanted !== 'native') {
-    throw new Error(`GIFTJS_BACKEND=${wanted} is not a backend (use ref or native)`);
+    throw new GiftjsError(`GIFTJS_BACKEND=${wanted} is not a backend (use ref or native)`);
   }
   if (wanted === 'ref') return (current = refBackend);
   const nb = nativeBackend();
@@ -50,7 +51,7 @@ export function setBackend(name: BackendName): void {
     return;
   }
   const nb = nativeBackend();
-  if (!nb) throw new Error(`setBackend('native'): ${loadAddon().error}`);
+  if (!nb) throw new GiftjsError(`setBackend('native'): ${loadAddon().error}`);
   current = nb;
 }
 

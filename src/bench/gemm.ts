@@ -4,6 +4,7 @@ import { refBackend } from '../backend/ref/index.js';
 import { nativeAddon } from '../backend/index.js';
 import { Random } from '../tensor/random.js';
 import { timeIt } from './timing.js';
+import { GiftjsError } from '../errors.js';
 
 export interface GemmShape {
   label: string;
@@ -40,7 +41,7 @@ function flops(s: GemmShape): number {
 
 export function benchNativeGemm(s: GemmShape, budgetSeconds: number): GemmResult {
   const addon = nativeAddon();
-  if (!addon) throw new Error('the native addon is not built; run npm install');
+  if (!addon) throw new GiftjsError('the native addon is not built; run npm install');
   const { A, B, C } = operands(s, 1);
   const lda = s.transA ? s.M : s.K;
   const ldb = s.transB ? s.K : s.N;

@@ -6,10 +6,11 @@ import { parseLlamaConfig } from '../models/llama/config.js';
 import { LlamaForCausalLM } from '../models/llama/model.js';
 import { Random } from '../tensor/random.js';
 import { STEP_SHAPES } from './step.js';
+import { GiftjsError } from '../errors.js';
 
 export function benchGeneration(shape: string, promptLength: number, tokens: number, dtype: 'f32' | 'bf16'): { tokensPerSecond: number; config: Record<string, unknown> } {
   const raw = STEP_SHAPES[shape];
-  if (!raw) throw new Error(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
+  if (!raw) throw new GiftjsError(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
   const config = parseLlamaConfig(raw, `--shape ${shape}`);
   const model = new LlamaForCausalLM(config, new Random(0));
   for (const p of model.parameters()) p.requiresGrad = false;

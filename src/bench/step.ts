@@ -11,6 +11,7 @@ import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { AdamW } from '../train/optimizer.js';
 import { imagesToPatches, VIT_B16, ViTForImageClassification } from '../models/vit/model.js';
+import { GiftjsError } from '../errors.js';
 
 export const STEP_SHAPES: Record<string, Record<string, unknown>> = {
   'smollm2-135m': {
@@ -65,7 +66,7 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
 
 export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false): StepTiming {
   const raw = STEP_SHAPES[shape];
-  if (!raw) throw new Error(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
+  if (!raw) throw new GiftjsError(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
   const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
   const model = new LlamaForCausalLM(config, new Random(0));
   const adapter = attachAdapter(model, { method, rank, target_modules: ['q_proj', 'v_proj'] }, 1);

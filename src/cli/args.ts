@@ -1,5 +1,6 @@
 // Small helpers shared by the commands: typed option parsing with errors that name the flag.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { GiftjsError } from '../errors.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -16,21 +17,21 @@ export function parse(argv: string[], options: Options, allowPositionals = false
 
 export function requireString(values: Record<string, unknown>, name: string, usage: string): string {
   const v = values[name];
-  if (typeof v !== 'string' || v.length === 0) throw new Error(`--${name} is required\n\n${usage}`);
+  if (typeof v !== 'string' || v.length === 0) throw new GiftjsError(`--${name} is required\n\n${usage}`);
   return v;
 }
 
 export function intOption(v: unknown, name: string, fallback: number, min = 1): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got '${String(v)}'`);
+  if (!Number.isInteger(n) || n < min) throw new GiftjsError(`--${name} must be an integer >= ${min}, got '${String(v)}'`);
   return n;
 }
 
 export function numberOption(v: unknown, name: string, fallback: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got '${String(v)}'`);
+  if (!Number.isFinite(n)) throw new GiftjsError(`--${name} must be a number, got '${String(v)}'`);
   return n;
 }
 
@@ -46,7 +47,7 @@ export function layersOption(v: unknown): number[] | null {
     const range = /^(\d+)-(\d+)$/.exec(item);
     if (range) for (let i = Number(range[1]); i <= Number(range[2]); i++) out.push(i);
     else if (/^\d+$/.test(item)) out.push(Number(item));
-    else throw new Error(`--layers: '${item}' is not a layer index or range (e.g. 0,1,4-7)`);
+    else throw new GiftjsError(`--layers: '${item}' is not a layer index or range (e.g. 0,1,4-7)`);
   }
   return out;
 }

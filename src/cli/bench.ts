@@ -10,6 +10,7 @@ import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
 import { benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
 import { benchGeneration } from '../bench/generation.js';
+import { GiftjsError } from '../errors.js';
 
 export const BENCH_HELP = `gift bench <what> [options]
 
@@ -112,7 +113,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
   const int = (name: string, v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got '${v}'`);
+    if (!Number.isInteger(n) || n <= 0) throw new GiftjsError(`--${name} must be a positive integer, got '${v}'`);
     return n;
   };
   if (values.threads) setNumThreads(int('threads', values.threads));
@@ -186,7 +187,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const batch = opt('batch', 4);
     const seq = int('seq', values.seq!);
     const layers = values.layers ? int('layers', values.layers) : undefined;
-    if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new Error(`--dtype must be f32 or bf16, got '${values.dtype}'`);
+    if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new GiftjsError(`--dtype must be f32 or bf16, got '${values.dtype}'`);
     const rank = opt('rank', 64);
     const r = benchTrainingStep(values.shape!, batch, seq, rank, method, opt('steps', 3), layers, values.dtype, values.checkpointing === true, values['bf16-compute'] === true);
     console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${values.dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
@@ -210,7 +211,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
 
   if (what === 'generate') {
-    if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new Error(`--dtype must be f32 or bf16, got '${values.dtype}'`);
+    if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new GiftjsError(`--dtype must be f32 or bf16, got '${values.dtype}'`);
     const tokens = int('new-tokens', values['new-tokens']!);
     const r = benchGeneration(values.shape!, 16, tokens, values.dtype);
     console.log(`\ngreedy generation on ${values.shape} (${values.dtype} weights), prompt 16, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s`);

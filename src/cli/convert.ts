@@ -2,6 +2,7 @@
 // Sentence Encoder Lite's TensorFlow.js graph (the embedded default encoder, from npm).
 import { convertLlama2c } from '../io/llama2c.js';
 import { convertUseLite, defaultUseLiteSource } from '../models/use_lite/convert.js';
+import { assertOutputApart } from '../io/output_folder.js';
 import { parse, requireString } from './args.js';
 
 export const CONVERT_HELP = `gift convert llama2c <model.bin> --tokenizer <tok.bin> --out <dir>
@@ -26,10 +27,12 @@ export async function convertCommand(argv: string[]): Promise<number> {
   const out = requireString(values, 'out', CONVERT_HELP);
   if (kind === 'use-lite') {
     const source = positionals[1] ?? defaultUseLiteSource();
+    assertOutputApart(out, [{ flag: 'source', path: source }]);
     const { config } = convertUseLite(source, out);
     console.log(`converted ${source} (${config.numLayers} layers, widths ${config.embeddingSize}->${config.hiddenSize}, vocabulary ${config.vocabSize}) -> ${out}`);
     return 0;
   }
+  assertOutputApart(out, [{ flag: 'checkpoint', path: positionals[1] }, { flag: '--tokenizer', path: values.tokenizer as string | undefined }]);
   const { config } = convertLlama2c(positionals[1]!, (values.tokenizer as string | undefined) ?? null, out);
   console.log(`converted ${positionals[1]} (${config.num_hidden_layers} layers, hidden ${config.hidden_size}, vocabulary ${config.vocab_size}) -> ${out}`);
   return 0;

@@ -1,15 +1,17 @@
 // gift eval: language-modelling loss and perplexity of a model (with an optional adapter) on a
 // JSONL file of {"text": ...} lines.
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { loadRecords } from '../data/load.js';
 import { readJsonl } from '../data/jsonl.js';
 import { evaluatePerplexity } from '../eval/perplexity.js';
 import { evaluateGenerationTask, MAX_NEW_TOKENS, type GenerationTask } from '../eval/tasks.js';
+import { assertOutputApart } from '../io/output_folder.js';
 import { intOption, parse, requireString } from './args.js';
 import { loadModelWithAdapter, loadTokenizer } from './model_loading.js';
 import { evalSequenceClassification } from './seqcls.js';
 import { evalImageClassification } from './imgcls.js';
+import { GiftjsError } from '../errors.js';
 
 export const EVAL_HELP = `gift eval --model <dir> [--adapter <dir>] --data <file> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
           [--limit N] [--max-new-tokens N] [--out <dir>] [--json]
@@ -44,14 +46,17 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   const modelDir = requireString(values, 'model', EVAL_HELP);
   const dataPath = requireString(values, 'data', EVAL_HELP);
+  if (typeof values.out === 'string') {
+    assertOutputApart(values.out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: values.adapter as string | undefined }, { flag: '--data', path: dataPath }]);
+  }
   const maxLength = intOption(values['max-length'], 'max-length', 2048, 2);
   const task = (values.task as string | undefined) ?? 'lm';
   if (task === 'commonsense' || task === 'math') return evalGenerationTask(values, modelDir, dataPath, task);
   if (task === 'seqcls') return evalSequenceClassification(values, modelDir, dataPath);
   if (task === 'imgcls') return evalImageClassification(values, modelDir, dataPath);
-  if (task !== 'lm') throw new Error(`--task must be lm, commonsense, math, seqcls or imgcls, got '${task}'`);
+  if (task !== 'lm') throw new GiftjsError(`--task must be lm, commonsense, math, seqcls or imgcls, got '${task}'`);
   const texts = readJsonl(dataPath).map(({ line, value }) => {
-    if (typeof value.text !== 'string') throw new Error(`${dataPath}:${line}: expected a "text" string field`);
+    if (typeof value.text !== 'string') throw new GiftjsError(`${dataPath}:${line}: expected a "text" string field`);
     return value.text;
   });
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
@@ -73,9 +78,10 @@ async function evalGenerationTask(values: Record<string, unknown>, modelDir: str
   });
   const metrics = { task, data: dataPath, accuracy: r.accuracy, correct: r.correct, total: r.total, adapter: values.adapter ?? null };
   if (typeof values.out === 'string') {
-    mkdirSync(values.out, { recursive: true });
-    writeFileSync(join(values.out, 'predictions.jsonl'), r.predictions.map((p) => JSON.stringify(p)).join('\n') + '\n');
-    writeFileSync(join(values.out, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+    writeFilesAtomic(values.out, {
+      'predictions.jsonl': r.predictions.map((p) => JSON.stringify(p)).join('\n') + '\n',
+      'metrics.json': `${JSON.stringify(metrics, null, 2)}\n`,
+    });
     console.log(`predictions: ${join(values.out, 'predictions.jsonl')}`);
   }
   console.log(`${task}: accuracy ${(100 * r.accuracy).toFixed(2)}% (${r.correct} of ${r.total})`);

@@ -1,6 +1,7 @@
 // gift explain: GIFT's cluster maps for one GIFT layer of a fine-tuned model -- heat maps over an
 // image's patches (one per prototype, before and after the adapter, and a grid), or, for a text
 // model, the tokens of an input that respond most to each prototype.
+import { assertOutputApart } from '../io/output_folder.js';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { collateSeqCls } from '../data/seqcls.js';
@@ -16,6 +17,7 @@ import type { Module } from '../nn/module.js';
 import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
 import { layerIndexOf } from '../peft/targets.js';
 import { intOption, parse, requireString } from './args.js';
+import { GiftjsError } from '../errors.js';
 
 export const EXPLAIN_HELP = `gift explain --model <dir> --adapter <dir> (--image <file> --out <dir> | --text "...") [--layer N] [--group name] [--top K]
 
@@ -31,15 +33,15 @@ adapter (after).
 
 function chooseLayer(model: Module, values: Record<string, unknown>): GiftLayer {
   const all = giftLayers(model);
-  if (all.length === 0) throw new Error('the adapter attaches no GIFT layer (gift explain needs a GIFT adapter)');
+  if (all.length === 0) throw new GiftjsError('the adapter attaches no GIFT layer (gift explain needs a GIFT adapter)');
   // Default: the deepest GIFT layer's group (the last in module order).
   const group = (values.group as string | undefined) ?? all[all.length - 1]!.adapter.pair.group;
   const inGroup = all.filter((l) => l.adapter.pair.group === group);
-  if (inGroup.length === 0) throw new Error(`no GIFT group '${group}' (groups: ${[...new Set(all.map((l) => l.adapter.pair.group))].join(', ')})`);
+  if (inGroup.length === 0) throw new GiftjsError(`no GIFT group '${group}' (groups: ${[...new Set(all.map((l) => l.adapter.pair.group))].join(', ')})`);
   if (values.layer === undefined) return inGroup[inGroup.length - 1]!;
   const n = intOption(values.layer, 'layer', 0, 0);
   const chosen = inGroup.find((l) => layerIndexOf(l.path) === n);
-  if (!chosen) throw new Error(`--layer ${n}: group '${group}' has layers ${inGroup.map((l) => layerIndexOf(l.path)).join(', ')}`);
+  if (!chosen) throw new GiftjsError(`--layer ${n}: group '${group}' has layers ${inGroup.map((l) => layerIndexOf(l.path)).join(', ')}`);
   return chosen;
 }
 
@@ -55,6 +57,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const task = readJsonFile(join(adapterDir, ADAPTER_CONFIG)).task as { type?: string; id2label?: string[]; problem_type?: string } | undefined;
   if (typeof values.image === 'string') {
     const out = requireString(values, 'out', EXPLAIN_HELP);
+    assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }, { flag: '--image', path: values.image }]);
     const model = ViTForImageClassification.fromPretrained(modelDir, task?.id2label ? { labels: task.id2label } : {});
     loadAdapter(adapterDir, model);
     const layer = chooseLayer(model, values);
@@ -75,7 +78,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (typeof values.text === 'string') {
-    if (!task || task.type !== 'seqcls') throw new Error(`${join(adapterDir, ADAPTER_CONFIG)}: --text needs an adapter from gift train --task seqcls`);
+    if (!task || task.type !== 'seqcls') throw new GiftjsError(`${join(adapterDir, ADAPTER_CONFIG)}: --text needs an adapter from gift train --task seqcls`);
     const model = loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : task.id2label!.length, 0, (task as { pair_head?: boolean }).pair_head === true);
     loadAdapter(adapterDir, model);
     const layer = chooseLayer(model, values);
@@ -92,5 +95,5 @@ export async function explainCommand(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  throw new Error(`give --image <file> --out <dir> (ViT) or --text "..." (text classifiers)\n\n${EXPLAIN_HELP}`);
+  throw new GiftjsError(`give --image <file> --out <dir> (ViT) or --text "..." (text classifiers)\n\n${EXPLAIN_HELP}`);
 }

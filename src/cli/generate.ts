@@ -2,6 +2,7 @@
 import { generate } from '../generate/generate.js';
 import { intOption, numberOption, parse, requireString } from './args.js';
 import { loadModelWithAdapter, loadTokenizer } from './model_loading.js';
+import { GiftjsError } from '../errors.js';
 
 export const GENERATE_HELP = `gift generate --model <dir> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
               [--temperature T] [--top-k K] [--top-p P] [--seed S]
@@ -21,7 +22,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const modelDir = requireString(values, 'model', GENERATE_HELP);
-  if (typeof values.prompt !== 'string') throw new Error(`--prompt is required (it may be empty: --prompt "")\n\n${GENERATE_HELP}`);
+  if (typeof values.prompt !== 'string') throw new GiftjsError(`--prompt is required (it may be empty: --prompt "")\n\n${GENERATE_HELP}`);
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
   const tokenizer = loadTokenizer(modelDir);
   let ids: number[];
@@ -29,7 +30,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     ids = tokenizer.encode(tokenizer.applyChatTemplate([{ role: 'user', content: values.prompt }]), { addSpecialTokens: false });
   } else if (values.prompt === '') {
     const bos = tokenizer.bosTokenId ?? model.config.bosTokenId;
-    if (bos === null) throw new Error(`${modelDir}: an empty prompt needs a BOS token, and neither the tokenizer nor config.json names one`);
+    if (bos === null) throw new GiftjsError(`${modelDir}: an empty prompt needs a BOS token, and neither the tokenizer nor config.json names one`);
     ids = [bos];
   } else {
     ids = tokenizer.encode(values.prompt);

@@ -1,6 +1,6 @@
 // gift train|eval --task imgcls: image classification with a ViT folder (Hugging Face or timm) on
 // a folder per class, a JSON list of {"image", "label"}, or IDX files (MNIST, Fashion-MNIST).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { loadImageDataset, readPreprocessing, type ImageSet } from '../data/images.js';
 import { evaluateImageClassifier, formatMetrics } from '../eval/classification.js';
@@ -11,6 +11,7 @@ import { fineTuneImageClassifier } from '../train/image_classifier_run.js';
 import type { TrainCallbacks, TrainOptions } from '../train/trainer.js';
 import { listOption } from './args.js';
 import { reportClassifierRun } from './classifier_report.js';
+import { GiftjsError } from '../errors.js';
 
 export const IMGCLS_TRAIN_HELP = `  --task imgcls          image classification on a ViT folder (Hugging Face ViTForImageClassification or timm vit_*):
     --data/--eval-data/--test-data: a folder with a sub-folder per class, a JSON list of {"image", "label"}, or an
@@ -38,10 +39,10 @@ export async function trainImageClassification(c: {
 }
 
 export async function evalImageClassification(values: Record<string, unknown>, modelDir: string, dataPath: string): Promise<number> {
-  if (typeof values.adapter !== 'string') throw new Error('--task imgcls needs --adapter: the folder gift train --task imgcls wrote (it holds the head and the label names)');
+  if (typeof values.adapter !== 'string') throw new GiftjsError('--task imgcls needs --adapter: the folder gift train --task imgcls wrote (it holds the head and the label names)');
   const raw = readJsonFile(join(values.adapter, ADAPTER_CONFIG));
   const labels = (raw.task as { id2label?: string[] } | undefined)?.id2label;
-  if (!labels) throw new Error(`${join(values.adapter, ADAPTER_CONFIG)}: not an image-classification adapter (no task.id2label)`);
+  if (!labels) throw new GiftjsError(`${join(values.adapter, ADAPTER_CONFIG)}: not an image-classification adapter (no task.id2label)`);
   const model = ViTForImageClassification.fromPretrained(modelDir, { labels });
   loadAdapter(values.adapter, model);
   const set = await loadSet(modelDir, dataPath, labels);
@@ -49,9 +50,10 @@ export async function evalImageClassification(values: Record<string, unknown>, m
   console.log(`${dataPath}: ${set.examples.length} images`);
   console.log(formatMetrics(metrics));
   if (typeof values.out === 'string') {
-    mkdirSync(values.out, { recursive: true });
-    writeFileSync(join(values.out, 'predictions.jsonl'), `${set.examples.map((e, i) => JSON.stringify({ where: e.where, prediction: labels[predictions[i]!], gold: labels[e.label] })).join('\n')}\n`);
-    writeFileSync(join(values.out, 'metrics.json'), `${JSON.stringify({ task: 'imgcls', data: dataPath, adapter: values.adapter, ...metrics }, null, 2)}\n`);
+    writeFilesAtomic(values.out, {
+      'predictions.jsonl': `${set.examples.map((e, i) => JSON.stringify({ where: e.where, prediction: labels[predictions[i]!], gold: labels[e.label] })).join('\n')}\n`,
+      'metrics.json': `${JSON.stringify({ task: 'imgcls', data: dataPath, adapter: values.adapter, ...metrics }, null, 2)}\n`,
+    });
   }
   if (values.json) console.log(JSON.stringify(metrics));
   return 0;

@@ -47,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(HELP);
       return command === undefined ? 2 : 0;
     default: {
-      const run = COMMANDS[command];
+      const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
       if (!run) {
         console.error(`gift: unknown command '${command}'\n\n${HELP}`);
         return 2;

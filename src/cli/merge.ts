@@ -5,6 +5,7 @@ import { exportClassifier, exportPretrained } from '../models/export.js';
 import { loadSequenceClassifier, modelArchitecture } from '../models/registry.js';
 import { ViTForImageClassification } from '../models/vit/model.js';
 import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
+import { assertOutputApart } from '../io/output_folder.js';
 import { parse, requireString } from './args.js';
 import { loadModelWithAdapter } from './model_loading.js';
 
@@ -26,6 +27,7 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   const modelDir = requireString(values, 'model', MERGE_HELP);
   const adapterDir = requireString(values, 'adapter', MERGE_HELP);
   const out = requireString(values, 'out', MERGE_HELP);
+  assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
   const task = readJsonFile(join(adapterDir, ADAPTER_CONFIG)).task as { type?: string; id2label?: string[]; problem_type?: string; pair_head?: boolean } | undefined;
   if (task?.type === 'seqcls' || task?.type === 'imgcls') {
     const labels = task.id2label ?? [];

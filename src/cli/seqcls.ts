@@ -1,6 +1,6 @@
 // gift train|eval --task seqcls: sequence classification (and regression) on an encoder folder,
 // with data from TSV/CSV/JSONL/Parquet files and GLUE's metrics.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { loadRecords } from '../data/load.js';
 import { buildSeqClsExamples } from '../data/seqcls.js';
@@ -14,6 +14,7 @@ import { fineTuneClassifier, labelSpaceOfTask, taskInfoFromAdapterConfig } from 
 import type { TrainCallbacks, TrainOptions } from '../train/trainer.js';
 import { intOption, listOption } from './args.js';
 import { reportClassifierRun } from './classifier_report.js';
+import { GiftjsError } from '../errors.js';
 
 export const SEQCLS_TRAIN_HELP = `  --task seqcls          sequence classification on an encoder (Universal Sentence Encoder Lite; see gift convert use-lite):
     --text-fields a[,b]  the text column(s); two make a sentence pair (default: sentence1,sentence2 | question,sentence | sentence | text)
@@ -42,7 +43,7 @@ export async function trainSequenceClassification(c: SeqClsTrainContext): Promis
   const columns = listOption(v.columns) ?? p?.columns;
   const read = async (path: unknown) => (typeof path === 'string' ? loadRecords(path, columns ? { columns } : {}) : undefined);
   const train = (await read(c.dataPath))!;
-  if (train.length === 0) throw new Error(`${c.dataPath}: no records`);
+  if (train.length === 0) throw new GiftjsError(`${c.dataPath}: no records`);
   if (listOption(v.targets) === null && !(c.preset?.method.method === c.methodConfig.method)) c.methodConfig.target_modules = ['query', 'value'];
   const r = fineTuneClassifier({
     modelDir: c.modelDir, train, validation: await read(v['eval-data']), test: await read(v['test-data']),
@@ -56,7 +57,7 @@ export async function trainSequenceClassification(c: SeqClsTrainContext): Promis
 }
 
 export async function evalSequenceClassification(values: Record<string, unknown>, modelDir: string, dataPath: string): Promise<number> {
-  if (typeof values.adapter !== 'string') throw new Error('--task seqcls needs --adapter: the folder gift train --task seqcls wrote (it holds the head and the label names)');
+  if (typeof values.adapter !== 'string') throw new GiftjsError('--task seqcls needs --adapter: the folder gift train --task seqcls wrote (it holds the head and the label names)');
   const configPath = join(values.adapter, ADAPTER_CONFIG);
   const info = taskInfoFromAdapterConfig(readJsonFile(configPath), configPath);
   const labels = labelSpaceOfTask(info);
@@ -70,10 +71,11 @@ export async function evalSequenceClassification(values: Record<string, unknown>
   console.log(`${dataPath}: ${examples.length} examples${truncated ? ` (${truncated} cut to ${info.max_length} tokens)` : ''}`);
   console.log(formatMetrics(metrics));
   if (typeof values.out === 'string') {
-    mkdirSync(values.out, { recursive: true });
     const rows = predictions.map((p, i) => JSON.stringify({ where: records[i]!.where, prediction: labels.kind === 'regression' ? p : labels.names[p], gold: records[i]!.value[info.label_field] }));
-    writeFileSync(join(values.out, 'predictions.jsonl'), `${rows.join('\n')}\n`);
-    writeFileSync(join(values.out, 'metrics.json'), `${JSON.stringify({ task: 'seqcls', data: dataPath, adapter: values.adapter, ...metrics }, null, 2)}\n`);
+    writeFilesAtomic(values.out, {
+      'predictions.jsonl': `${rows.join('\n')}\n`,
+      'metrics.json': `${JSON.stringify({ task: 'seqcls', data: dataPath, adapter: values.adapter, ...metrics }, null, 2)}\n`,
+    });
     console.log(`predictions: ${join(values.out, 'predictions.jsonl')}`);
   }
   if (values.json) console.log(JSON.stringify(metrics));

@@ -11,10 +11,12 @@ import { writeTrainingReport } from '../train/report.js';
 import { presetByName, PRESETS } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
+import { assertOutputApart } from '../io/output_folder.js';
 import { intOption, layersOption, listOption, numberOption, parse, requireString } from './args.js';
 import { loadTokenizer } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
+import { GiftjsError } from '../errors.js';
 
 export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [options]
 
@@ -69,12 +71,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const modelDir = requireString(values, 'model', TRAIN_HELP);
   const dataPath = requireString(values, 'data', TRAIN_HELP);
   const out = requireString(values, 'out', TRAIN_HELP);
+  assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--data', path: dataPath }, { flag: '--eval-data', path: values['eval-data'] as string | undefined }, { flag: '--test-data', path: values['test-data'] as string | undefined }]);
   const preset = typeof values.preset === 'string' ? presetByName(values.preset) : null;
   if (preset) console.error(`preset ${values.preset}: ${preset.description}\n  note: ${preset.caveat}`);
 
   const d = { ...DEFAULT_TRAIN_OPTIONS, ...(preset?.options ?? {}) };
   const scheduler = (values.scheduler ?? d.scheduler) as SchedulerKind;
-  if (!SCHEDULERS.includes(scheduler)) throw new Error(`--scheduler must be one of ${SCHEDULERS.join(', ')}, got '${String(values.scheduler)}'`);
+  if (!SCHEDULERS.includes(scheduler)) throw new GiftjsError(`--scheduler must be one of ${SCHEDULERS.join(', ')}, got '${String(values.scheduler)}'`);
   const options: TrainOptions = {
     epochs: intOption(values.epochs, 'epochs', d.epochs),
     maxSteps: values['max-steps'] === undefined ? null : intOption(values['max-steps'], 'max-steps', 1),
@@ -115,12 +118,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
   }
   const tokenizer = loadTokenizer(modelDir);
   const task = ((values.task as string | undefined) ?? preset?.task) as PromptTask | undefined;
-  if (task && !['commonsense', 'math', 'instruct'].includes(task)) throw new Error(`--task must be commonsense, math, instruct, seqcls or imgcls, got '${task}'`);
+  if (task && !['commonsense', 'math', 'instruct'].includes(task)) throw new GiftjsError(`--task must be commonsense, math, instruct, seqcls or imgcls, got '${task}'`);
   const load = async (path: string, label: string) => {
     const records = await loadRecords(path);
-    if (records.length === 0) throw new Error(`${path}: no records`);
+    if (records.length === 0) throw new GiftjsError(`${path}: no records`);
     const format = ((values.format as string | undefined) ?? preset?.format ?? detectFormat(records[0]!)) as DataFormat;
-    if (!DATA_FORMATS.includes(format)) throw new Error(`--format must be one of ${DATA_FORMATS.join(', ')}, got '${format}'`);
+    if (!DATA_FORMATS.includes(format)) throw new GiftjsError(`--format must be one of ${DATA_FORMATS.join(', ')}, got '${format}'`);
     const set = buildExamples(records, tokenizer, { format, maxLength, task });
     console.error(`${label}: ${path}: ${records.length} records (${format}${task ? `, ${task} template` : ''}) -> ${set.examples.length} examples` +
       `${set.truncated ? `; ${set.truncated} cut to ${maxLength} tokens` : ''}${set.dropped ? `; ${set.dropped} dropped (no target tokens left)` : ''}`);

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Tokenizer, ChatMessage } from '../io/tokenizer.js';
 import { readJsonl } from './jsonl.js';
 import { alpacaPrompt, commonsensePrompt } from './prompts.js';
+import { GiftjsError } from '../errors.js';
 
 export type DataFormat = 'text' | 'completion' | 'chat' | 'llm-adapters';
 export const DATA_FORMATS: DataFormat[] = ['text', 'completion', 'chat', 'llm-adapters'];
@@ -41,11 +42,11 @@ export function readRecords(path: string): DataRecord[] {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`${path}: cannot read as JSON (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new GiftjsError(`${path}: cannot read as JSON (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  if (!Array.isArray(parsed)) throw new Error(`${path}: expected a JSON list of records (or use .jsonl)`);
+  if (!Array.isArray(parsed)) throw new GiftjsError(`${path}: expected a JSON list of records (or use .jsonl)`);
   return parsed.map((value, i) => {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${path}[${i}]: expected a JSON object`);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new GiftjsError(`${path}[${i}]: expected a JSON object`);
     return { where: `${path}[${i}]`, value: value as Record<string, unknown> };
   });
 }
@@ -56,12 +57,12 @@ export function detectFormat(record: DataRecord): DataFormat {
   if (typeof v.prompt === 'string' && typeof v.completion === 'string') return 'completion';
   if (typeof v.instruction === 'string' && (typeof v.output === 'string' || typeof v.answer === 'string')) return 'llm-adapters';
   if (typeof v.text === 'string') return 'text';
-  throw new Error(`${record.where}: cannot tell the data format from fields ${JSON.stringify(Object.keys(v))} (expected text, prompt+completion, messages, or instruction+output)`);
+  throw new GiftjsError(`${record.where}: cannot tell the data format from fields ${JSON.stringify(Object.keys(v))} (expected text, prompt+completion, messages, or instruction+output)`);
 }
 
 function str(r: DataRecord, key: string): string {
   const v = r.value[key];
-  if (typeof v !== 'string') throw new Error(`${r.where}: expected a string field "${key}"`);
+  if (typeof v !== 'string') throw new GiftjsError(`${r.where}: expected a string field "${key}"`);
   return v;
 }
 
@@ -102,7 +103,7 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
     case 'chat': {
       const messages = r.value.messages as ChatMessage[];
       if (!messages.every((m) => m && typeof m.role === 'string' && typeof m.content === 'string')) {
-        throw new Error(`${r.where}: every message needs a string "role" and "content"`);
+        throw new GiftjsError(`${r.where}: every message needs a string "role" and "content"`);
       }
       const encode = (text: string) => tok.encode(text, { addSpecialTokens: false });
       const ids = encode(tok.applyChatTemplate(messages, { addGenerationPrompt: false }));

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { readJsonFile } from '../io/hf_folder.js';
+import { GiftjsError } from '../errors.js';
 
 export interface ImageExample {
   /** [channels, size, size], normalised. */
@@ -64,7 +65,7 @@ export async function loadImageFile(path: string, p: ImagePreprocessing): Promis
   img = p.channels === 1 ? img.grayscale() : img.toColourspace('srgb');
   if (p.resizeShorter !== null) img = img.resize(p.resizeShorter, p.resizeShorter, { fit: 'outside' });
   const resized = await img.raw().toBuffer({ resolveWithObject: true }).catch((err: Error) => {
-    throw new Error(`${path}: cannot decode the image (${err.message})`);
+    throw new GiftjsError(`${path}: cannot decode the image (${err.message})`);
   });
   let { data, info } = resized;
   if (p.resizeShorter !== null) {
@@ -91,13 +92,13 @@ export async function loadImageDataset(path: string, p: ImagePreprocessing, labe
       if (!statSync(d).isDirectory()) continue;
       for (const f of readdirSync(d).sort()) if (IMAGE_EXTENSIONS.has(extname(f).toLowerCase())) entries.push({ file: join(d, f), label: cls });
     }
-    if (entries.length === 0) throw new Error(`${path}: no images found (expected one sub-folder of images per class)`);
+    if (entries.length === 0) throw new GiftjsError(`${path}: no images found (expected one sub-folder of images per class)`);
   } else {
     const list = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-    if (!Array.isArray(list)) throw new Error(`${path}: expected a JSON list of {"image": path, "label": name}`);
+    if (!Array.isArray(list)) throw new GiftjsError(`${path}: expected a JSON list of {"image": path, "label": name}`);
     list.forEach((e, i) => {
       const r = e as { image?: unknown; label?: unknown };
-      if (typeof r.image !== 'string' || r.label === undefined) throw new Error(`${path}: entry ${i} needs "image" (a path) and "label"`);
+      if (typeof r.image !== 'string' || r.label === undefined) throw new GiftjsError(`${path}: entry ${i} needs "image" (a path) and "label"`);
       entries.push({ file: resolve(dirname(path), r.image), label: String(r.label) });
     });
   }
@@ -105,7 +106,7 @@ export async function loadImageDataset(path: string, p: ImagePreprocessing, labe
   const examples: ImageExample[] = [];
   for (const e of entries) {
     const label = names.indexOf(e.label);
-    if (label < 0) throw new Error(`${e.file}: label '${e.label}' is not one of ${names.join(', ')}`);
+    if (label < 0) throw new GiftjsError(`${e.file}: label '${e.label}' is not one of ${names.join(', ')}`);
     examples.push({ pixels: await loadImageFile(e.file, p), label, where: e.file });
   }
   return { examples, labels: names };
@@ -119,15 +120,15 @@ function readMaybeGzip(path: string): Buffer {
 /** IDX files: images (magic 2051, count, rows, cols, bytes) and their labels file beside them (magic 2049). */
 export function readIdx(imagesPath: string): { count: number; rows: number; cols: number; images: Uint8Array; labels: Uint8Array } {
   const img = readMaybeGzip(imagesPath);
-  if (img.readUInt32BE(0) !== 2051) throw new Error(`${imagesPath}: not an IDX image file (magic ${img.readUInt32BE(0)}, expected 2051)`);
+  if (img.readUInt32BE(0) !== 2051) throw new GiftjsError(`${imagesPath}: not an IDX image file (magic ${img.readUInt32BE(0)}, expected 2051)`);
   const count = img.readUInt32BE(4);
   const rows = img.readUInt32BE(8);
   const cols = img.readUInt32BE(12);
-  if (img.length !== 16 + count * rows * cols) throw new Error(`${imagesPath}: ${img.length} bytes, the header promises ${16 + count * rows * cols}`);
+  if (img.length !== 16 + count * rows * cols) throw new GiftjsError(`${imagesPath}: ${img.length} bytes, the header promises ${16 + count * rows * cols}`);
   const labelsPath = imagesPath.replace('images-idx3', 'labels-idx1');
-  if (labelsPath === imagesPath || !existsSync(labelsPath)) throw new Error(`${imagesPath}: no labels file beside it (expected ${labelsPath})`);
+  if (labelsPath === imagesPath || !existsSync(labelsPath)) throw new GiftjsError(`${imagesPath}: no labels file beside it (expected ${labelsPath})`);
   const lab = readMaybeGzip(labelsPath);
-  if (lab.readUInt32BE(0) !== 2049 || lab.readUInt32BE(4) !== count) throw new Error(`${labelsPath}: not the IDX labels of ${count} images`);
+  if (lab.readUInt32BE(0) !== 2049 || lab.readUInt32BE(4) !== count) throw new GiftjsError(`${labelsPath}: not the IDX labels of ${count} images`);
   return { count, rows, cols, images: new Uint8Array(img.buffer, img.byteOffset + 16, count * rows * cols), labels: new Uint8Array(lab.buffer, lab.byteOffset + 8, count) };
 }
 
@@ -144,7 +145,7 @@ function resizeGray(src: Uint8Array | Float32Array, side: number, size: number):
 
 export function loadIdxDataset(imagesPath: string, p: ImagePreprocessing, labels?: string[], limit?: number): ImageSet {
   const { count, rows, cols, images, labels: lab } = readIdx(imagesPath);
-  if (rows !== cols) throw new Error(`${imagesPath}: ${rows}x${cols} images; square ones expected`);
+  if (rows !== cols) throw new GiftjsError(`${imagesPath}: ${rows}x${cols} images; square ones expected`);
   const n = Math.min(count, limit ?? count);
   const names = labels ?? (/fashion/i.test(imagesPath) ? FASHION_MNIST_LABELS : DIGIT_LABELS);
   const examples: ImageExample[] = [];

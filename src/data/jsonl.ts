@@ -1,5 +1,6 @@
 // JSON Lines: one JSON object per line; blank lines are skipped, errors name the file and line.
 import { readFileSync } from 'node:fs';
+import { GiftjsError } from '../errors.js';
 
 export interface JsonlRow {
   line: number;
@@ -11,7 +12,7 @@ export function readJsonl(path: string): JsonlRow[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new GiftjsError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   const rows: JsonlRow[] = [];
   text.split('\n').forEach((raw, i) => {
@@ -21,9 +22,9 @@ export function readJsonl(path: string): JsonlRow[] {
     try {
       v = JSON.parse(s);
     } catch (err) {
-      throw new Error(`${path}:${i + 1}: not valid JSON (${(err as Error).message})`);
+      throw new GiftjsError(`${path}:${i + 1}: not valid JSON (${(err as Error).message})`);
     }
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${path}:${i + 1}: expected a JSON object`);
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new GiftjsError(`${path}:${i + 1}: expected a JSON object`);
     rows.push({ line: i + 1, value: v as Record<string, unknown> });
   });
   return rows;

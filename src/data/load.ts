@@ -3,6 +3,7 @@
 import { readRecords, type DataRecord } from './examples.js';
 import { readParquet } from './parquet.js';
 import { readCsv, readTsv, type TableOptions } from './tables.js';
+import { GiftjsError } from '../errors.js';
 
 export const DATA_EXTENSIONS = ['.jsonl', '.json', '.parquet', '.csv', '.tsv'];
 
@@ -12,5 +13,5 @@ export async function loadRecords(path: string, options: TableOptions = {}): Pro
   if (lower.endsWith('.csv')) return readCsv(path, options);
   if (lower.endsWith('.tsv')) return readTsv(path, options);
   if (lower.endsWith('.jsonl') || lower.endsWith('.json')) return readRecords(path);
-  throw new Error(`${path}: unknown data file type (supported: ${DATA_EXTENSIONS.join(', ')})`);
+  throw new GiftjsError(`${path}: unknown data file type (supported: ${DATA_EXTENSIONS.join(', ')})`);
 }

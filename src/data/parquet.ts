@@ -1,6 +1,7 @@
 // Parquet files (the format of Hugging Face datasets) as records, through hyparquet.
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import type { DataRecord } from './examples.js';
+import { GiftjsError } from '../errors.js';
 
 /** int64 columns arrive as BigInt; records hold plain numbers. */
 function plain(v: unknown): unknown {
@@ -15,7 +16,7 @@ export async function readParquet(path: string): Promise<DataRecord[]> {
   try {
     rows = await parquetReadObjects({ file: await asyncBufferFromFile(path) });
   } catch (err) {
-    throw new Error(`${path}: cannot read as Parquet (${(err as Error).message})`);
+    throw new GiftjsError(`${path}: cannot read as Parquet (${(err as Error).message})`);
   }
   return rows.map((r, i) => ({ where: `${path}[row ${i}]`, value: plain(r) as Record<string, unknown> }));
 }

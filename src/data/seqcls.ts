@@ -5,6 +5,7 @@ import type { EncoderInput } from '../models/encoder.js';
 import { Random } from '../tensor/random.js';
 import { shuffle } from './batches.js';
 import type { DataRecord } from './examples.js';
+import { GiftjsError } from '../errors.js';
 
 export interface SeqClsExample {
   ids: number[];
@@ -32,7 +33,7 @@ const LABEL_FIELD_CANDIDATES = ['label', 'score'];
 export function detectSeqClsFields(record: DataRecord): { textFields: string[]; labelField: string | null } {
   const v = record.value;
   const textFields = TEXT_FIELD_CANDIDATES.find((fs) => fs.every((f) => typeof v[f] === 'string'));
-  if (!textFields) throw new Error(`${record.where}: no text field found (tried ${TEXT_FIELD_CANDIDATES.map((f) => f.join('+')).join(', ')}); name them with --text-fields`);
+  if (!textFields) throw new GiftjsError(`${record.where}: no text field found (tried ${TEXT_FIELD_CANDIDATES.map((f) => f.join('+')).join(', ')}); name them with --text-fields`);
   return { textFields, labelField: LABEL_FIELD_CANDIDATES.find((f) => f in v) ?? null };
 }
 
@@ -62,17 +63,17 @@ export function buildSeqClsExamples(records: DataRecord[], tokenizer: Tokenizer,
   const examples = records.map((r) => {
     const texts = o.textFields.map((f) => {
       const t = r.value[f];
-      if (typeof t !== 'string') throw new Error(`${r.where}: field '${f}' is not a string`);
+      if (typeof t !== 'string') throw new GiftjsError(`${r.where}: field '${f}' is not a string`);
       return t;
     });
     const raw = r.value[o.labelField];
     let label: number;
     if (o.labels.kind === 'regression') {
       label = Number(raw);
-      if (raw === '' || raw === null || !Number.isFinite(label)) throw new Error(`${r.where}: label '${o.labelField}' = ${JSON.stringify(raw)} is not a number`);
+      if (raw === '' || raw === null || !Number.isFinite(label)) throw new GiftjsError(`${r.where}: label '${o.labelField}' = ${JSON.stringify(raw)} is not a number`);
     } else {
       label = o.labels.names.indexOf(String(raw));
-      if (label < 0) throw new Error(`${r.where}: label ${JSON.stringify(raw)} is not one of the training labels (${o.labels.names.join(', ')})`);
+      if (label < 0) throw new GiftjsError(`${r.where}: label ${JSON.stringify(raw)} is not one of the training labels (${o.labels.names.join(', ')})`);
     }
     const encoded = tokenizer.encodeForClassification(texts, o.maxLength);
     if (encoded.truncated) truncated++;

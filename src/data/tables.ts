@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { DataRecord } from './examples.js';
+import { GiftjsError } from '../errors.js';
 
 export interface TableOptions {
   /** Column names for a file without a header row (e.g. GLUE CoLA: source, label, original_label, sentence). */
@@ -13,7 +14,7 @@ function readText(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new GiftjsError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 
@@ -21,12 +22,12 @@ export function readTsv(path: string, options: TableOptions = {}): DataRecord[] 
   const lines = readText(path).replace(/^\uFEFF/, '').split(/\r?\n/);
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   const header = options.columns ?? lines.shift()?.split('\t');
-  if (!header || header.length === 0) throw new Error(`${path}: empty file`);
+  if (!header || header.length === 0) throw new GiftjsError(`${path}: empty file`);
   const first = options.columns ? 1 : 2;
   return lines.map((line, i) => {
     const cells = line.split('\t');
     if (cells.length < header.length) {
-      throw new Error(`${path}:${i + first}: ${cells.length} tab-separated fields, the header has ${header.length} (${header.join(', ')})`);
+      throw new GiftjsError(`${path}:${i + first}: ${cells.length} tab-separated fields, the header has ${header.length} (${header.join(', ')})`);
     }
     const value: Record<string, unknown> = {};
     header.forEach((h, k) => (value[h] = cells[k]));
@@ -39,7 +40,7 @@ export function readCsv(path: string, options: TableOptions = {}): DataRecord[] 
   try {
     rows = parseCsv(readText(path), { columns: options.columns ?? true, skip_empty_lines: true, bom: true, relax_column_count: false });
   } catch (err) {
-    throw new Error(`${path}: ${(err as Error).message}`);
+    throw new GiftjsError(`${path}: ${(err as Error).message}`);
   }
   const first = options.columns ? 1 : 2;
   return rows.map((value, i) => ({ where: `${path}:${i + first}`, value }));

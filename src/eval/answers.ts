@@ -1,5 +1,6 @@
 // Answer extraction as the paper's evaluation code does it (../shared/docs/paper-protocols.md).
 import { COMMONSENSE_TRIGGER } from '../data/prompts.js';
+import { GiftjsError } from '../errors.js';
 
 /** The text after the last occurrence of a trigger (the whole text when it is absent). */
 function after(text: string, trigger: string): string {
@@ -42,6 +43,6 @@ export function extractOptionLetter(generation: string): string | null {
 /** GSM8K's original answers end in "#### <number>": that number (commas removed). */
 export function gsm8kGoldNumber(answer: string): number {
   const i = answer.lastIndexOf('####');
-  if (i < 0) throw new Error(`not a GSM8K answer (no "####"): ${answer.slice(0, 60)}`);
+  if (i < 0) throw new GiftjsError(`not a GSM8K answer (no "####"): ${answer.slice(0, 60)}`);
   return Number.parseFloat(answer.slice(i + 4).trim().replace(/,/g, ''));
 }

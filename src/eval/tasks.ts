@@ -6,6 +6,7 @@ import { generate } from '../generate/generate.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import type { LlamaForCausalLM } from '../models/llama/model.js';
 import { extractCommonsenseAnswer, extractMathNumber, extractOptionLetter, isCommonsenseCorrect, isMathCorrect } from './answers.js';
+import { GiftjsError } from '../errors.js';
 
 export type GenerationTask = 'commonsense' | 'math';
 
@@ -35,7 +36,7 @@ export function evaluateGenerationTask(model: LlamaForCausalLM, tok: Tokenizer, 
   records.forEach((r, i) => {
     const instruction = r.value.instruction;
     const answer = r.value.answer;
-    if (typeof instruction !== 'string' || typeof answer !== 'string') throw new Error(`${r.where}: expected string "instruction" and "answer" fields (LLM-Adapters format)`);
+    if (typeof instruction !== 'string' || typeof answer !== 'string') throw new GiftjsError(`${r.where}: expected string "instruction" and "answer" fields (LLM-Adapters format)`);
     const prompt = task === 'commonsense' ? commonsensePrompt(instruction) : alpacaPrompt(instruction);
     // A prompt's trailing spaces ("the correct answer is ") are left to the generated text: in
     // training they were merged into the answer's first token, so a lone space token at the end

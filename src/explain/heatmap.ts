@@ -2,7 +2,7 @@
 // the image, coloured (blue = low, red = high) and laid over it; one PNG per prototype and phase,
 // and one grid (rows: before / after the adapter; columns: the image, then each prototype).
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { writeFilesAtomic } from '../io/atomic.js';
 import type { ClusterMaps } from './cluster_maps.js';
 
 export interface RgbImage {
@@ -49,9 +49,9 @@ function overlay(image: RgbImage, heat: Float32Array, alpha = 0.55): Uint8Array 
   return out;
 }
 
-async function writePng(path: string, data: Uint8Array, width: number, height: number): Promise<void> {
+async function encodePng(data: Uint8Array, width: number, height: number): Promise<Buffer> {
   const sharp = (await import('sharp')).default;
-  await sharp(Buffer.from(data), { raw: { width, height, channels: 3 } }).png().toFile(path);
+  return sharp(Buffer.from(data), { raw: { width, height, channels: 3 } }).png().toBuffer();
 }
 
 /**
@@ -60,7 +60,7 @@ async function writePng(path: string, data: Uint8Array, width: number, height: n
  * share one colour scale, so what the adapter changed shows.
  */
 export async function writeClusterMaps(image: RgbImage, maps: ClusterMaps, patchGrid: number, skipFirst: boolean, outDir: string): Promise<string[]> {
-  mkdirSync(outDir, { recursive: true });
+  const files: Record<string, Uint8Array> = {};
   const { rank } = maps;
   const g = patchGrid;
   const S = image.width;
@@ -73,9 +73,9 @@ export async function writeClusterMaps(image: RgbImage, maps: ClusterMaps, patch
     for (const [phase, grid] of grids.entries()) {
       const heat = upsample(grid.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 0.5)), g, S);
       const tile = overlay(image, heat);
-      const path = join(outDir, `prototype_${p}_${phase === 0 ? 'before' : 'after'}.png`);
-      await writePng(path, tile, S, S);
-      written.push(path);
+      const name = `prototype_${p}_${phase === 0 ? 'before' : 'after'}.png`;
+      files[name] = await encodePng(tile, S, S);
+      written.push(join(outDir, name));
       tiles[phase]!.push(tile);
     }
   }
@@ -93,8 +93,8 @@ export async function writeClusterMaps(image: RgbImage, maps: ClusterMaps, patch
       }
     }),
   );
-  const gridPath = join(outDir, 'grid.png');
-  await writePng(gridPath, grid, W, H);
-  written.push(gridPath);
+  files['grid.png'] = await encodePng(grid, W, H);
+  written.push(join(outDir, 'grid.png'));
+  writeFilesAtomic(outDir, files);
   return written;
 }

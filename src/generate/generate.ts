@@ -4,6 +4,7 @@ import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { Random } from '../tensor/random.js';
 import { sampleToken, type SamplingOptions } from './sampling.js';
+import { GiftjsError } from '../errors.js';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens?: number;
@@ -16,7 +17,7 @@ export interface GenerateOptions extends SamplingOptions {
 
 /** Generates up to maxNewTokens tokens after the prompt ids; returns only the new ones. */
 export function generate(model: LlamaForCausalLM, prompt: readonly number[], options: GenerateOptions = {}): number[] {
-  if (prompt.length === 0) throw new Error('generate: the prompt is empty (start it with the BOS token)');
+  if (prompt.length === 0) throw new GiftjsError('generate: the prompt is empty (start it with the BOS token)');
   const maxNew = options.maxNewTokens ?? 64;
   const stops = new Set(options.stopTokens ?? []);
   const rng = new Random(options.seed ?? 0);

@@ -1,6 +1,7 @@
 // Choosing the next token from a row of logits: greedy, or sampling with temperature, top-k and
 // top-p (nucleus), in that order, as Hugging Face's generate applies them.
 import type { Random } from '../tensor/random.js';
+import { GiftjsError } from '../errors.js';
 
 export interface SamplingOptions {
   /** 0 (the default) is greedy decoding. */
@@ -19,11 +20,11 @@ export function argmax(logits: ArrayLike<number>): number {
 
 export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions, rng: Random): number {
   const temperature = options.temperature ?? 0;
-  if (temperature < 0) throw new Error(`temperature must be >= 0, got ${temperature}`);
+  if (temperature < 0) throw new GiftjsError(`temperature must be >= 0, got ${temperature}`);
   if (temperature === 0) return argmax(logits);
   const topK = options.topK ?? 0;
   const topP = options.topP ?? 1;
-  if (!(topP > 0 && topP <= 1)) throw new Error(`top-p must be in (0, 1], got ${topP}`);
+  if (!(topP > 0 && topP <= 1)) throw new GiftjsError(`top-p must be in (0, 1], got ${topP}`);
   // Candidates sorted by logit, most likely first.
   let ids = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]!);
   if (topK > 0) ids = ids.slice(0, topK);

@@ -1,25 +1,75 @@
-// Atomic writes: a file is written beside its destination under a temporary name, flushed, then
-// renamed over it, so a reader (or a crash) sees the old file or the new one, never half of one.
-// Folders (an adapter, an exported model) are built the same way: in a temporary sibling folder
-// that replaces the destination in one rename.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+// Atomic writes that survive a kill at any instant.
+//
+// A file is written beside its destination under a temporary name, flushed, then renamed over it:
+// a reader (or a crash) sees the old file or the new one, never half of one.
+//
+// A folder (an adapter, a checkpoint, an exported model) is built in a sibling `.NAME.giftjs-building`,
+// renamed to `.NAME.giftjs-ready` once complete, and then swapped in: the old folder is renamed to
+// `.NAME.giftjs-old`, the ready one to NAME, and the old one removed. The names are fixed, so the
+// next writer (or reader, through recoverFolder) finds what a kill left and finishes or discards it:
+// a building folder is incomplete (removed), a ready one complete (swapped in), an old one stale.
+//
+// A folder is only ever replaced when it is empty or giftjs wrote it (it holds the marker file
+// `.giftjs`): whatever else stands at the destination is the user's, and is refused, not deleted.
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { GiftjsError } from '../errors.js';
+import { faultPoint } from './fault_injection.js';
+
+/** The file that marks a folder as giftjs's own output (so replacing it deletes nothing of the user's). */
+export const OUTPUT_MARKER = '.giftjs';
+
+const sibling = (dir: string, kind: 'building' | 'ready' | 'old' | 'lock'): string => join(dirname(dir), `.${basename(dir)}.giftjs-${kind}`);
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Temporary files of writers that were killed (their pid no longer runs) are removed. */
+function removeStaleTemporaries(path: string): void {
+  const prefix = `.${basename(path)}.tmp-`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const pid = Number(n.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) rmSync(join(dirname(path), n), { recursive: true, force: true });
+  }
+}
 
 function tempName(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
 }
 
+function writeAll(fd: number, chunks: readonly (Uint8Array | string)[]): void {
+  for (const c of chunks) {
+    const bytes = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
+    let off = 0;
+    while (off < bytes.length) {
+      faultPoint('write');
+      off += writeSync(fd, bytes, off, bytes.length - off);
+    }
+  }
+}
+
 /** Writes the chunks, in order, to path atomically. */
 export function writeFileAtomic(path: string, chunks: readonly (Uint8Array | string)[]): void {
   mkdirSync(dirname(path), { recursive: true });
+  removeStaleTemporaries(path);
   const tmp = tempName(path);
   const fd = openSync(tmp, 'w');
   try {
-    for (const c of chunks) {
-      const bytes = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    }
+    writeAll(fd, chunks);
+    faultPoint('fsync');
     fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
@@ -27,29 +77,145 @@ export function writeFileAtomic(path: string, chunks: readonly (Uint8Array | str
     throw err;
   }
   closeSync(fd);
+  faultPoint('rename');
   renameSync(tmp, path);
+}
+
+/** Flushes a folder's entries (a rename in it) to disk; a no-op where folders cannot be opened. */
+function fsyncFolder(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fsyncSync(fd);
+  } catch {
+    // some filesystems refuse fsync on a folder; the rename is still atomic
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Finishes or undoes a folder swap that a kill interrupted, so that `dir` holds the old folder or
+ * the new one. Callers hold the folder's lock (or the run's), so no live writer is disturbed.
+ */
+export function recoverFolder(dir: string): void {
+  const building = sibling(dir, 'building');
+  const ready = sibling(dir, 'ready');
+  const old = sibling(dir, 'old');
+  if (existsSync(building)) rmSync(building, { recursive: true, force: true });
+  if (existsSync(ready)) {
+    // Complete: swap it in (the kill came after it was finished).
+    if (existsSync(dir)) {
+      if (existsSync(old)) rmSync(old, { recursive: true, force: true });
+      renameSync(dir, old);
+    }
+    renameSync(ready, dir);
+  } else if (!existsSync(dir) && existsSync(old)) {
+    renameSync(old, dir);
+  }
+  if (existsSync(old)) rmSync(old, { recursive: true, force: true });
+  removeStaleTemporaries(dir);
+}
+
+/** Why `dir` may not be replaced, or null when it may (missing, empty, or giftjs's own output). */
+export function replaceRefusal(dir: string): string | null {
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return null;
+  }
+  if (!st.isDirectory()) return `${dir} exists and is not a folder; giftjs replaces only folders it wrote (choose another output path)`;
+  const entries = readdirSync(dir);
+  if (entries.length === 0 || entries.includes(OUTPUT_MARKER)) return null;
+  return `${dir} is a folder giftjs did not write (it holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); giftjs never replaces it: choose a new or empty output folder`;
+}
+
+/**
+ * Holds an exclusive lock file for the duration of `body`. A lock left by a process that no longer
+ * runs is taken over; one held by a live process is refused with its pid.
+ */
+export function withLock<T>(lockPath: string, what: string, body: () => T): T {
+  const release = acquireLock(lockPath, what);
+  try {
+    return body();
+  } finally {
+    release();
+  }
+}
+
+export function acquireLock(lockPath: string, what: string): () => void {
+  mkdirSync(dirname(lockPath), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx' });
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        rmSync(lockPath, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let pid = NaN;
+      try {
+        pid = Number.parseInt(readFileSync(lockPath, 'utf8').trim(), 10);
+      } catch {
+        // gone or unreadable: treated as stale below
+      }
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+        throw new GiftjsError(`${what} is in use by another giftjs process (pid ${pid}, lock ${lockPath}); wait for it to finish`);
+      }
+      rmSync(lockPath, { force: true });
+    }
+  }
+  throw new GiftjsError(`${what}: could not take the lock ${lockPath}`);
 }
 
 /**
  * Builds a folder atomically: fill(tmpDir) writes into a fresh temporary folder, which then
- * replaces `dir` (an existing folder is moved aside first and removed only after the swap).
+ * replaces `dir`. `dir` may be missing, empty, or a folder giftjs wrote; anything else is refused
+ * before any work. The folder gets the marker file, so a later write may replace it.
  */
 export function writeFolderAtomic(dir: string, fill: (tmpDir: string) => void): void {
   mkdirSync(dirname(dir), { recursive: true });
-  const tmp = tempName(dir);
-  mkdirSync(tmp);
-  try {
-    fill(tmp);
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
-  if (existsSync(dir)) {
-    const old = tempName(dir);
-    renameSync(dir, old);
-    renameSync(tmp, dir);
+  withLock(sibling(dir, 'lock'), dir, () => {
+    recoverFolder(dir);
+    const refusal = replaceRefusal(dir);
+    if (refusal) throw new GiftjsError(refusal);
+    const building = sibling(dir, 'building');
+    const ready = sibling(dir, 'ready');
+    const old = sibling(dir, 'old');
+    mkdirSync(building);
+    try {
+      fill(building);
+      writeFileAtomic(join(building, OUTPUT_MARKER), [`${JSON.stringify({ written_by: 'giftjs' })}\n`]);
+    } catch (err) {
+      rmSync(building, { recursive: true, force: true });
+      throw err;
+    }
+    fsyncFolder(building);
+    faultPoint('rename');
+    renameSync(building, ready);
+    if (existsSync(dir)) {
+      faultPoint('rename');
+      renameSync(dir, old);
+    }
+    faultPoint('rename');
+    renameSync(ready, dir);
+    fsyncFolder(dirname(dir));
+    faultPoint('remove');
     rmSync(old, { recursive: true, force: true });
-  } else {
-    renameSync(tmp, dir);
-  }
+  });
+}
+
+/** A folder of named files (an evaluation's predictions and metrics, say), written atomically. */
+export function writeFilesAtomic(dir: string, files: Record<string, string | Uint8Array>): void {
+  writeFolderAtomic(dir, (tmp) => {
+    for (const [name, content] of Object.entries(files)) writeFileAtomic(join(tmp, name), [content]);
+  });
 }

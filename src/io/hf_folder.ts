@@ -4,14 +4,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 /** Parses a JSON file, with errors that name it. */
 export function readJsonFile<T = Record<string, unknown>>(path: string): T {
-  if (!existsSync(path)) throw new Error(`${path} does not exist`);
+  if (!existsSync(path)) throw new GiftjsError(`${path} does not exist`);
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch (err) {
-    throw new Error(`${path} is not valid JSON: ${(err as Error).message}`);
+    throw new GiftjsError(`${path} is not valid JSON: ${(err as Error).message}`);
   }
 }
 
@@ -25,7 +26,7 @@ export class CheckpointReader {
     let names: string[];
     if (existsSync(indexPath)) {
       const idx = readJsonFile<{ weight_map?: Record<string, string> }>(indexPath);
-      if (!idx.weight_map || typeof idx.weight_map !== 'object') throw new Error(`${indexPath} has no weight_map`);
+      if (!idx.weight_map || typeof idx.weight_map !== 'object') throw new GiftjsError(`${indexPath} has no weight_map`);
       names = [...new Set(Object.values(idx.weight_map))];
     } else if (existsSync(join(dir, 'model.safetensors'))) {
       names = ['model.safetensors'];
@@ -33,7 +34,7 @@ export class CheckpointReader {
       names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort() : [];
       if (names.length === 0) {
         const hasBin = existsSync(join(dir, 'pytorch_model.bin'));
-        throw new Error(`${dir}: no safetensors weights found${hasBin ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : ''}`);
+        throw new GiftjsError(`${dir}: no safetensors weights found${hasBin ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : ''}`);
       }
     }
     try {
@@ -41,7 +42,7 @@ export class CheckpointReader {
         const f = SafetensorsFile.open(join(dir, name));
         this.files.push(f);
         for (const t of f.tensors.keys()) {
-          if (this.index.has(t)) throw new Error(`${dir}: tensor '${t}' appears in both ${this.index.get(t)!.path} and ${f.path}`);
+          if (this.index.has(t)) throw new GiftjsError(`${dir}: tensor '${t}' appears in both ${this.index.get(t)!.path} and ${f.path}`);
           this.index.set(t, f);
         }
       }
@@ -73,7 +74,7 @@ export class CheckpointReader {
 
   private file(name: string): SafetensorsFile {
     const f = this.index.get(name);
-    if (!f) throw new Error(`${this.dir}: the checkpoint has no tensor '${name}'`);
+    if (!f) throw new GiftjsError(`${this.dir}: the checkpoint has no tensor '${name}'`);
     return f;
   }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Tensor } from '../tensor/tensor.js';
 import { writeFileAtomic, writeFolderAtomic } from './atomic.js';
 import { saveSafetensors } from './safetensors.js';
+import { GiftjsError } from '../errors.js';
 
 export interface Llama2cHeader {
   dim: number;
@@ -47,19 +48,19 @@ export function readLlama2cCheckpoint(path: string): { header: Llama2cHeader; co
   try {
     const size = fstatSync(fd).size;
     const head = Buffer.alloc(28);
-    if (size < 28 || readSync(fd, head, 0, 28, 0) !== 28) throw new Error(`${path}: too short for a llama2.c header`);
+    if (size < 28 || readSync(fd, head, 0, 28, 0) !== 28) throw new GiftjsError(`${path}: too short for a llama2.c header`);
     const v = Array.from({ length: 7 }, (_, i) => head.readInt32LE(i * 4));
     const [dim, hiddenDim, layers, heads, kvHeads, vocabSigned, seqLen] = v as [number, number, number, number, number, number, number];
     const h: Llama2cHeader = { dim, hiddenDim, layers, heads, kvHeads, vocab: Math.abs(vocabSigned), seqLen, sharedClassifier: vocabSigned > 0 };
     if ([dim, hiddenDim, layers, heads, kvHeads, h.vocab, seqLen].some((x) => !(x > 0)) || dim % heads !== 0 || heads % kvHeads !== 0) {
-      throw new Error(`${path}: header [${v.join(', ')}] is not a llama2.c v0 header (dim, hidden, layers, heads, kv heads, vocab, seq len)`);
+      throw new GiftjsError(`${path}: header [${v.join(', ')}] is not a llama2.c v0 header (dim, hidden, layers, heads, kv heads, vocab, seq len)`);
     }
     const headDim = dim / heads;
     const kvDim = kvHeads * headDim;
     let offset = 28;
     const read = (count: number, what: string): Float32Array => {
       const bytes = count * 4;
-      if (offset + bytes > size) throw new Error(`${path}: file ends inside ${what} (need ${offset + bytes} bytes, have ${size})`);
+      if (offset + bytes > size) throw new GiftjsError(`${path}: file ends inside ${what} (need ${offset + bytes} bytes, have ${size})`);
       const out = new Float32Array(count);
       readSync(fd, new Uint8Array(out.buffer), 0, bytes, offset);
       offset += bytes;
@@ -122,7 +123,7 @@ export function readLlama2cTokenizer(path: string, vocabSize: number): Llama2cTo
   const buf = readFileSync(path);
   let off = 0;
   const need = (n: number, what: string) => {
-    if (off + n > buf.length) throw new Error(`${path}: file ends inside ${what} (byte ${off} of ${buf.length})`);
+    if (off + n > buf.length) throw new GiftjsError(`${path}: file ends inside ${what} (byte ${off} of ${buf.length})`);
   };
   need(4, 'the header');
   const maxTokenLength = buf.readInt32LE(0);

@@ -9,6 +9,7 @@ import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from
 import { shapeString, sizeOf } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { writeFileAtomic } from './atomic.js';
+import { GiftjsError } from '../errors.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -26,7 +27,7 @@ export interface TensorInfo {
   end: number;
 }
 
-export class SafetensorsError extends Error {}
+export class SafetensorsError extends GiftjsError {}
 
 export class SafetensorsFile {
   readonly tensors = new Map<string, TensorInfo>();
@@ -207,7 +208,7 @@ export function saveSafetensors(path: string, entries: Record<string, Tensor | S
     } else {
       dtype = e.dtype;
       shape = e.shape;
-      if (sizeOf(shape) !== e.integers.length) throw new Error(`saveSafetensors: '${name}' has ${e.integers.length} values for shape ${shapeString(shape)}`);
+      if (sizeOf(shape) !== e.integers.length) throw new GiftjsError(`saveSafetensors: '${name}' has ${e.integers.length} values for shape ${shapeString(shape)}`);
       const arr = dtype === 'I64' ? BigInt64Array.from(Array.from(e.integers, (v) => BigInt(v))) : Int32Array.from(e.integers);
       bytes = new Uint8Array(arr.buffer);
     }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { readJsonFile } from './hf_folder.js';
+import { GiftjsError } from '../errors.js';
 
 export interface ChatMessage {
   role: string;
@@ -28,7 +29,7 @@ export class Tokenizer {
   /** Loads tokenizer.json (required) and tokenizer_config.json (optional) from a model folder. */
   static fromFolder(dir: string): Tokenizer {
     const tjPath = join(dir, 'tokenizer.json');
-    if (!existsSync(tjPath)) throw new Error(`${dir}: no tokenizer.json (giftjs reads Hugging Face fast-tokenizer files)`);
+    if (!existsSync(tjPath)) throw new GiftjsError(`${dir}: no tokenizer.json (giftjs reads Hugging Face fast-tokenizer files)`);
     const json = readJsonFile(tjPath);
     const cfgPath = join(dir, 'tokenizer_config.json');
     const config = existsSync(cfgPath) ? readJsonFile(cfgPath) : {};
@@ -36,7 +37,7 @@ export class Tokenizer {
     try {
       hf = new HfTokenizer(json, config);
     } catch (err) {
-      throw new Error(`${tjPath}: cannot build the tokenizer: ${(err as Error).message}`);
+      throw new GiftjsError(`${tjPath}: cannot build the tokenizer: ${(err as Error).message}`);
     }
     return new Tokenizer(hf, config, dir);
   }
@@ -54,7 +55,7 @@ export class Tokenizer {
    * truncation="longest_first" does.
    */
   encodeForClassification(texts: readonly string[], maxLength: number): { ids: number[]; typeIds: number[]; truncated: boolean } {
-    if (texts.length < 1 || texts.length > 2) throw new Error(`encodeForClassification: one text or a pair, got ${texts.length}`);
+    if (texts.length < 1 || texts.length > 2) throw new GiftjsError(`encodeForClassification: one text or a pair, got ${texts.length}`);
     // The post-processor works on token strings; the public encode() cannot truncate before it runs.
     const hf = this.hf as unknown as {
       tokenize(t: string, o: { add_special_tokens: boolean }): string[];
@@ -107,7 +108,7 @@ export class Tokenizer {
   /** Renders the chat template (tokenizer_config.json's chat_template) as transformers does. */
   applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
     const template = this.config.chat_template;
-    if (typeof template !== 'string') throw new Error(`${this.source}: tokenizer_config.json has no chat_template`);
+    if (typeof template !== 'string') throw new GiftjsError(`${this.source}: tokenizer_config.json has no chat_template`);
     return new Template(template).render({
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? true,

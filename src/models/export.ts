@@ -8,6 +8,7 @@ import { saveSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
 import type { LlamaForCausalLM } from './llama/model.js';
 import { readJsonFile } from '../io/hf_folder.js';
 import type { Module } from '../nn/module.js';
+import { GiftjsError } from '../errors.js';
 
 const COPIED_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'generation_config.json'];
 
@@ -43,7 +44,7 @@ export function exportClassifier(model: Module, sourceDir: string, outDir: strin
   const config = readJsonFile(join(sourceDir, 'config.json'));
   const isTimm = typeof config.architecture === 'string';
   if (isTimm) {
-    throw new Error(`${sourceDir}: a timm checkpoint; merging into timm's names is not supported (load it, merge, and the Hugging Face names are written instead: use a Hugging Face ViT folder)`);
+    throw new GiftjsError(`${sourceDir}: a timm checkpoint; merging into timm's names is not supported (load it, merge, and the Hugging Face names are written instead: use a Hugging Face ViT folder)`);
   }
   Object.assign(config, {
     architectures: [architecture], num_labels: labels.length,

@@ -9,6 +9,7 @@ import { BertForSequenceClassification } from './bert/model.js';
 import type { SequenceClassifier } from './encoder.js';
 import type { Module } from '../nn/module.js';
 import { UseLiteForSequenceClassification } from './use_lite/model.js';
+import { GiftjsError } from '../errors.js';
 
 export function readModelConfig(dir: string): LlamaConfig {
   const path = join(dir, 'config.json');
@@ -31,7 +32,7 @@ export function modelArchitecture(dir: string): string {
 
 function architectureOf(config: Record<string, unknown>, path: string): string {
   const arch = (config.architectures as unknown[] | undefined)?.[0];
-  if (typeof arch !== 'string') throw new Error(`${path}: no 'architectures' entry`);
+  if (typeof arch !== 'string') throw new GiftjsError(`${path}: no 'architectures' entry`);
   return arch;
 }
 
@@ -50,5 +51,5 @@ export function loadSequenceClassifier(dir: string, numLabels: number, seed = 0,
     return UseLiteForSequenceClassification.fromPretrainedWithHead(dir, numLabels, seed, pairHead);
   }
   if (BERT_ARCHITECTURES.includes(arch) || ROBERTA_ARCHITECTURES.includes(arch)) return BertForSequenceClassification.fromPretrained(dir, numLabels, seed);
-  throw new Error(`${join(dir, 'config.json')}: architecture ${arch} has no sequence-classification form in giftjs (supported: ${SEQUENCE_CLASSIFICATION_ARCHITECTURES.join(', ')})`);
+  throw new GiftjsError(`${join(dir, 'config.json')}: architecture ${arch} has no sequence-classification form in giftjs (supported: ${SEQUENCE_CLASSIFICATION_ARCHITECTURES.join(', ')})`);
 }

@@ -5,6 +5,7 @@ import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
 import { sameShape, shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 function activation(op: string, kind: ActivationKind, x: Tensor): Tensor {
   const out = Tensor.empty(x.shape);
@@ -29,7 +30,7 @@ export function silu(x: Tensor): Tensor {
 /** SwiGLU as Llama's MLP uses it: silu(gate) * up. */
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
   if (!sameShape(gate.shape, up.shape)) {
-    throw new Error(`swiglu: gate ${shapeString(gate.shape)} and up ${shapeString(up.shape)} must have the same shape`);
+    throw new GiftjsError(`swiglu: gate ${shapeString(gate.shape)} and up ${shapeString(up.shape)} must have the same shape`);
   }
   const backend = getBackend();
   const act = Tensor.empty(gate.shape);

@@ -4,6 +4,7 @@ import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 export interface AttentionOptions {
   /** Each query sees only keys at or before its own position (queries are the last T of S). */
@@ -21,16 +22,16 @@ export interface AttentionOptions {
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   const where = `attention(q ${shapeString(q.shape)}, k ${shapeString(k.shape)}, v ${shapeString(v.shape)})`;
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new Error(`${where}: q, k and v must be 4-D [batch, heads, seq, headDim]`);
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new GiftjsError(`${where}: q, k and v must be 4-D [batch, heads, seq, headDim]`);
   const [B, H, T, D] = q.shape as [number, number, number, number];
   const [Bk, Hkv, S, Dk] = k.shape as [number, number, number, number];
-  if (Bk !== B || Dk !== D) throw new Error(`${where}: k must be [${B}, heads, seq, ${D}]`);
-  if (v.shape.some((d, i) => d !== k.shape[i])) throw new Error(`${where}: v must have k's shape`);
-  if (Hkv === 0 || H % Hkv !== 0) throw new Error(`${where}: query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
-  if (options.causal && T > S) throw new Error(`${where}: a causal mask needs at least as many keys as queries`);
+  if (Bk !== B || Dk !== D) throw new GiftjsError(`${where}: k must be [${B}, heads, seq, ${D}]`);
+  if (v.shape.some((d, i) => d !== k.shape[i])) throw new GiftjsError(`${where}: v must have k's shape`);
+  if (Hkv === 0 || H % Hkv !== 0) throw new GiftjsError(`${where}: query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
+  if (options.causal && T > S) throw new GiftjsError(`${where}: a causal mask needs at least as many keys as queries`);
   const maskSource = options.keyPaddingMask ?? null;
   const mask = maskSource instanceof Tensor ? maskSource.data : maskSource;
-  if (mask && mask.length !== B * S) throw new Error(`${where}: keyPaddingMask must hold ${B} x ${S} values, got ${mask.length}`);
+  if (mask && mask.length !== B * S) throw new GiftjsError(`${where}: keyPaddingMask must hold ${B} x ${S} values, got ${mask.length}`);
   const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false };
   const out = Tensor.empty([B, H, T, D]);
   const lse = Tensor.empty([B, H, T]);

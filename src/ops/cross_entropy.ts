@@ -7,6 +7,7 @@ import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 export interface CrossEntropyOptions {
   /** Rows whose target equals this are skipped (PyTorch's default, -100). */
@@ -22,11 +23,11 @@ export interface CrossEntropyOptions {
 export function crossEntropy(logits: Tensor, targets: Int32Array | readonly number[], options: CrossEntropyOptions = {}): Tensor {
   const ignoreIndex = options.ignoreIndex ?? -100;
   const reduction = options.reduction ?? 'mean';
-  if (logits.rank < 1) throw new Error('crossEntropy: logits must have rank >= 1');
+  if (logits.rank < 1) throw new GiftjsError('crossEntropy: logits must have rank >= 1');
   const vocab = logits.shape[logits.rank - 1]!;
   const rows = vocab === 0 ? 0 : logits.size / vocab;
   if (targets.length !== rows) {
-    throw new Error(`crossEntropy: logits ${shapeString(logits.shape)} have ${rows} rows but ${targets.length} targets were given`);
+    throw new GiftjsError(`crossEntropy: logits ${shapeString(logits.shape)} have ${rows} rows but ${targets.length} targets were given`);
   }
   const t = targets instanceof Int32Array ? targets : Int32Array.from(targets);
   const perRow = Tensor.empty([rows]);

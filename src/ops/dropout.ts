@@ -3,9 +3,10 @@
 import { record } from '../tensor/autograd.js';
 import type { Random } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 export function dropout(x: Tensor, p: number, rng: Random, training = true): Tensor {
-  if (!(p >= 0 && p < 1)) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
+  if (!(p >= 0 && p < 1)) throw new GiftjsError(`dropout: p must be in [0, 1), got ${p}`);
   if (!training || p === 0) return record('dropout', x.view(x.shape), [x], (g) => [g]);
   const keepScale = 1 / (1 - p);
   const mask = Tensor.empty(x.shape);

@@ -2,11 +2,12 @@
 import { record } from '../tensor/autograd.js';
 import { shapeString, sizeOf, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 /** out[..., :] = weight[ids[...], :]; ids has shape idsShape (default: flat). */
 export function embedding(weight: Tensor, ids: Int32Array | readonly number[], idsShape: Shape = [ids.length]): Tensor {
-  if (weight.rank !== 2) throw new Error(`embedding: weight ${shapeString(weight.shape)} must be 2-D [vocab, dim]`);
-  if (sizeOf(idsShape) !== ids.length) throw new Error(`embedding: ${ids.length} ids cannot have shape ${shapeString(idsShape)}`);
+  if (weight.rank !== 2) throw new GiftjsError(`embedding: weight ${shapeString(weight.shape)} must be 2-D [vocab, dim]`);
+  if (sizeOf(idsShape) !== ids.length) throw new GiftjsError(`embedding: ${ids.length} ids cannot have shape ${shapeString(idsShape)}`);
   const [vocab, dim] = weight.shape as [number, number];
   const out = Tensor.empty([...idsShape, dim]);
   const bf16 = weight.dtype === 'bfloat16';

@@ -6,6 +6,7 @@ import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 export interface MatmulOptions {
   /** Use A^T: a is stored [..., K, M]. */
@@ -26,7 +27,7 @@ interface Operand {
 
 /** C (batch x M x N) = alpha * op(A) op(B) + beta * C through the current backend. */
 function gemmInto(C: Float32Array, A: Operand, B: Operand, M: number, N: number, K: number, batch: number, beta = 0): void {
-  if (!(A.data instanceof Float32Array)) throw new Error('gemm: a bfloat16 operand can only be the weight (B)');
+  if (!(A.data instanceof Float32Array)) throw new GiftjsError('gemm: a bfloat16 operand can only be the weight (B)');
   getBackend().gemm({
     transA: A.trans, transB: B.trans, M, N, K, alpha: 1,
     A: A.data, lda: A.ld, B: B.data, ldb: B.ld, beta, C, ldc: N,
@@ -38,19 +39,19 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const transA = options.transposeA ?? false;
   const transB = options.transposeB ?? false;
   const where = `matmul(${shapeString(a.shape)}${transA ? '^T' : ''}, ${shapeString(b.shape)}${transB ? '^T' : ''})`;
-  if (a.rank < 2 || b.rank < 2) throw new Error(`${where}: both operands need rank >= 2`);
+  if (a.rank < 2 || b.rank < 2) throw new GiftjsError(`${where}: both operands need rank >= 2`);
   const [ar, ac] = a.shape.slice(-2) as [number, number];
   const [br, bc] = b.shape.slice(-2) as [number, number];
   const M = transA ? ac : ar;
   const K = transA ? ar : ac;
   const Kb = transB ? bc : br;
   const N = transB ? br : bc;
-  if (K !== Kb) throw new Error(`${where}: inner dimensions differ (${K} vs ${Kb})`);
+  if (K !== Kb) throw new GiftjsError(`${where}: inner dimensions differ (${K} vs ${Kb})`);
   const batchShape = a.shape.slice(0, -2);
   const batch = batchShape.reduce((x, y) => x * y, 1);
   const sharedB = b.rank === 2;
   if (!sharedB && (b.rank !== a.rank || b.shape.slice(0, -2).some((d, i) => d !== batchShape[i]))) {
-    throw new Error(`${where}: batch dimensions must match, or the second operand must be 2-D`);
+    throw new GiftjsError(`${where}: batch dimensions must match, or the second operand must be 2-D`);
   }
   const out = Tensor.empty([...batchShape, M, N]);
   // Without a transpose, a batch of A rows against a shared B is one tall GEMM.
@@ -114,10 +115,10 @@ function weightData(w: Tensor): Float32Array | Uint16Array {
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   const where = `linear(x ${shapeString(x.shape)}, weight ${shapeString(weight.shape)}${bias ? `, bias ${shapeString(bias.shape)}` : ''})`;
-  if (weight.rank !== 2) throw new Error(`${where}: weight must be 2-D [out, in]`);
+  if (weight.rank !== 2) throw new GiftjsError(`${where}: weight must be 2-D [out, in]`);
   const [outF, inF] = weight.shape as [number, number];
-  if (x.rank < 1 || x.shape[x.rank - 1] !== inF) throw new Error(`${where}: x's last dimension must be ${inF}`);
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new Error(`${where}: bias must be [${outF}]`);
+  if (x.rank < 1 || x.shape[x.rank - 1] !== inF) throw new GiftjsError(`${where}: x's last dimension must be ${inF}`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new GiftjsError(`${where}: bias must be [${outF}]`);
   const rows = x.size / inF;
   const out = Tensor.empty([...x.shape.slice(0, -1), outF]);
   const y = out.data;

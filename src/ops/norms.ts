@@ -3,17 +3,18 @@ import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 function checkParam(op: string, x: Tensor, p: Tensor | null | undefined, what: string): void {
   const cols = x.shape[x.rank - 1];
   if (p && (p.rank !== 1 || p.shape[0] !== cols)) {
-    throw new Error(`${op}: ${what} ${shapeString(p.shape)} does not match the last dimension of x ${shapeString(x.shape)}`);
+    throw new GiftjsError(`${op}: ${what} ${shapeString(p.shape)} does not match the last dimension of x ${shapeString(x.shape)}`);
   }
 }
 
 /** y = x / sqrt(mean(x^2) + eps) * weight  (Llama's RMSNorm). */
 export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
-  if (x.rank < 1) throw new Error('rmsNorm: x must have rank >= 1');
+  if (x.rank < 1) throw new GiftjsError('rmsNorm: x must have rank >= 1');
   checkParam('rmsNorm', x, weight, 'weight');
   const cols = x.shape[x.rank - 1]!;
   const rows = x.size / Math.max(cols, 1);
@@ -30,7 +31,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
 
 /** y = (x - mean) / sqrt(var + eps) * weight + bias; weight and bias may be omitted. */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
-  if (x.rank < 1) throw new Error('layerNorm: x must have rank >= 1');
+  if (x.rank < 1) throw new GiftjsError('layerNorm: x must have rank >= 1');
   checkParam('layerNorm', x, weight, 'weight');
   checkParam('layerNorm', x, bias, 'bias');
   const cols = x.shape[x.rank - 1]!;

@@ -6,6 +6,7 @@
 import { record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 export interface RopeOptions {
   /** Base of the frequencies (rope_theta); 10000 by default. */
@@ -26,13 +27,13 @@ export function ropeInverseFrequencies(headDim: number, theta = 10000): Float64A
 
 /** x [..., T, D]: every leading index (batch, head) is rotated by its row's position. */
 export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
-  if (x.rank < 2) throw new Error(`rope: x ${shapeString(x.shape)} must be [..., seq, headDim]`);
+  if (x.rank < 2) throw new GiftjsError(`rope: x ${shapeString(x.shape)} must be [..., seq, headDim]`);
   const T = x.shape[x.rank - 2]!;
   const D = x.shape[x.rank - 1]!;
-  if (D % 2 !== 0) throw new Error(`rope: head dimension ${D} of x ${shapeString(x.shape)} must be even`);
+  if (D % 2 !== 0) throw new GiftjsError(`rope: head dimension ${D} of x ${shapeString(x.shape)} must be even`);
   const half = D / 2;
   const invFreq = options.invFreq ?? ropeInverseFrequencies(D, options.theta ?? 10000);
-  if (invFreq.length !== half) throw new Error(`rope: invFreq has ${invFreq.length} values, head dimension ${D} needs ${half}`);
+  if (invFreq.length !== half) throw new GiftjsError(`rope: invFreq has ${invFreq.length} values, head dimension ${D} needs ${half}`);
   const offset = options.positionOffset ?? 0;
   // cos/sin tables [T, half], computed in float64 and rounded once.
   const cos = new Float32Array(T * half);

@@ -2,6 +2,7 @@
 import { record } from '../tensor/autograd.js';
 import { normalizeAxis, shapeString, sizeOf, stridesOf, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 /** Same values, new shape; one dimension may be -1 (inferred). Shares the buffer. */
 export function reshape(x: Tensor, shape: Shape): Tensor {
@@ -10,12 +11,12 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   if (unknown >= 0) {
     const known = resolved.reduce((p, d, i) => (i === unknown ? p : p * d), 1);
     if (known === 0 || x.size % known !== 0) {
-      throw new Error(`reshape: cannot reshape ${shapeString(x.shape)} into ${shapeString(shape)}`);
+      throw new GiftjsError(`reshape: cannot reshape ${shapeString(x.shape)} into ${shapeString(shape)}`);
     }
     resolved[unknown] = x.size / known;
   }
   if (sizeOf(resolved) !== x.size || resolved.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new Error(`reshape: cannot reshape ${shapeString(x.shape)} (${x.size} values) into ${shapeString(shape)}`);
+    throw new GiftjsError(`reshape: cannot reshape ${shapeString(x.shape)} (${x.size} values) into ${shapeString(shape)}`);
   }
   const out = x.view(resolved);
   return record('reshape', out, [x], (g) => [g.view(x.shape)]);
@@ -26,7 +27,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   const rank = x.rank;
   const perm = dims.map((d) => normalizeAxis(d, rank, 'permute'));
   if (perm.length !== rank || new Set(perm).size !== rank) {
-    throw new Error(`permute: [${dims.join(', ')}] is not a permutation of the ${rank} dimensions of ${shapeString(x.shape)}`);
+    throw new GiftjsError(`permute: [${dims.join(', ')}] is not a permutation of the ${rank} dimensions of ${shapeString(x.shape)}`);
   }
   const outShape = perm.map((d) => x.shape[d]!);
   const out = Tensor.empty(outShape);
@@ -85,7 +86,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   const ax = normalizeAxis(axis, x.rank, 'slice');
   const len = x.shape[ax]!;
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > len || start > end) {
-    throw new Error(`slice: [${start}, ${end}) is not inside axis ${ax} (length ${len}) of ${shapeString(x.shape)}`);
+    throw new GiftjsError(`slice: [${start}, ${end}) is not inside axis ${ax} (length ${len}) of ${shapeString(x.shape)}`);
   }
   const [outer, , inner] = split(x.shape, ax);
   const outShape = [...x.shape];
@@ -104,12 +105,12 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
 
 /** Joins tensors along an axis; all other dimensions must match. */
 export function concat(xs: readonly Tensor[], axis: number): Tensor {
-  if (xs.length === 0) throw new Error('concat: needs at least one tensor');
+  if (xs.length === 0) throw new GiftjsError('concat: needs at least one tensor');
   const first = xs[0]!;
   const ax = normalizeAxis(axis, first.rank, 'concat');
   for (const t of xs) {
     if (t.rank !== first.rank || t.shape.some((d, i) => i !== ax && d !== first.shape[i])) {
-      throw new Error(`concat: shapes ${shapeString(first.shape)} and ${shapeString(t.shape)} differ outside axis ${ax}`);
+      throw new GiftjsError(`concat: shapes ${shapeString(first.shape)} and ${shapeString(t.shape)} differ outside axis ${ax}`);
     }
   }
   const lengths = xs.map((t) => t.shape[ax]!);

@@ -2,9 +2,10 @@
 import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 function rowsCols(x: Tensor, op: string): [number, number] {
-  if (x.rank < 1) throw new Error(`${op}: x must have rank >= 1`);
+  if (x.rank < 1) throw new GiftjsError(`${op}: x must have rank >= 1`);
   const cols = x.shape[x.rank - 1]!;
   return [cols === 0 ? 0 : x.size / cols, cols];
 }

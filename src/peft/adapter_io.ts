@@ -12,6 +12,7 @@ import { GIFTJS_VERSION } from '../version.js';
 import type { AttachedAdapter } from './method.js';
 import { modulesToSave, withModulesToSave } from './modules_to_save.js';
 import { peftMethod } from './registry.js';
+import { GiftjsError } from '../errors.js';
 
 export interface BaseModelInfo {
   /** The folder or hub name of the base model. */
@@ -64,7 +65,7 @@ export function loadAdapter(dir: string, model: Module): AttachedAdapter {
   const configPath = join(dir, ADAPTER_CONFIG);
   const raw = readJsonFile(configPath);
   if (raw.method === undefined && raw.peft_type === 'LORA') raw.method = 'lora';
-  if (typeof raw.method !== 'string') throw new Error(`${configPath}: no 'method' field (expected gift, lora, full, bitfit or head)`);
+  if (typeof raw.method !== 'string') throw new GiftjsError(`${configPath}: no 'method' field (expected gift, lora, full, bitfit or head)`);
   const adapter = attachAdapter(model, raw, 0, configPath);
   const file = SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));
   const loaded: Tensor[] = [];

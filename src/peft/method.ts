@@ -4,6 +4,7 @@ import type { Module } from '../nn/module.js';
 import type { Random } from '../tensor/random.js';
 import { shapeString } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 export type MethodName = 'gift' | 'lora' | 'full' | 'bitfit' | 'head';
 
@@ -49,9 +50,9 @@ export function freezeAll(model: Module): void {
 export function loadNamedTensors(tensors: [string, Tensor][], get: (name: string) => Tensor | undefined, source: string): void {
   for (const [name, t] of tensors) {
     const saved = get(name);
-    if (!saved) throw new Error(`${source}: the adapter has no tensor '${name}'`);
+    if (!saved) throw new GiftjsError(`${source}: the adapter has no tensor '${name}'`);
     if (saved.shape.length !== t.rank || saved.shape.some((d, i) => d !== t.shape[i])) {
-      throw new Error(`${source}: tensor '${name}' has shape ${shapeString(saved.shape)}, this model needs ${shapeString(t.shape)}`);
+      throw new GiftjsError(`${source}: tensor '${name}' has shape ${shapeString(saved.shape)}, this model needs ${shapeString(t.shape)}`);
     }
     t.assign(saved.data);
   }
@@ -64,7 +65,7 @@ export function countValues(tensors: [string, Tensor][]): number {
 /** Reads an optional positive integer field of a config. */
 export function configInt(raw: Record<string, unknown>, key: string, source: string, fallback?: number): number {
   const v = raw[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${source}: '${key}' must be a positive integer, got ${JSON.stringify(raw[key])}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new GiftjsError(`${source}: '${key}' must be a positive integer, got ${JSON.stringify(raw[key])}`);
   return v;
 }
 
@@ -72,7 +73,7 @@ export function configTargets(raw: Record<string, unknown>, source: string): str
   const t = raw.target_modules;
   const list = typeof t === 'string' ? t.split(',').map((s) => s.trim()).filter(Boolean) : t;
   if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s.length > 0)) {
-    throw new Error(`${source}: 'target_modules' must be a non-empty list of module names, got ${JSON.stringify(t)}`);
+    throw new GiftjsError(`${source}: 'target_modules' must be a non-empty list of module names, got ${JSON.stringify(t)}`);
   }
   return list as string[];
 }
@@ -80,6 +81,6 @@ export function configTargets(raw: Record<string, unknown>, source: string): str
 export function configLayers(raw: Record<string, unknown>, source: string): number[] | null {
   const l = raw.layers ?? null;
   if (l === null) return null;
-  if (!Array.isArray(l) || !l.every((i) => Number.isInteger(i) && i >= 0)) throw new Error(`${source}: 'layers' must be null or a list of layer indices, got ${JSON.stringify(l)}`);
+  if (!Array.isArray(l) || !l.every((i) => Number.isInteger(i) && i >= 0)) throw new GiftjsError(`${source}: 'layers' must be null or a list of layer indices, got ${JSON.stringify(l)}`);
   return l as number[];
 }

@@ -4,6 +4,7 @@
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { countValues, loadNamedTensors, type AdapterConfig, type AttachedAdapter } from './method.js';
+import { GiftjsError } from '../errors.js';
 
 class WithSavedModules implements AttachedAdapter {
   constructor(private readonly inner: AttachedAdapter, readonly config: AdapterConfig, private readonly saved: [string, Tensor][]) {}
@@ -41,7 +42,7 @@ class WithSavedModules implements AttachedAdapter {
 /** The configured modules_to_save of a config (PEFT's field), or []. */
 export function modulesToSave(raw: Record<string, unknown>, source: string): string[] {
   const v = raw.modules_to_save ?? [];
-  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && s.length > 0)) throw new Error(`${source}: 'modules_to_save' must be a list of module names, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && s.length > 0)) throw new GiftjsError(`${source}: 'modules_to_save' must be a list of module names, got ${JSON.stringify(v)}`);
   return v as string[];
 }
 
@@ -53,7 +54,7 @@ export function withModulesToSave(model: Module, adapter: AttachedAdapter, names
   const saved: [string, Tensor][] = [];
   for (const name of names) {
     const chosen = params.filter(([n]) => n.startsWith(`${name}.`));
-    if (chosen.length === 0) throw new Error(`${source}: modules_to_save names '${name}', which is no module of this model`);
+    if (chosen.length === 0) throw new GiftjsError(`${source}: modules_to_save names '${name}', which is no module of this model`);
     for (const [n, t] of chosen) {
       if (already.has(n)) continue;
       t.requiresGrad = true;

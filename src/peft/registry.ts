@@ -3,6 +3,7 @@ import { bitfitMethod, fullMethod, headMethod } from './baselines/model.js';
 import { giftMethod } from './gift/model.js';
 import { loraMethod } from './lora/model.js';
 import type { MethodName, PeftMethod } from './method.js';
+import { GiftjsError } from '../errors.js';
 
 const METHODS: Record<MethodName, PeftMethod> = {
   gift: giftMethod,
@@ -16,6 +17,6 @@ export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
 
 export function peftMethod(name: string): PeftMethod {
   const m = METHODS[name as MethodName];
-  if (!m) throw new Error(`unknown method '${name}' (choose one of ${METHOD_NAMES.join(', ')})`);
+  if (!m) throw new GiftjsError(`unknown method '${name}' (choose one of ${METHOD_NAMES.join(', ')})`);
   return m;
 }

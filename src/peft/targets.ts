@@ -2,6 +2,7 @@
 // suffix such as "attention.output.dense"), optionally only in some layer indices.
 import { Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
+import { GiftjsError } from '../errors.js';
 
 export interface TargetedLinear {
   /** The module path, e.g. "model.layers.3.self_attn.q_proj". */
@@ -37,7 +38,7 @@ export function matchTarget(path: string, targets: readonly string[], layers: re
 
 /** The Linear modules matching the targets (and layers, when given); errors if a target matches nothing. */
 export function findTargetLinears(model: Module, targets: readonly string[], layers: readonly number[] | null): TargetedLinear[] {
-  if (targets.length === 0) throw new Error('target_modules is empty: name at least one module (e.g. q_proj)');
+  if (targets.length === 0) throw new GiftjsError('target_modules is empty: name at least one module (e.g. q_proj)');
   const found: TargetedLinear[] = [];
   const linearPaths: string[] = [];
   for (const [path, module] of model.namedModules()) {
@@ -49,7 +50,7 @@ export function findTargetLinears(model: Module, targets: readonly string[], lay
   for (const t of targets) {
     if (!found.some((f) => f.target === t)) {
       const names = [...new Set(linearPaths.map((p) => p.replace(/^.*?(?:layers|layer|h|blocks)\.\d+\./, '')))].slice(0, 12);
-      throw new Error(`target '${t}' matches no Linear layer${layers ? ` in layers [${layers.join(', ')}]` : ''}; the model's linear layers are named like: ${names.join(', ')}`);
+      throw new GiftjsError(`target '${t}' matches no Linear layer${layers ? ` in layers [${layers.join(', ')}]` : ''}; the model's linear layers are named like: ${names.join(', ')}`);
     }
   }
   return found;

@@ -9,6 +9,7 @@
 import { keep } from './memory.js';
 import { sameShape, shapeString } from './shape.js';
 import type { Tensor } from './tensor.js';
+import { GiftjsError } from '../errors.js';
 
 export interface GradNode {
   /** The op's name, for error messages. */
@@ -101,18 +102,18 @@ function addInto(target: Float32Array, source: Float32Array): void {
 
 export function runBackward(root: Tensor, gradient?: Tensor): void {
   if (!root.requiresGrad) {
-    throw new Error(`backward: ${root.describe()} does not require a gradient (no input of it requires one)`);
+    throw new GiftjsError(`backward: ${root.describe()} does not require a gradient (no input of it requires one)`);
   }
   // Imported lazily: tensor.ts imports this module.
   const TensorClass = root.constructor as typeof Tensor;
   let seed: Tensor;
   if (gradient) {
     if (!sameShape(gradient.shape, root.shape)) {
-      throw new Error(`backward: gradient of shape ${shapeString(gradient.shape)} given for a tensor of shape ${shapeString(root.shape)}`);
+      throw new GiftjsError(`backward: gradient of shape ${shapeString(gradient.shape)} given for a tensor of shape ${shapeString(root.shape)}`);
     }
     seed = gradient.detach();
   } else {
-    if (root.size !== 1) throw new Error(`backward: ${root.describe()} is not a scalar; pass its gradient`);
+    if (root.size !== 1) throw new GiftjsError(`backward: ${root.describe()} is not a scalar; pass its gradient`);
     seed = TensorClass.ones(root.shape);
   }
 
@@ -140,7 +141,7 @@ export function runBackward(root: Tensor, gradient?: Tensor): void {
         const gi = inputGrads[i];
         if (!needs[i] || !gi) return;
         if (!sameShape(gi.shape, input.shape)) {
-          throw new Error(`backward of ${node.op}: gradient of shape ${shapeString(gi.shape)} for an input of shape ${shapeString(input.shape)}`);
+          throw new GiftjsError(`backward of ${node.op}: gradient of shape ${shapeString(gi.shape)} for an input of shape ${shapeString(input.shape)}`);
         }
         // A view, so that each entry owns its handle even when an op hands back the same
         // tensor for two inputs (add does); summing makes a fresh buffer for the same reason.

@@ -8,6 +8,7 @@
 //
 // Scopes make disposal automatic: every tensor created inside tidy(fn) is disposed when fn
 // returns, except the tensors fn returns and those marked with keep().
+import { GiftjsError } from '../errors.js';
 
 export interface Disposable {
   dispose(): void;
@@ -128,7 +129,7 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-    if (result instanceof Promise) throw new Error('tidy(fn): fn must be synchronous (it returned a Promise)');
+    if (result instanceof Promise) throw new GiftjsError('tidy(fn): fn must be synchronous (it returned a Promise)');
   } catch (err) {
     scopes.pop();
     for (const t of scope) t.dispose();

@@ -1,5 +1,6 @@
 // Shapes are plain arrays of non-negative integers; these helpers are the only place that
 // reasons about them, so every shape error reads the same way and names both shapes.
+import { GiftjsError } from '../errors.js';
 
 export type Shape = readonly number[];
 
@@ -15,7 +16,7 @@ export function sizeOf(shape: Shape): number {
 
 export function assertValidShape(shape: Shape, what = 'shape'): void {
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new Error(`${what} ${shapeString(shape)} must hold non-negative integers`);
+    if (!Number.isInteger(d) || d < 0) throw new GiftjsError(`${what} ${shapeString(shape)} must hold non-negative integers`);
   }
 }
 
@@ -38,7 +39,7 @@ export function stridesOf(shape: Shape): number[] {
 export function normalizeAxis(axis: number, rank: number, op: string): number {
   const a = axis < 0 ? axis + rank : axis;
   if (!Number.isInteger(a) || a < 0 || a >= rank) {
-    throw new Error(`${op}: axis ${axis} is out of range for a tensor of rank ${rank}`);
+    throw new GiftjsError(`${op}: axis ${axis} is out of range for a tensor of rank ${rank}`);
   }
   return a;
 }
@@ -51,7 +52,7 @@ export function broadcastShapes(a: Shape, b: Shape, op: string): number[] {
     const da = a[a.length - rank + i] ?? 1;
     const db = b[b.length - rank + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new Error(`${op}: shapes ${shapeString(a)} and ${shapeString(b)} cannot be broadcast together`);
+      throw new GiftjsError(`${op}: shapes ${shapeString(a)} and ${shapeString(b)} cannot be broadcast together`);
     }
     out[i] = da === 1 ? db : da;
   }

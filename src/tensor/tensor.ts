@@ -6,6 +6,7 @@ import { bf16ToFloat32, float16ToFloat32, float32ToBf16, type StorageDType } fro
 import { bufferPool, keep, trackInScope } from './memory.js';
 import { Random } from './random.js';
 import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
+import { GiftjsError } from '../errors.js';
 
 /**
  * A buffer shared by the tensors that view it: float32 values (returned to the pool at zero
@@ -36,7 +37,7 @@ export class Tensor {
     assertValidShape(shape);
     const size = sizeOf(shape);
     if (data.length !== size) {
-      throw new Error(`Tensor: ${data.length} values cannot have shape ${shapeString(shape)} (${size} values)`);
+      throw new GiftjsError(`Tensor: ${data.length} values cannot have shape ${shapeString(shape)} (${size} values)`);
     }
     this.shape = Object.freeze([...shape]);
     this.size = size;
@@ -70,7 +71,7 @@ export class Tensor {
   static fromArray(values: ArrayLike<number>, shape: Shape = [values.length]): Tensor {
     assertValidShape(shape);
     if (values.length !== sizeOf(shape)) {
-      throw new Error(`Tensor.fromArray: ${values.length} values cannot have shape ${shapeString(shape)}`);
+      throw new GiftjsError(`Tensor.fromArray: ${values.length} values cannot have shape ${shapeString(shape)}`);
     }
     const t = Tensor.empty(shape);
     t.data.set(values);
@@ -80,7 +81,7 @@ export class Tensor {
   /** Converts stored values (F32, or the bits of BF16 / F16) to a float32 tensor. */
   static fromStorage(values: Float32Array | Uint16Array, dtype: StorageDType, shape: Shape): Tensor {
     if (values.length !== sizeOf(shape)) {
-      throw new Error(`Tensor.fromStorage: ${values.length} ${dtype} values cannot have shape ${shapeString(shape)}`);
+      throw new GiftjsError(`Tensor.fromStorage: ${values.length} ${dtype} values cannot have shape ${shapeString(shape)}`);
     }
     const t = Tensor.empty(shape);
     if (dtype === 'F32') t.data.set(values as Float32Array);
@@ -111,10 +112,10 @@ export class Tensor {
 
   /** The underlying float32 buffer (row-major). Writing to it changes the tensor and its views. */
   get data(): Float32Array {
-    if (!this.storage) throw new Error(`${this.describe()} was disposed and cannot be used`);
+    if (!this.storage) throw new GiftjsError(`${this.describe()} was disposed and cannot be used`);
     const d = this.storage.data;
     if (!(d instanceof Float32Array)) {
-      throw new Error(`${this.describe()} is stored as bfloat16 (a frozen weight): only linear and embedding read it directly; use toFloat32()`);
+      throw new GiftjsError(`${this.describe()} is stored as bfloat16 (a frozen weight): only linear and embedding read it directly; use toFloat32()`);
     }
     return d;
   }
@@ -125,9 +126,9 @@ export class Tensor {
 
   /** The bfloat16 bits of a tensor stored as bfloat16. */
   get bf16Bits(): Uint16Array {
-    if (!this.storage) throw new Error(`${this.describe()} was disposed and cannot be used`);
+    if (!this.storage) throw new GiftjsError(`${this.describe()} was disposed and cannot be used`);
     const d = this.storage.data;
-    if (!(d instanceof Uint16Array)) throw new Error(`${this.describe()} is float32, not bfloat16`);
+    if (!(d instanceof Uint16Array)) throw new GiftjsError(`${this.describe()} is float32, not bfloat16`);
     return d;
   }
 
@@ -145,9 +146,9 @@ export class Tensor {
    */
   storeAsBf16(): this {
     if (this.dtype === 'bfloat16') return this;
-    if (this.requiresGrad || this.gradFn) throw new Error(`storeAsBf16: ${this.describe()} is trainable; only frozen weights are stored as bfloat16`);
+    if (this.requiresGrad || this.gradFn) throw new GiftjsError(`storeAsBf16: ${this.describe()} is trainable; only frozen weights are stored as bfloat16`);
     const storage = this.storage!;
-    if (storage.refs !== 1) throw new Error(`storeAsBf16: ${this.describe()} shares its buffer with a view`);
+    if (storage.refs !== 1) throw new GiftjsError(`storeAsBf16: ${this.describe()} shares its buffer with a view`);
     const f32 = storage.data as Float32Array;
     storage.data = float32ToBf16(f32);
     // Not back to the pool: no step will ask for a buffer of a weight's size, so keeping it
@@ -158,7 +159,7 @@ export class Tensor {
 
   /** Overwrites the values from float32 (rounded when the tensor is stored as bfloat16). */
   assign(values: Float32Array): void {
-    if (values.length !== this.size) throw new Error(`assign: ${values.length} values for ${this.describe()}`);
+    if (values.length !== this.size) throw new GiftjsError(`assign: ${values.length} values for ${this.describe()}`);
     if (this.dtype === 'bfloat16') float32ToBf16(values, this.bf16Bits);
     else this.data.set(values);
   }
@@ -178,7 +179,7 @@ export class Tensor {
   /** A tensor of another shape over the same buffer (no copy). Used by reshape. */
   view(shape: Shape): Tensor {
     const storage = this.storage;
-    if (!storage) throw new Error(`${this.describe()} was disposed and cannot be used`);
+    if (!storage) throw new GiftjsError(`${this.describe()} was disposed and cannot be used`);
     storage.refs++;
     return new Tensor(this.data, shape, storage);
   }
@@ -196,7 +197,7 @@ export class Tensor {
   }
 
   item(): number {
-    if (this.size !== 1) throw new Error(`item(): ${this.describe()} holds ${this.size} values, not one`);
+    if (this.size !== 1) throw new GiftjsError(`item(): ${this.describe()} holds ${this.size} values, not one`);
     return this.data[0]!;
   }
 
@@ -211,7 +212,7 @@ export class Tensor {
 
   /** Marks this tensor as a trainable leaf: backward() will fill .grad. */
   requireGrad(flag = true): this {
-    if (this.gradFn) throw new Error(`requireGrad: ${this.describe()} is computed by an op, not a leaf`);
+    if (this.gradFn) throw new GiftjsError(`requireGrad: ${this.describe()} is computed by an op, not a leaf`);
     this.requiresGrad = flag;
     return this;
   }

@@ -8,6 +8,7 @@ import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { Random } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 export interface GradcheckOptions {
   /** Finite-difference step (default 1e-2: float32 arithmetic needs a large step). */
@@ -49,7 +50,7 @@ export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[],
 
     for (const x of inputs) x.zeroGrad();
     const out = fn(...inputs);
-    if (!out.requiresGrad) throw new Error('gradcheck: the output does not depend on any input that requires a gradient');
+    if (!out.requiresGrad) throw new GiftjsError('gradcheck: the output does not depend on any input that requires a gradient');
     out.backward(weights);
 
     const failures: string[] = [];

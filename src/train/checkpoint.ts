@@ -8,6 +8,7 @@ import { readJsonFile } from '../io/hf_folder.js';
 import { SafetensorsFile, saveSafetensors } from '../io/safetensors.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { AdamW } from './optimizer.js';
+import { GiftjsError } from '../errors.js';
 
 export interface CheckpointState {
   /** Optimizer updates completed. */
@@ -43,17 +44,22 @@ export function hasCheckpoint(outDir: string): boolean {
   return existsSync(join(outDir, CHECKPOINT_DIR, 'trainer_state.json'));
 }
 
+/** The update count a checkpoint was saved at. */
+export function checkpointStep(outDir: string): number {
+  return readJsonFile<CheckpointState>(join(outDir, CHECKPOINT_DIR, 'trainer_state.json')).step;
+}
+
 /** Restores tensors and optimizer from <outDir>/checkpoint; returns its state. */
 export function loadCheckpoint(outDir: string, trainable: [string, Tensor][], optimizer: AdamW, fingerprint: string): CheckpointState {
   const dir = join(outDir, CHECKPOINT_DIR);
   const state = readJsonFile<CheckpointState & { optimizer_step: number }>(join(dir, 'trainer_state.json'));
   if (state.fingerprint !== fingerprint) {
-    throw new Error(`${dir}: this checkpoint was made with different settings (${state.fingerprint}); resume with the same arguments (now: ${fingerprint})`);
+    throw new GiftjsError(`${dir}: this checkpoint was made with different settings (${state.fingerprint}); resume with the same arguments (now: ${fingerprint})`);
   }
   const file = SafetensorsFile.open(join(dir, 'state.safetensors'));
   try {
     for (const [name, t] of trainable) {
-      if (!file.tensors.has(name)) throw new Error(`${file.path}: no tensor '${name}'`);
+      if (!file.tensors.has(name)) throw new GiftjsError(`${file.path}: no tensor '${name}'`);
       file.readInto(name, t.data);
     }
     optimizer.loadState(state.optimizer_step, (name) => {

@@ -13,6 +13,7 @@ import type { AttachedAdapter } from '../peft/method.js';
 import { writeTrainingReport } from './report.js';
 import { sequenceClassificationTask } from './tasks/sequence_classification.js';
 import { trainModel, type TrainCallbacks, type TrainOptions, type TrainResult } from './trainer.js';
+import { GiftjsError } from '../errors.js';
 
 /** How a trained classifier reads its data; saved in adapter_config.json as "task". */
 export interface ClassifierTaskInfo {
@@ -59,7 +60,7 @@ export interface ClassifierRunResult {
 export function taskInfoFromAdapterConfig(raw: Record<string, unknown>, source: string): ClassifierTaskInfo {
   const t = raw.task as ClassifierTaskInfo | undefined;
   if (!t || t.type !== 'seqcls' || !Array.isArray(t.id2label) || !Array.isArray(t.text_fields)) {
-    throw new Error(`${source}: not a sequence-classification adapter (no "task": {"type": "seqcls", ...}); train one with gift train --task seqcls`);
+    throw new GiftjsError(`${source}: not a sequence-classification adapter (no "task": {"type": "seqcls", ...}); train one with gift train --task seqcls`);
   }
   return t;
 }
@@ -70,11 +71,11 @@ export function labelSpaceOfTask(t: ClassifierTaskInfo): LabelSpace {
 
 export function fineTuneClassifier(o: ClassifierRunOptions): ClassifierRunResult {
   const log = o.log ?? (() => {});
-  if (o.train.length === 0) throw new Error('sequence classification: no training records');
+  if (o.train.length === 0) throw new GiftjsError('sequence classification: no training records');
   const detected = detectSeqClsFields(o.train[0]!);
   const textFields = o.textFields ?? detected.textFields;
   const labelField = o.labelField ?? detected.labelField;
-  if (!labelField) throw new Error(`${o.train[0]!.where}: no label field found (tried label, score); name it with --label-field`);
+  if (!labelField) throw new GiftjsError(`${o.train[0]!.where}: no label field found (tried label, score); name it with --label-field`);
   const labels = labelSpaceOf(o.train, labelField, o.regression ?? false);
   const tokenizer = Tokenizer.fromFolder(o.modelDir);
   const maxLength = o.maxLength ?? 128;

@@ -2,6 +2,7 @@
 // parameter groups (a trained head may have its own learning rate and weight decay) and a state
 // that a checkpoint can save and restore exactly.
 import type { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 
 export interface ParamGroup {
   /** Parameters with the names their optimizer state is saved under. */
@@ -78,7 +79,7 @@ export class AdamW {
     for (const [prefix, map] of [['optimizer.m.', this.m], ['optimizer.v.', this.v]] as const) {
       for (const [n, a] of map) {
         const saved = get(prefix + n);
-        if (!saved || saved.length !== a.length) throw new Error(`${source}: optimizer state '${prefix}${n}' is missing or has the wrong size`);
+        if (!saved || saved.length !== a.length) throw new GiftjsError(`${source}: optimizer state '${prefix}${n}' is missing or has the wrong size`);
         a.set(saved);
       }
     }

@@ -2,6 +2,7 @@
 // any explicit flag, which overrides them.
 import type { PromptTask } from '../data/examples.js';
 import type { TrainOptions } from './trainer.js';
+import { GiftjsError } from '../errors.js';
 
 export interface Preset {
   description: string;
@@ -64,6 +65,6 @@ PRESETS['vit-gift'] = {
 
 export function presetByName(name: string): Preset {
   const p = PRESETS[name];
-  if (!p) throw new Error(`unknown preset '${name}' (available: ${Object.keys(PRESETS).join(', ')})`);
+  if (!p) throw new GiftjsError(`unknown preset '${name}' (available: ${Object.keys(PRESETS).join(', ')})`);
   return p;
 }

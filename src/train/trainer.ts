@@ -2,7 +2,7 @@
 // gradient-accumulation windows, global-norm clipping, AdamW, warmup + schedule, held-out
 // evaluation, checkpoints every N updates, and exact resumption (the data order and dropout masks
 // are functions of the seed and the update count).
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Example } from '../data/examples.js';
@@ -13,7 +13,10 @@ import { headParameterNames } from '../peft/baselines/model.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
-import { CHECKPOINT_DIR, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { GiftjsError } from '../errors.js';
+import { recoverFolder } from '../io/atomic.js';
+import { claimRunFolder } from '../io/output_folder.js';
+import { CHECKPOINT_DIR, checkpointStep, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { AdamW, clipGradNorm, type ParamGroup } from './optimizer.js';
 import { lrMultiplier, type SchedulerKind } from './schedule.js';
 import type { TrainTask } from './task.js';
@@ -106,7 +109,7 @@ export function heldOutLoss(model: LlamaForCausalLM, examples: Example[], batchS
 
 function runTask(run: TrainRun): TrainTask<unknown> {
   if (run.task) return run.task;
-  if (!run.train || run.padId === undefined) throw new Error('trainModel: give a task, or train examples and a padId for language modelling');
+  if (!run.train || run.padId === undefined) throw new GiftjsError('trainModel: give a task, or train examples and a padId for language modelling');
   return causalLMTask(run.model as LlamaForCausalLM, run.train, run.heldOut, run.padId);
 }
 
@@ -131,7 +134,18 @@ function reseedAdapters(model: Module, seed: number): void {
 export function trainModel(run: TrainRun): TrainResult {
   const o = run.options;
   const task = runTask(run);
-  if (task.trainSize === 0) throw new Error('training data is empty (after tokenization and truncation)');
+  if (task.trainSize === 0) throw new GiftjsError('training data is empty (after tokenization and truncation)');
+  const fingerprint = run.fingerprint ?? `${run.adapter.method}:${JSON.stringify(o)}:${task.trainSize}`;
+  const release = run.outDir ? claimRunFolder(run.outDir) : () => {};
+  try {
+    return trainLoop(run, task, fingerprint);
+  } finally {
+    release();
+  }
+}
+
+function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string): TrainResult {
+  const o = run.options;
   const batchesPerEpoch = Math.ceil(task.trainSize / o.batchSize);
   const updatesPerEpoch = Math.ceil(batchesPerEpoch / o.gradAccum);
   const totalSteps = o.maxSteps ?? o.epochs * updatesPerEpoch;
@@ -139,9 +153,18 @@ export function trainModel(run: TrainRun): TrainResult {
   const trainable = run.adapter.namedTrainable();
   const params = trainable.map(([, t]) => t);
   const optimizer = new AdamW(paramGroups(run));
-  const fingerprint = run.fingerprint ?? `${run.adapter.method}:${JSON.stringify(o)}:${task.trainSize}`;
   const logPath = run.outDir ? join(run.outDir, 'log.jsonl') : null;
-  if (run.outDir) mkdirSync(run.outDir, { recursive: true });
+  if (run.outDir) {
+    // A kill during a checkpoint's folder swap left the old or the new one: finish the swap first.
+    recoverFolder(join(run.outDir, CHECKPOINT_DIR));
+    if (run.resume && !hasCheckpoint(run.outDir)) {
+      throw new GiftjsError(`--resume: ${run.outDir} has no checkpoint to continue from (checkpoints are written with --save-every N); run without --resume to start afresh`);
+    }
+    if (!run.resume && hasCheckpoint(run.outDir)) {
+      const step = checkpointStep(run.outDir);
+      throw new GiftjsError(`${run.outDir} holds a checkpoint at step ${step}: pass --resume to continue that run, or choose another --out (nothing was changed)`);
+    }
+  }
 
   let start = 0;
   let evalHistory: { step: number; loss: number }[] = [];
@@ -191,7 +214,7 @@ export function trainModel(run: TrainRun): TrainResult {
     }
     const loss = lossSum / targetTokens;
     if (!Number.isFinite(loss)) {
-      throw new Error(`training diverged at step ${step + 1}: the loss is ${loss}; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
+      throw new GiftjsError(`training diverged at step ${step + 1}: the loss is ${loss}; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
     }
     const gradNorm = clipGradNorm(params, o.maxGradNorm);
     const lr = o.lr * lrMultiplier(o.scheduler, step, totalSteps, warmupSteps);

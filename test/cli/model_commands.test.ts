@@ -72,7 +72,7 @@ test('eval with an adapter equals eval of the merged export; generate reproduces
   const merged = join(w.dir, 'merged');
   const m = gift('merge', '--model', w.model, '--adapter', w.adapter, '--out', merged);
   assert.equal(m.code, 0, m.err);
-  assert.deepEqual(readdirSync(merged).sort(), ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+  assert.deepEqual(readdirSync(merged).sort(), ['.giftjs', 'config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
   const onMerged = gift('eval', '--model', merged, '--data', w.data, '--json');
   assert.equal(onMerged.code, 0, onMerged.err);
   const l0 = base.json!.loss as number;

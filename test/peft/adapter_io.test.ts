@@ -32,7 +32,7 @@ for (const config of [
     perturb(adapter);
     const expected = noGrad(() => model.forward(IDS, 1, 6).toFloat32Array());
     saveAdapter(dir, adapter, { path: MODEL, architecture: 'LlamaForCausalLM' });
-    assert.deepEqual(readdirSync(dir).sort(), ['adapter_config.json', 'adapter_model.safetensors']);
+    assert.deepEqual(readdirSync(dir).sort(), ['.giftjs', 'adapter_config.json', 'adapter_model.safetensors']);
     const saved = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
     assert.equal(saved.method, config.method);
     assert.equal(saved.base_model_name_or_path, MODEL);

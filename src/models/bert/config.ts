@@ -1,6 +1,7 @@
 // BERT and RoBERTa configurations as Hugging Face's config.json writes them.
 import { join } from 'node:path';
 import { readJsonFile } from '../../io/hf_folder.js';
+import { GiftjsError } from '../../errors.js';
 
 export const BERT_ARCHITECTURES = ['BertModel', 'BertForSequenceClassification', 'BertForMaskedLM', 'BertForPreTraining'];
 export const ROBERTA_ARCHITECTURES = ['RobertaModel', 'RobertaForSequenceClassification', 'RobertaForMaskedLM'];
@@ -29,14 +30,14 @@ export function parseBertConfig(raw: Record<string, unknown>, source: string): B
   const roberta = raw.model_type === 'roberta' || arch.startsWith('Roberta');
   const int = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(`${source}: '${key}' must be a non-negative integer, got ${JSON.stringify(raw[key])}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new GiftjsError(`${source}: '${key}' must be a non-negative integer, got ${JSON.stringify(raw[key])}`);
     return v;
   };
   const act = String(raw.hidden_act ?? 'gelu');
-  if (act !== 'gelu' && act !== 'gelu_new') throw new Error(`${source}: hidden_act '${act}' is not supported (gelu, gelu_new)`);
+  if (act !== 'gelu' && act !== 'gelu_new') throw new GiftjsError(`${source}: hidden_act '${act}' is not supported (gelu, gelu_new)`);
   const hidden = int('hidden_size');
   const heads = int('num_attention_heads');
-  if (hidden % heads !== 0) throw new Error(`${source}: hidden_size ${hidden} is not divisible by num_attention_heads ${heads}`);
+  if (hidden % heads !== 0) throw new GiftjsError(`${source}: hidden_size ${hidden} is not divisible by num_attention_heads ${heads}`);
   const id2labelRaw = raw.id2label as Record<string, string> | undefined;
   const id2label = id2labelRaw ? Object.keys(id2labelRaw).sort((a, b) => Number(a) - Number(b)).map((k) => String(id2labelRaw[k])) : null;
   return {

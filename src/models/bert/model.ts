@@ -13,6 +13,7 @@ import { shapeString } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { initNewHead, type EncoderInput, type EncoderOutput, type SequenceClassifier } from '../encoder.js';
 import { readBertConfig, type BertConfig } from './config.js';
+import { GiftjsError } from '../../errors.js';
 
 class BertEmbeddings extends Module {
   readonly word_embeddings: Embedding;
@@ -40,7 +41,7 @@ class BertEmbeddings extends Module {
       }
     }
     const max = pos.reduce((m, p) => Math.max(m, p), 0);
-    if (max >= this.c.maxPositions) throw new Error(`${this.c.architecture}: position ${max} is past max_position_embeddings ${this.c.maxPositions} (use a shorter --max-length)`);
+    if (max >= this.c.maxPositions) throw new GiftjsError(`${this.c.architecture}: position ${max} is past max_position_embeddings ${this.c.maxPositions} (use a shorter --max-length)`);
     return pos;
   }
 
@@ -99,7 +100,7 @@ export class BertModel extends Module {
     this.pooler = withPooler ? this.child('pooler.dense', new Linear(config.hiddenSize, config.hiddenSize, rng)) : null;
   }
   forward(input: EncoderInput): EncoderOutput {
-    if (input.ids.length !== input.batch * input.seq) throw new Error(`${this.config.architecture}: ${input.ids.length} ids for batch ${input.batch} x seq ${input.seq}`);
+    if (input.ids.length !== input.batch * input.seq) throw new GiftjsError(`${this.config.architecture}: ${input.ids.length} ids for batch ${input.batch} x seq ${input.seq}`);
     let x = this.embeddings.forward(input);
     for (const layer of this.layers) x = layer.forward(x, input);
     const first = reshape(slice(x, 1, 0, 1), [input.batch, this.config.hiddenSize]);
@@ -181,12 +182,12 @@ function loadEncoderCheckpoint(model: BertForSequenceClassification, reader: Che
       if (found) used.add(found);
       continue;
     }
-    if (!found) throw new Error(`${reader.dir}: the checkpoint has no tensor '${name}' (nor '${candidates[1] ?? name}'), which ${model.architecture} needs`);
-    if (!fits) throw new Error(`${reader.dir}: tensor '${found}' has shape ${shapeString(reader.info(found).shape)}, the config implies ${shapeString(p.shape)}`);
+    if (!found) throw new GiftjsError(`${reader.dir}: the checkpoint has no tensor '${name}' (nor '${candidates[1] ?? name}'), which ${model.architecture} needs`);
+    if (!fits) throw new GiftjsError(`${reader.dir}: tensor '${found}' has shape ${shapeString(reader.info(found).shape)}, the config implies ${shapeString(p.shape)}`);
     reader.readInto(found, p.data);
     used.add(found);
   }
   const unused = reader.names().filter((n) => !used.has(n) && !UNUSED_TENSORS.test(n));
-  if (unused.length) throw new Error(`${reader.dir}: the checkpoint has tensors ${model.architecture} does not use: ${unused.slice(0, 5).join(', ')}`);
+  if (unused.length) throw new GiftjsError(`${reader.dir}: the checkpoint has tensors ${model.architecture} does not use: ${unused.slice(0, 5).join(', ')}`);
   return freshHead;
 }

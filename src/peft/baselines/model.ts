@@ -4,6 +4,7 @@
 import type { Module } from '../../nn/module.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { countValues, freezeAll, loadNamedTensors, type AdapterConfig, type AttachedAdapter, type MethodName, type PeftMethod } from '../method.js';
+import { GiftjsError } from '../../errors.js';
 
 /** Modules a model names as its task head ("lm_head", "classifier"), via an optional method. */
 export function headParameterNames(model: Module): string[] {
@@ -37,7 +38,7 @@ function ownTensorsMethod(name: MethodName, select: (model: Module) => [string, 
     parseConfig: () => ({ method: name }),
     attach(model: Module, config: AdapterConfig): AttachedAdapter {
       const chosen = select(model);
-      if (chosen.length === 0) throw new Error(emptyError);
+      if (chosen.length === 0) throw new GiftjsError(emptyError);
       freezeAll(model);
       for (const [, t] of chosen) t.requiresGrad = true;
       return new AttachedOwnTensors(name, config, chosen);

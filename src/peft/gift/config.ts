@@ -1,5 +1,6 @@
 // GIFT's configuration: which layers, the rank, the scale, and how (phi, psi) pairs are shared.
 import { configInt, configLayers, configTargets, type AdapterConfig } from '../method.js';
+import { GiftjsError } from '../../errors.js';
 
 export interface GiftConfig extends AdapterConfig {
   method: 'gift';
@@ -18,8 +19,8 @@ export interface GiftConfig extends AdapterConfig {
 export function parseGiftConfig(raw: Record<string, unknown>, source: string): GiftConfig {
   const rank = configInt(raw, 'rank', source);
   const alpha = raw.alpha == null ? rank : Number(raw.alpha);
-  if (!(alpha > 0)) throw new Error(`${source}: 'alpha' must be a positive number, got ${JSON.stringify(raw.alpha)}`);
+  if (!(alpha > 0)) throw new GiftjsError(`${source}: 'alpha' must be a positive number, got ${JSON.stringify(raw.alpha)}`);
   const share = raw.share ?? 'target';
-  if (share !== 'target' && share !== 'input-size') throw new Error(`${source}: 'share' must be "target" or "input-size", got ${JSON.stringify(share)}`);
+  if (share !== 'target' && share !== 'input-size') throw new GiftjsError(`${source}: 'share' must be "target" or "input-size", got ${JSON.stringify(share)}`);
   return { method: 'gift', rank, alpha, target_modules: configTargets(raw, source), layers: configLayers(raw, source), share };
 }

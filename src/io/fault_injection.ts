@@ -1,0 +1,18 @@
+// Fault injection for the crash-safety tests: with GIFTJS_FAULT_AT=N in the environment, the Nth
+// filesystem step of an atomic write (a chunk written, an fsync, a rename, a removal) kills the
+// process with SIGKILL, as a power cut or `kill -9` would. GIFTJS_FAULT_LOG=FILE appends each
+// step's kind to FILE, so a test knows how many steps a command takes. Unset, a step costs a test.
+import { appendFileSync } from 'node:fs';
+
+const limit = Number(process.env.GIFTJS_FAULT_AT ?? 0);
+const log = process.env.GIFTJS_FAULT_LOG ?? '';
+let steps = 0;
+
+export type FaultStep = 'write' | 'fsync' | 'rename' | 'remove';
+
+export function faultPoint(step: FaultStep): void {
+  if (limit <= 0 && !log) return;
+  steps++;
+  if (log) appendFileSync(log, `${step}\n`);
+  if (steps === limit) process.kill(process.pid, 'SIGKILL');
+}

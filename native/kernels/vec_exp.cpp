@@ -21,7 +21,12 @@ bool hasAvx512() {
 __attribute__((target("avx512f,fma"))) inline __m512 exp16(__m512 x) {
   const __m512 hi = _mm512_set1_ps(88.3762626647949f);
   const __m512 lo = _mm512_set1_ps(-87.3365447504019f);
+  // The clamps below would turn NaN into a finite number and +inf into FLT_MAX-ish: both are
+  // restored at the end, so NaN propagates and exp(+inf) = +inf, as std::exp gives.
+  const __m512 in = x;
   const __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);  // also true for -inf
+  const __mmask16 overflow = _mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ);   // also true for +inf
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
   x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
   __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
                                   _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
@@ -35,15 +40,27 @@ __attribute__((target("avx512f,fma"))) inline __m512 exp16(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_maskz_mul_ps(static_cast<__mmask16>(~underflow), p, _mm512_castsi512_ps(e));
+  __m512 y = _mm512_maskz_mul_ps(static_cast<__mmask16>(~underflow), p, _mm512_castsi512_ps(e));
+  y = _mm512_mask_mov_ps(y, overflow, _mm512_set1_ps(INFINITY));
+  return _mm512_mask_mov_ps(y, nan, in);
 }
 
+// max_ps drops a NaN operand, so NaNs are counted beside it: a row holding one has max NaN.
 __attribute__((target("avx512f"))) float rowMax512(const float* x, std::size_t n) {
   __m512 m = _mm512_set1_ps(-INFINITY);
+  __mmask16 nan = 0;
   std::size_t i = 0;
-  for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
-  if (i < n) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), static_cast<__mmask16>((1u << (n - i)) - 1), x + i));
-  return _mm512_reduce_max_ps(m);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    m = _mm512_max_ps(m, v);
+  }
+  if (i < n) {
+    const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), static_cast<__mmask16>((1u << (n - i)) - 1), x + i);
+    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    m = _mm512_max_ps(m, v);
+  }
+  return nan ? NAN : _mm512_reduce_max_ps(m);
 }
 
 __attribute__((target("avx512f,fma"))) float expShifted512(const float* x, float shift, float* y, std::size_t n) {
@@ -72,7 +89,10 @@ float rowMax(const float* x, std::size_t n) {
   if (hasAvx512()) return rowMax512(x, n);
 #endif
   float m = -INFINITY;
-  for (std::size_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (x[i] != x[i]) return NAN;  // NaN propagates
+    m = x[i] > m ? x[i] : m;
+  }
   return m;
 }
 

@@ -21,16 +21,21 @@ export function requireString(values: Record<string, unknown>, name: string, usa
   return v;
 }
 
+/** A flag's text as a number; '' (as in --lr=) is no number, though Number('') is 0. */
+function flagNumber(v: unknown): number {
+  return typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+}
+
 export function intOption(v: unknown, name: string, fallback: number, min = 1): number {
   if (v === undefined) return fallback;
-  const n = Number(v);
+  const n = flagNumber(v);
   if (!Number.isInteger(n) || n < min) throw new GiftjsError(`--${name} must be an integer >= ${min}, got '${String(v)}'`);
   return n;
 }
 
 export function numberOption(v: unknown, name: string, fallback: number): number {
   if (v === undefined) return fallback;
-  const n = Number(v);
+  const n = flagNumber(v);
   if (!Number.isFinite(n)) throw new GiftjsError(`--${name} must be a number, got '${String(v)}'`);
   return n;
 }
@@ -39,14 +44,25 @@ export function listOption(v: unknown): string[] | null {
   return typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : null;
 }
 
+/** Layer indices beyond this are refused before a list of them is built. */
+const MAX_LAYER_INDEX = 10000;
+
 export function layersOption(v: unknown): number[] | null {
   const list = listOption(v);
   if (!list) return null;
   const out: number[] = [];
   for (const item of list) {
     const range = /^(\d+)-(\d+)$/.exec(item);
-    if (range) for (let i = Number(range[1]); i <= Number(range[2]); i++) out.push(i);
-    else if (/^\d+$/.test(item)) out.push(Number(item));
+    const bound = (s: string) => {
+      const n = Number(s);
+      if (n > MAX_LAYER_INDEX) throw new GiftjsError(`--layers: ${s} is past any model's layers (at most ${MAX_LAYER_INDEX})`);
+      return n;
+    };
+    if (range) {
+      const [from, to] = [bound(range[1]!), bound(range[2]!)];
+      if (from > to) throw new GiftjsError(`--layers: the range '${item}' is empty (write low-high)`);
+      for (let i = from; i <= to; i++) out.push(i);
+    } else if (/^\d+$/.test(item)) out.push(bound(item));
     else throw new GiftjsError(`--layers: '${item}' is not a layer index or range (e.g. 0,1,4-7)`);
   }
   return out;

@@ -62,6 +62,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
   const tokenizer = loadTokenizer(modelDir);
   const r = evaluatePerplexity(model, tokenizer, texts, maxLength);
+  if (!Number.isFinite(r.loss)) throw new GiftjsError(`the loss on ${dataPath} is ${r.loss}: the model's weights or the adapter's are not finite (nothing was written)`);
   console.log(`texts ${r.texts}, predicted tokens ${r.tokens}${r.truncated ? `, ${r.truncated} texts cut to ${maxLength} tokens` : ''}`);
   console.log(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(4)}`);
   if (values.json) console.log(JSON.stringify({ loss: r.loss, perplexity: r.perplexity, tokens: r.tokens }));

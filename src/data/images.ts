@@ -37,14 +37,46 @@ export function readPreprocessing(modelDir: string, size: number, channels: numb
   const hf = join(modelDir, 'preprocessor_config.json');
   if (existsSync(hf)) {
     const p = readJsonFile(hf);
+    if (p.do_rescale === false || (p.rescale_factor !== undefined && Math.abs(Number(p.rescale_factor) - 1 / 255) > 1e-12)) {
+      throw new GiftjsError(`${hf}: do_rescale ${JSON.stringify(p.do_rescale)} / rescale_factor ${JSON.stringify(p.rescale_factor)} are not supported (pixels are scaled by 1/255)`);
+    }
     const crop = p.do_center_crop === true ? (p.crop_size as { height?: number } | undefined)?.height ?? size : null;
     const shorter = crop !== null ? ((p.size as { shortest_edge?: number } | undefined)?.shortest_edge ?? Math.round(size / 0.875)) : null;
-    return { ...fallback, mean: (p.image_mean as number[]) ?? fallback.mean, std: (p.image_std as number[]) ?? fallback.std, resizeShorter: shorter };
+    if (shorter !== null && !(Number.isInteger(shorter) && shorter >= size && shorter <= 16 * size)) {
+      throw new GiftjsError(`${hf}: size.shortest_edge ${JSON.stringify(shorter)} must be an integer from the image size ${size} to ${16 * size}`);
+    }
+    // do_normalize false: pixels stay in [0, 1] (mean 0, std 1).
+    const normalize = p.do_normalize !== false;
+    return {
+      ...fallback,
+      mean: normalize ? channelValues(p.image_mean, fallback.mean, channels, `${hf}: image_mean`, false) : Array(channels).fill(0),
+      std: normalize ? channelValues(p.image_std, fallback.std, channels, `${hf}: image_std`, true) : Array(channels).fill(1),
+      resizeShorter: shorter,
+    };
   }
   const cfg = join(modelDir, 'config.json');
   const timm = existsSync(cfg) ? (readJsonFile(cfg).pretrained_cfg as { mean?: number[]; std?: number[]; crop_pct?: number } | undefined) : undefined;
-  if (timm) return { ...fallback, mean: timm.mean ?? fallback.mean, std: timm.std ?? fallback.std, resizeShorter: timm.crop_pct ? Math.floor(size / timm.crop_pct) : null };
+  if (timm) {
+    const cropPct = timm.crop_pct;
+    if (cropPct !== undefined && !(typeof cropPct === 'number' && cropPct > 0.0625 && cropPct <= 1)) throw new GiftjsError(`${cfg}: pretrained_cfg.crop_pct ${JSON.stringify(cropPct)} must be in (0.0625, 1]`);
+    return {
+      ...fallback,
+      mean: channelValues(timm.mean, fallback.mean, channels, `${cfg}: pretrained_cfg.mean`, false),
+      std: channelValues(timm.std, fallback.std, channels, `${cfg}: pretrained_cfg.std`, true),
+      resizeShorter: cropPct ? Math.floor(size / cropPct) : null,
+    };
+  }
   return fallback;
+}
+
+/** A per-channel mean or std: one number for all channels, or one per channel; finite (std > 0). */
+function channelValues(v: unknown, fallback: number[], channels: number, what: string, positive: boolean): number[] {
+  if (v === undefined || v === null) return fallback;
+  const list = typeof v === 'number' ? Array(channels).fill(v) : v;
+  if (!Array.isArray(list) || list.length !== channels || !list.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0))) {
+    throw new GiftjsError(`${what} must be ${channels === 1 ? 'a number' : `a number or ${channels} numbers`}${positive ? ' > 0' : ''}, got ${JSON.stringify(v)}`);
+  }
+  return list as number[];
 }
 
 /** Normalises 0..255 gray or RGB values (HWC) into [C, S, S] floats. */

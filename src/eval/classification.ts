@@ -1,5 +1,6 @@
 // Scoring classifiers (sequences, images) on labelled examples: the mean loss and GLUE's metrics (accuracy,
 // F1 of class 1 and Matthews correlation for classes; Pearson and Spearman for a regression).
+import { GiftjsError } from '../errors.js';
 import { collateSeqCls, type LabelSpace, type SeqClsExample } from '../data/seqcls.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
@@ -41,6 +42,7 @@ export function evaluateSequenceClassifier(model: SequenceClassifier, examples: 
         const L = logits.shape[1]!;
         idx.forEach((k, r) => {
           const row = logits.data.subarray(r * L, (r + 1) * L);
+          if (space.kind === 'regression' && !Number.isFinite(row[0]!)) throw new GiftjsError(`the model's score for example ${k + 1} is ${row[0]}: its weights or the adapter's are not finite`);
           predictions[k] = space.kind === 'regression' ? row[0]! : argmax(row);
         });
       }),

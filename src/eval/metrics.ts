@@ -1,5 +1,6 @@
 // Classification and regression metrics as GLUE reports them: accuracy, F1 of the positive class,
 // Matthews correlation (CoLA), Pearson and Spearman correlation (STS-B).
+import { GiftjsError } from '../errors.js';
 
 export function accuracy(pred: ArrayLike<number>, gold: ArrayLike<number>): number {
   let c = 0;
@@ -92,6 +93,10 @@ export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
 /** Index of the largest value (the first one on a tie): a classifier's predicted class. */
 export function argmax(values: ArrayLike<number>): number {
   let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  for (let i = 0; i < values.length; i++) {
+    // A NaN score would silently lose every comparison: report it instead of picking around it.
+    if (Number.isNaN(values[i]!)) throw new GiftjsError(`the model's output holds NaN (score ${i} of ${values.length}): its weights or the adapter's are not finite`);
+    if (values[i]! > values[best]!) best = i;
+  }
   return best;
 }

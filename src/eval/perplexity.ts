@@ -1,5 +1,6 @@
 // Language-modelling loss and perplexity: the mean next-token cross-entropy over every predicted
 // token of every text (token-weighted), each text tokenized as Hugging Face's tokenizer(text).
+import { GiftjsError } from '../errors.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import type { LlamaForCausalLM } from '../models/llama/model.js';
 import { shiftLabels } from '../models/llama/model.js';
@@ -31,6 +32,7 @@ export function evaluatePerplexity(model: LlamaForCausalLM, tokenizer: Tokenizer
     total += tidy(() => noGrad(() => crossEntropy(model.forward(ids, 1, ids.length), shiftLabels(ids, 1, ids.length), { reduction: 'sum' }).item()));
     tokens += ids.length - 1;
   }
-  const loss = tokens > 0 ? total / tokens : NaN;
+  if (tokens === 0) throw new GiftjsError(`nothing to evaluate: ${texts.length} texts, none with two or more tokens`);
+  const loss = total / tokens;
   return { loss, perplexity: Math.exp(loss), tokens, texts: texts.length, truncated };
 }

@@ -1,5 +1,6 @@
 // Choosing the next token from a row of logits: greedy, or sampling with temperature, top-k and
 // top-p (nucleus), in that order, as Hugging Face's generate applies them.
+import { argmax } from '../eval/metrics.js';
 import type { Random } from '../tensor/random.js';
 import { GiftjsError } from '../errors.js';
 
@@ -12,11 +13,7 @@ export interface SamplingOptions {
   topP?: number;
 }
 
-export function argmax(logits: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
-  return best;
-}
+export { argmax };
 
 export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions, rng: Random): number {
   const temperature = options.temperature ?? 0;

@@ -1,7 +1,7 @@
 // Hugging Face model folders: config.json, weights in one safetensors file or in shards listed by
 // model.safetensors.index.json, and tokenizer files.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
@@ -16,6 +16,24 @@ export function readJsonFile<T = Record<string, unknown>>(path: string): T {
   }
 }
 
+/**
+ * A config's id2label as a list: its keys must be exactly "0" .. "n-1" (a gap or a stray key would
+ * shift every label after it), its values strings.
+ */
+export function parseId2label(raw: unknown, source: string): string[] | null {
+  if (raw === undefined || raw === null) return null;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new GiftjsError(`${source}: 'id2label' must be an object {"0": name, ...}, got ${JSON.stringify(raw)}`);
+  const entries = Object.entries(raw as Record<string, unknown>);
+  const labels: string[] = [];
+  for (const [key, value] of entries) {
+    const i = Number(key);
+    if (!/^(0|[1-9]\d*)$/.test(key) || i >= entries.length) throw new GiftjsError(`${source}: id2label key ${JSON.stringify(key)} is not an index 0..${entries.length - 1}`);
+    if (typeof value !== 'string') throw new GiftjsError(`${source}: id2label[${key}] must be a string, got ${JSON.stringify(value)}`);
+    labels[i] = value;
+  }
+  return labels;
+}
+
 /** Every tensor of a model folder, across shards, read on demand. */
 export class CheckpointReader {
   private readonly files: SafetensorsFile[] = [];
@@ -28,6 +46,9 @@ export class CheckpointReader {
       const idx = readJsonFile<{ weight_map?: Record<string, string> }>(indexPath);
       if (!idx.weight_map || typeof idx.weight_map !== 'object') throw new GiftjsError(`${indexPath} has no weight_map`);
       names = [...new Set(Object.values(idx.weight_map))];
+      // Shards live in the folder itself: a name with a path in it (../, /etc/...) is refused.
+      const outside = names.find((n) => typeof n !== 'string' || n !== basename(n) || n === '.' || n === '..' || !n.endsWith('.safetensors'));
+      if (outside !== undefined) throw new GiftjsError(`${indexPath}: weight_map names the file ${JSON.stringify(outside)}; shards must be .safetensors files in ${dir} itself`);
     } else if (existsSync(join(dir, 'model.safetensors'))) {
       names = ['model.safetensors'];
     } else {

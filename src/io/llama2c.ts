@@ -156,7 +156,8 @@ function spPiece(i: number, text: string): string {
  */
 export function llama2cTokenizerJson(tok: Llama2cTokenizer): Record<string, unknown> {
   const pieces = tok.pieces.map((p, i) => spPiece(i, p.text));
-  const vocab: Record<string, number> = {};
+  // No prototype: a piece named __proto__ or constructor is an ordinary key.
+  const vocab: Record<string, number> = Object.create(null) as Record<string, number>;
   pieces.forEach((p, i) => (vocab[p] = i));
   const mergeable = (i: number) => i >= 3 && !/^<0x[0-9A-F]{2}>$/.test(pieces[i]!);
   const order = pieces.map((_, i) => i).filter(mergeable).sort((a, b) => tok.pieces[b]!.score - tok.pieces[a]!.score || a - b);

@@ -12,8 +12,17 @@ import { GiftjsError } from '../errors.js';
 
 const COPIED_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'generation_config.json'];
 
+/** Refuses to write a model with a NaN or infinite weight (a merge of a diverged adapter, say). */
+function assertFiniteWeights(model: Module, outDir: string): void {
+  const bad = model.namedParameters().filter(([, t]) => !t.toFloat32Array().every(Number.isFinite)).map(([n]) => n);
+  if (bad.length > 0) {
+    throw new GiftjsError(`not writing ${outDir}: weights ${bad.slice(0, 4).join(', ')}${bad.length > 4 ? ` and ${bad.length - 4} more` : ''} hold NaN or infinite values`);
+  }
+}
+
 /** dtype: store every weight so (default: each tensor's dtype in the source checkpoint). */
 export function exportPretrained(model: LlamaForCausalLM, outDir: string, dtype?: 'F32' | 'BF16' | 'F16'): void {
+  assertFiniteWeights(model, outDir);
   const entries: Record<string, SafetensorsEntry> = {};
   for (const [name, t] of model.namedParameters()) {
     const src = model.sourceDtypes.get(name);
@@ -41,6 +50,7 @@ export function exportPretrained(model: LlamaForCausalLM, outDir: string, dtype?
  * parameter in float32, and the tokenizer / image-processor files copied.
  */
 export function exportClassifier(model: Module, sourceDir: string, outDir: string, architecture: string, labels: string[], problemType: string | null, extraConfig: Record<string, unknown> = {}): void {
+  assertFiniteWeights(model, outDir);
   const config = readJsonFile(join(sourceDir, 'config.json'));
   const isTimm = typeof config.architecture === 'string';
   if (isTimm) {

@@ -76,7 +76,8 @@ function pointwiseByOutput(op: string, x: Tensor, f: (v: number) => number, dydx
 
 /** max(x, 0); the gradient at 0 is 0, as PyTorch and TensorFlow take it. */
 export function relu(x: Tensor): Tensor {
-  return pointwiseByOutput('relu', x, (v) => (v > 0 ? v : 0), (y) => (y > 0 ? 1 : 0));
+  // NaN passes through (v > 0 is false for it), as in PyTorch.
+  return pointwiseByOutput('relu', x, (v) => (v > 0 || v !== v ? v : 0), (y) => (y > 0 ? 1 : y !== y ? y : 0));
 }
 
 export function tanh(x: Tensor): Tensor {

@@ -54,6 +54,7 @@ export function loadNamedTensors(tensors: [string, Tensor][], get: (name: string
     if (saved.shape.length !== t.rank || saved.shape.some((d, i) => d !== t.shape[i])) {
       throw new GiftjsError(`${source}: tensor '${name}' has shape ${shapeString(saved.shape)}, this model needs ${shapeString(t.shape)}`);
     }
+    if (!saved.data.every(Number.isFinite)) throw new GiftjsError(`${source}: tensor '${name}' holds NaN or infinite values; the adapter is unusable (was its training diverging?)`);
     t.assign(saved.data);
   }
 }

@@ -16,7 +16,7 @@ const METHODS: Record<MethodName, PeftMethod> = {
 export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
 
 export function peftMethod(name: string): PeftMethod {
-  const m = METHODS[name as MethodName];
+  const m = Object.hasOwn(METHODS, name) ? METHODS[name as MethodName] : undefined;
   if (!m) throw new GiftjsError(`unknown method '${name}' (choose one of ${METHOD_NAMES.join(', ')})`);
   return m;
 }

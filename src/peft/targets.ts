@@ -47,6 +47,14 @@ export function findTargetLinears(model: Module, targets: readonly string[], lay
     const m = matchTarget(path, targets, layers);
     if (m) found.push({ path, target: m.target, layer: m.layer, module });
   }
+  if (layers) {
+    const present = new Set(linearPaths.map(layerIndexOf).filter((i): i is number => i !== null));
+    const missing = layers.filter((i) => !present.has(i));
+    if (missing.length > 0) {
+      const span = present.size ? `0-${Math.max(...present)}` : 'none';
+      throw new GiftjsError(`layers ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''} are not in this model (its layers: ${span})`);
+    }
+  }
   for (const t of targets) {
     if (!found.some((f) => f.target === t)) {
       const names = [...new Set(linearPaths.map((p) => p.replace(/^.*?(?:layers|layer|h|blocks)\.\d+\./, '')))].slice(0, 12);

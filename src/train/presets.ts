@@ -64,7 +64,7 @@ PRESETS['vit-gift'] = {
 };
 
 export function presetByName(name: string): Preset {
-  const p = PRESETS[name];
+  const p = Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined;
   if (!p) throw new GiftjsError(`unknown preset '${name}' (available: ${Object.keys(PRESETS).join(', ')})`);
   return p;
 }

@@ -11,6 +11,7 @@ import type { Module } from '../nn/module.js';
 import { scale } from '../ops/elementwise.js';
 import { headParameterNames } from '../peft/baselines/model.js';
 import type { AttachedAdapter } from '../peft/method.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { GiftjsError } from '../errors.js';
@@ -131,8 +132,39 @@ function reseedAdapters(model: Module, seed: number): void {
   }
 }
 
+/**
+ * Refuses settings that cannot train (or would silently do something else): each field is named
+ * with its value and what is allowed. Called by trainModel, so the library and the CLI agree.
+ */
+export function validateTrainOptions(o: TrainOptions): void {
+  const check = (ok: boolean, field: string, value: unknown, allowed: string) => {
+    if (!ok) throw new GiftjsError(`training option ${field} is ${JSON.stringify(value) ?? String(value)}; it must be ${allowed}`);
+  };
+  const int = (v: unknown, min: number) => typeof v === 'number' && Number.isInteger(v) && v >= min;
+  const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  check(int(o.epochs, 1), 'epochs', o.epochs, 'an integer >= 1');
+  check(o.maxSteps === null || int(o.maxSteps, 1), 'maxSteps', o.maxSteps, 'null or an integer >= 1');
+  check(finite(o.lr) && o.lr > 0, 'lr', o.lr, 'a finite number > 0');
+  check(int(o.batchSize, 1), 'batchSize', o.batchSize, 'an integer >= 1');
+  check(int(o.gradAccum, 1), 'gradAccum', o.gradAccum, 'an integer >= 1');
+  check(finite(o.warmupRatio) && o.warmupRatio >= 0 && o.warmupRatio <= 1, 'warmupRatio', o.warmupRatio, 'in [0, 1]');
+  check(finite(o.weightDecay) && o.weightDecay >= 0, 'weightDecay', o.weightDecay, 'a finite number >= 0');
+  check(finite(o.maxGradNorm) && o.maxGradNorm >= 0, 'maxGradNorm', o.maxGradNorm, 'a finite number >= 0 (0: no clipping)');
+  check(int(o.seed, 0) && o.seed <= 0xffffffff, 'seed', o.seed, 'an integer in [0, 2^32)');
+  check(int(o.evalEvery, 0), 'evalEvery', o.evalEvery, 'an integer >= 0');
+  check(int(o.saveEvery, 0), 'saveEvery', o.saveEvery, 'an integer >= 0');
+  check(o.headLr === null || (finite(o.headLr) && o.headLr > 0), 'headLr', o.headLr, 'null or a finite number > 0');
+  check(o.headWeightDecay === null || (finite(o.headWeightDecay) && o.headWeightDecay >= 0), 'headWeightDecay', o.headWeightDecay, 'null or a finite number >= 0');
+}
+
+/** The names of trainable tensors whose gradient holds a NaN or an infinity. */
+function nonFiniteGradients(trainable: [string, Tensor][]): string[] {
+  return trainable.filter(([, t]) => t.grad && !t.grad.data.every(Number.isFinite)).map(([n]) => n);
+}
+
 export function trainModel(run: TrainRun): TrainResult {
   const o = run.options;
+  validateTrainOptions(o);
   const task = runTask(run);
   if (task.trainSize === 0) throw new GiftjsError('training data is empty (after tokenization and truncation)');
   const fingerprint = run.fingerprint ?? `${run.adapter.method}:${JSON.stringify(o)}:${task.trainSize}`;
@@ -217,6 +249,12 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string)
       throw new GiftjsError(`training diverged at step ${step + 1}: the loss is ${loss}; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
     }
     const gradNorm = clipGradNorm(params, o.maxGradNorm);
+    if (!Number.isFinite(gradNorm)) {
+      // A finite loss can still have non-finite gradients (a NaN weight behind a masked position,
+      // an overflow in backward): stop before the update spreads them into every parameter.
+      const bad = nonFiniteGradients(trainable);
+      throw new GiftjsError(`training diverged at step ${step + 1}: the gradient norm is ${gradNorm}; non-finite gradients in ${bad.slice(0, 4).join(', ')}${bad.length > 4 ? ` and ${bad.length - 4} more` : ''}; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
+    }
     const lr = o.lr * lrMultiplier(o.scheduler, step, totalSteps, warmupSteps);
     optimizer.update(lr);
     for (const p of params) p.zeroGrad();

@@ -109,7 +109,7 @@ for (const method of ['gift', 'lora'] as const) {
 test('a target that matches nothing, and mismatched group sizes, are clear errors', () => {
   const model = LlamaForCausalLM.fromPretrained(join(FIXTURES, 'llama-gqa'));
   assert.throws(() => attachAdapter(model, { method: 'gift', rank: 4, target_modules: ['query'] }), /target 'query' matches no Linear layer; the model's linear layers are named like: self_attn.q_proj/);
-  assert.throws(() => attachAdapter(model, { method: 'gift', rank: 4, target_modules: ['q_proj'], layers: [5] }), /in layers \[5\]/);
+  assert.throws(() => attachAdapter(model, { method: 'gift', rank: 4, target_modules: ['q_proj'], layers: [5] }), /layers 5 are not in this model \(its layers: 0-1\)/);
   assert.throws(() => attachAdapter(model, { method: 'gift', rank: 0, target_modules: ['q_proj'] }), /'rank' must be a positive integer/);
   assert.throws(() => attachAdapter(model, { method: 'bitfit' }), /no bias parameters/);
   assert.throws(() => attachAdapter(model, { method: 'dora' }), /unknown method 'dora'/);

@@ -22,7 +22,7 @@ function rowProbabilities(s: AttentionShape, q: F, k: F, keyMask: F | null, b: n
     let dot = 0;
     for (let d = 0; d < s.D; d++) dot += q[qo + d]! * k[ko + j * s.D + d]!;
     p[j] = dot * s.scale;
-    if (p[j]! > mx) mx = p[j]!;
+    if (p[j]! > mx || Number.isNaN(p[j]!)) mx = Number.isNaN(mx) ? mx : p[j]!;
   }
   if (mx === -Infinity) {
     p.fill(0);

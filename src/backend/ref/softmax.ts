@@ -4,7 +4,11 @@ type F = Float32Array;
 /** log(sum(exp(row))) computed around the row maximum; -Infinity for an all -Infinity row. */
 export function rowLogSumExp(x: F, offset: number, n: number): number {
   let mx = -Infinity;
-  for (let j = 0; j < n; j++) if (x[offset + j]! > mx) mx = x[offset + j]!;
+  for (let j = 0; j < n; j++) {
+    const v = x[offset + j]!;
+    if (Number.isNaN(v)) return NaN; // NaN propagates
+    if (v > mx) mx = v;
+  }
   if (mx === -Infinity) return -Infinity;
   let s = 0;
   for (let j = 0; j < n; j++) s += Math.exp(x[offset + j]! - mx);

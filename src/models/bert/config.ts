@@ -1,6 +1,6 @@
 // BERT and RoBERTa configurations as Hugging Face's config.json writes them.
 import { join } from 'node:path';
-import { readJsonFile } from '../../io/hf_folder.js';
+import { parseId2label, readJsonFile } from '../../io/hf_folder.js';
 import { GiftjsError } from '../../errors.js';
 
 export const BERT_ARCHITECTURES = ['BertModel', 'BertForSequenceClassification', 'BertForMaskedLM', 'BertForPreTraining'];
@@ -38,8 +38,7 @@ export function parseBertConfig(raw: Record<string, unknown>, source: string): B
   const hidden = int('hidden_size');
   const heads = int('num_attention_heads');
   if (hidden % heads !== 0) throw new GiftjsError(`${source}: hidden_size ${hidden} is not divisible by num_attention_heads ${heads}`);
-  const id2labelRaw = raw.id2label as Record<string, string> | undefined;
-  const id2label = id2labelRaw ? Object.keys(id2labelRaw).sort((a, b) => Number(a) - Number(b)).map((k) => String(id2labelRaw[k])) : null;
+  const id2label = parseId2label(raw.id2label, source);
   return {
     architecture: arch, roberta, vocabSize: int('vocab_size'), hiddenSize: hidden, numLayers: int('num_hidden_layers'), numHeads: heads,
     intermediateSize: int('intermediate_size'), hiddenAct: act, maxPositions: int('max_position_embeddings', 512), typeVocabSize: int('type_vocab_size', 2),

@@ -50,7 +50,8 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
   const archs = raw.architectures;
   const architecture = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : null;
   const modelType = typeof raw.model_type === 'string' ? raw.model_type : '';
-  const arch = architecture ?? ({ llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM' } as Record<string, string>)[modelType];
+  const byType = new Map([['llama', 'LlamaForCausalLM'], ['mistral', 'MistralForCausalLM'], ['qwen2', 'Qwen2ForCausalLM']]);
+  const arch = architecture ?? byType.get(modelType) ?? '';
   if (!arch || !(LLAMA_ARCHITECTURES as readonly string[]).includes(arch)) {
     fail(`architecture ${JSON.stringify(architecture ?? modelType)} is not supported (supported: ${LLAMA_ARCHITECTURES.join(', ')})`);
   }

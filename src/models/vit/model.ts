@@ -3,7 +3,7 @@
 // loaded from Hugging Face folders or from timm's vit_* checkpoints (names mapped, fused qkv split).
 import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../../io/atomic.js';
-import { CheckpointReader, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
+import { CheckpointReader, parseId2label, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
 import { saveSafetensors } from '../../io/safetensors.js';
 import { LayerNorm, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
@@ -188,8 +188,7 @@ export function readViTConfig(dir: string): { config: ViTConfig; timm: boolean }
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new GiftjsError(`${path}: '${k}' must be a positive integer, got ${JSON.stringify(raw[k])}`);
     return v;
   };
-  const id2label = raw.id2label as Record<string, string> | undefined;
-  const labels = id2label ? Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) => String(id2label[k])) : undefined;
+  const labels = parseId2label(raw.id2label, path) ?? undefined;
   const c: ViTConfig = {
     hiddenSize: int('hidden_size'), numLayers: int('num_hidden_layers'), numHeads: int('num_attention_heads'), intermediateSize: int('intermediate_size'),
     imageSize: int('image_size'), patchSize: int('patch_size'), numChannels: int('num_channels', 3), numLabels: labels?.length ?? int('num_labels', 2),
@@ -241,14 +240,14 @@ function timmName(name: string, H: number): { name: string; rows: [number, numbe
       'layernorm_before': 'norm1', 'layernorm_after': 'norm2', 'attention.output.dense': 'attn.proj', 'intermediate.dense': 'mlp.fc1', 'output.dense': 'mlp.fc2',
     };
     const m = /^(.+)\.(weight|bias)$/.exec(rest!)!;
-    return { name: `blocks.${i}.${map[m[1]!] ?? m[1]}.${m[2]}`, rows: null };
+    return { name: `blocks.${i}.${Object.hasOwn(map, m[1]!) ? map[m[1]!] : m[1]}.${m[2]}`, rows: null };
   }
   const top: Record<string, string> = {
     'vit.embeddings.cls_token': 'cls_token', 'vit.embeddings.position_embeddings': 'pos_embed',
     'vit.embeddings.patch_embeddings.projection.weight': 'patch_embed.proj.weight', 'vit.embeddings.patch_embeddings.projection.bias': 'patch_embed.proj.bias',
     'vit.layernorm.weight': 'norm.weight', 'vit.layernorm.bias': 'norm.bias', 'classifier.weight': 'head.weight', 'classifier.bias': 'head.bias',
   };
-  return { name: top[name] ?? name, rows: null };
+  return { name: Object.hasOwn(top, name) ? top[name]! : name, rows: null };
 }
 
 /** Fills the model; returns true when the classifier stays fresh (absent, or another number of labels). */

@@ -1,5 +1,6 @@
 // GIFT attached to a model: find the target layers, make one (phi, psi) pair per group, hook
 // every layer of a group to its pair; merge folds W_hat into the weights.
+import { GiftjsError } from '../../errors.js';
 import type { Module } from '../../nn/module.js';
 import { noGrad } from '../../tensor/autograd.js';
 import type { Random } from '../../tensor/random.js';
@@ -98,6 +99,9 @@ export const giftMethod: PeftMethod = {
     const pairs: GiftPair[] = [];
     for (const [group, members] of groups) {
       const inF = members[0]!.module.inFeatures;
+      if (config.rank > inF) {
+        throw new GiftjsError(`GIFT rank ${config.rank} is larger than the input size ${inF} of group '${group}' (phi is [rank, in]); choose a rank <= ${inF}`);
+      }
       // phi as torch.nn.Linear(in, r) initialises it (Kaiming-uniform, a = sqrt(5): bound 1/sqrt(in));
       // psi at zero, so the adapted model starts exactly at the pretrained one.
       const bound = 1 / Math.sqrt(inF);

@@ -1,5 +1,6 @@
 // LoRA attached to a model: an (A, B) pair per matched layer, saved under PEFT's tensor names
 // (base_model.model.<path>.lora_A.weight) so that Hugging Face PEFT can load the adapter.
+import { GiftjsError } from '../../errors.js';
 import type { Module } from '../../nn/module.js';
 import { noGrad } from '../../tensor/autograd.js';
 import type { Random } from '../../tensor/random.js';
@@ -78,6 +79,8 @@ export const loraMethod: PeftMethod = {
     freezeAll(model);
     const layers = findTargetLinears(model, config.target_modules, config.layers).map((target) => {
       const inF = target.module.inFeatures;
+      const most = Math.min(inF, target.module.outFeatures);
+      if (config.rank > most) throw new GiftjsError(`LoRA rank ${config.rank} is larger than ${target.path} allows (${target.module.outFeatures} x ${inF}: at most ${most})`);
       const bound = 1 / Math.sqrt(inF); // kaiming_uniform_(a = sqrt(5)), as PEFT initialises A
       const A = Tensor.uniform([config.rank, inF], rng, -bound, bound).requireGrad().keep();
       const B = Tensor.zeros([target.module.outFeatures, config.rank]).requireGrad().keep();

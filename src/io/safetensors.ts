@@ -65,7 +65,7 @@ export class SafetensorsFile {
         if (name === '__metadata__') continue;
         const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
         const where = `tensor '${name}'`;
-        if (typeof e?.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) fail(`${where} has unknown dtype ${JSON.stringify(e?.dtype)}`);
+        if (typeof e?.dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, e.dtype)) fail(`${where} has unknown dtype ${JSON.stringify(e?.dtype)}`);
         const dtype = e.dtype as SafetensorsDType;
         if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`${where} has an invalid shape ${JSON.stringify(e.shape)}`);
         const shape = e.shape as number[];

@@ -43,6 +43,7 @@ function adapterConfigJson(adapter: AttachedAdapter, base: BaseModelInfo, extra:
     Object.assign(json, {
       peft_type: 'LORA', task_type: taskType, r: c.rank, lora_alpha: c.alpha, lora_dropout: c.dropout,
       target_modules: c.target_modules, layers_to_transform: c.layers, bias: 'none', fan_in_fan_out: false, inference_mode: true,
+      use_rslora: c.use_rslora ?? false, rank_pattern: c.rank_pattern ?? {}, alpha_pattern: c.alpha_pattern ?? {}, exclude_modules: c.exclude_modules ?? null,
     });
   }
   return json;
@@ -65,6 +66,7 @@ export function loadAdapter(dir: string, model: Module): AttachedAdapter {
   const configPath = join(dir, ADAPTER_CONFIG);
   const raw = readJsonFile(configPath);
   if (raw.method === undefined && raw.peft_type === 'LORA') raw.method = 'lora';
+  if (raw.method === undefined && raw.peft_type !== undefined) throw new GiftjsError(`${configPath}: peft_type ${JSON.stringify(raw.peft_type)} is not supported (giftjs reads PEFT's LORA adapters and its own)`);
   if (typeof raw.method !== 'string') throw new GiftjsError(`${configPath}: no 'method' field (expected gift, lora, full, bitfit or head)`);
   const adapter = attachAdapter(model, raw, 0, configPath);
   const file = SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));

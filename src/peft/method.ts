@@ -1,5 +1,6 @@
 // The contract every PEFT method fulfils. The trainer, the CLI and the adapter I/O only ever talk
 // to these interfaces, never to GIFT or LoRA by name.
+import { targetRegExp, type TargetModules } from './targets.js';
 import type { Module } from '../nn/module.js';
 import type { Random } from '../tensor/random.js';
 import { shapeString } from '../tensor/shape.js';
@@ -70,13 +71,17 @@ export function configInt(raw: Record<string, unknown>, key: string, source: str
   return v;
 }
 
-export function configTargets(raw: Record<string, unknown>, source: string): string[] {
+/** target_modules as PEFT reads it: a list of module names, or one string that is a regular expression. */
+export function configTargets(raw: Record<string, unknown>, source: string): TargetModules {
   const t = raw.target_modules;
-  const list = typeof t === 'string' ? t.split(',').map((s) => s.trim()).filter(Boolean) : t;
-  if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s.length > 0)) {
-    throw new GiftjsError(`${source}: 'target_modules' must be a non-empty list of module names, got ${JSON.stringify(t)}`);
+  if (typeof t === 'string' && t.length > 0) {
+    targetRegExp(t, `${source}: target_modules`);
+    return t;
   }
-  return list as string[];
+  if (!Array.isArray(t) || t.length === 0 || !t.every((s) => typeof s === 'string' && s.length > 0)) {
+    throw new GiftjsError(`${source}: 'target_modules' must be a non-empty list of module names or a regular expression, got ${JSON.stringify(t)}`);
+  }
+  return t as string[];
 }
 
 export function configLayers(raw: Record<string, unknown>, source: string): number[] | null {

@@ -1,4 +1,5 @@
 // GIFT's configuration: which layers, the rank, the scale, and how (phi, psi) pairs are shared.
+import type { TargetModules } from '../targets.js';
 import { configInt, configLayers, configTargets, type AdapterConfig } from '../method.js';
 import { GiftjsError } from '../../errors.js';
 
@@ -7,7 +8,7 @@ export interface GiftConfig extends AdapterConfig {
   rank: number;
   /** scale = alpha / rank; defaults to rank (scale 1). */
   alpha: number;
-  target_modules: string[];
+  target_modules: TargetModules;
   layers: number[] | null;
   /**
    * 'target': one (phi, psi) pair per target name, shared by every matched layer (the paper's

@@ -7,7 +7,7 @@ import type { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { countValues, freezeAll, loadNamedTensors, type AttachedAdapter, type PeftMethod } from '../method.js';
 import { findTargetLinears, type TargetedLinear } from '../targets.js';
-import { parseLoraConfig, type LoraConfig } from './config.js';
+import { loraScale, parseLoraConfig, patternValue, type LoraConfig } from './config.js';
 import { LoraLinearAdapter, loraWeightDelta, type LoraWeights } from './layer.js';
 
 interface LoraLayer {
@@ -35,7 +35,11 @@ class AttachedLora implements AttachedAdapter {
   describe(): string[] {
     const byTarget = new Map<string, number>();
     for (const l of this.layers) byTarget.set(l.target.target, (byTarget.get(l.target.target) ?? 0) + l.weights.A.size + l.weights.B.size);
-    return [...byTarget].map(([t, n]) => `lora '${t}': ${this.layers.filter((l) => l.target.target === t).length} layers, rank ${this.config.rank}: ${n} parameters`);
+    return [...byTarget].map(([t, n]) => {
+      const layers = this.layers.filter((l) => l.target.target === t);
+      const ranks = [...new Set(layers.map((l) => l.weights.A.shape[0]!))];
+      return `lora '${t}': ${layers.length} layers, rank ${ranks.join('/')}: ${n} parameters`;
+    });
   }
 
   loadTensors(get: (name: string) => Tensor | undefined, source: string): void {
@@ -77,14 +81,16 @@ export const loraMethod: PeftMethod = {
   attach(model: Module, rawConfig, rng: Random): AttachedAdapter {
     const config = rawConfig as LoraConfig;
     freezeAll(model);
-    const layers = findTargetLinears(model, config.target_modules, config.layers).map((target) => {
+    const layers = findTargetLinears(model, config.target_modules, config.layers, config.exclude_modules).map((target) => {
       const inF = target.module.inFeatures;
       const most = Math.min(inF, target.module.outFeatures);
-      if (config.rank > most) throw new GiftjsError(`LoRA rank ${config.rank} is larger than ${target.path} allows (${target.module.outFeatures} x ${inF}: at most ${most})`);
+      const rank = patternValue(config.rank_pattern, target.path, config.rank);
+      const alpha = patternValue(config.alpha_pattern, target.path, config.alpha);
+      if (rank > most) throw new GiftjsError(`LoRA rank ${rank} is larger than ${target.path} allows (${target.module.outFeatures} x ${inF}: at most ${most})`);
       const bound = 1 / Math.sqrt(inF); // kaiming_uniform_(a = sqrt(5)), as PEFT initialises A
-      const A = Tensor.uniform([config.rank, inF], rng, -bound, bound).requireGrad().keep();
-      const B = Tensor.zeros([target.module.outFeatures, config.rank]).requireGrad().keep();
-      const weights = { A, B, scale: config.alpha / config.rank };
+      const A = Tensor.uniform([rank, inF], rng, -bound, bound).requireGrad().keep();
+      const B = Tensor.zeros([target.module.outFeatures, rank]).requireGrad().keep();
+      const weights = { A, B, scale: loraScale(config, rank, alpha) };
       const adapter = new LoraLinearAdapter(weights, config.dropout, rng);
       target.module.adapter = adapter;
       return { target, weights, adapter };

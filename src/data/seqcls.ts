@@ -42,6 +42,14 @@ export function detectSeqClsFields(record: DataRecord): { textFields: string[]; 
  * kept as their own indices when they are all small non-negative integers ("0", "1", ...).
  */
 export function labelSpaceOf(records: DataRecord[], labelField: string, regression: boolean): LabelSpace {
+  for (const r of records) {
+    const v = Object.hasOwn(r.value, labelField) ? r.value[labelField] : undefined;
+    if (v === undefined || v === null || v === '') {
+      const fields = Object.keys(r.value).slice(0, 8).join(', ');
+      throw new GiftjsError(`${r.where}: no label: field '${labelField}' is ${v === undefined ? 'missing' : JSON.stringify(v)} (the record's fields: ${fields}); name the label column with --label-field`);
+    }
+    if (typeof v === 'object') throw new GiftjsError(`${r.where}: label '${labelField}' is ${JSON.stringify(v)}, not a name or a number`);
+  }
   if (regression) return { kind: 'regression', names: [labelField] };
   const values = [...new Set(records.map((r) => String(r.value[labelField])))];
   if (values.every((v) => /^\d+$/.test(v) && Number(v) < 1000)) {

@@ -26,10 +26,11 @@ export function readTsv(path: string, options: TableOptions = {}): DataRecord[] 
   const first = options.columns ? 1 : 2;
   return lines.map((line, i) => {
     const cells = line.split('\t');
-    if (cells.length < header.length) {
+    if (cells.length !== header.length) {
+      // A stray tab would shift every column after it (a sentence would become the label).
       throw new GiftjsError(`${path}:${i + first}: ${cells.length} tab-separated fields, the header has ${header.length} (${header.join(', ')})`);
     }
-    const value: Record<string, unknown> = {};
+    const value: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     header.forEach((h, k) => (value[h] = cells[k]));
     return { where: `${path}:${i + first}`, value };
   });

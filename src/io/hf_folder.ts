@@ -1,5 +1,6 @@
 // Hugging Face model folders: config.json, weights in one safetensors file or in shards listed by
 // model.safetensors.index.json, and tokenizer files.
+import { withAllocationBudget } from '../tensor/memory.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
@@ -105,6 +106,23 @@ export class CheckpointReader {
 }
 
 /** Opens a model folder's checkpoint for `read` and closes it however `read` ends. */
+/**
+ * Builds a model for a checkpoint folder and fills it: build() runs within the memory the
+ * checkpoint's tensors prove (plus room for a new head), so a config.json declaring a far larger
+ * model fails before allocating it; then load(model, reader) reads the weights.
+ */
+export function loadFromCheckpoint<M, R>(dir: string, build: () => M, load: (model: M, reader: CheckpointReader) => R): { model: M; loaded: R } {
+  return withCheckpoint(dir, (reader) => {
+    const stored = reader.names().reduce((n, name) => n + reader.info(name).shape.reduce((a, b) => a * b, 1), 0);
+    const room = Math.ceil(stored * 1.05) + NEW_HEAD_ROOM_FLOATS;
+    const model = withAllocationBudget(room, `${join(dir, 'config.json')} declares a model larger than its checkpoint (which holds ${stored} values): check vocab_size, hidden_size, num_hidden_layers and the other sizes`, build);
+    return { model, loaded: load(model, reader) };
+  });
+}
+
+/** Floats a model may hold beyond its checkpoint: a new classification head, buffers. */
+const NEW_HEAD_ROOM_FLOATS = 16 * 1024 * 1024;
+
 export function withCheckpoint<T>(dir: string, read: (reader: CheckpointReader) => T): T {
   const reader = new CheckpointReader(dir);
   try {

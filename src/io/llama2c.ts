@@ -133,10 +133,15 @@ export function readLlama2cTokenizer(path: string, vocabSize: number): Llama2cTo
     need(8, `token ${i}`);
     const score = buf.readFloatLE(off);
     const len = buf.readInt32LE(off + 4);
+    if (len < 0 || len > 1024) throw new GiftjsError(`${path}: token ${i} has length ${len} (a piece is 0 to 1024 bytes): not a llama2.c tokenizer`);
     off += 8;
     need(len, `token ${i}`);
     pieces.push({ text: buf.toString('utf8', off, off + len), score });
     off += len;
+  }
+  if (off !== buf.length) {
+    // More pieces than the model has embedding rows: the tokenizer belongs to another model.
+    throw new GiftjsError(`${path}: ${buf.length - off} bytes follow the model's ${vocabSize} tokens; this tokenizer has a larger vocabulary than the model (use the tokenizer made with this checkpoint)`);
   }
   return { maxTokenLength, pieces };
 }

@@ -26,8 +26,15 @@ class BufferPool {
   reuses = 0;
   limitBytes = DEFAULT_POOL_LIMIT_BYTES;
 
+  /** While set (withAllocationBudget), the floats that may still be allocated, and the error past them. */
+  budget: { remaining: number; message: string } | null = null;
+
   /** A buffer of exactly `length` floats. Its contents are whatever the last user left. */
   acquire(length: number): Float32Array {
+    if (this.budget) {
+      this.budget.remaining -= length;
+      if (this.budget.remaining < 0) throw new GiftjsError(this.budget.message);
+    }
     const list = this.idle.get(length);
     let buf = list?.pop();
     if (buf) {
@@ -143,4 +150,19 @@ export function tidy<T>(fn: () => T): T {
     else t.dispose();
   }
   return result;
+}
+
+/**
+ * Runs fn with at most `maxFloats` floats of new tensor memory; past that, the allocation fails with
+ * `message` before it happens. Loaders build a model inside the size its checkpoint proves, so a
+ * config that declares more (vocab_size 5e7, num_hidden_layers 1e9) is refused, not allocated.
+ */
+export function withAllocationBudget<T>(maxFloats: number, message: string, fn: () => T): T {
+  const outer = bufferPool.budget;
+  bufferPool.budget = { remaining: maxFloats, message };
+  try {
+    return fn();
+  } finally {
+    bufferPool.budget = outer;
+  }
 }

@@ -1,7 +1,7 @@
 // BERT and RoBERTa encoders with Hugging Face's module tree and tensor names: learned absolute
 // positions (RoBERTa's start after padding_idx), token types, post-norm layers (LayerNorm after
 // each residual), GELU, key padding masks. Dropout is not applied (giftjs trains without it).
-import { CheckpointReader, withCheckpoint } from '../../io/hf_folder.js';
+import { CheckpointReader, loadFromCheckpoint, withCheckpoint } from '../../io/hf_folder.js';
 import { Embedding, LayerNorm, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { gelu, tanh } from '../../ops/activations.js';
@@ -154,8 +154,10 @@ export class BertForSequenceClassification extends Module implements SequenceCla
 
   /** Loads a BERT/RoBERTa folder (a bare encoder or one with a head); a missing or differently sized head is made fresh. */
   static fromPretrained(dir: string, numLabels: number, seed = 0): BertForSequenceClassification {
-    const model = new BertForSequenceClassification(readBertConfig(dir), numLabels, new Random(seed));
-    model.newHead = withCheckpoint(dir, (reader) => loadEncoderCheckpoint(model, reader, model.config.roberta ? 'roberta.' : 'bert.'));
+    const config = readBertConfig(dir);
+    const { model, loaded } = loadFromCheckpoint(dir, () => new BertForSequenceClassification(config, numLabels, new Random(seed)),
+      (m, reader) => loadEncoderCheckpoint(m, reader, config.roberta ? 'roberta.' : 'bert.'));
+    model.newHead = loaded;
     model.sourceDir = dir;
     return model;
   }

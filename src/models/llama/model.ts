@@ -1,6 +1,6 @@
 // LlamaForCausalLM with Hugging Face's module tree and tensor names, so that a checkpoint's
 // "model.layers.3.self_attn.q_proj.weight" is exactly this model's parameter of that path.
-import { CheckpointReader, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
+import { CheckpointReader, loadFromCheckpoint, readJsonFile } from '../../io/hf_folder.js';
 import { Embedding, Linear, RMSNorm } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { swiglu } from '../../ops/activations.js';
@@ -160,8 +160,7 @@ export class LlamaForCausalLM extends Module {
   /** Loads a Hugging Face folder: config.json and safetensors weights (sharded or not). */
   static fromPretrained(dir: string): LlamaForCausalLM {
     const config = parseLlamaConfig(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'));
-    const model = new LlamaForCausalLM(config);
-    withCheckpoint(dir, (reader) => model.loadWeights(reader));
+    const { model } = loadFromCheckpoint(dir, () => new LlamaForCausalLM(config), (m, reader) => m.loadWeights(reader));
     model.sourceDir = dir;
     return model;
   }

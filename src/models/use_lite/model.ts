@@ -10,7 +10,7 @@
 // The graph's fused QKV kernel is split into query/key/value Linear layers (the same product,
 // column blocks of one matrix), so PEFT targets read like BERT's: query, value, attention.output.
 import { join } from 'node:path';
-import { CheckpointReader, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
+import { CheckpointReader, loadFromCheckpoint, readJsonFile } from '../../io/hf_folder.js';
 import { LayerNorm, Linear, Embedding } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { relu, tanh } from '../../ops/activations.js';
@@ -166,8 +166,8 @@ export class UseLiteModel extends Module {
 
   static fromPretrained(dir: string): UseLiteModel {
     const configPath = join(dir, 'config.json');
-    const model = new UseLiteModel(parseUseLiteConfig(readJsonFile(configPath), configPath));
-    withCheckpoint(dir, (reader) => model.loadWeights(reader));
+    const config = parseUseLiteConfig(readJsonFile(configPath), configPath);
+    const { model } = loadFromCheckpoint(dir, () => new UseLiteModel(config), (m, reader) => m.loadWeights(reader));
     model.sourceDir = dir;
     return model;
   }
@@ -224,8 +224,10 @@ export class UseLiteForSequenceClassification extends UseLiteModel implements Se
   /** Loads the encoder; the head too when the folder has one of this shape, else a fresh seeded one. */
   static fromPretrainedWithHead(dir: string, numLabels: number, seed = 0, pairHead = false): UseLiteForSequenceClassification {
     const configPath = join(dir, 'config.json');
-    const model = new UseLiteForSequenceClassification(parseUseLiteConfig(readJsonFile(configPath), configPath), numLabels, new Random(seed), pairHead);
-    model.newHead = withCheckpoint(dir, (reader) => model.loadWeights(reader, (n) => n.startsWith('classifier.')).length > 0);
+    const config = parseUseLiteConfig(readJsonFile(configPath), configPath);
+    const { model, loaded } = loadFromCheckpoint(dir, () => new UseLiteForSequenceClassification(config, numLabels, new Random(seed), pairHead),
+      (m, reader) => m.loadWeights(reader, (n) => n.startsWith('classifier.')).length > 0);
+    model.newHead = loaded;
     model.sourceDir = dir;
     return model;
   }

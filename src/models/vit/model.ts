@@ -3,7 +3,7 @@
 // loaded from Hugging Face folders or from timm's vit_* checkpoints (names mapped, fused qkv split).
 import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../../io/atomic.js';
-import { CheckpointReader, parseId2label, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
+import { CheckpointReader, loadFromCheckpoint, parseId2label, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
 import { saveSafetensors } from '../../io/safetensors.js';
 import { LayerNorm, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
@@ -156,8 +156,8 @@ export class ViTForImageClassification extends Module {
     const { config: base, timm } = readViTConfig(dir);
     const numLabels = options.labels?.length ?? options.numLabels ?? base.numLabels;
     const config: ViTConfig = { ...base, numLabels, labels: options.labels ?? (numLabels === base.numLabels ? base.labels : undefined) };
-    const model = new ViTForImageClassification(config, new Random(options.seed ?? 0));
-    model.newHead = withCheckpoint(dir, (reader) => loadViTWeights(model, reader, timm));
+    const { model, loaded } = loadFromCheckpoint(dir, () => new ViTForImageClassification(config, new Random(options.seed ?? 0)), (m, reader) => loadViTWeights(m, reader, timm));
+    model.newHead = loaded;
     if (model.newHead) initNewHead(model.classifier, new Random((options.seed ?? 0) + 1));
     model.sourceDir = dir;
     return model;

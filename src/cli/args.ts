@@ -11,7 +11,14 @@ export interface Parsed {
 
 /** Parses flags strictly (an unknown flag is an error); --help / -h is always accepted. */
 export function parse(argv: string[], options: Options, allowPositionals = false): Parsed {
-  const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+  let r;
+  try {
+    r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+  } catch (err) {
+    // node:util's parse errors (unknown flag, missing value) are the user's to fix: say them plainly.
+    if (String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) throw new GiftjsError((err as Error).message);
+    throw err;
+  }
   return { values: r.values as Parsed['values'], positionals: r.positionals };
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { buildExamples, DATA_FORMATS, detectFormat, type DataFormat, type PromptTask } from '../data/examples.js';
 import { loadRecords } from '../data/load.js';
-import { loadCausalLM } from '../models/registry.js';
+import { loadCausalLM, readModelConfig } from '../models/registry.js';
 import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
 import { METHOD_NAMES } from '../peft/registry.js';
 import { writeTrainingReport } from '../train/report.js';
@@ -94,7 +94,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     headLr: values['head-lr'] === undefined ? null : numberOption(values['head-lr'], 'head-lr', 0),
     headWeightDecay: values['head-weight-decay'] === undefined ? null : numberOption(values['head-weight-decay'], 'head-weight-decay', 0),
   };
-  const maxLength = intOption(values['max-length'], 'max-length', 512, 2);
+  let maxLength = intOption(values['max-length'], 'max-length', 512, 2);
 
   const methodName = (values.method as string | undefined) ?? (preset?.method.method as string | undefined) ?? 'gift';
   const rank = intOption(values.rank, 'rank', (preset?.method.rank as number | undefined) ?? 8);
@@ -117,6 +117,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: progress.callbacks(out), onDone: progress.stop });
   }
   const tokenizer = loadTokenizer(modelDir);
+  // Sequences longer than the model's context cannot be run: an explicit --max-length past it is
+  // refused, the default is cut to it.
+  const context = readModelConfig(modelDir).maxPositionEmbeddings;
+  if (values['max-length'] !== undefined && maxLength > context) {
+    throw new GiftjsError(`--max-length ${maxLength} is longer than the model's context (max_position_embeddings ${context})`);
+  }
+  maxLength = Math.min(maxLength, context);
   const task = ((values.task as string | undefined) ?? preset?.task) as PromptTask | undefined;
   if (task && !['commonsense', 'math', 'instruct'].includes(task)) throw new GiftjsError(`--task must be commonsense, math, instruct, seqcls or imgcls, got '${task}'`);
   const load = async (path: string, label: string) => {

@@ -144,14 +144,28 @@ export async function loadImageDataset(path: string, p: ImagePreprocessing, labe
   return { examples, labels: names };
 }
 
+/** IDX data beyond this (after gunzip) is refused: MNIST-sized sets are tens of MB. */
+const MAX_IDX_BYTES = 2 ** 30;
+
 function readMaybeGzip(path: string): Buffer {
-  const raw = readFileSync(path);
-  return raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw;
+  let raw: Buffer;
+  try {
+    raw = readFileSync(path);
+  } catch (err) {
+    throw new GiftjsError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (!(raw[0] === 0x1f && raw[1] === 0x8b)) return raw;
+  try {
+    return gunzipSync(raw, { maxOutputLength: MAX_IDX_BYTES });
+  } catch (err) {
+    throw new GiftjsError(`${path}: not a readable gzip file of at most ${MAX_IDX_BYTES} bytes (${(err as Error).message})`);
+  }
 }
 
 /** IDX files: images (magic 2051, count, rows, cols, bytes) and their labels file beside them (magic 2049). */
 export function readIdx(imagesPath: string): { count: number; rows: number; cols: number; images: Uint8Array; labels: Uint8Array } {
   const img = readMaybeGzip(imagesPath);
+  if (img.length < 16) throw new GiftjsError(`${imagesPath}: ${img.length} bytes, shorter than an IDX image header (16)`);
   if (img.readUInt32BE(0) !== 2051) throw new GiftjsError(`${imagesPath}: not an IDX image file (magic ${img.readUInt32BE(0)}, expected 2051)`);
   const count = img.readUInt32BE(4);
   const rows = img.readUInt32BE(8);
@@ -160,7 +174,7 @@ export function readIdx(imagesPath: string): { count: number; rows: number; cols
   const labelsPath = imagesPath.replace('images-idx3', 'labels-idx1');
   if (labelsPath === imagesPath || !existsSync(labelsPath)) throw new GiftjsError(`${imagesPath}: no labels file beside it (expected ${labelsPath})`);
   const lab = readMaybeGzip(labelsPath);
-  if (lab.readUInt32BE(0) !== 2049 || lab.readUInt32BE(4) !== count) throw new GiftjsError(`${labelsPath}: not the IDX labels of ${count} images`);
+  if (lab.length !== 8 + count || lab.readUInt32BE(0) !== 2049 || lab.readUInt32BE(4) !== count) throw new GiftjsError(`${labelsPath}: not the IDX labels of ${count} images`);
   return { count, rows, cols, images: new Uint8Array(img.buffer, img.byteOffset + 16, count * rows * cols), labels: new Uint8Array(lab.buffer, lab.byteOffset + 8, count) };
 }
 

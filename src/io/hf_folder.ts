@@ -10,11 +10,15 @@ import { GiftjsError } from '../errors.js';
 /** Parses a JSON file, with errors that name it. */
 export function readJsonFile<T = Record<string, unknown>>(path: string): T {
   if (!existsSync(path)) throw new GiftjsError(`${path} does not exist`);
+  let value: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
+    value = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new GiftjsError(`${path} is not valid JSON: ${(err as Error).message}`);
   }
+  // Every giftjs and Hugging Face JSON file is an object at the top.
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new GiftjsError(`${path}: expected a JSON object, got ${JSON.stringify(value)}`);
+  return value as T;
 }
 
 /**

@@ -44,7 +44,20 @@ export class Tokenizer {
 
   /** Token ids as Hugging Face's tokenizer(text) gives them (special tokens added by default). */
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
-    return this.hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+    return this.guard('encoding a text', () => checkedIds(this.hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids));
+  }
+
+  /**
+   * Runs a call into the tokenizer library: a tokenizer.json it cannot follow (a field of the
+   * wrong type, say) fails there with a TypeError; it is reported as the file's fault.
+   */
+  private guard<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof GiftjsError) throw err;
+      throw new GiftjsError(`${join(this.source, 'tokenizer.json')}: the tokenizer failed ${what} (${(err as Error).message}); the file is not one giftjs can use`);
+    }
   }
 
   /**
@@ -56,6 +69,10 @@ export class Tokenizer {
    */
   encodeForClassification(texts: readonly string[], maxLength: number): { ids: number[]; typeIds: number[]; truncated: boolean } {
     if (texts.length < 1 || texts.length > 2) throw new GiftjsError(`encodeForClassification: one text or a pair, got ${texts.length}`);
+    return this.guard('encoding a text for classification', () => this.encodeForClassificationUnguarded(texts, maxLength));
+  }
+
+  private encodeForClassificationUnguarded(texts: readonly string[], maxLength: number): { ids: number[]; typeIds: number[]; truncated: boolean } {
     // The post-processor works on token strings; the public encode() cannot truncate before it runs.
     const hf = this.hf as unknown as {
       tokenize(t: string, o: { add_special_tokens: boolean }): string[];
@@ -75,12 +92,12 @@ export class Tokenizer {
       ? hf.post_processor(parts[0]!, parts[1] ?? null, true)
       : { tokens: parts.flat(), token_type_ids: parts.flatMap((p, k) => p.map(() => k)) };
     const unk = (this.hf as unknown as { model: { unk_token_id?: number } }).model.unk_token_id ?? 0;
-    const ids = processed.tokens.map((t) => this.hf.token_to_id(t) ?? unk);
+    const ids = checkedIds(processed.tokens.map((t) => this.hf.token_to_id(t) ?? unk));
     return { ids, typeIds: processed.token_type_ids ?? ids.map(() => 0), truncated };
   }
 
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
-    return this.hf.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? true });
+    return this.guard('decoding ids', () => this.hf.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? true }));
   }
 
   idToToken(id: number): string | undefined {
@@ -109,11 +126,18 @@ export class Tokenizer {
   applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
     const template = this.config.chat_template;
     if (typeof template !== 'string') throw new GiftjsError(`${this.source}: tokenizer_config.json has no chat_template`);
-    return new Template(template).render({
+    return this.guard('rendering the chat template', () => new Template(template).render({
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? true,
       bos_token: tokenText(this.config.bos_token) ?? '',
       eos_token: tokenText(this.config.eos_token) ?? '',
-    });
+    }));
   }
+}
+
+/** Token ids must be non-negative integers (a vocabulary entry of 1e9 or -1 is a broken file). */
+function checkedIds(ids: number[]): number[] {
+  const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id > 0x7fffffff);
+  if (bad !== undefined) throw new GiftjsError(`the tokenizer gave the token id ${bad}; ids must be integers >= 0`);
+  return ids;
 }

@@ -1,4 +1,5 @@
 // BERT and RoBERTa configurations as Hugging Face's config.json writes them.
+import { checkSizeLimit } from '../config_limits.js';
 import { join } from 'node:path';
 import { parseId2label, readJsonFile } from '../../io/hf_folder.js';
 import { GiftjsError } from '../../errors.js';
@@ -31,6 +32,7 @@ export function parseBertConfig(raw: Record<string, unknown>, source: string): B
   const int = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new GiftjsError(`${source}: '${key}' must be a non-negative integer, got ${JSON.stringify(raw[key])}`);
+    checkSizeLimit(key, v, source);
     return v;
   };
   const act = String(raw.hidden_act ?? 'gelu');

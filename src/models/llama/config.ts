@@ -1,5 +1,6 @@
 // LlamaConfig: the fields of a Hugging Face config.json that the Llama family (Llama 2/3/3.1/3.2,
 // SmolLM, TinyLlama, Mistral, Qwen2) needs, with Hugging Face's defaults, validated on load.
+import { checkSizeLimit } from '../config_limits.js';
 import { GiftjsError } from '../../errors.js';
 
 export interface RopeScaling {
@@ -40,11 +41,6 @@ export interface LlamaConfig {
   raw: Record<string, unknown>;
 }
 
-const SIZE_LIMITS: Record<string, number> = {
-  vocab_size: 4_194_304, hidden_size: 65_536, intermediate_size: 1_048_576, num_hidden_layers: 1024,
-  num_attention_heads: 1024, num_key_value_heads: 1024, head_dim: 4096, max_position_embeddings: 134_217_728,
-};
-
 export const LLAMA_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
 
 /** Parses and validates a config.json object; `source` names the file in errors. */
@@ -63,10 +59,8 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
   const int = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return fail(`'${key}' must be a positive integer, got ${JSON.stringify(raw[key])}`);
-    // Bounds far above any released model: a size past them is a broken file, refused before
-    // anything (inspect's per-layer tables included) is sized by it.
-    const most = Object.hasOwn(SIZE_LIMITS, key) ? SIZE_LIMITS[key]! : Number.MAX_SAFE_INTEGER;
-    if (v > most) return fail(`'${key}' is ${v}, more than giftjs accepts (${most})`);
+    // Before anything (inspect's per-layer tables included) is sized by it.
+    checkSizeLimit(key, v, source);
     return v;
   };
   const num = (key: string, fallback: number): number => {

@@ -2,6 +2,7 @@
 // converts the TensorFlow.js graph (see convert.ts): a 2-layer Transformer encoder whose first
 // layer is narrower (256) than the second (512), sinusoidal timing signals, mean pooling and a tanh
 // layer.
+import { checkSizeLimit } from '../config_limits.js';
 import { readJsonFile } from '../../io/hf_folder.js';
 import { join } from 'node:path';
 import { GiftjsError } from '../../errors.js';
@@ -49,6 +50,7 @@ export function parseUseLiteConfig(raw: Record<string, unknown>, source: string)
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
       throw new GiftjsError(`${source}: '${key}' must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(raw[key])}`);
     }
+    checkSizeLimit(key, v, source);
     return v;
   };
   const d = USE_LITE_DEFAULTS;

@@ -1,6 +1,7 @@
 // ViTForImageClassification with Hugging Face's module tree and tensor names (patch embedding as
 // a 16x16 strided convolution, CLS token, learned positions, pre-norm blocks, classifier on CLS),
 // loaded from Hugging Face folders or from timm's vit_* checkpoints (names mapped, fused qkv split).
+import { checkSizeLimit } from '../config_limits.js';
 import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../../io/atomic.js';
 import { CheckpointReader, loadFromCheckpoint, parseId2label, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
@@ -186,6 +187,7 @@ export function readViTConfig(dir: string): { config: ViTConfig; timm: boolean }
   const int = (k: string, fallback?: number): number => {
     const v = raw[k] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new GiftjsError(`${path}: '${k}' must be a positive integer, got ${JSON.stringify(raw[k])}`);
+    checkSizeLimit(k, v, path);
     return v;
   };
   const labels = parseId2label(raw.id2label, path) ?? undefined;

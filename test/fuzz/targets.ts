@@ -1,0 +1,452 @@
+// The fuzzing harness: property-based tests (fast-check) that take real files -- safetensors,
+// config.json, tokenizer.json, adapter_config.json, JSONL/CSV/TSV/Parquet, IDX, llama2.c
+// checkpoints -- and `gift` argument vectors, mutate them as a careless or hostile user would,
+// and feed them to the code that reads them. The property, for every case:
+//   - the only exception is GiftjsError (a clear error naming the file and field), never a
+//     TypeError, RangeError or an error of a library underneath;
+//   - each case ends in bounded time and memory;
+//   - nothing is written outside the output folder the case named, and no input changes.
+// fuzz.test.ts runs a fixed-seed budget in CI; `npm run fuzz -- --minutes N` runs longer.
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import { main } from '../../src/cli/main.js';
+import { buildExamples, detectFormat } from '../../src/data/examples.js';
+import { loadIdxDataset, readPreprocessing } from '../../src/data/images.js';
+import { loadRecords } from '../../src/data/load.js';
+import { buildSeqClsExamples, detectSeqClsFields, labelSpaceOf } from '../../src/data/seqcls.js';
+import { GiftjsError } from '../../src/errors.js';
+import { readLlama2cCheckpoint, readLlama2cTokenizer } from '../../src/io/llama2c.js';
+import { SafetensorsFile } from '../../src/io/safetensors.js';
+import { Tokenizer } from '../../src/io/tokenizer.js';
+import { loadCausalLM, loadSequenceClassifier } from '../../src/models/registry.js';
+import { ViTForImageClassification } from '../../src/models/vit/model.js';
+import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const FIX = join(ROOT, 'test/fixtures');
+const SHARED = fileURLToPath(new URL('../../../../shared/', import.meta.url));
+
+/** How one case ended. */
+export type Outcome = 'ok' | 'clear-error';
+
+/** A failure of the property: what broke and the input that broke it. */
+export class FuzzFailure extends Error {}
+
+/** Seconds a case may take, and resident memory the process may reach, before it fails. */
+const CASE_SECONDS = 20;
+const MAX_RSS_BYTES = 3 * 1024 ** 3;
+
+/** How often each kind of clear error was seen (numbers, paths and quoted values blanked). */
+export const ERROR_KINDS = new Map<string, number>();
+
+/** Runs one case: a GiftjsError is a clear error, anything else (or too slow, too big) a failure. */
+export async function runCase(label: string, body: () => unknown | Promise<unknown>): Promise<Outcome> {
+  const t0 = performance.now();
+  let outcome: Outcome = 'ok';
+  try {
+    await body();
+  } catch (err) {
+    if (!(err instanceof GiftjsError)) {
+      throw new FuzzFailure(`${label}: ${err instanceof Error ? `${err.constructor.name}: ${err.stack}` : String(err)}`);
+    }
+    if (!err.message || err.message.length > 4000) throw new FuzzFailure(`${label}: an unclear error message (${err.message.length} characters)`);
+    outcome = 'clear-error';
+    const kind = err.message.replace(/\/[^\s:]*|\d+(\.\d+)?|"[^"]*"|'[^']*'/g, '_').slice(0, 70);
+    ERROR_KINDS.set(kind, (ERROR_KINDS.get(kind) ?? 0) + 1);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  if (seconds > CASE_SECONDS) throw new FuzzFailure(`${label}: took ${seconds.toFixed(1)} s`);
+  const rss = process.memoryUsage().rss;
+  if (rss > MAX_RSS_BYTES) throw new FuzzFailure(`${label}: resident memory reached ${(rss / 1024 ** 3).toFixed(2)} GiB`);
+  return outcome;
+}
+
+// ---- mutations ---------------------------------------------------------------------------------
+
+/** Values that break naive code: sizes, signs, non-numbers, names every JS object has. */
+const HOSTILE_VALUES: unknown[] = [
+  0, -1, 1, 2, 3, 1.5, -0.5, 1e9, 5e7, 4294967296, 1e308, -1e308, Number.MAX_SAFE_INTEGER, '', ' ', 'NaN', 'Infinity', '-1', '1e999',
+  '__proto__', 'constructor', 'toString', 'hasOwnProperty', '../../etc/passwd', '/', 'x'.repeat(5000), null, true, false, [], {}, [1, 2],
+  { __proto__: null, constructor: 1 }, { rope_type: 'yarn', factor: 4 }, ['q_proj', 'constructor'], '.*', '(', 'F32', 'I64', 'BOOL',
+];
+
+const hostileValue = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...HOSTILE_VALUES) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) });
+
+/** Every path (list of keys) into a JSON value, objects and arrays alike. */
+function jsonPaths(v: unknown, prefix: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
+  out.push(prefix);
+  if (Array.isArray(v)) v.slice(0, 50).forEach((x, i) => jsonPaths(x, [...prefix, i], out));
+  else if (v && typeof v === 'object') for (const k of Object.keys(v)) jsonPaths((v as Record<string, unknown>)[k], [...prefix, k], out);
+  return out;
+}
+
+type JsonEdit = { kind: 'set' | 'delete' | 'add'; at: number; key: string; value: unknown };
+
+const jsonEdit: fc.Arbitrary<JsonEdit> = fc.record({
+  kind: fc.constantFrom('set', 'set', 'delete', 'add'),
+  at: fc.nat(),
+  key: fc.oneof(fc.constantFrom('__proto__', 'constructor', 'rope_parameters', 'rope_scaling', 'dtype', 'use_dora', 'x'), fc.string({ maxLength: 8 })),
+  value: hostileValue,
+}) as fc.Arbitrary<JsonEdit>;
+
+/** A JSON document with 1-4 edits applied at paths chosen by the edits (set, delete, add a key). */
+export function mutatedJson(seed: unknown): fc.Arbitrary<string> {
+  return fc.array(jsonEdit, { minLength: 1, maxLength: 4 }).map((edits) => {
+    const doc = JSON.parse(JSON.stringify(seed)) as unknown;
+    let root: unknown = doc;
+    for (const edit of edits) {
+      // A copy: the hostile constants are shared between cases and must never be edited in place.
+      const e = { ...edit, value: edit.value === undefined ? undefined : (JSON.parse(JSON.stringify(edit.value)) as unknown) };
+      const paths = jsonPaths(root);
+      const path = paths[e.at % paths.length]!;
+      if (path.length === 0) {
+        if (e.kind === 'set') root = e.value;
+        continue;
+      }
+      let parent = root as Record<string | number, unknown>;
+      for (const k of path.slice(0, -1)) parent = parent[k] as Record<string | number, unknown>;
+      const last = path[path.length - 1]!;
+      if (e.kind === 'set') parent[last] = e.value;
+      else if (e.kind === 'delete') {
+        if (Array.isArray(parent)) parent.splice(Number(last), 1);
+        else delete parent[last];
+      } else if (parent[last] && typeof parent[last] === 'object' && !Array.isArray(parent[last])) {
+        Object.defineProperty(parent[last], e.key, { value: e.value, enumerable: true, writable: true, configurable: true });
+      }
+    }
+    return JSON.stringify(root);
+  });
+}
+
+type ByteEdit = { kind: 'flip' | 'truncate' | 'int32' | 'insert'; at: number; value: number; bytes: number[] };
+
+const byteEdit: fc.Arbitrary<ByteEdit> = fc.record({
+  kind: fc.constantFrom('flip', 'truncate', 'int32', 'insert'),
+  at: fc.nat(),
+  value: fc.oneof(fc.constantFrom(0, -1, 1, 0x7fffffff, -0x80000000, 2051, 2049, 65536), fc.integer()),
+  bytes: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 16 }),
+}) as fc.Arbitrary<ByteEdit>;
+
+/** A binary file with 1-4 edits: a byte flipped, the end cut off, an int32 overwritten, bytes inserted. */
+export function mutatedBytes(seed: Uint8Array, headerBias = 0): fc.Arbitrary<Uint8Array> {
+  return fc.array(byteEdit, { minLength: 1, maxLength: 4 }).map((edits) => {
+    let b = Buffer.from(seed);
+    for (const e of edits) {
+      // Half the edits land in the first `headerBias` bytes, where the sizes are.
+      const span = headerBias > 0 && e.at % 2 === 0 ? Math.min(headerBias, b.length) : b.length;
+      const at = span > 0 ? Math.floor(e.at / 2) % span : 0;
+      if (e.kind === 'flip' && b.length > 0) b[at] = b[at]! ^ (1 << (e.value & 7));
+      else if (e.kind === 'truncate') b = b.subarray(0, at);
+      else if (e.kind === 'int32' && at + 4 <= b.length) b.writeInt32LE(e.value | 0, at);
+      else if (e.kind === 'insert') b = Buffer.concat([b.subarray(0, at), Buffer.from(e.bytes), b.subarray(at)]);
+    }
+    return new Uint8Array(b);
+  });
+}
+
+// ---- the sandbox ---------------------------------------------------------------------------------
+
+/** A temporary folder holding copies of the inputs; `check()` says whether any input changed. */
+export class Sandbox {
+  readonly dir = mkdtempSync(join(tmpdir(), 'giftjs-fuzz-'));
+  readonly inputs = join(this.dir, 'inputs');
+  private digest = '';
+  constructor() {
+    mkdirSync(this.inputs);
+  }
+  copy(src: string, name: string): string {
+    const dst = join(this.inputs, name);
+    cpSync(src, dst, { recursive: true });
+    return dst;
+  }
+  write(name: string, content: string | Uint8Array): string {
+    const p = join(this.inputs, name);
+    writeFileSync(p, content);
+    return p;
+  }
+  seal(): void {
+    this.digest = digestTree(this.inputs);
+  }
+  /** Throws when an input changed or anything appeared in the sandbox outside `outputs`. */
+  check(label: string, outputs: string[]): void {
+    if (digestTree(this.inputs) !== this.digest) throw new FuzzFailure(`${label}: an input file changed`);
+    for (const name of readdirSync(this.dir)) {
+      if (name === 'inputs' || name === 'scratch' || outputs.some((o) => relative(this.dir, o).split('/')[0] === name)) continue;
+      throw new FuzzFailure(`${label}: wrote ${name} outside its --out`);
+    }
+  }
+  clearOutputs(): void {
+    for (const name of readdirSync(this.dir)) if (name !== 'inputs') rmSync(join(this.dir, name), { recursive: true, force: true });
+  }
+  dispose(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function digestTree(dir: string): string {
+  const h = createHash('sha256');
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = statSync(p);
+      h.update(`${relative(dir, p)}\0${st.size}\0`);
+      if (st.isDirectory()) walk(p);
+      else h.update(readFileSync(p));
+    }
+  };
+  walk(dir);
+  return h.digest('hex');
+}
+
+// ---- the targets ---------------------------------------------------------------------------------
+
+/** One kind of input: how to make a mutated case, and what reads it. */
+export interface FuzzTarget {
+  name: string;
+  /** false when its seed files are missing here (e.g. ../shared absent). */
+  available: () => boolean;
+  /** A property that runs one case and records its outcome. */
+  property: (sandbox: Sandbox, record: (o: Outcome) => void) => fc.IAsyncProperty<[unknown]>;
+}
+
+const LLAMA = join(FIX, 'llama/llama3-scaled-tied');
+const BERT = join(FIX, 'encoders/bert');
+const VIT = join(FIX, 'encoders/vit');
+const LORA_PEFT = join(FIX, 'hf-v5/lora-patterns');
+const STORIES = join(SHARED, 'models/stories260K/stories260K.bin');
+const STORIES_TOK = join(SHARED, 'models/stories260K/tok512.bin');
+
+const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as unknown;
+
+/** A target whose case is a file written into a scratch copy of a folder, then read. */
+function fileTarget<T>(name: string, arbitrary: () => fc.Arbitrary<T>, run: (value: T, scratch: string, sandbox: Sandbox) => unknown, setup: (scratch: string) => void = () => {}, available = () => true): FuzzTarget {
+  return {
+    name,
+    available,
+    property: (sandbox, record) => {
+      const scratch = join(sandbox.dir, 'scratch', name);
+      mkdirSync(scratch, { recursive: true });
+      setup(scratch);
+      return fc.asyncProperty(arbitrary() as fc.Arbitrary<unknown>, async (value) => {
+        record(await runCase(`${name} ${describeValue(value)}`, () => run(value as T, scratch, sandbox)));
+      });
+    },
+  };
+}
+
+function describeValue(v: unknown): string {
+  if (v instanceof Uint8Array) return `(${v.length} bytes)`;
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  return s.length > 600 ? `${s.slice(0, 600)}...` : s;
+}
+
+function withTensors(path: string): void {
+  const f = SafetensorsFile.open(path);
+  try {
+    for (const name of f.tensors.keys()) {
+      const info = f.tensors.get(name)!;
+      if (info.dtype === 'I64' || info.dtype === 'I32') f.readIntegers(name);
+      else f.readTensor(name).dispose();
+    }
+  } finally {
+    f.close();
+  }
+}
+
+/** A LoRA and a GIFT adapter giftjs wrote for the Llama fixture (made once per process). */
+function giftjsAdapters(scratch: string): { gift: string; lora: string } {
+  const gift = join(scratch, 'gift-adapter');
+  const lora = join(scratch, 'lora-adapter');
+  if (!existsSync(gift)) {
+    for (const [dir, config] of [[gift, { method: 'gift', rank: 2, target_modules: ['q_proj', 'v_proj'] }], [lora, { method: 'lora', rank: 2, target_modules: ['q_proj'], dropout: 0.1 }]] as const) {
+      const m = loadCausalLM(LLAMA);
+      saveAdapter(dir, attachAdapter(m, { ...config }), { path: LLAMA, architecture: 'LlamaForCausalLM' });
+    }
+  }
+  return { gift, lora };
+}
+
+export const TARGETS: FuzzTarget[] = [
+  fileTarget('safetensors', () => mutatedBytes(readFileSync(join(LLAMA, 'model.safetensors')), 400), (bytes, scratch) => {
+    const p = join(scratch, 'model.safetensors');
+    writeFileSync(p, bytes);
+    withTensors(p);
+  }),
+  fileTarget('llama config.json', () => mutatedJson(readJson(join(LLAMA, 'config.json'))), (text, scratch) => {
+    writeFileSync(join(scratch, 'config.json'), text);
+    loadCausalLM(scratch);
+  }, (scratch) => cpSync(LLAMA, scratch, { recursive: true })),
+  fileTarget('bert config.json', () => mutatedJson(readJson(join(BERT, 'config.json'))), (text, scratch) => {
+    writeFileSync(join(scratch, 'config.json'), text);
+    loadSequenceClassifier(scratch, 2);
+  }, (scratch) => cpSync(BERT, scratch, { recursive: true })),
+  fileTarget('vit config.json + preprocessor_config.json', () => fc.tuple(mutatedJson(readJson(join(VIT, 'config.json'))), mutatedJson(readJson(join(VIT, 'preprocessor_config.json')))), ([config, pre], scratch) => {
+    writeFileSync(join(scratch, 'config.json'), config);
+    writeFileSync(join(scratch, 'preprocessor_config.json'), pre);
+    const m = ViTForImageClassification.fromPretrained(scratch, { numLabels: 3 });
+    readPreprocessing(scratch, m.config.imageSize, m.config.numChannels);
+  }, (scratch) => cpSync(VIT, scratch, { recursive: true })),
+  fileTarget('tokenizer.json', () => mutatedJson(readJson(join(LLAMA, 'tokenizer.json'))), (text, scratch) => {
+    writeFileSync(join(scratch, 'tokenizer.json'), text);
+    const t = Tokenizer.fromFolder(scratch);
+    t.encode('Hello world, once upon a time');
+    t.encodeForClassification(['a b c', 'd e'], 8);
+  }, (scratch) => cpSync(LLAMA, scratch, { recursive: true })),
+  fileTarget('adapter_config.json', () => fc.tuple(fc.constantFrom('gift', 'lora', 'peft'), fc.constant(null)).chain(([kind]) => {
+    const seed = kind === 'peft' ? join(LORA_PEFT, 'adapter_config.json') : null;
+    return fc.tuple(fc.constant(kind), seed ? mutatedJson(readJson(seed)) : mutatedJson({ method: kind, rank: 2, alpha: 2, target_modules: ['q_proj', 'v_proj'], layers: null, share: 'target', dropout: 0 }));
+  }), ([kind, text], scratch) => {
+    const { gift, lora } = giftjsAdapters(scratch);
+    const dir = join(scratch, `case-${kind}`);
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(kind === 'peft' ? LORA_PEFT : kind === 'gift' ? gift : lora, dir, { recursive: true });
+    writeFileSync(join(dir, 'adapter_config.json'), text);
+    loadAdapter(dir, loadCausalLM(kind === 'peft' ? join(FIX, 'hf-v5/llama3-v5') : LLAMA));
+  }),
+  fileTarget('data: JSONL', () => fc.oneof(
+    fc.array(mutatedJson({ text: 'Once upon a time', prompt: 'Q', completion: 'A', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] }), { maxLength: 5 }).map((lines) => lines.join('\n')),
+    fc.string({ maxLength: 200 }),
+  ), async (text, scratch) => {
+    const p = join(scratch, 'data.jsonl');
+    writeFileSync(p, text);
+    const records = await loadRecords(p);
+    if (records.length > 0) buildExamples(records, Tokenizer.fromFolder(LLAMA), { format: detectFormat(records[0]!), maxLength: 64 });
+  }),
+  fileTarget('data: CSV / TSV', () => fc.tuple(fc.constantFrom('csv', 'tsv'), fc.array(fc.array(fc.oneof(fc.constantFrom('sentence', 'label', '0', '1', 'a "quoted" film', '', '\t', ',', '"', '__proto__'), fc.string({ maxLength: 6 })), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 })),
+  async ([ext, rows], scratch) => {
+    const sep = ext === 'csv' ? ',' : '\t';
+    const p = join(scratch, `data.${ext}`);
+    writeFileSync(p, rows.map((r) => r.join(sep)).join('\n'));
+    const records = await loadRecords(p);
+    if (records.length === 0) return;
+    const fields = detectSeqClsFields(records[0]!);
+    if (!fields.labelField) return;
+    const labels = labelSpaceOf(records, fields.labelField, false);
+    buildSeqClsExamples(records, Tokenizer.fromFolder(BERT), { textFields: fields.textFields, labelField: fields.labelField, labels, maxLength: 16 });
+  }),
+  fileTarget('data: Parquet', () => mutatedBytes(new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'sentence', data: ['a fine film', 'a dull one', 'ok'], type: 'STRING' }, { name: 'label', data: [1, 0, 1], type: 'INT32' }] })), 64),
+    async (bytes, scratch) => {
+      const p = join(scratch, 'data.parquet');
+      writeFileSync(p, bytes);
+      await loadRecords(p);
+    }),
+  fileTarget('IDX images', () => mutatedBytes(idxSeed().images, 16), (bytes, scratch) => {
+    const images = join(scratch, 'x-images-idx3-ubyte');
+    writeFileSync(images, bytes);
+    writeFileSync(join(scratch, 'x-labels-idx1-ubyte'), idxSeed().labels);
+    loadIdxDataset(images, { size: 8, channels: 1, mean: [0.5], std: [0.5], resizeShorter: null });
+  }),
+  fileTarget('llama2.c checkpoint', () => mutatedBytes(readFileSync(STORIES).subarray(0, 4096), 28), (bytes, scratch) => {
+    // The header's sizes decide what is read: mutate it and the first tensors, keep the rest real.
+    const full = Buffer.concat([Buffer.from(bytes), readFileSync(STORIES).subarray(4096)]);
+    const p = join(scratch, 'model.bin');
+    writeFileSync(p, full);
+    const { tensors, header } = readLlama2cCheckpoint(p);
+    for (const t of tensors.values()) t.dispose();
+    readLlama2cTokenizer(STORIES_TOK, header.vocab);
+  }, () => {}, () => existsSync(STORIES)),
+  cliTarget(),
+];
+
+let idx: { images: Uint8Array; labels: Uint8Array } | null = null;
+function idxSeed(): { images: Uint8Array; labels: Uint8Array } {
+  if (idx) return idx;
+  const count = 6;
+  const images = Buffer.alloc(16 + count * 8 * 8);
+  images.writeUInt32BE(2051, 0);
+  images.writeUInt32BE(count, 4);
+  images.writeUInt32BE(8, 8);
+  images.writeUInt32BE(8, 12);
+  for (let i = 16; i < images.length; i++) images[i] = (i * 37) % 256;
+  const labels = Buffer.alloc(8 + count);
+  labels.writeUInt32BE(2049, 0);
+  labels.writeUInt32BE(count, 4);
+  for (let i = 0; i < count; i++) labels[8 + i] = i % 3;
+  return (idx = { images: new Uint8Array(images), labels: new Uint8Array(labels) });
+}
+
+// ---- gift argument vectors --------------------------------------------------------------------
+
+/** Flag values: real paths of the sandbox, hostile text, and small numbers (never a huge amount of work). */
+function flagValues(sandbox: Sandbox): fc.Arbitrary<string> {
+  const paths = ['llama', 'bert', 'vit', 'data.jsonl', 'data.tsv', 'adapter', 'nope', '', '.', '..', 'data.jsonl/x'].map((p) => (p && p !== '.' && p !== '..' ? join(sandbox.inputs, p) : p));
+  return fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom(...paths) },
+    { weight: 3, arbitrary: fc.constantFrom('1', '2', '0', '-1', '', 'NaN', '1e309', '0.5', '1e-3', 'x', '__proto__', 'constructor', 'q_proj', 'q_proj,v_proj', 'query', '0-1', '0-4000000000', '3-1', 'gift', 'lora', 'full', 'bitfit', 'head', 'seqcls', 'imgcls', 'lm', 'math', 'commonsense', 'glue-sst2', 'cosine', 'linear') },
+    { weight: 1, arbitrary: fc.string({ maxLength: 12 }) },
+  );
+}
+
+/** Each command's own flags (most cases use them, so they reach past the argument parser). */
+const COMMAND_FLAGS: Record<string, string[]> = {
+  train: ['--model', '--data', '--eval-data', '--out', '--method', '--rank', '--alpha', '--targets', '--layers', '--lr', '--head-lr', '--batch-size', '--grad-accum',
+    '--warmup-ratio', '--max-length', '--seed', '--task', '--preset', '--format', '--share', '--dropout', '--label-field', '--text-fields', '--weight-decay',
+    '--scheduler', '--save-every', '--eval-every', '--max-grad-norm', '--columns', '--json', '--resume', '--regression'],
+  eval: ['--model', '--adapter', '--data', '--task', '--max-length', '--out', '--columns', '--json'],
+  inspect: ['--adapter', '--rank', '--targets', '--layers', '--json'],
+  generate: ['--model', '--adapter', '--prompt', '--temperature', '--top-k', '--top-p', '--seed'],
+  merge: ['--model', '--adapter', '--out'],
+  convert: ['--tokenizer', '--out'],
+  explain: ['--model', '--adapter', '--text', '--image', '--out', '--layer'],
+};
+/** What bounds a command's work in a case: one step, two tokens, two records. */
+const BOUNDS: Record<string, string[]> = { train: ['--max-steps', '1'], generate: ['--max-new-tokens', '2'], eval: ['--limit', '2'] };
+const COMMANDS = [...Object.keys(COMMAND_FLAGS), 'constructor', 'frobnicate'];
+const FLAGS = ['--model', '--data', '--eval-data', '--adapter', '--out', '--method', '--rank', '--alpha', '--targets', '--layers', '--lr', '--head-lr', '--batch-size',
+  '--grad-accum', '--warmup-ratio', '--max-length', '--seed', '--task', '--preset', '--prompt', '--format', '--share', '--dropout', '--label-field', '--text-fields',
+  '--tokenizer', '--weight-decay', '--scheduler', '--save-every', '--eval-every', '--max-grad-norm', '--columns', '--json', '--resume', '--regression', '--bogus'];
+
+function cliTarget(): FuzzTarget {
+  return {
+    name: 'gift argument vectors',
+    available: () => true,
+    property: (sandbox, record) => {
+      sandbox.copy(LLAMA, 'llama');
+      sandbox.copy(BERT, 'bert');
+      sandbox.copy(VIT, 'vit');
+      sandbox.write('data.jsonl', Array.from({ length: 6 }, (_, i) => JSON.stringify({ text: `line ${i} of a story` })).join('\n') + '\n');
+      sandbox.write('data.tsv', 'sentence\tlabel\na fine film\t1\na dull film\t0\nok\t1\n');
+      saveAdapter(join(sandbox.inputs, 'adapter'), attachAdapter(loadCausalLM(join(sandbox.inputs, 'llama')), { method: 'gift', rank: 2, target_modules: ['q_proj'] }), { path: 'llama', architecture: 'LlamaForCausalLM' });
+      sandbox.seal();
+      let n = 0;
+      const argv = fc.constantFrom(...COMMANDS).chain((command) => {
+        const own = Object.hasOwn(COMMAND_FLAGS, command) ? COMMAND_FLAGS[command]! : FLAGS;
+        const flag = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...own) }, { weight: 1, arbitrary: fc.constantFrom(...FLAGS) });
+        return fc.tuple(fc.constant(command), fc.array(fc.tuple(flag, flagValues(sandbox)), { maxLength: 7 }), fc.boolean(), fc.boolean(), fc.constantFrom(null, 'llama', 'bert', 'vit', 'adapter'));
+      });
+      return fc.asyncProperty(argv, async ([command, flags, withModel, withOut, positional]) => {
+        const out = join(sandbox.dir, `out-${n++}`);
+        const own = Object.hasOwn(COMMAND_FLAGS, command) ? COMMAND_FLAGS[command]! : [];
+        const args = [command, ...(positional ? [join(sandbox.inputs, positional)] : []),
+          ...(withModel && own.includes('--model') ? ['--model', join(sandbox.inputs, 'llama')] : []),
+          ...(withModel && own.includes('--data') ? ['--data', join(sandbox.inputs, 'data.jsonl')] : []),
+          ...flags.flatMap(([f, v]) => (['--json', '--resume', '--regression'].includes(f) ? [f] : [f, v])),
+          ...(withOut && own.includes('--out') ? ['--out', out] : []), ...(Object.hasOwn(BOUNDS, command) ? BOUNDS[command]! : [])];
+        const label = `gift ${args.map((a) => JSON.stringify(a)).join(' ')}`;
+        const named = flags.filter(([f]) => f === '--out').map(([, v]) => v);
+        record(await runCase(label, () => quietly(() => main(args))));
+        sandbox.check(label, [out, ...named]);
+        sandbox.clearOutputs();
+      });
+    },
+  };
+}
+
+/** Runs fn with console output swallowed (a case's progress lines are noise here). */
+async function quietly<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = [console.log, console.error, console.warn] as const;
+  const write = process.stdout.write;
+  console.log = console.error = console.warn = () => {};
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  try {
+    return await fn();
+  } finally {
+    [console.log, console.error, console.warn] = saved;
+    process.stdout.write = write;
+  }
+}

@@ -5,6 +5,23 @@ import { Tensor } from '../tensor/tensor.js';
 export abstract class Module {
   private readonly params = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
+  /**
+   * Training mode: dropout (LoRA's included) is active only here. A model starts in evaluation
+   * mode, so evaluating, generating and merging are deterministic; the trainer switches to
+   * training mode for its steps and back for held-out evaluation.
+   */
+  training = false;
+
+  /** Sets training mode on this module and every module under it. */
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+
+  /** Evaluation mode (train(false)). */
+  eval(): this {
+    return this.train(false);
+  }
 
   /** Registers a parameter (a leaf tensor that outlives every scope) under a local name. */
   protected param(name: string, t: Tensor, trainable = true): Tensor {

@@ -172,6 +172,7 @@ export function trainModel(run: TrainRun): TrainResult {
   try {
     return trainLoop(run, task, fingerprint);
   } finally {
+    run.model.eval(); // what follows training (evaluation, saving, merging) sees no dropout
     release();
   }
 }
@@ -218,6 +219,7 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string)
   const hasHeldOut = task.heldOutSize > 0;
   const evaluate = (step: number) => {
     if (!hasHeldOut) return;
+    run.model.eval();
     const loss = taskHeldOutLoss(task, o.batchSize);
     evalHistory.push({ step, loss });
     run.callbacks?.onEval?.(step, loss);
@@ -236,6 +238,7 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string)
     const window = epochCache.batches.slice(first, Math.min(first + o.gradAccum, batchesPerEpoch));
     const targetTokens = window.reduce((n: number, b) => n + task.units(b), 0);
     reseedAdapters(run.model, (o.seed * 1000003 + step) >>> 0);
+    run.model.train();
     let lossSum = 0;
     for (const b of window) {
       tidy(() => {

@@ -13,15 +13,14 @@ export interface LoraWeights {
 }
 
 export class LoraLinearAdapter implements LinearAdapter {
-  /** Dropout is active only while training is true. */
-  training = true;
   constructor(readonly w: LoraWeights, private readonly dropoutP: number, private rng: Random) {}
   /** Restarts the dropout masks from a seed (the trainer does this every step, so resuming is exact). */
   reseed(seed: number): void {
     this.rng = new RandomClass(seed);
   }
   forward(x: Tensor, base: Linear): Tensor {
-    const xd = this.dropoutP > 0 ? dropout(x, this.dropoutP, this.rng, this.training) : x;
+    // Dropout follows the mode of the layer it is attached to (the model's train() / eval()).
+    const xd = this.dropoutP > 0 ? dropout(x, this.dropoutP, this.rng, base.training) : x;
     const low = matmul(matmul(xd, this.w.A, { transposeB: true }), this.w.B, { transposeB: true });
     return add(base.baseForward(x), this.w.scale === 1 ? low : scale(low, this.w.scale));
   }

@@ -191,3 +191,33 @@ test('gift train: --resume without a checkpoint, a checkpoint without --resume, 
   assert.equal(gift(args(busy)).code, 0);
   assert.ok(!existsSync(join(busy, '.giftjs-lock')), 'the lock is released at the end');
 });
+
+test('gift convert killed at each rename, fsync and removal leaves the old folder or the new one', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-convertfaults-'));
+  const pristine = join(dir, 'pristine');
+  assert.equal(gift(['merge', '--model', MODEL, '--adapter', adapterWith(join(dir, 'a'), 1), '--out', pristine]).code, 0);
+  const converted = join(dir, 'converted');
+  const log = join(dir, 'steps.log');
+  cpSync(pristine, converted, { recursive: true });
+  assert.equal(gift(['convert', 'use-lite', '--out', converted], { GIFTJS_FAULT_LOG: log }).code, 0);
+  const oldState = snapshot(pristine);
+  const newState = snapshot(converted);
+  const steps = readFileSync(log, 'utf8').trim().split('\n');
+  const points = steps.map((s, i) => (s === 'write' ? 0 : i + 1)).filter((k) => k > 0);
+  const out = join(dir, 'out');
+  const seen = { old: 0, new: 0 };
+  for (const k of points) {
+    rmSync(out, { recursive: true, force: true });
+    for (const n of leftovers(out)) rmSync(join(dir, n), { recursive: true, force: true });
+    cpSync(pristine, out, { recursive: true });
+    assert.equal(gift(['convert', 'use-lite', '--out', out], { GIFTJS_FAULT_AT: String(k) }).signal, 'SIGKILL', `step ${k}`);
+    recoverFolder(out);
+    const state = snapshot(out);
+    if (JSON.stringify([...state]) === JSON.stringify([...oldState])) seen.old++;
+    else {
+      assert.deepEqual(state, newState, `killed at step ${k} (${steps[k - 1]})`);
+      seen.new++;
+    }
+  }
+  assert.ok(seen.old > 0 && seen.new > 0, JSON.stringify(seen));
+});

@@ -1,5 +1,6 @@
 // One GIFT (or LoRA) training step on a Transformer-shaped model with random weights: forward,
 // backward and the AdamW update timed separately, as the speed issue measures it.
+import { markForwardStart, startProfiling, stopProfiling, type OpProfile, type OpTime } from '../tensor/profiler.js';
 import { performance } from 'node:perf_hooks';
 import { setBf16Compute } from '../backend/index.js';
 import { parseLlamaConfig } from '../models/llama/config.js';
@@ -31,13 +32,15 @@ export interface StepTiming {
   msOptimizer: number;
   peakRssMB: number;
   loss: number;
+  /** Per op kind, ms per step (with --profile). */
+  profile?: OpProfile;
 }
 
 /**
  * Times training steps: lossOf builds the loss (inside a scope), then backward, then AdamW on
  * params. One warm-up step, then `steps` timed ones; phases averaged, peak RSS sampled per step.
  */
-function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: number, tokensPerStep: number): StepTiming {
+function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: number, tokensPerStep: number, profile = false): StepTiming {
   const opt = new AdamW([{ params, lrScale: 1, weightDecay: 0 }]);
   let peak = 0;
   const one = () => {
@@ -45,6 +48,7 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
     let t1 = 0;
     let loss = 0;
     tidy(() => {
+      markForwardStart();
       const l = lossOf();
       loss = l.item();
       t1 = performance.now();
@@ -58,13 +62,19 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
     return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, loss };
   };
   one(); // warm-up
+  if (profile) startProfiling();
   const runs = Array.from({ length: steps }, one);
+  const ops = profile ? stopProfiling() : undefined;
+  const perStep = (rows: OpTime[]) => rows.map((r) => ({ ...r, ms: r.ms / steps, calls: r.calls / steps }));
   const avg = (k: 'fwd' | 'bwd' | 'opt') => runs.reduce((s, x) => s + x[k], 0) / runs.length;
   const total = avg('fwd') + avg('bwd') + avg('opt');
-  return { tokensPerSecond: tokensPerStep / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 2 ** 20, loss: runs[runs.length - 1]!.loss };
+  return {
+    tokensPerSecond: tokensPerStep / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 2 ** 20, loss: runs[runs.length - 1]!.loss,
+    ...(ops ? { profile: { forward: perStep(ops.forward), backward: perStep(ops.backward) } } : {}),
+  };
 }
 
-export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false): StepTiming {
+export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false, profile = false): StepTiming {
   const raw = STEP_SHAPES[shape];
   if (!raw) throw new GiftjsError(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
   const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
@@ -79,7 +89,7 @@ export function benchTrainingStep(shape: string, batch: number, seq: number, ran
   const ids = Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize));
   const labels = shiftLabels(ids, batch, seq);
   try {
-    return timeSteps(() => crossEntropy(model.forward(ids, batch, seq), labels), adapter.namedTrainable(), steps, batch * seq);
+    return timeSteps(() => crossEntropy(model.forward(ids, batch, seq), labels), adapter.namedTrainable(), steps, batch * seq, profile);
   } finally {
     setBf16Compute(false);
   }

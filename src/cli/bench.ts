@@ -1,5 +1,6 @@
 // `gift bench gemm|ops|memory`: benchmarks that print ratios against baselines measured in the
 // same run (the ref backend, and PyTorch when --torch is given and Debian's python3-torch exists).
+import { profileTable } from '../bench/profile_report.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,7 @@ export const BENCH_HELP = `gift bench <what> [options]
              --batch B (4) --seq T --rank R (64) --method gift|lora --steps N (3) --layers L (fewer, quicker)
              --dtype f32|bf16  frozen weights stored as float32 or bfloat16
              --checkpointing   activation checkpointing (recompute each layer in backward)
+             --profile         time per op kind (GEMM, attention, norms, elementwise, layout, ...) in forward and backward
              --bf16-compute    with --dtype bf16: multiply with the CPU's bf16 dot products (AVX-512 BF16)
              --torch        also run the PyTorch peer (../shared/peer/bench_torch_gift.py), both formulations
   generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
@@ -103,6 +105,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       'new-tokens': { type: 'string', default: '32' },
       checkpointing: { type: 'boolean', default: false },
       'bf16-compute': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -189,9 +192,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const layers = values.layers ? int('layers', values.layers) : undefined;
     if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new GiftjsError(`--dtype must be f32 or bf16, got '${values.dtype}'`);
     const rank = opt('rank', 64);
-    const r = benchTrainingStep(values.shape!, batch, seq, rank, method, opt('steps', 3), layers, values.dtype, values.checkpointing === true, values['bf16-compute'] === true);
+    const r = benchTrainingStep(values.shape!, batch, seq, rank, method, opt('steps', 3), layers, values.dtype, values.checkpointing === true, values['bf16-compute'] === true, values.profile === true);
     console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${values.dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB; loss ${r.loss.toFixed(4)}`);
+    if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
     const peers: Record<string, number | null> = {};
     if (values.torch) {
       if (values.shape !== 'smollm2-135m' || method !== 'gift') {

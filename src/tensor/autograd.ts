@@ -6,6 +6,7 @@
 // op's backward is told which ones do, so a frozen weight's gradient is never computed — only
 // the gradient that flows through it to the activations.
 
+import { markForwardOp, timeBackward } from './profiler.js';
 import { keep } from './memory.js';
 import { sameShape, shapeString } from './shape.js';
 import type { Tensor } from './tensor.js';
@@ -63,6 +64,7 @@ export function needsRecording(inputs: readonly (Tensor | null | undefined)[]): 
  * recorded, and right after the backward has used them otherwise.
  */
 export function record(op: string, out: Tensor, inputs: readonly Tensor[], backward: GradNode['backward'], saved: readonly Tensor[] = []): Tensor {
+  markForwardOp(op);
   if (needsRecording(inputs)) {
     out.requiresGrad = true;
     out.gradFn = { op, inputs, backward, saved };
@@ -136,7 +138,7 @@ export function runBackward(root: Tensor, gradient?: Tensor): void {
         continue;
       }
       const needs = node.inputs.map((x) => x.requiresGrad);
-      const inputGrads = node.backward(g, needs);
+      const inputGrads = timeBackward(node.op, () => node.backward(g, needs));
       node.inputs.forEach((input, i) => {
         const gi = inputGrads[i];
         if (!needs[i] || !gi) return;

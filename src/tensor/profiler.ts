@@ -1,0 +1,89 @@
+// An op-level profile of training steps (gift bench step --profile): wall time per op kind in the
+// forward pass and in the backward pass, grouped into categories (GEMM, attention, norms,
+// elementwise, layout, ...). Forward time is attributed to an op as the time since the previous op
+// was recorded (ops run one after another), so model code between two ops counts to the second;
+// backward time is each op's backward function, timed around its call. Inactive, a mark costs one
+// comparison.
+import { performance } from 'node:perf_hooks';
+
+export interface OpTime {
+  op: string;
+  category: string;
+  calls: number;
+  ms: number;
+}
+
+export interface OpProfile {
+  forward: OpTime[];
+  backward: OpTime[];
+}
+
+const CATEGORIES = new Map<string, string>([
+  ['linear', 'GEMM'], ['matmul', 'GEMM'],
+  ['attention', 'attention'],
+  ['rmsNorm', 'norms'], ['layerNorm', 'norms'],
+  ['softmax', 'softmax / loss'], ['logSoftmax', 'softmax / loss'], ['crossEntropy', 'softmax / loss'],
+  ['add', 'elementwise'], ['sub', 'elementwise'], ['mul', 'elementwise'], ['div', 'elementwise'], ['scale', 'elementwise'], ['addScalar', 'elementwise'],
+  ['swiglu', 'activations'], ['silu', 'activations'], ['gelu', 'activations'], ['relu', 'activations'], ['tanh', 'activations'], ['dropout', 'activations'],
+  ['reshape', 'layout'], ['permute', 'layout'], ['slice', 'layout'], ['concat', 'layout'],
+  ['rope', 'rope'], ['embedding', 'gather'], ['sum', 'reductions'], ['mean', 'reductions'],
+]);
+
+export function opCategory(op: string): string {
+  return CATEGORIES.get(op) ?? 'other';
+}
+
+class Profiler {
+  readonly forward = new Map<string, { calls: number; ms: number }>();
+  readonly backward = new Map<string, { calls: number; ms: number }>();
+  last = performance.now();
+  inBackward = 0;
+}
+
+let active: Profiler | null = null;
+
+function add(table: Map<string, { calls: number; ms: number }>, op: string, ms: number): void {
+  const e = table.get(op);
+  if (e) {
+    e.calls++;
+    e.ms += ms;
+  } else table.set(op, { calls: 1, ms });
+}
+
+export function startProfiling(): void {
+  active = new Profiler();
+}
+
+/** Starts the forward clock (before a forward pass, so what ran before it is not counted). */
+export function markForwardStart(): void {
+  if (active) active.last = performance.now();
+}
+
+/** Called as each op is recorded: the time since the previous mark is this op's forward time. */
+export function markForwardOp(op: string): void {
+  if (!active || active.inBackward > 0) return;
+  const now = performance.now();
+  add(active.forward, op, now - active.last);
+  active.last = now;
+}
+
+/** Times one op's backward function. */
+export function timeBackward<T>(op: string, fn: () => T): T {
+  if (!active) return fn();
+  const t0 = performance.now();
+  active.inBackward++;
+  try {
+    return fn();
+  } finally {
+    active.inBackward--;
+    add(active.backward, op, performance.now() - t0);
+  }
+}
+
+export function stopProfiling(): OpProfile {
+  const p = active;
+  active = null;
+  const rows = (t: Map<string, { calls: number; ms: number }>) =>
+    [...(t ?? new Map())].map(([op, e]) => ({ op, category: opCategory(op), calls: e.calls, ms: e.ms })).sort((a, b) => b.ms - a.ms);
+  return { forward: p ? rows(p.forward) : [], backward: p ? rows(p.backward) : [] };
+}

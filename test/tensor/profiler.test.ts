@@ -1,0 +1,40 @@
+// The op profiler behind `gift bench step --profile`: every op of a step is counted in its phase,
+// the times add up to no more than the phases' wall time, and nothing is recorded when inactive.
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { test } from 'node:test';
+import { profileTable } from '../../src/bench/profile_report.js';
+import { linear } from '../../src/ops/matmul.js';
+import { crossEntropy } from '../../src/ops/cross_entropy.js';
+import { rmsNorm } from '../../src/ops/norms.js';
+import { tidy } from '../../src/tensor/memory.js';
+import { markForwardStart, startProfiling, stopProfiling } from '../../src/tensor/profiler.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { randn } from '../helpers.js';
+
+test('the profiler counts each op once per phase and its times fit in the wall time', () => {
+  const w = randn([16, 32], 1, true);
+  const x = randn([8, 32], 2);
+  const step = () => tidy(() => {
+    markForwardStart();
+    const loss = crossEntropy(linear(rmsNorm(x, Tensor.ones([32])), w), [0, 1, 2, 3, 4, 5, 6, 7]);
+    loss.backward();
+  });
+  step();
+  assert.deepEqual(stopProfiling(), { forward: [], backward: [] }, 'nothing recorded while inactive');
+  startProfiling();
+  const t0 = performance.now();
+  step();
+  step();
+  const wall = performance.now() - t0;
+  const p = stopProfiling();
+  const calls = (rows: typeof p.forward) => Object.fromEntries(rows.map((r) => [r.op, r.calls]));
+  assert.deepEqual(calls(p.forward), { rmsNorm: 2, linear: 2, crossEntropy: 2 });
+  // rmsNorm's input needs no gradient, so its backward never runs.
+  assert.deepEqual(calls(p.backward), { crossEntropy: 2, linear: 2 });
+  assert.equal(p.forward.find((r) => r.op === 'linear')!.category, 'GEMM');
+  const total = [...p.forward, ...p.backward].reduce((s, r) => s + r.ms, 0);
+  assert.ok(total > 0 && total <= wall, `${total} ms of ops within ${wall} ms`);
+  assert.match(profileTable(p, wall / 2, wall / 2, 0, 1), /GEMM .*\n[\s\S]*top ops:/);
+  w.grad?.dispose();
+});

@@ -283,7 +283,25 @@ Napi::Value ActivationBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// swigluForward(gate, up, y, n) / swigluBackward(gate, up, dy, dgate | null, dup | null, n)
+Napi::Value SwigluForward(const Napi::CallbackInfo& info) {
+  const std::size_t n = sz(info, 3);
+  F32 g = f32(info, 0), u = f32(info, 1), y = f32(info, 2);
+  need(info, g, n, "gate"); need(info, u, n, "up"); need(info, y, n, "y");
+  swigluForward(g.data, u.data, y.data, n);
+  return info.Env().Undefined();
+}
+Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
+  const std::size_t n = sz(info, 5);
+  F32 g = f32(info, 0), u = f32(info, 1), dy = f32(info, 2), dg = f32(info, 3, true), du = f32(info, 4, true);
+  need(info, g, n, "gate"); need(info, u, n, "up"); need(info, dy, n, "dy"); need(info, dg, n, "dgate"); need(info, du, n, "dup");
+  swigluBackward(g.data, u.data, dy.data, dg.data, du.data, n);
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));
+  exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward));
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));

@@ -54,4 +54,22 @@ void activationBackward(Activation a, const float* x, const float* dy, float* dx
   });
 }
 
+// SwiGLU fused: one pass each way, silu recomputed in backward (nothing saved between the passes).
+void swigluForward(const float* gate, const float* up, float* y, std::size_t n) {
+  parallelChunks(n, 16384, [&](std::size_t i0, std::size_t i1) {
+    for (std::size_t i = i0; i < i1; ++i) y[i] = forward(Activation::Silu, gate[i]) * up[i];
+  });
+}
+
+void swigluBackward(const float* gate, const float* up, const float* dy, float* dgate, float* dup, std::size_t n) {
+  parallelChunks(n, 16384, [&](std::size_t i0, std::size_t i1) {
+    for (std::size_t i = i0; i < i1; ++i) {
+      const float g = gate[i];
+      const float s = 1.0f / (1.0f + std::exp(-g));
+      if (dgate) dgate[i] = dy[i] * up[i] * (s * (1.0f + g * (1.0f - s)));
+      if (dup) dup[i] = dy[i] * (g * s);
+    }
+  });
+}
+
 }  // namespace giftjs

@@ -57,5 +57,8 @@ enum class Activation : int { GeluErf = 0, GeluTanh = 1, Silu = 2 };
 void activationForward(Activation a, const float* x, float* y, std::size_t n);
 // dx = dy * act'(x)
 void activationBackward(Activation a, const float* x, const float* dy, float* dx, std::size_t n);
+// y = silu(gate) * up; backward: dgate = dy * up * silu'(gate), dup = dy * silu(gate) (either may be null).
+void swigluForward(const float* gate, const float* up, float* y, std::size_t n);
+void swigluBackward(const float* gate, const float* up, const float* dy, float* dgate, float* dup, std::size_t n);
 
 }  // namespace giftjs

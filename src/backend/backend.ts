@@ -77,4 +77,9 @@ export interface Backend {
   activationForward(kind: ActivationKind, x: F, y: F, n: number): void;
   /** dx = dy * act'(x) */
   activationBackward(kind: ActivationKind, x: F, dy: F, dx: F, n: number): void;
+
+  /** y = silu(gate) * up (Llama's MLP), in one pass. */
+  swigluForward(gate: F, up: F, y: F, n: number): void;
+  /** dgate = dy * up * silu'(gate), dup = dy * silu(gate); either may be null (not needed). */
+  swigluBackward(gate: F, up: F, dy: F, dgate: F | null, dup: F | null, n: number): void;
 }

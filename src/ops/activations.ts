@@ -32,32 +32,16 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   if (!sameShape(gate.shape, up.shape)) {
     throw new GiftjsError(`swiglu: gate ${shapeString(gate.shape)} and up ${shapeString(up.shape)} must have the same shape`);
   }
-  const backend = getBackend();
-  const act = Tensor.empty(gate.shape);
-  backend.activationForward(ActivationKind.Silu, gate.data, act.data, gate.size);
+  // One fused kernel each way (threaded natively); backward recomputes silu(gate) instead of
+  // keeping it, which saves a gate-sized buffer per layer.
   const out = Tensor.empty(gate.shape);
-  const o = out.data;
-  const a = act.data;
-  const u = up.data;
-  for (let i = 0; i < o.length; i++) o[i] = a[i]! * u[i]!;
+  getBackend().swigluForward(gate.data, up.data, out.data, gate.size);
   return record('swiglu', out, [gate, up], (g, needs) => {
-    const gd = g.data;
-    let dgate: Tensor | null = null;
-    let dup: Tensor | null = null;
-    if (needs[0]) {
-      // d/dgate = g * up * silu'(gate)
-      const gu = Tensor.empty(gate.shape);
-      for (let i = 0; i < gd.length; i++) gu.data[i] = gd[i]! * u[i]!;
-      dgate = Tensor.empty(gate.shape);
-      getBackend().activationBackward(ActivationKind.Silu, gate.data, gu.data, dgate.data, gate.size);
-      gu.dispose();
-    }
-    if (needs[1]) {
-      dup = Tensor.empty(up.shape);
-      for (let i = 0; i < gd.length; i++) dup.data[i] = gd[i]! * a[i]!;
-    }
+    const dgate = needs[0] ? Tensor.empty(gate.shape) : null;
+    const dup = needs[1] ? Tensor.empty(up.shape) : null;
+    getBackend().swigluBackward(gate.data, up.data, g.data, dgate?.data ?? null, dup?.data ?? null, gate.size);
     return [dgate, dup];
-  }, [act]);
+  });
 }
 
 /** A pointwise op whose derivative is a function of its output (ReLU, tanh): backward needs only y. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { getBackend, isNativeAvailable, withBackend } from '../../src/backend/index.js';
 import { erf } from '../../src/backend/ref/activations.js';
 import { gelu, silu, swiglu } from '../../src/ops/activations.js';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
@@ -110,4 +111,25 @@ test('native and ref agree on norms, softmax and cross-entropy at Transformer si
   assertBackendsAgree(() => softmax(logits), 'softmax 16x4099', 1e-7);
   const targets = Array.from({ length: 16 }, (_, i) => (i * 257) % 4099);
   assertBackendsAgree(() => crossEntropy(logits, targets, { reduction: 'none' }), 'crossEntropy rows');
+});
+
+test('fused swiglu: the native kernel (threaded, odd length) equals the reference kernel, each gradient alone too', { skip: isNativeAvailable() ? false : 'no native backend' }, () => {
+  const n = 100_003; // past the threading chunk, not a multiple of any vector width
+  const gate = randn([n], 7).data;
+  const up = randn([n], 8).data;
+  const dy = randn([n], 9).data;
+  const run = (b: 'ref' | 'native') => withBackend(b, () => {
+    const y = new Float32Array(n);
+    const dg = new Float32Array(n);
+    const du = new Float32Array(n);
+    const dgAlone = new Float32Array(n);
+    getBackend().swigluForward(gate, up, y, n);
+    getBackend().swigluBackward(gate, up, dy, dg, du, n);
+    getBackend().swigluBackward(gate, up, dy, dgAlone, null, n);
+    return { y, dg, du, dgAlone };
+  });
+  const r = run('ref');
+  const v = run('native');
+  for (const k of ['y', 'dg', 'du', 'dgAlone'] as const) assertClose(v[k], r[k], `swiglu ${k}`, 1e-6, 1e-5);
+  assertClose(r.dgAlone, r.dg, 'dgate without dup', 0, 0);
 });

@@ -28,6 +28,8 @@ export interface NativeAddon {
   attentionBackward(s: AttentionShape, q: F, k: F, v: F, keyMask: F | null, out: F, lse: F, dout: F, dq: F | null, dk: F | null, dv: F | null): void;
   activationForward(kind: number, x: F, y: F, n: number): void;
   activationBackward(kind: number, x: F, dy: F, dx: F, n: number): void;
+  swigluForward(gate: F, up: F, y: F, n: number): void;
+  swigluBackward(gate: F, up: F, dy: F, dgate: F | null, dup: F | null, n: number): void;
 }
 
 /** Where `npm install` puts the addon; GIFTJS_NATIVE_ADDON points elsewhere (a custom build). */

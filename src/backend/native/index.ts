@@ -24,5 +24,7 @@ export function createNativeBackend(addon: NativeAddon): Backend {
       addon.attentionBackward(s, q, k, v, mask, out, lse, dout, dq, dk, dv),
     activationForward: (kind, x, y, n) => addon.activationForward(kind, x, y, n),
     activationBackward: (kind, x, dy, dx, n) => addon.activationBackward(kind, x, dy, dx, n),
+    swigluForward: (gate, up, y, n) => addon.swigluForward(gate, up, y, n),
+    swigluBackward: (gate, up, dy, dgate, dup, n) => addon.swigluBackward(gate, up, dy, dgate, dup, n),
   };
 }

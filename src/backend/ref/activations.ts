@@ -65,3 +65,14 @@ export function refActivationForward(kind: ActivationKind, x: Float32Array, y: F
 export function refActivationBackward(kind: ActivationKind, x: Float32Array, dy: Float32Array, dx: Float32Array, n: number): void {
   for (let i = 0; i < n; i++) dx[i] = dy[i]! * activationDerivative(kind, x[i]!);
 }
+
+export function refSwigluForward(gate: Float32Array, up: Float32Array, y: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) y[i] = activationValue(ActivationKind.Silu, gate[i]!) * up[i]!;
+}
+
+export function refSwigluBackward(gate: Float32Array, up: Float32Array, dy: Float32Array, dgate: Float32Array | null, dup: Float32Array | null, n: number): void {
+  for (let i = 0; i < n; i++) {
+    if (dgate) dgate[i] = dy[i]! * up[i]! * activationDerivative(ActivationKind.Silu, gate[i]!);
+    if (dup) dup[i] = dy[i]! * activationValue(ActivationKind.Silu, gate[i]!);
+  }
+}

@@ -1,6 +1,6 @@
 // The `ref` backend: every kernel in plain TypeScript. Runs anywhere; the oracle for `native`.
 import type { Backend } from '../backend.js';
-import { refActivationBackward, refActivationForward } from './activations.js';
+import { refActivationBackward, refActivationForward, refSwigluBackward, refSwigluForward } from './activations.js';
 import { refAttentionBackward, refAttentionForward } from './attention.js';
 import { refGemm } from './gemm.js';
 import { refLayerNormBackward, refLayerNormForward, refRmsNormBackward, refRmsNormForward } from './norms.js';
@@ -30,4 +30,6 @@ export const refBackend: Backend = {
   attentionBackward: refAttentionBackward,
   activationForward: refActivationForward,
   activationBackward: refActivationBackward,
+  swigluForward: refSwigluForward,
+  swigluBackward: refSwigluBackward,
 };

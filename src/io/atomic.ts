@@ -61,8 +61,30 @@ function writeAll(fd: number, chunks: readonly (Uint8Array | string)[]): void {
   }
 }
 
+/**
+ * Runs a filesystem write: an error the system reports (a file where a folder should be, no
+ * permission, a full disk) becomes a GiftjsError naming the path.
+ */
+export function reportingFsErrors<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof GiftjsError || typeof code !== 'string') throw err;
+    const why: Record<string, string> = {
+      EEXIST: 'a file is in the way of a folder', ENOTDIR: 'a file is in the way of a folder', EACCES: 'permission denied', EPERM: 'not permitted',
+      EROFS: 'read-only filesystem', ENOSPC: 'no space left on the device', EISDIR: 'a folder is in the way of a file', ENAMETOOLONG: 'the name is too long',
+    };
+    throw new GiftjsError(`cannot write ${path}: ${Object.hasOwn(why, code) ? why[code] : code} (${(err as Error).message})`);
+  }
+}
+
 /** Writes the chunks, in order, to path atomically. */
 export function writeFileAtomic(path: string, chunks: readonly (Uint8Array | string)[]): void {
+  reportingFsErrors(path, () => writeFileAtomicUnchecked(path, chunks));
+}
+
+function writeFileAtomicUnchecked(path: string, chunks: readonly (Uint8Array | string)[]): void {
   mkdirSync(dirname(path), { recursive: true });
   removeStaleTemporaries(path);
   const tmp = tempName(path);
@@ -149,7 +171,7 @@ export function withLock<T>(lockPath: string, what: string, body: () => T): T {
 }
 
 export function acquireLock(lockPath: string, what: string): () => void {
-  mkdirSync(dirname(lockPath), { recursive: true });
+  reportingFsErrors(lockPath, () => mkdirSync(dirname(lockPath), { recursive: true }));
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx' });
@@ -182,8 +204,8 @@ export function acquireLock(lockPath: string, what: string): () => void {
  * before any work. The folder gets the marker file, so a later write may replace it.
  */
 export function writeFolderAtomic(dir: string, fill: (tmpDir: string) => void): void {
-  mkdirSync(dirname(dir), { recursive: true });
-  withLock(sibling(dir, 'lock'), dir, () => {
+  reportingFsErrors(dir, () => mkdirSync(dirname(dir), { recursive: true }));
+  withLock(sibling(dir, 'lock'), dir, () => reportingFsErrors(dir, () => {
     recoverFolder(dir);
     const refusal = replaceRefusal(dir);
     if (refusal) throw new GiftjsError(refusal);
@@ -210,7 +232,7 @@ export function writeFolderAtomic(dir: string, fill: (tmpDir: string) => void): 
     fsyncFolder(dirname(dir));
     faultPoint('remove');
     rmSync(old, { recursive: true, force: true });
-  });
+  }));
 }
 
 /** A folder of named files (an evaluation's predictions and metrics, say), written atomically. */

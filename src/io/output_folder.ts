@@ -4,7 +4,7 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { GiftjsError } from '../errors.js';
-import { acquireLock, writeFileAtomic } from './atomic.js';
+import { acquireLock, reportingFsErrors, writeFileAtomic } from './atomic.js';
 
 export const RUN_MARKER = '.giftjs-run';
 const RUN_LOCK = '.giftjs-lock';
@@ -55,7 +55,7 @@ export function claimRunFolder(outDir: string): () => void {
       throw new GiftjsError(`--out ${outDir} is a folder giftjs did not make (it holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); train into a new or empty folder`);
     }
   }
-  mkdirSync(outDir, { recursive: true });
+  reportingFsErrors(outDir, () => mkdirSync(outDir, { recursive: true }));
   const release = acquireLock(join(outDir, RUN_LOCK), `the run folder ${outDir}`);
   try {
     if (!existsSync(join(outDir, RUN_MARKER))) writeFileAtomic(join(outDir, RUN_MARKER), [`${JSON.stringify({ written_by: 'giftjs' })}\n`]);

@@ -103,6 +103,11 @@ test('absurd values are refused with the flag and what is allowed (item 10)', ()
   refused(gift(...trainArgs('a4', '--warmup-ratio', '5')), /training option warmupRatio is 5; it must be in \[0, 1\]/);
   refused(gift(...trainArgs('a5', '--max-length', '100000')), /--max-length 100000 is longer than the model's context \(max_position_embeddings 128\)/);
   refused(gift(...trainArgs('a6', '--method', 'lora', '--rank', '100')), /LoRA rank 100 is larger than model\.layers\.0\.self_attn\.q_proj allows/);
+  // An output path under a file (found by the fuzzer: a raw EEXIST before).
+  const ok = join(work, 'ok-adapter');
+  saveAdapter(ok, attachAdapter(LlamaForCausalLM.fromPretrained(MODEL), { method: 'gift', rank: 2, target_modules: ['q_proj'] }), { path: MODEL, architecture: 'LlamaForCausalLM' });
+  refused(gift('merge', '--model', MODEL, '--adapter', ok, '--out', join(data, 'x')), /cannot write .*d\.jsonl\/x: a file is in the way of a folder/);
+  refused(gift('train', '--model', MODEL, '--data', data, '--out', join(data, 'run'), '--max-steps', '1'), /a file is in the way of a folder/);
   const empty = join(work, 'empty.jsonl');
   writeFileSync(empty, '');
   const r = gift('eval', '--model', MODEL, '--data', empty);

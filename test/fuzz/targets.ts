@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { parquetWriteBuffer } from 'hyparquet-writer';
@@ -184,6 +184,7 @@ export class Sandbox {
     for (const name of readdirSync(this.dir)) if (name !== 'inputs') rmSync(join(this.dir, name), { recursive: true, force: true });
   }
   dispose(): void {
+    if (process.cwd().startsWith(this.dir)) process.chdir(tmpdir());
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -413,6 +414,8 @@ function cliTarget(): FuzzTarget {
       sandbox.write('data.tsv', 'sentence\tlabel\na fine film\t1\na dull film\t0\nok\t1\n');
       saveAdapter(join(sandbox.inputs, 'adapter'), attachAdapter(loadCausalLM(join(sandbox.inputs, 'llama')), { method: 'gift', rank: 2, target_modules: ['q_proj'] }), { path: 'llama', architecture: 'LlamaForCausalLM' });
       sandbox.seal();
+      // Relative paths in a case (--out linear) resolve inside the sandbox, where check() sees them.
+      process.chdir(sandbox.dir);
       let n = 0;
       const argv = fc.constantFrom(...COMMANDS).chain((command) => {
         const own = Object.hasOwn(COMMAND_FLAGS, command) ? COMMAND_FLAGS[command]! : FLAGS;
@@ -428,7 +431,7 @@ function cliTarget(): FuzzTarget {
           ...flags.flatMap(([f, v]) => (['--json', '--resume', '--regression'].includes(f) ? [f] : [f, v])),
           ...(withOut && own.includes('--out') ? ['--out', out] : []), ...(Object.hasOwn(BOUNDS, command) ? BOUNDS[command]! : [])];
         const label = `gift ${args.map((a) => JSON.stringify(a)).join(' ')}`;
-        const named = flags.filter(([f]) => f === '--out').map(([, v]) => v);
+        const named = flags.filter(([f]) => f === '--out').map(([, v]) => resolve(sandbox.dir, v));
         record(await runCase(label, () => quietly(() => main(args))));
         sandbox.check(label, [out, ...named]);
         sandbox.clearOutputs();

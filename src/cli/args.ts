@@ -9,16 +9,19 @@ export interface Parsed {
   positionals: string[];
 }
 
-/** Parses flags strictly (an unknown flag is an error); --help / -h is always accepted. */
-export function parse(argv: string[], options: Options, allowPositionals = false): Parsed {
-  let r;
+/** node:util's parse errors (unknown flag, missing value) are the user's to fix: a GiftjsError. */
+export function reportingParseErrors<T>(parse: () => T): T {
   try {
-    r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+    return parse();
   } catch (err) {
-    // node:util's parse errors (unknown flag, missing value) are the user's to fix: say them plainly.
     if (String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) throw new GiftjsError((err as Error).message);
     throw err;
   }
+}
+
+/** Parses flags strictly (an unknown flag is an error); --help / -h is always accepted. */
+export function parse(argv: string[], options: Options, allowPositionals = false): Parsed {
+  const r = reportingParseErrors(() => parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true }));
   return { values: r.values as Parsed['values'], positionals: r.positionals };
 }
 

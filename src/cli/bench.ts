@@ -1,5 +1,6 @@
 // `gift bench gemm|ops|memory`: benchmarks that print ratios against baselines measured in the
 // same run (the ref backend, and PyTorch when --torch is given and Debian's python3-torch exists).
+import { reportingParseErrors } from './args.js';
 import { profileTable } from '../bench/profile_report.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -84,7 +85,7 @@ function torchStep(batch: number, seq: number, rank: number, layers: number, thr
 }
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = reportingParseErrors(() => parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -108,7 +109,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       profile: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
-  });
+  }));
   const what = positionals[0];
   if (values.help || !what) {
     console.log(BENCH_HELP);

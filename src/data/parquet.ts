@@ -1,6 +1,7 @@
 // Parquet files (the format of Hugging Face datasets) as records, through hyparquet, read in a
 // worker thread (parquet_worker.ts) that is stopped after a time bound and has its memory capped:
 // a damaged file ends in a clear error, never a hang or an out-of-memory abort of the process.
+import { cannotRead } from '../io/input_file.js';
 import { statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { DataRecord } from './examples.js';
@@ -29,7 +30,7 @@ export async function readParquet(path: string): Promise<DataRecord[]> {
   try {
     bytes = statSync(path).size;
   } catch (err) {
-    throw new GiftjsError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw cannotRead(path, err);
   }
   const rows = await new Promise<Record<string, unknown>[]>((resolve, reject) => {
     const worker = new Worker(new URL('./parquet_worker.js', import.meta.url), { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: heapLimitMb(bytes) } });

@@ -1,6 +1,6 @@
 // Tabular data files as records: TSV the way GLUE's own loaders read it (tab-separated, no
 // quoting, since GLUE sentences contain bare quotes) and CSV by RFC 4180 through csv-parse.
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../io/input_file.js';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { DataRecord } from './examples.js';
 import { GiftjsError } from '../errors.js';
@@ -10,16 +10,8 @@ export interface TableOptions {
   columns?: string[];
 }
 
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new GiftjsError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-}
-
 export function readTsv(path: string, options: TableOptions = {}): DataRecord[] {
-  const lines = readText(path).replace(/^\uFEFF/, '').split(/\r?\n/);
+  const lines = readInputFile(path, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/);
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   const header = options.columns ?? lines.shift()?.split('\t');
   if (!header || header.length === 0) throw new GiftjsError(`${path}: empty file`);
@@ -39,7 +31,7 @@ export function readTsv(path: string, options: TableOptions = {}): DataRecord[] 
 export function readCsv(path: string, options: TableOptions = {}): DataRecord[] {
   let rows: Record<string, string>[];
   try {
-    rows = parseCsv(readText(path), { columns: options.columns ?? true, skip_empty_lines: true, bom: true, relax_column_count: false });
+    rows = parseCsv(readInputFile(path, 'utf8'), { columns: options.columns ?? true, skip_empty_lines: true, bom: true, relax_column_count: false });
   } catch (err) {
     throw new GiftjsError(`${path}: ${(err as Error).message}`);
   }

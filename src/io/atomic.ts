@@ -143,6 +143,11 @@ export function recoverFolder(dir: string): void {
   removeStaleTemporaries(dir);
 }
 
+/** The first few names of a folder's entries, for a message. */
+export function someEntries(entries: readonly string[]): string {
+  return `${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}`;
+}
+
 /** Why `dir` may not be replaced, or null when it may (missing, empty, or giftjs's own output). */
 export function replaceRefusal(dir: string): string | null {
   let st;
@@ -154,7 +159,7 @@ export function replaceRefusal(dir: string): string | null {
   if (!st.isDirectory()) return `${dir} exists and is not a folder; giftjs replaces only folders it wrote (choose another output path)`;
   const entries = readdirSync(dir);
   if (entries.length === 0 || entries.includes(OUTPUT_MARKER)) return null;
-  return `${dir} is a folder giftjs did not write (it holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); giftjs never replaces it: choose a new or empty output folder`;
+  return `${dir} is a folder giftjs did not write (it holds ${someEntries(entries)}); giftjs never replaces it: choose a new or empty output folder`;
 }
 
 /**

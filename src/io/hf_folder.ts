@@ -1,5 +1,6 @@
 // Hugging Face model folders: config.json, weights in one safetensors file or in shards listed by
 // model.safetensors.index.json, and tokenizer files.
+import { sizeOf } from '../tensor/shape.js';
 import { withAllocationBudget } from '../tensor/memory.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -117,7 +118,7 @@ export class CheckpointReader {
  */
 export function loadFromCheckpoint<M, R>(dir: string, build: () => M, load: (model: M, reader: CheckpointReader) => R): { model: M; loaded: R } {
   return withCheckpoint(dir, (reader) => {
-    const stored = reader.names().reduce((n, name) => n + reader.info(name).shape.reduce((a, b) => a * b, 1), 0);
+    const stored = reader.names().reduce((n, name) => n + sizeOf(reader.info(name).shape), 0);
     const room = Math.ceil(stored * 1.05) + NEW_HEAD_ROOM_FLOATS;
     const model = withAllocationBudget(room, `${join(dir, 'config.json')} declares a model larger than its checkpoint (which holds ${stored} values): check vocab_size, hidden_size, num_hidden_layers and the other sizes`, build);
     return { model, loaded: load(model, reader) };

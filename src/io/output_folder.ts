@@ -4,7 +4,7 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { GiftjsError } from '../errors.js';
-import { acquireLock, reportingFsErrors, writeFileAtomic } from './atomic.js';
+import { acquireLock, reportingFsErrors, someEntries, writeFileAtomic } from './atomic.js';
 
 export const RUN_MARKER = '.giftjs-run';
 const RUN_LOCK = '.giftjs-lock';
@@ -52,7 +52,7 @@ export function claimRunFolder(outDir: string): () => void {
     // A run killed while claiming the folder leaves only its lock and the marker's temporary file.
     const entries = readdirSync(outDir).filter((n) => n !== RUN_LOCK && !n.startsWith(`.${RUN_MARKER}.tmp-`));
     if (entries.length > 0 && !entries.includes(RUN_MARKER)) {
-      throw new GiftjsError(`--out ${outDir} is a folder giftjs did not make (it holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); train into a new or empty folder`);
+      throw new GiftjsError(`--out ${outDir} is a folder giftjs did not make (it holds ${someEntries(entries)}); train into a new or empty folder`);
     }
   }
   reportingFsErrors(outDir, () => mkdirSync(outDir, { recursive: true }));

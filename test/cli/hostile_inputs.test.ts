@@ -140,6 +140,10 @@ test('a weight_map entry outside the folder, an image_mean of the wrong length (
   const images = join(work, 'images');
   for (const c of ['a', 'b']) mkdirSync(join(images, c), { recursive: true });
   refused(gift('train', '--task', 'imgcls', '--model', vit, '--data', images, '--out', join(work, 'vit-run'), '--max-steps', '1'), /image_mean must be a number or 3 numbers, got \[\]/);
+  // A broken JSON image list was a raw SyntaxError.
+  const list = join(work, 'list.json');
+  writeFileSync(list, '[{"image": ');
+  refused(gift('train', '--task', 'imgcls', '--model', VIT, '--data', list, '--out', join(work, 'vit-run2'), '--max-steps', '1'), /list\.json is not valid JSON/);
 });
 
 test('convert llama2c refuses a tokenizer of another model, and keeps a piece named __proto__ (items 7, 3)', { skip: needsShared('models/stories260K/tok512.bin') }, () => {

@@ -12,6 +12,8 @@
         "native/kernels/cross_entropy.cpp",
         "native/kernels/attention.cpp",
         "native/kernels/activations.cpp",
+        "native/kernels/elementwise.cpp",
+        "native/kernels/rope.cpp",
         "native/kernels/vec_exp.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

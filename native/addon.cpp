@@ -3,7 +3,9 @@
 // knows them; here we only check types and lengths so a bad call can never write out of bounds.
 #include <napi.h>
 
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "gemm/gemm.h"
 #include "kernels/kernels.h"
@@ -19,6 +21,9 @@ const KernelInfo& kernel() { return gKernel ? *gKernel : selectKernel(); }
 struct F32 {
   float* data = nullptr;
   std::size_t length = 0;
+  // Given (not a null for an optional output). An empty Float32Array has no data pointer, so
+  // presence, not the pointer, decides whether its length is checked.
+  bool present = false;
 };
 
 F32 f32(const Napi::CallbackInfo& info, std::size_t i, bool nullable = false) {
@@ -27,7 +32,7 @@ F32 f32(const Napi::CallbackInfo& info, std::size_t i, bool nullable = false) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
     throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a Float32Array");
   auto a = v.As<Napi::Float32Array>();
-  return {a.Data(), a.ElementLength()};
+  return {a.Data(), a.ElementLength(), true};
 }
 
 const int32_t* i32(const Napi::CallbackInfo& info, std::size_t i, std::size_t need) {
@@ -45,7 +50,7 @@ std::size_t sz(const Napi::CallbackInfo& info, std::size_t i) {
 float num(const Napi::CallbackInfo& info, std::size_t i) { return info[i].As<Napi::Number>().FloatValue(); }
 
 void need(const Napi::CallbackInfo& info, const F32& a, std::size_t n, const char* what) {
-  if (a.data && a.length < n)
+  if (a.present && a.length < n)
     throw Napi::RangeError::New(info.Env(), std::string(what) + ": array has " + std::to_string(a.length) +
                                                 " floats, the kernel needs " + std::to_string(n));
 }
@@ -65,7 +70,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     auto h = info[8].As<Napi::Uint16Array>();
     Bh = h.Data();
     B.length = h.ElementLength();
-    B.data = reinterpret_cast<float*>(1);  // only marks "present" for the size check below
+    B.present = true;
   } else {
     B = f32(info, 8);
   }
@@ -299,7 +304,77 @@ Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// A layout from JS: shape (array) and one or two stride arrays; checks that every operand's
+// furthest element lies inside its array, so a wrong stride can never read out of bounds.
+StridedLayout layoutFrom(const Napi::CallbackInfo& info, std::size_t shapeArg, std::initializer_list<std::pair<std::size_t, const F32*>> operands) {
+  Napi::Env env = info.Env();
+  if (!info[shapeArg].IsArray()) throw Napi::TypeError::New(env, "shape must be an array");
+  auto shape = info[shapeArg].As<Napi::Array>();
+  StridedLayout s;
+  s.rank = shape.Length();
+  if (s.rank > kMaxRank) throw Napi::RangeError::New(env, "rank above " + std::to_string(kMaxRank));
+  bool empty = false;
+  for (uint32_t d = 0; d < s.rank; ++d) {
+    s.shape[d] = static_cast<std::size_t>(shape.Get(d).As<Napi::Number>().Int64Value());
+    if (s.shape[d] == 0) empty = true;
+  }
+  std::size_t k = 0;
+  for (auto [arg, array] : operands) {
+    if (!info[arg].IsArray()) throw Napi::TypeError::New(env, "strides must be an array");
+    auto st = info[arg].As<Napi::Array>();
+    if (st.Length() != s.rank) throw Napi::RangeError::New(env, "strides and shape differ in rank");
+    std::size_t last = 0;
+    for (uint32_t d = 0; d < s.rank; ++d) {
+      s.strides[k][d] = static_cast<std::size_t>(st.Get(d).As<Napi::Number>().Int64Value());
+      if (!empty) last += (s.shape[d] - 1) * s.strides[k][d];
+    }
+    if (!empty) need(info, *array, last + 1, "strided operand");
+    ++k;
+  }
+  return s;
+}
+
+std::size_t elements(const StridedLayout& s) {
+  std::size_t n = 1;
+  for (std::size_t d = 0; d < s.rank; ++d) n *= s.shape[d];
+  return n;
+}
+
+// binary(op, shape, a, aStrides, b, bStrides, out)
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  F32 a = f32(info, 2), b = f32(info, 4), out = f32(info, 6);
+  StridedLayout s = layoutFrom(info, 1, {{3, &a}, {5, &b}});
+  need(info, out, elements(s), "out");
+  if (elements(s) == 0) return info.Env().Undefined();
+  binaryForward(static_cast<BinaryOp>(info[0].As<Napi::Number>().Int32Value()), s, a.data, b.data, out.data);
+  return info.Env().Undefined();
+}
+
+// copyStrided(shape, src, srcStrides, dst)
+Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
+  F32 src = f32(info, 1), dst = f32(info, 3);
+  StridedLayout s = layoutFrom(info, 0, {{2, &src}});
+  need(info, dst, elements(s), "dst");
+  if (elements(s) == 0) return info.Env().Undefined();
+  copyStrided(s, src.data, dst.data);
+  return info.Env().Undefined();
+}
+
+// ropeRotate(src, dst, cos, sin, rows, T, D, direction)
+Napi::Value RopeRotate(const Napi::CallbackInfo& info) {
+  F32 src = f32(info, 0), dst = f32(info, 1), c = f32(info, 2), sn = f32(info, 3);
+  const std::size_t rows = sz(info, 4), T = sz(info, 5), D = sz(info, 6);
+  if (D % 2 != 0 || (rows > 0 && T == 0)) throw Napi::RangeError::New(info.Env(), "ropeRotate: D must be even and T positive");
+  need(info, src, rows * D, "src"); need(info, dst, rows * D, "dst");
+  need(info, c, T * (D / 2), "cos"); need(info, sn, T * (D / 2), "sin");
+  ropeRotate(src.data, dst.data, c.data, sn.data, rows, T, D, num(info, 7));
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("copyStrided", Napi::Function::New(env, CopyStrided));
+  exports.Set("ropeRotate", Napi::Function::New(env, RopeRotate));
   exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));
   exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward));
   exports.Set("gemm", Napi::Function::New(env, Gemm));

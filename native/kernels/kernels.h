@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "strided.h"
+
 namespace giftjs {
 
 // RMSNorm: y = x / sqrt(mean(x^2) + eps) * w. Saves rstd [rows] for the backward.
@@ -60,5 +62,17 @@ void activationBackward(Activation a, const float* x, const float* dy, float* dx
 // y = silu(gate) * up; backward: dgate = dy * up * silu'(gate), dup = dy * silu(gate) (either may be null).
 void swigluForward(const float* gate, const float* up, float* y, std::size_t n);
 void swigluBackward(const float* gate, const float* up, const float* dy, float* dgate, float* dup, std::size_t n);
+
+// out = a op b over the output shape of `s`, a read through s.strides[0], b through s.strides[1]
+// (0 along broadcast dimensions). out is contiguous and may alias a contiguous operand.
+enum class BinaryOp : int { Add = 0, Sub = 1, Mul = 2, Div = 3 };
+void binaryForward(BinaryOp op, const StridedLayout& s, const float* a, const float* b, float* out);
+// dst (contiguous, s.shape) = src read through s.strides[0]: permutes and broadcasts.
+void copyStrided(const StridedLayout& s, const float* src, float* dst);
+
+// RoPE, rotate-half form, on rows of D values (row r at position r % T): cos/sin are [T, D/2];
+// direction +1 rotates (forward), -1 rotates back (the backward). src may equal dst.
+void ropeRotate(const float* src, float* dst, const float* cos, const float* sin, std::size_t rows,
+                std::size_t T, std::size_t D, float direction);
 
 }  // namespace giftjs

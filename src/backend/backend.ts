@@ -1,11 +1,10 @@
-// The Backend interface: the compute-heavy kernels, on flat float32 arrays with explicit sizes.
+// The Backend interface: the kernels, on flat float32 arrays with explicit sizes.
 //
 // Two implementations: `ref` (plain TypeScript, runs anywhere, the oracle the tests trust) and
-// `native` (C++ through N-API, SIMD and threads). Ops in src/ops call only this interface for
-// the heavy work; data movement (broadcasting arithmetic, transposes, slicing, gathers,
-// reductions) is plain TypeScript shared by both backends, because it is bound by memory
-// bandwidth rather than arithmetic. A future WebGPU backend would implement this same interface
-// (and, by then, the data-movement ops too).
+// `native` (C++ through N-API, SIMD and threads). Ops in src/ops call this interface for the
+// arithmetic and for the data movement that a training step does in volume (broadcasting
+// arithmetic, permutes, RoPE); the rare small movements (slices, concats, gathers) are still
+// plain TypeScript. A future WebGPU backend implements this same interface.
 
 export type BackendName = 'ref' | 'native';
 
@@ -48,6 +47,13 @@ export enum ActivationKind {
   Silu = 2,
 }
 
+export enum BinaryOp {
+  Add = 0,
+  Sub = 1,
+  Mul = 2,
+  Div = 3,
+}
+
 type F = Float32Array;
 
 export interface Backend {
@@ -82,4 +88,17 @@ export interface Backend {
   swigluForward(gate: F, up: F, y: F, n: number): void;
   /** dgate = dy * up * silu'(gate), dup = dy * silu(gate); either may be null (not needed). */
   swigluBackward(gate: F, up: F, dy: F, dgate: F | null, dup: F | null, n: number): void;
+
+  /**
+   * out = a op b over `shape` (row-major), each operand read through its own strides (0 along a
+   * broadcast dimension). out is contiguous; it may be a or b when that operand is contiguous too.
+   */
+  binary(op: BinaryOp, shape: readonly number[], a: F, aStrides: readonly number[], b: F, bStrides: readonly number[], out: F): void;
+  /** dst (contiguous, `shape`) = src read through srcStrides: permutes, transposes, broadcasts. */
+  copyStrided(shape: readonly number[], src: F, srcStrides: readonly number[], dst: F): void;
+  /**
+   * RoPE in the rotate-half form on `rows` vectors of D values; row r sits at position r % T and
+   * cos/sin are [T, D / 2]. direction -1 rotates back (the backward). src may be dst.
+   */
+  ropeRotate(src: F, dst: F, cos: F, sin: F, rows: number, T: number, D: number, direction: 1 | -1): void;
 }

@@ -1,6 +1,7 @@
 // Broadcasting helpers shared by the elementwise ops and their backward passes.
 import { sameShape, sizeOf, stridesOf, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { getBackend } from '../backend/index.js';
 
 /** Strides of `shape` read as if it had `outShape` (0 along broadcast dimensions). */
 export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
@@ -60,10 +61,6 @@ export function sumToShape(g: Tensor, shape: Shape): Tensor {
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   if (sameShape(x.shape, shape)) return x;
   const out = Tensor.empty(shape);
-  const od = out.data;
-  const xd = x.data;
-  forEachBroadcast(shape, broadcastStrides(x.shape, shape), broadcastStrides(shape, shape), (o, ix) => {
-    od[o] = xd[ix]!;
-  });
+  getBackend().copyStrided(shape, x.data, broadcastStrides(x.shape, shape), out.data);
   return out;
 }

@@ -1,41 +1,26 @@
 // Elementwise arithmetic with NumPy broadcasting: add, sub, mul, div, and scaling by a constant.
+// The arithmetic is the backend's `binary` kernel (threaded natively); operands are read through
+// broadcast strides, so a bias or a scalar is never expanded in memory.
+import { BinaryOp } from '../backend/backend.js';
+import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
-import { broadcastShapes, sameShape } from '../tensor/shape.js';
+import { broadcastShapes } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { broadcastStrides, forEachBroadcast, sumToShape } from './broadcast.js';
+import { broadcastStrides, sumToShape } from './broadcast.js';
 
-type Combine = (x: number, y: number) => number;
-
-function binaryForward(op: string, a: Tensor, b: Tensor, f: Combine): Tensor {
-  const shape = broadcastShapes(a.shape, b.shape, op);
+/** a op b broadcast to their common shape, into a new tensor. */
+function binaryForward(op: BinaryOp, name: string, a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShapes(a.shape, b.shape, name);
   const out = Tensor.empty(shape);
-  const o = out.data;
-  const ad = a.data;
-  const bd = b.data;
-  if (sameShape(a.shape, b.shape)) {
-    for (let i = 0; i < o.length; i++) o[i] = f(ad[i]!, bd[i]!);
-  } else if (b.size === 1) {
-    const y = bd[0]!;
-    for (let i = 0; i < o.length; i++) o[i] = f(ad[i]!, y);
-  } else if (sameShape(shape, a.shape) && b.size > 0 && a.size % b.size === 0 && isTrailing(b.shape, a.shape)) {
-    // b repeats along a's leading dimensions (a bias, a norm weight): the common fast case.
-    const n = b.size;
-    for (let i = 0; i < o.length; i++) o[i] = f(ad[i]!, bd[i % n]!);
-  } else {
-    forEachBroadcast(shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape), (k, ia, ib) => {
-      o[k] = f(ad[ia]!, bd[ib]!);
-    });
-  }
+  getBackend().binary(op, shape, a.data, broadcastStrides(a.shape, shape), b.data, broadcastStrides(b.shape, shape), out.data);
   return out;
 }
 
-/** True when `small` (leading 1s dropped) equals the trailing dimensions of `big`. */
-function isTrailing(small: readonly number[], big: readonly number[]): boolean {
-  let first = 0;
-  while (first < small.length && small[first] === 1) first++;
-  const core = small.slice(first);
-  if (core.length > big.length) return false;
-  return core.every((d, i) => d === big[big.length - core.length + i]);
+/** x op c for a constant c, into a new tensor. */
+function withConstant(op: BinaryOp, x: Tensor, c: number): Tensor {
+  const out = Tensor.empty(x.shape);
+  getBackend().binary(op, x.shape, x.data, broadcastStrides(x.shape, x.shape), Float32Array.of(c), x.shape.map(() => 0), out.data);
+  return out;
 }
 
 /** sumToShape for a temporary: the temporary is released once reduced. */
@@ -45,45 +30,39 @@ function sumTemporary(t: Tensor, shape: readonly number[]): Tensor {
   return r;
 }
 
-function mapUnary(x: Tensor, f: (v: number, i: number) => number): Tensor {
-  const out = Tensor.empty(x.shape);
-  const o = out.data;
-  const xd = x.data;
-  for (let i = 0; i < o.length; i++) o[i] = f(xd[i]!, i);
-  return out;
-}
-
 export function add(a: Tensor, b: Tensor): Tensor {
-  const out = binaryForward('add', a, b, (x, y) => x + y);
+  const out = binaryForward(BinaryOp.Add, 'add', a, b);
   return record('add', out, [a, b], (g, needs) => [needs[0] ? sumToShape(g, a.shape) : null, needs[1] ? sumToShape(g, b.shape) : null]);
 }
 
 export function sub(a: Tensor, b: Tensor): Tensor {
-  const out = binaryForward('sub', a, b, (x, y) => x - y);
+  const out = binaryForward(BinaryOp.Sub, 'sub', a, b);
   return record('sub', out, [a, b], (g, needs) => [
     needs[0] ? sumToShape(g, a.shape) : null,
-    needs[1] ? sumTemporary(mapUnary(g, (v) => -v), b.shape) : null,
+    needs[1] ? sumTemporary(withConstant(BinaryOp.Mul, g, -1), b.shape) : null,
   ]);
 }
 
 export function mul(a: Tensor, b: Tensor): Tensor {
-  const out = binaryForward('mul', a, b, (x, y) => x * y);
+  const out = binaryForward(BinaryOp.Mul, 'mul', a, b);
   return record('mul', out, [a, b], (g, needs) => [
-    needs[0] ? sumTemporary(binaryForward('mul', g, b, (x, y) => x * y), a.shape) : null,
-    needs[1] ? sumTemporary(binaryForward('mul', g, a, (x, y) => x * y), b.shape) : null,
+    needs[0] ? sumTemporary(binaryForward(BinaryOp.Mul, 'mul', g, b), a.shape) : null,
+    needs[1] ? sumTemporary(binaryForward(BinaryOp.Mul, 'mul', g, a), b.shape) : null,
   ]);
 }
 
 export function div(a: Tensor, b: Tensor): Tensor {
-  const out = binaryForward('div', a, b, (x, y) => x / y);
+  const out = binaryForward(BinaryOp.Div, 'div', a, b);
   return record('div', out, [a, b], (g, needs) => {
-    const da = needs[0] ? sumTemporary(binaryForward('div', g, b, (x, y) => x / y), a.shape) : null;
+    const da = needs[0] ? sumTemporary(binaryForward(BinaryOp.Div, 'div', g, b), a.shape) : null;
     let db: Tensor | null = null;
     if (needs[1]) {
-      // d(a/b)/db = -a / b^2 = -out / b
-      const t = binaryForward('div', out, b, (x, y) => -x / y);
-      db = sumTemporary(binaryForward('mul', g, t, (x, y) => x * y), b.shape);
+      // d(a/b)/db = -a / b^2 = -out / b, times g
+      const t = binaryForward(BinaryOp.Div, 'div', out, b);
+      const gt = binaryForward(BinaryOp.Mul, 'mul', g, t);
       t.dispose();
+      db = sumTemporary(withConstant(BinaryOp.Mul, gt, -1), b.shape);
+      gt.dispose();
     }
     return [da, db];
   });
@@ -91,13 +70,13 @@ export function div(a: Tensor, b: Tensor): Tensor {
 
 /** y = s * x for a constant s. */
 export function scale(x: Tensor, s: number): Tensor {
-  const out = mapUnary(x, (v) => v * s);
-  return record('scale', out, [x], (g) => [mapUnary(g, (v) => v * s)]);
+  const out = withConstant(BinaryOp.Mul, x, s);
+  return record('scale', out, [x], (g) => [withConstant(BinaryOp.Mul, g, s)]);
 }
 
 /** y = x + c for a constant c. */
 export function addScalar(x: Tensor, c: number): Tensor {
-  const out = mapUnary(x, (v) => v + c);
+  const out = withConstant(BinaryOp.Add, x, c);
   return record('addScalar', out, [x], (g) => [g]);
 }
 

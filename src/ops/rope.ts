@@ -3,6 +3,7 @@
 // where x1 and x2 are the first and second halves of each head vector and the angle of pair i
 // at position p is p * invFreq[i]. (Meta's original code rotates interleaved pairs instead;
 // converted checkpoints permute q/k rows so that this form gives the same result.)
+import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -45,28 +46,12 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
       sin[t * half + i] = Math.sin(angle);
     }
   }
+  const rows = D === 0 ? 0 : x.size / D;
   const out = Tensor.empty(x.shape);
-  rotate(x.data, out.data, cos, sin, T, D, +1);
+  getBackend().ropeRotate(x.data, out.data, cos, sin, rows, T, D, +1);
   return record('rope', out, [x], (g) => {
     const dx = Tensor.empty(x.shape);
-    rotate(g.data, dx.data, cos, sin, T, D, -1); // the transpose of a rotation is the rotation by -angle
+    getBackend().ropeRotate(g.data, dx.data, cos, sin, rows, T, D, -1); // the transpose of a rotation is the rotation by -angle
     return [dx];
   });
-}
-
-function rotate(src: Float32Array, dst: Float32Array, cos: Float32Array, sin: Float32Array, T: number, D: number, direction: 1 | -1): void {
-  const half = D / 2;
-  const rows = src.length / D;
-  for (let r = 0; r < rows; r++) {
-    const t = r % T;
-    const o = r * D;
-    for (let i = 0; i < half; i++) {
-      const c = cos[t * half + i]!;
-      const s = sin[t * half + i]! * direction;
-      const x1 = src[o + i]!;
-      const x2 = src[o + half + i]!;
-      dst[o + i] = x1 * c - x2 * s;
-      dst[o + half + i] = x2 * c + x1 * s;
-    }
-  }
 }

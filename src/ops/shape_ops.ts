@@ -2,6 +2,7 @@
 import { record } from '../tensor/autograd.js';
 import { normalizeAxis, shapeString, sizeOf, stridesOf, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { getBackend } from '../backend/index.js';
 import { GiftjsError } from '../errors.js';
 
 /** Same values, new shape; one dimension may be -1 (inferred). Shares the buffer. */
@@ -41,30 +42,10 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   });
 }
 
+/** dst = src (of `shape`) with its dimensions reordered by perm: one strided copy on the backend. */
 function copyPermuted(src: Float32Array, shape: Shape, perm: number[], dst: Float32Array): void {
-  const rank = shape.length;
-  if (rank === 0) {
-    dst[0] = src[0]!;
-    return;
-  }
   const inStrides = stridesOf(shape);
-  const outShape = perm.map((d) => shape[d]!);
-  const strides = perm.map((d) => inStrides[d]!); // input stride for each output dimension
-  const last = outShape[rank - 1]!;
-  const lastStride = strides[rank - 1]!;
-  const counter = new Array<number>(rank).fill(0);
-  const total = dst.length;
-  let base = 0;
-  for (let o = 0; o < total; o += last) {
-    for (let j = 0; j < last; j++) dst[o + j] = src[base + j * lastStride]!;
-    for (let d = rank - 2; d >= 0; d--) {
-      counter[d]!++;
-      base += strides[d]!;
-      if (counter[d]! < outShape[d]!) break;
-      base -= strides[d]! * outShape[d]!;
-      counter[d] = 0;
-    }
-  }
+  getBackend().copyStrided(perm.map((d) => shape[d]!), src, perm.map((d) => inStrides[d]!), dst);
 }
 
 /** Swaps two dimensions. */

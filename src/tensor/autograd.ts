@@ -8,7 +8,9 @@
 
 import { markForwardOp, timeBackward } from './profiler.js';
 import { keep } from './memory.js';
-import { sameShape, shapeString } from './shape.js';
+import { sameShape, shapeString, stridesOf } from './shape.js';
+import { BinaryOp } from '../backend/backend.js';
+import { getBackend } from '../backend/index.js';
 import type { Tensor } from './tensor.js';
 import { GiftjsError } from '../errors.js';
 
@@ -98,8 +100,10 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order.reverse(); // root first
 }
 
-function addInto(target: Float32Array, source: Float32Array): void {
-  for (let i = 0; i < target.length; i++) target[i]! += source[i]!;
+/** out = a + b for two tensors of one shape, on the backend (threaded natively). out may be a. */
+function addInto(out: Tensor, a: Tensor, b: Tensor): void {
+  const strides = stridesOf(a.shape);
+  getBackend().binary(BinaryOp.Add, a.shape, a.data, strides, b.data, strides, out.data);
 }
 
 export function runBackward(root: Tensor, gradient?: Tensor): void {
@@ -130,11 +134,14 @@ export function runBackward(root: Tensor, gradient?: Tensor): void {
       if (!node) {
         // A leaf: accumulate into .grad, which outlives every scope and is owned by the leaf.
         if (t.grad) {
-          addInto(t.grad.data, g.data);
+          addInto(t.grad, t.grad, g);
+          g.dispose();
+        } else if (g.ownsBufferAlone) {
+          t.grad = keep(g); // nothing else sees this buffer: hand it over instead of copying
         } else {
           t.grad = keep(g.clone());
+          g.dispose();
         }
-        g.dispose();
         continue;
       }
       const needs = node.inputs.map((x) => x.requiresGrad);
@@ -150,11 +157,17 @@ export function runBackward(root: Tensor, gradient?: Tensor): void {
         const own = gi.detach();
         const previous = grads.get(input);
         if (previous) {
-          const sum = previous.clone();
-          addInto(sum.data, own.data);
-          previous.dispose();
-          own.dispose();
-          grads.set(input, sum);
+          // Sum in place when the running sum's buffer is ours alone; else into a fresh one.
+          if (previous.ownsBufferAlone) {
+            addInto(previous, previous, own);
+            own.dispose();
+          } else {
+            const sum = TensorClass.empty(previous.shape);
+            addInto(sum, previous, own);
+            previous.dispose();
+            own.dispose();
+            grads.set(input, sum);
+          }
         } else {
           grads.set(input, own);
         }

@@ -168,6 +168,11 @@ export class Tensor {
     return this.shape.length;
   }
 
+  /** True when no other tensor views this one's buffer (writing to it in place affects nothing else). */
+  get ownsBufferAlone(): boolean {
+    return this.storage !== null && this.storage.refs === 1;
+  }
+
   get isDisposed(): boolean {
     return this.storage === null;
   }

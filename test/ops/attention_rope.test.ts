@@ -9,7 +9,7 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import { assertBackendsAgree, assertClose, assertGradcheck, randn, testEachBackend } from '../helpers.js';
 import { attention64, rope64 } from '../reference64.js';
 
-test('rope follows Hugging Face rotate-half, with a position offset', () => {
+testEachBackend('rope follows Hugging Face rotate-half, with a position offset', () => {
   const x = randn([2, 3, 5, 8], 1, true);
   assertClose(rope(x).data, rope64(x.data, 5, 8, 10000, 0), 'offset 0');
   assertClose(rope(x, { theta: 500000, positionOffset: 7 }).data, rope64(x.data, 5, 8, 500000, 7), 'offset 7, theta 5e5', 1e-5, 1e-4);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { add, addScalar, div, mul, scale, sub } from '../../src/ops/elementwise.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { assertClose, assertGradcheck, randn } from '../helpers.js';
+import { assertClose, assertGradcheck, randn, testEachBackend } from '../helpers.js';
 
 // Pairs of shapes covering: equal, scalar, trailing (bias-like), middle and leading broadcasts,
 // rank extension, and both sides broadcasting at once.
@@ -31,7 +31,7 @@ function broadcast64(a: Tensor, b: Tensor, f: (x: number, y: number) => number):
   return res;
 }
 
-test('add, sub, mul, div broadcast like NumPy and match float64 math', () => {
+testEachBackend('add, sub, mul, div broadcast like NumPy and match float64 math', () => {
   const ops: [string, typeof add, (x: number, y: number) => number][] = [
     ['add', add, (x, y) => x + y], ['sub', sub, (x, y) => x - y], ['mul', mul, (x, y) => x * y], ['div', div, (x, y) => x / y],
   ];
@@ -46,7 +46,7 @@ test('add, sub, mul, div broadcast like NumPy and match float64 math', () => {
   });
 });
 
-test('elementwise gradients reduce over broadcast dimensions (finite differences)', () => {
+testEachBackend('elementwise gradients reduce over broadcast dimensions (finite differences)', () => {
   PAIRS.forEach(([sa, sb], k) => {
     const a = randn(sa, k, true);
     const b = randn(sb, k + 50);
@@ -61,7 +61,7 @@ test('elementwise gradients reduce over broadcast dimensions (finite differences
   assertGradcheck((t) => scale(t, -2.5), [x], 'scale');
 });
 
-test('a tensor used twice accumulates both gradients', () => {
+testEachBackend('a tensor used twice accumulates both gradients', () => {
   const x = Tensor.fromArray([1, 2, 3]).requireGrad();
   const y = mul(x, x); // dy/dx = 2x
   y.backward(Tensor.ones([3]));

@@ -4,7 +4,7 @@ import { embedding } from '../../src/ops/gather.js';
 import { mean, sum } from '../../src/ops/reduce.js';
 import { concat, permute, reshape, slice, transpose } from '../../src/ops/shape_ops.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { assertClose, assertGradcheck, randn } from '../helpers.js';
+import { assertClose, assertGradcheck, randn, testEachBackend } from '../helpers.js';
 
 const iota = (shape: number[]) => Tensor.fromArray(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => i), shape);
 
@@ -18,7 +18,7 @@ test('reshape shares the buffer, infers -1, and refuses impossible shapes', () =
   assertGradcheck((t) => reshape(t, [6, 2]), [randn([3, 4], 1, true)], 'reshape');
 });
 
-test('permute and transpose move values to the right places', () => {
+testEachBackend('permute and transpose move values to the right places', () => {
   const x = iota([2, 3, 4]);
   const p = permute(x, [2, 0, 1]); // p[k, i, j] = x[i, j, k]
   assert.deepEqual(p.shape, [4, 2, 3]);

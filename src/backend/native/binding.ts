@@ -30,6 +30,9 @@ export interface NativeAddon {
   activationBackward(kind: number, x: F, dy: F, dx: F, n: number): void;
   swigluForward(gate: F, up: F, y: F, n: number): void;
   swigluBackward(gate: F, up: F, dy: F, dgate: F | null, dup: F | null, n: number): void;
+  binary(op: number, shape: readonly number[], a: F, aStrides: readonly number[], b: F, bStrides: readonly number[], out: F): void;
+  copyStrided(shape: readonly number[], src: F, srcStrides: readonly number[], dst: F): void;
+  ropeRotate(src: F, dst: F, cos: F, sin: F, rows: number, T: number, D: number, direction: number): void;
 }
 
 /** Where `npm install` puts the addon; GIFTJS_NATIVE_ADDON points elsewhere (a custom build). */

@@ -1,6 +1,10 @@
 // The `native` backend: every kernel in C++ (native/), called through N-API.
 import type { Backend } from '../backend.js';
 import type { NativeAddon } from './binding.js';
+import { refBinary, refCopyStrided } from '../ref/elementwise.js';
+
+/** The addon's strided kernels take up to this many dimensions; higher ranks (rare) run on ref. */
+const MAX_NATIVE_RANK = 8;
 
 export function createNativeBackend(addon: NativeAddon): Backend {
   return {
@@ -26,5 +30,10 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     activationBackward: (kind, x, dy, dx, n) => addon.activationBackward(kind, x, dy, dx, n),
     swigluForward: (gate, up, y, n) => addon.swigluForward(gate, up, y, n),
     swigluBackward: (gate, up, dy, dgate, dup, n) => addon.swigluBackward(gate, up, dy, dgate, dup, n),
+    binary: (op, shape, a, as, b, bs, out) =>
+      shape.length > MAX_NATIVE_RANK ? refBinary(op, shape, a, as, b, bs, out) : addon.binary(op, shape, a, as, b, bs, out),
+    copyStrided: (shape, src, ss, dst) =>
+      shape.length > MAX_NATIVE_RANK ? refCopyStrided(shape, src, ss, dst) : addon.copyStrided(shape, src, ss, dst),
+    ropeRotate: (src, dst, cos, sin, rows, T, D, direction) => addon.ropeRotate(src, dst, cos, sin, rows, T, D, direction),
   };
 }

@@ -2,6 +2,7 @@
 import type { Backend } from '../backend.js';
 import { refActivationBackward, refActivationForward, refSwigluBackward, refSwigluForward } from './activations.js';
 import { refAttentionBackward, refAttentionForward } from './attention.js';
+import { refBinary, refCopyStrided, refRopeRotate } from './elementwise.js';
 import { refGemm } from './gemm.js';
 import { refLayerNormBackward, refLayerNormForward, refRmsNormBackward, refRmsNormForward } from './norms.js';
 import {
@@ -32,4 +33,7 @@ export const refBackend: Backend = {
   activationBackward: refActivationBackward,
   swigluForward: refSwigluForward,
   swigluBackward: refSwigluBackward,
+  binary: refBinary,
+  copyStrided: refCopyStrided,
+  ropeRotate: refRopeRotate,
 };

@@ -1,7 +1,12 @@
-// Scaled dot-product attention, forward and backward side by side, one (batch, head) per task.
-// The forward saves only the log-sum-exp of each score row; the backward recomputes the
-// probabilities from Q, K and that lse, so no [T, S] matrix outlives a task (the same trade
-// FlashAttention makes, done per head with the packed GEMM rather than in tiles).
+// Scaled dot-product attention, forward and backward side by side.
+//
+// Queries are taken in blocks of kQueryBlock rows. Under a causal mask a block sees only the keys
+// up to its last query's position, so the score GEMMs of later blocks are longer and earlier ones
+// shorter: the masked upper triangle is (mostly) never computed, about 40% fewer attention FLOPs at
+// T = 256. The forward saves only the log-sum-exp of each score row; the backward recomputes the
+// probabilities from Q, K and that lse, so no [T, S] matrix outlives a block (the trade
+// FlashAttention makes, done with the packed GEMM on [block, keys] tiles).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
@@ -16,21 +21,29 @@ namespace giftjs {
 
 namespace {
 
-inline bool keyVisible(const AttentionShape& s, const float* keyMask, std::size_t b,
-                       std::size_t t, std::size_t j) {
-  if (s.causal && j > t + s.S - s.T) return false;
-  return !keyMask || keyMask[b * s.S + j] != 0.0f;
+// Masks one score row of query t over keys [0, keys): padded keys become -inf; returns how many
+// leading keys the causal mask lets the query see (the caller treats the rest as masked).
+inline std::size_t maskRow(const AttentionShape& s, const float* keyMask, std::size_t b,
+                           std::size_t t, std::size_t keys, float* row) {
+  const std::size_t seen = s.causal ? std::min(keys, t + s.S - s.T + 1) : keys;
+  if (keyMask) {
+    const float* m = keyMask + b * s.S;
+    for (std::size_t j = 0; j < seen; ++j)
+      if (m[j] == 0.0f) row[j] = -INFINITY;
+  }
+  return seen;
 }
 
-// scores = scale * Q K^T for one head, written into `scores` [T, S].
-void headScores(const AttentionShape& s, const float* q, const float* k, float* scores) {
+// scores = scale * Q K^T for `rows` queries against the first `keys` keys, into [rows, keys].
+void blockScores(const AttentionShape& s, const float* q, std::size_t rows, const float* k,
+                 std::size_t keys, float* scores) {
   GemmProblem p;
   p.transB = true;
-  p.M = s.T; p.N = s.S; p.K = s.D;
+  p.M = rows; p.N = keys; p.K = s.D;
   p.alpha = s.scale;
   p.A = q; p.lda = s.D;
   p.B = k; p.ldb = s.D;
-  p.C = scores; p.ldc = s.S;
+  p.C = scores; p.ldc = keys;
   gemmSerial(p, selectKernel());
 }
 
@@ -46,36 +59,55 @@ void matmulSerial(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K,
   gemmSerial(p, selectKernel());
 }
 
+constexpr std::size_t kQueryBlock = 64;
+
+// How many keys (from 0) queries [.., t1) can see: all S, or under a causal mask up to the last
+// query's position t1 - 1 + S - T.
+inline std::size_t visibleKeys(const AttentionShape& s, std::size_t t1) {
+  return s.causal ? std::min(s.S, t1 + s.S - s.T) : s.S;
+}
+
 }  // namespace
 
 void attentionForward(const AttentionShape& s, const float* q, const float* k, const float* v,
                       const float* keyMask, float* out, float* lse) {
   const std::size_t group = s.H / s.Hkv;
-  ThreadPool::instance().parallelFor(s.B * s.H, [&](std::size_t task) {
-    const std::size_t b = task / s.H, h = task % s.H, hk = h / group;
-    const float* qh = q + task * s.T * s.D;
+  const std::size_t heads = s.B * s.H;
+  const std::size_t blocks = (s.T + kQueryBlock - 1) / kQueryBlock;
+  // One task per (head, query block); the latest (longest) blocks are handed out first.
+  ThreadPool::instance().parallelFor(heads * blocks, [&](std::size_t task) {
+    const std::size_t blk = blocks - 1 - task / heads, head = task % heads;
+    const std::size_t b = head / s.H, h = head % s.H, hk = h / group;
+    const std::size_t t0 = blk * kQueryBlock, t1 = std::min(s.T, t0 + kQueryBlock), rows = t1 - t0;
+    const std::size_t keys = visibleKeys(s, t1);
+    const float* qb = q + (head * s.T + t0) * s.D;
     const float* kh = k + (b * s.Hkv + hk) * s.S * s.D;
     const float* vh = v + (b * s.Hkv + hk) * s.S * s.D;
+    float* ob = out + (head * s.T + t0) * s.D;
+    if (keys == 0) {  // no keys at all: every output row is zero
+      std::memset(ob, 0, rows * s.D * sizeof(float));
+      for (std::size_t t = t0; t < t1; ++t) lse[head * s.T + t] = -INFINITY;
+      return;
+    }
     thread_local std::vector<float> scores;
-    scores.resize(s.T * s.S);
-    headScores(s, qh, kh, scores.data());
-    for (std::size_t t = 0; t < s.T; ++t) {
-      float* row = scores.data() + t * s.S;
-      for (std::size_t j = 0; j < s.S; ++j)
-        if (!keyVisible(s, keyMask, b, t, j)) row[j] = -INFINITY;
-      const float mx = rowMax(row, s.S);
+    scores.resize(rows * keys);
+    blockScores(s, qb, rows, kh, keys, scores.data());
+    for (std::size_t t = t0; t < t1; ++t) {
+      float* row = scores.data() + (t - t0) * keys;
+      const std::size_t seen = maskRow(s, keyMask, b, t, keys, row);
+      const float mx = rowMax(row, seen);
       if (mx == -INFINITY) {  // nothing visible: the output row is zero
-        for (std::size_t j = 0; j < s.S; ++j) row[j] = 0.0f;
-        lse[task * s.T + t] = -INFINITY;
+        for (std::size_t j = 0; j < keys; ++j) row[j] = 0.0f;
+        lse[head * s.T + t] = -INFINITY;
         continue;
       }
-      const float sum = expShifted(row, mx, row, s.S);
+      const float sum = expShifted(row, mx, row, seen);
       const float inv = 1.0f / sum;
-      for (std::size_t j = 0; j < s.S; ++j) row[j] *= inv;
-      lse[task * s.T + t] = mx + std::log(sum);
+      for (std::size_t j = 0; j < seen; ++j) row[j] *= inv;
+      for (std::size_t j = seen; j < keys; ++j) row[j] = 0.0f;
+      lse[head * s.T + t] = mx + std::log(sum);
     }
-    matmulSerial(false, false, s.T, s.D, s.S, scores.data(), s.S, vh, s.D, 0.0f,
-                 out + task * s.T * s.D, s.D);
+    matmulSerial(false, false, rows, s.D, keys, scores.data(), keys, vh, s.D, 0.0f, ob, s.D);
   });
 }
 
@@ -84,46 +116,60 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
                        const float* dout, float* dq, float* dk, float* dv) {
   const std::size_t group = s.H / s.Hkv;
   const std::size_t headKV = s.S * s.D;
+  const std::size_t blocks = (s.T + kQueryBlock - 1) / kQueryBlock;
   // Each query head writes its share of dK and dV into its own slot; slots of one key/value
   // head are summed afterwards, so tasks never write the same memory.
   std::vector<float> dkHeads(dk ? s.B * s.H * headKV : 0), dvHeads(dv ? s.B * s.H * headKV : 0);
   ThreadPool::instance().parallelFor(s.B * s.H, [&](std::size_t task) {
     const std::size_t b = task / s.H, h = task % s.H, hk = h / group;
-    const float* qh = q + task * s.T * s.D;
-    const float* oh = out + task * s.T * s.D;
-    const float* gh = dout + task * s.T * s.D;
     const float* kh = k + (b * s.Hkv + hk) * headKV;
     const float* vh = v + (b * s.Hkv + hk) * headKV;
+    float* dkh = dk ? dkHeads.data() + task * headKV : nullptr;
+    float* dvh = dv ? dvHeads.data() + task * headKV : nullptr;
     thread_local std::vector<float> probs, dprobs;
-    probs.resize(s.T * s.S);
-    dprobs.resize(s.T * s.S);
-    float* P = probs.data();
-    float* dP = dprobs.data();
-    headScores(s, qh, kh, P);
-    for (std::size_t t = 0; t < s.T; ++t) {
-      const float l = lse[task * s.T + t];
-      float* row = P + t * s.S;
-      if (l == -INFINITY) {
-        for (std::size_t j = 0; j < s.S; ++j) row[j] = 0.0f;
+    // The last block sees the most keys (all S): it runs first and overwrites (beta 0) every
+    // row of this head's dK and dV slots; earlier blocks add to the rows they see.
+    for (std::size_t blk = blocks; blk-- > 0;) {
+      const std::size_t t0 = blk * kQueryBlock, t1 = std::min(s.T, t0 + kQueryBlock), rows = t1 - t0;
+      const std::size_t keys = visibleKeys(s, t1);
+      const float beta = blk == blocks - 1 ? 0.0f : 1.0f;
+      const float* qb = q + (task * s.T + t0) * s.D;
+      const float* ob = out + (task * s.T + t0) * s.D;
+      const float* gb = dout + (task * s.T + t0) * s.D;
+      if (keys == 0) {
+        if (dq) std::memset(dq + (task * s.T + t0) * s.D, 0, rows * s.D * sizeof(float));
         continue;
       }
-      for (std::size_t j = 0; j < s.S; ++j)
-        if (!keyVisible(s, keyMask, b, t, j)) row[j] = -INFINITY;
-      expShifted(row, l, row, s.S);
+      probs.resize(rows * keys);
+      dprobs.resize(rows * keys);
+      float* P = probs.data();
+      float* dP = dprobs.data();
+      blockScores(s, qb, rows, kh, keys, P);
+      for (std::size_t t = t0; t < t1; ++t) {
+        const float l = lse[task * s.T + t];
+        float* row = P + (t - t0) * keys;
+        if (l == -INFINITY) {
+          for (std::size_t j = 0; j < keys; ++j) row[j] = 0.0f;
+          continue;
+        }
+        const std::size_t seen = maskRow(s, keyMask, b, t, keys, row);
+        expShifted(row, l, row, seen);
+        for (std::size_t j = seen; j < keys; ++j) row[j] = 0.0f;
+      }
+      if (dvh) matmulSerial(true, false, keys, s.D, rows, P, keys, gb, s.D, beta, dvh, s.D);
+      if (!dq && !dkh) continue;
+      // dP = dO V^T, then dS = P * (dP - rowsum(dO * O)) * scale, stored over dP.
+      matmulSerial(false, true, rows, keys, s.D, gb, s.D, vh, s.D, 0.0f, dP, keys);
+      for (std::size_t r = 0; r < rows; ++r) {
+        float di = 0.0f;
+        for (std::size_t d = 0; d < s.D; ++d) di += gb[r * s.D + d] * ob[r * s.D + d];
+        float* dpr = dP + r * keys;
+        const float* pr = P + r * keys;
+        for (std::size_t j = 0; j < keys; ++j) dpr[j] = pr[j] * (dpr[j] - di) * s.scale;
+      }
+      if (dq) matmulSerial(false, false, rows, s.D, keys, dP, keys, kh, s.D, 0.0f, dq + (task * s.T + t0) * s.D, s.D);
+      if (dkh) matmulSerial(true, false, keys, s.D, rows, dP, keys, qb, s.D, beta, dkh, s.D);
     }
-    if (dv) matmulSerial(true, false, s.S, s.D, s.T, P, s.S, gh, s.D, 0.0f, dvHeads.data() + task * headKV, s.D);
-    if (!dq && !dk) return;
-    // dP = dO V^T, then dS = P * (dP - rowsum(dO * O)) * scale, stored over dP.
-    matmulSerial(false, true, s.T, s.S, s.D, gh, s.D, vh, s.D, 0.0f, dP, s.S);
-    for (std::size_t t = 0; t < s.T; ++t) {
-      float di = 0.0f;
-      for (std::size_t d = 0; d < s.D; ++d) di += gh[t * s.D + d] * oh[t * s.D + d];
-      float* dpr = dP + t * s.S;
-      const float* pr = P + t * s.S;
-      for (std::size_t j = 0; j < s.S; ++j) dpr[j] = pr[j] * (dpr[j] - di) * s.scale;
-    }
-    if (dq) matmulSerial(false, false, s.T, s.D, s.S, dP, s.S, kh, s.D, 0.0f, dq + task * s.T * s.D, s.D);
-    if (dk) matmulSerial(true, false, s.S, s.D, s.T, dP, s.S, qh, s.D, 0.0f, dkHeads.data() + task * headKV, s.D);
   });
   ThreadPool::instance().parallelFor(s.B * s.Hkv, [&](std::size_t task) {
     const std::size_t b = task / s.Hkv, hk = task % s.Hkv;
@@ -132,6 +178,7 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
       const std::vector<float>& heads = target == dk ? dkHeads : dvHeads;
       float* dst = target + task * headKV;
       std::memset(dst, 0, headKV * sizeof(float));
+      if (blocks == 0) continue;  // no queries: no gradient reaches the keys
       for (std::size_t g = 0; g < group; ++g) {
         const float* src = heads.data() + (b * s.H + hk * group + g) * headKV;
         for (std::size_t i = 0; i < headKV; ++i) dst[i] += src[i];

@@ -80,6 +80,16 @@ __attribute__((target("avx512f,fma"))) float expShifted512(const float* x, float
   }
   return _mm512_reduce_add_ps(acc);
 }
+
+__attribute__((target("avx512f,fma"))) void expScaled512(const float* x, float sign, float* y, std::size_t n) {
+  const __m512 s = _mm512_set1_ps(sign);
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp16(_mm512_mul_ps(_mm512_loadu_ps(x + i), s)));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(y + i, m, exp16(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), s)));
+  }
+}
 #endif
 
 }  // namespace
@@ -107,6 +117,13 @@ float expShifted(const float* x, float shift, float* y, std::size_t n) {
     s += e;
   }
   return s;
+}
+
+void expScaled(const float* x, float sign, float* y, std::size_t n) {
+#if defined(__x86_64__)
+  if (hasAvx512()) return expScaled512(x, sign, y, n);
+#endif
+  for (std::size_t i = 0; i < n; ++i) y[i] = std::exp(sign * x[i]);
 }
 
 float logSumExpRow(const float* x, std::size_t n) {

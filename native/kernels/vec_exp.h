@@ -12,6 +12,8 @@ namespace giftjs {
 
 float rowMax(const float* x, std::size_t n);
 float expShifted(const float* x, float shift, float* y, std::size_t n);
+/** y[i] = exp(sign * x[i]) (sign is +1 or -1), vectorised like expShifted; y may be x. */
+void expScaled(const float* x, float sign, float* y, std::size_t n);
 /** log(sum(exp(x))) without writing the exponentials anywhere. */
 float logSumExpRow(const float* x, std::size_t n);
 

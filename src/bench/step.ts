@@ -3,7 +3,8 @@
 import { markForwardStart, startProfiling, stopProfiling, type OpProfile, type OpTime } from '../tensor/profiler.js';
 import { performance } from 'node:perf_hooks';
 import { setBf16Compute } from '../backend/index.js';
-import { parseLlamaConfig } from '../models/llama/config.js';
+import { parseLlamaConfig, type LlamaConfig } from '../models/llama/config.js';
+import { llamaLinearShapes } from '../models/llama/shapes.js';
 import { LlamaForCausalLM, shiftLabels } from '../models/llama/model.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
 import { attachAdapter } from '../peft/adapter_io.js';
@@ -25,6 +26,22 @@ export const STEP_SHAPES: Record<string, Record<string, unknown>> = {
   },
 };
 
+/**
+ * FLOPs per token of one adapter training step on a Llama shape, counted as the speed issue counts
+ * them: the frozen base forward and its input-gradient backward (every linear layer, the output
+ * projection too), attention as if unmasked (QK^T and PV forward; dV, dP, dQ, dK backward), and
+ * the adapter on q_proj and v_proj (forward; input and weight gradients backward).
+ * SmolLM2-135M at T = 256 with GIFT r64: 617.5 MFLOP.
+ */
+export function stepFlopsPerToken(c: LlamaConfig, seq: number, rank: number, method: 'gift' | 'lora'): number {
+  const baseMacs = llamaLinearShapes(c).reduce((n, l) => n + l.inFeatures * l.outFeatures, 0) + (c.tieWordEmbeddings ? c.hiddenSize * c.vocabSize : 0);
+  const attentionMacs = c.numLayers * 2 * c.numHeads * seq * c.headDim;
+  // GIFT maps the input to r and back to the input size; LoRA maps it to r and on to the output size.
+  const adapted = [c.numHeads * c.headDim, c.numKvHeads * c.headDim]; // q_proj, v_proj outputs
+  const adapterMacs = c.numLayers * adapted.reduce((n, out) => n + rank * (c.hiddenSize + (method === 'gift' ? c.hiddenSize : out)), 0);
+  return 2 * (2 * baseMacs + 3 * attentionMacs + 3 * adapterMacs);
+}
+
 export interface StepTiming {
   tokensPerSecond: number;
   msForward: number;
@@ -34,6 +51,12 @@ export interface StepTiming {
   loss: number;
   /** Per op kind, ms per step (with --profile). */
   profile?: OpProfile;
+}
+
+export interface LmStepTiming extends StepTiming {
+  /** FLOPs per token as stepFlopsPerToken counts them, and the rate the step ran at. */
+  flopsPerToken: number;
+  gflops: number;
 }
 
 /**
@@ -74,7 +97,7 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
   };
 }
 
-export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false, profile = false): StepTiming {
+export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false, profile = false): LmStepTiming {
   const raw = STEP_SHAPES[shape];
   if (!raw) throw new GiftjsError(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
   const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
@@ -89,7 +112,9 @@ export function benchTrainingStep(shape: string, batch: number, seq: number, ran
   const ids = Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize));
   const labels = shiftLabels(ids, batch, seq);
   try {
-    return timeSteps(() => crossEntropy(model.forward(ids, batch, seq), labels), adapter.namedTrainable(), steps, batch * seq, profile);
+    const t = timeSteps(() => crossEntropy(model.forward(ids, batch, seq), labels), adapter.namedTrainable(), steps, batch * seq, profile);
+    const flopsPerToken = stepFlopsPerToken(config, seq, rank, method);
+    return { ...t, flopsPerToken, gflops: (t.tokensPerSecond * flopsPerToken) / 1e9 };
   } finally {
     setBf16Compute(false);
   }

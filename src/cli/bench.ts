@@ -197,6 +197,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
     console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${values.dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB; loss ${r.loss.toFixed(4)}`);
     if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
+    // The step's FLOP rate against the GEMM's own rate on Transformer shapes, timed now, in this
+    // process and with these threads: how much of the step is spent outside fast GEMMs.
+    let gemmMean: number | null = null;
+    if (nativeAddon()) {
+      const rates = transformerShapes(1024).map((sh) => benchNativeGemm(sh, budget).gflops);
+      gemmMean = rates.reduce((a, b) => a + b, 0) / rates.length;
+    }
+    console.log(`  ${(r.flopsPerToken / 1e6).toFixed(1)} MFLOP per token: ${r.gflops.toFixed(1)} GFLOP/s` +
+      (gemmMean ? `; GEMMs of bench gemm's Transformer shapes, timed now: ${gemmMean.toFixed(1)} GFLOP/s; step / GEMM = ${(r.gflops / gemmMean).toFixed(2)}` : ''));
     const peers: Record<string, number | null> = {};
     if (values.torch) {
       if (values.shape !== 'smollm2-135m' || method !== 'gift') {
@@ -211,7 +220,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         }
       }
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ms_forward: r.msForward, ms_backward: r.msBackward, ms_optimizer: r.msOptimizer, ...peers }));
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ms_forward: r.msForward, ms_backward: r.msBackward, ms_optimizer: r.msOptimizer, step_gflops: r.gflops, gemm_gflops: gemmMean, ...peers }));
     return 0;
   }
 

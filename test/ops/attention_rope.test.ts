@@ -83,6 +83,45 @@ test('native and ref agree on a Transformer-sized attention and its gradients', 
   }
 });
 
+// Longer than the native kernel's 64-query blocks: several blocks, a ragged last one, a causal
+// mask whose blocks see different numbers of keys, queries that are the tail of a longer key
+// sequence (a KV cache), padding, and no mask at all.
+const BLOCK_CASES: Case[] = [
+  { B: 1, H: 2, Hkv: 1, T: 150, S: 150, D: 8, causal: true, padded: false },
+  { B: 2, H: 2, Hkv: 2, T: 70, S: 200, D: 5, causal: true, padded: true },
+  { B: 1, H: 3, Hkv: 3, T: 130, S: 90, D: 4, causal: false, padded: false },
+];
+
+testEachBackend('attention over several query blocks matches float64 math and finite differences', () => {
+  BLOCK_CASES.forEach((c, i) => {
+    const q = randn([c.B, c.H, c.T, c.D], 10 * i + 31, true);
+    const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 32, true);
+    const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 33, true);
+    const mask = maskFor(c);
+    const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: mask });
+    assertClose(out.data, attention64(q.data, k.data, v.data, c.B, c.H, c.Hkv, c.T, c.S, c.D, c.causal, mask), `block case ${i}`);
+    assertGradcheck((a, b, d) => scaledDotProductAttention(a, b, d, { causal: c.causal, keyPaddingMask: mask }), [q, k, v], `block case ${i}`, { maxProbesPerInput: 12 });
+  });
+});
+
+test('native and ref agree on the gradients of multi-block attention', () => {
+  BLOCK_CASES.forEach((c, i) => {
+    const q = randn([c.B, c.H, c.T, c.D], 10 * i + 41, true);
+    const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 42, true);
+    const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 43, true);
+    const g = randn([c.B, c.H, c.T, c.D], 10 * i + 44);
+    for (const which of [0, 1, 2]) {
+      assertBackendsAgree(() => {
+        const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c) });
+        out.backward(g);
+        const grad = [q, k, v][which]!.grad!.clone();
+        for (const t of [q, k, v]) t.zeroGrad();
+        return grad;
+      }, `block case ${i}, grad of input ${which}`, 1e-4, 1e-3);
+    }
+  });
+});
+
 test('attention shape errors name the shapes', () => {
   assert.throws(() => scaledDotProductAttention(randn([1, 3, 2, 4], 1), randn([1, 2, 2, 4], 2), randn([1, 2, 2, 4], 3)),
     /attention\(q \[1, 3, 2, 4\], k \[1, 2, 2, 4\], v \[1, 2, 2, 4\]\): query heads \(3\) must be a multiple of key\/value heads \(2\)/);

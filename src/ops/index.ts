@@ -1,4 +1,4 @@
-export { matmul, linear, type MatmulOptions } from './matmul.js';
+export { matmul, linear, addmm, type MatmulOptions } from './matmul.js';
 export { add, sub, mul, div, scale, addScalar, neg } from './elementwise.js';
 export { reshape, permute, transpose, slice, concat } from './shape_ops.js';
 export { embedding } from './gather.js';

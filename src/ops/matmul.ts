@@ -104,6 +104,50 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   });
 }
 
+/**
+ * c + alpha * a @ b (PyTorch's addmm) with a [..., K], b [K, N] and c [..., N]: the product is
+ * accumulated straight onto a copy of c by the GEMM (beta = 1), with no temporary for a @ b and
+ * no separate addition pass. GIFT's input edit x + s (x psi) phi is addmm(x, x psi, phi, s).
+ */
+export function addmm(c: Tensor, a: Tensor, b: Tensor, alpha = 1): Tensor {
+  const where = `addmm(c ${shapeString(c.shape)}, a ${shapeString(a.shape)}, b ${shapeString(b.shape)})`;
+  if (b.rank !== 2 || a.rank < 1) throw new GiftjsError(`${where}: b must be 2-D [K, N] and a at least 1-D`);
+  const [K, N] = b.shape as [number, number];
+  if (a.shape[a.rank - 1] !== K) throw new GiftjsError(`${where}: a's last dimension must be ${K}`);
+  if (c.rank !== a.rank || c.shape[c.rank - 1] !== N || a.shape.slice(0, -1).some((d, i) => d !== c.shape[i])) {
+    throw new GiftjsError(`${where}: c must be [${[...a.shape.slice(0, -1), N].join(', ')}]`);
+  }
+  const rows = K === 0 ? c.size / Math.max(N, 1) : a.size / K;
+  const out = c.clone();
+  const A: Operand = { data: a.data, trans: false, ld: K, stride: 0 };
+  const B: Operand = { data: b.data, trans: false, ld: N, stride: 0 };
+  gemmScaled(out.data, A, B, rows, N, K, alpha, 1);
+  return record('addmm', out, [c, a, b], (g, needs) => {
+    const G: Operand = { data: g.data, trans: false, ld: N, stride: 0 };
+    let da: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (needs[1]) {
+      da = Tensor.empty(a.shape); // da = alpha g b^T
+      gemmScaled(da.data, G, { ...B, trans: true }, rows, K, N, alpha, 0);
+    }
+    if (needs[2]) {
+      db = Tensor.empty(b.shape); // db = alpha a^T g
+      gemmScaled(db.data, { ...A, trans: true }, G, K, N, rows, alpha, 0);
+    }
+    return [needs[0] ? g : null, da, db];
+  });
+}
+
+/** C (M x N) = alpha * op(A) op(B) + beta * C, one problem, with C's rows N apart. */
+function gemmScaled(C: Float32Array, A: Operand, B: Operand, M: number, N: number, K: number, alpha: number, beta: number): void {
+  if (!(A.data instanceof Float32Array)) throw new GiftjsError('gemm: a bfloat16 operand can only be the weight (B)');
+  getBackend().gemm({
+    transA: A.trans, transB: B.trans, M, N, K, alpha,
+    A: A.data, lda: A.ld, B: B.data, ldb: B.ld, beta, C, ldc: N,
+    batch: 1, strideA: 0, strideB: 0, strideC: 0,
+  });
+}
+
 /** A weight's storage for the GEMM: float32 values or, for a frozen bfloat16 weight, its bits. */
 function weightData(w: Tensor): Float32Array | Uint16Array {
   return w.dtype === 'bfloat16' ? w.bf16Bits : w.data;

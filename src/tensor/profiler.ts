@@ -19,7 +19,7 @@ export interface OpProfile {
 }
 
 const CATEGORIES = new Map<string, string>([
-  ['linear', 'GEMM'], ['matmul', 'GEMM'],
+  ['linear', 'GEMM'], ['matmul', 'GEMM'], ['addmm', 'GEMM'],
   ['attention', 'attention'],
   ['rmsNorm', 'norms'], ['layerNorm', 'norms'],
   ['softmax', 'softmax / loss'], ['logSoftmax', 'softmax / loss'], ['crossEntropy', 'softmax / loss'],

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { linear, matmul } from '../../src/ops/matmul.js';
+import { addmm, linear, matmul } from '../../src/ops/matmul.js';
 import { assertBackendsAgree, assertClose, assertGradcheck, randn, testEachBackend } from '../helpers.js';
 import { matmul64, transpose64 } from '../reference64.js';
 
@@ -55,6 +55,20 @@ testEachBackend('linear is x W^T + b and its gradients match finite differences'
   assertClose(y.data, expected, 'linear forward');
   assertGradcheck((x, w, b) => linear(x, w, b), [x, w, b], 'linear with bias');
   assertGradcheck((x, w) => linear(x, w), [x, w], 'linear without bias');
+});
+
+testEachBackend('addmm is c + alpha a b (float64 math) and its gradients match finite differences', () => {
+  for (const [M, K, N] of SHAPES) {
+    const a = randn([2, M, K], M + K, true);
+    const b = randn([K, N], N + 1, true);
+    const c = randn([2, M, N], M + N + 2, true);
+    for (const alpha of [1, -0.75]) {
+      const prod = [0, 1].flatMap((i) => matmul64(Array.from(a.data.subarray(i * M * K, (i + 1) * M * K)), Array.from(b.data), M, K, N));
+      assertClose(addmm(c, a, b, alpha).data, prod.map((v, i) => c.data[i]! + alpha * v), `addmm ${M}x${K}x${N} alpha ${alpha}`, 1e-4, 1e-4);
+    }
+    assertGradcheck((x, y, z) => addmm(z, x, y, 0.5), [a, b, c], `addmm grad ${M}x${K}x${N}`, { maxProbesPerInput: 12 });
+  }
+  assert.throws(() => addmm(randn([3, 5], 1), randn([3, 4], 2), randn([4, 6], 3)), /c must be \[3, 6\]/);
 });
 
 test('native and ref agree on large, odd GEMMs', () => {

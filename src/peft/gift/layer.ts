@@ -4,8 +4,8 @@
 // and training uses the equivalent input form, which never builds the [out, in] delta:
 //     y = (x + s * (x @ psi) @ phi) @ W^T + b.
 import type { Linear, LinearAdapter } from '../../nn/layers.js';
-import { add, scale } from '../../ops/elementwise.js';
-import { matmul } from '../../ops/matmul.js';
+import { scale } from '../../ops/elementwise.js';
+import { addmm, matmul } from '../../ops/matmul.js';
 import type { Tensor } from '../../tensor/tensor.js';
 
 /** The trainable pair shared by a group of layers. */
@@ -16,12 +16,11 @@ export interface GiftPair {
   scale: number;
 }
 
-/** x + s * (x @ psi) @ phi : the rank-r edit of a layer's input. */
+/** x + s * (x @ psi) @ phi : the rank-r edit of a layer's input (the back-projection and the
+ * addition are one GEMM accumulating onto x). */
 export function giftEditInput(x: Tensor, pair: GiftPair): Tensor {
   const low = matmul(x.rank === 1 ? x.view([1, x.size]) : x, pair.psi); // [..., r]
-  const back = matmul(low, pair.phi); // [..., in]
-  const edit = pair.scale === 1 ? back : scale(back, pair.scale);
-  return add(x, x.rank === 1 ? edit.view(x.shape) : edit);
+  return addmm(x, x.rank === 1 ? low.view([pair.psi.shape[1]!]) : low, pair.phi, pair.scale);
 }
 
 export class GiftLinearAdapter implements LinearAdapter {

@@ -29,7 +29,7 @@ export const BENCH_HELP = `gift bench <what> [options]
              --checkpointing   activation checkpointing (recompute each layer in backward)
              --profile         time per op kind (GEMM, attention, norms, elementwise, layout, ...) in forward and backward
              --bf16-compute    with --dtype bf16: multiply with the CPU's bf16 dot products (AVX-512 BF16)
-             --torch        also run the PyTorch peer (../shared/peer/bench_torch_gift.py), both formulations
+             --torch        also run the PyTorch step peer (bench_torch_gift.py, found through GIFTJS_TORCH_PEER), both formulations
   generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
              --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16
              --torch        also time bench/torch_generate.py (PyTorch) on the same shape
@@ -71,11 +71,12 @@ function torchGemm(size: number, tokens: number, threads: number, budget: number
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
-const PEER_SCRIPT = fileURLToPath(new URL('../../../../shared/peer/bench_torch_gift.py', import.meta.url));
+/** The PyTorch step peer: GIFTJS_TORCH_PEER, else where the project's data sets sit beside a checkout. */
+const PEER_SCRIPT = process.env.GIFTJS_TORCH_PEER ?? fileURLToPath(new URL('../../../../shared/peer/bench_torch_gift.py', import.meta.url));
 
-/** tokens/s of the PyTorch peer for the same step (../shared/peer), or why there is none. */
+/** tokens/s of the PyTorch peer for the same step, or why there is none. */
 function torchStep(batch: number, seq: number, rank: number, layers: number, threads: number, fused: boolean): number | string {
-  if (!existsSync(PEER_SCRIPT)) return `${PEER_SCRIPT} not found`;
+  if (!existsSync(PEER_SCRIPT)) return 'bench_torch_gift.py not found (set GIFTJS_TORCH_PEER to its path)';
   const env = torchEnv();
   const args = [PEER_SCRIPT, '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--layers', String(layers), '--threads', String(threads), '--steps', '2'];
   if (fused) args.push('--fused');
@@ -209,7 +210,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const peers: Record<string, number | null> = {};
     if (values.torch) {
       if (values.shape !== 'smollm2-135m' || method !== 'gift') {
-        console.log('PyTorch peer: ../shared/peer/bench_torch_gift.py covers the smollm2-135m GIFT step only');
+        console.log('PyTorch peer: bench_torch_gift.py covers the smollm2-135m GIFT step only');
       } else {
         for (const fused of [false, true]) {
           const t = torchStep(batch, seq, rank, layers ?? 30, threads, fused);

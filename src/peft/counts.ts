@@ -3,6 +3,7 @@
 //   LoRA: r * (in + out) for every adapted layer.
 import type { LinearShape } from '../models/llama/shapes.js';
 import { matchTarget } from './targets.js';
+import { giftGroupsParameterCount, groupGiftLayers, type GiftShare } from './gift/groups.js';
 
 function matches(shapes: LinearShape[], targets: readonly string[], layers: readonly number[] | null): (LinearShape & { target: string })[] {
   const out: (LinearShape & { target: string })[] = [];
@@ -13,10 +14,10 @@ function matches(shapes: LinearShape[], targets: readonly string[], layers: read
   return out;
 }
 
-export function giftParameterCount(shapes: LinearShape[], targets: readonly string[], rank: number, layers: readonly number[] | null = null, share: 'target' | 'input-size' = 'target'): number {
-  const groups = new Map<string, number>();
-  for (const m of matches(shapes, targets, layers)) groups.set(share === 'target' ? m.target : `in${m.inFeatures}`, m.inFeatures);
-  return [...groups.values()].reduce((n, inF) => n + 2 * inF * rank, 0);
+export function giftParameterCount(shapes: LinearShape[], targets: readonly string[], rank: number, layers: readonly number[] | null = null, share: GiftShare = 'target'): number {
+  const inFeatures = (m: LinearShape) => m.inFeatures;
+  const groups = groupGiftLayers(matches(shapes, targets, layers), share, (m) => m.target, inFeatures);
+  return giftGroupsParameterCount(groups, rank, inFeatures);
 }
 
 export function loraParameterCount(shapes: LinearShape[], targets: readonly string[], rank: number, layers: readonly number[] | null = null): number {

@@ -1,5 +1,6 @@
 // GIFT's configuration: which layers, the rank, the scale, and how (phi, psi) pairs are shared.
 import type { TargetModules } from '../targets.js';
+import type { GiftShare } from './groups.js';
 import { configInt, configLayers, configTargets, type AdapterConfig } from '../method.js';
 import { GiftjsError } from '../../errors.js';
 
@@ -14,7 +15,7 @@ export interface GiftConfig extends AdapterConfig {
    * 'target': one (phi, psi) pair per target name, shared by every matched layer (the paper's
    * default). 'input-size': one pair shared by all targets whose layers have the same input size.
    */
-  share: 'target' | 'input-size';
+  share: GiftShare;
 }
 
 export function parseGiftConfig(raw: Record<string, unknown>, source: string): GiftConfig {

@@ -8,6 +8,7 @@ import { Tensor } from '../../tensor/tensor.js';
 import { countValues, freezeAll, loadNamedTensors, type AttachedAdapter, type PeftMethod } from '../method.js';
 import { findTargetLinears, type TargetedLinear } from '../targets.js';
 import { parseGiftConfig, type GiftConfig } from './config.js';
+import { groupGiftLayers } from './groups.js';
 import { GiftLinearAdapter, giftWeightDelta, type GiftPair } from './layer.js';
 
 class AttachedGift implements AttachedAdapter {
@@ -85,16 +86,7 @@ export const giftMethod: PeftMethod = {
     const config = rawConfig as GiftConfig;
     freezeAll(model);
     const targets = findTargetLinears(model, config.target_modules, config.layers);
-    // One pair per target name (or per input size). A target whose layers take inputs of different
-    // sizes (an encoder that widens between layers) gets one group per size: "query_in256", ...
-    const sizesOf = new Map<string, Set<number>>();
-    for (const t of targets) sizesOf.set(t.target, (sizesOf.get(t.target) ?? new Set()).add(t.module.inFeatures));
-    const groups = new Map<string, TargetedLinear[]>();
-    for (const t of targets) {
-      const inF = t.module.inFeatures;
-      const key = config.share === 'target' ? (sizesOf.get(t.target)!.size > 1 ? `${t.target}_in${inF}` : t.target) : `in${inF}`;
-      groups.set(key, [...(groups.get(key) ?? []), t]);
-    }
+    const groups = groupGiftLayers(targets, config.share, (t) => t.target, (t) => t.module.inFeatures);
     const s = config.alpha / config.rank;
     const pairs: GiftPair[] = [];
     for (const [group, members] of groups) {

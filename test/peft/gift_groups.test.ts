@@ -1,0 +1,48 @@
+// GIFT's grouping rule is one function: the parameter count from shapes (gift inspect) equals what
+// attaching GIFT trains, also when one target's layers take inputs of different sizes.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Linear } from '../../src/nn/layers.js';
+import { Module } from '../../src/nn/module.js';
+import { giftParameterCount } from '../../src/peft/counts.js';
+import { attachAdapter } from '../../src/peft/adapter_io.js';
+import { Random } from '../../src/tensor/random.js';
+
+class Block extends Module {
+  constructor(inF: number, rng: Random) {
+    super();
+    this.child('proj', new Linear(inF, 12, rng));
+    this.child('out', new Linear(12, 12, rng));
+  }
+}
+
+/** Two blocks whose `proj` widens: 8 -> 12, then 12 -> 12 (and an `out` of input 12 in both). */
+class Widening extends Module {
+  readonly layers: Module[];
+  constructor() {
+    super();
+    const rng = new Random(1);
+    this.layers = [this.child('layers.0', new Block(8, rng)), this.child('layers.1', new Block(12, rng))];
+  }
+}
+
+const SHAPES = [
+  { path: 'layers.0.proj', inFeatures: 8, outFeatures: 12, bias: true },
+  { path: 'layers.0.out', inFeatures: 12, outFeatures: 12, bias: true },
+  { path: 'layers.1.proj', inFeatures: 12, outFeatures: 12, bias: true },
+  { path: 'layers.1.out', inFeatures: 12, outFeatures: 12, bias: true },
+];
+
+test('GIFT parameter counts from shapes equal what attach trains (a target with two input sizes is two groups)', () => {
+  const rank = 4;
+  for (const [targets, share, expected] of [
+    [['proj'], 'target', 2 * (8 + 12) * rank], // proj_in8 and proj_in12 (the old count said 2 * 12 * rank)
+    [['proj', 'out'], 'target', 2 * (8 + 12 + 12) * rank],
+    [['proj', 'out'], 'input-size', 2 * (8 + 12) * rank], // in8, in12 (shared by proj of block 1 and both outs)
+  ] as [string[], 'target' | 'input-size', number][]) {
+    const model = new Widening();
+    const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: targets, share }, 1);
+    assert.equal(adapter.trainableCount(), expected, `attach ${targets} ${share}`);
+    assert.equal(giftParameterCount(SHAPES, targets, rank, null, share), expected, `count ${targets} ${share}`);
+  }
+});

@@ -3,7 +3,9 @@
 import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { loadRecords } from '../data/load.js';
-import { readJsonl } from '../data/jsonl.js';
+import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
+import type { PromptTask } from '../data/examples.js';
+import { readModelConfig } from '../models/registry.js';
 import { evaluatePerplexity } from '../eval/perplexity.js';
 import { evaluateGenerationTask, MAX_NEW_TOKENS, type GenerationTask } from '../eval/tasks.js';
 import { assertOutputApart } from '../io/output_folder.js';
@@ -14,14 +16,17 @@ import { evalImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
 
 export const EVAL_HELP = `gift eval --model <dir> [--adapter <dir>] --data <file> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
-          [--limit N] [--max-new-tokens N] [--out <dir>] [--json]
+          [--format F] [--template T] [--limit N] [--max-new-tokens N] [--out <dir>] [--json]
 
 --task lm (the default):
 
-Language-modelling loss and perplexity over a JSONL file of {"text": ...} lines: each line is
-tokenized as Hugging Face's tokenizer(text) would, and the loss is the mean next-token
-cross-entropy over all predicted tokens of all lines (token-weighted). Lines longer than
---max-length tokens (default 2048) are cut, and the count of cut lines is reported.
+Language-modelling loss and perplexity on any data file gift train reads (.jsonl, .json, .parquet:
+{"text"}, {"prompt","completion"}, {"messages"}, LLM-Adapters records; --format names one, else it is
+detected; --template commonsense|math|instruct picks the paper's prompt for LLM-Adapters records).
+Each record becomes the tokens and loss mask gift train makes of it (a text ends with the EOS token;
+prompts are not scored), and the loss is the mean next-token cross-entropy over all target tokens
+(token-weighted): the held-out loss gift train --eval-data logs for the same file. Records longer
+than --max-length tokens (default 2048, at most the model's context) are cut, and the count is reported.
 With --json the last line is {"loss": ..., "perplexity": ..., "tokens": ...}.
 
 --task commonsense | math: the paper's evaluation on LLM-Adapters JSON test sets (BoolQ, PIQA, ...,
@@ -39,7 +44,7 @@ folder, JSON list or IDX file: accuracy. --limit N scores the first N records. W
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const s = { type: 'string' } as const;
-  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, limit: s, 'max-new-tokens': s, out: s, columns: s, json: { type: 'boolean' } });
+  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, format: s, template: s, limit: s, 'max-new-tokens': s, out: s, columns: s, json: { type: 'boolean' } });
   if (values.help) {
     console.log(EVAL_HELP);
     return 0;
@@ -55,15 +60,23 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (task === 'seqcls') return evalSequenceClassification(values, modelDir, dataPath);
   if (task === 'imgcls') return evalImageClassification(values, modelDir, dataPath);
   if (task !== 'lm') throw new GiftjsError(`--task must be lm, commonsense, math, seqcls or imgcls, got '${task}'`);
-  const texts = readJsonl(dataPath).map(({ line, value }) => {
-    if (typeof value.text !== 'string') throw new GiftjsError(`${dataPath}:${line}: expected a "text" string field`);
-    return value.text;
-  });
-  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
   const tokenizer = loadTokenizer(modelDir);
-  const r = evaluatePerplexity(model, tokenizer, texts, maxLength);
+  const context = readModelConfig(modelDir).maxPositionEmbeddings;
+  if (values['max-length'] !== undefined && maxLength > context) {
+    throw new GiftjsError(`--max-length ${maxLength} is longer than the model's context (max_position_embeddings ${context})`);
+  }
+  const length = Math.min(maxLength, context);
+  const template = values.template as string | undefined;
+  if (template !== undefined && !['commonsense', 'math', 'instruct'].includes(template)) {
+    throw new GiftjsError(`--template must be commonsense, math or instruct, got '${template}'`);
+  }
+  const set = await loadExampleFile(dataPath, tokenizer, { format: values.format as string | undefined, maxLength: length, task: template as PromptTask | undefined });
+  console.error(describeExampleFile(dataPath, set, length, template as PromptTask | undefined));
+  if (set.examples.length === 0) throw new GiftjsError(`${dataPath}: nothing to evaluate (no record has a target token after its first)`);
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
+  const r = evaluatePerplexity(model, set.examples, tokenizer.eosTokenId ?? 0);
   if (!Number.isFinite(r.loss)) throw new GiftjsError(`the loss on ${dataPath} is ${r.loss}: the model's weights or the adapter's are not finite (nothing was written)`);
-  console.log(`texts ${r.texts}, predicted tokens ${r.tokens}${r.truncated ? `, ${r.truncated} texts cut to ${maxLength} tokens` : ''}`);
+  console.log(`examples ${r.examples}, predicted tokens ${r.tokens}${set.truncated ? `, ${set.truncated} records cut to ${length} tokens` : ''}`);
   console.log(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(4)}`);
   if (values.json) console.log(JSON.stringify({ loss: r.loss, perplexity: r.perplexity, tokens: r.tokens }));
   return 0;

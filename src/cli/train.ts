@@ -2,8 +2,8 @@
 // and a loss-curve picture), resumable after any interruption.
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { buildExamples, DATA_FORMATS, detectFormat, type DataFormat, type PromptTask } from '../data/examples.js';
-import { loadRecords } from '../data/load.js';
+import { DATA_FORMATS, type PromptTask } from '../data/examples.js';
+import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
 import { loadCausalLM, readModelConfig } from '../models/registry.js';
 import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
 import { METHOD_NAMES } from '../peft/registry.js';
@@ -127,13 +127,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const task = ((values.task as string | undefined) ?? preset?.task) as PromptTask | undefined;
   if (task && !['commonsense', 'math', 'instruct'].includes(task)) throw new GiftjsError(`--task must be commonsense, math, instruct, seqcls or imgcls, got '${task}'`);
   const load = async (path: string, label: string) => {
-    const records = await loadRecords(path);
-    if (records.length === 0) throw new GiftjsError(`${path}: no records`);
-    const format = ((values.format as string | undefined) ?? preset?.format ?? detectFormat(records[0]!)) as DataFormat;
-    if (!DATA_FORMATS.includes(format)) throw new GiftjsError(`--format must be one of ${DATA_FORMATS.join(', ')}, got '${format}'`);
-    const set = buildExamples(records, tokenizer, { format, maxLength, task });
-    console.error(`${label}: ${path}: ${records.length} records (${format}${task ? `, ${task} template` : ''}) -> ${set.examples.length} examples` +
-      `${set.truncated ? `; ${set.truncated} cut to ${maxLength} tokens` : ''}${set.dropped ? `; ${set.dropped} dropped (no target tokens left)` : ''}`);
+    const set = await loadExampleFile(path, tokenizer, { format: (values.format as string | undefined) ?? preset?.format, maxLength, task });
+    console.error(`${label}: ${describeExampleFile(path, set, maxLength, task)}`);
     return set.examples;
   };
   const train = await load(dataPath, 'train');

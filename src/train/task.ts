@@ -1,6 +1,8 @@
 // What the training loop needs from a task: seeded batches, a loss summed over a batch's units
 // (target tokens for a language model, examples for a classifier) and how many units that is, so
 // that gradient accumulation weights every unit equally.
+import { noGrad } from '../tensor/autograd.js';
+import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface TrainTask<B = unknown> {
@@ -18,4 +20,15 @@ export interface TrainTask<B = unknown> {
   units(batch: B): number;
   /** Token positions the model reads (for throughput). */
   inputTokens(batch: B): number;
+}
+
+/** The held-out loss per unit (token or example), in fixed order, without a graph; NaN without held-out data. */
+export function taskHeldOutLoss<B>(task: TrainTask<B>, batchSize: number): { loss: number; units: number } {
+  let total = 0;
+  let units = 0;
+  for (const b of task.heldOutBatches(batchSize)) {
+    total += tidy(() => noGrad(() => task.lossSum(b).item()));
+    units += task.units(b);
+  }
+  return { loss: total / units, units };
 }

@@ -12,7 +12,6 @@ import { scale } from '../ops/elementwise.js';
 import { headParameterNames } from '../peft/baselines/model.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { GiftjsError } from '../errors.js';
 import { recoverFolder } from '../io/atomic.js';
@@ -20,7 +19,7 @@ import { claimRunFolder } from '../io/output_folder.js';
 import { CHECKPOINT_DIR, checkpointStep, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { AdamW, clipGradNorm, type ParamGroup } from './optimizer.js';
 import { lrMultiplier, type SchedulerKind } from './schedule.js';
-import type { TrainTask } from './task.js';
+import { taskHeldOutLoss, type TrainTask } from './task.js';
 import { causalLMTask } from './tasks/causal_lm.js';
 
 export interface TrainOptions {
@@ -92,20 +91,9 @@ export interface TrainRun {
   callbacks?: TrainCallbacks;
 }
 
-/** The held-out loss per unit (token or example), in fixed order; NaN without held-out data. */
-export function taskHeldOutLoss<B>(task: TrainTask<B>, batchSize: number): number {
-  let total = 0;
-  let units = 0;
-  for (const b of task.heldOutBatches(batchSize)) {
-    total += tidy(() => noGrad(() => task.lossSum(b).item()));
-    units += task.units(b);
-  }
-  return total / units;
-}
-
 /** Token-weighted next-token loss of a language model on held-out examples. */
 export function heldOutLoss(model: LlamaForCausalLM, examples: Example[], batchSize: number, padId: number): number {
-  return taskHeldOutLoss(causalLMTask(model, [], examples, padId), batchSize);
+  return taskHeldOutLoss(causalLMTask(model, [], examples, padId), batchSize).loss;
 }
 
 function runTask(run: TrainRun): TrainTask<unknown> {
@@ -220,7 +208,7 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string)
   const evaluate = (step: number) => {
     if (!hasHeldOut) return;
     run.model.eval();
-    const loss = taskHeldOutLoss(task, o.batchSize);
+    const { loss } = taskHeldOutLoss(task, o.batchSize);
     evalHistory.push({ step, loss });
     run.callbacks?.onEval?.(step, loss);
   };

@@ -9,7 +9,9 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { exportPretrained } from '../../src/models/export.js';
-import { LlamaForCausalLM } from '../../src/models/llama/model.js';
+import { LlamaForCausalLM, shiftLabels } from '../../src/models/llama/model.js';
+import { crossEntropy } from '../../src/ops/cross_entropy.js';
+import { Tokenizer } from '../../src/io/tokenizer.js';
 import { attachAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import { Random } from '../../src/tensor/random.js';
 import { needsShared, SHARED_DIR } from '../helpers.js';
@@ -88,6 +90,37 @@ test('eval with an adapter equals eval of the merged export; generate reproduces
   const sampled = gift('generate', '--model', w.model, '--adapter', w.adapter, '--prompt', 'Tom', '--temperature', '0.8', '--top-k', '40', '--top-p', '0.9', '--seed', '7', '--max-new-tokens', '20');
   assert.equal(sampled.code, 0, sampled.err);
   assert.ok(sampled.out.trim().length > 0);
+});
+
+test('gift eval reports the held-out loss gift train logs for the same file (EOS included), in every format train reads', { skip }, () => {
+  const w = setup();
+  const completions = join(w.dir, 'completions.jsonl');
+  writeFileSync(completions, [
+    { prompt: 'Once upon a time, ', completion: 'there was a little dog.' },
+    { prompt: 'Tom and Sue ', completion: 'went to the park.' },
+  ].map((r) => JSON.stringify(r)).join('\n') + '\n');
+  for (const file of [w.data, completions]) {
+    const out = join(w.dir, `run-${file.endsWith('completions.jsonl') ? 'c' : 't'}`);
+    const t = gift('train', '--model', w.model, '--data', file, '--eval-data', file, '--out', out, '--rank', '4', '--max-steps', '2', '--batch-size', '2', '--json');
+    assert.equal(t.code, 0, t.err);
+    const logged = t.json!.held_out_loss_end as number;
+    const e = gift('eval', '--model', w.model, '--adapter', join(out, 'adapter'), '--data', file, '--json');
+    assert.equal(e.code, 0, e.err);
+    assert.ok(Math.abs((e.json!.loss as number) - logged) < 1e-5, `${file}: eval ${e.json!.loss} vs train's held-out ${logged}`);
+  }
+  // Independently, record by record: a text's tokens, then EOS, every next token scored.
+  const model = LlamaForCausalLM.fromPretrained(w.model);
+  const tokenizer = Tokenizer.fromFolder(w.model);
+  let total = 0;
+  let count = 0;
+  for (const line of readFileSync(w.data, 'utf8').trim().split('\n')) {
+    const ids = [...tokenizer.encode(JSON.parse(line).text as string), tokenizer.eosTokenId!];
+    total += crossEntropy(model.forward(ids, 1, ids.length), shiftLabels(ids, 1, ids.length), { reduction: 'sum' }).item();
+    count += ids.length - 1;
+  }
+  const base = gift('eval', '--model', w.model, '--data', w.data, '--json');
+  assert.ok(Math.abs((base.json!.loss as number) - total / count) < 1e-5, `${base.json!.loss} vs ${total / count}`);
+  assert.equal(base.json!.tokens, count);
 });
 
 test('bf16 weights: eval matches f32 within bf16 rounding, and merge keeps bf16', { skip }, () => {

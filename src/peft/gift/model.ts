@@ -2,21 +2,36 @@
 // every layer of a group to its pair; merge folds W_hat into the weights.
 import { GiftjsError } from '../../errors.js';
 import type { Module } from '../../nn/module.js';
-import { noGrad } from '../../tensor/autograd.js';
 import type { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { countValues, freezeAll, loadNamedTensors, type AttachedAdapter, type PeftMethod } from '../method.js';
 import { findTargetLinears, type TargetedLinear } from '../targets.js';
+import { WeightMerge } from '../merge.js';
 import { parseGiftConfig, type GiftConfig } from './config.js';
 import { groupGiftLayers } from './groups.js';
 import { GiftLinearAdapter, giftWeightDelta, type GiftPair } from './layer.js';
 
 class AttachedGift implements AttachedAdapter {
   readonly method = 'gift' as const;
-  merged = false;
-  private originals: Tensor[] = [];
+  private readonly folding: WeightMerge;
 
-  constructor(readonly config: GiftConfig, readonly pairs: GiftPair[], readonly members: Map<string, TargetedLinear[]>) {}
+  constructor(readonly config: GiftConfig, readonly pairs: GiftPair[], readonly members: Map<string, TargetedLinear[]>) {
+    // Each layer's W_hat = W + s W phi^T psi^T, from its own weight and its group's pair.
+    this.folding = new WeightMerge(() => this.pairs.flatMap((p) => this.members.get(p.group)!.map((l) => ({
+      module: l.module,
+      adapter: new GiftLinearAdapter(p),
+      delta: () => {
+        const w = l.module.weight.toFloat32();
+        const d = giftWeightDelta(w, p);
+        w.dispose();
+        return d;
+      },
+    }))));
+  }
+
+  get merged(): boolean {
+    return this.folding.merged;
+  }
 
   namedTrainable(): [string, Tensor][] {
     return this.pairs.flatMap((p) => [[`gift.${p.group}.phi`, p.phi], [`gift.${p.group}.psi`, p.psi]] as [string, Tensor][]);
@@ -41,41 +56,11 @@ class AttachedGift implements AttachedAdapter {
   }
 
   merge(): void {
-    if (this.merged) return;
-    noGrad(() => {
-      for (const p of this.pairs) {
-        for (const l of this.members.get(p.group)!) {
-          const w = l.module.weight;
-          // Work in float32 whatever the storage (a bfloat16 weight is rounded once, on assign).
-          const wf = w.toFloat32().keep();
-          this.originals.push(w.toFloat32().keep());
-          const delta = giftWeightDelta(wf, p);
-          const d = delta.data;
-          const wd = wf.data;
-          for (let i = 0; i < wd.length; i++) wd[i]! += d[i]!;
-          w.assign(wd);
-          delta.dispose();
-          wf.dispose();
-          l.module.adapter = null;
-        }
-      }
-    });
-    this.merged = true;
+    this.folding.merge();
   }
 
   unmerge(): void {
-    if (!this.merged) return;
-    let i = 0;
-    for (const p of this.pairs) {
-      for (const l of this.members.get(p.group)!) {
-        const original = this.originals[i++]!;
-        l.module.weight.assign(original.data);
-        original.dispose();
-        l.module.adapter = new GiftLinearAdapter(p);
-      }
-    }
-    this.originals = [];
-    this.merged = false;
+    this.folding.unmerge();
   }
 }
 

@@ -2,11 +2,11 @@
 // (base_model.model.<path>.lora_A.weight) so that Hugging Face PEFT can load the adapter.
 import { GiftjsError } from '../../errors.js';
 import type { Module } from '../../nn/module.js';
-import { noGrad } from '../../tensor/autograd.js';
 import type { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { countValues, freezeAll, loadNamedTensors, type AttachedAdapter, type PeftMethod } from '../method.js';
 import { findTargetLinears, type TargetedLinear } from '../targets.js';
+import { WeightMerge } from '../merge.js';
 import { loraScale, parseLoraConfig, patternValue, type LoraConfig } from './config.js';
 import { LoraLinearAdapter, loraWeightDelta, type LoraWeights } from './layer.js';
 
@@ -18,8 +18,12 @@ interface LoraLayer {
 
 class AttachedLora implements AttachedAdapter {
   readonly method = 'lora' as const;
-  merged = false;
+  private readonly folding = new WeightMerge(() => this.layers.map((l) => ({ module: l.target.module, adapter: l.adapter, delta: () => loraWeightDelta(l.weights) })));
   constructor(readonly config: LoraConfig, readonly layers: LoraLayer[]) {}
+
+  get merged(): boolean {
+    return this.folding.merged;
+  }
 
   namedTrainable(): [string, Tensor][] {
     return this.layers.flatMap((l) => [
@@ -46,32 +50,12 @@ class AttachedLora implements AttachedAdapter {
     loadNamedTensors(this.namedTrainable(), get, source);
   }
 
-  private apply(sign: 1 | -1): void {
-    noGrad(() => {
-      for (const l of this.layers) {
-        const delta = loraWeightDelta(l.weights);
-        const weight = l.target.module.weight;
-        const wf = weight.toFloat32();
-        const w = wf.data;
-        for (let i = 0; i < w.length; i++) w[i]! += sign * delta.data[i]!;
-        weight.assign(w); // rounded once when the weight is stored as bfloat16
-        wf.dispose();
-        delta.dispose();
-        l.target.module.adapter = sign > 0 ? null : l.adapter;
-      }
-    });
-  }
-
   merge(): void {
-    if (this.merged) return;
-    this.apply(1);
-    this.merged = true;
+    this.folding.merge();
   }
 
   unmerge(): void {
-    if (!this.merged) return;
-    this.apply(-1);
-    this.merged = false;
+    this.folding.unmerge();
   }
 }
 

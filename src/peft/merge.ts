@@ -1,11 +1,13 @@
 // Folding an adapter into the Linear weights it changes, and back. Shared by every method that
 // adds a delta to a weight (GIFT, LoRA): merge keeps each weight's values as they were, so unmerge
 // restores them bit for bit (subtracting the delta again would not, in float arithmetic).
+// WeightDeltaAdapter is what such a method's attached adapter has in common.
 import type { Linear, LinearAdapter } from '../nn/layers.js';
 import { add } from '../ops/elementwise.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { countValues, loadNamedTensors, type AdapterConfig, type AttachedAdapter, type MethodName } from './method.js';
 
 export interface MergeTarget {
   module: Linear;
@@ -49,5 +51,37 @@ export class WeightMerge {
     });
     this.originals = [];
     this.merged = false;
+  }
+}
+
+/** An attached adapter whose trainable tensors generate a delta per targeted Linear weight. */
+export abstract class WeightDeltaAdapter implements AttachedAdapter {
+  abstract readonly method: MethodName;
+  abstract readonly config: AdapterConfig;
+  private readonly folding = new WeightMerge(() => this.mergeTargets());
+
+  abstract namedTrainable(): [string, Tensor][];
+  abstract describe(): string[];
+  /** Every targeted layer with its delta, in a fixed order. */
+  protected abstract mergeTargets(): MergeTarget[];
+
+  trainableCount(): number {
+    return countValues(this.namedTrainable());
+  }
+
+  loadTensors(get: (name: string) => Tensor | undefined, source: string): void {
+    loadNamedTensors(this.namedTrainable(), get, source);
+  }
+
+  get merged(): boolean {
+    return this.folding.merged;
+  }
+
+  merge(): void {
+    this.folding.merge();
+  }
+
+  unmerge(): void {
+    this.folding.unmerge();
   }
 }

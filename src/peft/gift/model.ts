@@ -4,41 +4,31 @@ import { GiftjsError } from '../../errors.js';
 import type { Module } from '../../nn/module.js';
 import type { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { countValues, freezeAll, loadNamedTensors, type AttachedAdapter, type PeftMethod } from '../method.js';
+import { freezeAll, type AttachedAdapter, type PeftMethod } from '../method.js';
 import { findTargetLinears, type TargetedLinear } from '../targets.js';
-import { WeightMerge } from '../merge.js';
+import { WeightDeltaAdapter, type MergeTarget } from '../merge.js';
 import { parseGiftConfig, type GiftConfig } from './config.js';
 import { groupGiftLayers } from './groups.js';
 import { GiftLinearAdapter, giftWeightDelta, type GiftPair } from './layer.js';
 
-class AttachedGift implements AttachedAdapter {
+class AttachedGift extends WeightDeltaAdapter {
   readonly method = 'gift' as const;
-  private readonly folding: WeightMerge;
 
   constructor(readonly config: GiftConfig, readonly pairs: GiftPair[], readonly members: Map<string, TargetedLinear[]>) {
-    // Each layer's W_hat = W + s W phi^T psi^T, from its own weight and its group's pair.
-    this.folding = new WeightMerge(() => this.pairs.flatMap((p) => this.members.get(p.group)!.map((l) => ({
-      module: l.module,
-      adapter: new GiftLinearAdapter(p),
-      delta: () => {
-        const w = l.module.weight.toFloat32();
-        const d = giftWeightDelta(w, p);
-        w.dispose();
-        return d;
-      },
-    }))));
+    super();
   }
 
-  get merged(): boolean {
-    return this.folding.merged;
+  /** Each layer's W_hat = W + s W phi^T psi^T, from its own weight and its group's pair. */
+  protected mergeTargets(): MergeTarget[] {
+    return this.pairs.flatMap((p) => this.members.get(p.group)!.map((l) => ({
+      module: l.module,
+      adapter: new GiftLinearAdapter(p),
+      delta: () => giftWeightDelta(l.module.weight.toFloat32(), p),
+    })));
   }
 
   namedTrainable(): [string, Tensor][] {
     return this.pairs.flatMap((p) => [[`gift.${p.group}.phi`, p.phi], [`gift.${p.group}.psi`, p.psi]] as [string, Tensor][]);
-  }
-
-  trainableCount(): number {
-    return countValues(this.namedTrainable());
   }
 
   describe(): string[] {
@@ -51,17 +41,6 @@ class AttachedGift implements AttachedAdapter {
     }), ...notes];
   }
 
-  loadTensors(get: (name: string) => Tensor | undefined, source: string): void {
-    loadNamedTensors(this.namedTrainable(), get, source);
-  }
-
-  merge(): void {
-    this.folding.merge();
-  }
-
-  unmerge(): void {
-    this.folding.unmerge();
-  }
 }
 
 export const giftMethod: PeftMethod = {

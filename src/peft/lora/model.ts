@@ -4,9 +4,9 @@ import { GiftjsError } from '../../errors.js';
 import type { Module } from '../../nn/module.js';
 import type { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { countValues, freezeAll, loadNamedTensors, type AttachedAdapter, type PeftMethod } from '../method.js';
+import { freezeAll, type AttachedAdapter, type PeftMethod } from '../method.js';
 import { findTargetLinears, type TargetedLinear } from '../targets.js';
-import { WeightMerge } from '../merge.js';
+import { WeightDeltaAdapter, type MergeTarget } from '../merge.js';
 import { loraScale, parseLoraConfig, patternValue, type LoraConfig } from './config.js';
 import { LoraLinearAdapter, loraWeightDelta, type LoraWeights } from './layer.js';
 
@@ -16,13 +16,14 @@ interface LoraLayer {
   adapter: LoraLinearAdapter;
 }
 
-class AttachedLora implements AttachedAdapter {
+class AttachedLora extends WeightDeltaAdapter {
   readonly method = 'lora' as const;
-  private readonly folding = new WeightMerge(() => this.layers.map((l) => ({ module: l.target.module, adapter: l.adapter, delta: () => loraWeightDelta(l.weights) })));
-  constructor(readonly config: LoraConfig, readonly layers: LoraLayer[]) {}
+  constructor(readonly config: LoraConfig, readonly layers: LoraLayer[]) {
+    super();
+  }
 
-  get merged(): boolean {
-    return this.folding.merged;
+  protected mergeTargets(): MergeTarget[] {
+    return this.layers.map((l) => ({ module: l.target.module, adapter: l.adapter, delta: () => loraWeightDelta(l.weights) }));
   }
 
   namedTrainable(): [string, Tensor][] {
@@ -30,10 +31,6 @@ class AttachedLora implements AttachedAdapter {
       [`base_model.model.${l.target.path}.lora_A.weight`, l.weights.A],
       [`base_model.model.${l.target.path}.lora_B.weight`, l.weights.B],
     ] as [string, Tensor][]);
-  }
-
-  trainableCount(): number {
-    return countValues(this.namedTrainable());
   }
 
   describe(): string[] {
@@ -46,17 +43,6 @@ class AttachedLora implements AttachedAdapter {
     });
   }
 
-  loadTensors(get: (name: string) => Tensor | undefined, source: string): void {
-    loadNamedTensors(this.namedTrainable(), get, source);
-  }
-
-  merge(): void {
-    this.folding.merge();
-  }
-
-  unmerge(): void {
-    this.folding.unmerge();
-  }
 }
 
 export const loraMethod: PeftMethod = {

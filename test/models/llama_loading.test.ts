@@ -43,7 +43,7 @@ test('a missing, misshapen or unexpected tensor is an error naming it', () => {
   const wrong = folderWith({ ...base(), intermediate_size: 50 }, () => {});
   assert.throws(() => LlamaForCausalLM.fromPretrained(wrong), /tensor 'model\.layers\.0\.mlp\.gate_proj\.weight' has shape \[48, 32\], the config implies \[50, 32\]/);
   const extra = folderWith(base(), (t) => t.set('model.layers.0.self_attn.q_proj.bias', t.get('model.norm.weight')!));
-  assert.throws(() => LlamaForCausalLM.fromPretrained(extra), /tensors this LlamaForCausalLM does not use: model\.layers\.0\.self_attn\.q_proj\.bias/);
+  assert.throws(() => LlamaForCausalLM.fromPretrained(extra), /tensors LlamaForCausalLM does not use: model\.layers\.0\.self_attn\.q_proj\.bias/);
 });
 
 test('config validation names the field', () => {

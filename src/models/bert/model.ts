@@ -9,9 +9,9 @@ import { scaledDotProductAttention } from '../../ops/attention.js';
 import { add } from '../../ops/elementwise.js';
 import { reshape, slice, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
-import { shapeString } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { initNewHead, type EncoderInput, type EncoderOutput, type SequenceClassifier } from '../encoder.js';
+import { loadStateDict } from '../load_state_dict.js';
 import { readBertConfig, type BertConfig } from './config.js';
 import { GiftjsError } from '../../errors.js';
 
@@ -172,24 +172,11 @@ const UNUSED_TENSORS = /^(cls\.|lm_head\.)|position_ids$|^(roberta\.)?pooler\./;
  * true when the head was not in the checkpoint (or had another size) and stays freshly made.
  */
 function loadEncoderCheckpoint(model: BertForSequenceClassification, reader: CheckpointReader, prefix: string): boolean {
-  let freshHead = false;
-  const used = new Set<string>();
-  for (const [name, p] of model.namedParameters()) {
-    const candidates = name.startsWith(prefix) ? [name, name.slice(prefix.length)] : [name];
-    const found = candidates.find((n) => reader.has(n));
-    const isHead = name.startsWith('classifier.');
-    const fits = found !== undefined && reader.info(found).shape.length === p.rank && reader.info(found).shape.every((d, i) => d === p.shape[i]);
-    if (isHead && !fits) {
-      freshHead = true;
-      if (found) used.add(found);
-      continue;
-    }
-    if (!found) throw new GiftjsError(`${reader.dir}: the checkpoint has no tensor '${name}' (nor '${candidates[1] ?? name}'), which ${model.architecture} needs`);
-    if (!fits) throw new GiftjsError(`${reader.dir}: tensor '${found}' has shape ${shapeString(reader.info(found).shape)}, the config implies ${shapeString(p.shape)}`);
-    reader.readInto(found, p.data);
-    used.add(found);
-  }
-  const unused = reader.names().filter((n) => !used.has(n) && !UNUSED_TENSORS.test(n));
-  if (unused.length) throw new GiftjsError(`${reader.dir}: the checkpoint has tensors ${model.architecture} does not use: ${unused.slice(0, 5).join(', ')}`);
-  return freshHead;
+  const { missing } = loadStateDict(model, reader, {
+    what: model.architecture,
+    sources: (name) => (name.startsWith(prefix) ? [{ name }, { name: name.slice(prefix.length) }] : [{ name }]),
+    optional: (name) => name.startsWith('classifier.'),
+    ignore: (n) => UNUSED_TENSORS.test(n),
+  });
+  return missing.length > 0;
 }

@@ -9,10 +9,10 @@ import { add } from '../../ops/elementwise.js';
 import { linear } from '../../ops/matmul.js';
 import { rope } from '../../ops/rope.js';
 import { concat, reshape, transpose } from '../../ops/shape_ops.js';
-import { shapeString } from '../../tensor/shape.js';
 import { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { checkpoint } from '../../tensor/checkpoint.js';
+import { loadStateDict } from '../load_state_dict.js';
 import { join } from 'node:path';
 import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './config.js';
 import { GiftjsError } from '../../errors.js';
@@ -165,23 +165,14 @@ export class LlamaForCausalLM extends Module {
     return model;
   }
 
-  /** Fills every parameter from the checkpoint; a missing or misshapen tensor is an error. */
+  /** Fills every parameter from the checkpoint (strictly: see loadStateDict). */
   loadWeights(reader: CheckpointReader): void {
-    const expected = new Set<string>();
-    for (const [name, p] of this.namedParameters()) {
-      expected.add(name);
-      if (!reader.has(name)) throw new GiftjsError(`${reader.dir}: the checkpoint has no tensor '${name}', which ${this.config.architecture} needs`);
-      const info = reader.info(name);
-      if (info.shape.length !== p.rank || info.shape.some((d, i) => d !== p.shape[i])) {
-        throw new GiftjsError(`${reader.dir}: tensor '${name}' has shape ${shapeString(info.shape)}, the config implies ${shapeString(p.shape)}`);
-      }
-      reader.readInto(name, p.data);
-      this.sourceDtypes.set(name, info.dtype);
-    }
-    const unused = reader.names().filter((n) => !expected.has(n) && !IGNORED_TENSORS.test(n) && !(n === 'lm_head.weight' && this.config.tieWordEmbeddings));
-    if (unused.length > 0) {
-      throw new GiftjsError(`${reader.dir}: the checkpoint has tensors this ${this.config.architecture} does not use: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
-    }
+    const tied = this.config.tieWordEmbeddings;
+    const { dtypes } = loadStateDict(this, reader, {
+      what: this.config.architecture,
+      ignore: (n) => IGNORED_TENSORS.test(n) || (tied && n === 'lm_head.weight'),
+    });
+    for (const [name, dtype] of dtypes) this.sourceDtypes.set(name, dtype);
   }
 
   /** The weight of the output projection (the embedding when tied). */

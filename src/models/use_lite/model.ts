@@ -21,9 +21,9 @@ import { sum } from '../../ops/reduce.js';
 import { concat, reshape, transpose } from '../../ops/shape_ops.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { Random } from '../../tensor/random.js';
-import { shapeString } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { initNewHead, type EncoderInput, type EncoderOutput, type SequenceClassifier } from '../encoder.js';
+import { loadStateDict } from '../load_state_dict.js';
 import { inverseTimescales, layerInputSize, parseUseLiteConfig, type UseLiteConfig } from './config.js';
 import { GiftjsError } from '../../errors.js';
 
@@ -143,25 +143,7 @@ export class UseLiteModel extends Module {
    * `optional` accepts are left as they are when missing or of another shape. Returns those left.
    */
   loadWeights(reader: CheckpointReader, optional: (name: string) => boolean = () => false): string[] {
-    const missing: string[] = [];
-    const expected = new Set<string>();
-    for (const [name, p] of this.namedParameters()) {
-      expected.add(name);
-      const fits = reader.has(name) && sameDims(reader.info(name).shape, p.shape);
-      if (!fits && optional(name)) {
-        missing.push(name);
-        continue;
-      }
-      if (!reader.has(name)) throw new GiftjsError(`${reader.dir}: the checkpoint has no tensor '${name}', which ${this.architecture} needs`);
-      const info = reader.info(name);
-      if (!fits) {
-        throw new GiftjsError(`${reader.dir}: tensor '${name}' has shape ${shapeString(info.shape)}, the config implies ${shapeString(p.shape)}`);
-      }
-      reader.readInto(name, p.data);
-    }
-    const unused = reader.names().filter((n) => !expected.has(n) && !optionalHeadTensor(n));
-    if (unused.length > 0) throw new GiftjsError(`${reader.dir}: the checkpoint has tensors ${this.architecture} does not use: ${unused.slice(0, 5).join(', ')}`);
-    return missing;
+    return loadStateDict(this, reader, { what: this.architecture, optional, ignore: optionalHeadTensor }).missing;
   }
 
   static fromPretrained(dir: string): UseLiteModel {
@@ -171,10 +153,6 @@ export class UseLiteModel extends Module {
     model.sourceDir = dir;
     return model;
   }
-}
-
-function sameDims(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /** A classification head saved beside the encoder is not the encoder's; the bare model skips it. */

@@ -15,7 +15,7 @@ import { linear } from '../../ops/matmul.js';
 import { concat, reshape, slice, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import { initNewHead } from '../encoder.js';
-import { shapeString } from '../../tensor/shape.js';
+import { loadStateDict } from '../load_state_dict.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { GiftjsError } from '../../errors.js';
 
@@ -255,41 +255,16 @@ function timmName(name: string, H: number): { name: string; rows: [number, numbe
 /** Fills the model; returns true when the classifier stays fresh (absent, or another number of labels). */
 function loadViTWeights(model: ViTForImageClassification, reader: CheckpointReader, timm: boolean): boolean {
   const H = model.config.hiddenSize;
-  let fresh = false;
-  const used = new Set<string>();
-  for (const [name, p] of model.namedParameters()) {
-    const { name: source, rows } = timm ? timmName(name, H) : { name, rows: null };
-    const isHead = name.startsWith('classifier.');
-    if (!reader.has(source)) {
-      if (isHead) {
-        fresh = true;
-        continue;
-      }
-      throw new GiftjsError(`${reader.dir}: the checkpoint has no tensor '${source}', which ViTForImageClassification needs`);
-    }
-    const shape = reader.info(source).shape;
-    if (rows) {
-      const full = new Float32Array(shape.reduce((a, b) => a * b, 1));
-      reader.readInto(source, full);
-      const cols = shape.length === 2 ? shape[1]! : 1;
-      p.assign(full.subarray(rows[0] * cols, rows[1] * cols));
-    } else {
-      const fits = shape.length === p.rank && shape.every((d, i) => d === p.shape[i]);
-      if (!fits) {
-        if (isHead) {
-          fresh = true;
-          used.add(source);
-          continue;
-        }
-        throw new GiftjsError(`${reader.dir}: tensor '${source}' has shape ${shapeString(shape)}, the config implies ${shapeString(p.shape)}`);
-      }
-      reader.readInto(source, p.data);
-    }
-    used.add(source);
-  }
-  const unused = reader.names().filter((n) => !used.has(n));
-  if (unused.length) throw new GiftjsError(`${reader.dir}: the checkpoint has tensors ViTForImageClassification does not use: ${unused.slice(0, 5).join(', ')}`);
-  return fresh;
+  const { missing } = loadStateDict(model, reader, {
+    what: 'ViTForImageClassification',
+    sources: (name) => {
+      if (!timm) return [{ name }];
+      const t = timmName(name, H);
+      return [t.rows ? { name: t.name, rows: t.rows } : { name: t.name }];
+    },
+    optional: (name) => name.startsWith('classifier.'),
+  });
+  return missing.length > 0;
 }
 
 /** Hugging Face's config.json for a ViTForImageClassification. */

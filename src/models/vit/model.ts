@@ -1,11 +1,8 @@
 // ViTForImageClassification with Hugging Face's module tree and tensor names (patch embedding as
 // a 16x16 strided convolution, CLS token, learned positions, pre-norm blocks, classifier on CLS),
-// loaded from Hugging Face folders or from timm's vit_* checkpoints (names mapped, fused qkv split).
-import { checkSizeLimit } from '../config_limits.js';
-import { join } from 'node:path';
-import { writeFileAtomic, writeFolderAtomic } from '../../io/atomic.js';
-import { CheckpointReader, loadFromCheckpoint, parseId2label, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
-import { saveSafetensors } from '../../io/safetensors.js';
+// loaded from Hugging Face folders or from timm's vit_* checkpoints (config.ts reads either config,
+// timm.ts maps the names, export.ts writes a Hugging Face folder).
+import { CheckpointReader, loadFromCheckpoint } from '../../io/hf_folder.js';
 import { LayerNorm, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { gelu } from '../../ops/activations.js';
@@ -18,22 +15,11 @@ import { initNewHead } from '../encoder.js';
 import { loadStateDict } from '../load_state_dict.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { GiftjsError } from '../../errors.js';
+import { readViTConfig, type ViTConfig } from './config.js';
+import { timmName } from './timm.js';
 
-export interface ViTConfig {
-  /** Label names by index (id2label); length numLabels. */
-  labels?: string[];
-  hiddenSize: number;
-  numLayers: number;
-  numHeads: number;
-  intermediateSize: number;
-  imageSize: number;
-  patchSize: number;
-  numChannels: number;
-  numLabels: number;
-  layerNormEps: number;
-}
-
-export const VIT_B16: ViTConfig = { hiddenSize: 768, numLayers: 12, numHeads: 12, intermediateSize: 3072, imageSize: 224, patchSize: 16, numChannels: 3, numLabels: 1000, layerNormEps: 1e-12 };
+export { readViTConfig, vitConfigJson, VIT_B16, type ViTConfig } from './config.js';
+export { saveViTPretrained } from './export.js';
 
 /** Cuts images [B, C, H, W] (row-major floats) into patch rows [B, patches, C * p * p] in (c, y, x) order, as the convolution reads them. */
 export function imagesToPatches(pixels: Float32Array, batch: number, c: ViTConfig): Tensor {
@@ -179,79 +165,6 @@ export class ViTForImageClassification extends Module {
   }
 }
 
-/** Hugging Face's ViT config.json, or timm's (architecture "vit_*"; sizes read from the weights). */
-export function readViTConfig(dir: string): { config: ViTConfig; timm: boolean } {
-  const path = join(dir, 'config.json');
-  const raw = readJsonFile(path);
-  if (typeof raw.architecture === 'string' && raw.architecture.startsWith('vit_')) return { config: timmViTConfig(dir, raw, path), timm: true };
-  const int = (k: string, fallback?: number): number => {
-    const v = raw[k] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new GiftjsError(`${path}: '${k}' must be a positive integer, got ${JSON.stringify(raw[k])}`);
-    checkSizeLimit(k, v, path);
-    return v;
-  };
-  const labels = parseId2label(raw.id2label, path) ?? undefined;
-  const c: ViTConfig = {
-    hiddenSize: int('hidden_size'), numLayers: int('num_hidden_layers'), numHeads: int('num_attention_heads'), intermediateSize: int('intermediate_size'),
-    imageSize: int('image_size'), patchSize: int('patch_size'), numChannels: int('num_channels', 3), numLabels: labels?.length ?? int('num_labels', 2),
-    layerNormEps: typeof raw.layer_norm_eps === 'number' ? raw.layer_norm_eps : 1e-12, labels,
-  };
-  if (c.imageSize % c.patchSize !== 0) throw new GiftjsError(`${path}: image_size ${c.imageSize} is not a multiple of patch_size ${c.patchSize}`);
-  if (raw.hidden_act !== undefined && raw.hidden_act !== 'gelu') throw new GiftjsError(`${path}: hidden_act '${String(raw.hidden_act)}' is not supported (gelu)`);
-  return { config: c, timm: false };
-}
-
-/** Heads of timm's standard ViT sizes (the weights do not tell them). */
-const TIMM_HEADS: Record<string, number> = { tiny: 3, small: 6, base: 12, large: 16, huge: 16 };
-
-function timmViTConfig(dir: string, raw: Record<string, unknown>, path: string): ViTConfig {
-  const arch = String(raw.architecture);
-  return withCheckpoint(dir, (reader) => {
-    const shape = (n: string) => {
-      if (!reader.has(n)) throw new GiftjsError(`${dir}: timm checkpoint without '${n}'`);
-      return reader.info(n).shape;
-    };
-    const [H, C, P] = shape('patch_embed.proj.weight') as [number, number, number];
-    const tokens = shape('pos_embed')[1]!;
-    let layers = 0;
-    while (reader.has(`blocks.${layers}.attn.qkv.weight`)) layers++;
-    const size = /^vit_(tiny|small|base|large|huge)_/.exec(arch)?.[1];
-    const heads = typeof raw.num_heads === 'number' ? raw.num_heads : size ? TIMM_HEADS[size] : undefined;
-    if (!heads) throw new GiftjsError(`${path}: cannot tell the number of heads of '${arch}' (add "num_heads")`);
-    const labels = Array.isArray(raw.label_names) ? (raw.label_names as unknown[]).map(String) : undefined;
-    const numLabels = reader.has('head.weight') ? shape('head.weight')[0]! : typeof raw.num_classes === 'number' ? raw.num_classes : 1000;
-    return {
-      hiddenSize: H, numLayers: layers, numHeads: heads, intermediateSize: shape('blocks.0.mlp.fc1.weight')[0]!,
-      imageSize: Math.round(Math.sqrt(tokens - 1)) * P!, patchSize: P!, numChannels: C!, numLabels, layerNormEps: 1e-6,
-      labels: labels?.length === numLabels ? labels : undefined,
-    };
-  });
-}
-
-/** timm's name for a Hugging Face ViT parameter, with the rows of a fused qkv tensor it lives in ([start, end) or null). */
-function timmName(name: string, H: number): { name: string; rows: [number, number] | null } {
-  const layer = /^vit\.encoder\.layer\.(\d+)\.(.+)$/.exec(name);
-  if (layer) {
-    const [, i, rest] = layer;
-    const qkv = /^attention\.attention\.(query|key|value)\.(weight|bias)$/.exec(rest!);
-    if (qkv) {
-      const k = ['query', 'key', 'value'].indexOf(qkv[1]!);
-      return { name: `blocks.${i}.attn.qkv.${qkv[2]}`, rows: [k * H, (k + 1) * H] };
-    }
-    const map: Record<string, string> = {
-      'layernorm_before': 'norm1', 'layernorm_after': 'norm2', 'attention.output.dense': 'attn.proj', 'intermediate.dense': 'mlp.fc1', 'output.dense': 'mlp.fc2',
-    };
-    const m = /^(.+)\.(weight|bias)$/.exec(rest!)!;
-    return { name: `blocks.${i}.${Object.hasOwn(map, m[1]!) ? map[m[1]!] : m[1]}.${m[2]}`, rows: null };
-  }
-  const top: Record<string, string> = {
-    'vit.embeddings.cls_token': 'cls_token', 'vit.embeddings.position_embeddings': 'pos_embed',
-    'vit.embeddings.patch_embeddings.projection.weight': 'patch_embed.proj.weight', 'vit.embeddings.patch_embeddings.projection.bias': 'patch_embed.proj.bias',
-    'vit.layernorm.weight': 'norm.weight', 'vit.layernorm.bias': 'norm.bias', 'classifier.weight': 'head.weight', 'classifier.bias': 'head.bias',
-  };
-  return { name: Object.hasOwn(top, name) ? top[name]! : name, rows: null };
-}
-
 /** Fills the model; returns true when the classifier stays fresh (absent, or another number of labels). */
 function loadViTWeights(model: ViTForImageClassification, reader: CheckpointReader, timm: boolean): boolean {
   const H = model.config.hiddenSize;
@@ -267,25 +180,3 @@ function loadViTWeights(model: ViTForImageClassification, reader: CheckpointRead
   return missing.length > 0;
 }
 
-/** Hugging Face's config.json for a ViTForImageClassification. */
-export function vitConfigJson(c: ViTConfig): Record<string, unknown> {
-  const labels = c.labels ?? Array.from({ length: c.numLabels }, (_, i) => `LABEL_${i}`);
-  return {
-    architectures: ['ViTForImageClassification'], model_type: 'vit', hidden_size: c.hiddenSize, num_hidden_layers: c.numLayers, num_attention_heads: c.numHeads,
-    intermediate_size: c.intermediateSize, hidden_act: 'gelu', image_size: c.imageSize, patch_size: c.patchSize, num_channels: c.numChannels,
-    layer_norm_eps: c.layerNormEps, qkv_bias: true, id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
-  };
-}
-
-/** Writes a loadable Hugging Face folder (config.json, model.safetensors, preprocessor_config.json), atomically. */
-export function saveViTPretrained(model: ViTForImageClassification, dir: string, preprocessing: { mean: number[]; std: number[] }): void {
-  const c = model.config;
-  writeFolderAtomic(dir, (tmp) => {
-    writeFileAtomic(join(tmp, 'config.json'), [`${JSON.stringify(vitConfigJson(c), null, 2)}\n`]);
-    writeFileAtomic(join(tmp, 'preprocessor_config.json'), [`${JSON.stringify({
-      image_processor_type: 'ViTImageProcessor', do_resize: true, size: { height: c.imageSize, width: c.imageSize }, do_rescale: true, rescale_factor: 1 / 255,
-      do_normalize: true, image_mean: preprocessing.mean, image_std: preprocessing.std,
-    }, null, 2)}\n`]);
-    saveSafetensors(join(tmp, 'model.safetensors'), Object.fromEntries(model.namedParameters()), { format: 'pt' });
-  });
-}

@@ -11,8 +11,8 @@ import { writeClusterMaps } from '../explain/heatmap.js';
 import { argmax } from '../eval/metrics.js';
 import { readJsonFile } from '../io/hf_folder.js';
 import { Tokenizer } from '../io/tokenizer.js';
-import { loadSequenceClassifier } from '../models/registry.js';
-import { imagesToPatches, ViTForImageClassification } from '../models/vit/model.js';
+import { loadImageClassifier, loadSequenceClassifier } from '../models/registry.js';
+import { imagesToPatches } from '../models/vit/model.js';
 import type { Module } from '../nn/module.js';
 import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
 import { layerIndexOf } from '../peft/targets.js';
@@ -58,7 +58,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   if (typeof values.image === 'string') {
     const out = requireString(values, 'out', EXPLAIN_HELP);
     assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }, { flag: '--image', path: values.image }]);
-    const model = ViTForImageClassification.fromPretrained(modelDir, task?.id2label ? { labels: task.id2label } : {});
+    const model = loadImageClassifier(modelDir, task?.id2label ? { labels: task.id2label } : {});
     loadAdapter(adapterDir, model);
     const layer = chooseLayer(model, values);
     const c = model.config;

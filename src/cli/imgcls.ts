@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { loadImageDataset, readPreprocessing, type ImageSet } from '../data/images.js';
 import { evaluateImageClassifier, formatMetrics } from '../eval/classification.js';
 import { readJsonFile } from '../io/hf_folder.js';
-import { readViTConfig, ViTForImageClassification } from '../models/vit/model.js';
+import { readViTConfig } from '../models/vit/model.js';
+import { loadImageClassifier } from '../models/registry.js';
 import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
 import { fineTuneImageClassifier } from '../train/image_classifier_run.js';
 import type { TrainCallbacks, TrainOptions } from '../train/trainer.js';
@@ -43,7 +44,7 @@ export async function evalImageClassification(values: Record<string, unknown>, m
   const raw = readJsonFile(join(values.adapter, ADAPTER_CONFIG));
   const labels = (raw.task as { id2label?: string[] } | undefined)?.id2label;
   if (!labels) throw new GiftjsError(`${join(values.adapter, ADAPTER_CONFIG)}: not an image-classification adapter (no task.id2label)`);
-  const model = ViTForImageClassification.fromPretrained(modelDir, { labels });
+  const model = loadImageClassifier(modelDir, { labels });
   loadAdapter(values.adapter, model);
   const set = await loadSet(modelDir, dataPath, labels);
   const { metrics, predictions } = evaluateImageClassifier(model, set.examples);

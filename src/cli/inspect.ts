@@ -3,9 +3,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonFile, withCheckpoint } from '../io/hf_folder.js';
-import { loadSequenceClassifier, readModelConfig, SEQUENCE_CLASSIFICATION_ARCHITECTURES } from '../models/registry.js';
+import { modelFamily, readModelConfig } from '../models/registry.js';
 import { attachAdapter } from '../peft/adapter_io.js';
-import { ViTForImageClassification } from '../models/vit/model.js';
 import type { Module } from '../nn/module.js';
 import { llamaLinearShapes, llamaParameterCount } from '../models/llama/shapes.js';
 import { loadCausalLM } from '../models/registry.js';
@@ -34,10 +33,10 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const dir = positionals[0]!;
-  const arch = existsSync(join(dir, 'config.json')) ? modelArchitectureOrNull(dir) : null;
-  if (arch && SEQUENCE_CLASSIFICATION_ARCHITECTURES.includes(arch)) return inspectEncoder(dir, values, () => loadSequenceClassifier(dir, 1), ['query', 'value'], 32);
-  if (arch === 'ViTForImageClassification' || arch?.startsWith('vit_')) {
-    return inspectEncoder(dir, values, () => ViTForImageClassification.fromPretrained(dir, { numLabels: 1 }), ['attention.output.dense'], 16);
+  const family = existsSync(join(dir, 'config.json')) ? modelFamily(dir) : null;
+  if (family && family.kind !== 'causal-lm') {
+    // A classifier's encoder: loaded with a 1-output head, counted without it.
+    return inspectEncoder(dir, values, () => family.load(dir, { numLabels: 1 }), [...family.giftTargets], family.giftRank);
   }
   const c = readModelConfig(dir);
   const shapes = llamaLinearShapes(c);

@@ -2,8 +2,7 @@
 import { join } from 'node:path';
 import { readJsonFile } from '../io/hf_folder.js';
 import { exportClassifier, exportPretrained } from '../models/export.js';
-import { loadSequenceClassifier, modelArchitecture } from '../models/registry.js';
-import { ViTForImageClassification } from '../models/vit/model.js';
+import { loadModel, modelArchitecture } from '../models/registry.js';
 import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { parse, requireString } from './args.js';
@@ -32,11 +31,12 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   if (task?.type === 'seqcls' || task?.type === 'imgcls') {
     const labels = task.id2label ?? [];
     const model = task.type === 'imgcls'
-      ? ViTForImageClassification.fromPretrained(modelDir, { labels })
-      : loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : labels.length, 0, task.pair_head === true);
+      ? loadModel(modelDir, 'image-classifier', { labels })
+      : loadModel(modelDir, 'sequence-classifier', { numLabels: task.problem_type === 'regression' ? 1 : labels.length, pairs: task.pair_head === true });
     const adapter = loadAdapter(adapterDir, model);
     adapter.merge();
-    const arch = task.type === 'imgcls' ? 'ViTForImageClassification' : (model as { architecture?: string }).architecture ?? modelArchitecture(modelDir);
+    // The task model's architecture (a bare encoder folder becomes BertForSequenceClassification, ...).
+    const arch = (model as { architecture?: string }).architecture ?? modelArchitecture(modelDir);
     exportClassifier(model, modelDir, out, arch, labels, task.problem_type ?? null, task.pair_head === true ? { pair_head: true } : {});
     console.log(`merged ${adapter.method} adapter ${adapterDir} (with its head) into ${modelDir} -> ${out}`);
     return 0;

@@ -1,55 +1,144 @@
-// Loading models from Hugging Face folders by the architecture their config.json names.
+// The model families, as data: one entry per family (its kind, the config.json it reads, the paper's
+// GIFT setting for it, how to load a folder). Everything outside src/models asks here which family a
+// folder holds and loads it through its entry, so adding a family is its folder plus one entry
+// (registerModelFamily, or a line in FAMILIES).
 import { join } from 'node:path';
 import { readJsonFile } from '../io/hf_folder.js';
-import { LLAMA_ARCHITECTURES, parseLlamaConfig, type LlamaConfig } from './llama/config.js';
-import { LlamaForCausalLM } from './llama/model.js';
-import { USE_LITE_ARCHITECTURE } from './use_lite/config.js';
+import type { Module } from '../nn/module.js';
 import { BERT_ARCHITECTURES, ROBERTA_ARCHITECTURES } from './bert/config.js';
 import { BertForSequenceClassification } from './bert/model.js';
 import type { SequenceClassifier } from './encoder.js';
-import type { Module } from '../nn/module.js';
+import { LLAMA_ARCHITECTURES, parseLlamaConfig, type LlamaConfig } from './llama/config.js';
+import { LlamaForCausalLM } from './llama/model.js';
+import { USE_LITE_ARCHITECTURE } from './use_lite/config.js';
 import { UseLiteForSequenceClassification } from './use_lite/model.js';
+import { ViTForImageClassification } from './vit/model.js';
 import { GiftjsError } from '../errors.js';
 
-export function readModelConfig(dir: string): LlamaConfig {
+export type ModelKind = 'causal-lm' | 'sequence-classifier' | 'image-classifier';
+
+/** What a task asks of a classifier folder: its labels (by number or by name), a seed for a new head. */
+export interface LoadOptions {
+  numLabels?: number;
+  labels?: string[];
+  seed?: number;
+  /** Sentence pairs: a sentence encoder then classifies the pair of embeddings. */
+  pairs?: boolean;
+}
+
+export interface ModelFamily {
+  readonly name: string;
+  readonly kind: ModelKind;
+  /** The config.json "architectures" entries this family reads (for messages and inspect). */
+  readonly architectures: readonly string[];
+  /** True for a config.json this family reads (by architecture, or timm's own field). */
+  accepts(config: Record<string, unknown>): boolean;
+  /** The paper's GIFT setting for the family: what inspect counts by default. */
+  readonly giftTargets: readonly string[];
+  readonly giftRank: number;
+  /** Builds and loads a folder's model for this family's task. */
+  load(dir: string, options: LoadOptions): Module;
+}
+
+function architectureField(config: Record<string, unknown>): string | undefined {
+  const a = (config.architectures as unknown[] | undefined)?.[0];
+  return typeof a === 'string' ? a : undefined;
+}
+
+const byArchitecture = (names: readonly string[]) => (config: Record<string, unknown>) => names.includes(architectureField(config) ?? '');
+
+const FAMILIES: ModelFamily[] = [
+  {
+    name: 'llama', kind: 'causal-lm', architectures: LLAMA_ARCHITECTURES,
+    // A config without "architectures" is read by its model_type, as transformers does.
+    accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(LLAMA_ARCHITECTURES)(c) : ['llama', 'mistral', 'qwen2'].includes(String(c.model_type))),
+    giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
+    load: (dir) => LlamaForCausalLM.fromPretrained(dir),
+  },
+  {
+    name: 'bert', kind: 'sequence-classifier', architectures: [...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES],
+    accepts: byArchitecture([...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES]), giftTargets: ['query', 'value'], giftRank: 32,
+    load: (dir, o) => BertForSequenceClassification.fromPretrained(dir, o.labels?.length ?? o.numLabels ?? 2, o.seed ?? 0),
+  },
+  {
+    name: 'use-lite', kind: 'sequence-classifier', architectures: [USE_LITE_ARCHITECTURE], accepts: byArchitecture([USE_LITE_ARCHITECTURE]),
+    giftTargets: ['query', 'value'], giftRank: 32,
+    load: (dir, o) => {
+      const pairHead = o.pairs === true || readJsonFile(join(dir, 'config.json')).pair_head === true; // a merged folder says so
+      return UseLiteForSequenceClassification.fromPretrainedWithHead(dir, o.labels?.length ?? o.numLabels ?? 2, o.seed ?? 0, pairHead);
+    },
+  },
+  {
+    name: 'vit', kind: 'image-classifier', architectures: ['ViTForImageClassification', 'vit_* (timm)'],
+    accepts: (c) => architectureField(c) === 'ViTForImageClassification' || (typeof c.architecture === 'string' && c.architecture.startsWith('vit_')),
+    giftTargets: ['attention.output.dense'], giftRank: 16,
+    load: (dir, o) => ViTForImageClassification.fromPretrained(dir, { ...(o.labels ? { labels: o.labels } : {}), ...(o.numLabels ? { numLabels: o.numLabels } : {}), seed: o.seed }),
+  },
+];
+
+/** Adds a family (checked before the built-in ones, so a registered family can also override). */
+export function registerModelFamily(family: ModelFamily): void {
+  FAMILIES.unshift(family);
+}
+
+export function modelFamilies(): readonly ModelFamily[] {
+  return FAMILIES;
+}
+
+/** The family of a model folder, from its config.json; a clear error names what is supported. */
+export function modelFamily(dir: string): ModelFamily {
   const path = join(dir, 'config.json');
-  return parseLlamaConfig(readJsonFile(path), path);
+  const config = readJsonFile(path);
+  const family = FAMILIES.find((f) => f.accepts(config));
+  if (!family) {
+    const named = architectureField(config) ?? (typeof config.architecture === 'string' ? config.architecture : undefined);
+    throw new GiftjsError(`${path}: architecture ${JSON.stringify(named ?? null)} is not supported (supported: ${FAMILIES.flatMap((f) => f.architectures).join(', ')})`);
+  }
+  return family;
+}
+
+/** Loads a folder's model, requiring the given kind (a language model where one is needed, ...). */
+export function loadModel(dir: string, kind: ModelKind, options: LoadOptions = {}): Module {
+  const family = modelFamily(dir);
+  if (family.kind !== kind) {
+    const supported = FAMILIES.filter((f) => f.kind === kind).flatMap((f) => f.architectures);
+    throw new GiftjsError(`${join(dir, 'config.json')}: a ${family.name} model is a ${family.kind}, not a ${kind} (${kind} architectures: ${supported.join(', ')})`);
+  }
+  return family.load(dir, options);
 }
 
 export function loadCausalLM(dir: string): LlamaForCausalLM {
-  return LlamaForCausalLM.fromPretrained(dir);
-}
-
-export const SUPPORTED_ARCHITECTURES: readonly string[] = LLAMA_ARCHITECTURES;
-
-/** Architectures with a sequence-classification form (a head on the pooled output). */
-export const SEQUENCE_CLASSIFICATION_ARCHITECTURES: readonly string[] = [USE_LITE_ARCHITECTURE, ...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES];
-
-/** The architecture a model folder's config.json names. */
-export function modelArchitecture(dir: string): string {
-  return architectureOf(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'));
-}
-
-function architectureOf(config: Record<string, unknown>, path: string): string {
-  const arch = (config.architectures as unknown[] | undefined)?.[0];
-  if (typeof arch !== 'string') throw new GiftjsError(`${path}: no 'architectures' entry`);
-  return arch;
+  return loadModel(dir, 'causal-lm') as LlamaForCausalLM;
 }
 
 /**
  * An encoder with a classification head of numLabels outputs (the folder's own head if it fits, else
  * a new seeded one). `pairs`: the examples are sentence pairs -- a sentence encoder (USE Lite) then
  * encodes each text alone and classifies the pair of embeddings; BERT-style models read the pair as
- * one sequence either way. A merged folder says "pair_head" in its config.json.
+ * one sequence either way.
  */
 export function loadSequenceClassifier(dir: string, numLabels: number, seed = 0, pairs = false): SequenceClassifier & Module {
+  return loadModel(dir, 'sequence-classifier', { numLabels, seed, pairs }) as SequenceClassifier & Module;
+}
+
+export function loadImageClassifier(dir: string, options: LoadOptions = {}): ViTForImageClassification {
+  return loadModel(dir, 'image-classifier', options) as ViTForImageClassification;
+}
+
+/** A causal LM folder's config (Llama family). */
+export function readModelConfig(dir: string): LlamaConfig {
+  const path = join(dir, 'config.json');
+  return parseLlamaConfig(readJsonFile(path), path);
+}
+
+/** Architectures with a sequence-classification form. */
+export const SEQUENCE_CLASSIFICATION_ARCHITECTURES: readonly string[] = [USE_LITE_ARCHITECTURE, ...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES];
+
+/** The architecture a model folder's config.json names. */
+export function modelArchitecture(dir: string): string {
   const path = join(dir, 'config.json');
   const config = readJsonFile(path);
-  const arch = architectureOf(config, path);
-  if (arch === USE_LITE_ARCHITECTURE) {
-    const pairHead = pairs || config.pair_head === true;
-    return UseLiteForSequenceClassification.fromPretrainedWithHead(dir, numLabels, seed, pairHead);
-  }
-  if (BERT_ARCHITECTURES.includes(arch) || ROBERTA_ARCHITECTURES.includes(arch)) return BertForSequenceClassification.fromPretrained(dir, numLabels, seed);
-  throw new GiftjsError(`${join(dir, 'config.json')}: architecture ${arch} has no sequence-classification form in giftjs (supported: ${SEQUENCE_CLASSIFICATION_ARCHITECTURES.join(', ')})`);
+  const arch = architectureField(config) ?? (typeof config.architecture === 'string' ? config.architecture : undefined);
+  if (!arch) throw new GiftjsError(`${path}: no 'architectures' entry`);
+  return arch;
 }

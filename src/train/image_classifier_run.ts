@@ -4,7 +4,8 @@
 import { join } from 'node:path';
 import type { ImageSet } from '../data/images.js';
 import { evaluateImageClassifier, type ClassificationMetrics } from '../eval/classification.js';
-import { ViTForImageClassification } from '../models/vit/model.js';
+import type { ViTForImageClassification } from '../models/vit/model.js';
+import { loadImageClassifier } from '../models/registry.js';
 import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
 import { withTrainedHead } from '../peft/modules_to_save.js';
 import type { AttachedAdapter } from '../peft/method.js';
@@ -34,7 +35,7 @@ export interface ImageClassifierRunResult {
 }
 
 export function fineTuneImageClassifier(o: ImageClassifierRunOptions): ImageClassifierRunResult {
-  const model = ViTForImageClassification.fromPretrained(o.modelDir, { labels: o.train.labels, seed: o.options.seed });
+  const model = loadImageClassifier(o.modelDir, { labels: o.train.labels, seed: o.options.seed });
   const config = withTrainedHead(o.method);
   const adapter = attachAdapter(model, config, o.options.seed, 'method config');
   const training = trainModel({

@@ -150,6 +150,10 @@ export class ViTForImageClassification extends Module {
     return model;
   }
 
+  get architecture(): string {
+    return 'ViTForImageClassification';
+  }
+
   headModules(): string[] {
     return ['classifier'];
   }

@@ -9,9 +9,9 @@ import type { Module } from '../nn/module.js';
 import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { GIFTJS_VERSION } from '../version.js';
-import type { AttachedAdapter } from './method.js';
+import type { AdapterTaskInfo, AttachedAdapter } from './method.js';
 import { modulesToSave, withModulesToSave } from './modules_to_save.js';
-import { peftMethod } from './registry.js';
+import { METHOD_NAMES, methodForPeftType, peftMethod, peftTypes } from './registry.js';
 import { GiftjsError } from '../errors.js';
 
 export interface BaseModelInfo {
@@ -35,18 +35,9 @@ export function attachAdapter(model: Module, rawConfig: Record<string, unknown>,
 
 function adapterConfigJson(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown>): Record<string, unknown> {
   const json: Record<string, unknown> = { ...adapter.config, base_model_name_or_path: base.path, base_architecture: base.architecture, giftjs_version: GIFTJS_VERSION, ...extra };
-  if (adapter.method === 'lora') {
-    const c = adapter.config;
-    // PEFT's task types: a language model, a sequence classifier; none for an image classifier.
-    const kind = (extra.task as { type?: string } | undefined)?.type;
-    const taskType = kind === 'seqcls' ? 'SEQ_CLS' : kind === 'imgcls' ? null : 'CAUSAL_LM';
-    Object.assign(json, {
-      peft_type: 'LORA', task_type: taskType, r: c.rank, lora_alpha: c.alpha, lora_dropout: c.dropout,
-      target_modules: c.target_modules, layers_to_transform: c.layers, bias: 'none', fan_in_fan_out: false, inference_mode: true,
-      use_rslora: c.use_rslora ?? false, rank_pattern: c.rank_pattern ?? {}, alpha_pattern: c.alpha_pattern ?? {}, exclude_modules: c.exclude_modules ?? null,
-    });
-  }
-  return json;
+  // A method PEFT also has declares PEFT's fields, so that PEFT can load the folder.
+  const peft = peftMethod(adapter.method).peftConfigFields?.(adapter.config, extra.task as AdapterTaskInfo | undefined);
+  return peft ? Object.assign(json, peft) : json;
 }
 
 /**
@@ -65,9 +56,12 @@ export function saveAdapter(dir: string, adapter: AttachedAdapter, base: BaseMod
 export function loadAdapter(dir: string, model: Module): AttachedAdapter {
   const configPath = join(dir, ADAPTER_CONFIG);
   const raw = readJsonFile(configPath);
-  if (raw.method === undefined && raw.peft_type === 'LORA') raw.method = 'lora';
-  if (raw.method === undefined && raw.peft_type !== undefined) throw new GiftjsError(`${configPath}: peft_type ${JSON.stringify(raw.peft_type)} is not supported (giftjs reads PEFT's LORA adapters and its own)`);
-  if (typeof raw.method !== 'string') throw new GiftjsError(`${configPath}: no 'method' field (expected gift, lora, full, bitfit or head)`);
+  if (raw.method === undefined && raw.peft_type !== undefined) {
+    const method = methodForPeftType(String(raw.peft_type));
+    if (!method) throw new GiftjsError(`${configPath}: peft_type ${JSON.stringify(raw.peft_type)} is not supported (giftjs reads PEFT's ${peftTypes().join(', ')} adapters and its own)`);
+    raw.method = method.name;
+  }
+  if (typeof raw.method !== 'string') throw new GiftjsError(`${configPath}: no 'method' field (expected ${METHOD_NAMES.join(', ')})`);
   const adapter = attachAdapter(model, raw, 0, configPath);
   const file = SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));
   const loaded: Tensor[] = [];

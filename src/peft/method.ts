@@ -34,8 +34,20 @@ export interface AttachedAdapter {
   readonly merged: boolean;
 }
 
+/** What a saved adapter is for, as adapter_config.json records it ("task" field). */
+export interface AdapterTaskInfo {
+  type?: string;
+}
+
 export interface PeftMethod {
   readonly name: MethodName;
+  /** PEFT's peft_type for this method when PEFT has one ("LORA"): adapters of that type are read as this method. */
+  readonly peftType?: string;
+  /**
+   * PEFT's own adapter_config.json fields for an adapter of this method, so that PEFT loads the
+   * folder; omitted when PEFT has no such method.
+   */
+  peftConfigFields?(config: AdapterConfig, task: AdapterTaskInfo | undefined): Record<string, unknown>;
   /** Validates a config (from the CLI or adapter_config.json), filling defaults. */
   parseConfig(raw: Record<string, unknown>, source: string): AdapterConfig;
   /** Freezes the base model and attaches the method's trainable parts. */

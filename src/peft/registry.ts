@@ -20,3 +20,12 @@ export function peftMethod(name: string): PeftMethod {
   if (!m) throw new GiftjsError(`unknown method '${name}' (choose one of ${METHOD_NAMES.join(', ')})`);
   return m;
 }
+
+/** The method PEFT saves as this peft_type ("LORA"), if giftjs has it. */
+export function methodForPeftType(peftType: string): PeftMethod | undefined {
+  return Object.values(METHODS).find((m) => m.peftType === peftType);
+}
+
+export function peftTypes(): string[] {
+  return Object.values(METHODS).flatMap((m) => (m.peftType ? [m.peftType] : []));
+}

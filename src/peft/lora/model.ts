@@ -47,7 +47,18 @@ class AttachedLora extends WeightDeltaAdapter {
 
 export const loraMethod: PeftMethod = {
   name: 'lora',
+  peftType: 'LORA',
   parseConfig: parseLoraConfig,
+  peftConfigFields(raw, task) {
+    const c = raw as LoraConfig;
+    // PEFT's task types: a language model, a sequence classifier; none for an image classifier.
+    const taskType = task?.type === 'seqcls' ? 'SEQ_CLS' : task?.type === 'imgcls' ? null : 'CAUSAL_LM';
+    return {
+      peft_type: 'LORA', task_type: taskType, r: c.rank, lora_alpha: c.alpha, lora_dropout: c.dropout,
+      target_modules: c.target_modules, layers_to_transform: c.layers, bias: 'none', fan_in_fan_out: false, inference_mode: true,
+      use_rslora: c.use_rslora ?? false, rank_pattern: c.rank_pattern ?? {}, alpha_pattern: c.alpha_pattern ?? {}, exclude_modules: c.exclude_modules ?? null,
+    };
+  },
   attach(model: Module, rawConfig, rng: Random): AttachedAdapter {
     const config = rawConfig as LoraConfig;
     freezeAll(model);

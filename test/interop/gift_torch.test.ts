@@ -1,0 +1,86 @@
+// gift_torch (python/gift_torch) against giftjs, with Debian's PyTorch (CI installs python3-torch):
+// a giftjs GIFT adapter loaded by gift_torch gives giftjs's loss, merges to the same loss and unmerges
+// bit for bit; an adapter gift_torch trains and saves loads in giftjs with the loss PyTorch computed.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { LlamaForCausalLM, shiftLabels } from '../../src/models/llama/model.js';
+import { crossEntropy } from '../../src/ops/cross_entropy.js';
+import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { Random } from '../../src/tensor/random.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const PYTHON = '/usr/bin/python3';
+const CHECK = join(ROOT, 'python/tests/gift_torch_check.py');
+const torchPresent = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+const skip = torchPresent ? false : 'PyTorch is not installed for /usr/bin/python3 (apt-get install python3-torch)';
+const IDS = [[1, 40, 7, 80, 22, 5, 9, 3], [4, 12, 60, 33, 2, 71, 18, 90]];
+
+function torchCheck(...args: string[]): Record<string, unknown> {
+  const r = spawnSync(PYTHON, [CHECK, ...args, '--ids', JSON.stringify(IDS)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+function giftjsLoss(model: LlamaForCausalLM): number {
+  const flat = IDS.flat();
+  return noGrad(() => crossEntropy(model.forward(flat, 2, 8), shiftLabels(flat, 2, 8)).item());
+}
+
+for (const fixture of ['llama-gqa', 'qwen2-bias', 'llama3-scaled-tied']) {
+  test(`gift_torch reads giftjs's GIFT adapter with giftjs's loss, merges and unmerges exactly (${fixture})`, { skip }, () => {
+    const modelDir = join(ROOT, 'test/fixtures/llama', fixture);
+    const model = LlamaForCausalLM.fromPretrained(modelDir);
+    const adapter = attachAdapter(model, { method: 'gift', rank: 4, alpha: 6, target_modules: ['q_proj', 'v_proj', 'down_proj'], layers: [1] }, 2);
+    const r = new Random(8);
+    for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.2 * r.normal();
+    const dir = join(mkdtempSync(join(tmpdir(), 'giftjs-torch-')), 'adapter');
+    saveAdapter(dir, adapter, { path: modelDir, architecture: model.config.architecture });
+    const expected = giftjsLoss(model);
+    const t = torchCheck('loss', '--model', modelDir, '--adapter', dir);
+    assert.ok(Math.abs((t.loss as number) - expected) < 1e-5, `gift_torch ${t.loss} vs giftjs ${expected}`);
+    assert.ok(Math.abs((t.merged_loss as number) - expected) < 1e-4, `merged ${t.merged_loss} vs ${expected}`);
+    assert.equal(t.unmerge_exact, true);
+    assert.equal(t.loss_after_unmerge, t.loss);
+  });
+}
+
+test('an adapter gift_torch trains loads in giftjs with the loss PyTorch computed', { skip }, () => {
+  const modelDir = join(ROOT, 'test/fixtures/llama/llama-gqa');
+  const out = join(mkdtempSync(join(tmpdir(), 'giftjs-torch-')), 'adapter');
+  const t = torchCheck('train', '--model', modelDir, '--config', JSON.stringify({ method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }), '--steps', '4', '--out', out);
+  const losses = t.losses as number[];
+  assert.ok(losses[3]! < losses[0]!, `training lowers the loss: ${losses}`);
+  assert.equal(t.frozen_untouched, true);
+  const model = LlamaForCausalLM.fromPretrained(modelDir);
+  const adapter = loadAdapter(out, model);
+  assert.equal(adapter.method, 'gift');
+  assert.equal(adapter.trainableCount(), 2 * 2 * 32 * 4);
+  const loss = giftjsLoss(model);
+  assert.ok(Math.abs(loss - (t.loss as number)) < 1e-5, `giftjs ${loss} vs gift_torch ${t.loss}`);
+});
+
+test('gift_torch refuses what it does not implement, by name', { skip }, () => {
+  const r = spawnSync(PYTHON, ['-c', `
+import sys; sys.path.insert(0, ${JSON.stringify(join(ROOT, 'python'))})
+import gift_torch
+for bad in [{"method": "gift", "rank": 4, "target_modules": ["q_proj"], "use_dora": True},
+            {"method": "lora", "rank": 4, "target_modules": ["q_proj"]},
+            {"method": "gift", "rank": 0, "target_modules": ["q_proj"]}]:
+    try:
+        gift_torch.parse_config(bad)
+        print("accepted", bad)
+    except ValueError as e:
+        print("refused:", e)
+`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines[0]!, /refused: .*unknown field\(s\) \['use_dora'\]/);
+  assert.match(lines[1]!, /refused: .*method 'lora' is not GIFT/);
+  assert.match(lines[2]!, /refused: .*'rank' must be a positive integer/);
+});

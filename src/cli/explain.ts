@@ -9,12 +9,11 @@ import { loadImageFile, readPreprocessing } from '../data/images.js';
 import { clusterMaps, giftLayers, topTokens, type GiftLayer } from '../explain/cluster_maps.js';
 import { writeClusterMaps } from '../explain/heatmap.js';
 import { argmax } from '../eval/metrics.js';
-import { readJsonFile } from '../io/hf_folder.js';
 import { Tokenizer } from '../io/tokenizer.js';
 import { loadImageClassifier, loadSequenceClassifier } from '../models/registry.js';
 import { imagesToPatches } from '../models/vit/model.js';
 import type { Module } from '../nn/module.js';
-import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
+import { ADAPTER_CONFIG, loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
 import { layerIndexOf } from '../peft/targets.js';
 import { intOption, parse, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
@@ -54,7 +53,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   }
   const modelDir = requireString(values, 'model', EXPLAIN_HELP);
   const adapterDir = requireString(values, 'adapter', EXPLAIN_HELP);
-  const task = readJsonFile(join(adapterDir, ADAPTER_CONFIG)).task as { type?: string; id2label?: string[]; problem_type?: string } | undefined;
+  const task = readAdapterConfig(adapterDir).task as { type?: string; id2label?: string[]; problem_type?: string } | undefined;
   if (typeof values.image === 'string') {
     const out = requireString(values, 'out', EXPLAIN_HELP);
     assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }, { flag: '--image', path: values.image }]);

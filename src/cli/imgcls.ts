@@ -4,10 +4,9 @@ import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { loadImageDataset, readPreprocessing, type ImageSet } from '../data/images.js';
 import { evaluateImageClassifier, formatMetrics } from '../eval/classification.js';
-import { readJsonFile } from '../io/hf_folder.js';
 import { readViTConfig } from '../models/vit/model.js';
 import { loadImageClassifier } from '../models/registry.js';
-import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
+import { ADAPTER_CONFIG, loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
 import { fineTuneImageClassifier } from '../train/image_classifier_run.js';
 import type { TrainCallbacks, TrainOptions } from '../train/trainer.js';
 import { listOption } from './args.js';
@@ -41,7 +40,7 @@ export async function trainImageClassification(c: {
 
 export async function evalImageClassification(values: Record<string, unknown>, modelDir: string, dataPath: string): Promise<number> {
   if (typeof values.adapter !== 'string') throw new GiftjsError('--task imgcls needs --adapter: the folder gift train --task imgcls wrote (it holds the head and the label names)');
-  const raw = readJsonFile(join(values.adapter, ADAPTER_CONFIG));
+  const raw = readAdapterConfig(values.adapter);
   const labels = (raw.task as { id2label?: string[] } | undefined)?.id2label;
   if (!labels) throw new GiftjsError(`${join(values.adapter, ADAPTER_CONFIG)}: not an image-classification adapter (no task.id2label)`);
   const model = loadImageClassifier(modelDir, { labels });

@@ -1,9 +1,7 @@
 // gift merge: folds an adapter into the base weights and writes a Hugging Face folder.
-import { join } from 'node:path';
-import { readJsonFile } from '../io/hf_folder.js';
 import { exportClassifier, exportPretrained } from '../models/export.js';
 import { loadModel, modelArchitecture } from '../models/registry.js';
-import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
+import { loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { parse, requireString } from './args.js';
 import { loadModelWithAdapter } from './model_loading.js';
@@ -27,7 +25,7 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   const adapterDir = requireString(values, 'adapter', MERGE_HELP);
   const out = requireString(values, 'out', MERGE_HELP);
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
-  const task = readJsonFile(join(adapterDir, ADAPTER_CONFIG)).task as { type?: string; id2label?: string[]; problem_type?: string; pair_head?: boolean } | undefined;
+  const task = readAdapterConfig(adapterDir).task as { type?: string; id2label?: string[]; problem_type?: string; pair_head?: boolean } | undefined;
   if (task?.type === 'seqcls' || task?.type === 'imgcls') {
     const labels = task.id2label ?? [];
     const model = task.type === 'imgcls'

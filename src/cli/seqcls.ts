@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import { loadRecords } from '../data/load.js';
 import { buildSeqClsExamples } from '../data/seqcls.js';
 import { evaluateSequenceClassifier, formatMetrics } from '../eval/classification.js';
-import { readJsonFile } from '../io/hf_folder.js';
 import { Tokenizer } from '../io/tokenizer.js';
 import { loadSequenceClassifier } from '../models/registry.js';
-import { ADAPTER_CONFIG, loadAdapter } from '../peft/adapter_io.js';
+import { ADAPTER_CONFIG, loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
 import type { Preset } from '../train/presets.js';
 import { fineTuneClassifier, labelSpaceOfTask, taskInfoFromAdapterConfig } from '../train/classifier_run.js';
 import type { TrainCallbacks, TrainOptions } from '../train/trainer.js';
@@ -59,7 +58,7 @@ export async function trainSequenceClassification(c: SeqClsTrainContext): Promis
 export async function evalSequenceClassification(values: Record<string, unknown>, modelDir: string, dataPath: string): Promise<number> {
   if (typeof values.adapter !== 'string') throw new GiftjsError('--task seqcls needs --adapter: the folder gift train --task seqcls wrote (it holds the head and the label names)');
   const configPath = join(values.adapter, ADAPTER_CONFIG);
-  const info = taskInfoFromAdapterConfig(readJsonFile(configPath), configPath);
+  const info = taskInfoFromAdapterConfig(readAdapterConfig(values.adapter), configPath);
   const labels = labelSpaceOfTask(info);
   const columns = listOption(values.columns);
   const records = await loadRecords(dataPath, columns ? { columns } : {});

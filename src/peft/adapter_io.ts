@@ -1,6 +1,7 @@
 // Adapters on disk, as a folder: adapter_config.json (the method's config, the base model it was
 // trained on, the giftjs version) and adapter_model.safetensors (the trainable tensors, F32).
 // LoRA's config also carries PEFT's own fields so that Hugging Face PEFT can load the folder.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/hf_folder.js';
@@ -22,6 +23,15 @@ export interface BaseModelInfo {
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+/**
+ * For a method PEFT also has (LoRA), adapter_config.json holds PEFT's fields only, so PEFT loads it
+ * without a warning; what only giftjs reads (the method name, the base architecture, a classifier's
+ * labels) goes here, beside it.
+ */
+export const GIFTJS_SIDE_CONFIG = 'giftjs_config.json';
+
+/** The prefix PEFT puts before every tensor name in an adapter file (its model wrappers). */
+const PEFT_PREFIX = 'base_model.model.';
 
 /**
  * Attaches a method to a model from a config object (CLI flags or a saved adapter_config.json);
@@ -30,32 +40,51 @@ export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 export function attachAdapter(model: Module, rawConfig: Record<string, unknown>, seed = 0, source = 'adapter config'): AttachedAdapter {
   const method = peftMethod(String(rawConfig.method));
   const config = method.parseConfig(rawConfig, source);
-  return withModulesToSave(model, method.attach(model, config, new Random(seed)), modulesToSave(rawConfig, source), source);
+  return withModulesToSave(model, method.attach(model, config, new Random(seed)), modulesToSave(rawConfig, source), source, method.peftType ? PEFT_PREFIX : '');
 }
 
-function adapterConfigJson(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown>): Record<string, unknown> {
-  const json: Record<string, unknown> = { ...adapter.config, base_model_name_or_path: base.path, base_architecture: base.architecture, giftjs_version: GIFTJS_VERSION, ...extra };
-  // A method PEFT also has declares PEFT's fields, so that PEFT can load the folder.
+/** adapter_config.json, and the side file's fields when the method is one PEFT loads. */
+function adapterConfigFiles(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown>): { config: Record<string, unknown>; side: Record<string, unknown> | null } {
+  const ours: Record<string, unknown> = { ...adapter.config, base_model_name_or_path: base.path, base_architecture: base.architecture, giftjs_version: GIFTJS_VERSION, ...extra };
   const peft = peftMethod(adapter.method).peftConfigFields?.(adapter.config, extra.task as AdapterTaskInfo | undefined);
-  return peft ? Object.assign(json, peft) : json;
+  if (!peft) return { config: ours, side: null };
+  const modules = adapter.config.modules_to_save as string[] | undefined;
+  return {
+    config: { ...peft, base_model_name_or_path: base.path, revision: null, modules_to_save: modules?.length ? modules : null },
+    side: { method: adapter.method, base_architecture: base.architecture, giftjs_version: GIFTJS_VERSION, ...extra },
+  };
 }
 
 /**
  * Writes the adapter folder atomically (a crash leaves the previous folder, never half of one).
- * `extra` fields go into adapter_config.json (a classifier's labels, say).
+ * `extra` fields (a classifier's labels, say) go into adapter_config.json, or beside it in
+ * giftjs_config.json when the folder is PEFT's format.
  */
 export function saveAdapter(dir: string, adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown> = {}): void {
   const tensors: Record<string, Tensor> = Object.fromEntries(adapter.namedTrainable());
+  const { config, side } = adapterConfigFiles(adapter, base, extra);
   writeFolderAtomic(dir, (tmp) => {
-    writeFileAtomic(join(tmp, ADAPTER_CONFIG), [`${JSON.stringify(adapterConfigJson(adapter, base, extra), null, 2)}\n`]);
+    writeFileAtomic(join(tmp, ADAPTER_CONFIG), [`${JSON.stringify(config, null, 2)}\n`]);
+    if (side) writeFileAtomic(join(tmp, GIFTJS_SIDE_CONFIG), [`${JSON.stringify(side, null, 2)}\n`]);
     saveSafetensors(join(tmp, ADAPTER_WEIGHTS), tensors, { format: 'pt', giftjs_method: adapter.method });
   });
+}
+
+/** An adapter folder's configuration: adapter_config.json, with giftjs_config.json's fields when present. */
+export function readAdapterConfig(dir: string): Record<string, unknown> {
+  const raw = readJsonFile(join(dir, ADAPTER_CONFIG));
+  const sidePath = join(dir, GIFTJS_SIDE_CONFIG);
+  if (!existsSync(sidePath)) return raw;
+  const side = readJsonFile(sidePath);
+  const clash = Object.keys(side).find((k) => Object.hasOwn(raw, k) && JSON.stringify(raw[k]) !== JSON.stringify(side[k]));
+  if (clash !== undefined) throw new GiftjsError(`${sidePath}: '${clash}' disagrees with ${join(dir, ADAPTER_CONFIG)}`);
+  return { ...raw, ...side };
 }
 
 /** Reads an adapter folder, attaches it to the model and loads its tensors. */
 export function loadAdapter(dir: string, model: Module): AttachedAdapter {
   const configPath = join(dir, ADAPTER_CONFIG);
-  const raw = readJsonFile(configPath);
+  const raw = readAdapterConfig(dir);
   if (raw.method === undefined && raw.peft_type !== undefined) {
     const method = methodForPeftType(String(raw.peft_type));
     if (!method) throw new GiftjsError(`${configPath}: peft_type ${JSON.stringify(raw.peft_type)} is not supported (giftjs reads PEFT's ${peftTypes().join(', ')} adapters and its own)`);

@@ -7,7 +7,8 @@ import { countValues, loadNamedTensors, type AdapterConfig, type AttachedAdapter
 import { GiftjsError } from '../errors.js';
 
 class WithSavedModules implements AttachedAdapter {
-  constructor(private readonly inner: AttachedAdapter, readonly config: AdapterConfig, private readonly saved: [string, Tensor][]) {}
+  /** saved: the modules' tensors under the names they are saved as (prefix + the model's name). */
+  constructor(private readonly inner: AttachedAdapter, readonly config: AdapterConfig, private readonly saved: [string, Tensor][], private readonly prefix: string) {}
   get method() {
     return this.inner.method;
   }
@@ -29,7 +30,8 @@ class WithSavedModules implements AttachedAdapter {
   }
   loadTensors(get: (name: string) => Tensor | undefined, source: string): void {
     this.inner.loadTensors(get, source);
-    loadNamedTensors(this.saved, get, source);
+    // Adapters written before the PEFT prefix (giftjs 0.1 LoRA heads) saved the model's own names.
+    loadNamedTensors(this.saved, (name) => get(name) ?? (this.prefix && name.startsWith(this.prefix) ? get(name.slice(this.prefix.length)) : undefined), source);
   }
   merge(): void {
     this.inner.merge();
@@ -46,8 +48,12 @@ export function modulesToSave(raw: Record<string, unknown>, source: string): str
   return v as string[];
 }
 
-/** Makes the named modules' parameters trainable and part of the adapter. */
-export function withModulesToSave(model: Module, adapter: AttachedAdapter, names: string[], source: string): AttachedAdapter {
+/**
+ * Makes the named modules' parameters trainable and part of the adapter. `prefix` goes before their
+ * names in the adapter file: PEFT saves modules_to_save under the wrapped model's names
+ * ("base_model.model.classifier.weight"), so a method PEFT loads uses its prefix.
+ */
+export function withModulesToSave(model: Module, adapter: AttachedAdapter, names: string[], source: string, prefix = ''): AttachedAdapter {
   if (names.length === 0) return adapter;
   const already = new Set(adapter.namedTrainable().map(([n]) => n));
   const params = model.namedParameters();
@@ -58,10 +64,10 @@ export function withModulesToSave(model: Module, adapter: AttachedAdapter, names
     for (const [n, t] of chosen) {
       if (already.has(n)) continue;
       t.requiresGrad = true;
-      saved.push([n, t]);
+      saved.push([`${prefix}${n}`, t]);
     }
   }
-  return new WithSavedModules(adapter, { ...adapter.config, modules_to_save: names }, saved);
+  return new WithSavedModules(adapter, { ...adapter.config, modules_to_save: names }, saved, prefix);
 }
 
 /**

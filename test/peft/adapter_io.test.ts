@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SafetensorsFile } from '../../src/io/safetensors.js';
+import { SafetensorsFile, saveSafetensors } from '../../src/io/safetensors.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
@@ -32,11 +32,13 @@ for (const config of [
     perturb(adapter);
     const expected = noGrad(() => model.forward(IDS, 1, 6).toFloat32Array());
     saveAdapter(dir, adapter, { path: MODEL, architecture: 'LlamaForCausalLM' });
-    assert.deepEqual(readdirSync(dir).sort(), ['.giftjs', 'adapter_config.json', 'adapter_model.safetensors']);
+    const peft = config.method === 'lora';
+    assert.deepEqual(readdirSync(dir).sort(), ['.giftjs', 'adapter_config.json', 'adapter_model.safetensors', ...(peft ? ['giftjs_config.json'] : [])]);
     const saved = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
-    assert.equal(saved.method, config.method);
+    const ours = peft ? JSON.parse(readFileSync(join(dir, 'giftjs_config.json'), 'utf8')) : saved;
+    assert.equal(ours.method, config.method);
     assert.equal(saved.base_model_name_or_path, MODEL);
-    assert.equal(saved.giftjs_version, GIFTJS_VERSION);
+    assert.equal(ours.giftjs_version, GIFTJS_VERSION);
     const fresh = LlamaForCausalLM.fromPretrained(MODEL);
     const loaded = loadAdapter(dir, fresh);
     assert.equal(loaded.trainableCount(), adapter.trainableCount());
@@ -60,6 +62,45 @@ for (const config of [
     }
   });
 }
+
+/** The fields PEFT 0.21's LoraConfig has: the keys of an adapter_config.json PEFT 0.21 itself saved. */
+const PEFT_LORA_FIELDS = new Set(Object.keys(JSON.parse(readFileSync(fileURLToPath(new URL('../../../test/fixtures/hf-v5/lora-rslora/adapter_config.json', import.meta.url)), 'utf8'))));
+
+test("giftjs LoRA adapters hold only PEFT 0.21's LoraConfig fields, heads under PEFT's names; older giftjs adapters still load", () => {
+  assert.ok(PEFT_LORA_FIELDS.has('r') && PEFT_LORA_FIELDS.has('peft_type') && PEFT_LORA_FIELDS.size > 30);
+  const dir = join(mkdtempSync(join(tmpdir(), 'giftjs-adapter-')), 'adapter');
+  const model = LlamaForCausalLM.fromPretrained(MODEL);
+  // A head trained beside LoRA (modules_to_save), as a classifier run saves it.
+  const adapter = attachAdapter(model, { method: 'lora', rank: 2, alpha: 4, dropout: 0.1, target_modules: ['q_proj', 'v_proj'], layers: [1], modules_to_save: ['lm_head'] });
+  perturb(adapter);
+  const expected = noGrad(() => model.forward(IDS, 1, 6).toFloat32Array());
+  saveAdapter(dir, adapter, { path: MODEL, architecture: 'LlamaForCausalLM' }, { task: { type: 'seqcls', id2label: ['a', 'b'] } });
+  const saved = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+  const foreign = Object.keys(saved).filter((k) => !PEFT_LORA_FIELDS.has(k));
+  assert.deepEqual(foreign, [], `fields PEFT's LoraConfig does not have: ${foreign}`);
+  assert.equal(saved.task_type, 'SEQ_CLS');
+  assert.deepEqual(saved.modules_to_save, ['lm_head']);
+  assert.deepEqual(saved.layers_to_transform, [1]);
+  assert.equal(saved.lora_dropout, 0.1);
+  const f = SafetensorsFile.open(join(dir, 'adapter_model.safetensors'));
+  const names = [...f.tensors.keys()];
+  f.close();
+  assert.ok(names.every((n) => n.startsWith('base_model.model.')), `PEFT's prefix on every tensor: ${names}`);
+  assert.ok(names.includes('base_model.model.lm_head.weight'));
+  const fresh = LlamaForCausalLM.fromPretrained(MODEL);
+  loadAdapter(dir, fresh);
+  noGrad(() => assertClose(fresh.forward(IDS, 1, 6).data, expected, 'reloaded', 0, 0));
+
+  // An adapter in giftjs 0.1's layout (giftjs fields in adapter_config.json, the head unprefixed).
+  const old = join(mkdtempSync(join(tmpdir(), 'giftjs-adapter-')), 'adapter');
+  mkdirSync(old);
+  writeFileSync(join(old, 'adapter_config.json'), JSON.stringify({ ...saved, method: 'lora', rank: 2, alpha: 4, dropout: 0.1, base_architecture: 'LlamaForCausalLM', giftjs_version: '0.1.0' }));
+  const tensors = Object.fromEntries(adapter.namedTrainable().map(([n, t]) => [n === 'base_model.model.lm_head.weight' ? 'lm_head.weight' : n, t]));
+  saveSafetensors(join(old, 'adapter_model.safetensors'), tensors, { format: 'pt' });
+  const again = LlamaForCausalLM.fromPretrained(MODEL);
+  loadAdapter(old, again);
+  noGrad(() => assertClose(again.forward(IDS, 1, 6).data, expected, 'giftjs 0.1 layout', 0, 0));
+});
 
 test('saving over an adapter replaces it whole; a mismatched adapter is refused', () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'giftjs-adapter-')), 'adapter');

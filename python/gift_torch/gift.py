@@ -13,6 +13,7 @@ from torch import nn
 from .safetensors_io import load_file, save_file
 from .targets import find_target_linears
 
+_VERSION = "0.1.0"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
@@ -24,6 +25,8 @@ _KNOWN = {"method", "rank", "alpha", "target_modules", "layers", "share", "base_
 
 def parse_config(raw, source="GIFT config"):
     """A validated GIFT config (a dict as adapter_config.json or gift train's flags give it)."""
+    if "peft_type" in raw:
+        raise ValueError(f"{source}: a PEFT {raw['peft_type']} adapter; gift_torch reads GIFT adapters (load this one with peft)")
     if raw.get("method", "gift") != "gift":
         raise ValueError(f"{source}: method {raw.get('method')!r} is not GIFT")
     unknown = sorted(set(raw) - _KNOWN)
@@ -172,7 +175,7 @@ def save_adapter(model, path, base_model=None):
     config = dict(a.config)
     if base_model is not None:
         config["base_model_name_or_path"] = base_model
-    config["giftjs_version"] = "gift_torch"
+    config["giftjs_version"] = f"gift_torch {_VERSION}"
     tmp = os.path.join(path, ADAPTER_CONFIG + f".tmp-{os.getpid()}")
     with open(tmp, "w") as f:
         json.dump(config, f, indent=2)

@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 import gift_torch  # noqa: E402
-from tiny_llama import TinyLlama, causal_lm_loss  # noqa: E402
+from gift_torch.llama import LlamaForCausalLM, causal_lm_loss  # noqa: E402
 
 
 def main():
@@ -28,7 +28,7 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(0)
     ids = torch.tensor(json.loads(a.ids))
-    model = TinyLlama.from_folder(a.model)
+    model = LlamaForCausalLM.from_folder(a.model)
     if a.what == "loss":
         gift_torch.load_adapter(model, a.adapter)
         with torch.no_grad():

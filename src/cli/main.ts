@@ -6,6 +6,7 @@ import { explainCommand } from './explain.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { mergeCommand } from './merge.js';
+import { prepareCommand } from './prepare.js';
 import { trainCommand } from './train.js';
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: evalCommand,
   generate: generateCommand,
   merge: mergeCommand,
+  prepare: prepareCommand,
   convert: convertCommand,
   bench: benchCommand,
   explain: explainCommand,
@@ -30,6 +32,7 @@ commands:
   eval      loss and perplexity, the paper's commonsense/math tasks, or classification metrics
   generate  text from a prompt (greedy or sampled), with an optional adapter
   merge     fold an adapter into the weights and export a Hugging Face folder
+  prepare   training data as token shards for PyTorch's engine (torchrun -m gift_torch.train)
   convert   llama2c <model.bin> --tokenizer <tok.bin> --out <dir> | use-lite [<dist dir>] --out <dir>
   explain   GIFT's cluster maps: prototype heat maps over an image, or the tokens each prototype picks
   bench     benchmarks of the tensor engine (gift bench --help)

@@ -1,17 +1,16 @@
-"""A Llama-family causal LM as torch modules with Hugging Face's names (model.layers.N.self_attn.q_proj,
-...), for gift_torch's tests where transformers is not installed: rotate-half RoPE (with llama3
-scaling), grouped-query attention, SwiGLU, RMSNorm, tied or untied output, q/k/v biases (Qwen2)."""
+"""A Llama-family causal LM as plain torch modules with Hugging Face's names (model.layers.N.self_attn.q_proj,
+...), used when transformers is not installed: rotate-half RoPE (with llama3 scaling), grouped-query
+attention, SwiGLU, RMSNorm, tied or untied output, q/k/v biases (Qwen2). Options it does not implement
+(other rope types, sliding windows) are refused by name."""
 import json
 import math
 import os
-import sys
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from gift_torch.safetensors_io import load_file  # noqa: E402
+from .safetensors_io import load_file
 
 
 def inv_freq(cfg, d):
@@ -21,7 +20,7 @@ def inv_freq(cfg, d):
     if rs:
         kind = rs.get("rope_type", rs.get("type"))
         if kind != "llama3":
-            raise ValueError(f"rope type {kind!r} is not implemented by this test model")
+            raise ValueError(f"rope type {kind!r} is not implemented by gift_torch's Llama (install transformers)")
         factor, low, high = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
         old = rs["original_max_position_embeddings"]
         wavelen = 2 * math.pi / inv
@@ -96,7 +95,7 @@ class Body(nn.Module):
         self.norm = RMSNorm(c["hidden_size"], c.get("rms_norm_eps", 1e-6))
 
 
-class TinyLlama(nn.Module):
+class LlamaForCausalLM(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.config = c
@@ -123,8 +122,28 @@ class TinyLlama(nn.Module):
     def from_folder(cls, path):
         with open(os.path.join(path, "config.json")) as f:
             c = json.load(f)
+        arch = (c.get("architectures") or [None])[0]
+        if arch not in ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"):
+            raise ValueError(f"{path}: architecture {arch!r} is not a Llama-family causal LM")
+        for key in ("sliding_window", "partial_rotary_factor"):
+            if c.get(key) not in (None, 1, 1.0) and not (key == "sliding_window" and not c.get("use_sliding_window", False)):
+                raise ValueError(f"{path}: {key} = {c[key]!r} is not implemented by gift_torch's Llama (install transformers)")
         m = cls(c)
-        state = {k: v.float() for k, v in load_file(os.path.join(path, "model.safetensors")).items()}
+        state = {}
+        index = os.path.join(path, "model.safetensors.index.json")
+        if os.path.exists(index):
+            with open(index) as f:
+                names = sorted(set(json.load(f)["weight_map"].values()))
+            if any(os.path.basename(n) != n for n in names):
+                raise ValueError(f"{index}: shards must be files in {path} itself")
+        elif os.path.exists(os.path.join(path, "model.safetensors")):
+            names = ["model.safetensors"]
+        else:
+            raise ValueError(f"{path}: no model.safetensors (or index) found")
+        for name in names:
+            state.update({k: v.float() for k, v in load_file(os.path.join(path, name)).items() if not k.endswith("rotary_emb.inv_freq")})
+        if m.tied:
+            state.pop("lm_head.weight", None)
         m.load_state_dict(state, strict=True)
         return m
 

@@ -1,0 +1,66 @@
+// Training on PyTorch's engine: gift prepare writes token shards, torchrun runs gift_torch.train with
+// DistributedDataParallel over gloo. Two processes compute the losses one process does for the same
+// global batch; the adapter they write is read by gift eval with the held-out loss PyTorch reported;
+// a run resumed from its checkpoint continues as if never stopped.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const PYTHON = '/usr/bin/python3';
+const MODEL = join(ROOT, 'test/fixtures/llama/llama-gqa');
+const torchPresent = spawnSync(PYTHON, ['-c', 'import torch.distributed.run'], { encoding: 'utf8' }).status === 0;
+const skip = torchPresent ? false : 'PyTorch is not installed for /usr/bin/python3 (apt-get install python3-torch)';
+
+function gift(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), ...args], { encoding: 'utf8' });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+/** torchrun on this machine's CPUs. (--redirects/--tee 2: Debian's torch 1.13 cannot parse their default under Python 3.11.) */
+function torchrun(processes: number, ...args: string[]): void {
+  const r = spawnSync(PYTHON, ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', String(processes), '--redirects', '2', '--tee', '2', '-m', 'gift_torch.train', ...args],
+    { encoding: 'utf8', env: { ...process.env, PYTHONPATH: join(ROOT, 'python'), OMP_NUM_THREADS: '1' }, timeout: 240_000 });
+  assert.equal(r.status, 0, `torchrun failed:\n${r.stderr.slice(-3000)}`);
+}
+
+const losses = (dir: string) => readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
+
+test('torchrun with 2 gloo processes equals 1 process; gift eval reads the adapter with the loss PyTorch reported; resume continues exactly', { skip }, () => {
+  const work = mkdtempSync(join(tmpdir(), 'giftjs-ddp-'));
+  const data = join(work, 'd.jsonl');
+  writeFileSync(data, ['the cat sat on the mat.', 'Hello there, it is an orange.', 'a dog ran in the park and the sun was hot.',
+    'We went to the sea, then home.', 'It is a big red ball.', 'she had a hat and a bag.', 'Tom and Sue went to the store.'].map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  const shards = join(work, 'shards');
+  const p = gift('prepare', '--model', MODEL, '--data', data, '--eval-data', data, '--out', shards);
+  assert.equal(p.code, 0, p.err);
+  const common = ['--model', MODEL, '--shards', shards, '--rank', '4', '--targets', 'q_proj,v_proj,down_proj', '--batch-size', '3', '--grad-accum', '2',
+    '--max-steps', '5', '--lr', '1e-2', '--warmup-ratio', '0.2', '--seed', '7'];
+  const one = join(work, 'one');
+  const two = join(work, 'two');
+  torchrun(1, ...common, '--out', one);
+  torchrun(2, ...common, '--out', two, '--save-every', '3');
+  const a = losses(one);
+  const b = losses(two);
+  assert.equal(a.length, 5);
+  a.forEach((l, i) => assert.ok(Math.abs(l - b[i]!) < 1e-5, `step ${i + 1}: 1 process ${l}, 2 processes ${b[i]}`));
+  assert.ok(a[4]! < a[0]!, `the loss falls: ${a}`);
+
+  const metrics = JSON.parse(readFileSync(join(two, 'metrics.json'), 'utf8'));
+  assert.equal(metrics.processes, 2);
+  const e = gift('eval', '--model', MODEL, '--adapter', join(two, 'adapter'), '--data', data, '--json');
+  assert.equal(e.code, 0, e.err);
+  const evalLoss = JSON.parse(e.out.trim().split('\n').pop()!).loss as number;
+  assert.ok(Math.abs(evalLoss - metrics.held_out_loss_end) < 1e-5, `gift eval ${evalLoss} vs PyTorch's held-out loss ${metrics.held_out_loss_end}`);
+
+  // Resume from the step-3 checkpoint (as after a crash): steps 4 and 5 again, the same losses.
+  rmSync(join(two, 'adapter'), { recursive: true });
+  torchrun(2, ...common, '--out', two, '--resume');
+  const c = losses(two);
+  assert.equal(c.length, 5);
+  c.forEach((l, i) => assert.ok(Math.abs(l - b[i]!) < 1e-6, `resumed step ${i + 1}: ${l} vs ${b[i]}`));
+});

@@ -13,10 +13,20 @@ from torch import nn
 from .safetensors_io import load_file
 
 
+def rope_settings(cfg):
+    """(theta, scaling or None) from transformers 5's rope_parameters or 4's rope_theta / rope_scaling."""
+    rp = cfg.get("rope_parameters")
+    if rp is not None:
+        if "rope_scaling" in cfg or "rope_theta" in cfg:
+            raise ValueError("config.json has both rope_parameters (transformers 5) and rope_theta/rope_scaling (4)")
+        kind = rp.get("rope_type", "default")
+        return rp.get("rope_theta", 10000.0), (None if kind == "default" else rp)
+    return cfg.get("rope_theta", 10000.0), cfg.get("rope_scaling")
+
+
 def inv_freq(cfg, d):
-    base = cfg.get("rope_theta", 10000.0)
+    base, rs = rope_settings(cfg)
     inv = 1.0 / (base ** (torch.arange(0, d, 2, dtype=torch.int64).double() / d))
-    rs = cfg.get("rope_scaling")
     if rs:
         kind = rs.get("rope_type", rs.get("type"))
         if kind != "llama3":

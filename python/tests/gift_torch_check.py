@@ -1,5 +1,6 @@
 """What giftjs's interop test asks of gift_torch (one JSON line out):
-  loss  --model M --adapter A --ids JSON   loss with the adapter, after merge, and whether unmerge is exact
+  loss  --model M --adapter A --ids JSON   loss with the adapter (GIFT: also after merge, and whether unmerge is exact)
+  logits --model M --adapter A --reference R   largest difference from the logits in R (input_ids, logits)
   train --model M --config JSON --ids JSON --steps N --out DIR   trains GIFT with AdamW, saves the adapter,
         prints the loss of the saved adapter on the ids."""
 import argparse
@@ -18,21 +19,33 @@ from gift_torch.llama import LlamaForCausalLM, causal_lm_loss  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["loss", "train"])
+    ap.add_argument("what", choices=["loss", "train", "logits"])
     ap.add_argument("--model", required=True)
     ap.add_argument("--adapter")
     ap.add_argument("--config")
-    ap.add_argument("--ids", required=True)
+    ap.add_argument("--ids")
+    ap.add_argument("--reference")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--out")
     a = ap.parse_args()
     torch.manual_seed(0)
-    ids = torch.tensor(json.loads(a.ids))
     model = LlamaForCausalLM.from_folder(a.model)
+    if a.what == "logits":
+        from gift_torch.safetensors_io import load_file
+        ref = load_file(a.reference)
+        gift_torch.load_adapter(model, a.adapter)
+        with torch.no_grad():
+            diff = (model(ref["input_ids"].long()) - ref["logits"]).abs().max().item()
+        print(json.dumps({"max_abs_diff": diff}))
+        return
+    ids = torch.tensor(json.loads(a.ids))
     if a.what == "loss":
         gift_torch.load_adapter(model, a.adapter)
         with torch.no_grad():
             loss = causal_lm_loss(model(ids), ids).item()
+            if getattr(model, "gift_adapter", None) is None:
+                print(json.dumps({"loss": loss}))
+                return
             before = {n: p.detach().clone() for n, p in model.named_parameters()}
             gift_torch.merge(model)
             merged = causal_lm_loss(model(ids), ids).item()

@@ -1,6 +1,7 @@
-// gift_torch (python/gift_torch) against giftjs, with Debian's PyTorch (CI installs python3-torch):
+// gift_torch (python/gift_torch) against giftjs and PEFT, with Debian's PyTorch (CI installs python3-torch):
 // a giftjs GIFT adapter loaded by gift_torch gives giftjs's loss, merges to the same loss and unmerges
-// bit for bit; an adapter gift_torch trains and saves loads in giftjs with the loss PyTorch computed.
+// bit for bit; an adapter gift_torch trains and saves loads in giftjs with the loss PyTorch computed;
+// LoRA adapters (giftjs's and PEFT 0.21's own) give giftjs's loss and PEFT's logits.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -22,7 +23,7 @@ const skip = torchPresent ? false : 'PyTorch is not installed for /usr/bin/pytho
 const IDS = [[1, 40, 7, 80, 22, 5, 9, 3], [4, 12, 60, 33, 2, 71, 18, 90]];
 
 function torchCheck(...args: string[]): Record<string, unknown> {
-  const r = spawnSync(PYTHON, [CHECK, ...args, '--ids', JSON.stringify(IDS)], { encoding: 'utf8' });
+  const r = spawnSync(PYTHON, [CHECK, ...args, ...(args[0] === 'logits' ? [] : ['--ids', JSON.stringify(IDS)])], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -63,6 +64,30 @@ test('an adapter gift_torch trains loads in giftjs with the loss PyTorch compute
   assert.equal(adapter.trainableCount(), 2 * 2 * 32 * 4);
   const loss = giftjsLoss(model);
   assert.ok(Math.abs(loss - (t.loss as number)) < 1e-5, `giftjs ${loss} vs gift_torch ${t.loss}`);
+});
+
+test("gift_torch applies PEFT 0.21's own LoRA adapters (rsLoRA, rank and alpha patterns) to a transformers-5 Llama-3 folder: PEFT's logits", { skip }, () => {
+  const fixtures = join(ROOT, 'test/fixtures/hf-v5');
+  for (const name of ['lora-rslora', 'lora-patterns']) {
+    const t = torchCheck('logits', '--model', join(fixtures, 'llama3-v5'), '--adapter', join(fixtures, name), '--reference', join(fixtures, name, 'reference.safetensors'));
+    assert.ok((t.max_abs_diff as number) < 1e-4, `${name}: logits differ from PEFT's by ${t.max_abs_diff}`);
+  }
+  const r = spawnSync(PYTHON, [CHECK, 'logits', '--model', join(fixtures, 'llama3-v5'), '--adapter', join(fixtures, 'lora-dora'), '--reference', join(fixtures, 'lora-dora', 'reference.safetensors')], { encoding: 'utf8' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /LoRA option 'use_dora' = True is not implemented by gift_torch/);
+});
+
+test("gift_torch reads giftjs's LoRA adapters (PEFT's layout) with giftjs's loss", { skip }, () => {
+  const modelDir = join(ROOT, 'test/fixtures/llama/qwen2-bias');
+  const model = LlamaForCausalLM.fromPretrained(modelDir);
+  const adapter = attachAdapter(model, { method: 'lora', rank: 3, alpha: 5, target_modules: ['q_proj', 'o_proj', 'up_proj'], layers: [0], use_rslora: true }, 2);
+  const r = new Random(4);
+  for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.2 * r.normal();
+  const dir = join(mkdtempSync(join(tmpdir(), 'giftjs-torch-')), 'adapter');
+  saveAdapter(dir, adapter, { path: modelDir, architecture: model.config.architecture });
+  const expected = giftjsLoss(model);
+  const t = torchCheck('loss', '--model', modelDir, '--adapter', dir);
+  assert.ok(Math.abs((t.loss as number) - expected) < 1e-5, `gift_torch ${t.loss} vs giftjs ${expected}`);
 });
 
 test('gift_torch refuses what it does not implement, by name', { skip }, () => {

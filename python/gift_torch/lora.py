@@ -1,0 +1,119 @@
+"""LoRA adapters as PEFT writes them (and giftjs, in PEFT's format), applied to a torch model with
+forward hooks, for machines without peft: y = W x + s B A x with s = alpha / r (alpha / sqrt(r) with
+use_rslora), per-module rank and alpha by PEFT's pattern rule. PEFT options that change the math and
+are not implemented here (DoRA, bias training, fan_in_fan_out, ...) are refused by name."""
+import json
+import math
+import os
+import re
+
+import torch
+from torch import nn
+
+from .safetensors_io import load_file
+from .targets import layer_index
+
+PREFIX = "base_model.model."
+
+# PEFT fields that change LoRA's math unless they hold the value PEFT writes by default.
+_AT_DEFAULT = {
+    "bias": ("none", None), "fan_in_fan_out": (False, None), "use_dora": (False, None), "lora_bias": (False, None),
+    "use_qalora": (False, None), "layer_replication": (None,), "target_parameters": (None, ()), "trainable_token_indices": (None,),
+    "alora_invocation_tokens": (None,), "megatron_config": (None,), "velora_config": (None,), "monteclora_config": (None,),
+    "use_bdlora": (None,), "arrow_config": (None,), "kasa_config": (None,), "layers_pattern": (None, "layers", "layer", "h", "blocks"),
+}
+
+
+def _check(raw, source):
+    for key, allowed in _AT_DEFAULT.items():
+        v = raw.get(key)
+        v = tuple(v) if isinstance(v, list) else v
+        if v not in allowed and not (key == "layers_pattern" and isinstance(v, tuple) and all(x in allowed for x in v)):
+            raise ValueError(f"{source}: LoRA option {key!r} = {raw.get(key)!r} is not implemented by gift_torch; use peft for this adapter")
+    init = raw.get("init_lora_weights", True)
+    if init not in (True, False, "gaussian", "eva", None):
+        raise ValueError(f"{source}: init_lora_weights = {init!r} rewrites the base weights; use peft for this adapter")
+
+
+def _pattern(table, path, fallback):
+    """PEFT's get_pattern_key: the first key that ends the module path."""
+    for key, value in (table or {}).items():
+        if re.match(rf"^(?:.*\.)?(?:{key})$", path):
+            return value
+    return fallback
+
+
+def _matches(path, targets):
+    if isinstance(targets, str):
+        return re.fullmatch(targets, path) is not None
+    return any(path == t or path.endswith("." + t) for t in targets)
+
+
+def read_config(path):
+    """adapter_config.json, with giftjs_config.json's fields when giftjs wrote the folder."""
+    with open(os.path.join(path, "adapter_config.json")) as f:
+        raw = json.load(f)
+    side = os.path.join(path, "giftjs_config.json")
+    if os.path.exists(side):
+        with open(side) as f:
+            raw = {**raw, **json.load(f)}
+    return raw
+
+
+def load_lora_adapter(model, path):
+    """Attaches a LoRA adapter folder to the model (frozen, hooks on every adapted Linear); returns its tensors."""
+    raw = read_config(path)
+    source = os.path.join(path, "adapter_config.json")
+    if raw.get("peft_type") != "LORA":
+        raise ValueError(f"{source}: not a LoRA adapter (peft_type {raw.get('peft_type')!r})")
+    _check(raw, source)
+    r, alpha = raw.get("r", 8), raw.get("lora_alpha", 8)
+    targets, exclude = raw.get("target_modules"), raw.get("exclude_modules")
+    layers = raw.get("layers_to_transform")
+    layers = [layers] if isinstance(layers, int) else layers
+    stored = load_file(os.path.join(path, "adapter_model.safetensors"))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    tensors, hooks = {}, []
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.Linear) or not _matches(name, targets) or (exclude and _matches(name, exclude)):
+            continue
+        if layers is not None and layer_index(name) not in layers:
+            continue
+        rank = _pattern(raw.get("rank_pattern"), name, r)
+        a = _pattern(raw.get("alpha_pattern"), name, alpha)
+        scale = a / math.sqrt(rank) if raw.get("use_rslora") else a / rank
+        A, B = stored.get(f"{PREFIX}{name}.lora_A.weight"), stored.get(f"{PREFIX}{name}.lora_B.weight")
+        if A is None or B is None:
+            raise ValueError(f"{path}: no lora_A / lora_B for {name}")
+        if tuple(A.shape) != (rank, module.in_features) or tuple(B.shape) != (module.out_features, rank):
+            raise ValueError(f"{path}: {name}: lora_A {list(A.shape)}, lora_B {list(B.shape)} do not fit rank {rank} on [{module.out_features}, {module.in_features}]")
+        A, B = nn.Parameter(A.float()), nn.Parameter(B.float())
+        tensors[f"{PREFIX}{name}.lora_A.weight"], tensors[f"{PREFIX}{name}.lora_B.weight"] = A, B
+        hooks.append(module.register_forward_hook(_add_low_rank(A, B, scale)))
+    if not tensors:
+        raise ValueError(f"{source}: target_modules {targets!r} match no Linear layer of this model")
+    params = dict(model.named_parameters())
+    for m in raw.get("modules_to_save") or []:
+        chosen = {n: p for n, p in params.items() if n.startswith(m + ".")}
+        if not chosen:
+            raise ValueError(f"{source}: modules_to_save names {m!r}, which is no module of this model")
+        for n, p in chosen.items():
+            t = stored.get(PREFIX + n, stored.get(n))
+            if t is None or tuple(t.shape) != tuple(p.shape):
+                raise ValueError(f"{path}: no tensor of shape {list(p.shape)} for {n}")
+            with torch.no_grad():
+                p.copy_(t.to(p.dtype))
+    used = set(tensors) | {PREFIX + n for m in raw.get("modules_to_save") or [] for n in params if n.startswith(m + ".")} | {n for m in raw.get("modules_to_save") or [] for n in params if n.startswith(m + ".")}
+    unused = sorted(set(stored) - used)
+    if unused:
+        raise ValueError(f"{path}: tensors no adapted layer of this model reads: {unused[:5]}")
+    model.lora_hooks = hooks
+    return tensors
+
+
+def _add_low_rank(A, B, scale):
+    def hook(module, args, out):
+        x = args[0]
+        return out + (scale * ((x.to(A.dtype) @ A.T) @ B.T)).to(out.dtype)
+    return hook

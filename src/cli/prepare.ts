@@ -25,6 +25,38 @@ model's context), EOS after texts. Then, on any number of processes or machines:
 (with PYTHONPATH=<giftjs>/python or pip install <giftjs>/python).
 `;
 
+export interface PrepareOptions {
+  modelDir: string;
+  dataPath: string;
+  evalPath?: string;
+  out: string;
+  format?: string;
+  task?: PromptTask;
+  maxLength: number;
+}
+
+/** Builds the examples as gift train does and writes the shard folder; returns what prepare.json says. */
+export async function prepareShards(o: PrepareOptions): Promise<{ train_examples: number; train_tokens: number; valid_examples: number }> {
+  const { modelDir, dataPath, evalPath, out, format, task, maxLength } = o;
+  const tokenizer = loadTokenizer(modelDir);
+  const train = await loadExampleFile(dataPath, tokenizer, { format, maxLength, task });
+  console.error(`train: ${describeExampleFile(dataPath, train, maxLength, task)}`);
+  const valid = evalPath ? await loadExampleFile(evalPath, tokenizer, { format, maxLength, task }) : null;
+  if (valid && evalPath) console.error(`held-out: ${describeExampleFile(evalPath, valid, maxLength, task)}`);
+  if (train.examples.length === 0) throw new GiftjsError(`${dataPath}: no example has a target token`);
+  const info = {
+    model: modelDir, data: dataPath, eval_data: evalPath ?? null, format: train.format, task: task ?? null, max_length: maxLength,
+    pad_id: tokenizer.eosTokenId ?? 0, train_examples: train.examples.length, valid_examples: valid?.examples.length ?? 0,
+    train_tokens: train.examples.reduce((n, e) => n + e.ids.length, 0), giftjs_version: GIFTJS_VERSION,
+  };
+  writeFolderAtomic(out, (tmp) => {
+    writeExampleShard(join(tmp, 'train.safetensors'), train.examples);
+    if (valid) writeExampleShard(join(tmp, 'valid.safetensors'), valid.examples);
+    writeFileAtomic(join(tmp, 'prepare.json'), [`${JSON.stringify(info, null, 2)}\n`]);
+  });
+  return info;
+}
+
 export async function prepareCommand(argv: string[]): Promise<number> {
   const s = { type: 'string' } as const;
   const { values } = parse(argv, { model: s, data: s, 'eval-data': s, out: s, format: s, task: s, 'max-length': s });
@@ -43,23 +75,7 @@ export async function prepareCommand(argv: string[]): Promise<number> {
   const asked = intOption(values['max-length'], 'max-length', 512, 2);
   if (values['max-length'] !== undefined && asked > context) throw new GiftjsError(`--max-length ${asked} is longer than the model's context (max_position_embeddings ${context})`);
   const maxLength = Math.min(asked, context);
-  const tokenizer = loadTokenizer(modelDir);
-  const format = values.format as string | undefined;
-  const train = await loadExampleFile(dataPath, tokenizer, { format, maxLength, task });
-  console.error(`train: ${describeExampleFile(dataPath, train, maxLength, task)}`);
-  const valid = evalPath ? await loadExampleFile(evalPath, tokenizer, { format, maxLength, task }) : null;
-  if (valid && evalPath) console.error(`held-out: ${describeExampleFile(evalPath, valid, maxLength, task)}`);
-  if (train.examples.length === 0) throw new GiftjsError(`${dataPath}: no example has a target token`);
-  const info = {
-    model: modelDir, data: dataPath, eval_data: evalPath ?? null, format: train.format, task: task ?? null, max_length: maxLength,
-    pad_id: tokenizer.eosTokenId ?? 0, train_examples: train.examples.length, valid_examples: valid?.examples.length ?? 0,
-    train_tokens: train.examples.reduce((n, e) => n + e.ids.length, 0), giftjs_version: GIFTJS_VERSION,
-  };
-  writeFolderAtomic(out, (tmp) => {
-    writeExampleShard(join(tmp, 'train.safetensors'), train.examples);
-    if (valid) writeExampleShard(join(tmp, 'valid.safetensors'), valid.examples);
-    writeFileAtomic(join(tmp, 'prepare.json'), [`${JSON.stringify(info, null, 2)}\n`]);
-  });
-  console.log(`token shards: ${out} (${info.train_examples} training examples, ${info.train_tokens} tokens${valid ? `; ${info.valid_examples} held-out` : ''})`);
+  const info = await prepareShards({ modelDir, dataPath, evalPath, out, format: values.format as string | undefined, task, maxLength });
+  console.log(`token shards: ${out} (${info.train_examples} training examples, ${info.train_tokens} tokens${info.valid_examples ? `; ${info.valid_examples} held-out` : ''})`);
   return 0;
 }

@@ -15,6 +15,7 @@ import { assertOutputApart } from '../io/output_folder.js';
 import { intOption, layersOption, listOption, numberOption, parse, requireString } from './args.js';
 import { loadTokenizer } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
+import { trainOnTorch } from './train_torch.js';
 import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
 
@@ -40,6 +41,9 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --eval-every N --save-every N   held-out loss / checkpoint every N optimizer updates
   --resume               continue from <out>/checkpoint with the same arguments
   --gradient-checkpointing   recompute each layer in backward: far less memory, one more forward
+  --engine torch --nproc N   train GIFT on PyTorch's engine instead: gift prepare, then torchrun with N
+                         processes of gift_torch.train (DistributedDataParallel); needs python3 with torch
+                         (GIFTJS_PYTHON picks the interpreter); same outputs in --out
   --json                 end with one JSON line of the final metrics
 
 ${SEQCLS_TRAIN_HELP}
@@ -61,7 +65,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     model: s, data: s, 'eval-data': s, out: s, format: s, task: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s,
     epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s,
     'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'head-lr': s, 'head-weight-decay': s,
-    'text-fields': s, 'label-field': s, columns: s, 'test-data': s,
+    'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s,
     resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
   });
   if (values.help) {
@@ -109,6 +113,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (values.share !== undefined) methodConfig.share = values.share;
   if (values.dropout !== undefined) methodConfig.dropout = numberOption(values.dropout, 'dropout', 0);
 
+  if (values.engine === 'torch' && ['seqcls', 'imgcls'].includes(String(values.task ?? preset?.task))) {
+    throw new GiftjsError(`--engine torch trains language models; --task ${String(values.task ?? preset?.task)} runs on giftjs's engine`);
+  }
   const progress = progressReporter();
   if (((values.task as string | undefined) ?? preset?.task) === 'imgcls') {
     return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: progress.callbacks(out), onDone: progress.stop });
@@ -131,6 +138,16 @@ export async function trainCommand(argv: string[]): Promise<number> {
     console.error(`${label}: ${describeExampleFile(path, set, maxLength, task)}`);
     return set.examples;
   };
+  const engine = (values.engine as string | undefined) ?? 'giftjs';
+  if (engine !== 'giftjs' && engine !== 'torch') throw new GiftjsError(`--engine must be giftjs or torch, got '${engine}'`);
+  if (engine === 'torch') {
+    if (values['gradient-checkpointing']) throw new GiftjsError('--gradient-checkpointing is not available with --engine torch');
+    return trainOnTorch({
+      modelDir, dataPath, evalPath: values['eval-data'] as string | undefined, out, format: (values.format as string | undefined) ?? preset?.format, task, maxLength,
+      processes: intOption(values.nproc, 'nproc', 1), methodConfig, options, resume: values.resume === true,
+    });
+  }
+  if (values.nproc !== undefined) throw new GiftjsError('--nproc goes with --engine torch');
   const train = await load(dataPath, 'train');
   const heldOut = typeof values['eval-data'] === 'string' ? await load(values['eval-data'], 'held-out') : undefined;
 

@@ -64,3 +64,21 @@ test('torchrun with 2 gloo processes equals 1 process; gift eval reads the adapt
   assert.equal(c.length, 5);
   c.forEach((l, i) => assert.ok(Math.abs(l - b[i]!) < 1e-6, `resumed step ${i + 1}: ${l} vs ${b[i]}`));
 });
+
+test('gift train --engine torch --nproc 2 runs the same training on PyTorch and leaves a run folder gift eval reads', { skip }, () => {
+  const work = mkdtempSync(join(tmpdir(), 'giftjs-engine-'));
+  const data = join(work, 'd.jsonl');
+  writeFileSync(data, ['the cat sat on the mat.', 'Hello there, it is an orange.', 'a dog ran in the park.', 'It is a big red ball.'].map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  const out = join(work, 'run');
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), 'train', '--engine', 'torch', '--nproc', '2', '--model', MODEL, '--data', data, '--eval-data', data,
+    '--out', out, '--rank', '4', '--max-steps', '3', '--batch-size', '2', '--lr', '1e-2'], { encoding: 'utf8', env: { ...process.env, GIFTJS_PYTHON: PYTHON, OMP_NUM_THREADS: '1' }, timeout: 240_000 });
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  assert.equal(losses(out).length, 3);
+  const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+  const e = gift('eval', '--model', MODEL, '--adapter', join(out, 'adapter'), '--data', data, '--json');
+  assert.equal(e.code, 0, e.err);
+  assert.ok(Math.abs(JSON.parse(e.out.trim().split('\n').pop()!).loss - metrics.held_out_loss_end) < 1e-5);
+  const bad = gift('train', '--engine', 'torch', '--method', 'lora', '--model', MODEL, '--data', data, '--out', join(work, 'lora'));
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /--engine torch trains GIFT; for lora use PEFT/);
+});

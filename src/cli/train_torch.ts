@@ -1,0 +1,58 @@
+// gift train --engine torch: the same run on PyTorch's engine. The data become token shards (gift
+// prepare), then torchrun starts --nproc processes of gift_torch.train (DistributedDataParallel), and
+// the run folder ends up as gift train leaves it: adapter/, log.jsonl, metrics.json.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PromptTask } from '../data/examples.js';
+import type { TrainOptions } from '../train/trainer.js';
+import { prepareShards } from './prepare.js';
+import { GiftjsError } from '../errors.js';
+
+/** The gift_torch package shipped beside giftjs. */
+const PYTHON_PACKAGE_DIR = fileURLToPath(new URL('../../../python', import.meta.url));
+
+export interface TorchRun {
+  modelDir: string;
+  dataPath: string;
+  evalPath?: string;
+  out: string;
+  format?: string;
+  task?: PromptTask;
+  maxLength: number;
+  processes: number;
+  methodConfig: Record<string, unknown>;
+  options: TrainOptions;
+  resume: boolean;
+}
+
+export async function trainOnTorch(r: TorchRun): Promise<number> {
+  const m = r.methodConfig;
+  if (m.method !== 'gift') throw new GiftjsError(`--engine torch trains GIFT; for ${String(m.method)} use PEFT on PyTorch directly`);
+  if (typeof m.target_modules !== 'object') throw new GiftjsError('--engine torch takes --targets as a list of names');
+  const o = r.options;
+  if (o.headLr !== null || o.headWeightDecay !== null) throw new GiftjsError('--head-lr and --head-weight-decay have no meaning for --engine torch (no classifier head)');
+  const shards = join(r.out, 'shards');
+  if (!r.resume) await prepareShards({ modelDir: r.modelDir, dataPath: r.dataPath, evalPath: r.evalPath, out: shards, format: r.format, task: r.task, maxLength: r.maxLength });
+  const layers = m.layers as number[] | null;
+  const args = [
+    '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', String(r.processes),
+    // Debian's torch 1.13 under Python 3.11 cannot parse these flags' defaults; any torch accepts them.
+    '--redirects', '2', '--tee', '2',
+    '-m', 'gift_torch.train', '--model', r.modelDir, '--shards', shards, '--out', r.out,
+    '--rank', String(m.rank), ...(m.alpha !== undefined ? ['--alpha', String(m.alpha)] : []), '--targets', (m.target_modules as string[]).join(','),
+    ...(layers ? ['--layers', layers.join(',')] : []), ...(m.share !== undefined ? ['--share', String(m.share)] : []),
+    '--epochs', String(o.epochs), ...(o.maxSteps !== null ? ['--max-steps', String(o.maxSteps)] : []), '--lr', String(o.lr),
+    '--batch-size', String(o.batchSize), '--grad-accum', String(o.gradAccum), '--warmup-ratio', String(o.warmupRatio), '--scheduler', o.scheduler,
+    '--weight-decay', String(o.weightDecay), '--max-grad-norm', String(o.maxGradNorm), '--seed', String(o.seed),
+    '--eval-every', String(o.evalEvery), '--save-every', String(o.saveEvery), ...(r.resume ? ['--resume'] : []),
+  ];
+  const python = process.env.GIFTJS_PYTHON ?? 'python3';
+  const pythonPath = [PYTHON_PACKAGE_DIR, process.env.PYTHONPATH].filter(Boolean).join(':');
+  console.error(`torch engine: ${python} ${args.join(' ')}`);
+  const run = spawnSync(python, args, { stdio: 'inherit', env: { ...process.env, PYTHONPATH: pythonPath } });
+  if (run.error) throw new GiftjsError(`--engine torch: cannot run ${python} (${run.error.message}); set GIFTJS_PYTHON to a Python with PyTorch`);
+  if (run.status !== 0) throw new GiftjsError(`--engine torch: torchrun ended with status ${run.status ?? run.signal}; its output is above`);
+  console.error(`adapter: ${join(r.out, 'adapter')}\nmetrics: ${join(r.out, 'metrics.json')}`);
+  return 0;
+}

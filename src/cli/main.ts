@@ -3,6 +3,7 @@ import { benchCommand } from './bench.js';
 import { convertCommand } from './convert.js';
 import { evalCommand } from './eval.js';
 import { explainCommand } from './explain.js';
+import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { mergeCommand } from './merge.js';
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: evalCommand,
   generate: generateCommand,
   merge: mergeCommand,
+  export: exportCommand,
   prepare: prepareCommand,
   convert: convertCommand,
   bench: benchCommand,
@@ -32,6 +34,7 @@ commands:
   eval      loss and perplexity, the paper's commonsense/math tasks, or classification metrics
   generate  text from a prompt (greedy or sampled), with an optional adapter
   merge     fold an adapter into the weights and export a Hugging Face folder
+  export    --format wegeft: a GIFT adapter in the GIFT authors' PEFT-fork layout
   prepare   training data as token shards for PyTorch's engine (torchrun -m gift_torch.train)
   convert   llama2c <model.bin> --tokenizer <tok.bin> --out <dir> | use-lite [<dist dir>] --out <dir>
   explain   GIFT's cluster maps: prototype heat maps over an image, or the tokens each prototype picks

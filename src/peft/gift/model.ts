@@ -11,7 +11,7 @@ import { parseGiftConfig, type GiftConfig } from './config.js';
 import { groupGiftLayers } from './groups.js';
 import { GiftLinearAdapter, giftWeightDelta, type GiftPair } from './layer.js';
 
-class AttachedGift extends WeightDeltaAdapter {
+export class AttachedGift extends WeightDeltaAdapter {
   readonly method = 'gift' as const;
 
   constructor(readonly config: GiftConfig, readonly pairs: GiftPair[], readonly members: Map<string, TargetedLinear[]>) {

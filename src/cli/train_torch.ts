@@ -4,22 +4,15 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PromptTask } from '../data/examples.js';
 import type { TrainOptions } from '../train/trainer.js';
-import { prepareShards } from './prepare.js';
+import { prepareShards, type PrepareOptions } from './prepare.js';
 import { GiftjsError } from '../errors.js';
 
 /** The gift_torch package shipped beside giftjs. */
 const PYTHON_PACKAGE_DIR = fileURLToPath(new URL('../../../python', import.meta.url));
 
-export interface TorchRun {
-  modelDir: string;
-  dataPath: string;
-  evalPath?: string;
-  out: string;
-  format?: string;
-  task?: PromptTask;
-  maxLength: number;
+/** What to prepare (out: the run folder; the shards go to <out>/shards) and how to train on it. */
+export interface TorchRun extends PrepareOptions {
   processes: number;
   methodConfig: Record<string, unknown>;
   options: TrainOptions;

@@ -33,16 +33,21 @@ function giftjsLoss(model: LlamaForCausalLM): number {
   return noGrad(() => crossEntropy(model.forward(flat, 2, 8), shiftLabels(flat, 2, 8)).item());
 }
 
+/** A giftjs adapter with train-like values on a fixture, saved; returns its folder and giftjs's loss with it. */
+function savedAdapter(modelDir: string, config: Record<string, unknown>, seed: number): { dir: string; expected: number } {
+  const model = LlamaForCausalLM.fromPretrained(modelDir);
+  const adapter = attachAdapter(model, config, 2);
+  const r = new Random(seed);
+  for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.2 * r.normal();
+  const dir = join(mkdtempSync(join(tmpdir(), 'giftjs-torch-')), 'adapter');
+  saveAdapter(dir, adapter, { path: modelDir, architecture: model.config.architecture });
+  return { dir, expected: giftjsLoss(model) };
+}
+
 for (const fixture of ['llama-gqa', 'qwen2-bias', 'llama3-scaled-tied']) {
   test(`gift_torch reads giftjs's GIFT adapter with giftjs's loss, merges and unmerges exactly (${fixture})`, { skip }, () => {
     const modelDir = join(ROOT, 'test/fixtures/llama', fixture);
-    const model = LlamaForCausalLM.fromPretrained(modelDir);
-    const adapter = attachAdapter(model, { method: 'gift', rank: 4, alpha: 6, target_modules: ['q_proj', 'v_proj', 'down_proj'], layers: [1] }, 2);
-    const r = new Random(8);
-    for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.2 * r.normal();
-    const dir = join(mkdtempSync(join(tmpdir(), 'giftjs-torch-')), 'adapter');
-    saveAdapter(dir, adapter, { path: modelDir, architecture: model.config.architecture });
-    const expected = giftjsLoss(model);
+    const { dir, expected } = savedAdapter(modelDir, { method: 'gift', rank: 4, alpha: 6, target_modules: ['q_proj', 'v_proj', 'down_proj'], layers: [1] }, 8);
     const t = torchCheck('loss', '--model', modelDir, '--adapter', dir);
     assert.ok(Math.abs((t.loss as number) - expected) < 1e-5, `gift_torch ${t.loss} vs giftjs ${expected}`);
     assert.ok(Math.abs((t.merged_loss as number) - expected) < 1e-4, `merged ${t.merged_loss} vs ${expected}`);
@@ -79,13 +84,7 @@ test("gift_torch applies PEFT 0.21's own LoRA adapters (rsLoRA, rank and alpha p
 
 test("gift_torch reads giftjs's LoRA adapters (PEFT's layout) with giftjs's loss", { skip }, () => {
   const modelDir = join(ROOT, 'test/fixtures/llama/qwen2-bias');
-  const model = LlamaForCausalLM.fromPretrained(modelDir);
-  const adapter = attachAdapter(model, { method: 'lora', rank: 3, alpha: 5, target_modules: ['q_proj', 'o_proj', 'up_proj'], layers: [0], use_rslora: true }, 2);
-  const r = new Random(4);
-  for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.2 * r.normal();
-  const dir = join(mkdtempSync(join(tmpdir(), 'giftjs-torch-')), 'adapter');
-  saveAdapter(dir, adapter, { path: modelDir, architecture: model.config.architecture });
-  const expected = giftjsLoss(model);
+  const { dir, expected } = savedAdapter(modelDir, { method: 'lora', rank: 3, alpha: 5, target_modules: ['q_proj', 'o_proj', 'up_proj'], layers: [0], use_rslora: true }, 4);
   const t = torchCheck('loss', '--model', modelDir, '--adapter', dir);
   assert.ok(Math.abs((t.loss as number) - expected) < 1e-5, `gift_torch ${t.loss} vs giftjs ${expected}`);
 });

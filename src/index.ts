@@ -14,7 +14,11 @@ export { gradcheck, type GradcheckOptions, type GradcheckResult } from './testin
 // Models, PEFT methods, data, training, evaluation, generation (the library behind the CLI).
 export { LlamaForCausalLM, KVCache, shiftLabels } from './models/llama/model.js';
 export { parseLlamaConfig, type LlamaConfig } from './models/llama/config.js';
-export { loadCausalLM, readModelConfig, loadSequenceClassifier, modelArchitecture } from './models/registry.js';
+export {
+  loadCausalLM, readModelConfig, loadSequenceClassifier, loadImageClassifier, loadModel, modelArchitecture, modelFamily, modelFamilies, registerModelFamily,
+  type ModelFamily, type ModelKind, type LoadOptions,
+} from './models/registry.js';
+export { loadStateDict, type StateDictOptions, type TensorSource } from './models/load_state_dict.js';
 export { UseLiteModel, UseLiteForSequenceClassification, type EncoderInput, type EncoderOutput } from './models/use_lite/model.js';
 export { parseUseLiteConfig, type UseLiteConfig } from './models/use_lite/config.js';
 export { convertUseLite, defaultUseLiteSource } from './models/use_lite/convert.js';
@@ -24,7 +28,7 @@ export { Tokenizer, type ChatMessage } from './io/tokenizer.js';
 export { SafetensorsFile, saveSafetensors } from './io/safetensors.js';
 export { CheckpointReader } from './io/hf_folder.js';
 export { convertLlama2c } from './io/llama2c.js';
-export { attachAdapter, saveAdapter, loadAdapter } from './peft/adapter_io.js';
+export { attachAdapter, saveAdapter, loadAdapter, readAdapterConfig } from './peft/adapter_io.js';
 export { peftMethod, METHOD_NAMES } from './peft/registry.js';
 export type { AttachedAdapter, AdapterConfig, MethodName } from './peft/method.js';
 export { giftParameterCount, loraParameterCount } from './peft/counts.js';

@@ -57,7 +57,7 @@ function setup() {
 }
 
 test('every command answers --help', () => {
-  for (const c of ['inspect', 'eval', 'generate', 'merge', 'convert', 'bench']) {
+  for (const c of ['inspect', 'eval', 'generate', 'merge', 'convert', 'bench', 'prepare', 'export']) {
     const r = gift(c, '--help');
     assert.equal(r.code, 0, `${c}: ${r.err}`);
     assert.match(r.out, new RegExp(`gift ${c}`));

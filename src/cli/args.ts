@@ -1,6 +1,7 @@
 // Small helpers shared by the commands: typed option parsing with errors that name the flag.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { GiftjsError } from '../errors.js';
+import { PROMPT_TASKS, type PromptTask } from '../data/examples.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -76,4 +77,11 @@ export function layersOption(v: unknown): number[] | null {
     else throw new GiftjsError(`--layers: '${item}' is not a layer index or range (e.g. 0,1,4-7)`);
   }
   return out;
+}
+
+/** The paper's prompt template named by a flag (--task, --template), or undefined; `also` lists the flag's other values for the message. */
+export function promptTaskOption(v: unknown, flag: string, also: readonly string[] = []): PromptTask | undefined {
+  if (v === undefined) return undefined;
+  if (!(PROMPT_TASKS as readonly unknown[]).includes(v)) throw new GiftjsError(`--${flag} must be ${[...PROMPT_TASKS, ...also].join(', ')}, got '${String(v)}'`);
+  return v as PromptTask;
 }

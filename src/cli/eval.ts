@@ -4,13 +4,11 @@ import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { loadRecords } from '../data/load.js';
 import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
-import type { PromptTask } from '../data/examples.js';
-import { readModelConfig } from '../models/registry.js';
 import { evaluatePerplexity } from '../eval/perplexity.js';
 import { evaluateGenerationTask, MAX_NEW_TOKENS, type GenerationTask } from '../eval/tasks.js';
 import { assertOutputApart } from '../io/output_folder.js';
-import { intOption, parse, requireString } from './args.js';
-import { loadModelWithAdapter, loadTokenizer } from './model_loading.js';
+import { intOption, parse, promptTaskOption, requireString } from './args.js';
+import { loadModelWithAdapter, loadTokenizer, sequenceLengthOption } from './model_loading.js';
 import { evalSequenceClassification } from './seqcls.js';
 import { evalImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
@@ -54,24 +52,17 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (typeof values.out === 'string') {
     assertOutputApart(values.out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: values.adapter as string | undefined }, { flag: '--data', path: dataPath }]);
   }
-  const maxLength = intOption(values['max-length'], 'max-length', 2048, 2);
+  intOption(values['max-length'], 'max-length', 2048, 2); // a bad --max-length is refused whatever the task
   const task = (values.task as string | undefined) ?? 'lm';
   if (task === 'commonsense' || task === 'math') return evalGenerationTask(values, modelDir, dataPath, task);
   if (task === 'seqcls') return evalSequenceClassification(values, modelDir, dataPath);
   if (task === 'imgcls') return evalImageClassification(values, modelDir, dataPath);
   if (task !== 'lm') throw new GiftjsError(`--task must be lm, commonsense, math, seqcls or imgcls, got '${task}'`);
   const tokenizer = loadTokenizer(modelDir);
-  const context = readModelConfig(modelDir).maxPositionEmbeddings;
-  if (values['max-length'] !== undefined && maxLength > context) {
-    throw new GiftjsError(`--max-length ${maxLength} is longer than the model's context (max_position_embeddings ${context})`);
-  }
-  const length = Math.min(maxLength, context);
-  const template = values.template as string | undefined;
-  if (template !== undefined && !['commonsense', 'math', 'instruct'].includes(template)) {
-    throw new GiftjsError(`--template must be commonsense, math or instruct, got '${template}'`);
-  }
-  const set = await loadExampleFile(dataPath, tokenizer, { format: values.format as string | undefined, maxLength: length, task: template as PromptTask | undefined });
-  console.error(describeExampleFile(dataPath, set, length, template as PromptTask | undefined));
+  const length = sequenceLengthOption(modelDir, values['max-length'], 2048);
+  const template = promptTaskOption(values.template, 'template');
+  const set = await loadExampleFile(dataPath, tokenizer, { format: values.format as string | undefined, maxLength: length, task: template });
+  console.error(describeExampleFile(dataPath, set, length, template));
   if (set.examples.length === 0) throw new GiftjsError(`${dataPath}: nothing to evaluate (no record has a target token after its first)`);
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
   const r = evaluatePerplexity(model, set.examples, tokenizer.eosTokenId ?? 0);

@@ -1,7 +1,9 @@
 // Loading what the model commands share: the model folder, its tokenizer, an optional adapter.
 import { Tokenizer } from '../io/tokenizer.js';
 import type { LlamaForCausalLM } from '../models/llama/model.js';
-import { loadCausalLM } from '../models/registry.js';
+import { loadCausalLM, readModelConfig } from '../models/registry.js';
+import { intOption } from './args.js';
+import { GiftjsError } from '../errors.js';
 import { loadAdapter } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
 
@@ -18,4 +20,15 @@ export function loadModelWithAdapter(modelDir: string, adapterDir: string | unde
 
 export function loadTokenizer(modelDir: string): Tokenizer {
   return Tokenizer.fromFolder(modelDir);
+}
+
+/**
+ * --max-length for a causal LM folder: sequences longer than the model's context cannot be run, so an
+ * explicit value past it is refused and the default is cut to it.
+ */
+export function sequenceLengthOption(modelDir: string, flag: unknown, fallback: number): number {
+  const asked = intOption(flag, 'max-length', fallback, 2);
+  const context = readModelConfig(modelDir).maxPositionEmbeddings;
+  if (flag !== undefined && asked > context) throw new GiftjsError(`--max-length ${asked} is longer than the model's context (max_position_embeddings ${context})`);
+  return Math.min(asked, context);
 }

@@ -7,10 +7,9 @@ import { DATA_FORMATS, type PromptTask } from '../data/examples.js';
 import { writeExampleShard } from '../data/shards.js';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
-import { readModelConfig } from '../models/registry.js';
 import { GIFTJS_VERSION } from '../version.js';
-import { intOption, parse, requireString } from './args.js';
-import { loadTokenizer } from './model_loading.js';
+import { parse, promptTaskOption, requireString } from './args.js';
+import { loadTokenizer, sequenceLengthOption } from './model_loading.js';
 import { GiftjsError } from '../errors.js';
 
 export const PREPARE_HELP = `gift prepare --model <dir> --data <file> [--eval-data <file>] --out <dir> [--format F] [--task T] [--max-length N]
@@ -69,12 +68,8 @@ export async function prepareCommand(argv: string[]): Promise<number> {
   const out = requireString(values, 'out', PREPARE_HELP);
   const evalPath = values['eval-data'] as string | undefined;
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--data', path: dataPath }, { flag: '--eval-data', path: evalPath }]);
-  const task = values.task as PromptTask | undefined;
-  if (task !== undefined && !['commonsense', 'math', 'instruct'].includes(task)) throw new GiftjsError(`--task must be commonsense, math or instruct, got '${task}'`);
-  const context = readModelConfig(modelDir).maxPositionEmbeddings;
-  const asked = intOption(values['max-length'], 'max-length', 512, 2);
-  if (values['max-length'] !== undefined && asked > context) throw new GiftjsError(`--max-length ${asked} is longer than the model's context (max_position_embeddings ${context})`);
-  const maxLength = Math.min(asked, context);
+  const task = promptTaskOption(values.task, 'task');
+  const maxLength = sequenceLengthOption(modelDir, values['max-length'], 512);
   const info = await prepareShards({ modelDir, dataPath, evalPath, out, format: values.format as string | undefined, task, maxLength });
   console.log(`token shards: ${out} (${info.train_examples} training examples, ${info.train_tokens} tokens${info.valid_examples ? `; ${info.valid_examples} held-out` : ''})`);
   return 0;

@@ -2,9 +2,9 @@
 // and a loss-curve picture), resumable after any interruption.
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { DATA_FORMATS, type PromptTask } from '../data/examples.js';
+import { DATA_FORMATS } from '../data/examples.js';
 import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
-import { loadCausalLM, readModelConfig } from '../models/registry.js';
+import { loadCausalLM } from '../models/registry.js';
 import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
 import { METHOD_NAMES } from '../peft/registry.js';
 import { writeTrainingReport } from '../train/report.js';
@@ -12,8 +12,8 @@ import { presetByName, PRESETS } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
 import { assertOutputApart } from '../io/output_folder.js';
-import { intOption, layersOption, listOption, numberOption, parse, requireString } from './args.js';
-import { loadTokenizer } from './model_loading.js';
+import { intOption, layersOption, listOption, numberOption, parse, promptTaskOption, requireString } from './args.js';
+import { loadTokenizer, sequenceLengthOption } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
 import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
@@ -124,15 +124,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: progress.callbacks(out), onDone: progress.stop });
   }
   const tokenizer = loadTokenizer(modelDir);
-  // Sequences longer than the model's context cannot be run: an explicit --max-length past it is
-  // refused, the default is cut to it.
-  const context = readModelConfig(modelDir).maxPositionEmbeddings;
-  if (values['max-length'] !== undefined && maxLength > context) {
-    throw new GiftjsError(`--max-length ${maxLength} is longer than the model's context (max_position_embeddings ${context})`);
-  }
-  maxLength = Math.min(maxLength, context);
-  const task = ((values.task as string | undefined) ?? preset?.task) as PromptTask | undefined;
-  if (task && !['commonsense', 'math', 'instruct'].includes(task)) throw new GiftjsError(`--task must be commonsense, math, instruct, seqcls or imgcls, got '${task}'`);
+  maxLength = sequenceLengthOption(modelDir, values['max-length'], 512);
+  const task = promptTaskOption((values.task as string | undefined) ?? preset?.task, 'task', ['seqcls', 'imgcls']);
   const load = async (path: string, label: string) => {
     const set = await loadExampleFile(path, tokenizer, { format: (values.format as string | undefined) ?? preset?.format, maxLength, task });
     console.error(`${label}: ${describeExampleFile(path, set, maxLength, task)}`);

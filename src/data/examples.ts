@@ -15,6 +15,7 @@ export const DATA_FORMATS: DataFormat[] = ['text', 'completion', 'chat', 'llm-ad
 
 /** Which of the paper's templates an LLM-Adapters record uses. */
 export type PromptTask = 'commonsense' | 'math' | 'instruct';
+export const PROMPT_TASKS: readonly PromptTask[] = ['commonsense', 'math', 'instruct'];
 
 export interface DataRecord {
   /** "file:line" (JSONL) or "file[index]" (a JSON list), for error messages. */

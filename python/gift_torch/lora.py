@@ -20,19 +20,38 @@ _AT_DEFAULT = {
     "bias": ("none", None), "fan_in_fan_out": (False, None), "use_dora": (False, None), "lora_bias": (False, None),
     "use_qalora": (False, None), "layer_replication": (None,), "target_parameters": (None, ()), "trainable_token_indices": (None,),
     "alora_invocation_tokens": (None,), "megatron_config": (None,), "velora_config": (None,), "monteclora_config": (None,),
-    "use_bdlora": (None,), "arrow_config": (None,), "kasa_config": (None,), "layers_pattern": (None, "layers", "layer", "h", "blocks"),
+    "use_bdlora": (None,), "arrow_config": (None,), "kasa_config": (None,), "loftq_config": (None, {}),
 }
+# Fields read below, fields that only describe the run or choose starting values, and giftjs's own
+# (giftjs_config.json). Any other field is refused: gift_torch does not know what it would change.
+_READ = {"peft_type", "r", "lora_alpha", "lora_dropout", "target_modules", "exclude_modules", "layers_to_transform", "layers_pattern",
+         "use_rslora", "rank_pattern", "alpha_pattern", "modules_to_save", "init_lora_weights"}
+_DESCRIBE = {"task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping", "peft_version", "eva_config", "corda_config",
+             "lora_ga_config", "qalora_group_size", "megatron_core", "ensure_weight_tying", "runtime_config",
+             "method", "base_architecture", "giftjs_version", "task"}
+_LAYER_LISTS = ("layers", "layer", "h", "blocks")
 
 
 def _check(raw, source):
+    unknown = sorted(set(raw) - set(_AT_DEFAULT) - _READ - _DESCRIBE)
+    if unknown:
+        raise ValueError(f"{source}: LoRA option(s) {unknown} are unknown to gift_torch; use peft for this adapter")
     for key, allowed in _AT_DEFAULT.items():
         v = raw.get(key)
-        v = tuple(v) if isinstance(v, list) else v
-        if v not in allowed and not (key == "layers_pattern" and isinstance(v, tuple) and all(x in allowed for x in v)):
-            raise ValueError(f"{source}: LoRA option {key!r} = {raw.get(key)!r} is not implemented by gift_torch; use peft for this adapter")
+        if (tuple(v) if isinstance(v, list) else v) not in allowed:
+            raise ValueError(f"{source}: LoRA option {key!r} = {v!r} is not implemented by gift_torch; use peft for this adapter")
+    pattern = raw.get("layers_pattern")
+    if pattern is not None and not all(p in _LAYER_LISTS for p in (pattern if isinstance(pattern, list) else [pattern])):
+        raise ValueError(f"{source}: layers_pattern {pattern!r} is not implemented (gift_torch reads layer indices after {', '.join(_LAYER_LISTS)})")
     init = raw.get("init_lora_weights", True)
     if init not in (True, False, "gaussian", "eva", None):
         raise ValueError(f"{source}: init_lora_weights = {init!r} rewrites the base weights; use peft for this adapter")
+    r = raw.get("r", 8)
+    if not isinstance(r, int) or isinstance(r, bool) or r <= 0:
+        raise ValueError(f"{source}: 'r' must be a positive integer, got {r!r}")
+    alpha = raw.get("lora_alpha", 8)
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not (alpha > 0 and math.isfinite(alpha)):
+        raise ValueError(f"{source}: 'lora_alpha' must be a positive number, got {alpha!r}")
 
 
 def _pattern(table, path, fallback):
@@ -53,10 +72,14 @@ def read_config(path):
     """adapter_config.json, with giftjs_config.json's fields when giftjs wrote the folder."""
     with open(os.path.join(path, "adapter_config.json")) as f:
         raw = json.load(f)
-    side = os.path.join(path, "giftjs_config.json")
-    if os.path.exists(side):
-        with open(side) as f:
-            raw = {**raw, **json.load(f)}
+    side_path = os.path.join(path, "giftjs_config.json")
+    if os.path.exists(side_path):
+        with open(side_path) as f:
+            side = json.load(f)
+        clash = next((k for k in side if k in raw and raw[k] != side[k]), None)
+        if clash is not None:
+            raise ValueError(f"{side_path}: {clash!r} disagrees with adapter_config.json")
+        raw = {**raw, **side}
     return raw
 
 
@@ -88,23 +111,29 @@ def load_lora_adapter(model, path):
             raise ValueError(f"{path}: no lora_A / lora_B for {name}")
         if tuple(A.shape) != (rank, module.in_features) or tuple(B.shape) != (module.out_features, rank):
             raise ValueError(f"{path}: {name}: lora_A {list(A.shape)}, lora_B {list(B.shape)} do not fit rank {rank} on [{module.out_features}, {module.in_features}]")
+        if not (torch.isfinite(A).all() and torch.isfinite(B).all()):
+            raise ValueError(f"{path}: the LoRA tensors of {name} hold NaN or infinite values")
         A, B = nn.Parameter(A.float()), nn.Parameter(B.float())
         tensors[f"{PREFIX}{name}.lora_A.weight"], tensors[f"{PREFIX}{name}.lora_B.weight"] = A, B
         hooks.append(module.register_forward_hook(_add_low_rank(A, B, scale)))
     if not tensors:
         raise ValueError(f"{source}: target_modules {targets!r} match no Linear layer of this model")
     params = dict(model.named_parameters())
+    used = set(tensors)
     for m in raw.get("modules_to_save") or []:
         chosen = {n: p for n, p in params.items() if n.startswith(m + ".")}
         if not chosen:
             raise ValueError(f"{source}: modules_to_save names {m!r}, which is no module of this model")
         for n, p in chosen.items():
-            t = stored.get(PREFIX + n, stored.get(n))
+            key = PREFIX + n if PREFIX + n in stored else n  # PEFT's name, or giftjs 0.1's
+            t = stored.get(key)
             if t is None or tuple(t.shape) != tuple(p.shape):
                 raise ValueError(f"{path}: no tensor of shape {list(p.shape)} for {n}")
+            if not torch.isfinite(t).all():
+                raise ValueError(f"{path}: tensor {key!r} holds NaN or infinite values")
             with torch.no_grad():
                 p.copy_(t.to(p.dtype))
-    used = set(tensors) | {PREFIX + n for m in raw.get("modules_to_save") or [] for n in params if n.startswith(m + ".")} | {n for m in raw.get("modules_to_save") or [] for n in params if n.startswith(m + ".")}
+            used.add(key)
     unused = sorted(set(stored) - used)
     if unused:
         raise ValueError(f"{path}: tensors no adapted layer of this model reads: {unused[:5]}")

@@ -60,6 +60,14 @@ def parse_args(argv=None):
         raise SystemExit("--max-steps must be a positive integer")
     if not (a.lr > 0 and math.isfinite(a.lr)):
         raise SystemExit("--lr must be a positive number")
+    if not 0 <= a.warmup_ratio <= 1:
+        raise SystemExit("--warmup-ratio must be in [0, 1]")
+    if not (a.weight_decay >= 0 and math.isfinite(a.weight_decay)):
+        raise SystemExit("--weight-decay must be a non-negative number")
+    if not (a.max_grad_norm >= 0 and math.isfinite(a.max_grad_norm)):
+        raise SystemExit("--max-grad-norm must be a non-negative number (0: no clipping)")
+    if a.eval_every < 0 or a.save_every < 0:
+        raise SystemExit("--eval-every and --save-every must be 0 or positive")
     return a
 
 
@@ -174,6 +182,9 @@ def main(argv=None):
                 kept = [l for l in f if l.strip() and json.loads(l)["step"] <= start]
             with open(log_path, "w") as f:
                 f.writelines(kept)
+    elif os.path.exists(os.path.join(ckpt, "state.json")):
+        # As gift train: a fresh run never writes over a run that can still be resumed.
+        raise SystemExit(f"{a.out} holds a checkpoint of an earlier run: continue it with --resume, or choose another --out")
     elif rank == 0:
         open(log_path, "w").close()
 
@@ -229,6 +240,9 @@ def main(argv=None):
         if not math.isfinite(loss):
             raise SystemExit(f"training diverged at step {step + 1}: the loss is {loss}")
         grad_norm = torch.nn.utils.clip_grad_norm_(params, a.max_grad_norm if a.max_grad_norm > 0 else float("inf")).item()
+        if not math.isfinite(grad_norm):
+            raise SystemExit(f"training diverged at step {step + 1}: the gradient norm is {grad_norm}; last good checkpoint: "
+                             f"{ckpt if os.path.exists(os.path.join(ckpt, 'state.json')) else 'none (set --save-every)'}")
         lr = a.lr * lr_multiplier(a.scheduler, step, total, warmup)
         for group in opt.param_groups:
             group["lr"] = lr

@@ -137,7 +137,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (values['gradient-checkpointing']) throw new GiftjsError('--gradient-checkpointing is not available with --engine torch');
     return trainOnTorch({
       modelDir, dataPath, evalPath: values['eval-data'] as string | undefined, out, format: (values.format as string | undefined) ?? preset?.format, task, maxLength,
-      processes: intOption(values.nproc, 'nproc', 1), methodConfig, options, resume: values.resume === true,
+      processes: intOption(values.nproc, 'nproc', 1), methodConfig, options, resume: values.resume === true, json: values.json === true,
     });
   }
   if (values.nproc !== undefined) throw new GiftjsError('--nproc goes with --engine torch');

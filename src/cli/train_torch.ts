@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrainOptions } from '../train/trainer.js';
+import { readJsonFile } from '../io/hf_folder.js';
 import { prepareShards, type PrepareOptions } from './prepare.js';
 import { GiftjsError } from '../errors.js';
 
@@ -17,12 +18,19 @@ export interface TorchRun extends PrepareOptions {
   methodConfig: Record<string, unknown>;
   options: TrainOptions;
   resume: boolean;
+  /** End with metrics.json as one JSON line (gift train --json). */
+  json: boolean;
 }
+
+/** The GIFT settings gift_torch.train takes; a setting it has no flag for is refused, not dropped. */
+const TORCH_GIFT_FIELDS = new Set(['method', 'rank', 'alpha', 'target_modules', 'layers', 'share']);
 
 export async function trainOnTorch(r: TorchRun): Promise<number> {
   const m = r.methodConfig;
   if (m.method !== 'gift') throw new GiftjsError(`--engine torch trains GIFT; for ${String(m.method)} use PEFT on PyTorch directly`);
   if (typeof m.target_modules !== 'object') throw new GiftjsError('--engine torch takes --targets as a list of names');
+  const other = Object.keys(m).filter((k) => !TORCH_GIFT_FIELDS.has(k));
+  if (other.length > 0) throw new GiftjsError(`--engine torch: GIFT setting(s) ${other.join(', ')} have no counterpart in gift_torch.train`);
   const o = r.options;
   if (o.headLr !== null || o.headWeightDecay !== null) throw new GiftjsError('--head-lr and --head-weight-decay have no meaning for --engine torch (no classifier head)');
   const shards = join(r.out, 'shards');
@@ -47,5 +55,6 @@ export async function trainOnTorch(r: TorchRun): Promise<number> {
   if (run.error) throw new GiftjsError(`--engine torch: cannot run ${python} (${run.error.message}); set GIFTJS_PYTHON to a Python with PyTorch`);
   if (run.status !== 0) throw new GiftjsError(`--engine torch: torchrun ended with status ${run.status ?? run.signal}; its output is above`);
   console.error(`adapter: ${join(r.out, 'adapter')}\nmetrics: ${join(r.out, 'metrics.json')}`);
+  if (r.json) console.log(JSON.stringify(readJsonFile(join(r.out, 'metrics.json'))));
   return 0;
 }

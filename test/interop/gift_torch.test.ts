@@ -82,6 +82,43 @@ test("gift_torch applies PEFT 0.21's own LoRA adapters (rsLoRA, rank and alpha p
   assert.match(r.stderr, /LoRA option 'use_dora' = True is not implemented by gift_torch/);
 });
 
+test('gift_torch refuses LoRA fields it does not know, a side file that disagrees, and NaN tensors, by name', { skip }, () => {
+  const fixtures = join(ROOT, 'test/fixtures/hf-v5');
+  const r = spawnSync(PYTHON, ['-c', `
+import json, os, shutil, sys, tempfile
+sys.path.insert(0, ${JSON.stringify(join(ROOT, 'python'))})
+import torch, gift_torch
+from gift_torch.llama import LlamaForCausalLM
+from gift_torch.safetensors_io import load_file, save_file
+src = ${JSON.stringify(join(fixtures, 'lora-rslora'))}
+def variant(edit_config=None, side=None, nan=False):
+    d = tempfile.mkdtemp()
+    config = json.load(open(os.path.join(src, "adapter_config.json")))
+    config.update(edit_config or {})
+    json.dump(config, open(os.path.join(d, "adapter_config.json"), "w"))
+    if side is not None:
+        json.dump(side, open(os.path.join(d, "giftjs_config.json"), "w"))
+    tensors = load_file(os.path.join(src, "adapter_model.safetensors"))
+    if nan:
+        k = sorted(tensors)[0]
+        tensors[k][0, 0] = float("nan")
+    save_file(tensors, os.path.join(d, "adapter_model.safetensors"))
+    return d
+for d in [variant({"use_frobnicate": True}), variant(side={"r": 5}), variant(nan=True), variant({"lora_alpha": float("nan")})]:
+    try:
+        gift_torch.load_adapter(LlamaForCausalLM.from_folder(${JSON.stringify(join(fixtures, 'llama3-v5'))}), d)
+        print("accepted")
+    except ValueError as e:
+        print("refused:", e)
+`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines[0]!, /refused: .*LoRA option\(s\) \['use_frobnicate'\] are unknown to gift_torch/);
+  assert.match(lines[1]!, /refused: .*giftjs_config\.json: 'r' disagrees with adapter_config\.json/);
+  assert.match(lines[2]!, /refused: .*hold NaN or infinite values/);
+  assert.match(lines[3]!, /refused: .*'lora_alpha' must be a positive number, got nan/);
+});
+
 test("gift_torch reads giftjs's LoRA adapters (PEFT's layout) with giftjs's loss", { skip }, () => {
   const modelDir = join(ROOT, 'test/fixtures/llama/qwen2-bias');
   const { dir, expected } = savedAdapter(modelDir, { method: 'lora', rank: 3, alpha: 5, target_modules: ['q_proj', 'o_proj', 'up_proj'], layers: [0], use_rslora: true }, 4);

@@ -71,14 +71,23 @@ test('gift train --engine torch --nproc 2 runs the same training on PyTorch and 
   writeFileSync(data, ['the cat sat on the mat.', 'Hello there, it is an orange.', 'a dog ran in the park.', 'It is a big red ball.'].map((text) => JSON.stringify({ text })).join('\n') + '\n');
   const out = join(work, 'run');
   const r = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), 'train', '--engine', 'torch', '--nproc', '2', '--model', MODEL, '--data', data, '--eval-data', data,
-    '--out', out, '--rank', '4', '--max-steps', '3', '--batch-size', '2', '--lr', '1e-2'], { encoding: 'utf8', env: { ...process.env, GIFTJS_PYTHON: PYTHON, OMP_NUM_THREADS: '1' }, timeout: 240_000 });
+    '--out', out, '--rank', '4', '--max-steps', '3', '--batch-size', '2', '--lr', '1e-2', '--save-every', '2', '--json'], { encoding: 'utf8', env: { ...process.env, GIFTJS_PYTHON: PYTHON, OMP_NUM_THREADS: '1' }, timeout: 240_000 });
   assert.equal(r.status, 0, r.stderr.slice(-3000));
   assert.equal(losses(out).length, 3);
   const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+  assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), metrics, '--json ends with metrics.json');
   const e = gift('eval', '--model', MODEL, '--adapter', join(out, 'adapter'), '--data', data, '--json');
   assert.equal(e.code, 0, e.err);
   assert.ok(Math.abs(JSON.parse(e.out.trim().split('\n').pop()!).loss - metrics.held_out_loss_end) < 1e-5);
   const bad = gift('train', '--engine', 'torch', '--method', 'lora', '--model', MODEL, '--data', data, '--out', join(work, 'lora'));
   assert.equal(bad.code, 1);
   assert.match(bad.err, /--engine torch trains GIFT; for lora use PEFT/);
+  const dropped = gift('train', '--engine', 'torch', '--dropout', '0.1', '--model', MODEL, '--data', data, '--out', join(work, 'dropout'));
+  assert.equal(dropped.code, 1);
+  assert.match(dropped.err, /GIFT setting\(s\) dropout have no counterpart in gift_torch\.train/);
+  // A fresh run never writes over one that can still be resumed (the first run left a step-2 checkpoint).
+  const again = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), 'train', '--engine', 'torch', '--nproc', '1', '--model', MODEL, '--data', data,
+    '--out', out, '--rank', '4', '--max-steps', '3', '--batch-size', '2'], { encoding: 'utf8', env: { ...process.env, GIFTJS_PYTHON: PYTHON, OMP_NUM_THREADS: '1' }, timeout: 240_000 });
+  assert.notEqual(again.status, 0);
+  assert.match(again.stderr, /holds a checkpoint of an earlier run: continue it with --resume/);
 });

@@ -12,6 +12,7 @@ with --save-every and continues with --resume. The model comes from transformers
 else from gift_torch's own Llama-family implementation.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -153,7 +154,7 @@ def main(argv=None):
     config = {"method": "gift", "rank": a.rank, "alpha": a.alpha, "target_modules": a.targets.split(","), "layers": parse_layers(a.layers), "share": a.share}
     params = gift.apply_gift(model, config, seed=a.seed)
     adapter = model.gift_adapter
-    trainable = {n: p for n, p in adapter.named_tensors().items()}
+    trainable = adapter.named_tensors()
     engine = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None) if world > 1 else model
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=a.weight_decay)
 
@@ -220,7 +221,7 @@ def main(argv=None):
         for k, m in enumerate(micro):
             share = m[rank::world]  # this process's examples of the micro-batch
             sync = k == len(micro) - 1
-            ctx = engine.no_sync() if (world > 1 and not sync) else _null()
+            ctx = engine.no_sync() if (world > 1 and not sync) else contextlib.nullcontext()
             with ctx:
                 if share:
                     ids, labels = collate([train[i] for i in share], pad)
@@ -275,14 +276,6 @@ def main(argv=None):
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _checkpoint(path, trainable, opt, step):

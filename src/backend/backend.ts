@@ -1,33 +1,72 @@
-// The Backend interface: the kernels, on flat float32 arrays with explicit sizes.
+// The Backend interface: an allocator plus kernels, on flat buffers with explicit sizes.
 //
-// Two implementations: `ref` (plain TypeScript, runs anywhere, the oracle the tests trust) and
-// `native` (C++ through N-API, SIMD and threads). Ops in src/ops call this interface for the
-// arithmetic and for the data movement that a training step does in volume (broadcasting
-// arithmetic, permutes, RoPE); the rare small movements (slices, concats, gathers) are still
-// plain TypeScript. A future WebGPU backend implements this same interface.
+// A backend owns the memory its kernels work on. A tensor's storage is a DeviceBuffer the backend
+// allocated; ops, nn modules, models, PEFT methods and the trainer hand those buffers to kernels
+// and never index them. The host sees values only at explicit boundaries (Tensor.read() for a
+// loss or a file, Tensor.assign() / Tensor.writeHost() for loading), which the backend's memory
+// implements. The CPU backends, `ref` (plain TypeScript, the oracle the tests trust) and `native`
+// (C++ through N-API, SIMD and threads), share host memory: their buffers are Float32Arrays, so
+// the boundaries cost nothing. A device backend (WebGPU) implements the same interface with its
+// own memory, without changes to ops/, nn/ or models/; `src/testing/boxed_backend.ts` proves it
+// by running every model family on opaque buffers.
 
 export type BackendName = 'ref' | 'native';
 
+/**
+ * Memory a backend owns, holding float32 values (or the bfloat16 bits of a frozen weight). A
+ * Float32Array / Uint16Array on the CPU backends; an opaque handle on any other.
+ */
+export interface DeviceBuffer {
+  /** Number of elements. */
+  readonly length: number;
+}
+
+/** Host values: float32, or the bfloat16 bits of a frozen weight. */
+export type HostValues = Float32Array | Uint16Array;
+
+/** Where a backend's buffers live and how the host reaches them. */
+export interface BackendMemory {
+  /** Backends with the same space share buffers (ref and native both use 'host'). */
+  readonly space: string;
+  /** A float32 buffer of `length` elements; its contents are undefined. */
+  alloc(length: number): DeviceBuffer;
+  /** Gives the buffer back (the host space leaves it to the garbage collector). */
+  free(buffer: DeviceBuffer): void;
+  /** The values in place when the host can address them (host memory), else null. */
+  hostView(buffer: DeviceBuffer): HostValues | null;
+  /** Copies host values into the buffer (same element type and length). */
+  upload(buffer: DeviceBuffer, values: HostValues): void;
+  /** The buffer's values on the host: a copy, or the buffer itself in host memory (do not write to it). */
+  download(buffer: DeviceBuffer): HostValues;
+  /** A new bfloat16 buffer with the values rounded to nearest even. */
+  toBf16(buffer: DeviceBuffer): DeviceBuffer;
+  /** Whether the buffer holds bfloat16 bits. */
+  isBf16(buffer: DeviceBuffer): boolean;
+}
+
 /** C = alpha * op(A) * op(B) + beta * C, row-major, `batch` times with the given strides. */
-export interface GemmArgs {
+export interface GemmArgs<F extends DeviceBuffer = DeviceBuffer> {
   transA: boolean;
   transB: boolean;
   M: number;
   N: number;
   K: number;
   alpha: number;
-  A: Float32Array;
+  A: F;
   lda: number;
   /** float32 values, or bfloat16 bits of a frozen weight (widened to float32 as it is read). */
-  B: Float32Array | Uint16Array;
+  B: F | Uint16Array;
   ldb: number;
   beta: number;
-  C: Float32Array;
+  C: F;
   ldc: number;
   batch: number;
   strideA: number;
   strideB: number;
   strideC: number;
+  /** Elements of A and B before the first problem's operand (default 0). */
+  offsetA?: number;
+  offsetB?: number;
 }
 
 export interface AttentionShape {
@@ -45,6 +84,9 @@ export enum ActivationKind {
   GeluErf = 0,
   GeluTanh = 1,
   Silu = 2,
+  /** max(x, 0), NaN passing through; gradient 0 at 0 (as PyTorch). */
+  Relu = 3,
+  Tanh = 4,
 }
 
 export enum BinaryOp {
@@ -54,11 +96,27 @@ export enum BinaryOp {
   Div = 3,
 }
 
-type F = Float32Array;
+/** The hyperparameters of one AdamW update (bias corrections folded in by the optimizer). */
+export interface AdamWStep {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** w is multiplied by this before the update: 1 - lr * weightDecay. */
+  decay: number;
+  /** lr / (1 - beta1^t) */
+  stepSize: number;
+  /** sqrt(1 - beta2^t) */
+  sqrtBc2: number;
+}
 
-export interface Backend {
-  readonly name: BackendName;
-  gemm(args: GemmArgs): void;
+/**
+ * F is the buffer type the kernels see: DeviceBuffer for the code that uses a backend, Float32Array
+ * for the CPU backends that implement it.
+ */
+export interface Backend<F extends DeviceBuffer = DeviceBuffer> {
+  readonly name: string;
+  readonly memory: BackendMemory;
+  gemm(args: GemmArgs<F>): void;
 
   rmsNormForward(x: F, w: F, y: F, rstd: F, rows: number, cols: number, eps: number): void;
   /** dx is overwritten, dw accumulated; either may be null (not needed). */
@@ -101,4 +159,27 @@ export interface Backend {
    * cos/sin are [T, D / 2]. direction -1 rotates back (the backward). src may be dst.
    */
   ropeRotate(src: F, dst: F, cos: F, sin: F, rows: number, T: number, D: number, direction: 1 | -1): void;
+
+  /** buffer[0..n) = value */
+  fill(buffer: F, value: number, n: number): void;
+  /**
+   * `blocks` runs of `blockLength` contiguous values: run i goes from src[srcOffset + i * srcStride]
+   * to dst[dstOffset + i * dstStride] (slices, concatenations, clones).
+   */
+  copyBlocks(src: F, srcOffset: number, srcStride: number, dst: F, dstOffset: number, dstStride: number, blocks: number, blockLength: number): void;
+  /** out[i, :] = table[ids[i], :] for a [*, dim] table (float32 or bfloat16 bits); ids are checked by the caller. */
+  gatherRows(table: F | Uint16Array, ids: Int32Array, out: F, dim: number): void;
+  /** dtable[ids[i], :] += g[i, :] (the embedding's backward). */
+  scatterAddRows(g: F, ids: Int32Array, dtable: F, dim: number): void;
+  /**
+   * out = scale * (sum of src, of `shape`, into the contiguous `out` read through outStrides, 0
+   * along a summed dimension), accumulated in float64.
+   */
+  reduceSum(shape: readonly number[], src: F, outStrides: readonly number[], out: F, scale: number): void;
+  /** The sum of squares of buffer[0..n), in float64: NaN or Infinity exactly when a value is not finite. */
+  sumOfSquares(buffer: F, n: number): number;
+  /** buffer[0..n) *= s, the product taken in float64 and rounded once. */
+  scaleInPlace(buffer: F, s: number, n: number): void;
+  /** One AdamW update of w from its gradient, with the moments m and v updated in place. */
+  adamwUpdate(w: F, grad: F, m: F, v: F, n: number, step: AdamWStep): void;
 }

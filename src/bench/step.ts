@@ -105,7 +105,7 @@ export function benchTrainingStep(shape: string, batch: number, seq: number, ran
   const adapter = attachAdapter(model, { method, rank, target_modules: ['q_proj', 'v_proj'] }, 1);
   // Non-zero psi / B so that every gradient is real work, as in the peer.
   const r = new Random(2);
-  for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.02 * r.normal();
+  for (const [, t] of adapter.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.02 * r.normal())));
   if (dtype === 'bf16') model.storeFrozenWeightsAsBf16();
   model.gradientCheckpointing = checkpointing;
   setBf16Compute(bf16Compute);
@@ -126,7 +126,7 @@ export function benchVitStep(batch: number, rank: number, steps: number, layers?
   const model = new ViTForImageClassification(config, new Random(0));
   const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: ['attention.output.dense'] }, 1);
   const r = new Random(2);
-  for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.02 * r.normal();
+  for (const [, t] of adapter.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.02 * r.normal())));
   for (const p of model.classifier.parameters()) p.requiresGrad = true;
   const params: [string, Tensor][] = [...adapter.namedTrainable(), ...model.classifier.namedParameters('classifier.')];
   const pixels = Float32Array.from({ length: batch * 3 * 224 * 224 }, () => r.normal());

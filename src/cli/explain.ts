@@ -64,7 +64,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
     const pixels = await loadImageFile(values.image, readPreprocessing(modelDir, c.imageSize, c.numChannels));
     let logits: Float32Array | null = null;
     const maps = clusterMaps(layer, () => {
-      logits = new Float32Array(model.forward(imagesToPatches(pixels, 1, c)).data);
+      logits = new Float32Array(model.forward(imagesToPatches(pixels, 1, c)).read());
     });
     const size = intOption(values.size, 'size', 224, 16);
     const sharp = (await import('sharp')).default;

@@ -41,7 +41,7 @@ export function evaluateSequenceClassifier(model: SequenceClassifier, examples: 
         lossSum += sequenceClassificationLoss(logits, batch.labels, space).item();
         const L = logits.shape[1]!;
         idx.forEach((k, r) => {
-          const row = logits.data.subarray(r * L, (r + 1) * L);
+          const row = logits.read().subarray(r * L, (r + 1) * L);
           if (space.kind === 'regression' && !Number.isFinite(row[0]!)) throw new GiftjsError(`the model's score for example ${k + 1} is ${row[0]}: its weights or the adapter's are not finite`);
           predictions[k] = space.kind === 'regression' ? row[0]! : argmax(row);
         });
@@ -85,7 +85,7 @@ export function evaluateImageClassifier(model: ViTForImageClassification, exampl
         lossSum += crossEntropy(logits, b.labels, { reduction: 'sum' }).item();
         const L = logits.shape[1]!;
         for (let r = 0; r < b.batch; r++) {
-          const row = logits.data.subarray(r * L, (r + 1) * L);
+          const row = logits.read().subarray(r * L, (r + 1) * L);
           predictions.push(argmax(row));
         }
       }),

@@ -67,7 +67,7 @@ export function clusterMaps(layer: GiftLayer, forward: () => void): ClusterMaps 
     const before = run(null);
     const after = run(layer.adapter);
     const r = prototypes.shape[1]!;
-    return { before: new Float32Array(before.data), after: new Float32Array(after.data), tokens: before.shape[0]!, rank: r };
+    return { before: Float32Array.from(before.read()), after: Float32Array.from(after.read()), tokens: before.shape[0]!, rank: r };
   });
 }
 

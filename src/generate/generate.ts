@@ -30,7 +30,7 @@ export function generate(model: LlamaForCausalLM, prompt: readonly number[], opt
         noGrad(() => {
           const logits = model.forward(input, 1, input.length, { cache });
           const vocab = logits.shape[2]!;
-          return sampleToken(logits.data.subarray((input.length - 1) * vocab, input.length * vocab), options, rng);
+          return sampleToken(logits.read().subarray((input.length - 1) * vocab, input.length * vocab), options, rng);
         }),
       );
       out.push(next);

@@ -115,7 +115,7 @@ export class SafetensorsFile {
   readTensor(name: string): Tensor {
     const t = Tensor.empty(this.info(name).shape);
     try {
-      this.readInto(name, t.data);
+      t.writeHost((values) => this.readInto(name, values));
     } catch (err) {
       t.dispose();
       throw err;
@@ -199,7 +199,7 @@ export function saveSafetensors(path: string, entries: Record<string, Tensor | S
         bytes = new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength);
       } else {
         const f = e.tensor.dtype === 'bfloat16' ? e.tensor.toFloat32() : null;
-        const d = (f ?? e.tensor).data;
+        const d = (f ?? e.tensor).read();
         if (dtype === 'F32') bytes = f ? new Uint8Array(d.slice().buffer) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
         else if (dtype === 'BF16') bytes = new Uint8Array(float32ToBf16(d).buffer);
         else bytes = new Uint8Array(float32ToFloat16(d).buffer);

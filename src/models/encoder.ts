@@ -31,6 +31,8 @@ export interface SequenceClassifier {
 
 /** Initialises a new classification layer as transformers does: weights N(0, 0.02), bias 0. */
 export function initNewHead(layer: Linear, rng: Random): void {
-  layer.weight.assign(Tensor.randn(layer.weight.shape, rng, 0.02).data);
+  const init = Tensor.randn(layer.weight.shape, rng, 0.02);
+  layer.weight.assign(init.read());
+  init.dispose();
   layer.bias?.assign(new Float32Array(layer.bias.size));
 }

@@ -69,7 +69,7 @@ export function loadStateDict(model: Module, reader: CheckpointReader, o: StateD
       const row = p.size / p.shape[0]!;
       p.assign(full.subarray(source.rows[0] * row, source.rows[1] * row));
     } else {
-      reader.readInto(source.name, p.data);
+      p.writeHost((values) => reader.readInto(source.name, values));
     }
     dtypes.set(name, info.dtype);
   }

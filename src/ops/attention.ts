@@ -30,17 +30,21 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   if (Hkv === 0 || H % Hkv !== 0) throw new GiftjsError(`${where}: query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
   if (options.causal && T > S) throw new GiftjsError(`${where}: a causal mask needs at least as many keys as queries`);
   const maskSource = options.keyPaddingMask ?? null;
-  const mask = maskSource instanceof Tensor ? maskSource.data : maskSource;
-  if (mask && mask.length !== B * S) throw new GiftjsError(`${where}: keyPaddingMask must hold ${B} x ${S} values, got ${mask.length}`);
+  if (maskSource && (maskSource instanceof Tensor ? maskSource.size : maskSource.length) !== B * S) {
+    throw new GiftjsError(`${where}: keyPaddingMask must hold ${B} x ${S} values, got ${maskSource instanceof Tensor ? maskSource.size : maskSource.length}`);
+  }
+  // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.
+  const maskTensor = maskSource === null || maskSource instanceof Tensor ? maskSource : new Tensor(Float32Array.from(maskSource), [B, S]);
+  const mask = maskTensor?.buffer ?? null;
   const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false };
   const out = Tensor.empty([B, H, T, D]);
   const lse = Tensor.empty([B, H, T]);
-  getBackend().attentionForward(shape, q.data, k.data, v.data, mask, out.data, lse.data);
+  getBackend().attentionForward(shape, q.buffer, k.buffer, v.buffer, mask, out.buffer, lse.buffer);
   return record('attention', out, [q, k, v], (g, needs) => {
     const dq = needs[0] ? Tensor.empty(q.shape) : null;
     const dk = needs[1] ? Tensor.empty(k.shape) : null;
     const dv = needs[2] ? Tensor.empty(v.shape) : null;
-    getBackend().attentionBackward(shape, q.data, k.data, v.data, mask, out.data, lse.data, g.data, dq?.data ?? null, dk?.data ?? null, dv?.data ?? null);
+    getBackend().attentionBackward(shape, q.buffer, k.buffer, v.buffer, mask, out.buffer, lse.buffer, g.buffer, dq?.buffer ?? null, dk?.buffer ?? null, dv?.buffer ?? null);
     return [dq, dk, dv];
-  }, [lse]);
+  }, maskTensor && maskTensor !== maskSource ? [lse, maskTensor] : [lse]);
 }

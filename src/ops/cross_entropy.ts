@@ -3,6 +3,7 @@
 // Memory: the forward keeps the logits (already alive) and one log-sum-exp per row; the backward
 // writes softmax - onehot directly as the gradient. The probabilities are never stored on their
 // own, so a 128k vocabulary costs the logits and their gradient and nothing more.
+import { BinaryOp } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
@@ -32,7 +33,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | readonly numb
   const t = targets instanceof Int32Array ? targets : Int32Array.from(targets);
   const perRow = Tensor.empty([rows]);
   const lse = Tensor.empty([rows]);
-  getBackend().crossEntropyForward(logits.data, t, perRow.data, lse.data, rows, vocab, ignoreIndex);
+  getBackend().crossEntropyForward(logits.buffer, t, perRow.buffer, lse.buffer, rows, vocab, ignoreIndex);
   let counted = 0;
   for (let r = 0; r < rows; r++) if (t[r] !== ignoreIndex) counted++;
 
@@ -40,19 +41,26 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | readonly numb
   if (reduction === 'none') {
     out = perRow;
   } else {
-    let total = 0;
-    for (let r = 0; r < rows; r++) total += perRow.data[r]!;
-    out = Tensor.scalar(reduction === 'sum' ? total : total / counted);
+    // The mean over counted rows: NaN when none counts (0 * Infinity), as PyTorch.
+    out = Tensor.empty([]);
+    getBackend().reduceSum([rows], perRow.buffer, [0], out.buffer, reduction === 'sum' ? 1 : 1 / counted);
     perRow.dispose();
   }
   return record('crossEntropy', out, [logits], (g) => {
-    const rowScale = Tensor.empty([rows]);
-    for (let r = 0; r < rows; r++) {
-      rowScale.data[r] = reduction === 'none' ? g.data[r]! : reduction === 'sum' ? g.data[0]! : g.data[0]! / counted;
+    // Each row's share of the upstream gradient: its own ('none'), or the scalar's (times 1/counted for 'mean').
+    let rowScale = g;
+    if (reduction === 'sum') {
+      rowScale = Tensor.empty([rows]);
+      getBackend().copyStrided([rows], g.buffer, [0], rowScale.buffer);
+    } else if (reduction === 'mean') {
+      rowScale = Tensor.empty([rows]);
+      const divisor = Tensor.scalar(counted);
+      getBackend().binary(BinaryOp.Div, [rows], g.buffer, [0], divisor.buffer, [0], rowScale.buffer);
+      divisor.dispose();
     }
     const dlogits = Tensor.empty(logits.shape);
-    getBackend().crossEntropyBackward(logits.data, t, lse.data, rowScale.data, dlogits.data, rows, vocab, ignoreIndex);
-    rowScale.dispose();
+    getBackend().crossEntropyBackward(logits.buffer, t, lse.buffer, rowScale.buffer, dlogits.buffer, rows, vocab, ignoreIndex);
+    if (rowScale !== g) rowScale.dispose();
     return [dlogits];
   }, [lse]);
 }

@@ -12,14 +12,16 @@ import { broadcastStrides, sumToShape } from './broadcast.js';
 function binaryForward(op: BinaryOp, name: string, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(a.shape, b.shape, name);
   const out = Tensor.empty(shape);
-  getBackend().binary(op, shape, a.data, broadcastStrides(a.shape, shape), b.data, broadcastStrides(b.shape, shape), out.data);
+  getBackend().binary(op, shape, a.buffer, broadcastStrides(a.shape, shape), b.buffer, broadcastStrides(b.shape, shape), out.buffer);
   return out;
 }
 
 /** x op c for a constant c, into a new tensor. */
 function withConstant(op: BinaryOp, x: Tensor, c: number): Tensor {
   const out = Tensor.empty(x.shape);
-  getBackend().binary(op, x.shape, x.data, broadcastStrides(x.shape, x.shape), Float32Array.of(c), x.shape.map(() => 0), out.data);
+  const constant = Tensor.scalar(c);
+  getBackend().binary(op, x.shape, x.buffer, broadcastStrides(x.shape, x.shape), constant.buffer, x.shape.map(() => 0), out.buffer);
+  constant.dispose();
   return out;
 }
 

@@ -6,6 +6,7 @@ import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import type { DeviceBuffer } from '../backend/backend.js';
 import { GiftjsError } from '../errors.js';
 
 export interface MatmulOptions {
@@ -17,7 +18,9 @@ export interface MatmulOptions {
 
 interface Operand {
   /** float32 values, or bfloat16 bits (a frozen weight; only ever the B operand). */
-  data: Float32Array | Uint16Array;
+  data: DeviceBuffer;
+  /** Elements before the operand's first value (default 0). */
+  offset?: number;
   trans: boolean;
   /** leading dimension (row length as stored) */
   ld: number;
@@ -26,13 +29,18 @@ interface Operand {
 }
 
 /** C (batch x M x N) = alpha * op(A) op(B) + beta * C through the current backend. */
-function gemmInto(C: Float32Array, A: Operand, B: Operand, M: number, N: number, K: number, batch: number, beta = 0): void {
-  if (!(A.data instanceof Float32Array)) throw new GiftjsError('gemm: a bfloat16 operand can only be the weight (B)');
+function gemmInto(C: DeviceBuffer, A: Operand, B: Operand, M: number, N: number, K: number, batch: number, beta = 0): void {
   getBackend().gemm({
     transA: A.trans, transB: B.trans, M, N, K, alpha: 1,
     A: A.data, lda: A.ld, B: B.data, ldb: B.ld, beta, C, ldc: N,
-    batch, strideA: A.stride, strideB: B.stride, strideC: M * N,
+    batch, strideA: A.stride, strideB: B.stride, strideC: M * N, offsetA: A.offset, offsetB: B.offset,
   });
+}
+
+/** Only a linear layer's frozen weight may be stored as bfloat16 (the GEMM widens it as it reads it). */
+function assertFloat32(where: string, ...operands: Tensor[]): void {
+  const bf16 = operands.find((t) => t.dtype === 'bfloat16');
+  if (bf16) throw new GiftjsError(`${where}: ${bf16.describe()} is stored as bfloat16; only a linear layer's weight may be`);
 }
 
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
@@ -40,6 +48,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const transB = options.transposeB ?? false;
   const where = `matmul(${shapeString(a.shape)}${transA ? '^T' : ''}, ${shapeString(b.shape)}${transB ? '^T' : ''})`;
   if (a.rank < 2 || b.rank < 2) throw new GiftjsError(`${where}: both operands need rank >= 2`);
+  assertFloat32(where, a, b);
   const [ar, ac] = a.shape.slice(-2) as [number, number];
   const [br, bc] = b.shape.slice(-2) as [number, number];
   const M = transA ? ac : ar;
@@ -56,48 +65,48 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const out = Tensor.empty([...batchShape, M, N]);
   // Without a transpose, a batch of A rows against a shared B is one tall GEMM.
   const fold = sharedB && !transA;
-  const opA = (t: Tensor, trans: boolean, cols: number): Operand => ({ data: t.data, trans, ld: cols, stride: 0 });
+  const opA = (t: Tensor, trans: boolean, cols: number): Operand => ({ data: t.buffer, trans, ld: cols, stride: 0 });
   const A: Operand = { ...opA(a, transA, ac), stride: ar * ac };
   const B: Operand = { ...opA(b, transB, bc), stride: sharedB ? 0 : br * bc };
-  if (fold) gemmInto(out.data, A, B, batch * M, N, K, 1);
-  else gemmInto(out.data, A, B, M, N, K, batch);
+  if (fold) gemmInto(out.buffer, A, B, batch * M, N, K, 1);
+  else gemmInto(out.buffer, A, B, M, N, K, batch);
 
   return record('matmul', out, [a, b], (g, needs) => {
-    const G: Operand = { data: g.data, trans: false, ld: N, stride: M * N };
+    const G: Operand = { data: g.buffer, trans: false, ld: N, stride: M * N };
     const Gt: Operand = { ...G, trans: true };
     let da: Tensor | null = null;
     let db: Tensor | null = null;
     if (needs[0]) {
       da = Tensor.empty(a.shape);
-      const Bs: Operand = { data: b.data, trans: !transB, ld: bc, stride: B.stride };
+      const Bs: Operand = { data: b.buffer, trans: !transB, ld: bc, stride: B.stride };
       if (!transA) {
         // dA = dC op(B)^T   (M x K)
-        if (fold) gemmInto(da.data, G, Bs, batch * M, K, N, 1);
-        else gemmInto(da.data, G, Bs, M, K, N, batch);
+        if (fold) gemmInto(da.buffer, G, Bs, batch * M, K, N, 1);
+        else gemmInto(da.buffer, G, Bs, M, K, N, batch);
       } else {
         // dA = op(B) dC^T   (K x M)
-        gemmInto(da.data, { ...Bs, trans: transB }, Gt, K, M, N, batch);
+        gemmInto(da.buffer, { ...Bs, trans: transB }, Gt, K, M, N, batch);
       }
     }
     if (needs[1]) {
       db = Tensor.empty(b.shape);
-      const As: Operand = { data: a.data, trans: !transA, ld: ac, stride: ar * ac };
+      const As: Operand = { data: a.buffer, trans: !transA, ld: ac, stride: ar * ac };
       if (fold) {
         // Shared B, rows of A folded: one GEMM over all batch rows.
-        if (!transB) gemmInto(db.data, As, { ...G, stride: 0 }, K, N, batch * M, 1);
-        else gemmInto(db.data, Gt, { ...As, trans: transA }, N, K, batch * M, 1);
+        if (!transB) gemmInto(db.buffer, As, { ...G, stride: 0 }, K, N, batch * M, 1);
+        else gemmInto(db.buffer, Gt, { ...As, trans: transA }, N, K, batch * M, 1);
       } else if (sharedB) {
         // Shared B with transposed A: accumulate the batch into one gradient.
         for (let i = 0; i < batch; i++) {
-          const Ai: Operand = { ...As, data: a.data.subarray(i * ar * ac, (i + 1) * ar * ac), stride: 0 };
-          const Gi: Operand = { ...G, data: g.data.subarray(i * M * N, (i + 1) * M * N), stride: 0 };
-          if (!transB) gemmInto(db.data, Ai, Gi, K, N, M, 1, i === 0 ? 0 : 1);
-          else gemmInto(db.data, { ...Gi, trans: true }, { ...Ai, trans: transA }, N, K, M, 1, i === 0 ? 0 : 1);
+          const Ai: Operand = { ...As, offset: i * ar * ac, stride: 0 };
+          const Gi: Operand = { ...G, offset: i * M * N, stride: 0 };
+          if (!transB) gemmInto(db.buffer, Ai, Gi, K, N, M, 1, i === 0 ? 0 : 1);
+          else gemmInto(db.buffer, { ...Gi, trans: true }, { ...Ai, trans: transA }, N, K, M, 1, i === 0 ? 0 : 1);
         }
       } else if (!transB) {
-        gemmInto(db.data, As, G, K, N, M, batch); // dB = op(A)^T dC
+        gemmInto(db.buffer, As, G, K, N, M, batch); // dB = op(A)^T dC
       } else {
-        gemmInto(db.data, Gt, { ...As, trans: transA }, N, K, M, batch); // dB = dC^T op(A)
+        gemmInto(db.buffer, Gt, { ...As, trans: transA }, N, K, M, batch); // dB = dC^T op(A)
       }
     }
     return [da, db];
@@ -112,6 +121,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
 export function addmm(c: Tensor, a: Tensor, b: Tensor, alpha = 1): Tensor {
   const where = `addmm(c ${shapeString(c.shape)}, a ${shapeString(a.shape)}, b ${shapeString(b.shape)})`;
   if (b.rank !== 2 || a.rank < 1) throw new GiftjsError(`${where}: b must be 2-D [K, N] and a at least 1-D`);
+  assertFloat32(where, a, b, c);
   const [K, N] = b.shape as [number, number];
   if (a.shape[a.rank - 1] !== K) throw new GiftjsError(`${where}: a's last dimension must be ${K}`);
   if (c.rank !== a.rank || c.shape[c.rank - 1] !== N || a.shape.slice(0, -1).some((d, i) => d !== c.shape[i])) {
@@ -119,28 +129,27 @@ export function addmm(c: Tensor, a: Tensor, b: Tensor, alpha = 1): Tensor {
   }
   const rows = K === 0 ? c.size / Math.max(N, 1) : a.size / K;
   const out = c.clone();
-  const A: Operand = { data: a.data, trans: false, ld: K, stride: 0 };
-  const B: Operand = { data: b.data, trans: false, ld: N, stride: 0 };
-  gemmScaled(out.data, A, B, rows, N, K, alpha, 1);
+  const A: Operand = { data: a.buffer, trans: false, ld: K, stride: 0 };
+  const B: Operand = { data: b.buffer, trans: false, ld: N, stride: 0 };
+  gemmScaled(out.buffer, A, B, rows, N, K, alpha, 1);
   return record('addmm', out, [c, a, b], (g, needs) => {
-    const G: Operand = { data: g.data, trans: false, ld: N, stride: 0 };
+    const G: Operand = { data: g.buffer, trans: false, ld: N, stride: 0 };
     let da: Tensor | null = null;
     let db: Tensor | null = null;
     if (needs[1]) {
       da = Tensor.empty(a.shape); // da = alpha g b^T
-      gemmScaled(da.data, G, { ...B, trans: true }, rows, K, N, alpha, 0);
+      gemmScaled(da.buffer, G, { ...B, trans: true }, rows, K, N, alpha, 0);
     }
     if (needs[2]) {
       db = Tensor.empty(b.shape); // db = alpha a^T g
-      gemmScaled(db.data, { ...A, trans: true }, G, K, N, rows, alpha, 0);
+      gemmScaled(db.buffer, { ...A, trans: true }, G, K, N, rows, alpha, 0);
     }
     return [needs[0] ? g : null, da, db];
   });
 }
 
 /** C (M x N) = alpha * op(A) op(B) + beta * C, one problem, with C's rows N apart. */
-function gemmScaled(C: Float32Array, A: Operand, B: Operand, M: number, N: number, K: number, alpha: number, beta: number): void {
-  if (!(A.data instanceof Float32Array)) throw new GiftjsError('gemm: a bfloat16 operand can only be the weight (B)');
+function gemmScaled(C: DeviceBuffer, A: Operand, B: Operand, M: number, N: number, K: number, alpha: number, beta: number): void {
   getBackend().gemm({
     transA: A.trans, transB: B.trans, M, N, K, alpha,
     A: A.data, lda: A.ld, B: B.data, ldb: B.ld, beta, C, ldc: N,
@@ -148,10 +157,6 @@ function gemmScaled(C: Float32Array, A: Operand, B: Operand, M: number, N: numbe
   });
 }
 
-/** A weight's storage for the GEMM: float32 values or, for a frozen bfloat16 weight, its bits. */
-function weightData(w: Tensor): Float32Array | Uint16Array {
-  return w.dtype === 'bfloat16' ? w.bf16Bits : w.data;
-}
 
 /**
  * y = x W^T + b, with x [..., in], W [out, in] (Hugging Face's Linear layout), b [out]. W may be
@@ -160,40 +165,33 @@ function weightData(w: Tensor): Float32Array | Uint16Array {
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   const where = `linear(x ${shapeString(x.shape)}, weight ${shapeString(weight.shape)}${bias ? `, bias ${shapeString(bias.shape)}` : ''})`;
   if (weight.rank !== 2) throw new GiftjsError(`${where}: weight must be 2-D [out, in]`);
+  assertFloat32(where, x, ...(bias ? [bias] : []));
   const [outF, inF] = weight.shape as [number, number];
   if (x.rank < 1 || x.shape[x.rank - 1] !== inF) throw new GiftjsError(`${where}: x's last dimension must be ${inF}`);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new GiftjsError(`${where}: bias must be [${outF}]`);
   const rows = x.size / inF;
   const out = Tensor.empty([...x.shape.slice(0, -1), outF]);
-  const y = out.data;
-  if (bias) {
-    const bd = bias.data;
-    for (let r = 0; r < rows; r++) y.set(bd, r * outF);
-  }
-  const w = weightData(weight);
-  gemmInto(y, { data: x.data, trans: false, ld: inF, stride: 0 }, { data: w, trans: true, ld: inF, stride: 0 }, rows, outF, inF, 1, bias ? 1 : 0);
+  const y = out.buffer;
+  if (bias) getBackend().copyStrided([rows, outF], bias.buffer, [0, 1], y); // every row starts as the bias
+  const w = weight.buffer; // float32, or a frozen weight's bfloat16 bits
+  gemmInto(y, { data: x.buffer, trans: false, ld: inF, stride: 0 }, { data: w, trans: true, ld: inF, stride: 0 }, rows, outF, inF, 1, bias ? 1 : 0);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record('linear', out, inputs, (g, needs) => {
-    const G: Operand = { data: g.data, trans: false, ld: outF, stride: 0 };
+    const G: Operand = { data: g.buffer, trans: false, ld: outF, stride: 0 };
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
     if (needs[0]) {
       dx = Tensor.empty(x.shape); // dx = dy W
-      gemmInto(dx.data, G, { data: w, trans: false, ld: inF, stride: 0 }, rows, inF, outF, 1);
+      gemmInto(dx.buffer, G, { data: w, trans: false, ld: inF, stride: 0 }, rows, inF, outF, 1);
     }
     if (needs[1]) {
       dw = Tensor.empty(weight.shape); // dW = dy^T x
-      gemmInto(dw.data, { ...G, trans: true }, { data: x.data, trans: false, ld: inF, stride: 0 }, outF, inF, rows, 1);
+      gemmInto(dw.buffer, { ...G, trans: true }, { data: x.buffer, trans: false, ld: inF, stride: 0 }, outF, inF, rows, 1);
     }
     if (bias && needs[2]) {
-      db = Tensor.zeros(bias.shape);
-      const d = db.data;
-      const gd = g.data;
-      for (let r = 0; r < rows; r++) {
-        const o = r * outF;
-        for (let j = 0; j < outF; j++) d[j]! += gd[o + j]!;
-      }
+      db = Tensor.empty(bias.shape); // db = the column sums of dy
+      getBackend().reduceSum([rows, outF], g.buffer, [0, 1], db.buffer, 1);
     }
     return [dx, dw, db];
   });

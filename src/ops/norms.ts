@@ -20,11 +20,11 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   const rows = x.size / Math.max(cols, 1);
   const out = Tensor.empty(x.shape);
   const rstd = Tensor.empty([rows]);
-  getBackend().rmsNormForward(x.data, weight.data, out.data, rstd.data, rows, cols, eps);
+  getBackend().rmsNormForward(x.buffer, weight.buffer, out.buffer, rstd.buffer, rows, cols, eps);
   return record('rmsNorm', out, [x, weight], (g, needs) => {
     const dx = needs[0] ? Tensor.empty(x.shape) : null;
     const dw = needs[1] ? Tensor.zeros(weight.shape) : null;
-    getBackend().rmsNormBackward(x.data, weight.data, rstd.data, g.data, dx?.data ?? null, dw?.data ?? null, rows, cols);
+    getBackend().rmsNormBackward(x.buffer, weight.buffer, rstd.buffer, g.buffer, dx?.buffer ?? null, dw?.buffer ?? null, rows, cols);
     return [dx, dw];
   }, [rstd]);
 }
@@ -39,13 +39,13 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const out = Tensor.empty(x.shape);
   const mean = Tensor.empty([rows]);
   const rstd = Tensor.empty([rows]);
-  getBackend().layerNormForward(x.data, weight?.data ?? null, bias?.data ?? null, out.data, mean.data, rstd.data, rows, cols, eps);
+  getBackend().layerNormForward(x.buffer, weight?.buffer ?? null, bias?.buffer ?? null, out.buffer, mean.buffer, rstd.buffer, rows, cols, eps);
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
   return record('layerNorm', out, inputs, (g, needs) => {
     const dx = needs[0] ? Tensor.empty(x.shape) : null;
     const dw = weight && needs[1] ? Tensor.zeros(weight.shape) : null;
     const db = bias && needs[weight ? 2 : 1] ? Tensor.zeros(bias.shape) : null;
-    getBackend().layerNormBackward(x.data, weight?.data ?? null, mean.data, rstd.data, g.data, dx?.data ?? null, dw?.data ?? null, db?.data ?? null, rows, cols);
+    getBackend().layerNormBackward(x.buffer, weight?.buffer ?? null, mean.buffer, rstd.buffer, g.buffer, dx?.buffer ?? null, dw?.buffer ?? null, db?.buffer ?? null, rows, cols);
     const grads: (Tensor | null)[] = [dx];
     if (weight) grads.push(dw);
     if (bias) grads.push(db);

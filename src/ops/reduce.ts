@@ -2,7 +2,8 @@
 import { record } from '../tensor/autograd.js';
 import { normalizeAxis } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { broadcastStrides, forEachBroadcast, broadcastTo } from './broadcast.js';
+import { getBackend } from '../backend/index.js';
+import { broadcastStrides } from './broadcast.js';
 
 function reducedShape(shape: readonly number[], axes: Set<number>): number[] {
   return shape.map((d, i) => (axes.has(i) ? 1 : d));
@@ -19,19 +20,15 @@ function reduce(op: string, x: Tensor, axes: number | readonly number[] | undefi
   const kept = reducedShape(x.shape, ax);
   const count = x.size / Math.max(1, kept.reduce((a, b) => a * b, 1));
   const f = factor(count);
-  const acc = new Float64Array(kept.reduce((a, b) => a * b, 1));
-  const xd = x.data;
-  forEachBroadcast(x.shape, broadcastStrides(x.shape, x.shape), broadcastStrides(kept, x.shape), (o, _ix, ik) => {
-    acc[ik]! += xd[o]!;
-  });
   const outShape = keepDims ? kept : x.shape.filter((_, i) => !ax.has(i));
   const out = Tensor.empty(outShape);
-  for (let i = 0; i < acc.length; i++) out.data[i] = acc[i]! * f;
+  getBackend().reduceSum(x.shape, x.buffer, broadcastStrides(kept, x.shape), out.buffer, f);
   return record(op, out, [x], (g) => {
     const gk = g.view(kept);
-    const dx = broadcastTo(gk, x.shape);
-    if (f !== 1) for (let i = 0; i < dx.data.length; i++) dx.data[i]! *= f;
-    if (dx !== gk) gk.dispose();
+    const dx = Tensor.empty(x.shape);
+    getBackend().copyStrided(x.shape, gk.buffer, broadcastStrides(kept, x.shape), dx.buffer);
+    if (f !== 1) getBackend().scaleInPlace(dx.buffer, f, dx.size);
+    gk.dispose();
     return [dx];
   });
 }
@@ -44,4 +41,9 @@ export function sum(x: Tensor, axes?: number | readonly number[], keepDims = fal
 /** Mean over the given axes (all when omitted). */
 export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   return reduce('mean', x, axes, keepDims, (n) => 1 / n);
+}
+
+/** Whether every value is finite (no NaN, no infinity): the float64 sum of squares is finite exactly then. */
+export function allFinite(x: Tensor): boolean {
+  return Number.isFinite(getBackend().sumOfSquares(x.buffer, x.size));
 }

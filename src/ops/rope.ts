@@ -36,22 +36,21 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
   const invFreq = options.invFreq ?? ropeInverseFrequencies(D, options.theta ?? 10000);
   if (invFreq.length !== half) throw new GiftjsError(`rope: invFreq has ${invFreq.length} values, head dimension ${D} needs ${half}`);
   const offset = options.positionOffset ?? 0;
-  // cos/sin tables [T, half], computed in float64 and rounded once.
-  const cos = new Float32Array(T * half);
-  const sin = new Float32Array(T * half);
-  for (let t = 0; t < T; t++) {
-    for (let i = 0; i < half; i++) {
-      const angle = (t + offset) * invFreq[i]!;
-      cos[t * half + i] = Math.cos(angle);
-      sin[t * half + i] = Math.sin(angle);
-    }
-  }
+  // cos/sin tables [T, half], computed on the host in float64 and rounded once.
+  const table = (f: (angle: number) => number) =>
+    Tensor.fromHost([T, half], (d) => {
+      for (let t = 0; t < T; t++) for (let i = 0; i < half; i++) d[t * half + i] = f((t + offset) * invFreq[i]!);
+    });
+  const cosT = table(Math.cos);
+  const sinT = table(Math.sin);
+  const cos = cosT.buffer;
+  const sin = sinT.buffer;
   const rows = D === 0 ? 0 : x.size / D;
   const out = Tensor.empty(x.shape);
-  getBackend().ropeRotate(x.data, out.data, cos, sin, rows, T, D, +1);
+  getBackend().ropeRotate(x.buffer, out.buffer, cos, sin, rows, T, D, +1);
   return record('rope', out, [x], (g) => {
     const dx = Tensor.empty(x.shape);
-    getBackend().ropeRotate(g.data, dx.data, cos, sin, rows, T, D, -1); // the transpose of a rotation is the rotation by -angle
+    getBackend().ropeRotate(g.buffer, dx.buffer, cos, sin, rows, T, D, -1); // the transpose of a rotation is the rotation by -angle
     return [dx];
-  });
+  }, [cosT, sinT]);
 }

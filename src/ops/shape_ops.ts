@@ -3,6 +3,7 @@ import { record } from '../tensor/autograd.js';
 import { normalizeAxis, shapeString, sizeOf, stridesOf, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { getBackend } from '../backend/index.js';
+import type { DeviceBuffer } from '../backend/backend.js';
 import { GiftjsError } from '../errors.js';
 
 /** Same values, new shape; one dimension may be -1 (inferred). Shares the buffer. */
@@ -32,18 +33,18 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   }
   const outShape = perm.map((d) => x.shape[d]!);
   const out = Tensor.empty(outShape);
-  copyPermuted(x.data, x.shape, perm, out.data);
+  copyPermuted(x.buffer, x.shape, perm, out.buffer);
   const inverse = new Array<number>(rank);
   perm.forEach((d, i) => (inverse[d] = i));
   return record('permute', out, [x], (g) => {
     const dx = Tensor.empty(x.shape);
-    copyPermuted(g.data, g.shape, inverse, dx.data);
+    copyPermuted(g.buffer, g.shape, inverse, dx.buffer);
     return [dx];
   });
 }
 
 /** dst = src (of `shape`) with its dimensions reordered by perm: one strided copy on the backend. */
-function copyPermuted(src: Float32Array, shape: Shape, perm: number[], dst: Float32Array): void {
+function copyPermuted(src: DeviceBuffer, shape: Shape, perm: number[], dst: DeviceBuffer): void {
   const inStrides = stridesOf(shape);
   getBackend().copyStrided(perm.map((d) => shape[d]!), src, perm.map((d) => inStrides[d]!), dst);
 }
@@ -74,12 +75,10 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   outShape[ax] = end - start;
   const out = Tensor.empty(outShape);
   const n = (end - start) * inner;
-  for (let o = 0; o < outer; o++) {
-    out.data.set(x.data.subarray((o * len + start) * inner, (o * len + start) * inner + n), o * n);
-  }
+  getBackend().copyBlocks(x.buffer, start * inner, len * inner, out.buffer, 0, n, outer, n);
   return record('slice', out, [x], (g) => {
     const dx = Tensor.zeros(x.shape);
-    for (let o = 0; o < outer; o++) dx.data.set(g.data.subarray(o * n, (o + 1) * n), (o * len + start) * inner);
+    getBackend().copyBlocks(g.buffer, 0, n, dx.buffer, start * inner, len * inner, outer, n);
     return [dx];
   });
 }
@@ -103,7 +102,7 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
   let offset = 0;
   xs.forEach((t, k) => {
     const n = lengths[k]! * inner;
-    for (let o = 0; o < outer; o++) out.data.set(t.data.subarray(o * n, (o + 1) * n), (o * total + offset) * inner);
+    getBackend().copyBlocks(t.buffer, 0, n, out.buffer, offset * inner, total * inner, outer, n);
     offset += lengths[k]!;
   });
   return record('concat', out, xs, (g, needs) => {
@@ -114,7 +113,7 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
       if (!needs[k]) return null;
       const n = lengths[k]! * inner;
       const dx = Tensor.empty(t.shape);
-      for (let o = 0; o < outer; o++) dx.data.set(g.data.subarray((o * total + start) * inner, (o * total + start) * inner + n), o * n);
+      getBackend().copyBlocks(g.buffer, start * inner, total * inner, dx.buffer, 0, n, outer, n);
       return dx;
     });
   });

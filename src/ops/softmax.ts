@@ -13,10 +13,10 @@ function rowsCols(x: Tensor, op: string): [number, number] {
 export function softmax(x: Tensor): Tensor {
   const [rows, cols] = rowsCols(x, 'softmax');
   const out = Tensor.empty(x.shape);
-  getBackend().softmaxForward(x.data, out.data, rows, cols);
+  getBackend().softmaxForward(x.buffer, out.buffer, rows, cols);
   return record('softmax', out, [x], (g) => {
     const dx = Tensor.empty(x.shape);
-    getBackend().softmaxBackward(out.data, g.data, dx.data, rows, cols);
+    getBackend().softmaxBackward(out.buffer, g.buffer, dx.buffer, rows, cols);
     return [dx];
   });
 }
@@ -24,10 +24,10 @@ export function softmax(x: Tensor): Tensor {
 export function logSoftmax(x: Tensor): Tensor {
   const [rows, cols] = rowsCols(x, 'logSoftmax');
   const out = Tensor.empty(x.shape);
-  getBackend().logSoftmaxForward(x.data, out.data, rows, cols);
+  getBackend().logSoftmaxForward(x.buffer, out.buffer, rows, cols);
   return record('logSoftmax', out, [x], (g) => {
     const dx = Tensor.empty(x.shape);
-    getBackend().logSoftmaxBackward(out.data, g.data, dx.data, rows, cols);
+    getBackend().logSoftmaxBackward(out.buffer, g.buffer, dx.buffer, rows, cols);
     return [dx];
   });
 }

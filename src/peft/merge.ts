@@ -31,7 +31,7 @@ export class WeightMerge {
         const original = weight.toFloat32().keep(); // float32 whatever the storage: exact for bfloat16 too
         const delta = tidy(() => t.delta()); // intermediates of the delta are released here
         const sum = add(original, delta);
-        weight.assign(sum.data); // rounded once when the weight is stored as bfloat16
+        weight.assign(sum.read()); // rounded once when the weight is stored as bfloat16
         sum.dispose();
         delta.dispose();
         this.originals.push(original);
@@ -45,7 +45,7 @@ export class WeightMerge {
     if (!this.merged) return;
     this.targets().forEach((t, i) => {
       const original = this.originals[i]!;
-      t.module.weight.assign(original.data);
+      t.module.weight.assign(original.read());
       original.dispose();
       t.module.adapter = t.adapter;
     });

@@ -1,5 +1,6 @@
 // The contract every PEFT method fulfils. The trainer, the CLI and the adapter I/O only ever talk
 // to these interfaces, never to GIFT or LoRA by name.
+import { allFinite } from '../ops/reduce.js';
 import { targetRegExp, type TargetModules } from './targets.js';
 import type { Module } from '../nn/module.js';
 import type { Random } from '../tensor/random.js';
@@ -67,8 +68,8 @@ export function loadNamedTensors(tensors: [string, Tensor][], get: (name: string
     if (saved.shape.length !== t.rank || saved.shape.some((d, i) => d !== t.shape[i])) {
       throw new GiftjsError(`${source}: tensor '${name}' has shape ${shapeString(saved.shape)}, this model needs ${shapeString(t.shape)}`);
     }
-    if (!saved.data.every(Number.isFinite)) throw new GiftjsError(`${source}: tensor '${name}' holds NaN or infinite values; the adapter is unusable (was its training diverging?)`);
-    t.assign(saved.data);
+    if (!allFinite(saved)) throw new GiftjsError(`${source}: tensor '${name}' holds NaN or infinite values; the adapter is unusable (was its training diverging?)`);
+    t.assign(saved.read());
   }
 }
 

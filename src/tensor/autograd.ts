@@ -103,7 +103,7 @@ function topologicalOrder(root: Tensor): Tensor[] {
 /** out = a + b for two tensors of one shape, on the backend (threaded natively). out may be a. */
 function addInto(out: Tensor, a: Tensor, b: Tensor): void {
   const strides = stridesOf(a.shape);
-  getBackend().binary(BinaryOp.Add, a.shape, a.data, strides, b.data, strides, out.data);
+  getBackend().binary(BinaryOp.Add, a.shape, a.buffer, strides, b.buffer, strides, out.buffer);
 }
 
 export function runBackward(root: Tensor, gradient?: Tensor): void {

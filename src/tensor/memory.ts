@@ -8,6 +8,7 @@
 //
 // Scopes make disposal automatic: every tensor created inside tidy(fn) is disposed when fn
 // returns, except the tensors fn returns and those marked with keep().
+import type { BackendMemory, DeviceBuffer } from '../backend/backend.js';
 import { GiftjsError } from '../errors.js';
 
 export interface Disposable {
@@ -24,8 +25,9 @@ export interface Disposable {
  */
 const POOL_FLOOR_BYTES = 2 * 1024 ** 3;
 
-class BufferPool {
-  private readonly idle = new Map<number, Float32Array[]>();
+/** Recycles the float32 buffers of one backend memory space (host memory, or a device's). */
+export class BufferPool {
+  private readonly idle = new Map<number, DeviceBuffer[]>();
   idleBytes = 0;
   liveBytes = 0;
   liveBuffers = 0;
@@ -33,61 +35,74 @@ class BufferPool {
   peakLiveBytes = 0;
   freshAllocations = 0;
   reuses = 0;
-  /** A fixed limit set by setPoolLimit, or null: max(POOL_FLOOR_BYTES, peakLiveBytes). */
-  fixedLimitBytes: number | null = null;
+
+  constructor(readonly memory: BackendMemory) {}
 
   get limitBytes(): number {
-    return this.fixedLimitBytes ?? Math.max(POOL_FLOOR_BYTES, this.peakLiveBytes);
+    return limits.fixedBytes ?? Math.max(POOL_FLOOR_BYTES, this.peakLiveBytes);
   }
 
-  /** While set (withAllocationBudget), the floats that may still be allocated, and the error past them. */
-  budget: { remaining: number; message: string } | null = null;
-
   /** A buffer of exactly `length` floats. Its contents are whatever the last user left. */
-  acquire(length: number): Float32Array {
-    if (this.budget) {
-      this.budget.remaining -= length;
-      if (this.budget.remaining < 0) throw new GiftjsError(this.budget.message);
+  acquire(length: number): DeviceBuffer {
+    if (limits.budget) {
+      limits.budget.remaining -= length;
+      if (limits.budget.remaining < 0) throw new GiftjsError(limits.budget.message);
     }
     const list = this.idle.get(length);
     let buf = list?.pop();
     if (buf) {
-      this.idleBytes -= buf.byteLength;
+      this.idleBytes -= length * 4;
       this.reuses++;
     } else {
-      buf = new Float32Array(length);
+      buf = this.memory.alloc(length);
       this.freshAllocations++;
     }
-    this.liveBytes += buf.byteLength;
+    this.liveBytes += length * 4;
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     this.liveBuffers++;
     return buf;
   }
 
-  release(buf: Float32Array): void {
-    this.liveBytes -= buf.byteLength;
+  release(buf: DeviceBuffer): void {
+    const bytes = buf.length * 4;
+    this.liveBytes -= bytes;
     this.liveBuffers--;
-    if (buf.length === 0 || this.idleBytes + buf.byteLength > this.limitBytes) return;
+    if (buf.length === 0 || this.idleBytes + bytes > this.limitBytes) {
+      this.memory.free(buf);
+      return;
+    }
     let list = this.idle.get(buf.length);
     if (!list) this.idle.set(buf.length, (list = []));
     list.push(buf);
-    this.idleBytes += buf.byteLength;
+    this.idleBytes += bytes;
   }
 
-  /** Stops accounting for a live buffer without keeping it for reuse (the GC reclaims it). */
-  forget(buf: Float32Array): void {
-    this.liveBytes -= buf.byteLength;
+  /** Stops accounting for a live buffer and frees it without keeping it for reuse. */
+  forget(buf: DeviceBuffer): void {
+    this.liveBytes -= buf.length * 4;
     this.liveBuffers--;
+    this.memory.free(buf);
   }
 
-  /** Drops every idle buffer (the garbage collector reclaims them). */
+  /** Frees every idle buffer. */
   clear(): void {
+    for (const list of this.idle.values()) for (const b of list) this.memory.free(b);
     this.idle.clear();
     this.idleBytes = 0;
   }
 }
 
-export const bufferPool = new BufferPool();
+/** Settings shared by every pool: a fixed idle limit, and the allocation budget of a loader. */
+const limits: { fixedBytes: number | null; budget: { remaining: number; message: string } | null } = { fixedBytes: null, budget: null };
+
+const pools = new Map<string, BufferPool>();
+
+/** The pool of a memory space (created on first use). */
+export function poolFor(memory: BackendMemory): BufferPool {
+  let pool = pools.get(memory.space);
+  if (!pool) pools.set(memory.space, (pool = new BufferPool(memory)));
+  return pool;
+}
 
 export interface MemoryStats {
   /** Buffers held by live tensors, and their bytes. */
@@ -100,18 +115,26 @@ export interface MemoryStats {
   reuses: number;
 }
 
+/** Totals over every memory space's pool. */
 export function memoryStats(): MemoryStats {
-  const { liveBuffers, liveBytes, idleBytes, freshAllocations, reuses } = bufferPool;
-  return { liveBuffers, liveBytes, idleBytes, freshAllocations, reuses };
+  const total: MemoryStats = { liveBuffers: 0, liveBytes: 0, idleBytes: 0, freshAllocations: 0, reuses: 0 };
+  for (const p of pools.values()) {
+    total.liveBuffers += p.liveBuffers;
+    total.liveBytes += p.liveBytes;
+    total.idleBytes += p.idleBytes;
+    total.freshAllocations += p.freshAllocations;
+    total.reuses += p.reuses;
+  }
+  return total;
 }
 
 /**
- * Sets how many bytes of idle buffers the pool keeps (0 turns recycling off); null restores the
+ * Sets how many bytes of idle buffers each pool keeps (0 turns recycling off); null restores the
  * automatic limit (2 GiB, or the peak of live tensor memory when that is larger).
  */
 export function setPoolLimit(bytes: number | null): void {
-  bufferPool.fixedLimitBytes = bytes;
-  if (bufferPool.idleBytes > bufferPool.limitBytes) bufferPool.clear();
+  limits.fixedBytes = bytes;
+  for (const p of pools.values()) if (p.idleBytes > p.limitBytes) p.clear();
 }
 
 // ---- scopes ----
@@ -176,11 +199,11 @@ export function tidy<T>(fn: () => T): T {
  * config that declares more (vocab_size 5e7, num_hidden_layers 1e9) is refused, not allocated.
  */
 export function withAllocationBudget<T>(maxFloats: number, message: string, fn: () => T): T {
-  const outer = bufferPool.budget;
-  bufferPool.budget = { remaining: maxFloats, message };
+  const outer = limits.budget;
+  limits.budget = { remaining: maxFloats, message };
   try {
     return fn();
   } finally {
-    bufferPool.budget = outer;
+    limits.budget = outer;
   }
 }

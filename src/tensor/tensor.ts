@@ -1,20 +1,29 @@
-// The Tensor: a shape, a float32 buffer (shared between views through a reference count, so that
-// reshape never copies), and the autograd fields (requiresGrad, grad, gradFn).
+// The Tensor: a shape, a buffer owned by the current backend (shared between views through a
+// reference count, so that reshape never copies), and the autograd fields (requiresGrad, grad,
+// gradFn). Kernels receive `buffer`; the host reaches the values only through the boundaries
+// below (read, assign, writeHost), which cost nothing in the CPU backends' host memory.
 
 import { runBackward, type GradNode } from './autograd.js';
 import { bf16ToFloat32, float16ToFloat32, float32ToBf16, type StorageDType } from './dtype.js';
-import { bufferPool, keep, trackInScope } from './memory.js';
+import { keep, poolFor, trackInScope, type BufferPool } from './memory.js';
 import { Random } from './random.js';
 import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
+import type { BackendMemory, DeviceBuffer } from '../backend/backend.js';
+import { getBackend } from '../backend/index.js';
 import { GiftjsError } from '../errors.js';
 
 /**
- * A buffer shared by the tensors that view it: float32 values (returned to the pool at zero
- * references), or the bfloat16 bits of a frozen weight stored at half size.
+ * A buffer shared by the tensors that view it: float32 values (returned to its pool at zero
+ * references when it came from one), or the bfloat16 bits of a frozen weight stored at half size.
  */
 class Storage {
   refs = 1;
-  constructor(public data: Float32Array | Uint16Array) {}
+  constructor(
+    public buffer: DeviceBuffer,
+    readonly memory: BackendMemory,
+    /** The pool the buffer returns to, or null for a wrapped host array. */
+    public pool: BufferPool | null,
+  ) {}
 }
 
 export type TensorDType = 'float32' | 'bfloat16';
@@ -32,39 +41,66 @@ export class Tensor {
   name: string | undefined;
   private storage: Storage | null;
 
-  /** Wraps a buffer of exactly sizeOf(shape) floats; the tensor takes ownership of it. */
-  constructor(data: Float32Array, shape: Shape, storage?: Storage) {
+  /**
+   * Wraps host values: exactly sizeOf(shape) floats, owned by the tensor from now on (in host
+   * memory the array becomes the tensor's buffer; a device backend copies it).
+   */
+  constructor(data: Float32Array, shape: Shape);
+  constructor(data: Float32Array | null, shape: Shape, storage: Storage);
+  constructor(data: Float32Array | null, shape: Shape, storage?: Storage) {
     assertValidShape(shape);
     const size = sizeOf(shape);
-    if (data.length !== size) {
-      throw new GiftjsError(`Tensor: ${data.length} values cannot have shape ${shapeString(shape)} (${size} values)`);
-    }
     this.shape = Object.freeze([...shape]);
     this.size = size;
-    this.storage = storage ?? new Storage(data);
+    if (storage) {
+      this.storage = storage;
+    } else {
+      if (!data || data.length !== size) {
+        throw new GiftjsError(`Tensor: ${data?.length ?? 0} values cannot have shape ${shapeString(shape)} (${size} values)`);
+      }
+      const memory = getBackend().memory;
+      if (memory.hostView(data) === data) {
+        this.storage = new Storage(data, memory, null);
+      } else {
+        const pool = poolFor(memory);
+        const buffer = pool.acquire(size);
+        memory.upload(buffer, data);
+        this.storage = new Storage(buffer, memory, pool);
+      }
+    }
     trackInScope(this);
   }
 
-  /** A new tensor with a pooled, uninitialised buffer: every op writes all of it. */
+  /** A new tensor with a pooled, uninitialised buffer of the current backend: every op writes all of it. */
   static empty(shape: Shape): Tensor {
     assertValidShape(shape);
-    return new Tensor(bufferPool.acquire(sizeOf(shape)), shape);
+    const memory = getBackend().memory;
+    const pool = poolFor(memory);
+    return new Tensor(null, shape, new Storage(pool.acquire(sizeOf(shape)), memory, pool));
   }
 
   static zeros(shape: Shape): Tensor {
-    const t = Tensor.empty(shape);
-    t.data.fill(0);
-    return t;
+    return Tensor.full(shape, 0);
   }
 
   static full(shape: Shape, value: number): Tensor {
     const t = Tensor.empty(shape);
-    t.data.fill(value);
+    getBackend().fill(t.buffer, value, t.size);
     return t;
   }
 
   static ones(shape: Shape): Tensor {
     return Tensor.full(shape, 1);
+  }
+
+  /**
+   * A new tensor whose values `fill` writes on the host into a Float32Array of its size: in host
+   * memory that array is the tensor's buffer; elsewhere it is uploaded afterwards.
+   */
+  static fromHost(shape: Shape, fill: (values: Float32Array) => void): Tensor {
+    const t = Tensor.empty(shape);
+    t.writeHost(fill);
+    return t;
   }
 
   /** Copies values (a flat list in row-major order) into a new tensor. */
@@ -73,9 +109,7 @@ export class Tensor {
     if (values.length !== sizeOf(shape)) {
       throw new GiftjsError(`Tensor.fromArray: ${values.length} values cannot have shape ${shapeString(shape)}`);
     }
-    const t = Tensor.empty(shape);
-    t.data.set(values);
-    return t;
+    return Tensor.fromHost(shape, (d) => d.set(values));
   }
 
   /** Converts stored values (F32, or the bits of BF16 / F16) to a float32 tensor. */
@@ -83,11 +117,11 @@ export class Tensor {
     if (values.length !== sizeOf(shape)) {
       throw new GiftjsError(`Tensor.fromStorage: ${values.length} ${dtype} values cannot have shape ${shapeString(shape)}`);
     }
-    const t = Tensor.empty(shape);
-    if (dtype === 'F32') t.data.set(values as Float32Array);
-    else if (dtype === 'BF16') bf16ToFloat32(values as Uint16Array, t.data);
-    else float16ToFloat32(values as Uint16Array, t.data);
-    return t;
+    return Tensor.fromHost(shape, (d) => {
+      if (dtype === 'F32') d.set(values as Float32Array);
+      else if (dtype === 'BF16') bf16ToFloat32(values as Uint16Array, d);
+      else float16ToFloat32(values as Uint16Array, d);
+    });
   }
 
   static scalar(value: number): Tensor {
@@ -96,72 +130,111 @@ export class Tensor {
 
   /** Normal(0, std) values from a seeded generator. */
   static randn(shape: Shape, rng: Random, std = 1): Tensor {
-    const t = Tensor.empty(shape);
-    const d = t.data;
-    for (let i = 0; i < d.length; i++) d[i] = rng.normal() * std;
-    return t;
+    return Tensor.fromHost(shape, (d) => {
+      for (let i = 0; i < d.length; i++) d[i] = rng.normal() * std;
+    });
   }
 
   /** Uniform values in [low, high) from a seeded generator. */
   static uniform(shape: Shape, rng: Random, low = 0, high = 1): Tensor {
-    const t = Tensor.empty(shape);
-    const d = t.data;
-    for (let i = 0; i < d.length; i++) d[i] = low + (high - low) * rng.uniform();
-    return t;
+    return Tensor.fromHost(shape, (d) => {
+      for (let i = 0; i < d.length; i++) d[i] = low + (high - low) * rng.uniform();
+    });
   }
 
-  /** The underlying float32 buffer (row-major). Writing to it changes the tensor and its views. */
-  get data(): Float32Array {
+  private live(): Storage {
     if (!this.storage) throw new GiftjsError(`${this.describe()} was disposed and cannot be used`);
-    const d = this.storage.data;
-    if (!(d instanceof Float32Array)) {
+    return this.storage;
+  }
+
+  /** The backend buffer, for kernels. */
+  get buffer(): DeviceBuffer {
+    return this.live().buffer;
+  }
+
+  /**
+   * The float32 buffer itself, in host memory (the CPU backends). Writing to it changes the tensor
+   * and its views. Code that must also run on a device backend uses read(), assign() or writeHost().
+   */
+  get data(): Float32Array {
+    const storage = this.live();
+    const view = storage.memory.hostView(storage.buffer);
+    if (view === null) throw new GiftjsError(`${this.describe()} lives in ${storage.memory.space} memory; read it with read()`);
+    if (!(view instanceof Float32Array)) {
       throw new GiftjsError(`${this.describe()} is stored as bfloat16 (a frozen weight): only linear and embedding read it directly; use toFloat32()`);
     }
-    return d;
+    return view;
+  }
+
+  /**
+   * The values on the host (the boundary where a loss is read or a file written). In host memory
+   * this is the buffer itself, not a copy: do not write to it, and do not keep it past dispose().
+   */
+  read(): Float32Array {
+    const storage = this.live();
+    if (storage.memory.isBf16(storage.buffer)) throw new GiftjsError(`${this.describe()} is stored as bfloat16; read toFloat32() instead`);
+    return storage.memory.download(storage.buffer) as Float32Array;
+  }
+
+  /**
+   * Lets `fill` write the values on the host: into the buffer itself in host memory, otherwise into
+   * a host array uploaded afterwards. For float32 tensors (loading checkpoints into parameters).
+   */
+  writeHost(fill: (values: Float32Array) => void): void {
+    const storage = this.live();
+    if (storage.memory.isBf16(storage.buffer)) throw new GiftjsError(`writeHost: ${this.describe()} is stored as bfloat16; use assign()`);
+    const view = storage.memory.hostView(storage.buffer);
+    if (view instanceof Float32Array) {
+      fill(view);
+      return;
+    }
+    const host = new Float32Array(this.size);
+    fill(host);
+    storage.memory.upload(storage.buffer, host);
   }
 
   get dtype(): TensorDType {
-    return this.storage && this.storage.data instanceof Uint16Array ? 'bfloat16' : 'float32';
+    return this.storage && this.storage.memory.isBf16(this.storage.buffer) ? 'bfloat16' : 'float32';
   }
 
-  /** The bfloat16 bits of a tensor stored as bfloat16. */
+  /** The bfloat16 bits of a tensor stored as bfloat16 (a host copy on a device backend). */
   get bf16Bits(): Uint16Array {
-    if (!this.storage) throw new GiftjsError(`${this.describe()} was disposed and cannot be used`);
-    const d = this.storage.data;
-    if (!(d instanceof Uint16Array)) throw new GiftjsError(`${this.describe()} is float32, not bfloat16`);
-    return d;
+    const storage = this.live();
+    if (!storage.memory.isBf16(storage.buffer)) throw new GiftjsError(`${this.describe()} is float32, not bfloat16`);
+    return storage.memory.download(storage.buffer) as Uint16Array;
   }
 
   /** A float32 copy, whatever the storage. */
   toFloat32(): Tensor {
     if (this.dtype === 'float32') return this.clone();
-    const t = Tensor.empty(this.shape);
-    bf16ToFloat32(this.bf16Bits, t.data);
-    return t;
+    const bits = this.bf16Bits;
+    return Tensor.fromHost(this.shape, (d) => bf16ToFloat32(bits, d));
   }
 
   /**
-   * Re-stores this tensor as bfloat16 (rounded to nearest even), in place: the float32 buffer goes
-   * back to the pool. Only frozen leaves can be stored so: nothing differentiates through them.
+   * Re-stores this tensor as bfloat16 (rounded to nearest even), in place: the float32 buffer is
+   * freed. Only frozen leaves can be stored so: nothing differentiates through them.
    */
   storeAsBf16(): this {
     if (this.dtype === 'bfloat16') return this;
     if (this.requiresGrad || this.gradFn) throw new GiftjsError(`storeAsBf16: ${this.describe()} is trainable; only frozen weights are stored as bfloat16`);
-    const storage = this.storage!;
+    const storage = this.live();
     if (storage.refs !== 1) throw new GiftjsError(`storeAsBf16: ${this.describe()} shares its buffer with a view`);
-    const f32 = storage.data as Float32Array;
-    storage.data = float32ToBf16(f32);
+    const f32 = storage.buffer;
+    storage.buffer = storage.memory.toBf16(f32);
     // Not back to the pool: no step will ask for a buffer of a weight's size, so keeping it
     // idle would only hold the memory the conversion was meant to free.
-    bufferPool.forget(f32);
+    if (storage.pool) storage.pool.forget(f32);
+    storage.pool = null;
     return this;
   }
 
   /** Overwrites the values from float32 (rounded when the tensor is stored as bfloat16). */
   assign(values: Float32Array): void {
     if (values.length !== this.size) throw new GiftjsError(`assign: ${values.length} values for ${this.describe()}`);
-    if (this.dtype === 'bfloat16') float32ToBf16(values, this.bf16Bits);
-    else this.data.set(values);
+    const storage = this.live();
+    if (storage.memory.isBf16(storage.buffer)) storage.memory.upload(storage.buffer, float32ToBf16(values));
+    else this.writeHost((d) => d.set(values));
   }
 
   get rank(): number {
@@ -185,14 +258,16 @@ export class Tensor {
   view(shape: Shape): Tensor {
     const storage = this.storage;
     if (!storage) throw new GiftjsError(`${this.describe()} was disposed and cannot be used`);
+    if (sizeOf(shape) !== this.size) throw new GiftjsError(`view: ${this.describe()} cannot be viewed as ${shapeString(shape)}`);
     storage.refs++;
-    return new Tensor(this.data, shape, storage);
+    return new Tensor(null, shape, storage);
   }
 
   /** A copy with its own buffer. */
   clone(): Tensor {
+    if (this.dtype === 'bfloat16') throw new GiftjsError(`clone: ${this.describe()} is stored as bfloat16; use toFloat32()`);
     const t = Tensor.empty(this.shape);
-    t.data.set(this.data);
+    getBackend().copyBlocks(this.buffer, 0, 0, t.buffer, 0, 0, 1, this.size);
     return t;
   }
 
@@ -203,16 +278,16 @@ export class Tensor {
 
   item(): number {
     if (this.size !== 1) throw new GiftjsError(`item(): ${this.describe()} holds ${this.size} values, not one`);
-    return this.data[0]!;
+    return this.read()[0]!;
   }
 
   /** A copy of the values as a Float32Array (safe to keep after the tensor is disposed). */
   toFloat32Array(): Float32Array {
-    return Float32Array.from(this.data);
+    return Float32Array.from(this.read());
   }
 
   toArray(): number[] {
-    return Array.from(this.data);
+    return Array.from(this.read());
   }
 
   /** Marks this tensor as a trainable leaf: backward() will fill .grad. */
@@ -238,7 +313,10 @@ export class Tensor {
     if (!storage) return;
     this.storage = null;
     this.gradFn = null;
-    if (--storage.refs === 0 && storage.data instanceof Float32Array) bufferPool.release(storage.data);
+    if (--storage.refs === 0) {
+      if (storage.pool) storage.pool.release(storage.buffer);
+      else storage.memory.free(storage.buffer);
+    }
   }
 
   /** Disposes the accumulated gradient. */

@@ -22,20 +22,17 @@ export const CHECKPOINT_DIR = 'checkpoint';
 
 export function saveCheckpoint(outDir: string, trainable: [string, Tensor][], optimizer: AdamW, state: CheckpointState): string {
   const dir = join(outDir, CHECKPOINT_DIR);
+  // Moments are saved flat, as they always were (a checkpoint written before stays loadable).
   const entries: Record<string, Tensor> = Object.fromEntries(trainable);
-  const temporaries: Tensor[] = [];
-  for (const [name, arr] of optimizer.stateTensors()) {
-    const t = Tensor.fromArray(arr, [arr.length]);
-    temporaries.push(t);
-    entries[name] = t;
-  }
+  const flat: Tensor[] = [];
+  for (const [name, t] of optimizer.stateTensors()) flat.push((entries[name] = t.view([t.size])));
   try {
     writeFolderAtomic(dir, (tmp) => {
       saveSafetensors(join(tmp, 'state.safetensors'), entries);
       writeFileAtomic(join(tmp, 'trainer_state.json'), [`${JSON.stringify({ ...state, optimizer_step: optimizer.step }, null, 2)}\n`]);
     });
   } finally {
-    for (const t of temporaries) t.dispose();
+    for (const t of flat) t.dispose();
   }
   return dir;
 }
@@ -60,12 +57,12 @@ export function loadCheckpoint(outDir: string, trainable: [string, Tensor][], op
   try {
     for (const [name, t] of trainable) {
       if (!file.tensors.has(name)) throw new GiftjsError(`${file.path}: no tensor '${name}'`);
-      file.readInto(name, t.data);
+      t.writeHost((values) => file.readInto(name, values));
     }
     optimizer.loadState(state.optimizer_step, (name) => {
       if (!file.tensors.has(name)) return undefined;
       const t = file.readTensor(name);
-      const a = Float32Array.from(t.data);
+      const a = Float32Array.from(t.read());
       t.dispose();
       return a;
     }, file.path);

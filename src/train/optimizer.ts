@@ -1,7 +1,8 @@
 // AdamW (Loshchilov & Hutter, decoupled weight decay) as torch.optim.AdamW computes it, with
 // parameter groups (a trained head may have its own learning rate and weight decay) and a state
 // that a checkpoint can save and restore exactly.
-import type { Tensor } from '../tensor/tensor.js';
+import { getBackend } from '../backend/index.js';
+import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
 
 export interface ParamGroup {
@@ -24,8 +25,9 @@ export class AdamW {
   readonly eps: number;
   /** Optimizer steps taken (for bias correction). */
   step = 0;
-  private readonly m = new Map<string, Float32Array>();
-  private readonly v = new Map<string, Float32Array>();
+  /** First and second moments, one backend tensor per parameter (kept past any scope). */
+  private readonly m = new Map<string, Tensor>();
+  private readonly v = new Map<string, Tensor>();
 
   constructor(readonly groups: ParamGroup[], options: AdamWOptions = {}) {
     this.beta1 = options.beta1 ?? 0.9;
@@ -33,8 +35,8 @@ export class AdamW {
     this.eps = options.eps ?? 1e-8;
     for (const g of groups) {
       for (const [name, p] of g.params) {
-        this.m.set(name, new Float32Array(p.size));
-        this.v.set(name, new Float32Array(p.size));
+        this.m.set(name, Tensor.zeros(p.shape).keep());
+        this.v.set(name, Tensor.zeros(p.shape).keep());
       }
     }
   }
@@ -47,28 +49,17 @@ export class AdamW {
     const { beta1, beta2, eps } = this;
     for (const g of this.groups) {
       const glr = lr * g.lrScale;
-      const decay = 1 - glr * g.weightDecay;
-      const stepSize = glr / bc1;
-      const sqrtBc2 = Math.sqrt(bc2);
+      const step = { beta1, beta2, eps, decay: 1 - glr * g.weightDecay, stepSize: glr / bc1, sqrtBc2: Math.sqrt(bc2) };
       for (const [name, p] of g.params) {
         if (!p.grad) continue;
-        const w = p.data;
-        const grad = p.grad.data;
-        const m = this.m.get(name)!;
-        const v = this.v.get(name)!;
-        for (let i = 0; i < w.length; i++) {
-          const gi = grad[i]!;
-          const mi = (m[i] = beta1 * m[i]! + (1 - beta1) * gi);
-          const vi = (v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi);
-          w[i] = w[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
-        }
+        getBackend().adamwUpdate(p.buffer, p.grad.buffer, this.m.get(name)!.buffer, this.v.get(name)!.buffer, p.size, step);
       }
     }
   }
 
-  /** The moments by parameter name, for a checkpoint. */
-  stateTensors(): Map<string, Float32Array> {
-    const out = new Map<string, Float32Array>();
+  /** The moments by parameter name, for a checkpoint (the optimizer's own tensors: do not dispose them). */
+  stateTensors(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
     for (const [n, a] of this.m) out.set(`optimizer.m.${n}`, a);
     for (const [n, a] of this.v) out.set(`optimizer.v.${n}`, a);
     return out;
@@ -79,8 +70,8 @@ export class AdamW {
     for (const [prefix, map] of [['optimizer.m.', this.m], ['optimizer.v.', this.v]] as const) {
       for (const [n, a] of map) {
         const saved = get(prefix + n);
-        if (!saved || saved.length !== a.length) throw new GiftjsError(`${source}: optimizer state '${prefix}${n}' is missing or has the wrong size`);
-        a.set(saved);
+        if (!saved || saved.length !== a.size) throw new GiftjsError(`${source}: optimizer state '${prefix}${n}' is missing or has the wrong size`);
+        a.assign(saved);
       }
     }
   }
@@ -89,19 +80,11 @@ export class AdamW {
 /** Scales all gradients so that their global L2 norm is at most maxNorm; returns the norm before. */
 export function clipGradNorm(params: Tensor[], maxNorm: number): number {
   let sq = 0;
-  for (const p of params) {
-    if (!p.grad) continue;
-    const g = p.grad.data;
-    for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
-  }
+  for (const p of params) if (p.grad) sq += getBackend().sumOfSquares(p.grad.buffer, p.grad.size);
   const norm = Math.sqrt(sq);
   if (maxNorm > 0 && norm > maxNorm) {
     const s = maxNorm / (norm + 1e-6);
-    for (const p of params) {
-      if (!p.grad) continue;
-      const g = p.grad.data;
-      for (let i = 0; i < g.length; i++) g[i]! *= s;
-    }
+    for (const p of params) if (p.grad) getBackend().scaleInPlace(p.grad.buffer, s, p.grad.size);
   }
   return norm;
 }

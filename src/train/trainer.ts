@@ -9,6 +9,7 @@ import type { Example } from '../data/examples.js';
 import type { LlamaForCausalLM } from '../models/llama/model.js';
 import type { Module } from '../nn/module.js';
 import { scale } from '../ops/elementwise.js';
+import { allFinite } from '../ops/reduce.js';
 import { headParameterNames } from '../peft/baselines/model.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -145,9 +146,9 @@ export function validateTrainOptions(o: TrainOptions): void {
   check(o.headWeightDecay === null || (finite(o.headWeightDecay) && o.headWeightDecay >= 0), 'headWeightDecay', o.headWeightDecay, 'null or a finite number >= 0');
 }
 
-/** The names of trainable tensors whose gradient holds a NaN or an infinity. */
+/** The names of trainable tensors whose gradient holds a NaN or an infinity (their sum of squares, in float64, is then not finite). */
 function nonFiniteGradients(trainable: [string, Tensor][]): string[] {
-  return trainable.filter(([, t]) => t.grad && !t.grad.data.every(Number.isFinite)).map(([n]) => n);
+  return trainable.filter(([, t]) => t.grad && !allFinite(t.grad)).map(([n]) => n);
 }
 
 export function trainModel(run: TrainRun): TrainResult {

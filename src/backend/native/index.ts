@@ -1,16 +1,21 @@
 // The `native` backend: every kernel in C++ (native/), called through N-API.
 import type { Backend } from '../backend.js';
 import type { NativeAddon } from './binding.js';
+import { ActivationKind } from '../backend.js';
+import { hostMemory } from '../host_memory.js';
+import { refActivationBackward, refActivationForward } from '../ref/activations.js';
 import { refBinary, refCopyStrided } from '../ref/elementwise.js';
+import { hostBookkeeping } from '../ref/index.js';
 
 /** The addon's strided kernels take up to this many dimensions; higher ranks (rare) run on ref. */
 const MAX_NATIVE_RANK = 8;
 
-export function createNativeBackend(addon: NativeAddon): Backend {
+export function createNativeBackend(addon: NativeAddon): Backend<Float32Array> {
   return {
     name: 'native',
+    memory: hostMemory,
     gemm: (a) =>
-      addon.gemm(a.transA, a.transB, a.M, a.N, a.K, a.alpha, a.A, a.lda, a.B, a.ldb, a.beta, a.C, a.ldc, a.batch, a.strideA, a.strideB, a.strideC),
+      addon.gemm(a.transA, a.transB, a.M, a.N, a.K, a.alpha, at(a.A, a.offsetA), a.lda, at(a.B, a.offsetB), a.ldb, a.beta, a.C, a.ldc, a.batch, a.strideA, a.strideB, a.strideC),
     rmsNormForward: (x, w, y, rstd, rows, cols, eps) => addon.rmsNormForward(x, w, y, rstd, rows, cols, eps),
     rmsNormBackward: (x, w, rstd, dy, dx, dw, rows, cols) => addon.rmsNormBackward(x, w, rstd, dy, dx, dw, rows, cols),
     layerNormForward: (x, w, b, y, mean, rstd, rows, cols, eps) => addon.layerNormForward(x, w, b, y, mean, rstd, rows, cols, eps),
@@ -26,8 +31,11 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     attentionForward: (s, q, k, v, mask, out, lse) => addon.attentionForward(s, q, k, v, mask, out, lse),
     attentionBackward: (s, q, k, v, mask, out, lse, dout, dq, dk, dv) =>
       addon.attentionBackward(s, q, k, v, mask, out, lse, dout, dq, dk, dv),
-    activationForward: (kind, x, y, n) => addon.activationForward(kind, x, y, n),
-    activationBackward: (kind, x, dy, dx, n) => addon.activationBackward(kind, x, dy, dx, n),
+    // ReLU and tanh (BERT's pooler, small encoders) are rare enough for the TypeScript kernel.
+    activationForward: (kind, x, y, n) =>
+      kind >= ActivationKind.Relu ? refActivationForward(kind, x, y, n) : addon.activationForward(kind, x, y, n),
+    activationBackward: (kind, x, dy, dx, n) =>
+      kind >= ActivationKind.Relu ? refActivationBackward(kind, x, dy, dx, n) : addon.activationBackward(kind, x, dy, dx, n),
     swigluForward: (gate, up, y, n) => addon.swigluForward(gate, up, y, n),
     swigluBackward: (gate, up, dy, dgate, dup, n) => addon.swigluBackward(gate, up, dy, dgate, dup, n),
     binary: (op, shape, a, as, b, bs, out) =>
@@ -35,5 +43,11 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     copyStrided: (shape, src, ss, dst) =>
       shape.length > MAX_NATIVE_RANK ? refCopyStrided(shape, src, ss, dst) : addon.copyStrided(shape, src, ss, dst),
     ropeRotate: (src, dst, cos, sin, rows, T, D, direction) => addon.ropeRotate(src, dst, cos, sin, rows, T, D, direction),
+    ...hostBookkeeping(),
   };
+}
+
+/** A host buffer seen from `offset` elements on (a GEMM operand that starts inside a larger tensor). */
+function at<T extends Float32Array | Uint16Array>(buffer: T, offset: number | undefined): T {
+  return offset ? (buffer.subarray(offset) as T) : buffer;
 }

@@ -39,6 +39,10 @@ export function activationValue(kind: ActivationKind, x: number): number {
       return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
     case ActivationKind.Silu:
       return x / (1 + Math.exp(-x));
+    case ActivationKind.Relu:
+      return x > 0 || x !== x ? x : 0; // NaN passes through, as in PyTorch
+    case ActivationKind.Tanh:
+      return Math.tanh(x);
   }
 }
 
@@ -54,6 +58,12 @@ export function activationDerivative(kind: ActivationKind, x: number): number {
     case ActivationKind.Silu: {
       const s = 1 / (1 + Math.exp(-x));
       return s * (1 + x * (1 - s));
+    }
+    case ActivationKind.Relu:
+      return x > 0 ? 1 : x !== x ? x : 0;
+    case ActivationKind.Tanh: {
+      const t = Math.tanh(x);
+      return 1 - t * t;
     }
   }
 }

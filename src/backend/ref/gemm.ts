@@ -4,15 +4,16 @@ import { bf16ToFloat32, float32ToBf16 } from '../../tensor/dtype.js';
 import type { GemmArgs } from '../backend.js';
 import { bf16ComputeEnabled } from '../bf16_compute.js';
 
-export function refGemm(a: GemmArgs): void {
-  const { M, N, K, alpha, beta, C, lda, ldb, ldc, transA, transB } = a;
-  const B = a.B instanceof Uint16Array ? bf16ToFloat32(a.B) : a.B;
+export function refGemm(a: GemmArgs<Float32Array>): void {
+  const { M, N, K, alpha, beta, lda, ldb, ldc, transA, transB } = a;
+  const C = a.C as Float32Array;
+  const B = a.B instanceof Uint16Array ? bf16ToFloat32(a.B) : (a.B as Float32Array);
   // bf16 compute: the activations meet a bfloat16 weight rounded to bfloat16 as well.
-  const A = a.B instanceof Uint16Array && bf16ComputeEnabled() ? bf16ToFloat32(float32ToBf16(a.A)) : a.A;
+  const A = a.B instanceof Uint16Array && bf16ComputeEnabled() ? bf16ToFloat32(float32ToBf16(a.A as Float32Array)) : (a.A as Float32Array);
   const row = new Float64Array(N);
   for (let b = 0; b < a.batch; b++) {
-    const offA = b * a.strideA;
-    const offB = b * a.strideB;
+    const offA = (a.offsetA ?? 0) + b * a.strideA;
+    const offB = (a.offsetB ?? 0) + b * a.strideB;
     const offC = b * a.strideC;
     for (let i = 0; i < M; i++) {
       row.fill(0);

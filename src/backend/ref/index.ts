@@ -4,6 +4,8 @@ import { refActivationBackward, refActivationForward, refSwigluBackward, refSwig
 import { refAttentionBackward, refAttentionForward } from './attention.js';
 import { refBinary, refCopyStrided, refRopeRotate } from './elementwise.js';
 import { refGemm } from './gemm.js';
+import { hostMemory } from '../host_memory.js';
+import { refAdamwUpdate, refCopyBlocks, refFill, refGatherRows, refReduceSum, refScaleInPlace, refScatterAddRows, refSumOfSquares } from './memory_ops.js';
 import { refLayerNormBackward, refLayerNormForward, refRmsNormBackward, refRmsNormForward } from './norms.js';
 import {
   refCrossEntropyBackward,
@@ -14,8 +16,9 @@ import {
   refSoftmaxForward,
 } from './softmax.js';
 
-export const refBackend: Backend = {
+export const refBackend: Backend<Float32Array> = {
   name: 'ref',
+  memory: hostMemory,
   gemm: refGemm,
   rmsNormForward: refRmsNormForward,
   rmsNormBackward: refRmsNormBackward,
@@ -36,4 +39,19 @@ export const refBackend: Backend = {
   binary: refBinary,
   copyStrided: refCopyStrided,
   ropeRotate: refRopeRotate,
+  ...hostBookkeeping(),
 };
+
+/** The kernels the CPU backends share (see memory_ops.ts). */
+export function hostBookkeeping(): Pick<Backend<Float32Array>, 'fill' | 'copyBlocks' | 'gatherRows' | 'scatterAddRows' | 'reduceSum' | 'sumOfSquares' | 'scaleInPlace' | 'adamwUpdate'> {
+  return {
+    fill: refFill,
+    copyBlocks: refCopyBlocks,
+    gatherRows: refGatherRows,
+    scatterAddRows: refScatterAddRows,
+    reduceSum: refReduceSum,
+    sumOfSquares: refSumOfSquares,
+    scaleInPlace: refScaleInPlace,
+    adamwUpdate: refAdamwUpdate,
+  };
+}

@@ -91,15 +91,15 @@ export class UseLiteModel extends Module {
   timingSignal(seq: number): Tensor {
     const inv = inverseTimescales(this.config);
     const n = inv.length;
-    const out = Tensor.empty([seq, 2 * n]);
-    for (let t = 0; t < seq; t++) {
-      for (let i = 0; i < n; i++) {
-        const angle = Math.fround(t * Math.fround(inv[i]!));
-        out.data[t * 2 * n + i] = Math.sin(angle);
-        out.data[t * 2 * n + n + i] = Math.cos(angle);
+    return Tensor.fromHost([seq, 2 * n], (d) => {
+      for (let t = 0; t < seq; t++) {
+        for (let i = 0; i < n; i++) {
+          const angle = Math.fround(t * Math.fround(inv[i]!));
+          d[t * 2 * n + i] = Math.sin(angle);
+          d[t * 2 * n + n + i] = Math.cos(angle);
+        }
       }
-    }
-    return out;
+    });
   }
 
   forward(input: EncoderInput): EncoderOutput {
@@ -112,12 +112,13 @@ export class UseLiteModel extends Module {
     let x = add(scale(emb, 2), this.timingSignal(seq));
     for (const layer of this.layers) x = layer.forward(x, input);
     // Mean over the real tokens: weights mask / max(count, 1), as the graph divides.
-    const weights = Tensor.zeros([batch, seq, 1]);
-    for (let b = 0; b < batch; b++) {
-      let count = 0;
-      for (let t = 0; t < seq; t++) count += attentionMask[b * seq + t]! > 0 ? 1 : 0;
-      for (let t = 0; t < seq; t++) weights.data[b * seq + t] = attentionMask[b * seq + t]! > 0 ? 1 / Math.max(count, 1) : 0;
-    }
+    const weights = Tensor.fromHost([batch, seq, 1], (w) => {
+      for (let b = 0; b < batch; b++) {
+        let count = 0;
+        for (let t = 0; t < seq; t++) count += attentionMask[b * seq + t]! > 0 ? 1 : 0;
+        for (let t = 0; t < seq; t++) w[b * seq + t] = attentionMask[b * seq + t]! > 0 ? 1 / Math.max(count, 1) : 0;
+      }
+    });
     const mean = sum(mul(x, weights), 1);
     return { lastHiddenState: x, pooled: tanh(this.pooler.forward(mean)) };
   }
@@ -127,7 +128,7 @@ export class UseLiteModel extends Module {
     return noGrad(() => {
       const pooled = this.forward(input).pooled;
       const H = this.config.hiddenSize;
-      const out = new Float32Array(pooled.data);
+      const out = Float32Array.from(pooled.read());
       for (let b = 0; b < input.batch; b++) {
         let ss = 0;
         for (let j = 0; j < H; j++) ss += out[b * H + j]! ** 2;

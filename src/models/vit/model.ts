@@ -25,18 +25,17 @@ export { saveViTPretrained } from './export.js';
 export function imagesToPatches(pixels: Float32Array, batch: number, c: ViTConfig): Tensor {
   const { numChannels: C, imageSize: S, patchSize: P } = c;
   const g = S / P;
-  const out = Tensor.empty([batch, g * g, C * P * P]);
-  const o = out.data;
-  let k = 0;
-  for (let b = 0; b < batch; b++)
-    for (let py = 0; py < g; py++)
-      for (let px = 0; px < g; px++)
-        for (let ch = 0; ch < C; ch++)
-          for (let y = 0; y < P; y++) {
-            const src = ((b * C + ch) * S + py * P + y) * S + px * P;
-            for (let x = 0; x < P; x++) o[k++] = pixels[src + x]!;
-          }
-  return out;
+  return Tensor.fromHost([batch, g * g, C * P * P], (o) => {
+    let k = 0;
+    for (let b = 0; b < batch; b++)
+      for (let py = 0; py < g; py++)
+        for (let px = 0; px < g; px++)
+          for (let ch = 0; ch < C; ch++)
+            for (let y = 0; y < P; y++) {
+              const src = ((b * C + ch) * S + py * P + y) * S + px * P;
+              for (let x = 0; x < P; x++) o[k++] = pixels[src + x]!;
+            }
+  });
 }
 
 class PatchEmbeddings extends Module {

@@ -5,7 +5,9 @@
 // tied_modules: one list of patterns (each layer's exact path) per group, which the fork re.match-es
 // against module paths; the first matching layer owns the tensors.
 import type { Module } from '../../nn/module.js';
-import { Tensor } from '../../tensor/tensor.js';
+import { transpose } from '../../ops/shape_ops.js';
+import { noGrad } from '../../tensor/autograd.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { findTargetLinears } from '../targets.js';
 import type { AttachedGift } from './model.js';
 import { GiftjsError } from '../../errors.js';
@@ -17,12 +19,6 @@ function escape(path: string): string {
   return path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function transpose(t: Tensor): Float32Array {
-  const [rows, cols] = t.shape as [number, number];
-  const out = new Float32Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = t.data[i * cols + j]!;
-  return out;
-}
 
 /** The fork's adapter_config.json and tensors for a GIFT adapter. */
 export function toWegeft(adapter: AttachedGift, basePath: string): { config: Record<string, unknown>; tensors: Record<string, Tensor> } {
@@ -34,8 +30,8 @@ export function toWegeft(adapter: AttachedGift, basePath: string): { config: Rec
     const members = adapter.members.get(pair.group)!;
     tied.push(members.map((m) => `^${escape(m.path)}$`));
     const owner = members[0]!.path;
-    tensors[`${PREFIX}${owner}.wegeft_phi.weight`] = Tensor.fromArray(pair.phi.data, pair.phi.shape);
-    tensors[`${PREFIX}${owner}.wegeft_psi.weight`] = Tensor.fromArray(transpose(pair.psi), [pair.psi.shape[1]!, pair.psi.shape[0]!]);
+    tensors[`${PREFIX}${owner}.wegeft_phi.weight`] = pair.phi.clone();
+    tensors[`${PREFIX}${owner}.wegeft_psi.weight`] = noGrad(() => transpose(pair.psi, 0, 1)); // the fork stores psi as [r, in]
   }
   const targets = c.target_modules as string[];
   return {
@@ -90,7 +86,7 @@ export function fromWegeft(model: Module, raw: Record<string, unknown>, read: (n
     const psiW = read(`${PREFIX}${owner}.wegeft_psi.weight`);
     if (!phi || !psiW) refuse(`a pair stored on ${owner} that is missing`);
     tensors.set(`gift.${target}.phi`, phi!);
-    tensors.set(`gift.${target}.psi`, Tensor.fromArray(transpose(psiW!), [psiW!.shape[1]!, psiW!.shape[0]!]));
+    tensors.set(`gift.${target}.psi`, noGrad(() => transpose(psiW!, 0, 1)));
   }
   return { config: { method: 'gift', rank, alpha: raw.wegeft_alpha ?? 8, target_modules: targets, layers, share: 'target' }, tensors };
 }

@@ -1,0 +1,32 @@
+// Host memory: the memory of the CPU backends (ref and native). A buffer is a Float32Array (or
+// the Uint16Array of a bfloat16 weight's bits) that the kernels address directly, so every host
+// boundary (hostView, download) is the buffer itself and costs nothing.
+import type { BackendMemory, DeviceBuffer, HostValues } from './backend.js';
+import { float32ToBf16 } from '../tensor/dtype.js';
+import { GiftjsError } from '../errors.js';
+
+function asHost(buffer: DeviceBuffer): HostValues {
+  if (buffer instanceof Float32Array || buffer instanceof Uint16Array) return buffer;
+  throw new GiftjsError('host memory: this buffer belongs to another backend (its tensor was created under a different one)');
+}
+
+export const hostMemory: BackendMemory = {
+  space: 'host',
+  alloc: (length) => new Float32Array(length),
+  free: () => {},
+  hostView: asHost,
+  upload(buffer, values) {
+    const dst = asHost(buffer);
+    if (dst.constructor !== values.constructor || dst.length !== values.length) {
+      throw new GiftjsError(`host memory: cannot copy ${values.length} values of another type into a buffer of ${dst.length}`);
+    }
+    if (dst !== values) dst.set(values as never);
+  },
+  download: asHost,
+  toBf16(buffer) {
+    const src = asHost(buffer);
+    if (!(src instanceof Float32Array)) throw new GiftjsError('host memory: the buffer is bfloat16 already');
+    return float32ToBf16(src);
+  },
+  isBf16: (buffer) => asHost(buffer) instanceof Uint16Array,
+};

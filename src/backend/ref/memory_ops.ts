@@ -1,0 +1,82 @@
+// Reference kernels for the data movement and bookkeeping around a step: fill, block copies,
+// embedding gather / scatter-add, reductions, and the optimizer's update. They are also the CPU
+// kernels of the native backend: none of them is in a step's hot path (the profile puts each well
+// under 1%), and all of them are memory-bound loops that V8 compiles to tight code.
+import type { AdamWStep } from '../backend.js';
+
+type F = Float32Array;
+
+export function refFill(buffer: F, value: number, n: number): void {
+  buffer.fill(value, 0, n);
+}
+
+export function refCopyBlocks(src: F, srcOffset: number, srcStride: number, dst: F, dstOffset: number, dstStride: number, blocks: number, blockLength: number): void {
+  for (let i = 0; i < blocks; i++) {
+    const from = srcOffset + i * srcStride;
+    dst.set(src.subarray(from, from + blockLength), dstOffset + i * dstStride);
+  }
+}
+
+export function refGatherRows(table: F | Uint16Array, ids: Int32Array, out: F, dim: number): void {
+  if (table instanceof Uint16Array) {
+    const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+    for (let i = 0; i < ids.length; i++) {
+      const from = ids[i]! * dim;
+      for (let j = 0; j < dim; j++) outBits[i * dim + j] = table[from + j]! << 16; // bf16 -> float32 bits
+    }
+    return;
+  }
+  for (let i = 0; i < ids.length; i++) out.set(table.subarray(ids[i]! * dim, (ids[i]! + 1) * dim), i * dim);
+}
+
+export function refScatterAddRows(g: F, ids: Int32Array, dtable: F, dim: number): void {
+  for (let i = 0; i < ids.length; i++) {
+    const o = ids[i]! * dim;
+    for (let j = 0; j < dim; j++) dtable[o + j]! += g[i * dim + j]!;
+  }
+}
+
+export function refReduceSum(shape: readonly number[], src: F, outStrides: readonly number[], out: F, scale: number): void {
+  const rank = shape.length;
+  let total = 1;
+  for (const d of shape) total *= d;
+  const acc = new Float64Array(out.length);
+  if (total > 0) {
+    const last = rank === 0 ? 1 : shape[rank - 1]!;
+    const sl = rank === 0 ? 0 : outStrides[rank - 1]!;
+    const counter = new Array<number>(Math.max(rank - 1, 0)).fill(0);
+    let io = 0;
+    for (let o = 0; o < total; o += last) {
+      for (let j = 0; j < last; j++) acc[io + j * sl]! += src[o + j]!;
+      for (let d = rank - 2; d >= 0; d--) {
+        counter[d]!++;
+        io += outStrides[d]!;
+        if (counter[d]! < shape[d]!) break;
+        io -= outStrides[d]! * shape[d]!;
+        counter[d] = 0;
+      }
+    }
+  }
+  for (let i = 0; i < out.length; i++) out[i] = acc[i]! * scale;
+}
+
+export function refSumOfSquares(buffer: F, n: number): number {
+  let sq = 0;
+  for (let i = 0; i < n; i++) sq += buffer[i]! * buffer[i]!;
+  return sq;
+}
+
+export function refScaleInPlace(buffer: F, s: number, n: number): void {
+  for (let i = 0; i < n; i++) buffer[i]! *= s;
+}
+
+/** AdamW (decoupled weight decay, as torch.optim.AdamW): each value computed in float64, stored as float32. */
+export function refAdamwUpdate(w: F, grad: F, m: F, v: F, n: number, s: AdamWStep): void {
+  const { beta1, beta2, eps, decay, stepSize, sqrtBc2 } = s;
+  for (let i = 0; i < n; i++) {
+    const gi = grad[i]!;
+    const mi = (m[i] = beta1 * m[i]! + (1 - beta1) * gi);
+    const vi = (v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi);
+    w[i] = w[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
+  }
+}

@@ -39,7 +39,7 @@ export function getBackend(): Backend {
   if (nb) return (current = nb);
   if (!warned) {
     warned = true;
-    console.warn(`giftjs: native kernels unavailable, using the slower TypeScript backend (${loadAddon().error})`);
+    console.warn(`giftjs: native kernels unavailable, using the much slower TypeScript backend: ${loadAddon().error}`);
   }
   return (current = refBackend);
 }

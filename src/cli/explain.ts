@@ -1,6 +1,7 @@
 // gift explain: GIFT's cluster maps for one GIFT layer of a fine-tuned model -- heat maps over an
 // image's patches (one per prototype, before and after the adapter, and a grid), or, for a text
 // model, the tokens of an input that respond most to each prototype.
+import { loadSharp } from '../io/optional_package.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -67,7 +68,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
       logits = new Float32Array(model.forward(imagesToPatches(pixels, 1, c)).read());
     });
     const size = intOption(values.size, 'size', 224, 16);
-    const sharp = (await import('sharp')).default;
+    const sharp = await loadSharp('gift explain (reading the image)');
     const shown = await sharp(values.image).removeAlpha().toColourspace('srgb').resize(size, size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
     const files = await writeClusterMaps({ data: new Uint8Array(shown.data), width: size, height: size }, maps, c.imageSize / c.patchSize, true, out);
     const pred = logits ? argmax(logits) : -1;

@@ -1,4 +1,7 @@
 // The `gift` command line: parses the command and hands over to its module.
+import { sep } from 'node:path';
+import { loadAddon } from '../backend/native/binding.js';
+import { GIFTJS_VERSION } from '../version.js';
 import { benchCommand } from './bench.js';
 import { convertCommand } from './convert.js';
 import { evalCommand } from './eval.js';
@@ -40,8 +43,15 @@ commands:
   explain   GIFT's cluster maps: prototype heat maps over an image, or the tokens each prototype picks
   bench     benchmarks of the tensor engine (gift bench --help)
 
-Run 'gift <command> --help' for a command's options.
+Run 'gift <command> --help' for a command's options, 'gift --version' for the version.
 `;
+
+/** The version, and which kernels this installation runs on. */
+function versionText(): string {
+  const { addon, path } = loadAddon();
+  const kernels = addon && path ? `native kernels (${path.includes(`${sep}prebuilds${sep}`) ? 'prebuilt' : 'built from source'})` : 'TypeScript kernels (no native addon)';
+  return `giftjs ${GIFTJS_VERSION} on Node ${process.versions.node}, ${process.platform}-${process.arch}, ${kernels}`;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -52,6 +62,11 @@ export async function main(argv: string[]): Promise<number> {
     case 'help':
       console.log(HELP);
       return command === undefined ? 2 : 0;
+    case '-v':
+    case '--version':
+    case 'version':
+      console.log(versionText());
+      return 0;
     default: {
       const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
       if (!run) {

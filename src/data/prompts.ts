@@ -1,4 +1,4 @@
-// The paper's prompt templates (exact strings from ../shared/docs/paper-protocols.md).
+// The paper's prompt templates (exact strings from the paper's protocols).
 
 export const COMMONSENSE_TRIGGER = 'the correct answer is ';
 

@@ -1,4 +1,4 @@
-// Answer extraction as the paper's evaluation code does it (../shared/docs/paper-protocols.md).
+// Answer extraction as the paper's evaluation code does it (the paper's protocols).
 import { COMMONSENSE_TRIGGER } from '../data/prompts.js';
 import { GiftjsError } from '../errors.js';
 

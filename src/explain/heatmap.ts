@@ -1,6 +1,7 @@
 // Drawing cluster maps: each prototype's responses over the patch grid, upsampled (bilinear) to
 // the image, coloured (blue = low, red = high) and laid over it; one PNG per prototype and phase,
 // and one grid (rows: before / after the adapter; columns: the image, then each prototype).
+import { loadSharp } from '../io/optional_package.js';
 import { join } from 'node:path';
 import { writeFilesAtomic } from '../io/atomic.js';
 import type { ClusterMaps } from './cluster_maps.js';
@@ -50,7 +51,7 @@ function overlay(image: RgbImage, heat: Float32Array, alpha = 0.55): Uint8Array 
 }
 
 async function encodePng(data: Uint8Array, width: number, height: number): Promise<Buffer> {
-  const sharp = (await import('sharp')).default;
+  const sharp = await loadSharp('Writing PNG heat maps');
   return sharp(Buffer.from(data), { raw: { width, height, channels: 3 } }).png().toBuffer();
 }
 

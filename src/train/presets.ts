@@ -1,4 +1,4 @@
-// Presets: the paper's settings for its tasks (../shared/docs/paper-protocols.md), applied before
+// Presets: the paper's settings for its tasks (the paper's protocols: arXiv 2312.00700 v4 and its released configurations), applied before
 // any explicit flag, which overrides them.
 import type { PromptTask } from '../data/examples.js';
 import type { TrainOptions } from './trainer.js';
@@ -23,17 +23,17 @@ export const PRESETS: Record<string, Preset> = {
   'commonsense-llama': {
     description: "Commonsense reasoning on Llama (paper: Commonsense170k, 6 epochs): GIFT rank 64 on q_proj,v_proj, lr 2.5e-4, batch 8 x 4, warmup 0.1, linear, wd 0",
     method: LLAMA_GIFT, options: LLAMA_OPTIONS, task: 'commonsense', format: 'llm-adapters',
-    caveat: 'Commonsense170k is not available here and 6 epochs of it on a 7-8B model need GPUs: use it on smaller models and data (../shared/data/commonsense has BoolQ/ARC/OBQA training sets).',
+    caveat: 'The paper trains on Commonsense170k (not shipped with giftjs; bring it in the LLM-Adapters JSON format) for 6 epochs on 7-8B models, which takes GPUs: on a CPU, use a smaller model or data, such as the BoolQ, ARC or OBQA training sets.',
   },
   'math-llama': {
     description: 'Arithmetic reasoning on Llama (paper: math_10k): GIFT rank 64 on q_proj,v_proj, lr 2.5e-4, batch 8 x 4, warmup 0.1, linear, wd 0, 6 epochs (12 for GSM8K tuning)',
     method: LLAMA_GIFT, options: LLAMA_OPTIONS, task: 'math', format: 'llm-adapters',
-    caveat: 'math_10k is not available here (../shared/data/math has test sets and MAWPS/GSM8K training data); a 7-8B model does not train on 2 CPU cores in reasonable time.',
+    caveat: 'The paper trains on math_10k (not shipped with giftjs; bring it in the LLM-Adapters JSON format); a 7-8B model does not train on a few CPU cores in reasonable time.',
   },
   'instruct-llama': {
     description: 'Instruction tuning on Llama (paper: UltraFeedback on Llama-2 7B): GIFT rank 64 on q_proj,v_proj, Alpaca template, lr 2.5e-4, batch 8 x 4, warmup 0.1',
     method: LLAMA_GIFT, options: { ...LLAMA_OPTIONS, epochs: 3 }, task: 'instruct', format: 'llm-adapters',
-    caveat: 'AlpacaEval (GPT-4 judged) cannot run here; ../shared/data/instruct/ultrafeedback_1k.json is a 1k sample.',
+    caveat: 'The paper evaluates with AlpacaEval, judged by GPT-4, which giftjs does not run; bring UltraFeedback (or other instruction data) in the LLM-Adapters JSON format.',
   },
 };
 
@@ -42,7 +42,7 @@ export const PRESETS: Record<string, Preset> = {
 // the same lr and weight decay for the head (the paper grid-searches lr in 1e-4..1e-3).
 const GLUE_GIFT = { method: 'gift', rank: 32, target_modules: ['query', 'value'] };
 const GLUE_OPTIONS: Partial<TrainOptions> = { lr: 1e-3, batchSize: 32, warmupRatio: 0.06, weightDecay: 0, scheduler: 'linear', epochs: 1 };
-const GLUE_CAVEAT = 'The paper fine-tunes RoBERTa-base/large (no pretrained RoBERTa can be had here) at max length 512, batch 64, 5 seeds and a grid over lr and wd; this is one seed of a 7M-parameter encoder at its 128-token limit.';
+const GLUE_CAVEAT = 'The paper fine-tunes RoBERTa-base/large at max length 512, batch 64, 5 seeds and a grid over lr and wd; by default this is one seed of the embedded 7M-parameter encoder at its 128-token limit (--model with a RoBERTa folder trains the paper\'s model).';
 
 const glue = (name: string, metric: string, seqcls: NonNullable<Preset['seqcls']>, epochs = 1): Preset => ({
   description: `GLUE ${name} (${metric}) on a sentence encoder: GIFT rank 32 on query,value, lr 1e-3, batch 32, warmup 0.06, linear, wd 0, ${epochs} epoch(s), head trained with the same lr`,
@@ -60,7 +60,7 @@ PRESETS['vit-gift'] = {
   method: { method: 'gift', rank: 16, target_modules: ['attention.output.dense'] },
   options: { lr: 1e-4, batchSize: 64, epochs: 100, warmupRatio: 0.1, scheduler: 'cosine', weightDecay: 0 },
   task: 'imgcls',
-  caveat: 'No FGVC/VTAB images or ImageNet-21k ViT-B/16 weights are available here; the cosine schedule ends at 0 (the paper: 1e-6), and drop-path 0.1 is not applied.',
+  caveat: 'The paper uses FGVC/VTAB images and ImageNet-21k ViT-B/16 weights (neither ships with giftjs); the cosine schedule ends at 0 (the paper: 1e-6), and drop-path 0.1 is not applied.',
 };
 
 export function presetByName(name: string): Preset {

@@ -23,7 +23,19 @@ test('a missing native addon falls back to ref with one warning', () => {
   assert.deepEqual(out.c, [37, 54, 81, 118]); // [[1,2],[3,4]]^3
   const warnings = r.stderr.split('\n').filter((l) => l.includes('native kernels unavailable'));
   assert.equal(warnings.length, 1, r.stderr);
-  assert.match(warnings[0]!, /\/nonexistent\/giftjs_native\.node does not exist/);
+  assert.match(warnings[0]!, /\/nonexistent\/giftjs_native\.node \(GIFTJS_NATIVE_ADDON\) does not exist/);
+  assert.match(warnings[0]!, /Build them with `node \S+scripts\/build-native\.mjs`/, 'the warning says what to run');
+});
+
+test('without a source build the prebuilt addon for this platform is found', () => {
+  const script = `
+    const b = await import(${JSON.stringify(fileURLToPath(new URL('../../src/backend/native/binding.js', import.meta.url)))});
+    console.log(JSON.stringify(b.addonCandidates()));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, GIFTJS_NATIVE_ADDON: '' } });
+  assert.equal(r.status, 0, r.stderr);
+  const [source, prebuilt] = JSON.parse(r.stdout.trim()) as string[];
+  assert.match(source!, /build\/Release\/giftjs_native\.node$/);
+  assert.match(prebuilt!, new RegExp(`prebuilds/${process.platform}-${process.arch}/giftjs_native\\.node$`));
 });
 
 test('bf16 and f16 storage convert to float32 on load', async () => {

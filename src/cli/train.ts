@@ -1,5 +1,6 @@
 // gift train: a model folder and a data file in, a trained adapter out (with its log, metrics
 // and a loss-curve picture), resumable after any interruption.
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { DATA_FORMATS } from '../data/examples.js';
@@ -11,18 +12,22 @@ import { writeTrainingReport } from '../train/report.js';
 import { presetByName, PRESETS } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
-import { intOption, layersOption, listOption, numberOption, parse, promptTaskOption, requireString } from './args.js';
+import { configYaml, readConfigFile } from './config_file.js';
+import { intOption, layersOption, listOption, numberOption, parse, promptTaskOption, requireString, type Options } from './args.js';
 import { loadTokenizer, sequenceLengthOption } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
 import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
 
+const D = DEFAULT_TRAIN_OPTIONS;
+
 export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [options]
 
   --model <dir>          Hugging Face model folder (config.json, safetensors, tokenizer.json)
-  --data <file>          training data (.jsonl, .json, .parquet): .jsonl ({"text"}, {"prompt","completion"}, {"messages"}) or
+  --data <file|dir>      training data; a folder holds train.jsonl (and valid.jsonl, test.jsonl), as mlx-lm's (.jsonl, .json, .parquet): .jsonl ({"text"}, {"prompt","completion"}, {"messages"}) or
                          the paper's LLM-Adapters JSON list ({"instruction","input","output","answer"})
   --eval-data <file>     held-out data (same formats); its loss is logged at the start, every
                          --eval-every updates and at the end
@@ -30,16 +35,25 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --task <t>             commonsense | math | instruct: the paper's prompt template for LLM-Adapters data;
                          seqcls / imgcls: sequence / image classification (below)
   --method <m>           ${METHOD_NAMES.join(' | ')} (default gift)
-  --rank R --alpha A     GIFT / LoRA rank and alpha (scale = alpha / rank; GIFT's alpha defaults to R)
+  --rank R --alpha A     GIFT / LoRA rank (default 8) and alpha (scale = alpha / rank; GIFT's alpha defaults to R)
+  --config <file>, -c    settings from a YAML or JSON file (keys are these flags' names: lr, batch_size,
+                         targets: [q_proj, v_proj], ...); flags given beside it override it. Each run
+                         writes what it used to <out>/config.yaml
   --targets a,b          module names (default q_proj,v_proj)   --layers 0,1,4-7   only these blocks
   --share target|input-size   GIFT: one (phi, psi) per target name, or per input size
   --dropout P            LoRA dropout
   --epochs N | --max-steps N   length of training (default 1 epoch)
-  --lr --batch-size --grad-accum --max-length --warmup-ratio --weight-decay --max-grad-norm --seed
-  --scheduler ${SCHEDULERS.join('|')}   --head-lr --head-weight-decay
+  --lr X                 peak learning rate (default ${D.lr})   --batch-size N   examples per step (default ${D.batchSize})
+  --grad-accum N         steps per optimizer update (default ${D.gradAccum})   --max-length N   tokens per example (default 512, at most the model's context)
+  --warmup-ratio X       share of the updates spent warming up (default ${D.warmupRatio})   --weight-decay X (default ${D.weightDecay})
+  --max-grad-norm X      gradient clipping, 0 = none (default ${D.maxGradNorm})   --seed N (default ${D.seed})
+  --scheduler ${SCHEDULERS.join('|')} (default ${D.scheduler})   --head-lr X --head-weight-decay X (default: the main group's)
   --preset <name>        the paper's settings: ${Object.keys(PRESETS).join(', ')}
   --eval-every N --save-every N   held-out loss / checkpoint every N optimizer updates
-  --resume               continue from <out>/checkpoint with the same arguments
+  --save-total-limit N   keep the N newest checkpoints (default 0: all); each is <out>/checkpoint-<step>/ with a
+                         loadable adapter/ inside; with --save-every, the end of the run is saved too
+  --resume               continue from the newest checkpoint with the same settings; --max-steps / --epochs
+                         may grow (a finished run goes on), --eval-every / --save-every may change
   --gradient-checkpointing   recompute each layer in backward: far less memory, one more forward
   --engine torch --nproc N   train GIFT on PyTorch's engine instead: gift prepare, then torchrun with N
                          processes of gift_torch.train (DistributedDataParallel); needs python3 with torch
@@ -59,22 +73,68 @@ function fmtTime(s: number): string {
   return m > 0 ? `${m}m${Math.round(s % 60)}s` : `${s.toFixed(0)}s`;
 }
 
+const s = { type: 'string' } as const;
+const TRAIN_OPTIONS: Options = {
+  config: { type: 'string', short: 'c' },
+  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s,
+  epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s,
+  'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
+  'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s,
+  resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
+};
+
+/** Switches that describe how this invocation runs, not the run: kept out of <out>/config.yaml. */
+const NOT_SETTINGS = new Set(['config', 'help', 'resume', 'json']);
+
 export async function trainCommand(argv: string[]): Promise<number> {
-  const s = { type: 'string' } as const;
-  const { values } = parse(argv, {
-    model: s, data: s, 'eval-data': s, out: s, format: s, task: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s,
-    epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s,
-    'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'head-lr': s, 'head-weight-decay': s,
-    'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s,
-    resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
-  });
-  if (values.help) {
+  const given = parse(argv, TRAIN_OPTIONS).values;
+  if (given.help) {
     console.log(TRAIN_HELP);
     return 0;
   }
+  // A --config file's settings, overridden by the flags given beside it.
+  const fromFile = typeof given.config === 'string' ? readConfigFile(given.config, TRAIN_OPTIONS) : {};
+  const values = { ...fromFile, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
+  if (typeof values.data === 'string' && values.task !== 'imgcls') Object.assign(values, dataFolderFiles(values.data, values));
   const modelDir = requireString(values, 'model', TRAIN_HELP);
   const dataPath = requireString(values, 'data', TRAIN_HELP);
   const out = requireString(values, 'out', TRAIN_HELP);
+  const code = await runTraining(values, modelDir, dataPath, out);
+  if (code === 0) {
+    const settings: Record<string, unknown> = Object.fromEntries(Object.entries(values).filter(([k]) => !NOT_SETTINGS.has(k)));
+    writeFileAtomic(join(out, 'config.yaml'), [configYaml({ ...settings, ...resolvedSettings })]);
+  }
+  return code;
+}
+
+/** What the run resolved beyond the flags (defaults, preset values), for config.yaml; set by runTraining. */
+let resolvedSettings: Record<string, unknown> = {};
+
+/**
+ * mlx-lm's data folder: --data dir/ with train.jsonl (or .json, .parquet, .csv, .tsv) and, when
+ * present, valid.* and test.* standing in for --eval-data and --test-data unless those are given.
+ */
+function dataFolderFiles(data: string, values: Record<string, unknown>): Record<string, string> {
+  if (!existsSync(data) || !statSync(data).isDirectory()) return {};
+  const find = (stem: string) => DATA_EXTENSIONS.map((e) => join(data, `${stem}${e}`)).filter((p) => existsSync(p));
+  const pick = (stem: string): string | undefined => {
+    const found = find(stem);
+    if (found.length > 1) throw new GiftjsError(`--data ${data}: both ${found.join(' and ')}; keep one ${stem} file`);
+    return found[0];
+  };
+  const train = pick('train');
+  if (!train) throw new GiftjsError(`--data ${data} is a folder without a train file (train${DATA_EXTENSIONS.join(', train')}), as mlx-lm's data folders have`);
+  const files: Record<string, string> = { data: train };
+  const valid = pick('valid');
+  const test = pick('test');
+  if (valid && values['eval-data'] === undefined) files['eval-data'] = valid;
+  if (test && values['test-data'] === undefined && values.task === 'seqcls') files['test-data'] = test;
+  return files;
+}
+
+const DATA_EXTENSIONS = ['.jsonl', '.json', '.parquet', '.csv', '.tsv'];
+
+async function runTraining(values: Record<string, string | boolean | undefined>, modelDir: string, dataPath: string, out: string): Promise<number> {
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--data', path: dataPath }, { flag: '--eval-data', path: values['eval-data'] as string | undefined }, { flag: '--test-data', path: values['test-data'] as string | undefined }]);
   const preset = typeof values.preset === 'string' ? presetByName(values.preset) : null;
   if (preset) console.error(`preset ${values.preset}: ${preset.description}\n  note: ${preset.caveat}`);
@@ -95,10 +155,16 @@ export async function trainCommand(argv: string[]): Promise<number> {
     seed: intOption(values.seed, 'seed', d.seed, 0),
     evalEvery: intOption(values['eval-every'], 'eval-every', 0, 0),
     saveEvery: intOption(values['save-every'], 'save-every', 0, 0),
+    saveTotalLimit: intOption(values['save-total-limit'], 'save-total-limit', 0, 0),
     headLr: values['head-lr'] === undefined ? null : numberOption(values['head-lr'], 'head-lr', 0),
     headWeightDecay: values['head-weight-decay'] === undefined ? null : numberOption(values['head-weight-decay'], 'head-weight-decay', 0),
   };
   let maxLength = intOption(values['max-length'], 'max-length', 512, 2);
+  resolvedSettings = {
+    lr: options.lr, 'batch-size': options.batchSize, 'grad-accum': options.gradAccum, 'warmup-ratio': options.warmupRatio, scheduler: options.scheduler,
+    'weight-decay': options.weightDecay, 'max-grad-norm': options.maxGradNorm, seed: options.seed,
+    ...(options.maxSteps === null ? { epochs: options.epochs } : { 'max-steps': options.maxSteps }),
+  };
 
   const methodName = (values.method as string | undefined) ?? (preset?.method.method as string | undefined) ?? 'gift';
   const rank = intOption(values.rank, 'rank', (preset?.method.rank as number | undefined) ?? 8);
@@ -110,6 +176,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     layers: layersOption(values.layers),
   };
   if (values.alpha !== undefined) methodConfig.alpha = numberOption(values.alpha, 'alpha', rank);
+  Object.assign(resolvedSettings, { method: methodName, rank, targets: methodConfig.target_modules });
   if (values.share !== undefined) methodConfig.share = values.share;
   if (values.dropout !== undefined) methodConfig.dropout = numberOption(values.dropout, 'dropout', 0);
 
@@ -125,6 +192,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   }
   const tokenizer = loadTokenizer(modelDir);
   maxLength = sequenceLengthOption(modelDir, values['max-length'], 512);
+  resolvedSettings['max-length'] = maxLength;
   const task = promptTaskOption((values.task as string | undefined) ?? preset?.task, 'task', ['seqcls', 'imgcls']);
   const load = async (path: string, label: string) => {
     const set = await loadExampleFile(path, tokenizer, { format: (values.format as string | undefined) ?? preset?.format, maxLength, task });
@@ -150,14 +218,16 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const padId = tokenizer.eosTokenId ?? 0;
   console.error(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);
 
+  const base = { path: modelDir, architecture: model.config.architecture };
   const result = trainModel({
     model, adapter, train, heldOut, options, padId, outDir: out, resume: values.resume === true,
+    saveAdapter: (dir) => saveAdapter(dir, adapter, base),
     fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null }),
     callbacks: progress.callbacks(out),
   });
   progress.stop();
 
-  saveAdapter(join(out, 'adapter'), adapter, { path: modelDir, architecture: model.config.architecture });
+  saveAdapter(join(out, 'adapter'), adapter, base);
   const metrics = writeTrainingReport(out, adapter, result, options, `${adapter.method} on ${modelDir}`);
   console.error(`adapter: ${join(out, 'adapter')}\nmetrics: ${join(out, 'metrics.json')}\nloss curve: ${join(out, 'loss_curve.svg')}`);
   if (values.json) console.log(JSON.stringify(metrics));
@@ -174,7 +244,7 @@ function progressReporter(): { callbacks: (out: string) => TrainCallbacks; stop:
   return {
     stop: () => bar?.stop(),
     callbacks: (out) => ({
-      onResume: (step) => console.error(`resuming from ${join(out, 'checkpoint')} at step ${step}`),
+      onResume: (step, dir, note) => console.error(`resuming from ${dir} at step ${step}${note ? `; ${note}` : ''}`),
       onEval: (step, loss) => console.error(`${bar && started ? '\n' : ''}held-out loss at step ${step}: ${loss.toFixed(4)}`),
       onStep: (log, total) => {
         if (bar) {

@@ -33,6 +33,7 @@ export async function trainOnTorch(r: TorchRun): Promise<number> {
   if (other.length > 0) throw new GiftjsError(`--engine torch: GIFT setting(s) ${other.join(', ')} have no counterpart in gift_torch.train`);
   const o = r.options;
   if (o.headLr !== null || o.headWeightDecay !== null) throw new GiftjsError('--head-lr and --head-weight-decay have no meaning for --engine torch (no classifier head)');
+  if ((o.saveTotalLimit ?? 0) > 0) throw new GiftjsError('--save-total-limit is not available with --engine torch (gift_torch.train keeps one rolling checkpoint)');
   const shards = join(r.out, 'shards');
   if (!r.resume) await prepareShards({ modelDir: r.modelDir, dataPath: r.dataPath, evalPath: r.evalPath, out: shards, format: r.format, task: r.task, maxLength: r.maxLength });
   const layers = m.layers as number[] | null;

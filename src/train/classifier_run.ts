@@ -97,15 +97,17 @@ export function fineTuneClassifier(o: ClassifierRunOptions): ClassifierRunResult
   log(`head: ${model.newHead ? `new, ${numLabels} output(s), seeded` : 'the checkpoint\'s own'}`);
   const config = withTrainedHead(o.method);
   const adapter = attachAdapter(model, config, o.options.seed, 'method config');
+  const taskInfo = (): ClassifierTaskInfo => ({
+    type: 'seqcls', problem_type: labels.kind === 'regression' ? 'regression' : 'single_label_classification',
+    id2label: labels.names, text_fields: textFields, label_field: labelField, max_length: maxLength, ...(pairHead ? { pair_head: true } : {}),
+  });
   const training = trainModel({
     model, adapter, task: sequenceClassificationTask(model, labels, train, validation), options: o.options,
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, textFields, labelField, maxLength, n: train.length }),
+    saveAdapter: (dir) => saveAdapter(dir, adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir) }, { task: taskInfo() }),
   });
-  const task: ClassifierTaskInfo = {
-    type: 'seqcls', problem_type: labels.kind === 'regression' ? 'regression' : 'single_label_classification',
-    id2label: labels.names, text_fields: textFields, label_field: labelField, max_length: maxLength, ...(pairHead ? { pair_head: true } : {}),
-  };
+  const task = taskInfo();
   const result: ClassifierRunResult = { adapter, labels, task, training };
   if (validation) result.validation = evaluateSequenceClassifier(model, validation, labels).metrics;
   if (test) result.test = evaluateSequenceClassifier(model, test, labels).metrics;

@@ -42,6 +42,7 @@ export function fineTuneImageClassifier(o: ImageClassifierRunOptions): ImageClas
     model, adapter, task: imageClassificationTask(model, o.train.examples, o.validation?.examples), options: o.options,
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, n: o.train.examples.length }),
+    saveAdapter: (dir) => saveAdapter(dir, adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } }),
   });
   const result: ImageClassifierRunResult = { model, adapter, training };
   if (o.validation) result.validation = evaluateImageClassifier(model, o.validation.examples).metrics;

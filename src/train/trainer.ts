@@ -15,9 +15,8 @@ import type { AttachedAdapter } from '../peft/method.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
 import { GiftjsError } from '../errors.js';
-import { recoverFolder } from '../io/atomic.js';
 import { claimRunFolder } from '../io/output_folder.js';
-import { CHECKPOINT_DIR, checkpointStep, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { latestCheckpoint, loadCheckpoint, recoverCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { AdamW, clipGradNorm, type ParamGroup } from './optimizer.js';
 import { lrMultiplier, type SchedulerKind } from './schedule.js';
 import { taskHeldOutLoss, type TrainTask } from './task.js';
@@ -40,6 +39,8 @@ export interface TrainOptions {
   evalEvery: number;
   /** Checkpoint every N updates (0 = never; a final adapter is written regardless). */
   saveEvery: number;
+  /** Keep this many newest checkpoints (0 or absent: all). */
+  saveTotalLimit?: number;
   /** Learning rate and weight decay of a trained head (default: the main ones). */
   headLr: number | null;
   headWeightDecay: number | null;
@@ -63,7 +64,8 @@ export interface StepLog {
 export interface TrainCallbacks {
   onStep?: (log: StepLog, totalSteps: number) => void;
   onEval?: (step: number, loss: number) => void;
-  onResume?: (step: number) => void;
+  /** Resuming from `dir` at `step`; `note` says when the schedule's length changed. */
+  onResume?: (step: number, dir: string, note?: string) => void;
 }
 
 export interface TrainResult {
@@ -87,8 +89,10 @@ export interface TrainRun {
   /** Where log.jsonl and checkpoints go; omitted, nothing is written. */
   outDir?: string;
   resume?: boolean;
-  /** Describes the run's settings for the checkpoint fingerprint. */
+  /** The run's settings as JSON, for the checkpoint's fingerprint (--resume names what changed). */
   fingerprint?: string;
+  /** Writes the adapter into a folder (each checkpoint's adapter/, loadable as it is). */
+  saveAdapter?: (dir: string) => void;
   callbacks?: TrainCallbacks;
 }
 
@@ -142,6 +146,7 @@ export function validateTrainOptions(o: TrainOptions): void {
   check(int(o.seed, 0) && o.seed <= 0xffffffff, 'seed', o.seed, 'an integer in [0, 2^32)');
   check(int(o.evalEvery, 0), 'evalEvery', o.evalEvery, 'an integer >= 0');
   check(int(o.saveEvery, 0), 'saveEvery', o.saveEvery, 'an integer >= 0');
+  check(o.saveTotalLimit === undefined || int(o.saveTotalLimit, 0), 'saveTotalLimit', o.saveTotalLimit, 'an integer >= 0 (0: keep every checkpoint)');
   check(o.headLr === null || (finite(o.headLr) && o.headLr > 0), 'headLr', o.headLr, 'null or a finite number > 0');
   check(o.headWeightDecay === null || (finite(o.headWeightDecay) && o.headWeightDecay >= 0), 'headWeightDecay', o.headWeightDecay, 'null or a finite number >= 0');
 }
@@ -156,7 +161,7 @@ export function trainModel(run: TrainRun): TrainResult {
   validateTrainOptions(o);
   const task = runTask(run);
   if (task.trainSize === 0) throw new GiftjsError('training data is empty (after tokenization and truncation)');
-  const fingerprint = run.fingerprint ?? `${run.adapter.method}:${JSON.stringify(o)}:${task.trainSize}`;
+  const fingerprint = run.fingerprint ?? JSON.stringify({ method: run.adapter.method, options: o, trainSize: task.trainSize });
   const release = run.outDir ? claimRunFolder(run.outDir) : () => {};
   try {
     return trainLoop(run, task, fingerprint);
@@ -176,24 +181,28 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string)
   const params = trainable.map(([, t]) => t);
   const optimizer = new AdamW(paramGroups(run));
   const logPath = run.outDir ? join(run.outDir, 'log.jsonl') : null;
+  let latest: { step: number; dir: string } | null = null;
   if (run.outDir) {
     // A kill during a checkpoint's folder swap left the old or the new one: finish the swap first.
-    recoverFolder(join(run.outDir, CHECKPOINT_DIR));
-    if (run.resume && !hasCheckpoint(run.outDir)) {
+    recoverCheckpoints(run.outDir);
+    latest = latestCheckpoint(run.outDir);
+    if (run.resume && !latest) {
       throw new GiftjsError(`--resume: ${run.outDir} has no checkpoint to continue from (checkpoints are written with --save-every N); run without --resume to start afresh`);
     }
-    if (!run.resume && hasCheckpoint(run.outDir)) {
-      const step = checkpointStep(run.outDir);
-      throw new GiftjsError(`${run.outDir} holds a checkpoint at step ${step}: pass --resume to continue that run, or choose another --out (nothing was changed)`);
+    if (!run.resume && latest) {
+      throw new GiftjsError(`${run.outDir} holds a checkpoint at step ${latest.step}: pass --resume to continue that run, or choose another --out (nothing was changed)`);
     }
   }
 
   let start = 0;
   let evalHistory: { step: number; loss: number }[] = [];
   let resumedFrom: number | null = null;
-  if (run.resume && run.outDir && hasCheckpoint(run.outDir)) {
-    const state = loadCheckpoint(run.outDir, trainable, optimizer, fingerprint);
+  if (run.resume && latest) {
+    const state = loadCheckpoint(latest.dir, trainable, optimizer, fingerprint);
     start = state.step;
+    if (start > totalSteps) {
+      throw new GiftjsError(`--resume: ${latest.dir} is at update ${start}, past this run's length of ${totalSteps} updates; give a --max-steps (or --epochs) of at least ${start}`);
+    }
     evalHistory = state.evalHistory;
     resumedFrom = start;
     // Keep the log lines of the updates the checkpoint covers; later ones will be written again.
@@ -201,7 +210,11 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string)
       const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as StepLog).step <= start);
       writeFileSync(logPath, kept.map((l) => `${l}\n`).join(''));
     }
-    run.callbacks?.onResume?.(start);
+    const planned = state.totalSteps;
+    const note = planned !== undefined && planned !== totalSteps
+      ? `the run now has ${totalSteps} updates (${planned} when the checkpoint was written): the remaining ones follow the learning-rate schedule for ${totalSteps}`
+      : undefined;
+    run.callbacks?.onResume?.(start, latest.dir, note);
   } else if (logPath) {
     writeFileSync(logPath, '');
   }
@@ -219,7 +232,7 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string)
   let epochCache = null as { epoch: number; batches: unknown[] } | null;
   let tokensSeen = 0;
   const t0 = performance.now();
-  let lastCheckpoint: string | null = run.outDir && hasCheckpoint(run.outDir) ? join(run.outDir, CHECKPOINT_DIR) : null;
+  let lastCheckpoint: string | null = latest?.dir ?? null;
   for (let step = start; step < totalSteps; step++) {
     const epoch = Math.floor(step / updatesPerEpoch);
     if (epochCache?.epoch !== epoch) epochCache = { epoch, batches: task.epochBatches(o.batchSize, o.seed, epoch) };
@@ -258,8 +271,10 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string)
     run.callbacks?.onStep?.(log, totalSteps);
     const done = step + 1;
     if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < totalSteps) evaluate(done);
-    if (run.outDir && o.saveEvery > 0 && done % o.saveEvery === 0 && done < totalSteps) {
-      lastCheckpoint = saveCheckpoint(run.outDir, trainable, optimizer, { step: done, fingerprint, evalHistory });
+    // Every --save-every updates and at the end, so that a finished run can be extended (--resume with a larger --max-steps).
+    if (run.outDir && o.saveEvery > 0 && (done % o.saveEvery === 0 || done === totalSteps)) {
+      if (done === totalSteps && evalHistory.every((e) => e.step !== totalSteps)) evaluate(totalSteps);
+      lastCheckpoint = saveCheckpoint(run.outDir, trainable, optimizer, { step: done, fingerprint, evalHistory, totalSteps }, { saveAdapter: run.saveAdapter, saveTotalLimit: o.saveTotalLimit });
     }
   }
   // The loop's evaluations stop short of the last step, so this is the only one at totalSteps.

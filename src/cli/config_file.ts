@@ -1,0 +1,53 @@
+// Run configuration files, as mlx-lm's `-c config.yaml`: a YAML or JSON mapping from option names
+// (a flag without its dashes; `batch_size` and `batch-size` alike) to values. Flags on the command
+// line override the file. A key that is not an option of the command is refused by name, with the
+// keys that are allowed, as is a value of the wrong kind.
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { Options, Parsed } from './args.js';
+import { GiftjsError } from '../errors.js';
+
+/** The file's options as parsed flag values (strings, and booleans for switches). */
+export function readConfigFile(path: string, options: Options): Parsed['values'] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new GiftjsError(`--config ${path}: cannot read it (${(err as Error).message})`);
+  }
+  let doc: unknown;
+  try {
+    doc = ['.json'].includes(extname(path).toLowerCase()) ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new GiftjsError(`--config ${path}: not valid ${extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML'} (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new GiftjsError(`--config ${path}: the file must hold a mapping of option names to values`);
+  const values: Parsed['values'] = {};
+  const allowed = Object.keys(options).filter((k) => k !== 'config' && k !== 'help');
+  for (const [rawKey, value] of Object.entries(doc)) {
+    const key = rawKey.replace(/_/g, '-');
+    const spec = options[key];
+    if (!spec || key === 'config' || key === 'help') {
+      throw new GiftjsError(`--config ${path}: '${rawKey}' is not an option of this command (allowed: ${allowed.join(', ')})`);
+    }
+    if (value === null || value === undefined) continue;
+    if (spec.type === 'boolean') {
+      if (typeof value !== 'boolean') throw new GiftjsError(`--config ${path}: '${rawKey}' is a switch: true or false, got ${JSON.stringify(value)}`);
+      values[key] = value;
+    } else if (Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number')) {
+      values[key] = value.join(','); // lists (targets, text fields) as the flag writes them
+    } else if (typeof value === 'string' || typeof value === 'number') {
+      values[key] = String(value);
+    } else {
+      throw new GiftjsError(`--config ${path}: '${rawKey}' must be a string, a number or a list of them, got ${JSON.stringify(value)}`);
+    }
+  }
+  return values;
+}
+
+/** A run's resolved settings as YAML (the keys are the flags'), to write beside its outputs. */
+export function configYaml(settings: Record<string, unknown>): string {
+  const clean = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined && v !== null));
+  return `# The settings of this run (command line, --config file and defaults); gift train --config <this file> repeats it.\n${stringifyYaml(clean)}`;
+}

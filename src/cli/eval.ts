@@ -8,12 +8,12 @@ import { evaluatePerplexity } from '../eval/perplexity.js';
 import { evaluateGenerationTask, MAX_NEW_TOKENS, type GenerationTask } from '../eval/tasks.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { intOption, parse, promptTaskOption, requireString } from './args.js';
-import { loadModelWithAdapter, loadTokenizer, sequenceLengthOption } from './model_loading.js';
+import { loadModelWithAdapter, loadTokenizer, sequenceLengthOption, requireModelFolder } from './model_loading.js';
 import { evalSequenceClassification } from './seqcls.js';
 import { evalImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
 
-export const EVAL_HELP = `gift eval --model <dir> [--adapter <dir>] --data <file> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
+export const EVAL_HELP = `gift eval --model <dir|org/name> [--adapter <dir>] --data <file> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
           [--format F] [--template T] [--limit N] [--max-new-tokens N] [--out <dir>] [--json]
 
 --task lm (the default):
@@ -47,7 +47,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     console.log(EVAL_HELP);
     return 0;
   }
-  const modelDir = requireString(values, 'model', EVAL_HELP);
+  const modelDir = await requireModelFolder(values, EVAL_HELP);
   const dataPath = requireString(values, 'data', EVAL_HELP);
   if (typeof values.out === 'string') {
     assertOutputApart(values.out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: values.adapter as string | undefined }, { flag: '--data', path: dataPath }]);

@@ -1,6 +1,7 @@
 // gift explain: GIFT's cluster maps for one GIFT layer of a fine-tuned model -- heat maps over an
 // image's patches (one per prototype, before and after the adapter, and a grid), or, for a text
 // model, the tokens of an input that respond most to each prototype.
+import { requireModelFolder } from './model_loading.js';
 import { loadSharp } from '../io/optional_package.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { layerIndexOf } from '../peft/targets.js';
 import { intOption, parse, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
 
-export const EXPLAIN_HELP = `gift explain --model <dir> --adapter <dir> (--image <file> --out <dir> | --text "...") [--layer N] [--group name] [--top K]
+export const EXPLAIN_HELP = `gift explain --model <dir|org/name> --adapter <dir> (--image <file> --out <dir> | --text "...") [--layer N] [--group name] [--top K]
 
 GIFT's cluster maps. For the chosen GIFT layer (default: the deepest GIFT layer; --group and --layer
 pick another), W @ phi^T gives rank prototype vectors; each token's (image patch's) output of that layer
@@ -52,7 +53,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
     console.log(EXPLAIN_HELP);
     return 0;
   }
-  const modelDir = requireString(values, 'model', EXPLAIN_HELP);
+  const modelDir = await requireModelFolder(values, EXPLAIN_HELP);
   const adapterDir = requireString(values, 'adapter', EXPLAIN_HELP);
   const task = readAdapterConfig(adapterDir).task as { type?: string; id2label?: string[]; problem_type?: string } | undefined;
   if (typeof values.image === 'string') {

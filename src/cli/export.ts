@@ -1,4 +1,5 @@
 // gift export --format wegeft: a GIFT adapter in the layout of the GIFT authors' PEFT fork (WeGeFT).
+import { requireModelFolder } from './model_loading.js';
 import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { saveSafetensors } from '../io/safetensors.js';
@@ -10,7 +11,7 @@ import { toWegeft } from '../peft/gift/wegeft.js';
 import { parse, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
 
-export const EXPORT_HELP = `gift export --format wegeft --model <dir> --adapter <dir> --out <dir>
+export const EXPORT_HELP = `gift export --format wegeft --model <dir|org/name> --adapter <dir> --out <dir>
 
 Writes a GIFT adapter in the layout of the GIFT authors' PEFT fork (WeGeFT): adapter_config.json with
 r, wegeft_alpha, target_modules, tied_modules (one group per GIFT pair, each layer's exact path) and
@@ -27,7 +28,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.format !== 'wegeft') throw new GiftjsError(`--format must be wegeft, got ${JSON.stringify(values.format ?? null)}\n\n${EXPORT_HELP}`);
-  const modelDir = requireString(values, 'model', EXPORT_HELP);
+  const modelDir = await requireModelFolder(values, EXPORT_HELP);
   const adapterDir = requireString(values, 'adapter', EXPORT_HELP);
   const out = requireString(values, 'out', EXPORT_HELP);
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);

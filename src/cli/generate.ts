@@ -1,10 +1,10 @@
 // gift generate: text from a prompt, streamed as it is produced.
 import { generate } from '../generate/generate.js';
 import { intOption, numberOption, parse, requireString } from './args.js';
-import { loadModelWithAdapter, loadTokenizer } from './model_loading.js';
+import { loadModelWithAdapter, loadTokenizer, requireModelFolder } from './model_loading.js';
 import { GiftjsError } from '../errors.js';
 
-export const GENERATE_HELP = `gift generate --model <dir> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
+export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
               [--temperature T] [--top-k K] [--top-p P] [--seed S]
 
 Prints the text generated after the prompt. --temperature 0 (the default) is greedy; an empty
@@ -21,7 +21,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     console.log(GENERATE_HELP);
     return 0;
   }
-  const modelDir = requireString(values, 'model', GENERATE_HELP);
+  const modelDir = await requireModelFolder(values, GENERATE_HELP);
   if (typeof values.prompt !== 'string') throw new GiftjsError(`--prompt is required (it may be empty: --prompt "")\n\n${GENERATE_HELP}`);
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
   const tokenizer = loadTokenizer(modelDir);

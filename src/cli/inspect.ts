@@ -1,5 +1,6 @@
 // gift inspect: a model folder's architecture, sizes and parameter counts, with what GIFT and
 // LoRA would train; works from config.json alone (no weights needed).
+import { requireModelFolder } from './model_loading.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonFile, withCheckpoint } from '../io/hf_folder.js';
@@ -32,7 +33,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     console.log(INSPECT_HELP);
     return values.help ? 0 : 2;
   }
-  const dir = positionals[0]!;
+  const dir = await requireModelFolder({ model: positionals[0] }, INSPECT_HELP);
   const family = existsSync(join(dir, 'config.json')) ? modelFamily(dir) : null;
   if (family && family.kind !== 'causal-lm') {
     // A classifier's encoder: loaded with a 1-output head, counted without it.

@@ -4,9 +4,9 @@ import { loadModel, modelArchitecture } from '../models/registry.js';
 import { loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { parse, requireString } from './args.js';
-import { loadModelWithAdapter } from './model_loading.js';
+import { loadModelWithAdapter, requireModelFolder } from './model_loading.js';
 
-export const MERGE_HELP = `gift merge --model <dir> --adapter <dir> --out <dir>
+export const MERGE_HELP = `gift merge --model <dir|org/name> --adapter <dir> --out <dir>
 
 Merges the adapter into the model's weights (GIFT: W + s W phi^T psi^T; LoRA: W + s B A) and
 writes a Hugging Face folder to --out: config.json, model.safetensors in the source dtype, and the
@@ -21,7 +21,7 @@ export async function mergeCommand(argv: string[]): Promise<number> {
     console.log(MERGE_HELP);
     return 0;
   }
-  const modelDir = requireString(values, 'model', MERGE_HELP);
+  const modelDir = await requireModelFolder(values, MERGE_HELP);
   const adapterDir = requireString(values, 'adapter', MERGE_HELP);
   const out = requireString(values, 'out', MERGE_HELP);
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);

@@ -2,7 +2,8 @@
 import { Tokenizer } from '../io/tokenizer.js';
 import type { LlamaForCausalLM } from '../models/llama/model.js';
 import { loadCausalLM, readModelConfig } from '../models/registry.js';
-import { intOption } from './args.js';
+import { hubModelFolder, parseHubModelId } from '../io/hub.js';
+import { intOption, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
 import { loadAdapter } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
@@ -31,4 +32,14 @@ export function sequenceLengthOption(modelDir: string, flag: unknown, fallback: 
   const context = readModelConfig(modelDir).maxPositionEmbeddings;
   if (flag !== undefined && asked > context) throw new GiftjsError(`--max-length ${asked} is longer than the model's context (max_position_embeddings ${context})`);
   return Math.min(asked, context);
+}
+
+/**
+ * --model as a local folder, or a Hugging Face hub id (org/name[@revision]) downloaded once into
+ * the hub cache and read from there (HF_HOME, HF_TOKEN, HF_HUB_OFFLINE honoured).
+ */
+export async function requireModelFolder(values: Record<string, unknown>, usage: string): Promise<string> {
+  const spec = requireString(values, 'model', usage);
+  const ref = parseHubModelId(spec);
+  return ref ? hubModelFolder(ref) : spec;
 }

@@ -9,10 +9,10 @@ import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { GIFTJS_VERSION } from '../version.js';
 import { parse, promptTaskOption, requireString } from './args.js';
-import { loadTokenizer, sequenceLengthOption } from './model_loading.js';
+import { loadTokenizer, sequenceLengthOption, requireModelFolder } from './model_loading.js';
 import { GiftjsError } from '../errors.js';
 
-export const PREPARE_HELP = `gift prepare --model <dir> --data <file> [--eval-data <file>] --out <dir> [--format F] [--task T] [--max-length N]
+export const PREPARE_HELP = `gift prepare --model <dir|org/name> --data <file> [--eval-data <file>] --out <dir> [--format F] [--task T] [--max-length N]
 
 Writes the training data (and held-out data) as token shards for training on PyTorch's engine:
   <out>/train.safetensors, <out>/valid.safetensors   ids and labels (I32; -100 = no loss), offsets (I64)
@@ -63,7 +63,7 @@ export async function prepareCommand(argv: string[]): Promise<number> {
     console.log(PREPARE_HELP);
     return 0;
   }
-  const modelDir = requireString(values, 'model', PREPARE_HELP);
+  const modelDir = await requireModelFolder(values, PREPARE_HELP);
   const dataPath = requireString(values, 'data', PREPARE_HELP);
   const out = requireString(values, 'out', PREPARE_HELP);
   const evalPath = values['eval-data'] as string | undefined;

@@ -16,7 +16,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { configYaml, readConfigFile } from './config_file.js';
 import { intOption, layersOption, listOption, numberOption, parse, promptTaskOption, requireString, type Options } from './args.js';
-import { loadTokenizer, sequenceLengthOption } from './model_loading.js';
+import { loadTokenizer, requireModelFolder, sequenceLengthOption } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
 import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
@@ -26,7 +26,8 @@ const D = DEFAULT_TRAIN_OPTIONS;
 
 export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [options]
 
-  --model <dir>          Hugging Face model folder (config.json, safetensors, tokenizer.json)
+  --model <dir|id>       Hugging Face model folder (config.json, safetensors, tokenizer.json), or a hub id
+                         org/name[@revision], downloaded once into the hub cache (HF_HOME, HF_TOKEN, HF_HUB_OFFLINE)
   --data <file|dir>      training data; a folder holds train.jsonl (and valid.jsonl, test.jsonl), as mlx-lm's (.jsonl, .json, .parquet): .jsonl ({"text"}, {"prompt","completion"}, {"messages"}) or
                          the paper's LLM-Adapters JSON list ({"instruction","input","output","answer"})
   --eval-data <file>     held-out data (same formats); its loss is logged at the start, every
@@ -96,7 +97,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const fromFile = typeof given.config === 'string' ? readConfigFile(given.config, TRAIN_OPTIONS) : {};
   const values = { ...fromFile, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
   if (typeof values.data === 'string' && values.task !== 'imgcls') Object.assign(values, dataFolderFiles(values.data, values));
-  const modelDir = requireString(values, 'model', TRAIN_HELP);
+  const modelDir = await requireModelFolder(values, TRAIN_HELP);
   const dataPath = requireString(values, 'data', TRAIN_HELP);
   const out = requireString(values, 'out', TRAIN_HELP);
   const code = await runTraining(values, modelDir, dataPath, out);
@@ -218,7 +219,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const padId = tokenizer.eosTokenId ?? 0;
   console.error(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);
 
-  const base = { path: modelDir, architecture: model.config.architecture };
+  const base = { path: String(values.model), architecture: model.config.architecture }; // a hub id stays a hub id
   const result = trainModel({
     model, adapter, train, heldOut, options, padId, outDir: out, resume: values.resume === true,
     saveAdapter: (dir) => saveAdapter(dir, adapter, base),

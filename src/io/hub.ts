@@ -1,0 +1,229 @@
+// Hugging Face hub model ids: `--model org/name[@revision]` is downloaded once into the standard
+// cache (huggingface_hub's layout, shared with transformers and PEFT: <cache>/models--org--name/
+// blobs/<etag>, snapshots/<commit>/<file> as links to the blobs, refs/<revision>), then read from
+// there as a local folder. @huggingface/hub speaks the protocol (revisions, file listings,
+// downloads, Xet storage, tokens); giftjs writes the cache itself, so that a download resumes
+// where an interrupted one stopped, shows progress, and is checked against the hub's hash.
+//
+// Honoured as huggingface_hub does: HF_HOME / HF_HUB_CACHE (where the cache is), HF_TOKEN (private
+// and gated repos), HF_HUB_OFFLINE=1 (never touch the network: the cache only), HF_ENDPOINT (another
+// hub, a mirror, or the tests' local server).
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { Readable } from 'node:stream';
+import { downloadFile, getHFHubCachePath, getRepoFolderName, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
+import cliProgress from 'cli-progress';
+import { writeFileAtomic } from './atomic.js';
+import { GiftjsError } from '../errors.js';
+
+const HUB_ID = /^([A-Za-z0-9][\w.-]*\/)?[A-Za-z0-9][\w.-]*$/;
+const COMMIT = /^[0-9a-f]{40}$/;
+
+export interface HubModelRef {
+  /** org/name */
+  repo: string;
+  revision: string;
+}
+
+/** `org/name` or `org/name@revision` when it is no local path; null for a local folder. */
+export function parseHubModelId(spec: string): HubModelRef | null {
+  if (existsSync(spec)) return null;
+  const at = spec.lastIndexOf('@');
+  const repo = at > 0 ? spec.slice(0, at) : spec;
+  const revision = at > 0 ? spec.slice(at + 1) : 'main';
+  if (!repo.includes('/') || !HUB_ID.test(repo) || repo.includes('..') || revision === '' || /\s|\.\./.test(revision)) return null;
+  return { repo, revision };
+}
+
+/** The files giftjs reads from a model repository (weights as safetensors, configs, tokenizer). */
+export function isModelFile(path: string): boolean {
+  const name = path.split('/').pop()!;
+  if (path.includes('/')) return false; // sub-folders hold other formats (onnx/, original/, ...)
+  return name.endsWith('.safetensors') || name === 'model.safetensors.index.json' || [
+    'config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json',
+    'preprocessor_config.json', 'chat_template.jinja', 'chat_template.json',
+  ].includes(name);
+}
+
+function offline(): boolean {
+  return ['1', 'true', 'yes', 'on'].includes((process.env.HF_HUB_OFFLINE ?? '').toLowerCase());
+}
+
+function hubOptions() {
+  const token = process.env.HF_TOKEN || process.env.HUGGING_FACE_HUB_TOKEN || undefined;
+  return { hubUrl: process.env.HF_ENDPOINT?.replace(/\/+$/, '') || undefined, ...(token ? { accessToken: token } : {}) };
+}
+
+function cacheRoot(): string {
+  return process.env.HF_HUB_CACHE ?? getHFHubCachePath();
+}
+
+/**
+ * The snapshot a revision points to in the cache, when it is complete. A branch's ref is written
+ * only after all its files arrived; a commit given directly has none, so its snapshot must show
+ * its config and every weight file (the shards its index names) itself.
+ */
+function cachedSnapshot(storage: string, revision: string): string | null {
+  const refPath = join(storage, 'refs', revision);
+  const commit = COMMIT.test(revision) ? revision : existsSync(refPath) ? readFileSync(refPath, 'utf8').trim() : null;
+  if (!commit) return null;
+  const snapshot = join(storage, 'snapshots', commit);
+  if (!existsSync(join(snapshot, 'config.json'))) return null;
+  if (!COMMIT.test(revision)) return snapshot;
+  const index = join(snapshot, 'model.safetensors.index.json');
+  try {
+    const shards = existsSync(index) ? Object.values((JSON.parse(readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map) : ['model.safetensors'];
+    return shards.every((f) => existsSync(join(snapshot, f))) ? snapshot : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface HubDownloadOptions {
+  /** Progress for one repository's files: a bar on a terminal, lines otherwise (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/** The local folder of a hub model: the cached snapshot, downloaded first when needed. */
+export async function hubModelFolder(ref: HubModelRef, o: HubDownloadOptions = {}): Promise<string> {
+  const log = o.log ?? ((l: string) => console.error(l));
+  const name = `${ref.repo}@${ref.revision}`;
+  const storage = join(cacheRoot(), getRepoFolderName({ type: 'model', name: ref.repo }));
+  if (offline()) {
+    const snapshot = cachedSnapshot(storage, ref.revision);
+    if (!snapshot) throw new GiftjsError(`--model ${name}: HF_HUB_OFFLINE is set and the model is not in the cache (${storage}); download it once without HF_HUB_OFFLINE`);
+    return snapshot;
+  }
+  if (COMMIT.test(ref.revision)) {
+    const snapshot = cachedSnapshot(storage, ref.revision);
+    if (snapshot) return snapshot; // a commit never changes: no need to ask the hub
+  }
+  const opts = hubOptions();
+  let commit: string;
+  try {
+    commit = COMMIT.test(ref.revision) ? ref.revision : (await modelInfo({ name: ref.repo, revision: ref.revision, additionalFields: ['sha'], ...opts })).sha as string;
+  } catch (err) {
+    const snapshot = cachedSnapshot(storage, ref.revision);
+    const why = (err as Error).message;
+    if (snapshot && isNetworkError(err)) {
+      log(`hub: cannot reach the hub (${why}); using the cached ${name}`);
+      return snapshot;
+    }
+    throw new GiftjsError(`--model ${name}: the hub answered: ${why}${process.env.HF_TOKEN ? '' : ' (a private or gated model needs HF_TOKEN)'}`);
+  }
+  if (!COMMIT.test(commit ?? '')) throw new GiftjsError(`--model ${name}: the hub gave no commit for the revision`);
+  const snapshot = join(storage, 'snapshots', commit);
+  try {
+    await downloadSnapshot(ref, commit, storage, snapshot, log);
+  } catch (err) {
+    if (err instanceof GiftjsError || !(isNetworkError(err) || /terminated|aborted|socket/i.test(String((err as Error).message)))) throw err;
+    throw new GiftjsError(`--model ${name}: the download stopped (${(err as Error).message}); run again to resume it`);
+  }
+  // The revision's ref last: a cache is never left pointing at a snapshot that lacks files.
+  if (ref.revision !== commit) writeFileAtomic(join(storage, 'refs', ref.revision), [commit]);
+  return snapshot;
+}
+
+async function downloadSnapshot(ref: HubModelRef, commit: string, storage: string, snapshot: string, log: (l: string) => void): Promise<void> {
+  const name = `${ref.repo}@${ref.revision}`;
+  const opts = hubOptions();
+  const files: ListFileEntry[] = [];
+  for await (const entry of listFiles({ repo: { type: 'model', name: ref.repo }, revision: commit, recursive: true, ...opts })) {
+    if (entry.type === 'file' && isModelFile(entry.path)) files.push(entry);
+  }
+  if (!files.some((f) => f.path === 'config.json')) throw new GiftjsError(`--model ${name}: the repository has no config.json`);
+  if (!files.some((f) => f.path.endsWith('.safetensors'))) {
+    throw new GiftjsError(`--model ${name}: the repository has no safetensors weights (giftjs reads safetensors, not pytorch_model.bin)`);
+  }
+  const missing = files.filter((f) => !existsSync(join(snapshot, f.path)));
+  if (missing.length > 0) {
+    const total = missing.reduce((n, f) => n + f.size, 0);
+    log(`hub: downloading ${missing.length} file(s) of ${name} (${(total / 1e6).toFixed(1)} MB) into ${storage}`);
+    const progress = byteProgress(total, log);
+    try {
+      for (const f of missing) await fetchIntoCache(ref.repo, commit, f, storage, progress.add);
+    } finally {
+      progress.stop();
+    }
+  }
+}
+
+function isNetworkError(err: unknown): boolean {
+  const text = `${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`;
+  return err instanceof TypeError || /fetch failed|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET/.test(text);
+}
+
+/** The file's blob (resuming a partial download), checked against its hash, linked from the snapshot. */
+async function fetchIntoCache(repo: string, commit: string, f: ListFileEntry, storage: string, progressed: (bytes: number) => void): Promise<void> {
+  const etag = f.lfs?.oid ?? f.oid;
+  if (!etag) throw new GiftjsError(`hub: the listing of ${repo} gives no hash for ${f.path}`);
+  const blob = join(storage, 'blobs', etag);
+  const pointer = join(storage, 'snapshots', commit, f.path);
+  if (!existsSync(blob)) {
+    mkdirSync(dirname(blob), { recursive: true });
+    const partial = `${blob}.incomplete`;
+    let have = existsSync(partial) ? statSync(partial).size : 0;
+    if (have > f.size) {
+      rmSync(partial);
+      have = 0;
+    }
+    progressed(have);
+    if (have < f.size) {
+      const remote = await downloadFile({ repo: { type: 'model', name: repo }, path: f.path, revision: commit, ...hubOptions() });
+      if (!remote) throw new GiftjsError(`hub: ${repo} has no file ${f.path} at ${commit}`);
+      // Each chunk is on disk as soon as it arrives, so a cut connection or a kill loses nothing.
+      const fd = openSync(partial, have > 0 ? 'a' : 'w');
+      try {
+        for await (const chunk of Readable.fromWeb((have > 0 ? remote.slice(have) : remote).stream() as never)) {
+          writeSync(fd, chunk as Buffer);
+          progressed((chunk as Buffer).length);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    }
+    const size = statSync(partial).size;
+    if (size !== f.size) throw new GiftjsError(`hub: ${f.path} of ${repo} arrived with ${size} bytes, the hub lists ${f.size}; run again to resume`);
+    const digest = await fileDigest(partial, f.lfs ? 'sha256' : 'git-sha1', f.size);
+    if (digest !== etag) {
+      rmSync(partial);
+      throw new GiftjsError(`hub: ${f.path} of ${repo} does not match the hub's hash (${digest} instead of ${etag}); the partial download was removed, run again`);
+    }
+    renameSync(partial, blob);
+  }
+  mkdirSync(dirname(pointer), { recursive: true });
+  if (!existsSync(pointer)) {
+    rmSync(pointer, { force: true }); // a dangling link
+    symlinkSync(relative(dirname(pointer), blob), pointer);
+  }
+}
+
+/** sha256 of the content (an LFS file's oid), or git's blob hash (a small file's oid). */
+async function fileDigest(path: string, kind: 'sha256' | 'git-sha1', size: number): Promise<string> {
+  const hash = createHash(kind === 'sha256' ? 'sha256' : 'sha1');
+  if (kind === 'git-sha1') hash.update(`blob ${size}\0`);
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function byteProgress(total: number, log: (l: string) => void): { add: (n: number) => void; stop: () => void } {
+  let done = 0;
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar({ format: 'hub |{bar}| {percentage}% {value}/{total} MB', hideCursor: true }, cliProgress.Presets.shades_classic);
+    bar.start(Math.max(1, Math.round(total / 1e6)), 0);
+    return { add: (n) => bar.update(Math.round((done += n) / 1e6)), stop: () => bar.stop() };
+  }
+  let reported = 0;
+  return {
+    add: (n) => {
+      done += n;
+      const share = total > 0 ? Math.floor((done / total) * 4) : 4;
+      if (share > reported && done > 0) {
+        reported = share;
+        log(`hub: ${(done / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`);
+      }
+    },
+    stop: () => {},
+  };
+}

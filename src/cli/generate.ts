@@ -7,6 +7,7 @@ import { GiftjsError } from '../errors.js';
 export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
               [--temperature T] [--top-k K] [--top-p P] [--seed S]
 
+Defaults: --max-new-tokens 128, --temperature 0, --top-k 0 (off), --top-p 1 (off), --seed 0.
 Prints the text generated after the prompt. --temperature 0 (the default) is greedy; an empty
 prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
 tokenizer's chat template.

@@ -102,7 +102,7 @@ function train(c: Case): { losses: number[]; trained: Map<string, Float32Array>;
 
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-boxed-'));
   saveAdapter(join(dir, 'adapter'), adapter, { path: 'fixture', architecture: 'fixture' });
-  saveCheckpoint(dir, trainable, optimizer, { step: 2, fingerprint: 'f' } as never);
+  const checkpoint = saveCheckpoint(dir, trainable, optimizer, { step: 2, fingerprint: 'f', evalHistory: [] });
   const fresh = c.build();
   const again = loadAdapter(join(dir, 'adapter'), fresh);
   if (c.bf16) fresh.storeFrozenWeightsAsBf16();
@@ -111,7 +111,7 @@ function train(c: Case): { losses: number[]; trained: Map<string, Float32Array>;
   const reloaded = tidy(() => noGrad(() => c.loss(fresh).item()));
   assert.equal(reloaded, tidy(() => noGrad(() => c.loss(model).item())), `${c.name}: the reloaded adapter gives the trained model's loss`);
   const resumed = new AdamW([{ params: again.namedTrainable(), lrScale: 1, weightDecay: 0.01 }]);
-  loadCheckpoint(dir, again.namedTrainable(), resumed, 'f');
+  loadCheckpoint(checkpoint, again.namedTrainable(), resumed, 'f');
   const resumedMoment = Float32Array.from([...resumed.stateTensors().values()][0]!.read());
   return { losses, trained, reloaded, resumedMoment };
 }

@@ -182,6 +182,24 @@ void packAPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_
   }
 }
 
+#if defined(__x86_64__)
+// B stored [K, N] (not transposed; the input gradient dX = dY W): rows k and k + 1 are each
+// contiguous, so 16 columns of a pair are two 16-value loads widened and interleaved at once.
+__attribute__((target("avx512f"))) std::size_t packRowPairColumnsAvx512(const uint16_t* row0, const uint16_t* row1,
+                                                                        std::size_t cols, uint32_t* d) {
+  std::size_t c = 0;
+  for (; c + 16 <= cols; c += 16) {
+    const __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row0 + c)));
+    const __m512i hi = row1 ? _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row1 + c)))
+                            : _mm512_setzero_si512();
+    _mm512_storeu_si512(d + c, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+  }
+  return c;
+}
+#endif
+
+// Packs bf16 B into pair panels. The pair-packed kernel exists only on CPUs with AVX-512 BF16, so
+// the vector paths need no check of their own.
 void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc,
                 int NR, float* dstf) {
   uint32_t* dst = reinterpret_cast<uint32_t*>(dstf);
@@ -195,6 +213,15 @@ void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_
       const std::size_t k = k0 + 2 * q;
       const bool second = 2 * q + 1 < kc;
       std::size_t c = 0;
+#if defined(__x86_64__)
+      if (!p.transB) {
+        c = packRowPairColumnsAvx512(B + k * p.ldb + j0 + s, second ? B + (k + 1) * p.ldb + j0 + s : nullptr, cols, d);
+      } else if (second) {
+        // B stored [N, K] (a Linear weight in the forward): the pair (k, k + 1) of a column is
+        // one 32-bit word in memory, low half first.
+        for (; c < cols; ++c) std::memcpy(d + c, B + (j0 + s + c) * p.ldb + k, sizeof(uint32_t));
+      }
+#endif
       for (; c < cols; ++c) d[c] = at(k, j0 + s + c) | (second ? at(k + 1, j0 + s + c) << 16 : 0u);
       for (; c < static_cast<std::size_t>(NR); ++c) d[c] = 0;
     }

@@ -108,7 +108,7 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
   const widen = (bits: number) => new Float32Array(Uint32Array.of(bits << 16).buffer)[0]!;
   assert.equal(addon!.setBf16Compute(true), true);
   try {
-    for (const [M, N, K, tB] of [[29, 65, 257, true], [3, 33, 20, true], [40, 31, 9, false]] as [number, number, number, boolean][]) {
+    for (const [M, N, K, tB] of [[29, 65, 257, true], [3, 33, 20, true], [40, 31, 9, false], [37, 70, 301, false], [17, 100, 450, true]] as [number, number, number, boolean][]) {
       const A = rand(M * K, M + 1);
       const bits = Uint16Array.from(rand(N * K, N + 2), round);
       const C = new Float32Array(M * N).fill(NaN);

@@ -384,6 +384,7 @@ const KernelInfo& kernelFor(const GemmProblem& p, const KernelInfo& ki) {
 
 void setBf16Compute(bool on) { gBf16Compute = on; }
 bool bf16ComputeAvailable() { return bf16DotKernel() != nullptr; }
+const KernelInfo* activeBf16Kernel() { return gBf16Compute ? bf16DotKernel() : nullptr; }
 
 // Splits one GEMM into independent row or column bands, one per task. Bands are aligned to
 // the kernel's tile so no tile straddles two threads.

@@ -36,5 +36,8 @@ void gemmBatched(const GemmProblem& p, std::size_t batch, std::size_t strideA,
 // rounded to bf16 too). Has no effect where the CPU lacks AVX-512 BF16.
 void setBf16Compute(bool on);
 bool bf16ComputeAvailable();
+// The bf16 dot-product kernel when bf16 compute is on and the CPU has it, else null: kernels that
+// multiply activations with each other (attention) use it for products with bf16 operands.
+const KernelInfo* activeBf16Kernel();
 
 }  // namespace giftjs

@@ -6,11 +6,19 @@
 // T = 256. The forward saves only the log-sum-exp of each score row; the backward recomputes the
 // probabilities from Q, K and that lse, so no [T, S] matrix outlives a block (the trade
 // FlashAttention makes, done with the packed GEMM on [block, keys] tiles).
+//
+// With bf16 compute on (gift train --bf16), every product runs on the bf16 dot-product kernel, as
+// PyTorch's autocast runs attention in bfloat16: the operands are rounded to bf16 (Q, K, V and dO
+// once per head or block, the probabilities and dS as the GEMM packs them) and the products
+// accumulate in float32; the softmax, its log-sum-exp and dS itself stay float32.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
 #include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "../gemm/gemm.h"
 #include "../runtime/thread_pool.h"
@@ -34,29 +42,61 @@ inline std::size_t maskRow(const AttentionShape& s, const float* keyMask, std::s
   return seen;
 }
 
-// scores = scale * Q K^T for `rows` queries against the first `keys` keys, into [rows, keys].
-void blockScores(const AttentionShape& s, const float* q, std::size_t rows, const float* k,
-                 std::size_t keys, float* scores) {
-  GemmProblem p;
-  p.transB = true;
-  p.M = rows; p.N = keys; p.K = s.D;
-  p.alpha = s.scale;
-  p.A = q; p.lda = s.D;
-  p.B = k; p.ldb = s.D;
-  p.C = scores; p.ldc = keys;
-  gemmSerial(p, selectKernel());
-}
+// A B operand in float32, or (bf16 compute) its bf16 copy, for the GEMMs below.
+struct Operand {
+  const float* f32;
+  const uint16_t* bf16;  // non-null: multiply with the bf16 dot-product kernel
+};
 
 // C (M x N) = alpha * op(A) * op(B) + beta * C on the calling thread.
 void matmulSerial(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, const float* A,
-                  std::size_t lda, const float* B, std::size_t ldb, float beta, float* C,
-                  std::size_t ldc) {
+                  std::size_t lda, Operand B, std::size_t ldb, float beta, float* C,
+                  std::size_t ldc, float alpha = 1.0f) {
   GemmProblem p;
   p.transA = ta; p.transB = tb;
   p.M = M; p.N = N; p.K = K;
-  p.A = A; p.lda = lda; p.B = B; p.ldb = ldb;
+  p.alpha = alpha;
+  p.A = A; p.lda = lda;
+  if (B.bf16) p.Bbf16 = B.bf16;
+  else p.B = B.f32;
+  p.ldb = ldb;
   p.beta = beta; p.C = C; p.ldc = ldc;
-  gemmSerial(p, selectKernel());
+  const KernelInfo* bf16 = B.bf16 ? activeBf16Kernel() : nullptr;
+  gemmSerial(p, bf16 ? *bf16 : selectKernel());
+}
+
+// scores = scale * Q K^T for `rows` queries against the first `keys` keys, into [rows, keys].
+void blockScores(const AttentionShape& s, const float* q, std::size_t rows, Operand k,
+                 std::size_t keys, float* scores) {
+  matmulSerial(false, true, rows, keys, s.D, q, s.D, k, s.D, 0.0f, scores, keys, s.scale);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bf16"))) std::size_t toBf16Avx512(const float* src, std::size_t n, uint16_t* dst) {
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), reinterpret_cast<const __m256i&>(v));
+  }
+  return i;
+}
+#endif
+
+// The bf16 copy of n floats (round to nearest even, as the GEMM's packing rounds) into `buffer`,
+// or a float32-only operand when bf16 compute is off.
+Operand operand(const float* src, std::size_t n, std::vector<uint16_t>& buffer, bool bf16) {
+  if (!bf16) return {src, nullptr};
+  buffer.resize(n);
+  std::size_t i = 0;
+#if defined(__x86_64__)
+  i = toBf16Avx512(src, n, buffer.data());  // bf16 compute is on only where AVX-512 BF16 exists
+#endif
+  for (; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, src + i, sizeof u);
+    buffer[i] = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+  return {src, buffer.data()};
 }
 
 constexpr std::size_t kQueryBlock = 64;
@@ -90,8 +130,10 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
       return;
     }
     thread_local std::vector<float> scores;
+    thread_local std::vector<uint16_t> kBf16, vBf16;
+    const bool bf16 = activeBf16Kernel() != nullptr;
     scores.resize(rows * keys);
-    blockScores(s, qb, rows, kh, keys, scores.data());
+    blockScores(s, qb, rows, operand(kh, keys * s.D, kBf16, bf16), keys, scores.data());
     for (std::size_t t = t0; t < t1; ++t) {
       float* row = scores.data() + (t - t0) * keys;
       const std::size_t seen = maskRow(s, keyMask, b, t, keys, row);
@@ -107,7 +149,7 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
       for (std::size_t j = seen; j < keys; ++j) row[j] = 0.0f;
       lse[head * s.T + t] = mx + std::log(sum);
     }
-    matmulSerial(false, false, rows, s.D, keys, scores.data(), keys, vh, s.D, 0.0f, ob, s.D);
+    matmulSerial(false, false, rows, s.D, keys, scores.data(), keys, operand(vh, keys * s.D, vBf16, bf16), s.D, 0.0f, ob, s.D);
   });
 }
 
@@ -127,6 +169,10 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
     float* dkh = dk ? dkHeads.data() + task * headKV : nullptr;
     float* dvh = dv ? dvHeads.data() + task * headKV : nullptr;
     thread_local std::vector<float> probs, dprobs;
+    thread_local std::vector<uint16_t> kBf16, vBf16, qBf16, gBf16;
+    const bool bf16 = activeBf16Kernel() != nullptr;
+    // All S keys and values of this head, rounded once for every block.
+    const Operand kOp = operand(kh, headKV, kBf16, bf16), vOp = operand(vh, headKV, vBf16, bf16);
     // The last block sees the most keys (all S): it runs first and overwrites (beta 0) every
     // row of this head's dK and dV slots; earlier blocks add to the rows they see.
     for (std::size_t blk = blocks; blk-- > 0;) {
@@ -144,7 +190,7 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
       dprobs.resize(rows * keys);
       float* P = probs.data();
       float* dP = dprobs.data();
-      blockScores(s, qb, rows, kh, keys, P);
+      blockScores(s, qb, rows, kOp, keys, P);
       for (std::size_t t = t0; t < t1; ++t) {
         const float l = lse[task * s.T + t];
         float* row = P + (t - t0) * keys;
@@ -156,10 +202,11 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
         expShifted(row, l, row, seen);
         for (std::size_t j = seen; j < keys; ++j) row[j] = 0.0f;
       }
-      if (dvh) matmulSerial(true, false, keys, s.D, rows, P, keys, gb, s.D, beta, dvh, s.D);
+      const Operand gOp = operand(gb, rows * s.D, gBf16, bf16);
+      if (dvh) matmulSerial(true, false, keys, s.D, rows, P, keys, gOp, s.D, beta, dvh, s.D);
       if (!dq && !dkh) continue;
       // dP = dO V^T, then dS = P * (dP - rowsum(dO * O)) * scale, stored over dP.
-      matmulSerial(false, true, rows, keys, s.D, gb, s.D, vh, s.D, 0.0f, dP, keys);
+      matmulSerial(false, true, rows, keys, s.D, gb, s.D, vOp, s.D, 0.0f, dP, keys);
       for (std::size_t r = 0; r < rows; ++r) {
         float di = 0.0f;
         for (std::size_t d = 0; d < s.D; ++d) di += gb[r * s.D + d] * ob[r * s.D + d];
@@ -167,8 +214,8 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
         const float* pr = P + r * keys;
         for (std::size_t j = 0; j < keys; ++j) dpr[j] = pr[j] * (dpr[j] - di) * s.scale;
       }
-      if (dq) matmulSerial(false, false, rows, s.D, keys, dP, keys, kh, s.D, 0.0f, dq + (task * s.T + t0) * s.D, s.D);
-      if (dkh) matmulSerial(true, false, keys, s.D, rows, dP, keys, qb, s.D, beta, dkh, s.D);
+      if (dq) matmulSerial(false, false, rows, s.D, keys, dP, keys, kOp, s.D, 0.0f, dq + (task * s.T + t0) * s.D, s.D);
+      if (dkh) matmulSerial(true, false, keys, s.D, rows, dP, keys, operand(qb, rows * s.D, qBf16, bf16), s.D, beta, dkh, s.D);
     }
   });
   ThreadPool::instance().parallelFor(s.B * s.Hkv, [&](std::size_t task) {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { isNativeAvailable, nativeAddon, setBf16Compute, withBackend } from '../../src/backend/index.js';
 import { scaledDotProductAttention } from '../../src/ops/attention.js';
 import { dropout } from '../../src/ops/dropout.js';
 import { rope } from '../../src/ops/rope.js';
@@ -139,4 +140,35 @@ test('dropout keeps the expected fraction, scales survivors, and is the identity
   assert.deepEqual(Array.from(dropout(Tensor.fromArray([1, 2]), 0.5, new Random(1), false).data), [1, 2]);
   assert.deepEqual(Array.from(dropout(x, 0.5, new Random(9)).data.slice(0, 50)), Array.from(dropout(x, 0.5, new Random(9)).data.slice(0, 50)), 'seeded');
   assert.throws(() => dropout(x, 1, new Random(1)), /p must be in \[0, 1\)/);
+});
+
+const bf16Native = isNativeAvailable() && (nativeAddon()?.cpuInfo().features.includes('avx512bf16') ?? false);
+test('bf16 compute: native and ref attention round the same operands to bf16, forward and gradients', { skip: bf16Native ? false : 'no native AVX-512 BF16 here' }, () => {
+  BLOCK_CASES.forEach((c, i) => {
+    const q = randn([c.B, c.H, c.T, c.D], 10 * i + 51, true);
+    const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 52, true);
+    const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 53, true);
+    const g = randn([c.B, c.H, c.T, c.D], 10 * i + 54);
+    const run = () => {
+      const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c) });
+      out.backward(g);
+      const result = [out.toFloat32Array(), ...[q, k, v].map((t) => t.grad!.toFloat32Array())];
+      for (const t of [q, k, v]) t.zeroGrad();
+      return result;
+    };
+    const f32 = withBackend('native', run);
+    setBf16Compute(true);
+    try {
+      const native = withBackend('native', run);
+      const ref = withBackend('ref', run);
+      native.forEach((values, j) => {
+        assertClose(values, ref[j]!, `bf16 block case ${i}, ${['output', 'dq', 'dk', 'dv'][j]}: native vs ref`, 5e-4, 5e-3);
+      });
+      // bf16 products really ran: they differ from float32 by about bf16's precision.
+      assert.ok(native[0]!.some((x, j) => Math.abs(x - f32[0]![j]!) > 1e-4), `bf16 block case ${i}: the output changed`);
+      assertClose(native[0]!, f32[0]!, `bf16 block case ${i}: output within bf16 precision of float32`, 3e-2, 3e-2);
+    } finally {
+      setBf16Compute(false);
+    }
+  });
 });

@@ -1,7 +1,24 @@
 // Reference scaled dot-product attention: explicit loops over batch, head, query and key.
+// With bf16 compute on, every product's operands are rounded to bf16 as the native kernel rounds
+// them (Q, K, V, dO, and the float32 probabilities and dS), the sums staying wide.
 import type { AttentionShape } from '../backend.js';
+import { bf16ComputeEnabled } from '../bf16_compute.js';
+import { bf16ToFloat32, float32ToBf16 } from '../../tensor/dtype.js';
 
 type F = Float32Array;
+
+/** The operand as the products see it: rounded to bf16 under bf16 compute, else itself. */
+function productOperand(a: F): F {
+  return bf16ComputeEnabled() ? bf16ToFloat32(float32ToBf16(a)) : a;
+}
+
+const one = new Float32Array(1);
+/** A float64 value stored as float32 (as the native kernel keeps P and dS), then as a product operand. */
+function productScalar(x: number): number {
+  if (!bf16ComputeEnabled()) return x;
+  one[0] = x;
+  return productOperand(one)[0]!;
+}
 
 function visible(s: AttentionShape, keyMask: F | null, b: number, t: number, j: number): boolean {
   if (s.causal && j > t + s.S - s.T) return false;
@@ -34,7 +51,8 @@ function rowProbabilities(s: AttentionShape, q: F, k: F, keyMask: F | null, b: n
   return mx + Math.log(sum);
 }
 
-export function refAttentionForward(s: AttentionShape, q: F, k: F, v: F, keyMask: F | null, out: F, lse: F): void {
+export function refAttentionForward(s: AttentionShape, q0: F, k0: F, v0: F, keyMask: F | null, out: F, lse: F): void {
+  const [q, k, v] = [productOperand(q0), productOperand(k0), productOperand(v0)];
   const group = s.H / s.Hkv;
   const p = new Float64Array(s.S);
   for (let b = 0; b < s.B; b++) {
@@ -45,7 +63,7 @@ export function refAttentionForward(s: AttentionShape, q: F, k: F, v: F, keyMask
         lse[row] = rowProbabilities(s, q, k, keyMask, b, h, t, p);
         for (let d = 0; d < s.D; d++) {
           let acc = 0;
-          for (let j = 0; j < s.S; j++) acc += p[j]! * v[vo + j * s.D + d]!;
+          for (let j = 0; j < s.S; j++) acc += productScalar(p[j]!) * v[vo + j * s.D + d]!;
           out[row * s.D + d] = acc;
         }
       }
@@ -53,7 +71,8 @@ export function refAttentionForward(s: AttentionShape, q: F, k: F, v: F, keyMask
   }
 }
 
-export function refAttentionBackward(s: AttentionShape, q: F, k: F, v: F, keyMask: F | null, out: F, _lse: F, dout: F, dq: F | null, dk: F | null, dv: F | null): void {
+export function refAttentionBackward(s: AttentionShape, q0: F, k0: F, v0: F, keyMask: F | null, out: F, _lse: F, dout: F, dq: F | null, dk: F | null, dv: F | null): void {
+  const [q, k, v, g] = [productOperand(q0), productOperand(k0), productOperand(v0), productOperand(dout)];
   const group = s.H / s.Hkv;
   const p = new Float64Array(s.S);
   const dp = new Float64Array(s.S);
@@ -70,10 +89,12 @@ export function refAttentionBackward(s: AttentionShape, q: F, k: F, v: F, keyMas
         for (let d = 0; d < s.D; d++) di += dout[row * s.D + d]! * out[row * s.D + d]!;
         for (let j = 0; j < s.S; j++) {
           let acc = 0;
-          for (let d = 0; d < s.D; d++) acc += dout[row * s.D + d]! * v[kvo + j * s.D + d]!;
+          for (let d = 0; d < s.D; d++) acc += g[row * s.D + d]! * v[kvo + j * s.D + d]!;
           dp[j] = p[j]! * (acc - di) * s.scale;
-          if (dv) for (let d = 0; d < s.D; d++) dv[kvo + j * s.D + d]! += p[j]! * dout[row * s.D + d]!;
+          const pj = productScalar(p[j]!);
+          if (dv) for (let d = 0; d < s.D; d++) dv[kvo + j * s.D + d]! += pj * g[row * s.D + d]!;
         }
+        if (bf16ComputeEnabled()) for (let j = 0; j < s.S; j++) dp[j] = productScalar(dp[j]!);
         if (dq) {
           for (let d = 0; d < s.D; d++) {
             let acc = 0;

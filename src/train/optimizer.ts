@@ -57,6 +57,13 @@ export class AdamW {
     }
   }
 
+  /** Releases the moments (the optimizer cannot update afterwards). */
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+
   /** The moments by parameter name, for a checkpoint (the optimizer's own tensors: do not dispose them). */
   stateTensors(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();

@@ -163,15 +163,18 @@ export function trainModel(run: TrainRun): TrainResult {
   if (task.trainSize === 0) throw new GiftjsError('training data is empty (after tokenization and truncation)');
   const fingerprint = run.fingerprint ?? JSON.stringify({ method: run.adapter.method, options: o, trainSize: task.trainSize });
   const release = run.outDir ? claimRunFolder(run.outDir) : () => {};
+  let optimizer: AdamW | null = null;
   try {
-    return trainLoop(run, task, fingerprint);
+    optimizer = new AdamW(paramGroups(run));
+    return trainLoop(run, task, fingerprint, optimizer);
   } finally {
+    optimizer?.dispose(); // its moments go back to the backend's pool
     run.model.eval(); // what follows training (evaluation, saving, merging) sees no dropout
     release();
   }
 }
 
-function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string): TrainResult {
+function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string, optimizer: AdamW): TrainResult {
   const o = run.options;
   const batchesPerEpoch = Math.ceil(task.trainSize / o.batchSize);
   const updatesPerEpoch = Math.ceil(batchesPerEpoch / o.gradAccum);
@@ -179,7 +182,6 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string)
   const warmupSteps = Math.round(o.warmupRatio * totalSteps);
   const trainable = run.adapter.namedTrainable();
   const params = trainable.map(([, t]) => t);
-  const optimizer = new AdamW(paramGroups(run));
   const logPath = run.outDir ? join(run.outDir, 'log.jsonl') : null;
   let latest: { step: number; dir: string } | null = null;
   if (run.outDir) {

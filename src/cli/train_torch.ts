@@ -1,6 +1,7 @@
 // gift train --engine torch: the same run on PyTorch's engine. The data become token shards (gift
 // prepare), then torchrun starts --nproc processes of gift_torch.train (DistributedDataParallel), and
 // the run folder ends up as gift train leaves it: adapter/, log.jsonl, metrics.json.
+import { claimRunFolder } from '../io/output_folder.js';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,17 @@ export async function trainOnTorch(r: TorchRun): Promise<number> {
   const o = r.options;
   if (o.headLr !== null || o.headWeightDecay !== null) throw new GiftjsError('--head-lr and --head-weight-decay have no meaning for --engine torch (no classifier head)');
   if ((o.saveTotalLimit ?? 0) > 0) throw new GiftjsError('--save-total-limit is not available with --engine torch (gift_torch.train keeps one rolling checkpoint)');
+  // The run folder is claimed as gift train claims it: a folder giftjs did not make is refused, and
+  // the lock keeps a second run (of either engine) out while torchrun writes there.
+  const release = claimRunFolder(r.out);
+  try {
+    return await runTorch(r, m, o);
+  } finally {
+    release();
+  }
+}
+
+async function runTorch(r: TorchRun, m: TorchRun['methodConfig'], o: TorchRun['options']): Promise<number> {
   const shards = join(r.out, 'shards');
   if (!r.resume) await prepareShards({ modelDir: r.modelDir, dataPath: r.dataPath, evalPath: r.evalPath, out: shards, format: r.format, task: r.task, maxLength: r.maxLength });
   const layers = m.layers as number[] | null;

@@ -4,7 +4,7 @@
 // a run resumed from its checkpoint continues as if never stopped.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -90,4 +90,13 @@ test('gift train --engine torch --nproc 2 runs the same training on PyTorch and 
     '--out', out, '--rank', '4', '--max-steps', '3', '--batch-size', '2'], { encoding: 'utf8', env: { ...process.env, GIFTJS_PYTHON: PYTHON, OMP_NUM_THREADS: '1' }, timeout: 240_000 });
   assert.notEqual(again.status, 0);
   assert.match(again.stderr, /holds a checkpoint of an earlier run: continue it with --resume/);
+  // The run folder is giftjs's, as gift train's is: marked, and a folder it did not make is refused.
+  assert.ok(existsSync(join(out, '.giftjs-run')), 'the run folder is marked');
+  const foreign = join(work, 'foreign');
+  mkdirSync(foreign);
+  writeFileSync(join(foreign, 'notes.txt'), 'mine\n');
+  const refused = gift('train', '--engine', 'torch', '--model', MODEL, '--data', data, '--out', foreign);
+  assert.equal(refused.code, 1);
+  assert.match(refused.err, /is a folder giftjs did not make \(it holds notes\.txt\)/);
+  assert.deepEqual(readdirSync(foreign), ['notes.txt'], 'nothing was written there');
 });

@@ -2,6 +2,7 @@
 // backend, on a square problem and on the Transformer shapes a training step runs.
 import { refBackend } from '../backend/ref/index.js';
 import { nativeAddon } from '../backend/index.js';
+import { float32ToBf16 } from '../tensor/dtype.js';
 import { Random } from '../tensor/random.js';
 import { timeIt } from './timing.js';
 import { GiftjsError } from '../errors.js';
@@ -47,6 +48,24 @@ export function benchNativeGemm(s: GemmShape, budgetSeconds: number): GemmResult
   const ldb = s.transB ? s.K : s.N;
   const t = timeIt(() => addon.gemm(s.transA, s.transB, s.M, s.N, s.K, 1, A, lda, B, ldb, 0, C, s.N, 1, 0, 0, 0), budgetSeconds);
   return { ...s, gflops: flops(s) / t.seconds / 1e9 };
+}
+
+/**
+ * The same GEMM with B stored as bfloat16 (a frozen weight) and multiplied with the CPU's bf16 dot
+ * products (bf16 compute, gift train --bf16), or null where the CPU has no AVX-512 BF16.
+ */
+export function benchBf16Gemm(s: GemmShape, budgetSeconds: number): GemmResult | null {
+  const addon = nativeAddon();
+  if (!addon) throw new GiftjsError('the native addon is not built; run npm install');
+  const { A, B, C } = operands(s, 1);
+  const bits = float32ToBf16(B);
+  if (!addon.setBf16Compute(true)) return null;
+  try {
+    const t = timeIt(() => addon.gemm(s.transA, s.transB, s.M, s.N, s.K, 1, A, s.transA ? s.M : s.K, bits, s.transB ? s.K : s.N, 0, C, s.N, 1, 0, 0, 0), budgetSeconds);
+    return { ...s, gflops: flops(s) / t.seconds / 1e9 };
+  } finally {
+    addon.setBf16Compute(false);
+  }
 }
 
 export function benchRefGemm(s: GemmShape, budgetSeconds: number): GemmResult {

@@ -1,6 +1,7 @@
 // The `gift` command line: parses the command and hands over to its module.
 import { sep } from 'node:path';
 import { loadAddon } from '../backend/native/binding.js';
+import { resolveHubAdapterArguments } from '../io/hub.js';
 import { GIFTJS_VERSION } from '../version.js';
 import { benchCommand } from './bench.js';
 import { convertCommand } from './convert.js';
@@ -25,6 +26,9 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   bench: benchCommand,
   explain: explainCommand,
 };
+
+/** Commands whose --adapter may be a hub id (PEFT adapters load by id, as PeftModel.from_pretrained). */
+const ADAPTER_COMMANDS = new Set(['eval', 'generate', 'merge', 'export', 'inspect', 'explain']);
 
 const HELP = `gift — fine-tune pretrained Transformers with GIFT from TypeScript
 
@@ -73,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
         console.error(`gift: unknown command '${command}'\n\n${HELP}`);
         return 2;
       }
-      return run(rest);
+      return run(ADAPTER_COMMANDS.has(command) ? await resolveHubAdapterArguments(rest) : rest);
     }
   }
 }

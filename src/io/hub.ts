@@ -36,10 +36,17 @@ export function parseHubModelId(spec: string): HubModelRef | null {
   return { repo, revision };
 }
 
-/** The files giftjs reads from a model repository (weights as safetensors, configs, tokenizer). */
-export function isModelFile(path: string): boolean {
+/** A model repository, or a PEFT adapter repository (what PeftModel.from_pretrained reads). */
+export type HubRepoKind = 'model' | 'adapter';
+
+/** The file a repository of the kind cannot be without. */
+const CONFIG_FILE: Record<HubRepoKind, string> = { model: 'config.json', adapter: 'adapter_config.json' };
+
+/** The files giftjs reads from a repository (weights as safetensors, configs, tokenizer). */
+export function isRepoFile(path: string, kind: HubRepoKind = 'model'): boolean {
   const name = path.split('/').pop()!;
   if (path.includes('/')) return false; // sub-folders hold other formats (onnx/, original/, ...)
+  if (kind === 'adapter') return name.endsWith('.safetensors') || name === 'adapter_config.json' || name === 'giftjs_config.json';
   return name.endsWith('.safetensors') || name === 'model.safetensors.index.json' || [
     'config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json',
     'preprocessor_config.json', 'chat_template.jinja', 'chat_template.json',
@@ -64,13 +71,14 @@ function cacheRoot(): string {
  * only after all its files arrived; a commit given directly has none, so its snapshot must show
  * its config and every weight file (the shards its index names) itself.
  */
-function cachedSnapshot(storage: string, revision: string): string | null {
+function cachedSnapshot(storage: string, revision: string, kind: HubRepoKind): string | null {
   const refPath = join(storage, 'refs', revision);
   const commit = COMMIT.test(revision) ? revision : existsSync(refPath) ? readFileSync(refPath, 'utf8').trim() : null;
   if (!commit) return null;
   const snapshot = join(storage, 'snapshots', commit);
-  if (!existsSync(join(snapshot, 'config.json'))) return null;
+  if (!existsSync(join(snapshot, CONFIG_FILE[kind]))) return null;
   if (!COMMIT.test(revision)) return snapshot;
+  if (kind === 'adapter') return existsSync(join(snapshot, 'adapter_model.safetensors')) ? snapshot : null;
   const index = join(snapshot, 'model.safetensors.index.json');
   try {
     const shards = existsSync(index) ? Object.values((JSON.parse(readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map) : ['model.safetensors'];
@@ -87,16 +95,26 @@ export interface HubDownloadOptions {
 
 /** The local folder of a hub model: the cached snapshot, downloaded first when needed. */
 export async function hubModelFolder(ref: HubModelRef, o: HubDownloadOptions = {}): Promise<string> {
+  return hubFolder(ref, 'model', o);
+}
+
+/** The local folder of a PEFT adapter on the hub (adapter_config.json and its safetensors). */
+export async function hubAdapterFolder(ref: HubModelRef, o: HubDownloadOptions = {}): Promise<string> {
+  return hubFolder(ref, 'adapter', o);
+}
+
+async function hubFolder(ref: HubModelRef, kind: HubRepoKind, o: HubDownloadOptions): Promise<string> {
   const log = o.log ?? ((l: string) => console.error(l));
   const name = `${ref.repo}@${ref.revision}`;
+  const flag = kind === 'model' ? '--model' : '--adapter';
   const storage = join(cacheRoot(), getRepoFolderName({ type: 'model', name: ref.repo }));
   if (offline()) {
-    const snapshot = cachedSnapshot(storage, ref.revision);
-    if (!snapshot) throw new GiftjsError(`--model ${name}: HF_HUB_OFFLINE is set and the model is not in the cache (${storage}); download it once without HF_HUB_OFFLINE`);
+    const snapshot = cachedSnapshot(storage, ref.revision, kind);
+    if (!snapshot) throw new GiftjsError(`${flag} ${name}: HF_HUB_OFFLINE is set and the model is not in the cache (${storage}); download it once without HF_HUB_OFFLINE`);
     return snapshot;
   }
   if (COMMIT.test(ref.revision)) {
-    const snapshot = cachedSnapshot(storage, ref.revision);
+    const snapshot = cachedSnapshot(storage, ref.revision, kind);
     if (snapshot) return snapshot; // a commit never changes: no need to ask the hub
   }
   const opts = hubOptions();
@@ -104,37 +122,38 @@ export async function hubModelFolder(ref: HubModelRef, o: HubDownloadOptions = {
   try {
     commit = COMMIT.test(ref.revision) ? ref.revision : (await modelInfo({ name: ref.repo, revision: ref.revision, additionalFields: ['sha'], ...opts })).sha as string;
   } catch (err) {
-    const snapshot = cachedSnapshot(storage, ref.revision);
+    const snapshot = cachedSnapshot(storage, ref.revision, kind);
     const why = (err as Error).message;
     if (snapshot && isNetworkError(err)) {
       log(`hub: cannot reach the hub (${why}); using the cached ${name}`);
       return snapshot;
     }
-    throw new GiftjsError(`--model ${name}: the hub answered: ${why}${process.env.HF_TOKEN ? '' : ' (a private or gated model needs HF_TOKEN)'}`);
+    throw new GiftjsError(`${flag} ${name}: no local folder ${ref.repo}, and the hub answered: ${why}${process.env.HF_TOKEN ? '' : ' (a private or gated repository needs HF_TOKEN)'}`);
   }
-  if (!COMMIT.test(commit ?? '')) throw new GiftjsError(`--model ${name}: the hub gave no commit for the revision`);
+  if (!COMMIT.test(commit ?? '')) throw new GiftjsError(`${flag} ${name}: the hub gave no commit for the revision`);
   const snapshot = join(storage, 'snapshots', commit);
   try {
-    await downloadSnapshot(ref, commit, storage, snapshot, log);
+    await downloadSnapshot(ref, kind, commit, storage, snapshot, log);
   } catch (err) {
     if (err instanceof GiftjsError || !(isNetworkError(err) || /terminated|aborted|socket/i.test(String((err as Error).message)))) throw err;
-    throw new GiftjsError(`--model ${name}: the download stopped (${(err as Error).message}); run again to resume it`);
+    throw new GiftjsError(`${flag} ${name}: the download stopped (${(err as Error).message}); run again to resume it`);
   }
   // The revision's ref last: a cache is never left pointing at a snapshot that lacks files.
   if (ref.revision !== commit) writeFileAtomic(join(storage, 'refs', ref.revision), [commit]);
   return snapshot;
 }
 
-async function downloadSnapshot(ref: HubModelRef, commit: string, storage: string, snapshot: string, log: (l: string) => void): Promise<void> {
+async function downloadSnapshot(ref: HubModelRef, kind: HubRepoKind, commit: string, storage: string, snapshot: string, log: (l: string) => void): Promise<void> {
   const name = `${ref.repo}@${ref.revision}`;
+  const flag = kind === 'model' ? '--model' : '--adapter';
   const opts = hubOptions();
   const files: ListFileEntry[] = [];
   for await (const entry of listFiles({ repo: { type: 'model', name: ref.repo }, revision: commit, recursive: true, ...opts })) {
-    if (entry.type === 'file' && isModelFile(entry.path)) files.push(entry);
+    if (entry.type === 'file' && isRepoFile(entry.path, kind)) files.push(entry);
   }
-  if (!files.some((f) => f.path === 'config.json')) throw new GiftjsError(`--model ${name}: the repository has no config.json`);
+  if (!files.some((f) => f.path === CONFIG_FILE[kind])) throw new GiftjsError(`${flag} ${name}: the repository has no ${CONFIG_FILE[kind]}`);
   if (!files.some((f) => f.path.endsWith('.safetensors'))) {
-    throw new GiftjsError(`--model ${name}: the repository has no safetensors weights (giftjs reads safetensors, not pytorch_model.bin)`);
+    throw new GiftjsError(`${flag} ${name}: the repository has no safetensors weights (giftjs reads safetensors, not ${kind === 'model' ? 'pytorch_model.bin' : 'adapter_model.bin'})`);
   }
   const missing = files.filter((f) => !existsSync(join(snapshot, f.path)));
   if (missing.length > 0) {
@@ -147,6 +166,24 @@ async function downloadSnapshot(ref: HubModelRef, commit: string, storage: strin
       progress.stop();
     }
   }
+}
+
+/**
+ * Replaces a hub id given as `--adapter` (or `--adapter=`) by its cached folder: PEFT adapters are
+ * loaded by id as PeftModel.from_pretrained loads them. A path that exists stays a path.
+ */
+export async function resolveHubAdapterArguments(argv: string[]): Promise<string[]> {
+  const out = [...argv];
+  for (let i = 0; i < out.length; i++) {
+    const inline = out[i]!.startsWith('--adapter=');
+    const value = inline ? out[i]!.slice('--adapter='.length) : out[i] === '--adapter' ? out[i + 1] : undefined;
+    const ref = value === undefined ? null : parseHubModelId(value);
+    if (!ref) continue;
+    const dir = await hubAdapterFolder(ref);
+    if (inline) out[i] = `--adapter=${dir}`;
+    else out[++i] = dir;
+  }
+  return out;
 }
 
 function isNetworkError(err: unknown): boolean {

@@ -99,9 +99,32 @@ test('an interrupted hub download resumes where it stopped; a private repository
 
     const denied = await gift(trainArgs('giftjs-test/private', data, join(dir, 'p1')), env);
     assert.equal(denied.code, 1);
-    assert.match(denied.err, /--model giftjs-test\/private@main: the hub answered: .*\(a private or gated model needs HF_TOKEN\)/);
+    assert.match(denied.err, /--model giftjs-test\/private@main: no local folder giftjs-test\/private, and the hub answered: .*\(a private or gated repository needs HF_TOKEN\)/);
     const allowed = await gift(trainArgs('giftjs-test/private', data, join(dir, 'p2')), { ...env, HF_TOKEN: 'hf_secret' });
     assert.equal(allowed.code, 0, allowed.err);
+  } finally {
+    await hub.close();
+  }
+});
+
+test('--adapter org/name loads a PEFT adapter from the hub, as PeftModel.from_pretrained does', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-hub-'));
+  const data = dataFile(dir);
+  const trained = await gift(trainArgs(FIXTURE, data, join(dir, 'run')), {});
+  assert.equal(trained.code, 0, trained.err);
+  const local = await gift(['eval', '--model', FIXTURE, '--adapter', join(dir, 'run/adapter'), '--data', data, '--json'], {});
+  assert.equal(local.code, 0, local.err);
+  const adapterCommit = 'fedcba9876543210fedcba9876543210fedcba98';
+  const hub = await startLocalHub({ 'giftjs-test/tiny-adapter': repoFromFolder(join(dir, 'run/adapter'), adapterCommit) });
+  const env = { HF_ENDPOINT: hub.url, HF_HOME: join(dir, 'hf') };
+  try {
+    const viaHub = await gift(['eval', '--model', FIXTURE, '--adapter', 'giftjs-test/tiny-adapter', '--data', data, '--json'], env);
+    assert.equal(viaHub.code, 0, viaHub.err);
+    assert.equal(viaHub.out.trim().split('\n').pop(), local.out.trim().split('\n').pop(), 'the same loss as the local adapter');
+    assert.ok(existsSync(join(dir, 'hf/hub/models--giftjs-test--tiny-adapter/snapshots', adapterCommit, 'adapter_config.json')));
+    const missing = await gift(['eval', '--model', FIXTURE, '--adapter', 'runs/not-here', '--data', data], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /--adapter runs\/not-here@main: no local folder runs\/not-here, and the hub answered/);
   } finally {
     await hub.close();
   }

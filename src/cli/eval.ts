@@ -54,6 +54,11 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   intOption(values['max-length'], 'max-length', 2048, 2); // a bad --max-length is refused whatever the task
   const task = (values.task as string | undefined) ?? 'lm';
+  if (values['max-length'] !== undefined && task !== 'lm') {
+    // Refused, not ignored: a classifier reads at the length it was trained with (its adapter's
+    // max_length), and the generation tasks read whole prompts.
+    throw new GiftjsError(`--max-length applies to --task lm; --task ${task} ${task === 'seqcls' || task === 'imgcls' ? "uses the length the classifier was trained with (its adapter's task settings)" : 'reads each prompt whole'}`);
+  }
   if (task === 'commonsense' || task === 'math') return evalGenerationTask(values, modelDir, dataPath, task);
   if (task === 'seqcls') return evalSequenceClassification(values, modelDir, dataPath);
   if (task === 'imgcls') return evalImageClassification(values, modelDir, dataPath);

@@ -171,3 +171,8 @@ test('convert llama2c refuses a tokenizer of another model, and keeps a piece na
   assert.equal(Object.hasOwn(vocab, '__proto__') ? vocab['__proto__'] : undefined, 300);
   assert.equal(Object.keys(vocab).length, 512);
 });
+
+test('gift eval refuses --max-length where it would be ignored (classifiers, the generation tasks)', () => {
+  refused(gift('eval', '--model', MODEL, '--data', data, '--task', 'seqcls', '--max-length', '64'), /--max-length applies to --task lm; --task seqcls uses the length the classifier was trained with/);
+  refused(gift('eval', '--model', MODEL, '--data', data, '--task', 'math', '--max-length', '64'), /--max-length applies to --task lm; --task math reads each prompt whole/);
+});

@@ -274,7 +274,11 @@ def main(argv=None):
             f.write("\n")
         print(json.dumps({k: metrics[k] for k in ("steps", "final_train_loss", "held_out_loss_end", "processes")}))
     if world > 1:
-        dist.barrier()
+        # No collective after the training loop: a closing barrier (gloo) then destroy_process_group
+        # left a rank spinning forever once in a few CI runs (training done, outputs written, the
+        # launcher never exiting), rank 0 tearing down while the barrier's last message was in flight.
+        # Every rank already consumed the loop's last all-reduce, and only rank 0 writes outputs
+        # (torchrun waits for all processes), so each process can leave on its own.
         dist.destroy_process_group()
 
 

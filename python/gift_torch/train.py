@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 
 import torch
@@ -274,12 +275,14 @@ def main(argv=None):
             f.write("\n")
         print(json.dumps({k: metrics[k] for k in ("steps", "final_train_loss", "held_out_loss_end", "processes")}))
     if world > 1:
-        # No collective after the training loop: a closing barrier (gloo) then destroy_process_group
-        # left a rank spinning forever once in a few CI runs (training done, outputs written, the
-        # launcher never exiting), rank 0 tearing down while the barrier's last message was in flight.
-        # Every rank already consumed the loop's last all-reduce, and only rank 0 writes outputs
-        # (torchrun waits for all processes), so each process can leave on its own.
-        dist.destroy_process_group()
+        # Leave without tearing the process group down. In CI, gloo's teardown (a closing barrier then
+        # destroy_process_group, and then destroy_process_group alone) twice left one process spinning
+        # after the run was complete and its outputs written, so torchrun never returned. No collective
+        # follows the loop's last all-reduce, which every rank has consumed, and only rank 0 writes
+        # outputs (closed above); exiting here skips gloo's destructors and cannot hang.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _checkpoint(path, trainable, opt, step):

@@ -127,12 +127,6 @@ void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0,
   }
 }
 
-inline uint32_t roundToBf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
-
 // Pair-packed panels for the bf16 dot-product kernel: slot (pair q, row/column r) holds the
 // bf16 values of k = 2q (low half) and 2q + 1 (high half; zero past the slice).
 #if defined(__x86_64__)
@@ -385,6 +379,27 @@ const KernelInfo& kernelFor(const GemmProblem& p, const KernelInfo& ki) {
 void setBf16Compute(bool on) { gBf16Compute = on; }
 bool bf16ComputeAvailable() { return bf16DotKernel() != nullptr; }
 const KernelInfo* activeBf16Kernel() { return gBf16Compute ? bf16DotKernel() : nullptr; }
+
+#if defined(__x86_64__)
+namespace {
+__attribute__((target("avx512f,avx512bf16"))) std::size_t floatsToBf16Avx512(const float* src, std::size_t n, uint16_t* dst) {
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), reinterpret_cast<const __m256i&>(v));
+  }
+  return i;
+}
+}  // namespace
+#endif
+
+void floatsToBf16(const float* src, std::size_t n, uint16_t* dst) {
+  std::size_t i = 0;
+#if defined(__x86_64__)
+  if (bf16DotKernel()) i = floatsToBf16Avx512(src, n, dst);  // the instruction exists where the kernel does
+#endif
+  for (; i < n; ++i) dst[i] = static_cast<uint16_t>(roundToBf16(src[i]));
+}
 
 // Splits one GEMM into independent row or column bands, one per task. Bands are aligned to
 // the kernel's tile so no tile straddles two threads.

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "microkernels.h"
 
@@ -39,5 +40,14 @@ bool bf16ComputeAvailable();
 // The bf16 dot-product kernel when bf16 compute is on and the CPU has it, else null: kernels that
 // multiply activations with each other (attention) use it for products with bf16 operands.
 const KernelInfo* activeBf16Kernel();
+
+// float32 -> bfloat16 bits, rounding to nearest even (vcvtneps2bf16 rounds the same way).
+inline uint32_t roundToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+// n floats to bf16 bits as roundToBf16 rounds them (16 at a time with AVX-512 BF16 where it exists).
+void floatsToBf16(const float* src, std::size_t n, uint16_t* dst);
 
 }  // namespace giftjs

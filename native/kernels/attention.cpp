@@ -16,9 +16,6 @@
 #include <cstring>
 #include <initializer_list>
 #include <vector>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 #include "../gemm/gemm.h"
 #include "../runtime/thread_pool.h"
@@ -71,31 +68,12 @@ void blockScores(const AttentionShape& s, const float* q, std::size_t rows, Oper
   matmulSerial(false, true, rows, keys, s.D, q, s.D, k, s.D, 0.0f, scores, keys, s.scale);
 }
 
-#if defined(__x86_64__)
-__attribute__((target("avx512f,avx512bf16"))) std::size_t toBf16Avx512(const float* src, std::size_t n, uint16_t* dst) {
-  std::size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), reinterpret_cast<const __m256i&>(v));
-  }
-  return i;
-}
-#endif
-
 // The bf16 copy of n floats (round to nearest even, as the GEMM's packing rounds) into `buffer`,
 // or a float32-only operand when bf16 compute is off.
 Operand operand(const float* src, std::size_t n, std::vector<uint16_t>& buffer, bool bf16) {
   if (!bf16) return {src, nullptr};
   buffer.resize(n);
-  std::size_t i = 0;
-#if defined(__x86_64__)
-  i = toBf16Avx512(src, n, buffer.data());  // bf16 compute is on only where AVX-512 BF16 exists
-#endif
-  for (; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, src + i, sizeof u);
-    buffer[i] = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-  }
+  floatsToBf16(src, n, buffer.data());
   return {src, buffer.data()};
 }
 

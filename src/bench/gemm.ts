@@ -40,31 +40,26 @@ function flops(s: GemmShape): number {
   return 2 * s.M * s.N * s.K;
 }
 
-export function benchNativeGemm(s: GemmShape, budgetSeconds: number): GemmResult {
-  const addon = nativeAddon();
-  if (!addon) throw new GiftjsError('the native addon is not built; run npm install');
-  const { A, B, C } = operands(s, 1);
-  const lda = s.transA ? s.M : s.K;
-  const ldb = s.transB ? s.K : s.N;
-  const t = timeIt(() => addon.gemm(s.transA, s.transB, s.M, s.N, s.K, 1, A, lda, B, ldb, 0, C, s.N, 1, 0, 0, 0), budgetSeconds);
-  return { ...s, gflops: flops(s) / t.seconds / 1e9 };
-}
-
 /**
- * The same GEMM with B stored as bfloat16 (a frozen weight) and multiplied with the CPU's bf16 dot
- * products (bf16 compute, gift train --bf16), or null where the CPU has no AVX-512 BF16.
+ * GFLOP/s of the native GEMM on a shape. With `bf16Weights`, B is stored as bfloat16 (a frozen
+ * weight) and multiplied with the CPU's bf16 dot products (bf16 compute, gift train --bf16): null
+ * where the CPU has no AVX-512 BF16.
  */
-export function benchBf16Gemm(s: GemmShape, budgetSeconds: number): GemmResult | null {
+export function benchNativeGemm(s: GemmShape, budgetSeconds: number): GemmResult;
+export function benchNativeGemm(s: GemmShape, budgetSeconds: number, bf16Weights: true): GemmResult | null;
+export function benchNativeGemm(s: GemmShape, budgetSeconds: number, bf16Weights = false): GemmResult | null {
   const addon = nativeAddon();
   if (!addon) throw new GiftjsError('the native addon is not built; run npm install');
   const { A, B, C } = operands(s, 1);
-  const bits = float32ToBf16(B);
-  if (!addon.setBf16Compute(true)) return null;
+  const weight = bf16Weights ? float32ToBf16(B) : B;
+  if (bf16Weights && !addon.setBf16Compute(true)) return null;
   try {
-    const t = timeIt(() => addon.gemm(s.transA, s.transB, s.M, s.N, s.K, 1, A, s.transA ? s.M : s.K, bits, s.transB ? s.K : s.N, 0, C, s.N, 1, 0, 0, 0), budgetSeconds);
+    const lda = s.transA ? s.M : s.K;
+    const ldb = s.transB ? s.K : s.N;
+    const t = timeIt(() => addon.gemm(s.transA, s.transB, s.M, s.N, s.K, 1, A, lda, weight, ldb, 0, C, s.N, 1, 0, 0, 0), budgetSeconds);
     return { ...s, gflops: flops(s) / t.seconds / 1e9 };
   } finally {
-    addon.setBf16Compute(false);
+    if (bf16Weights) addon.setBf16Compute(false);
   }
 }
 

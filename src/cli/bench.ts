@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type BackendName } from '../backend/index.js';
-import { benchBf16Gemm, benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type GemmShape } from '../bench/gemm.js';
+import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type GemmShape } from '../bench/gemm.js';
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
 import { benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
@@ -154,7 +154,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       console.log(`  ${s.label.padEnd(44)} ${s.gflops.toFixed(1).padStart(6)} GFLOP/s` + (t ? `   PyTorch ${t.toFixed(1).padStart(6)}   ratio ${(s.gflops / t).toFixed(2)}x` : ''));
     });
     // The weight products (B a Linear weight) again with the weight in bf16 and bf16 dot products.
-    const bf16 = shapes.filter((s) => !s.transA).map((s) => ({ f32: s, bf16: benchBf16Gemm(s, budget) }));
+    const bf16 = shapes.filter((s) => !s.transA).map((s) => ({ f32: s, bf16: benchNativeGemm(s, budget, true) }));
     if (bf16.every((r) => r.bf16)) {
       console.log('bf16 weights with bf16 dot products (gift train --bf16), timed now:');
       for (const r of bf16) console.log(`  ${r.f32.label.padEnd(44)} ${r.bf16!.gflops.toFixed(1).padStart(6)} GFLOP/s   bf16 / f32 ${(r.bf16!.gflops / r.f32.gflops).toFixed(2)}x`);

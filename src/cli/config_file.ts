@@ -16,11 +16,12 @@ export function readConfigFile(path: string, options: Options): Parsed['values']
   } catch (err) {
     throw new GiftjsError(`--config ${path}: cannot read it (${(err as Error).message})`);
   }
+  const json = extname(path).toLowerCase() === '.json';
   let doc: unknown;
   try {
-    doc = ['.json'].includes(extname(path).toLowerCase()) ? JSON.parse(text) : parseYaml(text);
+    doc = json ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new GiftjsError(`--config ${path}: not valid ${extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML'} (${(err as Error).message.split('\n')[0]})`);
+    throw new GiftjsError(`--config ${path}: not valid ${json ? 'JSON' : 'YAML'} (${(err as Error).message.split('\n')[0]})`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new GiftjsError(`--config ${path}: the file must hold a mapping of option names to values`);
   const values: Parsed['values'] = {};

@@ -100,16 +100,15 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const modelDir = await requireModelFolder(values, TRAIN_HELP);
   const dataPath = requireString(values, 'data', TRAIN_HELP);
   const out = requireString(values, 'out', TRAIN_HELP);
-  const code = await runTraining(values, modelDir, dataPath, out);
+  // What the run resolves beyond the flags (defaults, preset values), filled by runTraining for config.yaml.
+  const resolved: Record<string, unknown> = {};
+  const code = await runTraining(values, modelDir, dataPath, out, resolved);
   if (code === 0) {
     const settings: Record<string, unknown> = Object.fromEntries(Object.entries(values).filter(([k]) => !NOT_SETTINGS.has(k)));
-    writeFileAtomic(join(out, 'config.yaml'), [configYaml({ ...settings, ...resolvedSettings })]);
+    writeFileAtomic(join(out, 'config.yaml'), [configYaml({ ...settings, ...resolved })]);
   }
   return code;
 }
-
-/** What the run resolved beyond the flags (defaults, preset values), for config.yaml; set by runTraining. */
-let resolvedSettings: Record<string, unknown> = {};
 
 /**
  * mlx-lm's data folder: --data dir/ with train.jsonl (or .json, .parquet, .csv, .tsv) and, when
@@ -135,7 +134,7 @@ function dataFolderFiles(data: string, values: Record<string, unknown>): Record<
 
 const DATA_EXTENSIONS = ['.jsonl', '.json', '.parquet', '.csv', '.tsv'];
 
-async function runTraining(values: Record<string, string | boolean | undefined>, modelDir: string, dataPath: string, out: string): Promise<number> {
+async function runTraining(values: Record<string, string | boolean | undefined>, modelDir: string, dataPath: string, out: string, resolved: Record<string, unknown>): Promise<number> {
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--data', path: dataPath }, { flag: '--eval-data', path: values['eval-data'] as string | undefined }, { flag: '--test-data', path: values['test-data'] as string | undefined }]);
   const preset = typeof values.preset === 'string' ? presetByName(values.preset) : null;
   if (preset) console.error(`preset ${values.preset}: ${preset.description}\n  note: ${preset.caveat}`);
@@ -161,11 +160,11 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     headWeightDecay: values['head-weight-decay'] === undefined ? null : numberOption(values['head-weight-decay'], 'head-weight-decay', 0),
   };
   let maxLength = intOption(values['max-length'], 'max-length', 512, 2);
-  resolvedSettings = {
+  Object.assign(resolved, {
     lr: options.lr, 'batch-size': options.batchSize, 'grad-accum': options.gradAccum, 'warmup-ratio': options.warmupRatio, scheduler: options.scheduler,
     'weight-decay': options.weightDecay, 'max-grad-norm': options.maxGradNorm, seed: options.seed,
     ...(options.maxSteps === null ? { epochs: options.epochs } : { 'max-steps': options.maxSteps }),
-  };
+  });
 
   const methodName = (values.method as string | undefined) ?? (preset?.method.method as string | undefined) ?? 'gift';
   const rank = intOption(values.rank, 'rank', (preset?.method.rank as number | undefined) ?? 8);
@@ -177,7 +176,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     layers: layersOption(values.layers),
   };
   if (values.alpha !== undefined) methodConfig.alpha = numberOption(values.alpha, 'alpha', rank);
-  Object.assign(resolvedSettings, { method: methodName, rank, targets: methodConfig.target_modules });
+  Object.assign(resolved, { method: methodName, rank, targets: methodConfig.target_modules });
   if (values.share !== undefined) methodConfig.share = values.share;
   if (values.dropout !== undefined) methodConfig.dropout = numberOption(values.dropout, 'dropout', 0);
 
@@ -193,7 +192,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   }
   const tokenizer = loadTokenizer(modelDir);
   maxLength = sequenceLengthOption(modelDir, values['max-length'], 512);
-  resolvedSettings['max-length'] = maxLength;
+  resolved['max-length'] = maxLength;
   const task = promptTaskOption((values.task as string | undefined) ?? preset?.task, 'task', ['seqcls', 'imgcls']);
   const load = async (path: string, label: string) => {
     const set = await loadExampleFile(path, tokenizer, { format: (values.format as string | undefined) ?? preset?.format, maxLength, task });

@@ -106,11 +106,11 @@ export async function hubAdapterFolder(ref: HubModelRef, o: HubDownloadOptions =
 async function hubFolder(ref: HubModelRef, kind: HubRepoKind, o: HubDownloadOptions): Promise<string> {
   const log = o.log ?? ((l: string) => console.error(l));
   const name = `${ref.repo}@${ref.revision}`;
-  const flag = kind === 'model' ? '--model' : '--adapter';
+  const where = `${kind === 'model' ? '--model' : '--adapter'} ${name}`;
   const storage = join(cacheRoot(), getRepoFolderName({ type: 'model', name: ref.repo }));
   if (offline()) {
     const snapshot = cachedSnapshot(storage, ref.revision, kind);
-    if (!snapshot) throw new GiftjsError(`${flag} ${name}: HF_HUB_OFFLINE is set and the model is not in the cache (${storage}); download it once without HF_HUB_OFFLINE`);
+    if (!snapshot) throw new GiftjsError(`${where}: HF_HUB_OFFLINE is set and the ${kind} is not in the cache (${storage}); download it once without HF_HUB_OFFLINE`);
     return snapshot;
   }
   if (COMMIT.test(ref.revision)) {
@@ -128,40 +128,52 @@ async function hubFolder(ref: HubModelRef, kind: HubRepoKind, o: HubDownloadOpti
       log(`hub: cannot reach the hub (${why}); using the cached ${name}`);
       return snapshot;
     }
-    throw new GiftjsError(`${flag} ${name}: no local folder ${ref.repo}, and the hub answered: ${why}${process.env.HF_TOKEN ? '' : ' (a private or gated repository needs HF_TOKEN)'}`);
+    throw new GiftjsError(`${where}: no local folder ${ref.repo}, and the hub answered: ${why}${process.env.HF_TOKEN ? '' : ' (a private or gated repository needs HF_TOKEN)'}`);
   }
-  if (!COMMIT.test(commit ?? '')) throw new GiftjsError(`${flag} ${name}: the hub gave no commit for the revision`);
+  if (!COMMIT.test(commit ?? '')) throw new GiftjsError(`${where}: the hub gave no commit for the revision`);
   const snapshot = join(storage, 'snapshots', commit);
   try {
-    await downloadSnapshot(ref, kind, commit, storage, snapshot, log);
+    await downloadSnapshot({ repo: ref.repo, kind, name, where, commit, storage, snapshot, opts }, log);
   } catch (err) {
     if (err instanceof GiftjsError || !(isNetworkError(err) || /terminated|aborted|socket/i.test(String((err as Error).message)))) throw err;
-    throw new GiftjsError(`${flag} ${name}: the download stopped (${(err as Error).message}); run again to resume it`);
+    throw new GiftjsError(`${where}: the download stopped (${(err as Error).message}); run again to resume it`);
   }
   // The revision's ref last: a cache is never left pointing at a snapshot that lacks files.
   if (ref.revision !== commit) writeFileAtomic(join(storage, 'refs', ref.revision), [commit]);
   return snapshot;
 }
 
-async function downloadSnapshot(ref: HubModelRef, kind: HubRepoKind, commit: string, storage: string, snapshot: string, log: (l: string) => void): Promise<void> {
-  const name = `${ref.repo}@${ref.revision}`;
-  const flag = kind === 'model' ? '--model' : '--adapter';
-  const opts = hubOptions();
+/** One repository revision being brought into the cache. */
+interface SnapshotDownload {
+  repo: string;
+  kind: HubRepoKind;
+  /** org/name@revision, and the flag with it, for messages. */
+  name: string;
+  where: string;
+  commit: string;
+  /** <cache>/models--org--name, and its snapshots/<commit>. */
+  storage: string;
+  snapshot: string;
+  opts: ReturnType<typeof hubOptions>;
+}
+
+async function downloadSnapshot(d: SnapshotDownload, log: (l: string) => void): Promise<void> {
+  const { kind, where } = d;
   const files: ListFileEntry[] = [];
-  for await (const entry of listFiles({ repo: { type: 'model', name: ref.repo }, revision: commit, recursive: true, ...opts })) {
+  for await (const entry of listFiles({ repo: { type: 'model', name: d.repo }, revision: d.commit, recursive: true, ...d.opts })) {
     if (entry.type === 'file' && isRepoFile(entry.path, kind)) files.push(entry);
   }
-  if (!files.some((f) => f.path === CONFIG_FILE[kind])) throw new GiftjsError(`${flag} ${name}: the repository has no ${CONFIG_FILE[kind]}`);
+  if (!files.some((f) => f.path === CONFIG_FILE[kind])) throw new GiftjsError(`${where}: the repository has no ${CONFIG_FILE[kind]}`);
   if (!files.some((f) => f.path.endsWith('.safetensors'))) {
-    throw new GiftjsError(`${flag} ${name}: the repository has no safetensors weights (giftjs reads safetensors, not ${kind === 'model' ? 'pytorch_model.bin' : 'adapter_model.bin'})`);
+    throw new GiftjsError(`${where}: the repository has no safetensors weights (giftjs reads safetensors, not ${kind === 'model' ? 'pytorch_model.bin' : 'adapter_model.bin'})`);
   }
-  const missing = files.filter((f) => !existsSync(join(snapshot, f.path)));
+  const missing = files.filter((f) => !existsSync(join(d.snapshot, f.path)));
   if (missing.length > 0) {
     const total = missing.reduce((n, f) => n + f.size, 0);
-    log(`hub: downloading ${missing.length} file(s) of ${name} (${(total / 1e6).toFixed(1)} MB) into ${storage}`);
+    log(`hub: downloading ${missing.length} file(s) of ${d.name} (${(total / 1e6).toFixed(1)} MB) into ${d.storage}`);
     const progress = byteProgress(total, log);
     try {
-      for (const f of missing) await fetchIntoCache(ref.repo, commit, f, storage, progress.add);
+      for (const f of missing) await fetchIntoCache(d, f, progress.add);
     } finally {
       progress.stop();
     }
@@ -192,7 +204,8 @@ function isNetworkError(err: unknown): boolean {
 }
 
 /** The file's blob (resuming a partial download), checked against its hash, linked from the snapshot. */
-async function fetchIntoCache(repo: string, commit: string, f: ListFileEntry, storage: string, progressed: (bytes: number) => void): Promise<void> {
+async function fetchIntoCache(d: SnapshotDownload, f: ListFileEntry, progressed: (bytes: number) => void): Promise<void> {
+  const { repo, commit, storage } = d;
   const etag = f.lfs?.oid ?? f.oid;
   if (!etag) throw new GiftjsError(`hub: the listing of ${repo} gives no hash for ${f.path}`);
   const blob = join(storage, 'blobs', etag);
@@ -207,7 +220,7 @@ async function fetchIntoCache(repo: string, commit: string, f: ListFileEntry, st
     }
     progressed(have);
     if (have < f.size) {
-      const remote = await downloadFile({ repo: { type: 'model', name: repo }, path: f.path, revision: commit, ...hubOptions() });
+      const remote = await downloadFile({ repo: { type: 'model', name: repo }, path: f.path, revision: commit, ...d.opts });
       if (!remote) throw new GiftjsError(`hub: ${repo} has no file ${f.path} at ${commit}`);
       // Each chunk is on disk as soon as it arrives, so a cut connection or a kill loses nothing.
       const fd = openSync(partial, have > 0 ? 'a' : 'w');

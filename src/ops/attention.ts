@@ -30,9 +30,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   if (Hkv === 0 || H % Hkv !== 0) throw new GiftjsError(`${where}: query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
   if (options.causal && T > S) throw new GiftjsError(`${where}: a causal mask needs at least as many keys as queries`);
   const maskSource = options.keyPaddingMask ?? null;
-  if (maskSource && (maskSource instanceof Tensor ? maskSource.size : maskSource.length) !== B * S) {
-    throw new GiftjsError(`${where}: keyPaddingMask must hold ${B} x ${S} values, got ${maskSource instanceof Tensor ? maskSource.size : maskSource.length}`);
-  }
+  const maskLength = maskSource === null ? null : maskSource instanceof Tensor ? maskSource.size : maskSource.length;
+  if (maskLength !== null && maskLength !== B * S) throw new GiftjsError(`${where}: keyPaddingMask must hold ${B} x ${S} values, got ${maskLength}`);
   // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.
   const maskTensor = maskSource === null || maskSource instanceof Tensor ? maskSource : new Tensor(Float32Array.from(maskSource), [B, S]);
   const mask = maskTensor?.buffer ?? null;

@@ -83,7 +83,8 @@ export function saveCheckpoint(outDir: string, trainable: [string, Tensor][], op
   }
   const limit = o.saveTotalLimit ?? 0;
   if (limit > 0) {
-    // Only checkpoints this run wrote or continues from: numbered folders of this --out.
+    // Only giftjs's own checkpoints in this --out (the numbered ones, and an earlier giftjs's
+    // rolling checkpoint/ the run continued from), oldest first.
     for (const old of listCheckpoints(outDir).slice(0, -limit)) rmSync(old.dir, { recursive: true, force: true });
   }
   return dir;

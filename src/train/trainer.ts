@@ -229,6 +229,11 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string,
     run.callbacks?.onEval?.(step, loss);
   };
   if (start === 0) evaluate(0);
+  // The held-out loss at the last update, once: --eval-every stops short of it, and a final
+  // checkpoint (or the checkpoint a finished run resumes from) may hold it already.
+  const evaluateEnd = () => {
+    if (evalHistory.every((e) => e.step !== totalSteps)) evaluate(totalSteps);
+  };
 
   const logs: StepLog[] = [];
   let epochCache = null as { epoch: number; batches: unknown[] } | null;
@@ -275,12 +280,11 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string,
     if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < totalSteps) evaluate(done);
     // Every --save-every updates and at the end, so that a finished run can be extended (--resume with a larger --max-steps).
     if (run.outDir && o.saveEvery > 0 && (done % o.saveEvery === 0 || done === totalSteps)) {
-      if (done === totalSteps && evalHistory.every((e) => e.step !== totalSteps)) evaluate(totalSteps);
+      if (done === totalSteps) evaluateEnd(); // the final checkpoint carries the final held-out loss
       lastCheckpoint = saveCheckpoint(run.outDir, trainable, optimizer, { step: done, fingerprint, evalHistory, totalSteps }, { saveAdapter: run.saveAdapter, saveTotalLimit: o.saveTotalLimit });
     }
   }
-  // The loop's evaluations stop short of the last step, so this is the only one at totalSteps.
-  if (evalHistory.every((e) => e.step !== totalSteps)) evaluate(totalSteps);
+  evaluateEnd();
   const elapsed = (performance.now() - t0) / 1000;
   return { steps: totalSteps, totalSteps, logs, evalHistory, tokensPerSecond: elapsed > 0 ? tokensSeen / elapsed : 0, resumedFrom };
 }

@@ -15,7 +15,7 @@ const COMBINE: Record<BinaryOp, (x: number, y: number) => number> = {
  * Calls row(outOffset, offsets) for each output row (the last dimension), with each operand's
  * offset at the row's start; offsets are updated in place, so row must not keep the array.
  */
-function forEachRow(shape: readonly number[], strides: readonly (readonly number[])[], row: (outOffset: number, offsets: number[]) => void): void {
+export function forEachRow(shape: readonly number[], strides: readonly (readonly number[])[], row: (outOffset: number, offsets: number[]) => void): void {
   const rank = shape.length;
   let total = 1;
   for (const d of shape) total *= d;

@@ -5,11 +5,10 @@ import type { GemmArgs } from '../backend.js';
 import { bf16ComputeEnabled } from '../bf16_compute.js';
 
 export function refGemm(a: GemmArgs<Float32Array>): void {
-  const { M, N, K, alpha, beta, lda, ldb, ldc, transA, transB } = a;
-  const C = a.C as Float32Array;
-  const B = a.B instanceof Uint16Array ? bf16ToFloat32(a.B) : (a.B as Float32Array);
+  const { M, N, K, alpha, beta, C, lda, ldb, ldc, transA, transB } = a;
+  const B = a.B instanceof Uint16Array ? bf16ToFloat32(a.B) : a.B;
   // bf16 compute: the activations meet a bfloat16 weight rounded to bfloat16 as well.
-  const A = a.B instanceof Uint16Array && bf16ComputeEnabled() ? bf16ToFloat32(float32ToBf16(a.A as Float32Array)) : (a.A as Float32Array);
+  const A = a.B instanceof Uint16Array && bf16ComputeEnabled() ? bf16ToFloat32(float32ToBf16(a.A)) : a.A;
   const row = new Float64Array(N);
   for (let b = 0; b < a.batch; b++) {
     const offA = (a.offsetA ?? 0) + b * a.strideA;

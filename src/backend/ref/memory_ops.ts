@@ -3,6 +3,7 @@
 // kernels of the native backend: none of them is in a step's hot path (the profile puts each well
 // under 1%), and all of them are memory-bound loops that V8 compiles to tight code.
 import type { AdamWStep } from '../backend.js';
+import { forEachRow } from './elementwise.js';
 
 type F = Float32Array;
 
@@ -38,25 +39,12 @@ export function refScatterAddRows(g: F, ids: Int32Array, dtable: F, dim: number)
 
 export function refReduceSum(shape: readonly number[], src: F, outStrides: readonly number[], out: F, scale: number): void {
   const rank = shape.length;
-  let total = 1;
-  for (const d of shape) total *= d;
+  const last = rank === 0 ? 1 : shape[rank - 1]!;
+  const sl = rank === 0 ? 0 : outStrides[rank - 1]!;
   const acc = new Float64Array(out.length);
-  if (total > 0) {
-    const last = rank === 0 ? 1 : shape[rank - 1]!;
-    const sl = rank === 0 ? 0 : outStrides[rank - 1]!;
-    const counter = new Array<number>(Math.max(rank - 1, 0)).fill(0);
-    let io = 0;
-    for (let o = 0; o < total; o += last) {
-      for (let j = 0; j < last; j++) acc[io + j * sl]! += src[o + j]!;
-      for (let d = rank - 2; d >= 0; d--) {
-        counter[d]!++;
-        io += outStrides[d]!;
-        if (counter[d]! < shape[d]!) break;
-        io -= outStrides[d]! * shape[d]!;
-        counter[d] = 0;
-      }
-    }
-  }
+  forEachRow(shape, [outStrides], (o, [io]) => {
+    for (let j = 0; j < last; j++) acc[io! + j * sl]! += src[o + j]!;
+  });
   for (let i = 0; i < out.length; i++) out[i] = acc[i]! * scale;
 }
 

@@ -28,7 +28,7 @@ export function readConfigFile(path: string, options: Options): Parsed['values']
   const allowed = Object.keys(options).filter((k) => k !== 'config' && k !== 'help');
   for (const [rawKey, value] of Object.entries(doc)) {
     const key = rawKey.replace(/_/g, '-');
-    const spec = options[key];
+    const spec = Object.hasOwn(options, key) ? options[key] : undefined; // 'constructor', '__proto__' are no options
     if (!spec || key === 'config' || key === 'help') {
       throw new GiftjsError(`--config ${path}: '${rawKey}' is not an option of this command (allowed: ${allowed.join(', ')})`);
     }

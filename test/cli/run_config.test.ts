@@ -89,6 +89,15 @@ test('gift train --config refuses unknown keys and wrong kinds by name; --data f
   let r = gift(['train', '--config', bad, '--out', join(dir, 'o1')]);
   assert.equal(r.code, 1);
   assert.match(r.err, /--config \S+bad\.yaml: 'learning_rate' is not an option of this command \(allowed: .*\blr\b/);
+  for (const key of ['constructor', '__proto__', 'toString']) {
+    writeFileSync(bad, `model: ${MODEL}\ndata: ${data}\n${key}: 1\n`);
+    r = gift(['train', '--config', bad, '--out', join(dir, 'o1')]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, new RegExp(`'${key}' is not an option of this command`));
+  }
+  writeFileSync(bad, `model: ${MODEL}\ndata: ${data}\nlr: .nan\n`);
+  r = gift(['train', '--config', bad, '--out', join(dir, 'o1')]);
+  assert.match(r.err, /--lr must be a number, got 'NaN'/);
   writeFileSync(bad, `model: ${MODEL}\ndata: ${data}\nresume: "yes"\n`);
   r = gift(['train', '--config', bad, '--out', join(dir, 'o2')]);
   assert.match(r.err, /'resume' is a switch: true or false, got "yes"/);

@@ -38,6 +38,11 @@ export interface BackendMemory {
   upload(buffer: DeviceBuffer, values: HostValues): void;
   /** The buffer's values on the host: a copy, or the buffer itself in host memory (do not write to it). */
   download(buffer: DeviceBuffer): HostValues;
+  /**
+   * The buffer's values on the host once all queued work is done: the only read a GPU backend
+   * offers (WebGPU maps memory asynchronously); host memory answers at once.
+   */
+  downloadAsync(buffer: DeviceBuffer): Promise<HostValues>;
   /** A new bfloat16 buffer with the values rounded to nearest even. */
   toBf16(buffer: DeviceBuffer): DeviceBuffer;
   /** Whether the buffer holds bfloat16 bits. */

@@ -23,6 +23,7 @@ export const hostMemory: BackendMemory = {
     if (dst !== values) dst.set(values as never);
   },
   download: asHost,
+  downloadAsync: async (buffer) => asHost(buffer),
   toBf16(buffer) {
     const src = asHost(buffer);
     if (!(src instanceof Float32Array)) throw new GiftjsError('host memory: the buffer is bfloat16 already');

@@ -159,7 +159,7 @@ export class Tensor {
   get data(): Float32Array {
     const storage = this.live();
     const view = storage.memory.hostView(storage.buffer);
-    if (view === null) throw new GiftjsError(`${this.describe()} lives in ${storage.memory.space} memory; read it with read()`);
+    if (view === null) throw new GiftjsError(`${this.describe()} lives in ${storage.memory.space} memory; read it with read() or readAsync()`);
     if (!(view instanceof Float32Array)) {
       throw new GiftjsError(`${this.describe()} is stored as bfloat16 (a frozen weight): only linear and embedding read it directly; use toFloat32()`);
     }
@@ -174,6 +174,16 @@ export class Tensor {
     const storage = this.live();
     if (storage.memory.isBf16(storage.buffer)) throw new GiftjsError(`${this.describe()} is stored as bfloat16; read toFloat32() instead`);
     return storage.memory.download(storage.buffer) as Float32Array;
+  }
+
+  /**
+   * The values on the host once the work queued for them is done: the read that every backend
+   * offers, a GPU backend's only one. A copy on a device backend, the buffer itself in host memory.
+   */
+  async readAsync(): Promise<Float32Array> {
+    const storage = this.live();
+    if (storage.memory.isBf16(storage.buffer)) throw new GiftjsError(`${this.describe()} is stored as bfloat16; read toFloat32() instead`);
+    return (await storage.memory.downloadAsync(storage.buffer)) as Float32Array;
   }
 
   /**

@@ -40,6 +40,7 @@ const boxedMemory: BackendMemory = {
     dst.set(values as never);
   },
   download: (buffer) => unbox(buffer, 'download').slice(),
+  downloadAsync: async (buffer) => unbox(buffer, 'downloadAsync').slice(),
   toBf16: (buffer) => new Box(float32ToBf16(unbox(buffer, 'toBf16') as Float32Array)),
   isBf16: (buffer) => unbox(buffer, 'isBf16') instanceof Uint16Array,
 };

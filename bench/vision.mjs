@@ -30,7 +30,7 @@ if (!existsSync(join(backbone, 'config.json'))) {
   log(`pretraining a ${model.parameters().reduce((n, p) => n + p.size, 0)}-parameter ViT on Fashion-MNIST: ${train.examples.length} images, ${epochs} epochs`);
   const adapter = attachAdapter(model, { method: 'full' });
   const options = { ...DEFAULT_TRAIN_OPTIONS, epochs, lr: 2e-3, batchSize: 128, warmupRatio: 0.05, scheduler: 'cosine', weightDecay: 0.05, seed: 0 };
-  const r = trainModel({ model, adapter, task: imageClassificationTask(model, train.examples), options,
+  const r = await trainModel({ model, adapter, task: imageClassificationTask(model, train.examples), options,
     callbacks: { onStep: (l, total) => l.step % 100 === 0 && log(`step ${l.step}/${total} loss ${l.loss.toFixed(4)}`) } });
   const acc = evaluateImageClassifier(model, test.examples).metrics.accuracy;
   log(`pretrained: Fashion-MNIST test accuracy ${(100 * acc).toFixed(2)}% after ${r.steps} steps`);
@@ -52,7 +52,7 @@ const RUNS = {
 for (const key of (values.runs ?? 'head,gift,lora,gift32').split(',')) {
   const [name, method, lr] = RUNS[key];
   const t0 = Date.now();
-  const r = fineTuneImageClassifier({
+  const r = await fineTuneImageClassifier({
     modelDir: backbone, train: set(split.train), validation: set(split.validation), test: set(split.test), method,
     options: { ...DEFAULT_TRAIN_OPTIONS, epochs, lr, headLr: 5e-3, batchSize: 64, warmupRatio: 0.1, scheduler: 'cosine', seed: 1 },
     outDir: join(out, `mnist-${key}`),

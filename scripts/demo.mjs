@@ -26,13 +26,13 @@ console.log(`data: SpamAssassin, ${records.length} e-mails (subject + start of b
 const TARGETS = ['query', 'value'];
 const RANK = 16;
 
-function run(name, method, options) {
+async function run(name, method, options) {
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar({ format: `${name.padEnd(9)} |{bar}| {value}/{total} steps | loss {loss} | ETA {eta_formatted}`, hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
   let dots = 0;
   const out = join(work, `spam-${method.method}`);
-  const r = fineTuneClassifier({
+  const r = await fineTuneClassifier({
     modelDir, train, validation, test, maxLength: 128, method, outDir: out,
     options: { ...DEFAULT_TRAIN_OPTIONS, epochs: 1, batchSize: 16, warmupRatio: 0.06, seed: 1, ...options },
     callbacks: {
@@ -54,8 +54,8 @@ function run(name, method, options) {
   return { name, r, out };
 }
 
-const head = run('head only', { method: 'head' }, { lr: 1e-2 });
-const gift = run('GIFT', { method: 'gift', rank: RANK, target_modules: TARGETS }, { lr: 1e-3, headLr: 1e-2 });
+const head = await run('head only', { method: 'head' }, { lr: 1e-2 });
+const gift = await run('GIFT', { method: 'gift', rank: RANK, target_modules: TARGETS }, { lr: 1e-3, headLr: 1e-2 });
 const lora = attachAdapter(UseLiteModel.fromPretrained(modelDir), { method: 'lora', rank: RANK, target_modules: TARGETS });
 const giftMethodOnly = gift.r.adapter.trainableCount() - head.r.adapter.trainableCount();
 

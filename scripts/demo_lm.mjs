@@ -55,7 +55,7 @@ for (const config of [
   const out = join(work, `run-${config.method}`);
   const options = { ...DEFAULT_TRAIN_OPTIONS, maxSteps: 60, lr: 5e-3, batchSize: 8, evalEvery: 20, seed: 7 };
   process.stdout.write(`\n${config.method}: ${adapter.trainableCount()} trainable parameters, 60 steps `);
-  const r = trainModel({
+  const r = await trainModel({
     model, adapter, train: trainSet, heldOut, options, padId: tokenizer.eosTokenId ?? 0, outDir: out,
     callbacks: { onStep: (log) => log.step % 10 === 0 && process.stdout.write('.') },
   });

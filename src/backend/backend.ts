@@ -183,6 +183,12 @@ export interface Backend<F extends DeviceBuffer = DeviceBuffer> {
   reduceSum(shape: readonly number[], src: F, outStrides: readonly number[], out: F, scale: number): void;
   /** The sum of squares of buffer[0..n), in float64: NaN or Infinity exactly when a value is not finite. */
   sumOfSquares(buffer: F, n: number): number;
+  /**
+   * result[index] = the sum of squares of buffer[0..n), left in the backend's memory: what a device
+   * backend, whose memory the host reads only asynchronously, offers instead of sumOfSquares
+   * (float32; NaN when a value is not finite). Absent on the CPU backends.
+   */
+  sumOfSquaresInto?(buffer: F, n: number, result: F, index: number): void;
   /** buffer[0..n) *= s, the product taken in float64 and rounded once. */
   scaleInPlace(buffer: F, s: number, n: number): void;
   /** One AdamW update of w from its gradient, with the moments m and v updated in place. */

@@ -70,7 +70,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   console.error(describeExampleFile(dataPath, set, length, template));
   if (set.examples.length === 0) throw new GiftjsError(`${dataPath}: nothing to evaluate (no record has a target token after its first)`);
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
-  const r = evaluatePerplexity(model, set.examples, tokenizer.eosTokenId ?? 0);
+  const r = await evaluatePerplexity(model, set.examples, tokenizer.eosTokenId ?? 0);
   if (!Number.isFinite(r.loss)) throw new GiftjsError(`the loss on ${dataPath} is ${r.loss}: the model's weights or the adapter's are not finite (nothing was written)`);
   console.log(`examples ${r.examples}, predicted tokens ${r.tokens}${set.truncated ? `, ${set.truncated} records cut to ${length} tokens` : ''}`);
   console.log(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(4)}`);

@@ -44,7 +44,7 @@ export async function trainSequenceClassification(c: SeqClsTrainContext): Promis
   const train = (await read(c.dataPath))!;
   if (train.length === 0) throw new GiftjsError(`${c.dataPath}: no records`);
   if (listOption(v.targets) === null && !(c.preset?.method.method === c.methodConfig.method)) c.methodConfig.target_modules = ['query', 'value'];
-  const r = fineTuneClassifier({
+  const r = await fineTuneClassifier({
     modelDir: c.modelDir, train, validation: await read(v['eval-data']), test: await read(v['test-data']),
     textFields: listOption(v['text-fields']) ?? p?.textFields, labelField: (v['label-field'] as string | undefined) ?? p?.labelField,
     regression: v.regression === true || p?.regression === true, maxLength: intOption(v['max-length'], 'max-length', 128, 1),

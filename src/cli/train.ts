@@ -219,7 +219,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   console.error(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);
 
   const base = { path: String(values.model), architecture: model.config.architecture }; // a hub id stays a hub id
-  const result = trainModel({
+  const result = await trainModel({
     model, adapter, train, heldOut, options, padId, outDir: out, resume: values.resume === true,
     saveAdapter: (dir) => saveAdapter(dir, adapter, base),
     fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null }),

@@ -15,8 +15,8 @@ export interface PerplexityResult {
   examples: number;
 }
 
-export function evaluatePerplexity(model: LlamaForCausalLM, examples: Example[], padId: number, batchSize = 8): PerplexityResult {
+export async function evaluatePerplexity(model: LlamaForCausalLM, examples: Example[], padId: number, batchSize = 8): Promise<PerplexityResult> {
   if (examples.length === 0) throw new GiftjsError('nothing to evaluate: no examples with a target token');
-  const { loss, units } = taskHeldOutLoss(causalLMTask(model, [], examples, padId), batchSize);
+  const { loss, units } = await taskHeldOutLoss(causalLMTask(model, [], examples, padId), batchSize);
   return { loss, perplexity: Math.exp(loss), tokens: units, examples: examples.length };
 }

@@ -4,7 +4,9 @@
 import { createRequire } from 'node:module';
 import { GiftjsError } from '../errors.js';
 
-const require = createRequire(import.meta.url);
+/** Node's require for this module, made when first needed (a browser bundle imports this file but never calls it). */
+let nodeRequire: NodeJS.Require | null = null;
+const require = (): NodeJS.Require => (nodeRequire ??= createRequire(import.meta.url));
 
 function missing(name: string, purpose: string, err: unknown): GiftjsError | unknown {
   const code = (err as { code?: string }).code;
@@ -15,7 +17,7 @@ function missing(name: string, purpose: string, err: unknown): GiftjsError | unk
 /** require(specifier) of an optional package (specifier may be a file inside it). */
 export function requireOptional<T>(name: string, purpose: string, specifier = name): T {
   try {
-    return require(specifier) as T;
+    return require()(specifier) as T;
   } catch (err) {
     throw missing(name, purpose, err);
   }
@@ -24,7 +26,7 @@ export function requireOptional<T>(name: string, purpose: string, specifier = na
 /** Where an optional package's file is (require.resolve), or the same error as requireOptional. */
 export function resolveOptional(name: string, purpose: string, specifier: string): string {
   try {
-    return require.resolve(specifier);
+    return require().resolve(specifier);
   } catch (err) {
     throw missing(name, purpose, err);
   }

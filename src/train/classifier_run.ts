@@ -69,7 +69,7 @@ export function labelSpaceOfTask(t: ClassifierTaskInfo): LabelSpace {
   return { kind: t.problem_type === 'regression' ? 'regression' : 'classification', names: t.id2label };
 }
 
-export function fineTuneClassifier(o: ClassifierRunOptions): ClassifierRunResult {
+export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<ClassifierRunResult> {
   const log = o.log ?? (() => {});
   if (o.train.length === 0) throw new GiftjsError('sequence classification: no training records');
   const detected = detectSeqClsFields(o.train[0]!);
@@ -101,7 +101,7 @@ export function fineTuneClassifier(o: ClassifierRunOptions): ClassifierRunResult
     type: 'seqcls', problem_type: labels.kind === 'regression' ? 'regression' : 'single_label_classification',
     id2label: labels.names, text_fields: textFields, label_field: labelField, max_length: maxLength, ...(pairHead ? { pair_head: true } : {}),
   });
-  const training = trainModel({
+  const training = await trainModel({
     model, adapter, task: sequenceClassificationTask(model, labels, train, validation), options: o.options,
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, textFields, labelField, maxLength, n: train.length }),

@@ -34,11 +34,11 @@ export interface ImageClassifierRunResult {
   test?: ClassificationMetrics;
 }
 
-export function fineTuneImageClassifier(o: ImageClassifierRunOptions): ImageClassifierRunResult {
+export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Promise<ImageClassifierRunResult> {
   const model = loadImageClassifier(o.modelDir, { labels: o.train.labels, seed: o.options.seed });
   const config = withTrainedHead(o.method);
   const adapter = attachAdapter(model, config, o.options.seed, 'method config');
-  const training = trainModel({
+  const training = await trainModel({
     model, adapter, task: imageClassificationTask(model, o.train.examples, o.validation?.examples), options: o.options,
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, n: o.train.examples.length }),

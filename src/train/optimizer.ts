@@ -84,14 +84,52 @@ export class AdamW {
   }
 }
 
-/** Scales all gradients so that their global L2 norm is at most maxNorm; returns the norm before. */
-export function clipGradNorm(params: Tensor[], maxNorm: number): number {
-  let sq = 0;
-  for (const p of params) if (p.grad) sq += getBackend().sumOfSquares(p.grad.buffer, p.grad.size);
-  const norm = Math.sqrt(sq);
+/**
+ * clipGradNorm on any backend: a device backend (WebGPU) sums each gradient's squares into its own
+ * memory and the host reads them all in one asynchronous read; the CPU backends run clipGradNorm
+ * itself, so the numbers are the same bits there.
+ */
+export async function clipGradNormAsync(params: Tensor[], maxNorm: number): Promise<number> {
+  const backend = getBackend();
+  if (!backend.sumOfSquaresInto) return clipGradNorm(params, maxNorm);
+  const withGrad = params.filter((p) => p.grad);
+  const squares = Tensor.empty([Math.max(1, withGrad.length)]);
+  try {
+    withGrad.forEach((p, i) => backend.sumOfSquaresInto!(p.grad!.buffer, p.grad!.size, squares.buffer, i));
+    const values = await squares.readAsync();
+    let sq = 0;
+    for (let i = 0; i < withGrad.length; i++) sq += values[i]!;
+    return scaleToNorm(withGrad, Math.sqrt(sq), maxNorm);
+  } finally {
+    squares.dispose();
+  }
+}
+
+/** The names of the tensors whose values hold a NaN or an infinity, on any backend. */
+export async function namesOfNonFinite(named: [string, Tensor][]): Promise<string[]> {
+  const backend = getBackend();
+  if (!backend.sumOfSquaresInto) return named.filter(([, t]) => !Number.isFinite(backend.sumOfSquares(t.buffer, t.size))).map(([n]) => n);
+  const squares = Tensor.empty([Math.max(1, named.length)]);
+  try {
+    named.forEach(([, t], i) => backend.sumOfSquaresInto!(t.buffer, t.size, squares.buffer, i));
+    const values = await squares.readAsync();
+    return named.filter((_, i) => !Number.isFinite(values[i]!)).map(([n]) => n);
+  } finally {
+    squares.dispose();
+  }
+}
+
+function scaleToNorm(params: Tensor[], norm: number, maxNorm: number): number {
   if (maxNorm > 0 && norm > maxNorm) {
     const s = maxNorm / (norm + 1e-6);
     for (const p of params) if (p.grad) getBackend().scaleInPlace(p.grad.buffer, s, p.grad.size);
   }
   return norm;
+}
+
+/** Scales all gradients so that their global L2 norm is at most maxNorm; returns the norm before. */
+export function clipGradNorm(params: Tensor[], maxNorm: number): number {
+  let sq = 0;
+  for (const p of params) if (p.grad) sq += getBackend().sumOfSquares(p.grad.buffer, p.grad.size);
+  return scaleToNorm(params, Math.sqrt(sq), maxNorm);
 }

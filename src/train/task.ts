@@ -23,12 +23,21 @@ export interface TrainTask<B = unknown> {
 }
 
 /** The held-out loss per unit (token or example), in fixed order, without a graph; NaN without held-out data. */
-export function taskHeldOutLoss<B>(task: TrainTask<B>, batchSize: number): { loss: number; units: number } {
+export async function taskHeldOutLoss<B>(task: TrainTask<B>, batchSize: number): Promise<{ loss: number; units: number }> {
   let total = 0;
   let units = 0;
   for (const b of task.heldOutBatches(batchSize)) {
-    total += tidy(() => noGrad(() => task.lossSum(b).item()));
+    total += await readScalar(tidy(() => noGrad(() => task.lossSum(b))));
     units += task.units(b);
   }
   return { loss: total / units, units };
+}
+
+/** A scalar tensor's value, read at the host boundary every backend offers (asynchronous), then disposed. */
+export async function readScalar(t: Tensor): Promise<number> {
+  try {
+    return (await t.readAsync())[0]!;
+  } finally {
+    t.dispose();
+  }
 }

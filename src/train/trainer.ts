@@ -4,12 +4,10 @@
 // are functions of the seed and the update count).
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type { Example } from '../data/examples.js';
 import type { LlamaForCausalLM } from '../models/llama/model.js';
 import type { Module } from '../nn/module.js';
 import { scale } from '../ops/elementwise.js';
-import { allFinite } from '../ops/reduce.js';
 import { headParameterNames } from '../peft/baselines/model.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -17,9 +15,9 @@ import { tidy } from '../tensor/memory.js';
 import { GiftjsError } from '../errors.js';
 import { claimRunFolder } from '../io/output_folder.js';
 import { latestCheckpoint, loadCheckpoint, recoverCheckpoints, saveCheckpoint } from './checkpoint.js';
-import { AdamW, clipGradNorm, type ParamGroup } from './optimizer.js';
+import { AdamW, clipGradNormAsync, namesOfNonFinite, type ParamGroup } from './optimizer.js';
 import { lrMultiplier, type SchedulerKind } from './schedule.js';
-import { taskHeldOutLoss, type TrainTask } from './task.js';
+import { readScalar, taskHeldOutLoss, type TrainTask } from './task.js';
 import { causalLMTask } from './tasks/causal_lm.js';
 
 export interface TrainOptions {
@@ -97,8 +95,8 @@ export interface TrainRun {
 }
 
 /** Token-weighted next-token loss of a language model on held-out examples. */
-export function heldOutLoss(model: LlamaForCausalLM, examples: Example[], batchSize: number, padId: number): number {
-  return taskHeldOutLoss(causalLMTask(model, [], examples, padId), batchSize).loss;
+export async function heldOutLoss(model: LlamaForCausalLM, examples: Example[], batchSize: number, padId: number): Promise<number> {
+  return (await taskHeldOutLoss(causalLMTask(model, [], examples, padId), batchSize)).loss;
 }
 
 function runTask(run: TrainRun): TrainTask<unknown> {
@@ -151,12 +149,16 @@ export function validateTrainOptions(o: TrainOptions): void {
   check(o.headWeightDecay === null || (finite(o.headWeightDecay) && o.headWeightDecay >= 0), 'headWeightDecay', o.headWeightDecay, 'null or a finite number >= 0');
 }
 
-/** The names of trainable tensors whose gradient holds a NaN or an infinity (their sum of squares, in float64, is then not finite). */
-function nonFiniteGradients(trainable: [string, Tensor][]): string[] {
-  return trainable.filter(([, t]) => t.grad && !allFinite(t.grad)).map(([n]) => n);
+/** The names of trainable tensors whose gradient holds a NaN or an infinity (their sum of squares is then not finite). */
+function nonFiniteGradients(trainable: [string, Tensor][]): Promise<string[]> {
+  return namesOfNonFinite(trainable.filter(([, t]) => t.grad).map(([n, t]) => [n, t.grad!]));
 }
 
-export function trainModel(run: TrainRun): TrainResult {
+/**
+ * Trains run.adapter. Asynchronous because the host reads a device backend's memory (the loss, the
+ * gradient norm) only asynchronously; on the CPU backends every read answers at once.
+ */
+export async function trainModel(run: TrainRun): Promise<TrainResult> {
   const o = run.options;
   validateTrainOptions(o);
   const task = runTask(run);
@@ -166,7 +168,7 @@ export function trainModel(run: TrainRun): TrainResult {
   let optimizer: AdamW | null = null;
   try {
     optimizer = new AdamW(paramGroups(run));
-    return trainLoop(run, task, fingerprint, optimizer);
+    return await trainLoop(run, task, fingerprint, optimizer);
   } finally {
     optimizer?.dispose(); // its moments go back to the backend's pool
     run.model.eval(); // what follows training (evaluation, saving, merging) sees no dropout
@@ -174,7 +176,7 @@ export function trainModel(run: TrainRun): TrainResult {
   }
 }
 
-function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string, optimizer: AdamW): TrainResult {
+async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string, optimizer: AdamW): Promise<TrainResult> {
   const o = run.options;
   const batchesPerEpoch = Math.ceil(task.trainSize / o.batchSize);
   const updatesPerEpoch = Math.ceil(batchesPerEpoch / o.gradAccum);
@@ -221,18 +223,18 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string,
     writeFileSync(logPath, '');
   }
   const hasHeldOut = task.heldOutSize > 0;
-  const evaluate = (step: number) => {
+  const evaluate = async (step: number) => {
     if (!hasHeldOut) return;
     run.model.eval();
-    const { loss } = taskHeldOutLoss(task, o.batchSize);
+    const { loss } = await taskHeldOutLoss(task, o.batchSize);
     evalHistory.push({ step, loss });
     run.callbacks?.onEval?.(step, loss);
   };
-  if (start === 0) evaluate(0);
+  if (start === 0) await evaluate(0);
   // The held-out loss at the last update, once: --eval-every stops short of it, and a final
   // checkpoint (or the checkpoint a finished run resumes from) may hold it already.
-  const evaluateEnd = () => {
-    if (evalHistory.every((e) => e.step !== totalSteps)) evaluate(totalSteps);
+  const evaluateEnd = async () => {
+    if (evalHistory.every((e) => e.step !== totalSteps)) await evaluate(totalSteps);
   };
 
   const logs: StepLog[] = [];
@@ -250,21 +252,22 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string,
     run.model.train();
     let lossSum = 0;
     for (const b of window) {
-      tidy(() => {
-        const sum = task.lossSum(b);
-        lossSum += sum.item();
-        scale(sum, 1 / targetTokens).backward();
+      const sum = tidy(() => {
+        const s = task.lossSum(b);
+        scale(s, 1 / targetTokens).backward();
+        return s;
       });
+      lossSum += await readScalar(sum);
     }
     const loss = lossSum / targetTokens;
     if (!Number.isFinite(loss)) {
       throw new GiftjsError(`training diverged at step ${step + 1}: the loss is ${loss}; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
     }
-    const gradNorm = clipGradNorm(params, o.maxGradNorm);
+    const gradNorm = await clipGradNormAsync(params, o.maxGradNorm);
     if (!Number.isFinite(gradNorm)) {
       // A finite loss can still have non-finite gradients (a NaN weight behind a masked position,
       // an overflow in backward): stop before the update spreads them into every parameter.
-      const bad = nonFiniteGradients(trainable);
+      const bad = await nonFiniteGradients(trainable);
       throw new GiftjsError(`training diverged at step ${step + 1}: the gradient norm is ${gradNorm}; non-finite gradients in ${bad.slice(0, 4).join(', ')}${bad.length > 4 ? ` and ${bad.length - 4} more` : ''}; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
     }
     const lr = o.lr * lrMultiplier(o.scheduler, step, totalSteps, warmupSteps);
@@ -277,14 +280,14 @@ function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string,
     if (logPath) appendFileSync(logPath, `${JSON.stringify(log)}\n`);
     run.callbacks?.onStep?.(log, totalSteps);
     const done = step + 1;
-    if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < totalSteps) evaluate(done);
+    if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < totalSteps) await evaluate(done);
     // Every --save-every updates and at the end, so that a finished run can be extended (--resume with a larger --max-steps).
     if (run.outDir && o.saveEvery > 0 && (done % o.saveEvery === 0 || done === totalSteps)) {
-      if (done === totalSteps) evaluateEnd(); // the final checkpoint carries the final held-out loss
+      if (done === totalSteps) await evaluateEnd(); // the final checkpoint carries the final held-out loss
       lastCheckpoint = saveCheckpoint(run.outDir, trainable, optimizer, { step: done, fingerprint, evalHistory, totalSteps }, { saveAdapter: run.saveAdapter, saveTotalLimit: o.saveTotalLimit });
     }
   }
-  evaluateEnd();
+  await evaluateEnd();
   const elapsed = (performance.now() - t0) / 1000;
   return { steps: totalSteps, totalSteps, logs, evalHistory, tokensPerSecond: elapsed > 0 ? tokensSeen / elapsed : 0, resumedFrom };
 }

@@ -42,12 +42,12 @@ test('LoRA dropout is off in evaluation mode (the default): outputs are determin
   assertClose(logits(model), e, 'eval() turns it off again', 0, 0);
 });
 
-test('the trainer trains in training mode, evaluates held-out data in evaluation mode, and ends in evaluation mode', () => {
+test('the trainer trains in training mode, evaluates held-out data in evaluation mode, and ends in evaluation mode', async () => {
   const { model, adapter } = loraWithDropout();
   const row = (ids: number[]) => ({ ids: Int32Array.from(ids), labels: Int32Array.from(ids) });
   const examples = [row(IDS), row(IDS.slice().reverse())];
   const modes: boolean[] = [];
-  const r = trainModel({
+  const r = await trainModel({
     model, adapter, train: examples, heldOut: examples, padId: 0,
     options: { ...DEFAULT_TRAIN_OPTIONS, maxSteps: 2, batchSize: 2, lr: 1e-3 },
     callbacks: { onEval: () => modes.push(model.training), onStep: () => modes.push(model.training) },
@@ -55,6 +55,6 @@ test('the trainer trains in training mode, evaluates held-out data in evaluation
   assert.deepEqual(modes, [false, true, true, false], 'held-out at 0, two steps, held-out at the end');
   assert.equal(model.training, false);
   // The held-out loss the trainer logged is the deterministic one.
-  const again = trainModel({ model, adapter, train: examples, heldOut: examples, padId: 0, options: { ...DEFAULT_TRAIN_OPTIONS, maxSteps: 1, batchSize: 2, lr: 1e-30 } });
+  const again = await trainModel({ model, adapter, train: examples, heldOut: examples, padId: 0, options: { ...DEFAULT_TRAIN_OPTIONS, maxSteps: 1, batchSize: 2, lr: 1e-30 } });
   assert.ok(Math.abs(again.evalHistory[0]!.loss - r.evalHistory[r.evalHistory.length - 1]!.loss) < 1e-5);
 });

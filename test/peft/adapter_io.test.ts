@@ -114,3 +114,8 @@ test('saving over an adapter replaces it whole; a mismatched adapter is refused'
   assert.throws(() => loadAdapter(join(dir, 'missing'), model), /adapter_config.json does not exist/);
   assert.ok(existsSync(dir));
 });
+
+test('GIFTJS_VERSION, which adapters record, is the version package.json declares', () => {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
+  assert.equal(GIFTJS_VERSION, pkg.version);
+});

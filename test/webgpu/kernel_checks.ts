@@ -206,9 +206,9 @@ export async function runKernelChecks(): Promise<KernelCheck[]> {
       const expected = refBackend.sumOfSquares(values, values.length);
       const src = gpu.memory.alloc(values.length);
       gpu.memory.upload(src, values);
-      const result = gpu.memory.alloc(1);
-      gpu.sumOfSquaresInto(src, values.length, result);
-      const got = ((await gpu.memory.downloadAsync(result)) as Float32Array)[0]!;
+      const result = gpu.memory.alloc(3);
+      gpu.sumOfSquaresInto(src, values.length, result, 2);
+      const got = ((await gpu.memory.downloadAsync(result)) as Float32Array)[2]!;
       const ok = Number.isFinite(expected) ? Math.abs(got - expected) <= 1e-4 * expected : Number.isNaN(got);
       results.push({ name: label, ok, detail: `${got} (ref ${expected})` });
     } catch (e) {

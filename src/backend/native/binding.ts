@@ -38,16 +38,17 @@ export interface NativeAddon {
   ropeRotate(src: F, dst: F, cos: F, sin: F, rows: number, T: number, D: number, direction: number): void;
 }
 
-const packageRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+/** The installation's root, found when asked (a browser bundle never asks, and has no file URL). */
+const packageRoot = () => fileURLToPath(new URL('../../../../', import.meta.url));
 
 /** Where the addon is looked for, in order: GIFTJS_NATIVE_ADDON, a source build, the prebuilt one the package ships. */
 export function addonCandidates(): string[] {
   if (process.env.GIFTJS_NATIVE_ADDON) return [process.env.GIFTJS_NATIVE_ADDON];
-  return [join(packageRoot, 'build', 'Release', 'giftjs_native.node'), join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'giftjs_native.node')];
+  return [join(packageRoot(), 'build', 'Release', 'giftjs_native.node'), join(packageRoot(), 'prebuilds', `${process.platform}-${process.arch}`, 'giftjs_native.node')];
 }
 
 /** The command that builds the kernels from source (a C++17 compiler and Python 3 needed). */
-export const BUILD_COMMAND = `node ${join(packageRoot, 'scripts', 'build-native.mjs')}`;
+export const buildCommand = () => `node ${join(packageRoot(), 'scripts', 'build-native.mjs')}`;
 
 let cached: { addon: NativeAddon | null; error: string | null; path: string | null } | null = null;
 
@@ -67,5 +68,5 @@ export function loadAddon(): { addon: NativeAddon | null; error: string | null; 
     }
   }
   const why = failures.length > 0 ? failures.join('; ') : `no native kernels for ${process.platform}-${process.arch} in this installation`;
-  return (cached = { addon: null, error: `${why}. Build them with \`${BUILD_COMMAND}\` (needs a C++17 compiler and Python 3), or set GIFTJS_BACKEND=ref to choose the TypeScript backend`, path: null });
+  return (cached = { addon: null, error: `${why}. Build them with \`${buildCommand()}\` (needs a C++17 compiler and Python 3), or set GIFTJS_BACKEND=ref to choose the TypeScript backend`, path: null });
 }

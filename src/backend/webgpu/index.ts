@@ -17,8 +17,7 @@ import { GiftjsError } from '../../errors.js';
 
 export interface WebGpuBackend extends Backend {
   readonly device: GPUDevice;
-  /** result[0] = sum of squares of buffer[0..n) (float32; NaN when a value is not finite). */
-  sumOfSquaresInto(buffer: DeviceBuffer, n: number, result: DeviceBuffer): void;
+  sumOfSquaresInto(buffer: DeviceBuffer, n: number, result: DeviceBuffer, index: number): void;
   /** Submits queued work and throws the first GPU error raised since the last check. */
   synchronize(): Promise<void>;
 }

@@ -116,7 +116,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
 const sumPartials = defineKernel({
   name: 'sumPartials',
-  params: { n: 'u32' },
+  params: { n: 'u32', index: 'u32' },
   buffers: [['partials', 'read'], ['result', 'read_write']],
   body: /* wgsl */ `${WORKGROUP_REDUCTIONS}
 @compute @workgroup_size(256)
@@ -131,7 +131,7 @@ fn main(@builtin(local_invocation_id) lidv: vec3<u32>) {
   }
   let total = workgroupSum(s, lid);
   let anyBad = workgroupSum(bad, lid);
-  if (lid == 0u) { result[0] = select(total, nanValue(), anyBad != 0.0); }
+  if (lid == 0u) { result[p.index] = select(total, nanValue(), anyBad != 0.0); }
 }`,
 });
 
@@ -202,13 +202,13 @@ export function webGpuMemoryOps(runner: KernelRunner) {
     sumOfSquares(): number {
       throw new GiftjsError('webgpu backend: a sum of squares reaches the host only asynchronously; use sumOfSquaresInto and read the result with readAsync');
     },
-    /** result[0] = the sum of squares of buffer[0..n) in float32, NaN when a value is not finite. */
-    sumOfSquaresInto(buffer: DeviceBuffer, n: number, result: DeviceBuffer): void {
+    /** result[index] = the sum of squares of buffer[0..n) in float32, NaN when a value is not finite. */
+    sumOfSquaresInto(buffer: DeviceBuffer, n: number, result: DeviceBuffer, index: number): void {
       const perGroup = 256 * 16;
       const groups = Math.max(1, Math.ceil(n / perGroup));
       const partials = runner.scratch(groups * 4);
       runner.dispatch(sumOfSquaresPartials, { n, perGroup }, [buf(buffer, 'sumOfSquares'), partials], [groups, 1, 1]);
-      runner.dispatch(sumPartials, { n: groups }, [partials, buf(result, 'sumOfSquares result')], [1, 1, 1]);
+      runner.dispatch(sumPartials, { n: groups, index }, [partials, buf(result, 'sumOfSquares result')], [1, 1, 1]);
     },
     scaleInPlace(buffer: DeviceBuffer, s: number, n: number): void {
       runner.dispatch(scaleKernel, { n, s }, [buf(buffer, 'scaleInPlace')], gridFor(n));

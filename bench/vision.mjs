@@ -32,7 +32,7 @@ if (!existsSync(join(backbone, 'config.json'))) {
   const options = { ...DEFAULT_TRAIN_OPTIONS, epochs, lr: 2e-3, batchSize: 128, warmupRatio: 0.05, scheduler: 'cosine', weightDecay: 0.05, seed: 0 };
   const r = await trainModel({ model, adapter, task: imageClassificationTask(model, train.examples), options,
     callbacks: { onStep: (l, total) => l.step % 100 === 0 && log(`step ${l.step}/${total} loss ${l.loss.toFixed(4)}`) } });
-  const acc = evaluateImageClassifier(model, test.examples).metrics.accuracy;
+  const acc = (await evaluateImageClassifier(model, test.examples)).metrics.accuracy;
   log(`pretrained: Fashion-MNIST test accuracy ${(100 * acc).toFixed(2)}% after ${r.steps} steps`);
   saveViTPretrained(model, backbone, PRE);
 }

@@ -46,7 +46,7 @@ export async function evalImageClassification(values: Record<string, unknown>, m
   const model = loadImageClassifier(modelDir, { labels });
   loadAdapter(values.adapter, model);
   const set = await loadSet(modelDir, dataPath, labels);
-  const { metrics, predictions } = evaluateImageClassifier(model, set.examples);
+  const { metrics, predictions } = await evaluateImageClassifier(model, set.examples);
   console.log(`${dataPath}: ${set.examples.length} images`);
   console.log(formatMetrics(metrics));
   if (typeof values.out === 'string') {

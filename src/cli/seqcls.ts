@@ -66,7 +66,7 @@ export async function evalSequenceClassification(values: Record<string, unknown>
   const { examples, truncated } = buildSeqClsExamples(records, tokenizer, { textFields: info.text_fields, labelField: info.label_field, labels, maxLength: info.max_length });
   const model = loadSequenceClassifier(modelDir, labels.kind === 'regression' ? 1 : labels.names.length, 0, info.pair_head === true);
   loadAdapter(values.adapter, model);
-  const { metrics, predictions } = evaluateSequenceClassifier(model, examples, labels);
+  const { metrics, predictions } = await evaluateSequenceClassifier(model, examples, labels);
   console.log(`${dataPath}: ${examples.length} examples${truncated ? ` (${truncated} cut to ${info.max_length} tokens)` : ''}`);
   console.log(formatMetrics(metrics));
   if (typeof values.out === 'string') {

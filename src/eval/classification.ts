@@ -4,6 +4,7 @@ import { GiftjsError } from '../errors.js';
 import { collateSeqCls, type LabelSpace, type SeqClsExample } from '../data/seqcls.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { sequenceClassificationLoss, type SequenceClassifier } from '../train/tasks/sequence_classification.js';
 import type { ImageExample } from '../data/images.js';
 import { imagesToPatches, type ViTForImageClassification } from '../models/vit/model.js';
@@ -27,7 +28,21 @@ export interface ClassificationResult {
   predictions: number[];
 }
 
-export function evaluateSequenceClassifier(model: SequenceClassifier, examples: SeqClsExample[], space: LabelSpace, batchSize = 32): ClassificationResult {
+/**
+ * Loss and logits of one batch on the host. Asynchronous: a device backend's memory reaches the
+ * host only so (the CPU backends answer at once).
+ */
+async function lossAndLogits(compute: () => [Tensor, Tensor]): Promise<{ loss: number; logits: Float32Array; width: number }> {
+  const [loss, logits] = tidy(() => noGrad(compute));
+  try {
+    return { loss: (await loss.readAsync())[0]!, logits: Float32Array.from(await logits.readAsync()), width: logits.shape[1]! };
+  } finally {
+    loss.dispose();
+    logits.dispose();
+  }
+}
+
+export async function evaluateSequenceClassifier(model: SequenceClassifier, examples: SeqClsExample[], space: LabelSpace, batchSize = 32): Promise<ClassificationResult> {
   const predictions = new Array<number>(examples.length);
   // Sorted by length so that batches carry little padding; results go back to input order.
   const order = examples.map((_, i) => i).sort((a, b) => examples[a]!.ids.length - examples[b]!.ids.length);
@@ -35,18 +50,16 @@ export function evaluateSequenceClassifier(model: SequenceClassifier, examples: 
   for (let i = 0; i < order.length; i += batchSize) {
     const idx = order.slice(i, i + batchSize);
     const batch = collateSeqCls(idx.map((k) => examples[k]!));
-    tidy(() =>
-      noGrad(() => {
-        const logits = model.logits(batch);
-        lossSum += sequenceClassificationLoss(logits, batch.labels, space).item();
-        const L = logits.shape[1]!;
-        idx.forEach((k, r) => {
-          const row = logits.read().subarray(r * L, (r + 1) * L);
-          if (space.kind === 'regression' && !Number.isFinite(row[0]!)) throw new GiftjsError(`the model's score for example ${k + 1} is ${row[0]}: its weights or the adapter's are not finite`);
-          predictions[k] = space.kind === 'regression' ? row[0]! : argmax(row);
-        });
-      }),
-    );
+    const { loss, logits, width: L } = await lossAndLogits(() => {
+      const logits = model.logits(batch);
+      return [sequenceClassificationLoss(logits, batch.labels, space), logits];
+    });
+    lossSum += loss;
+    idx.forEach((k, r) => {
+      const row = logits.subarray(r * L, (r + 1) * L);
+      if (space.kind === 'regression' && !Number.isFinite(row[0]!)) throw new GiftjsError(`the model's score for example ${k + 1} is ${row[0]}: its weights or the adapter's are not finite`);
+      predictions[k] = space.kind === 'regression' ? row[0]! : argmax(row);
+    });
   }
   const gold = examples.map((e) => e.label);
   const metrics: ClassificationMetrics = { examples: examples.length, loss: lossSum / examples.length };
@@ -74,22 +87,17 @@ export function formatMetrics(m: ClassificationMetrics): string {
 }
 
 /** Accuracy and mean loss of an image classifier (predictions in input order). */
-export function evaluateImageClassifier(model: ViTForImageClassification, examples: ImageExample[], batchSize = 64): ClassificationResult {
+export async function evaluateImageClassifier(model: ViTForImageClassification, examples: ImageExample[], batchSize = 64): Promise<ClassificationResult> {
   const predictions: number[] = [];
   let lossSum = 0;
   for (let i = 0; i < examples.length; i += batchSize) {
     const b = collateImages(examples.slice(i, i + batchSize));
-    tidy(() =>
-      noGrad(() => {
-        const logits = model.forward(imagesToPatches(b.pixels, b.batch, model.config));
-        lossSum += crossEntropy(logits, b.labels, { reduction: 'sum' }).item();
-        const L = logits.shape[1]!;
-        for (let r = 0; r < b.batch; r++) {
-          const row = logits.read().subarray(r * L, (r + 1) * L);
-          predictions.push(argmax(row));
-        }
-      }),
-    );
+    const { loss, logits, width: L } = await lossAndLogits(() => {
+      const logits = model.forward(imagesToPatches(b.pixels, b.batch, model.config));
+      return [crossEntropy(logits, b.labels, { reduction: 'sum' }), logits];
+    });
+    lossSum += loss;
+    for (let r = 0; r < b.batch; r++) predictions.push(argmax(logits.subarray(r * L, (r + 1) * L)));
   }
   const gold = examples.map((e) => e.label);
   return { metrics: { examples: examples.length, loss: lossSum / examples.length, accuracy: accuracy(predictions, gold) }, predictions };

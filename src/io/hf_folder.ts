@@ -2,7 +2,7 @@
 // model.safetensors.index.json, and tokenizer files.
 import { sizeOf } from '../tensor/shape.js';
 import { withAllocationBudget } from '../tensor/memory.js';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fileExists, listFolder, readTextFile } from './files.js';
 import { basename, join } from 'node:path';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -10,10 +10,10 @@ import { GiftjsError } from '../errors.js';
 
 /** Parses a JSON file, with errors that name it. */
 export function readJsonFile<T = Record<string, unknown>>(path: string): T {
-  if (!existsSync(path)) throw new GiftjsError(`${path} does not exist`);
+  if (!fileExists(path)) throw new GiftjsError(`${path} does not exist`);
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, 'utf8'));
+    value = JSON.parse(readTextFile(path));
   } catch (err) {
     throw new GiftjsError(`${path} is not valid JSON: ${(err as Error).message}`);
   }
@@ -48,19 +48,19 @@ export class CheckpointReader {
   constructor(readonly dir: string) {
     const indexPath = join(dir, 'model.safetensors.index.json');
     let names: string[];
-    if (existsSync(indexPath)) {
+    if (fileExists(indexPath)) {
       const idx = readJsonFile<{ weight_map?: Record<string, string> }>(indexPath);
       if (!idx.weight_map || typeof idx.weight_map !== 'object') throw new GiftjsError(`${indexPath} has no weight_map`);
       names = [...new Set(Object.values(idx.weight_map))];
       // Shards live in the folder itself: a name with a path in it (../, /etc/...) is refused.
       const outside = names.find((n) => typeof n !== 'string' || n !== basename(n) || n === '.' || n === '..' || !n.endsWith('.safetensors'));
       if (outside !== undefined) throw new GiftjsError(`${indexPath}: weight_map names the file ${JSON.stringify(outside)}; shards must be .safetensors files in ${dir} itself`);
-    } else if (existsSync(join(dir, 'model.safetensors'))) {
+    } else if (fileExists(join(dir, 'model.safetensors'))) {
       names = ['model.safetensors'];
     } else {
-      names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort() : [];
+      names = fileExists(dir) ? listFolder(dir).filter((f) => f.endsWith('.safetensors')) : [];
       if (names.length === 0) {
-        const hasBin = existsSync(join(dir, 'pytorch_model.bin'));
+        const hasBin = fileExists(join(dir, 'pytorch_model.bin'));
         throw new GiftjsError(`${dir}: no safetensors weights found${hasBin ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : ''}`);
       }
     }

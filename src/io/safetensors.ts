@@ -4,11 +4,11 @@
 // The header is validated before anything is trusted: bounded size, known dtypes, integer shapes,
 // byte ranges inside the file that match shape x dtype and do not overlap. Tensors are read one
 // at a time straight into their final buffers, so loading never needs twice the file's size.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from '../tensor/dtype.js';
 import { shapeString, sizeOf } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { writeFileAtomic } from './atomic.js';
+import { openRandomAccess, type RandomAccessFile } from './files.js';
 import { GiftjsError } from '../errors.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -32,27 +32,27 @@ export class SafetensorsError extends GiftjsError {}
 export class SafetensorsFile {
   readonly tensors = new Map<string, TensorInfo>();
   readonly metadata: Record<string, string> = {};
-  private fd: number | null;
+  private file: RandomAccessFile | null;
   private readonly dataStart: number = 0;
 
   private constructor(readonly path: string) {
-    this.fd = openSync(path, 'r');
+    this.file = openRandomAccess(path);
     try {
-      const fileSize = fstatSync(this.fd).size;
+      const fileSize = this.file.size;
       const fail = (msg: string): never => {
         throw new SafetensorsError(`${path}: ${msg}`);
       };
       if (fileSize < 8) fail(`file is ${fileSize} bytes, too short for a safetensors header`);
-      const lenBuf = Buffer.alloc(8);
-      readSync(this.fd, lenBuf, 0, 8, 0);
-      const headerLen = Number(lenBuf.readBigUInt64LE(0));
+      const lenBuf = new Uint8Array(8);
+      this.file.read(lenBuf, 0, 8, 0);
+      const headerLen = Number(new DataView(lenBuf.buffer).getBigUint64(0, true));
       if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
       if (8 + headerLen > fileSize) fail(`header length ${headerLen} runs past the end of the ${fileSize}-byte file`);
-      const headerBuf = Buffer.alloc(headerLen);
-      readSync(this.fd, headerBuf, 0, headerLen, 8);
+      const headerBuf = new Uint8Array(headerLen);
+      this.file.read(headerBuf, 0, headerLen, 8);
       let header: Record<string, unknown>;
       try {
-        header = JSON.parse(headerBuf.toString('utf8'));
+        header = JSON.parse(new TextDecoder().decode(headerBuf));
       } catch (err) {
         return fail(`header is not valid JSON (${(err as Error).message})`);
       }
@@ -101,11 +101,11 @@ export class SafetensorsFile {
 
   /** Reads a tensor's bytes into `into` (which must have exactly its byte length). */
   private readBytes(info: TensorInfo, into: Uint8Array): void {
-    if (this.fd === null) throw new SafetensorsError(`${this.path}: file is closed`);
+    if (this.file === null) throw new SafetensorsError(`${this.path}: file is closed`);
     let done = 0;
     const total = info.end - info.begin;
     while (done < total) {
-      const n = readSync(this.fd, into, done, total - done, this.dataStart + info.begin + done);
+      const n = this.file.read(into, done, total - done, this.dataStart + info.begin + done);
       if (n === 0) throw new SafetensorsError(`${this.path}: unexpected end of file in tensor '${info.name}'`);
       done += n;
     }
@@ -169,8 +169,8 @@ export class SafetensorsFile {
   }
 
   close(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
+    this.file?.close();
+    this.file = null;
   }
 }
 
@@ -181,11 +181,8 @@ export type SafetensorsEntry =
 
 /** Writes tensors to a safetensors file atomically (names sorted, as the Python library does). */
 export function saveSafetensors(path: string, entries: Record<string, Tensor | SafetensorsEntry>, metadata: Record<string, string> = {}): void {
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
-  const chunks: Uint8Array[] = [];
-  let offset = 0;
-  for (const name of Object.keys(entries).sort()) {
+  const raws: Record<string, SafetensorsRaw> = {};
+  for (const name of Object.keys(entries)) {
     const raw = entries[name]!;
     const e: SafetensorsEntry = raw instanceof Tensor ? { tensor: raw } : raw;
     let bytes: Uint8Array;
@@ -212,14 +209,47 @@ export function saveSafetensors(path: string, entries: Record<string, Tensor | S
       const arr = dtype === 'I64' ? BigInt64Array.from(Array.from(e.integers, (v) => BigInt(v))) : Int32Array.from(e.integers);
       bytes = new Uint8Array(arr.buffer);
     }
+    raws[name] = { dtype, shape, bytes };
+  }
+  writeFileAtomic(path, safetensorsChunks(raws, metadata));
+}
+
+/** One tensor as its bytes in the file (little-endian, of dtype). */
+export interface SafetensorsRaw {
+  dtype: SafetensorsDType;
+  shape: number[];
+  bytes: Uint8Array;
+}
+
+/** A safetensors file as chunks to write in order: header length, header, then each tensor's bytes (names sorted). */
+export function safetensorsChunks(entries: Record<string, SafetensorsRaw>, metadata: Record<string, string> = {}): Uint8Array[] {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const name of Object.keys(entries).sort()) {
+    const { dtype, shape, bytes } = entries[name]!;
+    if (bytes.length !== sizeOf(shape) * DTYPE_BYTES[dtype]) throw new GiftjsError(`safetensors: '${name}' has ${bytes.length} bytes for ${dtype} ${shapeString(shape)}`);
     header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
     chunks.push(bytes);
     offset += bytes.length;
   }
   // Pad the header with spaces to a multiple of 8 bytes so the data section stays aligned.
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  writeFileAtomic(path, [len, json, ...chunks]);
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = new Uint8Array(json.length + ((8 - (json.length % 8)) % 8)).fill(0x20);
+  padded.set(json);
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setBigUint64(0, BigInt(padded.length), true);
+  return [len, padded, ...chunks];
+}
+
+/** The chunks as one array (a file to hand to a browser download). */
+export function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }

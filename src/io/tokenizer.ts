@@ -1,6 +1,6 @@
 // Tokenizers from Hugging Face files (tokenizer.json + tokenizer_config.json) through
 // @huggingface/tokenizers, with chat templates rendered by @huggingface/jinja.
-import { existsSync } from 'node:fs';
+import { fileExists } from './files.js';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
@@ -29,10 +29,10 @@ export class Tokenizer {
   /** Loads tokenizer.json (required) and tokenizer_config.json (optional) from a model folder. */
   static fromFolder(dir: string): Tokenizer {
     const tjPath = join(dir, 'tokenizer.json');
-    if (!existsSync(tjPath)) throw new GiftjsError(`${dir}: no tokenizer.json (giftjs reads Hugging Face fast-tokenizer files)`);
+    if (!fileExists(tjPath)) throw new GiftjsError(`${dir}: no tokenizer.json (giftjs reads Hugging Face fast-tokenizer files)`);
     const json = readJsonFile(tjPath);
     const cfgPath = join(dir, 'tokenizer_config.json');
-    const config = existsSync(cfgPath) ? readJsonFile(cfgPath) : {};
+    const config = fileExists(cfgPath) ? readJsonFile(cfgPath) : {};
     let hf: HfTokenizer;
     try {
       hf = new HfTokenizer(json, config);

@@ -1,11 +1,11 @@
 // Adapters on disk, as a folder: adapter_config.json (the method's config, the base model it was
 // trained on, the giftjs version) and adapter_model.safetensors (the trainable tensors, F32).
 // LoRA's config also carries PEFT's own fields so that Hugging Face PEFT can load the folder.
-import { existsSync } from 'node:fs';
+import { fileExists } from '../io/files.js';
 import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/hf_folder.js';
-import { SafetensorsFile, saveSafetensors } from '../io/safetensors.js';
+import { concatBytes, SafetensorsFile, safetensorsChunks, saveSafetensors, type SafetensorsRaw } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -70,11 +70,31 @@ export function saveAdapter(dir: string, adapter: AttachedAdapter, base: BaseMod
   });
 }
 
+/**
+ * The files saveAdapter writes, as bytes (adapter_config.json, giftjs_config.json beside a PEFT
+ * method's config, adapter_model.safetensors): what a browser page offers as downloads. The trained
+ * values come through the asynchronous host boundary, so this works on every backend.
+ */
+export async function adapterFiles(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown> = {}): Promise<Record<string, Uint8Array>> {
+  const { config, side } = adapterConfigFiles(adapter, base, extra);
+  const raws: Record<string, SafetensorsRaw> = {};
+  for (const [name, t] of adapter.namedTrainable()) {
+    const values = Float32Array.from(await t.readAsync());
+    raws[name] = { dtype: 'F32', shape: [...t.shape], bytes: new Uint8Array(values.buffer) };
+  }
+  const json = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
+  return {
+    [ADAPTER_CONFIG]: json(config),
+    ...(side ? { [GIFTJS_SIDE_CONFIG]: json(side) } : {}),
+    [ADAPTER_WEIGHTS]: concatBytes(safetensorsChunks(raws, { format: 'pt', giftjs_method: adapter.method })),
+  };
+}
+
 /** An adapter folder's configuration: adapter_config.json, with giftjs_config.json's fields when present. */
 export function readAdapterConfig(dir: string): Record<string, unknown> {
   const raw = readJsonFile(join(dir, ADAPTER_CONFIG));
   const sidePath = join(dir, GIFTJS_SIDE_CONFIG);
-  if (!existsSync(sidePath)) return raw;
+  if (!fileExists(sidePath)) return raw;
   const side = readJsonFile(sidePath);
   const clash = Object.keys(side).find((k) => Object.hasOwn(raw, k) && JSON.stringify(raw[k]) !== JSON.stringify(side[k]));
   if (clash !== undefined) throw new GiftjsError(`${sidePath}: '${clash}' disagrees with ${join(dir, ADAPTER_CONFIG)}`);

@@ -109,8 +109,8 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
   });
   const task = taskInfo();
   const result: ClassifierRunResult = { adapter, labels, task, training };
-  if (validation) result.validation = evaluateSequenceClassifier(model, validation, labels).metrics;
-  if (test) result.test = evaluateSequenceClassifier(model, test, labels).metrics;
+  if (validation) result.validation = (await evaluateSequenceClassifier(model, validation, labels)).metrics;
+  if (test) result.test = (await evaluateSequenceClassifier(model, test, labels)).metrics;
   if (o.outDir) {
     saveAdapter(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir) }, { task });
     writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, { validation: result.validation ?? null, test: result.test ?? null });

@@ -45,8 +45,8 @@ export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Pro
     saveAdapter: (dir) => saveAdapter(dir, adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } }),
   });
   const result: ImageClassifierRunResult = { model, adapter, training };
-  if (o.validation) result.validation = evaluateImageClassifier(model, o.validation.examples).metrics;
-  if (o.test) result.test = evaluateImageClassifier(model, o.test.examples).metrics;
+  if (o.validation) result.validation = (await evaluateImageClassifier(model, o.validation.examples)).metrics;
+  if (o.test) result.test = (await evaluateImageClassifier(model, o.test.examples)).metrics;
   if (o.outDir) {
     saveAdapter(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } });
     writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, { validation: result.validation ?? null, test: result.test ?? null });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsFile, saveSafetensors } from '../../src/io/safetensors.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
-import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
+import { adapterFiles, attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { Random } from '../../src/tensor/random.js';
 import { GIFTJS_VERSION } from '../../src/version.js';
@@ -118,4 +118,16 @@ test('saving over an adapter replaces it whole; a mismatched adapter is refused'
 test('GIFTJS_VERSION, which adapters record, is the version package.json declares', () => {
   const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
   assert.equal(GIFTJS_VERSION, pkg.version);
+});
+
+test('adapterFiles gives the bytes saveAdapter writes (the browser page downloads them)', async () => {
+  for (const config of [{ method: 'gift', rank: 2, target_modules: ['q_proj', 'v_proj'] }, { method: 'lora', rank: 2, target_modules: ['q_proj'] }]) {
+    const dir = mkdtempSync(join(tmpdir(), 'giftjs-files-'));
+    const adapter = attachAdapter(LlamaForCausalLM.fromPretrained(MODEL), config);
+    perturb(adapter);
+    saveAdapter(dir, adapter, { path: MODEL, architecture: 'LlamaForCausalLM' }, { note: 'x' });
+    const files = await adapterFiles(adapter, { path: MODEL, architecture: 'LlamaForCausalLM' }, { note: 'x' });
+    assert.deepEqual(Object.keys(files).sort(), readdirSync(dir).filter((n) => n !== '.giftjs').sort());
+    for (const [name, bytes] of Object.entries(files)) assert.deepEqual(Buffer.from(bytes), readFileSync(join(dir, name)), name);
+  }
 });

@@ -1,0 +1,105 @@
+// Reading input files through one door: Node's file system, or folders held in memory that a
+// browser page mounts (files it fetched or the user picked), so that the loaders (config.json,
+// safetensors weights, tokenizer files, adapters) read both the same way. Node's fs is touched only
+// for paths outside the mounted folders, so a browser bundle never calls it.
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { GiftjsError } from '../errors.js';
+
+/** Mounted folders: path without a trailing slash -> file name -> bytes. */
+const mounted = new Map<string, Map<string, Uint8Array>>();
+
+function split(path: string): [string, string] {
+  const cut = path.lastIndexOf('/');
+  return cut < 0 ? ['', path] : [path.slice(0, cut), path.slice(cut + 1)];
+}
+
+const trimSlash = (dir: string) => (dir.length > 1 ? dir.replace(/\/+$/, '') : dir);
+
+/**
+ * Makes `files` readable as `dir/name` by every loader, until unmounted. The folder is flat (a
+ * model folder, an adapter folder); the bytes are not copied.
+ */
+export function mountFolder(dir: string, files: Record<string, Uint8Array>): void {
+  const names = Object.keys(files);
+  const bad = names.find((n) => n === '' || n.includes('/') || n === '.' || n === '..');
+  if (bad !== undefined) throw new GiftjsError(`mountFolder(${dir}): ${JSON.stringify(bad)} is not a file name (the folder is flat)`);
+  mounted.set(trimSlash(dir), new Map(Object.entries(files)));
+}
+
+export function unmountFolder(dir: string): void {
+  mounted.delete(trimSlash(dir));
+}
+
+function memoryFile(path: string): Uint8Array | undefined {
+  const [dir, name] = split(path);
+  return mounted.get(trimSlash(dir))?.get(name);
+}
+
+function inMountedFolder(path: string): boolean {
+  return mounted.has(trimSlash(split(path)[0])) || mounted.has(trimSlash(path));
+}
+
+export function fileExists(path: string): boolean {
+  if (memoryFile(path) || mounted.has(trimSlash(path))) return true;
+  if (inMountedFolder(path)) return false;
+  return existsSync(path);
+}
+
+export function readFileBytes(path: string): Uint8Array {
+  const bytes = memoryFile(path);
+  if (bytes) return bytes;
+  if (inMountedFolder(path)) throw new GiftjsError(`${path} does not exist`);
+  return readFileSync(path);
+}
+
+export function readTextFile(path: string): string {
+  return new TextDecoder().decode(readFileBytes(path));
+}
+
+/** The names in a folder, sorted. */
+export function listFolder(dir: string): string[] {
+  const files = mounted.get(trimSlash(dir));
+  if (files) return [...files.keys()].sort();
+  return readdirSync(dir).sort();
+}
+
+/** A file read piece by piece at given positions (safetensors tensors, without loading the whole file twice). */
+export interface RandomAccessFile {
+  readonly size: number;
+  /** Reads up to `length` bytes at `position` into into[offset..]; returns how many (0 at the end). */
+  read(into: Uint8Array, offset: number, length: number, position: number): number;
+  close(): void;
+}
+
+export function openRandomAccess(path: string): RandomAccessFile {
+  const bytes = memoryFile(path);
+  if (bytes) {
+    return {
+      size: bytes.length,
+      read(into, offset, length, position) {
+        const n = Math.max(0, Math.min(length, bytes.length - position));
+        into.set(bytes.subarray(position, position + n), offset);
+        return n;
+      },
+      close() {},
+    };
+  }
+  if (inMountedFolder(path)) throw new GiftjsError(`${path} does not exist`);
+  const fd = openSync(path, 'r');
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  let open = true;
+  return {
+    size,
+    read: (into, offset, length, position) => readSync(fd, into, offset, length, position),
+    close() {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
+}

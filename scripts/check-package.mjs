@@ -3,7 +3,7 @@
 // must be the one that loads (no compiler, no install script), the demo data must stay out of the
 // package, and no source map may point at sources the package does not ship. CI runs it (.ci/run).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,7 @@ try {
   const prebuilt = `prebuilds/${process.platform}-${process.arch}/giftjs_native.node`;
   if (!paths.includes(prebuilt)) fail(`the tarball has no ${prebuilt}`);
   if (!paths.includes('LICENSE')) fail('the tarball has no LICENSE');
+  if (!paths.includes('dist/browser/giftjs.mjs')) fail('the tarball has no browser build (dist/browser/giftjs.mjs)');
   const maps = paths.filter((p) => p.endsWith('.map'));
   if (maps.length > 0) fail(`the tarball ships source maps whose sources it lacks: ${maps.slice(0, 3).join(', ')}`);
   console.log(`check-package: ${filename}, ${(size / 1e6).toFixed(1)} MB packed, ${paths.length} files, ${prebuilt} inside`);
@@ -56,6 +57,11 @@ try {
   if (/native kernels unavailable/.test(bench) || !/native gemm kernel/.test(bench)) fail(`bench gemm did not run on the native backend:\n${bench}`);
   console.log(`check-package: ${version.trim()}\ncheck-package: ${bench.trim().split('\n').slice(-2).join(' | ')}`);
   if (!statSync(join(project, 'node_modules', 'giftjs', prebuilt)).isFile()) fail('the installed package lacks its prebuilt addon');
+  // The browser build stands alone: no import left for a bundler or a browser to resolve.
+  const bundle = readFileSync(join(project, 'node_modules', 'giftjs', 'dist', 'browser', 'giftjs.mjs'), 'utf8');
+  const imports = bundle.match(/^\s*import\s[^;]*from\s*["'][^"']+["']/gm) ?? [];
+  if (imports.length > 0) fail(`the browser build still imports modules: ${imports.slice(0, 3).join('; ')}`);
+  console.log(`check-package: browser build dist/browser/giftjs.mjs, ${(bundle.length / 1e3).toFixed(0)} kB, self-contained`);
   console.log('check-package: ok');
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -31,8 +31,10 @@ export interface SequenceClassifier {
 
 /** Initialises a new classification layer as transformers does: weights N(0, 0.02), bias 0. */
 export function initNewHead(layer: Linear, rng: Random): void {
-  const init = Tensor.randn(layer.weight.shape, rng, 0.02);
-  layer.weight.assign(init.read());
-  init.dispose();
+  // Written from the host (the values Tensor.randn(shape, rng, 0.02) would hold), so that no
+  // backend has to give them back synchronously.
+  layer.weight.writeHost((d) => {
+    for (let i = 0; i < d.length; i++) d[i] = rng.normal() * 0.02;
+  });
   layer.bias?.assign(new Float32Array(layer.bias.size));
 }

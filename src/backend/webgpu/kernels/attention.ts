@@ -10,6 +10,7 @@ import { bf16ComputeEnabled } from '../../bf16_compute.js';
 import { defineKernel, gridFor, rowGrid } from '../kernel.js';
 import type { KernelRunner } from '../runner.js';
 import { gpuBufferOf } from '../memory.js';
+import { workgroupReductions } from './reduction.js';
 import { GiftjsError } from '../../../errors.js';
 
 /** Head sizes up to this are supported: each of 64 threads keeps up to 4 output columns. */
@@ -19,32 +20,13 @@ const SHAPE_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', D: 'u
 
 const COMMON = /* wgsl */ `
 const AW: u32 = 64u;
-var<workgroup> red64: array<f32, 64>;
-fn sum64(v: f32, lid: u32) -> f32 {
-  red64[lid] = v;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (lid < s) { red64[lid] += red64[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red64[0];
-  workgroupBarrier();
-  return r;
-}
-fn maxOrNan(a: f32, b: f32) -> f32 {
-  if (isNan(a) || isNan(b)) { return nanValue(); }
-  return max(a, b);
-}
-fn max64(v: f32, lid: u32) -> f32 {
-  red64[lid] = v;
-  workgroupBarrier();
-  for (var s = 32u; s > 0u; s >>= 1u) {
-    if (lid < s) { red64[lid] = maxOrNan(red64[lid], red64[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = red64[0];
-  workgroupBarrier();
-  return r;
+${workgroupReductions(64)}
+/** The query row a workgroup handles: batch, head, position, and where its K/V head starts. */
+struct QueryRow { b: u32, h: u32, t: u32, kvo: u32 }
+fn queryRow(row: u32) -> QueryRow {
+  let b = row / (p.H * p.T);
+  let h = (row / p.T) % p.H;
+  return QueryRow(b, h, row % p.T, (b * p.Hkv + h / (p.H / p.Hkv)) * p.S * p.D);
 }
 /** Whether query t of batch b sees key j (causal with the queries at the end of the keys, and the padding mask). */
 fn visible(b: u32, t: u32, j: u32) -> bool {
@@ -66,10 +48,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let row = flatGroup(wid, nwg);
   if (row >= p.B * p.H * p.T) { return; }
   let lid = lidv.x;
-  let b = row / (p.H * p.T);
-  let h = (row / p.T) % p.H;
-  let t = row % p.T;
-  let kvo = (b * p.Hkv + h / (p.H / p.Hkv)) * p.S * p.D;
+  let q = queryRow(row);
+  let b = q.b;
+  let t = q.t;
+  let kvo = q.kvo;
   for (var d = lid; d < p.D; d += AW) { qrow[d] = qs[row * p.D + d]; }
   workgroupBarrier();
   var m = negInf();
@@ -84,12 +66,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var d = 0u; d < p.D; d++) { dot += qrow[d] * ks[kvo + j * p.D + d]; }
       s = dot * p.scale;
     }
-    let newm = maxOrNan(m, max64(s, lid));
+    let newm = maxOrNan(m, workgroupMax(s, lid));
     // Nothing visible yet leaves newm at -inf: every weight below is 0, no exp(-inf - -inf).
     let pj = select(0.0, exp(s - newm), vis && !isNegInf(newm));
     let corr = select(exp(m - newm), 0.0, isNegInf(m));
     probs[lid] = pj;
-    l = l * corr + sum64(pj, lid);
+    l = l * corr + workgroupSum(pj, lid);
     for (var c = 0u; c < 4u; c++) {
       let d = lid + c * AW;
       if (d < p.D) {
@@ -154,10 +136,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let row = flatGroup(wid, nwg);
   if (row >= p.B * p.H * p.T) { return; }
   let lid = lidv.x;
-  let b = row / (p.H * p.T);
-  let h = (row / p.T) % p.H;
-  let t = row % p.T;
-  let kvo = (b * p.Hkv + h / (p.H / p.Hkv)) * p.S * p.D;
+  let q = queryRow(row);
+  let b = q.b;
+  let t = q.t;
+  let kvo = q.kvo;
   for (var d = lid; d < p.D; d += AW) { qrow[d] = qs[row * p.D + d]; grow[d] = dout[row * p.D + d]; }
   workgroupBarrier();
   let lse = stats[2u * row];

@@ -6,20 +6,14 @@ import type { DeviceBuffer } from '../../backend.js';
 import { defineKernel, gridFor, rowGrid } from '../kernel.js';
 import type { KernelRunner } from '../runner.js';
 import { gpuBufferOf } from '../memory.js';
-import { WORKGROUP_REDUCTIONS } from './reduction.js';
-
-const ROW_ENTRY = '@compute @workgroup_size(256)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>)';
+import { rowKernelStart, WORKGROUP_REDUCTIONS } from './reduction.js';
 
 const rmsForward = defineKernel({
   name: 'rmsNormForward',
   params: { rows: 'u32', cols: 'u32', eps: 'f32' },
   buffers: [['xs', 'read'], ['ws', 'read'], ['ys', 'read_write'], ['rstd', 'read_write']],
   body: /* wgsl */ `${WORKGROUP_REDUCTIONS}
-${ROW_ENTRY} {
-  let r = flatGroup(wid, nwg);
-  if (r >= p.rows) { return; }
-  let lid = lidv.x;
-  let o = r * p.cols;
+${rowKernelStart('cols')}
   var ss = 0.0;
   for (var j = lid; j < p.cols; j += WG) { ss += xs[o + j] * xs[o + j]; }
   let inv = 1.0 / sqrt(workgroupSum(ss, lid) / f32(p.cols) + p.eps);
@@ -33,11 +27,7 @@ const rmsBackwardDx = defineKernel({
   params: { rows: 'u32', cols: 'u32' },
   buffers: [['xs', 'read'], ['ws', 'read'], ['rstd', 'read'], ['dy', 'read'], ['dx', 'read_write']],
   body: /* wgsl */ `${WORKGROUP_REDUCTIONS}
-${ROW_ENTRY} {
-  let r = flatGroup(wid, nwg);
-  if (r >= p.rows) { return; }
-  let lid = lidv.x;
-  let o = r * p.cols;
+${rowKernelStart('cols')}
   let inv = rstd[r];
   var dot = 0.0;
   for (var j = lid; j < p.cols; j += WG) { dot += dy[o + j] * ws[j] * xs[o + j]; }
@@ -67,11 +57,7 @@ const layerForward = defineKernel({
   params: { rows: 'u32', cols: 'u32', eps: 'f32', hasW: 'u32', hasB: 'u32' },
   buffers: [['xs', 'read'], ['ws', 'read'], ['bs', 'read'], ['ys', 'read_write'], ['means', 'read_write'], ['rstd', 'read_write']],
   body: /* wgsl */ `${WORKGROUP_REDUCTIONS}
-${ROW_ENTRY} {
-  let r = flatGroup(wid, nwg);
-  if (r >= p.rows) { return; }
-  let lid = lidv.x;
-  let o = r * p.cols;
+${rowKernelStart('cols')}
   var s = 0.0;
   for (var j = lid; j < p.cols; j += WG) { s += xs[o + j]; }
   let mu = workgroupSum(s, lid) / f32(p.cols);
@@ -93,11 +79,7 @@ const layerBackwardDx = defineKernel({
   params: { rows: 'u32', cols: 'u32', hasW: 'u32' },
   buffers: [['xs', 'read'], ['ws', 'read'], ['means', 'read'], ['rstd', 'read'], ['dy', 'read'], ['dx', 'read_write']],
   body: /* wgsl */ `${WORKGROUP_REDUCTIONS}
-${ROW_ENTRY} {
-  let r = flatGroup(wid, nwg);
-  if (r >= p.rows) { return; }
-  let lid = lidv.x;
-  let o = r * p.cols;
+${rowKernelStart('cols')}
   let mu = means[r];
   let inv = rstd[r];
   var sg = 0.0;

@@ -6,10 +6,8 @@ import type { DeviceBuffer } from '../../backend.js';
 import { defineKernel, rowGrid } from '../kernel.js';
 import type { KernelRunner } from '../runner.js';
 import { gpuBufferOf } from '../memory.js';
-import { WORKGROUP_REDUCTIONS } from './reduction.js';
+import { rowKernelStart, WORKGROUP_REDUCTIONS } from './reduction.js';
 import { GiftjsError } from '../../../errors.js';
-
-const ROW_ENTRY = '@compute @workgroup_size(256)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>)';
 
 /** rowLogSumExp(o, n, lid): log(sum(exp(xs[o..o+n)))) around the row maximum. */
 const ROW_LSE = /* wgsl */ `${WORKGROUP_REDUCTIONS}
@@ -31,11 +29,7 @@ const softmaxForward = defineKernel({
   params: { rows: 'u32', cols: 'u32', logarithm: 'u32' },
   buffers: [['xs', 'read'], ['ys', 'read_write']],
   body: /* wgsl */ `${ROW_LSE}
-${ROW_ENTRY} {
-  let r = flatGroup(wid, nwg);
-  if (r >= p.rows) { return; }
-  let lid = lidv.x;
-  let o = r * p.cols;
+${rowKernelStart('cols')}
   let lse = rowLogSumExp(o, p.cols, lid);
   for (var j = lid; j < p.cols; j += WG) {
     // -inf - -inf is NaN in the reference; WGSL arithmetic on infinities is not guaranteed, so say it.
@@ -53,11 +47,7 @@ const softmaxBackward = defineKernel({
   params: { rows: 'u32', cols: 'u32', logarithm: 'u32' },
   buffers: [['ys', 'read'], ['dy', 'read'], ['dx', 'read_write']],
   body: /* wgsl */ `${WORKGROUP_REDUCTIONS}
-${ROW_ENTRY} {
-  let r = flatGroup(wid, nwg);
-  if (r >= p.rows) { return; }
-  let lid = lidv.x;
-  let o = r * p.cols;
+${rowKernelStart('cols')}
   var s = 0.0;
   // softmax: dx = y (dy - sum(y dy));  log-softmax: dx = dy - exp(y) sum(dy)
   for (var j = lid; j < p.cols; j += WG) { s += select(ys[o + j] * dy[o + j], dy[o + j], p.logarithm != 0u); }
@@ -76,11 +66,7 @@ const crossEntropyForward = defineKernel({
   params: { rows: 'u32', vocab: 'u32', ignoreIndex: 'i32' },
   buffers: [['xs', 'read'], ['targetIds', 'read', 'i32'], ['loss', 'read_write'], ['lseOut', 'read_write']],
   body: /* wgsl */ `${ROW_LSE}
-${ROW_ENTRY} {
-  let r = flatGroup(wid, nwg);
-  if (r >= p.rows) { return; }
-  let lid = lidv.x;
-  let o = r * p.vocab;
+${rowKernelStart('vocab')}
   let l = rowLogSumExp(o, p.vocab, lid);
   if (lid == 0u) {
     lseOut[r] = l;
@@ -101,11 +87,7 @@ const crossEntropyBackward = defineKernel({
   params: { rows: 'u32', vocab: 'u32', ignoreIndex: 'i32' },
   buffers: [['xs', 'read'], ['targetIds', 'read', 'i32'], ['lseIn', 'read'], ['rowScale', 'read'], ['dlogits', 'read_write']],
   body: /* wgsl */ `
-${ROW_ENTRY} {
-  let r = flatGroup(wid, nwg);
-  if (r >= p.rows) { return; }
-  let lid = lidv.x;
-  let o = r * p.vocab;
+${rowKernelStart('vocab')}
   let t = targetIds[r];
   let ignored = t == p.ignoreIndex;
   let g = rowScale[r];

@@ -31,6 +31,11 @@ export function isNativeAvailable(): boolean {
 export function getBackend(): Backend {
   if (current) return current;
   const wanted = process.env.GIFTJS_BACKEND;
+  if (wanted === 'webgpu') {
+    // Its device is found asynchronously and its memory read asynchronously: programs choose it
+    // themselves, and the gift command's savers still read synchronously.
+    throw new GiftjsError('GIFTJS_BACKEND=webgpu: the webgpu backend is chosen in code, not by this variable: useBackend(createWebGpuBackend(await requestWebGpuDevice(gpu))) with navigator.gpu in a browser, or a GPU from the `webgpu` package in Node. The gift command does not run on it yet; use ref or native');
+  }
   if (wanted && wanted !== 'ref' && wanted !== 'native') {
     throw new GiftjsError(`GIFTJS_BACKEND=${wanted} is not a backend (use ref or native)`);
   }

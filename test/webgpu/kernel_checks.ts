@@ -226,6 +226,7 @@ async function checkRefusals(gpu: WebGpuBackend, results: KernelCheck[]): Promis
     ['synchronous download', () => gpu.memory.download(gpu.memory.alloc(4)), /readAsync/],
     ['synchronous sum of squares', () => gpu.sumOfSquares(gpu.memory.alloc(4), 4), /sumOfSquaresInto/],
     ['bfloat16 storage', () => gpu.memory.toBf16(gpu.memory.alloc(4)), /bfloat16/],
+    ['a tensor past the largest storage buffer', () => gpu.memory.alloc(gpu.device.limits.maxStorageBufferBindingSize / 4 + 1), /passes this GPU's largest storage buffer/],
     ['a host array as a buffer', () => gpu.fill(new Float32Array(4), 0, 4), /host Float32Array/],
     ['an out-of-range cross-entropy target', () => gpu.crossEntropyForward(gpu.memory.alloc(6), Int32Array.from([1, 3]), gpu.memory.alloc(2), gpu.memory.alloc(2), 2, 3, -100), /target 3 at row 1/],
   ];

@@ -25,6 +25,12 @@ export class KernelRunner {
 
   /** A storage buffer of `bytes` (at least 4), usable by kernels and copies. */
   createStorage(bytes: number): GPUBuffer {
+    // A kernel binds a whole buffer: one past the device's binding limit is refused here, by
+    // size, rather than failing later as a validation error at the next read.
+    const limit = Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize);
+    if (bytes > limit) {
+      throw new GiftjsError(`webgpu: a tensor of ${(bytes / 2 ** 20).toFixed(1)} MiB passes this GPU's largest storage buffer (${(limit / 2 ** 20).toFixed(1)} MiB); use a smaller model or batch, or a CPU backend`);
+    }
     return this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 4) * 4), usage: STORAGE | COPY_SRC | COPY_DST });
   }
 

@@ -34,7 +34,7 @@ export function getBackend(): Backend {
   if (wanted === 'webgpu') {
     // Its device is found asynchronously and its memory read asynchronously: programs choose it
     // themselves, and the gift command's savers still read synchronously.
-    throw new GiftjsError('GIFTJS_BACKEND=webgpu: the webgpu backend is chosen in code, not by this variable: useBackend(createWebGpuBackend(await requestWebGpuDevice(gpu))) with navigator.gpu in a browser, or a GPU from the `webgpu` package in Node. The gift command does not run on it yet; use ref or native');
+    throw new GiftjsError('GIFTJS_BACKEND=webgpu: in a program the webgpu backend is chosen in code, useBackend(createWebGpuBackend(await requestWebGpuDevice(gpu))) with navigator.gpu in a browser or a GPU from the `webgpu` package in Node; in the gift command, gift train takes it (with the `webgpu` package installed)');
   }
   if (wanted && wanted !== 'ref' && wanted !== 'native') {
     throw new GiftjsError(`GIFTJS_BACKEND=${wanted} is not a backend (use ref or native)`);
@@ -72,6 +72,18 @@ export function withBackend<T>(backend: BackendName | Backend, fn: () => T): T {
   else current = backend;
   try {
     return fn();
+  } finally {
+    current = previous;
+  }
+}
+
+/** withBackend for asynchronous work: the backend stays chosen until fn's promise settles. */
+export async function withBackendAsync<T>(backend: BackendName | Backend, fn: () => Promise<T>): Promise<T> {
+  const previous = getBackend();
+  if (typeof backend === 'string') setBackend(backend);
+  else current = backend;
+  try {
+    return await fn();
   } finally {
     current = previous;
   }

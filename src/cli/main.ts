@@ -1,4 +1,5 @@
 // The `gift` command line: parses the command and hands over to its module.
+import { chooseBackend } from './backend_choice.js';
 import { sep } from 'node:path';
 import { loadAddon } from '../backend/native/binding.js';
 import { resolveHubAdapterArguments } from '../io/hub.js';
@@ -77,7 +78,8 @@ export async function main(argv: string[]): Promise<number> {
         console.error(`gift: unknown command '${command}'\n\n${HELP}`);
         return 2;
       }
-      return run(ADAPTER_COMMANDS.has(command) ? await resolveHubAdapterArguments(rest) : rest);
+      const args = await chooseBackend(command, rest);
+      return run(ADAPTER_COMMANDS.has(command) ? await resolveHubAdapterArguments(args) : args);
     }
   }
 }

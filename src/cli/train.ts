@@ -6,7 +6,7 @@ import cliProgress from 'cli-progress';
 import { DATA_FORMATS } from '../data/examples.js';
 import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
 import { loadCausalLM } from '../models/registry.js';
-import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
+import { adapterFiles, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import { METHOD_NAMES } from '../peft/registry.js';
 import { writeTrainingReport } from '../train/report.js';
 import { presetByName, PRESETS } from '../train/presets.js';
@@ -56,6 +56,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --resume               continue from the newest checkpoint with the same settings; --max-steps / --epochs
                          may grow (a finished run goes on), --eval-every / --save-every may change
   --gradient-checkpointing   recompute each layer in backward: far less memory, one more forward
+  --backend ref|native|webgpu   the kernels (or GIFTJS_BACKEND; default native when built): webgpu trains on a
+                         GPU through the optional package \`webgpu\` (npm install webgpu; float32 only)
   --engine torch --nproc N   train GIFT on PyTorch's engine instead: gift prepare, then torchrun with N
                          processes of gift_torch.train (DistributedDataParallel); needs python3 with torch
                          (GIFTJS_PYTHON picks the interpreter); same outputs in --out
@@ -221,13 +223,13 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const base = { path: String(values.model), architecture: model.config.architecture }; // a hub id stays a hub id
   const result = await trainModel({
     model, adapter, train, heldOut, options, padId, outDir: out, resume: values.resume === true,
-    saveAdapter: (dir) => saveAdapter(dir, adapter, base),
+    adapterFiles: () => adapterFiles(adapter, base),
     fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null }),
     callbacks: progress.callbacks(out),
   });
   progress.stop();
 
-  saveAdapter(join(out, 'adapter'), adapter, base);
+  await saveAdapterAsync(join(out, 'adapter'), adapter, base);
   const metrics = writeTrainingReport(out, adapter, result, options, `${adapter.method} on ${modelDir}`);
   console.error(`adapter: ${join(out, 'adapter')}\nmetrics: ${join(out, 'metrics.json')}\nloss curve: ${join(out, 'loss_curve.svg')}`);
   if (values.json) console.log(JSON.stringify(metrics));

@@ -32,6 +32,16 @@ export function resolveOptional(name: string, purpose: string, specifier: string
   }
 }
 
+/** An optional ES module (import()), or the same error as requireOptional. */
+export async function importOptional<T>(name: string, purpose: string): Promise<T> {
+  const specifier = name; // a variable: TypeScript does not look for the package's types
+  try {
+    return (await import(specifier)) as T;
+  } catch (err) {
+    throw missing(name, purpose, err);
+  }
+}
+
 /** The sharp image library (decoding and resizing images), loaded on first use. */
 export async function loadSharp(purpose: string): Promise<typeof import('sharp')> {
   try {

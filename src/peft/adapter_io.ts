@@ -3,9 +3,9 @@
 // LoRA's config also carries PEFT's own fields so that Hugging Face PEFT can load the folder.
 import { fileExists } from '../io/files.js';
 import { join } from 'node:path';
-import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
+import { writeFileAtomic, writeFilesAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/hf_folder.js';
-import { concatBytes, SafetensorsFile, safetensorsChunks, saveSafetensors, type SafetensorsRaw } from '../io/safetensors.js';
+import { concatBytes, float32Raws, SafetensorsFile, safetensorsChunks, saveSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -77,17 +77,21 @@ export function saveAdapter(dir: string, adapter: AttachedAdapter, base: BaseMod
  */
 export async function adapterFiles(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown> = {}): Promise<Record<string, Uint8Array>> {
   const { config, side } = adapterConfigFiles(adapter, base, extra);
-  const raws: Record<string, SafetensorsRaw> = {};
-  for (const [name, t] of adapter.namedTrainable()) {
-    const values = Float32Array.from(await t.readAsync());
-    raws[name] = { dtype: 'F32', shape: [...t.shape], bytes: new Uint8Array(values.buffer) };
-  }
+  const raws = await float32Raws(Object.fromEntries(adapter.namedTrainable()));
   const json = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
   return {
     [ADAPTER_CONFIG]: json(config),
     ...(side ? { [GIFTJS_SIDE_CONFIG]: json(side) } : {}),
     [ADAPTER_WEIGHTS]: concatBytes(safetensorsChunks(raws, { format: 'pt', giftjs_method: adapter.method })),
   };
+}
+
+/**
+ * saveAdapter on any backend: the values come through the asynchronous host boundary (a device
+ * backend's only read), then the folder is written atomically, with the same files and bytes.
+ */
+export async function saveAdapterAsync(dir: string, adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown> = {}): Promise<void> {
+  writeFilesAtomic(dir, await adapterFiles(adapter, base, extra));
 }
 
 /** An adapter folder's configuration: adapter_config.json, with giftjs_config.json's fields when present. */

@@ -55,8 +55,12 @@ function unboxArgument(value: unknown, where: string): unknown {
   return value;
 }
 
-/** The ref kernels on boxed memory; `calls` counts kernel invocations by name. */
-export function createBoxedBackend(): Backend & { calls: Map<string, number> } {
+/**
+ * The ref kernels on boxed memory; `calls` counts kernel invocations by name. With
+ * `{ syncReads: false }` the host reads only asynchronously, as from WebGPU: download() and
+ * sumOfSquares() refuse, sumOfSquaresInto() leaves the sum in the backend's memory (float32).
+ */
+export function createBoxedBackend(options: { syncReads?: boolean } = {}): Backend & { calls: Map<string, number> } {
   const calls = new Map<string, number>();
   const kernels: Record<string, unknown> = {};
   for (const [name, kernel] of Object.entries(refBackend)) {
@@ -66,5 +70,19 @@ export function createBoxedBackend(): Backend & { calls: Map<string, number> } {
       return (kernel as (...a: unknown[]) => unknown)(...args.map((a, i) => unboxArgument(a, `${name} argument ${i}`)));
     };
   }
-  return { ...(kernels as unknown as Backend), name: 'boxed', memory: boxedMemory, calls };
+  const backend: Backend & { calls: Map<string, number> } = { ...(kernels as unknown as Backend), name: 'boxed', memory: boxedMemory, calls };
+  if (options.syncReads !== false) return backend;
+  const refuse = (what: string) => () => {
+    throw new GiftjsError(`boxed backend without synchronous reads: ${what} was called; use readAsync (or sumOfSquaresInto)`);
+  };
+  return {
+    ...backend,
+    name: 'boxed-async',
+    memory: { ...boxedMemory, download: refuse('download') },
+    sumOfSquares: refuse('sumOfSquares'),
+    sumOfSquaresInto(buffer, n, result, index) {
+      calls.set('sumOfSquaresInto', (calls.get('sumOfSquaresInto') ?? 0) + 1);
+      (unbox(result, 'sumOfSquaresInto result') as Float32Array)[index] = refBackend.sumOfSquares(unbox(buffer, 'sumOfSquaresInto') as Float32Array, n);
+    },
+  };
 }

@@ -6,9 +6,9 @@
 // which still resumes.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { recoverFolder, writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
+import { recoverFolder, writeFileAtomic, writeFilesAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/hf_folder.js';
-import { SafetensorsFile, saveSafetensors } from '../io/safetensors.js';
+import { float32Raws, SafetensorsFile, safetensorsChunks } from '../io/safetensors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { AdamW } from './optimizer.js';
 import { GiftjsError } from '../errors.js';
@@ -60,27 +60,34 @@ export function latestCheckpoint(outDir: string): { step: number; dir: string } 
 }
 
 export interface SaveCheckpointOptions {
-  /** Writes the adapter as `gift train` does into the given folder (the checkpoint's adapter/). */
-  saveAdapter?: (dir: string) => void;
+  /** The adapter's files as `gift train` writes them (adapterFiles), for the checkpoint's adapter/. */
+  adapterFiles?: () => Promise<Record<string, Uint8Array>>;
   /** Keep this many newest checkpoints (0: all). */
   saveTotalLimit?: number;
 }
 
-export function saveCheckpoint(outDir: string, trainable: [string, Tensor][], optimizer: AdamW, state: CheckpointState, o: SaveCheckpointOptions = {}): string {
+/**
+ * Writes checkpoint-<step>/ atomically. The values are read first, through the asynchronous host
+ * boundary (any backend), then every file is written.
+ */
+export async function saveCheckpoint(outDir: string, trainable: [string, Tensor][], optimizer: AdamW, state: CheckpointState, o: SaveCheckpointOptions = {}): Promise<string> {
   const dir = checkpointDir(outDir, state.step);
   // Moments are saved flat, as they always were (a checkpoint written before stays loadable).
   const entries: Record<string, Tensor> = Object.fromEntries(trainable);
   const flat: Tensor[] = [];
   for (const [name, t] of optimizer.stateTensors()) flat.push((entries[name] = t.view([t.size])));
+  let stateChunks: Uint8Array[];
   try {
-    writeFolderAtomic(dir, (tmp) => {
-      saveSafetensors(join(tmp, 'state.safetensors'), entries);
-      o.saveAdapter?.(join(tmp, 'adapter'));
-      writeFileAtomic(join(tmp, 'trainer_state.json'), [`${JSON.stringify({ ...state, optimizer_step: optimizer.step }, null, 2)}\n`]);
-    });
+    stateChunks = safetensorsChunks(await float32Raws(entries));
   } finally {
     for (const t of flat) t.dispose();
   }
+  const adapter = await o.adapterFiles?.();
+  writeFolderAtomic(dir, (tmp) => {
+    writeFileAtomic(join(tmp, 'state.safetensors'), stateChunks);
+    if (adapter) writeFilesAtomic(join(tmp, 'adapter'), adapter);
+    writeFileAtomic(join(tmp, 'trainer_state.json'), [`${JSON.stringify({ ...state, optimizer_step: optimizer.step }, null, 2)}\n`]);
+  });
   const limit = o.saveTotalLimit ?? 0;
   if (limit > 0) {
     // Only giftjs's own checkpoints in this --out (the numbered ones, and an earlier giftjs's
@@ -137,10 +144,9 @@ export function loadCheckpoint(dir: string, trainable: [string, Tensor][], optim
     }
     optimizer.loadState(state.optimizer_step, (name) => {
       if (!file.tensors.has(name)) return undefined;
-      const t = file.readTensor(name);
-      const a = Float32Array.from(t.read());
-      t.dispose();
-      return a;
+      const values = new Float32Array(file.info(name).shape.reduce((n, d) => n * d, 1));
+      file.readInto(name, values); // straight from the file: no tensor, no read back from a backend
+      return values;
     }, file.path);
   } finally {
     file.close();

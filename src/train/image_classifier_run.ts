@@ -6,7 +6,7 @@ import type { ImageSet } from '../data/images.js';
 import { evaluateImageClassifier, type ClassificationMetrics } from '../eval/classification.js';
 import type { ViTForImageClassification } from '../models/vit/model.js';
 import { loadImageClassifier } from '../models/registry.js';
-import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
+import { adapterFiles, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import { withTrainedHead } from '../peft/modules_to_save.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import { writeTrainingReport } from './report.js';
@@ -42,13 +42,13 @@ export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Pro
     model, adapter, task: imageClassificationTask(model, o.train.examples, o.validation?.examples), options: o.options,
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, n: o.train.examples.length }),
-    saveAdapter: (dir) => saveAdapter(dir, adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } }),
+    adapterFiles: () => adapterFiles(adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } }),
   });
   const result: ImageClassifierRunResult = { model, adapter, training };
   if (o.validation) result.validation = (await evaluateImageClassifier(model, o.validation.examples)).metrics;
   if (o.test) result.test = (await evaluateImageClassifier(model, o.test.examples)).metrics;
   if (o.outDir) {
-    saveAdapter(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } });
+    await saveAdapterAsync(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } });
     writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, { validation: result.validation ?? null, test: result.test ?? null });
   }
   return result;

@@ -90,7 +90,7 @@ export interface TrainRun {
   /** The run's settings as JSON, for the checkpoint's fingerprint (--resume names what changed). */
   fingerprint?: string;
   /** Writes the adapter into a folder (each checkpoint's adapter/, loadable as it is). */
-  saveAdapter?: (dir: string) => void;
+  adapterFiles?: () => Promise<Record<string, Uint8Array>>;
   callbacks?: TrainCallbacks;
 }
 
@@ -284,7 +284,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     // Every --save-every updates and at the end, so that a finished run can be extended (--resume with a larger --max-steps).
     if (run.outDir && o.saveEvery > 0 && (done % o.saveEvery === 0 || done === totalSteps)) {
       if (done === totalSteps) await evaluateEnd(); // the final checkpoint carries the final held-out loss
-      lastCheckpoint = saveCheckpoint(run.outDir, trainable, optimizer, { step: done, fingerprint, evalHistory, totalSteps }, { saveAdapter: run.saveAdapter, saveTotalLimit: o.saveTotalLimit });
+      lastCheckpoint = await saveCheckpoint(run.outDir, trainable, optimizer, { step: done, fingerprint, evalHistory, totalSteps }, { adapterFiles: run.adapterFiles, saveTotalLimit: o.saveTotalLimit });
     }
   }
   await evaluateEnd();

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { withBackend } from '../../src/backend/index.js';
+import { withBackend, withBackendAsync } from '../../src/backend/index.js';
 import { BertForSequenceClassification } from '../../src/models/bert/model.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { imagesToPatches, ViTForImageClassification } from '../../src/models/vit/model.js';
@@ -80,7 +80,7 @@ const CASES: Case[] = [
 ];
 
 /** Two clipped AdamW steps; returns the losses, the trained values and the reloaded adapter's loss. */
-function train(c: Case): { losses: number[]; trained: Map<string, Float32Array>; reloaded: number; resumedMoment: Float32Array } {
+async function train(c: Case): Promise<{ losses: number[]; trained: Map<string, Float32Array>; reloaded: number; resumedMoment: Float32Array }> {
   const model = c.build();
   const adapter = attachAdapter(model, c.adapter, 7);
   if (c.bf16) assert.ok(model.storeFrozenWeightsAsBf16() > 0);
@@ -102,7 +102,7 @@ function train(c: Case): { losses: number[]; trained: Map<string, Float32Array>;
 
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-boxed-'));
   saveAdapter(join(dir, 'adapter'), adapter, { path: 'fixture', architecture: 'fixture' });
-  const checkpoint = saveCheckpoint(dir, trainable, optimizer, { step: 2, fingerprint: 'f', evalHistory: [] });
+  const checkpoint = await saveCheckpoint(dir, trainable, optimizer, { step: 2, fingerprint: 'f', evalHistory: [] });
   const fresh = c.build();
   const again = loadAdapter(join(dir, 'adapter'), fresh);
   if (c.bf16) fresh.storeFrozenWeightsAsBf16();
@@ -117,10 +117,10 @@ function train(c: Case): { losses: number[]; trained: Map<string, Float32Array>;
 }
 
 for (const c of CASES) {
-  test(`device memory: ${c.name} trains on opaque buffers to the bits of ref`, () => {
-    const expected = withBackend('ref', () => train(c));
+  test(`device memory: ${c.name} trains on opaque buffers to the bits of ref`, async () => {
+    const expected = await withBackendAsync('ref', () => train(c));
     const boxed = createBoxedBackend();
-    const got = withBackend(boxed, () => train(c));
+    const got = await withBackendAsync(boxed, () => train(c));
     assert.deepEqual(got.losses, expected.losses);
     assert.ok(got.losses.every(Number.isFinite) && got.losses[1] !== got.losses[0], 'the steps changed the loss');
     assert.deepEqual([...got.trained.keys()], [...expected.trained.keys()]);

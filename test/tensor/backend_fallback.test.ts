@@ -47,7 +47,7 @@ test('bf16 and f16 storage convert to float32 on load', async () => {
 });
 
 test('GIFTJS_BACKEND names a backend; webgpu, which is chosen in code, is refused with how to choose it', () => {
-  for (const [value, message] of [['webgpu', /GIFTJS_BACKEND=webgpu: the webgpu backend is chosen in code.*createWebGpuBackend/], ['cuda', /GIFTJS_BACKEND=cuda is not a backend \(use ref or native\)/]] as const) {
+  for (const [value, message] of [['webgpu', /GIFTJS_BACKEND=webgpu: in a program the webgpu backend is chosen in code.*createWebGpuBackend/], ['cuda', /GIFTJS_BACKEND=cuda is not a backend \(use ref or native\)/]] as const) {
     const script = `const g = await import(${JSON.stringify(entry)}); try { g.getBackend(); console.log('chosen'); } catch (e) { console.log(e.message); }`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, GIFTJS_BACKEND: value } });
     assert.equal(r.status, 0, r.stderr);

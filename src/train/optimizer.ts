@@ -90,16 +90,21 @@ export class AdamW {
  * itself, so the numbers are the same bits there.
  */
 export async function clipGradNormAsync(params: Tensor[], maxNorm: number): Promise<number> {
-  const backend = getBackend();
-  if (!backend.sumOfSquaresInto) return clipGradNorm(params, maxNorm);
+  if (!getBackend().sumOfSquaresInto) return clipGradNorm(params, maxNorm);
   const withGrad = params.filter((p) => p.grad);
-  const squares = Tensor.empty([Math.max(1, withGrad.length)]);
+  const squares = await sumsOfSquaresInBackend(withGrad.map((p) => p.grad!));
+  let sq = 0;
+  for (const v of squares) sq += v;
+  return scaleToNorm(withGrad, Math.sqrt(sq), maxNorm);
+}
+
+/** Each tensor's sum of squares, summed in the backend's memory (sumOfSquaresInto) and read in one asynchronous read. */
+async function sumsOfSquaresInBackend(tensors: Tensor[]): Promise<Float32Array> {
+  const backend = getBackend();
+  const squares = Tensor.empty([Math.max(1, tensors.length)]);
   try {
-    withGrad.forEach((p, i) => backend.sumOfSquaresInto!(p.grad!.buffer, p.grad!.size, squares.buffer, i));
-    const values = await squares.readAsync();
-    let sq = 0;
-    for (let i = 0; i < withGrad.length; i++) sq += values[i]!;
-    return scaleToNorm(withGrad, Math.sqrt(sq), maxNorm);
+    tensors.forEach((t, i) => backend.sumOfSquaresInto!(t.buffer, t.size, squares.buffer, i));
+    return Float32Array.from(await squares.readAsync()).subarray(0, tensors.length);
   } finally {
     squares.dispose();
   }
@@ -109,14 +114,8 @@ export async function clipGradNormAsync(params: Tensor[], maxNorm: number): Prom
 export async function namesOfNonFinite(named: [string, Tensor][]): Promise<string[]> {
   const backend = getBackend();
   if (!backend.sumOfSquaresInto) return named.filter(([, t]) => !Number.isFinite(backend.sumOfSquares(t.buffer, t.size))).map(([n]) => n);
-  const squares = Tensor.empty([Math.max(1, named.length)]);
-  try {
-    named.forEach(([, t], i) => backend.sumOfSquaresInto!(t.buffer, t.size, squares.buffer, i));
-    const values = await squares.readAsync();
-    return named.filter((_, i) => !Number.isFinite(values[i]!)).map(([n]) => n);
-  } finally {
-    squares.dispose();
-  }
+  const squares = await sumsOfSquaresInBackend(named.map(([, t]) => t));
+  return named.filter((_, i) => !Number.isFinite(squares[i]!)).map(([n]) => n);
 }
 
 function scaleToNorm(params: Tensor[], norm: number, maxNorm: number): number {

@@ -10,6 +10,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { withBackendAsync } from '../../src/backend/index.js';
 import { trainCommand } from '../../src/cli/train.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { clipGradNorm, clipGradNormAsync, namesOfNonFinite } from '../../src/train/optimizer.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { createBoxedBackend } from '../../src/testing/boxed_backend.js';
 
@@ -66,4 +68,28 @@ test('gift train --task seqcls (head + GIFT, held-out metrics) runs on a backend
   assertNear(tensors(join(asyncOnly, 'adapter/adapter_model.safetensors')), tensors(join(ref, 'adapter/adapter_model.safetensors')), 'adapter');
   const metrics = (d: string) => JSON.parse(readFileSync(join(d, 'metrics.json'), 'utf8'));
   assert.equal(metrics(asyncOnly).validation.accuracy, metrics(ref).validation.accuracy);
+});
+
+test('without synchronous reads, the gradient norm is summed in the backend and a non-finite gradient is named', async () => {
+  const grads = [Float32Array.from({ length: 300 }, (_, i) => Math.sin(i)), Float32Array.from({ length: 7 }, (_, i) => i - 3)];
+  const params = () => grads.map((g) => {
+    const p = Tensor.zeros([g.length]);
+    p.grad = new Tensor(g.slice(), [g.length]);
+    return p;
+  });
+  const expected = clipGradNorm(params(), 1);
+  const got = await withBackendAsync(createBoxedBackend({ syncReads: false }), async () => {
+    const ps = params();
+    const norm = await clipGradNormAsync(ps, 1);
+    const clipped = await ps[1]!.grad!.readAsync();
+    const bad = Float32Array.from(grads[0]!);
+    bad[123] = NaN;
+    const names = await namesOfNonFinite([['fine', ps[1]!.grad!], ['broken', new Tensor(bad, [bad.length])]]);
+    return { norm, clipped: Float32Array.from(clipped), names };
+  });
+  assert.ok(Math.abs(got.norm - expected) <= 1e-6 * expected, `${got.norm} vs ${expected}`);
+  const reference = params();
+  clipGradNorm(reference, 1);
+  assertNear(new Map([['g', got.clipped]]), new Map([['g', reference[1]!.grad!.toFloat32Array()]]), 'clipped gradient');
+  assert.deepEqual(got.names, ['broken']);
 });

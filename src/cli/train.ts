@@ -6,7 +6,7 @@ import cliProgress from 'cli-progress';
 import { DATA_FORMATS } from '../data/examples.js';
 import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
 import { loadCausalLM } from '../models/registry.js';
-import { adapterFiles, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
+import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import { METHOD_NAMES } from '../peft/registry.js';
 import { writeTrainingReport } from '../train/report.js';
 import { presetByName, PRESETS } from '../train/presets.js';
@@ -223,7 +223,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const base = { path: String(values.model), architecture: model.config.architecture }; // a hub id stays a hub id
   const result = await trainModel({
     model, adapter, train, heldOut, options, padId, outDir: out, resume: values.resume === true,
-    adapterFiles: () => adapterFiles(adapter, base),
+    adapterFiles: () => adapterFileChunks(adapter, base),
     fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null }),
     callbacks: progress.callbacks(out),
   });

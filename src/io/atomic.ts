@@ -240,9 +240,9 @@ export function writeFolderAtomic(dir: string, fill: (tmpDir: string) => void): 
   }));
 }
 
-/** A folder of named files (an evaluation's predictions and metrics, say), written atomically. */
-export function writeFilesAtomic(dir: string, files: Record<string, string | Uint8Array>): void {
+/** A folder of named files (an evaluation's predictions and metrics, say; a file may be given as chunks), written atomically. */
+export function writeFilesAtomic(dir: string, files: Record<string, string | Uint8Array | (string | Uint8Array)[]>): void {
   writeFolderAtomic(dir, (tmp) => {
-    for (const [name, content] of Object.entries(files)) writeFileAtomic(join(tmp, name), [content]);
+    for (const [name, content] of Object.entries(files)) writeFileAtomic(join(tmp, name), Array.isArray(content) ? content : [content]);
   });
 }

@@ -214,13 +214,17 @@ export function saveSafetensors(path: string, entries: Record<string, Tensor | S
   writeFileAtomic(path, safetensorsChunks(raws, metadata));
 }
 
-/** float32 tensors as their file bytes, read through the asynchronous host boundary (any backend). */
+/**
+ * float32 tensors as their file bytes, read through the asynchronous host boundary (any backend).
+ * Not copied: on a device backend the read is a copy already, in host memory it is the tensor's own
+ * buffer, so write the bytes before any kernel runs again.
+ */
 export async function float32Raws(entries: Record<string, Tensor>): Promise<Record<string, SafetensorsRaw>> {
   const raws: Record<string, SafetensorsRaw> = {};
   for (const [name, t] of Object.entries(entries)) {
     if (t.dtype !== 'float32') throw new GiftjsError(`safetensors: '${name}' is ${t.dtype}; only float32 tensors are read asynchronously`);
-    const values = Float32Array.from(await t.readAsync());
-    raws[name] = { dtype: 'F32', shape: [...t.shape], bytes: new Uint8Array(values.buffer) };
+    const values = await t.readAsync();
+    raws[name] = { dtype: 'F32', shape: [...t.shape], bytes: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
   }
   return raws;
 }

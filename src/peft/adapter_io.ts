@@ -71,19 +71,26 @@ export function saveAdapter(dir: string, adapter: AttachedAdapter, base: BaseMod
 }
 
 /**
- * The files saveAdapter writes, as bytes (adapter_config.json, giftjs_config.json beside a PEFT
- * method's config, adapter_model.safetensors): what a browser page offers as downloads. The trained
- * values come through the asynchronous host boundary, so this works on every backend.
+ * The files saveAdapter writes (adapter_config.json, giftjs_config.json beside a PEFT method's
+ * config, adapter_model.safetensors), each as chunks in order. The trained values come through the
+ * asynchronous host boundary, so this works on every backend; in host memory the weights' chunks are
+ * the tensors' own buffers (nothing copied), to be written before any kernel runs again.
  */
-export async function adapterFiles(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown> = {}): Promise<Record<string, Uint8Array>> {
+export async function adapterFileChunks(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown> = {}): Promise<Record<string, Uint8Array[]>> {
   const { config, side } = adapterConfigFiles(adapter, base, extra);
   const raws = await float32Raws(Object.fromEntries(adapter.namedTrainable()));
-  const json = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
+  const json = (value: unknown) => [new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`)];
   return {
     [ADAPTER_CONFIG]: json(config),
     ...(side ? { [GIFTJS_SIDE_CONFIG]: json(side) } : {}),
-    [ADAPTER_WEIGHTS]: concatBytes(safetensorsChunks(raws, { format: 'pt', giftjs_method: adapter.method })),
+    [ADAPTER_WEIGHTS]: safetensorsChunks(raws, { format: 'pt', giftjs_method: adapter.method }),
   };
+}
+
+/** The adapter's files as whole byte arrays (copies): what a browser page offers as downloads. */
+export async function adapterFiles(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown> = {}): Promise<Record<string, Uint8Array>> {
+  const chunks = await adapterFileChunks(adapter, base, extra);
+  return Object.fromEntries(Object.entries(chunks).map(([name, c]) => [name, concatBytes(c)]));
 }
 
 /**
@@ -91,7 +98,7 @@ export async function adapterFiles(adapter: AttachedAdapter, base: BaseModelInfo
  * backend's only read), then the folder is written atomically, with the same files and bytes.
  */
 export async function saveAdapterAsync(dir: string, adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown> = {}): Promise<void> {
-  writeFilesAtomic(dir, await adapterFiles(adapter, base, extra));
+  writeFilesAtomic(dir, await adapterFileChunks(adapter, base, extra));
 }
 
 /** An adapter folder's configuration: adapter_config.json, with giftjs_config.json's fields when present. */

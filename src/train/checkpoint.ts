@@ -60,8 +60,8 @@ export function latestCheckpoint(outDir: string): { step: number; dir: string } 
 }
 
 export interface SaveCheckpointOptions {
-  /** The adapter's files as `gift train` writes them (adapterFiles), for the checkpoint's adapter/. */
-  adapterFiles?: () => Promise<Record<string, Uint8Array>>;
+  /** The adapter's files as `gift train` writes them (adapterFileChunks), for the checkpoint's adapter/. */
+  adapterFiles?: () => Promise<Record<string, Uint8Array[]>>;
   /** Keep this many newest checkpoints (0: all). */
   saveTotalLimit?: number;
 }

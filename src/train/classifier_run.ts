@@ -7,7 +7,7 @@ import { buildSeqClsExamples, detectSeqClsFields, labelSpaceOf, type LabelSpace,
 import { evaluateSequenceClassifier, type ClassificationMetrics } from '../eval/classification.js';
 import { Tokenizer } from '../io/tokenizer.js';
 import { loadSequenceClassifier, modelArchitecture } from '../models/registry.js';
-import { adapterFiles, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
+import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import { withTrainedHead } from '../peft/modules_to_save.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import { writeTrainingReport } from './report.js';
@@ -105,7 +105,7 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
     model, adapter, task: sequenceClassificationTask(model, labels, train, validation), options: o.options,
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, textFields, labelField, maxLength, n: train.length }),
-    adapterFiles: () => adapterFiles(adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir) }, { task: taskInfo() }),
+    adapterFiles: () => adapterFileChunks(adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir) }, { task: taskInfo() }),
   });
   const task = taskInfo();
   const result: ClassifierRunResult = { adapter, labels, task, training };

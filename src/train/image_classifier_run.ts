@@ -6,7 +6,7 @@ import type { ImageSet } from '../data/images.js';
 import { evaluateImageClassifier, type ClassificationMetrics } from '../eval/classification.js';
 import type { ViTForImageClassification } from '../models/vit/model.js';
 import { loadImageClassifier } from '../models/registry.js';
-import { adapterFiles, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
+import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import { withTrainedHead } from '../peft/modules_to_save.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import { writeTrainingReport } from './report.js';
@@ -42,7 +42,7 @@ export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Pro
     model, adapter, task: imageClassificationTask(model, o.train.examples, o.validation?.examples), options: o.options,
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, n: o.train.examples.length }),
-    adapterFiles: () => adapterFiles(adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } }),
+    adapterFiles: () => adapterFileChunks(adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } }),
   });
   const result: ImageClassifierRunResult = { model, adapter, training };
   if (o.validation) result.validation = (await evaluateImageClassifier(model, o.validation.examples)).metrics;

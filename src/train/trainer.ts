@@ -89,8 +89,8 @@ export interface TrainRun {
   resume?: boolean;
   /** The run's settings as JSON, for the checkpoint's fingerprint (--resume names what changed). */
   fingerprint?: string;
-  /** Writes the adapter into a folder (each checkpoint's adapter/, loadable as it is). */
-  adapterFiles?: () => Promise<Record<string, Uint8Array>>;
+  /** The adapter's files (adapterFileChunks) for each checkpoint's adapter/, loadable as it is. */
+  adapterFiles?: () => Promise<Record<string, Uint8Array[]>>;
   callbacks?: TrainCallbacks;
 }
 

@@ -32,8 +32,8 @@ export function getBackend(): Backend {
   if (current) return current;
   const wanted = process.env.GIFTJS_BACKEND;
   if (wanted === 'webgpu') {
-    // Its device is found asynchronously and its memory read asynchronously: programs choose it
-    // themselves, and the gift command's savers still read synchronously.
+    // Its device is found asynchronously, so a program starts it itself (useBackend); the gift
+    // command does so for the commands that read GPU memory asynchronously (cli/backend_choice.ts).
     throw new GiftjsError('GIFTJS_BACKEND=webgpu: in a program the webgpu backend is chosen in code, useBackend(createWebGpuBackend(await requestWebGpuDevice(gpu))) with navigator.gpu in a browser or a GPU from the `webgpu` package in Node; in the gift command, gift train takes it (with the `webgpu` package installed)');
   }
   if (wanted && wanted !== 'ref' && wanted !== 'native') {

@@ -181,6 +181,11 @@ export type SafetensorsEntry =
 
 /** Writes tensors to a safetensors file atomically (names sorted, as the Python library does). */
 export function saveSafetensors(path: string, entries: Record<string, Tensor | SafetensorsEntry>, metadata: Record<string, string> = {}): void {
+  writeFileAtomic(path, safetensorsChunks(safetensorsRaws(entries), metadata));
+}
+
+/** Entries as their file bytes, read at the synchronous host boundary (host memory: views, not copies). */
+export function safetensorsRaws(entries: Record<string, Tensor | SafetensorsEntry>): Record<string, SafetensorsRaw> {
   const raws: Record<string, SafetensorsRaw> = {};
   for (const name of Object.keys(entries)) {
     const raw = entries[name]!;
@@ -211,7 +216,7 @@ export function saveSafetensors(path: string, entries: Record<string, Tensor | S
     }
     raws[name] = { dtype, shape, bytes };
   }
-  writeFileAtomic(path, safetensorsChunks(raws, metadata));
+  return raws;
 }
 
 /**

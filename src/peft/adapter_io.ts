@@ -3,9 +3,9 @@
 // LoRA's config also carries PEFT's own fields so that Hugging Face PEFT can load the folder.
 import { fileExists } from '../io/files.js';
 import { join } from 'node:path';
-import { writeFileAtomic, writeFilesAtomic, writeFolderAtomic } from '../io/atomic.js';
+import { writeFilesAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/hf_folder.js';
-import { concatBytes, float32Raws, SafetensorsFile, safetensorsChunks, saveSafetensors } from '../io/safetensors.js';
+import { concatBytes, float32Raws, SafetensorsFile, safetensorsChunks, safetensorsRaws, type SafetensorsRaw } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -61,13 +61,18 @@ function adapterConfigFiles(adapter: AttachedAdapter, base: BaseModelInfo, extra
  * giftjs_config.json when the folder is PEFT's format.
  */
 export function saveAdapter(dir: string, adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown> = {}): void {
-  const tensors: Record<string, Tensor> = Object.fromEntries(adapter.namedTrainable());
+  writeFilesAtomic(dir, adapterFileSet(adapter, base, extra, safetensorsRaws(Object.fromEntries(adapter.namedTrainable()))));
+}
+
+/** The adapter folder's files, each as chunks in order, from the trainable tensors' bytes however they were read. */
+function adapterFileSet(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown>, raws: Record<string, SafetensorsRaw>): Record<string, Uint8Array[]> {
   const { config, side } = adapterConfigFiles(adapter, base, extra);
-  writeFolderAtomic(dir, (tmp) => {
-    writeFileAtomic(join(tmp, ADAPTER_CONFIG), [`${JSON.stringify(config, null, 2)}\n`]);
-    if (side) writeFileAtomic(join(tmp, GIFTJS_SIDE_CONFIG), [`${JSON.stringify(side, null, 2)}\n`]);
-    saveSafetensors(join(tmp, ADAPTER_WEIGHTS), tensors, { format: 'pt', giftjs_method: adapter.method });
-  });
+  const json = (value: unknown) => [new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`)];
+  return {
+    [ADAPTER_CONFIG]: json(config),
+    ...(side ? { [GIFTJS_SIDE_CONFIG]: json(side) } : {}),
+    [ADAPTER_WEIGHTS]: safetensorsChunks(raws, { format: 'pt', giftjs_method: adapter.method }),
+  };
 }
 
 /**
@@ -77,14 +82,7 @@ export function saveAdapter(dir: string, adapter: AttachedAdapter, base: BaseMod
  * the tensors' own buffers (nothing copied), to be written before any kernel runs again.
  */
 export async function adapterFileChunks(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown> = {}): Promise<Record<string, Uint8Array[]>> {
-  const { config, side } = adapterConfigFiles(adapter, base, extra);
-  const raws = await float32Raws(Object.fromEntries(adapter.namedTrainable()));
-  const json = (value: unknown) => [new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`)];
-  return {
-    [ADAPTER_CONFIG]: json(config),
-    ...(side ? { [GIFTJS_SIDE_CONFIG]: json(side) } : {}),
-    [ADAPTER_WEIGHTS]: safetensorsChunks(raws, { format: 'pt', giftjs_method: adapter.method }),
-  };
+  return adapterFileSet(adapter, base, extra, await float32Raws(Object.fromEntries(adapter.namedTrainable())));
 }
 
 /** The adapter's files as whole byte arrays (copies): what a browser page offers as downloads. */

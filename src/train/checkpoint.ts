@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { recoverFolder, writeFileAtomic, writeFilesAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/hf_folder.js';
 import { float32Raws, SafetensorsFile, safetensorsChunks } from '../io/safetensors.js';
+import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { AdamW } from './optimizer.js';
 import { GiftjsError } from '../errors.js';
@@ -144,7 +145,7 @@ export function loadCheckpoint(dir: string, trainable: [string, Tensor][], optim
     }
     optimizer.loadState(state.optimizer_step, (name) => {
       if (!file.tensors.has(name)) return undefined;
-      const values = new Float32Array(file.info(name).shape.reduce((n, d) => n * d, 1));
+      const values = new Float32Array(sizeOf(file.info(name).shape));
       file.readInto(name, values); // straight from the file: no tensor, no read back from a backend
       return values;
     }, file.path);

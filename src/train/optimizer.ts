@@ -2,6 +2,7 @@
 // parameter groups (a trained head may have its own learning rate and weight decay) and a state
 // that a checkpoint can save and restore exactly.
 import { getBackend } from '../backend/index.js';
+import { allFinite } from '../ops/reduce.js';
 import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
 
@@ -113,7 +114,7 @@ async function sumsOfSquaresInBackend(tensors: Tensor[]): Promise<Float32Array> 
 /** The names of the tensors whose values hold a NaN or an infinity, on any backend. */
 export async function namesOfNonFinite(named: [string, Tensor][]): Promise<string[]> {
   const backend = getBackend();
-  if (!backend.sumOfSquaresInto) return named.filter(([, t]) => !Number.isFinite(backend.sumOfSquares(t.buffer, t.size))).map(([n]) => n);
+  if (!backend.sumOfSquaresInto) return named.filter(([, t]) => !allFinite(t)).map(([n]) => n);
   const squares = await sumsOfSquaresInBackend(named.map(([, t]) => t));
   return named.filter((_, i) => !Number.isFinite(squares[i]!)).map(([n]) => n);
 }

@@ -6,6 +6,8 @@ import type { BackendMemory, DeviceBuffer, HostValues } from '../backend.js';
 import type { KernelRunner } from './runner.js';
 import { GiftjsError } from '../../errors.js';
 
+const BF16_REFUSED = 'webgpu backend: bfloat16 storage (--bf16 frozen weights) is not implemented on WebGPU; train in float32';
+
 export class GpuBuffer implements DeviceBuffer {
   constructor(
     readonly gpu: GPUBuffer,
@@ -28,7 +30,7 @@ export function createWebGpuMemory(runner: KernelRunner): BackendMemory {
     upload(buffer, values) {
       const gpu = gpuBufferOf(buffer, 'upload');
       if (!(values instanceof Float32Array)) {
-        throw new GiftjsError('webgpu backend: bfloat16 storage (--bf16 frozen weights) is not implemented on WebGPU; train in float32');
+        throw new GiftjsError(BF16_REFUSED);
       }
       if (values.length !== buffer.length) throw new GiftjsError(`webgpu backend: upload of ${values.length} values into a buffer of ${buffer.length}`);
       runner.flush(); // queued work that still reads the old contents runs first
@@ -42,7 +44,7 @@ export function createWebGpuMemory(runner: KernelRunner): BackendMemory {
       return new Float32Array(bytes) as HostValues;
     },
     toBf16() {
-      throw new GiftjsError('webgpu backend: bfloat16 storage (--bf16 frozen weights) is not implemented on WebGPU; train in float32');
+      throw new GiftjsError(BF16_REFUSED);
     },
     isBf16: () => false,
   };

@@ -100,6 +100,7 @@ async function train() {
   drawCurve();
   try {
     const s = settings();
+    if (!(s.heldOut >= 0 && s.heldOut <= 0.9)) throw new Error(`held out must be a share in [0, 0.9], got ${$('heldOut').value}`);
     const records = readRecords($('data').value);
     const { train, validation } = gift.splitRecords(records, [1 - s.heldOut, s.heldOut], s.seed);
     setStatus(`training on ${train.length} texts (${validation.length} held out)…`);

@@ -7,6 +7,7 @@
         "native/runtime/thread_pool.cpp",
         "native/gemm/microkernels.cpp",
         "native/gemm/gemm.cpp",
+        "native/gemm/pack.cpp",
         "native/kernels/norms.cpp",
         "native/kernels/softmax.cpp",
         "native/kernels/cross_entropy.cpp",

@@ -41,11 +41,22 @@ bool bf16ComputeAvailable();
 // multiply activations with each other (attention) use it for products with bf16 operands.
 const KernelInfo* activeBf16Kernel();
 
-// float32 -> bfloat16 bits, rounding to nearest even (vcvtneps2bf16 rounds the same way).
+// float32 -> bfloat16 bits exactly as vcvtneps2bf16 converts (the vector paths use it, so every
+// path must agree): round to nearest even; NaN stays NaN (quietened, sign kept); zero and
+// denormal inputs give a zero of the same sign.
 inline uint32_t roundToBf16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+  if ((u & 0x7f800000u) == 0) return (u >> 16) & 0x8000u;
   return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+// bfloat16 bits -> float32 (exact).
+inline float widenBf16(uint16_t bits) {
+  const uint32_t u = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
 }
 // n floats to bf16 bits as roundToBf16 rounds them (16 at a time with AVX-512 BF16 where it exists).
 void floatsToBf16(const float* src, std::size_t n, uint16_t* dst);

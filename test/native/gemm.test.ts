@@ -108,19 +108,35 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
   const widen = (bits: number) => new Float32Array(Uint32Array.of(bits << 16).buffer)[0]!;
   assert.equal(addon!.setBf16Compute(true), true);
   try {
-    for (const [M, N, K, tB] of [[29, 65, 257, true], [3, 33, 20, true], [40, 31, 9, false], [37, 70, 301, false], [17, 100, 450, true]] as [number, number, number, boolean][]) {
-      const A = rand(M * K, M + 1);
-      const bits = Uint16Array.from(rand(N * K, N + 2), round);
+    // Odd K (a last pair with one value), sliver edges in M and N, both layouts of A and B (each packs
+    // through its own path), and padded leading dimensions.
+    const shapes: [number, number, number][] = [[29, 65, 257], [3, 33, 20], [40, 31, 9], [37, 70, 301], [17, 100, 450], [15, 17, 33]];
+    for (const [M, N, K] of shapes) for (const tA of [false, true]) for (const tB of [false, true]) {
+      const lda = (tA ? M : K) + 3, ldb = (tB ? K : N) + 5;
+      const A = rand((tA ? K : M) * lda, M + 1);
+      const bits = Uint16Array.from(rand((tB ? N : K) * ldb, N + 2), round);
       const C = new Float32Array(M * N).fill(NaN);
-      addon!.gemm(false, tB, M, N, K, 1, A, K, bits, tB ? K : N, 0, C, N, 1, 0, 0, 0);
-      const Ar = Array.from(A, (v) => widen(round(v)));
-      const Bw = Array.from(bits, widen);
-      const expect = matmul64(Ar, tB ? transpose64(Bw, N, K) : Bw, M, K, N);
-      assertClose(C, expect, `bf16 dot ${M}x${N}x${K} tB=${tB}`, 1e-4, 1e-4);
+      addon!.gemm(tA, tB, M, N, K, 1, A, lda, bits, ldb, 0, C, N, 1, 0, 0, 0);
+      const a = (i: number, k: number) => widen(round(tA ? A[k * lda + i]! : A[i * lda + k]!));
+      const b = (k: number, j: number) => widen(tB ? bits[j * ldb + k]! : bits[k * ldb + j]!);
+      const Ar = Array.from({ length: M * K }, (_, x) => a(Math.floor(x / K), x % K));
+      const Bw = Array.from({ length: K * N }, (_, x) => b(Math.floor(x / N), x % N));
+      const expect = matmul64(Ar, Bw, M, K, N);
+      assertClose(C, expect, `bf16 dot ${M}x${N}x${K} tA=${tA} tB=${tB}`, 1e-4, 1e-4);
       // and it really rounded the activations: float32 activations give a different product
-      const widened = matmul64(A, tB ? transpose64(Bw, N, K) : Bw, M, K, N);
+      const Af = Array.from({ length: M * K }, (_, x) => (tA ? A[(x % K) * lda + Math.floor(x / K)]! : A[Math.floor(x / K) * lda + (x % K)]!));
+      const widened = matmul64(Af, Bw, M, K, N);
       assert.ok(widened.some((v, i) => Math.abs(v - C[i]!) > 1e-3), 'the bf16 kernel ran');
     }
+    // NaN in an activation stays NaN through the rounding to bf16 (0x7f800001 would round to infinity
+    // by the bare formula) and reaches exactly its row.
+    const M = 5, N = 40, K = 35;
+    const A = rand(M * K, 9);
+    new Uint32Array(A.buffer)[2 * K + 7] = 0x7f800001;
+    const bits = Uint16Array.from(rand(N * K, 10), round);
+    const C = new Float32Array(M * N);
+    addon!.gemm(false, true, M, N, K, 1, A, K, bits, K, 0, C, N, 1, 0, 0, 0);
+    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) assert.equal(Number.isNaN(C[i * N + j]!), i === 2, `(${i}, ${j}) = ${C[i * N + j]}`);
   } finally {
     addon!.setBf16Compute(false);
   }

@@ -1,0 +1,338 @@
+// Packing for the GEMM driver (gemm.cpp): the portable loops, and beside each the AVX-512 path
+// that writes the same bytes 16 values at a time. See pack.h for the layouts.
+#include "pack.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#if defined(__x86_64__)
+#define GIFTJS_PACK_X86 1
+#include <immintrin.h>
+#endif
+
+namespace giftjs {
+
+namespace {
+
+inline float opA(const GemmProblem& p, std::size_t i, std::size_t k) {
+  return p.transA ? p.A[k * p.lda + i] : p.A[i * p.lda + k];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Portable packing.
+
+void packAPortable(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR,
+                   float* dst) {
+  for (std::size_t s = 0; s < mc; s += MR) {
+    const std::size_t rows = std::min<std::size_t>(MR, mc - s);
+    for (std::size_t k = 0; k < kc; ++k) {
+      float* d = dst + k * MR;
+      std::size_t r = 0;
+      for (; r < rows; ++r) d[r] = opA(p, i0 + s + r, k0 + k);
+      for (; r < static_cast<std::size_t>(MR); ++r) d[r] = 0.0f;
+    }
+    dst += kc * MR;
+  }
+}
+
+void packBPortable(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
+                   float* dst) {
+  auto at = [&](std::size_t k, std::size_t j) {
+    const std::size_t i = p.transB ? j * p.ldb + k : k * p.ldb + j;
+    return p.Bbf16 ? widenBf16(p.Bbf16[i]) : p.B[i];
+  };
+  for (std::size_t s = 0; s < nc; s += NR) {
+    const std::size_t cols = std::min<std::size_t>(NR, nc - s);
+    for (std::size_t k = 0; k < kc; ++k) {
+      float* d = dst + k * NR;
+      std::size_t c = 0;
+      for (; c < cols; ++c) d[c] = at(k0 + k, j0 + s + c);
+      for (; c < static_cast<std::size_t>(NR); ++c) d[c] = 0.0f;
+    }
+    dst += kc * NR;
+  }
+}
+
+void packAPairsPortable(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc,
+                        int MR, uint32_t* dst) {
+  const std::size_t pairs = (kc + 1) / 2;
+  for (std::size_t s = 0; s < mc; s += MR) {
+    const std::size_t rows = std::min<std::size_t>(MR, mc - s);
+    for (std::size_t q = 0; q < pairs; ++q) {
+      uint32_t* d = dst + q * MR;
+      const std::size_t k = k0 + 2 * q;
+      for (std::size_t r = 0; r < static_cast<std::size_t>(MR); ++r) {
+        if (r >= rows) {
+          d[r] = 0;
+          continue;
+        }
+        const uint32_t lo = roundToBf16(opA(p, i0 + s + r, k));
+        const uint32_t hi = 2 * q + 1 < kc ? roundToBf16(opA(p, i0 + s + r, k + 1)) : 0u;
+        d[r] = lo | (hi << 16);
+      }
+    }
+    dst += kc * MR;  // the same sliver stride as float panels
+  }
+}
+
+void packBPairsPortable(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc,
+                        int NR, uint32_t* dst) {
+  const std::size_t pairs = (kc + 1) / 2;
+  const uint16_t* B = p.Bbf16;
+  auto at = [&](std::size_t k, std::size_t j) -> uint32_t { return p.transB ? B[j * p.ldb + k] : B[k * p.ldb + j]; };
+  for (std::size_t s = 0; s < nc; s += NR) {
+    const std::size_t cols = std::min<std::size_t>(NR, nc - s);
+    for (std::size_t q = 0; q < pairs; ++q) {
+      uint32_t* d = dst + q * NR;
+      const std::size_t k = k0 + 2 * q;
+      const bool second = 2 * q + 1 < kc;
+      std::size_t c = 0;
+      for (; c < cols; ++c) d[c] = at(k, j0 + s + c) | (second ? at(k + 1, j0 + s + c) << 16 : 0u);
+      for (; c < static_cast<std::size_t>(NR); ++c) d[c] = 0;
+    }
+    dst += kc * NR;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 packing.
+
+#ifdef GIFTJS_PACK_X86
+bool hasAvx512() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+  }();
+  return yes;
+}
+
+// The float32 paths are compiled for AVX-512F and the pair paths below for AVX-512 BF16 (the
+// lambdas too, which a function's target attribute would not reach); they run only after the
+// run-time checks in the entry points.
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+
+inline __mmask16 firstLanes(std::size_t n) { return static_cast<__mmask16>((1u << std::min<std::size_t>(n, 16)) - 1); }
+
+// r[i] holds row i of a 16 x 16 block on entry and column i on return: two-float interleaves
+// within 128-bit lanes, then four-float ones, then lane shuffles across the register twice.
+__attribute__((always_inline)) inline void transpose16(__m512* r) {
+  __m512 t[16], u[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  // u[4g + c], lane L: column 4L + c of rows 4g .. 4g + 3.
+#pragma GCC unroll 4
+  for (int g = 0; g < 16; g += 4) {
+    u[g] = _mm512_shuffle_ps(t[g], t[g + 2], 0x44);
+    u[g + 1] = _mm512_shuffle_ps(t[g], t[g + 2], 0xEE);
+    u[g + 2] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+    u[g + 3] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    t[c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+    t[4 + c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+    t[8 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
+    r[4 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0xDD);
+  }
+}
+
+// Loads up to 16 rows of 16 32-bit values (rows past `rows` and values past `n` are zero), transposes
+// them and stores column t (t < m) through `store(t, vector)`.
+template <typename Load, typename Store>
+__attribute__((always_inline)) inline void transposeBlock(std::size_t rows, std::size_t m,
+                                                                            Load load, Store store) {
+  __m512 r[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = static_cast<std::size_t>(i) < rows ? load(i) : _mm512_setzero_ps();
+  transpose16(r);
+#pragma GCC unroll 16
+  for (int t = 0; t < 16; ++t)
+    if (static_cast<std::size_t>(t) < m) store(t, r[t]);
+}
+
+// MR <= 16. A row-major (not transposed): 16 k of 16 rows are transposed in registers; the stores
+// keep MR lanes, so consecutive k land MR floats apart.
+void packAAvx512(const GemmProblem& p, std::size_t i0, std::size_t mc,
+                                                    std::size_t k0, std::size_t kc, int MR, float* dst) {
+  const __mmask16 keep = firstLanes(MR);
+  for (std::size_t s = 0; s < mc; s += MR) {
+    const std::size_t rows = std::min<std::size_t>(MR, mc - s);
+    if (p.transA) {  // each k's MR values are contiguous in memory
+      const __mmask16 valid = firstLanes(rows);
+      const float* src = p.A + k0 * p.lda + i0 + s;
+      for (std::size_t k = 0; k < kc; ++k) _mm512_mask_storeu_ps(dst + k * MR, keep, _mm512_maskz_loadu_ps(valid, src + k * p.lda));
+    } else {
+      const float* src = p.A + (i0 + s) * p.lda + k0;
+      for (std::size_t k = 0; k < kc; k += 16) {
+        const __mmask16 valid = firstLanes(kc - k);
+        transposeBlock(
+            rows, std::min<std::size_t>(16, kc - k), [&](int i) { return _mm512_maskz_loadu_ps(valid, src + i * p.lda + k); },
+            [&](int t, __m512 v) { _mm512_mask_storeu_ps(dst + (k + t) * MR, keep, v); });
+      }
+    }
+    dst += kc * MR;
+  }
+}
+
+// NR a multiple of 16, float32 B. B transposed ([N, K], a Linear weight): 16 columns x 16 k are
+// transposed in registers; not transposed: rows are copied 16 columns at a time.
+void packBAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc,
+                                                    std::size_t j0, std::size_t nc, int NR, float* dst) {
+  for (std::size_t s = 0; s < nc; s += NR) {
+    const std::size_t cols = std::min<std::size_t>(NR, nc - s);
+    for (std::size_t c0 = 0; c0 < static_cast<std::size_t>(NR); c0 += 16) {
+      const std::size_t valid = cols > c0 ? std::min<std::size_t>(16, cols - c0) : 0;
+      if (p.transB) {
+        const float* src = p.B + (j0 + s + c0) * p.ldb + k0;
+        for (std::size_t k = 0; k < kc; k += 16) {
+          const __mmask16 inK = firstLanes(kc - k);
+          transposeBlock(
+              valid, std::min<std::size_t>(16, kc - k), [&](int i) { return _mm512_maskz_loadu_ps(inK, src + i * p.ldb + k); },
+              [&](int t, __m512 v) { _mm512_storeu_ps(dst + (k + t) * NR + c0, v); });
+        }
+      } else {
+        const __mmask16 inN = firstLanes(valid);
+        const float* src = p.B + k0 * p.ldb + j0 + s + c0;
+        for (std::size_t k = 0; k < kc; ++k) _mm512_storeu_ps(dst + k * NR + c0, _mm512_maskz_loadu_ps(inN, src + k * p.ldb));
+      }
+    }
+    dst += kc * NR;
+  }
+}
+
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16")
+
+// 16 floats to their bf16 bits (round to nearest even; NaN stays NaN, denormals flush to zero, as
+// roundToBf16), one per 32-bit lane.
+__attribute__((always_inline)) inline __m512i bf16Lanes(__m512 v) {
+  const __m256bh h = _mm512_cvtneps_pbh(v);
+  return _mm512_cvtepu16_epi32(reinterpret_cast<const __m256i&>(h));
+}
+
+// The pair-packed kernel exists only on CPUs with AVX-512 BF16, so these need no check of their own.
+// A not transposed: 32 floats of a row round to 16 pairs at once (vcvtne2ps2bf16 keeps k order, so
+// each 32-bit word is the pair (k, k + 1)); 16 rows x 16 pairs are then transposed as 32-bit words.
+// Transposed: rows k and k + 1 are each contiguous over the sliver's MR rows.
+void packAPairsAvx512(const GemmProblem& p, std::size_t i0,
+                                                                    std::size_t mc, std::size_t k0, std::size_t kc,
+                                                                    int MR, uint32_t* dst) {
+  const __mmask16 keep = firstLanes(MR);
+  const std::size_t pairs = (kc + 1) / 2;
+  for (std::size_t s = 0; s < mc; s += MR) {
+    const std::size_t rows = std::min<std::size_t>(MR, mc - s);
+    if (p.transA) {
+      const __mmask16 valid = firstLanes(rows);
+      const float* src = p.A + k0 * p.lda + i0 + s;
+      for (std::size_t q = 0; q < pairs; ++q) {
+        const __m512i lo = bf16Lanes(_mm512_maskz_loadu_ps(valid, src + 2 * q * p.lda));
+        const __m512i hi = 2 * q + 1 < kc ? bf16Lanes(_mm512_maskz_loadu_ps(valid, src + (2 * q + 1) * p.lda)) : _mm512_setzero_si512();
+        _mm512_mask_storeu_epi32(dst + q * MR, keep, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+      }
+    } else {
+      const float* src = p.A + (i0 + s) * p.lda + k0;
+      for (std::size_t q = 0; q < pairs; q += 16) {
+        const std::size_t left = kc - 2 * q;  // floats of this slice from k = 2q on (>= 1)
+        const __mmask16 lowHalf = firstLanes(left), highHalf = left > 16 ? firstLanes(left - 16) : 0;
+        transposeBlock(
+            rows, std::min<std::size_t>(16, pairs - q),
+            [&](int i) {
+              const float* row = src + i * p.lda + 2 * q;
+              const __m512bh words = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(highHalf, row + 16), _mm512_maskz_loadu_ps(lowHalf, row));
+              return _mm512_castsi512_ps(reinterpret_cast<const __m512i&>(words));
+            },
+            [&](int t, __m512 v) { _mm512_mask_storeu_ps(reinterpret_cast<float*>(dst + (q + t) * MR), keep, v); });
+      }
+    }
+    dst += kc * MR;
+  }
+}
+
+// B bf16. Transposed ([N, K], a Linear weight in the forward): a column's pair (k, k + 1) is one
+// 32-bit word in memory, so 16 columns x 16 pairs transpose as words (an odd last k is done by the
+// portable rule: its word would include the next slice's value). Not transposed ([K, N], the input
+// gradient dX = dY W): rows k and k + 1 are widened and interleaved 16 columns at a time.
+void packBPairsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc,
+                                                         std::size_t j0, std::size_t nc, int NR, uint32_t* dst) {
+  const std::size_t pairs = (kc + 1) / 2, fullPairs = kc / 2;
+  const uint16_t* B = p.Bbf16;
+  for (std::size_t s = 0; s < nc; s += NR) {
+    const std::size_t cols = std::min<std::size_t>(NR, nc - s);
+    for (std::size_t c0 = 0; c0 < static_cast<std::size_t>(NR); c0 += 16) {
+      const std::size_t valid = cols > c0 ? std::min<std::size_t>(16, cols - c0) : 0;
+      if (p.transB) {
+        const uint16_t* src = B + (j0 + s + c0) * p.ldb + k0;
+        for (std::size_t q = 0; q < fullPairs; q += 16) {
+          const __mmask16 inK = firstLanes(fullPairs - q);
+          transposeBlock(
+              valid, std::min<std::size_t>(16, fullPairs - q),
+              [&](int i) { return _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(inK, src + i * p.ldb + 2 * q)); },
+              [&](int t, __m512 v) { _mm512_storeu_ps(reinterpret_cast<float*>(dst + (q + t) * NR + c0), v); });
+        }
+        if (pairs > fullPairs) {
+          uint32_t* d = dst + fullPairs * NR + c0;
+          for (std::size_t c = 0; c < 16; ++c) d[c] = c < valid ? src[c * p.ldb + 2 * fullPairs] : 0u;
+        }
+      } else {
+        const __mmask16 inN = firstLanes(valid);
+        for (std::size_t q = 0; q < pairs; ++q) {
+          const uint16_t* row0 = B + (k0 + 2 * q) * p.ldb + j0 + s + c0;
+          const __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(inN, row0));
+          const __m512i hi = 2 * q + 1 < kc ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(inN, row0 + p.ldb)) : _mm512_setzero_si512();
+          _mm512_storeu_si512(dst + q * NR + c0, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+      }
+    }
+    dst += kc * NR;
+  }
+}
+#pragma GCC pop_options
+#endif  // GIFTJS_PACK_X86
+
+}  // namespace
+
+void packA(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR, float* dst) {
+#ifdef GIFTJS_PACK_X86
+  if (MR <= 16 && hasAvx512()) return packAAvx512(p, i0, mc, k0, kc, MR, dst);
+#endif
+  packAPortable(p, i0, mc, k0, kc, MR, dst);
+}
+
+void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR, float* dst) {
+#ifdef GIFTJS_PACK_X86
+  if (!p.Bbf16 && NR % 16 == 0 && hasAvx512()) return packBAvx512(p, k0, kc, j0, nc, NR, dst);
+#endif
+  packBPortable(p, k0, kc, j0, nc, NR, dst);
+}
+
+void packAPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR,
+                float* dst) {
+  uint32_t* words = reinterpret_cast<uint32_t*>(dst);
+#ifdef GIFTJS_PACK_X86
+  if (MR <= 16) return packAPairsAvx512(p, i0, mc, k0, kc, MR, words);
+#endif
+  packAPairsPortable(p, i0, mc, k0, kc, MR, words);
+}
+
+void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
+                float* dst) {
+  uint32_t* words = reinterpret_cast<uint32_t*>(dst);
+#ifdef GIFTJS_PACK_X86
+  if (NR % 16 == 0) return packBPairsAvx512(p, k0, kc, j0, nc, NR, words);
+#endif
+  packBPairsPortable(p, k0, kc, j0, nc, NR, words);
+}
+
+}  // namespace giftjs

@@ -1,0 +1,28 @@
+// Packing: copies a block of op(A) or op(B) into the layout the micro-kernel reads (see
+// microkernels.h), whatever the transposes and leading dimensions are, zero-padding edge slivers.
+//
+// Packing is pure data movement, but at Transformer shapes it is not small: A is packed once per
+// NC-wide panel of B and B once per thread, and a head-sized attention GEMM (K = 64) packs about
+// one element per 128 FLOPs. Scalar packing measured 10-15% of a 1024 x 1536 x 576 GEMM on one
+// core, so each layout has an AVX-512 path (16 x 16 transposes in registers, masked loads and
+// stores for the edges) beside the portable one; both write the same bytes.
+#pragma once
+#include <cstddef>
+
+#include "gemm.h"
+
+namespace giftjs {
+
+// Rows [i0, i0+mc) x depth [k0, k0+kc) of op(A) into MR-tall slivers: sliver s holds, for each k,
+// the MR values op(A)[i0 + s*MR + r, k] contiguously (zero past row M).
+void packA(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR, float* dst);
+// Depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) into NR-wide slivers (zero past N).
+void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR, float* dst);
+
+// Pair-packed panels for the bf16 dot-product kernel: slot (pair q, row/column r) holds the bf16
+// values of k = 2q (low half) and 2q + 1 (high half; zero past the slice). A is float32 and is
+// rounded to bf16 here (round to nearest even, as roundToBf16); B is bf16 already.
+void packAPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR, float* dst);
+void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR, float* dst);
+
+}  // namespace giftjs

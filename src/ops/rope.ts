@@ -26,6 +26,40 @@ export function ropeInverseFrequencies(headDim: number, theta = 10000): Float64A
   return inv;
 }
 
+// cos/sin tables [T, half], computed on the host in float64 and rounded once. Every layer of a
+// forward rotates q and k at the same positions, so the tables are kept per inverse-frequency
+// array (a model's own) and (T, offset): recomputing them was 2 x layers x T x half cos and sin
+// calls per forward, about 1% of a SmolLM2 training step. A hit is checked against a copy of the
+// frequencies, so an array changed in place is never served stale tables.
+interface CachedTables {
+  invFreq: Float64Array;
+  cos: Float32Array;
+  sin: Float32Array;
+}
+const tableCache = new WeakMap<Float32Array | Float64Array, Map<string, CachedTables>>();
+const MAX_CACHED_SHAPES = 32; // generation asks for a new offset every token
+
+function hostTables(invFreq: Float32Array | Float64Array, T: number, offset: number): [Float32Array, Float32Array] {
+  let byShape = tableCache.get(invFreq);
+  if (!byShape) tableCache.set(invFreq, (byShape = new Map()));
+  const key = `${T}:${offset}`;
+  const hit = byShape.get(key);
+  if (hit && hit.invFreq.every((f, i) => f === invFreq[i])) return [hit.cos, hit.sin];
+  const half = invFreq.length;
+  const cos = new Float32Array(T * half);
+  const sin = new Float32Array(T * half);
+  for (let t = 0; t < T; t++) {
+    for (let i = 0; i < half; i++) {
+      const angle = (t + offset) * invFreq[i]!;
+      cos[t * half + i] = Math.cos(angle);
+      sin[t * half + i] = Math.sin(angle);
+    }
+  }
+  if (byShape.size >= MAX_CACHED_SHAPES) byShape.clear();
+  byShape.set(key, { invFreq: Float64Array.from(invFreq), cos, sin });
+  return [cos, sin];
+}
+
 /** x [..., T, D]: every leading index (batch, head) is rotated by its row's position. */
 export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
   if (x.rank < 2) throw new GiftjsError(`rope: x ${shapeString(x.shape)} must be [..., seq, headDim]`);
@@ -35,14 +69,9 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
   const half = D / 2;
   const invFreq = options.invFreq ?? ropeInverseFrequencies(D, options.theta ?? 10000);
   if (invFreq.length !== half) throw new GiftjsError(`rope: invFreq has ${invFreq.length} values, head dimension ${D} needs ${half}`);
-  const offset = options.positionOffset ?? 0;
-  // cos/sin tables [T, half], computed on the host in float64 and rounded once.
-  const table = (f: (angle: number) => number) =>
-    Tensor.fromHost([T, half], (d) => {
-      for (let t = 0; t < T; t++) for (let i = 0; i < half; i++) d[t * half + i] = f((t + offset) * invFreq[i]!);
-    });
-  const cosT = table(Math.cos);
-  const sinT = table(Math.sin);
+  const [cosHost, sinHost] = hostTables(invFreq, T, options.positionOffset ?? 0);
+  const cosT = Tensor.fromHost([T, half], (d) => d.set(cosHost));
+  const sinT = Tensor.fromHost([T, half], (d) => d.set(sinHost));
   const cos = cosT.buffer;
   const sin = sinT.buffer;
   const rows = D === 0 ? 0 : x.size / D;

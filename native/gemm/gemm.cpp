@@ -2,7 +2,7 @@
 //   for each NC-wide panel of B          (jc)
 //     for each KC-deep slice of K         (pc)   pack B[KC x NC] into NR-wide slivers (L3/L2)
 //       for each MC-tall block of A       (ic)   pack A[MC x KC] into MR-tall slivers (L2)
-//         for each NR sliver, MR sliver   (jr, ir) micro-kernel over KC        (L1 + registers)
+//         for each NR sliver, MR sliver   (jr, ir) micro-kernel over KC        (L1/L2 + registers)
 // Packing makes the micro-kernel's loads contiguous and aligned whatever the transposes and
 // leading dimensions are, and zero-pads edge slivers so the kernel never branches.
 #include "gemm.h"
@@ -23,11 +23,20 @@ namespace giftjs {
 namespace {
 
 #ifndef GIFTJS_GEMM_KC
-#define GIFTJS_GEMM_KC 256
+#define GIFTJS_GEMM_KC 576
+#define GIFTJS_GEMM_KC_PAIRS 640
 #define GIFTJS_GEMM_MC 168
 #define GIFTJS_GEMM_NC 3072
 #endif
-constexpr std::size_t KC = GIFTJS_GEMM_KC;  // depth of a packed slice: an NR x KC B sliver stays in L1
+// Depth of a packed slice. Every slice past the first re-reads and re-writes C, which costs most
+// where C is large and K small: the tied LM head (C 1024 x 49152, K 576) ran at 0.85x the rate of
+// the other GEMMs with KC 256 (three slices). Deeper slices let the NR x KC B sliver spill from
+// L1 to L2, which the kernel tolerates better: on a 2-core Zen 5, 2 threads, KC 576 measured
+// 173 -> 204 GFLOP/s on the LM head and 193 -> 210 on X W^T (1024 x 1536 x 576).
+constexpr std::size_t KC = GIFTJS_GEMM_KC;
+// The bf16 pair kernel holds two k per 32-bit slot and does twice the arithmetic per load, so C
+// traffic costs it twice the share: KC 256 -> 640 measured 294 -> 390 GFLOP/s on the LM head.
+constexpr std::size_t KC_PAIRS = GIFTJS_GEMM_KC_PAIRS;
 constexpr std::size_t MC = GIFTJS_GEMM_MC;  // rows of a packed A block (multiple of 14, 6 and 4), in L2
 constexpr std::size_t NC = GIFTJS_GEMM_NC;  // columns of a packed B panel: KC x NC floats in L3
 
@@ -66,10 +75,13 @@ void gemmSerial(const GemmProblem& p, const KernelInfo& ki) {
     return;
   }
   const int MR = ki.mr, NR = ki.nr;
+  const std::size_t kcMax = ki.pairPacked ? KC_PAIRS : KC;
+  // Slots per row (A) or column (B) of a sliver that a slice of kc values fills.
+  auto depth = [&](std::size_t kc) { return ki.pairPacked ? (kc + 1) / 2 : kc; };
   thread_local Buffer bufA, bufB;
   thread_local std::size_t capA = 0, capB = 0;
-  float* packedA = scratch(bufA, capA, MC * KC + 64);
-  float* packedB = scratch(bufB, capB, KC * (NC + NR));
+  float* packedA = scratch(bufA, capA, MC * depth(kcMax) + 64);
+  float* packedB = scratch(bufB, capB, depth(kcMax) * (NC + NR));
   alignas(64) float edge[32 * 32];
 
   // When beta is neither 0 nor 1 the first K slice cannot fold it into the kernel's store,
@@ -79,9 +91,9 @@ void gemmSerial(const GemmProblem& p, const KernelInfo& ki) {
 
   for (std::size_t jc = 0; jc < p.N; jc += NC) {
     const std::size_t nc = std::min(NC, p.N - jc);
-    // Equal K slices (576 = 3 x 192, not 256 + 256 + 64): a thin last slice would pay a full
+    // Equal K slices (1536 = 3 x 512, not 576 + 576 + 384): a thin last slice would pay a full
     // pass of C loads and stores for little arithmetic.
-    const std::size_t slices = (p.K + KC - 1) / KC;
+    const std::size_t slices = (p.K + kcMax - 1) / kcMax;
     const std::size_t kStep = (p.K + slices - 1) / slices;
     for (std::size_t pc = 0; pc < p.K; pc += kStep) {
       const std::size_t kc = std::min(kStep, p.K - pc);
@@ -94,10 +106,10 @@ void gemmSerial(const GemmProblem& p, const KernelInfo& ki) {
         else packA(p, ic, mc, pc, kc, MR, packedA);
         for (std::size_t jr = 0; jr < nc; jr += NR) {
           const std::size_t n = std::min<std::size_t>(NR, nc - jr);
-          const float* bSliver = packedB + (jr / NR) * kc * NR;
+          const float* bSliver = packedB + (jr / NR) * depth(kc) * NR;
           for (std::size_t ir = 0; ir < mc; ir += MR) {
             const std::size_t m = std::min<std::size_t>(MR, mc - ir);
-            const float* aSliver = packedA + (ir / MR) * kc * MR;
+            const float* aSliver = packedA + (ir / MR) * depth(kc) * MR;
             float* c = p.C + (ic + ir) * p.ldc + jc + jr;
             if (m == static_cast<std::size_t>(MR) && n == static_cast<std::size_t>(NR)) {
               ki.kernel(kc, aSliver, bSliver, c, p.ldc, p.alpha, accumulate);

@@ -71,7 +71,7 @@ void packAPairsPortable(const GemmProblem& p, std::size_t i0, std::size_t mc, st
         d[r] = lo | (hi << 16);
       }
     }
-    dst += kc * MR;  // the same sliver stride as float panels
+    dst += pairs * MR;
   }
 }
 
@@ -90,7 +90,7 @@ void packBPairsPortable(const GemmProblem& p, std::size_t k0, std::size_t kc, st
       for (; c < cols; ++c) d[c] = at(k, j0 + s + c) | (second ? at(k + 1, j0 + s + c) << 16 : 0u);
       for (; c < static_cast<std::size_t>(NR); ++c) d[c] = 0;
     }
-    dst += kc * NR;
+    dst += pairs * NR;
   }
 }
 
@@ -256,7 +256,7 @@ void packAPairsAvx512(const GemmProblem& p, std::size_t i0,
             [&](int t, __m512 v) { _mm512_mask_storeu_ps(reinterpret_cast<float*>(dst + (q + t) * MR), keep, v); });
       }
     }
-    dst += kc * MR;
+    dst += pairs * MR;
   }
 }
 
@@ -295,7 +295,7 @@ void packBPairsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc,
         }
       }
     }
-    dst += kc * NR;
+    dst += pairs * NR;
   }
 }
 #pragma GCC pop_options

@@ -18,7 +18,8 @@ function rand(n: number, seed: number): Float32Array {
 test('every available kernel matches float64 math on edge-straddling shapes', { skip }, () => {
   const kernels = addon!.cpuInfo().gemmKernels;
   assert.ok(kernels.includes('portable'));
-  const shapes: [number, number, number][] = [[1, 1, 1], [15, 33, 17], [14, 32, 256], [29, 65, 257], [170, 100, 520], [3, 3100, 5]];
+  // K 1300 spans three K slices (KC 576), M 170 two row blocks (MC 168), N 3100 two column panels (NC 3072).
+  const shapes: [number, number, number][] = [[1, 1, 1], [15, 33, 17], [14, 32, 256], [29, 65, 257], [170, 100, 1300], [3, 3100, 5]];
   try {
     for (const kernel of kernels) {
       assert.equal(addon!.setGemmKernel(kernel), true);
@@ -110,7 +111,8 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
   try {
     // Odd K (a last pair with one value), sliver edges in M and N, both layouts of A and B (each packs
     // through its own path), and padded leading dimensions.
-    const shapes: [number, number, number][] = [[29, 65, 257], [3, 33, 20], [40, 31, 9], [37, 70, 301], [17, 100, 450], [15, 17, 33]];
+    // K 1299 = 3 slices of 433 (KC_PAIRS 640): every slice ends in a half pair whose other half is the next slice's.
+    const shapes: [number, number, number][] = [[29, 65, 257], [3, 33, 20], [40, 31, 9], [37, 70, 301], [17, 100, 450], [15, 17, 33], [20, 45, 1299]];
     for (const [M, N, K] of shapes) for (const tA of [false, true]) for (const tB of [false, true]) {
       const lda = (tA ? M : K) + 3, ldb = (tB ? K : N) + 5;
       const A = rand((tA ? K : M) * lda, M + 1);

@@ -200,10 +200,12 @@ void gemvTransB(const GemmProblem& p) {
 namespace {
 bool gBf16Compute = false;
 
-// With bf16 compute on, a bfloat16 weight is multiplied by the bf16 dot-product kernel
-// (activations rounded to bf16, products accumulated in float32); otherwise it is widened.
-const KernelInfo& kernelFor(const GemmProblem& p, const KernelInfo& ki) {
-  if (p.Bbf16 && gBf16Compute) {
+// With bf16 compute on, every product runs on the bf16 dot-product kernel, as under PyTorch's
+// autocast: float32 operands are rounded to bf16 as they are packed, bfloat16 weights are read as
+// they are, products accumulate in float32. (GIFT's own products, x psi and its gradients, were
+// the largest float32 GEMMs left in a bf16 step.) Otherwise a bfloat16 weight is widened.
+const KernelInfo& kernelFor(const KernelInfo& ki) {
+  if (gBf16Compute) {
     if (const KernelInfo* k = bf16DotKernel()) return *k;
   }
   return ki;
@@ -238,9 +240,9 @@ void floatsToBf16(const float* src, std::size_t n, uint16_t* dst) {
 // Splits one GEMM into independent row or column bands, one per task. Bands are aligned to
 // the kernel's tile so no tile straddles two threads.
 void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
-  const KernelInfo& ki = kernelFor(p, kiIn);
-  // (With bf16 compute on, bfloat16 weights always take the dot-product kernel, so that every
-  // product with them rounds the activations the same way.)
+  const KernelInfo& ki = kernelFor(kiIn);
+  // (With bf16 compute on, every product takes the dot-product kernel, so that every product
+  // rounds its operands the same way, a few rows or many.)
   if (p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB && !ki.pairPacked) {
     gemvTransB(p);
     return;
@@ -279,7 +281,7 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
 
 void gemmBatched(const GemmProblem& p, std::size_t batch, std::size_t strideA,
                  std::size_t strideB, std::size_t strideC, const KernelInfo& kiIn) {
-  const KernelInfo& ki = kernelFor(p, kiIn);
+  const KernelInfo& ki = kernelFor(kiIn);
   ThreadPool& pool = ThreadPool::instance();
   auto one = [&](std::size_t b) {
     GemmProblem sub = p;

@@ -33,12 +33,13 @@ void gemm(const GemmProblem& p, const KernelInfo& kernel);
 void gemmBatched(const GemmProblem& p, std::size_t batch, std::size_t strideA,
                  std::size_t strideB, std::size_t strideC, const KernelInfo& kernel);
 
-// Multiply bfloat16 weights with the CPU's bf16 dot products (off by default: activations are then
-// rounded to bf16 too). Has no effect where the CPU lacks AVX-512 BF16.
+// Every GEMM on the CPU's bf16 dot products, as under autocast (off by default): float32 operands
+// are rounded to bf16 (round to nearest even), bfloat16 weights read as stored, products
+// accumulated in float32. Has no effect where the CPU lacks AVX-512 BF16.
 void setBf16Compute(bool on);
 bool bf16ComputeAvailable();
 // The bf16 dot-product kernel when bf16 compute is on and the CPU has it, else null: kernels that
-// multiply activations with each other (attention) use it for products with bf16 operands.
+// call gemmSerial themselves (attention) use it the same way.
 const KernelInfo* activeBf16Kernel();
 
 // float32 -> bfloat16 bits exactly as vcvtneps2bf16 converts (the vector paths use it, so every

@@ -78,8 +78,10 @@ void packAPairsPortable(const GemmProblem& p, std::size_t i0, std::size_t mc, st
 void packBPairsPortable(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc,
                         int NR, uint32_t* dst) {
   const std::size_t pairs = (kc + 1) / 2;
-  const uint16_t* B = p.Bbf16;
-  auto at = [&](std::size_t k, std::size_t j) -> uint32_t { return p.transB ? B[j * p.ldb + k] : B[k * p.ldb + j]; };
+  auto at = [&](std::size_t k, std::size_t j) -> uint32_t {
+    const std::size_t i = p.transB ? j * p.ldb + k : k * p.ldb + j;
+    return p.Bbf16 ? p.Bbf16[i] : roundToBf16(p.B[i]);
+  };
   for (std::size_t s = 0; s < nc; s += NR) {
     const std::size_t cols = std::min<std::size_t>(NR, nc - s);
     for (std::size_t q = 0; q < pairs; ++q) {
@@ -222,41 +224,64 @@ __attribute__((always_inline)) inline __m512i bf16Lanes(__m512 v) {
   return _mm512_cvtepu16_epi32(reinterpret_cast<const __m256i&>(h));
 }
 
+// Rounds up to 16 float32 vectors (`rows`; the rest of the 16 lanes are zero) to bf16 pairs:
+// slot (pair q, lane r) of dst, `width` slots per pair, gets the pair (k0 + 2q, k0 + 2q + 1) of
+// vector r, lanes `keep` stored. Vector r's value k sits at src[r * ld + k] when kContiguous (A not
+// transposed, B transposed), else at src[k * ld + r].
+// kContiguous: 32 floats of a vector round to 16 pairs at once (vcvtne2ps2bf16 keeps k order, so
+// each 32-bit word is the pair (k, k + 1)); 16 vectors x 16 pairs are then transposed as words.
+// Otherwise rows k and k + 1 are each contiguous over the vectors.
+void roundPairs16(const float* src, std::size_t ld, bool kContiguous, std::size_t rows, std::size_t kc,
+                  std::size_t width, __mmask16 keep, uint32_t* dst) {
+  const std::size_t pairs = (kc + 1) / 2;
+  if (!kContiguous) {
+    const __mmask16 valid = firstLanes(rows);
+    for (std::size_t q = 0; q < pairs; ++q) {
+      const __m512i lo = bf16Lanes(_mm512_maskz_loadu_ps(valid, src + 2 * q * ld));
+      const __m512i hi = 2 * q + 1 < kc ? bf16Lanes(_mm512_maskz_loadu_ps(valid, src + (2 * q + 1) * ld)) : _mm512_setzero_si512();
+      _mm512_mask_storeu_epi32(dst + q * width, keep, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+    }
+    return;
+  }
+  for (std::size_t q = 0; q < pairs; q += 16) {
+    const std::size_t left = kc - 2 * q;  // floats of this slice from k = 2q on (>= 1)
+    const __mmask16 lowHalf = firstLanes(left), highHalf = left > 16 ? firstLanes(left - 16) : 0;
+    transposeBlock(
+        rows, std::min<std::size_t>(16, pairs - q),
+        [&](int i) {
+          const float* row = src + i * ld + 2 * q;
+          const __m512bh words = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(highHalf, row + 16), _mm512_maskz_loadu_ps(lowHalf, row));
+          return _mm512_castsi512_ps(reinterpret_cast<const __m512i&>(words));
+        },
+        [&](int t, __m512 v) { _mm512_mask_storeu_ps(reinterpret_cast<float*>(dst + (q + t) * width), keep, v); });
+  }
+}
+
 // The pair-packed kernel exists only on CPUs with AVX-512 BF16, so these need no check of their own.
-// A not transposed: 32 floats of a row round to 16 pairs at once (vcvtne2ps2bf16 keeps k order, so
-// each 32-bit word is the pair (k, k + 1)); 16 rows x 16 pairs are then transposed as 32-bit words.
-// Transposed: rows k and k + 1 are each contiguous over the sliver's MR rows.
-void packAPairsAvx512(const GemmProblem& p, std::size_t i0,
-                                                                    std::size_t mc, std::size_t k0, std::size_t kc,
-                                                                    int MR, uint32_t* dst) {
-  const __mmask16 keep = firstLanes(MR);
+void packAPairsAvx512(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR,
+                      uint32_t* dst) {
   const std::size_t pairs = (kc + 1) / 2;
   for (std::size_t s = 0; s < mc; s += MR) {
     const std::size_t rows = std::min<std::size_t>(MR, mc - s);
-    if (p.transA) {
-      const __mmask16 valid = firstLanes(rows);
-      const float* src = p.A + k0 * p.lda + i0 + s;
-      for (std::size_t q = 0; q < pairs; ++q) {
-        const __m512i lo = bf16Lanes(_mm512_maskz_loadu_ps(valid, src + 2 * q * p.lda));
-        const __m512i hi = 2 * q + 1 < kc ? bf16Lanes(_mm512_maskz_loadu_ps(valid, src + (2 * q + 1) * p.lda)) : _mm512_setzero_si512();
-        _mm512_mask_storeu_epi32(dst + q * MR, keep, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
-      }
-    } else {
-      const float* src = p.A + (i0 + s) * p.lda + k0;
-      for (std::size_t q = 0; q < pairs; q += 16) {
-        const std::size_t left = kc - 2 * q;  // floats of this slice from k = 2q on (>= 1)
-        const __mmask16 lowHalf = firstLanes(left), highHalf = left > 16 ? firstLanes(left - 16) : 0;
-        transposeBlock(
-            rows, std::min<std::size_t>(16, pairs - q),
-            [&](int i) {
-              const float* row = src + i * p.lda + 2 * q;
-              const __m512bh words = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(highHalf, row + 16), _mm512_maskz_loadu_ps(lowHalf, row));
-              return _mm512_castsi512_ps(reinterpret_cast<const __m512i&>(words));
-            },
-            [&](int t, __m512 v) { _mm512_mask_storeu_ps(reinterpret_cast<float*>(dst + (q + t) * MR), keep, v); });
-      }
-    }
+    const float* src = p.transA ? p.A + k0 * p.lda + i0 + s : p.A + (i0 + s) * p.lda + k0;
+    roundPairs16(src, p.lda, !p.transA, rows, kc, MR, firstLanes(MR), dst);
     dst += pairs * MR;
+  }
+}
+
+// B float32 (bf16 compute on every product, as autocast does): rounded as A is, 16 columns at a time.
+void packBPairsFromFloatAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc,
+                               int NR, uint32_t* dst) {
+  const std::size_t pairs = (kc + 1) / 2;
+  for (std::size_t s = 0; s < nc; s += NR) {
+    const std::size_t cols = std::min<std::size_t>(NR, nc - s);
+    for (std::size_t c0 = 0; c0 < static_cast<std::size_t>(NR); c0 += 16) {
+      const std::size_t valid = cols > c0 ? std::min<std::size_t>(16, cols - c0) : 0;
+      const std::size_t j = j0 + s + c0;
+      const float* src = p.transB ? p.B + j * p.ldb + k0 : p.B + k0 * p.ldb + j;
+      roundPairs16(src, p.ldb, p.transB, valid, kc, NR, firstLanes(16), dst + c0);
+    }
+    dst += pairs * NR;
   }
 }
 
@@ -330,7 +355,10 @@ void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_
                 float* dst) {
   uint32_t* words = reinterpret_cast<uint32_t*>(dst);
 #ifdef GIFTJS_PACK_X86
-  if (NR % 16 == 0) return packBPairsAvx512(p, k0, kc, j0, nc, NR, words);
+  if (NR % 16 == 0) {
+    if (p.Bbf16) return packBPairsAvx512(p, k0, kc, j0, nc, NR, words);
+    return packBPairsFromFloatAvx512(p, k0, kc, j0, nc, NR, words);
+  }
 #endif
   packBPairsPortable(p, k0, kc, j0, nc, NR, words);
 }

@@ -20,8 +20,8 @@ void packA(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0,
 void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR, float* dst);
 
 // Pair-packed panels for the bf16 dot-product kernel: slot (pair q, row/column r) holds the bf16
-// values of k = 2q (low half) and 2q + 1 (high half; zero past the slice). A is float32 and is
-// rounded to bf16 here (round to nearest even, as roundToBf16); B is bf16 already.
+// values of k = 2q (low half) and 2q + 1 (high half; zero past the slice). float32 operands are
+// rounded to bf16 here (as roundToBf16 rounds); a bfloat16 B is copied as stored.
 void packAPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR, float* dst);
 void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR, float* dst);
 

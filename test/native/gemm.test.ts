@@ -130,6 +130,16 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
       const widened = matmul64(Af, Bw, M, K, N);
       assert.ok(widened.some((v, i) => Math.abs(v - C[i]!) > 1e-3), 'the bf16 kernel ran');
     }
+    // float32 B too (GIFT's x psi, its gradients): both operands rounded, as autocast multiplies.
+    for (const [M, N, K] of [[33, 47, 1299], [5, 20, 7], [64, 64, 64]] as [number, number, number][]) for (const tA of [false, true]) for (const tB of [false, true]) {
+      const A = rand(M * K, K + 3);
+      const B = rand(K * N, K + 4);
+      const C = new Float32Array(M * N).fill(NaN);
+      addon!.gemm(tA, tB, M, N, K, 1, A, tA ? M : K, B, tB ? K : N, 0, C, N, 1, 0, 0, 0);
+      const Ar = Array.from(tA ? transpose64(A, K, M) : A, (v) => widen(round(v)));
+      const Br = Array.from(tB ? transpose64(B, N, K) : B, (v) => widen(round(v)));
+      assertClose(C, matmul64(Ar, Br, M, K, N), `bf16 dot, float32 B ${M}x${N}x${K} tA=${tA} tB=${tB}`, 1e-4, 1e-4);
+    }
     // NaN in an activation stays NaN through the rounding to bf16 (0x7f800001 would round to infinity
     // by the bare formula) and reaches exactly its row.
     const M = 5, N = 40, K = 35;

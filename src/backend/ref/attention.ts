@@ -2,14 +2,13 @@
 // With bf16 compute on, every product's operands are rounded to bf16 as the native kernel rounds
 // them (Q, K, V, dO, and the float32 probabilities and dS), the sums staying wide.
 import type { AttentionShape } from '../backend.js';
-import { bf16ComputeEnabled } from '../bf16_compute.js';
-import { bf16ToFloat32, float32ToBf16 } from '../../tensor/dtype.js';
+import { bf16ComputeEnabled, roundedForBf16Product } from '../bf16_compute.js';
 
 type F = Float32Array;
 
 /** The operand as the products see it: rounded to bf16 under bf16 compute, else itself. */
 function productOperand(a: F): F {
-  return bf16ComputeEnabled() ? bf16ToFloat32(float32ToBf16(a)) : a;
+  return bf16ComputeEnabled() ? roundedForBf16Product(a) : a;
 }
 
 const one = new Float32Array(1);

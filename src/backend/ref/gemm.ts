@@ -1,14 +1,16 @@
 // Reference GEMM: the textbook triple loop, ordered i-k-j so the inner loop runs along rows of
 // B and C. Slow and obviously correct.
-import { bf16ToFloat32, float32ToBf16 } from '../../tensor/dtype.js';
+import { bf16ToFloat32 } from '../../tensor/dtype.js';
 import type { GemmArgs } from '../backend.js';
-import { bf16ComputeEnabled } from '../bf16_compute.js';
+import { bf16ComputeEnabled, roundedForBf16Product } from '../bf16_compute.js';
 
 export function refGemm(a: GemmArgs<Float32Array>): void {
   const { M, N, K, alpha, beta, C, lda, ldb, ldc, transA, transB } = a;
-  const B = a.B instanceof Uint16Array ? bf16ToFloat32(a.B) : a.B;
-  // bf16 compute: the activations meet a bfloat16 weight rounded to bfloat16 as well.
-  const A = a.B instanceof Uint16Array && bf16ComputeEnabled() ? bf16ToFloat32(float32ToBf16(a.A)) : a.A;
+  // bf16 compute (as autocast): every float32 operand is rounded to bfloat16; a bfloat16 weight is
+  // read as stored. Otherwise a bfloat16 weight is widened and nothing is rounded.
+  const bf16 = bf16ComputeEnabled();
+  const B = a.B instanceof Uint16Array ? bf16ToFloat32(a.B) : bf16 ? roundedForBf16Product(a.B) : a.B;
+  const A = bf16 ? roundedForBf16Product(a.A) : a.A;
   const row = new Float64Array(N);
   for (let b = 0; b < a.batch; b++) {
     const offA = (a.offsetA ?? 0) + b * a.strideA;

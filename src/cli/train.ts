@@ -21,6 +21,7 @@ import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
 import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
+import { getBackend, setBf16Compute } from '../backend/index.js';
 
 const D = DEFAULT_TRAIN_OPTIONS;
 
@@ -56,6 +57,9 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --resume               continue from the newest checkpoint with the same settings; --max-steps / --epochs
                          may grow (a finished run goes on), --eval-every / --save-every may change
   --gradient-checkpointing   recompute each layer in backward: far less memory, one more forward
+  --bf16                 frozen weights stored as bfloat16 and every product on bf16 dot products with float32
+                         accumulation, as PyTorch's autocast (AVX-512 BF16 on the native backend; ref emulates it);
+                         trainable parameters, their gradients and AdamW's state stay float32. Language models.
   --backend ref|native|webgpu   the kernels (or GIFTJS_BACKEND; default native when built): webgpu trains on a
                          GPU through the optional package \`webgpu\` (npm install webgpu; float32 only)
   --engine torch --nproc N   train GIFT on PyTorch's engine instead: gift prepare, then torchrun with N
@@ -84,6 +88,7 @@ const TRAIN_OPTIONS: Options = {
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s,
   resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
+  bf16: { type: 'boolean' },
 };
 
 /** Switches that describe how this invocation runs, not the run: kept out of <out>/config.yaml. */
@@ -182,6 +187,12 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   if (values.share !== undefined) methodConfig.share = values.share;
   if (values.dropout !== undefined) methodConfig.dropout = numberOption(values.dropout, 'dropout', 0);
 
+  if (values.bf16 === true) {
+    const task = String(values.task ?? preset?.task);
+    if (['seqcls', 'imgcls'].includes(task)) throw new GiftjsError(`--bf16 trains language models so far; --task ${task} trains in float32 (leave out --bf16)`);
+    if (values.engine === 'torch') throw new GiftjsError('--bf16 is not available with --engine torch');
+    if (getBackend().name === 'webgpu') throw new GiftjsError('--bf16 runs on the CPU backends (native, ref); the webgpu backend trains in float32 (leave out --bf16)');
+  }
   if (values.engine === 'torch' && ['seqcls', 'imgcls'].includes(String(values.task ?? preset?.task))) {
     throw new GiftjsError(`--engine torch trains language models; --task ${String(values.task ?? preset?.task)} runs on giftjs's engine`);
   }
@@ -219,14 +230,29 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const adapter = attachAdapter(model, methodConfig, options.seed, 'command line');
   const padId = tokenizer.eosTokenId ?? 0;
   console.error(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);
+  const bf16 = values.bf16 === true;
+  if (bf16) {
+    // After the adapter is attached, so that only what stays frozen is rounded.
+    const stored = model.storeFrozenWeightsAsBf16();
+    const dots = setBf16Compute(true); // whether the native kernels have AVX-512 BF16
+    const products = getBackend().name === 'ref' ? 'every product rounded to bf16 as AVX-512 BF16 rounds it (ref emulates it)' : dots ? 'every product on AVX-512 BF16 dot products' : 'this CPU has no AVX-512 BF16, so products widen the bfloat16 weights to float32';
+    console.error(`--bf16: ${stored} frozen weights stored as bfloat16; ${products}; float32 accumulation, trainable parameters and optimizer state`);
+  }
 
   const base = { path: String(values.model), architecture: model.config.architecture }; // a hub id stays a hub id
-  const result = await trainModel({
-    model, adapter, train, heldOut, options, padId, outDir: out, resume: values.resume === true,
-    adapterFiles: () => adapterFileChunks(adapter, base),
-    fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null }),
-    callbacks: progress.callbacks(out),
-  });
+  let result: Awaited<ReturnType<typeof trainModel>>;
+  try {
+    result = await trainModel({
+      model, adapter, train, heldOut, options, padId, outDir: out, resume: values.resume === true,
+      adapterFiles: () => adapterFileChunks(adapter, base),
+      // bf16 changes the arithmetic, so a checkpoint of one is not resumed by the other (absent when off:
+      // checkpoints written before the flag existed keep their fingerprint).
+      fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null, ...(bf16 ? { bf16 } : {}) }),
+      callbacks: progress.callbacks(out),
+    });
+  } finally {
+    if (bf16) setBf16Compute(false);
+  }
   progress.stop();
 
   await saveAdapterAsync(join(out, 'adapter'), adapter, base);

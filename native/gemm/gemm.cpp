@@ -68,20 +68,48 @@ void scaleC(const GemmProblem& p) {
 
 }  // namespace
 
-void gemmSerial(const GemmProblem& p, const KernelInfo& ki) {
+namespace {
+
+std::size_t depthLimit(const KernelInfo& ki) { return ki.pairPacked ? KC_PAIRS : KC; }
+// Slots per row (A) or column (B) of a packed sliver that a slice of kc values fills.
+std::size_t slotsFor(const KernelInfo& ki, std::size_t kc) { return ki.pairPacked ? (kc + 1) / 2 : kc; }
+// Equal K slices (1536 = 3 x 512, not 576 + 576 + 384): a thin last slice would pay a full pass of
+// C loads and stores for little arithmetic. Every path slices K the same way, so one thread and
+// many add the same partial sums in the same order.
+std::size_t sliceStep(const KernelInfo& ki, std::size_t K) {
+  const std::size_t slices = (K + depthLimit(ki) - 1) / depthLimit(ki);
+  return (K + slices - 1) / slices;
+}
+
+// Panels packed once for all threads (gemm below): A's rows or B's columns of one K slice, in
+// the layout packA / packB write, sliver i / MR (or j / NR) at (i / MR) * slots * MR.
+struct SharedPanels {
+  const float* a = nullptr;
+  const float* b = nullptr;
+};
+
+void packOperand(const GemmProblem& p, const KernelInfo& ki, bool isA, std::size_t from, std::size_t count,
+                 std::size_t k0, std::size_t kc, float* dst) {
+  if (isA) {
+    if (ki.pairPacked) packAPairs(p, from, count, k0, kc, ki.mr, dst);
+    else packA(p, from, count, k0, kc, ki.mr, dst);
+  } else {
+    if (ki.pairPacked) packBPairs(p, k0, kc, from, count, ki.nr, dst);
+    else packB(p, k0, kc, from, count, ki.nr, dst);
+  }
+}
+
+void gemmBlocks(const GemmProblem& p, const KernelInfo& ki, SharedPanels shared) {
   if (p.M == 0 || p.N == 0) return;
   if (p.K == 0 || p.alpha == 0.0f) {
     scaleC(p);
     return;
   }
   const int MR = ki.mr, NR = ki.nr;
-  const std::size_t kcMax = ki.pairPacked ? KC_PAIRS : KC;
-  // Slots per row (A) or column (B) of a sliver that a slice of kc values fills.
-  auto depth = [&](std::size_t kc) { return ki.pairPacked ? (kc + 1) / 2 : kc; };
   thread_local Buffer bufA, bufB;
   thread_local std::size_t capA = 0, capB = 0;
-  float* packedA = scratch(bufA, capA, MC * depth(kcMax) + 64);
-  float* packedB = scratch(bufB, capB, depth(kcMax) * (NC + NR));
+  float* packedA = shared.a ? nullptr : scratch(bufA, capA, MC * slotsFor(ki, depthLimit(ki)) + 64);
+  float* packedB = shared.b ? nullptr : scratch(bufB, capB, slotsFor(ki, depthLimit(ki)) * (NC + NR));
   alignas(64) float edge[32 * 32];
 
   // When beta is neither 0 nor 1 the first K slice cannot fold it into the kernel's store,
@@ -89,27 +117,25 @@ void gemmSerial(const GemmProblem& p, const KernelInfo& ki) {
   const bool prescale = p.beta != 0.0f && p.beta != 1.0f;
   if (prescale) scaleC(p);
 
+  const std::size_t kStep = sliceStep(ki, p.K);
+  // (Shared panels hold one K slice: gemm hands over one slice at a time, so then kStep == p.K.)
   for (std::size_t jc = 0; jc < p.N; jc += NC) {
     const std::size_t nc = std::min(NC, p.N - jc);
-    // Equal K slices (1536 = 3 x 512, not 576 + 576 + 384): a thin last slice would pay a full
-    // pass of C loads and stores for little arithmetic.
-    const std::size_t slices = (p.K + kcMax - 1) / kcMax;
-    const std::size_t kStep = (p.K + slices - 1) / slices;
     for (std::size_t pc = 0; pc < p.K; pc += kStep) {
-      const std::size_t kc = std::min(kStep, p.K - pc);
+      const std::size_t kc = std::min(kStep, p.K - pc), slots = slotsFor(ki, kc);
       const bool accumulate = pc > 0 || p.beta != 0.0f;
-      if (ki.pairPacked) packBPairs(p, pc, kc, jc, nc, NR, packedB);
-      else packB(p, pc, kc, jc, nc, NR, packedB);
+      const float* bPanel = shared.b ? shared.b + (jc / NR) * slots * NR : packedB;
+      if (!shared.b) packOperand(p, ki, false, jc, nc, pc, kc, packedB);
       for (std::size_t ic = 0; ic < p.M; ic += MC) {
         const std::size_t mc = std::min(MC, p.M - ic);
-        if (ki.pairPacked) packAPairs(p, ic, mc, pc, kc, MR, packedA);
-        else packA(p, ic, mc, pc, kc, MR, packedA);
+        const float* aBlock = shared.a ? shared.a + (ic / MR) * slots * MR : packedA;
+        if (!shared.a) packOperand(p, ki, true, ic, mc, pc, kc, packedA);
         for (std::size_t jr = 0; jr < nc; jr += NR) {
           const std::size_t n = std::min<std::size_t>(NR, nc - jr);
-          const float* bSliver = packedB + (jr / NR) * depth(kc) * NR;
+          const float* bSliver = bPanel + (jr / NR) * slots * NR;
           for (std::size_t ir = 0; ir < mc; ir += MR) {
             const std::size_t m = std::min<std::size_t>(MR, mc - ir);
-            const float* aSliver = packedA + (ir / MR) * depth(kc) * MR;
+            const float* aSliver = aBlock + (ir / MR) * slots * MR;
             float* c = p.C + (ic + ir) * p.ldc + jc + jr;
             if (m == static_cast<std::size_t>(MR) && n == static_cast<std::size_t>(NR)) {
               ki.kernel(kc, aSliver, bSliver, c, p.ldc, p.alpha, accumulate);
@@ -126,6 +152,10 @@ void gemmSerial(const GemmProblem& p, const KernelInfo& ki) {
     }
   }
 }
+
+}  // namespace
+
+void gemmSerial(const GemmProblem& p, const KernelInfo& ki) { gemmBlocks(p, ki, {}); }
 
 namespace {
 
@@ -237,8 +267,10 @@ void floatsToBf16(const float* src, std::size_t n, uint16_t* dst) {
   for (; i < n; ++i) dst[i] = static_cast<uint16_t>(roundToBf16(src[i]));
 }
 
-// Splits one GEMM into independent row or column bands, one per task. Bands are aligned to
-// the kernel's tile so no tile straddles two threads.
+// Splits one GEMM into row bands (M >= N) or column bands, one per thread, aligned to the
+// kernel's tile so no tile straddles two threads. The operand all bands share (B for row bands, A
+// for column bands) is packed once per K slice, split over the threads, instead of by every
+// thread for itself: at 2 threads that was half the packing, at 16 it was 16 copies of it.
 void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   const KernelInfo& ki = kernelFor(kiIn);
   // (With bf16 compute on, every product takes the dot-product kernel, so that every product
@@ -250,7 +282,7 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   ThreadPool& pool = ThreadPool::instance();
   const std::size_t threads = static_cast<std::size_t>(pool.threads());
   const double flops = 2.0 * p.M * p.N * p.K;
-  if (threads == 1 || flops < 2.0e6) {
+  if (threads == 1 || flops < 2.0e6 || p.K == 0 || p.alpha == 0.0f) {
     gemmSerial(p, ki);
     return;
   }
@@ -259,24 +291,52 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   const std::size_t unit = splitRows ? ki.mr : ki.nr;
   const std::size_t units = (extent + unit - 1) / unit;
   const std::size_t tasks = std::min(threads, units);
-  pool.parallelFor(tasks, [&](std::size_t t) {
-    const std::size_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
-    const std::size_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
-    if (lo >= hi) return;
-    GemmProblem sub = p;
-    if (splitRows) {
-      sub.M = hi - lo;
-      sub.A = p.transA ? p.A + lo : p.A + lo * p.lda;
-      sub.C = p.C + lo * p.ldc;
-    } else {
-      sub.N = hi - lo;
-      const std::size_t off = p.transB ? lo * p.ldb : lo;
-      if (p.B) sub.B = p.B + off;
-      if (p.Bbf16) sub.Bbf16 = p.Bbf16 + off;
-      sub.C = p.C + lo;
-    }
-    gemmSerial(sub, ki);
-  });
+  // The shared operand's extent (all of N for row bands, all of M for column bands) in slivers.
+  const std::size_t sharedUnit = splitRows ? ki.nr : ki.mr;
+  const std::size_t sharedExtent = splitRows ? p.N : p.M;
+  const std::size_t slivers = (sharedExtent + sharedUnit - 1) / sharedUnit;
+  thread_local Buffer sharedBuf;
+  thread_local std::size_t sharedCap = 0;
+  const std::size_t kStep = sliceStep(ki, p.K);
+  float* panels = scratch(sharedBuf, sharedCap, slivers * sharedUnit * slotsFor(ki, kStep));
+  for (std::size_t k0 = 0; k0 < p.K; k0 += kStep) {
+    // This K slice as a problem of its own; later slices add to what the first wrote.
+    GemmProblem slice = p;
+    slice.K = std::min(kStep, p.K - k0);
+    slice.A = p.transA ? p.A + k0 * p.lda : p.A + k0;
+    const std::size_t offB = p.transB ? k0 : k0 * p.ldb;
+    if (p.B) slice.B = p.B + offB;
+    if (p.Bbf16) slice.Bbf16 = p.Bbf16 + offB;
+    if (k0 > 0) slice.beta = 1.0f;
+    const std::size_t slots = slotsFor(ki, slice.K);
+    const std::size_t packTasks = std::min(threads, slivers);
+    pool.parallelFor(packTasks, [&](std::size_t t) {
+      const std::size_t s0 = slivers * t / packTasks, s1 = slivers * (t + 1) / packTasks;
+      const std::size_t from = s0 * sharedUnit, to = std::min(sharedExtent, s1 * sharedUnit);
+      if (from < to) packOperand(slice, ki, !splitRows, from, to - from, 0, slice.K, panels + s0 * slots * sharedUnit);
+    });
+    pool.parallelFor(tasks, [&](std::size_t t) {
+      const std::size_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
+      const std::size_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
+      if (lo >= hi) return;
+      GemmProblem sub = slice;
+      SharedPanels shared;
+      if (splitRows) {
+        sub.M = hi - lo;
+        sub.A = slice.transA ? slice.A + lo : slice.A + lo * slice.lda;
+        sub.C = slice.C + lo * slice.ldc;
+        shared.b = panels;
+      } else {
+        sub.N = hi - lo;
+        const std::size_t off = slice.transB ? lo * slice.ldb : lo;
+        if (slice.B) sub.B = slice.B + off;
+        if (slice.Bbf16) sub.Bbf16 = slice.Bbf16 + off;
+        sub.C = slice.C + lo;
+        shared.a = panels;
+      }
+      gemmBlocks(sub, ki, shared);
+    });
+  }
 }
 
 void gemmBatched(const GemmProblem& p, std::size_t batch, std::size_t strideA,

@@ -1,8 +1,27 @@
 #include "thread_pool.h"
 
+#include <chrono>
 #include <cstdlib>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace giftjs {
+
+namespace {
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// How long a worker keeps looking for the next job before it sleeps.
+constexpr auto kSpin = std::chrono::microseconds(300);
+
+}  // namespace
 
 ThreadPool& ThreadPool::instance() {
   static ThreadPool pool;
@@ -20,12 +39,12 @@ ThreadPool::~ThreadPool() { stopWorkers(); }
 void ThreadPool::stopWorkers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true);
   }
   wake_.notify_all();
   for (auto& w : workers_) w.join();
   workers_.clear();
-  stopping_ = false;
+  stopping_.store(false);
 }
 
 void ThreadPool::setThreads(int n) {
@@ -35,46 +54,61 @@ void ThreadPool::setThreads(int n) {
   for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
 }
 
+void ThreadPool::runShare(Job& job) {
+  for (std::size_t i; (i = job.next.fetch_add(1)) < job.count;) {
+    (*job.task)(i);
+    job.finished.fetch_add(1, std::memory_order_release);
+  }
+}
+
 void ThreadPool::workerLoop(int) {
-  unsigned long seen = 0;
-  std::unique_lock<std::mutex> lock(mutex_);
+  unsigned long seen = generation_.load();
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-    if (stopping_) return;
-    seen = generation_;
-    while (next_ < count_) {
-      std::size_t i = next_++;
-      lock.unlock();
-      (*task_)(i);
-      lock.lock();
-      if (++finished_ == count_) done_.notify_all();
+    // Wait for a new generation: spin first, then sleep until parallelFor (or stopping) wakes us.
+    const auto until = std::chrono::steady_clock::now() + kSpin;
+    for (int spins = 0; generation_.load() == seen && !stopping_.load(); ++spins) {
+      cpuRelax();
+      if ((spins & 255) == 255 && std::chrono::steady_clock::now() > until) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        sleepers_.fetch_add(1);
+        wake_.wait(lock, [&] { return stopping_.load() || generation_.load() != seen; });
+        sleepers_.fetch_sub(1);
+        break;
+      }
     }
+    if (stopping_.load()) return;
+    seen = generation_.load();
+    // Announce ourselves before looking at the job, so that the caller does not return (and free
+    // the job on its stack) while we might still touch it.
+    active_.fetch_add(1);
+    if (Job* job = job_.load()) runShare(*job);
+    active_.fetch_sub(1);
   }
 }
 
 void ThreadPool::parallelFor(std::size_t count, const std::function<void(std::size_t)>& task) {
   if (count == 0) return;
-  if (nThreads_ == 1 || count == 1) {
+  bool expected = false;
+  if (nThreads_ == 1 || count == 1 || !busy_.compare_exchange_strong(expected, true)) {
     for (std::size_t i = 0; i < count; ++i) task(i);
     return;
   }
-  std::unique_lock<std::mutex> lock(mutex_);
-  task_ = &task;
-  count_ = count;
-  next_ = 0;
-  finished_ = 0;
-  ++generation_;
-  wake_.notify_all();
-  while (next_ < count_) {
-    std::size_t i = next_++;
-    lock.unlock();
-    task(i);
-    lock.lock();
-    ++finished_;
+  Job job;
+  job.task = &task;
+  job.count = count;
+  job_.store(&job);
+  generation_.fetch_add(1);
+  if (sleepers_.load() > 0) {
+    // Taking the mutex orders this wake-up after a sleeper's check of the generation.
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    wake_.notify_all();
   }
-  done_.wait(lock, [&] { return finished_ == count_; });
-  task_ = nullptr;
-  count_ = 0;
+  runShare(job);
+  while (job.finished.load(std::memory_order_acquire) != count) cpuRelax();
+  // No worker may reach the job once it is withdrawn; wait for those that already did.
+  job_.store(nullptr);
+  while (active_.load() != 0) cpuRelax();
+  busy_.store(false);
 }
 
 }  // namespace giftjs

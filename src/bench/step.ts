@@ -60,13 +60,12 @@ export interface LmStepTiming extends StepTiming {
 }
 
 /**
- * Times training steps: lossOf builds the loss (inside a scope), then backward, then AdamW on
- * params. One warm-up step, then `steps` timed ones; phases averaged, peak RSS sampled per step.
+ * One training step as a function: lossOf builds the loss (inside a scope), then backward, then
+ * AdamW on params; returns the phases' times in ms and the loss.
  */
-function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: number, tokensPerStep: number, profile = false): StepTiming {
+function stepRunner(lossOf: () => Tensor, params: [string, Tensor][]): () => { fwd: number; bwd: number; opt: number; loss: number } {
   const opt = new AdamW([{ params, lrScale: 1, weightDecay: 0 }]);
-  let peak = 0;
-  const one = () => {
+  return () => {
     const t0 = performance.now();
     let t1 = 0;
     let loss = 0;
@@ -81,8 +80,18 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
     opt.update(1e-4);
     for (const [, p] of params) p.zeroGrad();
     const t3 = performance.now();
-    peak = Math.max(peak, process.memoryUsage().rss);
     return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, loss };
+  };
+}
+
+/** One warm-up step, then `steps` timed ones; phases averaged, peak RSS sampled per step. */
+function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: number, tokensPerStep: number, profile = false): StepTiming {
+  const step = stepRunner(lossOf, params);
+  let peak = 0;
+  const one = () => {
+    const r = step();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return r;
   };
   one(); // warm-up
   if (profile) startProfiling();
@@ -97,7 +106,8 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
   };
 }
 
-export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false, profile = false): LmStepTiming {
+/** The model, adapter and loss of the LM step benchmark (random weights, non-zero adapter). */
+function lmStepSetup(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', layers: number | undefined, dtype: 'f32' | 'bf16') {
   const raw = STEP_SHAPES[shape];
   if (!raw) throw new GiftjsError(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
   const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
@@ -107,17 +117,53 @@ export function benchTrainingStep(shape: string, batch: number, seq: number, ran
   const r = new Random(2);
   for (const [, t] of adapter.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.02 * r.normal())));
   if (dtype === 'bf16') model.storeFrozenWeightsAsBf16();
-  model.gradientCheckpointing = checkpointing;
-  setBf16Compute(bf16Compute);
   const ids = Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize));
   const labels = shiftLabels(ids, batch, seq);
+  return { config, model, params: adapter.namedTrainable(), lossOf: () => crossEntropy(model.forward(ids, batch, seq), labels) };
+}
+
+export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false, profile = false): LmStepTiming {
+  const { config, model, params, lossOf } = lmStepSetup(shape, batch, seq, rank, method, layers, dtype);
+  model.gradientCheckpointing = checkpointing;
+  setBf16Compute(bf16Compute);
   try {
-    const t = timeSteps(() => crossEntropy(model.forward(ids, batch, seq), labels), adapter.namedTrainable(), steps, batch * seq, profile);
+    const t = timeSteps(lossOf, params, steps, batch * seq, profile);
     const flopsPerToken = stepFlopsPerToken(config, seq, rank, method);
     return { ...t, flopsPerToken, gflops: (t.tokensPerSecond * flopsPerToken) / 1e9 };
   } finally {
     setBf16Compute(false);
   }
+}
+
+/**
+ * The bf16 step (bfloat16 weights, bf16 dot products) against the float32 step in one process, the
+ * two alternating step by step after a warm-up each, so that a shared machine's slow spells fall
+ * on both: tokens/s of each, from the mean step time.
+ */
+export function benchBf16AgainstF32(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number): { f32: number; bf16: number; firstLoss: { f32: number; bf16: number } } {
+  const f32 = lmStepSetup(shape, batch, seq, rank, method, layers, 'f32');
+  const bf16 = lmStepSetup(shape, batch, seq, rank, method, layers, 'bf16');
+  const runners = { f32: stepRunner(f32.lossOf, f32.params), bf16: stepRunner(bf16.lossOf, bf16.params) };
+  const ms = { f32: 0, bf16: 0 };
+  const firstLoss = { f32: NaN, bf16: NaN };
+  const run = (which: 'f32' | 'bf16') => {
+    setBf16Compute(which === 'bf16');
+    try {
+      const r = runners[which]();
+      if (Number.isNaN(firstLoss[which])) firstLoss[which] = r.loss;
+      return r.fwd + r.bwd + r.opt;
+    } finally {
+      setBf16Compute(false);
+    }
+  };
+  run('f32');
+  run('bf16');
+  for (let i = 0; i < steps; i++) {
+    ms.f32 += run('f32');
+    ms.bf16 += run('bf16');
+  }
+  const tokens = batch * seq;
+  return { f32: (tokens * steps) / (ms.f32 / 1000), bf16: (tokens * steps) / (ms.bf16 / 1000), firstLoss };
 }
 
 /** GIFT rank 16 on the attention output projection plus the classifier head (the paper's ViT setting), images/s. */

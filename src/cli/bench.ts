@@ -10,7 +10,7 @@ import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type Backend
 import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type GemmShape } from '../bench/gemm.js';
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
-import { benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
+import { benchBf16AgainstF32, benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
 import { benchGeneration } from '../bench/generation.js';
 import { GiftjsError } from '../errors.js';
 
@@ -29,6 +29,8 @@ export const BENCH_HELP = `gift bench <what> [options]
              --checkpointing   activation checkpointing (recompute each layer in backward)
              --profile         time per op kind (GEMM, attention, norms, elementwise, layout, ...) in forward and backward
              --bf16-compute    with --dtype bf16: multiply with the CPU's bf16 dot products (AVX-512 BF16)
+             --vs-f32          with --dtype bf16 --bf16-compute: time the float32 step in the same process, the two
+                               alternating step by step, and print bf16 / f32
              --torch        also run the PyTorch step peer (bench_torch_gift.py, found through GIFTJS_TORCH_PEER), both formulations
   generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
              --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16
@@ -107,6 +109,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       'new-tokens': { type: 'string', default: '32' },
       checkpointing: { type: 'boolean', default: false },
       'bf16-compute': { type: 'boolean', default: false },
+      'vs-f32': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -190,6 +193,20 @@ export async function benchCommand(argv: string[]): Promise<number> {
     console.log(`\nGIFT + head step on vit-b16${layers ? ` (${layers} layers)` : ''}, batch ${batch} images of 224x224: ${r.imagesPerSecond.toFixed(2)} images/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
     if (values.json) console.log(JSON.stringify({ images_per_s: r.imagesPerSecond, tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB }));
+    return 0;
+  }
+
+  if (what === 'step' && values['vs-f32']) {
+    if (values.dtype !== 'bf16' || !values['bf16-compute']) throw new GiftjsError('--vs-f32 compares the bf16 step with the float32 one: give it with --dtype bf16 --bf16-compute');
+    const method = values.method === 'lora' ? 'lora' : 'gift';
+    const batch = opt('batch', 4);
+    const seq = int('seq', values.seq!);
+    const layers = values.layers ? int('layers', values.layers) : undefined;
+    const r = benchBf16AgainstF32(values.shape!, batch, seq, opt('rank', 64), method, opt('steps', 3), layers);
+    console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, batch ${batch} x ${seq}, the two alternating step by step:`);
+    console.log(`  float32 weights:                        ${r.f32.toFixed(1).padStart(7)} tokens/s`);
+    console.log(`  bf16 weights, bf16 dot products:        ${r.bf16.toFixed(1).padStart(7)} tokens/s   bf16 / f32 = ${(r.bf16 / r.f32).toFixed(2)}x`);
+    if (values.json) console.log(JSON.stringify({ f32_tokens_per_s: r.f32, bf16_tokens_per_s: r.bf16, ratio: r.bf16 / r.f32 }));
     return 0;
   }
 

@@ -165,8 +165,8 @@ __attribute__((always_inline)) inline void transposeBlock(std::size_t rows, std:
 
 // MR <= 16. A row-major (not transposed): 16 k of 16 rows are transposed in registers; the stores
 // keep MR lanes, so consecutive k land MR floats apart.
-void packAAvx512(const GemmProblem& p, std::size_t i0, std::size_t mc,
-                                                    std::size_t k0, std::size_t kc, int MR, float* dst) {
+void packAAvx512(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR,
+                 float* dst) {
   const __mmask16 keep = firstLanes(MR);
   for (std::size_t s = 0; s < mc; s += MR) {
     const std::size_t rows = std::min<std::size_t>(MR, mc - s);
@@ -189,8 +189,8 @@ void packAAvx512(const GemmProblem& p, std::size_t i0, std::size_t mc,
 
 // NR a multiple of 16, float32 B. B transposed ([N, K], a Linear weight): 16 columns x 16 k are
 // transposed in registers; not transposed: rows are copied 16 columns at a time.
-void packBAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc,
-                                                    std::size_t j0, std::size_t nc, int NR, float* dst) {
+void packBAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
+                 float* dst) {
   for (std::size_t s = 0; s < nc; s += NR) {
     const std::size_t cols = std::min<std::size_t>(NR, nc - s);
     for (std::size_t c0 = 0; c0 < static_cast<std::size_t>(NR); c0 += 16) {
@@ -289,8 +289,8 @@ void packBPairsFromFloatAvx512(const GemmProblem& p, std::size_t k0, std::size_t
 // 32-bit word in memory, so 16 columns x 16 pairs transpose as words (an odd last k is done by the
 // portable rule: its word would include the next slice's value). Not transposed ([K, N], the input
 // gradient dX = dY W): rows k and k + 1 are widened and interleaved 16 columns at a time.
-void packBPairsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc,
-                                                         std::size_t j0, std::size_t nc, int NR, uint32_t* dst) {
+void packBPairsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
+                      uint32_t* dst) {
   const std::size_t pairs = (kc + 1) / 2, fullPairs = kc / 2;
   const uint16_t* B = p.Bbf16;
   for (std::size_t s = 0; s < nc; s += NR) {

@@ -74,14 +74,14 @@ export function silu64(x: number): number {
 }
 
 /** Hugging Face apply_rotary_pos_emb on x [rows, T, D] (rows = batch * heads). */
-export function rope64(x: ArrayLike<number>, T: number, D: number, theta: number, offset: number): number[] {
+export function rope64(x: ArrayLike<number>, T: number, D: number, theta: number, offset: number, invFreq?: ArrayLike<number>): number[] {
   const out = new Array<number>(x.length);
   const half = D / 2;
   for (let r = 0; r < x.length / (T * D); r++) for (let t = 0; t < T; t++) {
     const base = (r * T + t) * D;
     // emb = cat(freqs, freqs); rotate_half(x) = cat(-x2, x1)
     for (let i = 0; i < D; i++) {
-      const freq = (t + offset) / theta ** ((2 * (i % half)) / D);
+      const freq = (t + offset) * (invFreq ? invFreq[i % half]! : 1 / theta ** ((2 * (i % half)) / D));
       const rotated = i < half ? -x[base + i + half]! : x[base + i - half]!;
       out[base + i] = x[base + i]! * Math.cos(freq) + rotated * Math.sin(freq);
     }

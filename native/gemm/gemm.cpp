@@ -12,6 +12,7 @@
 #include <cstring>
 #include <memory>
 
+#include "../runtime/cpu_features.h"
 #include "../runtime/thread_pool.h"
 #include "pack.h"
 #if defined(__x86_64__)
@@ -65,10 +66,6 @@ void scaleC(const GemmProblem& p) {
       for (std::size_t j = 0; j < p.N; ++j) row[j] *= p.beta;
   }
 }
-
-}  // namespace
-
-namespace {
 
 std::size_t depthLimit(const KernelInfo& ki) { return ki.pairPacked ? KC_PAIRS : KC; }
 // Slots per row (A) or column (B) of a packed sliver that a slice of kc values fills.
@@ -189,20 +186,12 @@ __attribute__((target("avx512f,fma"))) float dot512bf16(const float* a, const ui
   for (; i < n; ++i) s += a[i] * widenBf16(b[i]);
   return s;
 }
-
-bool gemvHasAvx512() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-  }();
-  return yes;
-}
 #endif
 
 float dotRow(const float* a, const GemmProblem& p, std::size_t row) {
   const std::size_t off = row * p.ldb;
 #if defined(__x86_64__)
-  if (gemvHasAvx512()) return p.Bbf16 ? dot512bf16(a, p.Bbf16 + off, p.K) : dot512(a, p.B + off, p.K);
+  if (cpuHasAvx512()) return p.Bbf16 ? dot512bf16(a, p.Bbf16 + off, p.K) : dot512(a, p.B + off, p.K);
 #endif
   float s = 0.0f;
   for (std::size_t k = 0; k < p.K; ++k) s += a[k] * (p.Bbf16 ? widenBf16(p.Bbf16[off + k]) : p.B[off + k]);

@@ -3,6 +3,8 @@
 // (__builtin_cpu_supports) instead of at build time: a build on one machine runs on another.
 #include "microkernels.h"
 
+#include "../runtime/cpu_features.h"
+
 #include <cstring>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -170,7 +172,7 @@ static const KernelInfo kPortable{"portable", 4, 8, &kernelPortable};
 static bool cpuHas(const char* name) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  if (std::strcmp(name, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+  if (std::strcmp(name, "avx512") == 0) return cpuHasAvx512();
   if (std::strcmp(name, "avx2") == 0)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif

@@ -2,6 +2,8 @@
 // that writes the same bytes 16 values at a time. See pack.h for the layouts.
 #include "pack.h"
 
+#include "../runtime/cpu_features.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -14,100 +16,85 @@ namespace giftjs {
 
 namespace {
 
-inline float opA(const GemmProblem& p, std::size_t i, std::size_t k) {
-  return p.transA ? p.A[k * p.lda + i] : p.A[i * p.lda + k];
+// ---------------------------------------------------------------------------------------------
+// Portable packing. A's rows and B's columns are packed by the same rule: vector v (a row of op(A)
+// or a column of op(B)) of [from, from + count) goes to lane v % width of sliver v / width, its
+// value k at slot k (float32) or pair slot k / 2 (bf16 pairs); lanes past count are zero.
+
+template <typename At>
+void packSliversPortable(At at, std::size_t from, std::size_t count, std::size_t k0, std::size_t kc, int width,
+                         float* dst) {
+  for (std::size_t s = 0; s < count; s += width) {
+    const std::size_t vectors = std::min<std::size_t>(width, count - s);
+    for (std::size_t k = 0; k < kc; ++k) {
+      float* d = dst + k * width;
+      std::size_t v = 0;
+      for (; v < vectors; ++v) d[v] = at(k0 + k, from + s + v);
+      for (; v < static_cast<std::size_t>(width); ++v) d[v] = 0.0f;
+    }
+    dst += kc * width;
+  }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Portable packing.
+// bitsAt(k, v): the bf16 bits of vector v's value k.
+template <typename BitsAt>
+void packPairSliversPortable(BitsAt bitsAt, std::size_t from, std::size_t count, std::size_t k0, std::size_t kc,
+                             int width, uint32_t* dst) {
+  const std::size_t pairs = (kc + 1) / 2;
+  for (std::size_t s = 0; s < count; s += width) {
+    const std::size_t vectors = std::min<std::size_t>(width, count - s);
+    for (std::size_t q = 0; q < pairs; ++q) {
+      uint32_t* d = dst + q * width;
+      const std::size_t k = k0 + 2 * q;
+      const bool second = 2 * q + 1 < kc;
+      std::size_t v = 0;
+      for (; v < vectors; ++v) d[v] = bitsAt(k, from + s + v) | (second ? bitsAt(k + 1, from + s + v) << 16 : 0u);
+      for (; v < static_cast<std::size_t>(width); ++v) d[v] = 0;
+    }
+    dst += pairs * width;
+  }
+}
+
+// op(A)[i, k] and op(B)[k, j] as stored.
+inline float valueA(const GemmProblem& p, std::size_t k, std::size_t i) {
+  return p.transA ? p.A[k * p.lda + i] : p.A[i * p.lda + k];
+}
+inline std::size_t indexB(const GemmProblem& p, std::size_t k, std::size_t j) {
+  return p.transB ? j * p.ldb + k : k * p.ldb + j;
+}
 
 void packAPortable(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR,
                    float* dst) {
-  for (std::size_t s = 0; s < mc; s += MR) {
-    const std::size_t rows = std::min<std::size_t>(MR, mc - s);
-    for (std::size_t k = 0; k < kc; ++k) {
-      float* d = dst + k * MR;
-      std::size_t r = 0;
-      for (; r < rows; ++r) d[r] = opA(p, i0 + s + r, k0 + k);
-      for (; r < static_cast<std::size_t>(MR); ++r) d[r] = 0.0f;
-    }
-    dst += kc * MR;
-  }
+  packSliversPortable([&](std::size_t k, std::size_t i) { return valueA(p, k, i); }, i0, mc, k0, kc, MR, dst);
 }
 
 void packBPortable(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
                    float* dst) {
   auto at = [&](std::size_t k, std::size_t j) {
-    const std::size_t i = p.transB ? j * p.ldb + k : k * p.ldb + j;
+    const std::size_t i = indexB(p, k, j);
     return p.Bbf16 ? widenBf16(p.Bbf16[i]) : p.B[i];
   };
-  for (std::size_t s = 0; s < nc; s += NR) {
-    const std::size_t cols = std::min<std::size_t>(NR, nc - s);
-    for (std::size_t k = 0; k < kc; ++k) {
-      float* d = dst + k * NR;
-      std::size_t c = 0;
-      for (; c < cols; ++c) d[c] = at(k0 + k, j0 + s + c);
-      for (; c < static_cast<std::size_t>(NR); ++c) d[c] = 0.0f;
-    }
-    dst += kc * NR;
-  }
+  packSliversPortable(at, j0, nc, k0, kc, NR, dst);
 }
 
 void packAPairsPortable(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc,
                         int MR, uint32_t* dst) {
-  const std::size_t pairs = (kc + 1) / 2;
-  for (std::size_t s = 0; s < mc; s += MR) {
-    const std::size_t rows = std::min<std::size_t>(MR, mc - s);
-    for (std::size_t q = 0; q < pairs; ++q) {
-      uint32_t* d = dst + q * MR;
-      const std::size_t k = k0 + 2 * q;
-      for (std::size_t r = 0; r < static_cast<std::size_t>(MR); ++r) {
-        if (r >= rows) {
-          d[r] = 0;
-          continue;
-        }
-        const uint32_t lo = roundToBf16(opA(p, i0 + s + r, k));
-        const uint32_t hi = 2 * q + 1 < kc ? roundToBf16(opA(p, i0 + s + r, k + 1)) : 0u;
-        d[r] = lo | (hi << 16);
-      }
-    }
-    dst += pairs * MR;
-  }
+  packPairSliversPortable([&](std::size_t k, std::size_t i) { return roundToBf16(valueA(p, k, i)); }, i0, mc, k0, kc, MR, dst);
 }
 
 void packBPairsPortable(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc,
                         int NR, uint32_t* dst) {
-  const std::size_t pairs = (kc + 1) / 2;
-  auto at = [&](std::size_t k, std::size_t j) -> uint32_t {
-    const std::size_t i = p.transB ? j * p.ldb + k : k * p.ldb + j;
+  auto bitsAt = [&](std::size_t k, std::size_t j) -> uint32_t {
+    const std::size_t i = indexB(p, k, j);
     return p.Bbf16 ? p.Bbf16[i] : roundToBf16(p.B[i]);
   };
-  for (std::size_t s = 0; s < nc; s += NR) {
-    const std::size_t cols = std::min<std::size_t>(NR, nc - s);
-    for (std::size_t q = 0; q < pairs; ++q) {
-      uint32_t* d = dst + q * NR;
-      const std::size_t k = k0 + 2 * q;
-      const bool second = 2 * q + 1 < kc;
-      std::size_t c = 0;
-      for (; c < cols; ++c) d[c] = at(k, j0 + s + c) | (second ? at(k + 1, j0 + s + c) << 16 : 0u);
-      for (; c < static_cast<std::size_t>(NR); ++c) d[c] = 0;
-    }
-    dst += pairs * NR;
-  }
+  packPairSliversPortable(bitsAt, j0, nc, k0, kc, NR, dst);
 }
 
 // ---------------------------------------------------------------------------------------------
 // AVX-512 packing.
 
 #ifdef GIFTJS_PACK_X86
-bool hasAvx512() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-  }();
-  return yes;
-}
-
 // The float32 paths are compiled for AVX-512F and the pair paths below for AVX-512 BF16 (the
 // lambdas too, which a function's target attribute would not reach); they run only after the
 // run-time checks in the entry points.
@@ -330,14 +317,14 @@ void packBPairsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std:
 
 void packA(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR, float* dst) {
 #ifdef GIFTJS_PACK_X86
-  if (MR <= 16 && hasAvx512()) return packAAvx512(p, i0, mc, k0, kc, MR, dst);
+  if (MR <= 16 && cpuHasAvx512()) return packAAvx512(p, i0, mc, k0, kc, MR, dst);
 #endif
   packAPortable(p, i0, mc, k0, kc, MR, dst);
 }
 
 void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR, float* dst) {
 #ifdef GIFTJS_PACK_X86
-  if (!p.Bbf16 && NR % 16 == 0 && hasAvx512()) return packBAvx512(p, k0, kc, j0, nc, NR, dst);
+  if (!p.Bbf16 && NR % 16 == 0 && cpuHasAvx512()) return packBAvx512(p, k0, kc, j0, nc, NR, dst);
 #endif
   packBPortable(p, k0, kc, j0, nc, NR, dst);
 }

@@ -144,6 +144,8 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
   thread_local std::vector<float> dkSlots, dvSlots;
   if (dk && dkSlots.size() < s.B * s.H * headKV) dkSlots.resize(s.B * s.H * headKV);
   if (dv && dvSlots.size() < s.B * s.H * headKV) dvSlots.resize(s.B * s.H * headKV);
+  // The tasks below run on the pool's threads, where the names above would mean those threads' own
+  // (empty) vectors: they reach the caller's through these references.
   std::vector<float>& dkHeads = dkSlots;
   std::vector<float>& dvHeads = dvSlots;
   ThreadPool::instance().parallelFor(s.B * s.H, [&](std::size_t task) {

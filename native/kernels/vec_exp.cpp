@@ -1,6 +1,8 @@
 #include "vec_exp.h"
 
 #include <cstring>
+
+#include "../runtime/cpu_features.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -10,14 +12,6 @@ namespace giftjs {
 namespace {
 
 #if defined(__x86_64__)
-bool hasAvx512() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-  }();
-  return yes;
-}
-
 __attribute__((target("avx512f,fma"))) inline __m512 exp16(__m512 x) {
   const __m512 hi = _mm512_set1_ps(88.3762626647949f);
   const __m512 lo = _mm512_set1_ps(-87.3365447504019f);
@@ -96,7 +90,7 @@ __attribute__((target("avx512f,fma"))) void expScaled512(const float* x, float s
 
 float rowMax(const float* x, std::size_t n) {
 #if defined(__x86_64__)
-  if (hasAvx512()) return rowMax512(x, n);
+  if (cpuHasAvx512()) return rowMax512(x, n);
 #endif
   float m = -INFINITY;
   for (std::size_t i = 0; i < n; ++i) {
@@ -108,7 +102,7 @@ float rowMax(const float* x, std::size_t n) {
 
 float expShifted(const float* x, float shift, float* y, std::size_t n) {
 #if defined(__x86_64__)
-  if (hasAvx512()) return expShifted512(x, shift, y, n);
+  if (cpuHasAvx512()) return expShifted512(x, shift, y, n);
 #endif
   float s = 0.0f;
   for (std::size_t i = 0; i < n; ++i) {
@@ -121,7 +115,7 @@ float expShifted(const float* x, float shift, float* y, std::size_t n) {
 
 void expScaled(const float* x, float sign, float* y, std::size_t n) {
 #if defined(__x86_64__)
-  if (hasAvx512()) return expScaled512(x, sign, y, n);
+  if (cpuHasAvx512()) return expScaled512(x, sign, y, n);
 #endif
   for (std::size_t i = 0; i < n; ++i) y[i] = std::exp(sign * x[i]);
 }

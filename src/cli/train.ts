@@ -187,7 +187,8 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   if (values.share !== undefined) methodConfig.share = values.share;
   if (values.dropout !== undefined) methodConfig.dropout = numberOption(values.dropout, 'dropout', 0);
 
-  if (values.bf16 === true) {
+  const bf16 = values.bf16 === true;
+  if (bf16) {
     const task = String(values.task ?? preset?.task);
     if (['seqcls', 'imgcls'].includes(task)) throw new GiftjsError(`--bf16 trains language models so far; --task ${task} trains in float32 (leave out --bf16)`);
     if (values.engine === 'torch') throw new GiftjsError('--bf16 is not available with --engine torch');
@@ -230,7 +231,6 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const adapter = attachAdapter(model, methodConfig, options.seed, 'command line');
   const padId = tokenizer.eosTokenId ?? 0;
   console.error(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);
-  const bf16 = values.bf16 === true;
   if (bf16) {
     // After the adapter is attached, so that only what stays frozen is rounded.
     const stored = model.storeFrozenWeightsAsBf16();

@@ -13,13 +13,19 @@ export function bf16ToFloat32(bits: Uint16Array, out: Float32Array = new Float32
   return out;
 }
 
-/** float32 to bfloat16 bits, rounding to nearest even (NaN stays NaN). */
-export function float32ToBf16(values: Float32Array, out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
+/**
+ * float32 to bfloat16 bits, rounding to nearest even (NaN stays NaN). With flushDenormals, zero and
+ * denormal values become a zero of their sign, as the CPU's vcvtneps2bf16 converts them (bf16 dot
+ * products); storage keeps them, as PyTorch's conversion does.
+ */
+export function float32ToBf16(values: Float32Array, out: Uint16Array = new Uint16Array(values.length), flushDenormals = false): Uint16Array {
   const inBits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   for (let i = 0; i < values.length; i++) {
     const x = inBits[i]!;
     if ((x & 0x7f800000) === 0x7f800000 && (x & 0x007fffff) !== 0) {
       out[i] = (x >>> 16) | 0x0040; // quiet NaN
+    } else if (flushDenormals && (x & 0x7f800000) === 0) {
+      out[i] = (x >>> 16) & 0x8000;
     } else {
       out[i] = ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
     }

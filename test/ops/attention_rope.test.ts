@@ -22,6 +22,16 @@ testEachBackend('rope follows Hugging Face rotate-half, with a position offset',
   assert.throws(() => rope(randn([2, 3, 5], 3)), /head dimension 5 of x \[2, 3, 5\] must be even/);
 });
 
+testEachBackend('rope tables are kept per frequency array, and one changed in place is not served stale tables', () => {
+  const x = randn([1, 2, 5, 8], 4);
+  const invFreq = Float64Array.from([1, 0.1, 0.01, 0.001]);
+  const first = rope(x, { invFreq }).toFloat32Array();
+  assertClose(rope(x, { invFreq }).data, first, 'the same array again');
+  assertClose(first, rope64(x.data, 5, 8, 10000, 0, invFreq), 'its own frequencies');
+  invFreq[1] = 0.5;
+  assertClose(rope(x, { invFreq }).data, rope64(x.data, 5, 8, 10000, 0, invFreq), 'after the array changed');
+});
+
 interface Case { B: number; H: number; Hkv: number; T: number; S: number; D: number; causal: boolean; padded: boolean }
 const CASES: Case[] = [
   { B: 1, H: 1, Hkv: 1, T: 1, S: 1, D: 1, causal: false, padded: false },

@@ -81,11 +81,18 @@ void swigluBackward(const float* gate, const float* up, const float* dy, float* 
     for (std::size_t b0 = i0; b0 < i1; b0 += kBlock) {
       const std::size_t m = std::min(kBlock, i1 - b0);
       expScaled(gate + b0, -1.0f, e, m);
-      for (std::size_t i = 0; i < m; ++i) {
-        const float g = gate[b0 + i];
-        const float s = 1.0f / (1.0f + e[i]);
-        if (dgate) dgate[b0 + i] = dy[b0 + i] * up[b0 + i] * (s * (1.0f + g * (1.0f - s)));
-        if (dup) dup[b0 + i] = dy[b0 + i] * (g * s);
+      // The sigmoid first, then one loop per output: a test per element kept these scalar.
+      for (std::size_t i = 0; i < m; ++i) e[i] = 1.0f / (1.0f + e[i]);
+      const float* g = gate + b0;
+      const float* d = dy + b0;
+      if (dgate) {
+        const float* u = up + b0;
+        float* out = dgate + b0;
+        for (std::size_t i = 0; i < m; ++i) out[i] = d[i] * u[i] * (e[i] * (1.0f + g[i] * (1.0f - e[i])));
+      }
+      if (dup) {
+        float* out = dup + b0;
+        for (std::size_t i = 0; i < m; ++i) out[i] = d[i] * (g[i] * e[i]);
       }
     }
   });

@@ -21,6 +21,7 @@
 #include "../runtime/thread_pool.h"
 #include "kernels.h"
 #include "vec_exp.h"
+#include "vec_reduce.h"
 
 namespace giftjs {
 
@@ -194,8 +195,7 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
       // dP = dO V^T, then dS = P * (dP - rowsum(dO * O)) * scale, stored over dP.
       matmulSerial(false, true, rows, keys, s.D, gb, s.D, vOp, s.D, 0.0f, dP, keys);
       for (std::size_t r = 0; r < rows; ++r) {
-        float di = 0.0f;
-        for (std::size_t d = 0; d < s.D; ++d) di += gb[r * s.D + d] * ob[r * s.D + d];
+        const float di = dotOf(gb + r * s.D, ob + r * s.D, s.D);
         float* dpr = dP + r * keys;
         const float* pr = P + r * keys;
         for (std::size_t j = 0; j < keys; ++j) dpr[j] = pr[j] * (dpr[j] - di) * s.scale;

@@ -6,6 +6,7 @@
 
 #include "../runtime/parallel.h"
 #include "kernels.h"
+#include "vec_reduce.h"
 
 namespace giftjs {
 
@@ -41,8 +42,7 @@ void rmsNormForward(const float* x, const float* w, float* y, float* rstd, std::
     for (std::size_t r = r0; r < r1; ++r) {
       const float* xr = x + r * cols;
       float* yr = y + r * cols;
-      float ss = 0.0f;
-      for (std::size_t j = 0; j < cols; ++j) ss += xr[j] * xr[j];
+      const float ss = dotOf(xr, xr, cols);
       const float inv = 1.0f / std::sqrt(ss / static_cast<float>(cols) + eps);
       rstd[r] = inv;
       for (std::size_t j = 0; j < cols; ++j) yr[j] = xr[j] * inv * w[j];
@@ -62,8 +62,7 @@ void rmsNormBackward(const float* x, const float* w, const float* rstd, const fl
         for (std::size_t j = 0; j < cols; ++j) dwPart[j] += dyr[j] * xr[j] * inv;
       if (dx) {
         // dx = rstd * (g - xhat * mean(g * xhat)),  g = dy * w,  xhat = x * rstd
-        float dot = 0.0f;
-        for (std::size_t j = 0; j < cols; ++j) dot += dyr[j] * w[j] * xr[j];
+        const float dot = dotOf3(dyr, w, xr, cols);
         const float coef = dot * inv * inv / static_cast<float>(cols);
         float* dxr = dx + r * cols;
         for (std::size_t j = 0; j < cols; ++j) dxr[j] = inv * (dyr[j] * w[j] - xr[j] * coef);
@@ -79,20 +78,16 @@ void layerNormForward(const float* x, const float* w, const float* b, float* y, 
     for (std::size_t r = r0; r < r1; ++r) {
       const float* xr = x + r * cols;
       float* yr = y + r * cols;
-      float s = 0.0f;
-      for (std::size_t j = 0; j < cols; ++j) s += xr[j];
-      const float mu = s / n;
-      float v = 0.0f;
-      for (std::size_t j = 0; j < cols; ++j) v += (xr[j] - mu) * (xr[j] - mu);
+      const float mu = sumOf(xr, cols) / n;
+      const float v = laneSum(cols, [xr, mu](std::size_t j) { return (xr[j] - mu) * (xr[j] - mu); });
       const float inv = 1.0f / std::sqrt(v / n + eps);
       mean[r] = mu;
       rstd[r] = inv;
-      for (std::size_t j = 0; j < cols; ++j) {
-        float h = (xr[j] - mu) * inv;
-        if (w) h *= w[j];
-        if (b) h += b[j];
-        yr[j] = h;
-      }
+      for (std::size_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mu) * inv;
+      if (w)
+        for (std::size_t j = 0; j < cols; ++j) yr[j] *= w[j];
+      if (b)
+        for (std::size_t j = 0; j < cols; ++j) yr[j] += b[j];
     }
   });
 }
@@ -109,24 +104,23 @@ void layerNormBackward(const float* x, const float* w, const float* mean, const 
       const float* xr = x + r * cols;
       const float* dyr = dy + r * cols;
       const float mu = mean[r], inv = rstd[r];
-      float sumG = 0.0f, sumGX = 0.0f;
-      for (std::size_t j = 0; j < cols; ++j) {
-        const float xhat = (xr[j] - mu) * inv;
-        const float g = w ? dyr[j] * w[j] : dyr[j];
-        sumG += g;
-        sumGX += g * xhat;
-        if (dw) dwPart[j] += dyr[j] * xhat;
-        if (db) dbPart[j] += dyr[j];
-      }
+      // g = dy * w and xhat = (x - mu) * rstd, summed in lanes (vectorised), then the
+      // weight gradients in their own loops so that none of them branches per element.
+      const float sumG = w ? dotOf(dyr, w, cols) : sumOf(dyr, cols);
+      const float sumGX = w ? laneSum(cols, [=](std::size_t j) { return dyr[j] * w[j] * ((xr[j] - mu) * inv); })
+                            : laneSum(cols, [=](std::size_t j) { return dyr[j] * ((xr[j] - mu) * inv); });
+      if (dw)
+        for (std::size_t j = 0; j < cols; ++j) dwPart[j] += dyr[j] * ((xr[j] - mu) * inv);
+      if (db)
+        for (std::size_t j = 0; j < cols; ++j) dbPart[j] += dyr[j];
       if (dx) {
         // dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
         float* dxr = dx + r * cols;
         const float mg = sumG / n, mgx = sumGX / n;
-        for (std::size_t j = 0; j < cols; ++j) {
-          const float xhat = (xr[j] - mu) * inv;
-          const float g = w ? dyr[j] * w[j] : dyr[j];
-          dxr[j] = inv * (g - mg - xhat * mgx);
-        }
+        if (w)
+          for (std::size_t j = 0; j < cols; ++j) dxr[j] = inv * (dyr[j] * w[j] - mg - (xr[j] - mu) * inv * mgx);
+        else
+          for (std::size_t j = 0; j < cols; ++j) dxr[j] = inv * (dyr[j] - mg - (xr[j] - mu) * inv * mgx);
       }
     }
   });

@@ -4,6 +4,7 @@
 #include "../runtime/parallel.h"
 #include "kernels.h"
 #include "vec_exp.h"
+#include "vec_reduce.h"
 
 namespace giftjs {
 
@@ -26,8 +27,7 @@ void softmaxBackward(const float* y, const float* dy, float* dx, std::size_t row
     for (std::size_t r = r0; r < r1; ++r) {
       const float* yr = y + r * cols;
       const float* gr = dy + r * cols;
-      float dot = 0.0f;
-      for (std::size_t j = 0; j < cols; ++j) dot += yr[j] * gr[j];
+      const float dot = dotOf(yr, gr, cols);
       float* dxr = dx + r * cols;
       for (std::size_t j = 0; j < cols; ++j) dxr[j] = yr[j] * (gr[j] - dot);
     }
@@ -48,8 +48,7 @@ void logSoftmaxBackward(const float* y, const float* dy, float* dx, std::size_t 
   parallelChunks(rows, 8, [&](std::size_t r0, std::size_t r1) {
     for (std::size_t r = r0; r < r1; ++r) {
       const float* gr = dy + r * cols;
-      float s = 0.0f;
-      for (std::size_t j = 0; j < cols; ++j) s += gr[j];
+      const float s = sumOf(gr, cols);
       for (std::size_t j = 0; j < cols; ++j)
         dx[r * cols + j] = gr[j] - std::exp(y[r * cols + j]) * s;
     }

@@ -119,7 +119,7 @@ function lmStepSetup(shape: string, batch: number, seq: number, rank: number, me
   if (dtype === 'bf16') model.storeFrozenWeightsAsBf16();
   const ids = Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize));
   const labels = shiftLabels(ids, batch, seq);
-  return { config, model, params: adapter.namedTrainable(), lossOf: () => crossEntropy(model.forward(ids, batch, seq), labels) };
+  return { config, model, params: adapter.namedTrainable(), lossOf: () => model.loss(ids, batch, seq, labels) };
 }
 
 export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false, profile = false): LmStepTiming {

@@ -6,6 +6,7 @@ export { sum, mean } from './reduce.js';
 export { rmsNorm, layerNorm } from './norms.js';
 export { softmax, logSoftmax } from './softmax.js';
 export { crossEntropy, type CrossEntropyOptions } from './cross_entropy.js';
+export { linearCrossEntropy, type LinearCrossEntropyOptions } from './linear_cross_entropy.js';
 export { gelu, silu, swiglu } from './activations.js';
 export { rope, ropeInverseFrequencies, type RopeOptions } from './rope.js';
 export { scaledDotProductAttention, type AttentionOptions } from './attention.js';

@@ -7,6 +7,8 @@ import { swiglu } from '../../ops/activations.js';
 import { scaledDotProductAttention } from '../../ops/attention.js';
 import { add } from '../../ops/elementwise.js';
 import { linear } from '../../ops/matmul.js';
+import { crossEntropy } from '../../ops/cross_entropy.js';
+import { linearCrossEntropy, type LinearCrossEntropyOptions } from '../../ops/linear_cross_entropy.js';
 import { rope } from '../../ops/rope.js';
 import { concat, reshape, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
@@ -211,6 +213,20 @@ export class LlamaForCausalLM extends Module {
   forward(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
     const h = this.hiddenStates(ids, batch, seq, options);
     return this.lm_head ? this.lm_head.forward(h) : linear(h, this.model.embed_tokens.weight);
+  }
+
+  /**
+   * Cross-entropy of the logits against `targets` (one id per position, [batch * seq]; ignoreIndex
+   * skips a position), summed or averaged. With a plain output projection (no adapter, no bias)
+   * the logits are never held whole: linearCrossEntropy takes them a chunk of rows at a time, the
+   * same GEMMs and loss kernels as crossEntropy(forward()). An adapted lm_head runs its own forward.
+   */
+  loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options: LinearCrossEntropyOptions = {}): Tensor {
+    const h = this.hiddenStates(ids, batch, seq);
+    if (this.lm_head && (this.lm_head.adapter || this.lm_head.bias)) {
+      return crossEntropy(this.lm_head.forward(h), targets, { reduction: options.reduction, ignoreIndex: options.ignoreIndex });
+    }
+    return linearCrossEntropy(h, this.outputWeight, targets, options);
   }
 
   newCache(): KVCache {

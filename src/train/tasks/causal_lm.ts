@@ -3,7 +3,6 @@ import { collate, epochBatches, lengthSortedBatches, type Batch } from '../../da
 import type { Example } from '../../data/examples.js';
 import type { LlamaForCausalLM } from '../../models/llama/model.js';
 import { shiftLabels } from '../../models/llama/model.js';
-import { crossEntropy } from '../../ops/cross_entropy.js';
 import type { TrainTask } from '../task.js';
 
 export function causalLMTask(model: LlamaForCausalLM, train: Example[], heldOut: Example[] | undefined, padId: number): TrainTask<Batch> {
@@ -12,7 +11,7 @@ export function causalLMTask(model: LlamaForCausalLM, train: Example[], heldOut:
     heldOutSize: heldOut?.length ?? 0,
     epochBatches: (batchSize, seed, epoch) => epochBatches(train, batchSize, seed, epoch, padId),
     heldOutBatches: (batchSize) => lengthSortedBatches(heldOut ?? [], batchSize, (g) => collate(g, padId)),
-    lossSum: (b) => crossEntropy(model.forward(b.ids, b.batch, b.seq), shiftLabels(b.labels, b.batch, b.seq), { reduction: 'sum' }),
+    lossSum: (b) => model.loss(b.ids, b.batch, b.seq, shiftLabels(b.labels, b.batch, b.seq), { reduction: 'sum' }),
     units: (b) => b.targetTokens,
     inputTokens: (b) => b.batch * b.seq,
   };

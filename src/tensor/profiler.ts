@@ -23,6 +23,8 @@ const CATEGORIES = new Map<string, string>([
   ['attention', 'attention'],
   ['rmsNorm', 'norms'], ['layerNorm', 'norms'],
   ['softmax', 'softmax / loss'], ['logSoftmax', 'softmax / loss'], ['crossEntropy', 'softmax / loss'],
+  // The output projection's two GEMMs (logits, and dh computed in the forward) and the loss, chunked.
+  ['linearCrossEntropy', 'LM head GEMMs + loss'],
   ['add', 'elementwise'], ['sub', 'elementwise'], ['mul', 'elementwise'], ['div', 'elementwise'], ['scale', 'elementwise'], ['addScalar', 'elementwise'],
   ['swiglu', 'activations'], ['silu', 'activations'], ['gelu', 'activations'], ['relu', 'activations'], ['tanh', 'activations'], ['dropout', 'activations'],
   ['reshape', 'layout'], ['permute', 'layout'], ['slice', 'layout'], ['concat', 'layout'],

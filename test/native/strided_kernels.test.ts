@@ -82,6 +82,31 @@ test('copyStrided: the head split and merge permutes and a broadcast equal the r
   for (let r = 0; r < 17; r++) assertClose(wide.subarray(r * 1031, (r + 1) * 1031), row, `broadcast row ${r}`, 0, 0);
 });
 
+test('copyBlocks: contiguous runs (threaded), strided blocks and an overlapping copy inside one buffer equal the reference kernel', { skip }, () => {
+  const src = rand(300_007, 8);
+  // [srcOffset, srcStride, dstOffset, dstStride, blocks, blockLength, dst length]
+  const cases: [number, number, number, number, number, number, number][] = [
+    [0, 0, 0, 0, 1, 300_007, 300_007], // a clone (not a multiple of the 4096-float rows)
+    [13, 0, 5, 0, 1, 200_001, 250_000], // one run between offsets
+    [7, 70_000, 3, 70_000, 4, 70_000, 290_000], // back-to-back blocks: one contiguous run
+    [1, 1031, 2, 1000, 250, 999, 252_000], // strided blocks
+    [0, 0, 0, 0, 1, 100, 100], // small
+  ];
+  for (const [so, ss, doff, ds, blocks, len, dstLength] of cases) {
+    const expect = rand(dstLength, 9);
+    const got = expect.slice();
+    refBackend.copyBlocks(src, so, ss, expect, doff, ds, blocks, len);
+    withThreads(4, () => withBackend('native', () => getBackend().copyBlocks(src, so, ss, got, doff, ds, blocks, len)));
+    assertClose(got, expect, `copyBlocks ${JSON.stringify([so, ss, doff, ds, blocks, len])}`, 0, 0);
+  }
+  // Inside one buffer, overlapping: must move as memmove does.
+  const a = rand(200_000, 10);
+  const b = a.slice();
+  refBackend.copyBlocks(a, 0, 0, a, 1000, 0, 1, 150_000);
+  withBackend('native', () => getBackend().copyBlocks(b, 0, 0, b, 1000, 0, 1, 150_000));
+  assertClose(b, a, 'overlapping copyBlocks', 0, 0);
+});
+
 test('ropeRotate: forward and back equal the reference kernel, in place too; rotating back restores the input', { skip }, () => {
   const T = 37, D = 64, rows = 3 * 9 * T;
   const cos = new Float32Array(T * D / 2);

@@ -56,9 +56,18 @@ export function linearCrossEntropy(h: Tensor, weight: Tensor, targets: Int32Arra
   if (h.rank < 1 || h.shape[h.rank - 1] !== inF) throw new GiftjsError(`${where}: h's last dimension must be ${inF}`);
   const rows = inF === 0 ? 0 : h.size / inF;
   if (targets.length !== rows) throw new GiftjsError(`${where}: ${rows} rows but ${targets.length} targets were given`);
+  const chunkValues = options.chunkValues ?? DEFAULT_CHUNK_VALUES;
+  if (!Number.isSafeInteger(chunkValues) || chunkValues < 1) {
+    throw new GiftjsError(`${where}: chunkValues ${String(chunkValues)} must be a positive integer (logit values per chunk)`);
+  }
   const t = targets instanceof Int32Array ? targets : Int32Array.from(targets);
+  // Checked here, against the whole batch: the kernels check each chunk but would name a row of it.
   let counted = 0;
-  for (let r = 0; r < rows; r++) if (t[r] !== ignoreIndex) counted++;
+  for (let r = 0; r < rows; r++) {
+    if (t[r] === ignoreIndex) continue;
+    if (t[r]! < 0 || t[r]! >= vocab) throw new GiftjsError(`${where}: target ${t[r]} at row ${r} is outside the vocabulary of ${vocab} (ignoreIndex ${ignoreIndex} skips a row)`);
+    counted++;
+  }
 
   const backend = getBackend();
   const wantGrad = needsRecording([h, weight]);
@@ -66,7 +75,7 @@ export function linearCrossEntropy(h: Tensor, weight: Tensor, targets: Int32Arra
   const needW = wantGrad && weight.requiresGrad;
   if (needW && weight.dtype !== 'float32') throw new GiftjsError(`${where}: a trained weight must be float32`);
 
-  const chunk = chunkRowsFor(rows, vocab, options.chunkValues);
+  const chunk = chunkRowsFor(rows, vocab, chunkValues);
   const perRow = Tensor.empty([rows]);
   // Per chunk: its logits, their gradient, loss and lse, dh's rows; reused chunk after chunk.
   const logits = Tensor.empty([chunk, vocab]);

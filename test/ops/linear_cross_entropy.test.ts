@@ -94,6 +94,13 @@ testEachBackend('linearCrossEntropy: no row counted gives NaN (mean) and zero gr
   assert.throws(() => linearCrossEntropy(h, w, t, { reduction: 'none' as never }), /reduction 'none' is not supported \(allowed: 'mean', 'sum'\)/);
   assert.throws(() => linearCrossEntropy(h, w, new Int32Array(3)), /4 rows but 3 targets/);
   assert.throws(() => linearCrossEntropy(randn([4, 5], 1), w, t), /h's last dimension must be 24/);
+  // A target out of range is named by its row in the whole batch, not in its chunk (row 300 is in the second chunk of 200).
+  const far = targetsWithIgnored(ROWS, VOCAB, 3);
+  far[300] = VOCAB;
+  assert.throws(() => linearCrossEntropy(randn([ROWS, IN], 1), w, far, SMALL), /target 37 at row 300 is outside the vocabulary of 37/);
+  for (const bad of [0, -5, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+    assert.throws(() => linearCrossEntropy(h, w, t, { chunkValues: bad }), /chunkValues .* must be a positive integer/);
+  }
 });
 
 testEachBackend('LlamaForCausalLM.loss equals crossEntropy(forward()) with GIFT attached, and with an adapted lm_head', () => {

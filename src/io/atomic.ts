@@ -11,24 +11,21 @@
 //
 // A folder is only ever replaced when it is empty or giftjs wrote it (it holds the marker file
 // `.giftjs`): whatever else stands at the destination is the user's, and is refused, not deleted.
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { GiftjsError } from '../errors.js';
 import { faultPoint } from './fault_injection.js';
+import { reportingFsErrors } from './fs_errors.js';
+import { withLock } from './lock.js';
+import { processRuns } from './process_identity.js';
+
+export { reportingFsErrors } from './fs_errors.js';
+export { acquireLock, withLock } from './lock.js';
 
 /** The file that marks a folder as giftjs's own output (so replacing it deletes nothing of the user's). */
 export const OUTPUT_MARKER = '.giftjs';
 
 const sibling = (dir: string, kind: 'building' | 'ready' | 'old' | 'lock'): string => join(dirname(dir), `.${basename(dir)}.giftjs-${kind}`);
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Temporary files of writers that were killed (their pid no longer runs) are removed. */
 function removeStaleTemporaries(path: string): void {
@@ -42,7 +39,7 @@ function removeStaleTemporaries(path: string): void {
   for (const n of names) {
     if (!n.startsWith(prefix)) continue;
     const pid = Number(n.slice(prefix.length).split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) rmSync(join(dirname(path), n), { recursive: true, force: true });
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processRuns({ pid })) rmSync(join(dirname(path), n), { recursive: true, force: true });
   }
 }
 
@@ -58,24 +55,6 @@ function writeAll(fd: number, chunks: readonly (Uint8Array | string)[]): void {
       faultPoint('write');
       off += writeSync(fd, bytes, off, bytes.length - off);
     }
-  }
-}
-
-/**
- * Runs a filesystem write: an error the system reports (a file where a folder should be, no
- * permission, a full disk) becomes a GiftjsError naming the path.
- */
-export function reportingFsErrors<T>(path: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (err instanceof GiftjsError || typeof code !== 'string') throw err;
-    const why: Record<string, string> = {
-      EEXIST: 'a file is in the way of a folder', ENOTDIR: 'a file is in the way of a folder', EACCES: 'permission denied', EPERM: 'not permitted',
-      EROFS: 'read-only filesystem', ENOSPC: 'no space left on the device', EISDIR: 'a folder is in the way of a file', ENAMETOOLONG: 'the name is too long',
-    };
-    throw new GiftjsError(`cannot write ${path}: ${Object.hasOwn(why, code) ? why[code] : code} (${(err as Error).message})`);
   }
 }
 
@@ -160,47 +139,6 @@ export function replaceRefusal(dir: string): string | null {
   const entries = readdirSync(dir);
   if (entries.length === 0 || entries.includes(OUTPUT_MARKER)) return null;
   return `${dir} is a folder giftjs did not write (it holds ${someEntries(entries)}); giftjs never replaces it: choose a new or empty output folder`;
-}
-
-/**
- * Holds an exclusive lock file for the duration of `body`. A lock left by a process that no longer
- * runs is taken over; one held by a live process is refused with its pid.
- */
-export function withLock<T>(lockPath: string, what: string, body: () => T): T {
-  const release = acquireLock(lockPath, what);
-  try {
-    return body();
-  } finally {
-    release();
-  }
-}
-
-export function acquireLock(lockPath: string, what: string): () => void {
-  reportingFsErrors(lockPath, () => mkdirSync(dirname(lockPath), { recursive: true }));
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx' });
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        rmSync(lockPath, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      let pid = NaN;
-      try {
-        pid = Number.parseInt(readFileSync(lockPath, 'utf8').trim(), 10);
-      } catch {
-        // gone or unreadable: treated as stale below
-      }
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
-        throw new GiftjsError(`${what} is in use by another giftjs process (pid ${pid}, lock ${lockPath}); wait for it to finish`);
-      }
-      rmSync(lockPath, { force: true });
-    }
-  }
-  throw new GiftjsError(`${what}: could not take the lock ${lockPath}`);
 }
 
 /**

@@ -1,7 +1,9 @@
 // Fault injection for the crash-safety tests: with GIFTJS_FAULT_AT=N in the environment, the Nth
 // filesystem step of an atomic write (a chunk written, an fsync, a rename, a removal) kills the
 // process with SIGKILL, as a power cut or `kill -9` would. GIFTJS_FAULT_LOG=FILE appends each
-// step's kind to FILE, so a test knows how many steps a command takes. Unset, a step costs a test.
+// step's kind to FILE, so a test knows how many steps a command takes. GIFTJS_FAULT_DELAY=NAME:MS
+// makes the point NAME sleep MS milliseconds (a race's window held open for a test). Unset, a step
+// or a point costs a test.
 import { appendFileSync } from 'node:fs';
 
 const limit = Number(process.env.GIFTJS_FAULT_AT ?? 0);
@@ -15,4 +17,11 @@ export function faultPoint(step: FaultStep): void {
   steps++;
   if (log) appendFileSync(log, `${step}\n`);
   if (steps === limit) process.kill(process.pid, 'SIGKILL');
+}
+
+const delay = /^([\w-]+):(\d+)$/.exec(process.env.GIFTJS_FAULT_DELAY ?? '');
+
+/** Sleeps here when GIFTJS_FAULT_DELAY names this point (see above). */
+export function faultDelay(point: string): void {
+  if (delay && delay[1] === point) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(delay[2]));
 }

@@ -49,8 +49,9 @@ export function assertOutputApart(out: string, inputs: readonly { flag: string; 
 export function claimRunFolder(outDir: string): () => void {
   if (existsSync(outDir)) {
     if (!lstatSync(outDir).isDirectory()) throw new GiftjsError(`--out ${outDir} exists and is not a folder`);
-    // A run killed while claiming the folder leaves only its lock and the marker's temporary file.
-    const entries = readdirSync(outDir).filter((n) => n !== RUN_LOCK && !n.startsWith(`.${RUN_MARKER}.tmp-`));
+    // A run killed while claiming the folder leaves only its lock (with the lock's temporary files or
+    // claims) and the marker's temporary file.
+    const entries = readdirSync(outDir).filter((n) => n !== RUN_LOCK && !n.startsWith(`${RUN_LOCK}.break-`) && !n.startsWith(`.${RUN_LOCK}.tmp-`) && !n.startsWith(`.${RUN_MARKER}.tmp-`));
     if (entries.length > 0 && !entries.includes(RUN_MARKER)) {
       throw new GiftjsError(`--out ${outDir} is a folder giftjs did not make (it holds ${someEntries(entries)}); train into a new or empty folder`);
     }

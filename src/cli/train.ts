@@ -273,6 +273,7 @@ function progressReporter(): { callbacks: (out: string) => TrainCallbacks; stop:
     stop: () => bar?.stop(),
     callbacks: (out) => ({
       onResume: (step, dir, note) => console.error(`resuming from ${dir} at step ${step}${note ? `; ${note}` : ''}`),
+      onWarning: (message) => console.error(`${bar && started ? '\n' : ''}warning: ${message}`),
       onEval: (step, loss) => console.error(`${bar && started ? '\n' : ''}held-out loss at step ${step}: ${loss.toFixed(4)}`),
       onStep: (log, total) => {
         if (bar) {

@@ -241,6 +241,22 @@ export interface SafetensorsRaw {
   bytes: Uint8Array;
 }
 
+/** The names of the floating-point entries holding a NaN or an infinity (F32 and BF16 read as stored). */
+export function nonFiniteEntryNames(entries: Record<string, SafetensorsRaw>): string[] {
+  const bad: string[] = [];
+  for (const [name, { dtype, bytes }] of Object.entries(entries)) {
+    if (dtype === 'F32') {
+      const v = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+      for (let i = 0; i < v.length; i++) if (v[i]! - v[i]! !== 0) { bad.push(name); break; } // x - x is 0 exactly when x is finite
+    } else if (dtype === 'BF16' || dtype === 'F16') {
+      const v = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+      const exponent = dtype === 'BF16' ? 0x7f80 : 0x7c00; // all ones: infinity or NaN
+      for (let i = 0; i < v.length; i++) if ((v[i]! & exponent) === exponent) { bad.push(name); break; }
+    }
+  }
+  return bad;
+}
+
 /** A safetensors file as chunks to write in order: header length, header, then each tensor's bytes (names sorted). */
 export function safetensorsChunks(entries: Record<string, SafetensorsRaw>, metadata: Record<string, string> = {}): Uint8Array[] {
   const header: Record<string, unknown> = {};

@@ -5,7 +5,7 @@ import { fileExists } from '../io/files.js';
 import { join } from 'node:path';
 import { writeFilesAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/hf_folder.js';
-import { concatBytes, float32Raws, SafetensorsFile, safetensorsChunks, safetensorsRaws, type SafetensorsRaw } from '../io/safetensors.js';
+import { concatBytes, float32Raws, nonFiniteEntryNames, SafetensorsFile, safetensorsChunks, safetensorsRaws, type SafetensorsRaw } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -66,6 +66,10 @@ export function saveAdapter(dir: string, adapter: AttachedAdapter, base: BaseMod
 
 /** The adapter folder's files, each as chunks in order, from the trainable tensors' bytes however they were read. */
 function adapterFileSet(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown>, raws: Record<string, SafetensorsRaw>): Record<string, Uint8Array[]> {
+  const bad = nonFiniteEntryNames(raws);
+  if (bad.length > 0) {
+    throw new GiftjsError(`the adapter was not written: ${bad.slice(0, 4).join(', ')}${bad.length > 4 ? ` and ${bad.length - 4} more` : ''} hold NaN or infinite values (did training diverge?)`);
+  }
   const { config, side } = adapterConfigFiles(adapter, base, extra);
   const json = (value: unknown) => [new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`)];
   return {

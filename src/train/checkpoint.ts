@@ -8,7 +8,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { recoverFolder, writeFileAtomic, writeFilesAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/hf_folder.js';
-import { float32Raws, SafetensorsFile, safetensorsChunks } from '../io/safetensors.js';
+import { float32Raws, nonFiniteEntryNames, SafetensorsFile, safetensorsChunks } from '../io/safetensors.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { AdamW } from './optimizer.js';
@@ -79,7 +79,10 @@ export async function saveCheckpoint(outDir: string, trainable: [string, Tensor]
   for (const [name, t] of optimizer.stateTensors()) flat.push((entries[name] = t.view([t.size])));
   let stateChunks: Uint8Array[];
   try {
-    stateChunks = safetensorsChunks(await float32Raws(entries));
+    const raws = await float32Raws(entries);
+    const bad = nonFiniteEntryNames(raws);
+    if (bad.length > 0) throw new GiftjsError(`${dir} was not written: ${bad.slice(0, 4).join(', ')} hold NaN or infinite values`);
+    stateChunks = safetensorsChunks(raws);
   } finally {
     for (const t of flat) t.dispose();
   }

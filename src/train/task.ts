@@ -20,6 +20,12 @@ export interface TrainTask<B = unknown> {
   units(batch: B): number;
   /** Token positions the model reads (for throughput). */
   inputTokens(batch: B): number;
+  /**
+   * The loss of a uniform prediction, ln(classes) (ln(vocabulary) for a language model), when the
+   * task has one: a loss that falls below it and later returns to it is the mark of a collapsed
+   * model (every output equal), which the trainer warns of.
+   */
+  readonly uniformLoss?: number;
 }
 
 /** The held-out loss per unit (token or example), in fixed order, without a graph; NaN without held-out data. */

@@ -64,6 +64,8 @@ export interface TrainCallbacks {
   onEval?: (step: number, loss: number) => void;
   /** Resuming from `dir` at `step`; `note` says when the schedule's length changed. */
   onResume?: (step: number, dir: string, note?: string) => void;
+  /** Something the run should not hide but that does not stop it (a loss back at a uniform prediction's). */
+  onWarning?: (message: string) => void;
 }
 
 export interface TrainResult {
@@ -149,6 +151,25 @@ export function validateTrainOptions(o: TrainOptions): void {
   check(o.headWeightDecay === null || (finite(o.headWeightDecay) && o.headWeightDecay >= 0), 'headWeightDecay', o.headWeightDecay, 'null or a finite number >= 0');
 }
 
+/**
+ * Warns once when the training loss sits at a uniform prediction's, ln(classes), to 1e-5 on two
+ * updates in a row: the mark of a model whose outputs became all equal (RMSNorm's mean of squares
+ * overflowing under a huge learning rate, say), whose loss then looks settled. A trained model's
+ * loss, or a fresh head's, is not that close to it on two different batches.
+ */
+function collapseWatch(uniformLoss: number | undefined, warn: ((m: string) => void) | undefined): (step: number, loss: number) => void {
+  let atUniform = 0;
+  let warned = false;
+  return (step, loss) => {
+    if (uniformLoss === undefined || !warn || warned || uniformLoss <= 0) return;
+    atUniform = Math.abs(loss - uniformLoss) <= 1e-5 * uniformLoss ? atUniform + 1 : 0;
+    if (atUniform === 2) {
+      warned = true;
+      warn(`the training loss at steps ${step - 1} and ${step} is ${loss.toFixed(4)}, exactly the loss of a uniform prediction over ${Math.round(Math.exp(uniformLoss))} classes (ln ${Math.round(Math.exp(uniformLoss))} = ${uniformLoss.toFixed(4)}): the model's outputs have probably collapsed to equal values (is the learning rate too high?)`);
+    }
+  };
+}
+
 /** The names of trainable tensors whose gradient holds a NaN or an infinity (their sum of squares is then not finite). */
 function nonFiniteGradients(trainable: [string, Tensor][]): Promise<string[]> {
   return namesOfNonFinite(trainable.filter(([, t]) => t.grad).map(([n, t]) => [n, t.grad!]));
@@ -223,10 +244,16 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     writeFileSync(logPath, '');
   }
   const hasHeldOut = task.heldOutSize > 0;
+  let lastCheckpoint: string | null = latest?.dir ?? null;
   const evaluate = async (step: number) => {
     if (!hasHeldOut) return;
     run.model.eval();
     const { loss } = await taskHeldOutLoss(task, o.batchSize);
+    if (!Number.isFinite(loss)) {
+      throw new GiftjsError(step === 0
+        ? `the held-out loss before training is ${loss}: the model gives non-finite outputs on the held-out data; nothing was trained`
+        : `training diverged by step ${step}: the held-out loss is ${loss}; no adapter was written; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
+    }
     evalHistory.push({ step, loss });
     run.callbacks?.onEval?.(step, loss);
   };
@@ -238,10 +265,10 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
   };
 
   const logs: StepLog[] = [];
+  const collapse = collapseWatch(task.uniformLoss, run.callbacks?.onWarning);
   let epochCache = null as { epoch: number; batches: unknown[] } | null;
   let tokensSeen = 0;
   const t0 = performance.now();
-  let lastCheckpoint: string | null = latest?.dir ?? null;
   for (let step = start; step < totalSteps; step++) {
     const epoch = Math.floor(step / updatesPerEpoch);
     if (epochCache?.epoch !== epoch) epochCache = { epoch, batches: task.epochBatches(o.batchSize, o.seed, epoch) };
@@ -273,6 +300,13 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     const lr = o.lr * lrMultiplier(o.scheduler, step, totalSteps, warmupSteps);
     optimizer.update(lr);
     for (const p of params) p.zeroGrad();
+    // A finite loss and gradient can still step to infinity (a learning rate of 1e39, a weight decay
+    // of 1e30): stop at the update that did it, before it is saved or trained on.
+    const overflowed = await namesOfNonFinite(trainable);
+    if (overflowed.length > 0) {
+      throw new GiftjsError(`training diverged at step ${step + 1}: the update left non-finite values in ${overflowed.slice(0, 4).join(', ')}${overflowed.length > 4 ? ` and ${overflowed.length - 4} more` : ''} (learning rate ${lr}, weight decay ${o.weightDecay}); no adapter was written; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
+    }
+    collapse(step + 1, loss);
     tokensSeen += window.reduce((n: number, b) => n + task.inputTokens(b), 0);
     const elapsed = (performance.now() - t0) / 1000;
     const log: StepLog = { step: step + 1, epoch: step / updatesPerEpoch, loss, lr, grad_norm: gradNorm, tokens: targetTokens, tokens_per_s: tokensSeen / elapsed };

@@ -14,5 +14,6 @@ export function causalLMTask(model: LlamaForCausalLM, train: Example[], heldOut:
     lossSum: (b) => model.loss(b.ids, b.batch, b.seq, shiftLabels(b.labels, b.batch, b.seq), { reduction: 'sum' }),
     units: (b) => b.targetTokens,
     inputTokens: (b) => b.batch * b.seq,
+    uniformLoss: Math.log(model.config.vocabSize),
   };
 }

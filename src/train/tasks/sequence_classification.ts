@@ -25,6 +25,7 @@ export function sequenceClassificationTask(model: SequenceClassifier, space: Lab
     lossSum: (b) => sequenceClassificationLoss(model.logits(b), b.labels, space),
     units: (b) => b.batch,
     inputTokens: (b) => b.batch * b.seq,
+    ...(space.kind === 'classification' ? { uniformLoss: Math.log(space.names.length) } : {}),
   };
 }
 

@@ -33,7 +33,8 @@ export async function trainImageClassification(c: {
   const validation = typeof v['eval-data'] === 'string' ? await loadSet(c.modelDir, v['eval-data'], train.labels) : undefined;
   const test = typeof v['test-data'] === 'string' ? await loadSet(c.modelDir, v['test-data'], train.labels) : undefined;
   console.error(`train: ${train.examples.length} images, ${train.labels.length} classes${validation ? `; validation ${validation.examples.length}` : ''}${test ? `; test ${test.examples.length}` : ''}`);
-  const r = await fineTuneImageClassifier({ modelDir: c.modelDir, train, validation, test, method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks });
+  const r = await fineTuneImageClassifier({ modelDir: c.modelDir, train, validation, test, method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks,
+    inputs: { model: c.modelDir, data: c.dataPath, 'eval-data': v['eval-data'] as string | undefined, 'test-data': v['test-data'] as string | undefined } });
   c.onDone();
   return reportClassifierRun(r, c.out, v.json === true);
 }

@@ -248,6 +248,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
       // bf16 changes the arithmetic, so a checkpoint of one is not resumed by the other (absent when off:
       // checkpoints written before the flag existed keep their fingerprint).
       fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null, ...(bf16 ? { bf16 } : {}) }),
+      inputs: { model: modelDir, data: dataPath, 'eval-data': values['eval-data'] as string | undefined },
       callbacks: progress.callbacks(out),
     });
   } finally {

@@ -10,7 +10,8 @@
 // a building folder is incomplete (removed), a ready one complete (swapped in), an old one stale.
 //
 // A folder is only ever replaced when it is empty or giftjs wrote it (it holds the marker file
-// `.giftjs`): whatever else stands at the destination is the user's, and is refused, not deleted.
+// `.giftjs`, which also records each file's sha256: io/written_files.ts): whatever else stands at
+// the destination is the user's, and is refused, not deleted.
 import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { GiftjsError } from '../errors.js';
@@ -18,12 +19,12 @@ import { faultPoint } from './fault_injection.js';
 import { reportingFsErrors } from './fs_errors.js';
 import { withLock } from './lock.js';
 import { processRuns } from './process_identity.js';
+import { markerContent, OUTPUT_MARKER } from './written_files.js';
 
 export { reportingFsErrors } from './fs_errors.js';
 export { acquireLock, withLock } from './lock.js';
 
-/** The file that marks a folder as giftjs's own output (so replacing it deletes nothing of the user's). */
-export const OUTPUT_MARKER = '.giftjs';
+export { OUTPUT_MARKER } from './written_files.js';
 
 const sibling = (dir: string, kind: 'building' | 'ready' | 'old' | 'lock'): string => join(dirname(dir), `.${basename(dir)}.giftjs-${kind}`);
 
@@ -158,7 +159,9 @@ export function writeFolderAtomic(dir: string, fill: (tmpDir: string) => void): 
     mkdirSync(building);
     try {
       fill(building);
-      writeFileAtomic(join(building, OUTPUT_MARKER), [`${JSON.stringify({ written_by: 'giftjs' })}\n`]);
+      // The marker records each file's sha256 (sub-folders carry markers of their own), so a reader can tell a damaged file.
+      const files = readdirSync(building, { withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith('.')).map((e) => e.name);
+      writeFileAtomic(join(building, OUTPUT_MARKER), [markerContent(building, files)]);
     } catch (err) {
       rmSync(building, { recursive: true, force: true });
       throw err;

@@ -4,6 +4,7 @@
 import { fileExists } from '../io/files.js';
 import { join } from 'node:path';
 import { writeFilesAtomic } from '../io/atomic.js';
+import { verifyWrittenFiles } from '../io/written_files.js';
 import { readJsonFile } from '../io/hf_folder.js';
 import { concatBytes, float32Raws, nonFiniteEntryNames, SafetensorsFile, safetensorsChunks, safetensorsRaws, type SafetensorsRaw } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
@@ -124,6 +125,7 @@ export function loadAdapter(dir: string, model: Module): AttachedAdapter {
     raw.method = method.name;
   }
   if (typeof raw.method !== 'string') throw new GiftjsError(`${configPath}: no 'method' field (expected ${METHOD_NAMES.join(', ')})`);
+  verifyWrittenFiles(dir, [ADAPTER_WEIGHTS]); // a flipped bit since giftjs wrote it is refused, not merged
   const adapter = attachAdapter(model, raw, 0, configPath);
   const file = SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));
   const loaded: Tensor[] = [];

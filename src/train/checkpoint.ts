@@ -5,9 +5,10 @@
 // `saveTotalLimit` are kept (0: all). Runs of earlier giftjs versions kept one `<out>/checkpoint/`,
 // which still resumes.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { recoverFolder, writeFileAtomic, writeFilesAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/hf_folder.js';
+import { verifyWrittenFiles } from '../io/written_files.js';
 import { float32Raws, nonFiniteEntryNames, SafetensorsFile, safetensorsChunks } from '../io/safetensors.js';
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -51,8 +52,42 @@ export function listCheckpoints(outDir: string): { step: number; dir: string }[]
     return m && existsSync(join(dir, 'trainer_state.json')) ? [{ step: Number(m[1]), dir }] : [];
   });
   const legacy = join(outDir, LEGACY_CHECKPOINT_DIR);
-  if (existsSync(join(legacy, 'trainer_state.json'))) found.push({ step: readJsonFile<CheckpointState>(join(legacy, 'trainer_state.json')).step, dir: legacy });
+  if (existsSync(join(legacy, 'trainer_state.json'))) found.push({ step: readCheckpointState(legacy).step, dir: legacy });
   return found.sort((a, b) => a.step - b.step);
+}
+
+/** What trainer_state.json holds, every field checked (a checkpoint is giftjs's file, but a disk or a hand can change it). */
+export interface SavedCheckpointState extends CheckpointState {
+  /** The optimizer's update count (bias correction); equal to step. */
+  optimizer_step: number;
+}
+
+/**
+ * Reads and checks a checkpoint's trainer_state.json: step a positive integer (the folder's own
+ * number for checkpoint-<N>), optimizer_step equal to it, the fingerprint a string, the held-out
+ * history finite losses at steps up to step, totalSteps absent or at least step. Its bytes and
+ * state.safetensors' are first checked against the folder's record of what giftjs wrote.
+ */
+export function readCheckpointState(dir: string): SavedCheckpointState {
+  const path = join(dir, 'trainer_state.json');
+  verifyWrittenFiles(dir, ['trainer_state.json', 'state.safetensors']);
+  const raw = readJsonFile(path);
+  const bad = (field: string, allowed: string): never => {
+    throw new GiftjsError(`${path}: '${field}' is ${JSON.stringify(raw[field]) ?? 'missing'}; it must be ${allowed} (the checkpoint is damaged; resume from another one, or start afresh in a new --out)`);
+  };
+  const positiveInt = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
+  if (!positiveInt(raw.step)) bad('step', 'an integer >= 1');
+  const step = raw.step as number;
+  const numbered = NUMBERED.exec(basename(dir));
+  if (numbered && Number(numbered[1]) !== step) bad('step', `${numbered[1]}, the number of its folder ${basename(dir)}`);
+  if (raw.optimizer_step !== step) bad('optimizer_step', `${step}, the step (one optimizer update per step)`);
+  if (typeof raw.fingerprint !== 'string') bad('fingerprint', 'the run\'s settings as a JSON string');
+  if (raw.totalSteps !== undefined && !(positiveInt(raw.totalSteps) && (raw.totalSteps as number) >= step)) bad('totalSteps', `absent or an integer >= ${step}`);
+  const history = raw.evalHistory;
+  if (!Array.isArray(history) || !history.every((e) => e !== null && typeof e === 'object' && Number.isSafeInteger(e.step) && e.step >= 0 && e.step <= step && typeof e.loss === 'number' && Number.isFinite(e.loss))) {
+    bad('evalHistory', `a list of {"step": 0..${step}, "loss": a finite number}`);
+  }
+  return raw as unknown as SavedCheckpointState;
 }
 
 /** The newest checkpoint, or null. */
@@ -126,32 +161,55 @@ export function changedSettings(saved: string, now: string): string[] | null {
   const after = new Map<string, string>();
   flatten(a, '', before);
   flatten(b, '', after);
-  const keys = [...new Set([...before.keys(), ...after.keys()])].filter((k) => !MAY_CHANGE.has(k));
-  return keys.filter((k) => before.get(k) !== after.get(k)).map((k) => `${k.replace(/^options\./, '')}: ${before.get(k) ?? '(unset)'} in the checkpoint, ${after.get(k) ?? '(unset)'} now`);
+  // A checkpoint of an earlier giftjs has no digests of the inputs: their contents cannot be compared.
+  const comparable = (k: string) => !MAY_CHANGE.has(k) && !(k.startsWith('contents.') && ![...before.keys()].some((b) => b.startsWith('contents.')));
+  const keys = [...new Set([...before.keys(), ...after.keys()])].filter(comparable);
+  return keys.filter((k) => before.get(k) !== after.get(k)).map((k) => {
+    const was = before.get(k) ?? '(absent)';
+    const now = after.get(k) ?? '(absent)';
+    if (k.startsWith('contents.')) {
+      const digest = (v: string | undefined) => (v === undefined ? 'absent' : (JSON.parse(v) as string));
+      return `the contents of --${k.slice('contents.'.length).replace('.', ' file ')} changed (${digest(before.get(k))} in the checkpoint, ${digest(after.get(k))} now)`;
+    }
+    return `${k.replace(/^options\./, '')}: ${was === '(absent)' ? '(unset)' : was} in the checkpoint, ${now === '(absent)' ? '(unset)' : now} now`;
+  });
 }
 
 /** Restores tensors and optimizer from a checkpoint folder; returns its state. */
 export function loadCheckpoint(dir: string, trainable: [string, Tensor][], optimizer: AdamW, fingerprint: string): CheckpointState {
-  const state = readJsonFile<CheckpointState & { optimizer_step: number }>(join(dir, 'trainer_state.json'));
+  const state = readCheckpointState(dir);
   const changed = changedSettings(state.fingerprint, fingerprint);
   if (changed === null) {
     throw new GiftjsError(`${dir}: this checkpoint was made with different settings; resume with the same arguments`);
   }
   if (changed.length > 0) {
-    throw new GiftjsError(`${dir}: --resume continues a run with its own settings, and these differ: ${changed.join('; ')}. Only the length (--max-steps, --epochs) and --eval-every / --save-every / --save-total-limit may change; use another --out for a new run`);
+    throw new GiftjsError(`${dir}: --resume continues a run with its own settings and inputs, and these differ: ${changed.join('; ')}. Only the length (--max-steps, --epochs) and --eval-every / --save-every / --save-total-limit may change; use another --out for a new run`);
   }
-  const file = SafetensorsFile.open(join(dir, 'state.safetensors'));
+  const statePath = join(dir, 'state.safetensors');
+  if (!existsSync(statePath)) throw new GiftjsError(`${statePath} is missing: the checkpoint ${dir} is incomplete (resume from another one, or start afresh in a new --out)`);
+  const file = SafetensorsFile.open(statePath);
   try {
-    for (const [name, t] of trainable) {
-      if (!file.tensors.has(name)) throw new GiftjsError(`${file.path}: no tensor '${name}'`);
-      t.writeHost((values) => file.readInto(name, values));
-    }
-    optimizer.loadState(state.optimizer_step, (name) => {
-      if (!file.tensors.has(name)) return undefined;
-      const values = new Float32Array(sizeOf(file.info(name).shape));
-      file.readInto(name, values); // straight from the file: no tensor, no read back from a backend
+    // Values are checked before any reaches the model or the optimizer: shapes as the run's, every
+    // value finite, second moments >= 0 (a negative one turns the next update into NaN).
+    const read = (name: string, shape: readonly number[], what: string, nonNegative = false): Float32Array => {
+      if (!file.tensors.has(name)) throw new GiftjsError(`${file.path}: no ${what} '${name}'`);
+      const saved = file.info(name).shape;
+      if (sizeOf(saved) !== sizeOf(shape) || (saved.length !== 1 && saved.join() !== shape.join())) {
+        throw new GiftjsError(`${file.path}: ${what} '${name}' has shape [${saved.join(', ')}], the run's is [${shape.join(', ')}]`);
+      }
+      const values = new Float32Array(sizeOf(shape));
+      file.readInto(name, values);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i]!;
+        if (!Number.isFinite(v) || (nonNegative && v < 0)) throw new GiftjsError(`${file.path}: ${what} '${name}' holds ${v} at index ${i}; it must be finite${nonNegative ? ' and >= 0' : ''} (the checkpoint is damaged)`);
+      }
       return values;
-    }, file.path);
+    };
+    const values = trainable.map(([name, t]) => read(name, t.shape, 'tensor'));
+    const moments = new Map<string, Float32Array>();
+    for (const [name, t] of optimizer.stateTensors()) moments.set(name, read(name, [t.size], 'optimizer state', name.startsWith('optimizer.v.')));
+    trainable.forEach(([, t], i) => t.assign(values[i]!));
+    optimizer.loadState(state.optimizer_step, (name) => moments.get(name), file.path);
   } finally {
     file.close();
   }

@@ -42,6 +42,8 @@ export interface ClassifierRunOptions {
   method: Record<string, unknown>;
   options: TrainOptions;
   outDir?: string;
+  /** The files read, by flag, whose contents a checkpoint fingerprints (TrainRun.inputs). */
+  inputs?: Record<string, string | undefined>;
   resume?: boolean;
   callbacks?: TrainCallbacks;
   /** Progress lines (tokenization counts and such). */
@@ -105,6 +107,7 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
     model, adapter, task: sequenceClassificationTask(model, labels, train, validation), options: o.options,
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, textFields, labelField, maxLength, n: train.length }),
+    inputs: o.inputs,
     adapterFiles: () => adapterFileChunks(adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir) }, { task: taskInfo() }),
   });
   const task = taskInfo();

@@ -22,6 +22,8 @@ export interface ImageClassifierRunOptions {
   method: Record<string, unknown>;
   options: TrainOptions;
   outDir?: string;
+  /** The files read, by flag, whose contents a checkpoint fingerprints (TrainRun.inputs). */
+  inputs?: Record<string, string | undefined>;
   resume?: boolean;
   callbacks?: TrainCallbacks;
 }
@@ -42,6 +44,7 @@ export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Pro
     model, adapter, task: imageClassificationTask(model, o.train.examples, o.validation?.examples), options: o.options,
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, n: o.train.examples.length }),
+    inputs: o.inputs,
     adapterFiles: () => adapterFileChunks(adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } }),
   });
   const result: ImageClassifierRunResult = { model, adapter, training };

@@ -14,6 +14,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
 import { GiftjsError } from '../errors.js';
 import { claimRunFolder } from '../io/output_folder.js';
+import { inputContents } from '../io/content_digest.js';
 import { latestCheckpoint, loadCheckpoint, recoverCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { AdamW, clipGradNormAsync, namesOfNonFinite, type ParamGroup } from './optimizer.js';
 import { lrMultiplier, type SchedulerKind } from './schedule.js';
@@ -91,6 +92,12 @@ export interface TrainRun {
   resume?: boolean;
   /** The run's settings as JSON, for the checkpoint's fingerprint (--resume names what changed). */
   fingerprint?: string;
+  /**
+   * The files the run reads, by flag (model folder, data files): when checkpoints are written or
+   * resumed, their contents (size and sha256) join the fingerprint, so a model or data file changed
+   * under the same path is not resumed silently.
+   */
+  inputs?: Record<string, string | undefined>;
   /** The adapter's files (adapterFileChunks) for each checkpoint's adapter/, loadable as it is. */
   adapterFiles?: () => Promise<Record<string, Uint8Array[]>>;
   callbacks?: TrainCallbacks;
@@ -152,6 +159,30 @@ export function validateTrainOptions(o: TrainOptions): void {
 }
 
 /**
+ * The lines of log.jsonl for the updates up to `step`. A kill while a line was appended leaves it
+ * torn: that can only be the last line, written after the newest checkpoint, and is dropped; an
+ * unreadable line before it means the file was changed, and is refused by line number.
+ */
+function keptLogLines(logPath: string, step: number): string[] {
+  const lines = readFileSync(logPath, 'utf8').split('\n');
+  const kept: string[] = [];
+  lines.forEach((line, i) => {
+    if (line === '') return;
+    let entry: unknown;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      if (lines.slice(i + 1).every((l) => l === '')) return; // the torn last line
+      throw new GiftjsError(`${logPath}:${i + 1} is not a JSON line; the run's log was changed (remove the line or start afresh in a new --out)`);
+    }
+    const s = (entry as { step?: unknown } | null)?.step;
+    if (typeof s !== 'number') throw new GiftjsError(`${logPath}:${i + 1} has no step number; the run's log was changed`);
+    if (s <= step) kept.push(line);
+  });
+  return kept;
+}
+
+/**
  * Warns once when the training loss sits at a uniform prediction's, ln(classes), to 1e-5 on two
  * updates in a row: the mark of a model whose outputs became all equal (RMSNorm's mean of squares
  * overflowing under a huge learning rate, say), whose loss then looks settled. A trained model's
@@ -184,7 +215,8 @@ export async function trainModel(run: TrainRun): Promise<TrainResult> {
   validateTrainOptions(o);
   const task = runTask(run);
   if (task.trainSize === 0) throw new GiftjsError('training data is empty (after tokenization and truncation)');
-  const fingerprint = run.fingerprint ?? JSON.stringify({ method: run.adapter.method, options: o, trainSize: task.trainSize });
+  let fingerprint = run.fingerprint ?? JSON.stringify({ method: run.adapter.method, options: o, trainSize: task.trainSize });
+  if (run.outDir && run.inputs && (o.saveEvery > 0 || run.resume)) fingerprint = JSON.stringify({ ...JSON.parse(fingerprint), contents: inputContents(run.inputs) });
   const release = run.outDir ? claimRunFolder(run.outDir) : () => {};
   let optimizer: AdamW | null = null;
   try {
@@ -232,7 +264,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     resumedFrom = start;
     // Keep the log lines of the updates the checkpoint covers; later ones will be written again.
     if (logPath && existsSync(logPath)) {
-      const kept = readFileSync(logPath, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as StepLog).step <= start);
+      const kept = keptLogLines(logPath, start);
       writeFileSync(logPath, kept.map((l) => `${l}\n`).join(''));
     }
     const planned = state.totalSteps;

@@ -32,9 +32,12 @@ export function requireString(values: Record<string, unknown>, name: string, usa
   return v;
 }
 
-/** A flag's text as a number; '' (as in --lr=) is no number, though Number('') is 0. */
+/**
+ * A flag's text as a number, in decimal or scientific notation only: Number() also reads '' (as in
+ * --lr=) as 0 and '0x10' as 16, 'Infinity' and '0b11', none of which a learning rate means.
+ */
 function flagNumber(v: unknown): number {
-  return typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return typeof v === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v) ? Number(v) : NaN;
 }
 
 export function intOption(v: unknown, name: string, fallback: number, min = 1): number {
@@ -47,7 +50,7 @@ export function intOption(v: unknown, name: string, fallback: number, min = 1): 
 export function numberOption(v: unknown, name: string, fallback: number): number {
   if (v === undefined) return fallback;
   const n = flagNumber(v);
-  if (!Number.isFinite(n)) throw new GiftjsError(`--${name} must be a number, got '${String(v)}'`);
+  if (!Number.isFinite(n)) throw new GiftjsError(`--${name} must be a decimal number (such as 2e-4 or 0.5), got '${String(v)}'`);
   return n;
 }
 

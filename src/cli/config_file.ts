@@ -4,7 +4,7 @@
 // keys that are allowed, as is a value of the wrong kind.
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { parse as parseYaml, parseDocument, stringify as stringifyYaml } from 'yaml';
 import type { Options, Parsed } from './args.js';
 import { GiftjsError } from '../errors.js';
 
@@ -24,6 +24,11 @@ export function readConfigFile(path: string, options: Options): Parsed['values']
     throw new GiftjsError(`--config ${path}: not valid ${json ? 'JSON' : 'YAML'} (${(err as Error).message.split('\n')[0]})`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new GiftjsError(`--config ${path}: the file must hold a mapping of option names to values`);
+  if (json) {
+    // JSON.parse keeps the last of two equal keys without a word; YAML (JSON is YAML) refuses them.
+    const duplicate = parseDocument(text).errors.find((e) => e.code === 'DUPLICATE_KEY');
+    if (duplicate) throw new GiftjsError(`--config ${path}: ${duplicate.message.split('\n')[0]} (a key given twice: which value was meant?)`);
+  }
   const values: Parsed['values'] = {};
   const allowed = Object.keys(options).filter((k) => k !== 'config' && k !== 'help');
   for (const [rawKey, value] of Object.entries(doc)) {

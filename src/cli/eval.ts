@@ -59,6 +59,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     // max_length), and the generation tasks read whole prompts.
     throw new GiftjsError(`--max-length applies to --task lm; --task ${task} ${task === 'seqcls' || task === 'imgcls' ? "uses the length the classifier was trained with (its adapter's task settings)" : 'reads each prompt whole'}`);
   }
+  refuseFlagsTheTaskIgnores(values, task);
   if (task === 'commonsense' || task === 'math') return evalGenerationTask(values, modelDir, dataPath, task);
   if (task === 'seqcls') return evalSequenceClassification(values, modelDir, dataPath);
   if (task === 'imgcls') return evalImageClassification(values, modelDir, dataPath);
@@ -69,7 +70,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const set = await loadExampleFile(dataPath, tokenizer, { format: values.format as string | undefined, maxLength: length, task: template });
   console.error(describeExampleFile(dataPath, set, length, template));
   if (set.examples.length === 0) throw new GiftjsError(`${dataPath}: nothing to evaluate (no record has a target token after its first)`);
-  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true });
   const r = await evaluatePerplexity(model, set.examples, tokenizer.eosTokenId ?? 0);
   if (!Number.isFinite(r.loss)) throw new GiftjsError(`the loss on ${dataPath} is ${r.loss}: the model's weights or the adapter's are not finite (nothing was written)`);
   console.log(`examples ${r.examples}, predicted tokens ${r.tokens}${set.truncated ? `, ${set.truncated} records cut to ${length} tokens` : ''}`);
@@ -78,10 +79,29 @@ export async function evalCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** The flags each --task reads beyond --model, --adapter, --data, --task and --json; another is refused, not ignored. */
+const TASK_FLAGS: Record<string, readonly string[]> = {
+  lm: ['max-length', 'format', 'template'],
+  commonsense: ['limit', 'max-new-tokens', 'out'],
+  math: ['limit', 'max-new-tokens', 'out'],
+  seqcls: ['columns', 'out'],
+  imgcls: ['out'],
+};
+
+function refuseFlagsTheTaskIgnores(values: Record<string, unknown>, task: string): void {
+  const reads = Object.hasOwn(TASK_FLAGS, task) ? TASK_FLAGS[task]! : null;
+  if (!reads) return; // an unknown task is refused by name below
+  for (const flag of new Set(Object.values(TASK_FLAGS).flat())) {
+    if (values[flag] === undefined || reads.includes(flag)) continue;
+    const tasks = Object.keys(TASK_FLAGS).filter((t) => TASK_FLAGS[t]!.includes(flag));
+    throw new GiftjsError(`--${flag} applies to --task ${tasks.join(', ')}; --task ${task} does not read it (leave it out)`);
+  }
+}
+
 async function evalGenerationTask(values: Record<string, unknown>, modelDir: string, dataPath: string, task: GenerationTask): Promise<number> {
   let records = await loadRecords(dataPath);
   if (values.limit !== undefined) records = records.slice(0, intOption(values.limit, 'limit', records.length));
-  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true });
   const tokenizer = loadTokenizer(modelDir);
   const r = evaluateGenerationTask(model, tokenizer, records, task, intOption(values['max-new-tokens'], 'max-new-tokens', MAX_NEW_TOKENS[task]), (_prediction, i) => {
     if ((i + 1) % 10 === 0 || i + 1 === records.length) console.error(`${i + 1}/${records.length} scored`);

@@ -7,7 +7,7 @@ import { DATA_FORMATS } from '../data/examples.js';
 import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
 import { loadCausalLM } from '../models/registry.js';
 import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
-import { METHOD_NAMES } from '../peft/registry.js';
+import { METHOD_NAMES, peftMethod } from '../peft/registry.js';
 import { writeTrainingReport } from '../train/report.js';
 import { presetByName, PRESETS } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
@@ -182,6 +182,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     target_modules: listOption(values.targets) ?? (preset?.method.target_modules as string[] | undefined) ?? ['q_proj', 'v_proj'],
     layers: layersOption(values.layers),
   };
+  refuseFlagsTheMethodIgnores(values, methodName);
   if (values.alpha !== undefined) methodConfig.alpha = numberOption(values.alpha, 'alpha', rank);
   Object.assign(resolved, { method: methodName, rank, targets: methodConfig.target_modules });
   if (values.share !== undefined) methodConfig.share = values.share;
@@ -197,6 +198,8 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   if (values.engine === 'torch' && ['seqcls', 'imgcls'].includes(String(values.task ?? preset?.task))) {
     throw new GiftjsError(`--engine torch trains language models; --task ${String(values.task ?? preset?.task)} runs on giftjs's engine`);
   }
+  const taskName = String(values.task ?? preset?.task);
+  if (values.regression === true && taskName !== 'seqcls') throw new GiftjsError(`--regression applies to --task seqcls (a one-output regression head); this run is ${taskName === 'undefined' ? 'language modelling' : `--task ${taskName}`}`);
   const progress = progressReporter();
   if (((values.task as string | undefined) ?? preset?.task) === 'imgcls') {
     return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: progress.callbacks(out), onDone: progress.stop });
@@ -261,6 +264,19 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   console.error(`adapter: ${join(out, 'adapter')}\nmetrics: ${join(out, 'metrics.json')}\nloss curve: ${join(out, 'loss_curve.svg')}`);
   if (values.json) console.log(JSON.stringify(metrics));
   return 0;
+}
+
+/** The flags that set a method's config fields (PeftMethod.settings). */
+const METHOD_SETTING_FLAGS: Record<string, string> = { rank: 'rank', alpha: 'alpha', targets: 'target_modules', layers: 'layers', share: 'share', dropout: 'dropout' };
+
+/** A method setting given for a method that does not read it (--dropout with GIFT) is refused, naming the methods that do. */
+function refuseFlagsTheMethodIgnores(values: Record<string, unknown>, methodName: string): void {
+  const method = peftMethod(methodName);
+  for (const [flag, field] of Object.entries(METHOD_SETTING_FLAGS)) {
+    if (values[flag] === undefined || method.settings.includes(field)) continue;
+    const readers = METHOD_NAMES.filter((n) => peftMethod(n).settings.includes(field));
+    throw new GiftjsError(`--${flag} does not apply to --method ${methodName} (it sets ${field} of ${readers.join(', ')}); leave it out`);
+  }
 }
 
 /** A progress bar on a terminal, a log line every 5% otherwise. */

@@ -129,13 +129,21 @@ export function loadAdapter(dir: string, model: Module): AttachedAdapter {
   const adapter = attachAdapter(model, raw, 0, configPath);
   const file = SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));
   const loaded: Tensor[] = [];
+  const used = new Set<string>();
   try {
     adapter.loadTensors((name) => {
       if (!file.tensors.has(name)) return undefined;
       const t = file.readTensor(name);
       loaded.push(t);
+      used.add(name);
       return t;
     }, file.path);
+    // A tensor the config does not place (k_proj weights under a q_proj,v_proj config, a layer the
+    // model lacks) is refused: dropping it would merge and export another adapter than the file's.
+    const unused = [...file.tensors.keys()].filter((n) => !used.has(n));
+    if (unused.length > 0) {
+      throw new GiftjsError(`${file.path}: ${unused.length} tensor(s) that ${configPath} does not place on this model (${unused.slice(0, 3).join(', ')}${unused.length > 3 ? ', ...' : ''}); the config's target_modules, layers or modules_to_save and the weights disagree, or the adapter is for another model`);
+    }
   } finally {
     file.close();
     for (const t of loaded) t.dispose();

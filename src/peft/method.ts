@@ -42,6 +42,8 @@ export interface AdapterTaskInfo {
 
 export interface PeftMethod {
   readonly name: MethodName;
+  /** The config fields the method reads (rank, target_modules, ...): a setting it does not read is refused, not ignored. */
+  readonly settings: readonly string[];
   /** PEFT's peft_type for this method when PEFT has one ("LORA"): adapters of that type are read as this method. */
   readonly peftType?: string;
   /**

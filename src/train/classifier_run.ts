@@ -79,6 +79,10 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
   const labelField = o.labelField ?? detected.labelField;
   if (!labelField) throw new GiftjsError(`${o.train[0]!.where}: no label field found (tried label, score); name it with --label-field`);
   const labels = labelSpaceOf(o.train, labelField, o.regression ?? false);
+  const seen = new Set(o.train.map((r) => String(r.value[labelField])));
+  if (labels.kind === 'classification' && seen.size < 2) {
+    throw new GiftjsError(`the training data's ${o.train.length} records all have the label ${JSON.stringify([...seen][0])} (field '${labelField}'): a classifier needs examples of at least two classes (or --regression for a number to predict)`);
+  }
   const tokenizer = Tokenizer.fromFolder(o.modelDir);
   const maxLength = o.maxLength ?? 128;
   const encode = (records: DataRecord[] | undefined, name: string): SeqClsExample[] | undefined => {

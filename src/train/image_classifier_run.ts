@@ -1,6 +1,7 @@
 // Fine-tuning a ViT for image classification end to end (gift train --task imgcls, the vision
 // run): a model folder and image sets in; adapter (with its head and label names), metrics,
 // log and loss curve out.
+import { GiftjsError } from '../errors.js';
 import { join } from 'node:path';
 import type { ImageSet } from '../data/images.js';
 import { evaluateImageClassifier, type ClassificationMetrics } from '../eval/classification.js';
@@ -37,6 +38,8 @@ export interface ImageClassifierRunResult {
 }
 
 export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Promise<ImageClassifierRunResult> {
+  const seen = new Set(o.train.examples.map((e) => e.label));
+  if (seen.size < 2) throw new GiftjsError(`the training images' ${o.train.examples.length} examples all have one label (${JSON.stringify(o.train.labels[[...seen][0] ?? 0])}): a classifier needs examples of at least two classes`);
   const model = loadImageClassifier(o.modelDir, { labels: o.train.labels, seed: o.options.seed });
   const config = withTrainedHead(o.method);
   const adapter = attachAdapter(model, config, o.options.seed, 'method config');

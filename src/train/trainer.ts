@@ -120,6 +120,9 @@ function paramGroups(run: TrainRun): ParamGroup[] {
   const trainable = run.adapter.namedTrainable();
   const main = trainable.filter(([n]) => !heads.has(n));
   const head = trainable.filter(([n]) => heads.has(n));
+  if (head.length === 0 && (o.headLr !== null || o.headWeightDecay !== null)) {
+    throw new GiftjsError(`training option ${o.headLr !== null ? 'headLr (--head-lr)' : 'headWeightDecay (--head-weight-decay)'} is set, but this run trains no head (${run.adapter.method} trains ${trainable.slice(0, 2).map(([n]) => n).join(', ')}${trainable.length > 2 ? ', ...' : ''}); leave it out`);
+  }
   const groups: ParamGroup[] = [{ params: main, lrScale: 1, weightDecay: o.weightDecay }];
   if (head.length) groups.push({ params: head, lrScale: (o.headLr ?? o.lr) / o.lr, weightDecay: o.headWeightDecay ?? o.weightDecay });
   return groups.filter((g) => g.params.length > 0);

@@ -101,8 +101,8 @@ test('absurd values are refused with the flag and what is allowed (item 10)', ()
   refused(gift(...trainArgs('a1', '--lr=-1')), /training option lr is -1; it must be a finite number > 0/);
   refused(gift(...trainArgs('a1', '--lr', '-1')), /Option '--lr' argument is ambiguous/);
   refused(gift(...trainArgs('a1', '--no-such-flag')), /Unknown option '--no-such-flag'/);
-  refused(gift(...trainArgs('a2', '--lr', 'NaN')), /--lr must be a number, got 'NaN'/);
-  refused(gift(...trainArgs('a3', '--lr=')), /--lr must be a number, got ''/);
+  refused(gift(...trainArgs('a2', '--lr', 'NaN')), /--lr must be a decimal number \(such as 2e-4 or 0\.5\), got 'NaN'/);
+  refused(gift(...trainArgs('a3', '--lr=')), /--lr must be a decimal number \(such as 2e-4 or 0\.5\), got ''/);
   refused(gift(...trainArgs('a4', '--warmup-ratio', '5')), /training option warmupRatio is 5; it must be in \[0, 1\]/);
   refused(gift(...trainArgs('a5', '--max-length', '100000')), /--max-length 100000 is longer than the model's context \(max_position_embeddings 128\)/);
   refused(gift(...trainArgs('a6', '--method', 'lora', '--rank', '100')), /LoRA rank 100 is larger than model\.layers\.0\.self_attn\.q_proj allows/);

@@ -97,7 +97,7 @@ test('gift train --config refuses unknown keys and wrong kinds by name; --data f
   }
   writeFileSync(bad, `model: ${MODEL}\ndata: ${data}\nlr: .nan\n`);
   r = gift(['train', '--config', bad, '--out', join(dir, 'o1')]);
-  assert.match(r.err, /--lr must be a number, got 'NaN'/);
+  assert.match(r.err, /--lr must be a decimal number \(such as 2e-4 or 0\.5\), got 'NaN'/);
   writeFileSync(bad, `model: ${MODEL}\ndata: ${data}\nresume: "yes"\n`);
   r = gift(['train', '--config', bad, '--out', join(dir, 'o2')]);
   assert.match(r.err, /'resume' is a switch: true or false, got "yes"/);

@@ -35,6 +35,7 @@ class AttachedOwnTensors implements AttachedAdapter {
 function ownTensorsMethod(name: MethodName, select: (model: Module) => [string, Tensor][], emptyError: string): PeftMethod {
   return {
     name,
+    settings: [],
     parseConfig: () => ({ method: name }),
     attach(model: Module, config: AdapterConfig): AttachedAdapter {
       const chosen = select(model);

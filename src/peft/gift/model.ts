@@ -45,6 +45,7 @@ export class AttachedGift extends WeightDeltaAdapter {
 
 export const giftMethod: PeftMethod = {
   name: 'gift',
+  settings: ['rank', 'alpha', 'target_modules', 'layers', 'share'],
   parseConfig: parseGiftConfig,
   attach(model: Module, rawConfig, rng: Random): AttachedAdapter {
     const config = rawConfig as GiftConfig;

@@ -47,6 +47,7 @@ class AttachedLora extends WeightDeltaAdapter {
 
 export const loraMethod: PeftMethod = {
   name: 'lora',
+  settings: ['rank', 'alpha', 'target_modules', 'layers', 'dropout'],
   peftType: 'LORA',
   parseConfig: parseLoraConfig,
   peftConfigFields(raw, task) {

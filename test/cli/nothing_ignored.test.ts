@@ -1,0 +1,82 @@
+// Nothing given is silently dropped or ignored: adapter tensors the config does not place, flags
+// the chosen method or task does not read, a JSON --config key given twice, a number in hex, a
+// classifier trained on one label. Each is refused by name.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { SafetensorsFile, saveSafetensors } from '../../src/io/safetensors.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const GIFT = join(ROOT, 'bin/gift.js');
+const MODEL = join(ROOT, 'test/fixtures/llama/llama3-scaled-tied');
+
+function gift(...args: string[]) {
+  const r = spawnSync(process.execPath, [GIFT, ...args], { encoding: 'utf8', env: { ...process.env, GIFTJS_NUM_THREADS: '1' } });
+  return { code: r.status, err: r.stderr, out: r.stdout };
+}
+
+function refused(r: ReturnType<typeof gift>, message: RegExp): void {
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, message);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'giftjs-ignored-'));
+const data = join(dir, 'train.jsonl');
+writeFileSync(data, Array.from({ length: 8 }, (_, i) => JSON.stringify({ text: `line number ${i} of the data` })).join('\n') + '\n');
+const train = (out: string, ...more: string[]) => gift('train', '--model', MODEL, '--data', data, '--out', join(dir, out), '--max-steps', '1', '--batch-size', '4', '--rank', '2', ...more);
+
+test('adapter tensors the config does not place are refused, not dropped (merge would export another adapter)', () => {
+  const r = train('lora', '--method', 'lora', '--targets', 'q_proj,k_proj');
+  assert.equal(r.code, 0, r.err);
+  const adapter = join(dir, 'lora/adapter');
+  // The config now names q_proj alone; the weights still hold k_proj's pairs.
+  const configPath = join(adapter, 'adapter_config.json');
+  const config = JSON.parse(readFileSync(configPath, 'utf8'));
+  config.target_modules = ['q_proj'];
+  writeFileSync(configPath, JSON.stringify(config));
+  refused(gift('merge', '--model', MODEL, '--adapter', adapter, '--out', join(dir, 'merged')), /adapter_model\.safetensors: 4 tensor\(s\) that .*adapter_config\.json does not place on this model \(base_model\.model\.model\.layers\.0\.self_attn\.k_proj\.lora_A\.weight/);
+  // A layer the model does not have (the model has 2).
+  config.target_modules = ['q_proj', 'k_proj'];
+  writeFileSync(configPath, JSON.stringify(config));
+  const weights = join(adapter, 'adapter_model.safetensors');
+  const file = SafetensorsFile.open(weights);
+  const entries: Record<string, Tensor> = {};
+  for (const name of file.tensors.keys()) entries[name] = file.readTensor(name);
+  file.close();
+  entries['base_model.model.model.layers.7.self_attn.q_proj.lora_A.weight'] = entries['base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight']!;
+  saveSafetensors(weights, entries);
+  rmSync(join(adapter, '.giftjs'));
+  refused(gift('eval', '--model', MODEL, '--adapter', adapter, '--data', data), /1 tensor\(s\) that .* does not place on this model \(base_model\.model\.model\.layers\.7\.self_attn\.q_proj\.lora_A\.weight\)/);
+});
+
+test('flags the method or the task does not read are refused, naming where they apply', () => {
+  refused(train('d', '--dropout', '0.1'), /--dropout does not apply to --method gift \(it sets dropout of lora\)/);
+  refused(train('s', '--method', 'lora', '--share', 'input-size'), /--share does not apply to --method lora \(it sets share of gift\)/);
+  refused(train('r', '--method', 'full'), /--rank does not apply to --method full/);
+  refused(train('h', '--head-lr', '1e-3'), /headLr \(--head-lr\) is set, but this run trains no head \(gift trains gift\.q_proj\.phi/);
+  refused(train('g', '--regression'), /--regression applies to --task seqcls .*this run is language modelling/);
+  refused(gift('eval', '--model', MODEL, '--data', data, '--limit', '2'), /--limit applies to --task commonsense, math; --task lm does not read it/);
+  refused(gift('eval', '--model', MODEL, '--data', data, '--out', join(dir, 'evalout')), /--out applies to --task commonsense, math, seqcls, imgcls; --task lm does not read it/);
+  refused(gift('eval', '--model', MODEL, '--data', data, '--limit', '0', '--task', 'math'), /--limit must be an integer >= 1, got '0'/);
+});
+
+test('numbers are decimal; a JSON --config key given twice is refused', () => {
+  refused(train('x', '--lr', '0x10'), /--lr must be a decimal number \(such as 2e-4 or 0\.5\), got '0x10'/);
+  refused(train('i', '--lr', 'Infinity'), /--lr must be a decimal number/);
+  assert.equal(train('ok', '--lr', '2.5E-4').code, 0);
+  const config = join(dir, 'run.json');
+  writeFileSync(config, '{"lr": 0.001, "batch_size": 4, "lr": 0.5}');
+  refused(train('dup', '--config', config), /--config .*run\.json: Map keys must be unique at line 1, column \d+: \(a key given twice/);
+});
+
+test('a classifier whose training data has one label is refused', () => {
+  const texts = join(dir, 'one-label.jsonl');
+  writeFileSync(texts, Array.from({ length: 6 }, (_, i) => JSON.stringify({ text: `message ${i}`, label: 'spam' })).join('\n') + '\n');
+  refused(gift('train', '--task', 'seqcls', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--data', texts, '--out', join(dir, 'cls'), '--max-steps', '1'),
+    /the training data's 6 records all have the label "spam" \(field 'label'\): a classifier needs examples of at least two classes/);
+});

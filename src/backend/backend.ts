@@ -28,7 +28,11 @@ export type HostValues = Float32Array | Uint16Array;
 export interface BackendMemory {
   /** Backends with the same space share buffers (ref and native both use 'host'). */
   readonly space: string;
-  /** A float32 buffer of `length` elements; its contents are undefined. */
+  /**
+   * A new float32 buffer of `length` elements, zeroed (a Float32Array, a WebGPU buffer): the pool
+   * hands out recycled buffers with undefined contents, but a fresh one reads as zeros untouched,
+   * so a model built only to be loaded costs no resident memory until its weights arrive.
+   */
   alloc(length: number): DeviceBuffer;
   /** Gives the buffer back (the host space leaves it to the garbage collector). */
   free(buffer: DeviceBuffer): void;
@@ -47,6 +51,11 @@ export interface BackendMemory {
   toBf16(buffer: DeviceBuffer): DeviceBuffer;
   /** Whether the buffer holds bfloat16 bits. */
   isBf16(buffer: DeviceBuffer): boolean;
+  /**
+   * A bfloat16 buffer holding these bits (the bits of a checkpoint's BF16 tensor, kept as they are
+   * stored); absent where bfloat16 weights are not kept (WebGPU computes in float32 only).
+   */
+  adoptBf16?(bits: Uint16Array): DeviceBuffer;
 }
 
 /** C = alpha * op(A) * op(B) + beta * C, row-major, `batch` times with the given strides. */

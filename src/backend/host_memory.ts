@@ -30,4 +30,5 @@ export const hostMemory: BackendMemory = {
     return float32ToBf16(src);
   },
   isBf16: (buffer) => asHost(buffer) instanceof Uint16Array,
+  adoptBf16: (bits) => bits,
 };

@@ -24,7 +24,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   }
   const modelDir = await requireModelFolder(values, GENERATE_HELP);
   if (typeof values.prompt !== 'string') throw new GiftjsError(`--prompt is required (it may be empty: --prompt "")\n\n${GENERATE_HELP}`);
-  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined);
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true });
   const tokenizer = loadTokenizer(modelDir);
   let ids: number[];
   if (values.chat) {

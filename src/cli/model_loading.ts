@@ -13,8 +13,12 @@ export interface LoadedModel {
   adapter: AttachedAdapter | null;
 }
 
-export function loadModelWithAdapter(modelDir: string, adapterDir: string | undefined): LoadedModel {
-  const model = loadCausalLM(modelDir);
+/**
+ * The model with an optional adapter. `readOnly`: the command only reads the weights (eval,
+ * generate), so a BF16 checkpoint's matrices stay bfloat16, as stored; merge changes them.
+ */
+export function loadModelWithAdapter(modelDir: string, adapterDir: string | undefined, o: { readOnly?: boolean } = {}): LoadedModel {
+  const model = loadCausalLM(modelDir, { keepStoredBf16: o.readOnly === true });
   const adapter = adapterDir ? loadAdapter(adapterDir, model) : null;
   return { model, adapter };
 }

@@ -229,7 +229,8 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const train = await load(dataPath, 'train');
   const heldOut = typeof values['eval-data'] === 'string' ? await load(values['eval-data'], 'held-out') : undefined;
 
-  const model = loadCausalLM(modelDir);
+  // A BF16 checkpoint's frozen matrices stay bfloat16 (what is trained is widened when attached).
+  const model = loadCausalLM(modelDir, { keepStoredBf16: true });
   model.gradientCheckpointing = values['gradient-checkpointing'] === true;
   const adapter = attachAdapter(model, methodConfig, options.seed, 'command line');
   const padId = tokenizer.eosTokenId ?? 0;

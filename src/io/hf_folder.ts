@@ -99,6 +99,10 @@ export class CheckpointReader {
     this.file(name).readInto(name, out);
   }
 
+  readBf16Bits(name: string): Uint16Array {
+    return this.file(name).readBf16Bits(name);
+  }
+
   private file(name: string): SafetensorsFile {
     const f = this.index.get(name);
     if (!f) throw new GiftjsError(`${this.dir}: the checkpoint has no tensor '${name}'`);

@@ -151,6 +151,15 @@ export class SafetensorsFile {
     }
   }
 
+  /** A BF16 tensor's bits as stored (no conversion), in a new array. */
+  readBf16Bits(name: string): Uint16Array {
+    const info = this.info(name);
+    if (info.dtype !== 'BF16') throw new SafetensorsError(`${this.path}: tensor '${name}' is ${info.dtype}, not BF16`);
+    const bits = new Uint16Array(sizeOf(info.shape));
+    this.readBytes(info, new Uint8Array(bits.buffer));
+    return bits;
+  }
+
   /** An integer tensor (I64, I32) as numbers. */
   readIntegers(name: string): { values: number[]; shape: number[] } {
     const info = this.info(name);

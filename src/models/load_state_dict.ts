@@ -7,6 +7,7 @@
 import type { CheckpointReader } from '../io/hf_folder.js';
 import type { Module } from '../nn/module.js';
 import { shapeString } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
 
 /** Where a parameter's values are stored: a checkpoint tensor, or rows [start, end) of one (a fused qkv). */
@@ -24,6 +25,11 @@ export interface StateDictOptions {
   optional?: (parameter: string) => boolean;
   /** Checkpoint tensors that no parameter needs to read (buffers, heads of other tasks). */
   ignore?: (tensor: string) => boolean;
+  /**
+   * Parameters that keep a BF16 checkpoint tensor's bits as they are stored (frozen matrices the
+   * GEMM widens exactly as it reads them) instead of converting them to float32 at twice the size.
+   */
+  keepBf16?: (parameter: string, p: Tensor) => boolean;
 }
 
 export interface LoadedStateDict {
@@ -68,6 +74,8 @@ export function loadStateDict(model: Module, reader: CheckpointReader, o: StateD
       reader.readInto(source.name, full);
       const row = p.size / p.shape[0]!;
       p.assign(full.subarray(source.rows[0] * row, source.rows[1] * row));
+    } else if (info.dtype === 'BF16' && o.keepBf16?.(name, p) && p.adoptBf16Bits(reader.readBf16Bits(source.name))) {
+      // kept as stored: the float32 buffer the model was built with was never written
     } else {
       p.writeHost((values) => reader.readInto(source.name, values));
     }

@@ -24,6 +24,8 @@ export interface LoadOptions {
   seed?: number;
   /** Sentence pairs: a sentence encoder then classifies the pair of embeddings. */
   pairs?: boolean;
+  /** Keep a BF16 checkpoint's matrices as stored (WeightLoadOptions; causal LMs). */
+  keepStoredBf16?: boolean;
 }
 
 export interface ModelFamily {
@@ -53,7 +55,7 @@ const FAMILIES: ModelFamily[] = [
     // A config without "architectures" is read by its model_type, as transformers does.
     accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(LLAMA_ARCHITECTURES)(c) : ['llama', 'mistral', 'qwen2'].includes(String(c.model_type))),
     giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
-    load: (dir) => LlamaForCausalLM.fromPretrained(dir),
+    load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16 }),
   },
   {
     name: 'bert', kind: 'sequence-classifier', architectures: [...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES],
@@ -107,8 +109,8 @@ export function loadModel(dir: string, kind: ModelKind, options: LoadOptions = {
   return family.load(dir, options);
 }
 
-export function loadCausalLM(dir: string): LlamaForCausalLM {
-  return loadModel(dir, 'causal-lm') as LlamaForCausalLM;
+export function loadCausalLM(dir: string, options: LoadOptions = {}): LlamaForCausalLM {
+  return loadModel(dir, 'causal-lm', options) as LlamaForCausalLM;
 }
 
 /**

@@ -25,7 +25,8 @@ export class Linear extends Module {
   constructor(readonly inFeatures: number, readonly outFeatures: number, rng: Random | null, bias = true) {
     super();
     const bound = 1 / Math.sqrt(inFeatures);
-    const init = (shape: number[]) => (rng ? Tensor.uniform(shape, rng, -bound, bound) : Tensor.zeros(shape));
+    // Without rng the layer awaits a checkpoint: fresh zeros cost no memory until written.
+    const init = (shape: number[]) => (rng ? Tensor.uniform(shape, rng, -bound, bound) : Tensor.freshZeros(shape));
     this.weight = this.param('weight', init([outFeatures, inFeatures]));
     this.bias = bias ? this.param('bias', init([outFeatures])) : null;
   }
@@ -42,7 +43,7 @@ export class Embedding extends Module {
   readonly weight: Tensor;
   constructor(readonly numEmbeddings: number, readonly dim: number, rng: Random | null, std = 1) {
     super();
-    this.weight = this.param('weight', rng ? Tensor.randn([numEmbeddings, dim], rng, std) : Tensor.zeros([numEmbeddings, dim]));
+    this.weight = this.param('weight', rng ? Tensor.randn([numEmbeddings, dim], rng, std) : Tensor.freshZeros([numEmbeddings, dim]));
   }
   forward(ids: Int32Array | readonly number[], shape?: Shape): Tensor {
     return embedding(this.weight, ids, shape);

@@ -41,7 +41,10 @@ const PEFT_PREFIX = 'base_model.model.';
 export function attachAdapter(model: Module, rawConfig: Record<string, unknown>, seed = 0, source = 'adapter config'): AttachedAdapter {
   const method = peftMethod(String(rawConfig.method));
   const config = method.parseConfig(rawConfig, source);
-  return withModulesToSave(model, method.attach(model, config, new Random(seed)), modulesToSave(rawConfig, source), source, method.peftType ? PEFT_PREFIX : '');
+  const adapter = withModulesToSave(model, method.attach(model, config, new Random(seed)), modulesToSave(rawConfig, source), source, method.peftType ? PEFT_PREFIX : '');
+  // A weight kept as its bfloat16 checkpoint stores it is trained in float32 (full, head, bitfit).
+  for (const [, t] of adapter.namedTrainable()) t.storeAsFloat32();
+  return adapter;
 }
 
 /** adapter_config.json, and the side file's fields when the method is one PEFT loads. */

@@ -63,6 +63,20 @@ export class BufferPool {
     return buf;
   }
 
+  /** A freshly allocated buffer (zeroed, see BackendMemory.alloc), never a recycled one; counted as acquire counts. */
+  acquireZeroed(length: number): DeviceBuffer {
+    if (limits.budget) {
+      limits.budget.remaining -= length;
+      if (limits.budget.remaining < 0) throw new GiftjsError(limits.budget.message);
+    }
+    const buf = this.memory.alloc(length);
+    this.freshAllocations++;
+    this.liveBytes += length * 4;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
+    this.liveBuffers++;
+    return buf;
+  }
+
   release(buf: DeviceBuffer): void {
     const bytes = buf.length * 4;
     this.liveBytes -= bytes;

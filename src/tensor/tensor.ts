@@ -89,6 +89,18 @@ export class Tensor {
     return t;
   }
 
+  /**
+   * Zeros in freshly allocated memory, written by no one: a parameter built to be filled from a
+   * checkpoint touches none of its memory (an 8B model's 32 GB of float32 zeros would be resident
+   * before the first weight is read), and a bfloat16 weight that replaces it never costs float32.
+   */
+  static freshZeros(shape: Shape): Tensor {
+    assertValidShape(shape);
+    const memory = getBackend().memory;
+    const pool = poolFor(memory);
+    return new Tensor(null, shape, new Storage(pool.acquireZeroed(sizeOf(shape)), memory, pool));
+  }
+
   static ones(shape: Shape): Tensor {
     return Tensor.full(shape, 1);
   }
@@ -236,6 +248,42 @@ export class Tensor {
     // idle would only hold the memory the conversion was meant to free.
     if (storage.pool) storage.pool.forget(f32);
     storage.pool = null;
+    return this;
+  }
+
+  /**
+   * Takes these bfloat16 bits as the tensor's values, stored as bfloat16 from now on (a frozen
+   * weight kept as its checkpoint stores it); the float32 buffer is freed. False, changing nothing,
+   * where the backend keeps no bfloat16 weights.
+   */
+  adoptBf16Bits(bits: Uint16Array): boolean {
+    if (bits.length !== this.size) throw new GiftjsError(`adoptBf16Bits: ${bits.length} values for ${this.describe()}`);
+    // A parameter being loaded may still be marked trainable: the adapter attached next freezes it
+    // or widens it back (storeAsFloat32). A computed tensor is never replaced.
+    if (this.gradFn) throw new GiftjsError(`adoptBf16Bits: ${this.describe()} is computed, not a parameter`);
+    const storage = this.live();
+    if (!storage.memory.adoptBf16) return false;
+    if (storage.refs !== 1) throw new GiftjsError(`adoptBf16Bits: ${this.describe()} shares its buffer with a view`);
+    const old = storage.buffer;
+    storage.buffer = storage.memory.adoptBf16(bits);
+    if (!storage.memory.isBf16(old) && storage.pool) storage.pool.forget(old);
+    storage.pool = null;
+    return true;
+  }
+
+  /** Re-stores a bfloat16 tensor as float32 (exactly: every bfloat16 value is a float32), in place; one about to be trained. */
+  storeAsFloat32(): this {
+    if (this.dtype === 'float32') return this;
+    const storage = this.live();
+    if (storage.refs !== 1) throw new GiftjsError(`storeAsFloat32: ${this.describe()} shares its buffer with a view`);
+    const bits = storage.memory.download(storage.buffer) as Uint16Array;
+    const pool = poolFor(storage.memory);
+    const f32 = pool.acquire(this.size);
+    const view = storage.memory.hostView(f32);
+    if (view instanceof Float32Array) bf16ToFloat32(bits, view);
+    else storage.memory.upload(f32, bf16ToFloat32(bits));
+    storage.buffer = f32;
+    storage.pool = pool;
     return this;
   }
 

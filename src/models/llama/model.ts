@@ -137,6 +137,17 @@ export interface CausalLMForwardOptions {
   cache?: KVCache | null;
 }
 
+/** How a checkpoint's weights are held once loaded. */
+export interface WeightLoadOptions {
+  /**
+   * Keep a BF16 checkpoint's matrices as bfloat16, as stored (half the memory of float32; the GEMM
+   * widens them exactly, so float32 compute gives the same numbers). For commands that only read
+   * the weights (train, eval, generate); merging changes them, and an adapter that trains one
+   * widens it first.
+   */
+  keepStoredBf16?: boolean;
+}
+
 /** Checkpoint tensors that carry no parameters (buffers some exporters write). */
 const IGNORED_TENSORS = /(^|\.)rotary_emb\.inv_freq$/;
 
@@ -160,19 +171,21 @@ export class LlamaForCausalLM extends Module {
   }
 
   /** Loads a Hugging Face folder: config.json and safetensors weights (sharded or not). */
-  static fromPretrained(dir: string): LlamaForCausalLM {
+  static fromPretrained(dir: string, options: WeightLoadOptions = {}): LlamaForCausalLM {
     const config = parseLlamaConfig(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'));
-    const { model } = loadFromCheckpoint(dir, () => new LlamaForCausalLM(config), (m, reader) => m.loadWeights(reader));
+    const { model } = loadFromCheckpoint(dir, () => new LlamaForCausalLM(config), (m, reader) => m.loadWeights(reader, options));
     model.sourceDir = dir;
     return model;
   }
 
   /** Fills every parameter from the checkpoint (strictly: see loadStateDict). */
-  loadWeights(reader: CheckpointReader): void {
+  loadWeights(reader: CheckpointReader, options: WeightLoadOptions = {}): void {
     const tied = this.config.tieWordEmbeddings;
     const { dtypes } = loadStateDict(this, reader, {
       what: this.config.architecture,
       ignore: (n) => IGNORED_TENSORS.test(n) || (tied && n === 'lm_head.weight'),
+      // Matrices (linear and embedding weights) only: norms read float32 weights.
+      ...(options.keepStoredBf16 ? { keepBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
     });
     for (const [name, dtype] of dtypes) this.sourceDtypes.set(name, dtype);
   }

@@ -1,0 +1,102 @@
+// A BF16 checkpoint's matrices stay bfloat16 when a command only reads them (train's frozen base,
+// eval, generate): the logits are the float32 path's bit for bit (bfloat16 widens exactly), norms
+// stay float32, whatever an adapter trains is widened to float32, and loading never holds a
+// float32 copy: the model is built on fresh zeroed memory no one writes, and each matrix takes its
+// file bits. The resident memory of both paths is measured side by side in child processes.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { safetensorsChunks, type SafetensorsRaw } from '../../src/io/safetensors.js';
+import { writeFileAtomic } from '../../src/io/atomic.js';
+import { LlamaForCausalLM } from '../../src/models/llama/model.js';
+import { attachAdapter } from '../../src/peft/adapter_io.js';
+import { float32ToBf16 } from '../../src/tensor/dtype.js';
+import { Random } from '../../src/tensor/random.js';
+import { tidy } from '../../src/tensor/memory.js';
+import { testEachBackend } from '../helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const BF16_MODEL = join(ROOT, 'test/fixtures/llama/llama-bf16');
+
+testEachBackend('a BF16 checkpoint kept as stored gives the float32 path\'s logits bit for bit', () => {
+  const widened = LlamaForCausalLM.fromPretrained(BF16_MODEL);
+  const kept = LlamaForCausalLM.fromPretrained(BF16_MODEL, { keepStoredBf16: true });
+  for (const [name, p] of kept.namedParameters()) {
+    assert.equal(p.dtype, p.rank === 2 ? 'bfloat16' : 'float32', name);
+    assert.equal(kept.sourceDtypes.get(name), 'BF16');
+  }
+  const ids = [1, 5, 9, 2, 7, 3, 11, 4];
+  const a = tidy(() => widened.forward(ids, 2, 4).read().slice());
+  const b = tidy(() => kept.forward(ids, 2, 4).read().slice());
+  assert.deepEqual(b, a);
+});
+
+test('an adapter that trains a kept bfloat16 weight widens it; GIFT leaves the frozen ones bfloat16', () => {
+  const full = LlamaForCausalLM.fromPretrained(BF16_MODEL, { keepStoredBf16: true });
+  const before = full.model.layers[0]!.self_attn.q_proj.weight.toFloat32().read().slice();
+  attachAdapter(full, { method: 'full' });
+  for (const [name, p] of full.namedParameters()) assert.equal(p.dtype, 'float32', name);
+  assert.deepEqual(full.model.layers[0]!.self_attn.q_proj.weight.read(), before, 'widened exactly');
+  const gift = LlamaForCausalLM.fromPretrained(BF16_MODEL, { keepStoredBf16: true });
+  const a = attachAdapter(gift, { method: 'gift', rank: 2, target_modules: ['q_proj', 'v_proj'] });
+  assert.equal(gift.model.layers[0]!.self_attn.q_proj.weight.dtype, 'bfloat16');
+  for (const [name, t] of a.namedTrainable()) assert.equal(t.dtype, 'float32', name);
+});
+
+/** A Llama-shaped BF16 folder of about 270 MB (134M parameters), written directly as bits. */
+function writeBf16Model(dir: string): number {
+  const c = { hidden: 1024, layers: 8, inter: 2816, vocab: 32000, heads: 16, kv: 8 };
+  const config = {
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: c.hidden, intermediate_size: c.inter, num_hidden_layers: c.layers,
+    num_attention_heads: c.heads, num_key_value_heads: c.kv, vocab_size: c.vocab, max_position_embeddings: 256, rms_norm_eps: 1e-5,
+    rope_theta: 10000, tie_word_embeddings: true, hidden_act: 'silu', torch_dtype: 'bfloat16',
+  };
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  const rng = new Random(3);
+  const table = float32ToBf16(Float32Array.from({ length: 65536 }, () => 0.02 * rng.normal()));
+  const matrix = (rows: number, cols: number): SafetensorsRaw => {
+    const bits = new Uint16Array(rows * cols);
+    for (let i = 0; i < bits.length; i += table.length) bits.set(table.subarray(0, Math.min(table.length, bits.length - i)), i);
+    return { dtype: 'BF16', shape: [rows, cols], bytes: new Uint8Array(bits.buffer) };
+  };
+  const ones = (n: number): SafetensorsRaw => ({ dtype: 'BF16', shape: [n], bytes: new Uint8Array(float32ToBf16(new Float32Array(n).fill(1)).buffer) });
+  const kvDim = (c.hidden / c.heads) * c.kv;
+  const entries: Record<string, SafetensorsRaw> = { 'model.embed_tokens.weight': matrix(c.vocab, c.hidden), 'model.norm.weight': ones(c.hidden) };
+  for (let l = 0; l < c.layers; l++) {
+    const p = `model.layers.${l}`;
+    Object.assign(entries, {
+      [`${p}.input_layernorm.weight`]: ones(c.hidden), [`${p}.post_attention_layernorm.weight`]: ones(c.hidden),
+      [`${p}.self_attn.q_proj.weight`]: matrix(c.hidden, c.hidden), [`${p}.self_attn.k_proj.weight`]: matrix(kvDim, c.hidden),
+      [`${p}.self_attn.v_proj.weight`]: matrix(kvDim, c.hidden), [`${p}.self_attn.o_proj.weight`]: matrix(c.hidden, c.hidden),
+      [`${p}.mlp.gate_proj.weight`]: matrix(c.inter, c.hidden), [`${p}.mlp.up_proj.weight`]: matrix(c.inter, c.hidden), [`${p}.mlp.down_proj.weight`]: matrix(c.hidden, c.inter),
+    });
+  }
+  const chunks = safetensorsChunks(entries);
+  writeFileAtomic(join(dir, 'model.safetensors'), chunks);
+  return chunks.reduce((n, ch) => n + ch.length, 0);
+}
+
+test('loading a 270 MB BF16 checkpoint as stored costs its size in resident memory, not twice it', () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'giftjs-bf16load-')), 'model');
+  const bytes = writeBf16Model(dir);
+  const measure = (keep: boolean) => {
+    const script = `import { LlamaForCausalLM } from ${JSON.stringify(join(ROOT, 'dist/src/models/llama/model.js'))};
+      const before = process.memoryUsage().rss;
+      const m = LlamaForCausalLM.fromPretrained(${JSON.stringify(dir)}, { keepStoredBf16: ${keep} });
+      console.log(JSON.stringify({ grown: process.memoryUsage().rss - before, params: m.parameters().length }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, GIFTJS_BACKEND: 'ref' } });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { grown: number };
+  };
+  const kept = measure(true);
+  const widened = measure(false);
+  const mb = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
+  console.log(`resident memory grown by loading ${mb(bytes)} of BF16: kept ${mb(kept.grown)}, widened to float32 ${mb(widened.grown)}`);
+  assert.ok(kept.grown < 1.35 * bytes, `kept as stored: ${mb(kept.grown)} for ${mb(bytes)}`);
+  assert.ok(widened.grown > 1.8 * bytes, `the float32 path holds twice the bytes (${mb(widened.grown)}): the measure tells them apart`);
+});

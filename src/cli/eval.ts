@@ -12,9 +12,10 @@ import { loadModelWithAdapter, loadTokenizer, sequenceLengthOption, requireModel
 import { evalSequenceClassification } from './seqcls.js';
 import { evalImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
+import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 
 export const EVAL_HELP = `gift eval --model <dir|org/name> [--adapter <dir>] --data <file> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
-          [--format F] [--template T] [--limit N] [--max-new-tokens N] [--out <dir>] [--json]
+          [--format F] [--template T] [--limit N] [--max-new-tokens N] [--out <dir>] [--memory-limit SIZE] [--json]
 
 --task lm (the default):
 
@@ -42,7 +43,7 @@ folder, JSON list or IDX file: accuracy. --limit N scores the first N records. W
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const s = { type: 'string' } as const;
-  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, format: s, template: s, limit: s, 'max-new-tokens': s, out: s, columns: s, json: { type: 'boolean' } });
+  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, format: s, template: s, limit: s, 'max-new-tokens': s, out: s, columns: s, 'memory-limit': s, json: { type: 'boolean' } });
   if (values.help) {
     console.log(EVAL_HELP);
     return 0;
@@ -70,8 +71,10 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const set = await loadExampleFile(dataPath, tokenizer, { format: values.format as string | undefined, maxLength: length, task: template });
   console.error(describeExampleFile(dataPath, set, length, template));
   if (set.examples.length === 0) throw new GiftjsError(`${dataPath}: nothing to evaluate (no record has a target token after its first)`);
+  const longest = Math.max(...set.examples.map((e) => e.ids.length));
+  assertFitsInMemory(modelDir, { command: 'eval', batch: Math.min(EVAL_BATCH, set.examples.length), length: longest }, memoryBudget(values['memory-limit'] as string | undefined), 'gift eval');
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true });
-  const r = await evaluatePerplexity(model, set.examples, tokenizer.eosTokenId ?? 0);
+  const r = await evaluatePerplexity(model, set.examples, tokenizer.eosTokenId ?? 0, EVAL_BATCH);
   if (!Number.isFinite(r.loss)) throw new GiftjsError(`the loss on ${dataPath} is ${r.loss}: the model's weights or the adapter's are not finite (nothing was written)`);
   console.log(`examples ${r.examples}, predicted tokens ${r.tokens}${set.truncated ? `, ${set.truncated} records cut to ${length} tokens` : ''}`);
   console.log(`loss ${r.loss.toFixed(6)}  perplexity ${r.perplexity.toFixed(4)}`);
@@ -81,7 +84,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
 
 /** The flags each --task reads beyond --model, --adapter, --data, --task and --json; another is refused, not ignored. */
 const TASK_FLAGS: Record<string, readonly string[]> = {
-  lm: ['max-length', 'format', 'template'],
+  lm: ['max-length', 'format', 'template', 'memory-limit'],
   commonsense: ['limit', 'max-new-tokens', 'out'],
   math: ['limit', 'max-new-tokens', 'out'],
   seqcls: ['columns', 'out'],
@@ -97,6 +100,9 @@ function refuseFlagsTheTaskIgnores(values: Record<string, unknown>, task: string
     throw new GiftjsError(`--${flag} applies to --task ${tasks.join(', ')}; --task ${task} does not read it (leave it out)`);
   }
 }
+
+/** Sequences per forward in the language-modelling evaluation. */
+const EVAL_BATCH = 8;
 
 async function evalGenerationTask(values: Record<string, unknown>, modelDir: string, dataPath: string, task: GenerationTask): Promise<number> {
   let records = await loadRecords(dataPath);

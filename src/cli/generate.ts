@@ -2,12 +2,16 @@
 import { generate } from '../generate/generate.js';
 import { intOption, numberOption, parse, requireString } from './args.js';
 import { loadModelWithAdapter, loadTokenizer, requireModelFolder } from './model_loading.js';
+import { readModelConfig } from '../models/registry.js';
+import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { GiftjsError } from '../errors.js';
 
 export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
-              [--temperature T] [--top-k K] [--top-p P] [--seed S]
+              [--temperature T] [--top-k K] [--top-p P] [--seed S] [--memory-limit SIZE]
 
 Defaults: --max-new-tokens 128, --temperature 0, --top-k 0 (off), --top-p 1 (off), --seed 0.
+The memory the model, its KV cache and a step need is estimated before loading; past what the
+system has available (or --memory-limit, such as 12G) the command is refused, saying so.
 Prints the text generated after the prompt. --temperature 0 (the default) is greedy; an empty
 prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
 tokenizer's chat template.
@@ -17,6 +21,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, chat: { type: 'boolean' },
     'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' },
+    'memory-limit': { type: 'string' },
   });
   if (values.help) {
     console.log(GENERATE_HELP);
@@ -24,24 +29,29 @@ export async function generateCommand(argv: string[]): Promise<number> {
   }
   const modelDir = await requireModelFolder(values, GENERATE_HELP);
   if (typeof values.prompt !== 'string') throw new GiftjsError(`--prompt is required (it may be empty: --prompt "")\n\n${GENERATE_HELP}`);
-  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true });
+  const config = readModelConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
   let ids: number[];
   if (values.chat) {
     ids = tokenizer.encode(tokenizer.applyChatTemplate([{ role: 'user', content: values.prompt }]), { addSpecialTokens: false });
   } else if (values.prompt === '') {
-    const bos = tokenizer.bosTokenId ?? model.config.bosTokenId;
+    const bos = tokenizer.bosTokenId ?? config.bosTokenId;
     if (bos === null) throw new GiftjsError(`${modelDir}: an empty prompt needs a BOS token, and neither the tokenizer nor config.json names one`);
     ids = [bos];
   } else {
     ids = tokenizer.encode(values.prompt);
   }
+  const maxNewTokens = intOption(values['max-new-tokens'], 'max-new-tokens', 128);
+  // Memory known before it is spent: the weights, the KV cache for the whole text, one step's activations.
+  const length = Math.min(config.maxPositionEmbeddings, ids.length + maxNewTokens);
+  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate');
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true });
   const stops = [...model.config.eosTokenIds];
   if (tokenizer.eosTokenId !== null) stops.push(tokenizer.eosTokenId);
   const produced: number[] = [];
   let printed = '';
   generate(model, ids, {
-    maxNewTokens: intOption(values['max-new-tokens'], 'max-new-tokens', 128),
+    maxNewTokens,
     temperature: numberOption(values.temperature, 'temperature', 0),
     topK: intOption(values['top-k'], 'top-k', 0, 0),
     topP: numberOption(values['top-p'], 'top-p', 1),

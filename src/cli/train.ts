@@ -22,6 +22,7 @@ import { trainOnTorch } from './train_torch.js';
 import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
 import { getBackend, setBf16Compute } from '../backend/index.js';
+import { assertFitsInMemory, describeEstimate, memoryBudget } from '../train/memory_estimate.js';
 
 const D = DEFAULT_TRAIN_OPTIONS;
 
@@ -57,6 +58,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --resume               continue from the newest checkpoint with the same settings; --max-steps / --epochs
                          may grow (a finished run goes on), --eval-every / --save-every may change
   --gradient-checkpointing   recompute each layer in backward: far less memory, one more forward
+  --memory-limit <size>  the memory the run may use (12G, 16000M; default: what the system has available). A language
+                         model run estimates its peak before loading and is refused, naming what would fit, past it
   --bf16                 frozen weights stored as bfloat16 and every product on bf16 dot products with float32
                          accumulation, as PyTorch's autocast (AVX-512 BF16 on the native backend; ref emulates it);
                          trainable parameters, their gradients and AdamW's state stay float32. Language models.
@@ -86,7 +89,7 @@ const TRAIN_OPTIONS: Options = {
   model: s, data: s, 'eval-data': s, out: s, format: s, task: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s,
   epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s,
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
-  'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s,
+  'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
   resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
   bf16: { type: 'boolean' },
 };
@@ -229,15 +232,24 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const train = await load(dataPath, 'train');
   const heldOut = typeof values['eval-data'] === 'string' ? await load(values['eval-data'], 'held-out') : undefined;
 
-  // A BF16 checkpoint's frozen matrices stay bfloat16 (what is trained is widened when attached).
-  const model = loadCausalLM(modelDir, { keepStoredBf16: true });
-  model.gradientCheckpointing = values['gradient-checkpointing'] === true;
+  // Memory known before it is spent: refused here, naming what would fit, rather than killed while loading.
+  const longest = Math.max(...train.map((e) => e.ids.length), ...(heldOut ?? []).map((e) => e.ids.length));
+  const gradientCheckpointing = values['gradient-checkpointing'] === true;
+  const estimate = assertFitsInMemory(modelDir, { command: 'train', batch: options.batchSize, length: longest, gradientCheckpointing, methodConfig, bf16 },
+    memoryBudget(values['memory-limit'] as string | undefined), 'gift train');
+  console.error(`memory: about ${describeEstimate(estimate)}`);
+  // A BF16 checkpoint's frozen matrices stay bfloat16 (what is trained is widened when attached);
+  // under --bf16 a float32 one's are rounded as they are read when the method trains no base matrix.
+  const roundAtLoad = bf16 && ['gift', 'lora', 'bitfit'].includes(methodName) && methodConfig.modules_to_save === undefined;
+  const model = loadCausalLM(modelDir, { keepStoredBf16: true, matricesAsBf16: roundAtLoad });
+  model.gradientCheckpointing = gradientCheckpointing;
   const adapter = attachAdapter(model, methodConfig, options.seed, 'command line');
   const padId = tokenizer.eosTokenId ?? 0;
   console.error(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);
   if (bf16) {
     // After the adapter is attached, so that only what stays frozen is rounded.
-    const stored = model.storeFrozenWeightsAsBf16();
+    model.storeFrozenWeightsAsBf16(); // those not rounded as they were read
+    const stored = model.parameters().filter((p) => p.dtype === 'bfloat16').length;
     const dots = setBf16Compute(true); // whether the native kernels have AVX-512 BF16
     const products = getBackend().name === 'ref' ? 'every product rounded to bf16 as AVX-512 BF16 rounds it (ref emulates it)' : dots ? 'every product on AVX-512 BF16 dot products' : 'this CPU has no AVX-512 BF16, so products widen the bfloat16 weights to float32';
     console.error(`--bf16: ${stored} frozen weights stored as bfloat16; ${products}; float32 accumulation, trainable parameters and optimizer state`);
@@ -261,7 +273,9 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   progress.stop();
 
   await saveAdapterAsync(join(out, 'adapter'), adapter, base);
-  const metrics = writeTrainingReport(out, adapter, result, options, `${adapter.method} on ${modelDir}`);
+  const metrics = writeTrainingReport(out, adapter, result, options, `${adapter.method} on ${modelDir}`, {
+    memory_estimate_mb: Math.round(estimate.bytes / 1e6), peak_rss_mb: Math.round((process.resourceUsage().maxRSS * 1024) / 1e6),
+  });
   console.error(`adapter: ${join(out, 'adapter')}\nmetrics: ${join(out, 'metrics.json')}\nloss curve: ${join(out, 'loss_curve.svg')}`);
   if (values.json) console.log(JSON.stringify(metrics));
   return 0;

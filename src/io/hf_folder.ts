@@ -103,6 +103,10 @@ export class CheckpointReader {
     return this.file(name).readBf16Bits(name);
   }
 
+  readRoundedBf16(name: string): Uint16Array {
+    return this.file(name).readRoundedBf16(name);
+  }
+
   private file(name: string): SafetensorsFile {
     const f = this.index.get(name);
     if (!f) throw new GiftjsError(`${this.dir}: the checkpoint has no tensor '${name}'`);

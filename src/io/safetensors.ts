@@ -34,6 +34,17 @@ export class SafetensorsFile {
   readonly metadata: Record<string, string> = {};
   private file: RandomAccessFile | null;
   private readonly dataStart: number = 0;
+  /**
+   * Reused for what a conversion reads before it converts (the bits of a BF16 / F16 tensor, the
+   * float32 values of one rounded to bfloat16): a fresh array per tensor is freed only when the
+   * garbage collector runs, so a model's temporaries piled up while it loaded.
+   */
+  private scratch: ArrayBuffer | null = null;
+
+  private scratchBytes(bytes: number): ArrayBuffer {
+    if (!this.scratch || this.scratch.byteLength < bytes) this.scratch = new ArrayBuffer(bytes);
+    return this.scratch;
+  }
 
   private constructor(readonly path: string) {
     this.file = openRandomAccess(path);
@@ -134,15 +145,15 @@ export class SafetensorsFile {
         return;
       case 'BF16':
       case 'F16': {
-        const bits = new Uint16Array(n);
-        this.readBytes(info, new Uint8Array(bits.buffer));
+        const bits = new Uint16Array(this.scratchBytes(n * 2), 0, n);
+        this.readBytes(info, new Uint8Array(bits.buffer, 0, n * 2));
         if (info.dtype === 'BF16') bf16ToFloat32(bits, out);
         else float16ToFloat32(bits, out);
         return;
       }
       case 'F64': {
-        const f64 = new Float64Array(n);
-        this.readBytes(info, new Uint8Array(f64.buffer));
+        const f64 = new Float64Array(this.scratchBytes(n * 8), 0, n);
+        this.readBytes(info, new Uint8Array(f64.buffer, 0, n * 8));
         out.set(f64);
         return;
       }
@@ -158,6 +169,24 @@ export class SafetensorsFile {
     const bits = new Uint16Array(sizeOf(info.shape));
     this.readBytes(info, new Uint8Array(bits.buffer));
     return bits;
+  }
+
+  /**
+   * A float tensor rounded to bfloat16 bits (nearest even, as storeAsBf16 rounds), in a new array;
+   * an F32 tensor's values pass through the reused scratch buffer (BF16 is returned as stored).
+   */
+  readRoundedBf16(name: string): Uint16Array {
+    const info = this.info(name);
+    const n = sizeOf(info.shape);
+    if (info.dtype === 'BF16') return this.readBf16Bits(name);
+    if (info.dtype === 'F32') {
+      const values = new Float32Array(this.scratchBytes(n * 4), 0, n);
+      this.readBytes(info, new Uint8Array(values.buffer, 0, n * 4));
+      return float32ToBf16(values);
+    }
+    const values = new Float32Array(n);
+    this.readInto(name, values);
+    return float32ToBf16(values);
   }
 
   /** An integer tensor (I64, I32) as numbers. */

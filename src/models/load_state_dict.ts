@@ -30,6 +30,8 @@ export interface StateDictOptions {
    * GEMM widens exactly as it reads them) instead of converting them to float32 at twice the size.
    */
   keepBf16?: (parameter: string, p: Tensor) => boolean;
+  /** Parameters stored as bfloat16 whatever the checkpoint holds: a float32 or float16 tensor is rounded (nearest even) as it is read. */
+  roundToBf16?: (parameter: string, p: Tensor) => boolean;
 }
 
 export interface LoadedStateDict {
@@ -76,6 +78,8 @@ export function loadStateDict(model: Module, reader: CheckpointReader, o: StateD
       p.assign(full.subarray(source.rows[0] * row, source.rows[1] * row));
     } else if (info.dtype === 'BF16' && o.keepBf16?.(name, p) && p.adoptBf16Bits(reader.readBf16Bits(source.name))) {
       // kept as stored: the float32 buffer the model was built with was never written
+    } else if (info.dtype !== 'BF16' && o.roundToBf16?.(name, p) && p.adoptBf16Bits(reader.readRoundedBf16(source.name))) {
+      // rounded one tensor at a time: the float32 model never exists
     } else {
       p.writeHost((values) => reader.readInto(source.name, values));
     }

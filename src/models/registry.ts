@@ -14,6 +14,8 @@ import { USE_LITE_ARCHITECTURE } from './use_lite/config.js';
 import { UseLiteForSequenceClassification } from './use_lite/model.js';
 import { ViTForImageClassification } from './vit/model.js';
 import { GiftjsError } from '../errors.js';
+import { withBackend } from '../backend/index.js';
+import { metaBackend } from '../backend/meta/index.js';
 
 export type ModelKind = 'causal-lm' | 'sequence-classifier' | 'image-classifier';
 
@@ -26,6 +28,8 @@ export interface LoadOptions {
   pairs?: boolean;
   /** Keep a BF16 checkpoint's matrices as stored (WeightLoadOptions; causal LMs). */
   keepStoredBf16?: boolean;
+  /** Store every matrix as bfloat16, rounding float32 ones as they are read (WeightLoadOptions; causal LMs). */
+  matricesAsBf16?: boolean;
 }
 
 export interface ModelFamily {
@@ -40,6 +44,8 @@ export interface ModelFamily {
   readonly giftRank: number;
   /** Builds and loads a folder's model for this family's task. */
   load(dir: string, options: LoadOptions): Module;
+  /** Builds a folder's module tree without reading weights (run on the meta backend for its shapes). */
+  build?(dir: string): Module;
 }
 
 function architectureField(config: Record<string, unknown>): string | undefined {
@@ -55,7 +61,8 @@ const FAMILIES: ModelFamily[] = [
     // A config without "architectures" is read by its model_type, as transformers does.
     accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(LLAMA_ARCHITECTURES)(c) : ['llama', 'mistral', 'qwen2'].includes(String(c.model_type))),
     giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
-    load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16 }),
+    load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16 }),
+    build: (dir) => new LlamaForCausalLM(parseLlamaConfig(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'))),
   },
   {
     name: 'bert', kind: 'sequence-classifier', architectures: [...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES],
@@ -125,6 +132,16 @@ export function loadSequenceClassifier(dir: string, numLabels: number, seed = 0,
 
 export function loadImageClassifier(dir: string, options: LoadOptions = {}): ViTForImageClassification {
   return loadModel(dir, 'image-classifier', options) as ViTForImageClassification;
+}
+
+/**
+ * A folder's model as shapes only: the real module tree built on the meta backend (no storage, no
+ * weights read), for sizes before anything is spent. Null for a family that cannot build one.
+ */
+export function buildModelShapes(dir: string, kind: ModelKind): Module | null {
+  const family = modelFamily(dir);
+  if (family.kind !== kind || !family.build) return null;
+  return withBackend(metaBackend, () => family.build!(dir));
 }
 
 /** A causal LM folder's config (Llama family). */

@@ -146,6 +146,12 @@ export interface WeightLoadOptions {
    * widens it first.
    */
   keepStoredBf16?: boolean;
+  /**
+   * Store every matrix as bfloat16, rounding float32 (or float16) ones as each is read, as --bf16
+   * stores frozen weights: the float32 model never exists. Only for runs that train no matrix of
+   * the base (an adapter, biases): a trained weight must keep its float32 values.
+   */
+  matricesAsBf16?: boolean;
 }
 
 /** Checkpoint tensors that carry no parameters (buffers some exporters write). */
@@ -185,7 +191,8 @@ export class LlamaForCausalLM extends Module {
       what: this.config.architecture,
       ignore: (n) => IGNORED_TENSORS.test(n) || (tied && n === 'lm_head.weight'),
       // Matrices (linear and embedding weights) only: norms read float32 weights.
-      ...(options.keepStoredBf16 ? { keepBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
+      ...(options.keepStoredBf16 || options.matricesAsBf16 ? { keepBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
+      ...(options.matricesAsBf16 ? { roundToBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
     });
     for (const [name, dtype] of dtypes) this.sourceDtypes.set(name, dtype);
   }

@@ -1,0 +1,157 @@
+// What a causal-LM command will hold at its peak, known before any of it is spent: the model is
+// built on the meta backend (its real module tree, shapes only) with the adapter attached as the
+// run will attach it, and each parameter is counted in the dtype it will be held in; activations
+// follow a model of what the training step keeps, calibrated against the buffer pool's measured
+// peak on Llama shapes from 576 to 4096 wide (within a few percent; see the constants). The
+// estimate is compared with what the process may use, and a command that would not fit is refused
+// with the settings that would -- instead of the kernel killing it without a word.
+import { join } from 'node:path';
+import { GiftjsError } from '../errors.js';
+import { CheckpointReader } from '../io/hf_folder.js';
+import { availableMemory, parseByteSize, type AvailableMemory } from '../io/system_memory.js';
+import { buildModelShapes } from '../models/registry.js';
+import type { LlamaForCausalLM } from '../models/llama/model.js';
+import { chunkRowsFor } from '../ops/linear_cross_entropy.js';
+import { attachAdapter } from '../peft/adapter_io.js';
+import { withBackend } from '../backend/index.js';
+import { metaBackend } from '../backend/meta/index.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+// Floats per token the step keeps for one decoder layer (H hidden, I intermediate size), fitted on
+// the pool's peak for GIFT r16 on q_proj,v_proj at H/I = 576/1536, 1024/2816, 2048/8192, 4096/14336:
+const SAVED_PER_H = 16; // without gradient checkpointing: norms, q/k/v, attention, residuals ...
+const SAVED_PER_I = 2.6; // ... and the MLP's gate, up and SwiGLU
+const CHECKPOINTED_PER_H = 1.1; // with it: the layer's input
+const FORWARD_EXTRA_PER_H = 4; // the final hidden states and the head's inputs
+const BACKWARD_EXTRA_PER_I = 3.8; // the recomputed layer's MLP gradients
+/** What the runtime (Node, V8, the addon, the tokenizer, the data) holds beside the tensors: measured at estimate time, plus this much for what follows. */
+const RUNTIME_MARGIN_BYTES = 100e6;
+
+export type MemoryCommand = 'train' | 'eval' | 'generate';
+
+export interface MemoryEstimateOptions {
+  command: MemoryCommand;
+  /** Sequences per step (train, eval) or prompts (generate). */
+  batch: number;
+  /** Tokens per sequence: the longest example (train, eval), prompt + new tokens (generate). */
+  length: number;
+  gradientCheckpointing?: boolean;
+  /** The method config the run attaches (train); null: none. */
+  methodConfig?: Record<string, unknown> | null;
+  /** --bf16: frozen matrices held as bfloat16 whatever the checkpoint stores. */
+  bf16?: boolean;
+}
+
+export interface MemoryEstimate {
+  bytes: number;
+  /** The parts, largest first, for messages. */
+  parts: [string, number][];
+}
+
+const gb = (bytes: number) => (bytes < 1e9 ? `${Math.round(bytes / 1e6)} MB` : `${(bytes / 1e9).toFixed(bytes < 1e10 ? 2 : 1)} GB`);
+
+/** Stored dtype of each checkpoint tensor (the headers only: no weight is read). */
+function storedDtypes(dir: string): Map<string, string> {
+  const reader = new CheckpointReader(dir);
+  try {
+    return new Map(reader.names().map((n) => [n, reader.info(n).dtype]));
+  } finally {
+    reader.close();
+  }
+}
+
+/** The peak memory of a causal-LM command on a model folder, before anything is loaded. */
+export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): MemoryEstimate {
+  const dtypes = storedDtypes(dir);
+  const model = buildModelShapes(dir, 'causal-lm') as LlamaForCausalLM | null;
+  if (!model) throw new GiftjsError(`${join(dir, 'config.json')}: no memory estimate for this family`);
+  const trainable = new Set<Tensor>();
+  if (o.command === 'train' && o.methodConfig) {
+    withBackend(metaBackend, () => {
+      for (const [, t] of attachAdapter(model, o.methodConfig!, 0, 'method config').namedTrainable()) trainable.add(t);
+    });
+  }
+  const c = model.config;
+  // Frozen matrices are held as their BF16 checkpoint stores them, or as bfloat16 under --bf16;
+  // everything else as float32. A trained tensor holds itself, its gradient and AdamW's two moments.
+  let frozen = 0;
+  // The reader converts through one scratch buffer (SafetensorsFile): the largest tensor converted.
+  let scratch = 0;
+  for (const [name, p] of model.namedParameters()) {
+    const stored = dtypes.get(name) ?? 'F32';
+    const rounded = stored === 'F32' && o.bf16 && p.rank === 2; // F32 rounded by --bf16 as it is read
+    const widened = stored === 'F16' || (stored === 'BF16' && p.rank !== 2); // bits converted to float32
+    if (rounded || widened) scratch = Math.max(scratch, p.size * (rounded ? 4 : 2));
+    if (trainable.has(p)) continue;
+    frozen += p.size * (p.rank === 2 && (stored === 'BF16' || o.bf16) ? 2 : 4);
+  }
+  let trained = 0;
+  for (const t of trainable) trained += t.size;
+  const H = c.hiddenSize;
+  const I = c.intermediateSize;
+  const L = c.numLayers;
+  const V = c.vocabSize;
+  const tokens = o.batch * o.length;
+  const floatBytes = 4;
+  const head = chunkRowsFor(tokens, V) * V * floatBytes * 2;
+  const layerSaved = SAVED_PER_H * H + SAVED_PER_I * I;
+  let activations: number;
+  let activationLabel: string;
+  if (o.command === 'train') {
+    const saved = tokens * L * (o.gradientCheckpointing ? CHECKPOINTED_PER_H * H : layerSaved) * floatBytes;
+    const forwardPeak = saved + head + tokens * FORWARD_EXTRA_PER_H * H * floatBytes;
+    const backwardPeak = saved + (o.gradientCheckpointing ? tokens * (layerSaved + BACKWARD_EXTRA_PER_I * I) * floatBytes : 0);
+    activations = Math.max(forwardPeak, backwardPeak);
+    activationLabel = `activations for ${o.batch} x ${o.length} tokens${o.gradientCheckpointing ? ' with gradient checkpointing' : ''}`;
+  } else {
+    // No graph: one layer's activations at a time, and the head's chunk.
+    const kvCache = o.command === 'generate' ? 2 * L * c.numKvHeads * c.headDim * tokens * floatBytes : 0;
+    activations = kvCache + Math.max(head, tokens * layerSaved * floatBytes);
+    activationLabel = o.command === 'generate' ? `the KV cache and activations for ${o.batch} x ${o.length} tokens` : `activations for ${o.batch} x ${o.length} tokens`;
+  }
+  const runtime = process.memoryUsage().rss + RUNTIME_MARGIN_BYTES;
+  const parts: [string, number][] = [
+    [`frozen weights (${o.bf16 ? 'matrices as bfloat16' : [...new Set(dtypes.values())].join('/') + ' as stored'})`, frozen],
+    ...(trained > 0 ? [[`trained parameters with their gradients and AdamW state (${trained.toLocaleString('en-US')} values)`, trained * 16] as [string, number]] : []),
+    [activationLabel, activations],
+    ['the runtime (Node, tokenizer, data)', runtime],
+    ...(scratch >= 1e7 ? [['the loader\'s conversion buffer', scratch] as [string, number]] : []),
+  ];
+  parts.sort((a, b) => b[1] - a[1]);
+  return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts };
+}
+
+/** The memory a command may use: --memory-limit when given, else what the system says. */
+export function memoryBudget(limitFlag: string | undefined): AvailableMemory {
+  if (limitFlag === undefined) return availableMemory();
+  const bytes = parseByteSize(limitFlag);
+  if (bytes === null || bytes <= 0) throw new GiftjsError(`--memory-limit must be a size such as 12G, 16000M or 1.5T, got '${limitFlag}'`);
+  return { bytes, source: '--memory-limit' };
+}
+
+export function describeEstimate(e: MemoryEstimate): string {
+  return `${gb(e.bytes)} (${e.parts.map(([what, b]) => `${what}: ${gb(b)}`).join('; ')})`;
+}
+
+/**
+ * Refuses a command whose estimate exceeds the budget, before anything is loaded, naming the
+ * estimate, the budget and the settings that would fit (each re-estimated).
+ */
+export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget: AvailableMemory, what: string): MemoryEstimate {
+  const e = estimateCausalLMMemory(dir, o);
+  if (e.bytes <= budget.bytes) return e;
+  const options: [string, MemoryEstimateOptions][] = [];
+  if (o.command === 'train' && !o.gradientCheckpointing) options.push(['--gradient-checkpointing', { ...o, gradientCheckpointing: true }]);
+  if (!o.bf16 && o.command === 'train') options.push(['--bf16', { ...o, bf16: true }]);
+  for (let b = Math.floor(o.batch / 2); b >= 1 && options.length < 6; b = Math.floor(b / 2)) {
+    options.push([`--batch-size ${b}`, { ...o, batch: b }]);
+    if (b === 1) break;
+  }
+  if (o.length > 64) options.push([`--max-length ${Math.floor(o.length / 2)}`, { ...o, length: Math.floor(o.length / 2) }]);
+  if (o.command === 'train' && !o.gradientCheckpointing) options.push(['--gradient-checkpointing --bf16 --batch-size 1', { ...o, gradientCheckpointing: true, bf16: true, batch: 1 }]);
+  const fitting = options.map(([flags, alt]) => [flags, estimateCausalLMMemory(dir, alt).bytes] as const).filter(([, b]) => b <= budget.bytes);
+  const advice = fitting.length > 0
+    ? `these would fit: ${fitting.map(([flags, b]) => `${flags} (about ${gb(b)})`).join(', ')}`
+    : `no setting fits: the weights alone need ${gb(e.parts.find(([w]) => w.startsWith('frozen'))?.[1] ?? 0)} (8-bit and 4-bit bases are not implemented yet); use a machine with more memory or a smaller model`;
+  throw new GiftjsError(`${what} needs about ${describeEstimate(e)}, and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. ${advice}. --memory-limit sets the budget by hand`);
+}

@@ -1,0 +1,88 @@
+// Memory known before it is spent: gift train estimates its peak before loading (the model built on
+// the meta backend, the adapter attached as the run will), and the estimate is checked here against
+// the peak resident memory the same run measured (metrics.json), on three shapes and dtypes. A
+// 70B-shaped folder (real headers, sparse data) is refused without reading its weights, naming what
+// it needs, what the process may use and what would fit; --memory-limit sets the budget.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { metaBackend } from '../../src/backend/meta/index.js';
+import { withBackend } from '../../src/backend/index.js';
+import { LlamaForCausalLM } from '../../src/models/llama/model.js';
+import { parseLlamaConfig } from '../../src/models/llama/config.js';
+import { attachAdapter } from '../../src/peft/adapter_io.js';
+import { writeSyntheticLlama, type SyntheticLlamaShape } from '../../src/testing/synthetic_llama.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const GIFT = join(ROOT, 'bin/gift.js');
+const TOKENIZER = join(ROOT, 'test/fixtures/llama/llama3-scaled-tied');
+
+function gift(...args: string[]) {
+  const r = spawnSync(process.execPath, [GIFT, ...args], { encoding: 'utf8' });
+  return { code: r.status, err: r.stderr, out: r.stdout };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'giftjs-memest-'));
+const data = join(dir, 'train.jsonl');
+writeFileSync(data, Array.from({ length: 8 }, (_, i) => JSON.stringify({ text: `the quick brown fox jumps over the lazy dog ${i} `.repeat(40) })).join('\n') + '\n');
+
+test('the meta backend builds a 70B model and its GIFT adapter as shapes, and refuses to compute', () => {
+  const config = parseLlamaConfig({ architectures: ['LlamaForCausalLM'], hidden_size: 8192, intermediate_size: 28672, num_hidden_layers: 80, num_attention_heads: 64, num_key_value_heads: 8, vocab_size: 128256, max_position_embeddings: 8192 }, 'test');
+  withBackend(metaBackend, () => {
+    const model = new LlamaForCausalLM(config);
+    const adapter = attachAdapter(model, { method: 'gift', rank: 64, target_modules: ['q_proj', 'v_proj'] });
+    // Llama-3-70B: 70.55B parameters (untied); GIFT r64 on q_proj, v_proj: 2 groups x 2 x 8192 x 64.
+    assert.equal(model.parameters().reduce((n, p) => n + p.size, 0), 70_553_706_496);
+    assert.equal(adapter.trainableCount(), 2 * 2 * 8192 * 64);
+    assert.throws(() => model.forward([1, 2], 1, 2), /the meta backend holds shapes only: \w+ cannot run on it/);
+    assert.throws(() => model.parameters()[0]!.read(), /the meta backend holds shapes only/);
+  });
+});
+
+for (const [name, shape, dtype, flags] of [
+  ['F32, batch 4 x 128', { hidden: 576, intermediate: 1536, layers: 12, heads: 9, kvHeads: 3, vocab: 49152, tied: true }, 'F32', ['--batch-size', '4', '--max-length', '128']],
+  ['BF16 as stored, batch 2 x 256', { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: true }, 'BF16', ['--batch-size', '2', '--max-length', '256']],
+  ['F32 rounded by --bf16, gradient checkpointing', { hidden: 1536, intermediate: 4096, layers: 6, heads: 12, kvHeads: 4, vocab: 32000, tied: false }, 'F32', ['--batch-size', '2', '--max-length', '128', '--bf16', '--gradient-checkpointing']],
+] as [string, SyntheticLlamaShape, 'F32' | 'BF16', string[]][]) {
+  test(`gift train's memory estimate is within 15% of its measured peak RSS: ${name}`, () => {
+    const model = join(dir, `model-${dtype}-${shape.hidden}`);
+    writeSyntheticLlama(model, shape, dtype, { tokenizerFrom: TOKENIZER });
+    const r = gift('train', '--model', model, '--data', data, '--out', join(dir, `run-${shape.hidden}`), '--max-steps', '2', '--rank', '16', '--json', ...flags);
+    assert.equal(r.code, 0, r.err);
+    const m = JSON.parse(r.out.trim().split('\n').pop()!) as { memory_estimate_mb: number; peak_rss_mb: number };
+    const ratio = m.memory_estimate_mb / m.peak_rss_mb;
+    console.log(`${name}: estimate ${m.memory_estimate_mb} MB, measured peak ${m.peak_rss_mb} MB, ratio ${ratio.toFixed(3)}`);
+    assert.ok(Math.abs(ratio - 1) <= 0.15, `estimate ${m.memory_estimate_mb} MB vs peak ${m.peak_rss_mb} MB`);
+    assert.match(r.err, /memory: about [\d.]+ (MB|GB) \(/);
+    rmSync(model, { recursive: true, force: true });
+  });
+}
+
+test('a 70B-shaped folder is refused before any weight is read, naming what it needs and what would fit', () => {
+  const model = join(dir, 'llama-70b-shape');
+  const bytes = writeSyntheticLlama(model, { hidden: 8192, intermediate: 28672, layers: 80, heads: 64, kvHeads: 8, vocab: 128256, tied: false, maxPositions: 8192 }, 'BF16', { sparse: true, shardBytes: 5e9, tokenizerFrom: TOKENIZER });
+  assert.equal(bytes, 70_553_706_496 * 2);
+  const r = gift('train', '--model', model, '--data', data, '--out', join(dir, 'run-70b'), '--rank', '64', '--max-length', '128', '--batch-size', '1');
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /gift train needs about 14\d\.\d GB \(frozen weights \(BF16 as stored\): 141\.1 GB; .*\), and this process may use [\d.]+ GB \(MemAvailable in \/proc\/meminfo, plus what this process holds\); nothing was loaded\. no setting fits: the weights alone need 141\.1 GB/);
+  for (const [command, args] of [['eval', ['--data', data]], ['generate', ['--prompt', 'once upon a time', '--max-new-tokens', '8']]] as const) {
+    const e = gift(command, '--model', model, ...args);
+    assert.equal(e.code, 1, e.err);
+    assert.match(e.err, new RegExp(`gift ${command} needs about 1\\d\\d\\.\\d GB \\(frozen weights \\(BF16 as stored\\): 141\\.1 GB; .*nothing was loaded`));
+  }
+  // With a budget given by hand, a smaller model's refusal names the settings that would fit.
+  const small = join(dir, 'small');
+  writeSyntheticLlama(small, { hidden: 576, intermediate: 1536, layers: 12, heads: 9, kvHeads: 3, vocab: 49152, tied: true }, 'F32', { tokenizerFrom: TOKENIZER });
+  const tight = gift('train', '--model', small, '--data', data, '--out', join(dir, 'run-tight'), '--batch-size', '8', '--max-length', '256', '--memory-limit', '900M');
+  assert.equal(tight.code, 1, tight.err);
+  assert.match(tight.err, /and this process may use 944 MB \(--memory-limit\); nothing was loaded\. these would fit: --gradient-checkpointing \(about \d+ MB\)/);
+  const ok = gift('train', '--model', small, '--data', data, '--out', join(dir, 'run-fits'), '--batch-size', '8', '--max-length', '256', '--memory-limit', '900M', '--gradient-checkpointing', '--max-steps', '1', '--json');
+  assert.equal(ok.code, 0, ok.err);
+  assert.ok(JSON.parse(ok.out.trim().split('\n').pop()!).peak_rss_mb < 944, 'the run that was said to fit did');
+  assert.match(gift('train', '--model', small, '--data', data, '--out', join(dir, 'x'), '--memory-limit', 'lots').err, /--memory-limit must be a size such as 12G, 16000M or 1\.5T, got 'lots'/);
+  assert.ok(readFileSync(join(small, 'config.json')).length > 0);
+});

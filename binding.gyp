@@ -4,6 +4,7 @@
       "target_name": "giftjs_native",
       "sources": [
         "native/addon.cpp",
+        "native/io/file_map.cpp",
         "native/runtime/thread_pool.cpp",
         "native/gemm/microkernels.cpp",
         "native/gemm/gemm.cpp",

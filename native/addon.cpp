@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "gemm/gemm.h"
+#include "io/file_map.h"
 #include "kernels/kernels.h"
 #include "runtime/thread_pool.h"
 
@@ -372,6 +373,7 @@ Napi::Value RopeRotate(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("mapFile", Napi::Function::New(env, MapFile));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided));
   exports.Set("ropeRotate", Napi::Function::New(env, RopeRotate));

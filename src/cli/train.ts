@@ -241,7 +241,9 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   // A BF16 checkpoint's frozen matrices stay bfloat16 (what is trained is widened when attached);
   // under --bf16 a float32 one's are rounded as they are read when the method trains no base matrix.
   const roundAtLoad = bf16 && ['gift', 'lora', 'bitfit'].includes(methodName) && methodConfig.modules_to_save === undefined;
+  const loadStart = performance.now();
   const model = loadCausalLM(modelDir, { keepStoredBf16: true, matricesAsBf16: roundAtLoad });
+  console.error(`loaded ${modelDir} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
   model.gradientCheckpointing = gradientCheckpointing;
   const adapter = attachAdapter(model, methodConfig, options.seed, 'command line');
   const padId = tokenizer.eosTokenId ?? 0;

@@ -2,6 +2,7 @@
 // browser page mounts (files it fetched or the user picked), so that the loaders (config.json,
 // safetensors weights, tokenizer files, adapters) read both the same way. Node's fs is touched only
 // for paths outside the mounted folders, so a browser bundle never calls it.
+import { mapFileRange } from './file_map.js';
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { GiftjsError } from '../errors.js';
 
@@ -68,6 +69,8 @@ export interface RandomAccessFile {
   readonly size: number;
   /** Reads up to `length` bytes at `position` into into[offset..]; returns how many (0 at the end). */
   read(into: Uint8Array, offset: number, length: number, position: number): number;
+  /** The bytes at `position` mapped rather than read (a file on disk, with the native addon), or null. */
+  map?(position: number, length: number): ArrayBuffer | null;
   close(): void;
 }
 
@@ -97,6 +100,7 @@ export function openRandomAccess(path: string): RandomAccessFile {
   return {
     size,
     read: (into, offset, length, position) => readSync(fd, into, offset, length, position),
+    map: (position, length) => mapFileRange(path, position, length),
     close() {
       if (open) closeSync(fd);
       open = false;

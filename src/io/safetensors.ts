@@ -162,10 +162,18 @@ export class SafetensorsFile {
     }
   }
 
-  /** A BF16 tensor's bits as stored (no conversion), in a new array. */
+  /**
+   * A BF16 tensor's bits as stored (no conversion): mapped from the file where it can be (the pages
+   * are read when first touched, and stay the file's: reclaimable, not counted twice), else read
+   * into a new array. Mapped bits are private: writing them changes nothing on disk.
+   */
   readBf16Bits(name: string): Uint16Array {
     const info = this.info(name);
     if (info.dtype !== 'BF16') throw new SafetensorsError(`${this.path}: tensor '${name}' is ${info.dtype}, not BF16`);
+    if (this.file === null) throw new SafetensorsError(`${this.path}: file is closed`);
+    const start = this.dataStart + info.begin;
+    const mapped = start % 2 === 0 ? this.file.map?.(start, info.end - info.begin) : null; // a Uint16Array view needs an even offset
+    if (mapped) return new Uint16Array(mapped);
     const bits = new Uint16Array(sizeOf(info.shape));
     this.readBytes(info, new Uint8Array(bits.buffer));
     return bits;

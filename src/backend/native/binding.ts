@@ -11,6 +11,8 @@ type F = Float32Array;
 
 /** The functions native/addon.cpp exports. */
 export interface NativeAddon {
+  /** A private, copy-on-write mapping of `length` bytes of the file from `offset` (native/io/file_map.cpp). */
+  mapFile(path: string, offset: number, length: number): ArrayBuffer;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, B: F | Uint16Array, ldb: number, beta: number, C: F, ldc: number, batch: number, strideA: number, strideB: number, strideC: number): void;
   setThreads(n: number): void;
   getThreads(): number;

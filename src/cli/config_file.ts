@@ -20,15 +20,17 @@ export function readConfigFile(path: string, options: Options): Parsed['values']
   let doc: unknown;
   try {
     doc = json ? JSON.parse(text) : parseYaml(text);
+    if (json) {
+      // JSON.parse keeps the last of two equal keys without a word; YAML (JSON is YAML) refuses them.
+      const duplicate = parseDocument(text).errors.find((e) => e.code === 'DUPLICATE_KEY');
+      if (duplicate) throw new GiftjsError(`--config ${path}: ${duplicate.message.split('\n')[0]} (a key given twice: which value was meant?)`);
+    }
   } catch (err) {
-    throw new GiftjsError(`--config ${path}: not valid ${json ? 'JSON' : 'YAML'} (${(err as Error).message.split('\n')[0]})`);
+    if (err instanceof GiftjsError) throw err;
+    const why = err instanceof RangeError ? 'nested too deeply' : (err as Error).message.split('\n')[0];
+    throw new GiftjsError(`--config ${path}: not valid ${json ? 'JSON' : 'YAML'} (${why})`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new GiftjsError(`--config ${path}: the file must hold a mapping of option names to values`);
-  if (json) {
-    // JSON.parse keeps the last of two equal keys without a word; YAML (JSON is YAML) refuses them.
-    const duplicate = parseDocument(text).errors.find((e) => e.code === 'DUPLICATE_KEY');
-    if (duplicate) throw new GiftjsError(`--config ${path}: ${duplicate.message.split('\n')[0]} (a key given twice: which value was meant?)`);
-  }
   const values: Parsed['values'] = {};
   const allowed = Object.keys(options).filter((k) => k !== 'config' && k !== 'help');
   for (const [rawKey, value] of Object.entries(doc)) {
@@ -39,17 +41,26 @@ export function readConfigFile(path: string, options: Options): Parsed['values']
     }
     if (value === null || value === undefined) continue;
     if (spec.type === 'boolean') {
-      if (typeof value !== 'boolean') throw new GiftjsError(`--config ${path}: '${rawKey}' is a switch: true or false, got ${JSON.stringify(value)}`);
+      if (typeof value !== 'boolean') throw new GiftjsError(`--config ${path}: '${rawKey}' is a switch: true or false, got ${shown(value)}`);
       values[key] = value;
     } else if (Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number')) {
       values[key] = value.join(','); // lists (targets, text fields) as the flag writes them
     } else if (typeof value === 'string' || typeof value === 'number') {
       values[key] = String(value);
     } else {
-      throw new GiftjsError(`--config ${path}: '${rawKey}' must be a string, a number or a list of them, got ${JSON.stringify(value)}`);
+      throw new GiftjsError(`--config ${path}: '${rawKey}' must be a string, a number or a list of them, got ${shown(value)}`);
     }
   }
   return values;
+}
+
+/** A value for a message: its JSON, or a word when it cannot be written (nested past the stack). */
+function shown(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return 'a value nested too deeply to show';
+  }
 }
 
 /** A run's resolved settings as YAML (the keys are the flags'), to write beside its outputs. */

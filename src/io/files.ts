@@ -3,6 +3,7 @@
 // safetensors weights, tokenizer files, adapters) read both the same way. Node's fs is touched only
 // for paths outside the mounted folders, so a browser bundle never calls it.
 import { mapFileRange } from './file_map.js';
+import { cannotRead } from './input_file.js';
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { GiftjsError } from '../errors.js';
 
@@ -50,7 +51,11 @@ export function readFileBytes(path: string): Uint8Array {
   const bytes = memoryFile(path);
   if (bytes) return bytes;
   if (inMountedFolder(path)) throw new GiftjsError(`${path} does not exist`);
-  return readFileSync(path);
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw cannotRead(path, err);
+  }
 }
 
 export function readTextFile(path: string): string {
@@ -88,13 +93,20 @@ export function openRandomAccess(path: string): RandomAccessFile {
     };
   }
   if (inMountedFolder(path)) throw new GiftjsError(`${path} does not exist`);
-  const fd = openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw cannotRead(path, err); // a shard an index names but that is missing, a dangling cache link
+  }
   let size: number;
   try {
-    size = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
+    size = st.size;
   } catch (err) {
     closeSync(fd);
-    throw err;
+    throw cannotRead(path, err);
   }
   let open = true;
   return {

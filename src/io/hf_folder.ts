@@ -11,11 +11,12 @@ import { GiftjsError } from '../errors.js';
 /** Parses a JSON file, with errors that name it. */
 export function readJsonFile<T = Record<string, unknown>>(path: string): T {
   if (!fileExists(path)) throw new GiftjsError(`${path} does not exist`);
+  const text = readTextFile(path); // an unreadable file says why, not "not valid JSON"
   let value: unknown;
   try {
-    value = JSON.parse(readTextFile(path));
+    value = JSON.parse(text);
   } catch (err) {
-    throw new GiftjsError(`${path} is not valid JSON: ${(err as Error).message}`);
+    throw new GiftjsError(`${path} is not valid JSON: ${err instanceof RangeError ? 'nested too deeply' : (err as Error).message}`);
   }
   // Every giftjs and Hugging Face JSON file is an object at the top.
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new GiftjsError(`${path}: expected a JSON object, got ${JSON.stringify(value)}`);

@@ -13,7 +13,7 @@ import { closeSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, rm
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { GiftjsError } from '../errors.js';
-import { faultDelay } from './fault_injection.js';
+import { faultDelay, faultErrno } from './fault_injection.js';
 import { reportingFsErrors } from './fs_errors.js';
 import { ownIdentity, processRuns } from './process_identity.js';
 
@@ -60,6 +60,7 @@ function readLock(path: string): LockRead {
  */
 function createExclusive(path: string, text: string): boolean {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  faultErrno('lock-create');
   writeFileSync(tmp, text, { flag: 'wx' });
   try {
     linkSync(tmp, path);

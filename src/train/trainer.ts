@@ -14,6 +14,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
 import { GiftjsError } from '../errors.js';
 import { claimRunFolder } from '../io/output_folder.js';
+import { reportingFsErrors } from '../io/fs_errors.js';
+import { faultErrno } from '../io/fault_injection.js';
 import { inputContents } from '../io/content_digest.js';
 import { latestCheckpoint, loadCheckpoint, recoverCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { AdamW, clipGradNormAsync, namesOfNonFinite, type ParamGroup } from './optimizer.js';
@@ -268,7 +270,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     // Keep the log lines of the updates the checkpoint covers; later ones will be written again.
     if (logPath && existsSync(logPath)) {
       const kept = keptLogLines(logPath, start);
-      writeFileSync(logPath, kept.map((l) => `${l}\n`).join(''));
+      reportingFsErrors(logPath, () => writeFileSync(logPath, kept.map((l) => `${l}\n`).join('')));
     }
     const planned = state.totalSteps;
     const note = planned !== undefined && planned !== totalSteps
@@ -276,7 +278,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
       : undefined;
     run.callbacks?.onResume?.(start, latest.dir, note);
   } else if (logPath) {
-    writeFileSync(logPath, '');
+    reportingFsErrors(logPath, () => writeFileSync(logPath, ''));
   }
   const hasHeldOut = task.heldOutSize > 0;
   let lastCheckpoint: string | null = latest?.dir ?? null;
@@ -346,7 +348,12 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     const elapsed = (performance.now() - t0) / 1000;
     const log: StepLog = { step: step + 1, epoch: step / updatesPerEpoch, loss, lr, grad_norm: gradNorm, tokens: targetTokens, tokens_per_s: tokensSeen / elapsed };
     logs.push(log);
-    if (logPath) appendFileSync(logPath, `${JSON.stringify(log)}\n`);
+    if (logPath) {
+      reportingFsErrors(logPath, () => {
+        faultErrno('log-append');
+        appendFileSync(logPath, `${JSON.stringify(log)}\n`);
+      });
+    }
     run.callbacks?.onStep?.(log, totalSteps);
     const done = step + 1;
     if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < totalSteps) await evaluate(done);

@@ -1,7 +1,7 @@
 // Reading a file the user named as input: a missing or unreadable one is a GiftjsError naming it,
 // with what the system said in words (a permission problem is not "not valid JSON", a dangling
 // link in a cache is not an internal error).
-import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { GiftjsError } from '../errors.js';
 
 const WHY: Record<string, string> = {
@@ -24,9 +24,27 @@ export function cannotRead(path: string, err: unknown): GiftjsError {
   return new GiftjsError(`${path}: cannot read: ${why}`);
 }
 
+/**
+ * Files read whole are at most this large: a JavaScript string holds at most 2^29 characters, and
+ * the records parsed from a text take several times its size. (Parquet is read by row groups.)
+ */
+export const MAX_INPUT_FILE_BYTES = 512 * 2 ** 20;
+
 export function readInputFile(path: string): Buffer;
 export function readInputFile(path: string, encoding: 'utf8'): string;
 export function readInputFile(path: string, encoding?: 'utf8'): Buffer | string {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    throw cannotRead(path, err);
+  }
+  // A device (/dev/zero), a pipe or a socket has no end to read to; a huge file does not fit.
+  if (st.isDirectory()) throw cannotRead(path, Object.assign(new Error('EISDIR'), { code: 'EISDIR' }));
+  if (!st.isFile()) throw new GiftjsError(`${path}: cannot read: it is not a regular file (a device, a pipe or a socket); giftjs reads data from files`);
+  if (st.size > MAX_INPUT_FILE_BYTES) {
+    throw new GiftjsError(`${path} is ${(st.size / 2 ** 20).toFixed(0)} MiB; giftjs reads text files of up to ${MAX_INPUT_FILE_BYTES / 2 ** 20} MiB whole (split it, or use Parquet)`);
+  }
   try {
     return encoding ? readFileSync(path, encoding) : readFileSync(path);
   } catch (err) {

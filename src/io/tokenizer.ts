@@ -3,7 +3,8 @@
 import { fileExists } from './files.js';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { Template } from '@huggingface/jinja';
+import { Environment, Template } from '@huggingface/jinja';
+import { checkTokenizerPatterns } from './regex_safety.js';
 import { readJsonFile } from './hf_folder.js';
 import { GiftjsError } from '../errors.js';
 
@@ -31,6 +32,7 @@ export class Tokenizer {
     const tjPath = join(dir, 'tokenizer.json');
     if (!fileExists(tjPath)) throw new GiftjsError(`${dir}: no tokenizer.json (giftjs reads Hugging Face fast-tokenizer files)`);
     const json = readJsonFile(tjPath);
+    checkTokenizerPatterns(json, tjPath); // a pattern that can hang every encode is refused at load
     const cfgPath = join(dir, 'tokenizer_config.json');
     const config = fileExists(cfgPath) ? readJsonFile(cfgPath) : {};
     let hf: HfTokenizer;
@@ -44,6 +46,7 @@ export class Tokenizer {
 
   /** Token ids as Hugging Face's tokenizer(text) gives them (special tokens added by default). */
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+    checkTextLength(text);
     return this.guard('encoding a text', () => checkedIds(this.hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids));
   }
 
@@ -69,6 +72,7 @@ export class Tokenizer {
    */
   encodeForClassification(texts: readonly string[], maxLength: number): { ids: number[]; typeIds: number[]; truncated: boolean } {
     if (texts.length < 1 || texts.length > 2) throw new GiftjsError(`encodeForClassification: one text or a pair, got ${texts.length}`);
+    for (const t of texts) checkTextLength(t);
     return this.guard('encoding a text for classification', () => this.encodeForClassificationUnguarded(texts, maxLength));
   }
 
@@ -126,12 +130,60 @@ export class Tokenizer {
   applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
     const template = this.config.chat_template;
     if (typeof template !== 'string') throw new GiftjsError(`${this.source}: tokenizer_config.json has no chat_template`);
-    return this.guard('rendering the chat template', () => new Template(template).render({
+    return this.guard('rendering the chat template', () => withBoundedRange(() => new Template(template).render({
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? true,
       bos_token: tokenText(this.config.bos_token) ?? '',
       eos_token: tokenText(this.config.eos_token) ?? '',
-    }));
+    })));
+  }
+}
+
+/**
+ * Texts giftjs tokenizes are at most this long: the tokenizer holds hundreds of bytes per character
+ * while it works (a 10 MB field took 4.5 GB), and every example is cut to --max-length tokens,
+ * a few thousand characters, anyway.
+ */
+export const MAX_TEXT_CHARS = 2 * 2 ** 20;
+
+function checkTextLength(text: string): void {
+  if (text.length > MAX_TEXT_CHARS) {
+    throw new GiftjsError(`a text of ${text.length.toLocaleString('en-US')} characters; giftjs tokenizes texts of up to ${MAX_TEXT_CHARS.toLocaleString('en-US')} (examples are cut to --max-length tokens anyway): split the record into several`);
+  }
+}
+
+/** The most values the range() of one chat-template rendering may produce, all calls together. */
+const TEMPLATE_RANGE_BUDGET = 100_000;
+
+/** Jinja's range(), bounded: a template looping a hundred million times is refused, not run. */
+function boundedRange(): (...args: unknown[]) => number[] {
+  let produced = 0;
+  return (...args: unknown[]) => {
+    const n = args.map((a) => Number((a as { value?: unknown })?.value ?? a));
+    const [start, stop, step] = n.length === 1 ? [0, n[0]!, 1] : [n[0]!, n[1]!, n[2] ?? 1];
+    if (!n.every(Number.isInteger) || step === 0) throw new GiftjsError(`range(${n.join(', ')}) in the chat template: the arguments must be integers and the step not 0`);
+    const count = Math.max(0, Math.ceil((stop - start) / step));
+    produced += count;
+    if (produced > TEMPLATE_RANGE_BUDGET) throw new GiftjsError(`the chat template's range() calls ask for ${produced.toLocaleString('en-US')} values; giftjs allows ${TEMPLATE_RANGE_BUDGET.toLocaleString('en-US')} per rendering (a template that loops without end?)`);
+    return Array.from({ length: count }, (_, i) => start + i * step);
+  };
+}
+
+/**
+ * Runs a rendering with Jinja's global range() replaced by boundedRange(): the library declares its
+ * globals itself and refuses to redeclare one, so its Environment.set substitutes ours while the
+ * (synchronous) rendering runs.
+ */
+function withBoundedRange<T>(render: () => T): T {
+  const original = Environment.prototype.set;
+  const range = boundedRange();
+  Environment.prototype.set = function (this: Environment, name: string, value: unknown) {
+    return original.call(this, name, name === 'range' ? range : value);
+  };
+  try {
+    return render();
+  } finally {
+    Environment.prototype.set = original;
   }
 }
 

@@ -1,5 +1,6 @@
 // Choosing the Linear layers a PEFT method changes: by module-name suffix ("q_proj", or a dotted
 // suffix such as "attention.output.dense"), optionally only in some layer indices.
+import { checkedRegExp } from '../io/regex_safety.js';
 import { Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { GiftjsError } from '../errors.js';
@@ -23,11 +24,7 @@ export type TargetModules = readonly string[] | string;
 
 /** The whole-path regular expression of a string target_modules; a clear error when JS cannot read it. */
 export function targetRegExp(pattern: string, what = 'target_modules'): RegExp {
-  try {
-    return new RegExp(`^(?:${pattern})$`);
-  } catch (err) {
-    throw new GiftjsError(`${what} ${JSON.stringify(pattern)} is not a regular expression giftjs can read (${(err as Error).message})`);
-  }
+  return checkedRegExp(pattern, what, (p) => `^(?:${p})$`);
 }
 
 function matchesName(path: string, names: TargetModules): string | null {

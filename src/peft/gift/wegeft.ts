@@ -4,6 +4,7 @@
 // so phi_w = giftjs's phi [r, in] and psi_w = giftjs's psi^T [r, in]. Groups are written as
 // tied_modules: one list of patterns (each layer's exact path) per group, which the fork re.match-es
 // against module paths; the first matching layer owns the tensors.
+import { checkedRegExp } from '../../io/regex_safety.js';
 import type { Module } from '../../nn/module.js';
 import { transpose } from '../../ops/shape_ops.js';
 import { noGrad } from '../../tensor/autograd.js';
@@ -67,7 +68,7 @@ export function fromWegeft(model: Module, raw: Record<string, unknown>, read: (n
   const layers = layersRaw == null ? null : Array.isArray(layersRaw) ? (layersRaw as number[]) : [layersRaw as number];
   const found = findTargetLinears(model, targets as string[], layers);
   const tied = (raw.tied_modules ?? []) as string[][];
-  const groupOf = (path: string): number => tied.findIndex((patterns) => (Array.isArray(patterns) ? patterns : [patterns]).some((p) => new RegExp(`^(?:${p})`).test(path)));
+  const groupOf = (path: string): number => tied.findIndex((patterns) => (Array.isArray(patterns) ? patterns : [patterns]).some((p) => checkedRegExp(p, 'tied_modules pattern', (q) => `^(?:${q})`).test(path)));
   // Each layer's tie group (or itself, untied), and GIFT's group of it: the two partitions must agree.
   const tieKey = found.map((f) => (groupOf(f.path) >= 0 ? `tie${groupOf(f.path)}` : f.path));
   const byTarget = new Map<string, Set<string>>();

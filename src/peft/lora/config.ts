@@ -3,6 +3,7 @@
 // layers_to_transform, rank_pattern / alpha_pattern (per-module rank and alpha), use_rslora
 // (scale alpha / sqrt(r)). Every other PEFT option that changes the math is refused by name.
 import { GiftjsError } from '../../errors.js';
+import { checkedRegExp } from '../../io/regex_safety.js';
 import { configInt, configLayers, configTargets, type AdapterConfig } from '../method.js';
 import type { TargetModules } from '../targets.js';
 
@@ -69,11 +70,7 @@ function patternTable(raw: unknown, field: string, source: string, integer: bool
     if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
       throw new GiftjsError(`${source}: ${field}[${JSON.stringify(key)}] must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(v)}`);
     }
-    try {
-      new RegExp(key);
-    } catch {
-      throw new GiftjsError(`${source}: ${field} key ${JSON.stringify(key)} is not a regular expression giftjs can read`);
-    }
+    checkedRegExp(key, `${source}: ${field} key`);
     out[key] = v;
   }
   return out;
@@ -114,7 +111,7 @@ export function parseLoraConfig(raw: Record<string, unknown>, source: string): L
 
 /** The first key of a rank/alpha pattern that ends the module path (PEFT's get_pattern_key). */
 export function patternValue(table: Record<string, number>, path: string, fallback: number): number {
-  for (const key of Object.keys(table)) if (new RegExp(`^(?:.*\\.)?(?:${key})$`).test(path)) return table[key]!;
+  for (const key of Object.keys(table)) if (checkedRegExp(key, 'pattern key', (k) => `^(?:.*\\.)?(?:${k})$`).test(path)) return table[key]!;
   return fallback;
 }
 

@@ -10,6 +10,7 @@ import os
 import torch
 from torch import nn
 
+from .errors import GiftTorchError
 from .safetensors_io import load_file, save_file
 from .targets import find_target_linears
 
@@ -26,28 +27,28 @@ _KNOWN = {"method", "rank", "alpha", "target_modules", "layers", "share", "base_
 def parse_config(raw, source="GIFT config"):
     """A validated GIFT config (a dict as adapter_config.json or gift train's flags give it)."""
     if "peft_type" in raw:
-        raise ValueError(f"{source}: a PEFT {raw['peft_type']} adapter; gift_torch reads GIFT adapters (load this one with peft)")
+        raise GiftTorchError(f"{source}: a PEFT {raw['peft_type']} adapter; gift_torch reads GIFT adapters (load this one with peft)")
     if raw.get("method", "gift") != "gift":
-        raise ValueError(f"{source}: method {raw.get('method')!r} is not GIFT")
+        raise GiftTorchError(f"{source}: method {raw.get('method')!r} is not GIFT")
     unknown = sorted(set(raw) - _KNOWN)
     if unknown:
-        raise ValueError(f"{source}: unknown field(s) {unknown}; gift_torch reads {sorted(_KNOWN)}")
+        raise GiftTorchError(f"{source}: unknown field(s) {unknown}; gift_torch reads {sorted(_KNOWN)}")
     rank = raw.get("rank")
     if not isinstance(rank, int) or isinstance(rank, bool) or rank <= 0:
-        raise ValueError(f"{source}: 'rank' must be a positive integer, got {rank!r}")
+        raise GiftTorchError(f"{source}: 'rank' must be a positive integer, got {rank!r}")
     alpha = raw.get("alpha")
     alpha = rank if alpha is None else alpha
     if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not alpha > 0 or not math.isfinite(alpha):
-        raise ValueError(f"{source}: 'alpha' must be a positive number, got {raw.get('alpha')!r}")
+        raise GiftTorchError(f"{source}: 'alpha' must be a positive number, got {raw.get('alpha')!r}")
     targets = raw.get("target_modules")
     if not (isinstance(targets, str) and targets) and not (isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets)):
-        raise ValueError(f"{source}: 'target_modules' must be a non-empty list of module names or a regular expression, got {targets!r}")
+        raise GiftTorchError(f"{source}: 'target_modules' must be a non-empty list of module names or a regular expression, got {targets!r}")
     layers = raw.get("layers")
     if layers is not None and not (isinstance(layers, list) and all(isinstance(i, int) and i >= 0 for i in layers)):
-        raise ValueError(f"{source}: 'layers' must be null or a list of layer indices, got {layers!r}")
+        raise GiftTorchError(f"{source}: 'layers' must be null or a list of layer indices, got {layers!r}")
     share = raw.get("share", "target")
     if share not in ("target", "input-size"):
-        raise ValueError(f"{source}: 'share' must be 'target' or 'input-size', got {share!r}")
+        raise GiftTorchError(f"{source}: 'share' must be 'target' or 'input-size', got {share!r}")
     return {"method": "gift", "rank": rank, "alpha": alpha, "target_modules": targets, "layers": layers, "share": share,
             **({"modules_to_save": raw["modules_to_save"]} if raw.get("modules_to_save") else {})}
 
@@ -77,10 +78,13 @@ class GiftAdapter:
         self.hooks = []
         self.originals = None
         r = config["rank"]
+        # Every group is checked before any parameter is registered: a failure leaves the model as it was.
         for group, layers in self.members.items():
             n = layers[0][1].in_features
             if r > n:
-                raise ValueError(f"GIFT rank {r} is larger than the input size {n} of group {group!r} (phi is [rank, in])")
+                raise GiftTorchError(f"GIFT rank {r} is larger than the input size {n} of group {group!r} (phi is [rank, in])")
+        for group, layers in self.members.items():
+            n = layers[0][1].in_features
             w = layers[0][1].weight
             # phi as torch.nn.Linear(in, r) initialises it (Kaiming-uniform, bound 1/sqrt(in)); psi at zero.
             bound = 1 / math.sqrt(n)
@@ -102,6 +106,14 @@ class GiftAdapter:
         for h in self.hooks:
             h.remove()
         self.hooks = []
+
+    def detach(self, model):
+        """Removes the hooks and the registered pairs: the model is as it was before the adapter."""
+        self._unhook_all()
+        for group in self.pairs:
+            for which in ("phi", "psi"):
+                model._parameters.pop(_param_name(group, which), None)
+        self.pairs = {}
 
     def named_tensors(self):
         """The trainable pairs under giftjs's tensor names."""
@@ -128,20 +140,54 @@ def _edit_input(phi, psi, scale):
     return hook
 
 
-def apply_gift(model, config, seed=0):
-    """Freezes the model and attaches GIFT; returns the trainable parameters (phi and psi of every group)."""
-    config = parse_config(config)
+def _refuse_second_adapter(model):
     if getattr(model, "gift_adapter", None) is not None:
-        raise ValueError("this model already has a GIFT adapter")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    generator = torch.Generator().manual_seed(seed)
-    adapter = GiftAdapter(model, config, generator)
+        raise GiftTorchError("this model already has a GIFT adapter (load or apply one adapter per model)")
+    if getattr(model, "lora_hooks", None):
+        raise GiftTorchError("this model already has a LoRA adapter (load or apply one adapter per model)")
+
+
+def apply_gift(model, config, seed=0):
+    """Freezes the model and attaches GIFT; returns the trainable parameters (phi and psi of every group).
+    All or nothing: on any error the model is left as it was."""
+    config = parse_config(config)
+    _refuse_second_adapter(model)
+    saved = _modules_to_save(model, config)  # checked before anything changes
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        generator = torch.Generator().manual_seed(seed)
+        adapter = GiftAdapter(model, config, generator)
+    except Exception as err:
+        for n, p in model.named_parameters():
+            p.requires_grad_(flags.get(n, p.requires_grad))
+        raise _as_error(err, "apply_gift") from None
     model.gift_adapter = adapter
-    saved = _modules_to_save(model, config)
+    model._gift_requires_grad = flags
     for p in saved.values():
         p.requires_grad_(True)
     return adapter.parameters() + list(saved.values())
+
+
+def remove_adapter(model):
+    """Takes the GIFT adapter off the model (unmerged first): hooks, pairs and trainable flags as before."""
+    a = _adapter(model)
+    unmerge(model)
+    a.detach(model)
+    flags = getattr(model, "_gift_requires_grad", {})
+    for n, p in model.named_parameters():
+        p.requires_grad_(flags.get(n, p.requires_grad))
+    model.gift_adapter = None
+
+
+def _as_error(err, what):
+    """A failure as the one error class: torch's RuntimeError, the system's OSError, a regex error."""
+    if isinstance(err, GiftTorchError):
+        return err
+    if isinstance(err, (RuntimeError, OSError, ValueError, TypeError, KeyError)):
+        return GiftTorchError(f"{what}: {err}")
+    return err
 
 
 def _modules_to_save(model, config):
@@ -152,7 +198,7 @@ def _modules_to_save(model, config):
     for m in names:
         chosen = {n: p for n, p in params.items() if n == m or n.startswith(m + ".")}
         if not chosen:
-            raise ValueError(f"modules_to_save names {m!r}, which is no module of this model")
+            raise GiftTorchError(f"modules_to_save names {m!r}, which is no module of this model")
         out.update(chosen)
     return out
 
@@ -160,18 +206,26 @@ def _modules_to_save(model, config):
 def _adapter(model):
     a = getattr(model, "gift_adapter", None)
     if a is None:
-        raise ValueError("this model has no GIFT adapter (apply_gift or load_adapter first)")
+        raise GiftTorchError("this model has no GIFT adapter (apply_gift or load_adapter first)")
     return a
 
 
 def save_adapter(model, path, base_model=None):
-    """Writes the adapter folder in giftjs's layout."""
+    """Writes the adapter folder in giftjs's layout; an adapter with NaN or infinite values is refused, not written."""
     a = _adapter(model)
     if a.originals is not None:
-        raise ValueError("the adapter is merged; unmerge before saving it")
-    os.makedirs(path, exist_ok=True)
+        raise GiftTorchError("the adapter is merged; unmerge before saving it")
     tensors = {k: v.detach().float().cpu() for k, v in a.named_tensors().items()}
     tensors.update({k: v.detach().float().cpu() for k, v in _modules_to_save(model, a.config).items()})
+    bad = sorted(k for k, t in tensors.items() if not torch.isfinite(t).all())
+    if bad:
+        raise GiftTorchError(f"{path}: the adapter was not written: {bad[:4]} hold NaN or infinite values (did training diverge?)")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise GiftTorchError(f"{path} exists and is not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise GiftTorchError(f"cannot write {path}: {err.strerror}") from None
     config = dict(a.config)
     if base_model is not None:
         config["base_model_name_or_path"] = base_model
@@ -185,24 +239,39 @@ def save_adapter(model, path, base_model=None):
 
 
 def load_adapter(model, path):
-    """Attaches the GIFT adapter of a folder (giftjs's or gift_torch's) and loads its tensors."""
+    """Attaches the GIFT adapter of a folder (giftjs's or gift_torch's) and loads its tensors. All or
+    nothing: every tensor is checked (present, of its shape, finite, none left over) before the model
+    is kept changed; on any error the adapter is taken off again and the model is as it was."""
     config_path = os.path.join(path, ADAPTER_CONFIG)
-    with open(config_path) as f:
-        raw = json.load(f)
-    apply_gift(model, parse_config(raw, config_path))
+    try:
+        with open(config_path) as f:
+            raw = json.load(f)
+        stored = load_file(os.path.join(path, ADAPTER_WEIGHTS))
+    except (OSError, ValueError) as err:
+        raise GiftTorchError(f"{path}: cannot read the adapter ({err})") from None
+    config = parse_config(raw, config_path)
+    _refuse_second_adapter(model)
+    apply_gift(model, config)
     a = model.gift_adapter
-    stored = load_file(os.path.join(path, ADAPTER_WEIGHTS))
-    wanted = {**a.named_tensors(), **_modules_to_save(model, a.config)}
-    for name, param in wanted.items():
-        if name not in stored:
-            raise ValueError(f"{path}: the adapter has no tensor {name!r}")
-        t = stored[name]
-        if tuple(t.shape) != tuple(param.shape):
-            raise ValueError(f"{path}: tensor {name!r} has shape {list(t.shape)}, this model needs {list(param.shape)}")
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{path}: tensor {name!r} holds NaN or infinite values")
+    try:
+        wanted = {**a.named_tensors(), **_modules_to_save(model, a.config)}
+        for name, param in wanted.items():
+            if name not in stored:
+                raise GiftTorchError(f"{path}: the adapter has no tensor {name!r}")
+            t = stored[name]
+            if tuple(t.shape) != tuple(param.shape):
+                raise GiftTorchError(f"{path}: tensor {name!r} has shape {list(t.shape)}, this model needs {list(param.shape)}")
+            if not torch.isfinite(t).all():
+                raise GiftTorchError(f"{path}: tensor {name!r} holds NaN or infinite values")
+        unused = sorted(set(stored) - set(wanted))
+        if unused:
+            raise GiftTorchError(f"{path}: tensors the config does not place on this model: {unused[:4]}")
         with torch.no_grad():
-            param.copy_(t.to(param.dtype))
+            for name, param in wanted.items():
+                param.copy_(stored[name].to(param.dtype))
+    except Exception as err:
+        remove_adapter(model)
+        raise _as_error(err, path) from None
     return a
 
 
@@ -212,14 +281,20 @@ def merge(model):
     a = _adapter(model)
     if a.originals is not None:
         return
-    a.originals = []
+    merged = []
     for group, layers in a.members.items():
         phi, psi = a.pairs[group]
-        for _, module in layers:
+        for path, module in layers:
             w = module.weight
-            a.originals.append(w.detach().clone())
             wf = w.detach().float()
-            w.copy_((wf + a.scale * (wf @ phi.T) @ psi.T).to(w.dtype))
+            new = (wf + a.scale * (wf @ phi.T) @ psi.T).to(w.dtype)
+            if not torch.isfinite(new).all():
+                raise GiftTorchError(f"merge: the merged weight of {path} holds NaN or infinite values (the adapter's or the weight's values overflow {w.dtype}); nothing was merged")
+            merged.append((w, new))
+    # Every merged weight is computed and checked before any is written: all or nothing.
+    a.originals = [w.detach().clone() for w, _ in merged]
+    for w, new in merged:
+        w.copy_(new)
     a._unhook_all()
 
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .safetensors_io import load_file
+from .errors import GiftTorchError
 
 
 def rope_settings(cfg):
@@ -18,7 +19,7 @@ def rope_settings(cfg):
     rp = cfg.get("rope_parameters")
     if rp is not None:
         if "rope_scaling" in cfg or "rope_theta" in cfg:
-            raise ValueError("config.json has both rope_parameters (transformers 5) and rope_theta/rope_scaling (4)")
+            raise GiftTorchError("config.json has both rope_parameters (transformers 5) and rope_theta/rope_scaling (4)")
         kind = rp.get("rope_type", "default")
         return rp.get("rope_theta", 10000.0), (None if kind == "default" else rp)
     return cfg.get("rope_theta", 10000.0), cfg.get("rope_scaling")
@@ -30,7 +31,7 @@ def inv_freq(cfg, d):
     if rs:
         kind = rs.get("rope_type", rs.get("type"))
         if kind != "llama3":
-            raise ValueError(f"rope type {kind!r} is not implemented by gift_torch's Llama (install transformers)")
+            raise GiftTorchError(f"rope type {kind!r} is not implemented by gift_torch's Llama (install transformers)")
         factor, low, high = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
         old = rs["original_max_position_embeddings"]
         wavelen = 2 * math.pi / inv
@@ -134,10 +135,10 @@ class LlamaForCausalLM(nn.Module):
             c = json.load(f)
         arch = (c.get("architectures") or [None])[0]
         if arch not in ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"):
-            raise ValueError(f"{path}: architecture {arch!r} is not a Llama-family causal LM")
+            raise GiftTorchError(f"{path}: architecture {arch!r} is not a Llama-family causal LM")
         for key in ("sliding_window", "partial_rotary_factor"):
             if c.get(key) not in (None, 1, 1.0) and not (key == "sliding_window" and not c.get("use_sliding_window", False)):
-                raise ValueError(f"{path}: {key} = {c[key]!r} is not implemented by gift_torch's Llama (install transformers)")
+                raise GiftTorchError(f"{path}: {key} = {c[key]!r} is not implemented by gift_torch's Llama (install transformers)")
         m = cls(c)
         state = {}
         index = os.path.join(path, "model.safetensors.index.json")
@@ -145,11 +146,11 @@ class LlamaForCausalLM(nn.Module):
             with open(index) as f:
                 names = sorted(set(json.load(f)["weight_map"].values()))
             if any(os.path.basename(n) != n for n in names):
-                raise ValueError(f"{index}: shards must be files in {path} itself")
+                raise GiftTorchError(f"{index}: shards must be files in {path} itself")
         elif os.path.exists(os.path.join(path, "model.safetensors")):
             names = ["model.safetensors"]
         else:
-            raise ValueError(f"{path}: no model.safetensors (or index) found")
+            raise GiftTorchError(f"{path}: no model.safetensors (or index) found")
         for name in names:
             state.update({k: v.float() for k, v in load_file(os.path.join(path, name)).items() if not k.endswith("rotary_emb.inv_freq")})
         if m.tied:

@@ -10,6 +10,7 @@ import re
 import torch
 from torch import nn
 
+from .errors import GiftTorchError, checked_regex
 from .safetensors_io import load_file
 from .targets import layer_index
 
@@ -35,28 +36,29 @@ _LAYER_LISTS = ("layers", "layer", "h", "blocks")
 def _check(raw, source):
     unknown = sorted(set(raw) - set(_AT_DEFAULT) - _READ - _DESCRIBE)
     if unknown:
-        raise ValueError(f"{source}: LoRA option(s) {unknown} are unknown to gift_torch; use peft for this adapter")
+        raise GiftTorchError(f"{source}: LoRA option(s) {unknown} are unknown to gift_torch; use peft for this adapter")
     for key, allowed in _AT_DEFAULT.items():
         v = raw.get(key)
         if (tuple(v) if isinstance(v, list) else v) not in allowed:
-            raise ValueError(f"{source}: LoRA option {key!r} = {v!r} is not implemented by gift_torch; use peft for this adapter")
+            raise GiftTorchError(f"{source}: LoRA option {key!r} = {v!r} is not implemented by gift_torch; use peft for this adapter")
     pattern = raw.get("layers_pattern")
     if pattern is not None and not all(p in _LAYER_LISTS for p in (pattern if isinstance(pattern, list) else [pattern])):
-        raise ValueError(f"{source}: layers_pattern {pattern!r} is not implemented (gift_torch reads layer indices after {', '.join(_LAYER_LISTS)})")
+        raise GiftTorchError(f"{source}: layers_pattern {pattern!r} is not implemented (gift_torch reads layer indices after {', '.join(_LAYER_LISTS)})")
     init = raw.get("init_lora_weights", True)
     if init not in (True, False, "gaussian", "eva", None):
-        raise ValueError(f"{source}: init_lora_weights = {init!r} rewrites the base weights; use peft for this adapter")
+        raise GiftTorchError(f"{source}: init_lora_weights = {init!r} rewrites the base weights; use peft for this adapter")
     r = raw.get("r", 8)
     if not isinstance(r, int) or isinstance(r, bool) or r <= 0:
-        raise ValueError(f"{source}: 'r' must be a positive integer, got {r!r}")
+        raise GiftTorchError(f"{source}: 'r' must be a positive integer, got {r!r}")
     alpha = raw.get("lora_alpha", 8)
     if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not (alpha > 0 and math.isfinite(alpha)):
-        raise ValueError(f"{source}: 'lora_alpha' must be a positive number, got {alpha!r}")
+        raise GiftTorchError(f"{source}: 'lora_alpha' must be a positive number, got {alpha!r}")
 
 
 def _pattern(table, path, fallback):
     """PEFT's get_pattern_key: the first key that ends the module path."""
     for key, value in (table or {}).items():
+        checked_regex(key, "a rank_pattern / alpha_pattern key")
         if re.match(rf"^(?:.*\.)?(?:{key})$", path):
             return value
     return fallback
@@ -64,7 +66,7 @@ def _pattern(table, path, fallback):
 
 def _matches(path, targets):
     if isinstance(targets, str):
-        return re.fullmatch(targets, path) is not None
+        return checked_regex(targets, "target_modules").fullmatch(path) is not None
     return any(path == t or path.endswith("." + t) for t in targets)
 
 
@@ -78,26 +80,37 @@ def read_config(path):
             side = json.load(f)
         clash = next((k for k in side if k in raw and raw[k] != side[k]), None)
         if clash is not None:
-            raise ValueError(f"{side_path}: {clash!r} disagrees with adapter_config.json")
+            raise GiftTorchError(f"{side_path}: {clash!r} disagrees with adapter_config.json")
         raw = {**raw, **side}
     return raw
 
 
 def load_lora_adapter(model, path):
-    """Attaches a LoRA adapter folder to the model (frozen, hooks on every adapted Linear); returns its tensors."""
+    """Attaches a LoRA adapter folder to the model (frozen, hooks on every adapted Linear); returns its
+    tensors. All or nothing: every tensor is checked before the model is touched, so a failure leaves
+    it as it was; a model holding an adapter already is refused (a second load would add it twice)."""
+    if getattr(model, "lora_hooks", None) or getattr(model, "gift_adapter", None) is not None:
+        raise GiftTorchError("this model already has an adapter (load one adapter per model)")
+    try:
+        return _load_lora(model, path)
+    except GiftTorchError:
+        raise
+    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as err:
+        raise GiftTorchError(f"{path}: {err}") from None
+
+
+def _load_lora(model, path):
     raw = read_config(path)
     source = os.path.join(path, "adapter_config.json")
     if raw.get("peft_type") != "LORA":
-        raise ValueError(f"{source}: not a LoRA adapter (peft_type {raw.get('peft_type')!r})")
+        raise GiftTorchError(f"{source}: not a LoRA adapter (peft_type {raw.get('peft_type')!r})")
     _check(raw, source)
     r, alpha = raw.get("r", 8), raw.get("lora_alpha", 8)
     targets, exclude = raw.get("target_modules"), raw.get("exclude_modules")
     layers = raw.get("layers_to_transform")
     layers = [layers] if isinstance(layers, int) else layers
     stored = load_file(os.path.join(path, "adapter_model.safetensors"))
-    for p in model.parameters():
-        p.requires_grad_(False)
-    tensors, hooks = {}, []
+    tensors, plan = {}, []
     for name, module in model.named_modules():
         if not isinstance(module, nn.Linear) or not _matches(name, targets) or (exclude and _matches(name, exclude)):
             continue
@@ -108,36 +121,42 @@ def load_lora_adapter(model, path):
         scale = a / math.sqrt(rank) if raw.get("use_rslora") else a / rank
         A, B = stored.get(f"{PREFIX}{name}.lora_A.weight"), stored.get(f"{PREFIX}{name}.lora_B.weight")
         if A is None or B is None:
-            raise ValueError(f"{path}: no lora_A / lora_B for {name}")
+            raise GiftTorchError(f"{path}: no lora_A / lora_B for {name}")
         if tuple(A.shape) != (rank, module.in_features) or tuple(B.shape) != (module.out_features, rank):
-            raise ValueError(f"{path}: {name}: lora_A {list(A.shape)}, lora_B {list(B.shape)} do not fit rank {rank} on [{module.out_features}, {module.in_features}]")
+            raise GiftTorchError(f"{path}: {name}: lora_A {list(A.shape)}, lora_B {list(B.shape)} do not fit rank {rank} on [{module.out_features}, {module.in_features}]")
         if not (torch.isfinite(A).all() and torch.isfinite(B).all()):
-            raise ValueError(f"{path}: the LoRA tensors of {name} hold NaN or infinite values")
+            raise GiftTorchError(f"{path}: the LoRA tensors of {name} hold NaN or infinite values")
         A, B = nn.Parameter(A.float()), nn.Parameter(B.float())
         tensors[f"{PREFIX}{name}.lora_A.weight"], tensors[f"{PREFIX}{name}.lora_B.weight"] = A, B
-        hooks.append(module.register_forward_hook(_add_low_rank(A, B, scale)))
+        plan.append((module, A, B, scale))
     if not tensors:
-        raise ValueError(f"{source}: target_modules {targets!r} match no Linear layer of this model")
+        raise GiftTorchError(f"{source}: target_modules {targets!r} match no Linear layer of this model")
     params = dict(model.named_parameters())
     used = set(tensors)
+    copies = []
     for m in raw.get("modules_to_save") or []:
         chosen = {n: p for n, p in params.items() if n.startswith(m + ".")}
         if not chosen:
-            raise ValueError(f"{source}: modules_to_save names {m!r}, which is no module of this model")
+            raise GiftTorchError(f"{source}: modules_to_save names {m!r}, which is no module of this model")
         for n, p in chosen.items():
             key = PREFIX + n if PREFIX + n in stored else n  # PEFT's name, or giftjs 0.1's
             t = stored.get(key)
             if t is None or tuple(t.shape) != tuple(p.shape):
-                raise ValueError(f"{path}: no tensor of shape {list(p.shape)} for {n}")
+                raise GiftTorchError(f"{path}: no tensor of shape {list(p.shape)} for {n}")
             if not torch.isfinite(t).all():
-                raise ValueError(f"{path}: tensor {key!r} holds NaN or infinite values")
-            with torch.no_grad():
-                p.copy_(t.to(p.dtype))
+                raise GiftTorchError(f"{path}: tensor {key!r} holds NaN or infinite values")
+            copies.append((p, t))
             used.add(key)
     unused = sorted(set(stored) - used)
     if unused:
-        raise ValueError(f"{path}: tensors no adapted layer of this model reads: {unused[:5]}")
-    model.lora_hooks = hooks
+        raise GiftTorchError(f"{path}: tensors no adapted layer of this model reads: {unused[:5]}")
+    # Everything checked: only now is the model changed.
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        for p, t in copies:
+            p.copy_(t.to(p.dtype))
+    model.lora_hooks = [module.register_forward_hook(_add_low_rank(A, B, scale)) for module, A, B, scale in plan]
     return tensors
 
 

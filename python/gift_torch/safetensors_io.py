@@ -5,6 +5,7 @@ import os
 import struct
 
 import torch
+from .errors import GiftTorchError
 
 try:  # pragma: no cover - depends on the environment
     from safetensors.torch import load_file as _load_file, save_file as _save_file
@@ -25,10 +26,10 @@ def load_file(path):
     with open(path, "rb") as f:
         raw = f.read()
     if len(raw) < 8:
-        raise ValueError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
+        raise GiftTorchError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
     (n,) = struct.unpack("<Q", raw[:8])
     if 8 + n > len(raw):
-        raise ValueError(f"{path}: header length {n} runs past the end of the file")
+        raise GiftTorchError(f"{path}: header length {n} runs past the end of the file")
     header = json.loads(raw[8:8 + n])
     data = raw[8 + n:]
     out = {}
@@ -37,10 +38,10 @@ def load_file(path):
             continue
         dtype = _DTYPES.get(info["dtype"])
         if dtype is None:
-            raise ValueError(f"{path}: tensor {name!r} has dtype {info['dtype']}, which gift_torch does not read")
+            raise GiftTorchError(f"{path}: tensor {name!r} has dtype {info['dtype']}, which gift_torch does not read")
         begin, end = info["data_offsets"]
         if not 0 <= begin <= end <= len(data):
-            raise ValueError(f"{path}: tensor {name!r} lies outside the file")
+            raise GiftTorchError(f"{path}: tensor {name!r} lies outside the file")
         buf = bytearray(data[begin:end])
         t = torch.frombuffer(buf, dtype=dtype) if end > begin else torch.empty(0, dtype=dtype)
         out[name] = t.reshape(info["shape"]).clone()
@@ -59,7 +60,7 @@ def save_file(tensors, path, metadata=None):
         for name in sorted(tensors):
             t = tensors[name].detach().contiguous().cpu()
             if t.dtype not in _NAMES:
-                raise ValueError(f"tensor {name!r} has dtype {t.dtype}, which gift_torch does not write")
+                raise GiftTorchError(f"tensor {name!r} has dtype {t.dtype}, which gift_torch does not write")
             data = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
             header[name] = {"dtype": _NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
             chunks.append(data)

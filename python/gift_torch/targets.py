@@ -2,6 +2,7 @@
 adapter_config.json selects the same layers in both: a list of module names or dotted suffixes
 ("q_proj", "attention.output.dense"), or one string, a regular expression the whole module path must
 match; optionally only the blocks listed in `layers`."""
+from .errors import GiftTorchError, checked_regex
 import re
 
 from torch import nn
@@ -18,7 +19,7 @@ def layer_index(path):
 
 def _matching_name(path, targets):
     if isinstance(targets, str):
-        return path.rsplit(".", 1)[-1] if re.fullmatch(targets, path) else None
+        return path.rsplit(".", 1)[-1] if checked_regex(targets, "target_modules").fullmatch(path) else None
     for t in targets:
         for name in (t, _ALIASES.get(t)):
             if name is not None and (path == name or path.endswith("." + name)):
@@ -39,7 +40,7 @@ def match_target(path, targets, layers=None):
 def find_target_linears(model, targets, layers=None):
     """[(path, target, module)] for every nn.Linear matching; an error names a target that matches nothing."""
     if not targets:
-        raise ValueError("target_modules is empty: name at least one module (e.g. q_proj)")
+        raise GiftTorchError("target_modules is empty: name at least one module (e.g. q_proj)")
     found, paths = [], []
     for path, module in model.named_modules():
         if not isinstance(module, nn.Linear):
@@ -52,9 +53,9 @@ def find_target_linears(model, targets, layers=None):
         present = {layer_index(p) for p in paths} - {None}
         missing = [i for i in layers if i not in present]
         if missing:
-            raise ValueError(f"layers {missing[:5]} are not in this model (its layers: {sorted(present)[:1]}-{sorted(present)[-1:] if present else 'none'})")
+            raise GiftTorchError(f"layers {missing[:5]} are not in this model (its layers: {sorted(present)[:1]}-{sorted(present)[-1:] if present else 'none'})")
     for t in [targets] if isinstance(targets, str) else targets:
         if not any(isinstance(targets, str) or f[1] == t for f in found):
             names = sorted({re.sub(r"^.*?(?:layers|layer|h|blocks)\.\d+\.", "", p) for p in paths})[:12]
-            raise ValueError(f"target {t!r} matches no Linear layer; the model's linear layers are named like: {', '.join(names)}")
+            raise GiftTorchError(f"target {t!r} matches no Linear layer; the model's linear layers are named like: {', '.join(names)}")
     return found

@@ -26,6 +26,9 @@ import { Tokenizer } from '../../src/io/tokenizer.js';
 import { loadCausalLM, loadSequenceClassifier } from '../../src/models/registry.js';
 import { ViTForImageClassification } from '../../src/models/vit/model.js';
 import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
+import { loadCheckpoint, readCheckpointState } from '../../src/train/checkpoint.js';
+import { AdamW } from '../../src/train/optimizer.js';
+import { spawnSync } from 'node:child_process';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FIX = join(ROOT, 'test/fixtures');
@@ -351,8 +354,76 @@ export const TARGETS: FuzzTarget[] = [
     for (const t of tensors.values()) t.dispose();
     readLlama2cTokenizer(STORIES_TOK, header.vocab);
   }, () => {}, () => existsSync(STORIES)),
+  fileTarget('checkpoint trainer_state.json', () => mutatedJson({ step: 2, fingerprint: '{"x":1}', evalHistory: [{ step: 0, loss: 4.5 }], totalSteps: 2, optimizer_step: 2 }), (text, scratch) => {
+    const ckpt = checkpointCopy(scratch);
+    writeFileSync(join(ckpt, 'trainer_state.json'), text);
+    rmSync(join(ckpt, '.giftjs')); // as an earlier giftjs wrote it: no checksums to stop the fields from being read
+    resumeFrom(ckpt);
+  }),
+  fileTarget('checkpoint state.safetensors', () => fc.constant(null).chain(() => mutatedBytes(readFileSync(join(checkpointSeed(), 'state.safetensors')), 64)), (bytes, scratch) => {
+    const ckpt = checkpointCopy(scratch);
+    writeFileSync(join(ckpt, 'state.safetensors'), bytes);
+    if (bytes.length % 3 === 0) rmSync(join(ckpt, '.giftjs')); // a third of the cases without the checksum, so the values are read
+    resumeFrom(ckpt);
+  }),
+  fileTarget('chat templates', () => fc.tuple(fc.constantFrom(...CHAT_TEMPLATES), fc.constantFrom('', '{{ x }}', '{% for i in range(n) %}{% endfor %}', '{{ "a" * 100000000 }}', '{% set n = 100000000 %}', '{{ range(-5) }}', '{{ raise_exception("no") }}', '{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}'), fc.nat(3))
+    .map(([base, insert, at]) => { const cut = Math.floor((base.length * at) / 3); return base.slice(0, cut) + insert + base.slice(cut); }), (template) => {
+    const tok = Tokenizer.fromFolder(LLAMA);
+    (tok as unknown as { config: Record<string, unknown> }).config.chat_template = template;
+    tok.applyChatTemplate([{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }]);
+  }),
+  fileTarget('regular expressions (target_modules, tokenizer patterns)', () => fc.tuple(fc.stringMatching(/^[a-z_.()*+?|{}\\[\]^$,0-9]{0,16}$/), fc.boolean()), ([pattern, inTokenizer], scratch) => {
+    if (!inTokenizer) {
+      attachAdapter(loadCausalLM(LLAMA), { method: 'lora', rank: 2, target_modules: pattern }, 0, 'adapter_config.json');
+      return;
+    }
+    const dir = join(scratch, 'tokenizer');
+    if (!existsSync(dir)) cpSync(LLAMA, dir, { recursive: true });
+    const tj = readJson(join(LLAMA, 'tokenizer.json')) as Record<string, unknown>;
+    tj.pre_tokenizer = { type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false };
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tj));
+    Tokenizer.fromFolder(dir).encode(`${'a'.repeat(30)}!${' ab'.repeat(10)}`);
+  }),
   cliTarget(),
 ];
+
+/** Chat templates as real tokenizers carry them (ChatML, Llama 3's), for the template target to cut into. */
+const CHAT_TEMPLATES = [
+  "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+  "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}",
+];
+
+/** A checkpoint gift train wrote for the Llama fixture (made once per process). */
+let checkpointMade: string | null = null;
+function checkpointSeed(): string {
+  if (checkpointMade) return checkpointMade;
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-fuzz-ckpt-'));
+  writeFileSync(join(dir, 'd.jsonl'), Array.from({ length: 4 }, (_, i) => JSON.stringify({ text: `line ${i} of a story` })).join('\n') + '\n');
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), 'train', '--model', LLAMA, '--data', join(dir, 'd.jsonl'), '--out', join(dir, 'run'), '--max-steps', '2', '--batch-size', '2', '--rank', '2', '--save-every', '2'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`the checkpoint seed could not be made: ${r.stderr}`);
+  return (checkpointMade = join(dir, 'run', 'checkpoint-2'));
+}
+
+/** A fresh copy of the seed checkpoint in scratch, for one case to damage. */
+function checkpointCopy(scratch: string): string {
+  const dir = join(scratch, 'checkpoint-2');
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(checkpointSeed(), dir, { recursive: true });
+  return dir;
+}
+
+/** What --resume does with a checkpoint: read its state and load it into the run's adapter and optimizer. */
+function resumeFrom(dir: string): void {
+  const model = loadCausalLM(LLAMA);
+  const adapter = attachAdapter(model, { method: 'gift', rank: 2, target_modules: ['q_proj', 'v_proj'] });
+  const optimizer = new AdamW([{ params: adapter.namedTrainable(), lrScale: 1, weightDecay: 0 }]);
+  try {
+    const fingerprint = readCheckpointState(dir).fingerprint;
+    loadCheckpoint(dir, adapter.namedTrainable(), optimizer, fingerprint);
+  } finally {
+    optimizer.dispose();
+  }
+}
 
 let idx: { images: Uint8Array; labels: Uint8Array } | null = null;
 function idxSeed(): { images: Uint8Array; labels: Uint8Array } {
@@ -396,7 +467,7 @@ const COMMAND_FLAGS: Record<string, string[]> = {
   explain: ['--model', '--adapter', '--text', '--image', '--out', '--layer'],
 };
 /** What bounds a command's work in a case: one step, two tokens, two records. */
-const BOUNDS: Record<string, string[]> = { train: ['--max-steps', '1'], generate: ['--max-new-tokens', '2'], eval: ['--limit', '2'] };
+const BOUNDS: Record<string, string[]> = { train: ['--max-steps', '1'], generate: ['--max-new-tokens', '2'] };
 const COMMANDS = [...Object.keys(COMMAND_FLAGS), 'constructor', 'frobnicate'];
 const FLAGS = ['--model', '--data', '--eval-data', '--adapter', '--out', '--method', '--rank', '--alpha', '--targets', '--layers', '--lr', '--head-lr', '--batch-size',
   '--grad-accum', '--warmup-ratio', '--max-length', '--seed', '--task', '--preset', '--prompt', '--format', '--share', '--dropout', '--label-field', '--text-fields',

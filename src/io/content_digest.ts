@@ -4,7 +4,7 @@
 // giftjs reads from it (its config, tokenizer and safetensors weights); a folder of images by all its files.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRepoFile } from './hub.js';
+import { isRepoFile } from './model_files.js';
 import { sha256OfFile } from './written_files.js';
 
 function fileDigest(path: string): string {

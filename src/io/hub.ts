@@ -17,6 +17,9 @@ import cliProgress from 'cli-progress';
 import { writeFileAtomic } from './atomic.js';
 import { GiftjsError } from '../errors.js';
 import { boundedFetch, HubLimitError } from './hub_fetch.js';
+import { CONFIG_FILE, isRepoFile, type HubRepoKind } from './model_files.js';
+
+export { isRepoFile, type HubRepoKind } from './model_files.js';
 
 const HUB_ID = /^([A-Za-z0-9][\w.-]*\/)?[A-Za-z0-9][\w.-]*$/;
 const COMMIT = /^[0-9a-f]{40}$/;
@@ -42,23 +45,6 @@ export function parseHubModelId(spec: string): HubModelRef | null {
   const revision = at > 0 ? spec.slice(at + 1) : 'main';
   if (!repo.includes('/') || !HUB_ID.test(repo) || repo.includes('..') || revision === '' || /\s|\.\./.test(revision)) return null;
   return { repo, revision };
-}
-
-/** A model repository, or a PEFT adapter repository (what PeftModel.from_pretrained reads). */
-export type HubRepoKind = 'model' | 'adapter';
-
-/** The file a repository of the kind cannot be without. */
-const CONFIG_FILE: Record<HubRepoKind, string> = { model: 'config.json', adapter: 'adapter_config.json' };
-
-/** The files giftjs reads from a repository (weights as safetensors, configs, tokenizer). */
-export function isRepoFile(path: string, kind: HubRepoKind = 'model'): boolean {
-  const name = path.split('/').pop()!;
-  if (path.includes('/')) return false; // sub-folders hold other formats (onnx/, original/, ...)
-  if (kind === 'adapter') return name.endsWith('.safetensors') || name === 'adapter_config.json' || name === 'giftjs_config.json';
-  return name.endsWith('.safetensors') || name === 'model.safetensors.index.json' || [
-    'config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json',
-    'preprocessor_config.json', 'chat_template.jinja', 'chat_template.json',
-  ].includes(name);
 }
 
 function offline(): boolean {

@@ -28,9 +28,9 @@ interface LockHolder {
 /** A lock file as read: its holder (null when the file does not say), and its raw text, which identifies this hold. */
 type LockRead = { holder: LockHolder | null; raw: string } | 'gone';
 
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+/** Blocks this thread (made when first needed: a browser page without cross-origin isolation has no SharedArrayBuffer, and never locks). */
 function sleepMs(ms: number): void {
-  Atomics.wait(sleepCell, 0, 0, ms);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function readLock(path: string): LockRead {

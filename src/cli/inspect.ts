@@ -12,12 +12,19 @@ import { loadCausalLM } from '../models/registry.js';
 import { loadAdapter } from '../peft/adapter_io.js';
 import { giftParameterCount, loraParameterCount } from '../peft/counts.js';
 import { intOption, layersOption, listOption, parse } from './args.js';
+import { availableMemory } from '../io/system_memory.js';
+import { GiftjsError } from '../errors.js';
+import { estimateCausalLMMemory, type MemoryEstimateOptions } from '../train/memory_estimate.js';
 
-export const INSPECT_HELP = `gift inspect <model dir> [--adapter <dir>] [--rank R] [--targets a,b] [--layers ...] [--json]
+export const INSPECT_HELP = `gift inspect <model dir> [--adapter <dir>] [--rank R] [--targets a,b] [--layers ...]
+             [--batch-size B] [--max-length T] [--json]
 
 Prints the architecture, sizes and parameter counts of a Hugging Face model folder (config.json is
 enough), and the trainable parameters of GIFT and LoRA on the given targets (default: the paper's
-Llama setting, q_proj,v_proj at rank 64). With --adapter, also what that adapter trains.
+Llama setting, q_proj,v_proj at rank 64). With --adapter, also what that adapter trains. For a
+language model with its weights, also the memory gift train (GIFT on the targets, with and without
+--gradient-checkpointing and --bf16), eval and generate would need at their peak for --batch-size B
+(default 1) x --max-length T tokens (default 512), as those commands estimate it before loading.
 `;
 
 function human(n: number): string {
@@ -28,7 +35,8 @@ function human(n: number): string {
 }
 
 export async function inspectCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { adapter: { type: 'string' }, rank: { type: 'string' }, targets: { type: 'string' }, layers: { type: 'string' }, json: { type: 'boolean' } }, true);
+  const s = { type: 'string' } as const;
+  const { values, positionals } = parse(argv, { adapter: s, rank: s, targets: s, layers: s, 'batch-size': s, 'max-length': s, json: { type: 'boolean' } }, true);
   if (values.help || positionals.length !== 1) {
     console.log(INSPECT_HELP);
     return values.help ? 0 : 2;
@@ -69,15 +77,42 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     `  GIFT ${gift} (${human(gift)}, ${((100 * gift) / total).toFixed(4)}% of the model): 2 x in x rank per target, shared by all ${c.numLayers} layers`,
     `  LoRA ${lora} (${human(lora)}, ${((100 * lora) / total).toFixed(4)}%): rank x (in + out) per adapted layer; LoRA / GIFT = ${(lora / gift).toFixed(1)}x`,
   );
+  let memory: Record<string, number> | null = null;
+  const batch = intOption(values['batch-size'], 'batch-size', 1);
+  const length = Math.min(intOption(values['max-length'], 'max-length', 512, 2), c.maxPositionEmbeddings);
+  if (hasWeights) {
+    const methodConfig = { method: 'gift', rank, target_modules: targets, layers };
+    const at = (o: Omit<MemoryEstimateOptions, 'batch' | 'length'>) => estimateCausalLMMemory(dir, { batch, length, ...o }).bytes;
+    try {
+      memory = {
+        train: at({ command: 'train', methodConfig }),
+        train_checkpointing: at({ command: 'train', methodConfig, gradientCheckpointing: true }),
+        train_checkpointing_bf16: at({ command: 'train', methodConfig, gradientCheckpointing: true, bf16: true }),
+        eval: at({ command: 'eval' }),
+        generate: at({ command: 'generate' }),
+      };
+    } catch (err) {
+      if (!(err instanceof GiftjsError)) throw err;
+      lines.push(`memory: not estimated (${err.message})`); // a rank past the model's width, say
+    }
+  }
+  if (memory) {
+    const gb = (b: number) => `${(b / 1e9).toFixed(2)} GB`;
+    lines.push(
+      `memory at the peak, ${batch} x ${length} tokens (estimated as the commands do before loading; this machine's budget: ${gb(availableMemory().bytes)}):`,
+      `  train (GIFT on ${targets.join(',')}): ${gb(memory.train!)}; with --gradient-checkpointing ${gb(memory.train_checkpointing!)}; and --bf16 ${gb(memory.train_checkpointing_bf16!)}`,
+      `  eval ${gb(memory.eval!)}; generate ${gb(memory.generate!)}`,
+    );
+  }
   let adapterInfo: Record<string, unknown> | null = null;
   if (typeof values.adapter === 'string') {
-    const model = loadCausalLM(dir);
+    const model = loadCausalLM(dir, { keepStoredBf16: true }); // read only: a BF16 model is mapped, not widened
     const adapter = loadAdapter(values.adapter, model);
     lines.push(`adapter ${values.adapter}: ${adapter.method}, ${adapter.trainableCount()} trainable parameters`, ...adapter.describe().map((l) => `  ${l}`));
     adapterInfo = { method: adapter.method, trainable: adapter.trainableCount() };
   }
   console.log(lines.join('\n'));
-  if (values.json) console.log(JSON.stringify({ architecture: c.architecture, parameters: total, rank, targets, gift_trainable: gift, lora_trainable: lora, weights, adapter: adapterInfo }));
+  if (values.json) console.log(JSON.stringify({ architecture: c.architecture, parameters: total, rank, targets, gift_trainable: gift, lora_trainable: lora, weights, adapter: adapterInfo, memory_bytes: memory }));
   return 0;
 }
 

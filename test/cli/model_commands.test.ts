@@ -169,7 +169,7 @@ test('inspect reads the PyTorch fixtures, and counts GIFT vs LoRA from config.js
 test('bad input is a clear error naming the file', () => {
   const r = gift('eval', '--model', join(FIXTURES, 'llama-gqa'), '--data', '/nonexistent.jsonl');
   assert.notEqual(r.code, 0);
-  assert.match(r.err, /\/nonexistent\.jsonl: cannot read \(ENOENT\)/);
+  assert.match(r.err, /\/nonexistent\.jsonl: cannot read: does not exist \(ENOENT\)/);
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-bad-'));
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ architectures: ['GPT2LMHeadModel'] }));
   const i = gift('inspect', dir);

@@ -68,7 +68,7 @@ test('a 70B-shaped folder is refused before any weight is read, naming what it n
   assert.equal(bytes, 70_553_706_496 * 2);
   const r = gift('train', '--model', model, '--data', data, '--out', join(dir, 'run-70b'), '--rank', '64', '--max-length', '128', '--batch-size', '1');
   assert.equal(r.code, 1, r.err);
-  assert.match(r.err, /gift train needs about 14\d\.\d GB \(frozen weights \(BF16 as stored\): 141\.1 GB; .*\), and this process may use [\d.]+ GB \(MemAvailable in \/proc\/meminfo, plus what this process holds\); nothing was loaded\. no setting fits: the weights alone need 141\.1 GB/);
+  assert.match(r.err, /gift train needs about 14\d\.\d GB \(frozen weights \(BF16 as stored\): 141\.1 GB; .*\), and this process may use [\d.]+ GB \((MemAvailable in \/proc\/meminfo, plus what this process holds|the cgroup's memory limit of [\d.]+ GB, less what the rest of the cgroup uses|free memory, plus what this process holds)\); nothing was loaded\. no setting fits: the weights alone need 141\.1 GB/);
   for (const [command, args] of [['eval', ['--data', data]], ['generate', ['--prompt', 'once upon a time', '--max-new-tokens', '8']]] as const) {
     const e = gift(command, '--model', model, ...args);
     assert.equal(e.code, 1, e.err);

@@ -10,19 +10,43 @@ export interface Parsed {
   positionals: string[];
 }
 
+/**
+ * What mlx-lm, TRL / transformers' TrainingArguments and PEFT call giftjs's options (underscores or
+ * dashes alike): an unknown flag or --config key that is one of these is answered with giftjs's name.
+ */
+const PEER_OPTION_NAMES: Record<string, string> = {
+  iters: 'max-steps', 'max-steps': 'max-steps', 'learning-rate': 'lr', 'adapter-path': 'out', 'output-dir': 'out', 'max-seq-length': 'max-length',
+  'grad-checkpoint': 'gradient-checkpointing', 'fine-tune-type': 'method', 'steps-per-eval': 'eval-every', 'eval-steps': 'eval-every',
+  'save-steps': 'save-every', 'num-train-epochs': 'epochs', 'per-device-train-batch-size': 'batch-size', 'gradient-accumulation-steps': 'grad-accum',
+  'lr-scheduler-type': 'scheduler', 'resume-adapter-file': 'resume', 'resume-from-checkpoint': 'resume', 'lora-rank': 'rank', r: 'rank',
+  'lora-alpha': 'alpha', 'lora-dropout': 'dropout', 'target-modules': 'targets', 'train-file': 'data', 'validation-file': 'eval-data', valid: 'eval-data',
+  'num-layers': 'layers (a list of block indices, such as 12-15)', 'lora-layers': 'layers (a list of block indices, such as 12-15)',
+};
+
+/** ", did you mean --X? (its name elsewhere)" for an option another tool names so, else "". */
+export function peerOptionHint(name: string, options: Options): string {
+  const key = name.replace(/^-+/, '').replace(/_/g, '-').toLowerCase();
+  const ours = Object.hasOwn(PEER_OPTION_NAMES, key) ? PEER_OPTION_NAMES[key]! : null;
+  if (!ours || !Object.hasOwn(options, ours.split(' ')[0]!)) return '';
+  return `; did you mean --${ours}? (mlx-lm, TRL and PEFT name it '${name.replace(/^-+/, '')}')`;
+}
+
 /** node:util's parse errors (unknown flag, missing value) are the user's to fix: a GiftjsError. */
-export function reportingParseErrors<T>(parse: () => T): T {
+export function reportingParseErrors<T>(parse: () => T, options: Options = {}): T {
   try {
     return parse();
   } catch (err) {
-    if (String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) throw new GiftjsError((err as Error).message);
+    if (String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
+      const unknown = /Unknown option '(-{1,2}[^']+)'/.exec((err as Error).message)?.[1];
+      throw new GiftjsError(`${(err as Error).message}${unknown ? peerOptionHint(unknown, options) : ''}`);
+    }
     throw err;
   }
 }
 
 /** Parses flags strictly (an unknown flag is an error); --help / -h is always accepted. */
 export function parse(argv: string[], options: Options, allowPositionals = false): Parsed {
-  const r = reportingParseErrors(() => parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true }));
+  const r = reportingParseErrors(() => parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true }), options);
   return { values: r.values as Parsed['values'], positionals: r.positionals };
 }
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml, parseDocument, stringify as stringifyYaml } from 'yaml';
-import type { Options, Parsed } from './args.js';
+import { peerOptionHint, type Options, type Parsed } from './args.js';
 import { GiftjsError } from '../errors.js';
 
 /** The file's options as parsed flag values (strings, and booleans for switches). */
@@ -37,7 +37,8 @@ export function readConfigFile(path: string, options: Options): Parsed['values']
     const key = rawKey.replace(/_/g, '-');
     const spec = Object.hasOwn(options, key) ? options[key] : undefined; // 'constructor', '__proto__' are no options
     if (!spec || key === 'config' || key === 'help') {
-      throw new GiftjsError(`--config ${path}: '${rawKey}' is not an option of this command (allowed: ${allowed.join(', ')})`);
+      const hint = peerOptionHint(rawKey, options);
+      throw new GiftjsError(`--config ${path}: '${rawKey}' is not an option of this command${hint || ` (allowed: ${allowed.join(', ')})`}`);
     }
     if (value === null || value === undefined) continue;
     if (spec.type === 'boolean') {
@@ -65,6 +66,8 @@ function shown(value: unknown): string {
 
 /** A run's resolved settings as YAML (the keys are the flags'), to write beside its outputs. */
 export function configYaml(settings: Record<string, unknown>): string {
-  const clean = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined && v !== null));
+  // A number given as a flag is text ("3"): written as the number it is, so the file reads as one would write it.
+  const clean = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined && v !== null)
+    .map(([k, v]) => [k, typeof v === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v) ? Number(v) : v]));
   return `# The settings of this run (command line, --config file and defaults); gift train --config <this file> repeats it.\n${stringifyYaml(clean)}`;
 }

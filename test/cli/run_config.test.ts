@@ -88,7 +88,7 @@ test('gift train --config refuses unknown keys and wrong kinds by name; --data f
   writeFileSync(bad, `model: ${MODEL}\ndata: ${data}\nlearning_rate: 0.1\n`);
   let r = gift(['train', '--config', bad, '--out', join(dir, 'o1')]);
   assert.equal(r.code, 1);
-  assert.match(r.err, /--config \S+bad\.yaml: 'learning_rate' is not an option of this command \(allowed: .*\blr\b/);
+  assert.match(r.err, /--config \S+bad\.yaml: 'learning_rate' is not an option of this command; did you mean --lr\? \(mlx-lm, TRL and PEFT name it 'learning_rate'\)/);
   for (const key of ['constructor', '__proto__', 'toString']) {
     writeFileSync(bad, `model: ${MODEL}\ndata: ${data}\n${key}: 1\n`);
     r = gift(['train', '--config', bad, '--out', join(dir, 'o1')]);

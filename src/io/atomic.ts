@@ -18,7 +18,7 @@ import { GiftjsError } from '../errors.js';
 import { faultPoint } from './fault_injection.js';
 import { reportingFsErrors } from './fs_errors.js';
 import { withLock } from './lock.js';
-import { processRuns } from './process_identity.js';
+import { removeStaleTemporaries, temporaryName } from './temporary_files.js';
 import { markerContent, OUTPUT_MARKER } from './written_files.js';
 
 export { reportingFsErrors } from './fs_errors.js';
@@ -27,26 +27,6 @@ export { acquireLock, withLock } from './lock.js';
 export { OUTPUT_MARKER } from './written_files.js';
 
 const sibling = (dir: string, kind: 'building' | 'ready' | 'old' | 'lock'): string => join(dirname(dir), `.${basename(dir)}.giftjs-${kind}`);
-
-/** Temporary files of writers that were killed (their pid no longer runs) are removed. */
-function removeStaleTemporaries(path: string): void {
-  const prefix = `.${basename(path)}.tmp-`;
-  let names: string[];
-  try {
-    names = readdirSync(dirname(path));
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    if (!n.startsWith(prefix)) continue;
-    const pid = Number(n.slice(prefix.length).split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processRuns({ pid })) rmSync(join(dirname(path), n), { recursive: true, force: true });
-  }
-}
-
-function tempName(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
-}
 
 function writeAll(fd: number, chunks: readonly (Uint8Array | string)[]): void {
   for (const c of chunks) {
@@ -67,7 +47,7 @@ export function writeFileAtomic(path: string, chunks: readonly (Uint8Array | str
 function writeFileAtomicUnchecked(path: string, chunks: readonly (Uint8Array | string)[]): void {
   mkdirSync(dirname(path), { recursive: true });
   removeStaleTemporaries(path);
-  const tmp = tempName(path);
+  const tmp = temporaryName(path);
   const fd = openSync(tmp, 'w');
   try {
     writeAll(fd, chunks);

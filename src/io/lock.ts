@@ -9,13 +9,14 @@
 // if it still holds that holder (it cannot have changed: the holder is gone, and no one else may
 // remove it), drops the claim, and competes for the lock like everyone else. A claimant killed
 // mid-way leaves a claim whose own holder is gone; it is broken the same way.
-import { closeSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { GiftjsError } from '../errors.js';
 import { faultDelay, faultErrno } from './fault_injection.js';
 import { reportingFsErrors } from './fs_errors.js';
 import { ownIdentity, processRuns } from './process_identity.js';
+import { removeStaleTemporaries, temporaryName } from './temporary_files.js';
 
 /** What a lock file says of its holder. `nonce` tells two holds of one process apart. */
 interface LockHolder {
@@ -59,7 +60,7 @@ function readLock(path: string): LockRead {
  * temporary file first and hard-linked into place, so the lock is never seen empty.
  */
 function createExclusive(path: string, text: string): boolean {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = temporaryName(path);
   faultErrno('lock-create');
   writeFileSync(tmp, text, { flag: 'wx' });
   try {
@@ -85,23 +86,6 @@ function createExclusive(path: string, text: string): boolean {
     return true;
   } finally {
     rmSync(tmp, { force: true });
-  }
-}
-
-/** Temporary files and claims that killed lock takers left beside the lock. */
-function removeLeftovers(lockPath: string): void {
-  const dir = dirname(lockPath);
-  const prefix = `.${basename(lockPath)}.tmp-`;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    if (!n.startsWith(prefix)) continue;
-    const pid = Number(n.slice(prefix.length).split('-')[0]);
-    if (pid !== process.pid && !processRuns({ pid })) rmSync(join(dir, n), { force: true });
   }
 }
 
@@ -157,7 +141,7 @@ export function acquireLock(lockPath: string, what: string): () => void {
 
 function takeLock(lockPath: string, what: string): () => void {
   mkdirSync(dirname(lockPath), { recursive: true });
-  removeLeftovers(lockPath);
+  removeStaleTemporaries(lockPath);
   const me = `${JSON.stringify({ ...ownIdentity(), nonce: randomBytes(8).toString('hex') })}\n`;
   for (let attempt = 0; attempt < 500; attempt++) {
     if (createExclusive(lockPath, me)) {

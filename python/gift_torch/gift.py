@@ -249,9 +249,7 @@ def load_adapter(model, path):
         stored = load_file(os.path.join(path, ADAPTER_WEIGHTS))
     except (OSError, ValueError) as err:
         raise GiftTorchError(f"{path}: cannot read the adapter ({err})") from None
-    config = parse_config(raw, config_path)
-    _refuse_second_adapter(model)
-    apply_gift(model, config)
+    apply_gift(model, parse_config(raw, config_path))  # refuses a model that has an adapter already
     a = model.gift_adapter
     try:
         wanted = {**a.named_tensors(), **_modules_to_save(model, a.config)}

@@ -61,8 +61,11 @@ export function requireString(values: Record<string, unknown>, name: string, usa
  * --lr=) as 0 and '0x10' as 16, 'Infinity' and '0b11', none of which a learning rate means.
  */
 function flagNumber(v: unknown): number {
-  return typeof v === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v) ? Number(v) : NaN;
+  return typeof v === 'string' && DECIMAL_NUMBER.test(v.trim()) ? Number(v) : NaN;
 }
+
+/** A number in decimal or scientific notation, and nothing else. */
+export const DECIMAL_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 export function intOption(v: unknown, name: string, fallback: number, min = 1): number {
   if (v === undefined) return fallback;

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml, parseDocument, stringify as stringifyYaml } from 'yaml';
-import { peerOptionHint, type Options, type Parsed } from './args.js';
+import { DECIMAL_NUMBER, peerOptionHint, type Options, type Parsed } from './args.js';
 import { GiftjsError } from '../errors.js';
 
 /** The file's options as parsed flag values (strings, and booleans for switches). */
@@ -68,6 +68,6 @@ function shown(value: unknown): string {
 export function configYaml(settings: Record<string, unknown>): string {
   // A number given as a flag is text ("3"): written as the number it is, so the file reads as one would write it.
   const clean = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined && v !== null)
-    .map(([k, v]) => [k, typeof v === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v) ? Number(v) : v]));
+    .map(([k, v]) => [k, typeof v === 'string' && DECIMAL_NUMBER.test(v) ? Number(v) : v]));
   return `# The settings of this run (command line, --config file and defaults); gift train --config <this file> repeats it.\n${stringifyYaml(clean)}`;
 }

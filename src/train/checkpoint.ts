@@ -164,15 +164,10 @@ export function changedSettings(saved: string, now: string): string[] | null {
   // A checkpoint of an earlier giftjs has no digests of the inputs: their contents cannot be compared.
   const comparable = (k: string) => !MAY_CHANGE.has(k) && !(k.startsWith('contents.') && ![...before.keys()].some((b) => b.startsWith('contents.')));
   const keys = [...new Set([...before.keys(), ...after.keys()])].filter(comparable);
-  return keys.filter((k) => before.get(k) !== after.get(k)).map((k) => {
-    const was = before.get(k) ?? '(absent)';
-    const now = after.get(k) ?? '(absent)';
-    if (k.startsWith('contents.')) {
-      const digest = (v: string | undefined) => (v === undefined ? 'absent' : (JSON.parse(v) as string));
-      return `the contents of --${k.slice('contents.'.length).replace('.', ' file ')} changed (${digest(before.get(k))} in the checkpoint, ${digest(after.get(k))} now)`;
-    }
-    return `${k.replace(/^options\./, '')}: ${was === '(absent)' ? '(unset)' : was} in the checkpoint, ${now === '(absent)' ? '(unset)' : now} now`;
-  });
+  const digest = (v: string | undefined) => (v === undefined ? 'absent' : (JSON.parse(v) as string));
+  return keys.filter((k) => before.get(k) !== after.get(k)).map((k) => (k.startsWith('contents.')
+    ? `the contents of --${k.slice('contents.'.length).replace('.', ' file ')} changed (${digest(before.get(k))} in the checkpoint, ${digest(after.get(k))} now)`
+    : `${k.replace(/^options\./, '')}: ${before.get(k) ?? '(unset)'} in the checkpoint, ${after.get(k) ?? '(unset)'} now`));
 }
 
 /** Restores tensors and optimizer from a checkpoint folder; returns its state. */

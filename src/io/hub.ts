@@ -8,8 +8,7 @@
 // Honoured as huggingface_hub does: HF_HOME / HF_HUB_CACHE (where the cache is), HF_TOKEN (private
 // and gated repos), HF_HUB_OFFLINE=1 (never touch the network: the cache only), HF_ENDPOINT (another
 // hub, a mirror, or the tests' local server).
-import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, statfsSync, statSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, statfsSync, statSync, symlinkSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { downloadFile, getHFHubCachePath, getRepoFolderName, InvalidApiResponseFormatError, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
@@ -18,6 +17,7 @@ import { writeFileAtomic } from './atomic.js';
 import { GiftjsError } from '../errors.js';
 import { boundedFetch, HubLimitError } from './hub_fetch.js';
 import { CONFIG_FILE, isRepoFile, type HubRepoKind } from './model_files.js';
+import { fileHash } from './written_files.js';
 
 export { isRepoFile, type HubRepoKind } from './model_files.js';
 
@@ -284,7 +284,8 @@ async function fetchIntoCache(d: SnapshotDownload, f: ListFileEntry, progressed:
     }
     const size = statSync(partial).size;
     if (size !== f.size) throw new GiftjsError(`hub: ${f.path} of ${repo} arrived with ${size} bytes, the hub lists ${f.size}; run again to resume`);
-    const digest = await fileDigest(partial, f.lfs ? 'sha256' : 'git-sha1', f.size);
+    // An LFS file's oid is the sha256 of its bytes; a small file's, git's blob hash.
+    const digest = f.lfs ? fileHash(partial, 'sha256') : fileHash(partial, 'sha1', `blob ${f.size}\0`);
     if (digest !== etag) {
       rmSync(partial);
       throw new GiftjsError(`hub: ${f.path} of ${repo} does not match the hub's hash (${digest} instead of ${etag}); the partial download was removed, run again`);
@@ -305,14 +306,6 @@ async function fetchIntoCache(d: SnapshotDownload, f: ListFileEntry, progressed:
     rmSync(pointer, { force: true });
     symlinkSync(target, pointer);
   }
-}
-
-/** sha256 of the content (an LFS file's oid), or git's blob hash (a small file's oid). */
-async function fileDigest(path: string, kind: 'sha256' | 'git-sha1', size: number): Promise<string> {
-  const hash = createHash(kind === 'sha256' ? 'sha256' : 'sha1');
-  if (kind === 'git-sha1') hash.update(`blob ${size}\0`);
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 function byteProgress(total: number, log: (l: string) => void): { add: (n: number) => void; stop: () => void } {

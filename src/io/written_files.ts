@@ -13,9 +13,14 @@ export const OUTPUT_MARKER = '.giftjs';
 
 /** sha256 of a file, read in 4 MiB pieces. */
 export function sha256OfFile(path: string): string {
+  return fileHash(path, 'sha256');
+}
+
+/** A hash of a file's bytes, after `prefix` (git hashes a blob as sha1 of "blob <size>\0" + bytes), read in 4 MiB pieces. */
+export function fileHash(path: string, algorithm: 'sha256' | 'sha1', prefix = ''): string {
   const file = openRandomAccess(path);
   try {
-    const hash = createHash('sha256');
+    const hash = createHash(algorithm).update(prefix);
     const piece = new Uint8Array(Math.min(4 << 20, Math.max(1, file.size)));
     for (let at = 0; at < file.size;) {
       const n = file.read(piece, 0, Math.min(piece.length, file.size - at), at);

@@ -9,6 +9,7 @@
         "native/gemm/microkernels.cpp",
         "native/gemm/gemm.cpp",
         "native/gemm/pack.cpp",
+        "native/gemm/quantized.cpp",
         "native/kernels/norms.cpp",
         "native/kernels/softmax.cpp",
         "native/kernels/cross_entropy.cpp",

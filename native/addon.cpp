@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "gemm/gemm.h"
 #include "io/file_map.h"
@@ -90,6 +91,88 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   if (batch == 1) gemm(p, kernel());
   else gemmBatched(p, batch, sA, sB, sC, kernel());
   return info.Env().Undefined();
+}
+
+// The codes and scales of a quantized matrix, checked against its shape.
+QuantizedMatrix quantizedArgs(const Napi::CallbackInfo& info, std::size_t at, uint8_t** codesOut = nullptr, uint16_t** scalesOut = nullptr) {
+  // at: codes (Uint8Array), scales (Uint16Array), bits, rows, cols, group
+  Napi::Env env = info.Env();
+  if (!info[at].IsTypedArray() || info[at].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw Napi::TypeError::New(env, "quantized codes must be a Uint8Array");
+  if (!info[at + 1].IsTypedArray() || info[at + 1].As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array)
+    throw Napi::TypeError::New(env, "quantized scales must be a Uint16Array");
+  auto codes = info[at].As<Napi::Uint8Array>();
+  auto scales = info[at + 1].As<Napi::Uint16Array>();
+  QuantizedMatrix w;
+  w.bits = static_cast<int>(sz(info, at + 2));
+  w.rows = sz(info, at + 3); w.cols = sz(info, at + 4); w.group = sz(info, at + 5);
+  if ((w.bits != 8 && w.bits != 4) || w.group == 0 || (w.bits == 4 && w.group % 32 != 0))
+    throw Napi::RangeError::New(env, "quantized matrix: bits must be 8 or 4 and the group positive (a multiple of 32 for 4 bits)");
+  if (codes.ElementLength() < w.codeBytes() || scales.ElementLength() < w.rows * w.groupsPerRow())
+    throw Napi::RangeError::New(env, "quantized matrix: codes or scales shorter than its shape needs");
+  w.codes = codes.Data();
+  w.scales = scales.Data();
+  if (codesOut) *codesOut = codes.Data();
+  if (scalesOut) *scalesOut = scales.Data();
+  return w;
+}
+
+// gemmQuantized(transA, transB, M, N, K, alpha, A, lda, codes, scales, bits, rows, cols, group, beta, C, ldc):
+// one GEMM whose B is the quantized weight W [rows, cols] (op(B) = W^T when transB).
+Napi::Value GemmQuantized(const Napi::CallbackInfo& info) {
+  GemmProblem p;
+  p.transA = info[0].As<Napi::Boolean>();
+  p.transB = info[1].As<Napi::Boolean>();
+  p.M = sz(info, 2); p.N = sz(info, 3); p.K = sz(info, 4);
+  p.alpha = num(info, 5);
+  F32 A = f32(info, 6), C = f32(info, 15);
+  p.lda = sz(info, 7);
+  const QuantizedMatrix w = quantizedArgs(info, 8);
+  p.beta = num(info, 14); p.ldc = sz(info, 16);
+  if (p.M == 0 || p.N == 0) return info.Env().Undefined();
+  const std::size_t bRows = p.transB ? p.N : p.K, bCols = p.transB ? p.K : p.N;
+  if (bRows != w.rows || bCols != w.cols)
+    throw Napi::RangeError::New(info.Env(), "gemmQuantized: op(B) must be the whole quantized matrix");
+  const std::size_t aRows = p.transA ? p.K : p.M, aCols = p.transA ? p.M : p.K;
+  if (aRows && aCols) need(info, A, (aRows - 1) * p.lda + aCols, "gemm A");
+  need(info, C, (p.M - 1) * p.ldc + p.N, "gemm C");
+  p.A = A.data; p.C = C.data;
+  p.Bq = &w;
+  p.ldb = w.cols;
+  gemm(p, kernel());
+  return info.Env().Undefined();
+}
+
+// quantizeRows(values, codes, scales, bits, rows, cols, group): values a Float32Array or the
+// Uint16Array of bfloat16 bits; false when a value is not finite or a scale overflows half precision.
+Napi::Value QuantizeRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const float* f = nullptr;
+  const uint16_t* h = nullptr;
+  std::size_t length = 0;
+  if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array) {
+    auto a = info[0].As<Napi::Uint16Array>();
+    h = a.Data();
+    length = a.ElementLength();
+  } else {
+    F32 a = f32(info, 0);
+    f = a.data;
+    length = a.length;
+  }
+  uint8_t* codes = nullptr;
+  uint16_t* scales = nullptr;
+  const QuantizedMatrix w = quantizedArgs(info, 1, &codes, &scales);
+  if (length < w.rows * w.cols) throw Napi::RangeError::New(env, "quantizeRows: fewer values than rows x cols");
+  ThreadPool& pool = ThreadPool::instance();
+  const std::size_t tasks = std::max<std::size_t>(1, std::min<std::size_t>(w.rows, static_cast<std::size_t>(pool.threads())));
+  std::vector<char> ok(tasks, 1);
+  pool.parallelFor(tasks, [&](std::size_t t) {
+    const std::size_t r0 = w.rows * t / tasks, r1 = w.rows * (t + 1) / tasks;
+    ok[t] = quantizeRows(f, h, r0, r1, w.bits, w.rows, w.cols, w.group, codes, scales) ? 1 : 0;
+  });
+  for (char v : ok)
+    if (!v) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, true);
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -380,6 +463,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));
   exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward));
   exports.Set("gemm", Napi::Function::New(env, Gemm));
+  exports.Set("gemmQuantized", Napi::Function::New(env, GemmQuantized));
+  exports.Set("quantizeRows", Napi::Function::New(env, QuantizeRows));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("setGemmKernel", Napi::Function::New(env, SetGemmKernel));

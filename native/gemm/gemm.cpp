@@ -189,6 +189,10 @@ __attribute__((target("avx512f,fma"))) float dot512bf16(const float* a, const ui
 #endif
 
 float dotRow(const float* a, const GemmProblem& p, std::size_t row) {
+  if (p.Bq) {
+    // (gemvTransB runs on whole rows: bqCol0 == 0 and K == cols.)
+    return dotQuantizedRow(a, *p.Bq, p.bqRow0 + row);
+  }
   const std::size_t off = row * p.ldb;
 #if defined(__x86_64__)
   if (cpuHasAvx512()) return p.Bbf16 ? dot512bf16(a, p.Bbf16 + off, p.K) : dot512(a, p.B + off, p.K);
@@ -296,6 +300,7 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
     const std::size_t offB = p.transB ? k0 : k0 * p.ldb;
     if (p.B) slice.B = p.B + offB;
     if (p.Bbf16) slice.Bbf16 = p.Bbf16 + offB;
+    if (p.Bq) (p.transB ? slice.bqCol0 : slice.bqRow0) += k0;
     if (k0 > 0) slice.beta = 1.0f;
     const std::size_t slots = slotsFor(ki, slice.K);
     const std::size_t packTasks = std::min(threads, slivers);
@@ -320,6 +325,7 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
         const std::size_t off = slice.transB ? lo * slice.ldb : lo;
         if (slice.B) sub.B = slice.B + off;
         if (slice.Bbf16) sub.Bbf16 = slice.Bbf16 + off;
+        if (slice.Bq) (slice.transB ? sub.bqRow0 : sub.bqCol0) += lo;
         sub.C = slice.C + lo;
         shared.a = panels;
       }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "microkernels.h"
+#include "quantized.h"
 
 namespace giftjs {
 
@@ -19,6 +20,11 @@ struct GemmProblem {
   /** Alternatively B stored as bfloat16 bits (frozen weights kept at half size); widened to
       float32 while packing, so the arithmetic and accumulation stay exact float32. */
   const uint16_t* Bbf16 = nullptr;
+  /** Or B a quantized frozen weight W [rows, cols] (--quantize): op(B)[k, j] is W[bqRow0 + j,
+      bqCol0 + k] when transB, else W[bqRow0 + k, bqCol0 + j]; dequantized to float32 while packing
+      (ldb unused). One problem at a time: never batched. */
+  const QuantizedMatrix* Bq = nullptr;
+  std::size_t bqRow0 = 0, bqCol0 = 0;
   std::size_t ldb = 0;
   float beta = 0.0f;
   float* C = nullptr;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 #if defined(__x86_64__)
 #define GIFTJS_PACK_X86 1
 #include <immintrin.h>
@@ -313,6 +314,33 @@ void packBPairsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std:
 #pragma GCC pop_options
 #endif  // GIFTJS_PACK_X86
 
+// A quantized B, one NR-wide sliver at a time: its kc x NR values are dequantized into a small
+// float32 buffer as the weight stores them (transB: NR rows of kc, else kc rows of NR) and packed
+// from there by the float32 packers, so every layout and kernel is packed by the code that packs
+// float32 weights. (Whole panels would need KC x NC floats of scratch per thread.)
+template <typename PackFloat>
+void packBQuantized(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
+                    std::size_t slotsPerSliver, float* dst, PackFloat packFloat) {
+  thread_local std::vector<float> sliver;
+  sliver.resize(kc * static_cast<std::size_t>(NR));
+  const QuantizedMatrix& w = *p.Bq;
+  for (std::size_t s = 0; s < nc; s += NR) {
+    const std::size_t cols = std::min<std::size_t>(NR, nc - s);
+    GemmProblem q;
+    q.transB = p.transB;
+    q.B = sliver.data();
+    if (p.transB) {
+      for (std::size_t v = 0; v < cols; ++v) dequantizeRow(w, p.bqRow0 + j0 + s + v, p.bqCol0 + k0, kc, sliver.data() + v * kc);
+      q.ldb = kc;
+    } else {
+      for (std::size_t k = 0; k < kc; ++k) dequantizeRow(w, p.bqRow0 + k0 + k, p.bqCol0 + j0 + s, cols, sliver.data() + k * NR);
+      q.ldb = static_cast<std::size_t>(NR);
+    }
+    packFloat(q, 0, kc, 0, cols, NR, dst);
+    dst += slotsPerSliver * NR;
+  }
+}
+
 }  // namespace
 
 void packA(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR, float* dst) {
@@ -323,6 +351,7 @@ void packA(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0,
 }
 
 void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR, float* dst) {
+  if (p.Bq) return packBQuantized(p, k0, kc, j0, nc, NR, kc, dst, packB);
 #ifdef GIFTJS_PACK_X86
   if (!p.Bbf16 && NR % 16 == 0 && cpuHasAvx512()) return packBAvx512(p, k0, kc, j0, nc, NR, dst);
 #endif
@@ -340,6 +369,7 @@ void packAPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_
 
 void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
                 float* dst) {
+  if (p.Bq) return packBQuantized(p, k0, kc, j0, nc, NR, (kc + 1) / 2, dst, packBPairs);
   uint32_t* words = reinterpret_cast<uint32_t*>(dst);
 #ifdef GIFTJS_PACK_X86
   if (NR % 16 == 0) {

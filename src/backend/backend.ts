@@ -9,6 +9,7 @@
 // the boundaries cost nothing. A device backend (WebGPU) implements the same interface with its
 // own memory, without changes to ops/, nn/ or models/; `src/testing/boxed_backend.ts` proves it
 // by running every model family on opaque buffers.
+import type { QuantizedMatrix } from '../tensor/quantized.js';
 
 export type BackendName = 'ref' | 'native';
 
@@ -56,6 +57,13 @@ export interface BackendMemory {
    * stored); absent where bfloat16 weights are not kept (WebGPU computes in float32 only).
    */
   adoptBf16?(bits: Uint16Array): DeviceBuffer;
+  /**
+   * A buffer holding a quantized frozen weight (--quantize); absent where no kernel reads one
+   * (WebGPU), and then quantizedOf answers null for every buffer.
+   */
+  adoptQuantized?(q: QuantizedMatrix): DeviceBuffer;
+  /** The quantized matrix a buffer holds, or null (float32 or bfloat16). */
+  quantizedOf?(buffer: DeviceBuffer): QuantizedMatrix | null;
 }
 
 /** C = alpha * op(A) * op(B) + beta * C, row-major, `batch` times with the given strides. */
@@ -68,8 +76,12 @@ export interface GemmArgs<F extends DeviceBuffer = DeviceBuffer> {
   alpha: number;
   A: F;
   lda: number;
-  /** float32 values, or bfloat16 bits of a frozen weight (widened to float32 as it is read). */
-  B: F | Uint16Array;
+  /**
+   * float32 values, or bfloat16 bits of a frozen weight (widened to float32 as it is read), or a
+   * quantized frozen weight [rows, cols] (dequantized as it is read; then op(B) is the whole
+   * matrix, batch is 1 and offsetB 0).
+   */
+  B: F | Uint16Array | QuantizedMatrix;
   ldb: number;
   beta: number;
   C: F;
@@ -182,7 +194,7 @@ export interface Backend<F extends DeviceBuffer = DeviceBuffer> {
    */
   copyBlocks(src: F, srcOffset: number, srcStride: number, dst: F, dstOffset: number, dstStride: number, blocks: number, blockLength: number): void;
   /** out[i, :] = table[ids[i], :] for a [*, dim] table (float32 or bfloat16 bits); ids are checked by the caller. */
-  gatherRows(table: F | Uint16Array, ids: Int32Array, out: F, dim: number): void;
+  gatherRows(table: F | Uint16Array | QuantizedMatrix, ids: Int32Array, out: F, dim: number): void;
   /** dtable[ids[i], :] += g[i, :] (the embedding's backward). */
   scatterAddRows(g: F, ids: Int32Array, dtable: F, dim: number): void;
   /**
@@ -198,6 +210,12 @@ export interface Backend<F extends DeviceBuffer = DeviceBuffer> {
    * (float32; NaN when a value is not finite). Absent on the CPU backends.
    */
   sumOfSquaresInto?(buffer: F, n: number, result: F, index: number): void;
+  /**
+   * Quantizes rows x cols float32 values (or bfloat16 bits) into q's codes and scales as
+   * src/tensor/quantized.ts does, faster; false when a value or a scale cannot be held (the
+   * reference then says which). Absent: the reference quantizes.
+   */
+  quantize?(values: F | Uint16Array, q: QuantizedMatrix): boolean;
   /** buffer[0..n) *= s, the product taken in float64 and rounded once. */
   scaleInPlace(buffer: F, s: number, n: number): void;
   /** One AdamW update of w from its gradient, with the moments m and v updated in place. */

@@ -4,9 +4,11 @@
 import type { BackendMemory, DeviceBuffer, HostValues } from './backend.js';
 import { float32ToBf16 } from '../tensor/dtype.js';
 import { GiftjsError } from '../errors.js';
+import { QuantizedMatrix } from '../tensor/quantized.js';
 
 function asHost(buffer: DeviceBuffer): HostValues {
   if (buffer instanceof Float32Array || buffer instanceof Uint16Array) return buffer;
+  if (buffer instanceof QuantizedMatrix) throw new GiftjsError(`host memory: this buffer holds a ${buffer.format} weight, which only the GEMM and the embedding read; dequantize it first`);
   throw new GiftjsError('host memory: this buffer belongs to another backend (its tensor was created under a different one)');
 }
 
@@ -29,6 +31,8 @@ export const hostMemory: BackendMemory = {
     if (!(src instanceof Float32Array)) throw new GiftjsError('host memory: the buffer is bfloat16 already');
     return float32ToBf16(src);
   },
-  isBf16: (buffer) => asHost(buffer) instanceof Uint16Array,
+  isBf16: (buffer) => !(buffer instanceof QuantizedMatrix) && asHost(buffer) instanceof Uint16Array,
   adoptBf16: (bits) => bits,
+  adoptQuantized: (q) => q,
+  quantizedOf: (buffer) => (buffer instanceof QuantizedMatrix ? buffer : null),
 };

@@ -8,14 +8,14 @@ import { evaluatePerplexity } from '../eval/perplexity.js';
 import { evaluateGenerationTask, MAX_NEW_TOKENS, type GenerationTask } from '../eval/tasks.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { intOption, parse, promptTaskOption, requireString } from './args.js';
-import { loadModelWithAdapter, loadTokenizer, sequenceLengthOption, requireModelFolder } from './model_loading.js';
+import { describeQuantized, loadModelWithAdapter, loadTokenizer, quantizeOption, sequenceLengthOption, requireModelFolder } from './model_loading.js';
 import { evalSequenceClassification } from './seqcls.js';
 import { evalImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 
 export const EVAL_HELP = `gift eval --model <dir|org/name> [--adapter <dir>] --data <file> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
-          [--format F] [--template T] [--limit N] [--max-new-tokens N] [--out <dir>] [--memory-limit SIZE] [--json]
+          [--format F] [--template T] [--limit N] [--max-new-tokens N] [--out <dir>] [--memory-limit SIZE] [--quantize int8|int4] [--json]
 
 --task lm (the default):
 
@@ -43,7 +43,7 @@ folder, JSON list or IDX file: accuracy. --limit N scores the first N records. W
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const s = { type: 'string' } as const;
-  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, format: s, template: s, limit: s, 'max-new-tokens': s, out: s, columns: s, 'memory-limit': s, json: { type: 'boolean' } });
+  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, format: s, template: s, limit: s, 'max-new-tokens': s, out: s, columns: s, 'memory-limit': s, quantize: s, json: { type: 'boolean' } });
   if (values.help) {
     console.log(EVAL_HELP);
     return 0;
@@ -72,8 +72,10 @@ export async function evalCommand(argv: string[]): Promise<number> {
   console.error(describeExampleFile(dataPath, set, length, template));
   if (set.examples.length === 0) throw new GiftjsError(`${dataPath}: nothing to evaluate (no record has a target token after its first)`);
   const longest = Math.max(...set.examples.map((e) => e.ids.length));
-  assertFitsInMemory(modelDir, { command: 'eval', batch: Math.min(EVAL_BATCH, set.examples.length), length: longest }, memoryBudget(values['memory-limit'] as string | undefined), 'gift eval');
-  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true });
+  const quantize = quantizeOption(values.quantize);
+  assertFitsInMemory(modelDir, { command: 'eval', batch: Math.min(EVAL_BATCH, set.examples.length), length: longest, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift eval');
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
+  if (quantize) console.error(describeQuantized(model));
   const r = await evaluatePerplexity(model, set.examples, tokenizer.eosTokenId ?? 0, EVAL_BATCH);
   if (!Number.isFinite(r.loss)) throw new GiftjsError(`the loss on ${dataPath} is ${r.loss}: the model's weights or the adapter's are not finite (nothing was written)`);
   console.log(`examples ${r.examples}, predicted tokens ${r.tokens}${set.truncated ? `, ${set.truncated} records cut to ${length} tokens` : ''}`);
@@ -84,9 +86,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
 
 /** The flags each --task reads beyond --model, --adapter, --data, --task and --json; another is refused, not ignored. */
 const TASK_FLAGS: Record<string, readonly string[]> = {
-  lm: ['max-length', 'format', 'template', 'memory-limit'],
-  commonsense: ['limit', 'max-new-tokens', 'out'],
-  math: ['limit', 'max-new-tokens', 'out'],
+  lm: ['max-length', 'format', 'template', 'memory-limit', 'quantize'],
+  commonsense: ['limit', 'max-new-tokens', 'out', 'quantize'],
+  math: ['limit', 'max-new-tokens', 'out', 'quantize'],
   seqcls: ['columns', 'out'],
   imgcls: ['out'],
 };
@@ -107,7 +109,7 @@ const EVAL_BATCH = 8;
 async function evalGenerationTask(values: Record<string, unknown>, modelDir: string, dataPath: string, task: GenerationTask): Promise<number> {
   let records = await loadRecords(dataPath);
   if (values.limit !== undefined) records = records.slice(0, intOption(values.limit, 'limit', records.length));
-  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true });
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize: quantizeOption(values.quantize) });
   const tokenizer = loadTokenizer(modelDir);
   const r = evaluateGenerationTask(model, tokenizer, records, task, intOption(values['max-new-tokens'], 'max-new-tokens', MAX_NEW_TOKENS[task]), (_prediction, i) => {
     if ((i + 1) % 10 === 0 || i + 1 === records.length) console.error(`${i + 1}/${records.length} scored`);

@@ -1,7 +1,7 @@
 // gift generate: text from a prompt, streamed as it is produced.
 import { generate } from '../generate/generate.js';
 import { intOption, numberOption, parse, requireString } from './args.js';
-import { loadModelWithAdapter, loadTokenizer, requireModelFolder } from './model_loading.js';
+import { loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
 import { readModelConfig } from '../models/registry.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { GiftjsError } from '../errors.js';
@@ -12,6 +12,7 @@ export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <d
 Defaults: --max-new-tokens 128, --temperature 0, --top-k 0 (off), --top-p 1 (off), --seed 0.
 The memory the model, its KV cache and a step need is estimated before loading; past what the
 system has available (or --memory-limit, such as 12G) the command is refused, saying so.
+--quantize int8|int4 holds every matrix quantized (int8 per output channel, int4 in Q4_0 blocks of 32).
 Prints the text generated after the prompt. --temperature 0 (the default) is greedy; an empty
 prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
 tokenizer's chat template.
@@ -21,7 +22,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, chat: { type: 'boolean' },
     'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' },
-    'memory-limit': { type: 'string' },
+    'memory-limit': { type: 'string' }, quantize: { type: 'string' },
   });
   if (values.help) {
     console.log(GENERATE_HELP);
@@ -44,8 +45,9 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const maxNewTokens = intOption(values['max-new-tokens'], 'max-new-tokens', 128);
   // Memory known before it is spent: the weights, the KV cache for the whole text, one step's activations.
   const length = Math.min(config.maxPositionEmbeddings, ids.length + maxNewTokens);
-  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate');
-  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true });
+  const quantize = quantizeOption(values.quantize);
+  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate');
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
   const stops = [...model.config.eosTokenIds];
   if (tokenizer.eosTokenId !== null) stops.push(tokenizer.eosTokenId);
   const produced: number[] = [];

@@ -88,8 +88,12 @@ export async function inspectCommand(argv: string[]): Promise<number> {
         train: at({ command: 'train', methodConfig }),
         train_checkpointing: at({ command: 'train', methodConfig, gradientCheckpointing: true }),
         train_checkpointing_bf16: at({ command: 'train', methodConfig, gradientCheckpointing: true, bf16: true }),
+        train_checkpointing_int8: at({ command: 'train', methodConfig, gradientCheckpointing: true, quantize: 'int8' }),
+        train_checkpointing_int4: at({ command: 'train', methodConfig, gradientCheckpointing: true, quantize: 'int4' }),
         eval: at({ command: 'eval' }),
         generate: at({ command: 'generate' }),
+        generate_int8: at({ command: 'generate', quantize: 'int8' }),
+        generate_int4: at({ command: 'generate', quantize: 'int4' }),
       };
     } catch (err) {
       if (!(err instanceof GiftjsError)) throw err;
@@ -101,7 +105,8 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     lines.push(
       `memory at the peak, ${batch} x ${length} tokens (estimated as the commands do before loading; this machine's budget: ${gb(availableMemory().bytes)}):`,
       `  train (GIFT on ${targets.join(',')}): ${gb(memory.train!)}; with --gradient-checkpointing ${gb(memory.train_checkpointing!)}; and --bf16 ${gb(memory.train_checkpointing_bf16!)}`,
-      `  eval ${gb(memory.eval!)}; generate ${gb(memory.generate!)}`,
+      `  with --gradient-checkpointing --quantize int8 ${gb(memory.train_checkpointing_int8!)}; --quantize int4 ${gb(memory.train_checkpointing_int4!)}`,
+      `  eval ${gb(memory.eval!)}; generate ${gb(memory.generate!)}; generate --quantize int8 ${gb(memory.generate_int8!)}, int4 ${gb(memory.generate_int4!)}`,
     );
   }
   let adapterInfo: Record<string, unknown> | null = null;

@@ -4,19 +4,23 @@ import { loadModel, modelArchitecture } from '../models/registry.js';
 import { loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { parse, requireString } from './args.js';
-import { loadModelWithAdapter, requireModelFolder } from './model_loading.js';
+import { loadModelWithAdapter, quantizeOption, requireModelFolder } from './model_loading.js';
+import { GiftjsError } from '../errors.js';
 
-export const MERGE_HELP = `gift merge --model <dir|org/name> --adapter <dir> --out <dir>
+export const MERGE_HELP = `gift merge --model <dir|org/name> --adapter <dir> --out <dir> [--quantize int8|int4]
 
 Merges the adapter into the model's weights (GIFT: W + s W phi^T psi^T; LoRA: W + s B A) and
 writes a Hugging Face folder to --out: config.json, model.safetensors in the source dtype, and the
 tokenizer files. The folder is written atomically. A classifier adapter (gift train --task seqcls or
 imgcls) is merged with its head: the folder is the task model (BertForSequenceClassification,
 ViTForImageClassification, ...) with its label names, loadable without the adapter.
+--quantize int8|int4 merges onto the base quantized as the adapter was trained on it (gift train
+--quantize): every weight is written in bf16 from its dequantized values, the merged ones with the
+adapter's change added, as PEFT merges into a dequantized QLoRA base.
 `;
 
 export async function mergeCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' } });
+  const { values } = parse(argv, { model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' }, quantize: { type: 'string' } });
   if (values.help) {
     console.log(MERGE_HELP);
     return 0;
@@ -26,6 +30,7 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   const out = requireString(values, 'out', MERGE_HELP);
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
   const task = readAdapterConfig(adapterDir).task as { type?: string; id2label?: string[]; problem_type?: string; pair_head?: boolean } | undefined;
+  if ((task?.type === 'seqcls' || task?.type === 'imgcls') && values.quantize !== undefined) throw new GiftjsError(`--quantize applies to language models; ${adapterDir} is a ${task.type} adapter`);
   if (task?.type === 'seqcls' || task?.type === 'imgcls') {
     const labels = task.id2label ?? [];
     const model = task.type === 'imgcls'
@@ -39,9 +44,11 @@ export async function mergeCommand(argv: string[]): Promise<number> {
     console.log(`merged ${adapter.method} adapter ${adapterDir} (with its head) into ${modelDir} -> ${out}`);
     return 0;
   }
-  const { model, adapter } = loadModelWithAdapter(modelDir, adapterDir);
+  const quantize = quantizeOption(values.quantize);
+  const { model, adapter } = loadModelWithAdapter(modelDir, adapterDir, { quantize });
   adapter!.merge();
-  exportPretrained(model, out);
+  exportPretrained(model, out, quantize ? 'BF16' : undefined);
   console.log(`merged ${adapter!.method} adapter ${adapterDir} into ${modelDir} -> ${out}`);
+  if (quantize) console.log(`the base was quantized (${quantize}): every weight is written in bf16 from its dequantized values, the merged ones with the adapter's change added`);
   return 0;
 }

@@ -5,6 +5,9 @@ import { loadCausalLM, readModelConfig } from '../models/registry.js';
 import { hubModelFolder, parseHubModelId } from '../io/hub.js';
 import { intOption, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
+import { getBackend } from '../backend/index.js';
+import type { Module } from '../nn/module.js';
+import { QUANT_FORMATS, type QuantFormat } from '../tensor/quantized.js';
 import { loadAdapter } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
 
@@ -17,8 +20,8 @@ export interface LoadedModel {
  * The model with an optional adapter. `readOnly`: the command only reads the weights (eval,
  * generate), so a BF16 checkpoint's matrices stay bfloat16, as stored; merge changes them.
  */
-export function loadModelWithAdapter(modelDir: string, adapterDir: string | undefined, o: { readOnly?: boolean } = {}): LoadedModel {
-  const model = loadCausalLM(modelDir, { keepStoredBf16: o.readOnly === true });
+export function loadModelWithAdapter(modelDir: string, adapterDir: string | undefined, o: { readOnly?: boolean; quantize?: QuantFormat } = {}): LoadedModel {
+  const model = loadCausalLM(modelDir, { keepStoredBf16: o.readOnly === true, quantize: o.quantize });
   const adapter = adapterDir ? loadAdapter(adapterDir, model) : null;
   return { model, adapter };
 }
@@ -46,4 +49,21 @@ export async function requireModelFolder(values: Record<string, unknown>, usage:
   const spec = requireString(values, 'model', usage);
   const ref = parseHubModelId(spec);
   return ref ? hubModelFolder(ref) : spec;
+}
+
+/** --quantize int8|int4, or undefined; refused on a backend that keeps no quantized weights. */
+export function quantizeOption(flag: unknown): QuantFormat | undefined {
+  if (flag === undefined) return undefined;
+  if (!QUANT_FORMATS.includes(flag as QuantFormat)) throw new GiftjsError(`--quantize must be ${QUANT_FORMATS.join(' or ')}, got '${String(flag)}'`);
+  const backend = getBackend();
+  if (!backend.memory.adoptQuantized) throw new GiftjsError(`--quantize runs on the CPU backends (native, ref); the ${backend.name} backend has no quantized kernels (leave out --quantize)`);
+  return flag as QuantFormat;
+}
+
+/** "int4: 155 matrices, 4.5 GB" -- what a quantized load holds. */
+export function describeQuantized(model: Module): string {
+  const quantized = model.parameters().map((p) => p.quantized).filter((q) => q !== null);
+  const bytes = quantized.reduce((n, q) => n + q.bytes, 0);
+  const formats = [...new Set(quantized.map((q) => q.format))].join('/');
+  return `${formats || 'nothing'} quantized: ${quantized.length} matrices, ${(bytes / 1e9).toFixed(2)} GB`;
 }

@@ -16,13 +16,13 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { configYaml, readConfigFile } from './config_file.js';
 import { intOption, layersOption, listOption, numberOption, parse, promptTaskOption, requireString, type Options } from './args.js';
-import { loadTokenizer, requireModelFolder, sequenceLengthOption } from './model_loading.js';
+import { describeQuantized, loadTokenizer, quantizeOption, requireModelFolder, sequenceLengthOption } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
 import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
 import { getBackend, setBf16Compute } from '../backend/index.js';
-import { assertFitsInMemory, describeEstimate, memoryBudget } from '../train/memory_estimate.js';
+import { assertFitsInMemory, describeEstimate, memoryBudget, trainsNoBaseMatrix } from '../train/memory_estimate.js';
 
 const D = DEFAULT_TRAIN_OPTIONS;
 
@@ -63,6 +63,9 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --bf16                 frozen weights stored as bfloat16 and every product on bf16 dot products with float32
                          accumulation, as PyTorch's autocast (AVX-512 BF16 on the native backend; ref emulates it);
                          trainable parameters, their gradients and AdamW's state stay float32. Language models.
+  --quantize int8|int4   a quantized frozen base, as QLoRA's or mlx-lm's -q: every matrix quantized as it is read
+                         (int8 per output channel, int4 in Q4_0 blocks of 32) and dequantized inside the GEMM; the
+                         adapter trains in float32. GIFT, LoRA and BitFit on language models; combines with --bf16
   --backend ref|native|webgpu   the kernels (or GIFTJS_BACKEND; default native when built): webgpu trains on a
                          GPU through the optional package \`webgpu\` (npm install webgpu; float32 only)
   --engine torch --nproc N   train GIFT on PyTorch's engine instead: gift prepare, then torchrun with N
@@ -91,7 +94,7 @@ const TRAIN_OPTIONS: Options = {
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
   resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
-  bf16: { type: 'boolean' },
+  bf16: { type: 'boolean' }, quantize: s,
 };
 
 /** Switches that describe how this invocation runs, not the run: kept out of <out>/config.yaml. */
@@ -191,6 +194,16 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   if (values.share !== undefined) methodConfig.share = values.share;
   if (values.dropout !== undefined) methodConfig.dropout = numberOption(values.dropout, 'dropout', 0);
 
+  const quantize = quantizeOption(values.quantize);
+  if (quantize) {
+    const task = String(values.task ?? preset?.task);
+    if (['seqcls', 'imgcls'].includes(task)) throw new GiftjsError(`--quantize applies to language models so far; --task ${task} keeps a float32 base (leave out --quantize)`);
+    if (values.engine === 'torch') throw new GiftjsError('--quantize is not available with --engine torch');
+    if (!trainsNoBaseMatrix(methodConfig)) {
+      throw new GiftjsError(`--quantize freezes the base model's matrices, and --method ${methodName}${methodConfig.modules_to_save ? ' with modules_to_save' : ''} trains them; use gift, lora or bitfit, or leave out --quantize`);
+    }
+    resolved.quantize = quantize;
+  }
   const bf16 = values.bf16 === true;
   if (bf16) {
     const task = String(values.task ?? preset?.task);
@@ -235,15 +248,15 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   // Memory known before it is spent: refused here, naming what would fit, rather than killed while loading.
   const longest = Math.max(...train.map((e) => e.ids.length), ...(heldOut ?? []).map((e) => e.ids.length));
   const gradientCheckpointing = values['gradient-checkpointing'] === true;
-  const estimate = assertFitsInMemory(modelDir, { command: 'train', batch: options.batchSize, length: longest, gradientCheckpointing, methodConfig, bf16 },
+  const estimate = assertFitsInMemory(modelDir, { command: 'train', batch: options.batchSize, length: longest, gradientCheckpointing, methodConfig, bf16, quantize },
     memoryBudget(values['memory-limit'] as string | undefined), 'gift train');
   console.error(`memory: about ${describeEstimate(estimate)}`);
   // A BF16 checkpoint's frozen matrices stay bfloat16 (what is trained is widened when attached);
   // under --bf16 a float32 one's are rounded as they are read when the method trains no base matrix.
   const roundAtLoad = bf16 && ['gift', 'lora', 'bitfit'].includes(methodName) && methodConfig.modules_to_save === undefined;
   const loadStart = performance.now();
-  const model = loadCausalLM(modelDir, { keepStoredBf16: true, matricesAsBf16: roundAtLoad });
-  console.error(`loaded ${modelDir} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s`);
+  const model = loadCausalLM(modelDir, { keepStoredBf16: true, matricesAsBf16: roundAtLoad, quantize });
+  console.error(`loaded ${modelDir} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s${quantize ? `; ${describeQuantized(model)}` : ''}`);
   model.gradientCheckpointing = gradientCheckpointing;
   const adapter = attachAdapter(model, methodConfig, options.seed, 'command line');
   const padId = tokenizer.eosTokenId ?? 0;
@@ -265,7 +278,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
       adapterFiles: () => adapterFileChunks(adapter, base),
       // bf16 changes the arithmetic, so a checkpoint of one is not resumed by the other (absent when off:
       // checkpoints written before the flag existed keep their fingerprint).
-      fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null, ...(bf16 ? { bf16 } : {}) }),
+      fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null, ...(bf16 ? { bf16 } : {}), ...(quantize ? { quantize } : {}) }),
       inputs: { model: modelDir, data: dataPath, 'eval-data': values['eval-data'] as string | undefined },
       callbacks: progress.callbacks(out),
     });

@@ -1,5 +1,6 @@
 // Hugging Face model folders: config.json, weights in one safetensors file or in shards listed by
 // model.safetensors.index.json, and tokenizer files.
+import type { QuantFormat, QuantizedMatrix } from '../tensor/quantized.js';
 import { sizeOf } from '../tensor/shape.js';
 import { withAllocationBudget } from '../tensor/memory.js';
 import { fileExists, listFolder, readTextFile } from './files.js';
@@ -106,6 +107,10 @@ export class CheckpointReader {
 
   readRoundedBf16(name: string): Uint16Array {
     return this.file(name).readRoundedBf16(name);
+  }
+
+  readQuantized(name: string, format: QuantFormat, what: string): QuantizedMatrix {
+    return this.file(name).readQuantized(name, format, what);
   }
 
   private file(name: string): SafetensorsFile {

@@ -6,7 +6,8 @@
 // at a time straight into their final buffers, so loading never needs twice the file's size.
 import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from '../tensor/dtype.js';
 import { shapeString, sizeOf } from '../tensor/shape.js';
-import { Tensor } from '../tensor/tensor.js';
+import { quantizeValues, Tensor } from '../tensor/tensor.js';
+import { emptyQuantized, type QuantFormat, type QuantizedMatrix } from '../tensor/quantized.js';
 import { writeFileAtomic } from './atomic.js';
 import { openRandomAccess, type RandomAccessFile } from './files.js';
 import { GiftjsError } from '../errors.js';
@@ -28,6 +29,9 @@ export interface TensorInfo {
 }
 
 export class SafetensorsError extends GiftjsError {}
+
+/** Bytes of a matrix's stored values read per block while it is quantized. */
+const QUANTIZE_BLOCK_BYTES = 32 * 1024 * 1024;
 
 export class SafetensorsFile {
   readonly tensors = new Map<string, TensorInfo>();
@@ -112,11 +116,16 @@ export class SafetensorsFile {
 
   /** Reads a tensor's bytes into `into` (which must have exactly its byte length). */
   private readBytes(info: TensorInfo, into: Uint8Array): void {
+    this.readRange(info, 0, into);
+  }
+
+  /** Bytes [from, from + into.length) of a tensor's data. */
+  private readRange(info: TensorInfo, from: number, into: Uint8Array): void {
     if (this.file === null) throw new SafetensorsError(`${this.path}: file is closed`);
+    if (from + into.length > info.end - info.begin) throw new SafetensorsError(`${this.path}: read past the end of tensor '${info.name}'`);
     let done = 0;
-    const total = info.end - info.begin;
-    while (done < total) {
-      const n = this.file.read(into, done, total - done, this.dataStart + info.begin + done);
+    while (done < into.length) {
+      const n = this.file.read(into, done, into.length - done, this.dataStart + info.begin + from + done);
       if (n === 0) throw new SafetensorsError(`${this.path}: unexpected end of file in tensor '${info.name}'`);
       done += n;
     }
@@ -197,6 +206,31 @@ export class SafetensorsFile {
     return float32ToBf16(values);
   }
 
+  /**
+   * A float matrix quantized (--quantize), read a block of rows at a time through a small buffer
+   * rather than mapped or read whole: the weight's full-precision values never exist at once (the
+   * 8B model's embedding is 1 GB of bf16). `what` names the weight in a refusal.
+   */
+  readQuantized(name: string, format: QuantFormat, what: string): QuantizedMatrix {
+    const info = this.info(name);
+    if (info.shape.length !== 2) throw new SafetensorsError(`${this.path}: tensor '${name}' ${shapeString(info.shape)} is not a matrix; only matrices are quantized`);
+    if (!['BF16', 'F32', 'F16'].includes(info.dtype)) throw new SafetensorsError(`${this.path}: tensor '${name}' is ${info.dtype}; only F32, BF16 and F16 matrices are quantized`);
+    const [rows, cols] = info.shape as [number, number];
+    const q = emptyQuantized(format, rows, cols);
+    const width = info.dtype === 'F32' ? 4 : 2;
+    const blockRows = Math.max(1, Math.floor(QUANTIZE_BLOCK_BYTES / Math.max(1, cols * width)));
+    for (let r0 = 0; r0 < rows; r0 += blockRows) {
+      const n = Math.min(blockRows, rows - r0) * cols;
+      const bytes = new Uint8Array(this.scratchBytes(n * width), 0, n * width);
+      this.readRange(info, r0 * cols * width, bytes);
+      const values = info.dtype === 'F32' ? new Float32Array(bytes.buffer, 0, n) : new Uint16Array(bytes.buffer, 0, n);
+      const part = quantizeValues(info.dtype === 'F16' ? float16ToFloat32(values as Uint16Array) : values, n / cols, cols, format, `${what} (rows from ${r0})`);
+      q.codes.set(part.codes, r0 * q.rowBytes);
+      q.scales.set(part.scales, r0 * q.groupsPerRow);
+    }
+    return q;
+  }
+
   /** An integer tensor (I64, I32) as numbers. */
   readIntegers(name: string): { values: number[]; shape: number[] } {
     const info = this.info(name);
@@ -246,7 +280,7 @@ export function safetensorsRaws(entries: Record<string, Tensor | SafetensorsEntr
         const bits = e.tensor.bf16Bits;
         bytes = new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength);
       } else {
-        const f = e.tensor.dtype === 'bfloat16' ? e.tensor.toFloat32() : null;
+        const f = e.tensor.dtype !== 'float32' ? e.tensor.toFloat32() : null; // bfloat16 or quantized
         const d = (f ?? e.tensor).read();
         if (dtype === 'F32') bytes = f ? new Uint8Array(d.slice().buffer) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
         else if (dtype === 'BF16') bytes = new Uint8Array(float32ToBf16(d).buffer);

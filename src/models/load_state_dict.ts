@@ -8,6 +8,7 @@ import type { CheckpointReader } from '../io/hf_folder.js';
 import type { Module } from '../nn/module.js';
 import { shapeString } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { QuantFormat } from '../tensor/quantized.js';
 import { GiftjsError } from '../errors.js';
 
 /** Where a parameter's values are stored: a checkpoint tensor, or rows [start, end) of one (a fused qkv). */
@@ -32,6 +33,8 @@ export interface StateDictOptions {
   keepBf16?: (parameter: string, p: Tensor) => boolean;
   /** Parameters stored as bfloat16 whatever the checkpoint holds: a float32 or float16 tensor is rounded (nearest even) as it is read. */
   roundToBf16?: (parameter: string, p: Tensor) => boolean;
+  /** Parameters quantized as they are read (--quantize), one at a time; null: as the options above say. */
+  quantize?: (parameter: string, p: Tensor) => QuantFormat | null;
 }
 
 export interface LoadedStateDict {
@@ -71,11 +74,16 @@ export function loadStateDict(model: Module, reader: CheckpointReader, o: StateD
       const what = source.rows ? `rows ${source.rows[0]}-${source.rows[1]} of tensor '${source.name}' ${shapeString(info.shape)}` : `tensor '${source.name}' has shape ${shapeString(info.shape)}`;
       throw new GiftjsError(`${reader.dir}: ${what}${source.rows ? ' do not fit' : ''}, the config implies ${shapeString(p.shape)} for '${name}'`);
     }
+    const format = o.quantize?.(name, p) ?? null;
     if (source.rows) {
       const full = new Float32Array(info.shape.reduce((a, b) => a * b, 1));
       reader.readInto(source.name, full);
       const row = p.size / p.shape[0]!;
       p.assign(full.subarray(source.rows[0] * row, source.rows[1] * row));
+    } else if (format) {
+      if (!p.adoptQuantized(reader.readQuantized(source.name, format, `${reader.dir}: '${source.name}'`))) {
+        throw new GiftjsError(`${o.what}: this backend keeps no quantized weights; --quantize runs on the CPU backends (native, ref)`);
+      }
     } else if (info.dtype === 'BF16' && o.keepBf16?.(name, p) && p.adoptBf16Bits(reader.readBf16Bits(source.name))) {
       // kept as stored: the float32 buffer the model was built with was never written
     } else if (info.dtype !== 'BF16' && o.roundToBf16?.(name, p) && p.adoptBf16Bits(reader.readRoundedBf16(source.name))) {

@@ -2,6 +2,7 @@
 // GIFT setting for it, how to load a folder). Everything outside src/models asks here which family a
 // folder holds and loads it through its entry, so adding a family is its folder plus one entry
 // (registerModelFamily, or a line in FAMILIES).
+import type { QuantFormat } from '../tensor/quantized.js';
 import { join } from 'node:path';
 import { readJsonFile } from '../io/hf_folder.js';
 import type { Module } from '../nn/module.js';
@@ -30,6 +31,8 @@ export interface LoadOptions {
   keepStoredBf16?: boolean;
   /** Store every matrix as bfloat16, rounding float32 ones as they are read (WeightLoadOptions; causal LMs). */
   matricesAsBf16?: boolean;
+  /** Quantize every matrix as it is read (WeightLoadOptions; causal LMs). */
+  quantize?: QuantFormat;
 }
 
 export interface ModelFamily {
@@ -61,7 +64,7 @@ const FAMILIES: ModelFamily[] = [
     // A config without "architectures" is read by its model_type, as transformers does.
     accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(LLAMA_ARCHITECTURES)(c) : ['llama', 'mistral', 'qwen2'].includes(String(c.model_type))),
     giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
-    load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16 }),
+    load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
     build: (dir) => new LlamaForCausalLM(parseLlamaConfig(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'))),
   },
   {

@@ -42,8 +42,15 @@ export function attachAdapter(model: Module, rawConfig: Record<string, unknown>,
   const method = peftMethod(String(rawConfig.method));
   const config = method.parseConfig(rawConfig, source);
   const adapter = withModulesToSave(model, method.attach(model, config, new Random(seed)), modulesToSave(rawConfig, source), source, method.peftType ? PEFT_PREFIX : '');
-  // A weight kept as its bfloat16 checkpoint stores it is trained in float32 (full, head, bitfit).
-  for (const [, t] of adapter.namedTrainable()) t.storeAsFloat32();
+  // A weight kept as its bfloat16 checkpoint stores it is trained in float32 (full, head, bitfit);
+  // a quantized one cannot be trained at all.
+  for (const [name, t] of adapter.namedTrainable()) {
+    const q = t.quantized;
+    if (q) {
+      throw new GiftjsError(`${source}: ${method.name} would train '${name}', which is quantized (${q.format}); a quantized base is frozen -- train an adapter on it (gift, lora) or biases (bitfit), or load the model without --quantize`);
+    }
+    t.storeAsFloat32();
+  }
   return adapter;
 }
 

@@ -7,6 +7,8 @@ import { add } from '../ops/elementwise.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { QuantizedMatrix } from '../tensor/quantized.js';
+import { float32ToBf16 } from '../tensor/dtype.js';
 import { countValues, loadNamedTensors, type AdapterConfig, type AttachedAdapter, type MethodName } from './method.js';
 
 export interface MergeTarget {
@@ -18,23 +20,31 @@ export interface MergeTarget {
 }
 
 export class WeightMerge {
-  private originals: Tensor[] = [];
+  /** Each weight's values before the merge: float32 (exact for bfloat16 too), or its quantized matrix. */
+  private originals: (Tensor | QuantizedMatrix)[] = [];
   merged = false;
 
   constructor(private readonly targets: () => MergeTarget[]) {}
 
+  /**
+   * A quantized weight cannot hold the sum: it becomes bfloat16, rounded once from its dequantized
+   * values plus the delta (as PEFT merges into a dequantized QLoRA base).
+   */
   merge(): void {
     if (this.merged) return;
     noGrad(() => {
       for (const t of this.targets()) {
         const weight = t.module.weight;
-        const original = weight.toFloat32().keep(); // float32 whatever the storage: exact for bfloat16 too
+        const quantized = weight.quantized;
+        const values = weight.toFloat32().keep(); // float32 whatever the storage (dequantized when quantized)
         const delta = tidy(() => t.delta()); // intermediates of the delta are released here
-        const sum = add(original, delta);
-        weight.assign(sum.read()); // rounded once when the weight is stored as bfloat16
+        const sum = add(values, delta);
+        if (quantized) weight.adoptBf16Bits(float32ToBf16(sum.read()));
+        else weight.assign(sum.read()); // rounded once when the weight is stored as bfloat16
         sum.dispose();
         delta.dispose();
-        this.originals.push(original);
+        if (quantized) values.dispose();
+        this.originals.push(quantized ?? values);
         t.module.adapter = null;
       }
     });
@@ -45,8 +55,12 @@ export class WeightMerge {
     if (!this.merged) return;
     this.targets().forEach((t, i) => {
       const original = this.originals[i]!;
-      t.module.weight.assign(original.read());
-      original.dispose();
+      if (original instanceof QuantizedMatrix) {
+        t.module.weight.adoptQuantized(original);
+      } else {
+        t.module.weight.assign(original.read());
+        original.dispose();
+      }
       t.module.adapter = t.adapter;
     });
     this.originals = [];

@@ -6,6 +6,7 @@
 import { runBackward, type GradNode } from './autograd.js';
 import { bf16ToFloat32, float16ToFloat32, float32ToBf16, type StorageDType } from './dtype.js';
 import { keep, poolFor, trackInScope, type BufferPool } from './memory.js';
+import { notQuantizable, quantGroup, quantizeReference, emptyQuantized, type QuantFormat, type QuantizedMatrix } from './quantized.js';
 import { Random } from './random.js';
 import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
 import type { BackendMemory, DeviceBuffer } from '../backend/backend.js';
@@ -26,7 +27,7 @@ class Storage {
   ) {}
 }
 
-export type TensorDType = 'float32' | 'bfloat16';
+export type TensorDType = 'float32' | 'bfloat16' | QuantFormat;
 
 export class Tensor {
   readonly shape: readonly number[];
@@ -184,6 +185,7 @@ export class Tensor {
    */
   read(): Float32Array {
     const storage = this.live();
+    this.refuseQuantized('read()');
     if (storage.memory.isBf16(storage.buffer)) throw new GiftjsError(`${this.describe()} is stored as bfloat16; read toFloat32() instead`);
     return storage.memory.download(storage.buffer) as Float32Array;
   }
@@ -194,6 +196,7 @@ export class Tensor {
    */
   async readAsync(): Promise<Float32Array> {
     const storage = this.live();
+    this.refuseQuantized('readAsync()');
     if (storage.memory.isBf16(storage.buffer)) throw new GiftjsError(`${this.describe()} is stored as bfloat16; read toFloat32() instead`);
     return (await storage.memory.downloadAsync(storage.buffer)) as Float32Array;
   }
@@ -204,6 +207,7 @@ export class Tensor {
    */
   writeHost(fill: (values: Float32Array) => void): void {
     const storage = this.live();
+    this.refuseQuantized('writeHost');
     if (storage.memory.isBf16(storage.buffer)) throw new GiftjsError(`writeHost: ${this.describe()} is stored as bfloat16; use assign()`);
     const view = storage.memory.hostView(storage.buffer);
     if (view instanceof Float32Array) {
@@ -216,18 +220,35 @@ export class Tensor {
   }
 
   get dtype(): TensorDType {
-    return this.storage && this.storage.memory.isBf16(this.storage.buffer) ? 'bfloat16' : 'float32';
+    if (!this.storage) return 'float32';
+    const q = this.storage.memory.quantizedOf?.(this.storage.buffer);
+    if (q) return q.format;
+    return this.storage.memory.isBf16(this.storage.buffer) ? 'bfloat16' : 'float32';
+  }
+
+  /** The quantized matrix a frozen weight is stored as, or null. */
+  get quantized(): QuantizedMatrix | null {
+    const storage = this.live();
+    return storage.memory.quantizedOf?.(storage.buffer) ?? null;
+  }
+
+  private refuseQuantized(what: string): void {
+    const q = this.quantized;
+    if (q) throw new GiftjsError(`${what}: ${this.describe()} is stored as ${q.format} (a quantized frozen weight); read toFloat32() instead`);
   }
 
   /** The bfloat16 bits of a tensor stored as bfloat16 (a host copy on a device backend). */
   get bf16Bits(): Uint16Array {
     const storage = this.live();
+    this.refuseQuantized('bf16Bits');
     if (!storage.memory.isBf16(storage.buffer)) throw new GiftjsError(`${this.describe()} is float32, not bfloat16`);
     return storage.memory.download(storage.buffer) as Uint16Array;
   }
 
-  /** A float32 copy, whatever the storage. */
+  /** A float32 copy, whatever the storage (a quantized weight dequantized). */
   toFloat32(): Tensor {
+    const q = this.quantized;
+    if (q) return Tensor.fromHost(this.shape, (d) => q.dequantize(d));
     if (this.dtype === 'float32') return this.clone();
     const bits = this.bf16Bits;
     return Tensor.fromHost(this.shape, (d) => bf16ToFloat32(bits, d));
@@ -274,6 +295,7 @@ export class Tensor {
   /** Re-stores a bfloat16 tensor as float32 (exactly: every bfloat16 value is a float32), in place; one about to be trained. */
   storeAsFloat32(): this {
     if (this.dtype === 'float32') return this;
+    this.refuseQuantized('storeAsFloat32');
     const storage = this.live();
     if (storage.refs !== 1) throw new GiftjsError(`storeAsFloat32: ${this.describe()} shares its buffer with a view`);
     const bits = storage.memory.download(storage.buffer) as Uint16Array;
@@ -287,10 +309,50 @@ export class Tensor {
     return this;
   }
 
+  /**
+   * Re-stores a frozen matrix [rows, cols] quantized (src/tensor/quantized.ts), in place: the
+   * float32 or bfloat16 buffer is freed. False, changing nothing, where the backend keeps no
+   * quantized weights (WebGPU). `what` names the weight in a refusal (a value not finite).
+   */
+  quantize(format: QuantFormat, what = this.describe()): boolean {
+    if (this.quantized) {
+      if (this.quantized.format === format) return true;
+      throw new GiftjsError(`quantize: ${this.describe()} is ${this.quantized.format} already`);
+    }
+    if (this.rank !== 2) throw new GiftjsError(`quantize: ${this.describe()} is not a matrix`);
+    // A parameter being loaded may still be marked trainable: attaching an adapter that would
+    // train it refuses (attachAdapter). A computed tensor is never replaced.
+    if (this.gradFn) throw new GiftjsError(`quantize: ${this.describe()} is computed, not a parameter`);
+    const storage = this.live();
+    if (!storage.memory.adoptQuantized) return false;
+    if (storage.refs !== 1) throw new GiftjsError(`quantize: ${this.describe()} shares its buffer with a view`);
+    const values = storage.memory.download(storage.buffer);
+    return this.adoptQuantized(quantizeValues(values, this.shape[0]!, this.shape[1]!, format, what));
+  }
+
+  /**
+   * Takes a quantized matrix of this shape as the tensor's values (a weight quantized as it is
+   * loaded, or given back its quantized values after a merge); the old buffer is freed. False,
+   * changing nothing, where the backend keeps no quantized weights.
+   */
+  adoptQuantized(q: QuantizedMatrix): boolean {
+    if (this.rank !== 2 || q.rows !== this.shape[0] || q.cols !== this.shape[1]) throw new GiftjsError(`adoptQuantized: ${q.format} [${q.rows}, ${q.cols}] for ${this.describe()}`);
+    if (this.gradFn) throw new GiftjsError(`adoptQuantized: ${this.describe()} is computed, not a parameter`);
+    const storage = this.live();
+    if (!storage.memory.adoptQuantized) return false;
+    if (storage.refs !== 1) throw new GiftjsError(`adoptQuantized: ${this.describe()} shares its buffer with a view`);
+    const old = storage.buffer;
+    storage.buffer = storage.memory.adoptQuantized(q);
+    if (storage.pool) storage.pool.forget(old);
+    storage.pool = null;
+    return true;
+  }
+
   /** Overwrites the values from float32 (rounded when the tensor is stored as bfloat16). */
   assign(values: Float32Array): void {
     if (values.length !== this.size) throw new GiftjsError(`assign: ${values.length} values for ${this.describe()}`);
     const storage = this.live();
+    this.refuseQuantized('assign');
     if (storage.memory.isBf16(storage.buffer)) storage.memory.upload(storage.buffer, float32ToBf16(values));
     else this.writeHost((d) => d.set(values));
   }
@@ -323,6 +385,7 @@ export class Tensor {
 
   /** A copy with its own buffer. */
   clone(): Tensor {
+    this.refuseQuantized('clone');
     if (this.dtype === 'bfloat16') throw new GiftjsError(`clone: ${this.describe()} is stored as bfloat16; use toFloat32()`);
     const t = Tensor.empty(this.shape);
     getBackend().copyBlocks(this.buffer, 0, 0, t.buffer, 0, 0, 1, this.size);
@@ -382,4 +445,20 @@ export class Tensor {
     this.grad?.dispose();
     this.grad = null;
   }
+}
+
+/**
+ * Quantized values of a [rows, cols] matrix: the backend's quantizer where it has one, the
+ * reference otherwise (and for the message when a value or scale cannot be held).
+ */
+export function quantizeValues(values: Float32Array | Uint16Array, rows: number, cols: number, format: QuantFormat, what: string): QuantizedMatrix {
+  if (values.length !== rows * cols) throw new GiftjsError(`quantize: ${values.length} values for [${rows}, ${cols}]`);
+  const backend = getBackend();
+  if (backend.quantize) {
+    const q = emptyQuantized(format, rows, cols);
+    if (backend.quantize(values as Float32Array, q)) return q;
+  }
+  const q = quantizeReference(values, rows, cols, format, what);
+  if (backend.quantize) throw notQuantizable(what, `the ${backend.name} quantizer refused what the reference accepts (group ${quantGroup(format, cols)})`);
+  return q;
 }

@@ -16,6 +16,7 @@ import { attachAdapter } from '../peft/adapter_io.js';
 import { withBackend } from '../backend/index.js';
 import { metaBackend } from '../backend/meta/index.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { QUANT_FORMATS, quantizedBytes, type QuantFormat } from '../tensor/quantized.js';
 
 // Floats per token the step keeps for one decoder layer (H hidden, I intermediate size), fitted on
 // the pool's peak for GIFT r16 on q_proj,v_proj at H/I = 576/1536, 1024/2816, 2048/8192, 4096/14336:
@@ -40,6 +41,8 @@ export interface MemoryEstimateOptions {
   methodConfig?: Record<string, unknown> | null;
   /** --bf16: frozen matrices held as bfloat16 whatever the checkpoint stores. */
   bf16?: boolean;
+  /** --quantize: every matrix held quantized (it wins over bf16 for the matrices). */
+  quantize?: QuantFormat;
 }
 
 export interface MemoryEstimate {
@@ -79,6 +82,11 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   let scratch = 0;
   for (const [name, p] of model.namedParameters()) {
     const stored = dtypes.get(name) ?? 'F32';
+    if (o.quantize && p.rank === 2) {
+      // Quantized as read, through blocks of rows the reader reuses (SafetensorsFile.readQuantized).
+      if (!trainable.has(p)) frozen += quantizedBytes(o.quantize, p.shape[0]!, p.shape[1]!);
+      continue;
+    }
     const rounded = stored === 'F32' && o.bf16 && p.rank === 2; // F32 rounded by --bf16 as it is read
     const widened = stored === 'F16' || (stored === 'BF16' && p.rank !== 2); // bits converted to float32
     if (rounded || widened) scratch = Math.max(scratch, p.size * (rounded ? 4 : 2));
@@ -111,7 +119,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   }
   const runtime = process.memoryUsage().rss + RUNTIME_MARGIN_BYTES;
   const parts: [string, number][] = [
-    [`frozen weights (${o.bf16 ? 'matrices as bfloat16' : [...new Set(dtypes.values())].join('/') + ' as stored'})`, frozen],
+    [`frozen weights (${o.quantize ? `matrices as ${o.quantize}` : o.bf16 ? 'matrices as bfloat16' : [...new Set(dtypes.values())].join('/') + ' as stored'})`, frozen],
     ...(trained > 0 ? [[`trained parameters with their gradients and AdamW state (${trained.toLocaleString('en-US')} values)`, trained * 16] as [string, number]] : []),
     [activationLabel, activations],
     ['the runtime (Node, tokenizer, data)', runtime],
@@ -119,6 +127,11 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   ];
   parts.sort((a, b) => b[1] - a[1]);
   return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts };
+}
+
+/** Whether a method config trains no matrix of the base (what --quantize needs): an adapter, or biases. */
+export function trainsNoBaseMatrix(methodConfig: Record<string, unknown> | null | undefined): boolean {
+  return !methodConfig || (['gift', 'lora', 'bitfit'].includes(String(methodConfig.method)) && methodConfig.modules_to_save === undefined);
 }
 
 /** The memory a command may use: --memory-limit when given, else what the system says. */
@@ -142,7 +155,11 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
   if (e.bytes <= budget.bytes) return e;
   const options: [string, MemoryEstimateOptions][] = [];
   if (o.command === 'train' && !o.gradientCheckpointing) options.push(['--gradient-checkpointing', { ...o, gradientCheckpointing: true }]);
-  if (!o.bf16 && o.command === 'train') options.push(['--bf16', { ...o, bf16: true }]);
+  if (!o.bf16 && !o.quantize && o.command === 'train') options.push(['--bf16', { ...o, bf16: true }]);
+  for (const format of QUANT_FORMATS) {
+    if (o.quantize === format || (o.quantize === 'int4' && format === 'int8')) continue;
+    if (o.command !== 'train' || trainsNoBaseMatrix(o.methodConfig)) options.push([`--quantize ${format}`, { ...o, quantize: format }]);
+  }
   for (let b = Math.floor(o.batch / 2); b >= 1 && options.length < 6; b = Math.floor(b / 2)) {
     options.push([`--batch-size ${b}`, { ...o, batch: b }]);
     if (b === 1) break;
@@ -152,6 +169,6 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
   const fitting = options.map(([flags, alt]) => [flags, estimateCausalLMMemory(dir, alt).bytes] as const).filter(([, b]) => b <= budget.bytes);
   const advice = fitting.length > 0
     ? `these would fit: ${fitting.map(([flags, b]) => `${flags} (about ${gb(b)})`).join(', ')}`
-    : `no setting fits: the weights alone need ${gb(e.parts.find(([w]) => w.startsWith('frozen'))?.[1] ?? 0)} (8-bit and 4-bit bases are not implemented yet); use a machine with more memory or a smaller model`;
+    : `no setting fits: the weights alone need ${gb(e.parts.find(([w]) => w.startsWith('frozen'))?.[1] ?? 0)}; use a machine with more memory or a smaller model`;
   throw new GiftjsError(`${what} needs about ${describeEstimate(e)}, and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. ${advice}. --memory-limit sets the budget by hand`);
 }

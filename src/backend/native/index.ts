@@ -7,6 +7,9 @@ import { refActivationBackward, refActivationForward } from '../ref/activations.
 import { refBinary, refCopyStrided } from '../ref/elementwise.js';
 import { hostBookkeeping } from '../ref/index.js';
 import { refCopyBlocks } from '../ref/memory_ops.js';
+import { QuantizedMatrix } from '../../tensor/quantized.js';
+import { GiftjsError } from '../../errors.js';
+import type { GemmArgs } from '../backend.js';
 
 /** The addon's strided kernels take up to this many dimensions; higher ranks (rare) run on ref. */
 const MAX_NATIVE_RANK = 8;
@@ -16,7 +19,9 @@ export function createNativeBackend(addon: NativeAddon): Backend<Float32Array> {
     name: 'native',
     memory: hostMemory,
     gemm: (a) =>
-      addon.gemm(a.transA, a.transB, a.M, a.N, a.K, a.alpha, at(a.A, a.offsetA), a.lda, at(a.B, a.offsetB), a.ldb, a.beta, a.C, a.ldc, a.batch, a.strideA, a.strideB, a.strideC),
+      a.B instanceof QuantizedMatrix
+        ? gemmQuantized(addon, a, a.B)
+        : addon.gemm(a.transA, a.transB, a.M, a.N, a.K, a.alpha, at(a.A, a.offsetA), a.lda, at(a.B, a.offsetB), a.ldb, a.beta, a.C, a.ldc, a.batch, a.strideA, a.strideB, a.strideC),
     rmsNormForward: (x, w, y, rstd, rows, cols, eps) => addon.rmsNormForward(x, w, y, rstd, rows, cols, eps),
     rmsNormBackward: (x, w, rstd, dy, dx, dw, rows, cols) => addon.rmsNormBackward(x, w, rstd, dy, dx, dw, rows, cols),
     layerNormForward: (x, w, b, y, mean, rstd, rows, cols, eps) => addon.layerNormForward(x, w, b, y, mean, rstd, rows, cols, eps),
@@ -45,6 +50,7 @@ export function createNativeBackend(addon: NativeAddon): Backend<Float32Array> {
       shape.length > MAX_NATIVE_RANK ? refCopyStrided(shape, src, ss, dst) : addon.copyStrided(shape, src, ss, dst),
     ropeRotate: (src, dst, cos, sin, rows, T, D, direction) => addon.ropeRotate(src, dst, cos, sin, rows, T, D, direction),
     ...hostBookkeeping(),
+    quantize: (values, q) => addon.quantizeRows(values, q.codes, q.scales, q.bits, q.rows, q.cols, q.group),
     copyBlocks: (src, srcOffset, srcStride, dst, dstOffset, dstStride, blocks, blockLength) =>
       copyBlocksThreaded(addon, src, srcOffset, srcStride, dst, dstOffset, dstStride, blocks, blockLength),
   };
@@ -77,4 +83,10 @@ function copyBlocksThreaded(addon: NativeAddon, src: Float32Array, srcOffset: nu
 /** A host buffer seen from `offset` elements on (a GEMM operand that starts inside a larger tensor). */
 function at<T extends Float32Array | Uint16Array>(buffer: T, offset: number | undefined): T {
   return offset ? (buffer.subarray(offset) as T) : buffer;
+}
+
+/** A GEMM whose B is a quantized weight: one problem over the whole matrix (linear's products). */
+function gemmQuantized(addon: NativeAddon, a: GemmArgs<Float32Array>, w: QuantizedMatrix): void {
+  if (a.batch !== 1 || a.offsetB) throw new GiftjsError('native gemm: a quantized B is one whole matrix, never batched or offset');
+  addon.gemmQuantized(a.transA, a.transB, a.M, a.N, a.K, a.alpha, at(a.A, a.offsetA), a.lda, w.codes, w.scales, w.bits, w.rows, w.cols, w.group, a.beta, a.C, a.ldc);
 }

@@ -1,6 +1,7 @@
 // Reference GEMM: the textbook triple loop, ordered i-k-j so the inner loop runs along rows of
 // B and C. Slow and obviously correct.
 import { bf16ToFloat32 } from '../../tensor/dtype.js';
+import { QuantizedMatrix } from '../../tensor/quantized.js';
 import type { GemmArgs } from '../backend.js';
 import { bf16ComputeEnabled, roundedForBf16Product } from '../bf16_compute.js';
 
@@ -9,7 +10,9 @@ export function refGemm(a: GemmArgs<Float32Array>): void {
   // bf16 compute (as autocast): every float32 operand is rounded to bfloat16; a bfloat16 weight is
   // read as stored. Otherwise a bfloat16 weight is widened and nothing is rounded.
   const bf16 = bf16ComputeEnabled();
-  const B = a.B instanceof Uint16Array ? bf16ToFloat32(a.B) : bf16 ? roundedForBf16Product(a.B) : a.B;
+  // A quantized weight is dequantized (exact float32 values), then read as a float32 operand is.
+  const Bf = a.B instanceof QuantizedMatrix ? a.B.dequantize() : a.B;
+  const B = Bf instanceof Uint16Array ? bf16ToFloat32(Bf) : bf16 ? roundedForBf16Product(Bf) : Bf;
   const A = bf16 ? roundedForBf16Product(a.A) : a.A;
   const row = new Float64Array(N);
   for (let b = 0; b < a.batch; b++) {

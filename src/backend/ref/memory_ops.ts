@@ -4,6 +4,7 @@
 // under 1%), and all of them are memory-bound loops that V8 compiles to tight code.
 import type { AdamWStep } from '../backend.js';
 import { forEachRow } from './elementwise.js';
+import { QuantizedMatrix } from '../../tensor/quantized.js';
 
 type F = Float32Array;
 
@@ -18,7 +19,11 @@ export function refCopyBlocks(src: F, srcOffset: number, srcStride: number, dst:
   }
 }
 
-export function refGatherRows(table: F | Uint16Array, ids: Int32Array, out: F, dim: number): void {
+export function refGatherRows(table: F | Uint16Array | QuantizedMatrix, ids: Int32Array, out: F, dim: number): void {
+  if (table instanceof QuantizedMatrix) {
+    for (let i = 0; i < ids.length; i++) table.dequantizeRow(ids[i]!, 0, dim, out, i * dim);
+    return;
+  }
   if (table instanceof Uint16Array) {
     const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
     for (let i = 0; i < ids.length; i++) {

@@ -1,5 +1,6 @@
 // LlamaForCausalLM with Hugging Face's module tree and tensor names, so that a checkpoint's
 // "model.layers.3.self_attn.q_proj.weight" is exactly this model's parameter of that path.
+import type { QuantFormat } from '../../tensor/quantized.js';
 import { CheckpointReader, loadFromCheckpoint, readJsonFile } from '../../io/hf_folder.js';
 import { Embedding, Linear, RMSNorm } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
@@ -152,6 +153,11 @@ export interface WeightLoadOptions {
    * the base (an adapter, biases): a trained weight must keep its float32 values.
    */
   matricesAsBf16?: boolean;
+  /**
+   * Quantize every matrix (the embedding, the projections, an untied head) as it is read, one at a
+   * time (--quantize): the full-precision model never exists. Norms stay float32.
+   */
+  quantize?: QuantFormat;
 }
 
 /** Checkpoint tensors that carry no parameters (buffers some exporters write). */
@@ -193,6 +199,7 @@ export class LlamaForCausalLM extends Module {
       // Matrices (linear and embedding weights) only: norms read float32 weights.
       ...(options.keepStoredBf16 || options.matricesAsBf16 ? { keepBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
       ...(options.matricesAsBf16 ? { roundToBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
+      ...(options.quantize ? { quantize: (_name: string, p: Tensor) => (p.rank === 2 ? options.quantize! : null) } : {}),
     });
     for (const [name, dtype] of dtypes) this.sourceDtypes.set(name, dtype);
   }

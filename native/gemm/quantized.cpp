@@ -1,0 +1,235 @@
+// Quantized matrices: the quantizer, the one dequantizer, and the dot product the few-rows GEMM
+// (decoding) uses. See quantized.h for the formats.
+//
+// The quantizer's float arithmetic must round as src/tensor/quantized.ts rounds (x * id, then
+// + 8.5, each rounded to float32), so contraction into a fused multiply-add is off in this file.
+#pragma GCC optimize("fp-contract=off")
+#include "quantized.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "../runtime/cpu_features.h"
+#if defined(__x86_64__)
+#define GIFTJS_QUANT_X86 1
+#include <immintrin.h>
+#endif
+
+namespace giftjs {
+
+float widenF16(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu, frac = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0) {
+    if (frac == 0) {
+      bits = sign;
+    } else {  // subnormal: frac * 2^-24, exact in float32
+      const float v = static_cast<float>(frac) * 5.9604644775390625e-8f;
+      std::memcpy(&bits, &v, sizeof bits);
+      bits |= sign;
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (frac << 13);
+  } else {
+    bits = sign | ((exp + 112) << 23) | (frac << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+namespace {
+
+// float32 -> half-precision bits, round to nearest even; overflow gives infinity (as
+// float32ToFloat16 in src/tensor/dtype.ts).
+uint16_t narrowF16(float value) {
+  uint32_t x;
+  std::memcpy(&x, &value, sizeof x);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t exp = (x >> 23) & 0xffu;
+  uint32_t mant = x & 0x7fffffu;
+  if (exp == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0u));
+  int e = static_cast<int>(exp) - 127 + 15;
+  if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00u);
+  if (e <= 0) {
+    if (e < -10) return static_cast<uint16_t>(sign);
+    mant |= 0x800000u;
+    const int shift = 14 - e;
+    const uint32_t half = 1u << (shift - 1);
+    uint32_t r = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1);
+    if (rem > half || (rem == half && (r & 1u))) r++;
+    return static_cast<uint16_t>(sign | r);
+  }
+  uint32_t r = mant >> 13;
+  const uint32_t rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) {
+    r++;
+    if (r == 0x400u) {
+      r = 0;
+      e++;
+      if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00u);
+    }
+  }
+  return static_cast<uint16_t>(sign | (static_cast<uint32_t>(e) << 10) | r);
+}
+
+inline int codeAt(const QuantizedMatrix& w, const uint8_t* row, std::size_t c) {
+  if (w.bits == 8) return static_cast<int8_t>(row[c]);
+  const uint8_t byte = row[(c / 32) * 16 + (c % 16)];
+  return ((c % 32) < 16 ? (byte & 0x0f) : (byte >> 4)) - 8;
+}
+
+void dequantizeRowPortable(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std::size_t n, float* out) {
+  const uint8_t* row = w.codes + r * w.rowBytes();
+  const uint16_t* scales = w.scales + r * w.groupsPerRow();
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t c = c0 + i;
+    out[i] = static_cast<float>(codeAt(w, row, c)) * widenF16(scales[c / w.group]);
+  }
+}
+
+float dotPortable(const float* a, const QuantizedMatrix& w, std::size_t r) {
+  const uint8_t* row = w.codes + r * w.rowBytes();
+  const uint16_t* scales = w.scales + r * w.groupsPerRow();
+  float total = 0.0f;
+  for (std::size_t g0 = 0; g0 < w.cols; g0 += w.group) {
+    const std::size_t g1 = std::min(w.cols, g0 + w.group);
+    float s = 0.0f;
+    for (std::size_t c = g0; c < g1; ++c) s += a[c] * static_cast<float>(codeAt(w, row, c));
+    total += s * widenF16(scales[g0 / w.group]);
+  }
+  return total;
+}
+
+#ifdef GIFTJS_QUANT_X86
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,fma")
+
+inline __mmask16 lanes(std::size_t n) { return static_cast<__mmask16>((1u << std::min<std::size_t>(n, 16)) - 1); }
+
+// 16 codes of W's row from column c (c % 16 == 0 for 4 bits; `count` <= 16 valid) as floats.
+inline __m512 codes16(const QuantizedMatrix& w, const uint8_t* row, std::size_t c, std::size_t count) {
+  if (w.bits == 8) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes(count), row + c)));
+  const __m512i bytes = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lanes(count), row + (c / 32) * 16));
+  const __m512i nibbles = (c % 32) < 16 ? _mm512_and_si512(bytes, _mm512_set1_epi32(0x0f)) : _mm512_srli_epi32(bytes, 4);
+  return _mm512_cvtepi32_ps(_mm512_sub_epi32(nibbles, _mm512_set1_epi32(8)));
+}
+
+void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std::size_t n, float* out) {
+  const uint8_t* row = w.codes + r * w.rowBytes();
+  const uint16_t* scales = w.scales + r * w.groupsPerRow();
+  std::size_t c = c0;
+  const std::size_t end = c0 + n;
+  // 4-bit codes are read 16 at a time from a multiple of 16 (one nibble of 16 bytes): the head up to one is done singly.
+  if (w.bits == 4) {
+    const std::size_t head = std::min(end, (c0 + 15) / 16 * 16);
+    dequantizeRowPortable(w, r, c0, head - c0, out);
+    c = head;
+  }
+  while (c < end) {
+    const std::size_t groupEnd = std::min(end, (c / w.group + 1) * w.group);
+    const __m512 d = _mm512_set1_ps(widenF16(scales[c / w.group]));
+    for (; c < groupEnd; c += 16) {
+      const std::size_t count = std::min<std::size_t>(16, groupEnd - c);
+      _mm512_mask_storeu_ps(out + (c - c0), lanes(count), _mm512_mul_ps(codes16(w, row, c, count), d));
+    }
+  }
+}
+
+float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
+  const uint8_t* row = w.codes + r * w.rowBytes();
+  const uint16_t* scales = w.scales + r * w.groupsPerRow();
+  __m512 total = _mm512_setzero_ps();
+  for (std::size_t g0 = 0; g0 < w.cols; g0 += w.group) {
+    const std::size_t g1 = std::min(w.cols, g0 + w.group);
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    std::size_t c = g0;
+    for (; c + 32 <= g1; c += 32) {
+      s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + c), codes16(w, row, c, 16), s0);
+      s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + c + 16), codes16(w, row, c + 16, 16), s1);
+    }
+    for (; c < g1; c += 16) {
+      const std::size_t count = std::min<std::size_t>(16, g1 - c);
+      s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes(count), a + c), codes16(w, row, c, count), s0);
+    }
+    total = _mm512_fmadd_ps(_mm512_add_ps(s0, s1), _mm512_set1_ps(widenF16(scales[g0 / w.group])), total);
+  }
+  return _mm512_reduce_add_ps(total);
+}
+
+#pragma GCC pop_options
+#endif
+
+}  // namespace
+
+void dequantizeRow(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std::size_t n, float* out) {
+#ifdef GIFTJS_QUANT_X86
+  if (cpuHasAvx512()) return dequantizeRowAvx512(w, r, c0, n, out);
+#endif
+  dequantizeRowPortable(w, r, c0, n, out);
+}
+
+float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r) {
+#ifdef GIFTJS_QUANT_X86
+  // (A 4-bit row's 16-value runs start at multiples of 16 only when the group is.)
+  if (cpuHasAvx512() && w.group % 16 == 0) return dotAvx512(a, w, r);
+#endif
+  return dotPortable(a, w, r);
+}
+
+bool quantizeRows(const float* f32, const uint16_t* bf16, std::size_t r0, std::size_t r1, int bits, std::size_t rows,
+                  std::size_t cols, std::size_t group, uint8_t* codes, uint16_t* scales) {
+  (void)rows;
+  QuantizedMatrix shape;
+  shape.bits = bits;
+  shape.cols = cols;
+  shape.group = group;
+  const std::size_t rowBytes = shape.rowBytes(), groups = shape.groupsPerRow();
+  auto value = [&](std::size_t r, std::size_t c) {
+    const std::size_t i = r * cols + c;
+    if (bf16) {
+      const uint32_t u = static_cast<uint32_t>(bf16[i]) << 16;
+      float f;
+      std::memcpy(&f, &u, sizeof f);
+      return f;
+    }
+    return f32[i];
+  };
+  for (std::size_t r = r0; r < r1; ++r) {
+    uint8_t* row = codes + r * rowBytes;
+    if (bits == 4) std::memset(row, 0x88, rowBytes);  // padding past cols reads as code 8: value 0
+    for (std::size_t g = 0; g < groups; ++g) {
+      const std::size_t c0 = g * group, c1 = std::min(cols, c0 + group);
+      float amax = 0.0f, extreme = 0.0f;
+      for (std::size_t c = c0; c < c1; ++c) {
+        const float v = value(r, c);
+        if (!std::isfinite(v)) return false;
+        if (amax < std::fabs(v)) {
+          amax = std::fabs(v);
+          extreme = v;
+        }
+      }
+      const float d = bits == 8 ? amax / 127.0f : extreme / -8.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      const uint16_t dBits = narrowF16(d);
+      if ((dBits & 0x7c00u) == 0x7c00u) return false;
+      scales[r * groups + g] = dBits;
+      for (std::size_t c = c0; c < c1; ++c) {
+        const float x = value(r, c) * id;
+        if (bits == 8) {
+          row[c] = static_cast<uint8_t>(static_cast<int8_t>(std::round(x)));
+        } else {
+          const int code = std::min(15, static_cast<int>(static_cast<int8_t>(x + 8.5f)));
+          uint8_t& byte = row[(c / 32) * 16 + (c % 16)];
+          byte = (c % 32) < 16 ? static_cast<uint8_t>((byte & 0xf0) | code) : static_cast<uint8_t>((byte & 0x0f) | (code << 4));
+        }
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace giftjs

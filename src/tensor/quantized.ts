@@ -1,0 +1,158 @@
+// Quantized frozen matrices (--quantize int8|int4): a weight W [rows, cols] held as integer codes
+// with one scale per group of consecutive values along a row, the scale stored as half-precision
+// bits as GGUF stores its blocks' d. The rules are GGUF's, so a Q8_0/Q4_0 block and ours agree:
+//   int8: per output channel (one group per row): d = absmax / 127, code = round(w / d) in
+//         [-127, 127] (Q8_0's rule over the whole row), value = code * d.
+//   int4: groups of 32 (Q4_0): d = m / -8 with m the value of largest magnitude, code =
+//         min(15, trunc(w / d + 8.5)), value = (code - 8) * d; two codes per byte as Q4_0 lays out
+//         a block of 32: byte i holds value i (low nibble) and value i + 16 (high nibble). A row
+//         takes ceil(cols / 32) * 16 bytes; a short last block is padded with code 8 (value 0).
+// Codes are computed from the float32 d and id = 1 / d, each step rounded to float32, and d is
+// then stored rounded to half precision -- exactly ggml's quantize_row_q8_0/q4_0_ref -- so the
+// native quantizer (native/gemm/quantized.cpp) writes the same bytes and GGUF's Python package the
+// same blocks. A dequantized value is a small integer times a half, exact in float32.
+//
+// This file is the reference: the TypeScript backend dequantizes with it, and tests hold the
+// native kernels to it.
+import type { DeviceBuffer } from '../backend/backend.js';
+import { GiftjsError } from '../errors.js';
+import { float16ToFloat32, float32ToFloat16 } from './dtype.js';
+
+export type QuantFormat = 'int8' | 'int4';
+export const QUANT_FORMATS: readonly QuantFormat[] = ['int8', 'int4'];
+
+/** Values per group of one scale: int8 a whole row, int4 a Q4_0 block. */
+export function quantGroup(format: QuantFormat, cols: number): number {
+  return format === 'int8' ? cols : 32;
+}
+
+/** Bytes a [rows, cols] matrix takes in a format (codes and scales). */
+export function quantizedBytes(format: QuantFormat, rows: number, cols: number): number {
+  const group = quantGroup(format, cols);
+  const rowBytes = format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
+  return rows * (rowBytes + 2 * Math.ceil(cols / group));
+}
+
+const f32 = Math.fround;
+
+/** A quantized matrix: a buffer of host memory (the CPU backends read it in their GEMMs). */
+export class QuantizedMatrix implements DeviceBuffer {
+  /** Values it stands for (rows x cols), as every buffer counts its length. */
+  readonly length: number;
+  readonly group: number;
+  readonly groupsPerRow: number;
+  readonly rowBytes: number;
+
+  constructor(
+    readonly format: QuantFormat,
+    readonly rows: number,
+    readonly cols: number,
+    readonly codes: Uint8Array,
+    /** Half-precision bits of each group's d, rows x groupsPerRow. */
+    readonly scales: Uint16Array,
+  ) {
+    this.length = rows * cols;
+    this.group = quantGroup(format, cols);
+    this.groupsPerRow = Math.ceil(cols / this.group);
+    this.rowBytes = format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
+    if (codes.length !== rows * this.rowBytes || scales.length !== rows * this.groupsPerRow) {
+      throw new GiftjsError(`QuantizedMatrix: ${codes.length} code bytes and ${scales.length} scales do not fit ${format} [${rows}, ${cols}]`);
+    }
+  }
+
+  get bits(): 8 | 4 {
+    return this.format === 'int8' ? 8 : 4;
+  }
+
+  get bytes(): number {
+    return this.codes.byteLength + this.scales.byteLength;
+  }
+
+  /** The code of W[r, c] (signed: int4 codes less 8). */
+  code(r: number, c: number): number {
+    const row = r * this.rowBytes;
+    if (this.format === 'int8') return (this.codes[row + c]! << 24) >> 24;
+    const byte = this.codes[row + Math.floor(c / 32) * 16 + (c % 16)]!;
+    return (c % 32 < 16 ? byte & 0x0f : byte >> 4) - 8;
+  }
+
+  /** out[0..n) = W[r, c0 .. c0 + n) as float32. */
+  dequantizeRow(r: number, c0: number, n: number, out: Float32Array, outOffset = 0): void {
+    const d = new Float32Array(this.groupsPerRow);
+    float16ToFloat32(this.scales.subarray(r * this.groupsPerRow, (r + 1) * this.groupsPerRow), d);
+    for (let i = 0; i < n; i++) {
+      const c = c0 + i;
+      out[outOffset + i] = this.code(r, c) * d[Math.floor(c / this.group)]!;
+    }
+  }
+
+  /** The whole matrix as float32 (rows x cols). */
+  dequantize(out: Float32Array = new Float32Array(this.length)): Float32Array {
+    for (let r = 0; r < this.rows; r++) this.dequantizeRow(r, 0, this.cols, out, r * this.cols);
+    return out;
+  }
+}
+
+/**
+ * Quantizes a float32 matrix (or bfloat16 bits) into `format`: the reference quantizer. Refuses,
+ * naming `what`, a value that is not finite or a group whose scale overflows half precision.
+ */
+export function quantizeReference(values: Float32Array | Uint16Array, rows: number, cols: number, format: QuantFormat, what: string): QuantizedMatrix {
+  const q = emptyQuantized(format, rows, cols);
+  const widened = values instanceof Uint16Array ? new Float32Array(new Uint32Array(values.length)) : null;
+  if (widened) {
+    const bits = new Uint32Array(widened.buffer);
+    for (let i = 0; i < values.length; i++) bits[i] = values[i]! << 16;
+  }
+  const x = widened ?? (values as Float32Array);
+  const dBits = new Uint16Array(1);
+  for (let r = 0; r < rows; r++) {
+    const row = r * q.rowBytes;
+    if (format === 'int4') q.codes.fill(0x88, row, row + q.rowBytes);
+    for (let g = 0; g < q.groupsPerRow; g++) {
+      const c0 = g * q.group;
+      const c1 = Math.min(cols, c0 + q.group);
+      let amax = 0;
+      let extreme = 0;
+      for (let c = c0; c < c1; c++) {
+        const v = x[r * cols + c]!;
+        if (!Number.isFinite(v)) throw notQuantizable(what, `value ${v} at [${r}, ${c}]`);
+        if (amax < Math.abs(v)) {
+          amax = Math.abs(v);
+          extreme = v;
+        }
+      }
+      const d = format === 'int8' ? f32(amax / 127) : f32(extreme / -8);
+      const id = d !== 0 ? f32(1 / d) : 0;
+      float32ToFloat16(Float32Array.of(d), dBits);
+      if ((dBits[0]! & 0x7c00) === 0x7c00) throw notQuantizable(what, `row ${r} reaches ${amax}, past what a half-precision scale holds`);
+      q.scales[r * q.groupsPerRow + g] = dBits[0]!;
+      for (let c = c0; c < c1; c++) {
+        const scaled = f32(x[r * cols + c]! * id);
+        if (format === 'int8') {
+          q.codes[row + c] = roundHalfAway(scaled) & 0xff;
+        } else {
+          const code = Math.min(15, Math.trunc(f32(scaled + 8.5)));
+          const at = row + Math.floor(c / 32) * 16 + (c % 16);
+          q.codes[at] = c % 32 < 16 ? (q.codes[at]! & 0xf0) | code : (q.codes[at]! & 0x0f) | (code << 4);
+        }
+      }
+    }
+  }
+  return q;
+}
+
+/** C's roundf: halves away from zero. */
+function roundHalfAway(v: number): number {
+  return v < 0 ? -Math.round(-v) : Math.round(v);
+}
+
+export function emptyQuantized(format: QuantFormat, rows: number, cols: number): QuantizedMatrix {
+  const group = quantGroup(format, cols);
+  const rowBytes = format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
+  return new QuantizedMatrix(format, rows, cols, new Uint8Array(rows * rowBytes), new Uint16Array(rows * Math.ceil(cols / group)));
+}
+
+export function notQuantizable(what: string, why: string): GiftjsError {
+  return new GiftjsError(`${what} cannot be quantized: ${why}`);
+}

@@ -65,5 +65,5 @@ export function describeQuantized(model: Module): string {
   const quantized = model.parameters().map((p) => p.quantized).filter((q) => q !== null);
   const bytes = quantized.reduce((n, q) => n + q.bytes, 0);
   const formats = [...new Set(quantized.map((q) => q.format))].join('/');
-  return `${formats || 'nothing'} quantized: ${quantized.length} matrices, ${(bytes / 1e9).toFixed(2)} GB`;
+  return `${formats || 'nothing'} quantized: ${quantized.length} matrices, ${bytes < 1e9 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e9).toFixed(2)} GB`}`;
 }

@@ -402,9 +402,13 @@ export class Tensor {
     return this.read()[0]!;
   }
 
-  /** A copy of the values as a Float32Array (safe to keep after the tensor is disposed). */
+  /** A copy of the values as a Float32Array, whatever the storage (safe to keep after the tensor is disposed). */
   toFloat32Array(): Float32Array {
-    return Float32Array.from(this.read());
+    if (this.dtype === 'float32') return Float32Array.from(this.read());
+    const widened = this.toFloat32(); // bfloat16 or quantized storage
+    const values = Float32Array.from(widened.read());
+    widened.dispose();
+    return values;
   }
 
   toArray(): number[] {

@@ -1,0 +1,52 @@
+// The native GEMM with a quantized B (--quantize): every micro-kernel this CPU can run, both
+// products a frozen layer needs (y = x W^T: B transposed; dX = dY W: not), shapes that straddle the
+// K/M/N cache blocks and the few-rows path, against float64 math on the dequantized values.
+import { test } from 'node:test';
+import { nativeAddon } from '../../src/backend/index.js';
+import { quantizeReference, type QuantFormat } from '../../src/tensor/quantized.js';
+import { Random } from '../../src/tensor/random.js';
+import { assertClose } from '../helpers.js';
+import { matmul64, transpose64 } from '../reference64.js';
+
+const addon = nativeAddon();
+const skip = addon ? false : 'the native addon is not built on this machine';
+
+function rand(n: number, seed: number, scale = 1): Float32Array {
+  const r = new Random(seed);
+  return Float32Array.from({ length: n }, () => scale * r.normal());
+}
+
+test('a quantized B gives float64 math on its dequantized values, for every kernel, both products and edge shapes', { skip }, () => {
+  const kernels = addon!.cpuInfo().gemmKernels;
+  // W [rows, cols]. 1300 columns: three K slices of the forward (KC 576) and a short last int4 block;
+  // 3100 rows: two column panels of the forward (NC 3072). M 1-4 takes the few-rows path, 170 two row blocks.
+  const weights: [number, number][] = [[33, 45], [3100, 40], [70, 1300]];
+  try {
+    for (const kernel of kernels) {
+      addon!.setGemmKernel(kernel);
+      for (const format of ['int8', 'int4'] as QuantFormat[]) {
+        for (const [rows, cols] of weights) {
+          const q = quantizeReference(rand(rows * cols, rows + cols, 0.05), rows, cols, format, 'W');
+          const W = q.dequantize();
+          for (const transB of [true, false]) {
+            for (const M of [1, 4, 170]) {
+              const N = transB ? rows : cols;
+              const K = transB ? cols : rows;
+              const A = rand(M * K, M + K + 7);
+              const C0 = rand(M * N, 3);
+              for (const [alpha, beta] of [[1, 0], [0.5, 1]] as const) {
+                const C = beta === 0 ? new Float32Array(M * N).fill(NaN) : Float32Array.from(C0);
+                addon!.gemmQuantized(false, transB, M, N, K, alpha, A, K, q.codes, q.scales, q.bits, rows, cols, q.group, beta, C, N);
+                const product = matmul64(A, transB ? transpose64(W, rows, cols) : W, M, K, N);
+                const expected = product.map((v, i) => alpha * v + beta * C0[i]!);
+                assertClose(C, expected, `${kernel} ${format} W[${rows},${cols}] transB=${transB} M=${M} alpha=${alpha} beta=${beta}`, 2e-4, 1e-4);
+              }
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    addon!.setGemmKernel(null);
+  }
+});

@@ -76,6 +76,13 @@ uint16_t narrowF16(float value) {
   return static_cast<uint16_t>(sign | (static_cast<uint32_t>(e) << 10) | r);
 }
 
+inline float widenBf16Bits(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
 inline int codeAt(const QuantizedMatrix& w, const uint8_t* row, std::size_t c) {
   if (w.bits == 8) return static_cast<int8_t>(row[c]);
   const uint8_t byte = row[(c / 32) * 16 + (c % 16)];
@@ -106,7 +113,7 @@ float dotPortable(const float* a, const QuantizedMatrix& w, std::size_t r) {
 
 #ifdef GIFTJS_QUANT_X86
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,fma")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
 
 inline __mmask16 lanes(std::size_t n) { return static_cast<__mmask16>((1u << std::min<std::size_t>(n, 16)) - 1); }
 
@@ -160,6 +167,82 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
   return _mm512_reduce_add_ps(total);
 }
 
+// The quantizer, 16 values at a time, writing the bytes quantizeRows's portable loop writes: the
+// same float32 steps (x * id, then + 8.5, each rounded: the _round_ forms cannot be fused into one
+// multiply-add), roundf's halves away from zero done exactly (truncate, then step away from zero
+// when the dropped fraction is at least one half).
+inline __m512 load16(const float* f32, const uint16_t* bf16, std::size_t i, std::size_t count) {
+  if (bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes(count), bf16 + i)), 16));
+  return _mm512_maskz_loadu_ps(lanes(count), f32 + i);
+}
+
+constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+
+bool quantizeRowsAvx512(const float* f32, const uint16_t* bf16, std::size_t r0, std::size_t r1, int bits, std::size_t cols,
+                        std::size_t group, uint8_t* codes, uint16_t* scales) {
+  QuantizedMatrix shape;
+  shape.bits = bits;
+  shape.cols = cols;
+  shape.group = group;
+  const std::size_t rowBytes = shape.rowBytes(), groups = shape.groupsPerRow();
+  const __m512 signMask = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(0x80000000u)));
+  const __m512 absMask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  for (std::size_t r = r0; r < r1; ++r) {
+    const std::size_t base = r * cols;
+    uint8_t* row = codes + r * rowBytes;
+    for (std::size_t g = 0; g < groups; ++g) {
+      const std::size_t c0 = g * group, c1 = std::min(cols, c0 + group);
+      __m512 vmax = _mm512_setzero_ps();
+      __mmask16 bad = 0;
+      for (std::size_t c = c0; c < c1; c += 16) {
+        const __m512 v = load16(f32, bf16, base + c, std::min<std::size_t>(16, c1 - c));
+        bad |= _mm512_fpclass_ps_mask(v, 0x99);  // NaN (quiet, signalling) or infinity
+        vmax = _mm512_max_ps(vmax, _mm512_and_ps(v, absMask));
+      }
+      if (bad) return false;
+      const float amax = _mm512_reduce_max_ps(vmax);
+      float extreme = 0.0f;
+      if (bits == 4 && amax > 0.0f) {  // the first value of that magnitude, as the sequential scan finds it
+        for (std::size_t c = c0; c < c1; ++c) {
+          const float v = bf16 ? widenBf16Bits(bf16[base + c]) : f32[base + c];
+          if (std::fabs(v) == amax) {
+            extreme = v;
+            break;
+          }
+        }
+      }
+      const float d = bits == 8 ? amax / 127.0f : extreme / -8.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      const uint16_t dBits = narrowF16(d);
+      if ((dBits & 0x7c00u) == 0x7c00u) return false;
+      scales[r * groups + g] = dBits;
+      const __m512 vid = _mm512_set1_ps(id);
+      if (bits == 8) {
+        for (std::size_t c = c0; c < c1; c += 16) {
+          const std::size_t count = std::min<std::size_t>(16, c1 - c);
+          const __m512 x = _mm512_mul_round_ps(load16(f32, bf16, base + c, count), vid, kRound);
+          const __m512 t = _mm512_roundscale_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+          const __mmask16 away = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_sub_ps(x, t), absMask), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+          const __m512 step = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(x, signMask));
+          const __m512i q = _mm512_cvtps_epi32(_mm512_mask_add_ps(t, away, t, step));
+          _mm_mask_storeu_epi8(row + c, lanes(count), _mm512_cvtsepi32_epi8(q));
+        }
+      } else {
+        for (std::size_t c = c0; c < c1; c += 32) {
+          auto nibbles = [&](std::size_t from) {
+            const std::size_t count = from < c1 ? std::min<std::size_t>(16, c1 - from) : 0;  // lanes past cols read 0: code 8
+            const __m512 x = _mm512_add_round_ps(_mm512_mul_round_ps(load16(f32, bf16, base + from, count), vid, kRound), _mm512_set1_ps(8.5f), kRound);
+            return _mm512_min_epi32(_mm512_cvttps_epi32(x), _mm512_set1_epi32(15));
+          };
+          const __m512i lo = nibbles(c), hi = nibbles(c + 16);
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(row + (c / 32) * 16), _mm512_cvtepi32_epi8(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4))));
+        }
+      }
+    }
+  }
+  return true;
+}
+
 #pragma GCC pop_options
 #endif
 
@@ -183,6 +266,10 @@ float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r) {
 bool quantizeRows(const float* f32, const uint16_t* bf16, std::size_t r0, std::size_t r1, int bits, std::size_t rows,
                   std::size_t cols, std::size_t group, uint8_t* codes, uint16_t* scales) {
   (void)rows;
+#ifdef GIFTJS_QUANT_X86
+  // (4-bit groups are whole blocks of 32, so each block's two nibble vectors start inside one group.)
+  if (cpuHasAvx512()) return quantizeRowsAvx512(f32, bf16, r0, r1, bits, cols, group, codes, scales);
+#endif
   QuantizedMatrix shape;
   shape.bits = bits;
   shape.cols = cols;
@@ -190,13 +277,7 @@ bool quantizeRows(const float* f32, const uint16_t* bf16, std::size_t r0, std::s
   const std::size_t rowBytes = shape.rowBytes(), groups = shape.groupsPerRow();
   auto value = [&](std::size_t r, std::size_t c) {
     const std::size_t i = r * cols + c;
-    if (bf16) {
-      const uint32_t u = static_cast<uint32_t>(bf16[i]) << 16;
-      float f;
-      std::memcpy(&f, &u, sizeof f);
-      return f;
-    }
-    return f32[i];
+    return bf16 ? widenBf16Bits(bf16[i]) : f32[i];
   };
   for (std::size_t r = r0; r < r1; ++r) {
     uint8_t* row = codes + r * rowBytes;

@@ -3,3 +3,5 @@
 #include <napi.h>
 
 Napi::Value MapFile(const Napi::CallbackInfo& info);
+// mapAnonymous(length): zeroed memory, on transparent huge pages where the kernel gives them.
+Napi::Value MapAnonymous(const Napi::CallbackInfo& info);

@@ -3,9 +3,9 @@
 import { markForwardStart, startProfiling, stopProfiling, type OpProfile, type OpTime } from '../tensor/profiler.js';
 import { performance } from 'node:perf_hooks';
 import { setBf16Compute } from '../backend/index.js';
-import { parseLlamaConfig, type LlamaConfig } from '../models/llama/config.js';
+import type { LlamaConfig } from '../models/llama/config.js';
 import { llamaLinearShapes } from '../models/llama/shapes.js';
-import { LlamaForCausalLM, shiftLabels } from '../models/llama/model.js';
+import { shiftLabels } from '../models/llama/model.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
 import { attachAdapter } from '../peft/adapter_io.js';
 import { tidy } from '../tensor/memory.js';
@@ -13,18 +13,11 @@ import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { AdamW } from '../train/optimizer.js';
 import { imagesToPatches, VIT_B16, ViTForImageClassification } from '../models/vit/model.js';
-import { GiftjsError } from '../errors.js';
+import { STEP_SHAPES } from './step_shapes.js';
+import { randomBenchModel, type BenchDType } from './random_model.js';
 
-export const STEP_SHAPES: Record<string, Record<string, unknown>> = {
-  'smollm2-135m': {
-    architectures: ['LlamaForCausalLM'], hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
-    num_key_value_heads: 3, vocab_size: 49152, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true, max_position_embeddings: 8192,
-  },
-  'llama-3.2-1b': {
-    architectures: ['LlamaForCausalLM'], hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32,
-    num_key_value_heads: 8, vocab_size: 128256, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: true, max_position_embeddings: 131072,
-  },
-};
+export { STEP_SHAPES };
+
 
 /**
  * FLOPs per token of one adapter training step on a Llama shape, counted as the speed issue counts
@@ -107,22 +100,19 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
 }
 
 /** The model, adapter and loss of the LM step benchmark (random weights, non-zero adapter). */
-function lmStepSetup(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', layers: number | undefined, dtype: 'f32' | 'bf16') {
-  const raw = STEP_SHAPES[shape];
-  if (!raw) throw new GiftjsError(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
-  const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
-  const model = new LlamaForCausalLM(config, new Random(0));
+function lmStepSetup(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', layers: number | undefined, dtype: BenchDType) {
+  const model = randomBenchModel(shape, dtype, layers);
+  const config = model.config;
   const adapter = attachAdapter(model, { method, rank, target_modules: ['q_proj', 'v_proj'] }, 1);
   // Non-zero psi / B so that every gradient is real work, as in the peer.
   const r = new Random(2);
   for (const [, t] of adapter.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.02 * r.normal())));
-  if (dtype === 'bf16') model.storeFrozenWeightsAsBf16();
   const ids = Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize));
   const labels = shiftLabels(ids, batch, seq);
   return { config, model, params: adapter.namedTrainable(), lossOf: () => model.loss(ids, batch, seq, labels) };
 }
 
-export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: 'f32' | 'bf16' = 'f32', checkpointing = false, bf16Compute = false, profile = false): LmStepTiming {
+export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: BenchDType = 'f32', checkpointing = false, bf16Compute = false, profile = false): LmStepTiming {
   const { config, model, params, lossOf } = lmStepSetup(shape, batch, seq, rank, method, layers, dtype);
   model.gradientCheckpointing = checkpointing;
   setBf16Compute(bf16Compute);

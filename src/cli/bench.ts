@@ -12,6 +12,7 @@ import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
 import { benchBf16AgainstF32, benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
 import { benchGeneration } from '../bench/generation.js';
+import { BENCH_DTYPES, type BenchDType } from '../bench/random_model.js';
 import { GiftjsError } from '../errors.js';
 
 export const BENCH_HELP = `gift bench <what> [options]
@@ -25,15 +26,16 @@ export const BENCH_HELP = `gift bench <what> [options]
              --shape ${Object.keys(STEP_SHAPES).join('|')}|vit-b16 (default smollm2-135m; vit-b16: GIFT r16 on
                     attention.output.dense + classifier, batch 8, images/s)
              --batch B (4) --seq T --rank R (64) --method gift|lora --steps N (3) --layers L (fewer, quicker)
-             --dtype f32|bf16  frozen weights stored as float32 or bfloat16
+             --dtype f32|bf16|int8|int4  frozen weights stored as float32 or bfloat16, or quantized (--quantize)
              --checkpointing   activation checkpointing (recompute each layer in backward)
              --profile         time per op kind (GEMM, attention, norms, elementwise, layout, ...) in forward and backward
-             --bf16-compute    with --dtype bf16: multiply with the CPU's bf16 dot products (AVX-512 BF16)
+             --bf16-compute    with --dtype bf16|int8|int4: multiply with the CPU's bf16 dot products (AVX-512 BF16)
              --vs-f32          with --dtype bf16 --bf16-compute: time the float32 step in the same process, the two
                                alternating step by step, and print bf16 / f32
              --torch        also run the PyTorch step peer (bench_torch_gift.py, found through GIFTJS_TORCH_PEER), both formulations
   generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
-             --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16
+             --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16|int8|int4
+                    (int8 / int4: the float32 model is timed too, in the same run, and the ratio printed)
              --torch        also time bench/torch_generate.py (PyTorch) on the same shape
   memory   resident memory over a long training loop of a small Transformer
              --steps N      training steps (default 2000)
@@ -210,15 +212,18 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
+  const dtype = values.dtype as BenchDType;
+  if (!BENCH_DTYPES.includes(dtype)) throw new GiftjsError(`--dtype must be ${BENCH_DTYPES.join(', ')}, got '${values.dtype}'`);
+  if (values['bf16-compute'] && dtype === 'f32') throw new GiftjsError('--bf16-compute goes with --dtype bf16, int8 or int4');
+
   if (what === 'step') {
     const method = values.method === 'lora' ? 'lora' : 'gift';
     const batch = opt('batch', 4);
     const seq = int('seq', values.seq!);
     const layers = values.layers ? int('layers', values.layers) : undefined;
-    if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new GiftjsError(`--dtype must be f32 or bf16, got '${values.dtype}'`);
     const rank = opt('rank', 64);
-    const r = benchTrainingStep(values.shape!, batch, seq, rank, method, opt('steps', 3), layers, values.dtype, values.checkpointing === true, values['bf16-compute'] === true, values.profile === true);
-    console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${values.dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
+    const r = benchTrainingStep(values.shape!, batch, seq, rank, method, opt('steps', 3), layers, dtype, values.checkpointing === true, values['bf16-compute'] === true, values.profile === true);
+    console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB; loss ${r.loss.toFixed(4)}`);
     if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
     // The step's FLOP rate against the GEMM's own rate on Transformer shapes, timed now, in this
@@ -249,10 +254,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
 
   if (what === 'generate') {
-    if (values.dtype !== 'f32' && values.dtype !== 'bf16') throw new GiftjsError(`--dtype must be f32 or bf16, got '${values.dtype}'`);
     const tokens = int('new-tokens', values['new-tokens']!);
-    const r = benchGeneration(values.shape!, 16, tokens, values.dtype);
-    console.log(`\ngreedy generation on ${values.shape} (${values.dtype} weights), prompt 16, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s`);
+    const r = benchGeneration(values.shape!, 16, tokens, dtype);
+    console.log(`\ngreedy generation on ${values.shape} (${dtype} weights), prompt 16, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s`);
+    // Decoding reads every weight once per token: quantized weights are timed against float32 ones in the same run.
+    let f32: number | null = null;
+    if (dtype === 'int8' || dtype === 'int4') {
+      f32 = benchGeneration(values.shape!, 16, tokens, 'f32').tokensPerSecond;
+      console.log(`the same model with float32 weights, timed now: ${f32.toFixed(2)} tokens/s   ${dtype} / f32 = ${(r.tokensPerSecond / f32).toFixed(2)}x`);
+    }
     let torch: number | null = null;
     if (values.torch) {
       const c = r.config as Record<string, number>;
@@ -265,7 +275,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       torch = m ? Number(m[1]) : null;
       console.log(torch ? `PyTorch: ${torch.toFixed(2)} tokens/s   giftjs / PyTorch = ${(r.tokensPerSecond / torch).toFixed(2)}x` : `PyTorch baseline unavailable: ${(out.stderr || out.stdout || '').trim().split('\n').pop()}`);
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, torch_tokens_per_s: torch }));
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch }));
     return 0;
   }
 

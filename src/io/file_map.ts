@@ -13,3 +13,19 @@ export function mapFileRange(path: string, offset: number, length: number): Arra
     return null; // a filesystem that cannot map: read instead
   }
 }
+
+/**
+ * `length` zeroed bytes for a large buffer written once (a quantized weight's codes), on huge pages
+ * where the kernel gives them; null where there is no native addon (or GIFTJS_MMAP=0), and the
+ * caller allocates an ordinary array.
+ */
+export function mapAnonymous(length: number): ArrayBuffer | null {
+  if (process.env.GIFTJS_MMAP === '0' || length === 0) return null;
+  const { addon } = loadAddon();
+  if (!addon?.mapAnonymous) return null;
+  try {
+    return addon.mapAnonymous(length);
+  } catch {
+    return null;
+  }
+}

@@ -147,10 +147,12 @@ function roundHalfAway(v: number): number {
   return v < 0 ? -Math.round(-v) : Math.round(v);
 }
 
-export function emptyQuantized(format: QuantFormat, rows: number, cols: number): QuantizedMatrix {
+/** A zeroed matrix to quantize into; `allocate` may give the codes' memory (a huge-page mapping). */
+export function emptyQuantized(format: QuantFormat, rows: number, cols: number, allocate?: (bytes: number) => ArrayBuffer | null): QuantizedMatrix {
   const group = quantGroup(format, cols);
   const rowBytes = format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
-  return new QuantizedMatrix(format, rows, cols, new Uint8Array(rows * rowBytes), new Uint16Array(rows * Math.ceil(cols / group)));
+  const given = allocate?.(rows * rowBytes) ?? null;
+  return new QuantizedMatrix(format, rows, cols, given ? new Uint8Array(given) : new Uint8Array(rows * rowBytes), new Uint16Array(rows * Math.ceil(cols / group)));
 }
 
 export function notQuantizable(what: string, why: string): GiftjsError {

@@ -455,14 +455,20 @@ export class Tensor {
  * Quantized values of a [rows, cols] matrix: the backend's quantizer where it has one, the
  * reference otherwise (and for the message when a value or scale cannot be held).
  */
-export function quantizeValues(values: Float32Array | Uint16Array, rows: number, cols: number, format: QuantFormat, what: string): QuantizedMatrix {
+export function quantizeValues(values: Float32Array | Uint16Array, rows: number, cols: number, format: QuantFormat, what: string, into?: QuantizedMatrix): QuantizedMatrix {
   if (values.length !== rows * cols) throw new GiftjsError(`quantize: ${values.length} values for [${rows}, ${cols}]`);
+  if (into && (into.format !== format || into.rows !== rows || into.cols !== cols)) throw new GiftjsError(`quantize: into ${into.format} [${into.rows}, ${into.cols}] for ${format} [${rows}, ${cols}]`);
   const backend = getBackend();
   if (backend.quantize) {
-    const q = emptyQuantized(format, rows, cols);
+    const q = into ?? emptyQuantized(format, rows, cols);
     if (backend.quantize(values as Float32Array, q)) return q;
   }
   const q = quantizeReference(values, rows, cols, format, what);
   if (backend.quantize) throw notQuantizable(what, `the ${backend.name} quantizer refused what the reference accepts (group ${quantGroup(format, cols)})`);
+  if (into) {
+    into.codes.set(q.codes);
+    into.scales.set(q.scales);
+    return into;
+  }
   return q;
 }

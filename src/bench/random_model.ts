@@ -1,0 +1,48 @@
+// The benchmarks' models: a Llama shape with random frozen weights held as the dtype asked for,
+// built one matrix at a time -- each is filled in float32, then stored as bfloat16 or quantized
+// before the next is touched -- so an 8B shape never holds more than one float32 matrix. The values
+// repeat a table of normal draws (std 0.02) from a different offset per matrix: filling 8 billion
+// values costs a copy, not the random generator.
+import { parseLlamaConfig } from '../models/llama/config.js';
+import { LlamaForCausalLM } from '../models/llama/model.js';
+import { Random } from '../tensor/random.js';
+import type { QuantFormat } from '../tensor/quantized.js';
+import { availableMemory } from '../io/system_memory.js';
+import { quantizedBytes } from '../tensor/quantized.js';
+import { STEP_SHAPES } from './step_shapes.js';
+import { GiftjsError } from '../errors.js';
+
+export type BenchDType = 'f32' | 'bf16' | QuantFormat;
+export const BENCH_DTYPES: readonly BenchDType[] = ['f32', 'bf16', 'int8', 'int4'];
+
+const TABLE = 1 << 16;
+
+/** --shape's model with every matrix as `dtype` (the adapter attached afterwards trains beside them). */
+export function randomBenchModel(shape: string, dtype: BenchDType, layers?: number, seed = 0): LlamaForCausalLM {
+  const raw = STEP_SHAPES[shape];
+  if (!raw) throw new GiftjsError(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
+  const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
+  const model = new LlamaForCausalLM(config, null); // zeros that cost nothing until written
+  const matrices = model.parameters().filter((p) => p.rank === 2);
+  const bytes = matrices.reduce((n, p) => n + (dtype === 'f32' ? 4 * p.size : dtype === 'bf16' ? 2 * p.size : quantizedBytes(dtype, p.shape[0]!, p.shape[1]!)), 0);
+  const budget = availableMemory();
+  if (bytes > 0.9 * budget.bytes) {
+    throw new GiftjsError(`--shape ${shape} with ${dtype} weights needs ${(bytes / 1e9).toFixed(1)} GB for its matrices, and this process may use ${(budget.bytes / 1e9).toFixed(1)} GB (${budget.source}); try --dtype ${dtype === 'f32' ? 'bf16' : 'int4'} or --layers`);
+  }
+  const r = new Random(seed);
+  const table = Float32Array.from({ length: TABLE }, () => 0.02 * r.normal());
+  matrices.forEach((p, index) => {
+    p.requiresGrad = false;
+    p.writeHost((d) => {
+      // d[i] = table[(i + start) % TABLE]
+      for (let i = 0, from = (index * 7919) % TABLE; i < d.length; from = 0) {
+        const n = Math.min(TABLE - from, d.length - i);
+        d.set(table.subarray(from, from + n), i);
+        i += n;
+      }
+    });
+    if (dtype === 'bf16') p.storeAsBf16();
+    else if (dtype !== 'f32') p.quantize(dtype, `${shape} matrix ${index}`);
+  });
+  return model;
+}

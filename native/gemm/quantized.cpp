@@ -113,7 +113,7 @@ float dotPortable(const float* a, const QuantizedMatrix& w, std::size_t r) {
 
 #ifdef GIFTJS_QUANT_X86
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
 
 inline __mmask16 lanes(std::size_t n) { return static_cast<__mmask16>((1u << std::min<std::size_t>(n, 16)) - 1); }
 
@@ -150,6 +150,18 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
   const uint8_t* row = w.codes + r * w.rowBytes();
   const uint16_t* scales = w.scales + r * w.groupsPerRow();
   __m512 total = _mm512_setzero_ps();
+  if (w.bits == 4 && w.group == 32 && w.cols % 32 == 0) {
+    // Q4_0 blocks whole: one 16-byte load gives both halves of a block (low nibbles: values 0-15).
+    const __m512i low4 = _mm512_set1_epi32(0x0f), eight = _mm512_set1_epi32(8);
+    for (std::size_t b = 0; b < w.cols / 32; ++b) {
+      const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + b * 16)));
+      const __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(bytes, low4), eight));
+      const __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), eight));
+      const __m512 s = _mm512_fmadd_ps(_mm512_loadu_ps(a + b * 32 + 16), hi, _mm512_mul_ps(_mm512_loadu_ps(a + b * 32), lo));
+      total = _mm512_fmadd_ps(s, _mm512_set1_ps(_cvtsh_ss(scales[b])), total);
+    }
+    return _mm512_reduce_add_ps(total);
+  }
   for (std::size_t g0 = 0; g0 < w.cols; g0 += w.group) {
     const std::size_t g1 = std::min(w.cols, g0 + w.group);
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();

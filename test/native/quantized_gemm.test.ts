@@ -20,7 +20,7 @@ test('a quantized B gives float64 math on its dequantized values, for every kern
   const kernels = addon!.cpuInfo().gemmKernels;
   // W [rows, cols]. 1300 columns: three K slices of the forward (KC 576) and a short last int4 block;
   // 3100 rows: two column panels of the forward (NC 3072). M 1-4 takes the few-rows path, 170 two row blocks.
-  const weights: [number, number][] = [[33, 45], [3100, 40], [70, 1300]];
+  const weights: [number, number][] = [[33, 45], [3100, 40], [70, 1300], [96, 576]]; // 576: whole Q4_0 blocks (the decoding fast path)
   try {
     for (const kernel of kernels) {
       addon!.setGemmKernel(kernel);

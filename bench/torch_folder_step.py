@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""PyTorch peer for `gift train` on a model folder (the large-models measurements): transformers'
+`from_pretrained(dtype=bfloat16)` (memory-mapped safetensors), gradient checkpointing, GIFT as a
+forward pre-hook on each target (the fused input form x + (x psi) phi, phi/psi float32 and shared by
+all layers of a target name, psi starting non-zero so every gradient is real work), AdamW, batch 1 x
+--seq of random token ids. Needs PyTorch >= 2.x and transformers 5 (the peer venv:
+../shared/peer/setup_peer.sh).
+
+    python bench/torch_folder_step.py --model ./llama3-8b --rank 64 --seq 128 --steps 2 --threads 2
+
+Prints one JSON line: load_s, step_s (each step, the first included), tokens_per_s (after the first
+step), maxrss_mb (peak resident memory of the process).
+"""
+import argparse
+import json
+import resource
+import time
+
+import torch
+from transformers import AutoModelForCausalLM
+
+p = argparse.ArgumentParser()
+p.add_argument("--model", required=True)
+p.add_argument("--rank", type=int, default=64)
+p.add_argument("--targets", default="q_proj,v_proj")
+p.add_argument("--seq", type=int, default=128)
+p.add_argument("--steps", type=int, default=2)
+p.add_argument("--threads", type=int, default=2)
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+torch.manual_seed(0)
+
+t0 = time.perf_counter()
+model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16)
+load_s = time.perf_counter() - t0
+model.requires_grad_(False)
+model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+model.config.use_cache = False
+model.train()
+
+pairs = {}
+for name, mod in model.named_modules():
+    target = name.rsplit(".", 1)[-1]
+    if target not in a.targets.split(","):
+        continue
+    if target not in pairs:
+        d = mod.in_features
+        phi = torch.nn.Parameter(torch.randn(a.rank, d) / d ** 0.5)
+        psi = torch.nn.Parameter(torch.randn(d, a.rank) * 0.02)
+        pairs[target] = (phi, psi)
+    phi, psi = pairs[target]
+    # x + (x psi) phi in float32, handed to the bf16 layer in its dtype.
+    mod.register_forward_pre_hook(lambda m, args, phi=phi, psi=psi: ((args[0].float() + (args[0].float() @ psi) @ phi).to(args[0].dtype),))
+params = [t for pair in pairs.values() for t in pair]
+opt = torch.optim.AdamW(params, lr=1e-4)
+ids = torch.randint(0, model.config.vocab_size, (1, a.seq))
+
+times = []
+for _ in range(a.steps):
+    t = time.perf_counter()
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+    times.append(time.perf_counter() - t)
+    if not torch.isfinite(loss):
+        raise SystemExit(f"loss {loss.item()} is not finite")
+steady = times[1:] or times
+print(json.dumps({
+    "load_s": load_s, "step_s": times, "tokens_per_s": a.seq / (sum(steady) / len(steady)),
+    "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, "loss": loss.item(),
+}))

@@ -62,7 +62,7 @@ const FAMILIES: ModelFamily[] = [
   {
     name: 'llama', kind: 'causal-lm', architectures: LLAMA_ARCHITECTURES,
     // A config without "architectures" is read by its model_type, as transformers does.
-    accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(LLAMA_ARCHITECTURES)(c) : ['llama', 'mistral', 'qwen2'].includes(String(c.model_type))),
+    accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(LLAMA_ARCHITECTURES)(c) : ['llama', 'mistral', 'qwen2', 'qwen3'].includes(String(c.model_type))),
     giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
     load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
     build: (dir) => new LlamaForCausalLM(parseLlamaConfig(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'))),

@@ -72,6 +72,12 @@ const FAMILIES: Family[] = [
     run: (m) => (m as LlamaForCausalLM).forward(IDS, 2, 4),
     configShapes: (m) => llamaLinearShapes((m as LlamaForCausalLM).config),
   },
+  {
+    name: 'qwen3 (q/k norms, head_dim apart from hidden / heads)', targets: ['q_proj', 'v_proj'],
+    build: () => LlamaForCausalLM.fromPretrained(join(FIXTURES, 'qwen3/qwen3')),
+    run: (m) => (m as LlamaForCausalLM).forward(IDS, 2, 4),
+    configShapes: (m) => llamaLinearShapes((m as LlamaForCausalLM).config),
+  },
   ...['bert', 'roberta'].map((name): Family => ({
     name, targets: ['query', 'value'],
     build: () => BertForSequenceClassification.fromPretrained(join(FIXTURES, `encoders/${name}`), 3),

@@ -1,5 +1,5 @@
 // LlamaConfig: the fields of a Hugging Face config.json that the Llama family (Llama 2/3/3.1/3.2,
-// SmolLM, TinyLlama, Mistral, Qwen2) needs, with Hugging Face's defaults, validated on load.
+// SmolLM, TinyLlama, Mistral, Qwen2, Qwen3) needs, with Hugging Face's defaults, validated on load.
 import { checkSizeLimit } from '../config_limits.js';
 import { GiftjsError } from '../../errors.js';
 
@@ -31,6 +31,8 @@ export interface LlamaConfig {
   /** Bias on o_proj (Llama's attention_bias covers it; Qwen2 has none). */
   outputBias: boolean;
   mlpBias: boolean;
+  /** RMSNorm over each head of q and k before RoPE (Qwen3's q_norm, k_norm). */
+  qkNorm: boolean;
   bosTokenId: number | null;
   eosTokenIds: number[];
   /** The stored dtype: transformers 5's `dtype`, or 4's `torch_dtype`. */
@@ -41,7 +43,7 @@ export interface LlamaConfig {
   raw: Record<string, unknown>;
 }
 
-export const LLAMA_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
+export const LLAMA_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'] as const;
 
 /** Parses and validates a config.json object; `source` names the file in errors. */
 export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.json'): LlamaConfig {
@@ -51,7 +53,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
   const archs = raw.architectures;
   const architecture = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : null;
   const modelType = typeof raw.model_type === 'string' ? raw.model_type : '';
-  const byType = new Map([['llama', 'LlamaForCausalLM'], ['mistral', 'MistralForCausalLM'], ['qwen2', 'Qwen2ForCausalLM']]);
+  const byType = new Map([['llama', 'LlamaForCausalLM'], ['mistral', 'MistralForCausalLM'], ['qwen2', 'Qwen2ForCausalLM'], ['qwen3', 'Qwen3ForCausalLM']]);
   const arch = architecture ?? byType.get(modelType) ?? '';
   if (!arch || !(LLAMA_ARCHITECTURES as readonly string[]).includes(arch)) {
     fail(`architecture ${JSON.stringify(architecture ?? modelType)} is not supported (supported: ${LLAMA_ARCHITECTURES.join(', ')})`);
@@ -103,6 +105,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     qkvBias: qwen || attentionBias,
     outputBias: !qwen && attentionBias,
     mlpBias: raw.mlp_bias === true,
+    qkNorm: arch === 'Qwen3ForCausalLM',
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
     eosTokenIds: typeof eos === 'number' ? [eos] : Array.isArray(eos) ? eos.filter((e): e is number => typeof e === 'number') : [],
     torchDtype: configDtype(raw),
@@ -118,8 +121,16 @@ export function configDtype(raw: Record<string, unknown>): string | null {
 }
 
 function slidingWindow(raw: Record<string, unknown>, arch: string, fail: (msg: string) => never): number | null {
-  // Qwen2 attends over a window only with use_sliding_window; Mistral whenever sliding_window is set.
-  if (arch === 'LlamaForCausalLM' || (arch === 'Qwen2ForCausalLM' && raw.use_sliding_window !== true)) return null;
+  // transformers 5 names each layer's attention; a window on some layers only is not implemented.
+  const types = raw.layer_types;
+  if (types !== undefined && types !== null) {
+    if (!Array.isArray(types) || types.some((t) => typeof t !== 'string')) fail(`'layer_types' must be a list of names, got ${JSON.stringify(types)}`);
+    const other = (types as string[]).find((t) => t !== 'full_attention');
+    if (other !== undefined) fail(`layer_types '${other}' is not supported (only full_attention: per-layer sliding windows are not implemented)`);
+  }
+  // Qwen2 and Qwen3 attend over a window only with use_sliding_window; Mistral whenever sliding_window is set.
+  const qwen = arch === 'Qwen2ForCausalLM' || arch === 'Qwen3ForCausalLM';
+  if (arch === 'LlamaForCausalLM' || (qwen && raw.use_sliding_window !== true)) return null;
   const w = raw.sliding_window;
   if (w === undefined || w === null) return null;
   if (typeof w !== 'number' || !Number.isInteger(w) || w <= 0) return fail(`'sliding_window' must be null or a positive integer, got ${JSON.stringify(w)}`);

@@ -64,21 +64,30 @@ class LlamaAttention extends Module {
   readonly k_proj: Linear;
   readonly v_proj: Linear;
   readonly o_proj: Linear;
+  /** Qwen3: RMSNorm over each head of q and of k, before RoPE. */
+  readonly q_norm: RMSNorm | null;
+  readonly k_norm: RMSNorm | null;
   constructor(private readonly c: LlamaConfig, private readonly layerIndex: number, rng: Random | null) {
     super();
     this.q_proj = this.child('q_proj', new Linear(c.hiddenSize, c.numHeads * c.headDim, rng, c.qkvBias));
     this.k_proj = this.child('k_proj', new Linear(c.hiddenSize, c.numKvHeads * c.headDim, rng, c.qkvBias));
     this.v_proj = this.child('v_proj', new Linear(c.hiddenSize, c.numKvHeads * c.headDim, rng, c.qkvBias));
     this.o_proj = this.child('o_proj', new Linear(c.numHeads * c.headDim, c.hiddenSize, rng, c.outputBias));
+    this.q_norm = c.qkNorm ? this.child('q_norm', new RMSNorm(c.headDim, c.rmsNormEps)) : null;
+    this.k_norm = c.qkNorm ? this.child('k_norm', new RMSNorm(c.headDim, c.rmsNormEps)) : null;
   }
 
   forward(x: Tensor, ctx: StepContext): Tensor {
     const { batch, seq } = ctx;
     const hd = this.c.headDim;
-    const heads = (t: Tensor, n: number) => transpose(reshape(t, [batch, seq, n, hd]), 1, 2);
+    // [batch, seq, n * hd] -> [batch, n, seq, hd], each head normalized first where the family does.
+    const heads = (t: Tensor, n: number, norm: RMSNorm | null = null) => {
+      const split = reshape(t, [batch, seq, n, hd]);
+      return transpose(norm ? norm.forward(split) : split, 1, 2);
+    };
     const ropeOpts = { invFreq: ctx.invFreq, positionOffset: ctx.positionOffset };
-    const q = rope(heads(this.q_proj.forward(x), this.c.numHeads), ropeOpts);
-    let k = rope(heads(this.k_proj.forward(x), this.c.numKvHeads), ropeOpts);
+    const q = rope(heads(this.q_proj.forward(x), this.c.numHeads, this.q_norm), ropeOpts);
+    let k = rope(heads(this.k_proj.forward(x), this.c.numKvHeads, this.k_norm), ropeOpts);
     let v = heads(this.v_proj.forward(x), this.c.numKvHeads);
     if (ctx.cache) [k, v] = ctx.cache.append(this.layerIndex, k, v);
     const attn = scaledDotProductAttention(q, k, v, { causal: true, keyPaddingMask: ctx.keyMask });

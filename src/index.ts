@@ -12,7 +12,8 @@ export * from './nn/index.js';
 export { TinyTransformer, type TinyTransformerConfig } from './testing/tiny_transformer.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './testing/gradcheck.js';
 // Models, PEFT methods, data, training, evaluation, generation (the library behind the CLI).
-export { LlamaForCausalLM, KVCache, shiftLabels } from './models/llama/model.js';
+export { LlamaForCausalLM } from './models/llama/model.js';
+export { KVCache, shiftLabels, type CausalLM, type CausalLMConfig } from './models/causal_lm.js';
 export { parseLlamaConfig, type LlamaConfig } from './models/llama/config.js';
 export {
   loadCausalLM, readModelConfig, loadSequenceClassifier, loadImageClassifier, loadModel, modelArchitecture, modelFamily, modelFamilies, registerModelFamily,
@@ -31,7 +32,6 @@ export { convertLlama2c } from './io/llama2c.js';
 export { attachAdapter, saveAdapter, loadAdapter, readAdapterConfig } from './peft/adapter_io.js';
 export { peftMethod, METHOD_NAMES } from './peft/registry.js';
 export type { AttachedAdapter, AdapterConfig, MethodName } from './peft/method.js';
-export { giftParameterCount, loraParameterCount } from './peft/counts.js';
 export { readRecords, buildExamples, detectFormat, type Example, type DataFormat } from './data/examples.js';
 export { writeMobyDickJsonl, mobyDickPassages, spamAssassinRecords, emailToText } from './data/corpora.js';
 export { buildSeqClsExamples, collateSeqCls, labelSpaceOf, splitRecords, type SeqClsExample, type LabelSpace } from './data/seqcls.js';

@@ -3,8 +3,8 @@
 // before the next is touched -- so an 8B shape never holds more than one float32 matrix. The values
 // repeat a table of normal draws (std 0.02) from a different offset per matrix: filling 8 billion
 // values costs a copy, not the random generator.
-import { parseLlamaConfig } from '../models/llama/config.js';
-import { LlamaForCausalLM } from '../models/llama/model.js';
+import type { CausalLM } from '../models/causal_lm.js';
+import { causalLMFromConfig } from '../models/registry.js';
 import { Random } from '../tensor/random.js';
 import type { QuantFormat } from '../tensor/quantized.js';
 import { availableMemory } from '../io/system_memory.js';
@@ -18,11 +18,10 @@ export const BENCH_DTYPES: readonly BenchDType[] = ['f32', 'bf16', 'int8', 'int4
 const TABLE = 1 << 16;
 
 /** --shape's model with every matrix as `dtype` (the adapter attached afterwards trains beside them). */
-export function randomBenchModel(shape: string, dtype: BenchDType, layers?: number, seed = 0): LlamaForCausalLM {
+export function randomBenchModel(shape: string, dtype: BenchDType, layers?: number, seed = 0): CausalLM {
   const raw = STEP_SHAPES[shape];
   if (!raw) throw new GiftjsError(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
-  const config = parseLlamaConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`);
-  const model = new LlamaForCausalLM(config, null); // zeros that cost nothing until written
+  const model = causalLMFromConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`, null); // zeros that cost nothing until written
   const matrices = model.parameters().filter((p) => p.rank === 2);
   const bytes = matrices.reduce((n, p) => n + (dtype === 'f32' ? 4 * p.size : dtype === 'bf16' ? 2 * p.size : quantizedBytes(dtype, p.shape[0]!, p.shape[1]!)), 0);
   const budget = availableMemory();

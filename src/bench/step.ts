@@ -3,8 +3,7 @@
 import { markForwardStart, startProfiling, stopProfiling, type OpProfile, type OpTime } from '../tensor/profiler.js';
 import { performance } from 'node:perf_hooks';
 import { setBf16Compute } from '../backend/index.js';
-import type { LlamaConfig } from '../models/llama/config.js';
-import { llamaLinearShapes } from '../models/llama/shapes.js';
+import type { CausalLM } from '../models/causal_lm.js';
 import { shiftLabels } from '../models/llama/model.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
 import { attachAdapter } from '../peft/adapter_io.js';
@@ -26,8 +25,12 @@ export { STEP_SHAPES };
  * the adapter on q_proj and v_proj (forward; input and weight gradients backward).
  * SmolLM2-135M at T = 256 with GIFT r64: 617.5 MFLOP.
  */
-export function stepFlopsPerToken(c: LlamaConfig, seq: number, rank: number, method: 'gift' | 'lora'): number {
-  const baseMacs = llamaLinearShapes(c).reduce((n, l) => n + l.inFeatures * l.outFeatures, 0) + (c.tieWordEmbeddings ? c.hiddenSize * c.vocabSize : 0);
+export function stepFlopsPerToken(model: CausalLM, seq: number, rank: number, method: 'gift' | 'lora'): number {
+  const c = model.config;
+  // Every matrix is a product per token, the output projection too (a tied embedding is that
+  // projection; an untied one is only looked up).
+  const matrices = model.namedParameters().filter(([, p]) => p.rank === 2);
+  const baseMacs = matrices.reduce((n, [name, p]) => n + (!c.tieWordEmbeddings && name.endsWith('embed_tokens.weight') ? 0 : p.size), 0);
   const attentionMacs = c.numLayers * 2 * c.numHeads * seq * c.headDim;
   // GIFT maps the input to r and back to the input size; LoRA maps it to r and on to the output size.
   const adapted = [c.numHeads * c.headDim, c.numKvHeads * c.headDim]; // q_proj, v_proj outputs
@@ -118,7 +121,7 @@ export function benchTrainingStep(shape: string, batch: number, seq: number, ran
   setBf16Compute(bf16Compute);
   try {
     const t = timeSteps(lossOf, params, steps, batch * seq, profile);
-    const flopsPerToken = stepFlopsPerToken(config, seq, rank, method);
+    const flopsPerToken = stepFlopsPerToken(model, seq, rank, method);
     return { ...t, flopsPerToken, gflops: (t.tokensPerSecond * flopsPerToken) / 1e9 };
   } finally {
     setBf16Compute(false);

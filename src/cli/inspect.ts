@@ -4,13 +4,13 @@ import { requireModelFolder } from './model_loading.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonFile, withCheckpoint } from '../io/hf_folder.js';
-import { modelFamily, readModelConfig } from '../models/registry.js';
+import { buildModelShapes, modelFamily, readModelConfig } from '../models/registry.js';
 import { attachAdapter } from '../peft/adapter_io.js';
 import type { Module } from '../nn/module.js';
-import { llamaLinearShapes, llamaParameterCount } from '../models/llama/shapes.js';
 import { loadCausalLM } from '../models/registry.js';
 import { loadAdapter } from '../peft/adapter_io.js';
-import { giftParameterCount, loraParameterCount } from '../peft/counts.js';
+import { withBackend } from '../backend/index.js';
+import { metaBackend } from '../backend/meta/index.js';
 import { intOption, layersOption, listOption, parse } from './args.js';
 import { availableMemory } from '../io/system_memory.js';
 import { GiftjsError } from '../errors.js';
@@ -48,18 +48,27 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     return inspectEncoder(dir, values, () => family.load(dir, { numLabels: 1 }), [...family.giftTargets], family.giftRank);
   }
   const c = readModelConfig(dir);
-  const shapes = llamaLinearShapes(c);
-  const total = llamaParameterCount(c);
   const rank = intOption(values.rank, 'rank', 64);
   const targets = listOption(values.targets) ?? ['q_proj', 'v_proj'];
   const layers = layersOption(values.layers);
-  const gift = giftParameterCount(shapes, targets, rank, layers);
-  const lora = loraParameterCount(shapes, targets, rank, layers);
+  // Counted on the model's own module tree, built without storage: no second description of any architecture.
+  const shapes = () => buildModelShapes(dir, 'causal-lm')!;
+  const total = shapes().parameters().reduce((n, p) => n + p.size, 0);
+  // Each method attached as a run would attach it; one that cannot be (a rank past a layer's width) says why.
+  const trainable = (method: string): number | string => {
+    try {
+      return withBackend(metaBackend, () => attachAdapter(shapes(), { method, rank, target_modules: targets, layers }, 0, 'command line').trainableCount());
+    } catch (err) {
+      if (err instanceof GiftjsError) return err.message;
+      throw err;
+    }
+  };
+  const gift = trainable('gift');
+  const lora = trainable('lora');
   const lines = [
     `model: ${dir}`,
     `architecture: ${c.architecture} (${c.modelType || 'llama'}), ${c.numLayers} layers, hidden ${c.hiddenSize}, heads ${c.numHeads} (key/value ${c.numKvHeads}, head_dim ${c.headDim}), MLP ${c.intermediateSize}, vocabulary ${c.vocabSize}`,
-    `embeddings: ${c.tieWordEmbeddings ? 'tied (lm_head = embed_tokens)' : 'untied'}; biases: ${c.qkvBias ? 'q/k/v' : 'none'}${c.outputBias ? ' + o' : ''}`,
-    `rope: theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling x${c.ropeScaling.factor}` : ''}; max positions ${c.maxPositionEmbeddings}`,
+    ...c.details(),
     `parameters: ${total} (${human(total)})`,
   ];
   const weights: Record<string, number> = {};
@@ -74,8 +83,12 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   }
   lines.push(
     `trainable on ${targets.join(',')}${layers ? ` in layers ${layers.join(',')}` : ''}, rank ${rank}:`,
-    `  GIFT ${gift} (${human(gift)}, ${((100 * gift) / total).toFixed(4)}% of the model): 2 x in x rank per target, shared by all ${c.numLayers} layers`,
-    `  LoRA ${lora} (${human(lora)}, ${((100 * lora) / total).toFixed(4)}%): rank x (in + out) per adapted layer; LoRA / GIFT = ${(lora / gift).toFixed(1)}x`,
+    typeof gift === 'number'
+      ? `  GIFT ${gift} (${human(gift)}, ${((100 * gift) / total).toFixed(4)}% of the model): 2 x in x rank per target, shared by all ${c.numLayers} layers`
+      : `  GIFT: not at this rank (${gift})`,
+    typeof lora === 'number'
+      ? `  LoRA ${lora} (${human(lora)}, ${((100 * lora) / total).toFixed(4)}%): rank x (in + out) per adapted layer${typeof gift === 'number' ? `; LoRA / GIFT = ${(lora / gift).toFixed(1)}x` : ''}`
+      : `  LoRA: not at this rank (${lora})`,
   );
   let memory: Record<string, number> | null = null;
   const batch = intOption(values['batch-size'], 'batch-size', 1);
@@ -117,7 +130,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     adapterInfo = { method: adapter.method, trainable: adapter.trainableCount() };
   }
   console.log(lines.join('\n'));
-  if (values.json) console.log(JSON.stringify({ architecture: c.architecture, parameters: total, rank, targets, gift_trainable: gift, lora_trainable: lora, weights, adapter: adapterInfo, memory_bytes: memory }));
+  if (values.json) console.log(JSON.stringify({ architecture: c.architecture, parameters: total, rank, targets, gift_trainable: typeof gift === 'number' ? gift : null, lora_trainable: typeof lora === 'number' ? lora : null, weights, adapter: adapterInfo, memory_bytes: memory }));
   return 0;
 }
 

@@ -1,6 +1,6 @@
 // Loading what the model commands share: the model folder, its tokenizer, an optional adapter.
 import { Tokenizer } from '../io/tokenizer.js';
-import type { LlamaForCausalLM } from '../models/llama/model.js';
+import type { CausalLM } from '../models/causal_lm.js';
 import { loadCausalLM, readModelConfig } from '../models/registry.js';
 import { hubModelFolder, parseHubModelId } from '../io/hub.js';
 import { intOption, requireString } from './args.js';
@@ -12,7 +12,7 @@ import { loadAdapter } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
 
 export interface LoadedModel {
-  model: LlamaForCausalLM;
+  model: CausalLM;
   adapter: AttachedAdapter | null;
 }
 

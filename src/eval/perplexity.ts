@@ -3,7 +3,7 @@
 // (data/example_file.ts), and the loss is computed as its held-out loss is, so the two agree.
 import { GiftjsError } from '../errors.js';
 import type { Example } from '../data/examples.js';
-import type { LlamaForCausalLM } from '../models/llama/model.js';
+import type { CausalLM } from '../models/causal_lm.js';
 import { taskHeldOutLoss } from '../train/task.js';
 import { causalLMTask } from '../train/tasks/causal_lm.js';
 
@@ -15,7 +15,7 @@ export interface PerplexityResult {
   examples: number;
 }
 
-export async function evaluatePerplexity(model: LlamaForCausalLM, examples: Example[], padId: number, batchSize = 8): Promise<PerplexityResult> {
+export async function evaluatePerplexity(model: CausalLM, examples: Example[], padId: number, batchSize = 8): Promise<PerplexityResult> {
   if (examples.length === 0) throw new GiftjsError('nothing to evaluate: no examples with a target token');
   const { loss, units } = await taskHeldOutLoss(causalLMTask(model, [], examples, padId), batchSize);
   return { loss, perplexity: Math.exp(loss), tokens: units, examples: examples.length };

@@ -4,7 +4,7 @@ import type { DataRecord } from '../data/examples.js';
 import { alpacaPrompt, commonsensePrompt } from '../data/prompts.js';
 import { generate } from '../generate/generate.js';
 import type { Tokenizer } from '../io/tokenizer.js';
-import type { LlamaForCausalLM } from '../models/llama/model.js';
+import type { CausalLM } from '../models/causal_lm.js';
 import { extractCommonsenseAnswer, extractMathNumber, extractOptionLetter, isCommonsenseCorrect, isMathCorrect } from './answers.js';
 import { GiftjsError } from '../errors.js';
 
@@ -29,7 +29,7 @@ export interface TaskResult {
 /** The paper's limits on new tokens: 32 for commonsense, 512 for math. */
 export const MAX_NEW_TOKENS: Record<GenerationTask, number> = { commonsense: 32, math: 512 };
 
-export function evaluateGenerationTask(model: LlamaForCausalLM, tok: Tokenizer, records: DataRecord[], task: GenerationTask, maxNewTokens = MAX_NEW_TOKENS[task], onPrediction?: (p: Prediction, i: number) => void): TaskResult {
+export function evaluateGenerationTask(model: CausalLM, tok: Tokenizer, records: DataRecord[], task: GenerationTask, maxNewTokens = MAX_NEW_TOKENS[task], onPrediction?: (p: Prediction, i: number) => void): TaskResult {
   const stops = [...model.config.eosTokenIds];
   if (tok.eosTokenId !== null) stops.push(tok.eosTokenId);
   const predictions: Prediction[] = [];

@@ -1,5 +1,5 @@
 // Autoregressive generation with a KV cache: the prompt is run once, then one token per step.
-import type { LlamaForCausalLM } from '../models/llama/model.js';
+import type { CausalLM } from '../models/causal_lm.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { Random } from '../tensor/random.js';
@@ -16,7 +16,7 @@ export interface GenerateOptions extends SamplingOptions {
 }
 
 /** Generates up to maxNewTokens tokens after the prompt ids; returns only the new ones. */
-export function generate(model: LlamaForCausalLM, prompt: readonly number[], options: GenerateOptions = {}): number[] {
+export function generate(model: CausalLM, prompt: readonly number[], options: GenerateOptions = {}): number[] {
   if (prompt.length === 0) throw new GiftjsError('generate: the prompt is empty (start it with the BOS token)');
   const maxNew = options.maxNewTokens ?? 64;
   const stops = new Set(options.stopTokens ?? []);

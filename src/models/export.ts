@@ -5,7 +5,7 @@ import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { saveSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
-import type { LlamaForCausalLM } from './llama/model.js';
+import type { CausalLM } from './causal_lm.js';
 import { readJsonFile } from '../io/hf_folder.js';
 import type { Module } from '../nn/module.js';
 import { GiftjsError } from '../errors.js';
@@ -21,7 +21,7 @@ function assertFiniteWeights(model: Module, outDir: string): void {
 }
 
 /** dtype: store every weight so (default: each tensor's dtype in the source checkpoint). */
-export function exportPretrained(model: LlamaForCausalLM, outDir: string, dtype?: 'F32' | 'BF16' | 'F16'): void {
+export function exportPretrained(model: CausalLM, outDir: string, dtype?: 'F32' | 'BF16' | 'F16'): void {
   assertFiniteWeights(model, outDir);
   const entries: Record<string, SafetensorsEntry> = {};
   for (const [name, t] of model.namedParameters()) {

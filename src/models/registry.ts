@@ -9,7 +9,9 @@ import type { Module } from '../nn/module.js';
 import { BERT_ARCHITECTURES, ROBERTA_ARCHITECTURES } from './bert/config.js';
 import { BertForSequenceClassification } from './bert/model.js';
 import type { SequenceClassifier } from './encoder.js';
-import { LLAMA_ARCHITECTURES, parseLlamaConfig, type LlamaConfig } from './llama/config.js';
+import { LLAMA_ARCHITECTURES, parseLlamaConfig } from './llama/config.js';
+import type { CausalLM, CausalLMConfig } from './causal_lm.js';
+import type { Random } from '../tensor/random.js';
 import { LlamaForCausalLM } from './llama/model.js';
 import { USE_LITE_ARCHITECTURE } from './use_lite/config.js';
 import { UseLiteForSequenceClassification } from './use_lite/model.js';
@@ -47,8 +49,13 @@ export interface ModelFamily {
   readonly giftRank: number;
   /** Builds and loads a folder's model for this family's task. */
   load(dir: string, options: LoadOptions): Module;
-  /** Builds a folder's module tree without reading weights (run on the meta backend for its shapes). */
-  build?(dir: string): Module;
+  /**
+   * The module tree of a config.json object, weights random (rng) or zeros awaiting a checkpoint
+   * (null); on the meta backend, shapes alone. Language-model families have it.
+   */
+  fromConfig?(config: Record<string, unknown>, source: string, rng: Random | null): CausalLM;
+  /** A config.json object parsed as the family reads it (language-model families). */
+  parseConfig?(config: Record<string, unknown>, source: string): CausalLMConfig;
 }
 
 function architectureField(config: Record<string, unknown>): string | undefined {
@@ -65,7 +72,8 @@ const FAMILIES: ModelFamily[] = [
     accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(LLAMA_ARCHITECTURES)(c) : ['llama', 'mistral', 'qwen2', 'qwen3'].includes(String(c.model_type))),
     giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
     load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
-    build: (dir) => new LlamaForCausalLM(parseLlamaConfig(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'))),
+    fromConfig: (config, source, rng) => new LlamaForCausalLM(parseLlamaConfig(config, source), rng),
+    parseConfig: parseLlamaConfig,
   },
   {
     name: 'bert', kind: 'sequence-classifier', architectures: [...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES],
@@ -119,8 +127,23 @@ export function loadModel(dir: string, kind: ModelKind, options: LoadOptions = {
   return family.load(dir, options);
 }
 
-export function loadCausalLM(dir: string, options: LoadOptions = {}): LlamaForCausalLM {
-  return loadModel(dir, 'causal-lm', options) as LlamaForCausalLM;
+export function loadCausalLM(dir: string, options: LoadOptions = {}): CausalLM {
+  return loadModel(dir, 'causal-lm', options) as CausalLM;
+}
+
+/** The language-model family that reads a config.json object; a clear error names what is supported. */
+function causalFamily(config: Record<string, unknown>, source: string): ModelFamily {
+  const family = FAMILIES.find((f) => f.kind === 'causal-lm' && f.accepts(config));
+  if (!family?.fromConfig || !family.parseConfig) {
+    const named = architectureField(config) ?? (typeof config.model_type === 'string' ? config.model_type : null);
+    throw new GiftjsError(`${source}: architecture ${JSON.stringify(named)} is not a supported language model (supported: ${FAMILIES.filter((f) => f.kind === 'causal-lm').flatMap((f) => f.architectures).join(', ')})`);
+  }
+  return family;
+}
+
+/** A language model built from a config.json object (benchmarks: random weights; rng null: zeros awaiting values). */
+export function causalLMFromConfig(config: Record<string, unknown>, source: string, rng: Random | null): CausalLM {
+  return causalFamily(config, source).fromConfig!(config, source, rng);
 }
 
 /**
@@ -143,14 +166,16 @@ export function loadImageClassifier(dir: string, options: LoadOptions = {}): ViT
  */
 export function buildModelShapes(dir: string, kind: ModelKind): Module | null {
   const family = modelFamily(dir);
-  if (family.kind !== kind || !family.build) return null;
-  return withBackend(metaBackend, () => family.build!(dir));
+  if (family.kind !== kind || !family.fromConfig) return null;
+  const path = join(dir, 'config.json');
+  return withBackend(metaBackend, () => family.fromConfig!(readJsonFile(path), path, null));
 }
 
-/** A causal LM folder's config (Llama family). */
-export function readModelConfig(dir: string): LlamaConfig {
+/** A language-model folder's config, as its family reads it. */
+export function readModelConfig(dir: string): CausalLMConfig {
   const path = join(dir, 'config.json');
-  return parseLlamaConfig(readJsonFile(path), path);
+  const config = readJsonFile(path);
+  return causalFamily(config, path).parseConfig!(config, path);
 }
 
 /** Architectures with a sequence-classification form. */

@@ -10,7 +10,7 @@ import { GiftjsError } from '../errors.js';
 import { CheckpointReader } from '../io/hf_folder.js';
 import { availableMemory, parseByteSize, type AvailableMemory } from '../io/system_memory.js';
 import { buildModelShapes } from '../models/registry.js';
-import type { LlamaForCausalLM } from '../models/llama/model.js';
+import type { CausalLM } from '../models/causal_lm.js';
 import { chunkRowsFor } from '../ops/linear_cross_entropy.js';
 import { attachAdapter } from '../peft/adapter_io.js';
 import { withBackend } from '../backend/index.js';
@@ -66,7 +66,7 @@ function storedDtypes(dir: string): Map<string, string> {
 /** The peak memory of a causal-LM command on a model folder, before anything is loaded. */
 export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): MemoryEstimate {
   const dtypes = storedDtypes(dir);
-  const model = buildModelShapes(dir, 'causal-lm') as LlamaForCausalLM | null;
+  const model = buildModelShapes(dir, 'causal-lm') as CausalLM | null;
   if (!model) throw new GiftjsError(`${join(dir, 'config.json')}: no memory estimate for this family`);
   const trainable = new Set<Tensor>();
   if (o.command === 'train' && o.methodConfig) {

@@ -5,7 +5,7 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Example } from '../data/examples.js';
-import type { LlamaForCausalLM } from '../models/llama/model.js';
+import type { CausalLM } from '../models/causal_lm.js';
 import type { Module } from '../nn/module.js';
 import { scale } from '../ops/elementwise.js';
 import { headParameterNames } from '../peft/baselines/model.js';
@@ -106,14 +106,14 @@ export interface TrainRun {
 }
 
 /** Token-weighted next-token loss of a language model on held-out examples. */
-export async function heldOutLoss(model: LlamaForCausalLM, examples: Example[], batchSize: number, padId: number): Promise<number> {
+export async function heldOutLoss(model: CausalLM, examples: Example[], batchSize: number, padId: number): Promise<number> {
   return (await taskHeldOutLoss(causalLMTask(model, [], examples, padId), batchSize)).loss;
 }
 
 function runTask(run: TrainRun): TrainTask<unknown> {
   if (run.task) return run.task;
   if (!run.train || run.padId === undefined) throw new GiftjsError('trainModel: give a task, or train examples and a padId for language modelling');
-  return causalLMTask(run.model as LlamaForCausalLM, run.train, run.heldOut, run.padId);
+  return causalLMTask(run.model as CausalLM, run.train, run.heldOut, run.padId);
 }
 
 function paramGroups(run: TrainRun): ParamGroup[] {

@@ -15,13 +15,14 @@ import { GiftjsError } from '../../src/errors.js';
 import { BertForSequenceClassification } from '../../src/models/bert/model.js';
 import type { EncoderInput } from '../../src/models/encoder.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
-import { llamaLinearShapes } from '../../src/models/llama/shapes.js';
+import { buildModelShapes } from '../../src/models/registry.js';
+import { withBackend } from '../../src/backend/index.js';
+import { metaBackend } from '../../src/backend/meta/index.js';
 import { convertUseLite, defaultUseLiteSource } from '../../src/models/use_lite/convert.js';
 import { UseLiteForSequenceClassification } from '../../src/models/use_lite/model.js';
 import { imagesToPatches, ViTForImageClassification } from '../../src/models/vit/model.js';
 import type { Module } from '../../src/nn/module.js';
 import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
-import { giftParameterCount, loraParameterCount } from '../../src/peft/counts.js';
 import type { AttachedAdapter } from '../../src/peft/method.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { tidy } from '../../src/tensor/memory.js';
@@ -40,7 +41,8 @@ interface Family {
   /** GIFT / LoRA targets (the paper's choice for the family). */
   targets: string[];
   /** Shapes inspect counts from config.json, when the family has that path. */
-  configShapes?(model: Module): { path: string; inFeatures: number; outFeatures: number; bias: boolean }[];
+  /** A language model's folder: inspect counts what a method trains on its module tree built without storage. */
+  folder?: string;
 }
 
 function encoderInput(vocab: number): EncoderInput {
@@ -64,19 +66,19 @@ const FAMILIES: Family[] = [
     name: 'llama', targets: ['q_proj', 'v_proj'],
     build: () => LlamaForCausalLM.fromPretrained(join(FIXTURES, 'llama/llama-gqa')),
     run: (m) => (m as LlamaForCausalLM).forward(IDS, 2, 4),
-    configShapes: (m) => llamaLinearShapes((m as LlamaForCausalLM).config),
+    folder: join(FIXTURES, 'llama/llama-gqa'),
   },
   {
     name: 'qwen2 (biases, tied head)', targets: ['q_proj', 'v_proj'],
     build: () => LlamaForCausalLM.fromPretrained(join(FIXTURES, 'llama/qwen2-bias')),
     run: (m) => (m as LlamaForCausalLM).forward(IDS, 2, 4),
-    configShapes: (m) => llamaLinearShapes((m as LlamaForCausalLM).config),
+    folder: join(FIXTURES, 'llama/qwen2-bias'),
   },
   {
     name: 'qwen3 (q/k norms, head_dim apart from hidden / heads)', targets: ['q_proj', 'v_proj'],
     build: () => LlamaForCausalLM.fromPretrained(join(FIXTURES, 'qwen3/qwen3')),
     run: (m) => (m as LlamaForCausalLM).forward(IDS, 2, 4),
-    configShapes: (m) => llamaLinearShapes((m as LlamaForCausalLM).config),
+    folder: join(FIXTURES, 'qwen3/qwen3'),
   },
   ...['bert', 'roberta'].map((name): Family => ({
     name, targets: ['query', 'value'],
@@ -107,6 +109,10 @@ const METHODS: Record<string, Record<string, unknown>> = {
   full: { method: 'full' },
   head: { method: 'head' },
 };
+
+/** What gift inspect counts: the method attached to the folder's model built on the meta backend (no storage). */
+const countOnShapes = (folder: string, methodConfig: Record<string, unknown>, targets: string[]) =>
+  withBackend(metaBackend, () => attachAdapter(buildModelShapes(folder, 'causal-lm')!, { ...methodConfig, target_modules: targets }, 0).trainableCount());
 
 const output = (f: Family, m: Module) => tidy(() => noGrad(() => f.run(m).toFloat32Array()));
 const snapshot = (m: Module) => new Map(m.namedParameters().map(([n, p]) => [n, p.toFloat32().toFloat32Array()]));
@@ -152,10 +158,10 @@ for (const family of FAMILIES) {
         for (const s of shapes) sizes.set(s.target, (sizes.get(s.target) ?? new Set()).add(s.inF));
         for (const s of shapes) groups.set(sizes.get(s.target)!.size > 1 ? `${s.target}_in${s.inF}` : s.target, s.inF);
         assert.equal(adapter.trainableCount(), [...groups.values()].reduce((n, inF) => n + 2 * inF * RANK, 0), 'GIFT: 2 x in x r per group');
-        if (family.configShapes) assert.equal(giftParameterCount(family.configShapes(model), family.targets, RANK), adapter.trainableCount(), 'inspect count');
+        if (family.folder) assert.equal(countOnShapes(family.folder, methodConfig, family.targets), adapter.trainableCount(), 'inspect count');
       } else if (methodName === 'lora') {
         assert.equal(adapter.trainableCount(), shapes.reduce((n, s) => n + RANK * (s.inF + s.outF), 0), 'LoRA: r (in + out) per layer');
-        if (family.configShapes) assert.equal(loraParameterCount(family.configShapes(model), family.targets, RANK), adapter.trainableCount(), 'inspect count');
+        if (family.folder) assert.equal(countOnShapes(family.folder, methodConfig, family.targets), adapter.trainableCount(), 'inspect count');
       } else if (methodName === 'full') {
         assert.equal(adapter.trainableCount(), model.parameters().reduce((n, p) => n + p.size, 0));
       } else if (methodName === 'bitfit') {

@@ -1,10 +1,12 @@
-// GIFT's grouping rule is one function: the parameter count from shapes (gift inspect) equals what
-// attaching GIFT trains, also when one target's layers take inputs of different sizes.
+// GIFT's grouping rule: one (phi, psi) per target and input size, so a target whose layers take
+// inputs of different sizes is two groups; counted on the module tree built without storage (what
+// gift inspect counts) as on the real one.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Linear } from '../../src/nn/layers.js';
 import { Module } from '../../src/nn/module.js';
-import { giftParameterCount } from '../../src/peft/counts.js';
+import { withBackend } from '../../src/backend/index.js';
+import { metaBackend } from '../../src/backend/meta/index.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { Random } from '../../src/tensor/random.js';
 
@@ -26,14 +28,7 @@ class Widening extends Module {
   }
 }
 
-const SHAPES = [
-  { path: 'layers.0.proj', inFeatures: 8, outFeatures: 12, bias: true },
-  { path: 'layers.0.out', inFeatures: 12, outFeatures: 12, bias: true },
-  { path: 'layers.1.proj', inFeatures: 12, outFeatures: 12, bias: true },
-  { path: 'layers.1.out', inFeatures: 12, outFeatures: 12, bias: true },
-];
-
-test('GIFT parameter counts from shapes equal what attach trains (a target with two input sizes is two groups)', () => {
+test('GIFT trains one pair per target and input size (a target with two input sizes is two groups), on shapes as on storage', () => {
   const rank = 4;
   for (const [targets, share, expected] of [
     [['proj'], 'target', 2 * (8 + 12) * rank], // proj_in8 and proj_in12 (the old count said 2 * 12 * rank)
@@ -43,6 +38,7 @@ test('GIFT parameter counts from shapes equal what attach trains (a target with 
     const model = new Widening();
     const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: targets, share }, 1);
     assert.equal(adapter.trainableCount(), expected, `attach ${targets} ${share}`);
-    assert.equal(giftParameterCount(SHAPES, targets, rank, null, share), expected, `count ${targets} ${share}`);
+    const onMeta = withBackend(metaBackend, () => attachAdapter(new Widening(), { method: 'gift', rank, target_modules: targets, share }, 1).trainableCount());
+    assert.equal(onMeta, expected, `count on the meta backend ${targets} ${share}`);
   }
 });

@@ -2,6 +2,7 @@
 // SmolLM, TinyLlama, Mistral, Qwen2, Qwen3) needs, with Hugging Face's defaults, validated on load.
 import { checkSizeLimit } from '../config_limits.js';
 import { GiftjsError } from '../../errors.js';
+import type { CausalLMConfig } from '../causal_lm.js';
 
 export interface RopeScaling {
   type: 'llama3' | 'linear';
@@ -11,7 +12,7 @@ export interface RopeScaling {
   originalMaxPositionEmbeddings: number;
 }
 
-export interface LlamaConfig {
+export interface LlamaConfig extends CausalLMConfig {
   architecture: string;
   modelType: string;
   vocabSize: number;
@@ -87,7 +88,8 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
   const qwen = arch === 'Qwen2ForCausalLM';
   const attentionBias = raw.attention_bias === true;
   const eos = raw.eos_token_id;
-  return {
+  const config: LlamaConfig = {
+    details: () => llamaDetails(config),
     architecture: arch,
     modelType,
     vocabSize: int('vocab_size'),
@@ -112,6 +114,15 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     slidingWindow: slidingWindow(raw, arch, fail),
     raw,
   };
+  return config;
+}
+
+/** What sets a Llama-family config apart, for `gift inspect`. */
+function llamaDetails(c: LlamaConfig): string[] {
+  return [
+    `embeddings: ${c.tieWordEmbeddings ? 'tied (lm_head = embed_tokens)' : 'untied'}; biases: ${c.qkvBias ? 'q/k/v' : 'none'}${c.outputBias ? ' + o' : ''}${c.qkNorm ? '; q/k norms per head' : ''}`,
+    `rope: theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling x${c.ropeScaling.factor}` : ''}; max positions ${c.maxPositionEmbeddings}${c.slidingWindow ? `; sliding window ${c.slidingWindow}` : ''}`,
+  ];
 }
 
 /** transformers 5 writes `dtype`, 4 wrote `torch_dtype`. */

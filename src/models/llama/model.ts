@@ -19,36 +19,10 @@ import { loadStateDict } from '../load_state_dict.js';
 import { join } from 'node:path';
 import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './config.js';
 import { GiftjsError } from '../../errors.js';
+import { KVCache, type CausalLM, type CausalLMForwardOptions } from '../causal_lm.js';
 
-/** Keys and values of earlier positions, per layer, for generation. */
-export class KVCache {
-  readonly keys: (Tensor | null)[];
-  readonly values: (Tensor | null)[];
-  /** Positions already cached. */
-  length = 0;
-  constructor(layers: number) {
-    this.keys = new Array(layers).fill(null);
-    this.values = new Array(layers).fill(null);
-  }
-  /** Appends this step's k, v [B, Hkv, T, D] for a layer and returns everything so far. */
-  append(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
-    const pk = this.keys[layer];
-    const pv = this.values[layer];
-    const allK = (pk ? concat([pk, k], 2) : k.detach()).keep();
-    const allV = (pv ? concat([pv, v], 2) : v.detach()).keep();
-    pk?.dispose();
-    pv?.dispose();
-    this.keys[layer] = allK;
-    this.values[layer] = allV;
-    return [allK, allV];
-  }
-  dispose(): void {
-    for (const t of [...this.keys, ...this.values]) t?.dispose();
-    this.keys.fill(null);
-    this.values.fill(null);
-    this.length = 0;
-  }
-}
+// The contract's shared pieces, still reachable from here.
+export { KVCache, shiftLabels, type CausalLMForwardOptions } from '../causal_lm.js';
 
 interface StepContext {
   batch: number;
@@ -140,13 +114,6 @@ class LlamaModel extends Module {
   }
 }
 
-export interface CausalLMForwardOptions {
-  /** [batch, cached + seq] of 1 (attend) / 0 (padding); omitted: every key is real. */
-  attentionMask?: ArrayLike<number> | null;
-  /** Continue from (and extend) this cache: positions start at cache.length. */
-  cache?: KVCache | null;
-}
-
 /** How a checkpoint's weights are held once loaded. */
 export interface WeightLoadOptions {
   /**
@@ -172,7 +139,7 @@ export interface WeightLoadOptions {
 /** Checkpoint tensors that carry no parameters (buffers some exporters write). */
 const IGNORED_TENSORS = /(^|\.)rotary_emb\.inv_freq$/;
 
-export class LlamaForCausalLM extends Module {
+export class LlamaForCausalLM extends Module implements CausalLM {
   readonly model: LlamaModel;
   /** null when the output projection is tied to the token embedding. */
   readonly lm_head: Linear | null;
@@ -275,12 +242,3 @@ export class LlamaForCausalLM extends Module {
   }
 }
 
-/**
- * Next-token targets as Hugging Face computes its causal-LM loss: position t is scored against
- * labels[t + 1]; the last position of each row, and labels of -100, are ignored.
- */
-export function shiftLabels(labels: ArrayLike<number>, batch: number, seq: number, ignoreIndex = -100): Int32Array {
-  const t = new Int32Array(batch * seq).fill(ignoreIndex);
-  for (let b = 0; b < batch; b++) for (let i = 0; i + 1 < seq; i++) t[b * seq + i] = labels[b * seq + i + 1]!;
-  return t;
-}

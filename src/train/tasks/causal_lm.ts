@@ -1,11 +1,11 @@
 // Next-token prediction: the loss is cross-entropy summed over the target tokens (after the shift).
 import { collate, epochBatches, lengthSortedBatches, type Batch } from '../../data/batches.js';
 import type { Example } from '../../data/examples.js';
-import type { LlamaForCausalLM } from '../../models/llama/model.js';
+import type { CausalLM } from '../../models/causal_lm.js';
 import { shiftLabels } from '../../models/llama/model.js';
 import type { TrainTask } from '../task.js';
 
-export function causalLMTask(model: LlamaForCausalLM, train: Example[], heldOut: Example[] | undefined, padId: number): TrainTask<Batch> {
+export function causalLMTask(model: CausalLM, train: Example[], heldOut: Example[] | undefined, padId: number): TrainTask<Batch> {
   return {
     trainSize: train.length,
     heldOutSize: heldOut?.length ?? 0,

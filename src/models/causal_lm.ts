@@ -1,0 +1,93 @@
+// The causal-LM contract: what generate, perplexity, the trainer, export, merge, inspect and the CLI
+// ask of a language model, whatever its family. A family implements it in its own folder
+// (models/llama/: Llama, Mistral, Qwen2, Qwen3) and registers it once (models/registry.ts); code
+// outside models/ sees only this. The KV cache is shared by every family, as mlx-lm shares one.
+import type { Module } from '../nn/module.js';
+import { concat } from '../ops/shape_ops.js';
+import type { LinearCrossEntropyOptions } from '../ops/linear_cross_entropy.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+/** The config fields callers read (a family's own config has these and more). */
+export interface CausalLMConfig {
+  /** config.json's architecture ("Qwen3ForCausalLM") and model_type. */
+  architecture: string;
+  modelType: string;
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  maxPositionEmbeddings: number;
+  tieWordEmbeddings: boolean;
+  bosTokenId: number | null;
+  eosTokenIds: number[];
+  /** The stored dtype: transformers 5's `dtype`, or 4's `torch_dtype`. */
+  torchDtype: string | null;
+  /** The config.json object as read, so an export can write it back unchanged. */
+  raw: Record<string, unknown>;
+  /** Lines a family adds to `gift inspect` (RoPE, biases, norms: what sets it apart). */
+  details(): string[];
+}
+
+export interface CausalLMForwardOptions {
+  /** [batch, cached + seq] of 1 (attend) / 0 (padding); omitted: every key is real. */
+  attentionMask?: ArrayLike<number> | null;
+  /** Continue from (and extend) this cache: positions start at cache.length. */
+  cache?: KVCache | null;
+}
+
+export interface CausalLM extends Module {
+  readonly config: CausalLMConfig;
+  /** Recompute each decoder layer in backward instead of keeping its activations. */
+  gradientCheckpointing: boolean;
+  /** Where the weights came from, and each tensor's stored dtype (an export writes them back so). */
+  sourceDir: string | null;
+  readonly sourceDtypes: Map<string, string>;
+  /** Logits [batch, seq, vocab] for token ids [batch * seq]. */
+  forward(ids: Int32Array | readonly number[], batch: number, seq: number, options?: CausalLMForwardOptions): Tensor;
+  /** Cross-entropy against one target id per position (ignoreIndex skips one), without holding all logits where it can. */
+  loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options?: LinearCrossEntropyOptions): Tensor;
+  newCache(): KVCache;
+}
+
+/** Keys and values of earlier positions, per layer, for generation. */
+export class KVCache {
+  readonly keys: (Tensor | null)[];
+  readonly values: (Tensor | null)[];
+  /** Positions already cached. */
+  length = 0;
+  constructor(layers: number) {
+    this.keys = new Array(layers).fill(null);
+    this.values = new Array(layers).fill(null);
+  }
+  /** Appends this step's k, v [B, Hkv, T, D] for a layer and returns everything so far. */
+  append(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
+    const pk = this.keys[layer];
+    const pv = this.values[layer];
+    const allK = (pk ? concat([pk, k], 2) : k.detach()).keep();
+    const allV = (pv ? concat([pv, v], 2) : v.detach()).keep();
+    pk?.dispose();
+    pv?.dispose();
+    this.keys[layer] = allK;
+    this.values[layer] = allV;
+    return [allK, allV];
+  }
+  dispose(): void {
+    for (const t of [...this.keys, ...this.values]) t?.dispose();
+    this.keys.fill(null);
+    this.values.fill(null);
+    this.length = 0;
+  }
+}
+
+/**
+ * Next-token targets as Hugging Face computes its causal-LM loss: position t is scored against
+ * labels[t + 1]; the last position of each row, and labels of -100, are ignored.
+ */
+export function shiftLabels(labels: ArrayLike<number>, batch: number, seq: number, ignoreIndex = -100): Int32Array {
+  const t = new Int32Array(batch * seq).fill(ignoreIndex);
+  for (let b = 0; b < batch; b++) for (let i = 0; i + 1 < seq; i++) t[b * seq + i] = labels[b * seq + i + 1]!;
+  return t;
+}

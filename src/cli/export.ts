@@ -1,4 +1,5 @@
-// gift export --format wegeft: a GIFT adapter in the layout of the GIFT authors' PEFT fork (WeGeFT).
+// gift export: a GIFT adapter in the layout of the GIFT authors' PEFT fork (--format wegeft), or the
+// model with its adapter merged as one GGUF file for llama.cpp (--format gguf).
 import { requireModelFolder } from './model_loading.js';
 import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
@@ -10,24 +11,35 @@ import { AttachedGift } from '../peft/gift/model.js';
 import { toWegeft } from '../peft/gift/wegeft.js';
 import { parse, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
+import { GGUF_OUT_TYPES, ggufChunks, type GgufOutType } from '../io/gguf.js';
+import { ggufTokenizerMetadata } from '../io/gguf_tokenizer.js';
 
 export const EXPORT_HELP = `gift export --format wegeft --model <dir|org/name> --adapter <dir> --out <dir>
+gift export --format gguf --model <dir|org/name> [--adapter <dir>] --out <file.gguf> [--outtype f32|f16|bf16|q8_0]
 
 Writes a GIFT adapter in the layout of the GIFT authors' PEFT fork (WeGeFT): adapter_config.json with
 r, wegeft_alpha, target_modules, tied_modules (one group per GIFT pair, each layer's exact path) and
 transform_dim "input"; adapter_model.safetensors with each pair once, on its group's first layer, as
 wegeft_phi.weight (phi) and wegeft_psi.weight (psi transposed), both [r, in]. gift convert wegeft reads
 such a folder back.
+
+--format gguf writes the model, with the adapter merged when one is given, as one GGUF file that
+llama.cpp (and Ollama, LM Studio, node-llama-cpp) loads: llama.cpp's "llama" architecture keys, its
+tensor names (q/k rows reordered for its RoPE), the tokenizer and chat template from the folder.
+--outtype (default f16): the matrices' type; q8_0 is llama.cpp's 8-bit blocks (a matrix whose rows
+are not whole blocks of 32 stays f32, and is named). Norms stay f32.
 `;
 
 export async function exportCommand(argv: string[]): Promise<number> {
   const s = { type: 'string' } as const;
-  const { values } = parse(argv, { format: s, model: s, adapter: s, out: s });
+  const { values } = parse(argv, { format: s, model: s, adapter: s, out: s, outtype: s });
   if (values.help) {
     console.log(EXPORT_HELP);
     return 0;
   }
-  if (values.format !== 'wegeft') throw new GiftjsError(`--format must be wegeft, got ${JSON.stringify(values.format ?? null)}\n\n${EXPORT_HELP}`);
+  if (values.format === 'gguf') return exportGguf(values);
+  if (values.format !== 'wegeft') throw new GiftjsError(`--format must be wegeft or gguf, got ${JSON.stringify(values.format ?? null)} (gift export --help)`);
+  if (values.outtype !== undefined) throw new GiftjsError('--outtype goes with --format gguf');
   const modelDir = await requireModelFolder(values, EXPORT_HELP);
   const adapterDir = requireString(values, 'adapter', EXPORT_HELP);
   const out = requireString(values, 'out', EXPORT_HELP);
@@ -40,5 +52,23 @@ export async function exportCommand(argv: string[]): Promise<number> {
     saveSafetensors(join(tmp, 'adapter_model.safetensors'), tensors, { format: 'pt' });
   });
   console.log(`exported ${adapterDir} as WeGeFT -> ${out}`);
+  return 0;
+}
+
+async function exportGguf(values: Record<string, unknown>): Promise<number> {
+  const modelDir = await requireModelFolder(values, EXPORT_HELP);
+  const out = requireString(values, 'out', EXPORT_HELP);
+  const outtype = (values.outtype ?? 'f16') as GgufOutType;
+  if (!GGUF_OUT_TYPES.includes(outtype)) throw new GiftjsError(`--outtype must be ${GGUF_OUT_TYPES.join(', ')}, got '${String(values.outtype)}'`);
+  const adapterDir = values.adapter as string | undefined;
+  assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
+  const model = loadCausalLM(modelDir);
+  if (!model.gguf) throw new GiftjsError(`${modelDir}: ${model.config.architecture} has no GGUF form in giftjs yet`);
+  const tokenizer = ggufTokenizerMetadata(modelDir); // refused before any work when its kind is not written
+  if (adapterDir) loadAdapter(adapterDir, model).merge();
+  const { metadata, tensors, keptF32 } = model.gguf(outtype);
+  writeFileAtomic(out, ggufChunks([...metadata, ...tokenizer], tensors));
+  console.log(`exported ${modelDir}${adapterDir ? ` with ${adapterDir} merged` : ''} as GGUF (${outtype}) -> ${out}`);
+  if (keptF32.length > 0) console.log(`kept as f32 (rows not whole blocks of 32): ${keptF32.join(', ')}`);
   return 0;
 }

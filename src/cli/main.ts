@@ -42,9 +42,11 @@ commands:
   eval      loss and perplexity, the paper's commonsense/math tasks, or classification metrics
   generate  text from a prompt (greedy or sampled), with an optional adapter
   merge     fold an adapter into the weights and export a Hugging Face folder
-  export    --format wegeft: a GIFT adapter in the GIFT authors' PEFT-fork layout
+  export    --format gguf: the model (adapter merged) as one GGUF file for llama.cpp / Ollama;
+            --format wegeft: a GIFT adapter in the GIFT authors' PEFT-fork layout
   prepare   training data as token shards for PyTorch's engine (torchrun -m gift_torch.train)
-  convert   llama2c <model.bin> --tokenizer <tok.bin> --out <dir> | use-lite [<dist dir>] --out <dir>
+  convert   llama2c <model.bin> --tokenizer <tok.bin> --out <dir> | use-lite [<dist dir>] --out <dir> |
+            wegeft <adapter dir> --model <dir> --out <dir>
   explain   GIFT's cluster maps: prototype heat maps over an image, or the tokens each prototype picks
   bench     benchmarks of the tensor engine (gift bench --help)
 

@@ -35,6 +35,7 @@ export async function trainOnTorch(r: TorchRun): Promise<number> {
   const o = r.options;
   if (o.headLr !== null || o.headWeightDecay !== null) throw new GiftjsError('--head-lr and --head-weight-decay have no meaning for --engine torch (no classifier head)');
   if ((o.saveTotalLimit ?? 0) > 0) throw new GiftjsError('--save-total-limit is not available with --engine torch (gift_torch.train keeps one rolling checkpoint)');
+  assertPythonHasTorch();
   // The run folder is claimed as gift train claims it: a folder giftjs did not make is refused, and
   // the lock keeps a second run (of either engine) out while torchrun writes there.
   const release = claimRunFolder(r.out);
@@ -61,7 +62,7 @@ async function runTorch(r: TorchRun, m: TorchRun['methodConfig'], o: TorchRun['o
     '--weight-decay', String(o.weightDecay), '--max-grad-norm', String(o.maxGradNorm), '--seed', String(o.seed),
     '--eval-every', String(o.evalEvery), '--save-every', String(o.saveEvery), ...(r.resume ? ['--resume'] : []),
   ];
-  const python = process.env.GIFTJS_PYTHON ?? 'python3';
+  const python = pythonCommand();
   const pythonPath = [PYTHON_PACKAGE_DIR, process.env.PYTHONPATH].filter(Boolean).join(':');
   console.error(`torch engine: ${python} ${args.join(' ')}`);
   const run = spawnSync(python, args, { stdio: 'inherit', env: { ...process.env, PYTHONPATH: pythonPath } });
@@ -70,4 +71,21 @@ async function runTorch(r: TorchRun, m: TorchRun['methodConfig'], o: TorchRun['o
   console.error(`adapter: ${join(r.out, 'adapter')}\nmetrics: ${join(r.out, 'metrics.json')}`);
   if (r.json) console.log(JSON.stringify(readJsonFile(join(r.out, 'metrics.json'))));
   return 0;
+}
+
+/** The Python that runs PyTorch's engine: GIFTJS_PYTHON, else python3 on the PATH. */
+function pythonCommand(): string {
+  return process.env.GIFTJS_PYTHON ?? 'python3';
+}
+
+/** Before anything is prepared: the Python runs and imports torch, or the refusal names GIFTJS_PYTHON. */
+function assertPythonHasTorch(): void {
+  const python = pythonCommand();
+  const chosen = process.env.GIFTJS_PYTHON ? `GIFTJS_PYTHON (${python})` : `${python} (the PATH's; GIFTJS_PYTHON chooses another)`;
+  const r = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (r.error) throw new GiftjsError(`--engine torch: cannot run ${chosen}: ${r.error.message}; set GIFTJS_PYTHON to a Python with PyTorch`);
+  if (r.status !== 0) {
+    const why = (r.stderr || '').trim().split('\n').pop() ?? `status ${r.status}`;
+    throw new GiftjsError(`--engine torch: ${chosen} cannot import torch (${why}); set GIFTJS_PYTHON to a Python that has PyTorch (Debian: apt-get install python3-torch)`);
+  }
 }

@@ -6,6 +6,7 @@ import type { Module } from '../nn/module.js';
 import { concat } from '../ops/shape_ops.js';
 import type { LinearCrossEntropyOptions } from '../ops/linear_cross_entropy.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { GgufModel, GgufOutType } from '../io/gguf.js';
 
 /** The config fields callers read (a family's own config has these and more). */
 export interface CausalLMConfig {
@@ -50,6 +51,8 @@ export interface CausalLM extends Module {
   /** Cross-entropy against one target id per position (ignoreIndex skips one), without holding all logits where it can. */
   loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options?: LinearCrossEntropyOptions): Tensor;
   newCache(): KVCache;
+  /** llama.cpp's form of the model (GGUF), where the family has one. */
+  gguf?(outtype: GgufOutType): GgufModel;
 }
 
 /** Keys and values of earlier positions, per layer, for generation. */

@@ -50,9 +50,12 @@ export class QuantizedMatrix implements DeviceBuffer {
     readonly codes: Uint8Array,
     /** Half-precision bits of each group's d, rows x groupsPerRow. */
     readonly scales: Uint16Array,
+    /** Values per scale (default quantGroup: int8 a row, int4 32); GGUF's Q8_0 is int8 in groups of 32. */
+    group = quantGroup(format, cols),
   ) {
     this.length = rows * cols;
-    this.group = quantGroup(format, cols);
+    if (!Number.isInteger(group) || group <= 0 || (format === 'int4' && group % 32 !== 0)) throw new GiftjsError(`QuantizedMatrix: group ${group} for ${format} (int4 groups are whole blocks of 32)`);
+    this.group = group;
     this.groupsPerRow = Math.ceil(cols / this.group);
     this.rowBytes = format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
     if (codes.length !== rows * this.rowBytes || scales.length !== rows * this.groupsPerRow) {
@@ -97,8 +100,8 @@ export class QuantizedMatrix implements DeviceBuffer {
  * Quantizes a float32 matrix (or bfloat16 bits) into `format`: the reference quantizer. Refuses,
  * naming `what`, a value that is not finite or a group whose scale overflows half precision.
  */
-export function quantizeReference(values: Float32Array | Uint16Array, rows: number, cols: number, format: QuantFormat, what: string): QuantizedMatrix {
-  const q = emptyQuantized(format, rows, cols);
+export function quantizeReference(values: Float32Array | Uint16Array, rows: number, cols: number, format: QuantFormat, what: string, group = quantGroup(format, cols)): QuantizedMatrix {
+  const q = emptyQuantized(format, rows, cols, undefined, group);
   const widened = values instanceof Uint16Array ? new Float32Array(new Uint32Array(values.length)) : null;
   if (widened) {
     const bits = new Uint32Array(widened.buffer);
@@ -148,11 +151,10 @@ function roundHalfAway(v: number): number {
 }
 
 /** A zeroed matrix to quantize into; `allocate` may give the codes' memory (a huge-page mapping). */
-export function emptyQuantized(format: QuantFormat, rows: number, cols: number, allocate?: (bytes: number) => ArrayBuffer | null): QuantizedMatrix {
-  const group = quantGroup(format, cols);
+export function emptyQuantized(format: QuantFormat, rows: number, cols: number, allocate?: (bytes: number) => ArrayBuffer | null, group = quantGroup(format, cols)): QuantizedMatrix {
   const rowBytes = format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
   const given = allocate?.(rows * rowBytes) ?? null;
-  return new QuantizedMatrix(format, rows, cols, given ? new Uint8Array(given) : new Uint8Array(rows * rowBytes), new Uint16Array(rows * Math.ceil(cols / group)));
+  return new QuantizedMatrix(format, rows, cols, given ? new Uint8Array(given) : new Uint8Array(rows * rowBytes), new Uint16Array(rows * Math.ceil(cols / group)), group);
 }
 
 export function notQuantizable(what: string, why: string): GiftjsError {

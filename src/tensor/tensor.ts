@@ -6,7 +6,7 @@
 import { runBackward, type GradNode } from './autograd.js';
 import { bf16ToFloat32, float16ToFloat32, float32ToBf16, type StorageDType } from './dtype.js';
 import { keep, poolFor, trackInScope, type BufferPool } from './memory.js';
-import { notQuantizable, quantGroup, quantizeReference, emptyQuantized, type QuantFormat, type QuantizedMatrix } from './quantized.js';
+import { notQuantizable, quantizeReference, emptyQuantized, type QuantFormat, type QuantizedMatrix } from './quantized.js';
 import { Random } from './random.js';
 import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
 import type { BackendMemory, DeviceBuffer } from '../backend/backend.js';
@@ -463,8 +463,8 @@ export function quantizeValues(values: Float32Array | Uint16Array, rows: number,
     const q = into ?? emptyQuantized(format, rows, cols);
     if (backend.quantize(values as Float32Array, q)) return q;
   }
-  const q = quantizeReference(values, rows, cols, format, what);
-  if (backend.quantize) throw notQuantizable(what, `the ${backend.name} quantizer refused what the reference accepts (group ${quantGroup(format, cols)})`);
+  const q = quantizeReference(values, rows, cols, format, what, into?.group);
+  if (backend.quantize) throw notQuantizable(what, `the ${backend.name} quantizer refused what the reference accepts (group ${q.group})`);
   if (into) {
     into.codes.set(q.codes);
     into.scales.set(q.scales);

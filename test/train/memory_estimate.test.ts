@@ -87,9 +87,10 @@ test('a 70B-shaped folder is refused before any weight is read, naming what it n
   // gift inspect prints the same estimates, before loading anything.
   const inspect = spawnSync(process.execPath, [GIFT, 'inspect', small, '--batch-size', '8', '--max-length', '256', '--rank', '16', '--json'], { encoding: 'utf8' });
   assert.equal(inspect.status, 0, inspect.stderr);
-  assert.match(inspect.stdout, /memory at the peak, 8 x 256 tokens .*\n  train \(GIFT on q_proj,v_proj\): [\d.]+ GB; with --gradient-checkpointing [\d.]+ GB; and --bf16 [\d.]+ GB\n  eval [\d.]+ GB; generate [\d.]+ GB/);
+  assert.match(inspect.stdout, /memory at the peak, 8 x 256 tokens .*\n  train \(GIFT on q_proj,v_proj\): [\d.]+ GB; with --gradient-checkpointing [\d.]+ GB; and --bf16 [\d.]+ GB\n  with --gradient-checkpointing --quantize int8 [\d.]+ GB; --quantize int4 [\d.]+ GB\n  eval [\d.]+ GB; generate [\d.]+ GB; generate --quantize int8 [\d.]+ GB, int4 [\d.]+ GB/);
   const m = JSON.parse(inspect.stdout.trim().split('\n').pop()!).memory_bytes as Record<string, number>;
   assert.ok(m.train_checkpointing! < m.train! && m.train_checkpointing_bf16! < m.train_checkpointing!, JSON.stringify(m));
+  assert.ok(m.train_checkpointing_int4! < m.train_checkpointing_int8! && m.train_checkpointing_int8! < m.train_checkpointing_bf16!, JSON.stringify(m));
   assert.ok(m.train! > 944 * 2 ** 20 && m.train_checkpointing! < 944 * 2 ** 20, 'the refusal and the fit above agree with inspect');
   assert.ok(readFileSync(join(small, 'config.json')).length > 0);
 });

@@ -19,6 +19,8 @@ import { loadStateDict } from '../load_state_dict.js';
 import { join } from 'node:path';
 import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './config.js';
 import { GiftjsError } from '../../errors.js';
+import type { GgufModel, GgufOutType } from '../../io/gguf.js';
+import { llamaGguf } from './gguf.js';
 import { KVCache, type CausalLM, type CausalLMForwardOptions } from '../causal_lm.js';
 
 // The contract's shared pieces, still reachable from here.
@@ -234,6 +236,10 @@ export class LlamaForCausalLM extends Module implements CausalLM {
 
   newCache(): KVCache {
     return new KVCache(this.config.numLayers);
+  }
+
+  gguf(outtype: GgufOutType): GgufModel {
+    return llamaGguf(this, outtype);
   }
 
   /** A randomly initialised model of a config (tests, benchmarks). */

@@ -1,0 +1,116 @@
+// A Llama-family model as llama.cpp's GGUF "llama" architecture: its hyperparameters as llama.*
+// keys, its tensors under llama.cpp's names (blk.N.attn_q, ...). llama.cpp's Llama applies RoPE to
+// interleaved pairs where Hugging Face's rotates halves, so q_proj and k_proj rows are permuted
+// per head as llama.cpp's own converter permutes them: row (h, j, i) of Hugging Face's
+// [heads, 2, d/2] layout becomes row (h, i, j). Weights go out as F32, F16, BF16 or Q8_0 (a matrix
+// whose rows are not whole blocks of 32 stays F32 in a Q8_0 file, as llama.cpp's converter does).
+import type { GgmlType, GgufModel, GgufOutType } from '../../io/gguf.js';
+import { GGML_TYPE } from '../../io/gguf.js';
+import { float32ToBf16, float32ToFloat16 } from '../../tensor/dtype.js';
+import { emptyQuantized } from '../../tensor/quantized.js';
+import { quantizeValues } from '../../tensor/tensor.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import type { LlamaForCausalLM } from './model.js';
+import { GiftjsError } from '../../errors.js';
+
+/** general.file_type: what most tensors are. */
+const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
+
+/** The architecture, hyperparameters and tensors (the tokenizer's keys come from the folder). */
+export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufModel {
+  const c = model.config;
+  if (c.architecture !== 'LlamaForCausalLM' && c.architecture !== 'MistralForCausalLM') {
+    throw new GiftjsError(`GGUF export writes llama.cpp's "llama" architecture (LlamaForCausalLM, MistralForCausalLM) so far; ${c.architecture} is not supported yet`);
+  }
+  if (c.ropeScaling) throw new GiftjsError(`GGUF export: rope_scaling '${c.ropeScaling.type}' needs llama.cpp's rope_freqs tensor, which is not written yet`);
+  if (c.slidingWindow) throw new GiftjsError('GGUF export: sliding-window attention is not written yet');
+  if (c.qkvBias || c.outputBias || c.mlpBias) throw new GiftjsError('GGUF export: attention or MLP biases are not written yet');
+  const arch = 'llama';
+  const metadata: GgufModel['metadata'] = [
+    ['general.architecture', { type: 'string', value: arch }],
+    ['general.name', { type: 'string', value: model.sourceDir?.split('/').filter(Boolean).pop() ?? 'giftjs' }],
+    ['general.file_type', { type: 'u32', value: FILE_TYPE[outtype] }],
+    [`${arch}.vocab_size`, { type: 'u32', value: c.vocabSize }],
+    [`${arch}.context_length`, { type: 'u32', value: c.maxPositionEmbeddings }],
+    [`${arch}.embedding_length`, { type: 'u32', value: c.hiddenSize }],
+    [`${arch}.block_count`, { type: 'u32', value: c.numLayers }],
+    [`${arch}.feed_forward_length`, { type: 'u32', value: c.intermediateSize }],
+    [`${arch}.rope.dimension_count`, { type: 'u32', value: c.headDim }],
+    [`${arch}.rope.freq_base`, { type: 'f32', value: c.ropeTheta }],
+    [`${arch}.attention.head_count`, { type: 'u32', value: c.numHeads }],
+    [`${arch}.attention.head_count_kv`, { type: 'u32', value: c.numKvHeads }],
+    [`${arch}.attention.layer_norm_rms_epsilon`, { type: 'f32', value: c.rmsNormEps }],
+    [`${arch}.attention.key_length`, { type: 'u32', value: c.headDim }],
+    [`${arch}.attention.value_length`, { type: 'u32', value: c.headDim }],
+  ];
+  const keptF32: string[] = [];
+  const tensors: GgufModel['tensors'] = [];
+  const add = (name: string, t: Tensor, permuteHeads = 0) => {
+    let values = t.toFloat32Array();
+    if (permuteHeads) values = interleaveRopePairs(values, permuteHeads, t.shape[1]!);
+    if (t.rank === 1) {
+      tensors.push({ name, shape: [...t.shape], type: GGML_TYPE.F32, data: bytesOf(values) }); // norms stay F32, as llama.cpp keeps them
+      return;
+    }
+    const [rows, cols] = t.shape as [number, number];
+    let type: GgmlType = { f32: GGML_TYPE.F32, f16: GGML_TYPE.F16, bf16: GGML_TYPE.BF16, q8_0: GGML_TYPE.Q8_0 }[outtype];
+    if (type === GGML_TYPE.Q8_0 && cols % 32 !== 0) {
+      type = GGML_TYPE.F32;
+      keptF32.push(name);
+    }
+    tensors.push({ name, shape: [rows, cols], type, data: encode(values, rows, cols, type, name) });
+  };
+  add('token_embd.weight', model.model.embed_tokens.weight);
+  model.model.layers.forEach((layer, i) => {
+    const p = `blk.${i}.`;
+    add(`${p}attn_norm.weight`, layer.input_layernorm.weight);
+    add(`${p}attn_q.weight`, layer.self_attn.q_proj.weight, c.numHeads);
+    add(`${p}attn_k.weight`, layer.self_attn.k_proj.weight, c.numKvHeads);
+    add(`${p}attn_v.weight`, layer.self_attn.v_proj.weight);
+    add(`${p}attn_output.weight`, layer.self_attn.o_proj.weight);
+    add(`${p}ffn_norm.weight`, layer.post_attention_layernorm.weight);
+    add(`${p}ffn_gate.weight`, layer.mlp.gate_proj.weight);
+    add(`${p}ffn_up.weight`, layer.mlp.up_proj.weight);
+    add(`${p}ffn_down.weight`, layer.mlp.down_proj.weight);
+  });
+  add('output_norm.weight', model.model.norm.weight);
+  if (model.lm_head) add('output.weight', model.lm_head.weight); // tied: llama.cpp reads token_embd
+  return { metadata, tensors, keptF32 };
+}
+
+/** Rows of each head reordered from halves (Hugging Face's RoPE) to interleaved pairs (llama.cpp's). */
+function interleaveRopePairs(w: Float32Array, heads: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  const d = w.length / cols / heads;
+  for (let h = 0; h < heads; h++) {
+    for (let j = 0; j < 2; j++) {
+      for (let i = 0; i < d / 2; i++) {
+        const from = (h * d + j * (d / 2) + i) * cols;
+        const to = (h * d + 2 * i + j) * cols;
+        out.set(w.subarray(from, from + cols), to);
+      }
+    }
+  }
+  return out;
+}
+
+function bytesOf(a: Float32Array | Uint16Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** A [rows, cols] float32 matrix in a ggml type; Q8_0 blocks (d as float16, then 32 codes) by llama.cpp's rule. */
+function encode(values: Float32Array, rows: number, cols: number, type: GgmlType, name: string): Uint8Array {
+  if (type === GGML_TYPE.F32) return bytesOf(values);
+  if (type === GGML_TYPE.F16) return bytesOf(float32ToFloat16(values));
+  if (type === GGML_TYPE.BF16) return bytesOf(float32ToBf16(values));
+  // Q8_0: the int8 quantizer over groups of 32 (int8 is Q8_0's rule), interleaved into blocks.
+  const q = quantizeValues(values, rows, cols, 'int8', `'${name}'`, emptyQuantized('int8', rows, cols, undefined, 32));
+  const blocks = (rows * cols) / 32;
+  const out = new Uint8Array(blocks * 34);
+  for (let b = 0; b < blocks; b++) {
+    out[b * 34] = q.scales[b]! & 0xff;
+    out[b * 34 + 1] = q.scales[b]! >> 8;
+    out.set(q.codes.subarray(b * 32, b * 32 + 32), b * 34 + 2);
+  }
+  return out;
+}

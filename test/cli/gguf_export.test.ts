@@ -1,0 +1,156 @@
+// gift export --format gguf, checked by llama.cpp itself (npm's node-llama-cpp 3.21.1, prebuilt,
+// installed into a cache folder by .ci/run -- never into the package's dependencies): stories260K
+// (converted from ../shared) with a GIFT adapter merged, written as GGUF and loaded by llama.cpp,
+// gives giftjs's next-token log-probabilities (F32 KV cache: llama.cpp's default F16 cache alone
+// moves them by ~1e-2), the same greedy continuation, and the same tokens for a text.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { generate } from '../../src/generate/generate.js';
+import { convertLlama2c } from '../../src/io/llama2c.js';
+import { Tokenizer } from '../../src/io/tokenizer.js';
+import { LlamaForCausalLM } from '../../src/models/llama/model.js';
+import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { Random } from '../../src/tensor/random.js';
+import { needsShared, SHARED_DIR } from '../helpers.js';
+
+const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
+/** Where .ci/run installs node-llama-cpp (GIFTJS_LLAMA_CPP overrides). */
+const LLAMA_CPP = process.env.GIFTJS_LLAMA_CPP ?? join(homedir(), '.cache', 'giftjs-llama-cpp');
+const LLAMA_CPP_ENTRY = join(LLAMA_CPP, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+const skip = needsShared('models/stories260K/stories260K.bin')
+  || (existsSync(LLAMA_CPP_ENTRY) ? false : `node-llama-cpp 3.21.1 is not installed in ${LLAMA_CPP} (.ci/run installs it: npm i -E node-llama-cpp@3.21.1 --prefix ${LLAMA_CPP})`);
+
+// Minimal shapes of what these tests use from node-llama-cpp.
+interface Sequence { controlledEvaluate(input: [number, { generateNext: { probabilities: true } }][]): Promise<({ next: { probabilities: Map<number, number> } } | undefined)[]> }
+interface LlamaModel { tokenize(text: string): number[]; createContext(o: Record<string, unknown>): Promise<{ getSequence(): Sequence; dispose(): Promise<void> }>; dispose(): Promise<void> }
+interface Llama { loadModel(o: { modelPath: string }): Promise<LlamaModel> }
+
+async function llamaCpp(): Promise<Llama> {
+  const { getLlama } = (await import(pathToFileURL(LLAMA_CPP_ENTRY).href)) as { getLlama(o: Record<string, unknown>): Promise<Llama> };
+  return getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+}
+
+/** llama.cpp's next-token probabilities after each token of `ids`. */
+async function llamaCppProbabilities(llama: Llama, gguf: string, ids: number[]): Promise<Map<number, number>[]> {
+  const model = await llama.loadModel({ modelPath: gguf });
+  const context = await model.createContext({ contextSize: 64, batchSize: 64, threads: 2, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
+  try {
+    const out = await context.getSequence().controlledEvaluate(ids.map((t) => [t, { generateNext: { probabilities: true } }]));
+    return out.map((o) => o!.next.probabilities);
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+}
+
+function logSoftmaxRows(logits: Float32Array, vocab: number): Float64Array {
+  const out = new Float64Array(logits.length);
+  for (let r = 0; r < logits.length / vocab; r++) {
+    const row = logits.subarray(r * vocab, (r + 1) * vocab);
+    const max = Math.max(...row);
+    const lse = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+    for (let j = 0; j < vocab; j++) out[r * vocab + j] = row[j]! - lse;
+  }
+  return out;
+}
+
+let made: { dir: string; model: string; adapter: string } | null = null;
+function setup() {
+  if (made) return made;
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-gguf-'));
+  const model = join(dir, 'stories260K');
+  convertLlama2c(join(SHARED_DIR, 'models/stories260K/stories260K.bin'), join(SHARED_DIR, 'models/stories260K/tok512.bin'), model);
+  // A GIFT adapter with trained-looking values on q, k, v and the MLP's up projection.
+  const m = LlamaForCausalLM.fromPretrained(model);
+  const gift = attachAdapter(m, { method: 'gift', rank: 8, target_modules: ['q_proj', 'k_proj', 'v_proj', 'up_proj'] }, 3);
+  const r = new Random(5);
+  for (const [, t] of gift.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.15 * r.normal())));
+  const adapter = join(dir, 'adapter');
+  saveAdapter(adapter, gift, { path: model, architecture: m.config.architecture });
+  return (made = { dir, model, adapter });
+}
+
+const IDS = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395];
+
+test('GGUF f32 of stories260K with a GIFT adapter merged: llama.cpp gives giftjs\'s log-probabilities (1e-4) and greedy continuation', { skip }, async () => {
+  const s = setup();
+  const gguf = join(s.dir, 'merged-f32.gguf');
+  const r = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--adapter', s.adapter, '--out', gguf, '--outtype', 'f32'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  // giftjs with the adapter attached, unmerged: the merge and the export are both under test.
+  const model = LlamaForCausalLM.fromPretrained(s.model);
+  loadAdapter(s.adapter, model);
+  const ours = logSoftmaxRows(noGrad(() => model.forward(IDS, 1, IDS.length).toFloat32Array()), model.config.vocabSize);
+  const base = logSoftmaxRows(noGrad(() => LlamaForCausalLM.fromPretrained(s.model).forward(IDS, 1, IDS.length).toFloat32Array()), model.config.vocabSize);
+  const llama = await llamaCpp();
+  const theirs = await llamaCppProbabilities(llama, gguf, IDS);
+  let worst = 0;
+  let adapterMoves = 0;
+  theirs.forEach((probs, i) => {
+    for (const [token, p] of probs) {
+      if (p < 1e-4) continue;
+      worst = Math.max(worst, Math.abs(Math.log(p) - ours[i * 512 + token]!));
+      adapterMoves = Math.max(adapterMoves, Math.abs(base[i * 512 + token]! - ours[i * 512 + token]!));
+    }
+  });
+  assert.ok(adapterMoves > 0.05, `the adapter changes the log-probabilities (${adapterMoves})`);
+  assert.ok(worst < 1e-4, `llama.cpp vs giftjs log-probabilities: max difference ${worst}`);
+
+  // Greedy: giftjs's continuation, token by token through llama.cpp's argmax.
+  const continuation = generate(model, IDS, { maxNewTokens: 12 });
+  const all = await llamaCppProbabilities(llama, gguf, [...IDS, ...continuation.slice(0, -1)]);
+  const argmax = all.slice(IDS.length - 1).map((p) => p.entries().next().value![0]);
+  assert.deepEqual(argmax, continuation, 'llama.cpp\'s greedy tokens');
+});
+
+test('GGUF q8_0: llama.cpp loads the 8-bit file and stays near giftjs; tokens of a text and the f32 fallback are as giftjs\'s', { skip }, async () => {
+  const s = setup();
+  const gguf = join(s.dir, 'q8_0.gguf');
+  const r = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', gguf, '--outtype', 'q8_0'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  // stories260K's MLP is 172 wide: down_proj's rows are not whole blocks of 32.
+  assert.match(r.stdout, /kept as f32 \(rows not whole blocks of 32\): blk\.0\.ffn_down\.weight, .*blk\.4\.ffn_down\.weight/);
+  const model = LlamaForCausalLM.fromPretrained(s.model);
+  const ours = logSoftmaxRows(noGrad(() => model.forward(IDS, 1, IDS.length).toFloat32Array()), 512);
+  const llama = await llamaCpp();
+  const theirs = await llamaCppProbabilities(llama, gguf, IDS);
+  // llama.cpp's Q8_0 products quantize the activations to 8 bits as well; on a 64-wide model that
+  // moves log-probabilities by up to ~0.25 (measured 0.24), so the bound is loose and the argmax checked.
+  let worst = 0;
+  let sameTop = 0;
+  theirs.forEach((probs, i) => {
+    for (const [token, p] of probs) if (p >= 1e-2) worst = Math.max(worst, Math.abs(Math.log(p) - ours[i * 512 + token]!));
+    const row = ours.subarray(i * 512, (i + 1) * 512);
+    if (probs.entries().next().value![0] === row.indexOf(Math.max(...row))) sameTop++;
+  });
+  assert.ok(worst < 0.5, `q8_0 vs giftjs float32: max log-probability difference ${worst}`);
+  assert.ok(sameTop >= IDS.length - 2, `the most likely next token agrees at ${sameTop} of ${IDS.length} positions`);
+  // The tokenizer written into the file: llama.cpp tokenizes as giftjs does (byte fallback included).
+  const tokenizer = Tokenizer.fromFolder(s.model);
+  const m = await llama.loadModel({ modelPath: gguf });
+  for (const text of ['Once upon a time, there was a little girl named Lily.', 'The cat said "Hello!" to Tom; héllo ☃']) {
+    assert.deepEqual(Array.from(m.tokenize(text)), tokenizer.encode(text, { addSpecialTokens: false }), text);
+  }
+  await m.dispose();
+});
+
+test('GGUF export refuses what it does not write, by name', { skip: needsShared('models/stories260K/stories260K.bin') }, () => {
+  const s = setup();
+  const bad = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 'x.gguf'), '--outtype', 'q4_k'], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--outtype must be f32, f16, bf16, q8_0, got 'q4_k'/);
+  // A Qwen3 folder (with a tokenizer beside it): llama.cpp's qwen3 architecture is not written yet.
+  const qwen = join(s.dir, 'qwen3');
+  cpSync(fileURLToPath(new URL('../../../test/fixtures/qwen3/qwen3', import.meta.url)), qwen, { recursive: true });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(s.model, f), join(qwen, f));
+  const q = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', qwen, '--out', join(s.dir, 'q.gguf')], { encoding: 'utf8' });
+  assert.notEqual(q.status, 0);
+  assert.match(q.stderr, /GGUF export writes llama\.cpp's "llama" architecture \(LlamaForCausalLM, MistralForCausalLM\) so far; Qwen3ForCausalLM is not supported yet/);
+  assert.ok(!existsSync(join(s.dir, 'q.gguf')), 'nothing written');
+});

@@ -1,0 +1,44 @@
+// What a newcomer reads when something is missing or mistyped: --engine torch on a Python without
+// PyTorch names GIFTJS_PYTHON before anything is prepared; the top-level help lists every command
+// form (export gguf, convert wegeft); an unknown export format says which exist, without a wall of usage.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const GIFT = join(ROOT, 'bin/gift.js');
+const MODEL = join(ROOT, 'test/fixtures/llama/llama-gqa');
+
+function gift(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [GIFT, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('--engine torch on a Python without PyTorch is refused before anything is prepared, naming GIFTJS_PYTHON', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-notorch-'));
+  // A python3 as Debian's is before python3-torch: it runs, and cannot import torch.
+  const python = join(dir, 'python3');
+  writeFileSync(python, '#!/bin/sh\necho "ModuleNotFoundError: No module named \'torch\'" >&2\nexit 1\n');
+  chmodSync(python, 0o755);
+  const data = join(dir, 'train.jsonl');
+  writeFileSync(data, '{"text": "a line"}\n');
+  const out = join(dir, 'run');
+  const r = gift(['train', '--engine', 'torch', '--model', MODEL, '--data', data, '--out', out], { GIFTJS_PYTHON: python });
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /--engine torch: GIFTJS_PYTHON \(.*python3\) cannot import torch \(ModuleNotFoundError: No module named 'torch'\); set GIFTJS_PYTHON to a Python that has PyTorch/);
+  assert.ok(!existsSync(join(out, 'shards')), 'nothing was prepared');
+});
+
+test('the top-level help lists every command form; an unknown export format names the ones that exist', () => {
+  const help = gift(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.out, /export {4}--format gguf: the model \(adapter merged\) as one GGUF file/);
+  assert.match(help.out, /wegeft <adapter dir> --model <dir> --out <dir>/);
+  const bad = gift(['export', '--format', 'onnx', '--model', MODEL, '--out', '/tmp/x']);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.err.trim(), `gift: --format must be wegeft or gguf, got "onnx" (gift export --help)`);
+});

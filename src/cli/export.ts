@@ -15,7 +15,7 @@ import { GGUF_OUT_TYPES, ggufChunks, type GgufOutType } from '../io/gguf.js';
 import { ggufTokenizerMetadata } from '../io/gguf_tokenizer.js';
 
 export const EXPORT_HELP = `gift export --format wegeft --model <dir|org/name> --adapter <dir> --out <dir>
-gift export --format gguf --model <dir|org/name> [--adapter <dir>] --out <file.gguf> [--outtype f32|f16|bf16|q8_0]
+gift export --format gguf --model <dir|org/name> [--adapter <dir>] --out <file.gguf> [--outtype f32|f16|bf16|q8_0|q4_0]
 
 Writes a GIFT adapter in the layout of the GIFT authors' PEFT fork (WeGeFT): adapter_config.json with
 r, wegeft_alpha, target_modules, tied_modules (one group per GIFT pair, each layer's exact path) and
@@ -26,7 +26,7 @@ such a folder back.
 --format gguf writes the model, with the adapter merged when one is given, as one GGUF file that
 llama.cpp (and Ollama, LM Studio, node-llama-cpp) loads: llama.cpp's "llama" architecture keys, its
 tensor names (q/k rows reordered for its RoPE), the tokenizer and chat template from the folder.
---outtype (default f16): the matrices' type; q8_0 is llama.cpp's 8-bit blocks (a matrix whose rows
+--outtype (default f16): the matrices' type; q8_0 and q4_0 are llama.cpp's 8-bit and 4-bit blocks (a matrix whose rows
 are not whole blocks of 32 stays f32, and is named). Norms stay f32.
 `;
 

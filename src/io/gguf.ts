@@ -21,14 +21,14 @@ const BLOCK: Record<GgmlType, { bytes: number; values: number }> = {
 export const GGUF_ALIGNMENT = 32;
 
 /** The weight types `gift export --format gguf --outtype` writes. */
-export type GgufOutType = 'f32' | 'f16' | 'bf16' | 'q8_0';
-export const GGUF_OUT_TYPES: readonly GgufOutType[] = ['f32', 'f16', 'bf16', 'q8_0'];
+export type GgufOutType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+export const GGUF_OUT_TYPES: readonly GgufOutType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'];
 
 /** A model in llama.cpp's form: architecture keys and tensors (the tokenizer's keys come from its folder). */
 export interface GgufModel {
   metadata: [string, GgufValue][];
   tensors: GgufTensor[];
-  /** Matrices written as F32 where the type asked for cannot hold them (rows not whole Q8_0 blocks). */
+  /** Matrices written as F32 where the type asked for cannot hold them (rows not whole blocks of 32). */
   keptF32: string[];
 }
 

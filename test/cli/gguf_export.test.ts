@@ -109,42 +109,46 @@ test('GGUF f32 of stories260K with a GIFT adapter merged: llama.cpp gives giftjs
   assert.deepEqual(argmax, continuation, 'llama.cpp\'s greedy tokens');
 });
 
-test('GGUF q8_0: llama.cpp loads the 8-bit file and stays near giftjs; tokens of a text and the f32 fallback are as giftjs\'s', { skip }, async () => {
-  const s = setup();
-  const gguf = join(s.dir, 'q8_0.gguf');
-  const r = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', gguf, '--outtype', 'q8_0'], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  // stories260K's MLP is 172 wide: down_proj's rows are not whole blocks of 32.
-  assert.match(r.stdout, /kept as f32 \(rows not whole blocks of 32\): blk\.0\.ffn_down\.weight, .*blk\.4\.ffn_down\.weight/);
-  const model = LlamaForCausalLM.fromPretrained(s.model);
-  const ours = logSoftmaxRows(noGrad(() => model.forward(IDS, 1, IDS.length).toFloat32Array()), 512);
-  const llama = await llamaCpp();
-  const theirs = await llamaCppProbabilities(llama, gguf, IDS);
-  // llama.cpp's Q8_0 products quantize the activations to 8 bits as well; on a 64-wide model that
-  // moves log-probabilities by up to ~0.25 (measured 0.24), so the bound is loose and the argmax checked.
-  let worst = 0;
-  let sameTop = 0;
-  theirs.forEach((probs, i) => {
-    for (const [token, p] of probs) if (p >= 1e-2) worst = Math.max(worst, Math.abs(Math.log(p) - ours[i * 512 + token]!));
-    const row = ours.subarray(i * 512, (i + 1) * 512);
-    if (probs.entries().next().value![0] === row.indexOf(Math.max(...row))) sameTop++;
+for (const [outtype, quantize, bound] of [['q8_0', null, 0.5], ['q4_0', 'int4', 1.5]] as const) {
+  test(`GGUF ${outtype}: llama.cpp loads it and agrees with giftjs${quantize ? ` on its --quantize ${quantize} base` : ''}; the f32 fallback is named; text tokenizes as in giftjs`, { skip }, async () => {
+    const s = setup();
+    const gguf = join(s.dir, `${outtype}.gguf`);
+    const r = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', gguf, '--outtype', outtype], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    // stories260K's MLP is 172 wide: down_proj's rows are not whole blocks of 32.
+    assert.match(r.stdout, /kept as f32 \(rows not whole blocks of 32\): blk\.0\.ffn_down\.weight, .*blk\.4\.ffn_down\.weight/);
+    // giftjs's own int4 is Q4_0's rule, so the 4-bit file is compared with giftjs on its 4-bit base.
+    const model = LlamaForCausalLM.fromPretrained(s.model, quantize ? { quantize } : {});
+    const ours = logSoftmaxRows(noGrad(() => model.forward(IDS, 1, IDS.length).toFloat32Array()), 512);
+    const llama = await llamaCpp();
+    const theirs = await llamaCppProbabilities(llama, gguf, IDS);
+    // llama.cpp's quantized products quantize the activations to 8 bits as well; on a 64-wide model
+    // that moves log-probabilities by up to ~0.25 (q8_0) and ~0.7 (q4_0; giftjs's int4 also covers
+    // ffn_down), measured, so the bound is loose and the most likely token is checked too.
+    let worst = 0;
+    let sameTop = 0;
+    theirs.forEach((probs, i) => {
+      for (const [token, p] of probs) if (p >= 1e-2) worst = Math.max(worst, Math.abs(Math.log(p) - ours[i * 512 + token]!));
+      const row = ours.subarray(i * 512, (i + 1) * 512);
+      if (probs.entries().next().value![0] === row.indexOf(Math.max(...row))) sameTop++;
+    });
+    assert.ok(worst < bound, `${outtype} vs giftjs: max log-probability difference ${worst}`);
+    assert.ok(sameTop >= IDS.length - 1, `the most likely next token agrees at ${sameTop} of ${IDS.length} positions`);
+    // The tokenizer written into the file: llama.cpp tokenizes as giftjs does (byte fallback included).
+    const tokenizer = Tokenizer.fromFolder(s.model);
+    const m = await llama.loadModel({ modelPath: gguf });
+    for (const text of ['Once upon a time, there was a little girl named Lily.', 'The cat said "Hello!" to Tom; héllo ☃']) {
+      assert.deepEqual(Array.from(m.tokenize(text)), tokenizer.encode(text, { addSpecialTokens: false }), text);
+    }
+    await m.dispose();
   });
-  assert.ok(worst < 0.5, `q8_0 vs giftjs float32: max log-probability difference ${worst}`);
-  assert.ok(sameTop >= IDS.length - 2, `the most likely next token agrees at ${sameTop} of ${IDS.length} positions`);
-  // The tokenizer written into the file: llama.cpp tokenizes as giftjs does (byte fallback included).
-  const tokenizer = Tokenizer.fromFolder(s.model);
-  const m = await llama.loadModel({ modelPath: gguf });
-  for (const text of ['Once upon a time, there was a little girl named Lily.', 'The cat said "Hello!" to Tom; héllo ☃']) {
-    assert.deepEqual(Array.from(m.tokenize(text)), tokenizer.encode(text, { addSpecialTokens: false }), text);
-  }
-  await m.dispose();
-});
+}
 
 test('GGUF export refuses what it does not write, by name', { skip: needsShared('models/stories260K/stories260K.bin') }, () => {
   const s = setup();
   const bad = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 'x.gguf'), '--outtype', 'q4_k'], { encoding: 'utf8' });
   assert.notEqual(bad.status, 0);
-  assert.match(bad.stderr, /--outtype must be f32, f16, bf16, q8_0, got 'q4_k'/);
+  assert.match(bad.stderr, /--outtype must be f32, f16, bf16, q8_0, q4_0, got 'q4_k'/);
   // A Qwen3 folder (with a tokenizer beside it): llama.cpp's qwen3 architecture is not written yet.
   const qwen = join(s.dir, 'qwen3');
   cpSync(fileURLToPath(new URL('../../../test/fixtures/qwen3/qwen3', import.meta.url)), qwen, { recursive: true });

@@ -2,8 +2,9 @@
 // keys, its tensors under llama.cpp's names (blk.N.attn_q, ...). llama.cpp's Llama applies RoPE to
 // interleaved pairs where Hugging Face's rotates halves, so q_proj and k_proj rows are permuted
 // per head as llama.cpp's own converter permutes them: row (h, j, i) of Hugging Face's
-// [heads, 2, d/2] layout becomes row (h, i, j). Weights go out as F32, F16, BF16 or Q8_0 (a matrix
-// whose rows are not whole blocks of 32 stays F32 in a Q8_0 file, as llama.cpp's converter does).
+// [heads, 2, d/2] layout becomes row (h, i, j). Weights go out as F32, F16, BF16, Q8_0 or Q4_0 (a
+// matrix whose rows are not whole blocks of 32 stays F32 in a quantized file, as llama.cpp's
+// converter does). giftjs's int8 in groups of 32 is Q8_0 and its int4 is Q4_0, byte for byte.
 import type { GgmlType, GgufModel, GgufOutType } from '../../io/gguf.js';
 import { GGML_TYPE } from '../../io/gguf.js';
 import { float32ToBf16, float32ToFloat16 } from '../../tensor/dtype.js';
@@ -14,7 +15,7 @@ import type { LlamaForCausalLM } from './model.js';
 import { GiftjsError } from '../../errors.js';
 
 /** general.file_type: what most tensors are. */
-const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
+const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, bf16: 32 };
 
 /** The architecture, hyperparameters and tensors (the tokenizer's keys come from the folder). */
 export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufModel {
@@ -53,8 +54,8 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
       return;
     }
     const [rows, cols] = t.shape as [number, number];
-    let type: GgmlType = { f32: GGML_TYPE.F32, f16: GGML_TYPE.F16, bf16: GGML_TYPE.BF16, q8_0: GGML_TYPE.Q8_0 }[outtype];
-    if (type === GGML_TYPE.Q8_0 && cols % 32 !== 0) {
+    let type: GgmlType = { f32: GGML_TYPE.F32, f16: GGML_TYPE.F16, bf16: GGML_TYPE.BF16, q8_0: GGML_TYPE.Q8_0, q4_0: GGML_TYPE.Q4_0 }[outtype];
+    if ((type === GGML_TYPE.Q8_0 || type === GGML_TYPE.Q4_0) && cols % 32 !== 0) {
       type = GGML_TYPE.F32;
       keptF32.push(name);
     }
@@ -98,19 +99,25 @@ function bytesOf(a: Float32Array | Uint16Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** A [rows, cols] float32 matrix in a ggml type; Q8_0 blocks (d as float16, then 32 codes) by llama.cpp's rule. */
+/** A [rows, cols] float32 matrix in a ggml type; Q8_0 / Q4_0 blocks (d as float16, then the codes) by llama.cpp's rules. */
 function encode(values: Float32Array, rows: number, cols: number, type: GgmlType, name: string): Uint8Array {
   if (type === GGML_TYPE.F32) return bytesOf(values);
   if (type === GGML_TYPE.F16) return bytesOf(float32ToFloat16(values));
   if (type === GGML_TYPE.BF16) return bytesOf(float32ToBf16(values));
-  // Q8_0: the int8 quantizer over groups of 32 (int8 is Q8_0's rule), interleaved into blocks.
-  const q = quantizeValues(values, rows, cols, 'int8', `'${name}'`, emptyQuantized('int8', rows, cols, undefined, 32));
+  // Q8_0: the int8 quantizer over groups of 32 (Q8_0's rule); Q4_0: the int4 quantizer (Q4_0's rule
+  // and nibble order). Each block is its scale, then its codes.
+  const q4 = type === GGML_TYPE.Q4_0;
+  const q = q4
+    ? quantizeValues(values, rows, cols, 'int4', `'${name}'`)
+    : quantizeValues(values, rows, cols, 'int8', `'${name}'`, emptyQuantized('int8', rows, cols, undefined, 32));
+  const codeBytes = q4 ? 16 : 32;
   const blocks = (rows * cols) / 32;
-  const out = new Uint8Array(blocks * 34);
+  const out = new Uint8Array(blocks * (2 + codeBytes));
   for (let b = 0; b < blocks; b++) {
-    out[b * 34] = q.scales[b]! & 0xff;
-    out[b * 34 + 1] = q.scales[b]! >> 8;
-    out.set(q.codes.subarray(b * 32, b * 32 + 32), b * 34 + 2);
+    const at = b * (2 + codeBytes);
+    out[at] = q.scales[b]! & 0xff;
+    out[at + 1] = q.scales[b]! >> 8;
+    out.set(q.codes.subarray(b * codeBytes, (b + 1) * codeBytes), at + 2);
   }
   return out;
 }

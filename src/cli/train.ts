@@ -21,6 +21,7 @@ import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
 import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
+import { latestCheckpoint } from '../train/checkpoint.js';
 import { getBackend, setBf16Compute } from '../backend/index.js';
 import { assertFitsInMemory, describeEstimate, memoryBudget, trainsNoBaseMatrix } from '../train/memory_estimate.js';
 
@@ -272,6 +273,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
 
   const base = { path: String(values.model), architecture: model.config.architecture }; // a hub id stays a hub id
   let result: Awaited<ReturnType<typeof trainModel>>;
+  const stopInterrupted = sayWhereAnInterruptLeavesTheRun(out, progress.stop);
   try {
     result = await trainModel({
       model, adapter, train, heldOut, options, padId, outDir: out, resume: values.resume === true,
@@ -284,6 +286,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     });
   } finally {
     if (bf16) setBf16Compute(false);
+    stopInterrupted();
   }
   progress.stop();
 
@@ -334,4 +337,23 @@ function progressReporter(): { callbacks: (out: string) => TrainCallbacks; stop:
       },
     }),
   };
+}
+
+/**
+ * Ctrl-C (SIGINT) during training: says what the run folder holds and how to go on, then ends with
+ * status 130, as a shell expects of an interrupted command. Every file is written atomically, so
+ * stopping here loses only the work since the newest checkpoint. (A step in progress runs to its end
+ * first: the kernels do not yield to the event loop.) Returns the function that removes the handler.
+ */
+function sayWhereAnInterruptLeavesTheRun(out: string, stopProgress: () => void): () => void {
+  const onInterrupt = () => {
+    stopProgress();
+    const latest = latestCheckpoint(out);
+    console.error(latest
+      ? `\ninterrupted: ${out} keeps its newest checkpoint, ${latest.dir} (step ${latest.step}); the same command with --resume continues from it`
+      : `\ninterrupted: no checkpoint was saved yet (--save-every N saves one every N updates), so the run starts again from the beginning; ${out} holds only its log`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
+  return () => process.removeListener('SIGINT', onInterrupt);
 }

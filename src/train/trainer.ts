@@ -355,6 +355,9 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
       });
     }
     run.callbacks?.onStep?.(log, totalSteps);
+    // A turn of the event loop between steps: the awaits above resolve at once on the CPU backends,
+    // and a signal's handler (Ctrl-C says where the run stands) or a timer runs only in such a turn.
+    await nextTurn();
     const done = step + 1;
     if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < totalSteps) await evaluate(done);
     // Every --save-every updates and at the end, so that a finished run can be extended (--resume with a larger --max-steps).
@@ -366,4 +369,9 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
   await evaluateEnd();
   const elapsed = (performance.now() - t0) / 1000;
   return { steps: totalSteps, totalSteps, logs, evalHistory, tokensPerSecond: elapsed > 0 ? tokensSeen / elapsed : 0, resumedFrom };
+}
+
+/** Resolves on the next turn of the event loop (setImmediate in Node; a zero timeout in a browser, which has none). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 }

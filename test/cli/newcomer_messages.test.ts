@@ -1,8 +1,9 @@
-// What a newcomer reads when something is missing or mistyped: --engine torch on a Python without
-// PyTorch names GIFTJS_PYTHON before anything is prepared; the top-level help lists every command
-// form (export gguf, convert wegeft); an unknown export format says which exist, without a wall of usage.
+// What a newcomer reads when something is missing, mistyped or stopped: --engine torch on a Python
+// without PyTorch names GIFTJS_PYTHON before anything is prepared; the top-level help lists every
+// command form (export gguf, convert wegeft); an unknown export format says which exist, without a
+// wall of usage; Ctrl-C during training says what the run folder keeps and how to go on.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,4 +42,38 @@ test('the top-level help lists every command form; an unknown export format name
   const bad = gift(['export', '--format', 'onnx', '--model', MODEL, '--out', '/tmp/x']);
   assert.equal(bad.code, 1);
   assert.equal(bad.err.trim(), `gift: --format must be wegeft or gguf, got "onnx" (gift export --help)`);
+});
+
+/** Starts gift train, sends SIGINT once `ready` holds, and returns its status and stderr. */
+function interruptTraining(args: string[], ready: () => boolean): Promise<{ code: number | null; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [GIFT, 'train', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += String(d)));
+    const poll = setInterval(() => {
+      if (ready()) {
+        clearInterval(poll);
+        child.kill('SIGINT');
+      }
+    }, 50);
+    child.on('exit', (code) => {
+      clearInterval(poll);
+      resolve({ code, err });
+    });
+  });
+}
+
+test('Ctrl-C during training ends with status 130 and says what the run folder keeps and how to go on', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-ctrlc-'));
+  const data = join(dir, 'train.jsonl');
+  writeFileSync(data, Array.from({ length: 16 }, (_, i) => JSON.stringify({ text: `line ${i} of some text to train on` })).join('\n') + '\n');
+  const common = ['--model', MODEL, '--data', data, '--max-steps', '100000', '--batch-size', '2', '--max-length', '16'];
+  const withCheckpoints = join(dir, 'run');
+  const a = await interruptTraining([...common, '--out', withCheckpoints, '--save-every', '2'], () => existsSync(join(withCheckpoints, 'checkpoint-4')));
+  assert.equal(a.code, 130, a.err);
+  assert.match(a.err, /interrupted: .*run keeps its newest checkpoint, .*checkpoint-(\d+) \(step \1\); the same command with --resume continues from it/);
+  const without = join(dir, 'run-plain');
+  const b = await interruptTraining([...common, '--out', without], () => existsSync(join(without, 'log.jsonl')));
+  assert.equal(b.code, 130, b.err);
+  assert.match(b.err, /interrupted: no checkpoint was saved yet \(--save-every N saves one every N updates\), so the run starts again from the beginning/);
 });

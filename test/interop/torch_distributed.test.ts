@@ -17,7 +17,8 @@ const torchPresent = spawnSync(PYTHON, ['-c', 'import torch.distributed.run'], {
 const skip = torchPresent ? false : 'PyTorch is not installed for /usr/bin/python3 (apt-get install python3-torch)';
 
 function gift(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), ...args], { encoding: 'utf8' });
+  // The Python with torch (--engine torch checks it can import torch before anything else it does).
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), ...args], { encoding: 'utf8', env: { ...process.env, GIFTJS_PYTHON: PYTHON } });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 

@@ -12,10 +12,13 @@ import { describeQuantized, loadModelWithAdapter, loadTokenizer, quantizeOption,
 import { evalSequenceClassification } from './seqcls.js';
 import { evalImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
+import { isDataFolder, requireDataFolderFile } from './data_folder.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 
-export const EVAL_HELP = `gift eval --model <dir|org/name> [--adapter <dir>] --data <file> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
+export const EVAL_HELP = `gift eval --model <dir|org/name> [--adapter <dir>] --data <file|dir> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
           [--format F] [--template T] [--limit N] [--max-new-tokens N] [--out <dir>] [--memory-limit SIZE] [--quantize int8|int4] [--json]
+
+--data dir/: an mlx-lm data folder; its test file (test.jsonl, .json, .parquet, .csv or .tsv) is scored.
 
 --task lm (the default):
 
@@ -49,7 +52,10 @@ export async function evalCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const modelDir = await requireModelFolder(values, EVAL_HELP);
-  const dataPath = requireString(values, 'data', EVAL_HELP);
+  const dataArg = requireString(values, 'data', EVAL_HELP);
+  // An mlx-lm data folder: its test file is what an evaluation scores.
+  const dataPath = isDataFolder(dataArg) ? requireDataFolderFile(dataArg, 'test', 'gift eval scores a data folder\'s test file, as mlx-lm\'s --test does') : dataArg;
+  if (dataPath !== dataArg) console.error(`--data ${dataArg}: evaluating its test file, ${dataPath}`);
   if (typeof values.out === 'string') {
     assertOutputApart(values.out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: values.adapter as string | undefined }, { flag: '--data', path: dataPath }]);
   }

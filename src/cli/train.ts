@@ -1,6 +1,5 @@
 // gift train: a model folder and a data file in, a trained adapter out (with its log, metrics
 // and a loss-curve picture), resumable after any interruption.
-import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { DATA_FORMATS } from '../data/examples.js';
@@ -21,6 +20,7 @@ import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
 import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
+import { dataFolderFile, isDataFolder, requireDataFolderFile } from './data_folder.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
 import { getBackend, setBf16Compute } from '../backend/index.js';
 import { assertFitsInMemory, describeEstimate, memoryBudget, trainsNoBaseMatrix } from '../train/memory_estimate.js';
@@ -129,24 +129,15 @@ export async function trainCommand(argv: string[]): Promise<number> {
  * present, valid.* and test.* standing in for --eval-data and --test-data unless those are given.
  */
 function dataFolderFiles(data: string, values: Record<string, unknown>): Record<string, string> {
-  if (!existsSync(data) || !statSync(data).isDirectory()) return {};
-  const find = (stem: string) => DATA_EXTENSIONS.map((e) => join(data, `${stem}${e}`)).filter((p) => existsSync(p));
-  const pick = (stem: string): string | undefined => {
-    const found = find(stem);
-    if (found.length > 1) throw new GiftjsError(`--data ${data}: both ${found.join(' and ')}; keep one ${stem} file`);
-    return found[0];
-  };
-  const train = pick('train');
-  if (!train) throw new GiftjsError(`--data ${data} is a folder without a train file (train${DATA_EXTENSIONS.join(', train')}), as mlx-lm's data folders have`);
-  const files: Record<string, string> = { data: train };
-  const valid = pick('valid');
-  const test = pick('test');
+  if (!isDataFolder(data)) return {};
+  const files: Record<string, string> = { data: requireDataFolderFile(data, 'train', "as mlx-lm's data folders have") };
+  const valid = dataFolderFile(data, 'valid');
+  const test = dataFolderFile(data, 'test');
   if (valid && values['eval-data'] === undefined) files['eval-data'] = valid;
   if (test && values['test-data'] === undefined && values.task === 'seqcls') files['test-data'] = test;
   return files;
 }
 
-const DATA_EXTENSIONS = ['.jsonl', '.json', '.parquet', '.csv', '.tsv'];
 
 async function runTraining(values: Record<string, string | boolean | undefined>, modelDir: string, dataPath: string, out: string, resolved: Record<string, unknown>): Promise<number> {
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--data', path: dataPath }, { flag: '--eval-data', path: values['eval-data'] as string | undefined }, { flag: '--test-data', path: values['test-data'] as string | undefined }]);

@@ -77,3 +77,20 @@ test('Ctrl-C during training ends with status 130 and says what the run folder k
   assert.equal(b.code, 130, b.err);
   assert.match(b.err, /interrupted: no checkpoint was saved yet \(--save-every N saves one every N updates\), so the run starts again from the beginning/);
 });
+
+test('gift eval --data dir/ scores an mlx-lm data folder\'s test file; a folder without one is refused by name', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-evaldir-'));
+  const lines = Array.from({ length: 4 }, (_, i) => JSON.stringify({ text: `a test line number ${i}` })).join('\n') + '\n';
+  writeFileSync(join(dir, 'train.jsonl'), '{"text": "train"}\n');
+  writeFileSync(join(dir, 'test.jsonl'), lines);
+  const folder = gift(['eval', '--model', MODEL, '--data', dir, '--json']);
+  assert.equal(folder.code, 0, folder.err);
+  assert.match(folder.err, /evaluating its test file, .*test\.jsonl/);
+  const file = gift(['eval', '--model', MODEL, '--data', join(dir, 'test.jsonl'), '--json']);
+  assert.equal(JSON.parse(folder.out.trim().split('\n').pop()!).loss, JSON.parse(file.out.trim().split('\n').pop()!).loss);
+  const empty = mkdtempSync(join(tmpdir(), 'giftjs-evaldir-'));
+  writeFileSync(join(empty, 'train.jsonl'), '{"text": "train"}\n');
+  const refused = gift(['eval', '--model', MODEL, '--data', empty]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.err, /--data .* is a folder without a test file \(test\.jsonl, test\.json, test\.parquet, test\.csv, test\.tsv\); gift eval scores a data folder's test file, as mlx-lm's --test does/);
+});

@@ -18,7 +18,8 @@ import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 export const EVAL_HELP = `gift eval --model <dir|org/name> [--adapter <dir>] --data <file|dir> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
           [--format F] [--template T] [--limit N] [--max-new-tokens N] [--out <dir>] [--memory-limit SIZE] [--quantize int8|int4] [--json]
 
---data dir/: an mlx-lm data folder; its test file (test.jsonl, .json, .parquet, .csv or .tsv) is scored.
+--data dir/: an mlx-lm data folder; its test file (test.jsonl, .json, .parquet, .csv or .tsv) is scored
+(with --task imgcls, a folder is the images, a folder per class).
 
 --task lm (the default):
 
@@ -53,8 +54,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   const modelDir = await requireModelFolder(values, EVAL_HELP);
   const dataArg = requireString(values, 'data', EVAL_HELP);
-  // An mlx-lm data folder: its test file is what an evaluation scores.
-  const dataPath = isDataFolder(dataArg) ? requireDataFolderFile(dataArg, 'test', 'gift eval scores a data folder\'s test file, as mlx-lm\'s --test does') : dataArg;
+  // An mlx-lm data folder: its test file is what an evaluation scores (an image task's folder is its images).
+  const imageFolder = values.task === 'imgcls';
+  const dataPath = !imageFolder && isDataFolder(dataArg) ? requireDataFolderFile(dataArg, 'test', 'gift eval scores a data folder\'s test file, as mlx-lm\'s --test does') : dataArg;
   if (dataPath !== dataArg) console.error(`--data ${dataArg}: evaluating its test file, ${dataPath}`);
   if (typeof values.out === 'string') {
     assertOutputApart(values.out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: values.adapter as string | undefined }, { flag: '--data', path: dataPath }]);

@@ -6,6 +6,8 @@
 #pragma GCC optimize("fp-contract=off")
 #include "quantized.h"
 
+#include "gemm.h"  // widenBf16
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -74,13 +76,6 @@ uint16_t narrowF16(float value) {
     }
   }
   return static_cast<uint16_t>(sign | (static_cast<uint32_t>(e) << 10) | r);
-}
-
-inline float widenBf16Bits(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
 }
 
 inline int codeAt(const QuantizedMatrix& w, const uint8_t* row, std::size_t c) {
@@ -216,7 +211,7 @@ bool quantizeRowsAvx512(const float* f32, const uint16_t* bf16, std::size_t r0, 
       float extreme = 0.0f;
       if (bits == 4 && amax > 0.0f) {  // the first value of that magnitude, as the sequential scan finds it
         for (std::size_t c = c0; c < c1; ++c) {
-          const float v = bf16 ? widenBf16Bits(bf16[base + c]) : f32[base + c];
+          const float v = bf16 ? widenBf16(bf16[base + c]) : f32[base + c];
           if (std::fabs(v) == amax) {
             extreme = v;
             break;
@@ -289,7 +284,7 @@ bool quantizeRows(const float* f32, const uint16_t* bf16, std::size_t r0, std::s
   const std::size_t rowBytes = shape.rowBytes(), groups = shape.groupsPerRow();
   auto value = [&](std::size_t r, std::size_t c) {
     const std::size_t i = r * cols + c;
-    return bf16 ? widenBf16Bits(bf16[i]) : f32[i];
+    return bf16 ? widenBf16(bf16[i]) : f32[i];
   };
   for (std::size_t r = r0; r < r1; ++r) {
     uint8_t* row = codes + r * rowBytes;

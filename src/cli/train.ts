@@ -245,7 +245,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   console.error(`memory: about ${describeEstimate(estimate)}`);
   // A BF16 checkpoint's frozen matrices stay bfloat16 (what is trained is widened when attached);
   // under --bf16 a float32 one's are rounded as they are read when the method trains no base matrix.
-  const roundAtLoad = bf16 && ['gift', 'lora', 'bitfit'].includes(methodName) && methodConfig.modules_to_save === undefined;
+  const roundAtLoad = bf16 && trainsNoBaseMatrix(methodConfig);
   const loadStart = performance.now();
   const model = loadCausalLM(modelDir, { keepStoredBf16: true, matricesAsBf16: roundAtLoad, quantize });
   console.error(`loaded ${modelDir} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s${quantize ? `; ${describeQuantized(model)}` : ''}`);

@@ -26,11 +26,14 @@ export function quantGroup(format: QuantFormat, cols: number): number {
   return format === 'int8' ? cols : 32;
 }
 
+/** Code bytes of one row: a byte per value (int8), or whole Q4_0 blocks of 16 bytes (int4). */
+function rowCodeBytes(format: QuantFormat, cols: number): number {
+  return format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
+}
+
 /** Bytes a [rows, cols] matrix takes in a format (codes and scales). */
 export function quantizedBytes(format: QuantFormat, rows: number, cols: number): number {
-  const group = quantGroup(format, cols);
-  const rowBytes = format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
-  return rows * (rowBytes + 2 * Math.ceil(cols / group));
+  return rows * (rowCodeBytes(format, cols) + 2 * Math.ceil(cols / quantGroup(format, cols)));
 }
 
 const f32 = Math.fround;
@@ -57,7 +60,7 @@ export class QuantizedMatrix implements DeviceBuffer {
     if (!Number.isInteger(group) || group <= 0 || (format === 'int4' && group % 32 !== 0)) throw new GiftjsError(`QuantizedMatrix: group ${group} for ${format} (int4 groups are whole blocks of 32)`);
     this.group = group;
     this.groupsPerRow = Math.ceil(cols / this.group);
-    this.rowBytes = format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
+    this.rowBytes = rowCodeBytes(format, cols);
     if (codes.length !== rows * this.rowBytes || scales.length !== rows * this.groupsPerRow) {
       throw new GiftjsError(`QuantizedMatrix: ${codes.length} code bytes and ${scales.length} scales do not fit ${format} [${rows}, ${cols}]`);
     }
@@ -152,7 +155,7 @@ function roundHalfAway(v: number): number {
 
 /** A zeroed matrix to quantize into; `allocate` may give the codes' memory (a huge-page mapping). */
 export function emptyQuantized(format: QuantFormat, rows: number, cols: number, allocate?: (bytes: number) => ArrayBuffer | null, group = quantGroup(format, cols)): QuantizedMatrix {
-  const rowBytes = format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
+  const rowBytes = rowCodeBytes(format, cols);
   const given = allocate?.(rows * rowBytes) ?? null;
   return new QuantizedMatrix(format, rows, cols, given ? new Uint8Array(given) : new Uint8Array(rows * rowBytes), new Uint16Array(rows * Math.ceil(cols / group)), group);
 }

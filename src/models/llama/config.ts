@@ -12,21 +12,11 @@ export interface RopeScaling {
   originalMaxPositionEmbeddings: number;
 }
 
+/** The contract's fields (CausalLMConfig) and what the Llama family adds. */
 export interface LlamaConfig extends CausalLMConfig {
-  architecture: string;
-  modelType: string;
-  vocabSize: number;
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
   rmsNormEps: number;
   ropeTheta: number;
   ropeScaling: RopeScaling | null;
-  maxPositionEmbeddings: number;
-  tieWordEmbeddings: boolean;
   /** Biases on q_proj, k_proj, v_proj (Qwen2; Llama with attention_bias). */
   qkvBias: boolean;
   /** Bias on o_proj (Llama's attention_bias covers it; Qwen2 has none). */
@@ -34,14 +24,8 @@ export interface LlamaConfig extends CausalLMConfig {
   mlpBias: boolean;
   /** RMSNorm over each head of q and k before RoPE (Qwen3's q_norm, k_norm). */
   qkNorm: boolean;
-  bosTokenId: number | null;
-  eosTokenIds: number[];
-  /** The stored dtype: transformers 5's `dtype`, or 4's `torch_dtype`. */
-  torchDtype: string | null;
   /** Mistral's / Qwen2's sliding-window attention span: longer sequences are refused (not implemented). */
   slidingWindow: number | null;
-  /** The config.json object as read, so an export can write it back unchanged. */
-  raw: Record<string, unknown>;
 }
 
 export const LLAMA_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'] as const;

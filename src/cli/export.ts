@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { assertOutputApart } from '../io/output_folder.js';
-import { loadCausalLM } from '../models/registry.js';
+import { buildModelShapes, loadCausalLM } from '../models/registry.js';
 import { loadAdapter } from '../peft/adapter_io.js';
 import { AttachedGift } from '../peft/gift/model.js';
 import { toWegeft } from '../peft/gift/wegeft.js';
@@ -13,9 +13,11 @@ import { parse, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
 import { GGUF_OUT_TYPES, ggufChunks, type GgufOutType } from '../io/gguf.js';
 import { ggufTokenizerMetadata } from '../io/gguf_tokenizer.js';
+import { memoryBudget } from '../train/memory_estimate.js';
+import type { AvailableMemory } from '../io/system_memory.js';
 
 export const EXPORT_HELP = `gift export --format wegeft --model <dir|org/name> --adapter <dir> --out <dir>
-gift export --format gguf --model <dir|org/name> [--adapter <dir>] --out <file.gguf> [--outtype f32|f16|bf16|q8_0|q4_0]
+gift export --format gguf --model <dir|org/name> [--adapter <dir>] --out <file.gguf> [--outtype f32|f16|bf16|q8_0|q4_0] [--memory-limit SIZE]
 
 Writes a GIFT adapter in the layout of the GIFT authors' PEFT fork (WeGeFT): adapter_config.json with
 r, wegeft_alpha, target_modules, tied_modules (one group per GIFT pair, each layer's exact path) and
@@ -27,19 +29,21 @@ such a folder back.
 llama.cpp (and Ollama, LM Studio, node-llama-cpp) loads: llama.cpp's "llama" architecture keys, its
 tensor names (q/k rows reordered for its RoPE), the tokenizer and chat template from the folder.
 --outtype (default f16): the matrices' type; q8_0 and q4_0 are llama.cpp's 8-bit and 4-bit blocks (a matrix whose rows
-are not whole blocks of 32 stays f32, and is named). Norms stay f32.
+are not whole blocks of 32 stays f32, and is named). Norms stay f32. The export holds the model in
+float32 and the file's bytes: past what the system has available (or --memory-limit) it is refused
+before loading, saying what it needs.
 `;
 
 export async function exportCommand(argv: string[]): Promise<number> {
   const s = { type: 'string' } as const;
-  const { values } = parse(argv, { format: s, model: s, adapter: s, out: s, outtype: s });
+  const { values } = parse(argv, { format: s, model: s, adapter: s, out: s, outtype: s, 'memory-limit': s });
   if (values.help) {
     console.log(EXPORT_HELP);
     return 0;
   }
   if (values.format === 'gguf') return exportGguf(values);
   if (values.format !== 'wegeft') throw new GiftjsError(`--format must be wegeft or gguf, got ${JSON.stringify(values.format ?? null)} (gift export --help)`);
-  if (values.outtype !== undefined) throw new GiftjsError('--outtype goes with --format gguf');
+  if (values.outtype !== undefined || values['memory-limit'] !== undefined) throw new GiftjsError(`--${values.outtype !== undefined ? 'outtype' : 'memory-limit'} goes with --format gguf`);
   const modelDir = await requireModelFolder(values, EXPORT_HELP);
   const adapterDir = requireString(values, 'adapter', EXPORT_HELP);
   const out = requireString(values, 'out', EXPORT_HELP);
@@ -62,13 +66,31 @@ async function exportGguf(values: Record<string, unknown>): Promise<number> {
   if (!GGUF_OUT_TYPES.includes(outtype)) throw new GiftjsError(`--outtype must be ${GGUF_OUT_TYPES.join(', ')}, got '${String(values.outtype)}'`);
   const adapterDir = values.adapter as string | undefined;
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
+  const tokenizer = ggufTokenizerMetadata(modelDir); // refused before any work when its kind is not written
+  assertExportFits(modelDir, outtype, memoryBudget(values['memory-limit'] as string | undefined));
   const model = loadCausalLM(modelDir);
   if (!model.gguf) throw new GiftjsError(`${modelDir}: ${model.config.architecture} has no GGUF form in giftjs yet`);
-  const tokenizer = ggufTokenizerMetadata(modelDir); // refused before any work when its kind is not written
   if (adapterDir) loadAdapter(adapterDir, model).merge();
   const { metadata, tensors, keptF32 } = model.gguf(outtype);
   writeFileAtomic(out, ggufChunks([...metadata, ...tokenizer], tensors));
   console.log(`exported ${modelDir}${adapterDir ? ` with ${adapterDir} merged` : ''} as GGUF (${outtype}) -> ${out}`);
   if (keptF32.length > 0) console.log(`kept as f32 (rows not whole blocks of 32): ${keptF32.join(', ')}`);
   return 0;
+}
+
+/** Bytes per value of each --outtype (Q8_0: 34 per 32; Q4_0: 18 per 32). */
+const OUT_BYTES: Record<GgufOutType, number> = { f32: 4, f16: 2, bf16: 2, q8_0: 34 / 32, q4_0: 18 / 32 };
+
+/**
+ * The export holds the model in float32 (the adapter is merged there) and the file's bytes until they
+ * are written: refused before loading, naming both, when that passes what the process may use.
+ */
+function assertExportFits(modelDir: string, outtype: GgufOutType, budget: AvailableMemory): void {
+  const values = buildModelShapes(modelDir, 'causal-lm')?.parameters().reduce((n, p) => n + p.size, 0) ?? 0;
+  const model = values * 4;
+  const file = values * OUT_BYTES[outtype];
+  const need = model + file + process.memoryUsage().rss;
+  if (need <= budget.bytes) return;
+  const gb = (b: number) => `${(b / 1e9).toFixed(2)} GB`;
+  throw new GiftjsError(`gift export --format gguf needs about ${gb(need)} (the model in float32: ${gb(model)}; the ${outtype} file's bytes: ${gb(file)}; the runtime), and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. A smaller --outtype shrinks only the file's part; --memory-limit sets the budget by hand`);
 }

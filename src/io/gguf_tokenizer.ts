@@ -19,22 +19,35 @@ export function ggufTokenizerMetadata(dir: string): [string, GgufValue][] {
   if (model.type !== 'BPE' || model.byte_fallback !== true || tok.pre_tokenizer) {
     throw new GiftjsError(`${path}: GGUF export writes SentencePiece-style vocabularies (a BPE with byte_fallback, as Llama 2's); this ${String(model.type)} vocabulary${tok.pre_tokenizer ? ' with a pre-tokenizer (byte-level BPE, as Llama 3\'s)' : ''} is not supported yet`);
   }
-  const vocab = model.vocab as Record<string, number>;
-  const merges = (model.merges as (string | [string, string])[] | undefined) ?? [];
-  const added = tok.added_tokens ?? [];
-  const size = Math.max(...Object.values(vocab), ...added.map((a) => a.id)) + 1;
-  const tokens: string[] = new Array(size).fill('');
-  for (const [piece, id] of Object.entries(vocab)) tokens[id] = piece;
-  for (const a of added) tokens[a.id] = a.content;
-  if (tokens.some((t) => t === '')) throw new GiftjsError(`${path}: token ids are not contiguous from 0; a GGUF vocabulary lists every id`);
+  if (typeof model.vocab !== 'object' || model.vocab === null || Array.isArray(model.vocab)) throw new GiftjsError(`${path}: model.vocab must be an object of token -> id`);
+  // A Map, not the parsed object: a token named "constructor" is a token, not Object's property.
+  const vocab = new Map(Object.entries(model.vocab as Record<string, unknown>));
+  const merges = Array.isArray(model.merges) ? (model.merges as unknown[]) : [];
+  const added = Array.isArray(tok.added_tokens) ? tok.added_tokens : [];
+  const entries: [string, unknown][] = [...vocab, ...added.map((a): [string, unknown] => [String(a.content), a.id])];
+  const byId = new Map<number, string>();
+  for (const [piece, id] of entries) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new GiftjsError(`${path}: token ${JSON.stringify(piece)} has id ${JSON.stringify(id)}, not a whole number >= 0`);
+    const other = byId.get(id);
+    if (other !== undefined && other !== piece) throw new GiftjsError(`${path}: id ${id} names both ${JSON.stringify(other)} and ${JSON.stringify(piece)}`);
+    byId.set(id, piece);
+  }
+  // A GGUF vocabulary lists every id: 0 .. n - 1, nothing sized by an id before that holds.
+  const tokens: string[] = [];
+  for (let id = 0; id < byId.size; id++) {
+    const piece = byId.get(id);
+    if (piece === undefined) throw new GiftjsError(`${path}: token ids are not contiguous from 0 (${byId.size} tokens, no id ${id}); a GGUF vocabulary lists every id`);
+    tokens.push(piece);
+  }
+  const size = tokens.length;
   const scores = new Float32Array(size);
   merges.forEach((m, k) => {
-    const [a, b] = typeof m === 'string' ? m.split(' ') : m;
-    const id = vocab[`${a}${b}`];
-    if (id !== undefined && scores[id] === 0) scores[id] = -(k + 1);
+    const [a, b] = typeof m === 'string' ? m.split(' ') : Array.isArray(m) ? m : [];
+    const id = vocab.get(`${String(a)}${String(b)}`);
+    if (typeof id === 'number' && scores[id] === 0) scores[id] = -(k + 1);
   });
   const special = new Set(added.filter((a) => a.special).map((a) => a.id));
-  const unk = typeof model.unk_token === 'string' ? vocab[model.unk_token] ?? null : null;
+  const unk = typeof model.unk_token === 'string' ? (vocab.get(model.unk_token) as number | undefined) ?? null : null;
   const types = tokens.map((t, id) =>
     id === unk ? TOKEN_TYPE.unknown : special.has(id) ? TOKEN_TYPE.control : /^<0x[0-9A-F]{2}>$/.test(t) ? TOKEN_TYPE.byte : TOKEN_TYPE.normal);
 

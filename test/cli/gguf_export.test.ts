@@ -5,7 +5,7 @@
 // moves them by ~1e-2), the same greedy continuation, and the same tokens for a text.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -157,4 +157,32 @@ test('GGUF export refuses what it does not write, by name', { skip: needsShared(
   assert.notEqual(q.status, 0);
   assert.match(q.stderr, /GGUF export writes llama\.cpp's "llama" architecture \(LlamaForCausalLM, MistralForCausalLM\) so far; Qwen3ForCausalLM is not supported yet/);
   assert.ok(!existsSync(join(s.dir, 'q.gguf')), 'nothing written');
+  // What would not fit is refused before loading, naming what it needs.
+  const tight = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 't.gguf'), '--memory-limit', '10M'], { encoding: 'utf8' });
+  assert.notEqual(tight.status, 0);
+  assert.match(tight.stderr, /gift export --format gguf needs about [\d.]+ GB \(the model in float32: 0\.00 GB; the f16 file's bytes: 0\.00 GB; the runtime\), and this process may use 0\.01 GB \(--memory-limit\); nothing was loaded/);
+  // A vocabulary whose ids are not 0 .. n - 1 (a huge one, a gap) is refused by name, before anything is sized by it;
+  // a token named "constructor" is a token.
+  for (const [edit, message] of [
+    [(v: Record<string, number>) => { v['▁huge'] = 1e12; }, /token ids are not contiguous from 0 \(513 tokens, no id 512\)/],
+    [(v: Record<string, number>) => { v['▁x'] = 2.5; }, /token "▁x" has id 2\.5, not a whole number >= 0/],
+  ] as const) {
+    const bad = join(s.dir, `vocab-${String(message).length}`);
+    cpSync(s.model, bad, { recursive: true });
+    const tok = JSON.parse(readFileSync(join(bad, 'tokenizer.json'), 'utf8'));
+    edit(tok.model.vocab);
+    writeFileSync(join(bad, 'tokenizer.json'), JSON.stringify(tok));
+    const r = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', bad, '--out', join(s.dir, 'v.gguf')], { encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, message);
+  }
+  const named = join(s.dir, 'vocab-constructor');
+  cpSync(s.model, named, { recursive: true });
+  const tok = JSON.parse(readFileSync(join(named, 'tokenizer.json'), 'utf8'));
+  const [piece, id] = Object.entries(tok.model.vocab as Record<string, number>).find(([p]) => p.length > 3 && !p.startsWith('<'))!; // an ordinary piece (not a special token added_tokens names too)
+  delete tok.model.vocab[piece];
+  tok.model.vocab.constructor = id;
+  writeFileSync(join(named, 'tokenizer.json'), JSON.stringify(tok));
+  const ok = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', named, '--out', join(s.dir, 'c.gguf'), '--outtype', 'f32'], { encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
 });

@@ -27,13 +27,19 @@ namespace giftjs {
 
 namespace {
 
-// Masks one score row of query t over keys [0, keys): padded keys become -inf; returns how many
-// leading keys the causal mask lets the query see (the caller treats the rest as masked).
+// Masks one score row of query t over keys [first, keys) (row[0] is key `first`): keys before the
+// sliding window and padded keys become -inf; returns how many leading entries of the row the
+// causal mask lets the query see (the caller treats the rest as masked).
 inline std::size_t maskRow(const AttentionShape& s, const float* keyMask, std::size_t b,
-                           std::size_t t, std::size_t keys, float* row) {
-  const std::size_t seen = s.causal ? std::min(keys, t + s.S - s.T + 1) : keys;
+                           std::size_t t, std::size_t first, std::size_t keys, float* row) {
+  const std::size_t position = t + s.S - s.T;
+  const std::size_t seen = (s.causal ? std::min(keys, position + 1) : keys) - first;
+  if (s.window) {
+    const std::size_t lo = position + 1 > s.window ? position + 1 - s.window : 0;
+    for (std::size_t j = first; j < lo && j < first + seen; ++j) row[j - first] = -INFINITY;
+  }
   if (keyMask) {
-    const float* m = keyMask + b * s.S;
+    const float* m = keyMask + b * s.S + first;
     for (std::size_t j = 0; j < seen; ++j)
       if (m[j] == 0.0f) row[j] = -INFINITY;
   }
@@ -44,6 +50,8 @@ inline std::size_t maskRow(const AttentionShape& s, const float* keyMask, std::s
 struct Operand {
   const float* f32;
   const uint16_t* bf16;  // non-null: multiply with the bf16 dot-product kernel
+  // The operand from element `offset` on (both copies).
+  Operand from(std::size_t offset) const { return {f32 + offset, bf16 ? bf16 + offset : nullptr}; }
 };
 
 // C (M x N) = alpha * op(A) * op(B) + beta * C on the calling thread.
@@ -86,6 +94,13 @@ inline std::size_t visibleKeys(const AttentionShape& s, std::size_t t1) {
   return s.causal ? std::min(s.S, t1 + s.S - s.T) : s.S;
 }
 
+// The first key queries [t0, ..) can see: 0, or under a sliding window the first key in the window
+// of query t0 (position t0 + S - T). Keys before it are never multiplied.
+inline std::size_t firstVisibleKey(const AttentionShape& s, std::size_t t0) {
+  const std::size_t position = t0 + s.S - s.T;
+  return s.window && position + 1 > s.window ? position + 1 - s.window : 0;
+}
+
 }  // namespace
 
 void attentionForward(const AttentionShape& s, const float* q, const float* k, const float* v,
@@ -98,10 +113,11 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
     const std::size_t blk = blocks - 1 - task / heads, head = task % heads;
     const std::size_t b = head / s.H, h = head % s.H, hk = h / group;
     const std::size_t t0 = blk * kQueryBlock, t1 = std::min(s.T, t0 + kQueryBlock), rows = t1 - t0;
-    const std::size_t keys = visibleKeys(s, t1);
+    // This block multiplies keys [first, first + keys).
+    const std::size_t first = firstVisibleKey(s, t0), keys = visibleKeys(s, t1) - first;
     const float* qb = q + (head * s.T + t0) * s.D;
-    const float* kh = k + (b * s.Hkv + hk) * s.S * s.D;
-    const float* vh = v + (b * s.Hkv + hk) * s.S * s.D;
+    const float* kh = k + ((b * s.Hkv + hk) * s.S + first) * s.D;
+    const float* vh = v + ((b * s.Hkv + hk) * s.S + first) * s.D;
     float* ob = out + (head * s.T + t0) * s.D;
     if (keys == 0) {  // no keys at all: every output row is zero
       std::memset(ob, 0, rows * s.D * sizeof(float));
@@ -115,7 +131,7 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
     blockScores(s, qb, rows, operand(kh, keys * s.D, kBf16, bf16), keys, scores.data());
     for (std::size_t t = t0; t < t1; ++t) {
       float* row = scores.data() + (t - t0) * keys;
-      const std::size_t seen = maskRow(s, keyMask, b, t, keys, row);
+      const std::size_t seen = maskRow(s, keyMask, b, t, first, first + keys, row);
       const float mx = rowMax(row, seen);
       if (mx == -INFINITY) {  // nothing visible: the output row is zero
         for (std::size_t j = 0; j < keys; ++j) row[j] = 0.0f;
@@ -160,12 +176,18 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
     const bool bf16 = activeBf16Kernel() != nullptr;
     // All S keys and values of this head, rounded once for every block.
     const Operand kOp = operand(kh, headKV, kBf16, bf16), vOp = operand(vh, headKV, vBf16, bf16);
-    // The last block sees the most keys (all S): it runs first and overwrites (beta 0) every
-    // row of this head's dK and dV slots; earlier blocks add to the rows they see.
+    // Without a window the last block sees the most keys (all S): it runs first and overwrites
+    // (beta 0) every row of this head's dK and dV slots; earlier blocks add to the rows they see.
+    // A window hides the first keys from the last block, so the slots are zeroed first instead.
+    if (s.window) {
+      if (dkh) std::memset(dkh, 0, headKV * sizeof(float));
+      if (dvh) std::memset(dvh, 0, headKV * sizeof(float));
+    }
     for (std::size_t blk = blocks; blk-- > 0;) {
       const std::size_t t0 = blk * kQueryBlock, t1 = std::min(s.T, t0 + kQueryBlock), rows = t1 - t0;
-      const std::size_t keys = visibleKeys(s, t1);
-      const float beta = blk == blocks - 1 ? 0.0f : 1.0f;
+      // This block multiplies keys [first, first + keys).
+      const std::size_t first = firstVisibleKey(s, t0), keys = visibleKeys(s, t1) - first;
+      const float beta = blk == blocks - 1 && !s.window ? 0.0f : 1.0f;
       const float* qb = q + (task * s.T + t0) * s.D;
       const float* ob = out + (task * s.T + t0) * s.D;
       const float* gb = dout + (task * s.T + t0) * s.D;
@@ -177,7 +199,7 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
       dprobs.resize(rows * keys);
       float* P = probs.data();
       float* dP = dprobs.data();
-      blockScores(s, qb, rows, kOp, keys, P);
+      blockScores(s, qb, rows, kOp.from(first * s.D), keys, P);
       for (std::size_t t = t0; t < t1; ++t) {
         const float l = lse[task * s.T + t];
         float* row = P + (t - t0) * keys;
@@ -185,23 +207,23 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
           for (std::size_t j = 0; j < keys; ++j) row[j] = 0.0f;
           continue;
         }
-        const std::size_t seen = maskRow(s, keyMask, b, t, keys, row);
+        const std::size_t seen = maskRow(s, keyMask, b, t, first, first + keys, row);
         expShifted(row, l, row, seen);
         for (std::size_t j = seen; j < keys; ++j) row[j] = 0.0f;
       }
       const Operand gOp = operand(gb, rows * s.D, gBf16, bf16);
-      if (dvh) matmulSerial(true, false, keys, s.D, rows, P, keys, gOp, s.D, beta, dvh, s.D);
+      if (dvh) matmulSerial(true, false, keys, s.D, rows, P, keys, gOp, s.D, beta, dvh + first * s.D, s.D);
       if (!dq && !dkh) continue;
       // dP = dO V^T, then dS = P * (dP - rowsum(dO * O)) * scale, stored over dP.
-      matmulSerial(false, true, rows, keys, s.D, gb, s.D, vOp, s.D, 0.0f, dP, keys);
+      matmulSerial(false, true, rows, keys, s.D, gb, s.D, vOp.from(first * s.D), s.D, 0.0f, dP, keys);
       for (std::size_t r = 0; r < rows; ++r) {
         const float di = dotOf(gb + r * s.D, ob + r * s.D, s.D);
         float* dpr = dP + r * keys;
         const float* pr = P + r * keys;
         for (std::size_t j = 0; j < keys; ++j) dpr[j] = pr[j] * (dpr[j] - di) * s.scale;
       }
-      if (dq) matmulSerial(false, false, rows, s.D, keys, dP, keys, kOp, s.D, 0.0f, dq + (task * s.T + t0) * s.D, s.D);
-      if (dkh) matmulSerial(true, false, keys, s.D, rows, dP, keys, operand(qb, rows * s.D, qBf16, bf16), s.D, beta, dkh, s.D);
+      if (dq) matmulSerial(false, false, rows, s.D, keys, dP, keys, kOp.from(first * s.D), s.D, 0.0f, dq + (task * s.T + t0) * s.D, s.D);
+      if (dkh) matmulSerial(true, false, keys, s.D, rows, dP, keys, operand(qb, rows * s.D, qBf16, bf16), s.D, beta, dkh + first * s.D, s.D);
     }
   });
   ThreadPool::instance().parallelFor(s.B * s.Hkv, [&](std::size_t task) {

@@ -43,11 +43,13 @@ void crossEntropyBackward(const float* logits, const int32_t* targets, const flo
 // Scaled dot-product attention. q [B, H, T, D], k and v [B, Hkv, S, D] (H % Hkv == 0:
 // query head h reads key/value head h / (H / Hkv)), out [B, H, T, D], lse [B, H, T].
 // causal: query t sits at absolute position t + S - T and sees keys j <= that position.
+// window (causal only; 0 = none): the query at position p sees only keys p - window < j <= p.
 // keyMask [B, S] (nullable): 0 marks a padded key that no query may attend to.
 struct AttentionShape {
   std::size_t B, H, Hkv, T, S, D;
   float scale;
   bool causal;
+  std::size_t window;
 };
 void attentionForward(const AttentionShape& s, const float* q, const float* k, const float* v,
                       const float* keyMask, float* out, float* lse);

@@ -104,6 +104,8 @@ export interface AttentionShape {
   D: number;
   scale: number;
   causal: boolean;
+  /** Sliding window (with causal only): query at position p sees keys p - window < j <= p; 0 = no window. */
+  window: number;
 }
 
 export enum ActivationKind {

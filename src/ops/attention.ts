@@ -11,6 +11,12 @@ export interface AttentionOptions {
   causal?: boolean;
   /** [B, S]: 1 for a real key, 0 for padding that no query may attend to. */
   keyPaddingMask?: Float32Array | Tensor | null;
+  /**
+   * Sliding-window attention (Mistral, Qwen2, Gemma's local layers), with `causal` only: the query at
+   * position p sees the `window` keys p - window < j <= p. Positions count key slots (padding
+   * included), as transformers counts cache positions. Omitted or 0: no window.
+   */
+  window?: number;
   /** Defaults to 1 / sqrt(headDim). */
   scale?: number;
 }
@@ -28,6 +34,9 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   if (Bk !== B || Dk !== D) throw new GiftjsError(`${where}: k must be [${B}, heads, seq, ${D}]`);
   if (v.shape.some((d, i) => d !== k.shape[i])) throw new GiftjsError(`${where}: v must have k's shape`);
   if (Hkv === 0 || H % Hkv !== 0) throw new GiftjsError(`${where}: query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
+  const window = options.window ?? 0;
+  if (!Number.isInteger(window) || window < 0) throw new GiftjsError(`${where}: window must be a non-negative integer, got ${window}`);
+  if (window > 0 && !options.causal) throw new GiftjsError(`${where}: a sliding window needs the causal mask`);
   if (options.causal && T > S) throw new GiftjsError(`${where}: a causal mask needs at least as many keys as queries`);
   const maskSource = options.keyPaddingMask ?? null;
   const maskLength = maskSource === null ? null : maskSource instanceof Tensor ? maskSource.size : maskSource.length;
@@ -35,7 +44,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.
   const maskTensor = maskSource === null || maskSource instanceof Tensor ? maskSource : new Tensor(Float32Array.from(maskSource), [B, S]);
   const mask = maskTensor?.buffer ?? null;
-  const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false };
+  const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false, window };
   const out = Tensor.empty([B, H, T, D]);
   const lse = Tensor.empty([B, H, T]);
   getBackend().attentionForward(shape, q.buffer, k.buffer, v.buffer, mask, out.buffer, lse.buffer);

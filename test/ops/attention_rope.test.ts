@@ -32,12 +32,14 @@ testEachBackend('rope tables are kept per frequency array, and one changed in pl
   assertClose(rope(x, { invFreq }).data, rope64(x.data, 5, 8, 10000, 0, invFreq), 'after the array changed');
 });
 
-interface Case { B: number; H: number; Hkv: number; T: number; S: number; D: number; causal: boolean; padded: boolean }
+interface Case { B: number; H: number; Hkv: number; T: number; S: number; D: number; causal: boolean; padded: boolean; window?: number }
 const CASES: Case[] = [
   { B: 1, H: 1, Hkv: 1, T: 1, S: 1, D: 1, causal: false, padded: false },
   { B: 2, H: 4, Hkv: 2, T: 5, S: 5, D: 8, causal: true, padded: false },
   { B: 2, H: 3, Hkv: 1, T: 3, S: 7, D: 6, causal: true, padded: true }, // queries are the last 3 of 7
   { B: 3, H: 2, Hkv: 2, T: 6, S: 6, D: 17, causal: false, padded: true },
+  { B: 2, H: 2, Hkv: 1, T: 6, S: 6, D: 4, causal: true, padded: true, window: 3 }, // each query sees its 3 latest keys
+  { B: 2, H: 2, Hkv: 2, T: 2, S: 7, D: 5, causal: true, padded: true, window: 4 }, // a cache's tail queries in a window
 ];
 
 function maskFor(c: Case): Float32Array | null {
@@ -53,8 +55,8 @@ testEachBackend('attention matches float64 math: causal, padded, grouped-query',
     const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 2);
     const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 3);
     const mask = maskFor(c);
-    const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: mask });
-    assertClose(out.data, attention64(q.data, k.data, v.data, c.B, c.H, c.Hkv, c.T, c.S, c.D, c.causal, mask), `case ${i}`);
+    const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: mask, window: c.window });
+    assertClose(out.data, attention64(q.data, k.data, v.data, c.B, c.H, c.Hkv, c.T, c.S, c.D, c.causal, mask, c.window), `case ${i}`);
   });
 });
 
@@ -64,7 +66,7 @@ testEachBackend('attention gradients match finite differences', () => {
     const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 5, true);
     const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 6, true);
     const mask = maskFor(c);
-    assertGradcheck((a, b, d) => scaledDotProductAttention(a, b, d, { causal: c.causal, keyPaddingMask: mask }), [q, k, v], `case ${i}`, { maxProbesPerInput: 24 });
+    assertGradcheck((a, b, d) => scaledDotProductAttention(a, b, d, { causal: c.causal, keyPaddingMask: mask, window: c.window }), [q, k, v], `case ${i}`, { maxProbesPerInput: 24 });
   });
 });
 
@@ -101,6 +103,9 @@ const BLOCK_CASES: Case[] = [
   { B: 1, H: 2, Hkv: 1, T: 150, S: 150, D: 8, causal: true, padded: false },
   { B: 2, H: 2, Hkv: 2, T: 70, S: 200, D: 5, causal: true, padded: true },
   { B: 1, H: 3, Hkv: 3, T: 130, S: 90, D: 4, causal: false, padded: false },
+  // Windows shorter than a block, and straddling blocks: blocks start past the first keys.
+  { B: 1, H: 2, Hkv: 1, T: 150, S: 150, D: 8, causal: true, padded: false, window: 20 },
+  { B: 2, H: 2, Hkv: 1, T: 70, S: 200, D: 5, causal: true, padded: true, window: 100 },
 ];
 
 testEachBackend('attention over several query blocks matches float64 math and finite differences', () => {
@@ -109,9 +114,9 @@ testEachBackend('attention over several query blocks matches float64 math and fi
     const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 32, true);
     const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 33, true);
     const mask = maskFor(c);
-    const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: mask });
-    assertClose(out.data, attention64(q.data, k.data, v.data, c.B, c.H, c.Hkv, c.T, c.S, c.D, c.causal, mask), `block case ${i}`);
-    assertGradcheck((a, b, d) => scaledDotProductAttention(a, b, d, { causal: c.causal, keyPaddingMask: mask }), [q, k, v], `block case ${i}`, { maxProbesPerInput: 12 });
+    const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: mask, window: c.window });
+    assertClose(out.data, attention64(q.data, k.data, v.data, c.B, c.H, c.Hkv, c.T, c.S, c.D, c.causal, mask, c.window), `block case ${i}`);
+    assertGradcheck((a, b, d) => scaledDotProductAttention(a, b, d, { causal: c.causal, keyPaddingMask: mask, window: c.window }), [q, k, v], `block case ${i}`, { maxProbesPerInput: 12 });
   });
 });
 
@@ -123,7 +128,7 @@ test('native and ref agree on the gradients of multi-block attention', () => {
     const g = randn([c.B, c.H, c.T, c.D], 10 * i + 44);
     for (const which of [0, 1, 2]) {
       assertBackendsAgree(() => {
-        const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c) });
+        const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c), window: c.window });
         out.backward(g);
         const grad = [q, k, v][which]!.grad!.clone();
         for (const t of [q, k, v]) t.zeroGrad();
@@ -137,6 +142,8 @@ test('attention shape errors name the shapes', () => {
   assert.throws(() => scaledDotProductAttention(randn([1, 3, 2, 4], 1), randn([1, 2, 2, 4], 2), randn([1, 2, 2, 4], 3)),
     /attention\(q \[1, 3, 2, 4\], k \[1, 2, 2, 4\], v \[1, 2, 2, 4\]\): query heads \(3\) must be a multiple of key\/value heads \(2\)/);
   assert.throws(() => scaledDotProductAttention(randn([1, 2, 2, 4], 1), randn([1, 2, 2, 8], 2), randn([1, 2, 2, 8], 3)), /k must be \[1, heads, seq, 4\]/);
+  assert.throws(() => scaledDotProductAttention(randn([1, 1, 2, 4], 1), randn([1, 1, 2, 4], 2), randn([1, 1, 2, 4], 3), { window: 2 }), /a sliding window needs the causal mask/);
+  assert.throws(() => scaledDotProductAttention(randn([1, 1, 2, 4], 1), randn([1, 1, 2, 4], 2), randn([1, 1, 2, 4], 3), { causal: true, window: 1.5 }), /window must be a non-negative integer, got 1.5/);
 });
 
 test('dropout keeps the expected fraction, scales survivors, and is the identity in eval', () => {
@@ -160,7 +167,7 @@ test('bf16 compute: native and ref attention round the same operands to bf16, fo
     const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 53, true);
     const g = randn([c.B, c.H, c.T, c.D], 10 * i + 54);
     const run = () => {
-      const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c) });
+      const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c), window: c.window });
       out.backward(g);
       const result = [out.toFloat32Array(), ...[q, k, v].map((t) => t.grad!.toFloat32Array())];
       for (const t of [q, k, v]) t.zeroGrad();

@@ -24,8 +24,13 @@ export interface LlamaConfig extends CausalLMConfig {
   mlpBias: boolean;
   /** RMSNorm over each head of q and k before RoPE (Qwen3's q_norm, k_norm). */
   qkNorm: boolean;
-  /** Mistral's / Qwen2's sliding-window attention span: longer sequences are refused (not implemented). */
-  slidingWindow: number | null;
+  /**
+   * Each layer's sliding attention window (0: the layer attends to every earlier position), as
+   * transformers 5.17 decides it: Mistral's sliding_window on every layer; Qwen2/Qwen3 with
+   * use_sliding_window on the layers layer_types names sliding_attention (by default those from
+   * max_window_layers on); Llama never.
+   */
+  layerWindows: readonly number[];
 }
 
 export const LLAMA_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'] as const;
@@ -56,6 +61,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     return v;
   };
   const hiddenSize = int('hidden_size');
+  const numLayers = int('num_hidden_layers');
   const numHeads = int('num_attention_heads');
   const numKvHeads = int('num_key_value_heads', numHeads);
   if (numHeads % numKvHeads !== 0) fail(`num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`);
@@ -79,7 +85,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     vocabSize: int('vocab_size'),
     hiddenSize,
     intermediateSize: int('intermediate_size'),
-    numLayers: int('num_hidden_layers'),
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,
@@ -95,7 +101,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
     eosTokenIds: typeof eos === 'number' ? [eos] : Array.isArray(eos) ? eos.filter((e): e is number => typeof e === 'number') : [],
     torchDtype: configDtype(raw),
-    slidingWindow: slidingWindow(raw, arch, fail),
+    layerWindows: layerWindows(raw, arch, numLayers, fail),
     raw,
   };
   return config;
@@ -105,7 +111,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
 function llamaDetails(c: LlamaConfig): string[] {
   return [
     `embeddings: ${c.tieWordEmbeddings ? 'tied (lm_head = embed_tokens)' : 'untied'}; biases: ${c.qkvBias ? 'q/k/v' : 'none'}${c.outputBias ? ' + o' : ''}${c.qkNorm ? '; q/k norms per head' : ''}`,
-    `rope: theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling x${c.ropeScaling.factor}` : ''}; max positions ${c.maxPositionEmbeddings}${c.slidingWindow ? `; sliding window ${c.slidingWindow}` : ''}`,
+    `rope: theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling x${c.ropeScaling.factor}` : ''}; max positions ${c.maxPositionEmbeddings}${windowSummary(c.layerWindows)}`,
   ];
 }
 
@@ -115,21 +121,39 @@ export function configDtype(raw: Record<string, unknown>): string | null {
   return typeof v === 'string' ? v : null;
 }
 
-function slidingWindow(raw: Record<string, unknown>, arch: string, fail: (msg: string) => never): number | null {
-  // transformers 5 names each layer's attention; a window on some layers only is not implemented.
+/** "; sliding window 4096 on layers 2-5", or nothing when every layer attends to all positions. */
+function windowSummary(windows: readonly number[]): string {
+  const sliding = windows.flatMap((w, i) => (w > 0 ? [i] : []));
+  if (sliding.length === 0) return '';
+  const sizes = [...new Set(sliding.map((i) => windows[i]))].join('/');
+  const which = sliding.length === windows.length ? 'every layer' : `layers ${sliding.join(', ')}`;
+  return `; sliding window ${sizes} on ${which}`;
+}
+
+function layerWindows(raw: Record<string, unknown>, arch: string, numLayers: number, fail: (msg: string) => never): number[] {
+  const full = new Array<number>(numLayers).fill(0);
   const types = raw.layer_types;
   if (types !== undefined && types !== null) {
-    if (!Array.isArray(types) || types.some((t) => typeof t !== 'string')) fail(`'layer_types' must be a list of names, got ${JSON.stringify(types)}`);
-    const other = (types as string[]).find((t) => t !== 'full_attention');
-    if (other !== undefined) fail(`layer_types '${other}' is not supported (only full_attention: per-layer sliding windows are not implemented)`);
+    if (!Array.isArray(types) || types.length !== numLayers) fail(`'layer_types' must list one name per layer (${numLayers}), got ${JSON.stringify(types)}`);
+    const unknown = (types as unknown[]).find((t) => t !== 'full_attention' && t !== 'sliding_attention');
+    if (unknown !== undefined) fail(`layer_types ${JSON.stringify(unknown)} is not supported (supported: full_attention, sliding_attention)`);
   }
-  // Qwen2 and Qwen3 attend over a window only with use_sliding_window; Mistral whenever sliding_window is set.
+  if (arch === 'LlamaForCausalLM') {
+    if (Array.isArray(types) && types.includes('sliding_attention')) fail(`layer_types 'sliding_attention' is not supported for LlamaForCausalLM (transformers' Llama has no sliding window)`);
+    return full;
+  }
+  // Qwen2 and Qwen3 attend over a window only with use_sliding_window (transformers then drops sliding_window).
   const qwen = arch === 'Qwen2ForCausalLM' || arch === 'Qwen3ForCausalLM';
-  if (arch === 'LlamaForCausalLM' || (qwen && raw.use_sliding_window !== true)) return null;
+  if (qwen && raw.use_sliding_window !== true) return full;
   const w = raw.sliding_window;
-  if (w === undefined || w === null) return null;
+  if (w === undefined || w === null) return full;
   if (typeof w !== 'number' || !Number.isInteger(w) || w <= 0) return fail(`'sliding_window' must be null or a positive integer, got ${JSON.stringify(w)}`);
-  return w;
+  // Mistral's attention reads sliding_window on every layer, whatever layer_types says.
+  if (!qwen) return full.fill(w);
+  if (Array.isArray(types)) return types.map((t) => (t === 'sliding_attention' ? w : 0));
+  const from = raw.max_window_layers ?? 28;
+  if (typeof from !== 'number' || !Number.isInteger(from) || from < 0) fail(`'max_window_layers' must be a non-negative integer, got ${JSON.stringify(from)}`);
+  return full.map((_, i) => (i >= (from as number) ? w : 0));
 }
 
 const ROPE_KEYS: Record<string, readonly string[]> = {

@@ -24,7 +24,7 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
     throw new GiftjsError(`GGUF export writes llama.cpp's "llama" architecture (LlamaForCausalLM, MistralForCausalLM) so far; ${c.architecture} is not supported yet`);
   }
   if (c.ropeScaling) throw new GiftjsError(`GGUF export: rope_scaling '${c.ropeScaling.type}' needs llama.cpp's rope_freqs tensor, which is not written yet`);
-  if (c.slidingWindow) throw new GiftjsError('GGUF export: sliding-window attention is not written yet');
+  if (c.layerWindows.some((w) => w > 0)) throw new GiftjsError('GGUF export: sliding-window attention is not written yet');
   if (c.qkvBias || c.outputBias || c.mlpBias) throw new GiftjsError('GGUF export: attention or MLP biases are not written yet');
   const arch = 'llama';
   const metadata: GgufModel['metadata'] = [

@@ -66,7 +66,7 @@ class LlamaAttention extends Module {
     let k = rope(heads(this.k_proj.forward(x), this.c.numKvHeads, this.k_norm), ropeOpts);
     let v = heads(this.v_proj.forward(x), this.c.numKvHeads);
     if (ctx.cache) [k, v] = ctx.cache.append(this.layerIndex, k, v);
-    const attn = scaledDotProductAttention(q, k, v, { causal: true, keyPaddingMask: ctx.keyMask });
+    const attn = scaledDotProductAttention(q, k, v, { causal: true, keyPaddingMask: ctx.keyMask, window: this.c.layerWindows[this.layerIndex]! });
     return this.o_proj.forward(reshape(transpose(attn, 1, 2), [batch, seq, this.c.numHeads * hd]));
   }
 }
@@ -195,9 +195,6 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     const positions = past + seq;
     if (positions > this.config.maxPositionEmbeddings) {
       throw new GiftjsError(`${positions} positions exceed this model's context (max_position_embeddings ${this.config.maxPositionEmbeddings}): shorten the text (--max-length) or the generation`);
-    }
-    if (this.config.slidingWindow !== null && positions > this.config.slidingWindow) {
-      throw new GiftjsError(`${positions} positions exceed sliding_window ${this.config.slidingWindow}; sliding-window attention is not implemented, so sequences must fit in the window`);
     }
     let keyMask: Float32Array | null = null;
     if (options.attentionMask) {

@@ -16,7 +16,7 @@ import { GiftjsError } from '../../../errors.js';
 /** Head sizes up to this are supported: each of 64 threads keeps up to 4 output columns. */
 const MAX_HEAD_DIM = 256;
 
-const SHAPE_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', D: 'u32', scale: 'f32', causal: 'u32', hasMask: 'u32' } as const;
+const SHAPE_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', D: 'u32', scale: 'f32', causal: 'u32', window: 'u32', hasMask: 'u32' } as const;
 
 const COMMON = /* wgsl */ `
 const AW: u32 = 64u;
@@ -28,10 +28,12 @@ fn queryRow(row: u32) -> QueryRow {
   let h = (row / p.T) % p.H;
   return QueryRow(b, h, row % p.T, (b * p.Hkv + h / (p.H / p.Hkv)) * p.S * p.D);
 }
-/** Whether query t of batch b sees key j (causal with the queries at the end of the keys, and the padding mask). */
+/** Whether query t of batch b sees key j (causal with the queries at the end of the keys, the sliding window, and the padding mask). */
 fn visible(b: u32, t: u32, j: u32) -> bool {
   if (j >= p.S) { return false; }
-  if (p.causal != 0u && i32(j) > i32(t) + i32(p.S) - i32(p.T)) { return false; }
+  let position = i32(t) + i32(p.S) - i32(p.T);
+  if (p.causal != 0u && i32(j) > position) { return false; }
+  if (p.window != 0u && i32(j) <= position - i32(p.window)) { return false; }
   if (p.hasMask != 0u && keyMask[b * p.S + j] == 0.0) { return false; }
   return true;
 }`;
@@ -253,7 +255,7 @@ function checkShape(s: AttentionShape): void {
 }
 
 function shapeParams(s: AttentionShape, keyMask: DeviceBuffer | null) {
-  return { B: s.B, H: s.H, Hkv: s.Hkv, T: s.T, S: s.S, D: s.D, scale: s.scale, causal: s.causal ? 1 : 0, hasMask: keyMask ? 1 : 0 };
+  return { B: s.B, H: s.H, Hkv: s.Hkv, T: s.T, S: s.S, D: s.D, scale: s.scale, causal: s.causal ? 1 : 0, window: s.window, hasMask: keyMask ? 1 : 0 };
 }
 
 export function webGpuAttention(runner: KernelRunner) {

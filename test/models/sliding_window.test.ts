@@ -1,0 +1,104 @@
+// Sliding-window attention against transformers 5.17 itself: folders written by save_pretrained with
+// PyTorch's outputs beside them (tools/make_sliding_window_fixtures.py) -- Mistral's window on every
+// layer, Qwen2's from max_window_layers on, Qwen3's per layer_types -- on texts longer than the
+// windows: logits with left padding, the loss, greedy generation with the KV cache past the window,
+// and a PEFT 0.21 LoRA adapter on every linear layer.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { generate } from '../../src/generate/generate.js';
+import { SafetensorsFile } from '../../src/io/safetensors.js';
+import { LlamaForCausalLM } from '../../src/models/llama/model.js';
+import { parseLlamaConfig } from '../../src/models/llama/config.js';
+import { loadAdapter } from '../../src/peft/adapter_io.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { assertClose, testEachBackend } from '../helpers.js';
+
+const DIR = fileURLToPath(new URL('../../../test/fixtures/sliding_window', import.meta.url));
+
+interface Reference { ids: number[]; mask: number[]; logits: Float32Array; loss: number; greedy: number[] }
+
+function reference(folder: string): Reference {
+  const f = SafetensorsFile.open(join(folder, 'reference.safetensors'));
+  try {
+    const read = (name: string) => {
+      const t = f.readTensor(name);
+      const values = Float32Array.from(t.data);
+      t.dispose();
+      return values;
+    };
+    return {
+      ids: f.readIntegers('input_ids').values,
+      mask: f.readIntegers('attention_mask').values,
+      logits: read('logits'),
+      loss: read('loss')[0]!,
+      greedy: f.readIntegers('greedy').values,
+    };
+  } finally {
+    f.close();
+  }
+}
+
+const SEQ = 14;
+
+/** The logits of the positions that are not padding (transformers' padded rows are meaningless). */
+function realRows(logits: Float32Array, mask: number[], vocab: number): Float32Array {
+  const rows = mask.flatMap((m, i) => (m ? [i] : []));
+  return Float32Array.from(rows.flatMap((r) => Array.from(logits.subarray(r * vocab, (r + 1) * vocab))));
+}
+
+function checkAgainstTransformers(model: LlamaForCausalLM, ref: Reference, label: string): void {
+  const vocab = model.config.vocabSize;
+  const logits = noGrad(() => model.forward(ref.ids, 2, SEQ, { attentionMask: ref.mask }).toFloat32Array());
+  assertClose(realRows(logits, ref.mask, vocab), realRows(ref.logits, ref.mask, vocab), `${label}: logits with left padding`, 1e-5, 1e-5);
+  const row0 = ref.ids.slice(0, SEQ);
+  const targets = Int32Array.from(row0.slice(1).concat([-100]));
+  const loss = noGrad(() => model.loss(row0, 1, SEQ, targets, { ignoreIndex: -100 }).item());
+  assert.ok(Math.abs(loss - ref.loss) < 1e-5, `${label}: loss ${loss} vs transformers' ${ref.loss}`);
+  assert.deepEqual(generate(model, ref.greedy.slice(0, 6), { maxNewTokens: 14 }), ref.greedy.slice(6), `${label}: greedy tokens past the window`);
+}
+
+testEachBackend('Mistral, Qwen2 and Qwen3 with sliding windows shorter than the text give transformers\' logits, loss and greedy tokens', () => {
+  for (const [name, windows] of [['mistral', [5, 5]], ['qwen2', [0, 4]], ['qwen3', [3, 0]]] as const) {
+    const model = LlamaForCausalLM.fromPretrained(join(DIR, name));
+    assert.deepEqual(model.config.layerWindows, windows, `${name}: each layer's window as transformers decides it`);
+    checkAgainstTransformers(model, reference(join(DIR, name)), name);
+  }
+});
+
+test('the windows matter here: the same weights attending to every position give other logits', () => {
+  const model = LlamaForCausalLM.fromPretrained(join(DIR, 'mistral'));
+  const ref = reference(join(DIR, 'mistral'));
+  const full = LlamaForCausalLM.fromPretrained(join(DIR, 'mistral'));
+  Object.assign(full.config, { layerWindows: [0, 0] }); // the layers read their window from the config at each call
+  const a = noGrad(() => full.forward(ref.ids.slice(0, SEQ), 1, SEQ).toFloat32Array());
+  const b = noGrad(() => model.forward(ref.ids.slice(0, SEQ), 1, SEQ).toFloat32Array());
+  const vocab = model.config.vocabSize;
+  // Positions inside the first window see the same keys; later ones do not.
+  assertClose(a.subarray(0, 5 * vocab), b.subarray(0, 5 * vocab), 'inside the window', 1e-6, 1e-6);
+  assert.ok(a.subarray(5 * vocab).some((x, i) => Math.abs(x - b[5 * vocab + i]!) > 1e-3), 'past the window the logits differ');
+});
+
+testEachBackend('a PEFT 0.21 LoRA adapter on every linear layer of a sliding-window Mistral gives PEFT\'s outputs, merged and unmerged', () => {
+  const model = LlamaForCausalLM.fromPretrained(join(DIR, 'mistral'));
+  const adapter = loadAdapter(join(DIR, 'mistral-lora'), model);
+  const ref = reference(join(DIR, 'mistral-lora'));
+  checkAgainstTransformers(model, ref, 'LoRA');
+  adapter.merge();
+  checkAgainstTransformers(model, ref, 'LoRA merged');
+});
+
+test('layer_types and sliding_window are read as transformers reads them, and refused by name when malformed', () => {
+  const base = { architectures: ['Qwen2ForCausalLM'], vocab_size: 16, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 3, num_attention_heads: 2 };
+  const windows = (extra: Record<string, unknown>) => parseLlamaConfig({ ...base, ...extra }).layerWindows;
+  assert.deepEqual(windows({ sliding_window: 4 }), [0, 0, 0], 'Qwen2 without use_sliding_window attends to everything');
+  assert.deepEqual(windows({ use_sliding_window: true, sliding_window: 4, max_window_layers: 2 }), [0, 0, 4]);
+  assert.deepEqual(windows({ use_sliding_window: true, sliding_window: 4, layer_types: ['sliding_attention', 'full_attention', 'sliding_attention'] }), [4, 0, 4]);
+  assert.deepEqual(windows({ architectures: ['MistralForCausalLM'], sliding_window: 6, layer_types: ['full_attention', 'full_attention', 'full_attention'] }), [6, 6, 6], 'Mistral reads sliding_window on every layer');
+  assert.deepEqual(windows({ architectures: ['MistralForCausalLM'], sliding_window: null }), [0, 0, 0]);
+  assert.throws(() => windows({ layer_types: ['full_attention'] }), /'layer_types' must list one name per layer \(3\)/);
+  assert.throws(() => windows({ layer_types: ['full_attention', 'chunked_attention', 'full_attention'] }), /layer_types "chunked_attention" is not supported \(supported: full_attention, sliding_attention\)/);
+  assert.throws(() => windows({ architectures: ['LlamaForCausalLM'], layer_types: ['sliding_attention', 'full_attention', 'full_attention'] }), /'sliding_attention' is not supported for LlamaForCausalLM/);
+  assert.throws(() => windows({ use_sliding_window: true, sliding_window: 2.5 }), /'sliding_window' must be null or a positive integer, got 2.5/);
+});

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Writes folders with sliding-window attention exactly as transformers 5.17's save_pretrained writes
+them, with PyTorch's outputs beside each, for giftjs's sliding-window tests
+(test/models/sliding_window.test.ts). Run with the peer venv (../shared/peer/setup_peer.sh prints its python):
+    python tools/make_sliding_window_fixtures.py test/fixtures/sliding_window
+The outputs are committed; CI never runs this script.
+
+Folders written (float32, 2 layers, vocabulary 96, texts of 14 ids: longer than every window):
+  mistral/       MistralForCausalLM, sliding_window 5 on every layer, GQA 4/2, untied head.
+  qwen2/         Qwen2ForCausalLM, use_sliding_window with max_window_layers 1: layer 0 attends to
+                 everything, layer 1 over a window of 4 (transformers writes layer_types itself).
+  qwen3/         Qwen3ForCausalLM, use_sliding_window, layer_types [sliding, full] given, window 3, tied.
+  mistral-lora/  PEFT 0.21 LoRA r4 alpha 8 on every linear layer of mistral/, with the adapted outputs.
+Each reference.safetensors holds input_ids I32 [2, 14], attention_mask I32 [2, 14] (row 1 starts with
+3 padding positions), logits F32 [2, 14, vocab] (transformers' forward with that mask; the padded
+rows' logits are meaningless there), loss F32 [] (transformers' mean next-token loss of row 0, no
+mask), and greedy I32 [1, 20] (6 prompt ids, then 14 ids generate() chose with its KV cache).
+"""
+import os
+import sys
+
+import torch
+
+
+def save_reference(path, tensors):
+    from safetensors.torch import save_file
+    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, path)
+
+
+def randomize(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1.0 + 0.3 * torch.randn(p.shape, generator=g))  # every norm weight matters
+            else:
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+
+
+def outputs(model, ids, mask):
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        loss = model(input_ids=ids[:1], labels=ids[:1]).loss.float()
+        greedy = model.generate(ids[:1, :6], max_new_tokens=14, min_new_tokens=14, do_sample=False, eos_token_id=None, pad_token_id=0)
+    return {"input_ids": ids.to(torch.int32), "attention_mask": mask.to(torch.int32), "logits": logits, "loss": loss, "greedy": greedy.to(torch.int32)}
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/sliding_window"
+    import transformers
+    import peft
+    from transformers import AutoModelForCausalLM, MistralConfig, Qwen2Config, Qwen3Config
+    from peft import LoraConfig, get_peft_model
+    print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)
+    ids = torch.randint(3, 96, (2, 14), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(2, 14, dtype=torch.long)
+    mask[1, :3] = 0
+    ids[1, :3] = 0
+    common = dict(vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=128, rms_norm_eps=1e-6, bos_token_id=1, eos_token_id=2)
+    configs = {
+        "mistral": MistralConfig(**common, sliding_window=5, tie_word_embeddings=False),
+        "qwen2": Qwen2Config(**common, use_sliding_window=True, sliding_window=4, max_window_layers=1, tie_word_embeddings=False),
+        "qwen3": Qwen3Config(**common, head_dim=8, use_sliding_window=True, sliding_window=3,
+                             layer_types=["sliding_attention", "full_attention"], tie_word_embeddings=True),
+    }
+    for name, config in configs.items():
+        torch.manual_seed(0)
+        config._attn_implementation = "eager"
+        model = AutoModelForCausalLM.from_config(config).eval()
+        randomize(model, 7)
+        d = os.path.join(out, name)
+        model.save_pretrained(d)
+        ref = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+        ref.config._attn_implementation = "eager"
+        save_reference(os.path.join(d, "reference.safetensors"), outputs(ref, ids, mask))
+        print(name, open(os.path.join(d, "config.json")).read())
+    base = AutoModelForCausalLM.from_pretrained(os.path.join(out, "mistral")).eval()
+    base.config._attn_implementation = "eager"
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    pm = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=targets))
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for n, p in pm.named_parameters():
+            if "lora_A" in n or "lora_B" in n:
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    pm.eval()
+    d = os.path.join(out, "mistral-lora")
+    pm.save_pretrained(d)
+    save_reference(os.path.join(d, "reference.safetensors"), outputs(pm, ids, mask))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,12 +1,13 @@
 // The causal-LM contract: what generate, perplexity, the trainer, export, merge, inspect and the CLI
 // ask of a language model, whatever its family. A family implements it in its own folder
-// (models/llama/: Llama, Mistral, Qwen2, Qwen3) and registers it once (models/registry.ts); code
+// (models/llama/: Llama, Mistral, Qwen2, Qwen3; models/gemma/: Gemma 3, Gemma 2) and registers it once (models/registry.ts); code
 // outside models/ sees only this. The KV cache is shared by every family, as mlx-lm shares one.
 import type { Module } from '../nn/module.js';
 import { concat } from '../ops/shape_ops.js';
 import type { LinearCrossEntropyOptions } from '../ops/linear_cross_entropy.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { GgufModel, GgufOutType } from '../io/gguf.js';
+import type { QuantFormat } from '../tensor/quantized.js';
 
 /** The config fields callers read (a family's own config has these and more). */
 export interface CausalLMConfig {
@@ -30,6 +31,28 @@ export interface CausalLMConfig {
   raw: Record<string, unknown>;
   /** Lines a family adds to `gift inspect` (RoPE, biases, norms: what sets it apart). */
   details(): string[];
+}
+
+/** How a checkpoint's weights are held once loaded. */
+export interface WeightLoadOptions {
+  /**
+   * Keep a BF16 checkpoint's matrices as bfloat16, as stored (half the memory of float32; the GEMM
+   * widens them exactly, so float32 compute gives the same numbers). For commands that only read
+   * the weights (train, eval, generate); merging changes them, and an adapter that trains one
+   * widens it first.
+   */
+  keepStoredBf16?: boolean;
+  /**
+   * Store every matrix as bfloat16, rounding float32 (or float16) ones as each is read, as --bf16
+   * stores frozen weights: the float32 model never exists. Only for runs that train no matrix of
+   * the base (an adapter, biases): a trained weight must keep its float32 values.
+   */
+  matricesAsBf16?: boolean;
+  /**
+   * Quantize every matrix (the embedding, the projections, an untied head) as it is read, one at a
+   * time (--quantize): the full-precision model never exists. Norms stay float32.
+   */
+  quantize?: QuantFormat;
 }
 
 export interface CausalLMForwardOptions {

@@ -13,6 +13,8 @@ import { LLAMA_ARCHITECTURES, parseLlamaConfig } from './llama/config.js';
 import type { CausalLM, CausalLMConfig } from './causal_lm.js';
 import type { Random } from '../tensor/random.js';
 import { LlamaForCausalLM } from './llama/model.js';
+import { GEMMA_ARCHITECTURES, GEMMA_MODEL_TYPES, parseGemmaConfig } from './gemma/config.js';
+import { GemmaForCausalLM } from './gemma/model.js';
 import { USE_LITE_ARCHITECTURE } from './use_lite/config.js';
 import { UseLiteForSequenceClassification } from './use_lite/model.js';
 import { ViTForImageClassification } from './vit/model.js';
@@ -74,6 +76,14 @@ const FAMILIES: ModelFamily[] = [
     load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
     fromConfig: (config, source, rng) => new LlamaForCausalLM(parseLlamaConfig(config, source), rng),
     parseConfig: parseLlamaConfig,
+  },
+  {
+    name: 'gemma', kind: 'causal-lm', architectures: GEMMA_ARCHITECTURES,
+    accepts: (c) => (architectureField(c) !== undefined ? byArchitecture([...GEMMA_ARCHITECTURES, 'Gemma3ForConditionalGeneration'])(c) : GEMMA_MODEL_TYPES.includes(String(c.model_type))),
+    giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
+    load: (dir, o) => GemmaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
+    fromConfig: (config, source, rng) => new GemmaForCausalLM(parseGemmaConfig(config, source), rng),
+    parseConfig: parseGemmaConfig,
   },
   {
     name: 'bert', kind: 'sequence-classifier', architectures: [...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES],

@@ -7,57 +7,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { generate } from '../../src/generate/generate.js';
-import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { parseLlamaConfig } from '../../src/models/llama/config.js';
 import { loadAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { assertClose, testEachBackend } from '../helpers.js';
+import { checkAgainstTransformers, reference, SEQ } from './transformers_reference.js';
 
 const DIR = fileURLToPath(new URL('../../../test/fixtures/sliding_window', import.meta.url));
-
-interface Reference { ids: number[]; mask: number[]; logits: Float32Array; loss: number; greedy: number[] }
-
-function reference(folder: string): Reference {
-  const f = SafetensorsFile.open(join(folder, 'reference.safetensors'));
-  try {
-    const read = (name: string) => {
-      const t = f.readTensor(name);
-      const values = Float32Array.from(t.data);
-      t.dispose();
-      return values;
-    };
-    return {
-      ids: f.readIntegers('input_ids').values,
-      mask: f.readIntegers('attention_mask').values,
-      logits: read('logits'),
-      loss: read('loss')[0]!,
-      greedy: f.readIntegers('greedy').values,
-    };
-  } finally {
-    f.close();
-  }
-}
-
-const SEQ = 14;
-
-/** The logits of the positions that are not padding (transformers' padded rows are meaningless). */
-function realRows(logits: Float32Array, mask: number[], vocab: number): Float32Array {
-  const rows = mask.flatMap((m, i) => (m ? [i] : []));
-  return Float32Array.from(rows.flatMap((r) => Array.from(logits.subarray(r * vocab, (r + 1) * vocab))));
-}
-
-function checkAgainstTransformers(model: LlamaForCausalLM, ref: Reference, label: string): void {
-  const vocab = model.config.vocabSize;
-  const logits = noGrad(() => model.forward(ref.ids, 2, SEQ, { attentionMask: ref.mask }).toFloat32Array());
-  assertClose(realRows(logits, ref.mask, vocab), realRows(ref.logits, ref.mask, vocab), `${label}: logits with left padding`, 1e-5, 1e-5);
-  const row0 = ref.ids.slice(0, SEQ);
-  const targets = Int32Array.from(row0.slice(1).concat([-100]));
-  const loss = noGrad(() => model.loss(row0, 1, SEQ, targets, { ignoreIndex: -100 }).item());
-  assert.ok(Math.abs(loss - ref.loss) < 1e-5, `${label}: loss ${loss} vs transformers' ${ref.loss}`);
-  assert.deepEqual(generate(model, ref.greedy.slice(0, 6), { maxNewTokens: 14 }), ref.greedy.slice(6), `${label}: greedy tokens past the window`);
-}
 
 testEachBackend('Mistral, Qwen2 and Qwen3 with sliding windows shorter than the text give transformers\' logits, loss and greedy tokens', () => {
   for (const [name, windows] of [['mistral', [5, 5]], ['qwen2', [0, 4]], ['qwen3', [3, 0]]] as const) {

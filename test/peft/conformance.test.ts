@@ -15,7 +15,8 @@ import { GiftjsError } from '../../src/errors.js';
 import { BertForSequenceClassification } from '../../src/models/bert/model.js';
 import type { EncoderInput } from '../../src/models/encoder.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
-import { buildModelShapes } from '../../src/models/registry.js';
+import { buildModelShapes, loadCausalLM } from '../../src/models/registry.js';
+import type { CausalLM } from '../../src/models/causal_lm.js';
 import { withBackend } from '../../src/backend/index.js';
 import { metaBackend } from '../../src/backend/meta/index.js';
 import { convertUseLite, defaultUseLiteSource } from '../../src/models/use_lite/convert.js';
@@ -80,6 +81,12 @@ const FAMILIES: Family[] = [
     run: (m) => (m as LlamaForCausalLM).forward(IDS, 2, 4),
     folder: join(FIXTURES, 'qwen3/qwen3'),
   },
+  ...[['mistral (sliding window shorter than the text)', 'sliding_window/mistral'], ['gemma3 (local and global layers, (1 + w) norms)', 'gemma/gemma3'], ['gemma2 (soft-capped logits)', 'gemma/gemma2']].map(([name, folder]): Family => ({
+    name: name!, targets: ['q_proj', 'v_proj'],
+    build: () => loadCausalLM(join(FIXTURES, folder!)),
+    run: (m) => (m as CausalLM).forward([...IDS, ...IDS], 2, 8),
+    folder: join(FIXTURES, folder!),
+  })),
   ...['bert', 'roberta'].map((name): Family => ({
     name, targets: ['query', 'value'],
     build: () => BertForSequenceClassification.fromPretrained(join(FIXTURES, `encoders/${name}`), 3),

@@ -1,6 +1,5 @@
 // LlamaForCausalLM with Hugging Face's module tree and tensor names, so that a checkpoint's
 // "model.layers.3.self_attn.q_proj.weight" is exactly this model's parameter of that path.
-import type { QuantFormat } from '../../tensor/quantized.js';
 import { CheckpointReader, loadFromCheckpoint, readJsonFile } from '../../io/hf_folder.js';
 import { Embedding, Linear, RMSNorm } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
@@ -21,10 +20,10 @@ import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './c
 import { GiftjsError } from '../../errors.js';
 import type { GgufModel, GgufOutType } from '../../io/gguf.js';
 import { llamaGguf } from './gguf.js';
-import { KVCache, type CausalLM, type CausalLMForwardOptions } from '../causal_lm.js';
+import { KVCache, type CausalLM, type CausalLMForwardOptions, type WeightLoadOptions } from '../causal_lm.js';
 
 // The contract's shared pieces, still reachable from here.
-export { KVCache, shiftLabels, type CausalLMForwardOptions } from '../causal_lm.js';
+export { KVCache, shiftLabels, type CausalLMForwardOptions, type WeightLoadOptions } from '../causal_lm.js';
 
 interface StepContext {
   batch: number;
@@ -114,28 +113,6 @@ class LlamaModel extends Module {
     this.layers = Array.from({ length: c.numLayers }, (_, i) => this.child(`layers.${i}`, new LlamaDecoderLayer(c, i, rng)));
     this.norm = this.child('norm', new RMSNorm(c.hiddenSize, c.rmsNormEps));
   }
-}
-
-/** How a checkpoint's weights are held once loaded. */
-export interface WeightLoadOptions {
-  /**
-   * Keep a BF16 checkpoint's matrices as bfloat16, as stored (half the memory of float32; the GEMM
-   * widens them exactly, so float32 compute gives the same numbers). For commands that only read
-   * the weights (train, eval, generate); merging changes them, and an adapter that trains one
-   * widens it first.
-   */
-  keepStoredBf16?: boolean;
-  /**
-   * Store every matrix as bfloat16, rounding float32 (or float16) ones as each is read, as --bf16
-   * stores frozen weights: the float32 model never exists. Only for runs that train no matrix of
-   * the base (an adapter, biases): a trained weight must keep its float32 values.
-   */
-  matricesAsBf16?: boolean;
-  /**
-   * Quantize every matrix (the embedding, the projections, an untied head) as it is read, one at a
-   * time (--quantize): the full-precision model never exists. Norms stay float32.
-   */
-  quantize?: QuantFormat;
 }
 
 /** Checkpoint tensors that carry no parameters (buffers some exporters write). */

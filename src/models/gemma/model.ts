@@ -1,0 +1,245 @@
+// Gemma3ForCausalLM (text) and Gemma2ForCausalLM with Hugging Face's module tree and tensor names:
+// "model.layers.3.pre_feedforward_layernorm.weight" is exactly this model's parameter of that path.
+import { CheckpointReader, loadFromCheckpoint, readJsonFile } from '../../io/hf_folder.js';
+import { Embedding, Linear } from '../../nn/layers.js';
+import { Module } from '../../nn/module.js';
+import { gelu, tanh } from '../../ops/activations.js';
+import { scaledDotProductAttention } from '../../ops/attention.js';
+import { add, addScalar, mul, scale } from '../../ops/elementwise.js';
+import { linear } from '../../ops/matmul.js';
+import { crossEntropy } from '../../ops/cross_entropy.js';
+import { linearCrossEntropy, type LinearCrossEntropyOptions } from '../../ops/linear_cross_entropy.js';
+import { rmsNorm } from '../../ops/norms.js';
+import { rope } from '../../ops/rope.js';
+import { reshape, transpose } from '../../ops/shape_ops.js';
+import { Random } from '../../tensor/random.js';
+import { Tensor } from '../../tensor/tensor.js';
+import { checkpoint } from '../../tensor/checkpoint.js';
+import { loadStateDict } from '../load_state_dict.js';
+import { join } from 'node:path';
+import { parseGemmaConfig, type GemmaConfig } from './config.js';
+import { ropeInverseFrequencies } from '../rope.js';
+import { GiftjsError } from '../../errors.js';
+import { KVCache, type CausalLM, type CausalLMForwardOptions, type WeightLoadOptions } from '../causal_lm.js';
+
+interface StepContext {
+  batch: number;
+  seq: number;
+  positionOffset: number;
+  keyMask: Float32Array | null;
+  cache: KVCache | null;
+}
+
+/** Gemma's RMSNorm: x / rms(x) * (1 + weight), the weight stored as the offset from 1 (zeros = identity). */
+class GemmaRMSNorm extends Module {
+  readonly weight: Tensor;
+  constructor(readonly dim: number, readonly eps: number) {
+    super();
+    this.weight = this.param('weight', Tensor.zeros([dim]));
+  }
+  forward(x: Tensor): Tensor {
+    return rmsNorm(x, addScalar(this.weight, 1), this.eps);
+  }
+}
+
+class GemmaAttention extends Module {
+  readonly q_proj: Linear;
+  readonly k_proj: Linear;
+  readonly v_proj: Linear;
+  readonly o_proj: Linear;
+  readonly q_norm: GemmaRMSNorm | null;
+  readonly k_norm: GemmaRMSNorm | null;
+  /** This layer's RoPE frequencies: the global or the local (sliding) layers'. */
+  private readonly invFreq: Float64Array;
+  constructor(private readonly c: GemmaConfig, private readonly layerIndex: number, rng: Random | null, invFreq: Float64Array) {
+    super();
+    const hd = c.headDim;
+    this.q_proj = this.child('q_proj', new Linear(c.hiddenSize, c.numHeads * hd, rng, c.attentionBias));
+    this.k_proj = this.child('k_proj', new Linear(c.hiddenSize, c.numKvHeads * hd, rng, c.attentionBias));
+    this.v_proj = this.child('v_proj', new Linear(c.hiddenSize, c.numKvHeads * hd, rng, c.attentionBias));
+    this.o_proj = this.child('o_proj', new Linear(c.numHeads * hd, c.hiddenSize, rng, c.attentionBias));
+    this.q_norm = c.qkNorm ? this.child('q_norm', new GemmaRMSNorm(hd, c.rmsNormEps)) : null;
+    this.k_norm = c.qkNorm ? this.child('k_norm', new GemmaRMSNorm(hd, c.rmsNormEps)) : null;
+    this.invFreq = invFreq;
+  }
+
+  forward(x: Tensor, ctx: StepContext): Tensor {
+    const { batch, seq } = ctx;
+    const hd = this.c.headDim;
+    // [batch, seq, n * hd] -> [batch, n, seq, hd], each head normalized first where the family does.
+    const heads = (t: Tensor, n: number, norm: GemmaRMSNorm | null = null) => {
+      const split = reshape(t, [batch, seq, n, hd]);
+      return transpose(norm ? norm.forward(split) : split, 1, 2);
+    };
+    const ropeOpts = { invFreq: this.invFreq, positionOffset: ctx.positionOffset };
+    const q = rope(heads(this.q_proj.forward(x), this.c.numHeads, this.q_norm), ropeOpts);
+    let k = rope(heads(this.k_proj.forward(x), this.c.numKvHeads, this.k_norm), ropeOpts);
+    let v = heads(this.v_proj.forward(x), this.c.numKvHeads);
+    if (ctx.cache) [k, v] = ctx.cache.append(this.layerIndex, k, v);
+    const attn = scaledDotProductAttention(q, k, v, {
+      causal: true, keyPaddingMask: ctx.keyMask, scale: this.c.attentionScale, window: this.c.layerWindows[this.layerIndex]!,
+    });
+    return this.o_proj.forward(reshape(transpose(attn, 1, 2), [batch, seq, this.c.numHeads * hd]));
+  }
+}
+
+/** down(gelu_tanh(gate(x)) * up(x)). */
+class GemmaMLP extends Module {
+  readonly gate_proj: Linear;
+  readonly up_proj: Linear;
+  readonly down_proj: Linear;
+  constructor(c: GemmaConfig, rng: Random | null) {
+    super();
+    this.gate_proj = this.child('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, rng, false));
+    this.up_proj = this.child('up_proj', new Linear(c.hiddenSize, c.intermediateSize, rng, false));
+    this.down_proj = this.child('down_proj', new Linear(c.intermediateSize, c.hiddenSize, rng, false));
+  }
+  forward(x: Tensor): Tensor {
+    return this.down_proj.forward(mul(gelu(this.gate_proj.forward(x), 'tanh'), this.up_proj.forward(x)));
+  }
+}
+
+/** Norms before and after both the attention and the MLP, each output normalized before its residual add. */
+class GemmaDecoderLayer extends Module {
+  readonly input_layernorm: GemmaRMSNorm;
+  readonly self_attn: GemmaAttention;
+  readonly post_attention_layernorm: GemmaRMSNorm;
+  readonly pre_feedforward_layernorm: GemmaRMSNorm;
+  readonly mlp: GemmaMLP;
+  readonly post_feedforward_layernorm: GemmaRMSNorm;
+  constructor(c: GemmaConfig, index: number, rng: Random | null, invFreq: Float64Array) {
+    super();
+    const norm = (name: string) => this.child(name, new GemmaRMSNorm(c.hiddenSize, c.rmsNormEps));
+    this.input_layernorm = norm('input_layernorm');
+    this.self_attn = this.child('self_attn', new GemmaAttention(c, index, rng, invFreq));
+    this.post_attention_layernorm = norm('post_attention_layernorm');
+    this.pre_feedforward_layernorm = norm('pre_feedforward_layernorm');
+    this.mlp = this.child('mlp', new GemmaMLP(c, rng));
+    this.post_feedforward_layernorm = norm('post_feedforward_layernorm');
+  }
+  forward(x: Tensor, ctx: StepContext): Tensor {
+    const h = add(x, this.post_attention_layernorm.forward(this.self_attn.forward(this.input_layernorm.forward(x), ctx)));
+    return add(h, this.post_feedforward_layernorm.forward(this.mlp.forward(this.pre_feedforward_layernorm.forward(h))));
+  }
+}
+
+class GemmaModel extends Module {
+  readonly embed_tokens: Embedding;
+  readonly layers: GemmaDecoderLayer[];
+  readonly norm: GemmaRMSNorm;
+  constructor(c: GemmaConfig, rng: Random | null) {
+    super();
+    this.embed_tokens = this.child('embed_tokens', new Embedding(c.vocabSize, c.hiddenSize, rng, 0.02));
+    const globalFreq = ropeInverseFrequencies(c.headDim, c.globalRope);
+    const localFreq = ropeInverseFrequencies(c.headDim, c.localRope);
+    this.layers = Array.from({ length: c.numLayers }, (_, i) =>
+      this.child(`layers.${i}`, new GemmaDecoderLayer(c, i, rng, c.layerWindows[i]! > 0 ? localFreq : globalFreq)));
+    this.norm = this.child('norm', new GemmaRMSNorm(c.hiddenSize, c.rmsNormEps));
+  }
+}
+
+/** Checkpoint tensors that carry no parameters (buffers some exporters write). */
+const IGNORED_TENSORS = /(^|\.)rotary_emb\.[a-z_]*inv_freq$/;
+
+export class GemmaForCausalLM extends Module implements CausalLM {
+  readonly model: GemmaModel;
+  /** null when the output projection is tied to the token embedding (Gemma's default). */
+  readonly lm_head: Linear | null;
+  /** Token embeddings are multiplied by sqrt(hidden), as float32 (transformers casts it to the weights' dtype). */
+  readonly embedScale: number;
+  gradientCheckpointing = false;
+  sourceDir: string | null = null;
+  readonly sourceDtypes = new Map<string, string>();
+
+  /** Builds the module tree; weights are random (rng) or zeros awaiting a checkpoint (null). */
+  constructor(readonly config: GemmaConfig, rng: Random | null = null) {
+    super();
+    this.model = this.child('model', new GemmaModel(config, rng));
+    this.lm_head = config.tieWordEmbeddings ? null : this.child('lm_head', new Linear(config.hiddenSize, config.vocabSize, rng, false));
+    this.embedScale = Math.fround(Math.sqrt(config.hiddenSize));
+  }
+
+  /** Loads a Hugging Face folder: config.json and safetensors weights (sharded or not). */
+  static fromPretrained(dir: string, options: WeightLoadOptions = {}): GemmaForCausalLM {
+    const config = parseGemmaConfig(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'));
+    const { model } = loadFromCheckpoint(dir, () => new GemmaForCausalLM(config), (m, reader) => m.loadWeights(reader, options));
+    model.sourceDir = dir;
+    return model;
+  }
+
+  /** Fills every parameter from the checkpoint (strictly: see loadStateDict). */
+  loadWeights(reader: CheckpointReader, options: WeightLoadOptions = {}): void {
+    const tied = this.config.tieWordEmbeddings;
+    const { dtypes } = loadStateDict(this, reader, {
+      what: this.config.architecture,
+      ignore: (n) => IGNORED_TENSORS.test(n) || (tied && n === 'lm_head.weight'),
+      // Matrices (linear and embedding weights) only: norms read float32 weights.
+      ...(options.keepStoredBf16 || options.matricesAsBf16 ? { keepBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
+      ...(options.matricesAsBf16 ? { roundToBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
+      ...(options.quantize ? { quantize: (_name: string, p: Tensor) => (p.rank === 2 ? options.quantize! : null) } : {}),
+    });
+    for (const [name, dtype] of dtypes) this.sourceDtypes.set(name, dtype);
+  }
+
+  /** The weight of the output projection (the embedding when tied). */
+  get outputWeight(): Tensor {
+    return this.lm_head?.weight ?? this.model.embed_tokens.weight;
+  }
+
+  /** Final hidden states [batch, seq, hidden] for token ids [batch * seq]. */
+  hiddenStates(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
+    if (ids.length !== batch * seq) throw new GiftjsError(`${this.config.architecture}: ${ids.length} ids for batch ${batch} x seq ${seq}`);
+    const cache = options.cache ?? null;
+    const past = cache?.length ?? 0;
+    if (past + seq > this.config.maxPositionEmbeddings) {
+      throw new GiftjsError(`${past + seq} positions exceed this model's context (max_position_embeddings ${this.config.maxPositionEmbeddings}): shorten the text (--max-length) or the generation`);
+    }
+    let keyMask: Float32Array | null = null;
+    if (options.attentionMask) {
+      const m = options.attentionMask;
+      if (m.length !== batch * (past + seq)) throw new GiftjsError(`attentionMask has ${m.length} values, expected batch ${batch} x ${past + seq} positions`);
+      keyMask = Float32Array.from(m);
+    }
+    const ctx: StepContext = { batch, seq, positionOffset: past, keyMask, cache };
+    let x = scale(this.model.embed_tokens.forward(ids, [batch, seq]), this.embedScale);
+    for (const layer of this.model.layers) {
+      x = this.gradientCheckpointing && !cache ? checkpoint((h) => layer.forward(h, ctx), [x]) : layer.forward(x, ctx);
+    }
+    if (cache) cache.length += seq;
+    return this.model.norm.forward(x);
+  }
+
+  /** Gemma 2's cap * tanh(logits / cap), or the logits themselves. */
+  private softcapped(logits: Tensor): Tensor {
+    const cap = this.config.finalLogitSoftcap;
+    return cap === null ? logits : scale(tanh(scale(logits, 1 / cap)), cap);
+  }
+
+  /** Logits [batch, seq, vocab]. */
+  forward(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
+    const h = this.hiddenStates(ids, batch, seq, options);
+    return this.softcapped(this.lm_head ? this.lm_head.forward(h) : linear(h, this.model.embed_tokens.weight));
+  }
+
+  /**
+   * Cross-entropy of the logits against `targets`. Without soft-capping, an adapter or a bias on
+   * the output projection, the logits are never held whole (linearCrossEntropy, a chunk of rows at
+   * a time); otherwise they are computed, capped and scored.
+   */
+  loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options: LinearCrossEntropyOptions = {}): Tensor {
+    const h = this.hiddenStates(ids, batch, seq);
+    const plainHead = !this.lm_head || (!this.lm_head.adapter && !this.lm_head.bias);
+    if (plainHead && this.config.finalLogitSoftcap === null) return linearCrossEntropy(h, this.outputWeight, targets, options);
+    const logits = this.softcapped(this.lm_head ? this.lm_head.forward(h) : linear(h, this.model.embed_tokens.weight));
+    return crossEntropy(logits, targets, { reduction: options.reduction, ignoreIndex: options.ignoreIndex });
+  }
+
+  newCache(): KVCache {
+    return new KVCache(this.config.numLayers);
+  }
+
+  /** A randomly initialised model of a config (tests, benchmarks). */
+  static random(config: GemmaConfig, seed = 0): GemmaForCausalLM {
+    return new GemmaForCausalLM(config, new Random(seed));
+  }
+}

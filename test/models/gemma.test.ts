@@ -1,0 +1,70 @@
+// Gemma 3 (text) and Gemma 2 against transformers 5.17 itself: folders written by save_pretrained
+// with PyTorch's outputs beside them (tools/make_gemma_fixtures.py) -- (1 + w) norms, four per block,
+// q/k norms, GELU (tanh) gated MLP, embeddings scaled by sqrt(hidden), query_pre_attn_scalar, local
+// sliding layers with their own RoPE next to global ones with linear scaling, final logit
+// soft-capping -- in float32 and bfloat16, with left padding, the loss, greedy generation through
+// the KV cache past the window, and a PEFT 0.21 LoRA adapter on every linear layer.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { GemmaForCausalLM } from '../../src/models/gemma/model.js';
+import { parseGemmaConfig } from '../../src/models/gemma/config.js';
+import { loadCausalLM } from '../../src/models/registry.js';
+import { loadAdapter } from '../../src/peft/adapter_io.js';
+import { testEachBackend } from '../helpers.js';
+import { checkAgainstTransformers, reference } from './transformers_reference.js';
+
+const DIR = fileURLToPath(new URL('../../../test/fixtures/gemma', import.meta.url));
+
+testEachBackend('Gemma 3 and Gemma 2 (float32) give transformers\' logits, loss and greedy tokens', () => {
+  for (const name of ['gemma3', 'gemma2']) {
+    const model = loadCausalLM(join(DIR, name));
+    assert.ok(model instanceof GemmaForCausalLM, `${name} loads through the registry as Gemma`);
+    checkAgainstTransformers(model, reference(join(DIR, name)), name);
+  }
+});
+
+test('Gemma 3 saved in bfloat16 (untied head): the outputs of its bf16 weights in float32', () => {
+  const model = GemmaForCausalLM.fromPretrained(join(DIR, 'gemma3-bf16'), { keepStoredBf16: true });
+  assert.equal(model.lm_head?.weight.dtype, 'bfloat16');
+  checkAgainstTransformers(model, reference(join(DIR, 'gemma3-bf16')), 'gemma3-bf16');
+});
+
+testEachBackend('a PEFT 0.21 LoRA adapter on every linear layer of Gemma 3 gives PEFT\'s outputs, merged and unmerged', () => {
+  const model = GemmaForCausalLM.fromPretrained(join(DIR, 'gemma3'));
+  const adapter = loadAdapter(join(DIR, 'gemma3-lora'), model);
+  const ref = reference(join(DIR, 'gemma3-lora'));
+  checkAgainstTransformers(model, ref, 'LoRA');
+  adapter.merge();
+  checkAgainstTransformers(model, ref, 'LoRA merged');
+});
+
+test('Gemma configs are read as transformers reads them (both layouts), and what is not implemented is refused by name', () => {
+  const base = { architectures: ['Gemma3ForCausalLM'], vocab_size: 16, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 7, num_attention_heads: 2, head_dim: 4 };
+  const parse = (extra: Record<string, unknown>) => parseGemmaConfig({ ...base, ...extra });
+  // transformers 4's layout, as the hub's Gemma 3 folders are written: rope_theta, rope_scaling, rope_local_base_freq.
+  const legacy = parse({ sliding_window: 512, rope_theta: 1e6, rope_local_base_freq: 1e4, rope_scaling: { rope_type: 'linear', factor: 8 } });
+  assert.deepEqual(legacy.layerWindows, [512, 512, 512, 512, 512, 0, 512], 'every sixth layer is global');
+  assert.deepEqual(legacy.globalRope, { theta: 1e6, scaling: { type: 'linear', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 0 } });
+  assert.deepEqual(legacy.localRope, { theta: 1e4, scaling: null });
+  assert.equal(parse({ query_pre_attn_scalar: 16 }).attentionScale, 0.25);
+  assert.deepEqual(parse({ architectures: ['Gemma2ForCausalLM'], num_hidden_layers: 3, attn_logit_softcapping: null }).layerWindows, [4096, 0, 4096], 'Gemma 2: every second layer global');
+  assert.throws(() => parse({ architectures: ['Gemma2ForCausalLM'], attn_logit_softcapping: 50 }), /attn_logit_softcapping 50 is not supported/);
+  assert.throws(() => parse({ architectures: ['Gemma3ForConditionalGeneration'] }), /Gemma3ForConditionalGeneration \(text and images\) is not supported/);
+  assert.throws(() => parse({ hidden_activation: 'relu' }), /hidden_activation 'relu' is not supported/);
+  assert.throws(() => parse({ use_bidirectional_attention: true }), /use_bidirectional_attention true is not supported/);
+  assert.throws(() => parse({ rope_parameters: { full_attention: { rope_type: 'yarn', factor: 4, rope_theta: 1e6 } } }), /rope_parameters\.full_attention type "yarn" is not supported/);
+  assert.throws(() => parse({ layer_types: ['full_attention'] }), /'layer_types' must list one name per layer \(7\)/);
+});
+
+test('a Gemma folder that asks for soft-capped attention scores is refused when loaded, naming the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-gemma2-'));
+  cpSync(join(DIR, 'gemma2'), dir, { recursive: true });
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  config.attn_logit_softcapping = 50;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  assert.throws(() => loadCausalLM(dir), /config\.json: attn_logit_softcapping 50 is not supported/);
+});

@@ -10,7 +10,9 @@ Folders written (float32, 2 layers, vocabulary 96, texts of 14 ids: longer than 
   qwen2/         Qwen2ForCausalLM, use_sliding_window with max_window_layers 1: layer 0 attends to
                  everything, layer 1 over a window of 4 (transformers writes layer_types itself).
   qwen3/         Qwen3ForCausalLM, use_sliding_window, layer_types [sliding, full] given, window 3, tied.
+  phi3/          Phi3ForCausalLM: fused qkv_proj and gate_up_proj, sliding_window 5 on every layer, GQA 4/2.
   mistral-lora/  PEFT 0.21 LoRA r4 alpha 8 on every linear layer of mistral/, with the adapted outputs.
+  phi3-lora/     the same on every linear layer of phi3/ (qkv_proj, o_proj, gate_up_proj, down_proj).
 Each reference.safetensors holds input_ids I32 [2, 14], attention_mask I32 [2, 14] (row 1 starts with
 3 padding positions), logits F32 [2, 14, vocab] (transformers' forward with that mask; the padded
 rows' logits are meaningless there), loss F32 [] (transformers' mean next-token loss of row 0, no
@@ -49,7 +51,7 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/sliding_window"
     import transformers
     import peft
-    from transformers import AutoModelForCausalLM, MistralConfig, Qwen2Config, Qwen3Config
+    from transformers import AutoModelForCausalLM, MistralConfig, Phi3Config, Qwen2Config, Qwen3Config
     from peft import LoraConfig, get_peft_model
     print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)
     ids = torch.randint(3, 96, (2, 14), generator=torch.Generator().manual_seed(1))
@@ -63,6 +65,7 @@ def main():
         "qwen2": Qwen2Config(**common, use_sliding_window=True, sliding_window=4, max_window_layers=1, tie_word_embeddings=False),
         "qwen3": Qwen3Config(**common, head_dim=8, use_sliding_window=True, sliding_window=3,
                              layer_types=["sliding_attention", "full_attention"], tie_word_embeddings=True),
+        "phi3": Phi3Config(**{**common, "eos_token_id": 2, "pad_token_id": 0}, sliding_window=5, tie_word_embeddings=False),
     }
     for name, config in configs.items():
         torch.manual_seed(0)
@@ -75,20 +78,23 @@ def main():
         ref.config._attn_implementation = "eager"
         save_reference(os.path.join(d, "reference.safetensors"), outputs(ref, ids, mask))
         print(name, open(os.path.join(d, "config.json")).read())
-    base = AutoModelForCausalLM.from_pretrained(os.path.join(out, "mistral")).eval()
-    base.config._attn_implementation = "eager"
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    pm = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=targets))
-    g = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for n, p in pm.named_parameters():
-            if "lora_A" in n or "lora_B" in n:
-                p.copy_(0.3 * torch.randn(p.shape, generator=g))
-    pm.eval()
-    d = os.path.join(out, "mistral-lora")
-    pm.save_pretrained(d)
-    save_reference(os.path.join(d, "reference.safetensors"), outputs(pm, ids, mask))
-
+    lora_targets = {
+        "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+    }
+    for name, targets in lora_targets.items():
+        base = AutoModelForCausalLM.from_pretrained(os.path.join(out, name)).eval()
+        base.config._attn_implementation = "eager"
+        pm = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=targets))
+        g = torch.Generator().manual_seed(11)
+        with torch.no_grad():
+            for n, p in pm.named_parameters():
+                if "lora_A" in n or "lora_B" in n:
+                    p.copy_(0.3 * torch.randn(p.shape, generator=g))
+        pm.eval()
+        d = os.path.join(out, f"{name}-lora")
+        pm.save_pretrained(d)
+        save_reference(os.path.join(d, "reference.safetensors"), outputs(pm, ids, mask))
 
 if __name__ == "__main__":
     main()

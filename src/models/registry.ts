@@ -9,7 +9,7 @@ import type { Module } from '../nn/module.js';
 import { BERT_ARCHITECTURES, ROBERTA_ARCHITECTURES } from './bert/config.js';
 import { BertForSequenceClassification } from './bert/model.js';
 import type { SequenceClassifier } from './encoder.js';
-import { LLAMA_ARCHITECTURES, parseLlamaConfig } from './llama/config.js';
+import { LLAMA_ARCHITECTURES, LLAMA_MODEL_TYPES, parseLlamaConfig } from './llama/config.js';
 import type { CausalLM, CausalLMConfig } from './causal_lm.js';
 import type { Random } from '../tensor/random.js';
 import { LlamaForCausalLM } from './llama/model.js';
@@ -71,7 +71,7 @@ const FAMILIES: ModelFamily[] = [
   {
     name: 'llama', kind: 'causal-lm', architectures: LLAMA_ARCHITECTURES,
     // A config without "architectures" is read by its model_type, as transformers does.
-    accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(LLAMA_ARCHITECTURES)(c) : ['llama', 'mistral', 'qwen2', 'qwen3'].includes(String(c.model_type))),
+    accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(LLAMA_ARCHITECTURES)(c) : LLAMA_MODEL_TYPES.includes(String(c.model_type))),
     giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
     load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
     fromConfig: (config, source, rng) => new LlamaForCausalLM(parseLlamaConfig(config, source), rng),

@@ -52,7 +52,7 @@ testEachBackend('bf16-stored weights give the float32 results of bf16-rounded we
 
 test('bf16 storage halves the weights, refuses trainable tensors, and merges', () => {
   const { model, gift } = run('bf16');
-  const w = model.model.layers[0]!.self_attn.q_proj.weight;
+  const w = model.model.layers[0]!.self_attn.q_proj!.weight;
   assert.equal(w.dtype, 'bfloat16');
   assert.equal(w.bf16Bits.byteLength, w.size * 2);
   assert.throws(() => w.data, /is stored as bfloat16 \(a frozen weight\)/);

@@ -82,6 +82,12 @@ test('rope settings giftjs does not implement are refused by name', () => {
   refuse({ rope_parameters: { rope_theta: -1, rope_type: 'default' } }, /rope_parameters\.rope_theta must be a positive number/);
   refuse({ partial_rotary_factor: 0.5 }, /partial_rotary_factor 0\.5 is not supported/);
   refuse({ attention_dropout: 0.1 }, /attention_dropout 0\.1 is not supported/);
+  // Phi-3.5 / Phi-4-mini: longrope and a partial rotary factor; Phi-3's training dropouts.
+  const phi3 = { architectures: ['Phi3ForCausalLM'] };
+  refuse({ ...phi3, rope_scaling: { rope_type: 'longrope', short_factor: [1], long_factor: [1] } }, /rope_scaling type "longrope" is not supported/);
+  refuse({ ...phi3, rope_parameters: { rope_theta: 1e4, rope_type: 'default', partial_rotary_factor: 0.75 } }, /partial_rotary_factor/);
+  refuse({ ...phi3, resid_pdrop: 0.1 }, /resid_pdrop 0\.1 is not supported \(only 0\)/);
+  refuse({ ...phi3, embd_pdrop: 0.1 }, /embd_pdrop 0\.1 is not supported/);
 });
 
 test('sequences past the context are refused, not run wrong', () => {

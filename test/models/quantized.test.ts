@@ -69,12 +69,12 @@ for (const format of ['int8', 'int4'] as QuantFormat[]) {
 testEachBackend('merging onto a quantized base writes bf16 weights from the dequantized ones; unmerging gives the quantized matrix back', () => {
   const model = load('int4');
   const { gift } = lossAndGrads(model);
-  const w = model.model.layers[0]!.self_attn.q_proj.weight;
+  const w = model.model.layers[0]!.self_attn.q_proj!.weight;
   const codes = w.quantized!.codes;
   const adapted = noGrad(() => model.forward(IDS, 2, 5).toFloat32Array());
   gift.merge();
   assert.equal(w.dtype, 'bfloat16', 'a merged weight becomes bfloat16');
-  assert.equal(model.model.layers[0]!.self_attn.k_proj.weight.dtype, 'int4', 'an untargeted one stays quantized');
+  assert.equal(model.model.layers[0]!.self_attn.k_proj!.weight.dtype, 'int4', 'an untargeted one stays quantized');
   // W_hat = dequantized W + delta, rounded to bfloat16 once: the logits move by that rounding only.
   assertClose(noGrad(() => model.forward(IDS, 2, 5).toFloat32Array()), adapted, 'merged', 5e-2, 5e-2);
   gift.unmerge();

@@ -16,8 +16,8 @@ import { checkAgainstTransformers, reference, SEQ } from './transformers_referen
 
 const DIR = fileURLToPath(new URL('../../../test/fixtures/sliding_window', import.meta.url));
 
-testEachBackend('Mistral, Qwen2 and Qwen3 with sliding windows shorter than the text give transformers\' logits, loss and greedy tokens', () => {
-  for (const [name, windows] of [['mistral', [5, 5]], ['qwen2', [0, 4]], ['qwen3', [3, 0]]] as const) {
+testEachBackend('Mistral, Qwen2, Qwen3 and Phi-3 with sliding windows shorter than the text give transformers\' logits, loss and greedy tokens', () => {
+  for (const [name, windows] of [['mistral', [5, 5]], ['qwen2', [0, 4]], ['qwen3', [3, 0]], ['phi3', [5, 5]]] as const) {
     const model = LlamaForCausalLM.fromPretrained(join(DIR, name));
     assert.deepEqual(model.config.layerWindows, windows, `${name}: each layer's window as transformers decides it`);
     checkAgainstTransformers(model, reference(join(DIR, name)), name);
@@ -37,13 +37,15 @@ test('the windows matter here: the same weights attending to every position give
   assert.ok(a.subarray(5 * vocab).some((x, i) => Math.abs(x - b[5 * vocab + i]!) > 1e-3), 'past the window the logits differ');
 });
 
-testEachBackend('a PEFT 0.21 LoRA adapter on every linear layer of a sliding-window Mistral gives PEFT\'s outputs, merged and unmerged', () => {
-  const model = LlamaForCausalLM.fromPretrained(join(DIR, 'mistral'));
-  const adapter = loadAdapter(join(DIR, 'mistral-lora'), model);
-  const ref = reference(join(DIR, 'mistral-lora'));
-  checkAgainstTransformers(model, ref, 'LoRA');
-  adapter.merge();
-  checkAgainstTransformers(model, ref, 'LoRA merged');
+testEachBackend('a PEFT 0.21 LoRA adapter on every linear layer (Mistral; Phi-3\'s fused qkv_proj and gate_up_proj) gives PEFT\'s outputs, merged and unmerged', () => {
+  for (const name of ['mistral', 'phi3']) {
+    const model = LlamaForCausalLM.fromPretrained(join(DIR, name));
+    const adapter = loadAdapter(join(DIR, `${name}-lora`), model);
+    const ref = reference(join(DIR, `${name}-lora`));
+    checkAgainstTransformers(model, ref, `${name} LoRA`, 3e-5);
+    adapter.merge();
+    checkAgainstTransformers(model, ref, `${name} LoRA merged`, 3e-5);
+  }
 });
 
 test('layer_types and sliding_window are read as transformers reads them, and refused by name when malformed', () => {

@@ -38,13 +38,13 @@ testEachBackend('a BF16 checkpoint kept as stored gives the float32 path\'s logi
 
 test('an adapter that trains a kept bfloat16 weight widens it; GIFT leaves the frozen ones bfloat16', () => {
   const full = LlamaForCausalLM.fromPretrained(BF16_MODEL, { keepStoredBf16: true });
-  const before = full.model.layers[0]!.self_attn.q_proj.weight.toFloat32().read().slice();
+  const before = full.model.layers[0]!.self_attn.q_proj!.weight.toFloat32().read().slice();
   attachAdapter(full, { method: 'full' });
   for (const [name, p] of full.namedParameters()) assert.equal(p.dtype, 'float32', name);
-  assert.deepEqual(full.model.layers[0]!.self_attn.q_proj.weight.read(), before, 'widened exactly');
+  assert.deepEqual(full.model.layers[0]!.self_attn.q_proj!.weight.read(), before, 'widened exactly');
   const gift = LlamaForCausalLM.fromPretrained(BF16_MODEL, { keepStoredBf16: true });
   const a = attachAdapter(gift, { method: 'gift', rank: 2, target_modules: ['q_proj', 'v_proj'] });
-  assert.equal(gift.model.layers[0]!.self_attn.q_proj.weight.dtype, 'bfloat16');
+  assert.equal(gift.model.layers[0]!.self_attn.q_proj!.weight.dtype, 'bfloat16');
   for (const [name, t] of a.namedTrainable()) assert.equal(t.dtype, 'float32', name);
 });
 

@@ -35,7 +35,7 @@ test('LoRA dropout is off in evaluation mode (the default): outputs are determin
   adapter.unmerge();
   const e = logits(model); // unmerge restores the weights to rounding, so compare with this
   model.train();
-  assert.ok(model.model.layers[0]!.self_attn.q_proj.training, 'train() reaches every module');
+  assert.ok(model.model.layers[0]!.self_attn.q_proj!.training, 'train() reaches every module');
   const t = logits(model);
   assert.ok(t.some((v, i) => Math.abs(v - a[i]!) > 1e-4), 'dropout acts in training mode');
   model.eval();

@@ -81,8 +81,13 @@ const FAMILIES: Family[] = [
     run: (m) => (m as LlamaForCausalLM).forward(IDS, 2, 4),
     folder: join(FIXTURES, 'qwen3/qwen3'),
   },
-  ...[['mistral (sliding window shorter than the text)', 'sliding_window/mistral'], ['gemma3 (local and global layers, (1 + w) norms)', 'gemma/gemma3'], ['gemma2 (soft-capped logits)', 'gemma/gemma2']].map(([name, folder]): Family => ({
-    name: name!, targets: ['q_proj', 'v_proj'],
+  ...[
+    ['mistral (sliding window shorter than the text)', 'sliding_window/mistral', 'q_proj,v_proj'],
+    ['phi3 (fused qkv_proj: one GIFT group)', 'sliding_window/phi3', 'qkv_proj'],
+    ['gemma3 (local and global layers, (1 + w) norms)', 'gemma/gemma3', 'q_proj,v_proj'],
+    ['gemma2 (soft-capped logits)', 'gemma/gemma2', 'q_proj,v_proj'],
+  ].map(([name, folder, targets]): Family => ({
+    name: name!, targets: targets!.split(','),
     build: () => loadCausalLM(join(FIXTURES, folder!)),
     run: (m) => (m as CausalLM).forward([...IDS, ...IDS], 2, 8),
     folder: join(FIXTURES, folder!),

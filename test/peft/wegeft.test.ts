@@ -54,8 +54,8 @@ test('gift export --format wegeft writes the fork\'s layout and formula; gift co
   const base = LlamaForCausalLM.fromPretrained(MODEL);
   adapter.merge();
   for (const layer of [0, 1]) {
-    const W = base.model.layers[layer]!.self_attn.q_proj.weight;
-    const merged = model.model.layers[layer]!.self_attn.q_proj.weight;
+    const W = base.model.layers[layer]!.self_attn.q_proj!.weight;
+    const merged = model.model.layers[layer]!.self_attn.q_proj!.weight;
     const [out, inF] = W.shape as [number, number];
     const delta = new Float64Array(out * inF);
     for (let o = 0; o < out; o++) {

@@ -18,6 +18,11 @@ export interface LlamaConfig extends CausalLMConfig {
   /** RMSNorm over each head of q and k before RoPE (Qwen3's q_norm, k_norm). */
   qkNorm: boolean;
   /**
+   * Phi-3's fused projections: one qkv_proj ([q; k; v] rows) and one gate_up_proj ([gate; up] rows)
+   * instead of q/k/v_proj and gate/up_proj (GIFT and LoRA target them by those names).
+   */
+  fusedProjections: boolean;
+  /**
    * Each layer's sliding attention window (0: the layer attends to every earlier position), as
    * transformers 5.17 decides it: Mistral's sliding_window on every layer; Qwen2/Qwen3 with
    * use_sliding_window on the layers layer_types names sliding_attention (by default those from
@@ -26,7 +31,10 @@ export interface LlamaConfig extends CausalLMConfig {
   layerWindows: readonly number[];
 }
 
-export const LLAMA_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'] as const;
+export const LLAMA_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM', 'Phi3ForCausalLM'] as const;
+
+/** model_type values this family reads (a config without "architectures"). */
+export const LLAMA_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'qwen3', 'phi3'];
 
 /** Parses and validates a config.json object; `source` names the file in errors. */
 export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.json'): LlamaConfig {
@@ -36,7 +44,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
   const archs = raw.architectures;
   const architecture = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : null;
   const modelType = typeof raw.model_type === 'string' ? raw.model_type : '';
-  const byType = new Map([['llama', 'LlamaForCausalLM'], ['mistral', 'MistralForCausalLM'], ['qwen2', 'Qwen2ForCausalLM'], ['qwen3', 'Qwen3ForCausalLM']]);
+  const byType = new Map(LLAMA_MODEL_TYPES.map((t, i) => [t, LLAMA_ARCHITECTURES[i]!]));
   const arch = architecture ?? byType.get(modelType) ?? '';
   if (!arch || !(LLAMA_ARCHITECTURES as readonly string[]).includes(arch)) {
     fail(`architecture ${JSON.stringify(architecture ?? modelType)} is not supported (supported: ${LLAMA_ARCHITECTURES.join(', ')})`);
@@ -66,8 +74,12 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
   const rope = parseRope(raw, fail);
   const partial = raw.partial_rotary_factor;
   if (partial !== undefined && partial !== null && partial !== 1) fail(`partial_rotary_factor ${JSON.stringify(partial)} is not supported (only 1: RoPE over the whole head)`);
-  const attentionDropout = raw.attention_dropout ?? 0;
-  if (attentionDropout !== 0) fail(`attention_dropout ${JSON.stringify(attentionDropout)} is not supported (only 0)`);
+  // Phi-3's dropouts on the embeddings and the residual branches are part of its training recipe.
+  for (const key of ['attention_dropout', 'resid_pdrop', 'embd_pdrop']) {
+    const p = raw[key] ?? 0;
+    if (p !== 0) fail(`${key} ${JSON.stringify(p)} is not supported (only 0)`);
+  }
+  const phi3 = arch === 'Phi3ForCausalLM';
   const qwen = arch === 'Qwen2ForCausalLM';
   const attentionBias = raw.attention_bias === true;
   const eos = raw.eos_token_id;
@@ -82,7 +94,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     numHeads,
     numKvHeads,
     headDim,
-    rmsNormEps: num('rms_norm_eps', 1e-6),
+    rmsNormEps: num('rms_norm_eps', phi3 ? 1e-5 : 1e-6),
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
     maxPositionEmbeddings: int('max_position_embeddings', 2048),
@@ -91,6 +103,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     outputBias: !qwen && attentionBias,
     mlpBias: raw.mlp_bias === true,
     qkNorm: arch === 'Qwen3ForCausalLM',
+    fusedProjections: phi3,
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
     eosTokenIds: typeof eos === 'number' ? [eos] : Array.isArray(eos) ? eos.filter((e): e is number => typeof e === 'number') : [],
     torchDtype: configDtype(raw),
@@ -103,7 +116,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
 /** What sets a Llama-family config apart, for `gift inspect`. */
 function llamaDetails(c: LlamaConfig): string[] {
   return [
-    `embeddings: ${c.tieWordEmbeddings ? 'tied (lm_head = embed_tokens)' : 'untied'}; biases: ${c.qkvBias ? 'q/k/v' : 'none'}${c.outputBias ? ' + o' : ''}${c.qkNorm ? '; q/k norms per head' : ''}`,
+    `embeddings: ${c.tieWordEmbeddings ? 'tied (lm_head = embed_tokens)' : 'untied'}; biases: ${c.qkvBias ? 'q/k/v' : 'none'}${c.outputBias ? ' + o' : ''}${c.qkNorm ? '; q/k norms per head' : ''}${c.fusedProjections ? '; fused qkv_proj and gate_up_proj' : ''}`,
     `rope: theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling x${c.ropeScaling.factor}` : ''}; max positions ${c.maxPositionEmbeddings}${windowSummary(c.layerWindows)}`,
   ];
 }
@@ -141,7 +154,7 @@ function layerWindows(raw: Record<string, unknown>, arch: string, numLayers: num
   const w = raw.sliding_window;
   if (w === undefined || w === null) return full;
   if (typeof w !== 'number' || !Number.isInteger(w) || w <= 0) return fail(`'sliding_window' must be null or a positive integer, got ${JSON.stringify(w)}`);
-  // Mistral's attention reads sliding_window on every layer, whatever layer_types says.
+  // Mistral's and Phi-3's attention read sliding_window on every layer, whatever layer_types says.
   if (!qwen) return full.fill(w);
   if (Array.isArray(types)) return types.map((t) => (t === 'sliding_attention' ? w : 0));
   const from = raw.max_window_layers ?? 28;

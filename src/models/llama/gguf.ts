@@ -65,13 +65,13 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
   model.model.layers.forEach((layer, i) => {
     const p = `blk.${i}.`;
     add(`${p}attn_norm.weight`, layer.input_layernorm.weight);
-    add(`${p}attn_q.weight`, layer.self_attn.q_proj.weight, c.numHeads);
-    add(`${p}attn_k.weight`, layer.self_attn.k_proj.weight, c.numKvHeads);
-    add(`${p}attn_v.weight`, layer.self_attn.v_proj.weight);
+    add(`${p}attn_q.weight`, layer.self_attn.q_proj!.weight, c.numHeads);
+    add(`${p}attn_k.weight`, layer.self_attn.k_proj!.weight, c.numKvHeads);
+    add(`${p}attn_v.weight`, layer.self_attn.v_proj!.weight);
     add(`${p}attn_output.weight`, layer.self_attn.o_proj.weight);
     add(`${p}ffn_norm.weight`, layer.post_attention_layernorm.weight);
-    add(`${p}ffn_gate.weight`, layer.mlp.gate_proj.weight);
-    add(`${p}ffn_up.weight`, layer.mlp.up_proj.weight);
+    add(`${p}ffn_gate.weight`, layer.mlp.gate_proj!.weight);
+    add(`${p}ffn_up.weight`, layer.mlp.up_proj!.weight);
     add(`${p}ffn_down.weight`, layer.mlp.down_proj.weight);
   });
   add('output_norm.weight', model.model.norm.weight);

@@ -10,7 +10,7 @@ import { linear } from '../../ops/matmul.js';
 import { crossEntropy } from '../../ops/cross_entropy.js';
 import { linearCrossEntropy, type LinearCrossEntropyOptions } from '../../ops/linear_cross_entropy.js';
 import { rope } from '../../ops/rope.js';
-import { concat, reshape, transpose } from '../../ops/shape_ops.js';
+import { reshape, slice, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { checkpoint } from '../../tensor/checkpoint.js';
@@ -35,21 +35,34 @@ interface StepContext {
 }
 
 class LlamaAttention extends Module {
-  readonly q_proj: Linear;
-  readonly k_proj: Linear;
-  readonly v_proj: Linear;
+  /** Separate projections (null with Phi-3's fused qkv_proj, and the other way round). */
+  readonly q_proj: Linear | null;
+  readonly k_proj: Linear | null;
+  readonly v_proj: Linear | null;
+  readonly qkv_proj: Linear | null;
   readonly o_proj: Linear;
   /** Qwen3: RMSNorm over each head of q and of k, before RoPE. */
   readonly q_norm: RMSNorm | null;
   readonly k_norm: RMSNorm | null;
   constructor(private readonly c: LlamaConfig, private readonly layerIndex: number, rng: Random | null) {
     super();
-    this.q_proj = this.child('q_proj', new Linear(c.hiddenSize, c.numHeads * c.headDim, rng, c.qkvBias));
-    this.k_proj = this.child('k_proj', new Linear(c.hiddenSize, c.numKvHeads * c.headDim, rng, c.qkvBias));
-    this.v_proj = this.child('v_proj', new Linear(c.hiddenSize, c.numKvHeads * c.headDim, rng, c.qkvBias));
-    this.o_proj = this.child('o_proj', new Linear(c.numHeads * c.headDim, c.hiddenSize, rng, c.outputBias));
+    const [q, kv] = [c.numHeads * c.headDim, c.numKvHeads * c.headDim];
+    const fused = c.fusedProjections;
+    this.q_proj = fused ? null : this.child('q_proj', new Linear(c.hiddenSize, q, rng, c.qkvBias));
+    this.k_proj = fused ? null : this.child('k_proj', new Linear(c.hiddenSize, kv, rng, c.qkvBias));
+    this.v_proj = fused ? null : this.child('v_proj', new Linear(c.hiddenSize, kv, rng, c.qkvBias));
+    this.qkv_proj = fused ? this.child('qkv_proj', new Linear(c.hiddenSize, q + 2 * kv, rng, c.qkvBias)) : null;
+    this.o_proj = this.child('o_proj', new Linear(q, c.hiddenSize, rng, c.outputBias));
     this.q_norm = c.qkNorm ? this.child('q_norm', new RMSNorm(c.headDim, c.rmsNormEps)) : null;
     this.k_norm = c.qkNorm ? this.child('k_norm', new RMSNorm(c.headDim, c.rmsNormEps)) : null;
+  }
+
+  /** q, k, v [batch, seq, n * hd] from the separate projections or the columns of the fused one. */
+  private project(x: Tensor): [Tensor, Tensor, Tensor] {
+    if (!this.qkv_proj) return [this.q_proj!.forward(x), this.k_proj!.forward(x), this.v_proj!.forward(x)];
+    const [q, kv] = [this.c.numHeads * this.c.headDim, this.c.numKvHeads * this.c.headDim];
+    const qkv = this.qkv_proj.forward(x);
+    return [slice(qkv, 2, 0, q), slice(qkv, 2, q, q + kv), slice(qkv, 2, q + kv, q + 2 * kv)];
   }
 
   forward(x: Tensor, ctx: StepContext): Tensor {
@@ -61,9 +74,10 @@ class LlamaAttention extends Module {
       return transpose(norm ? norm.forward(split) : split, 1, 2);
     };
     const ropeOpts = { invFreq: ctx.invFreq, positionOffset: ctx.positionOffset };
-    const q = rope(heads(this.q_proj.forward(x), this.c.numHeads, this.q_norm), ropeOpts);
-    let k = rope(heads(this.k_proj.forward(x), this.c.numKvHeads, this.k_norm), ropeOpts);
-    let v = heads(this.v_proj.forward(x), this.c.numKvHeads);
+    const [qx, kx, vx] = this.project(x);
+    const q = rope(heads(qx, this.c.numHeads, this.q_norm), ropeOpts);
+    let k = rope(heads(kx, this.c.numKvHeads, this.k_norm), ropeOpts);
+    let v = heads(vx, this.c.numKvHeads);
     if (ctx.cache) [k, v] = ctx.cache.append(this.layerIndex, k, v);
     const attn = scaledDotProductAttention(q, k, v, { causal: true, keyPaddingMask: ctx.keyMask, window: this.c.layerWindows[this.layerIndex]! });
     return this.o_proj.forward(reshape(transpose(attn, 1, 2), [batch, seq, this.c.numHeads * hd]));
@@ -71,17 +85,24 @@ class LlamaAttention extends Module {
 }
 
 class LlamaMLP extends Module {
-  readonly gate_proj: Linear;
-  readonly up_proj: Linear;
+  /** Separate gate and up projections (null with Phi-3's fused gate_up_proj, and the other way round). */
+  readonly gate_proj: Linear | null;
+  readonly up_proj: Linear | null;
+  readonly gate_up_proj: Linear | null;
   readonly down_proj: Linear;
-  constructor(c: LlamaConfig, rng: Random | null) {
+  constructor(private readonly c: LlamaConfig, rng: Random | null) {
     super();
-    this.gate_proj = this.child('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, rng, c.mlpBias));
-    this.up_proj = this.child('up_proj', new Linear(c.hiddenSize, c.intermediateSize, rng, c.mlpBias));
+    const fused = c.fusedProjections;
+    this.gate_proj = fused ? null : this.child('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, rng, c.mlpBias));
+    this.up_proj = fused ? null : this.child('up_proj', new Linear(c.hiddenSize, c.intermediateSize, rng, c.mlpBias));
+    this.gate_up_proj = fused ? this.child('gate_up_proj', new Linear(c.hiddenSize, 2 * c.intermediateSize, rng, c.mlpBias)) : null;
     this.down_proj = this.child('down_proj', new Linear(c.intermediateSize, c.hiddenSize, rng, c.mlpBias));
   }
   forward(x: Tensor): Tensor {
-    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
+    if (!this.gate_up_proj) return this.down_proj.forward(swiglu(this.gate_proj!.forward(x), this.up_proj!.forward(x)));
+    const n = this.c.intermediateSize;
+    const gateUp = this.gate_up_proj.forward(x);
+    return this.down_proj.forward(swiglu(slice(gateUp, 2, 0, n), slice(gateUp, 2, n, 2 * n)));
   }
 }
 

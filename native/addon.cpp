@@ -317,7 +317,8 @@ AttentionShape attentionShape(const Napi::CallbackInfo& info, std::size_t i) {
   Napi::Object o = info[i].As<Napi::Object>();
   auto get = [&](const char* k) { return static_cast<std::size_t>(o.Get(k).As<Napi::Number>().Int64Value()); };
   AttentionShape s{get("B"), get("H"), get("Hkv"), get("T"), get("S"), get("D"),
-                   o.Get("scale").As<Napi::Number>().FloatValue(), o.Get("causal").As<Napi::Boolean>(), get("window")};
+                   o.Get("scale").As<Napi::Number>().FloatValue(), o.Get("causal").As<Napi::Boolean>(), get("window"),
+                   o.Get("softcap").As<Napi::Number>().FloatValue()};
   if (s.window > 0 && !s.causal) throw Napi::RangeError::New(info.Env(), "attention: a sliding window needs the causal mask");
   if (s.Hkv == 0 || s.H % s.Hkv != 0)
     throw Napi::RangeError::New(info.Env(), "attention: query heads must be a multiple of key/value heads");

@@ -10,8 +10,8 @@ Folders written (3 layers, vocabulary 96, hidden 32, 4/2 heads of head_dim 16, t
                 global RoPE theta 1e6 with linear scaling x2, local theta 1e4, query_pre_attn_scalar 24,
                 q/k norms, every (1 + w) norm weight random.
   gemma3-bf16/  the same model saved in bfloat16 (untied head); its outputs those of the bf16 weights in float32.
-  gemma2/       Gemma2ForCausalLM (float32, tied), final_logit_softcapping 3 (small, so the cap matters),
-                attn_logit_softcapping null, layer_types by transformers' default (every second layer global).
+  gemma2/       Gemma2ForCausalLM (float32, tied), final_logit_softcapping 3 and attn_logit_softcapping 0.6
+                (small, so the caps matter), layer_types by transformers' default (every second layer global).
   gemma3-lora/  PEFT 0.21 LoRA r4 alpha 8 on every linear layer of gemma3/, with the adapted outputs.
 Each reference.safetensors holds what tools/make_sliding_window_fixtures.py describes: input_ids and
 attention_mask I32 [2, 14] (row 1 left-padded by 3), logits F32 [2, 14, 96], loss F32 [] (row 0, no
@@ -57,7 +57,7 @@ def main():
     configs = [
         ("gemma3", gemma3(True), torch.float32),
         ("gemma3-bf16", gemma3(False), torch.bfloat16),
-        ("gemma2", Gemma2Config(**common, tie_word_embeddings=True, final_logit_softcapping=3.0, attn_logit_softcapping=None), torch.float32),
+        ("gemma2", Gemma2Config(**common, tie_word_embeddings=True, final_logit_softcapping=3.0, attn_logit_softcapping=0.6), torch.float32),
     ]
     for name, config, dtype in configs:
         torch.manual_seed(0)

@@ -46,6 +46,17 @@ inline std::size_t maskRow(const AttentionShape& s, const float* keyMask, std::s
   return seen;
 }
 
+// Soft-caps n scores in place, s = cap * tanh(s / cap), and (when capGrad is given) keeps each
+// one's derivative 1 - tanh^2 for the backward.
+inline void softcapScores(float cap, float* scores, std::size_t n, float* capGrad) {
+  const float inv = 1.0f / cap;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float th = std::tanh(scores[i] * inv);
+    scores[i] = cap * th;
+    if (capGrad) capGrad[i] = 1.0f - th * th;
+  }
+}
+
 // A B operand in float32, or (bf16 compute) its bf16 copy, for the GEMMs below.
 struct Operand {
   const float* f32;
@@ -129,6 +140,7 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
     const bool bf16 = activeBf16Kernel() != nullptr;
     scores.resize(rows * keys);
     blockScores(s, qb, rows, operand(kh, keys * s.D, kBf16, bf16), keys, scores.data());
+    if (s.softcap > 0.0f) softcapScores(s.softcap, scores.data(), rows * keys, nullptr);
     for (std::size_t t = t0; t < t1; ++t) {
       float* row = scores.data() + (t - t0) * keys;
       const std::size_t seen = maskRow(s, keyMask, b, t, first, first + keys, row);
@@ -171,7 +183,7 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
     const float* vh = v + (b * s.Hkv + hk) * headKV;
     float* dkh = dk ? dkHeads.data() + task * headKV : nullptr;
     float* dvh = dv ? dvHeads.data() + task * headKV : nullptr;
-    thread_local std::vector<float> probs, dprobs;
+    thread_local std::vector<float> probs, dprobs, capGrads;
     thread_local std::vector<uint16_t> kBf16, vBf16, qBf16, gBf16;
     const bool bf16 = activeBf16Kernel() != nullptr;
     // All S keys and values of this head, rounded once for every block.
@@ -200,6 +212,12 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
       float* P = probs.data();
       float* dP = dprobs.data();
       blockScores(s, qb, rows, kOp.from(first * s.D), keys, P);
+      float* capGrad = nullptr;
+      if (s.softcap > 0.0f) {
+        capGrads.resize(rows * keys);
+        capGrad = capGrads.data();
+        softcapScores(s.softcap, P, rows * keys, capGrad);
+      }
       for (std::size_t t = t0; t < t1; ++t) {
         const float l = lse[task * s.T + t];
         float* row = P + (t - t0) * keys;
@@ -214,13 +232,15 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
       const Operand gOp = operand(gb, rows * s.D, gBf16, bf16);
       if (dvh) matmulSerial(true, false, keys, s.D, rows, P, keys, gOp, s.D, beta, dvh + first * s.D, s.D);
       if (!dq && !dkh) continue;
-      // dP = dO V^T, then dS = P * (dP - rowsum(dO * O)) * scale, stored over dP.
+      // dP = dO V^T, then dS = P * (dP - rowsum(dO * O)) * scale (times the cap's 1 - tanh^2), stored over dP.
       matmulSerial(false, true, rows, keys, s.D, gb, s.D, vOp.from(first * s.D), s.D, 0.0f, dP, keys);
       for (std::size_t r = 0; r < rows; ++r) {
         const float di = dotOf(gb + r * s.D, ob + r * s.D, s.D);
         float* dpr = dP + r * keys;
         const float* pr = P + r * keys;
         for (std::size_t j = 0; j < keys; ++j) dpr[j] = pr[j] * (dpr[j] - di) * s.scale;
+        if (capGrad)
+          for (std::size_t j = 0; j < keys; ++j) dpr[j] *= capGrad[r * keys + j];
       }
       if (dq) matmulSerial(false, false, rows, s.D, keys, dP, keys, kOp.from(first * s.D), s.D, 0.0f, dq + (task * s.T + t0) * s.D, s.D);
       if (dkh) matmulSerial(true, false, keys, s.D, rows, dP, keys, operand(qb, rows * s.D, qBf16, bf16), s.D, beta, dkh + first * s.D, s.D);

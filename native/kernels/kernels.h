@@ -44,12 +44,14 @@ void crossEntropyBackward(const float* logits, const int32_t* targets, const flo
 // query head h reads key/value head h / (H / Hkv)), out [B, H, T, D], lse [B, H, T].
 // causal: query t sits at absolute position t + S - T and sees keys j <= that position.
 // window (causal only; 0 = none): the query at position p sees only keys p - window < j <= p.
+// softcap (0 = none): the scaled scores are soft-capped, softcap * tanh(s / softcap), before the softmax.
 // keyMask [B, S] (nullable): 0 marks a padded key that no query may attend to.
 struct AttentionShape {
   std::size_t B, H, Hkv, T, S, D;
   float scale;
   bool causal;
   std::size_t window;
+  float softcap;  // > 0: scores become softcap * tanh(score / softcap) (Gemma 2)
 };
 void attentionForward(const AttentionShape& s, const float* q, const float* k, const float* v,
                       const float* keyMask, float* out, float* lse);

@@ -106,6 +106,8 @@ export interface AttentionShape {
   causal: boolean;
   /** Sliding window (with causal only): query at position p sees keys p - window < j <= p; 0 = no window. */
   window: number;
+  /** Soft-capped scores (Gemma 2): s = softcap * tanh(scale * q.k / softcap); 0 = not capped. */
+  softcap: number;
 }
 
 export enum ActivationKind {

@@ -17,6 +17,8 @@ export interface AttentionOptions {
    * included), as transformers counts cache positions. Omitted or 0: no window.
    */
   window?: number;
+  /** Soft-capping of the scaled scores (Gemma 2's attn_logit_softcapping): cap * tanh(s / cap). Omitted or 0: none. */
+  softcap?: number;
   /** Defaults to 1 / sqrt(headDim). */
   scale?: number;
 }
@@ -36,6 +38,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   if (Hkv === 0 || H % Hkv !== 0) throw new GiftjsError(`${where}: query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
   const window = options.window ?? 0;
   if (!Number.isInteger(window) || window < 0) throw new GiftjsError(`${where}: window must be a non-negative integer, got ${window}`);
+  const softcap = options.softcap ?? 0;
+  if (!(softcap >= 0) || !Number.isFinite(softcap)) throw new GiftjsError(`${where}: softcap must be a non-negative number, got ${softcap}`);
   if (window > 0 && !options.causal) throw new GiftjsError(`${where}: a sliding window needs the causal mask`);
   if (options.causal && T > S) throw new GiftjsError(`${where}: a causal mask needs at least as many keys as queries`);
   const maskSource = options.keyPaddingMask ?? null;
@@ -44,7 +48,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.
   const maskTensor = maskSource === null || maskSource instanceof Tensor ? maskSource : new Tensor(Float32Array.from(maskSource), [B, S]);
   const mask = maskTensor?.buffer ?? null;
-  const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false, window };
+  const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false, window, softcap };
   const out = Tensor.empty([B, H, T, D]);
   const lse = Tensor.empty([B, H, T]);
   getBackend().attentionForward(shape, q.buffer, k.buffer, v.buffer, mask, out.buffer, lse.buffer);

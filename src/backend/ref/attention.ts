@@ -25,8 +25,11 @@ function visible(s: AttentionShape, keyMask: F | null, b: number, t: number, j: 
   return !keyMask || keyMask[b * s.S + j] !== 0;
 }
 
-/** Softmax probabilities of one query row, written into p (zeros when nothing is visible). */
-function rowProbabilities(s: AttentionShape, q: F, k: F, keyMask: F | null, b: number, h: number, t: number, p: Float64Array): number {
+/**
+ * Softmax probabilities of one query row, written into p (zeros when nothing is visible); with a
+ * softcap, capGrad[j] receives d(capped score)/d(scaled score) = 1 - tanh^2.
+ */
+function rowProbabilities(s: AttentionShape, q: F, k: F, keyMask: F | null, b: number, h: number, t: number, p: Float64Array, capGrad: Float64Array | null = null): number {
   const group = s.H / s.Hkv;
   const qo = ((b * s.H + h) * s.T + t) * s.D;
   const ko = (b * s.Hkv + Math.floor(h / group)) * s.S * s.D;
@@ -39,6 +42,11 @@ function rowProbabilities(s: AttentionShape, q: F, k: F, keyMask: F | null, b: n
     let dot = 0;
     for (let d = 0; d < s.D; d++) dot += q[qo + d]! * k[ko + j * s.D + d]!;
     p[j] = dot * s.scale;
+    if (s.softcap > 0) {
+      const th = Math.tanh(p[j]! / s.softcap);
+      p[j] = s.softcap * th;
+      if (capGrad) capGrad[j] = 1 - th * th;
+    }
     if (p[j]! > mx || Number.isNaN(p[j]!)) mx = Number.isNaN(mx) ? mx : p[j]!;
   }
   if (mx === -Infinity) {
@@ -76,6 +84,7 @@ export function refAttentionBackward(s: AttentionShape, q0: F, k0: F, v0: F, key
   const group = s.H / s.Hkv;
   const p = new Float64Array(s.S);
   const dp = new Float64Array(s.S);
+  const capGrad = s.softcap > 0 ? new Float64Array(s.S) : null;
   dk?.fill(0);
   dv?.fill(0);
   for (let b = 0; b < s.B; b++) {
@@ -83,14 +92,14 @@ export function refAttentionBackward(s: AttentionShape, q0: F, k0: F, v0: F, key
       const kvo = (b * s.Hkv + Math.floor(h / group)) * s.S * s.D;
       for (let t = 0; t < s.T; t++) {
         const row = (b * s.H + h) * s.T + t;
-        rowProbabilities(s, q, k, keyMask, b, h, t, p);
+        rowProbabilities(s, q, k, keyMask, b, h, t, p, capGrad);
         // D_t = sum_d dO * O ;  dP_j = dO . v_j ;  dS_j = P_j (dP_j - D_t)
         let di = 0;
         for (let d = 0; d < s.D; d++) di += dout[row * s.D + d]! * out[row * s.D + d]!;
         for (let j = 0; j < s.S; j++) {
           let acc = 0;
           for (let d = 0; d < s.D; d++) acc += g[row * s.D + d]! * v[kvo + j * s.D + d]!;
-          dp[j] = p[j]! * (acc - di) * s.scale;
+          dp[j] = p[j]! * (acc - di) * s.scale * (capGrad ? capGrad[j]! : 1);
           const pj = productScalar(p[j]!);
           if (dv) for (let d = 0; d < s.D; d++) dv[kvo + j * s.D + d]! += pj * g[row * s.D + d]!;
         }

@@ -2,7 +2,7 @@
 // transformers 5.17's defaults, validated on load. What sets them apart from Llama: RMSNorm
 // scaling by (1 + weight), four norms per block, a GELU (tanh) gated MLP, embeddings scaled by
 // sqrt(hidden), attention scaled by query_pre_attn_scalar^-1/2, local (sliding) and global layers
-// with their own RoPE, per-head q/k norms (Gemma 3), logit soft-capping (Gemma 2).
+// with their own RoPE, per-head q/k norms (Gemma 3), soft-capped attention scores and logits (Gemma 2).
 import { checkSizeLimit } from '../config_limits.js';
 import { GiftjsError } from '../../errors.js';
 import type { CausalLMConfig } from '../causal_lm.js';
@@ -18,6 +18,8 @@ export interface GemmaConfig extends CausalLMConfig {
   attentionScale: number;
   /** Logits become cap * tanh(logits / cap) (Gemma 2's final_logit_softcapping); null: not capped. */
   finalLogitSoftcap: number | null;
+  /** Attention scores are soft-capped the same way (Gemma 2's attn_logit_softcapping); null: not capped. */
+  attnLogitSoftcap: number | null;
   /** Each layer's sliding window (0: global attention), from layer_types. */
   layerWindows: readonly number[];
   /** RoPE of the global (full_attention) and local (sliding_attention) layers. */
@@ -56,7 +58,11 @@ export function parseGemmaConfig(raw: Record<string, unknown>, source = 'config.
     if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) return fail(`'${key}' must be a positive number, got ${JSON.stringify(raw[key])}`);
     return v;
   };
-  const capOf = (key: string): number | null => (raw[key] === null || raw[key] === undefined ? null : positive(key, 0));
+  // transformers' defaults when the key is absent: Gemma 2 caps scores at 50 and logits at 30, Gemma 3 neither.
+  const capOf = (key: string, gemma2Default: number): number | null => {
+    if (raw[key] === undefined) return gemma3 ? null : gemma2Default;
+    return raw[key] === null ? null : positive(key, 0);
+  };
   const hiddenSize = int('hidden_size');
   const numLayers = int('num_hidden_layers');
   const numHeads = int('num_attention_heads');
@@ -66,9 +72,6 @@ export function parseGemmaConfig(raw: Record<string, unknown>, source = 'config.
   if (headDim % 2 !== 0) fail(`head_dim ${headDim} must be even`);
   const act = raw.hidden_activation ?? raw.hidden_act ?? 'gelu_pytorch_tanh';
   if (act !== 'gelu_pytorch_tanh') fail(`hidden_activation '${String(act)}' is not supported (Gemma uses gelu_pytorch_tanh)`);
-  if (raw.attn_logit_softcapping !== null && raw.attn_logit_softcapping !== undefined) {
-    fail(`attn_logit_softcapping ${JSON.stringify(raw.attn_logit_softcapping)} is not supported (soft-capped attention scores are not implemented; only null)`);
-  }
   if (raw.use_bidirectional_attention === true) fail(`use_bidirectional_attention true is not supported (only causal attention)`);
   const attentionDropout = raw.attention_dropout ?? 0;
   if (attentionDropout !== 0) fail(`attention_dropout ${JSON.stringify(attentionDropout)} is not supported (only 0)`);
@@ -95,7 +98,8 @@ export function parseGemmaConfig(raw: Record<string, unknown>, source = 'config.
     attentionBias: raw.attention_bias === true,
     qkNorm: gemma3,
     attentionScale: positive('query_pre_attn_scalar', 256) ** -0.5,
-    finalLogitSoftcap: capOf('final_logit_softcapping'),
+    finalLogitSoftcap: capOf('final_logit_softcapping', 30),
+    attnLogitSoftcap: capOf('attn_logit_softcapping', 50),
     layerWindows: layerWindows(raw, numLayers, gemma3, fail),
     globalRope,
     localRope,
@@ -158,6 +162,6 @@ function gemmaDetails(c: GemmaConfig): string[] {
   const rope = (r: Rope) => `theta ${r.theta}${r.scaling ? ` (${r.scaling.type} x${r.scaling.factor})` : ''}`;
   return [
     `embeddings: ${c.tieWordEmbeddings ? 'tied (lm_head = embed_tokens)' : 'untied'}, scaled by sqrt(hidden); norms: (1 + w), four per block${c.qkNorm ? ', q/k per head' : ''}; MLP: GELU (tanh) gated`,
-    `attention: scale ${c.attentionScale.toPrecision(6)}; ${local} of ${c.numLayers} layers local (window ${Math.max(...c.layerWindows)}); rope: global ${rope(c.globalRope)}, local ${rope(c.localRope)}; max positions ${c.maxPositionEmbeddings}${c.finalLogitSoftcap ? `; logits soft-capped at ${c.finalLogitSoftcap}` : ''}`,
+    `attention: scale ${c.attentionScale.toPrecision(6)}; ${local} of ${c.numLayers} layers local (window ${Math.max(...c.layerWindows)}); rope: global ${rope(c.globalRope)}, local ${rope(c.localRope)}; max positions ${c.maxPositionEmbeddings}${c.attnLogitSoftcap ? `; scores soft-capped at ${c.attnLogitSoftcap}` : ''}${c.finalLogitSoftcap ? `; logits soft-capped at ${c.finalLogitSoftcap}` : ''}`,
   ];
 }

@@ -78,6 +78,7 @@ class GemmaAttention extends Module {
     if (ctx.cache) [k, v] = ctx.cache.append(this.layerIndex, k, v);
     const attn = scaledDotProductAttention(q, k, v, {
       causal: true, keyPaddingMask: ctx.keyMask, scale: this.c.attentionScale, window: this.c.layerWindows[this.layerIndex]!,
+      softcap: this.c.attnLogitSoftcap ?? 0,
     });
     return this.o_proj.forward(reshape(transpose(attn, 1, 2), [batch, seq, this.c.numHeads * hd]));
   }

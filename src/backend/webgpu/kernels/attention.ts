@@ -16,7 +16,7 @@ import { GiftjsError } from '../../../errors.js';
 /** Head sizes up to this are supported: each of 64 threads keeps up to 4 output columns. */
 const MAX_HEAD_DIM = 256;
 
-const SHAPE_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', D: 'u32', scale: 'f32', causal: 'u32', window: 'u32', hasMask: 'u32' } as const;
+const SHAPE_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', D: 'u32', scale: 'f32', causal: 'u32', window: 'u32', softcap: 'f32', hasMask: 'u32' } as const;
 
 const COMMON = /* wgsl */ `
 const AW: u32 = 64u;
@@ -27,6 +27,16 @@ fn queryRow(row: u32) -> QueryRow {
   let b = row / (p.H * p.T);
   let h = (row / p.T) % p.H;
   return QueryRow(b, h, row % p.T, (b * p.Hkv + h / (p.H / p.Hkv)) * p.S * p.D);
+}
+/** A scaled score, soft-capped when p.softcap > 0 (the argument clamped: tanh is exactly +-1 in f32 past 10; a NaN kept, not clamped). */
+fn capped(s: f32) -> f32 {
+  if (p.softcap > 0.0 && !isNan(s)) { return p.softcap * tanh(clamp(s / p.softcap, -10.0, 10.0)); }
+  return s;
+}
+/** d capped / d s: 1 - tanh^2, or 1 uncapped. */
+fn capGrad(s: f32) -> f32 {
+  if (p.softcap > 0.0) { let th = tanh(clamp(s / p.softcap, -10.0, 10.0)); return 1.0 - th * th; }
+  return 1.0;
 }
 /** Whether query t of batch b sees key j (causal with the queries at the end of the keys, the sliding window, and the padding mask). */
 fn visible(b: u32, t: u32, j: u32) -> bool {
@@ -66,7 +76,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (vis) {
       var dot = 0.0;
       for (var d = 0u; d < p.D; d++) { dot += qrow[d] * ks[kvo + j * p.D + d]; }
-      s = dot * p.scale;
+      s = capped(dot * p.scale);
     }
     let newm = maxOrNan(m, workgroupMax(s, lid));
     // Nothing visible yet leaves newm at -inf: every weight below is 0, no exp(-inf - -inf).
@@ -157,7 +167,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         dot += qrow[d] * ks[kvo + j * p.D + d];
         dp += grow[d] * vs[kvo + j * p.D + d];
       }
-      ds = probability(dot * p.scale, lse) * (dp - di) * p.scale;
+      ds = probability(capped(dot * p.scale), lse) * (dp - di) * p.scale * capGrad(dot * p.scale);
     }
     if (isNan(lse)) { ds = nanValue(); } // as in the reference (and PyTorch): a NaN row reaches every key
     dscores[lid] = ds;
@@ -213,8 +223,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           dot += qs[row * p.D + d] * krow[d];
           dp += dout[row * p.D + d] * vrow[d];
         }
-        pr = probability(dot * p.scale, stats[2u * row]);
-        ds = pr * (dp - stats[2u * row + 1u]) * p.scale;
+        pr = probability(capped(dot * p.scale), stats[2u * row]);
+        ds = pr * (dp - stats[2u * row + 1u]) * p.scale * capGrad(dot * p.scale);
       }
       // A row whose log-sum-exp is NaN has NaN probabilities for every key, masked ones too, as
       // in the reference and PyTorch; written, not computed through exp(NaN) (Infinity on some GPUs).
@@ -255,7 +265,7 @@ function checkShape(s: AttentionShape): void {
 }
 
 function shapeParams(s: AttentionShape, keyMask: DeviceBuffer | null) {
-  return { B: s.B, H: s.H, Hkv: s.Hkv, T: s.T, S: s.S, D: s.D, scale: s.scale, causal: s.causal ? 1 : 0, window: s.window, hasMask: keyMask ? 1 : 0 };
+  return { B: s.B, H: s.H, Hkv: s.Hkv, T: s.T, S: s.S, D: s.D, scale: s.scale, causal: s.causal ? 1 : 0, window: s.window, softcap: s.softcap, hasMask: keyMask ? 1 : 0 };
 }
 
 export function webGpuAttention(runner: KernelRunner) {

@@ -13,6 +13,8 @@ Folders written (3 layers, vocabulary 96, hidden 32, 4/2 heads of head_dim 16, t
   gemma2/       Gemma2ForCausalLM (float32, tied), final_logit_softcapping 3 and attn_logit_softcapping 0.6
                 (small, so the caps matter), layer_types by transformers' default (every second layer global).
   gemma3-lora/  PEFT 0.21 LoRA r4 alpha 8 on every linear layer of gemma3/, with the adapted outputs.
+gemma3/ and gemma2/ also get the tokenizer and cli_reference.json (with adapter_loss for gemma3/) as
+tools/make_sliding_window_fixtures.py describes; token ids 1 and 2 are BOS and EOS, as that tokenizer has them.
 Each reference.safetensors holds what tools/make_sliding_window_fixtures.py describes: input_ids and
 attention_mask I32 [2, 14] (row 1 left-padded by 3), logits F32 [2, 14, 96], loss F32 [] (row 0, no
 mask), greedy I32 [1, 20] (6 prompt ids, 14 chosen by generate() with its KV cache).
@@ -23,7 +25,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_sliding_window_fixtures import outputs, save_reference  # noqa: E402
+from make_sliding_window_fixtures import add_adapter_loss, outputs, save_reference, write_cli_reference  # noqa: E402
 
 
 def randomize(model, seed):
@@ -49,7 +51,7 @@ def main():
     ids[1, :3] = 0
     common = dict(vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
                   num_key_value_heads=2, head_dim=16, max_position_embeddings=128, rms_norm_eps=1e-6,
-                  bos_token_id=2, eos_token_id=1, pad_token_id=0, sliding_window=4, query_pre_attn_scalar=24)
+                  bos_token_id=1, eos_token_id=2, pad_token_id=0, sliding_window=4, query_pre_attn_scalar=24)
     gemma3 = lambda tied: Gemma3TextConfig(
         **common, tie_word_embeddings=tied, layer_types=["sliding_attention", "full_attention", "sliding_attention"],
         rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1000000.0},
@@ -70,6 +72,8 @@ def main():
         ref = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
         ref.config._attn_implementation = "eager"
         save_reference(os.path.join(d, "reference.safetensors"), outputs(ref, ids, mask))
+        if name != "gemma3-bf16":
+            write_cli_reference(d, ref)
         print(name, open(os.path.join(d, "config.json")).read())
     base = AutoModelForCausalLM.from_pretrained(os.path.join(out, "gemma3")).eval()
     base.config._attn_implementation = "eager"
@@ -84,6 +88,7 @@ def main():
     d = os.path.join(out, "gemma3-lora")
     pm.save_pretrained(d)
     save_reference(os.path.join(d, "reference.safetensors"), outputs(pm, ids, mask))
+    add_adapter_loss(os.path.join(out, "gemma3"), pm)
 
 
 if __name__ == "__main__":

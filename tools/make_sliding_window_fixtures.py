@@ -13,6 +13,11 @@ Folders written (float32, 2 layers, vocabulary 96, texts of 14 ids: longer than 
   phi3/          Phi3ForCausalLM: fused qkv_proj and gate_up_proj, sliding_window 5 on every layer, GQA 4/2.
   mistral-lora/  PEFT 0.21 LoRA r4 alpha 8 on every linear layer of mistral/, with the adapted outputs.
   phi3-lora/     the same on every linear layer of phi3/ (qkv_proj, o_proj, gate_up_proj, down_proj).
+Each model folder also gets the 96-token tokenizer of test/fixtures/llama/llama-gqa and cli_reference.json:
+what `gift eval --data texts.jsonl` and `gift generate --prompt` must print, computed by transformers from
+texts.jsonl (each text tokenized with BOS, then EOS appended; the mean next-token loss over every token of
+every text) and greedy generate() (12 new tokens, decoded without special tokens); "adapter_loss" is the same
+loss through the folder's -lora adapter where there is one.
 Each reference.safetensors holds input_ids I32 [2, 14], attention_mask I32 [2, 14] (row 1 starts with
 3 padding positions), logits F32 [2, 14, vocab] (transformers' forward with that mask; the padded
 rows' logits are meaningless there), loss F32 [] (transformers' mean next-token loss of row 0, no
@@ -45,6 +50,69 @@ def outputs(model, ids, mask):
         loss = model(input_ids=ids[:1], labels=ids[:1]).loss.float()
         greedy = model.generate(ids[:1, :6], max_new_tokens=14, min_new_tokens=14, do_sample=False, eos_token_id=None, pad_token_id=0)
     return {"input_ids": ids.to(torch.int32), "attention_mask": mask.to(torch.int32), "logits": logits, "loss": loss, "greedy": greedy.to(torch.int32)}
+
+
+TEXTS = ["the bird sat on the stone and sang a song to the hen", "In the end it is one word, then another.", "Hand her the red hat and the boat"]
+PROMPT = "the cat"
+TOKENIZER_FROM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures", "llama", "llama-gqa")
+
+
+class FileTokenizer:
+    """tokenizer.json's own pipeline (the tokenizers library). Not AutoTokenizer: transformers 5.17 builds
+    Qwen2Tokenizer for a model_type qwen2 folder from the vocabulary alone, with Qwen2's byte-level
+    pre-tokenizer, whatever tokenizer.json's normalizer says (checked here: other ids for this vocabulary)."""
+
+    def __init__(self, folder):
+        from tokenizers import Tokenizer
+        self.tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+        self.eos_token_id = self.tok.token_to_id("</s>")
+
+    def encode(self, text):
+        return self.tok.encode(text).ids
+
+    def decode(self, ids):
+        return self.tok.decode(ids, skip_special_tokens=True)
+
+
+def text_loss(model, tok):
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for text in TEXTS:
+            ids = torch.tensor([tok.encode(text) + [tok.eos_token_id]])
+            logits = model(input_ids=ids).logits.double()
+            total += torch.nn.functional.cross_entropy(logits[0, :-1], ids[0, 1:], reduction="sum").item()
+            count += ids.shape[1] - 1
+    return total / count
+
+
+def write_cli_reference(folder, model):
+    """Copies the tokenizer into the folder and writes what gift eval / gift generate must print."""
+    import json
+    import shutil
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(TOKENIZER_FROM, name), os.path.join(folder, name))
+    tok = FileTokenizer(folder)
+    with open(os.path.join(os.path.dirname(folder), "texts.jsonl"), "w") as f:
+        for text in TEXTS:
+            f.write(json.dumps({"text": text}) + "\n")
+    prompt = torch.tensor([tok.encode(PROMPT)])
+    with torch.no_grad():
+        out = model.generate(prompt, max_new_tokens=12, do_sample=False, pad_token_id=0)
+    reference = {"loss": text_loss(model, tok), "prompt": PROMPT,
+                 "generated": tok.decode(out[0, prompt.shape[1]:].tolist()),
+                 "generated_ids": out[0, prompt.shape[1]:].tolist()}
+    with open(os.path.join(folder, "cli_reference.json"), "w") as f:
+        json.dump(reference, f, indent=2)
+
+
+def add_adapter_loss(folder, adapted):
+    """The same loss through a PEFT model (computed after the base's: PEFT changes the base in place)."""
+    import json
+    path = os.path.join(folder, "cli_reference.json")
+    reference = json.load(open(path))
+    reference["adapter_loss"] = text_loss(adapted, FileTokenizer(folder))
+    with open(path, "w") as f:
+        json.dump(reference, f, indent=2)
 
 
 def main():
@@ -85,6 +153,7 @@ def main():
     for name, targets in lora_targets.items():
         base = AutoModelForCausalLM.from_pretrained(os.path.join(out, name)).eval()
         base.config._attn_implementation = "eager"
+        write_cli_reference(os.path.join(out, name), base)
         pm = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=targets))
         g = torch.Generator().manual_seed(11)
         with torch.no_grad():
@@ -95,6 +164,9 @@ def main():
         d = os.path.join(out, f"{name}-lora")
         pm.save_pretrained(d)
         save_reference(os.path.join(d, "reference.safetensors"), outputs(pm, ids, mask))
+        add_adapter_loss(os.path.join(out, name), pm)
+    write_cli_reference(os.path.join(out, "qwen2"), AutoModelForCausalLM.from_pretrained(os.path.join(out, "qwen2")).eval())
+    write_cli_reference(os.path.join(out, "qwen3"), AutoModelForCausalLM.from_pretrained(os.path.join(out, "qwen3")).eval())
 
 if __name__ == "__main__":
     main()

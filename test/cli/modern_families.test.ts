@@ -1,0 +1,45 @@
+// The commands a user runs, on folders transformers 5.17 wrote for the modern families (Mistral with a
+// sliding window shorter than the texts, Qwen2 and Qwen3 with windows on some layers, Phi-3 with its
+// fused projections, Gemma 3, Gemma 2): `gift eval` prints transformers' loss over texts + EOS, with
+// and without the PEFT 0.21 LoRA adapter on every linear layer, and `gift generate` prints what
+// transformers' greedy generate() decodes (tools/make_sliding_window_fixtures.py and
+// tools/make_gemma_fixtures.py wrote cli_reference.json beside each folder).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
+
+function gift(...args: string[]): string {
+  const r = spawnSync(process.execPath, [GIFT, ...args], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `gift ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+const FOLDERS = ['sliding_window/mistral', 'sliding_window/qwen2', 'sliding_window/qwen3', 'sliding_window/phi3', 'gemma/gemma3', 'gemma/gemma2'];
+
+for (const folder of FOLDERS) {
+  test(`${folder}: gift eval and gift generate print what transformers computes`, () => {
+    const dir = join(FIXTURES, folder);
+    const ref = JSON.parse(readFileSync(join(dir, 'cli_reference.json'), 'utf8')) as { loss: number; adapter_loss?: number; prompt: string; generated: string };
+    const texts = join(dir, '..', 'texts.jsonl');
+    const lossOf = (...extra: string[]) => {
+      const lines = gift('eval', '--model', dir, '--data', texts, '--json', ...extra).trim().split('\n');
+      return (JSON.parse(lines[lines.length - 1]!) as { loss: number }).loss;
+    };
+    const loss = lossOf();
+    assert.ok(Math.abs(loss - ref.loss) < 1e-5, `loss ${loss} vs transformers' ${ref.loss}`);
+    if (ref.adapter_loss !== undefined) {
+      const adapter = `${dir}-lora`;
+      assert.ok(existsSync(adapter), `${adapter} holds the adapter`);
+      const adapted = lossOf('--adapter', adapter);
+      assert.ok(Math.abs(adapted - ref.adapter_loss) < 1e-5, `adapted loss ${adapted} vs PEFT's ${ref.adapter_loss}`);
+    }
+    const generated = gift('generate', '--model', dir, '--prompt', ref.prompt, '--max-new-tokens', '12');
+    assert.equal(generated.replace(/\n$/, ''), ref.generated, 'greedy continuation');
+  });
+}

@@ -3,6 +3,7 @@ import { Tokenizer } from '../io/tokenizer.js';
 import type { CausalLM } from '../models/causal_lm.js';
 import { loadCausalLM, readModelConfig } from '../models/registry.js';
 import { hubModelFolder, parseHubModelId } from '../io/hub.js';
+import { ggufModelFolder } from '../models/gguf_import.js';
 import { intOption, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
 import { getBackend } from '../backend/index.js';
@@ -42,11 +43,16 @@ export function sequenceLengthOption(modelDir: string, flag: unknown, fallback: 
 }
 
 /**
- * --model as a local folder, or a Hugging Face hub id (org/name[@revision]) downloaded once into
+ * --model as a local folder, a GGUF file (read through a folder made from it: models/gguf_import.ts), or a Hugging Face hub id (org/name[@revision]) downloaded once into
  * the hub cache and read from there (HF_HOME, HF_TOKEN, HF_HUB_OFFLINE honoured).
  */
 export async function requireModelFolder(values: Record<string, unknown>, usage: string): Promise<string> {
   const spec = requireString(values, 'model', usage);
+  if (/\.gguf$/i.test(spec)) {
+    const { dir, note } = ggufModelFolder(spec);
+    process.stderr.write(`${note}\n`);
+    return dir;
+  }
   const ref = parseHubModelId(spec);
   return ref ? hubModelFolder(ref) : spec;
 }

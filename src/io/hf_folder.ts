@@ -5,7 +5,8 @@ import { sizeOf } from '../tensor/shape.js';
 import { withAllocationBudget } from '../tensor/memory.js';
 import { fileExists, listFolder, readTextFile } from './files.js';
 import { basename, join } from 'node:path';
-import { SafetensorsFile, type TensorInfo } from './safetensors.js';
+import { SafetensorsFile } from './safetensors.js';
+import { GGUF_SOURCE_FILE, GgufWeights } from './gguf_weights.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
 
@@ -46,8 +47,14 @@ export function parseId2label(raw: unknown, source: string): string[] | null {
 export class CheckpointReader {
   private readonly files: SafetensorsFile[] = [];
   private readonly index = new Map<string, SafetensorsFile>();
+  /** A folder made from a GGUF file reads its tensors from there (io/gguf_weights.ts). */
+  private readonly gguf: GgufWeights | null = null;
 
   constructor(readonly dir: string) {
+    if (fileExists(join(dir, GGUF_SOURCE_FILE))) {
+      this.gguf = new GgufWeights(dir);
+      return;
+    }
     const indexPath = join(dir, 'model.safetensors.index.json');
     let names: string[];
     if (fileExists(indexPath)) {
@@ -82,14 +89,20 @@ export class CheckpointReader {
   }
 
   names(): string[] {
+    if (this.gguf) return this.gguf.names();
+
     return [...this.index.keys()];
   }
 
   has(name: string): boolean {
+    if (this.gguf) return this.gguf.has(name);
+
     return this.index.has(name);
   }
 
-  info(name: string): TensorInfo {
+  info(name: string): { shape: number[]; dtype: string } {
+    if (this.gguf) return this.gguf.info(name);
+
     return this.file(name).info(name);
   }
 
@@ -98,18 +111,26 @@ export class CheckpointReader {
   }
 
   readInto(name: string, out: Float32Array): void {
+    if (this.gguf) return this.gguf.readInto(name, out);
+
     this.file(name).readInto(name, out);
   }
 
   readBf16Bits(name: string): Uint16Array {
+    if (this.gguf) return this.gguf.readBf16Bits(name);
+
     return this.file(name).readBf16Bits(name);
   }
 
   readRoundedBf16(name: string): Uint16Array {
+    if (this.gguf) return this.gguf.readRoundedBf16(name);
+
     return this.file(name).readRoundedBf16(name);
   }
 
   readQuantized(name: string, format: QuantFormat, what: string): QuantizedMatrix {
+    if (this.gguf) return this.gguf.readQuantized(name, format, what);
+
     return this.file(name).readQuantized(name, format, what);
   }
 
@@ -120,6 +141,7 @@ export class CheckpointReader {
   }
 
   close(): void {
+    this.gguf?.close();
     for (const f of this.files) f.close();
   }
 }

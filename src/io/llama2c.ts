@@ -9,6 +9,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { writeFileAtomic, writeFolderAtomic } from './atomic.js';
 import { saveSafetensors } from './safetensors.js';
 import { GiftjsError } from '../errors.js';
+import { sentencePieceTokenizerJson } from './sentencepiece_json.js';
 
 export interface Llama2cHeader {
   dim: number;
@@ -154,53 +155,10 @@ function spPiece(i: number, text: string): string {
   return /^<0x[0-9A-F]{2}>$/.test(text) ? text : text.replace(/ /g, '\u2581');
 }
 
-/**
- * A Hugging Face tokenizer.json equivalent to the SentencePiece BPE model (with byte fallback)
- * behind a llama2.c tokenizer, built the way transformers' LlamaConverter builds one: merges
- * come from every split of a piece into two pieces, ranked by the merged piece's score.
- */
+/** A Hugging Face tokenizer.json equivalent to the SentencePiece model behind a llama2.c tokenizer. */
 export function llama2cTokenizerJson(tok: Llama2cTokenizer): Record<string, unknown> {
   const pieces = tok.pieces.map((p, i) => spPiece(i, p.text));
-  // No prototype: a piece named __proto__ or constructor is an ordinary key.
-  const vocab: Record<string, number> = Object.create(null) as Record<string, number>;
-  pieces.forEach((p, i) => (vocab[p] = i));
-  const mergeable = (i: number) => i >= 3 && !/^<0x[0-9A-F]{2}>$/.test(pieces[i]!);
-  const order = pieces.map((_, i) => i).filter(mergeable).sort((a, b) => tok.pieces[b]!.score - tok.pieces[a]!.score || a - b);
-  const merges: [string, string][] = [];
-  for (const id of order) {
-    const piece = [...pieces[id]!]; // split on code points, not UTF-16 units
-    const local: [string, string][] = [];
-    for (let k = 1; k < piece.length; k++) {
-      const l = piece.slice(0, k).join('');
-      const r = piece.slice(k).join('');
-      if (l in vocab && r in vocab) local.push([l, r]);
-    }
-    local.sort((x, y) => vocab[x[0]]! - vocab[y[0]]! || vocab[x[1]]! - vocab[y[1]]!);
-    merges.push(...local);
-  }
-  const special = (id: number) => ({ id, content: SPECIALS[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [special(0), special(1), special(2)],
-    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
-    pre_tokenizer: null,
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
-      special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
-    },
-    decoder: {
-      type: 'Sequence',
-      decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }],
-    },
-    model: {
-      type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges: merges.map(([l, r]) => `${l} ${r}`),
-    },
-  };
+  return sentencePieceTokenizerJson({ pieces, scores: tok.pieces.map((p) => p.score), special: (id) => id < 3, unk: '<unk>', bos: '<s>' });
 }
 
 export function llama2cTokenizerConfig(maxLength: number): Record<string, unknown> {

@@ -13,6 +13,9 @@ import { LLAMA_ARCHITECTURES, LLAMA_MODEL_TYPES, parseLlamaConfig } from './llam
 import type { CausalLM, CausalLMConfig } from './causal_lm.js';
 import type { Random } from '../tensor/random.js';
 import { LlamaForCausalLM } from './llama/model.js';
+import { llamaFromGguf } from './llama/gguf.js';
+import type { GgufFile } from '../io/gguf_reader.js';
+import type { GgufImport } from './gguf_import.js';
 import { GEMMA_ARCHITECTURES, GEMMA_MODEL_TYPES, parseGemmaConfig } from './gemma/config.js';
 import { GemmaForCausalLM } from './gemma/model.js';
 import { USE_LITE_ARCHITECTURE } from './use_lite/config.js';
@@ -58,6 +61,8 @@ export interface ModelFamily {
   fromConfig?(config: Record<string, unknown>, source: string, rng: Random | null): CausalLM;
   /** A config.json object parsed as the family reads it (language-model families). */
   parseConfig?(config: Record<string, unknown>, source: string): CausalLMConfig;
+  /** GGUF architectures (general.architecture) the family reads, each with its mapping (models/gguf_import.ts). */
+  fromGguf?: Record<string, (file: GgufFile) => GgufImport>;
 }
 
 function architectureField(config: Record<string, unknown>): string | undefined {
@@ -76,6 +81,7 @@ const FAMILIES: ModelFamily[] = [
     load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
     fromConfig: (config, source, rng) => new LlamaForCausalLM(parseLlamaConfig(config, source), rng),
     parseConfig: parseLlamaConfig,
+    fromGguf: { llama: llamaFromGguf },
   },
   {
     name: 'gemma', kind: 'causal-lm', architectures: GEMMA_ARCHITECTURES,

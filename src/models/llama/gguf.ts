@@ -12,6 +12,9 @@ import { emptyQuantized } from '../../tensor/quantized.js';
 import { quantizeValues } from '../../tensor/tensor.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { LlamaForCausalLM } from './model.js';
+import type { GgufFile } from '../../io/gguf_reader.js';
+import type { GgufTensorSource } from '../../io/gguf_weights.js';
+import type { GgufImport } from '../gguf_import.js';
 import { GiftjsError } from '../../errors.js';
 
 /** general.file_type: what most tensors are. */
@@ -120,4 +123,71 @@ function encode(values: Float32Array, rows: number, cols: number, type: GgmlType
     out.set(q.codes.subarray(b * codeBytes, (b + 1) * codeBytes), at + 2);
   }
   return out;
+}
+
+/**
+ * The other way: a GGUF "llama" file (Llama, Mistral, and the Llama-shaped models llama.cpp writes
+ * so) as a Hugging Face config.json object and, for each parameter, the GGUF tensor it reads (q and k
+ * rows permuted back to halves). What this family cannot hold (RoPE frequency tensors, a partial
+ * rotary dimension, biases it has no parameter for) is refused by name.
+ */
+export function llamaFromGguf(file: GgufFile): GgufImport {
+  const arch = 'llama';
+  const key = (k: string) => `${arch}.${k}`;
+  const hidden = file.number(key('embedding_length'));
+  const heads = file.number(key('attention.head_count'));
+  const kvHeads = file.number(key('attention.head_count_kv'), heads);
+  const headDim = file.number(key('attention.key_length'), hidden / heads);
+  const layers = file.number(key('block_count'));
+  const ropeDim = file.number(key('rope.dimension_count'), headDim);
+  if (ropeDim !== headDim) throw new GiftjsError(`${file.path}: ${key('rope.dimension_count')} ${ropeDim} is not the head size ${headDim} (partial rotary embeddings are not supported)`);
+  if (file.tensors.has('rope_freqs.weight')) throw new GiftjsError(`${file.path}: rope_freqs.weight (RoPE frequencies stored as a tensor, as llama.cpp writes Llama 3.1's scaling) is not supported yet`);
+  const scalingType = file.string(key('rope.scaling.type'));
+  let ropeScaling: Record<string, unknown> | null = null;
+  if (scalingType === 'linear') ropeScaling = { rope_type: 'linear', factor: file.number(key('rope.scaling.factor')) };
+  else if (scalingType !== null && scalingType !== 'none') throw new GiftjsError(`${file.path}: ${key('rope.scaling.type')} '${scalingType}' is not supported (none and linear are)`);
+  const tokens = file.array('tokenizer.ggml.tokens');
+  const tied = !file.tensors.has('output.weight');
+  const id = (k: string): number | null => (file.metadata.has(k) ? file.number(k) : null);
+  const config: Record<string, unknown> = {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    vocab_size: file.number(key('vocab_size'), tokens?.length ?? file.info('token_embd.weight').shape[0]),
+    hidden_size: hidden,
+    intermediate_size: file.number(key('feed_forward_length')),
+    num_hidden_layers: layers,
+    num_attention_heads: heads,
+    num_key_value_heads: kvHeads,
+    head_dim: headDim,
+    rms_norm_eps: file.number(key('attention.layer_norm_rms_epsilon'), 1e-5),
+    rope_theta: file.number(key('rope.freq_base'), 10000),
+    rope_scaling: ropeScaling,
+    max_position_embeddings: file.number(key('context_length'), 2048),
+    tie_word_embeddings: tied,
+    hidden_act: 'silu',
+    bos_token_id: id('tokenizer.ggml.bos_token_id'),
+    eos_token_id: id('tokenizer.ggml.eos_token_id'),
+    torch_dtype: 'float32',
+  };
+  const tensors: Record<string, GgufTensorSource> = { 'model.embed_tokens.weight': { tensor: 'token_embd.weight' }, 'model.norm.weight': { tensor: 'output_norm.weight' } };
+  if (!tied) tensors['lm_head.weight'] = { tensor: 'output.weight' };
+  for (let i = 0; i < layers; i++) {
+    const hf = `model.layers.${i}.`;
+    const g = `blk.${i}.`;
+    Object.assign(tensors, {
+      [`${hf}input_layernorm.weight`]: { tensor: `${g}attn_norm.weight` },
+      [`${hf}self_attn.q_proj.weight`]: { tensor: `${g}attn_q.weight`, unpermuteHeads: heads },
+      [`${hf}self_attn.k_proj.weight`]: { tensor: `${g}attn_k.weight`, unpermuteHeads: kvHeads },
+      [`${hf}self_attn.v_proj.weight`]: { tensor: `${g}attn_v.weight` },
+      [`${hf}self_attn.o_proj.weight`]: { tensor: `${g}attn_output.weight` },
+      [`${hf}post_attention_layernorm.weight`]: { tensor: `${g}ffn_norm.weight` },
+      [`${hf}mlp.gate_proj.weight`]: { tensor: `${g}ffn_gate.weight` },
+      [`${hf}mlp.up_proj.weight`]: { tensor: `${g}ffn_up.weight` },
+      [`${hf}mlp.down_proj.weight`]: { tensor: `${g}ffn_down.weight` },
+    });
+  }
+  const read = new Set(Object.values(tensors).map((t) => t.tensor));
+  const unread = [...file.tensors.keys()].filter((n) => !read.has(n));
+  if (unread.length > 0) throw new GiftjsError(`${file.path}: tensors ${unread.slice(0, 4).join(', ')}${unread.length > 4 ? ', ...' : ''} have no place in a Llama model (biases and extra tensors are not supported for GGUF "llama" files)`);
+  return { config, tensors };
 }

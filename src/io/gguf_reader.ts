@@ -1,0 +1,278 @@
+// GGUF, llama.cpp's model file, read: the header, the typed metadata, the tensor table, and each
+// tensor's values as float32 (F32, F16, BF16, and the Q8_0 / Q4_0 blocks dequantized as ggml does).
+// Other tensor types (k-quants, i-quants) are refused by name. Read through a file handle, a slice
+// at a time, so a file of any size is never held whole. Bounds are checked before anything is sized
+// by the file: a GGUF is an input, and a hostile one gets a clear error, not an allocation.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { float16ToFloat32, bf16ToFloat32 } from '../tensor/dtype.js';
+import { GiftjsError } from '../errors.js';
+
+/** ggml tensor types this reader turns into float32, with their block sizes. */
+const READABLE: Record<number, { name: string; bytes: number; values: number }> = {
+  0: { name: 'F32', bytes: 4, values: 1 },
+  1: { name: 'F16', bytes: 2, values: 1 },
+  30: { name: 'BF16', bytes: 2, values: 1 },
+  8: { name: 'Q8_0', bytes: 34, values: 32 },
+  2: { name: 'Q4_0', bytes: 18, values: 32 },
+};
+/** Names of the types it does not read, for the message that refuses them. */
+const OTHER_TYPES: Record<number, string> = {
+  3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K',
+  16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 29: 'IQ1_M',
+};
+
+export type GgufMetadataValue = number | bigint | boolean | string | GgufMetadataValue[];
+
+export interface GgufTensorInfo {
+  name: string;
+  /** Row-major shape ([rows, cols]): ggml's dims reversed. */
+  shape: number[];
+  type: number;
+  /** 'F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'. */
+  typeName: string;
+  /** Absolute byte offset in the file, and byte length. */
+  offset: number;
+  bytes: number;
+}
+
+const MAX_STRING = 64 * 2 ** 20;
+const MAX_ARRAY = 2 ** 24;
+const MAX_ENTRIES = 2 ** 20;
+
+export class GgufFile {
+  readonly metadata = new Map<string, GgufMetadataValue>();
+  readonly tensors = new Map<string, GgufTensorInfo>();
+  private readonly fd: number;
+  private readonly size: number;
+
+  private constructor(readonly path: string) {
+    this.fd = openSync(path, 'r');
+    this.size = fstatSync(this.fd).size;
+  }
+
+  static open(path: string): GgufFile {
+    let file: GgufFile;
+    try {
+      file = new GgufFile(path);
+    } catch (err) {
+      throw new GiftjsError(`${path}: cannot open (${(err as Error).message})`);
+    }
+    try {
+      file.parse();
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+    return file;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private fail(msg: string): never {
+    throw new GiftjsError(`${this.path}: ${msg}`);
+  }
+
+  private parse(): void {
+    const c = new Cursor(this.fd, this.size, (m) => this.fail(m));
+    if (c.bytes(4).toString('latin1') !== 'GGUF') this.fail('not a GGUF file (no "GGUF" magic at its start)');
+    const version = c.u32();
+    if (version !== 2 && version !== 3) this.fail(`GGUF version ${version} is not supported (2 and 3 are)`);
+    const tensorCount = c.count('tensor count', MAX_ENTRIES);
+    const kvCount = c.count('metadata count', MAX_ENTRIES);
+    for (let i = 0; i < kvCount; i++) {
+      const key = c.string();
+      const type = c.u32();
+      this.metadata.set(key, this.value(c, type, key));
+    }
+    const infos: { name: string; dims: number[]; type: number; offset: number }[] = [];
+    for (let i = 0; i < tensorCount; i++) {
+      const name = c.string();
+      const nDims = c.u32();
+      if (nDims < 1 || nDims > 4) this.fail(`tensor '${name}' has ${nDims} dimensions (1 to 4 allowed)`);
+      const dims = Array.from({ length: nDims }, () => c.count(`a dimension of '${name}'`, 2 ** 40));
+      infos.push({ name, dims, type: c.u32(), offset: c.count(`the offset of '${name}'`, 2 ** 52) });
+    }
+    const alignment = this.metadata.get('general.alignment') ?? 32;
+    if (typeof alignment !== 'number' || alignment <= 0 || alignment % 8 !== 0) this.fail(`general.alignment ${String(alignment)} is not a positive multiple of 8`);
+    const dataStart = Math.ceil(c.position / alignment) * alignment;
+    for (const t of infos) {
+      if (this.tensors.has(t.name)) this.fail(`tensor '${t.name}' is listed twice`);
+      const kind = READABLE[t.type];
+      const shape = [...t.dims].reverse();
+      const values = shape.reduce((a, b) => a * b, 1);
+      const typeName = kind?.name ?? OTHER_TYPES[t.type] ?? `type ${t.type}`;
+      const bytes = kind ? (values / kind.values) * kind.bytes : 0;
+      if (kind && (t.dims[0]! % kind.values !== 0)) this.fail(`tensor '${t.name}' (${typeName}) has rows of ${t.dims[0]} values, not whole blocks of ${kind.values}`);
+      const offset = dataStart + t.offset;
+      if (kind && offset + bytes > this.size) this.fail(`tensor '${t.name}' ends at byte ${offset + bytes}, past the end of the file (${this.size} bytes): the file is truncated`);
+      this.tensors.set(t.name, { name: t.name, shape, type: t.type, typeName, offset, bytes });
+    }
+  }
+
+  private value(c: Cursor, type: number, key: string): GgufMetadataValue {
+    switch (type) {
+      case 0: return c.bytes(1).readUInt8(0);
+      case 1: return c.bytes(1).readInt8(0);
+      case 2: return c.bytes(2).readUInt16LE(0);
+      case 3: return c.bytes(2).readInt16LE(0);
+      case 4: return c.u32();
+      case 5: return c.bytes(4).readInt32LE(0);
+      case 6: return c.bytes(4).readFloatLE(0);
+      case 7: return c.bytes(1).readUInt8(0) !== 0;
+      case 8: return c.string();
+      case 9: {
+        const elem = c.u32();
+        const n = c.count(`the length of ${key}`, MAX_ARRAY);
+        if (elem === 9) this.fail(`${key}: arrays of arrays are not supported`);
+        return Array.from({ length: n }, () => this.value(c, elem, key));
+      }
+      case 10: return c.bigU64();
+      case 11: return c.bytes(8).readBigInt64LE(0);
+      case 12: return c.bytes(8).readDoubleLE(0);
+      default: return this.fail(`metadata ${key} has value type ${type}, which GGUF does not define`);
+    }
+  }
+
+  /** A metadata value, or `fallback` when absent; `fail` names the key when it has the wrong kind. */
+  number(key: string, fallback?: number): number {
+    const v = this.metadata.get(key);
+    if (v === undefined) {
+      if (fallback === undefined) this.fail(`metadata ${key} is missing`);
+      return fallback;
+    }
+    if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+    if (typeof v !== 'number') this.fail(`metadata ${key} must be a number, got ${JSON.stringify(String(v))}`);
+    return v;
+  }
+
+  string(key: string): string | null {
+    const v = this.metadata.get(key);
+    if (v === undefined) return null;
+    if (typeof v !== 'string') this.fail(`metadata ${key} must be a string`);
+    return v;
+  }
+
+  array(key: string): GgufMetadataValue[] | null {
+    const v = this.metadata.get(key);
+    if (v === undefined) return null;
+    if (!Array.isArray(v)) this.fail(`metadata ${key} must be an array`);
+    return v;
+  }
+
+  info(name: string): GgufTensorInfo {
+    const t = this.tensors.get(name);
+    if (!t) this.fail(`no tensor '${name}'`);
+    if (!READABLE[t.type]) {
+      this.fail(`tensor '${name}' is ${t.typeName}, which giftjs does not read (it reads F32, F16, BF16, Q8_0 and Q4_0: convert the file with llama.cpp's llama-quantize to one of those)`);
+    }
+    return t;
+  }
+
+  /** The tensor's values as float32, row-major (dequantized: Q8_0 d * q, Q4_0 d * (q - 8)). */
+  readInto(name: string, out: Float32Array): void {
+    const t = this.info(name);
+    const values = t.shape.reduce((a, b) => a * b, 1);
+    if (out.length !== values) this.fail(`tensor '${name}' holds ${values} values, asked for ${out.length}`);
+    // A slice of whole blocks at a time: the file is never held whole.
+    const kind = READABLE[t.type]!;
+    const blocksPerSlice = Math.max(1, Math.floor((8 << 20) / kind.bytes));
+    const totalBlocks = values / kind.values;
+    for (let b0 = 0; b0 < totalBlocks; b0 += blocksPerSlice) {
+      const blocks = Math.min(blocksPerSlice, totalBlocks - b0);
+      const buf = Buffer.allocUnsafe(blocks * kind.bytes);
+      readFully(this.fd, buf, t.offset + b0 * kind.bytes, () => this.fail(`tensor '${name}' could not be read whole: the file is truncated`));
+      decode(t.type, buf, out.subarray(b0 * kind.values, (b0 + blocks) * kind.values));
+    }
+  }
+}
+
+/** Writes the float32 values of `buf` (blocks of a readable type) into out. */
+function decode(type: number, buf: Buffer, out: Float32Array): void {
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  switch (type) {
+    case 0:
+      out.set(new Float32Array(bytes.slice().buffer));
+      return;
+    case 1:
+      float16ToFloat32(new Uint16Array(bytes.slice().buffer), out);
+      return;
+    case 30:
+      bf16ToFloat32(new Uint16Array(bytes.slice().buffer), out);
+      return;
+    case 8:
+    case 2: {
+      const q8 = type === 8;
+      const size = q8 ? 34 : 18;
+      const scale = new Float32Array(1);
+      for (let b = 0; b < out.length / 32; b++) {
+        const o = b * size;
+        float16ToFloat32(new Uint16Array([buf.readUInt16LE(o)]), scale);
+        const d = scale[0]!;
+        if (q8) {
+          for (let i = 0; i < 32; i++) out[b * 32 + i] = d * buf.readInt8(o + 2 + i);
+        } else {
+          // ggml's Q4_0 nibble order: the low nibbles are values 0..15, the high ones 16..31.
+          for (let i = 0; i < 16; i++) {
+            const byte = buf[o + 2 + i]!;
+            out[b * 32 + i] = d * ((byte & 0x0f) - 8);
+            out[b * 32 + i + 16] = d * ((byte >> 4) - 8);
+          }
+        }
+      }
+      return;
+    }
+  }
+}
+
+function readFully(fd: number, buf: Buffer, position: number, truncated: () => never): void {
+  let done = 0;
+  while (done < buf.length) {
+    const n = readSync(fd, buf, done, buf.length - done, position + done);
+    if (n === 0) truncated();
+    done += n;
+  }
+}
+
+/** Reads the header region through a buffered window. */
+class Cursor {
+  position = 0;
+  private window = Buffer.alloc(0);
+  private windowStart = 0;
+  constructor(private readonly fd: number, private readonly size: number, private readonly fail: (msg: string) => never) {}
+
+  bytes(n: number): Buffer {
+    if (this.position + n > this.size) this.fail(`the header ends past the end of the file (${this.size} bytes): the file is truncated`);
+    const rel = this.position - this.windowStart;
+    if (rel < 0 || rel + n > this.window.length) {
+      const length = Math.min(Math.max(n, 1 << 20), this.size - this.position);
+      this.window = Buffer.allocUnsafe(length);
+      readFully(this.fd, this.window, this.position, () => this.fail('the file is truncated'));
+      this.windowStart = this.position;
+    }
+    const start = this.position - this.windowStart;
+    this.position += n;
+    return this.window.subarray(start, start + n);
+  }
+
+  u32(): number {
+    return this.bytes(4).readUInt32LE(0);
+  }
+
+  bigU64(): bigint {
+    return this.bytes(8).readBigUInt64LE(0);
+  }
+
+  /** A u64 count or size, at most `most`. */
+  count(what: string, most: number): number {
+    const v = this.bigU64();
+    if (v > BigInt(most)) this.fail(`${what} is ${v}, more than giftjs accepts (${most})`);
+    return Number(v);
+  }
+
+  string(): string {
+    const n = this.count('a string length', MAX_STRING);
+    return this.bytes(n).toString('utf8');
+  }
+}

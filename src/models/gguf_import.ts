@@ -1,0 +1,109 @@
+// A GGUF file as --model: llama.cpp's file becomes a model folder the rest of giftjs reads like any
+// other -- config.json and the tokenizer files derived from its metadata, and gguf_source.json
+// pointing at the file for the weights (io/gguf_weights.ts), so no tensor is copied. The folder is
+// made once per file (its path, size and time) under the giftjs cache ($GIFTJS_CACHE, default
+// ~/.cache/giftjs/gguf/), atomically. The family that reads a GGUF architecture says how its keys
+// and tensors map (ModelFamily.fromGguf: models/llama/gguf.ts for "llama").
+import { createHash } from 'node:crypto';
+import { realpathSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, join } from 'node:path';
+import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
+import { fileExists } from '../io/files.js';
+import { GgufFile } from '../io/gguf_reader.js';
+import { GGUF_SOURCE_FILE, type GgufSourceDescriptor, type GgufTensorSource } from '../io/gguf_weights.js';
+import { sentencePieceTokenizerJson } from '../io/sentencepiece_json.js';
+import { modelFamilies } from './registry.js';
+import { GiftjsError } from '../errors.js';
+
+/** What a family makes of a GGUF file: a config.json object and each parameter's tensor. */
+export interface GgufImport {
+  config: Record<string, unknown>;
+  tensors: Record<string, GgufTensorSource>;
+}
+
+export function giftjsCacheDir(): string {
+  return process.env.GIFTJS_CACHE || join(homedir(), '.cache', 'giftjs');
+}
+
+/** The model folder for a .gguf file (made now, or found from an earlier run), and what to tell the user. */
+export function ggufModelFolder(path: string): { dir: string; note: string } {
+  let stat: { size: number; mtimeMs: number };
+  let real: string;
+  try {
+    stat = statSync(path);
+    real = realpathSync(path);
+  } catch {
+    throw new GiftjsError(`--model ${path}: no such file`);
+  }
+  const key = createHash('sha256').update(`${real}\n${stat.size}\n${stat.mtimeMs}`).digest('hex').slice(0, 16);
+  const dir = join(giftjsCacheDir(), 'gguf', `${basename(path).replace(/\.gguf$/i, '').replace(/[^A-Za-z0-9._-]/g, '_')}-${key}`);
+  const file = GgufFile.open(real);
+  try {
+    const types = [...new Set([...file.tensors.values()].map((t) => t.typeName))].sort();
+    const note = `${path}: GGUF (${types.join(', ')}) read through ${dir}; quantized tensors are dequantized to float32 as they load (--quantize int8|int4 quantizes them again)`;
+    if (fileExists(join(dir, GGUF_SOURCE_FILE))) return { dir, note };
+    const arch = file.string('general.architecture');
+    const importers = modelFamilies().flatMap((f) => Object.entries(f.fromGguf ?? {}));
+    const importer = importers.find(([a]) => a === arch)?.[1];
+    if (!importer) throw new GiftjsError(`${path}: GGUF architecture ${JSON.stringify(arch)} is not supported (supported: ${importers.map(([a]) => a).join(', ')})`);
+    const imported = importer(file);
+    const tokenizer = ggufTokenizerFiles(file);
+    const descriptor: GgufSourceDescriptor = { path: real, size: stat.size, mtimeMs: stat.mtimeMs, tensors: imported.tensors };
+    const json = (v: unknown) => [`${JSON.stringify(v, null, 2)}\n`];
+    writeFolderAtomic(dir, (tmp) => {
+      writeFileAtomic(join(tmp, 'config.json'), json(imported.config));
+      writeFileAtomic(join(tmp, 'generation_config.json'), json({ bos_token_id: imported.config.bos_token_id ?? null, eos_token_id: imported.config.eos_token_id ?? null }));
+      if (tokenizer) {
+        writeFileAtomic(join(tmp, 'tokenizer.json'), [JSON.stringify(tokenizer.tokenizer)]);
+        writeFileAtomic(join(tmp, 'tokenizer_config.json'), json(tokenizer.config));
+      }
+      writeFileAtomic(join(tmp, GGUF_SOURCE_FILE), json(descriptor));
+    });
+    return { dir, note };
+  } finally {
+    file.close();
+  }
+}
+
+/** llama.cpp's token types. */
+const TOKEN_TYPE = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 };
+
+/**
+ * tokenizer.json and tokenizer_config.json from the tokenizer.ggml.* keys: a SentencePiece ("llama")
+ * vocabulary as transformers' LlamaConverter builds it. Byte-level BPE ("gpt2": Llama 3, Qwen) is
+ * refused by name for now; a file without a vocabulary gets no tokenizer.
+ */
+function ggufTokenizerFiles(file: GgufFile): { tokenizer: Record<string, unknown>; config: Record<string, unknown> } | null {
+  const model = file.string('tokenizer.ggml.model');
+  if (model === null) return null;
+  if (model !== 'llama') throw new GiftjsError(`${file.path}: tokenizer.ggml.model '${model}' is not supported (the SentencePiece 'llama' vocabulary is; byte-level BPE vocabularies are not read yet)`);
+  const tokens = file.array('tokenizer.ggml.tokens');
+  const scores = file.array('tokenizer.ggml.scores');
+  const types = file.array('tokenizer.ggml.token_type');
+  if (!tokens || !scores || tokens.length !== scores.length || tokens.some((t) => typeof t !== 'string') || scores.some((s) => typeof s !== 'number')) {
+    throw new GiftjsError(`${file.path}: tokenizer.ggml.tokens and tokenizer.ggml.scores must be lists of the same length (strings, numbers)`);
+  }
+  if (types && types.length !== tokens.length) throw new GiftjsError(`${file.path}: tokenizer.ggml.token_type lists ${types.length} types for ${tokens.length} tokens`);
+  const typeOf = (id: number) => (types ? Number(types[id]) : TOKEN_TYPE.normal);
+  const odd = types?.findIndex((t) => t === TOKEN_TYPE.userDefined) ?? -1;
+  if (odd >= 0) throw new GiftjsError(`${file.path}: token ${odd} (${JSON.stringify(tokens[odd])}) is user-defined; user-defined tokens are not supported yet`);
+  const pieces = tokens as string[];
+  const idKey = (k: string) => (file.metadata.has(`tokenizer.ggml.${k}`) ? file.number(`tokenizer.ggml.${k}`) : null);
+  const pieceOf = (id: number | null) => (id !== null && id >= 0 && id < pieces.length ? pieces[id]! : null);
+  const unk = pieceOf(idKey('unknown_token_id')) ?? (pieces.includes('<unk>') ? '<unk>' : null);
+  const bos = pieceOf(idKey('bos_token_id'));
+  const eos = pieceOf(idKey('eos_token_id'));
+  const addBos = file.metadata.get('tokenizer.ggml.add_bos_token') ?? true;
+  const tokenizer = sentencePieceTokenizerJson({
+    pieces, scores: scores as number[], unk, bos: addBos === true ? bos : null,
+    special: (id) => typeOf(id) === TOKEN_TYPE.control || typeOf(id) === TOKEN_TYPE.unknown || typeOf(id) === TOKEN_TYPE.unused,
+  });
+  const config: Record<string, unknown> = {
+    tokenizer_class: 'LlamaTokenizerFast', add_bos_token: addBos === true, add_eos_token: file.metadata.get('tokenizer.ggml.add_eos_token') === true,
+    bos_token: bos, eos_token: eos, unk_token: unk, pad_token: pieceOf(idKey('padding_token_id')), clean_up_tokenization_spaces: false, legacy: true,
+  };
+  const template = file.string('tokenizer.chat_template');
+  if (template !== null) config.chat_template = template;
+  return { tokenizer, config };
+}

@@ -1,0 +1,115 @@
+// GGUF files as --model: files written by llama.cpp's own Python package (tools/make_gguf_fixtures.py)
+// load with the logits, token ids and greedy continuation transformers 5.17 computes when it reads the
+// same files itself (its GGUF reader, dequantizer and tokenizer converter); llama.cpp tokenizes the
+// text as giftjs does; giftjs's own GGUF export imports back to its logits; the commands take a
+// .gguf as --model; and what is not read is refused by name.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, copyFileSync, utimesSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { generate } from '../../src/generate/generate.js';
+import { GgufFile } from '../../src/io/gguf_reader.js';
+import { Tokenizer } from '../../src/io/tokenizer.js';
+import { ggufModelFolder } from '../../src/models/gguf_import.js';
+import { loadCausalLM } from '../../src/models/registry.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { assertClose } from '../helpers.js';
+
+const DIR = fileURLToPath(new URL('../../../test/fixtures/gguf', import.meta.url));
+const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
+const LLAMA_CPP = process.env.GIFTJS_LLAMA_CPP ?? join(homedir(), '.cache', 'giftjs-llama-cpp');
+const LLAMA_CPP_ENTRY = join(LLAMA_CPP, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+
+interface Reference { text: string; ids: number[]; decoded: string; logits: number[]; prompt: string; greedy: number[] }
+const REFERENCE = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) as Record<string, Reference>;
+
+// Each test reads through its own cache, so nothing is shared with the user's.
+process.env.GIFTJS_CACHE = mkdtempSync(join(tmpdir(), 'giftjs-gguf-cache-'));
+
+for (const file of ['tiny-f32.gguf', 'tiny-q8_0.gguf']) {
+  test(`${file}: transformers' token ids, logits and greedy tokens`, () => {
+    const ref = REFERENCE[file]!;
+    const { dir, note } = ggufModelFolder(join(DIR, file));
+    assert.match(note, file.includes('q8_0') ? /GGUF \(F32, Q4_0, Q8_0\)/ : /GGUF \(F32\)/);
+    const tokenizer = Tokenizer.fromFolder(dir);
+    assert.deepEqual(tokenizer.encode(ref.text), ref.ids, 'ids (BOS first, byte fallback for the emoji and accents)');
+    assert.equal(tokenizer.decode(ref.ids), ref.decoded);
+    const model = loadCausalLM(dir);
+    const logits = noGrad(() => model.forward(ref.ids, 1, ref.ids.length).toFloat32Array());
+    assertClose(logits, Float32Array.from(ref.logits), 'logits', 1e-5, 1e-5);
+    assert.deepEqual(generate(model, tokenizer.encode(ref.prompt), { maxNewTokens: 10 }), ref.greedy, 'greedy tokens');
+    assert.equal(ggufModelFolder(join(DIR, file)).dir, dir, 'the folder is made once per file');
+  });
+}
+
+test('llama.cpp tokenizes the text as giftjs reads the file', { skip: existsSync(LLAMA_CPP_ENTRY) ? false : `node-llama-cpp 3.21.1 is not installed in ${LLAMA_CPP} (.ci/run installs it)` }, async () => {
+  const { getLlama } = (await import(pathToFileURL(LLAMA_CPP_ENTRY).href)) as { getLlama(o: Record<string, unknown>): Promise<{ loadModel(o: { modelPath: string }): Promise<{ tokenize(t: string): number[]; dispose(): Promise<void> }> }> };
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+  const model = await llama.loadModel({ modelPath: join(DIR, 'tiny-f32.gguf') });
+  try {
+    const tokenizer = Tokenizer.fromFolder(ggufModelFolder(join(DIR, 'tiny-f32.gguf')).dir);
+    for (const text of [REFERENCE['tiny-f32.gguf']!.text, 'the dog', '  two  spaces', 'Tab\tand\nnewline']) {
+      assert.deepEqual(Array.from(model.tokenize(text)), tokenizer.encode(text, { addSpecialTokens: false }), JSON.stringify(text));
+    }
+  } finally {
+    await model.dispose();
+  }
+});
+
+test('gift eval, generate and inspect take a .gguf as --model, saying how it is read', () => {
+  const gift = (...args: string[]) => spawnSync(process.execPath, [GIFT, ...args], { encoding: 'utf8', env: { ...process.env } });
+  const file = join(DIR, 'tiny-q8_0.gguf');
+  const ref = REFERENCE['tiny-q8_0.gguf']!;
+  const data = join(mkdtempSync(join(tmpdir(), 'giftjs-gguf-data-')), 'texts.jsonl');
+  writeFileSync(data, `${JSON.stringify({ text: ref.text })}\n`);
+  const ev = gift('eval', '--model', file, '--data', data, '--json');
+  assert.equal(ev.status, 0, ev.stderr);
+  assert.match(ev.stderr, /tiny-q8_0\.gguf: GGUF \(F32, Q4_0, Q8_0\) read through .*; quantized tensors are dequantized to float32 as they load/);
+  const gen = gift('generate', '--model', file, '--prompt', ref.prompt, '--max-new-tokens', '10');
+  assert.equal(gen.status, 0, gen.stderr);
+  const { dir } = ggufModelFolder(file);
+  assert.equal(gen.stdout.replace(/\n$/, ''), Tokenizer.fromFolder(dir).decode(ref.greedy), 'greedy text');
+  const inspect = gift('inspect', file);
+  assert.equal(inspect.status, 0, inspect.stderr);
+  assert.match(inspect.stdout, /architecture: LlamaForCausalLM \(llama\), 2 layers, hidden 64/);
+  // GIFT trains on the GGUF's weights; the merged folder scores as the adapter did.
+  const out = join(mkdtempSync(join(tmpdir(), 'giftjs-gguf-run-')), 'run');
+  const train = gift('train', '--model', file, '--data', data, '--out', out, '--method', 'gift', '--rank', '4', '--lr', '1e-2', '--max-steps', '15');
+  assert.equal(train.status, 0, train.stderr);
+  const lossOf = (...args: string[]) => {
+    const r = gift('eval', ...args, '--data', data, '--json');
+    assert.equal(r.status, 0, r.stderr);
+    return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { loss: number }).loss;
+  };
+  const base = lossOf('--model', file);
+  const adapted = lossOf('--model', file, '--adapter', join(out, 'adapter'));
+  assert.ok(adapted < base - 0.5, `GIFT on the GGUF lowers the loss: ${base} -> ${adapted}`);
+  const merged = join(out, '..', 'merged');
+  const merge = gift('merge', '--model', file, '--adapter', join(out, 'adapter'), '--out', merged);
+  assert.equal(merge.status, 0, merge.stderr);
+  assert.ok(Math.abs(lossOf('--model', merged) - adapted) < 1e-5, 'merged = adapted');
+});
+
+test('a GGUF changed after its folder was made is refused, not read as something else; unread types are named', () => {
+  const work = mkdtempSync(join(tmpdir(), 'giftjs-gguf-'));
+  const copy = join(work, 'm.gguf');
+  copyFileSync(join(DIR, 'tiny-f32.gguf'), copy);
+  const { dir } = ggufModelFolder(copy);
+  utimesSync(copy, new Date(), new Date(Date.now() + 5000));
+  assert.throws(() => loadCausalLM(dir), /m\.gguf changed since .* was made from it/);
+  // A k-quant tensor: the file's type byte rewritten (the reader refuses it before reading its bytes).
+  const bytes = readFileSync(join(DIR, 'tiny-f32.gguf'));
+  const f = GgufFile.open(join(DIR, 'tiny-f32.gguf'));
+  f.close();
+  const name = Buffer.from('blk.0.ffn_up.weight');
+  const at = bytes.indexOf(name, 0) + name.length + 4 + 16; // name, n_dims, two dims: the type
+  bytes.writeUInt32LE(12, at);
+  const kquant = join(work, 'k.gguf');
+  writeFileSync(kquant, bytes);
+  assert.throws(() => loadCausalLM(ggufModelFolder(kquant).dir), /tensor 'blk\.0\.ffn_up\.weight' is Q4_K, which giftjs does not read \(it reads F32, F16, BF16, Q8_0 and Q4_0/);
+  writeFileSync(join(work, 'bad.gguf'), 'not a gguf');
+  assert.throws(() => ggufModelFolder(join(work, 'bad.gguf')), /bad\.gguf: not a GGUF file/);
+});

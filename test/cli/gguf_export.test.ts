@@ -13,6 +13,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { generate } from '../../src/generate/generate.js';
 import { convertLlama2c } from '../../src/io/llama2c.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
+import { ggufModelFolder } from '../../src/models/gguf_import.js';
+import { loadCausalLM } from '../../src/models/registry.js';
+import { quantizeReference } from '../../src/tensor/quantized.js';
+import { assertClose } from '../helpers.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
@@ -108,6 +112,41 @@ test('GGUF f32 of stories260K with a GIFT adapter merged: llama.cpp gives giftjs
   const argmax = all.slice(IDS.length - 1).map((p) => p.entries().next().value![0]);
   assert.deepEqual(argmax, continuation, 'llama.cpp\'s greedy tokens');
 });
+
+test('GGUF round trip: stories260K exported by giftjs (f32 and q8_0) reads back with its logits and its tokenizer', { skip: needsShared('models/stories260K/stories260K.bin') }, () => {
+  const s = setup();
+  process.env.GIFTJS_CACHE = join(s.dir, 'cache');
+  const source = LlamaForCausalLM.fromPretrained(s.model);
+  const want = noGrad(() => source.forward(IDS, 1, IDS.length).toFloat32Array());
+  const tokenizer = Tokenizer.fromFolder(s.model);
+  for (const outtype of ['f32', 'q8_0']) {
+    const gguf = join(s.dir, `roundtrip-${outtype}.gguf`);
+    const r = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', gguf, '--outtype', outtype], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const { dir } = ggufModelFolder(gguf);
+    // q8_0: the model read back equals giftjs's own int8-in-blocks-of-32 values of the same weights.
+    const expected = outtype === 'f32' ? want : noGrad(() => {
+      const m = LlamaForCausalLM.fromPretrained(s.model);
+      for (const [name, p] of m.namedParameters()) {
+        if (p.rank !== 2 || name.includes('down_proj')) continue; // down_proj's rows (172) stay f32 in the file
+        p.assign(dequantizedBlocks(p.toFloat32Array(), p.shape[0]!, p.shape[1]!));
+      }
+      return m.forward(IDS, 1, IDS.length).toFloat32Array();
+    });
+    const got = noGrad(() => loadCausalLM(dir).forward(IDS, 1, IDS.length).toFloat32Array());
+    assertClose(got, expected, `${outtype} logits`, 1e-5, 1e-5);
+    const back = Tokenizer.fromFolder(dir);
+    for (const text of ['Once upon a time, there was a little girl named Lily.', 'héllo ☃ "quotes"']) {
+      assert.deepEqual(back.encode(text), tokenizer.encode(text), text);
+    }
+  }
+});
+
+/** Q8_0's values: each block of 32 as d * round(x / d), d = max|x| / 127 held as float16. */
+function dequantizedBlocks(values: Float32Array, rows: number, cols: number): Float32Array {
+  const q = quantizeReference(values, rows, cols, 'int8', 'roundtrip', 32);
+  return q.dequantize();
+}
 
 for (const [outtype, quantize, bound] of [['q8_0', null, 0.5], ['q4_0', 'int4', 1.5]] as const) {
   test(`GGUF ${outtype}: llama.cpp loads it and agrees with giftjs${quantize ? ` on its --quantize ${quantize} base` : ''}; the f32 fallback is named; text tokenizes as in giftjs`, { skip }, async () => {

@@ -116,12 +116,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const out = requireString(values, 'out', TRAIN_HELP);
   // What the run resolves beyond the flags (defaults, preset values), filled by runTraining for config.yaml.
   const resolved: Record<string, unknown> = {};
-  const code = await runTraining(values, modelDir, dataPath, out, resolved);
-  if (code === 0) {
+  // Written when the run starts (its folder claimed, before the first update), so an interrupted or
+  // failed run still says what it was; `gift train --config <out>/config.yaml` repeats it.
+  const writeConfig = () => {
     const settings: Record<string, unknown> = Object.fromEntries(Object.entries(values).filter(([k]) => !NOT_SETTINGS.has(k)));
     writeFileAtomic(join(out, 'config.yaml'), [configYaml({ ...settings, ...resolved })]);
-  }
-  return code;
+  };
+  return runTraining(values, modelDir, dataPath, out, resolved, writeConfig);
 }
 
 /**
@@ -139,7 +140,7 @@ function dataFolderFiles(data: string, values: Record<string, unknown>): Record<
 }
 
 
-async function runTraining(values: Record<string, string | boolean | undefined>, modelDir: string, dataPath: string, out: string, resolved: Record<string, unknown>): Promise<number> {
+async function runTraining(values: Record<string, string | boolean | undefined>, modelDir: string, dataPath: string, out: string, resolved: Record<string, unknown>, writeConfig: () => void): Promise<number> {
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--data', path: dataPath }, { flag: '--eval-data', path: values['eval-data'] as string | undefined }, { flag: '--test-data', path: values['test-data'] as string | undefined }]);
   const preset = typeof values.preset === 'string' ? presetByName(values.preset) : null;
   if (preset) console.error(`preset ${values.preset}: ${preset.description}\n  note: ${preset.caveat}`);
@@ -228,10 +229,12 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   if (engine !== 'giftjs' && engine !== 'torch') throw new GiftjsError(`--engine must be giftjs or torch, got '${engine}'`);
   if (engine === 'torch') {
     if (values['gradient-checkpointing']) throw new GiftjsError('--gradient-checkpointing is not available with --engine torch');
-    return trainOnTorch({
+    const code = await trainOnTorch({
       modelDir, dataPath, evalPath: values['eval-data'] as string | undefined, out, format: (values.format as string | undefined) ?? preset?.format, task, maxLength,
       processes: intOption(values.nproc, 'nproc', 1), methodConfig, options, resume: values.resume === true, json: values.json === true,
     });
+    if (code === 0) writeConfig(); // the PyTorch run owns its folder until it ends
+    return code;
   }
   if (values.nproc !== undefined) throw new GiftjsError('--nproc goes with --engine torch');
   const train = await load(dataPath, 'train');
@@ -273,7 +276,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
       // checkpoints written before the flag existed keep their fingerprint).
       fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null, ...(bf16 ? { bf16 } : {}), ...(quantize ? { quantize } : {}) }),
       inputs: { model: modelDir, data: dataPath, 'eval-data': values['eval-data'] as string | undefined },
-      callbacks: progress.callbacks(out),
+      callbacks: { ...progress.callbacks(out), onStart: writeConfig },
     });
   } finally {
     if (bf16) setBf16Compute(false);

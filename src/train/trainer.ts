@@ -63,6 +63,8 @@ export interface StepLog {
 }
 
 export interface TrainCallbacks {
+  /** The run folder is claimed and checked, before the first update: what the run is can be recorded now. */
+  onStart?: () => void;
   onStep?: (log: StepLog, totalSteps: number) => void;
   onEval?: (step: number, loss: number) => void;
   /** Resuming from `dir` at `step`; `note` says when the schedule's length changed. */
@@ -280,6 +282,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
   } else if (logPath) {
     reportingFsErrors(logPath, () => writeFileSync(logPath, ''));
   }
+  run.callbacks?.onStart?.();
   const hasHeldOut = task.heldOutSize > 0;
   let lastCheckpoint: string | null = latest?.dir ?? null;
   const evaluate = async (step: number) => {

@@ -4,7 +4,7 @@
 // wall of usage; Ctrl-C during training says what the run folder keeps and how to go on.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -76,6 +76,8 @@ test('Ctrl-C during training ends with status 130 and says what the run folder k
   const b = await interruptTraining([...common, '--out', without], () => existsSync(join(without, 'log.jsonl')));
   assert.equal(b.code, 130, b.err);
   assert.match(b.err, /interrupted: no checkpoint was saved yet \(--save-every N saves one every N updates\), so the run starts again from the beginning/);
+  // config.yaml is written when the run starts: the interrupted run still says what it was.
+  assert.match(readFileSync(join(without, 'config.yaml'), 'utf8'), /^max-steps: 100000$/m);
 });
 
 test('gift eval --data dir/ scores an mlx-lm data folder\'s test file; a folder without one is refused by name', () => {

@@ -11,6 +11,7 @@ import { writeTrainingReport } from '../train/report.js';
 import { presetByName, PRESETS } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
+import { TensorBoardWriter } from '../train/tensorboard.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { configYaml, readConfigFile } from './config_file.js';
@@ -72,6 +73,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --engine torch --nproc N   train GIFT on PyTorch's engine instead: gift prepare, then torchrun with N
                          processes of gift_torch.train (DistributedDataParallel); needs python3 with torch
                          (GIFTJS_PYTHON picks the interpreter); same outputs in --out
+  --report-to tensorboard   also write the curves (train/loss, train/learning_rate, train/grad_norm,
+                         train/tokens_per_s, eval/loss) as TensorBoard event files in <out>/tensorboard/
   --json                 end with one JSON line of the final metrics
 
 ${SEQCLS_TRAIN_HELP}
@@ -95,7 +98,7 @@ const TRAIN_OPTIONS: Options = {
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
   resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
-  bf16: { type: 'boolean' }, quantize: s,
+  bf16: { type: 'boolean' }, quantize: s, 'report-to': s,
 };
 
 /** Switches that describe how this invocation runs, not the run: kept out of <out>/config.yaml. */
@@ -225,6 +228,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     console.error(`${label}: ${describeExampleFile(path, set, maxLength, task)}`);
     return set.examples;
   };
+  if (reportToOption(values['report-to'] as string | undefined) !== 'none' && values.engine === 'torch') throw new GiftjsError('--report-to goes with the giftjs engine (gift_torch writes log.jsonl)');
   const engine = (values.engine as string | undefined) ?? 'giftjs';
   if (engine !== 'giftjs' && engine !== 'torch') throw new GiftjsError(`--engine must be giftjs or torch, got '${engine}'`);
   if (engine === 'torch') {
@@ -266,6 +270,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   }
 
   const base = { path: String(values.model), architecture: model.config.architecture }; // a hub id stays a hub id
+  const callbacks = withReporting(progress.callbacks(out), values['report-to'] as string | undefined, out, writeConfig);
   let result: Awaited<ReturnType<typeof trainModel>>;
   const stopInterrupted = sayWhereAnInterruptLeavesTheRun(out, progress.stop);
   try {
@@ -276,7 +281,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
       // checkpoints written before the flag existed keep their fingerprint).
       fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null, ...(bf16 ? { bf16 } : {}), ...(quantize ? { quantize } : {}) }),
       inputs: { model: modelDir, data: dataPath, 'eval-data': values['eval-data'] as string | undefined },
-      callbacks: { ...progress.callbacks(out), onStart: writeConfig },
+      callbacks,
     });
   } finally {
     if (bf16) setBf16Compute(false);
@@ -291,6 +296,38 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   console.error(`adapter: ${join(out, 'adapter')}\nmetrics: ${join(out, 'metrics.json')}\nloss curve: ${join(out, 'loss_curve.svg')}`);
   if (values.json) console.log(JSON.stringify(metrics));
   return 0;
+}
+
+/**
+ * The progress callbacks, plus config.yaml when the run starts and, with --report-to tensorboard, the
+ * curves as event files from then on (TRL's names: train/loss, eval/loss, ...).
+ */
+function withReporting(callbacks: TrainCallbacks, reportTo: string | undefined, out: string, writeConfig: () => void): TrainCallbacks {
+  if (reportToOption(reportTo) !== 'tensorboard') return { ...callbacks, onStart: writeConfig };
+  let board: TensorBoardWriter | null = null;
+  return {
+    ...callbacks,
+    onStart: () => {
+      writeConfig();
+      board = new TensorBoardWriter(join(out, 'tensorboard'));
+    },
+    onStep: (log, total) => {
+      callbacks.onStep?.(log, total);
+      board?.scalar('train/loss', log.loss, log.step);
+      board?.scalar('train/learning_rate', log.lr, log.step);
+      board?.scalar('train/grad_norm', log.grad_norm, log.step);
+      board?.scalar('train/tokens_per_s', log.tokens_per_s, log.step);
+    },
+    onEval: (step, loss) => {
+      callbacks.onEval?.(step, loss);
+      board?.scalar('eval/loss', loss, step);
+    },
+  };
+}
+
+function reportToOption(flag: string | undefined): 'tensorboard' | 'none' {
+  if (flag === undefined || flag === 'none' || flag === 'tensorboard') return flag ?? 'none';
+  throw new GiftjsError(`--report-to must be tensorboard or none, got '${flag}'${flag === 'wandb' ? ' (Weights & Biases is not supported; TensorBoard event files are)' : ''}`);
 }
 
 /** The flags that set a method's config fields (PeftMethod.settings). */

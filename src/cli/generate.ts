@@ -1,5 +1,6 @@
 // gift generate: text from a prompt, streamed as it is produced.
 import { generate } from '../generate/generate.js';
+import { TextStream } from '../generate/text_stream.js';
 import { intOption, numberOption, parse, requireString } from './args.js';
 import { loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
 import { readModelConfig } from '../models/registry.js';
@@ -50,8 +51,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
   const stops = [...model.config.eosTokenIds];
   if (tokenizer.eosTokenId !== null) stops.push(tokenizer.eosTokenId);
-  const produced: number[] = [];
-  let printed = '';
+  const text = new TextStream(tokenizer);
   generate(model, ids, {
     maxNewTokens,
     temperature: numberOption(values.temperature, 'temperature', 0),
@@ -59,18 +59,9 @@ export async function generateCommand(argv: string[]): Promise<number> {
     topP: numberOption(values['top-p'], 'top-p', 1),
     seed: intOption(values.seed, 'seed', 0, 0),
     stopTokens: stops,
-    onToken: (t) => {
-      produced.push(t);
-      const text = tokenizer.decode(produced);
-      // Print only what is settled: a partial UTF-8 sequence decodes to U+FFFD until complete.
-      if (text.startsWith(printed) && !text.endsWith('\uFFFD')) {
-        process.stdout.write(text.slice(printed.length));
-        printed = text;
-      }
-    },
+    // Printed a word at a time, as it settles (generate/text_stream.ts).
+    onToken: (t) => void process.stdout.write(text.push(t)),
   });
-  const final = tokenizer.decode(produced);
-  if (final.startsWith(printed)) process.stdout.write(final.slice(printed.length));
-  process.stdout.write('\n');
+  process.stdout.write(`${text.finish()}\n`);
   return 0;
 }

@@ -14,12 +14,14 @@ import { inspectCommand } from './inspect.js';
 import { mergeCommand } from './merge.js';
 import { prepareCommand } from './prepare.js';
 import { trainCommand } from './train.js';
+import { serveCommand } from './serve.js';
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   train: trainCommand,
   inspect: inspectCommand,
   eval: evalCommand,
   generate: generateCommand,
+  serve: serveCommand,
   merge: mergeCommand,
   export: exportCommand,
   prepare: prepareCommand,
@@ -29,7 +31,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
 };
 
 /** Commands whose --adapter may be a hub id (PEFT adapters load by id, as PeftModel.from_pretrained). */
-const ADAPTER_COMMANDS = new Set(['eval', 'generate', 'merge', 'export', 'inspect', 'explain']);
+const ADAPTER_COMMANDS = new Set(['eval', 'generate', 'serve', 'merge', 'export', 'inspect', 'explain']);
 
 const HELP = `gift — fine-tune pretrained Transformers with GIFT from TypeScript
 
@@ -41,6 +43,7 @@ commands:
   inspect   architecture, sizes and parameter counts of a model folder (and of GIFT / LoRA on it)
   eval      loss and perplexity, the paper's commonsense/math tasks, or classification metrics
   generate  text from a prompt (greedy or sampled), with an optional adapter
+  serve     an OpenAI-compatible server (/v1/chat/completions, /v1/completions, streaming) for a model
   merge     fold an adapter into the weights and export a Hugging Face folder
   export    --format gguf: the model (adapter merged) as one GGUF file for llama.cpp / Ollama;
             --format wegeft: a GIFT adapter in the GIFT authors' PEFT-fork layout

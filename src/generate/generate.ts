@@ -17,12 +17,24 @@ export interface GenerateOptions extends SamplingOptions {
 
 /** Generates up to maxNewTokens tokens after the prompt ids; returns only the new ones. */
 export function generate(model: CausalLM, prompt: readonly number[], options: GenerateOptions = {}): number[] {
+  const out: number[] = [];
+  for (const token of generateTokens(model, prompt, options)) {
+    out.push(token);
+    if (options.onToken?.(token, out.length - 1) === false) break;
+  }
+  return out;
+}
+
+/**
+ * The same tokens one at a time, for callers that do other work between them (a server streaming
+ * each token). The KV cache is released when the iteration ends, however it ends.
+ */
+export function* generateTokens(model: CausalLM, prompt: readonly number[], options: Omit<GenerateOptions, 'onToken'> = {}): Generator<number, void, void> {
   if (prompt.length === 0) throw new GiftjsError('generate: the prompt is empty (start it with the BOS token)');
   const maxNew = options.maxNewTokens ?? 64;
   const stops = new Set(options.stopTokens ?? []);
   const rng = new Random(options.seed ?? 0);
   const cache = model.newCache();
-  const out: number[] = [];
   try {
     let input: number[] = [...prompt];
     for (let step = 0; step < maxNew; step++) {
@@ -33,13 +45,12 @@ export function generate(model: CausalLM, prompt: readonly number[], options: Ge
           return sampleToken(logits.read().subarray((input.length - 1) * vocab, input.length * vocab), options, rng);
         }),
       );
-      out.push(next);
-      if (options.onToken?.(next, step) === false || stops.has(next)) break;
+      yield next;
+      if (stops.has(next)) break;
       if (cache.length + 1 > model.config.maxPositionEmbeddings) break;
       input = [next];
     }
   } finally {
     cache.dispose();
   }
-  return out;
 }

@@ -1,0 +1,63 @@
+// gift serve: an OpenAI-compatible server for one model and an optional adapter (serve/openai_server.ts).
+import { intOption, numberOption, parse } from './args.js';
+import { loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
+import { readModelConfig } from '../models/registry.js';
+import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
+import { createOpenAIServer } from '../serve/openai_server.js';
+import { basename } from 'node:path';
+import { GiftjsError } from '../errors.js';
+
+export const SERVE_HELP = `gift serve --model <dir|file.gguf|org/name> [--adapter <dir>] [--host 127.0.0.1] [--port 8080]
+           [--max-tokens N] [--max-tokens-limit N] [--temperature T] [--max-body BYTES] [--quantize int8|int4]
+
+An OpenAI-compatible API, as mlx_lm.server's: GET /v1/models, POST /v1/completions and
+/v1/chat/completions (the tokenizer's chat template), answered whole or streamed as server-sent
+events (stream: true). One request generates at a time; the others wait their turn.
+Defaults: --host 127.0.0.1 (this machine only), --port 8080, --max-tokens 512 (a request's default
+max_tokens), --max-tokens-limit 4096 (the most a request may ask), --temperature 0 (greedy when a
+request gives none), --max-body 1048576. n > 1, logprobs, tools and stop sequences are refused with
+a 400 naming them. Runs until interrupted (Ctrl-C).
+`;
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    model: { type: 'string' }, adapter: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
+    'max-tokens': { type: 'string' }, 'max-tokens-limit': { type: 'string' }, temperature: { type: 'string' }, 'max-body': { type: 'string' },
+    quantize: { type: 'string' }, 'memory-limit': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    console.log(SERVE_HELP);
+    return 0;
+  }
+  const modelDir = await requireModelFolder(values, SERVE_HELP);
+  const host = (values.host as string | undefined) ?? '127.0.0.1';
+  const port = intOption(values.port, 'port', 8080, 0);
+  if (port > 65535) throw new GiftjsError(`--port must be at most 65535, got ${port}`);
+  const defaultMaxTokens = intOption(values['max-tokens'], 'max-tokens', 512);
+  const maxTokensLimit = intOption(values['max-tokens-limit'], 'max-tokens-limit', 4096);
+  if (defaultMaxTokens > maxTokensLimit) throw new GiftjsError(`--max-tokens ${defaultMaxTokens} is more than --max-tokens-limit ${maxTokensLimit}`);
+  const defaultTemperature = numberOption(values.temperature, 'temperature', 0);
+  const maxBodyBytes = intOption(values['max-body'], 'max-body', 1 << 20);
+  const quantize = quantizeOption(values.quantize);
+  const config = readModelConfig(modelDir);
+  const tokenizer = loadTokenizer(modelDir);
+  // Memory known before it is spent: the weights and a KV cache for the whole context a request may fill.
+  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length: config.maxPositionEmbeddings > 8192 ? 8192 : config.maxPositionEmbeddings, quantize },
+    memoryBudget(values['memory-limit'] as string | undefined), 'gift serve');
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
+  const modelId = basename(String(values.model).replace(/\/+$/, '')) + (values.adapter ? `+${basename(String(values.adapter).replace(/\/+$/, ''))}` : '');
+  const server = createOpenAIServer({ model, tokenizer, modelId, defaultMaxTokens, maxTokensLimit, defaultTemperature, maxBodyBytes });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new GiftjsError(`cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use (choose another with --port)' : err.message}`)));
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  const bound = typeof address === 'object' && address ? address.port : port;
+  console.error(`serving ${modelId} at http://${host}:${bound}/v1 (Ctrl-C stops)`);
+  await new Promise<void>((resolve) => {
+    const stop = () => server.close(() => resolve());
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}

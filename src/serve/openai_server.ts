@@ -1,0 +1,214 @@
+// An OpenAI-compatible HTTP server for one model (and its adapter), as mlx_lm.server and llama.cpp's
+// server offer one: GET /v1/models, POST /v1/completions and /v1/chat/completions, whole answers or
+// server-sent events (stream: true). Requests wait their turn (one generation at a time: one model,
+// one KV cache); bodies and max_tokens are bounded; malformed requests get 400 with a message naming
+// the field, as OpenAI's API answers them. Options giftjs does not implement (n > 1, logprobs, tools,
+// stop sequences) are refused by name, never ignored.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { CausalLM } from '../models/causal_lm.js';
+import type { ChatMessage, Tokenizer } from '../io/tokenizer.js';
+import { generateTokens } from '../generate/generate.js';
+import { TextStream } from '../generate/text_stream.js';
+import { GiftjsError } from '../errors.js';
+
+export interface ServeOptions {
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  /** The id /v1/models lists and answers carry. */
+  modelId: string;
+  /** max_tokens when a request gives none, and the most a request may ask for. */
+  defaultMaxTokens: number;
+  maxTokensLimit: number;
+  /** temperature when a request gives none (0: greedy, as mlx_lm.server's default). */
+  defaultTemperature: number;
+  /** Request bodies past this many bytes are refused (413). */
+  maxBodyBytes: number;
+}
+
+/** A request the client got wrong: answered with this status and OpenAI's error object. */
+class RequestError extends Error {
+  constructor(readonly status: number, message: string, readonly param: string | null = null) {
+    super(message);
+  }
+}
+
+interface Sampling {
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+}
+
+export function createOpenAIServer(o: ServeOptions): Server {
+  // One generation at a time: each request's work is chained after the previous one's.
+  let queue: Promise<void> = Promise.resolve();
+  const stops = [...new Set([...o.model.config.eosTokenIds, ...(o.tokenizer.eosTokenId !== null ? [o.tokenizer.eosTokenId] : [])])];
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = url.pathname.replace(/\/+$/, '');
+    if (route === '/v1/models' || route === '/models') {
+      if (req.method !== 'GET') throw new RequestError(405, `${route} takes GET`);
+      return json(res, 200, { object: 'list', data: [{ id: o.modelId, object: 'model', created: 0, owned_by: 'giftjs' }] });
+    }
+    const chat = route === '/v1/chat/completions' || route === '/chat/completions';
+    if (!chat && route !== '/v1/completions' && route !== '/completions') throw new RequestError(404, `no route ${url.pathname} (this server answers /v1/models, /v1/completions and /v1/chat/completions)`);
+    if (req.method !== 'POST') throw new RequestError(405, `${route} takes POST`);
+    const body = await readJsonBody(req, o.maxBodyBytes);
+    refuseUnsupported(body);
+    const sampling = samplingOf(body, o);
+    let ids: number[];
+    if (chat) {
+      ids = o.tokenizer.encode(o.tokenizer.applyChatTemplate(messagesOf(body)), { addSpecialTokens: false });
+    } else {
+      if (typeof body.prompt !== 'string') throw new RequestError(400, `'prompt' must be a string`, 'prompt');
+      ids = o.tokenizer.encode(body.prompt);
+    }
+    if (ids.length === 0) throw new RequestError(400, 'the prompt is empty', chat ? 'messages' : 'prompt');
+    const room = o.model.config.maxPositionEmbeddings - ids.length;
+    if (room <= 0) throw new RequestError(400, `the prompt is ${ids.length} tokens, the model's context is ${o.model.config.maxPositionEmbeddings}`, chat ? 'messages' : 'prompt');
+    const maxTokens = Math.min(sampling.maxTokens, room);
+    const stream = body.stream === true;
+    const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const object = chat ? 'chat.completion' : 'text_completion';
+
+    // Waits for the requests before it, then generates; a client gone meanwhile ends it early.
+    const turn = queue.then(async () => {
+      let closed = false;
+      res.on('close', () => (closed = true));
+      if (stream) {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+        if (chat) sse(res, { id, object: 'chat.completion.chunk', created, model: o.modelId, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
+      }
+      const produced = new TextStream(o.tokenizer);
+      let finish: 'stop' | 'length' = 'length';
+      for (const token of generateTokens(o.model, ids, { maxNewTokens: maxTokens, temperature: sampling.temperature, topP: sampling.topP, seed: sampling.seed, stopTokens: stops })) {
+        if (stops.includes(token)) {
+          finish = 'stop';
+          break;
+        }
+        const piece = produced.push(token);
+        if (stream) {
+          if (piece) sse(res, chunk(chat, id, created, o.modelId, piece, null));
+          await nextTurn(); // let the chunk reach the client (and notice one that left)
+          if (closed) return;
+        }
+      }
+      const usage = { prompt_tokens: ids.length, completion_tokens: produced.tokens.length, total_tokens: ids.length + produced.tokens.length };
+      if (stream) {
+        sse(res, chunk(chat, id, created, o.modelId, produced.finish(), finish));
+        res.end('data: [DONE]\n\n');
+        return;
+      }
+      const text = produced.text();
+      const choice = chat
+        ? { index: 0, message: { role: 'assistant', content: text }, finish_reason: finish, logprobs: null }
+        : { index: 0, text, finish_reason: finish, logprobs: null };
+      json(res, 200, { id, object, created, model: o.modelId, choices: [choice], usage });
+    });
+    queue = turn.catch(() => {});
+    await turn;
+  };
+
+  return createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const status = err instanceof RequestError ? err.status : err instanceof GiftjsError ? 400 : 500;
+      const message = err instanceof Error ? err.message : String(err);
+      if (res.headersSent) {
+        // Mid-stream: the error goes out as an event, then the stream ends.
+        res.end(`data: ${JSON.stringify({ error: { message, type: 'server_error' } })}\n\n`);
+        return;
+      }
+      json(res, status, { error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: err instanceof RequestError ? err.param : null, code: null } });
+    });
+  });
+}
+
+function chunk(chat: boolean, id: string, created: number, model: string, text: string, finish: string | null): Record<string, unknown> {
+  return chat
+    ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: text ? { content: text } : {}, finish_reason: finish }] }
+    : { id, object: 'text_completion', created, model, choices: [{ index: 0, text, finish_reason: finish, logprobs: null }] };
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function sse(res: ServerResponse, value: unknown): void {
+  res.write(`data: ${JSON.stringify(value)}\n\n`);
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+async function readJsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new RequestError(413, `the request body is ${declared} bytes; this server takes at most ${limit} (--max-body)`);
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of req) {
+    size += (part as Buffer).length;
+    if (size > limit) throw new RequestError(413, `the request body is over ${limit} bytes; this server takes at most ${limit} (--max-body)`);
+    parts.push(part as Buffer);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.concat(parts).toString('utf8'));
+  } catch (err) {
+    throw new RequestError(400, `the request body is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RequestError(400, 'the request body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+/** What a request may ask that giftjs does not do: refused by name rather than silently ignored. */
+function refuseUnsupported(body: Record<string, unknown>): void {
+  if (body.n !== undefined && body.n !== null && body.n !== 1) throw new RequestError(400, `'n' ${JSON.stringify(body.n)} is not supported (one choice per request)`, 'n');
+  const stop = body.stop;
+  if (stop !== undefined && stop !== null && !(Array.isArray(stop) && stop.length === 0)) throw new RequestError(400, `'stop' sequences are not supported yet (generation stops at the model's end-of-text tokens)`, 'stop');
+  for (const field of ['logprobs', 'top_logprobs', 'tools', 'functions', 'logit_bias', 'echo', 'suffix', 'best_of']) {
+    const v = body[field];
+    if (v !== undefined && v !== null && v !== false) throw new RequestError(400, `'${field}' is not supported`, field);
+  }
+  const format = body.response_format as { type?: unknown } | undefined | null;
+  if (format && format.type !== 'text') throw new RequestError(400, `'response_format' ${JSON.stringify(format.type)} is not supported (only text)`, 'response_format');
+}
+
+function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
+  const number = (field: string, fallback: number, ok: (v: number) => boolean, what: string): number => {
+    const v = body[field];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new RequestError(400, `'${field}' must be ${what}, got ${JSON.stringify(v)}`, field);
+    return v;
+  };
+  const field = body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
+  const maxTokens = number(field, o.defaultMaxTokens, (v) => Number.isInteger(v) && v >= 1, 'a whole number of at least 1');
+  if (maxTokens > o.maxTokensLimit) throw new RequestError(400, `'${field}' ${maxTokens} is more than this server allows (${o.maxTokensLimit}, --max-tokens-limit)`, field);
+  return {
+    maxTokens,
+    temperature: number('temperature', o.defaultTemperature, (v) => v >= 0 && v <= 2, 'between 0 and 2'),
+    topP: number('top_p', 1, (v) => v > 0 && v <= 1, 'in (0, 1]'),
+    seed: number('seed', 0, (v) => Number.isInteger(v) && v >= 0, 'a non-negative whole number'),
+  };
+}
+
+function messagesOf(body: Record<string, unknown>): ChatMessage[] {
+  const messages = body.messages;
+  if (!Array.isArray(messages) || messages.length === 0) throw new RequestError(400, `'messages' must be a non-empty list`, 'messages');
+  return messages.map((m, i) => {
+    const role = (m as { role?: unknown })?.role;
+    const content = (m as { content?: unknown })?.content;
+    if (typeof role !== 'string') throw new RequestError(400, `messages[${i}].role must be a string`, 'messages');
+    // Content as a string, or OpenAI's list of text parts.
+    if (typeof content === 'string') return { role, content };
+    if (Array.isArray(content) && content.every((p) => (p as { type?: unknown })?.type === 'text' && typeof (p as { text?: unknown }).text === 'string')) {
+      return { role, content: content.map((p) => (p as { text: string }).text).join('') };
+    }
+    throw new RequestError(400, `messages[${i}].content must be a string or a list of text parts (images and audio are not supported)`, 'messages');
+  });
+}

@@ -1,0 +1,134 @@
+// gift serve answers the openai npm client (7.59.0, as an application would call it): models, completions and chat
+// completions, whole and streamed, the text being the model's greedy continuation (what `generate`
+// gives for the same ids, the chat prompt rendered by the tokenizer's template); requests queued one
+// at a time; malformed and unsupported requests answered 400 / 404 / 413 with a message naming the field.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { generate } from '../../src/generate/generate.js';
+import { Tokenizer } from '../../src/io/tokenizer.js';
+import { loadCausalLM } from '../../src/models/registry.js';
+import { createOpenAIServer } from '../../src/serve/openai_server.js';
+import type { Server } from 'node:http';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const GIFT = join(ROOT, 'bin/gift.js');
+// The GQA Llama fixture, with a chat template in its tokenizer_config.json.
+const MODEL = mkdtempSync(join(tmpdir(), 'giftjs-serve-'));
+cpSync(join(ROOT, 'test/fixtures/llama/llama-gqa'), MODEL, { recursive: true });
+const tokConfig = JSON.parse(readFileSync(join(MODEL, 'tokenizer_config.json'), 'utf8'));
+tokConfig.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
+writeFileSync(join(MODEL, 'tokenizer_config.json'), JSON.stringify(tokConfig));
+
+const model = loadCausalLM(MODEL);
+const tokenizer = Tokenizer.fromFolder(MODEL);
+let server: Server;
+let base: string;
+let client: OpenAI;
+
+before(async () => {
+  server = createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  client = new OpenAI({ baseURL: base, apiKey: 'none', maxRetries: 0 });
+});
+after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+/** The greedy continuation giftjs's generate gives for these ids, stopping at EOS, decoded. */
+function greedy(ids: number[], maxTokens: number): string {
+  const stops = [...model.config.eosTokenIds, ...(tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [])];
+  const out = generate(model, ids, { maxNewTokens: maxTokens, stopTokens: stops });
+  return tokenizer.decode(out.filter((t) => !stops.includes(t)));
+}
+
+test('the openai client lists the model and gets completions, whole and streamed', async () => {
+  const models = await client.models.list();
+  assert.deepEqual(models.data.map((m) => m.id), ['tiny']);
+  const prompt = 'the dog sat on';
+  const want = greedy(tokenizer.encode(prompt), 12);
+  const whole = await client.completions.create({ model: 'tiny', prompt, max_tokens: 12 });
+  assert.equal(whole.choices[0]!.text, want);
+  assert.equal(whole.usage!.prompt_tokens, tokenizer.encode(prompt).length);
+  assert.ok(['stop', 'length'].includes(whole.choices[0]!.finish_reason!));
+  let streamed = '';
+  let finish: string | null = null;
+  for await (const c of await client.completions.create({ model: 'tiny', prompt, max_tokens: 12, stream: true })) {
+    streamed += c.choices[0]!.text;
+    finish = c.choices[0]!.finish_reason ?? finish;
+  }
+  assert.equal(streamed, want, 'streamed pieces put together');
+  assert.equal(finish, whole.choices[0]!.finish_reason);
+});
+
+test('chat completions render the tokenizer\'s chat template; streamed deltas add up to the whole answer', async () => {
+  const messages = [{ role: 'system' as const, content: 'be brief' }, { role: 'user' as const, content: 'hello there' }];
+  const ids = tokenizer.encode(tokenizer.applyChatTemplate(messages), { addSpecialTokens: false });
+  const want = greedy(ids, 10);
+  const whole = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 10 });
+  assert.equal(whole.choices[0]!.message.role, 'assistant');
+  assert.equal(whole.choices[0]!.message.content, want);
+  let streamed = '';
+  let role: string | undefined;
+  for await (const c of await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 10, stream: true })) {
+    streamed += c.choices[0]?.delta.content ?? '';
+    role ??= c.choices[0]?.delta.role;
+  }
+  assert.equal(role, 'assistant');
+  assert.equal(streamed, want);
+});
+
+test('requests at once are answered one after the other, each as if alone', async () => {
+  const prompts = ['the cat', 'a bird', 'the hat and'];
+  const answers = await Promise.all(prompts.map((prompt) => client.completions.create({ model: 'tiny', prompt, max_tokens: 6 })));
+  answers.forEach((a, i) => assert.equal(a.choices[0]!.text, greedy(tokenizer.encode(prompts[i]!), 6), prompts[i]));
+});
+
+test('malformed and unsupported requests get 400 / 404 / 413 with a message naming the field', async () => {
+  const post = async (path: string, body: string) => {
+    const r = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    return { status: r.status, error: ((await r.json()) as { error: { message: string; param: string | null } }).error };
+  };
+  let r = await post('/completions', '{"prompt": "hi", ');
+  assert.equal(r.status, 400);
+  assert.match(r.error.message, /the request body is not JSON/);
+  r = await post('/completions', JSON.stringify({ prompt: 'hi', max_tokens: 1000 }));
+  assert.equal(r.status, 400);
+  assert.match(r.error.message, /'max_tokens' 1000 is more than this server allows \(32, --max-tokens-limit\)/);
+  assert.equal(r.error.param, 'max_tokens');
+  r = await post('/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], n: 2 }));
+  assert.match(r.error.message, /'n' 2 is not supported/);
+  r = await post('/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], stop: ['\n'] }));
+  assert.match(r.error.message, /'stop' sequences are not supported yet/);
+  r = await post('/chat/completions', JSON.stringify({ messages: [] }));
+  assert.match(r.error.message, /'messages' must be a non-empty list/);
+  r = await post('/completions', JSON.stringify({ prompt: 'x'.repeat(5000) }));
+  assert.equal(r.status, 413);
+  r = await post('/embeddings', '{}');
+  assert.equal(r.status, 404);
+  assert.match(r.error.message, /no route \/v1\/embeddings/);
+  await assert.rejects(client.completions.create({ model: 'tiny', prompt: 'hi', temperature: 5 }), /'temperature' must be between 0 and 2, got 5/);
+});
+
+test('gift serve listens on 127.0.0.1, answers, and stops on SIGTERM', async () => {
+  const child = spawn(process.execPath, [GIFT, 'serve', '--model', MODEL, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      err += String(d);
+      const m = /serving llama-gqa-?\w* at (http:\/\/127\.0\.0\.1:\d+\/v1)|serving \S+ at (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(err);
+      if (m) resolve((m[1] ?? m[2])!);
+    });
+    child.on('exit', () => reject(new Error(`gift serve exited: ${err}`)));
+  });
+  const models = (await (await fetch(`${url}/models`)).json()) as { data: { id: string }[] };
+  assert.equal(models.data.length, 1);
+  child.kill('SIGTERM');
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, err);
+});

@@ -318,7 +318,8 @@ AttentionShape attentionShape(const Napi::CallbackInfo& info, std::size_t i) {
   auto get = [&](const char* k) { return static_cast<std::size_t>(o.Get(k).As<Napi::Number>().Int64Value()); };
   AttentionShape s{get("B"), get("H"), get("Hkv"), get("T"), get("S"), get("D"),
                    o.Get("scale").As<Napi::Number>().FloatValue(), o.Get("causal").As<Napi::Boolean>(), get("window"),
-                   o.Get("softcap").As<Napi::Number>().FloatValue()};
+                   o.Get("softcap").As<Napi::Number>().FloatValue(), o.Get("segmented").As<Napi::Boolean>()};
+  if (s.segmented && !s.causal) throw Napi::RangeError::New(info.Env(), "attention: segmented attention needs the causal mask");
   if (s.window > 0 && !s.causal) throw Napi::RangeError::New(info.Env(), "attention: a sliding window needs the causal mask");
   if (s.Hkv == 0 || s.H % s.Hkv != 0)
     throw Napi::RangeError::New(info.Env(), "attention: query heads must be a multiple of key/value heads");
@@ -331,6 +332,7 @@ void checkAttention(const Napi::CallbackInfo& info, const AttentionShape& s, con
   need(info, k, s.B * s.Hkv * s.S * s.D, "k");
   need(info, v, s.B * s.Hkv * s.S * s.D, "v");
   need(info, mask, s.B * s.S, "keyMask");
+  if (s.segmented && !mask.data) throw Napi::TypeError::New(info.Env(), "attention: segmented attention needs the segment ids (keyMask)");
 }
 
 // attentionForward(shape, q, k, v, keyMask|null, out, lse)

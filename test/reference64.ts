@@ -93,7 +93,7 @@ export function rope64(x: ArrayLike<number>, T: number, D: number, theta: number
 export function attention64(
   q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>,
   B: number, H: number, Hkv: number, T: number, S: number, D: number,
-  causal: boolean, keyMask: ArrayLike<number> | null, window = 0, softcap = 0,
+  causal: boolean, keyMask: ArrayLike<number> | null, window = 0, softcap = 0, segmented = false,
 ): number[] {
   const out = new Array<number>(B * H * T * D).fill(0);
   const scale = 1 / Math.sqrt(D);
@@ -105,7 +105,8 @@ export function attention64(
         let s = 0;
         for (let d = 0; d < D; d++) s += q[((b * H + h) * T + t) * D + d]! * k[((b * Hkv + kv) * S + j) * D + d]!;
         const position = t + (S - T);
-        const masked = (causal && j > position) || (window > 0 && j <= position - window) || (keyMask !== null && keyMask[b * S + j] === 0);
+        const otherSegment = segmented && keyMask![b * S + j] !== keyMask![b * S + position];
+        const masked = (causal && j > position) || (window > 0 && j <= position - window) || otherSegment || (keyMask !== null && keyMask[b * S + j] === 0);
         scores.push(masked ? -Infinity : softcap > 0 ? softcap * Math.tanh((s * scale) / softcap) : s * scale);
       }
       if (scores.every((s) => s === -Infinity)) continue;

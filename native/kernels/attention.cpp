@@ -29,7 +29,8 @@ namespace {
 
 // Masks one score row of query t over keys [first, keys) (row[0] is key `first`): keys before the
 // sliding window and padded keys become -inf; returns how many leading entries of the row the
-// causal mask lets the query see (the caller treats the rest as masked).
+// causal mask lets the query see (the caller treats the rest as masked). Packed sequences
+// (segmented) also hide the keys of other segments.
 inline std::size_t maskRow(const AttentionShape& s, const float* keyMask, std::size_t b,
                            std::size_t t, std::size_t first, std::size_t keys, float* row) {
   const std::size_t position = t + s.S - s.T;
@@ -40,8 +41,14 @@ inline std::size_t maskRow(const AttentionShape& s, const float* keyMask, std::s
   }
   if (keyMask) {
     const float* m = keyMask + b * s.S + first;
-    for (std::size_t j = 0; j < seen; ++j)
-      if (m[j] == 0.0f) row[j] = -INFINITY;
+    if (s.segmented) {
+      const float own = keyMask[b * s.S + position];
+      for (std::size_t j = 0; j < seen; ++j)
+        if (m[j] == 0.0f || m[j] != own) row[j] = -INFINITY;
+    } else {
+      for (std::size_t j = 0; j < seen; ++j)
+        if (m[j] == 0.0f) row[j] = -INFINITY;
+    }
   }
   return seen;
 }

@@ -52,6 +52,7 @@ struct AttentionShape {
   bool causal;
   std::size_t window;
   float softcap;  // > 0: scores become softcap * tanh(score / softcap) (Gemma 2)
+  bool segmented;  // packed sequences: keyMask holds segment ids, a query sees its own segment's keys
 };
 void attentionForward(const AttentionShape& s, const float* q, const float* k, const float* v,
                       const float* keyMask, float* out, float* lse);

@@ -108,6 +108,8 @@ export interface AttentionShape {
   window: number;
   /** Soft-capped scores (Gemma 2): s = softcap * tanh(scale * q.k / softcap); 0 = not capped. */
   softcap: number;
+  /** Packed sequences: the key mask holds segment ids (0 = padding) and a query sees only keys of its own segment. */
+  segmented: boolean;
 }
 
 export enum ActivationKind {

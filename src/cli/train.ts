@@ -12,6 +12,7 @@ import { presetByName, PRESETS } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
 import { TensorBoardWriter } from '../train/tensorboard.js';
+import { packExamples } from '../data/packing.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { configYaml, readConfigFile } from './config_file.js';
@@ -73,6 +74,9 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --engine torch --nproc N   train GIFT on PyTorch's engine instead: gift prepare, then torchrun with N
                          processes of gift_torch.train (DistributedDataParallel); needs python3 with torch
                          (GIFTJS_PYTHON picks the interpreter); same outputs in --out
+  --pack                 pack training examples into rows of up to --max-length tokens (TRL's packing):
+                         attention and positions restart at each example, so the loss is the unpacked
+                         one without the padding; held-out data stays one example per row
   --report-to tensorboard   also write the curves (train/loss, train/learning_rate, train/grad_norm,
                          train/tokens_per_s, eval/loss) as TensorBoard event files in <out>/tensorboard/
   --json                 end with one JSON line of the final metrics
@@ -98,7 +102,7 @@ const TRAIN_OPTIONS: Options = {
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
   resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
-  bf16: { type: 'boolean' }, quantize: s, 'report-to': s,
+  bf16: { type: 'boolean' }, quantize: s, 'report-to': s, pack: { type: 'boolean' },
 };
 
 /** Switches that describe how this invocation runs, not the run: kept out of <out>/config.yaml. */
@@ -212,12 +216,13 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   }
   const taskName = String(values.task ?? preset?.task);
   if (values.regression === true && taskName !== 'seqcls') throw new GiftjsError(`--regression applies to --task seqcls (a one-output regression head); this run is ${taskName === 'undefined' ? 'language modelling' : `--task ${taskName}`}`);
+  if (values.pack === true && ['seqcls', 'imgcls'].includes(taskName)) throw new GiftjsError(`--pack packs language-modelling examples; --task ${taskName} classifies one example per row (leave out --pack)`);
   const progress = progressReporter();
-  if (((values.task as string | undefined) ?? preset?.task) === 'imgcls') {
-    return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: progress.callbacks(out), onDone: progress.stop });
+  if (taskName === 'imgcls') {
+    return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: { ...progress.callbacks(out), onStart: writeConfig }, onDone: progress.stop });
   }
-  if (((values.task as string | undefined) ?? preset?.task) === 'seqcls') {
-    return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: progress.callbacks(out), onDone: progress.stop });
+  if (taskName === 'seqcls') {
+    return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: { ...progress.callbacks(out), onStart: writeConfig }, onDone: progress.stop });
   }
   const tokenizer = loadTokenizer(modelDir);
   maxLength = sequenceLengthOption(modelDir, values['max-length'], 512);
@@ -233,6 +238,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   if (engine !== 'giftjs' && engine !== 'torch') throw new GiftjsError(`--engine must be giftjs or torch, got '${engine}'`);
   if (engine === 'torch') {
     if (values['gradient-checkpointing']) throw new GiftjsError('--gradient-checkpointing is not available with --engine torch');
+    if (values.pack) throw new GiftjsError('--pack is not available with --engine torch');
     const code = await trainOnTorch({
       modelDir, dataPath, evalPath: values['eval-data'] as string | undefined, out, format: (values.format as string | undefined) ?? preset?.format, task, maxLength,
       processes: intOption(values.nproc, 'nproc', 1), methodConfig, options, resume: values.resume === true, json: values.json === true,
@@ -242,6 +248,8 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   }
   if (values.nproc !== undefined) throw new GiftjsError('--nproc goes with --engine torch');
   const train = await load(dataPath, 'train');
+  const pack = values.pack === true ? maxLength : undefined;
+  if (pack) console.error(`--pack: ${train.length} examples in ${packExamples(train, pack).length} rows of up to ${pack} tokens`);
   const heldOut = typeof values['eval-data'] === 'string' ? await load(values['eval-data'], 'held-out') : undefined;
 
   // Memory known before it is spent: refused here, naming what would fit, rather than killed while loading.
@@ -275,11 +283,11 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const stopInterrupted = sayWhereAnInterruptLeavesTheRun(out, progress.stop);
   try {
     result = await trainModel({
-      model, adapter, train, heldOut, options, padId, outDir: out, resume: values.resume === true,
+      model, adapter, train, heldOut, options, padId, pack, outDir: out, resume: values.resume === true,
       adapterFiles: () => adapterFileChunks(adapter, base),
       // bf16 changes the arithmetic, so a checkpoint of one is not resumed by the other (absent when off:
       // checkpoints written before the flag existed keep their fingerprint).
-      fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null, ...(bf16 ? { bf16 } : {}), ...(quantize ? { quantize } : {}) }),
+      fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null, ...(bf16 ? { bf16 } : {}), ...(quantize ? { quantize } : {}), ...(pack ? { pack } : {}) }),
       inputs: { model: modelDir, data: dataPath, 'eval-data': values['eval-data'] as string | undefined },
       callbacks,
     });

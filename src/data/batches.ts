@@ -14,6 +14,8 @@ export interface Batch {
   seq: number;
   /** Tokens whose prediction counts (after the next-token shift). */
   targetTokens: number;
+  /** Packed rows (data/packing.ts): [batch, seq] segment ids, 0 on padding; absent, one example per row. */
+  segments?: Int32Array;
 }
 
 export function shuffle<T>(items: T[], rng: Random): T[] {

@@ -8,6 +8,7 @@ import type { LinearCrossEntropyOptions } from '../ops/linear_cross_entropy.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { GgufModel, GgufOutType } from '../io/gguf.js';
 import type { QuantFormat } from '../tensor/quantized.js';
+import { GiftjsError } from '../errors.js';
 
 /** The config fields callers read (a family's own config has these and more). */
 export interface CausalLMConfig {
@@ -60,6 +61,48 @@ export interface CausalLMForwardOptions {
   attentionMask?: ArrayLike<number> | null;
   /** Continue from (and extend) this cache: positions start at cache.length. */
   cache?: KVCache | null;
+  /**
+   * Packed sequences: [batch, seq] segment ids (0 = padding; 1, 2, ... the examples packed into a row,
+   * each a contiguous run). Each token attends only within its segment and its position restarts at 0
+   * there, so a packed row computes what its examples would alone. Not with a cache or attentionMask.
+   */
+  segments?: ArrayLike<number> | null;
+}
+
+/** The loss's options: the cross-entropy's, and packed segments as the forward takes them. */
+export interface CausalLMLossOptions extends LinearCrossEntropyOptions {
+  segments?: ArrayLike<number> | null;
+}
+
+/** What the attention layers read from packed segment ids: the ids as a key mask, each token's position in its segment. */
+export interface PackedLayout {
+  keyMask: Float32Array;
+  positions: Int32Array;
+}
+
+/** Checks segment ids ([batch, seq]: contiguous runs, 0 for padding) and derives the packed layout. */
+export function packedLayout(segments: ArrayLike<number>, batch: number, seq: number): PackedLayout {
+  if (segments.length !== batch * seq) throw new GiftjsError(`segments has ${segments.length} values, expected batch ${batch} x seq ${seq}`);
+  const keyMask = new Float32Array(batch * seq);
+  const positions = new Int32Array(batch * seq);
+  for (let b = 0; b < batch; b++) {
+    const seen = new Set<number>();
+    let start = 0;
+    for (let t = 0; t < seq; t++) {
+      const i = b * seq + t;
+      const id = segments[i]!;
+      if (!Number.isInteger(id) || id < 0) throw new GiftjsError(`segments[${i}] is ${id}: segment ids are whole numbers, 0 for padding`);
+      const prev = t > 0 ? segments[i - 1]! : -1;
+      if (id !== prev) {
+        if (id !== 0 && seen.has(id)) throw new GiftjsError(`segment ${id} of row ${b} is not one contiguous run`);
+        seen.add(id);
+        start = t;
+      }
+      keyMask[i] = id;
+      positions[i] = t - start;
+    }
+  }
+  return { keyMask, positions };
 }
 
 export interface CausalLM extends Module {
@@ -72,7 +115,7 @@ export interface CausalLM extends Module {
   /** Logits [batch, seq, vocab] for token ids [batch * seq]. */
   forward(ids: Int32Array | readonly number[], batch: number, seq: number, options?: CausalLMForwardOptions): Tensor;
   /** Cross-entropy against one target id per position (ignoreIndex skips one), without holding all logits where it can. */
-  loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options?: LinearCrossEntropyOptions): Tensor;
+  loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options?: CausalLMLossOptions): Tensor;
   newCache(): KVCache;
   /** llama.cpp's form of the model (GGUF), where the family has one. */
   gguf?(outtype: GgufOutType): GgufModel;

@@ -19,6 +19,11 @@ export interface AttentionOptions {
   window?: number;
   /** Soft-capping of the scaled scores (Gemma 2's attn_logit_softcapping): cap * tanh(s / cap). Omitted or 0: none. */
   softcap?: number;
+  /**
+   * Packed sequences (with `causal`): keyPaddingMask holds each key's segment id (0 = padding, 1, 2, ...
+   * for the examples packed into the row) and a query sees only the keys of its own segment.
+   */
+  segmented?: boolean;
   /** Defaults to 1 / sqrt(headDim). */
   scale?: number;
 }
@@ -40,6 +45,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   if (!Number.isInteger(window) || window < 0) throw new GiftjsError(`${where}: window must be a non-negative integer, got ${window}`);
   const softcap = options.softcap ?? 0;
   if (!(softcap >= 0) || !Number.isFinite(softcap)) throw new GiftjsError(`${where}: softcap must be a non-negative number, got ${softcap}`);
+  const segmented = options.segmented ?? false;
+  if (segmented && (!options.causal || !options.keyPaddingMask)) throw new GiftjsError(`${where}: segmented attention needs the causal mask and the segment ids in keyPaddingMask`);
   if (window > 0 && !options.causal) throw new GiftjsError(`${where}: a sliding window needs the causal mask`);
   if (options.causal && T > S) throw new GiftjsError(`${where}: a causal mask needs at least as many keys as queries`);
   const maskSource = options.keyPaddingMask ?? null;
@@ -48,7 +55,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.
   const maskTensor = maskSource === null || maskSource instanceof Tensor ? maskSource : new Tensor(Float32Array.from(maskSource), [B, S]);
   const mask = maskTensor?.buffer ?? null;
-  const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false, window, softcap };
+  const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false, window, softcap, segmented };
   const out = Tensor.empty([B, H, T, D]);
   const lse = Tensor.empty([B, H, T]);
   getBackend().attentionForward(shape, q.buffer, k.buffer, v.buffer, mask, out.buffer, lse.buffer);

@@ -8,6 +8,7 @@ import { record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
+import { concat, slice } from './shape_ops.js';
 
 export interface RopeOptions {
   /** Base of the frequencies (rope_theta); 10000 by default. */
@@ -16,6 +17,8 @@ export interface RopeOptions {
   positionOffset?: number;
   /** Precomputed inverse frequencies (length headDim / 2), e.g. Llama 3's scaled ones. */
   invFreq?: Float32Array | Float64Array;
+  /** Each row's own position (length seq), instead of positionOffset + row: packed sequences restart at 0. */
+  positions?: ArrayLike<number>;
 }
 
 /** Inverse frequencies theta^(-2i/d) for i < d/2, in float64. */
@@ -39,24 +42,31 @@ interface CachedTables {
 const tableCache = new WeakMap<Float32Array | Float64Array, Map<string, CachedTables>>();
 const MAX_CACHED_SHAPES = 32; // generation asks for a new offset every token
 
-function hostTables(invFreq: Float32Array | Float64Array, T: number, offset: number): [Float32Array, Float32Array] {
+function hostTables(invFreq: Float32Array | Float64Array, T: number, offset: number, positions?: ArrayLike<number>): [Float32Array, Float32Array] {
+  if (positions) return tablesAt(invFreq, Array.from({ length: T }, (_, t) => positions[t]!));
   let byShape = tableCache.get(invFreq);
   if (!byShape) tableCache.set(invFreq, (byShape = new Map()));
   const key = `${T}:${offset}`;
   const hit = byShape.get(key);
   if (hit && hit.invFreq.every((f, i) => f === invFreq[i])) return [hit.cos, hit.sin];
+  const [cos, sin] = tablesAt(invFreq, Array.from({ length: T }, (_, t) => t + offset));
+  if (byShape.size >= MAX_CACHED_SHAPES) byShape.clear();
+  byShape.set(key, { invFreq: Float64Array.from(invFreq), cos, sin });
+  return [cos, sin];
+}
+
+/** cos and sin of position * frequency for each position, in float64, rounded once. */
+function tablesAt(invFreq: Float32Array | Float64Array, positions: readonly number[]): [Float32Array, Float32Array] {
   const half = invFreq.length;
-  const cos = new Float32Array(T * half);
-  const sin = new Float32Array(T * half);
-  for (let t = 0; t < T; t++) {
+  const cos = new Float32Array(positions.length * half);
+  const sin = new Float32Array(positions.length * half);
+  positions.forEach((p, t) => {
     for (let i = 0; i < half; i++) {
-      const angle = (t + offset) * invFreq[i]!;
+      const angle = p * invFreq[i]!;
       cos[t * half + i] = Math.cos(angle);
       sin[t * half + i] = Math.sin(angle);
     }
-  }
-  if (byShape.size >= MAX_CACHED_SHAPES) byShape.clear();
-  byShape.set(key, { invFreq: Float64Array.from(invFreq), cos, sin });
+  });
   return [cos, sin];
 }
 
@@ -69,7 +79,8 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
   const half = D / 2;
   const invFreq = options.invFreq ?? ropeInverseFrequencies(D, options.theta ?? 10000);
   if (invFreq.length !== half) throw new GiftjsError(`rope: invFreq has ${invFreq.length} values, head dimension ${D} needs ${half}`);
-  const [cosHost, sinHost] = hostTables(invFreq, T, options.positionOffset ?? 0);
+  if (options.positions && options.positions.length !== T) throw new GiftjsError(`rope: ${options.positions.length} positions for ${T} rows`);
+  const [cosHost, sinHost] = hostTables(invFreq, T, options.positionOffset ?? 0, options.positions);
   const cosT = Tensor.fromHost([T, half], (d) => d.set(cosHost));
   const sinT = Tensor.fromHost([T, half], (d) => d.set(sinHost));
   const cos = cosT.buffer;
@@ -82,4 +93,16 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
     getBackend().ropeRotate(g.buffer, dx.buffer, cos, sin, rows, T, D, -1); // the transpose of a rotation is the rotation by -angle
     return [dx];
   }, [cosT, sinT]);
+}
+
+/**
+ * x [B, H, T, D] with each batch row at its own positions ([B * T]: packed sequences, each restarting
+ * at 0): the rows rotated one batch row at a time.
+ */
+export function ropeAtPositions(x: Tensor, positions: ArrayLike<number>, options: Omit<RopeOptions, 'positions' | 'positionOffset'> = {}): Tensor {
+  if (x.rank !== 4) throw new GiftjsError(`ropeAtPositions: x ${shapeString(x.shape)} must be [batch, heads, seq, headDim]`);
+  const [B, , T] = x.shape as [number, number, number, number];
+  if (positions.length !== B * T) throw new GiftjsError(`ropeAtPositions: ${positions.length} positions for batch ${B} x seq ${T}`);
+  const rows = Array.from({ length: B }, (_, b) => rope(slice(x, 0, b, b + 1), { ...options, positions: Array.from({ length: T }, (_, t) => positions[b * T + t]!) }));
+  return B === 1 ? rows[0]! : concat(rows, 0);
 }

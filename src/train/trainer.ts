@@ -91,6 +91,8 @@ export interface TrainRun {
   heldOut?: Example[];
   options: TrainOptions;
   padId?: number;
+  /** Pack the training examples into rows of up to this many tokens (data/packing.ts). */
+  pack?: number;
   /** Where log.jsonl and checkpoints go; omitted, nothing is written. */
   outDir?: string;
   resume?: boolean;
@@ -115,7 +117,7 @@ export async function heldOutLoss(model: CausalLM, examples: Example[], batchSiz
 function runTask(run: TrainRun): TrainTask<unknown> {
   if (run.task) return run.task;
   if (!run.train || run.padId === undefined) throw new GiftjsError('trainModel: give a task, or train examples and a padId for language modelling');
-  return causalLMTask(run.model as CausalLM, run.train, run.heldOut, run.padId);
+  return causalLMTask(run.model as CausalLM, run.train, run.heldOut, run.padId, run.pack);
 }
 
 function paramGroups(run: TrainRun): ParamGroup[] {

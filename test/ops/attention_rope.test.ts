@@ -32,7 +32,7 @@ testEachBackend('rope tables are kept per frequency array, and one changed in pl
   assertClose(rope(x, { invFreq }).data, rope64(x.data, 5, 8, 10000, 0, invFreq), 'after the array changed');
 });
 
-interface Case { B: number; H: number; Hkv: number; T: number; S: number; D: number; causal: boolean; padded: boolean; window?: number; softcap?: number }
+interface Case { B: number; H: number; Hkv: number; T: number; S: number; D: number; causal: boolean; padded: boolean; window?: number; softcap?: number; segmented?: boolean }
 const CASES: Case[] = [
   { B: 1, H: 1, Hkv: 1, T: 1, S: 1, D: 1, causal: false, padded: false },
   { B: 2, H: 4, Hkv: 2, T: 5, S: 5, D: 8, causal: true, padded: false },
@@ -41,12 +41,21 @@ const CASES: Case[] = [
   { B: 2, H: 2, Hkv: 1, T: 6, S: 6, D: 4, causal: true, padded: true, window: 3 }, // each query sees its 3 latest keys
   { B: 2, H: 2, Hkv: 2, T: 2, S: 7, D: 5, causal: true, padded: true, window: 4 }, // a cache's tail queries in a window
   { B: 2, H: 2, Hkv: 1, T: 5, S: 5, D: 6, causal: true, padded: true, softcap: 0.8 }, // Gemma 2's capped scores (a small cap, so it bites)
+  { B: 2, H: 2, Hkv: 1, T: 9, S: 9, D: 4, causal: true, padded: false, segmented: true }, // packed examples
 ];
 
 function maskFor(c: Case): Float32Array | null {
-  if (!c.padded) return null;
+  if (!c.padded && !c.segmented) return null;
   const m = new Float32Array(c.B * c.S).fill(1);
-  for (let b = 0; b < c.B; b++) for (let j = 0; j < b; j++) m[b * c.S + j] = 0; // left padding grows with b
+  for (let b = 0; b < c.B; b++) {
+    if (c.segmented) {
+      // Packed rows: segments 1, 2, 3 of different lengths per row, then right padding (0) growing with b.
+      const real = c.S - b;
+      for (let j = 0; j < c.S; j++) m[b * c.S + j] = j >= real ? 0 : j < Math.floor(real / 3) + b ? 1 : j < Math.floor((2 * real) / 3) ? 2 : 3;
+    } else {
+      for (let j = 0; j < b; j++) m[b * c.S + j] = 0; // left padding grows with b
+    }
+  }
   return m;
 }
 
@@ -56,8 +65,8 @@ testEachBackend('attention matches float64 math: causal, padded, grouped-query',
     const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 2);
     const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 3);
     const mask = maskFor(c);
-    const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: mask, window: c.window, softcap: c.softcap });
-    assertClose(out.data, attention64(q.data, k.data, v.data, c.B, c.H, c.Hkv, c.T, c.S, c.D, c.causal, mask, c.window, c.softcap), `case ${i}`);
+    const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: mask, window: c.window, softcap: c.softcap, segmented: c.segmented });
+    assertClose(out.data, attention64(q.data, k.data, v.data, c.B, c.H, c.Hkv, c.T, c.S, c.D, c.causal, mask, c.window, c.softcap, c.segmented), `case ${i}`);
   });
 });
 
@@ -67,7 +76,7 @@ testEachBackend('attention gradients match finite differences', () => {
     const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 5, true);
     const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 6, true);
     const mask = maskFor(c);
-    assertGradcheck((a, b, d) => scaledDotProductAttention(a, b, d, { causal: c.causal, keyPaddingMask: mask, window: c.window, softcap: c.softcap }), [q, k, v], `case ${i}`, { maxProbesPerInput: 24 });
+    assertGradcheck((a, b, d) => scaledDotProductAttention(a, b, d, { causal: c.causal, keyPaddingMask: mask, window: c.window, softcap: c.softcap, segmented: c.segmented }), [q, k, v], `case ${i}`, { maxProbesPerInput: 24 });
   });
 });
 
@@ -108,6 +117,7 @@ const BLOCK_CASES: Case[] = [
   { B: 1, H: 2, Hkv: 1, T: 150, S: 150, D: 8, causal: true, padded: false, window: 20 },
   { B: 2, H: 2, Hkv: 1, T: 70, S: 200, D: 5, causal: true, padded: true, window: 100 },
   { B: 1, H: 2, Hkv: 2, T: 100, S: 100, D: 8, causal: true, padded: false, window: 70, softcap: 1.5 },
+  { B: 2, H: 2, Hkv: 1, T: 140, S: 140, D: 6, causal: true, padded: false, segmented: true }, // segments across blocks
 ];
 
 testEachBackend('attention over several query blocks matches float64 math and finite differences', () => {
@@ -116,9 +126,9 @@ testEachBackend('attention over several query blocks matches float64 math and fi
     const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 32, true);
     const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 33, true);
     const mask = maskFor(c);
-    const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: mask, window: c.window, softcap: c.softcap });
-    assertClose(out.data, attention64(q.data, k.data, v.data, c.B, c.H, c.Hkv, c.T, c.S, c.D, c.causal, mask, c.window, c.softcap), `block case ${i}`);
-    assertGradcheck((a, b, d) => scaledDotProductAttention(a, b, d, { causal: c.causal, keyPaddingMask: mask, window: c.window, softcap: c.softcap }), [q, k, v], `block case ${i}`, { maxProbesPerInput: 12 });
+    const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: mask, window: c.window, softcap: c.softcap, segmented: c.segmented });
+    assertClose(out.data, attention64(q.data, k.data, v.data, c.B, c.H, c.Hkv, c.T, c.S, c.D, c.causal, mask, c.window, c.softcap, c.segmented), `block case ${i}`);
+    assertGradcheck((a, b, d) => scaledDotProductAttention(a, b, d, { causal: c.causal, keyPaddingMask: mask, window: c.window, softcap: c.softcap, segmented: c.segmented }), [q, k, v], `block case ${i}`, { maxProbesPerInput: 12 });
   });
 });
 
@@ -130,7 +140,7 @@ test('native and ref agree on the gradients of multi-block attention', () => {
     const g = randn([c.B, c.H, c.T, c.D], 10 * i + 44);
     for (const which of [0, 1, 2]) {
       assertBackendsAgree(() => {
-        const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c), window: c.window, softcap: c.softcap });
+        const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c), window: c.window, softcap: c.softcap, segmented: c.segmented });
         out.backward(g);
         const grad = [q, k, v][which]!.grad!.clone();
         for (const t of [q, k, v]) t.zeroGrad();
@@ -169,7 +179,7 @@ test('bf16 compute: native and ref attention round the same operands to bf16, fo
     const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 53, true);
     const g = randn([c.B, c.H, c.T, c.D], 10 * i + 54);
     const run = () => {
-      const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c), window: c.window, softcap: c.softcap });
+      const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c), window: c.window, softcap: c.softcap, segmented: c.segmented });
       out.backward(g);
       const result = [out.toFloat32Array(), ...[q, k, v].map((t) => t.grad!.toFloat32Array())];
       for (const t of [q, k, v]) t.zeroGrad();

@@ -168,14 +168,17 @@ export async function runKernelChecks(): Promise<KernelCheck[]> {
 
   // Attention: grouped-query heads, causal and padded, head sizes below and above one block of 64, more keys than a block,
   // sliding windows (shorter than the keys, and straddling a block of 64), soft-capped scores.
-  for (const [B, H, Hkv, T, S, D, causal, masked, window, softcap] of [
-    [2, 4, 2, 5, 7, 24, true, true, 0, 0], [2, 4, 2, 5, 7, 24, false, true, 0, 0], [1, 3, 1, 70, 70, 80, true, false, 0, 0], [2, 2, 2, 9, 9, 16, false, false, 0, 0],
-    [2, 4, 2, 5, 7, 24, true, true, 3, 0], [1, 2, 1, 80, 90, 16, true, false, 50, 0], [2, 4, 2, 5, 7, 24, true, true, 3, 0.7],
+  for (const [B, H, Hkv, T, S, D, causal, masked, window, softcap, segmented] of [
+    [2, 4, 2, 5, 7, 24, true, true, 0, 0, false], [2, 4, 2, 5, 7, 24, false, true, 0, 0, false], [1, 3, 1, 70, 70, 80, true, false, 0, 0, false], [2, 2, 2, 9, 9, 16, false, false, 0, 0, false],
+    [2, 4, 2, 5, 7, 24, true, true, 3, 0, false], [1, 2, 1, 80, 90, 16, true, false, 50, 0, false], [2, 4, 2, 5, 7, 24, true, true, 3, 0.7, false],
+    [2, 2, 1, 9, 9, 16, true, true, 0, 0, true],
   ] as const) {
-    const s = { B, H, Hkv, T, S, D, scale: 1 / Math.sqrt(D), causal, window, softcap };
-    const mask = masked ? Float32Array.from({ length: B * S }, (_, i) => (i % S >= S - 2 && i >= S ? 0 : 1)) : null;
-    if (mask && causal) mask.fill(0, 0, S - T + 1); // batch 0: the first query row sees no key at all
-    const label = `attention B${B} H${H}/${Hkv} T${T} S${S} D${D}${causal ? ' causal' : ''}${masked ? ' padded' : ''}${window ? ` window ${window}` : ''}${softcap ? ` softcap ${softcap}` : ''}`;
+    const s = { B, H, Hkv, T, S, D, scale: 1 / Math.sqrt(D), causal, window, softcap, segmented };
+    // Segmented: packed rows of segments 1, 2 (and padding 0 at the end of the second row).
+    const mask = segmented ? Float32Array.from({ length: B * S }, (_, i) => (i >= S && i % S >= S - 2 ? 0 : i % S < 4 ? 1 : 2))
+      : masked ? Float32Array.from({ length: B * S }, (_, i) => (i % S >= S - 2 && i >= S ? 0 : 1)) : null;
+    if (mask && causal && !segmented) mask.fill(0, 0, S - T + 1); // batch 0: the first query row sees no key at all
+    const label = `attention B${B} H${H}/${Hkv} T${T} S${S} D${D}${causal ? ' causal' : ''}${masked ? ' padded' : ''}${window ? ` window ${window}` : ''}${softcap ? ` softcap ${softcap}` : ''}${segmented ? ' segmented' : ''}`;
     const q = normal(B * H * T * D);
     q[D + 3] = NaN; // the second query row of the first head: NaN out and lse, NaN gradients
     const inputs = { q, k: normal(B * Hkv * S * D), v: normal(B * Hkv * S * D), ...(mask ? { mask } : {}) };

@@ -22,6 +22,7 @@ function productScalar(x: number): number {
 function visible(s: AttentionShape, keyMask: F | null, b: number, t: number, j: number): boolean {
   if (s.causal && j > t + s.S - s.T) return false;
   if (s.window > 0 && j <= t + s.S - s.T - s.window) return false;
+  if (s.segmented && keyMask![b * s.S + j] !== keyMask![b * s.S + t + s.S - s.T]) return false;
   return !keyMask || keyMask[b * s.S + j] !== 0;
 }
 

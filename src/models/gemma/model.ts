@@ -10,7 +10,7 @@ import { linear } from '../../ops/matmul.js';
 import { crossEntropy } from '../../ops/cross_entropy.js';
 import { linearCrossEntropy, type LinearCrossEntropyOptions } from '../../ops/linear_cross_entropy.js';
 import { rmsNorm } from '../../ops/norms.js';
-import { rope } from '../../ops/rope.js';
+import { rope, ropeAtPositions } from '../../ops/rope.js';
 import { reshape, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { parseGemmaConfig, type GemmaConfig } from './config.js';
 import { ropeInverseFrequencies } from '../rope.js';
 import { GiftjsError } from '../../errors.js';
-import { KVCache, type CausalLM, type CausalLMForwardOptions, type WeightLoadOptions } from '../causal_lm.js';
+import { KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, packedLayout, type WeightLoadOptions } from '../causal_lm.js';
 
 interface StepContext {
   batch: number;
@@ -28,6 +28,8 @@ interface StepContext {
   positionOffset: number;
   keyMask: Float32Array | null;
   cache: KVCache | null;
+  /** Packed sequences: keyMask holds segment ids, and each token's position in its segment. */
+  packed: PackedLayout | null;
 }
 
 /** Gemma's RMSNorm: x / rms(x) * (1 + weight), the weight stored as the offset from 1 (zeros = identity). */
@@ -71,14 +73,14 @@ class GemmaAttention extends Module {
       const split = reshape(t, [batch, seq, n, hd]);
       return transpose(norm ? norm.forward(split) : split, 1, 2);
     };
-    const ropeOpts = { invFreq: this.invFreq, positionOffset: ctx.positionOffset };
-    const q = rope(heads(this.q_proj.forward(x), this.c.numHeads, this.q_norm), ropeOpts);
-    let k = rope(heads(this.k_proj.forward(x), this.c.numKvHeads, this.k_norm), ropeOpts);
+    const rotate = (t: Tensor) => (ctx.packed ? ropeAtPositions(t, ctx.packed.positions, { invFreq: this.invFreq }) : rope(t, { invFreq: this.invFreq, positionOffset: ctx.positionOffset }));
+    const q = rotate(heads(this.q_proj.forward(x), this.c.numHeads, this.q_norm));
+    let k = rotate(heads(this.k_proj.forward(x), this.c.numKvHeads, this.k_norm));
     let v = heads(this.v_proj.forward(x), this.c.numKvHeads);
     if (ctx.cache) [k, v] = ctx.cache.append(this.layerIndex, k, v);
     const attn = scaledDotProductAttention(q, k, v, {
       causal: true, keyPaddingMask: ctx.keyMask, scale: this.c.attentionScale, window: this.c.layerWindows[this.layerIndex]!,
-      softcap: this.c.attnLogitSoftcap ?? 0,
+      softcap: this.c.attnLogitSoftcap ?? 0, segmented: ctx.packed !== null,
     });
     return this.o_proj.forward(reshape(transpose(attn, 1, 2), [batch, seq, this.c.numHeads * hd]));
   }
@@ -196,12 +198,17 @@ export class GemmaForCausalLM extends Module implements CausalLM {
       throw new GiftjsError(`${past + seq} positions exceed this model's context (max_position_embeddings ${this.config.maxPositionEmbeddings}): shorten the text (--max-length) or the generation`);
     }
     let keyMask: Float32Array | null = null;
-    if (options.attentionMask) {
+    let packed: PackedLayout | null = null;
+    if (options.segments) {
+      if (cache || options.attentionMask) throw new GiftjsError(`${this.config.architecture}: packed segments go without a KV cache or an attention mask`);
+      packed = packedLayout(options.segments, batch, seq);
+      keyMask = packed.keyMask;
+    } else if (options.attentionMask) {
       const m = options.attentionMask;
       if (m.length !== batch * (past + seq)) throw new GiftjsError(`attentionMask has ${m.length} values, expected batch ${batch} x ${past + seq} positions`);
       keyMask = Float32Array.from(m);
     }
-    const ctx: StepContext = { batch, seq, positionOffset: past, keyMask, cache };
+    const ctx: StepContext = { batch, seq, positionOffset: past, keyMask, cache, packed };
     let x = scale(this.model.embed_tokens.forward(ids, [batch, seq]), this.embedScale);
     for (const layer of this.model.layers) {
       x = this.gradientCheckpointing && !cache ? checkpoint((h) => layer.forward(h, ctx), [x]) : layer.forward(x, ctx);
@@ -227,8 +234,8 @@ export class GemmaForCausalLM extends Module implements CausalLM {
    * the output projection, the logits are never held whole (linearCrossEntropy, a chunk of rows at
    * a time); otherwise they are computed, capped and scored.
    */
-  loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options: LinearCrossEntropyOptions = {}): Tensor {
-    const h = this.hiddenStates(ids, batch, seq);
+  loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options: CausalLMLossOptions = {}): Tensor {
+    const h = this.hiddenStates(ids, batch, seq, { segments: options.segments });
     const plainHead = !this.lm_head || (!this.lm_head.adapter && !this.lm_head.bias);
     if (plainHead && this.config.finalLogitSoftcap === null) return linearCrossEntropy(h, this.outputWeight, targets, options);
     const logits = this.softcapped(this.lm_head ? this.lm_head.forward(h) : linear(h, this.model.embed_tokens.weight));

@@ -9,7 +9,7 @@ import { add } from '../../ops/elementwise.js';
 import { linear } from '../../ops/matmul.js';
 import { crossEntropy } from '../../ops/cross_entropy.js';
 import { linearCrossEntropy, type LinearCrossEntropyOptions } from '../../ops/linear_cross_entropy.js';
-import { rope } from '../../ops/rope.js';
+import { rope, ropeAtPositions } from '../../ops/rope.js';
 import { reshape, slice, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
@@ -20,10 +20,10 @@ import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './c
 import { GiftjsError } from '../../errors.js';
 import type { GgufModel, GgufOutType } from '../../io/gguf.js';
 import { llamaGguf } from './gguf.js';
-import { KVCache, type CausalLM, type CausalLMForwardOptions, type WeightLoadOptions } from '../causal_lm.js';
+import { KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, packedLayout, type WeightLoadOptions } from '../causal_lm.js';
 
 // The contract's shared pieces, still reachable from here.
-export { KVCache, shiftLabels, type CausalLMForwardOptions, type WeightLoadOptions } from '../causal_lm.js';
+export { KVCache, shiftLabels, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, packedLayout, type WeightLoadOptions } from '../causal_lm.js';
 
 interface StepContext {
   batch: number;
@@ -32,6 +32,8 @@ interface StepContext {
   invFreq: Float64Array;
   keyMask: Float32Array | null;
   cache: KVCache | null;
+  /** Packed sequences: keyMask holds segment ids, and each token's position in its segment. */
+  packed: PackedLayout | null;
 }
 
 class LlamaAttention extends Module {
@@ -73,13 +75,13 @@ class LlamaAttention extends Module {
       const split = reshape(t, [batch, seq, n, hd]);
       return transpose(norm ? norm.forward(split) : split, 1, 2);
     };
-    const ropeOpts = { invFreq: ctx.invFreq, positionOffset: ctx.positionOffset };
+    const rotate = (t: Tensor) => (ctx.packed ? ropeAtPositions(t, ctx.packed.positions, { invFreq: ctx.invFreq }) : rope(t, { invFreq: ctx.invFreq, positionOffset: ctx.positionOffset }));
     const [qx, kx, vx] = this.project(x);
-    const q = rope(heads(qx, this.c.numHeads, this.q_norm), ropeOpts);
-    let k = rope(heads(kx, this.c.numKvHeads, this.k_norm), ropeOpts);
+    const q = rotate(heads(qx, this.c.numHeads, this.q_norm));
+    let k = rotate(heads(kx, this.c.numKvHeads, this.k_norm));
     let v = heads(vx, this.c.numKvHeads);
     if (ctx.cache) [k, v] = ctx.cache.append(this.layerIndex, k, v);
-    const attn = scaledDotProductAttention(q, k, v, { causal: true, keyPaddingMask: ctx.keyMask, window: this.c.layerWindows[this.layerIndex]! });
+    const attn = scaledDotProductAttention(q, k, v, { causal: true, keyPaddingMask: ctx.keyMask, window: this.c.layerWindows[this.layerIndex]!, segmented: ctx.packed !== null });
     return this.o_proj.forward(reshape(transpose(attn, 1, 2), [batch, seq, this.c.numHeads * hd]));
   }
 }
@@ -195,12 +197,17 @@ export class LlamaForCausalLM extends Module implements CausalLM {
       throw new GiftjsError(`${positions} positions exceed this model's context (max_position_embeddings ${this.config.maxPositionEmbeddings}): shorten the text (--max-length) or the generation`);
     }
     let keyMask: Float32Array | null = null;
-    if (options.attentionMask) {
+    let packed: PackedLayout | null = null;
+    if (options.segments) {
+      if (cache || options.attentionMask) throw new GiftjsError(`${this.config.architecture}: packed segments go without a KV cache or an attention mask`);
+      packed = packedLayout(options.segments, batch, seq);
+      keyMask = packed.keyMask;
+    } else if (options.attentionMask) {
       const m = options.attentionMask;
       if (m.length !== batch * (past + seq)) throw new GiftjsError(`attentionMask has ${m.length} values, expected batch ${batch} x ${past + seq} positions`);
       keyMask = Float32Array.from(m);
     }
-    const ctx: StepContext = { batch, seq, positionOffset: past, invFreq: this.invFreq, keyMask, cache };
+    const ctx: StepContext = { batch, seq, positionOffset: past, invFreq: this.invFreq, keyMask, cache, packed };
     let x = this.model.embed_tokens.forward(ids, [batch, seq]);
     for (const layer of this.model.layers) {
       x = this.gradientCheckpointing && !cache ? checkpoint((h) => layer.forward(h, ctx), [x]) : layer.forward(x, ctx);
@@ -221,8 +228,8 @@ export class LlamaForCausalLM extends Module implements CausalLM {
    * the logits are never held whole: linearCrossEntropy takes them a chunk of rows at a time, the
    * same GEMMs and loss kernels as crossEntropy(forward()). An adapted lm_head runs its own forward.
    */
-  loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options: LinearCrossEntropyOptions = {}): Tensor {
-    const h = this.hiddenStates(ids, batch, seq);
+  loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options: CausalLMLossOptions = {}): Tensor {
+    const h = this.hiddenStates(ids, batch, seq, { segments: options.segments });
     if (this.lm_head && (this.lm_head.adapter || this.lm_head.bias)) {
       return crossEntropy(this.lm_head.forward(h), targets, { reduction: options.reduction, ignoreIndex: options.ignoreIndex });
     }

@@ -16,7 +16,7 @@ import { GiftjsError } from '../../../errors.js';
 /** Head sizes up to this are supported: each of 64 threads keeps up to 4 output columns. */
 const MAX_HEAD_DIM = 256;
 
-const SHAPE_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', D: 'u32', scale: 'f32', causal: 'u32', window: 'u32', softcap: 'f32', hasMask: 'u32' } as const;
+const SHAPE_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', D: 'u32', scale: 'f32', causal: 'u32', window: 'u32', softcap: 'f32', segmented: 'u32', hasMask: 'u32' } as const;
 
 const COMMON = /* wgsl */ `
 const AW: u32 = 64u;
@@ -45,6 +45,7 @@ fn visible(b: u32, t: u32, j: u32) -> bool {
   if (p.causal != 0u && i32(j) > position) { return false; }
   if (p.window != 0u && i32(j) <= position - i32(p.window)) { return false; }
   if (p.hasMask != 0u && keyMask[b * p.S + j] == 0.0) { return false; }
+  if (p.segmented != 0u && keyMask[b * p.S + j] != keyMask[b * p.S + u32(position)]) { return false; }
   return true;
 }`;
 
@@ -265,7 +266,7 @@ function checkShape(s: AttentionShape): void {
 }
 
 function shapeParams(s: AttentionShape, keyMask: DeviceBuffer | null) {
-  return { B: s.B, H: s.H, Hkv: s.Hkv, T: s.T, S: s.S, D: s.D, scale: s.scale, causal: s.causal ? 1 : 0, window: s.window, softcap: s.softcap, hasMask: keyMask ? 1 : 0 };
+  return { B: s.B, H: s.H, Hkv: s.Hkv, T: s.T, S: s.S, D: s.D, scale: s.scale, causal: s.causal ? 1 : 0, window: s.window, softcap: s.softcap, segmented: s.segmented ? 1 : 0, hasMask: keyMask ? 1 : 0 };
 }
 
 export function webGpuAttention(runner: KernelRunner) {

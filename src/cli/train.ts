@@ -13,6 +13,9 @@ import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
 import { TensorBoardWriter } from '../train/tensorboard.js';
 import { packExamples } from '../data/packing.js';
+import { dataPaths, dataWeights, mixExamples, type DataSource } from '../data/mixing.js';
+import type { Example } from '../data/examples.js';
+import { fileExists } from '../io/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { configYaml, readConfigFile } from './config_file.js';
@@ -35,6 +38,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
                          org/name[@revision], downloaded once into the hub cache (HF_HOME, HF_TOKEN, HF_HUB_OFFLINE)
   --data <file|dir>      training data; a folder holds train.jsonl (and valid.jsonl, test.jsonl), as mlx-lm's (.jsonl, .json, .parquet): .jsonl ({"text"}, {"prompt","completion"}, {"messages"}) or
                          the paper's LLM-Adapters JSON list ({"instruction","input","output","answer"})
+  --data a,b --data-weights 0.7,0.3   several training files mixed by weight: round(weight x all examples)
+                         from each (sampled with --seed, repeated where a file is smaller than its share)
   --eval-data <file>     held-out data (same formats); its loss is logged at the start, every
                          --eval-every updates and at the end
   --format <f>           ${DATA_FORMATS.join(' | ')} (default: detected from the first record)
@@ -102,7 +107,7 @@ const TRAIN_OPTIONS: Options = {
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
   resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
-  bf16: { type: 'boolean' }, quantize: s, 'report-to': s, pack: { type: 'boolean' },
+  bf16: { type: 'boolean' }, quantize: s, 'report-to': s, pack: { type: 'boolean' }, 'data-weights': s,
 };
 
 /** Switches that describe how this invocation runs, not the run: kept out of <out>/config.yaml. */
@@ -148,7 +153,7 @@ function dataFolderFiles(data: string, values: Record<string, unknown>): Record<
 
 
 async function runTraining(values: Record<string, string | boolean | undefined>, modelDir: string, dataPath: string, out: string, resolved: Record<string, unknown>, writeConfig: () => void): Promise<number> {
-  assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--data', path: dataPath }, { flag: '--eval-data', path: values['eval-data'] as string | undefined }, { flag: '--test-data', path: values['test-data'] as string | undefined }]);
+  assertOutputApart(out, [{ flag: '--model', path: modelDir }, ...dataPaths(dataPath, fileExists).map((path) => ({ flag: '--data', path })), { flag: '--eval-data', path: values['eval-data'] as string | undefined }, { flag: '--test-data', path: values['test-data'] as string | undefined }]);
   const preset = typeof values.preset === 'string' ? presetByName(values.preset) : null;
   if (preset) console.error(`preset ${values.preset}: ${preset.description}\n  note: ${preset.caveat}`);
 
@@ -216,6 +221,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   }
   const taskName = String(values.task ?? preset?.task);
   if (values.regression === true && taskName !== 'seqcls') throw new GiftjsError(`--regression applies to --task seqcls (a one-output regression head); this run is ${taskName === 'undefined' ? 'language modelling' : `--task ${taskName}`}`);
+  if (dataPaths(dataPath, fileExists).length > 1 && ['seqcls', 'imgcls'].includes(taskName)) throw new GiftjsError(`--data with several files mixes language-modelling data; --task ${taskName} reads one file`);
   if (values.pack === true && ['seqcls', 'imgcls'].includes(taskName)) throw new GiftjsError(`--pack packs language-modelling examples; --task ${taskName} classifies one example per row (leave out --pack)`);
   const progress = progressReporter();
   if (taskName === 'imgcls') {
@@ -247,7 +253,19 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     return code;
   }
   if (values.nproc !== undefined) throw new GiftjsError('--nproc goes with --engine torch');
-  const train = await load(dataPath, 'train');
+  const paths = dataPaths(dataPath, fileExists);
+  const weights = dataWeights(values['data-weights'] as string | undefined);
+  if (weights && paths.length < 2) throw new GiftjsError('--data-weights goes with several --data files (--data a.jsonl,b.jsonl)');
+  let train: Example[];
+  if (paths.length === 1) {
+    train = await load(dataPath, 'train');
+  } else {
+    const sources: DataSource[] = [];
+    for (const path of paths) sources.push({ path, examples: await load(path, 'train') });
+    const mixed = mixExamples(sources, weights, options.seed);
+    console.error(`mixed ${mixed.examples.length} training examples:\n${mixed.summary.map((l) => `  ${l}`).join('\n')}`);
+    train = mixed.examples;
+  }
   const pack = values.pack === true ? maxLength : undefined;
   if (pack) console.error(`--pack: ${train.length} examples in ${packExamples(train, pack).length} rows of up to ${pack} tokens`);
   const heldOut = typeof values['eval-data'] === 'string' ? await load(values['eval-data'], 'held-out') : undefined;
@@ -287,8 +305,8 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
       adapterFiles: () => adapterFileChunks(adapter, base),
       // bf16 changes the arithmetic, so a checkpoint of one is not resumed by the other (absent when off:
       // checkpoints written before the flag existed keep their fingerprint).
-      fingerprint: JSON.stringify({ modelDir, dataPath, methodConfig, options, maxLength, task: task ?? null, ...(bf16 ? { bf16 } : {}), ...(quantize ? { quantize } : {}), ...(pack ? { pack } : {}) }),
-      inputs: { model: modelDir, data: dataPath, 'eval-data': values['eval-data'] as string | undefined },
+      fingerprint: JSON.stringify({ modelDir, dataPath, ...(weights ? { weights } : {}), methodConfig, options, maxLength, task: task ?? null, ...(bf16 ? { bf16 } : {}), ...(quantize ? { quantize } : {}), ...(pack ? { pack } : {}) }),
+      inputs: { model: modelDir, ...Object.fromEntries(paths.map((p, i) => [i === 0 ? 'data' : `data[${i + 1}]`, p])), 'eval-data': values['eval-data'] as string | undefined },
       callbacks,
     });
   } finally {

@@ -295,7 +295,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     console.error(`--bf16: ${stored} frozen weights stored as bfloat16; ${products}; float32 accumulation, trainable parameters and optimizer state`);
   }
 
-  const base = { path: String(values.model), architecture: model.config.architecture }; // a hub id stays a hub id
+  const base = { path: String(values.model), architecture: model.config.architecture, naming: model.adapterNaming() }; // a hub id stays a hub id
   const callbacks = withReporting(progress.callbacks(out), values['report-to'] as string | undefined, out, writeConfig);
   let result: Awaited<ReturnType<typeof trainModel>>;
   const stopInterrupted = sayWhereAnInterruptLeavesTheRun(out, progress.stop);

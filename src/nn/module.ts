@@ -2,6 +2,20 @@
 // the Hugging Face tensor names a checkpoint uses ("model.layers.0.self_attn.q_proj.weight").
 import { Tensor } from '../tensor/tensor.js';
 
+/**
+ * How adapter files name a model's modules where that differs from the model's own (checkpoint)
+ * names: transformers 5 renames some models' modules in memory, and PEFT 0.21 saves adapters under
+ * those names. Both map module paths ("vit.encoder.layer.0.attention.attention.query").
+ */
+export interface AdapterNaming {
+  /** This model's path as adapter files name it, or the path itself where no name differs. */
+  toSaved(path: string): string;
+  /** A saved path as this model names it, or the path itself. */
+  fromSaved(path: string): string;
+  /** Whether adapters are written under the saved names (the base was written by a transformers that uses them). */
+  writeSaved: boolean;
+}
+
 export abstract class Module {
   private readonly params = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
@@ -11,6 +25,11 @@ export abstract class Module {
    * training mode for its steps and back for held-out evaluation.
    */
   training = false;
+
+  /** Adapter files' names for this model's modules, where they differ (ViT under transformers 5); null: its own. */
+  adapterNaming(): AdapterNaming | null {
+    return null;
+  }
 
   /** Sets training mode on this module and every module under it. */
   train(mode = true): this {

@@ -7,7 +7,7 @@ import { writeFilesAtomic } from '../io/atomic.js';
 import { verifyWrittenFiles } from '../io/written_files.js';
 import { readJsonFile } from '../io/hf_folder.js';
 import { concatBytes, float32Raws, nonFiniteEntryNames, SafetensorsFile, safetensorsChunks, safetensorsRaws, type SafetensorsRaw } from '../io/safetensors.js';
-import type { Module } from '../nn/module.js';
+import type { AdapterNaming, Module } from '../nn/module.js';
 import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { GIFTJS_VERSION } from '../version.js';
@@ -20,6 +20,30 @@ export interface BaseModelInfo {
   /** The folder or hub name of the base model. */
   path: string;
   architecture: string;
+  /** The model's adapter naming (Module.adapterNaming): a PEFT adapter is written under the saved names when it says so. */
+  naming?: AdapterNaming | null;
+}
+
+/** A tensor name with its module path renamed by `f` (the longest leading path `f` changes). */
+function renameTensor(name: string, f: (path: string) => string): string {
+  const prefix = name.startsWith(PEFT_PREFIX) ? PEFT_PREFIX : '';
+  const parts = name.slice(prefix.length).split('.');
+  for (let i = parts.length - 1; i > 0; i--) {
+    const path = parts.slice(0, i).join('.');
+    const mapped = f(path);
+    if (mapped !== path) return `${prefix}${[mapped, ...parts.slice(i)].join('.')}`;
+  }
+  return name;
+}
+
+/** The module paths LoRA tensors sit on (name minus prefix and .lora_A/.lora_B.weight). */
+function loraModulePaths(names: Iterable<string>): string[] {
+  const paths = new Set<string>();
+  for (const n of names) {
+    const m = /^(?:base_model\.model\.)?(.+)\.lora_[AB]\.weight$/.exec(n);
+    if (m) paths.add(m[1]!);
+  }
+  return [...paths];
 }
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
@@ -76,12 +100,20 @@ export function saveAdapter(dir: string, adapter: AttachedAdapter, base: BaseMod
 }
 
 /** The adapter folder's files, each as chunks in order, from the trainable tensors' bytes however they were read. */
-function adapterFileSet(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown>, raws: Record<string, SafetensorsRaw>): Record<string, Uint8Array[]> {
+function adapterFileSet(adapter: AttachedAdapter, base: BaseModelInfo, extra: Record<string, unknown>, given: Record<string, SafetensorsRaw>): Record<string, Uint8Array[]> {
+  let raws = given;
   const bad = nonFiniteEntryNames(raws);
   if (bad.length > 0) {
     throw new GiftjsError(`the adapter was not written: ${bad.slice(0, 4).join(', ')}${bad.length > 4 ? ` and ${bad.length - 4} more` : ''} hold NaN or infinite values (did training diverge?)`);
   }
   const { config, side } = adapterConfigFiles(adapter, base, extra);
+  if (side && base.naming?.writeSaved) {
+    // Written as transformers 5 names the modules in memory, which is what PEFT 0.21 loads there.
+    const naming = base.naming;
+    raws = Object.fromEntries(Object.entries(raws).map(([n, r]) => [renameTensor(n, naming.toSaved), r]));
+    const targets = [...new Set(loraModulePaths(Object.keys(raws)).map((p) => p.split('.').pop()!))];
+    if (targets.length > 0) config.target_modules = targets;
+  }
   const json = (value: unknown) => [new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`)];
   return {
     [ADAPTER_CONFIG]: json(config),
@@ -136,13 +168,29 @@ export function loadAdapter(dir: string, model: Module): AttachedAdapter {
   }
   if (typeof raw.method !== 'string') throw new GiftjsError(`${configPath}: no 'method' field (expected ${METHOD_NAMES.join(', ')})`);
   verifyWrittenFiles(dir, [ADAPTER_WEIGHTS]); // a flipped bit since giftjs wrote it is refused, not merged
-  const adapter = attachAdapter(model, raw, 0, configPath);
   const file = SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));
+  // Names under another naming of the model's modules (transformers 5's, as PEFT 0.21 saves them)
+  // are read as the model's own; the config then targets exactly the modules the file adapts.
+  const naming = model.adapterNaming();
+  const fileNameOf = new Map<string, string>();
+  for (const n of file.tensors.keys()) fileNameOf.set(naming ? renameTensor(n, naming.fromSaved) : n, n);
+  if ([...fileNameOf].some(([ours, saved]) => ours !== saved) && raw.target_modules !== undefined) {
+    const paths = loraModulePaths(fileNameOf.keys());
+    if (paths.length > 0) raw.target_modules = paths;
+  }
+  let adapter: AttachedAdapter;
+  try {
+    adapter = attachAdapter(model, raw, 0, configPath);
+  } catch (err) {
+    file.close();
+    throw err;
+  }
   const loaded: Tensor[] = [];
   const used = new Set<string>();
   try {
-    adapter.loadTensors((name) => {
-      if (!file.tensors.has(name)) return undefined;
+    adapter.loadTensors((ours) => {
+      const name = fileNameOf.get(ours);
+      if (name === undefined) return undefined;
       const t = file.readTensor(name);
       loaded.push(t);
       used.add(name);

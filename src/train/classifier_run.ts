@@ -112,14 +112,14 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, textFields, labelField, maxLength, n: train.length }),
     inputs: o.inputs,
-    adapterFiles: () => adapterFileChunks(adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir) }, { task: taskInfo() }),
+    adapterFiles: () => adapterFileChunks(adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir), naming: model.adapterNaming() }, { task: taskInfo() }),
   });
   const task = taskInfo();
   const result: ClassifierRunResult = { adapter, labels, task, training };
   if (validation) result.validation = (await evaluateSequenceClassifier(model, validation, labels)).metrics;
   if (test) result.test = (await evaluateSequenceClassifier(model, test, labels)).metrics;
   if (o.outDir) {
-    await saveAdapterAsync(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir) }, { task });
+    await saveAdapterAsync(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir), naming: model.adapterNaming() }, { task });
     writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, { validation: result.validation ?? null, test: result.test ?? null });
   }
   return result;

@@ -48,13 +48,13 @@ export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Pro
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, n: o.train.examples.length }),
     inputs: o.inputs,
-    adapterFiles: () => adapterFileChunks(adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } }),
+    adapterFiles: () => adapterFileChunks(adapter, { path: o.modelDir, architecture: 'ViTForImageClassification', naming: model.adapterNaming() }, { task: { type: 'imgcls', id2label: o.train.labels } }),
   });
   const result: ImageClassifierRunResult = { model, adapter, training };
   if (o.validation) result.validation = (await evaluateImageClassifier(model, o.validation.examples)).metrics;
   if (o.test) result.test = (await evaluateImageClassifier(model, o.test.examples)).metrics;
   if (o.outDir) {
-    await saveAdapterAsync(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: o.train.labels } });
+    await saveAdapterAsync(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: 'ViTForImageClassification', naming: model.adapterNaming() }, { task: { type: 'imgcls', id2label: o.train.labels } });
     writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, { validation: result.validation ?? null, test: result.test ?? null });
   }
   return result;

@@ -17,6 +17,8 @@ export interface ViTConfig {
   numChannels: number;
   numLabels: number;
   layerNormEps: number;
+  /** config.json's transformers_version (null when absent): which module names adapters use (adapter_naming.ts). */
+  transformersVersion?: string | null;
 }
 
 export const VIT_B16: ViTConfig = { hiddenSize: 768, numLayers: 12, numHeads: 12, intermediateSize: 3072, imageSize: 224, patchSize: 16, numChannels: 3, numLabels: 1000, layerNormEps: 1e-12 };
@@ -37,6 +39,7 @@ export function readViTConfig(dir: string): { config: ViTConfig; timm: boolean }
     hiddenSize: int('hidden_size'), numLayers: int('num_hidden_layers'), numHeads: int('num_attention_heads'), intermediateSize: int('intermediate_size'),
     imageSize: int('image_size'), patchSize: int('patch_size'), numChannels: int('num_channels', 3), numLabels: labels?.length ?? int('num_labels', 2),
     layerNormEps: typeof raw.layer_norm_eps === 'number' ? raw.layer_norm_eps : 1e-12, labels,
+    transformersVersion: typeof raw.transformers_version === 'string' ? raw.transformers_version : null,
   };
   if (c.imageSize % c.patchSize !== 0) throw new GiftjsError(`${path}: image_size ${c.imageSize} is not a multiple of patch_size ${c.patchSize}`);
   if (raw.hidden_act !== undefined && raw.hidden_act !== 'gelu') throw new GiftjsError(`${path}: hidden_act '${String(raw.hidden_act)}' is not supported (gelu)`);

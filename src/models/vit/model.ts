@@ -4,7 +4,8 @@
 // timm.ts maps the names, export.ts writes a Hugging Face folder).
 import { CheckpointReader, loadFromCheckpoint } from '../../io/hf_folder.js';
 import { LayerNorm, Linear } from '../../nn/layers.js';
-import { Module } from '../../nn/module.js';
+import { Module, type AdapterNaming } from '../../nn/module.js';
+import { vitAdapterNaming } from './adapter_naming.js';
 import { gelu } from '../../ops/activations.js';
 import { scaledDotProductAttention } from '../../ops/attention.js';
 import { add } from '../../ops/elementwise.js';
@@ -155,6 +156,10 @@ export class ViTForImageClassification extends Module {
 
   headModules(): string[] {
     return ['classifier'];
+  }
+
+  override adapterNaming(): AdapterNaming {
+    return vitAdapterNaming(this.config.transformersVersion ?? null);
   }
 
   /** Class logits [B, labels] for patch rows [B, patches, C * p * p] (see imagesToPatches). */

@@ -6,8 +6,9 @@ import { assertOutputApart } from '../io/output_folder.js';
 import { parse, requireString } from './args.js';
 import { loadModelWithAdapter, quantizeOption, requireModelFolder } from './model_loading.js';
 import { GiftjsError } from '../errors.js';
+import { assertFitsInMemory, describeEstimate, memoryBudget } from '../train/memory_estimate.js';
 
-export const MERGE_HELP = `gift merge --model <dir|org/name> --adapter <dir> --out <dir> [--quantize int8|int4]
+export const MERGE_HELP = `gift merge --model <dir|org/name> --adapter <dir> --out <dir> [--quantize int8|int4] [--memory-limit SIZE]
 
 Merges the adapter into the model's weights (GIFT: W + s W phi^T psi^T; LoRA: W + s B A) and
 writes a Hugging Face folder to --out: config.json, model.safetensors in the source dtype, and the
@@ -17,10 +18,12 @@ ViTForImageClassification, ...) with its label names, loadable without the adapt
 --quantize int8|int4 merges onto the base quantized as the adapter was trained on it (gift train
 --quantize): every weight is written in bf16 from its dequantized values, the merged ones with the
 adapter's change added, as PEFT merges into a dequantized QLoRA base.
+The memory a language model's merge needs (its weights in float32, the copies written) is estimated
+before loading; past what the system has available (or --memory-limit) the command is refused.
 `;
 
 export async function mergeCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' }, quantize: { type: 'string' } });
+  const { values } = parse(argv, { model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' }, quantize: { type: 'string' }, 'memory-limit': { type: 'string' } });
   if (values.help) {
     console.log(MERGE_HELP);
     return 0;
@@ -45,6 +48,9 @@ export async function mergeCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const quantize = quantizeOption(values.quantize);
+  // Memory known before it is spent: the weights in float32 (merging changes them) and their written copies.
+  const estimate = assertFitsInMemory(modelDir, { command: 'merge', batch: 1, length: 1, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift merge');
+  console.error(`memory: about ${describeEstimate(estimate)}`);
   const { model, adapter } = loadModelWithAdapter(modelDir, adapterDir, { quantize });
   adapter!.merge();
   exportPretrained(model, out, quantize ? 'BF16' : undefined);

@@ -28,7 +28,7 @@ const BACKWARD_EXTRA_PER_I = 3.8; // the recomputed layer's MLP gradients
 /** What the runtime (Node, V8, the addon, the tokenizer, the data) holds beside the tensors: measured at estimate time, plus this much for what follows. */
 const RUNTIME_MARGIN_BYTES = 100e6;
 
-export type MemoryCommand = 'train' | 'eval' | 'generate';
+export type MemoryCommand = 'train' | 'eval' | 'generate' | 'merge';
 
 export interface MemoryEstimateOptions {
   command: MemoryCommand;
@@ -78,6 +78,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   // Frozen matrices are held as their BF16 checkpoint stores them, or as bfloat16 under --bf16;
   // everything else as float32. A trained tensor holds itself, its gradient and AdamW's two moments.
   let frozen = 0;
+  let written = 0;
   // The reader converts through one scratch buffer (SafetensorsFile): the largest tensor converted.
   let scratch = 0;
   for (const [name, p] of model.namedParameters()) {
@@ -91,7 +92,14 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
     const widened = stored === 'F16' || (stored === 'BF16' && p.rank !== 2); // bits converted to float32
     if (rounded || widened) scratch = Math.max(scratch, p.size * (rounded ? 4 : 2));
     if (trainable.has(p)) continue;
-    frozen += p.size * (p.rank === 2 && (stored === 'BF16' || o.bf16) ? 2 : 4);
+    // merge changes the weights, so a bfloat16 checkpoint's are widened to float32 (loadModelWithAdapter).
+    frozen += p.size * (p.rank === 2 && ((stored === 'BF16' && o.command !== 'merge') || o.bf16) ? 2 : 4);
+    // merge writes each weight back in its stored dtype; every converted copy is held until the file is written.
+    if (o.command === 'merge' && (stored === 'BF16' || stored === 'F16')) written += p.size * 2;
+  }
+  if (o.command === 'merge' && o.quantize) {
+    // A quantized base is written as bfloat16 from its dequantized values: every weight's copy at once.
+    for (const [, p] of model.namedParameters()) written += p.size * 2;
   }
   let trained = 0;
   for (const t of trainable) trained += t.size;
@@ -105,7 +113,10 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   const layerSaved = SAVED_PER_H * H + SAVED_PER_I * I;
   let activations: number;
   let activationLabel: string;
-  if (o.command === 'train') {
+  if (o.command === 'merge') {
+    activations = written;
+    activationLabel = 'the written copies of the weights';
+  } else if (o.command === 'train') {
     const saved = tokens * L * (o.gradientCheckpointing ? CHECKPOINTED_PER_H * H : layerSaved) * floatBytes;
     const forwardPeak = saved + head + tokens * FORWARD_EXTRA_PER_H * H * floatBytes;
     const backwardPeak = saved + (o.gradientCheckpointing ? tokens * (layerSaved + BACKWARD_EXTRA_PER_I * I) * floatBytes : 0);
@@ -158,6 +169,8 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
   if (!o.bf16 && !o.quantize && o.command === 'train') options.push(['--bf16', { ...o, bf16: true }]);
   for (const format of QUANT_FORMATS) {
     if (o.quantize === format || (o.quantize === 'int4' && format === 'int8')) continue;
+    // merge --quantize writes other weights (the dequantized base's), so it is never offered to save memory.
+    if (o.command === 'merge') continue;
     if (o.command !== 'train' || trainsNoBaseMatrix(o.methodConfig)) options.push([`--quantize ${format}`, { ...o, quantize: format }]);
   }
   for (let b = Math.floor(o.batch / 2); b >= 1 && options.length < 6; b = Math.floor(b / 2)) {

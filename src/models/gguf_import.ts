@@ -13,6 +13,7 @@ import { fileExists } from '../io/files.js';
 import { GgufFile } from '../io/gguf_reader.js';
 import { GGUF_SOURCE_FILE, type GgufSourceDescriptor, type GgufTensorSource } from '../io/gguf_weights.js';
 import { sentencePieceTokenizerJson } from '../io/sentencepiece_json.js';
+import { BYTE_LEVEL_PRE_TOKENIZERS, byteLevelTokenizerJson } from '../io/byte_level_bpe_json.js';
 import { modelFamilies } from './registry.js';
 import { GiftjsError } from '../errors.js';
 
@@ -66,6 +67,37 @@ export function ggufModelFolder(path: string): { dir: string; note: string } {
   }
 }
 
+/**
+ * A byte-level BPE ("gpt2": Llama 3, Qwen) vocabulary: tokens, merges and the split pattern named by
+ * tokenizer.ggml.pre (io/byte_level_bpe_json.ts); control tokens become special added tokens.
+ */
+function byteLevelTokenizerFiles(file: GgufFile): { tokenizer: Record<string, unknown>; config: Record<string, unknown> } {
+  const pre = file.string('tokenizer.ggml.pre') ?? 'default';
+  if (!Object.hasOwn(BYTE_LEVEL_PRE_TOKENIZERS, pre)) {
+    throw new GiftjsError(`${file.path}: tokenizer.ggml.pre '${pre}' is not supported (the byte-level split patterns giftjs knows: ${Object.keys(BYTE_LEVEL_PRE_TOKENIZERS).join(', ')})`);
+  }
+  const tokens = file.array('tokenizer.ggml.tokens');
+  const merges = file.array('tokenizer.ggml.merges');
+  const types = file.array('tokenizer.ggml.token_type');
+  if (!tokens || tokens.some((t) => typeof t !== 'string')) throw new GiftjsError(`${file.path}: tokenizer.ggml.tokens must be a list of strings`);
+  if (!merges || merges.some((m) => typeof m !== 'string' || m.split(' ').length !== 2)) throw new GiftjsError(`${file.path}: tokenizer.ggml.merges must be a list of "a b" pairs`);
+  if (types && types.length !== tokens.length) throw new GiftjsError(`${file.path}: tokenizer.ggml.token_type lists ${types.length} types for ${tokens.length} tokens`);
+  const added = (types ?? []).flatMap((t, id) => (t === TOKEN_TYPE.control ? [{ id, special: true }] : t === TOKEN_TYPE.userDefined ? [{ id, special: false }] : []));
+  const pieces = tokens as string[];
+  const idKey = (k: string) => (file.metadata.has(`tokenizer.ggml.${k}`) ? file.number(`tokenizer.ggml.${k}`) : null);
+  const pieceOf = (id: number | null) => (id !== null && id >= 0 && id < pieces.length ? pieces[id]! : null);
+  const bos = pieceOf(idKey('bos_token_id'));
+  const addBos = file.metadata.get('tokenizer.ggml.add_bos_token') === true;
+  const tokenizer = byteLevelTokenizerJson({ tokens: pieces, merges: merges as string[], pre, added, bos: addBos ? bos : null });
+  const config: Record<string, unknown> = {
+    tokenizer_class: 'PreTrainedTokenizerFast', add_bos_token: addBos, add_eos_token: false,
+    bos_token: bos, eos_token: pieceOf(idKey('eos_token_id')), pad_token: pieceOf(idKey('padding_token_id')), clean_up_tokenization_spaces: false,
+  };
+  const template = file.string('tokenizer.chat_template');
+  if (template !== null) config.chat_template = template;
+  return { tokenizer, config };
+}
+
 /** llama.cpp's token types. */
 const TOKEN_TYPE = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 };
 
@@ -77,7 +109,8 @@ const TOKEN_TYPE = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 
 function ggufTokenizerFiles(file: GgufFile): { tokenizer: Record<string, unknown>; config: Record<string, unknown> } | null {
   const model = file.string('tokenizer.ggml.model');
   if (model === null) return null;
-  if (model !== 'llama') throw new GiftjsError(`${file.path}: tokenizer.ggml.model '${model}' is not supported (the SentencePiece 'llama' vocabulary is; byte-level BPE vocabularies are not read yet)`);
+  if (model === 'gpt2') return byteLevelTokenizerFiles(file);
+  if (model !== 'llama') throw new GiftjsError(`${file.path}: tokenizer.ggml.model '${model}' is not supported (the SentencePiece 'llama' and byte-level BPE 'gpt2' vocabularies are)`);
   const tokens = file.array('tokenizer.ggml.tokens');
   const scores = file.array('tokenizer.ggml.scores');
   const types = file.array('tokenizer.ggml.token_type');

@@ -45,17 +45,38 @@ for (const file of ['tiny-f32.gguf', 'tiny-q8_0.gguf']) {
   });
 }
 
-test('llama.cpp tokenizes the text as giftjs reads the file', { skip: existsSync(LLAMA_CPP_ENTRY) ? false : `node-llama-cpp 3.21.1 is not installed in ${LLAMA_CPP} (.ci/run installs it)` }, async () => {
+test('qwen2-bpe.gguf (qwen2 architecture, q/k/v biases, Q8_0 projections, byte-level BPE with Qwen2\'s split): transformers\' ids, logits and greedy tokens', () => {
+  const ref = JSON.parse(readFileSync(join(DIR, 'qwen2-bpe.json'), 'utf8')) as Reference;
+  const { dir } = ggufModelFolder(join(DIR, 'qwen2-bpe.gguf'));
+  const tokenizer = Tokenizer.fromFolder(dir);
+  assert.deepEqual(tokenizer.encode(ref.text), ref.ids, 'ids (no BOS, digits one by one, the emoji as bytes)');
+  assert.equal(tokenizer.decode(ref.ids), ref.decoded);
+  const model = loadCausalLM(dir);
+  assert.equal(model.config.architecture, 'Qwen2ForCausalLM');
+  const logits = noGrad(() => model.forward(ref.ids, 1, ref.ids.length).toFloat32Array());
+  assertClose(logits, Float32Array.from(ref.logits), 'logits', 1e-5, 1e-5);
+  assert.deepEqual(generate(model, tokenizer.encode(ref.prompt), { maxNewTokens: 10 }), ref.greedy, 'greedy tokens');
+});
+
+test('llama.cpp tokenizes text as giftjs reads the files (SentencePiece and byte-level BPE)', { skip: existsSync(LLAMA_CPP_ENTRY) ? false : `node-llama-cpp 3.21.1 is not installed in ${LLAMA_CPP} (.ci/run installs it)` }, async () => {
   const { getLlama } = (await import(pathToFileURL(LLAMA_CPP_ENTRY).href)) as { getLlama(o: Record<string, unknown>): Promise<{ loadModel(o: { modelPath: string }): Promise<{ tokenize(t: string): number[]; dispose(): Promise<void> }> }> };
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
-  const model = await llama.loadModel({ modelPath: join(DIR, 'tiny-f32.gguf') });
-  try {
-    const tokenizer = Tokenizer.fromFolder(ggufModelFolder(join(DIR, 'tiny-f32.gguf')).dir);
-    for (const text of [REFERENCE['tiny-f32.gguf']!.text, 'the dog', '  two  spaces', 'Tab\tand\nnewline']) {
-      assert.deepEqual(Array.from(model.tokenize(text)), tokenizer.encode(text, { addSpecialTokens: false }), JSON.stringify(text));
+  const texts = [REFERENCE['tiny-f32.gguf']!.text, 'the dog', '  two  spaces', 'Tab\tand\nnewline', "It's 2026: 1234567 foxes'll run!"];
+  for (const file of ['tiny-f32.gguf', 'qwen2-bpe.gguf', 'llama3-bpe.gguf']) {
+    const model = await llama.loadModel({ modelPath: join(DIR, file) });
+    try {
+      const tokenizer = Tokenizer.fromFolder(ggufModelFolder(join(DIR, file)).dir);
+      for (const text of texts) {
+        assert.deepEqual(Array.from(model.tokenize(text)), tokenizer.encode(text, { addSpecialTokens: false }), `${file}: ${JSON.stringify(text)}`);
+      }
+      if (file === 'llama3-bpe.gguf') {
+        const bos = tokenizer.tokenId('<|begin_of_text|>')!;
+        assert.deepEqual(tokenizer.encode('the dog'), [bos, ...tokenizer.encode('the dog', { addSpecialTokens: false })], 'Llama 3 puts its BOS first');
+        assert.ok(tokenizer.encode('1234567', { addSpecialTokens: false }).length >= 3, 'digits in groups of at most three');
+      }
+    } finally {
+      await model.dispose();
     }
-  } finally {
-    await model.dispose();
   }
 });
 

@@ -125,14 +125,18 @@ function encode(values: Float32Array, rows: number, cols: number, type: GgmlType
   return out;
 }
 
+/** The GGUF architectures this family reads, and the Hugging Face architecture each becomes. */
+const FROM_GGUF = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' } as const;
+export type LlamaGgufArchitecture = keyof typeof FROM_GGUF;
+
 /**
  * The other way: a GGUF "llama" file (Llama, Mistral, and the Llama-shaped models llama.cpp writes
- * so) as a Hugging Face config.json object and, for each parameter, the GGUF tensor it reads (q and k
- * rows permuted back to halves). What this family cannot hold (RoPE frequency tensors, a partial
- * rotary dimension, biases it has no parameter for) is refused by name.
+ * so; q and k rows permuted back to halves), "qwen2" (q/k/v biases) or "qwen3" (per-head q/k norms),
+ * as a Hugging Face config.json object and, for each parameter, the GGUF tensor it reads. What this
+ * family cannot hold (RoPE frequency tensors, a partial rotary dimension, tensors it has no parameter
+ * for) is refused by name.
  */
-export function llamaFromGguf(file: GgufFile): GgufImport {
-  const arch = 'llama';
+export function llamaFromGguf(file: GgufFile, arch: LlamaGgufArchitecture = 'llama'): GgufImport {
   const key = (k: string) => `${arch}.${k}`;
   const hidden = file.number(key('embedding_length'));
   const heads = file.number(key('attention.head_count'));
@@ -150,8 +154,8 @@ export function llamaFromGguf(file: GgufFile): GgufImport {
   const tied = !file.tensors.has('output.weight');
   const id = (k: string): number | null => (file.metadata.has(k) ? file.number(k) : null);
   const config: Record<string, unknown> = {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
+    architectures: [FROM_GGUF[arch]],
+    model_type: arch,
     vocab_size: file.number(key('vocab_size'), tokens?.length ?? file.info('token_embd.weight').shape[0]),
     hidden_size: hidden,
     intermediate_size: file.number(key('feed_forward_length')),
@@ -159,7 +163,7 @@ export function llamaFromGguf(file: GgufFile): GgufImport {
     num_attention_heads: heads,
     num_key_value_heads: kvHeads,
     head_dim: headDim,
-    rms_norm_eps: file.number(key('attention.layer_norm_rms_epsilon'), 1e-5),
+    rms_norm_eps: file.number(key('attention.layer_norm_rms_epsilon'), arch === 'llama' ? 1e-5 : 1e-6),
     rope_theta: file.number(key('rope.freq_base'), 10000),
     rope_scaling: ropeScaling,
     max_position_embeddings: file.number(key('context_length'), 2048),
@@ -176,8 +180,9 @@ export function llamaFromGguf(file: GgufFile): GgufImport {
     const g = `blk.${i}.`;
     Object.assign(tensors, {
       [`${hf}input_layernorm.weight`]: { tensor: `${g}attn_norm.weight` },
-      [`${hf}self_attn.q_proj.weight`]: { tensor: `${g}attn_q.weight`, unpermuteHeads: heads },
-      [`${hf}self_attn.k_proj.weight`]: { tensor: `${g}attn_k.weight`, unpermuteHeads: kvHeads },
+      // llama.cpp's "llama" rotates interleaved pairs (its converter permuted q and k); qwen2/qwen3 rotate halves, as transformers.
+      [`${hf}self_attn.q_proj.weight`]: { tensor: `${g}attn_q.weight`, ...(arch === 'llama' ? { unpermuteHeads: heads } : {}) },
+      [`${hf}self_attn.k_proj.weight`]: { tensor: `${g}attn_k.weight`, ...(arch === 'llama' ? { unpermuteHeads: kvHeads } : {}) },
       [`${hf}self_attn.v_proj.weight`]: { tensor: `${g}attn_v.weight` },
       [`${hf}self_attn.o_proj.weight`]: { tensor: `${g}attn_output.weight` },
       [`${hf}post_attention_layernorm.weight`]: { tensor: `${g}ffn_norm.weight` },
@@ -185,9 +190,14 @@ export function llamaFromGguf(file: GgufFile): GgufImport {
       [`${hf}mlp.up_proj.weight`]: { tensor: `${g}ffn_up.weight` },
       [`${hf}mlp.down_proj.weight`]: { tensor: `${g}ffn_down.weight` },
     });
+    if (arch === 'qwen2') for (const x of 'qkv') tensors[`${hf}self_attn.${x}_proj.bias`] = { tensor: `${g}attn_${x}.bias` };
+    if (arch === 'qwen3') {
+      tensors[`${hf}self_attn.q_norm.weight`] = { tensor: `${g}attn_q_norm.weight` };
+      tensors[`${hf}self_attn.k_norm.weight`] = { tensor: `${g}attn_k_norm.weight` };
+    }
   }
   const read = new Set(Object.values(tensors).map((t) => t.tensor));
   const unread = [...file.tensors.keys()].filter((n) => !read.has(n));
-  if (unread.length > 0) throw new GiftjsError(`${file.path}: tensors ${unread.slice(0, 4).join(', ')}${unread.length > 4 ? ', ...' : ''} have no place in a Llama model (biases and extra tensors are not supported for GGUF "llama" files)`);
+  if (unread.length > 0) throw new GiftjsError(`${file.path}: tensors ${unread.slice(0, 4).join(', ')}${unread.length > 4 ? ', ...' : ''} have no place in a ${FROM_GGUF[arch]} (tensors giftjs does not read in GGUF "${arch}" files)`);
   return { config, tensors };
 }

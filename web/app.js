@@ -5,8 +5,7 @@ import * as gift from './giftjs.mjs';
 
 const $ = (id) => document.getElementById(id);
 const MODEL_DIR = '/model';
-const TARGETS = ['query', 'value'];
-const state = (window.giftDemo = { ready: false, status: 'loading', losses: [], totalSteps: 0, validation: null, files: null, error: null, backend: '' });
+const state = (window.giftDemo = { ready: false, status: 'loading', losses: [], totalSteps: 0, validation: null, files: null, error: null, backend: '', emulated: false, chart: null });
 
 function setStatus(text) {
   state.status = text;
@@ -19,7 +18,10 @@ async function chooseBackend() {
     gift.useBackend(backend);
     const info = backend.device.adapterInfo ?? {};
     const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
-    return `WebGPU${name ? ` (${name})` : ''}`;
+    // SwiftShader (Chromium's fallback without a GPU) runs WebGPU on the CPU: it works, slowly.
+    state.emulated = info.isFallbackAdapter === true || /swiftshader/i.test(name);
+    const emulated = state.emulated ? ' -- a CPU emulator, not a GPU: training runs on the processor and is slow (about 20 minutes with the defaults; lower epochs, max length or the texts to go faster)' : '';
+    return `WebGPU${name ? ` (${name})` : ''}${emulated}`;
   } catch (err) {
     gift.useBackend(gift.refBackend);
     return `the TypeScript CPU backend (slow): ${err.message}`;
@@ -45,37 +47,117 @@ function readRecords(text) {
   return records;
 }
 
+/** A chosen file's text as "label<TAB>text" lines: TSV/TXT as they are (a header line skipped), JSON lines or a JSON list of {label, text}. */
+function fileToLines(name, text) {
+  if (/\.(jsonl|json)$/i.test(name)) {
+    const trimmed = text.trim();
+    const rows = trimmed.startsWith('[') ? JSON.parse(trimmed) : trimmed.split('\n').filter((l) => l.trim()).map((l, i) => {
+      try {
+        return JSON.parse(l);
+      } catch (err) {
+        throw new Error(`${name} line ${i + 1}: not JSON (${err.message})`);
+      }
+    });
+    return rows.map((r, i) => {
+      if (typeof r?.label !== 'string' && typeof r?.label !== 'number') throw new Error(`${name} record ${i + 1}: no "label"`);
+      if (typeof r?.text !== 'string') throw new Error(`${name} record ${i + 1}: no "text"`);
+      return `${r.label}\t${r.text.replace(/[\t\n]/g, ' ')}`;
+    }).join('\n');
+  }
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  if (/^label\ttext$/i.test(lines[0]?.trim() ?? '')) lines.shift();
+  return lines.join('\n');
+}
+
+async function loadFile() {
+  const file = $('file').files?.[0];
+  if (!file) return;
+  try {
+    $('data').value = fileToLines(file.name, await file.text());
+    clearError();
+    countLines();
+    setStatus(`loaded ${file.name}: ${$('count').textContent}`);
+  } catch (err) {
+    state.error = err.message;
+    setStatus(`error: ${err.message}`);
+  }
+}
+
+function clearError() {
+  state.error = null;
+  if (state.status.startsWith('error')) setStatus(state.ready ? 'ready' : state.status);
+}
+
 function settings() {
   const num = (id) => Number($(id).value);
-  return { rank: num('rank'), epochs: num('epochs'), batchSize: num('batch'), maxLength: num('maxLength'), lr: num('lr'), headLr: num('headLr'), heldOut: num('heldOut'), seed: num('seed') };
+  const targets = $('targets').value.split(',').map((t) => t.trim()).filter(Boolean);
+  return { method: $('method').value, targets, rank: num('rank'), epochs: num('epochs'), batchSize: num('batch'), maxLength: num('maxLength'), lr: num('lr'), headLr: num('headLr'), heldOut: num('heldOut'), seed: num('seed') };
+}
+
+/** What the downloaded adapter is, and who loads it. */
+function describeFormat() {
+  $('format').textContent = $('method').value === 'lora'
+    ? 'The adapter is a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors): PEFT and gift load it.'
+    : 'The adapter is a giftjs GIFT adapter (adapter_config.json + adapter_model.safetensors): gift loads it; GIFT is not a PEFT method, so PEFT does not.';
+}
+
+/** Round steps for an axis from lo to hi: about `count` ticks at 1, 2 or 5 times a power of ten. */
+function ticks(lo, hi, count) {
+  const raw = (hi - lo) / count || 1;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
 }
 
 function drawCurve() {
   const canvas = $('curve');
   const ctx = canvas.getContext('2d');
   const { width: W, height: H } = canvas;
-  const pad = { l: 70, r: 20, t: 30, b: 50 };
+  const pad = { l: 90, r: 24, t: 36, b: 70 };
   ctx.clearRect(0, 0, W, H);
   ctx.font = '22px system-ui, sans-serif';
   ctx.fillStyle = '#1d232b';
-  ctx.fillText('training loss', pad.l, 22);
-  ctx.strokeStyle = '#b8c0c8';
-  ctx.strokeRect(pad.l, pad.t, W - pad.l - pad.r, H - pad.t - pad.b);
+  ctx.fillText('training loss', pad.l, 24);
   const ys = state.losses;
-  if (ys.length === 0) return;
   const total = Math.max(state.totalSteps, ys.length, 2);
-  const lo = Math.min(...ys, 0);
-  const hi = Math.max(...ys) * 1.05 || 1;
-  const x = (i) => pad.l + ((i + 1) / total) * (W - pad.l - pad.r);
+  const lo = ys.length ? Math.min(...ys, 0) : 0;
+  const hi = ys.length ? Math.max(...ys) * 1.05 || 1 : 1;
+  const x = (step) => pad.l + (step / total) * (W - pad.l - pad.r);
   const y = (v) => pad.t + (1 - (v - lo) / (hi - lo)) * (H - pad.t - pad.b);
+  // Axes: ticks and grid lines at round values, labelled; "step" below, "loss" beside.
+  const yTicks = ticks(lo, hi, 5);
+  const xTicks = ticks(0, total, 6).filter((s) => Number.isInteger(s));
+  ctx.strokeStyle = '#e3e7eb';
+  ctx.lineWidth = 1;
   ctx.fillStyle = '#58636f';
-  ctx.fillText(hi.toFixed(2), 6, pad.t + 16);
-  ctx.fillText(lo.toFixed(2), 6, H - pad.b);
-  ctx.fillText(`step ${ys.length} / ${total}`, W - pad.r - 170, H - 14);
+  ctx.font = '18px system-ui, sans-serif';
+  ctx.textAlign = 'right';
+  for (const v of yTicks) {
+    ctx.beginPath();
+    ctx.moveTo(pad.l, y(v));
+    ctx.lineTo(W - pad.r, y(v));
+    ctx.stroke();
+    ctx.fillText(String(v), pad.l - 8, y(v) + 6);
+  }
+  ctx.textAlign = 'center';
+  for (const s of xTicks) ctx.fillText(String(s), x(s), H - pad.b + 24);
+  ctx.fillText('step', pad.l + (W - pad.l - pad.r) / 2, H - 12);
+  ctx.save();
+  ctx.translate(22, pad.t + (H - pad.t - pad.b) / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.fillText('loss', 0, 0);
+  ctx.restore();
+  ctx.textAlign = 'left';
+  ctx.strokeStyle = '#8a949e';
+  ctx.strokeRect(pad.l, pad.t, W - pad.l - pad.r, H - pad.t - pad.b);
+  state.chart = { yTicks, xTicks, xLabel: 'step', yLabel: 'loss' };
+  if (ys.length === 0) return;
   ctx.strokeStyle = '#2f6db3';
   ctx.lineWidth = 3;
   ctx.beginPath();
-  ys.forEach((v, i) => (i === 0 ? ctx.moveTo(x(i), y(v)) : ctx.lineTo(x(i), y(v))));
+  ys.forEach((v, i) => (i === 0 ? ctx.moveTo(x(i + 1), y(v)) : ctx.lineTo(x(i + 1), y(v))));
   ctx.stroke();
 }
 
@@ -101,13 +183,14 @@ async function train() {
   try {
     const s = settings();
     if (!(s.heldOut >= 0 && s.heldOut <= 0.9)) throw new Error(`held out must be a share in [0, 0.9], got ${$('heldOut').value}`);
+    if (s.targets.length === 0) throw new Error('targets: name at least one layer (query, key, value)');
     const records = readRecords($('data').value);
     const { train, validation } = gift.splitRecords(records, [1 - s.heldOut, s.heldOut], s.seed);
     setStatus(`training on ${train.length} texts (${validation.length} held out)…`);
     const t0 = performance.now();
     const result = await gift.fineTuneClassifier({
       modelDir: MODEL_DIR, train, validation: validation.length ? validation : undefined, maxLength: s.maxLength,
-      method: { method: 'gift', rank: s.rank, target_modules: TARGETS },
+      method: s.method === 'lora' ? { method: 'lora', rank: s.rank, alpha: 2 * s.rank, target_modules: s.targets } : { method: 'gift', rank: s.rank, target_modules: s.targets },
       options: { ...gift.DEFAULT_TRAIN_OPTIONS, epochs: s.epochs, batchSize: s.batchSize, lr: s.lr, headLr: s.headLr, warmupRatio: 0.06, seed: s.seed },
       callbacks: {
         onStep: (log, total) => {
@@ -135,6 +218,7 @@ async function train() {
 async function loadSample() {
   const rows = await (await fetch('data/spam-sample.json')).json();
   $('data').value = rows.map((r) => `${r.label}\t${r.text}`).join('\n');
+  clearError(); // an earlier error (an empty Train, say) no longer applies
   countLines();
 }
 
@@ -144,6 +228,9 @@ function countLines() {
 }
 
 $('sample').addEventListener('click', loadSample);
+$('file').addEventListener('change', loadFile);
+$('method').addEventListener('change', describeFormat);
+describeFormat();
 $('train').addEventListener('click', train);
 $('data').addEventListener('input', countLines);
 drawCurve();

@@ -133,3 +133,46 @@ test('the page fine-tunes USE Lite on WebGPU, and its downloaded adapter is gift
   assert.ok(Math.abs(metrics.loss - state.validation!.loss) < 1e-4, `gift eval loss ${metrics.loss}, page ${state.validation!.loss}`);
   assert.ok(existsSync(join(out, 'adapter')));
 });
+
+test('the page says when WebGPU is a CPU emulator, draws labelled axes, takes a file, offers GIFT or LoRA with targets, clears an old error and names its adapter format', { skip: needsChromium, timeout: 300_000 }, async () => {
+  const work = mkdtempSync(join(tmpdir(), 'giftjs-page-ui-'));
+  const modelDir = join(work, 'use-lite');
+  convertUseLite(defaultUseLiteSource(), modelDir);
+  const { startDemoServer } = (await import(SERVER)) as { startDemoServer: (o: object) => Promise<{ url: string; close: () => Promise<void> }> };
+  const server = await startDemoServer({ port: 0, modelDir, sampleSize: 20 });
+  const browser = await launchBrowser();
+  try {
+    const page = await openPage(browser, server.url);
+    type UiState = PageState & { emulated: boolean; chart: { yTicks: number[]; xTicks: number[]; xLabel: string; yLabel: string } | null };
+    const read = () => page.evaluate(() => (window as unknown as { giftDemo: UiState }).giftDemo);
+    await page.waitForFunction(() => (window as unknown as { giftDemo: PageState }).giftDemo.ready, { timeout: 120_000 });
+    let state = await read();
+    if (state.emulated) assert.match(state.backend, /a CPU emulator, not a GPU: training runs on the processor and is slow/);
+    assert.match(await page.$eval('#backend', (e) => e.textContent ?? ''), state.emulated ? /CPU emulator/ : /WebGPU/);
+    assert.deepEqual([state.chart!.xLabel, state.chart!.yLabel], ['step', 'loss']);
+    assert.ok(state.chart!.yTicks.length >= 2 && state.chart!.xTicks.length >= 2, 'tick marks on both axes');
+    // An empty Train is an error; loading the sample clears it.
+    await page.click('#train');
+    await page.waitForFunction(() => (window as unknown as { giftDemo: PageState }).giftDemo.error !== null, { timeout: 60_000 });
+    await page.click('#sample');
+    await page.waitForFunction(() => (document.getElementById('data') as HTMLTextAreaElement).value.split('\n').length === 20);
+    state = await read();
+    assert.equal(state.error, null);
+    assert.doesNotMatch(state.status, /^error/);
+    // A JSON-lines file goes into the text box as label<TAB>text lines.
+    const file = join(work, 'texts.jsonl');
+    writeFileSync(file, texts().slice(0, 6).map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const input = await page.$('#file');
+    await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(file);
+    await page.waitForFunction(() => (document.getElementById('data') as HTMLTextAreaElement).value.split('\n').length === 6);
+    assert.equal((await page.$eval('#data', (e) => (e as HTMLTextAreaElement).value)).split('\n')[0], `${texts()[0]!.label}\t${texts()[0]!.text}`);
+    // The method and its targets; the note names what the download is.
+    assert.match(await page.$eval('#format', (e) => e.textContent ?? ''), /giftjs GIFT adapter .*GIFT is not a PEFT method, so PEFT does not/);
+    await page.select('#method', 'lora');
+    assert.match(await page.$eval('#format', (e) => e.textContent ?? ''), /a PEFT LoRA adapter .*PEFT and gift load it/);
+    assert.equal(await page.$eval('#targets', (e) => (e as HTMLInputElement).value), 'query,value');
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});

@@ -183,6 +183,47 @@ for (const [outtype, quantize, bound] of [['q8_0', null, 0.5], ['q4_0', 'int4', 
   });
 }
 
+const noLlamaCpp = existsSync(LLAMA_CPP_ENTRY) ? false : `node-llama-cpp 3.21.1 is not installed in ${LLAMA_CPP} (.ci/run installs it: npm i -E node-llama-cpp@3.21.1 --prefix ${LLAMA_CPP})`;
+
+test('GGUF qwen2 with a byte-level BPE vocabulary: a Qwen2 folder (q/k/v biases, tied head) exported, then read by llama.cpp with giftjs\'s log-probabilities (1e-4) and tokenization', { skip: noLlamaCpp }, async () => {
+  // The Qwen2 folder giftjs makes of the GGUF fixture written by llama.cpp's gguf package: its own tokenizer.json, config.json and weights.
+  process.env.GIFTJS_CACHE ??= mkdtempSync(join(tmpdir(), 'giftjs-cache-'));
+  const source = ggufModelFolder(fileURLToPath(new URL('../../../test/fixtures/gguf/qwen2-bpe.gguf', import.meta.url))).dir;
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-qwen2-gguf-'));
+  const merged = join(dir, 'qwen2');
+  // Through a merge first: the export reads a plain Hugging Face folder (safetensors), as users have them.
+  const adapter = join(dir, 'adapter');
+  const m = loadCausalLM(source);
+  const gift = attachAdapter(m, { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, 3);
+  const r = new Random(5);
+  for (const [, t] of gift.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.15 * r.normal())));
+  saveAdapter(adapter, gift, { path: source, architecture: m.config.architecture });
+  let run = spawnSync(process.execPath, [GIFT, 'merge', '--model', source, '--adapter', adapter, '--out', merged], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  const gguf = join(dir, 'qwen2.gguf');
+  run = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', merged, '--out', gguf, '--outtype', 'f32'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  const model = loadCausalLM(merged);
+  const tokenizer = Tokenizer.fromFolder(merged);
+  const text = 'The lazy dog jumps over 12345 foxes.';
+  const ids = tokenizer.encode(text);
+  const vocab = model.config.vocabSize;
+  const ours = logSoftmaxRows(noGrad(() => model.forward(ids, 1, ids.length).toFloat32Array()), vocab);
+  const llama = await llamaCpp();
+  const theirs = await llamaCppProbabilities(llama, gguf, ids);
+  let worst = 0;
+  theirs.forEach((probs, i) => {
+    for (const [token, p] of probs) if (p >= 1e-4) worst = Math.max(worst, Math.abs(Math.log(p) - ours[i * vocab + token]!));
+  });
+  assert.ok(worst < 1e-4, `llama.cpp vs giftjs log-probabilities on qwen2: max difference ${worst}`);
+  const lm = await llama.loadModel({ modelPath: gguf });
+  try {
+    for (const t of [text, "It's 2026:\n  Ünïcode 🦊"]) assert.deepEqual(Array.from(lm.tokenize(t)), tokenizer.encode(t, { addSpecialTokens: false }), t);
+  } finally {
+    await lm.dispose();
+  }
+});
+
 test('GGUF export refuses what it does not write, by name', { skip: needsShared('models/stories260K/stories260K.bin') }, () => {
   const s = setup();
   const bad = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 'x.gguf'), '--outtype', 'q4_k'], { encoding: 'utf8' });

@@ -23,13 +23,14 @@ const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 
 /** The architecture, hyperparameters and tensors (the tokenizer's keys come from the folder). */
 export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufModel {
   const c = model.config;
-  if (c.architecture !== 'LlamaForCausalLM' && c.architecture !== 'MistralForCausalLM') {
-    throw new GiftjsError(`GGUF export writes llama.cpp's "llama" architecture (LlamaForCausalLM, MistralForCausalLM) so far; ${c.architecture} is not supported yet`);
-  }
+  const arch = TO_GGUF[c.architecture];
+  if (!arch) throw new GiftjsError(`GGUF export writes llama.cpp's "llama", "qwen2" and "qwen3" architectures (${Object.keys(TO_GGUF).join(', ')}); ${c.architecture} is not supported yet`);
   if (c.ropeScaling) throw new GiftjsError(`GGUF export: rope_scaling '${c.ropeScaling.type}' needs llama.cpp's rope_freqs tensor, which is not written yet`);
-  if (c.layerWindows.some((w) => w > 0)) throw new GiftjsError('GGUF export: sliding-window attention is not written yet');
-  if (c.qkvBias || c.outputBias || c.mlpBias) throw new GiftjsError('GGUF export: attention or MLP biases are not written yet');
-  const arch = 'llama';
+  if (c.layerWindows.some((w) => w > 0)) throw new GiftjsError(`GGUF export: sliding-window attention is not written (llama.cpp's "${arch}" attends to every position)`);
+  // qwen2's q/k/v biases are its own; any other bias has no place in llama.cpp's tensors for these architectures.
+  if ((c.qkvBias && arch !== 'qwen2') || c.outputBias || c.mlpBias) throw new GiftjsError(`GGUF export: ${c.outputBias ? 'an o_proj' : c.mlpBias ? 'an MLP' : 'a q/k/v'} bias is not written for llama.cpp's "${arch}"`);
+  // llama.cpp's "llama" rotates interleaved pairs, so its converter permutes q and k; qwen2/qwen3 rotate halves as transformers does.
+  const permute = arch === 'llama';
   const metadata: GgufModel['metadata'] = [
     ['general.architecture', { type: 'string', value: arch }],
     ['general.name', { type: 'string', value: model.sourceDir?.split('/').filter(Boolean).pop() ?? 'giftjs' }],
@@ -68,9 +69,18 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
   model.model.layers.forEach((layer, i) => {
     const p = `blk.${i}.`;
     add(`${p}attn_norm.weight`, layer.input_layernorm.weight);
-    add(`${p}attn_q.weight`, layer.self_attn.q_proj!.weight, c.numHeads);
-    add(`${p}attn_k.weight`, layer.self_attn.k_proj!.weight, c.numKvHeads);
+    add(`${p}attn_q.weight`, layer.self_attn.q_proj!.weight, permute ? c.numHeads : 0);
+    add(`${p}attn_k.weight`, layer.self_attn.k_proj!.weight, permute ? c.numKvHeads : 0);
     add(`${p}attn_v.weight`, layer.self_attn.v_proj!.weight);
+    if (arch === 'qwen2') {
+      add(`${p}attn_q.bias`, layer.self_attn.q_proj!.bias!);
+      add(`${p}attn_k.bias`, layer.self_attn.k_proj!.bias!);
+      add(`${p}attn_v.bias`, layer.self_attn.v_proj!.bias!);
+    }
+    if (arch === 'qwen3') {
+      add(`${p}attn_q_norm.weight`, layer.self_attn.q_norm!.weight);
+      add(`${p}attn_k_norm.weight`, layer.self_attn.k_norm!.weight);
+    }
     add(`${p}attn_output.weight`, layer.self_attn.o_proj.weight);
     add(`${p}ffn_norm.weight`, layer.post_attention_layernorm.weight);
     add(`${p}ffn_gate.weight`, layer.mlp.gate_proj!.weight);
@@ -124,6 +134,9 @@ function encode(values: Float32Array, rows: number, cols: number, type: GgmlType
   }
   return out;
 }
+
+/** The Hugging Face architectures written as GGUF, and llama.cpp's name for each. */
+const TO_GGUF: Record<string, 'llama' | 'qwen2' | 'qwen3'> = { LlamaForCausalLM: 'llama', MistralForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3' };
 
 /** The GGUF architectures this family reads, and the Hugging Face architecture each becomes. */
 const FROM_GGUF = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' } as const;

@@ -15,6 +15,7 @@ import { mergeCommand } from './merge.js';
 import { prepareCommand } from './prepare.js';
 import { trainCommand } from './train.js';
 import { serveCommand } from './serve.js';
+import { pushCommand } from './push.js';
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   train: trainCommand,
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   eval: evalCommand,
   generate: generateCommand,
   serve: serveCommand,
+  push: pushCommand,
   merge: mergeCommand,
   export: exportCommand,
   prepare: prepareCommand,
@@ -45,6 +47,7 @@ commands:
   generate  text from a prompt (greedy or sampled), with an optional adapter
   serve     an OpenAI-compatible server (/v1/chat/completions, /v1/completions, streaming) for a model
   merge     fold an adapter into the weights and export a Hugging Face folder
+  push      upload an adapter (or merged model) folder to a hub repository, with a model card
   export    --format gguf: the model (adapter merged) as one GGUF file for llama.cpp / Ollama;
             --format wegeft: a GIFT adapter in the GIFT authors' PEFT-fork layout
   prepare   training data as token shards for PyTorch's engine (torchrun -m gift_torch.train)

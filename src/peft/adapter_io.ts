@@ -168,12 +168,13 @@ export function loadAdapter(dir: string, model: Module): AttachedAdapter {
   }
   if (typeof raw.method !== 'string') throw new GiftjsError(`${configPath}: no 'method' field (expected ${METHOD_NAMES.join(', ')})`);
   verifyWrittenFiles(dir, [ADAPTER_WEIGHTS]); // a flipped bit since giftjs wrote it is refused, not merged
-  const file = SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));
   // Names under another naming of the model's modules (transformers 5's, as PEFT 0.21 saves them)
-  // are read as the model's own; the config then targets exactly the modules the file adapts.
+  // are read as the model's own; the config then targets exactly the modules the file adapts. Only a
+  // model with such a naming needs the file's names before attaching (the config's errors come first otherwise).
   const naming = model.adapterNaming();
+  let file = naming ? SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS)) : null;
   const fileNameOf = new Map<string, string>();
-  for (const n of file.tensors.keys()) fileNameOf.set(naming ? renameTensor(n, naming.fromSaved) : n, n);
+  for (const n of file?.tensors.keys() ?? []) fileNameOf.set(renameTensor(n, naming!.fromSaved), n);
   if ([...fileNameOf].some(([ours, saved]) => ours !== saved) && raw.target_modules !== undefined) {
     const paths = loraModulePaths(fileNameOf.keys());
     if (paths.length > 0) raw.target_modules = paths;
@@ -182,8 +183,12 @@ export function loadAdapter(dir: string, model: Module): AttachedAdapter {
   try {
     adapter = attachAdapter(model, raw, 0, configPath);
   } catch (err) {
-    file.close();
+    file?.close();
     throw err;
+  }
+  if (!file) {
+    file = SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));
+    for (const n of file.tensors.keys()) fileNameOf.set(n, n);
   }
   const loaded: Tensor[] = [];
   const used = new Set<string>();

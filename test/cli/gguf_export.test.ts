@@ -229,13 +229,13 @@ test('GGUF export refuses what it does not write, by name', { skip: needsShared(
   const bad = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 'x.gguf'), '--outtype', 'q4_k'], { encoding: 'utf8' });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--outtype must be f32, f16, bf16, q8_0, q4_0, got 'q4_k'/);
-  // A Qwen3 folder (with a tokenizer beside it): llama.cpp's qwen3 architecture is not written yet.
-  const qwen = join(s.dir, 'qwen3');
-  cpSync(fileURLToPath(new URL('../../../test/fixtures/qwen3/qwen3', import.meta.url)), qwen, { recursive: true });
+  // A Phi-3 folder (with a tokenizer beside it): llama.cpp's phi3 architecture is not written yet.
+  const qwen = join(s.dir, 'phi3');
+  cpSync(fileURLToPath(new URL('../../../test/fixtures/sliding_window/phi3', import.meta.url)), qwen, { recursive: true });
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(s.model, f), join(qwen, f));
   const q = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', qwen, '--out', join(s.dir, 'q.gguf')], { encoding: 'utf8' });
   assert.notEqual(q.status, 0);
-  assert.match(q.stderr, /GGUF export writes llama\.cpp's "llama" architecture \(LlamaForCausalLM, MistralForCausalLM\) so far; Qwen3ForCausalLM is not supported yet/);
+  assert.match(q.stderr, /GGUF export writes llama\.cpp's "llama", "qwen2" and "qwen3" architectures \(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM\); Phi3ForCausalLM is not supported yet/);
   assert.ok(!existsSync(join(s.dir, 'q.gguf')), 'nothing written');
   // What would not fit is refused before loading, naming what it needs.
   const tight = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 't.gguf'), '--memory-limit', '10M'], { encoding: 'utf8' });

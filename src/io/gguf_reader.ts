@@ -3,6 +3,7 @@
 // Other tensor types (k-quants, i-quants) are refused by name. Read through a file handle, a slice
 // at a time, so a file of any size is never held whole. Bounds are checked before anything is sized
 // by the file: a GGUF is an input, and a hostile one gets a clear error, not an allocation.
+import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { float16ToFloat32, bf16ToFloat32 } from '../tensor/dtype.js';
 import { GiftjsError } from '../errors.js';
@@ -36,12 +37,20 @@ export interface GgufTensorInfo {
 }
 
 const MAX_STRING = 64 * 2 ** 20;
+
+/** A value from the file as a message shows it: at most 80 characters (a hostile file's names can be megabytes). */
+export function preview(v: unknown): string {
+  const text = typeof v === 'string' ? JSON.stringify(v) : Array.isArray(v) ? `a list of ${v.length}` : JSON.stringify(String(v));
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
 const MAX_ARRAY = 2 ** 24;
 const MAX_ENTRIES = 2 ** 20;
 
 export class GgufFile {
   readonly metadata = new Map<string, GgufMetadataValue>();
   readonly tensors = new Map<string, GgufTensorInfo>();
+  /** Where the tensor data starts: everything before is the header (metadata and tensor table). */
+  dataStart = 0;
   private readonly fd: number;
   private readonly size: number;
 
@@ -90,23 +99,23 @@ export class GgufFile {
     for (let i = 0; i < tensorCount; i++) {
       const name = c.string();
       const nDims = c.u32();
-      if (nDims < 1 || nDims > 4) this.fail(`tensor '${name}' has ${nDims} dimensions (1 to 4 allowed)`);
-      const dims = Array.from({ length: nDims }, () => c.count(`a dimension of '${name}'`, 2 ** 40));
-      infos.push({ name, dims, type: c.u32(), offset: c.count(`the offset of '${name}'`, 2 ** 52) });
+      if (nDims < 1 || nDims > 4) this.fail(`tensor ${preview(name)} has ${nDims} dimensions (1 to 4 allowed)`);
+      const dims = Array.from({ length: nDims }, () => c.count(`a dimension of ${preview(name)}`, 2 ** 40));
+      infos.push({ name, dims, type: c.u32(), offset: c.count(`the offset of ${preview(name)}`, 2 ** 52) });
     }
     const alignment = this.metadata.get('general.alignment') ?? 32;
     if (typeof alignment !== 'number' || alignment <= 0 || alignment % 8 !== 0) this.fail(`general.alignment ${String(alignment)} is not a positive multiple of 8`);
-    const dataStart = Math.ceil(c.position / alignment) * alignment;
+    const dataStart = (this.dataStart = Math.ceil(c.position / alignment) * alignment);
     for (const t of infos) {
-      if (this.tensors.has(t.name)) this.fail(`tensor '${t.name}' is listed twice`);
+      if (this.tensors.has(t.name)) this.fail(`tensor ${preview(t.name)} is listed twice`);
       const kind = READABLE[t.type];
       const shape = [...t.dims].reverse();
       const values = shape.reduce((a, b) => a * b, 1);
       const typeName = kind?.name ?? OTHER_TYPES[t.type] ?? `type ${t.type}`;
       const bytes = kind ? (values / kind.values) * kind.bytes : 0;
-      if (kind && (t.dims[0]! % kind.values !== 0)) this.fail(`tensor '${t.name}' (${typeName}) has rows of ${t.dims[0]} values, not whole blocks of ${kind.values}`);
+      if (kind && (t.dims[0]! % kind.values !== 0)) this.fail(`tensor ${preview(t.name)} (${typeName}) has rows of ${t.dims[0]} values, not whole blocks of ${kind.values}`);
       const offset = dataStart + t.offset;
-      if (kind && offset + bytes > this.size) this.fail(`tensor '${t.name}' ends at byte ${offset + bytes}, past the end of the file (${this.size} bytes): the file is truncated`);
+      if (kind && offset + bytes > this.size) this.fail(`tensor ${preview(t.name)} ends at byte ${offset + bytes}, past the end of the file (${this.size} bytes): the file is truncated`);
       this.tensors.set(t.name, { name: t.name, shape, type: t.type, typeName, offset, bytes });
     }
   }
@@ -124,15 +133,27 @@ export class GgufFile {
       case 8: return c.string();
       case 9: {
         const elem = c.u32();
-        const n = c.count(`the length of ${key}`, MAX_ARRAY);
-        if (elem === 9) this.fail(`${key}: arrays of arrays are not supported`);
+        const n = c.count(`the length of ${preview(key)}`, MAX_ARRAY);
+        if (elem === 9) this.fail(`${preview(key)}: arrays of arrays are not supported`);
         return Array.from({ length: n }, () => this.value(c, elem, key));
       }
       case 10: return c.bigU64();
       case 11: return c.bytes(8).readBigInt64LE(0);
       case 12: return c.bytes(8).readDoubleLE(0);
-      default: return this.fail(`metadata ${key} has value type ${type}, which GGUF does not define`);
+      default: return this.fail(`metadata ${preview(key)} has value type ${type}, which GGUF does not define`);
     }
+  }
+
+  /** sha256 of the header (metadata and tensor table): what a model folder made from the file depends on. */
+  headerDigest(): string {
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let at = 0; at < this.dataStart; at += buf.length) {
+      const n = Math.min(buf.length, this.dataStart - at);
+      readFully(this.fd, buf.subarray(0, n), at, () => this.fail('the file is truncated'));
+      hash.update(buf.subarray(0, n));
+    }
+    return hash.digest('hex');
   }
 
   /** A metadata value, or `fallback` when absent; `fail` names the key when it has the wrong kind. */
@@ -143,7 +164,7 @@ export class GgufFile {
       return fallback;
     }
     if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
-    if (typeof v !== 'number') this.fail(`metadata ${key} must be a number, got ${JSON.stringify(String(v))}`);
+    if (typeof v !== 'number') this.fail(`metadata ${key} must be a number, got ${preview(v)}`);
     return v;
   }
 

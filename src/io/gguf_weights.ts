@@ -1,9 +1,10 @@
 // A GGUF file's tensors under a model's Hugging Face names, for the strict loader: what a model
 // folder made from a GGUF (models/gguf_import.ts) holds instead of safetensors. Its descriptor,
-// gguf_source.json, names the file (with the size and modification time it had, so a file changed
-// since is refused, not read as something else) and, for each parameter, the GGUF tensor it reads
+// gguf_source.json, names the file (with the digest of the header the folder was made from, so a file
+// whose metadata or tensor table changed since is refused, not read as something else; the tensors'
+// values are always read from the file as it is) and, for each parameter, the GGUF tensor it reads
 // and whether its rows go back from llama.cpp's interleaved RoPE pairs to Hugging Face's halves.
-import { statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GgufFile } from './gguf_reader.js';
 import { readJsonFile } from './hf_folder.js';
@@ -23,8 +24,8 @@ export interface GgufTensorSource {
 
 export interface GgufSourceDescriptor {
   path: string;
-  size: number;
-  mtimeMs: number;
+  /** sha256 of the file's header when the folder was made (GgufFile.headerDigest). */
+  header: string;
   tensors: Record<string, GgufTensorSource>;
 }
 
@@ -36,16 +37,12 @@ export class GgufWeights {
     const descriptorPath = join(dir, GGUF_SOURCE_FILE);
     const d = readJsonFile(descriptorPath) as unknown as GgufSourceDescriptor;
     if (typeof d.path !== 'string' || typeof d.tensors !== 'object' || d.tensors === null) throw new GiftjsError(`${descriptorPath}: not a GGUF source descriptor (path, tensors)`);
-    let now: { size: number; mtimeMs: number };
-    try {
-      now = statSync(d.path);
-    } catch {
-      throw new GiftjsError(`${descriptorPath}: the GGUF it was made from, ${d.path}, is gone`);
-    }
-    if (now.size !== d.size || now.mtimeMs !== d.mtimeMs) {
-      throw new GiftjsError(`${d.path} changed since ${dir} was made from it (size or time differ); pass the .gguf file again as --model to read it afresh`);
-    }
+    if (!existsSync(d.path)) throw new GiftjsError(`${descriptorPath}: the GGUF it was made from, ${d.path}, is gone`);
     this.file = GgufFile.open(d.path);
+    if (this.file.headerDigest() !== d.header) {
+      this.file.close();
+      throw new GiftjsError(`${d.path} changed since ${dir} was made from it (its metadata or tensor table differ); pass the .gguf file again as --model to read it afresh`);
+    }
     this.map = new Map(Object.entries(d.tensors));
   }
 

@@ -1,16 +1,16 @@
 // A GGUF file as --model: llama.cpp's file becomes a model folder the rest of giftjs reads like any
 // other -- config.json and the tokenizer files derived from its metadata, and gguf_source.json
 // pointing at the file for the weights (io/gguf_weights.ts), so no tensor is copied. The folder is
-// made once per file (its path, size and time) under the giftjs cache ($GIFTJS_CACHE, default
+// made once per file (its path and header) under the giftjs cache ($GIFTJS_CACHE, default
 // ~/.cache/giftjs/gguf/), atomically. The family that reads a GGUF architecture says how its keys
 // and tensors map (ModelFamily.fromGguf: models/llama/gguf.ts for "llama").
 import { createHash } from 'node:crypto';
-import { realpathSync, statSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { fileExists } from '../io/files.js';
-import { GgufFile } from '../io/gguf_reader.js';
+import { GgufFile, preview } from '../io/gguf_reader.js';
 import { GGUF_SOURCE_FILE, type GgufSourceDescriptor, type GgufTensorSource } from '../io/gguf_weights.js';
 import { sentencePieceTokenizerJson } from '../io/sentencepiece_json.js';
 import { BYTE_LEVEL_PRE_TOKENIZERS, byteLevelTokenizerJson } from '../io/byte_level_bpe_json.js';
@@ -29,28 +29,28 @@ export function giftjsCacheDir(): string {
 
 /** The model folder for a .gguf file (made now, or found from an earlier run), and what to tell the user. */
 export function ggufModelFolder(path: string): { dir: string; note: string } {
-  let stat: { size: number; mtimeMs: number };
   let real: string;
   try {
-    stat = statSync(path);
     real = realpathSync(path);
   } catch {
     throw new GiftjsError(`--model ${path}: no such file`);
   }
-  const key = createHash('sha256').update(`${real}\n${stat.size}\n${stat.mtimeMs}`).digest('hex').slice(0, 16);
-  const dir = join(giftjsCacheDir(), 'gguf', `${basename(path).replace(/\.gguf$/i, '').replace(/[^A-Za-z0-9._-]/g, '_')}-${key}`);
   const file = GgufFile.open(real);
   try {
+    // One folder per file and header: what the folder holds comes from the header alone.
+    const header = file.headerDigest();
+    const key = createHash('sha256').update(`${real}\n${header}`).digest('hex').slice(0, 16);
+    const dir = join(giftjsCacheDir(), 'gguf', `${basename(path).replace(/\.gguf$/i, '').replace(/[^A-Za-z0-9._-]/g, '_')}-${key}`);
     const types = [...new Set([...file.tensors.values()].map((t) => t.typeName))].sort();
     const note = `${path}: GGUF (${types.join(', ')}) read through ${dir}; quantized tensors are dequantized to float32 as they load (--quantize int8|int4 quantizes them again)`;
     if (fileExists(join(dir, GGUF_SOURCE_FILE))) return { dir, note };
     const arch = file.string('general.architecture');
     const importers = modelFamilies().flatMap((f) => Object.entries(f.fromGguf ?? {}));
     const importer = importers.find(([a]) => a === arch)?.[1];
-    if (!importer) throw new GiftjsError(`${path}: GGUF architecture ${JSON.stringify(arch)} is not supported (supported: ${importers.map(([a]) => a).join(', ')})`);
+    if (!importer) throw new GiftjsError(`${path}: GGUF architecture ${preview(arch)} is not supported (supported: ${importers.map(([a]) => a).join(', ')})`);
     const imported = importer(file);
     const tokenizer = ggufTokenizerFiles(file);
-    const descriptor: GgufSourceDescriptor = { path: real, size: stat.size, mtimeMs: stat.mtimeMs, tensors: imported.tensors };
+    const descriptor: GgufSourceDescriptor = { path: real, header, tensors: imported.tensors };
     const json = (v: unknown) => [`${JSON.stringify(v, null, 2)}\n`];
     writeFolderAtomic(dir, (tmp) => {
       writeFileAtomic(join(tmp, 'config.json'), json(imported.config));
@@ -74,7 +74,7 @@ export function ggufModelFolder(path: string): { dir: string; note: string } {
 function byteLevelTokenizerFiles(file: GgufFile): { tokenizer: Record<string, unknown>; config: Record<string, unknown> } {
   const pre = file.string('tokenizer.ggml.pre') ?? 'default';
   if (!Object.hasOwn(BYTE_LEVEL_PRE_TOKENIZERS, pre)) {
-    throw new GiftjsError(`${file.path}: tokenizer.ggml.pre '${pre}' is not supported (the byte-level split patterns giftjs knows: ${Object.keys(BYTE_LEVEL_PRE_TOKENIZERS).join(', ')})`);
+    throw new GiftjsError(`${file.path}: tokenizer.ggml.pre ${preview(pre)} is not supported (the byte-level split patterns giftjs knows: ${Object.keys(BYTE_LEVEL_PRE_TOKENIZERS).join(', ')})`);
   }
   const tokens = file.array('tokenizer.ggml.tokens');
   const merges = file.array('tokenizer.ggml.merges');
@@ -110,7 +110,7 @@ function ggufTokenizerFiles(file: GgufFile): { tokenizer: Record<string, unknown
   const model = file.string('tokenizer.ggml.model');
   if (model === null) return null;
   if (model === 'gpt2') return byteLevelTokenizerFiles(file);
-  if (model !== 'llama') throw new GiftjsError(`${file.path}: tokenizer.ggml.model '${model}' is not supported (the SentencePiece 'llama' and byte-level BPE 'gpt2' vocabularies are)`);
+  if (model !== 'llama') throw new GiftjsError(`${file.path}: tokenizer.ggml.model ${preview(model)} is not supported (the SentencePiece 'llama' and byte-level BPE 'gpt2' vocabularies are)`);
   const tokens = file.array('tokenizer.ggml.tokens');
   const scores = file.array('tokenizer.ggml.scores');
   const types = file.array('tokenizer.ggml.token_type');
@@ -120,7 +120,7 @@ function ggufTokenizerFiles(file: GgufFile): { tokenizer: Record<string, unknown
   if (types && types.length !== tokens.length) throw new GiftjsError(`${file.path}: tokenizer.ggml.token_type lists ${types.length} types for ${tokens.length} tokens`);
   const typeOf = (id: number) => (types ? Number(types[id]) : TOKEN_TYPE.normal);
   const odd = types?.findIndex((t) => t === TOKEN_TYPE.userDefined) ?? -1;
-  if (odd >= 0) throw new GiftjsError(`${file.path}: token ${odd} (${JSON.stringify(tokens[odd])}) is user-defined; user-defined tokens are not supported yet`);
+  if (odd >= 0) throw new GiftjsError(`${file.path}: token ${odd} (${preview(tokens[odd])}) is user-defined; user-defined tokens are not supported yet`);
   const pieces = tokens as string[];
   const idKey = (k: string) => (file.metadata.has(`tokenizer.ggml.${k}`) ? file.number(`tokenizer.ggml.${k}`) : null);
   const pieceOf = (id: number | null) => (id !== null && id >= 0 && id < pieces.length ? pieces[id]! : null);

@@ -22,6 +22,8 @@ import { buildSeqClsExamples, detectSeqClsFields, labelSpaceOf } from '../../src
 import { GiftjsError } from '../../src/errors.js';
 import { readLlama2cCheckpoint, readLlama2cTokenizer } from '../../src/io/llama2c.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
+import { ggufModelFolder } from '../../src/models/gguf_import.js';
+import { noGrad } from '../../src/tensor/autograd.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { loadCausalLM, loadSequenceClassifier } from '../../src/models/registry.js';
 import { ViTForImageClassification } from '../../src/models/vit/model.js';
@@ -281,6 +283,15 @@ export const TARGETS: FuzzTarget[] = [
     writeFileSync(p, bytes);
     withTensors(p);
   }),
+  // A GGUF read as --model: header, metadata, tensor table, the folder made of it, the model and its tokenizer.
+  ...['tiny-q8_0.gguf', 'qwen2-bpe.gguf'].map((seed) => fileTarget(`gguf ${seed}`, () => mutatedBytes(readFileSync(join(FIX, 'gguf', seed)), 400), (bytes, scratch) => {
+    const p = join(scratch, `case-${seed}`);
+    writeFileSync(p, bytes);
+    process.env.GIFTJS_CACHE = join(scratch, 'cache');
+    const { dir } = ggufModelFolder(p);
+    noGrad(() => loadCausalLM(dir).forward([1, 2, 3], 1, 3).dispose());
+    Tokenizer.fromFolder(dir).encode('Hello world, 12345 once upon a time');
+  })),
   fileTarget('llama config.json', () => mutatedJson(readJson(join(LLAMA, 'config.json'))), (text, scratch) => {
     writeFileSync(join(scratch, 'config.json'), text);
     loadCausalLM(scratch);

@@ -5,7 +5,7 @@
 // .gguf as --model; and what is not read is refused by name.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, copyFileSync, utimesSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync, copyFileSync, utimesSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -114,13 +114,19 @@ test('gift eval, generate and inspect take a .gguf as --model, saying how it is 
   assert.ok(Math.abs(lossOf('--model', merged) - adapted) < 1e-5, 'merged = adapted');
 });
 
-test('a GGUF changed after its folder was made is refused, not read as something else; unread types are named', () => {
+test('a GGUF whose header changed after its folder was made is refused, not read as something else; unread types are named', () => {
   const work = mkdtempSync(join(tmpdir(), 'giftjs-gguf-'));
   const copy = join(work, 'm.gguf');
   copyFileSync(join(DIR, 'tiny-f32.gguf'), copy);
   const { dir } = ggufModelFolder(copy);
-  utimesSync(copy, new Date(), new Date(Date.now() + 5000));
-  assert.throws(() => loadCausalLM(dir), /m\.gguf changed since .* was made from it/);
+  // Another file of the same size under the same name, with the same time: its header differs.
+  const { mtime } = statSync(copy);
+  const other = readFileSync(copy);
+  other[other.indexOf(Buffer.from('tiny')) + 1] = 0x78; // general.name tiny -> txny
+  writeFileSync(copy, other);
+  utimesSync(copy, mtime, mtime);
+  assert.throws(() => loadCausalLM(dir), /m\.gguf changed since .* was made from it \(its metadata or tensor table differ\)/);
+  assert.notEqual(ggufModelFolder(copy).dir, dir, 'read afresh, it gets its own folder');
   // A k-quant tensor: the file's type byte rewritten (the reader refuses it before reading its bytes).
   const bytes = readFileSync(join(DIR, 'tiny-f32.gguf'));
   const f = GgufFile.open(join(DIR, 'tiny-f32.gguf'));

@@ -12,7 +12,7 @@ import { emptyQuantized } from '../../tensor/quantized.js';
 import { quantizeValues } from '../../tensor/tensor.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { LlamaForCausalLM } from './model.js';
-import type { GgufFile } from '../../io/gguf_reader.js';
+import { preview, type GgufFile } from '../../io/gguf_reader.js';
 import type { GgufTensorSource } from '../../io/gguf_weights.js';
 import type { GgufImport } from '../gguf_import.js';
 import { GiftjsError } from '../../errors.js';
@@ -162,7 +162,7 @@ export function llamaFromGguf(file: GgufFile, arch: LlamaGgufArchitecture = 'lla
   const scalingType = file.string(key('rope.scaling.type'));
   let ropeScaling: Record<string, unknown> | null = null;
   if (scalingType === 'linear') ropeScaling = { rope_type: 'linear', factor: file.number(key('rope.scaling.factor')) };
-  else if (scalingType !== null && scalingType !== 'none') throw new GiftjsError(`${file.path}: ${key('rope.scaling.type')} '${scalingType}' is not supported (none and linear are)`);
+  else if (scalingType !== null && scalingType !== 'none') throw new GiftjsError(`${file.path}: ${key('rope.scaling.type')} ${preview(scalingType)} is not supported (none and linear are)`);
   const tokens = file.array('tokenizer.ggml.tokens');
   const tied = !file.tensors.has('output.weight');
   const id = (k: string): number | null => (file.metadata.has(k) ? file.number(k) : null);
@@ -211,6 +211,6 @@ export function llamaFromGguf(file: GgufFile, arch: LlamaGgufArchitecture = 'lla
   }
   const read = new Set(Object.values(tensors).map((t) => t.tensor));
   const unread = [...file.tensors.keys()].filter((n) => !read.has(n));
-  if (unread.length > 0) throw new GiftjsError(`${file.path}: tensors ${unread.slice(0, 4).join(', ')}${unread.length > 4 ? ', ...' : ''} have no place in a ${FROM_GGUF[arch]} (tensors giftjs does not read in GGUF "${arch}" files)`);
+  if (unread.length > 0) throw new GiftjsError(`${file.path}: tensors ${unread.slice(0, 4).map(preview).join(', ')}${unread.length > 4 ? ', ...' : ''} have no place in a ${FROM_GGUF[arch]} (tensors giftjs does not read in GGUF "${arch}" files)`);
   return { config, tensors };
 }

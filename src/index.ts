@@ -15,6 +15,10 @@ export { gradcheck, type GradcheckOptions, type GradcheckResult } from './testin
 export { LlamaForCausalLM } from './models/llama/model.js';
 export { KVCache, shiftLabels, type CausalLM, type CausalLMConfig } from './models/causal_lm.js';
 export { parseLlamaConfig, type LlamaConfig } from './models/llama/config.js';
+export { GemmaForCausalLM } from './models/gemma/model.js';
+export { parseGemmaConfig, type GemmaConfig } from './models/gemma/config.js';
+export { ggufModelFolder } from './models/gguf_import.js';
+export { GgufFile } from './io/gguf_reader.js';
 export {
   loadCausalLM, readModelConfig, loadSequenceClassifier, loadImageClassifier, loadModel, modelArchitecture, modelFamily, modelFamilies, registerModelFamily,
   type ModelFamily, type ModelKind, type LoadOptions,
@@ -52,7 +56,12 @@ export { BertForSequenceClassification, BertModel } from './models/bert/model.js
 export { parseBertConfig, type BertConfig } from './models/bert/config.js';
 export { AdamW } from './train/optimizer.js';
 export { writeTrainingReport } from './train/report.js';
-export { generate, type GenerateOptions } from './generate/generate.js';
+export { generate, generateTokens, type GenerateOptions } from './generate/generate.js';
+export { TextStream } from './generate/text_stream.js';
+export { createOpenAIServer, type ServeOptions } from './serve/openai_server.js';
+export { pushFolder, type PushOptions, type PushResult } from './io/hub_push.js';
+export { packExamples, collatePacked } from './data/packing.js';
+export { mixExamples, type DataSource } from './data/mixing.js';
 export { evaluatePerplexity } from './eval/perplexity.js';
 export { evaluateGenerationTask } from './eval/tasks.js';
 export { GIFTJS_VERSION } from './version.js';

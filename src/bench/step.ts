@@ -4,7 +4,7 @@ import { markForwardStart, startProfiling, stopProfiling, type OpProfile, type O
 import { performance } from 'node:perf_hooks';
 import { setBf16Compute } from '../backend/index.js';
 import type { CausalLM } from '../models/causal_lm.js';
-import { shiftLabels } from '../models/llama/model.js';
+import { shiftLabels } from '../models/causal_lm.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
 import { attachAdapter } from '../peft/adapter_io.js';
 import { tidy } from '../tensor/memory.js';

@@ -7,7 +7,7 @@ import { Embedding, Linear, RMSNorm } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { scaledDotProductAttention } from '../ops/attention.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
-import { shiftLabels } from '../models/llama/model.js';
+import { shiftLabels } from '../models/causal_lm.js';
 import { add } from '../ops/elementwise.js';
 import { swiglu } from '../ops/activations.js';
 import { reshape, transpose } from '../ops/shape_ops.js';

@@ -49,7 +49,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   }
   const c = readModelConfig(dir);
   const rank = intOption(values.rank, 'rank', 64);
-  const targets = listOption(values.targets) ?? ['q_proj', 'v_proj'];
+  const targets = listOption(values.targets) ?? readModelConfig(dir).defaultTargets;
   const layers = layersOption(values.layers);
   // Counted on the model's own module tree, built without storage: no second description of any architecture.
   const shapes = () => buildModelShapes(dir, 'causal-lm')!;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { DATA_FORMATS } from '../data/examples.js';
 import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
-import { loadCausalLM } from '../models/registry.js';
+import { loadCausalLM, readModelConfig } from '../models/registry.js';
 import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import { METHOD_NAMES, peftMethod } from '../peft/registry.js';
 import { writeTrainingReport } from '../train/report.js';
@@ -50,7 +50,7 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --config <file>, -c    settings from a YAML or JSON file (keys are these flags' names: lr, batch_size,
                          targets: [q_proj, v_proj], ...); flags given beside it override it. Each run
                          writes what it used to <out>/config.yaml
-  --targets a,b          module names (default q_proj,v_proj)   --layers 0,1,4-7   only these blocks
+  --targets a,b          module names (default q_proj,v_proj; Phi-3: qkv_proj)   --layers 0,1,4-7   only these blocks
   --share target|input-size   GIFT: one (phi, psi) per target name, or per input size
   --dropout P            LoRA dropout
   --epochs N | --max-steps N   length of training (default 1 epoch)
@@ -190,7 +190,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     ...(preset && preset.method.method === methodName ? preset.method : {}),
     method: methodName,
     rank,
-    target_modules: listOption(values.targets) ?? (preset?.method.target_modules as string[] | undefined) ?? ['q_proj', 'v_proj'],
+    target_modules: listOption(values.targets) ?? (preset?.method.target_modules as string[] | undefined) ?? defaultTargets(modelDir, values.task ?? preset?.task),
     layers: layersOption(values.layers),
   };
   refuseFlagsTheMethodIgnores(values, methodName);
@@ -354,6 +354,12 @@ function withReporting(callbacks: TrainCallbacks, reportTo: string | undefined, 
 function reportToOption(flag: string | undefined): 'tensorboard' | 'none' {
   if (flag === undefined || flag === 'none' || flag === 'tensorboard') return flag ?? 'none';
   throw new GiftjsError(`--report-to must be tensorboard or none, got '${flag}'${flag === 'wandb' ? ' (Weights & Biases is not supported; TensorBoard event files are)' : ''}`);
+}
+
+/** The model's own default targets (a causal LM's config says them), else the paper's q_proj,v_proj. */
+function defaultTargets(modelDir: string, task: unknown): string[] {
+  if (task === 'seqcls' || task === 'imgcls') return ['q_proj', 'v_proj'];
+  return readModelConfig(modelDir).defaultTargets;
 }
 
 /** The flags that set a method's config fields (PeftMethod.settings). */

@@ -32,6 +32,11 @@ export interface CausalLMConfig {
   raw: Record<string, unknown>;
   /** Lines a family adds to `gift inspect` (RoPE, biases, norms: what sets it apart). */
   details(): string[];
+  /**
+   * What GIFT and LoRA target when no --targets is given: the paper's query and value projections,
+   * or the layer that holds them (Phi-3's fused qkv_proj).
+   */
+  defaultTargets: string[];
 }
 
 /** How a checkpoint's weights are held once loaded. */

@@ -6,7 +6,8 @@
 // tools/make_gemma_fixtures.py wrote cli_reference.json beside each folder).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -43,3 +44,12 @@ for (const folder of FOLDERS) {
     assert.equal(generated.replace(/\n$/, ''), ref.generated, 'greedy continuation');
   });
 }
+
+test('Phi-3 trains without --targets: its fused qkv_proj is the default, one GIFT group', () => {
+  const dir = join(FIXTURES, 'sliding_window/phi3');
+  const out = join(mkdtempSync(join(tmpdir(), 'giftjs-phi3-')), 'run');
+  const r = spawnSync(process.execPath, [GIFT, 'train', '--model', dir, '--data', join(dir, '..', 'texts.jsonl'), '--out', out, '--max-steps', '2', '--rank', '4'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /gift group 'qkv_proj': 2 layers \(qkv_proj\), in 32, rank 4: 256 parameters/);
+  assert.match(gift('inspect', dir, '--rank', '4'), /trainable on qkv_proj, rank 4:/);
+});

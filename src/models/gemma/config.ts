@@ -101,6 +101,7 @@ export function parseGemmaConfig(raw: Record<string, unknown>, source = 'config.
     finalLogitSoftcap: capOf('final_logit_softcapping', 30),
     attnLogitSoftcap: capOf('attn_logit_softcapping', 50),
     layerWindows: layerWindows(raw, numLayers, gemma3, fail),
+    defaultTargets: ['q_proj', 'v_proj'],
     globalRope,
     localRope,
   };

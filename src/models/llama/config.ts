@@ -104,6 +104,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     mlpBias: raw.mlp_bias === true,
     qkNorm: arch === 'Qwen3ForCausalLM',
     fusedProjections: phi3,
+    defaultTargets: phi3 ? ['qkv_proj'] : ['q_proj', 'v_proj'],
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
     eosTokenIds: typeof eos === 'number' ? [eos] : Array.isArray(eos) ? eos.filter((e): e is number => typeof e === 'number') : [],
     torchDtype: configDtype(raw),

@@ -33,3 +33,19 @@ test('the README\'s library examples run as printed', () => {
   });
   assert.ok(existsSync(join(dir, 'runs/gift/adapter/adapter_model.safetensors')), 'the first example saved its adapter');
 });
+
+test('the README\'s training line with mixing, packing and TensorBoard runs as printed', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const line = /^ {4}npx gift (train --model \.\/my-model --data a\.jsonl,b\.jsonl .*)$/m.exec(readme)?.[1];
+  assert.ok(line, 'the README prints the line');
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-readme-mix-'));
+  writeSyntheticLlama(join(dir, 'my-model'), { hidden: 32, intermediate: 64, layers: 2, heads: 4, kvHeads: 2, vocab: 96, tied: true }, 'F32', { tokenizerFrom: join(ROOT, 'test/fixtures/llama/llama3-scaled-tied') });
+  for (const [name, n] of [['a.jsonl', 6], ['b.jsonl', 10]] as const) {
+    writeFileSync(join(dir, name), Array.from({ length: n }, (_, i) => JSON.stringify({ text: `${name} says line ${i}` })).join('\n') + '\n');
+  }
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), ...line.split(/\s+/)], { cwd: dir, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /mixed 16 training examples/);
+  assert.match(r.stderr, /--pack: 16 examples in \d+ rows/);
+  assert.ok(existsSync(join(dir, 'runs/mix/tensorboard')), 'event files written');
+});

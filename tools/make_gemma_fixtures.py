@@ -12,8 +12,8 @@ Folders written (3 layers, vocabulary 96, hidden 32, 4/2 heads of head_dim 16, t
   gemma3-bf16/  the same model saved in bfloat16 (untied head); its outputs those of the bf16 weights in float32.
   gemma2/       Gemma2ForCausalLM (float32, tied), final_logit_softcapping 3 and attn_logit_softcapping 0.6
                 (small, so the caps matter), layer_types by transformers' default (every second layer global).
-  gemma3-lora/  PEFT 0.21 LoRA r4 alpha 8 on every linear layer of gemma3/, with the adapted outputs.
-gemma3/ and gemma2/ also get the tokenizer and cli_reference.json (with adapter_loss for gemma3/) as
+  gemma3-lora/, gemma2-lora/   PEFT 0.21 LoRA r4 alpha 8 on every linear layer of gemma3/ and gemma2/, with the adapted outputs.
+gemma3/ and gemma2/ also get the tokenizer and cli_reference.json (with the adapter's loss) as
 tools/make_sliding_window_fixtures.py describes; token ids 1 and 2 are BOS and EOS, as that tokenizer has them.
 Each reference.safetensors holds what tools/make_sliding_window_fixtures.py describes: input_ids and
 attention_mask I32 [2, 14] (row 1 left-padded by 3), logits F32 [2, 14, 96], loss F32 [] (row 0, no
@@ -75,21 +75,21 @@ def main():
         if name != "gemma3-bf16":
             write_cli_reference(d, ref)
         print(name, open(os.path.join(d, "config.json")).read())
-    base = AutoModelForCausalLM.from_pretrained(os.path.join(out, "gemma3")).eval()
-    base.config._attn_implementation = "eager"
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    pm = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=targets))
-    g = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for n, p in pm.named_parameters():
-            if "lora_A" in n or "lora_B" in n:
-                p.copy_(0.3 * torch.randn(p.shape, generator=g))
-    pm.eval()
-    d = os.path.join(out, "gemma3-lora")
-    pm.save_pretrained(d)
-    save_reference(os.path.join(d, "reference.safetensors"), outputs(pm, ids, mask))
-    add_adapter_loss(os.path.join(out, "gemma3"), pm)
-
+    for name in ("gemma3", "gemma2"):
+        base = AutoModelForCausalLM.from_pretrained(os.path.join(out, name)).eval()
+        base.config._attn_implementation = "eager"
+        pm = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=targets))
+        g = torch.Generator().manual_seed(11)
+        with torch.no_grad():
+            for n, p in pm.named_parameters():
+                if "lora_A" in n or "lora_B" in n:
+                    p.copy_(0.3 * torch.randn(p.shape, generator=g))
+        pm.eval()
+        d = os.path.join(out, f"{name}-lora")
+        pm.save_pretrained(d)
+        save_reference(os.path.join(d, "reference.safetensors"), outputs(pm, ids, mask))
+        add_adapter_loss(os.path.join(out, name), pm)
 
 if __name__ == "__main__":
     main()

@@ -13,6 +13,7 @@ Folders written (float32, 2 layers, vocabulary 96, texts of 14 ids: longer than 
   phi3/          Phi3ForCausalLM: fused qkv_proj and gate_up_proj, sliding_window 5 on every layer, GQA 4/2.
   mistral-lora/  PEFT 0.21 LoRA r4 alpha 8 on every linear layer of mistral/, with the adapted outputs.
   phi3-lora/     the same on every linear layer of phi3/ (qkv_proj, o_proj, gate_up_proj, down_proj).
+  qwen2-lora/, qwen3-lora/   the same on every linear layer of qwen2/ and qwen3/.
 Each model folder also gets the 96-token tokenizer of test/fixtures/llama/llama-gqa and cli_reference.json:
 what `gift eval --data texts.jsonl` and `gift generate --prompt` must print, computed by transformers from
 texts.jsonl (each text tokenized with BOS, then EOS appended; the mean next-token loss over every token of
@@ -146,10 +147,8 @@ def main():
         ref.config._attn_implementation = "eager"
         save_reference(os.path.join(d, "reference.safetensors"), outputs(ref, ids, mask))
         print(name, open(os.path.join(d, "config.json")).read())
-    lora_targets = {
-        "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
-    }
+    every_linear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    lora_targets = {"mistral": every_linear, "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"], "qwen2": every_linear, "qwen3": every_linear}
     for name, targets in lora_targets.items():
         base = AutoModelForCausalLM.from_pretrained(os.path.join(out, name)).eval()
         base.config._attn_implementation = "eager"
@@ -165,8 +164,6 @@ def main():
         pm.save_pretrained(d)
         save_reference(os.path.join(d, "reference.safetensors"), outputs(pm, ids, mask))
         add_adapter_loss(os.path.join(out, name), pm)
-    write_cli_reference(os.path.join(out, "qwen2"), AutoModelForCausalLM.from_pretrained(os.path.join(out, "qwen2")).eval())
-    write_cli_reference(os.path.join(out, "qwen3"), AutoModelForCausalLM.from_pretrained(os.path.join(out, "qwen3")).eval())
 
 if __name__ == "__main__":
     main()

@@ -32,13 +32,15 @@ test('Gemma 3 saved in bfloat16 (untied head): the outputs of its bf16 weights i
   checkAgainstTransformers(model, reference(join(DIR, 'gemma3-bf16')), 'gemma3-bf16');
 });
 
-testEachBackend('a PEFT 0.21 LoRA adapter on every linear layer of Gemma 3 gives PEFT\'s outputs, merged and unmerged', () => {
-  const model = GemmaForCausalLM.fromPretrained(join(DIR, 'gemma3'));
-  const adapter = loadAdapter(join(DIR, 'gemma3-lora'), model);
-  const ref = reference(join(DIR, 'gemma3-lora'));
-  checkAgainstTransformers(model, ref, 'LoRA', 3e-5);
-  adapter.merge();
-  checkAgainstTransformers(model, ref, 'LoRA merged', 3e-5);
+testEachBackend('a PEFT 0.21 LoRA adapter on every linear layer of Gemma 3 and Gemma 2 gives PEFT\'s outputs, merged and unmerged', () => {
+  for (const name of ['gemma3', 'gemma2']) {
+    const model = GemmaForCausalLM.fromPretrained(join(DIR, name));
+    const adapter = loadAdapter(join(DIR, `${name}-lora`), model);
+    const ref = reference(join(DIR, `${name}-lora`));
+    checkAgainstTransformers(model, ref, `${name} LoRA`, 3e-5);
+    adapter.merge();
+    checkAgainstTransformers(model, ref, `${name} LoRA merged`, 3e-5);
+  }
 });
 
 test('Gemma configs are read as transformers reads them (both layouts), and what is not implemented is refused by name', () => {

@@ -37,8 +37,8 @@ test('the windows matter here: the same weights attending to every position give
   assert.ok(a.subarray(5 * vocab).some((x, i) => Math.abs(x - b[5 * vocab + i]!) > 1e-3), 'past the window the logits differ');
 });
 
-testEachBackend('a PEFT 0.21 LoRA adapter on every linear layer (Mistral; Phi-3\'s fused qkv_proj and gate_up_proj) gives PEFT\'s outputs, merged and unmerged', () => {
-  for (const name of ['mistral', 'phi3']) {
+testEachBackend('a PEFT 0.21 LoRA adapter on every linear layer (Mistral, Qwen2, Qwen3; Phi-3\'s fused qkv_proj and gate_up_proj) gives PEFT\'s outputs, merged and unmerged', () => {
+  for (const name of ['mistral', 'qwen2', 'qwen3', 'phi3']) {
     const model = LlamaForCausalLM.fromPretrained(join(DIR, name));
     const adapter = loadAdapter(join(DIR, `${name}-lora`), model);
     const ref = reference(join(DIR, `${name}-lora`));

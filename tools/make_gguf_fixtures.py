@@ -12,6 +12,8 @@ convert_hf_to_gguf.py lays out a Llama: q_proj / k_proj rows permuted per head t
 Files written:
   tiny-f32.gguf    every tensor F32.
   tiny-q8_0.gguf   matrices Q8_0, Q4_0 for the MLP's down_proj (both by gguf.quants), norms F32.
+  tiny-phi3.gguf   a Phi3ForCausalLM (same sizes, fused qkv_proj / gate_up_proj, rotate-half RoPE: nothing permuted) as
+                   llama.cpp's "phi3" architecture, F32, with the same vocabulary.
   reference.json   for each file, what transformers computes when it loads that GGUF itself
                    (from_pretrained(gguf_file=...): its own GGUF reader, dequantizer and tokenizer converter):
                    the ids of TEXT, the logits of those ids, and a greedy continuation of PROMPT.
@@ -134,8 +136,71 @@ def main():
                             "logits": [float(f"{float(x):.7g}") for x in logits.flatten()],
                             "prompt": PROMPT, "greedy": greedy[0, len(prompt):].tolist()}
         print(fname, len(ids), "ids", ids[:20])
+    reference["tiny-phi3.gguf"] = write_phi3(out, pieces, scores, types)
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(reference, f)
+
+
+def write_phi3(out, pieces, scores, types):
+    import gguf
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Phi3Config, Phi3ForCausalLM
+    config = Phi3Config(vocab_size=len(pieces), hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, max_position_embeddings=256, original_max_position_embeddings=256, rms_norm_eps=1e-5,
+                        tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    torch.manual_seed(0)
+    model = Phi3ForCausalLM(config).eval()
+    g = torch.Generator().manual_seed(9)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_((1.0 + 0.2 * torch.randn(p.shape, generator=g)) if name.endswith("norm.weight") else 0.15 * torch.randn(p.shape, generator=g))
+    sd = {k: v.numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    fname = "tiny-phi3.gguf"
+    w = gguf.GGUFWriter(os.path.join(out, fname), "phi3")
+    w.add_name("tiny-phi3")
+    for add, v in [(w.add_context_length, 256), (w.add_embedding_length, 64), (w.add_block_count, 2), (w.add_feed_forward_length, 96),
+                   (w.add_head_count, 4), (w.add_head_count_kv, 2), (w.add_rope_dimension_count, 16), (w.add_vocab_size, len(pieces))]:
+        add(v)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_rope_freq_base(10000.0)
+    w.add_file_type(0)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(pieces)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_pad_token_id(0)  # transformers' Phi-3 GGUF tokenizer reads a pad id
+    w.add_add_bos_token(True)
+    w.add_tensor("token_embd.weight", sd["model.embed_tokens.weight"])
+    for i in range(2):
+        p = f"model.layers.{i}."
+        w.add_tensor(f"blk.{i}.attn_norm.weight", sd[p + "input_layernorm.weight"])
+        w.add_tensor(f"blk.{i}.attn_qkv.weight", sd[p + "self_attn.qkv_proj.weight"])
+        w.add_tensor(f"blk.{i}.attn_output.weight", sd[p + "self_attn.o_proj.weight"])
+        w.add_tensor(f"blk.{i}.ffn_norm.weight", sd[p + "post_attention_layernorm.weight"])
+        w.add_tensor(f"blk.{i}.ffn_up.weight", sd[p + "mlp.gate_up_proj.weight"])
+        w.add_tensor(f"blk.{i}.ffn_down.weight", sd[p + "mlp.down_proj.weight"])
+    w.add_tensor("output_norm.weight", sd["model.norm.weight"])
+    w.add_tensor("output.weight", sd["lm_head.weight"])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    # The ids from the same vocabulary read as a llama file: transformers 5.17's Phi-3 GGUF tokenizer builds its
+    # BPE without the SentencePiece merges (other ids than llama.cpp's); its Llama one gives llama.cpp's.
+    tok = AutoTokenizer.from_pretrained(out, gguf_file="tiny-f32.gguf")
+    ref = AutoModelForCausalLM.from_pretrained(out, gguf_file=fname, dtype=torch.float32).eval()
+    ids = [1] + tok(TEXT, add_special_tokens=False).input_ids
+    prompt = [1] + tok(PROMPT, add_special_tokens=False).input_ids
+    with torch.no_grad():
+        logits = ref(input_ids=torch.tensor([ids])).logits[0].float()
+        greedy = ref.generate(torch.tensor([prompt]), max_new_tokens=10, min_new_tokens=10, do_sample=False, pad_token_id=0)
+        # The GGUF read back by transformers is the model written: the file is what convert_hf_to_gguf.py writes.
+        direct = model(input_ids=torch.tensor([ids])).logits[0].float()
+    print(fname, "transformers' GGUF reader vs the model written: max |d logits|", (logits - direct).abs().max().item())
+    return {"text": TEXT, "ids": ids, "decoded": tok.decode(ids, skip_special_tokens=True),
+            "logits": [float(f"{float(x):.7g}") for x in logits.flatten()], "prompt": PROMPT, "greedy": greedy[0, len(prompt):].tolist()}
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ const FAMILIES: ModelFamily[] = [
     load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
     fromConfig: (config, source, rng) => new LlamaForCausalLM(parseLlamaConfig(config, source), rng),
     parseConfig: parseLlamaConfig,
-    fromGguf: { llama: (f) => llamaFromGguf(f, 'llama'), qwen2: (f) => llamaFromGguf(f, 'qwen2'), qwen3: (f) => llamaFromGguf(f, 'qwen3') },
+    fromGguf: { llama: (f) => llamaFromGguf(f, 'llama'), qwen2: (f) => llamaFromGguf(f, 'qwen2'), qwen3: (f) => llamaFromGguf(f, 'qwen3'), phi3: (f) => llamaFromGguf(f, 'phi3') },
   },
   {
     name: 'gemma', kind: 'causal-lm', architectures: GEMMA_ARCHITECTURES,

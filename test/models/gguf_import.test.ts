@@ -29,11 +29,12 @@ const REFERENCE = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) 
 // Each test reads through its own cache, so nothing is shared with the user's.
 process.env.GIFTJS_CACHE = mkdtempSync(join(tmpdir(), 'giftjs-gguf-cache-'));
 
-for (const file of ['tiny-f32.gguf', 'tiny-q8_0.gguf']) {
+for (const file of ['tiny-f32.gguf', 'tiny-q8_0.gguf', 'tiny-phi3.gguf']) {
   test(`${file}: transformers' token ids, logits and greedy tokens`, () => {
     const ref = REFERENCE[file]!;
     const { dir, note } = ggufModelFolder(join(DIR, file));
     assert.match(note, file.includes('q8_0') ? /GGUF \(F32, Q4_0, Q8_0\)/ : /GGUF \(F32\)/);
+    if (file === 'tiny-phi3.gguf') assert.equal(loadCausalLM(dir).config.architecture, 'Phi3ForCausalLM', 'llama.cpp\'s phi3 read as Phi-3 with its fused projections');
     const tokenizer = Tokenizer.fromFolder(dir);
     assert.deepEqual(tokenizer.encode(ref.text), ref.ids, 'ids (BOS first, byte fallback for the emoji and accents)');
     assert.equal(tokenizer.decode(ref.ids), ref.decoded);
@@ -62,7 +63,7 @@ test('llama.cpp tokenizes text as giftjs reads the files (SentencePiece and byte
   const { getLlama } = (await import(pathToFileURL(LLAMA_CPP_ENTRY).href)) as { getLlama(o: Record<string, unknown>): Promise<{ loadModel(o: { modelPath: string }): Promise<{ tokenize(t: string): number[]; dispose(): Promise<void> }> }> };
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
   const texts = [REFERENCE['tiny-f32.gguf']!.text, 'the dog', '  two  spaces', 'Tab\tand\nnewline', "It's 2026: 1234567 foxes'll run!"];
-  for (const file of ['tiny-f32.gguf', 'qwen2-bpe.gguf', 'llama3-bpe.gguf']) {
+  for (const file of ['tiny-f32.gguf', 'tiny-phi3.gguf', 'qwen2-bpe.gguf', 'llama3-bpe.gguf']) {
     const model = await llama.loadModel({ modelPath: join(DIR, file) });
     try {
       const tokenizer = Tokenizer.fromFolder(ggufModelFolder(join(DIR, file)).dir);

@@ -139,12 +139,13 @@ function encode(values: Float32Array, rows: number, cols: number, type: GgmlType
 const TO_GGUF: Record<string, 'llama' | 'qwen2' | 'qwen3'> = { LlamaForCausalLM: 'llama', MistralForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3' };
 
 /** The GGUF architectures this family reads, and the Hugging Face architecture each becomes. */
-const FROM_GGUF = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' } as const;
+const FROM_GGUF = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', phi3: 'Phi3ForCausalLM' } as const;
 export type LlamaGgufArchitecture = keyof typeof FROM_GGUF;
 
 /**
  * The other way: a GGUF "llama" file (Llama, Mistral, and the Llama-shaped models llama.cpp writes
- * so; q and k rows permuted back to halves), "qwen2" (q/k/v biases) or "qwen3" (per-head q/k norms),
+ * so; q and k rows permuted back to halves), "qwen2" (q/k/v biases), "qwen3" (per-head q/k norms) or
+ * "phi3" (fused attn_qkv and ffn_up = [gate; up], a sliding window when the file names one),
  * as a Hugging Face config.json object and, for each parameter, the GGUF tensor it reads. What this
  * family cannot hold (RoPE frequency tensors, a partial rotary dimension, tensors it has no parameter
  * for) is refused by name.
@@ -182,6 +183,7 @@ export function llamaFromGguf(file: GgufFile, arch: LlamaGgufArchitecture = 'lla
     max_position_embeddings: file.number(key('context_length'), 2048),
     tie_word_embeddings: tied,
     hidden_act: 'silu',
+    ...(arch === 'phi3' ? { sliding_window: file.metadata.has(key('attention.sliding_window')) ? file.number(key('attention.sliding_window')) : null } : {}),
     bos_token_id: id('tokenizer.ggml.bos_token_id'),
     eos_token_id: id('tokenizer.ggml.eos_token_id'),
     torch_dtype: 'float32',
@@ -193,16 +195,24 @@ export function llamaFromGguf(file: GgufFile, arch: LlamaGgufArchitecture = 'lla
     const g = `blk.${i}.`;
     Object.assign(tensors, {
       [`${hf}input_layernorm.weight`]: { tensor: `${g}attn_norm.weight` },
-      // llama.cpp's "llama" rotates interleaved pairs (its converter permuted q and k); qwen2/qwen3 rotate halves, as transformers.
-      [`${hf}self_attn.q_proj.weight`]: { tensor: `${g}attn_q.weight`, ...(arch === 'llama' ? { unpermuteHeads: heads } : {}) },
-      [`${hf}self_attn.k_proj.weight`]: { tensor: `${g}attn_k.weight`, ...(arch === 'llama' ? { unpermuteHeads: kvHeads } : {}) },
-      [`${hf}self_attn.v_proj.weight`]: { tensor: `${g}attn_v.weight` },
       [`${hf}self_attn.o_proj.weight`]: { tensor: `${g}attn_output.weight` },
       [`${hf}post_attention_layernorm.weight`]: { tensor: `${g}ffn_norm.weight` },
-      [`${hf}mlp.gate_proj.weight`]: { tensor: `${g}ffn_gate.weight` },
-      [`${hf}mlp.up_proj.weight`]: { tensor: `${g}ffn_up.weight` },
       [`${hf}mlp.down_proj.weight`]: { tensor: `${g}ffn_down.weight` },
     });
+    if (arch === 'phi3') {
+      // Phi-3's fused projections, as llama.cpp keeps them: [q; k; v] rows and [gate; up] rows.
+      tensors[`${hf}self_attn.qkv_proj.weight`] = { tensor: `${g}attn_qkv.weight` };
+      tensors[`${hf}mlp.gate_up_proj.weight`] = { tensor: `${g}ffn_up.weight` };
+    } else {
+      Object.assign(tensors, {
+        // llama.cpp's "llama" rotates interleaved pairs (its converter permuted q and k); qwen2/qwen3 rotate halves, as transformers.
+        [`${hf}self_attn.q_proj.weight`]: { tensor: `${g}attn_q.weight`, ...(arch === 'llama' ? { unpermuteHeads: heads } : {}) },
+        [`${hf}self_attn.k_proj.weight`]: { tensor: `${g}attn_k.weight`, ...(arch === 'llama' ? { unpermuteHeads: kvHeads } : {}) },
+        [`${hf}self_attn.v_proj.weight`]: { tensor: `${g}attn_v.weight` },
+        [`${hf}mlp.gate_proj.weight`]: { tensor: `${g}ffn_gate.weight` },
+        [`${hf}mlp.up_proj.weight`]: { tensor: `${g}ffn_up.weight` },
+      });
+    }
     if (arch === 'qwen2') for (const x of 'qkv') tensors[`${hf}self_attn.${x}_proj.bias`] = { tensor: `${g}attn_${x}.bias` };
     if (arch === 'qwen3') {
       tensors[`${hf}self_attn.q_norm.weight`] = { tensor: `${g}attn_q_norm.weight` };

@@ -63,7 +63,8 @@ test('llama.cpp tokenizes text as giftjs reads the files (SentencePiece and byte
   const { getLlama } = (await import(pathToFileURL(LLAMA_CPP_ENTRY).href)) as { getLlama(o: Record<string, unknown>): Promise<{ loadModel(o: { modelPath: string }): Promise<{ tokenize(t: string): number[]; dispose(): Promise<void> }> }> };
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
   const texts = [REFERENCE['tiny-f32.gguf']!.text, 'the dog', '  two  spaces', 'Tab\tand\nnewline', "It's 2026: 1234567 foxes'll run!"];
-  for (const file of ['tiny-f32.gguf', 'tiny-phi3.gguf', 'qwen2-bpe.gguf', 'llama3-bpe.gguf']) {
+  // (tiny-phi3.gguf shares tiny-f32's vocabulary; llama.cpp's phi3 loader also wants Phi-3's own chat tokens, which it lacks.)
+  for (const file of ['tiny-f32.gguf', 'qwen2-bpe.gguf', 'llama3-bpe.gguf']) {
     const model = await llama.loadModel({ modelPath: join(DIR, file) });
     try {
       const tokenizer = Tokenizer.fromFolder(ggufModelFolder(join(DIR, file)).dir);

@@ -6,6 +6,7 @@ import type { Module } from '../nn/module.js';
 import { concat } from '../ops/shape_ops.js';
 import type { LinearCrossEntropyOptions } from '../ops/linear_cross_entropy.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { StateDictOptions } from './load_state_dict.js';
 import type { GgufModel, GgufOutType } from '../io/gguf.js';
 import type { QuantFormat } from '../tensor/quantized.js';
 import { GiftjsError } from '../errors.js';
@@ -83,6 +84,47 @@ export interface CausalLMLossOptions extends LinearCrossEntropyOptions {
 export interface PackedLayout {
   keyMask: Float32Array;
   positions: Int32Array;
+}
+
+/** What a forward step reads beside the ids, checked once for every family. */
+export interface StepInputs {
+  cache: KVCache | null;
+  /** Positions already in the cache: the first new token's position. */
+  past: number;
+  /** [batch, past + seq]: 0 for padding (or packed segment ids); null when every key is real. */
+  keyMask: Float32Array | null;
+  packed: PackedLayout | null;
+}
+
+/** The ids' count, the context length, and the attention mask or packed segments, as the forward options give them. */
+export function stepInputs(config: CausalLMConfig, ids: ArrayLike<number>, batch: number, seq: number, options: CausalLMForwardOptions): StepInputs {
+  if (ids.length !== batch * seq) throw new GiftjsError(`${config.architecture}: ${ids.length} ids for batch ${batch} x seq ${seq}`);
+  const cache = options.cache ?? null;
+  const past = cache?.length ?? 0;
+  if (past + seq > config.maxPositionEmbeddings) {
+    throw new GiftjsError(`${past + seq} positions exceed this model's context (max_position_embeddings ${config.maxPositionEmbeddings}): shorten the text (--max-length) or the generation`);
+  }
+  if (options.segments) {
+    if (cache || options.attentionMask) throw new GiftjsError(`${config.architecture}: packed segments go without a KV cache or an attention mask`);
+    const packed = packedLayout(options.segments, batch, seq);
+    return { cache, past, keyMask: packed.keyMask, packed };
+  }
+  const m = options.attentionMask;
+  if (m && m.length !== batch * (past + seq)) throw new GiftjsError(`attentionMask has ${m.length} values, expected batch ${batch} x ${past + seq} positions`);
+  return { cache, past, keyMask: m ? Float32Array.from(m) : null, packed: null };
+}
+
+/**
+ * The loader's options for how a causal LM holds its matrices (linear and embedding weights;
+ * norms always read float32): kept as stored bf16, rounded to bf16, or quantized as read.
+ */
+export function matrixLoadOptions(options: WeightLoadOptions): Pick<StateDictOptions, 'keepBf16' | 'roundToBf16' | 'quantize'> {
+  const matrix = (_name: string, p: Tensor) => p.rank === 2;
+  return {
+    ...(options.keepStoredBf16 || options.matricesAsBf16 ? { keepBf16: matrix } : {}),
+    ...(options.matricesAsBf16 ? { roundToBf16: matrix } : {}),
+    ...(options.quantize ? { quantize: (_name: string, p: Tensor) => (p.rank === 2 ? options.quantize! : null) } : {}),
+  };
 }
 
 /** Checks segment ids ([batch, seq]: contiguous runs, 0 for padding) and derives the packed layout. */

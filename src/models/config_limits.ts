@@ -15,3 +15,38 @@ export function checkSizeLimit(key: string, value: number, source: string): void
   const most = SIZE_LIMITS.get(key);
   if (most !== undefined && value > most) throw new GiftjsError(`${source}: '${key}' is ${value}, more than giftjs accepts (${most})`);
 }
+
+/**
+ * The field readers language-model configs share, failing through `fail` (which names the file):
+ * positive integers (size-checked before anything is sized by them) and positive finite numbers,
+ * each with transformers' default when the key is absent.
+ */
+export function configNumbers(raw: Record<string, unknown>, source: string, fail: (msg: string) => never): {
+  int: (key: string, fallback?: number) => number;
+  positive: (key: string, fallback: number) => number;
+} {
+  return {
+    int: (key, fallback) => {
+      const v = raw[key] ?? fallback;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return fail(`'${key}' must be a positive integer, got ${JSON.stringify(raw[key])}`);
+      checkSizeLimit(key, v, source);
+      return v;
+    },
+    positive: (key, fallback) => {
+      const v = raw[key] ?? fallback;
+      if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) return fail(`'${key}' must be a positive number, got ${JSON.stringify(raw[key])}`);
+      return v;
+    },
+  };
+}
+
+/** transformers 5 writes `dtype`, 4 wrote `torch_dtype`. */
+export function configDtype(raw: Record<string, unknown>): string | null {
+  const v = raw.dtype ?? raw.torch_dtype;
+  return typeof v === 'string' ? v : null;
+}
+
+/** config.json's eos_token_id: one id, a list of them, or none. */
+export function configTokenIds(v: unknown): number[] {
+  return typeof v === 'number' ? [v] : Array.isArray(v) ? v.filter((e): e is number => typeof e === 'number') : [];
+}

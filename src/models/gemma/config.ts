@@ -3,7 +3,7 @@
 // scaling by (1 + weight), four norms per block, a GELU (tanh) gated MLP, embeddings scaled by
 // sqrt(hidden), attention scaled by query_pre_attn_scalar^-1/2, local (sliding) and global layers
 // with their own RoPE, per-head q/k norms (Gemma 3), soft-capped attention scores and logits (Gemma 2).
-import { checkSizeLimit } from '../config_limits.js';
+import { configDtype, configNumbers, configTokenIds } from '../config_limits.js';
 import { GiftjsError } from '../../errors.js';
 import type { CausalLMConfig } from '../causal_lm.js';
 import { parseRope, type Rope } from '../rope.js';
@@ -47,17 +47,7 @@ export function parseGemmaConfig(raw: Record<string, unknown>, source = 'config.
     fail(`architecture ${JSON.stringify(architecture ?? modelType)} is not supported (supported: ${GEMMA_ARCHITECTURES.join(', ')})`);
   }
   const gemma3 = arch === 'Gemma3ForCausalLM';
-  const int = (key: string, fallback?: number): number => {
-    const v = raw[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return fail(`'${key}' must be a positive integer, got ${JSON.stringify(raw[key])}`);
-    checkSizeLimit(key, v, source);
-    return v;
-  };
-  const positive = (key: string, fallback: number): number => {
-    const v = raw[key] ?? fallback;
-    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) return fail(`'${key}' must be a positive number, got ${JSON.stringify(raw[key])}`);
-    return v;
-  };
+  const { int, positive } = configNumbers(raw, source, fail);
   // transformers' defaults when the key is absent: Gemma 2 caps scores at 50 and logits at 30, Gemma 3 neither.
   const capOf = (key: string, gemma2Default: number): number | null => {
     if (raw[key] === undefined) return gemma3 ? null : gemma2Default;
@@ -75,7 +65,6 @@ export function parseGemmaConfig(raw: Record<string, unknown>, source = 'config.
   if (raw.use_bidirectional_attention === true) fail(`use_bidirectional_attention true is not supported (only causal attention)`);
   const attentionDropout = raw.attention_dropout ?? 0;
   if (attentionDropout !== 0) fail(`attention_dropout ${JSON.stringify(attentionDropout)} is not supported (only 0)`);
-  const eos = raw.eos_token_id ?? 1;
   const { globalRope, localRope } = gemmaRope(raw, gemma3, fail);
   const config: GemmaConfig = {
     details: () => gemmaDetails(config),
@@ -91,8 +80,8 @@ export function parseGemmaConfig(raw: Record<string, unknown>, source = 'config.
     maxPositionEmbeddings: int('max_position_embeddings', gemma3 ? 131072 : 8192),
     tieWordEmbeddings: raw.tie_word_embeddings !== false,
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : raw.bos_token_id === undefined ? 2 : null,
-    eosTokenIds: typeof eos === 'number' ? [eos] : Array.isArray(eos) ? eos.filter((e): e is number => typeof e === 'number') : [],
-    torchDtype: typeof (raw.dtype ?? raw.torch_dtype) === 'string' ? String(raw.dtype ?? raw.torch_dtype) : null,
+    eosTokenIds: configTokenIds(raw.eos_token_id ?? 1),
+    torchDtype: configDtype(raw),
     raw,
     rmsNormEps: positive('rms_norm_eps', 1e-6),
     attentionBias: raw.attention_bias === true,

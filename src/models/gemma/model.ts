@@ -19,8 +19,7 @@ import { loadStateDict } from '../load_state_dict.js';
 import { join } from 'node:path';
 import { parseGemmaConfig, type GemmaConfig } from './config.js';
 import { ropeInverseFrequencies } from '../rope.js';
-import { GiftjsError } from '../../errors.js';
-import { KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, packedLayout, type WeightLoadOptions } from '../causal_lm.js';
+import { KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
 
 interface StepContext {
   batch: number;
@@ -176,10 +175,7 @@ export class GemmaForCausalLM extends Module implements CausalLM {
     const { dtypes } = loadStateDict(this, reader, {
       what: this.config.architecture,
       ignore: (n) => IGNORED_TENSORS.test(n) || (tied && n === 'lm_head.weight'),
-      // Matrices (linear and embedding weights) only: norms read float32 weights.
-      ...(options.keepStoredBf16 || options.matricesAsBf16 ? { keepBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
-      ...(options.matricesAsBf16 ? { roundToBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
-      ...(options.quantize ? { quantize: (_name: string, p: Tensor) => (p.rank === 2 ? options.quantize! : null) } : {}),
+      ...matrixLoadOptions(options),
     });
     for (const [name, dtype] of dtypes) this.sourceDtypes.set(name, dtype);
   }
@@ -191,23 +187,7 @@ export class GemmaForCausalLM extends Module implements CausalLM {
 
   /** Final hidden states [batch, seq, hidden] for token ids [batch * seq]. */
   hiddenStates(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
-    if (ids.length !== batch * seq) throw new GiftjsError(`${this.config.architecture}: ${ids.length} ids for batch ${batch} x seq ${seq}`);
-    const cache = options.cache ?? null;
-    const past = cache?.length ?? 0;
-    if (past + seq > this.config.maxPositionEmbeddings) {
-      throw new GiftjsError(`${past + seq} positions exceed this model's context (max_position_embeddings ${this.config.maxPositionEmbeddings}): shorten the text (--max-length) or the generation`);
-    }
-    let keyMask: Float32Array | null = null;
-    let packed: PackedLayout | null = null;
-    if (options.segments) {
-      if (cache || options.attentionMask) throw new GiftjsError(`${this.config.architecture}: packed segments go without a KV cache or an attention mask`);
-      packed = packedLayout(options.segments, batch, seq);
-      keyMask = packed.keyMask;
-    } else if (options.attentionMask) {
-      const m = options.attentionMask;
-      if (m.length !== batch * (past + seq)) throw new GiftjsError(`attentionMask has ${m.length} values, expected batch ${batch} x ${past + seq} positions`);
-      keyMask = Float32Array.from(m);
-    }
+    const { cache, past, keyMask, packed } = stepInputs(this.config, ids, batch, seq, options);
     const ctx: StepContext = { batch, seq, positionOffset: past, keyMask, cache, packed };
     let x = scale(this.model.embed_tokens.forward(ids, [batch, seq]), this.embedScale);
     for (const layer of this.model.layers) {

@@ -1,6 +1,6 @@
 // LlamaConfig: the fields of a Hugging Face config.json that the Llama family (Llama 2/3/3.1/3.2,
 // SmolLM, TinyLlama, Mistral, Qwen2, Qwen3) needs, with Hugging Face's defaults, validated on load.
-import { checkSizeLimit } from '../config_limits.js';
+import { configDtype, configNumbers, configTokenIds } from '../config_limits.js';
 import { GiftjsError } from '../../errors.js';
 import type { CausalLMConfig } from '../causal_lm.js';
 import { parseRope, ropeInverseFrequencies, type RopeScaling } from '../rope.js';
@@ -49,18 +49,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
   if (!arch || !(LLAMA_ARCHITECTURES as readonly string[]).includes(arch)) {
     fail(`architecture ${JSON.stringify(architecture ?? modelType)} is not supported (supported: ${LLAMA_ARCHITECTURES.join(', ')})`);
   }
-  const int = (key: string, fallback?: number): number => {
-    const v = raw[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return fail(`'${key}' must be a positive integer, got ${JSON.stringify(raw[key])}`);
-    // Before anything (inspect's per-layer tables included) is sized by it.
-    checkSizeLimit(key, v, source);
-    return v;
-  };
-  const num = (key: string, fallback: number): number => {
-    const v = raw[key] ?? fallback;
-    if (typeof v !== 'number' || !(v > 0)) return fail(`'${key}' must be a positive number, got ${JSON.stringify(raw[key])}`);
-    return v;
-  };
+  const { int, positive: num } = configNumbers(raw, source, fail);
   const hiddenSize = int('hidden_size');
   const numLayers = int('num_hidden_layers');
   const numHeads = int('num_attention_heads');
@@ -82,7 +71,6 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
   const phi3 = arch === 'Phi3ForCausalLM';
   const qwen = arch === 'Qwen2ForCausalLM';
   const attentionBias = raw.attention_bias === true;
-  const eos = raw.eos_token_id;
   const config: LlamaConfig = {
     details: () => llamaDetails(config),
     architecture: arch,
@@ -106,7 +94,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     fusedProjections: phi3,
     defaultTargets: phi3 ? ['qkv_proj'] : ['q_proj', 'v_proj'],
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
-    eosTokenIds: typeof eos === 'number' ? [eos] : Array.isArray(eos) ? eos.filter((e): e is number => typeof e === 'number') : [],
+    eosTokenIds: configTokenIds(raw.eos_token_id),
     torchDtype: configDtype(raw),
     layerWindows: layerWindows(raw, arch, numLayers, fail),
     raw,
@@ -120,12 +108,6 @@ function llamaDetails(c: LlamaConfig): string[] {
     `embeddings: ${c.tieWordEmbeddings ? 'tied (lm_head = embed_tokens)' : 'untied'}; biases: ${c.qkvBias ? 'q/k/v' : 'none'}${c.outputBias ? ' + o' : ''}${c.qkNorm ? '; q/k norms per head' : ''}${c.fusedProjections ? '; fused qkv_proj and gate_up_proj' : ''}`,
     `rope: theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling x${c.ropeScaling.factor}` : ''}; max positions ${c.maxPositionEmbeddings}${windowSummary(c.layerWindows)}`,
   ];
-}
-
-/** transformers 5 writes `dtype`, 4 wrote `torch_dtype`. */
-export function configDtype(raw: Record<string, unknown>): string | null {
-  const v = raw.dtype ?? raw.torch_dtype;
-  return typeof v === 'string' ? v : null;
 }
 
 /** "; sliding window 4096 on layers 2-5", or nothing when every layer attends to all positions. */

@@ -17,13 +17,12 @@ import { checkpoint } from '../../tensor/checkpoint.js';
 import { loadStateDict } from '../load_state_dict.js';
 import { join } from 'node:path';
 import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './config.js';
-import { GiftjsError } from '../../errors.js';
 import type { GgufModel, GgufOutType } from '../../io/gguf.js';
 import { llamaGguf } from './gguf.js';
-import { KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, packedLayout, type WeightLoadOptions } from '../causal_lm.js';
+import { KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
 
 // The contract's shared pieces, still reachable from here.
-export { KVCache, shiftLabels, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, packedLayout, type WeightLoadOptions } from '../causal_lm.js';
+export { KVCache, shiftLabels, type CausalLMForwardOptions, type WeightLoadOptions } from '../causal_lm.js';
 
 interface StepContext {
   batch: number;
@@ -174,10 +173,7 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     const { dtypes } = loadStateDict(this, reader, {
       what: this.config.architecture,
       ignore: (n) => IGNORED_TENSORS.test(n) || (tied && n === 'lm_head.weight'),
-      // Matrices (linear and embedding weights) only: norms read float32 weights.
-      ...(options.keepStoredBf16 || options.matricesAsBf16 ? { keepBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
-      ...(options.matricesAsBf16 ? { roundToBf16: (_name: string, p: Tensor) => p.rank === 2 } : {}),
-      ...(options.quantize ? { quantize: (_name: string, p: Tensor) => (p.rank === 2 ? options.quantize! : null) } : {}),
+      ...matrixLoadOptions(options),
     });
     for (const [name, dtype] of dtypes) this.sourceDtypes.set(name, dtype);
   }
@@ -189,24 +185,7 @@ export class LlamaForCausalLM extends Module implements CausalLM {
 
   /** Final hidden states [batch, seq, hidden] for token ids [batch * seq]. */
   hiddenStates(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
-    if (ids.length !== batch * seq) throw new GiftjsError(`LlamaForCausalLM: ${ids.length} ids for batch ${batch} x seq ${seq}`);
-    const cache = options.cache ?? null;
-    const past = cache?.length ?? 0;
-    const positions = past + seq;
-    if (positions > this.config.maxPositionEmbeddings) {
-      throw new GiftjsError(`${positions} positions exceed this model's context (max_position_embeddings ${this.config.maxPositionEmbeddings}): shorten the text (--max-length) or the generation`);
-    }
-    let keyMask: Float32Array | null = null;
-    let packed: PackedLayout | null = null;
-    if (options.segments) {
-      if (cache || options.attentionMask) throw new GiftjsError(`${this.config.architecture}: packed segments go without a KV cache or an attention mask`);
-      packed = packedLayout(options.segments, batch, seq);
-      keyMask = packed.keyMask;
-    } else if (options.attentionMask) {
-      const m = options.attentionMask;
-      if (m.length !== batch * (past + seq)) throw new GiftjsError(`attentionMask has ${m.length} values, expected batch ${batch} x ${past + seq} positions`);
-      keyMask = Float32Array.from(m);
-    }
+    const { cache, past, keyMask, packed } = stepInputs(this.config, ids, batch, seq, options);
     const ctx: StepContext = { batch, seq, positionOffset: past, invFreq: this.invFreq, keyMask, cache, packed };
     let x = this.model.embed_tokens.forward(ids, [batch, seq]);
     for (const layer of this.model.layers) {

@@ -25,7 +25,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_sliding_window_fixtures import add_adapter_loss, outputs, save_reference, write_cli_reference  # noqa: E402
+from make_sliding_window_fixtures import outputs, save_reference, write_cli_reference, write_lora_fixture  # noqa: E402
 
 
 def randomize(model, seed):
@@ -43,7 +43,6 @@ def main():
     import transformers
     import peft
     from transformers import AutoModelForCausalLM, Gemma2Config, Gemma3TextConfig
-    from peft import LoraConfig, get_peft_model
     print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)
     ids = torch.randint(3, 96, (2, 14), generator=torch.Generator().manual_seed(1))
     mask = torch.ones(2, 14, dtype=torch.long)
@@ -77,19 +76,7 @@ def main():
         print(name, open(os.path.join(d, "config.json")).read())
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     for name in ("gemma3", "gemma2"):
-        base = AutoModelForCausalLM.from_pretrained(os.path.join(out, name)).eval()
-        base.config._attn_implementation = "eager"
-        pm = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=targets))
-        g = torch.Generator().manual_seed(11)
-        with torch.no_grad():
-            for n, p in pm.named_parameters():
-                if "lora_A" in n or "lora_B" in n:
-                    p.copy_(0.3 * torch.randn(p.shape, generator=g))
-        pm.eval()
-        d = os.path.join(out, f"{name}-lora")
-        pm.save_pretrained(d)
-        save_reference(os.path.join(d, "reference.safetensors"), outputs(pm, ids, mask))
-        add_adapter_loss(os.path.join(out, name), pm)
+        write_lora_fixture(out, name, targets, ids, mask, with_cli_reference=False)
 
 if __name__ == "__main__":
     main()

@@ -116,12 +116,33 @@ def add_adapter_loss(folder, adapted):
         json.dump(reference, f, indent=2)
 
 
+def write_lora_fixture(out, name, targets, ids, mask, with_cli_reference=True):
+    """<name>-lora/: PEFT LoRA r4 alpha 8 on `targets` of <name>/ (random adapter values), with its outputs, and the
+    adapted loss in <name>/cli_reference.json (written first from the base when with_cli_reference)."""
+    from transformers import AutoModelForCausalLM
+    from peft import LoraConfig, get_peft_model
+    base = AutoModelForCausalLM.from_pretrained(os.path.join(out, name)).eval()
+    base.config._attn_implementation = "eager"
+    if with_cli_reference:
+        write_cli_reference(os.path.join(out, name), base)
+    pm = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=targets))
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for n, p in pm.named_parameters():
+            if "lora_A" in n or "lora_B" in n:
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    pm.eval()
+    d = os.path.join(out, f"{name}-lora")
+    pm.save_pretrained(d)
+    save_reference(os.path.join(d, "reference.safetensors"), outputs(pm, ids, mask))
+    add_adapter_loss(os.path.join(out, name), pm)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/sliding_window"
     import transformers
     import peft
     from transformers import AutoModelForCausalLM, MistralConfig, Phi3Config, Qwen2Config, Qwen3Config
-    from peft import LoraConfig, get_peft_model
     print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)
     ids = torch.randint(3, 96, (2, 14), generator=torch.Generator().manual_seed(1))
     mask = torch.ones(2, 14, dtype=torch.long)
@@ -150,20 +171,7 @@ def main():
     every_linear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     lora_targets = {"mistral": every_linear, "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"], "qwen2": every_linear, "qwen3": every_linear}
     for name, targets in lora_targets.items():
-        base = AutoModelForCausalLM.from_pretrained(os.path.join(out, name)).eval()
-        base.config._attn_implementation = "eager"
-        write_cli_reference(os.path.join(out, name), base)
-        pm = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=targets))
-        g = torch.Generator().manual_seed(11)
-        with torch.no_grad():
-            for n, p in pm.named_parameters():
-                if "lora_A" in n or "lora_B" in n:
-                    p.copy_(0.3 * torch.randn(p.shape, generator=g))
-        pm.eval()
-        d = os.path.join(out, f"{name}-lora")
-        pm.save_pretrained(d)
-        save_reference(os.path.join(d, "reference.safetensors"), outputs(pm, ids, mask))
-        add_adapter_loss(os.path.join(out, name), pm)
+        write_lora_fixture(out, name, targets, ids, mask)
 
 if __name__ == "__main__":
     main()

@@ -83,7 +83,7 @@ export class GgufWeights {
 
   readBf16Bits(name: string): Uint16Array {
     // BF16 tensors widen to float32 exactly and round back to the same bits.
-    return float32ToBf16(this.values(name));
+    return this.readRoundedBf16(name);
   }
 
   readRoundedBf16(name: string): Uint16Array {

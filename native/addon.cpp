@@ -106,8 +106,8 @@ QuantizedMatrix quantizedArgs(const Napi::CallbackInfo& info, std::size_t at, ui
   QuantizedMatrix w;
   w.bits = static_cast<int>(sz(info, at + 2));
   w.rows = sz(info, at + 3); w.cols = sz(info, at + 4); w.group = sz(info, at + 5);
-  if ((w.bits != 8 && w.bits != 4) || w.group == 0 || (w.bits == 4 && w.group % 32 != 0))
-    throw Napi::RangeError::New(env, "quantized matrix: bits must be 8 or 4 and the group positive (a multiple of 32 for 4 bits)");
+  if ((w.bits != 8 && w.bits != 4 && w.bits != 16) || w.group == 0 || (w.bits == 4 && w.group % 32 != 0))
+    throw Napi::RangeError::New(env, "quantized matrix: bits must be 8, 4 or 16 (float16) and the group positive (a multiple of 32 for 4 bits)");
   if (codes.ElementLength() < w.codeBytes() || scales.ElementLength() < w.rows * w.groupsPerRow())
     throw Napi::RangeError::New(env, "quantized matrix: codes or scales shorter than its shape needs");
   w.codes = codes.Data();
@@ -162,6 +162,7 @@ Napi::Value QuantizeRows(const Napi::CallbackInfo& info) {
   uint8_t* codes = nullptr;
   uint16_t* scales = nullptr;
   const QuantizedMatrix w = quantizedArgs(info, 1, &codes, &scales);
+  if (w.bits == 16) throw Napi::RangeError::New(env, "quantizeRows: bits 8 or 4 (float16 matrices are kept as stored, not quantized)");
   if (length < w.rows * w.cols) throw Napi::RangeError::New(env, "quantizeRows: fewer values than rows x cols");
   ThreadPool& pool = ThreadPool::instance();
   const std::size_t tasks = std::max<std::size_t>(1, std::min<std::size_t>(w.rows, static_cast<std::size_t>(pool.threads())));

@@ -175,30 +175,54 @@ void packAAvx512(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size
   }
 }
 
-// NR a multiple of 16, float32 B. B transposed ([N, K], a Linear weight): 16 columns x 16 k are
-// transposed in registers; not transposed: rows are copied 16 columns at a time.
-void packBAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
-                 float* dst) {
+// NR a multiple of 16, float32 B (or float16 halves widened as they are loaded). B transposed
+// ([N, K], a Linear weight): 16 columns x 16 k are transposed in registers; not transposed: rows
+// are copied 16 columns at a time. load(i, mask) gives the 16 values of B from element i on.
+template <typename Load>
+void packBAvx512From(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
+                     float* dst, Load load) {
   for (std::size_t s = 0; s < nc; s += NR) {
     const std::size_t cols = std::min<std::size_t>(NR, nc - s);
     for (std::size_t c0 = 0; c0 < static_cast<std::size_t>(NR); c0 += 16) {
       const std::size_t valid = cols > c0 ? std::min<std::size_t>(16, cols - c0) : 0;
       if (p.transB) {
-        const float* src = p.B + (j0 + s + c0) * p.ldb + k0;
+        const std::size_t src = (j0 + s + c0) * p.ldb + k0;
         for (std::size_t k = 0; k < kc; k += 16) {
           const __mmask16 inK = firstLanes(kc - k);
           transposeBlock(
-              valid, std::min<std::size_t>(16, kc - k), [&](int i) { return _mm512_maskz_loadu_ps(inK, src + i * p.ldb + k); },
+              valid, std::min<std::size_t>(16, kc - k), [&](int i) { return load(src + i * p.ldb + k, inK); },
               [&](int t, __m512 v) { _mm512_storeu_ps(dst + (k + t) * NR + c0, v); });
         }
       } else {
         const __mmask16 inN = firstLanes(valid);
-        const float* src = p.B + k0 * p.ldb + j0 + s + c0;
-        for (std::size_t k = 0; k < kc; ++k) _mm512_storeu_ps(dst + k * NR + c0, _mm512_maskz_loadu_ps(inN, src + k * p.ldb));
+        const std::size_t src = k0 * p.ldb + j0 + s + c0;
+        for (std::size_t k = 0; k < kc; ++k) _mm512_storeu_ps(dst + k * NR + c0, load(src + k * p.ldb, inN));
       }
     }
     dst += kc * NR;
   }
+}
+
+void packBAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
+                 float* dst) {
+  packBAvx512From(p, k0, kc, j0, nc, NR, dst, [&](std::size_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p.B + i); });
+}
+
+// A float16 B (a checkpoint's F16 weight kept as stored): op(B) from W[bqRow0, bqCol0] on, ldb =
+// W's columns; vcvtph2ps widens exactly. The halves need not be 2-aligned (byte addresses).
+void packBHalvesAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
+                       float* dst) {
+  const QuantizedMatrix& w = *p.Bq;
+  const uint8_t* origin = w.codes + 2 * (p.bqRow0 * w.cols + p.bqCol0);
+  GemmProblem q = p;
+  q.ldb = w.cols;
+  packBAvx512From(q, k0, kc, j0, nc, NR, dst, [&](std::size_t i, __mmask16 m) {
+    if (m == 0xffff) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(origin + 2 * i)));
+    // A partial row (masked 16-bit loads would need AVX-512 BW): the valid halves through a zeroed copy.
+    alignas(32) uint16_t part[16] = {};
+    std::memcpy(part, origin + 2 * i, 2 * static_cast<std::size_t>(__builtin_popcount(m)));
+    return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(part)));
+  });
 }
 
 #pragma GCC pop_options
@@ -351,6 +375,9 @@ void packA(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0,
 }
 
 void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR, float* dst) {
+#ifdef GIFTJS_PACK_X86
+  if (p.Bq && p.Bq->bits == 16 && NR % 16 == 0 && cpuHasAvx512()) return packBHalvesAvx512(p, k0, kc, j0, nc, NR, dst);
+#endif
   if (p.Bq) return packBQuantized(p, k0, kc, j0, nc, NR, kc, dst, packB);
 #ifdef GIFTJS_PACK_X86
   if (!p.Bbf16 && NR % 16 == 0 && cpuHasAvx512()) return packBAvx512(p, k0, kc, j0, nc, NR, dst);

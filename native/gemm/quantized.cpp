@@ -84,8 +84,19 @@ inline int codeAt(const QuantizedMatrix& w, const uint8_t* row, std::size_t c) {
   return ((c % 32) < 16 ? (byte & 0x0f) : (byte >> 4)) - 8;
 }
 
+// Half i of a float16 row (the codes' bytes need not be 2-aligned).
+inline uint16_t halfAt(const uint8_t* row, std::size_t i) {
+  uint16_t h;
+  std::memcpy(&h, row + 2 * i, sizeof h);
+  return h;
+}
+
 void dequantizeRowPortable(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std::size_t n, float* out) {
   const uint8_t* row = w.codes + r * w.rowBytes();
+  if (w.bits == 16) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = widenF16(halfAt(row, c0 + i));
+    return;
+  }
   const uint16_t* scales = w.scales + r * w.groupsPerRow();
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t c = c0 + i;
@@ -95,6 +106,11 @@ void dequantizeRowPortable(const QuantizedMatrix& w, std::size_t r, std::size_t 
 
 float dotPortable(const float* a, const QuantizedMatrix& w, std::size_t r) {
   const uint8_t* row = w.codes + r * w.rowBytes();
+  if (w.bits == 16) {
+    float s = 0.0f;
+    for (std::size_t c = 0; c < w.cols; ++c) s += a[c] * widenF16(halfAt(row, c));
+    return s;
+  }
   const uint16_t* scales = w.scales + r * w.groupsPerRow();
   float total = 0.0f;
   for (std::size_t g0 = 0; g0 < w.cols; g0 += w.group) {
@@ -120,8 +136,20 @@ inline __m512 codes16(const QuantizedMatrix& w, const uint8_t* row, std::size_t 
   return _mm512_cvtepi32_ps(_mm512_sub_epi32(nibbles, _mm512_set1_epi32(8)));
 }
 
+// 16 halves (`count` <= 16 valid, the rest zero) of a float16 row from column c as floats (vcvtph2ps: exact).
+inline __m512 halves16(const uint8_t* row, std::size_t c, std::size_t count) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes(count), row + 2 * c));
+}
+
 void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std::size_t n, float* out) {
   const uint8_t* row = w.codes + r * w.rowBytes();
+  if (w.bits == 16) {
+    for (std::size_t i = 0; i < n; i += 16) {
+      const std::size_t count = std::min<std::size_t>(16, n - i);
+      _mm512_mask_storeu_ps(out + i, lanes(count), halves16(row, c0 + i, count));
+    }
+    return;
+  }
   const uint16_t* scales = w.scales + r * w.groupsPerRow();
   std::size_t c = c0;
   const std::size_t end = c0 + n;
@@ -145,6 +173,19 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
   const uint8_t* row = w.codes + r * w.rowBytes();
   const uint16_t* scales = w.scales + r * w.groupsPerRow();
   __m512 total = _mm512_setzero_ps();
+  if (w.bits == 16) {
+    __m512 t1 = _mm512_setzero_ps();
+    std::size_t c = 0;
+    for (; c + 32 <= w.cols; c += 32) {
+      total = _mm512_fmadd_ps(_mm512_loadu_ps(a + c), halves16(row, c, 16), total);
+      t1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + c + 16), halves16(row, c + 16, 16), t1);
+    }
+    for (; c < w.cols; c += 16) {
+      const std::size_t count = std::min<std::size_t>(16, w.cols - c);
+      total = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes(count), a + c), halves16(row, c, count), total);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(total, t1));
+  }
   if (w.bits == 4 && w.group == 32 && w.cols % 32 == 0) {
     // Q4_0 blocks whole: one 16-byte load gives both halves of a block (low nibbles: values 0-15).
     const __m512i low4 = _mm512_set1_epi32(0x0f), eight = _mm512_set1_epi32(8);

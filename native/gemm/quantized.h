@@ -5,6 +5,8 @@
 //   4 bits: two codes per byte in blocks of 32 as Q4_0 lays them out -- byte i of a block holds
 //           value i in its low nibble and value i + 16 in its high one -- value = (code - 8) * d
 // A row of 4-bit codes takes ceil(cols / 32) * 16 bytes (a short last block is zero-padded).
+// A float16 checkpoint's matrix rides on the same machinery, kept as it is stored (not quantized):
+//  16 bits: one IEEE half per value (two bytes, little-endian), no scales (groupsPerRow() is 0)
 // The quantizer is src/tensor/quantized.ts (the reference) and quantizeRows below, which write the
 // same bytes; dequantizeRow is the one place codes become floats, so the GEMM's packing, the
 // few-rows dot products and the TypeScript backend all see the same float32 values.
@@ -15,13 +17,13 @@
 namespace giftjs {
 
 struct QuantizedMatrix {
-  int bits = 8;  // 8 or 4
+  int bits = 8;  // 8 or 4 (quantized), or 16 (float16 halves as stored)
   const uint8_t* codes = nullptr;
   const uint16_t* scales = nullptr;  // half-precision bits, rows * groupsPerRow()
   std::size_t rows = 0, cols = 0, group = 0;
 
-  std::size_t groupsPerRow() const { return (cols + group - 1) / group; }
-  std::size_t rowBytes() const { return bits == 8 ? cols : (cols + 31) / 32 * 16; }
+  std::size_t groupsPerRow() const { return bits == 16 ? 0 : (cols + group - 1) / group; }
+  std::size_t rowBytes() const { return bits == 16 ? 2 * cols : bits == 8 ? cols : (cols + 31) / 32 * 16; }
   std::size_t codeBytes() const { return rows * rowBytes(); }
 };
 
@@ -34,7 +36,7 @@ void dequantizeRow(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std:
 // The dot product of a (cols floats) with row r of W, as the sum over groups of d * sum(a * code).
 float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r);
 
-// Quantizes rows [r0, r1) of a float32 matrix (or of bfloat16 bits when bf16 != null) into w's
+// Quantizes rows [r0, r1) (bits 8 or 4) of a float32 matrix (or of bfloat16 bits when bf16 != null) into w's
 // codes and scales (w.codes / w.scales writable here). Returns false when a scale overflows
 // half precision or a value is not finite (the caller names the tensor).
 bool quantizeRows(const float* f32, const uint16_t* bf16, std::size_t r0, std::size_t r1, int bits, std::size_t rows,

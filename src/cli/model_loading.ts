@@ -22,7 +22,7 @@ export interface LoadedModel {
  * generate), so a BF16 checkpoint's matrices stay bfloat16, as stored; merge changes them.
  */
 export function loadModelWithAdapter(modelDir: string, adapterDir: string | undefined, o: { readOnly?: boolean; quantize?: QuantFormat } = {}): LoadedModel {
-  const model = loadCausalLM(modelDir, { keepStoredBf16: o.readOnly === true, quantize: o.quantize });
+  const model = loadCausalLM(modelDir, { keepStoredDtype: o.readOnly === true, quantize: o.quantize });
   const adapter = adapterDir ? loadAdapter(adapterDir, model) : null;
   return { model, adapter };
 }

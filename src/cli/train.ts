@@ -276,11 +276,11 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const estimate = assertFitsInMemory(modelDir, { command: 'train', batch: options.batchSize, length: longest, gradientCheckpointing, methodConfig, bf16, quantize },
     memoryBudget(values['memory-limit'] as string | undefined), 'gift train');
   console.error(`memory: about ${describeEstimate(estimate)}`);
-  // A BF16 checkpoint's frozen matrices stay bfloat16 (what is trained is widened when attached);
+  // A BF16 or F16 checkpoint's frozen matrices stay as stored (what is trained is widened when attached);
   // under --bf16 a float32 one's are rounded as they are read when the method trains no base matrix.
   const roundAtLoad = bf16 && trainsNoBaseMatrix(methodConfig);
   const loadStart = performance.now();
-  const model = loadCausalLM(modelDir, { keepStoredBf16: true, matricesAsBf16: roundAtLoad, quantize });
+  const model = loadCausalLM(modelDir, { keepStoredDtype: true, matricesAsBf16: roundAtLoad, quantize });
   console.error(`loaded ${modelDir} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s${quantize ? `; ${describeQuantized(model)}` : ''}`);
   model.gradientCheckpointing = gradientCheckpointing;
   const adapter = attachAdapter(model, methodConfig, options.seed, 'command line');
@@ -290,9 +290,10 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     // After the adapter is attached, so that only what stays frozen is rounded.
     model.storeFrozenWeightsAsBf16(); // those not rounded as they were read
     const stored = model.parameters().filter((p) => p.dtype === 'bfloat16').length;
+    const halves = model.parameters().filter((p) => p.dtype === 'float16').length;
     const dots = setBf16Compute(true); // whether the native kernels have AVX-512 BF16
     const products = getBackend().name === 'ref' ? 'every product rounded to bf16 as AVX-512 BF16 rounds it (ref emulates it)' : dots ? 'every product on AVX-512 BF16 dot products' : 'this CPU has no AVX-512 BF16, so products widen the bfloat16 weights to float32';
-    console.error(`--bf16: ${stored} frozen weights stored as bfloat16; ${products}; float32 accumulation, trainable parameters and optimizer state`);
+    console.error(`--bf16: ${stored} frozen weights stored as bfloat16${halves ? ` (${halves} float16 ones kept as stored)` : ''}; ${products}; float32 accumulation, trainable parameters and optimizer state`);
   }
 
   const base = { path: String(values.model), architecture: model.config.architecture, naming: model.adapterNaming() }; // a hub id stays a hub id

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { GgufFile } from './gguf_reader.js';
 import { readJsonFile } from './hf_folder.js';
 import { permuteForRotateHalf } from './llama2c.js';
-import { float32ToBf16 } from '../tensor/dtype.js';
+import { float32ToBf16, float32ToFloat16 } from '../tensor/dtype.js';
 import { quantizeReference, type QuantFormat, type QuantizedMatrix } from '../tensor/quantized.js';
 import { GiftjsError } from '../errors.js';
 
@@ -84,6 +84,11 @@ export class GgufWeights {
   readBf16Bits(name: string): Uint16Array {
     // BF16 tensors widen to float32 exactly and round back to the same bits.
     return this.readRoundedBf16(name);
+  }
+
+  readF16Bits(name: string): Uint16Array {
+    // F16 tensors widen to float32 exactly and round back to the same bits.
+    return float32ToFloat16(this.values(name));
   }
 
   readRoundedBf16(name: string): Uint16Array {

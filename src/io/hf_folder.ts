@@ -122,6 +122,12 @@ export class CheckpointReader {
     return this.file(name).readBf16Bits(name);
   }
 
+  readF16Bits(name: string): Uint16Array {
+    if (this.gguf) return this.gguf.readF16Bits(name);
+
+    return this.file(name).readF16Bits(name);
+  }
+
   readRoundedBf16(name: string): Uint16Array {
     if (this.gguf) return this.gguf.readRoundedBf16(name);
 

@@ -180,8 +180,17 @@ export class SafetensorsFile {
    * into a new array. Mapped bits are private: writing them changes nothing on disk.
    */
   readBf16Bits(name: string): Uint16Array {
+    return this.storedHalves(name, 'BF16');
+  }
+
+  /** An F16 tensor's bits as stored (no conversion), mapped or read as readBf16Bits does. */
+  readF16Bits(name: string): Uint16Array {
+    return this.storedHalves(name, 'F16');
+  }
+
+  private storedHalves(name: string, dtype: 'BF16' | 'F16'): Uint16Array {
     const info = this.info(name);
-    if (info.dtype !== 'BF16') throw new SafetensorsError(`${this.path}: tensor '${name}' is ${info.dtype}, not BF16`);
+    if (info.dtype !== dtype) throw new SafetensorsError(`${this.path}: tensor '${name}' is ${info.dtype}, not ${dtype}`);
     if (this.file === null) throw new SafetensorsError(`${this.path}: file is closed`);
     const start = this.dataStart + info.begin;
     const mapped = start % 2 === 0 ? this.file.map?.(start, info.end - info.begin) : null; // a Uint16Array view needs an even offset
@@ -279,13 +288,13 @@ export function safetensorsRaws(entries: Record<string, Tensor | SafetensorsEntr
     let dtype: SafetensorsDType;
     let shape: number[];
     if ('tensor' in e) {
-      dtype = e.dtype ?? (e.tensor.dtype === 'bfloat16' ? 'BF16' : 'F32');
+      dtype = e.dtype ?? (e.tensor.dtype === 'bfloat16' ? 'BF16' : e.tensor.dtype === 'float16' ? 'F16' : 'F32');
       shape = [...e.tensor.shape];
       if (e.tensor.dtype === 'bfloat16' && dtype === 'BF16') {
         const bits = e.tensor.bf16Bits;
         bytes = new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength);
       } else {
-        const f = e.tensor.dtype !== 'float32' ? e.tensor.toFloat32() : null; // bfloat16 or quantized
+        const f = e.tensor.dtype !== 'float32' ? e.tensor.toFloat32() : null; // bfloat16, float16 or quantized
         const d = (f ?? e.tensor).read();
         if (dtype === 'F32') bytes = f ? new Uint8Array(d.slice().buffer) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
         else if (dtype === 'BF16') bytes = new Uint8Array(float32ToBf16(d).buffer);

@@ -43,15 +43,16 @@ export interface CausalLMConfig {
 /** How a checkpoint's weights are held once loaded. */
 export interface WeightLoadOptions {
   /**
-   * Keep a BF16 checkpoint's matrices as bfloat16, as stored (half the memory of float32; the GEMM
-   * widens them exactly, so float32 compute gives the same numbers). For commands that only read
+   * Keep a BF16 or F16 checkpoint's matrices in that dtype, as stored (half the memory of float32;
+   * the GEMM widens them exactly, so float32 compute gives the same numbers). For commands that only read
    * the weights (train, eval, generate); merging changes them, and an adapter that trains one
    * widens it first.
    */
-  keepStoredBf16?: boolean;
+  keepStoredDtype?: boolean;
   /**
-   * Store every matrix as bfloat16, rounding float32 (or float16) ones as each is read, as --bf16
-   * stores frozen weights: the float32 model never exists. Only for runs that train no matrix of
+   * Store every matrix as bfloat16, rounding float32 ones as each is read, as --bf16 stores frozen
+   * weights: the float32 model never exists. Float16 ones stay float16 (rounding them would drop
+   * mantissa bits; bf16 dot products round them as they are packed, to the same products). Only for runs that train no matrix of
    * the base (an adapter, biases): a trained weight must keep its float32 values.
    */
   matricesAsBf16?: boolean;
@@ -116,12 +117,12 @@ export function stepInputs(config: CausalLMConfig, ids: ArrayLike<number>, batch
 
 /**
  * The loader's options for how a causal LM holds its matrices (linear and embedding weights;
- * norms always read float32): kept as stored bf16, rounded to bf16, or quantized as read.
+ * norms always read float32): kept as stored (bf16, f16), rounded to bf16, or quantized as read.
  */
-export function matrixLoadOptions(options: WeightLoadOptions): Pick<StateDictOptions, 'keepBf16' | 'roundToBf16' | 'quantize'> {
+export function matrixLoadOptions(options: WeightLoadOptions): Pick<StateDictOptions, 'keepStoredDtype' | 'roundToBf16' | 'quantize'> {
   const matrix = (_name: string, p: Tensor) => p.rank === 2;
   return {
-    ...(options.keepStoredBf16 || options.matricesAsBf16 ? { keepBf16: matrix } : {}),
+    ...(options.keepStoredDtype || options.matricesAsBf16 ? { keepStoredDtype: matrix } : {}),
     ...(options.matricesAsBf16 ? { roundToBf16: matrix } : {}),
     ...(options.quantize ? { quantize: (_name: string, p: Tensor) => (p.rank === 2 ? options.quantize! : null) } : {}),
   };

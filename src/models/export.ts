@@ -26,7 +26,7 @@ export function exportPretrained(model: CausalLM, outDir: string, dtype?: 'F32' 
   const entries: Record<string, SafetensorsEntry> = {};
   for (const [name, t] of model.namedParameters()) {
     const src = model.sourceDtypes.get(name);
-    entries[name] = { tensor: t, dtype: dtype ?? (src === 'BF16' || src === 'F16' ? src : t.dtype === 'bfloat16' ? 'BF16' : 'F32') };
+    entries[name] = { tensor: t, dtype: dtype ?? (src === 'BF16' || src === 'F16' ? src : t.dtype === 'bfloat16' ? 'BF16' : t.dtype === 'float16' ? 'F16' : 'F32') };
   }
   const config = { ...model.config.raw };
   if (dtype) {

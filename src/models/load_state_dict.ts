@@ -27,11 +27,11 @@ export interface StateDictOptions {
   /** Checkpoint tensors that no parameter needs to read (buffers, heads of other tasks). */
   ignore?: (tensor: string) => boolean;
   /**
-   * Parameters that keep a BF16 checkpoint tensor's bits as they are stored (frozen matrices the
-   * GEMM widens exactly as it reads them) instead of converting them to float32 at twice the size.
+   * Parameters that keep a BF16 or F16 checkpoint tensor's bits as they are stored (frozen matrices
+   * the GEMM widens exactly as it reads them) instead of converting them to float32 at twice the size.
    */
-  keepBf16?: (parameter: string, p: Tensor) => boolean;
-  /** Parameters stored as bfloat16 whatever the checkpoint holds: a float32 or float16 tensor is rounded (nearest even) as it is read. */
+  keepStoredDtype?: (parameter: string, p: Tensor) => boolean;
+  /** Parameters stored as bfloat16 whatever the checkpoint holds: a float32 tensor (or a float16 one not kept as stored) is rounded (nearest even) as it is read. */
   roundToBf16?: (parameter: string, p: Tensor) => boolean;
   /** Parameters quantized as they are read (--quantize), one at a time; null: as the options above say. */
   quantize?: (parameter: string, p: Tensor) => QuantFormat | null;
@@ -84,8 +84,10 @@ export function loadStateDict(model: Module, reader: CheckpointReader, o: StateD
       if (!p.adoptQuantized(reader.readQuantized(source.name, format, `${reader.dir}: '${source.name}'`))) {
         throw new GiftjsError(`${o.what}: this backend keeps no quantized weights; --quantize runs on the CPU backends (native, ref)`);
       }
-    } else if (info.dtype === 'BF16' && o.keepBf16?.(name, p) && p.adoptBf16Bits(reader.readBf16Bits(source.name))) {
+    } else if (info.dtype === 'BF16' && o.keepStoredDtype?.(name, p) && p.adoptBf16Bits(reader.readBf16Bits(source.name))) {
       // kept as stored: the float32 buffer the model was built with was never written
+    } else if (info.dtype === 'F16' && p.rank === 2 && o.keepStoredDtype?.(name, p) && p.adoptFloat16Bits(reader.readF16Bits(source.name))) {
+      // kept as stored too (never rounded to bfloat16: that would drop three mantissa bits)
     } else if (info.dtype !== 'BF16' && o.roundToBf16?.(name, p) && p.adoptBf16Bits(reader.readRoundedBf16(source.name))) {
       // rounded one tensor at a time: the float32 model never exists
     } else {

@@ -35,7 +35,7 @@ export interface LoadOptions {
   /** Sentence pairs: a sentence encoder then classifies the pair of embeddings. */
   pairs?: boolean;
   /** Keep a BF16 checkpoint's matrices as stored (WeightLoadOptions; causal LMs). */
-  keepStoredBf16?: boolean;
+  keepStoredDtype?: boolean;
   /** Store every matrix as bfloat16, rounding float32 ones as they are read (WeightLoadOptions; causal LMs). */
   matricesAsBf16?: boolean;
   /** Quantize every matrix as it is read (WeightLoadOptions; causal LMs). */
@@ -78,7 +78,7 @@ const FAMILIES: ModelFamily[] = [
     // A config without "architectures" is read by its model_type, as transformers does.
     accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(LLAMA_ARCHITECTURES)(c) : LLAMA_MODEL_TYPES.includes(String(c.model_type))),
     giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
-    load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
+    load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredDtype: o.keepStoredDtype, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
     fromConfig: (config, source, rng) => new LlamaForCausalLM(parseLlamaConfig(config, source), rng),
     parseConfig: parseLlamaConfig,
     fromGguf: { llama: (f) => llamaFromGguf(f, 'llama'), qwen2: (f) => llamaFromGguf(f, 'qwen2'), qwen3: (f) => llamaFromGguf(f, 'qwen3'), phi3: (f) => llamaFromGguf(f, 'phi3') },
@@ -87,7 +87,7 @@ const FAMILIES: ModelFamily[] = [
     name: 'gemma', kind: 'causal-lm', architectures: GEMMA_ARCHITECTURES,
     accepts: (c) => (architectureField(c) !== undefined ? byArchitecture([...GEMMA_ARCHITECTURES, 'Gemma3ForConditionalGeneration'])(c) : GEMMA_MODEL_TYPES.includes(String(c.model_type))),
     giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
-    load: (dir, o) => GemmaForCausalLM.fromPretrained(dir, { keepStoredBf16: o.keepStoredBf16, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
+    load: (dir, o) => GemmaForCausalLM.fromPretrained(dir, { keepStoredDtype: o.keepStoredDtype, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
     fromConfig: (config, source, rng) => new GemmaForCausalLM(parseGemmaConfig(config, source), rng),
     parseConfig: parseGemmaConfig,
   },

@@ -12,28 +12,41 @@
 // native quantizer (native/gemm/quantized.cpp) writes the same bytes and GGUF's Python package the
 // same blocks. A dequantized value is a small integer times a half, exact in float32.
 //
+// A float16 checkpoint's matrix rides on the same machinery, kept as it is stored rather than
+// quantized (and never rounded to bfloat16, which would drop three mantissa bits):
+//   float16: one IEEE half per value (two little-endian bytes), no scales; value = the half, exact
+//            in float32. Made only from a checkpoint's F16 tensor (QuantizedMatrix.ofFloat16).
+//
 // This file is the reference: the TypeScript backend dequantizes with it, and tests hold the
 // native kernels to it.
 import type { DeviceBuffer } from '../backend/backend.js';
 import { GiftjsError } from '../errors.js';
 import { float16ToFloat32, float32ToFloat16 } from './dtype.js';
 
+/** What --quantize makes. */
 export type QuantFormat = 'int8' | 'int4';
 export const QUANT_FORMATS: readonly QuantFormat[] = ['int8', 'int4'];
+/** How a matrix of this machinery holds its values: quantized, or float16 halves as stored. */
+export type MatrixFormat = QuantFormat | 'float16';
 
-/** Values per group of one scale: int8 a whole row, int4 a Q4_0 block. */
-export function quantGroup(format: QuantFormat, cols: number): number {
-  return format === 'int8' ? cols : 32;
+/** Values per group of one scale: int8 a whole row, int4 a Q4_0 block (float16: a row, unscaled). */
+export function quantGroup(format: MatrixFormat, cols: number): number {
+  return format === 'int4' ? 32 : cols;
 }
 
-/** Code bytes of one row: a byte per value (int8), or whole Q4_0 blocks of 16 bytes (int4). */
-function rowCodeBytes(format: QuantFormat, cols: number): number {
-  return format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
+/** Code bytes of one row: a byte per value (int8), whole Q4_0 blocks of 16 bytes (int4), two bytes per half (float16). */
+function rowCodeBytes(format: MatrixFormat, cols: number): number {
+  return format === 'float16' ? 2 * cols : format === 'int8' ? cols : Math.ceil(cols / 32) * 16;
+}
+
+/** Scales of one row: one per group (none for float16). */
+function scalesPerRow(format: MatrixFormat, cols: number, group: number): number {
+  return format === 'float16' ? 0 : Math.ceil(cols / group);
 }
 
 /** Bytes a [rows, cols] matrix takes in a format (codes and scales). */
-export function quantizedBytes(format: QuantFormat, rows: number, cols: number): number {
-  return rows * (rowCodeBytes(format, cols) + 2 * Math.ceil(cols / quantGroup(format, cols)));
+export function quantizedBytes(format: MatrixFormat, rows: number, cols: number): number {
+  return rows * (rowCodeBytes(format, cols) + 2 * scalesPerRow(format, cols, quantGroup(format, cols)));
 }
 
 const f32 = Math.fround;
@@ -47,7 +60,7 @@ export class QuantizedMatrix implements DeviceBuffer {
   readonly rowBytes: number;
 
   constructor(
-    readonly format: QuantFormat,
+    readonly format: MatrixFormat,
     readonly rows: number,
     readonly cols: number,
     readonly codes: Uint8Array,
@@ -59,23 +72,37 @@ export class QuantizedMatrix implements DeviceBuffer {
     this.length = rows * cols;
     if (!Number.isInteger(group) || group <= 0 || (format === 'int4' && group % 32 !== 0)) throw new GiftjsError(`QuantizedMatrix: group ${group} for ${format} (int4 groups are whole blocks of 32)`);
     this.group = group;
-    this.groupsPerRow = Math.ceil(cols / this.group);
+    this.groupsPerRow = scalesPerRow(format, cols, this.group);
     this.rowBytes = rowCodeBytes(format, cols);
     if (codes.length !== rows * this.rowBytes || scales.length !== rows * this.groupsPerRow) {
       throw new GiftjsError(`QuantizedMatrix: ${codes.length} code bytes and ${scales.length} scales do not fit ${format} [${rows}, ${cols}]`);
     }
   }
 
-  get bits(): 8 | 4 {
-    return this.format === 'int8' ? 8 : 4;
+  /**
+   * A float16 checkpoint tensor's bits kept as they are stored (mapped from the file where it can be):
+   * the GEMM and the embedding widen them exactly as they read them.
+   */
+  static ofFloat16(rows: number, cols: number, halves: Uint16Array): QuantizedMatrix {
+    return new QuantizedMatrix('float16', rows, cols, new Uint8Array(halves.buffer, halves.byteOffset, halves.byteLength), new Uint16Array(0));
+  }
+
+  get bits(): 8 | 4 | 16 {
+    return this.format === 'float16' ? 16 : this.format === 'int8' ? 8 : 4;
+  }
+
+  /** Whether the values were quantized (int8, int4) rather than kept as float16 halves. */
+  get isQuantized(): boolean {
+    return this.format !== 'float16';
   }
 
   get bytes(): number {
     return this.codes.byteLength + this.scales.byteLength;
   }
 
-  /** The code of W[r, c] (signed: int4 codes less 8). */
+  /** The code of W[r, c] (signed: int4 codes less 8); quantized formats only. */
   code(r: number, c: number): number {
+    if (this.format === 'float16') throw new GiftjsError('QuantizedMatrix: a float16 matrix has halves, not codes');
     const row = r * this.rowBytes;
     if (this.format === 'int8') return (this.codes[row + c]! << 24) >> 24;
     const byte = this.codes[row + Math.floor(c / 32) * 16 + (c % 16)]!;
@@ -84,6 +111,13 @@ export class QuantizedMatrix implements DeviceBuffer {
 
   /** out[0..n) = W[r, c0 .. c0 + n) as float32. */
   dequantizeRow(r: number, c0: number, n: number, out: Float32Array, outOffset = 0): void {
+    if (this.format === 'float16') {
+      const start = this.codes.byteOffset + r * this.rowBytes + 2 * c0;
+      // A view where the halves are 2-aligned, else a copy (a checkpoint's tensor may start at an odd byte).
+      const halves = start % 2 === 0 ? new Uint16Array(this.codes.buffer, start, n) : new Uint16Array(this.codes.slice(start - this.codes.byteOffset, start - this.codes.byteOffset + 2 * n).buffer);
+      float16ToFloat32(halves, out.subarray(outOffset, outOffset + n));
+      return;
+    }
     const d = new Float32Array(this.groupsPerRow);
     float16ToFloat32(this.scales.subarray(r * this.groupsPerRow, (r + 1) * this.groupsPerRow), d);
     for (let i = 0; i < n; i++) {

@@ -4,9 +4,9 @@
 // below (read, assign, writeHost), which cost nothing in the CPU backends' host memory.
 
 import { runBackward, type GradNode } from './autograd.js';
-import { bf16ToFloat32, float16ToFloat32, float32ToBf16, type StorageDType } from './dtype.js';
+import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16, type StorageDType } from './dtype.js';
 import { keep, poolFor, trackInScope, type BufferPool } from './memory.js';
-import { notQuantizable, quantizeReference, emptyQuantized, type QuantFormat, type QuantizedMatrix } from './quantized.js';
+import { notQuantizable, quantizeReference, emptyQuantized, QuantizedMatrix, type MatrixFormat, type QuantFormat } from './quantized.js';
 import { Random } from './random.js';
 import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
 import type { BackendMemory, DeviceBuffer } from '../backend/backend.js';
@@ -27,7 +27,7 @@ class Storage {
   ) {}
 }
 
-export type TensorDType = 'float32' | 'bfloat16' | QuantFormat;
+export type TensorDType = 'float32' | 'bfloat16' | MatrixFormat;
 
 export class Tensor {
   readonly shape: readonly number[];
@@ -226,15 +226,21 @@ export class Tensor {
     return this.storage.memory.isBf16(this.storage.buffer) ? 'bfloat16' : 'float32';
   }
 
-  /** The quantized matrix a frozen weight is stored as, or null. */
+  /** The quantized matrix (int8, int4) a frozen weight is stored as, or null. */
   get quantized(): QuantizedMatrix | null {
+    const m = this.storedMatrix;
+    return m?.isQuantized ? m : null;
+  }
+
+  /** The matrix a frozen weight is held as when only the GEMM and the embedding read it: quantized, or float16 as stored; else null. */
+  get storedMatrix(): QuantizedMatrix | null {
     const storage = this.live();
     return storage.memory.quantizedOf?.(storage.buffer) ?? null;
   }
 
   private refuseQuantized(what: string): void {
-    const q = this.quantized;
-    if (q) throw new GiftjsError(`${what}: ${this.describe()} is stored as ${q.format} (a quantized frozen weight); read toFloat32() instead`);
+    const q = this.storedMatrix;
+    if (q) throw new GiftjsError(`${what}: ${this.describe()} is stored as ${q.format} (${q.isQuantized ? 'a quantized' : 'as its checkpoint stores it, a'} frozen weight); read toFloat32() instead`);
   }
 
   /** The bfloat16 bits of a tensor stored as bfloat16 (a host copy on a device backend). */
@@ -247,7 +253,7 @@ export class Tensor {
 
   /** A float32 copy, whatever the storage (a quantized weight dequantized). */
   toFloat32(): Tensor {
-    const q = this.quantized;
+    const q = this.storedMatrix;
     if (q) return Tensor.fromHost(this.shape, (d) => q.dequantize(d));
     if (this.dtype === 'float32') return this.clone();
     const bits = this.bf16Bits;
@@ -292,11 +298,26 @@ export class Tensor {
     return true;
   }
 
-  /** Re-stores a bfloat16 tensor as float32 (exactly: every bfloat16 value is a float32), in place; one about to be trained. */
+  /**
+   * Re-stores a bfloat16 or float16 tensor as float32 (exactly: every value of either is a float32),
+   * in place; one about to be trained. A quantized one is refused.
+   */
   storeAsFloat32(): this {
     if (this.dtype === 'float32') return this;
-    this.refuseQuantized('storeAsFloat32');
     const storage = this.live();
+    if (this.dtype === 'float16') {
+      if (storage.refs !== 1) throw new GiftjsError(`storeAsFloat32: ${this.describe()} shares its buffer with a view`);
+      const pool = poolFor(storage.memory);
+      const f32 = pool.acquire(this.size);
+      const view = storage.memory.hostView(f32);
+      const halves = this.storedMatrix!;
+      if (view instanceof Float32Array) halves.dequantize(view);
+      else storage.memory.upload(f32, halves.dequantize());
+      storage.buffer = f32;
+      storage.pool = pool;
+      return this;
+    }
+    this.refuseQuantized('storeAsFloat32');
     if (storage.refs !== 1) throw new GiftjsError(`storeAsFloat32: ${this.describe()} shares its buffer with a view`);
     const bits = storage.memory.download(storage.buffer) as Uint16Array;
     const pool = poolFor(storage.memory);
@@ -319,6 +340,7 @@ export class Tensor {
       if (this.quantized.format === format) return true;
       throw new GiftjsError(`quantize: ${this.describe()} is ${this.quantized.format} already`);
     }
+    if (this.dtype === 'float16') this.storeAsFloat32(); // exact; quantized from those values
     if (this.rank !== 2) throw new GiftjsError(`quantize: ${this.describe()} is not a matrix`);
     // A parameter being loaded may still be marked trainable: attaching an adapter that would
     // train it refuses (attachAdapter). A computed tensor is never replaced.
@@ -348,10 +370,25 @@ export class Tensor {
     return true;
   }
 
-  /** Overwrites the values from float32 (rounded when the tensor is stored as bfloat16). */
+  /**
+   * Takes these float16 bits as the values of a frozen matrix, held as they are stored from now on (a
+   * checkpoint's F16 weight; only the GEMM and the embedding read it, widening it exactly); the old
+   * buffer is freed. False, changing nothing, where the backend keeps no such matrices (WebGPU).
+   */
+  adoptFloat16Bits(halves: Uint16Array): boolean {
+    if (this.rank !== 2 || halves.length !== this.size) throw new GiftjsError(`adoptFloat16Bits: ${halves.length} values for ${this.describe()}, which must be a matrix`);
+    return this.adoptQuantized(QuantizedMatrix.ofFloat16(this.shape[0]!, this.shape[1]!, halves));
+  }
+
+  /** Overwrites the values from float32 (rounded when the tensor is stored as bfloat16 or float16). */
   assign(values: Float32Array): void {
     if (values.length !== this.size) throw new GiftjsError(`assign: ${values.length} values for ${this.describe()}`);
     const storage = this.live();
+    if (this.dtype === 'float16') {
+      // Rounded to nearest even; a merged float16 weight is rounded once, as PEFT merges into one.
+      if (!this.adoptFloat16Bits(float32ToFloat16(values))) throw new GiftjsError(`assign: the backend no longer keeps ${this.describe()} as float16`);
+      return;
+    }
     this.refuseQuantized('assign');
     if (storage.memory.isBf16(storage.buffer)) storage.memory.upload(storage.buffer, float32ToBf16(values));
     else this.writeHost((d) => d.set(values));

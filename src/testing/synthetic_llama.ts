@@ -7,7 +7,7 @@ import { closeSync, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { safetensorsChunks, type SafetensorsRaw } from '../io/safetensors.js';
-import { float32ToBf16 } from '../tensor/dtype.js';
+import { float32ToBf16, float32ToFloat16 } from '../tensor/dtype.js';
 import { Random } from '../tensor/random.js';
 
 export interface SyntheticLlamaShape {
@@ -24,17 +24,18 @@ export interface SyntheticLlamaShape {
 const TABLE = 1 << 16;
 
 /** Writes the folder; returns the bytes of its weights. `shardBytes` splits them as save_pretrained's max_shard_size does. */
-export function writeSyntheticLlama(dir: string, s: SyntheticLlamaShape, dtype: 'F32' | 'BF16', o: { shardBytes?: number; tokenizerFrom?: string; seed?: number; sparse?: boolean } = {}): number {
+export function writeSyntheticLlama(dir: string, s: SyntheticLlamaShape, dtype: 'F32' | 'BF16' | 'F16', o: { shardBytes?: number; tokenizerFrom?: string; seed?: number; sparse?: boolean } = {}): number {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), `${JSON.stringify({
     architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: s.hidden, intermediate_size: s.intermediate, num_hidden_layers: s.layers,
     num_attention_heads: s.heads, num_key_value_heads: s.kvHeads, vocab_size: s.vocab, max_position_embeddings: s.maxPositions ?? 2048,
-    rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: s.tied, hidden_act: 'silu', torch_dtype: dtype === 'BF16' ? 'bfloat16' : 'float32',
+    rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: s.tied, hidden_act: 'silu', torch_dtype: { F32: 'float32', BF16: 'bfloat16', F16: 'float16' }[dtype],
   }, null, 2)}\n`);
   if (o.tokenizerFrom) for (const f of ['tokenizer.json', 'tokenizer_config.json']) if (existsSync(join(o.tokenizerFrom, f))) copyFileSync(join(o.tokenizerFrom, f), join(dir, f));
   const rng = new Random(o.seed ?? 1);
   const normal = Float32Array.from({ length: TABLE }, () => 0.02 * rng.normal());
-  const bits = float32ToBf16(normal);
+  const half = dtype === 'F16' ? float32ToFloat16 : float32ToBf16;
+  const bits = half(normal);
   const tensor = (shape: number[], fill?: number): SafetensorsRaw => {
     const n = shape.reduce((a, b) => a * b, 1);
     if (dtype === 'F32') {
@@ -44,7 +45,7 @@ export function writeSyntheticLlama(dir: string, s: SyntheticLlamaShape, dtype: 
       return { dtype, shape, bytes: new Uint8Array(v.buffer) };
     }
     const v = new Uint16Array(n);
-    if (fill !== undefined) v.fill(float32ToBf16(Float32Array.of(fill))[0]!);
+    if (fill !== undefined) v.fill(half(Float32Array.of(fill))[0]!);
     else for (let i = 0; i < n; i += TABLE) v.set(bits.subarray(0, Math.min(TABLE, n - i)), i);
     return { dtype, shape, bytes: new Uint8Array(v.buffer) };
   };
@@ -98,7 +99,7 @@ export function writeSyntheticLlama(dir: string, s: SyntheticLlamaShape, dtype: 
  * A shard whose header is real and whose data is a hole (a sparse file of the full size, reading as
  * zeros): a 140 GB model's folder for tests that must refuse it without reading its weights.
  */
-function writeSparseShard(path: string, tensors: [string, number[]][], dtype: 'F32' | 'BF16'): number {
+function writeSparseShard(path: string, tensors: [string, number[]][], dtype: 'F32' | 'BF16' | 'F16'): number {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let offset = 0;
   for (const [name, shape] of tensors) {

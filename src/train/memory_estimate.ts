@@ -75,7 +75,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
     });
   }
   const c = model.config;
-  // Frozen matrices are held as their BF16 checkpoint stores them, or as bfloat16 under --bf16;
+  // Frozen matrices are held as their BF16 or F16 checkpoint stores them, or as bfloat16 under --bf16;
   // everything else as float32. A trained tensor holds itself, its gradient and AdamW's two moments.
   let frozen = 0;
   let written = 0;
@@ -88,12 +88,14 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
       if (!trainable.has(p)) frozen += quantizedBytes(o.quantize, p.shape[0]!, p.shape[1]!);
       continue;
     }
+    // A BF16 or F16 matrix is kept as stored (mapped), except by merge, which changes the weights and
+    // so widens them to float32 (loadModelWithAdapter).
+    const keptAsStored = p.rank === 2 && (stored === 'BF16' || stored === 'F16') && o.command !== 'merge';
     const rounded = stored === 'F32' && o.bf16 && p.rank === 2; // F32 rounded by --bf16 as it is read
-    const widened = stored === 'F16' || (stored === 'BF16' && p.rank !== 2); // bits converted to float32
+    const widened = (stored === 'F16' && !keptAsStored) || (stored === 'BF16' && p.rank !== 2); // bits converted to float32
     if (rounded || widened) scratch = Math.max(scratch, p.size * (rounded ? 4 : 2));
     if (trainable.has(p)) continue;
-    // merge changes the weights, so a bfloat16 checkpoint's are widened to float32 (loadModelWithAdapter).
-    frozen += p.size * (p.rank === 2 && ((stored === 'BF16' && o.command !== 'merge') || o.bf16) ? 2 : 4);
+    frozen += p.size * (keptAsStored || (p.rank === 2 && o.bf16) ? 2 : 4);
     // merge writes each weight back in its stored dtype; every converted copy is held until the file is written.
     if (o.command === 'merge' && (stored === 'BF16' || stored === 'F16')) written += p.size * 2;
   }

@@ -27,7 +27,7 @@ testEachBackend('Gemma 3 and Gemma 2 (float32) give transformers\' logits, loss 
 });
 
 test('Gemma 3 saved in bfloat16 (untied head): the outputs of its bf16 weights in float32', () => {
-  const model = GemmaForCausalLM.fromPretrained(join(DIR, 'gemma3-bf16'), { keepStoredBf16: true });
+  const model = GemmaForCausalLM.fromPretrained(join(DIR, 'gemma3-bf16'), { keepStoredDtype: true });
   assert.equal(model.lm_head?.weight.dtype, 'bfloat16');
   checkAgainstTransformers(model, reference(join(DIR, 'gemma3-bf16')), 'gemma3-bf16');
 });

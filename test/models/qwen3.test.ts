@@ -43,7 +43,7 @@ testEachBackend('Qwen3 (float32, tied): PyTorch\'s logits and greedy continuatio
 });
 
 test('Qwen3 saved in bfloat16 (untied head): the logits of its bf16 weights in float32', () => {
-  const model = LlamaForCausalLM.fromPretrained(join(DIR, 'qwen3-bf16'), { keepStoredBf16: true });
+  const model = LlamaForCausalLM.fromPretrained(join(DIR, 'qwen3-bf16'), { keepStoredDtype: true });
   assert.equal(model.lm_head?.weight.dtype, 'bfloat16');
   const ref = reference(join(DIR, 'qwen3-bf16'));
   assertClose(logitsOf(model, ref.ids), ref.logits, 'logits', 1e-5, 1e-5);

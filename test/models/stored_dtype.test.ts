@@ -25,7 +25,7 @@ const BF16_MODEL = join(ROOT, 'test/fixtures/llama/llama-bf16');
 
 testEachBackend('a BF16 checkpoint kept as stored gives the float32 path\'s logits bit for bit', () => {
   const widened = LlamaForCausalLM.fromPretrained(BF16_MODEL);
-  const kept = LlamaForCausalLM.fromPretrained(BF16_MODEL, { keepStoredBf16: true });
+  const kept = LlamaForCausalLM.fromPretrained(BF16_MODEL, { keepStoredDtype: true });
   for (const [name, p] of kept.namedParameters()) {
     assert.equal(p.dtype, p.rank === 2 ? 'bfloat16' : 'float32', name);
     assert.equal(kept.sourceDtypes.get(name), 'BF16');
@@ -37,12 +37,12 @@ testEachBackend('a BF16 checkpoint kept as stored gives the float32 path\'s logi
 });
 
 test('an adapter that trains a kept bfloat16 weight widens it; GIFT leaves the frozen ones bfloat16', () => {
-  const full = LlamaForCausalLM.fromPretrained(BF16_MODEL, { keepStoredBf16: true });
+  const full = LlamaForCausalLM.fromPretrained(BF16_MODEL, { keepStoredDtype: true });
   const before = full.model.layers[0]!.self_attn.q_proj!.weight.toFloat32().read().slice();
   attachAdapter(full, { method: 'full' });
   for (const [name, p] of full.namedParameters()) assert.equal(p.dtype, 'float32', name);
   assert.deepEqual(full.model.layers[0]!.self_attn.q_proj!.weight.read(), before, 'widened exactly');
-  const gift = LlamaForCausalLM.fromPretrained(BF16_MODEL, { keepStoredBf16: true });
+  const gift = LlamaForCausalLM.fromPretrained(BF16_MODEL, { keepStoredDtype: true });
   const a = attachAdapter(gift, { method: 'gift', rank: 2, target_modules: ['q_proj', 'v_proj'] });
   assert.equal(gift.model.layers[0]!.self_attn.q_proj!.weight.dtype, 'bfloat16');
   for (const [name, t] of a.namedTrainable()) assert.equal(t.dtype, 'float32', name);
@@ -88,7 +88,7 @@ test('loading a 270 MB BF16 checkpoint as stored costs its size in resident memo
   const measure = (keep: boolean, env: Record<string, string> = {}) => {
     const script = `import { LlamaForCausalLM } from ${JSON.stringify(join(ROOT, 'dist/src/models/llama/model.js'))};
       const before = process.memoryUsage().rss;
-      const m = LlamaForCausalLM.fromPretrained(${JSON.stringify(dir)}, { keepStoredBf16: ${keep} });
+      const m = LlamaForCausalLM.fromPretrained(${JSON.stringify(dir)}, { keepStoredDtype: ${keep} });
       const grown = process.memoryUsage().rss - before;
       const logits = m.forward([1, 2, 3, 4], 1, 4).read();
       console.log(JSON.stringify({ grown, first: Array.from(logits.subarray(0, 4)) }));`;

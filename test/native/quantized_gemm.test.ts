@@ -1,9 +1,12 @@
 // The native GEMM with a quantized B (--quantize): every micro-kernel this CPU can run, both
 // products a frozen layer needs (y = x W^T: B transposed; dX = dY W: not), shapes that straddle the
-// K/M/N cache blocks and the few-rows path, against float64 math on the dequantized values.
+// K/M/N cache blocks and the few-rows path, against float64 math on the dequantized values. A
+// float16 checkpoint's matrix rides the same path (halves as stored, widened while packing), its
+// halves also at an odd byte offset (a safetensors tensor may start at one).
 import { test } from 'node:test';
 import { nativeAddon } from '../../src/backend/index.js';
-import { quantizeReference, type QuantFormat } from '../../src/tensor/quantized.js';
+import { QuantizedMatrix, quantizeReference, type MatrixFormat } from '../../src/tensor/quantized.js';
+import { float32ToFloat16 } from '../../src/tensor/dtype.js';
 import { Random } from '../../src/tensor/random.js';
 import { assertClose } from '../helpers.js';
 import { matmul64, transpose64 } from '../reference64.js';
@@ -16,6 +19,16 @@ function rand(n: number, seed: number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => scale * r.normal());
 }
 
+/** The matrix in a format; 'float16 at an odd offset' puts its halves one byte into their buffer. */
+function matrixOf(format: MatrixFormat | 'float16 at an odd offset', values: Float32Array, rows: number, cols: number): QuantizedMatrix {
+  if (format === 'int8' || format === 'int4') return quantizeReference(values, rows, cols, format, 'W');
+  const halves = float32ToFloat16(values);
+  if (format === 'float16') return QuantizedMatrix.ofFloat16(rows, cols, halves);
+  const shifted = new Uint8Array(halves.byteLength + 1);
+  shifted.set(new Uint8Array(halves.buffer), 1);
+  return new QuantizedMatrix('float16', rows, cols, shifted.subarray(1), new Uint16Array(0));
+}
+
 test('a quantized B gives float64 math on its dequantized values, for every kernel, both products and edge shapes', { skip }, () => {
   const kernels = addon!.cpuInfo().gemmKernels;
   // W [rows, cols]. 1300 columns: three K slices of the forward (KC 576) and a short last int4 block;
@@ -24,9 +37,9 @@ test('a quantized B gives float64 math on its dequantized values, for every kern
   try {
     for (const kernel of kernels) {
       addon!.setGemmKernel(kernel);
-      for (const format of ['int8', 'int4'] as QuantFormat[]) {
+      for (const format of ['int8', 'int4', 'float16', 'float16 at an odd offset'] as const) {
         for (const [rows, cols] of weights) {
-          const q = quantizeReference(rand(rows * cols, rows + cols, 0.05), rows, cols, format, 'W');
+          const q = matrixOf(format, rand(rows * cols, rows + cols, 0.05), rows, cols);
           const W = q.dequantize();
           for (const transB of [true, false]) {
             for (const M of [1, 4, 170]) {

@@ -46,8 +46,9 @@ test('the meta backend builds a 70B model and its GIFT adapter as shapes, and re
 for (const [name, shape, dtype, flags] of [
   ['F32, batch 4 x 128', { hidden: 576, intermediate: 1536, layers: 12, heads: 9, kvHeads: 3, vocab: 49152, tied: true }, 'F32', ['--batch-size', '4', '--max-length', '128']],
   ['BF16 as stored, batch 2 x 256', { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: true }, 'BF16', ['--batch-size', '2', '--max-length', '256']],
+  ['F16 as stored, batch 2 x 256', { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: true }, 'F16', ['--batch-size', '2', '--max-length', '256']],
   ['F32 rounded by --bf16, gradient checkpointing', { hidden: 1536, intermediate: 4096, layers: 6, heads: 12, kvHeads: 4, vocab: 32000, tied: false }, 'F32', ['--batch-size', '2', '--max-length', '128', '--bf16', '--gradient-checkpointing']],
-] as [string, SyntheticLlamaShape, 'F32' | 'BF16', string[]][]) {
+] as [string, SyntheticLlamaShape, 'F32' | 'BF16' | 'F16', string[]][]) {
   test(`gift train's memory estimate is within 15% of its measured peak RSS: ${name}`, () => {
     const model = join(dir, `model-${dtype}-${shape.hidden}`);
     writeSyntheticLlama(model, shape, dtype, { tokenizerFrom: TOKENIZER });

@@ -116,9 +116,9 @@ def add_adapter_loss(folder, adapted):
         json.dump(reference, f, indent=2)
 
 
-def write_lora_fixture(out, name, targets, ids, mask, with_cli_reference=True):
-    """<name>-lora/: PEFT LoRA r4 alpha 8 on `targets` of <name>/ (random adapter values), with its outputs, and the
-    adapted loss in <name>/cli_reference.json (written first from the base when with_cli_reference)."""
+def write_lora_fixture(out, name, targets, ids, mask, with_cli_reference=True, scale=0.3):
+    """<name>-lora/: PEFT LoRA r4 alpha 8 on `targets` of <name>/ (random adapter values, `scale` x normal), with its
+    outputs, and the adapted loss in <name>/cli_reference.json (written first from the base when with_cli_reference)."""
     from transformers import AutoModelForCausalLM
     from peft import LoraConfig, get_peft_model
     base = AutoModelForCausalLM.from_pretrained(os.path.join(out, name)).eval()
@@ -130,7 +130,7 @@ def write_lora_fixture(out, name, targets, ids, mask, with_cli_reference=True):
     with torch.no_grad():
         for n, p in pm.named_parameters():
             if "lora_A" in n or "lora_B" in n:
-                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+                p.copy_(scale * torch.randn(p.shape, generator=g))
     pm.eval()
     d = os.path.join(out, f"{name}-lora")
     pm.save_pretrained(d)

@@ -36,8 +36,13 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
   const rng = new Random(options.seed ?? 0);
   const cache = model.newCache();
   try {
+    const tokens: number[] = [...prompt];
     let input: number[] = [...prompt];
     for (let step = 0; step < maxNew; step++) {
+      if (cache.length + input.length > cache.reusableUpTo) {
+        cache.dispose(); // its keys were made for shorter texts (LongRoPE's short factors): all the tokens again
+        input = [...tokens];
+      }
       const next = tidy(() =>
         noGrad(() => {
           const logits = model.forward(input, 1, input.length, { cache });
@@ -46,6 +51,7 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
         }),
       );
       yield next;
+      tokens.push(next);
       if (stops.has(next)) break;
       if (cache.length + 1 > model.config.maxPositionEmbeddings) break;
       input = [next];

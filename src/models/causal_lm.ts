@@ -175,6 +175,12 @@ export class KVCache {
   readonly values: (Tensor | null)[];
   /** Positions already cached. */
   length = 0;
+  /**
+   * The length this cache may grow to and stay right: a family whose RoPE depends on the length
+   * (LongRoPE's short and long factors) lowers it, and generate rebuilds the cache from all the tokens
+   * past it, as transformers' Phi-3 does; a forward past it is refused.
+   */
+  reusableUpTo = Infinity;
   constructor(layers: number) {
     this.keys = new Array(layers).fill(null);
     this.values = new Array(layers).fill(null);
@@ -196,6 +202,7 @@ export class KVCache {
     this.keys.fill(null);
     this.values.fill(null);
     this.length = 0;
+    this.reusableUpTo = Infinity;
   }
 }
 

@@ -1,24 +1,50 @@
 // RoPE as config.json describes it (transformers 5's rope_parameters, 4's rope_theta and
 // rope_scaling), parsed and turned into inverse frequencies; shared by the causal-LM families.
+import { GiftjsError } from '../errors.js';
 
-export interface RopeScaling {
-  type: 'llama3' | 'linear';
-  factor: number;
-  lowFreqFactor: number;
-  highFreqFactor: number;
+/** RoPE scaling as config.json names it (rope_type). */
+export type RopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
+  | LongRope;
+
+/**
+ * Phi-3.5/Phi-4's LongRoPE: a factor per frequency, the short ones while a forward's positions stay
+ * within the pretraining length, the long ones past it (as transformers decides per forward:
+ * positions past + seq > originalMaxPositionEmbeddings), and cos/sin scaled by attentionFactor.
+ */
+export interface LongRope {
+  type: 'longrope';
+  shortFactor: number[];
+  longFactor: number[];
   originalMaxPositionEmbeddings: number;
+  /** The context extension (max_position_embeddings / original, unless given) ... */
+  factor: number;
+  /** ... and the scale of cos and sin it implies: sqrt(1 + ln(factor) / ln(original)), 1 when factor <= 1. */
+  attentionFactor: number;
 }
 
-/** A RoPE base and its scaling (null: none). */
+/** A RoPE base, its scaling (null: none), and the fraction of each head it rotates. */
 export interface Rope {
   theta: number;
   scaling: RopeScaling | null;
+  /** Phi-3's partial_rotary_factor: RoPE over the first (head_dim * it) dimensions, the rest passed through; 1 by default. */
+  partialRotaryFactor?: number;
+}
+
+/** What a family implements beyond the default, linear and llama3 types. */
+export interface RopeSupport {
+  /** LongRoPE (Phi-3.5, Phi-4-mini): the family switches short/long frequencies per forward and scales cos/sin. */
+  longrope?: boolean;
+  /** partial_rotary_factor below 1 (Phi-3's attention rotates the first dimensions only). */
+  partialRotary?: boolean;
 }
 
 const ROPE_KEYS: Record<string, readonly string[]> = {
   default: [],
   linear: ['factor'],
   llama3: ['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
+  longrope: ['short_factor', 'long_factor', 'original_max_position_embeddings', 'factor', 'attention_factor'],
 };
 
 /**
@@ -26,7 +52,7 @@ const ROPE_KEYS: Record<string, readonly string[]> = {
  * rope_type, ...}) or transformers 4's top-level `rope_theta` and `rope_scaling`. A type or a key
  * giftjs does not implement is refused by name; so are the two layouts disagreeing.
  */
-export function parseRope(raw: Record<string, unknown>, fail: (msg: string) => never): Rope {
+export function parseRope(raw: Record<string, unknown>, fail: (msg: string) => never, support: RopeSupport = {}): Rope {
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   const params = raw.rope_parameters;
   const legacy = raw.rope_scaling;
@@ -41,12 +67,13 @@ export function parseRope(raw: Record<string, unknown>, fail: (msg: string) => n
   if (typeof type !== 'string' || !Object.hasOwn(ROPE_KEYS, type)) {
     fail(`${field} type ${JSON.stringify(type)} is not supported (supported: ${Object.keys(ROPE_KEYS).join(', ')})`);
   }
+  if (type === 'longrope' && !support.longrope) fail(`${field} type "longrope" is not supported for this architecture (giftjs implements it for Phi3ForCausalLM)`);
   const needed = ROPE_KEYS[type as string]!;
   for (const key of Object.keys(p)) {
-    if (key === 'rope_type' || key === 'type' || key === 'rope_theta' || needed.includes(key)) continue;
-    if (key === 'partial_rotary_factor' && p[key] === 1) continue;
+    if (key === 'rope_type' || key === 'type' || key === 'rope_theta' || key === 'partial_rotary_factor' || needed.includes(key)) continue;
     fail(`${field}.${key} (${JSON.stringify(p[key])}) is not supported with rope type '${String(type)}'`);
   }
+  const partialRotaryFactor = parsePartialRotary(raw, p, field, fail, support);
   const positive = (key: string, v: unknown): number => {
     if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) return fail(`${key} must be a positive number, got ${JSON.stringify(v)}`);
     return v;
@@ -61,34 +88,79 @@ export function parseRope(raw: Record<string, unknown>, fail: (msg: string) => n
     if (legacyType !== type || needed.some((k) => legacy[k] !== p[k])) fail(`rope_scaling and rope_parameters disagree`);
   }
   const theta = innerTheta !== undefined ? positive(`${field}.rope_theta`, innerTheta) : topTheta !== undefined ? positive('rope_theta', topTheta) : 10000;
-  if (type === 'default') return { theta, scaling: null };
+  const partial = partialRotaryFactor === 1 ? {} : { partialRotaryFactor };
+  if (type === 'default') return { theta, scaling: null, ...partial };
+  if (type === 'longrope') return { theta, scaling: parseLongRope(raw, p, field, fail, positive), ...partial };
   const values = Object.fromEntries(needed.map((k) => {
     if (p[k] === undefined) fail(`${field}.${k} is required for rope type '${type}'`);
     return [k, positive(`${field}.${k}`, p[k])];
   }));
-  if (type === 'llama3' && !(values.high_freq_factor! > values.low_freq_factor!)) {
+  if (type === 'linear') return { theta, scaling: { type: 'linear', factor: values.factor! }, ...partial };
+  if (!(values.high_freq_factor! > values.low_freq_factor!)) {
     fail(`${field}.high_freq_factor (${values.high_freq_factor}) must be larger than low_freq_factor (${values.low_freq_factor})`);
   }
   return {
     theta,
     scaling: {
-      type: type as 'linear' | 'llama3',
+      type: 'llama3',
       factor: values.factor!,
-      lowFreqFactor: values.low_freq_factor ?? 1,
-      highFreqFactor: values.high_freq_factor ?? 4,
-      originalMaxPositionEmbeddings: values.original_max_position_embeddings ?? 0,
+      lowFreqFactor: values.low_freq_factor!,
+      highFreqFactor: values.high_freq_factor!,
+      originalMaxPositionEmbeddings: values.original_max_position_embeddings!,
     },
+    ...partial,
   };
 }
 
-/** RoPE inverse frequencies with a scaling (Hugging Face's rope_init functions). */
-export function ropeInverseFrequencies(headDim: number, rope: Rope): Float64Array {
-  const d = headDim;
+/** partial_rotary_factor, top-level or in the RoPE parameters (transformers 5 writes both); 1 unless the family rotates part of a head. */
+function parsePartialRotary(raw: Record<string, unknown>, p: Record<string, unknown>, field: string, fail: (msg: string) => never, support: RopeSupport): number {
+  const top = raw.partial_rotary_factor ?? undefined;
+  const inner = p.partial_rotary_factor ?? undefined;
+  if (top !== undefined && inner !== undefined && top !== inner) fail(`partial_rotary_factor ${JSON.stringify(top)} and ${field}.partial_rotary_factor ${JSON.stringify(inner)} disagree`);
+  const value = inner ?? top ?? 1;
+  if (typeof value !== 'number' || !(value > 0 && value <= 1)) fail(`partial_rotary_factor must be a number in (0, 1], got ${JSON.stringify(value)}`);
+  if (value !== 1 && !support.partialRotary) fail(`partial_rotary_factor ${JSON.stringify(value)} is not supported for this architecture (only 1: RoPE over the whole head)`);
+  return value as number;
+}
+
+/** LongRoPE's factors and lengths, with transformers' defaults for what the config leaves out. */
+function parseLongRope(raw: Record<string, unknown>, p: Record<string, unknown>, field: string, fail: (msg: string) => never, positive: (key: string, v: unknown) => number): LongRope {
+  const factors = (key: string): number[] => {
+    const v = p[key];
+    if (!Array.isArray(v) || v.length === 0) return fail(`${field}.${key} must be a list of positive numbers (one per rotated frequency), got ${JSON.stringify(v)?.slice(0, 80)}`);
+    return v.map((f, i) => positive(`${field}.${key}[${i}]`, f));
+  };
+  const shortFactor = factors('short_factor');
+  const longFactor = factors('long_factor');
+  if (shortFactor.length !== longFactor.length) fail(`${field}.short_factor has ${shortFactor.length} values and long_factor ${longFactor.length}`);
+  const innerOriginal = p.original_max_position_embeddings;
+  const topOriginal = raw.original_max_position_embeddings;
+  if (innerOriginal !== undefined && topOriginal !== undefined && innerOriginal !== topOriginal) {
+    fail(`original_max_position_embeddings ${JSON.stringify(topOriginal)} and ${field}.original_max_position_embeddings ${JSON.stringify(innerOriginal)} disagree`);
+  }
+  if (innerOriginal === undefined && topOriginal === undefined) fail(`rope type 'longrope' needs original_max_position_embeddings (the pretraining length)`);
+  const original = positive('original_max_position_embeddings', innerOriginal ?? topOriginal);
+  const factor = p.factor !== undefined ? positive(`${field}.factor`, p.factor) : positive('max_position_embeddings', raw.max_position_embeddings ?? 2048) / original;
+  const attentionFactor = p.attention_factor !== undefined ? positive(`${field}.attention_factor`, p.attention_factor) : factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+  return { type: 'longrope', shortFactor, longFactor, originalMaxPositionEmbeddings: original, factor, attentionFactor };
+}
+
+/**
+ * RoPE inverse frequencies over `dim` rotated dimensions with a scaling (Hugging Face's rope_init
+ * functions); LongRoPE's short factors, or its long ones when `long`.
+ */
+export function ropeInverseFrequencies(dim: number, rope: Rope, long = false): Float64Array {
+  const d = dim;
   const inv = new Float64Array(d / 2);
   for (let i = 0; i < d / 2; i++) inv[i] = 1 / rope.theta ** ((2 * i) / d);
   const s = rope.scaling;
   if (!s) return inv;
   if (s.type === 'linear') return inv.map((f) => f / s.factor);
+  if (s.type === 'longrope') {
+    const ext = long ? s.longFactor : s.shortFactor;
+    if (ext.length !== d / 2) throw new GiftjsError(`rope: longrope has ${ext.length} factors, the ${d} rotated dimensions need ${d / 2}`);
+    return inv.map((f, i) => f / ext[i]!);
+  }
   // llama3: long wavelengths are slowed by `factor`, short ones kept, the band between blended.
   const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
   const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
@@ -99,4 +171,9 @@ export function ropeInverseFrequencies(headDim: number, rope: Rope): Float64Arra
     const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
     return (1 - smooth) * (f / s.factor) + smooth * f;
   });
+}
+
+/** Dimensions of each head RoPE rotates: all, or Phi-3's first head_dim * partial_rotary_factor (an even count, as int() in transformers). */
+export function rotaryDimensions(headDim: number, rope: Rope): number {
+  return Math.trunc(headDim * (rope.partialRotaryFactor ?? 1));
 }

@@ -19,6 +19,8 @@ export interface RopeOptions {
   invFreq?: Float32Array | Float64Array;
   /** Each row's own position (length seq), instead of positionOffset + row: packed sequences restart at 0. */
   positions?: ArrayLike<number>;
+  /** cos and sin multiplied by this (LongRoPE's attention factor); 1 by default. */
+  scale?: number;
 }
 
 /** Inverse frequencies theta^(-2i/d) for i < d/2, in float64. */
@@ -42,29 +44,29 @@ interface CachedTables {
 const tableCache = new WeakMap<Float32Array | Float64Array, Map<string, CachedTables>>();
 const MAX_CACHED_SHAPES = 32; // generation asks for a new offset every token
 
-function hostTables(invFreq: Float32Array | Float64Array, T: number, offset: number, positions?: ArrayLike<number>): [Float32Array, Float32Array] {
-  if (positions) return tablesAt(invFreq, Array.from({ length: T }, (_, t) => positions[t]!));
+function hostTables(invFreq: Float32Array | Float64Array, T: number, offset: number, positions: ArrayLike<number> | undefined, scale: number): [Float32Array, Float32Array] {
+  if (positions) return tablesAt(invFreq, Array.from({ length: T }, (_, t) => positions[t]!), scale);
   let byShape = tableCache.get(invFreq);
   if (!byShape) tableCache.set(invFreq, (byShape = new Map()));
-  const key = `${T}:${offset}`;
+  const key = `${T}:${offset}:${scale}`;
   const hit = byShape.get(key);
   if (hit && hit.invFreq.every((f, i) => f === invFreq[i])) return [hit.cos, hit.sin];
-  const [cos, sin] = tablesAt(invFreq, Array.from({ length: T }, (_, t) => t + offset));
+  const [cos, sin] = tablesAt(invFreq, Array.from({ length: T }, (_, t) => t + offset), scale);
   if (byShape.size >= MAX_CACHED_SHAPES) byShape.clear();
   byShape.set(key, { invFreq: Float64Array.from(invFreq), cos, sin });
   return [cos, sin];
 }
 
-/** cos and sin of position * frequency for each position, in float64, rounded once. */
-function tablesAt(invFreq: Float32Array | Float64Array, positions: readonly number[]): [Float32Array, Float32Array] {
+/** scale * cos and scale * sin of position * frequency for each position, in float64, rounded once. */
+function tablesAt(invFreq: Float32Array | Float64Array, positions: readonly number[], scale: number): [Float32Array, Float32Array] {
   const half = invFreq.length;
   const cos = new Float32Array(positions.length * half);
   const sin = new Float32Array(positions.length * half);
   positions.forEach((p, t) => {
     for (let i = 0; i < half; i++) {
       const angle = p * invFreq[i]!;
-      cos[t * half + i] = Math.cos(angle);
-      sin[t * half + i] = Math.sin(angle);
+      cos[t * half + i] = scale * Math.cos(angle);
+      sin[t * half + i] = scale * Math.sin(angle);
     }
   });
   return [cos, sin];
@@ -80,7 +82,9 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
   const invFreq = options.invFreq ?? ropeInverseFrequencies(D, options.theta ?? 10000);
   if (invFreq.length !== half) throw new GiftjsError(`rope: invFreq has ${invFreq.length} values, head dimension ${D} needs ${half}`);
   if (options.positions && options.positions.length !== T) throw new GiftjsError(`rope: ${options.positions.length} positions for ${T} rows`);
-  const [cosHost, sinHost] = hostTables(invFreq, T, options.positionOffset ?? 0, options.positions);
+  const scale = options.scale ?? 1;
+  if (!(scale > 0) || !Number.isFinite(scale)) throw new GiftjsError(`rope: scale ${scale} must be a positive number`);
+  const [cosHost, sinHost] = hostTables(invFreq, T, options.positionOffset ?? 0, options.positions, scale);
   const cosT = Tensor.fromHost([T, half], (d) => d.set(cosHost));
   const sinT = Tensor.fromHost([T, half], (d) => d.set(sinHost));
   const cos = cosT.buffer;

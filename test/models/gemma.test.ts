@@ -49,7 +49,7 @@ test('Gemma configs are read as transformers reads them (both layouts), and what
   // transformers 4's layout, as the hub's Gemma 3 folders are written: rope_theta, rope_scaling, rope_local_base_freq.
   const legacy = parse({ sliding_window: 512, rope_theta: 1e6, rope_local_base_freq: 1e4, rope_scaling: { rope_type: 'linear', factor: 8 } });
   assert.deepEqual(legacy.layerWindows, [512, 512, 512, 512, 512, 0, 512], 'every sixth layer is global');
-  assert.deepEqual(legacy.globalRope, { theta: 1e6, scaling: { type: 'linear', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 0 } });
+  assert.deepEqual(legacy.globalRope, { theta: 1e6, scaling: { type: 'linear', factor: 8 } });
   assert.deepEqual(legacy.localRope, { theta: 1e4, scaling: null });
   assert.equal(parse({ query_pre_attn_scalar: 16 }).attentionScale, 0.25);
   const gemma2 = parse({ architectures: ['Gemma2ForCausalLM'], num_hidden_layers: 3 });

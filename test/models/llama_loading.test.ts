@@ -72,7 +72,7 @@ test('transformers 5 layout: rope_parameters and dtype are read, and agree with 
 test('rope settings giftjs does not implement are refused by name', () => {
   const { rope_theta: _t, ...rest } = base();
   const refuse = (extra: Record<string, unknown>, pattern: RegExp) => assert.throws(() => parseLlamaConfig({ ...rest, ...extra }, 'm/config.json'), pattern);
-  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'yarn', factor: 4 } }, /m\/config\.json: rope_parameters type "yarn" is not supported \(supported: default, linear, llama3\)/);
+  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'yarn', factor: 4 } }, /m\/config\.json: rope_parameters type "yarn" is not supported \(supported: default, linear, llama3, longrope\)/);
   refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'dynamic', factor: 2 } }, /type "dynamic" is not supported/);
   refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'llama3', factor: 8 } }, /rope_parameters\.low_freq_factor is required for rope type 'llama3'/);
   refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'default', attention_factor: 2 } }, /rope_parameters\.attention_factor \(2\) is not supported/);
@@ -82,10 +82,9 @@ test('rope settings giftjs does not implement are refused by name', () => {
   refuse({ rope_parameters: { rope_theta: -1, rope_type: 'default' } }, /rope_parameters\.rope_theta must be a positive number/);
   refuse({ partial_rotary_factor: 0.5 }, /partial_rotary_factor 0\.5 is not supported/);
   refuse({ attention_dropout: 0.1 }, /attention_dropout 0\.1 is not supported/);
-  // Phi-3.5 / Phi-4-mini: longrope and a partial rotary factor; Phi-3's training dropouts.
+  // LongRoPE and a partial rotary factor are Phi-3's (test/models/phi_longrope.test.ts); Phi-3's training dropouts.
+  refuse({ rope_scaling: { rope_type: 'longrope', short_factor: [1], long_factor: [1] }, original_max_position_embeddings: 8 }, /rope_scaling type "longrope" is not supported for this architecture/);
   const phi3 = { architectures: ['Phi3ForCausalLM'] };
-  refuse({ ...phi3, rope_scaling: { rope_type: 'longrope', short_factor: [1], long_factor: [1] } }, /rope_scaling type "longrope" is not supported/);
-  refuse({ ...phi3, rope_parameters: { rope_theta: 1e4, rope_type: 'default', partial_rotary_factor: 0.75 } }, /partial_rotary_factor/);
   refuse({ ...phi3, resid_pdrop: 0.1 }, /resid_pdrop 0\.1 is not supported \(only 0\)/);
   refuse({ ...phi3, embd_pdrop: 0.1 }, /embd_pdrop 0\.1 is not supported/);
 });

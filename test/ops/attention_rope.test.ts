@@ -19,6 +19,9 @@ testEachBackend('rope follows Hugging Face rotate-half, with a position offset',
   const tail = Tensor.fromArray(long.data.subarray(16), [1, 1, 2, 4]);
   assertClose(rope(tail, { positionOffset: 4 }).data, slice(rope(long), 2, 4, 6).data, 'offset = later positions');
   assertGradcheck((a) => rope(a, { positionOffset: 3 }), [x], 'rope grad');
+  // LongRoPE's attention factor scales cos and sin: the rotation times the factor, and its gradient.
+  assertClose(rope(x, { positionOffset: 2, scale: 1.19 }).data, rope64(x.data, 5, 8, 10000, 2).map((v) => 1.19 * v), 'scale 1.19', 1e-5, 1e-4);
+  assertGradcheck((a) => rope(a, { positionOffset: 3, scale: 1.19 }), [x], 'scaled rope grad');
   assert.throws(() => rope(randn([2, 3, 5], 3)), /head dimension 5 of x \[2, 3, 5\] must be even/);
 });
 

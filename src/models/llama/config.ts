@@ -3,13 +3,15 @@
 import { configDtype, configNumbers, configTokenIds } from '../config_limits.js';
 import { GiftjsError } from '../../errors.js';
 import type { CausalLMConfig } from '../causal_lm.js';
-import { parseRope, ropeInverseFrequencies, type RopeScaling } from '../rope.js';
+import { parseRope, ropeInverseFrequencies, rotaryDimensions, type RopeScaling } from '../rope.js';
 
 /** The contract's fields (CausalLMConfig) and what the Llama family adds. */
 export interface LlamaConfig extends CausalLMConfig {
   rmsNormEps: number;
   ropeTheta: number;
   ropeScaling: RopeScaling | null;
+  /** Dimensions of each head RoPE rotates: headDim, or Phi-3's headDim * partial_rotary_factor (the rest pass through). */
+  rotaryDim: number;
   /** Biases on q_proj, k_proj, v_proj (Qwen2; Llama with attention_bias). */
   qkvBias: boolean;
   /** Bias on o_proj (Llama's attention_bias covers it; Qwen2 has none). */
@@ -60,15 +62,18 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
   const act = raw.hidden_act ?? 'silu';
   if (act !== 'silu') fail(`hidden_act '${String(act)}' is not supported (Llama uses silu)`);
 
-  const rope = parseRope(raw, fail);
-  const partial = raw.partial_rotary_factor;
-  if (partial !== undefined && partial !== null && partial !== 1) fail(`partial_rotary_factor ${JSON.stringify(partial)} is not supported (only 1: RoPE over the whole head)`);
+  const phi3 = arch === 'Phi3ForCausalLM';
+  const rope = parseRope(raw, fail, { longrope: phi3, partialRotary: phi3 });
+  const rotaryDim = rotaryDimensions(headDim, rope);
+  if (rotaryDim % 2 !== 0 || rotaryDim === 0) fail(`partial_rotary_factor ${rope.partialRotaryFactor} rotates ${rotaryDim} of ${headDim} dimensions; RoPE needs a positive even count`);
+  if (rope.scaling?.type === 'longrope' && rope.scaling.shortFactor.length !== rotaryDim / 2) {
+    fail(`rope short_factor and long_factor have ${rope.scaling.shortFactor.length} values; the ${rotaryDim} rotated dimensions of a head need ${rotaryDim / 2}`);
+  }
   // Phi-3's dropouts on the embeddings and the residual branches are part of its training recipe.
   for (const key of ['attention_dropout', 'resid_pdrop', 'embd_pdrop']) {
     const p = raw[key] ?? 0;
     if (p !== 0) fail(`${key} ${JSON.stringify(p)} is not supported (only 0)`);
   }
-  const phi3 = arch === 'Phi3ForCausalLM';
   const qwen = arch === 'Qwen2ForCausalLM';
   const attentionBias = raw.attention_bias === true;
   const config: LlamaConfig = {
@@ -85,6 +90,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     rmsNormEps: num('rms_norm_eps', phi3 ? 1e-5 : 1e-6),
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
+    rotaryDim,
     maxPositionEmbeddings: int('max_position_embeddings', 2048),
     tieWordEmbeddings: raw.tie_word_embeddings === true,
     qkvBias: qwen || attentionBias,
@@ -106,7 +112,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
 function llamaDetails(c: LlamaConfig): string[] {
   return [
     `embeddings: ${c.tieWordEmbeddings ? 'tied (lm_head = embed_tokens)' : 'untied'}; biases: ${c.qkvBias ? 'q/k/v' : 'none'}${c.outputBias ? ' + o' : ''}${c.qkNorm ? '; q/k norms per head' : ''}${c.fusedProjections ? '; fused qkv_proj and gate_up_proj' : ''}`,
-    `rope: theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling x${c.ropeScaling.factor}` : ''}; max positions ${c.maxPositionEmbeddings}${windowSummary(c.layerWindows)}`,
+    `rope: theta ${c.ropeTheta}${c.ropeScaling ? `, ${c.ropeScaling.type} scaling x${c.ropeScaling.factor}` : ''}${c.rotaryDim < c.headDim ? ` over ${c.rotaryDim} of ${c.headDim} dimensions` : ''}; max positions ${c.maxPositionEmbeddings}${windowSummary(c.layerWindows)}`,
   ];
 }
 
@@ -145,7 +151,7 @@ function layerWindows(raw: Record<string, unknown>, arch: string, numLayers: num
   return full.map((_, i) => (i >= (from as number) ? w : 0));
 }
 
-/** RoPE inverse frequencies with the config's scaling (Hugging Face's rope_init functions). */
-export function llamaInverseFrequencies(c: LlamaConfig): Float64Array {
-  return ropeInverseFrequencies(c.headDim, { theta: c.ropeTheta, scaling: c.ropeScaling });
+/** RoPE inverse frequencies with the config's scaling (Hugging Face's rope_init functions); LongRoPE's long ones when `long`. */
+export function llamaInverseFrequencies(c: LlamaConfig, long = false): Float64Array {
+  return ropeInverseFrequencies(c.rotaryDim, { theta: c.ropeTheta, scaling: c.ropeScaling }, long);
 }

@@ -1,5 +1,6 @@
 // LlamaForCausalLM with Hugging Face's module tree and tensor names, so that a checkpoint's
 // "model.layers.3.self_attn.q_proj.weight" is exactly this model's parameter of that path.
+import { GiftjsError } from '../../errors.js';
 import { CheckpointReader, loadFromCheckpoint, readJsonFile } from '../../io/hf_folder.js';
 import { Embedding, Linear, RMSNorm } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
@@ -10,7 +11,7 @@ import { linear } from '../../ops/matmul.js';
 import { crossEntropy } from '../../ops/cross_entropy.js';
 import { linearCrossEntropy, type LinearCrossEntropyOptions } from '../../ops/linear_cross_entropy.js';
 import { rope, ropeAtPositions } from '../../ops/rope.js';
-import { reshape, slice, transpose } from '../../ops/shape_ops.js';
+import { concat, reshape, slice, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { checkpoint } from '../../tensor/checkpoint.js';
@@ -28,7 +29,9 @@ interface StepContext {
   batch: number;
   seq: number;
   positionOffset: number;
+  /** This forward's RoPE frequencies (LongRoPE's short or long ones) and the scale of cos/sin. */
   invFreq: Float64Array;
+  ropeScale: number;
   keyMask: Float32Array | null;
   cache: KVCache | null;
   /** Packed sequences: keyMask holds segment ids, and each token's position in its segment. */
@@ -74,7 +77,13 @@ class LlamaAttention extends Module {
       const split = reshape(t, [batch, seq, n, hd]);
       return transpose(norm ? norm.forward(split) : split, 1, 2);
     };
-    const rotate = (t: Tensor) => (ctx.packed ? ropeAtPositions(t, ctx.packed.positions, { invFreq: ctx.invFreq }) : rope(t, { invFreq: ctx.invFreq, positionOffset: ctx.positionOffset }));
+    const rotateAll = (t: Tensor) => {
+      const options = { invFreq: ctx.invFreq, scale: ctx.ropeScale };
+      return ctx.packed ? ropeAtPositions(t, ctx.packed.positions, options) : rope(t, { ...options, positionOffset: ctx.positionOffset });
+    };
+    // Phi-3's partial rotary: the first rotaryDim dimensions of each head rotate, the rest pass through.
+    const rd = this.c.rotaryDim;
+    const rotate = (t: Tensor) => (rd === hd ? rotateAll(t) : concat([rotateAll(slice(t, 3, 0, rd)), slice(t, 3, rd, hd)], 3));
     const [qx, kx, vx] = this.project(x);
     const q = rotate(heads(qx, this.c.numHeads, this.q_norm));
     let k = rotate(heads(kx, this.c.numKvHeads, this.k_norm));
@@ -145,6 +154,8 @@ export class LlamaForCausalLM extends Module implements CausalLM {
   /** null when the output projection is tied to the token embedding. */
   readonly lm_head: Linear | null;
   readonly invFreq: Float64Array;
+  /** LongRoPE's long frequencies, for forwards whose positions pass the pretraining length; null without LongRoPE. */
+  readonly longInvFreq: Float64Array | null;
   /** Recompute each decoder layer in backward instead of keeping its activations. */
   gradientCheckpointing = false;
   /** Where the weights came from, and each tensor's stored dtype (an export writes them back so). */
@@ -157,6 +168,7 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     this.model = this.child('model', new LlamaModel(config, rng));
     this.lm_head = config.tieWordEmbeddings ? null : this.child('lm_head', new Linear(config.hiddenSize, config.vocabSize, rng, false));
     this.invFreq = llamaInverseFrequencies(config);
+    this.longInvFreq = config.ropeScaling?.type === 'longrope' ? llamaInverseFrequencies(config, true) : null;
   }
 
   /** Loads a Hugging Face folder: config.json and safetensors weights (sharded or not). */
@@ -186,13 +198,29 @@ export class LlamaForCausalLM extends Module implements CausalLM {
   /** Final hidden states [batch, seq, hidden] for token ids [batch * seq]. */
   hiddenStates(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
     const { cache, past, keyMask, packed } = stepInputs(this.config, ids, batch, seq, options);
-    const ctx: StepContext = { batch, seq, positionOffset: past, invFreq: this.invFreq, keyMask, cache, packed };
+    const s = this.config.ropeScaling;
+    if (cache && s?.type === 'longrope') {
+      if (past + seq > cache.reusableUpTo) throw new GiftjsError(`${this.config.architecture}: the KV cache holds keys rotated with LongRoPE's short factors; past ${cache.reusableUpTo} positions it must be rebuilt from all the tokens (generate does)`);
+      if (past + seq <= s.originalMaxPositionEmbeddings) cache.reusableUpTo = s.originalMaxPositionEmbeddings;
+    }
+    const ctx: StepContext = { batch, seq, positionOffset: past, ...this.ropeFor(packed ? packed.positions.reduce((m, p) => Math.max(m, p + 1), 0) : past + seq), keyMask, cache, packed };
     let x = this.model.embed_tokens.forward(ids, [batch, seq]);
     for (const layer of this.model.layers) {
       x = this.gradientCheckpointing && !cache ? checkpoint((h) => layer.forward(h, ctx), [x]) : layer.forward(x, ctx);
     }
     if (cache) cache.length += seq;
     return this.model.norm.forward(x);
+  }
+
+  /**
+   * The frequencies and cos/sin scale of a forward whose positions reach `length` - 1: LongRoPE's
+   * long factors past the pretraining length, as transformers switches per forward (cached keys
+   * keep the rotation they were made with).
+   */
+  private ropeFor(length: number): { invFreq: Float64Array; ropeScale: number } {
+    const s = this.config.ropeScaling;
+    if (s?.type !== 'longrope') return { invFreq: this.invFreq, ropeScale: 1 };
+    return { invFreq: length > s.originalMaxPositionEmbeddings ? this.longInvFreq! : this.invFreq, ropeScale: s.attentionFactor };
   }
 
   /** Logits [batch, seq, vocab]. */

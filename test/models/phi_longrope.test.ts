@@ -98,3 +98,13 @@ test('LongRoPE and partial rotary are read as transformers reads them, and refus
   assert.throws(() => parseLlamaConfig({ ...base, architectures: ['LlamaForCausalLM'], partial_rotary_factor: 0.5 }), /partial_rotary_factor 0.5 is not supported for this architecture/);
   assert.throws(() => parseLlamaConfig({ ...base, partial_rotary_factor: 0.75, rope_parameters: { rope_type: 'default', partial_rotary_factor: 0.5 } }), /partial_rotary_factor 0.75 and rope_parameters.partial_rotary_factor 0.5 disagree/);
 });
+
+test('a KV cache made with the short factors is refused once the text passes the pretraining length (generate rebuilds it)', () => {
+  const model = LlamaForCausalLM.fromPretrained(join(DIR, 'phi35'));
+  const ids = reference(join(DIR, 'phi35')).ids.slice(0, 9);
+  const cache = model.newCache();
+  noGrad(() => model.forward(ids.slice(0, 8), 1, 8, { cache }).dispose());
+  assert.equal(cache.reusableUpTo, 8);
+  assert.throws(() => noGrad(() => model.forward(ids.slice(8), 1, 1, { cache })), /the KV cache holds keys rotated with LongRoPE's short factors; past 8 positions it must be rebuilt/);
+  cache.dispose();
+});

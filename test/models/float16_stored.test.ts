@@ -10,20 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { setBf16Compute } from '../../src/backend/index.js';
 import { writeFileAtomic } from '../../src/io/atomic.js';
 import { readJsonFile } from '../../src/io/hf_folder.js';
 import { SafetensorsFile, safetensorsChunks, type SafetensorsRaw } from '../../src/io/safetensors.js';
-import { LlamaForCausalLM, shiftLabels } from '../../src/models/llama/model.js';
-import { crossEntropy } from '../../src/ops/cross_entropy.js';
+import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/tensor/dtype.js';
-import { tidy } from '../../src/tensor/memory.js';
 import { Random } from '../../src/tensor/random.js';
 import { assertClose, testEachBackend } from '../helpers.js';
+import { giftLossAndGrads } from './gift_step.js';
 
 const SOURCE = fileURLToPath(new URL('../../../test/fixtures/llama/llama-gqa', import.meta.url));
-const IDS = [1, 40, 7, 80, 22, 5, 63, 11, 2, 90];
 
 /** The f32 fixture written as transformers writes a float16 model: every tensor F16, rounded to nearest even. */
 function writeF16Folder(): string {
@@ -45,22 +42,6 @@ function writeF16Folder(): string {
 
 const F16_MODEL = writeF16Folder();
 
-function lossAndGrads(model: LlamaForCausalLM, bf16Dot: boolean) {
-  const gift = attachAdapter(model, { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, 3);
-  const r = new Random(4);
-  for (const [, t] of gift.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.3 * r.normal();
-  setBf16Compute(bf16Dot);
-  try {
-    const loss = tidy(() => {
-      const l = crossEntropy(model.forward(IDS, 2, 5), shiftLabels(IDS, 2, 5));
-      l.backward();
-      return l.item();
-    });
-    return { loss, grads: gift.namedTrainable().map(([, t]) => t.grad!.toFloat32Array()) };
-  } finally {
-    setBf16Compute(false);
-  }
-}
 
 testEachBackend('an F16 checkpoint kept as stored gives the widened float32 path\'s loss and GIFT gradients', () => {
   const kept = LlamaForCausalLM.fromPretrained(F16_MODEL, { keepStoredDtype: true });
@@ -71,8 +52,8 @@ testEachBackend('an F16 checkpoint kept as stored gives the widened float32 path
   }
   assert.equal(kept.parameters().filter((p) => p.quantized).length, 0, 'kept, not quantized');
   for (const bf16Dot of [false, true]) {
-    const a = lossAndGrads(LlamaForCausalLM.fromPretrained(F16_MODEL), bf16Dot);
-    const b = lossAndGrads(LlamaForCausalLM.fromPretrained(F16_MODEL, { keepStoredDtype: true }), bf16Dot);
+    const a = giftLossAndGrads(LlamaForCausalLM.fromPretrained(F16_MODEL), bf16Dot);
+    const b = giftLossAndGrads(LlamaForCausalLM.fromPretrained(F16_MODEL, { keepStoredDtype: true }), bf16Dot);
     assert.ok(Math.abs(a.loss - b.loss) < 1e-6, `bf16 dot ${bf16Dot}: widened ${a.loss} vs kept ${b.loss}`);
     b.grads.forEach((g, i) => assertClose(g, a.grads[i]!, `bf16 dot ${bf16Dot}: gradient ${i}`, 1e-6, 1e-5));
   }

@@ -5,20 +5,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { setBf16Compute, withBackend } from '../../src/backend/index.js';
-import { LlamaForCausalLM, shiftLabels } from '../../src/models/llama/model.js';
-import { crossEntropy } from '../../src/ops/cross_entropy.js';
+import { withBackend } from '../../src/backend/index.js';
+import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
-import { tidy } from '../../src/tensor/memory.js';
-import { Random } from '../../src/tensor/random.js';
 import { quantizeOption } from '../../src/cli/model_loading.js';
 import { createBoxedBackend } from '../../src/testing/boxed_backend.js';
 import { quantizeReference, type QuantFormat } from '../../src/tensor/quantized.js';
 import { assertClose, testEachBackend } from '../helpers.js';
+import { giftLossAndGrads, STEP_IDS } from './gift_step.js';
+
 
 const MODEL = fileURLToPath(new URL('../../../test/fixtures/llama/llama-gqa', import.meta.url));
-const IDS = [1, 40, 7, 80, 22, 5, 63, 11, 2, 90];
+const IDS = STEP_IDS;
 
 function load(format: QuantFormat | 'dequantized' | 'f32', reference: QuantFormat = 'int8'): LlamaForCausalLM {
   if (format === 'int8' || format === 'int4') return LlamaForCausalLM.fromPretrained(MODEL, { quantize: format });
@@ -30,22 +29,6 @@ function load(format: QuantFormat | 'dequantized' | 'f32', reference: QuantForma
   return model;
 }
 
-function lossAndGrads(model: LlamaForCausalLM, bf16Dot = false) {
-  const gift = attachAdapter(model, { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, 3);
-  const r = new Random(4);
-  for (const [, t] of gift.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.3 * r.normal();
-  setBf16Compute(bf16Dot);
-  try {
-    const loss = tidy(() => {
-      const l = crossEntropy(model.forward(IDS, 2, 5), shiftLabels(IDS, 2, 5));
-      l.backward();
-      return l.item();
-    });
-    return { gift, loss, grads: gift.namedTrainable().map(([, t]) => t.grad!.toFloat32Array()) };
-  } finally {
-    setBf16Compute(false);
-  }
-}
 
 for (const format of ['int8', 'int4'] as QuantFormat[]) {
   testEachBackend(`${format}: a quantized base gives the loss and adapter gradients of float32 weights holding its dequantized values`, () => {
@@ -53,14 +36,14 @@ for (const format of ['int8', 'int4'] as QuantFormat[]) {
     assert.equal(quantized.parameters().filter((p) => p.dtype === format).length, 2 * 7 + 2, 'every Linear weight, the embedding and lm_head');
     assert.ok(quantized.parameters().filter((p) => p.rank === 1).every((p) => p.dtype === 'float32'), 'norms stay float32');
     for (const bf16Dot of [false, true]) {
-      const q = lossAndGrads(quantized, bf16Dot);
-      const d = lossAndGrads(load('dequantized', format), bf16Dot);
+      const q = giftLossAndGrads(quantized, bf16Dot);
+      const d = giftLossAndGrads(load('dequantized', format), bf16Dot);
       assert.ok(Math.abs(q.loss - d.loss) < 1e-6, `bf16 dot ${bf16Dot}: quantized ${q.loss} vs dequantized ${d.loss}`);
       q.grads.forEach((g, i) => assertClose(g, d.grads[i]!, `bf16 dot ${bf16Dot}: gradient ${i}`, 1e-6, 1e-5));
     }
     // ... and differs from the float32 model by the quantization: int8 little, int4 more.
-    const f32 = lossAndGrads(load('f32'));
-    const q = lossAndGrads(load(format));
+    const f32 = giftLossAndGrads(load('f32'));
+    const q = giftLossAndGrads(load(format));
     const change = Math.abs(q.loss - f32.loss) / Math.abs(f32.loss);
     assert.ok(change > 0 && change < (format === 'int8' ? 2e-3 : 5e-2), `${format} ${q.loss} vs f32 ${f32.loss}`);
   });
@@ -68,7 +51,7 @@ for (const format of ['int8', 'int4'] as QuantFormat[]) {
 
 testEachBackend('merging onto a quantized base writes bf16 weights from the dequantized ones; unmerging gives the quantized matrix back', () => {
   const model = load('int4');
-  const { gift } = lossAndGrads(model);
+  const { gift } = giftLossAndGrads(model);
   const w = model.model.layers[0]!.self_attn.q_proj!.weight;
   const codes = w.quantized!.codes;
   const adapted = noGrad(() => model.forward(IDS, 2, 5).toFloat32Array());

@@ -208,6 +208,15 @@ void packBAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size
   packBAvx512From(p, k0, kc, j0, nc, NR, dst, [&](std::size_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p.B + i); });
 }
 
+// 16 two-byte values from `at` (the first popcount(m) of them; m's lanes are the first ones),
+// the rest zero. A partial row goes through a zeroed copy (masked 16-bit loads would need AVX-512 BW).
+__attribute__((always_inline)) inline __m256i load16Halves(const uint8_t* at, __mmask16 m) {
+  if (m == 0xffff) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at));
+  alignas(32) uint16_t part[16] = {};
+  std::memcpy(part, at, 2 * static_cast<std::size_t>(__builtin_popcount(m)));
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(part));
+}
+
 // A float16 B (a checkpoint's F16 weight kept as stored): op(B) from W[bqRow0, bqCol0] on, ldb =
 // W's columns; vcvtph2ps widens exactly. The halves need not be 2-aligned (byte addresses).
 void packBHalvesAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
@@ -216,12 +225,17 @@ void packBHalvesAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std
   const uint8_t* origin = w.codes + 2 * (p.bqRow0 * w.cols + p.bqCol0);
   GemmProblem q = p;
   q.ldb = w.cols;
-  packBAvx512From(q, k0, kc, j0, nc, NR, dst, [&](std::size_t i, __mmask16 m) {
-    if (m == 0xffff) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(origin + 2 * i)));
-    // A partial row (masked 16-bit loads would need AVX-512 BW): the valid halves through a zeroed copy.
-    alignas(32) uint16_t part[16] = {};
-    std::memcpy(part, origin + 2 * i, 2 * static_cast<std::size_t>(__builtin_popcount(m)));
-    return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(part)));
+  packBAvx512From(q, k0, kc, j0, nc, NR, dst,
+                  [&](std::size_t i, __mmask16 m) { return _mm512_cvtph_ps(load16Halves(origin + 2 * i, m)); });
+}
+
+// A bfloat16 B (a BF16 weight kept as stored, float32 products): each value's bits shifted into a
+// float32's upper half, exactly as widenBf16.
+void packBBf16Avx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
+                     float* dst) {
+  const auto* origin = reinterpret_cast<const uint8_t*>(p.Bbf16);
+  packBAvx512From(p, k0, kc, j0, nc, NR, dst, [&](std::size_t i, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load16Halves(origin + 2 * i, m)), 16));
   });
 }
 
@@ -380,7 +394,7 @@ void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0,
 #endif
   if (p.Bq) return packBQuantized(p, k0, kc, j0, nc, NR, kc, dst, packB);
 #ifdef GIFTJS_PACK_X86
-  if (!p.Bbf16 && NR % 16 == 0 && cpuHasAvx512()) return packBAvx512(p, k0, kc, j0, nc, NR, dst);
+  if (NR % 16 == 0 && cpuHasAvx512()) return p.Bbf16 ? packBBf16Avx512(p, k0, kc, j0, nc, NR, dst) : packBAvx512(p, k0, kc, j0, nc, NR, dst);
 #endif
   packBPortable(p, k0, kc, j0, nc, NR, dst);
 }

@@ -99,6 +99,30 @@ test('a few rows against a weight (generation) take the dot-product path: float3
   }
 });
 
+test('a bfloat16 B (a BF16 weight kept as stored) with float32 products: every kernel, both layouts, padded and edge shapes, against float64 math', { skip }, () => {
+  const round = (v: number) => {
+    const u = new Uint32Array(Float32Array.of(v).buffer)[0]!;
+    return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+  };
+  const widen = (bits: number) => new Float32Array(Uint32Array.of(bits << 16).buffer)[0]!;
+  try {
+    for (const kernel of addon!.cpuInfo().gemmKernels) {
+      addon!.setGemmKernel(kernel);
+      for (const [M, N, K] of [[29, 65, 257], [40, 31, 9], [37, 70, 1301], [170, 3100, 40]] as [number, number, number][]) for (const tB of [false, true]) {
+        const ldb = (tB ? K : N) + 5;
+        const A = rand(M * K, M + 1);
+        const bits = Uint16Array.from(rand((tB ? N : K) * ldb, N + 2), round);
+        const C = new Float32Array(M * N).fill(NaN);
+        addon!.gemm(false, tB, M, N, K, 1, A, K, bits, ldb, 0, C, N, 1, 0, 0, 0);
+        const Bw = Array.from({ length: K * N }, (_, x) => widen(tB ? bits[(x % N) * ldb + Math.floor(x / N)]! : bits[Math.floor(x / N) * ldb + (x % N)]!));
+        assertClose(C, matmul64(A, Bw, M, K, N), `${kernel} bfloat16 B ${M}x${N}x${K} tB=${tB}`, 1e-4, 1e-4);
+      }
+    }
+  } finally {
+    addon!.setGemmKernel(null);
+  }
+});
+
 const bf16Skip = skip || (addon!.cpuInfo().features.includes('avx512bf16') ? false : 'this CPU has no AVX-512 BF16');
 
 test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded operands', { skip: bf16Skip }, () => {

@@ -28,7 +28,7 @@ import { GiftjsError } from '../errors.js';
 import { dataFolderFile, isDataFolder, requireDataFolderFile } from './data_folder.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
 import { getBackend, setBf16Compute } from '../backend/index.js';
-import { assertFitsInMemory, describeEstimate, memoryBudget, trainsNoBaseMatrix } from '../train/memory_estimate.js';
+import { assertFitsInMemory, describeEstimate, estimateCausalLMMemory, frozenBytes, memoryBudget, trainsNoBaseMatrix } from '../train/memory_estimate.js';
 
 const D = DEFAULT_TRAIN_OPTIONS;
 
@@ -66,6 +66,10 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --resume               continue from the newest checkpoint with the same settings; --max-steps / --epochs
                          may grow (a finished run goes on), --eval-every / --save-every may change
   --gradient-checkpointing   recompute each layer in backward: far less memory, one more forward
+  --stream-weights       with --gradient-checkpointing, on a BF16/F16 checkpoint (mapped as stored): each decoder layer's
+                         weights leave resident memory after each use and are mapped again from the page cache at
+                         the next, so the weights cost one layer's size instead of the model's; steps run slower
+                         by the page faults (21% on the Llama-3.2-1B shape here)
   --memory-limit <size>  the memory the run may use (12G, 16000M; default: what the system has available). A language
                          model run estimates its peak before loading and is refused, naming what would fit, past it
   --bf16                 frozen weights stored as bfloat16 and every product on bf16 dot products with float32
@@ -107,7 +111,7 @@ const TRAIN_OPTIONS: Options = {
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
   resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
-  bf16: { type: 'boolean' }, quantize: s, 'report-to': s, pack: { type: 'boolean' }, 'data-weights': s,
+  bf16: { type: 'boolean' }, quantize: s, 'report-to': s, pack: { type: 'boolean' }, 'data-weights': s, 'stream-weights': { type: 'boolean' },
 };
 
 /** Switches that describe how this invocation runs, not the run: kept out of <out>/config.yaml. */
@@ -222,6 +226,9 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const taskName = String(values.task ?? preset?.task);
   if (values.regression === true && taskName !== 'seqcls') throw new GiftjsError(`--regression applies to --task seqcls (a one-output regression head); this run is ${taskName === 'undefined' ? 'language modelling' : `--task ${taskName}`}`);
   if (dataPaths(dataPath, fileExists).length > 1 && ['seqcls', 'imgcls'].includes(taskName)) throw new GiftjsError(`--data with several files mixes language-modelling data; --task ${taskName} reads one file`);
+  if (values['stream-weights'] === true && (['seqcls', 'imgcls'].includes(taskName) || values.engine === 'torch')) {
+    throw new GiftjsError(`--stream-weights pages a language model's mapped weights through giftjs's engine; ${values.engine === 'torch' ? '--engine torch' : `--task ${taskName}`} does not (leave out --stream-weights)`);
+  }
   if (values.pack === true && ['seqcls', 'imgcls'].includes(taskName)) throw new GiftjsError(`--pack packs language-modelling examples; --task ${taskName} classifies one example per row (leave out --pack)`);
   const progress = progressReporter();
   if (taskName === 'imgcls') {
@@ -273,9 +280,16 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   // Memory known before it is spent: refused here, naming what would fit, rather than killed while loading.
   const longest = Math.max(...train.map((e) => e.ids.length), ...(heldOut ?? []).map((e) => e.ids.length));
   const gradientCheckpointing = values['gradient-checkpointing'] === true;
-  const estimate = assertFitsInMemory(modelDir, { command: 'train', batch: options.batchSize, length: longest, gradientCheckpointing, methodConfig, bf16, quantize },
+  const streamWeights = values['stream-weights'] === true;
+  if (streamWeights && !gradientCheckpointing) throw new GiftjsError('--stream-weights releases each layer\'s weights between the uses gradient checkpointing makes of them: give it with --gradient-checkpointing');
+  const estimate = assertFitsInMemory(modelDir, { command: 'train', batch: options.batchSize, length: longest, gradientCheckpointing, methodConfig, bf16, quantize, streamWeights },
     memoryBudget(values['memory-limit'] as string | undefined), 'gift train');
   console.error(`memory: about ${describeEstimate(estimate)}`);
+  if (streamWeights) {
+    const whole = frozenBytes(estimateCausalLMMemory(modelDir, { command: 'train', batch: options.batchSize, length: longest, gradientCheckpointing, methodConfig, bf16, quantize }));
+    const budget = memoryBudget(values['memory-limit'] as string | undefined);
+    if (whole > budget.bytes) console.error(`--stream-weights: the weights (${(whole / 1e9).toFixed(1)} GB) are more than the memory this run may use (${(budget.bytes / 1e9).toFixed(1)} GB): the page cache cannot keep them, so each step reads them from disk, three times`);
+  }
   // A BF16 or F16 checkpoint's frozen matrices stay as stored (what is trained is widened when attached);
   // under --bf16 a float32 one's are rounded as they are read when the method trains no base matrix.
   const roundAtLoad = bf16 && trainsNoBaseMatrix(methodConfig);
@@ -283,6 +297,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const model = loadCausalLM(modelDir, { keepStoredDtype: true, matricesAsBf16: roundAtLoad, quantize });
   console.error(`loaded ${modelDir} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s${quantize ? `; ${describeQuantized(model)}` : ''}`);
   model.gradientCheckpointing = gradientCheckpointing;
+  model.releaseLayerWeights = streamWeights;
   const adapter = attachAdapter(model, methodConfig, options.seed, 'command line');
   const padId = tokenizer.eosTokenId ?? 0;
   console.error(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);

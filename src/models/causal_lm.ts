@@ -6,6 +6,8 @@ import type { Module } from '../nn/module.js';
 import { concat } from '../ops/shape_ops.js';
 import type { LinearCrossEntropyOptions } from '../ops/linear_cross_entropy.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { checkpoint } from '../tensor/checkpoint.js';
+import { releaseMappedPages } from '../io/file_map.js';
 import type { StateDictOptions } from './load_state_dict.js';
 import type { GgufModel, GgufOutType } from '../io/gguf.js';
 import type { QuantFormat } from '../tensor/quantized.js';
@@ -157,6 +159,14 @@ export interface CausalLM extends Module {
   readonly config: CausalLMConfig;
   /** Recompute each decoder layer in backward instead of keeping its activations. */
   gradientCheckpointing: boolean;
+  /**
+   * With gradient checkpointing: after each use of a decoder layer (its forward, its recomputed
+   * backward), release the resident pages of its weights mapped from the checkpoint, so that a model
+   * larger than what one step needs resident is paged through layer by layer (the page cache keeps
+   * the file; the next use maps it again). Off by default: each release costs the next use its page
+   * faults (a step of the Llama-3.2-1B shape ran 21% slower here, at 34% of the resident memory).
+   */
+  releaseLayerWeights: boolean;
   /** Where the weights came from, and each tensor's stored dtype (an export writes them back so). */
   sourceDir: string | null;
   readonly sourceDtypes: Map<string, string>;
@@ -167,6 +177,29 @@ export interface CausalLM extends Module {
   newCache(): KVCache;
   /** llama.cpp's form of the model (GGUF), where the family has one. */
   gguf?(outtype: GgufOutType): GgufModel;
+}
+
+/**
+ * One decoder layer of a forward: checkpointed when the model says so (not while filling a KV
+ * cache), releasing the layer's mapped weights after each use when it says that too.
+ */
+export function decoderLayer(model: CausalLM, layer: Module, x: Tensor, run: (h: Tensor) => Tensor, caching: boolean): Tensor {
+  if (!model.gradientCheckpointing || caching) return run(x);
+  return checkpoint(run, [x], model.releaseLayerWeights ? () => releaseMappedWeights(layer) : undefined);
+}
+
+/**
+ * Releases the resident pages of a module's frozen weights that are mapped from their checkpoint
+ * as stored (bfloat16, float16); returns how many were. Weights read, quantized or trained are not
+ * mappings and stay.
+ */
+export function releaseMappedWeights(module: Module): number {
+  let released = 0;
+  for (const p of module.parameters()) {
+    const view = p.storedMatrix?.codes ?? (p.dtype === 'bfloat16' ? p.bf16Bits : null);
+    if (view && releaseMappedPages(view)) released++;
+  }
+  return released;
 }
 
 /** Keys and values of earlier positions, per layer, for generation. */

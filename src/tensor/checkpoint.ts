@@ -10,10 +10,12 @@ import { isGradEnabled, noGrad, withGrad } from './autograd.js';
 import { tidy } from './memory.js';
 import type { Tensor } from './tensor.js';
 
-export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[]): Tensor {
+/** `afterUse` runs after the block's forward and after its recomputed backward (a model releasing the block's mapped weights). */
+export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[], afterUse?: () => void): Tensor {
   if (!isGradEnabled()) return fn(...inputs);
   // The block's own activations are released when this scope ends; only the output survives.
   const out = tidy(() => noGrad(() => fn(...inputs)));
+  afterUse?.();
   // The block may hold trainable parameters even when no input needs a gradient, so the
   // output always takes part in backward while recording is on.
   out.requiresGrad = true;
@@ -31,6 +33,7 @@ export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[]
           });
           const again = fn(...copies);
           again.backward(g);
+          afterUse?.();
           return copies.map((c, i) => {
             if (!needs[i]) return null;
             const grad = c.grad ?? null;

@@ -390,7 +390,12 @@ export class Tensor {
       return;
     }
     this.refuseQuantized('assign');
-    if (storage.memory.isBf16(storage.buffer)) storage.memory.upload(storage.buffer, float32ToBf16(values));
+    if (storage.memory.isBf16(storage.buffer)) {
+      // A new buffer rather than a write into this one, which may map the checkpoint's file: its
+      // pages are released and read back as the file holds them (releaseMappedPages).
+      if (storage.memory.adoptBf16) storage.buffer = storage.memory.adoptBf16(float32ToBf16(values));
+      else storage.memory.upload(storage.buffer, float32ToBf16(values));
+    }
     else this.writeHost((d) => d.set(values));
   }
 

@@ -15,6 +15,7 @@ import { chunkRowsFor } from '../ops/linear_cross_entropy.js';
 import { attachAdapter } from '../peft/adapter_io.js';
 import { withBackend } from '../backend/index.js';
 import { metaBackend } from '../backend/meta/index.js';
+import { nativeAddon } from '../backend/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { QUANT_FORMATS, quantizedBytes, type QuantFormat } from '../tensor/quantized.js';
 
@@ -43,6 +44,8 @@ export interface MemoryEstimateOptions {
   bf16?: boolean;
   /** --quantize: every matrix held quantized (it wins over bf16 for the matrices). */
   quantize?: QuantFormat;
+  /** --stream-weights (train, with gradient checkpointing): one decoder layer's mapped weights resident at a time. */
+  streamWeights?: boolean;
 }
 
 export interface MemoryEstimate {
@@ -79,6 +82,12 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   // everything else as float32. A trained tensor holds itself, its gradient and AdamW's two moments.
   let frozen = 0;
   let written = 0;
+  // Weights kept as stored are mapped where the native addon maps files; then an untied embedding
+  // costs only the rows looked up, and streamed, the decoder layers' weights are resident one layer
+  // at a time: the largest counts.
+  const mapped = nativeAddon() !== null && process.env.GIFTJS_MMAP !== '0';
+  const streamed = mapped && o.command === 'train' && o.streamWeights === true && o.gradientCheckpointing === true;
+  const mappedPerLayer = new Map<string, number>();
   // The reader converts through one scratch buffer (SafetensorsFile): the largest tensor converted.
   let scratch = 0;
   for (const [name, p] of model.namedParameters()) {
@@ -95,10 +104,14 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
     const widened = (stored === 'F16' && !keptAsStored) || (stored === 'BF16' && p.rank !== 2); // bits converted to float32
     if (rounded || widened) scratch = Math.max(scratch, p.size * (rounded ? 4 : 2));
     if (trainable.has(p)) continue;
-    frozen += p.size * (keptAsStored || (p.rank === 2 && o.bf16) ? 2 : 4);
+    const layer = streamed && keptAsStored ? /^model\.layers\.(\d+)\./.exec(name)?.[1] : undefined;
+    if (layer !== undefined) mappedPerLayer.set(layer, (mappedPerLayer.get(layer) ?? 0) + p.size * 2);
+    else if (mapped && keptAsStored && name === 'model.embed_tokens.weight' && !c.tieWordEmbeddings) frozen += Math.min(p.size, o.batch * o.length * c.hiddenSize) * 2;
+    else frozen += p.size * (keptAsStored || (p.rank === 2 && o.bf16) ? 2 : 4);
     // merge writes each weight back in its stored dtype; every converted copy is held until the file is written.
     if (o.command === 'merge' && (stored === 'BF16' || stored === 'F16')) written += p.size * 2;
   }
+  frozen += Math.max(0, ...mappedPerLayer.values());
   if (o.command === 'merge' && o.quantize) {
     // A quantized base is written as bfloat16 from its dequantized values: every weight's copy at once.
     for (const [, p] of model.namedParameters()) written += p.size * 2;
@@ -132,7 +145,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   }
   const runtime = process.memoryUsage().rss + RUNTIME_MARGIN_BYTES;
   const parts: [string, number][] = [
-    [`frozen weights (${o.quantize ? `matrices as ${o.quantize}` : o.bf16 ? 'matrices as bfloat16' : [...new Set(dtypes.values())].join('/') + ' as stored'})`, frozen],
+    [`frozen weights (${o.quantize ? `matrices as ${o.quantize}` : o.bf16 ? 'matrices as bfloat16' : [...new Set(dtypes.values())].join('/') + ' as stored'}${mappedPerLayer.size ? `; the layers' streamed, one of ${mappedPerLayer.size} resident` : ''})`, frozen],
     ...(trained > 0 ? [[`trained parameters with their gradients and AdamW state (${trained.toLocaleString('en-US')} values)`, trained * 16] as [string, number]] : []),
     [activationLabel, activations],
     ['the runtime (Node, tokenizer, data)', runtime],
@@ -159,6 +172,11 @@ export function describeEstimate(e: MemoryEstimate): string {
   return `${gb(e.bytes)} (${e.parts.map(([what, b]) => `${what}: ${gb(b)}`).join('; ')})`;
 }
 
+/** The frozen weights' part of an estimate. */
+export function frozenBytes(e: MemoryEstimate): number {
+  return e.parts.find(([w]) => w.startsWith('frozen'))?.[1] ?? 0;
+}
+
 /**
  * Refuses a command whose estimate exceeds the budget, before anything is loaded, naming the
  * estimate, the budget and the settings that would fit (each re-estimated).
@@ -168,6 +186,15 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
   if (e.bytes <= budget.bytes) return e;
   const options: [string, MemoryEstimateOptions][] = [];
   if (o.command === 'train' && !o.gradientCheckpointing) options.push(['--gradient-checkpointing', { ...o, gradientCheckpointing: true }]);
+  if (o.command === 'train' && !o.streamWeights && !o.quantize) {
+    // Offered where the checkpoint's matrices are mapped as stored (BF16, F16), the only ones it pages,
+    // and where they fit in memory as a whole: the page cache keeps them between uses (a larger model
+    // would be read from disk three times a step).
+    const streamed: MemoryEstimateOptions = { ...o, gradientCheckpointing: true, streamWeights: true };
+    if (estimateCausalLMMemory(dir, streamed).bytes < estimateCausalLMMemory(dir, { ...o, gradientCheckpointing: true }).bytes && frozenBytes(e) <= budget.bytes) {
+      options.push([`${o.gradientCheckpointing ? '' : '--gradient-checkpointing '}--stream-weights`, streamed]);
+    }
+  }
   if (!o.bf16 && !o.quantize && o.command === 'train') options.push(['--bf16', { ...o, bf16: true }]);
   for (const format of QUANT_FORMATS) {
     if (o.quantize === format || (o.quantize === 'int4' && format === 'int8')) continue;
@@ -184,6 +211,6 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
   const fitting = options.map(([flags, alt]) => [flags, estimateCausalLMMemory(dir, alt).bytes] as const).filter(([, b]) => b <= budget.bytes);
   const advice = fitting.length > 0
     ? `these would fit: ${fitting.map(([flags, b]) => `${flags} (about ${gb(b)})`).join(', ')}`
-    : `no setting fits: the weights alone need ${gb(e.parts.find(([w]) => w.startsWith('frozen'))?.[1] ?? 0)}; use a machine with more memory or a smaller model`;
+    : `no setting fits: the weights alone need ${gb(frozenBytes(e))}; use a machine with more memory or a smaller model`;
   throw new GiftjsError(`${what} needs about ${describeEstimate(e)}, and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. ${advice}. --memory-limit sets the budget by hand`);
 }

@@ -108,3 +108,44 @@ test('loading a 270 MB BF16 checkpoint as stored costs its size in resident memo
   assert.deepEqual(mapped.first, read.first, 'mapped and read weights compute the same logits');
   assert.deepEqual(widened.first, read.first);
 });
+
+test('a mapped model\'s layer weights are released after each checkpointed use: resident memory falls by their size, the next use reads them again, and a merged (written) weight is never a mapping', () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'giftjs-bf16release-')), 'model');
+  const bytes = writeBf16Model(dir);
+  const script = `import { LlamaForCausalLM } from ${JSON.stringify(join(ROOT, 'dist/src/models/llama/model.js'))};
+    import { releaseMappedWeights } from ${JSON.stringify(join(ROOT, 'dist/src/models/causal_lm.js'))};
+    import { attachAdapter } from ${JSON.stringify(join(ROOT, 'dist/src/peft/adapter_io.js'))};
+    const m = LlamaForCausalLM.fromPretrained(${JSON.stringify(dir)}, { keepStoredDtype: true });
+    const ids = [1, 2, 3, 4, 5, 6, 7, 8];
+    const first = Array.from(m.forward(ids, 1, 8).read().subarray(7 * 32000, 7 * 32000 + 8));
+    const touched = process.memoryUsage().rss;
+    const released = m.model.layers.reduce((n, l) => n + releaseMappedWeights(l), 0);
+    const after = process.memoryUsage().rss;
+    const again = Array.from(m.forward(ids, 1, 8).read().subarray(7 * 32000, 7 * 32000 + 8));
+    // A merge writes the weights: the written ones must hold the merged values through a release.
+    const lora = attachAdapter(m, { method: 'lora', rank: 2, alpha: 4, target_modules: ['q_proj'] }, 1);
+    for (const [, t] of lora.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = 0.3 * ((i % 7) - 3);
+    const adapted = Array.from(m.forward(ids, 1, 8).read().subarray(7 * 32000, 7 * 32000 + 8));
+    lora.merge();
+    const releasedAfterMerge = m.model.layers.reduce((n, l) => n + releaseMappedWeights(l), 0);
+    const merged = Array.from(m.forward(ids, 1, 8).read().subarray(7 * 32000, 7 * 32000 + 8));
+    console.log(JSON.stringify({ first, again, adapted, merged, dropped: touched - after, released, releasedAfterMerge }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, GIFTJS_BACKEND: 'native' } });
+  assert.equal(r.status, 0, r.stderr);
+  const o = JSON.parse(r.stdout) as { first: number[]; again: number[]; adapted: number[]; merged: number[]; dropped: number; released: number; releasedAfterMerge: number };
+  if (!nativeAddon()) {
+    assert.equal(o.released, 0, 'without the native addon nothing is mapped, so nothing is released');
+    return;
+  }
+  // 8 layers x 7 matrices; the layers hold all but the embedding (32000 x 1024 of the 134M values).
+  assert.equal(o.released, 56);
+  const layerBytes = bytes - 2 * 32000 * 1024;
+  console.log(`released ${(o.dropped / 1e6).toFixed(0)} MB of resident memory for ${(layerBytes / 1e6).toFixed(0)} MB of layer weights`);
+  assert.ok(o.dropped > 0.8 * layerBytes, `resident memory fell by ${o.dropped} bytes`);
+  assert.deepEqual(o.again, o.first, 'released pages come back as the file holds them');
+  assert.equal(o.releasedAfterMerge, 48, 'the 8 merged q_proj weights are new buffers, not mappings');
+  // Were a release to put the file's bytes back, the merged model would compute the base's logits.
+  const gap = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+  assert.ok(gap(o.adapted, o.first) > 1e-2, 'the adapter changes the logits');
+  assert.ok(gap(o.merged, o.adapted) < 0.2 * gap(o.adapted, o.first), `the merged weights survive a release: ${gap(o.merged, o.adapted)} from the adapted logits, ${gap(o.adapted, o.first)} between adapted and base`);
+});

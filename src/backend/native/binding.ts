@@ -15,6 +15,8 @@ export interface NativeAddon {
   mapFile(path: string, offset: number, length: number): ArrayBuffer;
   /** Zeroed memory mapped on transparent huge pages where the kernel gives them (native/io/file_map.cpp). */
   mapAnonymous(length: number): ArrayBuffer;
+  /** Drops this process's pages of a never-written mapped file range (they stay in the page cache); false when none was whole. */
+  releaseMappedPages?(view: ArrayBufferView): boolean;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, B: F | Uint16Array, ldb: number, beta: number, C: F, ldc: number, batch: number, strideA: number, strideB: number, strideC: number): void;
   /** One GEMM whose B is a quantized matrix [rows, cols] (native/gemm/quantized.h); op(B) is all of it. */
   gemmQuantized(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, codes: Uint8Array, scales: Uint16Array, bits: number, rows: number, cols: number, group: number, beta: number, C: F, ldc: number): void;

@@ -14,12 +14,11 @@ import { rope, ropeAtPositions } from '../../ops/rope.js';
 import { reshape, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { checkpoint } from '../../tensor/checkpoint.js';
 import { loadStateDict } from '../load_state_dict.js';
 import { join } from 'node:path';
 import { parseGemmaConfig, type GemmaConfig } from './config.js';
 import { ropeInverseFrequencies } from '../rope.js';
-import { KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
+import { decoderLayer, KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
 
 interface StepContext {
   batch: number;
@@ -150,6 +149,7 @@ export class GemmaForCausalLM extends Module implements CausalLM {
   /** Token embeddings are multiplied by sqrt(hidden), as float32 (transformers casts it to the weights' dtype). */
   readonly embedScale: number;
   gradientCheckpointing = false;
+  releaseLayerWeights = false;
   sourceDir: string | null = null;
   readonly sourceDtypes = new Map<string, string>();
 
@@ -191,7 +191,7 @@ export class GemmaForCausalLM extends Module implements CausalLM {
     const ctx: StepContext = { batch, seq, positionOffset: past, keyMask, cache, packed };
     let x = scale(this.model.embed_tokens.forward(ids, [batch, seq]), this.embedScale);
     for (const layer of this.model.layers) {
-      x = this.gradientCheckpointing && !cache ? checkpoint((h) => layer.forward(h, ctx), [x]) : layer.forward(x, ctx);
+      x = decoderLayer(this, layer, x, (h) => layer.forward(h, ctx), cache !== null);
     }
     if (cache) cache.length += seq;
     return this.model.norm.forward(x);

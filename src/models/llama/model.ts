@@ -14,13 +14,12 @@ import { rope, ropeAtPositions } from '../../ops/rope.js';
 import { concat, reshape, slice, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { checkpoint } from '../../tensor/checkpoint.js';
 import { loadStateDict } from '../load_state_dict.js';
 import { join } from 'node:path';
 import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './config.js';
 import type { GgufModel, GgufOutType } from '../../io/gguf.js';
 import { llamaGguf } from './gguf.js';
-import { KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
+import { decoderLayer, KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
 
 // The contract's shared pieces, still reachable from here.
 export { KVCache, shiftLabels, type CausalLMForwardOptions, type WeightLoadOptions } from '../causal_lm.js';
@@ -158,6 +157,7 @@ export class LlamaForCausalLM extends Module implements CausalLM {
   readonly longInvFreq: Float64Array | null;
   /** Recompute each decoder layer in backward instead of keeping its activations. */
   gradientCheckpointing = false;
+  releaseLayerWeights = false;
   /** Where the weights came from, and each tensor's stored dtype (an export writes them back so). */
   sourceDir: string | null = null;
   readonly sourceDtypes = new Map<string, string>();
@@ -206,7 +206,7 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     const ctx: StepContext = { batch, seq, positionOffset: past, ...this.ropeFor(packed ? packed.positions.reduce((m, p) => Math.max(m, p + 1), 0) : past + seq), keyMask, cache, packed };
     let x = this.model.embed_tokens.forward(ids, [batch, seq]);
     for (const layer of this.model.layers) {
-      x = this.gradientCheckpointing && !cache ? checkpoint((h) => layer.forward(h, ctx), [x]) : layer.forward(x, ctx);
+      x = decoderLayer(this, layer, x, (h) => layer.forward(h, ctx), cache !== null);
     }
     if (cache) cache.length += seq;
     return this.model.norm.forward(x);

@@ -47,6 +47,8 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   }
   const auto offset = static_cast<off_t>(offsetArg);
   const auto length = static_cast<size_t>(lengthArg);
+  // Node 20 aborts on an external ArrayBuffer of 4 GB or more (a double free): refused here, and the caller reads.
+  if (length >= (static_cast<size_t>(1) << 32)) throw Napi::RangeError::New(env, "mapFile: ranges of 4 GB or more are not mapped (map it in parts)");
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Napi::Error::New(env, "mapFile: cannot open " + path + ": " + std::strerror(errno));
   struct stat st;

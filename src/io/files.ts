@@ -74,12 +74,21 @@ export interface RandomAccessFile {
   readonly size: number;
   /** Reads up to `length` bytes at `position` into into[offset..]; returns how many (0 at the end). */
   read(into: Uint8Array, offset: number, length: number, position: number): number;
-  /** The bytes at `position` mapped rather than read (a file on disk, with the native addon), or null. */
-  map?(position: number, length: number): ArrayBuffer | null;
+  /**
+   * The bytes at `position` mapped rather than read (a file on disk, with the native addon), or null:
+   * a view into the mapping of the 3 GiB window of the file that holds them, made at the first call
+   * (a buffer per window, not one per tensor: each mapped buffer counts as external memory to V8's
+   * garbage collector, and hundreds of them made an 8B model's load mostly collection).
+   */
+  map?(position: number, length: number): Uint8Array | null;
   close(): void;
 }
 
-export function openRandomAccess(path: string): RandomAccessFile {
+/** A file is mapped in windows of this size: few buffers (each mapping makes V8 collect garbage), under the 4 GB that crashes Node 20 in N-API. */
+const MAP_WINDOW_BYTES = 3 * 2 ** 30;
+
+/** `mapWindowBytes`: the window size (tests map small files in small windows). */
+export function openRandomAccess(path: string, mapWindowBytes = MAP_WINDOW_BYTES): RandomAccessFile {
   const bytes = memoryFile(path);
   if (bytes) {
     return {
@@ -109,10 +118,21 @@ export function openRandomAccess(path: string): RandomAccessFile {
     throw cannotRead(path, err);
   }
   let open = true;
+  const windows = new Map<number, ArrayBuffer | null>(); // mapped at first use
   return {
     size,
     read: (into, offset, length, position) => readSync(fd, into, offset, length, position),
-    map: (position, length) => mapFileRange(path, position, length),
+    map: (position, length) => {
+      if (length <= 0 || position + length > size) return null;
+      const w = Math.floor(position / mapWindowBytes);
+      if (Math.floor((position + length - 1) / mapWindowBytes) !== w) {
+        const own = mapFileRange(path, position, length); // a range across two windows: mapped alone
+        return own ? new Uint8Array(own) : null;
+      }
+      if (!windows.has(w)) windows.set(w, mapFileRange(path, w * mapWindowBytes, Math.min(mapWindowBytes, size - w * mapWindowBytes)));
+      const window = windows.get(w);
+      return window ? new Uint8Array(window, position - w * mapWindowBytes, length) : null;
+    },
     close() {
       if (open) closeSync(fd);
       open = false;

@@ -194,7 +194,7 @@ export class SafetensorsFile {
     if (this.file === null) throw new SafetensorsError(`${this.path}: file is closed`);
     const start = this.dataStart + info.begin;
     const mapped = start % 2 === 0 ? this.file.map?.(start, info.end - info.begin) : null; // a Uint16Array view needs an even offset
-    if (mapped) return new Uint16Array(mapped);
+    if (mapped) return new Uint16Array(mapped.buffer, mapped.byteOffset, mapped.byteLength / 2);
     const bits = new Uint16Array(sizeOf(info.shape));
     this.readBytes(info, new Uint8Array(bits.buffer));
     return bits;

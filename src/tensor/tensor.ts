@@ -19,12 +19,30 @@ import { GiftjsError } from '../errors.js';
  */
 class Storage {
   refs = 1;
+  private held: DeviceBuffer | null;
   constructor(
-    public buffer: DeviceBuffer,
+    buffer: DeviceBuffer | null,
     readonly memory: BackendMemory,
     /** The pool the buffer returns to, or null for a wrapped host array. */
     public pool: BufferPool | null,
-  ) {}
+    /** With no buffer: fresh zeros of this many values, allocated from the pool at their first use. */
+    private readonly deferredLength = 0,
+  ) {
+    this.held = buffer;
+  }
+
+  get buffer(): DeviceBuffer {
+    return (this.held ??= this.pool!.acquireZeroed(this.deferredLength));
+  }
+
+  set buffer(buffer: DeviceBuffer) {
+    this.held = buffer;
+  }
+
+  /** False for deferred zeros never used (a parameter whose checkpoint values replaced them unread). */
+  get allocated(): boolean {
+    return this.held !== null;
+  }
 }
 
 export type TensorDType = 'float32' | 'bfloat16' | MatrixFormat;
@@ -99,7 +117,9 @@ export class Tensor {
     assertValidShape(shape);
     const memory = getBackend().memory;
     const pool = poolFor(memory);
-    return new Tensor(null, shape, new Storage(pool.acquireZeroed(sizeOf(shape)), memory, pool));
+    // Allocated at first use: an 8B model's 32 GB of float32 zeros, replaced by mapped bfloat16
+    // bits unread, would still cost the allocator and the garbage collector seconds.
+    return new Tensor(null, shape, new Storage(null, memory, pool, sizeOf(shape)));
   }
 
   static ones(shape: Shape): Tensor {
@@ -291,9 +311,9 @@ export class Tensor {
     const storage = this.live();
     if (!storage.memory.adoptBf16) return false;
     if (storage.refs !== 1) throw new GiftjsError(`adoptBf16Bits: ${this.describe()} shares its buffer with a view`);
-    const old = storage.buffer;
+    const old = storage.allocated ? storage.buffer : null;
     storage.buffer = storage.memory.adoptBf16(bits);
-    if (!storage.memory.isBf16(old) && storage.pool) storage.pool.forget(old);
+    if (old && !storage.memory.isBf16(old) && storage.pool) storage.pool.forget(old);
     storage.pool = null;
     return true;
   }
@@ -363,9 +383,9 @@ export class Tensor {
     const storage = this.live();
     if (!storage.memory.adoptQuantized) return false;
     if (storage.refs !== 1) throw new GiftjsError(`adoptQuantized: ${this.describe()} shares its buffer with a view`);
-    const old = storage.buffer;
+    const old = storage.allocated ? storage.buffer : null;
     storage.buffer = storage.memory.adoptQuantized(q);
-    if (storage.pool) storage.pool.forget(old);
+    if (old && storage.pool) storage.pool.forget(old);
     storage.pool = null;
     return true;
   }
@@ -480,7 +500,7 @@ export class Tensor {
     if (!storage) return;
     this.storage = null;
     this.gradFn = null;
-    if (--storage.refs === 0) {
+    if (--storage.refs === 0 && storage.allocated) {
       if (storage.pool) storage.pool.release(storage.buffer);
       else storage.memory.free(storage.buffer);
     }

@@ -1,12 +1,14 @@
 // Folders mounted in memory (what a browser page does with fetched or picked files) load exactly
-// as the same files on disk: config, safetensors weights, tokenizer, adapter.
+// as the same files on disk: config, safetensors weights, tokenizer, adapter. Files on disk are mapped
+// in windows, which give the bytes a read gives.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { fileExists, mountFolder, unmountFolder } from '../../src/io/files.js';
+import { fileExists, mountFolder, openRandomAccess, unmountFolder } from '../../src/io/files.js';
+import { nativeAddon } from '../../src/backend/index.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
@@ -42,4 +44,23 @@ test('a model, tokenizer and adapter mounted in memory load as they do from disk
     unmountFolder('/memory/adapter');
   }
   assert.equal(fileExists('/memory/llama/config.json'), false, 'unmounted');
+});
+
+test('a file mapped in windows gives the bytes a read gives: inside a window, at its ends, across two, at the end of the file', { skip: nativeAddon() ? false : 'the native addon is not built on this machine' }, () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'giftjs-map-')), 'data.bin');
+  const bytes = Uint8Array.from({ length: 3 * 8192 + 123 }, (_, i) => (i * 131 + (i >> 8)) & 0xff);
+  writeFileSync(path, bytes);
+  const file = openRandomAccess(path, 8192); // windows of two pages
+  try {
+    for (const [position, length] of [[0, 100], [5, 8187], [8191, 2], [8000, 9000], [16384, 8192], [3 * 8192, 123], [100, 3 * 8192]]) {
+      const mapped = file.map!(position, length);
+      assert.ok(mapped, `[${position}, +${length}) mapped`);
+      assert.deepEqual(mapped, bytes.subarray(position, position + length), `[${position}, +${length})`);
+    }
+    assert.equal(file.map!(3 * 8192, 124), null, 'past the end: not mapped');
+    const a = file.map!(10, 10)!;
+    assert.equal(a.buffer, file.map!(20, 10)!.buffer, 'ranges of one window share its mapping');
+  } finally {
+    file.close();
+  }
 });

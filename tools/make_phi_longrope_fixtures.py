@@ -24,7 +24,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_sliding_window_fixtures import outputs, randomize, save_reference, write_cli_reference, write_lora_fixture  # noqa: E402
+from make_sliding_window_fixtures import reference_inputs, write_cli_reference, write_lora_fixture, write_model_fixture  # noqa: E402
 
 
 def full_forward_generate():
@@ -43,12 +43,9 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/phi_longrope"
     import transformers
     import peft
-    from transformers import AutoModelForCausalLM, Phi3Config
+    from transformers import Phi3Config
     print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)
-    ids = torch.randint(3, 96, (2, 14), generator=torch.Generator().manual_seed(1))
-    mask = torch.ones(2, 14, dtype=torch.long)
-    mask[1, :3] = 0
-    ids[1, :3] = 0
+    ids, mask = reference_inputs()
     common = dict(vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=64, original_max_position_embeddings=8,
                   rms_norm_eps=1e-6, bos_token_id=1, eos_token_id=2, pad_token_id=0)
@@ -60,17 +57,7 @@ def main():
     }
     os.makedirs(out, exist_ok=True)
     for name, config in configs.items():
-        torch.manual_seed(0)
-        config._attn_implementation = "eager"
-        model = AutoModelForCausalLM.from_config(config).eval()
-        randomize(model, 7)
-        d = os.path.join(out, name)
-        model.save_pretrained(d)
-        ref = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
-        ref.config._attn_implementation = "eager"
-        save_reference(os.path.join(d, "reference.safetensors"), outputs(ref, ids, mask))
-        write_cli_reference(d, ref)
-        print(name, open(os.path.join(d, "config.json")).read())
+        write_cli_reference(os.path.join(out, name), write_model_fixture(out, name, config, ids, mask))
     # Adapter values of 0.15 x normal: at 0.3 this model's float32 logits are ill-conditioned (transformers' own
     # float32 logits were 2.8e-4 from its float64 ones at one position), too far to check a float32 program to 3e-5.
     write_lora_fixture(out, "phi4mini", ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"], ids, mask, scale=0.15)

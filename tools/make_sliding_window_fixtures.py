@@ -138,16 +138,39 @@ def write_lora_fixture(out, name, targets, ids, mask, with_cli_reference=True, s
     add_adapter_loss(os.path.join(out, name), pm)
 
 
-def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/sliding_window"
-    import transformers
-    import peft
-    from transformers import AutoModelForCausalLM, MistralConfig, Phi3Config, Qwen2Config, Qwen3Config
-    print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)
+def reference_inputs():
+    """input_ids and attention_mask [2, 14]: row 1 starts with 3 padding positions."""
     ids = torch.randint(3, 96, (2, 14), generator=torch.Generator().manual_seed(1))
     mask = torch.ones(2, 14, dtype=torch.long)
     mask[1, :3] = 0
     ids[1, :3] = 0
+    return ids, mask
+
+
+def write_model_fixture(out, name, config, ids, mask):
+    """<out>/<name>/: a model of `config` with randomized weights as save_pretrained writes it, and transformers'
+    outputs beside it (reference.safetensors); returns the model read back from the folder."""
+    from transformers import AutoModelForCausalLM
+    torch.manual_seed(0)
+    config._attn_implementation = "eager"
+    model = AutoModelForCausalLM.from_config(config).eval()
+    randomize(model, 7)
+    d = os.path.join(out, name)
+    model.save_pretrained(d)
+    ref = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    ref.config._attn_implementation = "eager"
+    save_reference(os.path.join(d, "reference.safetensors"), outputs(ref, ids, mask))
+    print(name, open(os.path.join(d, "config.json")).read())
+    return ref
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/sliding_window"
+    import transformers
+    import peft
+    from transformers import MistralConfig, Phi3Config, Qwen2Config, Qwen3Config
+    print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)
+    ids, mask = reference_inputs()
     common = dict(vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=128, rms_norm_eps=1e-6, bos_token_id=1, eos_token_id=2)
     configs = {
@@ -158,16 +181,7 @@ def main():
         "phi3": Phi3Config(**{**common, "eos_token_id": 2, "pad_token_id": 0}, sliding_window=5, tie_word_embeddings=False),
     }
     for name, config in configs.items():
-        torch.manual_seed(0)
-        config._attn_implementation = "eager"
-        model = AutoModelForCausalLM.from_config(config).eval()
-        randomize(model, 7)
-        d = os.path.join(out, name)
-        model.save_pretrained(d)
-        ref = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
-        ref.config._attn_implementation = "eager"
-        save_reference(os.path.join(d, "reference.safetensors"), outputs(ref, ids, mask))
-        print(name, open(os.path.join(d, "config.json")).read())
+        write_model_fixture(out, name, config, ids, mask)
     every_linear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     lora_targets = {"mistral": every_linear, "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"], "qwen2": every_linear, "qwen3": every_linear}
     for name, targets in lora_targets.items():

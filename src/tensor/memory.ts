@@ -63,12 +63,20 @@ export class BufferPool {
     return buf;
   }
 
-  /** A freshly allocated buffer (zeroed, see BackendMemory.alloc), never a recycled one; counted as acquire counts. */
-  acquireZeroed(length: number): DeviceBuffer {
+  /**
+   * Counts `length` floats against the allocation budget in force (withAllocationBudget), if any,
+   * refusing past it: what a buffer allocated later (fresh zeros awaiting a checkpoint) will cost.
+   */
+  chargeBudget(length: number): void {
     if (limits.budget) {
       limits.budget.remaining -= length;
       if (limits.budget.remaining < 0) throw new GiftjsError(limits.budget.message);
     }
+  }
+
+  /** A freshly allocated buffer (zeroed, see BackendMemory.alloc), never a recycled one; counted as acquire counts. */
+  acquireZeroed(length: number): DeviceBuffer {
+    this.chargeBudget(length);
     const buf = this.memory.alloc(length);
     this.freshAllocations++;
     this.liveBytes += length * 4;

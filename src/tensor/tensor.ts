@@ -119,6 +119,7 @@ export class Tensor {
     const pool = poolFor(memory);
     // Allocated at first use: an 8B model's 32 GB of float32 zeros, replaced by mapped bfloat16
     // bits unread, would still cost the allocator and the garbage collector seconds.
+    pool.chargeBudget(sizeOf(shape)); // a model larger than its checkpoint is refused as it is built, as if allocated
     return new Tensor(null, shape, new Storage(null, memory, pool, sizeOf(shape)));
   }
 

@@ -58,11 +58,12 @@ export interface BackendMemory {
    */
   adoptBf16?(bits: Uint16Array): DeviceBuffer;
   /**
-   * A buffer holding a quantized frozen weight (--quantize); absent where no kernel reads one
-   * (WebGPU), and then quantizedOf answers null for every buffer.
+   * A buffer holding a quantized frozen weight (--quantize) or an F16 checkpoint's float16 one (the
+   * same QuantizedMatrix, format float16); absent where no kernel reads one (WebGPU), and then
+   * quantizedOf answers null for every buffer.
    */
   adoptQuantized?(q: QuantizedMatrix): DeviceBuffer;
-  /** The quantized matrix a buffer holds, or null (float32 or bfloat16). */
+  /** The quantized (or float16) matrix a buffer holds, or null (float32 or bfloat16). */
   quantizedOf?(buffer: DeviceBuffer): QuantizedMatrix | null;
 }
 
@@ -78,7 +79,7 @@ export interface GemmArgs<F extends DeviceBuffer = DeviceBuffer> {
   lda: number;
   /**
    * float32 values, or bfloat16 bits of a frozen weight (widened to float32 as it is read), or a
-   * quantized frozen weight [rows, cols] (dequantized as it is read; then op(B) is the whole
+   * quantized or float16 frozen weight [rows, cols] (widened as it is read; then op(B) is the whole
    * matrix, batch is 1 and offsetB 0).
    */
   B: F | Uint16Array | QuantizedMatrix;

@@ -37,7 +37,7 @@ function gemmInto(C: DeviceBuffer, A: Operand, B: Operand, M: number, N: number,
   });
 }
 
-/** Only a linear layer's frozen weight may be stored as bfloat16 or quantized (the GEMM widens it as it reads it). */
+/** Only a linear layer's frozen weight may be stored as bfloat16, float16 or quantized (the GEMM widens it as it reads it). */
 function assertFloat32(where: string, ...operands: Tensor[]): void {
   const other = operands.find((t) => t.dtype !== 'float32');
   if (other) throw new GiftjsError(`${where}: ${other.describe()} is stored as ${other.dtype}; only a linear layer's weight may be`);
@@ -160,7 +160,7 @@ function gemmScaled(C: DeviceBuffer, A: Operand, B: Operand, M: number, N: numbe
 
 /**
  * y = x W^T + b, with x [..., in], W [out, in] (Hugging Face's Linear layout), b [out]. W may be
- * stored as bfloat16 or quantized (frozen): it is widened to float32 inside the GEMM, which
+ * stored as bfloat16, float16 or quantized (frozen): it is widened to float32 inside the GEMM, which
  * accumulates in float32.
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
@@ -174,7 +174,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   const out = Tensor.empty([...x.shape.slice(0, -1), outF]);
   const y = out.buffer;
   if (bias) getBackend().copyStrided([rows, outF], bias.buffer, [0, 1], y); // every row starts as the bias
-  const w = weight.buffer; // float32, a frozen weight's bfloat16 bits, or a quantized frozen weight
+  const w = weight.buffer; // float32, a frozen weight's bfloat16 bits, or a quantized / float16 frozen weight
   gemmInto(y, { data: x.buffer, trans: false, ld: inF, stride: 0 }, { data: w, trans: true, ld: inF, stride: 0 }, rows, outF, inF, 1, bias ? 1 : 0);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record('linear', out, inputs, (g, needs) => {

@@ -282,12 +282,12 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const gradientCheckpointing = values['gradient-checkpointing'] === true;
   const streamWeights = values['stream-weights'] === true;
   if (streamWeights && !gradientCheckpointing) throw new GiftjsError('--stream-weights releases each layer\'s weights between the uses gradient checkpointing makes of them: give it with --gradient-checkpointing');
-  const estimate = assertFitsInMemory(modelDir, { command: 'train', batch: options.batchSize, length: longest, gradientCheckpointing, methodConfig, bf16, quantize, streamWeights },
-    memoryBudget(values['memory-limit'] as string | undefined), 'gift train');
+  const budget = memoryBudget(values['memory-limit'] as string | undefined);
+  const runShape = { command: 'train', batch: options.batchSize, length: longest, gradientCheckpointing, methodConfig, bf16, quantize } as const;
+  const estimate = assertFitsInMemory(modelDir, { ...runShape, streamWeights }, budget, 'gift train');
   console.error(`memory: about ${describeEstimate(estimate)}`);
   if (streamWeights) {
-    const whole = frozenBytes(estimateCausalLMMemory(modelDir, { command: 'train', batch: options.batchSize, length: longest, gradientCheckpointing, methodConfig, bf16, quantize }));
-    const budget = memoryBudget(values['memory-limit'] as string | undefined);
+    const whole = frozenBytes(estimateCausalLMMemory(modelDir, runShape)); // every layer's weights at once
     if (whole > budget.bytes) console.error(`--stream-weights: the weights (${(whole / 1e9).toFixed(1)} GB) are more than the memory this run may use (${(budget.bytes / 1e9).toFixed(1)} GB): the page cache cannot keep them, so each step reads them from disk, three times`);
   }
   // A BF16 or F16 checkpoint's frozen matrices stay as stored (what is trained is widened when attached);

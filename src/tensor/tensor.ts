@@ -326,26 +326,16 @@ export class Tensor {
   storeAsFloat32(): this {
     if (this.dtype === 'float32') return this;
     const storage = this.live();
-    if (this.dtype === 'float16') {
-      if (storage.refs !== 1) throw new GiftjsError(`storeAsFloat32: ${this.describe()} shares its buffer with a view`);
-      const pool = poolFor(storage.memory);
-      const f32 = pool.acquire(this.size);
-      const view = storage.memory.hostView(f32);
-      const halves = this.storedMatrix!;
-      if (view instanceof Float32Array) halves.dequantize(view);
-      else storage.memory.upload(f32, halves.dequantize());
-      storage.buffer = f32;
-      storage.pool = pool;
-      return this;
-    }
-    this.refuseQuantized('storeAsFloat32');
+    if (this.dtype !== 'float16') this.refuseQuantized('storeAsFloat32');
     if (storage.refs !== 1) throw new GiftjsError(`storeAsFloat32: ${this.describe()} shares its buffer with a view`);
-    const bits = storage.memory.download(storage.buffer) as Uint16Array;
+    const halves = this.storedMatrix; // float16 as stored, or null for bfloat16 bits
+    const bits = halves ? null : (storage.memory.download(storage.buffer) as Uint16Array);
+    const widen = (out?: Float32Array) => (halves ? halves.dequantize(out) : bf16ToFloat32(bits!, out));
     const pool = poolFor(storage.memory);
     const f32 = pool.acquire(this.size);
     const view = storage.memory.hostView(f32);
-    if (view instanceof Float32Array) bf16ToFloat32(bits, view);
-    else storage.memory.upload(f32, bf16ToFloat32(bits));
+    if (view instanceof Float32Array) widen(view);
+    else storage.memory.upload(f32, widen());
     storage.buffer = f32;
     storage.pool = pool;
     return this;

@@ -13,9 +13,8 @@ import { buildModelShapes } from '../models/registry.js';
 import type { CausalLM } from '../models/causal_lm.js';
 import { chunkRowsFor } from '../ops/linear_cross_entropy.js';
 import { attachAdapter } from '../peft/adapter_io.js';
-import { withBackend } from '../backend/index.js';
+import { nativeAddon, withBackend } from '../backend/index.js';
 import { metaBackend } from '../backend/meta/index.js';
-import { nativeAddon } from '../backend/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { QUANT_FORMATS, quantizedBytes, type QuantFormat } from '../tensor/quantized.js';
 
@@ -184,6 +183,9 @@ export function frozenBytes(e: MemoryEstimate): number {
 export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget: AvailableMemory, what: string): MemoryEstimate {
   const e = estimateCausalLMMemory(dir, o);
   if (e.bytes <= budget.bytes) return e;
+  // Each alternative estimated once (an estimate builds the model's shapes).
+  const estimated = new Map<MemoryEstimateOptions, number>();
+  const bytesOf = (alt: MemoryEstimateOptions) => estimated.get(alt) ?? estimated.set(alt, estimateCausalLMMemory(dir, alt).bytes).get(alt)!;
   const options: [string, MemoryEstimateOptions][] = [];
   if (o.command === 'train' && !o.gradientCheckpointing) options.push(['--gradient-checkpointing', { ...o, gradientCheckpointing: true }]);
   if (o.command === 'train' && !o.streamWeights && !o.quantize) {
@@ -191,7 +193,7 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
     // and where they fit in memory as a whole: the page cache keeps them between uses (a larger model
     // would be read from disk three times a step).
     const streamed: MemoryEstimateOptions = { ...o, gradientCheckpointing: true, streamWeights: true };
-    if (estimateCausalLMMemory(dir, streamed).bytes < estimateCausalLMMemory(dir, { ...o, gradientCheckpointing: true }).bytes && frozenBytes(e) <= budget.bytes) {
+    if (frozenBytes(e) <= budget.bytes && bytesOf(streamed) < bytesOf({ ...o, gradientCheckpointing: true })) {
       options.push([`${o.gradientCheckpointing ? '' : '--gradient-checkpointing '}--stream-weights`, streamed]);
     }
   }
@@ -208,7 +210,7 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
   }
   if (o.length > 64) options.push([`--max-length ${Math.floor(o.length / 2)}`, { ...o, length: Math.floor(o.length / 2) }]);
   if (o.command === 'train' && !o.gradientCheckpointing) options.push(['--gradient-checkpointing --bf16 --batch-size 1', { ...o, gradientCheckpointing: true, bf16: true, batch: 1 }]);
-  const fitting = options.map(([flags, alt]) => [flags, estimateCausalLMMemory(dir, alt).bytes] as const).filter(([, b]) => b <= budget.bytes);
+  const fitting = options.map(([flags, alt]) => [flags, bytesOf(alt)] as const).filter(([, b]) => b <= budget.bytes);
   const advice = fitting.length > 0
     ? `these would fit: ${fitting.map(([flags, b]) => `${flags} (about ${gb(b)})`).join(', ')}`
     : `no setting fits: the weights alone need ${gb(frozenBytes(e))}; use a machine with more memory or a smaller model`;

@@ -1,26 +1,13 @@
 // GGUF, llama.cpp's model file, read: the header, the typed metadata, the tensor table, and each
-// tensor's values as float32 (F32, F16, BF16, and the Q8_0 / Q4_0 blocks dequantized as ggml does).
-// Other tensor types (k-quants, i-quants) are refused by name. Read through a file handle, a slice
+// tensor's values as float32 (F32, F16, BF16, and the quantized blocks of io/ggml_blocks.ts --
+// Q8_0, Q4_0/1, Q5_0/1 and the k-quants Q2_K..Q6_K -- dequantized as ggml does). Other tensor types
+// (i-quants, ternary, MXFP4) are refused by name. Read through a file handle, a slice
 // at a time, so a file of any size is never held whole. Bounds are checked before anything is sized
 // by the file: a GGUF is an input, and a hostile one gets a clear error, not an allocation.
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { float16ToFloat32, bf16ToFloat32 } from '../tensor/dtype.js';
+import { decodeBlocks, GGML_BLOCK_TYPES, readGgmlTypeNames, UNREAD_GGML_TYPES } from './ggml_blocks.js';
 import { GiftjsError } from '../errors.js';
-
-/** ggml tensor types this reader turns into float32, with their block sizes. */
-const READABLE: Record<number, { name: string; bytes: number; values: number }> = {
-  0: { name: 'F32', bytes: 4, values: 1 },
-  1: { name: 'F16', bytes: 2, values: 1 },
-  30: { name: 'BF16', bytes: 2, values: 1 },
-  8: { name: 'Q8_0', bytes: 34, values: 32 },
-  2: { name: 'Q4_0', bytes: 18, values: 32 },
-};
-/** Names of the types it does not read, for the message that refuses them. */
-const OTHER_TYPES: Record<number, string> = {
-  3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K',
-  16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 29: 'IQ1_M',
-};
 
 export type GgufMetadataValue = number | bigint | boolean | string | GgufMetadataValue[];
 
@@ -29,7 +16,7 @@ export interface GgufTensorInfo {
   /** Row-major shape ([rows, cols]): ggml's dims reversed. */
   shape: number[];
   type: number;
-  /** 'F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'. */
+  /** ggml's name of the type: 'F32', 'BF16', 'Q8_0', 'Q4_K', ... */
   typeName: string;
   /** Absolute byte offset in the file, and byte length. */
   offset: number;
@@ -108,10 +95,10 @@ export class GgufFile {
     const dataStart = (this.dataStart = Math.ceil(c.position / alignment) * alignment);
     for (const t of infos) {
       if (this.tensors.has(t.name)) this.fail(`tensor ${preview(t.name)} is listed twice`);
-      const kind = READABLE[t.type];
+      const kind = GGML_BLOCK_TYPES[t.type];
       const shape = [...t.dims].reverse();
       const values = shape.reduce((a, b) => a * b, 1);
-      const typeName = kind?.name ?? OTHER_TYPES[t.type] ?? `type ${t.type}`;
+      const typeName = kind?.name ?? UNREAD_GGML_TYPES[t.type] ?? `type ${t.type}`;
       const bytes = kind ? (values / kind.values) * kind.bytes : 0;
       if (kind && (t.dims[0]! % kind.values !== 0)) this.fail(`tensor ${preview(t.name)} (${typeName}) has rows of ${t.dims[0]} values, not whole blocks of ${kind.values}`);
       const offset = dataStart + t.offset;
@@ -185,64 +172,26 @@ export class GgufFile {
   info(name: string): GgufTensorInfo {
     const t = this.tensors.get(name);
     if (!t) this.fail(`no tensor '${name}'`);
-    if (!READABLE[t.type]) {
-      this.fail(`tensor '${name}' is ${t.typeName}, which giftjs does not read (it reads F32, F16, BF16, Q8_0 and Q4_0: convert the file with llama.cpp's llama-quantize to one of those)`);
+    if (!GGML_BLOCK_TYPES[t.type]) {
+      this.fail(`tensor '${name}' is ${t.typeName}, which giftjs does not read (it reads ${readGgmlTypeNames()}: convert the file with llama.cpp's llama-quantize to one of those)`);
     }
     return t;
   }
 
-  /** The tensor's values as float32, row-major (dequantized: Q8_0 d * q, Q4_0 d * (q - 8)). */
+  /** The tensor's values as float32, row-major (quantized blocks dequantized as ggml does). */
   readInto(name: string, out: Float32Array): void {
     const t = this.info(name);
     const values = t.shape.reduce((a, b) => a * b, 1);
     if (out.length !== values) this.fail(`tensor '${name}' holds ${values} values, asked for ${out.length}`);
     // A slice of whole blocks at a time: the file is never held whole.
-    const kind = READABLE[t.type]!;
+    const kind = GGML_BLOCK_TYPES[t.type]!;
     const blocksPerSlice = Math.max(1, Math.floor((8 << 20) / kind.bytes));
     const totalBlocks = values / kind.values;
     for (let b0 = 0; b0 < totalBlocks; b0 += blocksPerSlice) {
       const blocks = Math.min(blocksPerSlice, totalBlocks - b0);
       const buf = Buffer.allocUnsafe(blocks * kind.bytes);
       readFully(this.fd, buf, t.offset + b0 * kind.bytes, () => this.fail(`tensor '${name}' could not be read whole: the file is truncated`));
-      decode(t.type, buf, out.subarray(b0 * kind.values, (b0 + blocks) * kind.values));
-    }
-  }
-}
-
-/** Writes the float32 values of `buf` (blocks of a readable type) into out. */
-function decode(type: number, buf: Buffer, out: Float32Array): void {
-  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  switch (type) {
-    case 0:
-      out.set(new Float32Array(bytes.slice().buffer));
-      return;
-    case 1:
-      float16ToFloat32(new Uint16Array(bytes.slice().buffer), out);
-      return;
-    case 30:
-      bf16ToFloat32(new Uint16Array(bytes.slice().buffer), out);
-      return;
-    case 8:
-    case 2: {
-      const q8 = type === 8;
-      const size = q8 ? 34 : 18;
-      const scale = new Float32Array(1);
-      for (let b = 0; b < out.length / 32; b++) {
-        const o = b * size;
-        float16ToFloat32(new Uint16Array([buf.readUInt16LE(o)]), scale);
-        const d = scale[0]!;
-        if (q8) {
-          for (let i = 0; i < 32; i++) out[b * 32 + i] = d * buf.readInt8(o + 2 + i);
-        } else {
-          // ggml's Q4_0 nibble order: the low nibbles are values 0..15, the high ones 16..31.
-          for (let i = 0; i < 16; i++) {
-            const byte = buf[o + 2 + i]!;
-            out[b * 32 + i] = d * ((byte & 0x0f) - 8);
-            out[b * 32 + i + 16] = d * ((byte >> 4) - 8);
-          }
-        }
-      }
-      return;
+      decodeBlocks(kind, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), out.subarray(b0 * kind.values, (b0 + blocks) * kind.values));
     }
   }
 }

@@ -129,16 +129,16 @@ test('a GGUF whose header changed after its folder was made is refused, not read
   utimesSync(copy, mtime, mtime);
   assert.throws(() => loadCausalLM(dir), /m\.gguf changed since .* was made from it \(its metadata or tensor table differ\)/);
   assert.notEqual(ggufModelFolder(copy).dir, dir, 'read afresh, it gets its own folder');
-  // A k-quant tensor: the file's type byte rewritten (the reader refuses it before reading its bytes).
+  // An i-quant tensor: the file's type byte rewritten (the reader refuses it before reading its bytes).
   const bytes = readFileSync(join(DIR, 'tiny-f32.gguf'));
   const f = GgufFile.open(join(DIR, 'tiny-f32.gguf'));
   f.close();
   const name = Buffer.from('blk.0.ffn_up.weight');
   const at = bytes.indexOf(name, 0) + name.length + 4 + 16; // name, n_dims, two dims: the type
-  bytes.writeUInt32LE(12, at);
-  const kquant = join(work, 'k.gguf');
-  writeFileSync(kquant, bytes);
-  assert.throws(() => loadCausalLM(ggufModelFolder(kquant).dir), /tensor 'blk\.0\.ffn_up\.weight' is Q4_K, which giftjs does not read \(it reads F32, F16, BF16, Q8_0 and Q4_0/);
+  bytes.writeUInt32LE(20, at);
+  const iquant = join(work, 'i.gguf');
+  writeFileSync(iquant, bytes);
+  assert.throws(() => loadCausalLM(ggufModelFolder(iquant).dir), /tensor 'blk\.0\.ffn_up\.weight' is IQ4_NL, which giftjs does not read \(it reads F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, BF16: convert/);
   writeFileSync(join(work, 'bad.gguf'), 'not a gguf');
   assert.throws(() => ggufModelFolder(join(work, 'bad.gguf')), /bad\.gguf: not a GGUF file/);
 });

@@ -124,7 +124,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   }
   let adapterInfo: Record<string, unknown> | null = null;
   if (typeof values.adapter === 'string') {
-    const model = loadCausalLM(dir, { keepStoredDtype: true }); // read only: a BF16 model is mapped, not widened
+    const model = loadCausalLM(dir, { keepStoredDtype: true, keepStoredBlocks: true }); // read only: a BF16 model is mapped, a GGUF's blocks kept, not widened
     const adapter = loadAdapter(values.adapter, model);
     lines.push(`adapter ${values.adapter}: ${adapter.method}, ${adapter.trainableCount()} trainable parameters`, ...adapter.describe().map((l) => `  ${l}`));
     adapterInfo = { method: adapter.method, trainable: adapter.trainableCount() };

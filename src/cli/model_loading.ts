@@ -19,10 +19,11 @@ export interface LoadedModel {
 
 /**
  * The model with an optional adapter. `readOnly`: the command only reads the weights (eval,
- * generate), so a BF16 checkpoint's matrices stay bfloat16, as stored; merge changes them.
+ * generate), so a BF16 checkpoint's matrices stay bfloat16 and a GGUF's blocks quantized, as stored;
+ * merge changes them.
  */
 export function loadModelWithAdapter(modelDir: string, adapterDir: string | undefined, o: { readOnly?: boolean; quantize?: QuantFormat } = {}): LoadedModel {
-  const model = loadCausalLM(modelDir, { keepStoredDtype: o.readOnly === true, quantize: o.quantize });
+  const model = loadCausalLM(modelDir, { keepStoredDtype: o.readOnly === true, keepStoredBlocks: o.readOnly === true, quantize: o.quantize });
   const adapter = adapterDir ? loadAdapter(adapterDir, model) : null;
   return { model, adapter };
 }

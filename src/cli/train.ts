@@ -291,10 +291,11 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     if (whole > budget.bytes) console.error(`--stream-weights: the weights (${(whole / 1e9).toFixed(1)} GB) are more than the memory this run may use (${(budget.bytes / 1e9).toFixed(1)} GB): the page cache cannot keep them, so each step reads them from disk, three times`);
   }
   // A BF16 or F16 checkpoint's frozen matrices stay as stored (what is trained is widened when attached);
-  // under --bf16 a float32 one's are rounded as they are read when the method trains no base matrix.
-  const roundAtLoad = bf16 && trainsNoBaseMatrix(methodConfig);
+  // when the method trains no base matrix, a GGUF's blocks stay quantized (Q8_0, Q4_0) or bfloat16, and
+  // under --bf16 a float32 checkpoint's matrices are rounded as they are read.
+  const baseFrozen = trainsNoBaseMatrix(methodConfig);
   const loadStart = performance.now();
-  const model = loadCausalLM(modelDir, { keepStoredDtype: true, matricesAsBf16: roundAtLoad, quantize });
+  const model = loadCausalLM(modelDir, { keepStoredDtype: true, keepStoredBlocks: baseFrozen, matricesAsBf16: bf16 && baseFrozen, quantize });
   console.error(`loaded ${modelDir} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s${quantize ? `; ${describeQuantized(model)}` : ''}`);
   model.gradientCheckpointing = gradientCheckpointing;
   model.releaseLayerWeights = streamWeights;

@@ -183,15 +183,25 @@ export class GgufFile {
     const t = this.info(name);
     const values = t.shape.reduce((a, b) => a * b, 1);
     if (out.length !== values) this.fail(`tensor '${name}' holds ${values} values, asked for ${out.length}`);
-    // A slice of whole blocks at a time: the file is never held whole.
+    const kind = GGML_BLOCK_TYPES[t.type]!;
+    this.readBlocks(name, (bytes, first, blocks) => decodeBlocks(kind, bytes, out.subarray(first * kind.values, (first + blocks) * kind.values)));
+  }
+
+  /**
+   * The tensor's bytes as they are stored, a slice of whole blocks at a time (the file is never held
+   * whole): visit(bytes, index of the slice's first block, blocks in the slice).
+   */
+  readBlocks(name: string, visit: (bytes: Uint8Array, firstBlock: number, blocks: number) => void): void {
+    const t = this.info(name);
     const kind = GGML_BLOCK_TYPES[t.type]!;
     const blocksPerSlice = Math.max(1, Math.floor((8 << 20) / kind.bytes));
-    const totalBlocks = values / kind.values;
+    const totalBlocks = t.shape.reduce((a, b) => a * b, 1) / kind.values;
+    const buf = Buffer.allocUnsafe(Math.min(blocksPerSlice, totalBlocks) * kind.bytes);
     for (let b0 = 0; b0 < totalBlocks; b0 += blocksPerSlice) {
       const blocks = Math.min(blocksPerSlice, totalBlocks - b0);
-      const buf = Buffer.allocUnsafe(blocks * kind.bytes);
-      readFully(this.fd, buf, t.offset + b0 * kind.bytes, () => this.fail(`tensor '${name}' could not be read whole: the file is truncated`));
-      decodeBlocks(kind, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), out.subarray(b0 * kind.values, (b0 + blocks) * kind.values));
+      const slice = buf.subarray(0, blocks * kind.bytes);
+      readFully(this.fd, slice, t.offset + b0 * kind.bytes, () => this.fail(`tensor '${name}' could not be read whole: the file is truncated`));
+      visit(new Uint8Array(slice.buffer, slice.byteOffset, slice.byteLength), b0, blocks);
     }
   }
 }

@@ -7,10 +7,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GgufFile } from './gguf_reader.js';
-import { readJsonFile } from './hf_folder.js';
 import { permuteForRotateHalf } from './llama2c.js';
+import { readJsonFile } from './hf_folder.js';
 import { float32ToBf16, float32ToFloat16 } from '../tensor/dtype.js';
-import { quantizeReference, type QuantFormat, type QuantizedMatrix } from '../tensor/quantized.js';
+import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../tensor/quantized.js';
+import { quantizeValues } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
 
 export const GGUF_SOURCE_FILE = 'gguf_source.json';
@@ -95,12 +96,65 @@ export class GgufWeights {
     return float32ToBf16(this.values(name));
   }
 
+  /**
+   * A matrix quantized (--quantize): a Q4_0 one stays as stored (already 4-bit), a Q8_0 one too
+   * unless int4 is asked for; anything else is quantized from its dequantized values.
+   */
   readQuantized(name: string, format: QuantFormat, what: string): QuantizedMatrix {
+    const stored = this.info(name).dtype;
+    const kept = stored === 'Q4_0' || (stored === 'Q8_0' && format === 'int8') ? this.readStoredBlocks(name) : null;
+    if (kept) return kept;
     const [rows, cols] = this.info(name).shape as [number, number];
-    return quantizeReference(this.values(name), rows, cols, format, what);
+    return quantizeValues(this.values(name), rows, cols, format, what);
+  }
+
+  /**
+   * A matrix of quantized blocks as a frozen weight holds it: Q8_0 and Q4_0 as stored -- int8 in
+   * groups of 32, int4 in Q4_0 blocks, byte for byte (tensor/quantized.ts follows GGUF's rules) --
+   * and any other block type dequantized to float16 halves (rounded once: relative error up to
+   * 2^-11, less than llama.cpp's own 8-bit activations add) where every value fits half precision.
+   * Null for unquantized tensors and for values past float16's range (bfloat16 then holds them).
+   */
+  readFrozenBlocks(name: string): QuantizedMatrix | null {
+    const t = this.file.info(this.source(name).tensor);
+    if (t.shape.length !== 2 || ['F32', 'F16', 'BF16'].includes(t.typeName)) return null;
+    const stored = this.readStoredBlocks(name);
+    if (stored) return stored;
+    const values = this.values(name);
+    const halves = float32ToFloat16(values);
+    if (!halves.every((h, i) => (h & 0x7c00) !== 0x7c00 || !Number.isFinite(values[i]!))) return null; // rounded to infinity
+    return QuantizedMatrix.ofFloat16(t.shape[0]!, t.shape[1]!, halves);
+  }
+
+  /** A Q8_0 or Q4_0 matrix as it is stored; null for any other type. */
+  private readStoredBlocks(name: string): QuantizedMatrix | null {
+    const s = this.source(name);
+    const t = this.file.info(s.tensor);
+    const format = t.typeName === 'Q8_0' ? 'int8' : t.typeName === 'Q4_0' ? 'int4' : null;
+    if (!format || t.shape.length !== 2) return null;
+    const [rows, cols] = t.shape as [number, number];
+    const q = emptyQuantized(format, rows, cols, undefined, 32);
+    // A block is d (two bytes) then its codes; a row is whole blocks, so block k's codes go to k * codeBytes.
+    const codeBytes = format === 'int8' ? 32 : 16;
+    const blockBytes = codeBytes + 2;
+    const { codes, scales } = q;
+    this.file.readBlocks(s.tensor, (bytes, first, blocks) => {
+      for (let k = 0; k < blocks; k++) {
+        const at = k * blockBytes;
+        scales[first + k] = bytes[at]! | (bytes[at + 1]! << 8);
+        const to = (first + k) * codeBytes;
+        for (let i = 0; i < codeBytes; i++) codes[to + i] = bytes[at + 2 + i]!;
+      }
+    });
+    if (s.unpermuteHeads) {
+      codes.set(permuteForRotateHalf(codes, s.unpermuteHeads, rows, q.rowBytes));
+      scales.set(permuteForRotateHalf(scales, s.unpermuteHeads, rows, q.groupsPerRow));
+    }
+    return q;
   }
 
   close(): void {
     this.file.close();
   }
 }
+

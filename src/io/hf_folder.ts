@@ -140,6 +140,11 @@ export class CheckpointReader {
     return this.file(name).readQuantized(name, format, what);
   }
 
+  /** A GGUF's quantized matrix as a frozen weight holds it (GgufWeights.readFrozenBlocks); null for any other tensor. */
+  readFrozenBlocks(name: string): QuantizedMatrix | null {
+    return this.gguf ? this.gguf.readFrozenBlocks(name) : null;
+  }
+
   private file(name: string): SafetensorsFile {
     const f = this.index.get(name);
     if (!f) throw new GiftjsError(`${this.dir}: the checkpoint has no tensor '${name}'`);

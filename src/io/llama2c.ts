@@ -25,12 +25,13 @@ export interface Llama2cHeader {
 /**
  * Meta's RoPE rotates interleaved pairs (2i, 2i+1) of each head; Hugging Face's rotates halves
  * (i, i + d/2). Reordering each head's rows of wq and wk from the first layout to the second
- * makes the two compute the same thing (transformers' convert_llama_weights_to_hf permute).
+ * makes the two compute the same thing (transformers' convert_llama_weights_to_hf permute). A row
+ * is `cols` elements of any array: float values, or a quantized matrix's code bytes or scales.
  */
-export function permuteForRotateHalf(w: Float32Array, heads: number, rows: number, cols: number): Float32Array {
+export function permuteForRotateHalf<T extends Float32Array | Uint8Array | Uint16Array>(w: T, heads: number, rows: number, cols: number): T {
   const headDim = rows / heads;
   const half = headDim / 2;
-  const out = new Float32Array(w.length);
+  const out = new (w.constructor as new (n: number) => T)(w.length);
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < half; i++) {
       for (const parity of [0, 1]) {

@@ -52,6 +52,12 @@ export interface WeightLoadOptions {
    */
   keepStoredDtype?: boolean;
   /**
+   * Keep a GGUF's quantized matrices as they are stored (Q8_0, Q4_0: the quantized GEMM reads them),
+   * or rounded to float16 (other block types), instead of dequantized to float32. For commands that
+   * train no matrix of the base and do not merge: a trained weight needs its float32 values.
+   */
+  keepStoredBlocks?: boolean;
+  /**
    * Store every matrix as bfloat16, rounding float32 ones as each is read, as --bf16 stores frozen
    * weights: the float32 model never exists. Float16 ones stay float16 (rounding them would drop
    * mantissa bits; bf16 dot products round them as they are packed, to the same products). Only for runs that train no matrix of
@@ -121,10 +127,11 @@ export function stepInputs(config: CausalLMConfig, ids: ArrayLike<number>, batch
  * The loader's options for how a causal LM holds its matrices (linear and embedding weights;
  * norms always read float32): kept as stored (bf16, f16), rounded to bf16, or quantized as read.
  */
-export function matrixLoadOptions(options: WeightLoadOptions): Pick<StateDictOptions, 'keepStoredDtype' | 'roundToBf16' | 'quantize'> {
+export function matrixLoadOptions(options: WeightLoadOptions): Pick<StateDictOptions, 'keepStoredDtype' | 'keepStoredBlocks' | 'roundToBf16' | 'quantize'> {
   const matrix = (_name: string, p: Tensor) => p.rank === 2;
   return {
     ...(options.keepStoredDtype || options.matricesAsBf16 ? { keepStoredDtype: matrix } : {}),
+    ...(options.keepStoredBlocks ? { keepStoredBlocks: matrix } : {}),
     ...(options.matricesAsBf16 ? { roundToBf16: matrix } : {}),
     ...(options.quantize ? { quantize: (_name: string, p: Tensor) => (p.rank === 2 ? options.quantize! : null) } : {}),
   };

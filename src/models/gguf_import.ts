@@ -42,7 +42,7 @@ export function ggufModelFolder(path: string): { dir: string; note: string } {
     const key = createHash('sha256').update(`${real}\n${header}`).digest('hex').slice(0, 16);
     const dir = join(giftjsCacheDir(), 'gguf', `${basename(path).replace(/\.gguf$/i, '').replace(/[^A-Za-z0-9._-]/g, '_')}-${key}`);
     const types = [...new Set([...file.tensors.values()].map((t) => t.typeName))].sort();
-    const note = `${path}: GGUF (${types.join(', ')}) read through ${dir}; quantized tensors are dequantized to float32 as they load (--quantize int8|int4 quantizes them again)`;
+    const note = `${path}: GGUF (${types.join(', ')}) read through ${dir}${describeBlockHolding(types)}`;
     if (fileExists(join(dir, GGUF_SOURCE_FILE))) return { dir, note };
     const arch = file.string('general.architecture');
     const importers = modelFamilies().flatMap((f) => Object.entries(f.fromGguf ?? {}));
@@ -65,6 +65,19 @@ export function ggufModelFolder(path: string): { dir: string; note: string } {
   } finally {
     file.close();
   }
+}
+
+/** How the file's quantized types are held once loaded (models/load_state_dict.ts keepBlocks), for the note. */
+function describeBlockHolding(types: string[]): string {
+  const blocks = types.filter((t) => !['F32', 'F16', 'BF16'].includes(t));
+  if (blocks.length === 0) return '';
+  const kept: string[] = blocks.filter((t) => t === 'Q8_0' || t === 'Q4_0');
+  const rounded = blocks.filter((t) => !kept.includes(t));
+  const frozen = [
+    ...(kept.length ? [`${kept.join(' and ')} kept as stored`] : []),
+    ...(rounded.length ? [`${rounded.join(', ')} dequantized to float16 (rounded: relative error up to 2^-11; bfloat16 for a matrix past float16's range)`] : []),
+  ];
+  return `; frozen matrices: ${frozen.join(', ')}; trained or merged ones dequantized to float32`;
 }
 
 /**

@@ -31,6 +31,12 @@ export interface StateDictOptions {
    * the GEMM widens exactly as it reads them) instead of converting them to float32 at twice the size.
    */
   keepStoredDtype?: (parameter: string, p: Tensor) => boolean;
+  /**
+   * Parameters that keep a GGUF's quantized blocks rather than widening them to float32 (frozen
+   * matrices): Q8_0 and Q4_0 as stored (the quantized GEMM reads them), other block types
+   * dequantized and rounded to float16 (bfloat16 past its range): GgufWeights.readFrozenBlocks.
+   */
+  keepStoredBlocks?: (parameter: string, p: Tensor) => boolean;
   /** Parameters stored as bfloat16 whatever the checkpoint holds: a float32 tensor (or a float16 one not kept as stored) is rounded (nearest even) as it is read. */
   roundToBf16?: (parameter: string, p: Tensor) => boolean;
   /** Parameters quantized as they are read (--quantize), one at a time; null: as the options above say. */
@@ -42,6 +48,15 @@ export interface LoadedStateDict {
   missing: string[];
   /** Each loaded parameter's stored dtype ("F32", "BF16", "F16"), for an export that writes it back so. */
   dtypes: Map<string, string>;
+}
+
+/** Checkpoint dtypes of unquantized values; any other is a GGUF block type (Q8_0, Q4_K, ...). */
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/** A GGUF block tensor held by p as GgufWeights.readFrozenBlocks says, else as bfloat16; false where the backend holds neither. */
+function keepBlocks(reader: CheckpointReader, name: string, p: Tensor): boolean {
+  const held = reader.readFrozenBlocks(name);
+  return held ? p.adoptQuantized(held) : p.adoptBf16Bits(reader.readRoundedBf16(name));
 }
 
 export function loadStateDict(model: Module, reader: CheckpointReader, o: StateDictOptions): LoadedStateDict {
@@ -88,6 +103,8 @@ export function loadStateDict(model: Module, reader: CheckpointReader, o: StateD
       // kept as stored: the float32 buffer the model was built with was never written
     } else if (info.dtype === 'F16' && p.rank === 2 && o.keepStoredDtype?.(name, p) && p.adoptFloat16Bits(reader.readF16Bits(source.name))) {
       // kept as stored too (never rounded to bfloat16: that would drop three mantissa bits)
+    } else if (!FLOAT_DTYPES.has(info.dtype) && o.keepStoredBlocks?.(name, p) && keepBlocks(reader, source.name, p)) {
+      // a GGUF's blocks, quantized as stored or rounded to half precision (never widened to float32)
     } else if (info.dtype !== 'BF16' && o.roundToBf16?.(name, p) && p.adoptBf16Bits(reader.readRoundedBf16(source.name))) {
       // rounded one tensor at a time: the float32 model never exists
     } else {

@@ -2,7 +2,6 @@
 // GIFT setting for it, how to load a folder). Everything outside src/models asks here which family a
 // folder holds and loads it through its entry, so adding a family is its folder plus one entry
 // (registerModelFamily, or a line in FAMILIES).
-import type { QuantFormat } from '../tensor/quantized.js';
 import { join } from 'node:path';
 import { readJsonFile } from '../io/hf_folder.js';
 import type { Module } from '../nn/module.js';
@@ -10,7 +9,7 @@ import { BERT_ARCHITECTURES, ROBERTA_ARCHITECTURES } from './bert/config.js';
 import { BertForSequenceClassification } from './bert/model.js';
 import type { SequenceClassifier } from './encoder.js';
 import { LLAMA_ARCHITECTURES, LLAMA_MODEL_TYPES, parseLlamaConfig } from './llama/config.js';
-import type { CausalLM, CausalLMConfig } from './causal_lm.js';
+import type { CausalLM, CausalLMConfig, WeightLoadOptions } from './causal_lm.js';
 import type { Random } from '../tensor/random.js';
 import { LlamaForCausalLM } from './llama/model.js';
 import { llamaFromGguf } from './llama/gguf.js';
@@ -27,19 +26,16 @@ import { metaBackend } from '../backend/meta/index.js';
 
 export type ModelKind = 'causal-lm' | 'sequence-classifier' | 'image-classifier';
 
-/** What a task asks of a classifier folder: its labels (by number or by name), a seed for a new head. */
-export interface LoadOptions {
+/**
+ * What a task asks of a classifier folder (its labels by number or by name, a seed for a new head),
+ * and how a causal LM holds its weights (WeightLoadOptions).
+ */
+export interface LoadOptions extends WeightLoadOptions {
   numLabels?: number;
   labels?: string[];
   seed?: number;
   /** Sentence pairs: a sentence encoder then classifies the pair of embeddings. */
   pairs?: boolean;
-  /** Keep a BF16 checkpoint's matrices as stored (WeightLoadOptions; causal LMs). */
-  keepStoredDtype?: boolean;
-  /** Store every matrix as bfloat16, rounding float32 ones as they are read (WeightLoadOptions; causal LMs). */
-  matricesAsBf16?: boolean;
-  /** Quantize every matrix as it is read (WeightLoadOptions; causal LMs). */
-  quantize?: QuantFormat;
 }
 
 export interface ModelFamily {
@@ -78,7 +74,7 @@ const FAMILIES: ModelFamily[] = [
     // A config without "architectures" is read by its model_type, as transformers does.
     accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(LLAMA_ARCHITECTURES)(c) : LLAMA_MODEL_TYPES.includes(String(c.model_type))),
     giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
-    load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, { keepStoredDtype: o.keepStoredDtype, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
+    load: (dir, o) => LlamaForCausalLM.fromPretrained(dir, o),
     fromConfig: (config, source, rng) => new LlamaForCausalLM(parseLlamaConfig(config, source), rng),
     parseConfig: parseLlamaConfig,
     fromGguf: { llama: (f) => llamaFromGguf(f, 'llama'), qwen2: (f) => llamaFromGguf(f, 'qwen2'), qwen3: (f) => llamaFromGguf(f, 'qwen3'), phi3: (f) => llamaFromGguf(f, 'phi3') },
@@ -87,7 +83,7 @@ const FAMILIES: ModelFamily[] = [
     name: 'gemma', kind: 'causal-lm', architectures: GEMMA_ARCHITECTURES,
     accepts: (c) => (architectureField(c) !== undefined ? byArchitecture([...GEMMA_ARCHITECTURES, 'Gemma3ForConditionalGeneration'])(c) : GEMMA_MODEL_TYPES.includes(String(c.model_type))),
     giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
-    load: (dir, o) => GemmaForCausalLM.fromPretrained(dir, { keepStoredDtype: o.keepStoredDtype, matricesAsBf16: o.matricesAsBf16, quantize: o.quantize }),
+    load: (dir, o) => GemmaForCausalLM.fromPretrained(dir, o),
     fromConfig: (config, source, rng) => new GemmaForCausalLM(parseGemmaConfig(config, source), rng),
     parseConfig: parseGemmaConfig,
   },

@@ -89,11 +89,21 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   const mappedPerLayer = new Map<string, number>();
   // The reader converts through one scratch buffer (SafetensorsFile): the largest tensor converted.
   let scratch = 0;
+  // A GGUF's blocks stay as stored (Q8_0, Q4_0) or half precision where no base matrix is trained or merged.
+  const blocksKept = o.command !== 'merge' && (o.command !== 'train' || trainsNoBaseMatrix(o.methodConfig));
   for (const [name, p] of model.namedParameters()) {
     const stored = dtypes.get(name) ?? 'F32';
+    const ggufBlocks = !['F32', 'F16', 'BF16', 'F64'].includes(stored);
+    // A GGUF tensor is read whole as float32 before it is quantized or rounded.
+    if (ggufBlocks) scratch = Math.max(scratch, p.size * 4);
     if (o.quantize && p.rank === 2) {
-      // Quantized as read, through blocks of rows the reader reuses (SafetensorsFile.readQuantized).
-      if (!trainable.has(p)) frozen += quantizedBytes(o.quantize, p.shape[0]!, p.shape[1]!);
+      // Quantized as read, through blocks of rows the reader reuses (SafetensorsFile.readQuantized);
+      // a GGUF's Q4_0 matrix, and its Q8_0 one under int8, as stored.
+      if (!trainable.has(p)) frozen += storedBlockBytes(stored === 'Q8_0' && o.quantize === 'int4' ? 'F32' : stored, p) ?? quantizedBytes(o.quantize, p.shape[0]!, p.shape[1]!);
+      continue;
+    }
+    if (ggufBlocks && p.rank === 2 && blocksKept && !trainable.has(p)) {
+      frozen += storedBlockBytes(stored, p) ?? p.size * 2; // other block types rounded to float16 (or bfloat16)
       continue;
     }
     // A BF16 or F16 matrix is kept as stored (mapped), except by merge, which changes the weights and
@@ -144,7 +154,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   }
   const runtime = process.memoryUsage().rss + RUNTIME_MARGIN_BYTES;
   const parts: [string, number][] = [
-    [`frozen weights (${o.quantize ? `matrices as ${o.quantize}` : o.bf16 ? 'matrices as bfloat16' : [...new Set(dtypes.values())].join('/') + ' as stored'}${mappedPerLayer.size ? `; the layers' streamed, one of ${mappedPerLayer.size} resident` : ''})`, frozen],
+    [`frozen weights (${o.quantize ? `matrices as ${o.quantize}` : o.bf16 ? 'matrices as bfloat16' : describeStored(new Set(dtypes.values()), blocksKept)}${mappedPerLayer.size ? `; the layers' streamed, one of ${mappedPerLayer.size} resident` : ''})`, frozen],
     ...(trained > 0 ? [[`trained parameters with their gradients and AdamW state (${trained.toLocaleString('en-US')} values)`, trained * 16] as [string, number]] : []),
     [activationLabel, activations],
     ['the runtime (Node, tokenizer, data)', runtime],
@@ -154,7 +164,26 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts };
 }
 
+/** The stored dtypes as the frozen weights hold them, for the estimate's label. */
+function describeStored(dtypes: Set<string>, blocksKept: boolean): string {
+  const blocks = [...dtypes].filter((d) => !['F32', 'F16', 'BF16', 'F64'].includes(d));
+  if (blocks.length === 0) return `${[...dtypes].join('/')} as stored`;
+  const kept: string[] = blocks.filter((d) => d === 'Q8_0' || d === 'Q4_0');
+  const halves = blocks.filter((d) => !kept.includes(d));
+  if (!blocksKept) return `GGUF ${blocks.join('/')} dequantized to float32`;
+  return `GGUF ${[...(kept.length ? [`${kept.join('/')} as stored`] : []), ...(halves.length ? [`${halves.join('/')} as float16`] : [])].join(', ')}`;
+}
+
+/** Bytes of a GGUF's Q8_0 (int8 in groups of 32) or Q4_0 matrix held as stored; null for other dtypes. */
+function storedBlockBytes(stored: string, p: Tensor): number | null {
+  const [rows, cols] = p.shape as [number, number];
+  if (stored === 'Q8_0') return rows * (cols + 2 * Math.ceil(cols / 32));
+  if (stored === 'Q4_0') return quantizedBytes('int4', rows, cols);
+  return null;
+}
+
 /** Whether a method config trains no matrix of the base (what --quantize needs): an adapter, or biases. */
+
 export function trainsNoBaseMatrix(methodConfig: Record<string, unknown> | null | undefined): boolean {
   return !methodConfig || (['gift', 'lora', 'bitfit'].includes(String(methodConfig.method)) && methodConfig.modules_to_save === undefined);
 }

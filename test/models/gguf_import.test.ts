@@ -90,7 +90,7 @@ test('gift eval, generate and inspect take a .gguf as --model, saying how it is 
   writeFileSync(data, `${JSON.stringify({ text: ref.text })}\n`);
   const ev = gift('eval', '--model', file, '--data', data, '--json');
   assert.equal(ev.status, 0, ev.stderr);
-  assert.match(ev.stderr, /tiny-q8_0\.gguf: GGUF \(F32, Q4_0, Q8_0\) read through .*; quantized tensors are dequantized to float32 as they load/);
+  assert.match(ev.stderr, /tiny-q8_0\.gguf: GGUF \(F32, Q4_0, Q8_0\) read through .*; frozen matrices: Q4_0 and Q8_0 kept as stored; trained or merged ones dequantized to float32/);
   const gen = gift('generate', '--model', file, '--prompt', ref.prompt, '--max-new-tokens', '10');
   assert.equal(gen.status, 0, gen.stderr);
   const { dir } = ggufModelFolder(file);

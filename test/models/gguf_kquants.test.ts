@@ -14,6 +14,8 @@ import { Tokenizer } from '../../src/io/tokenizer.js';
 import { ggufModelFolder } from '../../src/models/gguf_import.js';
 import { loadCausalLM } from '../../src/models/registry.js';
 import { noGrad } from '../../src/tensor/autograd.js';
+import { float16ToFloat32, float32ToFloat16 } from '../../src/tensor/dtype.js';
+import { estimateCausalLMMemory, frozenBytes } from '../../src/train/memory_estimate.js';
 import { assertClose } from '../helpers.js';
 
 const DIR = fileURLToPath(new URL('../../../test/fixtures/gguf', import.meta.url));
@@ -57,4 +59,64 @@ test('a k-quant llama GGUF loads with transformers\' token ids, logits and greed
   const logits = noGrad(() => model.forward(REF.ids, 1, REF.ids.length).toFloat32Array());
   assertClose(logits, Float32Array.from(REF.logits), 'logits', 1e-5, 1e-5);
   assert.deepEqual(generate(model, tokenizer.encode(REF.prompt), { maxNewTokens: 10 }), REF.greedy, 'greedy tokens');
+});
+
+for (const [file, reference] of [['tiny-kquants.gguf', REF], ['tiny-q8_0.gguf', null]] as const) {
+  test(`${file}: frozen, Q8_0 and Q4_0 matrices are held as stored (the file's bytes, the same values; q/k rows reordered) and other block types as float16`, () => {
+    const { dir } = ggufModelFolder(join(DIR, file));
+    const widened = loadCausalLM(dir);
+    const kept = loadCausalLM(dir, { keepStoredBlocks: true });
+    const sources = (JSON.parse(readFileSync(join(dir, 'gguf_source.json'), 'utf8')) as { tensors: Record<string, { tensor: string }> }).tensors;
+    const gguf = GgufFile.open(join(DIR, file));
+    const asFloat32 = new Map(widened.namedParameters().map(([n, p]) => [n, p.toFloat32Array()]));
+    const seen = new Set<string>();
+    try {
+      for (const [name, p] of kept.namedParameters()) {
+        const info = gguf.info(sources[name]!.tensor);
+        const exact = asFloat32.get(name)!;
+        seen.add(info.typeName);
+        if (info.typeName === 'Q8_0' || info.typeName === 'Q4_0') {
+          const q = p.quantized;
+          assert.ok(q, `${name} (${info.typeName}) is held quantized`);
+          assert.equal(q.format, info.typeName === 'Q8_0' ? 'int8' : 'int4', name);
+          assert.equal(q.group, 32, name);
+          assert.equal(q.bytes, info.bytes, `${name}: the file's bytes, no more`);
+          assert.deepEqual(p.toFloat32Array(), exact, `${name}: the values the file dequantizes to`);
+        } else if (info.typeName === 'F32') {
+          assert.equal(p.dtype, 'float32', name);
+        } else {
+          assert.equal(p.dtype, 'float16', `${name} (${info.typeName})`);
+          assert.deepEqual(p.toFloat32Array(), float16ToFloat32(float32ToFloat16(exact)), `${name}: its values rounded to float16 once`);
+        }
+      }
+    } finally {
+      gguf.close();
+    }
+    assert.ok(seen.has('Q8_0') && seen.has('Q4_0'), [...seen].join(', '));
+    const ids = reference?.ids ?? [1, 50, 60, 70, 80, 90, 100];
+    const logits = noGrad(() => kept.forward(ids, 1, ids.length).toFloat32Array());
+    const full = noGrad(() => widened.forward(ids, 1, ids.length).toFloat32Array());
+    if (file === 'tiny-q8_0.gguf') assertClose(logits, full, 'logits: every matrix held as stored gives the float32 model\'s', 1e-5, 1e-5);
+    else {
+      const worst = logits.reduce((m, v, i) => Math.max(m, Math.abs(v - full[i]!)), 0);
+      // Measured 0.017 here (bfloat16 would move them by 0.077).
+      assert.ok(worst < 0.03, `k-quant matrices rounded to float16 move the logits by ${worst}`);
+    }
+  });
+}
+
+test('the memory estimate counts a GGUF\'s matrices as they are held: kept blocks for eval and GIFT training, float32 for full fine-tuning', () => {
+  const { dir } = ggufModelFolder(FILE);
+  const model = loadCausalLM(dir, { keepStoredBlocks: true });
+  let held = 0;
+  for (const p of model.parameters()) held += p.storedMatrix?.bytes ?? p.size * (p.dtype === 'float32' ? 4 : 2);
+  const shape = { batch: 1, length: 16 } as const;
+  assert.equal(frozenBytes(estimateCausalLMMemory(dir, { command: 'eval', ...shape })), held, 'eval: the bytes the loaded model holds');
+  const gift = { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] };
+  assert.equal(frozenBytes(estimateCausalLMMemory(dir, { command: 'train', ...shape, methodConfig: gift })), held, 'GIFT: the same, every matrix frozen');
+  const values = model.parameters().reduce((n, p) => n + p.size, 0);
+  const full = estimateCausalLMMemory(dir, { command: 'train', ...shape, methodConfig: { method: 'full' } });
+  assert.equal(frozenBytes(full), 0, 'full: nothing frozen');
+  assert.ok(full.parts.some(([w, b]) => w.includes(`(${values.toLocaleString('en-US')} values)`) && b === values * 16), 'full: every value trained in float32, with its gradient and AdamW state');
+  assert.ok(held < values * 2.1, `held ${held} bytes for ${values} values`);
 });

@@ -162,9 +162,11 @@ void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0
   while (c < end) {
     const std::size_t groupEnd = std::min(end, (c / w.group + 1) * w.group);
     const __m512 d = _mm512_set1_ps(widenF16(scales[c / w.group]));
-    for (; c < groupEnd; c += 16) {
+    // Steps of 16 from wherever c0 falls (a K slice may start inside a group): the last is short.
+    while (c < groupEnd) {
       const std::size_t count = std::min<std::size_t>(16, groupEnd - c);
       _mm512_mask_storeu_ps(out + (c - c0), lanes(count), _mm512_mul_ps(codes16(w, row, c, count), d));
+      c += count;
     }
   }
 }

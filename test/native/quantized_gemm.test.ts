@@ -19,9 +19,13 @@ function rand(n: number, seed: number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => scale * r.normal());
 }
 
-/** The matrix in a format; 'float16 at an odd offset' puts its halves one byte into their buffer. */
-function matrixOf(format: MatrixFormat | 'float16 at an odd offset', values: Float32Array, rows: number, cols: number): QuantizedMatrix {
+/**
+ * The matrix in a format; 'int8 in groups of 32' is a GGUF's Q8_0 matrix as giftjs holds it; 'float16
+ * at an odd offset' puts its halves one byte into their buffer.
+ */
+function matrixOf(format: MatrixFormat | 'int8 in groups of 32' | 'float16 at an odd offset', values: Float32Array, rows: number, cols: number): QuantizedMatrix {
   if (format === 'int8' || format === 'int4') return quantizeReference(values, rows, cols, format, 'W');
+  if (format === 'int8 in groups of 32') return quantizeReference(values, rows, cols, 'int8', 'W', 32);
   const halves = float32ToFloat16(values);
   if (format === 'float16') return QuantizedMatrix.ofFloat16(rows, cols, halves);
   const shifted = new Uint8Array(halves.byteLength + 1);
@@ -37,7 +41,7 @@ test('a quantized B gives float64 math on its dequantized values, for every kern
   try {
     for (const kernel of kernels) {
       addon!.setGemmKernel(kernel);
-      for (const format of ['int8', 'int4', 'float16', 'float16 at an odd offset'] as const) {
+      for (const format of ['int8', 'int8 in groups of 32', 'int4', 'float16', 'float16 at an odd offset'] as const) {
         for (const [rows, cols] of weights) {
           const q = matrixOf(format, rand(rows * cols, rows + cols, 0.05), rows, cols);
           const W = q.dequantize();

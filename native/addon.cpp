@@ -143,6 +143,27 @@ Napi::Value GemmQuantized(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// splitBlocks(blocks, count, codeBytes, codes, codesOffset, scales, scalesOffset): GGUF Q8_0 / Q4_0
+// blocks (a half d, then codeBytes of codes) into a quantized matrix's codes and scales from those offsets.
+Napi::Value SplitBlocks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto typed = [&](std::size_t i, napi_typedarray_type type, const char* what) {
+    if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type) throw Napi::TypeError::New(env, std::string("splitBlocks: ") + what);
+    return info[i].As<Napi::TypedArray>();
+  };
+  auto blocks = typed(0, napi_uint8_array, "blocks must be a Uint8Array").As<Napi::Uint8Array>();
+  const std::size_t count = sz(info, 1), codeBytes = sz(info, 2);
+  auto codes = typed(3, napi_uint8_array, "codes must be a Uint8Array").As<Napi::Uint8Array>();
+  const std::size_t codesOffset = sz(info, 4);
+  auto scales = typed(5, napi_uint16_array, "scales must be a Uint16Array").As<Napi::Uint16Array>();
+  const std::size_t scalesOffset = sz(info, 6);
+  if (codeBytes == 0 || blocks.ElementLength() < count * (codeBytes + 2) || codes.ElementLength() < codesOffset + count * codeBytes ||
+      scales.ElementLength() < scalesOffset + count)
+    throw Napi::RangeError::New(env, "splitBlocks: an array is shorter than the blocks need");
+  splitBlocks(blocks.Data(), count, codeBytes, codes.Data() + codesOffset, scales.Data() + scalesOffset);
+  return env.Undefined();
+}
+
 // quantizeRows(values, codes, scales, bits, rows, cols, group): values a Float32Array or the
 // Uint16Array of bfloat16 bits; false when a value is not finite or a scale overflows half precision.
 Napi::Value QuantizeRows(const Napi::CallbackInfo& info) {
@@ -462,6 +483,7 @@ Napi::Value RopeRotate(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapFile", Napi::Function::New(env, MapFile));
+  exports.Set("splitBlocks", Napi::Function::New(env, SplitBlocks));
   exports.Set("mapAnonymous", Napi::Function::New(env, MapAnonymous));
   exports.Set("releaseMappedPages", Napi::Function::New(env, ReleaseMappedPages));
   exports.Set("binary", Napi::Function::New(env, Binary));

@@ -363,4 +363,13 @@ bool quantizeRows(const float* f32, const uint16_t* bf16, std::size_t r0, std::s
   return true;
 }
 
+void splitBlocks(const uint8_t* blocks, std::size_t count, std::size_t codeBytes, uint8_t* codes, uint16_t* scales) {
+  const std::size_t blockBytes = codeBytes + 2;
+  for (std::size_t k = 0; k < count; ++k) {
+    const uint8_t* b = blocks + k * blockBytes;
+    std::memcpy(scales + k, b, 2);
+    std::memcpy(codes + k * codeBytes, b + 2, codeBytes);
+  }
+}
+
 }  // namespace giftjs

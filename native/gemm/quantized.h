@@ -42,4 +42,8 @@ float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r);
 bool quantizeRows(const float* f32, const uint16_t* bf16, std::size_t r0, std::size_t r1, int bits, std::size_t rows,
                   std::size_t cols, std::size_t group, uint8_t* codes, uint16_t* scales);
 
+// GGUF's Q8_0 / Q4_0 blocks (a half d, then codeBytes of codes) split into a matrix's codes and
+// scales: block k's codes to codes + k * codeBytes, its d to scales[k].
+void splitBlocks(const uint8_t* blocks, std::size_t count, std::size_t codeBytes, uint8_t* codes, uint16_t* scales);
+
 }  // namespace giftjs

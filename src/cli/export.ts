@@ -13,7 +13,8 @@ import { parse, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
 import { GGUF_OUT_TYPES, ggufChunks, type GgufOutType } from '../io/gguf.js';
 import { ggufTokenizerMetadata } from '../io/gguf_tokenizer.js';
-import { memoryBudget } from '../train/memory_estimate.js';
+import { memoryBudget, storedBlockBytes, storedDtypes } from '../train/memory_estimate.js';
+import { nativeAddon } from '../backend/index.js';
 import type { AvailableMemory } from '../io/system_memory.js';
 
 export const EXPORT_HELP = `gift export --format wegeft --model <dir|org/name> --adapter <dir> --out <dir>
@@ -67,8 +68,10 @@ async function exportGguf(values: Record<string, unknown>): Promise<number> {
   const adapterDir = values.adapter as string | undefined;
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
   const tokenizer = ggufTokenizerMetadata(modelDir); // refused before any work when its kind is not written
-  assertExportFits(modelDir, outtype, memoryBudget(values['memory-limit'] as string | undefined));
-  const model = loadCausalLM(modelDir);
+  assertExportFits(modelDir, outtype, adapterDir === undefined, memoryBudget(values['memory-limit'] as string | undefined));
+  // Without an adapter nothing changes the weights: they are read as stored (BF16/F16 mapped, a GGUF's
+  // blocks kept) and converted one at a time. Merging needs them in float32.
+  const model = adapterDir ? loadCausalLM(modelDir) : loadCausalLM(modelDir, { keepStoredDtype: true, keepStoredBlocks: true });
   if (!model.gguf) throw new GiftjsError(`${modelDir}: ${model.config.architecture} has no GGUF form in giftjs yet`);
   if (adapterDir) loadAdapter(adapterDir, model).merge();
   const { metadata, tensors, keptF32 } = model.gguf(outtype);
@@ -82,15 +85,27 @@ async function exportGguf(values: Record<string, unknown>): Promise<number> {
 const OUT_BYTES: Record<GgufOutType, number> = { f32: 4, f16: 2, bf16: 2, q8_0: 34 / 32, q4_0: 18 / 32 };
 
 /**
- * The export holds the model in float32 (the adapter is merged there) and the file's bytes until they
- * are written: refused before loading, naming both, when that passes what the process may use.
+ * The export holds the model (in float32 when an adapter is merged into it; else as stored, its
+ * mapped weights one at a time) and the file's bytes until they are written: refused before loading,
+ * naming both, when that passes what the process may use.
  */
-function assertExportFits(modelDir: string, outtype: GgufOutType, budget: AvailableMemory): void {
-  const values = buildModelShapes(modelDir, 'causal-lm')?.parameters().reduce((n, p) => n + p.size, 0) ?? 0;
-  const model = values * 4;
+function assertExportFits(modelDir: string, outtype: GgufOutType, asStored: boolean, budget: AvailableMemory): void {
+  const parameters = buildModelShapes(modelDir, 'causal-lm')?.namedParameters() ?? [];
+  const values = parameters.reduce((n, [, p]) => n + p.size, 0);
+  const dtypes = asStored ? storedDtypes(modelDir) : null;
+  const mapped = nativeAddon() !== null && process.env.GIFTJS_MMAP !== '0';
+  let model = 0;
+  let largest = 0; // the float32 copy of the weight being converted
+  for (const [name, p] of parameters) {
+    const stored = dtypes?.get(name) ?? 'F32';
+    largest = Math.max(largest, p.size * 4);
+    if (!dtypes || p.rank !== 2 || ['F32', 'F64'].includes(stored)) model += p.size * 4;
+    else if (stored === 'BF16' || stored === 'F16') model += mapped ? 0 : p.size * 2;
+    else model += storedBlockBytes(stored, p) ?? p.size * 2; // a GGUF's blocks, kept or as float16
+  }
   const file = values * OUT_BYTES[outtype];
-  const need = model + file + process.memoryUsage().rss;
+  const need = model + largest + file + process.memoryUsage().rss;
   if (need <= budget.bytes) return;
   const gb = (b: number) => `${(b / 1e9).toFixed(2)} GB`;
-  throw new GiftjsError(`gift export --format gguf needs about ${gb(need)} (the model in float32: ${gb(model)}; the ${outtype} file's bytes: ${gb(file)}; the runtime), and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. A smaller --outtype shrinks only the file's part; --memory-limit sets the budget by hand`);
+  throw new GiftjsError(`gift export --format gguf needs about ${gb(need)} (the model ${dtypes ? 'as stored' : 'in float32, to merge the adapter'}: ${gb(model + largest)}; the ${outtype} file's bytes: ${gb(file)}; the runtime), and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. A smaller --outtype shrinks only the file's part${dtypes ? '' : '; without --adapter the weights are read as stored'}; --memory-limit sets the budget by hand`);
 }

@@ -45,3 +45,14 @@ export function mapAnonymous(length: number): ArrayBuffer | null {
     return null;
   }
 }
+
+/** Bytes from which a large buffer written once is mapped on huge pages (a few huge pages' worth). */
+const HUGE_PAGE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A buffer for a large matrix's codes, written once as it is loaded: on huge pages from 8 MB up
+ * (far fewer page faults; mapAnonymous), else null and the caller allocates an ordinary array.
+ */
+export function codesBuffer(bytes: number): ArrayBuffer | null {
+  return bytes >= HUGE_PAGE_BYTES ? mapAnonymous(bytes) : null;
+}

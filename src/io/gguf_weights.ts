@@ -8,6 +8,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GgufFile } from './gguf_reader.js';
 import { permuteForRotateHalf } from './llama2c.js';
+import { codesBuffer } from './file_map.js';
+import { loadAddon } from '../backend/native/binding.js';
 import { readJsonFile } from './hf_folder.js';
 import { float32ToBf16, float32ToFloat16 } from '../tensor/dtype.js';
 import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../tensor/quantized.js';
@@ -133,18 +135,14 @@ export class GgufWeights {
     const format = t.typeName === 'Q8_0' ? 'int8' : t.typeName === 'Q4_0' ? 'int4' : null;
     if (!format || t.shape.length !== 2) return null;
     const [rows, cols] = t.shape as [number, number];
-    const q = emptyQuantized(format, rows, cols, undefined, 32);
-    // A block is d (two bytes) then its codes; a row is whole blocks, so block k's codes go to k * codeBytes.
+    const q = emptyQuantized(format, rows, cols, codesBuffer, 32);
+    // A block is d (two bytes) then its codes (32 or 16 bytes): block k's codes go to k * codeBytes, its d to scale k.
     const codeBytes = format === 'int8' ? 32 : 16;
-    const blockBytes = codeBytes + 2;
     const { codes, scales } = q;
+    const native = loadAddon().addon?.splitBlocks;
     this.file.readBlocks(s.tensor, (bytes, first, blocks) => {
-      for (let k = 0; k < blocks; k++) {
-        const at = k * blockBytes;
-        scales[first + k] = bytes[at]! | (bytes[at + 1]! << 8);
-        const to = (first + k) * codeBytes;
-        for (let i = 0; i < codeBytes; i++) codes[to + i] = bytes[at + 2 + i]!;
-      }
+      if (native) native(bytes, blocks, codeBytes, codes, first * codeBytes, scales, first);
+      else splitBlocks(bytes, blocks, codeBytes, codes, first * codeBytes, scales, first);
     });
     if (s.unpermuteHeads) {
       codes.set(permuteForRotateHalf(codes, s.unpermuteHeads, rows, q.rowBytes));
@@ -158,3 +156,13 @@ export class GgufWeights {
   }
 }
 
+
+/** The native addon's splitBlocks in TypeScript: blocks of (d, codeBytes of codes) into a matrix's codes and scales. */
+function splitBlocks(blocks: Uint8Array, count: number, codeBytes: number, codes: Uint8Array, codes0: number, scales: Uint16Array, scales0: number): void {
+  const blockBytes = codeBytes + 2;
+  for (let k = 0; k < count; k++) {
+    const from = k * blockBytes;
+    scales[scales0 + k] = blocks[from]! | (blocks[from + 1]! << 8);
+    codes.set(blocks.subarray(from + 2, from + blockBytes), codes0 + k * codeBytes);
+  }
+}

@@ -9,7 +9,7 @@ import { shapeString, sizeOf } from '../tensor/shape.js';
 import { quantizeValues, Tensor } from '../tensor/tensor.js';
 import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../tensor/quantized.js';
 import { writeFileAtomic } from './atomic.js';
-import { mapAnonymous } from './file_map.js';
+import { codesBuffer } from './file_map.js';
 import { openRandomAccess, type RandomAccessFile } from './files.js';
 import { GiftjsError } from '../errors.js';
 
@@ -33,8 +33,6 @@ export class SafetensorsError extends GiftjsError {}
 
 /** Bytes of a matrix's stored values read per block while it is quantized. */
 const QUANTIZE_BLOCK_BYTES = 32 * 1024 * 1024;
-/** Code bytes from which a quantized matrix's codes are mapped on huge pages (a few huge pages' worth). */
-const HUGE_PAGE_BYTES = 8 * 1024 * 1024;
 
 export class SafetensorsFile {
   readonly tensors = new Map<string, TensorInfo>();
@@ -228,8 +226,7 @@ export class SafetensorsFile {
     if (info.shape.length !== 2) throw new SafetensorsError(`${this.path}: tensor '${name}' ${shapeString(info.shape)} is not a matrix; only matrices are quantized`);
     if (!['BF16', 'F32', 'F16'].includes(info.dtype)) throw new SafetensorsError(`${this.path}: tensor '${name}' is ${info.dtype}; only F32, BF16 and F16 matrices are quantized`);
     const [rows, cols] = info.shape as [number, number];
-    // Codes of a large matrix on huge pages (written once, here): far fewer page faults.
-    const q = emptyQuantized(format, rows, cols, (bytes) => (bytes >= HUGE_PAGE_BYTES ? mapAnonymous(bytes) : null));
+    const q = emptyQuantized(format, rows, cols, codesBuffer);
     const width = info.dtype === 'F32' ? 4 : 2;
     const blockRows = Math.max(1, Math.floor(QUANTIZE_BLOCK_BYTES / Math.max(1, cols * width)));
     for (let r0 = 0; r0 < rows; r0 += blockRows) {

@@ -202,11 +202,14 @@ export function decoderLayer(model: CausalLM, layer: Module, x: Tensor, run: (h:
  */
 export function releaseMappedWeights(module: Module): number {
   let released = 0;
-  for (const p of module.parameters()) {
-    const view = p.storedMatrix?.codes ?? (p.dtype === 'bfloat16' ? p.bf16Bits : null);
-    if (view && releaseMappedPages(view)) released++;
-  }
+  for (const p of module.parameters()) if (releaseMappedWeight(p)) released++;
   return released;
+}
+
+/** Releases one weight's resident pages when it is mapped from its checkpoint; false when it is not a mapping. */
+export function releaseMappedWeight(p: Tensor): boolean {
+  const view = p.storedMatrix?.codes ?? (p.dtype === 'bfloat16' ? p.bf16Bits : null);
+  return view !== null && releaseMappedPages(view);
 }
 
 /** Keys and values of earlier positions, per layer, for generation. */

@@ -56,7 +56,7 @@ export interface MemoryEstimate {
 const gb = (bytes: number) => (bytes < 1e9 ? `${Math.round(bytes / 1e6)} MB` : `${(bytes / 1e9).toFixed(bytes < 1e10 ? 2 : 1)} GB`);
 
 /** Stored dtype of each checkpoint tensor (the headers only: no weight is read). */
-function storedDtypes(dir: string): Map<string, string> {
+export function storedDtypes(dir: string): Map<string, string> {
   const reader = new CheckpointReader(dir);
   try {
     return new Map(reader.names().map((n) => [n, reader.info(n).dtype]));
@@ -91,19 +91,22 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   let scratch = 0;
   // A GGUF's blocks stay as stored (Q8_0, Q4_0) or half precision where no base matrix is trained or merged.
   const blocksKept = o.command !== 'merge' && (o.command !== 'train' || trainsNoBaseMatrix(o.methodConfig));
+  const ggufFile = [...dtypes.values()].some((d) => !['F32', 'F16', 'BF16', 'F64'].includes(d));
   for (const [name, p] of model.namedParameters()) {
     const stored = dtypes.get(name) ?? 'F32';
     const ggufBlocks = !['F32', 'F16', 'BF16', 'F64'].includes(stored);
-    // A GGUF tensor is read whole as float32 before it is quantized or rounded.
-    if (ggufBlocks) scratch = Math.max(scratch, p.size * 4);
     if (o.quantize && p.rank === 2) {
       // Quantized as read, through blocks of rows the reader reuses (SafetensorsFile.readQuantized);
-      // a GGUF's Q4_0 matrix, and its Q8_0 one under int8, as stored.
-      if (!trainable.has(p)) frozen += storedBlockBytes(stored === 'Q8_0' && o.quantize === 'int4' ? 'F32' : stored, p) ?? quantizedBytes(o.quantize, p.shape[0]!, p.shape[1]!);
+      // a GGUF's Q4_0 matrix, and its Q8_0 one under int8, as stored, any other read whole as float32 first.
+      const asStored = storedBlockBytes(stored === 'Q8_0' && o.quantize === 'int4' ? 'F32' : stored, p);
+      if (ggufBlocks && asStored === null) scratch = Math.max(scratch, p.size * 4);
+      if (!trainable.has(p)) frozen += asStored ?? quantizedBytes(o.quantize, p.shape[0]!, p.shape[1]!);
       continue;
     }
     if (ggufBlocks && p.rank === 2 && blocksKept && !trainable.has(p)) {
-      frozen += storedBlockBytes(stored, p) ?? p.size * 2; // other block types rounded to float16 (or bfloat16)
+      const asStored = storedBlockBytes(stored, p);
+      if (asStored === null) scratch = Math.max(scratch, p.size * 4); // dequantized whole, then rounded to float16 (or bfloat16)
+      frozen += asStored ?? p.size * 2;
       continue;
     }
     // A BF16 or F16 matrix is kept as stored (mapped), except by merge, which changes the weights and
@@ -154,7 +157,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   }
   const runtime = process.memoryUsage().rss + RUNTIME_MARGIN_BYTES;
   const parts: [string, number][] = [
-    [`frozen weights (${o.quantize ? `matrices as ${o.quantize}` : o.bf16 ? 'matrices as bfloat16' : describeStored(new Set(dtypes.values()), blocksKept)}${mappedPerLayer.size ? `; the layers' streamed, one of ${mappedPerLayer.size} resident` : ''})`, frozen],
+    [`frozen weights (${o.quantize ? `matrices as ${o.quantize}` : o.bf16 && !ggufFile ? 'matrices as bfloat16' : describeStored(new Set(dtypes.values()), blocksKept)}${mappedPerLayer.size ? `; the layers' streamed, one of ${mappedPerLayer.size} resident` : ''})`, frozen],
     ...(trained > 0 ? [[`trained parameters with their gradients and AdamW state (${trained.toLocaleString('en-US')} values)`, trained * 16] as [string, number]] : []),
     [activationLabel, activations],
     ['the runtime (Node, tokenizer, data)', runtime],
@@ -175,7 +178,7 @@ function describeStored(dtypes: Set<string>, blocksKept: boolean): string {
 }
 
 /** Bytes of a GGUF's Q8_0 (int8 in groups of 32) or Q4_0 matrix held as stored; null for other dtypes. */
-function storedBlockBytes(stored: string, p: Tensor): number | null {
+export function storedBlockBytes(stored: string, p: Tensor): number | null {
   const [rows, cols] = p.shape as [number, number];
   if (stored === 'Q8_0') return rows * (cols + 2 * Math.ceil(cols / 32));
   if (stored === 'Q4_0') return quantizedBytes('int4', rows, cols);

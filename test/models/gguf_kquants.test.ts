@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { generate } from '../../src/generate/generate.js';
 import { GgufFile } from '../../src/io/gguf_reader.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
@@ -20,6 +21,7 @@ import { assertClose } from '../helpers.js';
 
 const DIR = fileURLToPath(new URL('../../../test/fixtures/gguf', import.meta.url));
 const FILE = join(DIR, 'tiny-kquants.gguf');
+const SRC = fileURLToPath(new URL('../../src', import.meta.url));
 interface Reference {
   sample_stride: number;
   tensors: Record<string, { type: string; shape: number[]; values: number[] }>;
@@ -119,4 +121,29 @@ test('the memory estimate counts a GGUF\'s matrices as they are held: kept block
   assert.equal(frozenBytes(full), 0, 'full: nothing frozen');
   assert.ok(full.parts.some(([w, b]) => w.includes(`(${values.toLocaleString('en-US')} values)`) && b === values * 16), 'full: every value trained in float32, with its gradient and AdamW state');
   assert.ok(held < values * 2.1, `held ${held} bytes for ${values} values`);
+});
+
+test('without the native addon, the TypeScript split gives the same codes and scales', () => {
+  const file = join(DIR, 'tiny-q8_0.gguf');
+  const digests = (load: string) => `
+    import { createHash } from 'node:crypto';
+    import { ggufModelFolder } from ${JSON.stringify(pathToFileURL(join(SRC, 'models/gguf_import.js')).href)};
+    import { loadCausalLM } from ${JSON.stringify(pathToFileURL(join(SRC, 'models/registry.js')).href)};
+    ${load}
+    const model = loadCausalLM(ggufModelFolder(${JSON.stringify(file)}).dir, { keepStoredBlocks: true });
+    const out = {};
+    for (const [name, p] of model.namedParameters()) {
+      const q = p.quantized;
+      if (q) out[name] = createHash('sha256').update(q.codes).update(new Uint8Array(q.scales.buffer, q.scales.byteOffset, q.scales.byteLength)).digest('hex');
+    }
+    console.log(JSON.stringify(out));`;
+  const run = (env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', digests('')], { encoding: 'utf8', env: { ...process.env, ...env } });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as Record<string, string>;
+  };
+  const portable = run({ GIFTJS_NATIVE_ADDON: '/nonexistent/giftjs_native.node', GIFTJS_BACKEND: 'ref' });
+  const native = run({});
+  assert.ok(Object.keys(portable).length >= 14, `${Object.keys(portable).length} quantized matrices`);
+  assert.deepEqual(portable, native);
 });

@@ -20,6 +20,8 @@ export interface NativeAddon {
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, B: F | Uint16Array, ldb: number, beta: number, C: F, ldc: number, batch: number, strideA: number, strideB: number, strideC: number): void;
   /** One GEMM whose B is a quantized matrix [rows, cols] (native/gemm/quantized.h); op(B) is all of it. */
   gemmQuantized(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, codes: Uint8Array, scales: Uint16Array, bits: number, rows: number, cols: number, group: number, beta: number, C: F, ldc: number): void;
+  /** GGUF Q8_0 / Q4_0 blocks (a half d, then codeBytes of codes) into a quantized matrix's codes and scales from those offsets (native/gemm/quantized.h). */
+  splitBlocks?(blocks: Uint8Array, count: number, codeBytes: number, codes: Uint8Array, codesOffset: number, scales: Uint16Array, scalesOffset: number): void;
   /** Quantizes float32 values or bfloat16 bits into codes and scales; false when a value or scale cannot be held. */
   quantizeRows(values: F | Uint16Array, codes: Uint8Array, scales: Uint16Array, bits: number, rows: number, cols: number, group: number): boolean;
   setThreads(n: number): void;

@@ -12,6 +12,7 @@ import { emptyQuantized } from '../../tensor/quantized.js';
 import { quantizeValues } from '../../tensor/tensor.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { LlamaForCausalLM } from './model.js';
+import { releaseMappedWeight } from '../causal_lm.js';
 import { preview, type GgufFile } from '../../io/gguf_reader.js';
 import type { GgufTensorSource } from '../../io/gguf_weights.js';
 import type { GgufImport } from '../gguf_import.js';
@@ -52,6 +53,8 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
   const tensors: GgufModel['tensors'] = [];
   const add = (name: string, t: Tensor, permuteHeads = 0) => {
     let values = t.toFloat32Array();
+    // A weight mapped from its checkpoint is read once: its pages go back now (the file keeps them).
+    releaseMappedWeight(t);
     if (permuteHeads) values = interleaveRopePairs(values, permuteHeads, t.shape[1]!);
     if (t.rank === 1) {
       tensors.push({ name, shape: [...t.shape], type: GGML_TYPE.F32, data: bytesOf(values) }); // norms stay F32, as llama.cpp keeps them

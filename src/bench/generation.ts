@@ -5,8 +5,10 @@ import { generate } from '../generate/generate.js';
 import { randomBenchModel, type BenchDType } from './random_model.js';
 import { Random } from '../tensor/random.js';
 import { STEP_SHAPES } from './step_shapes.js';
+import type { CausalLM } from '../models/causal_lm.js';
 
-export function benchGeneration(shape: string, promptLength: number, tokens: number, dtype: BenchDType): { tokensPerSecond: number; config: Record<string, unknown> } {
+/** Tokens per second, and the model and prompt timed (for a peer to time on the same ones). */
+export function benchGeneration(shape: string, promptLength: number, tokens: number, dtype: BenchDType): { tokensPerSecond: number; config: Record<string, unknown>; model: CausalLM; prompt: number[] } {
   const model = randomBenchModel(shape, dtype);
   const config = model.config;
   for (const p of model.parameters()) p.requiresGrad = false;
@@ -15,5 +17,5 @@ export function benchGeneration(shape: string, promptLength: number, tokens: num
   let start = 0;
   generate(model, prompt, { maxNewTokens: tokens + 1, onToken: (_t, i) => void (i === 0 && (start = performance.now())) });
   const seconds = (performance.now() - start) / 1000;
-  return { tokensPerSecond: tokens / seconds, config: STEP_SHAPES[shape]! };
+  return { tokensPerSecond: tokens / seconds, config: STEP_SHAPES[shape]!, model, prompt };
 }

@@ -11,6 +11,7 @@ import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
 import { benchBf16AgainstF32, benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
+import { llamaCppGeneration } from '../bench/llama_cpp_generation.js';
 import { benchGeneration } from '../bench/generation.js';
 import { BENCH_DTYPES, type BenchDType } from '../bench/random_model.js';
 import { GiftjsError } from '../errors.js';
@@ -37,6 +38,8 @@ export const BENCH_HELP = `gift bench <what> [options]
              --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16|int8|int4
                     (int8 / int4: the float32 model is timed too, in the same run, and the ratio printed)
              --torch        also time bench/torch_generate.py (PyTorch) on the same shape
+             --llama-cpp    also time llama.cpp (npm node-llama-cpp 3.21.1, GIFTJS_LLAMA_CPP) decoding the same model
+                            written as GGUF (int8 -> Q8_0, int4 -> Q4_0, bf16, f32), same prompt and threads
   memory   resident memory over a long training loop of a small Transformer
              --steps N      training steps (default 2000)
 
@@ -101,6 +104,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       budget: { type: 'string', default: '1' },
       json: { type: 'boolean', default: false },
       torch: { type: 'boolean', default: false },
+      'llama-cpp': { type: 'boolean', default: false },
       shape: { type: 'string', default: 'smollm2-135m' },
       batch: { type: 'string' },
       seq: { type: 'string', default: '256' },
@@ -275,7 +279,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
       torch = m ? Number(m[1]) : null;
       console.log(torch ? `PyTorch: ${torch.toFixed(2)} tokens/s   giftjs / PyTorch = ${(r.tokensPerSecond / torch).toFixed(2)}x` : `PyTorch baseline unavailable: ${(out.stderr || out.stdout || '').trim().split('\n').pop()}`);
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch }));
+    let llamaCpp: number | null = null;
+    if (values['llama-cpp']) {
+      const peer = await llamaCppGeneration(r.model, dtype, r.prompt, tokens, threads);
+      llamaCpp = peer.tokensPerSecond;
+      console.log(`llama.cpp (${peer.type.toUpperCase()} GGUF of this model): ${llamaCpp.toFixed(2)} tokens/s   giftjs / llama.cpp = ${(r.tokensPerSecond / llamaCpp).toFixed(2)}x`);
+    }
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp }));
     return 0;
   }
 

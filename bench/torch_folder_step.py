@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""PyTorch peer for `gift train` on a model folder (the large-models measurements): transformers'
-`from_pretrained(dtype=bfloat16)` (memory-mapped safetensors), gradient checkpointing, GIFT as a
-forward pre-hook on each target (the fused input form x + (x psi) phi, phi/psi float32 and shared by
-all layers of a target name, psi starting non-zero so every gradient is real work), AdamW, batch 1 x
---seq of random token ids. Needs PyTorch >= 2.x and transformers 5 (the peer venv:
-../shared/peer/setup_peer.sh).
+"""PyTorch peer for `gift train` on a model folder (the large-models measurements) and for `gift bench step
+--torch` on a model shape: transformers' `from_pretrained(dtype=bfloat16)` (memory-mapped safetensors), or with
+--config a config.json's model built in --dtype with random weights (std 0.02, a repeated table of draws, as
+giftjs's bench fills its own); gradient checkpointing (unless --no-checkpointing), GIFT as a forward pre-hook
+on each target (the fused input form x + (x psi) phi, phi/psi float32 and shared by all layers of a target
+name, psi starting non-zero so every gradient is real work), AdamW, --batch x --seq random token ids. Needs
+PyTorch >= 2.x and transformers 5 (the peer venv: ../shared/peer/setup_peer.sh).
 
     python bench/torch_folder_step.py --model ./llama3-8b --rank 64 --seq 128 --steps 2 --threads 2
+    python bench/torch_folder_step.py --config shape.json --dtype bfloat16 --batch 1 --seq 128
 
 Prints one JSON line: load_s, step_s (each step, the first included), tokens_per_s (after the first
-step), maxrss_mb (peak resident memory of the process).
+step), maxrss_mb (peak resident memory of the process), loss.
 """
 import argparse
 import json
@@ -17,10 +19,16 @@ import resource
 import time
 
 import torch
-from transformers import AutoModelForCausalLM
+import transformers
+from transformers import AutoConfig, AutoModelForCausalLM
 
 p = argparse.ArgumentParser()
-p.add_argument("--model", required=True)
+source = p.add_mutually_exclusive_group(required=True)
+source.add_argument("--model", help="a model folder")
+source.add_argument("--config", help="a config.json: the model built with random weights")
+p.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
+p.add_argument("--batch", type=int, default=1)
+p.add_argument("--no-checkpointing", action="store_true")
 p.add_argument("--rank", type=int, default=64)
 p.add_argument("--targets", default="q_proj,v_proj")
 p.add_argument("--seq", type=int, default=128)
@@ -30,11 +38,33 @@ a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
 
+dtype = getattr(torch, a.dtype)
 t0 = time.perf_counter()
-model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16)
+if a.model:
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype)
+else:
+    with open(a.config) as f:
+        raw = json.load(f)
+    config = AutoConfig.for_model(raw.pop("model_type", "llama"), **raw)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model.to_empty(device="cpu")
+    table = torch.randn(1 << 16) * 0.02
+    with torch.no_grad():
+        for i, (name, t) in enumerate(model.named_parameters()):
+            flat = t.view(-1)
+            if name.endswith("norm.weight"):
+                flat.fill_(1.0)
+                continue
+            start = (i * 7919) % table.numel()
+            for at in range(0, flat.numel(), table.numel()):
+                n = min(table.numel(), flat.numel() - at)
+                flat[at:at + n].copy_(table.roll(-start)[:n])
+    model.tie_weights()
 load_s = time.perf_counter() - t0
 model.requires_grad_(False)
-model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+if not a.no_checkpointing:
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 model.config.use_cache = False
 model.train()
 
@@ -53,7 +83,7 @@ for name, mod in model.named_modules():
     mod.register_forward_pre_hook(lambda m, args, phi=phi, psi=psi: ((args[0].float() + (args[0].float() @ psi) @ phi).to(args[0].dtype),))
 params = [t for pair in pairs.values() for t in pair]
 opt = torch.optim.AdamW(params, lr=1e-4)
-ids = torch.randint(0, model.config.vocab_size, (1, a.seq))
+ids = torch.randint(0, model.config.vocab_size, (a.batch, a.seq))
 
 times = []
 for _ in range(a.steps):
@@ -67,6 +97,7 @@ for _ in range(a.steps):
         raise SystemExit(f"loss {loss.item()} is not finite")
 steady = times[1:] or times
 print(json.dumps({
-    "load_s": load_s, "step_s": times, "tokens_per_s": a.seq / (sum(steady) / len(steady)),
+    "load_s": load_s, "step_s": times, "tokens_per_s": a.batch * a.seq / (sum(steady) / len(steady)),
     "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, "loss": loss.item(),
+    "torch": torch.__version__, "transformers": transformers.__version__,
 }))

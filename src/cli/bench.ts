@@ -3,7 +3,9 @@
 import { reportingParseErrors } from './args.js';
 import { profileTable } from '../bench/profile_report.js';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type BackendName } from '../backend/index.js';
@@ -33,7 +35,10 @@ export const BENCH_HELP = `gift bench <what> [options]
              --bf16-compute    with --dtype bf16|int8|int4: multiply with the CPU's bf16 dot products (AVX-512 BF16)
              --vs-f32          with --dtype bf16 --bf16-compute: time the float32 step in the same process, the two
                                alternating step by step, and print bf16 / f32
-             --torch        also run the PyTorch step peer (bench_torch_gift.py, found through GIFTJS_TORCH_PEER), both formulations
+             --torch        also run a PyTorch step peer: on smollm2-135m bench_torch_gift.py (GIFTJS_TORCH_PEER), both
+                            formulations; on the other shapes bench/torch_folder_step.py --config (PyTorch 2 +
+                            transformers 5: GIFTJS_PYTHON, else the peer venv GIFTJS_PEER_VENV), the same config
+                            with random weights in --dtype f32|bf16, the same GIFT step, run first in its own process
   generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
              --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16|int8|int4
                     (int8 / int4: the float32 model is timed too, in the same run, and the ratio printed)
@@ -76,6 +81,34 @@ function torchGemm(size: number, tokens: number, threads: number, budget: number
   const r = spawnSync('/usr/bin/python3', [TORCH_SCRIPT, '--size', String(size), '--tokens', String(tokens), '--threads', String(threads), '--budget', String(budget)], { encoding: 'utf8', env });
   if (r.status !== 0) return `PyTorch baseline failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`;
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+interface TorchShapeStep { tokens_per_s: number; maxrss_mb: number; load_s: number; loss: number; torch: string; transformers: string }
+
+/**
+ * The PyTorch peer of a model shape (bench/torch_folder_step.py --config): transformers' model of the
+ * same config, built with random weights in the same dtype, the same GIFT step. Run with GIFTJS_PYTHON,
+ * else the peer venv (GIFTJS_PEER_VENV, default ~/.cache/giftjs-peer), else python3; or why there is none.
+ */
+function torchShapeStep(shape: string, layers: number | undefined, batch: number, seq: number, rank: number, method: string, dtype: BenchDType, checkpointing: boolean, threads: number): TorchShapeStep | string {
+  if (method !== 'gift') return 'the PyTorch shape peer runs the GIFT step only';
+  if (dtype !== 'f32' && dtype !== 'bf16') return `PyTorch has no ${dtype} base here (bitsandbytes is not installed); compare --dtype f32 or bf16`;
+  const venv = join(process.env.GIFTJS_PEER_VENV ?? join(homedir(), '.cache', 'giftjs-peer'), 'bin', 'python');
+  const python = process.env.GIFTJS_PYTHON ?? (existsSync(venv) ? venv : 'python3');
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-bench-shape-'));
+  try {
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ model_type: 'llama', ...STEP_SHAPES[shape], ...(layers ? { num_hidden_layers: layers } : {}) }));
+    const script = fileURLToPath(new URL('../../../bench/torch_folder_step.py', import.meta.url));
+    const args = [script, '--config', config, '--dtype', dtype === 'bf16' ? 'bfloat16' : 'float32', '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads)];
+    if (!checkpointing) args.push('--no-checkpointing');
+    const r = spawnSync(python, args, { encoding: 'utf8', env: torchEnv() });
+    const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+    if (r.status !== 0 || !line.startsWith('{')) return `${python} ${script} failed: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()} (GIFTJS_PYTHON: a Python with PyTorch 2 and transformers 5)`;
+    return JSON.parse(line) as TorchShapeStep;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The PyTorch step peer: GIFTJS_TORCH_PEER, else where the project's data sets sit beside a checkout. */
@@ -226,6 +259,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const seq = int('seq', values.seq!);
     const layers = values.layers ? int('layers', values.layers) : undefined;
     const rank = opt('rank', 64);
+    // The PyTorch peer of a shape runs first, in its own process, so the two models never share the memory.
+    const shapePeer = values.torch && values.shape !== 'smollm2-135m' ? torchShapeStep(values.shape!, layers, batch, seq, rank, method, dtype, values.checkpointing === true, threads) : null;
     const r = benchTrainingStep(values.shape!, batch, seq, rank, method, opt('steps', 3), layers, dtype, values.checkpointing === true, values['bf16-compute'] === true, values.profile === true);
     console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB; loss ${r.loss.toFixed(4)}`);
@@ -240,9 +275,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
     console.log(`  ${(r.flopsPerToken / 1e6).toFixed(1)} MFLOP per token: ${r.gflops.toFixed(1)} GFLOP/s` +
       (gemmMean ? `; GEMMs of bench gemm's Transformer shapes, timed now: ${gemmMean.toFixed(1)} GFLOP/s; step / GEMM = ${(r.gflops / gemmMean).toFixed(2)}` : ''));
     const peers: Record<string, number | null> = {};
-    if (values.torch) {
-      if (values.shape !== 'smollm2-135m' || method !== 'gift') {
-        console.log('PyTorch peer: bench_torch_gift.py covers the smollm2-135m GIFT step only');
+    if (shapePeer !== null) {
+      if (typeof shapePeer === 'string') console.log(`PyTorch peer unavailable: ${shapePeer}`);
+      else {
+        peers.torch = shapePeer.tokens_per_s;
+        console.log(`PyTorch ${shapePeer.torch} + transformers ${shapePeer.transformers} (${dtype} weights, GIFT as float32 pre-hooks, AdamW${values.checkpointing ? ', checkpointing' : ''}): ${shapePeer.tokens_per_s.toFixed(1)} tokens/s, peak RSS ${shapePeer.maxrss_mb.toFixed(0)} MB, built in ${shapePeer.load_s.toFixed(1)} s   giftjs / PyTorch = ${(r.tokensPerSecond / shapePeer.tokens_per_s).toFixed(2)}x`);
+      }
+    } else if (values.torch) {
+      if (method !== 'gift') {
+        console.log('PyTorch peer: bench_torch_gift.py covers the GIFT step only');
       } else {
         for (const fused of [false, true]) {
           const t = torchStep(batch, seq, rank, layers ?? 30, threads, fused);

@@ -1,0 +1,32 @@
+// `gift bench step --shape S --torch` beyond smollm2-135m: PyTorch + transformers build the same
+// config with random weights in the same dtype and run the same GIFT step (bench/torch_folder_step.py
+// --config), in the peer venv (.ci/run builds it). Speeds are printed, never asserted; what is checked
+// is that the peer ran on the shape asked for and its ratio is printed, and that quantized dtypes,
+// which PyTorch has no base for here, are said to be so.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
+const PEER = join(process.env.GIFTJS_PEER_VENV ?? join(homedir(), '.cache', 'giftjs-peer'), 'bin', 'python');
+const peerHasTransformers = existsSync(PEER) && spawnSync(PEER, ['-c', 'import torch, transformers'], { encoding: 'utf8' }).status === 0;
+const skip = peerHasTransformers ? false : `the peer venv (${PEER}) has no PyTorch and transformers here (../shared/peer/setup_peer.sh builds it from the local wheel index)`;
+const bench = (...args: string[]) => spawnSync(process.execPath, [GIFT, 'bench', 'step', '--shape', 'llama-3.2-1b', '--layers', '1', '--batch', '1', '--seq', '16', '--steps', '2', '--torch', ...args], { encoding: 'utf8' });
+
+test('the PyTorch peer runs the same shape and dtype, and the ratio is printed', { skip }, () => {
+  const r = bench('--dtype', 'bf16', '--bf16-compute', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /PyTorch 2\.[\d.]+\S* \+ transformers 5\.[\d.]+ \(bf16 weights, GIFT as float32 pre-hooks, AdamW\): [\d.]+ tokens\/s, peak RSS \d+ MB, built in [\d.]+ s {3}giftjs \/ PyTorch = [\d.]+x/);
+  const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as { tokens_per_s: number; torch: number };
+  assert.ok(json.torch > 0 && Number.isFinite(json.torch), `torch ${json.torch}`);
+});
+
+test('a quantized dtype has no PyTorch peer here, said by name', { skip }, () => {
+  const r = bench('--dtype', 'int4');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /PyTorch peer unavailable: PyTorch has no int4 base here \(bitsandbytes is not installed\); compare --dtype f32 or bf16/);
+});

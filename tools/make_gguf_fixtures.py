@@ -14,6 +14,8 @@ Files written:
   tiny-q8_0.gguf   matrices Q8_0, Q4_0 for the MLP's down_proj (both by gguf.quants), norms F32.
   tiny-phi3.gguf   a Phi3ForCausalLM (same sizes, fused qkv_proj / gate_up_proj, rotate-half RoPE: nothing permuted) as
                    llama.cpp's "phi3" architecture, F32, with the same vocabulary.
+  tiny-phi3-chat.gguf  the same with Phi-3's chat tokens appended to the vocabulary (llama.cpp's phi3 loader needs
+                   them; test/cli/gguf_export.test.ts exports it back for llama.cpp), no reference.
   reference.json   for each file, what transformers computes when it loads that GGUF itself
                    (from_pretrained(gguf_file=...): its own GGUF reader, dequantizer and tokenizer converter):
                    the ids of TEXT, the logits of those ids, and a greedy continuation of PROMPT.
@@ -137,11 +139,17 @@ def main():
                             "prompt": PROMPT, "greedy": greedy[0, len(prompt):].tolist()}
         print(fname, len(ids), "ids", ids[:20])
     reference["tiny-phi3.gguf"] = write_phi3(out, pieces, scores, types)
+    # The same with Phi-3's chat tokens (control tokens) after the others: a vocabulary llama.cpp's phi3 loads.
+    write_phi3(out, pieces + PHI3_CHAT_TOKENS, scores + [0.0] * len(PHI3_CHAT_TOKENS), types + [3] * len(PHI3_CHAT_TOKENS), "tiny-phi3-chat.gguf", reference=False)
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(reference, f)
 
 
-def write_phi3(out, pieces, scores, types):
+# Phi-3's chat tokens, which llama.cpp's phi3 vocabulary loader looks up by text.
+PHI3_CHAT_TOKENS = ["<|endoftext|>", "<|end|>", "<|user|>", "<|assistant|>"]
+
+
+def write_phi3(out, pieces, scores, types, fname="tiny-phi3.gguf", reference=True):
     import gguf
     from transformers import AutoModelForCausalLM, AutoTokenizer, Phi3Config, Phi3ForCausalLM
     config = Phi3Config(vocab_size=len(pieces), hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
@@ -154,7 +162,6 @@ def write_phi3(out, pieces, scores, types):
         for name, p in model.named_parameters():
             p.copy_((1.0 + 0.2 * torch.randn(p.shape, generator=g)) if name.endswith("norm.weight") else 0.15 * torch.randn(p.shape, generator=g))
     sd = {k: v.numpy().astype(np.float32) for k, v in model.state_dict().items()}
-    fname = "tiny-phi3.gguf"
     w = gguf.GGUFWriter(os.path.join(out, fname), "phi3")
     w.add_name("tiny-phi3")
     for add, v in [(w.add_context_length, 256), (w.add_embedding_length, 64), (w.add_block_count, 2), (w.add_feed_forward_length, 96),
@@ -187,6 +194,8 @@ def write_phi3(out, pieces, scores, types):
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+    if not reference:
+        return None
     # The ids from the same vocabulary read as a llama file: transformers 5.17's Phi-3 GGUF tokenizer builds its
     # BPE without the SentencePiece merges (other ids than llama.cpp's); its Llama one gives llama.cpp's.
     tok = AutoTokenizer.from_pretrained(out, gguf_file="tiny-f32.gguf")

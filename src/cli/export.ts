@@ -74,10 +74,11 @@ async function exportGguf(values: Record<string, unknown>): Promise<number> {
   const model = adapterDir ? loadCausalLM(modelDir) : loadCausalLM(modelDir, { keepStoredDtype: true, keepStoredBlocks: true });
   if (!model.gguf) throw new GiftjsError(`${modelDir}: ${model.config.architecture} has no GGUF form in giftjs yet`);
   if (adapterDir) loadAdapter(adapterDir, model).merge();
-  const { metadata, tensors, keptF32 } = model.gguf(outtype);
+  const { metadata, tensors, keptF32, notes } = model.gguf(outtype);
   writeFileAtomic(out, ggufChunks([...metadata, ...tokenizer], tensors));
   console.log(`exported ${modelDir}${adapterDir ? ` with ${adapterDir} merged` : ''} as GGUF (${outtype}) -> ${out}`);
   if (keptF32.length > 0) console.log(`kept as f32 (rows not whole blocks of 32): ${keptF32.join(', ')}`);
+  for (const note of notes) console.error(`note: ${note}`);
   return 0;
 }
 

@@ -30,6 +30,8 @@ export interface GgufModel {
   tensors: GgufTensor[];
   /** Matrices written as F32 where the type asked for cannot hold them (rows not whole blocks of 32). */
   keptF32: string[];
+  /** What the user must know about how llama.cpp reads the file (said by gift export). */
+  notes: string[];
 }
 
 /** A metadata value with its GGUF type (numbers need one: GGUF has ten numeric types). */

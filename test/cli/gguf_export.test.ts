@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { generate } from '../../src/generate/generate.js';
 import { convertLlama2c } from '../../src/io/llama2c.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
+import { GgufFile } from '../../src/io/gguf_reader.js';
 import { ggufModelFolder } from '../../src/models/gguf_import.js';
 import { loadCausalLM } from '../../src/models/registry.js';
 import { quantizeReference } from '../../src/tensor/quantized.js';
@@ -224,18 +225,64 @@ test('GGUF qwen2 with a byte-level BPE vocabulary: a Qwen2 folder (q/k/v biases,
   }
 });
 
+test('GGUF phi3: a Phi-3 (fused qkv_proj and gate_up_proj) exported, then read by llama.cpp with giftjs\'s log-probabilities (1e-4) and tokenization; a sliding window is written and said to be ignored by this llama.cpp', { skip: noLlamaCpp }, async () => {
+  // The Phi-3 giftjs makes of a GGUF written by llama.cpp's gguf package (tools/make_gguf_fixtures.py), whose
+  // vocabulary has Phi-3's chat tokens, which llama.cpp's phi3 loader looks up.
+  process.env.GIFTJS_CACHE ??= mkdtempSync(join(tmpdir(), 'giftjs-cache-'));
+  const source = ggufModelFolder(fileURLToPath(new URL('../../../test/fixtures/gguf/tiny-phi3-chat.gguf', import.meta.url))).dir;
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-phi3-gguf-'));
+  const gguf = join(dir, 'phi3.gguf');
+  let run = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', source, '--out', gguf, '--outtype', 'f32'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.doesNotMatch(run.stderr, /sliding window/);
+  const model = loadCausalLM(source);
+  assert.equal(model.config.architecture, 'Phi3ForCausalLM');
+  const tokenizer = Tokenizer.fromFolder(source);
+  const text = 'The quick brown fox jumps over the lazy dog, then sleeps.';
+  const ids = tokenizer.encode(text);
+  const vocab = model.config.vocabSize;
+  const ours = logSoftmaxRows(noGrad(() => model.forward(ids, 1, ids.length).toFloat32Array()), vocab);
+  const llama = await llamaCpp();
+  const theirs = await llamaCppProbabilities(llama, gguf, ids);
+  let worst = 0;
+  theirs.forEach((probs, i) => {
+    for (const [token, p] of probs) if (p >= 1e-4) worst = Math.max(worst, Math.abs(Math.log(p) - ours[i * vocab + token]!));
+  });
+  assert.ok(worst < 1e-4, `llama.cpp vs giftjs log-probabilities on phi3: max difference ${worst}`);
+  const lm = await llama.loadModel({ modelPath: gguf });
+  try {
+    assert.deepEqual(Array.from(lm.tokenize(text)), tokenizer.encode(text, { addSpecialTokens: false }));
+  } finally {
+    await lm.dispose();
+  }
+  // With a sliding window (Phi-3-mini-4k's is 2047): written as llama.cpp's converter writes it, and said.
+  const windowed = join(dir, 'windowed');
+  cpSync(source, windowed, { recursive: true });
+  const config = JSON.parse(readFileSync(join(windowed, 'config.json'), 'utf8'));
+  writeFileSync(join(windowed, 'config.json'), JSON.stringify({ ...config, sliding_window: 8 }));
+  run = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', windowed, '--out', join(dir, 'w.gguf'), '--outtype', 'f32'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stderr, /note: sliding window 8: written as phi3\.attention\.sliding_window .* node-llama-cpp 3\.21\.1's does not -- attend to every position, so once a context passes 8 tokens their outputs differ from giftjs's and transformers'/);
+  const written = GgufFile.open(join(dir, 'w.gguf'));
+  try {
+    assert.equal(written.number('phi3.attention.sliding_window'), 8);
+  } finally {
+    written.close();
+  }
+});
+
 test('GGUF export refuses what it does not write, by name', { skip: needsShared('models/stories260K/stories260K.bin') }, () => {
   const s = setup();
   const bad = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 'x.gguf'), '--outtype', 'q4_k'], { encoding: 'utf8' });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--outtype must be f32, f16, bf16, q8_0, q4_0, got 'q4_k'/);
-  // A Phi-3 folder (with a tokenizer beside it): llama.cpp's phi3 architecture is not written yet.
-  const qwen = join(s.dir, 'phi3');
-  cpSync(fileURLToPath(new URL('../../../test/fixtures/sliding_window/phi3', import.meta.url)), qwen, { recursive: true });
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(s.model, f), join(qwen, f));
-  const q = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', qwen, '--out', join(s.dir, 'q.gguf')], { encoding: 'utf8' });
+  // A Phi-4-mini folder (with a tokenizer beside it): LongRoPE's factors are not written yet.
+  const phi4 = join(s.dir, 'phi4mini');
+  cpSync(fileURLToPath(new URL('../../../test/fixtures/phi_longrope/phi4mini', import.meta.url)), phi4, { recursive: true });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(s.model, f), join(phi4, f));
+  const q = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', phi4, '--out', join(s.dir, 'q.gguf')], { encoding: 'utf8' });
   assert.notEqual(q.status, 0);
-  assert.match(q.stderr, /GGUF export writes llama\.cpp's "llama", "qwen2" and "qwen3" architectures \(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM\); Phi3ForCausalLM is not supported yet/);
+  assert.match(q.stderr, /GGUF export: rope_scaling 'longrope' needs llama\.cpp's rope frequency tensors, which are not written yet/);
   assert.ok(!existsSync(join(s.dir, 'q.gguf')), 'nothing written');
   // What would not fit is refused before loading, naming what it needs.
   const tight = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 't.gguf'), '--memory-limit', '10M'], { encoding: 'utf8' });

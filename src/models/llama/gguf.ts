@@ -5,7 +5,7 @@
 // [heads, 2, d/2] layout becomes row (h, i, j). Weights go out as F32, F16, BF16, Q8_0 or Q4_0 (a
 // matrix whose rows are not whole blocks of 32 stays F32 in a quantized file, as llama.cpp's
 // converter does). giftjs's int8 in groups of 32 is Q8_0 and its int4 is Q4_0, byte for byte.
-import type { GgmlType, GgufModel, GgufOutType } from '../../io/gguf.js';
+import type { GgmlType, GgufModel, GgufOutType, GgufValue } from '../../io/gguf.js';
 import { GGML_TYPE } from '../../io/gguf.js';
 import { float32ToBf16, float32ToFloat16 } from '../../tensor/dtype.js';
 import { emptyQuantized } from '../../tensor/quantized.js';
@@ -25,9 +25,14 @@ const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 
 export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufModel {
   const c = model.config;
   const arch = TO_GGUF[c.architecture];
-  if (!arch) throw new GiftjsError(`GGUF export writes llama.cpp's "llama", "qwen2" and "qwen3" architectures (${Object.keys(TO_GGUF).join(', ')}); ${c.architecture} is not supported yet`);
-  if (c.ropeScaling) throw new GiftjsError(`GGUF export: rope_scaling '${c.ropeScaling.type}' needs llama.cpp's rope_freqs tensor, which is not written yet`);
-  if (c.layerWindows.some((w) => w > 0)) throw new GiftjsError(`GGUF export: sliding-window attention is not written (llama.cpp's "${arch}" attends to every position)`);
+  if (!arch) throw new GiftjsError(`GGUF export writes llama.cpp's "llama", "qwen2", "qwen3" and "phi3" architectures (${Object.keys(TO_GGUF).join(', ')}); ${c.architecture} is not supported yet`);
+  if (c.ropeScaling) throw new GiftjsError(`GGUF export: rope_scaling '${c.ropeScaling.type}' needs llama.cpp's rope frequency tensors, which are not written yet`);
+  if (c.rotaryDim !== c.headDim) throw new GiftjsError(`GGUF export: a partial rotary embedding (${c.rotaryDim} of ${c.headDim} dimensions) is not written yet`);
+  // Phi-3's window is one for every layer, and llama.cpp's "phi3" reads it; the others attend to every position there.
+  const window = c.layerWindows[0] ?? 0;
+  if (c.layerWindows.some((w) => w > 0) && (arch !== 'phi3' || c.layerWindows.some((w) => w !== window))) {
+    throw new GiftjsError(`GGUF export: sliding-window attention is not written for llama.cpp's "${arch}" (it attends to every position)`);
+  }
   // qwen2's q/k/v biases are its own; any other bias has no place in llama.cpp's tensors for these architectures.
   if ((c.qkvBias && arch !== 'qwen2') || c.outputBias || c.mlpBias) throw new GiftjsError(`GGUF export: ${c.outputBias ? 'an o_proj' : c.mlpBias ? 'an MLP' : 'a q/k/v'} bias is not written for llama.cpp's "${arch}"`);
   // llama.cpp's "llama" rotates interleaved pairs, so its converter permutes q and k; qwen2/qwen3 rotate halves as transformers does.
@@ -48,8 +53,13 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
     [`${arch}.attention.layer_norm_rms_epsilon`, { type: 'f32', value: c.rmsNormEps }],
     [`${arch}.attention.key_length`, { type: 'u32', value: c.headDim }],
     [`${arch}.attention.value_length`, { type: 'u32', value: c.headDim }],
+    ...(window > 0 ? [[`${arch}.attention.sliding_window`, { type: 'u32', value: window }] as [string, GgufValue]] : []),
   ];
   const keptF32: string[] = [];
+  const notes: string[] = [];
+  if (window > 0) {
+    notes.push(`sliding window ${window}: written as ${arch}.attention.sliding_window (as llama.cpp's converter writes Phi-3's), but llama.cpp builds that do not read it -- node-llama-cpp 3.21.1's does not -- attend to every position, so once a context passes ${window} tokens their outputs differ from giftjs's and transformers'`);
+  }
   const tensors: GgufModel['tensors'] = [];
   const add = (name: string, t: Tensor, permuteHeads = 0) => {
     let values = t.toFloat32Array();
@@ -72,9 +82,13 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
   model.model.layers.forEach((layer, i) => {
     const p = `blk.${i}.`;
     add(`${p}attn_norm.weight`, layer.input_layernorm.weight);
-    add(`${p}attn_q.weight`, layer.self_attn.q_proj!.weight, permute ? c.numHeads : 0);
-    add(`${p}attn_k.weight`, layer.self_attn.k_proj!.weight, permute ? c.numKvHeads : 0);
-    add(`${p}attn_v.weight`, layer.self_attn.v_proj!.weight);
+    if (layer.self_attn.qkv_proj) {
+      add(`${p}attn_qkv.weight`, layer.self_attn.qkv_proj.weight); // Phi-3's [q; k; v] rows, as llama.cpp keeps them
+    } else {
+      add(`${p}attn_q.weight`, layer.self_attn.q_proj!.weight, permute ? c.numHeads : 0);
+      add(`${p}attn_k.weight`, layer.self_attn.k_proj!.weight, permute ? c.numKvHeads : 0);
+      add(`${p}attn_v.weight`, layer.self_attn.v_proj!.weight);
+    }
     if (arch === 'qwen2') {
       add(`${p}attn_q.bias`, layer.self_attn.q_proj!.bias!);
       add(`${p}attn_k.bias`, layer.self_attn.k_proj!.bias!);
@@ -86,13 +100,16 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
     }
     add(`${p}attn_output.weight`, layer.self_attn.o_proj.weight);
     add(`${p}ffn_norm.weight`, layer.post_attention_layernorm.weight);
-    add(`${p}ffn_gate.weight`, layer.mlp.gate_proj!.weight);
-    add(`${p}ffn_up.weight`, layer.mlp.up_proj!.weight);
+    if (layer.mlp.gate_up_proj) add(`${p}ffn_up.weight`, layer.mlp.gate_up_proj.weight); // [gate; up] rows
+    else {
+      add(`${p}ffn_gate.weight`, layer.mlp.gate_proj!.weight);
+      add(`${p}ffn_up.weight`, layer.mlp.up_proj!.weight);
+    }
     add(`${p}ffn_down.weight`, layer.mlp.down_proj.weight);
   });
   add('output_norm.weight', model.model.norm.weight);
   if (model.lm_head) add('output.weight', model.lm_head.weight); // tied: llama.cpp reads token_embd
-  return { metadata, tensors, keptF32 };
+  return { metadata, tensors, keptF32, notes };
 }
 
 /** Rows of each head reordered from halves (Hugging Face's RoPE) to interleaved pairs (llama.cpp's). */
@@ -139,7 +156,7 @@ function encode(values: Float32Array, rows: number, cols: number, type: GgmlType
 }
 
 /** The Hugging Face architectures written as GGUF, and llama.cpp's name for each. */
-const TO_GGUF: Record<string, 'llama' | 'qwen2' | 'qwen3'> = { LlamaForCausalLM: 'llama', MistralForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3' };
+const TO_GGUF: Record<string, 'llama' | 'qwen2' | 'qwen3' | 'phi3'> = { LlamaForCausalLM: 'llama', MistralForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3', Phi3ForCausalLM: 'phi3' };
 
 /** The GGUF architectures this family reads, and the Hugging Face architecture each becomes. */
 const FROM_GGUF = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', phi3: 'Phi3ForCausalLM' } as const;

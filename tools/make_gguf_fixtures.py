@@ -59,7 +59,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     import gguf
     import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
     print("torch", torch.__version__, "transformers", transformers.__version__, "gguf", gguf.__version__ if hasattr(gguf, "__version__") else "?")
     pieces, scores, types = vocabulary()
     config = LlamaConfig(vocab_size=len(pieces), hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
@@ -125,24 +125,31 @@ def main():
         w.close()
 
         # transformers reads the GGUF itself: the reference for the weights and the tokenizer.
-        tok = AutoTokenizer.from_pretrained(out, gguf_file=fname)
-        ref = AutoModelForCausalLM.from_pretrained(out, gguf_file=fname, dtype=torch.float32).eval()
-        # The text's pieces without special tokens (transformers 5.17's GGUF tokenizer adds no BOS
-        # although the file says add_bos_token), then BOS put first by hand, as llama.cpp puts it.
-        ids = [1] + tok(TEXT, add_special_tokens=False).input_ids
-        prompt = [1] + tok(PROMPT, add_special_tokens=False).input_ids
-        with torch.no_grad():
-            logits = ref(input_ids=torch.tensor([ids])).logits[0].float()
-            greedy = ref.generate(torch.tensor([prompt]), max_new_tokens=10, min_new_tokens=10, do_sample=False, pad_token_id=0)
-        reference[fname] = {"text": TEXT, "ids": ids, "decoded": tok.decode(ids, skip_special_tokens=True),
-                            "logits": [float(f"{float(x):.7g}") for x in logits.flatten()],
-                            "prompt": PROMPT, "greedy": greedy[0, len(prompt):].tolist()}
+        reference[fname] = transformers_reference(out, fname)
+        ids = reference[fname]["ids"]
         print(fname, len(ids), "ids", ids[:20])
     reference["tiny-phi3.gguf"] = write_phi3(out, pieces, scores, types)
     # The same with Phi-3's chat tokens (control tokens) after the others: a vocabulary llama.cpp's phi3 loads.
     write_phi3(out, pieces + PHI3_CHAT_TOKENS, scores + [0.0] * len(PHI3_CHAT_TOKENS), types + [3] * len(PHI3_CHAT_TOKENS), "tiny-phi3-chat.gguf", reference=False)
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(reference, f)
+
+
+def transformers_reference(out, fname, logits_of=None):
+    """What transformers 5.17 makes of the GGUF out/fname when it reads it itself (its GGUF reader, dequantizer and
+    tokenizer converter): the ids of TEXT, their logits and decoded text, and a greedy continuation of PROMPT."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(out, gguf_file=fname)
+    ref = AutoModelForCausalLM.from_pretrained(out, gguf_file=fname, dtype=torch.float32).eval()
+    # The text's pieces without special tokens (transformers 5.17's GGUF tokenizer adds no BOS
+    # although the file says add_bos_token), then BOS put first by hand, as llama.cpp puts it.
+    ids = [1] + tok(TEXT, add_special_tokens=False).input_ids
+    prompt = [1] + tok(PROMPT, add_special_tokens=False).input_ids
+    with torch.no_grad():
+        logits = ref(input_ids=torch.tensor([ids])).logits[0].float()
+        greedy = ref.generate(torch.tensor([prompt]), max_new_tokens=10, min_new_tokens=10, do_sample=False, pad_token_id=0)
+    return {"text": TEXT, "ids": ids, "decoded": tok.decode(ids, skip_special_tokens=True),
+            "logits": [float(f"{float(x):.7g}") for x in logits.flatten()], "prompt": PROMPT, "greedy": greedy[0, len(prompt):].tolist()}
 
 
 # Phi-3's chat tokens, which llama.cpp's phi3 vocabulary loader looks up by text.

@@ -24,7 +24,7 @@ import sys
 import numpy as np
 import torch
 
-from make_gguf_fixtures import PROMPT, TEXT, vocabulary
+from make_gguf_fixtures import transformers_reference, vocabulary
 
 HIDDEN, MLP, LAYERS, HEADS, KV_HEADS = 256, 512, 2, 4, 2
 SAMPLE_STRIDE = 61
@@ -72,7 +72,6 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/gguf"
     import gguf
     import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     print("torch", torch.__version__, "transformers", transformers.__version__)
     pieces, scores, types = vocabulary()
     rng = np.random.default_rng(11)
@@ -123,16 +122,10 @@ def main():
     w.write_tensors_to_file()
     w.close()
 
-    tok = AutoTokenizer.from_pretrained(out, gguf_file=fname)
-    ref = AutoModelForCausalLM.from_pretrained(out, gguf_file=fname, dtype=torch.float32).eval()
-    ids = [1] + tok(TEXT, add_special_tokens=False).input_ids
-    prompt = [1] + tok(PROMPT, add_special_tokens=False).input_ids
-    with torch.no_grad():
-        logits = ref(input_ids=torch.tensor([ids])).logits[0].float()
-        greedy = ref.generate(torch.tensor([prompt]), max_new_tokens=10, min_new_tokens=10, do_sample=False, pad_token_id=0)
-    print(fname, len(ids), "ids; logits std", float(logits.std()), "greedy", greedy[0, len(prompt):].tolist())
-    reference = {"sample_stride": SAMPLE_STRIDE, "tensors": samples, "text": TEXT, "ids": ids, "logits": [float(f"{float(x):.7g}") for x in logits.flatten()],
-                 "prompt": PROMPT, "greedy": greedy[0, len(prompt):].tolist()}
+    reference = transformers_reference(out, fname)
+    del reference["decoded"]
+    print(fname, len(reference["ids"]), "ids; greedy", reference["greedy"])
+    reference = {"sample_stride": SAMPLE_STRIDE, "tensors": samples, **reference}
     with open(os.path.join(out, "tiny-kquants.json"), "w") as f:
         json.dump(reference, f)
 

@@ -50,6 +50,27 @@ function scaleMinK4(b: Uint8Array, s: number, j: number): [number, number] {
   return [(b[s + j + 4]! & 0x0f) | ((b[s + j - 4]! >> 6) << 4), (b[s + j + 4]! >> 4) | ((b[s + j]! >> 6) << 4)];
 }
 
+/**
+ * Q4_K and Q5_K: d, dmin, 12 bytes of packed scales and mins, then (Q5_K) qh at `qh` and the nibbles
+ * at `qs`: sub-block 2c (low nibbles) and 2c + 1 (high nibbles) of qs[32c .. 32c + 32), 32 values each,
+ * value = d * scale * q - dmin * min. qh < 0: no fifth bit (Q4_K).
+ */
+function decodeK4(b: Uint8Array, at: number, out: Float32Array, o: number, qs: number, qh: number): void {
+  const d = half(b, at);
+  const dmin = half(b, at + 2);
+  for (let j = 0; j < 8; j++) {
+    const [sc, m] = scaleMinK4(b, at + 4, j);
+    const dl = d * sc;
+    const ml = dmin * m;
+    const shift = 4 * (j & 1);
+    const row = qs + 32 * (j >> 1);
+    for (let l = 0; l < 32; l++) {
+      const high = qh < 0 ? 0 : ((b[qh + l]! >> j) & 1) << 4;
+      out[o + 32 * j + l] = dl * (((b[row + l]! >> shift) & 0x0f) | high) - ml;
+    }
+  }
+}
+
 /** Q3_K: the j-th (0..15) 6-bit scale of the 12 packed bytes at s, less 32. */
 function scaleK3(b: Uint8Array, s: number, j: number): number {
   const low = j < 8 ? b[s + j]! & 0x0f : b[s + j - 8]! >> 4;
@@ -162,38 +183,9 @@ export const GGML_BLOCK_TYPES: Record<number, GgmlBlockType> = {
       }
     },
   },
-  12: {
-    name: 'Q4_K', values: 256, bytes: 144,
-    decode: (b, at, out, o) => {
-      const d = half(b, at);
-      const dmin = half(b, at + 2);
-      // Sub-block 2c (low nibbles) and 2c + 1 (high nibbles) of qs[32c .. 32c + 32), 32 values each.
-      for (let j = 0; j < 8; j++) {
-        const [sc, m] = scaleMinK4(b, at + 4, j);
-        const dl = d * sc;
-        const ml = dmin * m;
-        const shift = 4 * (j & 1);
-        const qs = at + 16 + 32 * (j >> 1);
-        for (let l = 0; l < 32; l++) out[o + 32 * j + l] = dl * ((b[qs + l]! >> shift) & 0x0f) - ml;
-      }
-    },
-  },
-  13: {
-    name: 'Q5_K', values: 256, bytes: 176,
-    decode: (b, at, out, o) => {
-      const d = half(b, at);
-      const dmin = half(b, at + 2);
-      // As Q4_K, with the fifth bit of sub-block j's value l in bit j of qh[l].
-      for (let j = 0; j < 8; j++) {
-        const [sc, m] = scaleMinK4(b, at + 4, j);
-        const dl = d * sc;
-        const ml = dmin * m;
-        const shift = 4 * (j & 1);
-        const qs = at + 48 + 32 * (j >> 1);
-        for (let l = 0; l < 32; l++) out[o + 32 * j + l] = dl * (((b[qs + l]! >> shift) & 0x0f) | (((b[at + 16 + l]! >> j) & 1) << 4)) - ml;
-      }
-    },
-  },
+  12: { name: 'Q4_K', values: 256, bytes: 144, decode: (b, at, out, o) => decodeK4(b, at, out, o, at + 16, -1) },
+  // As Q4_K, with qh[32] before the nibbles: the fifth bit of sub-block j's value l is bit j of qh[l].
+  13: { name: 'Q5_K', values: 256, bytes: 176, decode: (b, at, out, o) => decodeK4(b, at, out, o, at + 48, at + 16) },
   14: {
     name: 'Q6_K', values: 256, bytes: 210,
     decode: (b, at, out, o) => {

@@ -65,6 +65,15 @@ function logSoftmaxRows(logits: Float32Array, vocab: number): Float64Array {
   return out;
 }
 
+/** The largest |log p| difference between llama.cpp's probabilities (those at least `floor`) and giftjs's log-probabilities. */
+function worstLogProbDifference(theirs: Map<number, number>[], ours: Float64Array, vocab: number, floor = 1e-4): number {
+  let worst = 0;
+  theirs.forEach((probs, i) => {
+    for (const [token, p] of probs) if (p >= floor) worst = Math.max(worst, Math.abs(Math.log(p) - ours[i * vocab + token]!));
+  });
+  return worst;
+}
+
 let made: { dir: string; model: string; adapter: string } | null = null;
 function setup() {
   if (made) return made;
@@ -212,10 +221,7 @@ test('GGUF qwen2 with a byte-level BPE vocabulary: a Qwen2 folder (q/k/v biases,
   const ours = logSoftmaxRows(noGrad(() => model.forward(ids, 1, ids.length).toFloat32Array()), vocab);
   const llama = await llamaCpp();
   const theirs = await llamaCppProbabilities(llama, gguf, ids);
-  let worst = 0;
-  theirs.forEach((probs, i) => {
-    for (const [token, p] of probs) if (p >= 1e-4) worst = Math.max(worst, Math.abs(Math.log(p) - ours[i * vocab + token]!));
-  });
+  const worst = worstLogProbDifference(theirs, ours, vocab);
   assert.ok(worst < 1e-4, `llama.cpp vs giftjs log-probabilities on qwen2: max difference ${worst}`);
   const lm = await llama.loadModel({ modelPath: gguf });
   try {
@@ -244,10 +250,7 @@ test('GGUF phi3: a Phi-3 (fused qkv_proj and gate_up_proj) exported, then read b
   const ours = logSoftmaxRows(noGrad(() => model.forward(ids, 1, ids.length).toFloat32Array()), vocab);
   const llama = await llamaCpp();
   const theirs = await llamaCppProbabilities(llama, gguf, ids);
-  let worst = 0;
-  theirs.forEach((probs, i) => {
-    for (const [token, p] of probs) if (p >= 1e-4) worst = Math.max(worst, Math.abs(Math.log(p) - ours[i * vocab + token]!));
-  });
+  const worst = worstLogProbDifference(theirs, ours, vocab);
   assert.ok(worst < 1e-4, `llama.cpp vs giftjs log-probabilities on phi3: max difference ${worst}`);
   const lm = await llama.loadModel({ modelPath: gguf });
   try {
@@ -270,10 +273,7 @@ test('GGUF phi3: a Phi-3 (fused qkv_proj and gate_up_proj) exported, then read b
     written.close();
   }
   // What the note says of this llama.cpp: past the window it computes what the unwindowed model computes.
-  let ignored = 0;
-  (await llamaCppProbabilities(llama, join(dir, 'w.gguf'), ids)).forEach((probs, i) => {
-    for (const [token, p] of probs) if (p >= 1e-4) ignored = Math.max(ignored, Math.abs(Math.log(p) - ours[i * vocab + token]!));
-  });
+  const ignored = worstLogProbDifference(await llamaCppProbabilities(llama, join(dir, 'w.gguf'), ids), ours, vocab);
   assert.ok(ids.length > 8 && ignored < 1e-4, `node-llama-cpp 3.21.1 ignores phi3.attention.sliding_window (${ids.length} tokens, max difference from the unwindowed model ${ignored})`);
 });
 

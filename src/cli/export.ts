@@ -13,7 +13,7 @@ import { parse, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
 import { GGUF_OUT_TYPES, ggufChunks, type GgufOutType } from '../io/gguf.js';
 import { ggufTokenizerMetadata } from '../io/gguf_tokenizer.js';
-import { memoryBudget, storedBlockBytes, storedDtypes } from '../train/memory_estimate.js';
+import { memoryBudget, storedDtypes } from '../train/memory_estimate.js';
 import { nativeAddon } from '../backend/index.js';
 import type { AvailableMemory } from '../io/system_memory.js';
 
@@ -69,9 +69,9 @@ async function exportGguf(values: Record<string, unknown>): Promise<number> {
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
   const tokenizer = ggufTokenizerMetadata(modelDir); // refused before any work when its kind is not written
   assertExportFits(modelDir, outtype, adapterDir === undefined, memoryBudget(values['memory-limit'] as string | undefined));
-  // Without an adapter nothing changes the weights: they are read as stored (BF16/F16 mapped, a GGUF's
-  // blocks kept) and converted one at a time. Merging needs them in float32.
-  const model = adapterDir ? loadCausalLM(modelDir) : loadCausalLM(modelDir, { keepStoredDtype: true, keepStoredBlocks: true });
+  // Without an adapter nothing changes the weights: BF16/F16 ones are read as stored (mapped) and converted
+  // one at a time. Merging needs them in float32, and so does a GGUF's blocks' exact conversion.
+  const model = loadCausalLM(modelDir, { keepStoredDtype: adapterDir === undefined });
   if (!model.gguf) throw new GiftjsError(`${modelDir}: ${model.config.architecture} has no GGUF form in giftjs yet`);
   if (adapterDir) loadAdapter(adapterDir, model).merge();
   const { metadata, tensors, keptF32, notes } = model.gguf(outtype);
@@ -100,9 +100,8 @@ function assertExportFits(modelDir: string, outtype: GgufOutType, asStored: bool
   for (const [name, p] of parameters) {
     const stored = dtypes?.get(name) ?? 'F32';
     largest = Math.max(largest, p.size * 4);
-    if (!dtypes || p.rank !== 2 || ['F32', 'F64'].includes(stored)) model += p.size * 4;
-    else if (stored === 'BF16' || stored === 'F16') model += mapped ? 0 : p.size * 2;
-    else model += storedBlockBytes(stored, p) ?? p.size * 2; // a GGUF's blocks, kept or as float16
+    if (dtypes && p.rank === 2 && (stored === 'BF16' || stored === 'F16')) model += mapped ? 0 : p.size * 2;
+    else model += p.size * 4; // float32: merged into, or a GGUF's blocks dequantized
   }
   const file = values * OUT_BYTES[outtype];
   const need = model + largest + file + process.memoryUsage().rss;

@@ -6,11 +6,11 @@
 // and whether its rows go back from llama.cpp's interleaved RoPE pairs to Hugging Face's halves.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { GgufFile } from './gguf_reader.js';
-import { permuteForRotateHalf } from './llama2c.js';
 import { codesBuffer } from './file_map.js';
-import { loadAddon } from '../backend/native/binding.js';
+import { GgufFile } from './gguf_reader.js';
 import { readJsonFile } from './hf_folder.js';
+import { permuteForRotateHalf } from './llama2c.js';
+import { loadAddon } from '../backend/native/binding.js';
 import { float32ToBf16, float32ToFloat16 } from '../tensor/dtype.js';
 import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../tensor/quantized.js';
 import { quantizeValues } from '../tensor/tensor.js';
@@ -155,7 +155,6 @@ export class GgufWeights {
     this.file.close();
   }
 }
-
 
 /** The native addon's splitBlocks in TypeScript: blocks of (d, codeBytes of codes) into a matrix's codes and scales. */
 function splitBlocks(blocks: Uint8Array, count: number, codeBytes: number, codes: Uint8Array, codes0: number, scales: Uint16Array, scales0: number): void {

@@ -178,7 +178,7 @@ function describeStored(dtypes: Set<string>, blocksKept: boolean): string {
 }
 
 /** Bytes of a GGUF's Q8_0 (int8 in groups of 32) or Q4_0 matrix held as stored; null for other dtypes. */
-export function storedBlockBytes(stored: string, p: Tensor): number | null {
+function storedBlockBytes(stored: string, p: Tensor): number | null {
   const [rows, cols] = p.shape as [number, number];
   if (stored === 'Q8_0') return rows * (cols + 2 * Math.ceil(cols / 32));
   if (stored === 'Q4_0') return quantizedBytes('int4', rows, cols);

@@ -3,20 +3,13 @@
 // dims are listed innermost first (ggml's ne[0] is a row's length), so a row-major [rows, cols]
 // matrix is written with dims [cols, rows]. What the keys mean is the caller's business
 // (models/llama/gguf.ts, io/gguf_tokenizer.ts); this file only lays them out.
+import { GGML_BLOCK_TYPES } from './ggml_blocks.js';
 import { GiftjsError } from '../errors.js';
 
 /** ggml's tensor types that giftjs writes. */
 export const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, BF16: 30 } as const;
 export type GgmlType = (typeof GGML_TYPE)[keyof typeof GGML_TYPE];
 
-/** Bytes per block and values per block of each type. */
-const BLOCK: Record<GgmlType, { bytes: number; values: number }> = {
-  0: { bytes: 4, values: 1 },
-  1: { bytes: 2, values: 1 },
-  30: { bytes: 2, values: 1 },
-  8: { bytes: 34, values: 32 },
-  2: { bytes: 18, values: 32 },
-};
 
 export const GGUF_ALIGNMENT = 32;
 
@@ -61,7 +54,7 @@ const VALUE_TYPE = { u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 
 export function ggmlBytes(shape: readonly number[], type: GgmlType): number {
   const cols = shape[shape.length - 1] ?? 1;
   const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
-  const b = BLOCK[type];
+  const b = GGML_BLOCK_TYPES[type]!;
   return rows * (cols / b.values) * b.bytes;
 }
 

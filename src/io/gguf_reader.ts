@@ -6,7 +6,7 @@
 // by the file: a GGUF is an input, and a hostile one gets a clear error, not an allocation.
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { decodeBlocks, GGML_BLOCK_TYPES, readGgmlTypeNames, UNREAD_GGML_TYPES } from './ggml_blocks.js';
+import { GGML_BLOCK_TYPES, readGgmlTypeNames, UNREAD_GGML_TYPES } from './ggml_blocks.js';
 import { GiftjsError } from '../errors.js';
 
 export type GgufMetadataValue = number | bigint | boolean | string | GgufMetadataValue[];
@@ -184,7 +184,7 @@ export class GgufFile {
     const values = t.shape.reduce((a, b) => a * b, 1);
     if (out.length !== values) this.fail(`tensor '${name}' holds ${values} values, asked for ${out.length}`);
     const kind = GGML_BLOCK_TYPES[t.type]!;
-    this.readBlocks(name, (bytes, first, blocks) => decodeBlocks(kind, bytes, out.subarray(first * kind.values, (first + blocks) * kind.values)));
+    this.readBlocks(name, (bytes, first, blocks) => kind.decode(bytes, blocks, out.subarray(first * kind.values, (first + blocks) * kind.values)));
   }
 
   /**

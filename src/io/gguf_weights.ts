@@ -18,6 +18,26 @@ import { GiftjsError } from '../errors.js';
 
 export const GGUF_SOURCE_FILE = 'gguf_source.json';
 
+/** The GGUF block types a frozen matrix keeps byte for byte, and the quantized format that holds each. */
+export const STORED_BLOCK_FORMATS: Readonly<Record<string, QuantFormat>> = { Q8_0: 'int8', Q4_0: 'int4' };
+
+/** Whether a checkpoint dtype is a GGUF block type (Q8_0, Q4_K, ...) rather than a float one. */
+export function isBlockDtype(dtype: string): boolean {
+  return !['F32', 'F16', 'BF16', 'F64'].includes(dtype);
+}
+
+/**
+ * How frozen matrices of these dtypes are held (readFrozenBlocks), for messages: "Q4_0 and Q8_0 kept
+ * as stored, Q4_K, Q6_K dequantized to float16"; null when none is a block type.
+ */
+export function describeFrozenBlocks(dtypes: Iterable<string>): string | null {
+  const blocks = [...dtypes].filter(isBlockDtype);
+  if (blocks.length === 0) return null;
+  const kept = blocks.filter((d) => Object.hasOwn(STORED_BLOCK_FORMATS, d));
+  const halves = blocks.filter((d) => !kept.includes(d));
+  return [...(kept.length ? [`${kept.join(' and ')} kept as stored`] : []), ...(halves.length ? [`${halves.join(', ')} dequantized to float16`] : [])].join(', ');
+}
+
 /** Where a parameter's values are in the GGUF. */
 export interface GgufTensorSource {
   tensor: string;
@@ -104,7 +124,7 @@ export class GgufWeights {
    */
   readQuantized(name: string, format: QuantFormat, what: string): QuantizedMatrix {
     const stored = this.info(name).dtype;
-    const kept = stored === 'Q4_0' || (stored === 'Q8_0' && format === 'int8') ? this.readStoredBlocks(name) : null;
+    const kept = STORED_BLOCK_FORMATS[stored] === 'int4' || STORED_BLOCK_FORMATS[stored] === format ? this.readStoredBlocks(name) : null;
     if (kept) return kept;
     const [rows, cols] = this.info(name).shape as [number, number];
     return quantizeValues(this.values(name), rows, cols, format, what);
@@ -119,7 +139,7 @@ export class GgufWeights {
    */
   readFrozenBlocks(name: string): QuantizedMatrix | null {
     const t = this.file.info(this.source(name).tensor);
-    if (t.shape.length !== 2 || ['F32', 'F16', 'BF16'].includes(t.typeName)) return null;
+    if (t.shape.length !== 2 || !isBlockDtype(t.typeName)) return null;
     const stored = this.readStoredBlocks(name);
     if (stored) return stored;
     const values = this.values(name);
@@ -132,7 +152,7 @@ export class GgufWeights {
   private readStoredBlocks(name: string): QuantizedMatrix | null {
     const s = this.source(name);
     const t = this.file.info(s.tensor);
-    const format = t.typeName === 'Q8_0' ? 'int8' : t.typeName === 'Q4_0' ? 'int4' : null;
+    const format = Object.hasOwn(STORED_BLOCK_FORMATS, t.typeName) ? STORED_BLOCK_FORMATS[t.typeName]! : null;
     if (!format || t.shape.length !== 2) return null;
     const [rows, cols] = t.shape as [number, number];
     const q = emptyQuantized(format, rows, cols, codesBuffer, 32);

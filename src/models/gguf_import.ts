@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { fileExists } from '../io/files.js';
 import { GgufFile, preview } from '../io/gguf_reader.js';
-import { GGUF_SOURCE_FILE, type GgufSourceDescriptor, type GgufTensorSource } from '../io/gguf_weights.js';
+import { describeFrozenBlocks, GGUF_SOURCE_FILE, isBlockDtype, STORED_BLOCK_FORMATS, type GgufSourceDescriptor, type GgufTensorSource } from '../io/gguf_weights.js';
 import { sentencePieceTokenizerJson } from '../io/sentencepiece_json.js';
 import { BYTE_LEVEL_PRE_TOKENIZERS, byteLevelTokenizerJson } from '../io/byte_level_bpe_json.js';
 import { modelFamilies } from './registry.js';
@@ -69,15 +69,10 @@ export function ggufModelFolder(path: string): { dir: string; note: string } {
 
 /** How the file's quantized types are held once loaded (models/load_state_dict.ts keepBlocks), for the note. */
 function describeBlockHolding(types: string[]): string {
-  const blocks = types.filter((t) => !['F32', 'F16', 'BF16'].includes(t));
-  if (blocks.length === 0) return '';
-  const kept: string[] = blocks.filter((t) => t === 'Q8_0' || t === 'Q4_0');
-  const rounded = blocks.filter((t) => !kept.includes(t));
-  const frozen = [
-    ...(kept.length ? [`${kept.join(' and ')} kept as stored`] : []),
-    ...(rounded.length ? [`${rounded.join(', ')} dequantized to float16 (rounded: relative error up to 2^-11; bfloat16 for a matrix past float16's range)`] : []),
-  ];
-  return `; frozen matrices: ${frozen.join(', ')}; trained or merged ones dequantized to float32`;
+  const frozen = describeFrozenBlocks(types);
+  if (frozen === null) return '';
+  const rounded = types.some((t) => isBlockDtype(t) && !Object.hasOwn(STORED_BLOCK_FORMATS, t));
+  return `; frozen matrices: ${frozen}${rounded ? " (rounded: relative error up to 2^-11; bfloat16 for a matrix past float16's range)" : ''}; trained or merged ones dequantized to float32`;
 }
 
 /**

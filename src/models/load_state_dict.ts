@@ -5,6 +5,7 @@
 // Families differ only in the options: where a parameter's tensor is found (renames, timm's fused
 // qkv rows), what is optional, what is ignored.
 import type { CheckpointReader } from '../io/hf_folder.js';
+import { isBlockDtype } from '../io/gguf_weights.js';
 import type { Module } from '../nn/module.js';
 import { shapeString } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -49,9 +50,6 @@ export interface LoadedStateDict {
   /** Each loaded parameter's stored dtype ("F32", "BF16", "F16"), for an export that writes it back so. */
   dtypes: Map<string, string>;
 }
-
-/** Checkpoint dtypes of unquantized values; any other is a GGUF block type (Q8_0, Q4_K, ...). */
-const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 
 /** A GGUF block tensor held by p as GgufWeights.readFrozenBlocks says, else as bfloat16; false where the backend holds neither. */
 function keepBlocks(reader: CheckpointReader, name: string, p: Tensor): boolean {
@@ -103,7 +101,7 @@ export function loadStateDict(model: Module, reader: CheckpointReader, o: StateD
       // kept as stored: the float32 buffer the model was built with was never written
     } else if (info.dtype === 'F16' && p.rank === 2 && o.keepStoredDtype?.(name, p) && p.adoptFloat16Bits(reader.readF16Bits(source.name))) {
       // kept as stored too (never rounded to bfloat16: that would drop three mantissa bits)
-    } else if (!FLOAT_DTYPES.has(info.dtype) && o.keepStoredBlocks?.(name, p) && keepBlocks(reader, source.name, p)) {
+    } else if (isBlockDtype(info.dtype) && o.keepStoredBlocks?.(name, p) && keepBlocks(reader, source.name, p)) {
       // a GGUF's blocks, quantized as stored or rounded to half precision (never widened to float32)
     } else if (info.dtype !== 'BF16' && o.roundToBf16?.(name, p) && p.adoptBf16Bits(reader.readRoundedBf16(source.name))) {
       // rounded one tensor at a time: the float32 model never exists

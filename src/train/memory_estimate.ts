@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { GiftjsError } from '../errors.js';
 import { CheckpointReader } from '../io/hf_folder.js';
+import { describeFrozenBlocks, isBlockDtype } from '../io/gguf_weights.js';
 import { availableMemory, parseByteSize, type AvailableMemory } from '../io/system_memory.js';
 import { buildModelShapes } from '../models/registry.js';
 import type { CausalLM } from '../models/causal_lm.js';
@@ -91,10 +92,10 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   let scratch = 0;
   // A GGUF's blocks stay as stored (Q8_0, Q4_0) or half precision where no base matrix is trained or merged.
   const blocksKept = o.command !== 'merge' && (o.command !== 'train' || trainsNoBaseMatrix(o.methodConfig));
-  const ggufFile = [...dtypes.values()].some((d) => !['F32', 'F16', 'BF16', 'F64'].includes(d));
+  const ggufFile = [...dtypes.values()].some(isBlockDtype);
   for (const [name, p] of model.namedParameters()) {
     const stored = dtypes.get(name) ?? 'F32';
-    const ggufBlocks = !['F32', 'F16', 'BF16', 'F64'].includes(stored);
+    const ggufBlocks = isBlockDtype(stored);
     if (o.quantize && p.rank === 2) {
       // Quantized as read, through blocks of rows the reader reuses (SafetensorsFile.readQuantized);
       // a GGUF's Q4_0 matrix, and its Q8_0 one under int8, as stored, any other read whole as float32 first.
@@ -169,12 +170,9 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
 
 /** The stored dtypes as the frozen weights hold them, for the estimate's label. */
 function describeStored(dtypes: Set<string>, blocksKept: boolean): string {
-  const blocks = [...dtypes].filter((d) => !['F32', 'F16', 'BF16', 'F64'].includes(d));
-  if (blocks.length === 0) return `${[...dtypes].join('/')} as stored`;
-  const kept: string[] = blocks.filter((d) => d === 'Q8_0' || d === 'Q4_0');
-  const halves = blocks.filter((d) => !kept.includes(d));
-  if (!blocksKept) return `GGUF ${blocks.join('/')} dequantized to float32`;
-  return `GGUF ${[...(kept.length ? [`${kept.join('/')} as stored`] : []), ...(halves.length ? [`${halves.join('/')} as float16`] : [])].join(', ')}`;
+  const blocks = describeFrozenBlocks(dtypes);
+  if (blocks === null) return `${[...dtypes].join('/')} as stored`;
+  return blocksKept ? `GGUF ${blocks}` : `GGUF ${[...dtypes].filter(isBlockDtype).join('/')} dequantized to float32`;
 }
 
 /** Bytes of a GGUF's Q8_0 (int8 in groups of 32) or Q4_0 matrix held as stored; null for other dtypes. */

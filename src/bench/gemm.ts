@@ -54,9 +54,8 @@ export function benchNativeGemm(s: GemmShape, budgetSeconds: number, bf16Weights
   const weight = bf16Weights ? float32ToBf16(B) : B;
   if (bf16Weights && !addon.setBf16Compute(true)) return null;
   try {
-    const lda = s.transA ? s.M : s.K;
-    const ldb = s.transB ? s.K : s.N;
-    const t = timeIt(() => addon.gemm(s.transA, s.transB, s.M, s.N, s.K, 1, A, lda, weight, ldb, 0, C, s.N, 1, 0, 0, 0), budgetSeconds);
+    const args = { transA: s.transA, transB: s.transB, M: s.M, N: s.N, K: s.K, alpha: 1, A, lda: s.transA ? s.M : s.K, B: weight, ldb: s.transB ? s.K : s.N, beta: 0, C, ldc: s.N, batch: 1, strideA: 0, strideB: 0, strideC: 0 };
+    const t = timeIt(() => addon.gemm(args), budgetSeconds);
     return { ...s, gflops: flops(s) / t.seconds / 1e9 };
   } finally {
     if (bf16Weights) addon.setBf16Compute(false);

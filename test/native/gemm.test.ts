@@ -2,6 +2,7 @@
 // shapes that straddle tile edges and the K/M/N cache blocks; alpha, beta and batches.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { GemmArgs } from '../../src/backend/backend.js';
 import { nativeAddon } from '../../src/backend/index.js';
 import { Random } from '../../src/tensor/random.js';
 import { assertClose } from '../helpers.js';
@@ -27,7 +28,7 @@ test('every available kernel matches float64 math on edge-straddling shapes', { 
         const A = rand(M * K, M + K);
         const B = rand(K * N, N + K + 1);
         const C = new Float32Array(M * N).fill(NaN); // beta = 0 must not read C
-        addon!.gemm(tA, tB, M, N, K, 1, A, tA ? M : K, B, tB ? K : N, 0, C, N, 1, 0, 0, 0);
+        addon!.gemm({ transA: tA, transB: tB, M, N, K, alpha: 1, A, lda: tA ? M : K, B, ldb: tB ? K : N, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
         const expect = matmul64(tA ? transpose64(A, K, M) : A, tB ? transpose64(B, N, K) : B, M, K, N);
         assertClose(C, expect, `${kernel} ${M}x${N}x${K} tA=${tA} tB=${tB}`, 2e-4, 1e-4);
       }
@@ -43,7 +44,7 @@ test('alpha, beta, leading dimensions and batches', { skip }, () => {
   const B = rand(batch * K * N, 2);
   const C0 = rand(batch * M * ldc, 3);
   const C = Float32Array.from(C0);
-  addon!.gemm(false, false, M, N, K, 0.5, A, lda, B, N, 2, C, ldc, batch, M * lda, K * N, M * ldc);
+  addon!.gemm({ transA: false, transB: false, M, N, K, alpha: 0.5, A, lda, B, ldb: N, beta: 2, C, ldc, batch, strideA: M * lda, strideB: K * N, strideC: M * ldc });
   for (let b = 0; b < batch; b++) {
     const Ab = Array.from({ length: M * K }, (_, i) => A[b * M * lda + Math.floor(i / K) * lda + (i % K)]!);
     const prod = matmul64(Ab, B.subarray(b * K * N, (b + 1) * K * N), M, K, N);
@@ -64,9 +65,9 @@ test('one thread and many threads give the same product', { skip }, () => {
   const many = new Float32Array(M * N);
   try {
     addon!.setThreads(1);
-    addon!.gemm(false, false, M, N, K, 1, A, K, B, N, 0, one, N, 1, 0, 0, 0);
+    addon!.gemm({ transA: false, transB: false, M, N, K, alpha: 1, A, lda: K, B, ldb: N, beta: 0, C: one, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
     addon!.setThreads(3);
-    addon!.gemm(false, false, M, N, K, 1, A, K, B, N, 0, many, N, 1, 0, 0, 0);
+    addon!.gemm({ transA: false, transB: false, M, N, K, alpha: 1, A, lda: K, B, ldb: N, beta: 0, C: many, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
   } finally {
     addon!.setThreads(threads);
   }
@@ -75,7 +76,23 @@ test('one thread and many threads give the same product', { skip }, () => {
 
 test('a too-short array is refused before anything is written', { skip }, () => {
   const C = new Float32Array(3);
-  assert.throws(() => addon!.gemm(false, false, 2, 2, 2, 1, new Float32Array(4), 2, new Float32Array(4), 2, 0, C, 2, 1, 0, 0, 0), /gemm C: array has 3 floats, the kernel needs 4/);
+  assert.throws(() => addon!.gemm({ transA: false, transB: false, M: 2, N: 2, K: 2, alpha: 1, A: new Float32Array(4), lda: 2, B: new Float32Array(4), ldb: 2, beta: 0, C, ldc: 2, batch: 1, strideA: 0, strideB: 0, strideC: 0 }), /gemm C: array has 3 floats, the kernel needs 4/);
+});
+
+test('offsets into A and B start the problem inside larger arrays (float32 and bfloat16 B); an offset past the end is refused, and so is a missing field', { skip }, () => {
+  const M = 7, N = 9, K = 11, offsetA = 5, offsetB = 13;
+  const A = rand(offsetA + M * K, 21);
+  const B = rand(offsetB + K * N, 22);
+  const C = new Float32Array(M * N).fill(NaN);
+  addon!.gemm({ transA: false, transB: false, M, N, K, alpha: 1, A, offsetA, lda: K, B, offsetB, ldb: N, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+  assertClose(C, matmul64(A.subarray(offsetA), B.subarray(offsetB), M, K, N), 'offsets, float32 B', 1e-4, 1e-4);
+  const bits = Uint16Array.from(B, (v) => new Uint32Array(Float32Array.of(v).buffer)[0]! >>> 16);
+  const widened = Float32Array.from(bits, (h) => new Float32Array(Uint32Array.of(h << 16).buffer)[0]!);
+  addon!.gemm({ transA: false, transB: false, M, N, K, alpha: 1, A, offsetA, lda: K, B: bits, offsetB, ldb: N, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+  assertClose(C, matmul64(A.subarray(offsetA), widened.subarray(offsetB), M, K, N), 'offsets, bfloat16 B', 1e-4, 1e-4);
+  assert.throws(() => addon!.gemm({ transA: false, transB: false, M, N, K, alpha: 1, A, offsetA: A.length + 1, lda: K, B, ldb: N, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 }), /gemm A: array has 0 floats/);
+  const missing = { transA: false, transB: false, M, N, K, alpha: 1, A, lda: K, B, ldb: N, beta: 0, C, batch: 1, strideA: 0, strideB: 0, strideC: 0 };
+  assert.throws(() => addon!.gemm(missing as unknown as GemmArgs<Float32Array>), /A number was expected/);
 });
 
 test('a few rows against a weight (generation) take the dot-product path: float32 and bfloat16 weights', { skip }, () => {
@@ -91,10 +108,10 @@ test('a few rows against a weight (generation) take the dot-product path: float3
     }
     const expect = matmul64(A, transpose64(W, N, K), M, K, N);
     const C = new Float32Array(M * N).fill(NaN);
-    addon!.gemm(false, true, M, N, K, 1, A, K, W, K, 0, C, N, 1, 0, 0, 0);
+    addon!.gemm({ transA: false, transB: true, M, N, K, alpha: 1, A, lda: K, B: W, ldb: K, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
     assertClose(C, expect, `M=${M} float32`, 1e-3, 1e-4);
     const Cb = new Float32Array(M * N).fill(NaN);
-    addon!.gemm(false, true, M, N, K, 1, A, K, bits, K, 0, Cb, N, 1, 0, 0, 0);
+    addon!.gemm({ transA: false, transB: true, M, N, K, alpha: 1, A, lda: K, B: bits, ldb: K, beta: 0, C: Cb, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
     assertClose(Cb, matmul64(A, transpose64(widened, N, K), M, K, N), `M=${M} bfloat16`, 1e-3, 1e-4);
   }
 });
@@ -113,7 +130,7 @@ test('a bfloat16 B (a BF16 weight kept as stored) with float32 products: every k
         const A = rand(M * K, M + 1);
         const bits = Uint16Array.from(rand((tB ? N : K) * ldb, N + 2), round);
         const C = new Float32Array(M * N).fill(NaN);
-        addon!.gemm(false, tB, M, N, K, 1, A, K, bits, ldb, 0, C, N, 1, 0, 0, 0);
+        addon!.gemm({ transA: false, transB: tB, M, N, K, alpha: 1, A, lda: K, B: bits, ldb, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
         const Bw = Array.from({ length: K * N }, (_, x) => widen(tB ? bits[(x % N) * ldb + Math.floor(x / N)]! : bits[Math.floor(x / N) * ldb + (x % N)]!));
         assertClose(C, matmul64(A, Bw, M, K, N), `${kernel} bfloat16 B ${M}x${N}x${K} tB=${tB}`, 1e-4, 1e-4);
       }
@@ -142,7 +159,7 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
       const A = rand((tA ? K : M) * lda, M + 1);
       const bits = Uint16Array.from(rand((tB ? N : K) * ldb, N + 2), round);
       const C = new Float32Array(M * N).fill(NaN);
-      addon!.gemm(tA, tB, M, N, K, 1, A, lda, bits, ldb, 0, C, N, 1, 0, 0, 0);
+      addon!.gemm({ transA: tA, transB: tB, M, N, K, alpha: 1, A, lda, B: bits, ldb, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
       const a = (i: number, k: number) => widen(round(tA ? A[k * lda + i]! : A[i * lda + k]!));
       const b = (k: number, j: number) => widen(tB ? bits[j * ldb + k]! : bits[k * ldb + j]!);
       const Ar = Array.from({ length: M * K }, (_, x) => a(Math.floor(x / K), x % K));
@@ -159,7 +176,7 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
       const A = rand(M * K, K + 3);
       const B = rand(K * N, K + 4);
       const C = new Float32Array(M * N).fill(NaN);
-      addon!.gemm(tA, tB, M, N, K, 1, A, tA ? M : K, B, tB ? K : N, 0, C, N, 1, 0, 0, 0);
+      addon!.gemm({ transA: tA, transB: tB, M, N, K, alpha: 1, A, lda: tA ? M : K, B, ldb: tB ? K : N, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
       const Ar = Array.from(tA ? transpose64(A, K, M) : A, (v) => widen(round(v)));
       const Br = Array.from(tB ? transpose64(B, N, K) : B, (v) => widen(round(v)));
       assertClose(C, matmul64(Ar, Br, M, K, N), `bf16 dot, float32 B ${M}x${N}x${K} tA=${tA} tB=${tB}`, 1e-4, 1e-4);
@@ -171,7 +188,7 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
     new Uint32Array(A.buffer)[2 * K + 7] = 0x7f800001;
     const bits = Uint16Array.from(rand(N * K, 10), round);
     const C = new Float32Array(M * N);
-    addon!.gemm(false, true, M, N, K, 1, A, K, bits, K, 0, C, N, 1, 0, 0, 0);
+    addon!.gemm({ transA: false, transB: true, M, N, K, alpha: 1, A, lda: K, B: bits, ldb: K, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
     for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) assert.equal(Number.isNaN(C[i * N + j]!), i === 2, `(${i}, ${j}) = ${C[i * N + j]}`);
   } finally {
     addon!.setBf16Compute(false);

@@ -53,7 +53,7 @@ test('a quantized B gives float64 math on its dequantized values, for every kern
               const C0 = rand(M * N, 3);
               for (const [alpha, beta] of [[1, 0], [0.5, 1]] as const) {
                 const C = beta === 0 ? new Float32Array(M * N).fill(NaN) : Float32Array.from(C0);
-                addon!.gemmQuantized(false, transB, M, N, K, alpha, A, K, q.codes, q.scales, q.bits, rows, cols, q.group, beta, C, N);
+                addon!.gemm({ transA: false, transB, M, N, K, alpha, A, lda: K, B: q, ldb: 0, beta, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
                 const product = matmul64(A, transB ? transpose64(W, rows, cols) : W, M, K, N);
                 const expected = product.map((v, i) => alpha * v + beta * C0[i]!);
                 assertClose(C, expected, `${kernel} ${format} W[${rows},${cols}] transB=${transB} M=${M} alpha=${alpha} beta=${beta}`, 2e-4, 1e-4);

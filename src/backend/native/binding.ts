@@ -5,49 +5,80 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AttentionShape } from '../backend.js';
+import type { Backend } from '../backend.js';
+import { QuantizedMatrix } from '../../tensor/quantized.js';
+import { GiftjsError } from '../../errors.js';
 
-type F = Float32Array;
+/**
+ * The kernels the addon implements with the Backend's own signatures (argument objects included:
+ * gemm takes GemmArgs, quantize the QuantizedMatrix it fills), so the native backend hands them on
+ * unchanged and their signatures are declared once, in backend.ts.
+ */
+export const ADDON_KERNELS = [
+  'gemm', 'quantize', 'rmsNormForward', 'rmsNormBackward', 'layerNormForward', 'layerNormBackward',
+  'softmaxForward', 'softmaxBackward', 'logSoftmaxForward', 'logSoftmaxBackward', 'crossEntropyForward', 'crossEntropyBackward',
+  'attentionForward', 'attentionBackward', 'swigluForward', 'swigluBackward', 'ropeRotate',
+] as const;
+export type AddonKernels = Required<Pick<Backend<Float32Array>, (typeof ADDON_KERNELS)[number]>>;
 
-/** The functions native/addon.cpp exports. */
-export interface NativeAddon {
+/** The addon as giftjs uses it: the kernels above, and what is not a Backend method. */
+export interface NativeAddon extends AddonKernels {
   /** A private, copy-on-write mapping of `length` bytes of the file from `offset` (native/io/file_map.cpp). */
   mapFile(path: string, offset: number, length: number): ArrayBuffer;
   /** Zeroed memory mapped on transparent huge pages where the kernel gives them (native/io/file_map.cpp). */
   mapAnonymous(length: number): ArrayBuffer;
   /** Drops this process's pages of a never-written mapped file range (they stay in the page cache); false when none was whole. */
   releaseMappedPages?(view: ArrayBufferView): boolean;
-  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, B: F | Uint16Array, ldb: number, beta: number, C: F, ldc: number, batch: number, strideA: number, strideB: number, strideC: number): void;
-  /** One GEMM whose B is a quantized matrix [rows, cols] (native/gemm/quantized.h); op(B) is all of it. */
-  gemmQuantized(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, codes: Uint8Array, scales: Uint16Array, bits: number, rows: number, cols: number, group: number, beta: number, C: F, ldc: number): void;
   /** GGUF Q8_0 / Q4_0 blocks (a half d, then codeBytes of codes) into a quantized matrix's codes and scales from those offsets (native/gemm/quantized.h). */
   splitBlocks?(blocks: Uint8Array, count: number, codeBytes: number, codes: Uint8Array, codesOffset: number, scales: Uint16Array, scalesOffset: number): void;
-  /** Quantizes float32 values or bfloat16 bits into codes and scales; false when a value or scale cannot be held. */
-  quantizeRows(values: F | Uint16Array, codes: Uint8Array, scales: Uint16Array, bits: number, rows: number, cols: number, group: number): boolean;
   setThreads(n: number): void;
   getThreads(): number;
   setGemmKernel(name: string | null): boolean;
   setBf16Compute(on: boolean): boolean;
   cpuInfo(): { gemmKernel: string; gemmKernels: string[]; tile: string; threads: number; features: string[] };
-  rmsNormForward(x: F, w: F, y: F, rstd: F, rows: number, cols: number, eps: number): void;
-  rmsNormBackward(x: F, w: F, rstd: F, dy: F, dx: F | null, dw: F | null, rows: number, cols: number): void;
-  layerNormForward(x: F, w: F | null, b: F | null, y: F, mean: F, rstd: F, rows: number, cols: number, eps: number): void;
-  layerNormBackward(x: F, w: F | null, mean: F, rstd: F, dy: F, dx: F | null, dw: F | null, db: F | null, unused: null, rows: number, cols: number): void;
-  softmaxForward(x: F, y: F, rows: number, cols: number): void;
-  softmaxBackward(y: F, dy: F, dx: F, rows: number, cols: number): void;
-  logSoftmaxForward(x: F, y: F, rows: number, cols: number): void;
-  logSoftmaxBackward(y: F, dy: F, dx: F, rows: number, cols: number): void;
-  crossEntropyForward(logits: F, targets: Int32Array, loss: F, lse: F, rows: number, vocab: number, ignoreIndex: number): void;
-  crossEntropyBackward(logits: F, targets: Int32Array, lse: F, rowScale: F, dlogits: F, rows: number, vocab: number, ignoreIndex: number): void;
-  attentionForward(s: AttentionShape, q: F, k: F, v: F, keyMask: F | null, out: F, lse: F): void;
-  attentionBackward(s: AttentionShape, q: F, k: F, v: F, keyMask: F | null, out: F, lse: F, dout: F, dq: F | null, dk: F | null, dv: F | null): void;
-  activationForward(kind: number, x: F, y: F, n: number): void;
-  activationBackward(kind: number, x: F, dy: F, dx: F, n: number): void;
-  swigluForward(gate: F, up: F, y: F, n: number): void;
-  swigluBackward(gate: F, up: F, dy: F, dgate: F | null, dup: F | null, n: number): void;
-  binary(op: number, shape: readonly number[], a: F, aStrides: readonly number[], b: F, bStrides: readonly number[], out: F): void;
-  copyStrided(shape: readonly number[], src: F, srcStrides: readonly number[], dst: F): void;
-  ropeRotate(src: F, dst: F, cos: F, sin: F, rows: number, T: number, D: number, direction: number): void;
+  /** Every ActivationKind below Relu (ReLU and tanh run on the TypeScript kernels). */
+  activationForward: Backend<Float32Array>['activationForward'];
+  activationBackward: Backend<Float32Array>['activationBackward'];
+  /** Shapes of up to 8 dimensions (higher ranks run on the TypeScript kernels). */
+  binary: Backend<Float32Array>['binary'];
+  copyStrided: Backend<Float32Array>['copyStrided'];
+}
+
+type F = Float32Array;
+
+/**
+ * What native/addon.cpp exports for the products and the quantizer: their fields one by one, which
+ * only addonOf below calls (Node-API reads positional arguments four times faster than an object's
+ * fields, and a small model's decoding makes a GEMM call per linear layer per token).
+ */
+interface PositionalKernels {
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, B: F | Uint16Array, ldb: number, beta: number, C: F, ldc: number, batch: number, strideA: number, strideB: number, strideC: number): void;
+  gemmQuantized(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, codes: Uint8Array, scales: Uint16Array, bits: number, rows: number, cols: number, group: number, beta: number, C: F, ldc: number): void;
+  quantizeRows(values: F | Uint16Array, codes: Uint8Array, scales: Uint16Array, bits: number, rows: number, cols: number, group: number): boolean;
+}
+type LoadedAddon = Omit<NativeAddon, 'gemm' | 'quantize'> & PositionalKernels;
+
+/** The loaded module with gemm and quantize taking the Backend's argument objects. */
+function addonOf(loaded: LoadedAddon): NativeAddon {
+  const { gemm, gemmQuantized, quantizeRows, ...rest } = loaded;
+  return {
+    ...rest,
+    gemm: (a) => {
+      if (a.B instanceof QuantizedMatrix) {
+        const w = a.B;
+        if (a.batch !== 1 || a.offsetB) throw new GiftjsError('native gemm: a quantized B is one whole matrix, never batched or offset');
+        gemmQuantized(a.transA, a.transB, a.M, a.N, a.K, a.alpha, at(a.A, a.offsetA), a.lda, w.codes, w.scales, w.bits, w.rows, w.cols, w.group, a.beta, a.C, a.ldc);
+      } else {
+        gemm(a.transA, a.transB, a.M, a.N, a.K, a.alpha, at(a.A, a.offsetA), a.lda, at(a.B, a.offsetB), a.ldb, a.beta, a.C, a.ldc, a.batch, a.strideA, a.strideB, a.strideC);
+      }
+    },
+    quantize: (values, q) => quantizeRows(values, q.codes, q.scales, q.bits, q.rows, q.cols, q.group),
+  };
+}
+
+/** A host buffer seen from `offset` elements on (a GEMM operand that starts inside a larger tensor). */
+export function at<T extends Float32Array | Uint16Array>(buffer: T, offset: number | undefined): T {
+  return offset ? (buffer.subarray(offset) as T) : buffer;
 }
 
 /** The installation's root, found when asked (a browser bundle never asks, and has no file URL). */
@@ -74,7 +105,7 @@ export function loadAddon(): { addon: NativeAddon | null; error: string | null; 
       continue;
     }
     try {
-      return (cached = { addon: createRequire(import.meta.url)(path) as NativeAddon, error: null, path });
+      return (cached = { addon: addonOf(createRequire(import.meta.url)(path) as LoadedAddon), error: null, path });
     } catch (err) {
       failures.push(`${path} failed to load: ${(err as Error).message}`);
     }

@@ -47,6 +47,9 @@ export { trainModel, heldOutLoss, DEFAULT_TRAIN_OPTIONS, type TrainOptions, type
 export type { TrainTask } from './train/task.js';
 export { sequenceClassificationTask, type SequenceClassifier } from './train/tasks/sequence_classification.js';
 export { fineTuneClassifier, type ClassifierRunOptions, type ClassifierRunResult } from './train/classifier_run.js';
+export { fineTuneLanguageModel, type LanguageModelRunOptions, type LanguageModelRunResult, type LanguageModelData } from './train/language_model_run.js';
+export { loadExampleFile, type ExampleFile } from './data/example_file.js';
+export { memoryBudget } from './train/memory_estimate.js';
 export { evaluateSequenceClassifier, evaluateImageClassifier, formatMetrics, type ClassificationMetrics } from './eval/classification.js';
 export { imageClassificationTask, collateImages } from './train/tasks/image_classification.js';
 export { fineTuneImageClassifier } from './train/image_classifier_run.js';

@@ -8,12 +8,13 @@ import { evaluatePerplexity } from '../eval/perplexity.js';
 import { evaluateGenerationTask, MAX_NEW_TOKENS, type GenerationTask } from '../eval/tasks.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { intOption, parse, promptTaskOption, requireString } from './args.js';
-import { describeQuantized, loadModelWithAdapter, loadTokenizer, quantizeOption, sequenceLengthOption, requireModelFolder } from './model_loading.js';
+import { loadModelWithAdapter, loadTokenizer, quantizeOption, sequenceLengthOption, requireModelFolder } from './model_loading.js';
 import { evalSequenceClassification } from './seqcls.js';
 import { evalImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
 import { isDataFolder, requireDataFolderFile } from './data_folder.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
+import { describeQuantized } from '../models/registry.js';
 
 export const EVAL_HELP = `gift eval --model <dir|org/name> [--adapter <dir>] --data <file|dir> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
           [--format F] [--template T] [--limit N] [--max-new-tokens N] [--out <dir>] [--memory-limit SIZE] [--quantize int8|int4] [--json]

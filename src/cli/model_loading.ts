@@ -7,7 +7,6 @@ import { ggufModelFolder } from '../models/gguf_import.js';
 import { intOption, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
 import { getBackend } from '../backend/index.js';
-import type { Module } from '../nn/module.js';
 import { QUANT_FORMATS, type QuantFormat } from '../tensor/quantized.js';
 import { loadAdapter } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
@@ -67,10 +66,3 @@ export function quantizeOption(flag: unknown): QuantFormat | undefined {
   return flag as QuantFormat;
 }
 
-/** "int4: 155 matrices, 4.5 GB" -- what a quantized load holds. */
-export function describeQuantized(model: Module): string {
-  const quantized = model.parameters().map((p) => p.quantized).filter((q) => q !== null);
-  const bytes = quantized.reduce((n, q) => n + q.bytes, 0);
-  const formats = [...new Set(quantized.map((q) => q.format))].join('/');
-  return `${formats || 'nothing'} quantized: ${quantized.length} matrices, ${bytes < 1e9 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e9).toFixed(2)} GB`}`;
-}

@@ -4,15 +4,12 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { DATA_FORMATS } from '../data/examples.js';
 import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
-import { loadCausalLM, readModelConfig } from '../models/registry.js';
-import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
+import { readModelConfig } from '../models/registry.js';
 import { METHOD_NAMES, peftMethod } from '../peft/registry.js';
-import { writeTrainingReport } from '../train/report.js';
 import { presetByName, PRESETS } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
-import { DEFAULT_TRAIN_OPTIONS, trainModel, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
+import { DEFAULT_TRAIN_OPTIONS, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
 import { TensorBoardWriter } from '../train/tensorboard.js';
-import { packExamples } from '../data/packing.js';
 import { dataPaths, dataWeights, mixExamples, type DataSource } from '../data/mixing.js';
 import type { Example } from '../data/examples.js';
 import { fileExists } from '../io/files.js';
@@ -20,15 +17,16 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { configYaml, readConfigFile } from './config_file.js';
 import { intOption, layersOption, listOption, numberOption, parse, promptTaskOption, requireString, type Options } from './args.js';
-import { describeQuantized, loadTokenizer, quantizeOption, requireModelFolder, sequenceLengthOption } from './model_loading.js';
+import { loadTokenizer, quantizeOption, requireModelFolder, sequenceLengthOption } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
 import { IMGCLS_TRAIN_HELP, trainImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
 import { dataFolderFile, isDataFolder, requireDataFolderFile } from './data_folder.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
-import { getBackend, setBf16Compute } from '../backend/index.js';
-import { assertFitsInMemory, describeEstimate, estimateCausalLMMemory, frozenBytes, memoryBudget, trainsNoBaseMatrix } from '../train/memory_estimate.js';
+import { getBackend } from '../backend/index.js';
+import { memoryBudget, trainsNoBaseMatrix } from '../train/memory_estimate.js';
+import { fineTuneLanguageModel, type LanguageModelRunResult } from '../train/language_model_run.js';
 
 const D = DEFAULT_TRAIN_OPTIONS;
 
@@ -273,71 +271,28 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     console.error(`mixed ${mixed.examples.length} training examples:\n${mixed.summary.map((l) => `  ${l}`).join('\n')}`);
     train = mixed.examples;
   }
-  const pack = values.pack === true ? maxLength : undefined;
-  if (pack) console.error(`--pack: ${train.length} examples in ${packExamples(train, pack).length} rows of up to ${pack} tokens`);
   const heldOut = typeof values['eval-data'] === 'string' ? await load(values['eval-data'], 'held-out') : undefined;
-
-  // Memory known before it is spent: refused here, naming what would fit, rather than killed while loading.
-  const longest = Math.max(...train.map((e) => e.ids.length), ...(heldOut ?? []).map((e) => e.ids.length));
-  const gradientCheckpointing = values['gradient-checkpointing'] === true;
-  const streamWeights = values['stream-weights'] === true;
-  if (streamWeights && !gradientCheckpointing) throw new GiftjsError('--stream-weights releases each layer\'s weights between the uses gradient checkpointing makes of them: give it with --gradient-checkpointing');
-  const budget = memoryBudget(values['memory-limit'] as string | undefined);
-  const runShape = { command: 'train', batch: options.batchSize, length: longest, gradientCheckpointing, methodConfig, bf16, quantize } as const;
-  const estimate = assertFitsInMemory(modelDir, { ...runShape, streamWeights }, budget, 'gift train');
-  console.error(`memory: about ${describeEstimate(estimate)}`);
-  if (streamWeights) {
-    const whole = frozenBytes(estimateCausalLMMemory(modelDir, runShape)); // every layer's weights at once
-    if (whole > budget.bytes) console.error(`--stream-weights: the weights (${(whole / 1e9).toFixed(1)} GB) are more than the memory this run may use (${(budget.bytes / 1e9).toFixed(1)} GB): the page cache cannot keep them, so each step reads them from disk, three times`);
-  }
-  // A BF16 or F16 checkpoint's frozen matrices stay as stored (what is trained is widened when attached);
-  // when the method trains no base matrix, a GGUF's blocks stay quantized (Q8_0, Q4_0) or bfloat16, and
-  // under --bf16 a float32 checkpoint's matrices are rounded as they are read.
-  const baseFrozen = trainsNoBaseMatrix(methodConfig);
-  const loadStart = performance.now();
-  const model = loadCausalLM(modelDir, { keepStoredDtype: true, keepStoredBlocks: baseFrozen, matricesAsBf16: bf16 && baseFrozen, quantize });
-  console.error(`loaded ${modelDir} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s${quantize ? `; ${describeQuantized(model)}` : ''}`);
-  model.gradientCheckpointing = gradientCheckpointing;
-  model.releaseLayerWeights = streamWeights;
-  const adapter = attachAdapter(model, methodConfig, options.seed, 'command line');
-  const padId = tokenizer.eosTokenId ?? 0;
-  console.error(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);
-  if (bf16) {
-    // After the adapter is attached, so that only what stays frozen is rounded.
-    model.storeFrozenWeightsAsBf16(); // those not rounded as they were read
-    const stored = model.parameters().filter((p) => p.dtype === 'bfloat16').length;
-    const halves = model.parameters().filter((p) => p.dtype === 'float16').length;
-    const dots = setBf16Compute(true); // whether the native kernels have AVX-512 BF16
-    const products = getBackend().name === 'ref' ? 'every product rounded to bf16 as AVX-512 BF16 rounds it (ref emulates it)' : dots ? 'every product on AVX-512 BF16 dot products' : 'this CPU has no AVX-512 BF16, so products widen the bfloat16 weights to float32';
-    console.error(`--bf16: ${stored} frozen weights stored as bfloat16${halves ? ` (${halves} float16 ones kept as stored)` : ''}; ${products}; float32 accumulation, trainable parameters and optimizer state`);
-  }
-
-  const base = { path: String(values.model), architecture: model.config.architecture, naming: model.adapterNaming() }; // a hub id stays a hub id
+  if (values['stream-weights'] === true && values['gradient-checkpointing'] !== true) throw new GiftjsError('--stream-weights releases each layer\'s weights between the uses gradient checkpointing makes of them: give it with --gradient-checkpointing');
   const callbacks = withReporting(progress.callbacks(out), values['report-to'] as string | undefined, out, writeConfig);
-  let result: Awaited<ReturnType<typeof trainModel>>;
   const stopInterrupted = sayWhereAnInterruptLeavesTheRun(out, progress.stop);
+  let run: LanguageModelRunResult;
   try {
-    result = await trainModel({
-      model, adapter, train, heldOut, options, padId, pack, outDir: out, resume: values.resume === true,
-      adapterFiles: () => adapterFileChunks(adapter, base),
-      // bf16 changes the arithmetic, so a checkpoint of one is not resumed by the other (absent when off:
-      // checkpoints written before the flag existed keep their fingerprint).
-      fingerprint: JSON.stringify({ modelDir, dataPath, ...(weights ? { weights } : {}), methodConfig, options, maxLength, task: task ?? null, ...(bf16 ? { bf16 } : {}), ...(quantize ? { quantize } : {}), ...(pack ? { pack } : {}) }),
+    run = await fineTuneLanguageModel({
+      modelDir, baseModelName: String(values.model), // a hub id stays a hub id
+      train, heldOut, method: methodConfig, options, padId: tokenizer.eosTokenId ?? 0, outDir: out,
+      data: { path: dataPath, ...(weights ? { weights } : {}), maxLength, template: task ?? null },
+      pack: values.pack === true ? maxLength : undefined,
+      gradientCheckpointing: values['gradient-checkpointing'] === true, streamWeights: values['stream-weights'] === true,
+      bf16, quantize, memory: memoryBudget(values['memory-limit'] as string | undefined),
       inputs: { model: modelDir, ...Object.fromEntries(paths.map((p, i) => [i === 0 ? 'data' : `data[${i + 1}]`, p])), 'eval-data': values['eval-data'] as string | undefined },
-      callbacks,
+      resume: values.resume === true, callbacks, log: (line: string) => console.error(line), methodSource: 'command line',
     });
   } finally {
-    if (bf16) setBf16Compute(false);
     stopInterrupted();
+    progress.stop();
   }
-  progress.stop();
-
-  await saveAdapterAsync(join(out, 'adapter'), adapter, base);
-  const metrics = writeTrainingReport(out, adapter, result, options, `${adapter.method} on ${modelDir}`, {
-    memory_estimate_mb: Math.round(estimate.bytes / 1e6), peak_rss_mb: Math.round((process.resourceUsage().maxRSS * 1024) / 1e6),
-  });
   console.error(`adapter: ${join(out, 'adapter')}\nmetrics: ${join(out, 'metrics.json')}\nloss curve: ${join(out, 'loss_curve.svg')}`);
-  if (values.json) console.log(JSON.stringify(metrics));
+  if (values.json) console.log(JSON.stringify(run.metrics));
   return 0;
 }
 

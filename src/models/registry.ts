@@ -129,6 +129,14 @@ export function modelFamily(dir: string): ModelFamily {
   return family;
 }
 
+/** "int4 quantized: 155 matrices, 4.5 GB" -- what a quantized load (loadCausalLM's quantize) holds. */
+export function describeQuantized(model: Module): string {
+  const quantized = model.parameters().map((p) => p.quantized).filter((q) => q !== null);
+  const bytes = quantized.reduce((n, q) => n + q.bytes, 0);
+  const formats = [...new Set(quantized.map((q) => q.format))].join('/');
+  return `${formats || 'nothing'} quantized: ${quantized.length} matrices, ${bytes < 1e9 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e9).toFixed(2)} GB`}`;
+}
+
 /** Loads a folder's model, requiring the given kind (a language model where one is needed, ...). */
 export function loadModel(dir: string, kind: ModelKind, options: LoadOptions = {}): Module {
   const family = modelFamily(dir);

@@ -1,0 +1,163 @@
+// Fine-tuning a causal language model end to end, as `gift train` does it and a program can: examples
+// in; the peak memory estimated and refused past the budget before anything is loaded, the model
+// loaded (weights as stored, quantized or in bfloat16), the method attached and trained; the adapter,
+// log, metrics and loss curve out. Reading files and flags is the command's (cli/train.ts).
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { getBackend, setBf16Compute } from '../backend/index.js';
+import type { Example } from '../data/examples.js';
+import { packExamples } from '../data/packing.js';
+import { GiftjsError } from '../errors.js';
+import type { CausalLM } from '../models/causal_lm.js';
+import { describeQuantized, loadCausalLM } from '../models/registry.js';
+import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
+import type { AttachedAdapter } from '../peft/method.js';
+import type { QuantFormat } from '../tensor/quantized.js';
+import type { AvailableMemory } from '../io/system_memory.js';
+import { assertFitsInMemory, describeEstimate, estimateCausalLMMemory, frozenBytes, memoryBudget, trainsNoBaseMatrix, type MemoryEstimate } from './memory_estimate.js';
+import { writeTrainingReport } from './report.js';
+import { trainModel, type TrainCallbacks, type TrainOptions, type TrainResult } from './trainer.js';
+
+/** What the examples were made from: a checkpoint of other data is not resumed (it joins the fingerprint). */
+export interface LanguageModelData {
+  /** The data file(s) as given (several joined by commas). */
+  path: string;
+  /** The mixing weights of several files. */
+  weights?: number[];
+  /** Tokens per example the examples were cut to. */
+  maxLength: number;
+  /** The paper's prompt template the records were formatted with, or null. */
+  template: string | null;
+}
+
+export interface LanguageModelRunOptions {
+  /** A model folder (or a GGUF file, a hub id's downloaded folder). */
+  modelDir: string;
+  /** How the adapter names its base (adapter_config.json's base_model_name_or_path); default modelDir. */
+  baseModelName?: string;
+  train: Example[];
+  /** Held-out examples: their loss is logged at the start, every evalEvery updates and at the end. */
+  heldOut?: Example[];
+  /** The PEFT method's config (method, rank, target_modules, ...). */
+  method: Record<string, unknown>;
+  /** Where the method's config came from, for its error messages (default 'method config'). */
+  methodSource?: string;
+  options: TrainOptions;
+  /** The padding token of the batches (the tokenizer's end of sequence). */
+  padId: number;
+  /** Where adapter/, log.jsonl, metrics.json, loss_curve.svg and checkpoints go. */
+  outDir: string;
+  /** What the examples were made from; absent, a digest of their tokens stands for it. */
+  data?: LanguageModelData;
+  /** Rows of up to this many tokens packed from several examples (TRL's packing); absent: one example a row. */
+  pack?: number;
+  /** Recompute each layer in backward: far less memory, one more forward. */
+  gradientCheckpointing?: boolean;
+  /** With gradientCheckpointing, on a BF16/F16 checkpoint: each layer's mapped weights leave memory after each use. */
+  streamWeights?: boolean;
+  /** Frozen matrices as bfloat16 and every product on bf16 dot products with float32 accumulation (autocast's arithmetic). */
+  bf16?: boolean;
+  /** A quantized frozen base (QLoRA's, mlx-lm's -q); the method must train no base matrix. */
+  quantize?: QuantFormat;
+  /** The memory the run may use; default what the system has available (memoryBudget). */
+  memory?: AvailableMemory;
+  /** The files read, by flag, whose contents a checkpoint fingerprints (TrainRun.inputs). */
+  inputs?: Record<string, string | undefined>;
+  resume?: boolean;
+  callbacks?: TrainCallbacks;
+  /** Progress lines (the estimate, the load, the method's parameters). */
+  log?: (line: string) => void;
+}
+
+export interface LanguageModelRunResult {
+  model: CausalLM;
+  adapter: AttachedAdapter;
+  training: TrainResult;
+  /** metrics.json's contents. */
+  metrics: Record<string, unknown>;
+  estimate: MemoryEstimate;
+}
+
+export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise<LanguageModelRunResult> {
+  const log = o.log ?? (() => {});
+  const gradientCheckpointing = o.gradientCheckpointing === true;
+  const bf16 = o.bf16 === true;
+  if (o.streamWeights && !gradientCheckpointing) throw new GiftjsError('streamWeights releases each layer\'s weights between the uses gradient checkpointing makes of them: set gradientCheckpointing too (--gradient-checkpointing)');
+  if (o.quantize && !trainsNoBaseMatrix(o.method)) {
+    throw new GiftjsError(`quantize freezes the base model's matrices, and method ${String(o.method.method)}${o.method.modules_to_save ? ' with modules_to_save' : ''} trains them; use gift, lora or bitfit, or leave out quantize (--quantize)`);
+  }
+  if (bf16 && getBackend().name === 'webgpu') throw new GiftjsError('bf16 (--bf16) runs on the CPU backends (native, ref); the webgpu backend trains in float32');
+  if (o.train.length === 0) throw new GiftjsError('language modelling: no training examples');
+  if (o.pack) log(`--pack: ${o.train.length} examples in ${packExamples(o.train, o.pack).length} rows of up to ${o.pack} tokens`);
+
+  // Memory known before it is spent: refused here, naming what would fit, rather than killed while loading.
+  const longest = Math.max(...o.train.map((e) => e.ids.length), ...(o.heldOut ?? []).map((e) => e.ids.length));
+  const budget = o.memory ?? memoryBudget(undefined);
+  const runShape = { command: 'train', batch: o.options.batchSize, length: longest, gradientCheckpointing, methodConfig: o.method, bf16, quantize: o.quantize } as const;
+  const estimate = assertFitsInMemory(o.modelDir, { ...runShape, streamWeights: o.streamWeights }, budget, 'gift train');
+  log(`memory: about ${describeEstimate(estimate)}`);
+  if (o.streamWeights) {
+    const whole = frozenBytes(estimateCausalLMMemory(o.modelDir, runShape)); // every layer's weights at once
+    if (whole > budget.bytes) log(`--stream-weights: the weights (${(whole / 1e9).toFixed(1)} GB) are more than the memory this run may use (${(budget.bytes / 1e9).toFixed(1)} GB): the page cache cannot keep them, so each step reads them from disk, three times`);
+  }
+  // A BF16 or F16 checkpoint's frozen matrices stay as stored (what is trained is widened when attached);
+  // when the method trains no base matrix, a GGUF's blocks stay quantized (Q8_0, Q4_0) or bfloat16, and
+  // under bf16 a float32 checkpoint's matrices are rounded as they are read.
+  const baseFrozen = trainsNoBaseMatrix(o.method);
+  const loadStart = performance.now();
+  const model = loadCausalLM(o.modelDir, { keepStoredDtype: true, keepStoredBlocks: baseFrozen, matricesAsBf16: bf16 && baseFrozen, quantize: o.quantize });
+  log(`loaded ${o.modelDir} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s${o.quantize ? `; ${describeQuantized(model)}` : ''}`);
+  model.gradientCheckpointing = gradientCheckpointing;
+  model.releaseLayerWeights = o.streamWeights === true;
+  const adapter = attachAdapter(model, o.method, o.options.seed, o.methodSource ?? 'method config');
+  log(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);
+  if (bf16) {
+    // After the adapter is attached, so that only what stays frozen is rounded.
+    model.storeFrozenWeightsAsBf16(); // those not rounded as they were read
+    const stored = model.parameters().filter((p) => p.dtype === 'bfloat16').length;
+    const halves = model.parameters().filter((p) => p.dtype === 'float16').length;
+    const dots = setBf16Compute(true); // whether the native kernels have AVX-512 BF16
+    const products = getBackend().name === 'ref' ? 'every product rounded to bf16 as AVX-512 BF16 rounds it (ref emulates it)' : dots ? 'every product on AVX-512 BF16 dot products' : 'this CPU has no AVX-512 BF16, so products widen the bfloat16 weights to float32';
+    log(`--bf16: ${stored} frozen weights stored as bfloat16${halves ? ` (${halves} float16 ones kept as stored)` : ''}; ${products}; float32 accumulation, trainable parameters and optimizer state`);
+  }
+
+  const base = { path: o.baseModelName ?? o.modelDir, architecture: model.config.architecture, naming: model.adapterNaming() };
+  let training: TrainResult;
+  try {
+    training = await trainModel({
+      model, adapter, train: o.train, heldOut: o.heldOut, options: o.options, padId: o.padId, pack: o.pack, outDir: o.outDir, resume: o.resume,
+      adapterFiles: () => adapterFileChunks(adapter, base),
+      fingerprint: fingerprintOf(o),
+      inputs: o.inputs,
+      callbacks: o.callbacks,
+    });
+  } finally {
+    if (bf16) setBf16Compute(false);
+  }
+  await saveAdapterAsync(join(o.outDir, 'adapter'), adapter, base);
+  const metrics = writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, {
+    memory_estimate_mb: Math.round(estimate.bytes / 1e6), peak_rss_mb: Math.round((process.resourceUsage().maxRSS * 1024) / 1e6),
+  });
+  return { model, adapter, training, metrics, estimate };
+}
+
+/**
+ * The settings a checkpoint is resumed against, in the order runs have always written them (a
+ * checkpoint of an earlier version resumes). bf16, quantize and pack change the arithmetic or the
+ * batches, so they join it, and only when set: checkpoints written before they existed keep theirs.
+ */
+function fingerprintOf(o: LanguageModelRunOptions): string {
+  const data = o.data ?? { path: `examples sha256:${tokenDigest(o.train)}`, maxLength: Math.max(...o.train.map((e) => e.ids.length)), template: null };
+  return JSON.stringify({
+    modelDir: o.modelDir, dataPath: data.path, ...(data.weights ? { weights: data.weights } : {}), methodConfig: o.method, options: o.options,
+    maxLength: data.maxLength, task: data.template, ...(o.bf16 ? { bf16: true } : {}), ...(o.quantize ? { quantize: o.quantize } : {}), ...(o.pack ? { pack: o.pack } : {}),
+  });
+}
+
+/** The sha256 of the examples' token ids and loss masks, in order. */
+function tokenDigest(examples: Example[]): string {
+  const hash = createHash('sha256');
+  const bytes = (a: Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  for (const e of examples) hash.update(Int32Array.of(e.ids.length)).update(bytes(e.ids)).update(bytes(e.labels));
+  return hash.digest('hex');
+}

@@ -13,7 +13,7 @@ import { listOption } from './args.js';
 import { reportClassifierRun } from './classifier_report.js';
 import { GiftjsError } from '../errors.js';
 
-export const IMGCLS_TRAIN_HELP = `  --task imgcls          image classification on a ViT folder (Hugging Face ViTForImageClassification or timm vit_*):
+export const IMGCLS_TRAIN_HELP = `  A ViT folder (Hugging Face ViTForImageClassification or timm vit_*) trains an image classifier:
     --data/--eval-data/--test-data: a folder with a sub-folder per class, a JSON list of {"image", "label"}, or an
     IDX images file (train-images-idx3-ubyte.gz; its labels file beside it). Images are resized and normalised as the
     folder's preprocessor_config.json says. Default targets: attention.output.dense (timm: attn.proj).`;

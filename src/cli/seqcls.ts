@@ -15,7 +15,7 @@ import { intOption, listOption } from './args.js';
 import { reportClassifierRun } from './classifier_report.js';
 import { GiftjsError } from '../errors.js';
 
-export const SEQCLS_TRAIN_HELP = `  --task seqcls          sequence classification on an encoder (Universal Sentence Encoder Lite; see gift convert use-lite):
+export const SEQCLS_TRAIN_HELP = `  An encoder folder (BERT, RoBERTa, Universal Sentence Encoder Lite: gift convert use-lite) trains a sequence classifier:
     --text-fields a[,b]  the text column(s); two make a sentence pair (default: sentence1,sentence2 | question,sentence | sentence | text)
     --label-field f      the label column (default: label, or score)   --regression   one output, squared error (STS-B)
     --columns a,b,...    column names for a TSV/CSV without a header row (GLUE CoLA)

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { DATA_FORMATS } from '../data/examples.js';
 import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
-import { readModelConfig } from '../models/registry.js';
+import { modelFamily, readModelConfig, type ModelKind } from '../models/registry.js';
 import { METHOD_NAMES, peftMethod } from '../peft/registry.js';
-import { presetByName, PRESETS } from '../train/presets.js';
+import { presetByName, PRESETS, type Preset } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
 import { DEFAULT_TRAIN_OPTIONS, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
 import { TensorBoardWriter } from '../train/tensorboard.js';
 import { dataPaths, dataWeights, mixExamples, type DataSource } from '../data/mixing.js';
-import type { Example } from '../data/examples.js';
+import type { Example, PromptTask } from '../data/examples.js';
 import { fileExists } from '../io/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
@@ -41,8 +41,9 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --eval-data <file>     held-out data (same formats); its loss is logged at the start, every
                          --eval-every updates and at the end
   --format <f>           ${DATA_FORMATS.join(' | ')} (default: detected from the first record)
-  --task <t>             commonsense | math | instruct: the paper's prompt template for LLM-Adapters data;
-                         seqcls / imgcls: sequence / image classification (below)
+  --template <t>         commonsense | math | instruct: the paper's prompt template for LLM-Adapters data
+                         The model folder says what is trained: a language model, a sequence or an image classifier
+                         (below); --task seqcls|imgcls, and --task for --template, are still read for this release
   --method <m>           ${METHOD_NAMES.join(' | ')} (default gift)
   --rank R --alpha A     GIFT / LoRA rank (default 8) and alpha (scale = alpha / rank; GIFT's alpha defaults to R)
   --config <file>, -c    settings from a YAML or JSON file (keys are these flags' names: lr, batch_size,
@@ -104,7 +105,7 @@ function fmtTime(s: number): string {
 const s = { type: 'string' } as const;
 const TRAIN_OPTIONS: Options = {
   config: { type: 'string', short: 'c' },
-  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s,
+  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s,
   epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s,
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
@@ -124,8 +125,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
   // A --config file's settings, overridden by the flags given beside it.
   const fromFile = typeof given.config === 'string' ? readConfigFile(given.config, TRAIN_OPTIONS) : {};
   const values = { ...fromFile, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
-  if (typeof values.data === 'string' && values.task !== 'imgcls') Object.assign(values, dataFolderFiles(values.data, values));
   const modelDir = await requireModelFolder(values, TRAIN_HELP);
+  const preset = typeof values.preset === 'string' ? presetByName(values.preset) : null;
+  const what = whatTheRunTrains(values, modelDir, preset);
+  if (typeof values.data === 'string' && what.kind !== 'image-classifier') Object.assign(values, dataFolderFiles(values.data, values, what.kind));
   const dataPath = requireString(values, 'data', TRAIN_HELP);
   const out = requireString(values, 'out', TRAIN_HELP);
   // What the run resolves beyond the flags (defaults, preset values), filled by runTraining for config.yaml.
@@ -136,27 +139,27 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const settings: Record<string, unknown> = Object.fromEntries(Object.entries(values).filter(([k]) => !NOT_SETTINGS.has(k)));
     writeFileAtomic(join(out, 'config.yaml'), [configYaml({ ...settings, ...resolved })]);
   };
-  return runTraining(values, modelDir, dataPath, out, resolved, writeConfig);
+  return runTraining(values, modelDir, what, preset, dataPath, out, resolved, writeConfig);
 }
 
 /**
  * mlx-lm's data folder: --data dir/ with train.jsonl (or .json, .parquet, .csv, .tsv) and, when
  * present, valid.* and test.* standing in for --eval-data and --test-data unless those are given.
  */
-function dataFolderFiles(data: string, values: Record<string, unknown>): Record<string, string> {
+function dataFolderFiles(data: string, values: Record<string, unknown>, kind: ModelKind): Record<string, string> {
   if (!isDataFolder(data)) return {};
   const files: Record<string, string> = { data: requireDataFolderFile(data, 'train', "as mlx-lm's data folders have") };
   const valid = dataFolderFile(data, 'valid');
   const test = dataFolderFile(data, 'test');
   if (valid && values['eval-data'] === undefined) files['eval-data'] = valid;
-  if (test && values['test-data'] === undefined && values.task === 'seqcls') files['test-data'] = test;
+  if (test && values['test-data'] === undefined && kind === 'sequence-classifier') files['test-data'] = test;
   return files;
 }
 
 
-async function runTraining(values: Record<string, string | boolean | undefined>, modelDir: string, dataPath: string, out: string, resolved: Record<string, unknown>, writeConfig: () => void): Promise<number> {
+async function runTraining(values: Record<string, string | boolean | undefined>, modelDir: string, what: WhatTheRunTrains, preset: Preset | null, dataPath: string, out: string,
+  resolved: Record<string, unknown>, writeConfig: () => void): Promise<number> {
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, ...dataPaths(dataPath, fileExists).map((path) => ({ flag: '--data', path })), { flag: '--eval-data', path: values['eval-data'] as string | undefined }, { flag: '--test-data', path: values['test-data'] as string | undefined }]);
-  const preset = typeof values.preset === 'string' ? presetByName(values.preset) : null;
   if (preset) console.error(`preset ${values.preset}: ${preset.description}\n  note: ${preset.caveat}`);
 
   const d = { ...DEFAULT_TRAIN_OPTIONS, ...(preset?.options ?? {}) };
@@ -192,7 +195,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     ...(preset && preset.method.method === methodName ? preset.method : {}),
     method: methodName,
     rank,
-    target_modules: listOption(values.targets) ?? (preset?.method.target_modules as string[] | undefined) ?? defaultTargets(modelDir, values.task ?? preset?.task),
+    target_modules: listOption(values.targets) ?? (preset?.method.target_modules as string[] | undefined) ?? defaultTargets(modelDir, what.kind),
     layers: layersOption(values.layers),
   };
   refuseFlagsTheMethodIgnores(values, methodName);
@@ -203,8 +206,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
 
   const quantize = quantizeOption(values.quantize);
   if (quantize) {
-    const task = String(values.task ?? preset?.task);
-    if (['seqcls', 'imgcls'].includes(task)) throw new GiftjsError(`--quantize applies to language models so far; --task ${task} keeps a float32 base (leave out --quantize)`);
+    if (what.kind !== 'causal-lm') throw new GiftjsError(`--quantize applies to language models so far; ${what.model} keeps a float32 base (leave out --quantize)`);
     if (values.engine === 'torch') throw new GiftjsError('--quantize is not available with --engine torch');
     if (!trainsNoBaseMatrix(methodConfig)) {
       throw new GiftjsError(`--quantize freezes the base model's matrices, and --method ${methodName}${methodConfig.modules_to_save ? ' with modules_to_save' : ''} trains them; use gift, lora or bitfit, or leave out --quantize`);
@@ -213,32 +215,29 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   }
   const bf16 = values.bf16 === true;
   if (bf16) {
-    const task = String(values.task ?? preset?.task);
-    if (['seqcls', 'imgcls'].includes(task)) throw new GiftjsError(`--bf16 trains language models so far; --task ${task} trains in float32 (leave out --bf16)`);
+    if (what.kind !== 'causal-lm') throw new GiftjsError(`--bf16 trains language models so far; ${what.model} trains in float32 (leave out --bf16)`);
     if (values.engine === 'torch') throw new GiftjsError('--bf16 is not available with --engine torch');
     if (getBackend().name === 'webgpu') throw new GiftjsError('--bf16 runs on the CPU backends (native, ref); the webgpu backend trains in float32 (leave out --bf16)');
   }
-  if (values.engine === 'torch' && ['seqcls', 'imgcls'].includes(String(values.task ?? preset?.task))) {
-    throw new GiftjsError(`--engine torch trains language models; --task ${String(values.task ?? preset?.task)} runs on giftjs's engine`);
+  const classifier = what.kind !== 'causal-lm';
+  if (values.engine === 'torch' && classifier) throw new GiftjsError(`--engine torch trains language models; ${what.model} trains on giftjs's engine`);
+  if (values.regression === true && what.kind !== 'sequence-classifier') throw new GiftjsError(`--regression applies to sequence classifiers (a one-output regression head); ${what.model} is not one`);
+  if (dataPaths(dataPath, fileExists).length > 1 && classifier) throw new GiftjsError(`--data with several files mixes language-modelling data; ${what.model} reads one file`);
+  if (values['stream-weights'] === true && (classifier || values.engine === 'torch')) {
+    throw new GiftjsError(`--stream-weights pages a language model's mapped weights through giftjs's engine; ${values.engine === 'torch' ? '--engine torch' : what.model} does not (leave out --stream-weights)`);
   }
-  const taskName = String(values.task ?? preset?.task);
-  if (values.regression === true && taskName !== 'seqcls') throw new GiftjsError(`--regression applies to --task seqcls (a one-output regression head); this run is ${taskName === 'undefined' ? 'language modelling' : `--task ${taskName}`}`);
-  if (dataPaths(dataPath, fileExists).length > 1 && ['seqcls', 'imgcls'].includes(taskName)) throw new GiftjsError(`--data with several files mixes language-modelling data; --task ${taskName} reads one file`);
-  if (values['stream-weights'] === true && (['seqcls', 'imgcls'].includes(taskName) || values.engine === 'torch')) {
-    throw new GiftjsError(`--stream-weights pages a language model's mapped weights through giftjs's engine; ${values.engine === 'torch' ? '--engine torch' : `--task ${taskName}`} does not (leave out --stream-weights)`);
-  }
-  if (values.pack === true && ['seqcls', 'imgcls'].includes(taskName)) throw new GiftjsError(`--pack packs language-modelling examples; --task ${taskName} classifies one example per row (leave out --pack)`);
+  if (values.pack === true && classifier) throw new GiftjsError(`--pack packs language-modelling examples; ${what.model} classifies one example per row (leave out --pack)`);
   const progress = progressReporter();
-  if (taskName === 'imgcls') {
+  if (what.kind === 'image-classifier') {
     return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: { ...progress.callbacks(out), onStart: writeConfig }, onDone: progress.stop });
   }
-  if (taskName === 'seqcls') {
+  if (what.kind === 'sequence-classifier') {
     return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: { ...progress.callbacks(out), onStart: writeConfig }, onDone: progress.stop });
   }
   const tokenizer = loadTokenizer(modelDir);
   maxLength = sequenceLengthOption(modelDir, values['max-length'], 512);
   resolved['max-length'] = maxLength;
-  const task = promptTaskOption((values.task as string | undefined) ?? preset?.task, 'task', ['seqcls', 'imgcls']);
+  const task = what.template;
   const load = async (path: string, label: string) => {
     const set = await loadExampleFile(path, tokenizer, { format: (values.format as string | undefined) ?? preset?.format, maxLength, task });
     console.error(`${label}: ${describeExampleFile(path, set, maxLength, task)}`);
@@ -329,9 +328,46 @@ function reportToOption(flag: string | undefined): 'tensorboard' | 'none' {
 }
 
 /** The model's own default targets (a causal LM's config says them), else the paper's q_proj,v_proj. */
-function defaultTargets(modelDir: string, task: unknown): string[] {
-  if (task === 'seqcls' || task === 'imgcls') return ['q_proj', 'v_proj'];
+function defaultTargets(modelDir: string, kind: ModelKind): string[] {
+  if (kind !== 'causal-lm') return ['q_proj', 'v_proj'];
   return readModelConfig(modelDir).defaultTargets;
+}
+
+/** What a run trains: the model folder's kind, and the prompt template of a language model's records. */
+interface WhatTheRunTrains {
+  kind: ModelKind;
+  /** "<dir>, a sequence classifier (bert)": the model as messages name it. */
+  model: string;
+  template: PromptTask | undefined;
+}
+
+const KIND_WORDS: Record<ModelKind, string> = { 'causal-lm': 'a language model', 'sequence-classifier': 'a sequence classifier', 'image-classifier': 'an image classifier' };
+/** The --task values that name a model kind (the folder says it now; they stay accepted when they agree). */
+const KIND_TASKS: Record<string, ModelKind> = { seqcls: 'sequence-classifier', imgcls: 'image-classifier' };
+
+/**
+ * The model kind comes from the folder (its config.json's family); --template names a language
+ * model's prompt template. --task, which named both, keeps working for this release: --task seqcls
+ * / imgcls where it agrees with the folder, --task commonsense|math|instruct as --template, with a note.
+ */
+function whatTheRunTrains(values: Record<string, unknown>, modelDir: string, preset: Preset | null): WhatTheRunTrains {
+  const family = modelFamily(modelDir);
+  const kind = family.kind;
+  const model = `${modelDir}, ${KIND_WORDS[kind]} (${family.name})`;
+  let template = promptTaskOption(values.template, 'template');
+  const task = values.task;
+  if (typeof task === 'string' && Object.hasOwn(KIND_TASKS, task)) {
+    if (KIND_TASKS[task] !== kind) throw new GiftjsError(`--task ${task} trains ${KIND_WORDS[KIND_TASKS[task]!]}, and --model is ${model}; leave out --task: the model folder says what it trains`);
+  } else if (task !== undefined) {
+    const named = promptTaskOption(task, 'task', Object.keys(KIND_TASKS));
+    if (template !== undefined && template !== named) throw new GiftjsError(`--task ${String(task)} and --template ${template} name two prompt templates; give --template alone`);
+    console.error(`note: --task ${String(task)} names a prompt template, which is --template ${String(task)} now (--task keeps working for this release)`);
+    template = named;
+  }
+  if (preset && preset.modelKind !== kind) throw new GiftjsError(`--preset ${String(values.preset)} trains ${KIND_WORDS[preset.modelKind]}, and --model is ${model}`);
+  template ??= preset?.template;
+  if (template !== undefined && kind !== 'causal-lm') throw new GiftjsError(`--template ${template} formats a language model's records; --model is ${model}`);
+  return { kind, model, template };
 }
 
 /** The flags that set a method's config fields (PeftMethod.settings). */

@@ -1,6 +1,7 @@
 // Presets: the paper's settings for its tasks (the paper's protocols: arXiv 2312.00700 v4 and its released configurations), applied before
 // any explicit flag, which overrides them.
 import type { PromptTask } from '../data/examples.js';
+import type { ModelKind } from '../models/registry.js';
 import type { TrainOptions } from './trainer.js';
 import { GiftjsError } from '../errors.js';
 
@@ -8,7 +9,10 @@ export interface Preset {
   description: string;
   method: Record<string, unknown>;
   options: Partial<TrainOptions>;
-  task?: PromptTask | 'seqcls' | 'imgcls';
+  /** The kind of model folder the preset trains (its family's kind). */
+  modelKind: ModelKind;
+  /** The paper's prompt template for LLM-Adapters records (language models). */
+  template?: PromptTask;
   format?: 'llm-adapters' | 'text';
   /** Sequence classification: which columns hold the texts and the label, a header for headerless TSV, regression. */
   seqcls?: { textFields: string[]; labelField: string; columns?: string[]; regression?: boolean };
@@ -22,17 +26,17 @@ const LLAMA_OPTIONS: Partial<TrainOptions> = { lr: 2.5e-4, batchSize: 8, gradAcc
 export const PRESETS: Record<string, Preset> = {
   'commonsense-llama': {
     description: "Commonsense reasoning on Llama (paper: Commonsense170k, 6 epochs): GIFT rank 64 on q_proj,v_proj, lr 2.5e-4, batch 8 x 4, warmup 0.1, linear, wd 0",
-    method: LLAMA_GIFT, options: LLAMA_OPTIONS, task: 'commonsense', format: 'llm-adapters',
+    method: LLAMA_GIFT, options: LLAMA_OPTIONS, modelKind: 'causal-lm', template: 'commonsense', format: 'llm-adapters',
     caveat: 'The paper trains on Commonsense170k (not shipped with giftjs; bring it in the LLM-Adapters JSON format) for 6 epochs on 7-8B models, which takes GPUs: on a CPU, use a smaller model or data, such as the BoolQ, ARC or OBQA training sets.',
   },
   'math-llama': {
     description: 'Arithmetic reasoning on Llama (paper: math_10k): GIFT rank 64 on q_proj,v_proj, lr 2.5e-4, batch 8 x 4, warmup 0.1, linear, wd 0, 6 epochs (12 for GSM8K tuning)',
-    method: LLAMA_GIFT, options: LLAMA_OPTIONS, task: 'math', format: 'llm-adapters',
+    method: LLAMA_GIFT, options: LLAMA_OPTIONS, modelKind: 'causal-lm', template: 'math', format: 'llm-adapters',
     caveat: 'The paper trains on math_10k (not shipped with giftjs; bring it in the LLM-Adapters JSON format); a 7-8B model does not train on a few CPU cores in reasonable time.',
   },
   'instruct-llama': {
     description: 'Instruction tuning on Llama (paper: UltraFeedback on Llama-2 7B): GIFT rank 64 on q_proj,v_proj, Alpaca template, lr 2.5e-4, batch 8 x 4, warmup 0.1',
-    method: LLAMA_GIFT, options: { ...LLAMA_OPTIONS, epochs: 3 }, task: 'instruct', format: 'llm-adapters',
+    method: LLAMA_GIFT, options: { ...LLAMA_OPTIONS, epochs: 3 }, modelKind: 'causal-lm', template: 'instruct', format: 'llm-adapters',
     caveat: 'The paper evaluates with AlpacaEval, judged by GPT-4, which giftjs does not run; bring UltraFeedback (or other instruction data) in the LLM-Adapters JSON format.',
   },
 };
@@ -46,7 +50,7 @@ const GLUE_CAVEAT = 'The paper fine-tunes RoBERTa-base/large at max length 512, 
 
 const glue = (name: string, metric: string, seqcls: NonNullable<Preset['seqcls']>, epochs = 1): Preset => ({
   description: `GLUE ${name} (${metric}) on a sentence encoder: GIFT rank 32 on query,value, lr 1e-3, batch 32, warmup 0.06, linear, wd 0, ${epochs} epoch(s), head trained with the same lr`,
-  method: GLUE_GIFT, options: { ...GLUE_OPTIONS, epochs }, task: 'seqcls', seqcls, caveat: GLUE_CAVEAT,
+  method: GLUE_GIFT, options: { ...GLUE_OPTIONS, epochs }, modelKind: 'sequence-classifier', seqcls, caveat: GLUE_CAVEAT,
 });
 
 PRESETS['glue-sst2'] = glue('SST-2', 'accuracy', { textFields: ['sentence'], labelField: 'label' });
@@ -59,7 +63,7 @@ PRESETS['vit-gift'] = {
   description: 'Image classification on ViT (paper: FGVC on ViT-B/16): GIFT rank 16 on attention.output.dense + the head, lr 1e-4, batch 64, 100 epochs, cosine with 10 warmup epochs, wd 0',
   method: { method: 'gift', rank: 16, target_modules: ['attention.output.dense'] },
   options: { lr: 1e-4, batchSize: 64, epochs: 100, warmupRatio: 0.1, scheduler: 'cosine', weightDecay: 0 },
-  task: 'imgcls',
+  modelKind: 'image-classifier',
   caveat: 'The paper uses FGVC/VTAB images and ImageNet-21k ViT-B/16 weights (neither ships with giftjs); the cosine schedule ends at 0 (the paper: 1e-6), and drop-path 0.1 is not applied.',
 };
 

@@ -59,7 +59,7 @@ test('flags the method or the task does not read are refused, naming where they 
   refused(train('s', '--method', 'lora', '--share', 'input-size'), /--share does not apply to --method lora \(it sets share of gift\)/);
   refused(train('r', '--method', 'full'), /--rank does not apply to --method full/);
   refused(train('h', '--head-lr', '1e-3'), /headLr \(--head-lr\) is set, but this run trains no head \(gift trains gift\.q_proj\.phi/);
-  refused(train('g', '--regression'), /--regression applies to --task seqcls .*this run is language modelling/);
+  refused(train('g', '--regression'), /--regression applies to sequence classifiers \(a one-output regression head\); .*llama3-scaled-tied, a language model \(llama\) is not one/);
   refused(gift('eval', '--model', MODEL, '--data', data, '--limit', '2'), /--limit applies to --task commonsense, math; --task lm does not read it/);
   refused(gift('eval', '--model', MODEL, '--data', data, '--out', join(dir, 'evalout')), /--out applies to --task commonsense, math, seqcls, imgcls; --task lm does not read it/);
   refused(gift('eval', '--model', MODEL, '--data', data, '--limit', '0', '--task', 'math'), /--limit must be an integer >= 1, got '0'/);

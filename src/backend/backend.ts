@@ -223,6 +223,14 @@ export interface Backend<F extends DeviceBuffer = DeviceBuffer> {
    * reference then says which). Absent: the reference quantizes.
    */
   quantize?(values: F | Uint16Array, q: QuantizedMatrix): boolean;
+  /**
+   * Every product of gemm and attention on bf16 dot products from now until turned off (float32
+   * operands rounded to bfloat16 to nearest even, bfloat16 weights read as stored, float32
+   * accumulation), as PyTorch's autocast multiplies: a capability of the backend. Returns whether
+   * the CPU's own bf16 instructions run them (ref emulates them value for value and answers false).
+   * Absent where a backend computes in float32 only (WebGPU).
+   */
+  setBf16Compute?(on: boolean): boolean;
   /** buffer[0..n) *= s, the product taken in float64 and rounded once. */
   scaleInPlace(buffer: F, s: number, n: number): void;
   /** One AdamW update of w from its gradient, with the moments m and v updated in place. */

@@ -4,7 +4,6 @@ import type { Backend, BackendName } from './backend.js';
 import { loadAddon, type NativeAddon } from './native/binding.js';
 import { createNativeBackend } from './native/index.js';
 import { refBackend } from './ref/index.js';
-import { setBf16ComputeFlag } from './bf16_compute.js';
 import { GiftjsError } from '../errors.js';
 
 let current: Backend | null = null;
@@ -90,13 +89,16 @@ export async function withBackendAsync<T>(backend: BackendName | Backend, fn: ()
 }
 
 /**
- * Multiplies bfloat16 weights with bf16 dot products: the activations are rounded to bf16 too,
- * products accumulate in float32 (AVX-512 BF16 on the native backend, emulated exactly by ref).
- * Returns whether the native backend has the instructions (ref always follows the flag).
+ * The current backend's products on bf16 dot products (Backend.setBf16Compute): the activations are
+ * rounded to bf16 too, products accumulate in float32 (AVX-512 BF16 on the native backend, emulated
+ * exactly by ref). Returns whether the CPU's instructions run them; turning it on is refused on a
+ * backend that computes in float32 only.
  */
 export function setBf16Compute(on: boolean): boolean {
-  setBf16ComputeFlag(on);
-  return nativeAddon()?.setBf16Compute(on) ?? false;
+  const backend = getBackend();
+  if (backend.setBf16Compute) return backend.setBf16Compute(on);
+  if (on) throw new GiftjsError(`bf16 compute: the ${backend.name} backend computes in float32 only (train without --bf16)`);
+  return false;
 }
 
 /** Threads used by native kernels (the ref backend is single-threaded). */

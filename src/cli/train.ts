@@ -217,7 +217,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   if (bf16) {
     if (what.kind !== 'causal-lm') throw new GiftjsError(`--bf16 trains language models so far; ${what.model} trains in float32 (leave out --bf16)`);
     if (values.engine === 'torch') throw new GiftjsError('--bf16 is not available with --engine torch');
-    if (getBackend().name === 'webgpu') throw new GiftjsError('--bf16 runs on the CPU backends (native, ref); the webgpu backend trains in float32 (leave out --bf16)');
+    if (!getBackend().setBf16Compute) throw new GiftjsError(`--bf16 runs on the CPU backends (native, ref); the ${getBackend().name} backend trains in float32 (leave out --bf16)`);
   }
   const classifier = what.kind !== 'causal-lm';
   if (values.engine === 'torch' && classifier) throw new GiftjsError(`--engine torch trains language models; ${what.model} trains on giftjs's engine`);

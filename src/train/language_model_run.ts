@@ -86,7 +86,7 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
   if (o.quantize && !trainsNoBaseMatrix(o.method)) {
     throw new GiftjsError(`quantize freezes the base model's matrices, and method ${String(o.method.method)}${o.method.modules_to_save ? ' with modules_to_save' : ''} trains them; use gift, lora or bitfit, or leave out quantize (--quantize)`);
   }
-  if (bf16 && getBackend().name === 'webgpu') throw new GiftjsError('bf16 (--bf16) runs on the CPU backends (native, ref); the webgpu backend trains in float32');
+  if (bf16 && !getBackend().setBf16Compute) throw new GiftjsError(`bf16 (--bf16) runs on the CPU backends (native, ref); the ${getBackend().name} backend trains in float32`);
   if (o.train.length === 0) throw new GiftjsError('language modelling: no training examples');
   if (o.pack) log(`--pack: ${o.train.length} examples in ${packExamples(o.train, o.pack).length} rows of up to ${o.pack} tokens`);
 

@@ -189,18 +189,24 @@ test('bf16 compute: native and ref attention round the same operands to bf16, fo
       return result;
     };
     const f32 = withBackend('native', run);
-    setBf16Compute(true);
-    try {
-      const native = withBackend('native', run);
-      const ref = withBackend('ref', run);
+    // bf16 compute is each backend's own switch.
+    const withBf16 = (backend: 'native' | 'ref') => withBackend(backend, () => {
+      setBf16Compute(true);
+      try {
+        return run();
+      } finally {
+        setBf16Compute(false);
+      }
+    });
+    {
+      const native = withBf16('native');
+      const ref = withBf16('ref');
       native.forEach((values, j) => {
         assertClose(values, ref[j]!, `bf16 block case ${i}, ${['output', 'dq', 'dk', 'dv'][j]}: native vs ref`, 5e-4, 5e-3);
       });
       // bf16 products really ran: they differ from float32 by about bf16's precision.
       assert.ok(native[0]!.some((x, j) => Math.abs(x - f32[0]![j]!) > 1e-4), `bf16 block case ${i}: the output changed`);
       assertClose(native[0]!, f32[0]!, `bf16 block case ${i}: output within bf16 precision of float32`, 3e-2, 3e-2);
-    } finally {
-      setBf16Compute(false);
     }
   });
 });

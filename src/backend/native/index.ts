@@ -25,6 +25,7 @@ export function createNativeBackend(addon: NativeAddon): Backend<Float32Array> {
       shape.length > MAX_NATIVE_RANK ? refBinary(op, shape, a, as, b, bs, out) : addon.binary(op, shape, a, as, b, bs, out),
     copyStrided: (shape, src, ss, dst) =>
       shape.length > MAX_NATIVE_RANK ? refCopyStrided(shape, src, ss, dst) : addon.copyStrided(shape, src, ss, dst),
+    setBf16Compute: (on) => addon.setBf16Compute(on),
     ...hostBookkeeping(),
     copyBlocks: (src, srcOffset, srcStride, dst, dstOffset, dstStride, blocks, blockLength) =>
       copyBlocksThreaded(addon, src, srcOffset, srcStride, dst, dstOffset, dstStride, blocks, blockLength),

@@ -1,4 +1,5 @@
 // The `ref` backend: every kernel in plain TypeScript. Runs anywhere; the oracle for `native`.
+import { setBf16ComputeFlag } from '../bf16_compute.js';
 import type { Backend } from '../backend.js';
 import { refActivationBackward, refActivationForward, refSwigluBackward, refSwigluForward } from './activations.js';
 import { refAttentionBackward, refAttentionForward } from './attention.js';
@@ -39,6 +40,10 @@ export const refBackend: Backend<Float32Array> = {
   binary: refBinary,
   copyStrided: refCopyStrided,
   ropeRotate: refRopeRotate,
+  setBf16Compute: (on) => {
+    setBf16ComputeFlag(on);
+    return false; // emulated
+  },
   ...hostBookkeeping(),
 };
 

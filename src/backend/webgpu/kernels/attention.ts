@@ -6,7 +6,6 @@
 // its group), so every output is written by exactly one workgroup, without atomics.
 /// <reference types="@webgpu/types" />
 import type { AttentionShape, DeviceBuffer } from '../../backend.js';
-import { bf16ComputeEnabled } from '../../bf16_compute.js';
 import { defineKernel, gridFor, rowGrid } from '../kernel.js';
 import type { KernelRunner } from '../runner.js';
 import { gpuBufferOf } from '../memory.js';
@@ -262,7 +261,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 function checkShape(s: AttentionShape): void {
   if (s.D > MAX_HEAD_DIM) throw new GiftjsError(`webgpu attention: head size ${s.D} is above the ${MAX_HEAD_DIM} this kernel supports`);
   if (s.H % s.Hkv !== 0) throw new GiftjsError(`webgpu attention: ${s.H} query heads do not split into ${s.Hkv} key/value heads`);
-  if (bf16ComputeEnabled()) throw new GiftjsError('webgpu attention: bf16 compute is not implemented on WebGPU; train in float32');
 }
 
 function shapeParams(s: AttentionShape, keyMask: DeviceBuffer | null) {

@@ -167,6 +167,42 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
   });
 }
 
+namespace {
+
+// NaN in the gradient as products over every key spread it (PyTorch's math and the ref backend): a
+// query row whose probabilities are NaN (a NaN score) or whose rowsum(dO * O) is NaN reaches every key
+// of its key/value head in dK (and, for NaN probabilities, in dV), masked keys too (0 * NaN), and a NaN
+// in dO reaches every key's dV in its column. The blocks of attentionBackward skip masked keys, which
+// keeps their gradient finite; this marks them for the rows of batch b that read key/value head hk.
+void spreadNaN(const AttentionShape& s, std::size_t b, std::size_t hk, const float* out, const float* lse,
+               const float* dout, float* dk, float* dv) {
+  const std::size_t group = s.H / s.Hkv;
+  bool dkAll = false, dvAll = false;
+  thread_local std::vector<char> dvColumn;
+  dvColumn.assign(s.D, 0);
+  bool anyColumn = false;
+  for (std::size_t g = 0; g < group; ++g) {
+    for (std::size_t t = 0; t < s.T; ++t) {
+      const std::size_t row = (b * s.H + hk * group + g) * s.T + t;
+      if (std::isnan(lse[row])) dkAll = dvAll = true;
+      const float* gr = dout + row * s.D;
+      if (std::isnan(dotOf(gr, out + row * s.D, s.D))) dkAll = true;
+      for (std::size_t d = 0; d < s.D; ++d)
+        if (std::isnan(gr[d])) dvColumn[d] = anyColumn = true;
+    }
+  }
+  const std::size_t values = s.S * s.D;
+  if (dk && dkAll) std::fill(dk, dk + values, NAN);
+  if (!dv) return;
+  if (dvAll) std::fill(dv, dv + values, NAN);
+  else if (anyColumn)
+    for (std::size_t j = 0; j < s.S; ++j)
+      for (std::size_t d = 0; d < s.D; ++d)
+        if (dvColumn[d]) dv[j * s.D + d] = NAN;
+}
+
+}  // namespace
+
 void attentionBackward(const AttentionShape& s, const float* q, const float* k, const float* v,
                        const float* keyMask, const float* out, const float* lse,
                        const float* dout, float* dq, float* dk, float* dv) {
@@ -266,6 +302,7 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
         for (std::size_t i = 0; i < headKV; ++i) dst[i] += src[i];
       }
     }
+    spreadNaN(s, b, hk, out, lse, dout, dk ? dk + task * headKV : nullptr, dv ? dv + task * headKV : nullptr);
   });
 }
 

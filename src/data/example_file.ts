@@ -23,7 +23,7 @@ export async function loadExampleFile(path: string, tokenizer: Tokenizer, o: Exa
   const records = await loadRecords(path);
   if (records.length === 0) throw new GiftjsError(`${path}: no records`);
   const format = (o.format ?? detectFormat(records[0]!)) as DataFormat;
-  if (!DATA_FORMATS.includes(format)) throw new GiftjsError(`--format must be one of ${DATA_FORMATS.join(', ')}, got '${format}'`);
+  if (!DATA_FORMATS.includes(format)) throw new GiftjsError(`format (--format) must be one of ${DATA_FORMATS.join(', ')}, got '${format}'`);
   const set = buildExamples(records, tokenizer, { format, maxLength: o.maxLength, task: o.task });
   return { ...set, records: records.length, format };
 }

@@ -15,9 +15,9 @@ export interface DataSource {
 
 export function mixExamples(sources: readonly DataSource[], weights: readonly number[] | null, seed: number): { examples: Example[]; summary: string[] } {
   if (!weights) return { examples: sources.flatMap((s) => s.examples), summary: sources.map((s) => `${s.path}: ${s.examples.length} examples`) };
-  if (weights.length !== sources.length) throw new GiftjsError(`--data-weights gives ${weights.length} weights for ${sources.length} data files`);
+  if (weights.length !== sources.length) throw new GiftjsError(`mixing weights (--data-weights): ${weights.length} weights for ${sources.length} data files`);
   if (weights.some((w) => !(w >= 0) || !Number.isFinite(w)) || !(weights.reduce((a, b) => a + b, 0) > 0)) {
-    throw new GiftjsError(`--data-weights must be non-negative numbers, not all 0, got ${weights.join(',')}`);
+    throw new GiftjsError(`mixing weights (--data-weights) must be non-negative numbers, not all 0, got ${weights.join(',')}`);
   }
   const sum = weights.reduce((a, b) => a + b, 0);
   const total = sources.reduce((n, s) => n + s.examples.length, 0);

@@ -22,7 +22,7 @@ export function packExamples(examples: readonly Example[], maxLength: number): P
   let current: Example[] = [];
   let length = 0;
   for (const e of examples) {
-    if (e.ids.length > maxLength) throw new GiftjsError(`packing: an example of ${e.ids.length} tokens is longer than --max-length ${maxLength}`);
+    if (e.ids.length > maxLength) throw new GiftjsError(`packing: an example of ${e.ids.length} tokens is longer than the rows' maxLength (--max-length) ${maxLength}`);
     if (length + e.ids.length > maxLength && current.length > 0) {
       rows.push({ examples: current, ids: { length } });
       current = [];

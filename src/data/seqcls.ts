@@ -33,7 +33,7 @@ const LABEL_FIELD_CANDIDATES = ['label', 'score'];
 export function detectSeqClsFields(record: DataRecord): { textFields: string[]; labelField: string | null } {
   const v = record.value;
   const textFields = TEXT_FIELD_CANDIDATES.find((fs) => fs.every((f) => typeof v[f] === 'string'));
-  if (!textFields) throw new GiftjsError(`${record.where}: no text field found (tried ${TEXT_FIELD_CANDIDATES.map((f) => f.join('+')).join(', ')}); name them with --text-fields`);
+  if (!textFields) throw new GiftjsError(`${record.where}: no text field found (tried ${TEXT_FIELD_CANDIDATES.map((f) => f.join('+')).join(', ')}); name them with textFields (--text-fields)`);
   return { textFields, labelField: LABEL_FIELD_CANDIDATES.find((f) => f in v) ?? null };
 }
 
@@ -46,7 +46,7 @@ export function labelSpaceOf(records: DataRecord[], labelField: string, regressi
     const v = Object.hasOwn(r.value, labelField) ? r.value[labelField] : undefined;
     if (v === undefined || v === null || v === '') {
       const fields = Object.keys(r.value).slice(0, 8).join(', ');
-      throw new GiftjsError(`${r.where}: no label: field '${labelField}' is ${v === undefined ? 'missing' : JSON.stringify(v)} (the record's fields: ${fields}); name the label column with --label-field`);
+      throw new GiftjsError(`${r.where}: no label: field '${labelField}' is ${v === undefined ? 'missing' : JSON.stringify(v)} (the record's fields: ${fields}); name the label column with labelField (--label-field)`);
     }
     if (typeof v === 'object') throw new GiftjsError(`${r.where}: label '${labelField}' is ${JSON.stringify(v)}, not a name or a number`);
   }

@@ -26,6 +26,8 @@ export interface SequenceClassifier {
   readonly numLabels: number;
   /** True when the head was made fresh (the checkpoint had none of this size). */
   readonly newHead?: boolean;
+  /** A sentence pair is two texts encoded alone, the head reading [u, v, (u-v)^2, u*v] (USE Lite); absent or false: one sequence. */
+  readonly pairHead?: boolean;
   logits(input: EncoderInput): Tensor;
 }
 

@@ -14,6 +14,8 @@ import { Module } from './module.js';
  */
 export interface LinearAdapter {
   forward(x: Tensor, base: Linear): Tensor;
+  /** Reseeds the adapter's randomness (LoRA's dropout) before each training step, so a resumed run draws what it would have. */
+  reseed?(seed: number): void;
 }
 
 /** y = x W^T + b with W [out, in], initialised like torch.nn.Linear (Kaiming-uniform). */

@@ -31,6 +31,14 @@ export abstract class Module {
     return null;
   }
 
+  /**
+   * The modules that make up the model's task head (trained beside an adapter as modules_to_save, at
+   * --head-lr), or null for the conventional names: lm_head, classifier, score.
+   */
+  headModules(): string[] | null {
+    return null;
+  }
+
   /** Sets training mode on this module and every module under it. */
   train(mode = true): this {
     for (const [, m] of this.namedModules()) m.training = mode;

@@ -73,7 +73,7 @@ export function readCheckpointState(dir: string): SavedCheckpointState {
   verifyWrittenFiles(dir, ['trainer_state.json', 'state.safetensors']);
   const raw = readJsonFile(path);
   const bad = (field: string, allowed: string): never => {
-    throw new GiftjsError(`${path}: '${field}' is ${JSON.stringify(raw[field]) ?? 'missing'}; it must be ${allowed} (the checkpoint is damaged; resume from another one, or start afresh in a new --out)`);
+    throw new GiftjsError(`${path}: '${field}' is ${JSON.stringify(raw[field]) ?? 'missing'}; it must be ${allowed} (the checkpoint is damaged; resume from another one, or start afresh in another outDir, --out)`);
   };
   const positiveInt = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
   if (!positiveInt(raw.step)) bad('step', 'an integer >= 1');
@@ -178,10 +178,10 @@ export function loadCheckpoint(dir: string, trainable: [string, Tensor][], optim
     throw new GiftjsError(`${dir}: this checkpoint was made with different settings; resume with the same arguments`);
   }
   if (changed.length > 0) {
-    throw new GiftjsError(`${dir}: --resume continues a run with its own settings and inputs, and these differ: ${changed.join('; ')}. Only the length (--max-steps, --epochs) and --eval-every / --save-every / --save-total-limit may change; use another --out for a new run`);
+    throw new GiftjsError(`${dir}: resume (--resume) continues a run with its own settings and inputs, and these differ: ${changed.join('; ')}. Only the length (maxSteps, epochs: --max-steps, --epochs) and evalEvery / saveEvery / saveTotalLimit (--eval-every / --save-every / --save-total-limit) may change; use another outDir (--out) for a new run`);
   }
   const statePath = join(dir, 'state.safetensors');
-  if (!existsSync(statePath)) throw new GiftjsError(`${statePath} is missing: the checkpoint ${dir} is incomplete (resume from another one, or start afresh in a new --out)`);
+  if (!existsSync(statePath)) throw new GiftjsError(`${statePath} is missing: the checkpoint ${dir} is incomplete (resume from another one, or start afresh in another outDir, --out)`);
   const file = SafetensorsFile.open(statePath);
   try {
     // Values are checked before any reaches the model or the optimizer: shapes as the run's, every

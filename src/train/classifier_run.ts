@@ -77,11 +77,11 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
   const detected = detectSeqClsFields(o.train[0]!);
   const textFields = o.textFields ?? detected.textFields;
   const labelField = o.labelField ?? detected.labelField;
-  if (!labelField) throw new GiftjsError(`${o.train[0]!.where}: no label field found (tried label, score); name it with --label-field`);
+  if (!labelField) throw new GiftjsError(`${o.train[0]!.where}: no label field found (tried label, score); name it with labelField (--label-field)`);
   const labels = labelSpaceOf(o.train, labelField, o.regression ?? false);
   const seen = new Set(o.train.map((r) => String(r.value[labelField])));
   if (labels.kind === 'classification' && seen.size < 2) {
-    throw new GiftjsError(`the training data's ${o.train.length} records all have the label ${JSON.stringify([...seen][0])} (field '${labelField}'): a classifier needs examples of at least two classes (or --regression for a number to predict)`);
+    throw new GiftjsError(`the training data's ${o.train.length} records all have the label ${JSON.stringify([...seen][0])} (field '${labelField}'): a classifier needs examples of at least two classes (or regression, --regression, for a number to predict)`);
   }
   const tokenizer = Tokenizer.fromFolder(o.modelDir);
   const maxLength = o.maxLength ?? 128;
@@ -98,7 +98,7 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
   log(`labels: ${labels.kind === 'regression' ? `regression on '${labelField}'` : labels.names.join(', ')}`);
 
   const model = loadSequenceClassifier(o.modelDir, numLabels, o.options.seed, textFields.length === 2);
-  const pairHead = (model as { pairHead?: boolean }).pairHead === true;
+  const pairHead = model.pairHead === true;
   if (pairHead) log('pairs: each text encoded alone, the head reads [u, v, (u-v)^2, u*v] of the two embeddings');
   log(`head: ${model.newHead ? `new, ${numLabels} output(s), seeded` : 'the checkpoint\'s own'}`);
   const config = withTrainedHead(o.method);

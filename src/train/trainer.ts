@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Example } from '../data/examples.js';
 import type { CausalLM } from '../models/causal_lm.js';
 import type { Module } from '../nn/module.js';
+import { Linear } from '../nn/layers.js';
 import { scale } from '../ops/elementwise.js';
 import { headParameterNames } from '../peft/baselines/model.js';
 import type { AttachedAdapter } from '../peft/method.js';
@@ -135,10 +136,7 @@ function paramGroups(run: TrainRun): ParamGroup[] {
 }
 
 function reseedAdapters(model: Module, seed: number): void {
-  for (const [, m] of model.namedModules()) {
-    const a = (m as { adapter?: { reseed?: (s: number) => void } | null }).adapter;
-    a?.reseed?.(seed);
-  }
+  for (const [, m] of model.namedModules()) if (m instanceof Linear) m.adapter?.reseed?.(seed);
 }
 
 /**
@@ -182,7 +180,7 @@ function keptLogLines(logPath: string, step: number): string[] {
       entry = JSON.parse(line);
     } catch {
       if (lines.slice(i + 1).every((l) => l === '')) return; // the torn last line
-      throw new GiftjsError(`${logPath}:${i + 1} is not a JSON line; the run's log was changed (remove the line or start afresh in a new --out)`);
+      throw new GiftjsError(`${logPath}:${i + 1} is not a JSON line; the run's log was changed (remove the line or start afresh in another outDir, --out)`);
     }
     const s = (entry as { step?: unknown } | null)?.step;
     if (typeof s !== 'number') throw new GiftjsError(`${logPath}:${i + 1} has no step number; the run's log was changed`);
@@ -253,10 +251,10 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     recoverCheckpoints(run.outDir);
     latest = latestCheckpoint(run.outDir);
     if (run.resume && !latest) {
-      throw new GiftjsError(`--resume: ${run.outDir} has no checkpoint to continue from (checkpoints are written with --save-every N); run without --resume to start afresh`);
+      throw new GiftjsError(`resume (--resume): ${run.outDir} has no checkpoint to continue from (checkpoints are written every saveEvery updates, --save-every N); run without resume to start afresh`);
     }
     if (!run.resume && latest) {
-      throw new GiftjsError(`${run.outDir} holds a checkpoint at step ${latest.step}: pass --resume to continue that run, or choose another --out (nothing was changed)`);
+      throw new GiftjsError(`${run.outDir} holds a checkpoint at step ${latest.step}: set resume (--resume) to continue that run, or choose another outDir (--out; nothing was changed)`);
     }
   }
 
@@ -267,7 +265,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     const state = loadCheckpoint(latest.dir, trainable, optimizer, fingerprint);
     start = state.step;
     if (start > totalSteps) {
-      throw new GiftjsError(`--resume: ${latest.dir} is at update ${start}, past this run's length of ${totalSteps} updates; give a --max-steps (or --epochs) of at least ${start}`);
+      throw new GiftjsError(`resume (--resume): ${latest.dir} is at update ${start}, past this run's length of ${totalSteps} updates; give a maxSteps (--max-steps, or epochs, --epochs) of at least ${start}`);
     }
     evalHistory = state.evalHistory;
     resumedFrom = start;
@@ -294,7 +292,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     if (!Number.isFinite(loss)) {
       throw new GiftjsError(step === 0
         ? `the held-out loss before training is ${loss}: the model gives non-finite outputs on the held-out data; nothing was trained`
-        : `training diverged by step ${step}: the held-out loss is ${loss}; no adapter was written; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
+        : `training diverged by step ${step}: the held-out loss is ${loss}; no adapter was written; last good checkpoint: ${lastCheckpoint ?? 'none (set saveEvery, --save-every)'}`);
     }
     evalHistory.push({ step, loss });
     run.callbacks?.onEval?.(step, loss);
@@ -330,14 +328,14 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     }
     const loss = lossSum / targetTokens;
     if (!Number.isFinite(loss)) {
-      throw new GiftjsError(`training diverged at step ${step + 1}: the loss is ${loss}; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
+      throw new GiftjsError(`training diverged at step ${step + 1}: the loss is ${loss}; last good checkpoint: ${lastCheckpoint ?? 'none (set saveEvery, --save-every)'}`);
     }
     const gradNorm = await clipGradNormAsync(params, o.maxGradNorm);
     if (!Number.isFinite(gradNorm)) {
       // A finite loss can still have non-finite gradients (a NaN weight behind a masked position,
       // an overflow in backward): stop before the update spreads them into every parameter.
       const bad = await nonFiniteGradients(trainable);
-      throw new GiftjsError(`training diverged at step ${step + 1}: the gradient norm is ${gradNorm}; non-finite gradients in ${bad.slice(0, 4).join(', ')}${bad.length > 4 ? ` and ${bad.length - 4} more` : ''}; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
+      throw new GiftjsError(`training diverged at step ${step + 1}: the gradient norm is ${gradNorm}; non-finite gradients in ${bad.slice(0, 4).join(', ')}${bad.length > 4 ? ` and ${bad.length - 4} more` : ''}; last good checkpoint: ${lastCheckpoint ?? 'none (set saveEvery, --save-every)'}`);
     }
     const lr = o.lr * lrMultiplier(o.scheduler, step, totalSteps, warmupSteps);
     optimizer.update(lr);
@@ -346,7 +344,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     // of 1e30): stop at the update that did it, before it is saved or trained on.
     const overflowed = await namesOfNonFinite(trainable);
     if (overflowed.length > 0) {
-      throw new GiftjsError(`training diverged at step ${step + 1}: the update left non-finite values in ${overflowed.slice(0, 4).join(', ')}${overflowed.length > 4 ? ` and ${overflowed.length - 4} more` : ''} (learning rate ${lr}, weight decay ${o.weightDecay}); no adapter was written; last good checkpoint: ${lastCheckpoint ?? 'none (set --save-every)'}`);
+      throw new GiftjsError(`training diverged at step ${step + 1}: the update left non-finite values in ${overflowed.slice(0, 4).join(', ')}${overflowed.length > 4 ? ` and ${overflowed.length - 4} more` : ''} (learning rate ${lr}, weight decay ${o.weightDecay}); no adapter was written; last good checkpoint: ${lastCheckpoint ?? 'none (set saveEvery, --save-every)'}`);
     }
     collapse(step + 1, loss);
     tokensSeen += window.reduce((n: number, b) => n + task.inputTokens(b), 0);

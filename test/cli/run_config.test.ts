@@ -68,7 +68,7 @@ test('gift train --config: a run extended with --resume and a larger --max-steps
   assert.match(r.err, /these differ: lr: 0\.02 in the checkpoint, 0\.5 now/);
   r = gift(['train', '--config', join(short, 'config.yaml'), '--max-steps', '6', '--resume']);
   assert.equal(r.code, 1);
-  assert.match(r.err, /is at update 8, past this run's length of 6 updates; give a --max-steps \(or --epochs\) of at least 8/);
+  assert.match(r.err, /is at update 8, past this run's length of 6 updates; give a maxSteps \(--max-steps, or epochs, --epochs\) of at least 8/);
 });
 
 test('gift train --save-total-limit keeps the newest checkpoints, each a loadable adapter', () => {

@@ -27,7 +27,7 @@ test('each source gives its weight\'s share of all the examples, seeded', () => 
   assert.notDeepEqual(mixExamples([a, b], [0.7, 0.3], 1).examples, mixed.examples, 'another seed samples otherwise');
   assert.match(mixed.summary[0]!, /a\.jsonl: 28 of 10 examples \(weight 0\.700, repeated\)/);
   assert.deepEqual(mixExamples([a, b], null, 0).examples.length, 40, 'no weights: joined');
-  assert.throws(() => mixExamples([a, b], [1], 0), /--data-weights gives 1 weights for 2 data files/);
+  assert.throws(() => mixExamples([a, b], [1], 0), /mixing weights \(--data-weights\): 1 weights for 2 data files/);
   assert.throws(() => mixExamples([a, b], [0, 0], 0), /not all 0/);
   assert.throws(() => dataWeights('0.5,x'), /--data-weights must be numbers separated by commas/);
   assert.deepEqual(dataPaths('a.jsonl,b.jsonl', () => false), ['a.jsonl', 'b.jsonl']);

@@ -164,12 +164,12 @@ test('gift train: --resume without a checkpoint, a checkpoint without --resume, 
   const out = join(dir, 'run');
   let r = gift([...args(out), '--resume']);
   assert.equal(r.code, 1);
-  assert.match(r.err, /--resume: .* has no checkpoint to continue from/);
+  assert.match(r.err, /resume \(--resume\): .* has no checkpoint to continue from/);
   assert.equal(gift(args(out)).code, 0);
   const log = readFileSync(join(out, 'log.jsonl'));
   r = gift(args(out));
   assert.equal(r.code, 1);
-  assert.match(r.err, /holds a checkpoint at step 4: pass --resume to continue that run, or choose another --out \(nothing was changed\)/);
+  assert.match(r.err, /holds a checkpoint at step 4: set resume \(--resume\) to continue that run, or choose another outDir \(--out; nothing was changed\)/);
   assert.deepEqual(readFileSync(join(out, 'log.jsonl')), log, 'the log was not truncated');
 
   const foreign = join(dir, 'foreign');

@@ -145,7 +145,7 @@ export class BertForSequenceClassification extends Module implements SequenceCla
   get architecture(): string {
     return this.config.roberta ? 'RobertaForSequenceClassification' : 'BertForSequenceClassification';
   }
-  headModules(): string[] {
+  override headModules(): string[] {
     return ['classifier'];
   }
   logits(input: EncoderInput): Tensor {

@@ -182,7 +182,7 @@ export class UseLiteForSequenceClassification extends UseLiteModel implements Se
     initNewHead(this.classifier, rng);
   }
 
-  headModules(): string[] {
+  override headModules(): string[] {
     return ['classifier'];
   }
 

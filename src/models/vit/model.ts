@@ -154,7 +154,7 @@ export class ViTForImageClassification extends Module {
     return 'ViTForImageClassification';
   }
 
-  headModules(): string[] {
+  override headModules(): string[] {
     return ['classifier'];
   }
 

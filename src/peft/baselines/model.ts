@@ -6,10 +6,9 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { countValues, freezeAll, loadNamedTensors, type AdapterConfig, type AttachedAdapter, type MethodName, type PeftMethod } from '../method.js';
 import { GiftjsError } from '../../errors.js';
 
-/** Modules a model names as its task head ("lm_head", "classifier"), via an optional method. */
+/** The parameters of a model's task head (Module.headModules, else "lm_head", "classifier", "score"). */
 export function headParameterNames(model: Module): string[] {
-  const m = model as Module & { headModules?: () => string[] };
-  const heads = m.headModules ? m.headModules() : ['lm_head', 'classifier', 'score'];
+  const heads = model.headModules() ?? ['lm_head', 'classifier', 'score'];
   return model.namedParameters().map(([n]) => n).filter((n) => heads.some((h) => n === h || n.startsWith(`${h}.`)));
 }
 

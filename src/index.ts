@@ -3,7 +3,7 @@ export { Tensor } from './tensor/tensor.js';
 export { noGrad, isGradEnabled } from './tensor/autograd.js';
 export { tidy, keep, memoryStats, setPoolLimit, type MemoryStats } from './tensor/memory.js';
 export { Random } from './tensor/random.js';
-export { bf16ToFloat32, float32ToBf16, float16ToFloat32, float32ToFloat16, type StorageDType } from './tensor/dtype.js';
+export { bf16ToFloat32, float32ToBf16, float16ToFloat32, float32ToFloat16, type StorageDType } from './formats/dtype.js';
 export { shapeString, sizeOf, type Shape } from './tensor/shape.js';
 export { getBackend, setBackend, withBackend, useBackend, isNativeAvailable, setBf16Compute, nativeAddon, setNumThreads, getNumThreads } from './backend/index.js';
 export type { Backend, BackendName, GemmArgs, AttentionShape } from './backend/backend.js';

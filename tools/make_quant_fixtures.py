@@ -1,6 +1,6 @@
 """Writes test/fixtures/quant/: float32 matrices and the Q8_0 / Q4_0 blocks the `gguf` Python package
 (llama.cpp's own gguf-py, from this machine's local wheel index) makes of them, the independent
-reference for giftjs's int8 and int4 quantizers (src/tensor/quantized.ts).
+reference for giftjs's int8 and int4 quantizers (src/formats/quantized.ts).
 
 giftjs's int8 is Q8_0's rule over a whole row and its int4 is Q4_0's rule over blocks of 32, so a
 matrix 32 wide must come out as the same bytes: per block (per row for int8), d as float16 then the

@@ -9,7 +9,7 @@
 // the boundaries cost nothing. A device backend (WebGPU) implements the same interface with its
 // own memory, without changes to ops/, nn/ or models/; `src/testing/boxed_backend.ts` proves it
 // by running every model family on opaque buffers.
-import type { QuantizedMatrix } from '../tensor/quantized.js';
+import type { QuantizedMatrix } from '../formats/quantized.js';
 
 export type BackendName = 'ref' | 'native';
 
@@ -219,7 +219,7 @@ export interface Backend<F extends DeviceBuffer = DeviceBuffer> {
   sumOfSquaresInto?(buffer: F, n: number, result: F, index: number): void;
   /**
    * Quantizes rows x cols float32 values (or bfloat16 bits) into q's codes and scales as
-   * src/tensor/quantized.ts does, faster; false when a value or a scale cannot be held (the
+   * src/formats/quantized.ts does, faster; false when a value or a scale cannot be held (the
    * reference then says which). Absent: the reference quantizes.
    */
   quantize?(values: F | Uint16Array, q: QuantizedMatrix): boolean;

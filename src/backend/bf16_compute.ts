@@ -1,7 +1,7 @@
 // The ref backend's bf16 compute (Backend.setBf16Compute): whether its gemm and attention emulate bf16
 // dot products (float32 operands rounded to bf16, bfloat16 weights read as stored, float32
 // accumulation), as under autocast. Off by default. The native backend keeps its own switch, in C++.
-import { bf16ToFloat32, float32ToBf16 } from '../tensor/dtype.js';
+import { bf16ToFloat32, float32ToBf16 } from '../formats/dtype.js';
 
 let enabled = false;
 

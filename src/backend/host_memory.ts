@@ -2,9 +2,9 @@
 // the Uint16Array of a bfloat16 weight's bits) that the kernels address directly, so every host
 // boundary (hostView, download) is the buffer itself and costs nothing.
 import type { BackendMemory, DeviceBuffer, HostValues } from './backend.js';
-import { float32ToBf16 } from '../tensor/dtype.js';
+import { float32ToBf16 } from '../formats/dtype.js';
 import { GiftjsError } from '../errors.js';
-import { QuantizedMatrix } from '../tensor/quantized.js';
+import { QuantizedMatrix } from '../formats/quantized.js';
 
 function asHost(buffer: DeviceBuffer): HostValues {
   if (buffer instanceof Float32Array || buffer instanceof Uint16Array) return buffer;

@@ -2,7 +2,7 @@
 // backend, on a square problem and on the Transformer shapes a training step runs.
 import { refBackend } from '../backend/ref/index.js';
 import { nativeAddon } from '../backend/index.js';
-import { float32ToBf16 } from '../tensor/dtype.js';
+import { float32ToBf16 } from '../formats/dtype.js';
 import { Random } from '../tensor/random.js';
 import { timeIt } from './timing.js';
 import { GiftjsError } from '../errors.js';

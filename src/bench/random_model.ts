@@ -6,9 +6,9 @@
 import type { CausalLM } from '../models/causal_lm.js';
 import { causalLMFromConfig } from '../models/registry.js';
 import { Random } from '../tensor/random.js';
-import type { QuantFormat } from '../tensor/quantized.js';
+import type { QuantFormat } from '../formats/quantized.js';
 import { availableMemory } from '../io/system_memory.js';
-import { quantizedBytes } from '../tensor/quantized.js';
+import { quantizedBytes } from '../formats/quantized.js';
 import { STEP_SHAPES } from './step_shapes.js';
 import { GiftjsError } from '../errors.js';
 

@@ -7,7 +7,7 @@ import { ggufModelFolder } from '../models/gguf_import.js';
 import { intOption, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
 import { getBackend } from '../backend/index.js';
-import { QUANT_FORMATS, type QuantFormat } from '../tensor/quantized.js';
+import { QUANT_FORMATS, type QuantFormat } from '../formats/quantized.js';
 import { loadAdapter } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
 

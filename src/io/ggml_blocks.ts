@@ -17,7 +17,7 @@
 // Every product here is exact in float32 before its last rounding (an f16 d times a scale of at most
 // 8 bits times a code of at most 6 bits), so computing in float64 and storing once gives ggml's bits.
 // Types not in the table (i-quants, ternary, MXFP4) are refused by name where a tensor is read.
-import { bf16ToFloat32, float16ToFloat32 } from '../tensor/dtype.js';
+import { bf16ToFloat32, float16ToFloat32 } from '../formats/dtype.js';
 
 export interface GgmlBlockType {
   name: string;

@@ -11,8 +11,8 @@ import { GgufFile } from './gguf_reader.js';
 import { readJsonFile } from './hf_folder.js';
 import { permuteForRotateHalf } from './llama2c.js';
 import { loadAddon } from '../backend/native/binding.js';
-import { float32ToBf16, float32ToFloat16 } from '../tensor/dtype.js';
-import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../tensor/quantized.js';
+import { float32ToBf16, float32ToFloat16 } from '../formats/dtype.js';
+import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../formats/quantized.js';
 import { quantizeValues } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
 
@@ -132,7 +132,7 @@ export class GgufWeights {
 
   /**
    * A matrix of quantized blocks as a frozen weight holds it: Q8_0 and Q4_0 as stored -- int8 in
-   * groups of 32, int4 in Q4_0 blocks, byte for byte (tensor/quantized.ts follows GGUF's rules) --
+   * groups of 32, int4 in Q4_0 blocks, byte for byte (formats/quantized.ts follows GGUF's rules) --
    * and any other block type dequantized to float16 halves (rounded once: relative error up to
    * 2^-11, less than llama.cpp's own 8-bit activations add) where every value fits half precision.
    * Null for unquantized tensors and for values past float16's range (bfloat16 then holds them).

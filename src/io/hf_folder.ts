@@ -1,6 +1,6 @@
 // Hugging Face model folders: config.json, weights in one safetensors file or in shards listed by
 // model.safetensors.index.json, and tokenizer files.
-import type { QuantFormat, QuantizedMatrix } from '../tensor/quantized.js';
+import type { QuantFormat, QuantizedMatrix } from '../formats/quantized.js';
 import { sizeOf } from '../tensor/shape.js';
 import { withAllocationBudget } from '../tensor/memory.js';
 import { fileExists, listFolder, readTextFile } from './files.js';

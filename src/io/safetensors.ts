@@ -4,10 +4,10 @@
 // The header is validated before anything is trusted: bounded size, known dtypes, integer shapes,
 // byte ranges inside the file that match shape x dtype and do not overlap. Tensors are read one
 // at a time straight into their final buffers, so loading never needs twice the file's size.
-import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from '../tensor/dtype.js';
+import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from '../formats/dtype.js';
 import { shapeString, sizeOf } from '../tensor/shape.js';
 import { quantizeValues, Tensor } from '../tensor/tensor.js';
-import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../tensor/quantized.js';
+import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../formats/quantized.js';
 import { writeFileAtomic } from './atomic.js';
 import { codesBuffer } from './file_map.js';
 import { openRandomAccess, type RandomAccessFile } from './files.js';

@@ -10,7 +10,7 @@ import { checkpoint } from '../tensor/checkpoint.js';
 import { releaseMappedPages } from '../io/file_map.js';
 import type { StateDictOptions } from './load_state_dict.js';
 import type { GgufModel, GgufOutType } from '../io/gguf.js';
-import type { QuantFormat } from '../tensor/quantized.js';
+import type { QuantFormat } from '../formats/quantized.js';
 import { GiftjsError } from '../errors.js';
 
 /** The config fields callers read (a family's own config has these and more). */

@@ -9,7 +9,7 @@ import { isBlockDtype } from '../io/gguf_weights.js';
 import type { Module } from '../nn/module.js';
 import { shapeString } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { QuantFormat } from '../tensor/quantized.js';
+import type { QuantFormat } from '../formats/quantized.js';
 import { GiftjsError } from '../errors.js';
 
 /** Where a parameter's values are stored: a checkpoint tensor, or rows [start, end) of one (a fused qkv). */

@@ -7,8 +7,8 @@ import { add } from '../ops/elementwise.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { QuantizedMatrix } from '../tensor/quantized.js';
-import { float32ToBf16 } from '../tensor/dtype.js';
+import { QuantizedMatrix } from '../formats/quantized.js';
+import { float32ToBf16 } from '../formats/dtype.js';
 import { countValues, loadNamedTensors, type AdapterConfig, type AttachedAdapter, type MethodName } from './method.js';
 
 export interface MergeTarget {

@@ -4,9 +4,9 @@
 // below (read, assign, writeHost), which cost nothing in the CPU backends' host memory.
 
 import { runBackward, type GradNode } from './autograd.js';
-import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16, type StorageDType } from './dtype.js';
+import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16, type StorageDType } from '../formats/dtype.js';
 import { keep, poolFor, trackInScope, type BufferPool } from './memory.js';
-import { notQuantizable, quantizeReference, emptyQuantized, QuantizedMatrix, type MatrixFormat, type QuantFormat } from './quantized.js';
+import { notQuantizable, quantizeReference, emptyQuantized, QuantizedMatrix, type MatrixFormat, type QuantFormat } from '../formats/quantized.js';
 import { Random } from './random.js';
 import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
 import type { BackendMemory, DeviceBuffer } from '../backend/backend.js';
@@ -342,7 +342,7 @@ export class Tensor {
   }
 
   /**
-   * Re-stores a frozen matrix [rows, cols] quantized (src/tensor/quantized.ts), in place: the
+   * Re-stores a frozen matrix [rows, cols] quantized (src/formats/quantized.ts), in place: the
    * float32 or bfloat16 buffer is freed. False, changing nothing, where the backend keeps no
    * quantized weights (WebGPU). `what` names the weight in a refusal (a value not finite).
    */

@@ -8,7 +8,7 @@
 // train/.
 import type { Backend, BackendMemory, DeviceBuffer, HostValues } from '../backend/backend.js';
 import { refBackend } from '../backend/ref/index.js';
-import { float32ToBf16 } from '../tensor/dtype.js';
+import { float32ToBf16 } from '../formats/dtype.js';
 import { GiftjsError } from '../errors.js';
 
 class Box implements DeviceBuffer {

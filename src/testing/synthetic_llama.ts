@@ -7,7 +7,7 @@ import { closeSync, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { safetensorsChunks, type SafetensorsRaw } from '../io/safetensors.js';
-import { float32ToBf16, float32ToFloat16 } from '../tensor/dtype.js';
+import { float32ToBf16, float32ToFloat16 } from '../formats/dtype.js';
 import { Random } from '../tensor/random.js';
 
 export interface SyntheticLlamaShape {

@@ -12,7 +12,7 @@ import type { CausalLM } from '../models/causal_lm.js';
 import { describeQuantized, loadCausalLM } from '../models/registry.js';
 import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
-import type { QuantFormat } from '../tensor/quantized.js';
+import type { QuantFormat } from '../formats/quantized.js';
 import type { AvailableMemory } from '../io/system_memory.js';
 import { assertFitsInMemory, describeEstimate, estimateCausalLMMemory, frozenBytes, memoryBudget, trainsNoBaseMatrix, type MemoryEstimate } from './memory_estimate.js';
 import { writeTrainingReport } from './report.js';

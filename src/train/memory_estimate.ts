@@ -17,7 +17,7 @@ import { attachAdapter } from '../peft/adapter_io.js';
 import { nativeAddon, withBackend } from '../backend/index.js';
 import { metaBackend } from '../backend/meta/index.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { QUANT_FORMATS, quantizedBytes, type QuantFormat } from '../tensor/quantized.js';
+import { QUANT_FORMATS, quantizedBytes, type QuantFormat } from '../formats/quantized.js';
 
 // Floats per token the step keeps for one decoder layer (H hidden, I intermediate size), fitted on
 // the pool's peak for GIFT r16 on q_proj,v_proj at H/I = 576/1536, 1024/2816, 2048/8192, 4096/14336:

@@ -16,7 +16,7 @@ import { Tokenizer } from '../../src/io/tokenizer.js';
 import { GgufFile } from '../../src/io/gguf_reader.js';
 import { ggufModelFolder } from '../../src/models/gguf_import.js';
 import { loadCausalLM } from '../../src/models/registry.js';
-import { quantizeReference } from '../../src/tensor/quantized.js';
+import { quantizeReference } from '../../src/formats/quantized.js';
 import { assertClose } from '../helpers.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';

@@ -8,7 +8,7 @@ import { nativeAddon, setBf16Compute } from '../../src/backend/index.js';
 import { LlamaForCausalLM, shiftLabels } from '../../src/models/llama/model.js';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
-import { bf16ToFloat32, float32ToBf16 } from '../../src/tensor/dtype.js';
+import { bf16ToFloat32, float32ToBf16 } from '../../src/formats/dtype.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { tidy } from '../../src/tensor/memory.js';
 import { Random } from '../../src/tensor/random.js';

@@ -15,7 +15,7 @@ import { readJsonFile } from '../../src/io/hf_folder.js';
 import { SafetensorsFile, safetensorsChunks, type SafetensorsRaw } from '../../src/io/safetensors.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
-import { float16ToFloat32, float32ToFloat16 } from '../../src/tensor/dtype.js';
+import { float16ToFloat32, float32ToFloat16 } from '../../src/formats/dtype.js';
 import { Random } from '../../src/tensor/random.js';
 import { assertClose, testEachBackend } from '../helpers.js';
 import { giftLossAndGrads } from './gift_step.js';

@@ -15,7 +15,7 @@ import { Tokenizer } from '../../src/io/tokenizer.js';
 import { ggufModelFolder } from '../../src/models/gguf_import.js';
 import { loadCausalLM } from '../../src/models/registry.js';
 import { noGrad } from '../../src/tensor/autograd.js';
-import { float16ToFloat32, float32ToFloat16 } from '../../src/tensor/dtype.js';
+import { float16ToFloat32, float32ToFloat16 } from '../../src/formats/dtype.js';
 import { estimateCausalLMMemory, frozenBytes } from '../../src/train/memory_estimate.js';
 import { assertClose } from '../helpers.js';
 

@@ -11,7 +11,7 @@ import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { quantizeOption } from '../../src/cli/model_loading.js';
 import { createBoxedBackend } from '../../src/testing/boxed_backend.js';
-import { quantizeReference, type QuantFormat } from '../../src/tensor/quantized.js';
+import { quantizeReference, type QuantFormat } from '../../src/formats/quantized.js';
 import { assertClose, testEachBackend } from '../helpers.js';
 import { giftLossAndGrads, STEP_IDS } from './gift_step.js';
 

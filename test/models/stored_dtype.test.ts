@@ -14,7 +14,7 @@ import { safetensorsChunks, type SafetensorsRaw } from '../../src/io/safetensors
 import { writeFileAtomic } from '../../src/io/atomic.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
-import { float32ToBf16 } from '../../src/tensor/dtype.js';
+import { float32ToBf16 } from '../../src/formats/dtype.js';
 import { Random } from '../../src/tensor/random.js';
 import { tidy } from '../../src/tensor/memory.js';
 import { testEachBackend } from '../helpers.js';

@@ -5,8 +5,8 @@
 // halves also at an odd byte offset (a safetensors tensor may start at one).
 import { test } from 'node:test';
 import { nativeAddon } from '../../src/backend/index.js';
-import { QuantizedMatrix, quantizeReference, type MatrixFormat } from '../../src/tensor/quantized.js';
-import { float32ToFloat16 } from '../../src/tensor/dtype.js';
+import { QuantizedMatrix, quantizeReference, type MatrixFormat } from '../../src/formats/quantized.js';
+import { float32ToFloat16 } from '../../src/formats/dtype.js';
 import { Random } from '../../src/tensor/random.js';
 import { assertClose } from '../helpers.js';
 import { matmul64, transpose64 } from '../reference64.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from '../../src/tensor/dtype.js';
+import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from '../../src/formats/dtype.js';
 import { memoryStats, tidy } from '../../src/tensor/memory.js';
 import { reshape } from '../../src/ops/shape_ops.js';
 import { add, mul } from '../../src/ops/elementwise.js';

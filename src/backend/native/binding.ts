@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '../backend.js';
-import { QuantizedMatrix } from '../../tensor/quantized.js';
+import { QuantizedMatrix } from '../../formats/quantized.js';
 import { GiftjsError } from '../../errors.js';
 
 /**

@@ -1,7 +1,7 @@
 // Reference GEMM: the textbook triple loop, ordered i-k-j so the inner loop runs along rows of
 // B and C. Slow and obviously correct.
-import { bf16ToFloat32 } from '../../tensor/dtype.js';
-import { QuantizedMatrix } from '../../tensor/quantized.js';
+import { bf16ToFloat32 } from '../../formats/dtype.js';
+import { QuantizedMatrix } from '../../formats/quantized.js';
 import type { GemmArgs } from '../backend.js';
 import { bf16ComputeEnabled, roundedForBf16Product } from '../bf16_compute.js';
 

@@ -4,7 +4,7 @@
 // under 1%), and all of them are memory-bound loops that V8 compiles to tight code.
 import type { AdamWStep } from '../backend.js';
 import { forEachRow } from './elementwise.js';
-import { QuantizedMatrix } from '../../tensor/quantized.js';
+import { QuantizedMatrix } from '../../formats/quantized.js';
 
 type F = Float32Array;
 

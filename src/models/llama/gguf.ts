@@ -7,8 +7,8 @@
 // converter does). giftjs's int8 in groups of 32 is Q8_0 and its int4 is Q4_0, byte for byte.
 import type { GgmlType, GgufModel, GgufOutType, GgufValue } from '../../io/gguf.js';
 import { GGML_TYPE } from '../../io/gguf.js';
-import { float32ToBf16, float32ToFloat16 } from '../../tensor/dtype.js';
-import { emptyQuantized } from '../../tensor/quantized.js';
+import { float32ToBf16, float32ToFloat16 } from '../../formats/dtype.js';
+import { emptyQuantized } from '../../formats/quantized.js';
 import { quantizeValues } from '../../tensor/tensor.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { LlamaForCausalLM } from './model.js';

@@ -19,7 +19,6 @@
 //
 // This file is the reference: the TypeScript backend dequantizes with it, and tests hold the
 // native kernels to it.
-import type { DeviceBuffer } from '../backend/backend.js';
 import { GiftjsError } from '../errors.js';
 import { float16ToFloat32, float32ToFloat16 } from './dtype.js';
 
@@ -51,8 +50,8 @@ export function quantizedBytes(format: MatrixFormat, rows: number, cols: number)
 
 const f32 = Math.fround;
 
-/** A quantized matrix: a buffer of host memory (the CPU backends read it in their GEMMs). */
-export class QuantizedMatrix implements DeviceBuffer {
+/** A quantized matrix: a buffer of host memory (a DeviceBuffer, which asks only for a length) that the CPU backends read in their GEMMs. */
+export class QuantizedMatrix {
   /** Values it stands for (rows x cols), as every buffer counts its length. */
   readonly length: number;
   readonly group: number;

@@ -3,14 +3,14 @@ import { setBf16ComputeFlag } from '../bf16_compute.js';
 import type { Backend } from '../backend.js';
 import { refActivationBackward, refActivationForward, refSwigluBackward, refSwigluForward } from './activations.js';
 import { refAttentionBackward, refAttentionForward } from './attention.js';
-import { refBinary, refCopyStrided, refRopeRotate } from './elementwise.js';
+import { refBinary, refCopyStrided } from './elementwise.js';
+import { refRopeRotate } from './rope.js';
+import { refCrossEntropyBackward, refCrossEntropyForward } from './cross_entropy.js';
 import { refGemm } from './gemm.js';
 import { hostMemory } from '../host_memory.js';
 import { refAdamwUpdate, refCopyBlocks, refFill, refGatherRows, refReduceSum, refScaleInPlace, refScatterAddRows, refSumOfSquares } from './memory_ops.js';
 import { refLayerNormBackward, refLayerNormForward, refRmsNormBackward, refRmsNormForward } from './norms.js';
 import {
-  refCrossEntropyBackward,
-  refCrossEntropyForward,
   refLogSoftmaxBackward,
   refLogSoftmaxForward,
   refSoftmaxBackward,

@@ -9,6 +9,9 @@ import { KernelRunner } from './runner.js';
 import { createWebGpuMemory } from './memory.js';
 import { webGpuGemm } from './kernels/gemm.js';
 import { webGpuElementwise } from './kernels/elementwise.js';
+import { webGpuRope } from './kernels/rope.js';
+import { webGpuActivations } from './kernels/activations.js';
+import { webGpuCrossEntropy } from './kernels/cross_entropy.js';
 import { webGpuNorms } from './kernels/norms.js';
 import { webGpuSoftmax } from './kernels/softmax.js';
 import { webGpuAttention } from './kernels/attention.js';
@@ -31,8 +34,11 @@ export function createWebGpuBackend(device: GPUDevice): WebGpuBackend {
     gemm: (args) => webGpuGemm(runner, args),
     ...webGpuNorms(runner),
     ...webGpuSoftmax(runner),
+    ...webGpuCrossEntropy(runner),
     ...webGpuAttention(runner),
     ...webGpuElementwise(runner),
+    ...webGpuRope(runner),
+    ...webGpuActivations(runner),
     ...webGpuMemoryOps(runner),
     async synchronize() {
       runner.flush();

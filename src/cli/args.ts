@@ -109,6 +109,20 @@ export function layersOption(v: unknown): number[] | null {
   return out;
 }
 
+/**
+ * The paper's prompt template: --template, or a --task that names one (how templates were named
+ * before --template; read for this release, with a note). Both naming different ones is refused.
+ * `taskAlso` lists --task's other values for the message.
+ */
+export function templateOption(template: unknown, task: unknown, taskAlso: readonly string[] = []): PromptTask | undefined {
+  const fromTemplate = promptTaskOption(template, 'template');
+  if (task === undefined) return fromTemplate;
+  const fromTask = promptTaskOption(task, 'task', taskAlso)!;
+  if (fromTemplate !== undefined && fromTemplate !== fromTask) throw new GiftjsError(`--task ${fromTask} and --template ${fromTemplate} name two prompt templates; give --template alone`);
+  console.error(`note: --task ${fromTask} names a prompt template, which is --template ${fromTask} now (--task keeps working for this release)`);
+  return fromTask;
+}
+
 /** The paper's prompt template named by a flag (--task, --template), or undefined; `also` lists the flag's other values for the message. */
 export function promptTaskOption(v: unknown, flag: string, also: readonly string[] = []): PromptTask | undefined {
   if (v === undefined) return undefined;

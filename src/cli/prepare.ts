@@ -8,17 +8,17 @@ import { writeExampleShard } from '../data/shards.js';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { GIFTJS_VERSION } from '../version.js';
-import { parse, promptTaskOption, requireString } from './args.js';
+import { parse, requireString, templateOption } from './args.js';
 import { loadTokenizer, sequenceLengthOption, requireModelFolder } from './model_loading.js';
 import { GiftjsError } from '../errors.js';
 
-export const PREPARE_HELP = `gift prepare --model <dir|org/name> --data <file> [--eval-data <file>] --out <dir> [--format F] [--task T] [--max-length N]
+export const PREPARE_HELP = `gift prepare --model <dir|org/name> --data <file> [--eval-data <file>] --out <dir> [--format F] [--template T] [--max-length N]
 
 Writes the training data (and held-out data) as token shards for training on PyTorch's engine:
   <out>/train.safetensors, <out>/valid.safetensors   ids and labels (I32; -100 = no loss), offsets (I64)
   <out>/prepare.json                                  the model, files, format and settings used
 Examples are built as gift train builds them: ${DATA_FORMATS.join(', ')} (detected or --format),
---task commonsense|math|instruct for the paper's templates, --max-length (default 512, at most the
+--template commonsense|math|instruct for the paper's templates (--task still read for this release), --max-length (default 512, at most the
 model's context), EOS after texts. Then, on any number of processes or machines:
   torchrun --nproc_per_node N -m gift_torch.train --model <dir> --shards <out> --out <run dir> [gift train's options]
 (with PYTHONPATH=<giftjs>/python or pip install <giftjs>/python).
@@ -58,7 +58,7 @@ export async function prepareShards(o: PrepareOptions): Promise<{ train_examples
 
 export async function prepareCommand(argv: string[]): Promise<number> {
   const s = { type: 'string' } as const;
-  const { values } = parse(argv, { model: s, data: s, 'eval-data': s, out: s, format: s, task: s, 'max-length': s });
+  const { values } = parse(argv, { model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, 'max-length': s });
   if (values.help) {
     console.log(PREPARE_HELP);
     return 0;
@@ -68,7 +68,7 @@ export async function prepareCommand(argv: string[]): Promise<number> {
   const out = requireString(values, 'out', PREPARE_HELP);
   const evalPath = values['eval-data'] as string | undefined;
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--data', path: dataPath }, { flag: '--eval-data', path: evalPath }]);
-  const task = promptTaskOption(values.task, 'task');
+  const task = templateOption(values.template, values.task);
   const maxLength = sequenceLengthOption(modelDir, values['max-length'], 512);
   const info = await prepareShards({ modelDir, dataPath, evalPath, out, format: values.format as string | undefined, task, maxLength });
   console.log(`token shards: ${out} (${info.train_examples} training examples, ${info.train_tokens} tokens${info.valid_examples ? `; ${info.valid_examples} held-out` : ''})`);

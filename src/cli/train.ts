@@ -16,7 +16,7 @@ import { fileExists } from '../io/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { configYaml, readConfigFile } from './config_file.js';
-import { intOption, layersOption, listOption, numberOption, parse, promptTaskOption, requireString, type Options } from './args.js';
+import { intOption, layersOption, listOption, numberOption, parse, requireString, templateOption, type Options } from './args.js';
 import { loadTokenizer, quantizeOption, requireModelFolder, sequenceLengthOption } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
@@ -354,16 +354,10 @@ function whatTheRunTrains(values: Record<string, unknown>, modelDir: string, pre
   const family = modelFamily(modelDir);
   const kind = family.kind;
   const model = `${modelDir}, ${KIND_WORDS[kind]} (${family.name})`;
-  let template = promptTaskOption(values.template, 'template');
   const task = values.task;
-  if (typeof task === 'string' && Object.hasOwn(KIND_TASKS, task)) {
-    if (KIND_TASKS[task] !== kind) throw new GiftjsError(`--task ${task} trains ${KIND_WORDS[KIND_TASKS[task]!]}, and --model is ${model}; leave out --task: the model folder says what it trains`);
-  } else if (task !== undefined) {
-    const named = promptTaskOption(task, 'task', Object.keys(KIND_TASKS));
-    if (template !== undefined && template !== named) throw new GiftjsError(`--task ${String(task)} and --template ${template} name two prompt templates; give --template alone`);
-    console.error(`note: --task ${String(task)} names a prompt template, which is --template ${String(task)} now (--task keeps working for this release)`);
-    template = named;
-  }
+  const namesKind = typeof task === 'string' && Object.hasOwn(KIND_TASKS, task);
+  if (namesKind && KIND_TASKS[task] !== kind) throw new GiftjsError(`--task ${task} trains ${KIND_WORDS[KIND_TASKS[task]!]}, and --model is ${model}; leave out --task: the model folder says what it trains`);
+  let template = templateOption(values.template, namesKind ? undefined : task, Object.keys(KIND_TASKS));
   if (preset && preset.modelKind !== kind) throw new GiftjsError(`--preset ${String(values.preset)} trains ${KIND_WORDS[preset.modelKind]}, and --model is ${model}`);
   template ??= preset?.template;
   if (template !== undefined && kind !== 'causal-lm') throw new GiftjsError(`--template ${template} formats a language model's records; --model is ${model}`);

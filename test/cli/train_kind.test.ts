@@ -61,3 +61,16 @@ test('the model folder says what is trained: an encoder trains a classifier with
   refused(gift('train', '--template', 'math', '--model', BERT, '--data', rows, '--out', join(dir, 'no3')), /--template math formats a language model's records; --model is .*bert, a sequence classifier/);
   refused(gift('train', '--preset', 'glue-sst2', '--model', LLAMA, '--data', rows, '--out', join(dir, 'no4')), /--preset glue-sst2 trains a sequence classifier, and --model is .*llama3-scaled-tied, a language model/);
 });
+
+test('gift prepare reads --template, and --task as one with a note: the same shards', () => {
+  const shards = (out: string, ...flag: string[]) => gift('prepare', '--model', LLAMA, '--data', records, '--out', join(dir, out), ...flag);
+  const template = shards('shards-template', '--template', 'math');
+  assert.equal(template.code, 0, template.err);
+  const task = shards('shards-task', '--task', 'math');
+  assert.equal(task.code, 0, task.err);
+  assert.match(task.err, /note: --task math names a prompt template, which is --template math now/);
+  assert.deepEqual(readFileSync(join(dir, 'shards-task/train.safetensors')), readFileSync(join(dir, 'shards-template/train.safetensors')));
+  const other = shards('shards-other', '--template', 'commonsense');
+  assert.equal(other.code, 0, other.err);
+  assert.notDeepEqual(readFileSync(join(dir, 'shards-other/train.safetensors')), readFileSync(join(dir, 'shards-template/train.safetensors')), 'the template changed the tokens');
+});

@@ -43,6 +43,11 @@ export interface GgufTensorSource {
   tensor: string;
   /** Rows of these many heads reordered from interleaved pairs (llama.cpp) to halves (Hugging Face). */
   unpermuteHeads?: number;
+  /**
+   * Added to every value as it is read (Gemma's norms: llama.cpp stores transformers' 1 + weight). The
+   * sums are float32, so such a tensor reads as F32 whatever the file stores.
+   */
+  offset?: number;
 }
 
 export interface GgufSourceDescriptor {
@@ -84,13 +89,15 @@ export class GgufWeights {
   }
 
   info(name: string): { shape: number[]; dtype: string } {
-    const t = this.file.info(this.source(name).tensor);
-    return { shape: t.shape, dtype: t.typeName };
+    const s = this.source(name);
+    const t = this.file.info(s.tensor);
+    return { shape: t.shape, dtype: s.offset ? 'F32' : t.typeName };
   }
 
   readInto(name: string, out: Float32Array): void {
     const s = this.source(name);
     this.file.readInto(s.tensor, out);
+    if (s.offset) for (let i = 0; i < out.length; i++) out[i] = out[i]! + s.offset;
     if (s.unpermuteHeads) {
       const [rows, cols] = this.file.info(s.tensor).shape as [number, number];
       out.set(permuteForRotateHalf(out, s.unpermuteHeads, rows, cols));
@@ -138,8 +145,9 @@ export class GgufWeights {
    * Null for unquantized tensors and for values past float16's range (bfloat16 then holds them).
    */
   readFrozenBlocks(name: string): QuantizedMatrix | null {
-    const t = this.file.info(this.source(name).tensor);
-    if (t.shape.length !== 2 || !isBlockDtype(t.typeName)) return null;
+    const s = this.source(name);
+    const t = this.file.info(s.tensor);
+    if (s.offset || t.shape.length !== 2 || !isBlockDtype(t.typeName)) return null;
     const stored = this.readStoredBlocks(name);
     if (stored) return stored;
     const values = this.values(name);
@@ -153,7 +161,7 @@ export class GgufWeights {
     const s = this.source(name);
     const t = this.file.info(s.tensor);
     const format = Object.hasOwn(STORED_BLOCK_FORMATS, t.typeName) ? STORED_BLOCK_FORMATS[t.typeName]! : null;
-    if (!format || t.shape.length !== 2) return null;
+    if (!format || s.offset || t.shape.length !== 2) return null;
     const [rows, cols] = t.shape as [number, number];
     const q = emptyQuantized(format, rows, cols, codesBuffer, 32);
     // A block is d (two bytes) then its codes (32 or 16 bytes): block k's codes go to k * codeBytes, its d to scale k.

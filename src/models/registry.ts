@@ -17,6 +17,7 @@ import type { GgufFile } from '../io/gguf_reader.js';
 import type { GgufImport } from './gguf_import.js';
 import { GEMMA_ARCHITECTURES, GEMMA_MODEL_TYPES, parseGemmaConfig } from './gemma/config.js';
 import { GemmaForCausalLM } from './gemma/model.js';
+import { gemmaFromGguf } from './gemma/gguf.js';
 import { USE_LITE_ARCHITECTURE } from './use_lite/config.js';
 import { UseLiteForSequenceClassification } from './use_lite/model.js';
 import { ViTForImageClassification } from './vit/model.js';
@@ -86,6 +87,7 @@ const FAMILIES: ModelFamily[] = [
     load: (dir, o) => GemmaForCausalLM.fromPretrained(dir, o),
     fromConfig: (config, source, rng) => new GemmaForCausalLM(parseGemmaConfig(config, source), rng),
     parseConfig: parseGemmaConfig,
+    fromGguf: { gemma2: (f) => gemmaFromGguf(f, 'gemma2'), gemma3: (f) => gemmaFromGguf(f, 'gemma3') },
   },
   {
     name: 'bert', kind: 'sequence-classifier', architectures: [...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES],

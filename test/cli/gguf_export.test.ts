@@ -1,15 +1,13 @@
-// gift export --format gguf, checked by llama.cpp itself (npm's node-llama-cpp 3.21.1, prebuilt,
-// installed into a cache folder by .ci/run -- never into the package's dependencies): stories260K
+// gift export --format gguf, checked by llama.cpp itself (test/llama_cpp.ts): stories260K
 // (converted from ../shared) with a GIFT adapter merged, written as GGUF and loaded by llama.cpp,
-// gives giftjs's next-token log-probabilities (F32 KV cache: llama.cpp's default F16 cache alone
-// moves them by ~1e-2), the same greedy continuation, and the same tokens for a text.
+// gives giftjs's next-token log-probabilities, the same greedy continuation, and the same tokens for a text.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { generate } from '../../src/generate/generate.js';
 import { convertLlama2c } from '../../src/io/llama2c.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
@@ -23,56 +21,10 @@ import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_
 import { noGrad } from '../../src/tensor/autograd.js';
 import { Random } from '../../src/tensor/random.js';
 import { needsShared, SHARED_DIR } from '../helpers.js';
+import { llamaCpp, llamaCppProbabilities, logSoftmaxRows, noLlamaCpp, worstLogProbDifference } from '../llama_cpp.js';
 
 const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
-/** Where .ci/run installs node-llama-cpp (GIFTJS_LLAMA_CPP overrides). */
-const LLAMA_CPP = process.env.GIFTJS_LLAMA_CPP ?? join(homedir(), '.cache', 'giftjs-llama-cpp');
-const LLAMA_CPP_ENTRY = join(LLAMA_CPP, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
-const skip = needsShared('models/stories260K/stories260K.bin')
-  || (existsSync(LLAMA_CPP_ENTRY) ? false : `node-llama-cpp 3.21.1 is not installed in ${LLAMA_CPP} (.ci/run installs it: npm i -E node-llama-cpp@3.21.1 --prefix ${LLAMA_CPP})`);
-
-// Minimal shapes of what these tests use from node-llama-cpp.
-interface Sequence { controlledEvaluate(input: [number, { generateNext: { probabilities: true } }][]): Promise<({ next: { probabilities: Map<number, number> } } | undefined)[]> }
-interface LlamaModel { tokenize(text: string): number[]; createContext(o: Record<string, unknown>): Promise<{ getSequence(): Sequence; dispose(): Promise<void> }>; dispose(): Promise<void> }
-interface Llama { loadModel(o: { modelPath: string }): Promise<LlamaModel> }
-
-async function llamaCpp(): Promise<Llama> {
-  const { getLlama } = (await import(pathToFileURL(LLAMA_CPP_ENTRY).href)) as { getLlama(o: Record<string, unknown>): Promise<Llama> };
-  return getLlama({ gpu: false, build: 'never', logLevel: 'error' });
-}
-
-/** llama.cpp's next-token probabilities after each token of `ids`. */
-async function llamaCppProbabilities(llama: Llama, gguf: string, ids: number[]): Promise<Map<number, number>[]> {
-  const model = await llama.loadModel({ modelPath: gguf });
-  const context = await model.createContext({ contextSize: 64, batchSize: 64, threads: 2, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
-  try {
-    const out = await context.getSequence().controlledEvaluate(ids.map((t) => [t, { generateNext: { probabilities: true } }]));
-    return out.map((o) => o!.next.probabilities);
-  } finally {
-    await context.dispose();
-    await model.dispose();
-  }
-}
-
-function logSoftmaxRows(logits: Float32Array, vocab: number): Float64Array {
-  const out = new Float64Array(logits.length);
-  for (let r = 0; r < logits.length / vocab; r++) {
-    const row = logits.subarray(r * vocab, (r + 1) * vocab);
-    const max = Math.max(...row);
-    const lse = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
-    for (let j = 0; j < vocab; j++) out[r * vocab + j] = row[j]! - lse;
-  }
-  return out;
-}
-
-/** The largest |log p| difference between llama.cpp's probabilities (those at least `floor`) and giftjs's log-probabilities. */
-function worstLogProbDifference(theirs: Map<number, number>[], ours: Float64Array, vocab: number, floor = 1e-4): number {
-  let worst = 0;
-  theirs.forEach((probs, i) => {
-    for (const [token, p] of probs) if (p >= floor) worst = Math.max(worst, Math.abs(Math.log(p) - ours[i * vocab + token]!));
-  });
-  return worst;
-}
+const skip = needsShared('models/stories260K/stories260K.bin') || noLlamaCpp;
 
 let made: { dir: string; model: string; adapter: string } | null = null;
 function setup() {
@@ -193,7 +145,6 @@ for (const [outtype, quantize, bound] of [['q8_0', null, 0.5], ['q4_0', 'int4', 
   });
 }
 
-const noLlamaCpp = existsSync(LLAMA_CPP_ENTRY) ? false : `node-llama-cpp 3.21.1 is not installed in ${LLAMA_CPP} (.ci/run installs it: npm i -E node-llama-cpp@3.21.1 --prefix ${LLAMA_CPP})`;
 
 test('GGUF qwen2 with a byte-level BPE vocabulary: a Qwen2 folder (q/k/v biases, tied head) exported, then read by llama.cpp with giftjs\'s log-probabilities (1e-4) and tokenization', { skip: noLlamaCpp }, async () => {
   // The Qwen2 folder giftjs makes of the GGUF fixture written by llama.cpp's gguf package: its own tokenizer.json, config.json and weights.

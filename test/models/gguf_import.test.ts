@@ -5,11 +5,11 @@
 // .gguf as --model; and what is not read is refused by name.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync, copyFileSync, utimesSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, statSync, writeFileSync, copyFileSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { generate } from '../../src/generate/generate.js';
 import { GgufFile } from '../../src/io/gguf_reader.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
@@ -17,11 +17,10 @@ import { ggufModelFolder } from '../../src/models/gguf_import.js';
 import { loadCausalLM } from '../../src/models/registry.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { assertClose } from '../helpers.js';
+import { llamaCpp, noLlamaCpp } from '../llama_cpp.js';
 
 const DIR = fileURLToPath(new URL('../../../test/fixtures/gguf', import.meta.url));
 const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
-const LLAMA_CPP = process.env.GIFTJS_LLAMA_CPP ?? join(homedir(), '.cache', 'giftjs-llama-cpp');
-const LLAMA_CPP_ENTRY = join(LLAMA_CPP, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
 
 interface Reference { text: string; ids: number[]; decoded: string; logits: number[]; prompt: string; greedy: number[] }
 const REFERENCE = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) as Record<string, Reference>;
@@ -59,9 +58,8 @@ test('qwen2-bpe.gguf (qwen2 architecture, q/k/v biases, Q8_0 projections, byte-l
   assert.deepEqual(generate(model, tokenizer.encode(ref.prompt), { maxNewTokens: 10 }), ref.greedy, 'greedy tokens');
 });
 
-test('llama.cpp tokenizes text as giftjs reads the files (SentencePiece and byte-level BPE)', { skip: existsSync(LLAMA_CPP_ENTRY) ? false : `node-llama-cpp 3.21.1 is not installed in ${LLAMA_CPP} (.ci/run installs it)` }, async () => {
-  const { getLlama } = (await import(pathToFileURL(LLAMA_CPP_ENTRY).href)) as { getLlama(o: Record<string, unknown>): Promise<{ loadModel(o: { modelPath: string }): Promise<{ tokenize(t: string): number[]; dispose(): Promise<void> }> }> };
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+test('llama.cpp tokenizes text as giftjs reads the files (SentencePiece and byte-level BPE)', { skip: noLlamaCpp }, async () => {
+  const llama = await llamaCpp();
   const texts = [REFERENCE['tiny-f32.gguf']!.text, 'the dog', '  two  spaces', 'Tab\tand\nnewline', "It's 2026: 1234567 foxes'll run!"];
   // (tiny-phi3.gguf shares tiny-f32's vocabulary; llama.cpp's phi3 loader also wants Phi-3's own chat tokens, which it lacks.)
   for (const file of ['tiny-f32.gguf', 'qwen2-bpe.gguf', 'llama3-bpe.gguf']) {

@@ -18,6 +18,8 @@ import { loadStateDict } from '../load_state_dict.js';
 import { join } from 'node:path';
 import { parseGemmaConfig, type GemmaConfig } from './config.js';
 import { ropeInverseFrequencies } from '../rope.js';
+import type { GgufModel, GgufOutType } from '../../io/gguf.js';
+import { gemmaGguf } from './gguf.js';
 import { decoderLayer, KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
 
 interface StepContext {
@@ -224,6 +226,10 @@ export class GemmaForCausalLM extends Module implements CausalLM {
 
   newCache(): KVCache {
     return new KVCache(this.config.numLayers);
+  }
+
+  gguf(outtype: GgufOutType): GgufModel {
+    return gemmaGguf(this, outtype);
   }
 
   /** A randomly initialised model of a config (tests, benchmarks). */

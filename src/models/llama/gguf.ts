@@ -2,24 +2,15 @@
 // keys, its tensors under llama.cpp's names (blk.N.attn_q, ...). llama.cpp's Llama applies RoPE to
 // interleaved pairs where Hugging Face's rotates halves, so q_proj and k_proj rows are permuted
 // per head as llama.cpp's own converter permutes them: row (h, j, i) of Hugging Face's
-// [heads, 2, d/2] layout becomes row (h, i, j). Weights go out as F32, F16, BF16, Q8_0 or Q4_0 (a
-// matrix whose rows are not whole blocks of 32 stays F32 in a quantized file, as llama.cpp's
-// converter does). giftjs's int8 in groups of 32 is Q8_0 and its int4 is Q4_0, byte for byte.
-import type { GgmlType, GgufModel, GgufOutType, GgufValue } from '../../io/gguf.js';
-import { GGML_TYPE } from '../../io/gguf.js';
-import { float32ToBf16, float32ToFloat16 } from '../../formats/dtype.js';
-import { emptyQuantized } from '../../formats/quantized.js';
-import { quantizeValues } from '../../tensor/tensor.js';
-import type { Tensor } from '../../tensor/tensor.js';
+// [heads, 2, d/2] layout becomes row (h, i, j). How each tensor is encoded is models/gguf_export.ts.
+import type { GgufModel, GgufOutType, GgufValue } from '../../io/gguf.js';
 import type { LlamaForCausalLM } from './model.js';
-import { releaseMappedWeight } from '../causal_lm.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { ggufGeneralMetadata, ggufTensorWriter } from '../gguf_export.js';
 import { preview, type GgufFile } from '../../io/gguf_reader.js';
 import type { GgufTensorSource } from '../../io/gguf_weights.js';
 import type { GgufImport } from '../gguf_import.js';
 import { GiftjsError } from '../../errors.js';
-
-/** general.file_type: what most tensors are. */
-const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, bf16: 32 };
 
 /** The architecture, hyperparameters and tensors (the tokenizer's keys come from the folder). */
 export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufModel {
@@ -38,9 +29,7 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
   // llama.cpp's "llama" rotates interleaved pairs, so its converter permutes q and k; qwen2/qwen3 rotate halves as transformers does.
   const permute = arch === 'llama';
   const metadata: GgufModel['metadata'] = [
-    ['general.architecture', { type: 'string', value: arch }],
-    ['general.name', { type: 'string', value: model.sourceDir?.split('/').filter(Boolean).pop() ?? 'giftjs' }],
-    ['general.file_type', { type: 'u32', value: FILE_TYPE[outtype] }],
+    ...ggufGeneralMetadata(arch, model.sourceDir, outtype),
     [`${arch}.vocab_size`, { type: 'u32', value: c.vocabSize }],
     [`${arch}.context_length`, { type: 'u32', value: c.maxPositionEmbeddings }],
     [`${arch}.embedding_length`, { type: 'u32', value: c.hiddenSize }],
@@ -55,29 +44,13 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
     [`${arch}.attention.value_length`, { type: 'u32', value: c.headDim }],
     ...(window > 0 ? [[`${arch}.attention.sliding_window`, { type: 'u32', value: window }] as [string, GgufValue]] : []),
   ];
-  const keptF32: string[] = [];
   const notes: string[] = [];
   if (window > 0) {
     notes.push(`sliding window ${window}: written as ${arch}.attention.sliding_window (as llama.cpp's converter writes Phi-3's), but llama.cpp builds that do not read it -- node-llama-cpp 3.21.1's does not -- attend to every position, so once a context passes ${window} tokens their outputs differ from giftjs's and transformers'`);
   }
-  const tensors: GgufModel['tensors'] = [];
-  const add = (name: string, t: Tensor, permuteHeads = 0) => {
-    let values = t.toFloat32Array();
-    // A weight mapped from its checkpoint is read once: its pages go back now (the file keeps them).
-    releaseMappedWeight(t);
-    if (permuteHeads) values = interleaveRopePairs(values, permuteHeads, t.shape[1]!);
-    if (t.rank === 1) {
-      tensors.push({ name, shape: [...t.shape], type: GGML_TYPE.F32, data: bytesOf(values) }); // norms stay F32, as llama.cpp keeps them
-      return;
-    }
-    const [rows, cols] = t.shape as [number, number];
-    let type: GgmlType = { f32: GGML_TYPE.F32, f16: GGML_TYPE.F16, bf16: GGML_TYPE.BF16, q8_0: GGML_TYPE.Q8_0, q4_0: GGML_TYPE.Q4_0 }[outtype];
-    if ((type === GGML_TYPE.Q8_0 || type === GGML_TYPE.Q4_0) && cols % 32 !== 0) {
-      type = GGML_TYPE.F32;
-      keptF32.push(name);
-    }
-    tensors.push({ name, shape: [rows, cols], type, data: encode(values, rows, cols, type, name) });
-  };
+  const writer = ggufTensorWriter(outtype);
+  const add = (name: string, t: Tensor, permuteHeads = 0) =>
+    writer.add(name, t, permuteHeads ? (values) => interleaveRopePairs(values, permuteHeads, t.shape[1]!) : undefined);
   add('token_embd.weight', model.model.embed_tokens.weight);
   model.model.layers.forEach((layer, i) => {
     const p = `blk.${i}.`;
@@ -109,7 +82,7 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
   });
   add('output_norm.weight', model.model.norm.weight);
   if (model.lm_head) add('output.weight', model.lm_head.weight); // tied: llama.cpp reads token_embd
-  return { metadata, tensors, keptF32, notes };
+  return { metadata, tensors: writer.tensors, keptF32: writer.keptF32, notes };
 }
 
 /** Rows of each head reordered from halves (Hugging Face's RoPE) to interleaved pairs (llama.cpp's). */
@@ -124,33 +97,6 @@ function interleaveRopePairs(w: Float32Array, heads: number, cols: number): Floa
         out.set(w.subarray(from, from + cols), to);
       }
     }
-  }
-  return out;
-}
-
-function bytesOf(a: Float32Array | Uint16Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-/** A [rows, cols] float32 matrix in a ggml type; Q8_0 / Q4_0 blocks (d as float16, then the codes) by llama.cpp's rules. */
-function encode(values: Float32Array, rows: number, cols: number, type: GgmlType, name: string): Uint8Array {
-  if (type === GGML_TYPE.F32) return bytesOf(values);
-  if (type === GGML_TYPE.F16) return bytesOf(float32ToFloat16(values));
-  if (type === GGML_TYPE.BF16) return bytesOf(float32ToBf16(values));
-  // Q8_0: the int8 quantizer over groups of 32 (Q8_0's rule); Q4_0: the int4 quantizer (Q4_0's rule
-  // and nibble order). Each block is its scale, then its codes.
-  const q4 = type === GGML_TYPE.Q4_0;
-  const q = q4
-    ? quantizeValues(values, rows, cols, 'int4', `'${name}'`)
-    : quantizeValues(values, rows, cols, 'int8', `'${name}'`, emptyQuantized('int8', rows, cols, undefined, 32));
-  const codeBytes = q4 ? 16 : 32;
-  const blocks = (rows * cols) / 32;
-  const out = new Uint8Array(blocks * (2 + codeBytes));
-  for (let b = 0; b < blocks; b++) {
-    const at = b * (2 + codeBytes);
-    out[at] = q.scales[b]! & 0xff;
-    out[at + 1] = q.scales[b]! >> 8;
-    out.set(q.codes.subarray(b * codeBytes, (b + 1) * codeBytes), at + 2);
   }
   return out;
 }

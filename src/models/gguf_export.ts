@@ -29,6 +29,8 @@ export interface GgufTensorWriter {
    * permuted for llama.cpp's RoPE, Gemma's norms offset by 1).
    */
   add(name: string, t: Tensor, transform?: (values: Float32Array) => Float32Array): void;
+  /** Writes values that are no parameter (llama.cpp's rope_freqs) as an F32 vector. */
+  addVector(name: string, values: Float32Array): void;
   readonly tensors: GgufTensor[];
   /** Matrices kept as F32 where the type asked for cannot hold them (rows not whole blocks of 32). */
   readonly keptF32: string[];
@@ -40,6 +42,9 @@ export function ggufTensorWriter(outtype: GgufOutType): GgufTensorWriter {
   return {
     tensors,
     keptF32,
+    addVector(name, values) {
+      tensors.push({ name, shape: [values.length], type: GGML_TYPE.F32, data: bytesOf(values) });
+    },
     add(name, t, transform) {
       let values = t.toFloat32Array();
       // A weight mapped from its checkpoint is read once: its pages go back now (the file keeps them).

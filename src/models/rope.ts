@@ -177,3 +177,59 @@ export function ropeInverseFrequencies(dim: number, rope: Rope, long = false): F
 export function rotaryDimensions(headDim: number, rope: Rope): number {
   return Math.trunc(headDim * (rope.partialRotaryFactor ?? 1));
 }
+
+/**
+ * What a scaling divides each rotated frequency by (unscaled / scaled inverse frequency): the
+ * per-dimension factors llama.cpp reads from a GGUF's rope_freqs tensor (its converter writes Llama
+ * 3's so).
+ */
+export function ropeFrequencyFactors(dim: number, rope: Rope): Float64Array {
+  const plain = ropeInverseFrequencies(dim, { theta: rope.theta, scaling: null });
+  const scaled = ropeInverseFrequencies(dim, rope);
+  return plain.map((f, i) => f / scaled[i]!);
+}
+
+/**
+ * Llama 3's scaling that gives these per-frequency factors (a GGUF's rope_freqs), or null when every
+ * factor is 1. The factors decide the model; of the config's numbers only the factor and the two
+ * band edges' wavelengths matter (original_max_position_embeddings / low_freq_factor and / high_freq_factor),
+ * so they are written with low_freq_factor 1. The caller checks that the scaling found reproduces
+ * the factors (ropeFrequencyFactors): factors no Llama 3 scaling gives are refused there.
+ */
+export function llama3ScalingOfFactors(factors: ArrayLike<number>, dim: number, theta: number): Extract<RopeScaling, { type: 'llama3' }> | null {
+  const f = Array.from(factors);
+  const big = Math.max(...f);
+  if (big <= 1 + 1e-6) return null;
+  // u: 1 / wavelength of each frequency, decreasing with the index: short wavelengths (kept) come first.
+  const u = ropeInverseFrequencies(dim, { theta, scaling: null }).map((inv) => inv / (2 * Math.PI));
+  const kept = f.map((x, i) => (Math.abs(x - 1) <= 1e-6 ? i : -1)).filter((i) => i >= 0);
+  const slowed = f.map((x, i) => (Math.abs(x - big) <= 1e-6 * big ? i : -1)).filter((i) => i >= 0);
+  const band = f.map((_, i) => i).filter((i) => !kept.includes(i) && !slowed.includes(i));
+  if (slowed.length === 0) return null; // no frequency slowed by the whole factor: not Llama 3's shape
+  // In the band the factor blends: 1/f = (1 - s)/factor + s, with s = (u - x) / (y - x), x and y the band edges' 1/wavelength.
+  const blend = (i: number) => (1 / f[i]! - 1 / big) / (1 - 1 / big);
+  const firstSlowed = u[slowed[0]!]!;
+  const lastKept = kept.length ? u[kept[kept.length - 1]!]! : Infinity;
+  let x: number;
+  let y: number;
+  if (band.length >= 2) {
+    const [a, b] = [band[0]!, band[band.length - 1]!];
+    const width = (u[a]! - u[b]!) / (blend(a) - blend(b));
+    x = u[a]! - blend(a) * width;
+    y = x + width;
+  } else if (band.length === 1) {
+    // One frequency in the band: any edges around it that give its blend describe the same model.
+    const i = band[0]!;
+    x = (u[i]! + firstSlowed) / 2;
+    y = x + (u[i]! - x) / blend(i);
+    for (let t = 0.25; y >= lastKept && t > 1e-6; t /= 4) {
+      x = u[i]! - t * (u[i]! - firstSlowed);
+      y = x + (u[i]! - x) / blend(i);
+    }
+  } else {
+    y = kept.length ? (lastKept + firstSlowed) / 2 : firstSlowed * 2;
+    x = (firstSlowed + y) / 2;
+  }
+  if (!(x > 0 && y > x)) return null;
+  return { type: 'llama3', factor: big, lowFreqFactor: 1, highFreqFactor: y / x, originalMaxPositionEmbeddings: 1 / x };
+}

@@ -17,6 +17,8 @@ import { loadCausalLM } from '../../src/models/registry.js';
 import { quantizeReference } from '../../src/formats/quantized.js';
 import { assertClose } from '../helpers.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
+import { parseLlamaConfig } from '../../src/models/llama/config.js';
+import { exportPretrained } from '../../src/models/export.js';
 import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { Random } from '../../src/tensor/random.js';
@@ -228,6 +230,52 @@ test('GGUF phi3: a Phi-3 (fused qkv_proj and gate_up_proj) exported, then read b
   assert.ok(ids.length > 8 && ignored < 1e-4, `node-llama-cpp 3.21.1 ignores phi3.attention.sliding_window (${ids.length} tokens, max difference from the unwindowed model ${ignored})`);
 });
 
+test('GGUF llama with Llama 3\'s RoPE scaling: written as llama.cpp\'s rope_freqs (a factor per frequency), llama.cpp gives giftjs\'s log-probabilities (1e-4), and the file reads back as the same scaling', { skip: noLlamaCpp }, async () => {
+  // The Llama-3-shaped fixture's config as transformers wrote it: rope_type llama3 (factor 8, original length 256), so of
+  // its eight frequencies two are kept, one blended and five slowed by 8. Random weights, and the 354-token
+  // SentencePiece-style vocabulary of a GGUF fixture (GGUF export does not write the fixture's own toy BPE).
+  process.env.GIFTJS_CACHE ??= mkdtempSync(join(tmpdir(), 'giftjs-cache-'));
+  const fixture = fileURLToPath(new URL('../../../test/fixtures/llama/llama3-scaled-tied', import.meta.url));
+  const vocabFolder = ggufModelFolder(fileURLToPath(new URL('../../../test/fixtures/gguf/tiny-f32.gguf', import.meta.url))).dir;
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-llama3-rope-'));
+  const folder = join(dir, 'model');
+  const model = LlamaForCausalLM.random(parseLlamaConfig({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8')), vocab_size: 354 }), 3);
+  const r = new Random(4);
+  for (const [, p] of model.namedParameters()) p.writeHost((d) => d.forEach((_, i) => (d[i] = 0.2 * r.normal())));
+  exportPretrained(model, folder);
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(vocabFolder, f), join(folder, f));
+  const gguf = join(dir, 'llama3.gguf');
+  const run = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', folder, '--out', gguf, '--outtype', 'f32'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  const written = GgufFile.open(gguf);
+  try {
+    const factors = new Float32Array(8);
+    written.readInto('rope_freqs.weight', factors);
+    // transformers' _compute_llama3_parameters by hand: wavelengths 2 pi 500000^(i/8) against 256/4 and 256/1.
+    const expected = Array.from({ length: 8 }, (_, i) => {
+      const wavelen = 2 * Math.PI * 500000 ** (i / 8);
+      if (wavelen < 64) return 1;
+      if (wavelen > 256) return 8;
+      const smooth = (256 / wavelen - 1) / (4 - 1);
+      return 1 / ((1 - smooth) / 8 + smooth);
+    });
+    assertClose(factors, expected, 'rope_freqs.weight', 1e-6, 1e-6);
+    assert.deepEqual(expected.map((f) => (f === 1 ? 'kept' : f === 8 ? 'slowed' : 'blended')), ['kept', 'kept', 'blended', 'slowed', 'slowed', 'slowed', 'slowed', 'slowed']);
+  } finally {
+    written.close();
+  }
+  const ids = [1, 5, 17, 40, 63, 12, 88, 33, 7, 70, 21, 9];
+  const source = loadCausalLM(folder);
+  const vocab = source.config.vocabSize;
+  const ours = logSoftmaxRows(noGrad(() => source.forward(ids, 1, ids.length).toFloat32Array()), vocab);
+  const worst = worstLogProbDifference(await llamaCppProbabilities(await llamaCpp(), gguf, ids), ours, vocab);
+  assert.ok(worst < 1e-4, `llama.cpp vs giftjs log-probabilities with Llama 3's RoPE scaling: max difference ${worst}`);
+  // And back: the factors become a Llama 3 scaling again, and the model its logits.
+  const back = loadCausalLM(ggufModelFolder(gguf).dir);
+  assert.equal((back.config.raw.rope_scaling as { rope_type?: string } | null)?.rope_type, 'llama3');
+  assertClose(logSoftmaxRows(noGrad(() => back.forward(ids, 1, ids.length).toFloat32Array()), vocab), ours, 'the llama3 GGUF read back', 1e-5, 1e-5);
+});
+
 test('GGUF export refuses what it does not write, by name', { skip: needsShared('models/stories260K/stories260K.bin') }, () => {
   const s = setup();
   const bad = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 'x.gguf'), '--outtype', 'q4_k'], { encoding: 'utf8' });
@@ -239,7 +287,7 @@ test('GGUF export refuses what it does not write, by name', { skip: needsShared(
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(s.model, f), join(phi4, f));
   const q = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', phi4, '--out', join(s.dir, 'q.gguf')], { encoding: 'utf8' });
   assert.notEqual(q.status, 0);
-  assert.match(q.stderr, /GGUF export: rope_scaling 'longrope' needs llama\.cpp's rope frequency tensors, which are not written yet/);
+  assert.match(q.stderr, /GGUF export: rope_scaling 'longrope' is not written for llama\.cpp's "phi3" \(LongRoPE's short and long factors\)/);
   assert.ok(!existsSync(join(s.dir, 'q.gguf')), 'nothing written');
   // What would not fit is refused before loading, naming what it needs.
   const tight = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 't.gguf'), '--memory-limit', '10M'], { encoding: 'utf8' });

@@ -7,6 +7,7 @@ import type { GgufModel, GgufOutType, GgufValue } from '../../io/gguf.js';
 import type { LlamaForCausalLM } from './model.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { ggufGeneralMetadata, ggufTensorWriter } from '../gguf_export.js';
+import { llama3ScalingOfFactors, ropeFrequencyFactors } from '../rope.js';
 import { preview, type GgufFile } from '../../io/gguf_reader.js';
 import type { GgufTensorSource } from '../../io/gguf_weights.js';
 import type { GgufImport } from '../gguf_import.js';
@@ -17,7 +18,11 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
   const c = model.config;
   const arch = TO_GGUF[c.architecture];
   if (!arch) throw new GiftjsError(`GGUF export writes llama.cpp's "llama", "qwen2", "qwen3" and "phi3" architectures (${Object.keys(TO_GGUF).join(', ')}); ${c.architecture} is not supported yet`);
-  if (c.ropeScaling) throw new GiftjsError(`GGUF export: rope_scaling '${c.ropeScaling.type}' needs llama.cpp's rope frequency tensors, which are not written yet`);
+  // Linear scaling is llama.cpp's rope.scaling keys; Llama 3's is a factor per frequency in rope_freqs.weight, which llama.cpp reads for "llama" only.
+  const scaling = c.ropeScaling;
+  if (scaling && scaling.type !== 'linear' && (scaling.type !== 'llama3' || arch !== 'llama')) {
+    throw new GiftjsError(`GGUF export: rope_scaling '${scaling.type}' is not written for llama.cpp's "${arch}"${scaling.type === 'longrope' ? ' (LongRoPE\'s short and long factors)' : ''}`);
+  }
   if (c.rotaryDim !== c.headDim) throw new GiftjsError(`GGUF export: a partial rotary embedding (${c.rotaryDim} of ${c.headDim} dimensions) is not written yet`);
   // Phi-3's window is one for every layer, and llama.cpp's "phi3" reads it; the others attend to every position there.
   const window = c.layerWindows[0] ?? 0;
@@ -43,6 +48,7 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
     [`${arch}.attention.key_length`, { type: 'u32', value: c.headDim }],
     [`${arch}.attention.value_length`, { type: 'u32', value: c.headDim }],
     ...(window > 0 ? [[`${arch}.attention.sliding_window`, { type: 'u32', value: window }] as [string, GgufValue]] : []),
+    ...(scaling?.type === 'linear' ? [[`${arch}.rope.scaling.type`, { type: 'string', value: 'linear' }], [`${arch}.rope.scaling.factor`, { type: 'f32', value: scaling.factor }]] as [string, GgufValue][] : []),
   ];
   const notes: string[] = [];
   if (window > 0) {
@@ -81,6 +87,7 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
     add(`${p}ffn_down.weight`, layer.mlp.down_proj.weight);
   });
   add('output_norm.weight', model.model.norm.weight);
+  if (scaling?.type === 'llama3') writer.addVector('rope_freqs.weight', Float32Array.from(ropeFrequencyFactors(c.headDim, { theta: c.ropeTheta, scaling })));
   if (model.lm_head) add('output.weight', model.lm_head.weight); // tied: llama.cpp reads token_embd
   return { metadata, tensors: writer.tensors, keptF32: writer.keptF32, notes };
 }
@@ -125,11 +132,15 @@ export function llamaFromGguf(file: GgufFile, arch: LlamaGgufArchitecture = 'lla
   const layers = file.number(key('block_count'));
   const ropeDim = file.number(key('rope.dimension_count'), headDim);
   if (ropeDim !== headDim) throw new GiftjsError(`${file.path}: ${key('rope.dimension_count')} ${ropeDim} is not the head size ${headDim} (partial rotary embeddings are not supported)`);
-  if (file.tensors.has('rope_freqs.weight')) throw new GiftjsError(`${file.path}: rope_freqs.weight (RoPE frequencies stored as a tensor, as llama.cpp writes Llama 3.1's scaling) is not supported yet`);
   const scalingType = file.string(key('rope.scaling.type'));
   let ropeScaling: Record<string, unknown> | null = null;
   if (scalingType === 'linear') ropeScaling = { rope_type: 'linear', factor: file.number(key('rope.scaling.factor')) };
   else if (scalingType !== null && scalingType !== 'none') throw new GiftjsError(`${file.path}: ${key('rope.scaling.type')} ${preview(scalingType)} is not supported (none and linear are)`);
+  const freqs = file.tensors.has('rope_freqs.weight') ? llama3RopeOf(file, arch, headDim, file.number(key('rope.freq_base'), 10000)) : undefined;
+  if (freqs !== undefined) {
+    if (ropeScaling) throw new GiftjsError(`${file.path}: both ${key('rope.scaling.type')} and rope_freqs.weight scale RoPE; giftjs reads one`);
+    ropeScaling = freqs;
+  }
   const tokens = file.array('tokenizer.ggml.tokens');
   const tied = !file.tensors.has('output.weight');
   const id = (k: string): number | null => (file.metadata.has(k) ? file.number(k) : null);
@@ -186,7 +197,27 @@ export function llamaFromGguf(file: GgufFile, arch: LlamaGgufArchitecture = 'lla
     }
   }
   const read = new Set(Object.values(tensors).map((t) => t.tensor));
+  if (freqs !== undefined) read.add('rope_freqs.weight'); // read into config.json's rope_scaling
   const unread = [...file.tensors.keys()].filter((n) => !read.has(n));
   if (unread.length > 0) throw new GiftjsError(`${file.path}: tensors ${unread.slice(0, 4).map(preview).join(', ')}${unread.length > 4 ? ', ...' : ''} have no place in a ${FROM_GGUF[arch]} (tensors giftjs does not read in GGUF "${arch}" files)`);
   return { config, tensors };
+}
+
+/**
+ * A GGUF's rope_freqs.weight (llama.cpp's per-frequency RoPE divisors, as its converter writes Llama
+ * 3's scaling) as config.json's rope_scaling: Llama 3's parameters that give exactly these factors
+ * (null where every factor is 1), or a refusal naming what they are not.
+ */
+function llama3RopeOf(file: GgufFile, arch: LlamaGgufArchitecture, headDim: number, theta: number): Record<string, unknown> | null {
+  const info = file.info('rope_freqs.weight');
+  if (arch !== 'llama' || info.shape.length !== 1 || info.shape[0] !== headDim / 2) {
+    throw new GiftjsError(`${file.path}: rope_freqs.weight of shape [${info.shape.join(', ')}] in a "${arch}" file is not Llama 3's RoPE scaling (a "llama" file's ${headDim / 2} factors)`);
+  }
+  const factors = new Float32Array(headDim / 2);
+  file.readInto('rope_freqs.weight', factors);
+  const scaling = llama3ScalingOfFactors(factors, headDim, theta);
+  const again = scaling ? ropeFrequencyFactors(headDim, { theta, scaling }) : new Float64Array(headDim / 2).fill(1);
+  const worst = Math.max(...Array.from(factors, (f, i) => Math.abs(f - again[i]!) / again[i]!));
+  if (!(worst <= 1e-5)) throw new GiftjsError(`${file.path}: rope_freqs.weight (${Array.from(factors.slice(0, 6), (f) => f.toPrecision(4)).join(', ')}${factors.length > 6 ? ', ...' : ''}) is not a Llama 3 RoPE scaling (factors kept at 1, a blended band, then one factor): giftjs reads no other`);
+  return scaling && { rope_type: 'llama3', factor: scaling.factor, low_freq_factor: scaling.lowFreqFactor, high_freq_factor: scaling.highFreqFactor, original_max_position_embeddings: scaling.originalMaxPositionEmbeddings };
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Writes a small llama GGUF whose matrices are in every ggml block type giftjs reads beyond Q8_0/Q4_0 (Q4_1,
-Q5_0, Q5_1 and the k-quants Q2_K..Q6_K), and what llama.cpp's own Python package (gguf) and transformers 5.17
+Q5_0, Q5_1, the k-quants Q2_K..Q6_K and the i-quants IQ4_NL, IQ4_XS), and what llama.cpp's own Python package (gguf) and transformers 5.17
 make of it, for test/models/gguf_kquants.test.ts. Run with the peer venv (../shared/peer/setup_peer.sh gguf
 prints its python):
     python tools/make_gguf_kquant_fixtures.py test/fixtures/gguf
 The outputs are committed; CI never runs this script.
 
-The gguf package quantizes to none of the k-quants, so the blocks are random bytes (codes, sub-block scales)
+The gguf package quantizes to none of the k- or i-quants, so the blocks are random bytes (codes, sub-block scales)
 with their half-precision d / dmin / m fields set so every matrix has values of standard deviation ~0.05: a
 random model, but every bit of every block layout is exercised. The model: hidden 256 (k-quant rows are whole
 super-blocks of 256), MLP 512, 2 layers, 4 heads of 64, 2 key/value heads, untied head, the SentencePiece
@@ -32,13 +32,14 @@ SAMPLE_STRIDE = 61
 # Which type each matrix has (layer 0, layer 1): every type giftjs newly reads, and Q8_0/Q4_0 beside them.
 LAYER_TYPES = [
     {"attn_q": "Q4_K", "attn_k": "Q5_K", "attn_v": "Q6_K", "attn_output": "Q3_K", "ffn_gate": "Q2_K", "ffn_up": "Q4_1", "ffn_down": "Q5_0"},
-    {"attn_q": "Q5_1", "attn_k": "Q4_K", "attn_v": "Q8_0", "attn_output": "Q4_0", "ffn_gate": "Q4_K", "ffn_up": "Q5_K", "ffn_down": "Q6_K"},
+    {"attn_q": "Q5_1", "attn_k": "IQ4_NL", "attn_v": "Q8_0", "attn_output": "Q4_0", "ffn_gate": "IQ4_XS", "ffn_up": "Q5_K", "ffn_down": "Q6_K"},
 ]
 
 # Byte offsets of each type's half-precision fields in its block: scales (d) and offsets (dmin, or Q4_1/Q5_1's m).
 HALF_FIELDS = {
     "Q8_0": {"d": 0}, "Q4_0": {"d": 0}, "Q4_1": {"d": 0, "m": 2}, "Q5_0": {"d": 0}, "Q5_1": {"d": 0, "m": 2},
     "Q2_K": {"d": 80, "dmin": 82}, "Q3_K": {"d": 108}, "Q4_K": {"d": 0, "dmin": 2}, "Q5_K": {"d": 0, "dmin": 2}, "Q6_K": {"d": 208},
+    "IQ4_NL": {"d": 0}, "IQ4_XS": {"d": 0},
 }
 # Q4_1 / Q5_1: m centres the codes (0..15, 0..31) around zero.
 CENTRE = {"Q4_1": 7.5, "Q5_1": 15.5}

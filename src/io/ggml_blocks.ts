@@ -14,9 +14,14 @@
 //   Q4_K  (256, 144)    d, dmin, scales[12] (8 6-bit scales and mins), qs[128] (4 bits)
 //   Q5_K  (256, 176)    d, dmin, scales[12], qh[32], qs[128]
 //   Q6_K  (256, 210)    ql[128], qh[64], scales[16] int8, d
-// Every product here is exact in float32 before its last rounding (an f16 d times a scale of at most
-// 8 bits times a code of at most 6 bits), so computing in float64 and storing once gives ggml's bits.
-// Types not in the table (i-quants, ternary, MXFP4) are refused by name where a tensor is read.
+// i-quants with 4-bit codes into a non-linear table of 16 values (IQ4_NL_VALUES):
+//   IQ4_NL (32, 18)     d f16, 16 bytes of nibbles:       d * table[q]     value i low nibble of byte i, i + 16 high
+//   IQ4_XS (256, 136)   d f16, scales_h u16, scales_l[4], qs[128]: sub-block j of 32 has the 6-bit scale
+//                       (low nibble j of scales_l) | (bits 2j, 2j + 1 of scales_h) << 4, less 32
+// Every value here is one rounding of an exact product (an f16 d times a scale of at most 8 bits times
+// a code of at most 8 bits fits float64 exactly), as ggml's are, so computing in float64 and storing
+// once gives ggml's bits. Types not in the table (the other i-quants, ternary, MXFP4) are refused by
+// name where a tensor is read.
 import { bf16ToFloat32, float16ToFloat32 } from '../formats/dtype.js';
 
 export interface GgmlBlockType {
@@ -48,6 +53,18 @@ function quantizedType(name: string, values: number, bytes: number, decodeOne: (
 const words = (b: Uint8Array) => new Uint16Array(b.slice().buffer);
 
 const half = (b: Uint8Array, at: number) => halfTable()[b[at]! | (b[at + 1]! << 8)]!;
+
+/** IQ4_NL's and IQ4_XS's 16 levels (ggml's kvalues_iq4nl). */
+const IQ4_NL_VALUES = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/** 32 values from 16 bytes of nibbles at qs: value j from the low nibble of byte j, j + 16 from its high one, each scale * table[q]. */
+function decodeIq4(b: Uint8Array, qs: number, scale: number, out: Float32Array, o: number): void {
+  for (let j = 0; j < 16; j++) {
+    const q = b[qs + j]!;
+    out[o + j] = scale * IQ4_NL_VALUES[q & 0x0f]!;
+    out[o + j + 16] = scale * IQ4_NL_VALUES[q >> 4]!;
+  }
+}
 
 /** Q4_K / Q5_K: the j-th (0..7) 6-bit scale and min of the 12 packed bytes at s. */
 function scaleMinK4(b: Uint8Array, s: number, j: number): [number, number] {
@@ -177,11 +194,20 @@ export const GGML_BLOCK_TYPES: Record<number, GgmlBlockType> = {
       }
     }
   }),
+  20: quantizedType('IQ4_NL', 32, 18, (b, at, out, o) => decodeIq4(b, at + 2, half(b, at), out, o)),
+  23: quantizedType('IQ4_XS', 256, 136, (b, at, out, o) => {
+    const d = half(b, at);
+    const scalesH = b[at + 2]! | (b[at + 3]! << 8);
+    for (let j = 0; j < 8; j++) {
+      const scale = ((b[at + 4 + (j >> 1)]! >> (4 * (j & 1))) & 0x0f) | (((scalesH >> (2 * j)) & 3) << 4);
+      decodeIq4(b, at + 8 + 16 * j, d * (scale - 32), out, o + 32 * j);
+    }
+  }),
 };
 
 /** Names of the types giftjs does not read, for the message that refuses them. */
 export const UNREAD_GGML_TYPES: Record<number, string> = {
-  9: 'Q8_1', 15: 'Q8_K', 16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS',
+  9: 'Q8_1', 15: 'Q8_K', 16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 21: 'IQ3_S', 22: 'IQ2_S',
   29: 'IQ1_M', 34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
 };
 

@@ -1,7 +1,7 @@
 // GGUF, llama.cpp's model file, read: the header, the typed metadata, the tensor table, and each
 // tensor's values as float32 (F32, F16, BF16, and the quantized blocks of io/ggml_blocks.ts --
-// Q8_0, Q4_0/1, Q5_0/1 and the k-quants Q2_K..Q6_K -- dequantized as ggml does). Other tensor types
-// (i-quants, ternary, MXFP4) are refused by name. Read through a file handle, a slice
+// Q8_0, Q4_0/1, Q5_0/1, the k-quants Q2_K..Q6_K, IQ4_NL and IQ4_XS -- dequantized as ggml does). Other
+// tensor types (the other i-quants, ternary, MXFP4) are refused by name. Read through a file handle, a slice
 // at a time, so a file of any size is never held whole. Bounds are checked before anything is sized
 // by the file: a GGUF is an input, and a hostile one gets a clear error, not an allocation.
 import { createHash } from 'node:crypto';

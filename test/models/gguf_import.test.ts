@@ -133,10 +133,10 @@ test('a GGUF whose header changed after its folder was made is refused, not read
   f.close();
   const name = Buffer.from('blk.0.ffn_up.weight');
   const at = bytes.indexOf(name, 0) + name.length + 4 + 16; // name, n_dims, two dims: the type
-  bytes.writeUInt32LE(20, at);
+  bytes.writeUInt32LE(16, at);
   const iquant = join(work, 'i.gguf');
   writeFileSync(iquant, bytes);
-  assert.throws(() => loadCausalLM(ggufModelFolder(iquant).dir), /tensor 'blk\.0\.ffn_up\.weight' is IQ4_NL, which giftjs does not read \(it reads F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, BF16: convert/);
+  assert.throws(() => loadCausalLM(ggufModelFolder(iquant).dir), /tensor 'blk\.0\.ffn_up\.weight' is IQ2_XXS, which giftjs does not read \(it reads F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, BF16: convert/);
   writeFileSync(join(work, 'bad.gguf'), 'not a gguf');
   assert.throws(() => ggufModelFolder(join(work, 'bad.gguf')), /bad\.gguf: not a GGUF file/);
 });

@@ -46,7 +46,7 @@ test('every block type reads value for value as the gguf package dequantizes it'
       assert.equal(first, -1, `${name} (${ref.type}): value ${first * REF.sample_stride} is ${sample[first]}, the gguf package's ${ref.values[first]}`);
       types.add(ref.type);
     }
-    assert.deepEqual([...types].sort(), ['Q2_K', 'Q3_K', 'Q4_0', 'Q4_1', 'Q4_K', 'Q5_0', 'Q5_1', 'Q5_K', 'Q6_K', 'Q8_0']);
+    assert.deepEqual([...types].sort(), ['IQ4_NL', 'IQ4_XS', 'Q2_K', 'Q3_K', 'Q4_0', 'Q4_1', 'Q4_K', 'Q5_0', 'Q5_1', 'Q5_K', 'Q6_K', 'Q8_0']);
   } finally {
     file.close();
   }
@@ -54,7 +54,7 @@ test('every block type reads value for value as the gguf package dequantizes it'
 
 test('a k-quant llama GGUF loads with transformers\' token ids, logits and greedy tokens', () => {
   const { dir, note } = ggufModelFolder(FILE);
-  assert.match(note, /GGUF \(F32, Q2_K, Q3_K, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K, Q6_K, Q8_0\)/);
+  assert.match(note, /GGUF \(F32, IQ4_NL, IQ4_XS, Q2_K, Q3_K, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K, Q6_K, Q8_0\)/);
   const tokenizer = Tokenizer.fromFolder(dir);
   assert.deepEqual(tokenizer.encode(REF.text), REF.ids);
   const model = loadCausalLM(dir);

@@ -276,18 +276,56 @@ test('GGUF llama with Llama 3\'s RoPE scaling: written as llama.cpp\'s rope_freq
   assertClose(logSoftmaxRows(noGrad(() => back.forward(ids, 1, ids.length).toFloat32Array()), vocab), ours, 'the llama3 GGUF read back', 1e-5, 1e-5);
 });
 
+test('GGUF phi3 with LongRoPE and a partial rotary dimension (Phi-4-mini\'s shape): written as llama.cpp\'s rope_factors and rope.dimension_count, llama.cpp gives giftjs\'s log-probabilities past the original length (1e-4), read back the same', { skip: noLlamaCpp }, async () => {
+  // The Phi-4-mini fixture's config as transformers wrote it: 3 of 4 dimensions of each head rotated, LongRoPE with an
+  // original length of 8 (factor 64 / 8). Random weights, and a vocabulary with Phi-3's chat tokens (llama.cpp's phi3 loader looks them up).
+  process.env.GIFTJS_CACHE ??= mkdtempSync(join(tmpdir(), 'giftjs-cache-'));
+  const fixture = fileURLToPath(new URL('../../../test/fixtures/phi_longrope/phi4mini', import.meta.url));
+  const vocabFolder = ggufModelFolder(fileURLToPath(new URL('../../../test/fixtures/gguf/tiny-phi3-chat.gguf', import.meta.url))).dir;
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-longrope-'));
+  const folder = join(dir, 'model');
+  const model = LlamaForCausalLM.random(parseLlamaConfig({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8')), vocab_size: 358 }), 5);
+  const r = new Random(6);
+  for (const [, p] of model.namedParameters()) p.writeHost((d) => d.forEach((_, i) => (d[i] = 0.2 * r.normal())));
+  exportPretrained(model, folder);
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(vocabFolder, f), join(folder, f));
+  const gguf = join(dir, 'phi4mini.gguf');
+  const run = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', folder, '--out', gguf, '--outtype', 'f32'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stderr, /note: LongRoPE: llama\.cpp picks the long or the short factors by its context size \(long once it is more than 8 tokens/);
+  const written = GgufFile.open(gguf);
+  try {
+    assert.equal(written.number('phi3.rope.dimension_count'), 6);
+    assert.equal(written.number('phi3.rope.scaling.original_context_length'), 8);
+    assert.ok(Math.abs(written.number('phi3.rope.scaling.attn_factor') - Math.sqrt(2)) < 1e-6, 'attention factor sqrt(1 + ln 8 / ln 8)');
+  } finally {
+    written.close();
+  }
+  // Twelve tokens, past the original 8: giftjs (and transformers) use the long factors for the whole forward, as llama.cpp with its context of 64.
+  const ids = [1, 5, 17, 40, 63, 12, 88, 33, 7, 70, 21, 9];
+  const vocab = model.config.vocabSize;
+  const ours = logSoftmaxRows(noGrad(() => loadCausalLM(folder).forward(ids, 1, ids.length).toFloat32Array()), vocab);
+  const worst = worstLogProbDifference(await llamaCppProbabilities(await llamaCpp(), gguf, ids), ours, vocab);
+  assert.ok(worst < 1e-4, `llama.cpp vs giftjs log-probabilities with LongRoPE and partial rotary: max difference ${worst}`);
+  const back = loadCausalLM(ggufModelFolder(gguf).dir);
+  assertClose(logSoftmaxRows(noGrad(() => back.forward(ids, 1, ids.length).toFloat32Array()), vocab), ours, 'the phi3 LongRoPE GGUF read back', 1e-5, 1e-5);
+});
+
 test('GGUF export refuses what it does not write, by name', { skip: needsShared('models/stories260K/stories260K.bin') }, () => {
   const s = setup();
   const bad = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 'x.gguf'), '--outtype', 'q4_k'], { encoding: 'utf8' });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--outtype must be f32, f16, bf16, q8_0, q4_0, got 'q4_k'/);
-  // A Phi-4-mini folder (with a tokenizer beside it): LongRoPE's factors are not written yet.
+  // A Phi-4-mini folder (with a tokenizer beside it) whose RoPE is Llama 3's: llama.cpp's phi3 reads no rope_freqs.
   const phi4 = join(s.dir, 'phi4mini');
   cpSync(fileURLToPath(new URL('../../../test/fixtures/phi_longrope/phi4mini', import.meta.url)), phi4, { recursive: true });
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(s.model, f), join(phi4, f));
+  const phi4Config = JSON.parse(readFileSync(join(phi4, 'config.json'), 'utf8'));
+  phi4Config.rope_parameters = { rope_type: 'llama3', rope_theta: 10000, factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8, partial_rotary_factor: 0.75 };
+  writeFileSync(join(phi4, 'config.json'), JSON.stringify(phi4Config));
   const q = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', phi4, '--out', join(s.dir, 'q.gguf')], { encoding: 'utf8' });
   assert.notEqual(q.status, 0);
-  assert.match(q.stderr, /GGUF export: rope_scaling 'longrope' is not written for llama\.cpp's "phi3" \(LongRoPE's short and long factors\)/);
+  assert.match(q.stderr, /GGUF export: rope_scaling 'llama3' is not written for llama\.cpp's "phi3"/);
   assert.ok(!existsSync(join(s.dir, 'q.gguf')), 'nothing written');
   // What would not fit is refused before loading, naming what it needs.
   const tight = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 't.gguf'), '--memory-limit', '10M'], { encoding: 'utf8' });

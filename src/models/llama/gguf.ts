@@ -20,10 +20,11 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
   if (!arch) throw new GiftjsError(`GGUF export writes llama.cpp's "llama", "qwen2", "qwen3" and "phi3" architectures (${Object.keys(TO_GGUF).join(', ')}); ${c.architecture} is not supported yet`);
   // Linear scaling is llama.cpp's rope.scaling keys; Llama 3's is a factor per frequency in rope_freqs.weight, which llama.cpp reads for "llama" only.
   const scaling = c.ropeScaling;
-  if (scaling && scaling.type !== 'linear' && (scaling.type !== 'llama3' || arch !== 'llama')) {
-    throw new GiftjsError(`GGUF export: rope_scaling '${scaling.type}' is not written for llama.cpp's "${arch}"${scaling.type === 'longrope' ? ' (LongRoPE\'s short and long factors)' : ''}`);
+  // LongRoPE is llama.cpp's rope_factors_short/long tensors, which it reads for "phi3" only, as it does a partial rotary dimension.
+  if (scaling && scaling.type !== 'linear' && !(scaling.type === 'llama3' && arch === 'llama') && !(scaling.type === 'longrope' && arch === 'phi3')) {
+    throw new GiftjsError(`GGUF export: rope_scaling '${scaling.type}' is not written for llama.cpp's "${arch}"`);
   }
-  if (c.rotaryDim !== c.headDim) throw new GiftjsError(`GGUF export: a partial rotary embedding (${c.rotaryDim} of ${c.headDim} dimensions) is not written yet`);
+  if (c.rotaryDim !== c.headDim && arch !== 'phi3') throw new GiftjsError(`GGUF export: a partial rotary embedding (${c.rotaryDim} of ${c.headDim} dimensions) is not written for llama.cpp's "${arch}"`);
   // Phi-3's window is one for every layer, and llama.cpp's "phi3" reads it; the others attend to every position there.
   const window = c.layerWindows[0] ?? 0;
   if (c.layerWindows.some((w) => w > 0) && (arch !== 'phi3' || c.layerWindows.some((w) => w !== window))) {
@@ -40,7 +41,7 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
     [`${arch}.embedding_length`, { type: 'u32', value: c.hiddenSize }],
     [`${arch}.block_count`, { type: 'u32', value: c.numLayers }],
     [`${arch}.feed_forward_length`, { type: 'u32', value: c.intermediateSize }],
-    [`${arch}.rope.dimension_count`, { type: 'u32', value: c.headDim }],
+    [`${arch}.rope.dimension_count`, { type: 'u32', value: c.rotaryDim }],
     [`${arch}.rope.freq_base`, { type: 'f32', value: c.ropeTheta }],
     [`${arch}.attention.head_count`, { type: 'u32', value: c.numHeads }],
     [`${arch}.attention.head_count_kv`, { type: 'u32', value: c.numKvHeads }],
@@ -49,8 +50,12 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
     [`${arch}.attention.value_length`, { type: 'u32', value: c.headDim }],
     ...(window > 0 ? [[`${arch}.attention.sliding_window`, { type: 'u32', value: window }] as [string, GgufValue]] : []),
     ...(scaling?.type === 'linear' ? [[`${arch}.rope.scaling.type`, { type: 'string', value: 'linear' }], [`${arch}.rope.scaling.factor`, { type: 'f32', value: scaling.factor }]] as [string, GgufValue][] : []),
+    ...(scaling?.type === 'longrope' ? [[`${arch}.rope.scaling.attn_factor`, { type: 'f32', value: scaling.attentionFactor }], [`${arch}.rope.scaling.original_context_length`, { type: 'u32', value: scaling.originalMaxPositionEmbeddings }]] as [string, GgufValue][] : []),
   ];
   const notes: string[] = [];
+  if (scaling?.type === 'longrope') {
+    notes.push(`LongRoPE: llama.cpp picks the long or the short factors by its context size (long once it is more than ${scaling.originalMaxPositionEmbeddings} tokens, from the first token on), transformers and giftjs by each forward's positions (long once they pass ${scaling.originalMaxPositionEmbeddings}), so with a context longer than that and a text shorter than it their outputs differ`);
+  }
   if (window > 0) {
     notes.push(`sliding window ${window}: written as ${arch}.attention.sliding_window (as llama.cpp's converter writes Phi-3's), but llama.cpp builds that do not read it -- node-llama-cpp 3.21.1's does not -- attend to every position, so once a context passes ${window} tokens their outputs differ from giftjs's and transformers'`);
   }
@@ -88,6 +93,10 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
   });
   add('output_norm.weight', model.model.norm.weight);
   if (scaling?.type === 'llama3') writer.addVector('rope_freqs.weight', Float32Array.from(ropeFrequencyFactors(c.headDim, { theta: c.ropeTheta, scaling })));
+  if (scaling?.type === 'longrope') {
+    writer.addVector('rope_factors_long.weight', Float32Array.from(scaling.longFactor));
+    writer.addVector('rope_factors_short.weight', Float32Array.from(scaling.shortFactor));
+  }
   if (model.lm_head) add('output.weight', model.lm_head.weight); // tied: llama.cpp reads token_embd
   return { metadata, tensors: writer.tensors, keptF32: writer.keptF32, notes };
 }
@@ -131,15 +140,18 @@ export function llamaFromGguf(file: GgufFile, arch: LlamaGgufArchitecture = 'lla
   const headDim = file.number(key('attention.key_length'), hidden / heads);
   const layers = file.number(key('block_count'));
   const ropeDim = file.number(key('rope.dimension_count'), headDim);
-  if (ropeDim !== headDim) throw new GiftjsError(`${file.path}: ${key('rope.dimension_count')} ${ropeDim} is not the head size ${headDim} (partial rotary embeddings are not supported)`);
+  // A partial rotary dimension: Phi-3's (Phi-4-mini rotates three quarters of each head).
+  if (ropeDim !== headDim && arch !== 'phi3') throw new GiftjsError(`${file.path}: ${key('rope.dimension_count')} ${ropeDim} is not the head size ${headDim} (partial rotary embeddings are read for "phi3" files)`);
   const scalingType = file.string(key('rope.scaling.type'));
   let ropeScaling: Record<string, unknown> | null = null;
   if (scalingType === 'linear') ropeScaling = { rope_type: 'linear', factor: file.number(key('rope.scaling.factor')) };
   else if (scalingType !== null && scalingType !== 'none') throw new GiftjsError(`${file.path}: ${key('rope.scaling.type')} ${preview(scalingType)} is not supported (none and linear are)`);
   const freqs = file.tensors.has('rope_freqs.weight') ? llama3RopeOf(file, arch, headDim, file.number(key('rope.freq_base'), 10000)) : undefined;
-  if (freqs !== undefined) {
-    if (ropeScaling) throw new GiftjsError(`${file.path}: both ${key('rope.scaling.type')} and rope_freqs.weight scale RoPE; giftjs reads one`);
-    ropeScaling = freqs;
+  const longRope = file.tensors.has('rope_factors_long.weight') || file.tensors.has('rope_factors_short.weight') ? longRopeOf(file, arch, ropeDim) : undefined;
+  for (const scaled of [freqs, longRope]) {
+    if (scaled === undefined) continue;
+    if (ropeScaling) throw new GiftjsError(`${file.path}: RoPE is scaled twice (${key('rope.scaling.type')}, rope_freqs.weight, rope_factors_*.weight); giftjs reads one`);
+    ropeScaling = scaled;
   }
   const tokens = file.array('tokenizer.ggml.tokens');
   const tied = !file.tensors.has('output.weight');
@@ -161,6 +173,7 @@ export function llamaFromGguf(file: GgufFile, arch: LlamaGgufArchitecture = 'lla
     tie_word_embeddings: tied,
     hidden_act: 'silu',
     ...(arch === 'phi3' ? { sliding_window: file.metadata.has(key('attention.sliding_window')) ? file.number(key('attention.sliding_window')) : null } : {}),
+    ...(ropeDim !== headDim ? { partial_rotary_factor: ropeDim / headDim } : {}),
     bos_token_id: id('tokenizer.ggml.bos_token_id'),
     eos_token_id: id('tokenizer.ggml.eos_token_id'),
     torch_dtype: 'float32',
@@ -198,6 +211,7 @@ export function llamaFromGguf(file: GgufFile, arch: LlamaGgufArchitecture = 'lla
   }
   const read = new Set(Object.values(tensors).map((t) => t.tensor));
   if (freqs !== undefined) read.add('rope_freqs.weight'); // read into config.json's rope_scaling
+  if (longRope !== undefined) for (const t of ['rope_factors_long.weight', 'rope_factors_short.weight']) read.add(t);
   const unread = [...file.tensors.keys()].filter((n) => !read.has(n));
   if (unread.length > 0) throw new GiftjsError(`${file.path}: tensors ${unread.slice(0, 4).map(preview).join(', ')}${unread.length > 4 ? ', ...' : ''} have no place in a ${FROM_GGUF[arch]} (tensors giftjs does not read in GGUF "${arch}" files)`);
   return { config, tensors };
@@ -220,4 +234,32 @@ function llama3RopeOf(file: GgufFile, arch: LlamaGgufArchitecture, headDim: numb
   const worst = Math.max(...Array.from(factors, (f, i) => Math.abs(f - again[i]!) / again[i]!));
   if (!(worst <= 1e-5)) throw new GiftjsError(`${file.path}: rope_freqs.weight (${Array.from(factors.slice(0, 6), (f) => f.toPrecision(4)).join(', ')}${factors.length > 6 ? ', ...' : ''}) is not a Llama 3 RoPE scaling (factors kept at 1, a blended band, then one factor): giftjs reads no other`);
   return scaling && { rope_type: 'llama3', factor: scaling.factor, low_freq_factor: scaling.lowFreqFactor, high_freq_factor: scaling.highFreqFactor, original_max_position_embeddings: scaling.originalMaxPositionEmbeddings };
+}
+
+/**
+ * Phi-3.5's and Phi-4-mini's LongRoPE as llama.cpp's converter writes it -- rope_factors_long and
+ * rope_factors_short (a factor per rotated frequency), rope.scaling.original_context_length and
+ * rope.scaling.attn_factor -- as config.json's rope_scaling.
+ */
+function longRopeOf(file: GgufFile, arch: LlamaGgufArchitecture, ropeDim: number): Record<string, unknown> {
+  const factors = (name: string): number[] => {
+    if (!file.tensors.has(name)) throw new GiftjsError(`${file.path}: LongRoPE needs both rope_factors_long.weight and rope_factors_short.weight; ${name} is missing`);
+    const info = file.info(name);
+    if (arch !== 'phi3' || info.shape.length !== 1 || info.shape[0] !== ropeDim / 2) {
+      throw new GiftjsError(`${file.path}: ${name} of shape [${info.shape.join(', ')}] in a "${arch}" file is not LongRoPE's (a "phi3" file's ${ropeDim / 2} factors)`);
+    }
+    const out = new Float32Array(ropeDim / 2);
+    file.readInto(name, out);
+    return Array.from(out);
+  };
+  const original = `${arch}.rope.scaling.original_context_length`;
+  if (!file.metadata.has(original)) throw new GiftjsError(`${file.path}: LongRoPE needs ${original} (the pretraining length that switches short and long factors)`);
+  const attention = `${arch}.rope.scaling.attn_factor`;
+  return {
+    rope_type: 'longrope',
+    long_factor: factors('rope_factors_long.weight'),
+    short_factor: factors('rope_factors_short.weight'),
+    original_max_position_embeddings: file.number(original),
+    ...(file.metadata.has(attention) ? { attention_factor: file.number(attention) } : {}),
+  };
 }

@@ -25,7 +25,7 @@ async function loadSet(modelDir: string, path: string, labels?: string[]): Promi
 
 export async function trainImageClassification(c: {
   values: Record<string, unknown>; modelDir: string; dataPath: string; out: string; options: TrainOptions; methodConfig: Record<string, unknown>;
-  callbacks: TrainCallbacks; onDone: () => void;
+  callbacks: TrainCallbacks; onDone: () => void; signal?: AbortSignal;
 }): Promise<number> {
   const v = c.values;
   if (listOption(v.targets) === null) c.methodConfig.target_modules = ['attention.output.dense'];
@@ -33,7 +33,7 @@ export async function trainImageClassification(c: {
   const validation = typeof v['eval-data'] === 'string' ? await loadSet(c.modelDir, v['eval-data'], train.labels) : undefined;
   const test = typeof v['test-data'] === 'string' ? await loadSet(c.modelDir, v['test-data'], train.labels) : undefined;
   console.error(`train: ${train.examples.length} images, ${train.labels.length} classes${validation ? `; validation ${validation.examples.length}` : ''}${test ? `; test ${test.examples.length}` : ''}`);
-  const r = await fineTuneImageClassifier({ modelDir: c.modelDir, train, validation, test, method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks,
+  const r = await fineTuneImageClassifier({ modelDir: c.modelDir, train, validation, test, method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks, signal: c.signal,
     inputs: { model: c.modelDir, data: c.dataPath, 'eval-data': v['eval-data'] as string | undefined, 'test-data': v['test-data'] as string | undefined } });
   c.onDone();
   return reportClassifierRun(r, c.out, v.json === true);

@@ -34,6 +34,7 @@ interface SeqClsTrainContext {
   preset: Preset | null;
   callbacks: TrainCallbacks;
   onDone: () => void;
+  signal?: AbortSignal;
 }
 
 export async function trainSequenceClassification(c: SeqClsTrainContext): Promise<number> {
@@ -48,7 +49,7 @@ export async function trainSequenceClassification(c: SeqClsTrainContext): Promis
     modelDir: c.modelDir, train, validation: await read(v['eval-data']), test: await read(v['test-data']),
     textFields: listOption(v['text-fields']) ?? p?.textFields, labelField: (v['label-field'] as string | undefined) ?? p?.labelField,
     regression: v.regression === true || p?.regression === true, maxLength: intOption(v['max-length'], 'max-length', 128, 1),
-    method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks,
+    method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks, signal: c.signal,
     inputs: { model: c.modelDir, data: c.dataPath, 'eval-data': v['eval-data'] as string | undefined, 'test-data': v['test-data'] as string | undefined },
     log: (line) => console.error(line),
   });

@@ -8,7 +8,7 @@ import { modelFamily, readModelConfig, type ModelKind } from '../models/registry
 import { METHOD_NAMES, peftMethod } from '../peft/registry.js';
 import { presetByName, PRESETS, type Preset } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
-import { DEFAULT_TRAIN_OPTIONS, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
+import { DEFAULT_TRAIN_OPTIONS, TrainingStopped, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
 import { TensorBoardWriter } from '../train/tensorboard.js';
 import { dataPaths, dataWeights, mixExamples, type DataSource } from '../data/mixing.js';
 import type { Example, PromptTask } from '../data/examples.js';
@@ -139,7 +139,17 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const settings: Record<string, unknown> = Object.fromEntries(Object.entries(values).filter(([k]) => !NOT_SETTINGS.has(k)));
     writeFileAtomic(join(out, 'config.yaml'), [configYaml({ ...settings, ...resolved })]);
   };
-  return runTraining(values, modelDir, what, preset, dataPath, out, resolved, writeConfig);
+  const progress = progressReporter();
+  const stop = stopOnSignals(out, progress.stop);
+  try {
+    return await runTraining(values, modelDir, what, preset, dataPath, out, resolved, writeConfig, progress, stop.signal);
+  } catch (e) {
+    if (e instanceof TrainingStopped) return stop.report(e, argv);
+    throw e;
+  } finally {
+    stop.dispose();
+    progress.stop();
+  }
 }
 
 /**
@@ -158,7 +168,7 @@ function dataFolderFiles(data: string, values: Record<string, unknown>, kind: Mo
 
 
 async function runTraining(values: Record<string, string | boolean | undefined>, modelDir: string, what: WhatTheRunTrains, preset: Preset | null, dataPath: string, out: string,
-  resolved: Record<string, unknown>, writeConfig: () => void): Promise<number> {
+  resolved: Record<string, unknown>, writeConfig: () => void, progress: ProgressReporter, signal: AbortSignal): Promise<number> {
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, ...dataPaths(dataPath, fileExists).map((path) => ({ flag: '--data', path })), { flag: '--eval-data', path: values['eval-data'] as string | undefined }, { flag: '--test-data', path: values['test-data'] as string | undefined }]);
   if (preset) console.error(`preset ${values.preset}: ${preset.description}\n  note: ${preset.caveat}`);
 
@@ -227,12 +237,11 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     throw new GiftjsError(`--stream-weights pages a language model's mapped weights through giftjs's engine; ${values.engine === 'torch' ? '--engine torch' : what.model} does not (leave out --stream-weights)`);
   }
   if (values.pack === true && classifier) throw new GiftjsError(`--pack packs language-modelling examples; ${what.model} classifies one example per row (leave out --pack)`);
-  const progress = progressReporter();
   if (what.kind === 'image-classifier') {
-    return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: { ...progress.callbacks(out), onStart: writeConfig }, onDone: progress.stop });
+    return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: { ...progress.callbacks(out), onStart: writeConfig }, onDone: progress.stop, signal });
   }
   if (what.kind === 'sequence-classifier') {
-    return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: { ...progress.callbacks(out), onStart: writeConfig }, onDone: progress.stop });
+    return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: { ...progress.callbacks(out), onStart: writeConfig }, onDone: progress.stop, signal });
   }
   const tokenizer = loadTokenizer(modelDir);
   maxLength = sequenceLengthOption(modelDir, values['max-length'], 512);
@@ -273,7 +282,6 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   const heldOut = typeof values['eval-data'] === 'string' ? await load(values['eval-data'], 'held-out') : undefined;
   if (values['stream-weights'] === true && values['gradient-checkpointing'] !== true) throw new GiftjsError('--stream-weights releases each layer\'s weights between the uses gradient checkpointing makes of them: give it with --gradient-checkpointing');
   const callbacks = withReporting(progress.callbacks(out), values['report-to'] as string | undefined, out, writeConfig);
-  const stopInterrupted = sayWhereAnInterruptLeavesTheRun(out, progress.stop);
   let run: LanguageModelRunResult;
   try {
     run = await fineTuneLanguageModel({
@@ -284,10 +292,9 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
       gradientCheckpointing: values['gradient-checkpointing'] === true, streamWeights: values['stream-weights'] === true,
       bf16, quantize, memory: memoryBudget(values['memory-limit'] as string | undefined),
       inputs: { model: modelDir, ...Object.fromEntries(paths.map((p, i) => [i === 0 ? 'data' : `data[${i + 1}]`, p])), 'eval-data': values['eval-data'] as string | undefined },
-      resume: values.resume === true, callbacks, log: (line: string) => console.error(line), methodSource: 'command line',
+      resume: values.resume === true, callbacks, log: (line: string) => console.error(line), methodSource: 'command line', signal,
     });
   } finally {
-    stopInterrupted();
     progress.stop();
   }
   console.error(`adapter: ${join(out, 'adapter')}\nmetrics: ${join(out, 'metrics.json')}\nloss curve: ${join(out, 'loss_curve.svg')}`);
@@ -378,7 +385,9 @@ function refuseFlagsTheMethodIgnores(values: Record<string, unknown>, methodName
 }
 
 /** A progress bar on a terminal, a log line every 5% otherwise. */
-function progressReporter(): { callbacks: (out: string) => TrainCallbacks; stop: () => void } {
+interface ProgressReporter { callbacks: (out: string) => TrainCallbacks; stop: () => void }
+
+function progressReporter(): ProgressReporter {
   const bar = process.stderr.isTTY
     ? new cliProgress.SingleBar({ format: 'step {value}/{total} |{bar}| loss {loss} | {tps} tok/s | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
@@ -405,20 +414,48 @@ function progressReporter(): { callbacks: (out: string) => TrainCallbacks; stop:
 }
 
 /**
- * Ctrl-C (SIGINT) during training: says what the run folder holds and how to go on, then ends with
- * status 130, as a shell expects of an interrupted command. Every file is written atomically, so
- * stopping here loses only the work since the newest checkpoint. (A step in progress runs to its end
- * first: the kernels do not yield to the event loop.) Returns the function that removes the handler.
+ * Ctrl-C (SIGINT) or SIGTERM during training: the update in progress finishes, a checkpoint of it is
+ * written when --save-every is set, and the run ends saying where it stands and the command that goes
+ * on from there, with status 130 (SIGINT) or 143 (SIGTERM), as a shell expects of an interrupted command.
+ * A second signal stops at once: every file is written atomically, so that loses only the work since
+ * the newest checkpoint. (A signal is seen between updates: the kernels do not yield to the event loop.)
  */
-function sayWhereAnInterruptLeavesTheRun(out: string, stopProgress: () => void): () => void {
-  const onInterrupt = () => {
+function stopOnSignals(out: string, stopProgress: () => void): { signal: AbortSignal; report: (e: TrainingStopped, argv: string[]) => number; dispose: () => void } {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | null = null;
+  const status = () => (received === 'SIGTERM' ? 143 : 130);
+  const onSignal = (name: NodeJS.Signals) => {
     stopProgress();
+    if (received === null) {
+      received = name;
+      controller.abort();
+      console.error(`\n${name}: stopping after the update in progress${name === 'SIGINT' ? ' (Ctrl-C again stops at once)' : ''}`);
+      return;
+    }
     const latest = latestCheckpoint(out);
     console.error(latest
-      ? `\ninterrupted: ${out} keeps its newest checkpoint, ${latest.dir} (step ${latest.step}); the same command with --resume continues from it`
-      : `\ninterrupted: no checkpoint was saved yet (--save-every N saves one every N updates), so the run starts again from the beginning; ${out} holds only its log`);
-    process.exit(130);
+      ? `\nstopped at once: ${out} keeps its newest checkpoint, ${latest.dir} (step ${latest.step}); the same command with --resume continues from it`
+      : `\nstopped at once: no checkpoint was saved yet (--save-every N saves one every N updates), so the run starts again from the beginning; ${out} holds only its log`);
+    process.exit(status());
   };
-  process.once('SIGINT', onInterrupt);
-  return () => process.removeListener('SIGINT', onInterrupt);
+  const listeners = (['SIGINT', 'SIGTERM'] as const).map((name) => [name, () => onSignal(name)] as const);
+  for (const [name, listener] of listeners) process.on(name, listener);
+  return {
+    signal: controller.signal,
+    report: (e, argv) => {
+      const again = `gift train ${argv.map(shellWord).join(' ')}${argv.includes('--resume') ? '' : ' --resume'}`;
+      console.error(e.checkpoint
+        ? `stopped (${received}) after step ${e.step}: ${out} keeps it as ${e.checkpoint}; to go on from there:\n  ${again}`
+        : `stopped (${received}) after step ${e.step}: no checkpoint holds it (--save-every N saves one every N updates, and one when a run is stopped), so the run starts again from the beginning; ${out} holds its log`);
+      return status();
+    },
+    dispose: () => {
+      for (const [name, listener] of listeners) process.removeListener(name, listener);
+    },
+  };
+}
+
+/** A command-line word as a POSIX shell reads it back: quoted where it holds anything but safe characters. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -46,6 +46,8 @@ export interface ClassifierRunOptions {
   inputs?: Record<string, string | undefined>;
   resume?: boolean;
   callbacks?: TrainCallbacks;
+  /** Stops training after the update in progress (TrainRun.signal): the run throws TrainingStopped. */
+  signal?: AbortSignal;
   /** Progress lines (tokenization counts and such). */
   log?: (line: string) => void;
 }
@@ -109,7 +111,7 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
   });
   const training = await trainModel({
     model, adapter, task: sequenceClassificationTask(model, labels, train, validation), options: o.options,
-    outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
+    outDir: o.outDir, resume: o.resume, callbacks: o.callbacks, signal: o.signal,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, textFields, labelField, maxLength, n: train.length }),
     inputs: o.inputs,
     adapterFiles: () => adapterFileChunks(adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir), naming: model.adapterNaming() }, { task: taskInfo() }),

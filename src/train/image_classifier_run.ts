@@ -27,6 +27,8 @@ export interface ImageClassifierRunOptions {
   inputs?: Record<string, string | undefined>;
   resume?: boolean;
   callbacks?: TrainCallbacks;
+  /** Stops training after the update in progress (TrainRun.signal): the run throws TrainingStopped. */
+  signal?: AbortSignal;
 }
 
 export interface ImageClassifierRunResult {
@@ -45,7 +47,7 @@ export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Pro
   const adapter = attachAdapter(model, config, o.options.seed, 'method config');
   const training = await trainModel({
     model, adapter, task: imageClassificationTask(model, o.train.examples, o.validation?.examples), options: o.options,
-    outDir: o.outDir, resume: o.resume, callbacks: o.callbacks,
+    outDir: o.outDir, resume: o.resume, callbacks: o.callbacks, signal: o.signal,
     fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, n: o.train.examples.length }),
     inputs: o.inputs,
     adapterFiles: () => adapterFileChunks(adapter, { path: o.modelDir, architecture: 'ViTForImageClassification', naming: model.adapterNaming() }, { task: { type: 'imgcls', id2label: o.train.labels } }),

@@ -65,6 +65,8 @@ export interface LanguageModelRunOptions {
   inputs?: Record<string, string | undefined>;
   resume?: boolean;
   callbacks?: TrainCallbacks;
+  /** Stops training after the update in progress (TrainRun.signal): the run throws TrainingStopped. */
+  signal?: AbortSignal;
   /** Progress lines (the estimate, the load, the method's parameters). */
   log?: (line: string) => void;
 }
@@ -130,6 +132,7 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
       fingerprint: fingerprintOf(o),
       inputs: o.inputs,
       callbacks: o.callbacks,
+      signal: o.signal,
     });
   } finally {
     if (bf16) setBf16Compute(false);

@@ -108,6 +108,18 @@ export interface TrainRun {
   /** The adapter's files (adapterFileChunks) for each checkpoint's adapter/, loadable as it is. */
   adapterFiles?: () => Promise<Record<string, Uint8Array[]>>;
   callbacks?: TrainCallbacks;
+  /**
+   * Stops the run after the update in progress (Ctrl-C, SIGTERM): with outDir and saveEvery set, that
+   * update is saved as a checkpoint first, so resume loses nothing; trainModel then throws TrainingStopped.
+   */
+  signal?: AbortSignal;
+}
+
+/** What trainModel throws when its signal stopped it: the updates done, and the checkpoint that holds them (or null). */
+export class TrainingStopped extends GiftjsError {
+  constructor(readonly step: number, readonly checkpoint: string | null) {
+    super(`training stopped after step ${step}${checkpoint ? `; ${checkpoint} holds it` : '; no checkpoint holds it (saveEvery, --save-every, saves one)'}`);
+  }
 }
 
 /** Token-weighted next-token loss of a language model on held-out examples. */
@@ -364,10 +376,12 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     const done = step + 1;
     if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < totalSteps) await evaluate(done);
     // Every --save-every updates and at the end, so that a finished run can be extended (--resume with a larger --max-steps).
-    if (run.outDir && o.saveEvery > 0 && (done % o.saveEvery === 0 || done === totalSteps)) {
+    const stopping = run.signal?.aborted === true && done < totalSteps;
+    if (run.outDir && o.saveEvery > 0 && (done % o.saveEvery === 0 || done === totalSteps || stopping)) {
       if (done === totalSteps) await evaluateEnd(); // the final checkpoint carries the final held-out loss
       lastCheckpoint = await saveCheckpoint(run.outDir, trainable, optimizer, { step: done, fingerprint, evalHistory, totalSteps }, { adapterFiles: run.adapterFiles, saveTotalLimit: o.saveTotalLimit });
     }
+    if (stopping) throw new TrainingStopped(done, run.outDir && o.saveEvery > 0 ? lastCheckpoint : null);
   }
   await evaluateEnd();
   const elapsed = (performance.now() - t0) / 1000;

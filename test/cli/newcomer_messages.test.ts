@@ -44,8 +44,8 @@ test('the top-level help lists every command form; an unknown export format name
   assert.equal(bad.err.trim(), `gift: --format must be wegeft or gguf, got "onnx" (gift export --help)`);
 });
 
-/** Starts gift train, sends SIGINT once `ready` holds, and returns its status and stderr. */
-function interruptTraining(args: string[], ready: () => boolean): Promise<{ code: number | null; err: string }> {
+/** Starts gift train, sends `signal` once `ready` holds, and returns its status and stderr. */
+function interruptTraining(args: string[], ready: () => boolean, signal: NodeJS.Signals = 'SIGINT'): Promise<{ code: number | null; err: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [GIFT, 'train', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
@@ -53,7 +53,7 @@ function interruptTraining(args: string[], ready: () => boolean): Promise<{ code
     const poll = setInterval(() => {
       if (ready()) {
         clearInterval(poll);
-        child.kill('SIGINT');
+        child.kill(signal);
       }
     }, 50);
     child.on('exit', (code) => {
@@ -63,19 +63,33 @@ function interruptTraining(args: string[], ready: () => boolean): Promise<{ code
   });
 }
 
-test('Ctrl-C during training ends with status 130 and says what the run folder keeps and how to go on', async () => {
+test('Ctrl-C or SIGTERM during training finishes the update, saves it with --save-every, says how to go on, and ends with 130 / 143', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-ctrlc-'));
   const data = join(dir, 'train.jsonl');
   writeFileSync(data, Array.from({ length: 16 }, (_, i) => JSON.stringify({ text: `line ${i} of some text to train on` })).join('\n') + '\n');
   const common = ['--model', MODEL, '--data', data, '--max-steps', '100000', '--batch-size', '2', '--max-length', '16'];
   const withCheckpoints = join(dir, 'run');
-  const a = await interruptTraining([...common, '--out', withCheckpoints, '--save-every', '2'], () => existsSync(join(withCheckpoints, 'checkpoint-4')));
+  const a = await interruptTraining([...common, '--out', withCheckpoints, '--save-every', '3'], () => existsSync(join(withCheckpoints, 'checkpoint-3')));
   assert.equal(a.code, 130, a.err);
-  assert.match(a.err, /interrupted: .*run keeps its newest checkpoint, .*checkpoint-(\d+) \(step \1\); the same command with --resume continues from it/);
+  assert.match(a.err, /SIGINT: stopping after the update in progress \(Ctrl-C again stops at once\)/);
+  const stopped = /stopped \(SIGINT\) after step (\d+): .*run keeps it as (.*checkpoint-(\d+)); to go on from there:\n {2}gift train (.*)\n/.exec(a.err);
+  assert.ok(stopped, a.err);
+  assert.equal(stopped[1], stopped[3], 'the checkpoint is the step the run stopped after, whatever --save-every says');
+  assert.ok(existsSync(stopped[2]!), stopped[2]);
+  assert.match(stopped[4]!, /--save-every 3 --resume$/);
+  // The printed command goes on from that step (shortened here to one more update).
+  const step = Number(stopped[1]);
+  const again = gift(['train', ...stopped[4]!.split(' ').map((w) => (w === '100000' ? String(step + 1) : w))]);
+  assert.equal(again.code, 0, again.err);
+  assert.match(again.err, new RegExp(`resuming from .*checkpoint-${step} at step ${step}`));
+  const terminated = join(dir, 'run-term');
+  const t = await interruptTraining([...common, '--out', terminated, '--save-every', '2'], () => existsSync(join(terminated, 'checkpoint-2')), 'SIGTERM');
+  assert.equal(t.code, 143, t.err);
+  assert.match(t.err, /stopped \(SIGTERM\) after step \d+: .*run-term keeps it as/);
   const without = join(dir, 'run-plain');
   const b = await interruptTraining([...common, '--out', without], () => existsSync(join(without, 'log.jsonl')));
   assert.equal(b.code, 130, b.err);
-  assert.match(b.err, /interrupted: no checkpoint was saved yet \(--save-every N saves one every N updates\), so the run starts again from the beginning/);
+  assert.match(b.err, /stopped \(SIGINT\) after step \d+: no checkpoint holds it \(--save-every N saves one every N updates, and one when a run is stopped\), so the run starts again from the beginning/);
   // config.yaml is written when the run starts: the interrupted run still says what it was.
   assert.match(readFileSync(join(without, 'config.yaml'), 'utf8'), /^max-steps: 100000$/m);
 });

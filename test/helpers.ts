@@ -13,9 +13,24 @@ import { gradcheck, type GradcheckOptions } from '../src/testing/gradcheck.js';
 /** ../shared beside the repository: the real models and data sets (CI has it; a bare clone may not). */
 export const SHARED_DIR = fileURLToPath(new URL('../../../shared/', import.meta.url));
 
-/** A skip reason when a file of ../shared is absent, else false (node:test's `skip` option). */
+const STORIES260K = 'models/stories260K/';
+
+/**
+ * A file of ../shared: its path there, except stories260K's llama2.c files, which GIFTJS_STORIES260K
+ * (a folder holding stories260K.bin and tok512.bin) provides on a machine without the data folder.
+ */
+export function sharedFile(relativePath: string): string {
+  const stories = process.env.GIFTJS_STORIES260K;
+  if (stories && relativePath.startsWith(STORIES260K)) return join(stories, relativePath.slice(STORIES260K.length));
+  return join(SHARED_DIR, relativePath);
+}
+
+/** A skip reason when a file of ../shared is absent, saying how to provide it, else false (node:test's `skip` option). */
 export function needsShared(relativePath: string): false | string {
-  return existsSync(join(SHARED_DIR, relativePath)) ? false : `../shared/${relativePath} is not beside the repository`;
+  if (existsSync(sharedFile(relativePath))) return false;
+  return relativePath.startsWith(STORIES260K)
+    ? `${sharedFile(relativePath)} is missing: put the project's data folder beside the repository, or set GIFTJS_STORIES260K to a folder with stories260K.bin and tok512.bin (llama2.c's files, hub repository karpathy/tinyllamas, folder stories260K)`
+    : `../shared/${relativePath} is not beside the repository (the project's data folder)`;
 }
 
 /** Every backend this machine can run. CI builds the native one, so both are tested there. */

@@ -15,14 +15,14 @@ import { GgufFile } from '../../src/io/gguf_reader.js';
 import { ggufModelFolder } from '../../src/models/gguf_import.js';
 import { loadCausalLM } from '../../src/models/registry.js';
 import { quantizeReference } from '../../src/formats/quantized.js';
-import { assertClose } from '../helpers.js';
+import { assertClose, sharedFile } from '../helpers.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { parseLlamaConfig } from '../../src/models/llama/config.js';
 import { exportPretrained } from '../../src/models/export.js';
 import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { Random } from '../../src/tensor/random.js';
-import { needsShared, SHARED_DIR } from '../helpers.js';
+import { needsShared } from '../helpers.js';
 import { llamaCpp, llamaCppProbabilities, logSoftmaxRows, noLlamaCpp, worstLogProbDifference } from '../llama_cpp.js';
 
 const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
@@ -33,7 +33,7 @@ function setup() {
   if (made) return made;
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-gguf-'));
   const model = join(dir, 'stories260K');
-  convertLlama2c(join(SHARED_DIR, 'models/stories260K/stories260K.bin'), join(SHARED_DIR, 'models/stories260K/tok512.bin'), model);
+  convertLlama2c(sharedFile('models/stories260K/stories260K.bin'), sharedFile('models/stories260K/tok512.bin'), model);
   // A GIFT adapter with trained-looking values on q, k, v and the MLP's up projection.
   const m = LlamaForCausalLM.fromPretrained(model);
   const gift = attachAdapter(m, { method: 'gift', rank: 8, target_modules: ['q_proj', 'k_proj', 'v_proj', 'up_proj'] }, 3);

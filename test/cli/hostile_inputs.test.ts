@@ -13,7 +13,7 @@ import { saveSafetensors } from '../../src/io/safetensors.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { attachAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { needsShared, SHARED_DIR } from '../helpers.js';
+import { SHARED_DIR, needsShared, sharedFile } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GIFT = join(ROOT, 'bin/gift.js');
@@ -150,11 +150,11 @@ test('a weight_map entry outside the folder, an image_mean of the wrong length (
 });
 
 test('convert llama2c refuses a tokenizer of another model, and keeps a piece named __proto__ (items 7, 3)', { skip: needsShared('models/stories260K/tok512.bin') }, () => {
-  const bin = join(SHARED_DIR, 'models/stories260K/stories260K.bin');
+  const bin = sharedFile('models/stories260K/stories260K.bin');
   refused(gift('convert', 'llama2c', bin, '--tokenizer', join(SHARED_DIR, 'models/llama2-tokenizer/tokenizer.bin'), '--out', join(work, 'mismatch')),
     /bytes follow the model's 512 tokens; this tokenizer has a larger vocabulary than the model/);
   // tok512.bin with piece 300 renamed __proto__ (records: f32 score, i32 length, bytes).
-  const src = readFileSync(join(SHARED_DIR, 'models/stories260K/tok512.bin'));
+  const src = readFileSync(sharedFile('models/stories260K/tok512.bin'));
   const parts: Buffer[] = [src.subarray(0, 4)];
   let off = 4;
   for (let i = 0; i < 512; i++) {

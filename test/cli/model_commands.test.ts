@@ -14,12 +14,11 @@ import { crossEntropy } from '../../src/ops/cross_entropy.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { attachAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import { Random } from '../../src/tensor/random.js';
-import { needsShared, SHARED_DIR } from '../helpers.js';
+import { needsShared, sharedFile } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GIFT = join(ROOT, 'bin/gift.js');
-const SHARED = SHARED_DIR;
-const BIN = join(SHARED, 'models/stories260K/stories260K.bin');
+const BIN = sharedFile('models/stories260K/stories260K.bin');
 const skip = needsShared('models/stories260K/stories260K.bin');
 const FIXTURES = join(ROOT, 'test/fixtures/llama');
 
@@ -40,7 +39,7 @@ function setup() {
   if (work) return work;
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-cli-'));
   const model = join(dir, 'stories260K');
-  assert.equal(gift('convert', 'llama2c', BIN, '--tokenizer', join(SHARED, 'models/stories260K/tok512.bin'), '--out', model).code, 0);
+  assert.equal(gift('convert', 'llama2c', BIN, '--tokenizer', sharedFile('models/stories260K/tok512.bin'), '--out', model).code, 0);
   // A GIFT adapter with non-zero psi (an untrained one would change nothing).
   const m = LlamaForCausalLM.fromPretrained(model);
   const adapter = attachAdapter(m, { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, 1);

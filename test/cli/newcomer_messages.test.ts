@@ -4,11 +4,12 @@
 // wall of usage; Ctrl-C during training says what the run folder keeps and how to go on.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { sharedFile } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GIFT = join(ROOT, 'bin/gift.js');
@@ -109,4 +110,23 @@ test('gift eval --data dir/ scores an mlx-lm data folder\'s test file; a folder 
   const refused = gift(['eval', '--model', MODEL, '--data', empty]);
   assert.equal(refused.code, 1);
   assert.match(refused.err, /--data .* is a folder without a test file \(test\.jsonl, test\.json, test\.parquet, test\.csv, test\.tsv\); gift eval scores a data folder's test file, as mlx-lm's --test does/);
+});
+
+test('tests that need stories260K say how to provide it, and read it from GIFTJS_STORIES260K', () => {
+  const suite = fileURLToPath(new URL('../io/llama2c.test.js', import.meta.url));
+  const run = (folder: string) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, GIFTJS_STORIES260K: folder };
+    delete env.NODE_TEST_CONTEXT; // a test run of its own, reporting on stdout
+    return spawnSync(process.execPath, ['--test', '--test-reporter=tap', suite], { encoding: 'utf8', env });
+  };
+  const missing = run(join(tmpdir(), 'giftjs-no-such-folder'));
+  assert.equal(missing.status, 0, missing.stdout);
+  assert.match(missing.stdout, /# SKIP .*giftjs-no-such-folder\/stories260K\.bin is missing: put the project's data folder beside the repository, or set GIFTJS_STORIES260K to a folder with stories260K\.bin and tok512\.bin/);
+  const source = sharedFile('models/stories260K/stories260K.bin');
+  if (!existsSync(source)) return; // nothing to copy: the skip above is all this machine can show
+  const folder = mkdtempSync(join(tmpdir(), 'giftjs-stories-'));
+  for (const f of ['stories260K.bin', 'tok512.bin']) cpSync(join(dirname(source), f), join(folder, f));
+  const provided = run(folder);
+  assert.equal(provided.status, 0, provided.stdout);
+  assert.match(provided.stdout, /# skipped 0/);
 });

@@ -15,7 +15,7 @@ import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { writeMobyDickJsonl } from '../../src/data/corpora.js';
 import { exportPretrained } from '../../src/models/export.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
-import { needsShared, SHARED_DIR } from '../helpers.js';
+import { needsShared, sharedFile } from '../helpers.js';
 import { copyFileSync } from 'node:fs';
 
 const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
@@ -26,7 +26,7 @@ function setup() {
   if (made) return made;
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-quantize-'));
   const f32 = join(dir, 'stories260K');
-  convertLlama2c(join(SHARED_DIR, 'models/stories260K/stories260K.bin'), join(SHARED_DIR, 'models/stories260K/tok512.bin'), f32);
+  convertLlama2c(sharedFile('models/stories260K/stories260K.bin'), sharedFile('models/stories260K/tok512.bin'), f32);
   const bf16 = join(dir, 'stories260K-bf16');
   exportPretrained(LlamaForCausalLM.fromPretrained(f32), bf16, 'BF16');
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(f32, f), join(bf16, f));

@@ -11,15 +11,15 @@ import { evaluateGenerationTask } from '../../src/eval/tasks.js';
 import { convertLlama2c } from '../../src/io/llama2c.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
-import { needsShared, SHARED_DIR } from '../helpers.js';
+import { SHARED_DIR, needsShared, sharedFile } from '../helpers.js';
 
 const SHARED = SHARED_DIR;
-const BIN = join(SHARED, 'models/stories260K/stories260K.bin');
+const BIN = sharedFile('models/stories260K/stories260K.bin');
 const skip = needsShared('models/stories260K/stories260K.bin');
 
 test('commonsense and math evaluation produce one scored, auditable prediction per record', { skip }, () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'giftjs-task-')), 'm');
-  convertLlama2c(BIN, join(SHARED, 'models/stories260K/tok512.bin'), dir);
+  convertLlama2c(BIN, sharedFile('models/stories260K/tok512.bin'), dir);
   const model = LlamaForCausalLM.fromPretrained(dir);
   const tok = Tokenizer.fromFolder(dir);
   const arc = readRecords(join(SHARED, 'data/commonsense/ARC-Easy/test.json')).slice(0, 3);

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { main } from '../../src/cli/main.js';
+import { sharedFile } from '../helpers.js';
 import { buildExamples, detectFormat } from '../../src/data/examples.js';
 import { loadIdxDataset, readPreprocessing } from '../../src/data/images.js';
 import { loadRecords } from '../../src/data/load.js';
@@ -34,7 +35,6 @@ import { spawnSync } from 'node:child_process';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FIX = join(ROOT, 'test/fixtures');
-const SHARED = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 
 /** How one case ended. */
 export type Outcome = 'ok' | 'clear-error';
@@ -224,8 +224,8 @@ const LLAMA = join(FIX, 'llama/llama3-scaled-tied');
 const BERT = join(FIX, 'encoders/bert');
 const VIT = join(FIX, 'encoders/vit');
 const LORA_PEFT = join(FIX, 'hf-v5/lora-patterns');
-const STORIES = join(SHARED, 'models/stories260K/stories260K.bin');
-const STORIES_TOK = join(SHARED, 'models/stories260K/tok512.bin');
+const STORIES = sharedFile('models/stories260K/stories260K.bin');
+const STORIES_TOK = sharedFile('models/stories260K/tok512.bin');
 
 const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as unknown;
 

@@ -12,11 +12,11 @@ import { Tokenizer } from '../../src/io/tokenizer.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { rope } from '../../src/ops/rope.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { SHARED_DIR, assertClose, needsShared, randn } from '../helpers.js';
+import { SHARED_DIR, assertClose, needsShared, randn, sharedFile } from '../helpers.js';
 
 const SHARED = SHARED_DIR;
-const BIN = join(SHARED, 'models/stories260K/stories260K.bin');
-const TOK = join(SHARED, 'models/stories260K/tok512.bin');
+const BIN = sharedFile('models/stories260K/stories260K.bin');
+const TOK = sharedFile('models/stories260K/tok512.bin');
 const skip = needsShared('models/stories260K/stories260K.bin');
 const EXPECTED = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high';
 

@@ -10,11 +10,11 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { writeMobyDickJsonl } from '../../src/data/corpora.js';
 import { convertLlama2c } from '../../src/io/llama2c.js';
-import { needsShared, SHARED_DIR } from '../helpers.js';
+import { needsShared, sharedFile } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GIFT = join(ROOT, 'bin/gift.js');
-const BIN = join(SHARED_DIR, 'models/stories260K/stories260K.bin');
+const BIN = sharedFile('models/stories260K/stories260K.bin');
 const skip = needsShared('models/stories260K/stories260K.bin');
 
 let setupDone: { dir: string; model: string; train: string; valid: string } | null = null;
@@ -22,7 +22,7 @@ function setup() {
   if (setupDone) return setupDone;
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-train-'));
   const model = join(dir, 'stories260K');
-  convertLlama2c(BIN, join(SHARED_DIR, 'models/stories260K/tok512.bin'), model);
+  convertLlama2c(BIN, sharedFile('models/stories260K/tok512.bin'), model);
   const { train, valid } = writeMobyDickJsonl(join(dir, 'moby'), [1, 12], [13, 14]);
   return (setupDone = { dir, model, train, valid });
 }

@@ -6,6 +6,7 @@
         "native/addon.cpp",
         "native/io/file_map.cpp",
         "native/runtime/thread_pool.cpp",
+        "native/runtime/peak.cpp",
         "native/gemm/microkernels.cpp",
         "native/gemm/gemm.cpp",
         "native/gemm/pack.cpp",

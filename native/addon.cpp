@@ -15,6 +15,7 @@
 #include "gemm/gemm.h"
 #include "io/file_map.h"
 #include "kernels/kernels.h"
+#include "runtime/peak.h"
 #include "runtime/thread_pool.h"
 
 using namespace giftjs;
@@ -199,6 +200,18 @@ Napi::Value QuantizeRows(const Napi::CallbackInfo& info) {
   for (char v : ok)
     if (!v) return Napi::Boolean::New(env, false);
   return Napi::Boolean::New(env, true);
+}
+
+// measurePeak(seconds, streamBytes): the machine's limits on the pool's threads (runtime/peak.h).
+Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
+  const MachinePeak p = measurePeak(info[0].As<Napi::Number>().DoubleValue(), sz(info, 1));
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("f32Gflops", p.f32Gflops);
+  o.Set("bf16Gflops", p.bf16Gflops > 0 ? Napi::Value(Napi::Number::New(info.Env(), p.bf16Gflops)) : info.Env().Null());
+  o.Set("streamGBs", p.streamGBs);
+  o.Set("threads", p.threads);
+  o.Set("isa", p.isa);
+  return o;
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -497,6 +510,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("gemmQuantized", Napi::Function::New(env, GemmQuantized));
   exports.Set("quantizeRows", Napi::Function::New(env, QuantizeRows));
+  exports.Set("measurePeak", Napi::Function::New(env, MeasurePeak));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("setGemmKernel", Napi::Function::New(env, SetGemmKernel));

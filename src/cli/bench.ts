@@ -15,6 +15,7 @@ import { benchOps } from '../bench/ops.js';
 import { benchBf16AgainstF32, benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
 import { llamaCppGeneration } from '../bench/llama_cpp_generation.js';
 import { benchGeneration } from '../bench/generation.js';
+import { describePeak, machinePeak, weightBytesPerToken } from '../bench/peak.js';
 import { BENCH_DTYPES, type BenchDType } from '../bench/random_model.js';
 import { GiftjsError } from '../errors.js';
 
@@ -45,6 +46,8 @@ export const BENCH_HELP = `gift bench <what> [options]
              --torch        also time bench/torch_generate.py (PyTorch) on the same shape
              --llama-cpp    also time llama.cpp (npm node-llama-cpp 3.21.1, GIFTJS_LLAMA_CPP) decoding the same model
                             written as GGUF (int8 -> Q8_0, int4 -> Q4_0, bf16, f32), same prompt and threads
+  peak     this machine's limits on the native threads: register-only FMA chains (float32, and bf16 dot products
+             where the CPU has AVX-512 BF16) and a memory stream; gemm, step and generate print their rates against them
   memory   resident memory over a long training loop of a small Transformer
              --steps N      training steps (default 2000)
 
@@ -188,12 +191,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const torch = values.torch ? torchGemm(n, tokens, threads, budget) : null;
     const pt = typeof torch === 'object' && torch !== null ? torch : null;
     console.log(`\nnative ${square.label}: ${native.gflops.toFixed(1)} GFLOP/s` + (pt ? `   PyTorch ${pt.square.toFixed(1)}   ratio ${(native.gflops / pt.square).toFixed(2)}x` : ''));
+    const peak = machinePeak();
+    if (peak) console.log(`  = ${(native.gflops / peak.f32Gflops).toFixed(2)} of the f32 FMA peak measured now (${peak.f32Gflops.toFixed(1)} GFLOP/s; gift bench peak)`);
     for (const [k, g] of Object.entries(kernels)) console.log(`  kernel ${k.padEnd(9)} ${g.toFixed(1)} GFLOP/s`);
     console.log(`ref    ${ref.label}: ${ref.gflops.toFixed(2)} GFLOP/s   (native is ${(native.gflops / ref.gflops).toFixed(0)}x faster)`);
     console.log('\nTransformer shapes (SmolLM2-135M MLP, 576 -> 1536):');
     shapes.forEach((s, i) => {
       const t = pt?.shapes[i];
-      console.log(`  ${s.label.padEnd(44)} ${s.gflops.toFixed(1).padStart(6)} GFLOP/s` + (t ? `   PyTorch ${t.toFixed(1).padStart(6)}   ratio ${(s.gflops / t).toFixed(2)}x` : ''));
+      console.log(`  ${s.label.padEnd(44)} ${s.gflops.toFixed(1).padStart(6)} GFLOP/s` + (peak ? `   ${(s.gflops / peak.f32Gflops).toFixed(2)} of peak` : '') + (t ? `   PyTorch ${t.toFixed(1).padStart(6)}   ratio ${(s.gflops / t).toFixed(2)}x` : ''));
     });
     // The weight products (B a Linear weight) again with the weight in bf16 and bf16 dot products.
     const bf16 = shapes.filter((s) => !s.transA).map((s) => ({ f32: s, bf16: benchNativeGemm(s, budget, true) }));
@@ -204,7 +209,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (typeof torch === 'string') console.log(`\nPyTorch baseline unavailable: ${torch}`);
     if (values.json) {
       console.log(JSON.stringify({
-        gflops: native.gflops, ref_gflops: ref.gflops, size: n, threads, kernels,
+        gflops: native.gflops, ref_gflops: ref.gflops, size: n, threads, kernels, f32_peak_gflops: peak?.f32Gflops ?? null,
         shapes: shapes.map((s) => ({ label: s.label.replace(/\s+/g, ' '), gflops: s.gflops })),
         torch_gflops: pt?.square ?? null, torch_shapes: pt?.shapes ?? null,
       }));
@@ -274,6 +279,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
     }
     console.log(`  ${(r.flopsPerToken / 1e6).toFixed(1)} MFLOP per token: ${r.gflops.toFixed(1)} GFLOP/s` +
       (gemmMean ? `; GEMMs of bench gemm's Transformer shapes, timed now: ${gemmMean.toFixed(1)} GFLOP/s; step / GEMM = ${(r.gflops / gemmMean).toFixed(2)}` : ''));
+    // Against the FMA peak of the products the step runs: bf16 dot products under --bf16-compute, float32 otherwise.
+    const peak = machinePeak();
+    const bf16Products = values['bf16-compute'] === true && peak?.bf16Gflops;
+    const limit = peak ? (bf16Products ? peak.bf16Gflops! : peak.f32Gflops) : null;
+    if (limit) console.log(`  step / ${bf16Products ? 'bf16 dot-product' : 'f32 FMA'} peak = ${(r.gflops / limit).toFixed(2)} (peak measured now: ${limit.toFixed(1)} GFLOP/s)`);
     const peers: Record<string, number | null> = {};
     if (shapePeer !== null) {
       if (typeof shapePeer === 'string') console.log(`PyTorch peer unavailable: ${shapePeer}`);
@@ -294,7 +304,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         }
       }
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ms_forward: r.msForward, ms_backward: r.msBackward, ms_optimizer: r.msOptimizer, step_gflops: r.gflops, gemm_gflops: gemmMean, ...peers }));
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ms_forward: r.msForward, ms_backward: r.msBackward, ms_optimizer: r.msOptimizer, step_gflops: r.gflops, gemm_gflops: gemmMean, peak_gflops: limit, ...peers }));
     return 0;
   }
 
@@ -302,6 +312,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const tokens = int('new-tokens', values['new-tokens']!);
     const r = benchGeneration(values.shape!, 16, tokens, dtype);
     console.log(`\ngreedy generation on ${values.shape} (${dtype} weights), prompt 16, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s`);
+    // Decoding is memory-bound: each token reads the weights once, against the stream rate measured now.
+    const peak = machinePeak();
+    const bytesPerToken = weightBytesPerToken(r.model);
+    const decodeGBs = (bytesPerToken * r.tokensPerSecond) / 1e9;
+    console.log(`  ${(bytesPerToken / 1e6).toFixed(0)} MB of weights read per token: ${decodeGBs.toFixed(1)} GB/s` + (peak ? ` = ${(decodeGBs / peak.streamGBs).toFixed(2)} of the memory stream measured now (${peak.streamGBs.toFixed(1)} GB/s)` : ''));
     // Decoding reads every weight once per token: quantized weights are timed against float32 ones in the same run.
     let f32: number | null = null;
     if (dtype === 'int8' || dtype === 'int4') {
@@ -326,7 +341,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
       llamaCpp = peer.tokensPerSecond;
       console.log(`llama.cpp (${peer.type.toUpperCase()} GGUF of this model): ${llamaCpp.toFixed(2)} tokens/s   giftjs / llama.cpp = ${(r.tokensPerSecond / llamaCpp).toFixed(2)}x`);
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp }));
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp, decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
+    return 0;
+  }
+
+  if (what === 'peak') {
+    const peak = machinePeak(Math.max(2, budget * 2));
+    if (!peak) throw new GiftjsError('gift bench peak times the CPU\'s own instructions through the native kernels, which are not available here (GIFTJS_BACKEND=ref, or not built: node scripts/build-native.mjs)');
+    console.log(`\n${describePeak(peak)}`);
+    if (values.json) console.log(JSON.stringify({ f32_gflops: peak.f32Gflops, bf16_gflops: peak.bf16Gflops, stream_gb_per_s: peak.streamGBs, threads: peak.threads, isa: peak.isa }));
     return 0;
   }
 

@@ -1,0 +1,166 @@
+// Register-only FMA chains and a memory stream on every thread of the pool. The chains are
+// independent (16 accumulators hide the FMA latency), loop-carried (acc = acc * a + b cannot be
+// folded away) and summed at the end so that nothing is dead code; the stream reads a buffer far
+// larger than the caches, the way decoding reads weights.
+#include "peak.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "cpu_features.h"
+#include "thread_pool.h"
+
+namespace giftjs {
+namespace {
+
+constexpr int kChains = 16;
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Portable: float chains the compiler keeps in registers (no wider instructions assumed).
+float fmaLoopPortable(std::size_t iterations) {
+  float acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = 1e-3f * static_cast<float>(c);
+  for (std::size_t i = 0; i < iterations; ++i)
+    for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * 0.999999f + 1e-7f;
+  float s = 0;
+  for (float v : acc) s += v;
+  return s;
+}
+
+#if defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+float fmaLoopAvx512(std::size_t iterations) {
+  __m512 acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(1e-3f * static_cast<float>(c));
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (std::size_t i = 0; i < iterations; ++i)
+    for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
+  __m512 s = acc[0];
+  for (int c = 1; c < kChains; ++c) s = _mm512_add_ps(s, acc[c]);
+  return _mm512_reduce_add_ps(s);
+}
+#pragma GCC target("avx512f,avx512bf16")
+float bf16LoopAvx512(std::size_t iterations) {
+  __m512 acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(1e-3f * static_cast<float>(c));
+  const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
+  const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-4f), _mm512_set1_ps(1e-4f));
+  for (std::size_t i = 0; i < iterations; ++i)
+    for (int c = 0; c < kChains; ++c) acc[c] = _mm512_dpbf16_ps(acc[c], a, b);
+  __m512 s = acc[0];
+  for (int c = 1; c < kChains; ++c) s = _mm512_add_ps(s, acc[c]);
+  return _mm512_reduce_add_ps(s);
+}
+#pragma GCC target("avx2,fma")
+float fmaLoopAvx2(std::size_t iterations) {
+  __m256 acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm256_set1_ps(1e-3f * static_cast<float>(c));
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (std::size_t i = 0; i < iterations; ++i)
+    for (int c = 0; c < kChains; ++c) acc[c] = _mm256_fmadd_ps(acc[c], a, b);
+  __m256 s = acc[0];
+  for (int c = 1; c < kChains; ++c) s = _mm256_add_ps(s, acc[c]);
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  float t = 0;
+  for (float v : out) t += v;
+  return t;
+}
+#pragma GCC pop_options
+
+bool cpuHas(const char* feature) {
+  __builtin_cpu_init();
+  if (std::strcmp(feature, "avx512bf16") == 0) return __builtin_cpu_supports("avx512bf16") != 0;
+  if (std::strcmp(feature, "avx2") == 0) return __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0;
+  return false;
+}
+#endif
+
+// GFLOP/s of `loop` (flopsPerIteration per iteration, per thread) on every thread: the best of a few
+// timings of about `slice` seconds each, after growing the iteration count to fill one.
+template <typename Loop>
+double timedGflops(Loop loop, double flopsPerIteration, double slice) {
+  ThreadPool& pool = ThreadPool::instance();
+  const std::size_t threads = static_cast<std::size_t>(pool.threads());
+  std::vector<float> sink(threads);
+  auto run = [&](std::size_t iterations) {
+    const double t0 = now();
+    pool.parallelFor(threads, [&](std::size_t t) { sink[t] = loop(iterations); });
+    return now() - t0;
+  };
+  std::size_t iterations = 1 << 12;
+  while (run(iterations) < slice / 4 && iterations < (std::size_t(1) << 40)) iterations *= 2;
+  double best = 0;
+  for (int r = 0; r < 5; ++r) best = std::max(best, flopsPerIteration * static_cast<double>(iterations * threads) / run(iterations) / 1e9);
+  volatile float keep = 0;
+  for (float v : sink) keep = keep + v;
+  return best;
+}
+
+// GB/s reading `bytes` (float32 values summed by every thread over its own slice): the best of three.
+double streamGBs(std::size_t bytes) {
+  ThreadPool& pool = ThreadPool::instance();
+  const std::size_t threads = static_cast<std::size_t>(pool.threads());
+  const std::size_t n = bytes / sizeof(float);
+  std::vector<float> data(n);
+  pool.parallelFor(threads, [&](std::size_t t) {  // each thread touches its own slice first (its pages)
+    for (std::size_t i = n * t / threads; i < n * (t + 1) / threads; ++i) data[i] = 1.0f;
+  });
+  std::vector<double> sums(threads);
+  double best = 0;
+  for (int r = 0; r < 3; ++r) {
+    const double t0 = now();
+    pool.parallelFor(threads, [&](std::size_t t) {
+      float acc[kChains] = {};
+      const std::size_t from = n * t / threads, to = n * (t + 1) / threads;
+      std::size_t i = from;
+      for (; i + kChains <= to; i += kChains)
+        for (int c = 0; c < kChains; ++c) acc[c] += data[i + c];
+      for (; i < to; ++i) acc[0] += data[i];
+      double s = 0;
+      for (float v : acc) s += v;
+      sums[t] = s;
+    });
+    best = std::max(best, static_cast<double>(n * sizeof(float)) / (now() - t0) / 1e9);
+  }
+  volatile double keep = 0;
+  for (double v : sums) keep = keep + v;
+  return best;
+}
+
+}  // namespace
+
+MachinePeak measurePeak(double seconds, std::size_t streamBytes) {
+  MachinePeak p;
+  p.threads = ThreadPool::instance().threads();
+  const double slice = std::max(0.01, seconds / 8);
+  // Flops per iteration: kChains FMAs of (lanes) x 2; a bf16 dot product is 2 pairs per float32 lane.
+#if defined(__x86_64__)
+  if (cpuHasAvx512()) {
+    p.isa = "avx512";
+    p.f32Gflops = timedGflops(fmaLoopAvx512, kChains * 16 * 2.0, slice);
+    if (cpuHas("avx512bf16")) p.bf16Gflops = timedGflops(bf16LoopAvx512, kChains * 16 * 4.0, slice);
+  } else if (cpuHas("avx2")) {
+    p.isa = "avx2";
+    p.f32Gflops = timedGflops(fmaLoopAvx2, kChains * 8 * 2.0, slice);
+  } else
+#endif
+  {
+    p.isa = "portable";
+    p.f32Gflops = timedGflops(fmaLoopPortable, kChains * 2.0, slice);
+  }
+  p.streamGBs = streamGBs(streamBytes);
+  return p;
+}
+
+}  // namespace giftjs

@@ -1,0 +1,20 @@
+// The machine's limits, measured on the thread pool: what `gift bench peak` prints and the other
+// benchmarks divide their rates by.
+#pragma once
+
+#include <cstddef>
+
+namespace giftjs {
+
+struct MachinePeak {
+  double f32Gflops = 0;   // register-only float32 FMA chains
+  double bf16Gflops = 0;  // register-only bf16 dot products (vdpbf16ps); 0 where the CPU has none
+  double streamGBs = 0;   // reading a buffer far larger than the caches
+  int threads = 0;
+  const char* isa = "";   // the instructions the FMA loops ran on
+};
+
+// Each figure the best of a few timings of about `seconds` / 8 each; `streamBytes` of memory read.
+MachinePeak measurePeak(double seconds, std::size_t streamBytes);
+
+}  // namespace giftjs

@@ -1,0 +1,52 @@
+// The machine's limits, measured in this process on the native threads (native/runtime/peak.cpp):
+// register-only FMA chains in float32 and, where the CPU has them, bf16 dot products; and a memory
+// stream. `gift bench peak` prints them, and the other benchmarks print their rates as a fraction of them.
+import { nativeAddon } from '../backend/index.js';
+import type { Module } from '../nn/module.js';
+
+export interface MachinePeak {
+  f32Gflops: number;
+  /** null where the CPU has no bf16 dot products (AVX-512 BF16). */
+  bf16Gflops: number | null;
+  streamGBs: number;
+  threads: number;
+  /** The instructions the FMA loops ran on: avx512, avx2 or portable. */
+  isa: string;
+}
+
+/** Bytes the stream reads: far past any cache, as decoding reads a model's weights. */
+const STREAM_BYTES = 512 * 1024 * 1024;
+
+let measured: { threads: number; peak: MachinePeak } | null = null;
+
+/** The peak on the current thread count (measured once per count, ~2 s), or null without the native kernels. */
+export function machinePeak(seconds = 2): MachinePeak | null {
+  const addon = nativeAddon();
+  if (!addon?.measurePeak) return null;
+  const threads = addon.getThreads();
+  if (measured?.threads !== threads) measured = { threads, peak: addon.measurePeak(seconds, STREAM_BYTES) };
+  return measured.peak;
+}
+
+export function describePeak(p: MachinePeak): string {
+  return [
+    `f32 FMA peak: ${p.f32Gflops.toFixed(1)} GFLOP/s (register-only ${p.isa} FMA chains, ${p.threads} threads)`,
+    p.bf16Gflops === null ? 'bf16 dot-product peak: none (this CPU has no AVX-512 BF16)' : `bf16 dot-product peak: ${p.bf16Gflops.toFixed(1)} GFLOP/s (vdpbf16ps chains)`,
+    `memory stream: ${p.streamGBs.toFixed(1)} GB/s (reading ${STREAM_BYTES / 2 ** 20} MiB)`,
+  ].join('\n');
+}
+
+/**
+ * The bytes a decoding step reads from a model's weights: every matrix and vector as held (quantized,
+ * bfloat16 or float32), less an untied embedding, of which a token reads one row.
+ */
+export function weightBytesPerToken(model: Module): number {
+  let bytes = 0;
+  const params = model.namedParameters();
+  const untied = params.some(([n]) => n === 'lm_head.weight');
+  for (const [name, p] of params) {
+    if (untied && name.endsWith('embed_tokens.weight')) continue;
+    bytes += p.quantized ? p.quantized.bytes : p.size * (p.dtype === 'float32' ? 4 : 2);
+  }
+  return bytes;
+}

@@ -1,0 +1,35 @@
+// gift bench peak: the machine's limits as the other benchmarks divide by them. What can be checked
+// without timing anything: it runs, its figures are finite and positive, bf16's is there exactly where
+// the CPU has AVX-512 BF16, and the generation benchmark counts the weights a token reads.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { nativeAddon } from '../../src/backend/index.js';
+import { weightBytesPerToken } from '../../src/bench/peak.js';
+import { randomBenchModel } from '../../src/bench/random_model.js';
+
+const GIFT = join(fileURLToPath(new URL('../../../', import.meta.url)), 'bin/gift.js');
+const addon = nativeAddon();
+
+test('gift bench peak prints the f32 FMA peak, the bf16 one where the CPU has it, and the memory stream', { skip: addon ? false : 'the native addon is not built' }, () => {
+  const r = spawnSync(process.execPath, [GIFT, 'bench', 'peak', '--threads', '1', '--budget', '0.2', '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /f32 FMA peak: [\d.]+ GFLOP\/s \(register-only (avx512|avx2|portable) FMA chains, 1 threads\)/);
+  const peak = JSON.parse(r.stdout.trim().split('\n').pop()!) as { f32_gflops: number; bf16_gflops: number | null; stream_gb_per_s: number; threads: number };
+  assert.equal(peak.threads, 1);
+  for (const v of [peak.f32_gflops, peak.stream_gb_per_s]) assert.ok(Number.isFinite(v) && v > 0, String(v));
+  assert.equal(peak.bf16_gflops !== null, addon!.cpuInfo().features.includes('avx512bf16'));
+});
+
+test('the weights a decoding step reads: every matrix and vector as held, a tied embedding once', () => {
+  const model = randomBenchModel('smollm2-135m', 'f32', 1);
+  const params = model.namedParameters();
+  const all = params.reduce((n, [, p]) => n + 4 * p.size, 0);
+  assert.equal(weightBytesPerToken(model), all, 'SmolLM2 ties its embedding to the head: the head reads all of it');
+  const quantized = randomBenchModel('smollm2-135m', 'int8', 1);
+  const held = quantized.namedParameters().reduce((n, [, p]) => n + (p.quantized ? p.quantized.bytes : 4 * p.size), 0);
+  assert.equal(weightBytesPerToken(quantized), held);
+  assert.ok(held < all / 3, 'int8 matrices are read as their codes and scales');
+});

@@ -8,7 +8,7 @@ import { float32ToBf16, float32ToFloat16 } from '../formats/dtype.js';
 import { emptyQuantized } from '../formats/quantized.js';
 import { GGML_TYPE, type GgmlType, type GgufModel, type GgufOutType, type GgufTensor } from '../io/gguf.js';
 import { quantizeValues, type Tensor } from '../tensor/tensor.js';
-import { releaseMappedWeight } from './causal_lm.js';
+import { releaseMappedWeight, type CausalLMConfig } from './causal_lm.js';
 
 /** general.file_type: what most tensors are. */
 const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, bf16: 32 };
@@ -20,6 +20,23 @@ export function ggufGeneralMetadata(arch: string, sourceDir: string | null, outt
     ['general.architecture', { type: 'string', value: arch }],
     ['general.name', { type: 'string', value: sourceDir?.split('/').filter(Boolean).pop() ?? 'giftjs' }],
     ['general.file_type', { type: 'u32', value: FILE_TYPE[outtype] }],
+  ];
+}
+
+/** The keys every Transformer family writes: sizes, heads, the norms' epsilon (key_length = value_length = head_dim). */
+export function ggufTransformerKeys(arch: string, c: CausalLMConfig, rmsNormEps: number): GgufModel['metadata'] {
+  const u32 = (value: number) => ({ type: 'u32', value }) as const;
+  return [
+    [`${arch}.vocab_size`, u32(c.vocabSize)],
+    [`${arch}.context_length`, u32(c.maxPositionEmbeddings)],
+    [`${arch}.embedding_length`, u32(c.hiddenSize)],
+    [`${arch}.block_count`, u32(c.numLayers)],
+    [`${arch}.feed_forward_length`, u32(c.intermediateSize)],
+    [`${arch}.attention.head_count`, u32(c.numHeads)],
+    [`${arch}.attention.head_count_kv`, u32(c.numKvHeads)],
+    [`${arch}.attention.key_length`, u32(c.headDim)],
+    [`${arch}.attention.value_length`, u32(c.headDim)],
+    [`${arch}.attention.layer_norm_rms_epsilon`, { type: 'f32', value: rmsNormEps }],
   ];
 }
 

@@ -230,20 +230,30 @@ test('GGUF phi3: a Phi-3 (fused qkv_proj and gate_up_proj) exported, then read b
   assert.ok(ids.length > 8 && ignored < 1e-4, `node-llama-cpp 3.21.1 ignores phi3.attention.sliding_window (${ids.length} tokens, max difference from the unwindowed model ${ignored})`);
 });
 
-test('GGUF llama with Llama 3\'s RoPE scaling: written as llama.cpp\'s rope_freqs (a factor per frequency), llama.cpp gives giftjs\'s log-probabilities (1e-4), and the file reads back as the same scaling', { skip: noLlamaCpp }, async () => {
-  // The Llama-3-shaped fixture's config as transformers wrote it: rope_type llama3 (factor 8, original length 256), so of
-  // its eight frequencies two are kept, one blended and five slowed by 8. Random weights, and the 354-token
-  // SentencePiece-style vocabulary of a GGUF fixture (GGUF export does not write the fixture's own toy BPE).
+/**
+ * A model folder with a fixture's config (as transformers wrote it), the vocabulary of a GGUF fixture
+ * (GGUF export writes SentencePiece-style and byte-level vocabularies, not the fixtures' toy BPEs)
+ * and random weights: what the RoPE tests export and give llama.cpp.
+ */
+function randomLlamaFolder(fixture: string, vocabGguf: string, seed: number, as: string): { folder: string; dir: string; vocab: number } {
   process.env.GIFTJS_CACHE ??= mkdtempSync(join(tmpdir(), 'giftjs-cache-'));
-  const fixture = fileURLToPath(new URL('../../../test/fixtures/llama/llama3-scaled-tied', import.meta.url));
-  const vocabFolder = ggufModelFolder(fileURLToPath(new URL('../../../test/fixtures/gguf/tiny-f32.gguf', import.meta.url))).dir;
-  const dir = mkdtempSync(join(tmpdir(), 'giftjs-llama3-rope-'));
-  const folder = join(dir, 'model');
-  const model = LlamaForCausalLM.random(parseLlamaConfig({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8')), vocab_size: 354 }), 3);
-  const r = new Random(4);
+  const vocabFolder = ggufModelFolder(fileURLToPath(new URL(`../../../test/fixtures/gguf/${vocabGguf}`, import.meta.url))).dir;
+  const vocab = (JSON.parse(readFileSync(join(vocabFolder, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
+  const config = JSON.parse(readFileSync(fileURLToPath(new URL(`../../../test/fixtures/${fixture}/config.json`, import.meta.url)), 'utf8'));
+  const model = LlamaForCausalLM.random(parseLlamaConfig({ ...config, vocab_size: vocab }), seed);
+  const r = new Random(seed + 1);
   for (const [, p] of model.namedParameters()) p.writeHost((d) => d.forEach((_, i) => (d[i] = 0.2 * r.normal())));
+  const dir = mkdtempSync(join(tmpdir(), `giftjs-${as}-`));
+  const folder = join(dir, 'model');
   exportPretrained(model, folder);
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(vocabFolder, f), join(folder, f));
+  return { folder, dir, vocab };
+}
+
+test('GGUF llama with Llama 3\'s RoPE scaling: written as llama.cpp\'s rope_freqs (a factor per frequency), llama.cpp gives giftjs\'s log-probabilities (1e-4), and the file reads back as the same scaling', { skip: noLlamaCpp }, async () => {
+  // The Llama-3-shaped fixture's config as transformers wrote it: rope_type llama3 (factor 8, original length 256), so of
+  // its eight frequencies two are kept, one blended and five slowed by 8; a SentencePiece-style vocabulary.
+  const { folder, dir, vocab } = randomLlamaFolder('llama/llama3-scaled-tied', 'tiny-f32.gguf', 3, 'llama3-rope');
   const gguf = join(dir, 'llama3.gguf');
   const run = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', folder, '--out', gguf, '--outtype', 'f32'], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
@@ -265,9 +275,7 @@ test('GGUF llama with Llama 3\'s RoPE scaling: written as llama.cpp\'s rope_freq
     written.close();
   }
   const ids = [1, 5, 17, 40, 63, 12, 88, 33, 7, 70, 21, 9];
-  const source = loadCausalLM(folder);
-  const vocab = source.config.vocabSize;
-  const ours = logSoftmaxRows(noGrad(() => source.forward(ids, 1, ids.length).toFloat32Array()), vocab);
+  const ours = logSoftmaxRows(noGrad(() => loadCausalLM(folder).forward(ids, 1, ids.length).toFloat32Array()), vocab);
   const worst = worstLogProbDifference(await llamaCppProbabilities(await llamaCpp(), gguf, ids), ours, vocab);
   assert.ok(worst < 1e-4, `llama.cpp vs giftjs log-probabilities with Llama 3's RoPE scaling: max difference ${worst}`);
   // And back: the factors become a Llama 3 scaling again, and the model its logits.
@@ -278,17 +286,8 @@ test('GGUF llama with Llama 3\'s RoPE scaling: written as llama.cpp\'s rope_freq
 
 test('GGUF phi3 with LongRoPE and a partial rotary dimension (Phi-4-mini\'s shape): written as llama.cpp\'s rope_factors and rope.dimension_count, llama.cpp gives giftjs\'s log-probabilities past the original length (1e-4), read back the same', { skip: noLlamaCpp }, async () => {
   // The Phi-4-mini fixture's config as transformers wrote it: 3 of 4 dimensions of each head rotated, LongRoPE with an
-  // original length of 8 (factor 64 / 8). Random weights, and a vocabulary with Phi-3's chat tokens (llama.cpp's phi3 loader looks them up).
-  process.env.GIFTJS_CACHE ??= mkdtempSync(join(tmpdir(), 'giftjs-cache-'));
-  const fixture = fileURLToPath(new URL('../../../test/fixtures/phi_longrope/phi4mini', import.meta.url));
-  const vocabFolder = ggufModelFolder(fileURLToPath(new URL('../../../test/fixtures/gguf/tiny-phi3-chat.gguf', import.meta.url))).dir;
-  const dir = mkdtempSync(join(tmpdir(), 'giftjs-longrope-'));
-  const folder = join(dir, 'model');
-  const model = LlamaForCausalLM.random(parseLlamaConfig({ ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8')), vocab_size: 358 }), 5);
-  const r = new Random(6);
-  for (const [, p] of model.namedParameters()) p.writeHost((d) => d.forEach((_, i) => (d[i] = 0.2 * r.normal())));
-  exportPretrained(model, folder);
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(vocabFolder, f), join(folder, f));
+  // original length of 8 (factor 64 / 8); a vocabulary with Phi-3's chat tokens (llama.cpp's phi3 loader looks them up).
+  const { folder, dir, vocab } = randomLlamaFolder('phi_longrope/phi4mini', 'tiny-phi3-chat.gguf', 5, 'longrope');
   const gguf = join(dir, 'phi4mini.gguf');
   const run = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', folder, '--out', gguf, '--outtype', 'f32'], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
@@ -303,7 +302,6 @@ test('GGUF phi3 with LongRoPE and a partial rotary dimension (Phi-4-mini\'s shap
   }
   // Twelve tokens, past the original 8: giftjs (and transformers) use the long factors for the whole forward, as llama.cpp with its context of 64.
   const ids = [1, 5, 17, 40, 63, 12, 88, 33, 7, 70, 21, 9];
-  const vocab = model.config.vocabSize;
   const ours = logSoftmaxRows(noGrad(() => loadCausalLM(folder).forward(ids, 1, ids.length).toFloat32Array()), vocab);
   const worst = worstLogProbDifference(await llamaCppProbabilities(await llamaCpp(), gguf, ids), ours, vocab);
   assert.ok(worst < 1e-4, `llama.cpp vs giftjs log-probabilities with LongRoPE and partial rotary: max difference ${worst}`);

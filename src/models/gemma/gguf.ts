@@ -14,7 +14,7 @@
 //   neither (the llama.cpp builds that read gemma3.final_logit_softcapping are recent).
 import type { GgufModel, GgufOutType, GgufValue } from '../../io/gguf.js';
 import { GiftjsError } from '../../errors.js';
-import { ggufGeneralMetadata, ggufTensorWriter } from '../gguf_export.js';
+import { ggufGeneralMetadata, ggufTensorWriter, ggufTransformerKeys } from '../gguf_export.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { GemmaForCausalLM } from './model.js';
 import { preview, type GgufFile } from '../../io/gguf_reader.js';
@@ -48,16 +48,7 @@ export function gemmaGguf(model: GemmaForCausalLM, outtype: GgufOutType): GgufMo
   if (!c.tieWordEmbeddings) refuse('an untied lm_head has no tensor there (llama.cpp reads the output projection from token_embd)');
   const metadata: GgufModel['metadata'] = [
     ...ggufGeneralMetadata(arch, model.sourceDir, outtype),
-    [`${arch}.vocab_size`, { type: 'u32', value: c.vocabSize }],
-    [`${arch}.context_length`, { type: 'u32', value: c.maxPositionEmbeddings }],
-    [`${arch}.embedding_length`, { type: 'u32', value: c.hiddenSize }],
-    [`${arch}.block_count`, { type: 'u32', value: c.numLayers }],
-    [`${arch}.feed_forward_length`, { type: 'u32', value: c.intermediateSize }],
-    [`${arch}.attention.head_count`, { type: 'u32', value: c.numHeads }],
-    [`${arch}.attention.head_count_kv`, { type: 'u32', value: c.numKvHeads }],
-    [`${arch}.attention.key_length`, { type: 'u32', value: c.headDim }],
-    [`${arch}.attention.value_length`, { type: 'u32', value: c.headDim }],
-    [`${arch}.attention.layer_norm_rms_epsilon`, { type: 'f32', value: c.rmsNormEps }],
+    ...ggufTransformerKeys(arch, c, c.rmsNormEps),
     [`${arch}.attention.sliding_window`, { type: 'u32', value: window }],
     [`${arch}.rope.freq_base`, { type: 'f32', value: c.globalRope.theta }],
     ...ropeScalingKeys(c.globalRope.scaling, arch, refuse),

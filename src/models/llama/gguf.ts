@@ -6,7 +6,7 @@
 import type { GgufModel, GgufOutType, GgufValue } from '../../io/gguf.js';
 import type { LlamaForCausalLM } from './model.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { ggufGeneralMetadata, ggufTensorWriter } from '../gguf_export.js';
+import { ggufGeneralMetadata, ggufTensorWriter, ggufTransformerKeys } from '../gguf_export.js';
 import { llama3ScalingOfFactors, ropeFrequencyFactors } from '../rope.js';
 import { preview, type GgufFile } from '../../io/gguf_reader.js';
 import type { GgufTensorSource } from '../../io/gguf_weights.js';
@@ -36,18 +36,9 @@ export function llamaGguf(model: LlamaForCausalLM, outtype: GgufOutType): GgufMo
   const permute = arch === 'llama';
   const metadata: GgufModel['metadata'] = [
     ...ggufGeneralMetadata(arch, model.sourceDir, outtype),
-    [`${arch}.vocab_size`, { type: 'u32', value: c.vocabSize }],
-    [`${arch}.context_length`, { type: 'u32', value: c.maxPositionEmbeddings }],
-    [`${arch}.embedding_length`, { type: 'u32', value: c.hiddenSize }],
-    [`${arch}.block_count`, { type: 'u32', value: c.numLayers }],
-    [`${arch}.feed_forward_length`, { type: 'u32', value: c.intermediateSize }],
+    ...ggufTransformerKeys(arch, c, c.rmsNormEps),
     [`${arch}.rope.dimension_count`, { type: 'u32', value: c.rotaryDim }],
     [`${arch}.rope.freq_base`, { type: 'f32', value: c.ropeTheta }],
-    [`${arch}.attention.head_count`, { type: 'u32', value: c.numHeads }],
-    [`${arch}.attention.head_count_kv`, { type: 'u32', value: c.numKvHeads }],
-    [`${arch}.attention.layer_norm_rms_epsilon`, { type: 'f32', value: c.rmsNormEps }],
-    [`${arch}.attention.key_length`, { type: 'u32', value: c.headDim }],
-    [`${arch}.attention.value_length`, { type: 'u32', value: c.headDim }],
     ...(window > 0 ? [[`${arch}.attention.sliding_window`, { type: 'u32', value: window }] as [string, GgufValue]] : []),
     ...(scaling?.type === 'linear' ? [[`${arch}.rope.scaling.type`, { type: 'string', value: 'linear' }], [`${arch}.rope.scaling.factor`, { type: 'f32', value: scaling.factor }]] as [string, GgufValue][] : []),
     ...(scaling?.type === 'longrope' ? [[`${arch}.rope.scaling.attn_factor`, { type: 'f32', value: scaling.attentionFactor }], [`${arch}.rope.scaling.original_context_length`, { type: 'u32', value: scaling.originalMaxPositionEmbeddings }]] as [string, GgufValue][] : []),

@@ -11,6 +11,7 @@
 // by running every model family on opaque buffers.
 import type { QuantizedMatrix } from '../formats/quantized.js';
 
+/** The backends chosen by name (setBackend, GIFTJS_BACKEND); others, webgpu among them, are installed as objects (useBackend). */
 export type BackendName = 'ref' | 'native';
 
 /**

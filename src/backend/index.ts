@@ -59,7 +59,7 @@ export function setBackend(name: BackendName): void {
   current = nb;
 }
 
-/** Installs a Backend object directly (a wrapped or instrumented backend, a future GPU one). */
+/** Installs a Backend object directly: the webgpu backend (it is made asynchronously), a wrapped or instrumented one. */
 export function useBackend(backend: Backend): void {
   current = backend;
 }

@@ -1,5 +1,5 @@
 // The page: USE Lite + a new head + GIFT, trained by giftjs's own trainer (fineTuneClassifier, as
-// `gift train --task seqcls` runs it) on the webgpu backend, with a live loss curve, held-out
+// `gift train` runs it on an encoder folder) on the webgpu backend, with a live loss curve, held-out
 // metrics and the adapter's files to download. window.giftDemo carries the run's state for tests.
 import * as gift from './giftjs.mjs';
 

@@ -1,4 +1,4 @@
-// What gift train --task seqcls|imgcls prints when a classifier run ends.
+// What gift train prints when a classifier run (an encoder or a ViT folder) ends.
 import { join } from 'node:path';
 import type { ClassificationMetrics } from '../eval/classification.js';
 import { formatMetrics } from '../eval/classification.js';

@@ -37,11 +37,11 @@ With --json the last line is {"loss": ..., "perplexity": ..., "tokens": ...}.
 GSM8K, SVAMP, AQuA, ...): greedy decoding (32 / 512 new tokens) from the paper's prompt, then its
 answer extraction; accuracy.
 
---task seqcls: a classifier trained with gift train --task seqcls (--adapter is required: it holds the
+--task seqcls: a classifier gift train trained on an encoder folder (--adapter is required: it holds the
 head, the label names and the text columns) on a TSV/CSV/JSONL/Parquet file: accuracy, F1, Matthews
 correlation (or Pearson/Spearman for a regression). --columns names the columns of a headerless file.
 
---task imgcls: a ViT classifier trained with gift train --task imgcls (--adapter required) on an image
+--task imgcls: a ViT classifier gift train trained (--adapter required) on an image
 folder, JSON list or IDX file: accuracy. --limit N scores the first N records. With --out, predictions.jsonl
 (every generation, what was extracted, the gold answer) is written beside metrics.json.
 `;

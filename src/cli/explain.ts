@@ -79,7 +79,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (typeof values.text === 'string') {
-    if (!task || task.type !== 'seqcls') throw new GiftjsError(`${join(adapterDir, ADAPTER_CONFIG)}: --text needs an adapter from gift train --task seqcls`);
+    if (!task || task.type !== 'seqcls') throw new GiftjsError(`${join(adapterDir, ADAPTER_CONFIG)}: --text needs a sequence classifier's adapter (gift train on an encoder folder)`);
     const model = loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : task.id2label!.length, 0, (task as { pair_head?: boolean }).pair_head === true);
     loadAdapter(adapterDir, model);
     const layer = chooseLayer(model, values);

@@ -1,4 +1,4 @@
-// gift train|eval --task imgcls: image classification with a ViT folder (Hugging Face or timm) on
+// gift train on a ViT folder, gift eval --task imgcls: image classification with a ViT folder (Hugging Face or timm) on
 // a folder per class, a JSON list of {"image", "label"}, or IDX files (MNIST, Fashion-MNIST).
 import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
@@ -40,7 +40,7 @@ export async function trainImageClassification(c: {
 }
 
 export async function evalImageClassification(values: Record<string, unknown>, modelDir: string, dataPath: string): Promise<number> {
-  if (typeof values.adapter !== 'string') throw new GiftjsError('--task imgcls needs --adapter: the folder gift train --task imgcls wrote (it holds the head and the label names)');
+  if (typeof values.adapter !== 'string') throw new GiftjsError('--task imgcls needs --adapter: the adapter folder gift train wrote for the ViT (it holds the head and the label names)');
   const raw = readAdapterConfig(values.adapter);
   const labels = (raw.task as { id2label?: string[] } | undefined)?.id2label;
   if (!labels) throw new GiftjsError(`${join(values.adapter, ADAPTER_CONFIG)}: not an image-classification adapter (no task.id2label)`);

@@ -1,4 +1,4 @@
-// gift train|eval --task seqcls: sequence classification (and regression) on an encoder folder,
+// gift train on an encoder folder, gift eval --task seqcls: sequence classification (and regression),
 // with data from TSV/CSV/JSONL/Parquet files and GLUE's metrics.
 import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
@@ -58,7 +58,7 @@ export async function trainSequenceClassification(c: SeqClsTrainContext): Promis
 }
 
 export async function evalSequenceClassification(values: Record<string, unknown>, modelDir: string, dataPath: string): Promise<number> {
-  if (typeof values.adapter !== 'string') throw new GiftjsError('--task seqcls needs --adapter: the folder gift train --task seqcls wrote (it holds the head and the label names)');
+  if (typeof values.adapter !== 'string') throw new GiftjsError('--task seqcls needs --adapter: the adapter folder gift train wrote for the encoder (it holds the head and the label names)');
   const configPath = join(values.adapter, ADAPTER_CONFIG);
   const info = taskInfoFromAdapterConfig(readAdapterConfig(values.adapter), configPath);
   const labels = labelSpaceOfTask(info);

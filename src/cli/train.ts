@@ -292,7 +292,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
       gradientCheckpointing: values['gradient-checkpointing'] === true, streamWeights: values['stream-weights'] === true,
       bf16, quantize, memory: memoryBudget(values['memory-limit'] as string | undefined),
       inputs: { model: modelDir, ...Object.fromEntries(paths.map((p, i) => [i === 0 ? 'data' : `data[${i + 1}]`, p])), 'eval-data': values['eval-data'] as string | undefined },
-      resume: values.resume === true, callbacks, log: (line: string) => console.error(line), methodSource: 'command line', signal,
+      resume: values.resume === true, callbacks, log: (line: string) => console.error(line), methodSource: 'command line', names: 'flags', signal,
     });
   } finally {
     progress.stop();

@@ -67,6 +67,8 @@ export interface LanguageModelRunOptions {
   callbacks?: TrainCallbacks;
   /** Stops training after the update in progress (TrainRun.signal): the run throws TrainingStopped. */
   signal?: AbortSignal;
+  /** How a refusal names the settings that would fit: these options (the default), or the CLI's flags (gift train). */
+  names?: 'flags' | 'options';
   /** Progress lines (the estimate, the load, the method's parameters). */
   log?: (line: string) => void;
 }
@@ -96,7 +98,7 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
   const longest = Math.max(...o.train.map((e) => e.ids.length), ...(o.heldOut ?? []).map((e) => e.ids.length));
   const budget = o.memory ?? memoryBudget(undefined);
   const runShape = { command: 'train', batch: o.options.batchSize, length: longest, gradientCheckpointing, methodConfig: o.method, bf16, quantize: o.quantize } as const;
-  const estimate = assertFitsInMemory(o.modelDir, { ...runShape, streamWeights: o.streamWeights }, budget, 'gift train');
+  const estimate = assertFitsInMemory(o.modelDir, { ...runShape, streamWeights: o.streamWeights }, budget, o.names === 'flags' ? 'gift train' : 'fineTuneLanguageModel', o.names ?? 'options');
   log(`memory: about ${describeEstimate(estimate)}`);
   if (o.streamWeights) {
     const whole = frozenBytes(estimateCausalLMMemory(o.modelDir, runShape)); // every layer's weights at once

@@ -206,43 +206,65 @@ export function frozenBytes(e: MemoryEstimate): number {
   return e.parts.find(([w]) => w.startsWith('frozen'))?.[1] ?? 0;
 }
 
+/** A setting that would change the estimate: its command-line flag and its library option. */
+interface Setting {
+  flag: string;
+  option: string;
+}
+const SETTING_NAMES = {
+  gradientCheckpointing: { flag: '--gradient-checkpointing', option: 'gradientCheckpointing' },
+  streamWeights: { flag: '--stream-weights', option: 'streamWeights' },
+  bf16: { flag: '--bf16', option: 'bf16' },
+  quantize: { flag: '--quantize', option: 'quantize' },
+  batch: { flag: '--batch-size', option: 'options.batchSize' },
+  length: { flag: '--max-length', option: 'maxLength' },
+  memory: { flag: '--memory-limit', option: 'memory' },
+} satisfies Record<string, Setting>;
+
 /**
  * Refuses a command whose estimate exceeds the budget, before anything is loaded, naming the
- * estimate, the budget and the settings that would fit (each re-estimated).
+ * estimate, the budget and the settings that would fit (each re-estimated) -- as the command's flags,
+ * or with `names: 'options'` as a program's options (fineTuneLanguageModel) with the flag beside each.
  */
-export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget: AvailableMemory, what: string): MemoryEstimate {
+export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget: AvailableMemory, what: string, names: 'flags' | 'options' = 'flags'): MemoryEstimate {
   const e = estimateCausalLMMemory(dir, o);
   if (e.bytes <= budget.bytes) return e;
   // Each alternative estimated once (an estimate builds the model's shapes).
   const estimated = new Map<MemoryEstimateOptions, number>();
   const bytesOf = (alt: MemoryEstimateOptions) => estimated.get(alt) ?? estimated.set(alt, estimateCausalLMMemory(dir, alt).bytes).get(alt)!;
+  /** A setting as the caller names it: a flag (--batch-size 2), or an option with its flag (options.batchSize 2 (--batch-size)). */
+  const name = (setting: keyof typeof SETTING_NAMES, value?: string | number): string => {
+    const { flag, option } = SETTING_NAMES[setting];
+    const v = value === undefined ? '' : ` ${value}`;
+    return names === 'flags' ? `${flag}${v}` : `${option}${value === undefined ? '' : ':'}${v} (${flag})`;
+  };
   const options: [string, MemoryEstimateOptions][] = [];
-  if (o.command === 'train' && !o.gradientCheckpointing) options.push(['--gradient-checkpointing', { ...o, gradientCheckpointing: true }]);
+  if (o.command === 'train' && !o.gradientCheckpointing) options.push([name('gradientCheckpointing'), { ...o, gradientCheckpointing: true }]);
   if (o.command === 'train' && !o.streamWeights && !o.quantize) {
     // Offered where the checkpoint's matrices are mapped as stored (BF16, F16), the only ones it pages,
     // and where they fit in memory as a whole: the page cache keeps them between uses (a larger model
     // would be read from disk three times a step).
     const streamed: MemoryEstimateOptions = { ...o, gradientCheckpointing: true, streamWeights: true };
     if (frozenBytes(e) <= budget.bytes && bytesOf(streamed) < bytesOf({ ...o, gradientCheckpointing: true })) {
-      options.push([`${o.gradientCheckpointing ? '' : '--gradient-checkpointing '}--stream-weights`, streamed]);
+      options.push([`${o.gradientCheckpointing ? '' : `${name('gradientCheckpointing')} `}${name('streamWeights')}`, streamed]);
     }
   }
-  if (!o.bf16 && !o.quantize && o.command === 'train') options.push(['--bf16', { ...o, bf16: true }]);
+  if (!o.bf16 && !o.quantize && o.command === 'train') options.push([name('bf16'), { ...o, bf16: true }]);
   for (const format of QUANT_FORMATS) {
     if (o.quantize === format || (o.quantize === 'int4' && format === 'int8')) continue;
     // merge --quantize writes other weights (the dequantized base's), so it is never offered to save memory.
     if (o.command === 'merge') continue;
-    if (o.command !== 'train' || trainsNoBaseMatrix(o.methodConfig)) options.push([`--quantize ${format}`, { ...o, quantize: format }]);
+    if (o.command !== 'train' || trainsNoBaseMatrix(o.methodConfig)) options.push([name('quantize', format), { ...o, quantize: format }]);
   }
   for (let b = Math.floor(o.batch / 2); b >= 1 && options.length < 6; b = Math.floor(b / 2)) {
-    options.push([`--batch-size ${b}`, { ...o, batch: b }]);
+    options.push([name('batch', b), { ...o, batch: b }]);
     if (b === 1) break;
   }
-  if (o.length > 64) options.push([`--max-length ${Math.floor(o.length / 2)}`, { ...o, length: Math.floor(o.length / 2) }]);
-  if (o.command === 'train' && !o.gradientCheckpointing) options.push(['--gradient-checkpointing --bf16 --batch-size 1', { ...o, gradientCheckpointing: true, bf16: true, batch: 1 }]);
+  if (o.length > 64) options.push([name('length', Math.floor(o.length / 2)), { ...o, length: Math.floor(o.length / 2) }]);
+  if (o.command === 'train' && !o.gradientCheckpointing) options.push([`${name('gradientCheckpointing')} ${name('bf16')} ${name('batch', 1)}`, { ...o, gradientCheckpointing: true, bf16: true, batch: 1 }]);
   const fitting = options.map(([flags, alt]) => [flags, bytesOf(alt)] as const).filter(([, b]) => b <= budget.bytes);
   const advice = fitting.length > 0
     ? `these would fit: ${fitting.map(([flags, b]) => `${flags} (about ${gb(b)})`).join(', ')}`
     : `no setting fits: the weights alone need ${gb(frozenBytes(e))}; use a machine with more memory or a smaller model`;
-  throw new GiftjsError(`${what} needs about ${describeEstimate(e)}, and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. ${advice}. --memory-limit sets the budget by hand`);
+  throw new GiftjsError(`${what} needs about ${describeEstimate(e)}, and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. ${advice}. ${name('memory')} sets the budget by hand`);
 }

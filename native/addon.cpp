@@ -356,7 +356,8 @@ AttentionShape attentionShape(const Napi::CallbackInfo& info, std::size_t i) {
   auto get = [&](const char* k) { return static_cast<std::size_t>(o.Get(k).As<Napi::Number>().Int64Value()); };
   AttentionShape s{get("B"), get("H"), get("Hkv"), get("T"), get("S"), get("D"),
                    o.Get("scale").As<Napi::Number>().FloatValue(), o.Get("causal").As<Napi::Boolean>(), get("window"),
-                   o.Get("softcap").As<Napi::Number>().FloatValue(), o.Get("segmented").As<Napi::Boolean>()};
+                   o.Get("softcap").As<Napi::Number>().FloatValue(), o.Get("segmented").As<Napi::Boolean>(), get("kvRows")};
+  if (s.kvRows < s.S) throw Napi::RangeError::New(info.Env(), "attention: kvRows must be at least S (the keys)");
   if (s.segmented && !s.causal) throw Napi::RangeError::New(info.Env(), "attention: segmented attention needs the causal mask");
   if (s.window > 0 && !s.causal) throw Napi::RangeError::New(info.Env(), "attention: a sliding window needs the causal mask");
   if (s.Hkv == 0 || s.H % s.Hkv != 0)
@@ -367,8 +368,8 @@ AttentionShape attentionShape(const Napi::CallbackInfo& info, std::size_t i) {
 void checkAttention(const Napi::CallbackInfo& info, const AttentionShape& s, const F32& q, const F32& k,
                     const F32& v, const F32& mask) {
   need(info, q, s.B * s.H * s.T * s.D, "q");
-  need(info, k, s.B * s.Hkv * s.S * s.D, "k");
-  need(info, v, s.B * s.Hkv * s.S * s.D, "v");
+  need(info, k, s.B * s.Hkv * s.kvRows * s.D, "k");
+  need(info, v, s.B * s.Hkv * s.kvRows * s.D, "v");
   need(info, mask, s.B * s.S, "keyMask");
   if (s.segmented && !mask.data) throw Napi::TypeError::New(info.Env(), "attention: segmented attention needs the segment ids (keyMask)");
 }
@@ -387,6 +388,7 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
 // attentionBackward(shape, q, k, v, keyMask|null, out, lse, dout, dq|null, dk|null, dv|null)
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   AttentionShape s = attentionShape(info, 0);
+  if (s.kvRows != s.S) throw Napi::RangeError::New(info.Env(), "attentionBackward: k and v must hold exactly the keys (kvRows == S)");
   F32 q = f32(info, 1), k = f32(info, 2), v = f32(info, 3), mask = f32(info, 4, true);
   F32 out = f32(info, 5), lse = f32(info, 6), dout = f32(info, 7);
   F32 dq = f32(info, 8, true), dk = f32(info, 9, true), dv = f32(info, 10, true);

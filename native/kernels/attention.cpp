@@ -134,8 +134,8 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
     // This block multiplies keys [first, first + keys).
     const std::size_t first = firstVisibleKey(s, t0), keys = visibleKeys(s, t1) - first;
     const float* qb = q + (head * s.T + t0) * s.D;
-    const float* kh = k + ((b * s.Hkv + hk) * s.S + first) * s.D;
-    const float* vh = v + ((b * s.Hkv + hk) * s.S + first) * s.D;
+    const float* kh = k + ((b * s.Hkv + hk) * s.kvRows + first) * s.D;
+    const float* vh = v + ((b * s.Hkv + hk) * s.kvRows + first) * s.D;
     float* ob = out + (head * s.T + t0) * s.D;
     if (keys == 0) {  // no keys at all: every output row is zero
       std::memset(ob, 0, rows * s.D * sizeof(float));

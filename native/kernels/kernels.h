@@ -53,6 +53,9 @@ struct AttentionShape {
   std::size_t window;
   float softcap;  // > 0: scores become softcap * tanh(score / softcap) (Gemma 2)
   bool segmented;  // packed sequences: keyMask holds segment ids, a query sees its own segment's keys
+  // Rows each key/value head holds in k and v: S, or more for a KV cache allocated ahead (its first
+  // S rows are the keys). The backward takes kvRows == S.
+  std::size_t kvRows;
 };
 void attentionForward(const AttentionShape& s, const float* q, const float* k, const float* v,
                       const float* keyMask, float* out, float* lse);

@@ -112,6 +112,12 @@ export interface AttentionShape {
   softcap: number;
   /** Packed sequences: the key mask holds segment ids (0 = padding) and a query sees only keys of its own segment. */
   segmented: boolean;
+  /**
+   * Rows each key/value head holds in k and v as stored: S when they are exactly [B, Hkv, S, D];
+   * more for a KV cache allocated ahead, whose first S rows per head are the keys (forward only:
+   * the backward takes kvRows = S).
+   */
+  kvRows: number;
 }
 
 export enum ActivationKind {

@@ -34,7 +34,7 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
   const maxNew = options.maxNewTokens ?? 64;
   const stops = new Set(options.stopTokens ?? []);
   const rng = new Random(options.seed ?? 0);
-  const cache = model.newCache();
+  const cache = model.newCache(Math.min(prompt.length + maxNew, model.config.maxPositionEmbeddings));
   try {
     const tokens: number[] = [...prompt];
     let input: number[] = [...prompt];

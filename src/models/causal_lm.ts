@@ -3,9 +3,10 @@
 // (models/llama/: Llama, Mistral, Qwen2, Qwen3; models/gemma/: Gemma 3, Gemma 2) and registers it once (models/registry.ts); code
 // outside models/ sees only this. The KV cache is shared by every family, as mlx-lm shares one.
 import type { Module } from '../nn/module.js';
-import { concat } from '../ops/shape_ops.js';
 import type { LinearCrossEntropyOptions } from '../ops/linear_cross_entropy.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
+import { shapeString } from '../tensor/shape.js';
+import { getBackend } from '../backend/index.js';
 import { checkpoint } from '../tensor/checkpoint.js';
 import { releaseMappedPages } from '../io/file_map.js';
 import type { StateDictOptions } from './load_state_dict.js';
@@ -181,7 +182,8 @@ export interface CausalLM extends Module {
   forward(ids: Int32Array | readonly number[], batch: number, seq: number, options?: CausalLMForwardOptions): Tensor;
   /** Cross-entropy against one target id per position (ignoreIndex skips one), without holding all logits where it can. */
   loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options?: CausalLMLossOptions): Tensor;
-  newCache(): KVCache;
+  /** An empty KV cache; plannedLength: the positions it will hold, if known (its storage is allocated for them at once). */
+  newCache(plannedLength?: number): KVCache;
   /** llama.cpp's form of the model (GGUF), where the family has one. */
   gguf?(outtype: GgufOutType): GgufModel;
 }
@@ -212,10 +214,24 @@ export function releaseMappedWeight(p: Tensor): boolean {
   return view !== null && releaseMappedPages(view);
 }
 
-/** Keys and values of earlier positions, per layer, for generation. */
+/** What a layer attends to after appending to the cache: k and v as stored, and how many of their rows per head are keys. */
+export interface CachedKeys {
+  /** [B, Hkv, capacity, D]: the first keyLength rows of each head are keys (scaledDotProductAttention's keyLength). */
+  k: Tensor;
+  v: Tensor;
+  keyLength: number;
+}
+
+/**
+ * Keys and values of earlier positions, per layer, for generation. Each layer's are held in
+ * storage of a capacity ([B, Hkv, capacity, D]) that a step's keys are written into, rather than
+ * concatenated into a new tensor per token (an allocation and a copy of everything cached, per
+ * layer, per token): the capacity is the planned length (generate: prompt + new tokens), doubled
+ * when a forward goes past it.
+ */
 export class KVCache {
-  readonly keys: (Tensor | null)[];
-  readonly values: (Tensor | null)[];
+  private readonly keys: (Tensor | null)[];
+  private readonly values: (Tensor | null)[];
   /** Positions already cached. */
   length = 0;
   /**
@@ -224,21 +240,44 @@ export class KVCache {
    * past it, as transformers' Phi-3 does; a forward past it is refused.
    */
   reusableUpTo = Infinity;
-  constructor(layers: number) {
+  /** @param plannedLength positions to hold storage for from the start (0: the first forward's). */
+  constructor(layers: number, private readonly plannedLength = 0) {
     this.keys = new Array(layers).fill(null);
     this.values = new Array(layers).fill(null);
   }
-  /** Appends this step's k, v [B, Hkv, T, D] for a layer and returns everything so far. */
-  append(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
-    const pk = this.keys[layer];
-    const pv = this.values[layer];
-    const allK = (pk ? concat([pk, k], 2) : k.detach()).keep();
-    const allV = (pv ? concat([pv, v], 2) : v.detach()).keep();
-    pk?.dispose();
-    pv?.dispose();
-    this.keys[layer] = allK;
-    this.values[layer] = allV;
-    return [allK, allV];
+  /** Rows per head each layer's storage holds now. */
+  get capacity(): number {
+    return this.keys[0]?.shape[2] ?? 0;
+  }
+  /** Writes this step's k, v [B, Hkv, T, D] for a layer after the positions cached and returns everything so far. */
+  append(layer: number, k: Tensor, v: Tensor): CachedKeys {
+    const [B, Hkv, T, D] = k.shape as [number, number, number, number];
+    const keyLength = this.length + T;
+    const k0 = this.keys[layer] ?? null;
+    if (k0 && (k0.shape[0] !== B || k0.shape[1] !== Hkv || k0.shape[3] !== D)) {
+      throw new GiftjsError(`KV cache: layer ${layer} holds keys [${k0.shape[0]}, ${k0.shape[1]}, *, ${k0.shape[3]}]; this step's are ${shapeString(k.shape)}`);
+    }
+    if (!k0 || k0.shape[2]! < keyLength) {
+      const capacity = Math.max(keyLength, this.plannedLength, 2 * (k0?.shape[2] ?? 0));
+      this.keys[layer] = this.grown(k0, [B, Hkv, capacity, D]);
+      this.values[layer] = this.grown(this.values[layer] ?? null, [B, Hkv, capacity, D]);
+    }
+    const [keys, values] = [this.keys[layer]!, this.values[layer]!];
+    const rows = keys.shape[2]!;
+    // Head by head: T rows of D from the step's tensor to rows [length, length + T) of the storage.
+    getBackend().copyBlocks(k.buffer, 0, T * D, keys.buffer, this.length * D, rows * D, B * Hkv, T * D);
+    getBackend().copyBlocks(v.buffer, 0, T * D, values.buffer, this.length * D, rows * D, B * Hkv, T * D);
+    return { k: keys, v: values, keyLength };
+  }
+  /** Storage of `shape` holding the positions cached in `old` (which is released). */
+  private grown(old: Tensor | null, shape: [number, number, number, number]): Tensor {
+    const fresh = Tensor.empty(shape).keep();
+    if (old) {
+      const [B, Hkv, rows, D] = old.shape as [number, number, number, number];
+      getBackend().copyBlocks(old.buffer, 0, rows * D, fresh.buffer, 0, shape[2] * D, B * Hkv, this.length * D);
+      old.dispose();
+    }
+    return fresh;
   }
   dispose(): void {
     for (const t of [...this.keys, ...this.values]) t?.dispose();

@@ -1,7 +1,7 @@
 // Scaled dot-product attention with causal and key-padding masks and grouped-query heads.
 import type { AttentionShape } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
-import { record } from '../tensor/autograd.js';
+import { needsRecording, record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
@@ -26,6 +26,12 @@ export interface AttentionOptions {
   segmented?: boolean;
   /** Defaults to 1 / sqrt(headDim). */
   scale?: number;
+  /**
+   * k and v hold more rows per head than there are keys (a KV cache allocated ahead, [B, Hkv,
+   * capacity, D]): only their first keyLength rows are keys. Forward only (generation): a gradient
+   * through such k, v is refused. Omitted: every row is a key.
+   */
+  keyLength?: number;
 }
 
 /**
@@ -37,7 +43,10 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const where = `attention(q ${shapeString(q.shape)}, k ${shapeString(k.shape)}, v ${shapeString(v.shape)})`;
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new GiftjsError(`${where}: q, k and v must be 4-D [batch, heads, seq, headDim]`);
   const [B, H, T, D] = q.shape as [number, number, number, number];
-  const [Bk, Hkv, S, Dk] = k.shape as [number, number, number, number];
+  const [Bk, Hkv, kvRows, Dk] = k.shape as [number, number, number, number];
+  const S = options.keyLength ?? kvRows;
+  if (!Number.isInteger(S) || S < 0 || S > kvRows) throw new GiftjsError(`${where}: keyLength must be a whole number from 0 to k's ${kvRows} rows, got ${S}`);
+  if (S !== kvRows && needsRecording([q, k, v])) throw new GiftjsError(`${where}: keyLength (${S} of ${kvRows} rows) is for generation without gradients; attention's backward needs k and v of exactly the keys`);
   if (Bk !== B || Dk !== D) throw new GiftjsError(`${where}: k must be [${B}, heads, seq, ${D}]`);
   if (v.shape.some((d, i) => d !== k.shape[i])) throw new GiftjsError(`${where}: v must have k's shape`);
   if (Hkv === 0 || H % Hkv !== 0) throw new GiftjsError(`${where}: query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
@@ -55,7 +64,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.
   const maskTensor = maskSource === null || maskSource instanceof Tensor ? maskSource : new Tensor(Float32Array.from(maskSource), [B, S]);
   const mask = maskTensor?.buffer ?? null;
-  const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false, window, softcap, segmented };
+  const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false, window, softcap, segmented, kvRows };
   const out = Tensor.empty([B, H, T, D]);
   const lse = Tensor.empty([B, H, T]);
   getBackend().attentionForward(shape, q.buffer, k.buffer, v.buffer, mask, out.buffer, lse.buffer);

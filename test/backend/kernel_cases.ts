@@ -174,7 +174,7 @@ export async function runKernelCases(candidate: Backend): Promise<KernelCheck[]>
     [2, 4, 2, 5, 7, 24, true, true, 3, 0, false], [1, 2, 1, 80, 90, 16, true, false, 50, 0, false], [2, 4, 2, 5, 7, 24, true, true, 3, 0.7, false],
     [2, 2, 1, 9, 9, 16, true, true, 0, 0, true],
   ] as const) {
-    const s = { B, H, Hkv, T, S, D, scale: 1 / Math.sqrt(D), causal, window, softcap, segmented };
+    const s = { B, H, Hkv, T, S, D, scale: 1 / Math.sqrt(D), causal, window, softcap, segmented, kvRows: S };
     // Segmented: packed rows of segments 1, 2 (and padding 0 at the end of the second row).
     const mask = segmented ? Float32Array.from({ length: B * S }, (_, i) => (i >= S && i % S >= S - 2 ? 0 : i % S < 4 ? 1 : 2))
       : masked ? Float32Array.from({ length: B * S }, (_, i) => (i % S >= S - 2 && i >= S ? 0 : 1)) : null;
@@ -190,6 +190,21 @@ export async function runKernelCases(candidate: Backend): Promise<KernelCheck[]>
     refBackend.attentionForward(s, inputs.q, inputs.k, inputs.v, mask, out, alse);
     await check(`${label} backward`, { ...inputs, out, lse: alse, dout: normal(out.length), dq: new Float32Array(out.length), dk: normal(inputs.k.length), dv: normal(inputs.v.length) },
       ['dq', 'dk', 'dv'], (b, x) => b.attentionBackward(s, x.q!, x.k!, x.v!, x.mask ?? null, x.out!, x.lse!, x.dout!, x.dq!, x.dk!, x.dv!), 2e-5, 2e-4);
+  }
+
+  // Attention over a KV cache's storage: 12 rows per key/value head, of which the first 7 (prefill) or 8 (one decoded
+  // token) are keys; the rows past them hold NaN, which no output may show.
+  for (const [T, S] of [[3, 7], [1, 8]] as const) {
+    const [B, H, Hkv, D, rows] = [2, 4, 2, 24, 12];
+    const s = { B, H, Hkv, T, S, D, scale: 1 / Math.sqrt(D), causal: true, window: 0, softcap: 0, segmented: false, kvRows: rows };
+    const stored = () => {
+      const a = normal(B * Hkv * rows * D);
+      for (let head = 0; head < B * Hkv; head++) a.fill(NaN, (head * rows + S) * D, (head + 1) * rows * D);
+      return a;
+    };
+    const mask = Float32Array.from({ length: B * S }, (_, i) => (i === S + 1 ? 0 : 1));
+    await check(`attention over a KV cache's storage T${T} S${S} of ${rows} rows`, { q: normal(B * H * T * D), k: stored(), v: stored(), mask, out: new Float32Array(B * H * T * D), lse: new Float32Array(B * H * T) },
+      ['out', 'lse'], (b, x) => b.attentionForward(s, x.q!, x.k!, x.v!, x.mask!, x.out!, x.lse!), 1e-5, 1e-4);
   }
 
   // Bookkeeping: fill, block copies, gather / scatter-add with repeated ids, reductions, scaling, AdamW.

@@ -52,3 +52,27 @@ test('sampling follows the distribution, and top-k / top-p cut its tail', () => 
   assert.equal(p08[2]! + p08[3]!, 0);
   assert.throws(() => sampleToken(logits, { temperature: -1 }, new Random(1)), /temperature must be >= 0/);
 });
+
+test('the KV cache writes each step into storage that grows past its planned length, keeping the keys: each step\'s logits are the whole sequence\'s', () => {
+  const model = LlamaForCausalLM.fromPretrained(MODEL);
+  const seq = [1, 17, 33, 2, 60];
+  const cache = model.newCache(3); // planned for fewer positions than the prompt: the storage grows from the first forward on
+  const capacities: number[] = [];
+  noGrad(() => {
+    let input = [...seq];
+    for (let step = 0; step < 9; step++) {
+      const cached = model.forward(input, 1, input.length, { cache });
+      capacities.push(cache.capacity);
+      const whole = model.forward(seq, 1, seq.length);
+      const v = whole.shape[2]!;
+      const last = cached.data.subarray((input.length - 1) * v, input.length * v);
+      const expected = whole.data.subarray((seq.length - 1) * v);
+      for (let i = 0; i < v; i++) assert.ok(Math.abs(last[i]! - expected[i]!) <= 1e-5 + 1e-5 * Math.abs(expected[i]!), `step ${step} logit ${i}: ${last[i]} vs ${expected[i]}`);
+      const next = argmax(expected);
+      seq.push(next);
+      input = [next];
+    }
+  });
+  cache.dispose();
+  assert.deepEqual(capacities, [5, 10, 10, 10, 10, 10, 20, 20, 20], 'the prompt, then doubling whenever a step passes the storage');
+});

@@ -7,6 +7,7 @@ import { rope } from '../../src/ops/rope.js';
 import { slice } from '../../src/ops/shape_ops.js';
 import { Random } from '../../src/tensor/random.js';
 import { Tensor } from '../../src/tensor/tensor.js';
+import { noGrad } from '../../src/tensor/autograd.js';
 import { assertBackendsAgree, assertClose, assertGradcheck, randn, testEachBackend } from '../helpers.js';
 import { attention64, rope64 } from '../reference64.js';
 
@@ -209,4 +210,30 @@ test('bf16 compute: native and ref attention round the same operands to bf16, fo
       assertClose(native[0]!, f32[0]!, `bf16 block case ${i}: output within bf16 precision of float32`, 3e-2, 3e-2);
     }
   });
+});
+
+test('attention over a KV cache\'s storage (keyLength of its rows) equals attention over the keys alone; a gradient through it is refused', () => {
+  for (const backend of ['ref', 'native'] as const) {
+    if (backend === 'native' && !isNativeAvailable()) continue;
+    withBackend(backend, () => {
+      const [B, H, Hkv, T, S, D, rows] = [2, 4, 2, 2, 6, 16, 11];
+      const r = new Random(5);
+      const q = Tensor.randn([B, H, T, D], r);
+      const k = Tensor.randn([B, Hkv, S, D], r);
+      const v = Tensor.randn([B, Hkv, S, D], r);
+      const storage = (t: Tensor) => {
+        const a = new Float32Array(B * Hkv * rows * D).fill(NaN);
+        for (let head = 0; head < B * Hkv; head++) a.set(t.data.subarray(head * S * D, (head + 1) * S * D), head * rows * D);
+        return new Tensor(a, [B, Hkv, rows, D]);
+      };
+      const mask = Float32Array.from({ length: B * S }, (_, i) => (i === S + 2 ? 0 : 1));
+      const expected = scaledDotProductAttention(q, k, v, { causal: true, keyPaddingMask: mask });
+      const actual = noGrad(() => scaledDotProductAttention(q, storage(k), storage(v), { causal: true, keyPaddingMask: mask, keyLength: S }));
+      assert.deepEqual(Array.from(actual.data), Array.from(expected.data), backend);
+      const kg = storage(k);
+      kg.requiresGrad = true;
+      assert.throws(() => scaledDotProductAttention(q, kg, storage(v), { causal: true, keyLength: S }), /keyLength \(6 of 11 rows\) is for generation without gradients/);
+      assert.throws(() => scaledDotProductAttention(q, storage(k), storage(v), { keyLength: 12 }), /keyLength must be a whole number from 0 to k's 11 rows, got 12/);
+    });
+  }
 });

@@ -1,6 +1,7 @@
 // Reference scaled dot-product attention: explicit loops over batch, head, query and key.
 // With bf16 compute on, every product's operands are rounded to bf16 as the native kernel rounds
 // them (Q, K, V, dO, and the float32 probabilities and dS), the sums staying wide.
+import { GiftjsError } from '../../errors.js';
 import type { AttentionShape } from '../backend.js';
 import { bf16ComputeEnabled, roundedForBf16Product } from '../bf16_compute.js';
 
@@ -33,7 +34,7 @@ function visible(s: AttentionShape, keyMask: F | null, b: number, t: number, j: 
 function rowProbabilities(s: AttentionShape, q: F, k: F, keyMask: F | null, b: number, h: number, t: number, p: Float64Array, capGrad: Float64Array | null = null): number {
   const group = s.H / s.Hkv;
   const qo = ((b * s.H + h) * s.T + t) * s.D;
-  const ko = (b * s.Hkv + Math.floor(h / group)) * s.S * s.D;
+  const ko = (b * s.Hkv + Math.floor(h / group)) * s.kvRows * s.D;
   let mx = -Infinity;
   for (let j = 0; j < s.S; j++) {
     if (!visible(s, keyMask, b, t, j)) {
@@ -66,7 +67,7 @@ export function refAttentionForward(s: AttentionShape, q0: F, k0: F, v0: F, keyM
   const p = new Float64Array(s.S);
   for (let b = 0; b < s.B; b++) {
     for (let h = 0; h < s.H; h++) {
-      const vo = (b * s.Hkv + Math.floor(h / group)) * s.S * s.D;
+      const vo = (b * s.Hkv + Math.floor(h / group)) * s.kvRows * s.D;
       for (let t = 0; t < s.T; t++) {
         const row = (b * s.H + h) * s.T + t;
         lse[row] = rowProbabilities(s, q, k, keyMask, b, h, t, p);
@@ -81,6 +82,7 @@ export function refAttentionForward(s: AttentionShape, q0: F, k0: F, v0: F, keyM
 }
 
 export function refAttentionBackward(s: AttentionShape, q0: F, k0: F, v0: F, keyMask: F | null, out: F, _lse: F, dout: F, dq: F | null, dk: F | null, dv: F | null): void {
+  if (s.kvRows !== s.S) throw new GiftjsError('attentionBackward: k and v must hold exactly the keys (kvRows = S)');
   const [q, k, v, g] = [productOperand(q0), productOperand(k0), productOperand(v0), productOperand(dout)];
   const group = s.H / s.Hkv;
   const p = new Float64Array(s.S);

@@ -75,11 +75,11 @@ class GemmaAttention extends Module {
     };
     const rotate = (t: Tensor) => (ctx.packed ? ropeAtPositions(t, ctx.packed.positions, { invFreq: this.invFreq }) : rope(t, { invFreq: this.invFreq, positionOffset: ctx.positionOffset }));
     const q = rotate(heads(this.q_proj.forward(x), this.c.numHeads, this.q_norm));
-    let k = rotate(heads(this.k_proj.forward(x), this.c.numKvHeads, this.k_norm));
-    let v = heads(this.v_proj.forward(x), this.c.numKvHeads);
-    if (ctx.cache) [k, v] = ctx.cache.append(this.layerIndex, k, v);
-    const attn = scaledDotProductAttention(q, k, v, {
-      causal: true, keyPaddingMask: ctx.keyMask, scale: this.c.attentionScale, window: this.c.layerWindows[this.layerIndex]!,
+    const k = rotate(heads(this.k_proj.forward(x), this.c.numKvHeads, this.k_norm));
+    const v = heads(this.v_proj.forward(x), this.c.numKvHeads);
+    const keys = ctx.cache ? ctx.cache.append(this.layerIndex, k, v) : { k, v, keyLength: undefined };
+    const attn = scaledDotProductAttention(q, keys.k, keys.v, {
+      keyLength: keys.keyLength, causal: true, keyPaddingMask: ctx.keyMask, scale: this.c.attentionScale, window: this.c.layerWindows[this.layerIndex]!,
       softcap: this.c.attnLogitSoftcap ?? 0, segmented: ctx.packed !== null,
     });
     return this.o_proj.forward(reshape(transpose(attn, 1, 2), [batch, seq, this.c.numHeads * hd]));
@@ -224,8 +224,8 @@ export class GemmaForCausalLM extends Module implements CausalLM {
     return crossEntropy(logits, targets, { reduction: options.reduction, ignoreIndex: options.ignoreIndex });
   }
 
-  newCache(): KVCache {
-    return new KVCache(this.config.numLayers);
+  newCache(plannedLength = 0): KVCache {
+    return new KVCache(this.config.numLayers, plannedLength);
   }
 
   gguf(outtype: GgufOutType): GgufModel {

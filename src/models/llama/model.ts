@@ -85,10 +85,10 @@ class LlamaAttention extends Module {
     const rotate = (t: Tensor) => (rd === hd ? rotateAll(t) : concat([rotateAll(slice(t, 3, 0, rd)), slice(t, 3, rd, hd)], 3));
     const [qx, kx, vx] = this.project(x);
     const q = rotate(heads(qx, this.c.numHeads, this.q_norm));
-    let k = rotate(heads(kx, this.c.numKvHeads, this.k_norm));
-    let v = heads(vx, this.c.numKvHeads);
-    if (ctx.cache) [k, v] = ctx.cache.append(this.layerIndex, k, v);
-    const attn = scaledDotProductAttention(q, k, v, { causal: true, keyPaddingMask: ctx.keyMask, window: this.c.layerWindows[this.layerIndex]!, segmented: ctx.packed !== null });
+    const k = rotate(heads(kx, this.c.numKvHeads, this.k_norm));
+    const v = heads(vx, this.c.numKvHeads);
+    const keys = ctx.cache ? ctx.cache.append(this.layerIndex, k, v) : { k, v, keyLength: undefined };
+    const attn = scaledDotProductAttention(q, keys.k, keys.v, { keyLength: keys.keyLength, causal: true, keyPaddingMask: ctx.keyMask, window: this.c.layerWindows[this.layerIndex]!, segmented: ctx.packed !== null });
     return this.o_proj.forward(reshape(transpose(attn, 1, 2), [batch, seq, this.c.numHeads * hd]));
   }
 }
@@ -243,8 +243,8 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     return linearCrossEntropy(h, this.outputWeight, targets, options);
   }
 
-  newCache(): KVCache {
-    return new KVCache(this.config.numLayers);
+  newCache(plannedLength = 0): KVCache {
+    return new KVCache(this.config.numLayers, plannedLength);
   }
 
   gguf(outtype: GgufOutType): GgufModel {

@@ -15,7 +15,7 @@ import { GiftjsError } from '../../../errors.js';
 /** Head sizes up to this are supported: each of 64 threads keeps up to 4 output columns. */
 const MAX_HEAD_DIM = 256;
 
-const SHAPE_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', D: 'u32', scale: 'f32', causal: 'u32', window: 'u32', softcap: 'f32', segmented: 'u32', hasMask: 'u32' } as const;
+const SHAPE_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', D: 'u32', scale: 'f32', causal: 'u32', window: 'u32', softcap: 'f32', segmented: 'u32', hasMask: 'u32', kvRows: 'u32' } as const;
 
 const COMMON = /* wgsl */ `
 const AW: u32 = 64u;
@@ -25,7 +25,7 @@ struct QueryRow { b: u32, h: u32, t: u32, kvo: u32 }
 fn queryRow(row: u32) -> QueryRow {
   let b = row / (p.H * p.T);
   let h = (row / p.T) % p.H;
-  return QueryRow(b, h, row % p.T, (b * p.Hkv + h / (p.H / p.Hkv)) * p.S * p.D);
+  return QueryRow(b, h, row % p.T, (b * p.Hkv + h / (p.H / p.Hkv)) * p.kvRows * p.D);
 }
 /** A scaled score, soft-capped when p.softcap > 0 (the argument clamped: tanh is exactly +-1 in f32 past 10; a NaN kept, not clamped). */
 fn capped(s: f32) -> f32 {
@@ -264,7 +264,7 @@ function checkShape(s: AttentionShape): void {
 }
 
 function shapeParams(s: AttentionShape, keyMask: DeviceBuffer | null) {
-  return { B: s.B, H: s.H, Hkv: s.Hkv, T: s.T, S: s.S, D: s.D, scale: s.scale, causal: s.causal ? 1 : 0, window: s.window, softcap: s.softcap, segmented: s.segmented ? 1 : 0, hasMask: keyMask ? 1 : 0 };
+  return { B: s.B, H: s.H, Hkv: s.Hkv, T: s.T, S: s.S, D: s.D, scale: s.scale, causal: s.causal ? 1 : 0, window: s.window, softcap: s.softcap, segmented: s.segmented ? 1 : 0, hasMask: keyMask ? 1 : 0, kvRows: s.kvRows };
 }
 
 export function webGpuAttention(runner: KernelRunner) {
@@ -278,6 +278,7 @@ export function webGpuAttention(runner: KernelRunner) {
     },
     attentionBackward(s: AttentionShape, q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer, keyMask: DeviceBuffer | null, out: DeviceBuffer, lse: DeviceBuffer, dout: DeviceBuffer, dq: DeviceBuffer | null, dk: DeviceBuffer | null, dv: DeviceBuffer | null): void {
       checkShape(s);
+      if (s.kvRows !== s.S) throw new GiftjsError('webgpu attentionBackward: k and v must hold exactly the keys (kvRows = S)');
       const rows = s.B * s.H * s.T;
       const stats = runner.scratch(rows * 8);
       runner.dispatch(rowStatsKernel, { rows, D: s.D }, [buf(lse, 'attention lse'), buf(out, 'attention out'), buf(dout, 'attention dout'), stats], gridFor(rows));

@@ -2,7 +2,7 @@
 // written as a GGUF in the block type that matches its weights (int8 -> Q8_0, int4 -> Q4_0, bf16,
 // f32), loaded by llama.cpp through npm's node-llama-cpp (prebuilt, installed apart from giftjs:
 // GIFTJS_LLAMA_CPP, default ~/.cache/giftjs-llama-cpp), and timed as giftjs's decoding is timed: greedy
-// tokens after a 16-token prompt, the clock started at the first generated token.
+// tokens after the same prompt, the clock started at the first generated token.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';

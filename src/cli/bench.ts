@@ -42,6 +42,7 @@ export const BENCH_HELP = `gift bench <what> [options]
                             with random weights in --dtype f32|bf16, the same GIFT step, run first in its own process
   generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
              --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16|int8|int4
+             --prompt N     prompt tokens before decoding (default 16); their prefill's tokens/s is printed beside
                     (int8 / int4: the float32 model is timed too, in the same run, and the ratio printed)
              --torch        also time bench/torch_generate.py (PyTorch) on the same shape
              --llama-cpp    also time llama.cpp (npm node-llama-cpp 3.21.1, GIFTJS_LLAMA_CPP) decoding the same model
@@ -149,6 +150,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       layers: { type: 'string' },
       dtype: { type: 'string', default: 'f32' },
       'new-tokens': { type: 'string', default: '32' },
+      prompt: { type: 'string', default: '16' },
       checkpointing: { type: 'boolean', default: false },
       'bf16-compute': { type: 'boolean', default: false },
       'vs-f32': { type: 'boolean', default: false },
@@ -310,8 +312,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
 
   if (what === 'generate') {
     const tokens = int('new-tokens', values['new-tokens']!);
-    const r = benchGeneration(values.shape!, 16, tokens, dtype);
-    console.log(`\ngreedy generation on ${values.shape} (${dtype} weights), prompt 16, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s`);
+    const promptLength = int('prompt', values.prompt!);
+    const r = benchGeneration(values.shape!, promptLength, tokens, dtype);
+    console.log(`\ngreedy generation on ${values.shape} (${dtype} weights), prompt ${promptLength}, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s (prefill ${r.prefillTokensPerSecond.toFixed(1)} tokens/s)`);
     // Decoding is memory-bound: each token reads the weights once, against the stream rate measured now.
     const peak = machinePeak();
     const bytesPerToken = weightBytesPerToken(r.model);
@@ -320,14 +323,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     // Decoding reads every weight once per token: quantized weights are timed against float32 ones in the same run.
     let f32: number | null = null;
     if (dtype === 'int8' || dtype === 'int4') {
-      f32 = benchGeneration(values.shape!, 16, tokens, 'f32').tokensPerSecond;
+      f32 = benchGeneration(values.shape!, promptLength, tokens, 'f32').tokensPerSecond;
       console.log(`the same model with float32 weights, timed now: ${f32.toFixed(2)} tokens/s   ${dtype} / f32 = ${(r.tokensPerSecond / f32).toFixed(2)}x`);
     }
     let torch: number | null = null;
     if (values.torch) {
       const c = r.config as Record<string, number>;
       const args = ['--hidden', c.hidden_size, '--inter', c.intermediate_size, '--layers', c.num_hidden_layers, '--heads', c.num_attention_heads,
-        '--kv', c.num_key_value_heads, '--vocab', c.vocab_size, '--theta', c.rope_theta, '--tokens', tokens, '--threads', threads].map(String);
+        '--kv', c.num_key_value_heads, '--vocab', c.vocab_size, '--theta', c.rope_theta, '--prompt', promptLength, '--tokens', tokens, '--threads', threads].map(String);
       const env = torchEnv();
       const script = fileURLToPath(new URL('../../../bench/torch_generate.py', import.meta.url));
       const out = spawnSync('/usr/bin/python3', [script, ...args], { encoding: 'utf8', env });
@@ -341,7 +344,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       llamaCpp = peer.tokensPerSecond;
       console.log(`llama.cpp (${peer.type.toUpperCase()} GGUF of this model): ${llamaCpp.toFixed(2)} tokens/s   giftjs / llama.cpp = ${(r.tokensPerSecond / llamaCpp).toFixed(2)}x`);
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp, decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp, decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
     return 0;
   }
 

@@ -33,3 +33,14 @@ test('the weights a decoding step reads: every matrix and vector as held, a tied
   assert.equal(weightBytesPerToken(quantized), held);
   assert.ok(held < all / 3, 'int8 matrices are read as their codes and scales');
 });
+
+test('gift bench generate takes the prompt length and prints its prefill beside the decoding rate', { skip: addon ? false : 'the native addon is not built' }, () => {
+  const r = spawnSync(process.execPath, [GIFT, 'bench', 'generate', '--shape', 'smollm2-135m', '--prompt', '5', '--new-tokens', '2', '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /prompt 5, 2 new tokens: [\d.]+ tokens\/s \(prefill [\d.]+ tokens\/s\)/);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { tokens_per_s: number; prefill_tokens_per_s: number };
+  for (const v of [out.tokens_per_s, out.prefill_tokens_per_s]) assert.ok(Number.isFinite(v) && v > 0, String(v));
+  const bad = spawnSync(process.execPath, [GIFT, 'bench', 'generate', '--prompt', '0'], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--prompt must be a positive integer, got '0'/);
+});

@@ -45,9 +45,8 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
       }
       const next = tidy(() =>
         noGrad(() => {
-          const logits = model.forward(input, 1, input.length, { cache });
-          const vocab = logits.shape[2]!;
-          return sampleToken(logits.read().subarray((input.length - 1) * vocab, input.length * vocab), options, rng);
+          const logits = model.forward(input, 1, input.length, { cache, logitsToKeep: 1 });
+          return sampleToken(logits.read(), options, rng);
         }),
       );
       yield next;

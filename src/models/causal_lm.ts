@@ -5,6 +5,7 @@
 import type { Module } from '../nn/module.js';
 import type { LinearCrossEntropyOptions } from '../ops/linear_cross_entropy.js';
 import { Tensor } from '../tensor/tensor.js';
+import { slice } from '../ops/shape_ops.js';
 import { shapeString } from '../tensor/shape.js';
 import { getBackend } from '../backend/index.js';
 import { checkpoint } from '../tensor/checkpoint.js';
@@ -83,6 +84,19 @@ export interface CausalLMForwardOptions {
    * there, so a packed row computes what its examples would alone. Not with a cache or attentionMask.
    */
   segments?: ArrayLike<number> | null;
+  /**
+   * Only the logits of the last N positions ([batch, N, vocab]), as transformers' logits_to_keep:
+   * generation needs the last position's alone, and the output projection over a long prompt's every
+   * position is a fifth of a Llama-3.2-1B prefill. Omitted or 0: every position.
+   */
+  logitsToKeep?: number;
+}
+
+/** The final hidden states [batch, seq, hidden] of the positions whose logits the forward keeps (options.logitsToKeep). */
+export function keptPositions(h: Tensor, seq: number, logitsToKeep: number | undefined): Tensor {
+  const keep = logitsToKeep ?? 0;
+  if (!Number.isInteger(keep) || keep < 0) throw new GiftjsError(`logitsToKeep must be a whole number of positions (0: all), got ${keep}`);
+  return keep === 0 || keep >= seq ? h : slice(h, 1, seq - keep, seq);
 }
 
 /** The loss's options: the cross-entropy's, and packed segments as the forward takes them. */

@@ -4,8 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { generate } from '../../src/generate/generate.js';
 import { argmax, sampleToken } from '../../src/generate/sampling.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
+import { loadCausalLM } from '../../src/models/registry.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { Random } from '../../src/tensor/random.js';
+import { assertClose } from '../helpers.js';
 
 const MODEL = fileURLToPath(new URL('../../../test/fixtures/llama/llama3-scaled-tied', import.meta.url));
 
@@ -75,4 +77,23 @@ test('the KV cache writes each step into storage that grows past its planned len
   });
   cache.dispose();
   assert.deepEqual(capacities, [5, 10, 10, 10, 10, 10, 20, 20, 20], 'the prompt, then doubling whenever a step passes the storage');
+});
+
+test('logitsToKeep gives the last positions\' logits of the whole forward (Llama, and Gemma 2 with its soft-capped logits); a bad count is refused', () => {
+  const gemmaDir = fileURLToPath(new URL('../../../test/fixtures/gemma/gemma2', import.meta.url));
+  for (const model of [LlamaForCausalLM.fromPretrained(MODEL), loadCausalLM(gemmaDir)]) {
+    const ids = [1, 17, 33, 2, 60, 9, 4];
+    noGrad(() => {
+      const all = model.forward(ids, 1, ids.length);
+      const v = all.shape[2]!;
+      for (const keep of [1, 3]) {
+        const kept = model.forward(ids, 1, ids.length, { logitsToKeep: keep });
+        assert.deepEqual(kept.shape, [1, keep, v]);
+        // (One row's product takes the few-rows GEMM, which sums in its own order: equal to rounding.)
+        assertClose(kept.data, all.data.subarray((ids.length - keep) * v), `${model.config.architecture} keep ${keep}`, 1e-5, 1e-5);
+      }
+      assert.deepEqual(model.forward(ids, 1, ids.length, { logitsToKeep: 0 }).shape, all.shape, '0 keeps every position');
+      assert.throws(() => model.forward(ids, 1, ids.length, { logitsToKeep: -1 }), /logitsToKeep must be a whole number of positions \(0: all\), got -1/);
+    });
+  }
 });

@@ -20,7 +20,7 @@ import { parseGemmaConfig, type GemmaConfig } from './config.js';
 import { ropeInverseFrequencies } from '../rope.js';
 import type { GgufModel, GgufOutType } from '../../io/gguf.js';
 import { gemmaGguf } from './gguf.js';
-import { decoderLayer, KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
+import { decoderLayer, keptPositions, KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
 
 interface StepContext {
   batch: number;
@@ -207,7 +207,7 @@ export class GemmaForCausalLM extends Module implements CausalLM {
 
   /** Logits [batch, seq, vocab]. */
   forward(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
-    const h = this.hiddenStates(ids, batch, seq, options);
+    const h = keptPositions(this.hiddenStates(ids, batch, seq, options), seq, options.logitsToKeep);
     return this.softcapped(this.lm_head ? this.lm_head.forward(h) : linear(h, this.model.embed_tokens.weight));
   }
 

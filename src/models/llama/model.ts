@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './config.js';
 import type { GgufModel, GgufOutType } from '../../io/gguf.js';
 import { llamaGguf } from './gguf.js';
-import { decoderLayer, KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
+import { decoderLayer, keptPositions, KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
 
 // The contract's shared pieces, still reachable from here.
 export { KVCache, shiftLabels, type CausalLMForwardOptions, type WeightLoadOptions } from '../causal_lm.js';
@@ -225,7 +225,7 @@ export class LlamaForCausalLM extends Module implements CausalLM {
 
   /** Logits [batch, seq, vocab]. */
   forward(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
-    const h = this.hiddenStates(ids, batch, seq, options);
+    const h = keptPositions(this.hiddenStates(ids, batch, seq, options), seq, options.logitsToKeep);
     return this.lm_head ? this.lm_head.forward(h) : linear(h, this.model.embed_tokens.weight);
   }
 

@@ -5,9 +5,8 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const INV_SQRT_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
-/** erf to double precision (W. J. Cody's rational approximations, as in most libms). */
+/** erf to double precision: its Taylor series below 2.5, erfc's continued fraction above. */
 export function erf(x: number): number {
-  // Abramowitz-Stegun 7.1.26 is only 1e-7 accurate; use the series / continued fraction split.
   const ax = Math.abs(x);
   if (ax < 2.5) {
     // Taylor series: erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1))
@@ -23,20 +22,33 @@ export function erf(x: number): number {
     const v = (2 / Math.sqrt(Math.PI)) * sum;
     return x < 0 ? -v : v;
   }
-  // Continued fraction for erfc at large |x|.
-  let f = 0;
-  for (let n = 60; n >= 1; n--) f = (n / 2) / (ax + f);
-  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
-  const v = 1 - erfc;
+  const v = 1 - erfcTail(ax);
   return x < 0 ? -v : v;
+}
+
+/** erfc(x) for x >= 2.5, by its continued fraction. */
+function erfcTail(x: number): number {
+  let f = 0;
+  for (let n = 60; n >= 1; n--) f = (n / 2) / (x + f);
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / (x + f);
+}
+
+/** 1 + erf(x), without the cancellation of 1 + (-1 + tiny) far below zero (GELU's tail). */
+export function onePlusErf(x: number): number {
+  return x <= -2.5 ? erfcTail(-x) : 1 + erf(x);
+}
+
+/** GELU-tanh's sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): 0.5 (1 + tanh u) without its cancellation. */
+function tanhGate(x: number): number {
+  return 1 / (1 + Math.exp(-2 * SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
 }
 
 export function activationValue(kind: ActivationKind, x: number): number {
   switch (kind) {
     case ActivationKind.GeluErf:
-      return 0.5 * x * (1 + erf(x * INV_SQRT_2));
+      return 0.5 * x * onePlusErf(x * INV_SQRT_2);
     case ActivationKind.GeluTanh:
-      return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+      return x * tanhGate(x);
     case ActivationKind.Silu:
       return x / (1 + Math.exp(-x));
     case ActivationKind.Relu:
@@ -49,11 +61,12 @@ export function activationValue(kind: ActivationKind, x: number): number {
 export function activationDerivative(kind: ActivationKind, x: number): number {
   switch (kind) {
     case ActivationKind.GeluErf:
-      return 0.5 * (1 + erf(x * INV_SQRT_2)) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
+      return 0.5 * onePlusErf(x * INV_SQRT_2) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
     case ActivationKind.GeluTanh: {
-      const t = Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x));
+      // 0.5 (1 + t) = s and 0.5 (1 - t^2) = 2 s (1 - s), with s = sigmoid(2u).
+      const s = tanhGate(x);
       const du = SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
-      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du;
+      return s + x * 2 * s * (1 - s) * du;
     }
     case ActivationKind.Silu: {
       const s = 1 / (1 + Math.exp(-x));

@@ -39,7 +39,8 @@ export const BENCH_HELP = `gift bench <what> [options]
              --torch        also run a PyTorch step peer: on smollm2-135m bench_torch_gift.py (GIFTJS_TORCH_PEER), both
                             formulations; on the other shapes bench/torch_folder_step.py --config (PyTorch 2 +
                             transformers 5: GIFTJS_PYTHON, else the peer venv GIFTJS_PEER_VENV), the same config
-                            with random weights in --dtype f32|bf16, the same GIFT step, run first in its own process
+                            with random weights in --dtype f32|bf16, the same GIFT step, run first in its own process;
+                            on vit-b16 bench/torch_vit_step.py: transformers' ViTForImageClassification, the same GIFT + head step
   generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
              --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16|int8|int4
              --prompt N     prompt tokens before decoding (default 16); their prefill's tokens/s is printed beside
@@ -97,8 +98,7 @@ interface TorchShapeStep { tokens_per_s: number; maxrss_mb: number; load_s: numb
 function torchShapeStep(shape: string, layers: number | undefined, batch: number, seq: number, rank: number, method: string, dtype: BenchDType, checkpointing: boolean, threads: number): TorchShapeStep | string {
   if (method !== 'gift') return 'the PyTorch shape peer runs the GIFT step only';
   if (dtype !== 'f32' && dtype !== 'bf16') return `PyTorch has no ${dtype} base here (bitsandbytes is not installed); compare --dtype f32 or bf16`;
-  const venv = join(process.env.GIFTJS_PEER_VENV ?? join(homedir(), '.cache', 'giftjs-peer'), 'bin', 'python');
-  const python = process.env.GIFTJS_PYTHON ?? (existsSync(venv) ? venv : 'python3');
+  const python = peerPython();
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-bench-shape-'));
   try {
     const config = join(dir, 'config.json');
@@ -113,6 +113,25 @@ function torchShapeStep(shape: string, layers: number | undefined, batch: number
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The Python of the PyTorch 2 + transformers 5 peers: GIFTJS_PYTHON, else the peer venv (GIFTJS_PEER_VENV, default ~/.cache/giftjs-peer), else python3. */
+function peerPython(): string {
+  const venv = join(process.env.GIFTJS_PEER_VENV ?? join(homedir(), '.cache', 'giftjs-peer'), 'bin', 'python');
+  return process.env.GIFTJS_PYTHON ?? (existsSync(venv) ? venv : 'python3');
+}
+
+interface TorchVitStep { images_per_s: number; maxrss_mb: number; loss: number; torch: string; transformers: string }
+
+/** The PyTorch peer of the ViT-B/16 step (bench/torch_vit_step.py): transformers' ViTForImageClassification, the same GIFT + head step; or why there is none. */
+function torchVitStep(batch: number, rank: number, layers: number | undefined, threads: number): TorchVitStep | string {
+  const python = peerPython();
+  const script = fileURLToPath(new URL('../../../bench/torch_vit_step.py', import.meta.url));
+  const args = [script, '--batch', String(batch), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : [])];
+  const r = spawnSync(python, args, { encoding: 'utf8', env: torchEnv() });
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) return `${python} ${script} failed: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()} (GIFTJS_PYTHON: a Python with PyTorch 2 and transformers 5)`;
+  return JSON.parse(line) as TorchVitStep;
 }
 
 /** The PyTorch step peer: GIFTJS_TORCH_PEER, else where the project's data sets sit beside a checkout. */
@@ -235,10 +254,16 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (what === 'step' && values.shape === 'vit-b16') {
     const batch = opt('batch', 8);
     const layers = values.layers ? int('layers', values.layers) : undefined;
-    const r = benchVitStep(batch, opt('rank', 16), opt('steps', 2), layers);
+    const rank = opt('rank', 16);
+    // The peer first, in its own process, so the two models never share memory.
+    const peer = values.torch ? torchVitStep(batch, rank, layers, threads) : null;
+    const r = benchVitStep(batch, rank, opt('steps', 2), layers);
     console.log(`\nGIFT + head step on vit-b16${layers ? ` (${layers} layers)` : ''}, batch ${batch} images of 224x224: ${r.imagesPerSecond.toFixed(2)} images/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
-    if (values.json) console.log(JSON.stringify({ images_per_s: r.imagesPerSecond, tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB }));
+    if (typeof peer === 'string') console.log(`PyTorch peer unavailable: ${peer}`);
+    else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (ViTForImageClassification, GIFT as float32 pre-hooks, AdamW): ${peer.images_per_s.toFixed(2)} images/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB   giftjs / PyTorch = ${(r.imagesPerSecond / peer.images_per_s).toFixed(2)}x`);
+    const torch = peer && typeof peer !== 'string' ? { torch_images_per_s: peer.images_per_s, torch_peak_rss_mb: peer.maxrss_mb } : {};
+    if (values.json) console.log(JSON.stringify({ images_per_s: r.imagesPerSecond, tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ...torch }));
     return 0;
   }
 

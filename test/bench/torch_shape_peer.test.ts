@@ -1,7 +1,7 @@
 // `gift bench step --shape S --torch` beyond smollm2-135m: PyTorch + transformers build the same
 // config with random weights in the same dtype and run the same GIFT step (bench/torch_folder_step.py
 // --config), in the peer venv (.ci/run builds it). Speeds are printed, never asserted; what is checked
-// is that the peer ran on the shape asked for and its ratio is printed, and that quantized dtypes,
+// is that the peer ran on the shape asked for (ViT-B/16's: bench/torch_vit_step.py) and its ratio is printed, and that quantized dtypes,
 // which PyTorch has no base for here, are said to be so.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -29,4 +29,12 @@ test('a quantized dtype has no PyTorch peer here, said by name', { skip }, () =>
   const r = bench('--dtype', 'int4');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /PyTorch peer unavailable: PyTorch has no int4 base here \(bitsandbytes is not installed\); compare --dtype f32 or bf16/);
+});
+
+test('on vit-b16 the PyTorch peer is transformers\' ViTForImageClassification with the same GIFT + head step, and the ratio is printed', { skip }, () => {
+  const r = spawnSync(process.execPath, [GIFT, 'bench', 'step', '--shape', 'vit-b16', '--layers', '1', '--batch', '2', '--steps', '2', '--torch', '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /PyTorch 2\.[\d.]+\S* \+ transformers 5\.[\d.]+ \(ViTForImageClassification, GIFT as float32 pre-hooks, AdamW\): [\d.]+ images\/s, peak RSS \d+ MB {3}giftjs \/ PyTorch = [\d.]+x/);
+  const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as { images_per_s: number; torch_images_per_s: number };
+  assert.ok(json.torch_images_per_s > 0 && Number.isFinite(json.torch_images_per_s), `torch ${json.torch_images_per_s}`);
 });

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""PyTorch peer of `gift bench step --shape vit-b16 --torch`: transformers' ViTForImageClassification of
+ViT-B/16's config (float32, random weights), GIFT rank --rank as a forward pre-hook on every
+attention output projection (the fused input form x + (x psi) phi, one float32 phi/psi pair shared by all
+twelve; transformers 5 names it attention.o_proj), psi starting non-zero so every gradient is real work), the classifier trained beside it, AdamW,
+--batch random 224x224 images with random labels. Needs PyTorch >= 2 and transformers 5 (the peer venv).
+
+    python bench/torch_vit_step.py --batch 8 --rank 16 --steps 3 --threads 2
+
+Prints one JSON line: step_s (each step, the first included), images_per_s (after the first step),
+maxrss_mb (peak resident memory of the process), loss, and the versions.
+"""
+import argparse
+import json
+import resource
+import time
+
+import torch
+import transformers
+from transformers import ViTConfig, ViTForImageClassification
+
+p = argparse.ArgumentParser()
+p.add_argument("--batch", type=int, default=8)
+p.add_argument("--rank", type=int, default=16)
+p.add_argument("--layers", type=int, default=12)
+p.add_argument("--labels", type=int, default=1000)
+p.add_argument("--steps", type=int, default=3)
+p.add_argument("--threads", type=int, default=2)
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+torch.manual_seed(0)
+
+config = ViTConfig(hidden_size=768, num_hidden_layers=a.layers, num_attention_heads=12, intermediate_size=3072,
+                   image_size=224, patch_size=16, num_channels=3, num_labels=a.labels, layer_norm_eps=1e-12)
+model = ViTForImageClassification(config)
+model.requires_grad_(False)
+model.classifier.requires_grad_(True)
+model.train()
+
+d = config.hidden_size
+phi = torch.nn.Parameter(torch.randn(a.rank, d) / d ** 0.5)
+psi = torch.nn.Parameter(torch.randn(d, a.rank) * 0.02)
+# (The checkpoint's attention.output.dense is attention.o_proj in transformers 5's modules.)
+targets = [m for name, m in model.named_modules() if name.endswith(("attention.o_proj", "attention.output.dense"))]
+assert len(targets) == a.layers, f"{len(targets)} attention output projections in {a.layers} layers"
+for m in targets:
+    m.register_forward_pre_hook(lambda m, args: (args[0] + (args[0] @ psi) @ phi,))
+opt = torch.optim.AdamW([phi, psi, *model.classifier.parameters()], lr=1e-4)
+pixels = torch.randn(a.batch, 3, 224, 224)
+labels = torch.randint(0, a.labels, (a.batch,))
+
+times = []
+for _ in range(a.steps):
+    t = time.perf_counter()
+    loss = model(pixel_values=pixels, labels=labels).loss
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+    times.append(time.perf_counter() - t)
+    if not torch.isfinite(loss):
+        raise SystemExit(f"loss {loss.item()} is not finite")
+steady = times[1:] or times
+print(json.dumps({
+    "step_s": times, "images_per_s": a.batch / (sum(steady) / len(steady)),
+    "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, "loss": loss.item(),
+    "torch": torch.__version__, "transformers": transformers.__version__,
+}))

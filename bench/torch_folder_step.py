@@ -15,12 +15,12 @@ step), maxrss_mb (peak resident memory of the process), loss.
 """
 import argparse
 import json
-import resource
 import time
 
 import torch
-import transformers
 from transformers import AutoConfig, AutoModelForCausalLM
+
+from torch_timed_steps import timed_steps
 
 p = argparse.ArgumentParser()
 source = p.add_mutually_exclusive_group(required=True)
@@ -85,19 +85,5 @@ params = [t for pair in pairs.values() for t in pair]
 opt = torch.optim.AdamW(params, lr=1e-4)
 ids = torch.randint(0, model.config.vocab_size, (a.batch, a.seq))
 
-times = []
-for _ in range(a.steps):
-    t = time.perf_counter()
-    loss = model(input_ids=ids, labels=ids).loss
-    loss.backward()
-    opt.step()
-    opt.zero_grad()
-    times.append(time.perf_counter() - t)
-    if not torch.isfinite(loss):
-        raise SystemExit(f"loss {loss.item()} is not finite")
-steady = times[1:] or times
-print(json.dumps({
-    "load_s": load_s, "step_s": times, "tokens_per_s": a.batch * a.seq / (sum(steady) / len(steady)),
-    "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, "loss": loss.item(),
-    "torch": torch.__version__, "transformers": transformers.__version__,
-}))
+report, step_s = timed_steps(lambda: model(input_ids=ids, labels=ids).loss, opt, a.steps)
+print(json.dumps({"load_s": load_s, "tokens_per_s": a.batch * a.seq / step_s, **report}))

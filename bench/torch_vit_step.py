@@ -1,23 +1,23 @@
 #!/usr/bin/env python3
 """PyTorch peer of `gift bench step --shape vit-b16 --torch`: transformers' ViTForImageClassification of
-ViT-B/16's config (float32, random weights), GIFT rank --rank as a forward pre-hook on every
-attention output projection (the fused input form x + (x psi) phi, one float32 phi/psi pair shared by all
-twelve; transformers 5 names it attention.o_proj), psi starting non-zero so every gradient is real work), the classifier trained beside it, AdamW,
---batch random 224x224 images with random labels. Needs PyTorch >= 2 and transformers 5 (the peer venv).
+ViT-B/16's config (float32, random weights), GIFT rank --rank as a forward pre-hook on every attention
+output projection (the fused input form x + (x psi) phi, one float32 phi/psi pair shared by all twelve;
+transformers 5 names the projection attention.o_proj), psi starting non-zero so every gradient is real
+work, the classifier trained beside it, AdamW, --batch random 224x224 images with random labels. Needs
+PyTorch >= 2 and transformers 5 (the peer venv).
 
     python bench/torch_vit_step.py --batch 8 --rank 16 --steps 3 --threads 2
 
-Prints one JSON line: step_s (each step, the first included), images_per_s (after the first step),
+Prints one JSON line: images_per_s (after the first step), step_s (each step, the first included),
 maxrss_mb (peak resident memory of the process), loss, and the versions.
 """
 import argparse
 import json
-import resource
-import time
 
 import torch
-import transformers
 from transformers import ViTConfig, ViTForImageClassification
+
+from torch_timed_steps import timed_steps
 
 p = argparse.ArgumentParser()
 p.add_argument("--batch", type=int, default=8)
@@ -49,19 +49,5 @@ opt = torch.optim.AdamW([phi, psi, *model.classifier.parameters()], lr=1e-4)
 pixels = torch.randn(a.batch, 3, 224, 224)
 labels = torch.randint(0, a.labels, (a.batch,))
 
-times = []
-for _ in range(a.steps):
-    t = time.perf_counter()
-    loss = model(pixel_values=pixels, labels=labels).loss
-    loss.backward()
-    opt.step()
-    opt.zero_grad()
-    times.append(time.perf_counter() - t)
-    if not torch.isfinite(loss):
-        raise SystemExit(f"loss {loss.item()} is not finite")
-steady = times[1:] or times
-print(json.dumps({
-    "step_s": times, "images_per_s": a.batch / (sum(steady) / len(steady)),
-    "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, "loss": loss.item(),
-    "torch": torch.__version__, "transformers": transformers.__version__,
-}))
+report, step_s = timed_steps(lambda: model(pixel_values=pixels, labels=labels).loss, opt, a.steps)
+print(json.dumps({"images_per_s": a.batch / step_s, **report}))

@@ -1,0 +1,29 @@
+"""The timed training loop the PyTorch step peers share (bench/torch_folder_step.py, bench/torch_vit_step.py):
+forward, backward, AdamW step, each step timed, a non-finite loss stopping the run, and the report fields
+every peer prints (step times, the steady step, peak resident memory, last loss, versions)."""
+import resource
+import time
+
+import torch
+import transformers
+
+
+def timed_steps(loss_of_step, optimizer, steps):
+    """Runs `steps` steps of loss_of_step() -> loss; returns the report fields and the steady step in seconds
+    (the mean after the first step, which pays for allocation)."""
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        loss = loss_of_step()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        times.append(time.perf_counter() - t)
+        if not torch.isfinite(loss):
+            raise SystemExit(f"loss {loss.item()} is not finite")
+    steady = times[1:] or times
+    report = {
+        "step_s": times, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, "loss": loss.item(),
+        "torch": torch.__version__, "transformers": transformers.__version__,
+    }
+    return report, sum(steady) / len(steady)

@@ -92,46 +92,44 @@ interface TorchShapeStep { tokens_per_s: number; maxrss_mb: number; load_s: numb
 
 /**
  * The PyTorch peer of a model shape (bench/torch_folder_step.py --config): transformers' model of the
- * same config, built with random weights in the same dtype, the same GIFT step. Run with GIFTJS_PYTHON,
- * else the peer venv (GIFTJS_PEER_VENV, default ~/.cache/giftjs-peer), else python3; or why there is none.
+ * same config, built with random weights in the same dtype, the same GIFT step (runPeerScript); or why
+ * there is none.
  */
 function torchShapeStep(shape: string, layers: number | undefined, batch: number, seq: number, rank: number, method: string, dtype: BenchDType, checkpointing: boolean, threads: number): TorchShapeStep | string {
   if (method !== 'gift') return 'the PyTorch shape peer runs the GIFT step only';
   if (dtype !== 'f32' && dtype !== 'bf16') return `PyTorch has no ${dtype} base here (bitsandbytes is not installed); compare --dtype f32 or bf16`;
-  const python = peerPython();
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-bench-shape-'));
   try {
     const config = join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({ model_type: 'llama', ...STEP_SHAPES[shape], ...(layers ? { num_hidden_layers: layers } : {}) }));
-    const script = fileURLToPath(new URL('../../../bench/torch_folder_step.py', import.meta.url));
-    const args = [script, '--config', config, '--dtype', dtype === 'bf16' ? 'bfloat16' : 'float32', '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads)];
+    const args = ['--config', config, '--dtype', dtype === 'bf16' ? 'bfloat16' : 'float32', '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads)];
     if (!checkpointing) args.push('--no-checkpointing');
-    const r = spawnSync(python, args, { encoding: 'utf8', env: torchEnv() });
-    const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-    if (r.status !== 0 || !line.startsWith('{')) return `${python} ${script} failed: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()} (GIFTJS_PYTHON: a Python with PyTorch 2 and transformers 5)`;
-    return JSON.parse(line) as TorchShapeStep;
+    return runPeerScript<TorchShapeStep>('torch_folder_step.py', args);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** The Python of the PyTorch 2 + transformers 5 peers: GIFTJS_PYTHON, else the peer venv (GIFTJS_PEER_VENV, default ~/.cache/giftjs-peer), else python3. */
-function peerPython(): string {
+/**
+ * Runs a PyTorch 2 + transformers 5 peer script of bench/ with GIFTJS_PYTHON, else the peer venv
+ * (GIFTJS_PEER_VENV, default ~/.cache/giftjs-peer), else python3, and reads the JSON line it ends with;
+ * or says why there is none.
+ */
+function runPeerScript<T>(name: string, args: string[]): T | string {
   const venv = join(process.env.GIFTJS_PEER_VENV ?? join(homedir(), '.cache', 'giftjs-peer'), 'bin', 'python');
-  return process.env.GIFTJS_PYTHON ?? (existsSync(venv) ? venv : 'python3');
+  const python = process.env.GIFTJS_PYTHON ?? (existsSync(venv) ? venv : 'python3');
+  const script = fileURLToPath(new URL(`../../../bench/${name}`, import.meta.url));
+  const r = spawnSync(python, [script, ...args], { encoding: 'utf8', env: torchEnv() });
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) return `${python} ${script} failed: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()} (GIFTJS_PYTHON: a Python with PyTorch 2 and transformers 5)`;
+  return JSON.parse(line) as T;
 }
 
 interface TorchVitStep { images_per_s: number; maxrss_mb: number; loss: number; torch: string; transformers: string }
 
 /** The PyTorch peer of the ViT-B/16 step (bench/torch_vit_step.py): transformers' ViTForImageClassification, the same GIFT + head step; or why there is none. */
 function torchVitStep(batch: number, rank: number, layers: number | undefined, threads: number): TorchVitStep | string {
-  const python = peerPython();
-  const script = fileURLToPath(new URL('../../../bench/torch_vit_step.py', import.meta.url));
-  const args = [script, '--batch', String(batch), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : [])];
-  const r = spawnSync(python, args, { encoding: 'utf8', env: torchEnv() });
-  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !line.startsWith('{')) return `${python} ${script} failed: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()} (GIFTJS_PYTHON: a Python with PyTorch 2 and transformers 5)`;
-  return JSON.parse(line) as TorchVitStep;
+  return runPeerScript<TorchVitStep>('torch_vit_step.py', ['--batch', String(batch), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : [])]);
 }
 
 /** The PyTorch step peer: GIFTJS_TORCH_PEER, else where the project's data sets sit beside a checkout. */

@@ -256,6 +256,7 @@ export class KVCache {
   reusableUpTo = Infinity;
   /** @param plannedLength positions to hold storage for from the start (0: the first forward's). */
   constructor(layers: number, private readonly plannedLength = 0) {
+    if (!Number.isSafeInteger(plannedLength) || plannedLength < 0) throw new GiftjsError(`KV cache: plannedLength must be a whole number of positions, got ${plannedLength}`);
     this.keys = new Array(layers).fill(null);
     this.values = new Array(layers).fill(null);
   }

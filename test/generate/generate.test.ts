@@ -97,3 +97,8 @@ test('logitsToKeep gives the last positions\' logits of the whole forward (Llama
     });
   }
 });
+
+test('a KV cache\'s planned length is a whole number of positions, else refused by name', () => {
+  const model = LlamaForCausalLM.fromPretrained(MODEL);
+  for (const bad of [NaN, -1, 2.5, Infinity]) assert.throws(() => model.newCache(bad), /KV cache: plannedLength must be a whole number of positions, got/);
+});

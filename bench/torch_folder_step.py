@@ -49,6 +49,17 @@ else:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     model.to_empty(device="cpu")
+    # to_empty leaves buffers as uninitialised memory too: the rotary embedding's inv_freq (not in any
+    # checkpoint) held garbage and the loss came out NaN on some runs. Rebuild each rotary module on the CPU
+    # and take its buffers; any other buffer is refused rather than trained on garbage.
+    for name, mod in model.named_modules():
+        if hasattr(mod, "inv_freq"):
+            fresh = type(mod)(model.config)
+            for buf_name, buf in fresh.named_buffers(recurse=False):
+                getattr(mod, buf_name).copy_(buf)
+    unknown = [n for n, _ in model.named_buffers() if n.rsplit(".", 1)[-1] not in ("inv_freq", "original_inv_freq")]
+    if unknown:
+        raise SystemExit(f"torch_folder_step.py --config: buffers {unknown[:3]} are not rebuilt after to_empty")
     table = torch.randn(1 << 16) * 0.02
     with torch.no_grad():
         for i, (name, t) in enumerate(model.named_parameters()):

@@ -12,6 +12,8 @@ import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { AdamW } from '../train/optimizer.js';
 import { imagesToPatches, VIT_B16, ViTForImageClassification } from '../models/vit/model.js';
+import { BertForSequenceClassification } from '../models/bert/model.js';
+import { parseBertConfig } from '../models/bert/config.js';
 import { STEP_SHAPES } from './step_shapes.js';
 import { randomBenchModel, type BenchDType } from './random_model.js';
 
@@ -173,4 +175,28 @@ export function benchVitStep(batch: number, rank: number, steps: number, layers?
   const tokensPerImage = (224 / 16) ** 2 + 1;
   const t = timeSteps(() => crossEntropy(model.forward(imagesToPatches(pixels, batch, config)), labels), params, steps, batch * tokensPerImage);
   return { ...t, imagesPerSecond: t.tokensPerSecond / tokensPerImage };
+}
+
+/** BERT-base's config.json fields (bert-base-uncased), the encoder the GLUE step benchmark trains. */
+export const BERT_BASE = {
+  architectures: ['BertForSequenceClassification'], model_type: 'bert', vocab_size: 30522, hidden_size: 768, num_hidden_layers: 12,
+  num_attention_heads: 12, intermediate_size: 3072, hidden_act: 'gelu', max_position_embeddings: 512, type_vocab_size: 2, layer_norm_eps: 1e-12,
+};
+
+/**
+ * GIFT on query and value plus the classifier head (the paper's GLUE setting; RoBERTa's rank is 32),
+ * on BERT-base with random weights, two labels, every sequence full length: sequences/s and tokens/s.
+ */
+export function benchBertStep(batch: number, seq: number, rank: number, steps: number, layers?: number): StepTiming & { sequencesPerSecond: number } {
+  const config = parseBertConfig({ ...BERT_BASE, ...(layers ? { num_hidden_layers: layers } : {}) }, 'bench bert-base');
+  const model = new BertForSequenceClassification(config, 2, new Random(0));
+  const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: ['query', 'value'] }, 1);
+  const r = new Random(2);
+  for (const [, t] of adapter.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.02 * r.normal())));
+  for (const p of model.classifier.parameters()) p.requiresGrad = true;
+  const params: [string, Tensor][] = [...adapter.namedTrainable(), ...model.classifier.namedParameters('classifier.')];
+  const input = { ids: Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize)), attentionMask: new Float32Array(batch * seq).fill(1), batch, seq };
+  const labels = Array.from({ length: batch }, () => r.int(2));
+  const t = timeSteps(() => crossEntropy(model.logits(input), labels), params, steps, batch * seq);
+  return { ...t, sequencesPerSecond: t.tokensPerSecond / seq };
 }

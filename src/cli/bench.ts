@@ -12,7 +12,7 @@ import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type Backend
 import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type GemmShape } from '../bench/gemm.js';
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
-import { benchBf16AgainstF32, benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
+import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
 import { llamaCppGeneration } from '../bench/llama_cpp_generation.js';
 import { benchGeneration } from '../bench/generation.js';
 import { describePeak, machinePeak, weightBytesPerToken } from '../bench/peak.js';
@@ -27,9 +27,10 @@ export const BENCH_HELP = `gift bench <what> [options]
              --torch        also time PyTorch (Debian python3-torch, OpenBLAS) in the same run
   ops      attention, norms, softmax, cross-entropy (forward + backward): native vs ref, in ms
   step     one GIFT/LoRA training step (forward, backward, AdamW) on a model shape, tokens/s
-             --shape ${Object.keys(STEP_SHAPES).join('|')}|vit-b16 (default smollm2-135m; vit-b16: GIFT r16 on
-                    attention.output.dense + classifier, batch 8, images/s)
-             --batch B (4) --seq T --rank R (64) --method gift|lora --steps N (3) --layers L (fewer, quicker)
+             --shape ${Object.keys(STEP_SHAPES).join('|')}|vit-b16|bert-base (default smollm2-135m; vit-b16: GIFT r16 on
+                    attention.output.dense + classifier, batch 8, images/s; bert-base: sequence classification,
+                    GIFT r32 on query,value + classifier, batch 8 x 128, sequences/s)
+             --batch B (4) --seq T (256) --rank R (64) --method gift|lora --steps N (3) --layers L (fewer, quicker)
              --dtype f32|bf16|int8|int4  frozen weights stored as float32 or bfloat16, or quantized (--quantize)
              --checkpointing   activation checkpointing (recompute each layer in backward)
              --profile         time per op kind (GEMM, attention, norms, elementwise, layout, ...) in forward and backward
@@ -40,7 +41,8 @@ export const BENCH_HELP = `gift bench <what> [options]
                             formulations; on the other shapes bench/torch_folder_step.py --config (PyTorch 2 +
                             transformers 5: GIFTJS_PYTHON, else the peer venv GIFTJS_PEER_VENV), the same config
                             with random weights in --dtype f32|bf16, the same GIFT step, run first in its own process;
-                            on vit-b16 bench/torch_vit_step.py: transformers' ViTForImageClassification, the same GIFT + head step
+                            on vit-b16 bench/torch_vit_step.py: transformers' ViTForImageClassification, the same GIFT + head step;
+                            on bert-base bench/torch_bert_step.py: transformers' BertForSequenceClassification, likewise
   generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
              --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16|int8|int4
              --prompt N     prompt tokens before decoding (default 16); their prefill's tokens/s is printed beside
@@ -132,6 +134,13 @@ function torchVitStep(batch: number, rank: number, layers: number | undefined, t
   return runPeerScript<TorchVitStep>('torch_vit_step.py', ['--batch', String(batch), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : [])]);
 }
 
+interface TorchBertStep { sequences_per_s: number; tokens_per_s: number; maxrss_mb: number; loss: number; torch: string; transformers: string }
+
+/** The PyTorch peer of the BERT-base step (bench/torch_bert_step.py): transformers' BertForSequenceClassification, the same GIFT + head step; or why there is none. */
+function torchBertStep(batch: number, seq: number, rank: number, layers: number | undefined, threads: number): TorchBertStep | string {
+  return runPeerScript<TorchBertStep>('torch_bert_step.py', ['--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : [])]);
+}
+
 /** The PyTorch step peer: GIFTJS_TORCH_PEER, else where the project's data sets sit beside a checkout. */
 const PEER_SCRIPT = process.env.GIFTJS_TORCH_PEER ?? fileURLToPath(new URL('../../../../shared/peer/bench_torch_gift.py', import.meta.url));
 
@@ -161,7 +170,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       'llama-cpp': { type: 'boolean', default: false },
       shape: { type: 'string', default: 'smollm2-135m' },
       batch: { type: 'string' },
-      seq: { type: 'string', default: '256' },
+      seq: { type: 'string' },
       rank: { type: 'string' },
       method: { type: 'string', default: 'gift' },
       layers: { type: 'string' },
@@ -188,7 +197,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (values.threads) setNumThreads(int('threads', values.threads));
   const budget = Number(values.budget);
   // Options shared by several benchmarks take each benchmark's own default when not given.
-  const opt = (name: 'steps' | 'batch' | 'rank', fallback: number) => (values[name] === undefined ? fallback : int(name, values[name]!));
+  const opt = (name: 'steps' | 'batch' | 'rank' | 'seq', fallback: number) => (values[name] === undefined ? fallback : int(name, values[name]!));
   const threads = nativeAddon()?.getThreads() ?? 1;
   console.log(cpuLine());
 
@@ -265,11 +274,30 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (what === 'step' && values.shape === 'bert-base') {
+    if (values.method !== 'gift') throw new GiftjsError(`--shape bert-base times the GIFT step (the paper's GLUE setting), not --method ${values.method}`);
+    if (values.dtype !== 'f32') throw new GiftjsError(`--shape bert-base keeps float32 weights, as the paper's GLUE runs do; --dtype ${values.dtype} is for the causal-LM shapes`);
+    const batch = opt('batch', 8);
+    const seq = opt('seq', 128);
+    const layers = values.layers ? int('layers', values.layers) : undefined;
+    const rank = opt('rank', 32);
+    // The peer first, in its own process, so the two models never share memory.
+    const peer = values.torch ? torchBertStep(batch, seq, rank, layers, threads) : null;
+    const r = benchBertStep(batch, seq, rank, opt('steps', 2), layers);
+    console.log(`\nGIFT + head step on bert-base${layers ? ` (${layers} layers)` : ''}, sequence classification, batch ${batch} x ${seq}: ${r.sequencesPerSecond.toFixed(2)} sequences/s (${r.tokensPerSecond.toFixed(0)} tokens/s)`);
+    console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
+    if (typeof peer === 'string') console.log(`PyTorch peer unavailable: ${peer}`);
+    else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (BertForSequenceClassification, GIFT as float32 pre-hooks, AdamW): ${peer.sequences_per_s.toFixed(2)} sequences/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB   giftjs / PyTorch = ${(r.sequencesPerSecond / peer.sequences_per_s).toFixed(2)}x`);
+    const torch = peer && typeof peer !== 'string' ? { torch_sequences_per_s: peer.sequences_per_s, torch_peak_rss_mb: peer.maxrss_mb } : {};
+    if (values.json) console.log(JSON.stringify({ sequences_per_s: r.sequencesPerSecond, tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ...torch }));
+    return 0;
+  }
+
   if (what === 'step' && values['vs-f32']) {
     if (values.dtype !== 'bf16' || !values['bf16-compute']) throw new GiftjsError('--vs-f32 compares the bf16 step with the float32 one: give it with --dtype bf16 --bf16-compute');
     const method = values.method === 'lora' ? 'lora' : 'gift';
     const batch = opt('batch', 4);
-    const seq = int('seq', values.seq!);
+    const seq = opt('seq', 256);
     const layers = values.layers ? int('layers', values.layers) : undefined;
     const r = benchBf16AgainstF32(values.shape!, batch, seq, opt('rank', 64), method, opt('steps', 3), layers);
     console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, batch ${batch} x ${seq}, the two alternating step by step:`);
@@ -286,7 +314,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (what === 'step') {
     const method = values.method === 'lora' ? 'lora' : 'gift';
     const batch = opt('batch', 4);
-    const seq = int('seq', values.seq!);
+    const seq = opt('seq', 256);
     const layers = values.layers ? int('layers', values.layers) : undefined;
     const rank = opt('rank', 64);
     // The PyTorch peer of a shape runs first, in its own process, so the two models never share the memory.

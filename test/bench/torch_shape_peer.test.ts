@@ -38,3 +38,12 @@ test('on vit-b16 the PyTorch peer is transformers\' ViTForImageClassification wi
   const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as { images_per_s: number; torch_images_per_s: number };
   assert.ok(json.torch_images_per_s > 0 && Number.isFinite(json.torch_images_per_s), `torch ${json.torch_images_per_s}`);
 });
+
+test('on bert-base the PyTorch peer is transformers\' BertForSequenceClassification with the same GIFT + head step, and the ratio is printed', { skip }, () => {
+  const r = spawnSync(process.execPath, [GIFT, 'bench', 'step', '--shape', 'bert-base', '--layers', '1', '--batch', '2', '--seq', '16', '--steps', '2', '--torch', '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /PyTorch 2\.[\d.]+\S* \+ transformers 5\.[\d.]+ \(BertForSequenceClassification, GIFT as float32 pre-hooks, AdamW\): [\d.]+ sequences\/s, peak RSS \d+ MB {3}giftjs \/ PyTorch = [\d.]+x/);
+  const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as { sequences_per_s: number; torch_sequences_per_s: number };
+  assert.ok(json.torch_sequences_per_s > 0 && Number.isFinite(json.torch_sequences_per_s), `torch ${json.torch_sequences_per_s}`);
+  assert.ok(json.sequences_per_s > 0 && Number.isFinite(json.sequences_per_s), `giftjs ${json.sequences_per_s}`);
+});

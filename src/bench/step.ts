@@ -162,7 +162,7 @@ export function benchBf16AgainstF32(shape: string, batch: number, seq: number, r
 }
 
 /** GIFT rank 16 on the attention output projection plus the classifier head (the paper's ViT setting), images/s. */
-export function benchVitStep(batch: number, rank: number, steps: number, layers?: number): StepTiming & { imagesPerSecond: number } {
+export function benchVitStep(batch: number, rank: number, steps: number, layers?: number, profile = false): StepTiming & { imagesPerSecond: number } {
   const config = { ...VIT_B16, ...(layers ? { numLayers: layers } : {}) };
   const model = new ViTForImageClassification(config, new Random(0));
   const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: ['attention.output.dense'] }, 1);
@@ -173,7 +173,7 @@ export function benchVitStep(batch: number, rank: number, steps: number, layers?
   const pixels = Float32Array.from({ length: batch * 3 * 224 * 224 }, () => r.normal());
   const labels = Array.from({ length: batch }, () => r.int(config.numLabels));
   const tokensPerImage = (224 / 16) ** 2 + 1;
-  const t = timeSteps(() => crossEntropy(model.forward(imagesToPatches(pixels, batch, config)), labels), params, steps, batch * tokensPerImage);
+  const t = timeSteps(() => crossEntropy(model.forward(imagesToPatches(pixels, batch, config)), labels), params, steps, batch * tokensPerImage, profile);
   return { ...t, imagesPerSecond: t.tokensPerSecond / tokensPerImage };
 }
 
@@ -187,7 +187,7 @@ export const BERT_BASE = {
  * GIFT on query and value plus the classifier head (the paper's GLUE setting; RoBERTa's rank is 32),
  * on BERT-base with random weights, two labels, every sequence full length: sequences/s and tokens/s.
  */
-export function benchBertStep(batch: number, seq: number, rank: number, steps: number, layers?: number): StepTiming & { sequencesPerSecond: number } {
+export function benchBertStep(batch: number, seq: number, rank: number, steps: number, layers?: number, profile = false): StepTiming & { sequencesPerSecond: number } {
   const config = parseBertConfig({ ...BERT_BASE, ...(layers ? { num_hidden_layers: layers } : {}) }, 'bench bert-base');
   const model = new BertForSequenceClassification(config, 2, new Random(0));
   const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: ['query', 'value'] }, 1);
@@ -197,6 +197,6 @@ export function benchBertStep(batch: number, seq: number, rank: number, steps: n
   const params: [string, Tensor][] = [...adapter.namedTrainable(), ...model.classifier.namedParameters('classifier.')];
   const input = { ids: Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize)), attentionMask: new Float32Array(batch * seq).fill(1), batch, seq };
   const labels = Array.from({ length: batch }, () => r.int(2));
-  const t = timeSteps(() => crossEntropy(model.logits(input), labels), params, steps, batch * seq);
+  const t = timeSteps(() => crossEntropy(model.logits(input), labels), params, steps, batch * seq, profile);
   return { ...t, sequencesPerSecond: t.tokensPerSecond / seq };
 }

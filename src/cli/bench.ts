@@ -264,9 +264,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const rank = opt('rank', 16);
     // The peer first, in its own process, so the two models never share memory.
     const peer = values.torch ? torchVitStep(batch, rank, layers, threads) : null;
-    const r = benchVitStep(batch, rank, opt('steps', 2), layers);
+    const r = benchVitStep(batch, rank, opt('steps', 2), layers, values.profile === true);
     console.log(`\nGIFT + head step on vit-b16${layers ? ` (${layers} layers)` : ''}, batch ${batch} images of 224x224: ${r.imagesPerSecond.toFixed(2)} images/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
+    if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
     if (typeof peer === 'string') console.log(`PyTorch peer unavailable: ${peer}`);
     else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (ViTForImageClassification, GIFT as float32 pre-hooks, AdamW): ${peer.images_per_s.toFixed(2)} images/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB   giftjs / PyTorch = ${(r.imagesPerSecond / peer.images_per_s).toFixed(2)}x`);
     const torch = peer && typeof peer !== 'string' ? { torch_images_per_s: peer.images_per_s, torch_peak_rss_mb: peer.maxrss_mb } : {};
@@ -283,9 +284,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const rank = opt('rank', 32);
     // The peer first, in its own process, so the two models never share memory.
     const peer = values.torch ? torchBertStep(batch, seq, rank, layers, threads) : null;
-    const r = benchBertStep(batch, seq, rank, opt('steps', 2), layers);
+    const r = benchBertStep(batch, seq, rank, opt('steps', 2), layers, values.profile === true);
     console.log(`\nGIFT + head step on bert-base${layers ? ` (${layers} layers)` : ''}, sequence classification, batch ${batch} x ${seq}: ${r.sequencesPerSecond.toFixed(2)} sequences/s (${r.tokensPerSecond.toFixed(0)} tokens/s)`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
+    if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
     if (typeof peer === 'string') console.log(`PyTorch peer unavailable: ${peer}`);
     else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (BertForSequenceClassification, GIFT as float32 pre-hooks, AdamW): ${peer.sequences_per_s.toFixed(2)} sequences/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB   giftjs / PyTorch = ${(r.sequencesPerSecond / peer.sequences_per_s).toFixed(2)}x`);
     const torch = peer && typeof peer !== 'string' ? { torch_sequences_per_s: peer.sequences_per_s, torch_peak_rss_mb: peer.maxrss_mb } : {};

@@ -258,6 +258,21 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (what === 'step' && !(values.shape! in STEP_SHAPES) && values.shape !== 'vit-b16' && values.shape !== 'bert-base') {
+    throw new GiftjsError(`unknown --shape '${values.shape}' (available for bench step: ${[...Object.keys(STEP_SHAPES), 'vit-b16', 'bert-base'].join(', ')})`);
+  }
+  // The encoder steps (the paper's ViT and GLUE settings) time GIFT over float32 weights, without
+  // checkpointing; the causal-LM shapes' options are refused by name rather than ignored.
+  if (what === 'step' && (values.shape === 'vit-b16' || values.shape === 'bert-base')) {
+    const shape = values.shape;
+    if (values.method !== 'gift') throw new GiftjsError(`--shape ${shape} times the GIFT step (the paper's setting), not --method ${values.method}`);
+    if (values.dtype !== 'f32') throw new GiftjsError(`--shape ${shape} keeps float32 weights, as the paper's runs do; --dtype ${values.dtype} is for the causal-LM shapes`);
+    for (const flag of ['checkpointing', 'bf16-compute', 'vs-f32'] as const) {
+      if (values[flag]) throw new GiftjsError(`--${flag} is for the causal-LM shapes, not --shape ${shape}`);
+    }
+    if (shape === 'vit-b16' && values.seq !== undefined) throw new GiftjsError('--seq does not apply to --shape vit-b16 (224x224 images are 197 tokens)');
+  }
+
   if (what === 'step' && values.shape === 'vit-b16') {
     const batch = opt('batch', 8);
     const layers = values.layers ? int('layers', values.layers) : undefined;
@@ -276,8 +291,6 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
 
   if (what === 'step' && values.shape === 'bert-base') {
-    if (values.method !== 'gift') throw new GiftjsError(`--shape bert-base times the GIFT step (the paper's GLUE setting), not --method ${values.method}`);
-    if (values.dtype !== 'f32') throw new GiftjsError(`--shape bert-base keeps float32 weights, as the paper's GLUE runs do; --dtype ${values.dtype} is for the causal-LM shapes`);
     const batch = opt('batch', 8);
     const seq = opt('seq', 128);
     const layers = values.layers ? int('layers', values.layers) : undefined;

@@ -21,12 +21,25 @@ test('the ViT-B/16 step trains GIFT on the attention output and the head; its lo
   assert.ok(Math.abs(r.loss - Math.log(1000)) < 1, `loss ${r.loss}`);
 });
 
-test('bench step --shape bert-base refuses LoRA and non-float32 weights by name', () => {
-  const run = (...args: string[]) => spawnSync(process.execPath, [GIFT, 'bench', 'step', '--shape', 'bert-base', '--layers', '1', ...args], { encoding: 'utf8' });
-  const lora = run('--method', 'lora');
-  assert.notEqual(lora.status, 0);
-  assert.match(lora.stderr, /--shape bert-base times the GIFT step .*not --method lora/);
-  const bf16 = run('--dtype', 'bf16');
-  assert.notEqual(bf16.status, 0);
-  assert.match(bf16.stderr, /--shape bert-base keeps float32 weights.*--dtype bf16/);
+test('bench step on the encoder shapes refuses the causal-LM options by name instead of ignoring them', () => {
+  const run = (shape: string, ...args: string[]) => spawnSync(process.execPath, [GIFT, 'bench', 'step', '--shape', shape, '--layers', '1', ...args], { encoding: 'utf8' });
+  for (const shape of ['bert-base', 'vit-b16']) {
+    const cases: [string[], RegExp][] = [
+      [['--method', 'lora'], new RegExp(`--shape ${shape} times the GIFT step .*not --method lora`)],
+      [['--dtype', 'bf16'], new RegExp(`--shape ${shape} keeps float32 weights.*--dtype bf16`)],
+      [['--checkpointing'], new RegExp(`--checkpointing is for the causal-LM shapes, not --shape ${shape}`)],
+      [['--bf16-compute'], new RegExp(`--bf16-compute is for the causal-LM shapes, not --shape ${shape}`)],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(shape, ...args);
+      assert.notEqual(r.status, 0, `${shape} ${args.join(' ')}`);
+      assert.match(r.stderr, message);
+    }
+  }
+  const unknown = run('bert-large');
+  assert.notEqual(unknown.status, 0);
+  assert.match(unknown.stderr, /unknown --shape 'bert-large' \(available for bench step: smollm2-135m, llama-3.2-1b, llama-3-8b, vit-b16, bert-base\)/);
+  const seq = run('vit-b16', '--seq', '64');
+  assert.notEqual(seq.status, 0);
+  assert.match(seq.stderr, /--seq does not apply to --shape vit-b16/);
 });

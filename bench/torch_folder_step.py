@@ -4,7 +4,8 @@
 --config a config.json's model built in --dtype with random weights (std 0.02, a repeated table of draws, as
 giftjs's bench fills its own); gradient checkpointing (unless --no-checkpointing), GIFT as a forward pre-hook
 on each target (the fused input form x + (x psi) phi, phi/psi float32 and shared by all layers of a target
-name, psi starting non-zero so every gradient is real work), AdamW, --batch x --seq random token ids. Needs
+name, psi starting non-zero so every gradient is real work) or, with --method lora, LoRA as a forward hook
+(y + (x A^T) B^T, A and B float32 and per layer, B starting non-zero), AdamW, --batch x --seq random token ids. Needs
 PyTorch >= 2.x and transformers 5 (the peer venv: ../shared/peer/setup_peer.sh).
 
     python bench/torch_folder_step.py --model ./llama3-8b --rank 64 --seq 128 --steps 2 --threads 2
@@ -29,6 +30,7 @@ source.add_argument("--config", help="a config.json: the model built with random
 p.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
 p.add_argument("--batch", type=int, default=1)
 p.add_argument("--no-checkpointing", action="store_true")
+p.add_argument("--method", choices=["gift", "lora"], default="gift")
 p.add_argument("--rank", type=int, default=64)
 p.add_argument("--targets", default="q_proj,v_proj")
 p.add_argument("--seq", type=int, default=128)
@@ -83,6 +85,13 @@ pairs = {}
 for name, mod in model.named_modules():
     target = name.rsplit(".", 1)[-1]
     if target not in a.targets.split(","):
+        continue
+    if a.method == "lora":
+        # One A, B per layer; the update added to the layer's output in float32.
+        lora_a = torch.nn.Parameter(torch.randn(a.rank, mod.in_features) / mod.in_features ** 0.5)
+        lora_b = torch.nn.Parameter(torch.randn(mod.out_features, a.rank) * 0.02)
+        pairs[name] = (lora_a, lora_b)
+        mod.register_forward_hook(lambda m, args, out, A=lora_a, B=lora_b: out + ((args[0].float() @ A.T) @ B.T).to(out.dtype))
         continue
     if target not in pairs:
         d = mod.in_features

@@ -38,7 +38,7 @@ export const BENCH_HELP = `gift bench <what> [options]
              --vs-f32          with --dtype bf16 --bf16-compute: time the float32 step in the same process, the two
                                alternating step by step, and print bf16 / f32
              --torch        also run a PyTorch step peer: on smollm2-135m bench_torch_gift.py (GIFTJS_TORCH_PEER), both
-                            formulations; on the other shapes bench/torch_folder_step.py --config (PyTorch 2 +
+                            formulations; on the other shapes bench/torch_folder_step.py --config (GIFT or LoRA; PyTorch 2 +
                             transformers 5: GIFTJS_PYTHON, else the peer venv GIFTJS_PEER_VENV), the same config
                             with random weights in --dtype f32|bf16, the same GIFT step, run first in its own process;
                             on vit-b16 bench/torch_vit_step.py: transformers' ViTForImageClassification, the same GIFT + head step;
@@ -97,14 +97,13 @@ interface TorchShapeStep { tokens_per_s: number; maxrss_mb: number; load_s: numb
  * same config, built with random weights in the same dtype, the same GIFT step (runPeerScript); or why
  * there is none.
  */
-function torchShapeStep(shape: string, layers: number | undefined, batch: number, seq: number, rank: number, method: string, dtype: BenchDType, checkpointing: boolean, threads: number): TorchShapeStep | string {
-  if (method !== 'gift') return 'the PyTorch shape peer runs the GIFT step only';
+function torchShapeStep(shape: string, layers: number | undefined, batch: number, seq: number, rank: number, method: 'gift' | 'lora', dtype: BenchDType, checkpointing: boolean, threads: number): TorchShapeStep | string {
   if (dtype !== 'f32' && dtype !== 'bf16') return `PyTorch has no ${dtype} base here (bitsandbytes is not installed); compare --dtype f32 or bf16`;
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-bench-shape-'));
   try {
     const config = join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({ model_type: 'llama', ...STEP_SHAPES[shape], ...(layers ? { num_hidden_layers: layers } : {}) }));
-    const args = ['--config', config, '--dtype', dtype === 'bf16' ? 'bfloat16' : 'float32', '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads)];
+    const args = ['--config', config, '--method', method, '--dtype', dtype === 'bf16' ? 'bfloat16' : 'float32', '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads)];
     if (!checkpointing) args.push('--no-checkpointing');
     return runPeerScript<TorchShapeStep>('torch_folder_step.py', args);
   } finally {
@@ -357,7 +356,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       if (typeof shapePeer === 'string') console.log(`PyTorch peer unavailable: ${shapePeer}`);
       else {
         peers.torch = shapePeer.tokens_per_s;
-        console.log(`PyTorch ${shapePeer.torch} + transformers ${shapePeer.transformers} (${dtype} weights, GIFT as float32 pre-hooks, AdamW${values.checkpointing ? ', checkpointing' : ''}): ${shapePeer.tokens_per_s.toFixed(1)} tokens/s, peak RSS ${shapePeer.maxrss_mb.toFixed(0)} MB, built in ${shapePeer.load_s.toFixed(1)} s   giftjs / PyTorch = ${(r.tokensPerSecond / shapePeer.tokens_per_s).toFixed(2)}x`);
+        console.log(`PyTorch ${shapePeer.torch} + transformers ${shapePeer.transformers} (${dtype} weights, ${method === 'lora' ? 'LoRA as float32 forward hooks' : 'GIFT as float32 pre-hooks'}, AdamW${values.checkpointing ? ', checkpointing' : ''}): ${shapePeer.tokens_per_s.toFixed(1)} tokens/s, peak RSS ${shapePeer.maxrss_mb.toFixed(0)} MB, built in ${shapePeer.load_s.toFixed(1)} s   giftjs / PyTorch = ${(r.tokensPerSecond / shapePeer.tokens_per_s).toFixed(2)}x`);
       }
     } else if (values.torch) {
       if (method !== 'gift') {

@@ -25,6 +25,13 @@ test('the PyTorch peer runs the same shape and dtype, and the ratio is printed',
   assert.ok(json.torch > 0 && Number.isFinite(json.torch), `torch ${json.torch}`);
 });
 
+test('with --method lora the PyTorch peer runs LoRA (per-layer A, B as forward hooks) on the same shape', { skip }, () => {
+  const r = bench('--dtype', 'f32', '--method', 'lora', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /lora step on llama-3.2-1b/);
+  assert.match(r.stdout, /PyTorch 2\.[\d.]+\S* \+ transformers 5\.[\d.]+ \(f32 weights, LoRA as float32 forward hooks, AdamW\): [\d.]+ tokens\/s, .* {3}giftjs \/ PyTorch = [\d.]+x/);
+});
+
 test('a quantized dtype has no PyTorch peer here, said by name', { skip }, () => {
   const r = bench('--dtype', 'int4');
   assert.equal(r.status, 0, r.stderr);

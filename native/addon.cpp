@@ -241,6 +241,15 @@ Napi::Value SetBf16Compute(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), on && bf16ComputeAvailable());
 }
 
+// setInt8Activations(on): decoding's products over quantized weights with the activations rounded
+// to Q8_0 (native/gemm/gemm.h); returns whether it is on (every CPU has it: a portable loop stands
+// in where AVX-512 VNNI is missing).
+Napi::Value SetInt8Activations(const Napi::CallbackInfo& info) {
+  const bool on = info[0].As<Napi::Boolean>();
+  setInt8Activations(on);
+  return Napi::Boolean::New(info.Env(), on);
+}
+
 Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   Napi::Array avail = Napi::Array::New(info.Env());
@@ -518,6 +527,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setGemmKernel", Napi::Function::New(env, SetGemmKernel));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
   exports.Set("setBf16Compute", Napi::Function::New(env, SetBf16Compute));
+  exports.Set("setInt8Activations", Napi::Function::New(env, SetInt8Activations));
   exports.Set("rmsNormForward", Napi::Function::New(env, RmsNormForward));
   exports.Set("rmsNormBackward", Napi::Function::New(env, RmsNormBackward));
   exports.Set("layerNormForward", Napi::Function::New(env, LayerNormForward));

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "../runtime/cpu_features.h"
 #include "../runtime/thread_pool.h"
@@ -227,9 +228,39 @@ float dotRow(const float* a, const GemmProblem& p, std::size_t row) {
   return s;
 }
 
+bool gInt8Activations = false;
+
+// A's rows rounded to Q8_0 for dotInt8Activations (setInt8Activations): codes and widened d's per
+// row, or none for a row with a value that is not finite or too large for a half-precision d (that
+// row takes the float product, which carries the NaN or infinity on).
+struct Int8Rows {
+  std::vector<int8_t> codes;
+  std::vector<float> d;
+  bool usable[4] = {false, false, false, false};
+};
+
+void roundRowsToInt8(const GemmProblem& p, Int8Rows& rows) {
+  const std::size_t blocks = p.K / 32;
+  rows.codes.resize(p.M * p.K);
+  rows.d.resize(p.M * blocks);
+  std::vector<uint16_t> halves(blocks);
+  for (std::size_t i = 0; i < p.M; ++i) {
+    int8_t* codes = rows.codes.data() + i * p.K;
+    rows.usable[i] = quantizeRows(p.A + i * p.lda, nullptr, 0, 1, 8, 1, p.K, 32, reinterpret_cast<uint8_t*>(codes), halves.data());
+    for (std::size_t b = 0; b < blocks; ++b) rows.d[i * blocks + b] = widenF16(halves[b]);
+  }
+}
+
 // C[i, j] = alpha * A[i, :] . B[j, :] + beta * C[i, j] for M <= 4, A not transposed, B transposed.
 void gemvTransB(const GemmProblem& p) {
   ThreadPool& pool = ThreadPool::instance();
+  Int8Rows int8;
+  const bool int8Activations = gInt8Activations && p.Bq && int8ActivationsFit(*p.Bq);
+  if (int8Activations) roundRowsToInt8(p, int8);
+  const auto dot = [&](std::size_t i, std::size_t j) {
+    if (int8Activations && int8.usable[i]) return dotInt8Activations(int8.codes.data() + i * p.K, int8.d.data() + i * (p.K / 32), *p.Bq, p.bqRow0 + j);
+    return dotRow(p.A + i * p.lda, p, j);
+  };
   const std::size_t chunks = p.N * p.K < 65536 ? 1 : static_cast<std::size_t>(pool.threads());
   const auto store = [&](std::size_t i, std::size_t j, float dot) {
     const float v = p.alpha * dot;
@@ -257,7 +288,7 @@ void gemvTransB(const GemmProblem& p) {
     }
 #endif
     for (; j < j1; ++j) {
-      for (std::size_t i = 0; i < p.M; ++i) store(i, j, dotRow(p.A + i * p.lda, p, j));
+      for (std::size_t i = 0; i < p.M; ++i) store(i, j, dot(i, j));
     }
   });
 }
@@ -280,6 +311,7 @@ const KernelInfo& kernelFor(const KernelInfo& ki) {
 }  // namespace
 
 void setBf16Compute(bool on) { gBf16Compute = on; }
+void setInt8Activations(bool on) { gInt8Activations = on; }
 bool bf16ComputeAvailable() { return bf16DotKernel() != nullptr; }
 const KernelInfo* activeBf16Kernel() { return gBf16Compute ? bf16DotKernel() : nullptr; }
 

@@ -122,6 +122,18 @@ float dotPortable(const float* a, const QuantizedMatrix& w, std::size_t r) {
   return total;
 }
 
+float dotInt8ActivationsPortable(const int8_t* xCodes, const float* xd, const QuantizedMatrix& w, std::size_t r) {
+  const uint8_t* row = w.codes + r * w.rowBytes();
+  const uint16_t* scales = w.scales + r * w.groupsPerRow();
+  float total = 0.0f;
+  for (std::size_t b = 0; b < w.cols / 32; ++b) {
+    int sum = 0;  // at most 32 * 127 * 127: exact
+    for (std::size_t i = 0; i < 32; ++i) sum += codeAt(w, row, b * 32 + i) * xCodes[b * 32 + i];
+    total += widenF16(scales[b * 32 / w.group]) * xd[b] * static_cast<float>(sum);
+  }
+  return total;
+}
+
 #ifdef GIFTJS_QUANT_X86
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
@@ -217,6 +229,44 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
   return _mm512_reduce_add_ps(total);
 }
 
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+// Two blocks (64 values) per step: W's codes as signed bytes, VNNI's u8 x s8 dot products on |x| and
+// W's codes carrying x's sign (x's codes are within +-127), 4 products per 32-bit lane: lanes 0-7 sum
+// block b, lanes 8-15 block b + 1, each scaled by its two d's into float32 lanes.
+float dotInt8ActivationsAvx512(const int8_t* xCodes, const float* xd, const QuantizedMatrix& w, std::size_t r) {
+  const uint8_t* row = w.codes + r * w.rowBytes();
+  const uint16_t* scales = w.scales + r * w.groupsPerRow();
+  const std::size_t blocks = w.cols / 32;
+  const __m512i lowNibbles = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+  // A block's 16 code bytes twice, the second copy for its high nibbles: [b lo, b hi, b+1 lo, b+1 hi].
+  const __m512i twice = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+  __m512 acc = _mm512_setzero_ps();
+  // (pair false: one last block, the upper lanes' loads masked to zero.)
+  auto step = [&](std::size_t b, bool pair) {
+    const __mmask64 xBytes = pair ? ~0ull : 0xffffffffull;
+    __m512i q;
+    if (w.bits == 4) {
+      const __m256i raw = _mm256_maskz_loadu_epi8(pair ? 0xffffffffu : 0xffffu, row + b * 16);
+      const __m512i dup = _mm512_permutexvar_epi64(twice, _mm512_castsi256_si512(raw));
+      q = _mm512_sub_epi8(_mm512_and_si512(_mm512_mask_blend_epi64(0xcc, dup, _mm512_srli_epi16(dup, 4)), lowNibbles), eight);
+    } else {
+      q = _mm512_maskz_loadu_epi8(xBytes, row + b * 32);
+    }
+    const __m512i x = _mm512_maskz_loadu_epi8(xBytes, xCodes + b * 32);
+    const __m512i signedQ = _mm512_mask_sub_epi8(q, _mm512_movepi8_mask(x), _mm512_setzero_si512(), q);
+    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(x), signedQ);
+    const float d0 = widenF16(scales[b * 32 / w.group]) * xd[b];
+    const float d1 = pair ? widenF16(scales[(b + 1) * 32 / w.group]) * xd[b + 1] : 0.0f;
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1), acc);
+  };
+  std::size_t b = 0;
+  for (; b + 2 <= blocks; b += 2) step(b, true);
+  if (b < blocks) step(b, false);
+  return _mm512_reduce_add_ps(acc);
+}
+#pragma GCC pop_options
+
 // The quantizer, 16 values at a time, writing the bytes quantizeRows's portable loop writes: the
 // same float32 steps (x * id, then + 8.5, each rounded: the _round_ forms cannot be fused into one
 // multiply-add), roundf's halves away from zero done exactly (truncate, then step away from zero
@@ -311,6 +361,22 @@ float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r) {
   if (cpuHasAvx512() && w.group % 16 == 0) return dotAvx512(a, w, r);
 #endif
   return dotPortable(a, w, r);
+}
+
+bool int8ActivationsFit(const QuantizedMatrix& w) {
+  if (w.cols % 32 != 0) return false;
+  return (w.bits == 4 && w.group == 32) || (w.bits == 8 && w.group % 32 == 0);
+}
+
+float dotInt8Activations(const int8_t* xCodes, const float* xd, const QuantizedMatrix& w, std::size_t r) {
+#ifdef GIFTJS_QUANT_X86
+  static const bool vnni = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+  }();
+  if (cpuHasAvx512() && vnni) return dotInt8ActivationsAvx512(xCodes, xd, w, r);
+#endif
+  return dotInt8ActivationsPortable(xCodes, xd, w, r);
 }
 
 bool quantizeRows(const float* f32, const uint16_t* bf16, std::size_t r0, std::size_t r1, int bits, std::size_t rows,

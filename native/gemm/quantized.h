@@ -42,6 +42,16 @@ float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r);
 bool quantizeRows(const float* f32, const uint16_t* bf16, std::size_t r0, std::size_t r1, int bits, std::size_t rows,
                   std::size_t cols, std::size_t group, uint8_t* codes, uint16_t* scales);
 
+// llama.cpp's product for quantized weights (gift generate --int8-activations): the activation row
+// rounded to Q8_0 blocks (32 values, a half-precision d = amax / 127, code = round(x / d): the
+// quantizer above with bits 8, group 32), then each block's integer dot product with W's codes,
+// scaled by both d's:  sum over blocks b of dW(b) * dx(b) * sum_i codeW(i) * codeX(i).
+// An approximation of the float product (the activations lose bits), not the same number.
+// Whether W's format has it: 4 bits in blocks of 32 or 8 bits in groups of a multiple of 32, whole blocks.
+bool int8ActivationsFit(const QuantizedMatrix& w);
+// Row r of W against activations in Q8_0 (codes: cols signed bytes; d: cols / 32 widened scales).
+float dotInt8Activations(const int8_t* xCodes, const float* xd, const QuantizedMatrix& w, std::size_t r);
+
 // GGUF's Q8_0 / Q4_0 blocks (a half d, then codeBytes of codes) split into a matrix's codes and
 // scales: block k's codes to codes + k * codeBytes, its d to scales[k].
 void splitBlocks(const uint8_t* blocks, std::size_t count, std::size_t codeBytes, uint8_t* codes, uint16_t* scales);

@@ -238,6 +238,14 @@ export interface Backend<F extends DeviceBuffer = DeviceBuffer> {
    * Absent where a backend computes in float32 only (WebGPU).
    */
   setBf16Compute?(on: boolean): boolean;
+  /**
+   * Decoding's products over quantized weights (at most 4 rows, Q4_0 blocks or int8 groups of a
+   * multiple of 32) with the activations rounded to Q8_0 blocks and integer dot products, as
+   * llama.cpp computes them, from now until turned off: faster, and an approximation of the float
+   * product (native/gemm/quantized.h). Products of more rows, and under bf16 compute, stay exact.
+   * Returns whether it is on; absent where a backend has no quantized weights (WebGPU).
+   */
+  setInt8Activations?(on: boolean): boolean;
   /** buffer[0..n) *= s, the product taken in float64 and rounded once. */
   scaleInPlace(buffer: F, s: number, n: number): void;
   /** One AdamW update of w from its gradient, with the moments m and v updated in place. */

@@ -101,6 +101,18 @@ export function setBf16Compute(on: boolean): boolean {
   return false;
 }
 
+/**
+ * The current backend's decoding products over quantized weights with int8 activations, as
+ * llama.cpp computes them (Backend.setInt8Activations); turning it on is refused on a backend
+ * without quantized weights.
+ */
+export function setInt8Activations(on: boolean): boolean {
+  const backend = getBackend();
+  if (backend.setInt8Activations) return backend.setInt8Activations(on);
+  if (on) throw new GiftjsError(`int8 activations: the ${backend.name} backend has no quantized weights (leave out --int8-activations)`);
+  return false;
+}
+
 /** Threads used by native kernels (the ref backend is single-threaded). */
 export function setNumThreads(n: number): void {
   nativeAddon()?.setThreads(n);

@@ -35,6 +35,7 @@ export interface NativeAddon extends AddonKernels {
   getThreads(): number;
   setGemmKernel(name: string | null): boolean;
   setBf16Compute(on: boolean): boolean;
+  setInt8Activations(on: boolean): boolean;
   cpuInfo(): { gemmKernel: string; gemmKernels: string[]; tile: string; threads: number; features: string[] };
   /** The machine's limits on the pool's threads (native/runtime/peak.h): FMA chains for about `seconds`, a stream of `streamBytes`. */
   measurePeak?(seconds: number, streamBytes: number): { f32Gflops: number; bf16Gflops: number | null; streamGBs: number; threads: number; isa: string };

@@ -26,6 +26,7 @@ export function createNativeBackend(addon: NativeAddon): Backend<Float32Array> {
     copyStrided: (shape, src, ss, dst) =>
       shape.length > MAX_NATIVE_RANK ? refCopyStrided(shape, src, ss, dst) : addon.copyStrided(shape, src, ss, dst),
     setBf16Compute: (on) => addon.setBf16Compute(on),
+    setInt8Activations: (on) => addon.setInt8Activations(on),
     ...hostBookkeeping(),
     copyBlocks: (src, srcOffset, srcStride, dst, dstOffset, dstStride, blocks, blockLength) =>
       copyBlocksThreaded(addon, src, srcOffset, srcStride, dst, dstOffset, dstStride, blocks, blockLength),

@@ -4,8 +4,25 @@ import { bf16ToFloat32 } from '../../formats/dtype.js';
 import { QuantizedMatrix } from '../../formats/quantized.js';
 import type { GemmArgs } from '../backend.js';
 import { bf16ComputeEnabled, roundedForBf16Product } from '../bf16_compute.js';
+import { int8ActivationsEnabled, int8ActivationsFit, int8ActivationsRow } from '../int8_activations.js';
 
 export function refGemm(a: GemmArgs<Float32Array>): void {
+  // Decoding's products with int8 activations (setInt8Activations), where the native kernels take them.
+  if (int8ActivationsEnabled() && !bf16ComputeEnabled() && a.B instanceof QuantizedMatrix && a.transB && !a.transA && int8ActivationsFit(a.B, a.M)) {
+    const { M, N, K, alpha, beta, C, lda, ldc } = a;
+    const rowOut = new Float32Array(N);
+    for (let i = 0; i < M; i++) {
+      const x = a.A.subarray((a.offsetA ?? 0) + i * lda, (a.offsetA ?? 0) + i * lda + K);
+      // A row that cannot be rounded (NaN, infinity, a huge value) takes the float product.
+      const row = int8ActivationsRow(x, a.B) ?? (floatProduct({ ...a, M: 1, A: x, offsetA: 0, alpha: 1, beta: 0, C: rowOut, ldc: N }), rowOut);
+      for (let j = 0; j < N; j++) C[i * ldc + j] = alpha * row[j]! + (beta === 0 ? 0 : beta * C[i * ldc + j]!);
+    }
+    return;
+  }
+  floatProduct(a);
+}
+
+function floatProduct(a: GemmArgs<Float32Array>): void {
   const { M, N, K, alpha, beta, C, lda, ldb, ldc, transA, transB } = a;
   // bf16 compute (as autocast): every float32 operand is rounded to bfloat16; a bfloat16 weight is
   // read as stored. Otherwise a bfloat16 weight is widened and nothing is rounded.

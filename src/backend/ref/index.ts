@@ -1,5 +1,6 @@
 // The `ref` backend: every kernel in plain TypeScript. Runs anywhere; the oracle for `native`.
 import { setBf16ComputeFlag } from '../bf16_compute.js';
+import { setInt8ActivationsFlag } from '../int8_activations.js';
 import type { Backend } from '../backend.js';
 import { refActivationBackward, refActivationForward, refSwigluBackward, refSwigluForward } from './activations.js';
 import { refAttentionBackward, refAttentionForward } from './attention.js';
@@ -43,6 +44,10 @@ export const refBackend: Backend<Float32Array> = {
   setBf16Compute: (on) => {
     setBf16ComputeFlag(on);
     return false; // emulated
+  },
+  setInt8Activations: (on) => {
+    setInt8ActivationsFlag(on);
+    return on;
   },
   ...hostBookkeeping(),
 };

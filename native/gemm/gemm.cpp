@@ -230,36 +230,17 @@ float dotRow(const float* a, const GemmProblem& p, std::size_t row) {
 
 bool gInt8Activations = false;
 
-// A's rows rounded to Q8_0 for dotInt8Activations (setInt8Activations): codes and widened d's per
-// row, or none for a row with a value that is not finite or too large for a half-precision d (that
-// row takes the float product, which carries the NaN or infinity on).
-struct Int8Rows {
-  std::vector<int8_t> codes;
-  std::vector<float> d;
-  bool usable[4] = {false, false, false, false};
-};
-
-void roundRowsToInt8(const GemmProblem& p, Int8Rows& rows) {
-  const std::size_t blocks = p.K / 32;
-  rows.codes.resize(p.M * p.K);
-  rows.d.resize(p.M * blocks);
-  std::vector<uint16_t> halves(blocks);
-  for (std::size_t i = 0; i < p.M; ++i) {
-    int8_t* codes = rows.codes.data() + i * p.K;
-    rows.usable[i] = quantizeRows(p.A + i * p.lda, nullptr, 0, 1, 8, 1, p.K, 32, reinterpret_cast<uint8_t*>(codes), halves.data());
-    for (std::size_t b = 0; b < blocks; ++b) rows.d[i * blocks + b] = widenF16(halves[b]);
-  }
-}
-
 // C[i, j] = alpha * A[i, :] . B[j, :] + beta * C[i, j] for M <= 4, A not transposed, B transposed.
 void gemvTransB(const GemmProblem& p) {
   ThreadPool& pool = ThreadPool::instance();
-  Int8Rows int8;
-  const bool int8Activations = gInt8Activations && p.Bq && int8ActivationsFit(*p.Bq);
-  if (int8Activations) roundRowsToInt8(p, int8);
+  // With int8 activations, A's rows rounded once (a row that cannot be takes the float product).
+  Int8Activations int8[4];
+  bool rounded[4] = {false, false, false, false};
+  if (gInt8Activations && p.Bq && int8ActivationsFit(*p.Bq)) {
+    for (std::size_t i = 0; i < p.M; ++i) rounded[i] = roundToInt8(p.A + i * p.lda, p.K, int8[i]);
+  }
   const auto dot = [&](std::size_t i, std::size_t j) {
-    if (int8Activations && int8.usable[i]) return dotInt8Activations(int8.codes.data() + i * p.K, int8.d.data() + i * (p.K / 32), *p.Bq, p.bqRow0 + j);
-    return dotRow(p.A + i * p.lda, p, j);
+    return rounded[i] ? dotInt8Activations(int8[i], *p.Bq, p.bqRow0 + j) : dotRow(p.A + i * p.lda, p, j);
   };
   const std::size_t chunks = p.N * p.K < 65536 ? 1 : static_cast<std::size_t>(pool.threads());
   const auto store = [&](std::size_t i, std::size_t j, float dot) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "../runtime/cpu_features.h"
 #if defined(__x86_64__)
@@ -122,14 +123,14 @@ float dotPortable(const float* a, const QuantizedMatrix& w, std::size_t r) {
   return total;
 }
 
-float dotInt8ActivationsPortable(const int8_t* xCodes, const float* xd, const QuantizedMatrix& w, std::size_t r) {
+float dotInt8ActivationsPortable(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r) {
   const uint8_t* row = w.codes + r * w.rowBytes();
   const uint16_t* scales = w.scales + r * w.groupsPerRow();
   float total = 0.0f;
   for (std::size_t b = 0; b < w.cols / 32; ++b) {
     int sum = 0;  // at most 32 * 127 * 127: exact
-    for (std::size_t i = 0; i < 32; ++i) sum += codeAt(w, row, b * 32 + i) * xCodes[b * 32 + i];
-    total += widenF16(scales[b * 32 / w.group]) * xd[b] * static_cast<float>(sum);
+    for (std::size_t i = 0; i < 32; ++i) sum += codeAt(w, row, b * 32 + i) * x.codes[b * 32 + i];
+    total += widenF16(scales[b * 32 / w.group]) * x.d[b] * static_cast<float>(sum);
   }
   return total;
 }
@@ -231,39 +232,53 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
 
 #pragma GCC push_options
 #pragma GCC target("avx512vnni")
-// Two blocks (64 values) per step: W's codes as signed bytes, VNNI's u8 x s8 dot products on |x| and
-// W's codes carrying x's sign (x's codes are within +-127), 4 products per 32-bit lane: lanes 0-7 sum
-// block b, lanes 8-15 block b + 1, each scaled by its two d's into float32 lanes.
-float dotInt8ActivationsAvx512(const int8_t* xCodes, const float* xd, const QuantizedMatrix& w, std::size_t r) {
+// Two blocks (64 values) per step, VNNI's u8 x s8 dot products, 4 products per 32-bit lane: lanes
+// 0-7 sum block b, lanes 8-15 block b + 1, each scaled by its two d's into float32 lanes. 4-bit codes
+// go in unsigned (0-15) against x's signed codes, the lanes starting from -8 times the sum of their x
+// codes (Int8Activations::offsetSums), so each lane ends at sum (code - 8) * x. 8-bit codes are signed
+// on both sides: W's carry x's sign against |x| (x's codes are within +-127).
+float dotInt8ActivationsAvx512(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r) {
   const uint8_t* row = w.codes + r * w.rowBytes();
   const uint16_t* scales = w.scales + r * w.groupsPerRow();
   const std::size_t blocks = w.cols / 32;
-  const __m512i lowNibbles = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+  const bool perBlock = w.group == 32;  // else one scale for the row (int8 per output channel)
+  const __m512i lowNibbles = _mm512_set1_epi8(0x0f);
   // A block's 16 code bytes twice, the second copy for its high nibbles: [b lo, b hi, b+1 lo, b+1 hi].
   const __m512i twice = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
-  __m512 acc = _mm512_setzero_ps();
+  const __m512i firstOrSecond = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
   // (pair false: one last block, the upper lanes' loads masked to zero.)
-  auto step = [&](std::size_t b, bool pair) {
-    const __mmask64 xBytes = pair ? ~0ull : 0xffffffffull;
-    __m512i q;
+  auto step = [&](std::size_t b, bool pair, __m512& sum) {
+    const __mmask64 bytes = pair ? ~0ull : 0xffffffffull;
+    const __mmask16 lanes = pair ? 0xffff : 0x00ff;
+    const __m512i xs = _mm512_maskz_loadu_epi8(bytes, x.codes.data() + b * 32);
+    __m512i dot;
     if (w.bits == 4) {
       const __m256i raw = _mm256_maskz_loadu_epi8(pair ? 0xffffffffu : 0xffffu, row + b * 16);
       const __m512i dup = _mm512_permutexvar_epi64(twice, _mm512_castsi256_si512(raw));
-      q = _mm512_sub_epi8(_mm512_and_si512(_mm512_mask_blend_epi64(0xcc, dup, _mm512_srli_epi16(dup, 4)), lowNibbles), eight);
+      const __m512i codes = _mm512_and_si512(_mm512_mask_blend_epi64(0xcc, dup, _mm512_srli_epi16(dup, 4)), lowNibbles);
+      dot = _mm512_dpbusd_epi32(_mm512_maskz_loadu_epi32(lanes, x.offsetSums.data() + b * 8), codes, xs);
     } else {
-      q = _mm512_maskz_loadu_epi8(xBytes, row + b * 32);
+      const __m512i q = _mm512_maskz_loadu_epi8(bytes, row + b * 32);
+      const __m512i signedQ = _mm512_mask_sub_epi8(q, _mm512_movepi8_mask(xs), _mm512_setzero_si512(), q);
+      dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(xs), signedQ);
     }
-    const __m512i x = _mm512_maskz_loadu_epi8(xBytes, xCodes + b * 32);
-    const __m512i signedQ = _mm512_mask_sub_epi8(q, _mm512_movepi8_mask(x), _mm512_setzero_si512(), q);
-    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(x), signedQ);
-    const float d0 = widenF16(scales[b * 32 / w.group]) * xd[b];
-    const float d1 = pair ? widenF16(scales[(b + 1) * 32 / w.group]) * xd[b + 1] : 0.0f;
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1), acc);
+    __m512 d = _mm512_maskz_loadu_ps(lanes, x.dLanes.data() + b * 8);
+    if (perBlock) {
+      const __m128i halves = _mm_maskz_loadu_epi16(pair ? 0x3 : 0x1, scales + b);
+      d = _mm512_mul_ps(d, _mm512_permutexvar_ps(firstOrSecond, _mm512_castps256_ps512(_mm256_cvtph_ps(halves))));
+    }
+    sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, sum);
   };
   std::size_t b = 0;
-  for (; b + 2 <= blocks; b += 2) step(b, true);
-  if (b < blocks) step(b, false);
-  return _mm512_reduce_add_ps(acc);
+  for (; b + 4 <= blocks; b += 4) {
+    step(b, true, acc[0]);
+    step(b + 2, true, acc[1]);
+  }
+  for (; b + 2 <= blocks; b += 2) step(b, true, acc[0]);
+  if (b < blocks) step(b, false, acc[1]);
+  const float total = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+  return perBlock ? total : total * _cvtsh_ss(scales[0]);
 }
 #pragma GCC pop_options
 
@@ -365,18 +380,38 @@ float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r) {
 
 bool int8ActivationsFit(const QuantizedMatrix& w) {
   if (w.cols % 32 != 0) return false;
-  return (w.bits == 4 && w.group == 32) || (w.bits == 8 && w.group % 32 == 0);
+  return (w.bits == 4 && w.group == 32) || (w.bits == 8 && (w.group == 32 || w.group == w.cols));
 }
 
-float dotInt8Activations(const int8_t* xCodes, const float* xd, const QuantizedMatrix& w, std::size_t r) {
+bool roundToInt8(const float* a, std::size_t cols, Int8Activations& x) {
+  const std::size_t blocks = cols / 32;
+  x.codes.resize(cols);
+  x.d.resize(blocks);
+  x.dLanes.resize(blocks * 8);
+  x.offsetSums.resize(blocks * 8);
+  std::vector<uint16_t> halves(blocks);
+  if (!quantizeRows(a, nullptr, 0, 1, 8, 1, cols, 32, reinterpret_cast<uint8_t*>(x.codes.data()), halves.data())) return false;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    x.d[b] = widenF16(halves[b]);
+    for (std::size_t l = 0; l < 8; ++l) {
+      // Lane l of the block holds values 4l .. 4l + 3 (VNNI sums four bytes into a 32-bit lane).
+      const int8_t* c = x.codes.data() + b * 32 + 4 * l;
+      x.offsetSums[b * 8 + l] = -8 * (c[0] + c[1] + c[2] + c[3]);
+      x.dLanes[b * 8 + l] = x.d[b];
+    }
+  }
+  return true;
+}
+
+float dotInt8Activations(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r) {
 #ifdef GIFTJS_QUANT_X86
   static const bool vnni = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
   }();
-  if (cpuHasAvx512() && vnni) return dotInt8ActivationsAvx512(xCodes, xd, w, r);
+  if (cpuHasAvx512() && vnni) return dotInt8ActivationsAvx512(x, w, r);
 #endif
-  return dotInt8ActivationsPortable(xCodes, xd, w, r);
+  return dotInt8ActivationsPortable(x, w, r);
 }
 
 bool quantizeRows(const float* f32, const uint16_t* bf16, std::size_t r0, std::size_t r1, int bits, std::size_t rows,

@@ -13,6 +13,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace giftjs {
 
@@ -47,10 +48,22 @@ bool quantizeRows(const float* f32, const uint16_t* bf16, std::size_t r0, std::s
 // quantizer above with bits 8, group 32), then each block's integer dot product with W's codes,
 // scaled by both d's:  sum over blocks b of dW(b) * dx(b) * sum_i codeW(i) * codeX(i).
 // An approximation of the float product (the activations lose bits), not the same number.
-// Whether W's format has it: 4 bits in blocks of 32 or 8 bits in groups of a multiple of 32, whole blocks.
+// Whether W's format has it: 4 bits in blocks of 32, or 8 bits in groups of 32 (GGUF's Q8_0) or of a
+// whole row (per output channel); rows of whole blocks.
 bool int8ActivationsFit(const QuantizedMatrix& w);
-// Row r of W against activations in Q8_0 (codes: cols signed bytes; d: cols / 32 widened scales).
-float dotInt8Activations(const int8_t* xCodes, const float* xd, const QuantizedMatrix& w, std::size_t r);
+
+// One activation row in Q8_0, with what every weight row's product reuses.
+struct Int8Activations {
+  std::vector<int8_t> codes;        // cols
+  std::vector<float> d;             // cols / 32, the half-precision d's widened
+  std::vector<float> dLanes;        // each block's d 8 times (one per 32-bit lane of VNNI's sums)
+  std::vector<int32_t> offsetSums;  // -8 x the sum of each lane's four codes (4-bit W's codes are stored + 8)
+};
+// Rounds a (cols floats, cols % 32 == 0) into x; false when a value is not finite or a d overflows
+// half precision (that row then takes the float product, which carries the NaN or infinity on).
+bool roundToInt8(const float* a, std::size_t cols, Int8Activations& x);
+// Row r of W against x.
+float dotInt8Activations(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r);
 
 // GGUF's Q8_0 / Q4_0 blocks (a half d, then codeBytes of codes) split into a matrix's codes and
 // scales: block k's codes to codes + k * codeBytes, its d to scales[k].

@@ -239,8 +239,8 @@ export interface Backend<F extends DeviceBuffer = DeviceBuffer> {
    */
   setBf16Compute?(on: boolean): boolean;
   /**
-   * Decoding's products over quantized weights (at most 4 rows, Q4_0 blocks or int8 groups of a
-   * multiple of 32) with the activations rounded to Q8_0 blocks and integer dot products, as
+   * Decoding's products over quantized weights (at most 4 rows; int4 in Q4_0 blocks, int8 per row or
+   * in Q8_0 blocks; rows of whole blocks of 32) with the activations rounded to Q8_0 blocks and integer dot products, as
    * llama.cpp computes them, from now until turned off: faster, and an approximation of the float
    * product (native/gemm/quantized.h). Products of more rows, and under bf16 compute, stay exact.
    * Returns whether it is on; absent where a backend has no quantized weights (WebGPU).

@@ -15,10 +15,10 @@ export function setInt8ActivationsFlag(on: boolean): void {
   enabled = on;
 }
 
-/** Products the switch changes: at most 4 rows (decoding), whole blocks of 32, 4-bit blocks of 32 or 8-bit groups of a multiple of 32. */
+/** Products the switch changes: at most 4 rows (decoding), rows of whole blocks of 32; int4 in blocks of 32, int8 in groups of 32 (Q8_0) or per row. */
 export function int8ActivationsFit(w: QuantizedMatrix, rows: number): boolean {
   if (rows > 4 || w.cols % 32 !== 0) return false;
-  return (w.format === 'int4' && w.group === 32) || (w.format === 'int8' && w.group % 32 === 0);
+  return (w.format === 'int4' && w.group === 32) || (w.format === 'int8' && (w.group === 32 || w.group === w.cols));
 }
 
 /**

@@ -2,6 +2,7 @@
 // given shape, tokens per second after the prompt.
 import { performance } from 'node:perf_hooks';
 import { generate } from '../generate/generate.js';
+import { setInt8Activations } from '../backend/index.js';
 import { randomBenchModel, type BenchDType } from './random_model.js';
 import { Random } from '../tensor/random.js';
 import { STEP_SHAPES } from './step_shapes.js';
@@ -18,9 +19,42 @@ export function benchGeneration(shape: string, promptLength: number, tokens: num
   for (const p of model.parameters()) p.requiresGrad = false;
   const r = new Random(1);
   const prompt = Array.from({ length: promptLength }, () => r.int(config.vocabSize));
+  return { ...timeDecoding(model, prompt, tokens), config: STEP_SHAPES[shape]!, model, prompt };
+}
+
+/** One greedy generation of `tokens` after the prompt: decoding tokens/s (after the first new token) and the prefill's. */
+export function timeDecoding(model: CausalLM, prompt: number[], tokens: number): { tokensPerSecond: number; prefillTokensPerSecond: number } {
   const begin = performance.now();
   let start = 0;
   generate(model, prompt, { maxNewTokens: tokens + 1, onToken: (_t, i) => void (i === 0 && (start = performance.now())) });
   const seconds = (performance.now() - start) / 1000;
-  return { tokensPerSecond: tokens / seconds, prefillTokensPerSecond: promptLength / ((start - begin) / 1000), config: STEP_SHAPES[shape]!, model, prompt };
+  return { tokensPerSecond: tokens / seconds, prefillTokensPerSecond: prompt.length / ((start - begin) / 1000) };
+}
+
+/**
+ * Decoding with the float products against decoding with int8 activations (setInt8Activations) on the
+ * same model, alternating `rounds` times so a shared machine's slow spells fall on both: mean tokens/s
+ * of each, and the two texts' first point of difference (null: the same tokens).
+ */
+export function benchInt8Activations(model: CausalLM, prompt: number[], tokens: number, rounds = 2): { exact: number; int8: number; firstDifference: number | null } {
+  const texts: Record<'exact' | 'int8', number[]> = { exact: [], int8: [] };
+  const seconds = { exact: 0, int8: 0 };
+  const run = (which: 'exact' | 'int8') => {
+    setInt8Activations(which === 'int8');
+    try {
+      const out: number[] = [];
+      let start = 0;
+      generate(model, prompt, { maxNewTokens: tokens + 1, onToken: (t, i) => { out.push(t); if (i === 0) start = performance.now(); } });
+      seconds[which] += (performance.now() - start) / 1000;
+      texts[which] = out;
+    } finally {
+      setInt8Activations(false);
+    }
+  };
+  for (let i = 0; i < rounds; i++) {
+    run('exact');
+    run('int8');
+  }
+  const at = texts.exact.findIndex((t, i) => t !== texts.int8[i]);
+  return { exact: (tokens * rounds) / seconds.exact, int8: (tokens * rounds) / seconds.int8, firstDifference: at < 0 ? null : at };
 }

@@ -14,7 +14,7 @@ import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
 import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
 import { llamaCppGeneration } from '../bench/llama_cpp_generation.js';
-import { benchGeneration } from '../bench/generation.js';
+import { benchGeneration, benchInt8Activations } from '../bench/generation.js';
 import { describePeak, machinePeak, weightBytesPerToken } from '../bench/peak.js';
 import { BENCH_DTYPES, type BenchDType } from '../bench/random_model.js';
 import { GiftjsError } from '../errors.js';
@@ -48,6 +48,8 @@ export const BENCH_HELP = `gift bench <what> [options]
              --prompt N     prompt tokens before decoding (default 16); their prefill's tokens/s is printed beside
                     (int8 / int4: the float32 model is timed too, in the same run, and the ratio printed)
              --torch        also time bench/torch_generate.py (PyTorch) on the same shape
+             --int8-activations  with --dtype int8|int4: also decode with the activations rounded to Q8_0 and integer
+                            dot products (as llama.cpp), alternating with the float products, and print both
              --llama-cpp    also time llama.cpp (npm node-llama-cpp 3.21.1, GIFTJS_LLAMA_CPP) decoding the same model
                             written as GGUF (int8 -> Q8_0, int4 -> Q4_0, bf16, f32), same prompt and threads
   peak     this machine's limits on the native threads: register-only FMA chains (float32, and bf16 dot products
@@ -167,6 +169,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       torch: { type: 'boolean', default: false },
       'llama-cpp': { type: 'boolean', default: false },
+      'int8-activations': { type: 'boolean', default: false },
       shape: { type: 'string', default: 'smollm2-135m' },
       batch: { type: 'string' },
       seq: { type: 'string' },
@@ -378,6 +381,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (what === 'generate') {
     const tokens = int('new-tokens', values['new-tokens']!);
     const promptLength = int('prompt', values.prompt!);
+    if (values['int8-activations'] && dtype !== 'int8' && dtype !== 'int4') throw new GiftjsError(`--int8-activations rounds the activations of products over quantized weights: give it with --dtype int8 or int4, not ${dtype}`);
     const r = benchGeneration(values.shape!, promptLength, tokens, dtype);
     console.log(`\ngreedy generation on ${values.shape} (${dtype} weights), prompt ${promptLength}, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s (prefill ${r.prefillTokensPerSecond.toFixed(1)} tokens/s)`);
     // Decoding is memory-bound: each token reads the weights once, against the stream rate measured now.
@@ -390,6 +394,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (dtype === 'int8' || dtype === 'int4') {
       f32 = benchGeneration(values.shape!, promptLength, tokens, 'f32').tokensPerSecond;
       console.log(`the same model with float32 weights, timed now: ${f32.toFixed(2)} tokens/s   ${dtype} / f32 = ${(r.tokensPerSecond / f32).toFixed(2)}x`);
+    }
+    let int8: ReturnType<typeof benchInt8Activations> | null = null;
+    if (values['int8-activations']) {
+      int8 = benchInt8Activations(r.model, r.prompt, tokens);
+      console.log(`alternating on this model: float products ${int8.exact.toFixed(2)} tokens/s, int8 activations ${int8.int8.toFixed(2)} tokens/s   int8 / float = ${(int8.int8 / int8.exact).toFixed(2)}x; ` +
+        (int8.firstDifference === null ? `the same ${tokens + 1} tokens` : `the tokens differ from the ${int8.firstDifference + 1}th on`));
     }
     let torch: number | null = null;
     if (values.torch) {
@@ -407,9 +417,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (values['llama-cpp']) {
       const peer = await llamaCppGeneration(r.model, dtype, r.prompt, tokens, threads);
       llamaCpp = peer.tokensPerSecond;
-      console.log(`llama.cpp (${peer.type.toUpperCase()} GGUF of this model): ${llamaCpp.toFixed(2)} tokens/s   giftjs / llama.cpp = ${(r.tokensPerSecond / llamaCpp).toFixed(2)}x`);
+      console.log(`llama.cpp (${peer.type.toUpperCase()} GGUF of this model): ${llamaCpp.toFixed(2)} tokens/s   giftjs / llama.cpp = ${(r.tokensPerSecond / llamaCpp).toFixed(2)}x` +
+        (int8 ? `; with int8 activations (as llama.cpp computes) ${(int8.int8 / llamaCpp).toFixed(2)}x` : ''));
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp, decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp, ...(int8 ? { alternating_float_tokens_per_s: int8.exact, int8_activations_tokens_per_s: int8.int8 } : {}), decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
     return 0;
   }
 

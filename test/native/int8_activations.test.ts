@@ -4,7 +4,7 @@
 // math on the two dequantized operands (x's Q8_0 values times W's values: the same sum, taken
 // value by value rather than block by block), for Q4_0, per-channel int8 and Q8_0 weights, an odd
 // number of blocks (the kernel's single last block), 1 and 4 rows; and what it must leave alone:
-// more than 4 rows, bf16 compute, a NaN row, float16 weights.
+// more than 4 rows, a NaN row, int8 groups of 64, float16 weights.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { nativeAddon, refBackend, type Backend } from '../../src/backend/index.js';
@@ -89,6 +89,12 @@ for (const [name, gemm, setInt8, skip] of backends) {
       const out = gemm(nanRow, q, 2);
       assert.ok(out.subarray(rows).every(Number.isNaN), 'the NaN row');
       assert.ok(out.subarray(0, rows).every(Number.isFinite), 'the other row');
+      // int8 in groups of 64 is neither Q8_0 nor per row: the float product.
+      const by64 = quantizeReference(rand(rows * cols, 4, 0.05), rows, cols, 'int8', 'W', 64);
+      setInt8(false);
+      const by64Float = gemm(A1, by64, 1);
+      setInt8(true);
+      assert.deepEqual(gemm(A1, by64, 1), by64Float);
       // float16 weights have no codes: the float product.
       const halves = QuantizedMatrix.ofFloat16(rows, cols, float32ToFloat16(q.dequantize()));
       setInt8(false);

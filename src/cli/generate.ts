@@ -6,14 +6,19 @@ import { loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder
 import { readModelConfig } from '../models/registry.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { GiftjsError } from '../errors.js';
+import { setInt8Activations } from '../backend/index.js';
 
 export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
               [--temperature T] [--top-k K] [--top-p P] [--seed S] [--memory-limit SIZE]
+              [--quantize int8|int4] [--int8-activations]
 
 Defaults: --max-new-tokens 128, --temperature 0, --top-k 0 (off), --top-p 1 (off), --seed 0.
 The memory the model, its KV cache and a step need is estimated before loading; past what the
 system has available (or --memory-limit, such as 12G) the command is refused, saying so.
 --quantize int8|int4 holds every matrix quantized (int8 per output channel, int4 in Q4_0 blocks of 32).
+--int8-activations decodes as llama.cpp does over quantized weights (--quantize, or a Q8_0/Q4_0 GGUF):
+each new token's activations rounded to 8 bits per block of 32 and integer dot products. Faster, and
+an approximation: the logits move slightly, so greedy text may differ after some tokens.
 Prints the text generated after the prompt. --temperature 0 (the default) is greedy; an empty
 prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
 tokenizer's chat template.
@@ -23,7 +28,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, chat: { type: 'boolean' },
     'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' },
-    'memory-limit': { type: 'string' }, quantize: { type: 'string' },
+    'memory-limit': { type: 'string' }, quantize: { type: 'string' }, 'int8-activations': { type: 'boolean' },
   });
   if (values.help) {
     console.log(GENERATE_HELP);
@@ -49,19 +54,29 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const quantize = quantizeOption(values.quantize);
   assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate');
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
+  if (values['int8-activations']) {
+    if (!model.parameters().some((p) => p.quantized?.isQuantized)) {
+      throw new GiftjsError(`--int8-activations rounds the activations of products over quantized weights, and no weight of ${modelDir} is quantized: add --quantize int8|int4, or give a Q8_0 / Q4_0 GGUF`);
+    }
+    setInt8Activations(true);
+  }
   const stops = [...model.config.eosTokenIds];
   if (tokenizer.eosTokenId !== null) stops.push(tokenizer.eosTokenId);
   const text = new TextStream(tokenizer);
-  generate(model, ids, {
-    maxNewTokens,
-    temperature: numberOption(values.temperature, 'temperature', 0),
-    topK: intOption(values['top-k'], 'top-k', 0, 0),
-    topP: numberOption(values['top-p'], 'top-p', 1),
-    seed: intOption(values.seed, 'seed', 0, 0),
-    stopTokens: stops,
-    // Printed a word at a time, as it settles (generate/text_stream.ts).
-    onToken: (t) => void process.stdout.write(text.push(t)),
-  });
+  try {
+    generate(model, ids, {
+      maxNewTokens,
+      temperature: numberOption(values.temperature, 'temperature', 0),
+      topK: intOption(values['top-k'], 'top-k', 0, 0),
+      topP: numberOption(values['top-p'], 'top-p', 1),
+      seed: intOption(values.seed, 'seed', 0, 0),
+      stopTokens: stops,
+      // Printed a word at a time, as it settles (generate/text_stream.ts).
+      onToken: (t) => void process.stdout.write(text.push(t)),
+    });
+  } finally {
+    setInt8Activations(false);
+  }
   process.stdout.write(`${text.finish()}\n`);
   return 0;
 }

@@ -96,3 +96,15 @@ test('--quantize is refused by name where it cannot apply', { skip }, () => {
   assert.equal(gen.code, 0, gen.err);
   assert.ok(gen.out.trim().length > 0);
 });
+
+test('gift generate --int8-activations decodes over a quantized base, and is refused by name where no weight is quantized', { skip }, () => {
+  const s = setup();
+  const refused = gift('generate', '--model', s.bf16, '--prompt', 'Once', '--int8-activations');
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.err, /--int8-activations rounds the activations of products over quantized weights, and no weight of .*stories260K-bf16 is quantized: add --quantize int8\|int4, or give a Q8_0 \/ Q4_0 GGUF/);
+  for (const quantize of ['int8', 'int4']) {
+    const gen = gift('generate', '--model', s.bf16, '--prompt', 'Once upon a time', '--max-new-tokens', '16', '--quantize', quantize, '--int8-activations');
+    assert.equal(gen.code, 0, gen.err);
+    assert.ok(gen.out.trim().length > 0, `${quantize}: text`);
+  }
+});

@@ -1,0 +1,24 @@
+// gift bench generate --int8-activations: decoding with the float products and with int8 activations
+// alternate on one model and both rates are printed (never asserted); asking it of float weights is
+// refused by name.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
+const bench = (...args: string[]) => spawnSync(process.execPath, [GIFT, 'bench', 'generate', '--shape', 'smollm2-135m', '--new-tokens', '4', ...args], { encoding: 'utf8' });
+
+test('bench generate --int8-activations times both products on the same int8 model', () => {
+  const r = bench('--dtype', 'int8', '--int8-activations', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /alternating on this model: float products [\d.]+ tokens\/s, int8 activations [\d.]+ tokens\/s {3}int8 \/ float = [\d.]+x; the (same 5 tokens|tokens differ from the \d+th on)/);
+  const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+  assert.ok(json.int8_activations_tokens_per_s! > 0 && json.alternating_float_tokens_per_s! > 0);
+});
+
+test('bench generate --int8-activations is refused on float weights, by name', () => {
+  const r = bench('--dtype', 'f32', '--int8-activations');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--int8-activations rounds the activations of products over quantized weights: give it with --dtype int8 or int4, not f32/);
+});

@@ -2,7 +2,7 @@
 import { generate } from '../generate/generate.js';
 import { TextStream } from '../generate/text_stream.js';
 import { intOption, numberOption, parse, requireString } from './args.js';
-import { loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
+import { enableInt8Activations, loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
 import { readModelConfig } from '../models/registry.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { GiftjsError } from '../errors.js';
@@ -54,12 +54,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const quantize = quantizeOption(values.quantize);
   assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate');
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
-  if (values['int8-activations']) {
-    if (!model.parameters().some((p) => p.quantized?.isQuantized)) {
-      throw new GiftjsError(`--int8-activations rounds the activations of products over quantized weights, and no weight of ${modelDir} is quantized: add --quantize int8|int4, or give a Q8_0 / Q4_0 GGUF`);
-    }
-    setInt8Activations(true);
-  }
+  if (values['int8-activations']) enableInt8Activations(model, modelDir);
   const stops = [...model.config.eosTokenIds];
   if (tokenizer.eosTokenId !== null) stops.push(tokenizer.eosTokenId);
   const text = new TextStream(tokenizer);

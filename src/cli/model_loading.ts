@@ -6,7 +6,7 @@ import { hubModelFolder, parseHubModelId } from '../io/hub.js';
 import { ggufModelFolder } from '../models/gguf_import.js';
 import { intOption, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
-import { getBackend } from '../backend/index.js';
+import { getBackend, setInt8Activations } from '../backend/index.js';
 import { QUANT_FORMATS, type QuantFormat } from '../formats/quantized.js';
 import { loadAdapter } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
@@ -66,3 +66,15 @@ export function quantizeOption(flag: unknown): QuantFormat | undefined {
   return flag as QuantFormat;
 }
 
+
+/**
+ * --int8-activations: decoding's products over the model's quantized weights with the activations
+ * rounded to Q8_0 (Backend.setInt8Activations), on until turned off; refused by name where no
+ * weight is quantized, since it would then change nothing.
+ */
+export function enableInt8Activations(model: CausalLM, modelDir: string): void {
+  if (!model.parameters().some((p) => p.quantized?.isQuantized)) {
+    throw new GiftjsError(`--int8-activations rounds the activations of products over quantized weights, and no weight of ${modelDir} is quantized: add --quantize int8|int4, or give a Q8_0 / Q4_0 GGUF`);
+  }
+  setInt8Activations(true);
+}

@@ -132,3 +132,32 @@ test('gift serve listens on 127.0.0.1, answers, and stops on SIGTERM', async () 
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   assert.equal(code, 0, err);
 });
+
+test('gift serve --int8-activations is refused by name on a model with no quantized weight, before it listens', async () => {
+  const child = spawn(process.execPath, [GIFT, 'serve', '--model', MODEL, '--port', '0', '--int8-activations'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => (err += String(d)));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.notEqual(code, 0);
+  assert.match(err, /--int8-activations rounds the activations of products over quantized weights, and no weight of .* is quantized: add --quantize int8\|int4/);
+  assert.doesNotMatch(err, /serving/);
+});
+
+test('gift serve --quantize int8 --int8-activations answers a completion', async () => {
+  const child = spawn(process.execPath, [GIFT, 'serve', '--model', MODEL, '--port', '0', '--quantize', 'int8', '--int8-activations'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      err += String(d);
+      const m = /serving \S+ at (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(err);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', () => reject(new Error(`gift serve exited: ${err}`)));
+  });
+  const r = await fetch(`${url}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'hi', max_tokens: 4 }) });
+  assert.equal(r.status, 200);
+  const body = (await r.json()) as { choices: { text: string }[] };
+  assert.equal(typeof body.choices[0]!.text, 'string');
+  child.kill('SIGTERM');
+  assert.equal(await new Promise<number | null>((resolve) => child.on('exit', resolve)), 0, err);
+});

@@ -12,7 +12,7 @@ import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type Backend
 import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type GemmShape } from '../bench/gemm.js';
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
-import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchVitStep, STEP_SHAPES } from '../bench/step.js';
+import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchVitStep, STEP_SHAPES, type StepTiming } from '../bench/step.js';
 import { llamaCppGeneration } from '../bench/llama_cpp_generation.js';
 import { benchGeneration, benchInt8Activations } from '../bench/generation.js';
 import { describePeak, machinePeak, weightBytesPerToken } from '../bench/peak.js';
@@ -140,6 +140,22 @@ interface TorchBertStep { sequences_per_s: number; tokens_per_s: number; maxrss_
 /** The PyTorch peer of the BERT-base step (bench/torch_bert_step.py): transformers' BertForSequenceClassification, the same GIFT + head step; or why there is none. */
 function torchBertStep(batch: number, seq: number, rank: number, layers: number | undefined, threads: number): TorchBertStep | string {
   return runPeerScript<TorchBertStep>('torch_bert_step.py', ['--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : [])]);
+}
+
+/**
+ * An encoder step's report (ViT-B/16 images, BERT-base sequences): its rate, phases and peak memory,
+ * the per-op table with --profile, the PyTorch peer's line and the ratio, and with --json one line of
+ * `<unit>_per_s`, tokens_per_s, peak_rss_mb and the peer's `torch_<unit>_per_s`, torch_peak_rss_mb.
+ */
+function reportEncoderStep(heading: string, unit: 'images' | 'sequences', rate: number, r: StepTiming,
+  peer: { rate: number; maxrss_mb: number; torch: string; transformers: string; model: string } | string | null, json: boolean, threads: number): void {
+  console.log(`\n${heading}: ${rate.toFixed(2)} ${unit}/s${unit === 'images' ? '' : ` (${r.tokensPerSecond.toFixed(0)} tokens/s)`}`);
+  console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
+  if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
+  if (typeof peer === 'string') console.log(`PyTorch peer unavailable: ${peer}`);
+  else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (${peer.model}, GIFT as float32 pre-hooks, AdamW): ${peer.rate.toFixed(2)} ${unit}/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB   giftjs / PyTorch = ${(rate / peer.rate).toFixed(2)}x`);
+  const torch = peer && typeof peer !== 'string' ? { [`torch_${unit}_per_s`]: peer.rate, torch_peak_rss_mb: peer.maxrss_mb } : {};
+  if (json) console.log(JSON.stringify({ [`${unit}_per_s`]: rate, tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ...torch }));
 }
 
 /** The PyTorch step peer: GIFTJS_TORCH_PEER, else where the project's data sets sit beside a checkout. */
@@ -282,13 +298,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     // The peer first, in its own process, so the two models never share memory.
     const peer = values.torch ? torchVitStep(batch, rank, layers, threads) : null;
     const r = benchVitStep(batch, rank, opt('steps', 2), layers, values.profile === true);
-    console.log(`\nGIFT + head step on vit-b16${layers ? ` (${layers} layers)` : ''}, batch ${batch} images of 224x224: ${r.imagesPerSecond.toFixed(2)} images/s`);
-    console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
-    if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
-    if (typeof peer === 'string') console.log(`PyTorch peer unavailable: ${peer}`);
-    else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (ViTForImageClassification, GIFT as float32 pre-hooks, AdamW): ${peer.images_per_s.toFixed(2)} images/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB   giftjs / PyTorch = ${(r.imagesPerSecond / peer.images_per_s).toFixed(2)}x`);
-    const torch = peer && typeof peer !== 'string' ? { torch_images_per_s: peer.images_per_s, torch_peak_rss_mb: peer.maxrss_mb } : {};
-    if (values.json) console.log(JSON.stringify({ images_per_s: r.imagesPerSecond, tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ...torch }));
+    reportEncoderStep(`GIFT + head step on vit-b16${layers ? ` (${layers} layers)` : ''}, batch ${batch} images of 224x224`, 'images', r.imagesPerSecond, r,
+      typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.images_per_s, model: 'ViTForImageClassification' }, values.json === true, threads);
     return 0;
   }
 
@@ -297,16 +308,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const seq = opt('seq', 128);
     const layers = values.layers ? int('layers', values.layers) : undefined;
     const rank = opt('rank', 32);
-    // The peer first, in its own process, so the two models never share memory.
     const peer = values.torch ? torchBertStep(batch, seq, rank, layers, threads) : null;
     const r = benchBertStep(batch, seq, rank, opt('steps', 2), layers, values.profile === true);
-    console.log(`\nGIFT + head step on bert-base${layers ? ` (${layers} layers)` : ''}, sequence classification, batch ${batch} x ${seq}: ${r.sequencesPerSecond.toFixed(2)} sequences/s (${r.tokensPerSecond.toFixed(0)} tokens/s)`);
-    console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
-    if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
-    if (typeof peer === 'string') console.log(`PyTorch peer unavailable: ${peer}`);
-    else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (BertForSequenceClassification, GIFT as float32 pre-hooks, AdamW): ${peer.sequences_per_s.toFixed(2)} sequences/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB   giftjs / PyTorch = ${(r.sequencesPerSecond / peer.sequences_per_s).toFixed(2)}x`);
-    const torch = peer && typeof peer !== 'string' ? { torch_sequences_per_s: peer.sequences_per_s, torch_peak_rss_mb: peer.maxrss_mb } : {};
-    if (values.json) console.log(JSON.stringify({ sequences_per_s: r.sequencesPerSecond, tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ...torch }));
+    reportEncoderStep(`GIFT + head step on bert-base${layers ? ` (${layers} layers)` : ''}, sequence classification, batch ${batch} x ${seq}`, 'sequences', r.sequencesPerSecond, r,
+      typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.sequences_per_s, model: 'BertForSequenceClassification' }, values.json === true, threads);
     return 0;
   }
 

@@ -236,7 +236,7 @@ void gemvTransB(const GemmProblem& p) {
   // With int8 activations, A's rows rounded once (a row that cannot be takes the float product).
   Int8Activations int8[4];
   bool rounded[4] = {false, false, false, false};
-  if (gInt8Activations && p.Bq && int8ActivationsFit(*p.Bq)) {
+  if (gInt8Activations && p.Bq && int8ActivationsFit(*p.Bq) && p.bqCol0 == 0 && p.K == p.Bq->cols) {
     for (std::size_t i = 0; i < p.M; ++i) rounded[i] = roundToInt8(p.A + i * p.lda, p.K, int8[i]);
   }
   const auto dot = [&](std::size_t i, std::size_t j) {

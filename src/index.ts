@@ -5,7 +5,7 @@ export { tidy, keep, memoryStats, setPoolLimit, type MemoryStats } from './tenso
 export { Random } from './tensor/random.js';
 export { bf16ToFloat32, float32ToBf16, float16ToFloat32, float32ToFloat16, type StorageDType } from './formats/dtype.js';
 export { shapeString, sizeOf, type Shape } from './tensor/shape.js';
-export { getBackend, setBackend, withBackend, useBackend, isNativeAvailable, setBf16Compute, nativeAddon, setNumThreads, getNumThreads } from './backend/index.js';
+export { getBackend, setBackend, withBackend, useBackend, isNativeAvailable, setBf16Compute, setInt8Activations, nativeAddon, setNumThreads, getNumThreads } from './backend/index.js';
 export type { Backend, BackendName, GemmArgs, AttentionShape } from './backend/backend.js';
 export * from './ops/index.js';
 export * from './nn/index.js';

@@ -214,14 +214,14 @@ __attribute__((target("avx512f,fma"))) float dot512bf16(const float* a, const ui
 }
 #endif
 
-float dotRow(const float* a, const GemmProblem& p, std::size_t row) {
+float dotRow(const float* a, const GemmProblem& p, std::size_t row, bool vector) {
   if (p.Bq) {
     // (gemvTransB runs on whole rows: bqCol0 == 0 and K == cols.)
-    return dotQuantizedRow(a, *p.Bq, p.bqRow0 + row);
+    return dotQuantizedRow(a, *p.Bq, p.bqRow0 + row, vector);
   }
   const std::size_t off = row * p.ldb;
 #if defined(__x86_64__)
-  if (cpuHasAvx512()) return p.Bbf16 ? dot512bf16(a, p.Bbf16 + off, p.K) : dot512(a, p.B + off, p.K);
+  if (vector && cpuHasAvx512()) return p.Bbf16 ? dot512bf16(a, p.Bbf16 + off, p.K) : dot512(a, p.B + off, p.K);
 #endif
   float s = 0.0f;
   for (std::size_t k = 0; k < p.K; ++k) s += a[k] * (p.Bbf16 ? widenBf16(p.Bbf16[off + k]) : p.B[off + k]);
@@ -231,7 +231,10 @@ float dotRow(const float* a, const GemmProblem& p, std::size_t row) {
 bool gInt8Activations = false;
 
 // C[i, j] = alpha * A[i, :] . B[j, :] + beta * C[i, j] for M <= 4, A not transposed, B transposed.
-void gemvTransB(const GemmProblem& p) {
+// Under the portable kernel (setGemmKernel("portable"): tests, and what a CPU without AVX-512 runs)
+// every dot product takes its portable loop too.
+void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
+  const bool vector = std::strcmp(ki.name, "portable") != 0;
   ThreadPool& pool = ThreadPool::instance();
   // With int8 activations, A's rows rounded once (a row that cannot be takes the float product).
   Int8Activations int8[4];
@@ -240,7 +243,7 @@ void gemvTransB(const GemmProblem& p) {
     for (std::size_t i = 0; i < p.M; ++i) rounded[i] = roundToInt8(p.A + i * p.lda, p.K, int8[i]);
   }
   const auto dot = [&](std::size_t i, std::size_t j) {
-    return rounded[i] ? dotInt8Activations(int8[i], *p.Bq, p.bqRow0 + j) : dotRow(p.A + i * p.lda, p, j);
+    return rounded[i] ? dotInt8Activations(int8[i], *p.Bq, p.bqRow0 + j, vector) : dotRow(p.A + i * p.lda, p, j, vector);
   };
   const std::size_t chunks = p.N * p.K < 65536 ? 1 : static_cast<std::size_t>(pool.threads());
   const auto store = [&](std::size_t i, std::size_t j, float dot) {
@@ -249,7 +252,7 @@ void gemvTransB(const GemmProblem& p) {
     out = p.beta == 0.0f ? v : v + p.beta * out;
   };
 #if defined(__x86_64__)
-  const bool fourRows = cpuHasAvx512() && !p.Bq && !p.Bbf16;  // float32 weights: four rows at a time
+  const bool fourRows = vector && cpuHasAvx512() && !p.Bq && !p.Bbf16;  // float32 weights: four rows at a time
 #else
   const bool fourRows = false;
 #endif
@@ -326,7 +329,7 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   // (With bf16 compute on, every product takes the dot-product kernel, so that every product
   // rounds its operands the same way, a few rows or many.)
   if (p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB && !ki.pairPacked) {
-    gemvTransB(p);
+    gemvTransB(p, ki);
     return;
   }
   ThreadPool& pool = ThreadPool::instance();

@@ -370,10 +370,10 @@ void dequantizeRow(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std:
   dequantizeRowPortable(w, r, c0, n, out);
 }
 
-float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r) {
+float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r, bool vector) {
 #ifdef GIFTJS_QUANT_X86
   // (A 4-bit row's 16-value runs start at multiples of 16 only when the group is.)
-  if (cpuHasAvx512() && w.group % 16 == 0) return dotAvx512(a, w, r);
+  if (vector && cpuHasAvx512() && w.group % 16 == 0) return dotAvx512(a, w, r);
 #endif
   return dotPortable(a, w, r);
 }
@@ -403,13 +403,13 @@ bool roundToInt8(const float* a, std::size_t cols, Int8Activations& x) {
   return true;
 }
 
-float dotInt8Activations(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r) {
+float dotInt8Activations(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r, bool vector) {
 #ifdef GIFTJS_QUANT_X86
   static const bool vnni = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
   }();
-  if (cpuHasAvx512() && vnni) return dotInt8ActivationsAvx512(x, w, r);
+  if (vector && cpuHasAvx512() && vnni) return dotInt8ActivationsAvx512(x, w, r);
 #endif
   return dotInt8ActivationsPortable(x, w, r);
 }

@@ -35,7 +35,8 @@ float widenF16(uint16_t h);
 void dequantizeRow(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std::size_t n, float* out);
 
 // The dot product of a (cols floats) with row r of W, as the sum over groups of d * sum(a * code).
-float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r);
+// (vector false: the portable loop, whatever the CPU has -- the few-rows GEMM under setGemmKernel("portable").)
+float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r, bool vector = true);
 
 // Quantizes rows [r0, r1) (bits 8 or 4) of a float32 matrix (or of bfloat16 bits when bf16 != null) into w's
 // codes and scales (w.codes / w.scales writable here). Returns false when a scale overflows
@@ -63,7 +64,7 @@ struct Int8Activations {
 // half precision (that row then takes the float product, which carries the NaN or infinity on).
 bool roundToInt8(const float* a, std::size_t cols, Int8Activations& x);
 // Row r of W against x.
-float dotInt8Activations(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r);
+float dotInt8Activations(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r, bool vector = true);
 
 // GGUF's Q8_0 / Q4_0 blocks (a half d, then codeBytes of codes) split into a matrix's codes and
 // scales: block k's codes to codes + k * codeBytes, its d to scales[k].

@@ -47,19 +47,25 @@ function expected(A: Float32Array, q: QuantizedMatrix, M: number): number[] {
 
 for (const [name, gemm, setInt8, skip] of backends) {
   test(`${name}: int8 activations give float64 math on the Q8_0 activations and the weight's values`, { skip }, () => {
+    // Native: each kernel this CPU runs; under "portable" the dot products take their portable loops.
+    const kernels = name === 'native' ? addon!.cpuInfo().gemmKernels : ['ref'];
     try {
       assert.equal(setInt8(true), true);
-      for (const [format, make] of weights) {
-        for (const [rows, cols] of [[37, 64], [5, 96], [300, 2048]] as const) { // 96: three blocks, the last alone
-          const q = make(rand(rows * cols, rows + cols, 0.05), rows, cols);
-          for (const M of [1, 4]) {
-            const A = rand(M * cols, M + cols);
-            assertClose(gemm(A, q, M), expected(A, q, M), `${format} W[${rows},${cols}] M=${M}`, 1e-5, 1e-5);
+      for (const kernel of kernels) {
+        if (name === 'native') addon!.setGemmKernel(kernel);
+        for (const [format, make] of weights) {
+          for (const [rows, cols] of [[37, 64], [5, 96], [300, 2048]] as const) { // 96: three blocks, the last alone
+            const q = make(rand(rows * cols, rows + cols, 0.05), rows, cols);
+            for (const M of [1, 4]) {
+              const A = rand(M * cols, M + cols);
+              assertClose(gemm(A, q, M), expected(A, q, M), `${kernel} ${format} W[${rows},${cols}] M=${M}`, 1e-5, 1e-5);
+            }
           }
         }
       }
     } finally {
       setInt8(false);
+      if (name === 'native') addon!.setGemmKernel(null);
     }
   });
 

@@ -247,22 +247,24 @@ float dotInt8ActivationsAvx512(const Int8Activations& x, const QuantizedMatrix& 
   const __m512i twice = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
   const __m512i firstOrSecond = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-  // (pair false: one last block, the upper lanes' loads masked to zero.)
-  auto step = [&](std::size_t b, bool pair, __m512& sum) {
+  // The integer sums of blocks b and b + 1 (pair false: block b alone, the upper lanes' loads masked to zero).
+  auto pairDot = [&](std::size_t b, bool pair) {
     const __mmask64 bytes = pair ? ~0ull : 0xffffffffull;
-    const __mmask16 lanes = pair ? 0xffff : 0x00ff;
     const __m512i xs = _mm512_maskz_loadu_epi8(bytes, x.codes.data() + b * 32);
-    __m512i dot;
     if (w.bits == 4) {
       const __m256i raw = _mm256_maskz_loadu_epi8(pair ? 0xffffffffu : 0xffffu, row + b * 16);
       const __m512i dup = _mm512_permutexvar_epi64(twice, _mm512_castsi256_si512(raw));
       const __m512i codes = _mm512_and_si512(_mm512_mask_blend_epi64(0xcc, dup, _mm512_srli_epi16(dup, 4)), lowNibbles);
-      dot = _mm512_dpbusd_epi32(_mm512_maskz_loadu_epi32(lanes, x.offsetSums.data() + b * 8), codes, xs);
-    } else {
-      const __m512i q = _mm512_maskz_loadu_epi8(bytes, row + b * 32);
-      const __m512i signedQ = _mm512_mask_sub_epi8(q, _mm512_movepi8_mask(xs), _mm512_setzero_si512(), q);
-      dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(xs), signedQ);
+      return _mm512_dpbusd_epi32(_mm512_maskz_loadu_epi32(pair ? 0xffff : 0x00ff, x.offsetSums.data() + b * 8), codes, xs);
     }
+    const __m512i q = _mm512_maskz_loadu_epi8(bytes, row + b * 32);
+    const __m512i signedQ = _mm512_mask_sub_epi8(q, _mm512_movepi8_mask(xs), _mm512_setzero_si512(), q);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(xs), signedQ);
+  };
+  // Blocks b and b + 1 (or b alone) scaled by their d's into sum.
+  auto step = [&](std::size_t b, bool pair, __m512& sum) {
+    const __mmask16 lanes = pair ? 0xffff : 0x00ff;
+    const __m512i dot = pairDot(b, pair);
     __m512 d = _mm512_maskz_loadu_ps(lanes, x.dLanes.data() + b * 8);
     if (perBlock) {
       const __m128i halves = _mm_maskz_loadu_epi16(pair ? 0x3 : 0x1, scales + b);
@@ -271,9 +273,15 @@ float dotInt8ActivationsAvx512(const Int8Activations& x, const QuantizedMatrix& 
     sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, sum);
   };
   std::size_t b = 0;
-  for (; b + 4 <= blocks; b += 4) {
-    step(b, true, acc[0]);
-    step(b + 2, true, acc[1]);
+  // Sixteen blocks at a time: their sixteen dW * dx products in one vector, each step's two picked from it.
+  const __m512i two = _mm512_set1_epi32(2);
+  for (; b + 16 <= blocks; b += 16) {
+    __m512 d16 = _mm512_loadu_ps(x.d.data() + b);
+    if (perBlock) d16 = _mm512_mul_ps(d16, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + b))));
+    __m512i pick = firstOrSecond;
+    for (std::size_t s = 0; s < 8; ++s, pick = _mm512_add_epi32(pick, two)) {
+      acc[s & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pairDot(b + 2 * s, true)), _mm512_permutexvar_ps(pick, d16), acc[s & 1]);
+    }
   }
   for (; b + 2 <= blocks; b += 2) step(b, true, acc[0]);
   if (b < blocks) step(b, false, acc[1]);

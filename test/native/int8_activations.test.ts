@@ -54,7 +54,7 @@ for (const [name, gemm, setInt8, skip] of backends) {
       for (const kernel of kernels) {
         if (name === 'native') addon!.setGemmKernel(kernel);
         for (const [format, make] of weights) {
-          for (const [rows, cols] of [[37, 64], [5, 96], [300, 2048]] as const) { // 96: three blocks, the last alone
+          for (const [rows, cols] of [[37, 64], [5, 96], [7, 608], [300, 2048]] as const) { // 96: three blocks, the last alone; 608: 16 + 2 + 1
             const q = make(rand(rows * cols, rows + cols, 0.05), rows, cols);
             for (const M of [1, 4]) {
               const A = rand(M * cols, M + cols);

@@ -5,7 +5,7 @@ import { generate } from '../generate/generate.js';
 import { setInt8Activations } from '../backend/index.js';
 import { randomBenchModel, type BenchDType } from './random_model.js';
 import { Random } from '../tensor/random.js';
-import { STEP_SHAPES } from './step_shapes.js';
+import { stepShape } from './step_shapes.js';
 import type { CausalLM } from '../models/causal_lm.js';
 
 /**
@@ -19,7 +19,7 @@ export function benchGeneration(shape: string, promptLength: number, tokens: num
   for (const p of model.parameters()) p.requiresGrad = false;
   const r = new Random(1);
   const prompt = Array.from({ length: promptLength }, () => r.int(config.vocabSize));
-  return { ...timeDecoding(model, prompt, tokens), config: STEP_SHAPES[shape]!, model, prompt };
+  return { ...timeDecoding(model, prompt, tokens), config: stepShape(shape)!, model, prompt };
 }
 
 /** One greedy generation of `tokens` after the prompt: decoding tokens/s (after the first new token) and the prefill's. */

@@ -9,7 +9,7 @@ import { Random } from '../tensor/random.js';
 import type { QuantFormat } from '../formats/quantized.js';
 import { availableMemory } from '../io/system_memory.js';
 import { quantizedBytes } from '../formats/quantized.js';
-import { STEP_SHAPES } from './step_shapes.js';
+import { STEP_SHAPES, stepShape } from './step_shapes.js';
 import { GiftjsError } from '../errors.js';
 
 export type BenchDType = 'f32' | 'bf16' | QuantFormat;
@@ -19,7 +19,7 @@ const TABLE = 1 << 16;
 
 /** --shape's model with every matrix as `dtype` (the adapter attached afterwards trains beside them). */
 export function randomBenchModel(shape: string, dtype: BenchDType, layers?: number, seed = 0): CausalLM {
-  const raw = STEP_SHAPES[shape];
+  const raw = stepShape(shape);
   if (!raw) throw new GiftjsError(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
   const model = causalLMFromConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`, null); // zeros that cost nothing until written
   const matrices = model.parameters().filter((p) => p.rank === 2);

@@ -14,10 +14,10 @@ import { AdamW } from '../train/optimizer.js';
 import { imagesToPatches, VIT_B16, ViTForImageClassification } from '../models/vit/model.js';
 import { BertForSequenceClassification } from '../models/bert/model.js';
 import { parseBertConfig } from '../models/bert/config.js';
-import { STEP_SHAPES } from './step_shapes.js';
+import { ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape } from './step_shapes.js';
 import { randomBenchModel, type BenchDType } from './random_model.js';
 
-export { STEP_SHAPES };
+export { ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape };
 
 
 /**

@@ -14,3 +14,11 @@ export const STEP_SHAPES: Record<string, Record<string, unknown>> = {
     num_key_value_heads: 8, vocab_size: 128256, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: false, max_position_embeddings: 8192,
   },
 };
+
+/** The config of a --shape of STEP_SHAPES, or undefined: looked up as the table's own key ('constructor' is no shape). */
+export function stepShape(name: string): Record<string, unknown> | undefined {
+  return Object.hasOwn(STEP_SHAPES, name) ? STEP_SHAPES[name] : undefined;
+}
+
+/** The encoder shapes `gift bench step` also trains (the paper's ViT and GLUE settings), beside the causal-LM ones above. */
+export const ENCODER_STEP_SHAPES = ['vit-b16', 'bert-base'] as const;

@@ -12,7 +12,7 @@ import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type Backend
 import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type GemmShape } from '../bench/gemm.js';
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
-import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchVitStep, STEP_SHAPES, type StepTiming } from '../bench/step.js';
+import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchVitStep, ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape, type StepTiming } from '../bench/step.js';
 import { llamaCppGeneration } from '../bench/llama_cpp_generation.js';
 import { benchGeneration, benchInt8Activations } from '../bench/generation.js';
 import { describePeak, machinePeak, weightBytesPerToken } from '../bench/peak.js';
@@ -27,7 +27,7 @@ export const BENCH_HELP = `gift bench <what> [options]
              --torch        also time PyTorch (Debian python3-torch, OpenBLAS) in the same run
   ops      attention, norms, softmax, cross-entropy (forward + backward): native vs ref, in ms
   step     one GIFT/LoRA training step (forward, backward, AdamW) on a model shape, tokens/s
-             --shape ${Object.keys(STEP_SHAPES).join('|')}|vit-b16|bert-base (default smollm2-135m; vit-b16: GIFT r16 on
+             --shape ${[...Object.keys(STEP_SHAPES), ...ENCODER_STEP_SHAPES].join('|')} (default smollm2-135m; vit-b16: GIFT r16 on
                     attention.output.dense + classifier, batch 8, images/s; bert-base: sequence classification,
                     GIFT r32 on query,value + classifier, batch 8 x 128, sequences/s)
              --batch B (4) --seq T (256) --rank R (64) --method gift|lora --steps N (3) --layers L (fewer, quicker)
@@ -104,7 +104,7 @@ function torchShapeStep(shape: string, layers: number | undefined, batch: number
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-bench-shape-'));
   try {
     const config = join(dir, 'config.json');
-    writeFileSync(config, JSON.stringify({ model_type: 'llama', ...STEP_SHAPES[shape], ...(layers ? { num_hidden_layers: layers } : {}) }));
+    writeFileSync(config, JSON.stringify({ model_type: 'llama', ...stepShape(shape), ...(layers ? { num_hidden_layers: layers } : {}) }));
     const args = ['--config', config, '--method', method, '--dtype', dtype === 'bf16' ? 'bfloat16' : 'float32', '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads)];
     if (!checkpointing) args.push('--no-checkpointing');
     return runPeerScript<TorchShapeStep>('torch_folder_step.py', args);
@@ -276,13 +276,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
-  if (what === 'step' && !(values.shape! in STEP_SHAPES) && values.shape !== 'vit-b16' && values.shape !== 'bert-base') {
-    throw new GiftjsError(`unknown --shape '${values.shape}' (available for bench step: ${[...Object.keys(STEP_SHAPES), 'vit-b16', 'bert-base'].join(', ')})`);
+  const encoderShape = ENCODER_STEP_SHAPES.find((s) => s === values.shape);
+  if (what === 'step' && !stepShape(values.shape!) && !encoderShape) {
+    throw new GiftjsError(`unknown --shape '${values.shape}' (available for bench step: ${[...Object.keys(STEP_SHAPES), ...ENCODER_STEP_SHAPES].join(', ')})`);
   }
   // The encoder steps (the paper's ViT and GLUE settings) time GIFT over float32 weights, without
   // checkpointing; the causal-LM shapes' options are refused by name rather than ignored.
-  if (what === 'step' && (values.shape === 'vit-b16' || values.shape === 'bert-base')) {
-    const shape = values.shape;
+  if (what === 'step' && encoderShape) {
+    const shape = encoderShape;
     if (values.method !== 'gift') throw new GiftjsError(`--shape ${shape} times the GIFT step (the paper's setting), not --method ${values.method}`);
     if (values.dtype !== 'f32') throw new GiftjsError(`--shape ${shape} keeps float32 weights, as the paper's runs do; --dtype ${values.dtype} is for the causal-LM shapes`);
     for (const flag of ['checkpointing', 'bf16-compute', 'vs-f32'] as const) {

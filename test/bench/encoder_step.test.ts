@@ -39,6 +39,15 @@ test('bench step on the encoder shapes refuses the causal-LM options by name ins
   const unknown = run('bert-large');
   assert.notEqual(unknown.status, 0);
   assert.match(unknown.stderr, /unknown --shape 'bert-large' \(available for bench step: smollm2-135m, llama-3.2-1b, llama-3-8b, vit-b16, bert-base\)/);
+  // Names of Object.prototype are not shapes of the table.
+  for (const name of ['constructor', 'toString', '__proto__']) {
+    const r = run(name);
+    assert.notEqual(r.status, 0, name);
+    assert.match(r.stderr, new RegExp(`unknown --shape '${name}' \\(available for bench step:`));
+  }
+  const generate = spawnSync(process.execPath, [GIFT, 'bench', 'generate', '--shape', 'constructor'], { encoding: 'utf8' });
+  assert.notEqual(generate.status, 0);
+  assert.match(generate.stderr, /unknown --shape 'constructor' \(available: smollm2-135m, llama-3.2-1b, llama-3-8b\)/);
   const seq = run('vit-b16', '--seq', '64');
   assert.notEqual(seq.status, 0);
   assert.match(seq.stderr, /--seq does not apply to --shape vit-b16/);

@@ -24,10 +24,7 @@ export function randomBenchModel(shape: string, dtype: BenchDType, layers?: numb
   const model = causalLMFromConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`, null); // zeros that cost nothing until written
   const matrices = model.parameters().filter((p) => p.rank === 2);
   const bytes = matrices.reduce((n, p) => n + (dtype === 'f32' ? 4 * p.size : dtype === 'bf16' ? 2 * p.size : quantizedBytes(dtype, p.shape[0]!, p.shape[1]!)), 0);
-  const budget = availableMemory();
-  if (bytes > 0.9 * budget.bytes) {
-    throw new GiftjsError(`--shape ${shape} with ${dtype} weights needs ${(bytes / 1e9).toFixed(1)} GB for its matrices, and this process may use ${(budget.bytes / 1e9).toFixed(1)} GB (${budget.source}); try --dtype ${dtype === 'f32' ? 'bf16' : 'int4'} or --layers`);
-  }
+  assertWeightsFit(`--shape ${shape} with ${dtype} weights`, bytes, `--dtype ${dtype === 'f32' ? 'bf16' : 'int4'} or --layers`);
   const r = new Random(seed);
   const table = Float32Array.from({ length: TABLE }, () => 0.02 * r.normal());
   matrices.forEach((p, index) => {
@@ -44,4 +41,15 @@ export function randomBenchModel(shape: string, dtype: BenchDType, layers?: numb
     else if (dtype !== 'f32') p.quantize(dtype, `${shape} matrix ${index}`);
   });
   return model;
+}
+
+/**
+ * Refuses, before anything is allocated, a benchmark model whose matrices alone would take more than
+ * 90% of the memory this process may use: the message names the need, the budget and `tryInstead`.
+ */
+export function assertWeightsFit(what: string, bytes: number, tryInstead: string): void {
+  const budget = availableMemory();
+  if (bytes > 0.9 * budget.bytes) {
+    throw new GiftjsError(`${what} needs ${(bytes / 1e9).toFixed(1)} GB for its matrices, and this process may use ${(budget.bytes / 1e9).toFixed(1)} GB (${budget.source}); try ${tryInstead}`);
+  }
 }

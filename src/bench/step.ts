@@ -15,7 +15,7 @@ import { imagesToPatches, VIT_B16, ViTForImageClassification } from '../models/v
 import { BertForSequenceClassification } from '../models/bert/model.js';
 import { parseBertConfig } from '../models/bert/config.js';
 import { ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape } from './step_shapes.js';
-import { randomBenchModel, type BenchDType } from './random_model.js';
+import { assertWeightsFit, randomBenchModel, type BenchDType } from './random_model.js';
 
 export { ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape };
 
@@ -164,6 +164,9 @@ export function benchBf16AgainstF32(shape: string, batch: number, seq: number, r
 /** GIFT rank 16 on the attention output projection plus the classifier head (the paper's ViT setting), images/s. */
 export function benchVitStep(batch: number, rank: number, steps: number, layers?: number, profile = false): StepTiming & { imagesPerSecond: number } {
   const config = { ...VIT_B16, ...(layers ? { numLayers: layers } : {}) };
+  const H = config.hiddenSize;
+  const patchValues = config.numChannels * config.patchSize ** 2 * H;
+  assertWeightsFit(`--shape vit-b16 with ${config.numLayers} layers`, 4 * (patchValues + encoderLayerValues(H, config.intermediateSize) * config.numLayers + H * config.numLabels), 'fewer --layers');
   const model = new ViTForImageClassification(config, new Random(0));
   const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: ['attention.output.dense'] }, 1);
   const r = new Random(2);
@@ -175,6 +178,11 @@ export function benchVitStep(batch: number, rank: number, steps: number, layers?
   const tokensPerImage = (224 / 16) ** 2 + 1;
   const t = timeSteps(() => crossEntropy(model.forward(imagesToPatches(pixels, batch, config)), labels), params, steps, batch * tokensPerImage, profile);
   return { ...t, imagesPerSecond: t.tokensPerSecond / tokensPerImage };
+}
+
+/** Weight values of one BERT/ViT encoder layer: query, key, value and output projections, the MLP's two matrices. */
+function encoderLayerValues(hidden: number, intermediate: number): number {
+  return 4 * hidden * hidden + 2 * hidden * intermediate;
 }
 
 /** BERT-base's config.json fields (bert-base-uncased), the encoder the GLUE step benchmark trains. */
@@ -189,6 +197,9 @@ export const BERT_BASE = {
  */
 export function benchBertStep(batch: number, seq: number, rank: number, steps: number, layers?: number, profile = false): StepTiming & { sequencesPerSecond: number } {
   const config = parseBertConfig({ ...BERT_BASE, ...(layers ? { num_hidden_layers: layers } : {}) }, 'bench bert-base');
+  const H = config.hiddenSize;
+  const embeddingValues = (config.vocabSize + config.maxPositions + config.typeVocabSize) * H;
+  assertWeightsFit(`--shape bert-base with ${config.numLayers} layers`, 4 * (embeddingValues + encoderLayerValues(H, config.intermediateSize) * config.numLayers + H * H), 'fewer --layers');
   const model = new BertForSequenceClassification(config, 2, new Random(0));
   const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: ['query', 'value'] }, 1);
   const r = new Random(2);

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { benchBertStep, benchVitStep } from '../../src/bench/step.js';
+import { availableMemory } from '../../src/io/system_memory.js';
 
 const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
 
@@ -48,6 +49,16 @@ test('bench step on the encoder shapes refuses the causal-LM options by name ins
   const generate = spawnSync(process.execPath, [GIFT, 'bench', 'generate', '--shape', 'constructor'], { encoding: 'utf8' });
   assert.notEqual(generate.status, 0);
   assert.match(generate.stderr, /unknown --shape 'constructor' \(available: smollm2-135m, llama-3.2-1b, llama-3-8b\)/);
+  // A model that cannot fit is refused before its weights are made, naming what it needs. BERT's
+  // config takes at most 1024 layers (29 GB of matrices): that case runs where they cannot fit.
+  const cases: [string, number][] = [['vit-b16', 100000]];
+  if (0.9 * availableMemory().bytes < 29e9) cases.push(['bert-base', 1024]);
+  else console.log('bert-base with 1024 layers fits in this machine\'s memory: its refusal is not checked here');
+  for (const [shape, layers] of cases) {
+    const huge = run(shape, '--layers', String(layers));
+    assert.notEqual(huge.status, 0, shape);
+    assert.match(huge.stderr, new RegExp(`--shape ${shape} with ${layers} layers needs [\\d.]+ GB for its matrices, and this process may use [\\d.]+ GB .*; try fewer --layers`));
+  }
   const seq = run('vit-b16', '--seq', '64');
   assert.notEqual(seq.status, 0);
   assert.match(seq.stderr, /--seq does not apply to --shape vit-b16/);

@@ -22,13 +22,16 @@ export function benchGeneration(shape: string, promptLength: number, tokens: num
   return { ...timeDecoding(model, prompt, tokens), config: stepShape(shape)!, model, prompt };
 }
 
-/** One greedy generation of `tokens` after the prompt: decoding tokens/s (after the first new token) and the prefill's. */
-export function timeDecoding(model: CausalLM, prompt: number[], tokens: number): { tokensPerSecond: number; prefillTokensPerSecond: number } {
+/**
+ * One greedy generation of `tokens` after the prompt (tokens + 1 generated, the first ending the
+ * prefill): decoding tokens/s, the prefill's, and the tokens generated.
+ */
+export function timeDecoding(model: CausalLM, prompt: number[], tokens: number): { tokensPerSecond: number; prefillTokensPerSecond: number; generated: number[] } {
   const begin = performance.now();
   let start = 0;
-  generate(model, prompt, { maxNewTokens: tokens + 1, onToken: (_t, i) => void (i === 0 && (start = performance.now())) });
+  const generated = generate(model, prompt, { maxNewTokens: tokens + 1, onToken: (_t, i) => void (i === 0 && (start = performance.now())) });
   const seconds = (performance.now() - start) / 1000;
-  return { tokensPerSecond: tokens / seconds, prefillTokensPerSecond: prompt.length / ((start - begin) / 1000) };
+  return { tokensPerSecond: tokens / seconds, prefillTokensPerSecond: prompt.length / ((start - begin) / 1000), generated };
 }
 
 /**
@@ -42,11 +45,9 @@ export function benchInt8Activations(model: CausalLM, prompt: number[], tokens: 
   const run = (which: 'exact' | 'int8') => {
     setInt8Activations(which === 'int8');
     try {
-      const out: number[] = [];
-      let start = 0;
-      generate(model, prompt, { maxNewTokens: tokens + 1, onToken: (t, i) => { out.push(t); if (i === 0) start = performance.now(); } });
-      seconds[which] += (performance.now() - start) / 1000;
-      texts[which] = out;
+      const r = timeDecoding(model, prompt, tokens);
+      seconds[which] += tokens / r.tokensPerSecond;
+      texts[which] = r.generated;
     } finally {
       setInt8Activations(false);
     }

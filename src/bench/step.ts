@@ -7,6 +7,8 @@ import type { CausalLM } from '../models/causal_lm.js';
 import { shiftLabels } from '../models/causal_lm.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
 import { attachAdapter } from '../peft/adapter_io.js';
+import type { AttachedAdapter } from '../peft/method.js';
+import type { Module } from '../nn/module.js';
 import { tidy } from '../tensor/memory.js';
 import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -104,14 +106,30 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
   };
 }
 
+/**
+ * The adapter a step benchmark trains, attached to `targets` with non-zero values (psi / B too), as
+ * in the PyTorch peers, so that every gradient is real work; and the generator, drawn past them,
+ * for the inputs.
+ */
+function attachNonZero(model: Module, method: 'gift' | 'lora', rank: number, targets: string[]): { adapter: AttachedAdapter; r: Random } {
+  const adapter = attachAdapter(model, { method, rank, target_modules: targets }, 1);
+  const r = new Random(2);
+  for (const [, t] of adapter.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.02 * r.normal())));
+  return { adapter, r };
+}
+
+/** GIFT on `targets` (attachNonZero) and the classifier head of an encoder, trained together: their parameters. */
+function giftWithHead(model: Module & { classifier: Module }, rank: number, targets: string[]): { params: [string, Tensor][]; r: Random } {
+  const { adapter, r } = attachNonZero(model, 'gift', rank, targets);
+  for (const p of model.classifier.parameters()) p.requiresGrad = true;
+  return { params: [...adapter.namedTrainable(), ...model.classifier.namedParameters('classifier.')], r };
+}
+
 /** The model, adapter and loss of the LM step benchmark (random weights, non-zero adapter). */
 function lmStepSetup(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', layers: number | undefined, dtype: BenchDType) {
   const model = randomBenchModel(shape, dtype, layers);
   const config = model.config;
-  const adapter = attachAdapter(model, { method, rank, target_modules: ['q_proj', 'v_proj'] }, 1);
-  // Non-zero psi / B so that every gradient is real work, as in the peer.
-  const r = new Random(2);
-  for (const [, t] of adapter.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.02 * r.normal())));
+  const { adapter, r } = attachNonZero(model, method, rank, ['q_proj', 'v_proj']);
   const ids = Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize));
   const labels = shiftLabels(ids, batch, seq);
   return { config, model, params: adapter.namedTrainable(), lossOf: () => model.loss(ids, batch, seq, labels) };
@@ -168,11 +186,7 @@ export function benchVitStep(batch: number, rank: number, steps: number, layers?
   const patchValues = config.numChannels * config.patchSize ** 2 * H;
   assertWeightsFit(`--shape vit-b16 with ${config.numLayers} layers`, 4 * (patchValues + encoderLayerValues(H, config.intermediateSize) * config.numLayers + H * config.numLabels), 'fewer --layers');
   const model = new ViTForImageClassification(config, new Random(0));
-  const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: ['attention.output.dense'] }, 1);
-  const r = new Random(2);
-  for (const [, t] of adapter.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.02 * r.normal())));
-  for (const p of model.classifier.parameters()) p.requiresGrad = true;
-  const params: [string, Tensor][] = [...adapter.namedTrainable(), ...model.classifier.namedParameters('classifier.')];
+  const { params, r } = giftWithHead(model, rank, ['attention.output.dense']);
   const pixels = Float32Array.from({ length: batch * 3 * 224 * 224 }, () => r.normal());
   const labels = Array.from({ length: batch }, () => r.int(config.numLabels));
   const tokensPerImage = (224 / 16) ** 2 + 1;
@@ -201,11 +215,7 @@ export function benchBertStep(batch: number, seq: number, rank: number, steps: n
   const embeddingValues = (config.vocabSize + config.maxPositions + config.typeVocabSize) * H;
   assertWeightsFit(`--shape bert-base with ${config.numLayers} layers`, 4 * (embeddingValues + encoderLayerValues(H, config.intermediateSize) * config.numLayers + H * H), 'fewer --layers');
   const model = new BertForSequenceClassification(config, 2, new Random(0));
-  const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: ['query', 'value'] }, 1);
-  const r = new Random(2);
-  for (const [, t] of adapter.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.02 * r.normal())));
-  for (const p of model.classifier.parameters()) p.requiresGrad = true;
-  const params: [string, Tensor][] = [...adapter.namedTrainable(), ...model.classifier.namedParameters('classifier.')];
+  const { params, r } = giftWithHead(model, rank, ['query', 'value']);
   const input = { ids: Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize)), attentionMask: new Float32Array(batch * seq).fill(1), batch, seq };
   const labels = Array.from({ length: batch }, () => r.int(2));
   const t = timeSteps(() => crossEntropy(model.logits(input), labels), params, steps, batch * seq, profile);

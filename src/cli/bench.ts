@@ -172,6 +172,19 @@ function torchStep(batch: number, seq: number, rank: number, layers: number, thr
   return m ? Number(m[1]) : `the peer failed: ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`;
 }
 
+/** bench step's --method: gift (the default) or lora, anything else refused by name. */
+function stepMethod(flag: string | undefined): 'gift' | 'lora' {
+  if (flag === undefined || flag === 'gift' || flag === 'lora') return flag ?? 'gift';
+  throw new GiftjsError(`--method must be gift or lora, got '${flag}'`);
+}
+
+/** Flags (without a default) that one benchmark reads. */
+const FLAGS_OF_ONE_BENCHMARK = [
+  ['seq', 'step'], ['rank', 'step'], ['batch', 'step'], ['method', 'step'], ['layers', 'step'], ['checkpointing', 'step'],
+  ['bf16-compute', 'step'], ['vs-f32', 'step'], ['profile', 'step'],
+  ['prompt', 'generate'], ['int8-activations', 'generate'], ['llama-cpp', 'generate'],
+] as const;
+
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, positionals } = reportingParseErrors(() => parseArgs({
     args: argv,
@@ -190,11 +203,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
       batch: { type: 'string' },
       seq: { type: 'string' },
       rank: { type: 'string' },
-      method: { type: 'string', default: 'gift' },
+      method: { type: 'string' },
       layers: { type: 'string' },
       dtype: { type: 'string', default: 'f32' },
       'new-tokens': { type: 'string', default: '32' },
-      prompt: { type: 'string', default: '16' },
+      prompt: { type: 'string' },
       checkpointing: { type: 'boolean', default: false },
       'bf16-compute': { type: 'boolean', default: false },
       'vs-f32': { type: 'boolean', default: false },
@@ -276,6 +289,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // A flag of one benchmark given to another is refused by name, not ignored.
+  for (const [flag, of] of FLAGS_OF_ONE_BENCHMARK) {
+    if (values[flag] !== undefined && values[flag] !== false && what !== of) throw new GiftjsError(`--${flag} is an option of gift bench ${of}, not of bench ${what}`);
+  }
   const encoderShape = ENCODER_STEP_SHAPES.find((s) => s === values.shape);
   if (what === 'step' && !stepShape(values.shape!) && !encoderShape) {
     throw new GiftjsError(`unknown --shape '${values.shape}' (available for bench step: ${[...Object.keys(STEP_SHAPES), ...ENCODER_STEP_SHAPES].join(', ')})`);
@@ -284,7 +301,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   // checkpointing; the causal-LM shapes' options are refused by name rather than ignored.
   if (what === 'step' && encoderShape) {
     const shape = encoderShape;
-    if (values.method !== 'gift') throw new GiftjsError(`--shape ${shape} times the GIFT step (the paper's setting), not --method ${values.method}`);
+    if (stepMethod(values.method) !== 'gift') throw new GiftjsError(`--shape ${shape} times the GIFT step (the paper's setting), not --method ${values.method}`);
     if (values.dtype !== 'f32') throw new GiftjsError(`--shape ${shape} keeps float32 weights, as the paper's runs do; --dtype ${values.dtype} is for the causal-LM shapes`);
     for (const flag of ['checkpointing', 'bf16-compute', 'vs-f32'] as const) {
       if (values[flag]) throw new GiftjsError(`--${flag} is for the causal-LM shapes, not --shape ${shape}`);
@@ -318,7 +335,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
 
   if (what === 'step' && values['vs-f32']) {
     if (values.dtype !== 'bf16' || !values['bf16-compute']) throw new GiftjsError('--vs-f32 compares the bf16 step with the float32 one: give it with --dtype bf16 --bf16-compute');
-    const method = values.method === 'lora' ? 'lora' : 'gift';
+    const method = stepMethod(values.method);
     const batch = opt('batch', 4);
     const seq = opt('seq', 256);
     const layers = values.layers ? int('layers', values.layers) : undefined;
@@ -335,7 +352,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (values['bf16-compute'] && dtype === 'f32') throw new GiftjsError('--bf16-compute goes with --dtype bf16, int8 or int4');
 
   if (what === 'step') {
-    const method = values.method === 'lora' ? 'lora' : 'gift';
+    const method = stepMethod(values.method);
     const batch = opt('batch', 4);
     const seq = opt('seq', 256);
     const layers = values.layers ? int('layers', values.layers) : undefined;
@@ -386,7 +403,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
 
   if (what === 'generate') {
     const tokens = int('new-tokens', values['new-tokens']!);
-    const promptLength = int('prompt', values.prompt!);
+    const promptLength = values.prompt === undefined ? 16 : int('prompt', values.prompt);
     if (values['int8-activations'] && dtype !== 'int8' && dtype !== 'int4') throw new GiftjsError(`--int8-activations rounds the activations of products over quantized weights: give it with --dtype int8 or int4, not ${dtype}`);
     const r = benchGeneration(values.shape!, promptLength, tokens, dtype);
     console.log(`\ngreedy generation on ${values.shape} (${dtype} weights), prompt ${promptLength}, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s (prefill ${r.prefillTokensPerSecond.toFixed(1)} tokens/s)`);

@@ -1,6 +1,6 @@
 // gift bench generate --int8-activations: decoding with the float products and with int8 activations
-// alternate on one model and both rates are printed (never asserted); asking it of float weights is
-// refused by name.
+// alternate on one model and both rates are printed (never asserted); asking it of float weights, or of
+// another benchmark, is refused by name.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
@@ -21,4 +21,22 @@ test('bench generate --int8-activations is refused on float weights, by name', (
   const r = bench('--dtype', 'f32', '--int8-activations');
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /--int8-activations rounds the activations of products over quantized weights: give it with --dtype int8 or int4, not f32/);
+});
+
+test('a flag of one benchmark given to another is refused by name, not ignored; --method takes gift or lora only', () => {
+  const gift = (...args: string[]) => spawnSync(process.execPath, [GIFT, 'bench', ...args], { encoding: 'utf8' });
+  const cases: [string[], RegExp][] = [
+    [['step', '--int8-activations'], /--int8-activations is an option of gift bench generate, not of bench step/],
+    [['step', '--prompt', '64'], /--prompt is an option of gift bench generate, not of bench step/],
+    [['peak', '--llama-cpp'], /--llama-cpp is an option of gift bench generate, not of bench peak/],
+    [['generate', '--layers', '2'], /--layers is an option of gift bench step, not of bench generate/],
+    [['generate', '--bf16-compute', '--dtype', 'bf16'], /--bf16-compute is an option of gift bench step, not of bench generate/],
+    [['generate', '--method', 'lora'], /--method is an option of gift bench step, not of bench generate/],
+    [['step', '--method', 'dora'], /--method must be gift or lora, got 'dora'/],
+  ];
+  for (const [args, message] of cases) {
+    const r = gift(...args);
+    assert.notEqual(r.status, 0, args.join(' '));
+    assert.match(r.stderr, message, args.join(' '));
+  }
 });

@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch peer of `gift bench step --shape bert-base --torch`: transformers' BertForSequenceClassification of
 bert-base-uncased's config (float32, random weights, two labels), GIFT rank --rank as a forward pre-hook on
-every query and value projection (the fused input form x + (x psi) phi, one float32 phi/psi pair per target
-name shared by all layers), psi starting non-zero so every gradient is real work, the classifier trained
-beside it, AdamW, --batch x --seq random token ids, no padding. Needs PyTorch >= 2 and transformers 5 (the
-peer venv).
+every query and value projection (bench/torch_gift_hooks.py: one float32 phi/psi pair per target name, shared
+by all layers), the classifier trained beside it, AdamW, --batch x --seq random token ids, no padding. Needs
+PyTorch >= 2 and transformers 5 (the peer venv).
 
     python bench/torch_bert_step.py --batch 8 --seq 128 --rank 32 --steps 3 --threads 2
 
@@ -17,6 +16,7 @@ import json
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
+from torch_gift_hooks import attach_gift
 from torch_timed_steps import timed_steps
 
 p = argparse.ArgumentParser()
@@ -38,16 +38,10 @@ model.requires_grad_(False)
 model.classifier.requires_grad_(True)
 model.train()
 
-d = config.hidden_size
-params = []
-for target in ("query", "value"):
-    phi = torch.nn.Parameter(torch.randn(a.rank, d) / d ** 0.5)
-    psi = torch.nn.Parameter(torch.randn(d, a.rank) * 0.02)
-    params += [phi, psi]
-    modules = [m for name, m in model.named_modules() if name.endswith("attention.self." + target)]
+groups = {target: [m for name, m in model.named_modules() if name.endswith("attention.self." + target)] for target in ("query", "value")}
+for target, modules in groups.items():
     assert len(modules) == a.layers, f"{len(modules)} {target} projections in {a.layers} layers"
-    for m in modules:
-        m.register_forward_pre_hook(lambda m, args, phi=phi, psi=psi: (args[0] + (args[0] @ psi) @ phi,))
+params = attach_gift(groups, a.rank)
 opt = torch.optim.AdamW([*params, *model.classifier.parameters()], lr=1e-4)
 ids = torch.randint(0, config.vocab_size, (a.batch, a.seq))
 labels = torch.randint(0, 2, (a.batch,))

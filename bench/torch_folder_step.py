@@ -3,10 +3,10 @@
 --torch` on a model shape: transformers' `from_pretrained(dtype=bfloat16)` (memory-mapped safetensors), or with
 --config a config.json's model built in --dtype with random weights (std 0.02, a repeated table of draws, as
 giftjs's bench fills its own); gradient checkpointing (unless --no-checkpointing), GIFT as a forward pre-hook
-on each target (the fused input form x + (x psi) phi, phi/psi float32 and shared by all layers of a target
-name, psi starting non-zero so every gradient is real work) or, with --method lora, LoRA as a forward hook
-(y + (x A^T) B^T, A and B float32 and per layer, B starting non-zero), AdamW, --batch x --seq random token ids. Needs
-PyTorch >= 2.x and transformers 5 (the peer venv: ../shared/peer/setup_peer.sh).
+on each target (bench/torch_gift_hooks.py: phi/psi float32 and shared by all layers of a target name) or, with
+--method lora, LoRA as a forward hook (y + (x A^T) B^T, A and B float32 and per layer, B starting non-zero),
+AdamW, --batch x --seq random token ids. Needs PyTorch >= 2.x and transformers 5 (the peer venv:
+../shared/peer/setup_peer.sh).
 
     python bench/torch_folder_step.py --model ./llama3-8b --rank 64 --seq 128 --steps 2 --threads 2
     python bench/torch_folder_step.py --config shape.json --dtype bfloat16 --batch 1 --seq 128
@@ -21,6 +21,7 @@ import time
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from torch_gift_hooks import attach_gift
 from torch_timed_steps import timed_steps
 
 p = argparse.ArgumentParser()
@@ -81,27 +82,21 @@ if not a.no_checkpointing:
 model.config.use_cache = False
 model.train()
 
-pairs = {}
-for name, mod in model.named_modules():
-    target = name.rsplit(".", 1)[-1]
-    if target not in a.targets.split(","):
-        continue
-    if a.method == "lora":
+targets = a.targets.split(",")
+matched = [(name, mod) for name, mod in model.named_modules() if name.rsplit(".", 1)[-1] in targets]
+if a.method == "lora":
+    params = []
+    for name, mod in matched:
         # One A, B per layer; the update added to the layer's output in float32.
         lora_a = torch.nn.Parameter(torch.randn(a.rank, mod.in_features) / mod.in_features ** 0.5)
         lora_b = torch.nn.Parameter(torch.randn(mod.out_features, a.rank) * 0.02)
-        pairs[name] = (lora_a, lora_b)
+        params += [lora_a, lora_b]
         mod.register_forward_hook(lambda m, args, out, A=lora_a, B=lora_b: out + ((args[0].float() @ A.T) @ B.T).to(out.dtype))
-        continue
-    if target not in pairs:
-        d = mod.in_features
-        phi = torch.nn.Parameter(torch.randn(a.rank, d) / d ** 0.5)
-        psi = torch.nn.Parameter(torch.randn(d, a.rank) * 0.02)
-        pairs[target] = (phi, psi)
-    phi, psi = pairs[target]
-    # x + (x psi) phi in float32, handed to the bf16 layer in its dtype.
-    mod.register_forward_pre_hook(lambda m, args, phi=phi, psi=psi: ((args[0].float() + (args[0].float() @ psi) @ phi).to(args[0].dtype),))
-params = [t for pair in pairs.values() for t in pair]
+else:
+    groups = {}
+    for name, mod in matched:
+        groups.setdefault(name.rsplit(".", 1)[-1], []).append(mod)
+    params = attach_gift(groups, a.rank)
 opt = torch.optim.AdamW(params, lr=1e-4)
 ids = torch.randint(0, model.config.vocab_size, (a.batch, a.seq))
 

@@ -1,4 +1,4 @@
-"""The timed training loop the PyTorch step peers share (bench/torch_folder_step.py, bench/torch_vit_step.py):
+"""The timed training loop the PyTorch step peers share (bench/torch_folder_step.py, torch_vit_step.py, torch_bert_step.py):
 forward, backward, AdamW step, each step timed, a non-finite loss stopping the run, and the report fields
 every peer prints (step times, the steady step, peak resident memory, last loss, versions)."""
 import resource

@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch peer of `gift bench step --shape vit-b16 --torch`: transformers' ViTForImageClassification of
 ViT-B/16's config (float32, random weights), GIFT rank --rank as a forward pre-hook on every attention
-output projection (the fused input form x + (x psi) phi, one float32 phi/psi pair shared by all twelve;
-transformers 5 names the projection attention.o_proj), psi starting non-zero so every gradient is real
-work, the classifier trained beside it, AdamW, --batch random 224x224 images with random labels. Needs
+output projection (bench/torch_gift_hooks.py: one float32 phi/psi pair shared by all twelve; transformers 5
+names the projection attention.o_proj), the classifier trained beside it, AdamW, --batch random 224x224 images with random labels. Needs
 PyTorch >= 2 and transformers 5 (the peer venv).
 
     python bench/torch_vit_step.py --batch 8 --rank 16 --steps 3 --threads 2
@@ -17,6 +16,7 @@ import json
 import torch
 from transformers import ViTConfig, ViTForImageClassification
 
+from torch_gift_hooks import attach_gift
 from torch_timed_steps import timed_steps
 
 p = argparse.ArgumentParser()
@@ -37,15 +37,11 @@ model.requires_grad_(False)
 model.classifier.requires_grad_(True)
 model.train()
 
-d = config.hidden_size
-phi = torch.nn.Parameter(torch.randn(a.rank, d) / d ** 0.5)
-psi = torch.nn.Parameter(torch.randn(d, a.rank) * 0.02)
 # (The checkpoint's attention.output.dense is attention.o_proj in transformers 5's modules.)
 targets = [m for name, m in model.named_modules() if name.endswith(("attention.o_proj", "attention.output.dense"))]
 assert len(targets) == a.layers, f"{len(targets)} attention output projections in {a.layers} layers"
-for m in targets:
-    m.register_forward_pre_hook(lambda m, args: (args[0] + (args[0] @ psi) @ phi,))
-opt = torch.optim.AdamW([phi, psi, *model.classifier.parameters()], lr=1e-4)
+params = attach_gift({"attention output": targets}, a.rank)
+opt = torch.optim.AdamW([*params, *model.classifier.parameters()], lr=1e-4)
 pixels = torch.randn(a.batch, 3, 224, 224)
 labels = torch.randint(0, a.labels, (a.batch,))
 

@@ -137,6 +137,8 @@ void gemmBlocks(const GemmProblem& p, const KernelInfo& ki, SharedPanels shared)
             float* c = p.C + (ic + ir) * p.ldc + jc + jr;
             if (m == static_cast<std::size_t>(MR) && n == static_cast<std::size_t>(NR)) {
               ki.kernel(kc, aSliver, bSliver, c, p.ldc, p.alpha, accumulate);
+            } else if (n == static_cast<std::size_t>(NR) && ki.shortRows) {
+              ki.shortRows[m](kc, aSliver, bSliver, c, p.ldc, p.alpha, accumulate);
             } else {
               // Edge tile: compute the full tile into scratch, then add the valid part.
               ki.kernel(kc, aSliver, bSliver, edge, NR, p.alpha, false);

@@ -6,8 +6,9 @@
 // and stores or accumulates it into C (row-major, leading dimension ldc):
 //   C = alpha * AB            when accumulate == false
 //   C = C + alpha * AB        when accumulate == true
-// Kernels always compute a full MR x NR tile; the driver handles edge tiles through a
-// scratch tile, so the kernels stay branch-free in their inner loop.
+// Kernels always compute a full MR x NR tile; the driver handles edge tiles with a short-rows
+// variant (KernelInfo::shortRows) or through a scratch tile, so the kernels stay branch-free in
+// their inner loop.
 #pragma once
 #include <cstddef>
 
@@ -23,6 +24,10 @@ struct KernelInfo {
   // The bf16 dot-product kernel reads panels packed as pairs: each 32-bit slot holds the
   // bfloat16 values of k and k + 1 (ceil(kc / 2) steps instead of kc).
   bool pairPacked = false;
+  // Optional: shortRows[m] (0 < m < mr) computes only the first m rows of a full-width tile whose A
+  // sliver is packed mr tall, storing straight into C; null where a kernel has none (then the
+  // driver computes the full tile into scratch).
+  const MicroKernel* shortRows = nullptr;
 };
 
 // The AVX-512 BF16 kernel (vdpbf16ps: two bf16 products accumulated in float32 per lane), or

@@ -301,8 +301,52 @@ inline __m512 load16(const float* f32, const uint16_t* bf16, std::size_t i, std:
 
 constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
 
+// Q4_0 (bits 4, group 32, whole groups), the layout every 4-bit weight takes: a group is two
+// vectors, kept in registers from the max to the codes; the value of largest magnitude (the first
+// one, as the sequential scan picks it) is found by a compare mask instead of a scalar rescan, and
+// d is narrowed by vcvtps2ph (round to nearest even, as narrowF16 for every finite d). The scalar
+// rescan and the second pass of loads made the general loop 1.5 G values/s on 2 threads; loading
+// an 8B model spent ~13 s in it.
+bool quantizeQ4Avx512(const float* f32, const uint16_t* bf16, std::size_t r0, std::size_t r1, std::size_t cols,
+                      uint8_t* codes, uint16_t* scales) {
+  const std::size_t groups = cols / 32, rowBytes = cols / 2;
+  const __m512 absMask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512 half8 = _mm512_set1_ps(8.5f);
+  const __m512i fifteen = _mm512_set1_epi32(15);
+  for (std::size_t r = r0; r < r1; ++r) {
+    uint8_t* row = codes + r * rowBytes;
+    uint16_t* rowScales = scales + r * groups;
+    for (std::size_t g = 0; g < groups; ++g) {
+      const std::size_t at = r * cols + g * 32;
+      const __m512 v0 = load16(f32, bf16, at, 16), v1 = load16(f32, bf16, at + 16, 16);
+      if (_mm512_fpclass_ps_mask(v0, 0x99) | _mm512_fpclass_ps_mask(v1, 0x99)) return false;  // NaN or infinity
+      const __m512 a0 = _mm512_and_ps(v0, absMask), a1 = _mm512_and_ps(v1, absMask);
+      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+      __m512 vid = _mm512_setzero_ps();
+      uint16_t dBits = 0x8000u;  // an all-zero group: d = 0 / -8 = -0, as the general loop and gguf-py write it
+      if (amax > 0.0f) {
+        const __m512 m = _mm512_set1_ps(amax);
+        const uint32_t hits = static_cast<uint32_t>(_mm512_cmp_ps_mask(a0, m, _CMP_EQ_OQ)) |
+                              (static_cast<uint32_t>(_mm512_cmp_ps_mask(a1, m, _CMP_EQ_OQ)) << 16);
+        const unsigned lane = static_cast<unsigned>(__builtin_ctz(hits));
+        const float extreme = _mm512_cvtss_f32(_mm512_permutexvar_ps(_mm512_set1_epi32(static_cast<int>(lane & 15)), lane < 16 ? v0 : v1));
+        const float d = extreme / -8.0f;
+        dBits = static_cast<uint16_t>(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        if ((dBits & 0x7c00u) == 0x7c00u) return false;
+        vid = _mm512_set1_ps(1.0f / d);
+      }
+      rowScales[g] = dBits;
+      const __m512i lo = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_add_round_ps(_mm512_mul_round_ps(v0, vid, kRound), half8, kRound)), fifteen);
+      const __m512i hi = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_add_round_ps(_mm512_mul_round_ps(v1, vid, kRound), half8, kRound)), fifteen);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(row + g * 16), _mm512_cvtepi32_epi8(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4))));
+    }
+  }
+  return true;
+}
+
 bool quantizeRowsAvx512(const float* f32, const uint16_t* bf16, std::size_t r0, std::size_t r1, int bits, std::size_t cols,
                         std::size_t group, uint8_t* codes, uint16_t* scales) {
+  if (bits == 4 && group == 32 && cols % 32 == 0) return quantizeQ4Avx512(f32, bf16, r0, r1, cols, codes, scales);
   QuantizedMatrix shape;
   shape.bits = bits;
   shape.cols = cols;

@@ -9,7 +9,7 @@ import { shapeString, sizeOf } from '../tensor/shape.js';
 import { quantizeValues, Tensor } from '../tensor/tensor.js';
 import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../formats/quantized.js';
 import { writeFileAtomic } from './atomic.js';
-import { codesBuffer } from './file_map.js';
+import { codesBuffer, releaseMappedPages } from './file_map.js';
 import { openRandomAccess, type RandomAccessFile } from './files.js';
 import { GiftjsError } from '../errors.js';
 
@@ -217,9 +217,12 @@ export class SafetensorsFile {
   }
 
   /**
-   * A float matrix quantized (--quantize), read a block of rows at a time through a small buffer
-   * rather than mapped or read whole: the weight's full-precision values never exist at once (the
-   * 8B model's embedding is 1 GB of bf16). `what` names the weight in a refusal.
+   * A float matrix quantized (--quantize), a block of rows at a time: the weight's full-precision
+   * values are never resident at once (the 8B model's embedding is 1 GB of bf16). Where the file
+   * maps, each block is quantized straight from the mapping -- the quantizer's threads fault the
+   * page cache's pages in themselves, with no copy -- and its pages are released after (they were
+   * only read); else it is read through a small buffer. (Read, the 1B model's int4 load was 0.4 s
+   * of copying on one thread before 0.2 s of quantizing on two.) `what` names the weight in a refusal.
    */
   readQuantized(name: string, format: QuantFormat, what: string): QuantizedMatrix {
     const info = this.info(name);
@@ -228,16 +231,25 @@ export class SafetensorsFile {
     const [rows, cols] = info.shape as [number, number];
     const q = emptyQuantized(format, rows, cols, codesBuffer);
     const width = info.dtype === 'F32' ? 4 : 2;
+    if (this.file === null) throw new SafetensorsError(`${this.path}: file is closed`);
+    const start = this.dataStart + info.begin;
+    const mapped = start % width === 0 ? (this.file.map?.(start, info.end - info.begin) ?? null) : null; // typed views need aligned offsets
     const blockRows = Math.max(1, Math.floor(QUANTIZE_BLOCK_BYTES / Math.max(1, cols * width)));
     for (let r0 = 0; r0 < rows; r0 += blockRows) {
       const n = Math.min(blockRows, rows - r0) * cols;
-      const bytes = new Uint8Array(this.scratchBytes(n * width), 0, n * width);
-      this.readRange(info, r0 * cols * width, bytes);
-      const values = info.dtype === 'F32' ? new Float32Array(bytes.buffer, 0, n) : new Uint16Array(bytes.buffer, 0, n);
+      let bytes: Uint8Array;
+      if (mapped) {
+        bytes = mapped.subarray(r0 * cols * width, (r0 * cols + n) * width);
+      } else {
+        bytes = new Uint8Array(this.scratchBytes(n * width), 0, n * width);
+        this.readRange(info, r0 * cols * width, bytes);
+      }
+      const values = info.dtype === 'F32' ? new Float32Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.buffer, bytes.byteOffset, n);
       // These rows of the result, quantized in place.
       const rowsHere = n / cols;
       const part = new QuantizedMatrix(format, rowsHere, cols, q.codes.subarray(r0 * q.rowBytes, (r0 + rowsHere) * q.rowBytes), q.scales.subarray(r0 * q.groupsPerRow, (r0 + rowsHere) * q.groupsPerRow));
       quantizeValues(info.dtype === 'F16' ? float16ToFloat32(values as Uint16Array) : values, rowsHere, cols, format, `${what} (rows from ${r0})`, part);
+      if (mapped) releaseMappedPages(bytes);
     }
     return q;
   }

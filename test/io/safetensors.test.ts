@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { CheckpointReader } from '../../src/io/hf_folder.js';
 import { SafetensorsFile, saveSafetensors } from '../../src/io/safetensors.js';
 import { Tensor } from '../../src/tensor/tensor.js';
+import { quantizeReference } from '../../src/formats/quantized.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'giftjs-st-'));
 
@@ -77,4 +78,45 @@ test('sharded folders are read through model.safetensors.index.json', () => {
   assert.throws(() => r.read('c.weight'), /the checkpoint has no tensor 'c.weight'/);
   r.close();
   assert.throws(() => new CheckpointReader(tmp()), /no safetensors weights found/);
+});
+
+test('a matrix quantized as it loads is quantized straight from the mapped file, block by block: the codes and scales of reading it through a buffer, and of the reference quantizer', () => {
+  const dir = tmp();
+  const path = join(dir, 'w.safetensors');
+  // Past one 32 MB block of rows: 1030 x 16416 bf16 values are 33.8 MB. An F32 matrix beside it,
+  // so that the BF16 one starts at an offset that is even but not a multiple of 4.
+  const rows = 1030, cols = 16416;
+  const values = new Float32Array(rows * cols);
+  for (let i = 0; i < values.length; i++) values[i] = Math.sin(i * 0.7331) * (1 + (i % 97) / 13);
+  values.fill(0, 64, 96); // an all-zero group
+  const small = Tensor.fromArray([1, 2, 3], [3]);
+  saveSafetensors(path, { a: small, w: { tensor: Tensor.fromArray(values, [rows, cols]), dtype: 'BF16' } });
+  const bits = (() => {
+    const f = SafetensorsFile.open(path);
+    try {
+      return f.readBf16Bits('w').slice();
+    } finally {
+      f.close();
+    }
+  })();
+  for (const format of ['int4', 'int8'] as const) {
+    const read = (mmap: boolean) => {
+      const before = process.env.GIFTJS_MMAP;
+      process.env.GIFTJS_MMAP = mmap ? '1' : '0';
+      const f = SafetensorsFile.open(path);
+      try {
+        return f.readQuantized('w', format, 'w');
+      } finally {
+        f.close();
+        if (before === undefined) delete process.env.GIFTJS_MMAP;
+        else process.env.GIFTJS_MMAP = before;
+      }
+    };
+    const mapped = read(true), copied = read(false);
+    const reference = quantizeReference(bits, rows, cols, format, 'w');
+    assert.ok(Buffer.from(mapped.codes).equals(Buffer.from(reference.codes)), `${format}: mapped codes`);
+    assert.ok(Buffer.from(mapped.scales.buffer, mapped.scales.byteOffset, mapped.scales.byteLength).equals(Buffer.from(reference.scales.buffer, reference.scales.byteOffset, reference.scales.byteLength)), `${format}: mapped scales`);
+    assert.ok(Buffer.from(copied.codes).equals(Buffer.from(reference.codes)), `${format}: read codes`);
+    assert.ok(Buffer.from(copied.scales.buffer, copied.scales.byteOffset, copied.scales.byteLength).equals(Buffer.from(reference.scales.buffer, reference.scales.byteOffset, reference.scales.byteLength)), `${format}: read scales`);
+  }
 });

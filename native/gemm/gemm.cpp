@@ -74,9 +74,12 @@ std::size_t slotsFor(const KernelInfo& ki, std::size_t kc) { return ki.pairPacke
 // Equal K slices (1536 = 3 x 512, not 576 + 576 + 384): a thin last slice would pay a full pass of
 // C loads and stores for little arithmetic. Every path slices K the same way, so one thread and
 // many add the same partial sums in the same order.
-std::size_t sliceStep(const KernelInfo& ki, std::size_t K) {
-  const std::size_t slices = (K + depthLimit(ki) - 1) / depthLimit(ki);
-  return (K + slices - 1) / slices;
+// A quantized B's slices start on a multiple of 32, its groups' width, so that they can be unpacked
+// a group at a time (packBPairs); the slices stay within the depth limit, a multiple of 32.
+std::size_t sliceStep(const KernelInfo& ki, const GemmProblem& p) {
+  const std::size_t slices = (p.K + depthLimit(ki) - 1) / depthLimit(ki);
+  const std::size_t step = (p.K + slices - 1) / slices;
+  return p.Bq && p.Bq->bits != 16 ? (step + 31) / 32 * 32 : step;
 }
 
 // Panels packed once for all threads (gemm below): A's rows or B's columns of one K slice, in
@@ -115,7 +118,7 @@ void gemmBlocks(const GemmProblem& p, const KernelInfo& ki, SharedPanels shared)
   const bool prescale = p.beta != 0.0f && p.beta != 1.0f;
   if (prescale) scaleC(p);
 
-  const std::size_t kStep = sliceStep(ki, p.K);
+  const std::size_t kStep = sliceStep(ki, p);
   // (Shared panels hold one K slice: gemm hands over one slice at a time, so then kStep == p.K.)
   for (std::size_t jc = 0; jc < p.N; jc += NC) {
     const std::size_t nc = std::min(NC, p.N - jc);
@@ -352,7 +355,7 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   const std::size_t slivers = (sharedExtent + sharedUnit - 1) / sharedUnit;
   thread_local Buffer sharedBuf;
   thread_local std::size_t sharedCap = 0;
-  const std::size_t kStep = sliceStep(ki, p.K);
+  const std::size_t kStep = sliceStep(ki, p);
   float* panels = scratch(sharedBuf, sharedCap, slivers * sharedUnit * slotsFor(ki, kStep));
   for (std::size_t k0 = 0; k0 < p.K; k0 += kStep) {
     // This K slice as a problem of its own; later slices add to what the first wrote.

@@ -40,6 +40,7 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void storeTile512(c
 // AVX-512: 14 rows x 32 columns. 28 accumulators + 2 B vectors + 1 broadcast = 31 of the 32
 // zmm registers. Every k step issues 28 FMAs against 2 loads and 14 broadcasts (which GCC folds
 // into the FMA as an embedded {1to16} memory operand), enough to keep both FMA pipes busy.
+// MR rows are computed from an A sliver packed STRIDE tall (STRIDE > MR: a short last sliver).
 template <int MR, int STRIDE = MR>
 __attribute__((target("avx512f,fma"))) static void kernelAvx512(std::size_t kc, const float* A,
                                                                  const float* B, float* C,
@@ -105,6 +106,7 @@ __attribute__((target("avx2,fma"))) static void kernelAvx2(std::size_t kc, const
 // AVX-512 BF16: 14 rows x 32 columns over k-pairs. Each 32-bit slot of A holds the bf16 pair
 // (a[k], a[k+1]) of one row, broadcast to all lanes; each slot of B the pair (b[k][j], b[k+1][j]);
 // vdpbf16ps adds a[k] b[k][j] + a[k+1] b[k+1][j] to the float32 accumulator of column j.
+// MR and STRIDE as in kernelAvx512.
 template <int MR, int STRIDE = MR>
 __attribute__((target("avx512f,avx512bf16,fma"))) static void kernelAvx512Bf16(std::size_t kc, const float* A,
                                                                            const float* B, float* C,

@@ -14,7 +14,8 @@ struct MachinePeak {
   const char* isa = "";   // the instructions the FMA loops ran on
 };
 
-// Each figure the best of a few timings of about `seconds` / 8 each; `streamBytes` of memory read.
+// Each figure the best of a few timings of about `seconds` / 16 each, in two alternating rounds;
+// `streamBytes` of memory read.
 MachinePeak measurePeak(double seconds, std::size_t streamBytes);
 
 }  // namespace giftjs

@@ -3,6 +3,7 @@
 // K/M/N cache blocks and the few-rows path, against float64 math on the dequantized values. A
 // float16 checkpoint's matrix rides the same path (halves as stored, widened while packing), its
 // halves also at an odd byte offset (a safetensors tensor may start at one).
+import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { nativeAddon } from '../../src/backend/index.js';
 import { QuantizedMatrix, quantizeReference, type MatrixFormat } from '../../src/formats/quantized.js';
@@ -65,5 +66,38 @@ test('a quantized B gives float64 math on its dequantized values, for every kern
     }
   } finally {
     addon!.setGemmKernel(null);
+  }
+});
+
+const bf16Skip = skip || (addon!.cpuInfo().features.includes('avx512bf16') ? false : 'this CPU has no AVX-512 BF16 (the bf16 products)');
+
+test('with bf16 products, a quantized B is rounded to bf16 as the float32 matrix of its dequantized values is: the same bits where K is one slice, the same sums to rounding where it is several', { skip: bf16Skip }, () => {
+  // Whole groups of 32 take the direct quantized-to-bf16 packer (both products); 45 columns and
+  // 1300 = 40 groups + 20 do not (the dequantize-then-pack path). 2100 rows: K of the backward in
+  // four slices, each starting on a group; 640 columns: one slice of the forward.
+  const weights: [number, number][] = [[33, 45], [70, 1300], [2100, 640], [96, 576]];
+  try {
+    assert.ok(addon!.setBf16Compute(true), 'bf16 products on');
+    for (const format of ['int8', 'int8 in groups of 32', 'int4'] as const) {
+      for (const [rows, cols] of weights) {
+        const q = matrixOf(format, rand(rows * cols, rows + cols, 0.05), rows, cols);
+        const W = q.dequantize();
+        for (const transB of [true, false]) {
+          const M = 170, N = transB ? rows : cols, K = transB ? cols : rows;
+          const A = rand(M * K, M + K + 7);
+          const run = (B: QuantizedMatrix | Float32Array) => {
+            const C = new Float32Array(M * N).fill(NaN);
+            addon!.gemm({ transA: false, transB, M, N, K, alpha: 1, A, lda: K, B, ldb: transB ? K : N, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+            return C;
+          };
+          const quantized = run(q), dequantized = run(W);
+          const what = `${format} W[${rows},${cols}] transB=${transB}`;
+          if (K <= 640) assert.deepEqual(quantized, dequantized, `${what}: one slice, the same bits`);
+          else assertClose(quantized, dequantized, what, 1e-5, 1e-5);
+        }
+      }
+    }
+  } finally {
+    addon!.setBf16Compute(false);
   }
 });

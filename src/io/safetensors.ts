@@ -221,8 +221,8 @@ export class SafetensorsFile {
    * values are never resident at once (the 8B model's embedding is 1 GB of bf16). Where the file
    * maps, each block is quantized straight from the mapping -- the quantizer's threads fault the
    * page cache's pages in themselves, with no copy -- and its pages are released after (they were
-   * only read); else it is read through a small buffer. (Read, the 1B model's int4 load was 0.4 s
-   * of copying on one thread before 0.2 s of quantizing on two.) `what` names the weight in a refusal.
+   * only read); else it is read through a small buffer. (Read, the 1B model's int4 load spent
+   * 0.4-0.5 s copying on one thread before the two could quantize.) `what` names the weight in a refusal.
    */
   readQuantized(name: string, format: QuantFormat, what: string): QuantizedMatrix {
     const info = this.info(name);

@@ -349,27 +349,13 @@ void packBPairsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std:
     dst += pairs * NR;
   }
 }
+
 // A quantized B (Q4_0, or int8 in groups of 32 or per row) straight into bf16 pairs, where its
 // groups line up with the slice: dequantizing a sliver into float32 first and packing that
 // (packBQuantized) took 40-48% of a 128-row GEMM over a 1B model's int4/int8 weights, 2.3-3.5x
-// what packing its bf16 weights takes. The values are the same products, d x code (exact in
-// float32), rounded to bf16 by the same instruction. Returns false where the layout does not fit
+// what packing its bf16 weights takes. The values are dequantizeRow's (dequantize32Avx512), rounded
+// to bf16 by the same instruction. Returns false where the layout does not fit
 // (then packBQuantized packs it).
-// 32 values of row r from column c (c % 32 == 0, inside one group) as float32: lo = c..c+15, hi = c+16..c+31.
-__attribute__((always_inline)) inline void dequantize32(const QuantizedMatrix& w, std::size_t r, std::size_t c, __m512& lo, __m512& hi) {
-  const uint8_t* row = w.codes + r * w.rowBytes();
-  const __m512 d = _mm512_set1_ps(_cvtsh_ss(w.scales[r * w.groupsPerRow() + c / w.group]));
-  if (w.bits == 8) {
-    lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c)))), d);
-    hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c + 16)))), d);
-    return;
-  }
-  const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c / 2)));
-  const __m512i eight = _mm512_set1_epi32(8);
-  lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(bytes, _mm512_set1_epi32(0x0f)), eight)), d);
-  hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), eight)), d);
-}
-
 bool packBPairsQuantizedAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
                                uint32_t* dst) {
   const QuantizedMatrix& w = *p.Bq;
@@ -391,7 +377,7 @@ bool packBPairsQuantizedAvx512(const GemmProblem& p, std::size_t k0, std::size_t
               valid, 16,
               [&](int i) {
                 __m512 lo, hi;
-                dequantize32(w, r0 + i, c0 + 2 * q, lo, hi);
+                dequantize32Avx512(w, r0 + i, c0 + 2 * q, lo, hi);
                 const __m512bh words = _mm512_cvtne2ps_pbh(hi, lo);
                 return _mm512_castsi512_ps(reinterpret_cast<const __m512i&>(words));
               },
@@ -408,8 +394,8 @@ bool packBPairsQuantizedAvx512(const GemmProblem& p, std::size_t k0, std::size_t
   for (std::size_t s = 0; s < nc; s += 32) {
     for (std::size_t q = 0; q < pairs; ++q) {
       __m512 lo0, hi0, lo1 = _mm512_setzero_ps(), hi1 = _mm512_setzero_ps();
-      dequantize32(w, p.bqRow0 + k0 + 2 * q, c0 + s, lo0, hi0);
-      if (2 * q + 1 < kc) dequantize32(w, p.bqRow0 + k0 + 2 * q + 1, c0 + s, lo1, hi1);
+      dequantize32Avx512(w, p.bqRow0 + k0 + 2 * q, c0 + s, lo0, hi0);
+      if (2 * q + 1 < kc) dequantize32Avx512(w, p.bqRow0 + k0 + 2 * q + 1, c0 + s, lo1, hi1);
       _mm512_storeu_si512(dst + q * 32, _mm512_or_si512(bf16Lanes(lo0), _mm512_slli_epi32(bf16Lanes(lo1), 16)));
       _mm512_storeu_si512(dst + q * 32 + 16, _mm512_or_si512(bf16Lanes(hi0), _mm512_slli_epi32(bf16Lanes(hi1), 16)));
     }

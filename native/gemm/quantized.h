@@ -81,10 +81,16 @@ bool int8ActivationsFit(const QuantizedMatrix& w);
 
 // One activation row in Q8_0, with what every weight row's product reuses.
 struct Int8Activations {
-  std::vector<int8_t> codes;        // cols
-  std::vector<float> d;             // cols / 32, the half-precision d's widened
-  std::vector<float> dLanes;        // each block's d 8 times (one per 32-bit lane of VNNI's sums)
-  std::vector<int32_t> offsetSums;  // -8 x the sum of each lane's four codes (4-bit W's codes are stored + 8)
+  std::vector<int8_t> codes;  // cols
+  std::vector<float> d;       // cols / 32, the half-precision d's widened
+  std::vector<float> dLanes;  // each block's d 8 times (one per 32-bit lane of VNNI's sums)
+  // For 4-bit W, read 64 code bytes (4 blocks) at a time: the codes reordered to face W's nibbles.
+  // Per group of 4 blocks (128 values), 64 codes facing the low nibbles (block k's values 0-15, k = 0..3)
+  // then 64 facing the high ones (values 16-31); zero-padded to whole groups.
+  std::vector<int8_t> nibbleOrder;
+  // Per group of 4 blocks, 16 lanes (lane l: block l / 4): -8 x the sum of the 8 codes the lane's 4 low
+  // and 4 high nibbles multiply (4-bit W's codes are stored + 8). Zero-padded likewise.
+  std::vector<int32_t> nibbleOffsets;
 };
 // Rounds a (cols floats, cols % 32 == 0) into x; false when a value is not finite or a d overflows
 // half precision (that row then takes the float product, which carries the NaN or infinity on).

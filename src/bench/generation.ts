@@ -34,28 +34,56 @@ export function timeDecoding(model: CausalLM, prompt: number[], tokens: number):
   return { tokensPerSecond: tokens / seconds, prefillTokensPerSecond: prompt.length / ((start - begin) / 1000), generated };
 }
 
+/** One way of decoding the benchmark's prompt: its name, and one timed run (tokens/s, and the tokens where giftjs made them). */
+export interface DecodingCase {
+  readonly name: string;
+  run(): Promise<{ tokensPerSecond: number; generated?: number[] }>;
+}
+
 /**
- * Decoding with the float products against decoding with int8 activations (setInt8Activations) on the
- * same model, alternating `rounds` times so a shared machine's slow spells fall on both: mean tokens/s
- * of each, and the two texts' first point of difference (null: the same tokens).
+ * giftjs's greedy decoding of `tokens` tokens after `prompt` on `model`, with the float products or
+ * with int8 activations (setInt8Activations, switched off again after the run).
  */
-export function benchInt8Activations(model: CausalLM, prompt: number[], tokens: number, rounds = 2): { exact: number; int8: number; firstDifference: number | null } {
-  const texts: Record<'exact' | 'int8', number[]> = { exact: [], int8: [] };
-  const seconds = { exact: 0, int8: 0 };
-  const run = (which: 'exact' | 'int8') => {
-    setInt8Activations(which === 'int8');
-    try {
-      const r = timeDecoding(model, prompt, tokens);
-      seconds[which] += tokens / r.tokensPerSecond;
-      texts[which] = r.generated;
-    } finally {
-      setInt8Activations(false);
-    }
+export function giftjsDecoding(model: CausalLM, prompt: number[], tokens: number, int8Activations: boolean): DecodingCase {
+  return {
+    name: int8Activations ? 'int8 activations' : 'float products',
+    run: async () => {
+      setInt8Activations(int8Activations);
+      try {
+        return timeDecoding(model, prompt, tokens);
+      } finally {
+        setInt8Activations(false);
+      }
+    },
   };
+}
+
+export interface AlternatedRate {
+  /** Over all rounds: their tokens over their seconds. */
+  tokensPerSecond: number;
+  perRound: number[];
+  /** The tokens of the last round, where the case reports them. */
+  generated?: number[];
+}
+
+/**
+ * After a warm-up run each, the cases run one after the other, `rounds` times over, so a shared machine's slow spells fall on
+ * all of them (this machine's speed drifts 10-20% between minutes): each case's rate over its rounds.
+ */
+export async function alternateDecoding(cases: DecodingCase[], rounds: number): Promise<Map<string, AlternatedRate>> {
+  const rates = new Map<string, AlternatedRate>(cases.map((c) => [c.name, { tokensPerSecond: 0, perRound: [] }]));
+  // One untimed run of each first: a first run pays for its buffers' first touch (measured: giftjs's
+  // first round at 0.4x llama.cpp, the next two at 0.8-1.1x).
+  for (const c of cases) await c.run();
   for (let i = 0; i < rounds; i++) {
-    run('exact');
-    run('int8');
+    for (const c of cases) {
+      const r = await c.run();
+      const rate = rates.get(c.name)!;
+      rate.perRound.push(r.tokensPerSecond);
+      if (r.generated) rate.generated = r.generated;
+    }
   }
-  const at = texts.exact.findIndex((t, i) => t !== texts.int8[i]);
-  return { exact: (tokens * rounds) / seconds.exact, int8: (tokens * rounds) / seconds.int8, firstDifference: at < 0 ? null : at };
+  // Each round decodes the same number of tokens: their count over the summed seconds is the harmonic mean.
+  for (const rate of rates.values()) rate.tokensPerSecond = rate.perRound.length / rate.perRound.reduce((s, t) => s + 1 / t, 0);
+  return rates;
 }

@@ -49,11 +49,21 @@ interface Llama {
   }>;
 }
 
+/** llama.cpp with the benchmark's model loaded, to be timed as often as a comparison needs. */
+export interface LlamaCppDecoder {
+  /** The GGUF block type the model was written in. */
+  readonly type: GgufOutType;
+  /** Greedy decoding after `prompt` in a fresh context: tokens per second after the first generated token, over `tokens` tokens. */
+  decode(prompt: number[], tokens: number): Promise<number>;
+  /** Frees llama.cpp's model and removes the GGUF file this opened. */
+  close(): Promise<void>;
+}
+
 /**
- * llama.cpp's greedy decoding speed on `model` (its weights written as `type`): tokens per second
- * after the first generated token, over `tokens` tokens, with `threads` threads.
+ * Writes `model` as a GGUF of the block type matching `dtype` into a fresh temporary folder and loads
+ * it into llama.cpp with `threads` threads. The caller closes it (the file and its folder go then).
  */
-export async function llamaCppGeneration(model: CausalLM, dtype: BenchDType, prompt: number[], tokens: number, threads: number): Promise<{ tokensPerSecond: number; type: GgufOutType }> {
+export async function openLlamaCpp(model: CausalLM, dtype: BenchDType, threads: number): Promise<LlamaCppDecoder> {
   const entry = llamaCppEntry();
   if (!fileExists(entry)) throw new GiftjsError(`node-llama-cpp is not installed at ${entry} (npm i -E node-llama-cpp@3.21.1 --prefix ~/.cache/giftjs-llama-cpp, or set GIFTJS_LLAMA_CPP)`);
   if (!model.gguf) throw new GiftjsError(`${model.config.architecture} has no GGUF form in giftjs`);
@@ -61,6 +71,7 @@ export async function llamaCppGeneration(model: CausalLM, dtype: BenchDType, pro
   const gguf: GgufModel = model.gguf(type);
   if (gguf.keptF32.length > 0) throw new GiftjsError(`llama.cpp peer: ${gguf.keptF32.length} matrices cannot be ${type} (rows not whole blocks of 32)`);
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-bench-gguf-'));
+  const removeFile = () => rmSync(dir, { recursive: true, force: true }); // the file this function wrote, and its folder
   try {
     const path = join(dir, `bench-${type}.gguf`);
     writeFileAtomic(path, ggufChunks([...gguf.metadata, ...benchVocabulary(model.config.vocabSize)], gguf.tensors));
@@ -68,23 +79,42 @@ export async function llamaCppGeneration(model: CausalLM, dtype: BenchDType, pro
     const { getLlama } = (await import(pathToFileURL(entry).href)) as { getLlama(o: Record<string, unknown>): Promise<Llama> };
     const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
     const loaded = await llama.loadModel({ modelPath: path });
-    try {
-      const context = await loaded.createContext({ contextSize: prompt.length + tokens + 8, batchSize: prompt.length, threads });
-      try {
-        let start = 0;
-        let produced = 0;
-        for await (const _token of context.getSequence().evaluate(prompt, { temperature: 0 })) {
-          if (produced === 0) start = performance.now();
-          if (++produced > tokens) break;
+    return {
+      type,
+      async decode(prompt, tokens) {
+        const context = await loaded.createContext({ contextSize: prompt.length + tokens + 8, batchSize: prompt.length, threads });
+        try {
+          let start = 0;
+          let produced = 0;
+          for await (const _token of context.getSequence().evaluate(prompt, { temperature: 0 })) {
+            if (produced === 0) start = performance.now();
+            if (++produced > tokens) break;
+          }
+          return tokens / ((performance.now() - start) / 1000);
+        } finally {
+          await context.dispose();
         }
-        return { tokensPerSecond: tokens / ((performance.now() - start) / 1000), type };
-      } finally {
-        await context.dispose();
-      }
-    } finally {
-      await loaded.dispose();
-    }
+      },
+      async close() {
+        try {
+          await loaded.dispose();
+        } finally {
+          removeFile();
+        }
+      },
+    };
+  } catch (e) {
+    removeFile();
+    throw e;
+  }
+}
+
+/** One llama.cpp decoding of `model` (see openLlamaCpp): tokens per second and the block type. */
+export async function llamaCppGeneration(model: CausalLM, dtype: BenchDType, prompt: number[], tokens: number, threads: number): Promise<{ tokensPerSecond: number; type: GgufOutType }> {
+  const peer = await openLlamaCpp(model, dtype, threads);
+  try {
+    return { tokensPerSecond: await peer.decode(prompt, tokens), type: peer.type };
   } finally {
-    rmSync(dir, { recursive: true, force: true }); // the file this function wrote, and its folder
+    await peer.close();
   }
 }

@@ -13,8 +13,8 @@ import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
 import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchVitStep, ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape, type StepTiming } from '../bench/step.js';
-import { llamaCppGeneration } from '../bench/llama_cpp_generation.js';
-import { benchGeneration, benchInt8Activations } from '../bench/generation.js';
+import { openLlamaCpp } from '../bench/llama_cpp_generation.js';
+import { alternateDecoding, benchGeneration, giftjsDecoding, type AlternatedRate, type DecodingCase } from '../bench/generation.js';
 import { describePeak, machinePeak, weightBytesPerToken } from '../bench/peak.js';
 import { BENCH_DTYPES, type BenchDType } from '../bench/random_model.js';
 import { GiftjsError } from '../errors.js';
@@ -49,9 +49,10 @@ export const BENCH_HELP = `gift bench <what> [options]
                     (int8 / int4: the float32 model is timed too, in the same run, and the ratio printed)
              --torch        also time bench/torch_generate.py (PyTorch) on the same shape
              --int8-activations  with --dtype int8|int4: also decode with the activations rounded to Q8_0 and integer
-                            dot products (as llama.cpp), alternating with the float products, and print both
+                            dot products (as llama.cpp), alternating with the float products 3 times, and print both
              --llama-cpp    also time llama.cpp (npm node-llama-cpp 3.21.1, GIFTJS_LLAMA_CPP) decoding the same model
-                            written as GGUF (int8 -> Q8_0, int4 -> Q4_0, bf16, f32), same prompt and threads
+                            written as GGUF (int8 -> Q8_0, int4 -> Q4_0, bf16, f32), same prompt and threads,
+                            alternating with giftjs's decoding 3 times (the ratio of each round printed)
   peak     this machine's limits on the native threads: register-only FMA chains (float32, and bf16 dot products
              where the CPU has AVX-512 BF16) and a memory stream; gemm, step and generate print their rates against them
   memory   resident memory over a long training loop of a small Transformer
@@ -418,11 +419,30 @@ export async function benchCommand(argv: string[]): Promise<number> {
       f32 = benchGeneration(values.shape!, promptLength, tokens, 'f32').tokensPerSecond;
       console.log(`the same model with float32 weights, timed now: ${f32.toFixed(2)} tokens/s   ${dtype} / f32 = ${(r.tokensPerSecond / f32).toFixed(2)}x`);
     }
-    let int8: ReturnType<typeof benchInt8Activations> | null = null;
-    if (values['int8-activations']) {
-      int8 = benchInt8Activations(r.model, r.prompt, tokens);
-      console.log(`alternating on this model: float products ${int8.exact.toFixed(2)} tokens/s, int8 activations ${int8.int8.toFixed(2)} tokens/s   int8 / float = ${(int8.int8 / int8.exact).toFixed(2)}x; ` +
-        (int8.firstDifference === null ? `the same ${tokens + 1} tokens` : `the tokens differ from the ${int8.firstDifference + 1}th on`));
+    // The float products, int8 activations and llama.cpp alternate on one model, round after round.
+    const ROUNDS = 3;
+    let alternated: Map<string, AlternatedRate> | null = null;
+    let llamaCppType: string | null = null;
+    if (values['int8-activations'] || values['llama-cpp']) {
+      const cases: DecodingCase[] = [giftjsDecoding(r.model, r.prompt, tokens, false)];
+      if (values['int8-activations']) cases.push(giftjsDecoding(r.model, r.prompt, tokens, true));
+      const peer = values['llama-cpp'] ? await openLlamaCpp(r.model, dtype, threads) : null;
+      try {
+        if (peer) {
+          llamaCppType = peer.type.toUpperCase();
+          cases.push({ name: 'llama.cpp', run: async () => ({ tokensPerSecond: await peer.decode(r.prompt, tokens) }) });
+        }
+        alternated = await alternateDecoding(cases, ROUNDS);
+      } finally {
+        await peer?.close();
+      }
+    }
+    const exact = alternated?.get('float products');
+    const int8 = alternated?.get('int8 activations');
+    if (exact && int8) {
+      const at = exact.generated!.findIndex((t, i) => t !== int8.generated![i]);
+      console.log(`alternating on this model: float products ${exact.tokensPerSecond.toFixed(2)} tokens/s, int8 activations ${int8.tokensPerSecond.toFixed(2)} tokens/s   int8 / float = ${(int8.tokensPerSecond / exact.tokensPerSecond).toFixed(2)}x; ` +
+        (at < 0 ? `the same ${tokens + 1} tokens` : `the tokens differ from the ${at + 1}th on`));
     }
     let torch: number | null = null;
     if (values.torch) {
@@ -436,14 +456,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
       torch = m ? Number(m[1]) : null;
       console.log(torch ? `PyTorch: ${torch.toFixed(2)} tokens/s   giftjs / PyTorch = ${(r.tokensPerSecond / torch).toFixed(2)}x` : `PyTorch baseline unavailable: ${(out.stderr || out.stdout || '').trim().split('\n').pop()}`);
     }
-    let llamaCpp: number | null = null;
-    if (values['llama-cpp']) {
-      const peer = await llamaCppGeneration(r.model, dtype, r.prompt, tokens, threads);
-      llamaCpp = peer.tokensPerSecond;
-      console.log(`llama.cpp (${peer.type.toUpperCase()} GGUF of this model): ${llamaCpp.toFixed(2)} tokens/s   giftjs / llama.cpp = ${(r.tokensPerSecond / llamaCpp).toFixed(2)}x` +
-        (int8 ? `; with int8 activations (as llama.cpp computes) ${(int8.int8 / llamaCpp).toFixed(2)}x` : ''));
+    const llamaCpp = alternated?.get('llama.cpp');
+    if (exact && llamaCpp) {
+      const ratios = (rate: AlternatedRate) => `${(rate.tokensPerSecond / llamaCpp.tokensPerSecond).toFixed(2)}x (rounds ${rate.perRound.map((t, i) => (t / llamaCpp.perRound[i]!).toFixed(2)).join(', ')})`;
+      console.log(`llama.cpp (${llamaCppType} GGUF of this model), alternating with giftjs ${ROUNDS} times: ${llamaCpp.tokensPerSecond.toFixed(2)} tokens/s   giftjs / llama.cpp = ${ratios(exact)}` +
+        (int8 ? `; with int8 activations (as llama.cpp computes) ${ratios(int8)}` : ''));
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp, ...(int8 ? { alternating_float_tokens_per_s: int8.exact, int8_activations_tokens_per_s: int8.int8 } : {}), decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp?.tokensPerSecond ?? null, ...(exact ? { alternating_float_tokens_per_s: exact.tokensPerSecond } : {}), ...(int8 ? { int8_activations_tokens_per_s: int8.tokensPerSecond } : {}), decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
     return 0;
   }
 

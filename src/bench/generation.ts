@@ -34,10 +34,10 @@ export function timeDecoding(model: CausalLM, prompt: number[], tokens: number):
   return { tokensPerSecond: tokens / seconds, prefillTokensPerSecond: prompt.length / ((start - begin) / 1000), generated };
 }
 
-/** One way of decoding the benchmark's prompt: its name, and one timed run (tokens/s, and the tokens where giftjs made them). */
+/** One way of decoding the benchmark's prompt: its name, and one timed run (decoding and prefill tokens/s, and the tokens where giftjs made them). */
 export interface DecodingCase {
   readonly name: string;
-  run(): Promise<{ tokensPerSecond: number; generated?: number[] }>;
+  run(): Promise<{ tokensPerSecond: number; prefillTokensPerSecond: number; generated?: number[] }>;
 }
 
 /**
@@ -62,6 +62,9 @@ export interface AlternatedRate {
   /** Over all rounds: their tokens over their seconds. */
   tokensPerSecond: number;
   perRound: number[];
+  /** The prompt's prefill over all rounds, likewise. */
+  prefillTokensPerSecond: number;
+  prefillPerRound: number[];
   /** The tokens of the last round, where the case reports them. */
   generated?: number[];
 }
@@ -71,7 +74,7 @@ export interface AlternatedRate {
  * all of them (this machine's speed drifts 10-20% between minutes): each case's rate over its rounds.
  */
 export async function alternateDecoding(cases: DecodingCase[], rounds: number): Promise<Map<string, AlternatedRate>> {
-  const rates = new Map<string, AlternatedRate>(cases.map((c) => [c.name, { tokensPerSecond: 0, perRound: [] }]));
+  const rates = new Map<string, AlternatedRate>(cases.map((c) => [c.name, { tokensPerSecond: 0, perRound: [], prefillTokensPerSecond: 0, prefillPerRound: [] }]));
   // One untimed run of each first: a first run pays for its buffers' first touch (measured: giftjs's
   // first round at 0.4x llama.cpp, the next two at 0.8-1.1x).
   for (const c of cases) await c.run();
@@ -80,10 +83,15 @@ export async function alternateDecoding(cases: DecodingCase[], rounds: number): 
       const r = await c.run();
       const rate = rates.get(c.name)!;
       rate.perRound.push(r.tokensPerSecond);
+      rate.prefillPerRound.push(r.prefillTokensPerSecond);
       if (r.generated) rate.generated = r.generated;
     }
   }
   // Each round decodes the same number of tokens: their count over the summed seconds is the harmonic mean.
-  for (const rate of rates.values()) rate.tokensPerSecond = rate.perRound.length / rate.perRound.reduce((s, t) => s + 1 / t, 0);
+  const harmonicMean = (rates: number[]) => rates.length / rates.reduce((s, t) => s + 1 / t, 0);
+  for (const rate of rates.values()) {
+    rate.tokensPerSecond = harmonicMean(rate.perRound);
+    rate.prefillTokensPerSecond = harmonicMean(rate.prefillPerRound);
+  }
   return rates;
 }

@@ -53,8 +53,11 @@ interface Llama {
 export interface LlamaCppDecoder {
   /** The GGUF block type the model was written in. */
   readonly type: GgufOutType;
-  /** Greedy decoding after `prompt` in a fresh context: tokens per second after the first generated token, over `tokens` tokens. */
-  decode(prompt: number[], tokens: number): Promise<number>;
+  /**
+   * Greedy decoding after `prompt` in a fresh context: tokens per second after the first generated
+   * token, over `tokens` tokens, and the prompt's prefill (up to the first generated token) in tokens per second.
+   */
+  decode(prompt: number[], tokens: number): Promise<{ tokensPerSecond: number; prefillTokensPerSecond: number }>;
   /** Frees llama.cpp's model and removes the GGUF file this opened. */
   close(): Promise<void>;
 }
@@ -84,13 +87,18 @@ export async function openLlamaCpp(model: CausalLM, dtype: BenchDType, threads: 
       async decode(prompt, tokens) {
         const context = await loaded.createContext({ contextSize: prompt.length + tokens + 8, batchSize: prompt.length, threads });
         try {
+          const begin = performance.now();
           let start = 0;
           let produced = 0;
-          for await (const _token of context.getSequence().evaluate(prompt, { temperature: 0 })) {
+          // yieldEogToken: an end-of-generation token (greedy decoding of random weights finds one) is
+          // decoded on past, as giftjs's benchmark does; without it llama.cpp stopped there and the
+          // few tokens made were timed as all of them (482 tokens/s where it decodes 27).
+          for await (const _token of context.getSequence().evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
             if (produced === 0) start = performance.now();
             if (++produced > tokens) break;
           }
-          return tokens / ((performance.now() - start) / 1000);
+          if (produced <= tokens) throw new GiftjsError(`llama.cpp stopped after ${produced} of the ${tokens + 1} tokens asked`);
+          return { tokensPerSecond: tokens / ((performance.now() - start) / 1000), prefillTokensPerSecond: prompt.length / ((start - begin) / 1000) };
         } finally {
           await context.dispose();
         }
@@ -109,11 +117,11 @@ export async function openLlamaCpp(model: CausalLM, dtype: BenchDType, threads: 
   }
 }
 
-/** One llama.cpp decoding of `model` (see openLlamaCpp): tokens per second and the block type. */
-export async function llamaCppGeneration(model: CausalLM, dtype: BenchDType, prompt: number[], tokens: number, threads: number): Promise<{ tokensPerSecond: number; type: GgufOutType }> {
+/** One llama.cpp decoding of `model` (see openLlamaCpp): decoding and prefill tokens per second, and the block type. */
+export async function llamaCppGeneration(model: CausalLM, dtype: BenchDType, prompt: number[], tokens: number, threads: number): Promise<{ tokensPerSecond: number; prefillTokensPerSecond: number; type: GgufOutType }> {
   const peer = await openLlamaCpp(model, dtype, threads);
   try {
-    return { tokensPerSecond: await peer.decode(prompt, tokens), type: peer.type };
+    return { ...(await peer.decode(prompt, tokens)), type: peer.type };
   } finally {
     await peer.close();
   }

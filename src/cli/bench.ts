@@ -430,7 +430,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       try {
         if (peer) {
           llamaCppType = peer.type.toUpperCase();
-          cases.push({ name: 'llama.cpp', run: async () => ({ tokensPerSecond: await peer.decode(r.prompt, tokens) }) });
+          cases.push({ name: 'llama.cpp', run: () => peer.decode(r.prompt, tokens) });
         }
         alternated = await alternateDecoding(cases, ROUNDS);
       } finally {
@@ -461,8 +461,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
       const ratios = (rate: AlternatedRate) => `${(rate.tokensPerSecond / llamaCpp.tokensPerSecond).toFixed(2)}x (rounds ${rate.perRound.map((t, i) => (t / llamaCpp.perRound[i]!).toFixed(2)).join(', ')})`;
       console.log(`llama.cpp (${llamaCppType} GGUF of this model), alternating with giftjs ${ROUNDS} times: ${llamaCpp.tokensPerSecond.toFixed(2)} tokens/s   giftjs / llama.cpp = ${ratios(exact)}` +
         (int8 ? `; with int8 activations (as llama.cpp computes) ${ratios(int8)}` : ''));
+      const prefill = (rate: AlternatedRate) => `${rate.prefillTokensPerSecond.toFixed(1)} tokens/s (${(rate.prefillTokensPerSecond / llamaCpp.prefillTokensPerSecond).toFixed(2)}x)`;
+      console.log(`  prefill of the ${r.prompt.length}-token prompt in those rounds: llama.cpp ${llamaCpp.prefillTokensPerSecond.toFixed(1)} tokens/s, giftjs ${prefill(exact)}` +
+        (int8 ? `, with int8 activations ${prefill(int8)}` : ''));
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp?.tokensPerSecond ?? null, ...(exact ? { alternating_float_tokens_per_s: exact.tokensPerSecond } : {}), ...(int8 ? { int8_activations_tokens_per_s: int8.tokensPerSecond } : {}), decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp?.tokensPerSecond ?? null, llama_cpp_prefill_tokens_per_s: llamaCpp?.prefillTokensPerSecond ?? null, ...(exact ? { alternating_float_tokens_per_s: exact.tokensPerSecond } : {}), ...(int8 ? { int8_activations_tokens_per_s: int8.tokensPerSecond } : {}), decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
     return 0;
   }
 

@@ -19,6 +19,7 @@ test('llama.cpp decodes the benchmark model as Q4_0 and Q8_0, leaving no file be
     const r = await llamaCppGeneration(model, dtype, [1, 5, 9, 200, 3000], 3, 2);
     assert.equal(r.type, dtype === 'int4' ? 'q4_0' : 'q8_0');
     assert.ok(Number.isFinite(r.tokensPerSecond) && r.tokensPerSecond > 0, `${dtype}: ${r.tokensPerSecond} tokens/s`);
+    assert.ok(Number.isFinite(r.prefillTokensPerSecond) && r.prefillTokensPerSecond > 0, `${dtype}: prefill ${r.prefillTokensPerSecond} tokens/s`);
   }
   assert.deepEqual(leftovers(), before);
 });

@@ -203,15 +203,27 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
   }
   if (w.bits == 4 && w.group == 32 && w.cols % 32 == 0) {
     // Q4_0 blocks whole: one 16-byte load gives both halves of a block (low nibbles: values 0-15).
-    const __m512i low4 = _mm512_set1_epi32(0x0f), eight = _mm512_set1_epi32(8);
-    for (std::size_t b = 0; b < w.cols / 32; ++b) {
-      const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + b * 16)));
-      const __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(bytes, low4), eight));
-      const __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), eight));
-      const __m512 s = _mm512_fmadd_ps(_mm512_loadu_ps(a + b * 32 + 16), hi, _mm512_mul_ps(_mm512_loadu_ps(a + b * 32), lo));
-      total = _mm512_fmadd_ps(s, _mm512_set1_ps(_cvtsh_ss(scales[b])), total);
+    // A nibble becomes its float value code - 8 by one lookup (vpermps reads the low 4 bits of each
+    // index lane), and sixteen blocks' d's are widened at once and picked per block.
+    const __m512 values = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    const std::size_t blocks = w.cols / 32;
+    __m512 t1 = _mm512_setzero_ps();
+    for (std::size_t b0 = 0; b0 < blocks; b0 += 16) {
+      const std::size_t n = std::min<std::size_t>(16, blocks - b0);
+      const __m512 d16 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes(n), scales + b0));
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t b = b0 + i;
+        _mm_prefetch(reinterpret_cast<const char*>(row + b * 16 + 1024), _MM_HINT_T0);
+        const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + b * 16)));
+        const __m512 lo = _mm512_permutexvar_ps(bytes, values);
+        const __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), values);
+        const __m512 s = _mm512_fmadd_ps(_mm512_loadu_ps(a + b * 32 + 16), hi, _mm512_mul_ps(_mm512_loadu_ps(a + b * 32), lo));
+        const __m512 d = _mm512_permutexvar_ps(_mm512_set1_epi32(static_cast<int>(i)), d16);
+        if (i & 1) t1 = _mm512_fmadd_ps(s, d, t1);
+        else total = _mm512_fmadd_ps(s, d, total);
+      }
     }
-    return _mm512_reduce_add_ps(total);
+    return _mm512_reduce_add_ps(_mm512_add_ps(total, t1));
   }
   for (std::size_t g0 = 0; g0 < w.cols; g0 += w.group) {
     const std::size_t g1 = std::min(w.cols, g0 + w.group);

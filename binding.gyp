@@ -11,6 +11,7 @@
         "native/gemm/gemm.cpp",
         "native/gemm/pack.cpp",
         "native/gemm/quantized.cpp",
+        "native/gemm/int8_gemm.cpp",
         "native/kernels/norms.cpp",
         "native/kernels/softmax.cpp",
         "native/kernels/cross_entropy.cpp",

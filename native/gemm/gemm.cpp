@@ -6,6 +6,7 @@
 // Packing makes the micro-kernel's loads contiguous and aligned whatever the transposes and
 // leading dimensions are, and zero-pads edge slivers so the kernel never branches.
 #include "gemm.h"
+#include "int8_gemm.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -335,6 +336,19 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   // rounds its operands the same way, a few rows or many.)
   if (p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB && !ki.pairPacked) {
     gemvTransB(p, ki);
+    return;
+  }
+  // A prompt's prefill with int8 activations: llama.cpp's arithmetic for every row, not only decoding's.
+  if (gInt8Activations && p.M > 0 && p.N > 0 && !p.transA && p.transB && !ki.pairPacked && p.Bq && int8ActivationsFit(*p.Bq) &&
+      p.bqCol0 == 0 && p.K == p.Bq->cols) {
+    const bool vector = std::strcmp(ki.name, "portable") != 0;
+    for (std::size_t i : gemmInt8Activations(p, vector)) {
+      for (std::size_t j = 0; j < p.N; ++j) {
+        float& out = p.C[i * p.ldc + j];
+        const float v = p.alpha * dotRow(p.A + i * p.lda, p, j, vector);
+        out = p.beta == 0.0f ? v : v + p.beta * out;
+      }
+    }
     return;
   }
   ThreadPool& pool = ThreadPool::instance();

@@ -44,9 +44,9 @@ void gemmBatched(const GemmProblem& p, std::size_t batch, std::size_t strideA,
 // accumulated in float32. Has no effect where the CPU lacks AVX-512 BF16.
 void setBf16Compute(bool on);
 bool bf16ComputeAvailable();
-// Few-rows products (decoding: M <= 4) over quantized weights whose format has it (int8ActivationsFit)
-// with the activations rounded to Q8_0 and integer dot products, as llama.cpp computes them (off by
-// default; quantized.h says what it computes). Products of more rows, and under bf16 compute, stay exact.
+// Products x W^T over quantized weights whose format has it (int8ActivationsFit), decoding's few rows
+// and a prefill's many, with the activations rounded to Q8_0 and integer dot products, as llama.cpp
+// computes them (off by default; quantized.h says what it computes). Under bf16 compute they stay bf16 products.
 void setInt8Activations(bool on);
 // The bf16 dot-product kernel when bf16 compute is on and the CPU has it, else null: kernels that
 // call gemmSerial themselves (attention) use it the same way.

@@ -239,10 +239,10 @@ export interface Backend<F extends DeviceBuffer = DeviceBuffer> {
    */
   setBf16Compute?(on: boolean): boolean;
   /**
-   * Decoding's products over quantized weights (at most 4 rows; int4 in Q4_0 blocks, int8 per row or
-   * in Q8_0 blocks; rows of whole blocks of 32) with the activations rounded to Q8_0 blocks and integer dot products, as
-   * llama.cpp computes them, from now until turned off: faster, and an approximation of the float
-   * product (native/gemm/quantized.h). Products of more rows, and under bf16 compute, stay exact.
+   * Products over quantized weights (int4 in Q4_0 blocks, int8 per row or in Q8_0 blocks; rows of
+   * whole blocks of 32; W read as x W^T, as inference reads it) with the activations rounded to Q8_0
+   * blocks and integer dot products, as llama.cpp computes them, from now until turned off: faster,
+   * and an approximation of the float product (native/gemm/quantized.h). Under bf16 compute they stay bf16 products.
    * Returns whether it is on; absent where a backend has no quantized weights (WebGPU).
    */
   setInt8Activations?(on: boolean): boolean;

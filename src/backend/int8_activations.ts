@@ -1,6 +1,6 @@
-// The ref backend's int8 activations (Backend.setInt8Activations): whether its few-rows products over
-// quantized weights round the activations to Q8_0 and take integer dot products, as llama.cpp's CPU
-// decoding does and the native kernels do under the same switch (native/gemm/quantized.h). Off by
+// The ref backend's int8 activations (Backend.setInt8Activations): whether its products over
+// quantized weights (a prompt's prefill and decoding) round the activations to Q8_0 and take integer
+// dot products, as llama.cpp's CPU inference does and the native kernels do under the same switch (native/gemm/quantized.h). Off by
 // default. The native backend keeps its own switch, in C++.
 import { QuantizedMatrix, quantizeReference } from '../formats/quantized.js';
 import { float16ToFloat32 } from '../formats/dtype.js';
@@ -15,9 +15,9 @@ export function setInt8ActivationsFlag(on: boolean): void {
   enabled = on;
 }
 
-/** Products the switch changes: at most 4 rows (decoding), rows of whole blocks of 32; int4 in blocks of 32, int8 in groups of 32 (Q8_0) or per row. */
-export function int8ActivationsFit(w: QuantizedMatrix, rows: number): boolean {
-  if (rows > 4 || w.cols % 32 !== 0) return false;
+/** Products the switch changes: rows of whole blocks of 32; int4 in blocks of 32, int8 in groups of 32 (Q8_0) or per row. */
+export function int8ActivationsFit(w: QuantizedMatrix): boolean {
+  if (w.cols % 32 !== 0) return false;
   return (w.format === 'int4' && w.group === 32) || (w.format === 'int8' && (w.group === 32 || w.group === w.cols));
 }
 

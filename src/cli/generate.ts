@@ -16,9 +16,10 @@ Defaults: --max-new-tokens 128, --temperature 0, --top-k 0 (off), --top-p 1 (off
 The memory the model, its KV cache and a step need is estimated before loading; past what the
 system has available (or --memory-limit, such as 12G) the command is refused, saying so.
 --quantize int8|int4 holds every matrix quantized (int8 per output channel, int4 in Q4_0 blocks of 32).
---int8-activations decodes as llama.cpp does over quantized weights (--quantize, or a Q8_0/Q4_0 GGUF):
-each new token's activations rounded to 8 bits per block of 32 and integer dot products. Faster, and
-an approximation: the logits move slightly, so greedy text may differ after some tokens.
+--int8-activations computes as llama.cpp does over quantized weights (--quantize, or a Q8_0/Q4_0 GGUF):
+the prompt's and each new token's activations rounded to 8 bits per block of 32, and integer dot
+products. Faster (the prompt's prefill most), and an approximation: the logits move slightly, so greedy
+text may differ after some tokens.
 Prints the text generated after the prompt. --temperature 0 (the default) is greedy; an empty
 prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
 tokenizer's chat template.

@@ -68,8 +68,8 @@ export function quantizeOption(flag: unknown): QuantFormat | undefined {
 
 
 /**
- * --int8-activations: decoding's products over the model's quantized weights with the activations
- * rounded to Q8_0 (Backend.setInt8Activations), on until turned off; refused by name where no
+ * --int8-activations: inference's products over the model's quantized weights (prefill and
+ * decoding) with the activations rounded to Q8_0 (Backend.setInt8Activations), on until turned off; refused by name where no
  * weight is quantized, since it would then change nothing.
  */
 export function enableInt8Activations(model: CausalLM, modelDir: string): void {

@@ -18,7 +18,7 @@ events (stream: true). One request generates at a time; the others wait their tu
 Defaults: --host 127.0.0.1 (this machine only), --port 8080, --max-tokens 512 (a request's default
 max_tokens), --max-tokens-limit 4096 (the most a request may ask), --temperature 0 (greedy when a
 request gives none), --max-body 1048576. n > 1, logprobs, tools and stop sequences are refused with
-a 400 naming them. Runs until interrupted (Ctrl-C). --int8-activations decodes over quantized
+a 400 naming them. Runs until interrupted (Ctrl-C). --int8-activations computes over quantized
 weights as llama.cpp does (gift generate --help says what it changes).
 `;
 

@@ -1,10 +1,11 @@
-// Decoding's products with int8 activations (setInt8Activations, gift generate --int8-activations):
-// the activation row rounded to Q8_0 blocks, integer dot products with the weight's codes, as
-// llama.cpp's CPU decoding computes them. Checked on the native and ref backends against float64
-// math on the two dequantized operands (x's Q8_0 values times W's values: the same sum, taken
-// value by value rather than block by block), for Q4_0, per-channel int8 and Q8_0 weights, an odd
-// number of blocks (the kernel's single last block), 1 and 4 rows; and what it must leave alone:
-// more than 4 rows, a NaN row, int8 groups of 64, float16 weights.
+// Products with int8 activations (setInt8Activations, gift generate --int8-activations): each
+// activation row rounded to Q8_0 blocks, integer dot products with the weight's codes, as llama.cpp's
+// CPU inference computes them. Checked on the native and ref backends against float64 math on the
+// two dequantized operands (x's Q8_0 values times W's values: the same sum, taken value by value
+// rather than block by block), for Q4_0, per-channel int8 and Q8_0 weights, an odd number of blocks
+// (the kernel's single last block), decoding's 1 and 4 rows and a prefill's 5, 13 and 37 (the
+// many-rows kernel's tiles of 8, 4 and 1 rows, and W rows not a multiple of its strips of 16); and what
+// it must leave alone: a NaN row (the float product, in that row only), int8 groups of 64, float16 weights.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { nativeAddon, refBackend, type Backend } from '../../src/backend/index.js';
@@ -56,7 +57,7 @@ for (const [name, gemm, setInt8, skip] of backends) {
         for (const [format, make] of weights) {
           for (const [rows, cols] of [[37, 64], [5, 96], [7, 608], [300, 2048]] as const) { // 96: three blocks, the last alone; 608: 16 + 2 + 1
             const q = make(rand(rows * cols, rows + cols, 0.05), rows, cols);
-            for (const M of [1, 4]) {
+            for (const M of [1, 4, 5, 13, 37]) {
               const A = rand(M * cols, M + cols);
               assertClose(gemm(A, q, M), expected(A, q, M), `${kernel} ${format} W[${rows},${cols}] M=${M}`, 1e-5, 1e-5);
             }
@@ -87,14 +88,19 @@ for (const [name, gemm, setInt8, skip] of backends) {
       approx.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - exact[j]!) / scale)));
       assert.ok(worst > 0 && worst < 0.01, `relative change ${worst}`);
       assert.notDeepEqual(approx, floatProduct, 'the switch changed nothing');
-      // Five rows is not decoding: the float product, bit for bit.
-      assert.deepEqual(gemm(A5, q, 5), float5);
-      // A NaN in a row comes out as NaN in that row only.
-      const nanRow = Float32Array.from(A5.subarray(0, 2 * cols));
-      nanRow[cols + 7] = NaN;
-      const out = gemm(nanRow, q, 2);
-      assert.ok(out.subarray(rows).every(Number.isNaN), 'the NaN row');
-      assert.ok(out.subarray(0, rows).every(Number.isFinite), 'the other row');
+      // A NaN in a row comes out as NaN in that row only, decoding's rows or a prefill's; the other
+      // rows take int8 activations still.
+      for (const M of [2, 5]) {
+        const nanRows = Float32Array.from(A5.subarray(0, M * cols));
+        nanRows[cols + 7] = NaN;
+        const out = gemm(nanRows, q, M);
+        assert.ok(out.subarray(rows, 2 * rows).every(Number.isNaN), `the NaN row of ${M}`);
+        for (const r of [0, ...(M > 2 ? [2, 3, 4] : [])]) {
+          // (the same sums, in another order where the many-rows kernel takes them)
+          assertClose(out.subarray(r * rows, (r + 1) * rows), gemm(A5.subarray(r * cols, (r + 1) * cols), q, 1), `row ${r} of ${M}, as alone`, 1e-5, 1e-5);
+        }
+      }
+      assert.notDeepEqual(gemm(A5, q, 5), float5, 'five rows (a prefill) take int8 activations too');
       // int8 in groups of 64 is neither Q8_0 nor per row: the float product.
       const by64 = quantizeReference(rand(rows * cols, 4, 0.05), rows, cols, 'int8', 'W', 64);
       setInt8(false);

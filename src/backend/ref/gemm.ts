@@ -7,8 +7,8 @@ import { bf16ComputeEnabled, roundedForBf16Product } from '../bf16_compute.js';
 import { int8ActivationsEnabled, int8ActivationsFit, int8ActivationsRow } from '../int8_activations.js';
 
 export function refGemm(a: GemmArgs<Float32Array>): void {
-  // Decoding's products with int8 activations (setInt8Activations), where the native kernels take them.
-  if (int8ActivationsEnabled() && !bf16ComputeEnabled() && a.B instanceof QuantizedMatrix && a.transB && !a.transA && int8ActivationsFit(a.B, a.M)) {
+  // Products with int8 activations (setInt8Activations), where the native kernels take them.
+  if (int8ActivationsEnabled() && !bf16ComputeEnabled() && a.B instanceof QuantizedMatrix && a.transB && !a.transA && int8ActivationsFit(a.B)) {
     const { M, N, K, alpha, beta, C, lda, ldc } = a;
     const rowOut = new Float32Array(N);
     for (let i = 0; i < M; i++) {

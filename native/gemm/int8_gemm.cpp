@@ -1,0 +1,208 @@
+// Products of many activation rows (a prompt's prefill) over quantized weights with int8
+// activations, as llama.cpp computes them (gemm.h, setInt8Activations): C = alpha * X W^T + beta * C
+// with each row of X rounded to Q8_0 blocks and, per block, an integer dot product with W's codes
+// scaled by both d's -- quantized.h's dotInt8Activations, for M rows at once.
+//
+// The AVX-512 VNNI path packs 16 rows of W at a time ("a strip") so that one 32-bit lane holds one
+// W row: for each block and each quad q of its 32 values, 16 lanes x 4 bytes = W rows j0 .. j0 + 15,
+// values 4q .. 4q + 3, as unsigned bytes (Q4_0 codes as stored, 0-15; int8 codes + 128). One
+// vpdpbusd then adds four products of 16 rows with the same four codes of an X row, broadcast. The
+// offset the unsigned codes carry (8, or 128) comes off as -offset x the block's sum of X codes, the
+// integer sum's starting value. Each block's sum is then scaled by dX(i, b) * dW(j, b) into float32.
+#include "int8_gemm.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "../runtime/cpu_features.h"
+#include "../runtime/thread_pool.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace giftjs {
+
+namespace {
+
+// X's rows in Q8_0: codes, widened d's, and -offset x each block's code sum (the integer sums' start).
+struct RoundedRows {
+  std::size_t blocks = 0;
+  std::vector<int8_t> codes;   // M x K
+  std::vector<float> d;        // M x blocks
+  std::vector<int32_t> start;  // M x blocks
+  std::vector<std::size_t> rows;  // the rows that could be rounded (finite, d within half precision)
+};
+
+RoundedRows roundRows(const GemmProblem& p, int offset) {
+  RoundedRows x;
+  x.blocks = p.K / 32;
+  x.codes.resize(p.M * p.K);
+  x.d.resize(p.M * x.blocks);
+  x.start.resize(p.M * x.blocks);
+  std::vector<uint16_t> halves(x.blocks);
+  for (std::size_t i = 0; i < p.M; ++i) {
+    int8_t* codes = x.codes.data() + i * p.K;
+    if (!quantizeRows(p.A + i * p.lda, nullptr, 0, 1, 8, 1, p.K, 32, reinterpret_cast<uint8_t*>(codes), halves.data())) continue;
+    for (std::size_t b = 0; b < x.blocks; ++b) {
+      x.d[i * x.blocks + b] = widenF16(halves[b]);
+      int sum = 0;
+      for (std::size_t t = 0; t < 32; ++t) sum += codes[b * 32 + t];
+      x.start[i * x.blocks + b] = -offset * sum;
+    }
+    x.rows.push_back(i);
+  }
+  return x;
+}
+
+inline void store(const GemmProblem& p, std::size_t i, std::size_t j, float dot) {
+  float& out = p.C[i * p.ldc + j];
+  const float v = p.alpha * dot;
+  out = p.beta == 0.0f ? v : v + p.beta * out;
+}
+
+#if defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")
+
+constexpr std::size_t kStrip = 16;  // W rows per strip: one per 32-bit lane
+
+// W rows j0 .. j0 + n (n <= 16) packed as above: codes (blocks x 8 quads x 64 bytes) and dW (blocks x 16
+// floats). Rows past n are zero codes with d 0, so their lanes add nothing that is kept.
+void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t* codes, float* d) {
+  const std::size_t blocks = w.cols / 32, rowBytes = w.rowBytes();
+  const __mmask16 live = static_cast<__mmask16>((1u << n) - 1);
+  const __m512i rowStarts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                               _mm512_set1_epi32(static_cast<int>(rowBytes)));
+  const uint8_t* base = w.codes + j0 * rowBytes;
+  const __m512i lowNibbles = _mm512_set1_epi8(0x0f);
+  const __m512i flipSign = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (std::size_t b = 0; b < blocks; ++b) {
+    uint8_t* out = codes + b * 8 * 64;
+    if (w.bits == 4) {
+      // Dword q of a block's 16 bytes holds values 4q .. 4q + 3 (low nibbles) and 16 + 4q .. (high).
+      for (int q = 0; q < 4; ++q) {
+        const __m512i idx = _mm512_add_epi32(rowStarts, _mm512_set1_epi32(static_cast<int>(b * 16 + 4 * q)));
+        const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, base, 1);
+        _mm512_storeu_si512(out + q * 64, _mm512_and_si512(v, lowNibbles));
+        _mm512_storeu_si512(out + (q + 4) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), lowNibbles));
+      }
+    } else {
+      for (int q = 0; q < 8; ++q) {
+        const __m512i idx = _mm512_add_epi32(rowStarts, _mm512_set1_epi32(static_cast<int>(b * 32 + 4 * q)));
+        const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, base, 1);
+        // Signed codes + 128 as unsigned bytes; rows past n stay 0 (their d is 0).
+        _mm512_storeu_si512(out + q * 64, _mm512_mask_xor_epi32(v, live, v, flipSign));
+      }
+    }
+    for (std::size_t j = 0; j < kStrip; ++j) {
+      d[b * kStrip + j] = j < n ? widenF16(w.scales[(j0 + j) * w.groupsPerRow() + b * 32 / w.group]) : 0.0f;
+    }
+  }
+}
+
+// MR rounded X rows (rows[0 .. MR)) against one packed strip: out[r][0 .. 16) = sum over blocks of
+// dX * dW * (integer sum).
+template <int MR>
+void stripTile(const RoundedRows& x, const std::size_t* rows, std::size_t K, const uint8_t* codes, const float* d, __m512 out[MR]) {
+  const int8_t* xr[MR];
+  const float* dx[MR];
+  const int32_t* start[MR];
+  for (int r = 0; r < MR; ++r) {
+    xr[r] = x.codes.data() + rows[r] * K;
+    dx[r] = x.d.data() + rows[r] * x.blocks;
+    start[r] = x.start.data() + rows[r] * x.blocks;
+    out[r] = _mm512_setzero_ps();
+  }
+  for (std::size_t b = 0; b < x.blocks; ++b) {
+    __m512i sum[MR];
+    for (int r = 0; r < MR; ++r) sum[r] = _mm512_set1_epi32(start[r][b]);
+    for (int q = 0; q < 8; ++q) {
+      const __m512i wq = _mm512_loadu_si512(codes + (b * 8 + q) * 64);
+      for (int r = 0; r < MR; ++r) {
+        int32_t quad;
+        std::memcpy(&quad, xr[r] + b * 32 + 4 * q, 4);
+        sum[r] = _mm512_dpbusd_epi32(sum[r], wq, _mm512_set1_epi32(quad));
+      }
+    }
+    const __m512 dw = _mm512_loadu_ps(d + b * kStrip);
+    for (int r = 0; r < MR; ++r) {
+      out[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]), _mm512_mul_ps(dw, _mm512_set1_ps(dx[r][b])), out[r]);
+    }
+  }
+}
+
+template <int MR>
+void storeTile(const GemmProblem& p, const std::size_t* rows, std::size_t j0, std::size_t n, const __m512 out[MR]) {
+  alignas(64) float values[kStrip];
+  for (int r = 0; r < MR; ++r) {
+    _mm512_store_ps(values, out[r]);
+    for (std::size_t j = 0; j < n; ++j) store(p, rows[r], j0 + j, values[j]);
+  }
+}
+
+void int8GemmVnni(const GemmProblem& p, const RoundedRows& x) {
+  const std::size_t strips = (p.N + kStrip - 1) / kStrip;
+  ThreadPool& pool = ThreadPool::instance();
+  const std::size_t chunks = std::min<std::size_t>(strips, static_cast<std::size_t>(pool.threads()));
+  const std::size_t live = x.rows.size();
+  pool.parallelFor(chunks, [&](std::size_t c) {
+    std::vector<uint8_t> codes(x.blocks * 8 * 64);
+    std::vector<float> d(x.blocks * kStrip);
+    for (std::size_t s = strips * c / chunks; s < strips * (c + 1) / chunks; ++s) {
+      const std::size_t j0 = s * kStrip, n = std::min(kStrip, p.N - j0);
+      packStrip(*p.Bq, p.bqRow0 + j0, n, codes.data(), d.data());
+      std::size_t r = 0;
+      __m512 out[8];
+      for (; r + 8 <= live; r += 8) {
+        stripTile<8>(x, x.rows.data() + r, p.K, codes.data(), d.data(), out);
+        storeTile<8>(p, x.rows.data() + r, j0, n, out);
+      }
+      for (; r + 4 <= live; r += 4) {
+        stripTile<4>(x, x.rows.data() + r, p.K, codes.data(), d.data(), out);
+        storeTile<4>(p, x.rows.data() + r, j0, n, out);
+      }
+      for (; r < live; ++r) {
+        stripTile<1>(x, x.rows.data() + r, p.K, codes.data(), d.data(), out);
+        storeTile<1>(p, x.rows.data() + r, j0, n, out);
+      }
+    }
+  });
+}
+#pragma GCC pop_options
+
+bool hasVnni() {
+  static const bool vnni = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  }();
+  return vnni && cpuHasAvx512();
+}
+#endif
+
+}  // namespace
+
+std::vector<std::size_t> gemmInt8Activations(const GemmProblem& p, bool vector) {
+  const QuantizedMatrix& w = *p.Bq;
+  const RoundedRows x = roundRows(p, w.bits == 4 ? 8 : 128);
+  std::vector<std::size_t> floatRows;
+  for (std::size_t i = 0, k = 0; i < p.M; ++i) {
+    if (k < x.rows.size() && x.rows[k] == i) ++k;
+    else floatRows.push_back(i);
+  }
+#if defined(__x86_64__)
+  if (vector && hasVnni()) {
+    int8GemmVnni(p, x);
+    return floatRows;
+  }
+#endif
+  // Elsewhere (and under the portable kernel): quantized.h's dot product, row by row.
+  ThreadPool::instance().parallelFor(x.rows.size(), [&](std::size_t k) {
+    const std::size_t i = x.rows[k];
+    Int8Activations row;
+    roundToInt8(p.A + i * p.lda, p.K, row);
+    for (std::size_t j = 0; j < p.N; ++j) store(p, i, j, dotInt8Activations(row, w, p.bqRow0 + j, vector));
+  });
+  return floatRows;
+}
+
+}  // namespace giftjs

@@ -37,6 +37,7 @@ export const BENCH_HELP = `gift bench <what> [options]
              --bf16-compute    with --dtype bf16|int8|int4: multiply with the CPU's bf16 dot products (AVX-512 BF16)
              --vs-f32          with --dtype bf16 --bf16-compute: time the float32 step in the same process, the two
                                alternating step by step, and print bf16 / f32
+             --rounds R     with --torch on llama-3.2-1b|llama-3-8b: the peer and giftjs alternate R times, each round's ratio printed
              --torch        also run a PyTorch step peer: on smollm2-135m bench_torch_gift.py (GIFTJS_TORCH_PEER), both
                             formulations; on the other shapes bench/torch_folder_step.py --config (GIFT or LoRA; PyTorch 2 +
                             transformers 5: GIFTJS_PYTHON, else the peer venv GIFTJS_PEER_VENV), the same config
@@ -182,7 +183,7 @@ function stepMethod(flag: string | undefined): 'gift' | 'lora' {
 /** Flags (without a default) that one benchmark reads. */
 const FLAGS_OF_ONE_BENCHMARK = [
   ['seq', 'step'], ['rank', 'step'], ['batch', 'step'], ['method', 'step'], ['layers', 'step'], ['checkpointing', 'step'],
-  ['bf16-compute', 'step'], ['vs-f32', 'step'], ['profile', 'step'],
+  ['bf16-compute', 'step'], ['vs-f32', 'step'], ['profile', 'step'], ['rounds', 'step'],
   ['prompt', 'generate'], ['int8-activations', 'generate'], ['llama-cpp', 'generate'],
 ] as const;
 
@@ -194,6 +195,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       size: { type: 'string', default: '1024' },
       tokens: { type: 'string', default: '1024' },
       steps: { type: 'string' },
+      rounds: { type: 'string' },
       threads: { type: 'string' },
       budget: { type: 'string', default: '1' },
       json: { type: 'boolean', default: false },
@@ -358,9 +360,26 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const seq = opt('seq', 256);
     const layers = values.layers ? int('layers', values.layers) : undefined;
     const rank = opt('rank', 64);
-    // The PyTorch peer of a shape runs first, in its own process, so the two models never share the memory.
-    const shapePeer = values.torch && values.shape !== 'smollm2-135m' ? torchShapeStep(values.shape!, layers, batch, seq, rank, method, dtype, values.checkpointing === true, threads) : null;
-    const r = benchTrainingStep(values.shape!, batch, seq, rank, method, opt('steps', 3), layers, dtype, values.checkpointing === true, values['bf16-compute'] === true, values.profile === true);
+    // The PyTorch peer of a shape runs first, in its own process, so the two models never share the
+    // memory; with --rounds R the peer and giftjs alternate R times (this machine's speed drifts
+    // 10-20% between minutes), and the ratio of each round is printed.
+    const usesShapePeer = values.torch === true && values.shape !== 'smollm2-135m';
+    const rounds = values.rounds === undefined ? 1 : int('rounds', values.rounds);
+    if (rounds > 1 && !usesShapePeer) throw new GiftjsError(`--rounds alternates giftjs with the PyTorch peer of a shape: give it with --torch and --shape llama-3.2-1b|llama-3-8b`);
+    const stepOnce = () => benchTrainingStep(values.shape!, batch, seq, rank, method, opt('steps', 3), layers, dtype, values.checkpointing === true, values['bf16-compute'] === true, values.profile === true);
+    const peerOnce = () => torchShapeStep(values.shape!, layers, batch, seq, rank, method, dtype, values.checkpointing === true, threads);
+    const roundRatios: string[] = [];
+    let shapePeer: ReturnType<typeof peerOnce> | null = null;
+    let r!: ReturnType<typeof stepOnce>;
+    for (let round = 1; round <= rounds; round++) {
+      shapePeer = usesShapePeer ? peerOnce() : null;
+      r = stepOnce();
+      if (typeof shapePeer === 'string') break;
+      if (shapePeer && rounds > 1) {
+        roundRatios.push((r.tokensPerSecond / shapePeer.tokens_per_s).toFixed(2));
+        console.log(`round ${round}: giftjs ${r.tokensPerSecond.toFixed(1)} tokens/s, PyTorch ${shapePeer.tokens_per_s.toFixed(1)}`);
+      }
+    }
     console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB; loss ${r.loss.toFixed(4)}`);
     if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
@@ -383,7 +402,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
       if (typeof shapePeer === 'string') console.log(`PyTorch peer unavailable: ${shapePeer}`);
       else {
         peers.torch = shapePeer.tokens_per_s;
-        console.log(`PyTorch ${shapePeer.torch} + transformers ${shapePeer.transformers} (${dtype} weights, ${method === 'lora' ? 'LoRA as float32 forward hooks' : 'GIFT as float32 pre-hooks'}, AdamW${values.checkpointing ? ', checkpointing' : ''}): ${shapePeer.tokens_per_s.toFixed(1)} tokens/s, peak RSS ${shapePeer.maxrss_mb.toFixed(0)} MB, built in ${shapePeer.load_s.toFixed(1)} s   giftjs / PyTorch = ${(r.tokensPerSecond / shapePeer.tokens_per_s).toFixed(2)}x`);
+        console.log(`PyTorch ${shapePeer.torch} + transformers ${shapePeer.transformers} (${dtype} weights, ${method === 'lora' ? 'LoRA as float32 forward hooks' : 'GIFT as float32 pre-hooks'}, AdamW${values.checkpointing ? ', checkpointing' : ''}): ${shapePeer.tokens_per_s.toFixed(1)} tokens/s, peak RSS ${shapePeer.maxrss_mb.toFixed(0)} MB, built in ${shapePeer.load_s.toFixed(1)} s   giftjs / PyTorch = ${(r.tokensPerSecond / shapePeer.tokens_per_s).toFixed(2)}x` +
+          (roundRatios.length > 1 ? ` (the last round; each round: ${roundRatios.join(', ')})` : ''));
       }
     } else if (values.torch) {
       if (method !== 'gift') {

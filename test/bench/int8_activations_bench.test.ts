@@ -33,6 +33,8 @@ test('a flag of one benchmark given to another is refused by name, not ignored; 
     [['generate', '--bf16-compute', '--dtype', 'bf16'], /--bf16-compute is an option of gift bench step, not of bench generate/],
     [['generate', '--method', 'lora'], /--method is an option of gift bench step, not of bench generate/],
     [['step', '--method', 'dora'], /--method must be gift or lora, got 'dora'/],
+    [['generate', '--rounds', '2'], /--rounds is an option of gift bench step, not of bench generate/],
+    [['step', '--rounds', '2'], /--rounds alternates giftjs with the PyTorch peer of a shape: give it with --torch and --shape llama-3.2-1b\|llama-3-8b/],
   ];
   for (const [args, message] of cases) {
     const r = gift(...args);

@@ -251,7 +251,9 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
   const auto dot = [&](std::size_t i, std::size_t j) {
     return rounded[i] ? dotInt8Activations(int8[i], *p.Bq, p.bqRow0 + j, vector) : dotRow(p.A + i * p.lda, p, j, vector);
   };
-  const std::size_t chunks = p.N * p.K < 65536 ? 1 : static_cast<std::size_t>(pool.threads());
+  // Eight row ranges per thread, handed out as threads come free: on a shared virtual machine one
+  // thread now and then stalls, and with one range each the other waited for it.
+  const std::size_t chunks = p.N * p.K < 65536 ? 1 : std::min<std::size_t>(p.N, 8 * static_cast<std::size_t>(pool.threads()));
   const auto store = [&](std::size_t i, std::size_t j, float dot) {
     const float v = p.alpha * dot;
     float& out = p.C[i * p.ldc + j];

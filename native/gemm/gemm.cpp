@@ -254,11 +254,6 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
   // Eight row ranges per thread, handed out as threads come free: on a shared virtual machine one
   // thread now and then stalls, and with one range each the other waited for it.
   const std::size_t chunks = p.N * p.K < 65536 ? 1 : std::min<std::size_t>(p.N, 8 * static_cast<std::size_t>(pool.threads()));
-  const auto store = [&](std::size_t i, std::size_t j, float dot) {
-    const float v = p.alpha * dot;
-    float& out = p.C[i * p.ldc + j];
-    out = p.beta == 0.0f ? v : v + p.beta * out;
-  };
 #if defined(__x86_64__)
   const bool fourRows = vector && cpuHasAvx512() && !p.Bq && !p.Bbf16;  // float32 weights: four rows at a time
 #else
@@ -274,13 +269,13 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
         for (std::size_t i = 0; i < p.M; ++i) {
           float dots[4];
           dot512x4(p.A + i * p.lda, rows, p.K, dots);
-          for (int r = 0; r < 4; ++r) store(i, j + r, dots[r]);
+          for (int r = 0; r < 4; ++r) storeScaled(p, i, j + r, dots[r]);
         }
       }
     }
 #endif
     for (; j < j1; ++j) {
-      for (std::size_t i = 0; i < p.M; ++i) store(i, j, dot(i, j));
+      for (std::size_t i = 0; i < p.M; ++i) storeScaled(p, i, j, dot(i, j));
     }
   });
 }
@@ -343,14 +338,7 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   // A prompt's prefill with int8 activations: llama.cpp's arithmetic for every row, not only decoding's.
   if (gInt8Activations && p.M > 0 && p.N > 0 && !p.transA && p.transB && !ki.pairPacked && p.Bq && int8ActivationsFit(*p.Bq) &&
       p.bqCol0 == 0 && p.K == p.Bq->cols) {
-    const bool vector = std::strcmp(ki.name, "portable") != 0;
-    for (std::size_t i : gemmInt8Activations(p, vector)) {
-      for (std::size_t j = 0; j < p.N; ++j) {
-        float& out = p.C[i * p.ldc + j];
-        const float v = p.alpha * dotRow(p.A + i * p.lda, p, j, vector);
-        out = p.beta == 0.0f ? v : v + p.beta * out;
-      }
-    }
+    gemmInt8Activations(p, std::strcmp(ki.name, "portable") != 0);
     return;
   }
   ThreadPool& pool = ThreadPool::instance();

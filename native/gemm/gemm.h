@@ -31,6 +31,14 @@ struct GemmProblem {
   std::size_t ldc = 0;
 };
 
+// C[i, j] = alpha * dot + beta * C[i, j], one output of a product computed a dot product at a time
+// (the few-rows and int8-activation paths); beta 0 never reads C, so what was there does not carry.
+inline void storeScaled(const GemmProblem& p, std::size_t i, std::size_t j, float dot) {
+  float& out = p.C[i * p.ldc + j];
+  const float v = p.alpha * dot;
+  out = p.beta == 0.0f ? v : v + p.beta * out;
+}
+
 // One GEMM on the calling thread with the given kernel (the building block of the others).
 void gemmSerial(const GemmProblem& p, const KernelInfo& kernel);
 // One GEMM, split over the thread pool.

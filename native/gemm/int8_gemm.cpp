@@ -12,6 +12,7 @@
 #include "int8_gemm.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "../runtime/cpu_features.h"
@@ -24,6 +25,7 @@ namespace giftjs {
 
 namespace {
 
+#if defined(__x86_64__)
 // X's rows in Q8_0: codes, widened d's, and -offset x each block's code sum (the integer sums' start).
 struct RoundedRows {
   std::size_t blocks = 0;
@@ -54,13 +56,6 @@ RoundedRows roundRows(const GemmProblem& p, int offset) {
   return x;
 }
 
-inline void store(const GemmProblem& p, std::size_t i, std::size_t j, float dot) {
-  float& out = p.C[i * p.ldc + j];
-  const float v = p.alpha * dot;
-  out = p.beta == 0.0f ? v : v + p.beta * out;
-}
-
-#if defined(__x86_64__)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")
 
@@ -136,7 +131,7 @@ void storeTile(const GemmProblem& p, const std::size_t* rows, std::size_t j0, st
   alignas(64) float values[kStrip];
   for (int r = 0; r < MR; ++r) {
     _mm512_store_ps(values, out[r]);
-    for (std::size_t j = 0; j < n; ++j) store(p, rows[r], j0 + j, values[j]);
+    for (std::size_t j = 0; j < n; ++j) storeScaled(p, rows[r], j0 + j, values[j]);
   }
 }
 
@@ -181,28 +176,29 @@ bool hasVnni() {
 
 }  // namespace
 
-std::vector<std::size_t> gemmInt8Activations(const GemmProblem& p, bool vector) {
+void gemmInt8Activations(const GemmProblem& p, bool vector) {
   const QuantizedMatrix& w = *p.Bq;
-  const RoundedRows x = roundRows(p, w.bits == 4 ? 8 : 128);
-  std::vector<std::size_t> floatRows;
-  for (std::size_t i = 0, k = 0; i < p.M; ++i) {
-    if (k < x.rows.size() && x.rows[k] == i) ++k;
-    else floatRows.push_back(i);
-  }
+  // Row i of the float product (a row that cannot be rounded).
+  const auto floatRow = [&](std::size_t i) {
+    for (std::size_t j = 0; j < p.N; ++j) storeScaled(p, i, j, dotQuantizedRow(p.A + i * p.lda, w, p.bqRow0 + j, vector));
+  };
 #if defined(__x86_64__)
   if (vector && hasVnni()) {
+    const RoundedRows x = roundRows(p, w.bits == 4 ? 8 : 128);
     int8GemmVnni(p, x);
-    return floatRows;
+    for (std::size_t i = 0, k = 0; i < p.M; ++i) {
+      if (k < x.rows.size() && x.rows[k] == i) ++k;
+      else floatRow(i);
+    }
+    return;
   }
 #endif
   // Elsewhere (and under the portable kernel): quantized.h's dot product, row by row.
-  ThreadPool::instance().parallelFor(x.rows.size(), [&](std::size_t k) {
-    const std::size_t i = x.rows[k];
+  ThreadPool::instance().parallelFor(p.M, [&](std::size_t i) {
     Int8Activations row;
-    roundToInt8(p.A + i * p.lda, p.K, row);
-    for (std::size_t j = 0; j < p.N; ++j) store(p, i, j, dotInt8Activations(row, w, p.bqRow0 + j, vector));
+    if (!roundToInt8(p.A + i * p.lda, p.K, row)) return floatRow(i);
+    for (std::size_t j = 0; j < p.N; ++j) storeScaled(p, i, j, dotInt8Activations(row, w, p.bqRow0 + j, vector));
   });
-  return floatRows;
 }
 
 }  // namespace giftjs

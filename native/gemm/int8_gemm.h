@@ -2,16 +2,15 @@
 // as llama.cpp computes them: see int8_gemm.cpp.
 #pragma once
 #include <cstddef>
-#include <vector>
 
 #include "gemm.h"
 
 namespace giftjs {
 
 // C = alpha * A W^T + beta * C for p.Bq in a format int8ActivationsFit accepts, read as whole rows
-// (bqCol0 0, K = cols), A not transposed; each A row rounded to Q8_0 (quantized.h). Rows that cannot
-// be rounded (a value not finite, or a d past half precision) are left untouched and returned: the
-// caller takes the float product for them, which carries the NaN or infinity on.
-std::vector<std::size_t> gemmInt8Activations(const GemmProblem& p, bool vector);
+// (bqCol0 0, K = cols), A not transposed; each A row rounded to Q8_0 (quantized.h). A row that cannot
+// be rounded (a value not finite, or a d past half precision) takes the float product, which carries
+// the NaN or infinity on. (vector false: the portable loops, as under setGemmKernel("portable").)
+void gemmInt8Activations(const GemmProblem& p, bool vector);
 
 }  // namespace giftjs

@@ -120,9 +120,19 @@ void gemmBlocks(const GemmProblem& p, const KernelInfo& ki, SharedPanels shared)
   if (prescale) scaleC(p);
 
   const std::size_t kStep = sliceStep(ki, p);
+  // With one block of A rows and one K slice, a packed B panel is used once, so it is packed a
+  // sliver at a time and read back from L1/L2 while it is still there (a 3072-wide panel went to
+  // L3 and back first). A is then packed once, before the slivers, unless it was shared.
+  // At 128 rows (a batch-1 x 128 step of a 1B model, bf16) 5-10% faster per GEMM.
+  const bool smallPanels = p.M <= MC && p.K <= kStep && !shared.b;
+  if (smallPanels && !shared.a) {
+    packOperand(p, ki, true, 0, p.M, 0, p.K, packedA);
+    shared.a = packedA;
+  }
+  const std::size_t nStep = smallPanels ? static_cast<std::size_t>(NR) : NC;
   // (Shared panels hold one K slice: gemm hands over one slice at a time, so then kStep == p.K.)
-  for (std::size_t jc = 0; jc < p.N; jc += NC) {
-    const std::size_t nc = std::min(NC, p.N - jc);
+  for (std::size_t jc = 0; jc < p.N; jc += nStep) {
+    const std::size_t nc = std::min(nStep, p.N - jc);
     for (std::size_t pc = 0; pc < p.K; pc += kStep) {
       const std::size_t kc = std::min(kStep, p.K - pc), slots = slotsFor(ki, kc);
       const bool accumulate = pc > 0 || p.beta != 0.0f;

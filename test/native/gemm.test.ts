@@ -57,21 +57,26 @@ test('alpha, beta, leading dimensions and batches', { skip }, () => {
 });
 
 test('one thread and many threads give the same product', { skip }, () => {
-  const M = 200, N = 150, K = 300;
-  const A = rand(M * K, 5);
-  const B = rand(K * N, 6);
-  const threads = addon!.getThreads();
-  const one = new Float32Array(M * N);
-  const many = new Float32Array(M * N);
-  try {
-    addon!.setThreads(1);
-    addon!.gemm({ transA: false, transB: false, M, N, K, alpha: 1, A, lda: K, B, ldb: N, beta: 0, C: one, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
-    addon!.setThreads(3);
-    addon!.gemm({ transA: false, transB: false, M, N, K, alpha: 1, A, lda: K, B, ldb: N, beta: 0, C: many, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
-  } finally {
-    addon!.setThreads(threads);
+  // 200 rows: two row blocks (MC 168); 128 rows: one, whose B panels are packed a sliver at a time
+  // (with K 700 in two slices on the threaded path, in one call on one thread).
+  for (const [M, N, K] of [[200, 150, 300], [128, 300, 700], [128, 300, 200]] as const) {
+    const A = rand(M * K, 5);
+    const B = rand(K * N, 6);
+    const threads = addon!.getThreads();
+    const one = new Float32Array(M * N);
+    const many = new Float32Array(M * N);
+    try {
+      addon!.setThreads(1);
+      addon!.gemm({ transA: false, transB: false, M, N, K, alpha: 1, A, lda: K, B, ldb: N, beta: 0, C: one, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+      addon!.setThreads(3);
+      addon!.gemm({ transA: false, transB: false, M, N, K, alpha: 1, A, lda: K, B, ldb: N, beta: 0, C: many, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+    } finally {
+      addon!.setThreads(threads);
+    }
+    assert.deepEqual(many, one, `${M}x${N}x${K}`);
+    const expect = matmul64(A, B, M, K, N);
+    assertClose(one, expect, `${M}x${N}x${K}`, 2e-4, 1e-4);
   }
-  assert.deepEqual(many, one);
 });
 
 test('a too-short array is refused before anything is written', { skip }, () => {

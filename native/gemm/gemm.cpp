@@ -290,6 +290,41 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
   });
 }
 
+#if defined(__x86_64__)
+// One bf16 A row (as bits) against one bf16 B row, on the bf16 dot products: 32 values per
+// vdpbf16ps, the tail through masked loads (zeros past K add nothing).
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) float dotBf16Pairs(const uint16_t* a, const uint16_t* b, std::size_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(a + i), (__m512bh)_mm512_loadu_si512(b + i));
+    acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_loadu_si512(a + i + 32), (__m512bh)_mm512_loadu_si512(b + i + 32));
+  }
+  for (; i < n; i += 32) {
+    const __mmask32 m = n - i >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << (n - i)) - 1);
+    acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_maskz_loadu_epi16(m, a + i), (__m512bh)_mm512_maskz_loadu_epi16(m, b + i));
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+// Decoding's few rows against a bf16 weight under bf16 compute (M <= 4, B transposed and stored
+// as bfloat16): each A row rounded to bf16 once, as the packed kernel rounds it, and every output a
+// bf16 dot product of two rows read as stored -- where the packed kernel would pack the whole
+// weight for a handful of rows. The operands and products are the packed kernel's; only the order
+// of the float32 sums differs.
+void gemvBf16Dot(const GemmProblem& p) {
+  ThreadPool& pool = ThreadPool::instance();
+  std::vector<uint16_t> rows(p.M * p.K);
+  for (std::size_t i = 0; i < p.M; ++i) floatsToBf16(p.A + i * p.lda, p.K, rows.data() + i * p.K);
+  const std::size_t chunks = p.N * p.K < 65536 ? 1 : std::min<std::size_t>(p.N, 8 * static_cast<std::size_t>(pool.threads()));
+  pool.parallelFor(chunks, [&](std::size_t c) {
+    const std::size_t j0 = p.N * c / chunks, j1 = p.N * (c + 1) / chunks;
+    for (std::size_t j = j0; j < j1; ++j)
+      for (std::size_t i = 0; i < p.M; ++i) storeScaled(p, i, j, dotBf16Pairs(rows.data() + i * p.K, p.Bbf16 + j * p.ldb, p.K));
+  });
+}
+#endif
+
 }  // namespace
 
 namespace {
@@ -345,6 +380,13 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
     gemvTransB(p, ki);
     return;
   }
+#if defined(__x86_64__)
+  // (The pair kernel exists only where the CPU has AVX-512 BF16, which gemvBf16Dot needs.)
+  if (p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB && ki.pairPacked && p.Bbf16 && p.alpha != 0.0f) {
+    gemvBf16Dot(p);
+    return;
+  }
+#endif
   // A prompt's prefill with int8 activations: llama.cpp's arithmetic for every row, not only decoding's.
   if (gInt8Activations && p.M > 0 && p.N > 0 && !p.transA && p.transB && !ki.pairPacked && p.Bq && int8ActivationsFit(*p.Bq) &&
       p.bqCol0 == 0 && p.K == p.Bq->cols) {

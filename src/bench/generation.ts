@@ -2,7 +2,8 @@
 // given shape, tokens per second after the prompt.
 import { performance } from 'node:perf_hooks';
 import { generate } from '../generate/generate.js';
-import { setInt8Activations } from '../backend/index.js';
+import { setBf16Compute, setInt8Activations } from '../backend/index.js';
+import { GiftjsError } from '../errors.js';
 import { randomBenchModel, type BenchDType } from './random_model.js';
 import { Random } from '../tensor/random.js';
 import { stepShape } from './step_shapes.js';
@@ -40,19 +41,24 @@ export interface DecodingCase {
   run(): Promise<{ tokensPerSecond: number; prefillTokensPerSecond: number; generated?: number[] }>;
 }
 
+/** How giftjs multiplies while decoding: exact float32 products, int8 activations (as llama.cpp over Q8_0/Q4_0), or bf16 dot products. */
+export type DecodingProducts = 'float products' | 'int8 activations' | 'bf16 products';
+
 /**
- * giftjs's greedy decoding of `tokens` tokens after `prompt` on `model`, with the float products or
- * with int8 activations (setInt8Activations, switched off again after the run).
+ * giftjs's greedy decoding of `tokens` tokens after `prompt` on `model` with the given products
+ * (setInt8Activations / setBf16Compute, switched off again after the run).
  */
-export function giftjsDecoding(model: CausalLM, prompt: number[], tokens: number, int8Activations: boolean): DecodingCase {
+export function giftjsDecoding(model: CausalLM, prompt: number[], tokens: number, products: DecodingProducts): DecodingCase {
   return {
-    name: int8Activations ? 'int8 activations' : 'float products',
+    name: products,
     run: async () => {
-      setInt8Activations(int8Activations);
+      if (products === 'int8 activations') setInt8Activations(true);
+      if (products === 'bf16 products' && !setBf16Compute(true)) throw new GiftjsError('bf16 products need the native kernels on a CPU with AVX-512 BF16');
       try {
         return timeDecoding(model, prompt, tokens);
       } finally {
         setInt8Activations(false);
+        setBf16Compute(false);
       }
     },
   };

@@ -51,6 +51,8 @@ export const BENCH_HELP = `gift bench <what> [options]
              --torch        also time bench/torch_generate.py (PyTorch) on the same shape
              --int8-activations  with --dtype int8|int4: also decode with the activations rounded to Q8_0 and integer
                             dot products (as llama.cpp), alternating with the float products 3 times, and print both
+             --bf16-compute with --dtype bf16: also decode with bf16 dot products (activations rounded to bf16, as
+                            llama.cpp's BF16), alternating likewise
              --llama-cpp    also time llama.cpp (npm node-llama-cpp 3.21.1, GIFTJS_LLAMA_CPP) decoding the same model
                             written as GGUF (int8 -> Q8_0, int4 -> Q4_0, bf16, f32), same prompt and threads,
                             alternating with giftjs's decoding 3 times (the ratio of each round printed)
@@ -180,10 +182,10 @@ function stepMethod(flag: string | undefined): 'gift' | 'lora' {
   throw new GiftjsError(`--method must be gift or lora, got '${flag}'`);
 }
 
-/** Flags (without a default) that one benchmark reads. */
+/** Flags (without a default) that one benchmark (or the few named) reads. */
 const FLAGS_OF_ONE_BENCHMARK = [
   ['seq', 'step'], ['rank', 'step'], ['batch', 'step'], ['method', 'step'], ['layers', 'step'], ['checkpointing', 'step'],
-  ['bf16-compute', 'step'], ['vs-f32', 'step'], ['profile', 'step'], ['rounds', 'step'],
+  ['bf16-compute', 'step', 'generate'], ['vs-f32', 'step'], ['profile', 'step'], ['rounds', 'step'],
   ['prompt', 'generate'], ['int8-activations', 'generate'], ['llama-cpp', 'generate'],
 ] as const;
 
@@ -293,8 +295,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
 
   // A flag of one benchmark given to another is refused by name, not ignored.
-  for (const [flag, of] of FLAGS_OF_ONE_BENCHMARK) {
-    if (values[flag] !== undefined && values[flag] !== false && what !== of) throw new GiftjsError(`--${flag} is an option of gift bench ${of}, not of bench ${what}`);
+  for (const [flag, ...of] of FLAGS_OF_ONE_BENCHMARK) {
+    if (values[flag] !== undefined && values[flag] !== false && !(of as readonly string[]).includes(what)) throw new GiftjsError(`--${flag} is an option of gift bench ${of.join(' and ')}, not of bench ${what}`);
   }
   const encoderShape = ENCODER_STEP_SHAPES.find((s) => s === values.shape);
   if (what === 'step' && !stepShape(values.shape!) && !encoderShape) {
@@ -425,6 +427,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (what === 'generate') {
     const tokens = int('new-tokens', values['new-tokens']!);
     const promptLength = values.prompt === undefined ? 16 : int('prompt', values.prompt);
+    if (values['bf16-compute'] && dtype !== 'bf16') throw new GiftjsError(`--bf16-compute in bench generate decodes bf16 weights with bf16 dot products: give it with --dtype bf16, not ${dtype}`);
     if (values['int8-activations'] && dtype !== 'int8' && dtype !== 'int4') throw new GiftjsError(`--int8-activations rounds the activations of products over quantized weights: give it with --dtype int8 or int4, not ${dtype}`);
     const r = benchGeneration(values.shape!, promptLength, tokens, dtype);
     console.log(`\ngreedy generation on ${values.shape} (${dtype} weights), prompt ${promptLength}, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s (prefill ${r.prefillTokensPerSecond.toFixed(1)} tokens/s)`);
@@ -443,9 +446,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const ROUNDS = 3;
     let alternated: Map<string, AlternatedRate> | null = null;
     let llamaCppType: string | null = null;
-    if (values['int8-activations'] || values['llama-cpp']) {
-      const cases: DecodingCase[] = [giftjsDecoding(r.model, r.prompt, tokens, false)];
-      if (values['int8-activations']) cases.push(giftjsDecoding(r.model, r.prompt, tokens, true));
+    if (values['int8-activations'] || values['bf16-compute'] || values['llama-cpp']) {
+      const cases: DecodingCase[] = [giftjsDecoding(r.model, r.prompt, tokens, 'float products')];
+      if (values['int8-activations']) cases.push(giftjsDecoding(r.model, r.prompt, tokens, 'int8 activations'));
+      if (values['bf16-compute']) cases.push(giftjsDecoding(r.model, r.prompt, tokens, 'bf16 products'));
       const peer = values['llama-cpp'] ? await openLlamaCpp(r.model, dtype, threads) : null;
       try {
         if (peer) {
@@ -459,9 +463,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
     }
     const exact = alternated?.get('float products');
     const int8 = alternated?.get('int8 activations');
+    const bf16 = alternated?.get('bf16 products');
     if (exact && int8) {
       const at = exact.generated!.findIndex((t, i) => t !== int8.generated![i]);
       console.log(`alternating on this model: float products ${exact.tokensPerSecond.toFixed(2)} tokens/s, int8 activations ${int8.tokensPerSecond.toFixed(2)} tokens/s   int8 / float = ${(int8.tokensPerSecond / exact.tokensPerSecond).toFixed(2)}x; ` +
+        (at < 0 ? `the same ${tokens + 1} tokens` : `the tokens differ from the ${at + 1}th on`));
+    }
+    if (exact && bf16) {
+      const at = exact.generated!.findIndex((t, i) => t !== bf16.generated![i]);
+      console.log(`alternating on this model: float products ${exact.tokensPerSecond.toFixed(2)} tokens/s, bf16 products ${bf16.tokensPerSecond.toFixed(2)} tokens/s   bf16 / float = ${(bf16.tokensPerSecond / exact.tokensPerSecond).toFixed(2)}x; ` +
         (at < 0 ? `the same ${tokens + 1} tokens` : `the tokens differ from the ${at + 1}th on`));
     }
     let torch: number | null = null;
@@ -480,12 +490,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (exact && llamaCpp) {
       const ratios = (rate: AlternatedRate) => `${(rate.tokensPerSecond / llamaCpp.tokensPerSecond).toFixed(2)}x (rounds ${rate.perRound.map((t, i) => (t / llamaCpp.perRound[i]!).toFixed(2)).join(', ')})`;
       console.log(`llama.cpp (${llamaCppType} GGUF of this model), alternating with giftjs ${ROUNDS} times: ${llamaCpp.tokensPerSecond.toFixed(2)} tokens/s   giftjs / llama.cpp = ${ratios(exact)}` +
-        (int8 ? `; with int8 activations (as llama.cpp computes) ${ratios(int8)}` : ''));
+        (int8 ? `; with int8 activations (as llama.cpp computes) ${ratios(int8)}` : '') + (bf16 ? `; with bf16 products (as llama.cpp computes) ${ratios(bf16)}` : ''));
       const prefill = (rate: AlternatedRate) => `${rate.prefillTokensPerSecond.toFixed(1)} tokens/s (${(rate.prefillTokensPerSecond / llamaCpp.prefillTokensPerSecond).toFixed(2)}x)`;
       console.log(`  prefill of the ${r.prompt.length}-token prompt in those rounds: llama.cpp ${llamaCpp.prefillTokensPerSecond.toFixed(1)} tokens/s, giftjs ${prefill(exact)}` +
-        (int8 ? `, with int8 activations ${prefill(int8)}` : ''));
+        (int8 ? `, with int8 activations ${prefill(int8)}` : '') + (bf16 ? `, with bf16 products ${prefill(bf16)}` : ''));
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp?.tokensPerSecond ?? null, llama_cpp_prefill_tokens_per_s: llamaCpp?.prefillTokensPerSecond ?? null, ...(exact ? { alternating_float_tokens_per_s: exact.tokensPerSecond } : {}), ...(int8 ? { int8_activations_tokens_per_s: int8.tokensPerSecond } : {}), decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp?.tokensPerSecond ?? null, llama_cpp_prefill_tokens_per_s: llamaCpp?.prefillTokensPerSecond ?? null, ...(exact ? { alternating_float_tokens_per_s: exact.tokensPerSecond } : {}), ...(int8 ? { int8_activations_tokens_per_s: int8.tokensPerSecond } : {}), ...(bf16 ? { bf16_products_tokens_per_s: bf16.tokensPerSecond } : {}), decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
     return 0;
   }
 

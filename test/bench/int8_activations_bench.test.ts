@@ -1,10 +1,11 @@
-// gift bench generate --int8-activations: decoding with the float products and with int8 activations
-// alternate on one model and both rates are printed (never asserted); asking it of float weights, or of
-// another benchmark, is refused by name.
+// gift bench generate --int8-activations / --bf16-compute: decoding with the float products and with int8
+// activations (bf16 products) alternate on one model and both rates are printed (never asserted); asking
+// it of other weights, or of another benchmark, is refused by name.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { nativeAddon } from '../../src/backend/index.js';
 
 const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
 const bench = (...args: string[]) => spawnSync(process.execPath, [GIFT, 'bench', 'generate', '--shape', 'smollm2-135m', '--new-tokens', '4', ...args], { encoding: 'utf8' });
@@ -23,6 +24,22 @@ test('bench generate --int8-activations is refused on float weights, by name', (
   assert.match(r.stderr, /--int8-activations rounds the activations of products over quantized weights: give it with --dtype int8 or int4, not f32/);
 });
 
+const bf16Skip = nativeAddon()?.cpuInfo().features.includes('avx512bf16') ? false : 'bf16 products need the native kernels on a CPU with AVX-512 BF16';
+
+test('bench generate --bf16-compute times the float and the bf16 products on the same bf16 model', { skip: bf16Skip }, () => {
+  const r = bench('--dtype', 'bf16', '--bf16-compute', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /alternating on this model: float products [\d.]+ tokens\/s, bf16 products [\d.]+ tokens\/s {3}bf16 \/ float = [\d.]+x; the (same 5 tokens|tokens differ from the \d+th on)/);
+  const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+  assert.ok(json.bf16_products_tokens_per_s! > 0 && json.alternating_float_tokens_per_s! > 0);
+});
+
+test('bench generate --bf16-compute is refused on other weights, by name', () => {
+  const r = bench('--dtype', 'int8', '--bf16-compute');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--bf16-compute in bench generate decodes bf16 weights with bf16 dot products: give it with --dtype bf16, not int8/);
+});
+
 test('a flag of one benchmark given to another is refused by name, not ignored; --method takes gift or lora only', () => {
   const gift = (...args: string[]) => spawnSync(process.execPath, [GIFT, 'bench', ...args], { encoding: 'utf8' });
   const cases: [string[], RegExp][] = [
@@ -30,7 +47,7 @@ test('a flag of one benchmark given to another is refused by name, not ignored; 
     [['step', '--prompt', '64'], /--prompt is an option of gift bench generate, not of bench step/],
     [['peak', '--llama-cpp'], /--llama-cpp is an option of gift bench generate, not of bench peak/],
     [['generate', '--layers', '2'], /--layers is an option of gift bench step, not of bench generate/],
-    [['generate', '--bf16-compute', '--dtype', 'bf16'], /--bf16-compute is an option of gift bench step, not of bench generate/],
+    [['peak', '--bf16-compute'], /--bf16-compute is an option of gift bench step and generate, not of bench peak/],
     [['generate', '--method', 'lora'], /--method is an option of gift bench step, not of bench generate/],
     [['step', '--method', 'dora'], /--method must be gift or lora, got 'dora'/],
     [['generate', '--rounds', '2'], /--rounds is an option of gift bench step, not of bench generate/],

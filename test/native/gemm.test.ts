@@ -158,7 +158,9 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
     // Odd K (a last pair with one value), sliver edges in M and N, both layouts of A and B (each packs
     // through its own path), and padded leading dimensions.
     // K 1299 = 3 slices of 433 (KC_PAIRS 640): every slice ends in a half pair whose other half is the next slice's.
-    const shapes: [number, number, number][] = [[29, 65, 257], [3, 33, 20], [40, 31, 9], [37, 70, 301], [17, 100, 450], [15, 17, 33], [20, 45, 1299]];
+    // M <= 4 with B transposed: decoding's few rows, one bf16 dot product per output (gemvBf16Dot), K past and short of its 64-value steps.
+    const shapes: [number, number, number][] = [[29, 65, 257], [3, 33, 20], [40, 31, 9], [37, 70, 301], [17, 100, 450], [15, 17, 33], [20, 45, 1299],
+      [1, 70, 301], [2, 100, 1299], [4, 37, 64], [1, 300, 2048]];
     for (const [M, N, K] of shapes) for (const tA of [false, true]) for (const tB of [false, true]) {
       const lda = (tA ? M : K) + 3, ldb = (tB ? K : N) + 5;
       const A = rand((tA ? K : M) * lda, M + 1);
@@ -188,13 +190,28 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
     }
     // NaN in an activation stays NaN through the rounding to bf16 (0x7f800001 would round to infinity
     // by the bare formula) and reaches exactly its row.
-    const M = 5, N = 40, K = 35;
-    const A = rand(M * K, 9);
-    new Uint32Array(A.buffer)[2 * K + 7] = 0x7f800001;
-    const bits = Uint16Array.from(rand(N * K, 10), round);
-    const C = new Float32Array(M * N);
-    addon!.gemm({ transA: false, transB: true, M, N, K, alpha: 1, A, lda: K, B: bits, ldb: K, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
-    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) assert.equal(Number.isNaN(C[i * N + j]!), i === 2, `(${i}, ${j}) = ${C[i * N + j]}`);
+    for (const M of [5, 3]) {
+      const N = 40, K = 35;
+      const A = rand(M * K, 9);
+      new Uint32Array(A.buffer)[2 * K + 7] = 0x7f800001;
+      const bits = Uint16Array.from(rand(N * K, 10), round);
+      const C = new Float32Array(M * N);
+      addon!.gemm({ transA: false, transB: true, M, N, K, alpha: 1, A, lda: K, B: bits, ldb: K, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) assert.equal(Number.isNaN(C[i * N + j]!), i === 2, `M ${M} (${i}, ${j}) = ${C[i * N + j]}`);
+    }
+    // alpha and beta on the few-rows path: C = 0.5 A B^T + 2 C.
+    {
+      const M = 2, N = 50, K = 77;
+      const A = rand(M * K, 11);
+      const bits = Uint16Array.from(rand(N * K, 12), round);
+      const C0 = rand(M * N, 13);
+      const C = Float32Array.from(C0);
+      addon!.gemm({ transA: false, transB: true, M, N, K, alpha: 0.5, A, lda: K, B: bits, ldb: K, beta: 2, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+      const Ar = Array.from(A, (v) => widen(round(v)));
+      const Bw = transpose64(Array.from(bits, widen), N, K);
+      const prod = matmul64(Ar, Bw, M, K, N);
+      assertClose(C, prod.map((v, i) => 0.5 * v + 2 * C0[i]!), 'bf16 dot, few rows, alpha 0.5 beta 2', 1e-4, 1e-4);
+    }
   } finally {
     addon!.setBf16Compute(false);
   }

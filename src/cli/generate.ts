@@ -2,15 +2,15 @@
 import { generate } from '../generate/generate.js';
 import { TextStream } from '../generate/text_stream.js';
 import { intOption, numberOption, parse, requireString } from './args.js';
-import { enableInt8Activations, loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
+import { enableBf16Products, enableInt8Activations, loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
 import { readModelConfig } from '../models/registry.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { GiftjsError } from '../errors.js';
-import { setInt8Activations } from '../backend/index.js';
+import { setBf16Compute, setInt8Activations } from '../backend/index.js';
 
 export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
               [--temperature T] [--top-k K] [--top-p P] [--seed S] [--memory-limit SIZE]
-              [--quantize int8|int4] [--int8-activations]
+              [--quantize int8|int4] [--int8-activations] [--bf16]
 
 Defaults: --max-new-tokens 128, --temperature 0, --top-k 0 (off), --top-p 1 (off), --seed 0.
 The memory the model, its KV cache and a step need is estimated before loading; past what the
@@ -20,6 +20,9 @@ system has available (or --memory-limit, such as 12G) the command is refused, sa
 the prompt's and each new token's activations rounded to 8 bits per block of 32, and integer dot
 products. Faster (the prompt's prefill most), and an approximation: the logits move slightly, so greedy
 text may differ after some tokens.
+--bf16 multiplies on bf16 dot products (AVX-512 BF16): the activations rounded to bf16 and the weights
+too (bf16 weights as stored), products summed in float32, as gift train --bf16 and llama.cpp over BF16
+weights compute. Faster over bf16 weights (the prompt's prefill about twice), and an approximation likewise.
 Prints the text generated after the prompt. --temperature 0 (the default) is greedy; an empty
 prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
 tokenizer's chat template.
@@ -29,7 +32,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, chat: { type: 'boolean' },
     'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' },
-    'memory-limit': { type: 'string' }, quantize: { type: 'string' }, 'int8-activations': { type: 'boolean' },
+    'memory-limit': { type: 'string' }, quantize: { type: 'string' }, 'int8-activations': { type: 'boolean' }, bf16: { type: 'boolean' },
   });
   if (values.help) {
     console.log(GENERATE_HELP);
@@ -56,6 +59,8 @@ export async function generateCommand(argv: string[]): Promise<number> {
   assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate');
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
   if (values['int8-activations']) enableInt8Activations(model, modelDir);
+  if (values.bf16 && values['int8-activations']) throw new GiftjsError('--bf16 and --int8-activations round the activations two ways (bf16, or 8 bits per block of 32): give one');
+  if (values.bf16) enableBf16Products('gift generate');
   const stops = [...model.config.eosTokenIds];
   if (tokenizer.eosTokenId !== null) stops.push(tokenizer.eosTokenId);
   const text = new TextStream(tokenizer);
@@ -72,6 +77,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     });
   } finally {
     setInt8Activations(false);
+    setBf16Compute(false);
   }
   process.stdout.write(`${text.finish()}\n`);
   return 0;

@@ -6,7 +6,7 @@ import { hubModelFolder, parseHubModelId } from '../io/hub.js';
 import { ggufModelFolder } from '../models/gguf_import.js';
 import { intOption, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
-import { getBackend, setInt8Activations } from '../backend/index.js';
+import { getBackend, setBf16Compute, setInt8Activations } from '../backend/index.js';
 import { QUANT_FORMATS, type QuantFormat } from '../formats/quantized.js';
 import { loadAdapter } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
@@ -72,6 +72,17 @@ export function quantizeOption(flag: unknown): QuantFormat | undefined {
  * decoding) with the activations rounded to Q8_0 (Backend.setInt8Activations), on until turned off; refused by name where no
  * weight is quantized, since it would then change nothing.
  */
+/**
+ * --bf16 for generate and serve: every product on bf16 dot products (activations rounded to bf16), as
+ * train --bf16 computes and llama.cpp computes over BF16 weights. Says so where the CPU lacks AVX-512
+ * BF16 and the products stay float32; refused on a backend without bf16 compute.
+ */
+export function enableBf16Products(command: string): void {
+  if (!getBackend().setBf16Compute) throw new GiftjsError(`--bf16 runs on the CPU backends (native, ref); the ${getBackend().name} backend computes in float32 (leave out --bf16)`);
+  // (ref emulates the bf16 products exactly and says false: no CPU instructions run them.)
+  if (!setBf16Compute(true) && getBackend().name !== 'ref') console.error(`${command}: this CPU has no AVX-512 BF16, so the products stay float32 (--bf16 changes nothing here)`);
+}
+
 export function enableInt8Activations(model: CausalLM, modelDir: string): void {
   if (!model.parameters().some((p) => p.quantized?.isQuantized)) {
     throw new GiftjsError(`--int8-activations rounds the activations of products over quantized weights, and no weight of ${modelDir} is quantized: add --quantize int8|int4, or give a Q8_0 / Q4_0 GGUF`);

@@ -1,7 +1,7 @@
 // gift serve: an OpenAI-compatible server for one model and an optional adapter (serve/openai_server.ts).
 import { intOption, numberOption, parse } from './args.js';
-import { enableInt8Activations, loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
-import { setInt8Activations } from '../backend/index.js';
+import { enableBf16Products, enableInt8Activations, loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
+import { setBf16Compute, setInt8Activations } from '../backend/index.js';
 import { readModelConfig } from '../models/registry.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { createOpenAIServer } from '../serve/openai_server.js';
@@ -10,7 +10,7 @@ import { GiftjsError } from '../errors.js';
 
 export const SERVE_HELP = `gift serve --model <dir|file.gguf|org/name> [--adapter <dir>] [--host 127.0.0.1] [--port 8080]
            [--max-tokens N] [--max-tokens-limit N] [--temperature T] [--max-body BYTES] [--quantize int8|int4]
-           [--int8-activations]
+           [--int8-activations] [--bf16]
 
 An OpenAI-compatible API, as mlx_lm.server's: GET /v1/models, POST /v1/completions and
 /v1/chat/completions (the tokenizer's chat template), answered whole or streamed as server-sent
@@ -19,14 +19,14 @@ Defaults: --host 127.0.0.1 (this machine only), --port 8080, --max-tokens 512 (a
 max_tokens), --max-tokens-limit 4096 (the most a request may ask), --temperature 0 (greedy when a
 request gives none), --max-body 1048576. n > 1, logprobs, tools and stop sequences are refused with
 a 400 naming them. Runs until interrupted (Ctrl-C). --int8-activations computes over quantized
-weights as llama.cpp does (gift generate --help says what it changes).
+weights as llama.cpp does, --bf16 on bf16 dot products (gift generate --help says what each changes).
 `;
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     model: { type: 'string' }, adapter: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
     'max-tokens': { type: 'string' }, 'max-tokens-limit': { type: 'string' }, temperature: { type: 'string' }, 'max-body': { type: 'string' },
-    quantize: { type: 'string' }, 'memory-limit': { type: 'string' }, 'int8-activations': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    quantize: { type: 'string' }, 'memory-limit': { type: 'string' }, 'int8-activations': { type: 'boolean' }, bf16: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(SERVE_HELP);
@@ -49,6 +49,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     memoryBudget(values['memory-limit'] as string | undefined), 'gift serve');
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
   if (values['int8-activations']) enableInt8Activations(model, modelDir);
+  if (values.bf16 && values['int8-activations']) throw new GiftjsError('--bf16 and --int8-activations round the activations two ways (bf16, or 8 bits per block of 32): give one');
+  if (values.bf16) enableBf16Products('gift serve');
   const modelId = basename(String(values.model).replace(/\/+$/, '')) + (values.adapter ? `+${basename(String(values.adapter).replace(/\/+$/, ''))}` : '');
   const server = createOpenAIServer({ model, tokenizer, modelId, defaultMaxTokens, maxTokensLimit, defaultTemperature, maxBodyBytes });
   await new Promise<void>((resolve, reject) => {
@@ -64,5 +66,6 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', stop);
   });
   setInt8Activations(false);
+  setBf16Compute(false);
   return 0;
 }

@@ -19,9 +19,10 @@ import json
 import time
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoModelForCausalLM
 
 from torch_gift_hooks import attach_gift
+from torch_random_model import random_causal_lm
 from torch_timed_steps import timed_steps
 
 p = argparse.ArgumentParser()
@@ -46,35 +47,7 @@ t0 = time.perf_counter()
 if a.model:
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype)
 else:
-    with open(a.config) as f:
-        raw = json.load(f)
-    config = AutoConfig.for_model(raw.pop("model_type", "llama"), **raw)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    model.to_empty(device="cpu")
-    # to_empty leaves buffers as uninitialised memory too: the rotary embedding's inv_freq (not in any
-    # checkpoint) held garbage and the loss came out NaN on some runs. Rebuild each rotary module on the CPU
-    # and take its buffers; any other buffer is refused rather than trained on garbage.
-    for name, mod in model.named_modules():
-        if hasattr(mod, "inv_freq"):
-            fresh = type(mod)(model.config)
-            for buf_name, buf in fresh.named_buffers(recurse=False):
-                getattr(mod, buf_name).copy_(buf)
-    unknown = [n for n, _ in model.named_buffers() if n.rsplit(".", 1)[-1] not in ("inv_freq", "original_inv_freq")]
-    if unknown:
-        raise SystemExit(f"torch_folder_step.py --config: buffers {unknown[:3]} are not rebuilt after to_empty")
-    table = torch.randn(1 << 16) * 0.02
-    with torch.no_grad():
-        for i, (name, t) in enumerate(model.named_parameters()):
-            flat = t.view(-1)
-            if name.endswith("norm.weight"):
-                flat.fill_(1.0)
-                continue
-            start = (i * 7919) % table.numel()
-            for at in range(0, flat.numel(), table.numel()):
-                n = min(table.numel(), flat.numel() - at)
-                flat[at:at + n].copy_(table.roll(-start)[:n])
-    model.tie_weights()
+    model = random_causal_lm(a.config, dtype, "torch_folder_step.py")
 load_s = time.perf_counter() - t0
 model.requires_grad_(False)
 if not a.no_checkpointing:

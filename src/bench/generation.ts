@@ -20,6 +20,8 @@ export function benchGeneration(shape: string, promptLength: number, tokens: num
   for (const p of model.parameters()) p.requiresGrad = false;
   const r = new Random(1);
   const prompt = Array.from({ length: promptLength }, () => r.int(config.vocabSize));
+  // A short warm-up generation first (the thread pool, first-touch of buffers, JIT), as the peers get one.
+  timeDecoding(model, prompt, 1);
   return { ...timeDecoding(model, prompt, tokens), config: stepShape(shape)!, model, prompt };
 }
 

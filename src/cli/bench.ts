@@ -48,7 +48,8 @@ export const BENCH_HELP = `gift bench <what> [options]
              --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16|int8|int4
              --prompt N     prompt tokens before decoding (default 16); their prefill's tokens/s is printed beside
                     (int8 / int4: the float32 model is timed too, in the same run, and the ratio printed)
-             --torch        also time bench/torch_generate.py (PyTorch) on the same shape
+             --torch        also time transformers' generate on the same config and dtype (f32, bf16), random weights
+                            (bench/torch_hf_generate.py; PyTorch 2 + transformers 5: GIFTJS_PYTHON, else the peer venv)
              --int8-activations  with --dtype int8|int4: also decode with the activations rounded to Q8_0 and integer
                             dot products (as llama.cpp), alternating with the float products 3 times, and print both
              --bf16-compute with --dtype bf16: also decode with bf16 dot products (activations rounded to bf16, as
@@ -98,23 +99,44 @@ function torchGemm(size: number, tokens: number, threads: number, budget: number
 
 interface TorchShapeStep { tokens_per_s: number; maxrss_mb: number; load_s: number; loss: number; torch: string; transformers: string }
 
+/** Runs `peer` with the path of a config.json of the shape (written to a temporary folder, removed after). */
+function withShapeConfig<T>(shape: string, layers: number | undefined, peer: (config: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-bench-shape-'));
+  try {
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ model_type: 'llama', ...stepShape(shape), ...(layers ? { num_hidden_layers: layers } : {}) }));
+    return peer(config);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const NO_TORCH_QUANTIZED = (dtype: BenchDType) => `PyTorch has no ${dtype} base here (bitsandbytes is not installed); compare --dtype f32 or bf16`;
+
 /**
  * The PyTorch peer of a model shape (bench/torch_folder_step.py --config): transformers' model of the
  * same config, built with random weights in the same dtype, the same GIFT step (runPeerScript); or why
  * there is none.
  */
 function torchShapeStep(shape: string, layers: number | undefined, batch: number, seq: number, rank: number, method: 'gift' | 'lora', dtype: BenchDType, checkpointing: boolean, threads: number): TorchShapeStep | string {
-  if (dtype !== 'f32' && dtype !== 'bf16') return `PyTorch has no ${dtype} base here (bitsandbytes is not installed); compare --dtype f32 or bf16`;
-  const dir = mkdtempSync(join(tmpdir(), 'giftjs-bench-shape-'));
-  try {
-    const config = join(dir, 'config.json');
-    writeFileSync(config, JSON.stringify({ model_type: 'llama', ...stepShape(shape), ...(layers ? { num_hidden_layers: layers } : {}) }));
+  if (dtype !== 'f32' && dtype !== 'bf16') return NO_TORCH_QUANTIZED(dtype);
+  return withShapeConfig(shape, layers, (config) => {
     const args = ['--config', config, '--method', method, '--dtype', dtype === 'bf16' ? 'bfloat16' : 'float32', '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads)];
     if (!checkpointing) args.push('--no-checkpointing');
     return runPeerScript<TorchShapeStep>('torch_folder_step.py', args);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
+}
+
+interface TorchShapeGenerate { tokens_per_s: number; prefill_tokens_per_s: number; torch: string; transformers: string }
+
+/**
+ * The PyTorch peer of bench generate (bench/torch_hf_generate.py): transformers' greedy `generate` with
+ * its KV cache on the same config with random weights in the same dtype; or why there is none.
+ */
+function torchShapeGenerate(shape: string, dtype: BenchDType, prompt: number, tokens: number, threads: number): TorchShapeGenerate | string {
+  if (dtype !== 'f32' && dtype !== 'bf16') return NO_TORCH_QUANTIZED(dtype);
+  return withShapeConfig(shape, undefined, (config) => runPeerScript<TorchShapeGenerate>('torch_hf_generate.py',
+    ['--config', config, '--dtype', dtype === 'bf16' ? 'bfloat16' : 'float32', '--prompt', String(prompt), '--tokens', String(tokens), '--threads', String(threads)]));
 }
 
 /**
@@ -476,15 +498,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
     }
     let torch: number | null = null;
     if (values.torch) {
-      const c = r.config as Record<string, number>;
-      const args = ['--hidden', c.hidden_size, '--inter', c.intermediate_size, '--layers', c.num_hidden_layers, '--heads', c.num_attention_heads,
-        '--kv', c.num_key_value_heads, '--vocab', c.vocab_size, '--theta', c.rope_theta, '--prompt', promptLength, '--tokens', tokens, '--threads', threads].map(String);
-      const env = torchEnv();
-      const script = fileURLToPath(new URL('../../../bench/torch_generate.py', import.meta.url));
-      const out = spawnSync('/usr/bin/python3', [script, ...args], { encoding: 'utf8', env });
-      const m = /"tokens_per_s": ([\d.e+-]+)/.exec(out.stdout ?? '');
-      torch = m ? Number(m[1]) : null;
-      console.log(torch ? `PyTorch: ${torch.toFixed(2)} tokens/s   giftjs / PyTorch = ${(r.tokensPerSecond / torch).toFixed(2)}x` : `PyTorch baseline unavailable: ${(out.stderr || out.stdout || '').trim().split('\n').pop()}`);
+      const peer = torchShapeGenerate(values.shape!, dtype, promptLength, tokens, threads);
+      if (typeof peer === 'string') {
+        console.log(`PyTorch baseline unavailable: ${peer}`);
+      } else {
+        torch = peer.tokens_per_s;
+        console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} generate (${dtype} weights, greedy, its KV cache), timed after giftjs: ${torch.toFixed(2)} tokens/s (prefill ${peer.prefill_tokens_per_s.toFixed(1)} tokens/s)   giftjs / PyTorch = ${(r.tokensPerSecond / torch).toFixed(2)}x`);
+      }
     }
     const llamaCpp = alternated?.get('llama.cpp');
     if (exact && llamaCpp) {

@@ -1,7 +1,7 @@
 // `gift bench step --shape S --torch` beyond smollm2-135m: PyTorch + transformers build the same
 // config with random weights in the same dtype and run the same GIFT step (bench/torch_folder_step.py
 // --config), in the peer venv (.ci/run builds it). Speeds are printed, never asserted; what is checked
-// is that the peer ran on the shape asked for (ViT-B/16's: bench/torch_vit_step.py) and its ratio is printed, and that quantized dtypes,
+// is that the peer ran on the shape asked for (ViT-B/16's: bench/torch_vit_step.py; bench generate's: bench/torch_hf_generate.py) and its ratio is printed, and that quantized dtypes,
 // which PyTorch has no base for here, are said to be so.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -53,4 +53,22 @@ test('on bert-base the PyTorch peer is transformers\' BertForSequenceClassificat
   const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as { sequences_per_s: number; torch_sequences_per_s: number };
   assert.ok(json.torch_sequences_per_s > 0 && Number.isFinite(json.torch_sequences_per_s), `torch ${json.torch_sequences_per_s}`);
   assert.ok(json.sequences_per_s > 0 && Number.isFinite(json.sequences_per_s), `giftjs ${json.sequences_per_s}`);
+});
+
+// `gift bench generate --torch`: transformers' own greedy generate with its KV cache on the same config and
+// dtype (bench/torch_hf_generate.py), which checks that it made every token asked for.
+const generate = (...args: string[]) => spawnSync(process.execPath, [GIFT, 'bench', 'generate', '--shape', 'smollm2-135m', '--new-tokens', '4', '--torch', ...args], { encoding: 'utf8' });
+
+test('bench generate --torch times transformers\' generate on the same shape and dtype, and prints the ratio', { skip }, () => {
+  const r = generate('--dtype', 'bf16', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /PyTorch 2\.[\d.]+\S* \+ transformers 5\.[\d.]+ generate \(bf16 weights, greedy, its KV cache\), timed after giftjs: [\d.]+ tokens\/s \(prefill [\d.]+ tokens\/s\) {3}giftjs \/ PyTorch = [\d.]+x/);
+  const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch_tokens_per_s: number };
+  assert.ok(json.torch_tokens_per_s > 0 && Number.isFinite(json.torch_tokens_per_s), `torch ${json.torch_tokens_per_s}`);
+});
+
+test('bench generate --torch on a quantized dtype says PyTorch has no such base here', { skip }, () => {
+  const r = generate('--dtype', 'int8');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /PyTorch baseline unavailable: PyTorch has no int8 base here \(bitsandbytes is not installed\); compare --dtype f32 or bf16/);
 });

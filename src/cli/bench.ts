@@ -503,7 +503,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
         console.log(`PyTorch baseline unavailable: ${peer}`);
       } else {
         torch = peer.tokens_per_s;
-        console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} generate (${dtype} weights, greedy, its KV cache), timed after giftjs: ${torch.toFixed(2)} tokens/s (prefill ${peer.prefill_tokens_per_s.toFixed(1)} tokens/s)   giftjs / PyTorch = ${(r.tokensPerSecond / torch).toFixed(2)}x`);
+        console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} generate (${dtype} weights, greedy, its KV cache), timed after giftjs: ${torch.toFixed(2)} tokens/s (prefill ${peer.prefill_tokens_per_s.toFixed(1)} tokens/s)   giftjs / PyTorch = ${(r.tokensPerSecond / torch).toFixed(2)}x` +
+          // PyTorch multiplies bf16 weights by bf16 activations: giftjs's bf16 products are its arithmetic.
+          (bf16 ? `; with bf16 products ${(bf16.tokensPerSecond / torch).toFixed(2)}x (prefill ${(bf16.prefillTokensPerSecond / peer.prefill_tokens_per_s).toFixed(2)}x)` : ''));
       }
     }
     const llamaCpp = alternated?.get('llama.cpp');

@@ -246,12 +246,21 @@ float dotRow(const float* a, const GemmProblem& p, std::size_t row, bool vector)
 
 bool gInt8Activations = false;
 
+// The few-rows products' outputs (B's rows j) split into ranges, `ranges(j0, j1)` over the thread pool:
+// eight ranges per thread, handed out as threads come free (on a shared virtual machine one thread now
+// and then stalls, and with one range each the other waited for it); one range for a small product.
+template <typename Ranges>
+void forOutputRanges(const GemmProblem& p, Ranges ranges) {
+  ThreadPool& pool = ThreadPool::instance();
+  const std::size_t chunks = p.N * p.K < 65536 ? 1 : std::min<std::size_t>(p.N, 8 * static_cast<std::size_t>(pool.threads()));
+  pool.parallelFor(chunks, [&](std::size_t c) { ranges(p.N * c / chunks, p.N * (c + 1) / chunks); });
+}
+
 // C[i, j] = alpha * A[i, :] . B[j, :] + beta * C[i, j] for M <= 4, A not transposed, B transposed.
 // Under the portable kernel (setGemmKernel("portable"): tests, and what a CPU without AVX-512 runs)
 // every dot product takes its portable loop too.
 void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
   const bool vector = std::strcmp(ki.name, "portable") != 0;
-  ThreadPool& pool = ThreadPool::instance();
   // With int8 activations, A's rows rounded once (a row that cannot be takes the float product).
   Int8Activations int8[4];
   bool rounded[4] = {false, false, false, false};
@@ -261,16 +270,12 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
   const auto dot = [&](std::size_t i, std::size_t j) {
     return rounded[i] ? dotInt8Activations(int8[i], *p.Bq, p.bqRow0 + j, vector) : dotRow(p.A + i * p.lda, p, j, vector);
   };
-  // Eight row ranges per thread, handed out as threads come free: on a shared virtual machine one
-  // thread now and then stalls, and with one range each the other waited for it.
-  const std::size_t chunks = p.N * p.K < 65536 ? 1 : std::min<std::size_t>(p.N, 8 * static_cast<std::size_t>(pool.threads()));
 #if defined(__x86_64__)
   const bool fourRows = vector && cpuHasAvx512() && !p.Bq && !p.Bbf16;  // float32 weights: four rows at a time
 #else
   const bool fourRows = false;
 #endif
-  pool.parallelFor(chunks, [&](std::size_t c) {
-    const std::size_t j0 = p.N * c / chunks, j1 = p.N * (c + 1) / chunks;
+  forOutputRanges(p, [&](std::size_t j0, std::size_t j1) {
     std::size_t j = j0;
 #if defined(__x86_64__)
     if (fourRows) {
@@ -313,12 +318,9 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) float dotBf16Pairs(const 
 // weight for a handful of rows. The operands and products are the packed kernel's; only the order
 // of the float32 sums differs.
 void gemvBf16Dot(const GemmProblem& p) {
-  ThreadPool& pool = ThreadPool::instance();
   std::vector<uint16_t> rows(p.M * p.K);
   for (std::size_t i = 0; i < p.M; ++i) floatsToBf16(p.A + i * p.lda, p.K, rows.data() + i * p.K);
-  const std::size_t chunks = p.N * p.K < 65536 ? 1 : std::min<std::size_t>(p.N, 8 * static_cast<std::size_t>(pool.threads()));
-  pool.parallelFor(chunks, [&](std::size_t c) {
-    const std::size_t j0 = p.N * c / chunks, j1 = p.N * (c + 1) / chunks;
+  forOutputRanges(p, [&](std::size_t j0, std::size_t j1) {
     for (std::size_t j = j0; j < j1; ++j)
       for (std::size_t i = 0; i < p.M; ++i) storeScaled(p, i, j, dotBf16Pairs(rows.data() + i * p.K, p.Bbf16 + j * p.ldb, p.K));
   });
@@ -374,15 +376,16 @@ void floatsToBf16(const float* src, std::size_t n, uint16_t* dst) {
 // thread for itself: at 2 threads that was half the packing, at 16 it was 16 copies of it.
 void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   const KernelInfo& ki = kernelFor(kiIn);
-  // (With bf16 compute on, every product takes the dot-product kernel, so that every product
-  // rounds its operands the same way, a few rows or many.)
-  if (p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB && !ki.pairPacked) {
+  // Decoding's few rows against a Linear weight: a dot product per output, read from the weight's
+  // storage. With bf16 compute on, every product rounds its operands to bf16, a few rows or many.
+  const bool fewRows = p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB;
+  if (fewRows && !ki.pairPacked) {
     gemvTransB(p, ki);
     return;
   }
 #if defined(__x86_64__)
   // (The pair kernel exists only where the CPU has AVX-512 BF16, which gemvBf16Dot needs.)
-  if (p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB && ki.pairPacked && p.Bbf16 && p.alpha != 0.0f) {
+  if (fewRows && ki.pairPacked && p.Bbf16 && p.alpha != 0.0f) {
     gemvBf16Dot(p);
     return;
   }

@@ -2,7 +2,7 @@
 import { generate } from '../generate/generate.js';
 import { TextStream } from '../generate/text_stream.js';
 import { intOption, numberOption, parse, requireString } from './args.js';
-import { enableBf16Products, enableInt8Activations, loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
+import { checkActivationRounding, enableBf16Products, enableInt8Activations, loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
 import { readModelConfig } from '../models/registry.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { GiftjsError } from '../errors.js';
@@ -56,10 +56,10 @@ export async function generateCommand(argv: string[]): Promise<number> {
   // Memory known before it is spent: the weights, the KV cache for the whole text, one step's activations.
   const length = Math.min(config.maxPositionEmbeddings, ids.length + maxNewTokens);
   const quantize = quantizeOption(values.quantize);
+  checkActivationRounding(values);
   assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate');
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
   if (values['int8-activations']) enableInt8Activations(model, modelDir);
-  if (values.bf16 && values['int8-activations']) throw new GiftjsError('--bf16 and --int8-activations round the activations two ways (bf16, or 8 bits per block of 32): give one');
   if (values.bf16) enableBf16Products('gift generate');
   const stops = [...model.config.eosTokenIds];
   if (tokenizer.eosTokenId !== null) stops.push(tokenizer.eosTokenId);

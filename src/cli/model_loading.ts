@@ -73,12 +73,20 @@ export function quantizeOption(flag: unknown): QuantFormat | undefined {
  * weight is quantized, since it would then change nothing.
  */
 /**
- * --bf16 for generate and serve: every product on bf16 dot products (activations rounded to bf16), as
- * train --bf16 computes and llama.cpp computes over BF16 weights. Says so where the CPU lacks AVX-512
- * BF16 and the products stay float32; refused on a backend without bf16 compute.
+ * generate's and serve's --int8-activations and --bf16, checked before anything is loaded: the two
+ * round the activations two ways, and --bf16 needs a backend with bf16 compute.
+ */
+export function checkActivationRounding(values: { bf16?: unknown; 'int8-activations'?: unknown }): void {
+  if (values.bf16 && values['int8-activations']) throw new GiftjsError('--bf16 and --int8-activations round the activations two ways (bf16, or 8 bits per block of 32): give one');
+  if (values.bf16 && !getBackend().setBf16Compute) throw new GiftjsError(`--bf16 runs on the CPU backends (native, ref); the ${getBackend().name} backend computes in float32 (leave out --bf16)`);
+}
+
+/**
+ * --bf16 for generate and serve, turned on once the model and adapter are loaded (nothing loading computes is rounded):
+ * every product on bf16 dot products (activations rounded to bf16), as train --bf16 computes and
+ * llama.cpp computes over BF16 weights. Says so where the CPU lacks AVX-512 BF16 and the products stay float32.
  */
 export function enableBf16Products(command: string): void {
-  if (!getBackend().setBf16Compute) throw new GiftjsError(`--bf16 runs on the CPU backends (native, ref); the ${getBackend().name} backend computes in float32 (leave out --bf16)`);
   // (ref emulates the bf16 products exactly and says false: no CPU instructions run them.)
   if (!setBf16Compute(true) && getBackend().name !== 'ref') console.error(`${command}: this CPU has no AVX-512 BF16, so the products stay float32 (--bf16 changes nothing here)`);
 }

@@ -1,6 +1,6 @@
 // gift serve: an OpenAI-compatible server for one model and an optional adapter (serve/openai_server.ts).
 import { intOption, numberOption, parse } from './args.js';
-import { enableBf16Products, enableInt8Activations, loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
+import { checkActivationRounding, enableBf16Products, enableInt8Activations, loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
 import { setBf16Compute, setInt8Activations } from '../backend/index.js';
 import { readModelConfig } from '../models/registry.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
@@ -42,6 +42,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const defaultTemperature = numberOption(values.temperature, 'temperature', 0);
   const maxBodyBytes = intOption(values['max-body'], 'max-body', 1 << 20);
   const quantize = quantizeOption(values.quantize);
+  checkActivationRounding(values);
   const config = readModelConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
   // Memory known before it is spent: the weights and a KV cache for the whole context a request may fill.
@@ -49,7 +50,6 @@ export async function serveCommand(argv: string[]): Promise<number> {
     memoryBudget(values['memory-limit'] as string | undefined), 'gift serve');
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
   if (values['int8-activations']) enableInt8Activations(model, modelDir);
-  if (values.bf16 && values['int8-activations']) throw new GiftjsError('--bf16 and --int8-activations round the activations two ways (bf16, or 8 bits per block of 32): give one');
   if (values.bf16) enableBf16Products('gift serve');
   const modelId = basename(String(values.model).replace(/\/+$/, '')) + (values.adapter ? `+${basename(String(values.adapter).replace(/\/+$/, ''))}` : '');
   const server = createOpenAIServer({ model, tokenizer, modelId, defaultMaxTokens, maxTokensLimit, defaultTemperature, maxBodyBytes });

@@ -99,19 +99,21 @@ function torchGemm(size: number, tokens: number, threads: number, budget: number
 
 interface TorchShapeStep { tokens_per_s: number; maxrss_mb: number; load_s: number; loss: number; torch: string; transformers: string }
 
-/** Runs `peer` with the path of a config.json of the shape (written to a temporary folder, removed after). */
-function withShapeConfig<T>(shape: string, layers: number | undefined, peer: (config: string) => T): T {
+/**
+ * Runs `peer` with the path of a config.json of the shape (written to a temporary folder, removed after)
+ * and the dtype's torch name; or says why there is none: PyTorch has no quantized base here.
+ */
+function withShapeConfig<T>(shape: string, layers: number | undefined, dtype: BenchDType, peer: (config: string, torchDtype: string) => T | string): T | string {
+  if (dtype !== 'f32' && dtype !== 'bf16') return `PyTorch has no ${dtype} base here (bitsandbytes is not installed); compare --dtype f32 or bf16`;
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-bench-shape-'));
   try {
     const config = join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({ model_type: 'llama', ...stepShape(shape), ...(layers ? { num_hidden_layers: layers } : {}) }));
-    return peer(config);
+    return peer(config, dtype === 'bf16' ? 'bfloat16' : 'float32');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-const NO_TORCH_QUANTIZED = (dtype: BenchDType) => `PyTorch has no ${dtype} base here (bitsandbytes is not installed); compare --dtype f32 or bf16`;
 
 /**
  * The PyTorch peer of a model shape (bench/torch_folder_step.py --config): transformers' model of the
@@ -119,9 +121,8 @@ const NO_TORCH_QUANTIZED = (dtype: BenchDType) => `PyTorch has no ${dtype} base 
  * there is none.
  */
 function torchShapeStep(shape: string, layers: number | undefined, batch: number, seq: number, rank: number, method: 'gift' | 'lora', dtype: BenchDType, checkpointing: boolean, threads: number): TorchShapeStep | string {
-  if (dtype !== 'f32' && dtype !== 'bf16') return NO_TORCH_QUANTIZED(dtype);
-  return withShapeConfig(shape, layers, (config) => {
-    const args = ['--config', config, '--method', method, '--dtype', dtype === 'bf16' ? 'bfloat16' : 'float32', '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads)];
+  return withShapeConfig(shape, layers, dtype, (config, torchDtype) => {
+    const args = ['--config', config, '--method', method, '--dtype', torchDtype, '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads)];
     if (!checkpointing) args.push('--no-checkpointing');
     return runPeerScript<TorchShapeStep>('torch_folder_step.py', args);
   });
@@ -134,9 +135,8 @@ interface TorchShapeGenerate { tokens_per_s: number; prefill_tokens_per_s: numbe
  * its KV cache on the same config with random weights in the same dtype; or why there is none.
  */
 function torchShapeGenerate(shape: string, dtype: BenchDType, prompt: number, tokens: number, threads: number): TorchShapeGenerate | string {
-  if (dtype !== 'f32' && dtype !== 'bf16') return NO_TORCH_QUANTIZED(dtype);
-  return withShapeConfig(shape, undefined, (config) => runPeerScript<TorchShapeGenerate>('torch_hf_generate.py',
-    ['--config', config, '--dtype', dtype === 'bf16' ? 'bfloat16' : 'float32', '--prompt', String(prompt), '--tokens', String(tokens), '--threads', String(threads)]));
+  return withShapeConfig(shape, undefined, dtype, (config, torchDtype) => runPeerScript<TorchShapeGenerate>('torch_hf_generate.py',
+    ['--config', config, '--dtype', torchDtype, '--prompt', String(prompt), '--tokens', String(tokens), '--threads', String(threads)]));
 }
 
 /**
@@ -484,17 +484,18 @@ export async function benchCommand(argv: string[]): Promise<number> {
       }
     }
     const exact = alternated?.get('float products');
-    const int8 = alternated?.get('int8 activations');
+    // The approximate products that alternated with the float ones (int8 activations, bf16 products), whichever ran.
+    const approximate = (['int8 activations', 'bf16 products'] as const).flatMap((name) => {
+      const rate = alternated?.get(name);
+      return rate ? [{ name, rate }] : [];
+    });
     const bf16 = alternated?.get('bf16 products');
-    if (exact && int8) {
-      const at = exact.generated!.findIndex((t, i) => t !== int8.generated![i]);
-      console.log(`alternating on this model: float products ${exact.tokensPerSecond.toFixed(2)} tokens/s, int8 activations ${int8.tokensPerSecond.toFixed(2)} tokens/s   int8 / float = ${(int8.tokensPerSecond / exact.tokensPerSecond).toFixed(2)}x; ` +
-        (at < 0 ? `the same ${tokens + 1} tokens` : `the tokens differ from the ${at + 1}th on`));
-    }
-    if (exact && bf16) {
-      const at = exact.generated!.findIndex((t, i) => t !== bf16.generated![i]);
-      console.log(`alternating on this model: float products ${exact.tokensPerSecond.toFixed(2)} tokens/s, bf16 products ${bf16.tokensPerSecond.toFixed(2)} tokens/s   bf16 / float = ${(bf16.tokensPerSecond / exact.tokensPerSecond).toFixed(2)}x; ` +
-        (at < 0 ? `the same ${tokens + 1} tokens` : `the tokens differ from the ${at + 1}th on`));
+    if (exact) {
+      for (const { name, rate } of approximate) {
+        const at = exact.generated!.findIndex((t, i) => t !== rate.generated![i]);
+        console.log(`alternating on this model: float products ${exact.tokensPerSecond.toFixed(2)} tokens/s, ${name} ${rate.tokensPerSecond.toFixed(2)} tokens/s   ${name.split(' ')[0]} / float = ${(rate.tokensPerSecond / exact.tokensPerSecond).toFixed(2)}x; ` +
+          (at < 0 ? `the same ${tokens + 1} tokens` : `the tokens differ from the ${at + 1}th on`));
+      }
     }
     let torch: number | null = null;
     if (values.torch) {
@@ -512,12 +513,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (exact && llamaCpp) {
       const ratios = (rate: AlternatedRate) => `${(rate.tokensPerSecond / llamaCpp.tokensPerSecond).toFixed(2)}x (rounds ${rate.perRound.map((t, i) => (t / llamaCpp.perRound[i]!).toFixed(2)).join(', ')})`;
       console.log(`llama.cpp (${llamaCppType} GGUF of this model), alternating with giftjs ${ROUNDS} times: ${llamaCpp.tokensPerSecond.toFixed(2)} tokens/s   giftjs / llama.cpp = ${ratios(exact)}` +
-        (int8 ? `; with int8 activations (as llama.cpp computes) ${ratios(int8)}` : '') + (bf16 ? `; with bf16 products (as llama.cpp computes) ${ratios(bf16)}` : ''));
+        approximate.map(({ name, rate }) => `; with ${name} (as llama.cpp computes) ${ratios(rate)}`).join(''));
       const prefill = (rate: AlternatedRate) => `${rate.prefillTokensPerSecond.toFixed(1)} tokens/s (${(rate.prefillTokensPerSecond / llamaCpp.prefillTokensPerSecond).toFixed(2)}x)`;
       console.log(`  prefill of the ${r.prompt.length}-token prompt in those rounds: llama.cpp ${llamaCpp.prefillTokensPerSecond.toFixed(1)} tokens/s, giftjs ${prefill(exact)}` +
-        (int8 ? `, with int8 activations ${prefill(int8)}` : '') + (bf16 ? `, with bf16 products ${prefill(bf16)}` : ''));
+        approximate.map(({ name, rate }) => `, with ${name} ${prefill(rate)}`).join(''));
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp?.tokensPerSecond ?? null, llama_cpp_prefill_tokens_per_s: llamaCpp?.prefillTokensPerSecond ?? null, ...(exact ? { alternating_float_tokens_per_s: exact.tokensPerSecond } : {}), ...(int8 ? { int8_activations_tokens_per_s: int8.tokensPerSecond } : {}), ...(bf16 ? { bf16_products_tokens_per_s: bf16.tokensPerSecond } : {}), decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp?.tokensPerSecond ?? null, llama_cpp_prefill_tokens_per_s: llamaCpp?.prefillTokensPerSecond ?? null, ...(exact ? { alternating_float_tokens_per_s: exact.tokensPerSecond } : {}), ...Object.fromEntries(approximate.map(({ name, rate }) => [`${name.replace(' ', '_')}_tokens_per_s`, rate.tokensPerSecond])), decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
     return 0;
   }
 

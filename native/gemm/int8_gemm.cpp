@@ -164,14 +164,6 @@ void int8GemmVnni(const GemmProblem& p, const RoundedRows& x) {
   });
 }
 #pragma GCC pop_options
-
-bool hasVnni() {
-  static const bool vnni = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  }();
-  return vnni && cpuHasAvx512();
-}
 #endif
 
 }  // namespace
@@ -183,7 +175,7 @@ void gemmInt8Activations(const GemmProblem& p, bool vector) {
     for (std::size_t j = 0; j < p.N; ++j) storeScaled(p, i, j, dotQuantizedRow(p.A + i * p.lda, w, p.bqRow0 + j, vector));
   };
 #if defined(__x86_64__)
-  if (vector && hasVnni()) {
+  if (vector && cpuHasAvx512Vnni()) {
     const RoundedRows x = roundRows(p, w.bits == 4 ? 8 : 128);
     int8GemmVnni(p, x);
     for (std::size_t i = 0, k = 0; i < p.M; ++i) {

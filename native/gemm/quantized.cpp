@@ -508,11 +508,7 @@ bool roundToInt8(const float* a, std::size_t cols, Int8Activations& x) {
 
 float dotInt8Activations(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r, bool vector) {
 #ifdef GIFTJS_QUANT_X86
-  static const bool vnni = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-  }();
-  if (vector && cpuHasAvx512() && vnni) return dotInt8ActivationsAvx512(x, w, r);
+  if (vector && cpuHasAvx512Vnni()) return dotInt8ActivationsAvx512(x, w, r);
 #endif
   return dotInt8ActivationsPortable(x, w, r);
 }

@@ -138,11 +138,16 @@ function lmStepSetup(shape: string, batch: number, seq: number, rank: number, me
 export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: BenchDType = 'f32', checkpointing = false, bf16Compute = false, profile = false): LmStepTiming {
   const { config, model, params, lossOf } = lmStepSetup(shape, batch, seq, rank, method, layers, dtype);
   model.gradientCheckpointing = checkpointing;
-  setBf16Compute(bf16Compute);
+  const t = withBf16Compute(bf16Compute, () => timeSteps(lossOf, params, steps, batch * seq, profile));
+  const flopsPerToken = stepFlopsPerToken(model, seq, rank, method);
+  return { ...t, flopsPerToken, gflops: (t.tokensPerSecond * flopsPerToken) / 1e9 };
+}
+
+/** fn() with the backend's bf16 dot products on or off as asked, and off again after it. */
+function withBf16Compute<T>(on: boolean, fn: () => T): T {
+  setBf16Compute(on);
   try {
-    const t = timeSteps(lossOf, params, steps, batch * seq, profile);
-    const flopsPerToken = stepFlopsPerToken(model, seq, rank, method);
-    return { ...t, flopsPerToken, gflops: (t.tokensPerSecond * flopsPerToken) / 1e9 };
+    return fn();
   } finally {
     setBf16Compute(false);
   }
@@ -159,16 +164,11 @@ export function benchBf16AgainstF32(shape: string, batch: number, seq: number, r
   const runners = { f32: stepRunner(f32.lossOf, f32.params), bf16: stepRunner(bf16.lossOf, bf16.params) };
   const ms = { f32: 0, bf16: 0 };
   const firstLoss = { f32: NaN, bf16: NaN };
-  const run = (which: 'f32' | 'bf16') => {
-    setBf16Compute(which === 'bf16');
-    try {
-      const r = runners[which]();
-      if (Number.isNaN(firstLoss[which])) firstLoss[which] = r.loss;
-      return r.fwd + r.bwd + r.opt;
-    } finally {
-      setBf16Compute(false);
-    }
-  };
+  const run = (which: 'f32' | 'bf16') => withBf16Compute(which === 'bf16', () => {
+    const r = runners[which]();
+    if (Number.isNaN(firstLoss[which])) firstLoss[which] = r.loss;
+    return r.fwd + r.bwd + r.opt;
+  });
   run('f32');
   run('bf16');
   for (let i = 0; i < steps; i++) {
@@ -180,7 +180,7 @@ export function benchBf16AgainstF32(shape: string, batch: number, seq: number, r
 }
 
 /** GIFT rank 16 on the attention output projection plus the classifier head (the paper's ViT setting), images/s. */
-export function benchVitStep(batch: number, rank: number, steps: number, layers?: number, profile = false): StepTiming & { imagesPerSecond: number } {
+export function benchVitStep(batch: number, rank: number, steps: number, layers?: number, profile = false, bf16Compute = false): StepTiming & { imagesPerSecond: number } {
   const config = { ...VIT_B16, ...(layers ? { numLayers: layers } : {}) };
   const H = config.hiddenSize;
   const patchValues = config.numChannels * config.patchSize ** 2 * H;
@@ -190,7 +190,7 @@ export function benchVitStep(batch: number, rank: number, steps: number, layers?
   const pixels = Float32Array.from({ length: batch * 3 * 224 * 224 }, () => r.normal());
   const labels = Array.from({ length: batch }, () => r.int(config.numLabels));
   const tokensPerImage = (224 / 16) ** 2 + 1;
-  const t = timeSteps(() => crossEntropy(model.forward(imagesToPatches(pixels, batch, config)), labels), params, steps, batch * tokensPerImage, profile);
+  const t = withBf16Compute(bf16Compute, () => timeSteps(() => crossEntropy(model.forward(imagesToPatches(pixels, batch, config)), labels), params, steps, batch * tokensPerImage, profile));
   return { ...t, imagesPerSecond: t.tokensPerSecond / tokensPerImage };
 }
 
@@ -209,7 +209,7 @@ export const BERT_BASE = {
  * GIFT on query and value plus the classifier head (the paper's GLUE setting; RoBERTa's rank is 32),
  * on BERT-base with random weights, two labels, every sequence full length: sequences/s and tokens/s.
  */
-export function benchBertStep(batch: number, seq: number, rank: number, steps: number, layers?: number, profile = false): StepTiming & { sequencesPerSecond: number } {
+export function benchBertStep(batch: number, seq: number, rank: number, steps: number, layers?: number, profile = false, bf16Compute = false): StepTiming & { sequencesPerSecond: number } {
   const config = parseBertConfig({ ...BERT_BASE, ...(layers ? { num_hidden_layers: layers } : {}) }, 'bench bert-base');
   const H = config.hiddenSize;
   const embeddingValues = (config.vocabSize + config.maxPositions + config.typeVocabSize) * H;
@@ -218,6 +218,6 @@ export function benchBertStep(batch: number, seq: number, rank: number, steps: n
   const { params, r } = giftWithHead(model, rank, ['query', 'value']);
   const input = { ids: Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize)), attentionMask: new Float32Array(batch * seq).fill(1), batch, seq };
   const labels = Array.from({ length: batch }, () => r.int(2));
-  const t = timeSteps(() => crossEntropy(model.logits(input), labels), params, steps, batch * seq, profile);
+  const t = withBf16Compute(bf16Compute, () => timeSteps(() => crossEntropy(model.logits(input), labels), params, steps, batch * seq, profile));
   return { ...t, sequencesPerSecond: t.tokensPerSecond / seq };
 }

@@ -34,7 +34,8 @@ export const BENCH_HELP = `gift bench <what> [options]
              --dtype f32|bf16|int8|int4  frozen weights stored as float32 or bfloat16, or quantized (--quantize)
              --checkpointing   activation checkpointing (recompute each layer in backward)
              --profile         time per op kind (GEMM, attention, norms, elementwise, layout, ...) in forward and backward
-             --bf16-compute    with --dtype bf16|int8|int4: multiply with the CPU's bf16 dot products (AVX-512 BF16)
+             --bf16-compute    with --dtype bf16|int8|int4: multiply with the CPU's bf16 dot products (AVX-512 BF16);
+                               on vit-b16 and bert-base over their float32 weights, the PyTorch peer under bf16 autocast
              --vs-f32          with --dtype bf16 --bf16-compute: time the float32 step in the same process, the two
                                alternating step by step, and print bf16 / f32
              --rounds R     with --torch on llama-3.2-1b|llama-3-8b: the peer and giftjs alternate R times, each round's ratio printed
@@ -154,18 +155,18 @@ function runPeerScript<T>(name: string, args: string[]): T | string {
   return JSON.parse(line) as T;
 }
 
-interface TorchVitStep { images_per_s: number; maxrss_mb: number; loss: number; torch: string; transformers: string }
+interface TorchVitStep { images_per_s: number; maxrss_mb: number; loss: number; autocast: boolean; torch: string; transformers: string }
 
 /** The PyTorch peer of the ViT-B/16 step (bench/torch_vit_step.py): transformers' ViTForImageClassification, the same GIFT + head step; or why there is none. */
-function torchVitStep(batch: number, rank: number, layers: number | undefined, threads: number): TorchVitStep | string {
-  return runPeerScript<TorchVitStep>('torch_vit_step.py', ['--batch', String(batch), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : [])]);
+function torchVitStep(batch: number, rank: number, layers: number | undefined, threads: number, autocast: boolean): TorchVitStep | string {
+  return runPeerScript<TorchVitStep>('torch_vit_step.py', ['--batch', String(batch), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : []), ...(autocast ? ['--autocast'] : [])]);
 }
 
-interface TorchBertStep { sequences_per_s: number; tokens_per_s: number; maxrss_mb: number; loss: number; torch: string; transformers: string }
+interface TorchBertStep { sequences_per_s: number; tokens_per_s: number; maxrss_mb: number; loss: number; autocast: boolean; torch: string; transformers: string }
 
 /** The PyTorch peer of the BERT-base step (bench/torch_bert_step.py): transformers' BertForSequenceClassification, the same GIFT + head step; or why there is none. */
-function torchBertStep(batch: number, seq: number, rank: number, layers: number | undefined, threads: number): TorchBertStep | string {
-  return runPeerScript<TorchBertStep>('torch_bert_step.py', ['--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : [])]);
+function torchBertStep(batch: number, seq: number, rank: number, layers: number | undefined, threads: number, autocast: boolean): TorchBertStep | string {
+  return runPeerScript<TorchBertStep>('torch_bert_step.py', ['--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : []), ...(autocast ? ['--autocast'] : [])]);
 }
 
 /**
@@ -174,12 +175,12 @@ function torchBertStep(batch: number, seq: number, rank: number, layers: number 
  * `<unit>_per_s`, tokens_per_s, peak_rss_mb and the peer's `torch_<unit>_per_s`, torch_peak_rss_mb.
  */
 function reportEncoderStep(heading: string, unit: 'images' | 'sequences', rate: number, r: StepTiming,
-  peer: { rate: number; maxrss_mb: number; torch: string; transformers: string; model: string } | string | null, json: boolean, threads: number): void {
+  peer: { rate: number; maxrss_mb: number; torch: string; transformers: string; model: string; autocast: boolean } | string | null, json: boolean, threads: number): void {
   console.log(`\n${heading}: ${rate.toFixed(2)} ${unit}/s${unit === 'images' ? '' : ` (${r.tokensPerSecond.toFixed(0)} tokens/s)`}`);
   console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
   if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
   if (typeof peer === 'string') console.log(`PyTorch peer unavailable: ${peer}`);
-  else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (${peer.model}, GIFT as float32 pre-hooks, AdamW): ${peer.rate.toFixed(2)} ${unit}/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB   giftjs / PyTorch = ${(rate / peer.rate).toFixed(2)}x`);
+  else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (${peer.model}, GIFT as float32 pre-hooks, AdamW${peer.autocast ? ', the forward under bf16 autocast' : ''}): ${peer.rate.toFixed(2)} ${unit}/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB   giftjs / PyTorch = ${(rate / peer.rate).toFixed(2)}x`);
   const torch = peer && typeof peer !== 'string' ? { [`torch_${unit}_per_s`]: peer.rate, torch_peak_rss_mb: peer.maxrss_mb } : {};
   if (json) console.log(JSON.stringify({ [`${unit}_per_s`]: rate, tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ...torch }));
 }
@@ -325,12 +326,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
     throw new GiftjsError(`unknown --shape '${values.shape}' (available for bench step: ${[...Object.keys(STEP_SHAPES), ...ENCODER_STEP_SHAPES].join(', ')})`);
   }
   // The encoder steps (the paper's ViT and GLUE settings) time GIFT over float32 weights, without
-  // checkpointing; the causal-LM shapes' options are refused by name rather than ignored.
+  // checkpointing, in float32 products or (--bf16-compute) bf16 ones, as under PyTorch's bf16
+  // autocast; the causal-LM shapes' options are refused by name rather than ignored.
   if (what === 'step' && encoderShape) {
     const shape = encoderShape;
     if (stepMethod(values.method) !== 'gift') throw new GiftjsError(`--shape ${shape} times the GIFT step (the paper's setting), not --method ${values.method}`);
     if (values.dtype !== 'f32') throw new GiftjsError(`--shape ${shape} keeps float32 weights, as the paper's runs do; --dtype ${values.dtype} is for the causal-LM shapes`);
-    for (const flag of ['checkpointing', 'bf16-compute', 'vs-f32'] as const) {
+    for (const flag of ['checkpointing', 'vs-f32'] as const) {
       if (values[flag]) throw new GiftjsError(`--${flag} is for the causal-LM shapes, not --shape ${shape}`);
     }
     if (shape === 'vit-b16' && values.seq !== undefined) throw new GiftjsError('--seq does not apply to --shape vit-b16 (224x224 images are 197 tokens)');
@@ -341,9 +343,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const layers = values.layers ? int('layers', values.layers) : undefined;
     const rank = opt('rank', 16);
     // The peer first, in its own process, so the two models never share memory.
-    const peer = values.torch ? torchVitStep(batch, rank, layers, threads) : null;
-    const r = benchVitStep(batch, rank, opt('steps', 2), layers, values.profile === true);
-    reportEncoderStep(`GIFT + head step on vit-b16${layers ? ` (${layers} layers)` : ''}, batch ${batch} images of 224x224`, 'images', r.imagesPerSecond, r,
+    const bf16 = values['bf16-compute'] === true;
+    const peer = values.torch ? torchVitStep(batch, rank, layers, threads, bf16) : null;
+    const r = benchVitStep(batch, rank, opt('steps', 2), layers, values.profile === true, bf16);
+    reportEncoderStep(`GIFT + head step on vit-b16${layers ? ` (${layers} layers)` : ''}${bf16 ? ' (bf16 dot products)' : ''}, batch ${batch} images of 224x224`, 'images', r.imagesPerSecond, r,
       typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.images_per_s, model: 'ViTForImageClassification' }, values.json === true, threads);
     return 0;
   }
@@ -353,9 +356,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const seq = opt('seq', 128);
     const layers = values.layers ? int('layers', values.layers) : undefined;
     const rank = opt('rank', 32);
-    const peer = values.torch ? torchBertStep(batch, seq, rank, layers, threads) : null;
-    const r = benchBertStep(batch, seq, rank, opt('steps', 2), layers, values.profile === true);
-    reportEncoderStep(`GIFT + head step on bert-base${layers ? ` (${layers} layers)` : ''}, sequence classification, batch ${batch} x ${seq}`, 'sequences', r.sequencesPerSecond, r,
+    const bf16 = values['bf16-compute'] === true;
+    const peer = values.torch ? torchBertStep(batch, seq, rank, layers, threads, bf16) : null;
+    const r = benchBertStep(batch, seq, rank, opt('steps', 2), layers, values.profile === true, bf16);
+    reportEncoderStep(`GIFT + head step on bert-base${layers ? ` (${layers} layers)` : ''}${bf16 ? ' (bf16 dot products)' : ''}, sequence classification, batch ${batch} x ${seq}`, 'sequences', r.sequencesPerSecond, r,
       typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.sequences_per_s, model: 'BertForSequenceClassification' }, values.json === true, threads);
     return 0;
   }

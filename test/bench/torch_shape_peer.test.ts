@@ -55,6 +55,13 @@ test('on bert-base the PyTorch peer is transformers\' BertForSequenceClassificat
   assert.ok(json.sequences_per_s > 0 && Number.isFinite(json.sequences_per_s), `giftjs ${json.sequences_per_s}`);
 });
 
+test('with --bf16-compute on an encoder shape the PyTorch peer runs its forward under bf16 autocast, and says so', { skip }, () => {
+  const r = spawnSync(process.execPath, [GIFT, 'bench', 'step', '--shape', 'bert-base', '--layers', '1', '--batch', '2', '--seq', '16', '--steps', '2', '--torch', '--bf16-compute'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /GIFT \+ head step on bert-base \(1 layers\) \(bf16 dot products\)/);
+  assert.match(r.stdout, /\(BertForSequenceClassification, GIFT as float32 pre-hooks, AdamW, the forward under bf16 autocast\): [\d.]+ sequences\/s/);
+});
+
 // `gift bench generate --torch`: transformers' own greedy generate with its KV cache on the same config and
 // dtype (bench/torch_hf_generate.py), which checks that it made every token asked for.
 const generate = (...args: string[]) => spawnSync(process.execPath, [GIFT, 'bench', 'generate', '--shape', 'smollm2-135m', '--new-tokens', '4', '--torch', ...args], { encoding: 'utf8' });

@@ -9,6 +9,7 @@ import { slice } from '../ops/shape_ops.js';
 import { shapeString } from '../tensor/shape.js';
 import { getBackend } from '../backend/index.js';
 import { checkpoint } from '../tensor/checkpoint.js';
+import { layerForward } from '../tensor/autograd.js';
 import { releaseMappedPages } from '../io/file_map.js';
 import type { StateDictOptions } from './load_state_dict.js';
 import type { GgufModel, GgufOutType } from '../io/gguf.js';
@@ -207,8 +208,10 @@ export interface CausalLM extends Module {
  * cache), releasing the layer's mapped weights after each use when it says that too.
  */
 export function decoderLayer(model: CausalLM, layer: Module, x: Tensor, run: (h: Tensor) => Tensor, caching: boolean): Tensor {
-  if (!model.gradientCheckpointing || caching) return run(x);
-  return checkpoint(run, [x], model.releaseLayerWeights ? () => releaseMappedWeights(layer) : undefined);
+  if (caching) return run(x);
+  const recorded = (h: Tensor) => layerForward(() => run(h));
+  if (!model.gradientCheckpointing) return recorded(x);
+  return checkpoint(recorded, [x], model.releaseLayerWeights ? () => releaseMappedWeights(layer) : undefined);
 }
 
 /**

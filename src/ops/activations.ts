@@ -14,7 +14,7 @@ function activation(op: string, kind: ActivationKind, x: Tensor): Tensor {
     const dx = Tensor.empty(x.shape);
     getBackend().activationBackward(kind, x.buffer, g.buffer, dx.buffer, x.size);
     return [dx];
-  });
+  }, [], { inputs: [true], output: false });
 }
 
 /** GELU; approximate 'tanh' is the GPT-2 / gelu_pytorch_tanh form, 'none' the exact erf form. */
@@ -41,7 +41,7 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
     const dup = needs[1] ? Tensor.empty(up.shape) : null;
     getBackend().swigluBackward(gate.buffer, up.buffer, g.buffer, dgate?.buffer ?? null, dup?.buffer ?? null, gate.size);
     return [dgate, dup];
-  });
+  }, [], { inputs: [true, true], output: false });
 }
 
 /** max(x, 0); the gradient at 0 is 0, as PyTorch and TensorFlow take it. */

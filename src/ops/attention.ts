@@ -1,7 +1,7 @@
 // Scaled dot-product attention with causal and key-padding masks and grouped-query heads.
 import type { AttentionShape } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
-import { needsRecording, record } from '../tensor/autograd.js';
+import { markValueNeeded, needsRecording, record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
@@ -75,4 +75,6 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     getBackend().attentionBackward(shape, q.buffer, k.buffer, v.buffer, mask, out.buffer, lse.buffer, g.buffer, dq?.buffer ?? null, dk?.buffer ?? null, dv?.buffer ?? null);
     return [dq, dk, dv];
   }, maskTensor && maskTensor !== maskSource ? [lse, maskTensor] : [lse]);
+  // (record marks q, k, v, the output and what it saves; a caller's mask tensor is read too.)
+  if (out.requiresGrad) markValueNeeded(maskTensor);
 }

@@ -3,7 +3,7 @@
 // broadcast strides, so a bias or a scalar is never expanded in memory.
 import { BinaryOp } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
-import { record } from '../tensor/autograd.js';
+import { READS_NOTHING_OF_ONE, READS_NOTHING_OF_TWO, record } from '../tensor/autograd.js';
 import { broadcastShapes } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { broadcastStrides, sumToShape } from './broadcast.js';
@@ -34,7 +34,7 @@ function sumTemporary(t: Tensor, shape: readonly number[]): Tensor {
 
 export function add(a: Tensor, b: Tensor): Tensor {
   const out = binaryForward(BinaryOp.Add, 'add', a, b);
-  return record('add', out, [a, b], (g, needs) => [needs[0] ? sumToShape(g, a.shape) : null, needs[1] ? sumToShape(g, b.shape) : null]);
+  return record('add', out, [a, b], (g, needs) => [needs[0] ? sumToShape(g, a.shape) : null, needs[1] ? sumToShape(g, b.shape) : null], [], READS_NOTHING_OF_TWO);
 }
 
 export function sub(a: Tensor, b: Tensor): Tensor {
@@ -42,7 +42,7 @@ export function sub(a: Tensor, b: Tensor): Tensor {
   return record('sub', out, [a, b], (g, needs) => [
     needs[0] ? sumToShape(g, a.shape) : null,
     needs[1] ? sumTemporary(withConstant(BinaryOp.Mul, g, -1), b.shape) : null,
-  ]);
+  ], [], READS_NOTHING_OF_TWO);
 }
 
 export function mul(a: Tensor, b: Tensor): Tensor {
@@ -50,7 +50,7 @@ export function mul(a: Tensor, b: Tensor): Tensor {
   return record('mul', out, [a, b], (g, needs) => [
     needs[0] ? sumTemporary(binaryForward(BinaryOp.Mul, 'mul', g, b), a.shape) : null,
     needs[1] ? sumTemporary(binaryForward(BinaryOp.Mul, 'mul', g, a), b.shape) : null,
-  ]);
+  ], [], { inputs: [b.requiresGrad, a.requiresGrad], output: false });
 }
 
 export function div(a: Tensor, b: Tensor): Tensor {
@@ -73,13 +73,13 @@ export function div(a: Tensor, b: Tensor): Tensor {
 /** y = s * x for a constant s. */
 export function scale(x: Tensor, s: number): Tensor {
   const out = withConstant(BinaryOp.Mul, x, s);
-  return record('scale', out, [x], (g) => [withConstant(BinaryOp.Mul, g, s)]);
+  return record('scale', out, [x], (g) => [withConstant(BinaryOp.Mul, g, s)], [], READS_NOTHING_OF_ONE);
 }
 
 /** y = x + c for a constant c. */
 export function addScalar(x: Tensor, c: number): Tensor {
   const out = withConstant(BinaryOp.Add, x, c);
-  return record('addScalar', out, [x], (g) => [g]);
+  return record('addScalar', out, [x], (g) => [g], [], READS_NOTHING_OF_ONE);
 }
 
 export function neg(x: Tensor): Tensor {

@@ -110,7 +110,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       }
     }
     return [da, db];
-  });
+  }, [], { inputs: [b.requiresGrad, a.requiresGrad], output: false });
 }
 
 /**
@@ -145,7 +145,7 @@ export function addmm(c: Tensor, a: Tensor, b: Tensor, alpha = 1): Tensor {
       gemmScaled(db.buffer, { ...A, trans: true }, G, K, N, rows, alpha, 0);
     }
     return [needs[0] ? g : null, da, db];
-  });
+  }, [], { inputs: [false, b.requiresGrad, a.requiresGrad], output: false });
 }
 
 /** C (M x N) = alpha * op(A) op(B) + beta * C, one problem, with C's rows N apart. */
@@ -195,5 +195,5 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
       getBackend().reduceSum([rows, outF], g.buffer, [0, 1], db.buffer, 1);
     }
     return [dx, dw, db];
-  });
+  }, [], { inputs: [weight.requiresGrad, x.requiresGrad, false], output: false }); // x for dW, W for dx; the bias never
 }

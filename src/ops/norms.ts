@@ -26,7 +26,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
     const dw = needs[1] ? Tensor.zeros(weight.shape) : null;
     getBackend().rmsNormBackward(x.buffer, weight.buffer, rstd.buffer, g.buffer, dx?.buffer ?? null, dw?.buffer ?? null, rows, cols);
     return [dx, dw];
-  }, [rstd]);
+  }, [rstd], { inputs: [true, true], output: false });
 }
 
 /** y = (x - mean) / sqrt(var + eps) * weight + bias; weight and bias may be omitted. */
@@ -50,5 +50,5 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
     if (weight) grads.push(dw);
     if (bias) grads.push(db);
     return grads;
-  }, [mean, rstd]);
+  }, [mean, rstd], { inputs: inputs.map((t) => t !== bias), output: false }); // x and the weight; the bias never
 }

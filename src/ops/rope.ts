@@ -4,7 +4,7 @@
 // at position p is p * invFreq[i]. (Meta's original code rotates interleaved pairs instead;
 // converted checkpoints permute q/k rows so that this form gives the same result.)
 import { getBackend } from '../backend/index.js';
-import { record } from '../tensor/autograd.js';
+import { READS_NOTHING_OF_ONE, record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
@@ -96,7 +96,7 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
     const dx = Tensor.empty(x.shape);
     getBackend().ropeRotate(g.buffer, dx.buffer, cos, sin, rows, T, D, -1); // the transpose of a rotation is the rotation by -angle
     return [dx];
-  }, [cosT, sinT]);
+  }, [cosT, sinT], READS_NOTHING_OF_ONE);
 }
 
 /**

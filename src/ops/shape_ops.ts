@@ -1,5 +1,5 @@
 // Ops that move data without arithmetic: reshape (a view), permute/transpose, slice, concat.
-import { record } from '../tensor/autograd.js';
+import { READS_NOTHING_OF_ONE, record } from '../tensor/autograd.js';
 import { normalizeAxis, shapeString, sizeOf, stridesOf, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { getBackend } from '../backend/index.js';
@@ -21,7 +21,7 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
     throw new GiftjsError(`reshape: cannot reshape ${shapeString(x.shape)} (${x.size} values) into ${shapeString(shape)}`);
   }
   const out = x.view(resolved);
-  return record('reshape', out, [x], (g) => [g.view(x.shape)]);
+  return record('reshape', out, [x], (g) => [g.view(x.shape)], [], READS_NOTHING_OF_ONE);
 }
 
 /** Reorders dimensions: output dimension i is input dimension dims[i]. Copies. */
@@ -40,7 +40,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
     const dx = Tensor.empty(x.shape);
     copyPermuted(g.buffer, g.shape, inverse, dx.buffer);
     return [dx];
-  });
+  }, [], READS_NOTHING_OF_ONE);
 }
 
 /** dst = src (of `shape`) with its dimensions reordered by perm: one strided copy on the backend. */
@@ -80,7 +80,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
     const dx = Tensor.zeros(x.shape);
     getBackend().copyBlocks(g.buffer, 0, n, dx.buffer, start * inner, len * inner, outer, n);
     return [dx];
-  });
+  }, [], READS_NOTHING_OF_ONE);
 }
 
 /** Joins tensors along an axis; all other dimensions must match. */

@@ -7,7 +7,7 @@
 // the gradient that flows through it to the activations.
 
 import { markForwardOp, timeBackward } from './profiler.js';
-import { keep } from './memory.js';
+import { keep, releasingUnread } from './memory.js';
 import { sameShape, shapeString, stridesOf } from './shape.js';
 import { BinaryOp } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
@@ -55,9 +55,38 @@ export function withGrad<T>(fn: () => T): T {
   }
 }
 
+/**
+ * One layer of a model's forward: while recording, its activations that no backward reads are given
+ * back when it returns (releasingUnread); without recording (inference, a KV cache) it runs as is.
+ */
+export function layerForward<T>(fn: () => T): T {
+  return gradEnabled ? releasingUnread(fn) : fn();
+}
+
 /** True when an op applied to these inputs must record itself. */
 export function needsRecording(inputs: readonly (Tensor | null | undefined)[]): boolean {
   return gradEnabled && inputs.some((t) => t?.requiresGrad === true);
+}
+
+/**
+ * Which values an op's backward reads, known when it records (from which inputs need a gradient):
+ * each input's, by position, and the output's. An op that does not say is taken to read them all.
+ * Tensors read by a backward keep their buffers past their layer (releasingUnread); the others
+ * are given back when the layer returns. A backward must read nothing it did not declare, apart
+ * from its `saved` tensors and what markValueNeeded marks.
+ */
+export interface ValueReads {
+  readonly inputs: readonly boolean[];
+  readonly output: boolean;
+}
+
+/** A backward that reads no values at all: a sum's, a reshape's, a transpose's. */
+export const READS_NOTHING_OF_ONE: ValueReads = { inputs: [false], output: false };
+export const READS_NOTHING_OF_TWO: ValueReads = { inputs: [false, false], output: false };
+
+/** Marks tensors a backward reads beyond its inputs, output and saved tensors (a caller's attention mask). */
+export function markValueNeeded(...tensors: readonly (Tensor | null | undefined)[]): void {
+  for (const t of tensors) if (t) t.valueNeeded = true;
 }
 
 /**
@@ -65,11 +94,16 @@ export function needsRecording(inputs: readonly (Tensor | null | undefined)[]): 
  * tensors the op created only for its backward: they are disposed at once when nothing is
  * recorded, and right after the backward has used them otherwise.
  */
-export function record(op: string, out: Tensor, inputs: readonly Tensor[], backward: GradNode['backward'], saved: readonly Tensor[] = []): Tensor {
+export function record(op: string, out: Tensor, inputs: readonly Tensor[], backward: GradNode['backward'], saved: readonly Tensor[] = [], reads?: ValueReads): Tensor {
   markForwardOp(op);
   if (needsRecording(inputs)) {
     out.requiresGrad = true;
     out.gradFn = { op, inputs, backward, saved };
+    inputs.forEach((t, i) => {
+      if (!reads || reads.inputs[i]) t.valueNeeded = true;
+    });
+    if (!reads || reads.output) out.valueNeeded = true;
+    for (const t of saved) t.valueNeeded = true;
   } else {
     for (const t of saved) t.dispose();
   }

@@ -6,7 +6,7 @@
 // so the inner backward accumulates into .grad directly); the block's inputs get theirs back
 // through the node, like any op. Randomness inside the block (dropout) is drawn again on
 // recomputation, so keep it out of checkpointed blocks or reseed it.
-import { isGradEnabled, noGrad, withGrad } from './autograd.js';
+import { isGradEnabled, markValueNeeded, noGrad, withGrad } from './autograd.js';
 import { tidy } from './memory.js';
 import type { Tensor } from './tensor.js';
 
@@ -19,6 +19,7 @@ export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[]
   // The block may hold trainable parameters even when no input needs a gradient, so the
   // output always takes part in backward while recording is on.
   out.requiresGrad = true;
+  markValueNeeded(...inputs); // the recomputation reads them
   out.gradFn = {
     op: 'checkpoint',
     inputs,

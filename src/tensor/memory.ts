@@ -215,6 +215,58 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+let releaseUnread = true;
+
+/**
+ * Turns releasingUnread's early release off (it then runs fn in the enclosing scope, as tidy's
+ * caller would) or back on: tests compare a step with and without it.
+ */
+export function setReleasingUnread(on: boolean): void {
+  releaseUnread = on;
+}
+
+/** A tensor as releasingUnread sees it: whether a backward reads its values, and how to give them back. */
+interface Releasable extends Disposable {
+  readonly valueNeeded: boolean;
+  releaseValue(): void;
+}
+
+function isReleasable(t: Disposable): t is Releasable {
+  return typeof (t as Partial<Releasable>).releaseValue === 'function';
+}
+
+/**
+ * Runs fn (one layer of a training forward) and, when it returns, gives back the buffers of the
+ * tensors it created that no recorded backward will read (Tensor.valueNeeded) and that it does not
+ * return: a frozen projection's input, a residual sum's operands, a transpose's source. They stay
+ * in the graph, so gradients still flow through them, and the enclosing scope disposes them as
+ * before. Without it every intermediate of every layer is held until the step's scope ends; with
+ * it a layer keeps only what its backward reads. Tensors marked with keep() are left alone; fn
+ * must not hold on to one it made for use after it returns (that read would throw, not misread).
+ */
+export function releasingUnread<T>(fn: () => T): T {
+  if (!releaseUnread) return fn();
+  const scope = new Set<Disposable>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+    if (result instanceof Promise) throw new GiftjsError('releasingUnread(fn): fn must be synchronous (it returned a Promise)');
+  } catch (err) {
+    scopes.pop();
+    for (const t of scope) trackInScope(t); // the enclosing scope disposes them, as it would have
+    throw err;
+  }
+  scopes.pop();
+  const survivors = new Set<Disposable>();
+  collectDisposables(result, survivors, new Set());
+  for (const t of scope) {
+    if (!survivors.has(t) && isReleasable(t) && !t.valueNeeded) t.releaseValue();
+    trackInScope(t);
+  }
+  return result;
+}
+
 /**
  * Runs fn with at most `maxFloats` floats of new tensor memory; past that, the allocation fails with
  * `message` before it happens. Loaders build a model inside the size its checkpoint proves, so a

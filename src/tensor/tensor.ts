@@ -58,6 +58,11 @@ export class Tensor {
   gradFn: GradNode | null = null;
   /** An optional name, used in error messages (parameters carry their module path). */
   name: string | undefined;
+  /**
+   * True once a recorded backward will read this tensor's values (autograd's record sets it): a
+   * layer's scope (releasingUnread) gives back the buffers of the tensors it made that stay false.
+   */
+  valueNeeded = false;
   private storage: Storage | null;
 
   /**
@@ -485,12 +490,21 @@ export class Tensor {
     runBackward(this, gradient);
   }
 
-  /** Releases the buffer (back to the pool once no view shares it). Safe to call twice. */
+  /** Releases the buffer (back to the pool once no view shares it) and the graph node. Safe to call twice. */
   dispose(): void {
+    this.releaseValue();
+    this.gradFn = null;
+  }
+
+  /**
+   * Releases the buffer (back to the pool once no view shares it) but keeps the tensor in the graph:
+   * for an intermediate whose values no backward reads, whose gradient still flows through it. Its
+   * values cannot be read afterwards (that throws). Safe to call twice.
+   */
+  releaseValue(): void {
     const storage = this.storage;
     if (!storage) return;
     this.storage = null;
-    this.gradFn = null;
     if (--storage.refs === 0 && storage.allocated) {
       if (storage.pool) storage.pool.release(storage.buffer);
       else storage.memory.free(storage.buffer);

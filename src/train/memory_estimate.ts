@@ -19,10 +19,16 @@ import { metaBackend } from '../backend/meta/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { QUANT_FORMATS, quantizedBytes, type QuantFormat } from '../formats/quantized.js';
 
-// Floats per token the step keeps for one decoder layer (H hidden, I intermediate size), fitted on
-// the pool's peak for GIFT r16 on q_proj,v_proj at H/I = 576/1536, 1024/2816, 2048/8192, 4096/14336:
-const SAVED_PER_H = 16; // without gradient checkpointing: norms, q/k/v, attention, residuals ...
-const SAVED_PER_I = 2.6; // ... and the MLP's gate, up and SwiGLU
+// Floats per token of one decoder layer (H hidden, I intermediate size), fitted on the pool's peak
+// for GIFT r16 on q_proj,v_proj at H/I = 576/1536, 1024/2816, 2048/8192, 4096/14336: every
+// activation while the layer runs (and in a forward without a graph) ...
+const LAYER_PER_H = 16; // norms, q/k/v, attention, residuals ...
+const LAYER_PER_I = 2.6; // ... and the MLP's gate, up and SwiGLU
+// ... and what a layer keeps for its backward once it has returned (releasingUnread gives back the
+// rest): the norms' inputs, GIFT's inputs, q/k/v and attention's output, the MLP's gate and up.
+// Fitted on the pool's peak at 2 and 4 layers, H/I = 576/1536 and 2048/8192 (2026-12-03).
+const KEPT_PER_H = 6.4;
+const KEPT_PER_I = 1.8;
 const CHECKPOINTED_PER_H = 1.1; // with it: the layer's input
 const FORWARD_EXTRA_PER_H = 4; // the final hidden states and the head's inputs
 const BACKWARD_EXTRA_PER_I = 3.8; // the recomputed layer's MLP gradients
@@ -138,15 +144,17 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   const tokens = o.batch * o.length;
   const floatBytes = 4;
   const head = chunkRowsFor(tokens, V) * V * floatBytes * 2;
-  const layerSaved = SAVED_PER_H * H + SAVED_PER_I * I;
+  const layerSaved = LAYER_PER_H * H + LAYER_PER_I * I;
+  const layerKept = KEPT_PER_H * H + KEPT_PER_I * I;
   let activations: number;
   let activationLabel: string;
   if (o.command === 'merge') {
     activations = written;
     activationLabel = 'the written copies of the weights';
   } else if (o.command === 'train') {
-    const saved = tokens * L * (o.gradientCheckpointing ? CHECKPOINTED_PER_H * H : layerSaved) * floatBytes;
-    const forwardPeak = saved + head + tokens * FORWARD_EXTRA_PER_H * H * floatBytes;
+    const saved = tokens * L * (o.gradientCheckpointing ? CHECKPOINTED_PER_H * H : layerKept) * floatBytes;
+    // The forward's peak: the layers' kept activations, the last layer's while it runs, the head's.
+    const forwardPeak = saved + tokens * (o.gradientCheckpointing ? 0 : layerSaved) * floatBytes + head + tokens * FORWARD_EXTRA_PER_H * H * floatBytes;
     const backwardPeak = saved + (o.gradientCheckpointing ? tokens * (layerSaved + BACKWARD_EXTRA_PER_I * I) * floatBytes : 0);
     activations = Math.max(forwardPeak, backwardPeak);
     activationLabel = `activations for ${o.batch} x ${o.length} tokens${o.gradientCheckpointing ? ' with gradient checkpointing' : ''}`;

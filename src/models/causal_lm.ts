@@ -204,14 +204,15 @@ export interface CausalLM extends Module {
 }
 
 /**
- * One decoder layer of a forward: checkpointed when the model says so (not while filling a KV
- * cache), releasing the layer's mapped weights after each use when it says that too.
+ * One decoder layer of a forward: its activations that no backward reads given back when it returns
+ * (layerForward), checkpointed when the model says so, releasing the layer's mapped weights after
+ * each use when it says that too -- none of it while filling a KV cache.
  */
 export function decoderLayer(model: CausalLM, layer: Module, x: Tensor, run: (h: Tensor) => Tensor, caching: boolean): Tensor {
   if (caching) return run(x);
-  const recorded = (h: Tensor) => layerForward(() => run(h));
-  if (!model.gradientCheckpointing) return recorded(x);
-  return checkpoint(recorded, [x], model.releaseLayerWeights ? () => releaseMappedWeights(layer) : undefined);
+  const scoped = (h: Tensor) => layerForward(() => run(h));
+  if (!model.gradientCheckpointing) return scoped(x);
+  return checkpoint(scoped, [x], model.releaseLayerWeights ? () => releaseMappedWeights(layer) : undefined);
 }
 
 /**

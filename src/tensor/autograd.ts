@@ -56,11 +56,13 @@ export function withGrad<T>(fn: () => T): T {
 }
 
 /**
- * One layer of a model's forward: while recording, its activations that no backward reads are given
- * back when it returns (releasingUnread); without recording (inference, a KV cache) it runs as is.
+ * One layer of a model's forward: its activations that no backward reads are given back when it
+ * returns (releasingUnread). While recording that leaves what the layer's backward reads; without
+ * recording (evaluation) it leaves only the layer's output, so a forward holds one layer's
+ * activations at a time. (A layer filling a KV cache keeps what it writes there: not called then.)
  */
 export function layerForward<T>(fn: () => T): T {
-  return gradEnabled ? releasingUnread(fn) : fn();
+  return releasingUnread(fn);
 }
 
 /** True when an op applied to these inputs must record itself. */

@@ -205,13 +205,13 @@ export interface CausalLM extends Module {
 
 /**
  * One decoder layer of a forward: its activations that no backward reads given back when it returns
- * (layerForward), checkpointed when the model says so, releasing the layer's mapped weights after
- * each use when it says that too -- none of it while filling a KV cache.
+ * (layerForward; a KV cache keeps copies in its own storage), checkpointed when the model says so
+ * (not while filling a KV cache), releasing the layer's mapped weights after each use when it says
+ * that too.
  */
 export function decoderLayer(model: CausalLM, layer: Module, x: Tensor, run: (h: Tensor) => Tensor, caching: boolean): Tensor {
-  if (caching) return run(x);
   const scoped = (h: Tensor) => layerForward(() => run(h));
-  if (!model.gradientCheckpointing) return scoped(x);
+  if (!model.gradientCheckpointing || caching) return scoped(x);
   return checkpoint(scoped, [x], model.releaseLayerWeights ? () => releaseMappedWeights(layer) : undefined);
 }
 

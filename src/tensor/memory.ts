@@ -189,30 +189,36 @@ function collectDisposables(value: unknown, into: Set<Disposable>, seen: Set<unk
 }
 
 /**
- * Runs fn and disposes every tensor it created, except those it returns (alone, in an array or
- * in a plain object) and those marked with keep(). Returned tensors pass to the enclosing scope.
- * fn must be synchronous: a scope cannot follow an await.
+ * Runs fn in a scope of its own, then hands each tensor it created (and did not keep()) to
+ * `settle`, told whether fn returns it (alone, in an array or in a plain object); if fn throws,
+ * each goes to `onThrow` instead. fn must be synchronous: a scope cannot follow an await.
  */
-export function tidy<T>(fn: () => T): T {
+function inScope<T>(name: string, fn: () => T, settle: (t: Disposable, returned: boolean) => void, onThrow: (t: Disposable) => void): T {
   const scope = new Set<Disposable>();
   scopes.push(scope);
   let result: T;
   try {
     result = fn();
-    if (result instanceof Promise) throw new GiftjsError('tidy(fn): fn must be synchronous (it returned a Promise)');
+    if (result instanceof Promise) throw new GiftjsError(`${name}(fn): fn must be synchronous (it returned a Promise)`);
   } catch (err) {
     scopes.pop();
-    for (const t of scope) t.dispose();
+    for (const t of scope) onThrow(t);
     throw err;
   }
   scopes.pop();
   const survivors = new Set<Disposable>();
   collectDisposables(result, survivors, new Set());
-  for (const t of scope) {
-    if (survivors.has(t)) trackInScope(t);
-    else t.dispose();
-  }
+  for (const t of scope) settle(t, survivors.has(t));
   return result;
+}
+
+/**
+ * Runs fn and disposes every tensor it created, except those it returns (alone, in an array or
+ * in a plain object) and those marked with keep(). Returned tensors pass to the enclosing scope.
+ * fn must be synchronous: a scope cannot follow an await.
+ */
+export function tidy<T>(fn: () => T): T {
+  return inScope('tidy', fn, (t, returned) => (returned ? trackInScope(t) : t.dispose()), (t) => t.dispose());
 }
 
 let releaseUnread = true;
@@ -236,35 +242,21 @@ function isReleasable(t: Disposable): t is Releasable {
 }
 
 /**
- * Runs fn (one layer of a training forward) and, when it returns, gives back the buffers of the
- * tensors it created that no recorded backward will read (Tensor.valueNeeded) and that it does not
- * return: a frozen projection's input, a residual sum's operands, a transpose's source. They stay
- * in the graph, so gradients still flow through them, and the enclosing scope disposes them as
- * before. Without it every intermediate of every layer is held until the step's scope ends; with
- * it a layer keeps only what its backward reads. Tensors marked with keep() are left alone; fn
+ * Runs fn (one layer of a forward) and, when it returns, gives back the buffers of the tensors it
+ * created that no recorded backward will read (Tensor.valueNeeded) and that it does not return: a
+ * frozen projection's input, a residual sum's operands, a transpose's source (without a graph,
+ * all of them). They stay in the graph, so gradients still flow through them, and the enclosing
+ * scope disposes them as before. Without it every intermediate of every layer is held until the
+ * step's scope ends; with it a layer keeps only what its backward reads. Tensors marked with keep() are left alone; fn
  * must not hold on to one it made for use after it returns (that read would throw, not misread).
  */
 export function releasingUnread<T>(fn: () => T): T {
   if (!releaseUnread) return fn();
-  const scope = new Set<Disposable>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-    if (result instanceof Promise) throw new GiftjsError('releasingUnread(fn): fn must be synchronous (it returned a Promise)');
-  } catch (err) {
-    scopes.pop();
-    for (const t of scope) trackInScope(t); // the enclosing scope disposes them, as it would have
-    throw err;
-  }
-  scopes.pop();
-  const survivors = new Set<Disposable>();
-  collectDisposables(result, survivors, new Set());
-  for (const t of scope) {
-    if (!survivors.has(t) && isReleasable(t) && !t.valueNeeded) t.releaseValue();
+  // Every tensor passes to the enclosing scope, which disposes it as it would have (on a throw too).
+  return inScope('releasingUnread', fn, (t, returned) => {
+    if (!returned && isReleasable(t) && !t.valueNeeded) t.releaseValue();
     trackInScope(t);
-  }
-  return result;
+  }, trackInScope);
 }
 
 /**

@@ -145,3 +145,31 @@ test('without a graph (evaluation) a Llama forward holds one layer\'s activation
   assert.deepEqual(on.logits, off.logits);
   assert.ok(on.peak < off.peak, `${on.peak} bytes held at the forward's end with the release, ${off.peak} without`);
 });
+
+test('a prompt\'s prefill into a KV cache holds one layer\'s activations at a time, and the cache it fills decodes the same next token', () => {
+  const model = LlamaForCausalLM.fromPretrained(`${FIXTURES}llama/llama-gqa`);
+  const pool = poolFor(getBackend().memory);
+  const run = (release: boolean) => {
+    setReleasingUnread(release);
+    const cache = model.newCache(IDS.length + 1);
+    try {
+      const before = pool.liveBytes;
+      let peak = 0;
+      const prefill = tidy(() => noGrad(() => {
+        const values = model.forward(IDS, 1, IDS.length, { cache }).toFloat32Array();
+        peak = pool.liveBytes - before;
+        return values;
+      }));
+      const next = tidy(() => noGrad(() => model.forward([3], 1, 1, { cache }).toFloat32Array()));
+      return { prefill, next, peak };
+    } finally {
+      cache.dispose();
+      setReleasingUnread(true);
+    }
+  };
+  const on = run(true);
+  const off = run(false);
+  assert.deepEqual(on.prefill, off.prefill);
+  assert.deepEqual(on.next, off.next);
+  assert.ok(on.peak < off.peak, `${on.peak} bytes held at the prefill's end with the release, ${off.peak} without`);
+});

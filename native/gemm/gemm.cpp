@@ -277,6 +277,16 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
 #endif
   forOutputRanges(p, [&](std::size_t j0, std::size_t j1) {
     std::size_t j = j0;
+    if (p.M == 1 && rounded[0]) {
+      // One rounded row (decoding): W's rows in runs, which a 4-bit W reads two at a time.
+      float dots[64];
+      for (; j < j1; j += 64) {
+        const std::size_t n = std::min<std::size_t>(64, j1 - j);
+        dotInt8ActivationsRows(int8[0], *p.Bq, p.bqRow0 + j, n, dots, vector);
+        for (std::size_t r = 0; r < n; ++r) storeScaled(p, 0, j + r, dots[r]);
+      }
+      return;
+    }
 #if defined(__x86_64__)
     if (fourRows) {
       for (; j + 4 <= j1; j += 4) {

@@ -97,6 +97,9 @@ struct Int8Activations {
 bool roundToInt8(const float* a, std::size_t cols, Int8Activations& x);
 // Row r of W against x.
 float dotInt8Activations(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r, bool vector = true);
+// Rows r0 .. r0 + n - 1 of W against x into out[0 .. n): the same values as dotInt8Activations row by
+// row; 4-bit rows are read two at a time (n / 2 apart), sharing x's loads, two code streams in flight.
+void dotInt8ActivationsRows(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r0, std::size_t n, float* out, bool vector = true);
 
 // GGUF's Q8_0 / Q4_0 blocks (a half d, then codeBytes of codes) split into a matrix's codes and
 // scales: block k's codes to codes + k * codeBytes, its d to scales[k].

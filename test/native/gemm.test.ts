@@ -212,6 +212,17 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
       const prod = matmul64(Ar, Bw, M, K, N);
       assertClose(C, prod.map((v, i) => 0.5 * v + 2 * C0[i]!), 'bf16 dot, few rows, alpha 0.5 beta 2', 1e-4, 1e-4);
     }
+    // Decoding's one row reads the weight two rows at a time: each output the same bits as when two
+    // activation rows take the product row by row (N 301 splits into ranges of odd length; K 301 has a tail).
+    for (const [N, K] of [[301, 301], [64, 2048]] as [number, number][]) {
+      const A = rand(K, N + K);
+      const bits = Uint16Array.from(rand(N * K, N), round);
+      const one = new Float32Array(N);
+      const two = new Float32Array(2 * N);
+      addon!.gemm({ transA: false, transB: true, M: 1, N, K, alpha: 1, A, lda: K, B: bits, ldb: K, beta: 0, C: one, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+      addon!.gemm({ transA: false, transB: true, M: 2, N, K, alpha: 1, A: Float32Array.from([...A, ...A]), lda: K, B: bits, ldb: K, beta: 0, C: two, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+      assert.deepEqual(one, two.subarray(0, N), `bf16 dot, one row and two, N ${N} K ${K}`);
+    }
   } finally {
     addon!.setBf16Compute(false);
   }

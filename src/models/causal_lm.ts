@@ -9,7 +9,7 @@ import { slice } from '../ops/shape_ops.js';
 import { shapeString } from '../tensor/shape.js';
 import { getBackend } from '../backend/index.js';
 import { checkpoint } from '../tensor/checkpoint.js';
-import { layerForward } from '../tensor/autograd.js';
+import { releasingUnread } from '../tensor/memory.js';
 import { releaseMappedPages } from '../io/file_map.js';
 import type { StateDictOptions } from './load_state_dict.js';
 import type { GgufModel, GgufOutType } from '../io/gguf.js';
@@ -205,12 +205,12 @@ export interface CausalLM extends Module {
 
 /**
  * One decoder layer of a forward: its activations that no backward reads given back when it returns
- * (layerForward; a KV cache keeps copies in its own storage), checkpointed when the model says so
+ * (releasingUnread; a KV cache keeps copies in its own storage), checkpointed when the model says so
  * (not while filling a KV cache), releasing the layer's mapped weights after each use when it says
  * that too.
  */
 export function decoderLayer(model: CausalLM, layer: Module, x: Tensor, run: (h: Tensor) => Tensor, caching: boolean): Tensor {
-  const scoped = (h: Tensor) => layerForward(() => run(h));
+  const scoped = (h: Tensor) => releasingUnread(() => run(h));
   if (!model.gradientCheckpointing || caching) return scoped(x);
   return checkpoint(scoped, [x], model.releaseLayerWeights ? () => releaseMappedWeights(layer) : undefined);
 }

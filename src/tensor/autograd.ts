@@ -7,7 +7,7 @@
 // the gradient that flows through it to the activations.
 
 import { markForwardOp, timeBackward } from './profiler.js';
-import { keep, releasingUnread } from './memory.js';
+import { keep } from './memory.js';
 import { sameShape, shapeString, stridesOf } from './shape.js';
 import { BinaryOp } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
@@ -53,16 +53,6 @@ export function withGrad<T>(fn: () => T): T {
   } finally {
     gradEnabled = previous;
   }
-}
-
-/**
- * One layer of a model's forward: its activations that no backward reads are given back when it
- * returns (releasingUnread). While recording that leaves what the layer's backward reads; without
- * recording (evaluation) it leaves only the layer's output, so a forward holds one layer's
- * activations at a time. (A layer filling a KV cache keeps what it writes there: not called then.)
- */
-export function layerForward<T>(fn: () => T): T {
-  return releasingUnread(fn);
 }
 
 /** True when an op applied to these inputs must record itself. */

@@ -242,12 +242,13 @@ function isReleasable(t: Disposable): t is Releasable {
 }
 
 /**
- * Runs fn (one layer of a forward) and, when it returns, gives back the buffers of the tensors it
- * created that no recorded backward will read (Tensor.valueNeeded) and that it does not return: a
- * frozen projection's input, a residual sum's operands, a transpose's source (without a graph,
- * all of them). They stay in the graph, so gradients still flow through them, and the enclosing
- * scope disposes them as before. Without it every intermediate of every layer is held until the
- * step's scope ends; with it a layer keeps only what its backward reads. Tensors marked with keep() are left alone; fn
+ * Runs fn (one layer of a model's forward) and, when it returns, gives back the buffers of the
+ * tensors it created that no recorded backward will read (Tensor.valueNeeded) and that it does not
+ * return: a frozen projection's input, a residual sum's operands, a transpose's source (without a
+ * graph, in evaluation or a prefill, all of them: a forward then holds one layer's activations at a
+ * time). They stay in the graph, so gradients still flow through them, and the enclosing scope
+ * disposes them as before. Without it every intermediate of every layer is held until the step's
+ * scope ends; with it a layer keeps only what its backward reads. Tensors marked with keep() are left alone; fn
  * must not hold on to one it made for use after it returns (that read would throw, not misread).
  */
 export function releasingUnread<T>(fn: () => T): T {

@@ -1,4 +1,4 @@
-// A layer's scope (releasingUnread, through layerForward) gives back, when the layer returns, the
+// A layer's scope (releasingUnread) gives back, when the layer returns, the
 // activations no backward reads. Checked here: the loss and every trainable gradient are the same
 // bits with it and without it (GIFT and LoRA on a Llama with and without gradient checkpointing,
 // GIFT + head on BERT and ViT), the memory held at the end of the forward is smaller with it, and a
@@ -16,9 +16,9 @@ import { gelu } from '../../src/ops/activations.js';
 import { sum as sum_ } from '../../src/ops/reduce.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
 import type { Module } from '../../src/nn/module.js';
-import { layerForward, noGrad } from '../../src/tensor/autograd.js';
+import { noGrad } from '../../src/tensor/autograd.js';
 import { getBackend } from '../../src/backend/index.js';
-import { memoryStats, poolFor, setReleasingUnread, tidy } from '../../src/tensor/memory.js';
+import { memoryStats, poolFor, releasingUnread, setReleasingUnread, tidy } from '../../src/tensor/memory.js';
 import { Random } from '../../src/tensor/random.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 
@@ -108,7 +108,7 @@ test('an activation no backward reads is given back when its layer returns; one 
   tidy(() => {
     let sum!: Tensor;
     let product!: Tensor;
-    const out = layerForward(() => {
+    const out = releasingUnread(() => {
       sum = add(x, w); // add's backward reads neither operand: released
       product = mul(sum, w); // mul reads w for the gradient of sum, not sum itself: released
       return gelu(product); // gelu's backward reads its input: kept

@@ -4,7 +4,7 @@
 import { CheckpointReader, loadFromCheckpoint, withCheckpoint } from '../../io/hf_folder.js';
 import { Embedding, LayerNorm, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
-import { layerForward } from '../../tensor/autograd.js';
+import { releasingUnread } from '../../tensor/memory.js';
 import { gelu, tanh } from '../../ops/activations.js';
 import { scaledDotProductAttention } from '../../ops/attention.js';
 import { add } from '../../ops/elementwise.js';
@@ -103,7 +103,7 @@ export class BertModel extends Module {
   forward(input: EncoderInput): EncoderOutput {
     if (input.ids.length !== input.batch * input.seq) throw new GiftjsError(`${this.config.architecture}: ${input.ids.length} ids for batch ${input.batch} x seq ${input.seq}`);
     let x = this.embeddings.forward(input);
-    for (const layer of this.layers) x = layerForward(() => layer.forward(x, input));
+    for (const layer of this.layers) x = releasingUnread(() => layer.forward(x, input));
     const first = reshape(slice(x, 1, 0, 1), [input.batch, this.config.hiddenSize]);
     return { lastHiddenState: x, pooled: this.pooler ? tanh(this.pooler.forward(first)) : first };
   }

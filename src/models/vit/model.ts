@@ -5,7 +5,7 @@
 import { CheckpointReader, loadFromCheckpoint } from '../../io/hf_folder.js';
 import { LayerNorm, Linear } from '../../nn/layers.js';
 import { Module, type AdapterNaming } from '../../nn/module.js';
-import { layerForward } from '../../tensor/autograd.js';
+import { releasingUnread } from '../../tensor/memory.js';
 import { vitAdapterNaming } from './adapter_naming.js';
 import { gelu } from '../../ops/activations.js';
 import { scaledDotProductAttention } from '../../ops/attention.js';
@@ -168,7 +168,7 @@ export class ViTForImageClassification extends Module {
     const batch = patches.shape[0]!;
     const seq = patches.shape[1]! + 1;
     let x = this.vit.embeddings.forward(patches, batch);
-    for (const layer of this.vit.layers) x = layerForward(() => layer.forward(x, batch, seq));
+    for (const layer of this.vit.layers) x = releasingUnread(() => layer.forward(x, batch, seq));
     const cls = reshape(slice(this.vit.layernorm.forward(x), 1, 0, 1), [batch, this.config.hiddenSize]);
     return this.classifier.forward(cls);
   }

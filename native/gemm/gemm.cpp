@@ -306,41 +306,27 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
 }
 
 #if defined(__x86_64__)
-// One bf16 A row (as bits) against one bf16 B row, on the bf16 dot products: 32 values per
-// vdpbf16ps, the tail through masked loads (zeros past K add nothing).
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) float dotBf16Pairs(const uint16_t* a, const uint16_t* b, std::size_t n) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  std::size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(a + i), (__m512bh)_mm512_loadu_si512(b + i));
-    acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_loadu_si512(a + i + 32), (__m512bh)_mm512_loadu_si512(b + i + 32));
-  }
-  for (; i < n; i += 32) {
-    const __mmask32 m = n - i >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << (n - i)) - 1);
-    acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_maskz_loadu_epi16(m, a + i), (__m512bh)_mm512_maskz_loadu_epi16(m, b + i));
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
-// dotBf16Pairs of one A row with two B rows at once: the same products and sums per row.
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) void dotBf16PairsTwo(const uint16_t* a, const uint16_t* b0, const uint16_t* b1, std::size_t n, float out[2]) {
-  __m512 acc0[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, acc1[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+// One bf16 A row (as bits) against R bf16 B rows, on the bf16 dot products: 32 values per
+// vdpbf16ps, the tail through masked loads (zeros past K add nothing). A's loads serve all R rows;
+// each row's products and sums are the same whatever R, so its result is the same bits.
+template <int R>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void dotBf16Rows(const uint16_t* a, const uint16_t* const b[R], std::size_t n, float out[R]) {
+  __m512 acc0[R], acc1[R];
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
   std::size_t i = 0;
   for (; i + 64 <= n; i += 64) {
     const __m512bh x0 = (__m512bh)_mm512_loadu_si512(a + i), x1 = (__m512bh)_mm512_loadu_si512(a + i + 32);
-    acc0[0] = _mm512_dpbf16_ps(acc0[0], x0, (__m512bh)_mm512_loadu_si512(b0 + i));
-    acc1[0] = _mm512_dpbf16_ps(acc1[0], x1, (__m512bh)_mm512_loadu_si512(b0 + i + 32));
-    acc0[1] = _mm512_dpbf16_ps(acc0[1], x0, (__m512bh)_mm512_loadu_si512(b1 + i));
-    acc1[1] = _mm512_dpbf16_ps(acc1[1], x1, (__m512bh)_mm512_loadu_si512(b1 + i + 32));
+    for (int r = 0; r < R; ++r) {
+      acc0[r] = _mm512_dpbf16_ps(acc0[r], x0, (__m512bh)_mm512_loadu_si512(b[r] + i));
+      acc1[r] = _mm512_dpbf16_ps(acc1[r], x1, (__m512bh)_mm512_loadu_si512(b[r] + i + 32));
+    }
   }
   for (; i < n; i += 32) {
     const __mmask32 m = n - i >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << (n - i)) - 1);
     const __m512bh x = (__m512bh)_mm512_maskz_loadu_epi16(m, a + i);
-    acc0[0] = _mm512_dpbf16_ps(acc0[0], x, (__m512bh)_mm512_maskz_loadu_epi16(m, b0 + i));
-    acc0[1] = _mm512_dpbf16_ps(acc0[1], x, (__m512bh)_mm512_maskz_loadu_epi16(m, b1 + i));
+    for (int r = 0; r < R; ++r) acc0[r] = _mm512_dpbf16_ps(acc0[r], x, (__m512bh)_mm512_maskz_loadu_epi16(m, b[r] + i));
   }
-  out[0] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[0], acc1[0]));
-  out[1] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[1], acc1[1]));
+  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
 }
 
 // Decoding's few rows against a bf16 weight under bf16 compute (M <= 4, B transposed and stored
@@ -358,15 +344,22 @@ void gemvBf16Dot(const GemmProblem& p) {
       // (the 1B shape's layer GEMVs 7-18% faster, builds alternating in one process).
       const std::size_t half = (j1 - j0) / 2;
       for (; j < j0 + half; ++j) {
+        const uint16_t* const pair[2] = {p.Bbf16 + j * p.ldb, p.Bbf16 + (j + half) * p.ldb};
         float two[2];
-        dotBf16PairsTwo(rows.data(), p.Bbf16 + j * p.ldb, p.Bbf16 + (j + half) * p.ldb, p.K, two);
+        dotBf16Rows<2>(rows.data(), pair, p.K, two);
         storeScaled(p, 0, j, two[0]);
         storeScaled(p, 0, j + half, two[1]);
       }
       j = j0 + 2 * half;
     }
-    for (; j < j1; ++j)
-      for (std::size_t i = 0; i < p.M; ++i) storeScaled(p, i, j, dotBf16Pairs(rows.data() + i * p.K, p.Bbf16 + j * p.ldb, p.K));
+    for (; j < j1; ++j) {
+      const uint16_t* const row[1] = {p.Bbf16 + j * p.ldb};
+      for (std::size_t i = 0; i < p.M; ++i) {
+        float dot[1];
+        dotBf16Rows<1>(rows.data() + i * p.K, row, p.K, dot);
+        storeScaled(p, i, j, dot[0]);
+      }
+    }
   });
 }
 #endif

@@ -2,10 +2,27 @@
 forward, backward, AdamW step, each step timed, a non-finite loss stopping the run, and the report fields
 every peer prints (step times, the steady step, peak resident memory, last loss, versions)."""
 import resource
+import sys
 import time
 
 import torch
 import transformers
+
+
+def peak_rss_mb():
+    """The most memory this process has had resident, in MB: Linux's VmHWM, the high-water mark of this program's own
+    address space. Not getrusage's ru_maxrss, which Linux carries across exec: a peer started by `gift bench` would
+    report at least the resident size of the Node process that started it. Elsewhere ru_maxrss (kB on Linux, bytes
+    on macOS) is all there is."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (maxrss if sys.platform == "darwin" else maxrss * 1024) / 1e6
 
 
 def timed_steps(loss_of_step, optimizer, steps, autocast=False):
@@ -26,7 +43,7 @@ def timed_steps(loss_of_step, optimizer, steps, autocast=False):
             raise SystemExit(f"loss {loss.item()} is not finite")
     steady = times[1:] or times
     report = {
-        "step_s": times, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, "loss": loss.item(),
+        "step_s": times, "maxrss_mb": peak_rss_mb(), "loss": loss.item(),
         "autocast": autocast, "torch": torch.__version__, "transformers": transformers.__version__,
     }
     return report, sum(steady) / len(steady)

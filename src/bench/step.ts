@@ -10,6 +10,7 @@ import { attachAdapter } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import type { Module } from '../nn/module.js';
 import { tidy } from '../tensor/memory.js';
+import { peakResidentBytes } from '../io/system_memory.js';
 import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { AdamW } from '../train/optimizer.js';
@@ -47,6 +48,7 @@ export interface StepTiming {
   msForward: number;
   msBackward: number;
   msOptimizer: number;
+  /** The process's peak resident memory in MB (10^6 bytes, as the peers report theirs). */
   peakRssMB: number;
   loss: number;
   /** Per op kind, ms per step (with --profile). */
@@ -84,24 +86,23 @@ function stepRunner(lossOf: () => Tensor, params: [string, Tensor][]): () => { f
   };
 }
 
-/** One warm-up step, then `steps` timed ones; phases averaged, peak RSS sampled per step. */
+/**
+ * One warm-up step, then `steps` timed ones; phases averaged. The peak RSS is the process's own
+ * high-water mark (the model's build included, as the PyTorch peers' is), not a sample between steps,
+ * which would miss the backward's peak inside a step.
+ */
 function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: number, tokensPerStep: number, profile = false): StepTiming {
   const step = stepRunner(lossOf, params);
-  let peak = 0;
-  const one = () => {
-    const r = step();
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return r;
-  };
-  one(); // warm-up
+  step(); // warm-up
   if (profile) startProfiling();
-  const runs = Array.from({ length: steps }, one);
+  const runs = Array.from({ length: steps }, step);
+  const peak = peakResidentBytes();
   const ops = profile ? stopProfiling() : undefined;
   const perStep = (rows: OpTime[]) => rows.map((r) => ({ ...r, ms: r.ms / steps, calls: r.calls / steps }));
   const avg = (k: 'fwd' | 'bwd' | 'opt') => runs.reduce((s, x) => s + x[k], 0) / runs.length;
   const total = avg('fwd') + avg('bwd') + avg('opt');
   return {
-    tokensPerSecond: tokensPerStep / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 2 ** 20, loss: runs[runs.length - 1]!.loss,
+    tokensPerSecond: tokensPerStep / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 1e6, loss: runs[runs.length - 1]!.loss,
     ...(ops ? { profile: { forward: perStep(ops.forward), backward: perStep(ops.backward) } } : {}),
   };
 }

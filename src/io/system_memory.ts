@@ -73,3 +73,15 @@ export function parseByteSize(text: string): number | null {
   const scale = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   return Math.round(Number(m[1]) * scale);
 }
+
+/**
+ * The most memory this process has had resident, in bytes: Linux's VmHWM (/proc/self/status), the
+ * high-water mark of this program's own address space. Not getrusage's maxrss, which Linux carries
+ * across exec: a process started by a large one (a test runner, a notebook, a benchmark that has
+ * loaded its own model) reports at least its parent's resident size at the fork. Where VmHWM is not
+ * readable (not Linux), maxrss is all there is.
+ */
+export function peakResidentBytes(): number {
+  const kb = /^VmHWM:\s+(\d+) kB$/m.exec(read('/proc/self/status') ?? '')?.[1];
+  return kb !== undefined ? Number(kb) * 1024 : process.resourceUsage().maxRSS * 1024;
+}

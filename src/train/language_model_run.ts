@@ -13,7 +13,7 @@ import { describeQuantized, loadCausalLM } from '../models/registry.js';
 import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import type { QuantFormat } from '../formats/quantized.js';
-import type { AvailableMemory } from '../io/system_memory.js';
+import { peakResidentBytes, type AvailableMemory } from '../io/system_memory.js';
 import { assertFitsInMemory, describeEstimate, estimateCausalLMMemory, frozenBytes, memoryBudget, trainsNoBaseMatrix, type MemoryEstimate } from './memory_estimate.js';
 import { writeTrainingReport } from './report.js';
 import { trainModel, type TrainCallbacks, type TrainOptions, type TrainResult } from './trainer.js';
@@ -141,7 +141,7 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
   }
   await saveAdapterAsync(join(o.outDir, 'adapter'), adapter, base);
   const metrics = writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, {
-    memory_estimate_mb: Math.round(estimate.bytes / 1e6), peak_rss_mb: Math.round((process.resourceUsage().maxRSS * 1024) / 1e6),
+    memory_estimate_mb: Math.round(estimate.bytes / 1e6), peak_rss_mb: Math.round(peakResidentBytes() / 1e6),
   });
   return { model, adapter, training, metrics, estimate };
 }

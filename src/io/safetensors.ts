@@ -34,15 +34,23 @@ export class SafetensorsError extends GiftjsError {}
 /** Bytes of a matrix's stored values read per block while it is quantized. */
 const QUANTIZE_BLOCK_BYTES = 32 * 1024 * 1024;
 
+/**
+ * Bytes of a tensor's stored values read per part while it is converted (widened to float32, or
+ * rounded to bfloat16): the conversion holds this much beside its result, not the whole tensor's
+ * stored copy (an 8B model's embedding is 2.1 GB as float32).
+ */
+export const CONVERT_PART_BYTES = 8 * 1024 * 1024;
+
 export class SafetensorsFile {
   readonly tensors = new Map<string, TensorInfo>();
   readonly metadata: Record<string, string> = {};
   private file: RandomAccessFile | null;
   private readonly dataStart: number = 0;
   /**
-   * Reused for what a conversion reads before it converts (the bits of a BF16 / F16 tensor, the
-   * float32 values of one rounded to bfloat16): a fresh array per tensor is freed only when the
-   * garbage collector runs, so a model's temporaries piled up while it loaded.
+   * Reused for what a conversion reads before it converts (a part of a BF16 / F16 tensor's bits, of
+   * the float32 values of one rounded to bfloat16; a block of a matrix quantized): a fresh array per
+   * read is freed only when the garbage collector runs, so a model's temporaries piled up while it
+   * loaded.
    */
   private scratch: ArrayBuffer | null = null;
 
@@ -120,6 +128,21 @@ export class SafetensorsFile {
     this.readRange(info, 0, into);
   }
 
+  /**
+   * A tensor's stored values read a part at a time (CONVERT_PART_BYTES, whole elements) through the
+   * scratch buffer; `convert(bytes, first, count)` is handed each part: its elements first..first+count.
+   */
+  private readInParts(info: TensorInfo, width: number, convert: (bytes: ArrayBuffer, first: number, count: number) => void): void {
+    const n = sizeOf(info.shape);
+    const perPart = Math.max(1, Math.floor(CONVERT_PART_BYTES / width));
+    for (let first = 0; first < n; first += perPart) {
+      const count = Math.min(perPart, n - first);
+      const bytes = this.scratchBytes(Math.min(perPart, n) * width);
+      this.readRange(info, first * width, new Uint8Array(bytes, 0, count * width));
+      convert(bytes, first, count);
+    }
+  }
+
   /** Bytes [from, from + into.length) of a tensor's data. */
   private readRange(info: TensorInfo, from: number, into: Uint8Array): void {
     if (this.file === null) throw new SafetensorsError(`${this.path}: file is closed`);
@@ -155,18 +178,13 @@ export class SafetensorsFile {
         return;
       case 'BF16':
       case 'F16': {
-        const bits = new Uint16Array(this.scratchBytes(n * 2), 0, n);
-        this.readBytes(info, new Uint8Array(bits.buffer, 0, n * 2));
-        if (info.dtype === 'BF16') bf16ToFloat32(bits, out);
-        else float16ToFloat32(bits, out);
+        const widen = info.dtype === 'BF16' ? bf16ToFloat32 : float16ToFloat32;
+        this.readInParts(info, 2, (bytes, first, count) => void widen(new Uint16Array(bytes, 0, count), out.subarray(first, first + count)));
         return;
       }
-      case 'F64': {
-        const f64 = new Float64Array(this.scratchBytes(n * 8), 0, n);
-        this.readBytes(info, new Uint8Array(f64.buffer, 0, n * 8));
-        out.set(f64);
+      case 'F64':
+        this.readInParts(info, 8, (bytes, first, count) => out.set(new Float64Array(bytes, 0, count), first));
         return;
-      }
       default:
         throw new SafetensorsError(`${this.path}: tensor '${name}' is ${info.dtype}, not a floating-point tensor`);
     }
@@ -200,20 +218,26 @@ export class SafetensorsFile {
 
   /**
    * A float tensor rounded to bfloat16 bits (nearest even, as storeAsBf16 rounds), in a new array;
-   * an F32 tensor's values pass through the reused scratch buffer (BF16 is returned as stored).
+   * the stored values pass through the reused scratch buffer a part at a time (BF16 is returned as
+   * stored).
    */
   readRoundedBf16(name: string): Uint16Array {
     const info = this.info(name);
     const n = sizeOf(info.shape);
     if (info.dtype === 'BF16') return this.readBf16Bits(name);
+    const out = new Uint16Array(n);
     if (info.dtype === 'F32') {
-      const values = new Float32Array(this.scratchBytes(n * 4), 0, n);
-      this.readBytes(info, new Uint8Array(values.buffer, 0, n * 4));
-      return float32ToBf16(values);
+      this.readInParts(info, 4, (bytes, first, count) => void float32ToBf16(new Float32Array(bytes, 0, count), out.subarray(first, first + count)));
+      return out;
+    }
+    if (info.dtype === 'F16') {
+      const widened = new Float32Array(Math.min(n, CONVERT_PART_BYTES / 2));
+      this.readInParts(info, 2, (bytes, first, count) => void float32ToBf16(float16ToFloat32(new Uint16Array(bytes, 0, count), widened.subarray(0, count)), out.subarray(first, first + count)));
+      return out;
     }
     const values = new Float32Array(n);
     this.readInto(name, values);
-    return float32ToBf16(values);
+    return float32ToBf16(values, out);
   }
 
   /**
@@ -274,6 +298,7 @@ export class SafetensorsFile {
   close(): void {
     this.file?.close();
     this.file = null;
+    this.scratch = null;
   }
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { GiftjsError } from '../errors.js';
 import { CheckpointReader } from '../io/hf_folder.js';
 import { describeFrozenBlocks, isBlockDtype } from '../io/gguf_weights.js';
+import { CONVERT_PART_BYTES } from '../io/safetensors.js';
 import { availableMemory, parseByteSize, type AvailableMemory } from '../io/system_memory.js';
 import { buildModelShapes } from '../models/registry.js';
 import type { CausalLM } from '../models/causal_lm.js';
@@ -94,7 +95,8 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   const mapped = nativeAddon() !== null && process.env.GIFTJS_MMAP !== '0';
   const streamed = mapped && o.command === 'train' && o.streamWeights === true && o.gradientCheckpointing === true;
   const mappedPerLayer = new Map<string, number>();
-  // The reader converts through one scratch buffer (SafetensorsFile): the largest tensor converted.
+  // The reader converts through one scratch buffer (SafetensorsFile): a part of a tensor converted
+  // (CONVERT_PART_BYTES), a block of one quantized, or a GGUF tensor dequantized whole.
   let scratch = 0;
   // A GGUF's blocks stay as stored (Q8_0, Q4_0) or half precision where no base matrix is trained or merged.
   const blocksKept = o.command !== 'merge' && (o.command !== 'train' || trainsNoBaseMatrix(o.methodConfig));
@@ -121,7 +123,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
     const keptAsStored = p.rank === 2 && (stored === 'BF16' || stored === 'F16') && o.command !== 'merge';
     const rounded = stored === 'F32' && o.bf16 && p.rank === 2; // F32 rounded by --bf16 as it is read
     const widened = (stored === 'F16' && !keptAsStored) || (stored === 'BF16' && p.rank !== 2); // bits converted to float32
-    if (rounded || widened) scratch = Math.max(scratch, p.size * (rounded ? 4 : 2));
+    if (rounded || widened) scratch = Math.max(scratch, Math.min(p.size * (rounded ? 4 : 2), CONVERT_PART_BYTES));
     if (trainable.has(p)) continue;
     const layer = streamed && keptAsStored ? /^model\.layers\.(\d+)\./.exec(name)?.[1] : undefined;
     if (layer !== undefined) mappedPerLayer.set(layer, (mappedPerLayer.get(layer) ?? 0) + p.size * 2);

@@ -120,3 +120,61 @@ test('a matrix quantized as it loads is quantized straight from the mapped file,
     assert.ok(Buffer.from(copied.scales.buffer, copied.scales.byteOffset, copied.scales.byteLength).equals(Buffer.from(reference.scales.buffer, reference.scales.byteOffset, reference.scales.byteLength)), `${format}: read scales`);
   }
 });
+
+test('a tensor larger than one conversion part is converted the same across the parts\' seams: F32 rounded to bfloat16, BF16, F16 and F64 widened to float32', () => {
+  const dir = tmp();
+  const path = join(dir, 'big.safetensors');
+  // 8 MB parts: 2,097,152 float32 values, 4,194,304 halves, 1,048,576 doubles; each tensor spans 2-3 parts.
+  const n = 4_500_001;
+  const f32 = new Float32Array(n);
+  for (let i = 0; i < n; i++) f32[i] = Math.sin(i * 0.37) * (1 + (i % 1000)) * 1e-3;
+  const bf16 = new Uint16Array(n);
+  const f16 = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    bf16[i] = (0x3f00 + (i % 0x200)) | (i & 1 ? 0x8000 : 0); // +-0.5 .. 2, patterned
+    f16[i] = (0x3000 + (i % 0x1000)) | (i & 2 ? 0x8000 : 0); // normal halves, patterned
+  }
+  const f64 = Float64Array.from({ length: 1_500_003 }, (_, i) => Math.cos(i * 0.11) * 3.3e-2);
+  const parts = [['a', 'F32', f32], ['b', 'BF16', bf16], ['c', 'F16', f16], ['d', 'F64', f64]] as const;
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, dtype, v] of parts) {
+    header[name] = { dtype, shape: [v.length], data_offsets: [offset, offset + v.byteLength] };
+    offset += v.byteLength;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([len, json, ...parts.map(([, , v]) => Buffer.from(v.buffer, v.byteOffset, v.byteLength))]));
+
+  const f = SafetensorsFile.open(path);
+  // Rounded to nearest even from the float32 bits (finite values), element by element.
+  const inBits = new Uint32Array(f32.buffer);
+  const rounded = f.readRoundedBf16('a');
+  for (let i = 0; i < n; i++) {
+    const x = inBits[i]!;
+    const want = ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+    if (rounded[i] !== want) assert.fail(`F32 -> bf16 element ${i}: ${rounded[i]} vs ${want}`);
+  }
+  const widened = new Float32Array(n);
+  f.readInto('b', widened);
+  const widenedBits = new Uint32Array(widened.buffer);
+  for (let i = 0; i < n; i++) if (widenedBits[i] !== (bf16[i]! << 16) >>> 0) assert.fail(`BF16 element ${i}`);
+  f.readInto('c', widened);
+  for (let i = 0; i < n; i++) {
+    const h = f16[i]!;
+    const want = (h & 0x8000 ? -1 : 1) * 2 ** (((h >>> 10) & 0x1f) - 15) * (1 + (h & 0x3ff) / 1024);
+    if (widened[i] !== want) assert.fail(`F16 element ${i}: ${widened[i]} vs ${want}`);
+  }
+  const fromDoubles = new Float32Array(f64.length);
+  f.readInto('d', fromDoubles);
+  for (let i = 0; i < f64.length; i++) if (fromDoubles[i] !== Math.fround(f64[i]!)) assert.fail(`F64 element ${i}`);
+  // An F16 tensor rounded to bfloat16: widened exactly, then rounded as the F32 one was.
+  const fromHalves = f.readRoundedBf16('c');
+  const halfBits = new Uint32Array(widened.buffer);
+  for (let i = 0; i < n; i++) {
+    const x = halfBits[i]!;
+    if (fromHalves[i] !== (((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff)) assert.fail(`F16 -> bf16 element ${i}`);
+  }
+  f.close();
+});

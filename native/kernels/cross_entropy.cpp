@@ -22,6 +22,8 @@ void crossEntropyForward(const float* logits, const int32_t* targets, float* los
   });
 }
 
+// dlogits may be logits itself (linearCrossEntropy writes the gradient over its chunk's logits):
+// each value is read before it is written.
 void crossEntropyBackward(const float* logits, const int32_t* targets, const float* lse,
                           const float* rowScale, float* dlogits, std::size_t rows,
                           std::size_t vocab, int32_t ignoreIndex) {

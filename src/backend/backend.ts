@@ -171,7 +171,10 @@ export interface Backend<F extends DeviceBuffer = DeviceBuffer> {
 
   /** Per-row loss (0 where target == ignoreIndex) and log-sum-exp. */
   crossEntropyForward(logits: F, targets: Int32Array, loss: F, lse: F, rows: number, vocab: number, ignoreIndex: number): void;
-  /** dlogits = (softmax(logits) - onehot(target)) * rowScale[row]; ignored rows get zeros. */
+  /**
+   * dlogits = (softmax(logits) - onehot(target)) * rowScale[row]; ignored rows get zeros. dlogits
+   * may be logits itself, overwritten in place (each value is read before it is written).
+   */
   crossEntropyBackward(logits: F, targets: Int32Array, lse: F, rowScale: F, dlogits: F, rows: number, vocab: number, ignoreIndex: number): void;
 
   /** q [B,H,T,D], k/v [B,Hkv,S,D], keyMask [B,S] (0 = padded) or null; out [B,H,T,D], lse [B,H,T]. */

@@ -77,9 +77,10 @@ export function linearCrossEntropy(h: Tensor, weight: Tensor, targets: Int32Arra
 
   const chunk = chunkRowsFor(rows, vocab, chunkValues);
   const perRow = Tensor.empty([rows]);
-  // Per chunk: its logits, their gradient, loss and lse, dh's rows; reused chunk after chunk.
+  // Per chunk: its logits (their gradient written over them), loss and lse, dh's rows; reused
+  // chunk after chunk.
   const logits = Tensor.empty([chunk, vocab]);
-  const dlogits = wantGrad ? Tensor.empty([chunk, vocab]) : null;
+  const dlogits = wantGrad ? logits : null;
   const lossPart = Tensor.empty([chunk]);
   const lsePart = Tensor.empty([chunk]);
   const ones = wantGrad ? Tensor.ones([chunk]) : null;
@@ -117,7 +118,7 @@ export function linearCrossEntropy(h: Tensor, weight: Tensor, targets: Int32Arra
       });
     }
   }
-  for (const tmp of [logits, dlogits, lossPart, lsePart, ones, dhPart]) tmp?.dispose();
+  for (const tmp of [logits, lossPart, lsePart, ones, dhPart]) tmp?.dispose();
   if (dwUnit && rows === 0) backend.fill(dwUnit.buffer, 0, dwUnit.size);
 
   // The mean over counted rows: NaN when none counts (0 * Infinity), as crossEntropy.

@@ -166,6 +166,15 @@ export async function runKernelCases(candidate: Backend): Promise<KernelCheck[]>
     b.crossEntropyForward(x.logits!, targets, x.loss!, x.lse!, 6, vocab, -100));
   await check('crossEntropy backward', { logits, lse, scale: uniform(6, 0.1, 1), d: new Float32Array(6 * vocab) }, ['d'], (b, x) =>
     b.crossEntropyBackward(x.logits!, targets, x.lse!, x.scale!, x.d!, 6, vocab, -100));
+  // Written over the logits (linearCrossEntropy's chunks): the same values as into a buffer of their own.
+  const rowScale = uniform(6, 0.1, 1);
+  const apart = new Float32Array(6 * vocab);
+  refBackend.crossEntropyBackward(logits, targets, lse, rowScale, apart, 6, vocab, -100);
+  const overLogits = logits.slice();
+  refBackend.crossEntropyBackward(overLogits, targets, lse, rowScale, overLogits, 6, vocab, -100);
+  results.push({ name: 'crossEntropy backward in place on ref equals it apart', ok: firstMismatch(overLogits, apart, 0, 0) === null, detail: firstMismatch(overLogits, apart, 0, 0) ?? '' });
+  await check('crossEntropy backward in place', { logits, lse, scale: rowScale }, ['logits'], (b, x) =>
+    b.crossEntropyBackward(x.logits!, targets, x.lse!, x.scale!, x.logits!, 6, vocab, -100));
 
   // Attention: grouped-query heads, causal and padded, head sizes below and above one block of 64, more keys than a block,
   // sliding windows (shorter than the keys, and straddling a block of 64), soft-capped scores.

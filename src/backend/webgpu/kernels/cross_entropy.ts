@@ -30,11 +30,17 @@ ${rowKernelStart('vocab')}
 }`,
 });
 
-const crossEntropyBackward = defineKernel({
-  name: 'crossEntropyBackward',
-  params: { rows: 'u32', vocab: 'u32', ignoreIndex: 'i32' },
-  buffers: [['xs', 'read'], ['targetIds', 'read', 'i32'], ['lseIn', 'read'], ['rowScale', 'read'], ['dlogits', 'read_write']],
-  body: /* wgsl */ `
+/**
+ * The gradient kernel, writing `dlogits` or, in place, over the logits (`xs`): WebGPU refuses one
+ * buffer bound both read-only and writable, and each value is read before it is written.
+ */
+function crossEntropyBackwardKernel(inPlace: boolean) {
+  const out = inPlace ? 'xs' : 'dlogits';
+  return defineKernel({
+    name: inPlace ? 'crossEntropyBackwardInPlace' : 'crossEntropyBackward',
+    params: { rows: 'u32', vocab: 'u32', ignoreIndex: 'i32' },
+    buffers: [['xs', inPlace ? 'read_write' : 'read'], ['targetIds', 'read', 'i32'], ['lseIn', 'read'], ['rowScale', 'read'], ...(inPlace ? [] : [['dlogits', 'read_write'] as const])],
+    body: /* wgsl */ `
 ${rowKernelStart('vocab')}
   let t = targetIds[r];
   let ignored = t == p.ignoreIndex;
@@ -47,10 +53,13 @@ ${rowKernelStart('vocab')}
       if (i32(j) == t) { v -= g; }
       if (isNan(l) || isNan(xs[o + j])) { v = nanValue(); } // exp(NaN) may be Infinity
     }
-    dlogits[o + j] = v;
+    ${out}[o + j] = v;
   }
 }`,
-});
+  });
+}
+const crossEntropyBackward = crossEntropyBackwardKernel(false);
+const crossEntropyBackwardInPlace = crossEntropyBackwardKernel(true);
 
 function checkTargets(targets: Int32Array, rows: number, vocab: number, ignoreIndex: number): void {
   for (let r = 0; r < rows; r++) {
@@ -72,8 +81,10 @@ export function webGpuCrossEntropy(runner: KernelRunner) {
       runner.dispatch(crossEntropyForward, { rows, vocab, ignoreIndex }, buffers, rowGrid(rows));
     },
     crossEntropyBackward(logits: DeviceBuffer, targets: Int32Array, lse: DeviceBuffer, rowScale: DeviceBuffer, dlogits: DeviceBuffer, rows: number, vocab: number, ignoreIndex: number): void {
-      const buffers = [buf(logits, 'crossEntropy logits'), targetBuffer(targets, rows), buf(lse, 'crossEntropy lse'), buf(rowScale, 'crossEntropy rowScale'), buf(dlogits, 'crossEntropy dlogits')];
-      runner.dispatch(crossEntropyBackward, { rows, vocab, ignoreIndex }, buffers, rowGrid(rows));
+      const buffers = [buf(logits, 'crossEntropy logits'), targetBuffer(targets, rows), buf(lse, 'crossEntropy lse'), buf(rowScale, 'crossEntropy rowScale')];
+      const inPlace = buf(dlogits, 'crossEntropy dlogits') === buffers[0];
+      if (!inPlace) buffers.push(buf(dlogits, 'crossEntropy dlogits'));
+      runner.dispatch(inPlace ? crossEntropyBackwardInPlace : crossEntropyBackward, { rows, vocab, ignoreIndex }, buffers, rowGrid(rows));
     },
   };
 }

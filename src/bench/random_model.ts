@@ -1,6 +1,7 @@
 // The benchmarks' models: a Llama shape with random frozen weights held as the dtype asked for,
-// built one matrix at a time -- each is filled in float32, then stored as bfloat16 or quantized
-// before the next is touched -- so an 8B shape never holds more than one float32 matrix. The values
+// built one matrix at a time -- each is filled in float32, then quantized before the next is
+// touched (bfloat16 bits are written directly) -- so an 8B shape never holds more than one float32
+// matrix. The values
 // repeat a table of normal draws (std 0.02) from a different offset per matrix: filling 8 billion
 // values costs a copy, not the random generator.
 import type { CausalLM } from '../models/causal_lm.js';
@@ -9,6 +10,7 @@ import { Random } from '../tensor/random.js';
 import type { QuantFormat } from '../formats/quantized.js';
 import { availableMemory } from '../io/system_memory.js';
 import { quantizedBytes } from '../formats/quantized.js';
+import { float32ToBf16 } from '../formats/dtype.js';
 import { STEP_SHAPES, stepShape } from './step_shapes.js';
 import { GiftjsError } from '../errors.js';
 
@@ -27,16 +29,22 @@ export function randomBenchModel(shape: string, dtype: BenchDType, layers?: numb
   assertWeightsFit(`--shape ${shape} with ${dtype} weights`, bytes, `--dtype ${dtype === 'f32' ? 'bf16' : 'int4'} or --layers`);
   const r = new Random(seed);
   const table = Float32Array.from({ length: TABLE }, () => 0.02 * r.normal());
+  const bf16Table = float32ToBf16(table); // rounded as storeAsBf16 rounds, value by value
+  // d[i] = table[(i + start) % TABLE]
+  const repeat = <T extends Float32Array | Uint16Array>(d: T, from: T, index: number) => {
+    for (let i = 0, at = (index * 7919) % TABLE; i < d.length; at = 0) {
+      const n = Math.min(TABLE - at, d.length - i);
+      d.set(from.subarray(at, at + n) as never, i);
+      i += n;
+    }
+    return d;
+  };
   matrices.forEach((p, index) => {
     p.requiresGrad = false;
-    p.writeHost((d) => {
-      // d[i] = table[(i + start) % TABLE]
-      for (let i = 0, from = (index * 7919) % TABLE; i < d.length; from = 0) {
-        const n = Math.min(TABLE - from, d.length - i);
-        d.set(table.subarray(from, from + n), i);
-        i += n;
-      }
-    });
+    // bf16 bits adopted directly where the backend keeps them: no float32 copy of the matrix, which
+    // would wait for the garbage collector and stand in the benchmark's peak memory.
+    if (dtype === 'bf16' && p.adoptBf16Bits(repeat(new Uint16Array(p.size), bf16Table, index))) return;
+    p.writeHost((d) => void repeat(d, table, index));
     if (dtype === 'bf16') p.storeAsBf16();
     else if (dtype !== 'f32') p.quantize(dtype, `${shape} matrix ${index}`);
   });

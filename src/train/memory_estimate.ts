@@ -34,7 +34,7 @@ const CHECKPOINTED_PER_H = 1.1; // with it: the layer's input
 const FORWARD_EXTRA_PER_H = 4; // the final hidden states and the head's inputs
 const BACKWARD_EXTRA_PER_I = 3.8; // the recomputed layer's MLP gradients
 /** What the runtime (Node, V8, the addon, the tokenizer, the data) holds beside the tensors: measured at estimate time, plus this much for what follows. */
-const RUNTIME_MARGIN_BYTES = 100e6;
+const RUNTIME_MARGIN_BYTES = 50e6;
 
 export type MemoryCommand = 'train' | 'eval' | 'generate' | 'merge';
 
@@ -145,7 +145,8 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   const V = c.vocabSize;
   const tokens = o.batch * o.length;
   const floatBytes = 4;
-  const head = chunkRowsFor(tokens, V) * V * floatBytes * 2;
+  // The LM head's chunk of logits (linearCrossEntropy writes their gradient over them).
+  const head = chunkRowsFor(tokens, V) * V * floatBytes;
   const layerSaved = LAYER_PER_H * H + LAYER_PER_I * I;
   const layerKept = KEPT_PER_H * H + KEPT_PER_I * I;
   let activations: number;

@@ -511,7 +511,6 @@ Napi::Value RopeRotate(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapFile", Napi::Function::New(env, MapFile));
   exports.Set("splitBlocks", Napi::Function::New(env, SplitBlocks));
-  exports.Set("mapAnonymous", Napi::Function::New(env, MapAnonymous));
   exports.Set("releaseMappedPages", Napi::Function::New(env, ReleaseMappedPages));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided));

@@ -7,9 +7,6 @@
 // file's pages stay in the page cache, and the next touch maps them again (a minor fault per 64 KiB
 // or so). The caller vouches that the range was never written -- a private mapping's written pages
 // would go back to the file's bytes.
-// mapAnonymous(length) maps zeroed memory the same way, asking the kernel for transparent huge
-// pages: a quantized 8B model's 4.5 GB of codes, written once as it loads, took 1.1 million page
-// faults of 4 KiB (about 15 s of the load on a virtual machine); with 2 MiB pages, 2,300.
 #include "file_map.h"
 
 #include <cerrno>
@@ -66,23 +63,6 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   if (base == MAP_FAILED) throw Napi::Error::New(env, "mapFile: cannot map " + path + ": " + std::strerror(mapError));
   auto* mapping = new Mapping{base, length + lead};
   return Napi::ArrayBuffer::New(env, static_cast<char*>(base) + lead, length, unmap, mapping);
-}
-
-Napi::Value MapAnonymous(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "mapAnonymous(length)");
-  const double lengthArg = info[0].As<Napi::Number>().DoubleValue();
-  if (lengthArg <= 0 || lengthArg != static_cast<double>(static_cast<int64_t>(lengthArg))) {
-    throw Napi::RangeError::New(env, "mapAnonymous: length must be a whole number > 0");
-  }
-  const auto length = static_cast<size_t>(lengthArg);
-  void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) throw Napi::Error::New(env, std::string("mapAnonymous: ") + std::strerror(errno));
-#ifdef MADV_HUGEPAGE
-  madvise(base, length, MADV_HUGEPAGE);  // advice only: without huge pages the memory is as good
-#endif
-  auto* mapping = new Mapping{base, length};
-  return Napi::ArrayBuffer::New(env, base, length, unmap, mapping);
 }
 
 Napi::Value ReleaseMappedPages(const Napi::CallbackInfo& info) {

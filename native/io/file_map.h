@@ -3,7 +3,5 @@
 #include <napi.h>
 
 Napi::Value MapFile(const Napi::CallbackInfo& info);
-// mapAnonymous(length): zeroed memory, on transparent huge pages where the kernel gives them.
-Napi::Value MapAnonymous(const Napi::CallbackInfo& info);
 // releaseMappedPages(view): drops this process's pages of a never-written mapped file range (they stay in the page cache).
 Napi::Value ReleaseMappedPages(const Napi::CallbackInfo& info);

@@ -137,7 +137,7 @@ export class QuantizedMatrix {
  * naming `what`, a value that is not finite or a group whose scale overflows half precision.
  */
 export function quantizeReference(values: Float32Array | Uint16Array, rows: number, cols: number, format: QuantFormat, what: string, group = quantGroup(format, cols)): QuantizedMatrix {
-  const q = emptyQuantized(format, rows, cols, undefined, group);
+  const q = emptyQuantized(format, rows, cols, group);
   const widened = values instanceof Uint16Array ? new Float32Array(new Uint32Array(values.length)) : null;
   if (widened) {
     const bits = new Uint32Array(widened.buffer);
@@ -186,11 +186,9 @@ function roundHalfAway(v: number): number {
   return v < 0 ? -Math.round(-v) : Math.round(v);
 }
 
-/** A zeroed matrix to quantize into; `allocate` may give the codes' memory (a huge-page mapping). */
-export function emptyQuantized(format: QuantFormat, rows: number, cols: number, allocate?: (bytes: number) => ArrayBuffer | null, group = quantGroup(format, cols)): QuantizedMatrix {
-  const rowBytes = rowCodeBytes(format, cols);
-  const given = allocate?.(rows * rowBytes) ?? null;
-  return new QuantizedMatrix(format, rows, cols, given ? new Uint8Array(given) : new Uint8Array(rows * rowBytes), new Uint16Array(rows * Math.ceil(cols / group)), group);
+/** A zeroed matrix to quantize into. */
+export function emptyQuantized(format: QuantFormat, rows: number, cols: number, group = quantGroup(format, cols)): QuantizedMatrix {
+  return new QuantizedMatrix(format, rows, cols, new Uint8Array(rows * rowCodeBytes(format, cols)), new Uint16Array(rows * Math.ceil(cols / group)), group);
 }
 
 export function notQuantizable(what: string, why: string): GiftjsError {

@@ -29,30 +29,3 @@ export function releaseMappedPages(view: ArrayBufferView): boolean {
   if (!(view.buffer instanceof ArrayBuffer) || !fileMappings.has(view.buffer)) return false;
   return loadAddon().addon?.releaseMappedPages?.(view) ?? false;
 }
-
-/**
- * `length` zeroed bytes for a large buffer written once (a quantized weight's codes), on huge pages
- * where the kernel gives them; null where there is no native addon (or GIFTJS_MMAP=0), and the
- * caller allocates an ordinary array.
- */
-export function mapAnonymous(length: number): ArrayBuffer | null {
-  if (process.env.GIFTJS_MMAP === '0' || length === 0) return null;
-  const { addon } = loadAddon();
-  if (!addon?.mapAnonymous) return null;
-  try {
-    return addon.mapAnonymous(length);
-  } catch {
-    return null;
-  }
-}
-
-/** Bytes from which a large buffer written once is mapped on huge pages (a few huge pages' worth). */
-const HUGE_PAGE_BYTES = 8 * 1024 * 1024;
-
-/**
- * A buffer for a large matrix's codes, written once as it is loaded: on huge pages from 8 MB up
- * (far fewer page faults; mapAnonymous), else null and the caller allocates an ordinary array.
- */
-export function codesBuffer(bytes: number): ArrayBuffer | null {
-  return bytes >= HUGE_PAGE_BYTES ? mapAnonymous(bytes) : null;
-}

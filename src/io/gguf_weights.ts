@@ -6,7 +6,6 @@
 // and whether its rows go back from llama.cpp's interleaved RoPE pairs to Hugging Face's halves.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { codesBuffer } from './file_map.js';
 import { GgufFile } from './gguf_reader.js';
 import { readJsonFile } from './hf_folder.js';
 import { permuteForRotateHalf } from './llama2c.js';
@@ -163,7 +162,7 @@ export class GgufWeights {
     const format = Object.hasOwn(STORED_BLOCK_FORMATS, t.typeName) ? STORED_BLOCK_FORMATS[t.typeName]! : null;
     if (!format || s.offset || t.shape.length !== 2) return null;
     const [rows, cols] = t.shape as [number, number];
-    const q = emptyQuantized(format, rows, cols, codesBuffer, 32);
+    const q = emptyQuantized(format, rows, cols, 32);
     // A block is d (two bytes) then its codes (32 or 16 bytes): block k's codes go to k * codeBytes, its d to scale k.
     const codeBytes = format === 'int8' ? 32 : 16;
     const { codes, scales } = q;

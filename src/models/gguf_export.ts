@@ -96,7 +96,7 @@ function encode(values: Float32Array, rows: number, cols: number, type: GgmlType
   const q4 = type === GGML_TYPE.Q4_0;
   const q = q4
     ? quantizeValues(values, rows, cols, 'int4', `'${name}'`)
-    : quantizeValues(values, rows, cols, 'int8', `'${name}'`, emptyQuantized('int8', rows, cols, undefined, 32));
+    : quantizeValues(values, rows, cols, 'int8', `'${name}'`, emptyQuantized('int8', rows, cols, 32));
   const codeBytes = q4 ? 16 : 32;
   const blocks = (rows * cols) / 32;
   const out = new Uint8Array(blocks * (2 + codeBytes));

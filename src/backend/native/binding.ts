@@ -25,8 +25,6 @@ export type AddonKernels = Required<Pick<Backend<Float32Array>, (typeof ADDON_KE
 export interface NativeAddon extends AddonKernels {
   /** A private, copy-on-write mapping of `length` bytes of the file from `offset` (native/io/file_map.cpp). */
   mapFile(path: string, offset: number, length: number): ArrayBuffer;
-  /** Zeroed memory mapped on transparent huge pages where the kernel gives them (native/io/file_map.cpp). */
-  mapAnonymous(length: number): ArrayBuffer;
   /** Drops this process's pages of a never-written mapped file range (they stay in the page cache); false when none was whole. */
   releaseMappedPages?(view: ArrayBufferView): boolean;
   /** GGUF Q8_0 / Q4_0 blocks (a half d, then codeBytes of codes) into a quantized matrix's codes and scales from those offsets (native/gemm/quantized.h). */

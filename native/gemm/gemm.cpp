@@ -217,16 +217,32 @@ __attribute__((target("avx512f,fma"))) void dot512x4(const float* a, const float
   for (int r = 0; r < 4; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
 }
 
-__attribute__((target("avx512f,fma"))) float dot512bf16(const float* a, const uint16_t* b, std::size_t n) {
-  __m512 acc = _mm512_setzero_ps();
+// One float32 A row against R bf16 B rows, each widened exactly: A's loads serve all R rows, and
+// each row's products and sums are the same whatever R, so its result is the same bits.
+template <int R>
+__attribute__((target("avx512f,fma"))) void dot512bf16Rows(const float* a, const uint16_t* const b[R], std::size_t n, float out[R]) {
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m512i bits = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i))), 16);
-    acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_castsi512_ps(bits), acc);
+    const __m512 x = _mm512_loadu_ps(a + i);
+    for (int r = 0; r < R; ++r) {
+      const __m512i bits = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[r] + i))), 16);
+      acc[r] = _mm512_fmadd_ps(x, _mm512_castsi512_ps(bits), acc[r]);
+    }
   }
-  float s = _mm512_reduce_add_ps(acc);
-  for (; i < n; ++i) s += a[i] * widenBf16(b[i]);
-  return s;
+  for (int r = 0; r < R; ++r) {
+    float s = _mm512_reduce_add_ps(acc[r]);
+    for (std::size_t k = i; k < n; ++k) s += a[k] * widenBf16(b[r][k]);
+    out[r] = s;
+  }
+}
+
+float dot512bf16(const float* a, const uint16_t* b, std::size_t n) {
+  const uint16_t* const row[1] = {b};
+  float s[1];
+  dot512bf16Rows<1>(a, row, n, s);
+  return s[0];
 }
 #endif
 
@@ -245,6 +261,17 @@ float dotRow(const float* a, const GemmProblem& p, std::size_t row, bool vector)
 }
 
 bool gInt8Activations = false;
+
+// Decoding's one row against W: W's rows j and j + half of [j0, j1) read side by side, pair(j,
+// j + half), two streams far enough apart for the prefetchers to follow both (the 1B shape's bf16
+// layer GEMVs 7-18% faster; in the int4 kernel, adjacent rows side by side were 30% slower). Returns
+// the row left over (j1 - 1 when the range is odd), else j1.
+template <typename Pair>
+std::size_t rowsHalfApart(std::size_t j0, std::size_t j1, Pair pair) {
+  const std::size_t half = (j1 - j0) / 2;
+  for (std::size_t j = j0; j < j0 + half; ++j) pair(j, j + half);
+  return j0 + 2 * half;
+}
 
 // The few-rows products' outputs (B's rows j) split into ranges, `ranges(j0, j1)` over the thread pool:
 // eight ranges per thread, handed out as threads come free (on a shared virtual machine one thread now
@@ -288,6 +315,15 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
       return;
     }
 #if defined(__x86_64__)
+    if (p.M == 1 && p.Bbf16 && vector && cpuHasAvx512()) {
+      j = rowsHalfApart(j0, j1, [&](std::size_t j, std::size_t k) {
+        const uint16_t* const pair[2] = {p.Bbf16 + j * p.ldb, p.Bbf16 + k * p.ldb};
+        float two[2];
+        dot512bf16Rows<2>(p.A, pair, p.K, two);
+        storeScaled(p, 0, j, two[0]);
+        storeScaled(p, 0, k, two[1]);
+      });
+    }
     if (fourRows) {
       for (; j + 4 <= j1; j += 4) {
         const float* const rows[4] = {p.B + j * p.ldb, p.B + (j + 1) * p.ldb, p.B + (j + 2) * p.ldb, p.B + (j + 3) * p.ldb};
@@ -340,17 +376,13 @@ void gemvBf16Dot(const GemmProblem& p) {
   forOutputRanges(p, [&](std::size_t j0, std::size_t j1) {
     std::size_t j = j0;
     if (p.M == 1) {
-      // Rows j and j + half side by side: two streams the prefetchers follow, A's loads shared
-      // (the 1B shape's layer GEMVs 7-18% faster, builds alternating in one process).
-      const std::size_t half = (j1 - j0) / 2;
-      for (; j < j0 + half; ++j) {
-        const uint16_t* const pair[2] = {p.Bbf16 + j * p.ldb, p.Bbf16 + (j + half) * p.ldb};
+      j = rowsHalfApart(j0, j1, [&](std::size_t j, std::size_t k) {
+        const uint16_t* const pair[2] = {p.Bbf16 + j * p.ldb, p.Bbf16 + k * p.ldb};
         float two[2];
         dotBf16Rows<2>(rows.data(), pair, p.K, two);
         storeScaled(p, 0, j, two[0]);
-        storeScaled(p, 0, j + half, two[1]);
-      }
-      j = j0 + 2 * half;
+        storeScaled(p, 0, k, two[1]);
+      });
     }
     for (; j < j1; ++j) {
       const uint16_t* const row[1] = {p.Bbf16 + j * p.ldb};

@@ -119,6 +119,17 @@ test('a few rows against a weight (generation) take the dot-product path: float3
     addon!.gemm({ transA: false, transB: true, M, N, K, alpha: 1, A, lda: K, B: bits, ldb: K, beta: 0, C: Cb, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
     assertClose(Cb, matmul64(A, transpose64(widened, N, K), M, K, N), `M=${M} bfloat16`, 1e-3, 1e-4);
   }
+  // Decoding's one float32 row reads a bf16 weight two rows at a time: each output the same bits as
+  // when two activation rows take the product row by row (N 301 splits into ranges of odd length; K 301 has a tail).
+  for (const [n, k] of [[301, 301], [64, 2048]] as [number, number][]) {
+    const A = rand(k, n + k);
+    const bits = Uint16Array.from(rand(n * k, n), (v) => new Uint32Array(Float32Array.of(v).buffer)[0]! >>> 16);
+    const one = new Float32Array(n);
+    const two = new Float32Array(2 * n);
+    addon!.gemm({ transA: false, transB: true, M: 1, N: n, K: k, alpha: 1, A, lda: k, B: bits, ldb: k, beta: 0, C: one, ldc: n, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+    addon!.gemm({ transA: false, transB: true, M: 2, N: n, K: k, alpha: 1, A: Float32Array.from([...A, ...A]), lda: k, B: bits, ldb: k, beta: 0, C: two, ldc: n, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+    assert.deepEqual(one, two.subarray(0, n), `float32 row against bfloat16 rows, one row and two, N ${n} K ${k}`);
+  }
 });
 
 test('a bfloat16 B (a BF16 weight kept as stored) with float32 products: every kernel, both layouts, padded and edge shapes, against float64 math', { skip }, () => {

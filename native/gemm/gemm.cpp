@@ -262,17 +262,6 @@ float dotRow(const float* a, const GemmProblem& p, std::size_t row, bool vector)
 
 bool gInt8Activations = false;
 
-// Decoding's one row against W: W's rows j and j + half of [j0, j1) read side by side, pair(j,
-// j + half), two streams far enough apart for the prefetchers to follow both (the 1B shape's bf16
-// layer GEMVs 7-18% faster; in the int4 kernel, adjacent rows side by side were 30% slower). Returns
-// the row left over (j1 - 1 when the range is odd), else j1.
-template <typename Pair>
-std::size_t rowsHalfApart(std::size_t j0, std::size_t j1, Pair pair) {
-  const std::size_t half = (j1 - j0) / 2;
-  for (std::size_t j = j0; j < j0 + half; ++j) pair(j, j + half);
-  return j0 + 2 * half;
-}
-
 // The few-rows products' outputs (B's rows j) split into ranges, `ranges(j0, j1)` over the thread pool:
 // eight ranges per thread, handed out as threads come free (on a shared virtual machine one thread now
 // and then stalls, and with one range each the other waited for it); one range for a small product.

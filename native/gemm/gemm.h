@@ -80,4 +80,15 @@ inline float widenBf16(uint16_t bits) {
 // n floats to bf16 bits as roundToBf16 rounds them (16 at a time with AVX-512 BF16 where it exists).
 void floatsToBf16(const float* src, std::size_t n, uint16_t* dst);
 
+// Decoding's one row against W: W's rows j and j + half of [j0, j1) read side by side, pair(j,
+// j + half), two streams far enough apart for the prefetchers to follow both (the 1B shape's bf16
+// layer GEMVs 7-18% faster, int4 5-10%; adjacent rows side by side were 30% slower in the int4
+// kernel). Returns the row left over (j1 - 1 when the range is odd), else j1.
+template <typename Pair>
+std::size_t rowsHalfApart(std::size_t j0, std::size_t j1, Pair pair) {
+  const std::size_t half = (j1 - j0) / 2;
+  for (std::size_t j = j0; j < j0 + half; ++j) pair(j, j + half);
+  return j0 + 2 * half;
+}
+
 }  // namespace giftjs

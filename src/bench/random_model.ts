@@ -1,9 +1,8 @@
 // The benchmarks' models: a Llama shape with random frozen weights held as the dtype asked for,
 // built one matrix at a time -- each is filled in float32, then quantized before the next is
 // touched (bfloat16 bits are written directly) -- so an 8B shape never holds more than one float32
-// matrix. The values
-// repeat a table of normal draws (std 0.02) from a different offset per matrix: filling 8 billion
-// values costs a copy, not the random generator.
+// matrix. The values repeat a table of normal draws (std 0.02) from a different offset per matrix:
+// filling 8 billion values costs a copy, not the random generator.
 import type { CausalLM } from '../models/causal_lm.js';
 import { causalLMFromConfig } from '../models/registry.js';
 import { Random } from '../tensor/random.js';

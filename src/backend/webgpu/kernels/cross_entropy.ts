@@ -81,9 +81,9 @@ export function webGpuCrossEntropy(runner: KernelRunner) {
       runner.dispatch(crossEntropyForward, { rows, vocab, ignoreIndex }, buffers, rowGrid(rows));
     },
     crossEntropyBackward(logits: DeviceBuffer, targets: Int32Array, lse: DeviceBuffer, rowScale: DeviceBuffer, dlogits: DeviceBuffer, rows: number, vocab: number, ignoreIndex: number): void {
-      const buffers = [buf(logits, 'crossEntropy logits'), targetBuffer(targets, rows), buf(lse, 'crossEntropy lse'), buf(rowScale, 'crossEntropy rowScale')];
-      const inPlace = buf(dlogits, 'crossEntropy dlogits') === buffers[0];
-      if (!inPlace) buffers.push(buf(dlogits, 'crossEntropy dlogits'));
+      const gradient = buf(dlogits, 'crossEntropy dlogits');
+      const inPlace = gradient === buf(logits, 'crossEntropy logits');
+      const buffers = [buf(logits, 'crossEntropy logits'), targetBuffer(targets, rows), buf(lse, 'crossEntropy lse'), buf(rowScale, 'crossEntropy rowScale'), ...(inPlace ? [] : [gradient])];
       runner.dispatch(inPlace ? crossEntropyBackwardInPlace : crossEntropyBackward, { rows, vocab, ignoreIndex }, buffers, rowGrid(rows));
     },
   };

@@ -98,8 +98,10 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The codes and scales of a quantized matrix, checked against its shape.
-QuantizedMatrix quantizedArgs(const Napi::CallbackInfo& info, std::size_t at, uint8_t** codesOut = nullptr, uint16_t** scalesOut = nullptr) {
+// The codes and scales of a quantized matrix, checked against its shape (interleaved: GGUF's blocks
+// as stored, codes and scales views of the same bytes; see quantized.h).
+QuantizedMatrix quantizedArgs(const Napi::CallbackInfo& info, std::size_t at, uint8_t** codesOut = nullptr, uint16_t** scalesOut = nullptr,
+                              bool interleaved = false) {
   // at: codes (Uint8Array), scales (Uint16Array), bits, rows, cols, group
   Napi::Env env = info.Env();
   if (!info[at].IsTypedArray() || info[at].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
@@ -111,9 +113,12 @@ QuantizedMatrix quantizedArgs(const Napi::CallbackInfo& info, std::size_t at, ui
   QuantizedMatrix w;
   w.bits = static_cast<int>(sz(info, at + 2));
   w.rows = sz(info, at + 3); w.cols = sz(info, at + 4); w.group = sz(info, at + 5);
+  w.interleaved = interleaved;
   if ((w.bits != 8 && w.bits != 4 && w.bits != 16) || w.group == 0 || (w.bits == 4 && w.group % 32 != 0))
     throw Napi::RangeError::New(env, "quantized matrix: bits must be 8, 4 or 16 (float16) and the group positive (a multiple of 32 for 4 bits)");
-  if (codes.ElementLength() < w.codeBytes() || scales.ElementLength() < w.rows * w.groupsPerRow())
+  if (interleaved && (w.bits == 16 || w.group != 32 || w.cols % 32 != 0 || w.rows == 0))
+    throw Napi::RangeError::New(env, "quantized matrix: interleaved blocks are 8 or 4 bits in groups of 32 over whole blocks");
+  if (codes.ElementLength() < w.codeBytes() || scales.ElementLength() < w.scaleSlots())
     throw Napi::RangeError::New(env, "quantized matrix: codes or scales shorter than its shape needs");
   w.codes = codes.Data();
   w.scales = scales.Data();
@@ -122,7 +127,7 @@ QuantizedMatrix quantizedArgs(const Napi::CallbackInfo& info, std::size_t at, ui
   return w;
 }
 
-// gemmQuantized(transA, transB, M, N, K, alpha, A, lda, codes, scales, bits, rows, cols, group, beta, C, ldc):
+// gemmQuantized(transA, transB, M, N, K, alpha, A, lda, codes, scales, bits, rows, cols, group, beta, C, ldc, interleaved):
 // one GEMM whose B is the quantized weight W [rows, cols] (op(B) = W^T when transB).
 Napi::Value GemmQuantized(const Napi::CallbackInfo& info) {
   GemmProblem p;
@@ -132,7 +137,7 @@ Napi::Value GemmQuantized(const Napi::CallbackInfo& info) {
   p.alpha = num(info, 5);
   F32 A = f32(info, 6), C = f32(info, 15);
   p.lda = sz(info, 7);
-  const QuantizedMatrix w = quantizedArgs(info, 8);
+  const QuantizedMatrix w = quantizedArgs(info, 8, nullptr, nullptr, info.Length() > 17 && info[17].ToBoolean());
   p.beta = num(info, 14); p.ldc = sz(info, 16);
   if (p.M == 0 || p.N == 0) return info.Env().Undefined();
   const std::size_t bRows = p.transB ? p.N : p.K, bCols = p.transB ? p.K : p.N;

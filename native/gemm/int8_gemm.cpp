@@ -64,11 +64,11 @@ constexpr std::size_t kStrip = 16;  // W rows per strip: one per 32-bit lane
 // W rows j0 .. j0 + n (n <= 16) packed as above: codes (blocks x 8 quads x 64 bytes) and dW (blocks x 16
 // floats). Rows past n are zero codes with d 0, so their lanes add nothing that is kept.
 void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t* codes, float* d) {
-  const std::size_t blocks = w.cols / 32, rowBytes = w.rowBytes();
+  const std::size_t blocks = w.cols / 32, rowBytes = w.rowBytes(), blockBytes = w.blockBytes();
   const __mmask16 live = static_cast<__mmask16>((1u << n) - 1);
   const __m512i rowStarts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                _mm512_set1_epi32(static_cast<int>(rowBytes)));
-  const uint8_t* base = w.codes + j0 * rowBytes;
+  const uint8_t* base = w.rowCodes(j0);
   const __m512i lowNibbles = _mm512_set1_epi8(0x0f);
   const __m512i flipSign = _mm512_set1_epi8(static_cast<char>(0x80));
   for (std::size_t b = 0; b < blocks; ++b) {
@@ -76,21 +76,21 @@ void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t*
     if (w.bits == 4) {
       // Dword q of a block's 16 bytes holds values 4q .. 4q + 3 (low nibbles) and 16 + 4q .. (high).
       for (int q = 0; q < 4; ++q) {
-        const __m512i idx = _mm512_add_epi32(rowStarts, _mm512_set1_epi32(static_cast<int>(b * 16 + 4 * q)));
+        const __m512i idx = _mm512_add_epi32(rowStarts, _mm512_set1_epi32(static_cast<int>(b * blockBytes + 4 * q)));
         const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, base, 1);
         _mm512_storeu_si512(out + q * 64, _mm512_and_si512(v, lowNibbles));
         _mm512_storeu_si512(out + (q + 4) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), lowNibbles));
       }
     } else {
       for (int q = 0; q < 8; ++q) {
-        const __m512i idx = _mm512_add_epi32(rowStarts, _mm512_set1_epi32(static_cast<int>(b * 32 + 4 * q)));
+        const __m512i idx = _mm512_add_epi32(rowStarts, _mm512_set1_epi32(static_cast<int>(b * blockBytes + 4 * q)));
         const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, base, 1);
         // Signed codes + 128 as unsigned bytes; rows past n stay 0 (their d is 0).
         _mm512_storeu_si512(out + q * 64, _mm512_mask_xor_epi32(v, live, v, flipSign));
       }
     }
     for (std::size_t j = 0; j < kStrip; ++j) {
-      d[b * kStrip + j] = j < n ? widenF16(w.scales[(j0 + j) * w.groupsPerRow() + b * 32 / w.group]) : 0.0f;
+      d[b * kStrip + j] = j < n ? widenF16(w.scaleBits(j0 + j, b * 32 / w.group)) : 0.0f;
     }
   }
 }

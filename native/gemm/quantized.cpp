@@ -80,8 +80,9 @@ uint16_t narrowF16(float value) {
 }
 
 inline int codeAt(const QuantizedMatrix& w, const uint8_t* row, std::size_t c) {
-  if (w.bits == 8) return static_cast<int8_t>(row[c]);
-  const uint8_t byte = row[(c / 32) * 16 + (c % 16)];
+  const uint8_t* block = w.blockCodes(row, c / 32);
+  if (w.bits == 8) return static_cast<int8_t>(block[c % 32]);
+  const uint8_t byte = block[c % 16];
   return ((c % 32) < 16 ? (byte & 0x0f) : (byte >> 4)) - 8;
 }
 
@@ -93,44 +94,43 @@ inline uint16_t halfAt(const uint8_t* row, std::size_t i) {
 }
 
 void dequantizeRowPortable(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std::size_t n, float* out) {
-  const uint8_t* row = w.codes + r * w.rowBytes();
+  const uint8_t* row = w.rowCodes(r);
   if (w.bits == 16) {
     for (std::size_t i = 0; i < n; ++i) out[i] = widenF16(halfAt(row, c0 + i));
     return;
   }
-  const uint16_t* scales = w.scales + r * w.groupsPerRow();
+  const uint16_t* scales = w.rowScales(r);
+  const std::size_t stride = w.scaleStride();
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t c = c0 + i;
-    out[i] = static_cast<float>(codeAt(w, row, c)) * widenF16(scales[c / w.group]);
+    out[i] = static_cast<float>(codeAt(w, row, c)) * widenF16(scales[c / w.group * stride]);
   }
 }
 
 float dotPortable(const float* a, const QuantizedMatrix& w, std::size_t r) {
-  const uint8_t* row = w.codes + r * w.rowBytes();
+  const uint8_t* row = w.rowCodes(r);
   if (w.bits == 16) {
     float s = 0.0f;
     for (std::size_t c = 0; c < w.cols; ++c) s += a[c] * widenF16(halfAt(row, c));
     return s;
   }
-  const uint16_t* scales = w.scales + r * w.groupsPerRow();
   float total = 0.0f;
   for (std::size_t g0 = 0; g0 < w.cols; g0 += w.group) {
     const std::size_t g1 = std::min(w.cols, g0 + w.group);
     float s = 0.0f;
     for (std::size_t c = g0; c < g1; ++c) s += a[c] * static_cast<float>(codeAt(w, row, c));
-    total += s * widenF16(scales[g0 / w.group]);
+    total += s * widenF16(w.scaleBits(r, g0 / w.group));
   }
   return total;
 }
 
 float dotInt8ActivationsPortable(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r) {
-  const uint8_t* row = w.codes + r * w.rowBytes();
-  const uint16_t* scales = w.scales + r * w.groupsPerRow();
+  const uint8_t* row = w.rowCodes(r);
   float total = 0.0f;
   for (std::size_t b = 0; b < w.cols / 32; ++b) {
     int sum = 0;  // at most 32 * 127 * 127: exact
     for (std::size_t i = 0; i < 32; ++i) sum += codeAt(w, row, b * 32 + i) * x.codes[b * 32 + i];
-    total += widenF16(scales[b * 32 / w.group]) * x.d[b] * static_cast<float>(sum);
+    total += widenF16(w.scaleBits(r, b * 32 / w.group)) * x.d[b] * static_cast<float>(sum);
   }
   return total;
 }
@@ -143,10 +143,22 @@ inline __mmask16 lanes(std::size_t n) { return static_cast<__mmask16>((1u << std
 
 // 16 codes of W's row from column c (c % 16 == 0 for 4 bits; `count` <= 16 valid) as floats.
 inline __m512 codes16(const QuantizedMatrix& w, const uint8_t* row, std::size_t c, std::size_t count) {
-  if (w.bits == 8) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes(count), row + c)));
-  const __m512i bytes = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lanes(count), row + (c / 32) * 16));
+  const uint8_t* block = w.blockCodes(row, c / 32);
+  if (w.bits == 8) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes(count), block + c % 32)));
+  const __m512i bytes = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lanes(count), block));
   const __m512i nibbles = (c % 32) < 16 ? _mm512_and_si512(bytes, _mm512_set1_epi32(0x0f)) : _mm512_srli_epi32(bytes, 4);
   return _mm512_cvtepi32_ps(_mm512_sub_epi32(nibbles, _mm512_set1_epi32(8)));
+}
+
+// Scales b .. b + 15 of a row (lanes past m zero) as 16 halves: one load when they are contiguous,
+// else one gather of the 32-bit words at each d (an interleaved block's d and its first code byte,
+// which stay inside the block) narrowed to their low halves.
+inline __m256i scales16(const QuantizedMatrix& w, const uint16_t* rowScales, std::size_t b, __mmask16 m) {
+  if (!w.interleaved) return _mm256_maskz_loadu_epi16(m, rowScales + b);
+  const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(static_cast<int>(w.blockBytes())));
+  const __m512i words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, offsets, rowScales + b * w.scaleStride(), 1);
+  return _mm512_cvtepi32_epi16(words);
 }
 
 // 16 halves (`count` <= 16 valid, the rest zero) of a float16 row from column c as floats (vcvtph2ps: exact).
@@ -155,7 +167,7 @@ inline __m512 halves16(const uint8_t* row, std::size_t c, std::size_t count) {
 }
 
 void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std::size_t n, float* out) {
-  const uint8_t* row = w.codes + r * w.rowBytes();
+  const uint8_t* row = w.rowCodes(r);
   if (w.bits == 16) {
     for (std::size_t i = 0; i < n; i += 16) {
       const std::size_t count = std::min<std::size_t>(16, n - i);
@@ -163,7 +175,6 @@ void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0
     }
     return;
   }
-  const uint16_t* scales = w.scales + r * w.groupsPerRow();
   std::size_t c = c0;
   const std::size_t end = c0 + n;
   // 4-bit codes are read 16 at a time from a multiple of 16 (one nibble of 16 bytes): the head up to one is done singly.
@@ -174,7 +185,7 @@ void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0
   }
   while (c < end) {
     const std::size_t groupEnd = std::min(end, (c / w.group + 1) * w.group);
-    const __m512 d = _mm512_set1_ps(widenF16(scales[c / w.group]));
+    const __m512 d = _mm512_set1_ps(widenF16(w.scaleBits(r, c / w.group)));
     // Steps of 16 from wherever c0 falls (a K slice may start inside a group): the last is short.
     while (c < groupEnd) {
       const std::size_t count = std::min<std::size_t>(16, groupEnd - c);
@@ -185,8 +196,8 @@ void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0
 }
 
 float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
-  const uint8_t* row = w.codes + r * w.rowBytes();
-  const uint16_t* scales = w.scales + r * w.groupsPerRow();
+  const uint8_t* row = w.rowCodes(r);
+  const uint16_t* scales = w.rowScales(r);
   __m512 total = _mm512_setzero_ps();
   if (w.bits == 16) {
     __m512 t1 = _mm512_setzero_ps();
@@ -210,13 +221,14 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
     __m512 t1 = _mm512_setzero_ps();
     for (std::size_t b0 = 0; b0 < blocks; b0 += 16) {
       const std::size_t n = std::min<std::size_t>(16, blocks - b0);
-      const __m512 d16 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes(n), scales + b0));
+      const __m512 d16 = _mm512_cvtph_ps(scales16(w, scales, b0, lanes(n)));
       for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t b = b0 + i;
-        _mm_prefetch(reinterpret_cast<const char*>(row + b * 16 + 1024), _MM_HINT_T0);
-        const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + b * 16)));
+        const uint8_t* block = w.blockCodes(row, b0 + i);
+        _mm_prefetch(reinterpret_cast<const char*>(block + 1024), _MM_HINT_T0);
+        const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)));
         const __m512 lo = _mm512_permutexvar_ps(bytes, values);
         const __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), values);
+        const std::size_t b = b0 + i;
         const __m512 s = _mm512_fmadd_ps(_mm512_loadu_ps(a + b * 32 + 16), hi, _mm512_mul_ps(_mm512_loadu_ps(a + b * 32), lo));
         const __m512 d = _mm512_permutexvar_ps(_mm512_set1_epi32(static_cast<int>(i)), d16);
         if (i & 1) t1 = _mm512_fmadd_ps(s, d, t1);
@@ -237,13 +249,31 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
       const std::size_t count = std::min<std::size_t>(16, g1 - c);
       s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes(count), a + c), codes16(w, row, c, count), s0);
     }
-    total = _mm512_fmadd_ps(_mm512_add_ps(s0, s1), _mm512_set1_ps(widenF16(scales[g0 / w.group])), total);
+    total = _mm512_fmadd_ps(_mm512_add_ps(s0, s1), _mm512_set1_ps(widenF16(scales[g0 / w.group * w.scaleStride()])), total);
   }
   return _mm512_reduce_add_ps(total);
 }
 
 #pragma GCC push_options
 #pragma GCC target("avx512vnni")
+// The 64 code bytes of 4-bit blocks k .. k + 3 of a row (n < 4: only the first n blocks', the rest
+// zero), block j's 16 in bytes 16j .. 16j + 15: one load when blocks are contiguous, else four.
+inline __m512i fourBlocks(const QuantizedMatrix& w, const uint8_t* row, std::size_t k, std::size_t n) {
+  if (!w.interleaved) return n == 4 ? _mm512_loadu_si512(row + k * 16) : _mm512_maskz_loadu_epi8((1ull << (16 * n)) - 1, row + k * 16);
+  const auto block = [&](std::size_t j) { return j < n ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.blockCodes(row, k + j))) : _mm_setzero_si128(); };
+  const __m256i low = _mm256_inserti128_si256(_mm256_castsi128_si256(block(0)), block(1), 1);
+  const __m256i high = _mm256_inserti128_si256(_mm256_castsi128_si256(block(2)), block(3), 1);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
+}
+
+// The 64 code bytes of 8-bit blocks b and b + 1 of a row (pair false: block b's, the rest zero).
+inline __m512i twoBlocks(const QuantizedMatrix& w, const uint8_t* row, std::size_t b, bool pair) {
+  if (!w.interleaved) return _mm512_maskz_loadu_epi8(pair ? ~0ull : 0xffffffffull, row + b * 32);
+  const __m256i first = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.blockCodes(row, b)));
+  const __m256i second = pair ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.blockCodes(row, b + 1))) : _mm256_setzero_si256();
+  return _mm512_inserti64x4(_mm512_castsi256_si512(first), second, 1);
+}
+
 // R rows at once (r, r + apart, ..., their results to out[0], out[apart], ...): each group's x codes,
 // offsets and d's are loaded once for all R, and R rows' code streams are read side by side; each
 // row's arithmetic is the one-row kernel's, so its result is the same bits.
@@ -252,8 +282,8 @@ void dotQ4Int8Rows(const Int8Activations& x, const QuantizedMatrix& w, std::size
   const uint8_t* rows[R];
   const uint16_t* scales[R];
   for (int i = 0; i < R; ++i) {
-    rows[i] = w.codes + (r + i * apart) * w.rowBytes();
-    scales[i] = w.scales + (r + i * apart) * w.groupsPerRow();
+    rows[i] = w.rowCodes(r + i * apart);
+    scales[i] = w.rowScales(r + i * apart);
   }
   const std::size_t blocks = w.cols / 32;
   const __m512i lowNibbles = _mm512_set1_epi8(0x0f);
@@ -267,7 +297,7 @@ void dotQ4Int8Rows(const Int8Activations& x, const QuantizedMatrix& w, std::size
     const __mmask16 m = lanes(n);
     const __m512 dx = _mm512_maskz_loadu_ps(m, x.d.data() + b);
     __m512 d16[R];
-    for (int i = 0; i < R; ++i) d16[i] = _mm512_mul_ps(dx, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, scales[i] + b)));
+    for (int i = 0; i < R; ++i) d16[i] = _mm512_mul_ps(dx, _mm512_cvtph_ps(scales16(w, scales[i], b, m)));
     // Group g (4 blocks) into each row's accumulator `slot`: even groups into 0, odd into 1 (two
     // chains of additions), the slot a constant in each call so the accumulators stay in registers.
     const auto group = [&](std::size_t g, __m512i pick, int slot) {
@@ -277,11 +307,10 @@ void dotQ4Int8Rows(const Int8Activations& x, const QuantizedMatrix& w, std::size
       const __m512i offsets = _mm512_loadu_si512(x.nibbleOffsets.data() + k * 4);
       const __m512i xLow = _mm512_loadu_si512(xs), xHigh = _mm512_loadu_si512(xs + 64);
       for (int i = 0; i < R; ++i) {
-        const __m512i q = inGroup == 4 ? _mm512_loadu_si512(rows[i] + k * 16)
-                                       : _mm512_maskz_loadu_epi8((1ull << (16 * inGroup)) - 1, rows[i] + k * 16);
+        const __m512i q = fourBlocks(w, rows[i], k, inGroup);
         // Measured: prefetching 1 KB ahead took a GEMV from memory from ~0.53 to ~0.47 ms (512 B or
         // 2-4 KB ahead did less).
-        _mm_prefetch(reinterpret_cast<const char*>(rows[i] + k * 16 + 1024), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w.blockCodes(rows[i], k) + 1024), _MM_HINT_T0);
         __m512i sum = _mm512_dpbusd_epi32(offsets, _mm512_and_si512(q, lowNibbles), xLow);
         sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(q, 4), lowNibbles), xHigh);
         acc[i][slot] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_permutexvar_ps(pick, d16[i]), acc[i][slot]);
@@ -317,8 +346,8 @@ float dotQ4Int8Avx512(const Int8Activations& x, const QuantizedMatrix& w, std::s
 // sign against |x| (x's codes are within +-127).
 float dotInt8ActivationsAvx512(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r) {
   if (w.bits == 4) return dotQ4Int8Avx512(x, w, r);
-  const uint8_t* row = w.codes + r * w.rowBytes();
-  const uint16_t* scales = w.scales + r * w.groupsPerRow();
+  const uint8_t* row = w.rowCodes(r);
+  const uint16_t* scales = w.rowScales(r);
   const std::size_t blocks = w.cols / 32;
   const bool perBlock = w.group == 32;  // else one scale for the row (int8 per output channel)
   const __m512i firstOrSecond = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
@@ -327,7 +356,7 @@ float dotInt8ActivationsAvx512(const Int8Activations& x, const QuantizedMatrix& 
   auto pairDot = [&](std::size_t b, bool pair) {
     const __mmask64 bytes = pair ? ~0ull : 0xffffffffull;
     const __m512i xs = _mm512_maskz_loadu_epi8(bytes, x.codes.data() + b * 32);
-    const __m512i q = _mm512_maskz_loadu_epi8(bytes, row + b * 32);
+    const __m512i q = twoBlocks(w, row, b, pair);
     const __m512i signedQ = _mm512_mask_sub_epi8(q, _mm512_movepi8_mask(xs), _mm512_setzero_si512(), q);
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(xs), signedQ);
   };
@@ -337,7 +366,7 @@ float dotInt8ActivationsAvx512(const Int8Activations& x, const QuantizedMatrix& 
     const __m512i dot = pairDot(b, pair);
     __m512 d = _mm512_maskz_loadu_ps(lanes, x.dLanes.data() + b * 8);
     if (perBlock) {
-      const __m128i halves = _mm_maskz_loadu_epi16(pair ? 0x3 : 0x1, scales + b);
+      const __m128i halves = _mm256_castsi256_si128(scales16(w, scales, b, pair ? 0x3 : 0x1));
       d = _mm512_mul_ps(d, _mm512_permutexvar_ps(firstOrSecond, _mm512_castps256_ps512(_mm256_cvtph_ps(halves))));
     }
     sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, sum);
@@ -347,7 +376,7 @@ float dotInt8ActivationsAvx512(const Int8Activations& x, const QuantizedMatrix& 
   const __m512i two = _mm512_set1_epi32(2);
   for (; b + 16 <= blocks; b += 16) {
     __m512 d16 = _mm512_loadu_ps(x.d.data() + b);
-    if (perBlock) d16 = _mm512_mul_ps(d16, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + b))));
+    if (perBlock) d16 = _mm512_mul_ps(d16, _mm512_cvtph_ps(scales16(w, scales, b, 0xffff)));
     __m512i pick = firstOrSecond;
     for (std::size_t s = 0; s < 8; ++s, pick = _mm512_add_epi32(pick, two)) {
       acc[s & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pairDot(b + 2 * s, true)), _mm512_permutexvar_ps(pick, d16), acc[s & 1]);

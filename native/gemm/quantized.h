@@ -21,15 +21,39 @@
 
 namespace giftjs {
 
+// Interleaved (GGUF's Q8_0 / Q4_0 blocks as the file stores them, mapped rather than copied apart):
+// each block of 32 values is its half d, then its codes (32 or 16 bytes), so codes and scales share
+// one run of bytes. `codes` then points 2 bytes in (at the first block's codes) and `scales` at the
+// first d, and both step by blockBytes() per block; every kernel reaches a block through
+// blockCodes() and a scale through rowScales() with scaleStride(), so both layouts read the same
+// values. Interleaved matrices have groups of 32 and whole blocks (cols % 32 == 0).
 struct QuantizedMatrix {
   int bits = 8;  // 8 or 4 (quantized), or 16 (float16 halves as stored)
   const uint8_t* codes = nullptr;
-  const uint16_t* scales = nullptr;  // half-precision bits, rows * groupsPerRow()
+  const uint16_t* scales = nullptr;  // half-precision bits, rows * groupsPerRow() of them, scaleStride() apart
   std::size_t rows = 0, cols = 0, group = 0;
+  bool interleaved = false;
 
   std::size_t groupsPerRow() const { return bits == 16 ? 0 : (cols + group - 1) / group; }
-  std::size_t rowBytes() const { return bits == 16 ? 2 * cols : bits == 8 ? cols : (cols + 31) / 32 * 16; }
-  std::size_t codeBytes() const { return rows * rowBytes(); }
+  // Bytes from one block of 32 values' codes to the next block's along a row.
+  std::size_t blockBytes() const { return (bits == 4 ? 16 : 32) + (interleaved ? 2 : 0); }
+  // Half-precision slots from one scale to the next.
+  std::size_t scaleStride() const { return interleaved ? blockBytes() / 2 : 1; }
+  std::size_t rowBytes() const {
+    if (bits == 16) return 2 * cols;
+    if (interleaved) return cols / 32 * blockBytes();
+    return bits == 8 ? cols : (cols + 31) / 32 * 16;
+  }
+  // Bytes from `codes` on that the matrix reads (interleaved: the last block ends 2 bytes short of rows * rowBytes()).
+  std::size_t codeBytes() const { return rows * rowBytes() - (interleaved ? 2 : 0); }
+  // Scale slots from `scales` on that the matrix reads.
+  std::size_t scaleSlots() const { return rows * groupsPerRow() == 0 ? 0 : (rows * groupsPerRow() - 1) * scaleStride() + 1; }
+  // Row r's first code byte, and block b's codes within a row.
+  const uint8_t* rowCodes(std::size_t r) const { return codes + r * rowBytes(); }
+  const uint8_t* blockCodes(const uint8_t* row, std::size_t b) const { return row + b * blockBytes(); }
+  // Row r's first scale; its group g's is rowScales(r)[g * scaleStride()].
+  const uint16_t* rowScales(std::size_t r) const { return scales + r * groupsPerRow() * scaleStride(); }
+  uint16_t scaleBits(std::size_t r, std::size_t g) const { return rowScales(r)[g * scaleStride()]; }
 };
 
 // IEEE half-precision bits -> float32 (exact, subnormals included).
@@ -45,15 +69,15 @@ void dequantizeRow(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std:
 // that packer 15-20% slower.
 __attribute__((target("avx512f,f16c"), always_inline)) inline void dequantize32Avx512(const QuantizedMatrix& w, std::size_t r,
                                                                                     std::size_t c, __m512& lo, __m512& hi) {
-  const uint8_t* row = w.codes + r * w.rowBytes();
-  const __m512 d = _mm512_set1_ps(_cvtsh_ss(w.scales[r * w.groupsPerRow() + c / w.group]));
+  const uint8_t* block = w.blockCodes(w.rowCodes(r), c / 32);
+  const __m512 d = _mm512_set1_ps(_cvtsh_ss(w.scaleBits(r, c / w.group)));
   if (w.bits == 8) {
-    lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c)))), d);
-    hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c + 16)))), d);
+    lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)))), d);
+    hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16)))), d);
     return;
   }
   // One Q4_0 block: byte i holds value i (low nibble) and value i + 16 (high nibble), stored + 8.
-  const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c / 2)));
+  const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)));
   const __m512i eight = _mm512_set1_epi32(8);
   lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(bytes, _mm512_set1_epi32(0x0f)), eight)), d);
   hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), eight)), d);

@@ -37,7 +37,7 @@ export function int8ActivationsRow(x: Float32Array, w: QuantizedMatrix): Float64
   }
   const blocks = w.cols / 32;
   const dx = float16ToFloat32(q.scales, new Float32Array(blocks));
-  const dw = float16ToFloat32(w.scales, new Float32Array(w.scales.length));
+  const dw = float16ToFloat32(Uint16Array.from({ length: w.rows * w.groupsPerRow }, (_, i) => w.scaleBits(Math.floor(i / w.groupsPerRow), i % w.groupsPerRow)), new Float32Array(w.rows * w.groupsPerRow));
   const xCodes = Int8Array.from({ length: w.cols }, (_, c) => q.code(0, c));
   const out = new Float64Array(w.rows);
   for (let j = 0; j < w.rows; j++) {

@@ -17,6 +17,11 @@
 //   float16: one IEEE half per value (two little-endian bytes), no scales; value = the half, exact
 //            in float32. Made only from a checkpoint's F16 tensor (QuantizedMatrix.ofFloat16).
 //
+// GGUF's Q8_0 / Q4_0 blocks can also be held as the file stores them (interleaved, mapped rather than
+// copied apart): each block of 32 is its half d, then its codes, so codes and scales are two views of
+// one run of bytes -- `codes` from the first block's codes (2 bytes in), `scales` from its d -- and
+// both step by blockBytes per block. The same values, read through code() and scaleBits().
+//
 // This file is the reference: the TypeScript backend dequantizes with it, and tests hold the
 // native kernels to it.
 import { GiftjsError } from '../errors.js';
@@ -57,6 +62,10 @@ export class QuantizedMatrix {
   readonly group: number;
   readonly groupsPerRow: number;
   readonly rowBytes: number;
+  /** Bytes from one block of 32 values' codes to the next along a row (int8 per row: as if in blocks of 32). */
+  readonly blockBytes: number;
+  /** Half-precision slots from one scale to the next (1 unless interleaved). */
+  readonly scaleStride: number;
 
   constructor(
     readonly format: MatrixFormat,
@@ -67,15 +76,34 @@ export class QuantizedMatrix {
     readonly scales: Uint16Array,
     /** Values per scale (default quantGroup: int8 a row, int4 32); GGUF's Q8_0 is int8 in groups of 32. */
     group = quantGroup(format, cols),
+    /** GGUF's blocks as stored (ofGgufBlocks): codes and scales interleaved in one run of bytes. */
+    readonly interleaved = false,
   ) {
     this.length = rows * cols;
     if (!Number.isInteger(group) || group <= 0 || (format === 'int4' && group % 32 !== 0)) throw new GiftjsError(`QuantizedMatrix: group ${group} for ${format} (int4 groups are whole blocks of 32)`);
+    if (interleaved && (format === 'float16' || group !== 32 || cols % 32 !== 0 || rows === 0)) throw new GiftjsError(`QuantizedMatrix: interleaved blocks are int8 or int4 in groups of 32 over whole blocks, not ${format} [${rows}, ${cols}] in groups of ${group}`);
     this.group = group;
     this.groupsPerRow = scalesPerRow(format, cols, this.group);
-    this.rowBytes = rowCodeBytes(format, cols);
-    if (codes.length !== rows * this.rowBytes || scales.length !== rows * this.groupsPerRow) {
-      throw new GiftjsError(`QuantizedMatrix: ${codes.length} code bytes and ${scales.length} scales do not fit ${format} [${rows}, ${cols}]`);
+    this.blockBytes = (format === 'int4' ? 16 : 32) + (interleaved ? 2 : 0);
+    this.scaleStride = interleaved ? this.blockBytes / 2 : 1;
+    this.rowBytes = interleaved ? (cols / 32) * this.blockBytes : rowCodeBytes(format, cols);
+    const codeBytes = rows * this.rowBytes - (interleaved ? 2 : 0);
+    const scaleSlots = interleaved ? (rows * this.rowBytes) / 2 : rows * this.groupsPerRow;
+    if (codes.length !== codeBytes || scales.length !== scaleSlots) {
+      throw new GiftjsError(`QuantizedMatrix: ${codes.length} code bytes and ${scales.length} scales do not fit ${format} [${rows}, ${cols}]${interleaved ? ' as interleaved blocks' : ''}`);
     }
+  }
+
+  /**
+   * GGUF's Q8_0 (int8) or Q4_0 (int4) blocks of a [rows, cols] matrix as the file stores them -- each
+   * block a half d, then 32 or 16 code bytes -- held in place (a mapping of the file), not copied
+   * apart. `blocks` must start at an even byte (GGUF aligns tensors to 32).
+   */
+  static ofGgufBlocks(format: QuantFormat, rows: number, cols: number, blocks: Uint8Array): QuantizedMatrix {
+    if (blocks.byteOffset % 2 !== 0) throw new GiftjsError('QuantizedMatrix.ofGgufBlocks: the blocks must start at an even byte');
+    const codes = blocks.subarray(2);
+    const scales = new Uint16Array(blocks.buffer, blocks.byteOffset, Math.floor(blocks.byteLength / 2));
+    return new QuantizedMatrix(format, rows, cols, codes, scales, 32, true);
   }
 
   /**
@@ -96,16 +124,21 @@ export class QuantizedMatrix {
   }
 
   get bytes(): number {
-    return this.codes.byteLength + this.scales.byteLength;
+    return this.interleaved ? this.rows * this.rowBytes : this.codes.byteLength + this.scales.byteLength;
   }
 
   /** The code of W[r, c] (signed: int4 codes less 8); quantized formats only. */
   code(r: number, c: number): number {
     if (this.format === 'float16') throw new GiftjsError('QuantizedMatrix: a float16 matrix has halves, not codes');
-    const row = r * this.rowBytes;
-    if (this.format === 'int8') return (this.codes[row + c]! << 24) >> 24;
-    const byte = this.codes[row + Math.floor(c / 32) * 16 + (c % 16)]!;
+    const block = r * this.rowBytes + Math.floor(c / 32) * this.blockBytes;
+    if (this.format === 'int8') return (this.codes[block + (c % 32)]! << 24) >> 24;
+    const byte = this.codes[block + (c % 16)]!;
     return (c % 32 < 16 ? byte & 0x0f : byte >> 4) - 8;
+  }
+
+  /** The half-precision bits of row r's scale for group g. */
+  scaleBits(r: number, g: number): number {
+    return this.scales[(r * this.groupsPerRow + g) * this.scaleStride]!;
   }
 
   /** out[0..n) = W[r, c0 .. c0 + n) as float32. */
@@ -118,7 +151,7 @@ export class QuantizedMatrix {
       return;
     }
     const d = new Float32Array(this.groupsPerRow);
-    float16ToFloat32(this.scales.subarray(r * this.groupsPerRow, (r + 1) * this.groupsPerRow), d);
+    float16ToFloat32(Uint16Array.from({ length: this.groupsPerRow }, (_, g) => this.scaleBits(r, g)), d);
     for (let i = 0; i < n; i++) {
       const c = c0 + i;
       out[outOffset + i] = this.code(r, c) * d[Math.floor(c / this.group)]!;

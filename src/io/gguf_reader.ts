@@ -6,6 +6,7 @@
 // by the file: a GGUF is an input, and a hostile one gets a clear error, not an allocation.
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { openRandomAccess, type RandomAccessFile } from './files.js';
 import { GGML_BLOCK_TYPES, readGgmlTypeNames, UNREAD_GGML_TYPES } from './ggml_blocks.js';
 import { GiftjsError } from '../errors.js';
 
@@ -40,6 +41,8 @@ export class GgufFile {
   dataStart = 0;
   private readonly fd: number;
   private readonly size: number;
+  /** The file opened for mapping, at the first mapTensor. */
+  private mapper: RandomAccessFile | null = null;
 
   private constructor(readonly path: string) {
     this.fd = openSync(path, 'r');
@@ -64,6 +67,8 @@ export class GgufFile {
 
   close(): void {
     closeSync(this.fd);
+    this.mapper?.close(); // (mappings already made stay valid)
+    this.mapper = null;
   }
 
   private fail(msg: string): never {
@@ -185,6 +190,17 @@ export class GgufFile {
     if (out.length !== values) this.fail(`tensor '${name}' holds ${values} values, asked for ${out.length}`);
     const kind = GGML_BLOCK_TYPES[t.type]!;
     this.readBlocks(name, (bytes, first, blocks) => kind.decode(bytes, blocks, out.subarray(first * kind.values, (first + blocks) * kind.values)));
+  }
+
+  /**
+   * The tensor's bytes as they are stored, mapped from the file rather than read (pages come in when
+   * first touched and stay reclaimable), or null where the file cannot be mapped (no native addon,
+   * GIFTJS_MMAP=0): then readBlocks reads them.
+   */
+  mapTensor(name: string): Uint8Array | null {
+    const t = this.info(name);
+    this.mapper ??= openRandomAccess(this.path);
+    return this.mapper.map?.(t.offset, t.bytes) ?? null;
   }
 
   /**

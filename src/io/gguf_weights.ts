@@ -155,13 +155,17 @@ export class GgufWeights {
     return QuantizedMatrix.ofFloat16(t.shape[0]!, t.shape[1]!, halves);
   }
 
-  /** A Q8_0 or Q4_0 matrix as it is stored; null for any other type. */
+  /** A Q8_0 or Q4_0 matrix as it is stored (mapped in place where it can be, else copied apart); null for any other type. */
   private readStoredBlocks(name: string): QuantizedMatrix | null {
     const s = this.source(name);
     const t = this.file.info(s.tensor);
     const format = Object.hasOwn(STORED_BLOCK_FORMATS, t.typeName) ? STORED_BLOCK_FORMATS[t.typeName]! : null;
     if (!format || s.offset || t.shape.length !== 2) return null;
     const [rows, cols] = t.shape as [number, number];
+    // In place where the file maps and the rows stay in order: the blocks are the matrix's as the
+    // kernels read them (interleaved), so loading costs no copy and pages come in at first use.
+    const mapped = s.unpermuteHeads ? null : this.file.mapTensor(s.tensor);
+    if (mapped && mapped.byteOffset % 2 === 0) return QuantizedMatrix.ofGgufBlocks(format, rows, cols, mapped);
     const q = emptyQuantized(format, rows, cols, 32);
     // A block is d (two bytes) then its codes (32 or 16 bytes): block k's codes go to k * codeBytes, its d to scale k.
     const codeBytes = format === 'int8' ? 32 : 16;

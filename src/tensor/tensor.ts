@@ -524,6 +524,7 @@ export class Tensor {
  */
 export function quantizeValues(values: Float32Array | Uint16Array, rows: number, cols: number, format: QuantFormat, what: string, into?: QuantizedMatrix): QuantizedMatrix {
   if (values.length !== rows * cols) throw new GiftjsError(`quantize: ${values.length} values for [${rows}, ${cols}]`);
+  if (into?.interleaved) throw new GiftjsError('quantize: a matrix of GGUF blocks as stored is read, never quantized into');
   if (into && (into.format !== format || into.rows !== rows || into.cols !== cols)) throw new GiftjsError(`quantize: into ${into.format} [${into.rows}, ${into.cols}] for ${format} [${rows}, ${cols}]`);
   const backend = getBackend();
   if (backend.quantize) {

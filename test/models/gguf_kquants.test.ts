@@ -123,7 +123,7 @@ test('the memory estimate counts a GGUF\'s matrices as they are held: kept block
   assert.ok(held < values * 2.1, `held ${held} bytes for ${values} values`);
 });
 
-test('without the native addon, the TypeScript split gives the same codes and scales', () => {
+test('without the native addon, the TypeScript split gives the same codes and scales; with it, the blocks are mapped as stored where rows stay in order', () => {
   const file = join(DIR, 'tiny-q8_0.gguf');
   const digests = (load: string) => `
     import { createHash } from 'node:crypto';
@@ -134,16 +134,24 @@ test('without the native addon, the TypeScript split gives the same codes and sc
     const out = {};
     for (const [name, p] of model.namedParameters()) {
       const q = p.quantized;
-      if (q) out[name] = createHash('sha256').update(q.codes).update(new Uint8Array(q.scales.buffer, q.scales.byteOffset, q.scales.byteLength)).digest('hex');
+      if (!q) continue;
+      // The codes and scales in row-major order, whichever layout holds them.
+      const codes = Int8Array.from({ length: q.rows * q.cols }, (_, i) => q.code(Math.floor(i / q.cols), i % q.cols));
+      const scales = Uint16Array.from({ length: q.rows * q.groupsPerRow }, (_, i) => q.scaleBits(Math.floor(i / q.groupsPerRow), i % q.groupsPerRow));
+      out[name] = { digest: createHash('sha256').update(new Uint8Array(codes.buffer)).update(new Uint8Array(scales.buffer)).digest('hex'), interleaved: q.interleaved };
     }
     console.log(JSON.stringify(out));`;
   const run = (env: Record<string, string>) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', digests('')], { encoding: 'utf8', env: { ...process.env, ...env } });
     assert.equal(r.status, 0, r.stderr);
-    return JSON.parse(r.stdout) as Record<string, string>;
+    return JSON.parse(r.stdout) as Record<string, { digest: string; interleaved: boolean }>;
   };
   const portable = run({ GIFTJS_NATIVE_ADDON: '/nonexistent/giftjs_native.node', GIFTJS_BACKEND: 'ref' });
   const native = run({});
+  const digestsOf = (m: typeof native) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.digest]));
   assert.ok(Object.keys(portable).length >= 14, `${Object.keys(portable).length} quantized matrices`);
-  assert.deepEqual(portable, native);
+  assert.deepEqual(digestsOf(portable), digestsOf(native));
+  assert.ok(Object.values(portable).every((v) => !v.interleaved), 'without the addon nothing is mapped');
+  // With it, every matrix is mapped in place except q and k, whose rows go back from llama.cpp's RoPE order (a copy).
+  for (const [name, v] of Object.entries(native)) assert.equal(v.interleaved, !/\.(q|k)_proj\./.test(name), name);
 });

@@ -54,7 +54,7 @@ type F = Float32Array;
  */
 interface PositionalKernels {
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, B: F | Uint16Array, ldb: number, beta: number, C: F, ldc: number, batch: number, strideA: number, strideB: number, strideC: number): void;
-  gemmQuantized(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, codes: Uint8Array, scales: Uint16Array, bits: number, rows: number, cols: number, group: number, beta: number, C: F, ldc: number): void;
+  gemmQuantized(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F, lda: number, codes: Uint8Array, scales: Uint16Array, bits: number, rows: number, cols: number, group: number, beta: number, C: F, ldc: number, interleaved: boolean): void;
   quantizeRows(values: F | Uint16Array, codes: Uint8Array, scales: Uint16Array, bits: number, rows: number, cols: number, group: number): boolean;
 }
 type LoadedAddon = Omit<NativeAddon, 'gemm' | 'quantize'> & PositionalKernels;
@@ -68,12 +68,15 @@ function addonOf(loaded: LoadedAddon): NativeAddon {
       if (a.B instanceof QuantizedMatrix) {
         const w = a.B;
         if (a.batch !== 1 || a.offsetB) throw new GiftjsError('native gemm: a quantized B is one whole matrix, never batched or offset');
-        gemmQuantized(a.transA, a.transB, a.M, a.N, a.K, a.alpha, at(a.A, a.offsetA), a.lda, w.codes, w.scales, w.bits, w.rows, w.cols, w.group, a.beta, a.C, a.ldc);
+        gemmQuantized(a.transA, a.transB, a.M, a.N, a.K, a.alpha, at(a.A, a.offsetA), a.lda, w.codes, w.scales, w.bits, w.rows, w.cols, w.group, a.beta, a.C, a.ldc, w.interleaved);
       } else {
         gemm(a.transA, a.transB, a.M, a.N, a.K, a.alpha, at(a.A, a.offsetA), a.lda, at(a.B, a.offsetB), a.ldb, a.beta, a.C, a.ldc, a.batch, a.strideA, a.strideB, a.strideC);
       }
     },
-    quantize: (values, q) => quantizeRows(values, q.codes, q.scales, q.bits, q.rows, q.cols, q.group),
+    quantize: (values, q) => {
+      if (q.interleaved) throw new GiftjsError('native quantize: a matrix of GGUF blocks as stored is read, never quantized into');
+      return quantizeRows(values, q.codes, q.scales, q.bits, q.rows, q.cols, q.group);
+    },
   };
 }
 

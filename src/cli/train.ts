@@ -65,7 +65,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --resume               continue from the newest checkpoint with the same settings; --max-steps / --epochs
                          may grow (a finished run goes on), --eval-every / --save-every may change
   --gradient-checkpointing   recompute each layer in backward: far less memory, one more forward
-  --stream-weights       with --gradient-checkpointing, on a BF16/F16 checkpoint (mapped as stored): each decoder layer's
+  --stream-weights       with --gradient-checkpointing, on a BF16/F16 checkpoint or a GGUF's Q8_0/Q4_0 blocks (mapped as
+                         stored): each decoder layer's
                          weights leave resident memory after each use and are mapped again from the page cache at
                          the next, so the weights cost one layer's size instead of the model's; steps run slower
                          by the page faults (21% on the Llama-3.2-1B shape here)

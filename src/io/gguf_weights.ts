@@ -56,6 +56,17 @@ export interface GgufSourceDescriptor {
   tensors: Record<string, GgufTensorSource>;
 }
 
+/**
+ * The parameters of a folder made from a GGUF whose rows go back from llama.cpp's RoPE order as they
+ * are read (so a Q8_0/Q4_0 one is copied, not mapped in place); empty for any other folder.
+ */
+export function reorderedGgufParameters(dir: string): Set<string> {
+  const path = join(dir, GGUF_SOURCE_FILE);
+  if (!existsSync(path)) return new Set();
+  const d = readJsonFile(path) as unknown as GgufSourceDescriptor;
+  return new Set(Object.entries(d.tensors ?? {}).filter(([, s]) => s.unpermuteHeads).map(([name]) => name));
+}
+
 export class GgufWeights {
   private readonly file: GgufFile;
   private readonly map: Map<string, GgufTensorSource>;

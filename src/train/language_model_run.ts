@@ -53,7 +53,7 @@ export interface LanguageModelRunOptions {
   pack?: number;
   /** Recompute each layer in backward: far less memory, one more forward. */
   gradientCheckpointing?: boolean;
-  /** With gradientCheckpointing, on a BF16/F16 checkpoint: each layer's mapped weights leave memory after each use. */
+  /** With gradientCheckpointing, on a BF16/F16 checkpoint or a GGUF's Q8_0/Q4_0 blocks: each layer's mapped weights leave memory after each use. */
   streamWeights?: boolean;
   /** Frozen matrices as bfloat16 and every product on bf16 dot products with float32 accumulation (autocast's arithmetic). */
   bf16?: boolean;

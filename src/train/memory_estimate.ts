@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { GiftjsError } from '../errors.js';
 import { CheckpointReader } from '../io/hf_folder.js';
-import { describeFrozenBlocks, isBlockDtype } from '../io/gguf_weights.js';
+import { describeFrozenBlocks, isBlockDtype, reorderedGgufParameters } from '../io/gguf_weights.js';
 import { CONVERT_PART_BYTES } from '../io/safetensors.js';
 import { availableMemory, parseByteSize, type AvailableMemory } from '../io/system_memory.js';
 import { buildModelShapes } from '../models/registry.js';
@@ -95,6 +95,16 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   const mapped = nativeAddon() !== null && process.env.GIFTJS_MMAP !== '0';
   const streamed = mapped && o.command === 'train' && o.streamWeights === true && o.gradientCheckpointing === true;
   const mappedPerLayer = new Map<string, number>();
+  // A frozen matrix mapped in place: a decoder layer's counts once per layer when streamed (the
+  // largest layer), an untied embedding only the rows looked up.
+  const addMapped = (name: string, p: Tensor, bytes: number) => {
+    const layer = streamed ? /^model\.layers\.(\d+)\./.exec(name)?.[1] : undefined;
+    if (layer !== undefined) mappedPerLayer.set(layer, (mappedPerLayer.get(layer) ?? 0) + bytes);
+    else if (name === 'model.embed_tokens.weight' && !c.tieWordEmbeddings) frozen += (Math.min(p.shape[0]!, o.batch * o.length) / p.shape[0]!) * bytes;
+    else frozen += bytes;
+  };
+  // A GGUF's Q8_0 / Q4_0 matrices kept as stored are mapped in place, except those whose rows are reordered as read.
+  const reordered = reorderedGgufParameters(dir);
   // The reader converts through one scratch buffer (SafetensorsFile): a part of a tensor converted
   // (CONVERT_PART_BYTES), a block of one quantized, or a GGUF tensor dequantized whole.
   let scratch = 0;
@@ -109,13 +119,16 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
       // a GGUF's Q4_0 matrix, and its Q8_0 one under int8, as stored, any other read whole as float32 first.
       const asStored = storedBlockBytes(stored === 'Q8_0' && o.quantize === 'int4' ? 'F32' : stored, p);
       if (ggufBlocks && asStored === null) scratch = Math.max(scratch, p.size * 4);
-      if (!trainable.has(p)) frozen += asStored ?? quantizedBytes(o.quantize, p.shape[0]!, p.shape[1]!);
+      if (trainable.has(p)) continue;
+      if (asStored !== null && mapped && !reordered.has(name)) addMapped(name, p, asStored);
+      else frozen += asStored ?? quantizedBytes(o.quantize, p.shape[0]!, p.shape[1]!);
       continue;
     }
     if (ggufBlocks && p.rank === 2 && blocksKept && !trainable.has(p)) {
       const asStored = storedBlockBytes(stored, p);
       if (asStored === null) scratch = Math.max(scratch, p.size * 4); // dequantized whole, then rounded to float16 (or bfloat16)
-      frozen += asStored ?? p.size * 2;
+      if (asStored !== null && mapped && !reordered.has(name)) addMapped(name, p, asStored);
+      else frozen += asStored ?? p.size * 2;
       continue;
     }
     // A BF16 or F16 matrix is kept as stored (mapped), except by merge, which changes the weights and
@@ -125,9 +138,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
     const widened = (stored === 'F16' && !keptAsStored) || (stored === 'BF16' && p.rank !== 2); // bits converted to float32
     if (rounded || widened) scratch = Math.max(scratch, Math.min(p.size * (rounded ? 4 : 2), CONVERT_PART_BYTES));
     if (trainable.has(p)) continue;
-    const layer = streamed && keptAsStored ? /^model\.layers\.(\d+)\./.exec(name)?.[1] : undefined;
-    if (layer !== undefined) mappedPerLayer.set(layer, (mappedPerLayer.get(layer) ?? 0) + p.size * 2);
-    else if (mapped && keptAsStored && name === 'model.embed_tokens.weight' && !c.tieWordEmbeddings) frozen += Math.min(p.size, o.batch * o.length * c.hiddenSize) * 2;
+    if (mapped && keptAsStored) addMapped(name, p, p.size * 2);
     else frozen += p.size * (keptAsStored || (p.rank === 2 && o.bf16) ? 2 : 4);
     // merge writes each weight back in its stored dtype; every converted copy is held until the file is written.
     if (o.command === 'merge' && (stored === 'BF16' || stored === 'F16')) written += p.size * 2;

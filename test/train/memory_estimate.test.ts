@@ -1,6 +1,7 @@
 // Memory known before it is spent: gift train estimates its peak before loading (the model built on
 // the meta backend, the adapter attached as the run will), and the estimate is checked here against
-// the peak resident memory the same run measured (metrics.json), on three shapes and dtypes. A
+// the peak resident memory the same run measured (metrics.json), on three shapes and dtypes, and on a
+// Q4_0 GGUF whose blocks are mapped in place (whole, and streamed a layer at a time). A
 // 70B-shaped folder (real headers, sparse data) is refused without reading its weights, naming what
 // it needs, what the process may use and what would fit; --memory-limit sets the budget.
 import assert from 'node:assert/strict';
@@ -16,6 +17,8 @@ import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { parseLlamaConfig } from '../../src/models/llama/config.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { writeSyntheticLlama, type SyntheticLlamaShape } from '../../src/testing/synthetic_llama.js';
+import { ggufModelFolder } from '../../src/models/gguf_import.js';
+import { nativeAddon } from '../../src/backend/index.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GIFT = join(ROOT, 'bin/gift.js');
@@ -97,4 +100,25 @@ test('a 70B-shaped folder is refused before any weight is read, naming what it n
   assert.ok(m.train_checkpointing_int4! < m.train_checkpointing_int8! && m.train_checkpointing_int8! < m.train_checkpointing_bf16!, JSON.stringify(m));
   assert.ok(m.train! > 944 * 2 ** 20 && m.train_checkpointing! < 944 * 2 ** 20, 'the refusal and the fit above agree with inspect');
   assert.ok(readFileSync(join(small, 'config.json')).length > 0);
+});
+
+test("gift train's memory estimate is within 15% of its measured peak RSS: a Q4_0 GGUF mapped in place, whole and streamed a layer at a time", { skip: nativeAddon() ? false : 'the native addon maps files; without it the blocks are copied' }, () => {
+  // The folder's tokenizer is one GGUF export writes (byte-level BPE split as llama-bpe): the one giftjs builds from a fixture GGUF.
+  const source = join(dir, 'model-for-gguf');
+  writeSyntheticLlama(source, { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: false }, 'BF16', { tokenizerFrom: ggufModelFolder(join(ROOT, 'test/fixtures/gguf/llama3-bpe.gguf')).dir });
+  const file = join(dir, 'model-q4_0.gguf');
+  const exported = gift('export', '--format', 'gguf', '--model', source, '--out', file, '--outtype', 'q4_0');
+  assert.equal(exported.code, 0, exported.err);
+  const peaks: number[] = [];
+  for (const [name, flags] of [['whole', []], ['streamed', ['--gradient-checkpointing', '--stream-weights']]] as [string, string[]][]) {
+    const r = gift('train', '--model', file, '--data', data, '--out', join(dir, `run-gguf-${name}`), '--max-steps', '2', '--rank', '16', '--json', '--batch-size', '2', '--max-length', '256', ...flags);
+    assert.equal(r.code, 0, r.err);
+    const m = JSON.parse(r.out.trim().split('\n').pop()!) as { memory_estimate_mb: number; peak_rss_mb: number };
+    const ratio = m.memory_estimate_mb / m.peak_rss_mb;
+    console.log(`Q4_0 GGUF ${name}: estimate ${m.memory_estimate_mb} MB, measured peak ${m.peak_rss_mb} MB, ratio ${ratio.toFixed(3)}`);
+    assert.ok(Math.abs(ratio - 1) <= 0.15, `${name}: estimate ${m.memory_estimate_mb} MB vs peak ${m.peak_rss_mb} MB`);
+    peaks.push(m.peak_rss_mb);
+  }
+  assert.ok(peaks[1]! < peaks[0]!, `streaming the mapped blocks lowers the peak: ${peaks[1]} MB against ${peaks[0]} MB`);
+  rmSync(source, { recursive: true, force: true });
 });

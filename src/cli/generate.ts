@@ -58,7 +58,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const quantize = quantizeOption(values.quantize);
   checkActivationRounding(values);
   assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate');
-  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, decodes: true, quantize });
   if (values['int8-activations']) enableInt8Activations(model, modelDir);
   if (values.bf16) enableBf16Products('gift generate');
   const stops = [...model.config.eosTokenIds];

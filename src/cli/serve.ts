@@ -48,7 +48,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // Memory known before it is spent: the weights and a KV cache for the whole context a request may fill.
   assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length: config.maxPositionEmbeddings > 8192 ? 8192 : config.maxPositionEmbeddings, quantize },
     memoryBudget(values['memory-limit'] as string | undefined), 'gift serve');
-  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize });
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, decodes: true, quantize });
   if (values['int8-activations']) enableInt8Activations(model, modelDir);
   if (values.bf16) enableBf16Products('gift serve');
   const modelId = basename(String(values.model).replace(/\/+$/, '')) + (values.adapter ? `+${basename(String(values.adapter).replace(/\/+$/, ''))}` : '');

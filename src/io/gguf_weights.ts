@@ -139,9 +139,9 @@ export class GgufWeights {
    * A matrix quantized (--quantize): a Q4_0 one stays as stored (already 4-bit), a Q8_0 one too
    * unless int4 is asked for; anything else is quantized from its dequantized values.
    */
-  readQuantized(name: string, format: QuantFormat, what: string): QuantizedMatrix {
+  readQuantized(name: string, format: QuantFormat, what: string, copyBlocks = false): QuantizedMatrix {
     const stored = this.info(name).dtype;
-    const kept = STORED_BLOCK_FORMATS[stored] === 'int4' || STORED_BLOCK_FORMATS[stored] === format ? this.readStoredBlocks(name) : null;
+    const kept = STORED_BLOCK_FORMATS[stored] === 'int4' || STORED_BLOCK_FORMATS[stored] === format ? this.readStoredBlocks(name, copyBlocks) : null;
     if (kept) return kept;
     const [rows, cols] = this.info(name).shape as [number, number];
     return quantizeValues(this.values(name), rows, cols, format, what);
@@ -154,11 +154,11 @@ export class GgufWeights {
    * 2^-11, less than llama.cpp's own 8-bit activations add) where every value fits half precision.
    * Null for unquantized tensors and for values past float16's range (bfloat16 then holds them).
    */
-  readFrozenBlocks(name: string): QuantizedMatrix | null {
+  readFrozenBlocks(name: string, copyBlocks = false): QuantizedMatrix | null {
     const s = this.source(name);
     const t = this.file.info(s.tensor);
     if (s.offset || t.shape.length !== 2 || !isBlockDtype(t.typeName)) return null;
-    const stored = this.readStoredBlocks(name);
+    const stored = this.readStoredBlocks(name, copyBlocks);
     if (stored) return stored;
     const values = this.values(name);
     const halves = float32ToFloat16(values);
@@ -166,8 +166,11 @@ export class GgufWeights {
     return QuantizedMatrix.ofFloat16(t.shape[0]!, t.shape[1]!, halves);
   }
 
-  /** A Q8_0 or Q4_0 matrix as it is stored (mapped in place where it can be, else copied apart); null for any other type. */
-  private readStoredBlocks(name: string): QuantizedMatrix | null {
+  /**
+   * A Q8_0 or Q4_0 matrix as it is stored -- mapped in place where the file maps, unless `copy` (or
+   * its rows are reordered), else copied apart into codes and scales; null for any other type.
+   */
+  private readStoredBlocks(name: string, copy: boolean): QuantizedMatrix | null {
     const s = this.source(name);
     const t = this.file.info(s.tensor);
     const format = Object.hasOwn(STORED_BLOCK_FORMATS, t.typeName) ? STORED_BLOCK_FORMATS[t.typeName]! : null;
@@ -175,7 +178,7 @@ export class GgufWeights {
     const [rows, cols] = t.shape as [number, number];
     // In place where the file maps and the rows stay in order: the blocks are the matrix's as the
     // kernels read them (interleaved), so loading costs no copy and pages come in at first use.
-    const mapped = s.unpermuteHeads ? null : this.file.mapTensor(s.tensor);
+    const mapped = s.unpermuteHeads || copy ? null : this.file.mapTensor(s.tensor);
     if (mapped && mapped.byteOffset % 2 === 0) return QuantizedMatrix.ofGgufBlocks(format, rows, cols, mapped);
     const q = emptyQuantized(format, rows, cols, 32);
     // A block is d (two bytes) then its codes (32 or 16 bytes): block k's codes go to k * codeBytes, its d to scale k.

@@ -134,15 +134,16 @@ export class CheckpointReader {
     return this.file(name).readRoundedBf16(name);
   }
 
-  readQuantized(name: string, format: QuantFormat, what: string): QuantizedMatrix {
-    if (this.gguf) return this.gguf.readQuantized(name, format, what);
+  /** `copyBlocks`: a GGUF's blocks kept as stored are copied apart, not mapped in place (GgufWeights.readQuantized). */
+  readQuantized(name: string, format: QuantFormat, what: string, copyBlocks = false): QuantizedMatrix {
+    if (this.gguf) return this.gguf.readQuantized(name, format, what, copyBlocks);
 
     return this.file(name).readQuantized(name, format, what);
   }
 
   /** A GGUF's quantized matrix as a frozen weight holds it (GgufWeights.readFrozenBlocks); null for any other tensor. */
-  readFrozenBlocks(name: string): QuantizedMatrix | null {
-    return this.gguf ? this.gguf.readFrozenBlocks(name) : null;
+  readFrozenBlocks(name: string, copyBlocks = false): QuantizedMatrix | null {
+    return this.gguf ? this.gguf.readFrozenBlocks(name, copyBlocks) : null;
   }
 
   private file(name: string): SafetensorsFile {

@@ -38,6 +38,8 @@ export interface StateDictOptions {
    * dequantized and rounded to float16 (bfloat16 past its range): GgufWeights.readFrozenBlocks.
    */
   keepStoredBlocks?: (parameter: string, p: Tensor) => boolean;
+  /** A GGUF's Q8_0/Q4_0 blocks kept as stored are copied apart rather than mapped in place (WeightLoadOptions.copyStoredBlocks). */
+  copyStoredBlocks?: boolean;
   /** Parameters stored as bfloat16 whatever the checkpoint holds: a float32 tensor (or a float16 one not kept as stored) is rounded (nearest even) as it is read. */
   roundToBf16?: (parameter: string, p: Tensor) => boolean;
   /** Parameters quantized as they are read (--quantize), one at a time; null: as the options above say. */
@@ -52,8 +54,8 @@ export interface LoadedStateDict {
 }
 
 /** A GGUF block tensor held by p as GgufWeights.readFrozenBlocks says, else as bfloat16; false where the backend holds neither. */
-function keepBlocks(reader: CheckpointReader, name: string, p: Tensor): boolean {
-  const held = reader.readFrozenBlocks(name);
+function keepBlocks(reader: CheckpointReader, name: string, p: Tensor, copy: boolean): boolean {
+  const held = reader.readFrozenBlocks(name, copy);
   return held ? p.adoptQuantized(held) : p.adoptBf16Bits(reader.readRoundedBf16(name));
 }
 
@@ -94,14 +96,14 @@ export function loadStateDict(model: Module, reader: CheckpointReader, o: StateD
       const row = p.size / p.shape[0]!;
       p.assign(full.subarray(source.rows[0] * row, source.rows[1] * row));
     } else if (format) {
-      if (!p.adoptQuantized(reader.readQuantized(source.name, format, `${reader.dir}: '${source.name}'`))) {
+      if (!p.adoptQuantized(reader.readQuantized(source.name, format, `${reader.dir}: '${source.name}'`, o.copyStoredBlocks === true))) {
         throw new GiftjsError(`${o.what}: this backend keeps no quantized weights; --quantize runs on the CPU backends (native, ref)`);
       }
     } else if (info.dtype === 'BF16' && o.keepStoredDtype?.(name, p) && p.adoptBf16Bits(reader.readBf16Bits(source.name))) {
       // kept as stored: the float32 buffer the model was built with was never written
     } else if (info.dtype === 'F16' && p.rank === 2 && o.keepStoredDtype?.(name, p) && p.adoptFloat16Bits(reader.readF16Bits(source.name))) {
       // kept as stored too (never rounded to bfloat16: that would drop three mantissa bits)
-    } else if (isBlockDtype(info.dtype) && o.keepStoredBlocks?.(name, p) && keepBlocks(reader, source.name, p)) {
+    } else if (isBlockDtype(info.dtype) && o.keepStoredBlocks?.(name, p) && keepBlocks(reader, source.name, p, o.copyStoredBlocks === true)) {
       // a GGUF's blocks, quantized as stored or rounded to half precision (never widened to float32)
     } else if (info.dtype !== 'BF16' && o.roundToBf16?.(name, p) && p.adoptBf16Bits(reader.readRoundedBf16(source.name))) {
       // rounded one tensor at a time: the float32 model never exists

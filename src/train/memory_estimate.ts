@@ -103,8 +103,10 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
     else if (name === 'model.embed_tokens.weight' && !c.tieWordEmbeddings) frozen += (Math.min(p.shape[0]!, o.batch * o.length) / p.shape[0]!) * bytes;
     else frozen += bytes;
   };
-  // A GGUF's Q8_0 / Q4_0 matrices kept as stored are mapped in place, except those whose rows are reordered as read.
+  // A GGUF's Q8_0 / Q4_0 matrices kept as stored are mapped in place, except those whose rows are
+  // reordered as read, and except for generate, which copies them apart (loadModelWithAdapter's `decodes`).
   const reordered = reorderedGgufParameters(dir);
+  const blocksMapped = mapped && o.command !== 'generate';
   // The reader converts through one scratch buffer (SafetensorsFile): a part of a tensor converted
   // (CONVERT_PART_BYTES), a block of one quantized, or a GGUF tensor dequantized whole.
   let scratch = 0;
@@ -120,14 +122,14 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
       const asStored = storedBlockBytes(stored === 'Q8_0' && o.quantize === 'int4' ? 'F32' : stored, p);
       if (ggufBlocks && asStored === null) scratch = Math.max(scratch, p.size * 4);
       if (trainable.has(p)) continue;
-      if (asStored !== null && mapped && !reordered.has(name)) addMapped(name, p, asStored);
+      if (asStored !== null && blocksMapped && !reordered.has(name)) addMapped(name, p, asStored);
       else frozen += asStored ?? quantizedBytes(o.quantize, p.shape[0]!, p.shape[1]!);
       continue;
     }
     if (ggufBlocks && p.rank === 2 && blocksKept && !trainable.has(p)) {
       const asStored = storedBlockBytes(stored, p);
       if (asStored === null) scratch = Math.max(scratch, p.size * 4); // dequantized whole, then rounded to float16 (or bfloat16)
-      if (asStored !== null && mapped && !reordered.has(name)) addMapped(name, p, asStored);
+      if (asStored !== null && blocksMapped && !reordered.has(name)) addMapped(name, p, asStored);
       else frozen += asStored ?? p.size * 2;
       continue;
     }

@@ -123,14 +123,14 @@ test('the memory estimate counts a GGUF\'s matrices as they are held: kept block
   assert.ok(held < values * 2.1, `held ${held} bytes for ${values} values`);
 });
 
-test('without the native addon, the TypeScript split gives the same codes and scales; with it, the blocks are mapped as stored where rows stay in order', () => {
+test('without the native addon, the TypeScript split gives the same codes and scales; with it, the blocks are mapped as stored where rows stay in order, unless copied apart for decoding', () => {
   const file = join(DIR, 'tiny-q8_0.gguf');
-  const digests = (load: string) => `
+  const digests = (load: string, copyStoredBlocks: boolean) => `
     import { createHash } from 'node:crypto';
     import { ggufModelFolder } from ${JSON.stringify(pathToFileURL(join(SRC, 'models/gguf_import.js')).href)};
     import { loadCausalLM } from ${JSON.stringify(pathToFileURL(join(SRC, 'models/registry.js')).href)};
     ${load}
-    const model = loadCausalLM(ggufModelFolder(${JSON.stringify(file)}).dir, { keepStoredBlocks: true });
+    const model = loadCausalLM(ggufModelFolder(${JSON.stringify(file)}).dir, { keepStoredBlocks: true, copyStoredBlocks: ${copyStoredBlocks} });
     const out = {};
     for (const [name, p] of model.namedParameters()) {
       const q = p.quantized;
@@ -141,16 +141,19 @@ test('without the native addon, the TypeScript split gives the same codes and sc
       out[name] = { digest: createHash('sha256').update(new Uint8Array(codes.buffer)).update(new Uint8Array(scales.buffer)).digest('hex'), interleaved: q.interleaved };
     }
     console.log(JSON.stringify(out));`;
-  const run = (env: Record<string, string>) => {
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', digests('')], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const run = (env: Record<string, string>, copyStoredBlocks = false) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', digests('', copyStoredBlocks)], { encoding: 'utf8', env: { ...process.env, ...env } });
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout) as Record<string, { digest: string; interleaved: boolean }>;
   };
   const portable = run({ GIFTJS_NATIVE_ADDON: '/nonexistent/giftjs_native.node', GIFTJS_BACKEND: 'ref' });
   const native = run({});
+  const copied = run({}, true);
   const digestsOf = (m: typeof native) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.digest]));
   assert.ok(Object.keys(portable).length >= 14, `${Object.keys(portable).length} quantized matrices`);
   assert.deepEqual(digestsOf(portable), digestsOf(native));
+  assert.deepEqual(digestsOf(copied), digestsOf(native));
+  assert.ok(Object.values(copied).every((v) => !v.interleaved), 'copied apart for decoding: nothing mapped');
   assert.ok(Object.values(portable).every((v) => !v.interleaved), 'without the addon nothing is mapped');
   // With it, every matrix is mapped in place except q and k, whose rows go back from llama.cpp's RoPE order (a copy).
   for (const [name, v] of Object.entries(native)) assert.equal(v.interleaved, !/\.(q|k)_proj\./.test(name), name);

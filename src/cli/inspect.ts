@@ -4,6 +4,7 @@ import { requireModelFolder } from './model_loading.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonFile, withCheckpoint } from '../io/hf_folder.js';
+import { GGUF_SOURCE_FILE } from '../io/gguf_weights.js';
 import { buildModelShapes, modelFamily, readModelConfig } from '../models/registry.js';
 import { attachAdapter } from '../peft/adapter_io.js';
 import type { Module } from '../nn/module.js';
@@ -72,7 +73,8 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     `parameters: ${total} (${human(total)})`,
   ];
   const weights: Record<string, number> = {};
-  const hasWeights = existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json'));
+  // Safetensors, or a GGUF the folder was made from (its weights are read from the file itself).
+  const hasWeights = ['model.safetensors', 'model.safetensors.index.json', GGUF_SOURCE_FILE].some((f) => existsSync(join(dir, f)));
   if (hasWeights) {
     withCheckpoint(dir, (r) => {
       for (const n of r.names()) weights[r.info(n).dtype] = (weights[r.info(n).dtype] ?? 0) + 1;

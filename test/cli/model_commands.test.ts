@@ -144,6 +144,14 @@ test('bf16 weights: eval matches f32 within bf16 rounding, and merge keeps bf16'
   g.close();
 });
 
+test('inspect on a GGUF file counts its tensors by type and estimates the commands\' memory, as on a safetensors folder', () => {
+  const r = gift('inspect', join(ROOT, 'test/fixtures/gguf/tiny-q8_0.gguf'), '--json');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /weights: 14 tensors Q8_0, 5 tensors F32, 2 tensors Q4_0/);
+  const memory = r.json!.memory_bytes as Record<string, number>;
+  assert.ok(memory && memory.train! > 0 && memory.generate! > 0, JSON.stringify(memory));
+});
+
 test('inspect reads the PyTorch fixtures, and counts GIFT vs LoRA from config.json alone', () => {
   const r = gift('inspect', join(FIXTURES, 'qwen2-bias'), '--rank', '4', '--json');
   assert.equal(r.code, 0, r.err);

@@ -56,17 +56,6 @@ export interface GgufSourceDescriptor {
   tensors: Record<string, GgufTensorSource>;
 }
 
-/**
- * The parameters of a folder made from a GGUF whose rows go back from llama.cpp's RoPE order as they
- * are read (so a Q8_0/Q4_0 one is copied, not mapped in place); empty for any other folder.
- */
-export function reorderedGgufParameters(dir: string): Set<string> {
-  const path = join(dir, GGUF_SOURCE_FILE);
-  if (!existsSync(path)) return new Set();
-  const d = readJsonFile(path) as unknown as GgufSourceDescriptor;
-  return new Set(Object.entries(d.tensors ?? {}).filter(([, s]) => s.unpermuteHeads).map(([name]) => name));
-}
-
 export class GgufWeights {
   private readonly file: GgufFile;
   private readonly map: Map<string, GgufTensorSource>;
@@ -96,6 +85,11 @@ export class GgufWeights {
     const s = this.map.get(name);
     if (!s) throw new GiftjsError(`${this.dir}: the checkpoint has no tensor '${name}'`);
     return s;
+  }
+
+  /** Whether the parameter's rows go back from llama.cpp's RoPE order as read (a Q8_0/Q4_0 one is then copied, not mapped in place). */
+  rowsReordered(name: string): boolean {
+    return Boolean(this.source(name).unpermuteHeads);
   }
 
   info(name: string): { shape: number[]; dtype: string } {

@@ -141,6 +141,11 @@ export class CheckpointReader {
     return this.file(name).readQuantized(name, format, what);
   }
 
+  /** Whether a GGUF parameter's rows are reordered as read (GgufWeights.rowsReordered); false for safetensors. */
+  rowsReordered(name: string): boolean {
+    return this.gguf ? this.gguf.rowsReordered(name) : false;
+  }
+
   /** A GGUF's quantized matrix as a frozen weight holds it (GgufWeights.readFrozenBlocks); null for any other tensor. */
   readFrozenBlocks(name: string, copyBlocks = false): QuantizedMatrix | null {
     return this.gguf ? this.gguf.readFrozenBlocks(name, copyBlocks) : null;

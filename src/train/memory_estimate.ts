@@ -7,8 +7,8 @@
 // with the settings that would -- instead of the kernel killing it without a word.
 import { join } from 'node:path';
 import { GiftjsError } from '../errors.js';
-import { CheckpointReader } from '../io/hf_folder.js';
-import { describeFrozenBlocks, isBlockDtype, reorderedGgufParameters } from '../io/gguf_weights.js';
+import { withCheckpoint, type CheckpointReader } from '../io/hf_folder.js';
+import { describeFrozenBlocks, isBlockDtype } from '../io/gguf_weights.js';
 import { CONVERT_PART_BYTES } from '../io/safetensors.js';
 import { availableMemory, parseByteSize, type AvailableMemory } from '../io/system_memory.js';
 import { buildModelShapes } from '../models/registry.js';
@@ -65,17 +65,18 @@ const gb = (bytes: number) => (bytes < 1e9 ? `${Math.round(bytes / 1e6)} MB` : `
 
 /** Stored dtype of each checkpoint tensor (the headers only: no weight is read). */
 export function storedDtypes(dir: string): Map<string, string> {
-  const reader = new CheckpointReader(dir);
-  try {
-    return new Map(reader.names().map((n) => [n, reader.info(n).dtype]));
-  } finally {
-    reader.close();
-  }
+  return withCheckpoint(dir, dtypesOf);
 }
+
+const dtypesOf = (reader: CheckpointReader) => new Map(reader.names().map((n) => [n, reader.info(n).dtype]));
 
 /** The peak memory of a causal-LM command on a model folder, before anything is loaded. */
 export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): MemoryEstimate {
-  const dtypes = storedDtypes(dir);
+  // Each tensor's stored dtype, and a GGUF's parameters whose rows are reordered as read (copied, not mapped in place).
+  const { dtypes, reordered } = withCheckpoint(dir, (reader) => ({
+    dtypes: dtypesOf(reader),
+    reordered: new Set(reader.names().filter((n) => reader.rowsReordered(n))),
+  }));
   const model = buildModelShapes(dir, 'causal-lm') as CausalLM | null;
   if (!model) throw new GiftjsError(`${join(dir, 'config.json')}: no memory estimate for this family`);
   const trainable = new Set<Tensor>();
@@ -105,8 +106,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   };
   // A GGUF's Q8_0 / Q4_0 matrices kept as stored are mapped in place, except those whose rows are
   // reordered as read, and except for generate, which copies them apart (loadModelWithAdapter's `decodes`).
-  const reordered = reorderedGgufParameters(dir);
-  const blocksMapped = mapped && o.command !== 'generate';
+  const blocksMapped = (name: string) => mapped && o.command !== 'generate' && !reordered.has(name);
   // The reader converts through one scratch buffer (SafetensorsFile): a part of a tensor converted
   // (CONVERT_PART_BYTES), a block of one quantized, or a GGUF tensor dequantized whole.
   let scratch = 0;
@@ -122,14 +122,14 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
       const asStored = storedBlockBytes(stored === 'Q8_0' && o.quantize === 'int4' ? 'F32' : stored, p);
       if (ggufBlocks && asStored === null) scratch = Math.max(scratch, p.size * 4);
       if (trainable.has(p)) continue;
-      if (asStored !== null && blocksMapped && !reordered.has(name)) addMapped(name, p, asStored);
+      if (asStored !== null && blocksMapped(name)) addMapped(name, p, asStored);
       else frozen += asStored ?? quantizedBytes(o.quantize, p.shape[0]!, p.shape[1]!);
       continue;
     }
     if (ggufBlocks && p.rank === 2 && blocksKept && !trainable.has(p)) {
       const asStored = storedBlockBytes(stored, p);
       if (asStored === null) scratch = Math.max(scratch, p.size * 4); // dequantized whole, then rounded to float16 (or bfloat16)
-      if (asStored !== null && blocksMapped && !reordered.has(name)) addMapped(name, p, asStored);
+      if (asStored !== null && blocksMapped(name)) addMapped(name, p, asStored);
       else frozen += asStored ?? p.size * 2;
       continue;
     }

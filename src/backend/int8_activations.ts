@@ -37,15 +37,16 @@ export function int8ActivationsRow(x: Float32Array, w: QuantizedMatrix): Float64
   }
   const blocks = w.cols / 32;
   const dx = float16ToFloat32(q.scales, new Float32Array(blocks));
-  const dw = float16ToFloat32(Uint16Array.from({ length: w.rows * w.groupsPerRow }, (_, i) => w.scaleBits(Math.floor(i / w.groupsPerRow), i % w.groupsPerRow)), new Float32Array(w.rows * w.groupsPerRow));
+  const dw = new Float32Array(w.groupsPerRow);
   const xCodes = Int8Array.from({ length: w.cols }, (_, c) => q.code(0, c));
   const out = new Float64Array(w.rows);
   for (let j = 0; j < w.rows; j++) {
+    float16ToFloat32(w.rowScaleBits(j), dw);
     let total = 0;
     for (let b = 0; b < blocks; b++) {
       let sum = 0;
       for (let i = b * 32; i < b * 32 + 32; i++) sum += w.code(j, i) * xCodes[i]!;
-      total += dw[j * w.groupsPerRow + Math.floor((b * 32) / w.group)]! * dx[b]! * sum;
+      total += dw[Math.floor((b * 32) / w.group)]! * dx[b]! * sum;
     }
     out[j] = total;
   }

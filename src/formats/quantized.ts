@@ -141,6 +141,12 @@ export class QuantizedMatrix {
     return this.scales[(r * this.groupsPerRow + g) * this.scaleStride]!;
   }
 
+  /** Row r's scales in order: a view where they are contiguous, else gathered from the interleaved blocks. */
+  rowScaleBits(r: number): Uint16Array {
+    if (this.scaleStride === 1) return this.scales.subarray(r * this.groupsPerRow, (r + 1) * this.groupsPerRow);
+    return Uint16Array.from({ length: this.groupsPerRow }, (_, g) => this.scaleBits(r, g));
+  }
+
   /** out[0..n) = W[r, c0 .. c0 + n) as float32. */
   dequantizeRow(r: number, c0: number, n: number, out: Float32Array, outOffset = 0): void {
     if (this.format === 'float16') {
@@ -151,7 +157,7 @@ export class QuantizedMatrix {
       return;
     }
     const d = new Float32Array(this.groupsPerRow);
-    float16ToFloat32(Uint16Array.from({ length: this.groupsPerRow }, (_, g) => this.scaleBits(r, g)), d);
+    float16ToFloat32(this.rowScaleBits(r), d);
     for (let i = 0; i < n; i++) {
       const c = c0 + i;
       out[outOffset + i] = this.code(r, c) * d[Math.floor(c / this.group)]!;

@@ -171,13 +171,14 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   if (x.rank < 1 || x.shape[x.rank - 1] !== inF) throw new GiftjsError(`${where}: x's last dimension must be ${inF}`);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new GiftjsError(`${where}: bias must be [${outF}]`);
   const rows = x.size / inF;
-  const out = Tensor.empty([...x.shape.slice(0, -1), outF]);
-  const y = out.buffer;
-  if (bias) getBackend().copyStrided([rows, outF], bias.buffer, [0, 1], y); // every row starts as the bias
-  const w = weight.buffer; // float32, a frozen weight's bfloat16 bits, or a quantized / float16 frozen weight
-  gemmInto(y, { data: x.buffer, trans: false, ld: inF, stride: 0 }, { data: w, trans: true, ld: inF, stride: 0 }, rows, outF, inF, 1, bias ? 1 : 0);
+  // Deferred in a checkpointed layer's recomputation: its last projection's output is never read.
+  const out = Tensor.computedBy([...x.shape.slice(0, -1), outF], (y) => {
+    if (bias) getBackend().copyStrided([rows, outF], bias.buffer, [0, 1], y); // every row starts as the bias
+    gemmInto(y, { data: x.buffer, trans: false, ld: inF, stride: 0 }, { data: weight.buffer, trans: true, ld: inF, stride: 0 }, rows, outF, inF, 1, bias ? 1 : 0);
+  });
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record('linear', out, inputs, (g, needs) => {
+    const w = weight.buffer; // float32, a frozen weight's bfloat16 bits, or a quantized / float16 frozen weight
     const G: Operand = { data: g.buffer, trans: false, ld: outF, stride: 0 };
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;

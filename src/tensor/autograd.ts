@@ -55,6 +55,32 @@ export function withGrad<T>(fn: () => T): T {
   }
 }
 
+let deferringValues = false;
+
+/**
+ * Whether ops defer computing their outputs until they are read (Tensor.computedBy): inside
+ * withDeferredValues, which activation checkpointing uses for a layer's recomputation.
+ */
+export function valuesDeferred(): boolean {
+  return deferringValues;
+}
+
+/**
+ * Runs fn with the ops that can defer their outputs (linear, add) deferring them: what is read is
+ * computed when it is read, and what nothing reads never is. A recomputed layer's last projection
+ * and residual sum are such values: their backward needs only the gradient, and the layer's output
+ * was computed in the forward (a 1B model's down_proj is 8% of a checkpointed step's arithmetic).
+ */
+export function withDeferredValues<T>(fn: () => T): T {
+  const previous = deferringValues;
+  deferringValues = true;
+  try {
+    return fn();
+  } finally {
+    deferringValues = previous;
+  }
+}
+
 /** True when an op applied to these inputs must record itself. */
 export function needsRecording(inputs: readonly (Tensor | null | undefined)[]): boolean {
   return gradEnabled && inputs.some((t) => t?.requiresGrad === true);
@@ -78,7 +104,14 @@ export const READS_NOTHING_OF_TWO: ValueReads = { inputs: [false, false], output
 
 /** Marks tensors a backward reads beyond its inputs, output and saved tensors (a caller's attention mask). */
 export function markValueNeeded(...tensors: readonly (Tensor | null | undefined)[]): void {
-  for (const t of tensors) if (t) t.valueNeeded = true;
+  for (const t of tensors) if (t) needValue(t);
+}
+
+// A value a backward will read; a deferred one is computed now, while the tensors it is computed
+// from are alive (its layer's scope may give them back before that backward runs).
+function needValue(t: Tensor): void {
+  t.valueNeeded = true;
+  t.computeDeferred();
 }
 
 /**
@@ -92,10 +125,10 @@ export function record(op: string, out: Tensor, inputs: readonly Tensor[], backw
     out.requiresGrad = true;
     out.gradFn = { op, inputs, backward, saved };
     inputs.forEach((t, i) => {
-      if (!reads || reads.inputs[i]) t.valueNeeded = true;
+      if (!reads || reads.inputs[i]) needValue(t);
     });
-    if (!reads || reads.output) out.valueNeeded = true;
-    for (const t of saved) t.valueNeeded = true;
+    if (!reads || reads.output) needValue(out);
+    for (const t of saved) needValue(t);
   } else {
     for (const t of saved) t.dispose();
   }

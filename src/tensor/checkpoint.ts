@@ -1,12 +1,13 @@
 // Activation checkpointing: run a block without keeping its intermediate activations, and
 // recompute them during the backward pass. Memory for long sequences drops from every
-// activation of every block to the blocks' inputs, for one extra forward per block.
+// activation of every block to the blocks' inputs, for one extra forward per block, less what no
+// backward reads (the block's output and its last projection: withDeferredValues).
 //
 // Parameters inside the block receive their gradients during the recomputation (they are leaves,
 // so the inner backward accumulates into .grad directly); the block's inputs get theirs back
 // through the node, like any op. Randomness inside the block (dropout) is drawn again on
 // recomputation, so keep it out of checkpointed blocks or reseed it.
-import { isGradEnabled, markValueNeeded, noGrad, withGrad } from './autograd.js';
+import { isGradEnabled, markValueNeeded, noGrad, withDeferredValues, withGrad } from './autograd.js';
 import { tidy } from './memory.js';
 import type { Tensor } from './tensor.js';
 
@@ -32,7 +33,8 @@ export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[]
             c.requiresGrad = needs[i] ?? false;
             return c;
           });
-          const again = fn(...copies);
+          // Recomputed with deferred values: the output and whatever only it reads are never computed.
+          const again = withDeferredValues(() => fn(...copies));
           again.backward(g);
           afterUse?.();
           return copies.map((c, i) => {

@@ -3,7 +3,7 @@
 // gradFn). Kernels receive `buffer`; the host reaches the values only through the boundaries
 // below (read, assign, writeHost), which cost nothing in the CPU backends' host memory.
 
-import { runBackward, type GradNode } from './autograd.js';
+import { runBackward, valuesDeferred, type GradNode } from './autograd.js';
 import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16, type StorageDType } from '../formats/dtype.js';
 import { keep, poolFor, trackInScope, type BufferPool } from './memory.js';
 import { notQuantizable, quantizeReference, emptyQuantized, QuantizedMatrix, type MatrixFormat, type QuantFormat } from '../formats/quantized.js';
@@ -25,18 +25,38 @@ class Storage {
     readonly memory: BackendMemory,
     /** The pool the buffer returns to, or null for a wrapped host array. */
     public pool: BufferPool | null,
-    /** With no buffer: fresh zeros of this many values, allocated from the pool at their first use. */
+    /**
+     * With no buffer: this many values allocated from the pool at their first use, fresh zeros, or
+     * what `compute` writes into them (a deferred value: Tensor.computedBy).
+     */
     private readonly deferredLength = 0,
+    private compute: ((out: DeviceBuffer) => void) | null = null,
   ) {
     this.held = buffer;
   }
 
   get buffer(): DeviceBuffer {
-    return (this.held ??= this.pool!.acquireZeroed(this.deferredLength));
+    if (this.held) return this.held;
+    const compute = this.compute;
+    if (!compute) return (this.held = this.pool!.acquireZeroed(this.deferredLength));
+    const out = this.pool!.acquire(this.deferredLength);
+    try {
+      compute(out);
+    } catch (e) {
+      this.pool!.release(out);
+      throw e;
+    }
+    this.compute = null;
+    return (this.held = out);
   }
 
   set buffer(buffer: DeviceBuffer) {
     this.held = buffer;
+  }
+
+  /** A deferred value not computed yet. */
+  get pending(): boolean {
+    return this.held === null && this.compute !== null;
   }
 
   /** False for deferred zeros never used (a parameter whose checkpoint values replaced them unread). */
@@ -101,6 +121,31 @@ export class Tensor {
     const memory = getBackend().memory;
     const pool = poolFor(memory);
     return new Tensor(null, shape, new Storage(pool.acquire(sizeOf(shape)), memory, pool));
+  }
+
+  /**
+   * An op's output, float32 values that `compute` writes into its buffer, all of them. Computed now,
+   * except inside valuesDeferred() (a checkpointed layer's recomputation): then at the first read of
+   * the buffer, which for the layer's last projection and residual sum never comes (their backward
+   * reads no values, and the layer's output is already known), so that work is skipped. compute
+   * must reach its inputs through their tensors, not buffers taken early: an input given back since
+   * (releasingUnread) then throws when read instead of reading a reused buffer. A backward that will
+   * read a deferred value computes it when it records (autograd's record), while its inputs live.
+   */
+  static computedBy(shape: Shape, compute: (out: DeviceBuffer) => void): Tensor {
+    if (!valuesDeferred()) {
+      const t = Tensor.empty(shape);
+      compute(t.buffer);
+      return t;
+    }
+    assertValidShape(shape);
+    const memory = getBackend().memory;
+    return new Tensor(null, shape, new Storage(null, memory, poolFor(memory), sizeOf(shape), compute));
+  }
+
+  /** Computes a deferred value now (Tensor.computedBy); nothing for any other tensor. */
+  computeDeferred(): void {
+    if (this.storage?.pending) void this.storage.buffer;
   }
 
   static zeros(shape: Shape): Tensor {
@@ -246,7 +291,7 @@ export class Tensor {
   }
 
   get dtype(): TensorDType {
-    if (!this.storage) return 'float32';
+    if (!this.storage || this.storage.pending) return 'float32'; // a deferred value is an op's float32 output
     const q = this.storage.memory.quantizedOf?.(this.storage.buffer);
     if (q) return q.format;
     return this.storage.memory.isBf16(this.storage.buffer) ? 'bfloat16' : 'float32';

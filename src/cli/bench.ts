@@ -38,11 +38,11 @@ export const BENCH_HELP = `gift bench <what> [options]
                                on vit-b16 and bert-base over their float32 weights, the PyTorch peer under bf16 autocast
              --vs-f32          with --dtype bf16 --bf16-compute: time the float32 step in the same process, the two
                                alternating step by step, and print bf16 / f32
-             --rounds R     with --torch on llama-3.2-1b|llama-3-8b: the peer and giftjs alternate R times, each round's ratio printed
-             --torch        also run a PyTorch step peer: on smollm2-135m bench_torch_gift.py (GIFTJS_TORCH_PEER), both
-                            formulations; on the other shapes bench/torch_folder_step.py --config (GIFT or LoRA; PyTorch 2 +
-                            transformers 5: GIFTJS_PYTHON, else the peer venv GIFTJS_PEER_VENV), the same config
-                            with random weights in --dtype f32|bf16, the same GIFT step, run first in its own process;
+             --rounds R     with --torch on smollm2-135m|llama-3.2-1b|llama-3-8b: the peer and giftjs alternate R times, each round's ratio printed
+             --torch        also run a PyTorch step peer: on the Llama-family shapes bench/torch_folder_step.py --config (GIFT
+                            or LoRA; PyTorch 2 + transformers 5: GIFTJS_PYTHON, else the peer venv GIFTJS_PEER_VENV), the same
+                            config with random weights in --dtype f32|bf16, the same GIFT step, run first in its own process
+                            (on smollm2-135m where neither is set up: bench_torch_gift.py on Debian's PyTorch, GIFTJS_TORCH_PEER);
                             on vit-b16 bench/torch_vit_step.py: transformers' ViTForImageClassification, the same GIFT + head step;
                             on bert-base bench/torch_bert_step.py: transformers' BertForSequenceClassification, likewise
   generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
@@ -146,13 +146,19 @@ function torchShapeGenerate(shape: string, dtype: BenchDType, prompt: number, to
  * or says why there is none.
  */
 function runPeerScript<T>(name: string, args: string[]): T | string {
-  const venv = join(process.env.GIFTJS_PEER_VENV ?? join(homedir(), '.cache', 'giftjs-peer'), 'bin', 'python');
-  const python = process.env.GIFTJS_PYTHON ?? (existsSync(venv) ? venv : 'python3');
+  const python = peerPython() ?? 'python3';
   const script = fileURLToPath(new URL(`../../../bench/${name}`, import.meta.url));
   const r = spawnSync(python, [script, ...args], { encoding: 'utf8', env: torchEnv() });
   const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) return `${python} ${script} failed: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()} (GIFTJS_PYTHON: a Python with PyTorch 2 and transformers 5)`;
   return JSON.parse(line) as T;
+}
+
+/** The Python of the PyTorch 2 + transformers 5 peers: GIFTJS_PYTHON, else the peer venv's where it exists, else null. */
+function peerPython(): string | null {
+  if (process.env.GIFTJS_PYTHON) return process.env.GIFTJS_PYTHON;
+  const venv = join(process.env.GIFTJS_PEER_VENV ?? join(homedir(), '.cache', 'giftjs-peer'), 'bin', 'python');
+  return existsSync(venv) ? venv : null;
 }
 
 interface TorchVitStep { images_per_s: number; maxrss_mb: number; loss: number; autocast: boolean; torch: string; transformers: string }
@@ -391,9 +397,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
     // The PyTorch peer of a shape runs first, in its own process, so the two models never share the
     // memory; with --rounds R the peer and giftjs alternate R times (this machine's speed drifts
     // 10-20% between minutes), and the ratio of each round is printed.
-    const usesShapePeer = values.torch === true && values.shape !== 'smollm2-135m';
+    // SmolLM2-135M keeps the older peer (bench_torch_gift.py on Debian's PyTorch) only where no
+    // PyTorch 2 + transformers 5 is set up.
+    const usesShapePeer = values.torch === true && (values.shape !== 'smollm2-135m' || peerPython() !== null);
     const rounds = values.rounds === undefined ? 1 : int('rounds', values.rounds);
-    if (rounds > 1 && !usesShapePeer) throw new GiftjsError(`--rounds alternates giftjs with the PyTorch peer of a shape: give it with --torch and --shape llama-3.2-1b|llama-3-8b`);
+    if (rounds > 1 && !usesShapePeer) throw new GiftjsError(`--rounds alternates giftjs with the PyTorch + transformers peer of a shape: give it with --torch, where that peer is set up (GIFTJS_PYTHON, or the peer venv GIFTJS_PEER_VENV)`);
     const stepOnce = () => benchTrainingStep(values.shape!, batch, seq, rank, method, opt('steps', 3), layers, dtype, values.checkpointing === true, values['bf16-compute'] === true, values.profile === true);
     const peerOnce = () => torchShapeStep(values.shape!, layers, batch, seq, rank, method, dtype, values.checkpointing === true, threads);
     const roundRatios: string[] = [];
@@ -444,6 +452,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
           (roundRatios.length > 1 ? ` (the last round; each round: ${roundRatios.join(', ')})` : ''));
       }
     } else if (values.torch) {
+      console.log('PyTorch peer: no PyTorch 2 + transformers 5 set up (GIFTJS_PYTHON, or the peer venv GIFTJS_PEER_VENV); bench_torch_gift.py on /usr/bin/python3 instead');
       if (method !== 'gift') {
         console.log('PyTorch peer: bench_torch_gift.py covers the GIFT step only');
       } else {

@@ -1,4 +1,4 @@
-// `gift bench step --shape S --torch` beyond smollm2-135m: PyTorch + transformers build the same
+// `gift bench step --shape S --torch`: PyTorch + transformers build the same
 // config with random weights in the same dtype and run the same GIFT step (bench/torch_folder_step.py
 // --config), in the peer venv (.ci/run builds it). Speeds are printed, never asserted; what is checked
 // is that the peer ran on the shape asked for (ViT-B/16's: bench/torch_vit_step.py; bench generate's: bench/torch_hf_generate.py) and its ratio is printed, and that quantized dtypes,
@@ -23,6 +23,14 @@ test('the PyTorch peer runs the same shape and dtype, and the ratio is printed',
   assert.match(r.stdout, /PyTorch 2\.[\d.]+\S* \+ transformers 5\.[\d.]+ \(bf16 weights, GIFT as float32 pre-hooks, AdamW\): [\d.]+ tokens\/s, peak RSS \d+ MB, built in [\d.]+ s {3}giftjs \/ PyTorch = [\d.]+x/);
   const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as { tokens_per_s: number; torch: number };
   assert.ok(json.torch > 0 && Number.isFinite(json.torch), `torch ${json.torch}`);
+});
+
+test('on smollm2-135m too, where the peer venv is set up, the peer is transformers\' model of the shape (not the older Debian PyTorch script)', { skip }, () => {
+  const r = spawnSync(process.execPath, [GIFT, 'bench', 'step', '--layers', '1', '--batch', '1', '--seq', '16', '--steps', '2', '--torch', '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /gift step on smollm2-135m \(1 layers?\)/);
+  assert.match(r.stdout, /PyTorch 2\.[\d.]+\S* \+ transformers 5\.[\d.]+ \(f32 weights, GIFT as float32 pre-hooks, AdamW\): [\d.]+ tokens\/s, .* {3}giftjs \/ PyTorch = [\d.]+x/);
+  assert.doesNotMatch(r.stdout, /bench_torch_gift/);
 });
 
 test('with --method lora the PyTorch peer runs LoRA (per-layer A, B as forward hooks) on the same shape', { skip }, () => {

@@ -181,8 +181,8 @@ void packAAvx512(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size
 // prefetch(i) asks for element i's cache line in L2. Not transposed, each row's load is paired with
 // a prefetch of the same row's line for the next sliver (NR columns on): a weight larger than the
 // caches is then read one line per row, at a stride the hardware prefetchers do not follow across
-// pages, and every load waited on memory (a 1B model's dX = dY W, K 8192: 237 -> 290 GFLOP/s in
-// float32, 410 -> 530 with bf16 pairs). Transposed, the rows are read along and the hardware
+// pages, and every load waited on memory (a 1B model's dX = dY W, K 8192: 228 -> 281-298 GFLOP/s in
+// float32, 395-408 -> 513-557 with bf16 pairs). Transposed, the rows are read along and the hardware
 // prefetchers keep up (prefetching there measured slower). A prefetch past the end of B is
 // harmless: prefetches never fault.
 template <typename Load, typename Prefetch>
@@ -330,9 +330,10 @@ void packBPairsFromFloatAvx512(const GemmProblem& p, std::size_t k0, std::size_t
 }
 
 // B bf16, not transposed ([K, N], the input gradient dX = dY W): rows k and k + 1 interleaved 32
-// columns at a time, one 64-byte line of each row per step and both lines used up at once (taking
-// 16 columns of a sliver down all its rows and then the other 16 came back to lines evicted since:
-// that pack was 31% of a 1B model's dX GEMM, against the kernel's 43%). vpermt2w picks the pairs.
+// columns at a time, one 64-byte line of each row per step, vpermt2w picking the pairs (half the
+// instructions of widening 16 columns at a time; alone it did not change the speed). What did is the
+// prefetch of the next sliver's lines: this pack had been 31% of a 1B model's dX GEMM, waiting on
+// the loads of B's rows (packBAvx512From says why), against the kernel's 43%.
 void packBPairsRowsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t cols,
                           int NR, uint32_t* dst) {
   alignas(64) static const uint16_t interleave[2][32] = {

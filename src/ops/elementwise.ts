@@ -8,12 +8,15 @@ import { broadcastShapes } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { broadcastStrides, sumToShape } from './broadcast.js';
 
-/** a op b broadcast to their common shape, into a new tensor. */
+/**
+ * a op b broadcast to their common shape, into a new tensor: deferred in a checkpointed layer's
+ * recomputation (Tensor.computedBy), where nothing reads the last residual sum.
+ */
 function binaryForward(op: BinaryOp, name: string, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(a.shape, b.shape, name);
-  const out = Tensor.empty(shape);
-  getBackend().binary(op, shape, a.buffer, broadcastStrides(a.shape, shape), b.buffer, broadcastStrides(b.shape, shape), out.buffer);
-  return out;
+  return Tensor.computedBy(shape, (out) =>
+    getBackend().binary(op, shape, a.buffer, broadcastStrides(a.shape, shape), b.buffer, broadcastStrides(b.shape, shape), out),
+  );
 }
 
 /** x op c for a constant c, into a new tensor. */
@@ -33,11 +36,7 @@ function sumTemporary(t: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function add(a: Tensor, b: Tensor): Tensor {
-  // A residual sum: deferred in a checkpointed layer's recomputation, where nothing reads the last one.
-  const shape = broadcastShapes(a.shape, b.shape, 'add');
-  const out = Tensor.computedBy(shape, (y) =>
-    getBackend().binary(BinaryOp.Add, shape, a.buffer, broadcastStrides(a.shape, shape), b.buffer, broadcastStrides(b.shape, shape), y),
-  );
+  const out = binaryForward(BinaryOp.Add, 'add', a, b);
   return record('add', out, [a, b], (g, needs) => [needs[0] ? sumToShape(g, a.shape) : null, needs[1] ? sumToShape(g, b.shape) : null], [], READS_NOTHING_OF_TWO);
 }
 

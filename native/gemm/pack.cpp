@@ -359,42 +359,31 @@ void packBPairsRowsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, 
 
 // B bf16. Transposed ([N, K], a Linear weight in the forward): a column's pair (k, k + 1) is one
 // 32-bit word in memory, so 16 columns x 16 pairs transpose as words (an odd last k is done by the
-// portable rule: its word would include the next slice's value). Not transposed: packBPairsRowsAvx512
-// where NR is a multiple of 32, else rows k and k + 1 widened and interleaved 16 columns at a time.
+// portable rule: its word would include the next slice's value). Not transposed: packBPairsRowsAvx512,
+// which needs NR a multiple of 32 (packBPairs sends any other width to the portable packer).
 void packBPairsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
                       uint32_t* dst) {
   const std::size_t pairs = (kc + 1) / 2, fullPairs = kc / 2;
-  const uint16_t* B = p.Bbf16;
   for (std::size_t s = 0; s < nc; s += NR) {
     const std::size_t cols = std::min<std::size_t>(NR, nc - s);
-    if (!p.transB && NR % 32 == 0) {
+    if (!p.transB) {
       packBPairsRowsAvx512(p, k0, kc, j0 + s, cols, NR, dst);
       dst += pairs * NR;
       continue;
     }
     for (std::size_t c0 = 0; c0 < static_cast<std::size_t>(NR); c0 += 16) {
       const std::size_t valid = cols > c0 ? std::min<std::size_t>(16, cols - c0) : 0;
-      if (p.transB) {
-        const uint16_t* src = B + (j0 + s + c0) * p.ldb + k0;
-        for (std::size_t q = 0; q < fullPairs; q += 16) {
-          const __mmask16 inK = firstLanes(fullPairs - q);
-          transposeBlock(
-              valid, std::min<std::size_t>(16, fullPairs - q),
-              [&](int i) { return _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(inK, src + i * p.ldb + 2 * q)); },
-              [&](int t, __m512 v) { _mm512_storeu_ps(reinterpret_cast<float*>(dst + (q + t) * NR + c0), v); });
-        }
-        if (pairs > fullPairs) {
-          uint32_t* d = dst + fullPairs * NR + c0;
-          for (std::size_t c = 0; c < 16; ++c) d[c] = c < valid ? src[c * p.ldb + 2 * fullPairs] : 0u;
-        }
-      } else {
-        const __mmask16 inN = firstLanes(valid);
-        for (std::size_t q = 0; q < pairs; ++q) {
-          const uint16_t* row0 = B + (k0 + 2 * q) * p.ldb + j0 + s + c0;
-          const __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(inN, row0));
-          const __m512i hi = 2 * q + 1 < kc ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(inN, row0 + p.ldb)) : _mm512_setzero_si512();
-          _mm512_storeu_si512(dst + q * NR + c0, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
-        }
+      const uint16_t* src = p.Bbf16 + (j0 + s + c0) * p.ldb + k0;
+      for (std::size_t q = 0; q < fullPairs; q += 16) {
+        const __mmask16 inK = firstLanes(fullPairs - q);
+        transposeBlock(
+            valid, std::min<std::size_t>(16, fullPairs - q),
+            [&](int i) { return _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(inK, src + i * p.ldb + 2 * q)); },
+            [&](int t, __m512 v) { _mm512_storeu_ps(reinterpret_cast<float*>(dst + (q + t) * NR + c0), v); });
+      }
+      if (pairs > fullPairs) {
+        uint32_t* d = dst + fullPairs * NR + c0;
+        for (std::size_t c = 0; c < 16; ++c) d[c] = c < valid ? src[c * p.ldb + 2 * fullPairs] : 0u;
       }
     }
     dst += pairs * NR;
@@ -522,8 +511,8 @@ void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_
   if (p.Bq) return packBQuantized(p, k0, kc, j0, nc, NR, (kc + 1) / 2, dst, packBPairs);
 #ifdef GIFTJS_PACK_X86
   if (NR % 16 == 0) {
-    if (p.Bbf16) return packBPairsAvx512(p, k0, kc, j0, nc, NR, words);
-    return packBPairsFromFloatAvx512(p, k0, kc, j0, nc, NR, words);
+    if (!p.Bbf16) return packBPairsFromFloatAvx512(p, k0, kc, j0, nc, NR, words);
+    if (p.transB || NR % 32 == 0) return packBPairsAvx512(p, k0, kc, j0, nc, NR, words);
   }
 #endif
   packBPairsPortable(p, k0, kc, j0, nc, NR, words);

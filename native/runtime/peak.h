@@ -10,6 +10,7 @@ struct MachinePeak {
   double f32Gflops = 0;   // register-only float32 FMA chains
   double bf16Gflops = 0;  // register-only bf16 dot products (vdpbf16ps); 0 where the CPU has none
   double streamGBs = 0;   // reading a buffer far larger than the caches
+  double firstTouchGBs = 0;  // writing that buffer's new pages the first time (page faults)
   int threads = 0;
   const char* isa = "";   // the instructions the FMA loops ran on
 };

@@ -9,6 +9,11 @@ export interface MachinePeak {
   /** null where the CPU has no bf16 dot products (AVX-512 BF16). */
   bf16Gflops: number | null;
   streamGBs: number;
+  /**
+   * Writing the stream's buffer the first time, its new pages made as touched: what a load pays per
+   * byte it keeps (a virtual machine whose host backs guest memory only when touched: 0.3-0.6 GB/s).
+   */
+  firstTouchGBs: number;
   threads: number;
   /** The instructions the FMA loops ran on: avx512, avx2 or portable. */
   isa: string;
@@ -19,12 +24,30 @@ const STREAM_BYTES = 512 * 1024 * 1024;
 
 let measured: { threads: number; peak: MachinePeak } | null = null;
 
-/** The peak on the current thread count (measured once per count, ~2 s), or null without the native kernels. */
-export function machinePeak(seconds = 2): MachinePeak | null {
+/**
+ * The peak on the current thread count (measured once per count, ~2 s), or null without the native
+ * kernels. With `again`, measured once more and each figure the best of all this process measured on
+ * this count: on a shared virtual machine a neighbour now and then halves the stream for a minute, and a
+ * rate timed outside that minute then read as more than the limit (1.12 of the stream, once). A
+ * benchmark measures before its timed work and again after it.
+ */
+export function machinePeak(seconds = 2, again = false): MachinePeak | null {
   const addon = nativeAddon();
   if (!addon?.measurePeak) return null;
   const threads = addon.getThreads();
-  if (measured?.threads !== threads) measured = { threads, peak: addon.measurePeak(seconds, STREAM_BYTES) };
+  if (measured?.threads !== threads) {
+    measured = { threads, peak: addon.measurePeak(seconds, STREAM_BYTES) };
+  } else if (again) {
+    const now = addon.measurePeak(seconds, STREAM_BYTES);
+    const was = measured.peak;
+    measured.peak = {
+      ...was,
+      f32Gflops: Math.max(was.f32Gflops, now.f32Gflops),
+      bf16Gflops: was.bf16Gflops === null || now.bf16Gflops === null ? null : Math.max(was.bf16Gflops, now.bf16Gflops),
+      streamGBs: Math.max(was.streamGBs, now.streamGBs),
+      firstTouchGBs: Math.max(was.firstTouchGBs, now.firstTouchGBs),
+    };
+  }
   return measured.peak;
 }
 
@@ -33,6 +56,7 @@ export function describePeak(p: MachinePeak): string {
     `f32 FMA peak: ${p.f32Gflops.toFixed(1)} GFLOP/s (register-only ${p.isa} FMA chains, ${p.threads} threads)`,
     p.bf16Gflops === null ? 'bf16 dot-product peak: none (this CPU has no AVX-512 BF16)' : `bf16 dot-product peak: ${p.bf16Gflops.toFixed(1)} GFLOP/s (vdpbf16ps chains)`,
     `memory stream: ${p.streamGBs.toFixed(1)} GB/s (reading ${STREAM_BYTES / 2 ** 20} MiB)`,
+    `new memory: ${p.firstTouchGBs.toFixed(2)} GB/s (writing those ${STREAM_BYTES / 2 ** 20} MiB the first time, each page made as touched: what loading pays per byte it keeps)`,
   ].join('\n');
 }
 

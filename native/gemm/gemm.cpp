@@ -192,6 +192,16 @@ __attribute__((target("avx512f,fma"))) float dot512(const float* a, const float*
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+// How far ahead of its loads a decoding dot product asks for a weight row's lines: the hardware
+// prefetchers alone left the 1B shape's bf16 GEMVs at 41-50 GB/s on the machine where the stream ran
+// at 51-62; asking 2 KB ahead took them to 51-60 (bf16 products: from 37-43 to 44-53; 512 B ahead
+// helped less, 4 KB no more), and float32 rows from 43-47 to 47-51 in the 1B decode. Past a row's
+// end it asks for the next row's start, which the same thread reads next; a prefetch never faults,
+// past the end of B too.
+constexpr std::size_t kRowAheadBytes = 2048;
+
+inline void prefetchRowAhead(const void* at) { _mm_prefetch(static_cast<const char*>(at) + kRowAheadBytes, _MM_HINT_T0); }
+
 // dot512 of one A row with four B rows at once: the same arithmetic per row (so the same bits), with
 // four rows' loads in flight, which a memory-bound GEMV needs, and one loop's overhead for four.
 __attribute__((target("avx512f,fma"))) void dot512x4(const float* a, const float* const b[4], std::size_t n, float out[4]) {
@@ -201,6 +211,8 @@ __attribute__((target("avx512f,fma"))) void dot512x4(const float* a, const float
   for (; i + 32 <= n; i += 32) {
     const __m512 x0 = _mm512_loadu_ps(a + i), x1 = _mm512_loadu_ps(a + i + 16);
     for (int r = 0; r < 4; ++r) {
+      prefetchRowAhead(b[r] + i);  // the two lines this step's loads begin, 2 KB on
+      prefetchRowAhead(b[r] + i + 16);
       acc0[r] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b[r] + i), acc0[r]);
       acc1[r] = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b[r] + i + 16), acc1[r]);
     }
@@ -217,15 +229,6 @@ __attribute__((target("avx512f,fma"))) void dot512x4(const float* a, const float
   for (int r = 0; r < 4; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
 }
 
-// How far ahead of its loads a decoding dot product asks for a bf16 row's lines, in elements (2 KB):
-// the hardware prefetchers alone left the 1B shape's bf16 GEMVs at 41-50 GB/s on the machine where
-// the stream ran at 51-62; asking 2 KB ahead took them to 51-60 (bf16 products: from 37-43 to 44-53;
-// 512 B ahead helped less, 4 KB no more). Past a row's end it asks for the next row's start, which
-// the same thread reads next; a prefetch never faults, past the end of B too.
-constexpr std::size_t kRowAhead = 1024;
-
-inline void prefetchRowLine(const uint16_t* at) { _mm_prefetch(reinterpret_cast<const char*>(at + kRowAhead), _MM_HINT_T0); }
-
 // One float32 A row against R bf16 B rows, each widened exactly: A's loads serve all R rows, and
 // each row's products and sums are the same whatever R, so its result is the same bits.
 template <int R>
@@ -236,7 +239,7 @@ __attribute__((target("avx512f,fma"))) void dot512bf16Rows(const float* a, const
   for (; i + 16 <= n; i += 16) {
     const __m512 x = _mm512_loadu_ps(a + i);
     for (int r = 0; r < R; ++r) {
-      if ((i & 31) == 0) prefetchRowLine(b[r] + i);  // one line is 32 values
+      if ((i & 31) == 0) prefetchRowAhead(b[r] + i);  // one line is 32 values
       const __m512i bits = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[r] + i))), 16);
       acc[r] = _mm512_fmadd_ps(x, _mm512_castsi512_ps(bits), acc[r]);
     }
@@ -352,8 +355,8 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void dotBf16Rows(const ui
   for (; i + 64 <= n; i += 64) {
     const __m512bh x0 = (__m512bh)_mm512_loadu_si512(a + i), x1 = (__m512bh)_mm512_loadu_si512(a + i + 32);
     for (int r = 0; r < R; ++r) {
-      prefetchRowLine(b[r] + i);
-      prefetchRowLine(b[r] + i + 32);
+      prefetchRowAhead(b[r] + i);
+      prefetchRowAhead(b[r] + i + 32);
       acc0[r] = _mm512_dpbf16_ps(acc0[r], x0, (__m512bh)_mm512_loadu_si512(b[r] + i));
       acc1[r] = _mm512_dpbf16_ps(acc1[r], x1, (__m512bh)_mm512_loadu_si512(b[r] + i + 32));
     }

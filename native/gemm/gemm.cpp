@@ -192,12 +192,13 @@ __attribute__((target("avx512f,fma"))) float dot512(const float* a, const float*
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-// How far ahead of its loads a decoding dot product asks for a weight row's lines: the hardware
-// prefetchers alone left the 1B shape's bf16 GEMVs at 41-50 GB/s on the machine where the stream ran
-// at 51-62; asking 2 KB ahead took them to 51-60 (bf16 products: from 37-43 to 44-53; 512 B ahead
-// helped less, 4 KB no more), and float32 rows from 43-47 to 47-51 in the 1B decode. Past a row's
-// end it asks for the next row's start, which the same thread reads next; a prefetch never faults,
-// past the end of B too.
+// How far ahead of its loads a decoding dot product asks for a weight row's lines. The hardware
+// prefetchers alone left the 1B shape's bf16 down projection (K 8192) at 42-43 GB/s where the stream
+// ran at 51-62; asking 2 KB ahead took it to 55-56, and the other decode shapes up to 10% (bf16
+// products, in a standalone harness of the same loops: from 37-43 to 42-53; 512 B ahead helped less,
+// 4 KB no more). The 1B decode over float32 rows went from 43-48 to 47-51 GB/s. Past a row's end it
+// asks for the next row's start, which the same thread reads next; a prefetch never faults, past
+// the end of B too.
 constexpr std::size_t kRowAheadBytes = 2048;
 
 inline void prefetchRowAhead(const void* at) { _mm_prefetch(static_cast<const char*>(at) + kRowAheadBytes, _MM_HINT_T0); }

@@ -7,6 +7,7 @@
         "native/io/file_map.cpp",
         "native/runtime/thread_pool.cpp",
         "native/runtime/peak.cpp",
+        "native/runtime/huge_pages.cpp",
         "native/gemm/microkernels.cpp",
         "native/gemm/gemm.cpp",
         "native/gemm/pack.cpp",

@@ -10,6 +10,7 @@ import { quantizeValues, Tensor } from '../tensor/tensor.js';
 import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../formats/quantized.js';
 import { writeFileAtomic } from './atomic.js';
 import { releaseMappedPages } from './file_map.js';
+import { adviseHugePages } from './huge_pages.js';
 import { openRandomAccess, type RandomAccessFile } from './files.js';
 import { GiftjsError } from '../errors.js';
 
@@ -226,6 +227,7 @@ export class SafetensorsFile {
     const n = sizeOf(info.shape);
     if (info.dtype === 'BF16') return this.readBf16Bits(name);
     const out = new Uint16Array(n);
+    adviseHugePages(out); // new memory, written once below and kept
     if (info.dtype === 'F32') {
       this.readInParts(info, 4, (bytes, first, count) => void float32ToBf16(new Float32Array(bytes, 0, count), out.subarray(first, first + count)));
       return out;
@@ -254,6 +256,7 @@ export class SafetensorsFile {
     if (!['BF16', 'F32', 'F16'].includes(info.dtype)) throw new SafetensorsError(`${this.path}: tensor '${name}' is ${info.dtype}; only F32, BF16 and F16 matrices are quantized`);
     const [rows, cols] = info.shape as [number, number];
     const q = emptyQuantized(format, rows, cols);
+    adviseHugePages(q.codes); // new memory, written once below and kept: made 2 MiB at a time
     const width = info.dtype === 'F32' ? 4 : 2;
     if (this.file === null) throw new SafetensorsError(`${this.path}: file is closed`);
     const start = this.dataStart + info.begin;

@@ -27,6 +27,8 @@ export interface NativeAddon extends AddonKernels {
   mapFile(path: string, offset: number, length: number): ArrayBuffer;
   /** Drops this process's pages of a never-written mapped file range (they stay in the page cache); false when none was whole. */
   releaseMappedPages?(view: ArrayBufferView): boolean;
+  /** Transparent huge pages asked for under a new buffer before its first write (native/runtime/huge_pages.cpp); false where refused. */
+  adviseHugePages?(view: ArrayBufferView): boolean;
   /** GGUF Q8_0 / Q4_0 blocks (a half d, then codeBytes of codes) into a quantized matrix's codes and scales from those offsets (native/gemm/quantized.h). */
   splitBlocks?(blocks: Uint8Array, count: number, codeBytes: number, codes: Uint8Array, codesOffset: number, scales: Uint16Array, scalesOffset: number): void;
   setThreads(n: number): void;

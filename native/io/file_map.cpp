@@ -9,6 +9,8 @@
 // would go back to the file's bytes.
 #include "file_map.h"
 
+#include "../runtime/view_pages.h"
+
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -68,13 +70,8 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
 Napi::Value ReleaseMappedPages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "releaseMappedPages(view)");
-  auto view = info[0].As<Napi::TypedArray>();
-  const long page = sysconf(_SC_PAGESIZE);
-  auto* begin = static_cast<char*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-  char* end = begin + view.ByteLength();
   // Whole pages inside the view only: a page it shares with a neighbour stays.
-  auto* first = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page);
-  auto* last = reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(end) / page * page);
-  if (last <= first) return Napi::Boolean::New(env, false);
-  return Napi::Boolean::New(env, madvise(first, static_cast<size_t>(last - first), MADV_DONTNEED) == 0);
+  const giftjs::WholePages pages = giftjs::wholePagesInside(info[0].As<Napi::TypedArray>(), static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE)));
+  if (pages.bytes == 0) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, madvise(pages.first, pages.bytes, MADV_DONTNEED) == 0);
 }

@@ -7,8 +7,8 @@
 // is refused (another kernel, huge pages off) the buffer is simply made of small pages.
 #include "huge_pages.h"
 
-#include <cstdint>
-#include <unistd.h>
+#include "view_pages.h"
+
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -17,14 +17,10 @@ Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "adviseHugePages(view)");
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  auto view = info[0].As<Napi::TypedArray>();
-  const std::uintptr_t huge = std::uintptr_t(2) << 20;
-  const auto begin = reinterpret_cast<std::uintptr_t>(static_cast<char*>(view.ArrayBuffer().Data()) + view.ByteOffset());
-  const std::uintptr_t end = begin + view.ByteLength();
   // Whole huge pages inside the view only: a page it shares with other memory keeps its advice.
-  const std::uintptr_t first = (begin + huge - 1) & ~(huge - 1), last = end & ~(huge - 1);
-  if (last <= first) return Napi::Boolean::New(env, false);
-  return Napi::Boolean::New(env, madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE) == 0);
+  const giftjs::WholePages pages = giftjs::wholePagesInside(info[0].As<Napi::TypedArray>(), std::uintptr_t(2) << 20);
+  if (pages.bytes == 0) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, madvise(pages.first, pages.bytes, MADV_HUGEPAGE) == 0);
 #else
   return Napi::Boolean::New(env, false);
 #endif

@@ -15,6 +15,7 @@ import { GGUF_OUT_TYPES, ggufChunks, type GgufOutType } from '../io/gguf.js';
 import { ggufTokenizerMetadata } from '../io/gguf_tokenizer.js';
 import { memoryBudget, storedDtypes } from '../train/memory_estimate.js';
 import { nativeAddon } from '../backend/index.js';
+import { environmentSwitch } from '../environment.js';
 import type { AvailableMemory } from '../io/system_memory.js';
 
 export const EXPORT_HELP = `gift export --format wegeft --model <dir|org/name> --adapter <dir> --out <dir>
@@ -94,7 +95,7 @@ function assertExportFits(modelDir: string, outtype: GgufOutType, asStored: bool
   const parameters = buildModelShapes(modelDir, 'causal-lm')?.namedParameters() ?? [];
   const values = parameters.reduce((n, [, p]) => n + p.size, 0);
   const dtypes = asStored ? storedDtypes(modelDir) : null;
-  const mapped = nativeAddon() !== null && process.env.GIFTJS_MMAP !== '0';
+  const mapped = nativeAddon() !== null && environmentSwitch('GIFTJS_MMAP');
   let model = 0;
   let largest = 0; // the float32 copy of the weight being converted
   for (const [name, p] of parameters) {

@@ -2,12 +2,13 @@
 // copy-on-write, read from disk when first touched, unmapped when collected). Null where it cannot
 // be had -- no native addon, a platform without it, or GIFTJS_MMAP=0 -- and the caller reads.
 import { loadAddon } from '../backend/native/binding.js';
+import { environmentSwitch } from '../environment.js';
 
 /** The buffers mapFileRange made: only their pages may be released (they are the file's). */
 const fileMappings = new WeakSet<ArrayBuffer>();
 
 export function mapFileRange(path: string, offset: number, length: number): ArrayBuffer | null {
-  if (process.env.GIFTJS_MMAP === '0' || length === 0) return null;
+  if (length === 0 || !environmentSwitch('GIFTJS_MMAP')) return null;
   const { addon } = loadAddon();
   if (!addon?.mapFile) return null;
   try {

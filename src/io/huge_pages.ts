@@ -2,8 +2,9 @@
 // as it is read): native/runtime/huge_pages.cpp says why. The advice changes no value; false where the
 // addon is not built, the kernel refuses, or the view holds no whole 2 MiB page.
 import { loadAddon } from '../backend/native/binding.js';
+import { environmentSwitch } from '../environment.js';
 
 export function adviseHugePages(view: ArrayBufferView): boolean {
-  if (process.env.GIFTJS_HUGE_PAGES === '0') return false;
+  if (!environmentSwitch('GIFTJS_HUGE_PAGES')) return false;
   return loadAddon().addon?.adviseHugePages?.(view) ?? false;
 }

@@ -19,6 +19,7 @@ import { nativeAddon, withBackend } from '../backend/index.js';
 import { metaBackend } from '../backend/meta/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { QUANT_FORMATS, quantizedBytes, type QuantFormat } from '../formats/quantized.js';
+import { environmentSwitch } from '../environment.js';
 
 // Floats per token of one decoder layer (H hidden, I intermediate size), fitted on the pool's peak
 // for GIFT r16 on q_proj,v_proj at H/I = 576/1536, 1024/2816, 2048/8192, 4096/14336: every
@@ -93,7 +94,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   // Weights kept as stored are mapped where the native addon maps files; then an untied embedding
   // costs only the rows looked up, and streamed, the decoder layers' weights are resident one layer
   // at a time: the largest counts.
-  const mapped = nativeAddon() !== null && process.env.GIFTJS_MMAP !== '0';
+  const mapped = nativeAddon() !== null && environmentSwitch('GIFTJS_MMAP');
   const streamed = mapped && o.command === 'train' && o.streamWeights === true && o.gradientCheckpointing === true;
   const mappedPerLayer = new Map<string, number>();
   // A frozen matrix mapped in place: a decoder layer's counts once per layer when streamed (the

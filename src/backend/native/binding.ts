@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Backend } from '../backend.js';
 import { QuantizedMatrix } from '../../formats/quantized.js';
 import { GiftjsError } from '../../errors.js';
+import { checkThreadCount } from '../../environment.js';
 
 /**
  * The kernels the addon implements with the Backend's own signatures (argument objects included:
@@ -104,6 +105,7 @@ let cached: { addon: NativeAddon | null; error: string | null; path: string | nu
 /** The addon, or null with the reason it could not be loaded (and what to run about it). */
 export function loadAddon(): { addon: NativeAddon | null; error: string | null; path: string | null } {
   if (cached) return cached;
+  checkThreadCount(); // the kernels read it with atoi, which takes 'four' for 0 (one thread) and '8x' for 8
   const failures: string[] = [];
   for (const path of addonCandidates()) {
     if (!existsSync(path)) {

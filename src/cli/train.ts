@@ -66,10 +66,10 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
                          may grow (a finished run goes on), --eval-every / --save-every may change
   --gradient-checkpointing   recompute each layer in backward: far less memory, one more forward
   --stream-weights       with --gradient-checkpointing, on a BF16/F16 checkpoint or a GGUF's Q8_0/Q4_0 blocks (mapped as
-                         stored): each decoder layer's
-                         weights leave resident memory after each use and are mapped again from the page cache at
-                         the next, so the weights cost one layer's size instead of the model's; steps run slower
-                         by the page faults (21% on the Llama-3.2-1B shape here)
+                         stored): as many decoder layers as the memory budget (--memory-limit) needs, and no more, have
+                         their weights leave resident memory after each use, mapped again from the page cache at the
+                         next; a streamed layer costs its size once instead of each, and the step its page faults (21%
+                         on the Llama-3.2-1B shape here with every layer streamed)
   --memory-limit <size>  the memory the run may use (12G, 16000M; default: what the system has available). A language
                          model run estimates its peak before loading and is refused, naming what would fit, past it
   --bf16                 frozen weights stored as bfloat16 and every product on bf16 dot products with float32

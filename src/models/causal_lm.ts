@@ -190,13 +190,14 @@ export interface CausalLM extends Module {
   /** Recompute each decoder layer in backward instead of keeping its activations. */
   gradientCheckpointing: boolean;
   /**
-   * With gradient checkpointing: after each use of a decoder layer (its forward, its recomputed
-   * backward), release the resident pages of its weights mapped from the checkpoint, so that a model
-   * larger than what one step needs resident is paged through layer by layer (the page cache keeps
-   * the file; the next use maps it again). Off by default: each release costs the next use its page
-   * faults (a step of the Llama-3.2-1B shape ran 21% slower here, at 34% of the resident memory).
+   * With gradient checkpointing: how many decoder layers, counted from the first, release the
+   * resident pages of their weights mapped from the checkpoint after each use (their forward, their
+   * recomputed backward), so that a model larger than the memory a step may keep resident is paged
+   * through, those layers one at a time (the page cache keeps the file; the next use maps it again).
+   * 0 by default: each release costs the next use its page faults (a step of the Llama-3.2-1B shape
+   * ran 21% slower here with every layer streamed, at 34% of the resident memory).
    */
-  releaseLayerWeights: boolean;
+  streamedLayers: number;
   /** Where the weights came from, and each tensor's stored dtype (an export writes them back so). */
   sourceDir: string | null;
   readonly sourceDtypes: Map<string, string>;
@@ -213,13 +214,13 @@ export interface CausalLM extends Module {
 /**
  * One decoder layer of a forward: its activations that no backward reads given back when it returns
  * (releasingUnread; a KV cache keeps copies in its own storage), checkpointed when the model says so
- * (not while filling a KV cache), releasing the layer's mapped weights after each use when it says
- * that too.
+ * (not while filling a KV cache), releasing the layer's mapped weights after each use when it is one
+ * of the model's streamed layers (index: its place in the model, from 0).
  */
-export function decoderLayer(model: CausalLM, layer: Module, x: Tensor, run: (h: Tensor) => Tensor, caching: boolean): Tensor {
+export function decoderLayer(model: CausalLM, layer: Module, index: number, x: Tensor, run: (h: Tensor) => Tensor, caching: boolean): Tensor {
   const scoped = (h: Tensor) => releasingUnread(() => run(h));
   if (!model.gradientCheckpointing || caching) return scoped(x);
-  return checkpoint(scoped, [x], model.releaseLayerWeights ? () => releaseMappedWeights(layer) : undefined);
+  return checkpoint(scoped, [x], index < model.streamedLayers ? () => releaseMappedWeights(layer) : undefined);
 }
 
 /**

@@ -11,9 +11,16 @@ import { isGradEnabled, markValueNeeded, noGrad, withDeferredValues, withGrad } 
 import { tidy } from './memory.js';
 import type { Tensor } from './tensor.js';
 
-/** `afterUse` runs after the block's forward and after its recomputed backward (a model releasing the block's mapped weights). */
+/**
+ * `afterUse` runs after each use of the block: its forward, with or without a graph (a held-out
+ * evaluation), and its recomputed backward (a model releasing the block's mapped weights).
+ */
 export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[], afterUse?: () => void): Tensor {
-  if (!isGradEnabled()) return fn(...inputs);
+  if (!isGradEnabled()) {
+    const out = fn(...inputs);
+    afterUse?.();
+    return out;
+  }
   // The block's own activations are released when this scope ends; only the output survives.
   const out = tidy(() => noGrad(() => fn(...inputs)));
   afterUse?.();

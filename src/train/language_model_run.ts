@@ -13,8 +13,8 @@ import { describeQuantized, loadCausalLM } from '../models/registry.js';
 import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import type { QuantFormat } from '../formats/quantized.js';
-import { peakResidentBytes, type AvailableMemory } from '../io/system_memory.js';
-import { assertFitsInMemory, describeEstimate, estimateCausalLMMemory, frozenBytes, memoryBudget, trainsNoBaseMatrix, type MemoryEstimate } from './memory_estimate.js';
+import { availableMemory, peakResidentBytes, type AvailableMemory } from '../io/system_memory.js';
+import { assertFitsInMemory, describeEstimate, estimateCausalLMMemory, fewestStreamedLayers, frozenBytes, gb, memoryBudget, trainsNoBaseMatrix, type MemoryEstimate } from './memory_estimate.js';
 import { writeTrainingReport } from './report.js';
 import { trainModel, type TrainCallbacks, type TrainOptions, type TrainResult } from './trainer.js';
 
@@ -53,7 +53,10 @@ export interface LanguageModelRunOptions {
   pack?: number;
   /** Recompute each layer in backward: far less memory, one more forward. */
   gradientCheckpointing?: boolean;
-  /** With gradientCheckpointing, on a BF16/F16 checkpoint or a GGUF's Q8_0/Q4_0 blocks: each layer's mapped weights leave memory after each use. */
+  /**
+   * With gradientCheckpointing, on a BF16/F16 checkpoint or a GGUF's Q8_0/Q4_0 blocks: as many decoder
+   * layers as the memory budget needs have their mapped weights leave memory after each use.
+   */
   streamWeights?: boolean;
   /** Frozen matrices as bfloat16 and every product on bf16 dot products with float32 accumulation (autocast's arithmetic). */
   bf16?: boolean;
@@ -98,11 +101,19 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
   const longest = Math.max(...o.train.map((e) => e.ids.length), ...(o.heldOut ?? []).map((e) => e.ids.length));
   const budget = o.memory ?? memoryBudget(undefined);
   const runShape = { command: 'train', batch: o.options.batchSize, length: longest, gradientCheckpointing, methodConfig: o.method, bf16, quantize: o.quantize } as const;
-  const estimate = assertFitsInMemory(o.modelDir, { ...runShape, streamWeights: o.streamWeights }, budget, o.names === 'flags' ? 'gift train' : 'fineTuneLanguageModel', o.names ?? 'options');
+  // --stream-weights pages as few decoder layers through memory as the budget needs (all, when even that does not fit: refused below).
+  // A fit found so keeps the estimate that found it; anything else is checked, and refused naming what would fit.
+  const streaming = o.streamWeights ? fewestStreamedLayers(o.modelDir, runShape, budget) : null;
+  const estimate = streaming?.fits ? streaming.estimate : assertFitsInMemory(o.modelDir, { ...runShape, streamedLayers: streaming?.streamed ?? 0 }, budget, o.names === 'flags' ? 'gift train' : 'fineTuneLanguageModel', o.names ?? 'options');
   log(`memory: about ${describeEstimate(estimate)}`);
-  if (o.streamWeights) {
+  if (streaming) {
+    log(streaming.streamed === 0
+      ? `--stream-weights: every layer's weights fit resident in the ${gb(budget.bytes)} this run may use (${budget.source}); none is streamed (--memory-limit lowers the budget)`
+      : `--stream-weights: ${streaming.streamed} of ${streaming.layers} decoder layers streamed, so that the run fits the ${gb(budget.bytes)} it may use (${budget.source})`);
+    // The page cache keeps the streamed layers between uses only if the whole file fits in what the system has.
     const whole = frozenBytes(estimateCausalLMMemory(o.modelDir, runShape)); // every layer's weights at once
-    if (whole > budget.bytes) log(`--stream-weights: the weights (${(whole / 1e9).toFixed(1)} GB) are more than the memory this run may use (${(budget.bytes / 1e9).toFixed(1)} GB): the page cache cannot keep them, so each step reads them from disk, three times`);
+    const system = availableMemory();
+    if (streaming.streamed > 0 && whole > system.bytes) log(`--stream-weights: the weights (${gb(whole)}) are more than the memory the system has (${gb(system.bytes)}, ${system.source}): the page cache cannot keep them, so each step reads the streamed layers from disk, twice`);
   }
   // A BF16 or F16 checkpoint's frozen matrices stay as stored (what is trained is widened when attached);
   // when the method trains no base matrix, a GGUF's blocks stay quantized (Q8_0, Q4_0) or bfloat16, and
@@ -112,7 +123,7 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
   const model = loadCausalLM(o.modelDir, { keepStoredDtype: true, keepStoredBlocks: baseFrozen, matricesAsBf16: bf16 && baseFrozen, quantize: o.quantize });
   log(`loaded ${o.modelDir} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s${o.quantize ? `; ${describeQuantized(model)}` : ''}`);
   model.gradientCheckpointing = gradientCheckpointing;
-  model.releaseLayerWeights = o.streamWeights === true;
+  model.streamedLayers = streaming?.streamed ?? 0;
   const adapter = attachAdapter(model, o.method, o.options.seed, o.methodSource ?? 'method config');
   log(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);
   if (bf16) {

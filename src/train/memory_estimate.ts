@@ -52,8 +52,11 @@ export interface MemoryEstimateOptions {
   bf16?: boolean;
   /** --quantize: every matrix held quantized (it wins over bf16 for the matrices). */
   quantize?: QuantFormat;
-  /** --stream-weights (train, with gradient checkpointing): one decoder layer's mapped weights resident at a time. */
-  streamWeights?: boolean;
+  /**
+   * Train with gradient checkpointing: how many decoder layers, from the first, hold their mapped
+   * weights resident only while they run, one at a time (--stream-weights: fewestStreamedLayers).
+   */
+  streamedLayers?: number;
 }
 
 export interface MemoryEstimate {
@@ -62,7 +65,8 @@ export interface MemoryEstimate {
   parts: [string, number][];
 }
 
-const gb = (bytes: number) => (bytes < 1e9 ? `${Math.round(bytes / 1e6)} MB` : `${(bytes / 1e9).toFixed(bytes < 1e10 ? 2 : 1)} GB`);
+/** A size for messages: MB under a gigabyte, GB above. */
+export const gb = (bytes: number) => (bytes < 1e9 ? `${Math.round(bytes / 1e6)} MB` : `${(bytes / 1e9).toFixed(bytes < 1e10 ? 2 : 1)} GB`);
 
 /** Stored dtype of each checkpoint tensor (the headers only: no weight is read). */
 export function storedDtypes(dir: string): Map<string, string> {
@@ -92,16 +96,16 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   let frozen = 0;
   let written = 0;
   // Weights kept as stored are mapped where the native addon maps files; then an untied embedding
-  // costs only the rows looked up, and streamed, the decoder layers' weights are resident one layer
-  // at a time: the largest counts.
+  // costs only the rows looked up, and the streamed decoder layers' weights are resident one layer
+  // at a time: the largest of them counts.
   const mapped = nativeAddon() !== null && environmentSwitch('GIFTJS_MMAP');
-  const streamed = mapped && o.command === 'train' && o.streamWeights === true && o.gradientCheckpointing === true;
-  const mappedPerLayer = new Map<string, number>();
-  // A frozen matrix mapped in place: a decoder layer's counts once per layer when streamed (the
-  // largest layer), an untied embedding only the rows looked up.
+  const streamedLayers = mapped && o.command === 'train' && o.gradientCheckpointing === true ? Math.min(o.streamedLayers ?? 0, c.numLayers) : 0;
+  const mappedPerStreamedLayer = new Map<number, number>();
+  // A frozen matrix mapped in place: a streamed layer's counts once per layer (the largest such
+  // layer), an untied embedding only the rows looked up.
   const addMapped = (name: string, p: Tensor, bytes: number) => {
-    const layer = streamed ? /^model\.layers\.(\d+)\./.exec(name)?.[1] : undefined;
-    if (layer !== undefined) mappedPerLayer.set(layer, (mappedPerLayer.get(layer) ?? 0) + bytes);
+    const layer = Number(/^model\.layers\.(\d+)\./.exec(name)?.[1] ?? NaN);
+    if (layer < streamedLayers) mappedPerStreamedLayer.set(layer, (mappedPerStreamedLayer.get(layer) ?? 0) + bytes);
     else if (name === 'model.embed_tokens.weight' && !c.tieWordEmbeddings) frozen += (Math.min(p.shape[0]!, o.batch * o.length) / p.shape[0]!) * bytes;
     else frozen += bytes;
   };
@@ -146,7 +150,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
     // merge writes each weight back in its stored dtype; every converted copy is held until the file is written.
     if (o.command === 'merge' && (stored === 'BF16' || stored === 'F16')) written += p.size * 2;
   }
-  frozen += Math.max(0, ...mappedPerLayer.values());
+  frozen += Math.max(0, ...mappedPerStreamedLayer.values());
   if (o.command === 'merge' && o.quantize) {
     // A quantized base is written as bfloat16 from its dequantized values: every weight's copy at once.
     for (const [, p] of model.namedParameters()) written += p.size * 2;
@@ -183,7 +187,7 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   }
   const runtime = process.memoryUsage().rss + RUNTIME_MARGIN_BYTES;
   const parts: [string, number][] = [
-    [`frozen weights (${o.quantize ? `matrices as ${o.quantize}` : o.bf16 && !ggufFile ? 'matrices as bfloat16' : describeStored(new Set(dtypes.values()), blocksKept)}${mappedPerLayer.size ? `; the layers' streamed, one of ${mappedPerLayer.size} resident` : ''})`, frozen],
+    [`frozen weights (${o.quantize ? `matrices as ${o.quantize}` : o.bf16 && !ggufFile ? 'matrices as bfloat16' : describeStored(new Set(dtypes.values()), blocksKept)}${mappedPerStreamedLayer.size ? `; ${mappedPerStreamedLayer.size} of ${c.numLayers} layers streamed, one of those resident at a time` : ''})`, frozen],
     ...(trained > 0 ? [[`trained parameters with their gradients and AdamW state (${trained.toLocaleString('en-US')} values)`, trained * 16] as [string, number]] : []),
     [activationLabel, activations],
     ['the runtime (Node, tokenizer, data)', runtime],
@@ -212,6 +216,28 @@ function storedBlockBytes(stored: string, p: Tensor): number | null {
 
 export function trainsNoBaseMatrix(methodConfig: Record<string, unknown> | null | undefined): boolean {
   return !methodConfig || (['gift', 'lora', 'bitfit'].includes(String(methodConfig.method)) && methodConfig.modules_to_save === undefined);
+}
+
+/**
+ * --stream-weights: the fewest decoder layers, from the first, whose mapped weights must be paged
+ * through memory one at a time for a training run to fit the budget (each streamed layer costs a
+ * step its page faults, twice), with the estimate at that many; every layer, not fitting, when
+ * even that does not fit. The estimate falls as layers are added, so a bisection finds it; the caller keeps
+ * the estimate it found (another would measure the runtime again, a few MB apart).
+ */
+export function fewestStreamedLayers(dir: string, o: MemoryEstimateOptions, budget: AvailableMemory): { streamed: number; layers: number; estimate: MemoryEstimate; fits: boolean } {
+  const layers = (buildModelShapes(dir, 'causal-lm') as CausalLM | null)?.config.numLayers ?? 0;
+  const estimates = new Map<number, MemoryEstimate>();
+  const estimate = (streamed: number) => estimates.get(streamed) ?? estimates.set(streamed, estimateCausalLMMemory(dir, { ...o, streamedLayers: streamed })).get(streamed)!;
+  if (estimate(layers).bytes > budget.bytes) return { streamed: layers, layers, estimate: estimate(layers), fits: false };
+  let low = 0; // the answer is in [low, high], and `high` fits
+  let high = layers;
+  while (low < high) {
+    const mid = Math.floor((low + high) / 2);
+    if (estimate(mid).bytes <= budget.bytes) high = mid;
+    else low = mid + 1;
+  }
+  return { streamed: high, layers, estimate: estimate(high), fits: true };
 }
 
 /** The memory a command may use: --memory-limit when given, else what the system says. */
@@ -265,12 +291,14 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
   };
   const options: [string, MemoryEstimateOptions][] = [];
   if (o.command === 'train' && !o.gradientCheckpointing) options.push([name('gradientCheckpointing'), { ...o, gradientCheckpointing: true }]);
-  if (o.command === 'train' && !o.streamWeights && !o.quantize) {
-    // Offered where the checkpoint's matrices are mapped as stored (BF16, F16), the only ones it pages,
-    // and where they fit in memory as a whole: the page cache keeps them between uses (a larger model
-    // would be read from disk three times a step).
-    const streamed: MemoryEstimateOptions = { ...o, gradientCheckpointing: true, streamWeights: true };
-    if (frozenBytes(e) <= budget.bytes && bytesOf(streamed) < bytesOf({ ...o, gradientCheckpointing: true })) {
+  if (o.command === 'train' && !o.streamedLayers && !o.quantize) {
+    // Offered where the checkpoint's matrices are mapped as stored (BF16, F16, a GGUF's blocks), the
+    // only ones it pages, and where they fit in memory as a whole: the page cache keeps them between
+    // uses (a larger model would be read from disk three times a step).
+    const checkpointed: MemoryEstimateOptions = { ...o, gradientCheckpointing: true };
+    const fewest = fewestStreamedLayers(dir, checkpointed, budget);
+    const streamed: MemoryEstimateOptions = { ...checkpointed, streamedLayers: fewest.streamed };
+    if (fewest.fits && frozenBytes(e) <= budget.bytes && bytesOf(streamed) < bytesOf(checkpointed)) {
       options.push([`${o.gradientCheckpointing ? '' : `${name('gradientCheckpointing')} `}${name('streamWeights')}`, streamed]);
     }
   }

@@ -49,7 +49,6 @@ test('the meta backend builds a 70B model and its GIFT adapter as shapes, and re
 for (const [name, shape, dtype, flags] of [
   ['F32, batch 4 x 128', { hidden: 576, intermediate: 1536, layers: 12, heads: 9, kvHeads: 3, vocab: 49152, tied: true }, 'F32', ['--batch-size', '4', '--max-length', '128']],
   ['BF16 as stored, batch 2 x 256', { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: true }, 'BF16', ['--batch-size', '2', '--max-length', '256']],
-  ['BF16 streamed a layer at a time, gradient checkpointing', { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: false }, 'BF16', ['--batch-size', '2', '--max-length', '256', '--gradient-checkpointing', '--stream-weights']],
   ['F16 as stored, batch 2 x 256', { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: true }, 'F16', ['--batch-size', '2', '--max-length', '256']],
   ['F32 rounded by --bf16, gradient checkpointing', { hidden: 1536, intermediate: 4096, layers: 6, heads: 12, kvHeads: 4, vocab: 32000, tied: false }, 'F32', ['--batch-size', '2', '--max-length', '128', '--bf16', '--gradient-checkpointing']],
 ] as [string, SyntheticLlamaShape, 'F32' | 'BF16' | 'F16', string[]][]) {
@@ -102,23 +101,58 @@ test('a 70B-shaped folder is refused before any weight is read, naming what it n
   assert.ok(readFileSync(join(small, 'config.json')).length > 0);
 });
 
-test("gift train's memory estimate is within 15% of its measured peak RSS: a Q4_0 GGUF mapped in place, whole and streamed a layer at a time", { skip: nativeAddon() ? false : 'the native addon maps files; without it the blocks are copied' }, () => {
+/** Runs gift train and returns its metrics' memory figures and what it said. */
+function trainMemory(model: string, out: string, flags: string[]) {
+  const r = gift('train', '--model', model, '--data', data, '--out', join(dir, out), '--max-steps', '2', '--rank', '16', '--json', '--batch-size', '2', '--max-length', '256', '--gradient-checkpointing', ...flags);
+  assert.equal(r.code, 0, r.err);
+  const m = JSON.parse(r.out.trim().split('\n').pop()!) as { memory_estimate_mb: number; peak_rss_mb: number };
+  const ratio = m.memory_estimate_mb / m.peak_rss_mb;
+  console.log(`${out}: estimate ${m.memory_estimate_mb} MB, measured peak ${m.peak_rss_mb} MB, ratio ${ratio.toFixed(3)}`);
+  assert.ok(Math.abs(ratio - 1) <= 0.15, `${out}: estimate ${m.memory_estimate_mb} MB vs peak ${m.peak_rss_mb} MB`);
+  return { ...m, log: r.err };
+}
+
+/**
+ * --stream-weights under a budget between "every layer resident" and "one layer resident": the run
+ * streams the fewest layers that fit (asked for with 3.5 layers' worth less than the whole: 5 of 8,
+ * as a streamed layer is resident while it runs; 4-6 as the runtime's own memory moves a few MB
+ * between runs), says how many, and stays inside the budget -- to within `slack` of it, what the
+ * estimate misses on that kind of file.
+ */
+function streamsWhatTheBudgetNeeds(model: string, name: string, layerBytes: number, slack: number) {
+  const whole = trainMemory(model, `run-${name}-whole`, ['--stream-weights']);
+  assert.match(whole.log, /--stream-weights: every layer's weights fit resident in the [\d.]+ GB this run may use \((MemAvailable|the cgroup|free memory)/);
+  const budget = Math.round(whole.memory_estimate_mb * 1e6 - 3.5 * layerBytes);
+  const streamed = trainMemory(model, `run-${name}-streamed`, ['--stream-weights', '--memory-limit', String(budget)]);
+  const said = new RegExp(`--stream-weights: (\\d) of 8 decoder layers streamed, so that the run fits the ${Math.round(budget / 1e6)} MB it may use \\(--memory-limit\\)`).exec(streamed.log);
+  assert.ok(said, streamed.log);
+  const layers = Number(said[1]);
+  assert.ok(layers >= 4 && layers <= 6, `${name}: ${layers} layers streamed`);
+  assert.match(streamed.log, new RegExp(`frozen weights \\([^)]*; ${layers} of 8 layers streamed, one of those resident at a time\\)`));
+  assert.ok(streamed.peak_rss_mb * 1e6 <= budget * (1 + slack), `${name}: peak ${streamed.peak_rss_mb} MB within the ${budget / 1e6} MB budget${slack ? ` (+${slack * 100}%)` : ''}`);
+  const givenBack = whole.peak_rss_mb - streamed.peak_rss_mb;
+  assert.ok(givenBack * 1e6 >= 0.7 * (layers - 1) * layerBytes, `${name}: streaming ${layers} layers gives back ${layers - 1} layers' pages: ${whole.peak_rss_mb} -> ${streamed.peak_rss_mb} MB`);
+}
+
+// One decoder layer of the 1024-wide shape below: q and o 1024 x 1024, k and v 512 x 1024, the MLP 3 x 2816 x 1024.
+const LAYER_VALUES = 2 * 1024 * 1024 + 2 * 512 * 1024 + 3 * 2816 * 1024;
+const STREAMED_SHAPE: SyntheticLlamaShape = { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: false };
+
+test("--stream-weights streams the fewest layers a BF16 run's budget needs, and the run fits it", { skip: nativeAddon() ? false : 'the native addon maps files; without it the weights are read' }, () => {
+  const model = join(dir, 'model-streamed-bf16');
+  writeSyntheticLlama(model, STREAMED_SHAPE, 'BF16', { tokenizerFrom: TOKENIZER });
+  streamsWhatTheBudgetNeeds(model, 'bf16', LAYER_VALUES * 2, 0);
+  rmSync(model, { recursive: true, force: true });
+});
+
+test("gift train's memory estimate is within 15% of its measured peak RSS on a Q4_0 GGUF mapped in place, whole and with the layers its budget needs streamed", { skip: nativeAddon() ? false : 'the native addon maps files; without it the blocks are copied' }, () => {
   // The folder's tokenizer is one GGUF export writes (byte-level BPE split as llama-bpe): the one giftjs builds from a fixture GGUF.
   const source = join(dir, 'model-for-gguf');
-  writeSyntheticLlama(source, { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: false }, 'BF16', { tokenizerFrom: ggufModelFolder(join(ROOT, 'test/fixtures/gguf/llama3-bpe.gguf')).dir });
+  writeSyntheticLlama(source, STREAMED_SHAPE, 'BF16', { tokenizerFrom: ggufModelFolder(join(ROOT, 'test/fixtures/gguf/llama3-bpe.gguf')).dir });
   const file = join(dir, 'model-q4_0.gguf');
   const exported = gift('export', '--format', 'gguf', '--model', source, '--out', file, '--outtype', 'q4_0');
   assert.equal(exported.code, 0, exported.err);
-  const peaks: number[] = [];
-  for (const [name, flags] of [['whole', []], ['streamed', ['--gradient-checkpointing', '--stream-weights']]] as [string, string[]][]) {
-    const r = gift('train', '--model', file, '--data', data, '--out', join(dir, `run-gguf-${name}`), '--max-steps', '2', '--rank', '16', '--json', '--batch-size', '2', '--max-length', '256', ...flags);
-    assert.equal(r.code, 0, r.err);
-    const m = JSON.parse(r.out.trim().split('\n').pop()!) as { memory_estimate_mb: number; peak_rss_mb: number };
-    const ratio = m.memory_estimate_mb / m.peak_rss_mb;
-    console.log(`Q4_0 GGUF ${name}: estimate ${m.memory_estimate_mb} MB, measured peak ${m.peak_rss_mb} MB, ratio ${ratio.toFixed(3)}`);
-    assert.ok(Math.abs(ratio - 1) <= 0.15, `${name}: estimate ${m.memory_estimate_mb} MB vs peak ${m.peak_rss_mb} MB`);
-    peaks.push(m.peak_rss_mb);
-  }
-  assert.ok(peaks[1]! < peaks[0]!, `streaming the mapped blocks lowers the peak: ${peaks[1]} MB against ${peaks[0]} MB`);
+  // Q4_0: 18 bytes a block of 32. The estimate of a GGUF run came out 1-3% under its measured peak here (2026-12-04).
+  streamsWhatTheBudgetNeeds(file, 'q4_0', (LAYER_VALUES / 32) * 18, 0.04);
   rmSync(source, { recursive: true, force: true });
 });

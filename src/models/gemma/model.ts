@@ -151,7 +151,7 @@ export class GemmaForCausalLM extends Module implements CausalLM {
   /** Token embeddings are multiplied by sqrt(hidden), as float32 (transformers casts it to the weights' dtype). */
   readonly embedScale: number;
   gradientCheckpointing = false;
-  releaseLayerWeights = false;
+  streamedLayers = 0;
   sourceDir: string | null = null;
   readonly sourceDtypes = new Map<string, string>();
 
@@ -192,8 +192,8 @@ export class GemmaForCausalLM extends Module implements CausalLM {
     const { cache, past, keyMask, packed } = stepInputs(this.config, ids, batch, seq, options);
     const ctx: StepContext = { batch, seq, positionOffset: past, keyMask, cache, packed };
     let x = scale(this.model.embed_tokens.forward(ids, [batch, seq]), this.embedScale);
-    for (const layer of this.model.layers) {
-      x = decoderLayer(this, layer, x, (h) => layer.forward(h, ctx), cache !== null);
+    for (const [i, layer] of this.model.layers.entries()) {
+      x = decoderLayer(this, layer, i, x, (h) => layer.forward(h, ctx), cache !== null);
     }
     if (cache) cache.length += seq;
     return this.model.norm.forward(x);

@@ -157,7 +157,7 @@ export class LlamaForCausalLM extends Module implements CausalLM {
   readonly longInvFreq: Float64Array | null;
   /** Recompute each decoder layer in backward instead of keeping its activations. */
   gradientCheckpointing = false;
-  releaseLayerWeights = false;
+  streamedLayers = 0;
   /** Where the weights came from, and each tensor's stored dtype (an export writes them back so). */
   sourceDir: string | null = null;
   readonly sourceDtypes = new Map<string, string>();
@@ -205,8 +205,8 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     }
     const ctx: StepContext = { batch, seq, positionOffset: past, ...this.ropeFor(packed ? packed.positions.reduce((m, p) => Math.max(m, p + 1), 0) : past + seq), keyMask, cache, packed };
     let x = this.model.embed_tokens.forward(ids, [batch, seq]);
-    for (const layer of this.model.layers) {
-      x = decoderLayer(this, layer, x, (h) => layer.forward(h, ctx), cache !== null);
+    for (const [i, layer] of this.model.layers.entries()) {
+      x = decoderLayer(this, layer, i, x, (h) => layer.forward(h, ctx), cache !== null);
     }
     if (cache) cache.length += seq;
     return this.model.norm.forward(x);

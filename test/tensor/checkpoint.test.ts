@@ -6,6 +6,11 @@ import { LlamaForCausalLM, shiftLabels } from '../../src/models/llama/model.js';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { memoryStats, tidy } from '../../src/tensor/memory.js';
+import { checkpoint } from '../../src/tensor/checkpoint.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { mul } from '../../src/ops/elementwise.js';
+import { sum } from '../../src/ops/reduce.js';
 import { Random } from '../../src/tensor/random.js';
 import { assertClose } from '../helpers.js';
 
@@ -39,3 +44,19 @@ for (const method of ['gift', 'full'] as const) {
     assert.ok(ckpt.held < plain.held / 2, `held ${ckpt.held} bytes with checkpointing vs ${plain.held} without`);
   });
 }
+
+test('a checkpointed block calls afterUse after each use: its forward with a graph and without one, and its recomputed backward', () => {
+  const x = Tensor.fromArray([1, 2, 3], [3]);
+  x.requiresGrad = true;
+  let uses = 0;
+  const block = (h: Tensor) => mul(h, h);
+  const withGraph = checkpoint(block, [x], () => uses++);
+  assert.equal(uses, 1, 'after the forward');
+  sum(withGraph).backward();
+  assert.equal(uses, 2, 'after the recomputed backward');
+  assert.deepEqual([...x.grad!.toFloat32Array()], [2, 4, 6]);
+  // A held-out evaluation runs without a graph: a streamed layer must give back its weights then too.
+  const evaluated = noGrad(() => checkpoint(block, [x], () => uses++));
+  assert.equal(uses, 3, 'after a forward without a graph');
+  assert.deepEqual([...evaluated.toFloat32Array()], [1, 4, 9]);
+});

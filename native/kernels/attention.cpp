@@ -140,11 +140,46 @@ bool fewQueries(const AttentionShape& s) {
 }
 
 #if defined(__x86_64__)
-// scores[r * ld + j] = scale * q_r . k_j for `rows` query rows and `keys` keys (D a multiple of 16).
+// The sums of 16 vectors' lanes, one per lane of the result (lane i = the sum of a[i]'s lanes):
+// pairs are combined by a transpose-and-add tree, 45 shuffles and adds for 16 sums where 16
+// separate reductions take about 120.
+__attribute__((target("avx512f"))) inline __m512 laneSums16(__m512* a) {
+  // Within each 128-bit quarter: b[i] holds a[2i]'s and a[2i+1]'s lanes added in pairs, c[i] the quarter's
+  // sums of a[4i..4i+3] in order.
+  __m512 b[8], c[4], d[2];
+  for (int i = 0; i < 8; ++i) b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+  for (int i = 0; i < 4; ++i)
+    c[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(b[2 * i]), _mm512_castps_pd(b[2 * i + 1]))),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(b[2 * i]), _mm512_castps_pd(b[2 * i + 1]))));
+  // c[i]'s quarter q holds a[4i..4i+3]'s sums over quarter q's lanes: add the quarters across vectors.
+  for (int i = 0; i < 2; ++i)
+    d[i] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0x88), _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0xDD));
+  // d[i]'s quarters hold a[8i..8i+3] over quarters 0+1, then 2+3, and a[8i+4..8i+7] likewise: the last
+  // step adds those halves, leaving lane l the sum of a[l].
+  return _mm512_add_ps(_mm512_shuffle_f32x4(d[0], d[1], 0x88), _mm512_shuffle_f32x4(d[0], d[1], 0xDD));
+}
+
+// scores[r * ld + j] = scale * q_r . k_j for `rows` query rows and `keys` keys (D a multiple of 16),
+// 16 keys at a time: their rows stay in L1 while every query row is multiplied by them.
 __attribute__((target("avx512f,fma"))) void fewQueryScores512(const float* q, std::size_t rows, const float* k,
                                                               std::size_t keys, std::size_t D, float scale,
                                                               float* scores, std::size_t ld) {
-  for (std::size_t j = 0; j < keys; ++j) {
+  const __m512 s = _mm512_set1_ps(scale);
+  std::size_t j = 0;
+  for (; j + 16 <= keys; j += 16) {
+    const float* kb = k + j * D;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const float* qr = q + r * D;
+      __m512 acc[16];
+      for (int jj = 0; jj < 16; ++jj) acc[jj] = _mm512_mul_ps(_mm512_loadu_ps(qr), _mm512_loadu_ps(kb + jj * D));
+      for (std::size_t d = 16; d < D; d += 16) {
+        const __m512 qd = _mm512_loadu_ps(qr + d);
+        for (int jj = 0; jj < 16; ++jj) acc[jj] = _mm512_fmadd_ps(qd, _mm512_loadu_ps(kb + jj * D + d), acc[jj]);
+      }
+      _mm512_storeu_ps(scores + r * ld + j, _mm512_mul_ps(s, laneSums16(acc)));
+    }
+  }
+  for (; j < keys; ++j) {  // the last keys, fewer than 16
     const float* kj = k + j * D;
     for (std::size_t r = 0; r < rows; ++r) {
       const float* qr = q + r * D;
@@ -155,18 +190,51 @@ __attribute__((target("avx512f,fma"))) void fewQueryScores512(const float* q, st
   }
 }
 
-// out_r = sum over j of p[r * ld + j] * v_j (D a multiple of 16).
+// out_r = sum over j of p[r * ld + j] * v_j for RB rows and DV x 16 columns from `d0`, the sums in registers.
+template <int RB, int DV>
+__attribute__((target("avx512f,fma"))) inline void fewQueryValuesTile(const float* p, std::size_t ld, const float* v,
+                                                                      std::size_t keys, std::size_t D, std::size_t d0,
+                                                                      float* out) {
+  __m512 acc[RB][DV];
+  for (int r = 0; r < RB; ++r)
+    for (int c = 0; c < DV; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (std::size_t j = 0; j < keys; ++j) {
+    __m512 vj[DV];
+    for (int c = 0; c < DV; ++c) vj[c] = _mm512_loadu_ps(v + j * D + d0 + 16 * c);
+    for (int r = 0; r < RB; ++r) {
+      const __m512 pj = _mm512_set1_ps(p[r * ld + j]);
+      for (int c = 0; c < DV; ++c) acc[r][c] = _mm512_fmadd_ps(pj, vj[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < RB; ++r)
+    for (int c = 0; c < DV; ++c) _mm512_storeu_ps(out + r * D + d0 + 16 * c, acc[r][c]);
+}
+
+template <int RB>
+__attribute__((target("avx512f,fma"))) void fewQueryValuesRows(const float* p, std::size_t ld, const float* v,
+                                                               std::size_t keys, std::size_t D, float* out) {
+  std::size_t d0 = 0;
+  for (; d0 + 64 <= D; d0 += 64) fewQueryValuesTile<RB, 4>(p, ld, v, keys, D, d0, out);
+  switch ((D - d0) / 16) {
+    case 3: fewQueryValuesTile<RB, 3>(p, ld, v, keys, D, d0, out); break;
+    case 2: fewQueryValuesTile<RB, 2>(p, ld, v, keys, D, d0, out); break;
+    case 1: fewQueryValuesTile<RB, 1>(p, ld, v, keys, D, d0, out); break;
+    default: break;
+  }
+}
+
+// out_r = sum over j of p[r * ld + j] * v_j (D a multiple of 16): four rows at a time, each value row
+// read once per four query rows and 64 columns.
 __attribute__((target("avx512f,fma"))) void fewQueryValues512(const float* p, std::size_t rows, std::size_t ld,
                                                               const float* v, std::size_t keys, std::size_t D,
                                                               float* out) {
-  std::memset(out, 0, rows * D * sizeof(float));
-  for (std::size_t j = 0; j < keys; ++j) {
-    const float* vj = v + j * D;
-    for (std::size_t r = 0; r < rows; ++r) {
-      const __m512 pj = _mm512_set1_ps(p[r * ld + j]);
-      float* o = out + r * D;
-      for (std::size_t d = 0; d < D; d += 16) _mm512_storeu_ps(o + d, _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + d), _mm512_loadu_ps(o + d)));
-    }
+  std::size_t r = 0;
+  for (; r + 4 <= rows; r += 4) fewQueryValuesRows<4>(p + r * ld, ld, v, keys, D, out + r * D);
+  switch (rows - r) {
+    case 3: fewQueryValuesRows<3>(p + r * ld, ld, v, keys, D, out + r * D); break;
+    case 2: fewQueryValuesRows<2>(p + r * ld, ld, v, keys, D, out + r * D); break;
+    case 1: fewQueryValuesRows<1>(p + r * ld, ld, v, keys, D, out + r * D); break;
+    default: break;
   }
 }
 #endif

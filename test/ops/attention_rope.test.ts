@@ -46,6 +46,10 @@ const CASES: Case[] = [
   { B: 2, H: 2, Hkv: 2, T: 2, S: 7, D: 5, causal: true, padded: true, window: 4 }, // a cache's tail queries in a window
   { B: 2, H: 2, Hkv: 1, T: 5, S: 5, D: 6, causal: true, padded: true, softcap: 0.8 }, // Gemma 2's capped scores (a small cap, so it bites)
   { B: 2, H: 2, Hkv: 1, T: 9, S: 9, D: 4, causal: true, padded: false, segmented: true }, // packed examples
+  // Decoding: few query rows per key/value head against many keys (native's fewQueries kernel, 16 keys at a time, then the rest)
+  { B: 2, H: 8, Hkv: 2, T: 1, S: 37, D: 32, causal: true, padded: true }, // one token, groups of 4 heads
+  { B: 1, H: 4, Hkv: 1, T: 3, S: 40, D: 64, causal: true, padded: true, window: 20, softcap: 0.8 }, // 12 rows, a window, a cap
+  { B: 1, H: 2, Hkv: 1, T: 1, S: 33, D: 24, causal: false, padded: true }, // D not a multiple of 16: the portable loops
 ];
 
 function maskFor(c: Case): Float32Array | null {

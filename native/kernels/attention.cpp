@@ -130,13 +130,23 @@ inline std::size_t firstVisibleKey(const AttentionShape& s, std::size_t t0) {
 // groups of four) for a single row: at 2048 cached positions the 1B model's attention took 1.9 ms a
 // layer, eleven times the time its K and V take to read. Here one task takes one key/value head and
 // every query row that reads it (the group's heads x T rows, contiguous in q), and reads each key
-// and value row once for all of them. Float32 products only: under bf16 compute the GEMM path keeps
-// its bf16 rounding.
+// and value row once for all of them. Under bf16 compute it rounds the operands as the GEMM path's
+// packing does (Q, K, V, and the probabilities before they meet V) and multiplies the rounded values
+// in float32, where the bf16 products are exact: the sums differ from vdpbf16ps's only in their order.
 
 constexpr std::size_t kFewQueryRows = 16;
 
-bool fewQueries(const AttentionShape& s) {
-  return s.T * (s.H / s.Hkv) <= kFewQueryRows && activeBf16Kernel() == nullptr;
+bool fewQueries(const AttentionShape& s) { return s.T * (s.H / s.Hkv) <= kFewQueryRows; }
+
+// n floats rounded to bf16 (round to nearest even, NaN kept, as floatsToBf16) and widened back, into `dst`.
+const float* roundedToBf16(const float* src, std::size_t n, std::vector<float>& dst) {
+  thread_local std::vector<uint16_t> bits;
+  bits.resize(n);
+  dst.resize(n);
+  floatsToBf16(src, n, bits.data());
+  uint32_t* out = reinterpret_cast<uint32_t*>(dst.data());
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<uint32_t>(bits[i]) << 16;
+  return dst.data();
 }
 
 #if defined(__x86_64__)
@@ -274,7 +284,13 @@ void attentionForwardFewQueries(const AttentionShape& s, const float* q, const f
     const float* kh = k + ((b * s.Hkv + hk) * s.kvRows + first) * s.D;
     const float* vh = v + ((b * s.Hkv + hk) * s.kvRows + first) * s.D;
     float* og = out + row0 * s.D;
-    thread_local std::vector<float> scores;
+    thread_local std::vector<float> scores, qRounded, kRounded, vRounded;
+    const bool bf16 = activeBf16Kernel() != nullptr;
+    if (bf16) {
+      qg = roundedToBf16(qg, rows * s.D, qRounded);
+      kh = roundedToBf16(kh, keys * s.D, kRounded);
+      vh = roundedToBf16(vh, keys * s.D, vRounded);
+    }
     scores.resize(rows * keys);
     fewQueryScores(qg, rows, kh, keys, s.D, s.scale, scores.data(), keys);
     if (s.softcap > 0.0f) softcapScores(s.softcap, scores.data(), rows * keys, nullptr);
@@ -293,6 +309,7 @@ void attentionForwardFewQueries(const AttentionShape& s, const float* q, const f
       std::fill(row + seen, row + keys, 0.0f);
       lse[row0 + r] = mx + std::log(sum);
     }
+    if (bf16) roundedToBf16(scores.data(), rows * keys, scores);  // in place: the probabilities as the GEMM packs them
     fewQueryValues(scores.data(), rows, keys, vh, keys, s.D, og);
   });
 }

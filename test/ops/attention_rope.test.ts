@@ -37,6 +37,13 @@ testEachBackend('rope tables are kept per frequency array, and one changed in pl
 });
 
 interface Case { B: number; H: number; Hkv: number; T: number; S: number; D: number; causal: boolean; padded: boolean; window?: number; softcap?: number; segmented?: boolean }
+// Decoding: few query rows per key/value head against many keys (native's fewQueries kernel, 16 keys at a time, then the rest).
+const DECODING_CASES: Case[] = [
+  { B: 2, H: 8, Hkv: 2, T: 1, S: 37, D: 32, causal: true, padded: true }, // one token, groups of 4 heads
+  { B: 1, H: 4, Hkv: 1, T: 3, S: 40, D: 64, causal: true, padded: true, window: 20, softcap: 0.8 }, // 12 rows, a window, a cap
+  { B: 1, H: 2, Hkv: 1, T: 1, S: 33, D: 24, causal: false, padded: true }, // D not a multiple of 16: the portable loops
+];
+
 const CASES: Case[] = [
   { B: 1, H: 1, Hkv: 1, T: 1, S: 1, D: 1, causal: false, padded: false },
   { B: 2, H: 4, Hkv: 2, T: 5, S: 5, D: 8, causal: true, padded: false },
@@ -46,10 +53,7 @@ const CASES: Case[] = [
   { B: 2, H: 2, Hkv: 2, T: 2, S: 7, D: 5, causal: true, padded: true, window: 4 }, // a cache's tail queries in a window
   { B: 2, H: 2, Hkv: 1, T: 5, S: 5, D: 6, causal: true, padded: true, softcap: 0.8 }, // Gemma 2's capped scores (a small cap, so it bites)
   { B: 2, H: 2, Hkv: 1, T: 9, S: 9, D: 4, causal: true, padded: false, segmented: true }, // packed examples
-  // Decoding: few query rows per key/value head against many keys (native's fewQueries kernel, 16 keys at a time, then the rest)
-  { B: 2, H: 8, Hkv: 2, T: 1, S: 37, D: 32, causal: true, padded: true }, // one token, groups of 4 heads
-  { B: 1, H: 4, Hkv: 1, T: 3, S: 40, D: 64, causal: true, padded: true, window: 20, softcap: 0.8 }, // 12 rows, a window, a cap
-  { B: 1, H: 2, Hkv: 1, T: 1, S: 33, D: 24, causal: false, padded: true }, // D not a multiple of 16: the portable loops
+  ...DECODING_CASES,
 ];
 
 function maskFor(c: Case): Float32Array | null {
@@ -181,7 +185,7 @@ test('dropout keeps the expected fraction, scales survivors, and is the identity
 
 const bf16Native = isNativeAvailable() && (nativeAddon()?.cpuInfo().features.includes('avx512bf16') ?? false);
 test('bf16 compute: native and ref attention round the same operands to bf16, forward and gradients', { skip: bf16Native ? false : 'no native AVX-512 BF16 here' }, () => {
-  BLOCK_CASES.forEach((c, i) => {
+  [...BLOCK_CASES, ...DECODING_CASES].forEach((c, i) => {
     const q = randn([c.B, c.H, c.T, c.D], 10 * i + 51, true);
     const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 52, true);
     const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 53, true);

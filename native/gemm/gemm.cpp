@@ -370,21 +370,32 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void dotBf16Rows(const ui
   for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
 }
 
+// Where within a 4 KB page gemvBf16Dot puts its rounded A rows. A weight's rows start at the same
+// offset within their pages (a mapped file's and a large allocation's pages are aligned, and a row of
+// K bf16 values is K * 2 bytes); an A row at that offset too would read, at every step, from the
+// same L1 sets as the weight lines and their prefetches, and did by chance of the allocator: decoding's
+// bf16 products read 45-51 GB/s where the float products read 58-62. Half a page and three lines
+// apart they read 58-63 (the 1B shapes, 2026-12-04).
+constexpr std::size_t kRowsPageOffset = 2048 + 3 * 64;
+
 // Decoding's few rows against a bf16 weight under bf16 compute (M <= 4, B transposed and stored
 // as bfloat16): each A row rounded to bf16 once, as the packed kernel rounds it, and every output a
 // bf16 dot product of two rows read as stored -- where the packed kernel would pack the whole
 // weight for a handful of rows. The operands and products are the packed kernel's; only the order
 // of the float32 sums differs.
 void gemvBf16Dot(const GemmProblem& p) {
-  std::vector<uint16_t> rows(p.M * p.K);
-  for (std::size_t i = 0; i < p.M; ++i) floatsToBf16(p.A + i * p.lda, p.K, rows.data() + i * p.K);
+  // The rounded rows start kRowsPageOffset bytes past a 4 KB boundary: see there.
+  std::vector<uint16_t> storage(p.M * p.K + 4096 / sizeof(uint16_t));
+  const std::size_t address = reinterpret_cast<std::uintptr_t>(storage.data());
+  uint16_t* const rows = storage.data() + (kRowsPageOffset + 4096 - address % 4096) % 4096 / sizeof(uint16_t);
+  for (std::size_t i = 0; i < p.M; ++i) floatsToBf16(p.A + i * p.lda, p.K, rows + i * p.K);
   forOutputRanges(p, [&](std::size_t j0, std::size_t j1) {
     std::size_t j = j0;
     if (p.M == 1) {
       j = rowsHalfApart(j0, j1, [&](std::size_t j, std::size_t k) {
         const uint16_t* const pair[2] = {p.Bbf16 + j * p.ldb, p.Bbf16 + k * p.ldb};
         float two[2];
-        dotBf16Rows<2>(rows.data(), pair, p.K, two);
+        dotBf16Rows<2>(rows, pair, p.K, two);
         storeScaled(p, 0, j, two[0]);
         storeScaled(p, 0, k, two[1]);
       });
@@ -393,7 +404,7 @@ void gemvBf16Dot(const GemmProblem& p) {
       const uint16_t* const row[1] = {p.Bbf16 + j * p.ldb};
       for (std::size_t i = 0; i < p.M; ++i) {
         float dot[1];
-        dotBf16Rows<1>(rows.data() + i * p.K, row, p.K, dot);
+        dotBf16Rows<1>(rows + i * p.K, row, p.K, dot);
         storeScaled(p, i, j, dot[0]);
       }
     }

@@ -101,8 +101,8 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
   const longest = Math.max(...o.train.map((e) => e.ids.length), ...(o.heldOut ?? []).map((e) => e.ids.length));
   const budget = o.memory ?? memoryBudget(undefined);
   const runShape = { command: 'train', batch: o.options.batchSize, length: longest, gradientCheckpointing, methodConfig: o.method, bf16, quantize: o.quantize } as const;
-  // --stream-weights pages as few decoder layers through memory as the budget needs (all, when even that does not fit: refused below).
-  // A fit found so keeps the estimate that found it; anything else is checked, and refused naming what would fit.
+  // --stream-weights pages as few decoder layers through memory as the budget needs, and a fit so found keeps
+  // the estimate that found it; anything else is checked here, and refused naming what would fit.
   const streaming = o.streamWeights ? fewestStreamedLayers(o.modelDir, runShape, budget) : null;
   const estimate = streaming?.fits ? streaming.estimate : assertFitsInMemory(o.modelDir, { ...runShape, streamedLayers: streaming?.streamed ?? 0 }, budget, o.names === 'flags' ? 'gift train' : 'fineTuneLanguageModel', o.names ?? 'options');
   log(`memory: about ${describeEstimate(estimate)}`);

@@ -144,8 +144,7 @@ const float* roundedToBf16(const float* src, std::size_t n, std::vector<float>& 
   bits.resize(n);
   dst.resize(n);
   floatsToBf16(src, n, bits.data());
-  uint32_t* out = reinterpret_cast<uint32_t*>(dst.data());
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<uint32_t>(bits[i]) << 16;
+  for (std::size_t i = 0; i < n; ++i) dst[i] = widenBf16(bits[i]);
   return dst.data();
 }
 

@@ -294,11 +294,13 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
   if (o.command === 'train' && !o.streamedLayers && !o.quantize) {
     // Offered where the checkpoint's matrices are mapped as stored (BF16, F16, a GGUF's blocks), the
     // only ones it pages, and where they fit in memory as a whole: the page cache keeps them between
-    // uses (a larger model would be read from disk three times a step).
-    const checkpointed: MemoryEstimateOptions = { ...o, gradientCheckpointing: true };
-    const fewest = fewestStreamedLayers(dir, checkpointed, budget);
-    const streamed: MemoryEstimateOptions = { ...checkpointed, streamedLayers: fewest.streamed };
-    if (fewest.fits && frozenBytes(e) <= budget.bytes && bytesOf(streamed) < bytesOf(checkpointed)) {
+    // uses (a larger model would have its streamed layers read from disk twice a step). Streaming
+    // saves memory only from two layers on (one streamed layer is resident while it runs), so a fit
+    // that streams some layers is one that streaming made.
+    const fewest = fewestStreamedLayers(dir, { ...o, gradientCheckpointing: true }, budget);
+    if (fewest.fits && fewest.streamed > 0 && frozenBytes(e) <= budget.bytes) {
+      const streamed: MemoryEstimateOptions = { ...o, gradientCheckpointing: true, streamedLayers: fewest.streamed };
+      estimated.set(streamed, fewest.estimate.bytes);
       options.push([`${o.gradientCheckpointing ? '' : `${name('gradientCheckpointing')} `}${name('streamWeights')}`, streamed]);
     }
   }

@@ -8,6 +8,7 @@
         "native/runtime/thread_pool.cpp",
         "native/runtime/peak.cpp",
         "native/runtime/huge_pages.cpp",
+        "native/runtime/discard_pages.cpp",
         "native/gemm/microkernels.cpp",
         "native/gemm/gemm.cpp",
         "native/gemm/pack.cpp",

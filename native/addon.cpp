@@ -16,6 +16,7 @@
 #include "io/file_map.h"
 #include "kernels/kernels.h"
 #include "runtime/huge_pages.h"
+#include "runtime/discard_pages.h"
 #include "runtime/peak.h"
 #include "runtime/thread_pool.h"
 
@@ -520,6 +521,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("splitBlocks", Napi::Function::New(env, SplitBlocks));
   exports.Set("releaseMappedPages", Napi::Function::New(env, ReleaseMappedPages));
   exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages));
+  exports.Set("discardPages", Napi::Function::New(env, DiscardPages));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided));
   exports.Set("ropeRotate", Napi::Function::New(env, RopeRotate));

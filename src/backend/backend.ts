@@ -38,6 +38,12 @@ export interface BackendMemory {
   alloc(length: number): DeviceBuffer;
   /** Gives the buffer back (the host space leaves it to the garbage collector). */
   free(buffer: DeviceBuffer): void;
+  /**
+   * Returns the buffer's memory to the system now, before free: host memory's garbage collector
+   * frees an array only when it runs, and until then its pages stay resident. The buffer is not used
+   * again. Absent where free already returns the memory at once (WebGPU).
+   */
+  discard?(buffer: DeviceBuffer): void;
   /** The values in place when the host can address them (host memory), else null. */
   hostView(buffer: DeviceBuffer): HostValues | null;
   /** Copies host values into the buffer (same element type and length). */

@@ -5,6 +5,7 @@ import type { BackendMemory, DeviceBuffer, HostValues } from './backend.js';
 import { float32ToBf16 } from '../formats/dtype.js';
 import { GiftjsError } from '../errors.js';
 import { QuantizedMatrix } from '../formats/quantized.js';
+import { loadAddon } from './native/binding.js';
 
 function asHost(buffer: DeviceBuffer): HostValues {
   if (buffer instanceof Float32Array || buffer instanceof Uint16Array) return buffer;
@@ -16,6 +17,9 @@ export const hostMemory: BackendMemory = {
   space: 'host',
   alloc: (length) => new Float32Array(length),
   free: () => {},
+  // The pages go back at once through the addon where it is built (native/runtime/discard_pages.cpp);
+  // without it they wait for the garbage collector, as free's do.
+  discard: (buffer) => void loadAddon().addon?.discardPages?.(asHost(buffer)),
   hostView: asHost,
   upload(buffer, values) {
     const dst = asHost(buffer);

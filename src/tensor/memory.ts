@@ -16,50 +16,50 @@ export interface Disposable {
 }
 
 /**
- * Bytes the pool may always hold in idle buffers before it lets the garbage collector have them.
- * Past this floor the pool holds up to the most bytes tensors have ever held live at once: at the
- * end of a training step every activation goes idle, and a pool smaller than the step dropped the
- * largest buffers (the logits' gradient, 200 MB for a 49k vocabulary), so the next step allocated
- * them afresh and paid a page fault per 4 KiB (~190 ms of a 5.6 s SmolLM2 step on 2 cores).
- * Idle bytes never exceed what the process already held at its peak, so peak memory stays put.
+ * Bytes of idle buffers a pool may hold past what live tensors hold at their peak where nothing
+ * marks units of work (no tidy() runs): see BufferPool.release.
  */
 const POOL_FLOOR_BYTES = 2 * 1024 ** 3;
 
-/** Recycles the float32 buffers of one backend memory space (host memory, or a device's). */
+/**
+ * Recycles the float32 buffers of one backend memory space (host memory, or a device's).
+ *
+ * A unit of work (a step, an evaluation batch, a decoded token: whatever runs in an outermost tidy)
+ * that repeats the last one's shapes takes every buffer back from the pool and allocates nothing
+ * new. One whose shapes are new must not find the old buffers still resident beside its own: a
+ * memory estimate (src/train/memory_estimate.ts) counts one step's buffers, not those of every
+ * shape seen before. So when a request finds no idle buffer to use and what the pool holds, live
+ * and idle, would pass the most bytes tensors have held live at once, idle buffers the current
+ * unit of work has not used are given back first (BackendMemory.discard: at once, not at the next
+ * garbage collection). A unit's own buffers are never given back for it, so a step that repeats
+ * allocates nothing even where its buffers add up to more than its live peak.
+ */
 export class BufferPool {
+  /** Idle buffers by exact length, the lengths in the order they were first seen. */
   private readonly idle = new Map<number, DeviceBuffer[]>();
+  /** The unit of work (workUnit) that last took each buffer. */
+  private readonly lastUnit = new WeakMap<DeviceBuffer, number>();
   idleBytes = 0;
+  /** Bytes of the buffers live tensors hold. */
   liveBytes = 0;
   liveBuffers = 0;
   /** The most bytes live tensors have held at once. */
   peakLiveBytes = 0;
   freshAllocations = 0;
   reuses = 0;
+  /** Idle buffers given back before their time: to stay under the peak (allocate), or by clear. */
+  evictions = 0;
 
   constructor(readonly memory: BackendMemory) {}
 
-  get limitBytes(): number {
-    return limits.fixedBytes ?? Math.max(POOL_FLOOR_BYTES, this.peakLiveBytes);
-  }
-
   /** A buffer of exactly `length` floats. Its contents are whatever the last user left. */
   acquire(length: number): DeviceBuffer {
-    if (limits.budget) {
-      limits.budget.remaining -= length;
-      if (limits.budget.remaining < 0) throw new GiftjsError(limits.budget.message);
-    }
-    const list = this.idle.get(length);
-    let buf = list?.pop();
-    if (buf) {
-      this.idleBytes -= length * 4;
-      this.reuses++;
-    } else {
-      buf = this.memory.alloc(length);
-      this.freshAllocations++;
-    }
-    this.liveBytes += length * 4;
-    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
-    this.liveBuffers++;
+    this.chargeBudget(length);
+    const buf = this.idle.get(length)?.pop();
+    if (!buf) return this.allocate(length);
+    this.idleBytes -= length * 4;
+    this.reuses++;
+    this.markLive(buf);
     return buf;
   }
 
@@ -77,19 +77,17 @@ export class BufferPool {
   /** A freshly allocated buffer (zeroed, see BackendMemory.alloc), never a recycled one; counted as acquire counts. */
   acquireZeroed(length: number): DeviceBuffer {
     this.chargeBudget(length);
-    const buf = this.memory.alloc(length);
-    this.freshAllocations++;
-    this.liveBytes += length * 4;
-    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
-    this.liveBuffers++;
-    return buf;
+    return this.allocate(length);
   }
 
   release(buf: DeviceBuffer): void {
     const bytes = buf.length * 4;
     this.liveBytes -= bytes;
     this.liveBuffers--;
-    if (buf.length === 0 || this.idleBytes + bytes > this.limitBytes) {
+    // A fixed limit (setPoolLimit) bounds the idle bytes; the automatic one here is only a backstop
+    // for code that runs no tidy(), where allocate's rule has no unit of work to go by.
+    const idleLimit = limits.fixedBytes ?? Math.max(POOL_FLOOR_BYTES, this.peakLiveBytes);
+    if (buf.length === 0 || this.idleBytes + bytes > idleLimit) {
       this.memory.free(buf);
       return;
     }
@@ -108,9 +106,49 @@ export class BufferPool {
 
   /** Frees every idle buffer. */
   clear(): void {
-    for (const list of this.idle.values()) for (const b of list) this.memory.free(b);
+    for (const list of this.idle.values()) for (const b of list) this.evict(b);
     this.idle.clear();
-    this.idleBytes = 0;
+  }
+
+  private allocate(length: number): DeviceBuffer {
+    const bytes = length * 4;
+    // Held now plus the new buffer, against the peak it may not pass (or the new peak it makes).
+    const over = this.liveBytes + this.idleBytes + bytes - Math.max(this.peakLiveBytes, this.liveBytes + bytes);
+    if (over > 0 && limits.fixedBytes === null) this.makeRoom(over);
+    const buf = this.memory.alloc(length);
+    this.freshAllocations++;
+    this.markLive(buf);
+    return buf;
+  }
+
+  private markLive(buf: DeviceBuffer): void {
+    this.lastUnit.set(buf, workUnit);
+    this.liveBytes += buf.length * 4;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
+    this.liveBuffers++;
+  }
+
+  /**
+   * Gives back idle buffers the current unit of work has not used until `bytes` are freed, those of
+   * the lengths seen first before the others: the shapes of the oldest steps.
+   */
+  private makeRoom(bytes: number): void {
+    for (const list of this.idle.values()) {
+      for (let i = list.length - 1; i >= 0 && bytes > 0; i--) {
+        if (this.lastUnit.get(list[i]!) === workUnit) continue;
+        bytes -= this.evict(list.splice(i, 1)[0]!);
+      }
+      if (bytes <= 0) return;
+    }
+  }
+
+  /** Frees an idle buffer (taken off its list), its memory given back now; returns its bytes. */
+  private evict(buf: DeviceBuffer): number {
+    this.idleBytes -= buf.length * 4;
+    this.evictions++;
+    this.memory.discard?.(buf);
+    this.memory.free(buf);
+    return buf.length * 4;
   }
 }
 
@@ -135,33 +173,39 @@ export interface MemoryStats {
   /** Buffers created from scratch so far, and buffers served from the pool. */
   freshAllocations: number;
   reuses: number;
+  /** Idle buffers given back to keep what the pool holds under the peak of live memory. */
+  evictions: number;
 }
 
 /** Totals over every memory space's pool. */
 export function memoryStats(): MemoryStats {
-  const total: MemoryStats = { liveBuffers: 0, liveBytes: 0, idleBytes: 0, freshAllocations: 0, reuses: 0 };
+  const total: MemoryStats = { liveBuffers: 0, liveBytes: 0, idleBytes: 0, freshAllocations: 0, reuses: 0, evictions: 0 };
   for (const p of pools.values()) {
     total.liveBuffers += p.liveBuffers;
     total.liveBytes += p.liveBytes;
     total.idleBytes += p.idleBytes;
     total.freshAllocations += p.freshAllocations;
     total.reuses += p.reuses;
+    total.evictions += p.evictions;
   }
   return total;
 }
 
 /**
  * Sets how many bytes of idle buffers each pool keeps (0 turns recycling off); null restores the
- * automatic limit (2 GiB, or the peak of live tensor memory when that is larger).
+ * automatic limit (idle and live together no more than the peak of live tensor memory).
  */
 export function setPoolLimit(bytes: number | null): void {
   limits.fixedBytes = bytes;
-  for (const p of pools.values()) if (p.idleBytes > p.limitBytes) p.clear();
+  for (const p of pools.values()) if (bytes !== null && p.idleBytes > bytes) p.clear();
 }
 
 // ---- scopes ----
 
 const scopes: Set<Disposable>[] = [];
+
+/** Counts outermost tidy() calls: the units of work BufferPool tells apart. */
+let workUnit = 0;
 
 /** Called by every new tensor: the innermost open scope takes ownership of it. */
 export function trackInScope(t: Disposable): void {
@@ -195,6 +239,7 @@ function collectDisposables(value: unknown, into: Set<Disposable>, seen: Set<unk
  */
 function inScope<T>(name: string, fn: () => T, settle: (t: Disposable, returned: boolean) => void, onThrow: (t: Disposable) => void): T {
   const scope = new Set<Disposable>();
+  if (scopes.length === 0) workUnit++;
   scopes.push(scope);
   let result: T;
   try {

@@ -30,6 +30,8 @@ export interface NativeAddon extends AddonKernels {
   releaseMappedPages?(view: ArrayBufferView): boolean;
   /** Transparent huge pages asked for under a new buffer before its first write (native/runtime/huge_pages.cpp); false where refused. */
   adviseHugePages?(view: ArrayBufferView): boolean;
+  /** Gives the whole pages inside a view of anonymous memory back to the system now; it then reads zeros (native/runtime/discard_pages.cpp). */
+  discardPages?(view: ArrayBufferView): boolean;
   /** GGUF Q8_0 / Q4_0 blocks (a half d, then codeBytes of codes) into a quantized matrix's codes and scales from those offsets (native/gemm/quantized.h). */
   splitBlocks?(blocks: Uint8Array, count: number, codeBytes: number, codes: Uint8Array, codesOffset: number, scales: Uint16Array, scalesOffset: number): void;
   setThreads(n: number): void;

@@ -35,7 +35,7 @@ const POOL_FLOOR_BYTES = 2 * 1024 ** 3;
  * allocates nothing even where its buffers add up to more than its live peak.
  */
 export class BufferPool {
-  /** Idle buffers by exact length, the lengths in the order they were first seen. */
+  /** Idle buffers by exact length. */
   private readonly idle = new Map<number, DeviceBuffer[]>();
   /** The unit of work (workUnit) that last took each buffer. */
   private readonly lastUnit = new WeakMap<DeviceBuffer, number>();
@@ -129,16 +129,22 @@ export class BufferPool {
   }
 
   /**
-   * Gives back idle buffers the current unit of work has not used until `bytes` are freed, those of
-   * the lengths seen first before the others: the shapes of the oldest steps.
+   * Gives back idle buffers the current unit of work has not used until `bytes` are freed, those
+   * taken longest ago first: the shapes of the oldest units go before the last unit's.
    */
   private makeRoom(bytes: number): void {
+    const stale: [number, DeviceBuffer[], DeviceBuffer][] = [];
     for (const list of this.idle.values()) {
-      for (let i = list.length - 1; i >= 0 && bytes > 0; i--) {
-        if (this.lastUnit.get(list[i]!) === workUnit) continue;
-        bytes -= this.evict(list.splice(i, 1)[0]!);
+      for (const buf of list) {
+        const unit = this.lastUnit.get(buf)!;
+        if (unit !== workUnit) stale.push([unit, list, buf]);
       }
+    }
+    stale.sort((a, b) => a[0] - b[0]);
+    for (const [, list, buf] of stale) {
       if (bytes <= 0) return;
+      list.splice(list.indexOf(buf), 1);
+      bytes -= this.evict(buf);
     }
   }
 

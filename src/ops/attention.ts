@@ -40,27 +40,27 @@ export interface AttentionOptions {
  * A query row that can see no key at all outputs zeros.
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
-  const where = `attention(q ${shapeString(q.shape)}, k ${shapeString(k.shape)}, v ${shapeString(v.shape)})`;
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new GiftjsError(`${where}: q, k and v must be 4-D [batch, heads, seq, headDim]`);
+  const where = (): string => `attention(q ${shapeString(q.shape)}, k ${shapeString(k.shape)}, v ${shapeString(v.shape)})`;
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new GiftjsError(`${where()}: q, k and v must be 4-D [batch, heads, seq, headDim]`);
   const [B, H, T, D] = q.shape as [number, number, number, number];
   const [Bk, Hkv, kvRows, Dk] = k.shape as [number, number, number, number];
   const S = options.keyLength ?? kvRows;
-  if (!Number.isInteger(S) || S < 0 || S > kvRows) throw new GiftjsError(`${where}: keyLength must be a whole number from 0 to k's ${kvRows} rows, got ${S}`);
-  if (S !== kvRows && needsRecording([q, k, v])) throw new GiftjsError(`${where}: keyLength (${S} of ${kvRows} rows) is for generation without gradients; attention's backward needs k and v of exactly the keys`);
-  if (Bk !== B || Dk !== D) throw new GiftjsError(`${where}: k must be [${B}, heads, seq, ${D}]`);
-  if (v.shape.some((d, i) => d !== k.shape[i])) throw new GiftjsError(`${where}: v must have k's shape`);
-  if (Hkv === 0 || H % Hkv !== 0) throw new GiftjsError(`${where}: query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
+  if (!Number.isInteger(S) || S < 0 || S > kvRows) throw new GiftjsError(`${where()}: keyLength must be a whole number from 0 to k's ${kvRows} rows, got ${S}`);
+  if (S !== kvRows && needsRecording([q, k, v])) throw new GiftjsError(`${where()}: keyLength (${S} of ${kvRows} rows) is for generation without gradients; attention's backward needs k and v of exactly the keys`);
+  if (Bk !== B || Dk !== D) throw new GiftjsError(`${where()}: k must be [${B}, heads, seq, ${D}]`);
+  if (v.shape.some((d, i) => d !== k.shape[i])) throw new GiftjsError(`${where()}: v must have k's shape`);
+  if (Hkv === 0 || H % Hkv !== 0) throw new GiftjsError(`${where()}: query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
   const window = options.window ?? 0;
-  if (!Number.isInteger(window) || window < 0) throw new GiftjsError(`${where}: window must be a non-negative integer, got ${window}`);
+  if (!Number.isInteger(window) || window < 0) throw new GiftjsError(`${where()}: window must be a non-negative integer, got ${window}`);
   const softcap = options.softcap ?? 0;
-  if (!(softcap >= 0) || !Number.isFinite(softcap)) throw new GiftjsError(`${where}: softcap must be a non-negative number, got ${softcap}`);
+  if (!(softcap >= 0) || !Number.isFinite(softcap)) throw new GiftjsError(`${where()}: softcap must be a non-negative number, got ${softcap}`);
   const segmented = options.segmented ?? false;
-  if (segmented && (!options.causal || !options.keyPaddingMask)) throw new GiftjsError(`${where}: segmented attention needs the causal mask and the segment ids in keyPaddingMask`);
-  if (window > 0 && !options.causal) throw new GiftjsError(`${where}: a sliding window needs the causal mask`);
-  if (options.causal && T > S) throw new GiftjsError(`${where}: a causal mask needs at least as many keys as queries`);
+  if (segmented && (!options.causal || !options.keyPaddingMask)) throw new GiftjsError(`${where()}: segmented attention needs the causal mask and the segment ids in keyPaddingMask`);
+  if (window > 0 && !options.causal) throw new GiftjsError(`${where()}: a sliding window needs the causal mask`);
+  if (options.causal && T > S) throw new GiftjsError(`${where()}: a causal mask needs at least as many keys as queries`);
   const maskSource = options.keyPaddingMask ?? null;
   const maskLength = maskSource === null ? null : maskSource instanceof Tensor ? maskSource.size : maskSource.length;
-  if (maskLength !== null && maskLength !== B * S) throw new GiftjsError(`${where}: keyPaddingMask must hold ${B} x ${S} values, got ${maskLength}`);
+  if (maskLength !== null && maskLength !== B * S) throw new GiftjsError(`${where()}: keyPaddingMask must hold ${B} x ${S} values, got ${maskLength}`);
   // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.
   const maskTensor = maskSource === null || maskSource instanceof Tensor ? maskSource : new Tensor(Float32Array.from(maskSource), [B, S]);
   const mask = maskTensor?.buffer ?? null;

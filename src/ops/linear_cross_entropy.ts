@@ -49,23 +49,23 @@ export function linearCrossEntropy(h: Tensor, weight: Tensor, targets: Int32Arra
   if (reduction !== 'mean' && reduction !== 'sum') {
     throw new GiftjsError(`linearCrossEntropy: reduction '${String(reduction)}' is not supported (allowed: 'mean', 'sum'); per-row losses need crossEntropy(linear(h, W))`);
   }
-  const where = `linearCrossEntropy(h ${shapeString(h.shape)}, weight ${shapeString(weight.shape)})`;
-  if (weight.rank !== 2) throw new GiftjsError(`${where}: weight must be 2-D [vocab, in]`);
-  if (h.dtype !== 'float32') throw new GiftjsError(`${where}: h must be float32`);
+  const where = (): string => `linearCrossEntropy(h ${shapeString(h.shape)}, weight ${shapeString(weight.shape)})`;
+  if (weight.rank !== 2) throw new GiftjsError(`${where()}: weight must be 2-D [vocab, in]`);
+  if (h.dtype !== 'float32') throw new GiftjsError(`${where()}: h must be float32`);
   const [vocab, inF] = weight.shape as [number, number];
-  if (h.rank < 1 || h.shape[h.rank - 1] !== inF) throw new GiftjsError(`${where}: h's last dimension must be ${inF}`);
+  if (h.rank < 1 || h.shape[h.rank - 1] !== inF) throw new GiftjsError(`${where()}: h's last dimension must be ${inF}`);
   const rows = inF === 0 ? 0 : h.size / inF;
-  if (targets.length !== rows) throw new GiftjsError(`${where}: ${rows} rows but ${targets.length} targets were given`);
+  if (targets.length !== rows) throw new GiftjsError(`${where()}: ${rows} rows but ${targets.length} targets were given`);
   const chunkValues = options.chunkValues ?? DEFAULT_CHUNK_VALUES;
   if (!Number.isSafeInteger(chunkValues) || chunkValues < 1) {
-    throw new GiftjsError(`${where}: chunkValues ${String(chunkValues)} must be a positive integer (logit values per chunk)`);
+    throw new GiftjsError(`${where()}: chunkValues ${String(chunkValues)} must be a positive integer (logit values per chunk)`);
   }
   const t = targets instanceof Int32Array ? targets : Int32Array.from(targets);
   // Checked here, against the whole batch: the kernels check each chunk but would name a row of it.
   let counted = 0;
   for (let r = 0; r < rows; r++) {
     if (t[r] === ignoreIndex) continue;
-    if (t[r]! < 0 || t[r]! >= vocab) throw new GiftjsError(`${where}: target ${t[r]} at row ${r} is outside the vocabulary of ${vocab} (ignoreIndex ${ignoreIndex} skips a row)`);
+    if (t[r]! < 0 || t[r]! >= vocab) throw new GiftjsError(`${where()}: target ${t[r]} at row ${r} is outside the vocabulary of ${vocab} (ignoreIndex ${ignoreIndex} skips a row)`);
     counted++;
   }
 
@@ -73,7 +73,7 @@ export function linearCrossEntropy(h: Tensor, weight: Tensor, targets: Int32Arra
   const wantGrad = needsRecording([h, weight]);
   const needH = wantGrad && h.requiresGrad;
   const needW = wantGrad && weight.requiresGrad;
-  if (needW && weight.dtype !== 'float32') throw new GiftjsError(`${where}: a trained weight must be float32`);
+  if (needW && weight.dtype !== 'float32') throw new GiftjsError(`${where()}: a trained weight must be float32`);
 
   const chunk = chunkRowsFor(rows, vocab, chunkValues);
   const perRow = Tensor.empty([rows]);

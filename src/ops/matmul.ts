@@ -38,16 +38,16 @@ function gemmInto(C: DeviceBuffer, A: Operand, B: Operand, M: number, N: number,
 }
 
 /** Only a linear layer's frozen weight may be stored as bfloat16, float16 or quantized (the GEMM widens it as it reads it). */
-function assertFloat32(where: string, ...operands: Tensor[]): void {
+function assertFloat32(where: () => string, ...operands: Tensor[]): void {
   const other = operands.find((t) => t.dtype !== 'float32');
-  if (other) throw new GiftjsError(`${where}: ${other.describe()} is stored as ${other.dtype}; only a linear layer's weight may be`);
+  if (other) throw new GiftjsError(`${where()}: ${other.describe()} is stored as ${other.dtype}; only a linear layer's weight may be`);
 }
 
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const transA = options.transposeA ?? false;
   const transB = options.transposeB ?? false;
-  const where = `matmul(${shapeString(a.shape)}${transA ? '^T' : ''}, ${shapeString(b.shape)}${transB ? '^T' : ''})`;
-  if (a.rank < 2 || b.rank < 2) throw new GiftjsError(`${where}: both operands need rank >= 2`);
+  const where = (): string => `matmul(${shapeString(a.shape)}${transA ? '^T' : ''}, ${shapeString(b.shape)}${transB ? '^T' : ''})`;
+  if (a.rank < 2 || b.rank < 2) throw new GiftjsError(`${where()}: both operands need rank >= 2`);
   assertFloat32(where, a, b);
   const [ar, ac] = a.shape.slice(-2) as [number, number];
   const [br, bc] = b.shape.slice(-2) as [number, number];
@@ -55,12 +55,12 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const K = transA ? ar : ac;
   const Kb = transB ? bc : br;
   const N = transB ? br : bc;
-  if (K !== Kb) throw new GiftjsError(`${where}: inner dimensions differ (${K} vs ${Kb})`);
+  if (K !== Kb) throw new GiftjsError(`${where()}: inner dimensions differ (${K} vs ${Kb})`);
   const batchShape = a.shape.slice(0, -2);
   const batch = batchShape.reduce((x, y) => x * y, 1);
   const sharedB = b.rank === 2;
   if (!sharedB && (b.rank !== a.rank || b.shape.slice(0, -2).some((d, i) => d !== batchShape[i]))) {
-    throw new GiftjsError(`${where}: batch dimensions must match, or the second operand must be 2-D`);
+    throw new GiftjsError(`${where()}: batch dimensions must match, or the second operand must be 2-D`);
   }
   const out = Tensor.empty([...batchShape, M, N]);
   // Without a transpose, a batch of A rows against a shared B is one tall GEMM.
@@ -119,13 +119,13 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
  * no separate addition pass. GIFT's input edit x + s (x psi) phi is addmm(x, x psi, phi, s).
  */
 export function addmm(c: Tensor, a: Tensor, b: Tensor, alpha = 1): Tensor {
-  const where = `addmm(c ${shapeString(c.shape)}, a ${shapeString(a.shape)}, b ${shapeString(b.shape)})`;
-  if (b.rank !== 2 || a.rank < 1) throw new GiftjsError(`${where}: b must be 2-D [K, N] and a at least 1-D`);
+  const where = (): string => `addmm(c ${shapeString(c.shape)}, a ${shapeString(a.shape)}, b ${shapeString(b.shape)})`;
+  if (b.rank !== 2 || a.rank < 1) throw new GiftjsError(`${where()}: b must be 2-D [K, N] and a at least 1-D`);
   assertFloat32(where, a, b, c);
   const [K, N] = b.shape as [number, number];
-  if (a.shape[a.rank - 1] !== K) throw new GiftjsError(`${where}: a's last dimension must be ${K}`);
+  if (a.shape[a.rank - 1] !== K) throw new GiftjsError(`${where()}: a's last dimension must be ${K}`);
   if (c.rank !== a.rank || c.shape[c.rank - 1] !== N || a.shape.slice(0, -1).some((d, i) => d !== c.shape[i])) {
-    throw new GiftjsError(`${where}: c must be [${[...a.shape.slice(0, -1), N].join(', ')}]`);
+    throw new GiftjsError(`${where()}: c must be [${[...a.shape.slice(0, -1), N].join(', ')}]`);
   }
   const rows = K === 0 ? c.size / Math.max(N, 1) : a.size / K;
   const out = c.clone();
@@ -164,12 +164,12 @@ function gemmScaled(C: DeviceBuffer, A: Operand, B: Operand, M: number, N: numbe
  * accumulates in float32.
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
-  const where = `linear(x ${shapeString(x.shape)}, weight ${shapeString(weight.shape)}${bias ? `, bias ${shapeString(bias.shape)}` : ''})`;
-  if (weight.rank !== 2) throw new GiftjsError(`${where}: weight must be 2-D [out, in]`);
+  const where = (): string => `linear(x ${shapeString(x.shape)}, weight ${shapeString(weight.shape)}${bias ? `, bias ${shapeString(bias.shape)}` : ''})`;
+  if (weight.rank !== 2) throw new GiftjsError(`${where()}: weight must be 2-D [out, in]`);
   assertFloat32(where, x, ...(bias ? [bias] : []));
   const [outF, inF] = weight.shape as [number, number];
-  if (x.rank < 1 || x.shape[x.rank - 1] !== inF) throw new GiftjsError(`${where}: x's last dimension must be ${inF}`);
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new GiftjsError(`${where}: bias must be [${outF}]`);
+  if (x.rank < 1 || x.shape[x.rank - 1] !== inF) throw new GiftjsError(`${where()}: x's last dimension must be ${inF}`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new GiftjsError(`${where()}: bias must be [${outF}]`);
   const rows = x.size / inF;
   // Deferred in a checkpointed layer's recomputation: its last projection's output is never read.
   const out = Tensor.computedBy([...x.shape.slice(0, -1), outF], (y) => {

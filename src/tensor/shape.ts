@@ -8,14 +8,17 @@ export function shapeString(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }
 
+// (Indexed loops: for...of over a tensor's frozen shape allocates an iterator per call, and every op
+// makes a tensor -- most of a decoded token's garbage.)
 export function sizeOf(shape: Shape): number {
   let n = 1;
-  for (const d of shape) n *= d;
+  for (let i = 0; i < shape.length; i++) n *= shape[i]!;
   return n;
 }
 
 export function assertValidShape(shape: Shape, what = 'shape'): void {
-  for (const d of shape) {
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i]!;
     if (!Number.isInteger(d) || d < 0) throw new GiftjsError(`${what} ${shapeString(shape)} must hold non-negative integers`);
   }
 }

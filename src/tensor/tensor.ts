@@ -94,7 +94,7 @@ export class Tensor {
   constructor(data: Float32Array | null, shape: Shape, storage?: Storage) {
     assertValidShape(shape);
     const size = sizeOf(shape);
-    this.shape = Object.freeze([...shape]);
+    this.shape = Object.freeze(shape.slice());
     this.size = size;
     if (storage) {
       this.storage = storage;

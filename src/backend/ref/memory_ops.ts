@@ -12,7 +12,20 @@ export function refFill(buffer: F, value: number, n: number): void {
   buffer.fill(value, 0, n);
 }
 
+/** Blocks at most this long are copied value by value: a subarray per block is an object for the garbage collector. */
+const SHORT_BLOCK = 256;
+
 export function refCopyBlocks(src: F, srcOffset: number, srcStride: number, dst: F, dstOffset: number, dstStride: number, blocks: number, blockLength: number): void {
+  // (Within one buffer the blocks may overlap: set copies each as memmove does.)
+  if (blockLength <= SHORT_BLOCK && src.buffer !== dst.buffer) {
+    // A decoded token appends its keys and values to the cache as one short block per head.
+    for (let i = 0; i < blocks; i++) {
+      const from = srcOffset + i * srcStride;
+      const to = dstOffset + i * dstStride;
+      for (let j = 0; j < blockLength; j++) dst[to + j] = src[from + j]!;
+    }
+    return;
+  }
   for (let i = 0; i < blocks; i++) {
     const from = srcOffset + i * srcStride;
     dst.set(src.subarray(from, from + blockLength), dstOffset + i * dstStride);

@@ -68,10 +68,6 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ReleaseMappedPages(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "releaseMappedPages(view)");
   // Whole pages inside the view only: a page it shares with a neighbour stays.
-  const giftjs::WholePages pages = giftjs::wholePagesInside(info[0].As<Napi::TypedArray>(), static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE)));
-  if (pages.bytes == 0) return Napi::Boolean::New(env, false);
-  return Napi::Boolean::New(env, madvise(pages.first, pages.bytes, MADV_DONTNEED) == 0);
+  return giftjs::adviseWholePages(info, "releaseMappedPages", giftjs::systemPageBytes(), MADV_DONTNEED);
 }

@@ -9,20 +9,10 @@
 
 #include "view_pages.h"
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#include <unistd.h>
-#endif
-
 Napi::Value DiscardPages(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "discardPages(view)");
 #if defined(__linux__) && defined(MADV_DONTNEED)
-  // Whole pages inside the view only: a page it shares with other memory keeps its values.
-  const giftjs::WholePages pages = giftjs::wholePagesInside(info[0].As<Napi::TypedArray>(), static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE)));
-  if (pages.bytes == 0) return Napi::Boolean::New(env, false);
-  return Napi::Boolean::New(env, madvise(pages.first, pages.bytes, MADV_DONTNEED) == 0);
+  return giftjs::adviseWholePages(info, "discardPages", giftjs::systemPageBytes(), MADV_DONTNEED);
 #else
-  return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(info.Env(), false);
 #endif
 }

@@ -9,19 +9,11 @@
 
 #include "view_pages.h"
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "adviseHugePages(view)");
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   // Whole huge pages inside the view only: a page it shares with other memory keeps its advice.
-  const giftjs::WholePages pages = giftjs::wholePagesInside(info[0].As<Napi::TypedArray>(), std::uintptr_t(2) << 20);
-  if (pages.bytes == 0) return Napi::Boolean::New(env, false);
-  return Napi::Boolean::New(env, madvise(pages.first, pages.bytes, MADV_HUGEPAGE) == 0);
+  return giftjs::adviseWholePages(info, "adviseHugePages", std::uintptr_t(2) << 20, MADV_HUGEPAGE);
 #else
-  return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(info.Env(), false);
 #endif
 }

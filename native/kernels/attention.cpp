@@ -276,6 +276,7 @@ void attentionForwardFewQueries(const AttentionShape& s, const float* q, const f
   const std::size_t group = s.H / s.Hkv, rows = group * s.T;
   // Keys [first, first + keys): those the earliest query's window starts at, up to the last query's position.
   const std::size_t first = firstVisibleKey(s, 0), keys = visibleKeys(s, s.T) - first;
+  const bool bf16 = activeBf16Kernel() != nullptr;
   ThreadPool::instance().parallelFor(s.B * s.Hkv, [&](std::size_t task) {
     const std::size_t b = task / s.Hkv, hk = task % s.Hkv;
     const std::size_t row0 = (b * s.H + hk * group) * s.T;  // the group's first query row in q, out and lse
@@ -284,7 +285,6 @@ void attentionForwardFewQueries(const AttentionShape& s, const float* q, const f
     const float* vh = v + ((b * s.Hkv + hk) * s.kvRows + first) * s.D;
     float* og = out + row0 * s.D;
     thread_local std::vector<float> scores, qRounded, kRounded, vRounded;
-    const bool bf16 = activeBf16Kernel() != nullptr;
     if (bf16) {
       qg = roundedToBf16(qg, rows * s.D, qRounded);
       kh = roundedToBf16(kh, keys * s.D, kRounded);

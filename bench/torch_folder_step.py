@@ -10,6 +10,7 @@ AdamW, --batch x --seq random token ids. Needs PyTorch >= 2.x and transformers 5
 
     python bench/torch_folder_step.py --model ./llama3-8b --rank 64 --seq 128 --steps 2 --threads 2
     python bench/torch_folder_step.py --config shape.json --dtype bfloat16 --batch 1 --seq 128
+    python bench/torch_folder_step.py --config shape.json --dtype bfloat16 --batch 4 --seq 256 --no-checkpointing --device cuda
 
 Prints one JSON line: load_s, step_s (each step, the first included), tokens_per_s (after the first
 step), maxrss_mb (peak resident memory of the process), loss.
@@ -38,6 +39,7 @@ p.add_argument("--targets", default="q_proj,v_proj")
 p.add_argument("--seq", type=int, default=128)
 p.add_argument("--steps", type=int, default=2)
 p.add_argument("--threads", type=int, default=2)
+p.add_argument("--device", default="cpu", help="cpu, or cuda: the GPU reference of the webgpu backend")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
@@ -49,6 +51,8 @@ if a.model:
 else:
     model = random_causal_lm(a.config, dtype, "torch_folder_step.py")
 load_s = time.perf_counter() - t0
+model.to(a.device)
+torch.set_default_device(a.device)  # the adapter's parameters and the token ids beside the model
 model.requires_grad_(False)
 if not a.no_checkpointing:
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -38,6 +38,8 @@ def timed_steps(loss_of_step, optimizer, steps, autocast=False):
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+        if loss.is_cuda:
+            torch.cuda.synchronize()  # the GPU runs behind the host: the step ends when its kernels have
         times.append(time.perf_counter() - t)
         if not torch.isfinite(loss):
             raise SystemExit(f"loss {loss.item()} is not finite")

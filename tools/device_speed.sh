@@ -74,4 +74,8 @@ timeleft && {
   part peak at 2 threads
   timeout 30 node bin/gift.js bench peak --threads 2 --json | tee /dev/stderr | jsonline peak-2 2>/dev/null
 }
+timeleft && {
+  part profile of the SmolLM2 f32 step at $BIG threads
+  timeout 60 node bin/gift.js bench step --shape smollm2-135m $LAYERS --threads "$BIG" --steps 1 --profile
+}
 part done

@@ -10,6 +10,7 @@
         "native/runtime/huge_pages.cpp",
         "native/runtime/discard_pages.cpp",
         "native/gemm/microkernels.cpp",
+        "native/gemm/amx_kernel.cpp",
         "native/gemm/gemm.cpp",
         "native/gemm/pack.cpp",
         "native/gemm/quantized.cpp",

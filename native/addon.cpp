@@ -249,6 +249,13 @@ Napi::Value SetBf16Compute(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), on && bf16ComputeAvailable());
 }
 
+// setBf16Kernel(name): forces the kernel of bf16 compute ("amxbf16", "avx512bf16", "amxbf16-reference");
+// returns false when this CPU cannot run it. setBf16Kernel(null) restores the automatic choice.
+Napi::Value SetBf16Kernel(const Napi::CallbackInfo& info) {
+  if (info[0].IsNull() || info[0].IsUndefined()) return Napi::Boolean::New(info.Env(), setBf16Kernel(nullptr));
+  return Napi::Boolean::New(info.Env(), setBf16Kernel(info[0].As<Napi::String>().Utf8Value().c_str()));
+}
+
 // setInt8Activations(on): decoding's products over quantized weights with the activations rounded
 // to Q8_0 (native/gemm/gemm.h); returns whether it is on (every CPU has it: a portable loop stands
 // in where AVX-512 VNNI is missing).
@@ -266,6 +273,9 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
     if (kernelByName(name)) avail.Set(n++, name);
   o.Set("gemmKernel", kernel().name);
   o.Set("gemmKernels", avail);
+  const char* bf16 = bf16KernelName();
+  if (bf16) o.Set("bf16Kernel", bf16);
+  else o.Set("bf16Kernel", info.Env().Null());
   o.Set("tile", std::to_string(kernel().mr) + "x" + std::to_string(kernel().nr));
   o.Set("threads", ThreadPool::instance().threads());
 #if defined(__x86_64__)
@@ -536,6 +546,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setGemmKernel", Napi::Function::New(env, SetGemmKernel));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
   exports.Set("setBf16Compute", Napi::Function::New(env, SetBf16Compute));
+  exports.Set("setBf16Kernel", Napi::Function::New(env, SetBf16Kernel));
   exports.Set("setInt8Activations", Napi::Function::New(env, SetInt8Activations));
   exports.Set("rmsNormForward", Napi::Function::New(env, RmsNormForward));
   exports.Set("rmsNormBackward", Napi::Function::New(env, RmsNormBackward));

@@ -70,6 +70,9 @@ void scaleC(const GemmProblem& p) {
 }
 
 std::size_t depthLimit(const KernelInfo& ki) { return ki.pairPacked ? KC_PAIRS : KC; }
+// Rows of a packed A block: MC rounded down to whole slivers (168 = 12 x 14; 160 = 5 x 32 for the AMX
+// kernel, whose 168th row would otherwise start an 8-row sliver computed as a 32-row tile).
+std::size_t blockRows(const KernelInfo& ki) { return MC / ki.mr * ki.mr; }
 // Slots per row (A) or column (B) of a packed sliver that a slice of kc values fills.
 std::size_t slotsFor(const KernelInfo& ki, std::size_t kc) { return ki.pairPacked ? (kc + 1) / 2 : kc; }
 // Equal K slices (1536 = 3 x 512, not 576 + 576 + 384): a thin last slice would pay a full pass of
@@ -93,7 +96,8 @@ struct SharedPanels {
 void packOperand(const GemmProblem& p, const KernelInfo& ki, bool isA, std::size_t from, std::size_t count,
                  std::size_t k0, std::size_t kc, float* dst) {
   if (isA) {
-    if (ki.pairPacked) packAPairs(p, from, count, k0, kc, ki.mr, dst);
+    if (ki.rowPackedA) packARowPairs(p, from, count, k0, kc, ki.mr, dst);
+    else if (ki.pairPacked) packAPairs(p, from, count, k0, kc, ki.mr, dst);
     else packA(p, from, count, k0, kc, ki.mr, dst);
   } else {
     if (ki.pairPacked) packBPairs(p, k0, kc, from, count, ki.nr, dst);
@@ -108,9 +112,10 @@ void gemmBlocks(const GemmProblem& p, const KernelInfo& ki, SharedPanels shared)
     return;
   }
   const int MR = ki.mr, NR = ki.nr;
+  const std::size_t blockM = blockRows(ki);
   thread_local Buffer bufA, bufB;
   thread_local std::size_t capA = 0, capB = 0;
-  float* packedA = shared.a ? nullptr : scratch(bufA, capA, MC * slotsFor(ki, depthLimit(ki)) + 64);
+  float* packedA = shared.a ? nullptr : scratch(bufA, capA, blockM * slotsFor(ki, depthLimit(ki)) + 64);
   float* packedB = shared.b ? nullptr : scratch(bufB, capB, slotsFor(ki, depthLimit(ki)) * (NC + NR));
   alignas(64) float edge[32 * 32];
 
@@ -124,7 +129,7 @@ void gemmBlocks(const GemmProblem& p, const KernelInfo& ki, SharedPanels shared)
   // sliver at a time and read back from L1/L2 while it is still there (a 3072-wide panel went to
   // L3 and back first). A is then packed once, before the slivers, unless it was shared.
   // At 128 rows (a batch-1 x 128 step of a 1B model, bf16) 5-10% faster per GEMM.
-  const bool smallPanels = p.M <= MC && p.K <= kStep && !shared.b;
+  const bool smallPanels = p.M <= blockM && p.K <= kStep && !shared.b;
   if (smallPanels && !shared.a) {
     packOperand(p, ki, true, 0, p.M, 0, p.K, packedA);
     shared.a = packedA;
@@ -138,8 +143,8 @@ void gemmBlocks(const GemmProblem& p, const KernelInfo& ki, SharedPanels shared)
       const bool accumulate = pc > 0 || p.beta != 0.0f;
       const float* bPanel = shared.b ? shared.b + (jc / NR) * slots * NR : packedB;
       if (!shared.b) packOperand(p, ki, false, jc, nc, pc, kc, packedB);
-      for (std::size_t ic = 0; ic < p.M; ic += MC) {
-        const std::size_t mc = std::min(MC, p.M - ic);
+      for (std::size_t ic = 0; ic < p.M; ic += blockM) {
+        const std::size_t mc = std::min(blockM, p.M - ic);
         const float* aBlock = shared.a ? shared.a + (ic / MR) * slots * MR : packedA;
         if (!shared.a) packOperand(p, ki, true, ic, mc, pc, kc, packedA);
         for (std::size_t jr = 0; jr < nc; jr += NR) {
@@ -416,6 +421,14 @@ void gemvBf16Dot(const GemmProblem& p) {
 
 namespace {
 bool gBf16Compute = false;
+const KernelInfo* gBf16Forced = nullptr;  // setBf16Kernel's choice; null: the automatic one
+
+// The kernel of bf16 compute: the AMX tile kernel where the CPU and OS offer it, else vdpbf16ps's.
+const KernelInfo* bf16Kernel() {
+  if (gBf16Forced) return gBf16Forced;
+  if (const KernelInfo* amx = amxBf16Kernel()) return amx;
+  return bf16DotKernel();
+}
 
 // With bf16 compute on, every product runs on the bf16 dot-product kernel, as under PyTorch's
 // autocast: float32 operands are rounded to bf16 as they are packed, bfloat16 weights are read as
@@ -423,7 +436,7 @@ bool gBf16Compute = false;
 // the largest float32 GEMMs left in a bf16 step.) Otherwise a bfloat16 weight is widened.
 const KernelInfo& kernelFor(const KernelInfo& ki) {
   if (gBf16Compute) {
-    if (const KernelInfo* k = bf16DotKernel()) return *k;
+    if (const KernelInfo* k = bf16Kernel()) return *k;
   }
   return ki;
 }
@@ -432,7 +445,26 @@ const KernelInfo& kernelFor(const KernelInfo& ki) {
 void setBf16Compute(bool on) { gBf16Compute = on; }
 void setInt8Activations(bool on) { gInt8Activations = on; }
 bool bf16ComputeAvailable() { return bf16DotKernel() != nullptr; }
-const KernelInfo* activeBf16Kernel() { return gBf16Compute ? bf16DotKernel() : nullptr; }
+const KernelInfo* activeBf16Kernel() { return gBf16Compute ? bf16Kernel() : nullptr; }
+
+bool setBf16Kernel(const char* name) {
+  if (!name) {
+    gBf16Forced = nullptr;
+    return true;
+  }
+  const KernelInfo* k = nullptr;
+  if (std::strcmp(name, "avx512bf16") == 0) k = bf16DotKernel();
+  else if (std::strcmp(name, "amxbf16") == 0) k = amxBf16Kernel();
+  // The reference reads the same layouts in scalar code; its packing still rounds with AVX-512 BF16.
+  else if (std::strcmp(name, "amxbf16-reference") == 0 && bf16DotKernel()) k = &amxBf16ReferenceKernel();
+  if (k) gBf16Forced = k;
+  return k != nullptr;
+}
+
+const char* bf16KernelName() {
+  const KernelInfo* k = bf16Kernel();
+  return k ? k->name : nullptr;
+}
 
 #if defined(__x86_64__)
 namespace {

@@ -56,9 +56,14 @@ bool bf16ComputeAvailable();
 // and a prefill's many, with the activations rounded to Q8_0 and integer dot products, as llama.cpp
 // computes them (off by default; quantized.h says what it computes). Under bf16 compute they stay bf16 products.
 void setInt8Activations(bool on);
-// The bf16 dot-product kernel when bf16 compute is on and the CPU has it, else null: kernels that
-// call gemmSerial themselves (attention) use it the same way.
+// The kernel of bf16 compute (AMX tiles where offered, else AVX-512 BF16 dot products) when it is on
+// and the CPU has one, else null: kernels that call gemmSerial themselves (attention) use it the same way.
 const KernelInfo* activeBf16Kernel();
+// Forces the kernel of bf16 compute by name ("amxbf16", "avx512bf16", or "amxbf16-reference" for
+// tests); false when this CPU cannot run it. null restores the automatic choice (AMX where offered).
+bool setBf16Kernel(const char* name);
+// The name of the kernel bf16 compute would use, or null where there is none.
+const char* bf16KernelName();
 
 // float32 -> bfloat16 bits exactly as vcvtneps2bf16 converts (the vector paths use it, so every
 // path must agree): round to nearest even; NaN stays NaN (quietened, sign kept); zero and

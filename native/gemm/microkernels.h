@@ -18,7 +18,7 @@ using MicroKernel = void (*)(std::size_t kc, const float* A, const float* B, flo
                              std::size_t ldc, float alpha, bool accumulate);
 
 struct KernelInfo {
-  const char* name;   // "avx512", "avx2", "portable", "avx512bf16"
+  const char* name;   // "avx512", "avx2", "portable", "avx512bf16", "amxbf16"
   int mr, nr;         // tile shape
   MicroKernel kernel;
   // The bf16 dot-product kernel reads panels packed as pairs: each 32-bit slot holds the
@@ -28,11 +28,18 @@ struct KernelInfo {
   // sliver is packed mr tall, storing straight into C; null where a kernel has none (then the
   // driver computes the full tile into scratch).
   const MicroKernel* shortRows = nullptr;
+  // The AMX kernel reads A's sliver row by row: row r's pairs contiguous (packARowPairs), as a tile
+  // register loads them; B stays pair-packed.
+  bool rowPackedA = false;
 };
 
 // The AVX-512 BF16 kernel (vdpbf16ps: two bf16 products accumulated in float32 per lane), or
 // nullptr when the CPU lacks it. Used for bfloat16 weights when enabled with setBf16Compute.
 const KernelInfo* bf16DotKernel();
+// The AMX-BF16 tile kernel (amx_kernel.cpp), or nullptr where the CPU or the OS does not offer AMX;
+// and its scalar reference on the same layouts (tests check the packing with it anywhere).
+const KernelInfo* amxBf16Kernel();
+const KernelInfo& amxBf16ReferenceKernel();
 
 // Picks the widest kernel the running CPU supports (checked once, at run time).
 const KernelInfo& selectKernel();

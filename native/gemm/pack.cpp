@@ -502,6 +502,25 @@ void packAPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_
   packAPairsPortable(p, i0, mc, k0, kc, MR, words);
 }
 
+void packARowPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR,
+                   float* dst) {
+  const std::size_t pairs = (kc + 1) / 2, rows = (mc + MR - 1) / MR * MR;
+  uint16_t* out = reinterpret_cast<uint16_t*>(dst);
+  // A row of bf16 values is already its pairs, in order (the low half of pair q is value 2q).
+  for (std::size_t r = 0; r < rows; ++r) {
+    uint16_t* row = out + r * 2 * pairs;
+    if (r >= mc) std::memset(row, 0, pairs * 4);
+    else if (!p.transA) floatsToBf16(p.A + (i0 + r) * p.lda + k0, kc, row);
+    if (kc % 2) row[kc] = 0;
+  }
+  if (!p.transA) return;
+  // op(A) = A^T: A's row k holds value k of every row of op(A), read along it.
+  for (std::size_t k = 0; k < kc; ++k) {
+    const float* src = p.A + (k0 + k) * p.lda + i0;
+    for (std::size_t r = 0; r < mc; ++r) out[r * 2 * pairs + k] = static_cast<uint16_t>(roundToBf16(src[r]));
+  }
+}
+
 void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
                 float* dst) {
   uint32_t* words = reinterpret_cast<uint32_t*>(dst);

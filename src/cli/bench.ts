@@ -294,10 +294,27 @@ export async function benchCommand(argv: string[]): Promise<number> {
       console.log(`  ${s.label.padEnd(44)} ${s.gflops.toFixed(1).padStart(6)} GFLOP/s` + (peak ? `   ${(s.gflops / peak.f32Gflops).toFixed(2)} of peak` : '') + (t ? `   PyTorch ${t.toFixed(1).padStart(6)}   ratio ${(s.gflops / t).toFixed(2)}x` : ''));
     });
     // The weight products (B a Linear weight) again with the weight in bf16 and bf16 dot products.
-    const bf16 = shapes.filter((s) => !s.transA).map((s) => ({ f32: s, bf16: benchNativeGemm(s, budget, true) }));
+    // Where bf16 compute runs on AMX tiles, the AVX-512 BF16 dot products are timed beside them.
+    const addon = nativeAddon();
+    const bf16Kernel = addon?.cpuInfo().bf16Kernel ?? null;
+    const dotBeside = bf16Kernel === 'amxbf16';
+    const withKernel = <T>(name: string, fn: () => T): T => {
+      addon!.setBf16Kernel(name);
+      try {
+        return fn();
+      } finally {
+        addon!.setBf16Kernel(null);
+      }
+    };
+    const bf16 = shapes.filter((s) => !s.transA).map((s) => ({
+      f32: s, bf16: benchNativeGemm(s, budget, true), dot: dotBeside ? withKernel('avx512bf16', () => benchNativeGemm(s, budget, true)) : null,
+    }));
     if (bf16.every((r) => r.bf16)) {
-      console.log('bf16 weights with bf16 dot products (gift train --bf16), timed now:');
-      for (const r of bf16) console.log(`  ${r.f32.label.padEnd(44)} ${r.bf16!.gflops.toFixed(1).padStart(6)} GFLOP/s   bf16 / f32 ${(r.bf16!.gflops / r.f32.gflops).toFixed(2)}x`);
+      console.log(`bf16 weights with bf16 products (gift train --bf16; kernel ${bf16Kernel}), timed now:`);
+      for (const r of bf16) {
+        console.log(`  ${r.f32.label.padEnd(44)} ${r.bf16!.gflops.toFixed(1).padStart(6)} GFLOP/s   bf16 / f32 ${(r.bf16!.gflops / r.f32.gflops).toFixed(2)}x` +
+          (r.dot ? `   AVX-512 BF16 dot products ${r.dot.gflops.toFixed(1).padStart(6)}, AMX / those ${(r.bf16!.gflops / r.dot.gflops).toFixed(2)}x` : ''));
+      }
     }
     if (typeof torch === 'string') console.log(`\nPyTorch baseline unavailable: ${torch}`);
     if (values.json) {

@@ -158,7 +158,23 @@ test('a bfloat16 B (a BF16 weight kept as stored) with float32 products: every k
 
 const bf16Skip = skip || (addon!.cpuInfo().features.includes('avx512bf16') ? false : 'this CPU has no AVX-512 BF16');
 
-test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded operands', { skip: bf16Skip }, () => {
+// Each kernel of bf16 compute: vdpbf16ps's, the AMX tile kernel (where the CPU offers it), and the
+// AMX kernel's scalar reference, which reads the same packed layouts (row-paired A slivers of 32
+// rows, blocks of 160 rows, tails of fewer than 16 pairs) wherever AVX-512 BF16 exists.
+for (const kernel of ['avx512bf16', 'amxbf16', 'amxbf16-reference']) {
+  const kernelSkip = bf16Skip || (addon!.setBf16Kernel(kernel) ? false : `this CPU cannot run ${kernel}`);
+  addon?.setBf16Kernel(null);
+  test(`bf16 compute on ${kernel}: equals float32 math on bf16-rounded operands`, { skip: kernelSkip }, () => {
+    assert.equal(addon!.setBf16Kernel(kernel), true);
+    try {
+      checkBf16Compute();
+    } finally {
+      addon!.setBf16Kernel(null);
+    }
+  });
+}
+
+function checkBf16Compute(): void {
   const round = (v: number) => {
     const u = new Uint32Array(Float32Array.of(v).buffer)[0]!;
     return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
@@ -171,7 +187,9 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
     // K 1299 = 3 slices of 433 (KC_PAIRS 640): every slice ends in a half pair whose other half is the next slice's.
     // M <= 4 with B transposed: decoding's few rows, one bf16 dot product per output (gemvBf16Dot), K past and short of its 64-value steps.
     const shapes: [number, number, number][] = [[29, 65, 257], [3, 33, 20], [40, 31, 9], [37, 70, 301], [17, 100, 450], [15, 17, 33], [20, 45, 1299],
-      [1, 70, 301], [2, 100, 1299], [4, 37, 64], [1, 300, 2048]];
+      [1, 70, 301], [2, 100, 1299], [4, 37, 64], [1, 300, 2048],
+      // More rows than one packed block of A (160 for the 32-row AMX slivers; threaded row bands), more columns than rows (column bands share A).
+      [200, 40, 700], [40, 300, 700]];
     for (const [M, N, K] of shapes) for (const tA of [false, true]) for (const tB of [false, true]) {
       const lda = (tA ? M : K) + 3, ldb = (tB ? K : N) + 5;
       const A = rand((tA ? K : M) * lda, M + 1);
@@ -237,4 +255,4 @@ test('bf16 compute: the AVX-512 BF16 kernel equals float32 math on bf16-rounded 
   } finally {
     addon!.setBf16Compute(false);
   }
-});
+}

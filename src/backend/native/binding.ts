@@ -38,8 +38,10 @@ export interface NativeAddon extends AddonKernels {
   getThreads(): number;
   setGemmKernel(name: string | null): boolean;
   setBf16Compute(on: boolean): boolean;
+  /** Forces bf16 compute's kernel ('amxbf16', 'avx512bf16', 'amxbf16-reference'); false where the CPU cannot run it; null: automatic. */
+  setBf16Kernel(name: string | null): boolean;
   setInt8Activations(on: boolean): boolean;
-  cpuInfo(): { gemmKernel: string; gemmKernels: string[]; tile: string; threads: number; features: string[] };
+  cpuInfo(): { gemmKernel: string; gemmKernels: string[]; tile: string; threads: number; features: string[]; bf16Kernel: string | null };
   /** The machine's limits on the pool's threads (native/runtime/peak.h): FMA chains for about `seconds`, a stream of `streamBytes`. */
   measurePeak?(seconds: number, streamBytes: number): { f32Gflops: number; bf16Gflops: number | null; streamGBs: number; firstTouchGBs: number; threads: number; isa: string };
   /** Every ActivationKind below Relu (ReLU and tanh run on the TypeScript kernels). */

@@ -5,7 +5,7 @@
 # (Dawn, through the GPU's Vulkan driver) against the same step in PyTorch on CUDA. Each part has its own
 # time limit and the whole run stops starting parts after DEADLINE seconds; everything printed goes to
 # $OUT/log.txt and each benchmark's JSON line to $OUT/results.jsonl. PARTS picks parts by name (tests gemm peak
-# bf16 1b bf16-2 sweep webgpu generate peak2 profile); all of them when it is unset.
+# bf16 1b bf16-2 sweep webgpu generate peak2 profile profile-bf16); all of them when it is unset.
 #
 # That machine has Python with PyTorch and transformers but no Node: what it needs travels beside the
 # checkout, in folders .git/info/exclude ignores (built here, on an x86-64 Linux machine):
@@ -94,5 +94,10 @@ fi
 if want profile; then
   part profile of the SmolLM2 f32 step at $BIG threads
   timeout 60 node bin/gift.js bench step --shape smollm2-135m $LAYERS --threads "$BIG" --steps 1 --profile
+fi
+if want profile-bf16; then
+  part profiles of the bf16 steps at $BIG threads: SmolLM2-135M 4 x 256, Llama-3.2-1B 1 x 128 with checkpointing
+  timeout 60 node bin/gift.js bench step --shape smollm2-135m $LAYERS --dtype bf16 --bf16-compute --threads "$BIG" --steps 1 --profile
+  timeout 90 node bin/gift.js bench step --shape llama-3.2-1b $LAYERS --dtype bf16 --bf16-compute --batch 1 --seq 128 --checkpointing --threads "$BIG" --steps 1 --profile
 fi
 part done

@@ -34,7 +34,7 @@ export const BENCH_HELP = `gift bench <what> [options]
              --dtype f32|bf16|int8|int4  frozen weights stored as float32 or bfloat16, or quantized (--quantize)
              --checkpointing   activation checkpointing (recompute each layer in backward)
              --profile         time per op kind (GEMM, attention, norms, elementwise, layout, ...) in forward and backward
-             --bf16-compute    with --dtype bf16|int8|int4: multiply with the CPU's bf16 dot products (AVX-512 BF16);
+             --bf16-compute    with --dtype bf16|int8|int4: multiply in bf16 (AMX tiles, else AVX-512 BF16 dot products);
                                on vit-b16 and bert-base over their float32 weights, the PyTorch peer under bf16 autocast
              --vs-f32          with --dtype bf16 --bf16-compute: time the float32 step in the same process, the two
                                alternating step by step, and print bf16 / f32

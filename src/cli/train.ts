@@ -73,7 +73,7 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --memory-limit <size>  the memory the run may use (12G, 16000M; default: what the system has available). A language
                          model run estimates its peak before loading and is refused, naming what would fit, past it
   --bf16                 frozen weights stored as bfloat16 and every product on bf16 dot products with float32
-                         accumulation, as PyTorch's autocast (AVX-512 BF16 on the native backend; ref emulates it);
+                         accumulation, as PyTorch's autocast (native: AMX tiles or AVX-512 BF16; ref emulates it);
                          trainable parameters, their gradients and AdamW's state stay float32. Language models.
   --quantize int8|int4   a quantized frozen base, as QLoRA's or mlx-lm's -q: every matrix quantized as it is read
                          (int8 per output channel, int4 in Q4_0 blocks of 32) and dequantized inside the GEMM; the

@@ -235,25 +235,88 @@ __attribute__((target("avx512f,fma"))) void dot512x4(const float* a, const float
   for (int r = 0; r < 4; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
 }
 
-// One float32 A row against R bf16 B rows, each widened exactly: A's loads serve all R rows, and
-// each row's products and sums are the same whatever R, so its result is the same bits.
-template <int R>
-__attribute__((target("avx512f,fma"))) void dot512bf16Rows(const float* a, const uint16_t* const b[R], std::size_t n, float out[R]) {
-  __m512 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+// B's value as float32: a bfloat16 weight widened exactly, 16 values at a time or one.
+__attribute__((target("avx512f"), always_inline)) inline __m512 load16(const float* b) { return _mm512_loadu_ps(b); }
+__attribute__((target("avx512f"), always_inline)) inline __m512 load16(const uint16_t* b) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b))), 16));
+}
+inline float valueOf(float v) { return v; }
+inline float valueOf(uint16_t bits) { return widenBf16(bits); }
+
+// RA float32 A rows against R B rows (float32, or bf16 widened exactly), each B row loaded once per
+// step for all A rows: out[m][r] = a[m] . b[r]. Each dot product's products and sums are the same
+// whatever RA and R (one accumulator over 16-value steps, the tail added in order), so a row's result
+// is the same bits whether it is decoded alone or in a batch, or is one row of a short prompt's
+// prefill, and a bf16 weight gives the bits of its float32 widening.
+template <typename BT, int RA, int R>
+__attribute__((target("avx512f,fma"))) void dotTile512(const float* const a[RA], const BT* const b[R], std::size_t n,
+                                                     float out[RA][R]) {
+  constexpr std::size_t kLineValues = 64 / sizeof(BT);
+  __m512 acc[RA][R];
+  for (int m = 0; m < RA; ++m)
+    for (int r = 0; r < R; ++r) acc[m][r] = _mm512_setzero_ps();
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m512 x = _mm512_loadu_ps(a + i);
+    __m512 w[R];
     for (int r = 0; r < R; ++r) {
-      if ((i & 31) == 0) prefetchRowAhead(b[r] + i);  // one line is 32 values
-      const __m512i bits = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[r] + i))), 16);
-      acc[r] = _mm512_fmadd_ps(x, _mm512_castsi512_ps(bits), acc[r]);
+      if (i % kLineValues == 0) prefetchRowAhead(b[r] + i);
+      w[r] = load16(b[r] + i);
+    }
+    for (int m = 0; m < RA; ++m) {
+      const __m512 x = _mm512_loadu_ps(a[m] + i);
+      for (int r = 0; r < R; ++r) acc[m][r] = _mm512_fmadd_ps(x, w[r], acc[m][r]);
     }
   }
-  for (int r = 0; r < R; ++r) {
-    float s = _mm512_reduce_add_ps(acc[r]);
-    for (std::size_t k = i; k < n; ++k) s += a[k] * widenBf16(b[r][k]);
-    out[r] = s;
+  for (int m = 0; m < RA; ++m)
+    for (int r = 0; r < R; ++r) {
+      float s = _mm512_reduce_add_ps(acc[m][r]);
+      for (std::size_t k = i; k < n; ++k) s += a[m][k] * valueOf(b[r][k]);
+      out[m][r] = s;
+    }
+}
+
+template <int R>
+void dot512bf16Rows(const float* a, const uint16_t* const b[R], std::size_t n, float out[R]) {
+  const float* const rows[1] = {a};
+  float tile[1][R];
+  dotTile512<uint16_t, 1, R>(rows, b, n, tile);
+  for (int r = 0; r < R; ++r) out[r] = tile[0][r];
+}
+
+// A short prompt's rows (M <= kFewRowsTile) against W^T stored as BT: W's rows four at a time, read
+// from memory once for all of A's rows, which take them four at a time from the cache.
+template <typename BT, int RA>
+void fewRowsBlock(const GemmProblem& p, const BT* W, std::size_t i, std::size_t j, std::size_t rowsB) {
+  const float* a[RA];
+  for (int m = 0; m < RA; ++m) a[m] = p.A + (i + m) * p.lda;
+  if (rowsB == 4) {
+    const BT* const b[4] = {W + j * p.ldb, W + (j + 1) * p.ldb, W + (j + 2) * p.ldb, W + (j + 3) * p.ldb};
+    float out[RA][4];
+    dotTile512<BT, RA, 4>(a, b, p.K, out);
+    for (int m = 0; m < RA; ++m)
+      for (int r = 0; r < 4; ++r) storeScaled(p, i + m, j + r, out[m][r]);
+    return;
+  }
+  for (std::size_t r = 0; r < rowsB; ++r) {
+    const BT* const b[1] = {W + (j + r) * p.ldb};
+    float out[RA][1];
+    dotTile512<BT, RA, 1>(a, b, p.K, out);
+    for (int m = 0; m < RA; ++m) storeScaled(p, i + m, j + r, out[m][0]);
+  }
+}
+
+template <typename BT>
+void fewRowsRange(const GemmProblem& p, const BT* W, std::size_t j0, std::size_t j1) {
+  for (std::size_t j = j0; j < j1; j += 4) {
+    const std::size_t rowsB = std::min<std::size_t>(4, j1 - j);
+    std::size_t i = 0;
+    for (; i + 4 <= p.M; i += 4) fewRowsBlock<BT, 4>(p, W, i, j, rowsB);
+    switch (p.M - i) {
+      case 3: fewRowsBlock<BT, 3>(p, W, i, j, rowsB); break;
+      case 2: fewRowsBlock<BT, 2>(p, W, i, j, rowsB); break;
+      case 1: fewRowsBlock<BT, 1>(p, W, i, j, rowsB); break;
+      default: break;
+    }
   }
 }
 
@@ -280,6 +343,8 @@ float dotRow(const float* a, const GemmProblem& p, std::size_t row, bool vector)
 }
 
 bool gInt8Activations = false;
+// The most rows of A that a W^T multiplies a few rows at a time instead of packing (gemm below).
+constexpr std::size_t kFewRowsTile = 16;
 
 // The few-rows products' outputs (B's rows j) split into ranges, `ranges(j0, j1)` over the thread pool:
 // eight ranges per thread, handed out as threads come free (on a shared virtual machine one thread now
@@ -291,7 +356,8 @@ void forOutputRanges(const GemmProblem& p, Ranges ranges) {
   pool.parallelFor(chunks, [&](std::size_t c) { ranges(p.N * c / chunks, p.N * (c + 1) / chunks); });
 }
 
-// C[i, j] = alpha * A[i, :] . B[j, :] + beta * C[i, j] for M <= 4, A not transposed, B transposed.
+// C[i, j] = alpha * A[i, :] . B[j, :] + beta * C[i, j] for M <= 4 (a float32 or bf16 B on AVX-512:
+// M <= kFewRowsTile), A not transposed, B transposed.
 // Under the portable kernel (setGemmKernel("portable"): tests, and what a CPU without AVX-512 runs)
 // every dot product takes its portable loop too.
 void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
@@ -303,7 +369,7 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
     for (std::size_t i = 0; i < p.M; ++i) rounded[i] = roundToInt8(p.A + i * p.lda, p.K, int8[i]);
   }
   const auto dot = [&](std::size_t i, std::size_t j) {
-    return rounded[i] ? dotInt8Activations(int8[i], *p.Bq, p.bqRow0 + j, vector) : dotRow(p.A + i * p.lda, p, j, vector);
+    return i < 4 && rounded[i] ? dotInt8Activations(int8[i], *p.Bq, p.bqRow0 + j, vector) : dotRow(p.A + i * p.lda, p, j, vector);
   };
 #if defined(__x86_64__)
   const bool fourRows = vector && cpuHasAvx512() && !p.Bq && !p.Bbf16;  // float32 weights: four rows at a time
@@ -331,6 +397,12 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
         storeScaled(p, 0, j, two[0]);
         storeScaled(p, 0, k, two[1]);
       });
+    }
+    // Rows past four (a short prompt), and a bf16 weight's two to four rows.
+    if (vector && cpuHasAvx512() && !p.Bq && (p.M > 4 || (p.M >= 2 && p.Bbf16))) {
+      if (p.Bbf16) fewRowsRange(p, p.Bbf16, j, j1);
+      else fewRowsRange(p, p.B, j, j1);
+      return;
     }
     if (fourRows) {
       for (; j + 4 <= j1; j += 4) {
@@ -496,7 +568,15 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   // Decoding's few rows against a Linear weight: a dot product per output, read from the weight's
   // storage. With bf16 compute on, every product rounds its operands to bf16, a few rows or many.
   const bool fewRows = p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB;
-  if (fewRows && !ki.pairPacked) {
+#if defined(__x86_64__)
+  // A short prompt's prefill: packing copied every weight panel (a bf16 one widened to float32) for
+  // a few rows, and cost more than their arithmetic (16 rows x 2048 x 8192, bf16: 2.56 ms packed).
+  const bool shortPrompt = (p.B || p.Bbf16) && !p.Bq && p.M > 4 && p.M <= kFewRowsTile && p.N > 0 && p.K > 0 && !p.transA && p.transB &&
+                           cpuHasAvx512() && std::strcmp(ki.name, "portable") != 0;
+#else
+  const bool shortPrompt = false;
+#endif
+  if ((fewRows || shortPrompt) && !ki.pairPacked) {
     gemvTransB(p, ki);
     return;
   }

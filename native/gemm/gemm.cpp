@@ -284,13 +284,14 @@ void dot512bf16Rows(const float* a, const uint16_t* const b[R], std::size_t n, f
 }
 
 // A short prompt's rows (M <= kFewRowsTile) against W^T stored as BT: W's rows four at a time, read
-// from memory once for all of A's rows, which take them four at a time from the cache.
+// from memory once for all of A's rows, which take them four at a time from the cache. `w` points at
+// W's row j (the output column j), the next rows ldw apart.
 template <typename BT, int RA>
-void fewRowsBlock(const GemmProblem& p, const BT* W, std::size_t i, std::size_t j, std::size_t rowsB) {
+void fewRowsBlock(const GemmProblem& p, const BT* w, std::size_t ldw, std::size_t i, std::size_t j, std::size_t rowsB) {
   const float* a[RA];
   for (int m = 0; m < RA; ++m) a[m] = p.A + (i + m) * p.lda;
   if (rowsB == 4) {
-    const BT* const b[4] = {W + j * p.ldb, W + (j + 1) * p.ldb, W + (j + 2) * p.ldb, W + (j + 3) * p.ldb};
+    const BT* const b[4] = {w, w + ldw, w + 2 * ldw, w + 3 * ldw};
     float out[RA][4];
     dotTile512<BT, RA, 4>(a, b, p.K, out);
     for (int m = 0; m < RA; ++m)
@@ -298,7 +299,7 @@ void fewRowsBlock(const GemmProblem& p, const BT* W, std::size_t i, std::size_t 
     return;
   }
   for (std::size_t r = 0; r < rowsB; ++r) {
-    const BT* const b[1] = {W + (j + r) * p.ldb};
+    const BT* const b[1] = {w + r * ldw};
     float out[RA][1];
     dotTile512<BT, RA, 1>(a, b, p.K, out);
     for (int m = 0; m < RA; ++m) storeScaled(p, i + m, j + r, out[m][0]);
@@ -306,16 +307,31 @@ void fewRowsBlock(const GemmProblem& p, const BT* W, std::size_t i, std::size_t 
 }
 
 template <typename BT>
-void fewRowsRange(const GemmProblem& p, const BT* W, std::size_t j0, std::size_t j1) {
+void fewRowsBlocks(const GemmProblem& p, const BT* w, std::size_t ldw, std::size_t j, std::size_t rowsB) {
+  std::size_t i = 0;
+  for (; i + 4 <= p.M; i += 4) fewRowsBlock<BT, 4>(p, w, ldw, i, j, rowsB);
+  switch (p.M - i) {
+    case 3: fewRowsBlock<BT, 3>(p, w, ldw, i, j, rowsB); break;
+    case 2: fewRowsBlock<BT, 2>(p, w, ldw, i, j, rowsB); break;
+    case 1: fewRowsBlock<BT, 1>(p, w, ldw, i, j, rowsB); break;
+    default: break;
+  }
+}
+
+// Outputs [j0, j1) of a short prompt against W^T: float32 or bf16 rows read where they are; a
+// quantized weight's four rows dequantized (as packing dequantizes them) into float32 first.
+void fewRowsRange(const GemmProblem& p, std::size_t j0, std::size_t j1) {
+  thread_local std::vector<float> dequantized;
+  if (p.Bq) dequantized.resize(4 * p.K);
   for (std::size_t j = j0; j < j1; j += 4) {
     const std::size_t rowsB = std::min<std::size_t>(4, j1 - j);
-    std::size_t i = 0;
-    for (; i + 4 <= p.M; i += 4) fewRowsBlock<BT, 4>(p, W, i, j, rowsB);
-    switch (p.M - i) {
-      case 3: fewRowsBlock<BT, 3>(p, W, i, j, rowsB); break;
-      case 2: fewRowsBlock<BT, 2>(p, W, i, j, rowsB); break;
-      case 1: fewRowsBlock<BT, 1>(p, W, i, j, rowsB); break;
-      default: break;
+    if (p.Bbf16) {
+      fewRowsBlocks(p, p.Bbf16 + j * p.ldb, p.ldb, j, rowsB);
+    } else if (p.Bq) {
+      for (std::size_t r = 0; r < rowsB; ++r) dequantizeRow(*p.Bq, p.bqRow0 + j + r, p.bqCol0, p.K, dequantized.data() + r * p.K);
+      fewRowsBlocks(p, static_cast<const float*>(dequantized.data()), p.K, j, rowsB);
+    } else {
+      fewRowsBlocks(p, p.B + j * p.ldb, p.ldb, j, rowsB);
     }
   }
 }
@@ -399,9 +415,8 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
       });
     }
     // Rows past four (a short prompt), and a bf16 weight's two to four rows.
-    if (vector && cpuHasAvx512() && !p.Bq && (p.M > 4 || (p.M >= 2 && p.Bbf16))) {
-      if (p.Bbf16) fewRowsRange(p, p.Bbf16, j, j1);
-      else fewRowsRange(p, p.B, j, j1);
+    if (vector && cpuHasAvx512() && (p.M > 4 || (p.M >= 2 && p.Bbf16))) {
+      fewRowsRange(p, j, j1);
       return;
     }
     if (fourRows) {
@@ -569,9 +584,12 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   // storage. With bf16 compute on, every product rounds its operands to bf16, a few rows or many.
   const bool fewRows = p.M <= 4 && p.M > 0 && p.N > 0 && p.K > 0 && !p.transA && p.transB;
 #if defined(__x86_64__)
-  // A short prompt's prefill: packing copied every weight panel (a bf16 one widened to float32) for
-  // a few rows, and cost more than their arithmetic (16 rows x 2048 x 8192, bf16: 2.56 ms packed).
-  const bool shortPrompt = (p.B || p.Bbf16) && !p.Bq && p.M > 4 && p.M <= kFewRowsTile && p.N > 0 && p.K > 0 && !p.transA && p.transB &&
+  // A short prompt's prefill: packing copied every weight panel (a bf16 one widened, a quantized one
+  // dequantized to float32) for a few rows, and cost more than their arithmetic (16 rows x 2048 x
+  // 8192, bf16: 2.56 ms packed).
+  // (With int8 activations a quantized weight's prefill takes llama.cpp's arithmetic below instead.)
+  const bool int8Prefill = gInt8Activations && p.Bq && int8ActivationsFit(*p.Bq);
+  const bool shortPrompt = p.M > 4 && p.M <= kFewRowsTile && p.N > 0 && p.K > 0 && !p.transA && p.transB && !int8Prefill &&
                            cpuHasAvx512() && std::strcmp(ki.name, "portable") != 0;
 #else
   const bool shortPrompt = false;

@@ -37,7 +37,7 @@ function matrixOf(format: MatrixFormat | 'int8 in groups of 32' | 'float16 at an
 test('a quantized B gives float64 math on its dequantized values, for every kernel, both products and edge shapes', { skip }, () => {
   const kernels = addon!.cpuInfo().gemmKernels;
   // W [rows, cols]. 1300 columns: three K slices of the forward (KC 576) and a short last int4 block;
-  // 3100 rows: two column panels of the forward (NC 3072). M 1-4 takes the few-rows path, 170 two row blocks.
+  // 3100 rows: two column panels of the forward (NC 3072). M 1-4 takes the few-rows path, 11 (transB) four rows at a time, 170 two row blocks.
   const weights: [number, number][] = [[33, 45], [3100, 40], [70, 1300], [96, 576]]; // 576: whole Q4_0 blocks (the decoding fast path)
   try {
     for (const kernel of kernels) {
@@ -47,7 +47,7 @@ test('a quantized B gives float64 math on its dequantized values, for every kern
           const q = matrixOf(format, rand(rows * cols, rows + cols, 0.05), rows, cols);
           const W = q.dequantize();
           for (const transB of [true, false]) {
-            for (const M of [1, 4, 170]) {
+            for (const M of [1, 4, 11, 170]) {
               const N = transB ? rows : cols;
               const K = transB ? cols : rows;
               const A = rand(M * K, M + K + 7);

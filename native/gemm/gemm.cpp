@@ -372,8 +372,8 @@ void forOutputRanges(const GemmProblem& p, Ranges ranges) {
   pool.parallelFor(chunks, [&](std::size_t c) { ranges(p.N * c / chunks, p.N * (c + 1) / chunks); });
 }
 
-// C[i, j] = alpha * A[i, :] . B[j, :] + beta * C[i, j] for M <= 4 (a float32 or bf16 B on AVX-512:
-// M <= kFewRowsTile), A not transposed, B transposed.
+// C[i, j] = alpha * A[i, :] . B[j, :] + beta * C[i, j] for M <= 4 (on AVX-512, M <= kFewRowsTile),
+// A not transposed, B transposed.
 // Under the portable kernel (setGemmKernel("portable"): tests, and what a CPU without AVX-512 runs)
 // every dot product takes its portable loop too.
 void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
@@ -381,7 +381,7 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
   // With int8 activations, A's rows rounded once (a row that cannot be takes the float product).
   Int8Activations int8[4];
   bool rounded[4] = {false, false, false, false};
-  if (gInt8Activations && p.Bq && int8ActivationsFit(*p.Bq) && p.bqCol0 == 0 && p.K == p.Bq->cols) {
+  if (gInt8Activations && p.M <= 4 && p.Bq && int8ActivationsFit(*p.Bq) && p.bqCol0 == 0 && p.K == p.Bq->cols) {
     for (std::size_t i = 0; i < p.M; ++i) rounded[i] = roundToInt8(p.A + i * p.lda, p.K, int8[i]);
   }
   const auto dot = [&](std::size_t i, std::size_t j) {

@@ -215,6 +215,7 @@ Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("f32Gflops", p.f32Gflops);
   o.Set("bf16Gflops", p.bf16Gflops > 0 ? Napi::Value(Napi::Number::New(info.Env(), p.bf16Gflops)) : info.Env().Null());
+  o.Set("amxGflops", p.amxGflops > 0 ? Napi::Value(Napi::Number::New(info.Env(), p.amxGflops)) : info.Env().Null());
   o.Set("streamGBs", p.streamGBs);
   o.Set("firstTouchGBs", p.firstTouchGBs);
   o.Set("threads", p.threads);

@@ -20,11 +20,10 @@
 #include <cstdint>
 #include <cstring>
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #endif
+
+#include "../runtime/amx.h"
 
 namespace giftjs {
 
@@ -54,14 +53,6 @@ void kernelAmxReference(std::size_t kc, const float* A, const float* B, float* C
 }
 
 #if defined(__x86_64__)
-// The tile palette: every tile 16 rows of 64 bytes (0-3 C, 4-5 A, 6-7 B).
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, startRow = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colBytes[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
-};
-
 // One chunk of 16 pairs: A rows 0-15 and 16-31 (aStride bytes apart), B columns 0-15 and 16-31.
 __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tileStep(const void* a0, const void* a1,
                                                                                 std::size_t aStride, const void* b,
@@ -79,7 +70,7 @@ __attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tileStep
 __attribute__((target("amx-tile,amx-bf16,avx512f"))) void kernelAmx(std::size_t kc, const float* A, const float* B,
                                                                    float* C, std::size_t ldc, float alpha,
                                                                    bool accumulate) {
-  static const TileConfig config;
+  static const AmxTileConfig config;  // 0-3 C, 4-5 A, 6-7 B
   _tile_loadconfig(&config);  // per call: the configuration is the calling thread's state
   const std::size_t pairs = (kc + 1) / 2, full = pairs / kTilePairs, tail = pairs % kTilePairs;
   const std::size_t aStride = pairs * 4, cStride = ldc * sizeof(float);
@@ -130,23 +121,6 @@ __attribute__((target("amx-tile,amx-bf16,avx512f"))) void kernelAmx(std::size_t 
   _tile_release();
 }
 
-// The CPU has AMX-TILE and AMX-BF16 (CPUID 7.0 EDX bits 24 and 22) with AVX-512 BF16 beside them, and
-// Linux lets this process use the tile data (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA, once per
-// process; without it the first tile instruction faults).
-bool amxUsable() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  if (!(edx & (1u << 24)) || !(edx & (1u << 22))) return false;
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16")) return false;
-#if defined(__linux__)
-  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
-#else
-  return false;
-#endif
-}
-
 const KernelInfo kAmxBf16{"amxbf16", kRows, kCols, &kernelAmx, true, nullptr, true};
 #endif
 
@@ -156,8 +130,7 @@ const KernelInfo kAmxReference{"amxbf16-reference", kRows, kCols, &kernelAmxRefe
 
 const KernelInfo* amxBf16Kernel() {
 #if defined(__x86_64__)
-  static const bool usable = amxUsable();
-  return usable ? &kAmxBf16 : nullptr;
+  return amxUsable() ? &kAmxBf16 : nullptr;
 #else
   return nullptr;
 #endif

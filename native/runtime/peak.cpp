@@ -14,6 +14,7 @@
 #include <immintrin.h>
 #endif
 
+#include "amx.h"
 #include "cpu_features.h"
 #include "thread_pool.h"
 
@@ -61,6 +62,40 @@ float bf16LoopAvx512(std::size_t iterations) {
   __m512 s = acc[0];
   for (int c = 1; c < kChains; ++c) s = _mm512_add_ps(s, acc[c]);
   return _mm512_reduce_add_ps(s);
+}
+#pragma GCC target("amx-tile,amx-bf16")
+// Four independent tile accumulators, each TDPBF16PS 16 x 16 outputs of 32 bf16 products (the GEMM's
+// tile kernel runs the same four per step), over operand tiles loaded once.
+float amxLoop(std::size_t iterations) {
+  static const AmxTileConfig config;
+  _tile_loadconfig(&config);
+  alignas(64) uint16_t operand[16 * 32];
+  for (uint16_t& v : operand) v = 0x3a83;  // bf16 ~1e-3: sums stay small however long the loop runs
+  alignas(64) float out[16 * 16];
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, operand, 64);
+  _tile_loadd(5, operand, 64);
+  _tile_loadd(6, operand, 64);
+  _tile_loadd(7, operand, 64);
+  for (std::size_t i = 0; i < iterations; ++i) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  float s = 0;
+  for (int t = 0; t < 4; ++t) {
+    if (t == 0) _tile_stored(0, out, 64);
+    if (t == 1) _tile_stored(1, out, 64);
+    if (t == 2) _tile_stored(2, out, 64);
+    if (t == 3) _tile_stored(3, out, 64);
+    s += out[0];
+  }
+  _tile_release();
+  return s;
 }
 #pragma GCC target("avx2,fma")
 float fmaLoopAvx2(std::size_t iterations) {
@@ -160,6 +195,8 @@ MachinePeak measurePeak(double seconds, std::size_t streamBytes) {
       p.isa = "avx512";
       p.f32Gflops = std::max(p.f32Gflops, timedGflops(fmaLoopAvx512, kChains * 16 * 2.0, slice));
       if (cpuHas("avx512bf16")) p.bf16Gflops = std::max(p.bf16Gflops, timedGflops(bf16LoopAvx512, kChains * 16 * 4.0, slice));
+      // Four tiles of 16 x 16 outputs, 32 products each, two flops a product.
+      if (amxUsable()) p.amxGflops = std::max(p.amxGflops, timedGflops(amxLoop, 4 * 16 * 16 * 32 * 2.0, slice));
       continue;
     }
     if (cpuHas("avx2")) {

@@ -9,6 +9,7 @@ namespace giftjs {
 struct MachinePeak {
   double f32Gflops = 0;   // register-only float32 FMA chains
   double bf16Gflops = 0;  // register-only bf16 dot products (vdpbf16ps); 0 where the CPU has none
+  double amxGflops = 0;   // AMX tile bf16 dot products (tdpbf16ps); 0 where the CPU or OS offers none
   double streamGBs = 0;   // reading a buffer far larger than the caches
   double firstTouchGBs = 0;  // writing that buffer's new pages the first time (page faults)
   int threads = 0;

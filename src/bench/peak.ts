@@ -8,6 +8,8 @@ export interface MachinePeak {
   f32Gflops: number;
   /** null where the CPU has no bf16 dot products (AVX-512 BF16). */
   bf16Gflops: number | null;
+  /** null where the CPU or OS offers no AMX tiles: what bf16 compute runs on where it does. */
+  amxGflops: number | null;
   streamGBs: number;
   /**
    * Writing the stream's buffer the first time, its new pages made as touched: what a load pays per
@@ -44,6 +46,7 @@ export function machinePeak(seconds = 2, again = false): MachinePeak | null {
       ...was,
       f32Gflops: Math.max(was.f32Gflops, now.f32Gflops),
       bf16Gflops: was.bf16Gflops === null || now.bf16Gflops === null ? null : Math.max(was.bf16Gflops, now.bf16Gflops),
+      amxGflops: was.amxGflops === null || now.amxGflops === null ? null : Math.max(was.amxGflops, now.amxGflops),
       streamGBs: Math.max(was.streamGBs, now.streamGBs),
       firstTouchGBs: Math.max(was.firstTouchGBs, now.firstTouchGBs),
     };
@@ -55,6 +58,7 @@ export function describePeak(p: MachinePeak): string {
   return [
     `f32 FMA peak: ${p.f32Gflops.toFixed(1)} GFLOP/s (register-only ${p.isa} FMA chains, ${p.threads} threads)`,
     p.bf16Gflops === null ? 'bf16 dot-product peak: none (this CPU has no AVX-512 BF16)' : `bf16 dot-product peak: ${p.bf16Gflops.toFixed(1)} GFLOP/s (vdpbf16ps chains)`,
+    ...(p.amxGflops === null ? [] : [`bf16 AMX tile peak: ${p.amxGflops.toFixed(1)} GFLOP/s (tdpbf16ps on four tiles; bf16 compute runs on them here)`]),
     `memory stream: ${p.streamGBs.toFixed(1)} GB/s (reading ${STREAM_BYTES / 2 ** 20} MiB)`,
     `new memory: ${p.firstTouchGBs.toFixed(2)} GB/s (writing those ${STREAM_BYTES / 2 ** 20} MiB the first time, each page made as touched: what loading pays per byte it keeps)`,
   ].join('\n');

@@ -455,11 +455,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     }
     console.log(`  ${(r.flopsPerToken / 1e6).toFixed(1)} MFLOP per token: ${r.gflops.toFixed(1)} GFLOP/s` +
       (gemmMean ? `; GEMMs of bench gemm's Transformer shapes, timed now: ${gemmMean.toFixed(1)} GFLOP/s; step / GEMM = ${(r.gflops / gemmMean).toFixed(2)}` : ''));
-    // Against the FMA peak of the products the step runs: bf16 dot products under --bf16-compute, float32 otherwise.
+    // Against the peak of the products the step runs: under --bf16-compute AMX tiles where bf16 compute
+    // runs on them, else bf16 dot products; float32 FMAs otherwise.
     const peak = machinePeak();
     const bf16Products = values['bf16-compute'] === true && peak?.bf16Gflops;
-    const limit = peak ? (bf16Products ? peak.bf16Gflops! : peak.f32Gflops) : null;
-    if (limit) console.log(`  step / ${bf16Products ? 'bf16 dot-product' : 'f32 FMA'} peak = ${(r.gflops / limit).toFixed(2)} (peak measured now: ${limit.toFixed(1)} GFLOP/s)`);
+    const onTiles = bf16Products && peak?.amxGflops && nativeAddon()?.cpuInfo().bf16Kernel === 'amxbf16';
+    const limit = peak ? (onTiles ? peak.amxGflops! : bf16Products ? peak.bf16Gflops! : peak.f32Gflops) : null;
+    const limitName = onTiles ? 'bf16 AMX tile' : bf16Products ? 'bf16 dot-product' : 'f32 FMA';
+    if (limit) console.log(`  step / ${limitName} peak = ${(r.gflops / limit).toFixed(2)} (peak measured now: ${limit.toFixed(1)} GFLOP/s)`);
     const peers: Record<string, number | null> = {};
     if (shapePeer !== null) {
       if (typeof shapePeer === 'string') console.log(`PyTorch peer unavailable: ${shapePeer}`);
@@ -567,7 +570,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const peak = machinePeak(Math.max(2, budget * 2));
     if (!peak) throw new GiftjsError('gift bench peak times the CPU\'s own instructions through the native kernels, which are not available here (GIFTJS_BACKEND=ref, or not built: node scripts/build-native.mjs)');
     console.log(`\n${describePeak(peak)}`);
-    if (values.json) console.log(JSON.stringify({ f32_gflops: peak.f32Gflops, bf16_gflops: peak.bf16Gflops, stream_gb_per_s: peak.streamGBs, first_touch_gb_per_s: peak.firstTouchGBs, threads: peak.threads, isa: peak.isa }));
+    if (values.json) console.log(JSON.stringify({ f32_gflops: peak.f32Gflops, bf16_gflops: peak.bf16Gflops, amx_gflops: peak.amxGflops, stream_gb_per_s: peak.streamGBs, first_touch_gb_per_s: peak.firstTouchGBs, threads: peak.threads, isa: peak.isa }));
     return 0;
   }
 

@@ -18,10 +18,13 @@ test('gift bench peak prints the f32 FMA peak, the bf16 one where the CPU has it
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /f32 FMA peak: [\d.]+ GFLOP\/s \(register-only (avx512|avx2|portable) FMA chains, 1 threads\)/);
   assert.match(r.stdout, /new memory: [\d.]+ GB\/s \(writing those 512 MiB the first time/);
-  const peak = JSON.parse(r.stdout.trim().split('\n').pop()!) as { f32_gflops: number; bf16_gflops: number | null; stream_gb_per_s: number; first_touch_gb_per_s: number; threads: number };
+  const peak = JSON.parse(r.stdout.trim().split('\n').pop()!) as { f32_gflops: number; bf16_gflops: number | null; amx_gflops: number | null; stream_gb_per_s: number; first_touch_gb_per_s: number; threads: number };
   assert.equal(peak.threads, 1);
   for (const v of [peak.f32_gflops, peak.stream_gb_per_s, peak.first_touch_gb_per_s]) assert.ok(Number.isFinite(v) && v > 0, String(v));
   assert.equal(peak.bf16_gflops !== null, addon!.cpuInfo().features.includes('avx512bf16'));
+  // The AMX tile peak exactly where bf16 compute runs on the tiles.
+  assert.equal(peak.amx_gflops !== null, addon!.cpuInfo().bf16Kernel === 'amxbf16');
+  if (peak.amx_gflops !== null) assert.ok(Number.isFinite(peak.amx_gflops) && peak.amx_gflops > 0, String(peak.amx_gflops));
 });
 
 test('measured again, each figure of the peak is the best this process has measured', { skip: addon ? false : 'the native addon is not built' }, () => {
@@ -29,6 +32,7 @@ test('measured again, each figure of the peak is the best this process has measu
   const again = machinePeak(0.1, true)!;
   for (const k of ['f32Gflops', 'streamGBs', 'firstTouchGBs'] as const) assert.ok(again[k] >= first[k], `${k}: ${again[k]} after ${first[k]}`);
   if (first.bf16Gflops !== null) assert.ok(again.bf16Gflops! >= first.bf16Gflops, 'bf16Gflops');
+  if (first.amxGflops !== null) assert.ok(again.amxGflops! >= first.amxGflops, 'amxGflops');
   assert.deepEqual(machinePeak(0.1), again, 'without again, the figures kept are returned as they are');
 });
 

@@ -43,7 +43,7 @@ export interface NativeAddon extends AddonKernels {
   setInt8Activations(on: boolean): boolean;
   cpuInfo(): { gemmKernel: string; gemmKernels: string[]; tile: string; threads: number; features: string[]; bf16Kernel: string | null };
   /** The machine's limits on the pool's threads (native/runtime/peak.h): FMA chains for about `seconds`, a stream of `streamBytes`. */
-  measurePeak?(seconds: number, streamBytes: number): { f32Gflops: number; bf16Gflops: number | null; streamGBs: number; firstTouchGBs: number; threads: number; isa: string };
+  measurePeak?(seconds: number, streamBytes: number): { f32Gflops: number; bf16Gflops: number | null; amxGflops: number | null; streamGBs: number; firstTouchGBs: number; threads: number; isa: string };
   /** Every ActivationKind below Relu (ReLU and tanh run on the TypeScript kernels). */
   activationForward: Backend<Float32Array>['activationForward'];
   activationBackward: Backend<Float32Array>['activationBackward'];

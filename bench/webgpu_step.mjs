@@ -10,6 +10,7 @@ import { useBackend } from '../dist/src/backend/index.js';
 import { createWebGpuBackend, requestWebGpuDevice } from '../dist/src/backend/webgpu/index.js';
 import { randomBenchModel } from '../dist/src/bench/random_model.js';
 import { attachAdapter } from '../dist/src/peft/adapter_io.js';
+import { Random } from '../dist/src/tensor/random.js';
 import { DEFAULT_TRAIN_OPTIONS, trainModel } from '../dist/src/train/trainer.js';
 
 const { values } = parseArgs({
@@ -22,9 +23,17 @@ const { values } = parseArgs({
     layers: { type: 'string' },
   },
 });
-const batch = Number(values.batch);
-const seq = Number(values.seq);
-const steps = Number(values.steps);
+/** --name's value as a whole number >= 1, or the run is refused naming the flag. */
+function positiveInteger(name) {
+  const n = Number(values[name]);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a whole number >= 1, got '${values[name]}'`);
+  return n;
+}
+const batch = positiveInteger('batch');
+const seq = positiveInteger('seq');
+const rank = positiveInteger('rank');
+const steps = positiveInteger('steps');
+const layers = values.layers === undefined ? undefined : positiveInteger('layers');
 
 const dawn = await import('webgpu'); // the optional Dawn package (npm install webgpu)
 Object.assign(globalThis, dawn.globals);
@@ -33,13 +42,11 @@ const adapterInfo = (await gpu.requestAdapter())?.info;
 console.log(`adapter: ${adapterInfo ? `${adapterInfo.vendor} ${adapterInfo.architecture} ${adapterInfo.device} ${adapterInfo.description}` : 'none'}`);
 useBackend(createWebGpuBackend(await requestWebGpuDevice(gpu)));
 
-const model = randomBenchModel(values.shape, 'f32', values.layers ? Number(values.layers) : undefined);
-const adapter = attachAdapter(model, { method: 'gift', rank: Number(values.rank), target_modules: ['q_proj', 'v_proj'] }, 1);
-const vocab = model.config.vocabSize;
-let x = 12345;
-const next = () => (x = (x * 1103515245 + 12345) >>> 0) % vocab;
+const model = randomBenchModel(values.shape, 'f32', layers);
+const adapter = attachAdapter(model, { method: 'gift', rank, target_modules: ['q_proj', 'v_proj'] }, 1);
+const r = new Random(12345);
 const examples = Array.from({ length: batch * (steps + 1) }, () => {
-  const ids = Int32Array.from({ length: seq }, next);
+  const ids = Int32Array.from({ length: seq }, () => r.int(model.config.vocabSize));
   return { ids, labels: ids };
 });
 
@@ -60,5 +67,5 @@ const result = await trainModel({
 const timed = times.slice(1);
 const mean = timed.reduce((a, b) => a + b, 0) / timed.length;
 const tokensPerS = (batch * seq) / (mean / 1000);
-console.log(`webgpu step (${values.shape}, ${batch} x ${seq}, GIFT r${values.rank}): ${tokensPerS.toFixed(1)} tokens/s over ${timed.length} steps after the first (${times[0].toFixed(0)} ms)`);
+console.log(`webgpu step (${values.shape}, ${batch} x ${seq}, GIFT r${rank}): ${tokensPerS.toFixed(1)} tokens/s over ${timed.length} steps after the first (${times[0].toFixed(0)} ms)`);
 console.log(JSON.stringify({ backend: 'webgpu', shape: values.shape, batch, seq, tokens_per_s: tokensPerS, first_step_ms: times[0], losses: result.logs.map((l) => l.loss) }));

@@ -20,22 +20,25 @@ export interface LinearCrossEntropyOptions {
   ignoreIndex?: number;
   /** 'mean' over the rows not ignored (NaN when none counts, as crossEntropy) or 'sum'. */
   reduction?: 'mean' | 'sum';
-  /** Logit values a chunk should hold (default 8 Mi floats, 32 MB, about an L3 cache); a chunk has at least MIN_CHUNK_ROWS rows. */
+  /** Logit values a chunk should hold (default 8 Mi floats, 32 MB, about an L3 cache); a chunk has at least minChunkRows rows. */
   chunkValues?: number;
+  /** The fewest rows a chunk has when there are that many (default 1024: fewer pack W more often than their arithmetic hides). */
+  minChunkRows?: number;
 }
 
 const DEFAULT_CHUNK_VALUES = 8 * 1024 * 1024;
-// Each chunk's two GEMMs pack all of W again: below ~256 rows that packing (one value per 2 x
-// rows FLOPs) starts to cost more than the chunk's logits save. 256 rows of a 128k vocabulary
-// are 131 MB of logits; of SmolLM2's 49k, 50 MB. (SmolLM2 step, 1024 tokens, 2 threads, peak RSS:
-// 2578 MB unchunked, 2413 MB at 512 rows, 2292 at 256, 2261 at 147; speed within noise down to
-// 147 rows, 79 rows was 6% slower.)
-const MIN_CHUNK_ROWS = 256;
+// Each chunk's two GEMMs pack all of W again, V x in values read (and written) twice per chunk
+// against 4 x rows x V x in FLOPs: its share of a chunk's time falls as 1 / rows, whatever the model.
+// On a 2-core Zen 5 (2 threads, SmolLM2 step at 1024 tokens) the LM head took, per step: f32 354 ms
+// in chunks of 256 rows, 309 ms in one of 1024; bf16 compute 213 ms at 256 rows, 195 at 512, 180 at
+// 1024, the step's peak RSS 1257, 1310 and 1410 MB. 1024 rows of a 128k vocabulary are 525 MB of
+// logits; of SmolLM2's 49k, 201 MB. (minChunkRows lowers the floor where that memory is wanted.)
+const MIN_CHUNK_ROWS = 1024;
 
 /** Rows per chunk: as few chunks as the budget allows, split evenly (no thin last chunk). */
-export function chunkRowsFor(rows: number, vocab: number, chunkValues = DEFAULT_CHUNK_VALUES): number {
+export function chunkRowsFor(rows: number, vocab: number, chunkValues = DEFAULT_CHUNK_VALUES, minChunkRows = MIN_CHUNK_ROWS): number {
   if (rows === 0) return 0;
-  const most = Math.max(MIN_CHUNK_ROWS, Math.floor(chunkValues / Math.max(vocab, 1)));
+  const most = Math.max(minChunkRows, Math.floor(chunkValues / Math.max(vocab, 1)));
   return Math.ceil(rows / Math.ceil(rows / most));
 }
 
@@ -60,6 +63,10 @@ export function linearCrossEntropy(h: Tensor, weight: Tensor, targets: Int32Arra
   if (!Number.isSafeInteger(chunkValues) || chunkValues < 1) {
     throw new GiftjsError(`${where()}: chunkValues ${String(chunkValues)} must be a positive integer (logit values per chunk)`);
   }
+  const minChunkRows = options.minChunkRows ?? MIN_CHUNK_ROWS;
+  if (!Number.isSafeInteger(minChunkRows) || minChunkRows < 1) {
+    throw new GiftjsError(`${where()}: minChunkRows ${String(minChunkRows)} must be a positive integer (rows per chunk at the least)`);
+  }
   const t = targets instanceof Int32Array ? targets : Int32Array.from(targets);
   // Checked here, against the whole batch: the kernels check each chunk but would name a row of it.
   let counted = 0;
@@ -75,7 +82,7 @@ export function linearCrossEntropy(h: Tensor, weight: Tensor, targets: Int32Arra
   const needW = wantGrad && weight.requiresGrad;
   if (needW && weight.dtype !== 'float32') throw new GiftjsError(`${where()}: a trained weight must be float32`);
 
-  const chunk = chunkRowsFor(rows, vocab, chunkValues);
+  const chunk = chunkRowsFor(rows, vocab, chunkValues, minChunkRows);
   const perRow = Tensor.empty([rows]);
   // Per chunk: its logits (their gradient written over them), loss and lse, dh's rows; reused
   // chunk after chunk.

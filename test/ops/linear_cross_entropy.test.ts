@@ -16,8 +16,8 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import { assertClose, assertGradcheck, randn, testEachBackend } from '../helpers.js';
 
 const ROWS = 600;
-// The smallest budget: chunks of the 256-row floor, so 600 rows run as three chunks of 200.
-const SMALL = { chunkValues: 1 };
+// The smallest budget and a 256-row floor: 600 rows run as three chunks of 200.
+const SMALL = { chunkValues: 1, minChunkRows: 256 };
 const VOCAB = 37;
 const IN = 24;
 
@@ -35,10 +35,13 @@ function lossAndGrads(lossOf: (h: Tensor, w: Tensor) => Tensor, h0: Tensor, w0: 
   return { loss: loss.item(), dh: h.grad!.toFloat32Array(), dw: w.requiresGrad ? w.grad!.toFloat32Array() : null };
 }
 
-test('chunks: split evenly, never under half the 256-row floor, every row covered', () => {
-  assert.equal(chunkRowsFor(600, 37, 1), 200);
+test('chunks: split evenly, never under half the row floor, every row covered', () => {
+  assert.equal(chunkRowsFor(600, 37, 1, 256), 200);
+  assert.equal(chunkRowsFor(600, 37, 1), 600); // under the 1024-row floor: one chunk
   assert.equal(chunkRowsFor(600, 37), 600); // 600 x 37 logits fit the default budget
-  assert.equal(chunkRowsFor(1024, 49152), 256); // 8 Mi values / 49152 = 170 rows: the 256-row floor
+  assert.equal(chunkRowsFor(1024, 49152), 1024); // 8 Mi values / 49152 = 170 rows: the 1024-row floor
+  assert.equal(chunkRowsFor(4096, 49152), 1024);
+  assert.equal(chunkRowsFor(3000, 128256), 1000); // three chunks, split evenly
   assert.equal(chunkRowsFor(4096, 1000), 4096); // one chunk fits the budget
   assert.equal(chunkRowsFor(0, 10), 0);
   for (const [rows, vocab] of [[1, 5], [257, 128256], [1000, 50000], [8192, 128256]] as const) {
@@ -100,6 +103,7 @@ testEachBackend('linearCrossEntropy: no row counted gives NaN (mean) and zero gr
   assert.throws(() => linearCrossEntropy(randn([ROWS, IN], 1), w, far, SMALL), /target 37 at row 300 is outside the vocabulary of 37/);
   for (const bad of [0, -5, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
     assert.throws(() => linearCrossEntropy(h, w, t, { chunkValues: bad }), /chunkValues .* must be a positive integer/);
+    assert.throws(() => linearCrossEntropy(h, w, t, { minChunkRows: bad }), /minChunkRows .* must be a positive integer/);
   }
 });
 

@@ -364,6 +364,31 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
 
 namespace {
 
+// One row of dS over dP: dp[j] = p[j] * (dp[j] - di) * scale (times capGrad[j] when the scores are
+// soft-capped). The build's baseline is SSE2, where this loop took 9% of the attention backward.
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) void scoreGradRow512(const float* p, float di, float scale, const float* capGrad,
+                                                        float* dp, std::size_t n) {
+  const __m512 d = _mm512_set1_ps(di), sc = _mm512_set1_ps(scale);
+  std::size_t j = 0;
+  for (; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1);
+    __m512 g = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, p + j), _mm512_sub_ps(_mm512_maskz_loadu_ps(m, dp + j), d)), sc);
+    if (capGrad) g = _mm512_mul_ps(g, _mm512_maskz_loadu_ps(m, capGrad + j));
+    _mm512_mask_storeu_ps(dp + j, m, g);
+  }
+}
+#endif
+
+void scoreGradRow(const float* p, float di, float scale, const float* capGrad, float* dp, std::size_t n) {
+#if defined(__x86_64__)
+  if (cpuHasAvx512()) return scoreGradRow512(p, di, scale, capGrad, dp, n);
+#endif
+  for (std::size_t j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - di) * scale;
+  if (capGrad)
+    for (std::size_t j = 0; j < n; ++j) dp[j] *= capGrad[j];
+}
+
 // NaN in the gradient as products over every key spread it (PyTorch's math and the ref backend): a
 // query row whose probabilities are NaN (a NaN score) or whose rowsum(dO * O) is NaN reaches every key
 // of its key/value head in dK (and, for NaN probabilities, in dV), masked keys too (0 * NaN), and a NaN
@@ -472,14 +497,8 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
       if (!dq && !dkh) continue;
       // dP = dO V^T, then dS = P * (dP - rowsum(dO * O)) * scale (times the cap's 1 - tanh^2), stored over dP.
       matmulSerial(false, true, rows, keys, s.D, gb, s.D, vOp.from(first * s.D), s.D, 0.0f, dP, keys);
-      for (std::size_t r = 0; r < rows; ++r) {
-        const float di = dotOf(gb + r * s.D, ob + r * s.D, s.D);
-        float* dpr = dP + r * keys;
-        const float* pr = P + r * keys;
-        for (std::size_t j = 0; j < keys; ++j) dpr[j] = pr[j] * (dpr[j] - di) * s.scale;
-        if (capGrad)
-          for (std::size_t j = 0; j < keys; ++j) dpr[j] *= capGrad[r * keys + j];
-      }
+      for (std::size_t r = 0; r < rows; ++r)
+        scoreGradRow(P + r * keys, dotOf(gb + r * s.D, ob + r * s.D, s.D), s.scale, capGrad ? capGrad + r * keys : nullptr, dP + r * keys, keys);
       if (dq) matmulSerial(false, false, rows, s.D, keys, dP, keys, kOp.from(first * s.D), s.D, 0.0f, dq + (task * s.T + t0) * s.D, s.D);
       if (dkh) matmulSerial(true, false, keys, s.D, rows, dP, keys, operand(qb, rows * s.D, qBf16, bf16), s.D, beta, dkh + first * s.D, s.D);
     }

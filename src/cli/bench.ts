@@ -448,13 +448,17 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
     // The step's FLOP rate against the GEMM's own rate on Transformer shapes, timed now, in this
     // process and with these threads: how much of the step is spent outside fast GEMMs.
+    // Under --bf16-compute the GEMMs timed are bf16 ones (bf16 weights, bf16 products), as bench gemm
+    // times them: a float32 GEMM rate would put the bf16 step above 1.
     let gemmMean: number | null = null;
+    const bf16Gemms = values['bf16-compute'] === true;
     if (nativeAddon()) {
-      const rates = transformerShapes(1024).map((sh) => benchNativeGemm(sh, budget).gflops);
-      gemmMean = rates.reduce((a, b) => a + b, 0) / rates.length;
+      const rates = transformerShapes(1024).filter((sh) => !bf16Gemms || !sh.transA)
+        .map((sh) => (bf16Gemms ? benchNativeGemm(sh, budget, true) : benchNativeGemm(sh, budget))?.gflops ?? null);
+      if (rates.every((g) => g !== null)) gemmMean = rates.reduce((a, b) => a + b, 0) / rates.length;
     }
     console.log(`  ${(r.flopsPerToken / 1e6).toFixed(1)} MFLOP per token: ${r.gflops.toFixed(1)} GFLOP/s` +
-      (gemmMean ? `; GEMMs of bench gemm's Transformer shapes, timed now: ${gemmMean.toFixed(1)} GFLOP/s; step / GEMM = ${(r.gflops / gemmMean).toFixed(2)}` : ''));
+      (gemmMean ? `; ${bf16Gemms ? 'bf16 ' : ''}GEMMs of bench gemm's Transformer shapes, timed now: ${gemmMean.toFixed(1)} GFLOP/s; step / GEMM = ${(r.gflops / gemmMean).toFixed(2)}` : ''));
     // Against the peak of the products the step runs: under --bf16-compute AMX tiles where bf16 compute
     // runs on them, else bf16 dot products; float32 FMAs otherwise.
     const peak = machinePeak();

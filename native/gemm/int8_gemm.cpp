@@ -60,7 +60,6 @@ RoundedRows roundRows(const GemmProblem& p, int offset) {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")
 
 constexpr std::size_t kStrip = 16;  // W rows per strip: one per 32-bit lane
-constexpr std::size_t kPackAhead = 512;  // bytes ahead of a strip's gathers that each of its rows is prefetched
 
 // W rows j0 .. j0 + n (n <= 16) packed as above: codes (blocks x 8 quads x 64 bytes) and dW (blocks x 16
 // floats). Rows past n are zero codes with d 0, so their lanes add nothing that is kept.
@@ -77,8 +76,6 @@ void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t*
   const __m512i flipSign = _mm512_set1_epi8(static_cast<char>(0x80));
   for (std::size_t b = 0; b < blocks; ++b) {
     uint8_t* out = codes + b * 8 * 64;
-    // The gathers below read 16 rows side by side, 16 streams the hardware prefetchers do not follow.
-    for (std::size_t j = 0; j < n; ++j) _mm_prefetch(reinterpret_cast<const char*>(base + j * rowBytes + b * blockBytes + kPackAhead), _MM_HINT_T0);
     if (w.bits == 4) {
       // Dword q of a block's 16 bytes holds values 4q .. 4q + 3 (low nibbles) and 16 + 4q .. (high).
       for (int q = 0; q < 4; ++q) {

@@ -94,7 +94,7 @@ void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t*
     }
     // Each row's d of this block: vcvtph2ps, exact as widenF16 is (a call of that per row and block, and
     // a division for the block's group per row, took more time than a prompt's int4 products).
-    const uint16_t* blockScale = firstScale + b * 32 / w.group * w.scaleStride();
+    const uint16_t* blockScale = firstScale + w.groupOf(b * 32) * w.scaleStride();
     for (std::size_t j = 0; j < kStrip; ++j) d[b * kStrip + j] = j < n ? _cvtsh_ss(blockScale[j * scaleRowStride]) : 0.0f;
   }
 }

@@ -103,7 +103,7 @@ void dequantizeRowPortable(const QuantizedMatrix& w, std::size_t r, std::size_t 
   const std::size_t stride = w.scaleStride();
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t c = c0 + i;
-    out[i] = static_cast<float>(codeAt(w, row, c)) * widenF16(scales[c / w.group * stride]);
+    out[i] = static_cast<float>(codeAt(w, row, c)) * widenF16(scales[w.groupOf(c) * stride]);
   }
 }
 
@@ -119,7 +119,7 @@ float dotPortable(const float* a, const QuantizedMatrix& w, std::size_t r) {
     const std::size_t g1 = std::min(w.cols, g0 + w.group);
     float s = 0.0f;
     for (std::size_t c = g0; c < g1; ++c) s += a[c] * static_cast<float>(codeAt(w, row, c));
-    total += s * widenF16(w.scaleBits(r, g0 / w.group));
+    total += s * widenF16(w.scaleBits(r, w.groupOf(g0)));
   }
   return total;
 }
@@ -130,7 +130,7 @@ float dotInt8ActivationsPortable(const Int8Activations& x, const QuantizedMatrix
   for (std::size_t b = 0; b < w.cols / 32; ++b) {
     int sum = 0;  // at most 32 * 127 * 127: exact
     for (std::size_t i = 0; i < 32; ++i) sum += codeAt(w, row, b * 32 + i) * x.codes[b * 32 + i];
-    total += widenF16(w.scaleBits(r, b * 32 / w.group)) * x.d[b] * static_cast<float>(sum);
+    total += widenF16(w.scaleBits(r, w.groupOf(b * 32))) * x.d[b] * static_cast<float>(sum);
   }
   return total;
 }
@@ -184,8 +184,8 @@ void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0
     c = head;
   }
   while (c < end) {
-    const std::size_t groupEnd = std::min(end, (c / w.group + 1) * w.group);
-    const __m512 d = _mm512_set1_ps(widenF16(w.scaleBits(r, c / w.group)));
+    const std::size_t g = w.groupOf(c), groupEnd = std::min(end, (g + 1) * w.group);
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(w.scaleBits(r, g)));
     // Steps of 16 from wherever c0 falls (a K slice may start inside a group): the last is short.
     while (c < groupEnd) {
       const std::size_t count = std::min<std::size_t>(16, groupEnd - c);
@@ -249,7 +249,7 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
       const std::size_t count = std::min<std::size_t>(16, g1 - c);
       s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes(count), a + c), codes16(w, row, c, count), s0);
     }
-    total = _mm512_fmadd_ps(_mm512_add_ps(s0, s1), _mm512_set1_ps(widenF16(scales[g0 / w.group * w.scaleStride()])), total);
+    total = _mm512_fmadd_ps(_mm512_add_ps(s0, s1), _mm512_set1_ps(widenF16(scales[w.groupOf(g0) * w.scaleStride()])), total);
   }
   return _mm512_reduce_add_ps(total);
 }

@@ -34,7 +34,12 @@ struct QuantizedMatrix {
   std::size_t rows = 0, cols = 0, group = 0;
   bool interleaved = false;
 
-  std::size_t groupsPerRow() const { return bits == 16 ? 0 : (cols + group - 1) / group; }
+  // The group of column c (c < cols), and the groups of a row: a shift for groups of 32 (every 4-bit
+  // matrix's, Q8_0's) and 0 for one group per row (int8 per output channel), a division only otherwise.
+  // The dequantizing loops look a block's scale up per 32 values, where two divisions cost more than
+  // the block's arithmetic.
+  std::size_t groupOf(std::size_t c) const { return group == 32 ? c >> 5 : group >= cols ? 0 : c / group; }
+  std::size_t groupsPerRow() const { return bits == 16 ? 0 : group == 32 ? (cols + 31) >> 5 : group >= cols ? (cols > 0 ? 1 : 0) : (cols + group - 1) / group; }
   // Bytes from one block of 32 values' codes to the next block's along a row.
   std::size_t blockBytes() const { return (bits == 4 ? 16 : 32) + (interleaved ? 2 : 0); }
   // Half-precision slots from one scale to the next.
@@ -70,7 +75,7 @@ void dequantizeRow(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std:
 __attribute__((target("avx512f,f16c"), always_inline)) inline void dequantize32Avx512(const QuantizedMatrix& w, std::size_t r,
                                                                                     std::size_t c, __m512& lo, __m512& hi) {
   const uint8_t* block = w.blockCodes(w.rowCodes(r), c / 32);
-  const __m512 d = _mm512_set1_ps(_cvtsh_ss(w.scaleBits(r, c / w.group)));
+  const __m512 d = _mm512_set1_ps(_cvtsh_ss(w.scaleBits(r, w.groupOf(c))));
   if (w.bits == 8) {
     lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)))), d);
     hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16)))), d);

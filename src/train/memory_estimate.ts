@@ -178,8 +178,8 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
     const forwardPeak = saved + tokens * (o.gradientCheckpointing ? 0 : layerSaved) * floatBytes + head + tokens * FORWARD_EXTRA_PER_H * H * floatBytes;
     // The head's logits are freed before the backward, but their buffer stays idle in the pool for the
     // next step (no tensor of the backward has their size): with checkpointing, where the backward's
-    // recomputed layer is the peak, they are resident beside it (1024 x 32000 logits, 131 MB: a run
-    // peaked 24 MB above an estimate that left them out).
+    // recomputed layer is the peak, they are resident beside it (512 x 32000 logits, 66 MB: a
+    // --stream-weights run peaked 24 MB above an estimate that left them out).
     const backwardPeak = saved + (o.gradientCheckpointing ? tokens * (layerSaved + BACKWARD_EXTRA_PER_I * I) * floatBytes + head : 0);
     activations = Math.max(forwardPeak, backwardPeak);
     activationLabel = `activations for ${o.batch} x ${o.length} tokens${o.gradientCheckpointing ? ' with gradient checkpointing' : ''}`;

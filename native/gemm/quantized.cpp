@@ -183,6 +183,28 @@ void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0
     dequantizeRowPortable(w, r, c0, head - c0, out);
     c = head;
   }
+  // Whole blocks of 32 from a block's start: two vectors each, without masks (a short prompt's rows,
+  // dequantized four at a time, spent as long here as in their products through codes16's masked loads).
+  if (c % 32 == 0 && w.group % 32 == 0) {
+    const uint16_t* scales = w.rowScales(r);
+    const std::size_t stride = w.scaleStride(), blockBytes = w.blockBytes();
+    const __m512i low = _mm512_set1_epi32(0x0f), eight = _mm512_set1_epi32(8);
+    for (; c + 32 <= end; c += 32) {
+      const uint8_t* block = row + c / 32 * blockBytes;
+      const __m512 d = _mm512_set1_ps(_cvtsh_ss(scales[w.groupOf(c) * stride]));
+      __m512i lo, hi;
+      if (w.bits == 8) {
+        lo = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)));
+        hi = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16)));
+      } else {
+        const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)));
+        lo = _mm512_sub_epi32(_mm512_and_si512(bytes, low), eight);
+        hi = _mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), eight);
+      }
+      _mm512_storeu_ps(out + (c - c0), _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d));
+      _mm512_storeu_ps(out + (c - c0) + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d));
+    }
+  }
   while (c < end) {
     const std::size_t g = w.groupOf(c), groupEnd = std::min(end, (g + 1) * w.group);
     const __m512 d = _mm512_set1_ps(_cvtsh_ss(w.scaleBits(r, g)));

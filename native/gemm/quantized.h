@@ -68,15 +68,11 @@ float widenF16(uint16_t h);
 void dequantizeRow(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std::size_t n, float* out);
 
 #if defined(__x86_64__)
-// dequantizeRow's values for the 32 columns c .. c + 31 of row r (bits 8 or 4; c % 32 == 0 and inside
-// one group) as two vectors, lo = c .. c + 15 and hi = c + 16 .. c + 31: d x code, exact in float32.
-// Inlined into AVX-512 callers (the bf16 pair packer): a function call per group to widen d made
-// that packer 15-20% slower.
-__attribute__((target("avx512f,f16c"), always_inline)) inline void dequantize32Avx512(const QuantizedMatrix& w, std::size_t r,
-                                                                                    std::size_t c, __m512& lo, __m512& hi) {
-  const uint8_t* block = w.blockCodes(w.rowCodes(r), c / 32);
-  const __m512 d = _mm512_set1_ps(_cvtsh_ss(w.scaleBits(r, w.groupOf(c))));
-  if (w.bits == 8) {
+// One block of 32 codes at `block` (bits 8 or 4, as blockCodes points at them) times d, as two vectors:
+// lo = values 0 .. 15, hi = values 16 .. 31. Exact in float32.
+__attribute__((target("avx512f"), always_inline)) inline void dequantizeBlockAvx512(int bits, const uint8_t* block, __m512 d,
+                                                                                   __m512& lo, __m512& hi) {
+  if (bits == 8) {
     lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)))), d);
     hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16)))), d);
     return;
@@ -86,6 +82,15 @@ __attribute__((target("avx512f,f16c"), always_inline)) inline void dequantize32A
   const __m512i eight = _mm512_set1_epi32(8);
   lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(bytes, _mm512_set1_epi32(0x0f)), eight)), d);
   hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bytes, 4), eight)), d);
+}
+
+// dequantizeRow's values for the 32 columns c .. c + 31 of row r (bits 8 or 4; c % 32 == 0 and inside
+// one group) as two vectors, lo = c .. c + 15 and hi = c + 16 .. c + 31: d x code, exact in float32.
+// Inlined into AVX-512 callers (the bf16 pair packer): a function call per group to widen d made
+// that packer 15-20% slower.
+__attribute__((target("avx512f,f16c"), always_inline)) inline void dequantize32Avx512(const QuantizedMatrix& w, std::size_t r,
+                                                                                    std::size_t c, __m512& lo, __m512& hi) {
+  dequantizeBlockAvx512(w.bits, w.blockCodes(w.rowCodes(r), c / 32), _mm512_set1_ps(_cvtsh_ss(w.scaleBits(r, w.groupOf(c)))), lo, hi);
 }
 #endif
 

@@ -69,7 +69,8 @@ void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t*
   const __m512i rowStarts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                _mm512_set1_epi32(static_cast<int>(rowBytes)));
   const uint8_t* base = w.rowCodes(j0);
-  // Row j0's first scale, and the scale slots from one row's to the next's (rowScales without its divisions).
+  // Row j0's first scale, and the scale slots from one row's to the next's: scaleBits per row and block
+  // (rowScales' multiplications each time) took a 16-token prompt's Q4_0 layers from 66-67 to 76-78 ms.
   const uint16_t* firstScale = w.rowScales(j0);
   const std::size_t scaleRowStride = w.groupsPerRow() * w.scaleStride();
   const __m512i lowNibbles = _mm512_set1_epi8(0x0f);
@@ -93,7 +94,7 @@ void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t*
       }
     }
     // Each row's d of this block: vcvtph2ps, exact as widenF16 is (a call of that per row and block, and
-    // a division for the block's group per row, took more time than a prompt's int4 products).
+    // two divisions per row and block, took more time than a prompt's int4 products).
     const uint16_t* blockScale = firstScale + w.groupOf(b * 32) * w.scaleStride();
     for (std::size_t j = 0; j < kStrip; ++j) d[b * kStrip + j] = j < n ? _cvtsh_ss(blockScale[j * scaleRowStride]) : 0.0f;
   }

@@ -429,18 +429,24 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
 }
 
 // activationForward(kind, x, y, n) / activationBackward(kind, x, dy, dx, n)
+Activation activationOf(const Napi::CallbackInfo& info) {
+  const int kind = info[0].As<Napi::Number>().Int32Value();
+  if (kind < 0 || kind > static_cast<int>(Activation::Tanh))
+    throw Napi::RangeError::New(info.Env(), "activation kind " + std::to_string(kind) + " is none of GeluErf 0, GeluTanh 1, Silu 2, Relu 3, Tanh 4");
+  return static_cast<Activation>(kind);
+}
 Napi::Value ActivationForward(const Napi::CallbackInfo& info) {
   const std::size_t n = sz(info, 3);
   F32 x = f32(info, 1), y = f32(info, 2);
   need(info, x, n, "x"); need(info, y, n, "y");
-  activationForward(static_cast<Activation>(info[0].As<Napi::Number>().Int32Value()), x.data, y.data, n);
+  activationForward(activationOf(info), x.data, y.data, n);
   return info.Env().Undefined();
 }
 Napi::Value ActivationBackward(const Napi::CallbackInfo& info) {
   const std::size_t n = sz(info, 4);
   F32 x = f32(info, 1), dy = f32(info, 2), dx = f32(info, 3);
   need(info, x, n, "x"); need(info, dy, n, "dy"); need(info, dx, n, "dx");
-  activationBackward(static_cast<Activation>(info[0].As<Napi::Number>().Int32Value()), x.data, dy.data, dx.data, n);
+  activationBackward(activationOf(info), x.data, dy.data, dx.data, n);
   return info.Env().Undefined();
 }
 

@@ -4,8 +4,9 @@
 //                above it (R fitted on [1, 6]: tools/fit_erfc_tail.py; past 6 erfc is below 2e-17 and
 //                taken as 0), so that 1 + erf(z) keeps its relative accuracy where it is tiny (z << 0);
 //   GELU (tanh): 1 + tanh(u) = 2 sigmoid(2u), no cancellation, 1 - tanh^2 = 4 s (1 - s);
-//   SiLU:        x sigmoid(x).
-// Elsewhere, and for the tails of arrays shorter than 16, the scalar formulas below.
+//   SiLU:        x sigmoid(x);
+//   ReLU:        x where x > 0 or x is NaN, else 0 (a compare and a masked move).
+// tanh (a pooler's, one row per sequence) stays scalar. Elsewhere, and for the tails of arrays shorter than 16, the scalar formulas below.
 #include <algorithm>
 #include <cmath>
 
@@ -31,6 +32,10 @@ inline float forward(Activation a, float x) {
       return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
     case Activation::Silu:
       return x / (1.0f + std::exp(-x));
+    case Activation::Relu:
+      return x > 0.0f || x != x ? x : 0.0f;  // NaN passes through
+    case Activation::Tanh:
+      return std::tanh(x);
   }
   return 0.0f;
 }
@@ -48,6 +53,12 @@ inline float derivative(Activation a, float x) {
     case Activation::Silu: {
       const float s = 1.0f / (1.0f + std::exp(-x));
       return s * (1.0f + x * (1.0f - s));
+    }
+    case Activation::Relu:  // 0 at 0; NaN for NaN, so that dy * NaN stays NaN
+      return x > 0.0f ? 1.0f : x != x ? x : 0.0f;
+    case Activation::Tanh: {
+      const float t = std::tanh(x);
+      return 1.0f - t * t;
     }
   }
   return 0.0f;
@@ -112,6 +123,10 @@ GIFTJS_ACT_TARGET __m512 forward16(Activation a, __m512 x) {
       return _mm512_mul_ps(x, sigmoid16(_mm512_mul_ps(_mm512_set1_ps(2.0f), tanhArgument16(x, _mm512_mul_ps(x, x)))));
     case Activation::Silu:
       return _mm512_mul_ps(x, sigmoid16(x));
+    case Activation::Relu:  // kept where x > 0 or unordered (NaN)
+      return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLE_UQ), x);
+    case Activation::Tanh:
+      break;
   }
   return x;
 }
@@ -135,6 +150,12 @@ GIFTJS_ACT_TARGET __m512 derivative16(Activation a, __m512 x) {
       const __m512 s = sigmoid16(x);
       return _mm512_mul_ps(s, _mm512_fmadd_ps(x, _mm512_sub_ps(one, s), one));
     }
+    case Activation::Relu: {  // 1 where x > 0, NaN where x is NaN, else 0
+      const __m512 d = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), one);
+      return _mm512_mask_mov_ps(d, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+    }
+    case Activation::Tanh:
+      break;
   }
   return x;
 }
@@ -159,7 +180,7 @@ void activationForward(Activation a, const float* x, float* y, std::size_t n) {
   parallelChunks(n, 16384, [&](std::size_t i0, std::size_t i1) {
     std::size_t i = i0;
 #if defined(__x86_64__)
-    if (cpuHasAvx512()) i = forward512(a, x, y, i0, i1);
+    if (cpuHasAvx512() && a != Activation::Tanh) i = forward512(a, x, y, i0, i1);
 #endif
     for (; i < i1; ++i) y[i] = forward(a, x[i]);
   });
@@ -169,7 +190,7 @@ void activationBackward(Activation a, const float* x, const float* dy, float* dx
   parallelChunks(n, 16384, [&](std::size_t i0, std::size_t i1) {
     std::size_t i = i0;
 #if defined(__x86_64__)
-    if (cpuHasAvx512()) i = backward512(a, x, dy, dx, i0, i1);
+    if (cpuHasAvx512() && a != Activation::Tanh) i = backward512(a, x, dy, dx, i0, i1);
 #endif
     for (; i < i1; ++i) dx[i] = dy[i] * derivative(a, x[i]);
   });

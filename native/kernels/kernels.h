@@ -63,7 +63,8 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
                        const float* keyMask, const float* out, const float* lse,
                        const float* dout, float* dq, float* dk, float* dv);
 
-enum class Activation : int { GeluErf = 0, GeluTanh = 1, Silu = 2 };
+// (The values are the TypeScript ActivationKind's.) ReLU passes NaN through and has derivative 0 at 0, as PyTorch.
+enum class Activation : int { GeluErf = 0, GeluTanh = 1, Silu = 2, Relu = 3, Tanh = 4 };
 void activationForward(Activation a, const float* x, float* y, std::size_t n);
 // dx = dy * act'(x)
 void activationBackward(Activation a, const float* x, const float* dy, float* dx, std::size_t n);

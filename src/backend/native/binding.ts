@@ -18,7 +18,7 @@ import { checkThreadCount } from '../../environment.js';
 export const ADDON_KERNELS = [
   'gemm', 'quantize', 'rmsNormForward', 'rmsNormBackward', 'layerNormForward', 'layerNormBackward',
   'softmaxForward', 'softmaxBackward', 'logSoftmaxForward', 'logSoftmaxBackward', 'crossEntropyForward', 'crossEntropyBackward',
-  'attentionForward', 'attentionBackward', 'swigluForward', 'swigluBackward', 'ropeRotate',
+  'attentionForward', 'attentionBackward', 'activationForward', 'activationBackward', 'swigluForward', 'swigluBackward', 'ropeRotate',
 ] as const;
 export type AddonKernels = Required<Pick<Backend<Float32Array>, (typeof ADDON_KERNELS)[number]>>;
 
@@ -44,9 +44,6 @@ export interface NativeAddon extends AddonKernels {
   cpuInfo(): { gemmKernel: string; gemmKernels: string[]; tile: string; threads: number; features: string[]; bf16Kernel: string | null };
   /** The machine's limits on the pool's threads (native/runtime/peak.h): FMA chains for about `seconds`, a stream of `streamBytes`. */
   measurePeak?(seconds: number, streamBytes: number): { f32Gflops: number; bf16Gflops: number | null; amxGflops: number | null; streamGBs: number; firstTouchGBs: number; threads: number; isa: string };
-  /** Every ActivationKind below Relu (ReLU and tanh run on the TypeScript kernels). */
-  activationForward: Backend<Float32Array>['activationForward'];
-  activationBackward: Backend<Float32Array>['activationBackward'];
   /** Shapes of up to 8 dimensions (higher ranks run on the TypeScript kernels). */
   binary: Backend<Float32Array>['binary'];
   copyStrided: Backend<Float32Array>['copyStrided'];

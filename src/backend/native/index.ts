@@ -1,9 +1,7 @@
 // The `native` backend: every kernel in C++ (native/), called through N-API.
 import type { Backend } from '../backend.js';
 import { ADDON_KERNELS, at, type AddonKernels, type NativeAddon } from './binding.js';
-import { ActivationKind } from '../backend.js';
 import { hostMemory } from '../host_memory.js';
-import { refActivationBackward, refActivationForward } from '../ref/activations.js';
 import { refBinary, refCopyStrided } from '../ref/elementwise.js';
 import { hostBookkeeping } from '../ref/index.js';
 import { refCopyBlocks } from '../ref/memory_ops.js';
@@ -16,11 +14,6 @@ export function createNativeBackend(addon: NativeAddon): Backend<Float32Array> {
     name: 'native',
     memory: hostMemory,
     ...addonKernels(addon),
-    // ReLU and tanh (BERT's pooler, small encoders) are rare enough for the TypeScript kernel.
-    activationForward: (kind, x, y, n) =>
-      kind >= ActivationKind.Relu ? refActivationForward(kind, x, y, n) : addon.activationForward(kind, x, y, n),
-    activationBackward: (kind, x, dy, dx, n) =>
-      kind >= ActivationKind.Relu ? refActivationBackward(kind, x, dy, dx, n) : addon.activationBackward(kind, x, dy, dx, n),
     binary: (op, shape, a, as, b, bs, out) =>
       shape.length > MAX_NATIVE_RANK ? refBinary(op, shape, a, as, b, bs, out) : addon.binary(op, shape, a, as, b, bs, out),
     copyStrided: (shape, src, ss, dst) =>

@@ -17,8 +17,11 @@ import { AdamW } from '../train/optimizer.js';
 import { imagesToPatches, VIT_B16, ViTForImageClassification } from '../models/vit/model.js';
 import { BertForSequenceClassification } from '../models/bert/model.js';
 import { parseBertConfig } from '../models/bert/config.js';
+import { UseLiteForSequenceClassification } from '../models/use_lite/model.js';
+import { layerInputSize, USE_LITE_DEFAULTS } from '../models/use_lite/config.js';
 import { ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape } from './step_shapes.js';
 import { assertWeightsFit, randomBenchModel, type BenchDType } from './random_model.js';
+import { GiftjsError } from '../errors.js';
 
 export { ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape };
 
@@ -216,6 +219,29 @@ export function benchBertStep(batch: number, seq: number, rank: number, steps: n
   const embeddingValues = (config.vocabSize + config.maxPositions + config.typeVocabSize) * H;
   assertWeightsFit(`--shape bert-base with ${config.numLayers} layers`, 4 * (embeddingValues + encoderLayerValues(H, config.intermediateSize) * config.numLayers + H * H), 'fewer --layers');
   const model = new BertForSequenceClassification(config, 2, new Random(0));
+  const { params, r } = giftWithHead(model, rank, ['query', 'value']);
+  const input = { ids: Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize)), attentionMask: new Float32Array(batch * seq).fill(1), batch, seq };
+  const labels = Array.from({ length: batch }, () => r.int(2));
+  const t = withBf16Compute(bf16Compute, () => timeSteps(() => crossEntropy(model.logits(input), labels), params, steps, batch * seq, profile));
+  return { ...t, sequencesPerSecond: t.tokensPerSecond / seq };
+}
+
+/**
+ * The step `npm run demo` trains: GIFT rank 16 on query and value (one pair per target and input width:
+ * the first layer reads 256 values, the second 512) plus a two-label head, on Universal Sentence Encoder
+ * Lite's architecture with random weights, every sequence full length (at most 128 tokens).
+ */
+export function benchUseLiteStep(batch: number, seq: number, rank: number, steps: number, layers?: number, profile = false, bf16Compute = false): StepTiming & { sequencesPerSecond: number } {
+  const config = { ...USE_LITE_DEFAULTS, ...(layers ? { numLayers: layers } : {}) };
+  if (seq > config.maxPositions) throw new GiftjsError(`--seq ${seq}: --shape use-lite reads at most ${config.maxPositions} tokens`);
+  const H = config.hiddenSize;
+  let values = config.vocabSize * config.embeddingSize + H * H;
+  for (let i = 0; i < config.numLayers; i++) {
+    const w = layerInputSize(config, i);
+    values += 3 * w * w + w * H + (w !== H ? w * H : 0) + 2 * H * config.intermediateSize;
+  }
+  assertWeightsFit(`--shape use-lite with ${config.numLayers} layers`, 4 * values, 'fewer --layers');
+  const model = new UseLiteForSequenceClassification(config, 2, new Random(0));
   const { params, r } = giftWithHead(model, rank, ['query', 'value']);
   const input = { ids: Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize)), attentionMask: new Float32Array(batch * seq).fill(1), batch, seq };
   const labels = Array.from({ length: batch }, () => r.int(2));

@@ -20,5 +20,8 @@ export function stepShape(name: string): Record<string, unknown> | undefined {
   return Object.hasOwn(STEP_SHAPES, name) ? STEP_SHAPES[name] : undefined;
 }
 
-/** The encoder shapes `gift bench step` also trains (the paper's ViT and GLUE settings), beside the causal-LM ones above. */
-export const ENCODER_STEP_SHAPES = ['vit-b16', 'bert-base'] as const;
+/**
+ * The encoder shapes `gift bench step` also trains (the paper's ViT and GLUE settings, and the step of
+ * `npm run demo`), beside the causal-LM ones above.
+ */
+export const ENCODER_STEP_SHAPES = ['vit-b16', 'bert-base', 'use-lite'] as const;

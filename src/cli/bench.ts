@@ -12,7 +12,7 @@ import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type Backend
 import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type GemmShape } from '../bench/gemm.js';
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
-import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchVitStep, ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape, type StepTiming } from '../bench/step.js';
+import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchUseLiteStep, benchVitStep, ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape, type StepTiming } from '../bench/step.js';
 import { openLlamaCpp } from '../bench/llama_cpp_generation.js';
 import { alternateDecoding, benchGeneration, giftjsDecoding, type AlternatedRate, type DecodingCase } from '../bench/generation.js';
 import { describePeak, machinePeak, weightBytesPerToken } from '../bench/peak.js';
@@ -29,7 +29,8 @@ export const BENCH_HELP = `gift bench <what> [options]
   step     one GIFT/LoRA training step (forward, backward, AdamW) on a model shape, tokens/s
              --shape ${[...Object.keys(STEP_SHAPES), ...ENCODER_STEP_SHAPES].join('|')} (default smollm2-135m; vit-b16: GIFT r16 on
                     attention.output.dense + classifier, batch 8, images/s; bert-base: sequence classification,
-                    GIFT r32 on query,value + classifier, batch 8 x 128, sequences/s)
+                    GIFT r32 on query,value + classifier, batch 8 x 128, sequences/s; use-lite: the step of npm run demo,
+                    Universal Sentence Encoder Lite, GIFT r16 on query,value + classifier, batch 16 x 128, sequences/s)
              --batch B (4) --seq T (256) --rank R (64) --method gift|lora --steps N (3) --layers L (fewer, quicker)
              --dtype f32|bf16|int8|int4  frozen weights stored as float32 or bfloat16, or quantized (--quantize)
              --checkpointing   activation checkpointing (recompute each layer in backward)
@@ -44,7 +45,8 @@ export const BENCH_HELP = `gift bench <what> [options]
                             config with random weights in --dtype f32|bf16, the same GIFT step, run first in its own process
                             (on smollm2-135m where neither is set up: bench_torch_gift.py on Debian's PyTorch, GIFTJS_TORCH_PEER);
                             on vit-b16 bench/torch_vit_step.py: transformers' ViTForImageClassification, the same GIFT + head step;
-                            on bert-base bench/torch_bert_step.py: transformers' BertForSequenceClassification, likewise
+                            on bert-base bench/torch_bert_step.py: transformers' BertForSequenceClassification, likewise;
+                            on use-lite bench/torch_use_lite_step.py: the same architecture written in PyTorch, likewise
   generate greedy decoding speed with the KV cache (merged weights), tokens/s after a prompt
              --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16|int8|int4
              --prompt N     prompt tokens before decoding (default 16); their prefill's tokens/s is printed beside
@@ -173,6 +175,11 @@ interface TorchBertStep { sequences_per_s: number; tokens_per_s: number; maxrss_
 /** The PyTorch peer of the BERT-base step (bench/torch_bert_step.py): transformers' BertForSequenceClassification, the same GIFT + head step; or why there is none. */
 function torchBertStep(batch: number, seq: number, rank: number, layers: number | undefined, threads: number, autocast: boolean): TorchBertStep | string {
   return runPeerScript<TorchBertStep>('torch_bert_step.py', ['--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : []), ...(autocast ? ['--autocast'] : [])]);
+}
+
+/** The PyTorch peer of the USE Lite step (bench/torch_use_lite_step.py): the architecture in PyTorch, the same GIFT + head step; or why there is none. */
+function torchUseLiteStep(batch: number, seq: number, rank: number, layers: number | undefined, threads: number, autocast: boolean): TorchBertStep | string {
+  return runPeerScript<TorchBertStep>('torch_use_lite_step.py', ['--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : []), ...(autocast ? ['--autocast'] : [])]);
 }
 
 /**
@@ -384,6 +391,19 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const r = benchBertStep(batch, seq, rank, opt('steps', 2), layers, values.profile === true, bf16);
     reportEncoderStep(`GIFT + head step on bert-base${layers ? ` (${layers} layers)` : ''}${bf16 ? ' (bf16 dot products)' : ''}, sequence classification, batch ${batch} x ${seq}`, 'sequences', r.sequencesPerSecond, r,
       typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.sequences_per_s, model: 'BertForSequenceClassification' }, values.json === true, threads);
+    return 0;
+  }
+
+  if (what === 'step' && values.shape === 'use-lite') {
+    const batch = opt('batch', 16);
+    const seq = opt('seq', 128);
+    const layers = values.layers ? int('layers', values.layers) : undefined;
+    const rank = opt('rank', 16);
+    const bf16 = values['bf16-compute'] === true;
+    const peer = values.torch ? torchUseLiteStep(batch, seq, rank, layers, threads, bf16) : null;
+    const r = benchUseLiteStep(batch, seq, rank, opt('steps', 2), layers, values.profile === true, bf16);
+    reportEncoderStep(`GIFT + head step on use-lite${layers ? ` (${layers} layers)` : ''}${bf16 ? ' (bf16 dot products)' : ''}, sequence classification, batch ${batch} x ${seq}`, 'sequences', r.sequencesPerSecond, r,
+      typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.sequences_per_s, model: 'USE Lite in PyTorch (bench/torch_use_lite_step.py)' }, values.json === true, threads);
     return 0;
   }
 

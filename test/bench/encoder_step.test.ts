@@ -1,11 +1,11 @@
-// The encoder step benchmarks (BERT-base sequence classification, ViT-B/16) run a real training step:
+// The encoder step benchmarks (BERT-base sequence classification, ViT-B/16, USE Lite as npm run demo trains it) run a real training step:
 // the loss is the cross-entropy of a fresh N(0, 0.02) head, whose logits are small, so it lies
 // within 1 of ln(labels) (NaN or a broken head would not), and what they do not time is refused by name. Speeds are printed by `gift bench step`, never asserted here.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { benchBertStep, benchVitStep } from '../../src/bench/step.js';
+import { benchBertStep, benchUseLiteStep, benchVitStep } from '../../src/bench/step.js';
 import { getBackend } from '../../src/backend/index.js';
 import { availableMemory } from '../../src/io/system_memory.js';
 
@@ -16,6 +16,14 @@ test('the BERT-base step trains GIFT on query,value and the head; its loss is ne
   assert.ok(Math.abs(r.loss - Math.log(2)) < 1, `loss ${r.loss}`);
   assert.ok(r.sequencesPerSecond > 0 && Number.isFinite(r.sequencesPerSecond));
   assert.equal(r.tokensPerSecond, r.sequencesPerSecond * 16);
+});
+
+test('the USE Lite step (npm run demo\'s) trains GIFT on query,value and the head; its loss is near ln 2, and past 128 tokens it is refused', () => {
+  const r = benchUseLiteStep(2, 16, 16, 1, 1);
+  assert.ok(Math.abs(r.loss - Math.log(2)) < 1, `loss ${r.loss}`);
+  assert.ok(r.sequencesPerSecond > 0 && Number.isFinite(r.sequencesPerSecond));
+  assert.equal(r.tokensPerSecond, r.sequencesPerSecond * 16);
+  assert.throws(() => benchUseLiteStep(1, 129, 16, 1, 1), /--seq 129: --shape use-lite reads at most 128 tokens/);
 });
 
 test('the ViT-B/16 step trains GIFT on the attention output and the head; its loss is near ln 1000', () => {
@@ -40,7 +48,7 @@ test('with --bf16-compute the encoder steps multiply in bf16: the same step, its
 
 test('bench step on the encoder shapes refuses the causal-LM options by name instead of ignoring them', () => {
   const run = (shape: string, ...args: string[]) => spawnSync(process.execPath, [GIFT, 'bench', 'step', '--shape', shape, '--layers', '1', ...args], { encoding: 'utf8' });
-  for (const shape of ['bert-base', 'vit-b16']) {
+  for (const shape of ['bert-base', 'vit-b16', 'use-lite']) {
     const cases: [string[], RegExp][] = [
       [['--method', 'lora'], new RegExp(`--shape ${shape} times the GIFT step .*not --method lora`)],
       [['--dtype', 'bf16'], new RegExp(`--shape ${shape} keeps float32 weights.*--dtype bf16`)],
@@ -55,7 +63,7 @@ test('bench step on the encoder shapes refuses the causal-LM options by name ins
   }
   const unknown = run('bert-large');
   assert.notEqual(unknown.status, 0);
-  assert.match(unknown.stderr, /unknown --shape 'bert-large' \(available for bench step: smollm2-135m, llama-3.2-1b, llama-3-8b, vit-b16, bert-base\)/);
+  assert.match(unknown.stderr, /unknown --shape 'bert-large' \(available for bench step: smollm2-135m, llama-3.2-1b, llama-3-8b, vit-b16, bert-base, use-lite\)/);
   // Names of Object.prototype are not shapes of the table.
   for (const name of ['constructor', 'toString', '__proto__']) {
     const r = run(name);

@@ -6,7 +6,7 @@
 //   GELU (tanh): 1 + tanh(u) = 2 sigmoid(2u), no cancellation, 1 - tanh^2 = 4 s (1 - s);
 //   SiLU:        x sigmoid(x);
 //   ReLU:        x where x > 0 or x is NaN, else 0 (a compare and a masked move).
-// tanh (a pooler's, one row per sequence) stays scalar. Elsewhere, and for the tails of arrays shorter than 16, the scalar formulas below.
+// tanh (a pooler's, one row per sequence) stays scalar, in double as the reference computes it. Elsewhere, and for the tails of arrays shorter than 16, the scalar formulas below.
 #include <algorithm>
 #include <cmath>
 
@@ -34,8 +34,8 @@ inline float forward(Activation a, float x) {
       return x / (1.0f + std::exp(-x));
     case Activation::Relu:
       return x > 0.0f || x != x ? x : 0.0f;  // NaN passes through
-    case Activation::Tanh:
-      return std::tanh(x);
+    case Activation::Tanh:  // in double, as the reference computes it, so that both backends train alike
+      return static_cast<float>(std::tanh(static_cast<double>(x)));
   }
   return 0.0f;
 }
@@ -57,8 +57,8 @@ inline float derivative(Activation a, float x) {
     case Activation::Relu:  // 0 at 0; NaN for NaN, so that dy * NaN stays NaN
       return x > 0.0f ? 1.0f : x != x ? x : 0.0f;
     case Activation::Tanh: {
-      const float t = std::tanh(x);
-      return 1.0f - t * t;
+      const double t = std::tanh(static_cast<double>(x));
+      return static_cast<float>(1.0 - t * t);
     }
   }
   return 0.0f;
@@ -192,6 +192,12 @@ void activationBackward(Activation a, const float* x, const float* dy, float* dx
 #if defined(__x86_64__)
     if (cpuHasAvx512() && a != Activation::Tanh) i = backward512(a, x, dy, dx, i0, i1);
 #endif
+    if (a == Activation::Tanh) {  // dy times the derivative in double, rounded once, as the reference
+      for (; i < i1; ++i) {
+        const double t = std::tanh(static_cast<double>(x[i]));
+        dx[i] = static_cast<float>(static_cast<double>(dy[i]) * (1.0 - t * t));
+      }
+    }
     for (; i < i1; ++i) dx[i] = dy[i] * derivative(a, x[i]);
   });
 }

@@ -44,6 +44,12 @@ export interface BackendMemory {
    * again. Absent where free already returns the memory at once (WebGPU).
    */
   discard?(buffer: DeviceBuffer): void;
+  /**
+   * A buffer of the first `length` values of `buffer`, sharing its memory (`length` at most its
+   * length), where the space can make one: the buffer pool then serves a request from an idle buffer
+   * somewhat larger than it. Absent where a buffer cannot be cut (WebGPU's are bound whole).
+   */
+  prefix?(buffer: DeviceBuffer, length: number): DeviceBuffer;
   /** The values in place when the host can address them (host memory), else null. */
   hostView(buffer: DeviceBuffer): HostValues | null;
   /** Copies host values into the buffer (same element type and length). */

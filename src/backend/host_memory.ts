@@ -20,6 +20,11 @@ export const hostMemory: BackendMemory = {
   // The pages go back at once through the addon where it is built (native/runtime/discard_pages.cpp);
   // without it they wait for the garbage collector, as free's do.
   discard: (buffer) => void loadAddon().addon?.discardPages?.(asHost(buffer)),
+  prefix(buffer, length) {
+    const whole = asHost(buffer);
+    if (!(whole instanceof Float32Array) || length > whole.length) throw new GiftjsError(`host memory: no prefix of ${length} values in a buffer of ${whole.length}`);
+    return new Float32Array(whole.buffer, whole.byteOffset, length);
+  },
   hostView: asHost,
   upload(buffer, values) {
     const dst = asHost(buffer);

@@ -1,7 +1,8 @@
 // The buffer pool's bound: what it holds, live and idle together, stays under the most bytes tensors
 // have held live at once, except for the buffers the current unit of work (an outermost tidy) has
-// used -- so a unit of new shapes gives back the last unit's buffers instead of holding both, and a
-// unit that repeats the last one's shapes allocates nothing. And the pages of a buffer given back
+// used -- so a unit of new shapes gives back the last unit's buffers instead of holding both, a unit
+// that repeats the last one's shapes allocates nothing, and one of somewhat shorter shapes takes
+// prefixes of the idle buffers. And the pages of a buffer given back
 // leave the process at once (the addon's discardPages), not at the next garbage collection.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -36,17 +37,45 @@ test('a unit of work that repeats the last one\'s shapes allocates nothing new',
   assert.equal(pool.idleBytes, 4 * 4 * MB);
 });
 
-test('a unit of work of new shapes gives back the idle buffers of earlier ones, staying under the live peak', () => {
+test('a unit of work of shorter shapes, down to half the idle buffers\' length, takes prefixes of them: nothing new, nothing given back', () => {
+  const pool = new BufferPool(hostMemory);
+  unit(pool, MB, 4);
+  const fresh = pool.freshAllocations;
+  // Batches padded to their longest text ask for other lengths every step, mostly a little shorter.
+  for (const floats of [0.75 * MB, 0.5 * MB + 1, 0.9 * MB, 0.5 * MB]) {
+    const held = unit(pool, floats, 4);
+    assert.ok(held <= 16 * MB, `held ${held / MB} MiB`);
+  }
+  assert.equal(pool.freshAllocations, fresh);
+  assert.equal(pool.evictions, 0);
+  assert.equal(pool.idleBytes, 16 * MB);
+  // A prefix is the request's length, over the first values of the whole buffer, which goes back whole.
+  tidy(() => {
+    const half = pool.acquire(0.5 * MB) as Float32Array;
+    assert.equal(half.length, 0.5 * MB);
+    assert.equal(pool.liveBytes, 4 * MB, 'a prefix counts its whole buffer');
+    half.fill(7);
+    pool.release(half);
+    const whole = pool.acquire(MB) as Float32Array;
+    assert.equal(whole.length, MB);
+    assert.ok(whole[0] === 7 && whole[0.5 * MB - 1] === 7, 'the prefix was the whole buffer\'s first values');
+    pool.release(whole);
+  });
+  assert.equal(pool.idleBytes, 16 * MB);
+  assert.equal(pool.freshAllocations, fresh);
+});
+
+test('a unit of work of shapes no idle buffer can serve gives back the idle buffers of earlier ones, staying under the live peak', () => {
   const pool = new BufferPool(hostMemory);
   unit(pool, MB, 4); // peak: 16 MiB live
-  // Shorter and longer shapes in turn, as batches of examples of varied lengths make them: each
-  // allocates afresh, and the old shapes' idle buffers go, so the pool never holds two steps' worth.
-  for (const floats of [0.75 * MB, 0.5 * MB, 0.9 * MB, 0.6 * MB]) {
+  // Each shape under half of every idle one: each allocates afresh, and the old shapes' idle buffers
+  // go, so the pool never holds two steps' worth.
+  for (const floats of [0.45 * MB, 0.2 * MB, 0.09 * MB, 0.04 * MB]) {
     const held = unit(pool, floats, 4);
     assert.ok(held <= pool.peakLiveBytes, `held ${held / MB} MiB past the live peak of ${pool.peakLiveBytes / MB} MiB`);
   }
   assert.equal(pool.peakLiveBytes, 16 * MB);
-  assert.ok(pool.evictions >= 4, `${pool.evictions} buffers given back`);
+  assert.ok(pool.evictions >= 2, `${pool.evictions} buffers given back`);
   assert.ok(pool.liveBytes + pool.idleBytes <= 16 * MB);
   // A new peak leaves nothing idle beside it.
   unit(pool, 2 * MB, 4);

@@ -69,8 +69,8 @@ testEachBackend('crossEntropy over a 128k vocabulary keeps one float per row bey
   const before = memoryStats().liveBytes;
   const loss = crossEntropy(logits, [1, 128255, 77, -100]);
   const during = memoryStats().liveBytes - before;
-  // the scalar loss + 4 log-sum-exps (pool buffers are exact-sized); no [4, vocab] buffer
-  assert.ok(during <= 4 * 4 + 4, `forward kept ${during} bytes`);
+  // the scalar loss + 4 log-sum-exps, each in a pool buffer at most twice its length; no [4, vocab] buffer
+  assert.ok(during <= 2 * (4 * 4 + 4), `forward kept ${during} bytes`);
   const rows = crossEntropyRows64(logits.data, [1, 128255, 77, -100], vocab, -100);
   assertClose([loss.item()], [(rows[0]! + rows[1]! + rows[2]!) / 3], '128k loss', 1e-4, 1e-5);
   loss.backward();

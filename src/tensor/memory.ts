@@ -3,8 +3,8 @@
 // JavaScript frees a Float32Array whenever the garbage collector gets round to it, which makes a
 // training loop's resident memory depend on GC timing. giftjs instead recycles buffers: a
 // disposed tensor returns its buffer to a size-keyed pool, and the next tensor of that size takes
-// it back. A steady-state training step therefore allocates nothing new, and resident memory
-// stays flat however many steps run.
+// it back (or, on host memory, the next one up to half as long takes a prefix of it). A steady-state
+// training step therefore allocates nothing new, and resident memory stays flat however many steps run.
 //
 // Scopes make disposal automatic: every tensor created inside tidy(fn) is disposed when fn
 // returns, except the tensors fn returns and those marked with keep().

@@ -61,9 +61,13 @@ export function epochBatches(examples: Example[], batchSize: number, seed: numbe
   return epochGroups(examples, batchSize, seed, epoch).map((g) => collate(g, padId));
 }
 
-/** Examples in length order cut into batches: held-out scoring's fixed order, with little padding. */
+/**
+ * Examples in length order, longest first, cut into batches: held-out scoring's fixed order, with
+ * little padding. Longest first, each batch's buffers are prefixes of the last one's (the buffer
+ * pool's); shortest first, every batch was longer than any idle buffer and allocated its own.
+ */
 export function lengthSortedBatches<T extends { ids: ArrayLike<number> }, B>(examples: readonly T[], batchSize: number, collateGroup: (group: T[]) => B): B[] {
-  const sorted = [...examples].sort((a, b) => a.ids.length - b.ids.length);
+  const sorted = [...examples].sort((a, b) => b.ids.length - a.ids.length);
   const out: B[] = [];
   for (let i = 0; i < sorted.length; i += batchSize) out.push(collateGroup(sorted.slice(i, i + batchSize)));
   return out;

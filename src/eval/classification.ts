@@ -44,8 +44,9 @@ async function lossAndLogits(compute: () => [Tensor, Tensor]): Promise<{ loss: n
 
 export async function evaluateSequenceClassifier(model: SequenceClassifier, examples: SeqClsExample[], space: LabelSpace, batchSize = 32): Promise<ClassificationResult> {
   const predictions = new Array<number>(examples.length);
-  // Sorted by length so that batches carry little padding; results go back to input order.
-  const order = examples.map((_, i) => i).sort((a, b) => examples[a]!.ids.length - examples[b]!.ids.length);
+  // Sorted by length, longest first, so that batches carry little padding and each batch's buffers are
+  // prefixes of the last one's (lengthSortedBatches); results go back to input order.
+  const order = examples.map((_, i) => i).sort((a, b) => examples[b]!.ids.length - examples[a]!.ids.length);
   let lossSum = 0;
   for (let i = 0; i < order.length; i += batchSize) {
     const idx = order.slice(i, i + batchSize);

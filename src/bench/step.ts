@@ -18,6 +18,7 @@ import { imagesToPatches, VIT_B16, ViTForImageClassification } from '../models/v
 import { BertForSequenceClassification } from '../models/bert/model.js';
 import { parseBertConfig } from '../models/bert/config.js';
 import { UseLiteForSequenceClassification } from '../models/use_lite/model.js';
+import type { SequenceClassifier } from '../models/encoder.js';
 import { layerInputSize, USE_LITE_DEFAULTS } from '../models/use_lite/config.js';
 import { ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape } from './step_shapes.js';
 import { assertWeightsFit, randomBenchModel, type BenchDType } from './random_model.js';
@@ -218,9 +219,14 @@ export function benchBertStep(batch: number, seq: number, rank: number, steps: n
   const H = config.hiddenSize;
   const embeddingValues = (config.vocabSize + config.maxPositions + config.typeVocabSize) * H;
   assertWeightsFit(`--shape bert-base with ${config.numLayers} layers`, 4 * (embeddingValues + encoderLayerValues(H, config.intermediateSize) * config.numLayers + H * H), 'fewer --layers');
-  const model = new BertForSequenceClassification(config, 2, new Random(0));
+  return sequenceClassifierStep(new BertForSequenceClassification(config, 2, new Random(0)), config.vocabSize, batch, seq, rank, steps, profile, bf16Compute);
+}
+
+/** GIFT on query,value and the head of a two-label sequence classifier, timed on random full-length sequences. */
+function sequenceClassifierStep(model: SequenceClassifier & Module & { classifier: Module }, vocabSize: number, batch: number, seq: number, rank: number, steps: number,
+  profile: boolean, bf16Compute: boolean): StepTiming & { sequencesPerSecond: number } {
   const { params, r } = giftWithHead(model, rank, ['query', 'value']);
-  const input = { ids: Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize)), attentionMask: new Float32Array(batch * seq).fill(1), batch, seq };
+  const input = { ids: Int32Array.from({ length: batch * seq }, () => r.int(vocabSize)), attentionMask: new Float32Array(batch * seq).fill(1), batch, seq };
   const labels = Array.from({ length: batch }, () => r.int(2));
   const t = withBf16Compute(bf16Compute, () => timeSteps(() => crossEntropy(model.logits(input), labels), params, steps, batch * seq, profile));
   return { ...t, sequencesPerSecond: t.tokensPerSecond / seq };
@@ -241,10 +247,5 @@ export function benchUseLiteStep(batch: number, seq: number, rank: number, steps
     values += 3 * w * w + w * H + (w !== H ? w * H : 0) + 2 * H * config.intermediateSize;
   }
   assertWeightsFit(`--shape use-lite with ${config.numLayers} layers`, 4 * values, 'fewer --layers');
-  const model = new UseLiteForSequenceClassification(config, 2, new Random(0));
-  const { params, r } = giftWithHead(model, rank, ['query', 'value']);
-  const input = { ids: Int32Array.from({ length: batch * seq }, () => r.int(config.vocabSize)), attentionMask: new Float32Array(batch * seq).fill(1), batch, seq };
-  const labels = Array.from({ length: batch }, () => r.int(2));
-  const t = withBf16Compute(bf16Compute, () => timeSteps(() => crossEntropy(model.logits(input), labels), params, steps, batch * seq, profile));
-  return { ...t, sequencesPerSecond: t.tokensPerSecond / seq };
+  return sequenceClassifierStep(new UseLiteForSequenceClassification(config, 2, new Random(0)), config.vocabSize, batch, seq, rank, steps, profile, bf16Compute);
 }

@@ -170,16 +170,22 @@ function torchVitStep(batch: number, rank: number, layers: number | undefined, t
   return runPeerScript<TorchVitStep>('torch_vit_step.py', ['--batch', String(batch), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : []), ...(autocast ? ['--autocast'] : [])]);
 }
 
-interface TorchBertStep { sequences_per_s: number; tokens_per_s: number; maxrss_mb: number; loss: number; autocast: boolean; torch: string; transformers: string }
+interface TorchSeqClsStep { sequences_per_s: number; tokens_per_s: number; maxrss_mb: number; loss: number; autocast: boolean; torch: string; transformers: string }
 
-/** The PyTorch peer of the BERT-base step (bench/torch_bert_step.py): transformers' BertForSequenceClassification, the same GIFT + head step; or why there is none. */
-function torchBertStep(batch: number, seq: number, rank: number, layers: number | undefined, threads: number, autocast: boolean): TorchBertStep | string {
-  return runPeerScript<TorchBertStep>('torch_bert_step.py', ['--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : []), ...(autocast ? ['--autocast'] : [])]);
-}
+/**
+ * The sequence-classification step shapes: GIFT on query,value + a two-label head, their defaults, and
+ * their PyTorch peers (the same GIFT + head step): bench/torch_bert_step.py runs transformers'
+ * BertForSequenceClassification; bench/torch_use_lite_step.py, USE Lite written in PyTorch (transformers
+ * has no class for it).
+ */
+const SEQCLS_STEPS = {
+  'bert-base': { batch: 8, rank: 32, bench: benchBertStep, peerScript: 'torch_bert_step.py', peerModel: 'BertForSequenceClassification' },
+  'use-lite': { batch: 16, rank: 16, bench: benchUseLiteStep, peerScript: 'torch_use_lite_step.py', peerModel: 'USE Lite in PyTorch (bench/torch_use_lite_step.py)' },
+} as const;
 
-/** The PyTorch peer of the USE Lite step (bench/torch_use_lite_step.py): the architecture in PyTorch, the same GIFT + head step; or why there is none. */
-function torchUseLiteStep(batch: number, seq: number, rank: number, layers: number | undefined, threads: number, autocast: boolean): TorchBertStep | string {
-  return runPeerScript<TorchBertStep>('torch_use_lite_step.py', ['--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : []), ...(autocast ? ['--autocast'] : [])]);
+/** A sequence-classification step's PyTorch peer; or why there is none. */
+function torchSeqClsStep(script: string, batch: number, seq: number, rank: number, layers: number | undefined, threads: number, autocast: boolean): TorchSeqClsStep | string {
+  return runPeerScript<TorchSeqClsStep>(script, ['--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads), ...(layers ? ['--layers', String(layers)] : []), ...(autocast ? ['--autocast'] : [])]);
 }
 
 /**
@@ -381,29 +387,17 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
-  if (what === 'step' && values.shape === 'bert-base') {
-    const batch = opt('batch', 8);
+  const seqcls = values.shape === 'bert-base' || values.shape === 'use-lite' ? SEQCLS_STEPS[values.shape] : null;
+  if (what === 'step' && seqcls) {
+    const batch = opt('batch', seqcls.batch);
     const seq = opt('seq', 128);
     const layers = values.layers ? int('layers', values.layers) : undefined;
-    const rank = opt('rank', 32);
+    const rank = opt('rank', seqcls.rank);
     const bf16 = values['bf16-compute'] === true;
-    const peer = values.torch ? torchBertStep(batch, seq, rank, layers, threads, bf16) : null;
-    const r = benchBertStep(batch, seq, rank, opt('steps', 2), layers, values.profile === true, bf16);
-    reportEncoderStep(`GIFT + head step on bert-base${layers ? ` (${layers} layers)` : ''}${bf16 ? ' (bf16 dot products)' : ''}, sequence classification, batch ${batch} x ${seq}`, 'sequences', r.sequencesPerSecond, r,
-      typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.sequences_per_s, model: 'BertForSequenceClassification' }, values.json === true, threads);
-    return 0;
-  }
-
-  if (what === 'step' && values.shape === 'use-lite') {
-    const batch = opt('batch', 16);
-    const seq = opt('seq', 128);
-    const layers = values.layers ? int('layers', values.layers) : undefined;
-    const rank = opt('rank', 16);
-    const bf16 = values['bf16-compute'] === true;
-    const peer = values.torch ? torchUseLiteStep(batch, seq, rank, layers, threads, bf16) : null;
-    const r = benchUseLiteStep(batch, seq, rank, opt('steps', 2), layers, values.profile === true, bf16);
-    reportEncoderStep(`GIFT + head step on use-lite${layers ? ` (${layers} layers)` : ''}${bf16 ? ' (bf16 dot products)' : ''}, sequence classification, batch ${batch} x ${seq}`, 'sequences', r.sequencesPerSecond, r,
-      typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.sequences_per_s, model: 'USE Lite in PyTorch (bench/torch_use_lite_step.py)' }, values.json === true, threads);
+    const peer = values.torch ? torchSeqClsStep(seqcls.peerScript, batch, seq, rank, layers, threads, bf16) : null;
+    const r = seqcls.bench(batch, seq, rank, opt('steps', 2), layers, values.profile === true, bf16);
+    reportEncoderStep(`GIFT + head step on ${values.shape}${layers ? ` (${layers} layers)` : ''}${bf16 ? ' (bf16 dot products)' : ''}, sequence classification, batch ${batch} x ${seq}`, 'sequences', r.sequencesPerSecond, r,
+      typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.sequences_per_s, model: seqcls.peerModel }, values.json === true, threads);
     return 0;
   }
 

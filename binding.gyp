@@ -21,6 +21,7 @@
         "native/kernels/attention.cpp",
         "native/kernels/activations.cpp",
         "native/kernels/elementwise.cpp",
+        "native/kernels/reduce.cpp",
         "native/kernels/rope.cpp",
         "native/kernels/vec_exp.cpp"
       ],

@@ -522,6 +522,15 @@ Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// reduceSum(shape, src, outStrides, out, scale)
+Napi::Value ReduceSum(const Napi::CallbackInfo& info) {
+  F32 src = f32(info, 1), out = f32(info, 3);
+  StridedLayout s = layoutFrom(info, 0, {{2, &out}});
+  need(info, src, elements(s), "src");
+  reduceSum(s, src.data, out.data, out.length, info[4].As<Napi::Number>().DoubleValue());  // the scale as JavaScript holds it: a double
+  return info.Env().Undefined();
+}
+
 // ropeRotate(src, dst, cos, sin, rows, T, D, direction)
 Napi::Value RopeRotate(const Napi::CallbackInfo& info) {
   F32 src = f32(info, 0), dst = f32(info, 1), c = f32(info, 2), sn = f32(info, 3);
@@ -541,6 +550,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("discardPages", Napi::Function::New(env, DiscardPages));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided));
+  exports.Set("reduceSum", Napi::Function::New(env, ReduceSum));
   exports.Set("ropeRotate", Napi::Function::New(env, RopeRotate));
   exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));
   exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward));

@@ -78,6 +78,9 @@ enum class BinaryOp : int { Add = 0, Sub = 1, Mul = 2, Div = 3 };
 void binaryForward(BinaryOp op, const StridedLayout& s, const float* a, const float* b, float* out);
 // dst (contiguous, s.shape) = src read through s.strides[0]: permutes and broadcasts.
 void copyStrided(const StridedLayout& s, const float* src, float* dst);
+// out[0, outLength) = scale * sums of src (contiguous, s.shape) into the offsets s.strides[0] gives
+// (0 along summed dimensions); outputs no value reaches are 0. Summed in double, in row order.
+void reduceSum(const StridedLayout& s, const float* src, float* out, std::size_t outLength, double scale);
 
 // RoPE, rotate-half form, on rows of D values (row r at position r % T): cos/sin are [T, D/2];
 // direction +1 rotates (forward), -1 rotates back (the backward). src may equal dst.

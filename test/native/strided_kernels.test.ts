@@ -1,4 +1,4 @@
-// The native strided kernels (broadcasting arithmetic, strided copies, RoPE) against the reference
+// The native strided kernels (broadcasting arithmetic, strided copies, sums over dimensions, RoPE) against the reference
 // kernels on shapes large and odd enough to be split across threads, in place, with NaN, and with
 // strides that would read past an array (refused by the addon, never read).
 import assert from 'node:assert/strict';
@@ -126,6 +126,28 @@ test('ropeRotate: forward and back equal the reference kernel, in place too; rot
     withBackend('native', () => getBackend().ropeRotate(got, got, cos, sin, rows, T, D, direction === 1 ? -1 : 1));
     assertClose(got, x, `round trip ${direction}`, 1e-5, 1e-5);
   }
+});
+
+test('sums over dimensions equal the reference bit for bit, split over threads or not', { skip }, () => {
+  // A bias's gradient over rows, a mean over a sequence, a sum over the last dimension, to a scalar, a
+  // scale that is no float32 (1/3), NaN and infinities, and output values no input reaches (zeroed).
+  const cases: [number[], number[], number, number][] = [
+    [[4096, 777], [0, 1], 777, 1], [[16, 300, 513], [513, 0, 1], 16 * 513, 1 / 300], [[64, 1000], [1, 0], 64, 1 / 3],
+    [[100003], [0], 1, 2], [[3, 5, 7], [0, 7, 1], 40, 0.5], [[], [], 1, 3],
+  ];
+  for (const [shape, outStrides, outLength, scale] of cases) {
+    const src = rand(size(shape), shape.length + outLength);
+    if (src.length > 10) src.set([NaN, Infinity, -Infinity], 5);
+    const expect = new Float32Array(outLength).fill(9);
+    refBackend.reduceSum(shape, src, outStrides, expect, scale);
+    for (const threads of [1, 4]) {
+      const got = new Float32Array(outLength).fill(9);
+      withThreads(threads, () => withBackend('native', () => getBackend().reduceSum(shape, src, outStrides, got, scale)));
+      assert.deepEqual(got, expect, `[${shape}] -> strides [${outStrides}], ${threads} threads`);
+    }
+  }
+  assert.throws(() => addon!.reduceSum([4, 5], new Float32Array(20), [0, 2], new Float32Array(5), 1), /out: array has 5 floats, the kernel needs 9|strided operand: array has 5 floats, the kernel needs 9/);
+  assert.throws(() => addon!.reduceSum([4, 5], new Float32Array(19), [0, 1], new Float32Array(5), 1), /src: array has 19 floats, the kernel needs 20/);
 });
 
 test('strides or sizes that would reach past an array are refused before anything is read', { skip }, () => {

@@ -4,7 +4,7 @@ import { ADDON_KERNELS, at, type AddonKernels, type NativeAddon } from './bindin
 import { hostMemory } from '../host_memory.js';
 import { refBinary, refCopyStrided } from '../ref/elementwise.js';
 import { hostBookkeeping } from '../ref/index.js';
-import { refCopyBlocks } from '../ref/memory_ops.js';
+import { refCopyBlocks, refReduceSum } from '../ref/memory_ops.js';
 
 /** The addon's strided kernels take up to this many dimensions; higher ranks (rare) run on ref. */
 const MAX_NATIVE_RANK = 8;
@@ -21,6 +21,8 @@ export function createNativeBackend(addon: NativeAddon): Backend<Float32Array> {
     setBf16Compute: (on) => addon.setBf16Compute(on),
     setInt8Activations: (on) => addon.setInt8Activations(on),
     ...hostBookkeeping(),
+    reduceSum: (shape, src, outStrides, out, scale) =>
+      shape.length > MAX_NATIVE_RANK ? refReduceSum(shape, src, outStrides, out, scale) : addon.reduceSum(shape, src, outStrides, out, scale),
     copyBlocks: (src, srcOffset, srcStride, dst, dstOffset, dstStride, blocks, blockLength) =>
       copyBlocksThreaded(addon, src, srcOffset, srcStride, dst, dstOffset, dstStride, blocks, blockLength),
   };

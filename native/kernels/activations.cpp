@@ -56,12 +56,17 @@ inline float derivative(Activation a, float x) {
     }
     case Activation::Relu:  // 0 at 0; NaN for NaN, so that dy * NaN stays NaN
       return x > 0.0f ? 1.0f : x != x ? x : 0.0f;
-    case Activation::Tanh: {
-      const double t = std::tanh(static_cast<double>(x));
-      return static_cast<float>(1.0 - t * t);
-    }
+    case Activation::Tanh:  // tanhBackward multiplies dy by the derivative in double instead
+      break;
   }
   return 0.0f;
+}
+
+// dy * tanh'(x), the product in double and rounded once, as the reference computes it (dy times a
+// derivative rounded to float32 first would differ from it in the last bit).
+inline float tanhBackward(float x, float dy) {
+  const double t = std::tanh(static_cast<double>(x));
+  return static_cast<float>(static_cast<double>(dy) * (1.0 - t * t));
 }
 #if defined(__x86_64__)
 #define GIFTJS_ACT_TARGET __attribute__((target("avx512f,fma")))
@@ -192,13 +197,7 @@ void activationBackward(Activation a, const float* x, const float* dy, float* dx
 #if defined(__x86_64__)
     if (cpuHasAvx512() && a != Activation::Tanh) i = backward512(a, x, dy, dx, i0, i1);
 #endif
-    if (a == Activation::Tanh) {  // dy times the derivative in double, rounded once, as the reference
-      for (; i < i1; ++i) {
-        const double t = std::tanh(static_cast<double>(x[i]));
-        dx[i] = static_cast<float>(static_cast<double>(dy[i]) * (1.0 - t * t));
-      }
-    }
-    for (; i < i1; ++i) dx[i] = dy[i] * derivative(a, x[i]);
+    for (; i < i1; ++i) dx[i] = a == Activation::Tanh ? tanhBackward(x[i], dy[i]) : dy[i] * derivative(a, x[i]);
   });
 }
 

@@ -387,7 +387,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const seqcls = values.shape === 'bert-base' || values.shape === 'use-lite' ? SEQCLS_STEPS[values.shape] : null;
+  const seqcls = Object.hasOwn(SEQCLS_STEPS, values.shape!) ? SEQCLS_STEPS[values.shape as keyof typeof SEQCLS_STEPS] : null;
   if (what === 'step' && seqcls) {
     const batch = opt('batch', seqcls.batch);
     const seq = opt('seq', 128);

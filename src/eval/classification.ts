@@ -1,6 +1,7 @@
 // Scoring classifiers (sequences, images) on labelled examples: the mean loss and GLUE's metrics (accuracy,
 // F1 of class 1 and Matthews correlation for classes; Pearson and Spearman for a regression).
 import { GiftjsError } from '../errors.js';
+import { lengthSortedBatches } from '../data/batches.js';
 import { collateSeqCls, type LabelSpace, type SeqClsExample } from '../data/seqcls.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
@@ -44,12 +45,11 @@ async function lossAndLogits(compute: () => [Tensor, Tensor]): Promise<{ loss: n
 
 export async function evaluateSequenceClassifier(model: SequenceClassifier, examples: SeqClsExample[], space: LabelSpace, batchSize = 32): Promise<ClassificationResult> {
   const predictions = new Array<number>(examples.length);
-  // Sorted by length, longest first, so that batches carry little padding and each batch's buffers are
-  // prefixes of the last one's (lengthSortedBatches); results go back to input order.
-  const order = examples.map((_, i) => i).sort((a, b) => examples[b]!.ids.length - examples[a]!.ids.length);
+  // In held-out scoring's length order (lengthSortedBatches: longest first, little padding); results go
+  // back to input order.
+  const groups = lengthSortedBatches(examples.map((e, k) => ({ ids: e.ids, k })), batchSize, (g) => g.map((e) => e.k));
   let lossSum = 0;
-  for (let i = 0; i < order.length; i += batchSize) {
-    const idx = order.slice(i, i + batchSize);
+  for (const idx of groups) {
     const batch = collateSeqCls(idx.map((k) => examples[k]!));
     const { loss, logits, width: L } = await lossAndLogits(() => {
       const logits = model.logits(batch);

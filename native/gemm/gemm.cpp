@@ -404,6 +404,16 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
       }
       return;
     }
+    if (p.M == 1 && p.Bq) {
+      // One row against a quantized W (decoding's float products): 4-bit rows two at a time.
+      float dots[64];
+      for (; j < j1; j += 64) {
+        const std::size_t n = std::min<std::size_t>(64, j1 - j);
+        dotQuantizedRows(p.A, *p.Bq, p.bqRow0 + j, n, dots, vector);
+        for (std::size_t r = 0; r < n; ++r) storeScaled(p, 0, j + r, dots[r]);
+      }
+      return;
+    }
 #if defined(__x86_64__)
     if (p.M == 1 && p.Bbf16 && vector && cpuHasAvx512()) {
       j = rowsHalfApart(j0, j1, [&](std::size_t j, std::size_t k) {

@@ -226,6 +226,55 @@ void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0
   }
 }
 
+// Q4_0 rows whole against a float row: R rows at once (r, r + apart, ...; their results to out[0],
+// out[apart], ...), their code streams read side by side and each of a's loads serving all R.
+// One 16-byte load gives both halves of a block (low nibbles: values 0-15); a nibble becomes its
+// float value code - 8 by one lookup (vpermps reads the low 4 bits of each index lane). Sixteen
+// blocks' d's are widened at once and each broadcast from memory. Each row's products and sums are
+// the same whatever R (even blocks into one accumulator, odd into the other), so a row's result is
+// the same bits read alone or beside another.
+template <int R>
+void dotQ4Rows(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
+  const __m512 values = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+  const uint8_t* rows[R];
+  const uint16_t* scales[R];
+  for (int k = 0; k < R; ++k) {
+    rows[k] = w.rowCodes(r + k * apart);
+    scales[k] = w.rowScales(r + k * apart);
+  }
+  __m512 acc[R][2];
+  for (int k = 0; k < R; ++k) acc[k][0] = acc[k][1] = _mm512_setzero_ps();
+  alignas(64) float d[R][16];
+  // Block b (the i-th of its sixteen) of every row into accumulator `slot`.
+  const auto block = [&](std::size_t b, std::size_t i, int slot) {
+    const __m512 aLow = _mm512_loadu_ps(a + b * 32), aHigh = _mm512_loadu_ps(a + b * 32 + 16);
+    for (int k = 0; k < R; ++k) {
+      const uint8_t* codes = w.blockCodes(rows[k], b);
+      _mm_prefetch(reinterpret_cast<const char*>(codes + kCodesAheadBytes), _MM_HINT_T0);
+      const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
+      const __m512 low = _mm512_permutexvar_ps(bytes, values);
+      const __m512 high = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), values);
+      const __m512 sum = _mm512_fmadd_ps(aHigh, high, _mm512_mul_ps(aLow, low));
+      acc[k][slot] = _mm512_fmadd_ps(sum, _mm512_set1_ps(d[k][i]), acc[k][slot]);
+    }
+  };
+  const std::size_t blocks = w.cols / 32;
+  for (std::size_t b0 = 0; b0 < blocks; b0 += 16) {
+    const std::size_t n = std::min<std::size_t>(16, blocks - b0);
+    for (int k = 0; k < R; ++k) {
+      prefetchScalesAhead(w, scales[k], b0);
+      _mm512_store_ps(d[k], _mm512_cvtph_ps(scales16(w, scales[k], b0, lanes(n))));
+    }
+    std::size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+      block(b0 + i, i, 0);
+      block(b0 + i + 1, i + 1, 1);
+    }
+    if (i < n) block(b0 + i, i, 0);
+  }
+  for (int k = 0; k < R; ++k) out[k * apart] = _mm512_reduce_add_ps(_mm512_add_ps(acc[k][0], acc[k][1]));
+}
+
 float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
   const uint8_t* row = w.rowCodes(r);
   const uint16_t* scales = w.rowScales(r);
@@ -244,30 +293,9 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
     return _mm512_reduce_add_ps(_mm512_add_ps(total, t1));
   }
   if (w.bits == 4 && w.group == 32 && w.cols % 32 == 0) {
-    // Q4_0 blocks whole: one 16-byte load gives both halves of a block (low nibbles: values 0-15).
-    // A nibble becomes its float value code - 8 by one lookup (vpermps reads the low 4 bits of each
-    // index lane), and sixteen blocks' d's are widened at once and picked per block.
-    const __m512 values = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-    const std::size_t blocks = w.cols / 32;
-    __m512 t1 = _mm512_setzero_ps();
-    for (std::size_t b0 = 0; b0 < blocks; b0 += 16) {
-      const std::size_t n = std::min<std::size_t>(16, blocks - b0);
-      prefetchScalesAhead(w, scales, b0);
-      const __m512 d16 = _mm512_cvtph_ps(scales16(w, scales, b0, lanes(n)));
-      for (std::size_t i = 0; i < n; ++i) {
-        const uint8_t* block = w.blockCodes(row, b0 + i);
-        _mm_prefetch(reinterpret_cast<const char*>(block + kCodesAheadBytes), _MM_HINT_T0);
-        const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)));
-        const __m512 lo = _mm512_permutexvar_ps(bytes, values);
-        const __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), values);
-        const std::size_t b = b0 + i;
-        const __m512 s = _mm512_fmadd_ps(_mm512_loadu_ps(a + b * 32 + 16), hi, _mm512_mul_ps(_mm512_loadu_ps(a + b * 32), lo));
-        const __m512 d = _mm512_permutexvar_ps(_mm512_set1_epi32(static_cast<int>(i)), d16);
-        if (i & 1) t1 = _mm512_fmadd_ps(s, d, t1);
-        else total = _mm512_fmadd_ps(s, d, total);
-      }
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(total, t1));
+    float out[1];
+    dotQ4Rows<1>(a, w, r, 1, out);
+    return out[0];
   }
   for (std::size_t g0 = 0; g0 < w.cols; g0 += w.group) {
     const std::size_t g1 = std::min(w.cols, g0 + w.group);
@@ -560,6 +588,16 @@ float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r, b
   if (vector && cpuHasAvx512() && w.group % 16 == 0) return dotAvx512(a, w, r);
 #endif
   return dotPortable(a, w, r);
+}
+
+void dotQuantizedRows(const float* a, const QuantizedMatrix& w, std::size_t r0, std::size_t n, float* out, bool vector) {
+  std::size_t i = 0;
+#ifdef GIFTJS_QUANT_X86
+  if (vector && cpuHasAvx512() && w.bits == 4 && w.group == 32 && w.cols % 32 == 0) {
+    i = rowsHalfApart(0, n, [&](std::size_t j, std::size_t k) { dotQ4Rows<2>(a, w, r0 + j, k - j, out + j); });
+  }
+#endif
+  for (; i < n; ++i) out[i] = dotQuantizedRow(a, w, r0 + i, vector);
 }
 
 bool int8ActivationsFit(const QuantizedMatrix& w) {

@@ -405,7 +405,7 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
       return;
     }
     if (p.M == 1 && p.Bq) {
-      // One row against a quantized W (decoding's float products): 4-bit rows two at a time.
+      // One row against a quantized W (decoding's float products): rows in blocks of 32 (Q4_0, Q8_0) two at a time.
       float dots[64];
       for (; j < j1; j += 64) {
         const std::size_t n = std::min<std::size_t>(64, j1 - j);

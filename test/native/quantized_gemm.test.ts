@@ -102,22 +102,24 @@ test('with bf16 products, a quantized B is rounded to bf16 as the float32 matrix
   }
 });
 
-test('decoding one row against Q4_0 rows read two at a time gives each output the bits of that row read alone', { skip }, () => {
+test('decoding one row against Q4_0 or Q8_0 rows read two at a time gives each output the bits of that row read alone', { skip }, () => {
   // 67 rows (pairs half apart and one left over), 1056 columns (33 blocks: two runs of 16 blocks and
   // a single last one). Each row alone is a matrix of its own: the one-row kernel.
   const rows = 67, cols = 1056;
-  const q = quantizeReference(rand(rows * cols, 11, 0.05), rows, cols, 'int4', 'W');
-  const A = rand(cols, 12);
-  const product = (B: QuantizedMatrix, N: number) => {
-    const C = new Float32Array(N).fill(NaN);
-    addon!.gemm({ transA: false, transB: true, M: 1, N, K: cols, alpha: 1, A, lda: cols, B, ldb: 0, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
-    return C;
-  };
-  const all = product(q, rows);
-  const W = q.dequantize();
-  assertClose(all, matmul64(A, transpose64(W, rows, cols), 1, cols, rows), 'the product', 2e-4, 1e-4);
-  for (let r = 0; r < rows; r++) {
-    const row = new QuantizedMatrix('int4', 1, cols, q.codes.subarray(r * q.rowBytes, (r + 1) * q.rowBytes), q.scales.subarray(r * q.groupsPerRow, (r + 1) * q.groupsPerRow));
-    assert.equal(product(row, 1)[0], all[r], `row ${r}`);
+  for (const [format, group] of [['int4', 32], ['int8', 32]] as const) {
+    const q = quantizeReference(rand(rows * cols, 11, 0.05), rows, cols, format, 'W', group);
+    const A = rand(cols, 12);
+    const product = (B: QuantizedMatrix, N: number) => {
+      const C = new Float32Array(N).fill(NaN);
+      addon!.gemm({ transA: false, transB: true, M: 1, N, K: cols, alpha: 1, A, lda: cols, B, ldb: 0, beta: 0, C, ldc: N, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+      return C;
+    };
+    const all = product(q, rows);
+    const W = q.dequantize();
+    assertClose(all, matmul64(A, transpose64(W, rows, cols), 1, cols, rows), `${format}: the product`, 2e-4, 1e-4);
+    for (let r = 0; r < rows; r++) {
+      const row = new QuantizedMatrix(format, 1, cols, q.codes.subarray(r * q.rowBytes, (r + 1) * q.rowBytes), q.scales.subarray(r * q.groupsPerRow, (r + 1) * q.groupsPerRow), group);
+      assert.equal(product(row, 1)[0], all[r], `${format} row ${r}`);
+    }
   }
 });

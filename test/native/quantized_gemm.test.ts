@@ -102,12 +102,20 @@ test('with bf16 products, a quantized B is rounded to bf16 as the float32 matrix
   }
 });
 
-test('decoding one row against Q4_0 or Q8_0 rows read two at a time gives each output the bits of that row read alone', { skip }, () => {
-  // 67 rows (pairs half apart and one left over), 1056 columns (33 blocks: two runs of 16 blocks and
-  // a single last one). Each row alone is a matrix of its own: the one-row kernel.
-  const rows = 67, cols = 1056;
-  for (const [format, group] of [['int4', 32], ['int8', 32]] as const) {
-    const q = quantizeReference(rand(rows * cols, 11, 0.05), rows, cols, format, 'W', group);
+test('decoding one row against Q4_0, Q8_0 or float16 rows read two at a time gives each output the bits of that row read alone', { skip }, () => {
+  // 67 rows (pairs half apart and one left over); 1056 columns (33 blocks: two runs of 16 blocks and a
+  // single last one), 1040 for float16 (a last 16 values after the runs of 32). Each row alone is a
+  // matrix of its own: the one-row kernel.
+  const rows = 67;
+  for (const format of ['int4', 'int8', 'float16'] as const) {
+    const cols = format === 'float16' ? 1040 : 1056;
+    const values = rand(rows * cols, 11, 0.05);
+    const halves = float32ToFloat16(values);
+    const q = format === 'float16' ? QuantizedMatrix.ofFloat16(rows, cols, halves) : quantizeReference(values, rows, cols, format, 'W', 32);
+    const rowOf = (r: number) =>
+      format === 'float16'
+        ? QuantizedMatrix.ofFloat16(1, cols, halves.subarray(r * cols, (r + 1) * cols))
+        : new QuantizedMatrix(format, 1, cols, q.codes.subarray(r * q.rowBytes, (r + 1) * q.rowBytes), q.scales.subarray(r * q.groupsPerRow, (r + 1) * q.groupsPerRow), 32);
     const A = rand(cols, 12);
     const product = (B: QuantizedMatrix, N: number) => {
       const C = new Float32Array(N).fill(NaN);
@@ -115,11 +123,7 @@ test('decoding one row against Q4_0 or Q8_0 rows read two at a time gives each o
       return C;
     };
     const all = product(q, rows);
-    const W = q.dequantize();
-    assertClose(all, matmul64(A, transpose64(W, rows, cols), 1, cols, rows), `${format}: the product`, 2e-4, 1e-4);
-    for (let r = 0; r < rows; r++) {
-      const row = new QuantizedMatrix(format, 1, cols, q.codes.subarray(r * q.rowBytes, (r + 1) * q.rowBytes), q.scales.subarray(r * q.groupsPerRow, (r + 1) * q.groupsPerRow), group);
-      assert.equal(product(row, 1)[0], all[r], `${format} row ${r}`);
-    }
+    assertClose(all, matmul64(A, transpose64(q.dequantize(), rows, cols), 1, cols, rows), `${format}: the product`, 2e-4, 1e-4);
+    for (let r = 0; r < rows; r++) assert.equal(product(rowOf(r), 1)[0], all[r], `${format} row ${r}`);
   }
 });

@@ -102,20 +102,23 @@ test('with bf16 products, a quantized B is rounded to bf16 as the float32 matrix
   }
 });
 
-test('decoding one row against Q4_0, Q8_0 or float16 rows read two at a time gives each output the bits of that row read alone', { skip }, () => {
+test('decoding one row against Q4_0, Q8_0, int8 per channel or float16 rows read two at a time gives each output the bits of that row read alone', { skip }, () => {
   // 67 rows (pairs half apart and one left over); 1056 columns (33 blocks: two runs of 16 blocks and a
-  // single last one), 1040 for float16 (a last 16 values after the runs of 32). Each row alone is a
-  // matrix of its own: the one-row kernel.
+  // single last one), 1040 for float16 and int8 per channel (a last 16 values after the runs of 32).
+  // Each row alone is a matrix of its own: the one-row kernel.
   const rows = 67;
-  for (const format of ['int4', 'int8', 'float16'] as const) {
-    const cols = format === 'float16' ? 1040 : 1056;
+  for (const format of ['int4', 'int8 in groups of 32', 'int8', 'float16'] as const) {
+    const cols = format === 'float16' || format === 'int8' ? 1040 : 1056;
     const values = rand(rows * cols, 11, 0.05);
     const halves = float32ToFloat16(values);
-    const q = format === 'float16' ? QuantizedMatrix.ofFloat16(rows, cols, halves) : quantizeReference(values, rows, cols, format, 'W', 32);
+    const blocks = format === 'int4' || format === 'int8 in groups of 32';
+    const stored = format === 'int8 in groups of 32' ? 'int8' : format;
+    const group = blocks ? 32 : cols;
+    const q = stored === 'float16' ? QuantizedMatrix.ofFloat16(rows, cols, halves) : quantizeReference(values, rows, cols, stored, 'W', group);
     const rowOf = (r: number) =>
-      format === 'float16'
+      stored === 'float16'
         ? QuantizedMatrix.ofFloat16(1, cols, halves.subarray(r * cols, (r + 1) * cols))
-        : new QuantizedMatrix(format, 1, cols, q.codes.subarray(r * q.rowBytes, (r + 1) * q.rowBytes), q.scales.subarray(r * q.groupsPerRow, (r + 1) * q.groupsPerRow), 32);
+        : new QuantizedMatrix(stored, 1, cols, q.codes.subarray(r * q.rowBytes, (r + 1) * q.rowBytes), q.scales.subarray(r * q.groupsPerRow, (r + 1) * q.groupsPerRow), group);
     const A = rand(cols, 12);
     const product = (B: QuantizedMatrix, N: number) => {
       const C = new Float32Array(N).fill(NaN);

@@ -245,16 +245,31 @@ void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0
   }
 }
 
-// Q4_0 rows whole against a float row: R rows at once (r, r + apart, ...; their results to out[0],
-// out[apart], ...), their code streams read side by side and each of a's loads serving all R.
-// One 16-byte load gives both halves of a block (low nibbles: values 0-15); a nibble becomes its
-// float value code - 8 by one lookup (vpermps reads the low 4 bits of each index lane). Sixteen
-// blocks' d's are widened at once and each broadcast from memory. Each row's products and sums are
-// the same whatever R (even blocks into one accumulator, odd into the other), so a row's result is
-// the same bits read alone or beside another.
-template <int R>
-void dotQ4Rows(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
-  const __m512 values = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+// A block's 32 values as floats: Q4_0's from one 16-byte load (low nibbles: values 0-15, high ones
+// 16-31), each nibble made its value code - 8 by one lookup (vpermps reads the low 4 bits of each
+// index lane); Q8_0's 32 signed codes widened.
+template <int Bits>
+inline void blockValues(const uint8_t* codes, __m512& low, __m512& high) {
+  if constexpr (Bits == 4) {
+    const __m512 values = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
+    low = _mm512_permutexvar_ps(bytes, values);
+    high = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), values);
+  } else {
+    low = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes))));
+    high = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + 16))));
+  }
+}
+
+// Q4_0 or Q8_0 rows (Bits 4 or 8, groups of 32, whole blocks) against a float row: R rows at once
+// (r, r + apart, ...; their results to out[0], out[apart], ...), their code streams read side by side
+// and each of a's loads serving all R. Sixteen blocks' d's are widened at once and each broadcast from
+// memory. Each row's products and sums are the same whatever R (even blocks into one accumulator, odd
+// into the other), so a row's result is the same bits read alone or beside another. (Q8_0 rows had
+// taken the per-group loop in dotAvx512: a scalar d and one chain of additions per row, no prefetch;
+// a GEMV of them read 9-14 GB/s at 2 threads where int8 per output channel read 26-40.)
+template <int R, int Bits>
+void dotBlockRows(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
   const uint8_t* rows[R];
   const uint16_t* scales[R];
   for (int k = 0; k < R; ++k) {
@@ -270,9 +285,8 @@ void dotQ4Rows(const float* a, const QuantizedMatrix& w, std::size_t r, std::siz
     for (int k = 0; k < R; ++k) {
       const uint8_t* codes = w.blockCodes(rows[k], b);
       _mm_prefetch(reinterpret_cast<const char*>(codes + kCodesAheadBytes), _MM_HINT_T0);
-      const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
-      const __m512 low = _mm512_permutexvar_ps(bytes, values);
-      const __m512 high = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), values);
+      __m512 low, high;
+      blockValues<Bits>(codes, low, high);
       const __m512 sum = _mm512_fmadd_ps(aHigh, high, _mm512_mul_ps(aLow, low));
       acc[k][slot] = _mm512_fmadd_ps(sum, _mm512_set1_ps(d[k][i]), acc[k][slot]);
     }
@@ -281,50 +295,9 @@ void dotQ4Rows(const float* a, const QuantizedMatrix& w, std::size_t r, std::siz
   for (std::size_t b0 = 0; b0 < blocks; b0 += 16) {
     const std::size_t n = std::min<std::size_t>(16, blocks - b0);
     for (int k = 0; k < R; ++k) {
-      prefetchScalesAhead(w, scales[k], b0);
+      if constexpr (Bits == 4) prefetchScalesAhead(w, scales[k], b0);  // (Q8_0's: see prefetchScalesAhead)
       _mm512_store_ps(d[k], _mm512_cvtph_ps(scales16(w, scales[k], b0, lanes(n))));
     }
-    std::size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-      block(b0 + i, i, 0);
-      block(b0 + i + 1, i + 1, 1);
-    }
-    if (i < n) block(b0 + i, i, 0);
-  }
-  for (int k = 0; k < R; ++k) out[k * apart] = _mm512_reduce_add_ps(_mm512_add_ps(acc[k][0], acc[k][1]));
-}
-
-// Q8_0 rows (int8 in groups of 32, whole blocks) against a float row, R at once as dotQ4Rows reads
-// Q4_0 rows: a block's 32 codes widened to floats, multiplied by a's 32 values, scaled by its d,
-// even blocks into one accumulator and odd into the other; each row's result the same bits whatever R.
-// (The per-group loop below took a GEMV of these rows to 9-14 GB/s where int8 per output channel
-// read 26-40: a scalar d and a single chain of additions per row, and no prefetch.)
-template <int R>
-void dotQ8Rows(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
-  const uint8_t* rows[R];
-  const uint16_t* scales[R];
-  for (int k = 0; k < R; ++k) {
-    rows[k] = w.rowCodes(r + k * apart);
-    scales[k] = w.rowScales(r + k * apart);
-  }
-  __m512 acc[R][2];
-  for (int k = 0; k < R; ++k) acc[k][0] = acc[k][1] = _mm512_setzero_ps();
-  alignas(64) float d[R][16];
-  const auto block = [&](std::size_t b, std::size_t i, int slot) {
-    const __m512 aLow = _mm512_loadu_ps(a + b * 32), aHigh = _mm512_loadu_ps(a + b * 32 + 16);
-    for (int k = 0; k < R; ++k) {
-      const uint8_t* codes = w.blockCodes(rows[k], b);
-      _mm_prefetch(reinterpret_cast<const char*>(codes + kCodesAheadBytes), _MM_HINT_T0);
-      const __m512 low = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes))));
-      const __m512 high = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + 16))));
-      const __m512 sum = _mm512_fmadd_ps(aHigh, high, _mm512_mul_ps(aLow, low));
-      acc[k][slot] = _mm512_fmadd_ps(sum, _mm512_set1_ps(d[k][i]), acc[k][slot]);
-    }
-  };
-  const std::size_t blocks = w.cols / 32;
-  for (std::size_t b0 = 0; b0 < blocks; b0 += 16) {
-    const std::size_t n = std::min<std::size_t>(16, blocks - b0);
-    for (int k = 0; k < R; ++k) _mm512_store_ps(d[k], _mm512_cvtph_ps(scales16(w, scales[k], b0, lanes(n))));
     std::size_t i = 0;
     for (; i + 2 <= n; i += 2) {
       block(b0 + i, i, 0);
@@ -411,8 +384,8 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
   }
   if (w.group == 32 && w.cols % 32 == 0) {
     float out[1];
-    if (w.bits == 4) dotQ4Rows<1>(a, w, r, 1, out);
-    else dotQ8Rows<1>(a, w, r, 1, out);
+    if (w.bits == 4) dotBlockRows<1, 4>(a, w, r, 1, out);
+    else dotBlockRows<1, 8>(a, w, r, 1, out);
     return out[0];
   }
   if (w.bits == 8 && w.group >= w.cols) {
@@ -772,8 +745,8 @@ void dotQuantizedRows(const float* a, const QuantizedMatrix& w, std::size_t r0, 
     i = rowsHalfApart(0, n, [&](std::size_t j, std::size_t k) {
       if (w.bits == 16) dotF16Rows<2>(a, w, r0 + j, k - j, out + j);
       else if (perChannel && !blocks32) dotI8PerChannelRows<2>(a, w, r0 + j, k - j, out + j);
-      else if (w.bits == 4) dotQ4Rows<2>(a, w, r0 + j, k - j, out + j);
-      else dotQ8Rows<2>(a, w, r0 + j, k - j, out + j);
+      else if (w.bits == 4) dotBlockRows<2, 4>(a, w, r0 + j, k - j, out + j);
+      else dotBlockRows<2, 8>(a, w, r0 + j, k - j, out + j);
     });
   }
 #endif

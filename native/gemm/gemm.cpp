@@ -394,22 +394,14 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
 #endif
   forOutputRanges(p, [&](std::size_t j0, std::size_t j1) {
     std::size_t j = j0;
-    if (p.M == 1 && rounded[0]) {
-      // One rounded row (decoding): W's rows in runs, which a 4-bit W reads two at a time.
-      float dots[64];
-      for (; j < j1; j += 64) {
-        const std::size_t n = std::min<std::size_t>(64, j1 - j);
-        dotInt8ActivationsRows(int8[0], *p.Bq, p.bqRow0 + j, n, dots, vector);
-        for (std::size_t r = 0; r < n; ++r) storeScaled(p, 0, j + r, dots[r]);
-      }
-      return;
-    }
     if (p.M == 1 && p.Bq) {
-      // One row against a quantized W (decoding's float products): rows in blocks of 32 (Q4_0, Q8_0) two at a time.
+      // One row against a quantized or float16 W (decoding): W's rows in runs, which the row kernels read
+      // two at a time; with int8 activations when the row was rounded, else float products.
       float dots[64];
       for (; j < j1; j += 64) {
         const std::size_t n = std::min<std::size_t>(64, j1 - j);
-        dotQuantizedRows(p.A, *p.Bq, p.bqRow0 + j, n, dots, vector);
+        if (rounded[0]) dotInt8ActivationsRows(int8[0], *p.Bq, p.bqRow0 + j, n, dots, vector);
+        else dotQuantizedRows(p.A, *p.Bq, p.bqRow0 + j, n, dots, vector);
         for (std::size_t r = 0; r < n; ++r) storeScaled(p, 0, j + r, dots[r]);
       }
       return;

@@ -308,91 +308,73 @@ void dotBlockRows(const float* a, const QuantizedMatrix& w, std::size_t r, std::
   for (int k = 0; k < R; ++k) out[k * apart] = _mm512_reduce_add_ps(_mm512_add_ps(acc[k][0], acc[k][1]));
 }
 
-// How far ahead of its loads a float16 row's dot product asks for the row's bytes: as far as the
-// bf16 rows' (gemm.cpp, kRowAheadBytes), whose layout and arithmetic these rows share.
-constexpr std::size_t kHalvesAheadBytes = 2048;
-
-// Float16 rows (a float16 checkpoint's matrices, and a GGUF's K-quants, which giftjs holds as float16)
-// against a float row, R at once (r, r + apart, ...; results to out[0], out[apart], ...): a's loads
-// serve all R rows, R streams in flight, each asked for ahead. Each row's products and sums are the
-// same whatever R (values 0-15 of every 32 into one accumulator, 16-31 into the other, a short tail
-// into the first), so a row's result is the same bits read alone or beside another. (One row at a
-// time without a prefetch, a 2048 x 8192 GEMV took 1.3-2x the time of its bf16 twin.)
-template <int R>
-void dotF16Rows(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
-  const uint8_t* rows[R];
-  for (int k = 0; k < R; ++k) rows[k] = w.rowCodes(r + k * apart);
-  __m512 acc[R][2];
-  for (int k = 0; k < R; ++k) acc[k][0] = acc[k][1] = _mm512_setzero_ps();
-  const auto halves = [](const uint8_t* at) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(at))); };
-  std::size_t c = 0;
-  for (; c + 32 <= w.cols; c += 32) {
-    const __m512 aLow = _mm512_loadu_ps(a + c), aHigh = _mm512_loadu_ps(a + c + 16);
-    for (int k = 0; k < R; ++k) {
-      _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * c + kHalvesAheadBytes), _MM_HINT_T0);
-      acc[k][0] = _mm512_fmadd_ps(aLow, halves(rows[k] + 2 * c), acc[k][0]);
-      acc[k][1] = _mm512_fmadd_ps(aHigh, halves(rows[k] + 2 * c + 32), acc[k][1]);
-    }
-  }
-  for (; c < w.cols; c += 16) {
-    const std::size_t count = std::min<std::size_t>(16, w.cols - c);
-    const __m512 x = _mm512_maskz_loadu_ps(lanes(count), a + c);
-    for (int k = 0; k < R; ++k) acc[k][0] = _mm512_fmadd_ps(x, halves16(rows[k], c, count), acc[k][0]);
-  }
-  for (int k = 0; k < R; ++k) out[k * apart] = _mm512_reduce_add_ps(_mm512_add_ps(acc[k][0], acc[k][1]));
+// 16 values of a row of whole values (float16 halves, or int8 codes) from column c as floats.
+template <int Bits>
+inline __m512 wholeValues16(const uint8_t* row, std::size_t c) {
+  if constexpr (Bits == 16) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * c)));
+  else return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c))));
 }
 
-// int8 rows with one scale each (--quantize int8: per output channel) against a float row, R at once
-// as dotF16Rows reads float16 rows; a row's sums are the per-group loop's below for its one group, so
-// its result is the same bits read alone or beside another. (One row at a time without a prefetch, a
-// 2048 x 8192 GEMV read 10-14 GB/s on one thread where 8192 x 2048 read 24-25.)
-template <int R>
-void dotI8PerChannelRows(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
+// Rows of whole values (Bits 16: float16 halves, a float16 checkpoint's matrices and a GGUF's K-quants,
+// which giftjs holds as float16; Bits 8: int8 with one scale a row, --quantize int8 per output channel)
+// against a float row, R at once (r, r + apart, ...; results to out[0], out[apart], ...): a's loads
+// serve all R rows, R streams in flight, each asked for 1024 values ahead (2 KB of halves, as far as
+// the bf16 rows' kRowAheadBytes in gemm.cpp; 1 KB of int8). Each row's products and sums are the same
+// whatever R (values 0-15 of every 32 into one accumulator, 16-31 into the other, a short tail into
+// the first, an int8 row's one scale applied last as the per-group loop below applies it), so a row's
+// result is the same bits read alone or beside another. (One row at a time without a prefetch, a
+// 2048 x 8192 GEMV took 1.3-2x the time of its bf16 twin in float16, and read 10-14 GB/s on one
+// thread in int8 where 8192 x 2048 read 24-25.)
+template <int R, int Bits>
+void dotWholeValueRows(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
+  constexpr std::size_t kValueBytes = Bits / 8, kAheadBytes = 1024 * kValueBytes;
   const uint8_t* rows[R];
   for (int k = 0; k < R; ++k) rows[k] = w.rowCodes(r + k * apart);
   __m512 acc[R][2];
   for (int k = 0; k < R; ++k) acc[k][0] = acc[k][1] = _mm512_setzero_ps();
-  const auto codes = [](const uint8_t* at) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at)))); };
   std::size_t c = 0;
   for (; c + 32 <= w.cols; c += 32) {
     const __m512 aLow = _mm512_loadu_ps(a + c), aHigh = _mm512_loadu_ps(a + c + 16);
     for (int k = 0; k < R; ++k) {
-      _mm_prefetch(reinterpret_cast<const char*>(rows[k] + c + kCodesAheadBytes), _MM_HINT_T0);
-      acc[k][0] = _mm512_fmadd_ps(aLow, codes(rows[k] + c), acc[k][0]);
-      acc[k][1] = _mm512_fmadd_ps(aHigh, codes(rows[k] + c + 16), acc[k][1]);
+      _mm_prefetch(reinterpret_cast<const char*>(rows[k] + kValueBytes * c + kAheadBytes), _MM_HINT_T0);
+      acc[k][0] = _mm512_fmadd_ps(aLow, wholeValues16<Bits>(rows[k], c), acc[k][0]);
+      acc[k][1] = _mm512_fmadd_ps(aHigh, wholeValues16<Bits>(rows[k], c + 16), acc[k][1]);
     }
   }
   for (; c < w.cols; c += 16) {
     const std::size_t count = std::min<std::size_t>(16, w.cols - c);
     const __m512 x = _mm512_maskz_loadu_ps(lanes(count), a + c);
-    for (int k = 0; k < R; ++k) acc[k][0] = _mm512_fmadd_ps(x, codes16(w, rows[k], c, count), acc[k][0]);
+    for (int k = 0; k < R; ++k) acc[k][0] = _mm512_fmadd_ps(x, Bits == 16 ? halves16(rows[k], c, count) : codes16(w, rows[k], c, count), acc[k][0]);
   }
   for (int k = 0; k < R; ++k) {
-    const __m512 d = _mm512_set1_ps(widenF16(w.scaleBits(r + k * apart, 0)));
-    out[k * apart] = _mm512_reduce_add_ps(_mm512_fmadd_ps(_mm512_add_ps(acc[k][0], acc[k][1]), d, _mm512_setzero_ps()));
+    __m512 sum = _mm512_add_ps(acc[k][0], acc[k][1]);
+    if constexpr (Bits == 8) sum = _mm512_fmadd_ps(sum, _mm512_set1_ps(widenF16(w.scaleBits(r + k * apart, 0))), _mm512_setzero_ps());
+    out[k * apart] = _mm512_reduce_add_ps(sum);
   }
+}
+
+// The kernel that reads R rows of W at once, or null where W takes the per-group loop of dotAvx512
+// (groups other than a row's or 32 values, or blocks of 32 that do not fill the row). dotAvx512 and
+// dotQuantizedRows both choose here, so a row reads the same kernel alone or beside another.
+template <int R>
+using RowsKernel = void (*)(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out);
+template <int R>
+RowsKernel<R> rowsKernelFor(const QuantizedMatrix& w) {
+  if (w.bits == 16) return dotWholeValueRows<R, 16>;
+  if (w.group == 32 && w.cols % 32 == 0) return w.bits == 4 ? dotBlockRows<R, 4> : dotBlockRows<R, 8>;
+  if (w.bits == 8 && w.group >= w.cols) return dotWholeValueRows<R, 8>;
+  return nullptr;
 }
 
 float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
+  if (const RowsKernel<1> kernel = rowsKernelFor<1>(w)) {
+    float out[1];
+    kernel(a, w, r, 1, out);
+    return out[0];
+  }
   const uint8_t* row = w.rowCodes(r);
   const uint16_t* scales = w.rowScales(r);
   __m512 total = _mm512_setzero_ps();
-  if (w.bits == 16) {
-    float out[1];
-    dotF16Rows<1>(a, w, r, 1, out);
-    return out[0];
-  }
-  if (w.group == 32 && w.cols % 32 == 0) {
-    float out[1];
-    if (w.bits == 4) dotBlockRows<1, 4>(a, w, r, 1, out);
-    else dotBlockRows<1, 8>(a, w, r, 1, out);
-    return out[0];
-  }
-  if (w.bits == 8 && w.group >= w.cols) {
-    float out[1];
-    dotI8PerChannelRows<1>(a, w, r, 1, out);
-    return out[0];
-  }
   for (std::size_t g0 = 0; g0 < w.cols; g0 += w.group) {
     const std::size_t g1 = std::min(w.cols, g0 + w.group);
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
@@ -737,17 +719,9 @@ float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r, b
 void dotQuantizedRows(const float* a, const QuantizedMatrix& w, std::size_t r0, std::size_t n, float* out, bool vector) {
   std::size_t i = 0;
 #ifdef GIFTJS_QUANT_X86
-  // (Only where dotQuantizedRow takes the same kernel for each row: dotAvx512 where the group is a
-  // multiple of 16.)
-  const bool blocks32 = w.bits != 16 && w.group == 32 && w.cols % 32 == 0;
-  const bool perChannel = w.bits == 8 && w.group >= w.cols && w.group % 16 == 0;
-  if (vector && cpuHasAvx512() && ((w.bits == 16 && w.group % 16 == 0) || blocks32 || perChannel)) {
-    i = rowsHalfApart(0, n, [&](std::size_t j, std::size_t k) {
-      if (w.bits == 16) dotF16Rows<2>(a, w, r0 + j, k - j, out + j);
-      else if (perChannel && !blocks32) dotI8PerChannelRows<2>(a, w, r0 + j, k - j, out + j);
-      else if (w.bits == 4) dotBlockRows<2, 4>(a, w, r0 + j, k - j, out + j);
-      else dotBlockRows<2, 8>(a, w, r0 + j, k - j, out + j);
-    });
+  // (Under dotQuantizedRow's own condition for dotAvx512, which then takes the same kernel for each row.)
+  if (vector && cpuHasAvx512() && w.group % 16 == 0) {
+    if (const RowsKernel<2> kernel = rowsKernelFor<2>(w)) i = rowsHalfApart(0, n, [&](std::size_t j, std::size_t k) { kernel(a, w, r0 + j, k - j, out + j); });
   }
 #endif
   for (; i < n; ++i) out[i] = dotQuantizedRow(a, w, r0 + i, vector);

@@ -98,8 +98,8 @@ __attribute__((target("avx512f,f16c"), always_inline)) inline void dequantize32A
 // (vector false: the portable loop, whatever the CPU has -- the few-rows GEMM under setGemmKernel("portable").)
 float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r, bool vector = true);
 // Rows r0 .. r0 + n - 1 of W against a into out[0 .. n): the same values as dotQuantizedRow row by row;
-// rows in blocks of 32 (Q4_0, Q8_0) are read two at a time (n / 2 apart), sharing a's loads, two code
-// streams in flight.
+// where a row kernel serves W (Q4_0, Q8_0, float16, int8 per output channel), rows are read two at a
+// time (n / 2 apart), sharing a's loads, two streams in flight.
 void dotQuantizedRows(const float* a, const QuantizedMatrix& w, std::size_t r0, std::size_t n, float* out, bool vector = true);
 
 // Quantizes rows [r0, r1) (bits 8 or 4) of a float32 matrix (or of bfloat16 bits when bf16 != null) into w's

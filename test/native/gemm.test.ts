@@ -100,6 +100,51 @@ test('offsets into A and B start the problem inside larger arrays (float32 and b
   assert.throws(() => addon!.gemm(missing as unknown as GemmArgs<Float32Array>), /A number was expected/);
 });
 
+test('up to 168 rows against a wide W^T over several K slices (the LM head and MLP of a batch-1 step) give the bits of narrower products, on one thread and many', { skip }, () => {
+  // C 128 x 4300 floats (2.2 MB) takes each 32-column sliver through all K slices in turn; 1000 columns
+  // at a time (C 0.5 MB) takes the slices one after another over all columns. The slices (K 700: two)
+  // and the order their sums are added in are the same, so every value must be too: float32 and bf16
+  // weights, bf16 products where the CPU has them, alpha and beta, 1 and 3 threads.
+  const M = 128, N = 4300, K = 700, width = 1000;
+  const A = rand(M * K, 31);
+  const W = rand(N * K, 32);
+  const bits = Uint16Array.from(W, (v) => new Uint32Array(Float32Array.of(v).buffer)[0]! >>> 16);
+  const C0 = rand(M * N, 33);
+  const bf16 = addon!.cpuInfo().features.includes('avx512bf16');
+  const threads = addon!.getThreads();
+  const product = (B: Float32Array | Uint16Array, n0: number, n: number, alpha: number, beta: number) => {
+    const C = new Float32Array(M * n);
+    for (let i = 0; i < M; i++) C.set(C0.subarray(i * N + n0, i * N + n0 + n), i * n);
+    addon!.gemm({ transA: false, transB: true, M, N: n, K, alpha, A, lda: K, B, offsetB: n0 * K, ldb: K, beta, C, ldc: n, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+    return C;
+  };
+  try {
+    for (const [B, bf16Products] of [[W, false], [bits, false], [bits, true]] as const) {
+      if (bf16Products && !bf16) continue;
+      addon!.setBf16Compute(bf16Products);
+      for (const [alpha, beta] of [[1, 0], [0.5, 2]] as const) {
+        const label = `${B instanceof Uint16Array ? 'bf16' : 'float32'} W${bf16Products ? ', bf16 products' : ''}, alpha ${alpha}, beta ${beta}`;
+        addon!.setThreads(3);
+        const wide = product(B, 0, N, alpha, beta);
+        addon!.setThreads(1);
+        assert.deepEqual(product(B, 0, N, alpha, beta), wide, `${label}: one thread`);
+        const pieces = new Float32Array(M * N);
+        for (let n0 = 0; n0 < N; n0 += width) {
+          const n = Math.min(width, N - n0);
+          const narrow = product(B, n0, n, alpha, beta);
+          for (let i = 0; i < M; i++) pieces.set(narrow.subarray(i * n, (i + 1) * n), i * N + n0);
+        }
+        assert.deepEqual(pieces, wide, `${label}: ${width} columns at a time`);
+        if (bf16Products || beta !== 0 || B instanceof Uint16Array) continue;
+        assertClose(wide, matmul64(A, transpose64(B, N, K), M, K, N), label, 2e-4, 1e-4);
+      }
+    }
+  } finally {
+    addon!.setThreads(threads);
+    addon!.setBf16Compute(false);
+  }
+});
+
 test('a few rows against a weight (generation) take the dot-product path: float32 and bfloat16 weights', { skip }, () => {
   const K = 1000, N = 77;
   // A bfloat16 weight takes up to 16 rows (a short prompt's prefill) four by four, and 17 through packing.

@@ -93,6 +93,32 @@ struct SharedPanels {
   const float* b = nullptr;
 };
 
+// Values [k0, k0 + kc) of p's K as a problem of its own: a slice after the first adds to what the
+// slices before it wrote (beta 1).
+GemmProblem kSliceOf(const GemmProblem& p, std::size_t k0, std::size_t kc) {
+  GemmProblem q = p;
+  q.K = kc;
+  q.A = p.transA ? p.A + k0 * p.lda : p.A + k0;
+  const std::size_t offB = p.transB ? k0 : k0 * p.ldb;
+  if (p.B) q.B = p.B + offB;
+  if (p.Bbf16) q.Bbf16 = p.Bbf16 + offB;
+  if (p.Bq) (p.transB ? q.bqCol0 : q.bqRow0) += k0;
+  if (k0 > 0) q.beta = 1.0f;
+  return q;
+}
+
+// Columns [j0, j0 + n) of C (and of op(B)) as a problem of its own.
+GemmProblem columnsOf(const GemmProblem& p, std::size_t j0, std::size_t n) {
+  GemmProblem q = p;
+  q.N = n;
+  const std::size_t off = p.transB ? j0 * p.ldb : j0;
+  if (p.B) q.B = p.B + off;
+  if (p.Bbf16) q.Bbf16 = p.Bbf16 + off;
+  if (p.Bq) (p.transB ? q.bqRow0 : q.bqCol0) += j0;
+  q.C = p.C + j0;
+  return q;
+}
+
 void packOperand(const GemmProblem& p, const KernelInfo& ki, bool isA, std::size_t from, std::size_t count,
                  std::size_t k0, std::size_t kc, float* dst) {
   if (isA) {
@@ -608,19 +634,8 @@ void gemmFewRowsDeep(const GemmProblem& p, const KernelInfo& ki) {
   const std::size_t colSlivers = (p.N + NR - 1) / NR;
   // Eight ranges of slivers per thread, handed out as threads come free (forOutputRanges says why).
   const std::size_t ranges = std::min(colSlivers, 8 * threads);
-  // This K slice of p as a problem of its own (gemm's slicing: later slices add to what the first wrote).
-  const auto sliceOf = [&](std::size_t slice) {
-    GemmProblem q = p;
-    const std::size_t k0 = slice * kStep;
-    q.K = std::min(kStep, p.K - k0);
-    q.A = p.transA ? p.A + k0 * p.lda : p.A + k0;
-    const std::size_t offB = p.transB ? k0 : k0 * p.ldb;
-    if (p.B) q.B = p.B + offB;
-    if (p.Bbf16) q.Bbf16 = p.Bbf16 + offB;
-    if (p.Bq) (p.transB ? q.bqCol0 : q.bqRow0) += k0;
-    if (k0 > 0) q.beta = 1.0f;
-    return q;
-  };
+  // K slice `slice` of p (gemm's slicing).
+  const auto sliceOf = [&](std::size_t slice) { return kSliceOf(p, slice * kStep, std::min(kStep, p.K - slice * kStep)); };
   for (std::size_t g0 = 0; g0 < slices; g0 += perGroup) {
     const std::size_t g1 = std::min(slices, g0 + perGroup);
     pool.parallelFor((g1 - g0) * rowSlivers, [&](std::size_t task) {
@@ -634,16 +649,9 @@ void gemmFewRowsDeep(const GemmProblem& p, const KernelInfo& ki) {
       for (std::size_t sliver = s0; sliver < s1; ++sliver) {
         const std::size_t j0 = sliver * NR, cols = std::min(NR, p.N - j0);
         for (std::size_t slice = g0; slice < g1; ++slice) {
-          GemmProblem q = sliceOf(slice);
-          q.N = cols;
-          const std::size_t off = q.transB ? j0 * q.ldb : j0;
-          if (q.B) q.B += off;
-          if (q.Bbf16) q.Bbf16 += off;
-          if (q.Bq) (q.transB ? q.bqRow0 : q.bqCol0) += j0;
-          q.C = p.C + j0;
           SharedPanels shared;
           shared.a = panels + (slice - g0) * panelFloats;
-          gemmBlocks(q, ki, shared);
+          gemmBlocks(columnsOf(sliceOf(slice), j0, cols), ki, shared);
         }
       }
     });
@@ -714,15 +722,7 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   const std::size_t kStep = sliceStep(ki, p);
   float* panels = scratch(sharedBuf, sharedCap, slivers * sharedUnit * slotsFor(ki, kStep));
   for (std::size_t k0 = 0; k0 < p.K; k0 += kStep) {
-    // This K slice as a problem of its own; later slices add to what the first wrote.
-    GemmProblem slice = p;
-    slice.K = std::min(kStep, p.K - k0);
-    slice.A = p.transA ? p.A + k0 * p.lda : p.A + k0;
-    const std::size_t offB = p.transB ? k0 : k0 * p.ldb;
-    if (p.B) slice.B = p.B + offB;
-    if (p.Bbf16) slice.Bbf16 = p.Bbf16 + offB;
-    if (p.Bq) (p.transB ? slice.bqCol0 : slice.bqRow0) += k0;
-    if (k0 > 0) slice.beta = 1.0f;
+    const GemmProblem slice = kSliceOf(p, k0, std::min(kStep, p.K - k0));
     const std::size_t slots = slotsFor(ki, slice.K);
     const std::size_t packTasks = std::min(threads, slivers);
     pool.parallelFor(packTasks, [&](std::size_t t) {
@@ -742,12 +742,7 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
         sub.C = slice.C + lo * slice.ldc;
         shared.b = panels;
       } else {
-        sub.N = hi - lo;
-        const std::size_t off = slice.transB ? lo * slice.ldb : lo;
-        if (slice.B) sub.B = slice.B + off;
-        if (slice.Bbf16) sub.Bbf16 = slice.Bbf16 + off;
-        if (slice.Bq) (slice.transB ? sub.bqRow0 : sub.bqCol0) += lo;
-        sub.C = slice.C + lo;
+        sub = columnsOf(slice, lo, hi - lo);
         shared.a = panels;
       }
       gemmBlocks(sub, ki, shared);

@@ -102,6 +102,29 @@ test('with bf16 products, a quantized B is rounded to bf16 as the float32 matrix
   }
 });
 
+test('a quantized W^T at 128 rows with C over 2 MB (each sliver through every K slice): float64 math on its dequantized values, the same bits on 1 and 3 threads', { skip }, () => {
+  // W [4300, 1300]: C 128 x 4300 floats is 2.2 MB, K 1300 three slices of whole groups of 32.
+  const M = 128, rows = 4300, cols = 1300;
+  const A = rand(M * cols, 41);
+  const threads = addon!.getThreads();
+  try {
+    for (const format of ['int4', 'int8', 'int8 in groups of 32'] as const) {
+      const q = matrixOf(format, rand(rows * cols, 42, 0.05), rows, cols);
+      const product = (n: number) => {
+        addon!.setThreads(n);
+        const C = new Float32Array(M * rows).fill(NaN);
+        addon!.gemm({ transA: false, transB: true, M, N: rows, K: cols, alpha: 1, A, lda: cols, B: q, ldb: 0, beta: 0, C, ldc: rows, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+        return C;
+      };
+      const many = product(3);
+      assert.deepEqual(product(1), many, `${format}: one thread`);
+      assertClose(many, matmul64(A, transpose64(q.dequantize(), rows, cols), M, cols, rows), format, 2e-4, 1e-4);
+    }
+  } finally {
+    addon!.setThreads(threads);
+  }
+});
+
 test('decoding one row against Q4_0, Q8_0, int8 per channel or float16 rows read two at a time gives each output the bits of that row read alone', { skip }, () => {
   // 67 rows (pairs half apart and one left over); 1056 columns (33 blocks: two runs of 16 blocks and a
   // single last one), 1040 for float16 and int8 per channel (a last 16 values after the runs of 32).

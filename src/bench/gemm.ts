@@ -20,7 +20,7 @@ export interface GemmResult extends GemmShape {
   gflops: number;
 }
 
-/** The GEMMs of a Linear layer 576 -> 1536 over 1024 tokens (SmolLM2-135M's MLP up projection). */
+/** The GEMMs of a Linear layer dIn -> dOut over `tokens` rows (by default SmolLM2-135M's MLP up projection over 1024). */
 export function transformerShapes(tokens = 1024, dIn = 576, dOut = 1536): GemmShape[] {
   return [
     { label: `forward  Y = X W^T   ${tokens}x${dIn} by ${dIn}x${dOut}`, M: tokens, N: dOut, K: dIn, transA: false, transB: true },
@@ -28,6 +28,24 @@ export function transformerShapes(tokens = 1024, dIn = 576, dOut = 1536): GemmSh
     { label: `backward dX = dY W   ${tokens}x${dOut} by ${dOut}x${dIn}`, M: tokens, N: dIn, K: dOut, transA: false, transB: false },
     { label: `backward dW = dY^T X ${dOut}x${tokens} by ${tokens}x${dIn}`, M: dOut, N: dIn, K: tokens, transA: true, transB: false },
   ];
+}
+
+/**
+ * The forward GEMM of a causal LM's head over `tokens` positions: hidden -> vocab against the
+ * (tied) embedding, the widest product of a step (Llama-3.2-1B: 128256 columns).
+ */
+export function lmHeadShape(tokens: number, hidden: number, vocab: number): GemmShape {
+  return { label: `forward  logits = X E^T ${tokens}x${hidden} by ${hidden}x${vocab}`, M: tokens, N: vocab, K: hidden, transA: false, transB: true };
+}
+
+/** A causal-LM shape's GEMMs at `tokens` rows: its MLP up projection's four (transformerShapes) and its LM head. */
+export function modelShapes(tokens: number, config: Record<string, unknown>): GemmShape[] {
+  const dim = (key: string) => {
+    const v = config[key];
+    if (typeof v !== 'number') throw new GiftjsError(`the shape's config has no numeric ${key}`);
+    return v;
+  };
+  return [...transformerShapes(tokens, dim('hidden_size'), dim('intermediate_size')), lmHeadShape(tokens, dim('hidden_size'), dim('vocab_size'))];
 }
 
 function operands(s: GemmShape, seed: number) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type BackendName } from '../backend/index.js';
-import { benchEachKernel, benchNativeGemm, benchRefGemm, transformerShapes, type GemmShape } from '../bench/gemm.js';
+import { benchEachKernel, benchNativeGemm, benchRefGemm, modelShapes, transformerShapes, type GemmShape } from '../bench/gemm.js';
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
 import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchUseLiteStep, benchVitStep, ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape, type StepTiming } from '../bench/step.js';
@@ -24,7 +24,10 @@ export const BENCH_HELP = `gift bench <what> [options]
   gemm     fp32 GEMM GFLOP/s: native (each SIMD kernel) vs ref, square and Transformer shapes
              --size N       square problem size (default 1024)
              --tokens N     rows of the Transformer-shaped GEMMs (default 1024)
-             --torch        also time PyTorch (Debian python3-torch, OpenBLAS) in the same run
+             --shape ${Object.keys(STEP_SHAPES).join('|')}  whose MLP up projection and LM head are timed (default smollm2-135m;
+                            llama-3.2-1b --tokens 128 are the GEMMs of its batch-1 x 128 step)
+             --torch        also time PyTorch in the same run: the peer venv's PyTorch 2 (GIFTJS_PYTHON, else
+                            GIFTJS_PEER_VENV; its bf16 products too) where it exists, else Debian python3-torch
   ops      attention, norms, softmax, cross-entropy (forward + backward): native vs ref, in ms
   step     one GIFT/LoRA training step (forward, backward, AdamW) on a model shape, tokens/s
              --shape ${[...Object.keys(STEP_SHAPES), ...ENCODER_STEP_SHAPES].join('|')} (default smollm2-135m; vit-b16: GIFT r16 on
@@ -90,14 +93,23 @@ function torchEnv(): NodeJS.ProcessEnv {
 
 const TORCH_SCRIPT = fileURLToPath(new URL('../../../bench/torch_gemm.py', import.meta.url));
 
-/** PyTorch's numbers from bench/torch_gemm.py, or the reason there are none. */
-function torchGemm(size: number, tokens: number, threads: number, budget: number): { square: number; shapes: number[] } | string {
-  if (!existsSync('/usr/bin/python3')) return '/usr/bin/python3 not found';
+interface TorchGemm { square: number; shapes: number[]; bf16_shapes?: number[]; blas: string; torch: string }
+
+/**
+ * PyTorch's numbers from bench/torch_gemm.py (the same shapes, and with PyTorch 2 their bf16 weight
+ * products too), or the reason there are none: under the peer venv's PyTorch 2 (GIFTJS_PYTHON, else
+ * GIFTJS_PEER_VENV) where it exists, else Debian's python3-torch.
+ */
+function torchGemm(size: number, tokens: number, config: Record<string, unknown>, threads: number, budget: number): TorchGemm | string {
+  const peer = peerPython();
+  const python = peer ?? '/usr/bin/python3';
+  if (!existsSync(python)) return `${python} not found`;
   if (!existsSync(TORCH_SCRIPT)) return `${TORCH_SCRIPT} not found (run from a clone of the repository)`;
-  const env = torchEnv();
-  const r = spawnSync('/usr/bin/python3', [TORCH_SCRIPT, '--size', String(size), '--tokens', String(tokens), '--threads', String(threads), '--budget', String(budget)], { encoding: 'utf8', env });
+  const args = [TORCH_SCRIPT, '--size', String(size), '--tokens', String(tokens), '--din', String(config.hidden_size), '--dout', String(config.intermediate_size),
+    '--vocab', String(config.vocab_size), '--threads', String(threads), '--budget', String(budget), ...(peer ? ['--bf16'] : [])];
+  const r = spawnSync(python, args, { encoding: 'utf8', env: torchEnv() });
   if (r.status !== 0) return `PyTorch baseline failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`;
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchGemm;
 }
 
 interface TorchShapeStep { tokens_per_s: number; maxrss_mb: number; load_s: number; loss: number; torch: string; transformers: string }
@@ -246,7 +258,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       torch: { type: 'boolean', default: false },
       'llama-cpp': { type: 'boolean', default: false },
       'int8-activations': { type: 'boolean', default: false },
-      shape: { type: 'string', default: 'smollm2-135m' },
+      shape: { type: 'string' },
       batch: { type: 'string' },
       seq: { type: 'string' },
       rank: { type: 'string' },
@@ -277,11 +289,16 @@ export async function benchCommand(argv: string[]): Promise<number> {
   // Options shared by several benchmarks take each benchmark's own default when not given.
   const opt = (name: 'steps' | 'batch' | 'rank' | 'seq', fallback: number) => (values[name] === undefined ? fallback : int(name, values[name]!));
   const threads = nativeAddon()?.getThreads() ?? 1;
+  // --shape is an option of gemm, step and generate (refused by name elsewhere); each defaults to SmolLM2-135M's.
+  if (values.shape !== undefined && !['gemm', 'step', 'generate'].includes(what)) throw new GiftjsError(`--shape is an option of gift bench gemm, step and generate, not of bench ${what}`);
+  const shape = values.shape ?? 'smollm2-135m';
   console.log(cpuLine());
 
   if (what === 'gemm') {
     const n = int('size', values.size);
     const tokens = int('tokens', values.tokens);
+    const config = stepShape(shape);
+    if (!config) throw new GiftjsError(`unknown --shape '${shape}' for bench gemm (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
     const square: GemmShape = { label: `square ${n}x${n}x${n}`, M: n, N: n, K: n, transA: false, transB: false };
     const refSize = Math.min(n, 256);
     const refShape: GemmShape = { ...square, label: `square ${refSize}^3`, M: refSize, N: refSize, K: refSize };
@@ -293,15 +310,16 @@ export async function benchCommand(argv: string[]): Promise<number> {
     }
     const native = benchNativeGemm(square, budget);
     const kernels = benchEachKernel(square, budget);
-    const shapes = transformerShapes(tokens).map((s) => benchNativeGemm(s, budget));
-    const torch = values.torch ? torchGemm(n, tokens, threads, budget) : null;
+    const shapes = modelShapes(tokens, config).map((s) => benchNativeGemm(s, budget));
+    const torch = values.torch ? torchGemm(n, tokens, config, threads, budget) : null;
     const pt = typeof torch === 'object' && torch !== null ? torch : null;
+    if (pt) console.log(`\nthe peer: PyTorch ${pt.torch} (${pt.blas}), ${threads} threads`);
     console.log(`\nnative ${square.label}: ${native.gflops.toFixed(1)} GFLOP/s` + (pt ? `   PyTorch ${pt.square.toFixed(1)}   ratio ${(native.gflops / pt.square).toFixed(2)}x` : ''));
     const peak = machinePeak();
     if (peak) console.log(`  = ${(native.gflops / peak.f32Gflops).toFixed(2)} of the f32 FMA peak measured now (${peak.f32Gflops.toFixed(1)} GFLOP/s; gift bench peak)`);
     for (const [k, g] of Object.entries(kernels)) console.log(`  kernel ${k.padEnd(9)} ${g.toFixed(1)} GFLOP/s`);
     console.log(`ref    ${ref.label}: ${ref.gflops.toFixed(2)} GFLOP/s   (native is ${(native.gflops / ref.gflops).toFixed(0)}x faster)`);
-    console.log('\nTransformer shapes (SmolLM2-135M MLP, 576 -> 1536):');
+    console.log(`\nTransformer shapes (${shape}: its MLP up projection ${config.hidden_size} -> ${config.intermediate_size}, and its LM head):`);
     shapes.forEach((s, i) => {
       const t = pt?.shapes[i];
       console.log(`  ${s.label.padEnd(44)} ${s.gflops.toFixed(1).padStart(6)} GFLOP/s` + (peak ? `   ${(s.gflops / peak.f32Gflops).toFixed(2)} of peak` : '') + (t ? `   PyTorch ${t.toFixed(1).padStart(6)}   ratio ${(s.gflops / t).toFixed(2)}x` : ''));
@@ -324,17 +342,21 @@ export async function benchCommand(argv: string[]): Promise<number> {
     }));
     if (bf16.every((r) => r.bf16)) {
       console.log(`bf16 weights with bf16 products (gift train --bf16; kernel ${bf16Kernel}), timed now:`);
-      for (const r of bf16) {
+      // (torch_gemm.py's bf16_shapes are these same products, in this order.)
+      bf16.forEach((r, i) => {
+        const t = pt?.bf16_shapes?.[i];
         console.log(`  ${r.f32.label.padEnd(44)} ${r.bf16!.gflops.toFixed(1).padStart(6)} GFLOP/s   bf16 / f32 ${(r.bf16!.gflops / r.f32.gflops).toFixed(2)}x` +
-          (r.dot ? `   AVX-512 BF16 dot products ${r.dot.gflops.toFixed(1).padStart(6)}, AMX / those ${(r.bf16!.gflops / r.dot.gflops).toFixed(2)}x` : ''));
-      }
+          (r.dot ? `   AVX-512 BF16 dot products ${r.dot.gflops.toFixed(1).padStart(6)}, AMX / those ${(r.bf16!.gflops / r.dot.gflops).toFixed(2)}x` : '') +
+          (t ? `   PyTorch bf16 ${t.toFixed(1).padStart(6)}   ratio ${(r.bf16!.gflops / t).toFixed(2)}x` : ''));
+      });
     }
     if (typeof torch === 'string') console.log(`\nPyTorch baseline unavailable: ${torch}`);
     if (values.json) {
       console.log(JSON.stringify({
         gflops: native.gflops, ref_gflops: ref.gflops, size: n, threads, kernels, f32_peak_gflops: peak?.f32Gflops ?? null,
         shapes: shapes.map((s) => ({ label: s.label.replace(/\s+/g, ' '), gflops: s.gflops })),
-        torch_gflops: pt?.square ?? null, torch_shapes: pt?.shapes ?? null,
+        bf16_shapes: bf16.every((r) => r.bf16) ? bf16.map((r) => ({ label: r.f32.label.replace(/\s+/g, ' '), gflops: r.bf16!.gflops })) : null,
+        torch_gflops: pt?.square ?? null, torch_shapes: pt?.shapes ?? null, torch_bf16_shapes: pt?.bf16_shapes ?? null, torch: pt ? `${pt.torch} (${pt.blas})` : null,
       }));
     }
     return 0;
@@ -357,9 +379,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   for (const [flag, ...of] of FLAGS_OF_ONE_BENCHMARK) {
     if (values[flag] !== undefined && values[flag] !== false && !(of as readonly string[]).includes(what)) throw new GiftjsError(`--${flag} is an option of gift bench ${of.join(' and ')}, not of bench ${what}`);
   }
-  const encoderShape = ENCODER_STEP_SHAPES.find((s) => s === values.shape);
-  if (what === 'step' && !stepShape(values.shape!) && !encoderShape) {
-    throw new GiftjsError(`unknown --shape '${values.shape}' (available for bench step: ${[...Object.keys(STEP_SHAPES), ...ENCODER_STEP_SHAPES].join(', ')})`);
+  const encoderShape = ENCODER_STEP_SHAPES.find((s) => s === shape);
+  if (what === 'step' && !stepShape(shape) && !encoderShape) {
+    throw new GiftjsError(`unknown --shape '${shape}' (available for bench step: ${[...Object.keys(STEP_SHAPES), ...ENCODER_STEP_SHAPES].join(', ')})`);
   }
   // The encoder steps (the paper's ViT and GLUE settings) time GIFT over float32 weights, without
   // checkpointing, in float32 products or (--bf16-compute) bf16 ones, as under PyTorch's bf16
@@ -374,7 +396,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (shape === 'vit-b16' && values.seq !== undefined) throw new GiftjsError('--seq does not apply to --shape vit-b16 (224x224 images are 197 tokens)');
   }
 
-  if (what === 'step' && values.shape === 'vit-b16') {
+  if (what === 'step' && shape === 'vit-b16') {
     const batch = opt('batch', 8);
     const layers = values.layers ? int('layers', values.layers) : undefined;
     const rank = opt('rank', 16);
@@ -387,7 +409,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const seqcls = Object.hasOwn(SEQCLS_STEPS, values.shape!) ? SEQCLS_STEPS[values.shape as keyof typeof SEQCLS_STEPS] : null;
+  const seqcls = Object.hasOwn(SEQCLS_STEPS, shape) ? SEQCLS_STEPS[shape as keyof typeof SEQCLS_STEPS] : null;
   if (what === 'step' && seqcls) {
     const batch = opt('batch', seqcls.batch);
     const seq = opt('seq', 128);
@@ -396,7 +418,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const bf16 = values['bf16-compute'] === true;
     const peer = values.torch ? torchSeqClsStep(seqcls.peerScript, batch, seq, rank, layers, threads, bf16) : null;
     const r = seqcls.bench(batch, seq, rank, opt('steps', 2), layers, values.profile === true, bf16);
-    reportEncoderStep(`GIFT + head step on ${values.shape}${layers ? ` (${layers} layers)` : ''}${bf16 ? ' (bf16 dot products)' : ''}, sequence classification, batch ${batch} x ${seq}`, 'sequences', r.sequencesPerSecond, r,
+    reportEncoderStep(`GIFT + head step on ${shape}${layers ? ` (${layers} layers)` : ''}${bf16 ? ' (bf16 dot products)' : ''}, sequence classification, batch ${batch} x ${seq}`, 'sequences', r.sequencesPerSecond, r,
       typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.sequences_per_s, model: seqcls.peerModel }, values.json === true, threads);
     return 0;
   }
@@ -407,8 +429,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const batch = opt('batch', 4);
     const seq = opt('seq', 256);
     const layers = values.layers ? int('layers', values.layers) : undefined;
-    const r = benchBf16AgainstF32(values.shape!, batch, seq, opt('rank', 64), method, opt('steps', 3), layers);
-    console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, batch ${batch} x ${seq}, the two alternating step by step:`);
+    const r = benchBf16AgainstF32(shape, batch, seq, opt('rank', 64), method, opt('steps', 3), layers);
+    console.log(`\n${method} step on ${shape}${layers ? ` (${layers} layers)` : ''}, batch ${batch} x ${seq}, the two alternating step by step:`);
     console.log(`  float32 weights:                        ${r.f32.toFixed(1).padStart(7)} tokens/s`);
     console.log(`  bf16 weights, bf16 dot products:        ${r.bf16.toFixed(1).padStart(7)} tokens/s   bf16 / f32 = ${(r.bf16 / r.f32).toFixed(2)}x`);
     if (values.json) console.log(JSON.stringify({ f32_tokens_per_s: r.f32, bf16_tokens_per_s: r.bf16, ratio: r.bf16 / r.f32 }));
@@ -430,11 +452,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
     // 10-20% between minutes), and the ratio of each round is printed.
     // SmolLM2-135M keeps the older peer (bench_torch_gift.py on Debian's PyTorch) only where no
     // PyTorch 2 + transformers 5 is set up.
-    const usesShapePeer = values.torch === true && (values.shape !== 'smollm2-135m' || peerPython() !== null);
+    const usesShapePeer = values.torch === true && (shape !== 'smollm2-135m' || peerPython() !== null);
     const rounds = values.rounds === undefined ? 1 : int('rounds', values.rounds);
     if (rounds > 1 && !usesShapePeer) throw new GiftjsError(`--rounds alternates giftjs with the PyTorch + transformers peer of a shape: give it with --torch, where that peer is set up (GIFTJS_PYTHON, or the peer venv GIFTJS_PEER_VENV)`);
-    const stepOnce = () => benchTrainingStep(values.shape!, batch, seq, rank, method, opt('steps', 3), layers, dtype, values.checkpointing === true, values['bf16-compute'] === true, values.profile === true);
-    const peerOnce = () => torchShapeStep(values.shape!, layers, batch, seq, rank, method, dtype, values.checkpointing === true, threads);
+    const stepOnce = () => benchTrainingStep(shape, batch, seq, rank, method, opt('steps', 3), layers, dtype, values.checkpointing === true, values['bf16-compute'] === true, values.profile === true);
+    const peerOnce = () => torchShapeStep(shape, layers, batch, seq, rank, method, dtype, values.checkpointing === true, threads);
     const roundRatios: string[] = [];
     let shapePeer: ReturnType<typeof peerOnce> | null = null;
     let r!: ReturnType<typeof stepOnce>;
@@ -455,24 +477,27 @@ export async function benchCommand(argv: string[]): Promise<number> {
         console.log(`round ${round}: giftjs ${r.tokensPerSecond.toFixed(1)} tokens/s, PyTorch ${shapePeer.tokens_per_s.toFixed(1)}`);
       }
     }
-    console.log(`\n${method} step on ${values.shape}${layers ? ` (${layers} layers)` : ''}, ${dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
+    console.log(`\n${method} step on ${shape}${layers ? ` (${layers} layers)` : ''}, ${dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
     r = { ...r, peakRssMB: firstPeakMB };
     if (shapePeer && typeof shapePeer !== 'string') shapePeer = { ...shapePeer, maxrss_mb: peerFirstPeakMB };
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB${rounds > 1 ? ' (the first round)' : ''}; loss ${r.loss.toFixed(4)}`);
     if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
-    // The step's FLOP rate against the GEMM's own rate on Transformer shapes, timed now, in this
-    // process and with these threads: how much of the step is spent outside fast GEMMs.
+    // The step's FLOP rate against the GEMM's own rate on the shape's MLP GEMMs at the step's rows
+    // (bench gemm --shape S --tokens B*T without the LM head, whose float32 operand alone is 2 GB on
+    // the 8B shape), timed now, in this process and with these threads: how much of the step is spent
+    // outside fast GEMMs.
     // Under --bf16-compute the GEMMs timed are bf16 ones (bf16 weights, bf16 products), as bench gemm
     // times them: a float32 GEMM rate would put the bf16 step above 1.
     let gemmMean: number | null = null;
     const bf16Gemms = values['bf16-compute'] === true;
     if (nativeAddon()) {
-      const rates = transformerShapes(1024).filter((sh) => !bf16Gemms || !sh.transA)
+      const config = stepShape(shape)!;
+      const rates = transformerShapes(batch * seq, config.hidden_size as number, config.intermediate_size as number).filter((sh) => !bf16Gemms || !sh.transA)
         .map((sh) => (bf16Gemms ? benchNativeGemm(sh, budget, true) : benchNativeGemm(sh, budget))?.gflops ?? null);
       if (rates.every((g) => g !== null)) gemmMean = rates.reduce((a, b) => a + b, 0) / rates.length;
     }
     console.log(`  ${(r.flopsPerToken / 1e6).toFixed(1)} MFLOP per token: ${r.gflops.toFixed(1)} GFLOP/s` +
-      (gemmMean ? `; ${bf16Gemms ? 'bf16 ' : ''}GEMMs of bench gemm's Transformer shapes, timed now: ${gemmMean.toFixed(1)} GFLOP/s; step / GEMM = ${(r.gflops / gemmMean).toFixed(2)}` : ''));
+      (gemmMean ? `; ${bf16Gemms ? 'bf16 ' : ''}GEMMs of its MLP at ${batch * seq} rows (bench gemm --shape ${shape} --tokens ${batch * seq}), timed now: ${gemmMean.toFixed(1)} GFLOP/s; step / GEMM = ${(r.gflops / gemmMean).toFixed(2)}` : ''));
     // Against the peak of the products the step runs: under --bf16-compute AMX tiles where bf16 compute
     // runs on them, else bf16 dot products; float32 FMAs otherwise.
     const peak = machinePeak();
@@ -513,8 +538,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (values['bf16-compute'] && dtype !== 'bf16') throw new GiftjsError(`--bf16-compute in bench generate decodes bf16 weights with bf16 dot products: give it with --dtype bf16, not ${dtype}`);
     if (values['int8-activations'] && dtype !== 'int8' && dtype !== 'int4') throw new GiftjsError(`--int8-activations rounds the activations of products over quantized weights: give it with --dtype int8 or int4, not ${dtype}`);
     machinePeak(); // before the timed decoding, and again after it: the stream is the better of the two
-    const r = benchGeneration(values.shape!, promptLength, tokens, dtype);
-    console.log(`\ngreedy generation on ${values.shape} (${dtype} weights), prompt ${promptLength}, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s (prefill ${r.prefillTokensPerSecond.toFixed(1)} tokens/s)`);
+    const r = benchGeneration(shape, promptLength, tokens, dtype);
+    console.log(`\ngreedy generation on ${shape} (${dtype} weights), prompt ${promptLength}, ${tokens} new tokens: ${r.tokensPerSecond.toFixed(2)} tokens/s (prefill ${r.prefillTokensPerSecond.toFixed(1)} tokens/s)`);
     // Decoding is memory-bound: each token reads the weights once, against the stream rate measured now.
     const peak = machinePeak(2, true);
     const bytesPerToken = weightBytesPerToken(r.model);
@@ -523,7 +548,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     // Decoding reads every weight once per token: quantized weights are timed against float32 ones in the same run.
     let f32: number | null = null;
     if (dtype === 'int8' || dtype === 'int4') {
-      f32 = benchGeneration(values.shape!, promptLength, tokens, 'f32').tokensPerSecond;
+      f32 = benchGeneration(shape, promptLength, tokens, 'f32').tokensPerSecond;
       console.log(`the same model with float32 weights, timed now: ${f32.toFixed(2)} tokens/s   ${dtype} / f32 = ${(r.tokensPerSecond / f32).toFixed(2)}x`);
     }
     // The float products, int8 activations and llama.cpp alternate on one model, round after round.
@@ -561,7 +586,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     }
     let torch: number | null = null;
     if (values.torch) {
-      const peer = torchShapeGenerate(values.shape!, dtype, promptLength, tokens, threads);
+      const peer = torchShapeGenerate(shape, dtype, promptLength, tokens, threads);
       if (typeof peer === 'string') {
         console.log(`PyTorch baseline unavailable: ${peer}`);
       } else {

@@ -12,6 +12,7 @@
         "native/gemm/microkernels.cpp",
         "native/gemm/amx_kernel.cpp",
         "native/gemm/gemm.cpp",
+        "native/gemm/weight_rows.cpp",
         "native/gemm/pack.cpp",
         "native/gemm/quantized.cpp",
         "native/gemm/int8_gemm.cpp",

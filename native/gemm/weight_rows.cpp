@@ -2,9 +2,10 @@
 // step of a 1B model, its LM head): computed as Y^T = W X^T, W's rows read as stored.
 //
 // The blocked GEMM (gemm.cpp) packs W^T into k-pair slivers first: a 32-bit transpose of every
-// weight, every time. perf put that pack at 16-24% of a 128-row forward GEMM's time (2048 -> 1024,
-// 8192 -> 2048, one thread of a Zen 5), its samples on the loads of W's rows. Here the roles are swapped. A weight row's pair (w[n][2p], w[n][2p + 1]) is already the
-// 32-bit word vdpbf16ps broadcasts, so the kernel broadcasts it straight from W's storage; the
+// weight, every time. perf put that pack at 16-27% of a 128-row forward GEMM's time (1024 -> 1024,
+// 2048 -> 2048, 8192 -> 2048, one thread of a Zen 5), its samples on the loads of W's rows.
+// Here the roles are swapped. A weight row's pair (w[n][2p], w[n][2p + 1]) is already the 32-bit
+// word vdpbf16ps broadcasts, so the kernel broadcasts it straight from W's storage; the
 // activations, a few rows shared by every weight row, are the operand packed into pairs (once per
 // K slice, as the blocked GEMM packs them too), and the tile of Y^T is transposed in registers as
 // it is stored.

@@ -1,8 +1,8 @@
-// X W^T over a bf16 weight with bf16 products for up to 168 rows of X: computed as W X^T with W's
+// X W^T over a bf16 weight with bf16 products for up to 256 rows of X: computed as W X^T with W's
 // rows read as stored (native/gemm/weight_rows.cpp) where the CPU has AVX-512 BF16. Checked against
 // float64 math on the bf16-rounded operands within the float32 summation bound (K u sum|terms|,
 // u = 2^-24), on the edges of its tiles: strips of 14 weight rows, slivers of 32 rows of X (16 or
-// fewer: half the arithmetic), K slices (128 rows: 2048 a slice), W rows at odd offsets, padded
+// fewer: half the arithmetic), K slices (128 rows: 2048 a slice; 256 rows: 1024), W rows at odd offsets, padded
 // leading dimensions whose padding must stay untouched, alpha and beta; the same bits on 1 and 3
 // threads; a NaN in a weight row reaching exactly its column.
 import assert from 'node:assert/strict';
@@ -41,11 +41,13 @@ const cases: Case[] = [
   // 33 rows: a full sliver and one of 1; 17 rows: one sliver whose second vector holds a single row.
   { M: 33, N: 29, K: 2050, alpha: 1, beta: 0, lda: 2050, ldb: 2052, ldc: 30 },
   { M: 17, N: 14, K: 4600, alpha: 2, beta: 1, lda: 4600, ldb: 4600, ldc: 14 },
+  // 256 rows, the most it takes: 8 slivers, K 2100 in three slices of 700.
+  { M: 256, N: 20, K: 2100, alpha: 1, beta: 1, lda: 2100, ldb: 2101, ldc: 21 },
   // 5 rows (the smallest past decoding's dot products): one half sliver.
   { M: 5, N: 300, K: 700, alpha: 1, beta: 0, lda: 700, ldb: 700, ldc: 303 },
 ];
 
-test('bf16 products over a bf16 W^T for up to 168 rows: float64 math on the rounded operands, within the summation bound, padding untouched', { skip }, () => {
+test('bf16 products over a bf16 W^T for up to 256 rows: float64 math on the rounded operands, within the summation bound, padding untouched', { skip }, () => {
   assert.equal(addon!.setBf16Compute(true), true);
   try {
     for (const [i, c] of cases.entries()) {

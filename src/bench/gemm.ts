@@ -48,6 +48,27 @@ export function modelShapes(tokens: number, config: Record<string, unknown>): Ge
   return [...transformerShapes(tokens, dim('hidden_size'), dim('intermediate_size')), lmHeadShape(tokens, dim('hidden_size'), dim('vocab_size'))];
 }
 
+/**
+ * The bytes benchNativeGemm holds for a shape: float32 A, B and C, and B's bf16 copy (the bf16 weight
+ * products); twice that, since one shape's arrays may still await the collector while the next
+ * shape's are made.
+ */
+export function gemmBenchBytes(s: GemmShape): number {
+  return 2 * ((s.M * s.K + s.K * s.N + s.M * s.N) * 4 + s.K * s.N * 2);
+}
+
+/** The most rows of `shapes` (their M, the tokens) whose gemmBenchBytes stay within `bytes`: 0 where none do. */
+export function mostTokensWithin(shapes: GemmShape[], bytes: number): number {
+  let most = Infinity;
+  for (const s of shapes) {
+    // Rows scale A and C (M x K, M x N); dW = dY^T X scales its K instead (B and A), so it counts tokens by its K.
+    const perToken = s.transA ? 2 * (s.M + s.N) * 4 + 2 * s.N * 2 : 2 * (s.K + s.N) * 4;
+    const fixed = s.transA ? 2 * s.M * s.N * 4 : 2 * s.K * s.N * 6;
+    most = Math.min(most, Math.max(0, Math.floor((bytes - fixed) / perToken)));
+  }
+  return most;
+}
+
 function operands(s: GemmShape, seed: number) {
   const r = new Random(seed);
   const fill = (n: number) => Float32Array.from({ length: n }, () => r.normal());

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getBackend, isNativeAvailable, nativeAddon, setNumThreads, type BackendName } from '../backend/index.js';
-import { benchEachKernel, benchNativeGemm, benchRefGemm, modelShapes, transformerShapes, type GemmShape } from '../bench/gemm.js';
+import { benchEachKernel, benchNativeGemm, benchRefGemm, gemmBenchBytes, modelShapes, mostTokensWithin, transformerShapes, type GemmShape } from '../bench/gemm.js';
+import { availableMemory } from '../io/system_memory.js';
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
 import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchUseLiteStep, benchVitStep, ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape, type StepTiming } from '../bench/step.js';
@@ -300,6 +301,17 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const config = stepShape(shape);
     if (!config) throw new GiftjsError(`unknown --shape '${shape}' for bench gemm (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
     const square: GemmShape = { label: `square ${n}x${n}x${n}`, M: n, N: n, K: n, transA: false, transB: false };
+    // Estimated before anything is allocated: the largest product's operands (the 8B LM head at 1024 rows holds 3 GB
+    // in float32 and bf16), refused with the rows that would fit rather than left for the kernel to kill.
+    const timed = [square, ...modelShapes(tokens, config)];
+    const need = Math.max(...timed.map(gemmBenchBytes));
+    const memory = availableMemory();
+    if (need > memory.bytes) {
+      const largest = timed.reduce((a, b) => (gemmBenchBytes(b) > gemmBenchBytes(a) ? b : a));
+      const fit = mostTokensWithin(modelShapes(tokens, config), memory.bytes);
+      const options = [fit > 0 ? `--tokens ${fit} or fewer` : `no --tokens fits --shape ${shape} here`, ...(gemmBenchBytes(square) > memory.bytes ? ['a smaller --size'] : [])];
+      throw new GiftjsError(`bench gemm needs about ${(need / 1e9).toFixed(1)} GB for its largest product (${largest.label.replace(/\s+/g, ' ')}), and ${(memory.bytes / 1e9).toFixed(1)} GB is available (${memory.source}); ${options.join(', ')}`);
+    }
     const refSize = Math.min(n, 256);
     const refShape: GemmShape = { ...square, label: `square ${refSize}^3`, M: refSize, N: refSize, K: refSize };
     const ref = benchRefGemm(refShape, budget);

@@ -1,8 +1,9 @@
 // `gift bench gemm --shape S --tokens N`: the GEMMs of a model shape's step (its MLP up projection's
 // four and its LM head) at N rows, against the PyTorch peer on the same shapes (the peer venv's PyTorch 2
 // where .ci/run built it, with its bf16 products too). Speeds are printed, never asserted: what is checked
-// is that the shapes are the model's, that the peer timed the same list in the same order, and that
-// --shape is refused where it would be ignored.
+// is that the shapes are the model's, that the peer timed the same list in the same order, that
+// --shape is refused where it would be ignored, and that operands larger than the memory available
+// are refused before they are made, with the rows that would fit.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { nativeAddon } from '../../src/backend/index.js';
-import { modelShapes } from '../../src/bench/gemm.js';
+import { gemmBenchBytes, modelShapes, mostTokensWithin } from '../../src/bench/gemm.js';
 import { stepShape } from '../../src/bench/step_shapes.js';
 
 const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
@@ -59,4 +60,18 @@ test('the PyTorch GEMM peer times the same shapes, in the same order, and its bf
   assert.equal(out.bf16_shapes.length, shapes.filter((s) => !s.transA).length);
   for (const g of [...out.shapes, ...out.bf16_shapes]) assert.ok(Number.isFinite(g) && g > 0, String(g));
   assert.match(out.torch, /^2\./);
+});
+
+test('operands larger than the memory available are refused before they are made, naming the rows that fit', () => {
+  const r = bench('gemm', '--shape', 'llama-3-8b', '--tokens', '100000000', '--size', '64');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /bench gemm needs about [\d.]+ GB for its largest product \(forward logits = X E\^T 100000000x4096 by 4096x128256\), and [\d.]+ GB is available \(.+\); (--tokens \d+ or fewer|no --tokens fits --shape llama-3-8b here)/);
+  // The rows named fit, and one more would not, by the same count of bytes.
+  for (const [shape, budget] of [['llama-3.2-1b', 10e9], ['llama-3-8b', 24e9], ['smollm2-135m', 3e9]] as const) {
+    const fit = mostTokensWithin(modelShapes(1, stepShape(shape)!), budget);
+    assert.ok(fit > 0, shape);
+    assert.ok(Math.max(...modelShapes(fit, stepShape(shape)!).map(gemmBenchBytes)) <= budget, `${shape}: ${fit} rows fit`);
+    assert.ok(Math.max(...modelShapes(fit + 1, stepShape(shape)!).map(gemmBenchBytes)) > budget, `${shape}: ${fit + 1} rows do not`);
+  }
+  assert.equal(mostTokensWithin(modelShapes(1, stepShape('llama-3-8b')!), 1e9), 0, 'the 8B LM head alone is over 1 GB');
 });

@@ -301,7 +301,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const config = stepShape(shape);
     if (!config) throw new GiftjsError(`unknown --shape '${shape}' for bench gemm (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
     const square: GemmShape = { label: `square ${n}x${n}x${n}`, M: n, N: n, K: n, transA: false, transB: false };
-    // Estimated before anything is allocated: the largest product's operands (the 8B LM head at 1024 rows holds 3 GB
+    // Estimated before anything is allocated: the largest product's operands (the 8B LM head at 1024 rows holds 3.7 GB
     // in float32 and bf16), refused with the rows that would fit rather than left for the kernel to kill.
     const timed = [square, ...modelShapes(tokens, config)];
     const need = Math.max(...timed.map(gemmBenchBytes));

@@ -17,6 +17,7 @@
 #include "../runtime/cpu_features.h"
 #include "../runtime/thread_pool.h"
 #include "pack.h"
+#include "scratch.h"
 #include "weight_rows.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -43,20 +44,6 @@ constexpr std::size_t KC = GIFTJS_GEMM_KC;
 constexpr std::size_t KC_PAIRS = GIFTJS_GEMM_KC_PAIRS;
 constexpr std::size_t MC = GIFTJS_GEMM_MC;  // rows of a packed A block (multiple of 14, 6 and 4), in L2
 constexpr std::size_t NC = GIFTJS_GEMM_NC;  // columns of a packed B panel: KC x NC floats in L3
-
-struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
-};
-using Buffer = std::unique_ptr<float, AlignedFree>;
-
-// Per-thread packing buffers, grown on demand and reused across calls.
-float* scratch(Buffer& buf, std::size_t& cap, std::size_t floats) {
-  if (floats > cap) {
-    buf.reset(static_cast<float*>(std::aligned_alloc(64, ((floats * 4 + 63) / 64) * 64)));
-    cap = floats;
-  }
-  return buf.get();
-}
 
 // C = beta * C over an m x n block (beta == 0 writes zeros without reading C, so NaNs in an
 // uninitialised output never leak in).
@@ -612,7 +599,9 @@ constexpr std::size_t kFewRowsPanelBytes = 640 * 1024;
 constexpr std::size_t kFewRowsDeepC = 2 * 1024 * 1024;
 
 // One block of A rows (M <= blockRows) against many columns and several K slices (a batch-1 x 128
-// step of a 1B model: 128 x 2048 by 2048 x 8192). Slice by slice over all of N, as gemm does for
+// step of a 1B model: 128 x 2048 by 2048 x 8192), where gemmWeightRows does not take it: float32
+// products, AMX tiles, quantized weights, an odd K, beta other than 0 or 1. (The figures below were
+// measured for bf16 products over bf16 weights, which gemmWeightRows now computes on AVX-512 BF16.) Slice by slice over all of N, as gemm does for
 // larger M, every slice after the first read C's 128 x N floats back from memory to add to them
 // (4 MB, four times over, for 32 MB of bf16 weights), and read each weight row 1 KB at a time, a
 // fresh page per row. Here the A panels of a group of slices are packed first; then each 32-column

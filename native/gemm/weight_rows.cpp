@@ -21,13 +21,12 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <utility>
 
 #include "../runtime/thread_pool.h"
 #include "pack.h"
+#include "scratch.h"
 #include "transpose16.h"
 
 namespace giftjs {
@@ -128,14 +127,9 @@ void gemmWeightRows(const GemmProblem& p) {
   const std::size_t most = std::max<std::size_t>(2, kSliceBytes / (slivers * kSliverRows * 2) / 2 * 2);
   const std::size_t slices = (p.K + most - 1) / most;
   const std::size_t kStep = ((p.K + slices - 1) / slices + 1) / 2 * 2;
-  thread_local std::unique_ptr<uint32_t, decltype(&std::free)> buffer{nullptr, &std::free};
+  thread_local Buffer buffer;
   thread_local std::size_t capacity = 0;
-  const std::size_t words = slivers * (kStep / 2) * kSliverRows;
-  if (words > capacity) {
-    buffer.reset(static_cast<uint32_t*>(std::aligned_alloc(64, (words * 4 + 63) / 64 * 64)));
-    capacity = words;
-  }
-  uint32_t* packed = buffer.get();
+  uint32_t* packed = reinterpret_cast<uint32_t*>(scratch(buffer, capacity, slivers * (kStep / 2) * kSliverRows));
   // X as the transposed B of packBPairs: its rows are the columns whose k-pairs are packed, rounded to bf16
   // exactly as the blocked GEMM rounds its A.
   GemmProblem xAsB;

@@ -57,16 +57,15 @@ export function gemmBenchBytes(s: GemmShape): number {
   return 2 * ((s.M * s.K + s.K * s.N + s.M * s.N) * 4 + s.K * s.N * 2);
 }
 
-/** The most rows of `shapes` (their M, the tokens) whose gemmBenchBytes stay within `bytes`: 0 where none do. */
-export function mostTokensWithin(shapes: GemmShape[], bytes: number): number {
-  let most = Infinity;
-  for (const s of shapes) {
-    // Rows scale A and C (M x K, M x N); dW = dY^T X scales its K instead (B and A), so it counts tokens by its K.
-    const perToken = s.transA ? 2 * (s.M + s.N) * 4 + 2 * s.N * 2 : 2 * (s.K + s.N) * 4;
-    const fixed = s.transA ? 2 * s.M * s.N * 4 : 2 * s.K * s.N * 6;
-    most = Math.min(most, Math.max(0, Math.floor((bytes - fixed) / perToken)));
-  }
-  return most;
+/**
+ * The most rows (tokens) of a shape's GEMMs (modelShapes) whose gemmBenchBytes stay within `bytes`: 0
+ * where none do. Each product's bytes are affine in the rows, so its own count at 0 and 1 rows gives
+ * the fixed part and the part per row.
+ */
+export function mostTokensWithin(config: Record<string, unknown>, bytes: number): number {
+  const at0 = modelShapes(0, config).map(gemmBenchBytes);
+  const at1 = modelShapes(1, config).map(gemmBenchBytes);
+  return Math.min(...at0.map((fixed, i) => Math.max(0, Math.floor((bytes - fixed) / (at1[i]! - fixed)))));
 }
 
 function operands(s: GemmShape, seed: number) {

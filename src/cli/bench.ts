@@ -308,7 +308,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const memory = availableMemory();
     if (need > memory.bytes) {
       const largest = timed.reduce((a, b) => (gemmBenchBytes(b) > gemmBenchBytes(a) ? b : a));
-      const fit = mostTokensWithin(modelShapes(tokens, config), memory.bytes);
+      const fit = mostTokensWithin(config, memory.bytes);
       const options = [fit > 0 ? `--tokens ${fit} or fewer` : `no --tokens fits --shape ${shape} here`, ...(gemmBenchBytes(square) > memory.bytes ? ['a smaller --size'] : [])];
       throw new GiftjsError(`bench gemm needs about ${(need / 1e9).toFixed(1)} GB for its largest product (${largest.label.replace(/\s+/g, ' ')}), and ${(memory.bytes / 1e9).toFixed(1)} GB is available (${memory.source}); ${options.join(', ')}`);
     }

@@ -68,10 +68,10 @@ test('operands larger than the memory available are refused before they are made
   assert.match(r.stderr, /bench gemm needs about [\d.]+ GB for its largest product \(forward logits = X E\^T 100000000x4096 by 4096x128256\), and [\d.]+ GB is available \(.+\); (--tokens \d+ or fewer|no --tokens fits --shape llama-3-8b here)/);
   // The rows named fit, and one more would not, by the same count of bytes.
   for (const [shape, budget] of [['llama-3.2-1b', 10e9], ['llama-3-8b', 24e9], ['smollm2-135m', 3e9]] as const) {
-    const fit = mostTokensWithin(modelShapes(1, stepShape(shape)!), budget);
+    const fit = mostTokensWithin(stepShape(shape)!, budget);
     assert.ok(fit > 0, shape);
     assert.ok(Math.max(...modelShapes(fit, stepShape(shape)!).map(gemmBenchBytes)) <= budget, `${shape}: ${fit} rows fit`);
     assert.ok(Math.max(...modelShapes(fit + 1, stepShape(shape)!).map(gemmBenchBytes)) > budget, `${shape}: ${fit + 1} rows do not`);
   }
-  assert.equal(mostTokensWithin(modelShapes(1, stepShape('llama-3-8b')!), 1e9), 0, 'the 8B LM head alone is over 1 GB');
+  assert.equal(mostTokensWithin(stepShape('llama-3-8b')!, 1e9), 0, 'the 8B LM head alone is over 1 GB');
 });

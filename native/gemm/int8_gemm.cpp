@@ -17,6 +17,7 @@
 
 #include "../runtime/cpu_features.h"
 #include "../runtime/thread_pool.h"
+#include "transpose16.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -63,6 +64,12 @@ constexpr std::size_t kStrip = 16;  // W rows per strip: one per 32-bit lane
 
 // W rows j0 .. j0 + n (n <= 16) packed as above: codes (blocks x 8 quads x 64 bytes) and dW (blocks x 16
 // floats). Rows past n are zero codes with d 0, so their lanes add nothing that is kept.
+// Codes copied apart (what generate and serve hold) are read a whole 64-byte line of each row at a time
+// (four Q4_0 blocks or two Q8_0 ones), 16 rows of them transposed as 32-bit words in registers. Gathering
+// each quad of a block from the 16 rows had been most of a short prompt's time: perf put 55% of the
+// 16-token prefill's int4 products on the gathers, the block's first one waiting on its 16 rows' lines.
+// GGUF's interleaved blocks (18 or 34 bytes) and the blocks past the last whole line are gathered still;
+// both ways store the same bytes.
 void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t* codes, float* d) {
   const std::size_t blocks = w.cols / 32, rowBytes = w.rowBytes(), blockBytes = w.blockBytes();
   const __mmask16 live = static_cast<__mmask16>((1u << n) - 1);
@@ -75,28 +82,43 @@ void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t*
   const std::size_t scaleRowStride = w.groupsPerRow() * w.scaleStride();
   const __m512i lowNibbles = _mm512_set1_epi8(0x0f);
   const __m512i flipSign = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (std::size_t b = 0; b < blocks; ++b) {
+  const int quadsPerBlock = w.bits == 4 ? 4 : 8;  // 32-bit words of a block's codes
+  // Word q of block b's codes in the 16 rows (lane j: row j0 + j; rows past n zero) into the packed quads.
+  const auto storeWord = [&](std::size_t b, int q, __m512i v) {
     uint8_t* out = codes + b * 8 * 64;
     if (w.bits == 4) {
-      // Dword q of a block's 16 bytes holds values 4q .. 4q + 3 (low nibbles) and 16 + 4q .. (high).
-      for (int q = 0; q < 4; ++q) {
-        const __m512i idx = _mm512_add_epi32(rowStarts, _mm512_set1_epi32(static_cast<int>(b * blockBytes + 4 * q)));
-        const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, base, 1);
-        _mm512_storeu_si512(out + q * 64, _mm512_and_si512(v, lowNibbles));
-        _mm512_storeu_si512(out + (q + 4) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), lowNibbles));
-      }
+      // Word q holds values 4q .. 4q + 3 (low nibbles) and 16 + 4q .. (high).
+      _mm512_storeu_si512(out + q * 64, _mm512_and_si512(v, lowNibbles));
+      _mm512_storeu_si512(out + (q + 4) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), lowNibbles));
     } else {
-      for (int q = 0; q < 8; ++q) {
-        const __m512i idx = _mm512_add_epi32(rowStarts, _mm512_set1_epi32(static_cast<int>(b * blockBytes + 4 * q)));
-        const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, base, 1);
-        // Signed codes + 128 as unsigned bytes; rows past n stay 0 (their d is 0).
-        _mm512_storeu_si512(out + q * 64, _mm512_mask_xor_epi32(v, live, v, flipSign));
-      }
+      // Signed codes + 128 as unsigned bytes; rows past n stay 0 (their d is 0).
+      _mm512_storeu_si512(out + q * 64, _mm512_mask_xor_epi32(v, live, v, flipSign));
     }
-    // Each row's d of this block: vcvtph2ps, exact as widenF16 is (a call of that per row and block, and
-    // two divisions per row and block, took more time than a prompt's int4 products).
+  };
+  // Each row's d of block b: vcvtph2ps, exact as widenF16 is (a call of that per row and block, and
+  // two divisions per row and block, took more time than a prompt's int4 products).
+  const auto storeScales = [&](std::size_t b) {
     const uint16_t* blockScale = firstScale + w.groupOf(b * 32) * w.scaleStride();
     for (std::size_t j = 0; j < kStrip; ++j) d[b * kStrip + j] = j < n ? _cvtsh_ss(blockScale[j * scaleRowStride]) : 0.0f;
+  };
+  std::size_t b = 0;
+  if (!w.interleaved) {
+    const std::size_t lineBlocks = 64 / blockBytes;
+    for (; b + lineBlocks <= blocks; b += lineBlocks) {
+      __m512 words[16];
+      for (std::size_t j = 0; j < kStrip; ++j)
+        words[j] = j < n ? _mm512_loadu_ps(base + j * rowBytes + b * blockBytes) : _mm512_setzero_ps();
+      transpose16(words);  // words[t], lane j: word t of row j's line (block b + t / quadsPerBlock)
+      for (int t = 0; t < 16; ++t) storeWord(b + t / quadsPerBlock, t % quadsPerBlock, _mm512_castps_si512(words[t]));
+      for (std::size_t u = 0; u < lineBlocks; ++u) storeScales(b + u);
+    }
+  }
+  for (; b < blocks; ++b) {
+    for (int q = 0; q < quadsPerBlock; ++q) {
+      const __m512i idx = _mm512_add_epi32(rowStarts, _mm512_set1_epi32(static_cast<int>(b * blockBytes + 4 * q)));
+      storeWord(b, q, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, base, 1));
+    }
+    storeScales(b);
   }
 }
 

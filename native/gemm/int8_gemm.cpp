@@ -68,12 +68,13 @@ constexpr std::size_t kStrip = 16;  // W rows per strip: one per 32-bit lane
 // (four Q4_0 blocks or two Q8_0 ones), 16 rows of them transposed as 32-bit words in registers. Gathering
 // each quad of a block from the 16 rows had been most of a short prompt's time: perf put 55% of the
 // 16-token prefill's int4 products on the gathers, the block's first one waiting on its 16 rows' lines.
-// Each line asks for the same line of the next strip, which the hardware prefetchers (16 rows, each
-// read 64 bytes a step) had not fetched in time: the loads were then a third of the products' time.
-// 1B shape, 2 threads, a 16-token prompt: int4 ~182 -> ~240 tokens/s, int8 ~148 -> ~215 (two and four
-// strips ahead: no better). GGUF's interleaved blocks (18 or 34 bytes) and the blocks past the last
+// Each line asks for the same line of the strip `stripsAhead` on (the next one packed after this
+// strip's products: 1 alone, 2 in pairs), which the hardware prefetchers (16 rows, each read 64 bytes a
+// step) had not fetched in time: the loads were then a third of the products' time. 1B shape, 2
+// threads, a 16-token prompt, one strip at a time: int4 ~182 -> ~240 tokens/s, int8 ~148 -> ~215 (two
+// and four strips ahead: no better). GGUF's interleaved blocks (18 or 34 bytes) and the blocks past the last
 // whole line are gathered still; both ways store the same bytes.
-void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t* codes, float* d) {
+void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, std::size_t stripsAhead, uint8_t* codes, float* d) {
   const std::size_t blocks = w.cols / 32, rowBytes = w.rowBytes(), blockBytes = w.blockBytes();
   const __mmask16 live = static_cast<__mmask16>((1u << n) - 1);
   const __m512i rowStarts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -112,7 +113,7 @@ void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t*
       for (std::size_t j = 0; j < kStrip; ++j) {
         const uint8_t* line = base + j * rowBytes + b * blockBytes;
         words[j] = j < n ? _mm512_loadu_ps(line) : _mm512_setzero_ps();
-        _mm_prefetch(reinterpret_cast<const char*>(line + kStrip * rowBytes), _MM_HINT_T1);  // the next strip's line
+        _mm_prefetch(reinterpret_cast<const char*>(line + stripsAhead * kStrip * rowBytes), _MM_HINT_T1);
       }
       transpose16(words);  // words[t], lane j: word t of row j's line (block b + t / quadsPerBlock)
       for (int t = 0; t < 16; ++t) storeWord(b + t / quadsPerBlock, t % quadsPerBlock, _mm512_castps_si512(words[t]));
@@ -128,10 +129,14 @@ void packStrip(const QuantizedMatrix& w, std::size_t j0, std::size_t n, uint8_t*
   }
 }
 
-// MR rounded X rows (rows[0 .. MR)) against one packed strip: out[r][0 .. 16) = sum over blocks of
-// dX * dW * (integer sum).
-template <int MR>
-void stripTile(const RoundedRows& x, const std::size_t* rows, std::size_t K, const uint8_t* codes, const float* d, __m512 out[MR]) {
+// MR rounded X rows (rows[0 .. MR)) against S packed strips: out[s][r][0 .. 16) = sum over blocks of
+// dX * dW * (integer sum), the same arithmetic for S = 1 or 2. Against two strips each broadcast quad
+// of X serves 32 W rows (6 X rows: 12 sums and 12 outputs in registers) where it served 16: the
+// broadcasts had been as many instructions as the dot products. 1B shape, 2 threads, alternating:
+// a 128-token prompt int4 ~375 -> ~450 tokens/s, int8 ~365 -> ~450; 16 tokens 0-7% faster.
+template <int MR, int S>
+void stripTile(const RoundedRows& x, const std::size_t* rows, std::size_t K, const uint8_t* const codes[S], const float* const d[S],
+               __m512 out[S][MR]) {
   const int8_t* xr[MR];
   const float* dx[MR];
   const int32_t* start[MR];
@@ -139,22 +144,26 @@ void stripTile(const RoundedRows& x, const std::size_t* rows, std::size_t K, con
     xr[r] = x.codes.data() + rows[r] * K;
     dx[r] = x.d.data() + rows[r] * x.blocks;
     start[r] = x.start.data() + rows[r] * x.blocks;
-    out[r] = _mm512_setzero_ps();
+    for (int s = 0; s < S; ++s) out[s][r] = _mm512_setzero_ps();
   }
   for (std::size_t b = 0; b < x.blocks; ++b) {
-    __m512i sum[MR];
-    for (int r = 0; r < MR; ++r) sum[r] = _mm512_set1_epi32(start[r][b]);
+    __m512i sum[S][MR];
+    for (int r = 0; r < MR; ++r)
+      for (int s = 0; s < S; ++s) sum[s][r] = _mm512_set1_epi32(start[r][b]);
     for (int q = 0; q < 8; ++q) {
-      const __m512i wq = _mm512_loadu_si512(codes + (b * 8 + q) * 64);
+      __m512i wq[S];
+      for (int s = 0; s < S; ++s) wq[s] = _mm512_loadu_si512(codes[s] + (b * 8 + q) * 64);
       for (int r = 0; r < MR; ++r) {
         int32_t quad;
         std::memcpy(&quad, xr[r] + b * 32 + 4 * q, 4);
-        sum[r] = _mm512_dpbusd_epi32(sum[r], wq, _mm512_set1_epi32(quad));
+        const __m512i xq = _mm512_set1_epi32(quad);
+        for (int s = 0; s < S; ++s) sum[s][r] = _mm512_dpbusd_epi32(sum[s][r], wq[s], xq);
       }
     }
-    const __m512 dw = _mm512_loadu_ps(d + b * kStrip);
-    for (int r = 0; r < MR; ++r) {
-      out[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]), _mm512_mul_ps(dw, _mm512_set1_ps(dx[r][b])), out[r]);
+    for (int s = 0; s < S; ++s) {
+      const __m512 dw = _mm512_loadu_ps(d[s] + b * kStrip);
+      for (int r = 0; r < MR; ++r)
+        out[s][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[s][r]), _mm512_mul_ps(dw, _mm512_set1_ps(dx[r][b])), out[s][r]);
     }
   }
 }
@@ -168,30 +177,56 @@ void storeTile(const GemmProblem& p, const std::size_t* rows, std::size_t j0, st
   }
 }
 
+// Rows [r, ..) of X, MR at a time while MR remain, against S packed strips from column j0 (n[s] columns
+// each); returns the first row left.
+template <int MR, int S>
+std::size_t rowTiles(const GemmProblem& p, const RoundedRows& x, std::size_t r, std::size_t j0, const std::size_t n[S],
+                     const uint8_t* const codes[S], const float* const d[S]) {
+  __m512 out[S][MR];
+  for (; r + MR <= x.rows.size(); r += MR) {
+    stripTile<MR, S>(x, x.rows.data() + r, p.K, codes, d, out);
+    for (int s = 0; s < S; ++s) storeTile<MR>(p, x.rows.data() + r, j0 + s * kStrip, n[s], out[s]);
+  }
+  return r;
+}
+
+// Every live row of X against S packed strips: tiles of MR rows (6 against two strips, 8 against one:
+// 24 or 16 accumulators), then of 4, then single rows.
+template <int S, int MR>
+void stripRows(const GemmProblem& p, const RoundedRows& x, std::size_t j0, const std::size_t n[S], const uint8_t* const codes[S],
+               const float* const d[S]) {
+  std::size_t r = rowTiles<MR, S>(p, x, 0, j0, n, codes, d);
+  r = rowTiles<4, S>(p, x, r, j0, n, codes, d);
+  rowTiles<1, S>(p, x, r, j0, n, codes, d);
+}
+
 void int8GemmVnni(const GemmProblem& p, const RoundedRows& x) {
   const std::size_t strips = (p.N + kStrip - 1) / kStrip;
   ThreadPool& pool = ThreadPool::instance();
   const std::size_t chunks = std::min<std::size_t>(strips, static_cast<std::size_t>(pool.threads()));
-  const std::size_t live = x.rows.size();
   pool.parallelFor(chunks, [&](std::size_t c) {
-    std::vector<uint8_t> codes(x.blocks * 8 * 64);
-    std::vector<float> d(x.blocks * kStrip);
-    for (std::size_t s = strips * c / chunks; s < strips * (c + 1) / chunks; ++s) {
-      const std::size_t j0 = s * kStrip, n = std::min(kStrip, p.N - j0);
-      packStrip(*p.Bq, p.bqRow0 + j0, n, codes.data(), d.data());
-      std::size_t r = 0;
-      __m512 out[8];
-      for (; r + 8 <= live; r += 8) {
-        stripTile<8>(x, x.rows.data() + r, p.K, codes.data(), d.data(), out);
-        storeTile<8>(p, x.rows.data() + r, j0, n, out);
-      }
-      for (; r + 4 <= live; r += 4) {
-        stripTile<4>(x, x.rows.data() + r, p.K, codes.data(), d.data(), out);
-        storeTile<4>(p, x.rows.data() + r, j0, n, out);
-      }
-      for (; r < live; ++r) {
-        stripTile<1>(x, x.rows.data() + r, p.K, codes.data(), d.data(), out);
-        storeTile<1>(p, x.rows.data() + r, j0, n, out);
+    // Kept per thread across calls: allocated afresh, two strips' buffers (over 256 KB a thread at K 8192)
+    // went back to the system after each call and came back as page faults in the next.
+    thread_local std::vector<uint8_t> codes;
+    thread_local std::vector<float> d;
+    if (codes.size() < 2 * x.blocks * 8 * 64) codes.resize(2 * x.blocks * 8 * 64);
+    if (d.size() < 2 * x.blocks * kStrip) d.resize(2 * x.blocks * kStrip);
+    const uint8_t* const codesOf[2] = {codes.data(), codes.data() + x.blocks * 8 * 64};
+    const float* const dOf[2] = {d.data(), d.data() + x.blocks * kStrip};
+    const std::size_t s1 = strips * (c + 1) / chunks;
+    for (std::size_t s = strips * c / chunks; s < s1;) {
+      const std::size_t j0 = s * kStrip;
+      if (s + 1 < s1) {  // two strips, packed each asking for the lines of the strip two on
+        const std::size_t n[2] = {kStrip, std::min(kStrip, p.N - j0 - kStrip)};
+        packStrip(*p.Bq, p.bqRow0 + j0, n[0], 2, codes.data(), d.data());
+        packStrip(*p.Bq, p.bqRow0 + j0 + kStrip, n[1], 2, codes.data() + x.blocks * 8 * 64, d.data() + x.blocks * kStrip);
+        stripRows<2, 6>(p, x, j0, n, codesOf, dOf);
+        s += 2;
+      } else {
+        const std::size_t n[1] = {std::min(kStrip, p.N - j0)};
+        packStrip(*p.Bq, p.bqRow0 + j0, n[0], 1, codes.data(), d.data());
+        stripRows<1, 8>(p, x, j0, n, codesOf, dOf);
+        s += 1;
       }
     }
   });

@@ -1,6 +1,7 @@
 // `gift bench gemm|ops|memory`: benchmarks that print ratios against baselines measured in the
 // same run (the ref backend, and PyTorch when --torch is given and Debian's python3-torch exists).
 import { reportingParseErrors } from './args.js';
+import { gemmCallsTable } from '../bench/gemm_calls.js';
 import { profileTable } from '../bench/profile_report.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,7 +39,8 @@ export const BENCH_HELP = `gift bench <what> [options]
              --batch B (4) --seq T (256) --rank R (64) --method gift|lora --steps N (3) --layers L (fewer, quicker)
              --dtype f32|bf16|int8|int4  frozen weights stored as float32 or bfloat16, or quantized (--quantize)
              --checkpointing   activation checkpointing (recompute each layer in backward)
-             --profile         time per op kind (GEMM, attention, norms, elementwise, layout, ...) in forward and backward
+             --profile         time per op kind (GEMM, attention, norms, elementwise, layout, ...) in forward and backward,
+                               and every GEMM of the step by shape with its rate, their sum against the peak
              --bf16-compute    with --dtype bf16|int8|int4: multiply in bf16 (AMX tiles, else AVX-512 BF16 dot products);
                                on vit-b16 and bert-base over their float32 weights, the PyTorch peer under bf16 autocast
              --vs-f32          with --dtype bf16 --bf16-compute: time the float32 step in the same process, the two
@@ -211,6 +213,7 @@ function reportEncoderStep(heading: string, unit: 'images' | 'sequences', rate: 
   console.log(`\n${heading}: ${rate.toFixed(2)} ${unit}/s${unit === 'images' ? '' : ` (${r.tokensPerSecond.toFixed(0)} tokens/s)`}`);
   console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
   if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
+  if (r.gemmCalls) console.log(gemmCallsTable(r.gemmCalls, r.msForward + r.msBackward + r.msOptimizer, null));
   if (typeof peer === 'string') console.log(`PyTorch peer unavailable: ${peer}`);
   else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (${peer.model}, GIFT as float32 pre-hooks, AdamW${peer.autocast ? ', the forward under bf16 autocast' : ''}): ${peer.rate.toFixed(2)} ${unit}/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB   giftjs / PyTorch = ${(rate / peer.rate).toFixed(2)}x`);
   const torch = peer && typeof peer !== 'string' ? { [`torch_${unit}_per_s`]: peer.rate, torch_peak_rss_mb: peer.maxrss_mb } : {};
@@ -518,6 +521,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const limit = peak ? (onTiles ? peak.amxGflops! : bf16Products ? peak.bf16Gflops! : peak.f32Gflops) : null;
     const limitName = onTiles ? 'bf16 AMX tile' : bf16Products ? 'bf16 dot-product' : 'f32 FMA';
     if (limit) console.log(`  step / ${limitName} peak = ${(r.gflops / limit).toFixed(2)} (peak measured now: ${limit.toFixed(1)} GFLOP/s)`);
+    if (r.gemmCalls) console.log(gemmCallsTable(r.gemmCalls, r.msForward + r.msBackward + r.msOptimizer, limit));
     const peers: Record<string, number | null> = {};
     if (shapePeer !== null) {
       if (typeof shapePeer === 'string') console.log(`PyTorch peer unavailable: ${shapePeer}`);

@@ -121,9 +121,10 @@ test('a 70B-shaped folder is refused before any weight is read, naming what it n
  * streams the fewest layers that fit (asked for with 3.5 layers' worth less than the whole: 5 of 8,
  * as a streamed layer is resident while it runs; 4-6 as the runtime's own memory moves a few MB
  * between runs), says how many, and stays inside the budget -- to within `slack` of it, what the
- * estimate misses on that kind of file.
+ * estimate misses on that kind of file -- and gives back at least `givenBack` of the streamed layers'
+ * pages but one (the peak RSS of two runs moves by a few MB: small Q4_0 layers need the lower share).
  */
-function streamsWhatTheBudgetNeeds(model: string, name: string, layerBytes: number, slack: number) {
+function streamsWhatTheBudgetNeeds(model: string, name: string, layerBytes: number, slack: number, givenBackShare = 0.7) {
   const run = (out: string, flags: string[]) => trainMemory(model, out, ['--batch-size', '2', '--max-length', '256', '--gradient-checkpointing', '--stream-weights', ...flags]);
   const whole = run(`run-${name}-whole`, []);
   assert.match(whole.log, /--stream-weights: every layer's weights fit resident in the [\d.]+ GB this run may use \((MemAvailable|the cgroup|free memory)/);
@@ -136,7 +137,7 @@ function streamsWhatTheBudgetNeeds(model: string, name: string, layerBytes: numb
   assert.match(streamed.log, new RegExp(`frozen weights \\([^)]*; ${layers} of 8 layers streamed, one of those resident at a time\\)`));
   assert.ok(streamed.peak_rss_mb * 1e6 <= budget * (1 + slack), `${name}: peak ${streamed.peak_rss_mb} MB within the ${budget / 1e6} MB budget${slack ? ` (+${slack * 100}%)` : ''}`);
   const givenBack = whole.peak_rss_mb - streamed.peak_rss_mb;
-  assert.ok(givenBack * 1e6 >= 0.7 * (layers - 1) * layerBytes, `${name}: streaming ${layers} layers gives back ${layers - 1} layers' pages: ${whole.peak_rss_mb} -> ${streamed.peak_rss_mb} MB`);
+  assert.ok(givenBack * 1e6 >= givenBackShare * (layers - 1) * layerBytes, `${name}: streaming ${layers} layers gives back ${layers - 1} layers' pages: ${whole.peak_rss_mb} -> ${streamed.peak_rss_mb} MB`);
 }
 
 // One decoder layer of the 1024-wide shape below: q and o 1024 x 1024, k and v 512 x 1024, the MLP 3 x 2816 x 1024.
@@ -158,6 +159,9 @@ test("gift train's memory estimate is within 15% of its measured peak RSS on a Q
   const exported = gift('export', '--format', 'gguf', '--model', source, '--out', file, '--outtype', 'q4_0');
   assert.equal(exported.code, 0, exported.err);
   // Q4_0: 18 bytes a block of 32. The estimate of a GGUF run came out 1-3% under its measured peak here (2026-12-04).
-  streamsWhatTheBudgetNeeds(file, 'q4_0', (LAYER_VALUES / 32) * 18, 0.04);
+  // With five of the eight layers streamed, four Q4_0 layers' pages (26.5 MB) should come back; six pairs of runs
+  // gave back 17-27 MB (2026-12-05, with the addons of before and after that day's changes alike), where 0.7 of
+  // it is 18.6 MB.
+  streamsWhatTheBudgetNeeds(file, 'q4_0', (LAYER_VALUES / 32) * 18, 0.04, 0.5);
   rmSync(source, { recursive: true, force: true });
 });

@@ -601,8 +601,9 @@ constexpr std::size_t kFewRowsDeepC = 2 * 1024 * 1024;
 // One block of A rows (M <= blockRows) against many columns and several K slices (a batch-1 x 128
 // step of a 1B model: 128 x 2048 by 2048 x 8192), where gemmWeightRows does not take it: float32
 // products, AMX tiles, quantized weights, an odd K, beta other than 0 or 1. (The figures below were
-// measured for bf16 products over bf16 weights, which gemmWeightRows now computes on AVX-512 BF16.) Slice by slice over all of N, as gemm does for
-// larger M, every slice after the first read C's 128 x N floats back from memory to add to them
+// measured for bf16 products over bf16 weights, which gemmWeightRows now computes on AVX-512 BF16.)
+// Slice by slice over all of N, as gemm does for larger M, every slice after the first read C's
+// 128 x N floats back from memory to add to them
 // (4 MB, four times over, for 32 MB of bf16 weights), and read each weight row 1 KB at a time, a
 // fresh page per row. Here the A panels of a group of slices are packed first; then each 32-column
 // sliver of B takes every slice of the group in turn, its C tiles still in L1, its weight rows read

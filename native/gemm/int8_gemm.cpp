@@ -211,15 +211,17 @@ void int8GemmVnni(const GemmProblem& p, const RoundedRows& x) {
     thread_local std::vector<float> d;
     if (codes.size() < 2 * x.blocks * 8 * 64) codes.resize(2 * x.blocks * 8 * 64);
     if (d.size() < 2 * x.blocks * kStrip) d.resize(2 * x.blocks * kStrip);
-    const uint8_t* const codesOf[2] = {codes.data(), codes.data() + x.blocks * 8 * 64};
-    const float* const dOf[2] = {d.data(), d.data() + x.blocks * kStrip};
+    uint8_t* const secondCodes = codes.data() + x.blocks * 8 * 64;  // the second strip of a pair
+    float* const secondD = d.data() + x.blocks * kStrip;
+    const uint8_t* const codesOf[2] = {codes.data(), secondCodes};
+    const float* const dOf[2] = {d.data(), secondD};
     const std::size_t s1 = strips * (c + 1) / chunks;
     for (std::size_t s = strips * c / chunks; s < s1;) {
       const std::size_t j0 = s * kStrip;
       if (s + 1 < s1) {  // two strips, packed each asking for the lines of the strip two on
         const std::size_t n[2] = {kStrip, std::min(kStrip, p.N - j0 - kStrip)};
         packStrip(*p.Bq, p.bqRow0 + j0, n[0], 2, codes.data(), d.data());
-        packStrip(*p.Bq, p.bqRow0 + j0 + kStrip, n[1], 2, codes.data() + x.blocks * 8 * 64, d.data() + x.blocks * kStrip);
+        packStrip(*p.Bq, p.bqRow0 + j0 + kStrip, n[1], 2, secondCodes, secondD);
         stripRows<2, 6>(p, x, j0, n, codesOf, dOf);
         s += 2;
       } else {

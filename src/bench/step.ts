@@ -102,7 +102,8 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
   const step = stepRunner(lossOf, params);
   step(); // warm-up
   if (profile) startProfiling();
-  const { result: runs, groups } = profile ? timeGemmCalls(() => Array.from({ length: steps }, step)) : { result: Array.from({ length: steps }, step), groups: null };
+  const runSteps = () => Array.from({ length: steps }, step);
+  const { result: runs, groups } = profile ? timeGemmCalls(runSteps) : { result: runSteps(), groups: null };
   const peak = peakResidentBytes();
   const ops = profile ? stopProfiling() : undefined;
   const perStep = (rows: OpTime[]) => rows.map((r) => ({ ...r, ms: r.ms / steps, calls: r.calls / steps }));

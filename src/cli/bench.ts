@@ -306,11 +306,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const square: GemmShape = { label: `square ${n}x${n}x${n}`, M: n, N: n, K: n, transA: false, transB: false };
     // Estimated before anything is allocated: the largest product's operands (the 8B LM head at 1024 rows holds 3.7 GB
     // in float32 and bf16), refused with the rows that would fit rather than left for the kernel to kill.
-    const timed = [square, ...modelShapes(tokens, config)];
-    const need = Math.max(...timed.map(gemmBenchBytes));
+    const largest = [square, ...modelShapes(tokens, config)].reduce((a, b) => (gemmBenchBytes(b) > gemmBenchBytes(a) ? b : a));
+    const need = gemmBenchBytes(largest);
     const memory = availableMemory();
     if (need > memory.bytes) {
-      const largest = timed.reduce((a, b) => (gemmBenchBytes(b) > gemmBenchBytes(a) ? b : a));
       const fit = mostTokensWithin(config, memory.bytes);
       const options = [fit > 0 ? `--tokens ${fit} or fewer` : `no --tokens fits --shape ${shape} here`, ...(gemmBenchBytes(square) > memory.bytes ? ['a smaller --size'] : [])];
       throw new GiftjsError(`bench gemm needs about ${(need / 1e9).toFixed(1)} GB for its largest product (${largest.label.replace(/\s+/g, ' ')}), and ${(memory.bytes / 1e9).toFixed(1)} GB is available (${memory.source}); ${options.join(', ')}`);

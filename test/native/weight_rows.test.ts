@@ -27,6 +27,11 @@ function normals(n: number, seed: number): Float32Array {
 
 interface Case { M: number; N: number; K: number; alpha: number; beta: number; lda: number; ldb: number; ldc: number }
 
+/** A case's random operands: A and C0 in float32, W as bf16 bits; seeds seed, seed + 100, seed + 200. */
+function operands(c: Case, seed: number): { A: Float32Array; W: Uint16Array; C0: Float32Array } {
+  return { A: normals(c.M * c.lda, seed), W: Uint16Array.from(normals(c.N * c.ldb, seed + 100), roundBits), C0: normals(c.M * c.ldc, seed + 200) };
+}
+
 function run(c: Case, A: Float32Array, W: Uint16Array, C0: Float32Array): Float32Array {
   const C = Float32Array.from(C0);
   addon!.gemm({ transA: false, transB: true, M: c.M, N: c.N, K: c.K, alpha: c.alpha, A, lda: c.lda, B: W, ldb: c.ldb, beta: c.beta, C, ldc: c.ldc, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
@@ -51,9 +56,7 @@ test('bf16 products over a bf16 W^T for up to 256 rows: float64 math on the roun
   assert.equal(addon!.setBf16Compute(true), true);
   try {
     for (const [i, c] of cases.entries()) {
-      const A = normals(c.M * c.lda, 100 + i);
-      const W = Uint16Array.from(normals(c.N * c.ldb, 200 + i), roundBits);
-      const C0 = normals(c.M * c.ldc, 300 + i);
+      const { A, W, C0 } = operands(c, 100 + i);
       const C = run(c, A, W, C0);
       const label = `${c.M}x${c.N}x${c.K} alpha ${c.alpha} beta ${c.beta}`;
       const a = Float64Array.from(A, (v) => widen(roundBits(v)));
@@ -96,9 +99,7 @@ test('the same bits on one thread and three', { skip }, () => {
   assert.equal(addon!.setBf16Compute(true), true);
   try {
     for (const [i, c] of cases.entries()) {
-      const A = normals(c.M * c.lda, 400 + i);
-      const W = Uint16Array.from(normals(c.N * c.ldb, 500 + i), roundBits);
-      const C0 = normals(c.M * c.ldc, 600 + i);
+      const { A, W, C0 } = operands(c, 400 + i);
       addon!.setThreads(1);
       const one = run(c, A, W, C0);
       addon!.setThreads(3);

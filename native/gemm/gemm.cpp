@@ -398,8 +398,20 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
   if (gInt8Activations && p.M <= 4 && p.Bq && int8ActivationsFit(*p.Bq) && p.bqCol0 == 0 && p.K == p.Bq->cols) {
     for (std::size_t i = 0; i < p.M; ++i) rounded[i] = roundToInt8(p.A + i * p.lda, p.K, int8[i]);
   }
+  // Else, against Q4_0 rows on AVX-512, A's rows put in nibble order once (the order their kernel reads).
+  std::vector<float> ordered[4];
+  bool inNibbleOrder[4] = {false, false, false, false};
+  if (vector && p.M <= 4 && p.Bq && nibbleOrderFits(*p.Bq) && p.bqCol0 == 0 && p.K == p.Bq->cols) {
+    for (std::size_t i = 0; i < p.M; ++i) {
+      if (rounded[i]) continue;
+      orderForNibbles(p.A + i * p.lda, p.K, ordered[i]);
+      inNibbleOrder[i] = true;
+    }
+  }
   const auto dot = [&](std::size_t i, std::size_t j) {
-    return i < 4 && rounded[i] ? dotInt8Activations(int8[i], *p.Bq, p.bqRow0 + j, vector) : dotRow(p.A + i * p.lda, p, j, vector);
+    if (i < 4 && rounded[i]) return dotInt8Activations(int8[i], *p.Bq, p.bqRow0 + j, vector);
+    if (i < 4 && inNibbleOrder[i]) return dotNibbleOrdered(ordered[i].data(), *p.Bq, p.bqRow0 + j);
+    return dotRow(p.A + i * p.lda, p, j, vector);
   };
 #if defined(__x86_64__)
   const bool fourRows = vector && cpuHasAvx512() && !p.Bq && !p.Bbf16;  // float32 weights: four rows at a time
@@ -410,11 +422,12 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
     std::size_t j = j0;
     if (p.M == 1 && p.Bq) {
       // One row against a quantized or float16 W (decoding): W's rows in runs, which the row kernels read
-      // two at a time; with int8 activations when the row was rounded, else float products.
+      // two or four at a time; with int8 activations when the row was rounded, else float products.
       float dots[64];
       for (; j < j1; j += 64) {
         const std::size_t n = std::min<std::size_t>(64, j1 - j);
         if (rounded[0]) dotInt8ActivationsRows(int8[0], *p.Bq, p.bqRow0 + j, n, dots, vector);
+        else if (inNibbleOrder[0]) dotNibbleOrderedRows(ordered[0].data(), *p.Bq, p.bqRow0 + j, n, dots);
         else dotQuantizedRows(p.A, *p.Bq, p.bqRow0 + j, n, dots, vector);
         for (std::size_t r = 0; r < n; ++r) storeScaled(p, 0, j + r, dots[r]);
       }

@@ -241,8 +241,11 @@ void int8GemmVnni(const GemmProblem& p, const RoundedRows& x) {
 void gemmInt8Activations(const GemmProblem& p, bool vector) {
   const QuantizedMatrix& w = *p.Bq;
   // Row i of the float product (a row that cannot be rounded).
+  // (Through dotQuantizedRows: a Q4_0 row is put in nibble order once, not once per output.)
   const auto floatRow = [&](std::size_t i) {
-    for (std::size_t j = 0; j < p.N; ++j) storeScaled(p, i, j, dotQuantizedRow(p.A + i * p.lda, w, p.bqRow0 + j, vector));
+    std::vector<float> dots(p.N);
+    dotQuantizedRows(p.A + i * p.lda, w, p.bqRow0, p.N, dots.data(), vector);
+    for (std::size_t j = 0; j < p.N; ++j) storeScaled(p, i, j, dots[j]);
   };
 #if defined(__x86_64__)
   if (vector && cpuHasAvx512Vnni()) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "../runtime/cpu_features.h"
@@ -245,31 +246,16 @@ void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0
   }
 }
 
-// A block's 32 values as floats: Q4_0's from one 16-byte load (low nibbles: values 0-15, high ones
-// 16-31), each nibble made its value code - 8 by one lookup (vpermps reads the low 4 bits of each
-// index lane); Q8_0's 32 signed codes widened.
-template <int Bits>
-inline void blockValues(const uint8_t* codes, __m512& low, __m512& high) {
-  if constexpr (Bits == 4) {
-    const __m512 values = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-    const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
-    low = _mm512_permutexvar_ps(bytes, values);
-    high = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), values);
-  } else {
-    low = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes))));
-    high = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + 16))));
-  }
-}
-
-// Q4_0 or Q8_0 rows (Bits 4 or 8, groups of 32, whole blocks) against a float row: R rows at once
-// (r, r + apart, ...; their results to out[0], out[apart], ...), their code streams read side by side
-// and each of a's loads serving all R. Sixteen blocks' d's are widened at once and each broadcast from
-// memory. Each row's products and sums are the same whatever R (even blocks into one accumulator, odd
-// into the other), so a row's result is the same bits read alone or beside another. (Q8_0 rows had
-// taken the per-group loop in dotAvx512: a scalar d and one chain of additions per row, no prefetch;
-// a GEMV of them read 9-14 GB/s at 2 threads where int8 per output channel read 26-40.)
-template <int R, int Bits>
-void dotBlockRows(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
+// Q8_0 rows (groups of 32, whole blocks) against a float row: R rows at once (r, r + apart, ...; their
+// results to out[0], out[apart], ...), their code streams read side by side and each of a's loads
+// serving all R. Sixteen blocks' d's are widened at once and each broadcast from memory. Each row's
+// products and sums are the same whatever R (even blocks into one accumulator, odd into the other), so
+// a row's result is the same bits read alone or beside another. (Q8_0 rows had taken the per-group
+// loop in dotAvx512: a scalar d and one chain of additions per row, no prefetch; a GEMV of them read
+// 9-14 GB/s at 2 threads where int8 per output channel read 26-40.) Q4_0 rows have their own kernel,
+// dotNibbleOrderedRowsOf below.
+template <int R>
+void dotQ8BlockRows(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
   const uint8_t* rows[R];
   const uint16_t* scales[R];
   for (int k = 0; k < R; ++k) {
@@ -285,8 +271,8 @@ void dotBlockRows(const float* a, const QuantizedMatrix& w, std::size_t r, std::
     for (int k = 0; k < R; ++k) {
       const uint8_t* codes = w.blockCodes(rows[k], b);
       _mm_prefetch(reinterpret_cast<const char*>(codes + kCodesAheadBytes), _MM_HINT_T0);
-      __m512 low, high;
-      blockValues<Bits>(codes, low, high);
+      const __m512 low = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes))));
+      const __m512 high = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + 16))));
       const __m512 sum = _mm512_fmadd_ps(aHigh, high, _mm512_mul_ps(aLow, low));
       acc[k][slot] = _mm512_fmadd_ps(sum, _mm512_set1_ps(d[k][i]), acc[k][slot]);
     }
@@ -294,10 +280,8 @@ void dotBlockRows(const float* a, const QuantizedMatrix& w, std::size_t r, std::
   const std::size_t blocks = w.cols / 32;
   for (std::size_t b0 = 0; b0 < blocks; b0 += 16) {
     const std::size_t n = std::min<std::size_t>(16, blocks - b0);
-    for (int k = 0; k < R; ++k) {
-      if constexpr (Bits == 4) prefetchScalesAhead(w, scales[k], b0);  // (Q8_0's: see prefetchScalesAhead)
-      _mm512_store_ps(d[k], _mm512_cvtph_ps(scales16(w, scales[k], b0, lanes(n))));
-    }
+    // (No prefetch of the scales: see prefetchScalesAhead.)
+    for (int k = 0; k < R; ++k) _mm512_store_ps(d[k], _mm512_cvtph_ps(scales16(w, scales[k], b0, lanes(n))));
     std::size_t i = 0;
     for (; i + 2 <= n; i += 2) {
       block(b0 + i, i, 0);
@@ -353,15 +337,16 @@ void dotWholeValueRows(const float* a, const QuantizedMatrix& w, std::size_t r, 
   }
 }
 
-// The kernel that reads R rows of W at once, or null where W takes the per-group loop of dotAvx512
-// (groups other than a row's or 32 values, or blocks of 32 that do not fill the row). dotAvx512 and
+// The kernel that reads R rows of W at once from the row as given, or null where W takes the per-group
+// loop of dotAvx512 (groups other than a row's or 32 values, or blocks of 32 that do not fill the row)
+// or, Q4_0 blocks, the kernel over the row in nibble order (nibbleOrderFits). dotAvx512 and
 // dotQuantizedRows both choose here, so a row reads the same kernel alone or beside another.
 template <int R>
 using RowsKernel = void (*)(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out);
 template <int R>
 RowsKernel<R> rowsKernelFor(const QuantizedMatrix& w) {
   if (w.bits == 16) return dotWholeValueRows<R, 16>;
-  if (w.group == 32 && w.cols % 32 == 0) return w.bits == 4 ? dotBlockRows<R, 4> : dotBlockRows<R, 8>;
+  if (w.bits == 8 && w.group == 32 && w.cols % 32 == 0) return dotQ8BlockRows<R>;
   if (w.bits == 8 && w.group >= w.cols) return dotWholeValueRows<R, 8>;
   return nullptr;
 }
@@ -392,8 +377,6 @@ float dotAvx512(const float* a, const QuantizedMatrix& w, std::size_t r) {
   return _mm512_reduce_add_ps(total);
 }
 
-#pragma GCC push_options
-#pragma GCC target("avx512vnni")
 // The 64 code bytes of 4-bit blocks k .. k + 3 of a row (n < 4: only the first n blocks', the rest
 // zero), block j's 16 in bytes 16j .. 16j + 15: one load when blocks are contiguous, else four.
 inline __m512i fourBlocks(const QuantizedMatrix& w, const uint8_t* row, std::size_t k, std::size_t n) {
@@ -440,6 +423,101 @@ inline __m512i interleavedGroup(const QuantizedMatrix& w, const uint8_t* row, st
   return _mm512_permutex2var_epi16(first, codeWords, last);
 }
 
+// Q4_0 rows against a float row, 64 code bytes (four blocks) at a time, with no shuffle per value.
+// The row is first put in the order those bytes yield their nibbles (orderForNibbles): 32-bit lane j
+// of the 64 bytes holds bytes 4j .. 4j + 3 (block j / 4, its bytes 4 (j % 4) + t), and the nibble at
+// bit 8t + 4h of every lane (h = 1: the high one, value + 16) is moved to the top by one shift and
+// brought back down, sign and all, by another: with each code's bit 3 flipped first (one XOR a
+// line), the 4-bit two's complement read there is code - 8, the value itself, exact. Eight such
+// vectors times the reordered row, their sum times each lane's block d. The kernel this replaced took
+// each block's 16 bytes apart (vpmovzxbd) and looked both nibbles up (vpermps): with three shuffles
+// per 32 values it read 13-14 GB/s on one thread from memory where this reads 18-19 (8192 x 2048, a
+// scratch harness, the two alternating); at 2 threads 2048 x 8192 GEMVs took 296-330 us with it and
+// 243-256 with this, and decoding the 1B shape in Q4_0 gained about a tenth.
+// R rows at once (r, r + apart, ...; results to out[0], out[apart], ...); each row's arithmetic is
+// the same whatever R and whichever layout holds W (a lane's d is the same float), so a row's result
+// is the same bits read alone, beside others, or from GGUF's interleaved blocks.
+template <int S>
+inline __m512 nibbleValues(__m512i flipped) {
+  constexpr int bit = 8 * (S / 2) + 4 * (S % 2);  // the nibble's lowest bit in its lane
+  const __m512i top = bit == 28 ? flipped : _mm512_slli_epi32(flipped, 28 - bit);
+  return _mm512_cvtepi32_ps(_mm512_srai_epi32(top, 28));
+}
+
+template <int R, bool kInterleaved>
+void dotNibbleOrderedRowsOf(const float* ordered, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
+  const uint8_t* rows[R];
+  const uint16_t* scales[R];
+  for (int i = 0; i < R; ++i) {
+    rows[i] = w.rowCodes(r + i * apart);
+    scales[i] = w.rowScales(r + i * apart);
+  }
+  const std::size_t blocks = w.cols / 32;
+  constexpr std::size_t kBlockBytes = kInterleaved ? 18 : 16;  // (w.blockBytes() for Q4_0)
+  const __m512i flipBit3 = _mm512_set1_epi8(static_cast<char>(0x88));
+  // Lane l of a group takes d of its block l / 4, of the 16 blocks' d's in one vector.
+  const __m512i firstPick = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i four = _mm512_set1_epi32(4);
+  __m512 acc[R];
+  for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
+  for (std::size_t b = 0; b < blocks; b += 16) {
+    const std::size_t n = std::min<std::size_t>(16, blocks - b);
+    __m512 d16[R];
+    if constexpr (!kInterleaved) {
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) {
+        prefetchScalesAhead(w, scales[i], b);
+        d16[i] = _mm512_cvtph_ps(scales16(w, scales[i], b, lanes(n)));
+      }
+    }
+    // Group k (blocks k .. k + 3) of every row; kWhole false: the row's last group, short (its
+    // blocks' bytes only are read, zeros past them).
+    __m512i pick = firstPick;
+    const auto group = [&](std::size_t k, auto whole) {
+      constexpr bool kWhole = decltype(whole)::value;
+      const std::size_t inGroup = kWhole ? 4 : blocks - k;
+      const float* x = ordered + k * 32;
+      // (Unrolled, so that the accumulators and d's stay in registers: looped, GCC kept them on the stack.)
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) {
+        const uint8_t* codes = rows[i] + k * kBlockBytes;
+        __m512i q;
+        __m512 scale;
+        if constexpr (kInterleaved) {
+          q = interleavedGroup(w, rows[i], k, inGroup, scale);
+        } else {
+          q = kWhole ? _mm512_loadu_si512(codes) : _mm512_maskz_loadu_epi8((1ull << (16 * inGroup)) - 1, codes);
+          scale = _mm512_permutexvar_ps(pick, d16[i]);
+        }
+        _mm_prefetch(reinterpret_cast<const char*>(codes + kCodesAheadBytes), _MM_HINT_T0);
+        const __m512i flipped = _mm512_xor_si512(q, flipBit3);
+        __m512 even = _mm512_mul_ps(nibbleValues<0>(flipped), _mm512_loadu_ps(x));
+        __m512 odd = _mm512_mul_ps(nibbleValues<1>(flipped), _mm512_loadu_ps(x + 16));
+        even = _mm512_fmadd_ps(nibbleValues<2>(flipped), _mm512_loadu_ps(x + 32), even);
+        odd = _mm512_fmadd_ps(nibbleValues<3>(flipped), _mm512_loadu_ps(x + 48), odd);
+        even = _mm512_fmadd_ps(nibbleValues<4>(flipped), _mm512_loadu_ps(x + 64), even);
+        odd = _mm512_fmadd_ps(nibbleValues<5>(flipped), _mm512_loadu_ps(x + 80), odd);
+        even = _mm512_fmadd_ps(nibbleValues<6>(flipped), _mm512_loadu_ps(x + 96), even);
+        odd = _mm512_fmadd_ps(nibbleValues<7>(flipped), _mm512_loadu_ps(x + 112), odd);
+        acc[i] = _mm512_fmadd_ps(_mm512_add_ps(even, odd), scale, acc[i]);
+      }
+      pick = _mm512_add_epi32(pick, four);
+    };
+    std::size_t k = b;
+    for (; k + 4 <= b + n; k += 4) group(k, std::true_type{});
+    if (k < b + n) group(k, std::false_type{});
+  }
+  for (int i = 0; i < R; ++i) out[i * apart] = _mm512_reduce_add_ps(acc[i]);
+}
+
+template <int R>
+void dotNibbleOrderedRowsAvx512(const float* ordered, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
+  if (w.interleaved) dotNibbleOrderedRowsOf<R, true>(ordered, w, r, apart, out);
+  else dotNibbleOrderedRowsOf<R, false>(ordered, w, r, apart, out);
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
 // R rows at once (r, r + apart, ..., their results to out[0], out[apart], ...): each group's x codes,
 // offsets and d's are loaded once for all R, and R rows' code streams are read side by side; each
 // row's arithmetic is the one-row kernel's, and a lane's scale dx * dW the same product whichever
@@ -708,7 +786,56 @@ void dequantizeRow(const QuantizedMatrix& w, std::size_t r, std::size_t c0, std:
   dequantizeRowPortable(w, r, c0, n, out);
 }
 
+bool nibbleOrderFits(const QuantizedMatrix& w) {
+#ifdef GIFTJS_QUANT_X86
+  return w.bits == 4 && w.group == 32 && w.cols % 32 == 0 && cpuHasAvx512();
+#else
+  (void)w;
+  return false;
+#endif
+}
+
+void orderForNibbles(const float* a, std::size_t cols, std::vector<float>& ordered) {
+  const std::size_t groups = (cols / 32 + 3) / 4;
+  ordered.assign(groups * 128, 0.0f);
+  for (std::size_t c = 0; c < cols; ++c) {
+    // Column c is value 16h + i of block k of its group: byte i (= 4 (j % 4) + t) of the block, lane
+    // j = 4k + i / 4 of the group's 64 bytes, in vector s = 2t + h (see dotNibbleOrderedRowsOf).
+    const std::size_t g = c / 128, k = c % 128 / 32, h = c % 32 / 16, i = c % 16;
+    const std::size_t j = 4 * k + i / 4, s = 2 * (i % 4) + h;
+    ordered[128 * g + 16 * s + j] = a[c];
+  }
+}
+
+float dotNibbleOrdered(const float* ordered, const QuantizedMatrix& w, std::size_t r) {
+  float out[1] = {0.0f};
+#ifdef GIFTJS_QUANT_X86
+  dotNibbleOrderedRowsAvx512<1>(ordered, w, r, 1, out);
+#else
+  (void)ordered, (void)w, (void)r;
+#endif
+  return out[0];
+}
+
+void dotNibbleOrderedRows(const float* ordered, const QuantizedMatrix& w, std::size_t r0, std::size_t n, float* out) {
+#ifdef GIFTJS_QUANT_X86
+  // Four rows a quarter apart at a time (four code streams far apart in flight), then the rest one by
+  // one. Two at a time took 2048 x 8192 GEMVs from memory 294-319 us at 2 threads, four 243-256 (8192 x
+  // 2048: 296-318 against 276-281; builds alternating).
+  const std::size_t quarter = n / 4;
+  for (std::size_t j = 0; j < quarter; ++j) dotNibbleOrderedRowsAvx512<4>(ordered, w, r0 + j, quarter, out + j);
+  for (std::size_t j = 4 * quarter; j < n; ++j) dotNibbleOrderedRowsAvx512<1>(ordered, w, r0 + j, 1, out + j);
+#else
+  (void)ordered, (void)w, (void)r0, (void)n, (void)out;
+#endif
+}
+
 float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r, bool vector) {
+  if (vector && nibbleOrderFits(w)) {
+    std::vector<float> ordered;
+    orderForNibbles(a, w.cols, ordered);
+    return dotNibbleOrdered(ordered.data(), w, r);
+  }
 #ifdef GIFTJS_QUANT_X86
   // (A 4-bit row's 16-value runs start at multiples of 16 only when the group is.)
   if (vector && cpuHasAvx512() && w.group % 16 == 0) return dotAvx512(a, w, r);
@@ -717,6 +844,11 @@ float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r, b
 }
 
 void dotQuantizedRows(const float* a, const QuantizedMatrix& w, std::size_t r0, std::size_t n, float* out, bool vector) {
+  if (vector && nibbleOrderFits(w)) {
+    std::vector<float> ordered;
+    orderForNibbles(a, w.cols, ordered);
+    return dotNibbleOrderedRows(ordered.data(), w, r0, n, out);
+  }
   std::size_t i = 0;
 #ifdef GIFTJS_QUANT_X86
   // (Under dotQuantizedRow's own condition for dotAvx512, which then takes the same kernel for each row.)

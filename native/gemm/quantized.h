@@ -98,9 +98,23 @@ __attribute__((target("avx512f,f16c"), always_inline)) inline void dequantize32A
 // (vector false: the portable loop, whatever the CPU has -- the few-rows GEMM under setGemmKernel("portable").)
 float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r, bool vector = true);
 // Rows r0 .. r0 + n - 1 of W against a into out[0 .. n): the same values as dotQuantizedRow row by row;
-// where a row kernel serves W (Q4_0, Q8_0, float16, int8 per output channel), rows are read two at a
-// time (n / 2 apart), sharing a's loads, two streams in flight.
+// where a row kernel serves W (Q8_0, float16, int8 per output channel), rows are read two at a time
+// (n / 2 apart), sharing a's loads, two streams in flight; Q4_0 rows four at a time (below).
 void dotQuantizedRows(const float* a, const QuantizedMatrix& w, std::size_t r0, std::size_t n, float* out, bool vector = true);
+
+// Q4_0 rows' float products on AVX-512 (what dotQuantizedRow and dotQuantizedRows use for them): the
+// float row first put in the order a row's 64 code bytes (four blocks) yield their nibbles, so the
+// kernel needs no shuffle per value. A caller with many rows to multiply (decoding's GEMV) orders the
+// row once and calls the two below; dotQuantizedRow(s) order it on every call.
+// Whether W takes it: 4 bits in blocks of 32 filling its rows, on a CPU with AVX-512.
+bool nibbleOrderFits(const QuantizedMatrix& w);
+// a (cols floats, cols % 32 == 0) in that order, zero-padded to whole groups of four blocks.
+void orderForNibbles(const float* a, std::size_t cols, std::vector<float>& ordered);
+// Row r of W against the ordered row (nibbleOrderFits(w)).
+float dotNibbleOrdered(const float* ordered, const QuantizedMatrix& w, std::size_t r);
+// Rows r0 .. r0 + n - 1 into out[0 .. n): the same bits as dotNibbleOrdered row by row; four rows at a
+// time (n / 4 apart), sharing the row's loads, four code streams in flight.
+void dotNibbleOrderedRows(const float* ordered, const QuantizedMatrix& w, std::size_t r0, std::size_t n, float* out);
 
 // Quantizes rows [r0, r1) (bits 8 or 4) of a float32 matrix (or of bfloat16 bits when bf16 != null) into w's
 // codes and scales (w.codes / w.scales writable here). Returns false when a scale overflows

@@ -125,9 +125,10 @@ test('a quantized W^T at 128 rows with C over 2 MB (each sliver through every K 
   }
 });
 
-test('decoding one row against Q4_0, Q8_0, int8 per channel or float16 rows read two at a time gives each output the bits of that row read alone', { skip }, () => {
-  // 67 rows (pairs half apart and one left over); 1056 columns (33 blocks: two runs of 16 blocks and a
-  // single last one), 1040 for float16 and int8 per channel (a last 16 values after the runs of 32).
+test('decoding one row against Q4_0 (four rows at a time), Q8_0, int8 per channel or float16 rows (two at a time) gives each output the bits of that row read alone', { skip }, () => {
+  // 67 rows (pairs half apart and one left over; Q4_0: quads a quarter apart and three left over); 1056
+  // columns (33 blocks: two runs of 16 blocks and a single last one; Q4_0: eight groups of four blocks
+  // and a short one), 1040 for float16 and int8 per channel (a last 16 values after the runs of 32).
   // Each row alone is a matrix of its own: the one-row kernel.
   const rows = 67;
   for (const format of ['int4', 'int8 in groups of 32', 'int8', 'float16'] as const) {
@@ -151,5 +152,29 @@ test('decoding one row against Q4_0, Q8_0, int8 per channel or float16 rows read
     const all = product(q, rows);
     assertClose(all, matmul64(A, transpose64(q.dequantize(), rows, cols), 1, cols, rows), `${format}: the product`, 2e-4, 1e-4);
     for (let r = 0; r < rows; r++) assert.equal(product(rowOf(r), 1)[0], all[r], `${format} row ${r}`);
+  }
+});
+
+test('Q4_0 float products of up to four rows of A: every row the bits it has alone, float64 math on the dequantized values, whole and short last groups of four blocks, a NaN kept to its row', { skip }, () => {
+  // 32 to 160 columns: 1-5 blocks, so the last group of four blocks holds 1, 2, 3 or 4 of them; 1056 as above.
+  for (const cols of [32, 64, 96, 128, 160, 1056]) {
+    const rows = 13;
+    const q = quantizeReference(rand(rows * cols, cols, 0.05), rows, cols, 'int4', 'W');
+    const W = transpose64(q.dequantize(), rows, cols);
+    const A = rand(4 * cols, cols + 1);
+    const product = (a: Float32Array, M: number) => {
+      const C = new Float32Array(M * rows).fill(NaN);
+      addon!.gemm({ transA: false, transB: true, M, N: rows, K: cols, alpha: 1, A: a, lda: cols, B: q, ldb: 0, beta: 0, C, ldc: rows, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+      return C;
+    };
+    for (const M of [2, 3, 4]) {
+      const many = product(A, M);
+      assertClose(many, matmul64(A.subarray(0, M * cols), W, M, cols, rows), `cols ${cols} M=${M}`, 2e-4, 1e-4);
+      for (let i = 0; i < M; i++) assert.deepEqual(product(A.subarray(i * cols, (i + 1) * cols), 1), many.subarray(i * rows, (i + 1) * rows), `cols ${cols} M=${M} row ${i}`);
+    }
+    const withNaN = Float32Array.from(A);
+    withNaN[cols + (cols >> 1)] = NaN;  // row 1
+    const C = product(withNaN, 3);
+    for (let j = 0; j < 3 * rows; j++) assert.equal(Number.isNaN(C[j]!), j >= rows && j < 2 * rows, `cols ${cols}: NaN only in row 1 (output ${j})`);
   }
 });

@@ -444,6 +444,32 @@ inline __m512 nibbleValues(__m512i flipped) {
   return _mm512_cvtepi32_ps(_mm512_srai_epi32(top, 28));
 }
 
+// A group's 64 code bytes as its 128 values, vector s = 2t + h holding the nibbles at bit 8t + 4h.
+inline void groupValues(__m512i codes, __m512 values[8]) {
+  const __m512i flipped = _mm512_xor_si512(codes, _mm512_set1_epi8(static_cast<char>(0x88)));
+  values[0] = nibbleValues<0>(flipped);
+  values[1] = nibbleValues<1>(flipped);
+  values[2] = nibbleValues<2>(flipped);
+  values[3] = nibbleValues<3>(flipped);
+  values[4] = nibbleValues<4>(flipped);
+  values[5] = nibbleValues<5>(flipped);
+  values[6] = nibbleValues<6>(flipped);
+  values[7] = nibbleValues<7>(flipped);
+}
+
+// acc + (the group's values times the ordered row's 128 values at x, in two chains) times each lane's d.
+inline __m512 addGroup(__m512 acc, const __m512 values[8], __m512 scale, const float* x) {
+  __m512 even = _mm512_mul_ps(values[0], _mm512_loadu_ps(x));
+  __m512 odd = _mm512_mul_ps(values[1], _mm512_loadu_ps(x + 16));
+  even = _mm512_fmadd_ps(values[2], _mm512_loadu_ps(x + 32), even);
+  odd = _mm512_fmadd_ps(values[3], _mm512_loadu_ps(x + 48), odd);
+  even = _mm512_fmadd_ps(values[4], _mm512_loadu_ps(x + 64), even);
+  odd = _mm512_fmadd_ps(values[5], _mm512_loadu_ps(x + 80), odd);
+  even = _mm512_fmadd_ps(values[6], _mm512_loadu_ps(x + 96), even);
+  odd = _mm512_fmadd_ps(values[7], _mm512_loadu_ps(x + 112), odd);
+  return _mm512_fmadd_ps(_mm512_add_ps(even, odd), scale, acc);
+}
+
 template <int R, bool kInterleaved>
 void dotNibbleOrderedRowsOf(const float* ordered, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
   const uint8_t* rows[R];
@@ -454,7 +480,6 @@ void dotNibbleOrderedRowsOf(const float* ordered, const QuantizedMatrix& w, std:
   }
   const std::size_t blocks = w.cols / 32;
   constexpr std::size_t kBlockBytes = kInterleaved ? 18 : 16;  // (w.blockBytes() for Q4_0)
-  const __m512i flipBit3 = _mm512_set1_epi8(static_cast<char>(0x88));
   // Lane l of a group takes d of its block l / 4, of the 16 blocks' d's in one vector.
   const __m512i firstPick = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m512i four = _mm512_set1_epi32(4);
@@ -490,16 +515,9 @@ void dotNibbleOrderedRowsOf(const float* ordered, const QuantizedMatrix& w, std:
           scale = _mm512_permutexvar_ps(pick, d16[i]);
         }
         _mm_prefetch(reinterpret_cast<const char*>(codes + kCodesAheadBytes), _MM_HINT_T0);
-        const __m512i flipped = _mm512_xor_si512(q, flipBit3);
-        __m512 even = _mm512_mul_ps(nibbleValues<0>(flipped), _mm512_loadu_ps(x));
-        __m512 odd = _mm512_mul_ps(nibbleValues<1>(flipped), _mm512_loadu_ps(x + 16));
-        even = _mm512_fmadd_ps(nibbleValues<2>(flipped), _mm512_loadu_ps(x + 32), even);
-        odd = _mm512_fmadd_ps(nibbleValues<3>(flipped), _mm512_loadu_ps(x + 48), odd);
-        even = _mm512_fmadd_ps(nibbleValues<4>(flipped), _mm512_loadu_ps(x + 64), even);
-        odd = _mm512_fmadd_ps(nibbleValues<5>(flipped), _mm512_loadu_ps(x + 80), odd);
-        even = _mm512_fmadd_ps(nibbleValues<6>(flipped), _mm512_loadu_ps(x + 96), even);
-        odd = _mm512_fmadd_ps(nibbleValues<7>(flipped), _mm512_loadu_ps(x + 112), odd);
-        acc[i] = _mm512_fmadd_ps(_mm512_add_ps(even, odd), scale, acc[i]);
+        __m512 values[8];
+        groupValues(q, values);
+        acc[i] = addGroup(acc[i], values, scale, x);
       }
       pick = _mm512_add_epi32(pick, four);
     };

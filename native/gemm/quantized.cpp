@@ -246,6 +246,20 @@ void dequantizeRowAvx512(const QuantizedMatrix& w, std::size_t r, std::size_t c0
   }
 }
 
+// Rows r, r + apart, ..., r + (R - 1) apart of W: their codes and their scales, for the kernels that
+// read R rows at once.
+template <int R>
+inline void rowsApart(const QuantizedMatrix& w, std::size_t r, std::size_t apart, const uint8_t* rows[R], const uint16_t* scales[R]) {
+  for (int i = 0; i < R; ++i) {
+    rows[i] = w.rowCodes(r + i * apart);
+    scales[i] = w.rowScales(r + i * apart);
+  }
+}
+
+// The permute index that gives lane l of a group of four blocks the d of its block l / 4, from the
+// 16 blocks' d's in one vector; adding 4 moves it to the next group.
+inline __m512i firstGroupPick() { return _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3); }
+
 // Q8_0 rows (groups of 32, whole blocks) against a float row: R rows at once (r, r + apart, ...; their
 // results to out[0], out[apart], ...), their code streams read side by side and each of a's loads
 // serving all R. Sixteen blocks' d's are widened at once and each broadcast from memory. Each row's
@@ -258,10 +272,7 @@ template <int R>
 void dotQ8BlockRows(const float* a, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
   const uint8_t* rows[R];
   const uint16_t* scales[R];
-  for (int k = 0; k < R; ++k) {
-    rows[k] = w.rowCodes(r + k * apart);
-    scales[k] = w.rowScales(r + k * apart);
-  }
+  rowsApart<R>(w, r, apart, rows, scales);
   __m512 acc[R][2];
   for (int k = 0; k < R; ++k) acc[k][0] = acc[k][1] = _mm512_setzero_ps();
   alignas(64) float d[R][16];
@@ -433,7 +444,7 @@ inline __m512i interleavedGroup(const QuantizedMatrix& w, const uint8_t* row, st
 // each block's 16 bytes apart (vpmovzxbd) and looked both nibbles up (vpermps): with three shuffles
 // per 32 values it read 13-14 GB/s on one thread from memory where this reads 18-19 (8192 x 2048, a
 // scratch harness, the two alternating); at 2 threads 2048 x 8192 GEMVs took 296-330 us with it and
-// 243-256 with this, and decoding the 1B shape in Q4_0 gained about a tenth.
+// 243-256 with this, and decoding the 1B shape in Q4_0 gained 6-12% (medians of alternating runs).
 // R rows at once (r, r + apart, ...; results to out[0], out[apart], ...); each row's arithmetic is
 // the same whatever R and whichever layout holds W (a lane's d is the same float), so a row's result
 // is the same bits read alone, beside others, or from GGUF's interleaved blocks.
@@ -474,14 +485,10 @@ template <int R, bool kInterleaved>
 void dotNibbleOrderedRowsOf(const float* ordered, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
   const uint8_t* rows[R];
   const uint16_t* scales[R];
-  for (int i = 0; i < R; ++i) {
-    rows[i] = w.rowCodes(r + i * apart);
-    scales[i] = w.rowScales(r + i * apart);
-  }
+  rowsApart<R>(w, r, apart, rows, scales);
   const std::size_t blocks = w.cols / 32;
   constexpr std::size_t kBlockBytes = kInterleaved ? 18 : 16;  // (w.blockBytes() for Q4_0)
-  // Lane l of a group takes d of its block l / 4, of the 16 blocks' d's in one vector.
-  const __m512i firstPick = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i firstPick = firstGroupPick();
   const __m512i four = _mm512_set1_epi32(4);
   __m512 acc[R];
   for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
@@ -544,14 +551,10 @@ template <int R, bool kInterleaved>
 void dotQ4Int8RowsOf(const Int8Activations& x, const QuantizedMatrix& w, std::size_t r, std::size_t apart, float* out) {
   const uint8_t* rows[R];
   const uint16_t* scales[R];
-  for (int i = 0; i < R; ++i) {
-    rows[i] = w.rowCodes(r + i * apart);
-    scales[i] = w.rowScales(r + i * apart);
-  }
+  rowsApart<R>(w, r, apart, rows, scales);
   const std::size_t blocks = w.cols / 32;
   const __m512i lowNibbles = _mm512_set1_epi8(0x0f);
-  // Lane l of a group takes d of its block l / 4, of the 16 blocks' d's in one vector.
-  const __m512i firstPick = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i firstPick = firstGroupPick();
   const __m512i four = _mm512_set1_epi32(4);
   __m512 acc[R][2];
   for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();

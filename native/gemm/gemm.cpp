@@ -398,19 +398,21 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
   if (gInt8Activations && p.M <= 4 && p.Bq && int8ActivationsFit(*p.Bq) && p.bqCol0 == 0 && p.K == p.Bq->cols) {
     for (std::size_t i = 0; i < p.M; ++i) rounded[i] = roundToInt8(p.A + i * p.lda, p.K, int8[i]);
   }
-  // Else, against Q4_0 rows on AVX-512, A's rows put in nibble order once (the order their kernel reads).
-  std::vector<float> ordered[4];
-  bool inNibbleOrder[4] = {false, false, false, false};
-  if (vector && p.M <= 4 && p.Bq && nibbleOrderFits(*p.Bq) && p.bqCol0 == 0 && p.K == p.Bq->cols) {
+  // Else, against Q4_0 rows on AVX-512, A's rows put in nibble order once (the order their kernels read).
+  std::vector<float> ordered[kFewRowsTile];
+  const float* orderedRows[kFewRowsTile];
+  bool inNibbleOrder[kFewRowsTile] = {};
+  if (vector && p.M <= kFewRowsTile && p.Bq && nibbleOrderFits(*p.Bq) && p.bqCol0 == 0 && p.K == p.Bq->cols) {
     for (std::size_t i = 0; i < p.M; ++i) {
-      if (rounded[i]) continue;
+      if (i < 4 && rounded[i]) continue;
       orderForNibbles(p.A + i * p.lda, p.K, ordered[i]);
+      orderedRows[i] = ordered[i].data();
       inNibbleOrder[i] = true;
     }
   }
   const auto dot = [&](std::size_t i, std::size_t j) {
     if (i < 4 && rounded[i]) return dotInt8Activations(int8[i], *p.Bq, p.bqRow0 + j, vector);
-    if (i < 4 && inNibbleOrder[i]) return dotNibbleOrdered(ordered[i].data(), *p.Bq, p.bqRow0 + j);
+    if (i < kFewRowsTile && inNibbleOrder[i]) return dotNibbleOrdered(ordered[i].data(), *p.Bq, p.bqRow0 + j);
     return dotRow(p.A + i * p.lda, p, j, vector);
   };
 #if defined(__x86_64__)
@@ -442,6 +444,17 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
         storeScaled(p, 0, j, two[0]);
         storeScaled(p, 0, k, two[1]);
       });
+    }
+    // Rows past four (a short prompt) against Q4_0 rows: four by four, W's values made in registers.
+    if (p.M > 4 && inNibbleOrder[0]) {
+      float dots[kFewRowsTile * 64];
+      for (; j < j1; j += 64) {
+        const std::size_t n = std::min<std::size_t>(64, j1 - j);
+        dotNibbleOrderedTile(orderedRows, p.M, *p.Bq, p.bqRow0 + j, n, dots, 64);
+        for (std::size_t i = 0; i < p.M; ++i)
+          for (std::size_t r = 0; r < n; ++r) storeScaled(p, i, j + r, dots[i * 64 + r]);
+      }
+      return;
     }
     // Rows past four (a short prompt), and a bf16 weight's two to four rows.
     if (vector && cpuHasAvx512() && (p.M > 4 || (p.M >= 2 && p.Bbf16))) {

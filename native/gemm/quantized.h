@@ -115,6 +115,11 @@ float dotNibbleOrdered(const float* ordered, const QuantizedMatrix& w, std::size
 // Rows r0 .. r0 + n - 1 into out[0 .. n): the same bits as dotNibbleOrdered row by row; four rows at a
 // time (n / 4 apart), sharing the row's loads, four code streams in flight.
 void dotNibbleOrderedRows(const float* ordered, const QuantizedMatrix& w, std::size_t r0, std::size_t n, float* out);
+// Rows 0 .. M - 1 of A (ordered[i], each in nibble order) against W's rows r0 .. r0 + n - 1 into
+// out[i * ldo + j]: a short prompt's products, four rows of W by four of A at a time, W's values made
+// in registers (no dequantized copy). Sums in nibble order: not dotNibbleOrdered's bits.
+void dotNibbleOrderedTile(const float* const* ordered, std::size_t M, const QuantizedMatrix& w, std::size_t r0, std::size_t n,
+                          float* out, std::size_t ldo);
 
 // Quantizes rows [r0, r1) (bits 8 or 4) of a float32 matrix (or of bfloat16 bits when bf16 != null) into w's
 // codes and scales (w.codes / w.scales writable here). Returns false when a scale overflows

@@ -155,26 +155,31 @@ test('decoding one row against Q4_0 (four rows at a time), Q8_0, int8 per channe
   }
 });
 
-test('Q4_0 float products of up to four rows of A: every row the bits it has alone, float64 math on the dequantized values, whole and short last groups of four blocks, a NaN kept to its row', { skip }, () => {
+test('Q4_0 float products of 2 to 16 rows of A: float64 math on the dequantized values (whole and short last groups of four blocks), rows 2-4 the bits each has alone, a NaN kept to its row', { skip }, () => {
   // 32 to 160 columns: 1-5 blocks, so the last group of four blocks holds 1, 2, 3 or 4 of them; 1056 as above.
+  // 2-4 rows of A take the one-row kernel row by row; 5-16 (a short prompt) four by four against four W
+  // rows (13: three runs of four and one left over), A's rows four at a time and the rest.
   for (const cols of [32, 64, 96, 128, 160, 1056]) {
     const rows = 13;
     const q = quantizeReference(rand(rows * cols, cols, 0.05), rows, cols, 'int4', 'W');
     const W = transpose64(q.dequantize(), rows, cols);
-    const A = rand(4 * cols, cols + 1);
+    const A = rand(16 * cols, cols + 1);
     const product = (a: Float32Array, M: number) => {
       const C = new Float32Array(M * rows).fill(NaN);
       addon!.gemm({ transA: false, transB: true, M, N: rows, K: cols, alpha: 1, A: a, lda: cols, B: q, ldb: 0, beta: 0, C, ldc: rows, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
       return C;
     };
-    for (const M of [2, 3, 4]) {
-      const many = product(A, M);
+    for (const M of [2, 3, 4, 5, 7, 16]) {
+      const many = product(A.subarray(0, M * cols), M);
       assertClose(many, matmul64(A.subarray(0, M * cols), W, M, cols, rows), `cols ${cols} M=${M}`, 2e-4, 1e-4);
+      if (M > 4) continue;
       for (let i = 0; i < M; i++) assert.deepEqual(product(A.subarray(i * cols, (i + 1) * cols), 1), many.subarray(i * rows, (i + 1) * rows), `cols ${cols} M=${M} row ${i}`);
     }
-    const withNaN = Float32Array.from(A);
-    withNaN[cols + (cols >> 1)] = NaN;  // row 1
-    const C = product(withNaN, 3);
-    for (let j = 0; j < 3 * rows; j++) assert.equal(Number.isNaN(C[j]!), j >= rows && j < 2 * rows, `cols ${cols}: NaN only in row 1 (output ${j})`);
+    for (const M of [3, 11]) {
+      const withNaN = Float32Array.from(A.subarray(0, M * cols));
+      withNaN[cols + (cols >> 1)] = NaN;  // row 1
+      const C = product(withNaN, M);
+      for (let j = 0; j < M * rows; j++) assert.equal(Number.isNaN(C[j]!), j >= rows && j < 2 * rows, `cols ${cols} M=${M}: NaN only in row 1 (output ${j})`);
+    }
   }
 });

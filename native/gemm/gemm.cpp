@@ -446,6 +446,7 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
       });
     }
     // Rows past four (a short prompt) against Q4_0 rows: four by four, W's values made in registers.
+    // (Only rows of M <= 4 are ever rounded to int8, so here row 0 in nibble order means every row is.)
     if (p.M > 4 && inNibbleOrder[0]) {
       float dots[kFewRowsTile * 64];
       for (; j < j1; j += 64) {

@@ -575,7 +575,6 @@ void dotNibbleOrderedTileOf(const float* const* ordered, const QuantizedMatrix& 
       _mm_prefetch(reinterpret_cast<const char*>(codes + kCodesAheadBytes), _MM_HINT_T0);
       flipped[i] = _mm512_xor_si512(q, flipBit3);
     }
-    const float* x = nullptr;
     const auto nibble = [&](auto index) {
       constexpr int S = decltype(index)::value;
       __m512 value[RB];
@@ -583,8 +582,7 @@ void dotNibbleOrderedTileOf(const float* const* ordered, const QuantizedMatrix& 
       for (int i = 0; i < RB; ++i) value[i] = _mm512_mul_ps(nibbleValues<S>(flipped[i]), scale[i]);
 #pragma GCC unroll 4
       for (int m = 0; m < RA; ++m) {
-        x = ordered[m] + k * 32 + 16 * S;
-        const __m512 xv = _mm512_loadu_ps(x);
+        const __m512 xv = _mm512_loadu_ps(ordered[m] + k * 32 + 16 * S);
 #pragma GCC unroll 4
         for (int i = 0; i < RB; ++i) acc[m][i] = _mm512_fmadd_ps(xv, value[i], acc[m][i]);
       }

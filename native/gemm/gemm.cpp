@@ -249,103 +249,160 @@ __attribute__((target("avx512f,fma"))) void dot512x4(const float* a, const float
   for (int r = 0; r < 4; ++r) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
 }
 
-// B's value as float32: a bfloat16 weight widened exactly, 16 values at a time or one.
-__attribute__((target("avx512f"), always_inline)) inline __m512 load16(const float* b) { return _mm512_loadu_ps(b); }
-__attribute__((target("avx512f"), always_inline)) inline __m512 load16(const uint16_t* b) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b))), 16));
-}
-inline float valueOf(float v) { return v; }
-inline float valueOf(uint16_t bits) { return widenBf16(bits); }
+// A float32 or bf16 weight row as dotTile512 reads it, where it is stored (a quantized row's values
+// are made in registers by QuantizedRowValues, quantized.h, which reads the same way): 16 or 32
+// values from i as float32 (a bf16 value widened exactly), one value, and where value i's bytes are.
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma,f16c")  // (f16c: QuantizedRowValues's, inlined here)
+struct FloatRow {
+  static constexpr std::size_t kValueBytes = 4;
+  const float* row;
+  const float* at(std::size_t i) const { return row + i; }
+  __m512 load16(std::size_t i) const { return _mm512_loadu_ps(row + i); }
+  void load32(std::size_t i, __m512& lo, __m512& hi) const {
+    lo = load16(i);
+    hi = load16(i + 16);
+  }
+  float value(std::size_t i) const { return row[i]; }
+};
+struct Bf16Row {
+  static constexpr std::size_t kValueBytes = 2;
+  const uint16_t* row;
+  const uint16_t* at(std::size_t i) const { return row + i; }
+  __m512 load16(std::size_t i) const {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + i))), 16));
+  }
+  void load32(std::size_t i, __m512& lo, __m512& hi) const {
+    lo = load16(i);
+    hi = load16(i + 16);
+  }
+  float value(std::size_t i) const { return widenBf16(row[i]); }
+};
 
-// RA float32 A rows against R B rows (float32, or bf16 widened exactly), each B row loaded once per
-// step for all A rows: out[m][r] = a[m] . b[r]. Each dot product's products and sums are the same
-// whatever RA and R (one accumulator over 16-value steps, the tail added in order), so a row's result
-// is the same bits whether it is decoded alone or in a batch, or is one row of a short prompt's
-// prefill, and a bf16 weight gives the bits of its float32 widening.
-template <typename BT, int RA, int R>
-__attribute__((target("avx512f,fma"))) void dotTile512(const float* const a[RA], const BT* const b[R], std::size_t n,
-                                                     float out[RA][R]) {
-  constexpr std::size_t kLineValues = 64 / sizeof(BT);
+// RA float32 A rows against R W rows (Row: FloatRow, Bf16Row or QuantizedRowValues), each W row's
+// values loaded once per step for all A rows: out[m][r] = a[m] . b[r]. Each dot product's products
+// and sums are the same whatever RA, R and Row (one accumulator over 16-value steps in column order,
+// the tail added in order; every Row's values are the same floats as the row dequantized to float32),
+// so a row's result is the same bits whether it is decoded alone or in a batch, or is one row of a
+// short prompt's prefill, and a bf16 or quantized weight gives the bits of its float32 widening.
+// Each W line is asked for kRowAheadBytes ahead of its first load.
+template <typename Row, int RA, int R>
+void dotTile512(const float* const a[RA], const Row b[R], std::size_t n, float out[RA][R]) {
+  constexpr std::size_t kLineValues = 64 / Row::kValueBytes;
   __m512 acc[RA][R];
   for (int m = 0; m < RA; ++m)
     for (int r = 0; r < R; ++r) acc[m][r] = _mm512_setzero_ps();
-  std::size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512 w[R];
-    for (int r = 0; r < R; ++r) {
-      if (i % kLineValues == 0) prefetchRowAhead(b[r] + i);
-      w[r] = load16(b[r] + i);
-    }
+  const auto multiply = [&](const __m512 w[R], std::size_t i) {
     for (int m = 0; m < RA; ++m) {
       const __m512 x = _mm512_loadu_ps(a[m] + i);
       for (int r = 0; r < R; ++r) acc[m][r] = _mm512_fmadd_ps(x, w[r], acc[m][r]);
     }
+  };
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512 lo[R], hi[R];
+    for (int r = 0; r < R; ++r) {
+      if (i % kLineValues == 0) prefetchRowAhead(b[r].at(i));
+      if (kLineValues == 16) prefetchRowAhead(b[r].at(i + 16));
+      b[r].load32(i, lo[r], hi[r]);
+    }
+    multiply(lo, i);
+    multiply(hi, i + 16);
+  }
+  if (i + 16 <= n) {
+    __m512 w[R];
+    for (int r = 0; r < R; ++r) w[r] = b[r].load16(i);
+    multiply(w, i);
+    i += 16;
   }
   for (int m = 0; m < RA; ++m)
     for (int r = 0; r < R; ++r) {
       float s = _mm512_reduce_add_ps(acc[m][r]);
-      for (std::size_t k = i; k < n; ++k) s += a[m][k] * valueOf(b[r][k]);
+      // (An explicit fused multiply-add: left to -ffp-contract, GCC fused it for one Row and not another.)
+      for (std::size_t k = i; k < n; ++k) s = __builtin_fmaf(a[m][k], b[r].value(k), s);
       out[m][r] = s;
     }
 }
+#pragma GCC pop_options
 
 template <int R>
 void dot512bf16Rows(const float* a, const uint16_t* const b[R], std::size_t n, float out[R]) {
   const float* const rows[1] = {a};
+  Bf16Row w[R];
+  for (int r = 0; r < R; ++r) w[r] = Bf16Row{b[r]};
   float tile[1][R];
-  dotTile512<uint16_t, 1, R>(rows, b, n, tile);
+  dotTile512<Bf16Row, 1, R>(rows, w, n, tile);
   for (int r = 0; r < R; ++r) out[r] = tile[0][r];
 }
 
-// A short prompt's rows (M <= kFewRowsTile) against W^T stored as BT: W's rows four at a time, read
-// from memory once for all of A's rows, which take them four at a time from the cache. `w` points at
-// W's row j (the output column j), the next rows ldw apart.
-template <typename BT, int RA>
-void fewRowsBlock(const GemmProblem& p, const BT* w, std::size_t ldw, std::size_t i, std::size_t j, std::size_t rowsB) {
+// A short prompt's rows (M <= kFewRowsTile) against W^T: W's rows four at a time, read from memory
+// once for all of A's rows, which take them four at a time from the cache. rowAt(r) is W's row j + r
+// (the output column j + r) as dotTile512 reads it.
+template <int RA, typename RowAt>
+void fewRowsBlock(const GemmProblem& p, const RowAt& rowAt, std::size_t i, std::size_t j, std::size_t rowsB) {
+  using Row = decltype(rowAt(0));
   const float* a[RA];
   for (int m = 0; m < RA; ++m) a[m] = p.A + (i + m) * p.lda;
   if (rowsB == 4) {
-    const BT* const b[4] = {w, w + ldw, w + 2 * ldw, w + 3 * ldw};
+    const Row b[4] = {rowAt(0), rowAt(1), rowAt(2), rowAt(3)};
     float out[RA][4];
-    dotTile512<BT, RA, 4>(a, b, p.K, out);
+    dotTile512<Row, RA, 4>(a, b, p.K, out);
     for (int m = 0; m < RA; ++m)
       for (int r = 0; r < 4; ++r) storeScaled(p, i + m, j + r, out[m][r]);
     return;
   }
   for (std::size_t r = 0; r < rowsB; ++r) {
-    const BT* const b[1] = {w + r * ldw};
+    const Row b[1] = {rowAt(r)};
     float out[RA][1];
-    dotTile512<BT, RA, 1>(a, b, p.K, out);
+    dotTile512<Row, RA, 1>(a, b, p.K, out);
     for (int m = 0; m < RA; ++m) storeScaled(p, i + m, j + r, out[m][0]);
   }
 }
 
-template <typename BT>
-void fewRowsBlocks(const GemmProblem& p, const BT* w, std::size_t ldw, std::size_t j, std::size_t rowsB) {
+template <typename RowAt>
+void fewRowsBlocks(const GemmProblem& p, const RowAt& rowAt, std::size_t j, std::size_t rowsB) {
   std::size_t i = 0;
-  for (; i + 4 <= p.M; i += 4) fewRowsBlock<BT, 4>(p, w, ldw, i, j, rowsB);
+  for (; i + 4 <= p.M; i += 4) fewRowsBlock<4>(p, rowAt, i, j, rowsB);
   switch (p.M - i) {
-    case 3: fewRowsBlock<BT, 3>(p, w, ldw, i, j, rowsB); break;
-    case 2: fewRowsBlock<BT, 2>(p, w, ldw, i, j, rowsB); break;
-    case 1: fewRowsBlock<BT, 1>(p, w, ldw, i, j, rowsB); break;
+    case 3: fewRowsBlock<3>(p, rowAt, i, j, rowsB); break;
+    case 2: fewRowsBlock<2>(p, rowAt, i, j, rowsB); break;
+    case 1: fewRowsBlock<1>(p, rowAt, i, j, rowsB); break;
     default: break;
   }
 }
 
-// Outputs [j0, j1) of a short prompt against W^T: float32 or bf16 rows read where they are; a
-// quantized weight's four rows dequantized (as packing dequantizes them) into float32 first.
+// Outputs [j0, j1) of a short prompt against a quantized W^T of the kind whose values are made in registers.
+template <RowValuesKind Kind>
+void fewQuantizedRowsRange(const GemmProblem& p, std::size_t j0, std::size_t j1) {
+  for (std::size_t j = j0; j < j1; j += 4) {
+    const auto rowAt = [&](std::size_t r) { return QuantizedRowValues<Kind>(*p.Bq, p.bqRow0 + j + r, p.bqCol0); };
+    fewRowsBlocks(p, rowAt, j, std::min<std::size_t>(4, j1 - j));
+  }
+}
+
+// Outputs [j0, j1) of a short prompt against W^T: float32 or bf16 rows read where they are, a quantized
+// weight's values made in registers where its format allows (rowValuesKindFor); otherwise (a Q4_0 row
+// not in nibble order, Q8_0 read from inside a block) its four rows are dequantized into float32 first.
 void fewRowsRange(const GemmProblem& p, std::size_t j0, std::size_t j1) {
+  RowValuesKind kind;
+  if (p.Bq && rowValuesKindFor(*p.Bq, p.bqCol0, kind)) {
+    switch (kind) {
+      case RowValuesKind::Int8Blocks: return fewQuantizedRowsRange<RowValuesKind::Int8Blocks>(p, j0, j1);
+      case RowValuesKind::Int8Row: return fewQuantizedRowsRange<RowValuesKind::Int8Row>(p, j0, j1);
+      case RowValuesKind::Halves: return fewQuantizedRowsRange<RowValuesKind::Halves>(p, j0, j1);
+    }
+  }
   thread_local std::vector<float> dequantized;
   if (p.Bq) dequantized.resize(4 * p.K);
   for (std::size_t j = j0; j < j1; j += 4) {
     const std::size_t rowsB = std::min<std::size_t>(4, j1 - j);
     if (p.Bbf16) {
-      fewRowsBlocks(p, p.Bbf16 + j * p.ldb, p.ldb, j, rowsB);
+      fewRowsBlocks(p, [&](std::size_t r) { return Bf16Row{p.Bbf16 + (j + r) * p.ldb}; }, j, rowsB);
     } else if (p.Bq) {
       for (std::size_t r = 0; r < rowsB; ++r) dequantizeRow(*p.Bq, p.bqRow0 + j + r, p.bqCol0, p.K, dequantized.data() + r * p.K);
-      fewRowsBlocks(p, static_cast<const float*>(dequantized.data()), p.K, j, rowsB);
+      fewRowsBlocks(p, [&](std::size_t r) { return FloatRow{dequantized.data() + r * p.K}; }, j, rowsB);
     } else {
-      fewRowsBlocks(p, p.B + j * p.ldb, p.ldb, j, rowsB);
+      fewRowsBlocks(p, [&](std::size_t r) { return FloatRow{p.B + (j + r) * p.ldb}; }, j, rowsB);
     }
   }
 }

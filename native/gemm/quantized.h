@@ -92,6 +92,81 @@ __attribute__((target("avx512f,f16c"), always_inline)) inline void dequantize32A
                                                                                     std::size_t c, __m512& lo, __m512& hi) {
   dequantizeBlockAvx512(w.bits, w.blockCodes(w.rowCodes(r), c / 32), _mm512_set1_ps(_cvtsh_ss(w.scaleBits(r, w.groupOf(c)))), lo, hi);
 }
+
+// The W formats whose values a short prompt's tile (gemm.cpp's dotTile512) makes in registers from a
+// row as stored, instead of multiplying a dequantized copy: 8-bit codes in groups of 32 (Q8_0, either
+// layout), 8-bit codes with one scale a row (int8 per output channel), float16 halves. (Q4_0 has its
+// own tile in nibble order, dotNibbleOrderedTile.)
+enum class RowValuesKind { Int8Blocks, Int8Row, Halves };
+
+// The kind that reads W's rows from column c0 on; false for other formats, and for Q8_0 rows read from
+// inside a block (c0 % 32 != 0), which those dequantize first.
+inline bool rowValuesKindFor(const QuantizedMatrix& w, std::size_t c0, RowValuesKind& kind) {
+  if (w.bits == 16) kind = RowValuesKind::Halves;
+  else if (w.bits == 8 && w.group >= w.cols) kind = RowValuesKind::Int8Row;
+  else if (w.bits == 8 && w.group == 32 && c0 % 32 == 0) kind = RowValuesKind::Int8Blocks;
+  else return false;
+  return true;
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,f16c")
+// Row r of W from column c0 on, value i (column c0 + i) made as dequantizeRow makes it: code x d, exact
+// in float32, or a half widened, exact. So a tile over these rows gives the bits of the same tile over
+// dequantized rows. load32 reads 32 values from i (i % 32 == 0: one Int8Blocks block), load16 the 16
+// from i (i % 16 == 0), value one; at(i) is where value i's bytes are (to ask for what lies ahead).
+template <RowValuesKind Kind>
+struct QuantizedRowValues {
+  static constexpr std::size_t kValueBytes = Kind == RowValuesKind::Halves ? 2 : 1;
+  const uint8_t* row;                    // column c0's byte (Int8Blocks: block c0 / 32's first code)
+  const uint16_t* scales = nullptr;      // Int8Blocks: block c0 / 32's d, the next scaleStride() on
+  std::size_t blockBytes = 0, stride = 0;
+  float d = 0.0f;                        // Int8Row: the row's one scale
+
+  QuantizedRowValues(const QuantizedMatrix& w, std::size_t r, std::size_t c0) {
+    if constexpr (Kind == RowValuesKind::Int8Blocks) {
+      row = w.blockCodes(w.rowCodes(r), c0 / 32);
+      scales = w.rowScales(r) + c0 / 32 * w.scaleStride();
+      blockBytes = w.blockBytes();
+      stride = w.scaleStride();
+    } else {
+      row = w.rowCodes(r) + kValueBytes * c0;
+      if constexpr (Kind == RowValuesKind::Int8Row) d = _cvtsh_ss(w.scaleBits(r, 0));
+    }
+  }
+  const uint8_t* at(std::size_t i) const {
+    if constexpr (Kind == RowValuesKind::Int8Blocks) return row + i / 32 * blockBytes + i % 32;
+    else return row + kValueBytes * i;
+  }
+  __m512 load16(std::size_t i) const {
+    if constexpr (Kind == RowValuesKind::Halves) return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(at(i))));
+    const __m512 codes = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at(i)))));
+    return _mm512_mul_ps(codes, _mm512_set1_ps(scaleOf(i)));
+  }
+  void load32(std::size_t i, __m512& lo, __m512& hi) const {
+    if constexpr (Kind == RowValuesKind::Int8Blocks) {
+      dequantizeBlockAvx512(8, at(i), _mm512_set1_ps(scaleOf(i)), lo, hi);
+    } else {
+      lo = load16(i);
+      hi = load16(i + 16);
+    }
+  }
+  float value(std::size_t i) const {
+    if constexpr (Kind == RowValuesKind::Halves) {
+      uint16_t half;
+      __builtin_memcpy(&half, at(i), 2);
+      return _cvtsh_ss(half);
+    }
+    return static_cast<float>(static_cast<int8_t>(*at(i))) * scaleOf(i);
+  }
+
+ private:
+  float scaleOf(std::size_t i) const {
+    if constexpr (Kind == RowValuesKind::Int8Blocks) return _cvtsh_ss(scales[i / 32 * stride]);
+    else return d;
+  }
+};
+#pragma GCC pop_options
 #endif
 
 // The dot product of a (cols floats) with row r of W, as the sum over groups of d * sum(a * code).

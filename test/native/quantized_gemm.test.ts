@@ -183,3 +183,31 @@ test('Q4_0 float products of 2 to 16 rows of A: float64 math on the dequantized 
     }
   }
 });
+
+test('a short prompt (5-16 rows of A) against int8 per channel, Q8_0 or float16 rows gives the bits of the same product over the float32 matrix of their dequantized values', { skip }, () => {
+  // These formats' values are made in registers as the rows are read (QuantizedRowValues), which must
+  // change nothing: a code times its d, or a half widened, is exact, and the sums run as the float32
+  // rows' do. 45 columns: one step of 32 and a tail of 13; 1300: forty blocks, a step of 16 and a tail
+  // of 4 (Q8_0: a short last block); 2048 whole steps. 13 W rows: three runs of four and one left over.
+  const rows = 13;
+  for (const format of ['int8', 'int8 in groups of 32', 'float16', 'float16 at an odd offset'] as const) {
+    for (const cols of [45, 1300, 2048]) {
+      const q = matrixOf(format, rand(rows * cols, cols + 3, 0.05), rows, cols);
+      const W = q.dequantize();
+      const A = rand(16 * cols, cols + 5);
+      A[7 * cols + 2] = NaN;  // row 7: a NaN stays in its row
+      const product = (B: QuantizedMatrix | Float32Array, M: number) => {
+        const C = new Float32Array(M * rows).fill(-1);
+        addon!.gemm({ transA: false, transB: true, M, N: rows, K: cols, alpha: 1, A, lda: cols, B, ldb: cols, beta: 0, C, ldc: rows, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+        return C;
+      };
+      for (const M of [5, 7, 11, 16]) {
+        const quantized = product(q, M);
+        assert.deepEqual(quantized, product(W, M), `${format} W[${rows},${cols}] M=${M}`);
+        for (let j = 0; j < M * rows; j++) assert.equal(Number.isNaN(quantized[j]!), Math.floor(j / rows) === 7, `${format} cols ${cols} M=${M} output ${j}`);
+        const clean = Math.min(M, 7);  // the rows before the NaN's
+        assertClose(quantized.subarray(0, clean * rows), matmul64(A.subarray(0, clean * cols), transpose64(W, rows, cols), clean, cols, rows), `${format} cols ${cols} M=${M} against float64`, 2e-4, 1e-4);
+      }
+    }
+  }
+});

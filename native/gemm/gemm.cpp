@@ -335,7 +335,7 @@ void dot512bf16Rows(const float* a, const uint16_t* const b[R], std::size_t n, f
   for (int r = 0; r < R; ++r) out[r] = tile[0][r];
 }
 
-// A short prompt's rows (M <= kFewRowsTile) against W^T: W's rows four at a time, read from memory
+// A short prompt's rows (M <= fewRowsLimit) against W^T: W's rows four at a time, read from memory
 // once for all of A's rows, which take them four at a time from the cache. rowAt(r) is W's row j + r
 // (the output column j + r) as dotTile512 reads it.
 template <int RA, typename RowAt>
@@ -430,8 +430,18 @@ float dotRow(const float* a, const GemmProblem& p, std::size_t row, bool vector)
 }
 
 bool gInt8Activations = false;
-// The most rows of A that a W^T multiplies a few rows at a time instead of packing (gemm below).
-constexpr std::size_t kFewRowsTile = 16;
+// The most rows of A that any W^T multiplies a few rows at a time instead of packing.
+constexpr std::size_t kFewRowsTile = 32;
+
+// The most rows of A that this W^T multiplies a few rows at a time (gemm below): past them, packing W
+// once for all rows costs less than making W's values again for every four of them. Medians of a
+// prompt's prefill over the 1B shape (2 threads, 2026-12-05, builds alternating except Q4_0 at 32),
+// packed against in tiles: Q4_0 at 24 rows 90 -> 129 tokens/s, at 32 95 -> 143, at 48 and 64 tied;
+// int8 per channel at 24 rows 74 -> 109, at 32 120 -> 142, at 48 137 -> 122; bf16 at 24 rows 87 ->
+// 105, at 32 94 -> 103, at 48 112 against 104-132. Float16 and Q8_0 rows, made in registers as int8's
+// are, are taken to behave as int8's. A float32 W, which packing only copies, keeps the 16 rows
+// measured before.
+std::size_t fewRowsLimit(const GemmProblem& p) { return p.Bq || p.Bbf16 ? kFewRowsTile : 16; }
 
 // The few-rows products' outputs (B's rows j) split into ranges, `ranges(j0, j1)` over the thread pool:
 // eight ranges per thread, handed out as threads come free (on a shared virtual machine one thread now
@@ -443,7 +453,7 @@ void forOutputRanges(const GemmProblem& p, Ranges ranges) {
   pool.parallelFor(chunks, [&](std::size_t c) { ranges(p.N * c / chunks, p.N * (c + 1) / chunks); });
 }
 
-// C[i, j] = alpha * A[i, :] . B[j, :] + beta * C[i, j] for M <= 4 (on AVX-512, M <= kFewRowsTile),
+// C[i, j] = alpha * A[i, :] . B[j, :] + beta * C[i, j] for M <= 4 (on AVX-512, M <= fewRowsLimit(p)),
 // A not transposed, B transposed.
 // Under the portable kernel (setGemmKernel("portable"): tests, and what a CPU without AVX-512 runs)
 // every dot product takes its portable loop too.
@@ -751,7 +761,7 @@ void gemm(const GemmProblem& p, const KernelInfo& kiIn) {
   // 8192, bf16: 2.56 ms packed).
   // (With int8 activations a quantized weight's prefill takes llama.cpp's arithmetic below instead.)
   const bool int8Prefill = gInt8Activations && p.Bq && int8ActivationsFit(*p.Bq);
-  const bool shortPrompt = p.M > 4 && p.M <= kFewRowsTile && p.N > 0 && p.K > 0 && !p.transA && p.transB && !int8Prefill &&
+  const bool shortPrompt = p.M > 4 && p.M <= fewRowsLimit(p) && p.N > 0 && p.K > 0 && !p.transA && p.transB && !int8Prefill &&
                            cpuHasAvx512() && std::strcmp(ki.name, "portable") != 0;
 #else
   const bool shortPrompt = false;

@@ -147,8 +147,9 @@ test('up to 168 rows against a wide W^T over several K slices (the LM head and M
 
 test('a few rows against a weight (generation) take the dot-product path: float32 and bfloat16 weights', { skip }, () => {
   const K = 1000, N = 77;
-  // A bfloat16 weight takes up to 16 rows (a short prompt's prefill) four by four, and 17 through packing.
-  for (const M of [1, 3, 5, 11, 16, 17]) {
+  // A float32 weight takes up to 16 rows (a short prompt's prefill) four by four, and 17 through
+  // packing; a bfloat16 weight up to 32, and 33 through packing.
+  for (const M of [1, 3, 5, 11, 16, 17, 32, 33]) {
     const A = rand(M * K, 11);
     const W = rand(N * K, 12);
     const bits = new Uint16Array(N * K);
@@ -176,15 +177,15 @@ test('a few rows against a weight (generation) take the dot-product path: float3
     addon!.gemm({ transA: false, transB: true, M: 2, N: n, K: k, alpha: 1, A: Float32Array.from([...A, ...A]), lda: k, B: bits, ldb: k, beta: 0, C: two, ldc: n, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
     assert.deepEqual(one, two.subarray(0, n), `float32 row against bfloat16 rows, one row and two, N ${n} K ${k}`);
   }
-  // And in a short prompt: every row of 2 to 16 the same bits as that row alone, whichever four-row block
+  // And in a short prompt: every row of 2 to 32 the same bits as that row alone, whichever four-row block
   // and remainder it falls in (N 301: W's rows four at a time and a remainder of one).
-  {
-    const n = 301, k = 333, M = 15;
+  for (const M of [15, 31]) {
+    const n = 301, k = 333;
     const A = rand(M * k, 21);
     const bits = Uint16Array.from(rand(n * k, 22), (v) => new Uint32Array(Float32Array.of(v).buffer)[0]! >>> 16);
     const all = new Float32Array(M * n);
     addon!.gemm({ transA: false, transB: true, M, N: n, K: k, alpha: 1, A, lda: k, B: bits, ldb: k, beta: 0, C: all, ldc: n, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
-    for (const i of [0, 3, 4, 13, 14]) {
+    for (const i of [0, 3, 4, 13, 14, M - 1]) {
       const one = new Float32Array(n);
       addon!.gemm({ transA: false, transB: true, M: 1, N: n, K: k, alpha: 1, A: A.subarray(i * k, (i + 1) * k), lda: k, B: bits, ldb: k, beta: 0, C: one, ldc: n, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
       assert.deepEqual(all.subarray(i * n, (i + 1) * n), one, `row ${i} of ${M} against bfloat16 rows, and alone`);

@@ -155,27 +155,27 @@ test('decoding one row against Q4_0 (four rows at a time), Q8_0, int8 per channe
   }
 });
 
-test('Q4_0 float products of 2 to 16 rows of A: float64 math on the dequantized values (whole and short last groups of four blocks), rows 2-4 the bits each has alone, a NaN kept to its row', { skip }, () => {
+test('Q4_0 float products of 2 to 33 rows of A: float64 math on the dequantized values (whole and short last groups of four blocks), rows 2-4 the bits each has alone, a NaN kept to its row', { skip }, () => {
   // 32 to 160 columns: 1-5 blocks, so the last group of four blocks holds 1, 2, 3 or 4 of them; 1056 as above.
-  // 2-4 rows of A take the one-row kernel row by row; 5-16 (a short prompt) four by four against four W
-  // rows (13: three runs of four and one left over), A's rows four at a time and the rest.
+  // 2-4 rows of A take the one-row kernel row by row; 5-32 (a short prompt) four by four against four W
+  // rows (13: three runs of four and one left over), A's rows four at a time and the rest; 33 through packing.
   for (const cols of [32, 64, 96, 128, 160, 1056]) {
     const rows = 13;
     const q = quantizeReference(rand(rows * cols, cols, 0.05), rows, cols, 'int4', 'W');
     const W = transpose64(q.dequantize(), rows, cols);
-    const A = rand(16 * cols, cols + 1);
+    const A = rand(33 * cols, cols + 1);
     const product = (a: Float32Array, M: number) => {
       const C = new Float32Array(M * rows).fill(NaN);
       addon!.gemm({ transA: false, transB: true, M, N: rows, K: cols, alpha: 1, A: a, lda: cols, B: q, ldb: 0, beta: 0, C, ldc: rows, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
       return C;
     };
-    for (const M of [2, 3, 4, 5, 7, 16]) {
+    for (const M of [2, 3, 4, 5, 7, 16, 17, 31, 32, 33]) {
       const many = product(A.subarray(0, M * cols), M);
       assertClose(many, matmul64(A.subarray(0, M * cols), W, M, cols, rows), `cols ${cols} M=${M}`, 2e-4, 1e-4);
       if (M > 4) continue;
       for (let i = 0; i < M; i++) assert.deepEqual(product(A.subarray(i * cols, (i + 1) * cols), 1), many.subarray(i * rows, (i + 1) * rows), `cols ${cols} M=${M} row ${i}`);
     }
-    for (const M of [3, 11]) {
+    for (const M of [3, 11, 30]) {
       const withNaN = Float32Array.from(A.subarray(0, M * cols));
       withNaN[cols + (cols >> 1)] = NaN;  // row 1
       const C = product(withNaN, M);
@@ -184,26 +184,27 @@ test('Q4_0 float products of 2 to 16 rows of A: float64 math on the dequantized 
   }
 });
 
-test('a short prompt (5-16 rows of A) against int8 per channel, Q8_0 or float16 rows gives the bits of the same product over the float32 matrix of their dequantized values', { skip }, () => {
+test('a short prompt (5-32 rows of A) against int8 per channel, Q8_0 or float16 rows: up to 16 rows the bits of the same product over the float32 matrix of their dequantized values, up to 33 float64 math', { skip }, () => {
   // These formats' values are made in registers as the rows are read (QuantizedRowValues), which must
   // change nothing: a code times its d, or a half widened, is exact, and the sums run as the float32
-  // rows' do. 45 columns: one step of 32 and a tail of 13; 1300: forty blocks, a step of 16 and a tail
-  // of 4 (Q8_0: a short last block); 2048 whole steps. 13 W rows: three runs of four and one left over.
+  // rows' do (which take this path up to 16 rows, packing past them). 45 columns: one step of 32 and
+  // a tail of 13; 1300: forty blocks, a step of 16 and a tail of 4 (Q8_0: a short last block); 2048
+  // whole steps. 13 W rows: three runs of four and one left over. 33 rows of A: through packing.
   const rows = 13;
   for (const format of ['int8', 'int8 in groups of 32', 'float16', 'float16 at an odd offset'] as const) {
     for (const cols of [45, 1300, 2048]) {
       const q = matrixOf(format, rand(rows * cols, cols + 3, 0.05), rows, cols);
       const W = q.dequantize();
-      const A = rand(16 * cols, cols + 5);
+      const A = rand(33 * cols, cols + 5);
       A[7 * cols + 2] = NaN;  // row 7: a NaN stays in its row
       const product = (B: QuantizedMatrix | Float32Array, M: number) => {
         const C = new Float32Array(M * rows).fill(-1);
         addon!.gemm({ transA: false, transB: true, M, N: rows, K: cols, alpha: 1, A, lda: cols, B, ldb: cols, beta: 0, C, ldc: rows, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
         return C;
       };
-      for (const M of [5, 7, 11, 16]) {
+      for (const M of [5, 7, 11, 16, 17, 32, 33]) {
         const quantized = product(q, M);
-        assert.deepEqual(quantized, product(W, M), `${format} W[${rows},${cols}] M=${M}`);
+        if (M <= 16) assert.deepEqual(quantized, product(W, M), `${format} W[${rows},${cols}] M=${M}`);
         for (let j = 0; j < M * rows; j++) assert.equal(Number.isNaN(quantized[j]!), Math.floor(j / rows) === 7, `${format} cols ${cols} M=${M} output ${j}`);
         const clean = Math.min(M, 7);  // the rows before the NaN's
         assertClose(quantized.subarray(0, clean * rows), matmul64(A.subarray(0, clean * cols), transpose64(W, rows, cols), clean, cols, rows), `${format} cols ${cols} M=${M} against float64`, 2e-4, 1e-4);

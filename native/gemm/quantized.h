@@ -173,8 +173,8 @@ struct QuantizedRowValues {
 // (vector false: the portable loop, whatever the CPU has -- the few-rows GEMM under setGemmKernel("portable").)
 float dotQuantizedRow(const float* a, const QuantizedMatrix& w, std::size_t r, bool vector = true);
 // Rows r0 .. r0 + n - 1 of W against a into out[0 .. n): the same values as dotQuantizedRow row by row;
-// where a row kernel serves W (Q8_0, float16, int8 per output channel), rows are read two at a time
-// (n / 2 apart), sharing a's loads, two streams in flight; Q4_0 rows four at a time (below).
+// where a row kernel serves W (Q8_0, float16, int8 per output channel), rows are read four at a time
+// (n / 4 apart), sharing a's loads, four streams in flight, as Q4_0 rows are (below).
 void dotQuantizedRows(const float* a, const QuantizedMatrix& w, std::size_t r0, std::size_t n, float* out, bool vector = true);
 
 // Q4_0 rows' float products on AVX-512 (what dotQuantizedRow and dotQuantizedRows use for them): the

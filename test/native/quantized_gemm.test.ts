@@ -125,8 +125,8 @@ test('a quantized W^T at 128 rows with C over 2 MB (each sliver through every K 
   }
 });
 
-test('decoding one row against Q4_0 (four rows at a time), Q8_0, int8 per channel or float16 rows (two at a time) gives each output the bits of that row read alone', { skip }, () => {
-  // 67 rows (pairs half apart and one left over; Q4_0: quads a quarter apart and three left over); 1056
+test('decoding one row against Q4_0, Q8_0, int8 per channel or float16 rows (four at a time) gives each output the bits of that row read alone', { skip }, () => {
+  // 67 rows (quads a quarter apart and three left over); 1056
   // columns (33 blocks: two runs of 16 blocks and a single last one; Q4_0: eight groups of four blocks
   // and a short one), 1040 for float16 and int8 per channel (a last 16 values after the runs of 32).
   // Each row alone is a matrix of its own: the one-row kernel.

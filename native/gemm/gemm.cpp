@@ -436,9 +436,9 @@ constexpr std::size_t kFewRowsTile = 32;
 // The most rows of A that this W^T multiplies a few rows at a time (gemm below): past them, packing W
 // once for all rows costs less than making W's values again for every four of them. Medians of a
 // prompt's prefill over the 1B shape (2 threads, 2026-12-05, builds alternating except Q4_0 at 32),
-// packed against in tiles: Q4_0 at 24 rows 90 -> 129 tokens/s, at 32 95 -> 143, at 48 and 64 tied;
-// int8 per channel at 24 rows 74 -> 109, at 32 120 -> 142, at 48 137 -> 122; bf16 at 24 rows 87 ->
-// 105, at 32 94 -> 103, at 48 112 against 104-132. Float16 and Q8_0 rows, made in registers as int8's
+// packed against in tiles: Q4_0 at 24 rows 90 -> 129 tokens/s, at 32 92 -> 143, at 48 and 64 tied;
+// int8 per channel at 24 rows 74 -> 109, at 32 120 -> 143, at 48 138 -> 122; bf16 at 24 rows 87 ->
+// 105, at 32 94 -> 102, at 48 112 against 102-132. Float16 and Q8_0 rows, made in registers as int8's
 // are, are taken to behave as int8's. A float32 W, which packing only copies, keeps the 16 rows
 // measured before.
 std::size_t fewRowsLimit(const GemmProblem& p) { return p.Bq || p.Bbf16 ? kFewRowsTile : 16; }

@@ -11,8 +11,8 @@
 // it is stored.
 //
 //   for each K slice (its packed X^T within L2)            pack X^T pairs, 32 rows of X a sliver
-//     for each strip of 14 weight rows (threads)
-//       for each 32-row sliver of X                         kernel: 14 x 32 tile over the slice
+//     for each strip of 10 weight rows (threads)
+//       for each 32-row sliver of X                         kernel: 10 x 32 tile over the slice
 //
 // Sums run over each slice in k order inside the kernel and are added to Y slice after slice, in
 // the same order on any number of threads.
@@ -37,7 +37,15 @@ namespace {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16")
 
-constexpr int kStripRows = 14;  // weight rows of a tile: 28 accumulators + 2 activation vectors + 1 broadcast
+// Weight rows of a tile: 20 accumulators + 2 activation vectors + 1 broadcast. Each step reads one word
+// of every row, and a weight row of 2048 or 8192 bf16 values is a multiple of 4 KB, so the rows' lines
+// all fall in one L1 set (Zen 5: 64 sets of 12 ways): 14 rows, as this was, outnumbered the ways and
+// evicted each other every step. Scratch harness on a Zen 5, 128 rows of X, 2 threads, medians of
+// seven alternations (GFLOP/s), 14 rows against 10: 2048 -> 8192 726 / 819, 8192 -> 2048 723 / 834,
+// 2048 -> 2048 768 / 879. 12 rows measured no better than 14; 7 rows, fewer words a step per load of
+// X, 3-10% below 10 (four alternations). (Zen 4's L1 has 8 ways, which 10 rows still outnumber; not
+// measured there.)
+constexpr int kStripRows = 10;
 constexpr std::size_t kSliverRows = 32;  // rows of X of a tile: two vectors of 16
 // The packed X^T of one K slice, for all of X's slivers: kept within L2 (1 MB a core on Zen 4 and 5)
 // beside the strip of weight rows it meets. Unsliced, K = 8192 (a 1B down projection) packed 2 MB
@@ -98,7 +106,7 @@ void weightRowsTile(std::size_t pairs, const uint16_t* w, std::size_t ldw, const
 }
 
 using Tile = void (*)(std::size_t, const uint16_t*, std::size_t, const uint32_t*, float*, std::size_t, std::size_t, float, bool);
-// tiles[half][r]: the tile of r weight rows (a strip at N's end may be shorter than 14).
+// tiles[half][r]: the tile of r weight rows (a strip at N's end may be shorter than kStripRows).
 template <bool HALF, std::size_t... R>
 constexpr std::array<Tile, kStripRows + 1> tileRow(std::index_sequence<R...>) {
   return {nullptr, &weightRowsTile<static_cast<int>(R) + 1, HALF>...};

@@ -1,7 +1,7 @@
 // X W^T over a bf16 weight with bf16 products for up to 256 rows of X: computed as W X^T with W's
 // rows read as stored (native/gemm/weight_rows.cpp) where the CPU has AVX-512 BF16. Checked against
 // float64 math on the bf16-rounded operands within the float32 summation bound (K u sum|terms|,
-// u = 2^-24), on the edges of its tiles: strips of 14 weight rows, slivers of 32 rows of X (16 or
+// u = 2^-24), on the edges of its tiles: strips of 10 weight rows, slivers of 32 rows of X (16 or
 // fewer: half the arithmetic), K slices (128 rows: 2048 a slice; 256 rows: 1024), W rows at odd offsets, padded
 // leading dimensions whose padding must stay untouched, alpha and beta; the same bits on 1 and 3
 // threads; a NaN in a weight row reaching exactly its column.
@@ -39,7 +39,7 @@ function run(c: Case, A: Float32Array, W: Uint16Array, C0: Float32Array): Float3
 }
 
 const cases: Case[] = [
-  // 4 slivers of 32, K 4100 in three slices, N 45 = 3 strips of 14 and one of 3; rows of W at odd offsets (ldb odd).
+  // 4 slivers of 32, K 4100 in three slices, N 45 = 4 strips of 10 and one of 5; rows of W at odd offsets (ldb odd).
   { M: 128, N: 45, K: 4100, alpha: 1, beta: 0, lda: 4103, ldb: 4101, ldc: 47 },
   // 168 rows: 5 full slivers and one of 8 (half the arithmetic); alpha and beta 1.
   { M: 168, N: 31, K: 600, alpha: 0.5, beta: 1, lda: 600, ldb: 600, ldc: 31 },

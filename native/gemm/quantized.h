@@ -8,9 +8,9 @@
 // A float16 checkpoint's matrix rides on the same machinery, kept as it is stored (not quantized):
 //  16 bits: one IEEE half per value (two bytes, little-endian), no scales (groupsPerRow() is 0)
 // The quantizer is src/tensor/quantized.ts (the reference) and quantizeRows below, which write the
-// same bytes; dequantizeRow (and dequantize32Avx512 below, its form for one whole group) is where
-// codes become floats, so the GEMM's packing, the few-rows dot products and the TypeScript backend
-// all see the same float32 values.
+// same bytes; dequantizeRow (and dequantize32Avx512 and QuantizedRowValues below, its forms for one
+// whole group and for a short prompt's tile) is where codes become floats, so the GEMM's packing, the
+// few-rows dot products and the TypeScript backend all see the same float32 values.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -96,4 +96,13 @@ std::size_t rowsHalfApart(std::size_t j0, std::size_t j1, Pair pair) {
   return j0 + 2 * half;
 }
 
+// The same with four rows a quarter of [j0, j1) apart, quad(j, quarter) for j, j + quarter, j + 2
+// quarter and j + 3 quarter (the quantized rows' decoding kernels). Returns the first row left over.
+template <typename Quad>
+std::size_t rowsQuarterApart(std::size_t j0, std::size_t j1, Quad quad) {
+  const std::size_t quarter = (j1 - j0) / 4;
+  for (std::size_t j = j0; j < j0 + quarter; ++j) quad(j, quarter);
+  return j0 + 4 * quarter;
+}
+
 }  // namespace giftjs

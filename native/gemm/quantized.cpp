@@ -917,9 +917,10 @@ void dotNibbleOrderedRows(const float* ordered, const QuantizedMatrix& w, std::s
   // Four rows a quarter apart at a time (four code streams far apart in flight), then the rest one by
   // one. Two at a time took 2048 x 8192 GEMVs from memory 294-319 us at 2 threads, four 243-256 (8192 x
   // 2048: 296-318 against 276-281; builds alternating).
-  const std::size_t quarter = n / 4;
-  for (std::size_t j = 0; j < quarter; ++j) dotNibbleOrderedRowsAvx512<4>(ordered, w, r0 + j, quarter, out + j);
-  for (std::size_t j = 4 * quarter; j < n; ++j) dotNibbleOrderedRowsAvx512<1>(ordered, w, r0 + j, 1, out + j);
+  const std::size_t left = rowsQuarterApart(0, n, [&](std::size_t j, std::size_t quarter) {
+    dotNibbleOrderedRowsAvx512<4>(ordered, w, r0 + j, quarter, out + j);
+  });
+  for (std::size_t j = left; j < n; ++j) dotNibbleOrderedRowsAvx512<1>(ordered, w, r0 + j, 1, out + j);
 #else
   (void)ordered, (void)w, (void)r0, (void)n, (void)out;
 #endif
@@ -969,11 +970,7 @@ void dotQuantizedRows(const float* a, const QuantizedMatrix& w, std::size_t r0, 
     // Four rows a quarter apart at a time, four code streams far apart in flight. (Two, half apart,
     // took 2048 x 8192 GEMVs from memory at 2 threads 475 us in int8 per channel and 528 in Q8_0
     // where four take 423 and 498; 8192 x 2048 measured the same; medians of 4-6 alternations.)
-    if (const RowsKernel<4> kernel = rowsKernelFor<4>(w)) {
-      const std::size_t quarter = n / 4;
-      for (std::size_t j = 0; j < quarter; ++j) kernel(a, w, r0 + j, quarter, out + j);
-      i = 4 * quarter;
-    }
+    if (const RowsKernel<4> kernel = rowsKernelFor<4>(w)) i = rowsQuarterApart(0, n, [&](std::size_t j, std::size_t quarter) { kernel(a, w, r0 + j, quarter, out + j); });
   }
 #endif
   for (; i < n; ++i) out[i] = dotQuantizedRow(a, w, r0 + i, vector);

@@ -299,33 +299,50 @@ void packBPairsFromFloatAvx512(const GemmProblem& p, std::size_t k0, std::size_t
 
 // B bf16, not transposed ([K, N], the input gradient dX = dY W): rows k and k + 1 interleaved 32
 // columns at a time, one 64-byte line of each row per step, vpermt2w picking the pairs (half the
-// instructions of widening 16 columns at a time; alone it did not change the speed). What did is the
-// prefetch of the next sliver's lines: this pack had been 31% of a 1B model's dX GEMM, waiting on
-// the loads of B's rows (packBAvx512From says why), against the kernel's 43%. Asking two slivers
-// ahead instead of one leaves the lines more time to arrive: 128 x 8192 by 8192 x 2048 (the 1B MLP's dX)
-// on one thread of a Zen 5, 13.4-14.2 -> 12.0-12.1 ms, and 128 x 2048 by 2048 x 8192 15.4-15.6 -> 13.6-14.5
-// (two threads: 7.3-8.0 -> 6.7-7.2 ms; four ahead measured the same as two).
-constexpr std::size_t kSliversAhead = 2;
+// instructions of widening 16 columns at a time).
+// The weight's rows are 4 or 16 KB apart, so the lines of one column range fall in a handful of cache
+// sets. Packed a sliver at a time, down all of a slice's 640 rows, each sliver's lines were asked for
+// two slivers ahead into L2, where 640 lines of one set range evict one another; perf put 80% of the
+// pack's samples on its row loads, and the pack at 21% of a 1B model's dX GEMM. So the rows are read
+// along instead, a chunk of kRowPairChunkSlivers slivers (1 KB of a row) at a time: each row pair's
+// 16 lines once, their lines kRowPairsAhead pairs further down asked for into L1. 128 x 2048 by
+// 2048 x 8192 and 128 x 8192 by 8192 x 2048 (the 1B MLP's dX), 2 threads of a Zen 5, means of six
+// alternating runs of a scratch harness: 638 -> 709-714 and 612 -> 638-676 GFLOP/s; 128 x 2048 by
+// 2048 x 2048 756 -> 768-781. (Chunks of 8 and 24 slivers, or 12 pairs ahead, measured between the two;
+// asking for the next chunk's rows into L2 while the kernels ran measured slower.)
+constexpr std::size_t kRowPairsAhead = 8;
 
-void packBPairsRowsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t cols,
-                          int NR, uint32_t* dst) {
+void packBPairsRowsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
+                          uint32_t* dst) {
   alignas(64) static const uint16_t interleave[2][32] = {
       {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39, 8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47},
       {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55, 24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63}};
   const __m512i firstHalf = _mm512_load_si512(interleave[0]), secondHalf = _mm512_load_si512(interleave[1]);
-  const std::size_t pairs = (kc + 1) / 2;
-  for (std::size_t q = 0; q < pairs; ++q) {
-    const uint16_t* row0 = p.Bbf16 + (k0 + 2 * q) * p.ldb + j0;
-    const bool hasSecond = 2 * q + 1 < kc;
-    prefetchL2(row0 + kSliversAhead * NR);  // these rows' line of a sliver further on (see above)
-    if (hasSecond) prefetchL2(row0 + p.ldb + kSliversAhead * NR);
-    for (std::size_t c0 = 0; c0 < static_cast<std::size_t>(NR); c0 += 32) {
-      const std::size_t valid = cols > c0 ? std::min<std::size_t>(32, cols - c0) : 0;
-      const __mmask32 inN = valid == 32 ? ~0u : (1u << valid) - 1;
-      const __m512i lo = _mm512_maskz_loadu_epi16(inN, row0 + c0);
-      const __m512i hi = hasSecond ? _mm512_maskz_loadu_epi16(inN, row0 + p.ldb + c0) : _mm512_setzero_si512();
-      _mm512_storeu_si512(dst + q * NR + c0, _mm512_permutex2var_epi16(lo, firstHalf, hi));
-      _mm512_storeu_si512(dst + q * NR + c0 + 16, _mm512_permutex2var_epi16(lo, secondHalf, hi));
+  const std::size_t pairs = (kc + 1) / 2, chunk = kRowPairChunkSlivers * NR;
+  for (std::size_t c = 0; c < nc; c += chunk) {
+    const std::size_t width = std::min(chunk, nc - c);  // columns of this chunk
+    uint32_t* const chunkDst = dst + (c / NR) * pairs * NR;
+    for (std::size_t q = 0; q < pairs; ++q) {
+      const uint16_t* row0 = p.Bbf16 + (k0 + 2 * q) * p.ldb + j0 + c;
+      const bool hasSecond = 2 * q + 1 < kc;
+      if (2 * (q + kRowPairsAhead) + 1 < kc) {
+        const uint16_t* ahead = row0 + 2 * kRowPairsAhead * p.ldb;
+        for (std::size_t col = 0; col < width; col += 32) {
+          _mm_prefetch(reinterpret_cast<const char*>(ahead + col), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(ahead + p.ldb + col), _MM_HINT_T0);
+        }
+      }
+      for (std::size_t s = 0; s < width; s += NR) {
+        uint32_t* const d = chunkDst + (s / NR) * pairs * NR + q * NR;
+        for (std::size_t c0 = 0; c0 < static_cast<std::size_t>(NR); c0 += 32) {
+          const std::size_t valid = width - s > c0 ? std::min<std::size_t>(32, width - s - c0) : 0;
+          const __mmask32 inN = valid == 32 ? ~0u : (1u << valid) - 1;
+          const __m512i lo = _mm512_maskz_loadu_epi16(inN, row0 + s + c0);
+          const __m512i hi = hasSecond ? _mm512_maskz_loadu_epi16(inN, row0 + p.ldb + s + c0) : _mm512_setzero_si512();
+          _mm512_storeu_si512(d + c0, _mm512_permutex2var_epi16(lo, firstHalf, hi));
+          _mm512_storeu_si512(d + c0 + 16, _mm512_permutex2var_epi16(lo, secondHalf, hi));
+        }
+      }
     }
   }
 }
@@ -336,14 +353,10 @@ void packBPairsRowsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, 
 // which needs NR a multiple of 32 (packBPairs sends any other width to the portable packer).
 void packBPairsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
                       uint32_t* dst) {
+  if (!p.transB) return packBPairsRowsAvx512(p, k0, kc, j0, nc, NR, dst);
   const std::size_t pairs = (kc + 1) / 2, fullPairs = kc / 2;
   for (std::size_t s = 0; s < nc; s += NR) {
     const std::size_t cols = std::min<std::size_t>(NR, nc - s);
-    if (!p.transB) {
-      packBPairsRowsAvx512(p, k0, kc, j0 + s, cols, NR, dst);
-      dst += pairs * NR;
-      continue;
-    }
     for (std::size_t c0 = 0; c0 < static_cast<std::size_t>(NR); c0 += 16) {
       const std::size_t valid = cols > c0 ? std::min<std::size_t>(16, cols - c0) : 0;
       const uint16_t* src = p.Bbf16 + (j0 + s + c0) * p.ldb + k0;

@@ -250,7 +250,9 @@ function checkBf16Compute(): void {
     const shapes: [number, number, number][] = [[29, 65, 257], [3, 33, 20], [40, 31, 9], [37, 70, 301], [17, 100, 450], [15, 17, 33], [20, 45, 1299],
       [1, 70, 301], [2, 100, 1299], [4, 37, 64], [1, 300, 2048],
       // More rows than one packed block of A (160 for the 32-row AMX slivers; threaded row bands), more columns than rows (column bands share A).
-      [200, 40, 700], [40, 300, 700]];
+      [200, 40, 700], [40, 300, 700],
+      // dY W's bf16 B is packed 512 columns at a time (kRowPairChunkSlivers): two threads' bands of 550 columns, each a whole chunk and a partial one.
+      [40, 1100, 701]];
     for (const [M, N, K] of shapes) for (const tA of [false, true]) for (const tB of [false, true]) {
       const lda = (tA ? M : K) + 3, ldb = (tB ? K : N) + 5;
       const A = rand((tA ? K : M) * lda, M + 1);

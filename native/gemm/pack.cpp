@@ -306,10 +306,10 @@ void packBPairsFromFloatAvx512(const GemmProblem& p, std::size_t k0, std::size_t
 // pack's samples on its row loads, and the pack at 21% of a 1B model's dX GEMM. So the rows are read
 // along instead, a chunk of kRowPairChunkSlivers slivers (1 KB of a row) at a time: each row pair's
 // 16 lines once, their lines kRowPairsAhead pairs further down asked for into L1. 128 x 2048 by
-// 2048 x 8192 and 128 x 8192 by 8192 x 2048 (the 1B MLP's dX), 2 threads of a Zen 5, means of six
-// alternating runs of a scratch harness: 638 -> 709-714 and 612 -> 638-676 GFLOP/s; 128 x 2048 by
-// 2048 x 2048 756 -> 768-781. (Chunks of 8 and 24 slivers, or 12 pairs ahead, measured between the two;
-// asking for the next chunk's rows into L2 while the kernels ran measured slower.)
+// 2048 x 8192 and 128 x 8192 by 8192 x 2048 (the 1B MLP's dX), 2 threads of a Zen 5, means of two
+// sets of alternating runs of a scratch harness: 599-612 -> 676-696 and 638-653 -> 709-717 GFLOP/s;
+// 128 x 2048 by 2048 x 2048 743-756 -> 768-782. (Chunks of 8 and 24 slivers, or 4 and 12 pairs ahead,
+// measured between the two; asking for the next chunk's rows into L2 while the kernels ran, no better.)
 constexpr std::size_t kRowPairsAhead = 8;
 
 void packBPairsRowsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,

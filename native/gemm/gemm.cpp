@@ -148,9 +148,9 @@ void gemmBlocks(const GemmProblem& p, const KernelInfo& ki, SharedPanels shared)
     packOperand(p, ki, true, 0, p.M, 0, p.K, packedA);
     shared.a = packedA;
   }
-  // (A bf16 B not transposed is packed a chunk of slivers at a time, its rows read along: pack.h.)
-  const std::size_t chunk = ki.pairPacked && p.Bbf16 && !p.transB && !p.Bq ? kRowPairChunkSlivers : 1;
-  const std::size_t nStep = smallPanels ? chunk * NR : NC;
+  // (Some B are pair-packed several slivers at a time: pack.h.)
+  const std::size_t together = ki.pairPacked ? pairSliversPackedTogether(p, NR) : 1;
+  const std::size_t nStep = smallPanels ? together * NR : NC;
   // (Shared panels hold one K slice: gemm hands over one slice at a time, so then kStep == p.K.)
   for (std::size_t jc = 0; jc < p.N; jc += nStep) {
     const std::size_t nc = std::min(nStep, p.N - jc);

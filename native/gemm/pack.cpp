@@ -311,6 +311,7 @@ void packBPairsFromFloatAvx512(const GemmProblem& p, std::size_t k0, std::size_t
 // 128 x 2048 by 2048 x 2048 743-756 -> 768-782. (Chunks of 8 and 24 slivers, or 4 and 12 pairs ahead,
 // measured between the two; asking for the next chunk's rows into L2 while the kernels ran, no better.)
 constexpr std::size_t kRowPairsAhead = 8;
+constexpr std::size_t kRowPairChunkSlivers = 16;
 
 void packBPairsRowsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
                           uint32_t* dst) {
@@ -347,13 +348,14 @@ void packBPairsRowsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, 
   }
 }
 
-// B bf16. Transposed ([N, K], a Linear weight in the forward): a column's pair (k, k + 1) is one
+// Where packBPairs takes packBPairsRowsAvx512: a bfloat16 B, not transposed, slivers a multiple of 32 wide.
+bool pairRowsReadAlong(const GemmProblem& p, int NR) { return !p.Bq && p.Bbf16 && !p.transB && NR % 32 == 0; }
+
+// B bf16, transposed ([N, K], a Linear weight in the forward): a column's pair (k, k + 1) is one
 // 32-bit word in memory, so 16 columns x 16 pairs transpose as words (an odd last k is done by the
-// portable rule: its word would include the next slice's value). Not transposed: packBPairsRowsAvx512,
-// which needs NR a multiple of 32 (packBPairs sends any other width to the portable packer).
-void packBPairsAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
-                      uint32_t* dst) {
-  if (!p.transB) return packBPairsRowsAvx512(p, k0, kc, j0, nc, NR, dst);
+// portable rule: its word would include the next slice's value). (Not transposed: packBPairsRowsAvx512.)
+void packBPairsTransposedAvx512(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc,
+                                int NR, uint32_t* dst) {
   const std::size_t pairs = (kc + 1) / 2, fullPairs = kc / 2;
   for (std::size_t s = 0; s < nc; s += NR) {
     const std::size_t cols = std::min<std::size_t>(NR, nc - s);
@@ -507,6 +509,14 @@ void packARowPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::si
   }
 }
 
+std::size_t pairSliversPackedTogether(const GemmProblem& p, int NR) {
+#ifdef GIFTJS_PACK_X86
+  if (pairRowsReadAlong(p, NR)) return kRowPairChunkSlivers;
+#endif
+  (void)p, (void)NR;
+  return 1;
+}
+
 void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR,
                 float* dst) {
   uint32_t* words = reinterpret_cast<uint32_t*>(dst);
@@ -515,9 +525,10 @@ void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_
 #endif
   if (p.Bq) return packBQuantized(p, k0, kc, j0, nc, NR, (kc + 1) / 2, dst, packBPairs);
 #ifdef GIFTJS_PACK_X86
+  if (pairRowsReadAlong(p, NR)) return packBPairsRowsAvx512(p, k0, kc, j0, nc, NR, words);
   if (NR % 16 == 0) {
     if (!p.Bbf16) return packBPairsFromFloatAvx512(p, k0, kc, j0, nc, NR, words);
-    if (p.transB || NR % 32 == 0) return packBPairsAvx512(p, k0, kc, j0, nc, NR, words);
+    if (p.transB) return packBPairsTransposedAvx512(p, k0, kc, j0, nc, NR, words);
   }
 #endif
   packBPairsPortable(p, k0, kc, j0, nc, NR, words);

@@ -24,9 +24,10 @@ void packB(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0,
 // rounded to bf16 here (as roundToBf16 rounds); a bfloat16 B is copied as stored.
 void packAPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR, float* dst);
 void packBPairs(const GemmProblem& p, std::size_t k0, std::size_t kc, std::size_t j0, std::size_t nc, int NR, float* dst);
-// A bfloat16 B that is not transposed (dY W) is pair-packed this many slivers at a time, its rows read
-// along (pack.cpp says why); a GEMM that packs B just before its kernels packs that many at once.
-constexpr std::size_t kRowPairChunkSlivers = 16;
+// How many NR-wide slivers of this B packBPairs packs best in one call: a bfloat16 B that is not
+// transposed (dY W) is read along its rows, several slivers at a time (pack.cpp says why), so a GEMM
+// that packs B just before its kernels asks for that many at once; 1 for any other B.
+std::size_t pairSliversPackedTogether(const GemmProblem& p, int NR);
 // A for the AMX kernel (KernelInfo::rowPackedA): sliver s holds MR rows, row r its ceil(kc / 2) pairs
 // contiguously (pair q: k = 2q low half, 2q + 1 high, zero past the slice), rows past mc zero.
 void packARowPairs(const GemmProblem& p, std::size_t i0, std::size_t mc, std::size_t k0, std::size_t kc, int MR, float* dst);

@@ -542,6 +542,22 @@ Napi::Value RopeRotate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// adamwUpdate(w, grad, m, v, n, step): step holds the AdamWStep's fields by name (backend.ts), all doubles.
+Napi::Value AdamwUpdate(const Napi::CallbackInfo& info) {
+  F32 w = f32(info, 0), g = f32(info, 1), m = f32(info, 2), v = f32(info, 3);
+  const std::size_t n = sz(info, 4);
+  need(info, w, n, "w"); need(info, g, n, "grad"); need(info, m, n, "m"); need(info, v, n, "v");
+  const Napi::Object o = info[5].As<Napi::Object>();
+  const auto field = [&](const char* name) {
+    const Napi::Value x = o.Get(name);
+    if (!x.IsNumber()) throw Napi::TypeError::New(info.Env(), std::string("adamwUpdate: step.") + name + " must be a number");
+    return x.As<Napi::Number>().DoubleValue();
+  };
+  const AdamWStep s{field("beta1"), field("beta2"), field("eps"), field("decay"), field("stepSize"), field("sqrtBc2")};
+  adamwUpdate(w.data, g.data, m.data, v.data, n, s);
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapFile", Napi::Function::New(env, MapFile));
   exports.Set("splitBlocks", Napi::Function::New(env, SplitBlocks));
@@ -551,6 +567,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided));
   exports.Set("reduceSum", Napi::Function::New(env, ReduceSum));
+  exports.Set("adamwUpdate", Napi::Function::New(env, AdamwUpdate));
   exports.Set("ropeRotate", Napi::Function::New(env, RopeRotate));
   exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));
   exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward));

@@ -87,4 +87,15 @@ void reduceSum(const StridedLayout& s, const float* src, float* out, std::size_t
 void ropeRotate(const float* src, float* dst, const float* cos, const float* sin, std::size_t rows,
                 std::size_t T, std::size_t D, float direction);
 
+// AdamW's update of n parameters w with gradient g and moments m, v, in place (adamw.cpp):
+// m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2,
+// w = w * decay - stepSize * m / (sqrt(v) / sqrtBc2 + eps), each in double as the reference backend.
+struct AdamWStep {
+  double beta1, beta2, eps;
+  double decay;     // 1 - lr * weight decay
+  double stepSize;  // lr / (1 - beta1^t)
+  double sqrtBc2;   // sqrt(1 - beta2^t)
+};
+void adamwUpdate(float* w, const float* g, float* m, float* v, std::size_t n, const AdamWStep& s);
+
 }  // namespace giftjs

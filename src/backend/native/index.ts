@@ -21,6 +21,7 @@ export function createNativeBackend(addon: NativeAddon): Backend<Float32Array> {
     setBf16Compute: (on) => addon.setBf16Compute(on),
     setInt8Activations: (on) => addon.setInt8Activations(on),
     ...hostBookkeeping(),
+    adamwUpdate: addon.adamwUpdate,
     reduceSum: (shape, src, outStrides, out, scale) =>
       shape.length > MAX_NATIVE_RANK ? refReduceSum(shape, src, outStrides, out, scale) : addon.reduceSum(shape, src, outStrides, out, scale),
     copyBlocks: (src, srcOffset, srcStride, dst, dstOffset, dstStride, blocks, blockLength) =>

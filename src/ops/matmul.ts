@@ -114,15 +114,18 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
 }
 
 /**
- * c + alpha * a @ b (PyTorch's addmm) with a [..., K], b [K, N] and c [..., N]: the product is
- * accumulated straight onto a copy of c by the GEMM (beta = 1), with no temporary for a @ b and
- * no separate addition pass. GIFT's input edit x + s (x psi) phi is addmm(x, x psi, phi, s).
+ * c + alpha * a @ op(b) (PyTorch's addmm) with a [..., K], op(b) [K, N] (b stored [N, K] with
+ * transposeB, as a Linear weight is) and c [..., N]: the product is accumulated straight onto a
+ * copy of c by the GEMM (beta = 1), with no temporary for a @ op(b) and no separate addition pass.
+ * GIFT's input edit x + s (x psi) phi is addmm(x, x psi, phi, s); LoRA's output y + s (x A^T) B^T
+ * is addmm(y, x A^T, B, s, { transposeB: true }).
  */
-export function addmm(c: Tensor, a: Tensor, b: Tensor, alpha = 1): Tensor {
-  const where = (): string => `addmm(c ${shapeString(c.shape)}, a ${shapeString(a.shape)}, b ${shapeString(b.shape)})`;
-  if (b.rank !== 2 || a.rank < 1) throw new GiftjsError(`${where()}: b must be 2-D [K, N] and a at least 1-D`);
+export function addmm(c: Tensor, a: Tensor, b: Tensor, alpha = 1, options: { transposeB?: boolean } = {}): Tensor {
+  const transB = options.transposeB ?? false;
+  const where = (): string => `addmm(c ${shapeString(c.shape)}, a ${shapeString(a.shape)}, b ${shapeString(b.shape)}${transB ? '^T' : ''})`;
+  if (b.rank !== 2 || a.rank < 1) throw new GiftjsError(`${where()}: b must be 2-D (${transB ? '[N, K]' : '[K, N]'}) and a at least 1-D`);
   assertFloat32(where, a, b, c);
-  const [K, N] = b.shape as [number, number];
+  const [K, N] = (transB ? [b.shape[1], b.shape[0]] : b.shape) as [number, number];
   if (a.shape[a.rank - 1] !== K) throw new GiftjsError(`${where()}: a's last dimension must be ${K}`);
   if (c.rank !== a.rank || c.shape[c.rank - 1] !== N || a.shape.slice(0, -1).some((d, i) => d !== c.shape[i])) {
     throw new GiftjsError(`${where()}: c must be [${[...a.shape.slice(0, -1), N].join(', ')}]`);
@@ -130,19 +133,20 @@ export function addmm(c: Tensor, a: Tensor, b: Tensor, alpha = 1): Tensor {
   const rows = K === 0 ? c.size / Math.max(N, 1) : a.size / K;
   const out = c.clone();
   const A: Operand = { data: a.buffer, trans: false, ld: K, stride: 0 };
-  const B: Operand = { data: b.buffer, trans: false, ld: N, stride: 0 };
+  const B: Operand = { data: b.buffer, trans: transB, ld: b.shape[1]!, stride: 0 };
   gemmScaled(out.buffer, A, B, rows, N, K, alpha, 1);
   return record('addmm', out, [c, a, b], (g, needs) => {
     const G: Operand = { data: g.buffer, trans: false, ld: N, stride: 0 };
     let da: Tensor | null = null;
     let db: Tensor | null = null;
     if (needs[1]) {
-      da = Tensor.empty(a.shape); // da = alpha g b^T
-      gemmScaled(da.buffer, G, { ...B, trans: true }, rows, K, N, alpha, 0);
+      da = Tensor.empty(a.shape); // da = alpha g op(b)^T
+      gemmScaled(da.buffer, G, { ...B, trans: !transB }, rows, K, N, alpha, 0);
     }
     if (needs[2]) {
-      db = Tensor.empty(b.shape); // db = alpha a^T g
-      gemmScaled(db.buffer, { ...A, trans: true }, G, K, N, rows, alpha, 0);
+      db = Tensor.empty(b.shape);
+      if (!transB) gemmScaled(db.buffer, { ...A, trans: true }, G, K, N, rows, alpha, 0); // db = alpha a^T g
+      else gemmScaled(db.buffer, { ...G, trans: true }, A, N, K, rows, alpha, 0); // db = alpha g^T a
     }
     return [needs[0] ? g : null, da, db];
   }, [], { inputs: [false, b.requiresGrad, a.requiresGrad], output: false });

@@ -67,8 +67,15 @@ testEachBackend('addmm is c + alpha a b (float64 math) and its gradients match f
       assertClose(addmm(c, a, b, alpha).data, prod.map((v, i) => c.data[i]! + alpha * v), `addmm ${M}x${K}x${N} alpha ${alpha}`, 1e-4, 1e-4);
     }
     assertGradcheck((x, y, z) => addmm(z, x, y, 0.5), [a, b, c], `addmm grad ${M}x${K}x${N}`, { maxProbesPerInput: 12 });
+    // b stored [N, K] (a Linear weight's layout: LoRA's B), used as its transpose.
+    const bt = randn([N, K], N + 3, true);
+    const btT = Array.from({ length: K * N }, (_, i) => bt.data[(i % N) * K + Math.floor(i / N)]!);
+    const prodT = [0, 1].flatMap((i) => matmul64(Array.from(a.data.subarray(i * M * K, (i + 1) * M * K)), btT, M, K, N));
+    assertClose(addmm(c, a, bt, -0.75, { transposeB: true }).data, prodT.map((v, i) => c.data[i]! - 0.75 * v), `addmm ${M}x${K}x${N}^T`, 1e-4, 1e-4);
+    assertGradcheck((x, y, z) => addmm(z, x, y, 0.5, { transposeB: true }), [a, bt, c], `addmm grad ${M}x${K}x${N}^T`, { maxProbesPerInput: 12 });
   }
   assert.throws(() => addmm(randn([3, 5], 1), randn([3, 4], 2), randn([4, 6], 3)), /c must be \[3, 6\]/);
+  assert.throws(() => addmm(randn([3, 6], 1), randn([3, 4], 2), randn([4, 6], 3), 1, { transposeB: true }), /a's last dimension must be 6/);
 });
 
 test('native and ref agree on large, odd GEMMs', () => {

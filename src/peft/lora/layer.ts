@@ -1,8 +1,8 @@
 // LoRA's change to one Linear: y = x W^T + b + s * (dropout(x) A^T) B^T, A [r, in], B [out, r].
 import type { Linear, LinearAdapter } from '../../nn/layers.js';
 import { dropout } from '../../ops/dropout.js';
-import { add, scale } from '../../ops/elementwise.js';
-import { matmul } from '../../ops/matmul.js';
+import { scale } from '../../ops/elementwise.js';
+import { addmm, matmul } from '../../ops/matmul.js';
 import { Random as RandomClass, type Random } from '../../tensor/random.js';
 import type { Tensor } from '../../tensor/tensor.js';
 
@@ -21,8 +21,10 @@ export class LoraLinearAdapter implements LinearAdapter {
   forward(x: Tensor, base: Linear): Tensor {
     // Dropout follows the mode of the layer it is attached to (the model's train() / eval()).
     const xd = this.dropoutP > 0 ? dropout(x, this.dropoutP, this.rng, base.training) : x;
-    const low = matmul(matmul(xd, this.w.A, { transposeB: true }), this.w.B, { transposeB: true });
-    return add(base.baseForward(x), this.w.scale === 1 ? low : scale(low, this.w.scale));
+    // The up projection accumulates onto the base layer's output (one GEMM, beta = 1).
+    const down = matmul(xd.rank === 1 ? xd.view([1, xd.size]) : xd, this.w.A, { transposeB: true }); // [..., r]
+    const y = base.baseForward(x);
+    return addmm(y, x.rank === 1 ? down.view([this.w.A.shape[0]!]) : down, this.w.B, this.w.scale, { transposeB: true });
   }
 }
 

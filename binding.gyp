@@ -24,6 +24,7 @@
         "native/kernels/adamw.cpp",
         "native/kernels/elementwise.cpp",
         "native/kernels/reduce.cpp",
+        "native/kernels/sum_of_squares.cpp",
         "native/kernels/rope.cpp",
         "native/kernels/vec_exp.cpp"
       ],

@@ -542,6 +542,23 @@ Napi::Value RopeRotate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// sumOfSquares(buffer, n) -> number
+Napi::Value SumOfSquares(const Napi::CallbackInfo& info) {
+  F32 x = f32(info, 0);
+  const std::size_t n = sz(info, 1);
+  need(info, x, n, "buffer");
+  return Napi::Number::New(info.Env(), sumOfSquares(x.data, n));
+}
+
+// scaleInPlace(buffer, s, n): s as JavaScript holds it, a double
+Napi::Value ScaleInPlace(const Napi::CallbackInfo& info) {
+  F32 x = f32(info, 0);
+  const std::size_t n = sz(info, 2);
+  need(info, x, n, "buffer");
+  scaleInPlace(x.data, info[1].As<Napi::Number>().DoubleValue(), n);
+  return info.Env().Undefined();
+}
+
 // adamwUpdate(w, grad, m, v, n, step): step holds the AdamWStep's fields by name (backend.ts), all doubles.
 Napi::Value AdamwUpdate(const Napi::CallbackInfo& info) {
   F32 w = f32(info, 0), g = f32(info, 1), m = f32(info, 2), v = f32(info, 3);
@@ -568,6 +585,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided));
   exports.Set("reduceSum", Napi::Function::New(env, ReduceSum));
   exports.Set("adamwUpdate", Napi::Function::New(env, AdamwUpdate));
+  exports.Set("sumOfSquares", Napi::Function::New(env, SumOfSquares));
+  exports.Set("scaleInPlace", Napi::Function::New(env, ScaleInPlace));
   exports.Set("ropeRotate", Napi::Function::New(env, RopeRotate));
   exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));
   exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward));

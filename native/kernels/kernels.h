@@ -98,4 +98,10 @@ struct AdamWStep {
 };
 void adamwUpdate(float* w, const float* g, float* m, float* v, std::size_t n, const AdamWStep& s);
 
+// The sum of squares of n values in double, in the order sum_of_squares.cpp fixes by n alone (blocks
+// of kSquaresBlock, 8 lanes each), the reference backend's too; and x[i] = x[i] * s rounded once.
+constexpr std::size_t kSquaresBlock = 4096;
+double sumOfSquares(const float* x, std::size_t n);
+void scaleInPlace(float* x, double s, std::size_t n);
+
 }  // namespace giftjs

@@ -19,7 +19,7 @@ export const ADDON_KERNELS = [
   'gemm', 'quantize', 'rmsNormForward', 'rmsNormBackward', 'layerNormForward', 'layerNormBackward',
   'softmaxForward', 'softmaxBackward', 'logSoftmaxForward', 'logSoftmaxBackward', 'crossEntropyForward', 'crossEntropyBackward',
   'attentionForward', 'attentionBackward', 'activationForward', 'activationBackward', 'swigluForward', 'swigluBackward', 'ropeRotate',
-  'reduceSum', 'adamwUpdate',
+  'reduceSum', 'adamwUpdate', 'sumOfSquares', 'scaleInPlace',
 ] as const;
 export type AddonKernels = Required<Pick<Backend<Float32Array>, (typeof ADDON_KERNELS)[number]>>;
 

@@ -22,6 +22,8 @@ export function createNativeBackend(addon: NativeAddon): Backend<Float32Array> {
     setInt8Activations: (on) => addon.setInt8Activations(on),
     ...hostBookkeeping(),
     adamwUpdate: addon.adamwUpdate,
+    sumOfSquares: addon.sumOfSquares,
+    scaleInPlace: addon.scaleInPlace,
     reduceSum: (shape, src, outStrides, out, scale) =>
       shape.length > MAX_NATIVE_RANK ? refReduceSum(shape, src, outStrides, out, scale) : addon.reduceSum(shape, src, outStrides, out, scale),
     copyBlocks: (src, srcOffset, srcStride, dst, dstOffset, dstStride, blocks, blockLength) =>

@@ -66,10 +66,26 @@ export function refReduceSum(shape: readonly number[], src: F, outStrides: reado
   for (let i = 0; i < out.length; i++) out[i] = acc[i]! * scale;
 }
 
+/** Values per block of the sum of squares (native/kernels/kernels.h kSquaresBlock). */
+const SQUARES_BLOCK = 4096;
+
+/**
+ * The sum of squares in float64, in the order the native kernel takes (native/kernels/sum_of_squares.cpp),
+ * so that both backends give the same bits: blocks of SQUARES_BLOCK values, each over 8 lanes (lane l
+ * takes values l, l + 8, ... of its block), the lanes combined as (l, l + 4), (l, l + 2), (l, l + 1),
+ * the blocks' sums added in order.
+ */
 export function refSumOfSquares(buffer: F, n: number): number {
-  let sq = 0;
-  for (let i = 0; i < n; i++) sq += buffer[i]! * buffer[i]!;
-  return sq;
+  let total = 0;
+  const lanes = new Float64Array(8);
+  for (let from = 0; from < n; from += SQUARES_BLOCK) {
+    lanes.fill(0);
+    const to = Math.min(n, from + SQUARES_BLOCK);
+    for (let i = from; i < to; i++) lanes[(i - from) & 7]! += buffer[i]! * buffer[i]!;
+    for (let width = 4; width > 0; width >>= 1) for (let l = 0; l < width; l++) lanes[l]! += lanes[l + width]!;
+    total += lanes[0]!;
+  }
+  return total;
 }
 
 export function refScaleInPlace(buffer: F, s: number, n: number): void {

@@ -13,6 +13,9 @@ export function createNativeBackend(addon: NativeAddon): Backend<Float32Array> {
   return {
     name: 'native',
     memory: hostMemory,
+    // The TypeScript bookkeeping kernels, replaced by the addon's where it has them (AdamW, sums of
+    // squares, scaling; reduceSum and copyBlocks below).
+    ...hostBookkeeping(),
     ...addonKernels(addon),
     binary: (op, shape, a, as, b, bs, out) =>
       shape.length > MAX_NATIVE_RANK ? refBinary(op, shape, a, as, b, bs, out) : addon.binary(op, shape, a, as, b, bs, out),
@@ -20,10 +23,6 @@ export function createNativeBackend(addon: NativeAddon): Backend<Float32Array> {
       shape.length > MAX_NATIVE_RANK ? refCopyStrided(shape, src, ss, dst) : addon.copyStrided(shape, src, ss, dst),
     setBf16Compute: (on) => addon.setBf16Compute(on),
     setInt8Activations: (on) => addon.setInt8Activations(on),
-    ...hostBookkeeping(),
-    adamwUpdate: addon.adamwUpdate,
-    sumOfSquares: addon.sumOfSquares,
-    scaleInPlace: addon.scaleInPlace,
     reduceSum: (shape, src, outStrides, out, scale) =>
       shape.length > MAX_NATIVE_RANK ? refReduceSum(shape, src, outStrides, out, scale) : addon.reduceSum(shape, src, outStrides, out, scale),
     copyBlocks: (src, srcOffset, srcStride, dst, dstOffset, dstStride, blocks, blockLength) =>

@@ -52,7 +52,7 @@ export const refBackend: Backend<Float32Array> = {
   ...hostBookkeeping(),
 };
 
-/** The kernels the CPU backends share (see memory_ops.ts). */
+/** The bookkeeping kernels of the host backends in TypeScript (memory_ops.ts); the native backend keeps those its addon lacks. */
 export function hostBookkeeping(): Pick<Backend<Float32Array>, 'fill' | 'copyBlocks' | 'gatherRows' | 'scatterAddRows' | 'reduceSum' | 'sumOfSquares' | 'scaleInPlace' | 'adamwUpdate'> {
   return {
     fill: refFill,

@@ -5,7 +5,7 @@
 giftjs's bench fills its own); gradient checkpointing (unless --no-checkpointing), GIFT as a forward pre-hook
 on each target (bench/torch_gift_hooks.py: phi/psi float32 and shared by all layers of a target name) or, with
 --method lora, LoRA as a forward hook (y + (x A^T) B^T, A and B float32 and per layer, B starting non-zero),
-AdamW, --batch x --seq random token ids. Needs PyTorch >= 2.x and transformers 5 (the peer venv:
+or with --method full every weight trained; AdamW, --batch x --seq random token ids. Needs PyTorch >= 2.x and transformers 5 (the peer venv:
 ../shared/peer/setup_peer.sh).
 
     python bench/torch_folder_step.py --model ./llama3-8b --rank 64 --seq 128 --steps 2 --threads 2
@@ -33,7 +33,7 @@ source.add_argument("--config", help="a config.json: the model built with random
 p.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
 p.add_argument("--batch", type=int, default=1)
 p.add_argument("--no-checkpointing", action="store_true")
-p.add_argument("--method", choices=["gift", "lora"], default="gift")
+p.add_argument("--method", choices=["gift", "lora", "full"], default="gift")
 p.add_argument("--rank", type=int, default=64)
 p.add_argument("--targets", default="q_proj,v_proj")
 p.add_argument("--seq", type=int, default=128)
@@ -61,7 +61,11 @@ model.train()
 
 targets = a.targets.split(",")
 matched = [(name, mod) for name, mod in model.named_modules() if name.rsplit(".", 1)[-1] in targets]
-if a.method == "lora":
+if a.method == "full":
+    # Full fine-tuning: every weight trained (the tied embedding once), AdamW over all of them.
+    model.requires_grad_(True)
+    params = list(model.parameters())
+elif a.method == "lora":
     params = []
     for name, mod in matched:
         # One A, B per layer; the update added to the layer's output in float32.

@@ -28,14 +28,18 @@ import { GiftjsError } from '../errors.js';
 export { ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape };
 
 
+/** What a step benchmark trains: a GIFT or LoRA adapter on q_proj,v_proj, or every weight (full fine-tuning). */
+export type StepMethod = 'gift' | 'lora' | 'full';
+
 /**
- * FLOPs per token of one adapter training step on a Llama shape, counted as the speed issue counts
- * them: the frozen base forward and its input-gradient backward (every linear layer, the output
- * projection too), attention as if unmasked (QK^T and PV forward; dV, dP, dQ, dK backward), and
- * the adapter on q_proj and v_proj (forward; input and weight gradients backward).
+ * FLOPs per token of one training step on a Llama shape, counted as the speed issue counts them:
+ * the base forward and its input-gradient backward (every linear layer, the output projection too),
+ * attention as if unmasked (QK^T and PV forward; dV, dP, dQ, dK backward), and the adapter on q_proj
+ * and v_proj (forward; input and weight gradients backward); full fine-tuning instead adds every
+ * matrix's weight gradient (another product per matrix; an untied embedding's is a scatter).
  * SmolLM2-135M at T = 256 with GIFT r64: 617.5 MFLOP.
  */
-export function stepFlopsPerToken(model: CausalLM, seq: number, rank: number, method: 'gift' | 'lora'): number {
+export function stepFlopsPerToken(model: CausalLM, seq: number, rank: number, method: StepMethod): number {
   const c = model.config;
   // Every matrix is a product per token, the output projection too (a tied embedding is that
   // projection; an untied one is only looked up).
@@ -44,6 +48,7 @@ export function stepFlopsPerToken(model: CausalLM, seq: number, rank: number, me
   const attentionMacs = c.numLayers * 2 * c.numHeads * seq * c.headDim;
   // GIFT maps the input to r and back to the input size; LoRA maps it to r and on to the output size.
   const adapted = [c.numHeads * c.headDim, c.numKvHeads * c.headDim]; // q_proj, v_proj outputs
+  if (method === 'full') return 2 * (3 * baseMacs + 3 * attentionMacs);
   const adapterMacs = c.numLayers * adapted.reduce((n, out) => n + rank * (c.hiddenSize + (method === 'gift' ? c.hiddenSize : out)), 0);
   return 2 * (2 * baseMacs + 3 * attentionMacs + 3 * adapterMacs);
 }
@@ -121,10 +126,11 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
  * in the PyTorch peers, so that every gradient is real work; and the generator, drawn past them,
  * for the inputs.
  */
-function attachNonZero(model: Module, method: 'gift' | 'lora', rank: number, targets: string[]): { adapter: AttachedAdapter; r: Random } {
-  const adapter = attachAdapter(model, { method, rank, target_modules: targets }, 1);
+function attachNonZero(model: Module, method: StepMethod, rank: number, targets: string[]): { adapter: AttachedAdapter; r: Random } {
+  // Full fine-tuning trains the model's own (random, non-zero) weights as they are.
+  const adapter = attachAdapter(model, method === 'full' ? { method } : { method, rank, target_modules: targets }, 1);
   const r = new Random(2);
-  for (const [, t] of adapter.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.02 * r.normal())));
+  if (method !== 'full') for (const [, t] of adapter.namedTrainable()) t.writeHost((d) => d.forEach((_, i) => (d[i] = 0.02 * r.normal())));
   return { adapter, r };
 }
 
@@ -136,7 +142,7 @@ function giftWithHead(model: Module & { classifier: Module }, rank: number, targ
 }
 
 /** The model, adapter and loss of the LM step benchmark (random weights, non-zero adapter). */
-function lmStepSetup(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', layers: number | undefined, dtype: BenchDType) {
+function lmStepSetup(shape: string, batch: number, seq: number, rank: number, method: StepMethod, layers: number | undefined, dtype: BenchDType) {
   const model = randomBenchModel(shape, dtype, layers);
   const config = model.config;
   const { adapter, r } = attachNonZero(model, method, rank, ['q_proj', 'v_proj']);
@@ -145,7 +151,7 @@ function lmStepSetup(shape: string, batch: number, seq: number, rank: number, me
   return { config, model, params: adapter.namedTrainable(), lossOf: () => model.loss(ids, batch, seq, labels) };
 }
 
-export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number, dtype: BenchDType = 'f32', checkpointing = false, bf16Compute = false, profile = false): LmStepTiming {
+export function benchTrainingStep(shape: string, batch: number, seq: number, rank: number, method: StepMethod, steps: number, layers?: number, dtype: BenchDType = 'f32', checkpointing = false, bf16Compute = false, profile = false): LmStepTiming {
   const { config, model, params, lossOf } = lmStepSetup(shape, batch, seq, rank, method, layers, dtype);
   model.gradientCheckpointing = checkpointing;
   const t = withBf16Compute(bf16Compute, () => timeSteps(lossOf, params, steps, batch * seq, profile));
@@ -168,7 +174,7 @@ function withBf16Compute<T>(on: boolean, fn: () => T): T {
  * two alternating step by step after a warm-up each, so that a shared machine's slow spells fall
  * on both: tokens/s of each, from the mean step time.
  */
-export function benchBf16AgainstF32(shape: string, batch: number, seq: number, rank: number, method: 'gift' | 'lora', steps: number, layers?: number): { f32: number; bf16: number; firstLoss: { f32: number; bf16: number } } {
+export function benchBf16AgainstF32(shape: string, batch: number, seq: number, rank: number, method: StepMethod, steps: number, layers?: number): { f32: number; bf16: number; firstLoss: { f32: number; bf16: number } } {
   const f32 = lmStepSetup(shape, batch, seq, rank, method, layers, 'f32');
   const bf16 = lmStepSetup(shape, batch, seq, rank, method, layers, 'bf16');
   const runners = { f32: stepRunner(f32.lossOf, f32.params), bf16: stepRunner(bf16.lossOf, bf16.params) };

@@ -14,7 +14,7 @@ import { benchEachKernel, benchNativeGemm, benchRefGemm, gemmBenchBytes, modelSh
 import { availableMemory } from '../io/system_memory.js';
 import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
-import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchUseLiteStep, benchVitStep, ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape, type StepTiming } from '../bench/step.js';
+import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchUseLiteStep, benchVitStep, ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape, type StepMethod, type StepTiming } from '../bench/step.js';
 import { openLlamaCpp } from '../bench/llama_cpp_generation.js';
 import { alternateDecoding, benchGeneration, giftjsDecoding, type AlternatedRate, type DecodingCase } from '../bench/generation.js';
 import { describePeak, machinePeak, weightBytesPerToken } from '../bench/peak.js';
@@ -36,7 +36,7 @@ export const BENCH_HELP = `gift bench <what> [options]
                     attention.output.dense + classifier, batch 8, images/s; bert-base: sequence classification,
                     GIFT r32 on query,value + classifier, batch 8 x 128, sequences/s; use-lite: the step of npm run demo,
                     Universal Sentence Encoder Lite, GIFT r16 on query,value + classifier, batch 16 x 128, sequences/s)
-             --batch B (4) --seq T (256) --rank R (64) --method gift|lora --steps N (3) --layers L (fewer, quicker)
+             --batch B (4) --seq T (256) --rank R (64) --method gift|lora|full --steps N (3) --layers L (fewer, quicker)
              --dtype f32|bf16|int8|int4  frozen weights stored as float32 or bfloat16, or quantized (--quantize)
              --checkpointing   activation checkpointing (recompute each layer in backward)
              --profile         time per op kind (GEMM, attention, norms, elementwise, layout, ...) in forward and backward,
@@ -138,7 +138,7 @@ function withShapeConfig<T>(shape: string, layers: number | undefined, dtype: Be
  * same config, built with random weights in the same dtype, the same GIFT step (runPeerScript); or why
  * there is none.
  */
-function torchShapeStep(shape: string, layers: number | undefined, batch: number, seq: number, rank: number, method: 'gift' | 'lora', dtype: BenchDType, checkpointing: boolean, threads: number): TorchShapeStep | string {
+function torchShapeStep(shape: string, layers: number | undefined, batch: number, seq: number, rank: number, method: StepMethod, dtype: BenchDType, checkpointing: boolean, threads: number): TorchShapeStep | string {
   return withShapeConfig(shape, layers, dtype, (config, torchDtype) => {
     const args = ['--config', config, '--method', method, '--dtype', torchDtype, '--batch', String(batch), '--seq', String(seq), '--rank', String(rank), '--steps', '3', '--threads', String(threads)];
     if (!checkpointing) args.push('--no-checkpointing');
@@ -234,10 +234,10 @@ function torchStep(batch: number, seq: number, rank: number, layers: number, thr
   return m ? Number(m[1]) : `the peer failed: ${(r.stderr || r.stdout || '').trim().split('\n').pop()}`;
 }
 
-/** bench step's --method: gift (the default) or lora, anything else refused by name. */
-function stepMethod(flag: string | undefined): 'gift' | 'lora' {
-  if (flag === undefined || flag === 'gift' || flag === 'lora') return flag ?? 'gift';
-  throw new GiftjsError(`--method must be gift or lora, got '${flag}'`);
+/** bench step's --method: gift (the default), lora or full, anything else refused by name. */
+function stepMethod(flag: string | undefined): StepMethod {
+  if (flag === undefined || flag === 'gift' || flag === 'lora' || flag === 'full') return flag ?? 'gift';
+  throw new GiftjsError(`--method must be gift, lora or full, got '${flag}'`);
 }
 
 /** Flags (without a default) that one benchmark (or the few named) reads. */
@@ -440,6 +440,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (what === 'step' && values['vs-f32']) {
     if (values.dtype !== 'bf16' || !values['bf16-compute']) throw new GiftjsError('--vs-f32 compares the bf16 step with the float32 one: give it with --dtype bf16 --bf16-compute');
     const method = stepMethod(values.method);
+    if (method === 'full') throw new GiftjsError('--vs-f32 compares frozen bf16 weights with float32 ones; --method full trains every weight in float32');
     const batch = opt('batch', 4);
     const seq = opt('seq', 256);
     const layers = values.layers ? int('layers', values.layers) : undefined;
@@ -457,6 +458,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
 
   if (what === 'step') {
     const method = stepMethod(values.method);
+    // gift train keeps a weight it trains in float32 (a bf16 one is widened, a quantized one refused).
+    if (method === 'full' && dtype !== 'f32') throw new GiftjsError(`--method full trains every weight in float32, as gift train does: give --dtype f32 (or leave it out), not ${dtype}`);
+    if (method === 'full' && values.rank !== undefined) throw new GiftjsError('--rank does not apply to --method full (it sets the rank of gift and lora)');
     const batch = opt('batch', 4);
     const seq = opt('seq', 256);
     const layers = values.layers ? int('layers', values.layers) : undefined;
@@ -526,7 +530,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       if (typeof shapePeer === 'string') console.log(`PyTorch peer unavailable: ${shapePeer}`);
       else {
         peers.torch = shapePeer.tokens_per_s;
-        console.log(`PyTorch ${shapePeer.torch} + transformers ${shapePeer.transformers} (${dtype} weights, ${method === 'lora' ? 'LoRA as float32 forward hooks' : 'GIFT as float32 pre-hooks'}, AdamW${values.checkpointing ? ', checkpointing' : ''}): ${shapePeer.tokens_per_s.toFixed(1)} tokens/s, peak RSS ${shapePeer.maxrss_mb.toFixed(0)} MB${rounds > 1 ? ' (the first round)' : ''}, built in ${shapePeer.load_s.toFixed(1)} s   giftjs / PyTorch = ${(r.tokensPerSecond / shapePeer.tokens_per_s).toFixed(2)}x` +
+        console.log(`PyTorch ${shapePeer.torch} + transformers ${shapePeer.transformers} (${dtype} weights, ${{ lora: 'LoRA as float32 forward hooks', gift: 'GIFT as float32 pre-hooks', full: 'every weight trained' }[method]}, AdamW${values.checkpointing ? ', checkpointing' : ''}): ${shapePeer.tokens_per_s.toFixed(1)} tokens/s, peak RSS ${shapePeer.maxrss_mb.toFixed(0)} MB${rounds > 1 ? ' (the first round)' : ''}, built in ${shapePeer.load_s.toFixed(1)} s   giftjs / PyTorch = ${(r.tokensPerSecond / shapePeer.tokens_per_s).toFixed(2)}x` +
           (roundRatios.length > 1 ? ` (the last round; each round: ${roundRatios.join(', ')})` : ''));
       }
     } else if (values.torch) {

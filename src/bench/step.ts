@@ -46,9 +46,9 @@ export function stepFlopsPerToken(model: CausalLM, seq: number, rank: number, me
   const matrices = model.namedParameters().filter(([, p]) => p.rank === 2);
   const baseMacs = matrices.reduce((n, [name, p]) => n + (!c.tieWordEmbeddings && name.endsWith('embed_tokens.weight') ? 0 : p.size), 0);
   const attentionMacs = c.numLayers * 2 * c.numHeads * seq * c.headDim;
+  if (method === 'full') return 2 * (3 * baseMacs + 3 * attentionMacs);
   // GIFT maps the input to r and back to the input size; LoRA maps it to r and on to the output size.
   const adapted = [c.numHeads * c.headDim, c.numKvHeads * c.headDim]; // q_proj, v_proj outputs
-  if (method === 'full') return 2 * (3 * baseMacs + 3 * attentionMacs);
   const adapterMacs = c.numLayers * adapted.reduce((n, out) => n + rank * (c.hiddenSize + (method === 'gift' ? c.hiddenSize : out)), 0);
   return 2 * (2 * baseMacs + 3 * attentionMacs + 3 * adapterMacs);
 }

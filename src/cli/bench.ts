@@ -46,9 +46,9 @@ export const BENCH_HELP = `gift bench <what> [options]
              --vs-f32          with --dtype bf16 --bf16-compute: time the float32 step in the same process, the two
                                alternating step by step, and print bf16 / f32
              --rounds R     with --torch on smollm2-135m|llama-3.2-1b|llama-3-8b: the peer and giftjs alternate R times, each round's ratio printed
-             --torch        also run a PyTorch step peer: on the Llama-family shapes bench/torch_folder_step.py --config (GIFT
-                            or LoRA; PyTorch 2 + transformers 5: GIFTJS_PYTHON, else the peer venv GIFTJS_PEER_VENV), the same
-                            config with random weights in --dtype f32|bf16, the same GIFT step, run first in its own process
+             --torch        also run a PyTorch step peer: on the Llama-family shapes bench/torch_folder_step.py --config (GIFT,
+                            LoRA or full; PyTorch 2 + transformers 5: GIFTJS_PYTHON, else the peer venv GIFTJS_PEER_VENV), the same
+                            config with random weights in --dtype f32|bf16, the same step, run first in its own process
                             (on smollm2-135m where neither is set up: bench_torch_gift.py on Debian's PyTorch, GIFTJS_TORCH_PEER);
                             on vit-b16 bench/torch_vit_step.py: transformers' ViTForImageClassification, the same GIFT + head step;
                             on bert-base bench/torch_bert_step.py: transformers' BertForSequenceClassification, likewise;

@@ -40,7 +40,7 @@ test('bench generate --bf16-compute is refused on other weights, by name', () =>
   assert.match(r.stderr, /--bf16-compute in bench generate decodes bf16 weights with bf16 dot products: give it with --dtype bf16, not int8/);
 });
 
-test('a flag of one benchmark given to another is refused by name, not ignored; --method takes gift or lora only', () => {
+test('a flag of one benchmark given to another is refused by name, not ignored; --method takes gift, lora or full only', () => {
   const gift = (...args: string[]) => spawnSync(process.execPath, [GIFT, 'bench', ...args], { encoding: 'utf8' });
   const cases: [string[], RegExp][] = [
     [['step', '--int8-activations'], /--int8-activations is an option of gift bench generate, not of bench step/],
@@ -49,7 +49,7 @@ test('a flag of one benchmark given to another is refused by name, not ignored; 
     [['generate', '--layers', '2'], /--layers is an option of gift bench step, not of bench generate/],
     [['peak', '--bf16-compute'], /--bf16-compute is an option of gift bench step and generate, not of bench peak/],
     [['generate', '--method', 'lora'], /--method is an option of gift bench step, not of bench generate/],
-    [['step', '--method', 'dora'], /--method must be gift or lora, got 'dora'/],
+    [['step', '--method', 'dora'], /--method must be gift, lora or full, got 'dora'/],
     [['generate', '--rounds', '2'], /--rounds is an option of gift bench step, not of bench generate/],
     [['step', '--rounds', '2'], /--rounds alternates giftjs with the PyTorch \+ transformers peer of a shape: give it with --torch, where that peer is set up/],
   ];

@@ -123,7 +123,8 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
 
 /**
  * The adapter a step benchmark trains, attached to `targets` with non-zero values (psi / B too), as
- * in the PyTorch peers, so that every gradient is real work; and the generator, drawn past them,
+ * in the PyTorch peers, so that every gradient is real work (full fine-tuning: the model's own
+ * weights, as built); and the generator, drawn past them,
  * for the inputs.
  */
 function attachNonZero(model: Module, method: StepMethod, rank: number, targets: string[]): { adapter: AttachedAdapter; r: Random } {
@@ -141,7 +142,7 @@ function giftWithHead(model: Module & { classifier: Module }, rank: number, targ
   return { params: [...adapter.namedTrainable(), ...model.classifier.namedParameters('classifier.')], r };
 }
 
-/** The model, adapter and loss of the LM step benchmark (random weights, non-zero adapter). */
+/** The model, what it trains and the loss of the LM step benchmark (random weights, a non-zero adapter or every weight). */
 function lmStepSetup(shape: string, batch: number, seq: number, rank: number, method: StepMethod, layers: number | undefined, dtype: BenchDType) {
   const model = randomBenchModel(shape, dtype, layers);
   const config = model.config;

@@ -135,8 +135,8 @@ function withShapeConfig<T>(shape: string, layers: number | undefined, dtype: Be
 
 /**
  * The PyTorch peer of a model shape (bench/torch_folder_step.py --config): transformers' model of the
- * same config, built with random weights in the same dtype, the same GIFT step (runPeerScript); or why
- * there is none.
+ * same config, built with random weights in the same dtype, the same step (GIFT, LoRA or every weight
+ * trained; runPeerScript); or why there is none.
  */
 function torchShapeStep(shape: string, layers: number | undefined, batch: number, seq: number, rank: number, method: StepMethod, dtype: BenchDType, checkpointing: boolean, threads: number): TorchShapeStep | string {
   return withShapeConfig(shape, layers, dtype, (config, torchDtype) => {

@@ -79,6 +79,9 @@ std::size_t sliceStep(const KernelInfo& ki, const GemmProblem& p) {
 struct SharedPanels {
   const float* a = nullptr;
   const float* b = nullptr;
+  // B packed ahead over more depth than one slice (gemmSerialPackedB): its slivers bStride floats
+  // apart, a slice from depth pc read from slot slotsFor(pc) of each. 0: b holds exactly one slice.
+  std::size_t bStride = 0;
 };
 
 // Values [k0, k0 + kc) of p's K as a problem of its own: a slice after the first adds to what the
@@ -157,7 +160,9 @@ void gemmBlocks(const GemmProblem& p, const KernelInfo& ki, SharedPanels shared)
     for (std::size_t pc = 0; pc < p.K; pc += kStep) {
       const std::size_t kc = std::min(kStep, p.K - pc), slots = slotsFor(ki, kc);
       const bool accumulate = pc > 0 || p.beta != 0.0f;
-      const float* bPanel = shared.b ? shared.b + (jc / NR) * slots * NR : packedB;
+      // Floats between B's slivers: one slice's slots each, unless B was packed ahead deeper.
+      const std::size_t bSliverStride = shared.b && shared.bStride ? shared.bStride : slots * NR;
+      const float* bPanel = shared.b ? shared.b + (jc / NR) * bSliverStride + (shared.bStride ? slotsFor(ki, pc) * NR : 0) : packedB;
       if (!shared.b) packOperand(p, ki, false, jc, nc, pc, kc, packedB);
       for (std::size_t ic = 0; ic < p.M; ic += blockM) {
         const std::size_t mc = std::min(blockM, p.M - ic);
@@ -165,7 +170,7 @@ void gemmBlocks(const GemmProblem& p, const KernelInfo& ki, SharedPanels shared)
         if (!shared.a) packOperand(p, ki, true, ic, mc, pc, kc, packedA);
         for (std::size_t jr = 0; jr < nc; jr += NR) {
           const std::size_t n = std::min<std::size_t>(NR, nc - jr);
-          const float* bSliver = bPanel + (jr / NR) * slots * NR;
+          const float* bSliver = bPanel + (jr / NR) * bSliverStride;
           for (std::size_t ir = 0; ir < mc; ir += MR) {
             const std::size_t m = std::min<std::size_t>(MR, mc - ir);
             const float* aSliver = aBlock + (ir / MR) * slots * MR;
@@ -191,6 +196,42 @@ void gemmBlocks(const GemmProblem& p, const KernelInfo& ki, SharedPanels shared)
 }  // namespace
 
 void gemmSerial(const GemmProblem& p, const KernelInfo& ki) { gemmBlocks(p, ki, {}); }
+
+std::size_t packedBFloats(const KernelInfo& ki, std::size_t depth, std::size_t columns) {
+  return (columns + ki.nr - 1) / ki.nr * ki.nr * slotsFor(ki, depth);
+}
+
+PackedB packBAhead(const GemmProblem& p, const KernelInfo& ki, float* dst) {
+  PackedB packed;
+  packed.kernel = &ki;
+  packed.depth = p.K;
+  packed.columns = p.N;
+  packed.sliverStride = slotsFor(ki, p.K) * ki.nr;
+  packed.data = dst;
+  if (p.K > 0 && p.N > 0) packOperand(p, ki, false, 0, p.N, 0, p.K, dst);
+  return packed;
+}
+
+void gemmSerialPackedB(const GemmProblem& p, const KernelInfo& ki, const PackedB& packed, std::size_t k0, std::size_t j0) {
+  // The packed slivers serve p when p's columns start on a sliver and p's slices (those gemmSerial
+  // would pack, so the sums keep their order and bits) lie inside the packed depth. A pair-packed
+  // slot holds k = 2q and 2q + 1: a slice must start on a pair, and end on one or at the packed
+  // depth (where packing zeroed the pair's second half), else the kernel would multiply A's zero
+  // padding by the next key's value, and 0 * inf is NaN.
+  bool fits = packed.kernel == &ki && packed.data && j0 % ki.nr == 0 && j0 + p.N <= packed.columns && k0 + p.K <= packed.depth;
+  if (fits && ki.pairPacked) {
+    const std::size_t kStep = sliceStep(ki, p);
+    for (std::size_t pc = 0; pc < p.K && fits; pc += kStep) {
+      const std::size_t start = k0 + pc, end = k0 + std::min(p.K, pc + kStep);
+      fits = start % 2 == 0 && (end % 2 == 0 || end == packed.depth);
+    }
+  }
+  if (!fits) return gemmSerial(p, ki);
+  SharedPanels shared;
+  shared.b = packed.data + (j0 / ki.nr) * packed.sliverStride + slotsFor(ki, k0) * ki.nr;
+  shared.bStride = packed.sliverStride;
+  gemmBlocks(p, ki, shared);
+}
 
 namespace {
 

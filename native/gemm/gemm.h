@@ -41,6 +41,23 @@ inline void storeScaled(const GemmProblem& p, std::size_t i, std::size_t j, floa
 
 // One GEMM on the calling thread with the given kernel (the building block of the others).
 void gemmSerial(const GemmProblem& p, const KernelInfo& kernel);
+
+// op(B) packed once for several products that each read a block of it (attention: every query
+// block, and every query head of a group, multiplies the same keys and values): op(B)'s depth
+// [0, depth) x columns [0, columns) in `kernel`'s sliver layout, sliver s at data + s * sliverStride.
+struct PackedB {
+  const KernelInfo* kernel = nullptr;
+  std::size_t depth = 0, columns = 0, sliverStride = 0;
+  const float* data = nullptr;
+};
+// The floats packBAhead writes for an op(B) of depth x columns (64-byte aligned storage).
+std::size_t packedBFloats(const KernelInfo& kernel, std::size_t depth, std::size_t columns);
+// Packs op(B) of p (depth p.K, columns p.N; A, C and the rest unused) into dst.
+PackedB packBAhead(const GemmProblem& p, const KernelInfo& kernel, float* dst);
+// gemmSerial(p, kernel), with op(p.B) read from `packed`, where it sits at depth k0 and column j0:
+// the same bits as gemmSerial. Where the packed slivers cannot serve p's slices (j0 inside a
+// sliver, a pair of bf16 values split) it packs p's own B, as gemmSerial does.
+void gemmSerialPackedB(const GemmProblem& p, const KernelInfo& kernel, const PackedB& packed, std::size_t k0, std::size_t j0);
 // One GEMM, split over the thread pool.
 void gemm(const GemmProblem& p, const KernelInfo& kernel);
 // `batch` GEMMs whose operands advance by the given strides (in floats), over the thread pool.

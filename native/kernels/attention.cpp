@@ -21,6 +21,7 @@
 #endif
 
 #include "../gemm/gemm.h"
+#include "../gemm/scratch.h"
 #include "../runtime/cpu_features.h"
 #include "../runtime/thread_pool.h"
 #include "kernels.h"
@@ -68,45 +69,52 @@ inline void softcapScores(float cap, float* scores, std::size_t n, float* capGra
   }
 }
 
-// A B operand in float32, or (bf16 compute) its bf16 copy, for the GEMMs below.
-struct Operand {
-  const float* f32;
-  const uint16_t* bf16;  // non-null: multiply with the bf16 dot-product kernel
-  // The operand from element `offset` on (both copies).
-  Operand from(std::size_t offset) const { return {f32 + offset, bf16 ? bf16 + offset : nullptr}; }
-};
+// The kernel every product of a call runs on: with bf16 compute on, the bf16 dot-product kernel
+// (its packing rounds float32 operands to bf16), else the float32 one.
+const KernelInfo& productKernel() {
+  const KernelInfo* bf16 = activeBf16Kernel();
+  return bf16 ? *bf16 : selectKernel();
+}
 
-// C (M x N) = alpha * op(A) * op(B) + beta * C on the calling thread.
-void matmulSerial(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, const float* A,
-                  std::size_t lda, Operand B, std::size_t ldb, float beta, float* C,
-                  std::size_t ldc, float alpha = 1.0f) {
+// C (M x N) = alpha * op(A) * op(B) + beta * C as a problem for gemmSerial.
+GemmProblem product(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, const float* A,
+                    std::size_t lda, const float* B, std::size_t ldb, float beta, float* C,
+                    std::size_t ldc, float alpha = 1.0f) {
   GemmProblem p;
   p.transA = ta; p.transB = tb;
   p.M = M; p.N = N; p.K = K;
   p.alpha = alpha;
   p.A = A; p.lda = lda;
-  if (B.bf16) p.Bbf16 = B.bf16;
-  else p.B = B.f32;
-  p.ldb = ldb;
+  p.B = B; p.ldb = ldb;
   p.beta = beta; p.C = C; p.ldc = ldc;
-  const KernelInfo* bf16 = B.bf16 ? activeBf16Kernel() : nullptr;
-  gemmSerial(p, bf16 ? *bf16 : selectKernel());
+  return p;
 }
 
-// scores = scale * Q K^T for `rows` queries against the first `keys` keys, into [rows, keys].
-void blockScores(const AttentionShape& s, const float* q, std::size_t rows, Operand k,
-                 std::size_t keys, float* scores) {
-  matmulSerial(false, true, rows, keys, s.D, q, s.D, k, s.D, 0.0f, scores, keys, s.scale);
-}
+// One B operand of every (batch, key/value head), packed once per call (gemm.h's PackedB): every
+// query block, and every query head of a group, multiplies its head's keys and values, and packing
+// them again for each product took 7% of the attention's time at SmolLM2's shapes (T 256, groups
+// of 3). Reused across calls, like the gradient slots below: fresh memory per call costs page faults.
+class HeadPanels {
+ public:
+  // ofHead(i): head i's whole op(B) as a problem (its depth and columns the same for every head).
+  template <typename OfHead>
+  void pack(std::size_t heads, const KernelInfo& ki, OfHead ofHead) {
+    const GemmProblem first = ofHead(0);
+    const std::size_t perHead = (packedBFloats(ki, first.K, first.N) + 15) / 16 * 16;  // 64-byte aligned
+    float* base = scratch(buffer_, capacity_, heads * perHead);
+    panels_.resize(heads);
+    ThreadPool::instance().parallelFor(heads, [&](std::size_t i) { panels_[i] = packBAhead(ofHead(i), ki, base + i * perHead); });
+  }
+  const PackedB& operator[](std::size_t head) const { return panels_[head]; }
 
-// The bf16 copy of n floats (round to nearest even, as the GEMM's packing rounds) into `buffer`,
-// or a float32-only operand when bf16 compute is off.
-Operand operand(const float* src, std::size_t n, std::vector<uint16_t>& buffer, bool bf16) {
-  if (!bf16) return {src, nullptr};
-  buffer.resize(n);
-  floatsToBf16(src, n, buffer.data());
-  return {src, buffer.data()};
-}
+ private:
+  Buffer buffer_;
+  std::size_t capacity_ = 0;
+  std::vector<PackedB> panels_;
+};
+
+// The panels of one call, forward or backward (which one says what each holds), kept per thread.
+thread_local HeadPanels callPanels[3];
 
 constexpr std::size_t kQueryBlock = 64;
 
@@ -321,6 +329,14 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
   const std::size_t group = s.H / s.Hkv;
   const std::size_t heads = s.B * s.H;
   const std::size_t blocks = (s.T + kQueryBlock - 1) / kQueryBlock;
+  const KernelInfo& ki = productKernel();
+  // The scores multiply K^T (the S keys as columns), the output V (the S keys as depth). The tasks
+  // run on the pool's threads, so they reach this thread's panels through these references.
+  HeadPanels& keyColumns = callPanels[0];
+  HeadPanels& valueDepth = callPanels[1];
+  const std::size_t headKV = s.kvRows * s.D;
+  keyColumns.pack(s.B * s.Hkv, ki, [&](std::size_t i) { return product(false, true, 0, s.S, s.D, nullptr, 0, k + i * headKV, s.D, 0.0f, nullptr, 0); });
+  valueDepth.pack(s.B * s.Hkv, ki, [&](std::size_t i) { return product(false, false, 0, s.D, s.S, nullptr, 0, v + i * headKV, s.D, 0.0f, nullptr, 0); });
   // One task per (head, query block); the latest (longest) blocks are handed out first.
   ThreadPool::instance().parallelFor(heads * blocks, [&](std::size_t task) {
     const std::size_t blk = blocks - 1 - task / heads, head = task % heads;
@@ -329,8 +345,9 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
     // This block multiplies keys [first, first + keys).
     const std::size_t first = firstVisibleKey(s, t0), keys = visibleKeys(s, t1) - first;
     const float* qb = q + (head * s.T + t0) * s.D;
-    const float* kh = k + ((b * s.Hkv + hk) * s.kvRows + first) * s.D;
-    const float* vh = v + ((b * s.Hkv + hk) * s.kvRows + first) * s.D;
+    const std::size_t kvHead = b * s.Hkv + hk;
+    const float* kh = k + (kvHead * s.kvRows + first) * s.D;
+    const float* vh = v + (kvHead * s.kvRows + first) * s.D;
     float* ob = out + (head * s.T + t0) * s.D;
     if (keys == 0) {  // no keys at all: every output row is zero
       std::memset(ob, 0, rows * s.D * sizeof(float));
@@ -338,10 +355,9 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
       return;
     }
     thread_local std::vector<float> scores;
-    thread_local std::vector<uint16_t> kBf16, vBf16;
-    const bool bf16 = activeBf16Kernel() != nullptr;
     scores.resize(rows * keys);
-    blockScores(s, qb, rows, operand(kh, keys * s.D, kBf16, bf16), keys, scores.data());
+    // scores = scale * Q K^T over keys [first, first + keys)
+    gemmSerialPackedB(product(false, true, rows, keys, s.D, qb, s.D, kh, s.D, 0.0f, scores.data(), keys, s.scale), ki, keyColumns[kvHead], 0, first);
     if (s.softcap > 0.0f) softcapScores(s.softcap, scores.data(), rows * keys, nullptr);
     for (std::size_t t = t0; t < t1; ++t) {
       float* row = scores.data() + (t - t0) * keys;
@@ -358,7 +374,7 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
       for (std::size_t j = seen; j < keys; ++j) row[j] = 0.0f;
       lse[head * s.T + t] = mx + std::log(sum);
     }
-    matmulSerial(false, false, rows, s.D, keys, scores.data(), keys, operand(vh, keys * s.D, vBf16, bf16), s.D, 0.0f, ob, s.D);
+    gemmSerialPackedB(product(false, false, rows, s.D, keys, scores.data(), keys, vh, s.D, 0.0f, ob, s.D), ki, valueDepth[kvHead], first, 0);
   });
 }
 
@@ -389,6 +405,30 @@ void scoreGradRow(const float* p, float di, float scale, const float* capGrad, f
     for (std::size_t j = 0; j < n; ++j) dp[j] *= capGrad[j];
 }
 
+// dst[i] = 0 + slot 0's [i] + slot 1's [i] + ... for `count` slots of n floats one after another,
+// in that order (so -0 sums as the reference's loop sums it). The build's baseline is SSE2, where
+// this sum took 3% of the attention backward.
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) void sumOfSlots512(const float* slots, std::size_t count, std::size_t n, float* dst) {
+  std::size_t i = 0;
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512 acc = _mm512_setzero_ps();
+    for (std::size_t g = 0; g < count; ++g) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, slots + g * n + i));
+    _mm512_mask_storeu_ps(dst + i, m, acc);
+  }
+}
+#endif
+
+void sumOfSlots(const float* slots, std::size_t count, std::size_t n, float* dst) {
+#if defined(__x86_64__)
+  if (cpuHasAvx512()) return sumOfSlots512(slots, count, n, dst);
+#endif
+  std::memset(dst, 0, n * sizeof(float));
+  for (std::size_t g = 0; g < count; ++g)
+    for (std::size_t i = 0; i < n; ++i) dst[i] += slots[g * n + i];
+}
+
 // NaN in the gradient as products over every key spread it (PyTorch's math and the ref backend): a
 // query row whose probabilities are NaN (a NaN score) or whose rowsum(dO * O) is NaN reaches every key
 // of its key/value head in dK (and, for NaN probabilities, in dV), masked keys too (0 * NaN), and a NaN
@@ -406,7 +446,10 @@ void spreadNaN(const AttentionShape& s, std::size_t b, std::size_t hk, const flo
       const std::size_t row = (b * s.H + hk * group + g) * s.T + t;
       if (std::isnan(lse[row])) dkAll = dvAll = true;
       const float* gr = dout + row * s.D;
-      if (std::isnan(dotOf(gr, out + row * s.D, s.D))) dkAll = true;
+      // A NaN in the row of dO makes this sum NaN (NaN times anything is NaN), so a finite sum
+      // leaves its columns unread: the scan below ran over every value of dO, for every layer.
+      if (!std::isnan(dotOf(gr, out + row * s.D, s.D))) continue;
+      dkAll = true;
       for (std::size_t d = 0; d < s.D; ++d)
         if (std::isnan(gr[d])) dvColumn[d] = anyColumn = true;
     }
@@ -440,17 +483,23 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
   // (empty) vectors: they reach the caller's through these references.
   std::vector<float>& dkHeads = dkSlots;
   std::vector<float>& dvHeads = dvSlots;
+  const KernelInfo& ki = productKernel();
+  // The scores multiply K^T (the keys as columns), dQ = dS K multiplies K (the keys as depth), and
+  // dP = dO V^T multiplies V^T: each packed once for every block and query head that reads it.
+  HeadPanels& keyColumns = callPanels[0];
+  HeadPanels& keyDepth = callPanels[1];
+  HeadPanels& valueColumns = callPanels[2];
+  const std::size_t kvHeads = s.B * s.Hkv;
+  keyColumns.pack(kvHeads, ki, [&](std::size_t i) { return product(false, true, 0, s.S, s.D, nullptr, 0, k + i * headKV, s.D, 0.0f, nullptr, 0); });
+  if (dq) keyDepth.pack(kvHeads, ki, [&](std::size_t i) { return product(false, false, 0, s.D, s.S, nullptr, 0, k + i * headKV, s.D, 0.0f, nullptr, 0); });
+  if (dq || dk) valueColumns.pack(kvHeads, ki, [&](std::size_t i) { return product(false, true, 0, s.S, s.D, nullptr, 0, v + i * headKV, s.D, 0.0f, nullptr, 0); });
   ThreadPool::instance().parallelFor(s.B * s.H, [&](std::size_t task) {
-    const std::size_t b = task / s.H, h = task % s.H, hk = h / group;
-    const float* kh = k + (b * s.Hkv + hk) * headKV;
-    const float* vh = v + (b * s.Hkv + hk) * headKV;
+    const std::size_t b = task / s.H, h = task % s.H, kvHead = b * s.Hkv + h / group;
+    const float* kh = k + kvHead * headKV;
+    const float* vh = v + kvHead * headKV;
     float* dkh = dk ? dkHeads.data() + task * headKV : nullptr;
     float* dvh = dv ? dvHeads.data() + task * headKV : nullptr;
     thread_local std::vector<float> probs, dprobs, capGrads;
-    thread_local std::vector<uint16_t> kBf16, vBf16, qBf16, gBf16;
-    const bool bf16 = activeBf16Kernel() != nullptr;
-    // All S keys and values of this head, rounded once for every block.
-    const Operand kOp = operand(kh, headKV, kBf16, bf16), vOp = operand(vh, headKV, vBf16, bf16);
     // Without a window the last block sees the most keys (all S): it runs first and overwrites
     // (beta 0) every row of this head's dK and dV slots; earlier blocks add to the rows they see.
     // A window hides the first keys from the last block, so the slots are zeroed first instead.
@@ -474,7 +523,7 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
       dprobs.resize(rows * keys);
       float* P = probs.data();
       float* dP = dprobs.data();
-      blockScores(s, qb, rows, kOp.from(first * s.D), keys, P);
+      gemmSerialPackedB(product(false, true, rows, keys, s.D, qb, s.D, kh + first * s.D, s.D, 0.0f, P, keys, s.scale), ki, keyColumns[kvHead], 0, first);
       float* capGrad = nullptr;
       if (s.softcap > 0.0f) {
         capGrads.resize(rows * keys);
@@ -492,15 +541,14 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
         expShifted(row, l, row, seen);
         for (std::size_t j = seen; j < keys; ++j) row[j] = 0.0f;
       }
-      const Operand gOp = operand(gb, rows * s.D, gBf16, bf16);
-      if (dvh) matmulSerial(true, false, keys, s.D, rows, P, keys, gOp, s.D, beta, dvh + first * s.D, s.D);
+      if (dvh) gemmSerial(product(true, false, keys, s.D, rows, P, keys, gb, s.D, beta, dvh + first * s.D, s.D), ki);
       if (!dq && !dkh) continue;
       // dP = dO V^T, then dS = P * (dP - rowsum(dO * O)) * scale (times the cap's 1 - tanh^2), stored over dP.
-      matmulSerial(false, true, rows, keys, s.D, gb, s.D, vOp.from(first * s.D), s.D, 0.0f, dP, keys);
+      gemmSerialPackedB(product(false, true, rows, keys, s.D, gb, s.D, vh + first * s.D, s.D, 0.0f, dP, keys), ki, valueColumns[kvHead], 0, first);
       for (std::size_t r = 0; r < rows; ++r)
         scoreGradRow(P + r * keys, dotOf(gb + r * s.D, ob + r * s.D, s.D), s.scale, capGrad ? capGrad + r * keys : nullptr, dP + r * keys, keys);
-      if (dq) matmulSerial(false, false, rows, s.D, keys, dP, keys, kOp.from(first * s.D), s.D, 0.0f, dq + (task * s.T + t0) * s.D, s.D);
-      if (dkh) matmulSerial(true, false, keys, s.D, rows, dP, keys, operand(qb, rows * s.D, qBf16, bf16), s.D, beta, dkh + first * s.D, s.D);
+      if (dq) gemmSerialPackedB(product(false, false, rows, s.D, keys, dP, keys, kh + first * s.D, s.D, 0.0f, dq + (task * s.T + t0) * s.D, s.D), ki, keyDepth[kvHead], first, 0);
+      if (dkh) gemmSerial(product(true, false, keys, s.D, rows, dP, keys, qb, s.D, beta, dkh + first * s.D, s.D), ki);
     }
   });
   ThreadPool::instance().parallelFor(s.B * s.Hkv, [&](std::size_t task) {
@@ -509,12 +557,11 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
       if (!target) continue;
       const std::vector<float>& heads = target == dk ? dkHeads : dvHeads;
       float* dst = target + task * headKV;
-      std::memset(dst, 0, headKV * sizeof(float));
-      if (blocks == 0) continue;  // no queries: no gradient reaches the keys
-      for (std::size_t g = 0; g < group; ++g) {
-        const float* src = heads.data() + (b * s.H + hk * group + g) * headKV;
-        for (std::size_t i = 0; i < headKV; ++i) dst[i] += src[i];
+      if (blocks == 0) {  // no queries: no gradient reaches the keys
+        std::memset(dst, 0, headKV * sizeof(float));
+        continue;
       }
+      sumOfSlots(heads.data() + (b * s.H + hk * group) * headKV, group, headKV, dst);
     }
     spreadNaN(s, b, hk, out, lse, dout, dk ? dk + task * headKV : nullptr, dv ? dv + task * headKV : nullptr);
   });

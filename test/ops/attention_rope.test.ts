@@ -130,6 +130,11 @@ const BLOCK_CASES: Case[] = [
   { B: 2, H: 2, Hkv: 1, T: 70, S: 200, D: 5, causal: true, padded: true, window: 100 },
   { B: 1, H: 2, Hkv: 2, T: 100, S: 100, D: 8, causal: true, padded: false, window: 70, softcap: 1.5 },
   { B: 2, H: 2, Hkv: 1, T: 140, S: 140, D: 6, causal: true, padded: false, segmented: true }, // segments across blocks
+  // Keys and values are packed once per call and each block reads its part: a window whose blocks
+  // start on a packed sliver of 32 keys (32, 96), and more keys than one packed slice holds (576
+  // float32, 640 bf16 pairs), so a block reads its values from several slices.
+  { B: 1, H: 4, Hkv: 2, T: 150, S: 150, D: 8, causal: true, padded: false, window: 33 },
+  { B: 1, H: 2, Hkv: 1, T: 700, S: 700, D: 8, causal: true, padded: false },
 ];
 
 testEachBackend('attention over several query blocks matches float64 math and finite differences', () => {
@@ -218,6 +223,36 @@ test('bf16 compute: native and ref attention round the same operands to bf16, fo
       assertClose(native[0]!, f32[0]!, `bf16 block case ${i}: output within bf16 precision of float32`, 3e-2, 3e-2);
     }
   });
+});
+
+// The native kernel packs each head's keys and values once for every query block. A block reads
+// the first keys it sees: an infinite key or value just past them (a later position) must not
+// reach it. Under bf16 products a packed slot holds two keys, so a block seeing an odd number of
+// them would multiply its zero padding by the next key (0 * inf = NaN) if it read the shared slots.
+test('keys and values past those a query block sees stay out of it, infinite ones too, in float32 and bf16 products', { skip: isNativeAvailable() ? false : 'no native addon here' }, () => {
+  // Queries are the last 70 of 201 positions: the first block (64 rows) sees keys 0-194.
+  const [B, H, Hkv, T, S, D, hidden] = [1, 2, 1, 70, 201, 8, 195];
+  for (const bf16 of bf16Native ? [false, true] : [false]) {
+    withBackend('native', () => {
+      setBf16Compute(bf16);
+      try {
+        const q = randn([B, H, T, D], 61, true);
+        const k = randn([B, Hkv, S, D], 62, true);
+        const v = randn([B, Hkv, S, D], 63, true);
+        for (const t of [k, v]) for (let d = 0; d < D; d++) t.data[hidden * D + d] = Infinity;
+        const out = scaledDotProductAttention(q, k, v, { causal: true });
+        out.backward(randn([B, H, T, D], 64));
+        for (const [name, values] of [['output', out.data], ['dq', q.grad!.data]] as const) {
+          for (let h = 0; h < H; h++) {
+            const firstBlock = values.subarray(h * T * D, (h * T + 64) * D);
+            assert.ok(firstBlock.every(Number.isFinite), `${bf16 ? 'bf16' : 'float32'} ${name}, head ${h}: the rows before key ${hidden} stay finite`);
+          }
+        }
+      } finally {
+        setBf16Compute(false);
+      }
+    });
+  }
 });
 
 test('attention over a KV cache\'s storage (keyLength of its rows) equals attention over the keys alone; a gradient through it is refused', () => {

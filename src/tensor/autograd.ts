@@ -25,6 +25,8 @@ export interface GradNode {
   readonly backward: (grad: Tensor, needsGrad: readonly boolean[]) => (Tensor | null)[];
   /** Buffers the op made only for its backward (norm statistics, log-sum-exps, masks). */
   readonly saved: readonly Tensor[];
+  /** The inputs and output whose values the backward reads (each counted in its pendingReads). */
+  readonly reads: readonly Tensor[];
 }
 
 let gradEnabled = true;
@@ -102,9 +104,16 @@ export interface ValueReads {
 export const READS_NOTHING_OF_ONE: ValueReads = { inputs: [false], output: false };
 export const READS_NOTHING_OF_TWO: ValueReads = { inputs: [false, false], output: false };
 
-/** Marks tensors a backward reads beyond its inputs, output and saved tensors (a caller's attention mask). */
+/**
+ * Marks tensors a backward reads beyond its inputs, output and saved tensors (a caller's attention
+ * mask). Which backward reads them is not known, so they keep their buffers until their scope ends.
+ */
 export function markValueNeeded(...tensors: readonly (Tensor | null | undefined)[]): void {
-  for (const t of tensors) if (t) needValue(t);
+  for (const t of tensors) {
+    if (!t) continue;
+    needValue(t);
+    t.pendingReads = Infinity;
+  }
 }
 
 // A value a backward will read; a deferred one is computed now, while the tensors it is computed
@@ -122,12 +131,14 @@ function needValue(t: Tensor): void {
 export function record(op: string, out: Tensor, inputs: readonly Tensor[], backward: GradNode['backward'], saved: readonly Tensor[] = [], reads?: ValueReads): Tensor {
   markForwardOp(op);
   if (needsRecording(inputs)) {
+    const read = inputs.filter((_, i) => !reads || reads.inputs[i]);
+    if (!reads || reads.output) read.push(out);
     out.requiresGrad = true;
-    out.gradFn = { op, inputs, backward, saved };
-    inputs.forEach((t, i) => {
-      if (!reads || reads.inputs[i]) needValue(t);
-    });
-    if (!reads || reads.output) needValue(out);
+    out.gradFn = { op, inputs, backward, saved, reads: read };
+    for (const t of read) {
+      needValue(t);
+      t.pendingReads++;
+    }
     for (const t of saved) needValue(t);
   } else {
     for (const t of saved) t.dispose();
@@ -233,6 +244,10 @@ export function runBackward(root: Tensor, gradient?: Tensor): void {
       });
       for (const gi of inputGrads) gi?.dispose();
       for (const t of node.saved) t.dispose();
+      // A layer's own intermediates (releasingUnread) give their buffers back once the last
+      // backward that reads them has run, not when the step's scope ends: full fine-tuning held
+      // every layer's activations and every weight's gradient at once.
+      for (const r of node.reads) if (--r.pendingReads === 0 && r.releaseWhenRead) r.releaseValue();
       g.dispose();
       // The graph is used once (as in PyTorch without retain_graph): drop the closure.
       t.gradFn = null;

@@ -32,6 +32,7 @@ export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[]
     op: 'checkpoint',
     inputs,
     saved: [],
+    reads: [], // (the inputs are marked above: kept until their scope ends)
     backward: (g, needs) =>
       tidy(() =>
         withGrad(() => {

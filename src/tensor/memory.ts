@@ -329,6 +329,7 @@ export function setReleasingUnread(on: boolean): void {
 /** A tensor as releasingUnread sees it: whether a backward reads its values, and how to give them back. */
 interface Releasable extends Disposable {
   readonly valueNeeded: boolean;
+  releaseWhenRead: boolean;
   releaseValue(): void;
 }
 
@@ -343,14 +344,18 @@ function isReleasable(t: Disposable): t is Releasable {
  * graph, in evaluation or a prefill, all of them: a forward then holds one layer's activations at a
  * time). They stay in the graph, so gradients still flow through them, and the enclosing scope
  * disposes them as before. Without it every intermediate of every layer is held until the step's
- * scope ends; with it a layer keeps only what its backward reads. Tensors marked with keep() are left alone; fn
+ * scope ends; with it a layer keeps only what its backward reads, and only until that backward has
+ * run (runBackward gives those buffers back then, pendingReads). Tensors marked with keep() are left alone; fn
  * must not hold on to one it made for use after it returns (that read would throw, not misread).
  */
 export function releasingUnread<T>(fn: () => T): T {
   if (!releaseUnread) return fn();
   // Every tensor passes to the enclosing scope, which disposes it as it would have (on a throw too).
   return inScope('releasingUnread', fn, (t, returned) => {
-    if (!returned && isReleasable(t) && !t.valueNeeded) t.releaseValue();
+    if (!returned && isReleasable(t)) {
+      if (!t.valueNeeded) t.releaseValue();
+      else t.releaseWhenRead = true;  // given back by runBackward after the last backward that reads it
+    }
     trackInScope(t);
   }, trackInScope);
 }

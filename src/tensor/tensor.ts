@@ -83,6 +83,16 @@ export class Tensor {
    * layer's scope (releasingUnread) gives back the buffers of the tensors it made that stay false.
    */
   valueNeeded = false;
+  /**
+   * Recorded backwards that read this tensor's values and have not run yet (autograd's record counts
+   * them up, runBackward down); Infinity once markValueNeeded says an undeclared backward reads it.
+   */
+  pendingReads = 0;
+  /**
+   * Set by a layer's scope (releasingUnread) on the tensors it made, did not return, and a backward
+   * reads: runBackward gives back their buffers when pendingReads reaches 0.
+   */
+  releaseWhenRead = false;
   private storage: Storage | null;
 
   /**

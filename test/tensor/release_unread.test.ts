@@ -1,5 +1,5 @@
 // A layer's scope (releasingUnread) gives back, when the layer returns, the
-// activations no backward reads. Checked here: the loss and every trainable gradient are the same
+// activations no backward reads, and the others once the last backward that reads them has run. Checked here: the loss and every trainable gradient are the same
 // bits with it and without it (GIFT and LoRA on a Llama with and without gradient checkpointing,
 // GIFT + head on BERT and ViT), the memory held at the end of the forward is smaller with it, and a
 // released activation read afterwards throws rather than misreads a recycled buffer.
@@ -118,7 +118,46 @@ test('an activation no backward reads is given back when its layer returns; one 
     assert.throws(() => sum.read(), /was disposed and cannot be used/);
     sum_(out).backward();
     assert.ok(x.grad, 'the gradient flowed through the released sum');
+    // Once gelu's backward (its only reader) has run, the backward gives product's buffer back too.
+    assert.equal(product.isDisposed, true, 'an activation is given back after the last backward that reads it');
+    assert.equal(out.isDisposed, false, 'what the layer returned is left to its scope');
   });
+});
+
+test('full fine-tuning of a Llama: the same loss and gradients with the release, and the layers\' activations given back during the backward', () => {
+  const model = LlamaForCausalLM.fromPretrained(`${FIXTURES}llama/llama-gqa`);
+  const trainable = attachAdapter(model, { method: 'full' }, 3).namedTrainable().map(([, t]) => t);
+  const run = (release: boolean) => {
+    for (const t of trainable) t.zeroGrad();
+    setReleasingUnread(release);
+    try {
+      const before = memoryStats().liveBytes;
+      let activations = 0;
+      let leftAfterBackward = 0;
+      const loss = tidy(() => {
+        const l = crossEntropy(model.forward(IDS, 2, 5), shiftLabels(IDS, 2, 5));
+        activations = memoryStats().liveBytes - before;
+        l.backward();
+        const gradientBytes = trainable.reduce((n, t) => n + 4 * t.grad!.size, 0);
+        leftAfterBackward = memoryStats().liveBytes - before - gradientBytes;
+        return l.item();
+      });
+      return { loss, grads: trainable.map((t) => t.grad!.toFloat32Array()), activations, leftAfterBackward };
+    } finally {
+      setReleasingUnread(true);
+    }
+  };
+  const on = run(true);
+  const off = run(false);
+  assert.ok(Number.isFinite(on.loss));
+  assert.equal(on.loss, off.loss);
+  on.grads.forEach((g, i) => assert.deepEqual(g, off.grads[i], `gradient ${i}`));
+  // Without the release every activation is still held when the backward ends, beside the new
+  // gradients; with it, the layers' own went back as their backwards ran (what is left: each
+  // layer's output and the logits, which their scopes give back).
+  const what = `bytes of activations held after the backward, of those held after the forward: ${on.leftAfterBackward} of ${on.activations} with the release, ${off.leftAfterBackward} of ${off.activations} without`;
+  assert.ok(off.leftAfterBackward > 0.8 * off.activations, what);
+  assert.ok(on.leftAfterBackward < 0.4 * on.activations, what);
 });
 
 test('without a graph (evaluation) a Llama forward holds one layer\'s activations at a time: the same logits, a lower peak', () => {

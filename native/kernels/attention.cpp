@@ -96,14 +96,23 @@ GemmProblem product(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t 
 // of 3). Reused across calls, like the gradient slots below: fresh memory per call costs page faults.
 class HeadPanels {
  public:
-  // ofHead(i): head i's whole op(B) as a problem (its depth and columns the same for every head).
-  template <typename OfHead>
-  void pack(std::size_t heads, const KernelInfo& ki, OfHead ofHead) {
-    const GemmProblem first = ofHead(0);
-    const std::size_t perHead = (packedBFloats(ki, first.K, first.N) + 15) / 16 * 16;  // 64-byte aligned
+  // How a product reads a head's S rows of D values (keys or values): as its columns (K^T, V^T:
+  // the scores and dP) or as its depth (K, V: dQ and the output).
+  enum class Rows { AsColumns, AsDepth };
+
+  // Packs the first S rows of each of the B * Hkv heads of x (kvRows rows apart) as `rows` says.
+  void pack(const AttentionShape& s, const float* x, Rows rows, const KernelInfo& ki) {
+    const std::size_t heads = s.B * s.Hkv;
+    const bool asColumns = rows == Rows::AsColumns;
+    const std::size_t perHead = (packedBFloats(ki, asColumns ? s.D : s.S, asColumns ? s.S : s.D) + 15) / 16 * 16;  // 64-byte aligned
     float* base = scratch(buffer_, capacity_, heads * perHead);
     panels_.resize(heads);
-    ThreadPool::instance().parallelFor(heads, [&](std::size_t i) { panels_[i] = packBAhead(ofHead(i), ki, base + i * perHead); });
+    ThreadPool::instance().parallelFor(heads, [&](std::size_t i) {
+      const float* head = x + i * s.kvRows * s.D;
+      const GemmProblem b = asColumns ? product(false, true, 0, s.S, s.D, nullptr, 0, head, s.D, 0.0f, nullptr, 0)
+                                      : product(false, false, 0, s.D, s.S, nullptr, 0, head, s.D, 0.0f, nullptr, 0);
+      panels_[i] = packBAhead(b, ki, base + i * perHead);
+    });
   }
   const PackedB& operator[](std::size_t head) const { return panels_[head]; }
 
@@ -112,6 +121,7 @@ class HeadPanels {
   std::size_t capacity_ = 0;
   std::vector<PackedB> panels_;
 };
+using Rows = HeadPanels::Rows;
 
 // The panels of one call, forward or backward (which one says what each holds), kept per thread.
 thread_local HeadPanels callPanels[3];
@@ -334,9 +344,8 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
   // run on the pool's threads, so they reach this thread's panels through these references.
   HeadPanels& keyColumns = callPanels[0];
   HeadPanels& valueDepth = callPanels[1];
-  const std::size_t headKV = s.kvRows * s.D;
-  keyColumns.pack(s.B * s.Hkv, ki, [&](std::size_t i) { return product(false, true, 0, s.S, s.D, nullptr, 0, k + i * headKV, s.D, 0.0f, nullptr, 0); });
-  valueDepth.pack(s.B * s.Hkv, ki, [&](std::size_t i) { return product(false, false, 0, s.D, s.S, nullptr, 0, v + i * headKV, s.D, 0.0f, nullptr, 0); });
+  keyColumns.pack(s, k, Rows::AsColumns, ki);
+  valueDepth.pack(s, v, Rows::AsDepth, ki);
   // One task per (head, query block); the latest (longest) blocks are handed out first.
   ThreadPool::instance().parallelFor(heads * blocks, [&](std::size_t task) {
     const std::size_t blk = blocks - 1 - task / heads, head = task % heads;
@@ -489,10 +498,9 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
   HeadPanels& keyColumns = callPanels[0];
   HeadPanels& keyDepth = callPanels[1];
   HeadPanels& valueColumns = callPanels[2];
-  const std::size_t kvHeads = s.B * s.Hkv;
-  keyColumns.pack(kvHeads, ki, [&](std::size_t i) { return product(false, true, 0, s.S, s.D, nullptr, 0, k + i * headKV, s.D, 0.0f, nullptr, 0); });
-  if (dq) keyDepth.pack(kvHeads, ki, [&](std::size_t i) { return product(false, false, 0, s.D, s.S, nullptr, 0, k + i * headKV, s.D, 0.0f, nullptr, 0); });
-  if (dq || dk) valueColumns.pack(kvHeads, ki, [&](std::size_t i) { return product(false, true, 0, s.S, s.D, nullptr, 0, v + i * headKV, s.D, 0.0f, nullptr, 0); });
+  keyColumns.pack(s, k, Rows::AsColumns, ki);
+  if (dq) keyDepth.pack(s, k, Rows::AsDepth, ki);
+  if (dq || dk) valueColumns.pack(s, v, Rows::AsColumns, ki);
   ThreadPool::instance().parallelFor(s.B * s.H, [&](std::size_t task) {
     const std::size_t b = task / s.H, h = task % s.H, kvHead = b * s.Hkv + h / group;
     const float* kh = k + kvHead * headKV;

@@ -183,7 +183,10 @@ void dotQuantizedRows(const float* a, const QuantizedMatrix& w, std::size_t r0, 
 // row once and calls the two below; dotQuantizedRow(s) order it on every call.
 // Whether W takes it: 4 bits in blocks of 32 filling its rows, on a CPU with AVX-512.
 bool nibbleOrderFits(const QuantizedMatrix& w);
-// a (cols floats, cols % 32 == 0) in that order, zero-padded to whole groups of four blocks.
+// a (cols floats, cols % 32 == 0) in that order, zero-padded to whole groups of four blocks: per
+// group of four blocks, its 128 values as the kernels read them (each times the power of two that
+// undoes its nibble's place, 2^-p), then 16 offsets (-8 times the sum of each lane's eight values).
+constexpr std::size_t kOrderedGroupFloats = 128 + 16;
 void orderForNibbles(const float* a, std::size_t cols, std::vector<float>& ordered);
 // Row r of W against the ordered row (nibbleOrderFits(w)).
 float dotNibbleOrdered(const float* ordered, const QuantizedMatrix& w, std::size_t r);

@@ -155,6 +155,36 @@ test('decoding one row against Q4_0, Q8_0, int8 per channel or float16 rows (fou
   }
 });
 
+test('decoding one row against Q4_0 rows: each output within 1e-6 of the sum of its products\' magnitudes of float64 math, activations spanning four decades and infinities kept', { skip }, () => {
+  // The decoding kernel sums x * n (n the code, 0-15) from an offset of -8 times the sum of x per
+  // lane, not x * (n - 8): its error must stay that of float32 sums (the old kernel's was 2e-8 of
+  // the magnitudes here, this one's up to 2.5e-7), not that of a large offset cancelled late.
+  const rows = 37;
+  for (const cols of [96, 1056, 8192]) {
+    const r = new Random(cols);
+    const values = rand(rows * cols, 21, 0.05);
+    const q = quantizeReference(values, rows, cols, 'int4', 'W', 32);
+    const W = q.dequantize();
+    const A = Float32Array.from({ length: cols }, () => r.normal() * 10 ** Math.floor(4 * r.uniform() - 2));
+    const C = new Float32Array(rows).fill(NaN);
+    addon!.gemm({ transA: false, transB: true, M: 1, N: rows, K: cols, alpha: 1, A, lda: cols, B: q, ldb: 0, beta: 0, C, ldc: rows, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+    for (let j = 0; j < rows; j++) {
+      let exact = 0, magnitude = 0;
+      for (let c = 0; c < cols; c++) {
+        exact += A[c] * W[j * cols + c];
+        magnitude += Math.abs(A[c] * W[j * cols + c]);
+      }
+      assert.ok(Math.abs(C[j] - exact) <= 1e-6 * magnitude, `cols ${cols} row ${j}: ${C[j]} against ${exact} (magnitudes ${magnitude})`);
+    }
+    // An infinite activation makes every output non-finite (its products are infinite, or NaN where
+    // a code is 8: 0 * inf), never a finite number.
+    const withInf = A.slice();
+    withInf[cols - 5] = Infinity;
+    addon!.gemm({ transA: false, transB: true, M: 1, N: rows, K: cols, alpha: 1, A: withInf, lda: cols, B: q, ldb: 0, beta: 0, C, ldc: rows, batch: 1, strideA: 0, strideB: 0, strideC: 0 });
+    for (let j = 0; j < rows; j++) assert.ok(!Number.isFinite(C[j]), `cols ${cols} row ${j}: ${C[j]} with an infinite activation`);
+  }
+});
+
 test('Q4_0 float products of 2 to 33 rows of A: float64 math on the dequantized values (whole and short last groups of four blocks), rows 2-4 the bits each has alone, a NaN kept to its row', { skip }, () => {
   // 32 to 160 columns: 1-5 blocks, so the last group of four blocks holds 1, 2, 3 or 4 of them; 1056 as above.
   // 2-4 rows of A take the one-row kernel row by row; 5-32 (a short prompt) four by four against four W

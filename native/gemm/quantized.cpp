@@ -898,29 +898,25 @@ bool nibbleOrderFits(const QuantizedMatrix& w) {
 
 void orderForNibbles(const float* a, std::size_t cols, std::vector<float>& ordered) {
   const std::size_t groups = (cols / 32 + 3) / 4;
-  ordered.assign(groups * kOrderedGroupFloats, 0.0f);
-  for (std::size_t c = 0; c < cols; ++c) {
-    // Column c is value 16h + i of block k of its group: byte i (= 4 (j % 4) + t) of the block, lane
-    // j = 4k + i / 4 of the group's 64 bytes, in vector s = 2t + h (see addGroup), whose nibbles the
-    // kernels read as n * 2^p, p = 4 (s % 4): so x * 2^-p here.
-    const std::size_t g = c / 128, k = c % 128 / 32, h = c % 32 / 16, i = c % 16;
-    const std::size_t j = 4 * k + i / 4, s = 2 * (i % 4) + h;
-    static constexpr float kTimesTwoToMinusP[4] = {1.0f, 0x1p-4f, 0x1p-8f, 0x1p-12f};  // (exact, but for a subnormal result)
-    ordered[kOrderedGroupFloats * g + 16 * s + j] = a[c] * kTimesTwoToMinusP[s % 4];
-  }
-  // Lane j's offset: -8 times the sum of its eight x (vectors 0-7 in order), the codes' offset.
+  ordered.resize(groups * kOrderedGroupFloats);
+  // Vector s of a group, lane j, holds value 16h + i of block k: byte i = 4 (j % 4) + t of the block
+  // (t = s / 2, h = s % 2), lane j = 4k + i / 4 of the group's 64 bytes (see addGroup), whose nibbles
+  // the kernels read as n * 2^p, p = 4 (s % 4): so x * 2^-p here (exact, but for a subnormal result).
+  static constexpr float kTimesTwoToMinusP[4] = {1.0f, 0x1p-4f, 0x1p-8f, 0x1p-12f};
   for (std::size_t g = 0; g < groups; ++g) {
-    const std::size_t groupStart = g * 128;
-    float* offsets = ordered.data() + kOrderedGroupFloats * g + 128;
-    for (std::size_t j = 0; j < 16; ++j) {
-      float sum = 0.0f;
-      for (std::size_t s = 0; s < 8; ++s) {
-        // Vector s, lane j: block k = j / 4, byte i = 4 (j % 4) + s / 2, half h = s % 2.
-        const std::size_t c = groupStart + 32 * (j / 4) + 16 * (s % 2) + 4 * (j % 4) + s / 2;
-        if (c < cols) sum += a[c];
+    float* out = ordered.data() + kOrderedGroupFloats * g;
+    const std::size_t blocks = std::min<std::size_t>(4, cols / 32 - 4 * g);  // the last group may hold fewer
+    float offsets[16] = {};
+    for (std::size_t s = 0; s < 8; ++s) {
+      for (std::size_t j = 0; j < 16; ++j) {
+        const std::size_t k = j / 4;
+        const float x = k < blocks ? a[128 * g + 32 * k + 16 * (s % 2) + 4 * (j % 4) + s / 2] : 0.0f;
+        out[16 * s + j] = x * kTimesTwoToMinusP[s % 4];
+        offsets[j] += x;  // lane j's eight x, in vector order
       }
-      offsets[j] = -8.0f * sum;
     }
+    // Lane j's offset: -8 times the sum of its eight x, the codes' offset.
+    for (std::size_t j = 0; j < 16; ++j) out[128 + j] = -8.0f * offsets[j];
   }
 }
 

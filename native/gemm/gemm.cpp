@@ -575,14 +575,17 @@ void gemvTransB(const GemmProblem& p, const KernelInfo& ki) {
       return;
     }
     if (fourRows) {
-      for (; j + 4 <= j1; j += 4) {
-        const float* const rows[4] = {p.B + j * p.ldb, p.B + (j + 1) * p.ldb, p.B + (j + 2) * p.ldb, p.B + (j + 3) * p.ldb};
+      // Four rows a quarter of the range apart, each of the four streams running on into its next row,
+      // which its loads' prefetches have asked for already. (Four adjacent rows started four streams
+      // anew every four rows: SmolLM2-135M's decoding GEMVs read 25.3-25.9 GB/s at two threads.)
+      j = rowsQuarterApart(j0, j1, [&](std::size_t j, std::size_t quarter) {
+        const float* const rows[4] = {p.B + j * p.ldb, p.B + (j + quarter) * p.ldb, p.B + (j + 2 * quarter) * p.ldb, p.B + (j + 3 * quarter) * p.ldb};
         for (std::size_t i = 0; i < p.M; ++i) {
           float dots[4];
           dot512x4(p.A + i * p.lda, rows, p.K, dots);
-          for (int r = 0; r < 4; ++r) storeScaled(p, i, j + r, dots[r]);
+          for (int r = 0; r < 4; ++r) storeScaled(p, i, j + r * quarter, dots[r]);
         }
-      }
+      });
     }
 #endif
     for (; j < j1; ++j) {

@@ -24,7 +24,11 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   return record('reshape', out, [x], (g) => [g.view(x.shape)], [], READS_NOTHING_OF_ONE);
 }
 
-/** Reorders dimensions: output dimension i is input dimension dims[i]. Copies. */
+/**
+ * Reorders dimensions: output dimension i is input dimension dims[i]. Copies, unless the dimensions
+ * longer than 1 keep their order: then the values are already in the output's order, and it is a
+ * view (decoding's one-token [batch, 1, heads, hd] -> [batch, heads, 1, hd], four per layer).
+ */
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   const rank = x.rank;
   const perm = dims.map((d) => normalizeAxis(d, rank, 'permute'));
@@ -32,6 +36,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
     throw new GiftjsError(`permute: [${dims.join(', ')}] is not a permutation of the ${rank} dimensions of ${shapeString(x.shape)}`);
   }
   const outShape = perm.map((d) => x.shape[d]!);
+  if (keepsLongDimensionsInOrder(x.shape, perm)) return reshape(x, outShape);
   const out = Tensor.empty(outShape);
   copyPermuted(x.buffer, x.shape, perm, out.buffer);
   const inverse = new Array<number>(rank);
@@ -41,6 +46,18 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
     copyPermuted(g.buffer, g.shape, inverse, dx.buffer);
     return [dx];
   }, [], READS_NOTHING_OF_ONE);
+}
+
+// Whether perm moves only dimensions of length 1 past the others: the longer ones, in the output's
+// order, are in the input's order.
+function keepsLongDimensionsInOrder(shape: Shape, perm: readonly number[]): boolean {
+  let last = -1;
+  for (const d of perm) {
+    if (shape[d]! <= 1) continue;
+    if (d < last) return false;
+    last = d;
+  }
+  return true;
 }
 
 /** dst = src (of `shape`) with its dimensions reordered by perm: one strided copy on the backend. */

@@ -33,6 +33,24 @@ testEachBackend('permute and transpose move values to the right places', () => {
   assertGradcheck((a) => transpose(a, 1, 3), [randn([2, 3, 1, 5], 3, true)], 'transpose');
 });
 
+testEachBackend('a permutation that moves only dimensions of length 1 is a view with the values in place', () => {
+  // Decoding's one token: [batch, seq = 1, heads, hd] -> [batch, heads, 1, hd].
+  const x = iota([2, 1, 3, 4]);
+  const t = transpose(x, 1, 2);
+  assert.deepEqual(t.shape, [2, 3, 1, 4]);
+  for (let b = 0; b < 2; b++) for (let h = 0; h < 3; h++) for (let d = 0; d < 4; d++) {
+    assert.equal(t.data[b * 12 + h * 4 + d], x.data[b * 12 + h * 4 + d]);
+  }
+  assert.equal(t.buffer, x.buffer, 'a view of x, not a copy');
+  assertGradcheck((a) => transpose(a, 1, 2), [randn([2, 1, 3, 4], 4, true)], 'transpose of a length-1 dimension');
+  // Length-1 dimensions moved while two longer ones swap: a copy, each value moved.
+  const y = iota([1, 3, 1, 4]);
+  const u = permute(y, [2, 3, 0, 1]); // u[0, d, 0, h] = y[0, h, 0, d]
+  assert.deepEqual(u.shape, [1, 4, 1, 3]);
+  assert.notEqual(u.buffer, y.buffer);
+  for (let h = 0; h < 3; h++) for (let d = 0; d < 4; d++) assert.equal(u.data[d * 3 + h], y.data[h * 4 + d]);
+});
+
 test('slice and concat are inverse and have exact gradients', () => {
   const x = iota([2, 5, 3]);
   const a = slice(x, 1, 0, 2);

@@ -20,6 +20,7 @@ const TABLE = 1 << 16;
 
 /** --shape's model with every matrix as `dtype` (the adapter attached afterwards trains beside them). */
 export function randomBenchModel(shape: string, dtype: BenchDType, layers?: number, seed = 0): CausalLM {
+  if (!BENCH_DTYPES.includes(dtype)) throw new GiftjsError(`unknown benchmark dtype '${String(dtype)}' (available: ${BENCH_DTYPES.join(', ')})`);
   const raw = stepShape(shape);
   if (!raw) throw new GiftjsError(`unknown --shape '${shape}' (available: ${Object.keys(STEP_SHAPES).join(', ')})`);
   const model = causalLMFromConfig({ ...raw, ...(layers ? { num_hidden_layers: layers } : {}) }, `--shape ${shape}`, null); // zeros that cost nothing until written

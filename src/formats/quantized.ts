@@ -32,6 +32,15 @@ export type QuantFormat = 'int8' | 'int4';
 export const QUANT_FORMATS: readonly QuantFormat[] = ['int8', 'int4'];
 /** How a matrix of this machinery holds its values: quantized, or float16 halves as stored. */
 export type MatrixFormat = QuantFormat | 'float16';
+const MATRIX_FORMATS: readonly MatrixFormat[] = [...QUANT_FORMATS, 'float16'];
+
+/**
+ * Refuses, by name, a format outside `allowed` (a caller from JavaScript, whom the types do not
+ * stop: 'q4' or 'float32' would otherwise be taken as int8, whose code path is the other branch).
+ */
+export function assertFormat<F extends MatrixFormat>(format: unknown, allowed: readonly F[], what: string): asserts format is F {
+  if (!allowed.includes(format as F)) throw new GiftjsError(`${what}: format '${String(format)}' is not one of ${allowed.join(', ')}`);
+}
 
 /** Values per group of one scale: int8 a whole row, int4 a Q4_0 block (float16: a row, unscaled). */
 export function quantGroup(format: MatrixFormat, cols: number): number {
@@ -79,6 +88,7 @@ export class QuantizedMatrix {
     /** GGUF's blocks as stored (ofGgufBlocks): codes and scales interleaved in one run of bytes. */
     readonly interleaved = false,
   ) {
+    assertFormat(format, MATRIX_FORMATS, 'QuantizedMatrix');
     this.length = rows * cols;
     if (!Number.isInteger(group) || group <= 0 || (format === 'int4' && group % 32 !== 0)) throw new GiftjsError(`QuantizedMatrix: group ${group} for ${format} (int4 groups are whole blocks of 32)`);
     if (interleaved && (format === 'float16' || group !== 32 || cols % 32 !== 0 || rows === 0)) throw new GiftjsError(`QuantizedMatrix: interleaved blocks are int8 or int4 in groups of 32 over whole blocks, not ${format} [${rows}, ${cols}] in groups of ${group}`);

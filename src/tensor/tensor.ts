@@ -6,7 +6,7 @@
 import { runBackward, valuesDeferred, type GradNode } from './autograd.js';
 import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16, type StorageDType } from '../formats/dtype.js';
 import { keep, poolFor, trackInScope, type BufferPool } from './memory.js';
-import { notQuantizable, quantizeReference, emptyQuantized, QuantizedMatrix, type MatrixFormat, type QuantFormat } from '../formats/quantized.js';
+import { assertFormat, notQuantizable, quantizeReference, emptyQuantized, QuantizedMatrix, QUANT_FORMATS, type MatrixFormat, type QuantFormat } from '../formats/quantized.js';
 import { Random } from './random.js';
 import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
 import type { BackendMemory, DeviceBuffer } from '../backend/backend.js';
@@ -407,6 +407,7 @@ export class Tensor {
    * quantized weights (WebGPU). `what` names the weight in a refusal (a value not finite).
    */
   quantize(format: QuantFormat, what = this.describe()): boolean {
+    assertFormat(format, QUANT_FORMATS, `quantize ${what}`);
     if (this.quantized) {
       if (this.quantized.format === format) return true;
       throw new GiftjsError(`quantize: ${this.describe()} is ${this.quantized.format} already`);

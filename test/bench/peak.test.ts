@@ -45,6 +45,8 @@ test('the weights a decoding step reads: every matrix and vector as held, a tied
   const held = quantized.namedParameters().reduce((n, [, p]) => n + (p.quantized ? p.quantized.bytes : 4 * p.size), 0);
   assert.equal(weightBytesPerToken(quantized), held);
   assert.ok(held < all / 3, 'int8 matrices are read as their codes and scales');
+  // A dtype the types would stop, from JavaScript: refused by name (it had been taken as int8).
+  assert.throws(() => randomBenchModel('smollm2-135m', 'float32' as 'f32', 1), /unknown benchmark dtype 'float32' \(available: f32, bf16, int8, int4\)/);
 });
 
 test('gift bench generate takes the prompt length and prints its prefill beside the decoding rate', { skip: addon ? false : 'the native addon is not built' }, () => {

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { nativeAddon, withBackend } from '../../src/backend/index.js';
 import { float32ToBf16, bf16ToFloat32 } from '../../src/formats/dtype.js';
-import { emptyQuantized, quantizedBytes, quantizeReference, type QuantFormat } from '../../src/formats/quantized.js';
+import { emptyQuantized, QuantizedMatrix, quantizedBytes, quantizeReference, type QuantFormat } from '../../src/formats/quantized.js';
 import { Random } from '../../src/tensor/random.js';
 import { quantizeValues, Tensor } from '../../src/tensor/tensor.js';
 import { GiftjsError } from '../../src/errors.js';
@@ -115,6 +115,13 @@ test('a quantized tensor reads as float32 only through toFloat32(), and cannot b
   assert.throws(() => w.assign(new Float32Array(128)), /assign: .* stored as int8/);
   assert.throws(() => w.storeAsFloat32(), /storeAsFloat32: .* stored as int8/);
   assert.throws(() => w.quantize('int4'), /is int8 already/);
+  // A format the types would stop, from JavaScript: refused by name, before anything is read.
+  const v = Tensor.fromHost([4, 32], (d) => d.fill(0.5));
+  for (const format of ['float32', 'q4', 'float16']) {
+    assert.throws(() => v.quantize(format as 'int8'), new RegExp(`quantize .*: format '${format}' is not one of int8, int4`));
+  }
+  assert.equal(v.dtype, 'float32');
+  assert.throws(() => new QuantizedMatrix('int2' as 'int8', 1, 32, new Uint8Array(32), new Uint16Array(1)), /QuantizedMatrix: format 'int2' is not one of int8, int4, float16/);
   // bfloat16 storage quantizes from its bits.
   const b = Tensor.fromHost([2, 32], (d) => d.set(bf16ToFloat32(float32ToBf16(Float32Array.from({ length: 64 }, (_, i) => i / 7))))).storeAsBf16();
   assert.equal(b.quantize('int4'), true);

@@ -3,7 +3,7 @@ import type { CausalLM } from '../models/causal_lm.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { Random } from '../tensor/random.js';
-import { sampleToken, type SamplingOptions } from './sampling.js';
+import { checkSamplingOptions, sampleToken, type SamplingOptions } from './sampling.js';
 import { GiftjsError } from '../errors.js';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -32,6 +32,8 @@ export function generate(model: CausalLM, prompt: readonly number[], options: Ge
 export function* generateTokens(model: CausalLM, prompt: readonly number[], options: Omit<GenerateOptions, 'onToken'> = {}): Generator<number, void, void> {
   if (prompt.length === 0) throw new GiftjsError('generate: the prompt is empty (start it with the BOS token)');
   const maxNew = options.maxNewTokens ?? 64;
+  if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw new GiftjsError(`generate: maxNewTokens must be a whole number >= 0, got ${maxNew}`);
+  checkSamplingOptions(options);
   const stops = new Set(options.stopTokens ?? []);
   const rng = new Random(options.seed ?? 0);
   const cache = model.newCache(Math.min(prompt.length + maxNew, model.config.maxPositionEmbeddings));

@@ -15,13 +15,30 @@ export interface SamplingOptions {
 
 export { argmax };
 
+/**
+ * Refuses options a caller from JavaScript can pass and the types do not stop, each of which had
+ * chosen tokens silently: a NaN temperature (every probability NaN: the least likely token, always),
+ * a fractional or negative top-k.
+ */
+export function checkSamplingOptions(options: SamplingOptions): void {
+  const { temperature = 0, topK = 0, topP = 1 } = options;
+  if (!(temperature >= 0 && Number.isFinite(temperature))) throw new GiftjsError(`temperature must be a finite number >= 0, got ${temperature}`);
+  if (!(Number.isInteger(topK) && topK >= 0)) throw new GiftjsError(`top-k must be a whole number >= 0 (0: off), got ${topK}`);
+  if (!(topP > 0 && topP <= 1)) throw new GiftjsError(`top-p must be in (0, 1], got ${topP}`);
+}
+
 export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions, rng: Random): number {
+  checkSamplingOptions(options);
   const temperature = options.temperature ?? 0;
-  if (temperature < 0) throw new GiftjsError(`temperature must be >= 0, got ${temperature}`);
   if (temperature === 0) return argmax(logits);
   const topK = options.topK ?? 0;
   const topP = options.topP ?? 1;
-  if (!(topP > 0 && topP <= 1)) throw new GiftjsError(`top-p must be in (0, 1], got ${topP}`);
+  // A NaN or +Infinity logit makes every probability NaN (exp(inf - inf)), and the draw below would
+  // end on the last candidate whatever the model said: reported as argmax reports a NaN.
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i]!;
+    if (Number.isNaN(v) || v === Infinity) throw new GiftjsError(`the model's output holds ${v} (score ${i} of ${logits.length}): its weights or the adapter's are not finite`);
+  }
   // Candidates sorted by logit, most likely first.
   let ids = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]!);
   if (topK > 0) ids = ids.slice(0, topK);

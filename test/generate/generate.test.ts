@@ -35,6 +35,10 @@ test('stop tokens, streaming callback and seeded sampling', () => {
   const b = generate(model, [1, 5], { maxNewTokens: 10, temperature: 1.2, topK: 20, topP: 0.9, seed: 3 });
   assert.deepEqual(a, b);
   assert.deepEqual(generate(model, [1, 5], { maxNewTokens: 8, temperature: 1, topK: 1 }), greedy, 'top-k 1 is greedy');
+  // A length that is not a whole number had generated nothing (NaN) or rounded up (2.5), silently.
+  for (const maxNewTokens of [NaN, 2.5, -1]) assert.throws(() => generate(model, [1, 5], { maxNewTokens }), new RegExp(`generate: maxNewTokens must be a whole number >= 0, got ${maxNewTokens}`));
+  assert.deepEqual(generate(model, [1, 5], { maxNewTokens: 0 }), []);
+  assert.throws(() => generate(model, [1, 5], { temperature: NaN }), /temperature must be a finite number >= 0, got NaN/);
 });
 
 test('sampling follows the distribution, and top-k / top-p cut its tail', () => {
@@ -52,7 +56,21 @@ test('sampling follows the distribution, and top-k / top-p cut its tail', () => 
   assert.ok(Math.abs(k2[0]! - 0.625) < 0.015);
   const p08 = count({ topP: 0.75 }); // 0.5 alone falls short, 0.5 + 0.3 reaches it: two tokens
   assert.equal(p08[2]! + p08[3]!, 0);
-  assert.throws(() => sampleToken(logits, { temperature: -1 }, new Random(1)), /temperature must be >= 0/);
+  assert.throws(() => sampleToken(logits, { temperature: -1 }, new Random(1)), /temperature must be a finite number >= 0, got -1/);
+});
+
+test('sampling refuses what would choose tokens regardless of the model: NaN or +Infinity logits, a NaN temperature, a fractional top-k', () => {
+  const rng = new Random(1);
+  // Each had drawn the last candidate every time (every probability NaN), without a word.
+  assert.throws(() => sampleToken([0.1, NaN, 0.3], { temperature: 0.7 }, rng), /the model's output holds NaN \(score 1 of 3\)/);
+  assert.throws(() => sampleToken([0.1, Infinity, 0.3], { temperature: 0.7 }, rng), /the model's output holds Infinity \(score 1 of 3\)/);
+  assert.throws(() => sampleToken([0.1, 0.2], { temperature: NaN }, rng), /temperature must be a finite number >= 0, got NaN/);
+  assert.throws(() => sampleToken([0.1, 0.2], { temperature: Infinity }, rng), /temperature must be a finite number >= 0, got Infinity/);
+  assert.throws(() => sampleToken([0.1, 0.2], { temperature: 1, topK: 1.5 }, rng), /top-k must be a whole number >= 0 \(0: off\), got 1.5/);
+  assert.throws(() => sampleToken([0.1, 0.2], { temperature: 1, topK: -2 }, rng), /top-k must be a whole number >= 0/);
+  assert.throws(() => sampleToken([0.1, 0.2], { temperature: 1, topP: NaN }, rng), /top-p must be in \(0, 1\], got NaN/);
+  // -Infinity is a masked token, not an error: never drawn.
+  for (let i = 0; i < 200; i++) assert.notEqual(sampleToken([0.1, -Infinity, 0.3], { temperature: 1 }, rng), 1);
 });
 
 test('the KV cache writes each step into storage that grows past its planned length, keeping the keys: each step\'s logits are the whole sequence\'s', () => {

@@ -224,7 +224,11 @@ Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  ThreadPool::instance().setThreads(static_cast<int>(sz(info, 0)));
+  try {
+    ThreadPool::instance().setThreads(static_cast<int>(sz(info, 0)));
+  } catch (const std::runtime_error& e) {
+    throw Napi::Error::New(info.Env(), std::string("setNumThreads: ") + e.what());
+  }
   return info.Env().Undefined();
 }
 Napi::Value GetThreads(const Napi::CallbackInfo& info) {

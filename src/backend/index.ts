@@ -114,7 +114,12 @@ export function setInt8Activations(on: boolean): boolean {
 }
 
 /** Threads used by native kernels (the ref backend is single-threaded). */
+/** More threads than llama.cpp's own limit (512) twice over: a typo, refused before any starts. */
+export const MAX_THREADS = 1024;
+
 export function setNumThreads(n: number): void {
+  // (The addon took NaN and -1 as 1 and 2.5 as 2, silently, and 1e9 ended the process.)
+  if (!(Number.isInteger(n) && n >= 1 && n <= MAX_THREADS)) throw new GiftjsError(`setNumThreads: the thread count must be a whole number from 1 to ${MAX_THREADS}, got ${n}`);
   nativeAddon()?.setThreads(n);
 }
 

@@ -140,6 +140,10 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
 }
 
 export function buildExamples(records: DataRecord[], tok: Tokenizer, o: ExampleOptions): ExampleSet {
+  // (From JavaScript: a NaN maxLength had cut nothing, 2.5 cut at 2, an unknown format had failed inside.)
+  if (!DATA_FORMATS.includes(o.format)) throw new GiftjsError(`buildExamples: format must be one of ${DATA_FORMATS.join(', ')}, got '${String(o.format)}'`);
+  if (o.task != null && !PROMPT_TASKS.includes(o.task)) throw new GiftjsError(`buildExamples: task must be one of ${PROMPT_TASKS.join(', ')}, got '${String(o.task)}'`);
+  if (!(Number.isInteger(o.maxLength) && o.maxLength >= 1)) throw new GiftjsError(`buildExamples: maxLength must be a whole number of tokens >= 1, got ${o.maxLength}`);
   const eos = tok.eosTokenId;
   let truncated = 0;
   let dropped = 0;

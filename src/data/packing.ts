@@ -18,6 +18,8 @@ export interface PackedRow {
  * example no longer fits (an example is never split across rows).
  */
 export function packExamples(examples: readonly Example[], maxLength: number): PackedRow[] {
+  // (A NaN maxLength had packed every example into one row, silently.)
+  if (!(Number.isInteger(maxLength) && maxLength >= 1)) throw new GiftjsError(`packing: maxLength (--max-length) must be a whole number of tokens >= 1, got ${maxLength}`);
   const rows: PackedRow[] = [];
   let current: Example[] = [];
   let length = 0;

@@ -107,6 +107,9 @@ export function collateSeqCls(examples: SeqClsExample[]): SeqClsBatch {
 
 /** A seeded split of records into train / validation / test by fractions. */
 export function splitRecords<T>(items: T[], fractions: [number, number], seed: number): { train: T[]; validation: T[]; test: T[] } {
+  // (Fractions past 1 together had shortened the validation split, and NaN emptied the training one, silently.)
+  const [train, validation] = fractions;
+  if (!(train >= 0 && validation >= 0 && train + validation <= 1 + 1e-9)) throw new GiftjsError(`splitRecords: the train and validation fractions must be >= 0 and together at most 1 (the rest is the test split), got ${train} and ${validation}`);
   const order = shuffle(items.map((_, i) => i), new Random(seed));
   const nTrain = Math.round(fractions[0] * items.length);
   const nVal = Math.round(fractions[1] * items.length);

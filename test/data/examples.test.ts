@@ -33,6 +33,10 @@ test('text: every token learns; completion: only the completion and EOS', () => 
   const [t] = buildExamples([rec({ text: 'the cat sat' })], tok, { format: 'text', maxLength: 64 }).examples;
   assert.equal(t!.ids[t!.ids.length - 1], tok.eosTokenId, 'EOS appended');
   assert.ok(t!.labels.every((l, i) => l === t!.ids[i]));
+  // From JavaScript: a NaN maxLength had cut nothing, 2.5 had cut at 2, an unknown format failed inside.
+  for (const maxLength of [NaN, 2.5, 0]) assert.throws(() => buildExamples([rec({ text: 'the cat sat' })], tok, { format: 'text', maxLength }), new RegExp(`buildExamples: maxLength must be a whole number of tokens >= 1, got ${maxLength}`));
+  assert.throws(() => buildExamples([rec({ text: 'a' })], tok, { format: 'txt' as 'text', maxLength: 8 }), /buildExamples: format must be one of text, completion, chat, llm-adapters, got 'txt'/);
+  assert.throws(() => buildExamples([rec({ text: 'a' })], tok, { format: 'text', maxLength: 8, task: 'maths' as 'math' }), /buildExamples: task must be one of commonsense, math, instruct, got 'maths'/);
   const [c] = buildExamples([rec({ prompt: 'the cat ', completion: 'sat on it' })], tok, { format: 'completion', maxLength: 64 }).examples;
   assert.equal(learned(tok, c!.ids, c!.labels), 'sat on it</s>');
 });

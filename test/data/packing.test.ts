@@ -41,6 +41,8 @@ test('examples are packed whole, in order, into rows of at most max-length token
   assert.deepEqual(Array.from(b.segments!.subarray(0, first[0]!.ids.length + 1)), [...new Array(first[0]!.ids.length).fill(1), 2]);
   assert.equal(b.labels[first[0]!.ids.length], -100, 'the second example\'s first token is no target');
   assert.throws(() => packExamples([{ ids: new Int32Array(30), labels: new Int32Array(30) }], 24), /an example of 30 tokens is longer than the rows' maxLength \(--max-length\) 24/);
+  // From JavaScript, a NaN length had packed every example into one row.
+  for (const n of [NaN, 2.5, 0]) assert.throws(() => packExamples(ex, n), new RegExp(`packing: maxLength \\(--max-length\\) must be a whole number of tokens >= 1, got ${n}`));
 });
 
 for (const [name, folder] of [['llama (GQA)', 'llama/llama-gqa'], ['mistral (sliding window 5)', 'sliding_window/mistral'], ['gemma3 (local and global layers)', 'gemma/gemma3']] as const) {

@@ -39,6 +39,9 @@ test('gift train --task seqcls (GIFT + head) then gift eval --task seqcls on rea
   assert.equal(gift('convert', 'use-lite', '--out', model).code, 0);
   const records = spamAssassinRecords().map((r) => ({ text: String(r.value.text), label: String(r.value.label) }));
   const { train, test: held } = splitRecords(records, [0.02, 0.97], 3);
+  // Fractions past 1 together, or NaN, had shortened or emptied a split silently.
+  assert.throws(() => splitRecords(records, [0.8, 0.3], 3), /splitRecords: the train and validation fractions must be >= 0 and together at most 1 \(the rest is the test split\), got 0.8 and 0.3/);
+  assert.throws(() => splitRecords(records, [NaN, 0.1], 3), /got NaN and 0.1/);
   writeTsv(join(dir, 'train.tsv'), train);
   writeTsv(join(dir, 'test.tsv'), held.slice(0, 48));
   const out = join(dir, 'run');

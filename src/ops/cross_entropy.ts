@@ -21,6 +21,17 @@ export interface CrossEntropyOptions {
 }
 
 /** logits [..., vocab]; targets holds one id per row (the product of the leading dimensions). */
+/**
+ * The targets as an Int32Array. A plain array's 1.5 or NaN would become 1 or 0 there, silently:
+ * refused instead, by row.
+ */
+export function targetIds(targets: Int32Array | readonly number[], op: string): Int32Array {
+  if (targets instanceof Int32Array) return targets;
+  const bad = targets.findIndex((v) => !Number.isInteger(v));
+  if (bad >= 0) throw new GiftjsError(`${op}: target ${targets[bad]} at row ${bad} is not a whole token id`);
+  return Int32Array.from(targets);
+}
+
 export function crossEntropy(logits: Tensor, targets: Int32Array | readonly number[], options: CrossEntropyOptions = {}): Tensor {
   const ignoreIndex = options.ignoreIndex ?? -100;
   const reduction = options.reduction ?? 'mean';
@@ -30,7 +41,8 @@ export function crossEntropy(logits: Tensor, targets: Int32Array | readonly numb
   if (targets.length !== rows) {
     throw new GiftjsError(`crossEntropy: logits ${shapeString(logits.shape)} have ${rows} rows but ${targets.length} targets were given`);
   }
-  const t = targets instanceof Int32Array ? targets : Int32Array.from(targets);
+  if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') throw new GiftjsError(`crossEntropy: reduction must be mean, sum or none, got '${String(reduction)}'`);
+  const t = targetIds(targets, 'crossEntropy');
   const perRow = Tensor.empty([rows]);
   const lse = Tensor.empty([rows]);
   getBackend().crossEntropyForward(logits.buffer, t, perRow.buffer, lse.buffer, rows, vocab, ignoreIndex);

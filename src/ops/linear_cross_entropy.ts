@@ -14,6 +14,7 @@ import { needsRecording, record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
+import { targetIds } from './cross_entropy.js';
 
 export interface LinearCrossEntropyOptions {
   /** Rows whose target equals this are skipped (default -100). */
@@ -67,7 +68,7 @@ export function linearCrossEntropy(h: Tensor, weight: Tensor, targets: Int32Arra
   if (!Number.isSafeInteger(minChunkRows) || minChunkRows < 1) {
     throw new GiftjsError(`${where()}: minChunkRows ${String(minChunkRows)} must be a positive integer (rows per chunk at the least)`);
   }
-  const t = targets instanceof Int32Array ? targets : Int32Array.from(targets);
+  const t = targetIds(targets, 'linearCrossEntropy');
   // Checked here, against the whole batch: the kernels check each chunk but would name a row of it.
   let counted = 0;
   for (let r = 0; r < rows; r++) {

@@ -5,6 +5,12 @@ import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
 
+// An eps below 0 gives the square root of a negative (NaN) or a wrong scale where the variance is
+// small; NaN would make every output NaN.
+function checkEps(op: string, eps: number): void {
+  if (!(eps >= 0 && Number.isFinite(eps))) throw new GiftjsError(`${op}: eps must be a finite number >= 0, got ${eps}`);
+}
+
 function checkParam(op: string, x: Tensor, p: Tensor | null | undefined, what: string): void {
   const cols = x.shape[x.rank - 1];
   if (p && (p.rank !== 1 || p.shape[0] !== cols)) {
@@ -15,6 +21,7 @@ function checkParam(op: string, x: Tensor, p: Tensor | null | undefined, what: s
 /** y = x / sqrt(mean(x^2) + eps) * weight  (Llama's RMSNorm). */
 export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
   if (x.rank < 1) throw new GiftjsError('rmsNorm: x must have rank >= 1');
+  checkEps('rmsNorm', eps);
   checkParam('rmsNorm', x, weight, 'weight');
   const cols = x.shape[x.rank - 1]!;
   const rows = x.size / Math.max(cols, 1);
@@ -32,6 +39,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
 /** y = (x - mean) / sqrt(var + eps) * weight + bias; weight and bias may be omitted. */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
   if (x.rank < 1) throw new GiftjsError('layerNorm: x must have rank >= 1');
+  checkEps('layerNorm', eps);
   checkParam('layerNorm', x, weight, 'weight');
   checkParam('layerNorm', x, bias, 'bias');
   const cols = x.shape[x.rank - 1]!;

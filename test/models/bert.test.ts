@@ -11,6 +11,7 @@ import { SafetensorsFile, saveSafetensors } from '../../src/io/safetensors.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { BertForSequenceClassification } from '../../src/models/bert/model.js';
+import { parseBertConfig } from '../../src/models/bert/config.js';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
 import { attachAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import { Random } from '../../src/tensor/random.js';
@@ -64,6 +65,14 @@ for (const name of ['bert', 'roberta']) {
     assert.ok(trainable.has(name === 'roberta' ? 'classifier.out_proj.weight' : 'classifier.weight'));
   });
 }
+
+test('a BERT config whose layer_norm_eps is not a positive number is refused by file and field (a string had become the default)', () => {
+  const raw = JSON.parse(readFileSync(join(FIXTURES, 'bert', 'config.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(parseBertConfig(raw, 'bert/config.json').layerNormEps, raw.layer_norm_eps);
+  for (const eps of ['1e-12', -1, 0]) {
+    assert.throws(() => parseBertConfig({ ...raw, layer_norm_eps: eps }, 'bert/config.json'), new RegExp(`bert/config.json: 'layer_norm_eps' must be a positive number, got ${JSON.stringify(eps)}`));
+  }
+});
 
 test('BERT WordPiece tokenizer: [CLS] a [SEP] b [SEP] with token types, lower-cased, ## pieces, longest-first truncation', () => {
   const tok = Tokenizer.fromFolder(join(FIXTURES, 'bert'));

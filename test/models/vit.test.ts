@@ -3,7 +3,10 @@
 // gradients match finite differences.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { imagesToPatches, ViTForImageClassification, type ViTConfig } from '../../src/models/vit/model.js';
+import { imagesToPatches, readViTConfig, ViTForImageClassification, type ViTConfig } from '../../src/models/vit/model.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
@@ -85,6 +88,17 @@ for (const folder of ['vit', 'vit-timm']) {
     assertClose(named.get('classifier.weight')!.grad!.data, ref.get('grad.classifier.weight') as Float32Array, 'grad head', 1e-5, 1e-3);
   });
 }
+
+test('a ViT config whose layer_norm_eps is not a positive number is refused by file and field (a string had become the default)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-vit-eps-'));
+  const raw = JSON.parse(readFileSync(`${FIXTURES}vit/config.json`, 'utf8')) as Record<string, unknown>;
+  for (const eps of ['1e-12', -1]) {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...raw, layer_norm_eps: eps }));
+    assert.throws(() => readViTConfig(dir), new RegExp(`config.json: 'layer_norm_eps' must be a positive number, got ${JSON.stringify(eps)}`));
+  }
+  rmSync(dir, { recursive: true });
+  assert.equal(readViTConfig(`${FIXTURES}vit`).config.layerNormEps, raw.layer_norm_eps);
+});
 
 test('ViT fromPretrained with another number of labels makes a fresh head and keeps the backbone', () => {
   const model = ViTForImageClassification.fromPretrained(`${FIXTURES}vit`, { labels: ['x', 'y'] });

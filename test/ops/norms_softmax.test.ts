@@ -4,6 +4,7 @@ import { getBackend, isNativeAvailable, withBackend } from '../../src/backend/in
 import { erf } from '../../src/backend/ref/activations.js';
 import { gelu, silu, swiglu } from '../../src/ops/activations.js';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
+import { linearCrossEntropy } from '../../src/ops/linear_cross_entropy.js';
 import { layerNorm, rmsNorm } from '../../src/ops/norms.js';
 import { logSoftmax, softmax } from '../../src/ops/softmax.js';
 import { memoryStats } from '../../src/tensor/memory.js';
@@ -27,6 +28,12 @@ testEachBackend('rmsNorm and layerNorm match float64 math; gradients match finit
       assertGradcheck((a, c, d) => layerNorm(a, c, d), [x, w, b], `layerNorm grad cols=${cols}`);
       assertGradcheck((a) => layerNorm(a, null, null), [x], `layerNorm (no affine) grad cols=${cols}`);
     }
+  }
+  // An eps below 0 or NaN: refused, not the square root of a negative.
+  const x1 = Tensor.fromHost([2, 4], (d) => d.fill(0.5));
+  for (const eps of [-1, NaN, Infinity]) {
+    assert.throws(() => rmsNorm(x1, Tensor.fromHost([4], (d) => d.fill(1)), eps), new RegExp(`rmsNorm: eps must be a finite number >= 0, got ${eps}`));
+    assert.throws(() => layerNorm(x1, null, null, eps), new RegExp(`layerNorm: eps must be a finite number >= 0, got ${eps}`));
   }
 });
 
@@ -61,6 +68,13 @@ testEachBackend('crossEntropy: mean, sum and none reductions with an ignore inde
   assert.ok(Number.isNaN(crossEntropy(logits, [-100, -100, -100, -100, -100, -100]).item()), 'all ignored: NaN, as PyTorch');
   assert.throws(() => crossEntropy(logits, [0, 1, 2, 3, 4, 37]), /target 37 at row 5 is outside the vocabulary of 37/);
   assert.throws(() => crossEntropy(logits, [0, 1]), /logits \[2, 3, 37\] have 6 rows but 2 targets were given/);
+  // From JavaScript: a plain array's 1.5 or NaN had become 1 or 0, and an unknown reduction the mean.
+  assert.throws(() => crossEntropy(logits, [0, 1, 2, 1.5, 4, 5]), /crossEntropy: target 1.5 at row 3 is not a whole token id/);
+  assert.throws(() => crossEntropy(logits, [0, NaN, 2, 3, 4, 5]), /crossEntropy: target NaN at row 1 is not a whole token id/);
+  assert.throws(() => crossEntropy(logits, targets, { reduction: 'avg' as 'mean' }), /crossEntropy: reduction must be mean, sum or none, got 'avg'/);
+  const h = Tensor.fromHost([6, 37], (d) => d.fill(0.1));
+  const W = Tensor.fromHost([37, 37], (d) => d.fill(0.01));
+  assert.throws(() => linearCrossEntropy(h, W, [0, 1, 2, 1.5, 4, 5]), /linearCrossEntropy: target 1.5 at row 3 is not a whole token id/);
 });
 
 testEachBackend('crossEntropy over a 128k vocabulary keeps one float per row beyond the logits', () => {

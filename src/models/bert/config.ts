@@ -1,5 +1,5 @@
 // BERT and RoBERTa configurations as Hugging Face's config.json writes them.
-import { checkSizeLimit } from '../config_limits.js';
+import { checkSizeLimit, configNumbers } from '../config_limits.js';
 import { join } from 'node:path';
 import { parseId2label, readJsonFile } from '../../io/hf_folder.js';
 import { GiftjsError } from '../../errors.js';
@@ -35,6 +35,10 @@ export function parseBertConfig(raw: Record<string, unknown>, source: string): B
     checkSizeLimit(key, v, source);
     return v;
   };
+  // (A layer_norm_eps that was not a number had been replaced by the default without a word.)
+  const { positive } = configNumbers(raw, source, (message) => {
+    throw new GiftjsError(`${source}: ${message}`);
+  });
   const act = String(raw.hidden_act ?? 'gelu');
   if (act !== 'gelu' && act !== 'gelu_new') throw new GiftjsError(`${source}: hidden_act '${act}' is not supported (gelu, gelu_new)`);
   const hidden = int('hidden_size');
@@ -44,7 +48,7 @@ export function parseBertConfig(raw: Record<string, unknown>, source: string): B
   return {
     architecture: arch, roberta, vocabSize: int('vocab_size'), hiddenSize: hidden, numLayers: int('num_hidden_layers'), numHeads: heads,
     intermediateSize: int('intermediate_size'), hiddenAct: act, maxPositions: int('max_position_embeddings', 512), typeVocabSize: int('type_vocab_size', 2),
-    layerNormEps: typeof raw.layer_norm_eps === 'number' ? raw.layer_norm_eps : 1e-12, padTokenId: int('pad_token_id', roberta ? 1 : 0),
+    layerNormEps: positive('layer_norm_eps', 1e-12), padTokenId: int('pad_token_id', roberta ? 1 : 0),
     id2label, problemType: typeof raw.problem_type === 'string' ? raw.problem_type : null,
   };
 }

@@ -2,7 +2,7 @@
 // whose sizes are read from the weights.
 import { join } from 'node:path';
 import { parseId2label, readJsonFile, withCheckpoint } from '../../io/hf_folder.js';
-import { checkSizeLimit } from '../config_limits.js';
+import { checkSizeLimit, configNumbers } from '../config_limits.js';
 import { GiftjsError } from '../../errors.js';
 
 export interface ViTConfig {
@@ -34,11 +34,14 @@ export function readViTConfig(dir: string): { config: ViTConfig; timm: boolean }
     checkSizeLimit(k, v, path);
     return v;
   };
+  const { positive } = configNumbers(raw, path, (message) => {
+    throw new GiftjsError(`${path}: ${message}`);
+  });
   const labels = parseId2label(raw.id2label, path) ?? undefined;
   const c: ViTConfig = {
     hiddenSize: int('hidden_size'), numLayers: int('num_hidden_layers'), numHeads: int('num_attention_heads'), intermediateSize: int('intermediate_size'),
     imageSize: int('image_size'), patchSize: int('patch_size'), numChannels: int('num_channels', 3), numLabels: labels?.length ?? int('num_labels', 2),
-    layerNormEps: typeof raw.layer_norm_eps === 'number' ? raw.layer_norm_eps : 1e-12, labels,
+    layerNormEps: positive('layer_norm_eps', 1e-12), labels,
     transformersVersion: typeof raw.transformers_version === 'string' ? raw.transformers_version : null,
   };
   if (c.imageSize % c.patchSize !== 0) throw new GiftjsError(`${path}: image_size ${c.imageSize} is not a multiple of patch_size ${c.patchSize}`);

@@ -40,6 +40,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const maxTokensLimit = intOption(values['max-tokens-limit'], 'max-tokens-limit', 4096);
   if (defaultMaxTokens > maxTokensLimit) throw new GiftjsError(`--max-tokens ${defaultMaxTokens} is more than --max-tokens-limit ${maxTokensLimit}`);
   const defaultTemperature = numberOption(values.temperature, 'temperature', 0);
+  if (defaultTemperature > 2) throw new GiftjsError(`--temperature must be between 0 and 2 (as a request's temperature), got ${defaultTemperature}`);
   const maxBodyBytes = intOption(values['max-body'], 'max-body', 1 << 20);
   const quantize = quantizeOption(values.quantize);
   checkActivationRounding(values);

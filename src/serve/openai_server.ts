@@ -40,7 +40,20 @@ interface Sampling {
   seed: number;
 }
 
+/** Refuses, by option, settings a caller from JavaScript can pass and the types do not stop. */
+function checkServeOptions(o: ServeOptions): void {
+  const whole = (name: keyof ServeOptions, v: number) => {
+    if (!(Number.isInteger(v) && v >= 1)) throw new GiftjsError(`createOpenAIServer: ${name} must be a whole number >= 1, got ${v}`);
+  };
+  whole('defaultMaxTokens', o.defaultMaxTokens);
+  whole('maxTokensLimit', o.maxTokensLimit);
+  whole('maxBodyBytes', o.maxBodyBytes);
+  if (o.defaultMaxTokens > o.maxTokensLimit) throw new GiftjsError(`createOpenAIServer: defaultMaxTokens ${o.defaultMaxTokens} is past maxTokensLimit ${o.maxTokensLimit}`);
+  if (!(o.defaultTemperature >= 0 && o.defaultTemperature <= 2)) throw new GiftjsError(`createOpenAIServer: defaultTemperature must be between 0 and 2 (as a request's temperature), got ${o.defaultTemperature}`);
+}
+
 export function createOpenAIServer(o: ServeOptions): Server {
+  checkServeOptions(o);
   // One generation at a time: each request's work is chained after the previous one's.
   let queue: Promise<void> = Promise.resolve();
   const stops = [...new Set([...o.model.config.eosTokenIds, ...(o.tokenizer.eosTokenId !== null ? [o.tokenizer.eosTokenId] : [])])];

@@ -40,6 +40,14 @@ before(async () => {
 });
 after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
+test('createOpenAIServer refuses settings that are not ones, by name (from JavaScript, a NaN default length had failed each request)', () => {
+  const good = { model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096 };
+  assert.throws(() => createOpenAIServer({ ...good, defaultMaxTokens: NaN }), /createOpenAIServer: defaultMaxTokens must be a whole number >= 1, got NaN/);
+  assert.throws(() => createOpenAIServer({ ...good, maxBodyBytes: 0.5 }), /createOpenAIServer: maxBodyBytes must be a whole number >= 1, got 0.5/);
+  assert.throws(() => createOpenAIServer({ ...good, defaultMaxTokens: 64 }), /createOpenAIServer: defaultMaxTokens 64 is past maxTokensLimit 32/);
+  assert.throws(() => createOpenAIServer({ ...good, defaultTemperature: NaN }), /createOpenAIServer: defaultTemperature must be between 0 and 2 \(as a request's temperature\), got NaN/);
+});
+
 /** The greedy continuation giftjs's generate gives for these ids, stopping at EOS, decoded. */
 function greedy(ids: number[], maxTokens: number): string {
   const stops = [...model.config.eosTokenIds, ...(tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [])];

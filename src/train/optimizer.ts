@@ -30,12 +30,21 @@ export class AdamW {
   private readonly m = new Map<string, Tensor>();
   private readonly v = new Map<string, Tensor>();
 
+  // Refused as PyTorch's AdamW refuses them: a beta of 1 divides the step by 0, and two parameters of
+  // one name would share (and corrupt) one pair of moments.
   constructor(readonly groups: ParamGroup[], options: AdamWOptions = {}) {
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.eps = options.eps ?? 1e-8;
+    for (const [name, beta] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
+      if (!(beta >= 0 && beta < 1)) throw new GiftjsError(`AdamW: ${name} must be in [0, 1), got ${beta}`);
+    }
+    if (!(this.eps >= 0 && Number.isFinite(this.eps))) throw new GiftjsError(`AdamW: eps must be a finite number >= 0, got ${this.eps}`);
     for (const g of groups) {
+      if (!(g.lrScale >= 0 && Number.isFinite(g.lrScale))) throw new GiftjsError(`AdamW: a group's lrScale must be a finite number >= 0, got ${g.lrScale}`);
+      if (!(g.weightDecay >= 0 && Number.isFinite(g.weightDecay))) throw new GiftjsError(`AdamW: a group's weightDecay must be a finite number >= 0, got ${g.weightDecay}`);
       for (const [name, p] of g.params) {
+        if (this.m.has(name)) throw new GiftjsError(`AdamW: two parameters are named '${name}'; each needs its own name (its moments are kept and saved under it)`);
         this.m.set(name, Tensor.zeros(p.shape).keep());
         this.v.set(name, Tensor.zeros(p.shape).keep());
       }
@@ -44,6 +53,7 @@ export class AdamW {
 
   /** One update with learning rate lr (scaled per group); parameters without a gradient are skipped. */
   update(lr: number): void {
+    if (!(lr >= 0 && Number.isFinite(lr))) throw new GiftjsError(`AdamW: the learning rate must be a finite number >= 0, got ${lr}`);
     this.step++;
     const bc1 = 1 - this.beta1 ** this.step;
     const bc2 = 1 - this.beta2 ** this.step;

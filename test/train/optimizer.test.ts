@@ -20,6 +20,24 @@ test('AdamW matches torch.optim.AdamW step by step (two groups, changing learnin
   }
 });
 
+test('AdamW refuses what PyTorch\'s refuses: a beta outside [0, 1), a negative or non-finite eps, learning rate or decay, and two parameters of one name', () => {
+  const a = Tensor.zeros([2]).requireGrad().keep();
+  const b = Tensor.zeros([2]).requireGrad().keep();
+  const group = { params: [['a', a]] as [string, Tensor][], lrScale: 1, weightDecay: 0 };
+  assert.throws(() => new AdamW([group], { beta1: 1 }), /AdamW: beta1 must be in \[0, 1\), got 1/);
+  assert.throws(() => new AdamW([group], { beta2: NaN }), /AdamW: beta2 must be in \[0, 1\), got NaN/);
+  assert.throws(() => new AdamW([group], { eps: -1e-8 }), /AdamW: eps must be a finite number >= 0, got -1e-8/);
+  assert.throws(() => new AdamW([{ ...group, weightDecay: NaN }]), /AdamW: a group's weightDecay must be a finite number >= 0, got NaN/);
+  assert.throws(() => new AdamW([{ ...group, lrScale: Infinity }]), /AdamW: a group's lrScale must be a finite number >= 0, got Infinity/);
+  // One name twice had given both parameters one pair of moments.
+  assert.throws(() => new AdamW([group, { params: [['a', b]], lrScale: 1, weightDecay: 0 }]), /AdamW: two parameters are named 'a'/);
+  const opt = new AdamW([group]);
+  a.grad = Tensor.fromArray([1, 1]).keep();
+  assert.throws(() => opt.update(NaN), /AdamW: the learning rate must be a finite number >= 0, got NaN/);
+  assert.equal(opt.step, 0, 'a refused update takes no step');
+  opt.dispose();
+});
+
 test('schedules: linear warmup, then linear decay / half cosine / constant (transformers formulas)', () => {
   // 100 updates, 10 of warmup
   assert.equal(lrMultiplier('linear', 0, 100, 10), 0);

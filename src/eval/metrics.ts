@@ -2,7 +2,14 @@
 // Matthews correlation (CoLA), Pearson and Spearman correlation (STS-B).
 import { GiftjsError } from '../errors.js';
 
+// Predictions and gold labels pair up by position: of two lengths, the extra ones had been dropped
+// (accuracy of [1, 2, 3] against [1, 2] read 1), silently.
+function samePairs(metric: string, a: ArrayLike<number>, b: ArrayLike<number>): void {
+  if (a.length !== b.length) throw new GiftjsError(`${metric}: ${a.length} predictions against ${b.length} gold values; they pair up one to one`);
+}
+
 export function accuracy(pred: ArrayLike<number>, gold: ArrayLike<number>): number {
+  samePairs('accuracy', pred, gold);
   let c = 0;
   for (let i = 0; i < gold.length; i++) if (pred[i] === gold[i]) c++;
   return c / gold.length;
@@ -26,12 +33,14 @@ function confusion(pred: ArrayLike<number>, gold: ArrayLike<number>, positive: n
 
 /** F1 of the positive class (binary; 0 when there is no true or predicted positive). */
 export function f1Score(pred: ArrayLike<number>, gold: ArrayLike<number>, positive = 1): number {
+  samePairs('f1Score', pred, gold);
   const { tp, fp, fn } = confusion(pred, gold, positive);
   return tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn);
 }
 
 /** Matthews correlation coefficient, multiclass (Gorodkin's R_K, as scikit-learn computes it). */
 export function matthewsCorrelation(pred: ArrayLike<number>, gold: ArrayLike<number>): number {
+  samePairs('matthewsCorrelation', pred, gold);
   const classes = [...new Set([...Array.from(pred), ...Array.from(gold)])];
   const n = gold.length;
   let correct = 0;
@@ -55,6 +64,7 @@ export function matthewsCorrelation(pred: ArrayLike<number>, gold: ArrayLike<num
 }
 
 export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  samePairs('pearson', x, y);
   const n = x.length;
   let mx = 0;
   let my = 0;
@@ -87,6 +97,7 @@ function ranks(v: ArrayLike<number>): number[] {
 }
 
 export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  samePairs('spearman', x, y);
   return pearson(ranks(x), ranks(y));
 }
 

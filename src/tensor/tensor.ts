@@ -203,6 +203,11 @@ export class Tensor {
     if (values.length !== sizeOf(shape)) {
       throw new GiftjsError(`Tensor.fromArray: ${values.length} values cannot have shape ${shapeString(shape)}`);
     }
+    // A nested array or a string would be stored as NaN without a word: a flat array of numbers (and a shape) is what this takes.
+    if (Array.isArray(values)) {
+      const bad = values.findIndex((v) => typeof v !== 'number');
+      if (bad >= 0) throw new GiftjsError(`Tensor.fromArray: value ${bad} is ${Array.isArray(values[bad]) ? 'an array' : `a ${typeof values[bad]}`}, not a number (give the values flat, with a shape)`);
+    }
     return Tensor.fromHost(shape, (d) => d.set(values));
   }
 

@@ -28,3 +28,9 @@ test('Pearson and Spearman (SciPy documentation examples)', () => {
   close(pearson([1, 2, 3, 4, 5], [10, 9, 2.5, 6, 4]), -0.7426106572325056, 'scipy.stats.pearsonr example');
   close(spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]), 0.8207826816681233, 'scipy.stats.spearmanr example (with a tie)');
 });
+
+test('every metric refuses predictions and gold values of two lengths (the extra ones had been dropped: accuracy 1)', () => {
+  for (const [name, metric] of [['accuracy', accuracy], ['f1Score', f1Score], ['matthewsCorrelation', matthewsCorrelation], ['pearson', pearson], ['spearman', spearman]] as const) {
+    assert.throws(() => metric([1, 0, 1], [1, 0]), new RegExp(`${name}: 3 predictions against 2 gold values; they pair up one to one`));
+  }
+});

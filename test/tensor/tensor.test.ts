@@ -13,6 +13,10 @@ test('construction checks sizes and shapes', () => {
   assert.equal(Tensor.scalar(4).item(), 4);
   assert.deepEqual(Tensor.zeros([0, 3]).shape, [0, 3]);
   assert.throws(() => Tensor.zeros([2]).item(), /holds 2 values, not one/);
+  // From JavaScript: a nested array or a string had been stored as NaN without a word.
+  assert.throws(() => Tensor.fromArray([[1, 2], [3]] as unknown as number[]), /Tensor.fromArray: value 0 is an array, not a number \(give the values flat, with a shape\)/);
+  assert.throws(() => Tensor.fromArray([1, '2'] as unknown as number[]), /Tensor.fromArray: value 1 is a string, not a number/);
+  assert.ok(Number.isNaN(Tensor.fromArray([1, NaN]).read()[1]!), 'a NaN number is a value, kept');
 });
 
 test('a disposed tensor refuses use, and views keep the buffer alive until the last goes', () => {

@@ -203,11 +203,7 @@ export class Tensor {
     if (values.length !== sizeOf(shape)) {
       throw new GiftjsError(`Tensor.fromArray: ${values.length} values cannot have shape ${shapeString(shape)}`);
     }
-    // A nested array or a string would be stored as NaN without a word: a flat array of numbers (and a shape) is what this takes.
-    if (Array.isArray(values)) {
-      const bad = values.findIndex((v) => typeof v !== 'number');
-      if (bad >= 0) throw new GiftjsError(`Tensor.fromArray: value ${bad} is ${Array.isArray(values[bad]) ? 'an array' : `a ${typeof values[bad]}`}, not a number (give the values flat, with a shape)`);
-    }
+    assertFlatNumbers(values, 'Tensor.fromArray');
     return Tensor.fromHost(shape, (d) => d.set(values));
   }
 
@@ -460,6 +456,7 @@ export class Tensor {
   /** Overwrites the values from float32 (rounded when the tensor is stored as bfloat16 or float16). */
   assign(values: Float32Array): void {
     if (values.length !== this.size) throw new GiftjsError(`assign: ${values.length} values for ${this.describe()}`);
+    assertFlatNumbers(values, 'assign');
     const storage = this.live();
     if (this.dtype === 'float16') {
       // Rounded to nearest even; a merged float16 weight is rounded once, as PEFT merges into one.
@@ -583,6 +580,19 @@ export class Tensor {
  * Quantized values of a [rows, cols] matrix: the backend's quantizer where it has one, the
  * reference otherwise (and for the message when a value or scale cannot be held).
  */
+/**
+ * A plain array's nested arrays or strings would be stored as NaN without a word (a typed array
+ * holds numbers only): refused, by position.
+ */
+function assertFlatNumbers(values: ArrayLike<unknown>, op: string): void {
+  if (!Array.isArray(values)) return;
+  const bad = values.findIndex((v) => typeof v !== 'number');
+  if (bad < 0) return;
+  const v = values[bad];
+  const what = v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+  throw new GiftjsError(`${op}: value ${bad} is ${what}, not a number (give the values flat, with a shape)`);
+}
+
 export function quantizeValues(values: Float32Array | Uint16Array, rows: number, cols: number, format: QuantFormat, what: string, into?: QuantizedMatrix): QuantizedMatrix {
   if (values.length !== rows * cols) throw new GiftjsError(`quantize: ${values.length} values for [${rows}, ${cols}]`);
   if (into?.interleaved) throw new GiftjsError('quantize: a matrix of GGUF blocks as stored is read, never quantized into');

@@ -17,6 +17,7 @@ test('construction checks sizes and shapes', () => {
   assert.throws(() => Tensor.fromArray([[1, 2], [3]] as unknown as number[]), /Tensor.fromArray: value 0 is an array, not a number \(give the values flat, with a shape\)/);
   assert.throws(() => Tensor.fromArray([1, '2'] as unknown as number[]), /Tensor.fromArray: value 1 is a string, not a number/);
   assert.ok(Number.isNaN(Tensor.fromArray([1, NaN]).read()[1]!), 'a NaN number is a value, kept');
+  assert.throws(() => Tensor.zeros([2]).assign([1, null] as unknown as Float32Array), /assign: value 1 is null, not a number/);
 });
 
 test('a disposed tensor refuses use, and views keep the buffer alive until the last goes', () => {

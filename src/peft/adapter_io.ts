@@ -8,6 +8,7 @@ import { verifyWrittenFiles } from '../io/written_files.js';
 import { readJsonFile } from '../io/hf_folder.js';
 import { concatBytes, float32Raws, nonFiniteEntryNames, SafetensorsFile, safetensorsChunks, safetensorsRaws, type SafetensorsRaw } from '../io/safetensors.js';
 import type { AdapterNaming, Module } from '../nn/module.js';
+import { Linear } from '../nn/layers.js';
 import { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { GIFTJS_VERSION } from '../version.js';
@@ -64,6 +65,12 @@ const PEFT_PREFIX = 'base_model.model.';
  */
 export function attachAdapter(model: Module, rawConfig: Record<string, unknown>, seed = 0, source = 'adapter config'): AttachedAdapter {
   const method = peftMethod(String(rawConfig.method));
+  // A second adapter had silently taken the first one's layers: the first then trained nothing and
+  // saved its initial values. One adapter at a time (merge it, or load the model again).
+  const adapted = model.namedModules().filter(([, m]) => m instanceof Linear && m.adapter !== null).map(([n]) => n);
+  if (adapted.length > 0) {
+    throw new GiftjsError(`${source}: the model already carries an adapter (on ${adapted.slice(0, 3).join(', ')}${adapted.length > 3 ? ` and ${adapted.length - 3} more` : ''}); giftjs attaches one at a time -- merge that one first, or load the model again`);
+  }
   const config = method.parseConfig(rawConfig, source);
   const adapter = withModulesToSave(model, method.attach(model, config, new Random(seed)), modulesToSave(rawConfig, source), source, method.peftType ? PEFT_PREFIX : '');
   // A weight kept as its bfloat16 checkpoint stores it is trained in float32 (full, head, bitfit);

@@ -10,6 +10,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { QuantizedMatrix } from '../formats/quantized.js';
 import { float32ToBf16 } from '../formats/dtype.js';
 import { countValues, loadNamedTensors, type AdapterConfig, type AttachedAdapter, type MethodName } from './method.js';
+import { GiftjsError } from '../errors.js';
 
 export interface MergeTarget {
   module: Linear;
@@ -53,6 +54,9 @@ export class WeightMerge {
 
   unmerge(): void {
     if (!this.merged) return;
+    // An adapter attached since the merge would be displaced, and its layers' weights restored under it.
+    const taken = this.targets().filter((t) => t.module.adapter !== null);
+    if (taken.length > 0) throw new GiftjsError(`unmerge: ${taken.length} of this adapter's layers carry another adapter attached since the merge; load the model again to unmerge`);
     this.targets().forEach((t, i) => {
       const original = this.originals[i]!;
       if (original instanceof QuantizedMatrix) {

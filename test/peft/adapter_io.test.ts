@@ -115,6 +115,19 @@ test('saving over an adapter replaces it whole; a mismatched adapter is refused'
   assert.ok(existsSync(dir));
 });
 
+test('a second adapter on a model that carries one is refused (it had silently taken the first one\'s layers); after a merge it attaches, and the first cannot unmerge under it', () => {
+  const model = LlamaForCausalLM.fromPretrained(MODEL);
+  const first = attachAdapter(model, { method: 'gift', rank: 4, target_modules: ['q_proj'] });
+  perturb(first);
+  assert.throws(() => attachAdapter(model, { method: 'lora', rank: 2, target_modules: ['v_proj'] }), /adapter config: the model already carries an adapter \(on model.layers.0.self_attn.q_proj, model.layers.1.self_attn.q_proj\); giftjs attaches one at a time -- merge that one first, or load the model again/);
+  const before = noGrad(() => model.forward(IDS, 1, IDS.length).read());
+  first.merge();
+  const second = attachAdapter(model, { method: 'lora', rank: 2, target_modules: ['q_proj'] });
+  assertClose(noGrad(() => model.forward(IDS, 1, IDS.length).read()), before, 'the merged model with a fresh LoRA (B = 0) gives the adapted outputs', 1e-5, 1e-5);
+  assert.throws(() => first.unmerge(), /unmerge: 2 of this adapter's layers carry another adapter attached since the merge; load the model again to unmerge/);
+  assert.ok(second.namedTrainable().length > 0);
+});
+
 test('GIFTJS_VERSION, which adapters record, is the version package.json declares', () => {
   const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
   assert.equal(GIFTJS_VERSION, pkg.version);

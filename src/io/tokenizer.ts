@@ -101,6 +101,10 @@ export class Tokenizer {
   }
 
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
+    // An id past the vocabulary is skipped, as Hugging Face's tokenizers skip it (a model's vocabulary
+    // may be padded past the tokenizer's); one that is no id at all (NaN, -1, 1.5) is refused.
+    const bad = ids.findIndex((id) => !(Number.isInteger(id) && id >= 0));
+    if (bad >= 0) throw new GiftjsError(`decode: ${ids[bad]} at position ${bad} is not a token id (a whole number >= 0)`);
     return this.guard('decoding ids', () => this.hf.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? true }));
   }
 
@@ -147,6 +151,8 @@ export class Tokenizer {
 export const MAX_TEXT_CHARS = 2 * 2 ** 20;
 
 function checkTextLength(text: string): void {
+  // (From JavaScript, 123 had encoded as the BOS token alone, and undefined failed inside.)
+  if (typeof text !== 'string') throw new GiftjsError(`the tokenizer encodes a string, got ${text === null ? 'null' : typeof text}`);
   if (text.length > MAX_TEXT_CHARS) {
     throw new GiftjsError(`a text of ${text.length.toLocaleString('en-US')} characters; giftjs tokenizes texts of up to ${MAX_TEXT_CHARS.toLocaleString('en-US')} (examples are cut to --max-length tokens anyway): split the record into several`);
   }

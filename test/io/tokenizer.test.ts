@@ -26,6 +26,11 @@ test('Llama 3 tokenizer.json gives the ids Hugging Face gives', () => {
   assert.equal(tok.bosTokenId, 128000);
   assert.equal(tok.eosTokenId, 128001);
   assert.equal(tok.decode(tok.encode('naïve café — 日本語 🙂')), 'naïve café — 日本語 🙂');
+  // From JavaScript: 123 had encoded as nothing, and NaN decoded as '' without a word.
+  assert.throws(() => tok.encode(123 as unknown as string), /the tokenizer encodes a string, got number/);
+  assert.throws(() => tok.encodeForClassification([null as unknown as string], 8), /the tokenizer encodes a string, got null/);
+  for (const id of [NaN, -1, 1.5]) assert.throws(() => tok.decode([9906, id]), new RegExp(`decode: ${id} at position 1 is not a token id`));
+  assert.equal(tok.decode([9906, 10 ** 7]), 'Hello', 'an id past the vocabulary is skipped, as Hugging Face skips it');
 });
 
 test('Llama 3 ids agree with an independent tokenizer port on real text', { skip: needsShared('data/commonsense/ARC-Easy/test.json') }, () => {

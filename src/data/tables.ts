@@ -15,6 +15,7 @@ export function readTsv(path: string, options: TableOptions = {}): DataRecord[] 
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   const header = options.columns ?? lines.shift()?.split('\t');
   if (!header || header.length === 0) throw new GiftjsError(`${path}: empty file`);
+  refuseRepeatedColumns(path, header);
   const first = options.columns ? 1 : 2;
   return lines.map((line, i) => {
     const cells = line.split('\t');
@@ -28,11 +29,21 @@ export function readTsv(path: string, options: TableOptions = {}): DataRecord[] 
   });
 }
 
+// A column named twice: each record would keep the last of the two cells, the other dropped unseen.
+function refuseRepeatedColumns(path: string, header: readonly string[]): void {
+  const repeated = header.find((h, i) => header.indexOf(h) !== i);
+  if (repeated !== undefined) throw new GiftjsError(`${path}: the column '${repeated}' is named twice in the header (${header.join(', ')}); each column needs its own name`);
+}
+
 export function readCsv(path: string, options: TableOptions = {}): DataRecord[] {
   let rows: Record<string, string>[];
   try {
-    rows = parseCsv(readInputFile(path, 'utf8'), { columns: options.columns ?? true, skip_empty_lines: true, bom: true, relax_column_count: false });
+    // Names given: the first line is a record. Else it is the header, checked as it is read.
+    if (options.columns) refuseRepeatedColumns(path, options.columns);
+    const columns = options.columns ?? ((header: string[]) => (refuseRepeatedColumns(path, header), header));
+    rows = parseCsv(readInputFile(path, 'utf8'), { columns, skip_empty_lines: true, bom: true, relax_column_count: false });
   } catch (err) {
+    if (err instanceof GiftjsError) throw err;
     throw new GiftjsError(`${path}: ${(err as Error).message}`);
   }
   const first = options.columns ? 1 : 2;

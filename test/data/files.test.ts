@@ -33,6 +33,14 @@ test('CSV quoting, and errors that name the line', async () => {
   writeFileSync(join(dir, 'b.tsv'), 'sentence\tlabel\nonly one field\n');
   await assert.rejects(loadRecords(join(dir, 'b.tsv')), /b\.tsv:2: 1 tab-separated fields, the header has 2/);
   await assert.rejects(loadRecords(join(dir, 'c.xml')), /unknown data file type/);
+  // A column named twice: each record had kept the last cell of the two, silently.
+  writeFileSync(join(dir, 'd.csv'), 'text,label,text\na,1,b\n');
+  await assert.rejects(loadRecords(join(dir, 'd.csv')), /d\.csv: the column 'text' is named twice in the header \(text, label, text\); each column needs its own name/);
+  writeFileSync(join(dir, 'e.tsv'), 'label\tlabel\n0\t1\n');
+  await assert.rejects(loadRecords(join(dir, 'e.tsv')), /e\.tsv: the column 'label' is named twice/);
+  // Names given for a file without a header: its first line is a record.
+  writeFileSync(join(dir, 'f.csv'), 'a,1\nb,0\n');
+  assert.deepEqual((await loadRecords(join(dir, 'f.csv'), { columns: ['text', 'label'] })).map((r) => r.value), [{ text: 'a', label: '1' }, { text: 'b', label: '0' }]);
 });
 
 test('Parquet files of training records', async () => {

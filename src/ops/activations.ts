@@ -19,6 +19,8 @@ function activation(op: string, kind: ActivationKind, x: Tensor): Tensor {
 
 /** GELU; approximate 'tanh' is the GPT-2 / gelu_pytorch_tanh form, 'none' the exact erf form. */
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  // (As torch's gelu refuses one: 'fast' had been taken as the erf form.)
+  if (approximate !== 'none' && approximate !== 'tanh') throw new GiftjsError(`gelu: approximate must be 'none' or 'tanh', got '${String(approximate)}'`);
   return activation('gelu', approximate === 'tanh' ? ActivationKind.GeluTanh : ActivationKind.GeluErf, x);
 }
 

@@ -84,7 +84,13 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
   if (options.positions && options.positions.length !== T) throw new GiftjsError(`rope: ${options.positions.length} positions for ${T} rows`);
   const scale = options.scale ?? 1;
   if (!(scale > 0) || !Number.isFinite(scale)) throw new GiftjsError(`rope: scale ${scale} must be a positive number`);
-  const [cosHost, sinHost] = hostTables(invFreq, T, options.positionOffset ?? 0, options.positions, scale);
+  // A theta of 0 or below makes NaN frequencies, a NaN or fractional offset NaN or in-between angles.
+  if (options.theta !== undefined && !(options.theta > 0 && Number.isFinite(options.theta))) throw new GiftjsError(`rope: theta ${options.theta} must be a positive number`);
+  const offset = options.positionOffset ?? 0;
+  if (!(Number.isInteger(offset) && offset >= 0)) throw new GiftjsError(`rope: positionOffset ${offset} must be a whole number >= 0`);
+  const badPosition = options.positions ? Array.prototype.findIndex.call(options.positions, (p: number) => !(Number.isInteger(p) && p >= 0)) : -1;
+  if (badPosition >= 0) throw new GiftjsError(`rope: position ${options.positions![badPosition]} of row ${badPosition} must be a whole number >= 0`);
+  const [cosHost, sinHost] = hostTables(invFreq, T, offset, options.positions, scale);
   const cosT = Tensor.fromHost([T, half], (d) => d.set(cosHost));
   const sinT = Tensor.fromHost([T, half], (d) => d.set(sinHost));
   const cos = cosT.buffer;

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { isNativeAvailable, nativeAddon, setBf16Compute, withBackend } from '../../src/backend/index.js';
 import { scaledDotProductAttention } from '../../src/ops/attention.js';
 import { dropout } from '../../src/ops/dropout.js';
+import { gelu } from '../../src/ops/activations.js';
 import { rope } from '../../src/ops/rope.js';
 import { slice } from '../../src/ops/shape_ops.js';
 import { Random } from '../../src/tensor/random.js';
@@ -24,6 +25,12 @@ testEachBackend('rope follows Hugging Face rotate-half, with a position offset',
   assertClose(rope(x, { positionOffset: 2, scale: 1.19 }).data, rope64(x.data, 5, 8, 10000, 2).map((v) => 1.19 * v), 'scale 1.19', 1e-5, 1e-4);
   assertGradcheck((a) => rope(a, { positionOffset: 3, scale: 1.19 }), [x], 'scaled rope grad');
   assert.throws(() => rope(randn([2, 3, 5], 3)), /head dimension 5 of x \[2, 3, 5\] must be even/);
+  // Options that made NaN or in-between angles without a word.
+  const x4 = randn([2, 3, 4], 4);
+  assert.throws(() => rope(x4, { theta: -1 }), /rope: theta -1 must be a positive number/);
+  for (const offset of [NaN, 1.5, -2]) assert.throws(() => rope(x4, { positionOffset: offset }), new RegExp(`rope: positionOffset ${offset} must be a whole number >= 0`));
+  assert.throws(() => rope(x4, { positions: [0, NaN, 2] }), /rope: position NaN of row 1 must be a whole number >= 0/);
+  assert.throws(() => gelu(x4, 'fast' as 'tanh'), /gelu: approximate must be 'none' or 'tanh', got 'fast'/);
 });
 
 testEachBackend('rope tables are kept per frequency array, and one changed in place is not served stale tables', () => {

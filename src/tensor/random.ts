@@ -1,6 +1,8 @@
 // A small seeded generator (xoshiro128**): the same seed gives the same numbers on every
 // machine, which is what makes initialisation, dropout and data order reproducible.
 
+import { GiftjsError } from '../errors.js';
+
 export class Random {
   private s0: number;
   private s1: number;
@@ -9,7 +11,9 @@ export class Random {
   private spareNormal: number | null = null;
 
   constructor(seed = 0) {
-    // splitmix32 spreads the seed over the four state words.
+    // (NaN and 1.5 had become the seeds 0 and 1 without a word: two runs "with different seeds" alike.)
+    if (!Number.isInteger(seed)) throw new GiftjsError(`a random seed must be a whole number, got ${seed}`);
+    // splitmix32 spreads the seed (modulo 2^32) over the four state words.
     let x = seed >>> 0;
     const next = () => {
       x = (x + 0x9e3779b9) >>> 0;

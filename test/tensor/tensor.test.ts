@@ -108,4 +108,7 @@ test('Random is seeded and its normals have mean 0 and variance 1', () => {
     s2 += x * x;
   }
   assert.ok(Math.abs(s / n) < 0.01 && Math.abs(s2 / n - 1) < 0.01, `mean ${s / n}, variance ${s2 / n}`);
+  // A seed that is no whole number had become 0 (NaN) or 1 (1.5): refused.
+  for (const seed of [NaN, 1.5, Infinity]) assert.throws(() => new Random(seed), new RegExp(`a random seed must be a whole number, got ${seed}`));
+  assert.notEqual(new Random(-1).nextUint32(), new Random(1).nextUint32(), 'a negative seed is a seed of its own');
 });

@@ -3,6 +3,7 @@
 // little is padding, right-padded (a causal model's real tokens never see the padding after them)
 // and the batch order shuffled again.
 import { Random } from '../tensor/random.js';
+import { GiftjsError } from '../errors.js';
 import type { Example } from './examples.js';
 
 export interface Batch {
@@ -41,10 +42,19 @@ export function collate(examples: Example[], padId: number): Batch {
 }
 
 /**
+ * Refuses a batch size that is not a whole number >= 1. From JavaScript, 0 had looped without end (its
+ * batches piling up until the memory ran out), and 2.5 had cut overlapping batches: examples counted twice.
+ */
+export function checkBatchSize(batchSize: number): void {
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new GiftjsError(`batchSize must be a whole number >= 1, got ${batchSize}`);
+}
+
+/**
  * One epoch's examples grouped into batches, in a deterministic order for (seed, epoch): shuffled,
  * sorted by length within windows of 32 batches (little padding), and the batches shuffled again.
  */
 export function epochGroups<T extends { ids: ArrayLike<number> }>(examples: T[], batchSize: number, seed: number, epoch: number): T[][] {
+  checkBatchSize(batchSize);
   const rng = new Random((seed * 7919 + epoch * 104729) >>> 0);
   const order = shuffle(examples.map((_, i) => i), rng);
   const window = batchSize * 32;
@@ -67,6 +77,7 @@ export function epochBatches(examples: Example[], batchSize: number, seed: numbe
  * pool's); shortest first, every batch was longer than any idle buffer and allocated its own.
  */
 export function lengthSortedBatches<T extends { ids: ArrayLike<number> }, B>(examples: readonly T[], batchSize: number, collateGroup: (group: T[]) => B): B[] {
+  checkBatchSize(batchSize);
   const sorted = [...examples].sort((a, b) => b.ids.length - a.ids.length);
   const out: B[] = [];
   for (let i = 0; i < sorted.length; i += batchSize) out.push(collateGroup(sorted.slice(i, i + batchSize)));

@@ -1,7 +1,7 @@
 // Scoring classifiers (sequences, images) on labelled examples: the mean loss and GLUE's metrics (accuracy,
 // F1 of class 1 and Matthews correlation for classes; Pearson and Spearman for a regression).
 import { GiftjsError } from '../errors.js';
-import { lengthSortedBatches } from '../data/batches.js';
+import { checkBatchSize, lengthSortedBatches } from '../data/batches.js';
 import { collateSeqCls, type LabelSpace, type SeqClsExample } from '../data/seqcls.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
@@ -89,6 +89,7 @@ export function formatMetrics(m: ClassificationMetrics): string {
 
 /** Accuracy and mean loss of an image classifier (predictions in input order). */
 export async function evaluateImageClassifier(model: ViTForImageClassification, examples: ImageExample[], batchSize = 64): Promise<ClassificationResult> {
+  checkBatchSize(batchSize);
   const predictions: number[] = [];
   let lossSum = 0;
   for (let i = 0; i < examples.length; i += batchSize) {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { epochBatches } from '../../src/data/batches.js';
+import { epochBatches, lengthSortedBatches } from '../../src/data/batches.js';
 import { buildExamples, detectFormat, readRecords, type DataRecord } from '../../src/data/examples.js';
 import { alpacaPrompt, commonsensePrompt } from '../../src/data/prompts.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
@@ -91,6 +91,12 @@ test('batches: every example once per epoch, seeded order, right padding with -1
       if (firstPad >= 0) assert.ok(row.subarray(firstPad).every((l) => l === -100), 'padding only at the end');
     }
   }
+  // From JavaScript: a batch size of 0 had looped without end, 2.5 had cut overlapping batches (examples twice).
+  for (const size of [0, 2.5, NaN]) {
+    assert.throws(() => epochBatches(examples, size, 1, 0, 0), new RegExp(`batchSize must be a whole number >= 1, got ${size}`));
+    assert.throws(() => lengthSortedBatches(examples, size, (g) => g), new RegExp(`batchSize must be a whole number >= 1, got ${size}`));
+  }
+  assert.equal(lengthSortedBatches(examples, 4, (g) => g.length).reduce((n, k) => n + k, 0), 23, 'every example once');
 });
 
 test('data files: .jsonl and JSON lists, with errors naming the line', () => {

@@ -1,5 +1,5 @@
 // Image classification: cross-entropy over a ViT's class logits, summed over the images of a batch.
-import { shuffle } from '../../data/batches.js';
+import { checkBatchSize, shuffle } from '../../data/batches.js';
 import type { ImageExample } from '../../data/images.js';
 import { imagesToPatches, type ViTForImageClassification } from '../../models/vit/model.js';
 import { crossEntropy } from '../../ops/cross_entropy.js';
@@ -22,6 +22,7 @@ export function collateImages(examples: ImageExample[]): ImageBatch {
 
 export function imageClassificationTask(model: ViTForImageClassification, train: ImageExample[], heldOut?: ImageExample[]): TrainTask<ImageBatch> {
   const chunk = (items: ImageExample[], size: number) => {
+    checkBatchSize(size);
     const out: ImageBatch[] = [];
     for (let i = 0; i < items.length; i += size) out.push(collateImages(items.slice(i, i + size)));
     return out;

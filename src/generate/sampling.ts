@@ -42,6 +42,8 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
   // Candidates sorted by logit, most likely first.
   let ids = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]!);
   if (topK > 0) ids = ids.slice(0, topK);
+  // Every logit -Infinity (all masked): no distribution to draw from (exp(-inf + inf) is NaN).
+  if (ids.length === 0 || logits[ids[0]!] === -Infinity) throw new GiftjsError(`sampling: every one of the ${logits.length} tokens has a logit of -Infinity; there is nothing to draw from`);
   const max = logits[ids[0]!]! / temperature;
   let probs = ids.map((i) => Math.exp(logits[i]! / temperature - max));
   let total = probs.reduce((a, b) => a + b, 0);

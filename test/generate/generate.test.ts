@@ -69,6 +69,7 @@ test('sampling refuses what would choose tokens regardless of the model: NaN or 
   assert.throws(() => sampleToken([0.1, 0.2], { temperature: 1, topK: 1.5 }, rng), /top-k must be a whole number >= 0 \(0: off\), got 1.5/);
   assert.throws(() => sampleToken([0.1, 0.2], { temperature: 1, topK: -2 }, rng), /top-k must be a whole number >= 0/);
   assert.throws(() => sampleToken([0.1, 0.2], { temperature: 1, topP: NaN }, rng), /top-p must be in \(0, 1\], got NaN/);
+  assert.throws(() => sampleToken([-Infinity, -Infinity], { temperature: 1 }, rng), /sampling: every one of the 2 tokens has a logit of -Infinity; there is nothing to draw from/);
   // -Infinity is a masked token, not an error: never drawn.
   for (let i = 0; i < 200; i++) assert.notEqual(sampleToken([0.1, -Infinity, 0.3], { temperature: 1 }, rng), 1);
 });

@@ -2,7 +2,7 @@
 // so a resumed run sees exactly the order an uninterrupted one would -- grouped by length so that
 // little is padding, right-padded (a causal model's real tokens never see the padding after them)
 // and the batch order shuffled again.
-import { Random } from '../tensor/random.js';
+import { assertSeed, Random } from '../tensor/random.js';
 import { GiftjsError } from '../errors.js';
 import type { Example } from './examples.js';
 
@@ -55,6 +55,7 @@ export function checkBatchSize(batchSize: number): void {
  */
 export function epochGroups<T extends { ids: ArrayLike<number> }>(examples: T[], batchSize: number, seed: number, epoch: number): T[][] {
   checkBatchSize(batchSize);
+  assertSeed(seed);
   const rng = new Random((seed * 7919 + epoch * 104729) >>> 0);
   const order = shuffle(examples.map((_, i) => i), rng);
   const window = batchSize * 32;

@@ -3,7 +3,7 @@
 // source giving round(weight x total) of them -- drawn without repetition while it has enough, every
 // example repeated (then the rest drawn) when its share is larger than itself -- chosen with the
 // run's seed, so the same command mixes the same way. Without weights the sources are simply joined.
-import { Random } from '../tensor/random.js';
+import { assertSeed, Random } from '../tensor/random.js';
 import { shuffle } from './batches.js';
 import type { Example } from './examples.js';
 import { GiftjsError } from '../errors.js';
@@ -21,6 +21,7 @@ export function mixExamples(sources: readonly DataSource[], weights: readonly nu
   }
   const sum = weights.reduce((a, b) => a + b, 0);
   const total = sources.reduce((n, s) => n + s.examples.length, 0);
+  assertSeed(seed);
   const rng = new Random((seed * 2654435761) >>> 0);
   const examples: Example[] = [];
   const summary: string[] = [];

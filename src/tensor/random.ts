@@ -3,6 +3,14 @@
 
 import { GiftjsError } from '../errors.js';
 
+/**
+ * Refuses a seed that is not a whole number: NaN and 1.5 had become the seeds 0 and 1 without a
+ * word (two runs "with different seeds" alike), also where a seed is mixed with others first.
+ */
+export function assertSeed(seed: number): void {
+  if (!Number.isInteger(seed)) throw new GiftjsError(`a random seed must be a whole number, got ${seed}`);
+}
+
 export class Random {
   private s0: number;
   private s1: number;
@@ -11,8 +19,7 @@ export class Random {
   private spareNormal: number | null = null;
 
   constructor(seed = 0) {
-    // (NaN and 1.5 had become the seeds 0 and 1 without a word: two runs "with different seeds" alike.)
-    if (!Number.isInteger(seed)) throw new GiftjsError(`a random seed must be a whole number, got ${seed}`);
+    assertSeed(seed);
     // splitmix32 spreads the seed (modulo 2^32) over the four state words.
     let x = seed >>> 0;
     const next = () => {

@@ -97,6 +97,8 @@ test('batches: every example once per epoch, seeded order, right padding with -1
     assert.throws(() => lengthSortedBatches(examples, size, (g) => g), new RegExp(`batchSize must be a whole number >= 1, got ${size}`));
   }
   assert.equal(lengthSortedBatches(examples, 4, (g) => g.length).reduce((n, k) => n + k, 0), 23, 'every example once');
+  // A NaN seed, mixed with the epoch first, had become seed 0.
+  assert.throws(() => epochBatches(examples, 4, NaN, 0, 0), /a random seed must be a whole number, got NaN/);
 });
 
 test('data files: .jsonl and JSON lists, with errors naming the line', () => {

@@ -25,6 +25,7 @@ test('each source gives its weight\'s share of all the examples, seeded', () => 
   assert.ok(ex(1, 10).every((e) => from(1).filter((m) => m.ids[1] === e.ids[1]).length >= 2), 'each of a\'s examples at least twice');
   assert.deepEqual(mixExamples([a, b], [0.7, 0.3], 0).examples, mixed.examples, 'the same seed mixes the same way');
   assert.notDeepEqual(mixExamples([a, b], [0.7, 0.3], 1).examples, mixed.examples, 'another seed samples otherwise');
+  assert.throws(() => mixExamples([a, b], [0.7, 0.3], 0.5), /a random seed must be a whole number, got 0.5/);
   assert.match(mixed.summary[0]!, /a\.jsonl: 28 of 10 examples \(weight 0\.700, repeated\)/);
   assert.deepEqual(mixExamples([a, b], null, 0).examples.length, 40, 'no weights: joined');
   assert.throws(() => mixExamples([a, b], [1], 0), /mixing weights \(--data-weights\): 1 weights for 2 data files/);

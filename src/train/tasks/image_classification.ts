@@ -3,7 +3,7 @@ import { checkBatchSize, shuffle } from '../../data/batches.js';
 import type { ImageExample } from '../../data/images.js';
 import { imagesToPatches, type ViTForImageClassification } from '../../models/vit/model.js';
 import { crossEntropy } from '../../ops/cross_entropy.js';
-import { Random } from '../../tensor/random.js';
+import { assertSeed, Random } from '../../tensor/random.js';
 import type { TrainTask } from '../task.js';
 
 export interface ImageBatch {
@@ -31,7 +31,7 @@ export function imageClassificationTask(model: ViTForImageClassification, train:
   return {
     trainSize: train.length,
     heldOutSize: heldOut?.length ?? 0,
-    epochBatches: (batchSize, seed, epoch) => chunk(shuffle([...train], new Random((seed * 7919 + epoch * 104729) >>> 0)), batchSize),
+    epochBatches: (batchSize, seed, epoch) => (assertSeed(seed), chunk(shuffle([...train], new Random((seed * 7919 + epoch * 104729) >>> 0)), batchSize)),
     heldOutBatches: (batchSize) => chunk(heldOut ?? [], batchSize),
     lossSum: (b) => crossEntropy(model.forward(imagesToPatches(b.pixels, b.batch, model.config)), b.labels, { reduction: 'sum' }),
     units: (b) => b.batch,

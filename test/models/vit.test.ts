@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
+import { collateImages } from '../../src/train/tasks/image_classification.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { Random } from '../../src/tensor/random.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
@@ -33,6 +34,9 @@ test('patch embedding equals a stride-p convolution', () => {
     expected.push(s);
   }
   assertClose(emb.data, expected, 'conv', 1e-5, 1e-5);
+  // Too few values had been read past their end, as NaN; a shorter image in a batch padded with zeros.
+  assert.throws(() => imagesToPatches(pixels.subarray(0, 300), 2, TINY), /imagesToPatches: 300 values for 2 images of 3 x 8 x 8 \(384\)/);
+  assert.throws(() => collateImages([{ pixels: pixels.subarray(0, 192), label: 0, where: 'a' }, { pixels: pixels.subarray(0, 100), label: 1, where: 'b' }]), /collateImages: image 1 \(b\) holds 100 values, image 0 \(a\) 192; a batch's images have one size/);
 });
 
 test('GIFT on attention.output.dense (+ the classifier) trains with correct gradients', () => {

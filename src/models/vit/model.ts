@@ -27,6 +27,8 @@ export { saveViTPretrained } from './export.js';
 export function imagesToPatches(pixels: Float32Array, batch: number, c: ViTConfig): Tensor {
   const { numChannels: C, imageSize: S, patchSize: P } = c;
   const g = S / P;
+  // (Too few values had been read past their end, as NaN.)
+  if (pixels.length !== batch * C * S * S) throw new GiftjsError(`imagesToPatches: ${pixels.length} values for ${batch} images of ${C} x ${S} x ${S} (${batch * C * S * S})`);
   return Tensor.fromHost([batch, g * g, C * P * P], (o) => {
     let k = 0;
     for (let b = 0; b < batch; b++)

@@ -1,4 +1,5 @@
 // Image classification: cross-entropy over a ViT's class logits, summed over the images of a batch.
+import { GiftjsError } from '../../errors.js';
 import { checkBatchSize, shuffle } from '../../data/batches.js';
 import type { ImageExample } from '../../data/images.js';
 import { imagesToPatches, type ViTForImageClassification } from '../../models/vit/model.js';
@@ -15,6 +16,9 @@ export interface ImageBatch {
 
 export function collateImages(examples: ImageExample[]): ImageBatch {
   const per = examples[0]!.pixels.length;
+  // (A shorter image had been padded with zeros, silently.)
+  const odd = examples.findIndex((e) => e.pixels.length !== per);
+  if (odd >= 0) throw new GiftjsError(`collateImages: image ${odd} (${examples[odd]!.where}) holds ${examples[odd]!.pixels.length} values, image 0 (${examples[0]!.where}) ${per}; a batch's images have one size`);
   const pixels = new Float32Array(examples.length * per);
   examples.forEach((e, i) => pixels.set(e.pixels, i * per));
   return { pixels, labels: examples.map((e) => e.label), batch: examples.length };

@@ -128,6 +128,14 @@ test('a second adapter on a model that carries one is refused (it had silently t
   assert.ok(second.namedTrainable().length > 0);
 });
 
+test('a GIFT config with a setting GIFT does not have is refused by name (a dropout had been ignored)', () => {
+  assert.throws(() => attachAdapter(LlamaForCausalLM.fromPretrained(MODEL), { method: 'gift', rank: 2, target_modules: ['q_proj'], dropout: 0.1 }),
+    /adapter config: GIFT option 'dropout' = 0.1 is not one GIFT has \(its settings: rank, alpha, target_modules, layers, share, modules_to_save\); remove it/);
+  // What an adapter folder records beside the settings, and an unset option, are not settings.
+  const a = attachAdapter(LlamaForCausalLM.fromPretrained(MODEL), { method: 'gift', rank: 2, target_modules: ['q_proj'], giftjs_version: '0.1.0', base_model_name_or_path: 'x', dropout: null });
+  assert.equal(a.config.rank, 2);
+});
+
 test('GIFTJS_VERSION, which adapters record, is the version package.json declares', () => {
   const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
   assert.equal(GIFTJS_VERSION, pkg.version);

@@ -18,7 +18,16 @@ export interface GiftConfig extends AdapterConfig {
   share: GiftShare;
 }
 
+// GIFT's own settings, and what an adapter folder records beside them (adapterConfigFiles).
+const GIFT_FIELDS = new Set(['method', 'rank', 'alpha', 'target_modules', 'layers', 'share', 'modules_to_save', 'base_model_name_or_path', 'base_architecture', 'giftjs_version', 'task']);
+
 export function parseGiftConfig(raw: Record<string, unknown>, source: string): GiftConfig {
+  // A setting GIFT does not have (a LoRA dropout, say) had been ignored without a word.
+  for (const [key, value] of Object.entries(raw)) {
+    if (!GIFT_FIELDS.has(key) && !(value == null || value === false)) {
+      throw new GiftjsError(`${source}: GIFT option '${key}' = ${JSON.stringify(value)} is not one GIFT has (its settings: rank, alpha, target_modules, layers, share, modules_to_save); remove it`);
+    }
+  }
   const rank = configInt(raw, 'rank', source);
   const alpha = raw.alpha == null ? rank : Number(raw.alpha);
   if (!(alpha > 0)) throw new GiftjsError(`${source}: 'alpha' must be a positive number, got ${JSON.stringify(raw.alpha)}`);

@@ -2,6 +2,7 @@
 import { record } from '../tensor/autograd.js';
 import { normalizeAxis } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GiftjsError } from '../errors.js';
 import { getBackend } from '../backend/index.js';
 import { broadcastStrides } from './broadcast.js';
 
@@ -12,7 +13,10 @@ function reducedShape(shape: readonly number[], axes: Set<number>): number[] {
 function resolveAxes(x: Tensor, axes: number | readonly number[] | undefined, op: string): Set<number> {
   if (axes === undefined) return new Set(x.shape.map((_, i) => i));
   const list = typeof axes === 'number' ? [axes] : axes;
-  return new Set(list.map((a) => normalizeAxis(a, x.rank, op)));
+  const set = new Set(list.map((a) => normalizeAxis(a, x.rank, op)));
+  // As torch refuses it: an axis named twice ([0, 0], or 1 and -1 of a rank-2 tensor) is a mistake, not one axis.
+  if (set.size !== list.length) throw new GiftjsError(`${op}: axes [${list.join(', ')}] name an axis twice`);
+  return set;
 }
 
 function reduce(op: string, x: Tensor, axes: number | readonly number[] | undefined, keepDims: boolean, factor: (count: number) => number): Tensor {

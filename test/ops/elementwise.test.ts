@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { add, addScalar, div, mul, scale, sub } from '../../src/ops/elementwise.js';
 import { Tensor } from '../../src/tensor/tensor.js';
+import { broadcastTo, sumToShape } from '../../src/ops/broadcast.js';
+import { mean, sum } from '../../src/ops/reduce.js';
 import { assertClose, assertGradcheck, randn, testEachBackend } from '../helpers.js';
 
 // Pairs of shapes covering: equal, scalar, trailing (bias-like), middle and leading broadcasts,
@@ -75,4 +77,12 @@ testEachBackend('a tensor used twice accumulates both gradients', () => {
 test('incompatible shapes give an error naming both', () => {
   assert.throws(() => add(randn([2, 3], 1), randn([4], 2)), /add: shapes \[2, 3\] and \[4\] cannot be broadcast together/);
   assert.throws(() => mul(randn([2, 3], 1), randn([3, 2], 2)), /mul: shapes \[2, 3\] and \[3, 2\]/);
+  // The broadcasting helpers, public too: sumToShape of [2, 3] to [4] had summed into a fourth value of 0.
+  assert.throws(() => sumToShape(randn([2, 3], 1), [4]), /sumToShape: \[4\] does not broadcast to \[2, 3\]/);
+  assert.throws(() => broadcastTo(randn([2, 3], 1), [3, 3]), /broadcastTo: \[2, 3\] does not broadcast to \[3, 3\]/);
+  assert.deepEqual(Array.from(sumToShape(Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3]), [1, 3]).read()), [5, 7, 9]);
+  assert.deepEqual(Array.from(broadcastTo(Tensor.fromArray([1, 2, 3], [3]), [2, 3]).read()), [1, 2, 3, 1, 2, 3]);
+  // An axis named twice is refused, as torch refuses it.
+  assert.throws(() => sum(randn([2, 3], 1), [0, 0]), /sum: axes \[0, 0\] name an axis twice/);
+  assert.throws(() => mean(randn([2, 3], 1), [1, -1]), /mean: axes \[1, -1\] name an axis twice/);
 });

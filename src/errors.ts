@@ -16,3 +16,12 @@ function shortenQuoted(message: string): string {
     .replace(/"(?:[^"\\]|\\.){200,}"/g, (q) => `${q.slice(0, MAX_QUOTED)}..." (${q.length - 2} characters)`)
     .replace(/[^\s"]{400,}/g, (w) => `${w.slice(0, MAX_QUOTED)}... (${w.length} characters)`);
 }
+
+/**
+ * Refuses an options object with a key outside `allowed`, by name: from JavaScript a misspelt option
+ * ({ transB: true } for transposeB, { learningRate } for lr) was ignored, and the default used instead.
+ */
+export function refuseUnknownOptions(options: object, allowed: readonly string[], what: string): void {
+  const unknown = Object.keys(options).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) throw new GiftjsError(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (its options: ${allowed.join(', ')})`);
+}

@@ -4,7 +4,7 @@ import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { Random } from '../tensor/random.js';
 import { checkSamplingOptions, sampleToken, type SamplingOptions } from './sampling.js';
-import { GiftjsError } from '../errors.js';
+import { GiftjsError, refuseUnknownOptions } from '../errors.js';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens?: number;
@@ -33,6 +33,7 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
   if (prompt.length === 0) throw new GiftjsError('generate: the prompt is empty (start it with the BOS token)');
   const maxNew = options.maxNewTokens ?? 64;
   if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw new GiftjsError(`generate: maxNewTokens must be a whole number >= 0, got ${maxNew}`);
+  refuseUnknownOptions(options, ['maxNewTokens', 'stopTokens', 'seed', 'onToken', 'temperature', 'topK', 'topP'], 'generate');
   checkSamplingOptions(options);
   const stops = new Set(options.stopTokens ?? []);
   const rng = new Random(options.seed ?? 0);

@@ -4,7 +4,7 @@ import { getBackend } from '../backend/index.js';
 import { markValueNeeded, needsRecording, record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { GiftjsError } from '../errors.js';
+import { GiftjsError, refuseUnknownOptions } from '../errors.js';
 
 export interface AttentionOptions {
   /** Each query sees only keys at or before its own position (queries are the last T of S). */
@@ -41,6 +41,7 @@ export interface AttentionOptions {
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   const where = (): string => `attention(q ${shapeString(q.shape)}, k ${shapeString(k.shape)}, v ${shapeString(v.shape)})`;
+  refuseUnknownOptions(options, ['causal', 'keyPaddingMask', 'window', 'softcap', 'segmented', 'scale', 'keyLength'], 'scaledDotProductAttention');
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new GiftjsError(`${where()}: q, k and v must be 4-D [batch, heads, seq, headDim]`);
   const [B, H, T, D] = q.shape as [number, number, number, number];
   const [Bk, Hkv, kvRows, Dk] = k.shape as [number, number, number, number];

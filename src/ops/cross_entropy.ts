@@ -8,7 +8,7 @@ import { getBackend } from '../backend/index.js';
 import { record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { GiftjsError } from '../errors.js';
+import { GiftjsError, refuseUnknownOptions } from '../errors.js';
 
 export interface CrossEntropyOptions {
   /** Rows whose target equals this are skipped (PyTorch's default, -100). */
@@ -33,6 +33,7 @@ export function targetIds(targets: Int32Array | readonly number[], op: string): 
 }
 
 export function crossEntropy(logits: Tensor, targets: Int32Array | readonly number[], options: CrossEntropyOptions = {}): Tensor {
+  refuseUnknownOptions(options, ['ignoreIndex', 'reduction'], 'crossEntropy');
   const ignoreIndex = options.ignoreIndex ?? -100;
   const reduction = options.reduction ?? 'mean';
   if (logits.rank < 1) throw new GiftjsError('crossEntropy: logits must have rank >= 1');

@@ -7,7 +7,7 @@ import { record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DeviceBuffer } from '../backend/backend.js';
-import { GiftjsError } from '../errors.js';
+import { GiftjsError, refuseUnknownOptions } from '../errors.js';
 
 export interface MatmulOptions {
   /** Use A^T: a is stored [..., K, M]. */
@@ -44,6 +44,7 @@ function assertFloat32(where: () => string, ...operands: Tensor[]): void {
 }
 
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  refuseUnknownOptions(options, ['transposeA', 'transposeB'], 'matmul');
   const transA = options.transposeA ?? false;
   const transB = options.transposeB ?? false;
   const where = (): string => `matmul(${shapeString(a.shape)}${transA ? '^T' : ''}, ${shapeString(b.shape)}${transB ? '^T' : ''})`;

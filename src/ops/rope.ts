@@ -7,7 +7,7 @@ import { getBackend } from '../backend/index.js';
 import { READS_NOTHING_OF_ONE, record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { GiftjsError } from '../errors.js';
+import { GiftjsError, refuseUnknownOptions } from '../errors.js';
 import { concat, slice } from './shape_ops.js';
 
 export interface RopeOptions {
@@ -74,6 +74,7 @@ function tablesAt(invFreq: Float32Array | Float64Array, positions: readonly numb
 
 /** x [..., T, D]: every leading index (batch, head) is rotated by its row's position. */
 export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
+  refuseUnknownOptions(options, ['theta', 'positionOffset', 'invFreq', 'positions', 'scale'], 'rope');
   if (x.rank < 2) throw new GiftjsError(`rope: x ${shapeString(x.shape)} must be [..., seq, headDim]`);
   const T = x.shape[x.rank - 2]!;
   const D = x.shape[x.rank - 1]!;

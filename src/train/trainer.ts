@@ -13,7 +13,7 @@ import { headParameterNames } from '../peft/baselines/model.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/memory.js';
-import { GiftjsError } from '../errors.js';
+import { GiftjsError, refuseUnknownOptions } from '../errors.js';
 import { claimRunFolder } from '../io/output_folder.js';
 import { reportingFsErrors } from '../io/fs_errors.js';
 import { faultErrno } from '../io/fault_injection.js';
@@ -156,6 +156,7 @@ function reseedAdapters(model: Module, seed: number): void {
  * with its value and what is allowed. Called by trainModel, so the library and the CLI agree.
  */
 export function validateTrainOptions(o: TrainOptions): void {
+  refuseUnknownOptions(o, [...Object.keys(DEFAULT_TRAIN_OPTIONS), 'saveTotalLimit'], 'training options');
   const check = (ok: boolean, field: string, value: unknown, allowed: string) => {
     if (!ok) throw new GiftjsError(`training option ${field} is ${JSON.stringify(value) ?? String(value)}; it must be ${allowed}`);
   };

@@ -20,6 +20,8 @@ function shortenQuoted(message: string): string {
 /**
  * Refuses an options object with a key outside `allowed`, by name: from JavaScript a misspelt option
  * ({ transB: true } for transposeB, { learningRate } for lr) was ignored, and the default used instead.
+ * (Not for an op that is handed a caller's wider options to pick its own from: linearCrossEntropy
+ * takes a model's loss options.)
  */
 export function refuseUnknownOptions(options: object, allowed: readonly string[], what: string): void {
   const unknown = Object.keys(options).filter((k) => !allowed.includes(k));

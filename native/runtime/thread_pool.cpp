@@ -54,19 +54,22 @@ void ThreadPool::setThreads(int n) {
   if (n < 1) n = 1;
   const int before = nThreads_;
   stopWorkers();
-  nThreads_ = n;
   try {
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
+    startWorkers(n);
   } catch (const std::system_error& e) {
     // The system would not start that many (a process or memory limit): back to the count before,
     // and the caller told, not the process ended by an uncaught exception.
     const std::size_t started = workers_.size() + 1;
     stopWorkers();
-    nThreads_ = before;
-    for (int i = 1; i < before; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
+    startWorkers(before);
     throw std::runtime_error("could not start " + std::to_string(n) + " threads (" + std::to_string(started) + " started: " + e.what() +
                              "); the pool keeps " + std::to_string(before));
   }
+}
+
+void ThreadPool::startWorkers(int n) {
+  nThreads_ = n;
+  for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { workerLoop(i); });
 }
 
 void ThreadPool::runShare(Job& job) {

@@ -62,6 +62,8 @@ class ThreadPool {
 
   ThreadPool();
   void stopWorkers();
+  // Counts n threads, the caller's and n - 1 workers started here (none running before).
+  void startWorkers(int n);
   void workerLoop(int id);
   static void runShare(Job& job);
 

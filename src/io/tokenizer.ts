@@ -46,7 +46,7 @@ export class Tokenizer {
 
   /** Token ids as Hugging Face's tokenizer(text) gives them (special tokens added by default). */
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
-    checkTextLength(text);
+    checkText(text);
     return this.guard('encoding a text', () => checkedIds(this.hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids));
   }
 
@@ -72,7 +72,7 @@ export class Tokenizer {
    */
   encodeForClassification(texts: readonly string[], maxLength: number): { ids: number[]; typeIds: number[]; truncated: boolean } {
     if (texts.length < 1 || texts.length > 2) throw new GiftjsError(`encodeForClassification: one text or a pair, got ${texts.length}`);
-    for (const t of texts) checkTextLength(t);
+    for (const t of texts) checkText(t);
     return this.guard('encoding a text for classification', () => this.encodeForClassificationUnguarded(texts, maxLength));
   }
 
@@ -150,7 +150,8 @@ export class Tokenizer {
  */
 export const MAX_TEXT_CHARS = 2 * 2 ** 20;
 
-function checkTextLength(text: string): void {
+// A string, of up to MAX_TEXT_CHARS characters.
+function checkText(text: string): void {
   // (From JavaScript, 123 had encoded as the BOS token alone, and undefined failed inside.)
   if (typeof text !== 'string') throw new GiftjsError(`the tokenizer encodes a string, got ${text === null ? 'null' : typeof text}`);
   if (text.length > MAX_TEXT_CHARS) {

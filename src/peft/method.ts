@@ -79,6 +79,12 @@ export function countValues(tensors: [string, Tensor][]): number {
   return tensors.reduce((n, [, t]) => n + t.size, 0);
 }
 
+/**
+ * giftjs's own fields that saveAdapter records beside a method's settings (adapterConfigFiles): read
+ * back with the config, and no setting of any method.
+ */
+export const RECORDED_FIELDS: readonly string[] = ['base_architecture', 'giftjs_version', 'task'];
+
 /** Reads an optional positive integer field of a config. */
 export function configInt(raw: Record<string, unknown>, key: string, source: string, fallback?: number): number {
   const v = raw[key] ?? fallback;

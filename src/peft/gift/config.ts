@@ -1,7 +1,7 @@
 // GIFT's configuration: which layers, the rank, the scale, and how (phi, psi) pairs are shared.
 import type { TargetModules } from '../targets.js';
 import type { GiftShare } from './groups.js';
-import { configInt, configLayers, configTargets, type AdapterConfig } from '../method.js';
+import { configInt, configLayers, configTargets, RECORDED_FIELDS, type AdapterConfig } from '../method.js';
 import { GiftjsError } from '../../errors.js';
 
 export interface GiftConfig extends AdapterConfig {
@@ -18,8 +18,8 @@ export interface GiftConfig extends AdapterConfig {
   share: GiftShare;
 }
 
-// GIFT's own settings, and what an adapter folder records beside them (adapterConfigFiles).
-const GIFT_FIELDS = new Set(['method', 'rank', 'alpha', 'target_modules', 'layers', 'share', 'modules_to_save', 'base_model_name_or_path', 'base_architecture', 'giftjs_version', 'task']);
+// GIFT's own settings, and what an adapter folder records beside them (with PEFT's names for the base and the saved modules).
+const GIFT_FIELDS = new Set(['method', 'rank', 'alpha', 'target_modules', 'layers', 'share', 'modules_to_save', 'base_model_name_or_path', ...RECORDED_FIELDS]);
 
 export function parseGiftConfig(raw: Record<string, unknown>, source: string): GiftConfig {
   // A setting GIFT does not have (a LoRA dropout, say) had been ignored without a word.

@@ -4,7 +4,7 @@
 // (scale alpha / sqrt(r)). Every other PEFT option that changes the math is refused by name.
 import { GiftjsError } from '../../errors.js';
 import { checkedRegExp } from '../../io/regex_safety.js';
-import { configInt, configLayers, configTargets, type AdapterConfig } from '../method.js';
+import { configInt, configLayers, configTargets, RECORDED_FIELDS, type AdapterConfig } from '../method.js';
 import type { TargetModules } from '../targets.js';
 
 export interface LoraConfig extends AdapterConfig {
@@ -57,7 +57,7 @@ const PEFT_FIELDS_AT_DEFAULT: Record<string, (v: unknown) => boolean> = {
 
 /** giftjs's own fields in an adapter_config.json (read below, or by adapter I/O). */
 const GIFTJS_FIELDS = new Set(['method', 'rank', 'r', 'alpha', 'lora_alpha', 'dropout', 'lora_dropout', 'target_modules', 'exclude_modules',
-  'layers', 'layers_to_transform', 'layers_pattern', 'use_rslora', 'rank_pattern', 'alpha_pattern', 'base_architecture', 'giftjs_version', 'task']);
+  'layers', 'layers_to_transform', 'layers_pattern', 'use_rslora', 'rank_pattern', 'alpha_pattern', ...RECORDED_FIELDS]);
 
 /** The layer-list names giftjs's layer indices are read from (targets.ts). */
 const LAYER_PATTERNS = ['layers', 'layer', 'h', 'blocks'];

@@ -45,7 +45,7 @@ export const BENCH_HELP = `gift bench <what> [options]
                                on vit-b16 and bert-base over their float32 weights, the PyTorch peer under bf16 autocast
              --vs-f32          with --dtype bf16 --bf16-compute: time the float32 step in the same process, the two
                                alternating step by step, and print bf16 / f32
-             --rounds R     with --torch on smollm2-135m|llama-3.2-1b|llama-3-8b: the peer and giftjs alternate R times, each round's ratio printed
+             --rounds R     with --torch: the peer and giftjs alternate R times (every shape), each round's ratio printed
              --torch        also run a PyTorch step peer: on the Llama-family shapes bench/torch_folder_step.py --config (GIFT,
                             LoRA or full; PyTorch 2 + transformers 5: GIFTJS_PYTHON, else the peer venv GIFTJS_PEER_VENV), the same
                             config with random weights in --dtype f32|bf16, the same step, run first in its own process
@@ -209,15 +209,53 @@ function torchSeqClsStep(script: string, batch: number, seq: number, rank: numbe
  * `<unit>_per_s`, tokens_per_s, peak_rss_mb and the peer's `torch_<unit>_per_s`, torch_peak_rss_mb.
  */
 function reportEncoderStep(heading: string, unit: 'images' | 'sequences', rate: number, r: StepTiming,
-  peer: { rate: number; maxrss_mb: number; torch: string; transformers: string; model: string; autocast: boolean } | string | null, json: boolean, threads: number): void {
+  peer: { rate: number; maxrss_mb: number; torch: string; transformers: string; model: string; autocast: boolean } | string | null, roundRatios: string[], json: boolean, threads: number): void {
+  const firstRound = roundRatios.length > 1 ? ' (the first round)' : '';
   console.log(`\n${heading}: ${rate.toFixed(2)} ${unit}/s${unit === 'images' ? '' : ` (${r.tokensPerSecond.toFixed(0)} tokens/s)`}`);
-  console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB`);
+  console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB${firstRound}`);
   if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
   if (r.gemmCalls) console.log(gemmCallsTable(r.gemmCalls, r.msForward + r.msBackward + r.msOptimizer, null));
   if (typeof peer === 'string') console.log(`PyTorch peer unavailable: ${peer}`);
-  else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (${peer.model}, GIFT as float32 pre-hooks, AdamW${peer.autocast ? ', the forward under bf16 autocast' : ''}): ${peer.rate.toFixed(2)} ${unit}/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB   giftjs / PyTorch = ${(rate / peer.rate).toFixed(2)}x`);
+  else if (peer) console.log(`PyTorch ${peer.torch} + transformers ${peer.transformers} (${peer.model}, GIFT as float32 pre-hooks, AdamW${peer.autocast ? ', the forward under bf16 autocast' : ''}): ${peer.rate.toFixed(2)} ${unit}/s, peak RSS ${peer.maxrss_mb.toFixed(0)} MB${firstRound}   giftjs / PyTorch = ${(rate / peer.rate).toFixed(2)}x` +
+    (roundRatios.length > 1 ? ` (the last round; each round: ${roundRatios.join(', ')})` : ''));
   const torch = peer && typeof peer !== 'string' ? { [`torch_${unit}_per_s`]: peer.rate, torch_peak_rss_mb: peer.maxrss_mb } : {};
   if (json) console.log(JSON.stringify({ [`${unit}_per_s`]: rate, tokens_per_s: r.tokensPerSecond, peak_rss_mb: r.peakRssMB, ...torch }));
+}
+
+/**
+ * The PyTorch peer and giftjs, alternating `rounds` times (this machine's speed drifts 10-20% between
+ * minutes), each in its own round: the last round's rates, each round's ratio (printed as it comes),
+ * and the first round's peak memory on both sides, since a later round builds its model beside what
+ * the garbage collector has not yet freed of the one before (each peer round is a fresh process, kept
+ * alike). `peerOnce` null: no peer, one round. A peer that cannot run ends the rounds with its reason.
+ */
+function alternateWithPeer<S extends { peakRssMB: number }, P extends { maxrss_mb: number }>(rounds: number, peerOnce: (() => P | string) | null, stepOnce: () => S,
+  rates: { step: (s: S) => number; peer: (p: P) => number; unit: string; digits: number }): { step: S; peer: P | string | null; roundRatios: string[] } {
+  const roundRatios: string[] = [];
+  let step!: S;
+  let peer: P | string | null = null;
+  let firstPeakMB = 0;
+  let peerFirstPeakMB = 0;
+  for (let round = 1; round <= rounds; round++) {
+    peer = peerOnce ? peerOnce() : null;
+    step = stepOnce();
+    if (round === 1) {
+      firstPeakMB = step.peakRssMB;
+      if (peer && typeof peer !== 'string') peerFirstPeakMB = peer.maxrss_mb;
+    }
+    if (typeof peer === 'string') break;
+    if (peer && rounds > 1) {
+      roundRatios.push((rates.step(step) / rates.peer(peer)).toFixed(2));
+      console.log(`round ${round}: giftjs ${rates.step(step).toFixed(rates.digits)} ${rates.unit}/s, PyTorch ${rates.peer(peer).toFixed(rates.digits)}`);
+    }
+  }
+  return { step: { ...step, peakRssMB: firstPeakMB }, peer: peer && typeof peer !== 'string' ? { ...peer, maxrss_mb: peerFirstPeakMB } : peer, roundRatios };
+}
+
+/** bench step's --rounds (1 when not given): more than 1 only where a PyTorch + transformers peer runs. */
+function stepRounds(rounds: number, peerRuns: boolean): number {
+  if (rounds > 1 && !peerRuns) throw new GiftjsError(`--rounds alternates giftjs with the PyTorch + transformers peer of a shape: give it with --torch, where that peer is set up (GIFTJS_PYTHON, or the peer venv GIFTJS_PEER_VENV)`);
+  return rounds;
 }
 
 /** The PyTorch step peer: GIFTJS_TORCH_PEER, else where the project's data sets sit beside a checkout. */
@@ -291,7 +329,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (values.threads) setNumThreads(int('threads', values.threads));
   const budget = Number(values.budget);
   // Options shared by several benchmarks take each benchmark's own default when not given.
-  const opt = (name: 'steps' | 'batch' | 'rank' | 'seq', fallback: number) => (values[name] === undefined ? fallback : int(name, values[name]!));
+  const opt = (name: 'steps' | 'batch' | 'rank' | 'seq' | 'rounds', fallback: number) => (values[name] === undefined ? fallback : int(name, values[name]!));
   const threads = nativeAddon()?.getThreads() ?? 1;
   // --shape is an option of gemm, step and generate (refused by name elsewhere); each defaults to SmolLM2-135M's.
   if (values.shape !== undefined && !['gemm', 'step', 'generate'].includes(what)) throw new GiftjsError(`--shape is an option of gift bench gemm, step and generate, not of bench ${what}`);
@@ -416,10 +454,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const rank = opt('rank', 16);
     // The peer first, in its own process, so the two models never share memory.
     const bf16 = values['bf16-compute'] === true;
-    const peer = values.torch ? torchVitStep(batch, rank, layers, threads, bf16) : null;
-    const r = benchVitStep(batch, rank, opt('steps', 2), layers, values.profile === true, bf16);
+    const { step: r, peer, roundRatios } = alternateWithPeer(stepRounds(opt('rounds', 1), values.torch === true),
+      values.torch ? () => torchVitStep(batch, rank, layers, threads, bf16) : null, () => benchVitStep(batch, rank, opt('steps', 2), layers, values.profile === true, bf16),
+      { step: (s) => s.imagesPerSecond, peer: (p) => p.images_per_s, unit: 'images', digits: 2 });
     reportEncoderStep(`GIFT + head step on vit-b16${layers ? ` (${layers} layers)` : ''}${bf16 ? ' (bf16 dot products)' : ''}, batch ${batch} images of 224x224`, 'images', r.imagesPerSecond, r,
-      typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.images_per_s, model: 'ViTForImageClassification' }, values.json === true, threads);
+      typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.images_per_s, model: 'ViTForImageClassification' }, roundRatios, values.json === true, threads);
     return 0;
   }
 
@@ -430,10 +469,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const layers = values.layers ? int('layers', values.layers) : undefined;
     const rank = opt('rank', seqcls.rank);
     const bf16 = values['bf16-compute'] === true;
-    const peer = values.torch ? torchSeqClsStep(seqcls.peerScript, batch, seq, rank, layers, threads, bf16) : null;
-    const r = seqcls.bench(batch, seq, rank, opt('steps', 2), layers, values.profile === true, bf16);
+    const { step: r, peer, roundRatios } = alternateWithPeer(stepRounds(opt('rounds', 1), values.torch === true),
+      values.torch ? () => torchSeqClsStep(seqcls.peerScript, batch, seq, rank, layers, threads, bf16) : null, () => seqcls.bench(batch, seq, rank, opt('steps', 2), layers, values.profile === true, bf16),
+      { step: (s) => s.sequencesPerSecond, peer: (p) => p.sequences_per_s, unit: 'sequences', digits: 2 });
     reportEncoderStep(`GIFT + head step on ${shape}${layers ? ` (${layers} layers)` : ''}${bf16 ? ' (bf16 dot products)' : ''}, sequence classification, batch ${batch} x ${seq}`, 'sequences', r.sequencesPerSecond, r,
-      typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.sequences_per_s, model: seqcls.peerModel }, values.json === true, threads);
+      typeof peer === 'string' || !peer ? peer : { ...peer, rate: peer.sequences_per_s, model: seqcls.peerModel }, roundRatios, values.json === true, threads);
     return 0;
   }
 
@@ -471,33 +511,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
     // SmolLM2-135M keeps the older peer (bench_torch_gift.py on Debian's PyTorch) only where no
     // PyTorch 2 + transformers 5 is set up.
     const usesShapePeer = values.torch === true && (shape !== 'smollm2-135m' || peerPython() !== null);
-    const rounds = values.rounds === undefined ? 1 : int('rounds', values.rounds);
-    if (rounds > 1 && !usesShapePeer) throw new GiftjsError(`--rounds alternates giftjs with the PyTorch + transformers peer of a shape: give it with --torch, where that peer is set up (GIFTJS_PYTHON, or the peer venv GIFTJS_PEER_VENV)`);
-    const stepOnce = () => benchTrainingStep(shape, batch, seq, rank, method, opt('steps', 3), layers, dtype, values.checkpointing === true, values['bf16-compute'] === true, values.profile === true);
-    const peerOnce = () => torchShapeStep(shape, layers, batch, seq, rank, method, dtype, values.checkpointing === true, threads);
-    const roundRatios: string[] = [];
-    let shapePeer: ReturnType<typeof peerOnce> | null = null;
-    let r!: ReturnType<typeof stepOnce>;
-    // Peak memory is the first round's: a later round builds its model beside what the garbage
-    // collector has not yet freed of the one before (each peer round is a fresh process).
-    let firstPeakMB = 0;
-    let peerFirstPeakMB = 0;
-    for (let round = 1; round <= rounds; round++) {
-      shapePeer = usesShapePeer ? peerOnce() : null;
-      r = stepOnce();
-      if (round === 1) {
-        firstPeakMB = r.peakRssMB;
-        if (shapePeer && typeof shapePeer !== 'string') peerFirstPeakMB = shapePeer.maxrss_mb;
-      }
-      if (typeof shapePeer === 'string') break;
-      if (shapePeer && rounds > 1) {
-        roundRatios.push((r.tokensPerSecond / shapePeer.tokens_per_s).toFixed(2));
-        console.log(`round ${round}: giftjs ${r.tokensPerSecond.toFixed(1)} tokens/s, PyTorch ${shapePeer.tokens_per_s.toFixed(1)}`);
-      }
-    }
+    const rounds = stepRounds(opt('rounds', 1), usesShapePeer);
+    const { step: r, peer: shapePeer, roundRatios } = alternateWithPeer(rounds,
+      usesShapePeer ? () => torchShapeStep(shape, layers, batch, seq, rank, method, dtype, values.checkpointing === true, threads) : null,
+      () => benchTrainingStep(shape, batch, seq, rank, method, opt('steps', 3), layers, dtype, values.checkpointing === true, values['bf16-compute'] === true, values.profile === true),
+      { step: (s) => s.tokensPerSecond, peer: (p) => p.tokens_per_s, unit: 'tokens', digits: 1 });
     console.log(`\n${method} step on ${shape}${layers ? ` (${layers} layers)` : ''}, ${dtype} weights${values['bf16-compute'] ? ' (bf16 dot products)' : ''}${values.checkpointing ? ', checkpointing' : ''}, batch ${batch} x ${seq}: ${r.tokensPerSecond.toFixed(1)} tokens/s`);
-    r = { ...r, peakRssMB: firstPeakMB };
-    if (shapePeer && typeof shapePeer !== 'string') shapePeer = { ...shapePeer, maxrss_mb: peerFirstPeakMB };
     console.log(`  forward ${r.msForward.toFixed(0)} ms, backward ${r.msBackward.toFixed(0)} ms, optimizer ${r.msOptimizer.toFixed(1)} ms; peak RSS ${r.peakRssMB.toFixed(0)} MB${rounds > 1 ? ' (the first round)' : ''}; loss ${r.loss.toFixed(4)}`);
     if (r.profile) console.log(profileTable(r.profile, r.msForward, r.msBackward, r.msOptimizer, threads));
     // The step's FLOP rate against the GEMM's own rate on the shape's MLP GEMMs at the step's rows

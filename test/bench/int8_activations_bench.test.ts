@@ -52,6 +52,10 @@ test('a flag of one benchmark given to another is refused by name, not ignored; 
     [['step', '--method', 'dora'], /--method must be gift, lora or full, got 'dora'/],
     [['generate', '--rounds', '2'], /--rounds is an option of gift bench step, not of bench generate/],
     [['step', '--rounds', '2'], /--rounds alternates giftjs with the PyTorch \+ transformers peer of a shape: give it with --torch, where that peer is set up/],
+    // The encoder shapes had taken --rounds without a word and run one round.
+    [['step', '--shape', 'bert-base', '--rounds', '2'], /--rounds alternates giftjs with the PyTorch \+ transformers peer of a shape: give it with --torch/],
+    [['step', '--shape', 'vit-b16', '--rounds', '2'], /--rounds alternates giftjs with the PyTorch \+ transformers peer of a shape: give it with --torch/],
+    [['step', '--rounds', '0'], /--rounds must be a positive integer, got '0'/],
   ];
   for (const [args, message] of cases) {
     const r = gift(...args);

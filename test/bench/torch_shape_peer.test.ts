@@ -63,6 +63,24 @@ test('on bert-base the PyTorch peer is transformers\' BertForSequenceClassificat
   assert.ok(json.sequences_per_s > 0 && Number.isFinite(json.sequences_per_s), `giftjs ${json.sequences_per_s}`);
 });
 
+test('--rounds on an encoder shape alternates its PyTorch peer and giftjs, each round printed with the ratio of each', { skip }, () => {
+  // Before, --rounds on vit-b16, bert-base and use-lite was read by nothing: one round ran, and the
+  // ratio printed was that round's as if alternated.
+  const r = spawnSync(process.execPath, [GIFT, 'bench', 'step', '--shape', 'bert-base', '--layers', '1', '--batch', '2', '--seq', '16', '--steps', '2', '--torch', '--rounds', '2', '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const rounds = [...r.stdout.matchAll(/^round (\d): giftjs ([\d.]+) sequences\/s, PyTorch ([\d.]+)$/gm)];
+  assert.deepEqual(rounds.map((m) => m[1]), ['1', '2'], r.stdout);
+  const perRound = rounds.map((m) => (Number(m[2]) / Number(m[3])).toFixed(2));
+  const summary = /peak RSS \d+ MB \(the first round\) {3}giftjs \/ PyTorch = ([\d.]+)x \(the last round; each round: ([\d.]+), ([\d.]+)\)/.exec(r.stdout);
+  assert.ok(summary, r.stdout);
+  // Each round's ratio is its own rates' (to the rounding printed), and the ratio given is the last round's.
+  for (const i of [0, 1]) assert.ok(Math.abs(Number(summary[2 + i]) - Number(perRound[i])) <= 0.011, `round ${i + 1}: ${summary[2 + i]} against ${perRound[i]}`);
+  assert.equal(summary[1], summary[3]);
+  const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as { sequences_per_s: number; torch_sequences_per_s: number };
+  assert.equal(json.sequences_per_s.toFixed(2), rounds[1]![2]);
+  assert.equal(json.torch_sequences_per_s.toFixed(2), rounds[1]![3]);
+});
+
 test('with --bf16-compute on an encoder shape the PyTorch peer runs its forward under bf16 autocast, and says so', { skip }, () => {
   const r = spawnSync(process.execPath, [GIFT, 'bench', 'step', '--shape', 'bert-base', '--layers', '1', '--batch', '2', '--seq', '16', '--steps', '2', '--torch', '--bf16-compute'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);

@@ -72,7 +72,7 @@ export const BENCH_HELP = `gift bench <what> [options]
              --steps N      training steps (default 2000)
 
   common:  --threads N   native threads (default: all cores)
-           --budget S    seconds of timing per case (default 1)
+           --budget S    seconds of timing per case in gemm, ops and peak, and of step's GEMMs (default 1)
            --json        end with one JSON line of the results
 `;
 
@@ -278,17 +278,28 @@ function stepMethod(flag: string | undefined): StepMethod {
   throw new GiftjsError(`--method must be gift, lora or full, got '${flag}'`);
 }
 
-/** Flags (without a default) that one benchmark (or the few named) reads. */
-const FLAGS_OF_ONE_BENCHMARK = [
-  ['seq', 'step'], ['rank', 'step'], ['batch', 'step'], ['method', 'step'], ['layers', 'step'], ['checkpointing', 'step'],
-  ['bf16-compute', 'step', 'generate'], ['vs-f32', 'step'], ['profile', 'step'], ['rounds', 'step'],
-  ['prompt', 'generate'], ['int8-activations', 'generate'], ['llama-cpp', 'generate'],
-] as const;
+const BENCHMARKS = ['gemm', 'ops', 'memory', 'step', 'generate', 'peak'] as const;
+
+/**
+ * The benchmarks that read each flag (--threads, --json and --help: every one): a flag given to a
+ * benchmark that does not read it is refused by name, not ignored (bench peak --torch, bench gemm
+ * --rounds and bench memory --dtype had each run as if it had not been given).
+ */
+const BENCHMARKS_OF_FLAG: Record<string, readonly (typeof BENCHMARKS)[number][]> = {
+  size: ['gemm'], tokens: ['gemm'], budget: ['gemm', 'ops', 'step', 'peak'], steps: ['step', 'memory'], shape: ['gemm', 'step', 'generate'],
+  torch: ['gemm', 'step', 'generate'], 'bf16-compute': ['step', 'generate'], dtype: ['step', 'generate'],
+  seq: ['step'], rank: ['step'], batch: ['step'], method: ['step'], layers: ['step'], checkpointing: ['step'], 'vs-f32': ['step'], profile: ['step'], rounds: ['step'],
+  'new-tokens': ['generate'], prompt: ['generate'], 'int8-activations': ['generate'], 'llama-cpp': ['generate'],
+};
+
+/** "a", "a and b", "a, b and c". */
+const listed = (names: readonly string[]) => (names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`);
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = reportingParseErrors(() => parseArgs({
+  const { values, positionals, tokens: given } = reportingParseErrors(() => parseArgs({
     args: argv,
     allowPositionals: true,
+    tokens: true,
     options: {
       size: { type: 'string', default: '1024' },
       tokens: { type: 'string', default: '1024' },
@@ -321,6 +332,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
     console.log(BENCH_HELP);
     return what || values.help ? 0 : 2;
   }
+  if (!(BENCHMARKS as readonly string[]).includes(what)) {
+    console.error(`gift bench: unknown benchmark '${what}'\n\n${BENCH_HELP}`);
+    return 2;
+  }
+  for (const token of given) {
+    if (token.kind !== 'option') continue;
+    const of = BENCHMARKS_OF_FLAG[token.name];
+    if (of && !(of as readonly string[]).includes(what)) throw new GiftjsError(`--${token.name} is an option of gift bench ${listed(of)}, not of bench ${what}`);
+  }
   const int = (name: string, v: string) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n <= 0) throw new GiftjsError(`--${name} must be a positive integer, got '${v}'`);
@@ -328,11 +348,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
   };
   if (values.threads) setNumThreads(int('threads', values.threads));
   const budget = Number(values.budget);
+  // (NaN had timed each case once and printed its rate as if timed for the budget; 0 or less likewise.)
+  if (!Number.isFinite(budget) || budget <= 0) throw new GiftjsError(`--budget must be a positive number of seconds, got '${values.budget}'`);
   // Options shared by several benchmarks take each benchmark's own default when not given.
   const opt = (name: 'steps' | 'batch' | 'rank' | 'seq' | 'rounds', fallback: number) => (values[name] === undefined ? fallback : int(name, values[name]!));
   const threads = nativeAddon()?.getThreads() ?? 1;
-  // --shape is an option of gemm, step and generate (refused by name elsewhere); each defaults to SmolLM2-135M's.
-  if (values.shape !== undefined && !['gemm', 'step', 'generate'].includes(what)) throw new GiftjsError(`--shape is an option of gift bench gemm, step and generate, not of bench ${what}`);
+  // --shape (of gemm, step and generate) defaults to SmolLM2-135M's in each.
   const shape = values.shape ?? 'smollm2-135m';
   console.log(cpuLine());
 
@@ -427,10 +448,6 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
-  // A flag of one benchmark given to another is refused by name, not ignored.
-  for (const [flag, ...of] of FLAGS_OF_ONE_BENCHMARK) {
-    if (values[flag] !== undefined && values[flag] !== false && !(of as readonly string[]).includes(what)) throw new GiftjsError(`--${flag} is an option of gift bench ${of.join(' and ')}, not of bench ${what}`);
-  }
   const encoderShape = ENCODER_STEP_SHAPES.find((s) => s === shape);
   if (what === 'step' && !stepShape(shape) && !encoderShape) {
     throw new GiftjsError(`unknown --shape '${shape}' (available for bench step: ${[...Object.keys(STEP_SHAPES), ...ENCODER_STEP_SHAPES].join(', ')})`);
@@ -657,6 +674,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
 
   if (what === 'memory') {
     const steps = opt('steps', 2000);
+    // The spread is of the steps after the first (which makes the buffers the loop reuses): with one
+    // step there is none, and min/max of nothing had printed Infinity and -Infinity MB.
+    if (steps < 2) throw new GiftjsError(`--steps must be at least 2 for bench memory (the RSS spread is measured over the steps after the first), got ${steps}`);
     console.log(`\ntraining a 2-layer Transformer (dim 64, vocab 512, batch 4 x 64) for ${steps} steps`);
     const samples = benchTrainingMemory(steps, Math.max(1, Math.floor(steps / 10)), (s) =>
       console.log(`step ${String(s.step).padStart(6)}  loss ${s.loss.toFixed(3)}  rss ${s.rssMB.toFixed(1)} MB  live tensors ${s.liveMB.toFixed(2)} MB  fresh buffers ${s.freshAllocations}`),
@@ -669,6 +689,5 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
-  console.error(`gift bench: unknown benchmark '${what}'\n\n${BENCH_HELP}`);
-  return 2;
+  throw new Error(`bench ${what}: listed in BENCHMARKS but run by no branch`);
 }

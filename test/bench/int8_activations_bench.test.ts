@@ -56,6 +56,17 @@ test('a flag of one benchmark given to another is refused by name, not ignored; 
     [['step', '--shape', 'bert-base', '--rounds', '2'], /--rounds alternates giftjs with the PyTorch \+ transformers peer of a shape: give it with --torch/],
     [['step', '--shape', 'vit-b16', '--rounds', '2'], /--rounds alternates giftjs with the PyTorch \+ transformers peer of a shape: give it with --torch/],
     [['step', '--rounds', '0'], /--rounds must be a positive integer, got '0'/],
+    // Flags with a default, and any flag given to bench gemm or ops, had been read by nothing there.
+    [['peak', '--torch'], /--torch is an option of gift bench gemm, step and generate, not of bench peak/],
+    [['gemm', '--rounds', '2'], /--rounds is an option of gift bench step, not of bench gemm/],
+    [['ops', '--steps', '3'], /--steps is an option of gift bench step and memory, not of bench ops/],
+    [['memory', '--dtype', 'bf16'], /--dtype is an option of gift bench step and generate, not of bench memory/],
+    [['generate', '--budget', '2'], /--budget is an option of gift bench gemm, ops, step and peak, not of bench generate/],
+    [['step', '--size', '512'], /--size is an option of gift bench gemm, not of bench step/],
+    [['gemm', '--budget', 'soon'], /--budget must be a positive number of seconds, got 'soon'/],
+    [['peak', '--budget', '0'], /--budget must be a positive number of seconds, got '0'/],
+    // One step left no steps after the first to measure: min and max of nothing, Infinity MB.
+    [['memory', '--steps', '1'], /--steps must be at least 2 for bench memory \(the RSS spread is measured over the steps after the first\), got 1/],
   ];
   for (const [args, message] of cases) {
     const r = gift(...args);

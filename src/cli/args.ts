@@ -129,3 +129,8 @@ export function promptTaskOption(v: unknown, flag: string, also: readonly string
   if (!(PROMPT_TASKS as readonly unknown[]).includes(v)) throw new GiftjsError(`--${flag} must be ${[...PROMPT_TASKS, ...also].join(', ')}, got '${String(v)}'`);
   return v as PromptTask;
 }
+
+/** Names in a sentence: "a", "a and b", "a, b and c" (or with "or"). */
+export function listed(names: readonly string[], conjunction: 'and' | 'or' = 'and'): string {
+  return names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} ${conjunction} ${names[names.length - 1]}`;
+}

@@ -1,6 +1,6 @@
 // `gift bench gemm|ops|memory`: benchmarks that print ratios against baselines measured in the
 // same run (the ref backend, and PyTorch when --torch is given and Debian's python3-torch exists).
-import { reportingParseErrors } from './args.js';
+import { listed, reportingParseErrors } from './args.js';
 import { gemmCallsTable } from '../bench/gemm_calls.js';
 import { profileTable } from '../bench/profile_report.js';
 import { spawnSync } from 'node:child_process';
@@ -291,9 +291,6 @@ const BENCHMARKS_OF_FLAG: Record<string, readonly (typeof BENCHMARKS)[number][]>
   seq: ['step'], rank: ['step'], batch: ['step'], method: ['step'], layers: ['step'], checkpointing: ['step'], 'vs-f32': ['step'], profile: ['step'], rounds: ['step'],
   'new-tokens': ['generate'], prompt: ['generate'], 'int8-activations': ['generate'], 'llama-cpp': ['generate'],
 };
-
-/** "a", "a and b", "a, b and c". */
-const listed = (names: readonly string[]) => (names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`);
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, positionals, tokens: given } = reportingParseErrors(() => parseArgs({

@@ -16,7 +16,7 @@ import { fileExists } from '../io/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { configYaml, readConfigFile } from './config_file.js';
-import { intOption, layersOption, listOption, numberOption, parse, requireString, templateOption, type Options } from './args.js';
+import { intOption, layersOption, listed, listOption, numberOption, parse, requireString, templateOption, type Options } from './args.js';
 import { loadTokenizer, quantizeOption, requireModelFolder, sequenceLengthOption } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
@@ -129,6 +129,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const modelDir = await requireModelFolder(values, TRAIN_HELP);
   const preset = typeof values.preset === 'string' ? presetByName(values.preset) : null;
   const what = whatTheRunTrains(values, modelDir, preset);
+  refuseFlagsTheKindIgnores(values, what);
   if (typeof values.data === 'string' && what.kind !== 'image-classifier') Object.assign(values, dataFolderFiles(values.data, values, what.kind));
   const dataPath = requireString(values, 'data', TRAIN_HELP);
   const out = requireString(values, 'out', TRAIN_HELP);
@@ -239,10 +240,10 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   }
   if (values.pack === true && classifier) throw new GiftjsError(`--pack packs language-modelling examples; ${what.model} classifies one example per row (leave out --pack)`);
   if (what.kind === 'image-classifier') {
-    return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: { ...progress.callbacks(out), onStart: writeConfig }, onDone: progress.stop, signal });
+    return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: withReporting(progress.callbacks(out), values['report-to'] as string | undefined, out, writeConfig), onDone: progress.stop, signal });
   }
   if (what.kind === 'sequence-classifier') {
-    return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: { ...progress.callbacks(out), onStart: writeConfig }, onDone: progress.stop, signal });
+    return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: withReporting(progress.callbacks(out), values['report-to'] as string | undefined, out, writeConfig), onDone: progress.stop, signal });
   }
   const tokenizer = loadTokenizer(modelDir);
   maxLength = sequenceLengthOption(modelDir, values['max-length'], 512);
@@ -370,6 +371,24 @@ function whatTheRunTrains(values: Record<string, unknown>, modelDir: string, pre
   template ??= preset?.template;
   if (template !== undefined && kind !== 'causal-lm') throw new GiftjsError(`--template ${template} formats a language model's records; --model is ${model}`);
   return { kind, model, template };
+}
+
+/** The flags (or --config keys) that only some kinds of model read; the others read none of them. */
+const KINDS_OF_FLAG: Record<string, readonly ModelKind[]> = {
+  'text-fields': ['sequence-classifier'], 'label-field': ['sequence-classifier'], columns: ['sequence-classifier'],
+  'test-data': ['sequence-classifier', 'image-classifier'], format: ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
+};
+
+/**
+ * A flag the model's kind does not read is refused, naming the kinds that do: a language model had
+ * trained without a word past --test-data, --label-field, --text-fields and --columns, a classifier
+ * past --format, an image classifier past --max-length.
+ */
+function refuseFlagsTheKindIgnores(values: Record<string, unknown>, what: WhatTheRunTrains): void {
+  for (const [flag, kinds] of Object.entries(KINDS_OF_FLAG)) {
+    if (values[flag] === undefined || kinds.includes(what.kind)) continue;
+    throw new GiftjsError(`--${flag} is read when training ${listed(kinds.map((k) => KIND_WORDS[k]), 'or')}, and --model is ${what.model}; leave it out`);
+  }
 }
 
 /** The flags that set a method's config fields (PeftMethod.settings). */

@@ -65,6 +65,22 @@ test('flags the method or the task does not read are refused, naming where they 
   refused(gift('eval', '--model', MODEL, '--data', data, '--limit', '0', '--task', 'math'), /--limit must be an integer >= 1, got '0'/);
 });
 
+test('flags the model\'s kind does not read are refused, naming the kinds that do', () => {
+  // Each had trained without a word: a language model past the classifiers' data flags, a classifier
+  // past a language model's --format, an image classifier past --max-length.
+  const lm = /--model is .*llama3-scaled-tied, a language model \(llama\); leave it out/;
+  refused(train('t', '--test-data', data), new RegExp(`--test-data is read when training a sequence classifier or an image classifier, and ${lm.source}`));
+  refused(train('l', '--label-field', 'label'), new RegExp(`--label-field is read when training a sequence classifier, and ${lm.source}`));
+  refused(train('f', '--text-fields', 'text'), /--text-fields is read when training a sequence classifier, and --model/);
+  refused(train('c', '--columns', 'text,label'), /--columns is read when training a sequence classifier, and --model/);
+  const texts = join(dir, 'two-labels.jsonl');
+  writeFileSync(texts, Array.from({ length: 6 }, (_, i) => JSON.stringify({ text: `message ${i}`, label: i % 2 ? 'spam' : 'ham' })).join('\n') + '\n');
+  refused(gift('train', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--data', texts, '--out', join(dir, 'bf'), '--max-steps', '1', '--format', 'text'),
+    /--format is read when training a language model, and --model is .*bert, a sequence classifier \(bert\); leave it out/);
+  refused(gift('train', '--model', join(ROOT, 'test/fixtures/encoders/vit'), '--data', texts, '--out', join(dir, 'vm'), '--max-steps', '1', '--max-length', '64'),
+    /--max-length is read when training a language model or a sequence classifier, and --model is .*vit, an image classifier \(vit\); leave it out/);
+});
+
 test('numbers are decimal; a JSON --config key given twice is refused', () => {
   refused(train('x', '--lr', '0x10'), /--lr must be a decimal number \(such as 2e-4 or 0\.5\), got '0x10'/);
   refused(train('i', '--lr', 'Infinity'), /--lr must be a decimal number/);

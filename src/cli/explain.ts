@@ -16,6 +16,7 @@ import { loadImageClassifier, loadSequenceClassifier } from '../models/registry.
 import { imagesToPatches } from '../models/vit/model.js';
 import type { Module } from '../nn/module.js';
 import { ADAPTER_CONFIG, loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
+import { taskInfoFromAdapterConfig } from '../train/classifier_run.js';
 import { layerIndexOf } from '../peft/targets.js';
 import { intOption, parse, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
@@ -55,8 +56,15 @@ export async function explainCommand(argv: string[]): Promise<number> {
   }
   const modelDir = await requireModelFolder(values, EXPLAIN_HELP);
   const adapterDir = requireString(values, 'adapter', EXPLAIN_HELP);
-  const task = readAdapterConfig(adapterDir).task as { type?: string; id2label?: string[]; problem_type?: string } | undefined;
+  const adapterConfig = readAdapterConfig(adapterDir);
+  const task = adapterConfig.task as { type?: string; id2label?: string[]; problem_type?: string } | undefined;
+  // What one input kind reads, given with the other, is refused rather than ignored.
+  if (typeof values.image === 'string' && typeof values.text === 'string') throw new GiftjsError('give --image (ViT) or --text (text classifiers), not both');
+  const refuseUnread = (flags: string[], input: string) => {
+    for (const flag of flags) if (values[flag] !== undefined) throw new GiftjsError(`--${flag} goes with --${flag === 'top' ? 'text' : 'image'}, not --${input}`);
+  };
   if (typeof values.image === 'string') {
+    refuseUnread(['top'], 'image');
     const out = requireString(values, 'out', EXPLAIN_HELP);
     assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }, { flag: '--image', path: values.image }]);
     const model = loadImageClassifier(modelDir, task?.id2label ? { labels: task.id2label } : {});
@@ -79,12 +87,15 @@ export async function explainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (typeof values.text === 'string') {
+    refuseUnread(['out', 'size'], 'text');
     if (!task || task.type !== 'seqcls') throw new GiftjsError(`${join(adapterDir, ADAPTER_CONFIG)}: --text needs a sequence classifier's adapter (gift train on an encoder folder)`);
+    const info = taskInfoFromAdapterConfig(adapterConfig, join(adapterDir, ADAPTER_CONFIG));
     const model = loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : task.id2label!.length, 0, (task as { pair_head?: boolean }).pair_head === true);
     loadAdapter(adapterDir, model);
     const layer = chooseLayer(model, values);
     const tokenizer = Tokenizer.fromFolder(modelDir);
-    const { ids } = tokenizer.encodeForClassification([values.text], 128);
+    // Read at the length the classifier was trained with (it had been 128 whatever that was).
+    const { ids } = tokenizer.encodeForClassification([values.text], info.max_length);
     const maps = clusterMaps(layer, () => void model.logits(collateSeqCls([{ ids, label: 0 }])));
     const tokens = ids.map((id) => tokenizer.idToToken(id) ?? String(id));
     const k = intOption(values.top, 'top', 5);

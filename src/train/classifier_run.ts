@@ -66,6 +66,8 @@ export function taskInfoFromAdapterConfig(raw: Record<string, unknown>, source: 
   if (!t || t.type !== 'seqcls' || !Array.isArray(t.id2label) || !Array.isArray(t.text_fields)) {
     throw new GiftjsError(`${source}: not a sequence-classification adapter (no "task": {"type": "seqcls", ...}); train one with gift train --task seqcls`);
   }
+  // The length the classifier was trained at is the length it reads at (gift eval, gift explain).
+  if (!Number.isInteger(t.max_length) || t.max_length < 1) throw new GiftjsError(`${source}: task.max_length must be a whole number of tokens >= 1 (the length the classifier was trained with), got ${JSON.stringify(t.max_length ?? null)}`);
   return t;
 }
 

@@ -101,3 +101,34 @@ test('gift explain --text on a BERT classifier: the top tokens of every prototyp
     assert.equal(after!.split(' ').length, 2);
   }
 });
+
+test('gift explain --text reads at the length the classifier was trained with, and refuses what its input kind does not read', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-explain-length-'));
+  const modelDir = join(ROOT, 'test/fixtures/encoders/bert');
+  const model = BertForSequenceClassification.fromPretrained(modelDir, 2);
+  const adapter = attachAdapter(model, { method: 'gift', rank: 3, target_modules: ['query', 'value'], modules_to_save: ['classifier'] }, 2);
+  const task = { type: 'seqcls', problem_type: 'single_label_classification', id2label: ['neg', 'pos'], text_fields: ['sentence'], label_field: 'label', max_length: 4 };
+  saveAdapter(join(dir, 'adapter'), adapter, { path: modelDir, architecture: 'BertForSequenceClassification' }, { task });
+  const explain = (adapterDir: string, ...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), 'explain', '--model', modelDir, '--adapter', adapterDir, ...args], { encoding: 'utf8' });
+  const r = explain(join(dir, 'adapter'), '--text', 'the big dog sat on the mat', '--top', '10');
+  assert.equal(r.status, 0, r.stderr);
+  // Trained at 4 tokens: [CLS], three words, [SEP] cut to 4. It had read 128 (all 9 tokens).
+  const lines = r.stdout.trim().split('\n').filter((l) => /^ {2}prototype \d:/.test(l));
+  assert.equal(lines.length, 3);
+  for (const l of lines) assert.equal(/: (.*) {3}\(/.exec(l)![1]!.split(' ').length, 4, l);
+  const refusals: [string[], RegExp][] = [
+    [['--text', 'a dog', '--image', join(dir, 'none.png'), '--out', join(dir, 'o')], /give --image \(ViT\) or --text \(text classifiers\), not both/],
+    [['--text', 'a dog', '--size', '64'], /--size goes with --image, not --text/],
+    [['--text', 'a dog', '--out', join(dir, 'o')], /--out goes with --image, not --text/],
+    [['--image', join(dir, 'none.png'), '--out', join(dir, 'o'), '--top', '3'], /--top goes with --text, not --image/],
+  ];
+  for (const [args, message] of refusals) {
+    const refused = explain(join(dir, 'adapter'), ...args);
+    assert.equal(refused.status, 1, args.join(' '));
+    assert.match(refused.stderr, message);
+  }
+  saveAdapter(join(dir, 'no-length'), adapter, { path: modelDir, architecture: 'BertForSequenceClassification' }, { task: { ...task, max_length: 'long' } });
+  const bad = explain(join(dir, 'no-length'), '--text', 'a dog');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /no-length\/adapter_config\.json: task\.max_length must be a whole number of tokens >= 1 \(the length the classifier was trained with\), got "long"/);
+});

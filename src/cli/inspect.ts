@@ -45,6 +45,9 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const dir = await requireModelFolder({ model: positionals[0] }, INSPECT_HELP);
   const family = existsSync(join(dir, 'config.json')) ? modelFamily(dir) : null;
   if (family && family.kind !== 'causal-lm') {
+    for (const flag of ['batch-size', 'max-length']) {
+      if (values[flag] !== undefined) throw new GiftjsError(`--${flag} sizes the memory estimate of a language model's commands; ${dir} is a ${family.name} encoder, whose memory gift inspect does not estimate (leave it out)`);
+    }
     // A classifier's encoder: loaded with a 1-output head, counted without it.
     return inspectEncoder(dir, values, () => family.load(dir, { numLabels: 1 }), [...family.giftTargets], family.giftRank);
   }
@@ -81,7 +84,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     });
     lines.push(`weights: ${Object.entries(weights).map(([d, n]) => `${n} tensors ${d}`).join(', ')}`);
   } else {
-    lines.push('weights: none in this folder (counts come from config.json)');
+    lines.push(`weights: none in this folder (counts come from config.json${values['batch-size'] !== undefined || values['max-length'] !== undefined ? "; memory is estimated from a folder's weights, so not for --batch-size / --max-length here" : ''})`);
   }
   lines.push(
     `trainable on ${targets.join(',')}${layers ? ` in layers ${layers.join(',')}` : ''}, rank ${rank}:`,

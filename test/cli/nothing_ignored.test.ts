@@ -81,6 +81,12 @@ test('flags the model\'s kind does not read are refused, naming the kinds that d
     /--max-length is read when training a language model or a sequence classifier, and --model is .*vit, an image classifier \(vit\); leave it out/);
 });
 
+test('gift inspect refuses the memory estimate\'s sizes on an encoder, whose memory it does not estimate (they had been ignored)', () => {
+  refused(gift('inspect', join(ROOT, 'test/fixtures/encoders/bert'), '--batch-size', '8'),
+    /--batch-size sizes the memory estimate of a language model's commands; .*bert is a bert encoder, whose memory gift inspect does not estimate \(leave it out\)/);
+  refused(gift('inspect', join(ROOT, 'test/fixtures/encoders/vit'), '--max-length', '64'), /--max-length sizes the memory estimate of a language model's commands/);
+});
+
 test('numbers are decimal; a JSON --config key given twice is refused', () => {
   refused(train('x', '--lr', '0x10'), /--lr must be a decimal number \(such as 2e-4 or 0\.5\), got '0x10'/);
   refused(train('i', '--lr', 'Infinity'), /--lr must be a decimal number/);

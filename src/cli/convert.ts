@@ -35,6 +35,10 @@ export async function convertCommand(argv: string[]): Promise<number> {
     console.log(CONVERT_HELP);
     return values.help ? 0 : 2;
   }
+  // A flag of one conversion given to another is refused, not ignored.
+  for (const [flag, of] of [['tokenizer', 'llama2c'], ['model', 'wegeft']] as const) {
+    if (values[flag] !== undefined && kind !== of) throw new GiftjsError(`--${flag} goes with gift convert ${of}, not ${kind}`);
+  }
   const out = requireString(values, 'out', CONVERT_HELP);
   if (kind === 'wegeft') {
     const source = positionals[1]!;

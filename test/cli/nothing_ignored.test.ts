@@ -87,6 +87,11 @@ test('gift inspect refuses the memory estimate\'s sizes on an encoder, whose mem
   refused(gift('inspect', join(ROOT, 'test/fixtures/encoders/vit'), '--max-length', '64'), /--max-length sizes the memory estimate of a language model's commands/);
 });
 
+test('gift convert refuses a flag of another conversion (it had been ignored)', () => {
+  refused(gift('convert', 'use-lite', '--out', join(dir, 'use'), '--tokenizer', join(dir, 'tok.bin')), /--tokenizer goes with gift convert llama2c, not use-lite/);
+  refused(gift('convert', 'llama2c', join(dir, 'model.bin'), '--out', join(dir, 'l2c'), '--model', MODEL), /--model goes with gift convert wegeft, not llama2c/);
+});
+
 test('numbers are decimal; a JSON --config key given twice is refused', () => {
   refused(train('x', '--lr', '0x10'), /--lr must be a decimal number \(such as 2e-4 or 0\.5\), got '0x10'/);
   refused(train('i', '--lr', 'Infinity'), /--lr must be a decimal number/);

@@ -57,7 +57,9 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const length = Math.min(config.maxPositionEmbeddings, ids.length + maxNewTokens);
   const quantize = quantizeOption(values.quantize);
   checkActivationRounding(values);
-  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate');
+  // (A shorter text is fewer new tokens after the prompt: gift generate has no --max-length.)
+  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate', 'flags',
+    (shorter) => (shorter > ids.length ? `--max-new-tokens ${shorter - ids.length}` : null));
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, decodes: true, quantize });
   if (values['int8-activations']) enableInt8Activations(model, modelDir);
   if (values.bf16) enableBf16Products('gift generate');

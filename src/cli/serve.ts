@@ -10,7 +10,7 @@ import { GiftjsError } from '../errors.js';
 
 export const SERVE_HELP = `gift serve --model <dir|file.gguf|org/name> [--adapter <dir>] [--host 127.0.0.1] [--port 8080]
            [--max-tokens N] [--max-tokens-limit N] [--temperature T] [--max-body BYTES] [--quantize int8|int4]
-           [--int8-activations] [--bf16]
+           [--int8-activations] [--bf16] [--ctx-size N]
 
 An OpenAI-compatible API, as mlx_lm.server's: GET /v1/models, POST /v1/completions and
 /v1/chat/completions (the tokenizer's chat template), answered whole or streamed as server-sent
@@ -18,7 +18,9 @@ events (stream: true). One request generates at a time; the others wait their tu
 Defaults: --host 127.0.0.1 (this machine only), --port 8080, --max-tokens 512 (a request's default
 max_tokens), --max-tokens-limit 4096 (the most a request may ask), --temperature 0 (greedy when a
 request gives none), --max-body 1048576. n > 1, logprobs, tools and stop sequences are refused with
-a 400 naming them. Runs until interrupted (Ctrl-C). --int8-activations computes over quantized
+a 400 naming them. --ctx-size N: the most tokens a request's prompt and answer fill together, as
+llama.cpp's server takes it (default: the model's context, at most 8192); the memory of a KV cache
+that long is estimated before loading, and a longer prompt is answered 400. Runs until interrupted (Ctrl-C). --int8-activations computes over quantized
 weights as llama.cpp does, --bf16 on bf16 dot products (gift generate --help says what each changes).
 `;
 
@@ -26,7 +28,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     model: { type: 'string' }, adapter: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
     'max-tokens': { type: 'string' }, 'max-tokens-limit': { type: 'string' }, temperature: { type: 'string' }, 'max-body': { type: 'string' },
-    quantize: { type: 'string' }, 'memory-limit': { type: 'string' }, 'int8-activations': { type: 'boolean' }, bf16: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    quantize: { type: 'string' }, 'memory-limit': { type: 'string' }, 'ctx-size': { type: 'string' }, 'int8-activations': { type: 'boolean' }, bf16: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(SERVE_HELP);
@@ -46,14 +48,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
   checkActivationRounding(values);
   const config = readModelConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
-  // Memory known before it is spent: the weights and a KV cache for the whole context a request may fill.
-  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length: config.maxPositionEmbeddings > 8192 ? 8192 : config.maxPositionEmbeddings, quantize },
-    memoryBudget(values['memory-limit'] as string | undefined), 'gift serve');
+  // Memory known before it is spent: the weights and a KV cache for the whole context a request may
+  // fill, which the server then holds requests to (it had estimated 8192 tokens and let a request fill
+  // the model's whole context, 131072 on Llama 3.2).
+  const contextTokens = intOption(values['ctx-size'], 'ctx-size', Math.min(config.maxPositionEmbeddings, 8192), 1);
+  if (contextTokens > config.maxPositionEmbeddings) throw new GiftjsError(`--ctx-size ${contextTokens} is past the model's context (${config.maxPositionEmbeddings} tokens, config.json max_position_embeddings)`);
+  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length: contextTokens, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift serve', 'flags',
+    (shorter) => `--ctx-size ${shorter}`);
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, decodes: true, quantize });
   if (values['int8-activations']) enableInt8Activations(model, modelDir);
   if (values.bf16) enableBf16Products('gift serve');
   const modelId = basename(String(values.model).replace(/\/+$/, '')) + (values.adapter ? `+${basename(String(values.adapter).replace(/\/+$/, ''))}` : '');
-  const server = createOpenAIServer({ model, tokenizer, modelId, defaultMaxTokens, maxTokensLimit, defaultTemperature, maxBodyBytes });
+  const server = createOpenAIServer({ model, tokenizer, modelId, defaultMaxTokens, maxTokensLimit, defaultTemperature, maxBodyBytes, contextTokens });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new GiftjsError(`cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use (choose another with --port)' : err.message}`)));
     server.listen(port, host, () => resolve());

@@ -24,6 +24,12 @@ export interface ServeOptions {
   defaultTemperature: number;
   /** Request bodies past this many bytes are refused (413). */
   maxBodyBytes: number;
+  /**
+   * The most tokens a request's prompt and answer may fill together (llama.cpp server's context size):
+   * what the KV cache was sized for (gift serve estimates its memory at this length). Past it a
+   * prompt is refused and an answer ends with finish_reason "length". Default: the model's context.
+   */
+  contextTokens?: number;
 }
 
 /** A request the client got wrong: answered with this status and OpenAI's error object. */
@@ -50,10 +56,17 @@ function checkServeOptions(o: ServeOptions): void {
   whole('maxBodyBytes', o.maxBodyBytes);
   if (o.defaultMaxTokens > o.maxTokensLimit) throw new GiftjsError(`createOpenAIServer: defaultMaxTokens ${o.defaultMaxTokens} is past maxTokensLimit ${o.maxTokensLimit}`);
   if (!(o.defaultTemperature >= 0 && o.defaultTemperature <= 2)) throw new GiftjsError(`createOpenAIServer: defaultTemperature must be between 0 and 2 (as a request's temperature), got ${o.defaultTemperature}`);
+  if (o.contextTokens !== undefined) {
+    whole('contextTokens', o.contextTokens);
+    const modelContext = o.model.config.maxPositionEmbeddings;
+    if (o.contextTokens > modelContext) throw new GiftjsError(`createOpenAIServer: contextTokens ${o.contextTokens} is past the model's context (${modelContext} tokens)`);
+  }
 }
 
 export function createOpenAIServer(o: ServeOptions): Server {
   checkServeOptions(o);
+  const { contextTokens } = o;
+  const context = contextTokens ?? o.model.config.maxPositionEmbeddings;
   // One generation at a time: each request's work is chained after the previous one's.
   let queue: Promise<void> = Promise.resolve();
   const stops = [...new Set([...o.model.config.eosTokenIds, ...(o.tokenizer.eosTokenId !== null ? [o.tokenizer.eosTokenId] : [])])];
@@ -79,8 +92,8 @@ export function createOpenAIServer(o: ServeOptions): Server {
       ids = o.tokenizer.encode(body.prompt);
     }
     if (ids.length === 0) throw new RequestError(400, 'the prompt is empty', chat ? 'messages' : 'prompt');
-    const room = o.model.config.maxPositionEmbeddings - ids.length;
-    if (room <= 0) throw new RequestError(400, `the prompt is ${ids.length} tokens, the model's context is ${o.model.config.maxPositionEmbeddings}`, chat ? 'messages' : 'prompt');
+    const room = context - ids.length;
+    if (room <= 0) throw new RequestError(400, `the prompt is ${ids.length} tokens, ${contextTokens === undefined ? "the model's context" : "this server's context (--ctx-size)"} is ${context}`, chat ? 'messages' : 'prompt');
     const maxTokens = Math.min(sampling.maxTokens, room);
     const stream = body.stream === true;
     const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;

@@ -280,8 +280,11 @@ const SETTING_NAMES = {
  * Refuses a command whose estimate exceeds the budget, before anything is loaded, naming the
  * estimate, the budget and the settings that would fit (each re-estimated) -- as the command's flags,
  * or with `names: 'options'` as a program's options (fineTuneLanguageModel) with the flag beside each.
+ * `lengthSetting` says how the command sets a shorter length (gift generate: --max-new-tokens after
+ * its prompt; gift serve: --ctx-size), or null where it cannot; by default --max-length.
  */
-export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget: AvailableMemory, what: string, names: 'flags' | 'options' = 'flags'): MemoryEstimate {
+export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget: AvailableMemory, what: string, names: 'flags' | 'options' = 'flags',
+  lengthSetting?: (length: number) => string | null): MemoryEstimate {
   const e = estimateCausalLMMemory(dir, o);
   if (e.bytes <= budget.bytes) return e;
   // Each alternative estimated once (an estimate builds the model's shapes).
@@ -319,7 +322,17 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
     options.push([name('batch', b), { ...o, batch: b }]);
     if (b === 1) break;
   }
-  if (o.length > 64) options.push([name('length', Math.floor(o.length / 2)), { ...o, length: Math.floor(o.length / 2) }]);
+  // The longest halving of the length (down to 64 tokens) that fits, else the shortest tried: a server
+  // whose 131072-token context needs 5 GB fits in 600 MB at 8192, not only at 65536.
+  for (let shorter = Math.floor(o.length / 2); shorter >= 64; shorter = Math.floor(shorter / 2)) {
+    const setting = lengthSetting ? lengthSetting(shorter) : name('length', shorter);
+    if (setting === null) break;
+    const alt = { ...o, length: shorter };
+    if (bytesOf(alt) <= budget.bytes || Math.floor(shorter / 2) < 64) {
+      options.push([setting, alt]);
+      break;
+    }
+  }
   if (o.command === 'train' && !o.gradientCheckpointing) options.push([`${name('gradientCheckpointing')} ${name('bf16')} ${name('batch', 1)}`, { ...o, gradientCheckpointing: true, bf16: true, batch: 1 }]);
   const fitting = options.map(([flags, alt]) => [flags, bytesOf(alt)] as const).filter(([, b]) => b <= budget.bytes);
   const advice = fitting.length > 0

@@ -48,6 +48,37 @@ test('createOpenAIServer refuses settings that are not ones, by name (from JavaS
   assert.throws(() => createOpenAIServer({ ...good, defaultTemperature: NaN }), /createOpenAIServer: defaultTemperature must be between 0 and 2 \(as a request's temperature\), got NaN/);
 });
 
+test('a server\'s context (contextTokens, gift serve --ctx-size) bounds prompt and answer together, as llama.cpp\'s server does', async () => {
+  const good = { model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096 };
+  assert.throws(() => createOpenAIServer({ ...good, contextTokens: 0 }), /createOpenAIServer: contextTokens must be a whole number >= 1, got 0/);
+  const past = model.config.maxPositionEmbeddings + 1;
+  assert.throws(() => createOpenAIServer({ ...good, contextTokens: past }), new RegExp(`createOpenAIServer: contextTokens ${past} is past the model's context \\(${past - 1} tokens\\)`));
+  // Before, the server let a request fill the model's whole context whatever memory was estimated for.
+  const small = createOpenAIServer({ ...good, contextTokens: 8 });
+  await new Promise<void>((resolve) => small.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(small.address() as AddressInfo).port}/v1/completions`;
+    const post = async (body: unknown) => {
+      const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as { error?: { message: string }; choices?: { text: string; finish_reason: string }[]; usage?: { completion_tokens: number } } };
+    };
+    const prompt = 'the dog sat on the mat and the cat';
+    const promptTokens = tokenizer.encode(prompt).length;
+    assert.ok(promptTokens > 8, `${promptTokens} tokens`);
+    const long = await post({ prompt });
+    assert.equal(long.status, 400);
+    assert.match(long.body.error!.message, new RegExp(`the prompt is ${promptTokens} tokens, this server's context \\(--ctx-size\\) is 8`));
+    const short = 'the dog';
+    const room = 8 - tokenizer.encode(short).length;
+    const answer = await post({ prompt: short, max_tokens: 20, temperature: 0 });
+    assert.equal(answer.status, 200);
+    assert.ok(answer.body.usage!.completion_tokens <= room, `${answer.body.usage!.completion_tokens} tokens in a room of ${room}`);
+    assert.equal(answer.body.choices![0]!.text, greedy(tokenizer.encode(short), room));
+  } finally {
+    await new Promise<void>((resolve) => small.close(() => resolve()));
+  }
+});
+
 /** The greedy continuation giftjs's generate gives for these ids, stopping at EOS, decoded. */
 function greedy(ids: number[], maxTokens: number): string {
   const stops = [...model.config.eosTokenIds, ...(tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [])];

@@ -165,3 +165,24 @@ test("gift train's memory estimate is within 15% of its measured peak RSS on a Q
   streamsWhatTheBudgetNeeds(file, 'q4_0', (LAYER_VALUES / 32) * 18, 0.04, 0.5);
   rmSync(source, { recursive: true, force: true });
 });
+
+test('gift serve and gift generate name their own length settings when the memory is short: --ctx-size, --max-new-tokens (not --max-length, which neither has)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-longctx-'));
+  const model = join(dir, 'model');
+  // A 131072-token context: its KV cache and prefill dominate the estimate.
+  writeSyntheticLlama(model, { hidden: 256, intermediate: 512, layers: 8, heads: 4, kvHeads: 4, vocab: 128256, tied: true, maxPositions: 131072 }, 'F32', { tokenizerFrom: TOKENIZER });
+  const serve = gift('serve', '--model', model, '--ctx-size', '131072', '--memory-limit', '3000M', '--port', '0');
+  assert.equal(serve.code, 1, serve.err);
+  assert.match(serve.err, /gift serve needs about [\d.]+ GB \(the KV cache and activations for 1 x 131072 tokens: .*nothing was loaded\. these would fit: --ctx-size 65536 \(about [\d.]+ GB\)/);
+  // The longest halving that fits is offered, not only the first: 600 MB fits only a few hundred tokens.
+  const tight = gift('serve', '--model', model, '--ctx-size', '131072', '--memory-limit', '600M', '--port', '0');
+  assert.match(tight.err, /these would fit: --ctx-size (\d+) \(about \d+ MB\)/);
+  const fits = Number(/--ctx-size (\d+) \(about/.exec(tight.err)![1]);
+  assert.ok(fits >= 64 && fits <= 2048, String(fits));
+  assert.match(gift('serve', '--model', model, '--ctx-size', '131073').err, /--ctx-size 131073 is past the model's context \(131072 tokens, config\.json max_position_embeddings\)/);
+  const generate = gift('generate', '--model', model, '--prompt', 'hello there', '--max-new-tokens', '100000', '--memory-limit', '600M');
+  assert.equal(generate.code, 1, generate.err);
+  assert.match(generate.err, /gift generate needs about .*these would fit: --max-new-tokens \d+ \(about \d+ MB\)/);
+  assert.doesNotMatch(generate.err, /--max-length/);
+  rmSync(dir, { recursive: true, force: true });
+});

@@ -14,9 +14,15 @@ export function environmentSwitch(name: EnvironmentSwitch): boolean {
   throw new GiftjsError(`${name}=${value}: set it to 0 (off) or 1 (on, the default), or leave it unset`);
 }
 
-/** GIFTJS_NUM_THREADS as the kernels will read it: unset, or a whole number of threads of at least 1. */
+/** More threads than llama.cpp's own limit (512) twice over: a typo, refused before any starts. */
+export const MAX_THREADS = 1024;
+
+/**
+ * GIFTJS_NUM_THREADS as the kernels will read it: unset, or a whole number of threads from 1 to
+ * MAX_THREADS, the bound setNumThreads keeps (it had allowed 9999 here, which the kernels then started).
+ */
 export function checkThreadCount(): void {
   const value = process.env.GIFTJS_NUM_THREADS;
-  if (value === undefined || value === '' || /^[1-9][0-9]{0,3}$/.test(value)) return;
-  throw new GiftjsError(`GIFTJS_NUM_THREADS=${value}: set it to a whole number of kernel threads from 1 to 9999, or leave it unset (one per core)`);
+  if (value === undefined || value === '' || (/^[1-9][0-9]{0,3}$/.test(value) && Number(value) <= MAX_THREADS)) return;
+  throw new GiftjsError(`GIFTJS_NUM_THREADS=${value}: set it to a whole number of kernel threads from 1 to ${MAX_THREADS}, or leave it unset (one per core)`);
 }

@@ -33,9 +33,10 @@ test('a switch is on unset, empty or 1, off at 0, and refused at anything else',
 });
 
 test('GIFTJS_NUM_THREADS is a whole number of threads from 1, or unset', () => {
-  for (const value of [undefined, '', '1', '16', '9999']) withEnv('GIFTJS_NUM_THREADS', value, () => checkThreadCount());
-  for (const value of ['four', '0', '-2', '8x', '2.5', '10000']) {
-    withEnv('GIFTJS_NUM_THREADS', value, () => assert.throws(() => checkThreadCount(), /GIFTJS_NUM_THREADS=.*: set it to a whole number of kernel threads from 1 to 9999/));
+  for (const value of [undefined, '', '1', '16', '1024']) withEnv('GIFTJS_NUM_THREADS', value, () => checkThreadCount());
+  // Past 1024, setNumThreads's bound too (9999 had passed here and the kernels had started them).
+  for (const value of ['four', '0', '-2', '8x', '2.5', '1025', '9999', '10000']) {
+    withEnv('GIFTJS_NUM_THREADS', value, () => assert.throws(() => checkThreadCount(), /GIFTJS_NUM_THREADS=.*: set it to a whole number of kernel threads from 1 to 1024/));
   }
 });
 

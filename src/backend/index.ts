@@ -5,6 +5,7 @@ import { loadAddon, type NativeAddon } from './native/binding.js';
 import { createNativeBackend } from './native/index.js';
 import { refBackend } from './ref/index.js';
 import { GiftjsError } from '../errors.js';
+import { MAX_THREADS } from '../environment.js';
 
 let current: Backend | null = null;
 let native: Backend | null | undefined;
@@ -113,10 +114,9 @@ export function setInt8Activations(on: boolean): boolean {
   return false;
 }
 
-/** Threads used by native kernels (the ref backend is single-threaded). */
-/** More threads than llama.cpp's own limit (512) twice over: a typo, refused before any starts. */
-export const MAX_THREADS = 1024;
+export { MAX_THREADS };
 
+/** Threads used by native kernels (the ref backend is single-threaded): 1 to MAX_THREADS. */
 export function setNumThreads(n: number): void {
   // (The addon took NaN and -1 as 1 and 2.5 as 2, silently, and 1e9 ended the process.)
   if (!(Number.isInteger(n) && n >= 1 && n <= MAX_THREADS)) throw new GiftjsError(`setNumThreads: the thread count must be a whole number from 1 to ${MAX_THREADS}, got ${n}`);

@@ -53,6 +53,11 @@ export async function generateCommand(argv: string[]): Promise<number> {
     ids = tokenizer.encode(values.prompt);
   }
   const maxNewTokens = intOption(values['max-new-tokens'], 'max-new-tokens', 128);
+  const temperature = numberOption(values.temperature, 'temperature', 0);
+  // Greedy decoding samples nothing: the sampling settings would be read by nothing (they had been ignored).
+  for (const flag of ['top-k', 'top-p', 'seed']) {
+    if (temperature === 0 && values[flag] !== undefined) throw new GiftjsError(`--${flag} shapes sampling, and --temperature 0 (the default) decodes greedily: give --temperature above 0, or leave out --${flag}`);
+  }
   // Memory known before it is spent: the weights, the KV cache for the whole text, one step's activations.
   const length = Math.min(config.maxPositionEmbeddings, ids.length + maxNewTokens);
   const quantize = quantizeOption(values.quantize);
@@ -69,7 +74,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   try {
     generate(model, ids, {
       maxNewTokens,
-      temperature: numberOption(values.temperature, 'temperature', 0),
+      temperature,
       topK: intOption(values['top-k'], 'top-k', 0, 0),
       topP: numberOption(values['top-p'], 'top-p', 1),
       seed: intOption(values.seed, 'seed', 0, 0),

@@ -92,6 +92,13 @@ test('gift convert refuses a flag of another conversion (it had been ignored)', 
   refused(gift('convert', 'llama2c', join(dir, 'model.bin'), '--out', join(dir, 'l2c'), '--model', MODEL), /--model goes with gift convert wegeft, not llama2c/);
 });
 
+test('gift generate refuses sampling settings when it decodes greedily (they had been ignored)', () => {
+  refused(gift('generate', '--model', MODEL, '--prompt', 'hi', '--top-k', '40'), /--top-k shapes sampling, and --temperature 0 \(the default\) decodes greedily: give --temperature above 0, or leave out --top-k/);
+  refused(gift('generate', '--model', MODEL, '--prompt', 'hi', '--temperature', '0', '--seed', '3'), /--seed shapes sampling, and --temperature 0/);
+  refused(gift('generate', '--model', MODEL, '--prompt', 'hi', '--top-p', '0.9'), /--top-p shapes sampling/);
+  assert.equal(gift('generate', '--model', MODEL, '--prompt', 'hi', '--temperature', '0.7', '--top-k', '4', '--seed', '3', '--max-new-tokens', '2').code, 0);
+});
+
 test('numbers are decimal; a JSON --config key given twice is refused', () => {
   refused(train('x', '--lr', '0x10'), /--lr must be a decimal number \(such as 2e-4 or 0\.5\), got '0x10'/);
   refused(train('i', '--lr', 'Infinity'), /--lr must be a decimal number/);

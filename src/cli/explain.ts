@@ -90,6 +90,9 @@ export async function explainCommand(argv: string[]): Promise<number> {
     refuseUnread(['out', 'size'], 'text');
     if (!task || task.type !== 'seqcls') throw new GiftjsError(`${join(adapterDir, ADAPTER_CONFIG)}: --text needs a sequence classifier's adapter (gift train on an encoder folder)`);
     const info = taskInfoFromAdapterConfig(adapterConfig, join(adapterDir, ADAPTER_CONFIG));
+    // A pair head runs the encoder once per text of a pair: one text would add a run over an empty
+    // second text, whose layer outputs the maps could be taken from.
+    if (info.pair_head === true) throw new GiftjsError(`${join(adapterDir, ADAPTER_CONFIG)}: this classifier reads sentence pairs (task.pair_head), each text encoded alone; gift explain --text maps one text through a classifier of single texts, and not yet through a pair head`);
     const model = loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : task.id2label!.length, 0, (task as { pair_head?: boolean }).pair_head === true);
     loadAdapter(adapterDir, model);
     const layer = chooseLayer(model, values);

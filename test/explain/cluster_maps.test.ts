@@ -127,6 +127,10 @@ test('gift explain --text reads at the length the classifier was trained with, a
     assert.equal(refused.status, 1, args.join(' '));
     assert.match(refused.stderr, message);
   }
+  saveAdapter(join(dir, 'pairs'), adapter, { path: modelDir, architecture: 'BertForSequenceClassification' }, { task: { ...task, text_fields: ['sentence1', 'sentence2'], pair_head: true } });
+  const pairs = explain(join(dir, 'pairs'), '--text', 'a dog');
+  assert.equal(pairs.status, 1);
+  assert.match(pairs.stderr, /this classifier reads sentence pairs \(task\.pair_head\), each text encoded alone; gift explain --text maps one text through a classifier of single texts, and not yet through a pair head/);
   saveAdapter(join(dir, 'no-length'), adapter, { path: modelDir, architecture: 'BertForSequenceClassification' }, { task: { ...task, max_length: 'long' } });
   const bad = explain(join(dir, 'no-length'), '--text', 'a dog');
   assert.equal(bad.status, 1);

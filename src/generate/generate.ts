@@ -36,7 +36,10 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
   refuseUnknownOptions(options, ['maxNewTokens', 'stopTokens', 'seed', 'onToken', 'temperature', 'topK', 'topP'], 'generate');
   checkSamplingOptions(options);
   const stops = new Set(options.stopTokens ?? []);
-  const rng = new Random(options.seed ?? 0);
+  const seed = options.seed ?? 0;
+  // The generator's seed is 32 bits: 2^32 had been seed 0 again, two "different" samplings alike.
+  if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new GiftjsError(`generate: seed must be a whole number from 0 to 4294967295 (2^32 - 1: the sampler's seed is 32 bits), got ${seed}`);
+  const rng = new Random(seed);
   const cache = model.newCache(Math.min(prompt.length + maxNew, model.config.maxPositionEmbeddings));
   try {
     const tokens: number[] = [...prompt];

@@ -219,7 +219,7 @@ function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
     maxTokens,
     temperature: number('temperature', o.defaultTemperature, (v) => v >= 0 && v <= 2, 'between 0 and 2'),
     topP: number('top_p', 1, (v) => v > 0 && v <= 1, 'in (0, 1]'),
-    seed: number('seed', 0, (v) => Number.isInteger(v) && v >= 0, 'a non-negative whole number'),
+    seed: number('seed', 0, (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, 'a whole number from 0 to 4294967295 (the sampler\'s seed is 32 bits)'),
   };
 }
 

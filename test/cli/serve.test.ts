@@ -152,6 +152,9 @@ test('malformed and unsupported requests get 400 / 404 / 413 with a message nami
   assert.equal(r.status, 404);
   assert.match(r.error.message, /no route \/v1\/embeddings/);
   await assert.rejects(client.completions.create({ model: 'tiny', prompt: 'hi', temperature: 5 }), /'temperature' must be between 0 and 2, got 5/);
+  r = await post('/completions', JSON.stringify({ prompt: 'hi', temperature: 1, seed: 2 ** 32 }));
+  assert.equal(r.status, 400);
+  assert.match(r.error.message, /'seed' must be a whole number from 0 to 4294967295 \(the sampler's seed is 32 bits\)/);
 });
 
 test('gift serve listens on 127.0.0.1, answers, and stops on SIGTERM', async () => {

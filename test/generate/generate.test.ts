@@ -38,6 +38,11 @@ test('stop tokens, streaming callback and seeded sampling', () => {
   // A length that is not a whole number had generated nothing (NaN) or rounded up (2.5), silently.
   for (const maxNewTokens of [NaN, 2.5, -1]) assert.throws(() => generate(model, [1, 5], { maxNewTokens }), new RegExp(`generate: maxNewTokens must be a whole number >= 0, got ${maxNewTokens}`));
   assert.deepEqual(generate(model, [1, 5], { maxNewTokens: 0 }), []);
+  // The sampler's seed is 32 bits: 2^32 had sampled exactly as seed 0, -1 as 2^32 - 1.
+  for (const seed of [2 ** 32, -1, 1.5]) {
+    assert.throws(() => generate(model, [1, 5], { maxNewTokens: 4, temperature: 1, seed }), new RegExp(`generate: seed must be a whole number from 0 to 4294967295 \\(2\\^32 - 1: the sampler's seed is 32 bits\\), got ${seed}`));
+  }
+  assert.equal(generate(model, [1, 5], { maxNewTokens: 4, temperature: 1, seed: 2 ** 32 - 1 }).length, 4);
   assert.throws(() => generate(model, [1, 5], { temperature: NaN }), /temperature must be a finite number >= 0, got NaN/);
 });
 

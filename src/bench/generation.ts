@@ -15,6 +15,13 @@ import type { CausalLM } from '../models/causal_lm.js';
  * peer to time on the same ones).
  */
 export function benchGeneration(shape: string, promptLength: number, tokens: number, dtype: BenchDType): { tokensPerSecond: number; prefillTokensPerSecond: number; config: Record<string, unknown>; model: CausalLM; prompt: number[] } {
+  // Checked before the model is built: past the context, generation stops early (and the rate would
+  // count tokens never made), and a prompt alone past it is refused by the forward, naming gift train's
+  // --max-length.
+  const context = stepShape(shape)?.max_position_embeddings;
+  if (typeof context === 'number' && promptLength + tokens > context) {
+    throw new GiftjsError(`bench generate on ${shape}: --prompt ${promptLength} and --new-tokens ${tokens} fill ${promptLength + tokens} positions, past the shape's context (${context}): give fewer`);
+  }
   const model = randomBenchModel(shape, dtype);
   const config = model.config;
   for (const p of model.parameters()) p.requiresGrad = false;
@@ -34,6 +41,8 @@ export function timeDecoding(model: CausalLM, prompt: number[], tokens: number):
   let start = 0;
   const generated = generate(model, prompt, { maxNewTokens: tokens + 1, onToken: (_t, i) => void (i === 0 && (start = performance.now())) });
   const seconds = (performance.now() - start) / 1000;
+  // (Generation ends early only at a stop token, none here, or at the model's context.)
+  if (generated.length !== tokens + 1) throw new GiftjsError(`timeDecoding: ${generated.length} tokens were generated of the ${tokens + 1} timed (the prompt's ${prompt.length} and these past the model's context of ${model.config.maxPositionEmbeddings}?)`);
   return { tokensPerSecond: tokens / seconds, prefillTokensPerSecond: prompt.length / ((start - begin) / 1000), generated };
 }
 

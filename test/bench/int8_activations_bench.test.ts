@@ -66,6 +66,9 @@ test('a flag of one benchmark given to another is refused by name, not ignored; 
     [['gemm', '--budget', 'soon'], /--budget must be a positive number of seconds, got 'soon'/],
     [['peak', '--budget', '0'], /--budget must be a positive number of seconds, got '0'/],
     // One step left no steps after the first to measure: min and max of nothing, Infinity MB.
+    // The model's forward had refused it after building the model, naming gift train's --max-length; a
+    // prompt that fit with too many new tokens had stopped early and been timed as if all were made.
+    [['generate', '--prompt', '9000', '--new-tokens', '4'], /bench generate on smollm2-135m: --prompt 9000 and --new-tokens 4 fill 9004 positions, past the shape's context \(8192\): give fewer/],
     [['memory', '--steps', '1'], /--steps must be at least 2 for bench memory \(the RSS spread is measured over the steps after the first\), got 1/],
   ];
   for (const [args, message] of cases) {

@@ -58,8 +58,13 @@ export async function generateCommand(argv: string[]): Promise<number> {
   for (const flag of ['top-k', 'top-p', 'seed']) {
     if (temperature === 0 && values[flag] !== undefined) throw new GiftjsError(`--${flag} shapes sampling, and --temperature 0 (the default) decodes greedily: give --temperature above 0, or leave out --${flag}`);
   }
+  // A prompt past the context is refused here (the forward's own refusal names gift train's
+  // --max-length); one that leaves fewer positions than --max-new-tokens ends at the context, said first.
+  const context = config.maxPositionEmbeddings;
+  if (ids.length > context) throw new GiftjsError(`the prompt is ${ids.length} tokens, and ${modelDir}'s context is ${context} (config.json max_position_embeddings): shorten the prompt`);
+  if (ids.length + maxNewTokens > context) console.error(`note: the prompt's ${ids.length} tokens and --max-new-tokens ${maxNewTokens} pass the model's context (${context}): generation ends there, after ${context - ids.length + 1} tokens at most`);
   // Memory known before it is spent: the weights, the KV cache for the whole text, one step's activations.
-  const length = Math.min(config.maxPositionEmbeddings, ids.length + maxNewTokens);
+  const length = Math.min(context, ids.length + maxNewTokens);
   const quantize = quantizeOption(values.quantize);
   checkActivationRounding(values);
   // (A shorter text is fewer new tokens after the prompt: gift generate has no --max-length.)

@@ -99,6 +99,17 @@ test('gift generate refuses sampling settings when it decodes greedily (they had
   assert.equal(gift('generate', '--model', MODEL, '--prompt', 'hi', '--temperature', '0.7', '--top-k', '4', '--seed', '3', '--max-new-tokens', '2').code, 0);
 });
 
+test('gift generate refuses a prompt past the context by its own terms, and says first when the context will end the text', () => {
+  const context = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8')).max_position_embeddings as number;
+  const long = Array.from({ length: context + 40 }, (_, i) => `w${i}`).join(' ');
+  const r = gift('generate', '--model', MODEL, '--prompt', long, '--max-new-tokens', '2');
+  refused(r, new RegExp(`the prompt is \\d+ tokens, and .*llama3-scaled-tied's context is ${context} \\(config\\.json max_position_embeddings\\): shorten the prompt`));
+  assert.doesNotMatch(r.err, /--max-length/);
+  const near = gift('generate', '--model', MODEL, '--prompt', 'hi', '--max-new-tokens', String(context + 5));
+  assert.equal(near.code, 0, near.err);
+  assert.match(near.err, new RegExp(`note: the prompt's \\d+ tokens and --max-new-tokens ${context + 5} pass the model's context \\(${context}\\): generation ends there`));
+});
+
 test('numbers are decimal; a JSON --config key given twice is refused', () => {
   refused(train('x', '--lr', '0x10'), /--lr must be a decimal number \(such as 2e-4 or 0\.5\), got '0x10'/);
   refused(train('i', '--lr', 'Infinity'), /--lr must be a decimal number/);

@@ -61,7 +61,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   // A prompt past the context is refused here (the forward's own refusal names gift train's
   // --max-length); one that leaves fewer positions than --max-new-tokens ends at the context, said first.
   const context = config.maxPositionEmbeddings;
-  if (ids.length > context) throw new GiftjsError(`the prompt is ${ids.length} tokens, and ${modelDir}'s context is ${context} (config.json max_position_embeddings): shorten the prompt`);
+  if (ids.length > context) throw new GiftjsError(`the prompt is ${ids.length} tokens: ${ids.length} positions exceed this model's context (max_position_embeddings ${context}), as ${modelDir}/config.json says: shorten the prompt`);
   if (ids.length + maxNewTokens > context) console.error(`note: the prompt's ${ids.length} tokens and --max-new-tokens ${maxNewTokens} pass the model's context (${context}): generation ends there, after ${context - ids.length + 1} tokens at most`);
   // Memory known before it is spent: the weights, the KV cache for the whole text, one step's activations.
   const length = Math.min(context, ids.length + maxNewTokens);

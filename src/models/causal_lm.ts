@@ -133,7 +133,7 @@ export function stepInputs(config: CausalLMConfig, ids: ArrayLike<number>, batch
   const cache = options.cache ?? null;
   const past = cache?.length ?? 0;
   if (past + seq > config.maxPositionEmbeddings) {
-    throw new GiftjsError(`${past + seq} positions exceed this model's context (max_position_embeddings ${config.maxPositionEmbeddings}): shorten the text (--max-length) or the generation`);
+    throw new GiftjsError(`${past + seq} positions exceed this model's context (max_position_embeddings ${config.maxPositionEmbeddings}): shorten the text or the generation`);
   }
   if (options.segments) {
     if (cache || options.attentionMask) throw new GiftjsError(`${config.architecture}: packed segments go without a KV cache or an attention mask`);

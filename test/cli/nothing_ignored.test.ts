@@ -103,7 +103,7 @@ test('gift generate refuses a prompt past the context by its own terms, and says
   const context = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8')).max_position_embeddings as number;
   const long = Array.from({ length: context + 40 }, (_, i) => `w${i}`).join(' ');
   const r = gift('generate', '--model', MODEL, '--prompt', long, '--max-new-tokens', '2');
-  refused(r, new RegExp(`the prompt is \\d+ tokens, and .*llama3-scaled-tied's context is ${context} \\(config\\.json max_position_embeddings\\): shorten the prompt`));
+  refused(r, new RegExp(`the prompt is (\\d+) tokens: \\1 positions exceed this model's context \\(max_position_embeddings ${context}\\), as .*llama3-scaled-tied/config\\.json says: shorten the prompt`));
   assert.doesNotMatch(r.err, /--max-length/);
   const near = gift('generate', '--model', MODEL, '--prompt', 'hi', '--max-new-tokens', String(context + 5));
   assert.equal(near.code, 0, near.err);

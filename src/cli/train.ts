@@ -377,12 +377,13 @@ function whatTheRunTrains(values: Record<string, unknown>, modelDir: string, pre
 const KINDS_OF_FLAG: Record<string, readonly ModelKind[]> = {
   'text-fields': ['sequence-classifier'], 'label-field': ['sequence-classifier'], columns: ['sequence-classifier'],
   'test-data': ['sequence-classifier', 'image-classifier'], format: ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
+  'gradient-checkpointing': ['causal-lm'], 'memory-limit': ['causal-lm'],
 };
 
 /**
  * A flag the model's kind does not read is refused, naming the kinds that do: a language model had
  * trained without a word past --test-data, --label-field, --text-fields and --columns, a classifier
- * past --format, an image classifier past --max-length.
+ * past --format, --gradient-checkpointing and --memory-limit, an image classifier past --max-length.
  */
 function refuseFlagsTheKindIgnores(values: Record<string, unknown>, what: WhatTheRunTrains): void {
   for (const [flag, kinds] of Object.entries(KINDS_OF_FLAG)) {

@@ -77,6 +77,10 @@ test('flags the model\'s kind does not read are refused, naming the kinds that d
   writeFileSync(texts, Array.from({ length: 6 }, (_, i) => JSON.stringify({ text: `message ${i}`, label: i % 2 ? 'spam' : 'ham' })).join('\n') + '\n');
   refused(gift('train', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--data', texts, '--out', join(dir, 'bf'), '--max-steps', '1', '--format', 'text'),
     /--format is read when training a language model, and --model is .*bert, a sequence classifier \(bert\); leave it out/);
+  refused(gift('train', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--data', texts, '--out', join(dir, 'bg'), '--max-steps', '1', '--gradient-checkpointing'),
+    /--gradient-checkpointing is read when training a language model, and --model is .*bert, a sequence classifier \(bert\); leave it out/);
+  refused(gift('train', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--data', texts, '--out', join(dir, 'bl'), '--max-steps', '1', '--memory-limit', '4G'),
+    /--memory-limit is read when training a language model, and --model is .*bert/);
   refused(gift('train', '--model', join(ROOT, 'test/fixtures/encoders/vit'), '--data', texts, '--out', join(dir, 'vm'), '--max-steps', '1', '--max-length', '64'),
     /--max-length is read when training a language model or a sequence classifier, and --model is .*vit, an image classifier \(vit\); leave it out/);
 });

@@ -133,6 +133,14 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (typeof values.data === 'string' && what.kind !== 'image-classifier') Object.assign(values, dataFolderFiles(values.data, values, what.kind));
   const dataPath = requireString(values, 'data', TRAIN_HELP);
   const out = requireString(values, 'out', TRAIN_HELP);
+  // A schedule with nothing to act on is refused, as transformers' Trainer refuses eval steps
+  // without an eval dataset (each had run as if not given).
+  if (values['eval-every'] !== undefined && Number(values['eval-every']) > 0 && values['eval-data'] === undefined) {
+    throw new GiftjsError('--eval-every evaluates held-out data: give --eval-data (or a data folder with valid.jsonl), or leave out --eval-every');
+  }
+  if (values['save-total-limit'] !== undefined && Number(values['save-total-limit']) > 0 && !(Number(values['save-every']) > 0)) {
+    throw new GiftjsError('--save-total-limit keeps the newest checkpoints that --save-every writes: give --save-every N, or leave out --save-total-limit');
+  }
   // What the run resolves beyond the flags (defaults, preset values), filled by runTraining for config.yaml.
   const resolved: Record<string, unknown> = {};
   // Written when the run starts (its folder claimed, before the first update), so an interrupted or

@@ -118,6 +118,13 @@ test('gift generate refuses a prompt past the context by its own terms, and says
   assert.match(near.err, new RegExp(`note: the prompt's \\d+ tokens and --max-new-tokens ${context + 5} pass the model's context \\(${context}\\): generation ends there`));
 });
 
+test('gift train refuses a schedule with nothing to act on: --eval-every without held-out data, --save-total-limit without --save-every', () => {
+  refused(train('ee', '--eval-every', '1'), /--eval-every evaluates held-out data: give --eval-data \(or a data folder with valid\.jsonl\), or leave out --eval-every/);
+  refused(train('sl', '--save-total-limit', '2'), /--save-total-limit keeps the newest checkpoints that --save-every writes: give --save-every N, or leave out --save-total-limit/);
+  assert.equal(train('ee-ok', '--eval-every', '1', '--eval-data', data).code, 0);
+  assert.equal(train('sl-ok', '--save-total-limit', '1', '--save-every', '1').code, 0);
+});
+
 test('numbers are decimal; a JSON --config key given twice is refused', () => {
   refused(train('x', '--lr', '0x10'), /--lr must be a decimal number \(such as 2e-4 or 0\.5\), got '0x10'/);
   refused(train('i', '--lr', 'Infinity'), /--lr must be a decimal number/);

@@ -255,6 +255,9 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
   const updatesPerEpoch = Math.ceil(batchesPerEpoch / o.gradAccum);
   const totalSteps = o.maxSteps ?? o.epochs * updatesPerEpoch;
   const warmupSteps = Math.round(o.warmupRatio * totalSteps);
+  // A schedule with nothing to act on is refused before the run starts (each had run as if not set).
+  if (o.evalEvery > 0 && task.heldOutSize === 0) throw new GiftjsError(`training option evalEvery (--eval-every) is ${o.evalEvery}, and the run has no held-out examples to evaluate (give heldOut / validation, --eval-data), or set it to 0`);
+  if ((o.saveTotalLimit ?? 0) > 0 && o.saveEvery === 0) throw new GiftjsError(`training option saveTotalLimit (--save-total-limit) is ${o.saveTotalLimit}, and saveEvery (--save-every) is 0: no checkpoint is written for it to keep; set saveEvery, or leave saveTotalLimit at 0`);
   const trainable = run.adapter.namedTrainable();
   const params = trainable.map(([, t]) => t);
   const logPath = run.outDir ? join(run.outDir, 'log.jsonl') : null;

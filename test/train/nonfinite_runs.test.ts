@@ -99,3 +99,17 @@ test('an adapter with a NaN or an infinity is written by no path (saveAdapter, t
   saveAdapter(join(dir, 'a'), adapter, base);
   assert.ok(readFileSync(join(dir, 'a/adapter_model.safetensors')).length > 0);
 });
+
+test('trainModel refuses a schedule with nothing to act on: evalEvery without held-out examples, saveTotalLimit without saveEvery', async () => {
+  // Each had trained as if it were not set.
+  const tokenizer = Tokenizer.fromFolder(MODEL);
+  const records = Array.from({ length: 4 }, (_, i) => ({ where: `test[${i}]`, value: { text: `words ${i} and more words` } }));
+  const { examples } = buildExamples(records, tokenizer, { format: 'text', maxLength: 16 });
+  const model = LlamaForCausalLM.fromPretrained(MODEL);
+  const adapter = attachAdapter(model, { method: 'gift', rank: 2, target_modules: ['q_proj'] }, 1);
+  const options = { ...DEFAULT_TRAIN_OPTIONS, maxSteps: 1, batchSize: 4 };
+  await assert.rejects(trainModel({ model, adapter, task: causalLMTask(model, examples, undefined, 0), options: { ...options, evalEvery: 2 } }),
+    /training option evalEvery \(--eval-every\) is 2, and the run has no held-out examples to evaluate/);
+  await assert.rejects(trainModel({ model, adapter, task: causalLMTask(model, examples, undefined, 0), options: { ...options, saveTotalLimit: 2 } }),
+    /training option saveTotalLimit \(--save-total-limit\) is 2, and saveEvery \(--save-every\) is 0: no checkpoint is written for it to keep/);
+});

@@ -87,8 +87,9 @@ test('a run killed with SIGKILL and resumed ends with the same adapter bytes', {
   assert.deepEqual(readFileSync(join(killed, 'adapter/adapter_model.safetensors')), readFileSync(join(straight, 'adapter/adapter_model.safetensors')));
   const losses = (p: string) => readFileSync(join(p, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);
   assert.deepEqual(losses(killed), losses(straight));
-  // A different setting is refused rather than mixed in.
-  const r = spawnSync(process.execPath, [GIFT, 'train', '--model', s.model, '--data', s.train, '--out', killed, ...COMMON, ...args, '--lr', '1e-3', '--resume'], { encoding: 'utf8' });
+  // A different setting is refused rather than mixed in. (The same run otherwise: --eval-every
+  // without its --eval-data is refused before any checkpoint is read.)
+  const r = spawnSync(process.execPath, [GIFT, 'train', '--model', s.model, '--data', s.train, '--eval-data', s.valid, '--out', killed, ...COMMON, ...args, '--lr', '1e-3', '--resume'], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /these differ: lr: 0\.00[0-9e.-]* in the checkpoint, 0\.001 now/);
 });

@@ -235,6 +235,10 @@ export async function trainModel(run: TrainRun): Promise<TrainResult> {
   validateTrainOptions(o);
   const task = runTask(run);
   if (task.trainSize === 0) throw new GiftjsError('training data is empty (after tokenization and truncation)');
+  // A schedule with nothing to act on is refused before the run folder is claimed or any input
+  // hashed (each had run as if not set).
+  if (o.evalEvery > 0 && task.heldOutSize === 0) throw new GiftjsError(`training option evalEvery (--eval-every) is ${o.evalEvery}, and the run has no held-out examples to evaluate (give heldOut / validation, --eval-data), or set it to 0`);
+  if ((o.saveTotalLimit ?? 0) > 0 && o.saveEvery === 0) throw new GiftjsError(`training option saveTotalLimit (--save-total-limit) is ${o.saveTotalLimit}, and saveEvery (--save-every) is 0: no checkpoint is written for it to keep; set saveEvery, or leave saveTotalLimit at 0`);
   let fingerprint = run.fingerprint ?? JSON.stringify({ method: run.adapter.method, options: o, trainSize: task.trainSize });
   if (run.outDir && run.inputs && (o.saveEvery > 0 || run.resume)) fingerprint = JSON.stringify({ ...JSON.parse(fingerprint), contents: inputContents(run.inputs) });
   const release = run.outDir ? claimRunFolder(run.outDir) : () => {};
@@ -255,9 +259,6 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
   const updatesPerEpoch = Math.ceil(batchesPerEpoch / o.gradAccum);
   const totalSteps = o.maxSteps ?? o.epochs * updatesPerEpoch;
   const warmupSteps = Math.round(o.warmupRatio * totalSteps);
-  // A schedule with nothing to act on is refused before the run starts (each had run as if not set).
-  if (o.evalEvery > 0 && task.heldOutSize === 0) throw new GiftjsError(`training option evalEvery (--eval-every) is ${o.evalEvery}, and the run has no held-out examples to evaluate (give heldOut / validation, --eval-data), or set it to 0`);
-  if ((o.saveTotalLimit ?? 0) > 0 && o.saveEvery === 0) throw new GiftjsError(`training option saveTotalLimit (--save-total-limit) is ${o.saveTotalLimit}, and saveEvery (--save-every) is 0: no checkpoint is written for it to keep; set saveEvery, or leave saveTotalLimit at 0`);
   const trainable = run.adapter.namedTrainable();
   const params = trainable.map(([, t]) => t);
   const logPath = run.outDir ? join(run.outDir, 'log.jsonl') : null;

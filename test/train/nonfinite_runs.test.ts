@@ -108,8 +108,10 @@ test('trainModel refuses a schedule with nothing to act on: evalEvery without he
   const model = LlamaForCausalLM.fromPretrained(MODEL);
   const adapter = attachAdapter(model, { method: 'gift', rank: 2, target_modules: ['q_proj'] }, 1);
   const options = { ...DEFAULT_TRAIN_OPTIONS, maxSteps: 1, batchSize: 4 };
-  await assert.rejects(trainModel({ model, adapter, task: causalLMTask(model, examples, undefined, 0), options: { ...options, evalEvery: 2 } }),
+  const outDir = join(mkdtempSync(join(tmpdir(), 'giftjs-schedule-')), 'run');
+  await assert.rejects(trainModel({ model, adapter, task: causalLMTask(model, examples, undefined, 0), options: { ...options, evalEvery: 2 }, outDir }),
     /training option evalEvery \(--eval-every\) is 2, and the run has no held-out examples to evaluate/);
+  assert.ok(!existsSync(outDir), 'refused before the run folder is claimed');
   await assert.rejects(trainModel({ model, adapter, task: causalLMTask(model, examples, undefined, 0), options: { ...options, saveTotalLimit: 2 } }),
     /training option saveTotalLimit \(--save-total-limit\) is 2, and saveEvery \(--save-every\) is 0: no checkpoint is written for it to keep/);
 });

@@ -93,7 +93,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
     // A pair head runs the encoder once per text of a pair: one text would add a run over an empty
     // second text, whose layer outputs the maps could be taken from.
     if (info.pair_head === true) throw new GiftjsError(`${join(adapterDir, ADAPTER_CONFIG)}: this classifier reads sentence pairs (task.pair_head), each text encoded alone; gift explain --text maps one text through a classifier of single texts, and not yet through a pair head`);
-    const model = loadSequenceClassifier(modelDir, task.problem_type === 'regression' ? 1 : task.id2label!.length, 0, (task as { pair_head?: boolean }).pair_head === true);
+    const model = loadSequenceClassifier(modelDir, info.problem_type === 'regression' ? 1 : info.id2label.length);
     loadAdapter(adapterDir, model);
     const layer = chooseLayer(model, values);
     const tokenizer = Tokenizer.fromFolder(modelDir);

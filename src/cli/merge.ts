@@ -33,11 +33,11 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   const out = requireString(values, 'out', MERGE_HELP);
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
   const task = readAdapterConfig(adapterDir).task as { type?: string; id2label?: string[]; problem_type?: string; pair_head?: boolean } | undefined;
-  // (--memory-limit had been ignored here: a classifier's merge makes no memory estimate.)
-  for (const flag of ['quantize', 'memory-limit']) {
-    if ((task?.type === 'seqcls' || task?.type === 'imgcls') && values[flag] !== undefined) throw new GiftjsError(`--${flag} applies to language models; ${adapterDir} is a ${task.type} adapter`);
-  }
   if (task?.type === 'seqcls' || task?.type === 'imgcls') {
+    // (--memory-limit had been ignored here: a classifier's merge makes no memory estimate.)
+    for (const flag of ['quantize', 'memory-limit']) {
+      if (values[flag] !== undefined) throw new GiftjsError(`--${flag} applies to language models; ${adapterDir} is a ${task.type} adapter`);
+    }
     const labels = task.id2label ?? [];
     const model = task.type === 'imgcls'
       ? loadModel(modelDir, 'image-classifier', { labels })

@@ -323,7 +323,8 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
     if (b === 1) break;
   }
   // The longest halving of the length (down to 64 tokens) that fits, else the shortest tried: a server
-  // whose 131072-token context needs 5 GB fits in 600 MB at 8192, not only at 65536.
+  // whose 131072-token context needs 5.3 GB fits in 600 MB at 512 tokens, where the first halving,
+  // 65536, fits only in 3 GB (the synthetic model of test/train/memory_estimate.test.ts).
   for (let shorter = Math.floor(o.length / 2); shorter >= 64; shorter = Math.floor(shorter / 2)) {
     const setting = lengthSetting ? lengthSetting(shorter) : name('length', shorter);
     if (setting === null) break;

@@ -22,7 +22,7 @@ export const SEQCLS_TRAIN_HELP = `  An encoder folder (BERT, RoBERTa, Universal 
     --test-data <file>   scored once at the end; --eval-data is scored too, and its loss is logged during training
   GIFT/LoRA/BitFit train a new classifier head beside the method (modules_to_save: classifier); --head-lr sets its lr.
   Pairs: BERT/RoBERTa read them as one sequence; USE Lite embeds each text alone and its head reads [u, v, (u-v)^2, u*v].
-  Default targets: query,value; default --max-length 128.`;
+  Default targets: query,value; default --max-length 128 (or the encoder's positions where it has fewer).`;
 
 interface SeqClsTrainContext {
   values: Record<string, unknown>;
@@ -48,7 +48,7 @@ export async function trainSequenceClassification(c: SeqClsTrainContext): Promis
   const r = await fineTuneClassifier({
     modelDir: c.modelDir, train, validation: await read(v['eval-data']), test: await read(v['test-data']),
     textFields: listOption(v['text-fields']) ?? p?.textFields, labelField: (v['label-field'] as string | undefined) ?? p?.labelField,
-    regression: v.regression === true || p?.regression === true, maxLength: intOption(v['max-length'], 'max-length', 128, 1),
+    regression: v.regression === true || p?.regression === true, maxLength: v['max-length'] === undefined ? undefined : intOption(v['max-length'], 'max-length', 128, 1),
     method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks, signal: c.signal,
     inputs: { model: c.modelDir, data: c.dataPath, 'eval-data': v['eval-data'] as string | undefined, 'test-data': v['test-data'] as string | undefined },
     log: (line) => console.error(line),

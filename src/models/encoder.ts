@@ -28,6 +28,8 @@ export interface SequenceClassifier {
   readonly newHead?: boolean;
   /** A sentence pair is two texts encoded alone, the head reading [u, v, (u-v)^2, u*v] (USE Lite); absent or false: one sequence. */
   readonly pairHead?: boolean;
+  /** The most tokens one sequence may hold: the positions the model has embeddings or timing for. */
+  readonly maxTokens: number;
   logits(input: EncoderInput): Tensor;
 }
 

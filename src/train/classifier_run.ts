@@ -37,6 +37,7 @@ export interface ClassifierRunOptions {
   textFields?: string[];
   labelField?: string;
   regression?: boolean;
+  /** Tokens an example is cut to: default 128, or the model's positions where it has fewer (SequenceClassifier.maxTokens). */
   maxLength?: number;
   /** The PEFT method's config; a head is added to modules_to_save unless the method trains it anyway. */
   method: Record<string, unknown>;
@@ -88,7 +89,13 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
     throw new GiftjsError(`the training data's ${o.train.length} records all have the label ${JSON.stringify([...seen][0])} (field '${labelField}'): a classifier needs examples of at least two classes (or regression, --regression, for a number to predict)`);
   }
   const tokenizer = Tokenizer.fromFolder(o.modelDir);
-  const maxLength = o.maxLength ?? 128;
+  const model = loadSequenceClassifier(o.modelDir, labels.kind === 'regression' ? 1 : labels.names.length, o.options.seed, textFields.length === 2);
+  // The default is 128 tokens, or the model's positions where it has fewer (a length past them had
+  // stopped training at the first long enough batch, naming a flag the user had not given).
+  if (o.maxLength !== undefined && o.maxLength > model.maxTokens) {
+    throw new GiftjsError(`maxLength (--max-length) ${o.maxLength} is past the ${model.maxTokens} tokens ${o.modelDir} reads (its position embeddings); give at most ${model.maxTokens}`);
+  }
+  const maxLength = o.maxLength ?? Math.min(128, model.maxTokens);
   const encode = (records: DataRecord[] | undefined, name: string): SeqClsExample[] | undefined => {
     if (!records) return undefined;
     const set = buildSeqClsExamples(records, tokenizer, { textFields, labelField, labels, maxLength });
@@ -98,13 +105,11 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
   const train = encode(o.train, 'train')!;
   const validation = encode(o.validation, 'validation');
   const test = encode(o.test, 'test');
-  const numLabels = labels.kind === 'regression' ? 1 : labels.names.length;
   log(`labels: ${labels.kind === 'regression' ? `regression on '${labelField}'` : labels.names.join(', ')}`);
 
-  const model = loadSequenceClassifier(o.modelDir, numLabels, o.options.seed, textFields.length === 2);
   const pairHead = model.pairHead === true;
   if (pairHead) log('pairs: each text encoded alone, the head reads [u, v, (u-v)^2, u*v] of the two embeddings');
-  log(`head: ${model.newHead ? `new, ${numLabels} output(s), seeded` : 'the checkpoint\'s own'}`);
+  log(`head: ${model.newHead ? `new, ${model.numLabels} output(s), seeded` : 'the checkpoint\'s own'}`);
   const config = withTrainedHead(o.method);
   const adapter = attachAdapter(model, config, o.options.seed, 'method config');
   const taskInfo = (): ClassifierTaskInfo => ({

@@ -24,6 +24,7 @@ class BagClassifier extends Module implements SequenceClassifier {
   readonly embed = this.child('embed', new Embedding(10, 4, new Random(1), 0.5));
   readonly query = this.child('encoder.query', new Linear(4, 4, new Random(2)));
   readonly classifier: Linear;
+  readonly maxTokens = Infinity; // (no positions: a bag reads any length)
   constructor(readonly numLabels: number) {
     super();
     this.classifier = this.child('classifier', new Linear(4, numLabels, new Random(3)));

@@ -124,6 +124,26 @@ test('a RoBERTa-shaped model on GLUE RTE sentence pairs, end to end (train with 
   assert.equal(JSON.parse(e.out.trim().split('\n').pop()!).accuracy, trained.validation.accuracy);
 });
 
+test('a sequence classifier\'s length defaults to the encoder\'s positions where it has fewer than 128, and a --max-length past them is refused before training', () => {
+  // The RoBERTa fixture: max_position_embeddings 20, padding_idx 1, so 18 positions for tokens.
+  const model = join(ROOT, 'test/fixtures/encoders/roberta');
+  const long = Array.from({ length: 60 }, (_, i) => `w${i}`).join(' ');
+  assert.ok(Tokenizer.fromFolder(model).encode(long).length > 18, 'the texts are longer than the positions');
+  writeTsv(join(dir, 'long.tsv'), Array.from({ length: 8 }, (_, i) => ({ text: `${long} ${i}`, label: i % 2 ? 'pos' : 'neg' })));
+  const train = (out: string, ...extra: string[]) => gift('train', '--task', 'seqcls', '--model', model, '--data', join(dir, 'long.tsv'), '--out', join(dir, out),
+    '--method', 'gift', '--rank', '2', '--max-steps', '1', '--batch-size', '8', '--json', ...extra);
+  // (It had stopped at the first batch: "position 20 is past max_position_embeddings 20 (use a shorter --max-length)".)
+  const t = train('long-default');
+  assert.equal(t.code, 0, t.err);
+  assert.match(t.err, /train: 8 records \(text -> label\); 8 cut to 18 tokens/);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'long-default', 'adapter', 'adapter_config.json'), 'utf8')).task.max_length, 18);
+  const past = train('long-past', '--max-length', '19');
+  assert.equal(past.code, 1);
+  assert.match(past.err, /maxLength \(--max-length\) 19 is past the 18 tokens .*roberta reads \(its position embeddings\); give at most 18/);
+  assert.doesNotMatch(past.err, /step 1/);
+  assert.equal(train('long-18', '--max-length', '18').code, 0);
+});
+
 test('USE Lite pair head: logits are the head over [u, v, (u-v)^2, u*v] of each text embedded alone (unit RMS), and its gradients are right', () => {
   const config = { ...USE_LITE_DEFAULTS, vocabSize: 40, embeddingSize: 8, hiddenSize: 12, numHeads: 2, intermediateSize: 16, maxPositions: 16 };
   const model = new UseLiteForSequenceClassification(config, 1, new Random(6), true);

@@ -146,6 +146,10 @@ export class BertForSequenceClassification extends Module implements SequenceCla
   get architecture(): string {
     return this.config.roberta ? 'RobertaForSequenceClassification' : 'BertForSequenceClassification';
   }
+  /** RoBERTa's first padding_idx + 1 positions are never a token's (positionIds). */
+  get maxTokens(): number {
+    return this.config.roberta ? this.config.maxPositions - (this.config.padTokenId + 1) : this.config.maxPositions;
+  }
   override headModules(): string[] {
     return ['classifier'];
   }

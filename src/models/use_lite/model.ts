@@ -186,6 +186,10 @@ export class UseLiteForSequenceClassification extends UseLiteModel implements Se
     return ['classifier'];
   }
 
+  get maxTokens(): number {
+    return this.config.maxPositions;
+  }
+
   /** [batch, numLabels] */
   logits(input: EncoderInput): Tensor {
     if (!this.pairHead) return this.classifier.forward(this.forward(input).pooled);

@@ -28,7 +28,7 @@ export async function trainImageClassification(c: {
   callbacks: TrainCallbacks; onDone: () => void; signal?: AbortSignal;
 }): Promise<number> {
   const v = c.values;
-  if (listOption(v.targets) === null) c.methodConfig.target_modules = ['attention.output.dense'];
+  if (listOption(v.targets) === null && 'target_modules' in c.methodConfig) c.methodConfig.target_modules = ['attention.output.dense'];
   const train = await loadSet(c.modelDir, c.dataPath);
   const validation = typeof v['eval-data'] === 'string' ? await loadSet(c.modelDir, v['eval-data'], train.labels) : undefined;
   const test = typeof v['test-data'] === 'string' ? await loadSet(c.modelDir, v['test-data'], train.labels) : undefined;

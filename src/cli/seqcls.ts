@@ -44,7 +44,7 @@ export async function trainSequenceClassification(c: SeqClsTrainContext): Promis
   const read = async (path: unknown) => (typeof path === 'string' ? loadRecords(path, columns ? { columns } : {}) : undefined);
   const train = (await read(c.dataPath))!;
   if (train.length === 0) throw new GiftjsError(`${c.dataPath}: no records`);
-  if (listOption(v.targets) === null && !(c.preset?.method.method === c.methodConfig.method)) c.methodConfig.target_modules = ['query', 'value'];
+  if (listOption(v.targets) === null && !(c.preset?.method.method === c.methodConfig.method) && 'target_modules' in c.methodConfig) c.methodConfig.target_modules = ['query', 'value'];
   const r = await fineTuneClassifier({
     modelDir: c.modelDir, train, validation: await read(v['eval-data']), test: await read(v['test-data']),
     textFields: listOption(v['text-fields']) ?? p?.textFields, labelField: (v['label-field'] as string | undefined) ?? p?.labelField,

@@ -210,17 +210,22 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   });
 
   const methodName = (values.method as string | undefined) ?? (preset?.method.method as string | undefined) ?? 'gift';
-  const rank = intOption(values.rank, 'rank', (preset?.method.rank as number | undefined) ?? 8);
+  refuseFlagsTheMethodIgnores(values, methodName);
   const methodConfig: Record<string, unknown> = {
     ...(preset && preset.method.method === methodName ? preset.method : {}),
     method: methodName,
-    rank,
-    target_modules: listOption(values.targets) ?? (preset?.method.target_modules as string[] | undefined) ?? defaultTargets(modelDir, what.kind),
-    layers: layersOption(values.layers),
   };
-  refuseFlagsTheMethodIgnores(values, methodName);
-  if (values.alpha !== undefined) methodConfig.alpha = numberOption(values.alpha, 'alpha', rank);
-  Object.assign(resolved, { method: methodName, rank, targets: methodConfig.target_modules });
+  Object.assign(resolved, { method: methodName });
+  // Rank and targets only for a method that has them: the baselines train the model's own tensors,
+  // and config.yaml listing a rank for --method full had made `gift train --config` refuse it.
+  if (peftMethod(methodName).settings.includes('rank')) {
+    const rank = intOption(values.rank, 'rank', (preset?.method.rank as number | undefined) ?? 8);
+    methodConfig.rank = rank;
+    methodConfig.target_modules = listOption(values.targets) ?? (preset?.method.target_modules as string[] | undefined) ?? defaultTargets(modelDir, what.kind);
+    methodConfig.layers = layersOption(values.layers);
+    if (values.alpha !== undefined) methodConfig.alpha = numberOption(values.alpha, 'alpha', rank);
+    Object.assign(resolved, { rank, targets: methodConfig.target_modules });
+  }
   if (values.share !== undefined) methodConfig.share = values.share;
   if (values.dropout !== undefined) methodConfig.dropout = numberOption(values.dropout, 'dropout', 0);
 

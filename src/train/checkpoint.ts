@@ -13,6 +13,7 @@ import { float32Raws, nonFiniteEntryNames, SafetensorsFile, safetensorsChunks } 
 import { sizeOf } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { AdamW } from './optimizer.js';
+import { peftMethod } from '../peft/registry.js';
 import { GiftjsError } from '../errors.js';
 
 export interface CheckpointState {
@@ -162,7 +163,20 @@ export function changedSettings(saved: string, now: string): string[] | null {
   flatten(a, '', before);
   flatten(b, '', after);
   // A checkpoint of an earlier giftjs has no digests of the inputs: their contents cannot be compared.
-  const comparable = (k: string) => !MAY_CHANGE.has(k) && !(k.startsWith('contents.') && ![...before.keys()].some((b) => b.startsWith('contents.')));
+  // A field of the method's config (methodConfig, or a classifier run's config) that the method does not
+  // read and the run no longer gives changes nothing: gift train recorded a rank and targets for the
+  // baselines (full, bitfit, head) until they refused settings they do not have.
+  const unreadByMethod = (k: string) => {
+    const field = /^(methodConfig|config)\.([^.]+)$/.exec(k);
+    const method = field ? before.get(`${field[1]}.method`) : undefined;
+    if (!field || after.has(k) || method === undefined || field[2] === 'modules_to_save') return false;
+    try {
+      return !peftMethod(JSON.parse(method) as string).settings.includes(field[2]!);
+    } catch {
+      return false; // a method this giftjs does not have: compared as any setting
+    }
+  };
+  const comparable = (k: string) => !MAY_CHANGE.has(k) && !unreadByMethod(k) && !(k.startsWith('contents.') && ![...before.keys()].some((b) => b.startsWith('contents.')));
   const keys = [...new Set([...before.keys(), ...after.keys()])].filter(comparable);
   const digest = (v: string | undefined) => (v === undefined ? 'absent' : (JSON.parse(v) as string));
   return keys.filter((k) => before.get(k) !== after.get(k)).map((k) => (k.startsWith('contents.')

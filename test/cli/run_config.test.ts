@@ -71,6 +71,19 @@ test('gift train --config: a run extended with --resume and a larger --max-steps
   assert.match(r.err, /is at update 8, past this run's length of 6 updates; give a maxSteps \(--max-steps, or epochs, --epochs\) of at least 8/);
 });
 
+test('gift train --method full writes no rank or targets into config.yaml, and --config repeats the run (they had been refused there)', () => {
+  const { dir, data } = setup();
+  const out = join(dir, 'full');
+  let r = gift(['train', '--model', MODEL, '--data', join(data, 'train.jsonl'), '--out', out, '--method', 'full', '--max-steps', '1', '--batch-size', '4']);
+  assert.equal(r.code, 0, r.err);
+  const written = parseYaml(readFileSync(join(out, 'config.yaml'), 'utf8')) as Record<string, unknown>;
+  assert.equal(written.method, 'full');
+  assert.ok(!('rank' in written) && !('targets' in written), JSON.stringify(written));
+  r = gift(['train', '--config', join(out, 'config.yaml'), '--out', join(dir, 'again')]);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(readFileSync(join(dir, 'again', 'adapter', 'adapter_model.safetensors')), readFileSync(join(out, 'adapter', 'adapter_model.safetensors')));
+});
+
 test('gift train --save-total-limit keeps the newest checkpoints, each a loadable adapter', () => {
   const { dir, data } = setup();
   const out = join(dir, 'kept');

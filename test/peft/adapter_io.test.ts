@@ -136,6 +136,19 @@ test('a GIFT config with a setting GIFT does not have is refused by name (a drop
   assert.equal(a.config.rank, 2);
 });
 
+test('a baseline (full, bitfit, head) refuses a rank or targets, which it has none of (target_modules had trained every tensor)', () => {
+  for (const method of ['full', 'bitfit', 'head']) {
+    assert.throws(() => attachAdapter(LlamaForCausalLM.fromPretrained(MODEL), { method, target_modules: ['q_proj'] }),
+      new RegExp(`adapter config: 'target_modules' = \\["q_proj"\\] is not a setting of method '${method}', which trains the model's own tensors and has none \\(modules_to_save adds modules\\); remove it`));
+    assert.throws(() => attachAdapter(LlamaForCausalLM.fromPretrained(MODEL), { method, rank: 8 }), /'rank' = 8 is not a setting/);
+  }
+  // What an adapter folder records, modules_to_save, and unset options are taken.
+  const full = attachAdapter(LlamaForCausalLM.fromPretrained(MODEL), { method: 'full', giftjs_version: '0.1.0', base_model_name_or_path: 'x', base_architecture: 'LlamaForCausalLM', rank: null, layers: null });
+  assert.deepEqual(full.config, { method: 'full' });
+  const bitfit = attachAdapter(LlamaForCausalLM.fromPretrained(fileURLToPath(new URL('../../../test/fixtures/llama/qwen2-bias', import.meta.url))), { method: 'bitfit', modules_to_save: ['model.norm'] });
+  assert.ok(bitfit.namedTrainable().some(([n]) => n === 'model.norm.weight'), bitfit.namedTrainable().map(([n]) => n).join());
+});
+
 test('GIFTJS_VERSION, which adapters record, is the version package.json declares', () => {
   const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
   assert.equal(GIFTJS_VERSION, pkg.version);

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsFile, saveSafetensors } from '../../src/io/safetensors.js';
 import { Tensor } from '../../src/tensor/tensor.js';
+import { changedSettings } from '../../src/train/checkpoint.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GIFT = join(ROOT, 'bin/gift.js');
@@ -161,4 +162,18 @@ test('a torn last line of log.jsonl is dropped on --resume; a damaged earlier li
   r = s.resume(out);
   assert.equal(r.code, 1, r.err);
   assert.match(r.err, /log\.jsonl:1 is not a JSON line/);
+});
+
+test('a checkpoint of a baseline that recorded a rank and targets (before they were refused) resumes; a setting its method reads is still compared', () => {
+  const run = (methodConfig: Record<string, unknown>, lr = 0.001) => JSON.stringify({ modelDir: 'm', methodConfig, options: { lr } });
+  const old = run({ method: 'full', rank: 8, target_modules: ['q_proj', 'v_proj'], layers: null });
+  assert.deepEqual(changedSettings(old, run({ method: 'full' })), []);
+  assert.deepEqual(changedSettings(old, run({ method: 'full' }, 0.002)), ['lr: 0.001 in the checkpoint, 0.002 now']);
+  // The classifier runs' fingerprints call it config; modules_to_save is read by every method.
+  assert.deepEqual(changedSettings(JSON.stringify({ config: { method: 'bitfit', rank: 8, modules_to_save: ['classifier'] } }), JSON.stringify({ config: { method: 'bitfit' } })),
+    ['config.modules_to_save: ["classifier"] in the checkpoint, (unset) now']);
+  // GIFT reads its rank: one missing now is a change, as is another method.
+  assert.deepEqual(changedSettings(run({ method: 'gift', rank: 8 }), run({ method: 'gift' })), ['methodConfig.rank: 8 in the checkpoint, (unset) now']);
+  assert.deepEqual(changedSettings(run({ method: 'gift', rank: 8 }), run({ method: 'full' })),
+    ['methodConfig.method: "gift" in the checkpoint, "full" now', 'methodConfig.rank: 8 in the checkpoint, (unset) now']);
 });

@@ -3,7 +3,7 @@
 // own tensor names; merging is a no-op because the weights are changed in place.
 import type { Module } from '../../nn/module.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { countValues, freezeAll, loadNamedTensors, type AdapterConfig, type AttachedAdapter, type MethodName, type PeftMethod } from '../method.js';
+import { countValues, freezeAll, loadNamedTensors, RECORDED_FIELDS, type AdapterConfig, type AttachedAdapter, type MethodName, type PeftMethod } from '../method.js';
 import { GiftjsError } from '../../errors.js';
 
 /** The parameters of a model's task head (Module.headModules, else "lm_head", "classifier", "score"). */
@@ -31,11 +31,24 @@ class AttachedOwnTensors implements AttachedAdapter {
   unmerge(): void {}
 }
 
+// What a baseline's config may hold: no settings of its own, the modules trained beside it, and what
+// an adapter folder records.
+const OWN_TENSORS_FIELDS = new Set(['method', 'modules_to_save', 'base_model_name_or_path', ...RECORDED_FIELDS]);
+
 function ownTensorsMethod(name: MethodName, select: (model: Module) => [string, Tensor][], emptyError: string): PeftMethod {
   return {
     name,
     settings: [],
-    parseConfig: () => ({ method: name }),
+    parseConfig: (raw, source) => {
+      // A rank or target_modules had been taken and ignored: { method: 'full', target_modules: ['q_proj'] }
+      // trained every tensor of the model.
+      for (const [key, value] of Object.entries(raw)) {
+        if (!OWN_TENSORS_FIELDS.has(key) && !(value == null || value === false)) {
+          throw new GiftjsError(`${source}: '${key}' = ${JSON.stringify(value)} is not a setting of method '${name}', which trains the model's own tensors and has none (modules_to_save adds modules); remove it`);
+        }
+      }
+      return { method: name };
+    },
     attach(model: Module, config: AdapterConfig): AttachedAdapter {
       const chosen = select(model);
       if (chosen.length === 0) throw new GiftjsError(emptyError);

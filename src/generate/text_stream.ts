@@ -2,28 +2,53 @@
 // change. Decoding is not additive -- a partial UTF-8 sequence decodes to U+FFFD until it is whole,
 // and the tokenizer's clean-up joins " !" into "!" or " n't" into "n't" once the next token comes --
 // so, as transformers' TextStreamer does, text is released a word at a time: up to the last
-// whitespace, the rest held back until more arrives or the generation ends.
+// whitespace, the rest held back until more arrives or the generation ends. With stop sequences, the
+// text ends before the first one, and what could still become one is held back too (stop_sequences.ts).
 import type { Tokenizer } from '../io/tokenizer.js';
+import { firstStopAt, stopPrefixAtEnd } from './stop_sequences.js';
+import { GiftjsError } from '../errors.js';
 
 export class TextStream {
   private readonly ids: number[] = [];
   private sent = '';
+  /** Where the text ends, at the first stop sequence; null until one appears. */
+  private stopAt: number | null = null;
 
-  constructor(private readonly tokenizer: Tokenizer) {}
+  constructor(private readonly tokenizer: Tokenizer, private readonly stops: readonly string[] = []) {
+    if (stops.some((s) => s.length === 0)) throw new GiftjsError('TextStream: a stop sequence must not be empty (it would end the text before it begins)');
+  }
 
   /** Adds a token; returns the text newly settled (often empty). */
   push(token: number): string {
+    if (this.stopAt !== null) throw new GiftjsError('TextStream: the text has ended at a stop sequence; no token follows');
     this.ids.push(token);
     const text = this.tokenizer.decode(this.ids);
-    const settled = text.slice(0, lastWordEnd(text));
+    const at = this.stops.length > 0 ? firstStopAt(text, this.stops) : -1;
+    if (at >= 0) {
+      // (Never before what was sent: its end was held back wherever a stop sequence could begin.)
+      this.stopAt = Math.max(at, this.sent.length);
+      return this.release(text.slice(0, this.stopAt));
+    }
+    const wordEnd = lastWordEnd(text);
+    return this.release(text.slice(0, wordEnd - stopPrefixAtEnd(text.slice(0, wordEnd), this.stops)));
+  }
+
+  /** True once the text holds a stop sequence: it ends before it, and the generation should stop. */
+  get stopped(): boolean {
+    return this.stopAt !== null;
+  }
+
+  /** The part of `settled` not sent yet, now sent. */
+  private release(settled: string): string {
     if (settled.length <= this.sent.length || !settled.startsWith(this.sent)) return '';
     const piece = settled.slice(this.sent.length);
     this.sent = settled;
     return piece;
   }
 
-  /** The rest, once no token will follow; with what push returned, it makes up decode(all tokens). */
+  /** The rest, once no token will follow; with what push returned, it makes up text(). */
   finish(): string {
+    if (this.stopAt !== null) return '';
     const text = this.tokenizer.decode(this.ids);
     // Released text that a later token changed (not seen with word-at-a-time release): nothing safe to add.
     if (!text.startsWith(this.sent)) return '';
@@ -32,9 +57,10 @@ export class TextStream {
     return piece;
   }
 
-  /** Every token so far, decoded. */
+  /** Every token so far, decoded; with a stop sequence, up to where it begins. */
   text(): string {
-    return this.tokenizer.decode(this.ids);
+    const text = this.tokenizer.decode(this.ids);
+    return this.stopAt === null ? text : text.slice(0, this.stopAt);
   }
 
   get tokens(): readonly number[] {

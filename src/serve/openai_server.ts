@@ -2,8 +2,8 @@
 // server offer one: GET /v1/models, POST /v1/completions and /v1/chat/completions, whole answers or
 // server-sent events (stream: true). Requests wait their turn (one generation at a time: one model,
 // one KV cache); bodies and max_tokens are bounded; malformed requests get 400 with a message naming
-// the field, as OpenAI's API answers them. Options giftjs does not implement (n > 1, logprobs, tools,
-// stop sequences) are refused by name, never ignored.
+// the field, as OpenAI's API answers them. Stop sequences end an answer before them. Options giftjs
+// does not implement (n > 1, logprobs, tools) are refused by name, never ignored.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { CausalLM } from '../models/causal_lm.js';
@@ -44,6 +44,8 @@ interface Sampling {
   temperature: number;
   topP: number;
   seed: number;
+  /** Stop sequences: the answer ends before the first one (finish_reason "stop"). */
+  stop: string[];
 }
 
 /** Refuses, by option, settings a caller from JavaScript can pass and the types do not stop. */
@@ -108,7 +110,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
         if (chat) sse(res, { id, object: 'chat.completion.chunk', created, model: o.modelId, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
       }
-      const produced = new TextStream(o.tokenizer);
+      const produced = new TextStream(o.tokenizer, sampling.stop);
       let finish: 'stop' | 'length' = 'length';
       for (const token of generateTokens(o.model, ids, { maxNewTokens: maxTokens, temperature: sampling.temperature, topP: sampling.topP, seed: sampling.seed, stopTokens: stops })) {
         if (stops.includes(token)) {
@@ -116,8 +118,12 @@ export function createOpenAIServer(o: ServeOptions): Server {
           break;
         }
         const piece = produced.push(token);
+        if (stream && piece) sse(res, chunk(chat, id, created, o.modelId, piece, null));
+        if (produced.stopped) {
+          finish = 'stop';
+          break;
+        }
         if (stream) {
-          if (piece) sse(res, chunk(chat, id, created, o.modelId, piece, null));
           await nextTurn(); // let the chunk reach the client (and notice one that left)
           if (closed) return;
         }
@@ -195,8 +201,6 @@ async function readJsonBody(req: IncomingMessage, limit: number): Promise<Record
 /** What a request may ask that giftjs does not do: refused by name rather than silently ignored. */
 function refuseUnsupported(body: Record<string, unknown>): void {
   if (body.n !== undefined && body.n !== null && body.n !== 1) throw new RequestError(400, `'n' ${JSON.stringify(body.n)} is not supported (one choice per request)`, 'n');
-  const stop = body.stop;
-  if (stop !== undefined && stop !== null && !(Array.isArray(stop) && stop.length === 0)) throw new RequestError(400, `'stop' sequences are not supported yet (generation stops at the model's end-of-text tokens)`, 'stop');
   for (const field of ['logprobs', 'top_logprobs', 'tools', 'functions', 'logit_bias', 'echo', 'suffix', 'best_of']) {
     const v = body[field];
     if (v !== undefined && v !== null && v !== false) throw new RequestError(400, `'${field}' is not supported`, field);
@@ -220,7 +224,18 @@ function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
     temperature: number('temperature', o.defaultTemperature, (v) => v >= 0 && v <= 2, 'between 0 and 2'),
     topP: number('top_p', 1, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     seed: number('seed', 0, (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, 'a whole number from 0 to 4294967295 (the sampler\'s seed is 32 bits)'),
+    stop: stopSequencesOf(body.stop),
   };
+}
+
+/** OpenAI's `stop`: a string or a list of them (none: null or absent), each at least one character. */
+function stopSequencesOf(stop: unknown): string[] {
+  if (stop === undefined || stop === null) return [];
+  const list = typeof stop === 'string' ? [stop] : stop;
+  if (!Array.isArray(list) || !list.every((s) => typeof s === 'string' && s.length > 0)) {
+    throw new RequestError(400, `'stop' must be a string or a list of strings, none empty, got ${JSON.stringify(stop)}`, 'stop');
+  }
+  return [...new Set(list as string[])];
 }
 
 function messagesOf(body: Record<string, unknown>): ChatMessage[] {

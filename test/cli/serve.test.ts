@@ -1,7 +1,8 @@
 // gift serve answers the openai npm client (7.59.0, as an application would call it): models, completions and chat
 // completions, whole and streamed, the text being the model's greedy continuation (what `generate`
 // gives for the same ids, the chat prompt rendered by the tokenizer's template); requests queued one
-// at a time; malformed and unsupported requests answered 400 / 404 / 413 with a message naming the field.
+// at a time; stop sequences end an answer before them; malformed and unsupported requests answered
+// 400 / 404 / 413 with a message naming the field.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -122,6 +123,45 @@ test('chat completions render the tokenizer\'s chat template; streamed deltas ad
   assert.equal(streamed, want);
 });
 
+test('stop sequences end the answer before the first one (finish_reason "stop"), whole and streamed, as OpenAI\'s API does', async () => {
+  const prompt = 'the dog sat on';
+  const ids = tokenizer.encode(prompt);
+  const want = greedy(ids, 24);
+  // A stop sequence from the middle of the greedy answer (across a space, where text is released), and one it never holds.
+  const space = want.indexOf(' ', 2);
+  assert.ok(space > 0 && space + 3 < want.length, JSON.stringify(want));
+  const stop = want.slice(space - 1, space + 3);
+  const cut = want.slice(0, want.indexOf(stop));
+  for (const stops of [stop, [stop, 'no such text'], ['no such text']]) {
+    const expected = stops === stop || Array.isArray(stops) && stops.includes(stop) ? cut : want;
+    const whole = await client.completions.create({ model: 'tiny', prompt, max_tokens: 24, stop: stops });
+    assert.equal(whole.choices[0]!.text, expected, JSON.stringify(stops));
+    if (expected === cut) {
+      assert.equal(whole.choices[0]!.finish_reason, 'stop');
+      // It stopped at the token that completed the sequence: the decoded answer of that many tokens first holds it.
+      const stops0 = [...model.config.eosTokenIds, ...(tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [])];
+      const tokens = generate(model, ids, { maxNewTokens: 24, stopTokens: stops0 });
+      const n = whole.usage!.completion_tokens;
+      assert.ok(tokenizer.decode(tokens.slice(0, n)).includes(stop) && !tokenizer.decode(tokens.slice(0, n - 1)).includes(stop), `${n} tokens`);
+    }
+    let streamed = '';
+    let finish: string | null = null;
+    for await (const c of await client.completions.create({ model: 'tiny', prompt, max_tokens: 24, stop: stops, stream: true })) {
+      streamed += c.choices[0]!.text;
+      finish = c.choices[0]!.finish_reason ?? finish;
+    }
+    assert.equal(streamed, expected, `streamed, ${JSON.stringify(stops)}`);
+    assert.equal(finish, whole.choices[0]!.finish_reason);
+  }
+  const messages = [{ role: 'user' as const, content: 'hello there' }];
+  const chatWant = greedy(tokenizer.encode(tokenizer.applyChatTemplate(messages), { addSpecialTokens: false }), 16);
+  const chatStop = chatWant.slice(3, 6);
+  assert.equal(chatStop.length, 3, JSON.stringify(chatWant));
+  const chat = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 16, stop: [chatStop] });
+  assert.equal(chat.choices[0]!.message.content, chatWant.slice(0, chatWant.indexOf(chatStop)));
+  assert.equal(chat.choices[0]!.finish_reason, 'stop');
+});
+
 test('requests at once are answered one after the other, each as if alone', async () => {
   const prompts = ['the cat', 'a bird', 'the hat and'];
   const answers = await Promise.all(prompts.map((prompt) => client.completions.create({ model: 'tiny', prompt, max_tokens: 6 })));
@@ -142,8 +182,11 @@ test('malformed and unsupported requests get 400 / 404 / 413 with a message nami
   assert.equal(r.error.param, 'max_tokens');
   r = await post('/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], n: 2 }));
   assert.match(r.error.message, /'n' 2 is not supported/);
-  r = await post('/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], stop: ['\n'] }));
-  assert.match(r.error.message, /'stop' sequences are not supported yet/);
+  r = await post('/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], stop: ['\n', ''] }));
+  assert.match(r.error.message, /'stop' must be a string or a list of strings, none empty, got \["\\n",""\]/);
+  assert.equal(r.error.param, 'stop');
+  r = await post('/completions', JSON.stringify({ prompt: 'hi', stop: 5 }));
+  assert.match(r.error.message, /'stop' must be a string or a list of strings, none empty, got 5/);
   r = await post('/chat/completions', JSON.stringify({ messages: [] }));
   assert.match(r.error.message, /'messages' must be a non-empty list/);
   r = await post('/completions', JSON.stringify({ prompt: 'x'.repeat(5000) }));

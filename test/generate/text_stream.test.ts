@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TextStream } from '../../src/generate/text_stream.js';
+import { firstStopAt, stopPrefixAtEnd } from '../../src/generate/stop_sequences.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { ggufModelFolder } from '../../src/models/gguf_import.js';
 import { mkdtempSync } from 'node:fs';
@@ -38,4 +39,45 @@ test('a character in byte tokens is released whole', () => {
   pieces.push(stream.finish());
   assert.ok(pieces.every((p) => !p.includes('\uFFFD')), JSON.stringify(pieces));
   assert.equal(pieces.join(''), tokenizer.decode(ids));
+});
+
+test('stop sequences: the text ends before the first, no piece of one is ever released, and the stream says when it stopped', () => {
+  process.env.GIFTJS_CACHE ??= mkdtempSync(join(tmpdir(), 'giftjs-cache-'));
+  const tokenizer = Tokenizer.fromFolder(ggufModelFolder(join(FIXTURES, 'gguf/tiny-f32.gguf')).dir);
+  const ids = tokenizer.encode('the cat sat on the mat and the dog sat on the hat', { addSpecialTokens: false });
+  const whole = tokenizer.decode(ids);
+  for (const stops of [['on the m'], ['dog', 'mat a'], ['sat'], ['t o'], ['zebra'], ['hat']]) {
+    const first = Math.min(...stops.map((s) => whole.indexOf(s)).filter((i) => i >= 0));
+    const expected = Number.isFinite(first) ? whole.slice(0, first) : whole;
+    // The token at which the decoded text first holds a stop sequence, counted directly.
+    const stopToken = ids.findIndex((_, k) => stops.some((s) => tokenizer.decode(ids.slice(0, k + 1)).includes(s)));
+    const stream = new TextStream(tokenizer, stops);
+    let released = '';
+    let pushed = 0;
+    for (const t of ids) {
+      released += stream.push(t);
+      pushed++;
+      assert.ok(expected.startsWith(released), `${JSON.stringify(stops)}: released ${JSON.stringify(released)} is not a beginning of ${JSON.stringify(expected)}`);
+      if (stream.stopped) break;
+    }
+    released += stream.finish();
+    assert.equal(released, expected, JSON.stringify(stops));
+    assert.equal(stream.text(), expected);
+    assert.equal(stream.stopped, stopToken >= 0);
+    assert.equal(pushed, stopToken >= 0 ? stopToken + 1 : ids.length, 'it stops at the token that completes the sequence');
+    if (stream.stopped) assert.throws(() => stream.push(ids[0]!), /TextStream: the text has ended at a stop sequence; no token follows/);
+  }
+  assert.throws(() => new TextStream(tokenizer, ['x', '']), /TextStream: a stop sequence must not be empty/);
+});
+
+test('stop sequences: the earliest one wins, and an end that could still become one is held back', () => {
+  assert.equal(firstStopAt('abcabc', ['ca', 'b']), 1);
+  assert.equal(firstStopAt('aaab', ['aab']), 1);
+  assert.equal(firstStopAt('abc', ['x']), -1);
+  assert.equal(stopPrefixAtEnd('xx ab', ['abc']), 2);
+  assert.equal(stopPrefixAtEnd('xaa', ['aab']), 2);
+  assert.equal(stopPrefixAtEnd('xaa', ['ab', 'aax']), 2);
+  assert.equal(stopPrefixAtEnd('abc', ['abc']), 0, 'a whole sequence is found, not held');
+  assert.equal(stopPrefixAtEnd('abc', ['x', 'cd']), 1);
+  assert.equal(stopPrefixAtEnd('', ['a']), 0);
 });

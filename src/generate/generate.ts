@@ -3,7 +3,7 @@ import type { CausalLM } from '../models/causal_lm.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { Random } from '../tensor/random.js';
-import { checkSamplingOptions, sampleToken, type SamplingOptions } from './sampling.js';
+import { checkSamplingOptions, penalizedLogits, sampleToken, type SamplingOptions } from './sampling.js';
 import { GiftjsError, refuseUnknownOptions } from '../errors.js';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -33,7 +33,7 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
   if (prompt.length === 0) throw new GiftjsError('generate: the prompt is empty (start it with the BOS token)');
   const maxNew = options.maxNewTokens ?? 64;
   if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw new GiftjsError(`generate: maxNewTokens must be a whole number >= 0, got ${maxNew}`);
-  refuseUnknownOptions(options, ['maxNewTokens', 'stopTokens', 'seed', 'onToken', 'temperature', 'topK', 'topP'], 'generate');
+  refuseUnknownOptions(options, ['maxNewTokens', 'stopTokens', 'seed', 'onToken', 'temperature', 'topK', 'topP', 'presencePenalty', 'frequencyPenalty'], 'generate');
   checkSamplingOptions(options);
   const stops = new Set(options.stopTokens ?? []);
   const seed = options.seed ?? 0;
@@ -44,6 +44,8 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
   try {
     const tokens: number[] = [...prompt];
     let input: number[] = [...prompt];
+    // How often each token was generated, for the presence and frequency penalties.
+    const counts = new Map<number, number>();
     for (let step = 0; step < maxNew; step++) {
       if (cache.length + input.length > cache.reusableUpTo) {
         cache.dispose(); // its keys were made for shorter texts (LongRoPE's short factors): all the tokens again
@@ -52,11 +54,12 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
       const next = tidy(() =>
         noGrad(() => {
           const logits = model.forward(input, 1, input.length, { cache, logitsToKeep: 1 });
-          return sampleToken(logits.read(), options, rng);
+          return sampleToken(penalizedLogits(logits.read(), counts, options), options, rng);
         }),
       );
       yield next;
       tokens.push(next);
+      counts.set(next, (counts.get(next) ?? 0) + 1);
       if (stops.has(next)) break;
       if (cache.length + 1 > model.config.maxPositionEmbeddings) break;
       input = [next];

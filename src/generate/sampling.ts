@@ -1,5 +1,6 @@
-// Choosing the next token from a row of logits: greedy, or sampling with temperature, top-k and
-// top-p (nucleus), in that order, as Hugging Face's generate applies them.
+// Choosing the next token from a row of logits: OpenAI's presence and frequency penalties first, then
+// greedy, or sampling with temperature, top-k and top-p (nucleus), in that order, as Hugging Face's
+// generate applies them.
 import { argmax } from '../eval/metrics.js';
 import type { Random } from '../tensor/random.js';
 import { GiftjsError } from '../errors.js';
@@ -11,6 +12,13 @@ export interface SamplingOptions {
   topK?: number;
   /** Keep the smallest set of tokens whose probability reaches p (1 = off). */
   topP?: number;
+  /**
+   * OpenAI's penalties on the tokens generated so far (not the prompt's), from -2 to 2, 0 (off) by
+   * default: a token generated c times has its logit lowered by c * frequencyPenalty, plus
+   * presencePenalty once if c > 0.
+   */
+  presencePenalty?: number;
+  frequencyPenalty?: number;
 }
 
 export { argmax };
@@ -21,10 +29,25 @@ export { argmax };
  * a fractional or negative top-k.
  */
 export function checkSamplingOptions(options: SamplingOptions): void {
-  const { temperature = 0, topK = 0, topP = 1 } = options;
+  const { temperature = 0, topK = 0, topP = 1, presencePenalty = 0, frequencyPenalty = 0 } = options;
   if (!(temperature >= 0 && Number.isFinite(temperature))) throw new GiftjsError(`temperature must be a finite number >= 0, got ${temperature}`);
   if (!(Number.isInteger(topK) && topK >= 0)) throw new GiftjsError(`top-k must be a whole number >= 0 (0: off), got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new GiftjsError(`top-p must be in (0, 1], got ${topP}`);
+  if (!(presencePenalty >= -2 && presencePenalty <= 2)) throw new GiftjsError(`presence penalty must be from -2 to 2 (0: off), got ${presencePenalty}`);
+  if (!(frequencyPenalty >= -2 && frequencyPenalty <= 2)) throw new GiftjsError(`frequency penalty must be from -2 to 2 (0: off), got ${frequencyPenalty}`);
+}
+
+/**
+ * The logits with the presence and frequency penalties applied for the tokens generated so far
+ * (`counts`: token -> times generated); the logits themselves where both are 0.
+ */
+export function penalizedLogits(logits: Float32Array, counts: ReadonlyMap<number, number>, options: SamplingOptions): Float32Array {
+  const presence = options.presencePenalty ?? 0;
+  const frequency = options.frequencyPenalty ?? 0;
+  if ((presence === 0 && frequency === 0) || counts.size === 0) return logits;
+  const out = Float32Array.from(logits);
+  for (const [token, c] of counts) out[token] = out[token]! - c * frequency - presence;
+  return out;
 }
 
 export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions, rng: Random): number {

@@ -2,8 +2,9 @@
 // server offer one: GET /v1/models, POST /v1/completions and /v1/chat/completions, whole answers or
 // server-sent events (stream: true). Requests wait their turn (one generation at a time: one model,
 // one KV cache); bodies and max_tokens are bounded; malformed requests get 400 with a message naming
-// the field, as OpenAI's API answers them. Stop sequences end an answer before them. Options giftjs
-// does not implement (n > 1, logprobs, tools) are refused by name, never ignored.
+// the field, as OpenAI's API answers them. Stop sequences end an answer before them; presence and
+// frequency penalties and top_k shape the sampling. Options giftjs does not implement (n > 1,
+// logprobs, tools, other servers' penalties) are refused by name, never ignored.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { CausalLM } from '../models/causal_lm.js';
@@ -43,6 +44,10 @@ interface Sampling {
   maxTokens: number;
   temperature: number;
   topP: number;
+  /** top_k: not OpenAI's, but llama.cpp's server, mlx_lm.server and vLLM take it (0: off). */
+  topK: number;
+  presencePenalty: number;
+  frequencyPenalty: number;
   seed: number;
   /** Stop sequences: the answer ends before the first one (finish_reason "stop"). */
   stop: string[];
@@ -112,7 +117,10 @@ export function createOpenAIServer(o: ServeOptions): Server {
       }
       const produced = new TextStream(o.tokenizer, sampling.stop);
       let finish: 'stop' | 'length' = 'length';
-      for (const token of generateTokens(o.model, ids, { maxNewTokens: maxTokens, temperature: sampling.temperature, topP: sampling.topP, seed: sampling.seed, stopTokens: stops })) {
+      for (const token of generateTokens(o.model, ids, {
+        maxNewTokens: maxTokens, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK,
+        presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, seed: sampling.seed, stopTokens: stops,
+      })) {
         if (stops.includes(token)) {
           finish = 'stop';
           break;
@@ -198,12 +206,25 @@ async function readJsonBody(req: IncomingMessage, limit: number): Promise<Record
   return value as Record<string, unknown>;
 }
 
+/** Sampling settings of other servers that giftjs does not implement, each at its value that changes nothing (null: none but absent). */
+const NEUTRAL_FOREIGN_SAMPLING: Record<string, unknown> = {
+  repetition_penalty: 1, repeat_penalty: 1, min_p: 0, typical_p: 1, tfs_z: 1, mirostat: 0, min_tokens: 0, ignore_eos: false,
+  grammar: null, json_schema: null, guided_json: null, guided_regex: null, guided_choice: null, guided_grammar: null,
+};
+
 /** What a request may ask that giftjs does not do: refused by name rather than silently ignored. */
 function refuseUnsupported(body: Record<string, unknown>): void {
   if (body.n !== undefined && body.n !== null && body.n !== 1) throw new RequestError(400, `'n' ${JSON.stringify(body.n)} is not supported (one choice per request)`, 'n');
   for (const field of ['logprobs', 'top_logprobs', 'tools', 'functions', 'logit_bias', 'echo', 'suffix', 'best_of']) {
     const v = body[field];
     if (v !== undefined && v !== null && v !== false) throw new RequestError(400, `'${field}' is not supported`, field);
+  }
+  // Other servers' sampling settings (llama.cpp's, mlx_lm.server's, vLLM's), refused unless they are
+  // at the value that changes nothing: ignored, each would have answered from another distribution.
+  for (const [field, neutral] of Object.entries(NEUTRAL_FOREIGN_SAMPLING)) {
+    const v = body[field];
+    if (v === undefined || v === null || v === neutral) continue;
+    throw new RequestError(400, `'${field}' ${JSON.stringify(v)} is not supported${neutral === null ? '' : ` (only ${JSON.stringify(neutral)}, which changes nothing)`}`, field);
   }
   const format = body.response_format as { type?: unknown } | undefined | null;
   if (format && format.type !== 'text') throw new RequestError(400, `'response_format' ${JSON.stringify(format.type)} is not supported (only text)`, 'response_format');
@@ -223,6 +244,9 @@ function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
     maxTokens,
     temperature: number('temperature', o.defaultTemperature, (v) => v >= 0 && v <= 2, 'between 0 and 2'),
     topP: number('top_p', 1, (v) => v > 0 && v <= 1, 'in (0, 1]'),
+    topK: number('top_k', 0, (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0 (0: off)'),
+    presencePenalty: number('presence_penalty', 0, (v) => v >= -2 && v <= 2, 'from -2 to 2'),
+    frequencyPenalty: number('frequency_penalty', 0, (v) => v >= -2 && v <= 2, 'from -2 to 2'),
     seed: number('seed', 0, (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, 'a whole number from 0 to 4294967295 (the sampler\'s seed is 32 bits)'),
     stop: stopSequencesOf(body.stop),
   };

@@ -162,6 +162,33 @@ test('stop sequences end the answer before the first one (finish_reason "stop"),
   assert.equal(chat.choices[0]!.finish_reason, 'stop');
 });
 
+test('presence_penalty, frequency_penalty and top_k sample as generate() does with them; other servers\' settings are refused unless they change nothing', async () => {
+  const prompt = 'the dog sat on';
+  const ids = tokenizer.encode(prompt);
+  const eos = [...model.config.eosTokenIds, ...(tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [])];
+  const expected = (options: Parameters<typeof generate>[2]) => tokenizer.decode(generate(model, ids, { maxNewTokens: 16, stopTokens: eos, ...options }).filter((t) => !eos.includes(t)));
+  const penalized = await client.completions.create({ model: 'tiny', prompt, max_tokens: 16, presence_penalty: 0.5, frequency_penalty: 1.5 });
+  assert.equal(penalized.choices[0]!.text, expected({ presencePenalty: 0.5, frequencyPenalty: 1.5 }));
+  assert.notEqual(penalized.choices[0]!.text, greedy(ids, 16), 'the penalties change the answer here');
+  const sampled = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 16, temperature: 1, top_k: 3, seed: 7 }) });
+  assert.equal(((await sampled.json()) as { choices: { text: string }[] }).choices[0]!.text, expected({ temperature: 1, topK: 3, seed: 7 }));
+  const post = async (body: Record<string, unknown>) => {
+    const r = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 2, ...body }) });
+    return { status: r.status, body: (await r.json()) as { error?: { message: string; param: string } } };
+  };
+  let r = await post({ repetition_penalty: 1.3 });
+  assert.equal(r.status, 400);
+  assert.match(r.body.error!.message, /'repetition_penalty' 1.3 is not supported \(only 1, which changes nothing\)/);
+  assert.equal(r.body.error!.param, 'repetition_penalty');
+  r = await post({ json_schema: { type: 'object' } });
+  assert.match(r.body.error!.message, /'json_schema' \{"type":"object"\} is not supported$/);
+  r = await post({ frequency_penalty: 3 });
+  assert.match(r.body.error!.message, /'frequency_penalty' must be from -2 to 2, got 3/);
+  r = await post({ top_k: 1.5 });
+  assert.match(r.body.error!.message, /'top_k' must be a whole number >= 0 \(0: off\), got 1.5/);
+  assert.equal((await post({ repetition_penalty: 1, min_p: 0 })).status, 200);
+});
+
 test('requests at once are answered one after the other, each as if alone', async () => {
   const prompts = ['the cat', 'a bird', 'the hat and'];
   const answers = await Promise.all(prompts.map((prompt) => client.completions.create({ model: 'tiny', prompt, max_tokens: 6 })));

@@ -46,6 +46,33 @@ test('stop tokens, streaming callback and seeded sampling', () => {
   assert.throws(() => generate(model, [1, 5], { temperature: NaN }), /temperature must be a finite number >= 0, got NaN/);
 });
 
+test('presence and frequency penalties lower each generated token\'s logit by OpenAI\'s formula (checked against whole-sequence forwards)', () => {
+  const model = LlamaForCausalLM.fromPretrained(MODEL);
+  const prompt = [1, 17, 33, 2, 60];
+  const plain = generate(model, prompt, { maxNewTokens: 16 });
+  for (const [presencePenalty, frequencyPenalty] of [[0, 2], [1.5, 0], [0.5, 1], [-1, -0.5]] as const) {
+    const penalized = generate(model, prompt, { maxNewTokens: 16, presencePenalty, frequencyPenalty });
+    // mu[j] - c[j] * frequency - (c[j] > 0) * presence, c[j] counting the generated tokens only.
+    const seq = [...prompt];
+    for (let i = 0; i < 16; i++) {
+      const logits = noGrad(() => model.forward(seq, 1, seq.length));
+      const v = logits.shape[2]!;
+      const row = Array.from(logits.data.subarray((seq.length - 1) * v, seq.length * v));
+      const generated = seq.slice(prompt.length);
+      for (let j = 0; j < v; j++) {
+        const c = generated.filter((t) => t === j).length;
+        row[j] = row[j]! - c * frequencyPenalty - (c > 0 ? presencePenalty : 0);
+      }
+      seq.push(argmax(Float32Array.from(row)));
+    }
+    assert.deepEqual(penalized, seq.slice(prompt.length), `presence ${presencePenalty}, frequency ${frequencyPenalty}`);
+  }
+  assert.notDeepEqual(generate(model, prompt, { maxNewTokens: 16, frequencyPenalty: 2 }), plain, 'the penalty changes this model\'s greedy text');
+  assert.deepEqual(generate(model, prompt, { maxNewTokens: 16, presencePenalty: 0, frequencyPenalty: 0 }), plain);
+  for (const presencePenalty of [2.5, NaN]) assert.throws(() => generate(model, prompt, { presencePenalty }), new RegExp(`presence penalty must be from -2 to 2 \\(0: off\\), got ${presencePenalty}`));
+  assert.throws(() => generate(model, prompt, { frequencyPenalty: -3 }), /frequency penalty must be from -2 to 2 \(0: off\), got -3/);
+});
+
 test('sampling follows the distribution, and top-k / top-p cut its tail', () => {
   const logits = [Math.log(0.5), Math.log(0.3), Math.log(0.15), Math.log(0.05)];
   const count = (opts: object) => {

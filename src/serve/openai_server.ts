@@ -103,6 +103,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
     if (room <= 0) throw new RequestError(400, `the prompt is ${ids.length} tokens, ${contextTokens === undefined ? "the model's context" : "this server's context (--ctx-size)"} is ${context}`, chat ? 'messages' : 'prompt');
     const maxTokens = Math.min(sampling.maxTokens, room);
     const stream = body.stream === true;
+    const includeUsage = includeUsageOf(body, stream);
     const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     const object = chat ? 'chat.completion' : 'text_completion';
@@ -139,6 +140,8 @@ export function createOpenAIServer(o: ServeOptions): Server {
       const usage = { prompt_tokens: ids.length, completion_tokens: produced.tokens.length, total_tokens: ids.length + produced.tokens.length };
       if (stream) {
         sse(res, chunk(chat, id, created, o.modelId, produced.finish(), finish));
+        // stream_options.include_usage: OpenAI's last chunk, with no choices and the usage.
+        if (includeUsage) sse(res, { id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model: o.modelId, choices: [], usage });
         res.end('data: [DONE]\n\n');
         return;
       }
@@ -250,6 +253,18 @@ function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
     seed: number('seed', 0, (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, 'a whole number from 0 to 4294967295 (the sampler\'s seed is 32 bits)'),
     stop: stopSequencesOf(body.stop),
   };
+}
+
+/** Whether a streamed answer ends with a usage chunk (stream_options: { include_usage: true }). */
+function includeUsageOf(body: Record<string, unknown>, stream: boolean): boolean {
+  const options = body.stream_options;
+  if (options === undefined || options === null) return false;
+  if (!stream) throw new RequestError(400, `'stream_options' applies to streamed answers: give stream: true, or leave it out`, 'stream_options');
+  const include = (options as { include_usage?: unknown }).include_usage;
+  if (typeof options !== 'object' || Array.isArray(options) || !(include === undefined || typeof include === 'boolean')) {
+    throw new RequestError(400, `'stream_options' must be an object whose include_usage is true or false, got ${JSON.stringify(options)}`, 'stream_options');
+  }
+  return include === true;
 }
 
 /** OpenAI's `stop`: a string or a list of them (none: null or absent), each at least one character. */

@@ -189,6 +189,25 @@ test('presence_penalty, frequency_penalty and top_k sample as generate() does wi
   assert.equal((await post({ repetition_penalty: 1, min_p: 0 })).status, 200);
 });
 
+test('stream_options.include_usage ends a streamed answer with OpenAI\'s usage chunk', async () => {
+  const prompt = 'the dog sat on';
+  const whole = await client.completions.create({ model: 'tiny', prompt, max_tokens: 6 });
+  const chunks = [];
+  for await (const c of await client.completions.create({ model: 'tiny', prompt, max_tokens: 6, stream: true, stream_options: { include_usage: true } })) chunks.push(c);
+  const last = chunks.pop()!;
+  assert.deepEqual(last.choices, []);
+  assert.deepEqual(last.usage, whole.usage);
+  assert.equal(chunks.map((c) => c.choices[0]!.text).join(''), whole.choices[0]!.text);
+  assert.ok(chunks.every((c) => !c.usage));
+  const messages = [{ role: 'user' as const, content: 'hello there' }];
+  const chat = [];
+  for await (const c of await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4, stream: true, stream_options: { include_usage: true } })) chat.push(c);
+  assert.equal(chat.at(-1)!.usage!.completion_tokens, (await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4 })).usage!.completion_tokens);
+  const r = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, stream_options: { include_usage: true } }) });
+  assert.equal(r.status, 400);
+  assert.match(((await r.json()) as { error: { message: string } }).error.message, /'stream_options' applies to streamed answers: give stream: true, or leave it out/);
+});
+
 test('requests at once are answered one after the other, each as if alone', async () => {
   const prompts = ['the cat', 'a bird', 'the hat and'];
   const answers = await Promise.all(prompts.map((prompt) => client.completions.create({ model: 'tiny', prompt, max_tokens: 6 })));

@@ -1,5 +1,6 @@
 // gift train on a ViT folder, gift eval --task imgcls: image classification with a ViT folder (Hugging Face or timm) on
 // a folder per class, a JSON list of {"image", "label"}, or IDX files (MNIST, Fashion-MNIST).
+import { memoryBudget } from '../train/memory_estimate.js';
 import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { loadImageDataset, readPreprocessing, type ImageSet } from '../data/images.js';
@@ -34,6 +35,7 @@ export async function trainImageClassification(c: {
   const test = typeof v['test-data'] === 'string' ? await loadSet(c.modelDir, v['test-data'], train.labels) : undefined;
   console.error(`train: ${train.examples.length} images, ${train.labels.length} classes${validation ? `; validation ${validation.examples.length}` : ''}${test ? `; test ${test.examples.length}` : ''}`);
   const r = await fineTuneImageClassifier({ modelDir: c.modelDir, train, validation, test, method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks, signal: c.signal,
+    memory: memoryBudget(v['memory-limit'] as string | undefined), names: 'flags', log: (line) => console.error(line),
     inputs: { model: c.modelDir, data: c.dataPath, 'eval-data': v['eval-data'] as string | undefined, 'test-data': v['test-data'] as string | undefined } });
   c.onDone();
   return reportClassifierRun(r, c.out, v.json === true);

@@ -1,5 +1,6 @@
 // gift train on an encoder folder, gift eval --task seqcls: sequence classification (and regression),
 // with data from TSV/CSV/JSONL/Parquet files and GLUE's metrics.
+import { memoryBudget } from '../train/memory_estimate.js';
 import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { loadRecords } from '../data/load.js';
@@ -51,6 +52,7 @@ export async function trainSequenceClassification(c: SeqClsTrainContext): Promis
     regression: v.regression === true || p?.regression === true, maxLength: v['max-length'] === undefined ? undefined : intOption(v['max-length'], 'max-length', 128, 1),
     method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks, signal: c.signal,
     inputs: { model: c.modelDir, data: c.dataPath, 'eval-data': v['eval-data'] as string | undefined, 'test-data': v['test-data'] as string | undefined },
+    memory: memoryBudget(v['memory-limit'] as string | undefined), names: 'flags',
     log: (line) => console.error(line),
   });
   c.onDone();

@@ -70,8 +70,9 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
                          their weights leave resident memory after each use, mapped again from the page cache at the
                          next; a streamed layer costs its size once instead of each, and the step its page faults (21%
                          on the Llama-3.2-1B shape here with every layer streamed)
-  --memory-limit <size>  the memory the run may use (12G, 16000M; default: what the system has available). A language
-                         model run estimates its peak before loading and is refused, naming what would fit, past it
+  --memory-limit <size>  the memory the run may use (12G, 16000M; default: what the system has available). A run
+                         estimates its peak before loading (a classifier's by a dry run of its step) and is refused,
+                         naming what would fit, past it
   --bf16                 frozen weights stored as bfloat16 and every product on bf16 dot products with float32
                          accumulation, as PyTorch's autocast (native: AMX tiles or AVX-512 BF16; ref emulates it);
                          trainable parameters, their gradients and AdamW's state stay float32. Language models.
@@ -390,13 +391,13 @@ function whatTheRunTrains(values: Record<string, unknown>, modelDir: string, pre
 const KINDS_OF_FLAG: Record<string, readonly ModelKind[]> = {
   'text-fields': ['sequence-classifier'], 'label-field': ['sequence-classifier'], columns: ['sequence-classifier'],
   'test-data': ['sequence-classifier', 'image-classifier'], format: ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
-  'gradient-checkpointing': ['causal-lm'], 'memory-limit': ['causal-lm'],
+  'gradient-checkpointing': ['causal-lm'],
 };
 
 /**
  * A flag the model's kind does not read is refused, naming the kinds that do: a language model had
  * trained without a word past --test-data, --label-field, --text-fields and --columns, a classifier
- * past --format, --gradient-checkpointing and --memory-limit, an image classifier past --max-length.
+ * past --format and --gradient-checkpointing, an image classifier past --max-length.
  */
 function refuseFlagsTheKindIgnores(values: Record<string, unknown>, what: WhatTheRunTrains): void {
   for (const [flag, kinds] of Object.entries(KINDS_OF_FLAG)) {

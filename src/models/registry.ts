@@ -5,12 +5,12 @@
 import { join } from 'node:path';
 import { readJsonFile } from '../io/hf_folder.js';
 import type { Module } from '../nn/module.js';
-import { BERT_ARCHITECTURES, ROBERTA_ARCHITECTURES } from './bert/config.js';
+import { BERT_ARCHITECTURES, readBertConfig, ROBERTA_ARCHITECTURES } from './bert/config.js';
 import { BertForSequenceClassification } from './bert/model.js';
 import type { SequenceClassifier } from './encoder.js';
 import { LLAMA_ARCHITECTURES, LLAMA_MODEL_TYPES, parseLlamaConfig } from './llama/config.js';
 import type { CausalLM, CausalLMConfig, WeightLoadOptions } from './causal_lm.js';
-import type { Random } from '../tensor/random.js';
+import { Random } from '../tensor/random.js';
 import { LlamaForCausalLM } from './llama/model.js';
 import { llamaFromGguf } from './llama/gguf.js';
 import type { GgufFile } from '../io/gguf_reader.js';
@@ -18,11 +18,13 @@ import type { GgufImport } from './gguf_import.js';
 import { GEMMA_ARCHITECTURES, GEMMA_MODEL_TYPES, parseGemmaConfig } from './gemma/config.js';
 import { GemmaForCausalLM } from './gemma/model.js';
 import { gemmaFromGguf } from './gemma/gguf.js';
-import { USE_LITE_ARCHITECTURE } from './use_lite/config.js';
+import { readUseLiteConfig, USE_LITE_ARCHITECTURE } from './use_lite/config.js';
 import { UseLiteForSequenceClassification } from './use_lite/model.js';
 import { ViTForImageClassification } from './vit/model.js';
+import { readViTConfig } from './vit/config.js';
 import { GiftjsError } from '../errors.js';
 import { withBackend } from '../backend/index.js';
+import type { Backend } from '../backend/backend.js';
 import { metaBackend } from '../backend/meta/index.js';
 
 export type ModelKind = 'causal-lm' | 'sequence-classifier' | 'image-classifier';
@@ -58,6 +60,12 @@ export interface ModelFamily {
   fromConfig?(config: Record<string, unknown>, source: string, rng: Random | null): CausalLM;
   /** A config.json object parsed as the family reads it (language-model families). */
   parseConfig?(config: Record<string, unknown>, source: string): CausalLMConfig;
+  /**
+   * A classifier folder's model with the head the options ask for, built from its config alone (no
+   * weight read): under the meta backend, shapes only, for a step's memory before loading
+   * (train/classifier_memory.ts). Classifier families have it.
+   */
+  shapes?(dir: string, options: LoadOptions): Module;
   /** GGUF architectures (general.architecture) the family reads, each with its mapping (models/gguf_import.ts). */
   fromGguf?: Record<string, (file: GgufFile) => GgufImport>;
 }
@@ -93,6 +101,7 @@ const FAMILIES: ModelFamily[] = [
     name: 'bert', kind: 'sequence-classifier', architectures: [...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES],
     accepts: byArchitecture([...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES]), giftTargets: ['query', 'value'], giftRank: 32,
     load: (dir, o) => BertForSequenceClassification.fromPretrained(dir, o.labels?.length ?? o.numLabels ?? 2, o.seed ?? 0),
+    shapes: (dir, o) => new BertForSequenceClassification(readBertConfig(dir), o.labels?.length ?? o.numLabels ?? 2, new Random(0)),
   },
   {
     name: 'use-lite', kind: 'sequence-classifier', architectures: [USE_LITE_ARCHITECTURE], accepts: byArchitecture([USE_LITE_ARCHITECTURE]),
@@ -101,12 +110,18 @@ const FAMILIES: ModelFamily[] = [
       const pairHead = o.pairs === true || readJsonFile(join(dir, 'config.json')).pair_head === true; // a merged folder says so
       return UseLiteForSequenceClassification.fromPretrainedWithHead(dir, o.labels?.length ?? o.numLabels ?? 2, o.seed ?? 0, pairHead);
     },
+    shapes: (dir, o) => new UseLiteForSequenceClassification(readUseLiteConfig(dir), o.labels?.length ?? o.numLabels ?? 2, new Random(0),
+      o.pairs === true || readJsonFile(join(dir, 'config.json')).pair_head === true),
   },
   {
     name: 'vit', kind: 'image-classifier', architectures: ['ViTForImageClassification', 'vit_* (timm)'],
     accepts: (c) => architectureField(c) === 'ViTForImageClassification' || (typeof c.architecture === 'string' && c.architecture.startsWith('vit_')),
     giftTargets: ['attention.output.dense'], giftRank: 16,
     load: (dir, o) => ViTForImageClassification.fromPretrained(dir, { ...(o.labels ? { labels: o.labels } : {}), ...(o.numLabels ? { numLabels: o.numLabels } : {}), seed: o.seed }),
+    shapes: (dir, o) => {
+      const { config } = readViTConfig(dir);
+      return new ViTForImageClassification({ ...config, numLabels: o.labels?.length ?? o.numLabels ?? config.numLabels }, new Random(0));
+    },
   },
 ];
 
@@ -191,6 +206,13 @@ export function buildModelShapes(dir: string, kind: ModelKind): Module | null {
   if (family.kind !== kind || !family.fromConfig) return null;
   const path = join(dir, 'config.json');
   return withBackend(metaBackend, () => family.fromConfig!(readJsonFile(path), path, null));
+}
+
+/** A classifier folder's model as shapes (ModelFamily.shapes) on the given backend (meta, or meta's dry run); null for a family without them. */
+export function buildClassifierShapes(dir: string, kind: ModelKind, options: LoadOptions, backend: Backend = metaBackend): (SequenceClassifier | ViTForImageClassification) & Module | null {
+  const family = modelFamily(dir);
+  if (family.kind !== kind || !family.shapes) return null;
+  return withBackend(backend, () => family.shapes!(dir, options)) as (SequenceClassifier | ViTForImageClassification) & Module;
 }
 
 /** A language-model folder's config, as its family reads it. */

@@ -291,6 +291,8 @@ export class Tensor {
     const storage = this.live();
     this.refuseQuantized('writeHost');
     if (storage.memory.isBf16(storage.buffer)) throw new GiftjsError(`writeHost: ${this.describe()} is stored as bfloat16; use assign()`);
+    // A meta tensor keeps no values: nothing is filled (BERT-base built as shapes spent 2.5 s drawing them).
+    if (storage.memory.space === 'meta') return;
     const view = storage.memory.hostView(storage.buffer);
     if (view instanceof Float32Array) {
       fill(view);

@@ -6,7 +6,13 @@ import type { DataRecord } from '../data/examples.js';
 import { buildSeqClsExamples, detectSeqClsFields, labelSpaceOf, type LabelSpace, type SeqClsExample } from '../data/seqcls.js';
 import { evaluateSequenceClassifier, type ClassificationMetrics } from '../eval/classification.js';
 import { Tokenizer } from '../io/tokenizer.js';
-import { loadSequenceClassifier, modelArchitecture } from '../models/registry.js';
+import { buildClassifierShapes, loadSequenceClassifier, modelArchitecture } from '../models/registry.js';
+import type { SequenceClassifier } from '../models/encoder.js';
+import type { Module } from '../nn/module.js';
+import type { AvailableMemory } from '../io/system_memory.js';
+import { peakResidentBytes } from '../io/system_memory.js';
+import { assertClassifierFits } from './classifier_memory.js';
+import { describeEstimate, memoryBudget, type MemoryEstimate } from './memory_estimate.js';
 import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import { withTrainedHead } from '../peft/modules_to_save.js';
 import type { AttachedAdapter } from '../peft/method.js';
@@ -49,6 +55,10 @@ export interface ClassifierRunOptions {
   callbacks?: TrainCallbacks;
   /** Stops training after the update in progress (TrainRun.signal): the run throws TrainingStopped. */
   signal?: AbortSignal;
+  /** The memory the run may use; default what the system has available (memoryBudget). */
+  memory?: AvailableMemory;
+  /** How a refusal names the settings that would fit: these options (the default), or the CLI's flags (gift train). */
+  names?: 'flags' | 'options';
   /** Progress lines (tokenization counts and such). */
   log?: (line: string) => void;
 }
@@ -89,13 +99,19 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
     throw new GiftjsError(`the training data's ${o.train.length} records all have the label ${JSON.stringify([...seen][0])} (field '${labelField}'): a classifier needs examples of at least two classes (or regression, --regression, for a number to predict)`);
   }
   const tokenizer = Tokenizer.fromFolder(o.modelDir);
-  const model = loadSequenceClassifier(o.modelDir, labels.kind === 'regression' ? 1 : labels.names.length, o.options.seed, textFields.length === 2);
+  const numLabels = labels.kind === 'regression' ? 1 : labels.names.length;
+  const pairs = textFields.length === 2;
+  // The model's shapes (nothing read) say how many tokens it reads and, below, what a step holds; a
+  // registered family without shapes is loaded here instead.
+  const shapes = buildClassifierShapes(o.modelDir, 'sequence-classifier', { numLabels, pairs }) as (SequenceClassifier & Module) | null;
+  let model = shapes ? null : loadSequenceClassifier(o.modelDir, numLabels, o.options.seed, pairs);
+  const maxTokens = (shapes ?? model)!.maxTokens;
   // The default is 128 tokens, or the model's positions where it has fewer (a length past them had
   // stopped training at the first long enough batch, naming a flag the user had not given).
-  if (o.maxLength !== undefined && o.maxLength > model.maxTokens) {
-    throw new GiftjsError(`maxLength (--max-length) ${o.maxLength} is past the ${model.maxTokens} tokens ${o.modelDir} reads (its position embeddings); give at most ${model.maxTokens}`);
+  if (o.maxLength !== undefined && o.maxLength > maxTokens) {
+    throw new GiftjsError(`maxLength (--max-length) ${o.maxLength} is past the ${maxTokens} tokens ${o.modelDir} reads (its position embeddings); give at most ${maxTokens}`);
   }
-  const maxLength = o.maxLength ?? Math.min(128, model.maxTokens);
+  const maxLength = o.maxLength ?? Math.min(128, maxTokens);
   const encode = (records: DataRecord[] | undefined, name: string): SeqClsExample[] | undefined => {
     if (!records) return undefined;
     const set = buildSeqClsExamples(records, tokenizer, { textFields, labelField, labels, maxLength });
@@ -107,6 +123,18 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
   const test = encode(o.test, 'test');
   log(`labels: ${labels.kind === 'regression' ? `regression on '${labelField}'` : labels.names.join(', ')}`);
 
+  // Memory known before it is spent: a step over the longest batch the data makes, refused here (naming
+  // what would fit) rather than killed by the system mid-run.
+  let estimate: MemoryEstimate | null = null;
+  if (shapes) {
+    const longest = Math.max(1, ...[train, validation ?? [], test ?? []].flatMap((set) => set.map((e) => e.ids.length)));
+    estimate = assertClassifierFits(o.modelDir, { kind: 'sequence-classifier', batch: o.options.batchSize, length: longest, numLabels, regression: labels.kind === 'regression', pairs, method: o.method },
+      o.memory ?? memoryBudget(undefined), o.names === 'flags' ? 'gift train' : 'fineTuneClassifier', o.names ?? 'options');
+    log(`memory: about ${describeEstimate(estimate)}`);
+  } else {
+    log(`memory: not estimated (the model family of ${o.modelDir} builds no shapes)`);
+  }
+  model ??= loadSequenceClassifier(o.modelDir, numLabels, o.options.seed, pairs);
   const pairHead = model.pairHead === true;
   if (pairHead) log('pairs: each text encoded alone, the head reads [u, v, (u-v)^2, u*v] of the two embeddings');
   log(`head: ${model.newHead ? `new, ${model.numLabels} output(s), seeded` : 'the checkpoint\'s own'}`);
@@ -129,7 +157,10 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
   if (test) result.test = (await evaluateSequenceClassifier(model, test, labels)).metrics;
   if (o.outDir) {
     await saveAdapterAsync(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: modelArchitecture(o.modelDir), naming: model.adapterNaming() }, { task });
-    writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, { validation: result.validation ?? null, test: result.test ?? null });
+    writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, {
+      validation: result.validation ?? null, test: result.test ?? null,
+      ...(estimate ? { memory_estimate_mb: Math.round(estimate.bytes / 1e6) } : {}), peak_rss_mb: Math.round(peakResidentBytes() / 1e6),
+    });
   }
   return result;
 }

@@ -13,6 +13,9 @@ import type { AttachedAdapter } from '../peft/method.js';
 import { writeTrainingReport } from './report.js';
 import { imageClassificationTask } from './tasks/image_classification.js';
 import { trainModel, type TrainCallbacks, type TrainOptions, type TrainResult } from './trainer.js';
+import { assertClassifierFits } from './classifier_memory.js';
+import { describeEstimate, memoryBudget } from './memory_estimate.js';
+import { peakResidentBytes, type AvailableMemory } from '../io/system_memory.js';
 
 export interface ImageClassifierRunOptions {
   modelDir: string;
@@ -29,6 +32,12 @@ export interface ImageClassifierRunOptions {
   callbacks?: TrainCallbacks;
   /** Stops training after the update in progress (TrainRun.signal): the run throws TrainingStopped. */
   signal?: AbortSignal;
+  /** The memory the run may use; default what the system has available (memoryBudget). */
+  memory?: AvailableMemory;
+  /** How a refusal names the settings that would fit: these options (the default), or the CLI's flags (gift train). */
+  names?: 'flags' | 'options';
+  /** Progress lines (the memory estimate). */
+  log?: (line: string) => void;
 }
 
 export interface ImageClassifierRunResult {
@@ -42,6 +51,11 @@ export interface ImageClassifierRunResult {
 export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Promise<ImageClassifierRunResult> {
   const seen = new Set(o.train.examples.map((e) => e.label));
   if (seen.size < 2) throw new GiftjsError(`the training images' ${o.train.examples.length} examples all have one label (${JSON.stringify(o.train.labels[[...seen][0] ?? 0])}): a classifier needs examples of at least two classes`);
+  // Memory known before it is spent: a step's, from a dry run over the model's shapes, refused here
+  // (naming what would fit) rather than killed by the system mid-run.
+  const estimate = assertClassifierFits(o.modelDir, { kind: 'image-classifier', batch: o.options.batchSize, length: 0, numLabels: o.train.labels.length, method: o.method },
+    o.memory ?? memoryBudget(undefined), o.names === 'flags' ? 'gift train' : 'fineTuneImageClassifier', o.names ?? 'options');
+  o.log?.(`memory: about ${describeEstimate(estimate)}`);
   const model = loadImageClassifier(o.modelDir, { labels: o.train.labels, seed: o.options.seed });
   const config = withTrainedHead(o.method);
   const adapter = attachAdapter(model, config, o.options.seed, 'method config');
@@ -57,7 +71,9 @@ export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Pro
   if (o.test) result.test = (await evaluateImageClassifier(model, o.test.examples)).metrics;
   if (o.outDir) {
     await saveAdapterAsync(join(o.outDir, 'adapter'), adapter, { path: o.modelDir, architecture: 'ViTForImageClassification', naming: model.adapterNaming() }, { task: { type: 'imgcls', id2label: o.train.labels } });
-    writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, { validation: result.validation ?? null, test: result.test ?? null });
+    writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, {
+      validation: result.validation ?? null, test: result.test ?? null, memory_estimate_mb: Math.round(estimate.bytes / 1e6), peak_rss_mb: Math.round(peakResidentBytes() / 1e6),
+    });
   }
   return result;
 }

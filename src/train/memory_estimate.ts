@@ -35,7 +35,7 @@ const CHECKPOINTED_PER_H = 1.1; // with it: the layer's input
 const FORWARD_EXTRA_PER_H = 4; // the final hidden states and the head's inputs
 const BACKWARD_EXTRA_PER_I = 3.8; // the recomputed layer's MLP gradients
 /** What the runtime (Node, V8, the addon, the tokenizer, the data) holds beside the tensors: measured at estimate time, plus this much for what follows. */
-const RUNTIME_MARGIN_BYTES = 50e6;
+export const RUNTIME_MARGIN_BYTES = 50e6;
 
 export type MemoryCommand = 'train' | 'eval' | 'generate' | 'merge';
 

@@ -29,6 +29,10 @@ test('gift train --task imgcls (GIFT + head) on a class-per-folder set, then gif
   const t = gift('train', '--task', 'imgcls', '--model', model, '--data', join(dir, 'data'), '--test-data', join(dir, 'data'), '--out', out, '--method', 'gift', '--rank', '2',
     '--max-steps', '3', '--batch-size', '4', '--lr', '1e-2', '--json');
   assert.equal(t.status, 0, t.stderr);
+  assert.match(t.stderr, /memory: about \d+ MB \(.*the weights, activations and gradients of one step of 4 images \(a dry run of the step\)/);
+  const tight = gift('train', '--task', 'imgcls', '--model', model, '--data', join(dir, 'data'), '--out', join(dir, 'tight'), '--max-steps', '1', '--memory-limit', '20M');
+  assert.equal(tight.status, 1);
+  assert.match(tight.stderr, /gift train needs about \d+ MB .*, and this process may use 21 MB \(--memory-limit\); nothing was loaded\. no smaller batch or length fits/);
   const trained = JSON.parse(t.stdout.trim().split('\n').pop()!);
   assert.equal(trained.trainable_parameters, 2 * 16 * 2 + 2 * 16 + 2);
   const config = JSON.parse(readFileSync(join(out, 'adapter/adapter_config.json'), 'utf8'));

@@ -47,3 +47,16 @@ export const metaBackend: Backend = {
   memory: metaMemory,
   fill: () => {},
 };
+
+/**
+ * The meta backend for a dry run: every kernel runs and computes nothing (a sum of squares is 0), so a
+ * forward and its backward allocate, hold and give back the buffers they would, and the meta pool's
+ * peak (BufferPool.peakLiveBytes) is what a step holds at once -- measured on the model itself rather
+ * than counted from a second description of it. Nothing is read: a value asked for is refused, as on meta.
+ */
+export const metaDryRunBackend: Backend = {
+  ...(Object.fromEntries(Object.keys(refBackend).filter((k) => k !== 'name' && k !== 'memory').map((k) => [k, () => {}])) as unknown as Backend),
+  name: 'meta',
+  memory: metaMemory,
+  sumOfSquares: () => 0,
+};

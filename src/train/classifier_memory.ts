@@ -1,0 +1,100 @@
+// The peak memory of a classifier's training step (BERT, RoBERTa, USE Lite, ViT), known before the
+// model is loaded: the model built from its config on the meta backend's dry run, the adapter attached
+// as the run attaches it, and one step's forward and backward run over a batch of the run's shape,
+// computing nothing. The meta pool's peak is then what the step holds at once -- weights,
+// activations, gradients -- measured on the model's own code rather than counted from a second
+// description of each architecture; the optimizer's moments and the process around it are added.
+import { metaDryRunBackend, metaMemory } from '../backend/meta/index.js';
+import { withBackend } from '../backend/index.js';
+import type { SequenceClassifier } from '../models/encoder.js';
+import { buildClassifierShapes, type ModelKind } from '../models/registry.js';
+import { imagesToPatches, type ViTForImageClassification } from '../models/vit/model.js';
+import type { Module } from '../nn/module.js';
+import { crossEntropy } from '../ops/cross_entropy.js';
+import { attachAdapter } from '../peft/adapter_io.js';
+import { withTrainedHead } from '../peft/modules_to_save.js';
+import { collateSeqCls } from '../data/seqcls.js';
+import { poolFor, tidy } from '../tensor/memory.js';
+import type { AvailableMemory } from '../io/system_memory.js';
+import { describeEstimate, gb, RUNTIME_MARGIN_BYTES, type MemoryEstimate } from './memory_estimate.js';
+import { sequenceClassificationLoss } from './tasks/sequence_classification.js';
+import { GiftjsError } from '../errors.js';
+
+/** A classifier run's step, as its memory depends on it. */
+export interface ClassifierStepShape {
+  kind: Extract<ModelKind, 'sequence-classifier' | 'image-classifier'>;
+  /** Examples per step (options.batchSize). */
+  batch: number;
+  /** Tokens per text (a sequence classifier's maxLength); an image classifier's images are its config's size. */
+  length: number;
+  numLabels: number;
+  regression?: boolean;
+  /** Sentence pairs (a sentence encoder's pair head reads each text alone). */
+  pairs?: boolean;
+  /** The method's config, as the run attaches it (with the head trained beside it). */
+  method: Record<string, unknown>;
+}
+
+/** The step's memory, and the tokens a text may hold (SequenceClassifier.maxTokens; 0 for images). */
+export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): MemoryEstimate & { maxTokens: number } {
+  const pool = poolFor(metaMemory);
+  const start = pool.liveBytes;
+  pool.peakLiveBytes = start;
+  let trained = 0;
+  let maxTokens = 0;
+  withBackend(metaDryRunBackend, () => tidy(() => {
+    const model = buildClassifierShapes(dir, s.kind, { numLabels: s.numLabels, pairs: s.pairs }, metaDryRunBackend);
+    if (!model) throw new GiftjsError(`${dir}: its model family has no shapes to estimate a classifier's memory from`);
+    trained = attachAdapter(model, withTrainedHead(s.method), 0, 'method config').trainableCount();
+    const labels = Array.from({ length: s.batch }, () => 0);
+    if (s.kind === 'image-classifier') {
+      const vit = model as ViTForImageClassification & Module;
+      const { numChannels: C, imageSize: S } = vit.config;
+      crossEntropy(vit.forward(imagesToPatches(new Float32Array(s.batch * C * S * S), s.batch, vit.config)), labels, { reduction: 'sum' }).backward();
+    } else {
+      const classifier = model as SequenceClassifier & Module;
+      maxTokens = classifier.maxTokens;
+      // A pair's two texts share the length (the tokenizer cuts the pair to it).
+      const half = Math.floor(s.length / 2);
+      const example = { ids: Array.from({ length: s.length }, () => 0), ...(s.pairs ? { typeIds: Array.from({ length: s.length }, (_, i) => (i < half ? 0 : 1)) } : {}), label: 0 };
+      const space = s.regression ? { kind: 'regression' as const, names: ['score'] } : { kind: 'classification' as const, names: Array.from({ length: s.numLabels }, (_, i) => String(i)) };
+      sequenceClassificationLoss(classifier.logits(collateSeqCls(Array.from({ length: s.batch }, () => example))), labels, space).backward();
+    }
+    for (const p of model.parameters()) p.dispose();
+  }));
+  const step = pool.peakLiveBytes - start;
+  const parts: [string, number][] = [
+    [`the weights, activations and gradients of one step of ${s.batch} ${s.kind === 'image-classifier' ? 'images' : `x ${s.length} tokens`} (a dry run of the step)`, step],
+    [`AdamW's moments of the trained parameters (${trained.toLocaleString('en-US')} values)`, trained * 8],
+    ['the runtime (Node, tokenizer, data)', process.memoryUsage().rss + RUNTIME_MARGIN_BYTES],
+  ];
+  parts.sort((a, b) => b[1] - a[1]);
+  return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts, maxTokens };
+}
+
+/**
+ * Refuses a classifier run whose step would not fit the budget, before the model is loaded, naming
+ * the estimate, the budget and the smaller batches and lengths that would fit (each estimated);
+ * `names` says how the caller names them (gift train's flags, or a program's options).
+ */
+export function assertClassifierFits(dir: string, s: ClassifierStepShape, budget: AvailableMemory, what: string, names: 'flags' | 'options'): MemoryEstimate & { maxTokens: number } {
+  const e = estimateClassifierMemory(dir, s);
+  if (e.bytes <= budget.bytes) return e;
+  const name = (flag: string, option: string, v: number) => (names === 'flags' ? `${flag} ${v}` : `${option}: ${v} (${flag})`);
+  const fitting: string[] = [];
+  for (let b = Math.floor(s.batch / 2); b >= 1 && fitting.length < 3; b = Math.floor(b / 2)) {
+    const bytes = estimateClassifierMemory(dir, { ...s, batch: b }).bytes;
+    if (bytes <= budget.bytes) fitting.push(`${name('--batch-size', 'options.batchSize', b)} (about ${gb(bytes)})`);
+  }
+  if (s.kind === 'sequence-classifier') {
+    for (let t = Math.floor(s.length / 2); t >= 16; t = Math.floor(t / 2)) {
+      const bytes = estimateClassifierMemory(dir, { ...s, length: t }).bytes;
+      if (bytes <= budget.bytes) {
+        fitting.push(`${name('--max-length', 'maxLength', t)} (about ${gb(bytes)})`);
+        break;
+      }
+    }
+  }
+  const advice = fitting.length > 0 ? `these would fit: ${fitting.join(', ')}` : 'no smaller batch or length fits; use a machine with more memory or a smaller model';
+  throw new GiftjsError(`${what} needs about ${describeEstimate(e)}, and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. ${advice}. ${names === 'flags' ? '--memory-limit' : 'memory (--memory-limit)'} sets the budget by hand`);
+}

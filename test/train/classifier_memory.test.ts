@@ -1,0 +1,79 @@
+// Memory known before it is spent, for classifiers: gift train on an encoder estimates its step by a
+// dry run on the meta backend (the model's own forward and backward over a batch of the run's shape,
+// computing nothing, the meta pool's peak taken), checked here against the peak resident memory the
+// same run measured (metrics.json); past --memory-limit the run is refused before loading, naming
+// the smaller batches and lengths that fit, and one of them runs.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { metaBackend, metaDryRunBackend } from '../../src/backend/meta/index.js';
+import { withBackend } from '../../src/backend/index.js';
+import { parseBertConfig } from '../../src/models/bert/config.js';
+import { BertForSequenceClassification } from '../../src/models/bert/model.js';
+import { saveSafetensors } from '../../src/io/safetensors.js';
+import { fineTuneClassifier } from '../../src/train/classifier_run.js';
+import { Random } from '../../src/tensor/random.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const FIXTURE = join(ROOT, 'test/fixtures/encoders/bert');
+const dir = mkdtempSync(join(tmpdir(), 'giftjs-clsmem-'));
+
+function gift(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), ...args], { encoding: 'utf8' });
+  return { code: r.status, err: r.stderr, out: r.stdout };
+}
+
+/** A BERT of the fixture's vocabulary and tokenizer, wide and deep enough that a step's activations outweigh the runtime. */
+function syntheticBert(): string {
+  const model = join(dir, 'bert');
+  mkdirSync(model);
+  const raw = { ...JSON.parse(readFileSync(join(FIXTURE, 'config.json'), 'utf8')), hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024, max_position_embeddings: 512 };
+  writeFileSync(join(model, 'config.json'), JSON.stringify(raw));
+  for (const f of readdirSync(FIXTURE).filter((f) => f.startsWith('tokenizer'))) copyFileSync(join(FIXTURE, f), join(model, f));
+  const m = new BertForSequenceClassification(parseBertConfig(raw, 'synthetic'), 3, new Random(1));
+  saveSafetensors(join(model, 'model.safetensors'), Object.fromEntries(m.namedParameters()), { format: 'pt' });
+  return model;
+}
+
+const model = syntheticBert();
+const data = join(dir, 'texts.jsonl');
+writeFileSync(data, Array.from({ length: 32 }, (_, i) => JSON.stringify({ text: Array.from({ length: 150 }, (_, j) => ['a', 'b', 'c', 'the', 'hello'][(i + j) % 5]).join(' '), label: i % 2 ? 'pos' : 'neg' })).join('\n') + '\n');
+
+test('the dry run computes nothing and leaves the meta backend as it was (it still refuses to compute)', () => {
+  assert.notEqual(metaDryRunBackend, metaBackend);
+  assert.equal(metaDryRunBackend.memory, metaBackend.memory);
+  assert.equal(metaDryRunBackend.sumOfSquares(null as never, 4), 0);
+  const m = withBackend(metaBackend, () => new BertForSequenceClassification(parseBertConfig(JSON.parse(readFileSync(join(FIXTURE, 'config.json'), 'utf8')), 'x'), 2));
+  assert.throws(() => withBackend(metaBackend, () => m.logits({ ids: Int32Array.of(1, 2), attentionMask: Float32Array.of(1, 1), batch: 1, seq: 2 })), /the meta backend holds shapes only: \w+ cannot run on it/);
+});
+
+test("gift train on an encoder: the step's memory, from a dry run, is within 15% of the run's measured peak RSS", () => {
+  const out = join(dir, 'run');
+  const r = gift('train', '--model', model, '--data', data, '--out', out, '--max-steps', '2', '--batch-size', '32', '--rank', '4', '--json');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /memory: about \d+ MB \(.*the weights, activations and gradients of one step of 32 x 128 tokens \(a dry run of the step\): \d+ MB/);
+  const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { memory_estimate_mb: number; peak_rss_mb: number };
+  const ratio = m.memory_estimate_mb / m.peak_rss_mb;
+  assert.ok(ratio > 0.85 && ratio < 1.15, `estimate ${m.memory_estimate_mb} MB against a measured peak of ${m.peak_rss_mb} MB (${ratio.toFixed(2)})`);
+});
+
+test('past --memory-limit an encoder run is refused before loading, naming the batches and lengths that fit; one of them runs', () => {
+  const r = gift('train', '--model', model, '--data', data, '--out', join(dir, 'tight'), '--max-steps', '1', '--batch-size', '32', '--rank', '4', '--memory-limit', '250M');
+  assert.equal(r.code, 1);
+  const m = /gift train needs about \d+ MB \(.*\), and this process may use 262 MB \(--memory-limit\); nothing was loaded\. these would fit: (--batch-size (\d+)) \(about (\d+) MB\).*--max-length \d+ \(about \d+ MB\)\. --memory-limit sets the budget by hand/.exec(r.err);
+  assert.ok(m, r.err);
+  assert.ok(Number(m[3]) <= 262);
+  const fits = gift('train', '--model', model, '--data', data, '--out', join(dir, 'fits'), '--max-steps', '1', '--batch-size', m[2]!, '--rank', '4', '--memory-limit', '250M', '--json');
+  assert.equal(fits.code, 0, fits.err);
+  assert.ok(JSON.parse(readFileSync(join(dir, 'fits', 'metrics.json'), 'utf8')).peak_rss_mb <= 262);
+});
+
+test('fineTuneClassifier names its own options when the memory is short', async () => {
+  const records = Array.from({ length: 4 }, (_, i) => ({ where: `r${i}`, value: { text: 'a b c the hello', label: i % 2 ? 'pos' : 'neg' } }));
+  await assert.rejects(fineTuneClassifier({ modelDir: model, train: records, method: { method: 'gift', rank: 4, target_modules: ['query', 'value'] }, options: { batchSize: 4 } as never, memory: { bytes: 1e6, source: 'a test' } }),
+    /fineTuneClassifier needs about \d+ MB .*, and this process may use 1 MB \(a test\); nothing was loaded\. no smaller batch or length fits; use a machine with more memory or a smaller model\. memory \(--memory-limit\) sets the budget by hand/);
+});

@@ -66,7 +66,7 @@ export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): M
   const parts: [string, number][] = [
     [`the weights, activations and gradients of one step of ${s.batch} ${s.kind === 'image-classifier' ? 'images' : `x ${s.length} tokens`} (a dry run of the step)`, step],
     [`AdamW's moments of the trained parameters (${trained.toLocaleString('en-US')} values)`, trained * 8],
-    ['the runtime (Node, tokenizer, data)', process.memoryUsage().rss + RUNTIME_MARGIN_BYTES],
+    ['the runtime (Node, tokenizer, data)', (typeof process === 'undefined' ? 0 : process.memoryUsage().rss) + RUNTIME_MARGIN_BYTES],
   ];
   parts.sort((a, b) => b[1] - a[1]);
   return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts, maxTokens };

@@ -125,14 +125,16 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
 
   // Memory known before it is spent: a step over the longest batch the data makes, refused here (naming
   // what would fit) rather than killed by the system mid-run.
+  // (In a browser there is no system memory to read, and a GPU's is another: no budget unless one is given.)
+  const budget = o.memory ?? (typeof process === 'undefined' ? null : memoryBudget(undefined));
   let estimate: MemoryEstimate | null = null;
-  if (shapes) {
+  if (shapes && budget) {
     const longest = Math.max(1, ...[train, validation ?? [], test ?? []].flatMap((set) => set.map((e) => e.ids.length)));
     estimate = assertClassifierFits(o.modelDir, { kind: 'sequence-classifier', batch: o.options.batchSize, length: longest, numLabels, regression: labels.kind === 'regression', pairs, method: o.method },
-      o.memory ?? memoryBudget(undefined), o.names === 'flags' ? 'gift train' : 'fineTuneClassifier', o.names ?? 'options');
+      budget, o.names === 'flags' ? 'gift train' : 'fineTuneClassifier', o.names ?? 'options');
     log(`memory: about ${describeEstimate(estimate)}`);
   } else {
-    log(`memory: not estimated (the model family of ${o.modelDir} builds no shapes)`);
+    log(`memory: not estimated (${shapes ? 'no system memory to read here; give memory to set a budget' : `the model family of ${o.modelDir} builds no shapes`})`);
   }
   model ??= loadSequenceClassifier(o.modelDir, numLabels, o.options.seed, pairs);
   const pairHead = model.pairHead === true;

@@ -1,7 +1,7 @@
 // Memory known before it is spent, for classifiers: gift train on an encoder estimates its step by a
 // dry run on the meta backend (the model's own forward and backward over a batch of the run's shape,
 // computing nothing, the meta pool's peak taken), checked here against the peak resident memory the
-// same run measured (metrics.json); past --memory-limit the run is refused before loading, naming
+// same run measured (metrics.json), on a BERT and a ViT; past --memory-limit the run is refused before loading, naming
 // the smaller batches and lengths that fit, and one of them runs.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -16,6 +16,8 @@ import { parseBertConfig } from '../../src/models/bert/config.js';
 import { BertForSequenceClassification } from '../../src/models/bert/model.js';
 import { saveSafetensors } from '../../src/io/safetensors.js';
 import { fineTuneClassifier } from '../../src/train/classifier_run.js';
+import { ViTForImageClassification } from '../../src/models/vit/model.js';
+import sharp from 'sharp';
 import { Random } from '../../src/tensor/random.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -59,6 +61,28 @@ test("gift train on an encoder: the step's memory, from a dry run, is within 15%
   const m = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { memory_estimate_mb: number; peak_rss_mb: number };
   const ratio = m.memory_estimate_mb / m.peak_rss_mb;
   assert.ok(ratio > 0.85 && ratio < 1.15, `estimate ${m.memory_estimate_mb} MB against a measured peak of ${m.peak_rss_mb} MB (${ratio.toFixed(2)})`);
+});
+
+test("gift train --task imgcls: a ViT step's memory, from a dry run, is within 15% of the run's measured peak RSS", async () => {
+  const vit = join(dir, 'vit');
+  mkdirSync(vit);
+  writeFileSync(join(vit, 'config.json'), JSON.stringify({
+    architectures: ['ViTForImageClassification'], model_type: 'vit', hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024,
+    image_size: 64, patch_size: 8, num_channels: 3, num_labels: 2, layer_norm_eps: 1e-12, hidden_act: 'gelu', id2label: { 0: 'a', 1: 'b' }, label2id: { a: 0, b: 1 },
+  }));
+  const m = new ViTForImageClassification({ hiddenSize: 256, numLayers: 4, numHeads: 4, intermediateSize: 1024, imageSize: 64, patchSize: 8, numChannels: 3, numLabels: 2, layerNormEps: 1e-12 }, new Random(1));
+  saveSafetensors(join(vit, 'model.safetensors'), Object.fromEntries(m.namedParameters()), { format: 'pt' });
+  for (const cls of ['a', 'b']) {
+    mkdirSync(join(dir, 'images', cls), { recursive: true });
+    for (let i = 0; i < 32; i++) await sharp(Buffer.alloc(64 * 64 * 3, cls === 'a' ? 30 + i : 200 - i), { raw: { width: 64, height: 64, channels: 3 } }).png().toFile(join(dir, 'images', cls, `${i}.png`));
+  }
+  const out = join(dir, 'vit-run');
+  const r = gift('train', '--task', 'imgcls', '--model', vit, '--data', join(dir, 'images'), '--out', out, '--max-steps', '2', '--batch-size', '32', '--rank', '4', '--json');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /memory: about \d+ MB \(.*the weights, activations and gradients of one step of 32 images \(a dry run of the step\)/);
+  const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { memory_estimate_mb: number; peak_rss_mb: number };
+  const ratio = metrics.memory_estimate_mb / metrics.peak_rss_mb;
+  assert.ok(ratio > 0.85 && ratio < 1.15, `estimate ${metrics.memory_estimate_mb} MB against a measured peak of ${metrics.peak_rss_mb} MB (${ratio.toFixed(2)})`);
 });
 
 test('past --memory-limit an encoder run is refused before loading, naming the batches and lengths that fit; one of them runs', () => {

@@ -13,6 +13,11 @@ export interface GenerateOptions extends SamplingOptions {
   seed?: number;
   /** Called with each new token as it is chosen; return false to stop. */
   onToken?: (token: number, index: number) => boolean | void;
+  /**
+   * Called with each step's logits (the model's, before penalties and temperature) and the token chosen
+   * from them, before it is given out; the logits are valid during the call only.
+   */
+  onLogits?: (logits: Float32Array, token: number) => void;
 }
 
 /** Generates up to maxNewTokens tokens after the prompt ids; returns only the new ones. */
@@ -33,7 +38,7 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
   if (prompt.length === 0) throw new GiftjsError('generate: the prompt is empty (start it with the BOS token)');
   const maxNew = options.maxNewTokens ?? 64;
   if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw new GiftjsError(`generate: maxNewTokens must be a whole number >= 0, got ${maxNew}`);
-  refuseUnknownOptions(options, ['maxNewTokens', 'stopTokens', 'seed', 'onToken', 'temperature', 'topK', 'topP', 'presencePenalty', 'frequencyPenalty'], 'generate');
+  refuseUnknownOptions(options, ['maxNewTokens', 'stopTokens', 'seed', 'onToken', 'onLogits', 'temperature', 'topK', 'topP', 'presencePenalty', 'frequencyPenalty'], 'generate');
   checkSamplingOptions(options);
   const stops = new Set(options.stopTokens ?? []);
   const seed = options.seed ?? 0;
@@ -53,8 +58,10 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
       }
       const next = tidy(() =>
         noGrad(() => {
-          const logits = model.forward(input, 1, input.length, { cache, logitsToKeep: 1 });
-          return sampleToken(penalizedLogits(logits.read(), counts, options), options, rng);
+          const logits = model.forward(input, 1, input.length, { cache, logitsToKeep: 1 }).read();
+          const token = sampleToken(penalizedLogits(logits, counts, options), options, rng);
+          options.onLogits?.(logits, token);
+          return token;
         }),
       );
       yield next;

@@ -3,14 +3,16 @@
 // server-sent events (stream: true). Requests wait their turn (one generation at a time: one model,
 // one KV cache); bodies and max_tokens are bounded; malformed requests get 400 with a message naming
 // the field, as OpenAI's API answers them. Stop sequences end an answer before them; presence and
-// frequency penalties and top_k shape the sampling. Options giftjs does not implement (n > 1,
-// logprobs, tools, other servers' penalties) are refused by name, never ignored.
+// frequency penalties and top_k shape the sampling; logprobs report the answer's tokens. Options
+// giftjs does not implement (n > 1, echo, tools, other servers' penalties) are refused by name,
+// never ignored.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { CausalLM } from '../models/causal_lm.js';
 import type { ChatMessage, Tokenizer } from '../io/tokenizer.js';
 import { generateTokens } from '../generate/generate.js';
 import { TextStream } from '../generate/text_stream.js';
+import { logprobsOf, type TokenLogprob } from '../generate/logprobs.js';
 import { GiftjsError } from '../errors.js';
 
 export interface ServeOptions {
@@ -91,6 +93,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
     const body = await readJsonBody(req, o.maxBodyBytes);
     refuseUnsupported(body);
     const sampling = samplingOf(body, o);
+    const logprobs = logprobsRequest(body, chat);
     let ids: number[];
     if (chat) {
       ids = o.tokenizer.encode(o.tokenizer.applyChatTemplate(messagesOf(body)), { addSpecialTokens: false });
@@ -104,6 +107,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
     const maxTokens = Math.min(sampling.maxTokens, room);
     const stream = body.stream === true;
     const includeUsage = includeUsageOf(body, stream);
+    if (stream && logprobs) throw new RequestError(400, `'logprobs' with stream: true is not supported yet (ask for the whole answer)`, 'logprobs');
     const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     const object = chat ? 'chat.completion' : 'text_completion';
@@ -118,9 +122,11 @@ export function createOpenAIServer(o: ServeOptions): Server {
       }
       const produced = new TextStream(o.tokenizer, sampling.stop);
       let finish: 'stop' | 'length' = 'length';
+      const steps: { logprob: number; top: TokenLogprob[] }[] = [];
       for (const token of generateTokens(o.model, ids, {
         maxNewTokens: maxTokens, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK,
         presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, seed: sampling.seed, stopTokens: stops,
+        ...(logprobs ? { onLogits: (row: Float32Array, chosen: number) => void steps.push(logprobsOf(row, chosen, logprobs.top)) } : {}),
       })) {
         if (stops.includes(token)) {
           finish = 'stop';
@@ -146,9 +152,10 @@ export function createOpenAIServer(o: ServeOptions): Server {
         return;
       }
       const text = produced.text();
+      const reported = logprobs ? logprobsReport(o.tokenizer, produced.tokens, steps, chat) : null;
       const choice = chat
-        ? { index: 0, message: { role: 'assistant', content: text }, finish_reason: finish, logprobs: null }
-        : { index: 0, text, finish_reason: finish, logprobs: null };
+        ? { index: 0, message: { role: 'assistant', content: text }, finish_reason: finish, logprobs: reported }
+        : { index: 0, text, finish_reason: finish, logprobs: reported };
       json(res, 200, { id, object, created, model: o.modelId, choices: [choice], usage });
     });
     queue = turn.catch(() => {});
@@ -218,7 +225,7 @@ const NEUTRAL_FOREIGN_SAMPLING: Record<string, unknown> = {
 /** What a request may ask that giftjs does not do: refused by name rather than silently ignored. */
 function refuseUnsupported(body: Record<string, unknown>): void {
   if (body.n !== undefined && body.n !== null && body.n !== 1) throw new RequestError(400, `'n' ${JSON.stringify(body.n)} is not supported (one choice per request)`, 'n');
-  for (const field of ['logprobs', 'top_logprobs', 'tools', 'functions', 'logit_bias', 'echo', 'suffix', 'best_of']) {
+  for (const field of ['tools', 'functions', 'logit_bias', 'echo', 'suffix', 'best_of']) {
     const v = body[field];
     if (v !== undefined && v !== null && v !== false) throw new RequestError(400, `'${field}' is not supported`, field);
   }
@@ -252,6 +259,73 @@ function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
     frequencyPenalty: number('frequency_penalty', 0, (v) => v >= -2 && v <= 2, 'from -2 to 2'),
     seed: number('seed', 0, (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, 'a whole number from 0 to 4294967295 (the sampler\'s seed is 32 bits)'),
     stop: stopSequencesOf(body.stop),
+  };
+}
+
+/**
+ * What a request asks of log-probabilities, or null for none: completions' `logprobs: k` (the chosen
+ * token's and the k most likely), chat's `logprobs: true` with `top_logprobs: k`; k at most 20.
+ */
+function logprobsRequest(body: Record<string, unknown>, chat: boolean): { top: number } | null {
+  const count = (field: string, v: unknown) => {
+    if (!(typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 20)) throw new RequestError(400, `'${field}' must be a whole number from 0 to 20, got ${JSON.stringify(v)}`, field);
+    return v;
+  };
+  if (!chat) {
+    if (body.top_logprobs !== undefined && body.top_logprobs !== null) throw new RequestError(400, `'top_logprobs' belongs to chat completions; a completion takes logprobs: k`, 'top_logprobs');
+    return body.logprobs === undefined || body.logprobs === null ? null : { top: count('logprobs', body.logprobs) };
+  }
+  if (body.logprobs !== undefined && body.logprobs !== null && typeof body.logprobs !== 'boolean') throw new RequestError(400, `'logprobs' must be true or false, got ${JSON.stringify(body.logprobs)}`, 'logprobs');
+  const top = body.top_logprobs === undefined || body.top_logprobs === null ? 0 : count('top_logprobs', body.top_logprobs);
+  if (body.logprobs !== true) {
+    if (top > 0) throw new RequestError(400, `'top_logprobs' needs logprobs: true`, 'top_logprobs');
+    return null;
+  }
+  return { top };
+}
+
+/**
+ * The answer's tokens with their log-probabilities, in OpenAI's form for a completion (tokens,
+ * token_logprobs, top_logprobs, text_offset) or a chat completion (content: token, logprob, bytes,
+ * top_logprobs). The tokens' texts make up the decoded answer (before any stop sequence cut it); an
+ * alternative's text is what it would have added to the text before it.
+ */
+function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], steps: { logprob: number; top: TokenLogprob[] }[], chat: boolean): Record<string, unknown> {
+  const decoded = (n: number) => (n === 0 ? '' : tokenizer.decode(ids.slice(0, n)));
+  // Where each token's text begins in the whole decode: the part of the decode before it that the whole
+  // keeps (clean-up can take back a space once the next token comes: "5h " then "5h!").
+  const whole = decoded(ids.length);
+  const starts = [0];
+  for (let i = 1; i < ids.length; i++) {
+    const before = decoded(i);
+    let k = 0;
+    while (k < before.length && before[k] === whole[k]) k++;
+    starts.push(Math.max(starts[i - 1]!, k));
+  }
+  const alternative = (i: number, token: number) => {
+    const before = decoded(i);
+    const after = tokenizer.decode([...ids.slice(0, i), token]);
+    return after.startsWith(before) ? after.slice(before.length) : tokenizer.decode([token]);
+  };
+  const entries = ids.map((token, i) => {
+    const text = whole.slice(starts[i], starts[i + 1] ?? whole.length);
+    // (The chosen token among the alternatives keeps its own text, so that it is named once.)
+    return { text, logprob: steps[i]!.logprob, top: steps[i]!.top.map((t) => ({ text: t.token === token ? text : alternative(i, t.token), logprob: t.logprob })) };
+  });
+  const bytes = (text: string) => [...new TextEncoder().encode(text)];
+  if (chat) {
+    return {
+      content: entries.map((e) => ({ token: e.text, logprob: e.logprob, bytes: bytes(e.text), top_logprobs: e.top.map((t) => ({ token: t.text, logprob: t.logprob, bytes: bytes(t.text) })) })),
+      refusal: null,
+    };
+  }
+  let offset = 0;
+  return {
+    tokens: entries.map((e) => e.text),
+    token_logprobs: entries.map((e) => e.logprob),
+    // (As OpenAI's: the k most likely and the chosen token, by text.)
+    top_logprobs: entries.map((e) => Object.fromEntries([...e.top.map((t) => [t.text, t.logprob]), [e.text, e.logprob]])),
+    text_offset: entries.map((e) => ((offset += e.text.length), offset - e.text.length)),
   };
 }
 

@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { generate } from '../../src/generate/generate.js';
+import { noGrad } from '../../src/tensor/autograd.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { loadCausalLM } from '../../src/models/registry.js';
 import { createOpenAIServer } from '../../src/serve/openai_server.js';
@@ -206,6 +207,58 @@ test('stream_options.include_usage ends a streamed answer with OpenAI\'s usage c
   const r = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, stream_options: { include_usage: true } }) });
   assert.equal(r.status, 400);
   assert.match(((await r.json()) as { error: { message: string } }).error.message, /'stream_options' applies to streamed answers: give stream: true, or leave it out/);
+});
+
+test('logprobs: each answer token\'s log-probability and the most likely alternatives, as the model\'s whole-sequence forward gives them', async () => {
+  const prompt = 'the dog sat on';
+  const ids = tokenizer.encode(prompt);
+  /** log-softmax over the vocabulary at each position of the whole sequence (no KV cache), for the tokens after the prompt. */
+  const reference = (all: number[]) => {
+    const logits = noGrad(() => model.forward(all, 1, all.length).read());
+    const v = logits.length / all.length;
+    return all.slice(ids.length).map((t, i) => {
+      const row = Array.from(logits.subarray((ids.length - 1 + i) * v, (ids.length + i) * v));
+      const max = Math.max(...row);
+      const logZ = max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+      return { chosen: row[t]! - logZ, best: row.map((x, j) => [j, x - logZ] as const).sort((a, b) => b[1] - a[1]) };
+    });
+  };
+  const whole = await client.completions.create({ model: 'tiny', prompt, max_tokens: 8, logprobs: 3 });
+  const lp = whole.choices[0]!.logprobs!;
+  const generated = generate(model, ids, { maxNewTokens: 8 }).slice(0, whole.usage!.completion_tokens);
+  const ref = reference([...ids, ...generated]);
+  assert.equal(lp.tokens!.length, generated.length);
+  assert.equal(lp.tokens!.join(''), whole.choices[0]!.text, "the tokens' texts make up the answer");
+  assert.deepEqual(lp.text_offset, lp.tokens!.map((_, i) => lp.tokens!.slice(0, i).join('').length));
+  lp.token_logprobs!.forEach((x, i) => assert.ok(Math.abs(x - ref[i]!.chosen) < 1e-4, `token ${i}: ${x} against ${ref[i]!.chosen}`));
+  lp.top_logprobs!.forEach((top, i) => {
+    const values = Object.values(top).sort((a, b) => b - a);
+    assert.ok(values.length >= 1 && values.length <= 4, JSON.stringify(top));
+    // Greedy: the chosen token is the most likely, so the three best carry the three best values.
+    values.slice(0, 3).forEach((x, k) => assert.ok(Math.abs(x - ref[i]!.best[k]![1]) < 1e-4, `token ${i}, alternative ${k}`));
+  });
+  const messages = [{ role: 'user' as const, content: 'hello there' }];
+  const chat = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 5, logprobs: true, top_logprobs: 2 });
+  const content = chat.choices[0]!.logprobs!.content!;
+  assert.equal(content.length, chat.usage!.completion_tokens);
+  assert.equal(content.map((c) => c.token).join(''), chat.choices[0]!.message.content);
+  for (const c of content) {
+    assert.deepEqual(c.bytes, [...new TextEncoder().encode(c.token)]);
+    assert.equal(c.top_logprobs.length, 2);
+    assert.ok(Math.abs(c.top_logprobs[0]!.logprob - c.logprob) < 1e-6, 'greedy: the chosen token is the most likely');
+  }
+  const post = async (path: string, body: Record<string, unknown>) => {
+    const r = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, body: (await r.json()) as { error: { message: string; param: string } } };
+  };
+  let r = await post('/completions', { prompt, logprobs: 2, stream: true });
+  assert.match(r.body.error.message, /'logprobs' with stream: true is not supported yet/);
+  r = await post('/completions', { prompt, logprobs: 21 });
+  assert.match(r.body.error.message, /'logprobs' must be a whole number from 0 to 20, got 21/);
+  r = await post('/chat/completions', { messages, top_logprobs: 2 });
+  assert.match(r.body.error.message, /'top_logprobs' needs logprobs: true/);
+  r = await post('/chat/completions', { messages, logprobs: 3 });
+  assert.match(r.body.error.message, /'logprobs' must be true or false, got 3/);
 });
 
 test('requests at once are answered one after the other, each as if alone', async () => {

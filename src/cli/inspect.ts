@@ -5,7 +5,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonFile, withCheckpoint } from '../io/hf_folder.js';
 import { GGUF_SOURCE_FILE } from '../io/gguf_weights.js';
-import { buildModelShapes, modelFamily, readModelConfig } from '../models/registry.js';
+import { buildClassifierShapes, buildModelShapes, modelFamily, readModelConfig } from '../models/registry.js';
+import type { SequenceClassifier } from '../models/encoder.js';
+import { estimateClassifierMemory } from '../train/classifier_memory.js';
+import { DEFAULT_TRAIN_OPTIONS } from '../train/trainer.js';
 import { attachAdapter } from '../peft/adapter_io.js';
 import type { Module } from '../nn/module.js';
 import { loadCausalLM } from '../models/registry.js';
@@ -15,7 +18,7 @@ import { metaBackend } from '../backend/meta/index.js';
 import { intOption, layersOption, listOption, parse } from './args.js';
 import { availableMemory } from '../io/system_memory.js';
 import { GiftjsError } from '../errors.js';
-import { estimateCausalLMMemory, type MemoryEstimateOptions } from '../train/memory_estimate.js';
+import { describeEstimate, estimateCausalLMMemory, type MemoryEstimateOptions } from '../train/memory_estimate.js';
 
 export const INSPECT_HELP = `gift inspect <model dir> [--adapter <dir>] [--rank R] [--targets a,b] [--layers ...]
              [--batch-size B] [--max-length T] [--json]
@@ -25,7 +28,9 @@ enough), and the trainable parameters of GIFT and LoRA on the given targets (def
 Llama setting, q_proj,v_proj at rank 64). With --adapter, also what that adapter trains. For a
 language model with its weights, also the memory gift train (GIFT on the targets, with and without
 --gradient-checkpointing and --bf16), eval and generate would need at their peak for --batch-size B
-(default 1) x --max-length T tokens (default 512), as those commands estimate it before loading.
+(default 1) x --max-length T tokens (default 512), as those commands estimate it before loading. For
+an encoder (BERT, RoBERTa, USE Lite, ViT), the memory of gift train's step (GIFT, a 2-label head) for
+--batch-size B (default 8) x --max-length T tokens (default 128, or the model's positions), or B images.
 `;
 
 function human(n: number): string {
@@ -45,11 +50,11 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const dir = await requireModelFolder({ model: positionals[0] }, INSPECT_HELP);
   const family = existsSync(join(dir, 'config.json')) ? modelFamily(dir) : null;
   if (family && family.kind !== 'causal-lm') {
-    for (const flag of ['batch-size', 'max-length']) {
-      if (values[flag] !== undefined) throw new GiftjsError(`--${flag} sizes the memory estimate of a language model's commands; ${dir} is a ${family.name} encoder, whose memory gift inspect does not estimate (leave it out)`);
+    if (family.kind === 'image-classifier' && values['max-length'] !== undefined) {
+      throw new GiftjsError(`--max-length sizes a text model's memory estimate; ${dir} is a ${family.name} image classifier, whose inputs are its images (leave it out)`);
     }
     // A classifier's encoder: loaded with a 1-output head, counted without it.
-    return inspectEncoder(dir, values, () => family.load(dir, { numLabels: 1 }), [...family.giftTargets], family.giftRank);
+    return inspectEncoder(dir, values, () => family.load(dir, { numLabels: 1 }), [...family.giftTargets], family.giftRank, family.kind);
   }
   const c = readModelConfig(dir);
   const rank = intOption(values.rank, 'rank', 64);
@@ -140,7 +145,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
 }
 
 /** An encoder folder: sizes from the loaded model, and what GIFT and LoRA would train on it (attached for real). */
-function inspectEncoder(dir: string, values: Record<string, unknown>, load: () => Module, defaultTargets: string[], defaultRank: number): number {
+function inspectEncoder(dir: string, values: Record<string, unknown>, load: () => Module, defaultTargets: string[], defaultRank: number, kind: 'sequence-classifier' | 'image-classifier'): number {
   const rank = intOption(values.rank, 'rank', defaultRank);
   const targets = listOption(values.targets) ?? defaultTargets;
   const layers = layersOption(values.layers);
@@ -164,8 +169,14 @@ function inspectEncoder(dir: string, values: Record<string, unknown>, load: () =
     const adapter = loadAdapter(values.adapter, load());
     lines.push(`adapter ${values.adapter}: ${adapter.method}, ${adapter.trainableCount()} trainable parameters`, ...adapter.describe().map((l) => `    ${l}`));
   }
+  // gift train's estimate of its step (a dry run over the model's shapes), GIFT on the targets with a 2-label head.
+  const batch = intOption(values['batch-size'], 'batch-size', DEFAULT_TRAIN_OPTIONS.batchSize);
+  const shapes = buildClassifierShapes(dir, kind, { numLabels: 2 }) as (SequenceClassifier & Module) | null;
+  const length = kind === 'sequence-classifier' && shapes ? intOption(values['max-length'], 'max-length', Math.min(128, shapes.maxTokens)) : 0;
+  const memory = shapes ? estimateClassifierMemory(dir, { kind, batch, length, numLabels: 2, method: { method: 'gift', rank, target_modules: targets, layers } }) : null;
+  if (memory) lines.push(`memory of gift train (GIFT as above, a 2-label head), ${batch} ${kind === 'image-classifier' ? 'images' : `x ${length} tokens`} a step: about ${describeEstimate(memory)}`);
   console.log(lines.join('\n'));
-  if (values.json) console.log(JSON.stringify({ architecture, parameters: total, rank, targets, gift_trainable: gift.trainableCount(), lora_trainable: lora.trainableCount() }));
+  if (values.json) console.log(JSON.stringify({ architecture, parameters: total, rank, targets, gift_trainable: gift.trainableCount(), lora_trainable: lora.trainableCount(), ...(memory ? { train_memory_bytes: memory.bytes } : {}) }));
   return 0;
 }
 

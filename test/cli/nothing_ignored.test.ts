@@ -87,10 +87,15 @@ test('flags the model\'s kind does not read are refused, naming the kinds that d
     /--max-length is read when training a language model or a sequence classifier, and --model is .*vit, an image classifier \(vit\); leave it out/);
 });
 
-test('gift inspect refuses the memory estimate\'s sizes on an encoder, whose memory it does not estimate (they had been ignored)', () => {
-  refused(gift('inspect', join(ROOT, 'test/fixtures/encoders/bert'), '--batch-size', '8'),
-    /--batch-size sizes the memory estimate of a language model's commands; .*bert is a bert encoder, whose memory gift inspect does not estimate \(leave it out\)/);
-  refused(gift('inspect', join(ROOT, 'test/fixtures/encoders/vit'), '--max-length', '64'), /--max-length sizes the memory estimate of a language model's commands/);
+test('gift inspect sizes an encoder\'s training memory by --batch-size and --max-length, and refuses --max-length for images (they had been ignored)', () => {
+  const bert = gift('inspect', join(ROOT, 'test/fixtures/encoders/bert'), '--batch-size', '8', '--rank', '4', '--max-length', '16', '--json');
+  assert.equal(bert.code, 0, bert.err);
+  assert.match(bert.out, /memory of gift train \(GIFT as above, a 2-label head\), 8 x 16 tokens a step: about \d+ MB \(.*a dry run of the step/);
+  const wider = gift('inspect', join(ROOT, 'test/fixtures/encoders/bert'), '--batch-size', '64', '--rank', '4', '--max-length', '16', '--json');
+  const bytes = (r: { out: string }) => (JSON.parse(r.out.trim().split('\n').pop()!) as { train_memory_bytes: number }).train_memory_bytes;
+  assert.ok(bytes(wider) > bytes(bert), 'a larger batch needs more');
+  refused(gift('inspect', join(ROOT, 'test/fixtures/encoders/vit'), '--max-length', '64'), /--max-length sizes a text model's memory estimate; .*vit is a vit image classifier, whose inputs are its images \(leave it out\)/);
+  assert.match(gift('inspect', join(ROOT, 'test/fixtures/encoders/vit'), '--batch-size', '4', '--rank', '2').out, /memory of gift train \(GIFT as above, a 2-label head\), 4 images a step/);
 });
 
 test('gift convert refuses a flag of another conversion (it had been ignored)', () => {

@@ -2,7 +2,7 @@
 import type { CausalLM } from '../models/causal_lm.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
-import { Random } from '../tensor/random.js';
+import { isUserSeed, Random } from '../tensor/random.js';
 import { checkSamplingOptions, penalizedLogits, sampleToken, type SamplingOptions } from './sampling.js';
 import { GiftjsError, refuseUnknownOptions } from '../errors.js';
 
@@ -43,7 +43,7 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
   const stops = new Set(options.stopTokens ?? []);
   const seed = options.seed ?? 0;
   // The generator's seed is 32 bits: 2^32 had been seed 0 again, two "different" samplings alike.
-  if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new GiftjsError(`generate: seed must be a whole number from 0 to 4294967295 (2^32 - 1: the sampler's seed is 32 bits), got ${seed}`);
+  if (!isUserSeed(seed)) throw new GiftjsError(`generate: seed must be a whole number from 0 to 4294967295 (2^32 - 1: the sampler's seed is 32 bits), got ${seed}`);
   const rng = new Random(seed);
   const cache = model.newCache(Math.min(prompt.length + maxNew, model.config.maxPositionEmbeddings));
   try {

@@ -13,6 +13,7 @@ import type { ChatMessage, Tokenizer } from '../io/tokenizer.js';
 import { generateTokens } from '../generate/generate.js';
 import { TextStream } from '../generate/text_stream.js';
 import { logprobsOf, type TokenLogprob } from '../generate/logprobs.js';
+import { isUserSeed } from '../tensor/random.js';
 import { GiftjsError } from '../errors.js';
 
 export interface ServeOptions {
@@ -257,7 +258,7 @@ function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
     topK: number('top_k', 0, (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0 (0: off)'),
     presencePenalty: number('presence_penalty', 0, (v) => v >= -2 && v <= 2, 'from -2 to 2'),
     frequencyPenalty: number('frequency_penalty', 0, (v) => v >= -2 && v <= 2, 'from -2 to 2'),
-    seed: number('seed', 0, (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, 'a whole number from 0 to 4294967295 (the sampler\'s seed is 32 bits)'),
+    seed: number('seed', 0, isUserSeed, 'a whole number from 0 to 4294967295 (the sampler\'s seed is 32 bits)'),
     stop: stopSequencesOf(body.stop),
   };
 }

@@ -11,6 +11,14 @@ export function assertSeed(seed: number): void {
   if (!Number.isInteger(seed)) throw new GiftjsError(`a random seed must be a whole number, got ${seed}`);
 }
 
+/**
+ * A seed a user gives (a run's, a sampler's): a whole number from 0 to 2^32 - 1, the generator's 32
+ * bits. (2^32 had seeded as 0, and -1 as 2^32 - 1: two "different" seeds alike.)
+ */
+export function isUserSeed(seed: unknown): seed is number {
+  return typeof seed === 'number' && Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff;
+}
+
 export class Random {
   private s0: number;
   private s1: number;

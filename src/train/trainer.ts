@@ -9,6 +9,7 @@ import type { CausalLM } from '../models/causal_lm.js';
 import type { Module } from '../nn/module.js';
 import { Linear } from '../nn/layers.js';
 import { scale } from '../ops/elementwise.js';
+import { isUserSeed } from '../tensor/random.js';
 import { headParameterNames } from '../peft/baselines/model.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -170,7 +171,7 @@ export function validateTrainOptions(o: TrainOptions): void {
   check(finite(o.warmupRatio) && o.warmupRatio >= 0 && o.warmupRatio <= 1, 'warmupRatio', o.warmupRatio, 'in [0, 1]');
   check(finite(o.weightDecay) && o.weightDecay >= 0, 'weightDecay', o.weightDecay, 'a finite number >= 0');
   check(finite(o.maxGradNorm) && o.maxGradNorm >= 0, 'maxGradNorm', o.maxGradNorm, 'a finite number >= 0 (0: no clipping)');
-  check(int(o.seed, 0) && o.seed <= 0xffffffff, 'seed', o.seed, 'an integer in [0, 2^32)');
+  check(isUserSeed(o.seed), 'seed', o.seed, 'an integer in [0, 2^32)');
   check(int(o.evalEvery, 0), 'evalEvery', o.evalEvery, 'an integer >= 0');
   check(int(o.saveEvery, 0), 'saveEvery', o.saveEvery, 'an integer >= 0');
   check(o.saveTotalLimit === undefined || int(o.saveTotalLimit, 0), 'saveTotalLimit', o.saveTotalLimit, 'an integer >= 0 (0: keep every checkpoint)');

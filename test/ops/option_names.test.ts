@@ -27,4 +27,7 @@ test('a misspelt option is refused by name, with the options there are', () => {
   assert.throws(() => generate(model, [1, 5], { maxTokens: 3, top_k: 2 } as object), /generate: unknown options 'maxTokens', 'top_k'/);
   assert.throws(() => validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, learningRate: 1e-3 } as TrainOptions), /training options: unknown option 'learningRate'/);
   validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, saveTotalLimit: 2 });
+  // The seed's 32 bits, as generate() and the server take them (isUserSeed).
+  for (const seed of [2 ** 32, -1, 1.5]) assert.throws(() => validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, seed }), new RegExp(`training option seed is ${seed}; it must be an integer in \\[0, 2\\^32\\)`));
+  validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, seed: 2 ** 32 - 1 });
 });

@@ -48,7 +48,7 @@ export class TextStream {
 
   /** The rest, once no token will follow; with what push returned, it makes up text(). */
   finish(): string {
-    if (this.stopAt !== null) return '';
+    if (this.stopAt !== null || this.ids.length === 0) return '';
     const text = this.tokenizer.decode(this.ids);
     // Released text that a later token changed (not seen with word-at-a-time release): nothing safe to add.
     if (!text.startsWith(this.sent)) return '';
@@ -59,7 +59,7 @@ export class TextStream {
 
   /** Every token so far, decoded; with a stop sequence, up to where it begins. */
   text(): string {
-    const text = this.tokenizer.decode(this.ids);
+    const text = this.ids.length === 0 ? '' : this.tokenizer.decode(this.ids);
     return this.stopAt === null ? text : text.slice(0, this.stopAt);
   }
 

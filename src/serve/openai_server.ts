@@ -3,9 +3,9 @@
 // server-sent events (stream: true). Requests wait their turn (one generation at a time: one model,
 // one KV cache); bodies and max_tokens are bounded; malformed requests get 400 with a message naming
 // the field, as OpenAI's API answers them. Stop sequences end an answer before them; presence and
-// frequency penalties and top_k shape the sampling; logprobs report the answer's tokens. Options
-// giftjs does not implement (n > 1, echo, tools, other servers' penalties) are refused by name,
-// never ignored.
+// frequency penalties and top_k shape the sampling; logprobs report the answer's tokens (and with
+// echo the prompt's). Options giftjs does not implement (n > 1, tools, other servers' penalties) are
+// refused by name, never ignored.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { CausalLM } from '../models/causal_lm.js';
@@ -14,6 +14,8 @@ import { generateTokens } from '../generate/generate.js';
 import { TextStream } from '../generate/text_stream.js';
 import { logprobsOf, type TokenLogprob } from '../generate/logprobs.js';
 import { isUserSeed } from '../tensor/random.js';
+import { noGrad } from '../tensor/autograd.js';
+import { tidy } from '../tensor/memory.js';
 import { GiftjsError } from '../errors.js';
 
 export interface ServeOptions {
@@ -95,11 +97,17 @@ export function createOpenAIServer(o: ServeOptions): Server {
     refuseUnsupported(body);
     const sampling = samplingOf(body, o);
     const logprobs = logprobsRequest(body, chat);
+    const echo = echoOf(body, chat);
     let ids: number[];
     if (chat) {
       ids = o.tokenizer.encode(o.tokenizer.applyChatTemplate(messagesOf(body)), { addSpecialTokens: false });
+    } else if (Array.isArray(body.prompt)) {
+      // Token ids, as OpenAI's API takes them (and lm-eval's local-completions sends them).
+      const vocab = o.model.config.vocabSize;
+      if (!body.prompt.every((t) => Number.isInteger(t) && t >= 0 && t < vocab)) throw new RequestError(400, `'prompt' as a list must hold token ids, whole numbers from 0 to ${vocab - 1}`, 'prompt');
+      ids = body.prompt as number[];
     } else {
-      if (typeof body.prompt !== 'string') throw new RequestError(400, `'prompt' must be a string`, 'prompt');
+      if (typeof body.prompt !== 'string') throw new RequestError(400, `'prompt' must be a string or a list of token ids`, 'prompt');
       ids = o.tokenizer.encode(body.prompt);
     }
     if (ids.length === 0) throw new RequestError(400, 'the prompt is empty', chat ? 'messages' : 'prompt');
@@ -109,6 +117,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
     const stream = body.stream === true;
     const includeUsage = includeUsageOf(body, stream);
     if (stream && logprobs) throw new RequestError(400, `'logprobs' with stream: true is not supported yet (ask for the whole answer)`, 'logprobs');
+    if (stream && echo) throw new RequestError(400, `'echo' with stream: true is not supported yet (ask for the whole answer)`, 'echo');
     const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     const object = chat ? 'chat.completion' : 'text_completion';
@@ -152,8 +161,12 @@ export function createOpenAIServer(o: ServeOptions): Server {
         res.end('data: [DONE]\n\n');
         return;
       }
-      const text = produced.text();
-      const reported = logprobs ? logprobsReport(o.tokenizer, produced.tokens, steps, chat) : null;
+      // With echo, the prompt (decoded from its tokens) and its tokens' log-probabilities come first.
+      const promptText = echo ? (ids.length > 0 ? o.tokenizer.decode(ids) : '') : '';
+      const text = promptText + produced.text();
+      const reported = logprobs
+        ? logprobsReport(o.tokenizer, produced.tokens, steps, chat, echo ? { ids, steps: promptLogprobs(o.model, ids, logprobs.top), text: promptText } : null)
+        : null;
       const choice = chat
         ? { index: 0, message: { role: 'assistant', content: text }, finish_reason: finish, logprobs: reported }
         : { index: 0, text, finish_reason: finish, logprobs: reported };
@@ -226,7 +239,7 @@ const NEUTRAL_FOREIGN_SAMPLING: Record<string, unknown> = {
 /** What a request may ask that giftjs does not do: refused by name rather than silently ignored. */
 function refuseUnsupported(body: Record<string, unknown>): void {
   if (body.n !== undefined && body.n !== null && body.n !== 1) throw new RequestError(400, `'n' ${JSON.stringify(body.n)} is not supported (one choice per request)`, 'n');
-  for (const field of ['tools', 'functions', 'logit_bias', 'echo', 'suffix', 'best_of']) {
+  for (const field of ['tools', 'functions', 'logit_bias', 'suffix', 'best_of']) {
     const v = body[field];
     if (v !== undefined && v !== null && v !== false) throw new RequestError(400, `'${field}' is not supported`, field);
   }
@@ -249,7 +262,9 @@ function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
     return v;
   };
   const field = body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
-  const maxTokens = number(field, o.defaultMaxTokens, (v) => Number.isInteger(v) && v >= 1, 'a whole number of at least 1');
+  // (With echo a completion may ask for no new token: the prompt scored alone, as OpenAI's API allowed.)
+  const least = body.echo === true ? 0 : 1;
+  const maxTokens = number(field, o.defaultMaxTokens, (v) => Number.isInteger(v) && v >= least, `a whole number of at least ${least}`);
   if (maxTokens > o.maxTokensLimit) throw new RequestError(400, `'${field}' ${maxTokens} is more than this server allows (${o.maxTokensLimit}, --max-tokens-limit)`, field);
   return {
     maxTokens,
@@ -261,6 +276,39 @@ function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
     seed: number('seed', 0, isUserSeed, 'a whole number from 0 to 4294967295 (the sampler\'s seed is 32 bits)'),
     stop: stopSequencesOf(body.stop),
   };
+}
+
+/** Whether a completion echoes its prompt (OpenAI's echo; a chat completion has none). */
+function echoOf(body: Record<string, unknown>, chat: boolean): boolean {
+  const v = body.echo;
+  if (v === undefined || v === null || v === false) return false;
+  if (chat) throw new RequestError(400, `'echo' belongs to completions, not chat completions`, 'echo');
+  if (v !== true) throw new RequestError(400, `'echo' must be true or false, got ${JSON.stringify(v)}`, 'echo');
+  return true;
+}
+
+/**
+ * Each prompt token's log-probability given the tokens before it (null for the first), and the `top`
+ * most likely there: the prompt run through a KV cache in chunks whose logits stay near 64 MB,
+ * so that a long prompt over a large vocabulary never holds all its logits at once.
+ */
+function promptLogprobs(model: CausalLM, ids: readonly number[], top: number): ({ logprob: number; top: TokenLogprob[] } | null)[] {
+  const out: ({ logprob: number; top: TokenLogprob[] } | null)[] = [null];
+  const vocab = model.config.vocabSize;
+  const chunk = Math.max(1, Math.floor(64e6 / (4 * vocab)));
+  const cache = model.newCache(ids.length);
+  try {
+    for (let start = 0; start < ids.length - 1; start += chunk) {
+      const n = Math.min(chunk, ids.length - 1 - start);
+      tidy(() => noGrad(() => {
+        const logits = model.forward(ids.slice(start, start + n), 1, n, { cache, logitsToKeep: n }).read();
+        for (let j = 0; j < n; j++) out.push(logprobsOf(logits.subarray(j * vocab, (j + 1) * vocab), ids[start + j + 1]!, top));
+      }));
+    }
+  } finally {
+    cache.dispose();
+  }
+  return out;
 }
 
 /**
@@ -291,7 +339,8 @@ function logprobsRequest(body: Record<string, unknown>, chat: boolean): { top: n
  * top_logprobs). The tokens' texts make up the decoded answer (before any stop sequence cut it); an
  * alternative's text is what it would have added to the text before it.
  */
-function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], steps: { logprob: number; top: TokenLogprob[] }[], chat: boolean): Record<string, unknown> {
+function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], steps: { logprob: number; top: TokenLogprob[] }[], chat: boolean,
+  prompt: { ids: readonly number[]; steps: ({ logprob: number; top: TokenLogprob[] } | null)[]; text: string } | null): Record<string, unknown> {
   const decoded = (n: number) => (n === 0 ? '' : tokenizer.decode(ids.slice(0, n)));
   // Where each token's text begins in the whole decode: the part of the decode before it that the whole
   // keeps (clean-up can take back a space once the next token comes: "5h " then "5h!").
@@ -308,15 +357,23 @@ function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], steps: { l
     const after = tokenizer.decode([...ids.slice(0, i), token]);
     return after.startsWith(before) ? after.slice(before.length) : tokenizer.decode([token]);
   };
-  const entries = ids.map((token, i) => {
+  const entries: { text: string; logprob: number | null; top: { text: string; logprob: number }[] | null }[] = ids.map((token, i) => {
     const text = whole.slice(starts[i], starts[i + 1] ?? whole.length);
     // (The chosen token among the alternatives keeps its own text, so that it is named once.)
     return { text, logprob: steps[i]!.logprob, top: steps[i]!.top.map((t) => ({ text: t.token === token ? text : alternative(i, t.token), logprob: t.logprob })) };
   });
+  if (prompt) {
+    // The prompt's tokens first, the first with no log-probability (nothing comes before it).
+    const before = prompt.ids.length === 0 ? [] : (logprobsReport(tokenizer, prompt.ids, prompt.steps.map((p) => p ?? { logprob: 0, top: [] }), false, null) as { tokens: string[] }).tokens;
+    entries.unshift(...before.map((text, i) => {
+      const p = prompt.steps[i];
+      return { text, logprob: p ? p.logprob : null, top: p ? p.top.map((t) => ({ text: t.token === prompt.ids[i] ? text : tokenizer.decode([t.token]), logprob: t.logprob })) : null };
+    }));
+  }
   const bytes = (text: string) => [...new TextEncoder().encode(text)];
   if (chat) {
     return {
-      content: entries.map((e) => ({ token: e.text, logprob: e.logprob, bytes: bytes(e.text), top_logprobs: e.top.map((t) => ({ token: t.text, logprob: t.logprob, bytes: bytes(t.text) })) })),
+      content: entries.map((e) => ({ token: e.text, logprob: e.logprob, bytes: bytes(e.text), top_logprobs: (e.top ?? []).map((t) => ({ token: t.text, logprob: t.logprob, bytes: bytes(t.text) })) })),
       refusal: null,
     };
   }
@@ -325,7 +382,7 @@ function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], steps: { l
     tokens: entries.map((e) => e.text),
     token_logprobs: entries.map((e) => e.logprob),
     // (As OpenAI's: the k most likely and the chosen token, by text.)
-    top_logprobs: entries.map((e) => Object.fromEntries([...e.top.map((t) => [t.text, t.logprob]), [e.text, e.logprob]])),
+    top_logprobs: entries.map((e) => (e.top === null ? null : Object.fromEntries([...e.top.map((t) => [t.text, t.logprob]), [e.text, e.logprob]]))),
     text_offset: entries.map((e) => ((offset += e.text.length), offset - e.text.length)),
   };
 }

@@ -261,6 +261,45 @@ test('logprobs: each answer token\'s log-probability and the most likely alterna
   assert.match(r.body.error.message, /'logprobs' must be true or false, got 3/);
 });
 
+test('echo: the prompt comes back before the answer, with its tokens\' log-probabilities (the first none), as lm-eval\'s scoring asks; a prompt may be token ids', async () => {
+  const prompt = 'the dog sat on the mat';
+  const ids = tokenizer.encode(prompt);
+  const logits = noGrad(() => model.forward(ids, 1, ids.length).read());
+  const v = logits.length / ids.length;
+  const expected = ids.slice(1).map((t, i) => {
+    const row = Array.from(logits.subarray(i * v, (i + 1) * v));
+    const max = Math.max(...row);
+    return row[t]! - (max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0)));
+  });
+  const scored = await client.completions.create({ model: 'tiny', prompt, max_tokens: 0, echo: true, logprobs: 1 });
+  const lp = scored.choices[0]!.logprobs!;
+  assert.equal(scored.choices[0]!.text, tokenizer.decode(ids));
+  assert.equal(scored.usage!.completion_tokens, 0);
+  assert.equal(lp.tokens!.length, ids.length);
+  assert.equal(lp.tokens!.join(''), scored.choices[0]!.text);
+  assert.equal(lp.token_logprobs![0], null);
+  assert.equal(lp.top_logprobs![0], null);
+  lp.token_logprobs!.slice(1).forEach((x, i) => assert.ok(Math.abs(x! - expected[i]!) < 1e-4, `prompt token ${i + 1}: ${x} against ${expected[i]}`));
+  // With an answer: the prompt's part as above, then the answer's; token ids as the prompt give the same.
+  const both = await client.completions.create({ model: 'tiny', prompt, max_tokens: 4, echo: true, logprobs: 0 });
+  const byIds = await client.completions.create({ model: 'tiny', prompt: ids, max_tokens: 4, echo: true, logprobs: 0 });
+  assert.deepEqual(byIds.choices[0], both.choices[0]);
+  assert.equal(both.choices[0]!.text, tokenizer.decode(ids) + greedy(ids, 4));
+  assert.equal(both.choices[0]!.logprobs!.tokens!.length, ids.length + both.usage!.completion_tokens);
+  assert.deepEqual(both.choices[0]!.logprobs!.token_logprobs!.slice(0, ids.length), lp.token_logprobs);
+  const plain = await client.completions.create({ model: 'tiny', prompt, max_tokens: 4, echo: true });
+  assert.equal(plain.choices[0]!.text, both.choices[0]!.text);
+  assert.equal(plain.choices[0]!.logprobs, null);
+  const post = async (path: string, body: Record<string, unknown>) => {
+    const r = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, body: (await r.json()) as { error: { message: string } } };
+  };
+  assert.match((await post('/chat/completions', { messages: [{ role: 'user', content: 'hi' }], echo: true })).body.error.message, /'echo' belongs to completions, not chat completions/);
+  assert.match((await post('/completions', { prompt, echo: true, stream: true })).body.error.message, /'echo' with stream: true is not supported yet/);
+  assert.match((await post('/completions', { prompt, max_tokens: 0 })).body.error.message, /'max_tokens' must be a whole number of at least 1, got 0/);
+  assert.match((await post('/completions', { prompt: [1, 2, 1e9] })).body.error.message, /'prompt' as a list must hold token ids, whole numbers from 0 to \d+/);
+});
+
 test('requests at once are answered one after the other, each as if alone', async () => {
   const prompts = ['the cat', 'a bird', 'the hat and'];
   const answers = await Promise.all(prompts.map((prompt) => client.completions.create({ model: 'tiny', prompt, max_tokens: 6 })));

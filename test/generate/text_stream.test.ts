@@ -81,3 +81,9 @@ test('stop sequences: the earliest one wins, and an end that could still become 
   assert.equal(stopPrefixAtEnd('abc', ['x', 'cd']), 1);
   assert.equal(stopPrefixAtEnd('', ['a']), 0);
 });
+
+test('a stream with no token (the model answered end-of-text at once) is the empty text, not a decoding error', () => {
+  const stream = new TextStream(Tokenizer.fromFolder(join(FIXTURES, 'llama/llama-gqa')));
+  assert.equal(stream.text(), '');
+  assert.equal(stream.finish(), '');
+});

@@ -162,10 +162,10 @@ export function createOpenAIServer(o: ServeOptions): Server {
         return;
       }
       // With echo, the prompt (decoded from its tokens) and its tokens' log-probabilities come first.
-      const promptText = echo ? (ids.length > 0 ? o.tokenizer.decode(ids) : '') : '';
+      const promptText = echo ? o.tokenizer.decode(ids) : '';
       const text = promptText + produced.text();
       const reported = logprobs
-        ? logprobsReport(o.tokenizer, produced.tokens, steps, chat, echo ? { ids, steps: promptLogprobs(o.model, ids, logprobs.top), text: promptText } : null)
+        ? logprobsReport(o.tokenizer, produced.tokens, steps, chat, echo ? { ids, steps: promptLogprobs(o.model, ids, logprobs.top) } : null)
         : null;
       const choice = chat
         ? { index: 0, message: { role: 'assistant', content: text }, finish_reason: finish, logprobs: reported }
@@ -340,7 +340,7 @@ function logprobsRequest(body: Record<string, unknown>, chat: boolean): { top: n
  * alternative's text is what it would have added to the text before it.
  */
 function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], steps: { logprob: number; top: TokenLogprob[] }[], chat: boolean,
-  prompt: { ids: readonly number[]; steps: ({ logprob: number; top: TokenLogprob[] } | null)[]; text: string } | null): Record<string, unknown> {
+  prompt: { ids: readonly number[]; steps: ({ logprob: number; top: TokenLogprob[] } | null)[] } | null): Record<string, unknown> {
   const decoded = (n: number) => (n === 0 ? '' : tokenizer.decode(ids.slice(0, n)));
   // Where each token's text begins in the whole decode: the part of the decode before it that the whole
   // keeps (clean-up can take back a space once the next token comes: "5h " then "5h!").

@@ -50,6 +50,14 @@ export function penalizedLogits(logits: Float32Array, counts: ReadonlyMap<number
   return out;
 }
 
+/** Refuses logits with a NaN or +Infinity, from which no distribution can be taken (-Infinity masks a token). */
+export function refuseNonFiniteLogits(logits: ArrayLike<number>): void {
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i]!;
+    if (Number.isNaN(v) || v === Infinity) throw new GiftjsError(`the model's output holds ${v} (score ${i} of ${logits.length}): its weights or the adapter's are not finite`);
+  }
+}
+
 export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions, rng: Random): number {
   checkSamplingOptions(options);
   const temperature = options.temperature ?? 0;
@@ -58,10 +66,7 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
   const topP = options.topP ?? 1;
   // A NaN or +Infinity logit makes every probability NaN (exp(inf - inf)), and the draw below would
   // end on the last candidate whatever the model said: reported as argmax reports a NaN.
-  for (let i = 0; i < logits.length; i++) {
-    const v = logits[i]!;
-    if (Number.isNaN(v) || v === Infinity) throw new GiftjsError(`the model's output holds ${v} (score ${i} of ${logits.length}): its weights or the adapter's are not finite`);
-  }
+  refuseNonFiniteLogits(logits);
   // Candidates sorted by logit, most likely first.
   let ids = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]!);
   if (topK > 0) ids = ids.slice(0, topK);

@@ -12,7 +12,7 @@ import type { CausalLM } from '../models/causal_lm.js';
 import type { ChatMessage, Tokenizer } from '../io/tokenizer.js';
 import { generateTokens } from '../generate/generate.js';
 import { TextStream } from '../generate/text_stream.js';
-import { logprobsOf, type TokenLogprob } from '../generate/logprobs.js';
+import { logprobsOf, type StepLogprobs } from '../generate/logprobs.js';
 import { isUserSeed } from '../tensor/random.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
@@ -132,7 +132,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
       }
       const produced = new TextStream(o.tokenizer, sampling.stop);
       let finish: 'stop' | 'length' = 'length';
-      const steps: { logprob: number; top: TokenLogprob[] }[] = [];
+      const steps: StepLogprobs[] = [];
       for (const token of generateTokens(o.model, ids, {
         maxNewTokens: maxTokens, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK,
         presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, seed: sampling.seed, stopTokens: stops,
@@ -292,8 +292,8 @@ function echoOf(body: Record<string, unknown>, chat: boolean): boolean {
  * most likely there: the prompt run through a KV cache in chunks whose logits stay near 64 MB,
  * so that a long prompt over a large vocabulary never holds all its logits at once.
  */
-function promptLogprobs(model: CausalLM, ids: readonly number[], top: number): ({ logprob: number; top: TokenLogprob[] } | null)[] {
-  const out: ({ logprob: number; top: TokenLogprob[] } | null)[] = [null];
+function promptLogprobs(model: CausalLM, ids: readonly number[], top: number): (StepLogprobs | null)[] {
+  const out: (StepLogprobs | null)[] = [null];
   const vocab = model.config.vocabSize;
   const chunk = Math.max(1, Math.floor(64e6 / (4 * vocab)));
   const cache = model.newCache(ids.length);
@@ -333,43 +333,48 @@ function logprobsRequest(body: Record<string, unknown>, chat: boolean): { top: n
   return { top };
 }
 
+interface LogprobEntry {
+  text: string;
+  logprob: number | null;
+  top: { text: string; logprob: number }[] | null;
+}
+
 /**
- * The answer's tokens with their log-probabilities, in OpenAI's form for a completion (tokens,
- * token_logprobs, top_logprobs, text_offset) or a chat completion (content: token, logprob, bytes,
- * top_logprobs). The tokens' texts make up the decoded answer (before any stop sequence cut it); an
- * alternative's text is what it would have added to the text before it.
+ * The tokens `ids` with their steps' log-probabilities (null: a prompt's first token, which nothing
+ * comes before). A token's text is its part of the whole decode (clean-up can take back a space once
+ * the next token comes: "5h " then "5h!"), so the texts make up the decoded tokens; an alternative's is
+ * what it would have added to the text before it, and the chosen token among them keeps its own text.
  */
-function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], steps: { logprob: number; top: TokenLogprob[] }[], chat: boolean,
-  prompt: { ids: readonly number[]; steps: ({ logprob: number; top: TokenLogprob[] } | null)[] } | null): Record<string, unknown> {
-  const decoded = (n: number) => (n === 0 ? '' : tokenizer.decode(ids.slice(0, n)));
-  // Where each token's text begins in the whole decode: the part of the decode before it that the whole
-  // keeps (clean-up can take back a space once the next token comes: "5h " then "5h!").
-  const whole = decoded(ids.length);
+function logprobEntries(tokenizer: Tokenizer, ids: readonly number[], steps: readonly (StepLogprobs | null)[]): LogprobEntry[] {
+  if (ids.length === 0) return [];
+  const before = ids.map((_, i) => (i === 0 ? '' : tokenizer.decode(ids.slice(0, i))));
+  const whole = tokenizer.decode(ids);
+  // Where each token's text begins in the whole decode: the part of the decode before it that the whole keeps.
   const starts = [0];
   for (let i = 1; i < ids.length; i++) {
-    const before = decoded(i);
     let k = 0;
-    while (k < before.length && before[k] === whole[k]) k++;
+    while (k < before[i]!.length && before[i]![k] === whole[k]) k++;
     starts.push(Math.max(starts[i - 1]!, k));
   }
   const alternative = (i: number, token: number) => {
-    const before = decoded(i);
     const after = tokenizer.decode([...ids.slice(0, i), token]);
-    return after.startsWith(before) ? after.slice(before.length) : tokenizer.decode([token]);
+    return after.startsWith(before[i]!) ? after.slice(before[i]!.length) : tokenizer.decode([token]);
   };
-  const entries: { text: string; logprob: number | null; top: { text: string; logprob: number }[] | null }[] = ids.map((token, i) => {
+  return ids.map((token, i) => {
     const text = whole.slice(starts[i], starts[i + 1] ?? whole.length);
-    // (The chosen token among the alternatives keeps its own text, so that it is named once.)
-    return { text, logprob: steps[i]!.logprob, top: steps[i]!.top.map((t) => ({ text: t.token === token ? text : alternative(i, t.token), logprob: t.logprob })) };
+    const step = steps[i]!;
+    return { text, logprob: step?.logprob ?? null, top: step ? step.top.map((t) => ({ text: t.token === token ? text : alternative(i, t.token), logprob: t.logprob })) : null };
   });
-  if (prompt) {
-    // The prompt's tokens first, the first with no log-probability (nothing comes before it).
-    const before = prompt.ids.length === 0 ? [] : (logprobsReport(tokenizer, prompt.ids, prompt.steps.map((p) => p ?? { logprob: 0, top: [] }), false, null) as { tokens: string[] }).tokens;
-    entries.unshift(...before.map((text, i) => {
-      const p = prompt.steps[i];
-      return { text, logprob: p ? p.logprob : null, top: p ? p.top.map((t) => ({ text: t.token === prompt.ids[i] ? text : tokenizer.decode([t.token]), logprob: t.logprob })) : null };
-    }));
-  }
+}
+
+/**
+ * The answer's tokens with their log-probabilities (after the prompt's, with echo), in OpenAI's form
+ * for a completion (tokens, token_logprobs, top_logprobs, text_offset) or a chat completion (content:
+ * token, logprob, bytes, top_logprobs). The answer's texts are its decode before any stop sequence cut it.
+ */
+function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], steps: readonly StepLogprobs[], chat: boolean,
+  prompt: { ids: readonly number[]; steps: readonly (StepLogprobs | null)[] } | null): Record<string, unknown> {
+  const entries = [...(prompt ? logprobEntries(tokenizer, prompt.ids, prompt.steps) : []), ...logprobEntries(tokenizer, ids, steps)];
   const bytes = (text: string) => [...new TextEncoder().encode(text)];
   if (chat) {
     return {

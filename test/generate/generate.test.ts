@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generate } from '../../src/generate/generate.js';
 import { argmax, sampleToken } from '../../src/generate/sampling.js';
+import { logprobsOf } from '../../src/generate/logprobs.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { loadCausalLM } from '../../src/models/registry.js';
 import { noGrad } from '../../src/tensor/autograd.js';
@@ -71,6 +72,23 @@ test('presence and frequency penalties lower each generated token\'s logit by Op
   assert.deepEqual(generate(model, prompt, { maxNewTokens: 16, presencePenalty: 0, frequencyPenalty: 0 }), plain);
   for (const presencePenalty of [2.5, NaN]) assert.throws(() => generate(model, prompt, { presencePenalty }), new RegExp(`presence penalty must be from -2 to 2 \\(0: off\\), got ${presencePenalty}`));
   assert.throws(() => generate(model, prompt, { frequencyPenalty: -3 }), /frequency penalty must be from -2 to 2 \(0: off\), got -3/);
+});
+
+test('logprobsOf: log-softmax of the chosen token and the k most likely, by a sort of the same values; a NaN or +Infinity refused', () => {
+  const rng = new Random(4);
+  const logits = Float32Array.from({ length: 500 }, () => Math.round(rng.normal() * 8) / 2); // ties among them
+  logits[7] = -Infinity;
+  const logZ = Math.log(Array.from(logits).reduce((a, x) => a + Math.exp(x), 0));
+  const order = Array.from(logits, (x, i) => [i, x] as const).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  for (const top of [0, 1, 5, 20]) {
+    const r = logprobsOf(logits, 3, top);
+    assert.ok(Math.abs(r.logprob - (logits[3]! - logZ)) < 1e-9);
+    assert.deepEqual(r.top.map((t) => t.token), order.slice(0, top).map(([i]) => i), `top ${top}`);
+    r.top.forEach((t) => assert.ok(Math.abs(t.logprob - (logits[t.token]! - logZ)) < 1e-9));
+  }
+  assert.equal(logprobsOf(logits, 7, 0).logprob, -Infinity, 'a masked token');
+  assert.equal(logprobsOf([1, 2], 0, 5).top.length, 2);
+  for (const bad of [NaN, Infinity]) assert.throws(() => logprobsOf([0, bad, 1], 0, 2), new RegExp(`the model's output holds ${bad} \\(score 1 of 3\\)`));
 });
 
 test('sampling follows the distribution, and top-k / top-p cut its tail', () => {

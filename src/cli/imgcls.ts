@@ -1,9 +1,9 @@
 // gift train on a ViT folder, gift eval --task imgcls: image classification with a ViT folder (Hugging Face or timm) on
 // a folder per class, a JSON list of {"image", "label"}, or IDX files (MNIST, Fashion-MNIST).
-import { memoryBudget } from '../train/memory_estimate.js';
 import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { loadImageDataset, readPreprocessing, type ImageSet } from '../data/images.js';
+import { memoryBudget } from '../train/memory_estimate.js';
 import { evaluateImageClassifier, formatMetrics } from '../eval/classification.js';
 import { readViTConfig } from '../models/vit/model.js';
 import { loadImageClassifier } from '../models/registry.js';

@@ -1,9 +1,9 @@
 // gift train on an encoder folder, gift eval --task seqcls: sequence classification (and regression),
 // with data from TSV/CSV/JSONL/Parquet files and GLUE's metrics.
-import { memoryBudget } from '../train/memory_estimate.js';
 import { writeFilesAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { loadRecords } from '../data/load.js';
+import { memoryBudget } from '../train/memory_estimate.js';
 import { buildSeqClsExamples } from '../data/seqcls.js';
 import { evaluateSequenceClassifier, formatMetrics } from '../eval/classification.js';
 import { Tokenizer } from '../io/tokenizer.js';

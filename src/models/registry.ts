@@ -77,6 +77,9 @@ function architectureField(config: Record<string, unknown>): string | undefined 
 
 const byArchitecture = (names: readonly string[]) => (config: Record<string, unknown>) => names.includes(architectureField(config) ?? '');
 
+/** A sentence encoder classifies pairs of embeddings when the task has pairs, or its (merged) folder says so. */
+const usesPairHead = (dir: string, o: LoadOptions) => o.pairs === true || readJsonFile(join(dir, 'config.json')).pair_head === true;
+
 const FAMILIES: ModelFamily[] = [
   {
     name: 'llama', kind: 'causal-lm', architectures: LLAMA_ARCHITECTURES,
@@ -106,12 +109,8 @@ const FAMILIES: ModelFamily[] = [
   {
     name: 'use-lite', kind: 'sequence-classifier', architectures: [USE_LITE_ARCHITECTURE], accepts: byArchitecture([USE_LITE_ARCHITECTURE]),
     giftTargets: ['query', 'value'], giftRank: 32,
-    load: (dir, o) => {
-      const pairHead = o.pairs === true || readJsonFile(join(dir, 'config.json')).pair_head === true; // a merged folder says so
-      return UseLiteForSequenceClassification.fromPretrainedWithHead(dir, o.labels?.length ?? o.numLabels ?? 2, o.seed ?? 0, pairHead);
-    },
-    shapes: (dir, o) => new UseLiteForSequenceClassification(readUseLiteConfig(dir), o.labels?.length ?? o.numLabels ?? 2, new Random(0),
-      o.pairs === true || readJsonFile(join(dir, 'config.json')).pair_head === true),
+    load: (dir, o) => UseLiteForSequenceClassification.fromPretrainedWithHead(dir, o.labels?.length ?? o.numLabels ?? 2, o.seed ?? 0, usesPairHead(dir, o)),
+    shapes: (dir, o) => new UseLiteForSequenceClassification(readUseLiteConfig(dir), o.labels?.length ?? o.numLabels ?? 2, new Random(0), usesPairHead(dir, o)),
   },
   {
     name: 'vit', kind: 'image-classifier', architectures: ['ViTForImageClassification', 'vit_* (timm)'],

@@ -8,7 +8,8 @@ import { metaDryRunBackend, metaMemory } from '../backend/meta/index.js';
 import { withBackend } from '../backend/index.js';
 import type { SequenceClassifier } from '../models/encoder.js';
 import { buildClassifierShapes, type ModelKind } from '../models/registry.js';
-import { imagesToPatches, type ViTForImageClassification } from '../models/vit/model.js';
+import { patchRowsShape, type ViTForImageClassification } from '../models/vit/model.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
 import { attachAdapter } from '../peft/adapter_io.js';
@@ -48,9 +49,9 @@ export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): M
     trained = attachAdapter(model, withTrainedHead(s.method), 0, 'method config').trainableCount();
     const labels = Array.from({ length: s.batch }, () => 0);
     if (s.kind === 'image-classifier') {
+      // The patch rows as a meta tensor: no batch of pixels is allocated on the host to be measured.
       const vit = model as ViTForImageClassification & Module;
-      const { numChannels: C, imageSize: S } = vit.config;
-      crossEntropy(vit.forward(imagesToPatches(new Float32Array(s.batch * C * S * S), s.batch, vit.config)), labels, { reduction: 'sum' }).backward();
+      crossEntropy(vit.forward(Tensor.empty(patchRowsShape(s.batch, vit.config))), labels, { reduction: 'sum' }).backward();
     } else {
       const classifier = model as SequenceClassifier & Module;
       maxTokens = classifier.maxTokens;

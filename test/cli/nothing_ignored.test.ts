@@ -91,9 +91,10 @@ test('gift inspect sizes an encoder\'s training memory by --batch-size and --max
   const bert = gift('inspect', join(ROOT, 'test/fixtures/encoders/bert'), '--batch-size', '8', '--rank', '4', '--max-length', '16', '--json');
   assert.equal(bert.code, 0, bert.err);
   assert.match(bert.out, /memory of gift train \(GIFT as above, a 2-label head\), 8 x 16 tokens a step: about \d+ MB \(.*a dry run of the step/);
-  const wider = gift('inspect', join(ROOT, 'test/fixtures/encoders/bert'), '--batch-size', '64', '--rank', '4', '--max-length', '16', '--json');
+  // (A batch large enough that its activations, some 150 MB, stand clear of two processes' resident sets.)
+  const wider = gift('inspect', join(ROOT, 'test/fixtures/encoders/bert'), '--batch-size', '4096', '--rank', '4', '--max-length', '16', '--json');
   const bytes = (r: { out: string }) => (JSON.parse(r.out.trim().split('\n').pop()!) as { train_memory_bytes: number }).train_memory_bytes;
-  assert.ok(bytes(wider) > bytes(bert), 'a larger batch needs more');
+  assert.ok(bytes(wider) > bytes(bert) + 50e6, `a larger batch needs more: ${bytes(wider)} against ${bytes(bert)} bytes`);
   refused(gift('inspect', join(ROOT, 'test/fixtures/encoders/vit'), '--max-length', '64'), /--max-length sizes a text model's memory estimate; .*vit is a vit image classifier, whose inputs are its images \(leave it out\)/);
   assert.match(gift('inspect', join(ROOT, 'test/fixtures/encoders/vit'), '--batch-size', '4', '--rank', '2').out, /memory of gift train \(GIFT as above, a 2-label head\), 4 images a step/);
 });

@@ -23,13 +23,18 @@ import { timmName } from './timm.js';
 export { readViTConfig, vitConfigJson, VIT_B16, type ViTConfig } from './config.js';
 export { saveViTPretrained } from './export.js';
 
+/** The shape of a batch of images as patch rows: [B, patches, C * p * p]. */
+export function patchRowsShape(batch: number, c: ViTConfig): [number, number, number] {
+  return [batch, (c.imageSize / c.patchSize) ** 2, c.numChannels * c.patchSize ** 2];
+}
+
 /** Cuts images [B, C, H, W] (row-major floats) into patch rows [B, patches, C * p * p] in (c, y, x) order, as the convolution reads them. */
 export function imagesToPatches(pixels: Float32Array, batch: number, c: ViTConfig): Tensor {
   const { numChannels: C, imageSize: S, patchSize: P } = c;
   const g = S / P;
   // (Too few values had been read past their end, as NaN.)
   if (pixels.length !== batch * C * S * S) throw new GiftjsError(`imagesToPatches: ${pixels.length} values for ${batch} images of ${C} x ${S} x ${S} (${batch * C * S * S})`);
-  return Tensor.fromHost([batch, g * g, C * P * P], (o) => {
+  return Tensor.fromHost(patchRowsShape(batch, c), (o) => {
     let k = 0;
     for (let b = 0; b < batch; b++)
       for (let py = 0; py < g; py++)

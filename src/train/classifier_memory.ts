@@ -17,7 +17,7 @@ import { withTrainedHead } from '../peft/modules_to_save.js';
 import { collateSeqCls } from '../data/seqcls.js';
 import { poolFor, tidy } from '../tensor/memory.js';
 import type { AvailableMemory } from '../io/system_memory.js';
-import { describeEstimate, gb, RUNTIME_MARGIN_BYTES, type MemoryEstimate } from './memory_estimate.js';
+import { gb, memoryRefusal, RUNTIME_MARGIN_BYTES, settingName, type MemoryEstimate } from './memory_estimate.js';
 import { sequenceClassificationLoss } from './tasks/sequence_classification.js';
 import { GiftjsError } from '../errors.js';
 
@@ -36,13 +36,12 @@ export interface ClassifierStepShape {
   method: Record<string, unknown>;
 }
 
-/** The step's memory, and the tokens a text may hold (SequenceClassifier.maxTokens; 0 for images). */
-export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): MemoryEstimate & { maxTokens: number } {
+/** The memory of a classifier run at its step's peak. */
+export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): MemoryEstimate {
   const pool = poolFor(metaMemory);
   const start = pool.liveBytes;
   pool.peakLiveBytes = start;
   let trained = 0;
-  let maxTokens = 0;
   withBackend(metaDryRunBackend, () => tidy(() => {
     const model = buildClassifierShapes(dir, s.kind, { numLabels: s.numLabels, pairs: s.pairs }, metaDryRunBackend);
     if (!model) throw new GiftjsError(`${dir}: its model family has no shapes to estimate a classifier's memory from`);
@@ -54,7 +53,6 @@ export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): M
       crossEntropy(vit.forward(Tensor.empty(patchRowsShape(s.batch, vit.config))), labels, { reduction: 'sum' }).backward();
     } else {
       const classifier = model as SequenceClassifier & Module;
-      maxTokens = classifier.maxTokens;
       // A pair's two texts share the length (the tokenizer cuts the pair to it).
       const half = Math.floor(s.length / 2);
       const example = { ids: Array.from({ length: s.length }, () => 0), ...(s.pairs ? { typeIds: Array.from({ length: s.length }, (_, i) => (i < half ? 0 : 1)) } : {}), label: 0 };
@@ -70,7 +68,7 @@ export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): M
     ['the runtime (Node, tokenizer, data)', (typeof process === 'undefined' ? 0 : process.memoryUsage().rss) + RUNTIME_MARGIN_BYTES],
   ];
   parts.sort((a, b) => b[1] - a[1]);
-  return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts, maxTokens };
+  return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts };
 }
 
 /**
@@ -78,24 +76,23 @@ export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): M
  * the estimate, the budget and the smaller batches and lengths that would fit (each estimated);
  * `names` says how the caller names them (gift train's flags, or a program's options).
  */
-export function assertClassifierFits(dir: string, s: ClassifierStepShape, budget: AvailableMemory, what: string, names: 'flags' | 'options'): MemoryEstimate & { maxTokens: number } {
+export function assertClassifierFits(dir: string, s: ClassifierStepShape, budget: AvailableMemory, what: string, names: 'flags' | 'options'): MemoryEstimate {
   const e = estimateClassifierMemory(dir, s);
   if (e.bytes <= budget.bytes) return e;
-  const name = (flag: string, option: string, v: number) => (names === 'flags' ? `${flag} ${v}` : `${option}: ${v} (${flag})`);
   const fitting: string[] = [];
   for (let b = Math.floor(s.batch / 2); b >= 1 && fitting.length < 3; b = Math.floor(b / 2)) {
     const bytes = estimateClassifierMemory(dir, { ...s, batch: b }).bytes;
-    if (bytes <= budget.bytes) fitting.push(`${name('--batch-size', 'options.batchSize', b)} (about ${gb(bytes)})`);
+    if (bytes <= budget.bytes) fitting.push(`${settingName(names, 'batch', b)} (about ${gb(bytes)})`);
   }
   if (s.kind === 'sequence-classifier') {
     for (let t = Math.floor(s.length / 2); t >= 16; t = Math.floor(t / 2)) {
       const bytes = estimateClassifierMemory(dir, { ...s, length: t }).bytes;
       if (bytes <= budget.bytes) {
-        fitting.push(`${name('--max-length', 'maxLength', t)} (about ${gb(bytes)})`);
+        fitting.push(`${settingName(names, 'length', t)} (about ${gb(bytes)})`);
         break;
       }
     }
   }
   const advice = fitting.length > 0 ? `these would fit: ${fitting.join(', ')}` : 'no smaller batch or length fits; use a machine with more memory or a smaller model';
-  throw new GiftjsError(`${what} needs about ${describeEstimate(e)}, and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. ${advice}. ${names === 'flags' ? '--memory-limit' : 'memory (--memory-limit)'} sets the budget by hand`);
+  throw memoryRefusal(what, e, budget, advice, names);
 }

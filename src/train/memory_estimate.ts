@@ -276,6 +276,18 @@ const SETTING_NAMES = {
   memory: { flag: '--memory-limit', option: 'memory' },
 } satisfies Record<string, Setting>;
 
+/** A setting as the caller names it: a flag (--batch-size 2), or an option with its flag (options.batchSize: 2 (--batch-size)). */
+export function settingName(names: 'flags' | 'options', setting: keyof typeof SETTING_NAMES, value?: string | number): string {
+  const { flag, option } = SETTING_NAMES[setting];
+  const v = value === undefined ? '' : ` ${value}`;
+  return names === 'flags' ? `${flag}${v}` : `${option}${value === undefined ? '' : ':'}${v} (${flag})`;
+}
+
+/** The refusal of a command past its budget: the estimate, the budget, what would fit (`advice`), and how to set the budget. */
+export function memoryRefusal(what: string, e: MemoryEstimate, budget: AvailableMemory, advice: string, names: 'flags' | 'options'): GiftjsError {
+  return new GiftjsError(`${what} needs about ${describeEstimate(e)}, and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. ${advice}. ${settingName(names, 'memory')} sets the budget by hand`);
+}
+
 /**
  * Refuses a command whose estimate exceeds the budget, before anything is loaded, naming the
  * estimate, the budget and the settings that would fit (each re-estimated) -- as the command's flags,
@@ -290,12 +302,7 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
   // Each alternative estimated once (an estimate builds the model's shapes).
   const estimated = new Map<MemoryEstimateOptions, number>();
   const bytesOf = (alt: MemoryEstimateOptions) => estimated.get(alt) ?? estimated.set(alt, estimateCausalLMMemory(dir, alt).bytes).get(alt)!;
-  /** A setting as the caller names it: a flag (--batch-size 2), or an option with its flag (options.batchSize 2 (--batch-size)). */
-  const name = (setting: keyof typeof SETTING_NAMES, value?: string | number): string => {
-    const { flag, option } = SETTING_NAMES[setting];
-    const v = value === undefined ? '' : ` ${value}`;
-    return names === 'flags' ? `${flag}${v}` : `${option}${value === undefined ? '' : ':'}${v} (${flag})`;
-  };
+  const name = (setting: keyof typeof SETTING_NAMES, value?: string | number) => settingName(names, setting, value);
   const options: [string, MemoryEstimateOptions][] = [];
   if (o.command === 'train' && !o.gradientCheckpointing) options.push([name('gradientCheckpointing'), { ...o, gradientCheckpointing: true }]);
   if (o.command === 'train' && !o.streamedLayers && !o.quantize) {
@@ -339,5 +346,5 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
   const advice = fitting.length > 0
     ? `these would fit: ${fitting.map(([flags, b]) => `${flags} (about ${gb(b)})`).join(', ')}`
     : `no setting fits: the weights alone need ${gb(frozenBytes(e))}; use a machine with more memory or a smaller model`;
-  throw new GiftjsError(`${what} needs about ${describeEstimate(e)}, and this process may use ${gb(budget.bytes)} (${budget.source}); nothing was loaded. ${advice}. ${name('memory')} sets the budget by hand`);
+  throw memoryRefusal(what, e, budget, advice, names);
 }

@@ -7,7 +7,7 @@ import { parse, requireString } from './args.js';
 import { join } from 'node:path';
 import { readJsonFile } from '../io/hf_folder.js';
 import { SafetensorsFile } from '../io/safetensors.js';
-import { loadCausalLM } from '../models/registry.js';
+import { causalLMShapes } from '../models/registry.js';
 import { attachAdapter, saveAdapter } from '../peft/adapter_io.js';
 import { fromWegeft } from '../peft/gift/wegeft.js';
 import { GiftjsError } from '../errors.js';
@@ -46,7 +46,9 @@ export async function convertCommand(argv: string[]): Promise<number> {
     assertOutputApart(out, [{ flag: 'source', path: source }, { flag: '--model', path: modelDir }]);
     const raw = readJsonFile(join(source, 'adapter_config.json'));
     if (raw.peft_type !== 'WEGEFT' && raw.peft_type !== 'WeGeFT') throw new GiftjsError(`${join(source, 'adapter_config.json')}: peft_type ${JSON.stringify(raw.peft_type)} is not WeGeFT`);
-    const model = loadCausalLM(modelDir);
+    // The fork's tying is read against the model's layer names and shapes, not its weights: the model is
+    // built as shapes (it had been loaded whole in float32, with no memory estimate, to name its layers).
+    const model = causalLMShapes(modelDir);
     const file = SafetensorsFile.open(join(source, 'adapter_model.safetensors'));
     try {
       const { config, tensors } = fromWegeft(model, raw, (n) => (file.tensors.has(n) ? file.readTensor(n) : undefined), join(source, 'adapter_config.json'));

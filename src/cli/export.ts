@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { assertOutputApart } from '../io/output_folder.js';
-import { buildModelShapes, loadCausalLM } from '../models/registry.js';
+import { buildModelShapes, causalLMShapes, loadCausalLM } from '../models/registry.js';
 import { loadAdapter } from '../peft/adapter_io.js';
 import { AttachedGift } from '../peft/gift/model.js';
 import { toWegeft } from '../peft/gift/wegeft.js';
@@ -50,7 +50,9 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const adapterDir = requireString(values, 'adapter', EXPORT_HELP);
   const out = requireString(values, 'out', EXPORT_HELP);
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
-  const adapter = loadAdapter(adapterDir, loadCausalLM(modelDir));
+  // The fork's layout needs the model's layer names and shapes, not its weights: the model is built as
+  // shapes (it had been loaded whole in float32, with no memory estimate, to name its layers).
+  const adapter = loadAdapter(adapterDir, causalLMShapes(modelDir));
   if (!(adapter instanceof AttachedGift)) throw new GiftjsError(`${adapterDir}: a ${adapter.method} adapter; only GIFT adapters have a WeGeFT form`);
   const { config, tensors } = toWegeft(adapter, modelDir);
   writeFolderAtomic(out, (tmp) => {

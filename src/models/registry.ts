@@ -221,6 +221,17 @@ export function readModelConfig(dir: string): CausalLMConfig {
   return causalFamily(config, path).parseConfig!(config, path);
 }
 
+/**
+ * A language-model folder's model as shapes alone (on the meta backend): its module tree, for work that
+ * needs the layers' names and shapes but none of their weights (an adapter's conversion to another
+ * layout). An adapter attached to it holds real tensors.
+ */
+export function causalLMShapes(dir: string): CausalLM {
+  const path = join(dir, 'config.json');
+  const config = readJsonFile(path);
+  return withBackend(metaBackend, () => causalFamily(config, path).fromConfig!(config, path, null));
+}
+
 /** Architectures with a sequence-classification form. */
 export const SEQUENCE_CLASSIFICATION_ARCHITECTURES: readonly string[] = [USE_LITE_ARCHITECTURE, ...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES];
 

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
+import { causalLMShapes } from '../../src/models/registry.js';
 import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { Random } from '../../src/tensor/random.js';
@@ -85,4 +86,35 @@ test('gift export --format wegeft writes the fork\'s layout and formula; gift co
     assert.equal(bad.status, 1, bad.stderr);
     assert.match(bad.stderr, message);
   }
+});
+
+test('the WeGeFT conversions read the model\'s layer names and shapes, not its weights: a Llama-3-8B-shaped folder without weights converts', () => {
+  // Loading the base in float32 to name its layers had cost an 8B model 32 GB, unestimated; this folder
+  // has the config alone, so any read of a weight fails here.
+  const work = mkdtempSync(join(tmpdir(), 'giftjs-wegeft-8b-'));
+  const base = join(work, 'llama-3-8b-config');
+  mkdirSync(base);
+  writeFileSync(join(base, 'config.json'), JSON.stringify({
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32,
+    num_attention_heads: 32, num_key_value_heads: 8, vocab_size: 128256, max_position_embeddings: 8192, rms_norm_eps: 1e-5,
+    rope_theta: 500000, tie_word_embeddings: false, torch_dtype: 'bfloat16', bos_token_id: 128000, eos_token_id: 128001,
+  }));
+  const model = causalLMShapes(base);
+  const adapter = attachAdapter(model, { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, 1);
+  const r = new Random(5);
+  for (const [, t] of adapter.namedTrainable()) for (let i = 0; i < t.size; i++) t.data[i] = r.normal();
+  saveAdapter(join(work, 'gift'), adapter, { path: base, architecture: 'LlamaForCausalLM' });
+  const e = gift('export', '--format', 'wegeft', '--model', base, '--adapter', join(work, 'gift'), '--out', join(work, 'wegeft'));
+  assert.equal(e.status, 0, e.stderr);
+  const config = JSON.parse(readFileSync(join(work, 'wegeft', 'adapter_config.json'), 'utf8'));
+  assert.equal(config.tied_modules.length, 2);
+  assert.equal(config.tied_modules[0].length, 32, 'every q_proj of the 32 layers in one group');
+  const c = gift('convert', 'wegeft', join(work, 'wegeft'), '--model', base, '--out', join(work, 'back'));
+  assert.equal(c.status, 0, c.stderr);
+  const before = SafetensorsFile.open(join(work, 'gift', 'adapter_model.safetensors'));
+  const after = SafetensorsFile.open(join(work, 'back', 'adapter_model.safetensors'));
+  assert.deepEqual([...after.tensors.keys()].sort(), [...before.tensors.keys()].sort());
+  for (const name of before.tensors.keys()) assert.deepEqual(Array.from(after.readTensor(name).data), Array.from(before.readTensor(name).data), `${name} round trip`);
+  before.close();
+  after.close();
 });

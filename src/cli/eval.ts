@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadRecords } from '../data/load.js';
 import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
 import { evaluatePerplexity } from '../eval/perplexity.js';
-import { evaluateGenerationTask, MAX_NEW_TOKENS, type GenerationTask } from '../eval/tasks.js';
+import { evaluateGenerationTask, MAX_NEW_TOKENS, taskPrompt, type GenerationTask } from '../eval/tasks.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { intOption, parse, promptTaskOption, requireString } from './args.js';
 import { loadModelWithAdapter, loadTokenizer, quantizeOption, sequenceLengthOption, requireModelFolder } from './model_loading.js';
@@ -14,7 +14,7 @@ import { evalImageClassification } from './imgcls.js';
 import { GiftjsError } from '../errors.js';
 import { isDataFolder, requireDataFolderFile } from './data_folder.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
-import { describeQuantized } from '../models/registry.js';
+import { describeQuantized, readModelConfig } from '../models/registry.js';
 
 export const EVAL_HELP = `gift eval --model <dir|org/name> [--adapter <dir>] --data <file|dir> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
           [--format F] [--template T] [--limit N] [--max-new-tokens N] [--out <dir>] [--memory-limit SIZE] [--quantize int8|int4] [--json]
@@ -96,10 +96,10 @@ export async function evalCommand(argv: string[]): Promise<number> {
 /** The flags each --task reads beyond --model, --adapter, --data, --task and --json; another is refused, not ignored. */
 const TASK_FLAGS: Record<string, readonly string[]> = {
   lm: ['max-length', 'format', 'template', 'memory-limit', 'quantize'],
-  commonsense: ['limit', 'max-new-tokens', 'out', 'quantize'],
-  math: ['limit', 'max-new-tokens', 'out', 'quantize'],
+  commonsense: ['limit', 'max-new-tokens', 'out', 'memory-limit', 'quantize'],
+  math: ['limit', 'max-new-tokens', 'out', 'memory-limit', 'quantize'],
   seqcls: ['columns', 'out'],
-  imgcls: ['out'],
+  imgcls: ['out', 'memory-limit'],
 };
 
 function refuseFlagsTheTaskIgnores(values: Record<string, unknown>, task: string): void {
@@ -118,9 +118,18 @@ const EVAL_BATCH = 8;
 async function evalGenerationTask(values: Record<string, unknown>, modelDir: string, dataPath: string, task: GenerationTask): Promise<number> {
   let records = await loadRecords(dataPath);
   if (values.limit !== undefined) records = records.slice(0, intOption(values.limit, 'limit', records.length));
-  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, quantize: quantizeOption(values.quantize) });
   const tokenizer = loadTokenizer(modelDir);
-  const r = evaluateGenerationTask(model, tokenizer, records, task, intOption(values['max-new-tokens'], 'max-new-tokens', MAX_NEW_TOKENS[task]), (_prediction, i) => {
+  const maxNewTokens = intOption(values['max-new-tokens'], 'max-new-tokens', MAX_NEW_TOKENS[task]);
+  const quantize = quantizeOption(values.quantize);
+  // Memory known before it is spent: the weights and the KV cache of the longest prompt with its answer
+  // (it had loaded a model of any size unestimated). Each record is decoded alone (batch 1).
+  const longestPrompt = Math.max(0, ...records.map((r) => taskPrompt(tokenizer, r, task).ids.length));
+  const context = readModelConfig(modelDir).maxPositionEmbeddings;
+  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length: Math.max(1, Math.min(context, longestPrompt + maxNewTokens)), quantize },
+    memoryBudget(values['memory-limit'] as string | undefined), 'gift eval', 'flags',
+    (shorter) => (shorter > longestPrompt ? `--max-new-tokens ${shorter - longestPrompt}` : null));
+  const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, decodes: true, quantize });
+  const r = evaluateGenerationTask(model, tokenizer, records, task, maxNewTokens, (_prediction, i) => {
     if ((i + 1) % 10 === 0 || i + 1 === records.length) console.error(`${i + 1}/${records.length} scored`);
   });
   const metrics = { task, data: dataPath, accuracy: r.accuracy, correct: r.correct, total: r.total, adapter: values.adapter ?? null };

@@ -29,19 +29,27 @@ export interface TaskResult {
 /** The paper's limits on new tokens: 32 for commonsense, 512 for math. */
 export const MAX_NEW_TOKENS: Record<GenerationTask, number> = { commonsense: 32, math: 512 };
 
+/**
+ * A record's prompt as the model reads it (the paper's template, as token ids) and its gold answer;
+ * a record without string "instruction" and "answer" fields is refused by its place in the file.
+ */
+export function taskPrompt(tok: Tokenizer, r: DataRecord, task: GenerationTask): { ids: number[]; answer: string } {
+  const instruction = r.value.instruction;
+  const answer = r.value.answer;
+  if (typeof instruction !== 'string' || typeof answer !== 'string') throw new GiftjsError(`${r.where}: expected string "instruction" and "answer" fields (LLM-Adapters format)`);
+  const prompt = task === 'commonsense' ? commonsensePrompt(instruction) : alpacaPrompt(instruction);
+  // A prompt's trailing spaces ("the correct answer is ") are left to the generated text: in
+  // training they were merged into the answer's first token, so a lone space token at the end
+  // of the prompt is something the model has never seen.
+  return { ids: tok.encode(prompt.replace(/ +$/, '')), answer };
+}
+
 export function evaluateGenerationTask(model: CausalLM, tok: Tokenizer, records: DataRecord[], task: GenerationTask, maxNewTokens = MAX_NEW_TOKENS[task], onPrediction?: (p: Prediction, i: number) => void): TaskResult {
   const stops = [...model.config.eosTokenIds];
   if (tok.eosTokenId !== null) stops.push(tok.eosTokenId);
   const predictions: Prediction[] = [];
   records.forEach((r, i) => {
-    const instruction = r.value.instruction;
-    const answer = r.value.answer;
-    if (typeof instruction !== 'string' || typeof answer !== 'string') throw new GiftjsError(`${r.where}: expected string "instruction" and "answer" fields (LLM-Adapters format)`);
-    const prompt = task === 'commonsense' ? commonsensePrompt(instruction) : alpacaPrompt(instruction);
-    // A prompt's trailing spaces ("the correct answer is ") are left to the generated text: in
-    // training they were merged into the answer's first token, so a lone space token at the end
-    // of the prompt is something the model has never seen.
-    const ids = tok.encode(prompt.replace(/ +$/, ''));
+    const { ids, answer } = taskPrompt(tok, r, task);
     const room = Math.max(1, Math.min(maxNewTokens, model.config.maxPositionEmbeddings - ids.length));
     const out = generate(model, ids, { maxNewTokens: room, stopTokens: stops });
     const generation = tok.decode(out);

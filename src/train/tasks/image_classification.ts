@@ -15,20 +15,26 @@ export interface ImageBatch {
 }
 
 export function collateImages(examples: ImageExample[]): ImageBatch {
-  const per = examples[0]!.pixels.length;
+  // Each image's pixels read once: a loaded set's images make them at each read (data/images.ts).
+  const rows = examples.map((e) => e.pixels);
+  const per = rows[0]!.length;
   // (A shorter image had been padded with zeros, silently.)
-  const odd = examples.findIndex((e) => e.pixels.length !== per);
-  if (odd >= 0) throw new GiftjsError(`collateImages: image ${odd} (${examples[odd]!.where}) holds ${examples[odd]!.pixels.length} values, image 0 (${examples[0]!.where}) ${per}; a batch's images have one size`);
+  const odd = rows.findIndex((r) => r.length !== per);
+  if (odd >= 0) throw new GiftjsError(`collateImages: image ${odd} (${examples[odd]!.where}) holds ${rows[odd]!.length} values, image 0 (${examples[0]!.where}) ${per}; a batch's images have one size`);
   const pixels = new Float32Array(examples.length * per);
-  examples.forEach((e, i) => pixels.set(e.pixels, i * per));
+  rows.forEach((r, i) => pixels.set(r, i * per));
   return { pixels, labels: examples.map((e) => e.label), batch: examples.length };
 }
 
-export function imageClassificationTask(model: ViTForImageClassification, train: ImageExample[], heldOut?: ImageExample[]): TrainTask<ImageBatch> {
+/**
+ * The task's batches are lists of images, collated into pixels when their loss is computed: an epoch's
+ * batches are made at its start, and as pixels they had held the whole training set as floats.
+ */
+export function imageClassificationTask(model: ViTForImageClassification, train: ImageExample[], heldOut?: ImageExample[]): TrainTask<ImageExample[]> {
   const chunk = (items: ImageExample[], size: number) => {
     checkBatchSize(size);
-    const out: ImageBatch[] = [];
-    for (let i = 0; i < items.length; i += size) out.push(collateImages(items.slice(i, i + size)));
+    const out: ImageExample[][] = [];
+    for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
     return out;
   };
   const tokens = (model.config.imageSize / model.config.patchSize) ** 2 + 1;
@@ -37,8 +43,11 @@ export function imageClassificationTask(model: ViTForImageClassification, train:
     heldOutSize: heldOut?.length ?? 0,
     epochBatches: (batchSize, seed, epoch) => (assertSeed(seed), chunk(shuffle([...train], new Random((seed * 7919 + epoch * 104729) >>> 0)), batchSize)),
     heldOutBatches: (batchSize) => chunk(heldOut ?? [], batchSize),
-    lossSum: (b) => crossEntropy(model.forward(imagesToPatches(b.pixels, b.batch, model.config)), b.labels, { reduction: 'sum' }),
-    units: (b) => b.batch,
-    inputTokens: (b) => b.batch * tokens,
+    lossSum: (images) => {
+      const b = collateImages(images);
+      return crossEntropy(model.forward(imagesToPatches(b.pixels, b.batch, model.config)), b.labels, { reduction: 'sum' });
+    },
+    units: (images) => images.length,
+    inputTokens: (images) => images.length * tokens,
   };
 }

@@ -17,7 +17,7 @@ import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { describeQuantized, readModelConfig } from '../models/registry.js';
 
 export const EVAL_HELP = `gift eval --model <dir|org/name> [--adapter <dir>] --data <file|dir> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
-          [--format F] [--template T] [--limit N] [--max-new-tokens N] [--out <dir>] [--memory-limit SIZE] [--quantize int8|int4] [--json]
+          [--format F] [--template T] [--limit N] [--max-new-tokens N] [--batch-size N] [--out <dir>] [--memory-limit SIZE] [--quantize int8|int4] [--json]
 
 --data dir/: an mlx-lm data folder; its test file (test.jsonl, .json, .parquet, .csv or .tsv) is scored
 (with --task imgcls, a folder is the images, a folder per class).
@@ -35,20 +35,25 @@ With --json the last line is {"loss": ..., "perplexity": ..., "tokens": ...}.
 
 --task commonsense | math: the paper's evaluation on LLM-Adapters JSON test sets (BoolQ, PIQA, ...,
 GSM8K, SVAMP, AQuA, ...): greedy decoding (32 / 512 new tokens) from the paper's prompt, then its
-answer extraction; accuracy.
+answer extraction; accuracy. --limit N scores the first N records. With --out, predictions.jsonl
+(every generation, what was extracted, the gold answer) is written beside metrics.json. The memory of
+the weights and the longest prompt's KV cache is estimated before loading (--memory-limit sets the budget).
 
 --task seqcls: a classifier gift train trained on an encoder folder (--adapter is required: it holds the
 head, the label names and the text columns) on a TSV/CSV/JSONL/Parquet file: accuracy, F1, Matthews
 correlation (or Pearson/Spearman for a regression). --columns names the columns of a headerless file.
 
 --task imgcls: a ViT classifier gift train trained (--adapter required) on an image
-folder, JSON list or IDX file: accuracy. --limit N scores the first N records. With --out, predictions.jsonl
-(every generation, what was extracted, the gold answer) is written beside metrics.json.
+folder, JSON list or IDX file: accuracy.
+
+For seqcls and imgcls, --batch-size is how many texts (default 32) or images (default 64) are scored
+at once; the memory of the weights, the adapter and one batch's forward is estimated before loading,
+and a budget it would pass is refused. With --out, predictions.jsonl is written beside metrics.json.
 `;
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const s = { type: 'string' } as const;
-  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, format: s, template: s, limit: s, 'max-new-tokens': s, out: s, columns: s, 'memory-limit': s, quantize: s, json: { type: 'boolean' } });
+  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, format: s, template: s, limit: s, 'max-new-tokens': s, out: s, columns: s, 'batch-size': s, 'memory-limit': s, quantize: s, json: { type: 'boolean' } });
   if (values.help) {
     console.log(EVAL_HELP);
     return 0;
@@ -98,8 +103,8 @@ const TASK_FLAGS: Record<string, readonly string[]> = {
   lm: ['max-length', 'format', 'template', 'memory-limit', 'quantize'],
   commonsense: ['limit', 'max-new-tokens', 'out', 'memory-limit', 'quantize'],
   math: ['limit', 'max-new-tokens', 'out', 'memory-limit', 'quantize'],
-  seqcls: ['columns', 'out'],
-  imgcls: ['out', 'memory-limit'],
+  seqcls: ['columns', 'out', 'batch-size', 'memory-limit'],
+  imgcls: ['out', 'batch-size', 'memory-limit'],
 };
 
 function refuseFlagsTheTaskIgnores(values: Record<string, unknown>, task: string): void {

@@ -10,8 +10,9 @@ import { loadImageClassifier } from '../models/registry.js';
 import { ADAPTER_CONFIG, loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
 import { fineTuneImageClassifier } from '../train/image_classifier_run.js';
 import type { TrainCallbacks, TrainOptions } from '../train/trainer.js';
-import { listOption } from './args.js';
+import { intOption, listOption } from './args.js';
 import { reportClassifierRun } from './classifier_report.js';
+import { assertClassifierEvalFits } from './classifier_eval_memory.js';
 import { GiftjsError } from '../errors.js';
 
 export const IMGCLS_TRAIN_HELP = `  A ViT folder (Hugging Face ViTForImageClassification or timm vit_*) trains an image classifier:
@@ -47,10 +48,12 @@ export async function evalImageClassification(values: Record<string, unknown>, m
   const raw = readAdapterConfig(values.adapter);
   const labels = (raw.task as { id2label?: string[] } | undefined)?.id2label;
   if (!labels) throw new GiftjsError(`${join(values.adapter, ADAPTER_CONFIG)}: not an image-classification adapter (no task.id2label)`);
+  const set = await loadSet(modelDir, dataPath, values['memory-limit'], labels);
+  const batchSize = intOption(values['batch-size'], 'batch-size', 64);
+  assertClassifierEvalFits(modelDir, values.adapter, { kind: 'image-classifier', batch: Math.max(1, Math.min(batchSize, set.examples.length)), length: 0, numLabels: labels.length }, values['memory-limit']);
   const model = loadImageClassifier(modelDir, { labels });
   loadAdapter(values.adapter, model);
-  const set = await loadSet(modelDir, dataPath, values['memory-limit'], labels);
-  const { metrics, predictions } = await evaluateImageClassifier(model, set.examples);
+  const { metrics, predictions } = await evaluateImageClassifier(model, set.examples, batchSize);
   console.log(`${dataPath}: ${set.examples.length} images`);
   console.log(formatMetrics(metrics));
   if (typeof values.out === 'string') {

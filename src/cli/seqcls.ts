@@ -14,6 +14,7 @@ import { fineTuneClassifier, labelSpaceOfTask, taskInfoFromAdapterConfig } from 
 import type { TrainCallbacks, TrainOptions } from '../train/trainer.js';
 import { intOption, listOption } from './args.js';
 import { reportClassifierRun } from './classifier_report.js';
+import { assertClassifierEvalFits } from './classifier_eval_memory.js';
 import { GiftjsError } from '../errors.js';
 
 export const SEQCLS_TRAIN_HELP = `  An encoder folder (BERT, RoBERTa, Universal Sentence Encoder Lite: gift convert use-lite) trains a sequence classifier:
@@ -68,9 +69,14 @@ export async function evalSequenceClassification(values: Record<string, unknown>
   const records = await loadRecords(dataPath, columns ? { columns } : {});
   const tokenizer = Tokenizer.fromFolder(modelDir);
   const { examples, truncated } = buildSeqClsExamples(records, tokenizer, { textFields: info.text_fields, labelField: info.label_field, labels, maxLength: info.max_length });
-  const model = loadSequenceClassifier(modelDir, labels.kind === 'regression' ? 1 : labels.names.length, 0, info.pair_head === true);
+  const numLabels = labels.kind === 'regression' ? 1 : labels.names.length;
+  const batchSize = intOption(values['batch-size'], 'batch-size', 32);
+  const longest = Math.max(1, ...examples.map((e) => e.ids.length));
+  assertClassifierEvalFits(modelDir, values.adapter, { kind: 'sequence-classifier', batch: Math.max(1, Math.min(batchSize, examples.length)), length: longest, numLabels,
+    regression: labels.kind === 'regression', pairs: info.pair_head === true }, values['memory-limit']);
+  const model = loadSequenceClassifier(modelDir, numLabels, 0, info.pair_head === true);
   loadAdapter(values.adapter, model);
-  const { metrics, predictions } = await evaluateSequenceClassifier(model, examples, labels);
+  const { metrics, predictions } = await evaluateSequenceClassifier(model, examples, labels, batchSize);
   console.log(`${dataPath}: ${examples.length} examples${truncated ? ` (${truncated} cut to ${info.max_length} tokens)` : ''}`);
   console.log(formatMetrics(metrics));
   if (typeof values.out === 'string') {

@@ -10,6 +10,7 @@ import type { SequenceClassifier } from '../models/encoder.js';
 import { buildClassifierShapes, type ModelKind } from '../models/registry.js';
 import { patchRowsShape, type ViTForImageClassification } from '../models/vit/model.js';
 import { Tensor } from '../tensor/tensor.js';
+import { noGrad } from '../tensor/autograd.js';
 import type { Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/cross_entropy.js';
 import { attachAdapter } from '../peft/adapter_io.js';
@@ -32,39 +33,53 @@ export interface ClassifierStepShape {
   regression?: boolean;
   /** Sentence pairs (a sentence encoder's pair head reads each text alone). */
   pairs?: boolean;
-  /** The method's config, as the run attaches it (with the head trained beside it). */
-  method: Record<string, unknown>;
+  /** The method's config, as the run attaches it (with the head trained beside it); null when scoring. */
+  method: Record<string, unknown> | null;
+  /**
+   * An evaluation's batch (gift eval): the forward alone, without gradients or the optimizer's moments,
+   * with a saved adapter of `adapterBytes` (its file's size: the tensors it holds) in place of `method`.
+   */
+  scoring?: { adapterBytes: number };
 }
 
-/** The memory of a classifier run at its step's peak. */
+/** The memory of a classifier run at its step's peak (or of an evaluation at its forward's). */
 export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): MemoryEstimate {
   const pool = poolFor(metaMemory);
   const start = pool.liveBytes;
   pool.peakLiveBytes = start;
   let trained = 0;
+  // An evaluation's forward records no graph (eval/classification.ts runs it under noGrad).
+  const step = (loss: () => Tensor) => (s.scoring ? noGrad(loss) : loss());
   withBackend(metaDryRunBackend, () => tidy(() => {
     const model = buildClassifierShapes(dir, s.kind, { numLabels: s.numLabels, pairs: s.pairs }, metaDryRunBackend);
     if (!model) throw new GiftjsError(`${dir}: its model family has no shapes to estimate a classifier's memory from`);
-    trained = attachAdapter(model, withTrainedHead(s.method), 0, 'method config').trainableCount();
+    if (s.method) trained = attachAdapter(model, withTrainedHead(s.method), 0, 'method config').trainableCount();
     const labels = Array.from({ length: s.batch }, () => 0);
     if (s.kind === 'image-classifier') {
       // The patch rows as a meta tensor: no batch of pixels is allocated on the host to be measured.
       const vit = model as ViTForImageClassification & Module;
-      crossEntropy(vit.forward(Tensor.empty(patchRowsShape(s.batch, vit.config))), labels, { reduction: 'sum' }).backward();
+      const loss = step(() => crossEntropy(vit.forward(Tensor.empty(patchRowsShape(s.batch, vit.config))), labels, { reduction: 'sum' }));
+      if (!s.scoring) loss.backward();
     } else {
       const classifier = model as SequenceClassifier & Module;
       // A pair's two texts share the length (the tokenizer cuts the pair to it).
       const half = Math.floor(s.length / 2);
       const example = { ids: Array.from({ length: s.length }, () => 0), ...(s.pairs ? { typeIds: Array.from({ length: s.length }, (_, i) => (i < half ? 0 : 1)) } : {}), label: 0 };
       const space = s.regression ? { kind: 'regression' as const, names: ['score'] } : { kind: 'classification' as const, names: Array.from({ length: s.numLabels }, (_, i) => String(i)) };
-      sequenceClassificationLoss(classifier.logits(collateSeqCls(Array.from({ length: s.batch }, () => example))), labels, space).backward();
+      const loss = step(() => sequenceClassificationLoss(classifier.logits(collateSeqCls(Array.from({ length: s.batch }, () => example))), labels, space));
+      if (!s.scoring) loss.backward();
     }
     for (const p of model.parameters()) p.dispose();
   }));
-  const step = pool.peakLiveBytes - start;
+  const peak = pool.peakLiveBytes - start;
+  const what = `${s.batch} ${s.kind === 'image-classifier' ? 'images' : `x ${s.length} tokens`}`;
   const parts: [string, number][] = [
-    [`the weights, activations and gradients of one step of ${s.batch} ${s.kind === 'image-classifier' ? 'images' : `x ${s.length} tokens`} (a dry run of the step)`, step],
-    [`AdamW's moments of the trained parameters (${trained.toLocaleString('en-US')} values)`, trained * 8],
+    s.scoring
+      ? [`the weights and activations of scoring ${what} at once (a dry run of the forward)`, peak]
+      : [`the weights, activations and gradients of one step of ${what} (a dry run of the step)`, peak],
+    s.scoring
+      ? ['the adapter\'s tensors (its file\'s size)', s.scoring.adapterBytes]
+      : [`AdamW's moments of the trained parameters (${trained.toLocaleString('en-US')} values)`, trained * 8],
     ['the runtime (Node, tokenizer, data)', (typeof process === 'undefined' ? 0 : process.memoryUsage().rss) + RUNTIME_MARGIN_BYTES],
   ];
   parts.sort((a, b) => b[1] - a[1]);
@@ -84,7 +99,8 @@ export function assertClassifierFits(dir: string, s: ClassifierStepShape, budget
     const bytes = estimateClassifierMemory(dir, { ...s, batch: b }).bytes;
     if (bytes <= budget.bytes) fitting.push(`${settingName(names, 'batch', b)} (about ${gb(bytes)})`);
   }
-  if (s.kind === 'sequence-classifier') {
+  // (An evaluation reads at the length its classifier was trained with: only its batch can change.)
+  if (s.kind === 'sequence-classifier' && !s.scoring) {
     for (let t = Math.floor(s.length / 2); t >= 16; t = Math.floor(t / 2)) {
       const bytes = estimateClassifierMemory(dir, { ...s, length: t }).bytes;
       if (bytes <= budget.bytes) {
@@ -93,6 +109,6 @@ export function assertClassifierFits(dir: string, s: ClassifierStepShape, budget
       }
     }
   }
-  const advice = fitting.length > 0 ? `these would fit: ${fitting.join(', ')}` : 'no smaller batch or length fits; use a machine with more memory or a smaller model';
+  const advice = fitting.length > 0 ? `these would fit: ${fitting.join(', ')}` : `no smaller batch${s.scoring ? '' : ' or length'} fits; use a machine with more memory or a smaller model`;
   throw memoryRefusal(what, e, budget, advice, names);
 }

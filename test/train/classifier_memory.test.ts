@@ -101,3 +101,32 @@ test('fineTuneClassifier names its own options when the memory is short', async 
   await assert.rejects(fineTuneClassifier({ modelDir: model, train: records, method: { method: 'gift', rank: 4, target_modules: ['query', 'value'] }, options: { batchSize: 4 } as never, memory: { bytes: 1e6, source: 'a test' } }),
     /fineTuneClassifier needs about \d+ MB .*, and this process may use 1 MB \(a test\); nothing was loaded\. no smaller batch or length fits; use a machine with more memory or a smaller model\. memory \(--memory-limit\) sets the budget by hand/);
 });
+
+/** A gift command run in a process that reports its peak resident memory (bytes) as it exits. */
+function giftMeasured(...args: string[]) {
+  const hook = 'data:text/javascript,process.on("exit",()=>process.stderr.write("\\npeak-rss "+process.resourceUsage().maxRSS*1024+"\\n"))';
+  const r = spawnSync(process.execPath, ['--import', hook, join(ROOT, 'bin/gift.js'), ...args], { encoding: 'utf8' });
+  return { code: r.status, err: r.stderr, out: r.stdout, peak: Number(/peak-rss (\d+)/.exec(r.stderr)?.[1]) };
+}
+
+test('gift eval --task seqcls estimates its forward before loading (never under the measured peak), and past --memory-limit names the --batch-size that fits', () => {
+  const adapter = join(dir, 'eval-run');
+  const t = gift('train', '--model', model, '--data', data, '--out', adapter, '--max-steps', '1', '--batch-size', '8', '--rank', '4');
+  assert.equal(t.code, 0, t.err);
+  const scored = giftMeasured('eval', '--task', 'seqcls', '--model', model, '--adapter', join(adapter, 'adapter'), '--data', data, '--batch-size', '32');
+  assert.equal(scored.code, 0, scored.err);
+  const m = /memory: about (\d+) MB \(.*the weights and activations of scoring 32 x 128 tokens at once \(a dry run of the forward\): (\d+) MB.*the adapter's tensors \(its file's size\)/.exec(scored.err);
+  assert.ok(m, scored.err);
+  const estimate = Number(m[1]) * 1e6;
+  assert.ok(scored.peak > 0 && estimate >= scored.peak && estimate < 1.5 * scored.peak, `estimate ${m[1]} MB against a measured peak of ${Math.round(scored.peak / 1e6)} MB`);
+  // A budget under the estimate (a batch of 32 texts of 128 tokens) but over the weights.
+  const limit = `${Math.round((Number(m[1]) - Number(m[2]) / 2))}M`;
+  const refused = gift('eval', '--task', 'seqcls', '--model', model, '--adapter', join(adapter, 'adapter'), '--data', data, '--batch-size', '32', '--memory-limit', limit);
+  assert.equal(refused.code, 1, refused.err);
+  const fit = /gift eval needs about \d+ MB .*; nothing was loaded\. these would fit: --batch-size (\d+) \(about \d+ MB\)/.exec(refused.err);
+  assert.ok(fit, refused.err);
+  assert.doesNotMatch(refused.err, /--max-length/, 'an evaluation reads at its classifier\'s length');
+  const fits = giftMeasured('eval', '--task', 'seqcls', '--model', model, '--adapter', join(adapter, 'adapter'), '--data', data, '--batch-size', fit[1]!, '--memory-limit', limit);
+  assert.equal(fits.code, 0, fits.err);
+  assert.ok(fits.peak <= Number(limit.slice(0, -1)) * 1048576, `peak ${fits.peak} within ${limit}`);
+});

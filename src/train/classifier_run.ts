@@ -129,7 +129,10 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
   let estimate: MemoryEstimate | null = null;
   if (shapes && budget) {
     const longest = Math.max(1, ...[train, validation ?? [], test ?? []].flatMap((set) => set.map((e) => e.ids.length)));
-    estimate = assertClassifierFits(o.modelDir, { kind: 'sequence-classifier', batch: o.options.batchSize, length: longest, numLabels, regression: labels.kind === 'regression', pairs, method: o.method },
+    // (No batch holds more texts than its set: an absurd --batch-size had been dry-run as given, its
+    // token ids made on the host.)
+    const largestBatch = Math.min(o.options.batchSize, Math.max(train.length, validation?.length ?? 0, test?.length ?? 0));
+    estimate = assertClassifierFits(o.modelDir, { kind: 'sequence-classifier', batch: largestBatch, length: longest, numLabels, regression: labels.kind === 'regression', pairs, method: o.method },
       budget, o.names === 'flags' ? 'gift train' : 'fineTuneClassifier', o.names ?? 'options');
     log(`memory: about ${describeEstimate(estimate)}`);
   } else {

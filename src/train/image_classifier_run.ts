@@ -53,7 +53,9 @@ export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Pro
   if (seen.size < 2) throw new GiftjsError(`the training images' ${o.train.examples.length} examples all have one label (${JSON.stringify(o.train.labels[[...seen][0] ?? 0])}): a classifier needs examples of at least two classes`);
   // Memory known before it is spent: a step's, from a dry run over the model's shapes, refused here
   // (naming what would fit) rather than killed by the system mid-run.
-  const estimate = assertClassifierFits(o.modelDir, { kind: 'image-classifier', batch: o.options.batchSize, length: 0, numLabels: o.train.labels.length, method: o.method },
+  // (No batch holds more images than its set: a --batch-size past them had been dry-run as given.)
+  const largestBatch = Math.min(o.options.batchSize, Math.max(o.train.examples.length, o.validation?.examples.length ?? 0, o.test?.examples.length ?? 0));
+  const estimate = assertClassifierFits(o.modelDir, { kind: 'image-classifier', batch: largestBatch, length: 0, numLabels: o.train.labels.length, method: o.method },
     o.memory ?? memoryBudget(undefined), o.names === 'flags' ? 'gift train' : 'fineTuneImageClassifier', o.names ?? 'options');
   o.log?.(`memory: about ${describeEstimate(estimate)}`);
   const model = loadImageClassifier(o.modelDir, { labels: o.train.labels, seed: o.options.seed });

@@ -130,3 +130,9 @@ test('gift eval --task seqcls estimates its forward before loading (never under 
   assert.equal(fits.code, 0, fits.err);
   assert.ok(fits.peak <= Number(limit.slice(0, -1)) * 1048576, `peak ${fits.peak} within ${limit}`);
 });
+
+test('a --batch-size past the data is estimated as the largest batch the sets make (it had been dry-run as given, its token ids made on the host)', () => {
+  const r = gift('train', '--model', model, '--data', data, '--out', join(dir, 'huge-batch'), '--max-steps', '1', '--batch-size', '100000000', '--rank', '4');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /memory: about \d+ MB \(.*one step of 32 x 128 tokens \(a dry run of the step\)/);
+});

@@ -3,12 +3,13 @@
 // Checkpoint: 7 int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len; a
 // negative vocab_size means an unshared classifier follows), then float32 tensors in a fixed order.
 // Tokenizer: int32 max token length, then per token (float32 score, int32 length, bytes).
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../tensor/tensor.js';
 import { writeFileAtomic, writeFolderAtomic } from './atomic.js';
 import { saveSafetensors } from './safetensors.js';
 import { GiftjsError } from '../errors.js';
+import { availableMemory, gb, type AvailableMemory } from './system_memory.js';
 import { sentencePieceTokenizerJson } from './sentencepiece_json.js';
 
 export interface Llama2cHeader {
@@ -115,6 +116,24 @@ export function readLlama2cCheckpoint(path: string): { header: Llama2cHeader; co
   }
 }
 
+/**
+ * The conversion holds the checkpoint's values as read and the tensors made of them (a copy where the
+ * backend's memory is its own): about twice the file (a 542 MB checkpoint peaked at 1,137 MB resident).
+ * A llama2.c export of Llama 2 7B is 27 GB; it had been read until the kernel killed the process.
+ */
+function assertConversionFits(modelPath: string, budget: AvailableMemory): void {
+  let size: number;
+  try {
+    size = statSync(modelPath).size;
+  } catch {
+    return; // a missing file is named by the reader
+  }
+  const inUse = process.memoryUsage().rss;
+  const need = 2 * size;
+  if (need + inUse <= budget.bytes) return;
+  throw new GiftjsError(`${modelPath}: converting this ${gb(size)} llama2.c checkpoint holds about ${gb(need)} (its values as read and their tensors), and this process may use ${gb(budget.bytes)} (${budget.source}), ${gb(inUse)} of it in use; nothing was read. Convert it on a machine with more memory`);
+}
+
 export interface Llama2cTokenizer {
   maxTokenLength: number;
   /** Pieces as llama2.c stores them: ' ' where SentencePiece writes '▁'. */
@@ -169,8 +188,12 @@ export function llama2cTokenizerConfig(maxLength: number): Record<string, unknow
   };
 }
 
-/** Converts a llama2.c model (and optionally its tokenizer) into a Hugging Face folder, atomically. */
-export function convertLlama2c(modelPath: string, tokenizerPath: string | null, outDir: string): { config: Record<string, unknown> } {
+/**
+ * Converts a llama2.c model (and optionally its tokenizer) into a Hugging Face folder, atomically.
+ * The whole checkpoint is read into memory first: past the budget it is refused before reading.
+ */
+export function convertLlama2c(modelPath: string, tokenizerPath: string | null, outDir: string, budget: AvailableMemory = availableMemory()): { config: Record<string, unknown> } {
+  assertConversionFits(modelPath, budget);
   const { config, tensors, header } = readLlama2cCheckpoint(modelPath);
   const tok = tokenizerPath ? readLlama2cTokenizer(tokenizerPath, header.vocab) : null;
   writeFolderAtomic(outDir, (tmp) => {

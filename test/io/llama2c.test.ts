@@ -112,3 +112,20 @@ test('a file that is not a llama2.c checkpoint is refused with its problem named
   writeFileSync(p, header);
   assert.throws(() => readLlama2cCheckpoint(p), /bad\.bin: file ends inside token_embedding/);
 });
+
+test('a llama2.c checkpoint whose conversion would pass the memory budget is refused before it is read', () => {
+  // A synthetic v0 checkpoint: dim 256, hidden 688, 4 layers, 8 heads, vocabulary 4096, 64 positions (about 17 MB).
+  const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [256, 688, 4, 8, 8, 4096, 64];
+  const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * hidden * dim) + dim + seqLen * (dim / heads);
+  const buf = Buffer.alloc(28 + 4 * floats);
+  [dim, hidden, layers, heads, kvHeads, vocab, seqLen].forEach((v, i) => buf.writeInt32LE(v, 4 * i));
+  const work = mkdtempSync(join(tmpdir(), 'giftjs-l2c-budget-'));
+  const path = join(work, 'model.bin');
+  writeFileSync(path, buf);
+  const rss = process.memoryUsage().rss;
+  // Twice the file (the values as read and their tensors) must fit beside what the process holds.
+  assert.throws(() => convertLlama2c(path, null, join(work, 'out'), { bytes: rss + 1.5 * buf.length, source: 'a test budget' }),
+    /model\.bin: converting this 17 MB llama2\.c checkpoint holds about 34 MB \(its values as read and their tensors\), and this process may use \d+ MB \(a test budget\), \d+ MB of it in use; nothing was read/);
+  const { config } = convertLlama2c(path, null, join(work, 'out'), { bytes: rss + 4 * buf.length, source: 'a test budget' });
+  assert.equal(config.num_hidden_layers, layers);
+});

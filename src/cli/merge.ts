@@ -1,12 +1,15 @@
 // gift merge: folds an adapter into the base weights and writes a Hugging Face folder.
 import { exportClassifier, exportPretrained } from '../models/export.js';
-import { loadModel, modelArchitecture } from '../models/registry.js';
-import { loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadModel, modelArchitecture, modelFamily } from '../models/registry.js';
+import { ADAPTER_WEIGHTS, loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
+import { estimateClassifierMergeMemory } from '../train/classifier_memory.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { parse, requireString } from './args.js';
 import { loadModelWithAdapter, quantizeOption, requireModelFolder } from './model_loading.js';
 import { GiftjsError } from '../errors.js';
-import { assertFitsInMemory, describeEstimate, memoryBudget } from '../train/memory_estimate.js';
+import { assertFitsInMemory, describeEstimate, memoryBudget, memoryRefusal } from '../train/memory_estimate.js';
 
 export const MERGE_HELP = `gift merge --model <dir|org/name> --adapter <dir> --out <dir> [--quantize int8|int4] [--memory-limit SIZE]
 
@@ -18,7 +21,7 @@ ViTForImageClassification, ...) with its label names, loadable without the adapt
 --quantize int8|int4 merges onto the base quantized as the adapter was trained on it (gift train
 --quantize): every weight is written in bf16 from its dequantized values, the merged ones with the
 adapter's change added, as PEFT merges into a dequantized QLoRA base.
-The memory a language model's merge needs (its weights in float32, the copies written) is estimated
+The memory a merge needs (its weights in float32, and a language model's copies written) is estimated
 before loading; past what the system has available (or --memory-limit) the command is refused.
 `;
 
@@ -34,14 +37,20 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
   const task = readAdapterConfig(adapterDir).task as { type?: string; id2label?: string[]; problem_type?: string; pair_head?: boolean } | undefined;
   if (task?.type === 'seqcls' || task?.type === 'imgcls') {
-    // (--memory-limit had been ignored here: a classifier's merge makes no memory estimate.)
-    for (const flag of ['quantize', 'memory-limit']) {
-      if (values[flag] !== undefined) throw new GiftjsError(`--${flag} applies to language models; ${adapterDir} is a ${task.type} adapter`);
-    }
+    if (values.quantize !== undefined) throw new GiftjsError(`--quantize applies to language models; ${adapterDir} is a ${task.type} adapter`);
     const labels = task.id2label ?? [];
+    // Memory known before it is spent: the weights in float32 and the adapter (it had loaded unestimated).
+    const kind = task.type === 'imgcls' ? 'image-classifier' : 'sequence-classifier';
+    const numLabels = task.problem_type === 'regression' ? 1 : labels.length;
+    if (modelFamily(modelDir).shapes) {
+      const estimate = estimateClassifierMergeMemory(modelDir, kind, { numLabels, pairs: task.pair_head === true }, statSync(join(adapterDir, ADAPTER_WEIGHTS)).size);
+      const budget = memoryBudget(values['memory-limit'] as string | undefined);
+      if (estimate.bytes > budget.bytes) throw memoryRefusal('gift merge', estimate, budget, 'Merge it on a machine with more memory', 'flags');
+      console.error(`memory: about ${describeEstimate(estimate)}`);
+    }
     const model = task.type === 'imgcls'
       ? loadModel(modelDir, 'image-classifier', { labels })
-      : loadModel(modelDir, 'sequence-classifier', { numLabels: task.problem_type === 'regression' ? 1 : labels.length, pairs: task.pair_head === true });
+      : loadModel(modelDir, 'sequence-classifier', { numLabels, pairs: task.pair_head === true });
     const adapter = loadAdapter(adapterDir, model);
     adapter.merge();
     // The task model's architecture (a bare encoder folder becomes BertForSequenceClassification, ...).

@@ -42,6 +42,11 @@ export interface ClassifierStepShape {
   scoring?: { adapterBytes: number };
 }
 
+/** What the process holds now, and the margin every estimate keeps (none read in a browser). */
+function runtimePart(): [string, number] {
+  return ['the runtime (Node, tokenizer, data)', (typeof process === 'undefined' ? 0 : process.memoryUsage().rss) + RUNTIME_MARGIN_BYTES];
+}
+
 /** The memory of a classifier run at its step's peak (or of an evaluation at its forward's). */
 export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): MemoryEstimate {
   const pool = poolFor(metaMemory);
@@ -80,7 +85,7 @@ export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): M
     s.scoring
       ? ['the adapter\'s tensors (its file\'s size)', s.scoring.adapterBytes]
       : [`AdamW's moments of the trained parameters (${trained.toLocaleString('en-US')} values)`, trained * 8],
-    ['the runtime (Node, tokenizer, data)', (typeof process === 'undefined' ? 0 : process.memoryUsage().rss) + RUNTIME_MARGIN_BYTES],
+    runtimePart(),
   ];
   parts.sort((a, b) => b[1] - a[1]);
   return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts };
@@ -111,4 +116,28 @@ export function assertClassifierFits(dir: string, s: ClassifierStepShape, budget
   }
   const advice = fitting.length > 0 ? `these would fit: ${fitting.join(', ')}` : `no smaller batch${s.scoring ? '' : ' or length'} fits; use a machine with more memory or a smaller model`;
   throw memoryRefusal(what, e, budget, advice, names);
+}
+
+/**
+ * A classifier's merge (gift merge on a seqcls or imgcls adapter): the model in float32 with the
+ * adapter attached (`adapterBytes`, its file's size), merged in place and written from the tensors
+ * themselves; the weights counted from the model built as shapes.
+ */
+export function estimateClassifierMergeMemory(dir: string, kind: ClassifierStepShape['kind'], options: { numLabels: number; pairs?: boolean }, adapterBytes: number): MemoryEstimate {
+  let weights = 0;
+  withBackend(metaDryRunBackend, () => tidy(() => {
+    const model = buildClassifierShapes(dir, kind, options, metaDryRunBackend);
+    if (!model) throw new GiftjsError(`${dir}: its model family has no shapes to estimate a classifier's memory from`);
+    for (const p of model.parameters()) {
+      weights += 4 * p.size;
+      p.dispose();
+    }
+  }));
+  const parts: [string, number][] = [
+    ['the weights in float32', weights],
+    ['the adapter\'s tensors (its file\'s size)', adapterBytes],
+    runtimePart(),
+  ];
+  parts.sort((a, b) => b[1] - a[1]);
+  return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts };
 }

@@ -81,8 +81,14 @@ test('flags the model\'s kind does not read are refused, naming the kinds that d
     /--gradient-checkpointing is read when training a language model, and --model is .*bert, a sequence classifier \(bert\); leave it out/);
   const bert = gift('train', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--data', texts, '--out', join(dir, 'bert-run'), '--max-steps', '1');
   assert.equal(bert.code, 0, bert.err);
-  refused(gift('merge', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--adapter', join(dir, 'bert-run/adapter'), '--out', join(dir, 'bert-merged'), '--memory-limit', '4G'),
-    /--memory-limit applies to language models; .*bert-run\/adapter is a seqcls adapter/);
+  // A classifier's merge reads --memory-limit (it had been refused: the merge made no estimate).
+  refused(gift('merge', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--adapter', join(dir, 'bert-run/adapter'), '--out', join(dir, 'bert-merged'), '--memory-limit', '1M'),
+    /gift merge needs about \d+ MB \(.*the weights in float32: \d+ MB.*the adapter's tensors \(its file's size\).*\), and this process may use 1 MB \(--memory-limit\); nothing was loaded\. Merge it on a machine with more memory/);
+  const merged = gift('merge', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--adapter', join(dir, 'bert-run/adapter'), '--out', join(dir, 'bert-merged'), '--memory-limit', '4G');
+  assert.equal(merged.code, 0, merged.err);
+  assert.match(merged.err, /memory: about \d+ MB/);
+  refused(gift('merge', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--adapter', join(dir, 'bert-run/adapter'), '--out', join(dir, 'bert-merged-q'), '--quantize', 'int8'),
+    /--quantize applies to language models; .*bert-run\/adapter is a seqcls adapter/);
   refused(gift('train', '--model', join(ROOT, 'test/fixtures/encoders/vit'), '--data', texts, '--out', join(dir, 'vm'), '--max-steps', '1', '--max-length', '64'),
     /--max-length is read when training a language model or a sequence classifier, and --model is .*vit, an image classifier \(vit\); leave it out/);
 });

@@ -5,14 +5,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonFile, withCheckpoint } from '../io/hf_folder.js';
 import { GGUF_SOURCE_FILE } from '../io/gguf_weights.js';
-import { buildClassifierShapes, buildModelShapes, modelFamily, readModelConfig } from '../models/registry.js';
+import { buildClassifierShapes, buildModelShapes, modelFamily, readModelConfig, type LoadOptions } from '../models/registry.js';
 import type { SequenceClassifier } from '../models/encoder.js';
 import { estimateClassifierMemory } from '../train/classifier_memory.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../train/trainer.js';
 import { attachAdapter } from '../peft/adapter_io.js';
 import type { Module } from '../nn/module.js';
 import { loadCausalLM } from '../models/registry.js';
-import { loadAdapter } from '../peft/adapter_io.js';
+import { loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
 import { withBackend } from '../backend/index.js';
 import { metaBackend } from '../backend/meta/index.js';
 import { intOption, layersOption, listOption, parse } from './args.js';
@@ -53,8 +53,10 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     if (family.kind === 'image-classifier' && values['max-length'] !== undefined) {
       throw new GiftjsError(`--max-length sizes a text model's memory estimate; ${dir} is a ${family.name} image classifier, whose inputs are its images (leave it out)`);
     }
-    // A classifier's encoder: loaded with a 1-output head, counted without it.
-    return inspectEncoder(dir, values, () => family.load(dir, { numLabels: 1 }), [...family.giftTargets], family.giftRank, family.kind);
+    // A classifier's encoder, with a 1-output head, counted without it: built as shapes where its family
+    // can (no weight read: it had been loaded three times over, all held at once), else loaded.
+    const shapes = family.shapes ? () => withBackend(metaBackend, () => family.shapes!(dir, { numLabels: 1 })) : null;
+    return inspectEncoder(dir, values, shapes ?? (() => family.load(dir, { numLabels: 1 })), (o) => family.load(dir, o), [...family.giftTargets], family.giftRank, family.kind);
   }
   const c = readModelConfig(dir);
   const rank = intOption(values.rank, 'rank', 64);
@@ -144,18 +146,21 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** An encoder folder: sizes from the loaded model, and what GIFT and LoRA would train on it (attached for real). */
-function inspectEncoder(dir: string, values: Record<string, unknown>, load: () => Module, defaultTargets: string[], defaultRank: number, kind: 'sequence-classifier' | 'image-classifier'): number {
+/**
+ * An encoder folder: sizes from the model as `build` makes it (shapes where the family has them), and
+ * what GIFT and LoRA would train on it (attached for real); `load` reads the weights, for --adapter alone.
+ */
+function inspectEncoder(dir: string, values: Record<string, unknown>, build: () => Module, load: (o: LoadOptions) => Module, defaultTargets: string[], defaultRank: number, kind: 'sequence-classifier' | 'image-classifier'): number {
   const rank = intOption(values.rank, 'rank', defaultRank);
   const targets = listOption(values.targets) ?? defaultTargets;
   const layers = layersOption(values.layers);
   const architecture = modelArchitectureOrNull(dir) ?? 'unknown';
-  // The encoder alone (a 1-output head is attached to load it, and left out of the counts).
-  const model = load();
+  // The encoder alone (a 1-output head is attached to build it, and left out of the counts).
+  const model = build();
   const linears = model.namedModules().filter(([n]) => /(^|\.)query$/.test(n));
   const total = model.namedParameters().filter(([n]) => !n.startsWith('classifier.')).reduce((n, [, p]) => n + p.size, 0);
-  const gift = attachAdapter(load(), { method: 'gift', rank, target_modules: targets, layers });
-  const lora = attachAdapter(load(), { method: 'lora', rank, target_modules: targets, layers });
+  const gift = attachAdapter(build(), { method: 'gift', rank, target_modules: targets, layers });
+  const lora = attachAdapter(build(), { method: 'lora', rank, target_modules: targets, layers });
   const lines = [
     `model: ${dir}`,
     `architecture: ${architecture}; ${linears.length} attention layers`,
@@ -166,7 +171,11 @@ function inspectEncoder(dir: string, values: Record<string, unknown>, load: () =
     '  (a classification head trains beside either)',
   ];
   if (typeof values.adapter === 'string') {
-    const adapter = loadAdapter(values.adapter, load());
+    // With the head the adapter trained (its labels, or one score for a regression; a sentence encoder's pair head):
+    // a 1-output head had refused every classifier adapter's.
+    const task = readAdapterConfig(values.adapter).task as { id2label?: string[]; problem_type?: string; pair_head?: boolean } | undefined;
+    const labels = task?.id2label;
+    const adapter = loadAdapter(values.adapter, load(kind === 'image-classifier' && labels ? { labels } : { numLabels: task?.problem_type === 'regression' ? 1 : labels?.length ?? 1, pairs: task?.pair_head === true }));
     lines.push(`adapter ${values.adapter}: ${adapter.method}, ${adapter.trainableCount()} trainable parameters`, ...adapter.describe().map((l) => `    ${l}`));
   }
   // gift train's estimate of its step (a dry run over the model's shapes), GIFT on the targets with a 2-label head.

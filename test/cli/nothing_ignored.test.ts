@@ -3,7 +3,7 @@
 // classifier trained on one label. Each is refused by name.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -103,6 +103,31 @@ test('gift inspect sizes an encoder\'s training memory by --batch-size and --max
   assert.ok(bytes(wider) > bytes(bert) + 50e6, `a larger batch needs more: ${bytes(wider)} against ${bytes(bert)} bytes`);
   refused(gift('inspect', join(ROOT, 'test/fixtures/encoders/vit'), '--max-length', '64'), /--max-length sizes a text model's memory estimate; .*vit is a vit image classifier, whose inputs are its images \(leave it out\)/);
   assert.match(gift('inspect', join(ROOT, 'test/fixtures/encoders/vit'), '--batch-size', '4', '--rank', '2').out, /memory of gift train \(GIFT as above, a 2-label head\), 4 images a step/);
+});
+
+test('gift inspect on an encoder reads its config alone, as on a language model (it had loaded the weights three times over)', () => {
+  const bare = join(dir, 'bert-config-only');
+  mkdirSync(bare);
+  for (const f of readdirSync(join(ROOT, 'test/fixtures/encoders/bert')).filter((f) => !f.endsWith('.safetensors'))) copyFileSync(join(ROOT, 'test/fixtures/encoders/bert', f), join(bare, f));
+  const summary = (r: { out: string }) => {
+    const j = JSON.parse(r.out.trim().split('\n').pop()!) as Record<string, unknown>;
+    delete j.train_memory_bytes; // the process's own resident set is part of it
+    return j;
+  };
+  const withWeights = gift('inspect', join(ROOT, 'test/fixtures/encoders/bert'), '--rank', '4', '--json');
+  const configOnly = gift('inspect', bare, '--rank', '4', '--json');
+  assert.equal(configOnly.code, 0, configOnly.err);
+  assert.deepEqual(summary(configOnly), summary(withWeights));
+  assert.deepEqual(summary(configOnly), { architecture: 'BertForSequenceClassification', parameters: 5472, rank: 4, targets: ['query', 'value'], gift_trainable: 256, lora_trainable: 512 });
+  // --adapter loads the weights with the head the adapter trained (a 1-output head had refused a 3-label one).
+  const texts = join(dir, 'three-labels.jsonl');
+  writeFileSync(texts, Array.from({ length: 6 }, (_, i) => JSON.stringify({ text: `message ${i}`, label: ['a', 'b', 'c'][i % 3] })).join('\n') + '\n');
+  const run = gift('train', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--data', texts, '--out', join(dir, 'inspect-run'), '--max-steps', '1', '--rank', '4');
+  assert.equal(run.code, 0, run.err);
+  const inspected = gift('inspect', join(ROOT, 'test/fixtures/encoders/bert'), '--rank', '4', '--adapter', join(dir, 'inspect-run/adapter'));
+  assert.equal(inspected.code, 0, inspected.err);
+  // GIFT's 2 groups x 2 x in 16 x rank 4 = 256, and the 3-label head trained beside it: 16 x 3 weights and 3 biases.
+  assert.match(inspected.out, /adapter .*inspect-run\/adapter: gift, 307 trainable parameters/);
 });
 
 test('gift convert refuses a flag of another conversion (it had been ignored)', () => {

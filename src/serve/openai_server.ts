@@ -3,8 +3,8 @@
 // server-sent events (stream: true). Requests wait their turn (one generation at a time: one model,
 // one KV cache); bodies and max_tokens are bounded; malformed requests get 400 with a message naming
 // the field, as OpenAI's API answers them. Stop sequences end an answer before them; presence and
-// frequency penalties and top_k shape the sampling; logprobs report the answer's tokens (and with
-// echo the prompt's). Options giftjs does not implement (n > 1, tools, other servers' penalties) are
+// frequency penalties and top_k shape the sampling; logprobs report the answer's tokens, streamed
+// with the text that completes each (and with echo, whole answers only, the prompt's). Options giftjs does not implement (n > 1, tools, other servers' penalties) are
 // refused by name, never ignored.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -116,7 +116,6 @@ export function createOpenAIServer(o: ServeOptions): Server {
     const maxTokens = Math.min(sampling.maxTokens, room);
     const stream = body.stream === true;
     const includeUsage = includeUsageOf(body, stream);
-    if (stream && logprobs) throw new RequestError(400, `'logprobs' with stream: true is not supported yet (ask for the whole answer)`, 'logprobs');
     if (stream && echo) throw new RequestError(400, `'echo' with stream: true is not supported yet (ask for the whole answer)`, 'echo');
     const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
@@ -133,6 +132,17 @@ export function createOpenAIServer(o: ServeOptions): Server {
       const produced = new TextStream(o.tokenizer, sampling.stop);
       let finish: 'stop' | 'length' = 'length';
       const steps: StepLogprobs[] = [];
+      // A stream's log-probabilities: each chunk carries the tokens whose text it completes.
+      const streamed = stream && logprobs ? new LogprobEntries(o.tokenizer, steps) : null;
+      let sentText = 0;
+      let sentOffset = 0;
+      const chunkLogprobs = (all: boolean) => {
+        if (!streamed) return null;
+        const entries = streamed.take(produced.tokens, o.tokenizer.decode(produced.tokens), sentText, all);
+        const report = logprobsObject(entries, chat, sentOffset);
+        sentOffset += entries.reduce((n, e) => n + e.text.length, 0);
+        return entries.length > 0 || all ? report : null;
+      };
       for (const token of generateTokens(o.model, ids, {
         maxNewTokens: maxTokens, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK,
         presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, seed: sampling.seed, stopTokens: stops,
@@ -143,7 +153,9 @@ export function createOpenAIServer(o: ServeOptions): Server {
           break;
         }
         const piece = produced.push(token);
-        if (stream && piece) sse(res, chunk(chat, id, created, o.modelId, piece, null));
+        sentText += piece.length;
+        const pieceLogprobs = chunkLogprobs(false);
+        if (stream && (piece || pieceLogprobs)) sse(res, chunk(chat, id, created, o.modelId, piece, null, pieceLogprobs));
         if (produced.stopped) {
           finish = 'stop';
           break;
@@ -155,7 +167,9 @@ export function createOpenAIServer(o: ServeOptions): Server {
       }
       const usage = { prompt_tokens: ids.length, completion_tokens: produced.tokens.length, total_tokens: ids.length + produced.tokens.length };
       if (stream) {
-        sse(res, chunk(chat, id, created, o.modelId, produced.finish(), finish));
+        const rest = produced.finish();
+        sentText += rest.length;
+        sse(res, chunk(chat, id, created, o.modelId, rest, finish, chunkLogprobs(true)));
         // stream_options.include_usage: OpenAI's last chunk, with no choices and the usage.
         if (includeUsage) sse(res, { id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model: o.modelId, choices: [], usage });
         res.end('data: [DONE]\n\n');
@@ -190,10 +204,11 @@ export function createOpenAIServer(o: ServeOptions): Server {
   });
 }
 
-function chunk(chat: boolean, id: string, created: number, model: string, text: string, finish: string | null): Record<string, unknown> {
+/** One streamed chunk; `logprobs` (OpenAI's form) where the request asked for them, else none. */
+function chunk(chat: boolean, id: string, created: number, model: string, text: string, finish: string | null, logprobs: Record<string, unknown> | null = null): Record<string, unknown> {
   return chat
-    ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: text ? { content: text } : {}, finish_reason: finish }] }
-    : { id, object: 'text_completion', created, model, choices: [{ index: 0, text, finish_reason: finish, logprobs: null }] };
+    ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: text ? { content: text } : {}, ...(logprobs ? { logprobs } : {}), finish_reason: finish }] }
+    : { id, object: 'text_completion', created, model, choices: [{ index: 0, text, finish_reason: finish, logprobs }] };
 }
 
 function json(res: ServerResponse, status: number, value: unknown): void {
@@ -340,31 +355,60 @@ interface LogprobEntry {
 }
 
 /**
- * The tokens `ids` with their steps' log-probabilities (null: a prompt's first token, which nothing
- * comes before). A token's text is its part of the whole decode (clean-up can take back a space once
- * the next token comes: "5h " then "5h!"), so the texts make up the decoded tokens; an alternative's is
- * what it would have added to the text before it, and the chosen token among them keeps its own text.
+ * The tokens of a text with their steps' log-probabilities (null: a prompt's first token, which
+ * nothing comes before), as entries made in order as the tokens arrive. A token's text is its part of
+ * the whole decode (clean-up can take back a space once the next token comes: "5h " then "5h!"), so
+ * the texts make up the decoded tokens; an alternative's is what it would have added to the text
+ * before it, and the chosen token among them keeps its own text. A stream takes each token's entry
+ * once its text has settled (lies inside the text it has sent); a whole answer takes them all at once.
  */
-function logprobEntries(tokenizer: Tokenizer, ids: readonly number[], steps: readonly (StepLogprobs | null)[]): LogprobEntry[] {
-  if (ids.length === 0) return [];
-  const before = ids.map((_, i) => (i === 0 ? '' : tokenizer.decode(ids.slice(0, i))));
-  const whole = tokenizer.decode(ids);
-  // Where each token's text begins in the whole decode: the part of the decode before it that the whole keeps.
-  const starts = [0];
-  for (let i = 1; i < ids.length; i++) {
-    let k = 0;
-    while (k < before[i]!.length && before[i]![k] === whole[k]) k++;
-    starts.push(Math.max(starts[i - 1]!, k));
+class LogprobEntries {
+  /** The decode of the tokens before each token (its text begins where the whole decode keeps this). */
+  private readonly before: string[] = [];
+  /** Tokens whose entries were taken, and where the next one's text begins. */
+  private taken = 0;
+  private nextStart = 0;
+
+  constructor(private readonly tokenizer: Tokenizer, private readonly steps: readonly (StepLogprobs | null)[]) {}
+
+  /**
+   * The entries not taken yet of the tokens `ids` (the text so far) whose text ends within the first
+   * `settled` characters of `whole` (their decode); with `all`, every one left (the text is whole).
+   */
+  take(ids: readonly number[], whole: string, settled: number, all: boolean): LogprobEntry[] {
+    while (this.before.length < ids.length) this.before.push(this.before.length === 0 ? '' : this.tokenizer.decode(ids.slice(0, this.before.length)));
+    const out: LogprobEntry[] = [];
+    for (let i = this.taken; i < ids.length; i++) {
+      // Where the next token's text begins: the part of the decode before it that the whole keeps.
+      const end = i + 1 < ids.length ? Math.max(this.nextStart, commonPrefixLength(this.before[i + 1]!, whole)) : whole.length;
+      if (!all && (i + 1 >= ids.length || end > settled)) break;
+      out.push(this.entry(ids, i, whole.slice(this.nextStart, end)));
+      this.taken = i + 1;
+      this.nextStart = end;
+    }
+    return out;
   }
-  const alternative = (i: number, token: number) => {
-    const after = tokenizer.decode([...ids.slice(0, i), token]);
-    return after.startsWith(before[i]!) ? after.slice(before[i]!.length) : tokenizer.decode([token]);
-  };
-  return ids.map((token, i) => {
-    const text = whole.slice(starts[i], starts[i + 1] ?? whole.length);
-    const step = steps[i]!;
-    return { text, logprob: step?.logprob ?? null, top: step ? step.top.map((t) => ({ text: t.token === token ? text : alternative(i, t.token), logprob: t.logprob })) : null };
-  });
+
+  private entry(ids: readonly number[], i: number, text: string): LogprobEntry {
+    const token = ids[i]!;
+    const step = this.steps[i] ?? null;
+    const alternative = (t: number) => {
+      const after = this.tokenizer.decode([...ids.slice(0, i), t]);
+      return after.startsWith(this.before[i]!) ? after.slice(this.before[i]!.length) : this.tokenizer.decode([t]);
+    };
+    return { text, logprob: step?.logprob ?? null, top: step ? step.top.map((t) => ({ text: t.token === token ? text : alternative(t.token), logprob: t.logprob })) : null };
+  }
+}
+
+function commonPrefixLength(a: string, b: string): number {
+  let k = 0;
+  while (k < a.length && a[k] === b[k]) k++;
+  return k;
+}
+
+/** Every entry of a whole text's tokens. */
+function logprobEntries(tokenizer: Tokenizer, ids: readonly number[], steps: readonly (StepLogprobs | null)[]): LogprobEntry[] {
+  return ids.length === 0 ? [] : new LogprobEntries(tokenizer, steps).take(ids, tokenizer.decode(ids), Infinity, true);
 }
 
 /**
@@ -374,7 +418,11 @@ function logprobEntries(tokenizer: Tokenizer, ids: readonly number[], steps: rea
  */
 function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], steps: readonly StepLogprobs[], chat: boolean,
   prompt: { ids: readonly number[]; steps: readonly (StepLogprobs | null)[] } | null): Record<string, unknown> {
-  const entries = [...(prompt ? logprobEntries(tokenizer, prompt.ids, prompt.steps) : []), ...logprobEntries(tokenizer, ids, steps)];
+  return logprobsObject([...(prompt ? logprobEntries(tokenizer, prompt.ids, prompt.steps) : []), ...logprobEntries(tokenizer, ids, steps)], chat, 0);
+}
+
+/** Entries in OpenAI's form (a completion's text offsets counted from `offset`: a stream's chunk continues its text). */
+function logprobsObject(entries: readonly LogprobEntry[], chat: boolean, offset: number): Record<string, unknown> {
   const bytes = (text: string) => [...new TextEncoder().encode(text)];
   if (chat) {
     return {
@@ -382,7 +430,6 @@ function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], steps: rea
       refusal: null,
     };
   }
-  let offset = 0;
   return {
     tokens: entries.map((e) => e.text),
     token_logprobs: entries.map((e) => e.logprob),

@@ -251,14 +251,47 @@ test('logprobs: each answer token\'s log-probability and the most likely alterna
     const r = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     return { status: r.status, body: (await r.json()) as { error: { message: string; param: string } } };
   };
-  let r = await post('/completions', { prompt, logprobs: 2, stream: true });
-  assert.match(r.body.error.message, /'logprobs' with stream: true is not supported yet/);
-  r = await post('/completions', { prompt, logprobs: 21 });
+  let r = await post('/completions', { prompt, logprobs: 21 });
   assert.match(r.body.error.message, /'logprobs' must be a whole number from 0 to 20, got 21/);
   r = await post('/chat/completions', { messages, top_logprobs: 2 });
   assert.match(r.body.error.message, /'top_logprobs' needs logprobs: true/);
   r = await post('/chat/completions', { messages, logprobs: 3 });
   assert.match(r.body.error.message, /'logprobs' must be true or false, got 3/);
+});
+
+test('streamed logprobs: each token once, in the chunk that completes its text (never ahead of it), together the whole answer\'s', async () => {
+  const prompt = 'the dog sat on';
+  const whole = await client.completions.create({ model: 'tiny', prompt, max_tokens: 32, logprobs: 3 });
+  const want = whole.choices[0]!.logprobs!;
+  const got = { tokens: [] as string[], token_logprobs: [] as number[], top_logprobs: [] as Record<string, number>[], text_offset: [] as number[] };
+  let text = '';
+  let chunksWithEntries = 0;
+  for await (const c of await client.completions.create({ model: 'tiny', prompt, max_tokens: 32, logprobs: 3, stream: true })) {
+    text += c.choices[0]!.text;
+    const lp = c.choices[0]!.logprobs;
+    if (!lp) continue;
+    chunksWithEntries += lp.tokens!.length > 0 ? 1 : 0;
+    got.tokens.push(...lp.tokens!);
+    got.token_logprobs.push(...lp.token_logprobs!);
+    got.top_logprobs.push(...(lp.top_logprobs as Record<string, number>[]));
+    got.text_offset.push(...lp.text_offset!);
+    assert.ok(text.startsWith(got.tokens.join('')), `the tokens sent (${JSON.stringify(got.tokens.join(''))}) run ahead of the text (${JSON.stringify(text)})`);
+  }
+  assert.equal(text, whole.choices[0]!.text);
+  assert.deepEqual(got, { tokens: want.tokens, token_logprobs: want.token_logprobs, top_logprobs: want.top_logprobs, text_offset: want.text_offset });
+  assert.ok(chunksWithEntries > 1, `the entries came over ${chunksWithEntries} chunks, as the text did`);
+
+  const messages = [{ role: 'user' as const, content: 'hello there' }];
+  const chat = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 32, logprobs: true, top_logprobs: 2 });
+  const content: unknown[] = [];
+  let said = '';
+  for await (const c of await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 32, logprobs: true, top_logprobs: 2, stream: true })) {
+    said += c.choices[0]?.delta.content ?? '';
+    content.push(...(c.choices[0]?.logprobs?.content ?? []));
+    assert.ok(said.startsWith((content as { token: string }[]).map((e) => e.token).join('')));
+  }
+  assert.equal(said, chat.choices[0]!.message.content);
+  assert.deepEqual(content, chat.choices[0]!.logprobs!.content);
 });
 
 test('echo: the prompt comes back before the answer, with its tokens\' log-probabilities (the first none), as lm-eval\'s scoring asks; a prompt may be token ids', async () => {

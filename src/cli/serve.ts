@@ -18,8 +18,8 @@ events (stream: true). One request generates at a time; the others wait their tu
 Defaults: --host 127.0.0.1 (this machine only), --port 8080, --max-tokens 512 (a request's default
 max_tokens), --max-tokens-limit 4096 (the most a request may ask), --temperature 0 (greedy when a
 request gives none), --max-body 1048576. A request's stop sequences (stop: a string or a list) end
-its answer before the first one; presence_penalty, frequency_penalty, top_k, logprobs (streamed
-too) and a completion's echo (whole answers) are taken. n > 1, tools and other servers' settings that change
+its answer before the first one; presence_penalty, frequency_penalty, top_k, logprobs and a
+completion's echo are taken, whole or streamed. n > 1, tools and other servers' settings that change
 the answer (repetition_penalty, min_p, ...) are refused with a 400 naming them. --ctx-size N: the most tokens a request's prompt and answer fill together, as
 llama.cpp's server takes it (default: the model's context, at most 8192); the memory of a KV cache
 that long is estimated before loading, and a longer prompt is answered 400. Runs until interrupted (Ctrl-C). --int8-activations computes over quantized

@@ -4,7 +4,7 @@
 // one KV cache); bodies and max_tokens are bounded; malformed requests get 400 with a message naming
 // the field, as OpenAI's API answers them. Stop sequences end an answer before them; presence and
 // frequency penalties and top_k shape the sampling; logprobs report the answer's tokens, streamed
-// with the text that completes each (and with echo, whole answers only, the prompt's). Options giftjs does not implement (n > 1, tools, other servers' penalties) are
+// with the text that completes each (and with echo the prompt's, first). Options giftjs does not implement (n > 1, tools, other servers' penalties) are
 // refused by name, never ignored.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -116,7 +116,6 @@ export function createOpenAIServer(o: ServeOptions): Server {
     const maxTokens = Math.min(sampling.maxTokens, room);
     const stream = body.stream === true;
     const includeUsage = includeUsageOf(body, stream);
-    if (stream && echo) throw new RequestError(400, `'echo' with stream: true is not supported yet (ask for the whole answer)`, 'echo');
     const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     const object = chat ? 'chat.completion' : 'text_completion';
@@ -136,9 +135,15 @@ export function createOpenAIServer(o: ServeOptions): Server {
       const streamed = stream && logprobs ? new LogprobEntries(o.tokenizer, steps) : null;
       let sentText = 0;
       let sentOffset = 0;
+      if (stream && echo) {
+        // The prompt first, as its own chunk (with its tokens' log-probabilities); the answer's offsets follow it.
+        const promptText = o.tokenizer.decode(ids);
+        sse(res, chunk(false, id, created, o.modelId, promptText, null, logprobs ? logprobsObject(logprobEntries(o.tokenizer, ids, promptLogprobs(o.model, ids, logprobs.top)), false, 0) : null));
+        sentOffset = promptText.length;
+      }
       const chunkLogprobs = (all: boolean) => {
         if (!streamed) return null;
-        const entries = streamed.take(produced.tokens, o.tokenizer.decode(produced.tokens), sentText, all);
+        const entries = produced.tokens.length === 0 ? [] : streamed.take(produced.tokens, o.tokenizer.decode(produced.tokens), sentText, all);
         const report = logprobsObject(entries, chat, sentOffset);
         sentOffset += entries.reduce((n, e) => n + e.text.length, 0);
         return entries.length > 0 || all ? report : null;

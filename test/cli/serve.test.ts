@@ -328,7 +328,27 @@ test('echo: the prompt comes back before the answer, with its tokens\' log-proba
     return { status: r.status, body: (await r.json()) as { error: { message: string } } };
   };
   assert.match((await post('/chat/completions', { messages: [{ role: 'user', content: 'hi' }], echo: true })).body.error.message, /'echo' belongs to completions, not chat completions/);
-  assert.match((await post('/completions', { prompt, echo: true, stream: true })).body.error.message, /'echo' with stream: true is not supported yet/);
+  // Streamed, the prompt comes first as its own chunk; put together, the stream is the whole answer, log-probabilities too.
+  for (const max_tokens of [0, 6]) {
+    const whole = await client.completions.create({ model: 'tiny', prompt, max_tokens, echo: true, logprobs: 2 });
+    let text = '';
+    let first: string | null = null;
+    const got = { tokens: [] as string[], token_logprobs: [] as (number | null)[], top_logprobs: [] as unknown[], text_offset: [] as number[] };
+    for await (const c of await client.completions.create({ model: 'tiny', prompt, max_tokens, echo: true, logprobs: 2, stream: true })) {
+      first ??= c.choices[0]!.text;
+      text += c.choices[0]!.text;
+      const lp = c.choices[0]!.logprobs;
+      if (!lp) continue;
+      got.tokens.push(...lp.tokens!);
+      got.token_logprobs.push(...lp.token_logprobs!);
+      got.top_logprobs.push(...lp.top_logprobs!);
+      got.text_offset.push(...lp.text_offset!);
+    }
+    assert.equal(first, tokenizer.decode(ids), 'the first chunk is the prompt');
+    assert.equal(text, whole.choices[0]!.text);
+    const want = whole.choices[0]!.logprobs!;
+    assert.deepEqual(got, { tokens: want.tokens, token_logprobs: want.token_logprobs, top_logprobs: want.top_logprobs, text_offset: want.text_offset });
+  }
   assert.match((await post('/completions', { prompt, max_tokens: 0 })).body.error.message, /'max_tokens' must be a whole number of at least 1, got 0/);
   assert.match((await post('/completions', { prompt: [1, 2, 1e9] })).body.error.message, /'prompt' as a list must hold token ids, whole numbers from 0 to \d+/);
 });

@@ -377,7 +377,7 @@ test('GGUF export refuses what it does not write, by name', { skip: needsShared(
   // What would not fit is refused before loading, naming what it needs.
   const tight = spawnSync(process.execPath, [GIFT, 'export', '--format', 'gguf', '--model', s.model, '--out', join(s.dir, 't.gguf'), '--memory-limit', '10M'], { encoding: 'utf8' });
   assert.notEqual(tight.status, 0);
-  assert.match(tight.stderr, /gift export --format gguf needs about [\d.]+ GB \(the model as stored: 0\.00 GB; the f16 file's bytes: 0\.00 GB; the runtime\), and this process may use 0\.01 GB \(--memory-limit\); nothing was loaded/);
+  assert.match(tight.stderr, /gift export --format gguf needs about \d+ MB \(the runtime \(Node, tokenizer, data\): \d+ MB; the model as stored: \d+ MB; the f16 file's bytes: \d+ MB\), and this process may use 10 MB \(--memory-limit\); nothing was loaded\. A smaller --outtype shrinks only the file's part\. --memory-limit sets the budget by hand/);
   // A vocabulary whose ids are not 0 .. n - 1 (a huge one, a gap) is refused by name, before anything is sized by it;
   // a token named "constructor" is a token.
   for (const [edit, message] of [

@@ -29,6 +29,13 @@ function gift(...args: string[]) {
   return { code: r.status, err: r.stderr, out: r.stdout };
 }
 
+/** A gift command run in a process that reports its peak resident memory (bytes) as it exits. */
+function giftMeasured(...args: string[]) {
+  const hook = 'data:text/javascript,process.on("exit",()=>process.stderr.write("\\npeak-rss "+process.resourceUsage().maxRSS*1024+"\\n"))';
+  const r = spawnSync(process.execPath, ['--import', hook, join(ROOT, 'bin/gift.js'), ...args], { encoding: 'utf8' });
+  return { code: r.status, err: r.stderr, out: r.stdout, peak: Number(/peak-rss (\d+)/.exec(r.stderr)?.[1]) };
+}
+
 /** A BERT of the fixture's vocabulary and tokenizer, wide and deep enough that a step's activations outweigh the runtime. */
 function syntheticBert(): string {
   const model = join(dir, 'bert');
@@ -83,6 +90,16 @@ test("gift train --task imgcls: a ViT step's memory, from a dry run, is within 1
   const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as { memory_estimate_mb: number; peak_rss_mb: number };
   const ratio = metrics.memory_estimate_mb / metrics.peak_rss_mb;
   assert.ok(ratio > 0.85 && ratio < 1.15, `estimate ${metrics.memory_estimate_mb} MB against a measured peak of ${metrics.peak_rss_mb} MB (${ratio.toFixed(2)})`);
+  // gift eval --task imgcls estimates its forward the same way (64 images at once by default), never under the measured peak.
+  const scored = giftMeasured('eval', '--task', 'imgcls', '--model', vit, '--adapter', join(out, 'adapter'), '--data', join(dir, 'images'));
+  assert.equal(scored.code, 0, scored.err);
+  const e = /memory: about (\d+) MB \(.*the weights and activations of scoring 64 images at once \(a dry run of the forward\): (\d+) MB/.exec(scored.err);
+  assert.ok(e, scored.err);
+  assert.ok(Number(e[1]) * 1e6 >= scored.peak && Number(e[1]) * 1e6 < 1.5 * scored.peak, `estimate ${e[1]} MB against a measured peak of ${Math.round(scored.peak / 1e6)} MB`);
+  const limit = `${Math.round(Number(e[1]) - Number(e[2]) / 2)}M`;
+  const refused = gift('eval', '--task', 'imgcls', '--model', vit, '--adapter', join(out, 'adapter'), '--data', join(dir, 'images'), '--memory-limit', limit);
+  assert.equal(refused.code, 1, refused.err);
+  assert.match(refused.err, /gift eval needs about \d+ MB .*; nothing was loaded\. these would fit: --batch-size \d+ \(about \d+ MB\)/);
 });
 
 test('past --memory-limit an encoder run is refused before loading, naming the batches and lengths that fit; one of them runs', () => {
@@ -101,13 +118,6 @@ test('fineTuneClassifier names its own options when the memory is short', async 
   await assert.rejects(fineTuneClassifier({ modelDir: model, train: records, method: { method: 'gift', rank: 4, target_modules: ['query', 'value'] }, options: { batchSize: 4 } as never, memory: { bytes: 1e6, source: 'a test' } }),
     /fineTuneClassifier needs about \d+ MB .*, and this process may use 1 MB \(a test\); nothing was loaded\. no smaller batch or length fits; use a machine with more memory or a smaller model\. memory \(--memory-limit\) sets the budget by hand/);
 });
-
-/** A gift command run in a process that reports its peak resident memory (bytes) as it exits. */
-function giftMeasured(...args: string[]) {
-  const hook = 'data:text/javascript,process.on("exit",()=>process.stderr.write("\\npeak-rss "+process.resourceUsage().maxRSS*1024+"\\n"))';
-  const r = spawnSync(process.execPath, ['--import', hook, join(ROOT, 'bin/gift.js'), ...args], { encoding: 'utf8' });
-  return { code: r.status, err: r.stderr, out: r.stdout, peak: Number(/peak-rss (\d+)/.exec(r.stderr)?.[1]) };
-}
 
 test('gift eval --task seqcls estimates its forward before loading (never under the measured peak), and past --memory-limit names the --batch-size that fits', () => {
   const adapter = join(dir, 'eval-run');

@@ -4,6 +4,8 @@
 // computing nothing. The meta pool's peak is then what the step holds at once -- weights,
 // activations, gradients -- measured on the model's own code rather than counted from a second
 // description of each architecture; the optimizer's moments and the process around it are added.
+// An evaluation's batch (gift eval) is its forward alone, under no-grad; a merge (gift merge) is the
+// weights in float32 and the adapter.
 import { metaDryRunBackend, metaMemory } from '../backend/meta/index.js';
 import { withBackend } from '../backend/index.js';
 import type { SequenceClassifier } from '../models/encoder.js';

@@ -13,7 +13,7 @@ import { parse, requireString } from './args.js';
 import { GiftjsError } from '../errors.js';
 import { GGUF_OUT_TYPES, ggufChunks, type GgufOutType } from '../io/gguf.js';
 import { ggufTokenizerMetadata } from '../io/gguf_tokenizer.js';
-import { memoryBudget, memoryRefusal, RUNTIME_MARGIN_BYTES, storedDtypes } from '../train/memory_estimate.js';
+import { estimateOf, memoryBudget, memoryRefusal, runtimePart, storedDtypes } from '../train/memory_estimate.js';
 import { nativeAddon } from '../backend/index.js';
 import { environmentSwitch } from '../environment.js';
 import type { AvailableMemory } from '../io/system_memory.js';
@@ -106,13 +106,11 @@ function assertExportFits(modelDir: string, outtype: GgufOutType, asStored: bool
     if (dtypes && p.rank === 2 && (stored === 'BF16' || stored === 'F16')) model += mapped ? 0 : p.size * 2;
     else model += p.size * 4; // float32: merged into, or a GGUF's blocks dequantized
   }
-  const parts: [string, number][] = [
+  const estimate = estimateOf([
     [`the model ${dtypes ? 'as stored' : 'in float32, to merge the adapter'}`, model + largest],
     [`the ${outtype} file's bytes`, values * OUT_BYTES[outtype]],
-    ['the runtime (Node, tokenizer, data)', process.memoryUsage().rss + RUNTIME_MARGIN_BYTES],
-  ];
-  parts.sort((a, b) => b[1] - a[1]);
-  const estimate = { bytes: parts.reduce((n, [, b]) => n + b, 0), parts };
+    runtimePart(),
+  ]);
   if (estimate.bytes <= budget.bytes) return;
   throw memoryRefusal('gift export --format gguf', estimate, budget, `A smaller --outtype shrinks only the file's part${dtypes ? '' : '; without --adapter the weights are read as stored'}`, 'flags');
 }

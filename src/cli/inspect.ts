@@ -55,8 +55,8 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     }
     // A classifier's encoder, with a 1-output head, counted without it: built as shapes where its family
     // can (no weight read: it had been loaded three times over, all held at once), else loaded.
-    const shapes = family.shapes ? () => withBackend(metaBackend, () => family.shapes!(dir, { numLabels: 1 })) : null;
-    return inspectEncoder(dir, values, shapes ?? (() => family.load(dir, { numLabels: 1 })), (o) => family.load(dir, o), [...family.giftTargets], family.giftRank, family.kind);
+    const build = () => buildClassifierShapes(dir, family.kind, { numLabels: 1 }) ?? family.load(dir, { numLabels: 1 });
+    return inspectEncoder(dir, values, build, (o) => family.load(dir, o), [...family.giftTargets], family.giftRank, family.kind);
   }
   const c = readModelConfig(dir);
   const rank = intOption(values.rank, 'rank', 64);

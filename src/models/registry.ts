@@ -203,8 +203,7 @@ export function loadImageClassifier(dir: string, options: LoadOptions = {}): ViT
 export function buildModelShapes(dir: string, kind: ModelKind): Module | null {
   const family = modelFamily(dir);
   if (family.kind !== kind || !family.fromConfig) return null;
-  const path = join(dir, 'config.json');
-  return withBackend(metaBackend, () => family.fromConfig!(readJsonFile(path), path, null));
+  return causalLMShapes(dir);
 }
 
 /** A classifier folder's model as shapes (ModelFamily.shapes) on the given backend (meta, or meta's dry run); null for a family without them. */

@@ -9,7 +9,7 @@
 import { metaDryRunBackend, metaMemory } from '../backend/meta/index.js';
 import { withBackend } from '../backend/index.js';
 import type { SequenceClassifier } from '../models/encoder.js';
-import { buildClassifierShapes, type ModelKind } from '../models/registry.js';
+import { buildClassifierShapes, type LoadOptions, type ModelKind } from '../models/registry.js';
 import { patchRowsShape, type ViTForImageClassification } from '../models/vit/model.js';
 import { Tensor } from '../tensor/tensor.js';
 import { noGrad } from '../tensor/autograd.js';
@@ -20,7 +20,7 @@ import { withTrainedHead } from '../peft/modules_to_save.js';
 import { collateSeqCls } from '../data/seqcls.js';
 import { poolFor, tidy } from '../tensor/memory.js';
 import type { AvailableMemory } from '../io/system_memory.js';
-import { gb, memoryRefusal, RUNTIME_MARGIN_BYTES, settingName, type MemoryEstimate } from './memory_estimate.js';
+import { estimateOf, gb, memoryRefusal, runtimePart, settingName, type MemoryEstimate } from './memory_estimate.js';
 import { sequenceClassificationLoss } from './tasks/sequence_classification.js';
 import { GiftjsError } from '../errors.js';
 
@@ -42,11 +42,6 @@ export interface ClassifierStepShape {
    * with a saved adapter of `adapterBytes` (its file's size: the tensors it holds) in place of `method`.
    */
   scoring?: { adapterBytes: number };
-}
-
-/** What the process holds now, and the margin every estimate keeps (none read in a browser). */
-function runtimePart(): [string, number] {
-  return ['the runtime (Node, tokenizer, data)', (typeof process === 'undefined' ? 0 : process.memoryUsage().rss) + RUNTIME_MARGIN_BYTES];
 }
 
 /** The memory of a classifier run at its step's peak (or of an evaluation at its forward's). */
@@ -80,7 +75,7 @@ export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): M
   }));
   const peak = pool.peakLiveBytes - start;
   const what = `${s.batch} ${s.kind === 'image-classifier' ? 'images' : `x ${s.length} tokens`}`;
-  const parts: [string, number][] = [
+  return estimateOf([
     s.scoring
       ? [`the weights and activations of scoring ${what} at once (a dry run of the forward)`, peak]
       : [`the weights, activations and gradients of one step of ${what} (a dry run of the step)`, peak],
@@ -88,9 +83,7 @@ export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): M
       ? ['the adapter\'s tensors (its file\'s size)', s.scoring.adapterBytes]
       : [`AdamW's moments of the trained parameters (${trained.toLocaleString('en-US')} values)`, trained * 8],
     runtimePart(),
-  ];
-  parts.sort((a, b) => b[1] - a[1]);
-  return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts };
+  ]);
 }
 
 /**
@@ -125,7 +118,7 @@ export function assertClassifierFits(dir: string, s: ClassifierStepShape, budget
  * adapter attached (`adapterBytes`, its file's size), merged in place and written from the tensors
  * themselves; the weights counted from the model built as shapes.
  */
-export function estimateClassifierMergeMemory(dir: string, kind: ClassifierStepShape['kind'], options: { numLabels: number; pairs?: boolean }, adapterBytes: number): MemoryEstimate {
+export function estimateClassifierMergeMemory(dir: string, kind: ClassifierStepShape['kind'], options: LoadOptions, adapterBytes: number): MemoryEstimate {
   let weights = 0;
   withBackend(metaDryRunBackend, () => tidy(() => {
     const model = buildClassifierShapes(dir, kind, options, metaDryRunBackend);
@@ -135,11 +128,9 @@ export function estimateClassifierMergeMemory(dir: string, kind: ClassifierStepS
       p.dispose();
     }
   }));
-  const parts: [string, number][] = [
+  return estimateOf([
     ['the weights in float32', weights],
     ['the adapter\'s tensors (its file\'s size)', adapterBytes],
     runtimePart(),
-  ];
-  parts.sort((a, b) => b[1] - a[1]);
-  return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts };
+  ]);
 }

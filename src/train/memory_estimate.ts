@@ -67,6 +67,17 @@ export interface MemoryEstimate {
 
 export { gb };
 
+/** An estimate of these parts: their sum, the parts largest first. */
+export function estimateOf(parts: [string, number][]): MemoryEstimate {
+  const sorted = [...parts].sort((a, b) => b[1] - a[1]);
+  return { bytes: sorted.reduce((n, [, b]) => n + b, 0), parts: sorted };
+}
+
+/** What the process holds now, and the margin every estimate keeps (none read in a browser: no process). */
+export function runtimePart(): [string, number] {
+  return ['the runtime (Node, tokenizer, data)', (typeof process === 'undefined' ? 0 : process.memoryUsage().rss) + RUNTIME_MARGIN_BYTES];
+}
+
 /** Stored dtype of each checkpoint tensor (the headers only: no weight is read). */
 export function storedDtypes(dir: string): Map<string, string> {
   return withCheckpoint(dir, dtypesOf);
@@ -188,16 +199,13 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
     activations = kvCache + Math.max(head, tokens * layerSaved * floatBytes);
     activationLabel = o.command === 'generate' ? `the KV cache and activations for ${o.batch} x ${o.length} tokens` : `activations for ${o.batch} x ${o.length} tokens`;
   }
-  const runtime = process.memoryUsage().rss + RUNTIME_MARGIN_BYTES;
-  const parts: [string, number][] = [
+  return estimateOf([
     [`frozen weights (${o.quantize ? `matrices as ${o.quantize}` : o.bf16 && !ggufFile ? 'matrices as bfloat16' : describeStored(new Set(dtypes.values()), blocksKept)}${mappedPerStreamedLayer.size ? `; ${mappedPerStreamedLayer.size} of ${c.numLayers} layers streamed, one of those resident at a time` : ''})`, frozen],
     ...(trained > 0 ? [[`trained parameters with their gradients and AdamW state (${trained.toLocaleString('en-US')} values)`, trained * 16] as [string, number]] : []),
     [activationLabel, activations],
-    ['the runtime (Node, tokenizer, data)', runtime],
+    runtimePart(),
     ...(scratch >= 1e7 ? [['the loader\'s conversion buffer', scratch] as [string, number]] : []),
-  ];
-  parts.sort((a, b) => b[1] - a[1]);
-  return { bytes: parts.reduce((n, [, b]) => n + b, 0), parts };
+  ]);
 }
 
 /** The stored dtypes as the frozen weights hold them, for the estimate's label. */

@@ -10,6 +10,8 @@ import { GiftjsError } from '../errors.js';
 
 export class TextStream {
   private readonly ids: number[] = [];
+  /** The decode of every token so far, uncut. */
+  private whole = '';
   private sent = '';
   /** Where the text ends, at the first stop sequence; null until one appears. */
   private stopAt: number | null = null;
@@ -22,7 +24,7 @@ export class TextStream {
   push(token: number): string {
     if (this.stopAt !== null) throw new GiftjsError('TextStream: the text has ended at a stop sequence; no token follows');
     this.ids.push(token);
-    const text = this.tokenizer.decode(this.ids);
+    const text = (this.whole = this.tokenizer.decode(this.ids));
     const at = this.stops.length > 0 ? firstStopAt(text, this.stops) : -1;
     if (at >= 0) {
       // (Never before what was sent: its end was held back wherever a stop sequence could begin.)
@@ -31,6 +33,16 @@ export class TextStream {
     }
     const wordEnd = lastWordEnd(text);
     return this.release(text.slice(0, wordEnd - stopPrefixAtEnd(text.slice(0, wordEnd), this.stops)));
+  }
+
+  /** Every token so far, decoded, before any stop sequence cut it (the decode push made). */
+  get decoded(): string {
+    return this.whole;
+  }
+
+  /** How many characters of the text were given out so far (push's and finish's pieces together). */
+  get releasedLength(): number {
+    return this.sent.length;
   }
 
   /** True once the text holds a stop sequence: it ends before it, and the generation should stop. */
@@ -48,19 +60,17 @@ export class TextStream {
 
   /** The rest, once no token will follow; with what push returned, it makes up text(). */
   finish(): string {
-    if (this.stopAt !== null || this.ids.length === 0) return '';
-    const text = this.tokenizer.decode(this.ids);
+    if (this.stopAt !== null) return '';
     // Released text that a later token changed (not seen with word-at-a-time release): nothing safe to add.
-    if (!text.startsWith(this.sent)) return '';
-    const piece = text.slice(this.sent.length);
-    this.sent = text;
+    if (!this.whole.startsWith(this.sent)) return '';
+    const piece = this.whole.slice(this.sent.length);
+    this.sent = this.whole;
     return piece;
   }
 
   /** Every token so far, decoded; with a stop sequence, up to where it begins. */
   text(): string {
-    const text = this.ids.length === 0 ? '' : this.tokenizer.decode(this.ids);
-    return this.stopAt === null ? text : text.slice(0, this.stopAt);
+    return this.stopAt === null ? this.whole : this.whole.slice(0, this.stopAt);
   }
 
   get tokens(): readonly number[] {

@@ -4,8 +4,8 @@
 // one KV cache); bodies and max_tokens are bounded; malformed requests get 400 with a message naming
 // the field, as OpenAI's API answers them. Stop sequences end an answer before them; presence and
 // frequency penalties and top_k shape the sampling; logprobs report the answer's tokens, streamed
-// with the text that completes each (and with echo the prompt's, first). Options giftjs does not implement (n > 1, tools, other servers' penalties) are
-// refused by name, never ignored.
+// with the text that completes each (and with echo the prompt's, first). Options giftjs does not
+// implement (n > 1, tools, other servers' penalties) are refused by name, never ignored.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { CausalLM } from '../models/causal_lm.js';
@@ -133,7 +133,6 @@ export function createOpenAIServer(o: ServeOptions): Server {
       const steps: StepLogprobs[] = [];
       // A stream's log-probabilities: each chunk carries the tokens whose text it completes.
       const streamed = stream && logprobs ? new LogprobEntries(o.tokenizer, steps) : null;
-      let sentText = 0;
       let sentOffset = 0;
       if (stream && echo) {
         // The prompt first, as its own chunk (with its tokens' log-probabilities); the answer's offsets follow it.
@@ -143,7 +142,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
       }
       const chunkLogprobs = (all: boolean) => {
         if (!streamed) return null;
-        const entries = produced.tokens.length === 0 ? [] : streamed.take(produced.tokens, o.tokenizer.decode(produced.tokens), sentText, all);
+        const entries = streamed.take(produced.tokens, produced.decoded, produced.releasedLength, all);
         const report = logprobsObject(entries, chat, sentOffset);
         sentOffset += entries.reduce((n, e) => n + e.text.length, 0);
         return entries.length > 0 || all ? report : null;
@@ -158,7 +157,6 @@ export function createOpenAIServer(o: ServeOptions): Server {
           break;
         }
         const piece = produced.push(token);
-        sentText += piece.length;
         const pieceLogprobs = chunkLogprobs(false);
         if (stream && (piece || pieceLogprobs)) sse(res, chunk(chat, id, created, o.modelId, piece, null, pieceLogprobs));
         if (produced.stopped) {
@@ -173,7 +171,6 @@ export function createOpenAIServer(o: ServeOptions): Server {
       const usage = { prompt_tokens: ids.length, completion_tokens: produced.tokens.length, total_tokens: ids.length + produced.tokens.length };
       if (stream) {
         const rest = produced.finish();
-        sentText += rest.length;
         sse(res, chunk(chat, id, created, o.modelId, rest, finish, chunkLogprobs(true)));
         // stream_options.include_usage: OpenAI's last chunk, with no choices and the usage.
         if (includeUsage) sse(res, { id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model: o.modelId, choices: [], usage });

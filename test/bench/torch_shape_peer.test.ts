@@ -70,11 +70,17 @@ test('--rounds on an encoder shape alternates its PyTorch peer and giftjs, each 
   assert.equal(r.status, 0, r.stderr);
   const rounds = [...r.stdout.matchAll(/^round (\d): giftjs ([\d.]+) sequences\/s, PyTorch ([\d.]+)$/gm)];
   assert.deepEqual(rounds.map((m) => m[1]), ['1', '2'], r.stdout);
-  const perRound = rounds.map((m) => (Number(m[2]) / Number(m[3])).toFixed(2));
+  const perRound = rounds.map((m) => Number(m[2]) / Number(m[3]));
   const summary = /peak RSS \d+ MB \(the first round\) {3}giftjs \/ PyTorch = ([\d.]+)x \(the last round; each round: ([\d.]+), ([\d.]+)\)/.exec(r.stdout);
   assert.ok(summary, r.stdout);
   // Each round's ratio is its own rates' (to the rounding printed), and the ratio given is the last round's.
-  for (const i of [0, 1]) assert.ok(Math.abs(Number(summary[2 + i]) - Number(perRound[i])) <= 0.011, `round ${i + 1}: ${summary[2 + i]} against ${perRound[i]}`);
+  // The rates are printed to 0.005 and the ratio to 0.005: g/t from the printed rates can differ from the
+  // ratio of the exact rates by up to 0.005 (1 + g/t) / t, besides the ratio's own rounding (a fixed 0.011
+  // had failed a round at 20.81 against 20.78, where PyTorch's rate was a few sequences a second).
+  for (const i of [0, 1]) {
+    const bound = 0.0051 + (0.0051 * (1 + perRound[i]!)) / (Number(rounds[i]![3]) - 0.005);
+    assert.ok(Math.abs(Number(summary[2 + i]) - perRound[i]!) <= bound, `round ${i + 1}: ${summary[2 + i]} against ${perRound[i]!.toFixed(4)} (rounding allows ${bound.toFixed(4)})`);
+  }
   assert.equal(summary[1], summary[3]);
   const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as { sequences_per_s: number; torch_sequences_per_s: number };
   assert.equal(json.sequences_per_s.toFixed(2), rounds[1]![2]);

@@ -19,9 +19,11 @@ import { ADAPTER_CONFIG, loadAdapter, readAdapterConfig } from '../peft/adapter_
 import { taskInfoFromAdapterConfig } from '../train/classifier_run.js';
 import { layerIndexOf } from '../peft/targets.js';
 import { intOption, parse, requireString } from './args.js';
+import { assertClassifierEvalFits } from './classifier_eval_memory.js';
+import { readViTConfig } from '../models/vit/config.js';
 import { GiftjsError } from '../errors.js';
 
-export const EXPLAIN_HELP = `gift explain --model <dir|org/name> --adapter <dir> (--image <file> --out <dir> | --text "...") [--layer N] [--group name] [--top K]
+export const EXPLAIN_HELP = `gift explain --model <dir|org/name> --adapter <dir> (--image <file> --out <dir> | --text "...") [--layer N] [--group name] [--top K] [--memory-limit SIZE]
 
 GIFT's cluster maps. For the chosen GIFT layer (default: the deepest GIFT layer; --group and --layer
 pick another), W @ phi^T gives rank prototype vectors; each token's (image patch's) output of that layer
@@ -31,6 +33,8 @@ adapter (after).
                                and grid.png (rows before / after; columns the image, then each prototype)
   --text "..."                 text classifiers: the --top K (default 5) tokens responding most to each prototype
   --layer N                    the block whose GIFT layer to use   --size S   side of the drawn tiles (default 224)
+  --memory-limit SIZE          the budget the model's forward of one input is estimated against before
+                               loading (default: the memory this machine has available)
 `;
 
 function chooseLayer(model: Module, values: Record<string, unknown>): GiftLayer {
@@ -49,7 +53,7 @@ function chooseLayer(model: Module, values: Record<string, unknown>): GiftLayer 
 
 export async function explainCommand(argv: string[]): Promise<number> {
   const s = { type: 'string' } as const;
-  const { values } = parse(argv, { model: s, adapter: s, image: s, text: s, out: s, layer: s, group: s, top: s, size: s });
+  const { values } = parse(argv, { model: s, adapter: s, image: s, text: s, out: s, layer: s, group: s, top: s, size: s, 'memory-limit': s });
   if (values.help) {
     console.log(EXPLAIN_HELP);
     return 0;
@@ -67,6 +71,9 @@ export async function explainCommand(argv: string[]): Promise<number> {
     refuseUnread(['top'], 'image');
     const out = requireString(values, 'out', EXPLAIN_HELP);
     assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }, { flag: '--image', path: values.image }]);
+    // One image's forward, twice (before and after the adapter), estimated before the weights are read.
+    const numLabels = task?.id2label?.length ?? readViTConfig(modelDir).config.numLabels;
+    assertClassifierEvalFits(modelDir, adapterDir, { kind: 'image-classifier', batch: 1, length: 0, numLabels }, values['memory-limit'], 'gift explain');
     const model = loadImageClassifier(modelDir, task?.id2label ? { labels: task.id2label } : {});
     loadAdapter(adapterDir, model);
     const layer = chooseLayer(model, values);
@@ -93,12 +100,14 @@ export async function explainCommand(argv: string[]): Promise<number> {
     // A pair head runs the encoder once per text of a pair: one text would add a run over an empty
     // second text, whose layer outputs the maps could be taken from.
     if (info.pair_head === true) throw new GiftjsError(`${join(adapterDir, ADAPTER_CONFIG)}: this classifier reads sentence pairs (task.pair_head), each text encoded alone; gift explain --text maps one text through a classifier of single texts, and not yet through a pair head`);
-    const model = loadSequenceClassifier(modelDir, info.problem_type === 'regression' ? 1 : info.id2label.length);
-    loadAdapter(adapterDir, model);
-    const layer = chooseLayer(model, values);
     const tokenizer = Tokenizer.fromFolder(modelDir);
     // Read at the length the classifier was trained with (it had been 128 whatever that was).
     const { ids } = tokenizer.encodeForClassification([values.text], info.max_length);
+    const numLabels = info.problem_type === 'regression' ? 1 : info.id2label.length;
+    assertClassifierEvalFits(modelDir, adapterDir, { kind: 'sequence-classifier', batch: 1, length: ids.length, numLabels, regression: info.problem_type === 'regression' }, values['memory-limit'], 'gift explain');
+    const model = loadSequenceClassifier(modelDir, numLabels);
+    loadAdapter(adapterDir, model);
+    const layer = chooseLayer(model, values);
     const maps = clusterMaps(layer, () => void model.logits(collateSeqCls([{ ids, label: 0 }])));
     const tokens = ids.map((id) => tokenizer.idToToken(id) ?? String(id));
     const k = intOption(values.top, 'top', 5);

@@ -136,3 +136,32 @@ test('gift explain --text reads at the length the classifier was trained with, a
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /no-length\/adapter_config\.json: task\.max_length must be a whole number of tokens >= 1 \(the length the classifier was trained with\), got "long"/);
 });
+
+test('gift explain estimates its forward before loading the model, and refuses past --memory-limit', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-explain-memory-'));
+  const bertDir = join(ROOT, 'test/fixtures/encoders/bert');
+  const bert = attachAdapter(BertForSequenceClassification.fromPretrained(bertDir, 2), { method: 'gift', rank: 3, target_modules: ['query', 'value'], modules_to_save: ['classifier'] }, 2);
+  saveAdapter(join(dir, 'text'), bert, { path: bertDir, architecture: 'BertForSequenceClassification' }, {
+    task: { type: 'seqcls', problem_type: 'single_label_classification', id2label: ['neg', 'pos'], text_fields: ['sentence'], label_field: 'label', max_length: 16 },
+  });
+  const vitDir = join(ROOT, 'test/fixtures/encoders/vit');
+  const vit = attachAdapter(ViTForImageClassification.fromPretrained(vitDir), { method: 'gift', rank: 3, target_modules: ['attention.output.dense'], modules_to_save: ['classifier'] }, 2);
+  saveAdapter(join(dir, 'image'), vit, { path: vitDir, architecture: 'ViTForImageClassification' }, { task: { type: 'imgcls', id2label: ['a', 'b', 'c'] } });
+  const image = join(dir, 'image.png');
+  await sharp(Buffer.alloc(8 * 8 * 3, 90), { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(image);
+  const explain = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), 'explain', ...args], { encoding: 'utf8' });
+  const runs: [string, string[]][] = [
+    ['text', ['--model', bertDir, '--adapter', join(dir, 'text'), '--text', 'the big dog']],
+    ['image', ['--model', vitDir, '--adapter', join(dir, 'image'), '--image', image, '--out', join(dir, 'maps'), '--size', '16']],
+  ];
+  for (const [kind, args] of runs) {
+    // The fixtures' weights alone are above 1 MB: refused before they are read, nothing written.
+    const refused = explain(...args, '--memory-limit', '1M');
+    assert.equal(refused.status, 1, `${kind}: ${refused.stderr}`);
+    assert.match(refused.stderr, /gift explain needs about \d+ MB .*this process may use 1 MB \(--memory-limit\); nothing was loaded\. no smaller batch fits/s, kind);
+    assert.ok(!existsSync(join(dir, 'maps')), kind);
+    const ran = explain(...args);
+    assert.equal(ran.status, 0, `${kind}: ${ran.stderr}`);
+    assert.match(ran.stderr, /memory: about \d+ MB/, kind);
+  }
+});

@@ -12,7 +12,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { readJsonFile } from '../io/hf_folder.js';
 import { GiftjsError } from '../errors.js';
-import { gb, type AvailableMemory } from '../io/system_memory.js';
+import { availableMemory, gb, type AvailableMemory } from '../io/system_memory.js';
 
 export interface ImageExample {
   /** [channels, size, size], normalised. */
@@ -100,8 +100,7 @@ class StoredImage implements ImageExample {
  * Refuses, before anything is decoded, a set whose images as held (`bytesPerImage` each) would pass
  * the budget with what the process holds already, naming the set, its size and the budget.
  */
-function assertImagesFit(path: string, count: number, bytesPerImage: number, p: ImagePreprocessing, budget: AvailableMemory | undefined): void {
-  if (!budget) return;
+function assertImagesFit(path: string, count: number, bytesPerImage: number, p: ImagePreprocessing, budget: AvailableMemory): void {
   const bytes = count * bytesPerImage;
   const inUse = process.memoryUsage().rss;
   // A budget the process passes already is left to the run's own estimate, which names the process's part.
@@ -152,9 +151,10 @@ const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.ti
 
 /**
  * A folder with one sub-folder of images per class (class names sorted), a JSON list of {"image",
- * "label"}, or IDX files. With a `budget`, a set that would not fit is refused before it is decoded.
+ * "label"}, or IDX files. A set that would not fit the budget (by default the memory this machine has
+ * available) is refused before it is decoded.
  */
-export async function loadImageDataset(path: string, p: ImagePreprocessing, labels?: string[], budget?: AvailableMemory): Promise<ImageSet> {
+export async function loadImageDataset(path: string, p: ImagePreprocessing, labels?: string[], budget: AvailableMemory = availableMemory()): Promise<ImageSet> {
   if (/idx3-ubyte(\.gz)?$/.test(path)) return loadIdxDataset(path, p, labels, undefined, budget);
   const entries: { file: string; label: string }[] = [];
   if (statSync(path).isDirectory()) {
@@ -236,7 +236,8 @@ function resizeGray<T extends Uint8Array | Float32Array>(src: T, side: number, s
   return out;
 }
 
-export function loadIdxDataset(imagesPath: string, p: ImagePreprocessing, labels?: string[], limit?: number, budget?: AvailableMemory): ImageSet {
+/** An IDX set (MNIST's files), refused before decoding as loadImageDataset refuses a set. */
+export function loadIdxDataset(imagesPath: string, p: ImagePreprocessing, labels?: string[], limit?: number, budget: AvailableMemory = availableMemory()): ImageSet {
   const { count, rows, cols, images, labels: lab } = readIdx(imagesPath);
   if (rows !== cols) throw new GiftjsError(`${imagesPath}: ${rows}x${cols} images; square ones expected`);
   const n = Math.min(count, limit ?? count);

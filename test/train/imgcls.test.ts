@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -124,4 +124,9 @@ test('an image set is held as bytes at the model\'s size and refused before deco
     assertClose([a[c * 224 * 224 + y * 224 + x]!], [(v / 255 - pre.mean[c]!) / pre.std[c]!], `pixel ${c},${y},${x}`, 1e-6, 1e-6);
   }
   assert.equal(set.examples[k]!.label, k % 10);
+  // Given no budget, the library checks against the memory this machine has available (it had decoded
+  // unchecked): at a side where the 2,000 images pass twice the machine's memory, refused, nothing held.
+  const huge = Math.ceil(Math.sqrt((2 * totalmem()) / count));
+  assert.throws(() => loadIdxDataset(path, { ...pre, size: huge }),
+    new RegExp(`train-images-idx3-ubyte: its 2,000 images take [\\d.]+ GB held at the model's ${huge} x ${huge} .*\\((MemAvailable in /proc/meminfo|free memory|the cgroup's memory limit)[^)]*\\).*nothing was decoded`));
 });

@@ -126,7 +126,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
       res.on('close', () => (closed = true));
       if (stream) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-        if (chat) sse(res, { id, object: 'chat.completion.chunk', created, model: o.modelId, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
+        if (chat) sse(res, { id, object: 'chat.completion.chunk', created, model: o.modelId, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
       }
       const produced = new TextStream(o.tokenizer, sampling.stop);
       let finish: 'stop' | 'length' = 'length';
@@ -206,10 +206,10 @@ export function createOpenAIServer(o: ServeOptions): Server {
   });
 }
 
-/** One streamed chunk; `logprobs` (OpenAI's form) where the request asked for them, else none. */
+/** One streamed chunk; `logprobs` (OpenAI's form) where the request asked for them, else null (as OpenAI's chunks carry it). */
 function chunk(chat: boolean, id: string, created: number, model: string, text: string, finish: string | null, logprobs: Record<string, unknown> | null = null): Record<string, unknown> {
   return chat
-    ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: text ? { content: text } : {}, ...(logprobs ? { logprobs } : {}), finish_reason: finish }] }
+    ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: text ? { content: text } : {}, logprobs, finish_reason: finish }] }
     : { id, object: 'text_completion', created, model, choices: [{ index: 0, text, finish_reason: finish, logprobs }] };
 }
 

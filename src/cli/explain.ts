@@ -16,7 +16,7 @@ import { loadImageClassifier, loadSequenceClassifier } from '../models/registry.
 import { imagesToPatches } from '../models/vit/model.js';
 import type { Module } from '../nn/module.js';
 import { ADAPTER_CONFIG, loadAdapter, readAdapterConfig } from '../peft/adapter_io.js';
-import { taskInfoFromAdapterConfig } from '../train/classifier_run.js';
+import { headOptionsOfTask, taskInfoFromAdapterConfig, type AdapterTask } from '../train/classifier_run.js';
 import { layerIndexOf } from '../peft/targets.js';
 import { intOption, parse, requireString } from './args.js';
 import { assertClassifierEvalFits } from './classifier_eval_memory.js';
@@ -61,7 +61,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const modelDir = await requireModelFolder(values, EXPLAIN_HELP);
   const adapterDir = requireString(values, 'adapter', EXPLAIN_HELP);
   const adapterConfig = readAdapterConfig(adapterDir);
-  const task = adapterConfig.task as { type?: string; id2label?: string[]; problem_type?: string } | undefined;
+  const task = adapterConfig.task as AdapterTask | undefined;
   // What one input kind reads, given with the other, is refused rather than ignored.
   if (typeof values.image === 'string' && typeof values.text === 'string') throw new GiftjsError('give --image (ViT) or --text (text classifiers), not both');
   const refuseUnread = (flags: string[], input: string) => {
@@ -72,9 +72,10 @@ export async function explainCommand(argv: string[]): Promise<number> {
     const out = requireString(values, 'out', EXPLAIN_HELP);
     assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }, { flag: '--image', path: values.image }]);
     // One image's forward, twice (before and after the adapter), estimated before the weights are read.
-    const numLabels = task?.id2label?.length ?? readViTConfig(modelDir).config.numLabels;
+    const head = headOptionsOfTask(task, 'image-classifier');
+    const numLabels = head.labels?.length ?? readViTConfig(modelDir).config.numLabels;
     assertClassifierEvalFits(modelDir, adapterDir, { kind: 'image-classifier', batch: 1, length: 0, numLabels }, values['memory-limit'], 'gift explain');
-    const model = loadImageClassifier(modelDir, task?.id2label ? { labels: task.id2label } : {});
+    const model = loadImageClassifier(modelDir, head);
     loadAdapter(adapterDir, model);
     const layer = chooseLayer(model, values);
     const c = model.config;
@@ -103,9 +104,9 @@ export async function explainCommand(argv: string[]): Promise<number> {
     const tokenizer = Tokenizer.fromFolder(modelDir);
     // Read at the length the classifier was trained with (it had been 128 whatever that was).
     const { ids } = tokenizer.encodeForClassification([values.text], info.max_length);
-    const numLabels = info.problem_type === 'regression' ? 1 : info.id2label.length;
-    assertClassifierEvalFits(modelDir, adapterDir, { kind: 'sequence-classifier', batch: 1, length: ids.length, numLabels, regression: info.problem_type === 'regression' }, values['memory-limit'], 'gift explain');
-    const model = loadSequenceClassifier(modelDir, numLabels);
+    const head = headOptionsOfTask(info, 'sequence-classifier');
+    assertClassifierEvalFits(modelDir, adapterDir, { kind: 'sequence-classifier', batch: 1, length: ids.length, numLabels: head.numLabels, regression: info.problem_type === 'regression' }, values['memory-limit'], 'gift explain');
+    const model = loadSequenceClassifier(modelDir, head.numLabels);
     loadAdapter(adapterDir, model);
     const layer = chooseLayer(model, values);
     const maps = clusterMaps(layer, () => void model.logits(collateSeqCls([{ ids, label: 0 }])));

@@ -19,6 +19,7 @@ import { intOption, layersOption, listOption, parse } from './args.js';
 import { availableMemory } from '../io/system_memory.js';
 import { GiftjsError } from '../errors.js';
 import { describeEstimate, estimateCausalLMMemory, type MemoryEstimateOptions } from '../train/memory_estimate.js';
+import { headOptionsOfTask, type AdapterTask } from '../train/classifier_run.js';
 
 export const INSPECT_HELP = `gift inspect <model dir> [--adapter <dir>] [--rank R] [--targets a,b] [--layers ...]
              [--batch-size B] [--max-length T] [--json]
@@ -173,9 +174,7 @@ function inspectEncoder(dir: string, values: Record<string, unknown>, build: () 
   if (typeof values.adapter === 'string') {
     // With the head the adapter trained (its labels, or one score for a regression; a sentence encoder's pair head):
     // a 1-output head had refused every classifier adapter's.
-    const task = readAdapterConfig(values.adapter).task as { id2label?: string[]; problem_type?: string; pair_head?: boolean } | undefined;
-    const labels = task?.id2label;
-    const adapter = loadAdapter(values.adapter, load(kind === 'image-classifier' && labels ? { labels } : { numLabels: task?.problem_type === 'regression' ? 1 : labels?.length ?? 1, pairs: task?.pair_head === true }));
+    const adapter = loadAdapter(values.adapter, load(headOptionsOfTask(readAdapterConfig(values.adapter).task as AdapterTask | undefined, kind)));
     lines.push(`adapter ${values.adapter}: ${adapter.method}, ${adapter.trainableCount()} trainable parameters`, ...adapter.describe().map((l) => `    ${l}`));
   }
   // gift train's estimate of its step (a dry run over the model's shapes), GIFT on the targets with a 2-label head.

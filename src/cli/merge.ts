@@ -10,6 +10,7 @@ import { parse, requireString } from './args.js';
 import { loadModelWithAdapter, quantizeOption, requireModelFolder } from './model_loading.js';
 import { GiftjsError } from '../errors.js';
 import { assertFitsInMemory, describeEstimate, memoryBudget, memoryRefusal } from '../train/memory_estimate.js';
+import { headOptionsOfTask, type AdapterTask } from '../train/classifier_run.js';
 
 export const MERGE_HELP = `gift merge --model <dir|org/name> --adapter <dir> --out <dir> [--quantize int8|int4] [--memory-limit SIZE]
 
@@ -35,22 +36,20 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   const adapterDir = requireString(values, 'adapter', MERGE_HELP);
   const out = requireString(values, 'out', MERGE_HELP);
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
-  const task = readAdapterConfig(adapterDir).task as { type?: string; id2label?: string[]; problem_type?: string; pair_head?: boolean } | undefined;
+  const task = readAdapterConfig(adapterDir).task as AdapterTask | undefined;
   if (task?.type === 'seqcls' || task?.type === 'imgcls') {
     if (values.quantize !== undefined) throw new GiftjsError(`--quantize applies to language models; ${adapterDir} is a ${task.type} adapter`);
     const labels = task.id2label ?? [];
     // Memory known before it is spent: the weights in float32 and the adapter (it had loaded unestimated).
     const kind = task.type === 'imgcls' ? 'image-classifier' : 'sequence-classifier';
-    const numLabels = task.problem_type === 'regression' ? 1 : labels.length;
+    const head = headOptionsOfTask(task, kind);
     if (modelFamily(modelDir).shapes) {
-      const estimate = estimateClassifierMergeMemory(modelDir, kind, { numLabels, pairs: task.pair_head === true }, statSync(join(adapterDir, ADAPTER_WEIGHTS)).size);
+      const estimate = estimateClassifierMergeMemory(modelDir, kind, head, statSync(join(adapterDir, ADAPTER_WEIGHTS)).size);
       const budget = memoryBudget(values['memory-limit'] as string | undefined);
       if (estimate.bytes > budget.bytes) throw memoryRefusal('gift merge', estimate, budget, 'Merge it on a machine with more memory', 'flags');
       console.error(`memory: about ${describeEstimate(estimate)}`);
     }
-    const model = task.type === 'imgcls'
-      ? loadModel(modelDir, 'image-classifier', { labels })
-      : loadModel(modelDir, 'sequence-classifier', { numLabels, pairs: task.pair_head === true });
+    const model = loadModel(modelDir, kind, head);
     const adapter = loadAdapter(adapterDir, model);
     adapter.merge();
     // The task model's architecture (a bare encoder folder becomes BertForSequenceClassification, ...).

@@ -6,7 +6,7 @@ import type { DataRecord } from '../data/examples.js';
 import { buildSeqClsExamples, detectSeqClsFields, labelSpaceOf, type LabelSpace, type SeqClsExample } from '../data/seqcls.js';
 import { evaluateSequenceClassifier, type ClassificationMetrics } from '../eval/classification.js';
 import { Tokenizer } from '../io/tokenizer.js';
-import { buildClassifierShapes, loadSequenceClassifier, modelArchitecture } from '../models/registry.js';
+import { buildClassifierShapes, loadSequenceClassifier, modelArchitecture, type LoadOptions, type ModelKind } from '../models/registry.js';
 import type { SequenceClassifier } from '../models/encoder.js';
 import type { Module } from '../nn/module.js';
 import { peakResidentBytes, type AvailableMemory } from '../io/system_memory.js';
@@ -79,6 +79,27 @@ export function taskInfoFromAdapterConfig(raw: Record<string, unknown>, source: 
   // The length the classifier was trained at is the length it reads at (gift eval, gift explain).
   if (!Number.isInteger(t.max_length) || t.max_length < 1) throw new GiftjsError(`${source}: task.max_length must be a whole number of tokens >= 1 (the length the classifier was trained with), got ${JSON.stringify(t.max_length ?? null)}`);
   return t;
+}
+
+/** A classifier adapter's task as adapter_config.json holds it (its head: labels, regression, pair head). */
+export interface AdapterTask {
+  type?: string;
+  id2label?: string[];
+  problem_type?: string;
+  pair_head?: boolean;
+}
+
+/**
+ * The head a classifier adapter was trained with, as the loaders take it: an image classifier's
+ * labels, a sequence classifier's outputs (one score for a regression) and pair head. (gift merge,
+ * inspect and explain each derived it; inspect's had given an image classifier without labels one.)
+ */
+export function headOptionsOfTask(task: AdapterTask | undefined, kind: 'sequence-classifier'): { numLabels: number; pairs: boolean };
+export function headOptionsOfTask(task: AdapterTask | undefined, kind: 'image-classifier'): { labels?: string[] };
+export function headOptionsOfTask(task: AdapterTask | undefined, kind: Exclude<ModelKind, 'causal-lm'>): LoadOptions;
+export function headOptionsOfTask(task: AdapterTask | undefined, kind: Exclude<ModelKind, 'causal-lm'>): LoadOptions {
+  if (kind === 'image-classifier') return task?.id2label ? { labels: task.id2label } : {};
+  return { numLabels: task?.problem_type === 'regression' ? 1 : task?.id2label?.length ?? 1, pairs: task?.pair_head === true };
 }
 
 export function labelSpaceOfTask(t: ClassifierTaskInfo): LabelSpace {

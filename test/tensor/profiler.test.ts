@@ -8,6 +8,7 @@ import { linear } from '../../src/ops/matmul.js';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
 import { rmsNorm } from '../../src/ops/norms.js';
 import { tidy } from '../../src/tensor/memory.js';
+import { checkpoint } from '../../src/tensor/checkpoint.js';
 import { markForwardStart, startProfiling, stopProfiling } from '../../src/tensor/profiler.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { randn } from '../helpers.js';
@@ -36,5 +37,29 @@ test('the profiler counts each op once per phase and its times fit in the wall t
   const total = [...p.forward, ...p.backward].reduce((s, r) => s + r.ms, 0);
   assert.ok(total > 0 && total <= wall, `${total} ms of ops within ${wall} ms`);
   assert.match(profileTable(p, wall / 2, wall / 2, 0, 1), /GEMM .*\n[\s\S]*top ops:/);
+  w.grad?.dispose();
+});
+
+test('a checkpointed block\'s backward counts only what its own ops\' backward functions do not: the phases add up', () => {
+  const w = randn([32, 32], 3, true);
+  const x = randn([8, 32], 4);
+  startProfiling();
+  const t0 = performance.now();
+  tidy(() => {
+    markForwardStart();
+    const h = checkpoint((a) => linear(linear(a, w), w), [x]);
+    crossEntropy(h, [0, 1, 2, 3, 4, 5, 6, 7]).backward();
+  });
+  const wall = performance.now() - t0;
+  const p = stopProfiling();
+  const backward = Object.fromEntries(p.backward.map((r) => [r.op, r]));
+  // The block's two linear backward functions are timed inside its own: counted once, under linear.
+  assert.equal(backward.linear!.calls, 2);
+  assert.equal(backward.checkpoint!.category, 'recomputed forward (checkpointing)');
+  const total = [...p.forward, ...p.backward].reduce((s, r) => s + r.ms, 0);
+  assert.ok(total > 0 && total <= wall, `${total} ms of ops within ${wall} ms`);
+  // Each row of the table is within the step: no share above 100%, the shares' sum within it too.
+  const shares = [...profileTable(p, wall / 2, wall / 2, 0, 1).matchAll(/ (\d+\.\d)%$/gm)].map((m) => Number(m[1]));
+  assert.ok(shares.length > 3 && shares.reduce((a, b) => a + b, 0) <= 100.5, shares.join(' + '));
   w.grad?.dispose();
 });

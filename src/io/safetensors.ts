@@ -390,9 +390,10 @@ export function nonFiniteEntryNames(entries: Record<string, SafetensorsRaw>): st
 
 /** A safetensors file as chunks to write in order: header length, header, then each tensor's bytes (names sorted). */
 export function safetensorsChunks(entries: Record<string, SafetensorsRaw>, metadata: Record<string, string> = {}): Uint8Array[] {
-  const names = Object.keys(entries).sort();
-  for (const name of names) checkedBytes(name, entries[name]!, entries[name]!.bytes);
-  return [...headerChunks(names.map((name) => [name, entries[name]!]), metadata), ...names.map((name) => entries[name]!.bytes)];
+  // Every entry's length is checked as the generator reaches it: all of them before this returns.
+  const deferred: Record<string, DeferredSafetensorsRaw> = {};
+  for (const [name, { dtype, shape, bytes }] of Object.entries(entries)) deferred[name] = { dtype, shape, bytes: () => bytes };
+  return [...deferredSafetensorsChunks(deferred, metadata)];
 }
 
 /** One tensor of a file written as it is reached: its bytes made when the writer comes to them. */
@@ -409,12 +410,12 @@ export interface DeferredSafetensorsRaw {
 export function* deferredSafetensorsChunks(entries: Record<string, DeferredSafetensorsRaw>, metadata: Record<string, string> = {}): Generator<Uint8Array> {
   const names = Object.keys(entries).sort();
   yield* headerChunks(names.map((name) => [name, entries[name]!]), metadata);
-  for (const name of names) yield checkedBytes(name, entries[name]!, entries[name]!.bytes());
-}
-
-function checkedBytes(name: string, { dtype, shape }: { dtype: SafetensorsDType; shape: number[] }, bytes: Uint8Array): Uint8Array {
-  if (bytes.length !== sizeOf(shape) * DTYPE_BYTES[dtype]) throw new GiftjsError(`safetensors: '${name}' has ${bytes.length} bytes for ${dtype} ${shapeString(shape)}`);
-  return bytes;
+  for (const name of names) {
+    const { dtype, shape, bytes: make } = entries[name]!;
+    const bytes = make();
+    if (bytes.length !== sizeOf(shape) * DTYPE_BYTES[dtype]) throw new GiftjsError(`safetensors: '${name}' has ${bytes.length} bytes for ${dtype} ${shapeString(shape)}`);
+    yield bytes;
+  }
 }
 
 /** The header's length and the header (names in the order given, their data one after another). */

@@ -42,9 +42,11 @@ class Profiler {
   readonly forward = new Map<string, { calls: number; ms: number }>();
   readonly backward = new Map<string, { calls: number; ms: number }>();
   last = performance.now();
-  inBackward = 0;
-  /** The time of the backward functions run inside each backward function now running, innermost last. */
-  nested: number[] = [];
+  /**
+   * One entry per backward function now running, innermost last: the time of the backward functions
+   * it has run itself so far. Non-empty, ops recorded are a recomputation's, not the forward's.
+   */
+  readonly nested: number[] = [];
 }
 
 let active: Profiler | null = null;
@@ -68,7 +70,7 @@ export function markForwardStart(): void {
 
 /** Called as each op is recorded: the time since the previous mark is this op's forward time. */
 export function markForwardOp(op: string): void {
-  if (!active || active.inBackward > 0) return;
+  if (!active || active.nested.length > 0) return;
   const now = performance.now();
   add(active.forward, op, now - active.last);
   active.last = now;
@@ -79,12 +81,10 @@ export function timeBackward<T>(op: string, fn: () => T): T {
   if (!active) return fn();
   const p = active;
   const t0 = performance.now();
-  p.inBackward++;
   p.nested.push(0);
   try {
     return fn();
   } finally {
-    p.inBackward--;
     const elapsed = performance.now() - t0;
     const inner = p.nested.pop()!;
     add(p.backward, op, elapsed - inner);

@@ -317,7 +317,7 @@ export function saveSafetensors(path: string, entries: Record<string, Tensor | S
 
 /** Entries as their file bytes, read at the synchronous host boundary (host memory: views, not copies). */
 export function safetensorsRaws(entries: Record<string, Tensor | SafetensorsEntry>): Record<string, SafetensorsRaw> {
-  const raws: Record<string, SafetensorsRaw> = {};
+  const raws: Record<string, SafetensorsRaw> = Object.create(null); // (a tensor may be named __proto__)
   for (const name of Object.keys(entries)) {
     const raw = entries[name]!;
     const e: SafetensorsEntry = raw instanceof Tensor ? { tensor: raw } : raw;
@@ -356,7 +356,7 @@ export function safetensorsRaws(entries: Record<string, Tensor | SafetensorsEntr
  * buffer, so write the bytes before any kernel runs again.
  */
 export async function float32Raws(entries: Record<string, Tensor>): Promise<Record<string, SafetensorsRaw>> {
-  const raws: Record<string, SafetensorsRaw> = {};
+  const raws: Record<string, SafetensorsRaw> = Object.create(null); // (a tensor may be named __proto__)
   for (const [name, t] of Object.entries(entries)) {
     if (t.dtype !== 'float32') throw new GiftjsError(`safetensors: '${name}' is ${t.dtype}; only float32 tensors are read asynchronously`);
     const values = await t.readAsync();
@@ -391,7 +391,7 @@ export function nonFiniteEntryNames(entries: Record<string, SafetensorsRaw>): st
 /** A safetensors file as chunks to write in order: header length, header, then each tensor's bytes (names sorted). */
 export function safetensorsChunks(entries: Record<string, SafetensorsRaw>, metadata: Record<string, string> = {}): Uint8Array[] {
   // Every entry's length is checked as the generator reaches it: all of them before this returns.
-  const deferred: Record<string, DeferredSafetensorsRaw> = {};
+  const deferred: Record<string, DeferredSafetensorsRaw> = Object.create(null); // (a tensor may be named __proto__)
   for (const [name, { dtype, shape, bytes }] of Object.entries(entries)) deferred[name] = { dtype, shape, bytes: () => bytes };
   return [...deferredSafetensorsChunks(deferred, metadata)];
 }
@@ -420,7 +420,8 @@ export function* deferredSafetensorsChunks(entries: Record<string, DeferredSafet
 
 /** The header's length and the header (names in the order given, their data one after another). */
 function headerChunks(entries: [string, { dtype: SafetensorsDType; shape: number[] }][], metadata: Record<string, string>): Uint8Array[] {
-  const header: Record<string, unknown> = {};
+  // No prototype: a tensor named __proto__ is a key like any other (on {} it set the prototype, and the header lost it).
+  const header: Record<string, unknown> = Object.create(null);
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, { dtype, shape }] of entries) {

@@ -178,3 +178,18 @@ test('a tensor larger than one conversion part is converted the same across the 
   }
   f.close();
 });
+
+test('a tensor named __proto__ is written and read like any other (a {} keyed by it had set its prototype, and the file lost the tensor)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-st-proto-'));
+  const entries: Record<string, Tensor> = {};
+  Object.defineProperty(entries, '__proto__', { value: Tensor.fromArray(new Float32Array([1.5, -2]), [2]), enumerable: true });
+  entries.w = Tensor.fromArray(new Float32Array([3]), [1]);
+  saveSafetensors(join(dir, 'm.safetensors'), entries);
+  const f = SafetensorsFile.open(join(dir, 'm.safetensors'));
+  try {
+    assert.deepEqual([...f.tensors.keys()].sort(), ['__proto__', 'w']);
+    assert.deepEqual([...f.readTensor('__proto__').data], [1.5, -2]);
+  } finally {
+    f.close();
+  }
+});

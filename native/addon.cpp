@@ -223,6 +223,11 @@ Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// measureStream(streamBytes): measurePeak's memory stream alone, in GB/s (runtime/peak.h).
+Napi::Value MeasureStream(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), measureStream(sz(info, 0)));
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   try {
     ThreadPool::instance().setThreads(static_cast<int>(sz(info, 0)));
@@ -598,6 +603,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemmQuantized", Napi::Function::New(env, GemmQuantized));
   exports.Set("quantizeRows", Napi::Function::New(env, QuantizeRows));
   exports.Set("measurePeak", Napi::Function::New(env, MeasurePeak));
+  exports.Set("measureStream", Napi::Function::New(env, MeasureStream));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("setGemmKernel", Napi::Function::New(env, SetGemmKernel));

@@ -214,4 +214,9 @@ MachinePeak measurePeak(double seconds, std::size_t streamBytes) {
   return p;
 }
 
+double measureStream(std::size_t streamBytes) {
+  double firstTouchGBs = 0;
+  return streamGBs(streamBytes, firstTouchGBs);
+}
+
 }  // namespace giftjs

@@ -20,4 +20,8 @@ struct MachinePeak {
 // `streamBytes` of memory read.
 MachinePeak measurePeak(double seconds, std::size_t streamBytes);
 
+// The memory stream of measurePeak alone (its streamGBs): a benchmark times it beside each round of
+// its own timed work, in the same minute, where the machine's share of memory drifts between minutes.
+double measureStream(std::size_t streamBytes);
+
 }  // namespace giftjs

@@ -86,16 +86,27 @@ export interface AlternatedRate {
   generated?: number[];
 }
 
+/** alternateDecoding's results: each case's rates, and the memory stream of each round where one was timed. */
+export interface AlternatedDecoding {
+  rates: Map<string, AlternatedRate>;
+  /** GB/s, timed at the start of each round (empty where no stream was given). */
+  streamPerRound: number[];
+}
+
 /**
  * After a warm-up run each, the cases run one after the other, `rounds` times over, so a shared machine's slow spells fall on
- * all of them (this machine's speed drifts 10-20% between minutes): each case's rate over its rounds.
+ * all of them (this machine's speed drifts 10-20% between minutes): each case's rate over its rounds. With `stream`,
+ * the memory stream is timed at the start of each round too, the limit of that round's decoding.
  */
-export async function alternateDecoding(cases: DecodingCase[], rounds: number): Promise<Map<string, AlternatedRate>> {
+export async function alternateDecoding(cases: DecodingCase[], rounds: number, stream?: () => number | null): Promise<AlternatedDecoding> {
   const rates = new Map<string, AlternatedRate>(cases.map((c) => [c.name, { tokensPerSecond: 0, perRound: [], prefillTokensPerSecond: 0, prefillPerRound: [] }]));
+  const streamPerRound: number[] = [];
   // One untimed run of each first: a first run pays for its buffers' first touch (measured: giftjs's
   // first round at 0.4x llama.cpp, the next two at 0.8-1.1x).
   for (const c of cases) await c.run();
   for (let i = 0; i < rounds; i++) {
+    const limit = stream?.();
+    if (limit != null) streamPerRound.push(limit);
     for (const c of cases) {
       const r = await c.run();
       const rate = rates.get(c.name)!;
@@ -110,5 +121,5 @@ export async function alternateDecoding(cases: DecodingCase[], rounds: number): 
     rate.tokensPerSecond = harmonicMean(rate.perRound);
     rate.prefillTokensPerSecond = harmonicMean(rate.prefillPerRound);
   }
-  return rates;
+  return { rates, streamPerRound };
 }

@@ -54,6 +54,14 @@ export function machinePeak(seconds = 2, again = false): MachinePeak | null {
   return measured.peak;
 }
 
+/**
+ * The memory stream alone, measured now (GB/s; null without the native kernels): what a benchmark
+ * times beside each round of its own work, so that each round's rate meets the limit of its minute.
+ */
+export function streamNow(): number | null {
+  return nativeAddon()?.measureStream?.(STREAM_BYTES) ?? null;
+}
+
 export function describePeak(p: MachinePeak): string {
   return [
     `f32 FMA peak: ${p.f32Gflops.toFixed(1)} GFLOP/s (register-only ${p.isa} FMA chains, ${p.threads} threads)`,

@@ -17,7 +17,7 @@ import { benchOps } from '../bench/ops.js';
 import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchUseLiteStep, benchVitStep, ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape, type StepMethod, type StepTiming } from '../bench/step.js';
 import { openLlamaCpp } from '../bench/llama_cpp_generation.js';
 import { alternateDecoding, benchGeneration, giftjsDecoding, type AlternatedRate, type DecodingCase } from '../bench/generation.js';
-import { describePeak, machinePeak, weightBytesPerToken } from '../bench/peak.js';
+import { describePeak, machinePeak, streamNow, weightBytesPerToken } from '../bench/peak.js';
 import { BENCH_DTYPES, type BenchDType } from '../bench/random_model.js';
 import { GiftjsError } from '../errors.js';
 
@@ -66,6 +66,8 @@ export const BENCH_HELP = `gift bench <what> [options]
              --llama-cpp    also time llama.cpp (npm node-llama-cpp 3.21.1, GIFTJS_LLAMA_CPP) decoding the same model
                             written as GGUF (int8 -> Q8_0, int4 -> Q4_0, bf16, f32), same prompt and threads,
                             alternating with giftjs's decoding 3 times (the ratio of each round printed)
+                            (where any of these three alternate, each round starts by timing the memory stream, and
+                            giftjs's decoding is printed against the stream of its own round)
   peak     this machine's limits on the native threads: register-only FMA chains (float32, and bf16 dot products
              where the CPU has AVX-512 BF16) and a memory stream; gemm, step and generate print their rates against them
   memory   resident memory over a long training loop of a small Transformer
@@ -606,6 +608,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     // The float products, int8 activations and llama.cpp alternate on one model, round after round.
     const ROUNDS = 3;
     let alternated: Map<string, AlternatedRate> | null = null;
+    let streamPerRound: number[] = [];
     let llamaCppType: string | null = null;
     if (values['int8-activations'] || values['bf16-compute'] || values['llama-cpp']) {
       const cases: DecodingCase[] = [giftjsDecoding(r.model, r.prompt, tokens, 'float products')];
@@ -617,7 +620,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
           llamaCppType = peer.type.toUpperCase();
           cases.push({ name: 'llama.cpp', run: () => peer.decode(r.prompt, tokens) });
         }
-        alternated = await alternateDecoding(cases, ROUNDS);
+        ({ rates: alternated, streamPerRound } = await alternateDecoding(cases, ROUNDS, streamNow));
       } finally {
         await peer?.close();
       }
@@ -635,6 +638,15 @@ export async function benchCommand(argv: string[]): Promise<number> {
         console.log(`alternating on this model: float products ${exact.tokensPerSecond.toFixed(2)} tokens/s, ${name} ${rate.tokensPerSecond.toFixed(2)} tokens/s   ${name.split(' ')[0]} / float = ${(rate.tokensPerSecond / exact.tokensPerSecond).toFixed(2)}x; ` +
           (at < 0 ? `the same ${tokens + 1} tokens` : `the tokens differ from the ${at + 1}th on`));
       }
+    }
+    // Each round's decoding against the stream timed at that round's start: the limit of the same minute.
+    const againstStream = new Map<string, number>();
+    if (alternated && streamPerRound.length === ROUNDS) {
+      const meanStream = streamPerRound.reduce((a, b) => a + b, 0) / ROUNDS;
+      const giftjsCases = [...alternated].filter(([name]) => name !== 'llama.cpp');
+      for (const [name, rate] of giftjsCases) againstStream.set(name, (bytesPerToken * rate.tokensPerSecond) / 1e9 / meanStream);
+      console.log(`against the memory stream timed at the start of each round (${streamPerRound.map((g) => g.toFixed(1)).join(', ')} GB/s): ` +
+        giftjsCases.map(([name, rate]) => `${name} ${againstStream.get(name)!.toFixed(2)} (rounds ${rate.perRound.map((t, i) => ((bytesPerToken * t) / 1e9 / streamPerRound[i]!).toFixed(2)).join(', ')})`).join(', '));
     }
     let torch: number | null = null;
     if (values.torch) {
@@ -657,7 +669,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       console.log(`  prefill of the ${r.prompt.length}-token prompt in those rounds: llama.cpp ${llamaCpp.prefillTokensPerSecond.toFixed(1)} tokens/s, giftjs ${prefill(exact)}` +
         approximate.map(({ name, rate }) => `, with ${name} ${prefill(rate)}`).join(''));
     }
-    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp?.tokensPerSecond ?? null, llama_cpp_prefill_tokens_per_s: llamaCpp?.prefillTokensPerSecond ?? null, ...(exact ? { alternating_float_tokens_per_s: exact.tokensPerSecond } : {}), ...Object.fromEntries(approximate.map(({ name, rate }) => [`${name.replace(' ', '_')}_tokens_per_s`, rate.tokensPerSecond])), decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null }));
+    if (values.json) console.log(JSON.stringify({ tokens_per_s: r.tokensPerSecond, prefill_tokens_per_s: r.prefillTokensPerSecond, f32_tokens_per_s: f32, torch_tokens_per_s: torch, llama_cpp_tokens_per_s: llamaCpp?.tokensPerSecond ?? null, llama_cpp_prefill_tokens_per_s: llamaCpp?.prefillTokensPerSecond ?? null, ...(exact ? { alternating_float_tokens_per_s: exact.tokensPerSecond } : {}), ...Object.fromEntries(approximate.map(({ name, rate }) => [`${name.replace(' ', '_')}_tokens_per_s`, rate.tokensPerSecond])), decode_gb_per_s: decodeGBs, stream_gb_per_s: peak?.streamGBs ?? null, stream_gb_per_s_rounds: streamPerRound, ...Object.fromEntries([...againstStream].map(([name, ratio]) => [`${name.replace(' ', '_')}_of_round_streams`, ratio])) }));
     return 0;
   }
 

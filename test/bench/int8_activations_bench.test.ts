@@ -14,8 +14,16 @@ test('bench generate --int8-activations times both products on the same int8 mod
   const r = bench('--dtype', 'int8', '--int8-activations', '--json');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /alternating on this model: float products [\d.]+ tokens\/s, int8 activations [\d.]+ tokens\/s {3}int8 \/ float = [\d.]+x; the (same 5 tokens|tokens differ from the \d+th on)/);
-  const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+  const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number> & { stream_gb_per_s_rounds: number[] };
   assert.ok(json.int8_activations_tokens_per_s! > 0 && json.alternating_float_tokens_per_s! > 0);
+  // Each round's stream is timed beside its decoding; the ratio is the alternating rate's bytes over their mean.
+  assert.match(r.stdout, /against the memory stream timed at the start of each round \([\d.]+, [\d.]+, [\d.]+ GB\/s\): float products [\d.]+ \(rounds [\d.]+, [\d.]+, [\d.]+\), int8 activations [\d.]+ \(rounds/);
+  const streams = json.stream_gb_per_s_rounds;
+  assert.equal(streams.length, 3);
+  const gbPerToken = json.decode_gb_per_s! / json.tokens_per_s!;
+  const meanStream = streams.reduce((a, b) => a + b, 0) / 3;
+  assert.ok(Math.abs(json.float_products_of_round_streams! - (gbPerToken * json.alternating_float_tokens_per_s!) / meanStream) < 1e-9 * json.float_products_of_round_streams!);
+  assert.ok(Math.abs(json.int8_activations_of_round_streams! - (gbPerToken * json.int8_activations_tokens_per_s!) / meanStream) < 1e-9 * json.int8_activations_of_round_streams!);
 });
 
 test('bench generate --int8-activations is refused on float weights, by name', () => {

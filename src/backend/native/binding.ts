@@ -45,6 +45,7 @@ export interface NativeAddon extends AddonKernels {
   cpuInfo(): { gemmKernel: string; gemmKernels: string[]; tile: string; threads: number; features: string[]; bf16Kernel: string | null };
   /** The machine's limits on the pool's threads (native/runtime/peak.h): FMA chains for about `seconds`, a stream of `streamBytes`. */
   measurePeak?(seconds: number, streamBytes: number): { f32Gflops: number; bf16Gflops: number | null; amxGflops: number | null; streamGBs: number; firstTouchGBs: number; threads: number; isa: string };
+  measureStream?(streamBytes: number): number;
   /** Shapes of up to 8 dimensions (higher ranks run on the TypeScript kernels). */
   binary: Backend<Float32Array>['binary'];
   copyStrided: Backend<Float32Array>['copyStrided'];

@@ -10,7 +10,7 @@ import { quantizeValues, Tensor } from '../tensor/tensor.js';
 import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../formats/quantized.js';
 import { writeFileAtomic } from './atomic.js';
 import { releaseMappedPages } from './file_map.js';
-import { adviseHugePages } from './huge_pages.js';
+import { adviseHugePages } from '../backend/huge_pages.js';
 import { openRandomAccess, type RandomAccessFile } from './files.js';
 import { GiftjsError } from '../errors.js';
 

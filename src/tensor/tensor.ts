@@ -11,6 +11,7 @@ import { Random } from './random.js';
 import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
 import type { BackendMemory, DeviceBuffer } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
+import { adviseHugePages } from '../backend/huge_pages.js';
 import { GiftjsError } from '../errors.js';
 
 /**
@@ -602,6 +603,7 @@ export function quantizeValues(values: Float32Array | Uint16Array, rows: number,
   const backend = getBackend();
   if (backend.quantize) {
     const q = into ?? emptyQuantized(format, rows, cols);
+    if (!into) adviseHugePages(q.codes); // a frozen weight's codes, written once below and read whole by every decoding step
     if (backend.quantize(values as Float32Array, q)) return q;
   }
   const q = quantizeReference(values, rows, cols, format, what, into?.group);

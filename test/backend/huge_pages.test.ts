@@ -1,15 +1,18 @@
 // adviseHugePages: asked for under a new buffer, refused for a view that holds no whole 2 MiB page,
 // off with GIFTJS_HUGE_PAGES=0, and never a change of value (a quantized load gives the same bytes
-// with the advice as without).
+// with the advice as without); asked for by every frozen weight made in new memory before its first write.
 import assert from 'node:assert/strict';
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { nativeAddon } from '../../src/backend/index.js';
-import { adviseHugePages } from '../../src/io/huge_pages.js';
+import { adviseHugePages } from '../../src/backend/huge_pages.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { quantizeReference } from '../../src/formats/quantized.js';
+import { float32ToBf16 } from '../../src/formats/dtype.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { randomBenchModel } from '../../src/bench/random_model.js';
 
 const addon = nativeAddon();
 function hugePagesOn(): boolean {
@@ -55,5 +58,45 @@ test('a matrix quantized as read is the reference\'s bytes, its codes made of hu
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Every frozen weight made in new memory asks for huge pages before its first write, where the pages
+// are made (advice given after the writes would leave them small): rounded to bfloat16, quantized,
+// and the benchmarks' random bf16 weights, as a loaded model's. The values are the same either way.
+test('a weight rounded to bfloat16 or quantized in new memory asks for huge pages before it is written', { skip: addon ? false : 'the native addon is not built' }, () => {
+  const advised: { bytes: number; zeroWhenAdvised: boolean; view: ArrayBufferView }[] = [];
+  const real = addon!.adviseHugePages!;
+  addon!.adviseHugePages = (view: ArrayBufferView) => {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    advised.push({ bytes: view.byteLength, zeroWhenAdvised: bytes.every((b) => b === 0), view });
+    return real(view);
+  };
+  try {
+    const rows = 1024, cols = 2048; // 4 MiB of bfloat16, 2 MiB of int8 codes
+    const values = new Float32Array(rows * cols).map((_, i) => Math.sin(i * 0.37) * (1 + (i % 13)));
+    const w = Tensor.fromArray(values, [rows, cols]).storeAsBf16();
+    assert.equal(advised.length, 1);
+    assert.equal(advised[0]!.bytes, rows * cols * 2);
+    assert.ok(advised[0]!.zeroWhenAdvised, 'advised before the rounded bits were written');
+    assert.deepEqual(w.bf16Bits, float32ToBf16(values), 'the same bits as rounded into memory of any pages');
+
+    advised.length = 0;
+    const q = Tensor.fromArray(values, [rows, cols]);
+    assert.ok(q.quantize('int8'));
+    assert.equal(advised.length, 1);
+    assert.equal(advised[0]!.bytes, rows * cols);
+    assert.ok(advised[0]!.zeroWhenAdvised, 'advised before the codes were written');
+    assert.equal(advised[0]!.view, q.quantized!.codes);
+    assert.deepEqual(Buffer.from(q.quantized!.codes), Buffer.from(quantizeReference(values, rows, cols, 'int8', 'w').codes));
+
+    advised.length = 0;
+    const model = randomBenchModel('smollm2-135m', 'bf16', 1);
+    const matrices = model.parameters().filter((p) => p.rank === 2);
+    assert.equal(advised.length, matrices.length, 'one advice per matrix of the benchmark model');
+    assert.ok(advised.every((a) => a.zeroWhenAdvised), 'each before its bits were written');
+    assert.deepEqual(advised.map((a) => a.bytes).sort(), matrices.map((p) => 2 * p.size).sort());
+  } finally {
+    addon!.adviseHugePages = real;
   }
 });

@@ -1,0 +1,11 @@
+// Transparent huge pages under a large new buffer that is written once and kept (a frozen weight made
+// in new memory: quantized, rounded to bfloat16): native/runtime/huge_pages.cpp says why. Given before
+// the buffer's first write, where the pages are made. The advice changes no value; false where the
+// addon is not built, the kernel refuses, or the view holds no whole 2 MiB page.
+import { loadAddon } from './native/binding.js';
+import { environmentSwitch } from '../environment.js';
+
+export function adviseHugePages(view: ArrayBufferView): boolean {
+  if (!environmentSwitch('GIFTJS_HUGE_PAGES')) return false;
+  return loadAddon().addon?.adviseHugePages?.(view) ?? false;
+}

@@ -6,7 +6,7 @@ import { float32ToBf16 } from '../formats/dtype.js';
 import { GiftjsError } from '../errors.js';
 import { QuantizedMatrix } from '../formats/quantized.js';
 import { loadAddon } from './native/binding.js';
-import { adviseHugePages } from './huge_pages.js';
+import { frozenWeightHalves } from './huge_pages.js';
 
 function asHost(buffer: DeviceBuffer): HostValues {
   if (buffer instanceof Float32Array || buffer instanceof Uint16Array) return buffer;
@@ -40,9 +40,7 @@ export const hostMemory: BackendMemory = {
     const src = asHost(buffer);
     if (!(src instanceof Float32Array)) throw new GiftjsError('host memory: the buffer is bfloat16 already');
     // A frozen weight's new home for the rest of the run, read whole by every decoding step.
-    const bits = new Uint16Array(src.length);
-    adviseHugePages(bits);
-    return float32ToBf16(src, bits);
+    return float32ToBf16(src, frozenWeightHalves(src.length));
   },
   isBf16: (buffer) => !(buffer instanceof QuantizedMatrix) && asHost(buffer) instanceof Uint16Array,
   adoptBf16: (bits) => bits,

@@ -9,3 +9,10 @@ export function adviseHugePages(view: ArrayBufferView): boolean {
   if (!environmentSwitch('GIFTJS_HUGE_PAGES')) return false;
   return loadAddon().addon?.adviseHugePages?.(view) ?? false;
 }
+
+/** New memory for a frozen weight's `length` bfloat16 or float16 bits, asked for huge pages before anything is written. */
+export function frozenWeightHalves(length: number): Uint16Array {
+  const bits = new Uint16Array(length);
+  adviseHugePages(bits);
+  return bits;
+}

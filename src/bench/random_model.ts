@@ -10,7 +10,7 @@ import type { QuantFormat } from '../formats/quantized.js';
 import { availableMemory } from '../io/system_memory.js';
 import { quantizedBytes } from '../formats/quantized.js';
 import { float32ToBf16 } from '../formats/dtype.js';
-import { adviseHugePages } from '../backend/huge_pages.js';
+import { frozenWeightHalves } from '../backend/huge_pages.js';
 import { STEP_SHAPES, stepShape } from './step_shapes.js';
 import { GiftjsError } from '../errors.js';
 
@@ -46,11 +46,7 @@ export function randomBenchModel(shape: string, dtype: BenchDType, layers?: numb
     // would wait for the garbage collector and stand in the benchmark's peak memory.
     // Huge pages under them, as under a loaded model's: a BF16 file mapped in place is made of them
     // (the page cache's large folios), and a weight rounded or quantized as loaded asks for them.
-    if (dtype === 'bf16') {
-      const bits = new Uint16Array(p.size);
-      adviseHugePages(bits);
-      if (p.adoptBf16Bits(repeat(bits, bf16Table, index))) return;
-    }
+    if (dtype === 'bf16' && p.adoptBf16Bits(repeat(frozenWeightHalves(p.size), bf16Table, index))) return;
     p.writeHost((d) => void repeat(d, table, index));
     if (dtype === 'bf16') p.storeAsBf16();
     else if (dtype !== 'f32') p.quantize(dtype, `${shape} matrix ${index}`);

@@ -10,6 +10,7 @@ import { GgufFile } from './gguf_reader.js';
 import { readJsonFile } from './hf_folder.js';
 import { permuteForRotateHalf } from './llama2c.js';
 import { loadAddon } from '../backend/native/binding.js';
+import { adviseHugePages, frozenWeightHalves } from '../backend/huge_pages.js';
 import { float32ToBf16, float32ToFloat16 } from '../formats/dtype.js';
 import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../formats/quantized.js';
 import { quantizeValues } from '../tensor/tensor.js';
@@ -122,11 +123,13 @@ export class GgufWeights {
 
   readF16Bits(name: string): Uint16Array {
     // F16 tensors widen to float32 exactly and round back to the same bits.
-    return float32ToFloat16(this.values(name));
+    const values = this.values(name);
+    return float32ToFloat16(values, frozenWeightHalves(values.length));
   }
 
   readRoundedBf16(name: string): Uint16Array {
-    return float32ToBf16(this.values(name));
+    const values = this.values(name);
+    return float32ToBf16(values, frozenWeightHalves(values.length));
   }
 
   /**
@@ -155,7 +158,7 @@ export class GgufWeights {
     const stored = this.readStoredBlocks(name, copyBlocks);
     if (stored) return stored;
     const values = this.values(name);
-    const halves = float32ToFloat16(values);
+    const halves = float32ToFloat16(values, frozenWeightHalves(values.length));
     if (!halves.every((h, i) => (h & 0x7c00) !== 0x7c00 || !Number.isFinite(values[i]!))) return null; // rounded to infinity
     return QuantizedMatrix.ofFloat16(t.shape[0]!, t.shape[1]!, halves);
   }
@@ -175,6 +178,7 @@ export class GgufWeights {
     const mapped = s.unpermuteHeads || copy ? null : this.file.mapTensor(s.tensor);
     if (mapped && mapped.byteOffset % 2 === 0) return QuantizedMatrix.ofGgufBlocks(format, rows, cols, mapped);
     const q = emptyQuantized(format, rows, cols, 32);
+    adviseHugePages(q.codes); // new memory, written once below and kept
     // A block is d (two bytes) then its codes (32 or 16 bytes): block k's codes go to k * codeBytes, its d to scale k.
     const codeBytes = format === 'int8' ? 32 : 16;
     const { codes, scales } = q;

@@ -10,7 +10,7 @@ import { quantizeValues, Tensor } from '../tensor/tensor.js';
 import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../formats/quantized.js';
 import { writeFileAtomic } from './atomic.js';
 import { releaseMappedPages } from './file_map.js';
-import { adviseHugePages } from '../backend/huge_pages.js';
+import { adviseHugePages, frozenWeightHalves } from '../backend/huge_pages.js';
 import { openRandomAccess, type RandomAccessFile } from './files.js';
 import { GiftjsError } from '../errors.js';
 
@@ -212,7 +212,7 @@ export class SafetensorsFile {
     const start = this.dataStart + info.begin;
     const mapped = start % 2 === 0 ? this.file.map?.(start, info.end - info.begin) : null; // a Uint16Array view needs an even offset
     if (mapped) return new Uint16Array(mapped.buffer, mapped.byteOffset, mapped.byteLength / 2);
-    const bits = new Uint16Array(sizeOf(info.shape));
+    const bits = frozenWeightHalves(sizeOf(info.shape));
     this.readBytes(info, new Uint8Array(bits.buffer));
     return bits;
   }
@@ -226,8 +226,7 @@ export class SafetensorsFile {
     const info = this.info(name);
     const n = sizeOf(info.shape);
     if (info.dtype === 'BF16') return this.readBf16Bits(name);
-    const out = new Uint16Array(n);
-    adviseHugePages(out); // new memory, written once below and kept
+    const out = frozenWeightHalves(n); // new memory, written once below and kept
     if (info.dtype === 'F32') {
       this.readInParts(info, 4, (bytes, first, count) => void float32ToBf16(new Float32Array(bytes, 0, count), out.subarray(first, first + count)));
       return out;

@@ -13,6 +13,9 @@ import { quantizeReference } from '../../src/formats/quantized.js';
 import { float32ToBf16 } from '../../src/formats/dtype.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { randomBenchModel } from '../../src/bench/random_model.js';
+import { ggufModelFolder } from '../../src/models/gguf_import.js';
+import { loadCausalLM } from '../../src/models/registry.js';
+import { fileURLToPath } from 'node:url';
 
 const addon = nativeAddon();
 function hugePagesOn(): boolean {
@@ -96,6 +99,27 @@ test('a weight rounded to bfloat16 or quantized in new memory asks for huge page
     assert.equal(advised.length, matrices.length, 'one advice per matrix of the benchmark model');
     assert.ok(advised.every((a) => a.zeroWhenAdvised), 'each before its bits were written');
     assert.deepEqual(advised.map((a) => a.bytes).sort(), matrices.map((p) => 2 * p.size).sort());
+  } finally {
+    addon!.adviseHugePages = real;
+  }
+});
+
+test('a GGUF\'s K-quant matrices, made float16 halves as loaded, ask for huge pages before they are written', { skip: addon ? false : 'the native addon is not built' }, () => {
+  process.env.GIFTJS_CACHE ??= mkdtempSync(join(tmpdir(), 'giftjs-huge-cache-'));
+  const advised: { buffer: ArrayBufferLike; zeroWhenAdvised: boolean }[] = [];
+  const real = addon!.adviseHugePages!;
+  addon!.adviseHugePages = (view: ArrayBufferView) => {
+    advised.push({ buffer: view.buffer, zeroWhenAdvised: new Uint8Array(view.buffer, view.byteOffset, view.byteLength).every((b) => b === 0) });
+    return real(view);
+  };
+  try {
+    const { dir } = ggufModelFolder(fileURLToPath(new URL('../../../test/fixtures/gguf/tiny-kquants.gguf', import.meta.url)));
+    // Blocks kept as stored (what gift generate does with a GGUF): Q8_0/Q4_0 mapped in place, the rest float16 halves.
+    const model = loadCausalLM(dir, { keepStoredBlocks: true });
+    const halves = model.namedParameters().filter(([, p]) => p.dtype === 'float16');
+    assert.ok(halves.length > 0, 'the fixture\'s K-quant matrices are held as float16 halves');
+    for (const [name, p] of halves) assert.ok(advised.some((a) => a.buffer === p.storedMatrix!.codes.buffer), `${name}: its halves were advised`);
+    assert.ok(advised.every((a) => a.zeroWhenAdvised), 'each before it was written');
   } finally {
     addon!.adviseHugePages = real;
   }

@@ -130,7 +130,7 @@ async function evalGenerationTask(values: Record<string, unknown>, modelDir: str
   // (it had loaded a model of any size unestimated). Each record is decoded alone (batch 1).
   const longestPrompt = Math.max(0, ...records.map((r) => taskPrompt(tokenizer, r, task).ids.length));
   const context = readModelConfig(modelDir).maxPositionEmbeddings;
-  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length: Math.max(1, Math.min(context, longestPrompt + maxNewTokens)), quantize },
+  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length: Math.max(1, Math.min(context, longestPrompt + maxNewTokens)), promptTokens: Math.max(1, longestPrompt), quantize },
     memoryBudget(values['memory-limit'] as string | undefined), 'gift eval', 'flags',
     (shorter) => (shorter > longestPrompt ? `--max-new-tokens ${shorter - longestPrompt}` : null));
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, decodes: true, quantize });

@@ -63,12 +63,12 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const context = config.maxPositionEmbeddings;
   if (ids.length > context) throw new GiftjsError(`the prompt is ${ids.length} tokens: ${ids.length} positions exceed this model's context (max_position_embeddings ${context}), as ${modelDir}/config.json says: shorten the prompt`);
   if (ids.length + maxNewTokens > context) console.error(`note: the prompt's ${ids.length} tokens and --max-new-tokens ${maxNewTokens} pass the model's context (${context}): generation ends there, after ${context - ids.length + 1} tokens at most`);
-  // Memory known before it is spent: the weights, the KV cache for the whole text, one step's activations.
+  // Memory known before it is spent: the weights, the KV cache for the whole text, the prompt's forward.
   const length = Math.min(context, ids.length + maxNewTokens);
   const quantize = quantizeOption(values.quantize);
   checkActivationRounding(values);
   // (A shorter text is fewer new tokens after the prompt: gift generate has no --max-length.)
-  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate', 'flags',
+  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length, promptTokens: ids.length, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift generate', 'flags',
     (shorter) => (shorter > ids.length ? `--max-new-tokens ${shorter - ids.length}` : null));
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, decodes: true, quantize });
   if (values['int8-activations']) enableInt8Activations(model, modelDir);

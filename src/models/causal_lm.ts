@@ -29,6 +29,11 @@ export interface CausalLMConfig {
   numKvHeads: number;
   headDim: number;
   maxPositionEmbeddings: number;
+  /**
+   * Where a KV cache made for a shorter text stops serving (LongRoPE: its keys were rotated with the
+   * short factors): generation past it runs one forward over all the tokens again. Absent: never.
+   */
+  cacheRebuiltPast?: number;
   tieWordEmbeddings: boolean;
   bosTokenId: number | null;
   eosTokenIds: number[];

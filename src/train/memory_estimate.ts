@@ -45,6 +45,14 @@ export interface MemoryEstimateOptions {
   batch: number;
   /** Tokens per sequence: the longest example (train, eval), prompt + new tokens (generate). */
   length: number;
+  /**
+   * generate, for a run that only generates (gift generate, eval's generation tasks): its longest
+   * prompt, which one forward runs over keeping one row of logits before the tokens come one at a
+   * time. A model whose KV cache is rebuilt past a position (cacheRebuiltPast) runs over every token
+   * again there, counted too. Absent (gift serve, whose requests may fill the context and ask for the
+   * prompt's log-probabilities): a forward over `length` tokens with the LM head's chunk of logits.
+   */
+  promptTokens?: number;
   gradientCheckpointing?: boolean;
   /** The method config the run attaches (train); null: none. */
   methodConfig?: Record<string, unknown> | null;
@@ -194,9 +202,15 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
     activations = Math.max(forwardPeak, backwardPeak);
     activationLabel = `activations for ${o.batch} x ${o.length} tokens${o.gradientCheckpointing ? ' with gradient checkpointing' : ''}`;
   } else {
-    // No graph: one layer's activations at a time, and the head's chunk.
+    // No graph: one layer's activations at a time, and the head's chunk. A run that only generates
+    // (promptTokens) runs its largest forward over the prompt (or every token, where the cache is
+    // rebuilt), keeping one row of logits.
     const kvCache = o.command === 'generate' ? 2 * L * c.numKvHeads * c.headDim * tokens * floatBytes : 0;
-    activations = kvCache + Math.max(head, tokens * layerSaved * floatBytes);
+    const generatesOnly = o.command === 'generate' && o.promptTokens !== undefined;
+    const rebuilt = c.cacheRebuiltPast !== undefined && o.length > c.cacheRebuiltPast;
+    const forwardTokens = generatesOnly && !rebuilt ? o.batch * Math.min(o.promptTokens!, o.length) : tokens;
+    const logits = generatesOnly ? o.batch * V * floatBytes : head;
+    activations = kvCache + Math.max(logits, forwardTokens * layerSaved * floatBytes);
     activationLabel = o.command === 'generate' ? `the KV cache and activations for ${o.batch} x ${o.length} tokens` : `activations for ${o.batch} x ${o.length} tokens`;
   }
   return estimateOf([

@@ -6,7 +6,7 @@
 // it needs, what the process may use and what would fit; --memory-limit sets the budget.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -19,6 +19,7 @@ import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { writeSyntheticLlama, type SyntheticLlamaShape } from '../../src/testing/synthetic_llama.js';
 import { ggufModelFolder } from '../../src/models/gguf_import.js';
 import { nativeAddon } from '../../src/backend/index.js';
+import { estimateCausalLMMemory } from '../../src/train/memory_estimate.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const GIFT = join(ROOT, 'bin/gift.js');
@@ -185,4 +186,36 @@ test('gift serve and gift generate name their own length settings when the memor
   assert.match(generate.err, /gift generate needs about .*these would fit: --max-new-tokens \d+ \(about \d+ MB\)/);
   assert.doesNotMatch(generate.err, /--max-length/);
   rmSync(dir, { recursive: true, force: true });
+});
+
+// gift generate's largest forward is over the prompt: the tokens after it come one at a time into a
+// KV cache made for the whole text. Its estimate had counted a forward over prompt + new tokens (and
+// a chunk of logits for each), refusing long generations that fit.
+test('gift generate counts the prompt\'s forward, not one over every token it will make, and the run stays within the limit it was let through', () => {
+  const model = join(dir, 'long-generation');
+  writeSyntheticLlama(model, { hidden: 256, intermediate: 4096, layers: 2, heads: 4, kvHeads: 2, vocab: 96, tied: true, maxPositions: 8192 }, 'F32', { tokenizerFrom: TOKENIZER });
+  // A forward over 4,000 tokens would be 236 MB of activations alone; the prompt's is a few tokens'.
+  const atPrompt = estimateCausalLMMemory(model, { command: 'generate', batch: 1, length: 4005, promptTokens: 5 });
+  const atWhole = estimateCausalLMMemory(model, { command: 'generate', batch: 1, length: 4005 });
+  const activations = (e: typeof atPrompt) => e.parts.find(([name]) => name.startsWith('the KV cache'))![1];
+  // The KV cache of 4,005 positions (2 layers x 2 kv heads x 64 x 2 x 4 bytes each) and the prompt's forward.
+  const kvCache = 2 * 2 * 2 * 64 * 4005 * 4;
+  assert.ok(activations(atPrompt) >= kvCache && activations(atPrompt) < kvCache + 1e6, `${activations(atPrompt)}`);
+  assert.ok(activations(atWhole) > kvCache + 200e6, 'gift serve, whose requests may fill the context, still counts a forward over all of it');
+  const limit = '260M';
+  const timed = existsSync('/usr/bin/time');
+  const args = [GIFT, 'generate', '--model', model, '--prompt', 'once upon', '--max-new-tokens', '4000', '--memory-limit', limit];
+  const r = timed ? spawnSync('/usr/bin/time', ['-f', 'maxrss %M', process.execPath, ...args], { encoding: 'utf8' }) : spawnSync(process.execPath, args, { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  if (timed) {
+    const kb = Number(/maxrss (\d+)/.exec(r.stderr)![1]);
+    assert.ok(kb * 1024 < 260 * 2 ** 20, `peak RSS ${kb} KB within --memory-limit ${limit}`);
+  }
+});
+
+test('a LongRoPE model generating past its original context counts a forward over every token: its KV cache is rebuilt there', () => {
+  const phi = join(ROOT, 'test/fixtures/phi_longrope/phi35'); // original_max_position_embeddings 8, max 64
+  const activations = (o: { length: number; promptTokens?: number }) => estimateCausalLMMemory(phi, { command: 'generate', batch: 1, ...o }).parts.find(([name]) => name.startsWith('the KV cache'))![1];
+  assert.equal(activations({ length: 40, promptTokens: 3 }), activations({ length: 40 }), 'past position 8 every token runs again');
+  assert.ok(activations({ length: 8, promptTokens: 3 }) < activations({ length: 8 }), 'within it, only the prompt\'s forward');
 });

@@ -92,6 +92,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
     ropeScaling: rope.scaling,
     rotaryDim,
     maxPositionEmbeddings: int('max_position_embeddings', 2048),
+    ...(rope.scaling?.type === 'longrope' ? { cacheRebuiltPast: rope.scaling.originalMaxPositionEmbeddings } : {}),
     tieWordEmbeddings: raw.tie_word_embeddings === true,
     qkvBias: qwen || attentionBias,
     outputBias: !qwen && attentionBias,

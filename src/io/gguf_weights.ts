@@ -10,9 +10,9 @@ import { GgufFile } from './gguf_reader.js';
 import { readJsonFile } from './hf_folder.js';
 import { permuteForRotateHalf } from './llama2c.js';
 import { loadAddon } from '../backend/native/binding.js';
-import { adviseHugePages, frozenWeightHalves } from '../backend/huge_pages.js';
+import { frozenWeightHalves, frozenWeightQuantized } from '../backend/huge_pages.js';
 import { float32ToBf16, float32ToFloat16 } from '../formats/dtype.js';
-import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../formats/quantized.js';
+import { QuantizedMatrix, type QuantFormat } from '../formats/quantized.js';
 import { quantizeValues } from '../tensor/tensor.js';
 import { GiftjsError } from '../errors.js';
 
@@ -177,8 +177,7 @@ export class GgufWeights {
     // kernels read them (interleaved), so loading costs no copy and pages come in at first use.
     const mapped = s.unpermuteHeads || copy ? null : this.file.mapTensor(s.tensor);
     if (mapped && mapped.byteOffset % 2 === 0) return QuantizedMatrix.ofGgufBlocks(format, rows, cols, mapped);
-    const q = emptyQuantized(format, rows, cols, 32);
-    adviseHugePages(q.codes); // new memory, written once below and kept
+    const q = frozenWeightQuantized(format, rows, cols, 32); // new memory, written once below and kept
     // A block is d (two bytes) then its codes (32 or 16 bytes): block k's codes go to k * codeBytes, its d to scale k.
     const codeBytes = format === 'int8' ? 32 : 16;
     const { codes, scales } = q;

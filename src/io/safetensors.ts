@@ -7,10 +7,10 @@
 import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16 } from '../formats/dtype.js';
 import { shapeString, sizeOf } from '../tensor/shape.js';
 import { quantizeValues, Tensor } from '../tensor/tensor.js';
-import { emptyQuantized, QuantizedMatrix, type QuantFormat } from '../formats/quantized.js';
+import { QuantizedMatrix, type QuantFormat } from '../formats/quantized.js';
 import { writeFileAtomic } from './atomic.js';
 import { releaseMappedPages } from './file_map.js';
-import { adviseHugePages, frozenWeightHalves } from '../backend/huge_pages.js';
+import { frozenWeightHalves, frozenWeightQuantized } from '../backend/huge_pages.js';
 import { openRandomAccess, type RandomAccessFile } from './files.js';
 import { GiftjsError } from '../errors.js';
 
@@ -254,8 +254,7 @@ export class SafetensorsFile {
     if (info.shape.length !== 2) throw new SafetensorsError(`${this.path}: tensor '${name}' ${shapeString(info.shape)} is not a matrix; only matrices are quantized`);
     if (!['BF16', 'F32', 'F16'].includes(info.dtype)) throw new SafetensorsError(`${this.path}: tensor '${name}' is ${info.dtype}; only F32, BF16 and F16 matrices are quantized`);
     const [rows, cols] = info.shape as [number, number];
-    const q = emptyQuantized(format, rows, cols);
-    adviseHugePages(q.codes); // new memory, written once below and kept: made 2 MiB at a time
+    const q = frozenWeightQuantized(format, rows, cols); // new memory, written once below and kept: made 2 MiB at a time
     const width = info.dtype === 'F32' ? 4 : 2;
     if (this.file === null) throw new SafetensorsError(`${this.path}: file is closed`);
     const start = this.dataStart + info.begin;

@@ -6,12 +6,12 @@
 import { runBackward, valuesDeferred, type GradNode } from './autograd.js';
 import { bf16ToFloat32, float16ToFloat32, float32ToBf16, float32ToFloat16, type StorageDType } from '../formats/dtype.js';
 import { keep, poolFor, trackInScope, type BufferPool } from './memory.js';
-import { assertFormat, notQuantizable, quantizeReference, emptyQuantized, QuantizedMatrix, QUANT_FORMATS, type MatrixFormat, type QuantFormat } from '../formats/quantized.js';
+import { assertFormat, notQuantizable, quantizeReference, QuantizedMatrix, QUANT_FORMATS, type MatrixFormat, type QuantFormat } from '../formats/quantized.js';
 import { Random } from './random.js';
 import { assertValidShape, shapeString, sizeOf, type Shape } from './shape.js';
 import type { BackendMemory, DeviceBuffer } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
-import { adviseHugePages } from '../backend/huge_pages.js';
+import { frozenWeightQuantized } from '../backend/huge_pages.js';
 import { GiftjsError } from '../errors.js';
 
 /**
@@ -602,8 +602,7 @@ export function quantizeValues(values: Float32Array | Uint16Array, rows: number,
   if (into && (into.format !== format || into.rows !== rows || into.cols !== cols)) throw new GiftjsError(`quantize: into ${into.format} [${into.rows}, ${into.cols}] for ${format} [${rows}, ${cols}]`);
   const backend = getBackend();
   if (backend.quantize) {
-    const q = into ?? emptyQuantized(format, rows, cols);
-    if (!into) adviseHugePages(q.codes); // a frozen weight's codes, written once below and read whole by every decoding step
+    const q = into ?? frozenWeightQuantized(format, rows, cols); // written once below, read whole by every decoding step
     if (backend.quantize(values as Float32Array, q)) return q;
   }
   const q = quantizeReference(values, rows, cols, format, what, into?.group);

@@ -1,26 +1,21 @@
 // Gemma3ForCausalLM (text) and Gemma2ForCausalLM with Hugging Face's module tree and tensor names:
 // "model.layers.3.pre_feedforward_layernorm.weight" is exactly this model's parameter of that path.
-import { CheckpointReader, loadFromCheckpoint, readJsonFile } from '../../io/hf_folder.js';
 import { Embedding, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { gelu, tanh } from '../../ops/activations.js';
 import { scaledDotProductAttention } from '../../ops/attention.js';
 import { add, addScalar, mul, scale } from '../../ops/elementwise.js';
-import { linear } from '../../ops/matmul.js';
-import { crossEntropy } from '../../ops/cross_entropy.js';
-import { linearCrossEntropy, type LinearCrossEntropyOptions } from '../../ops/linear_cross_entropy.js';
 import { rmsNorm } from '../../ops/norms.js';
 import { rope, ropeAtPositions } from '../../ops/rope.js';
 import { reshape, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { loadStateDict } from '../load_state_dict.js';
-import { join } from 'node:path';
 import { parseGemmaConfig, type GemmaConfig } from './config.js';
 import { ropeInverseFrequencies } from '../rope.js';
 import type { GgufModel, GgufOutType } from '../../io/gguf.js';
 import { gemmaGguf } from './gguf.js';
-import { decoderLayer, keptPositions, KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
+import type { KVCache, PackedLayout, StepInputs, WeightLoadOptions } from '../causal_lm.js';
+import { DecoderOnlyLM, loadDecoderFolder } from '../decoder_lm.js';
 
 interface StepContext {
   batch: number;
@@ -144,88 +139,37 @@ class GemmaModel extends Module {
 /** Checkpoint tensors that carry no parameters (buffers some exporters write). */
 const IGNORED_TENSORS = /(^|\.)rotary_emb\.[a-z_]*inv_freq$/;
 
-export class GemmaForCausalLM extends Module implements CausalLM {
-  readonly model: GemmaModel;
-  /** null when the output projection is tied to the token embedding (Gemma's default). */
-  readonly lm_head: Linear | null;
+export class GemmaForCausalLM extends DecoderOnlyLM<GemmaConfig, GemmaModel, StepContext> {
   /** Token embeddings are multiplied by sqrt(hidden), as float32 (transformers casts it to the weights' dtype). */
   readonly embedScale: number;
-  gradientCheckpointing = false;
-  streamedLayers = 0;
-  sourceDir: string | null = null;
-  readonly sourceDtypes = new Map<string, string>();
 
-  /** Builds the module tree; weights are random (rng) or zeros awaiting a checkpoint (null). */
-  constructor(readonly config: GemmaConfig, rng: Random | null = null) {
-    super();
-    this.model = this.child('model', new GemmaModel(config, rng));
-    this.lm_head = config.tieWordEmbeddings ? null : this.child('lm_head', new Linear(config.hiddenSize, config.vocabSize, rng, false));
+  /** Builds the module tree; weights are random (rng) or zeros awaiting a checkpoint (null). The head is tied by Gemma's default. */
+  constructor(config: GemmaConfig, rng: Random | null = null) {
+    super(config, new GemmaModel(config, rng), rng, IGNORED_TENSORS);
     this.embedScale = Math.fround(Math.sqrt(config.hiddenSize));
   }
 
   /** Loads a Hugging Face folder: config.json and safetensors weights (sharded or not). */
   static fromPretrained(dir: string, options: WeightLoadOptions = {}): GemmaForCausalLM {
-    const config = parseGemmaConfig(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'));
-    const { model } = loadFromCheckpoint(dir, () => new GemmaForCausalLM(config), (m, reader) => m.loadWeights(reader, options));
-    model.sourceDir = dir;
-    return model;
+    return loadDecoderFolder(dir, parseGemmaConfig, (config) => new GemmaForCausalLM(config), options);
   }
 
-  /** Fills every parameter from the checkpoint (strictly: see loadStateDict). */
-  loadWeights(reader: CheckpointReader, options: WeightLoadOptions = {}): void {
-    const tied = this.config.tieWordEmbeddings;
-    const { dtypes } = loadStateDict(this, reader, {
-      what: this.config.architecture,
-      ignore: (n) => IGNORED_TENSORS.test(n) || (tied && n === 'lm_head.weight'),
-      ...matrixLoadOptions(options),
-    });
-    for (const [name, dtype] of dtypes) this.sourceDtypes.set(name, dtype);
+  protected layerContext({ cache, past, keyMask, packed }: StepInputs, batch: number, seq: number): StepContext {
+    return { batch, seq, positionOffset: past, keyMask, cache, packed };
   }
 
-  /** The weight of the output projection (the embedding when tied). */
-  get outputWeight(): Tensor {
-    return this.lm_head?.weight ?? this.model.embed_tokens.weight;
-  }
-
-  /** Final hidden states [batch, seq, hidden] for token ids [batch * seq]. */
-  hiddenStates(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
-    const { cache, past, keyMask, packed } = stepInputs(this.config, ids, batch, seq, options);
-    const ctx: StepContext = { batch, seq, positionOffset: past, keyMask, cache, packed };
-    let x = scale(this.model.embed_tokens.forward(ids, [batch, seq]), this.embedScale);
-    for (const [i, layer] of this.model.layers.entries()) {
-      x = decoderLayer(this, layer, i, x, (h) => layer.forward(h, ctx), cache !== null);
-    }
-    if (cache) cache.length += seq;
-    return this.model.norm.forward(x);
+  protected override embed(ids: Int32Array | readonly number[], batch: number, seq: number): Tensor {
+    return scale(super.embed(ids, batch, seq), this.embedScale);
   }
 
   /** Gemma 2's cap * tanh(logits / cap), or the logits themselves. */
-  private softcapped(logits: Tensor): Tensor {
+  protected override finalLogits(logits: Tensor): Tensor {
     const cap = this.config.finalLogitSoftcap;
     return cap === null ? logits : scale(tanh(scale(logits, 1 / cap)), cap);
   }
 
-  /** Logits [batch, seq, vocab]. */
-  forward(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
-    const h = keptPositions(this.hiddenStates(ids, batch, seq, options), seq, options.logitsToKeep);
-    return this.softcapped(this.lm_head ? this.lm_head.forward(h) : linear(h, this.model.embed_tokens.weight));
-  }
-
-  /**
-   * Cross-entropy of the logits against `targets`. Without soft-capping, an adapter or a bias on
-   * the output projection, the logits are never held whole (linearCrossEntropy, a chunk of rows at
-   * a time); otherwise they are computed, capped and scored.
-   */
-  loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options: CausalLMLossOptions = {}): Tensor {
-    const h = this.hiddenStates(ids, batch, seq, { segments: options.segments });
-    const plainHead = !this.lm_head || (!this.lm_head.adapter && !this.lm_head.bias);
-    if (plainHead && this.config.finalLogitSoftcap === null) return linearCrossEntropy(h, this.outputWeight, targets, options);
-    const logits = this.softcapped(this.lm_head ? this.lm_head.forward(h) : linear(h, this.model.embed_tokens.weight));
-    return crossEntropy(logits, targets, { reduction: options.reduction, ignoreIndex: options.ignoreIndex });
-  }
-
-  newCache(plannedLength = 0): KVCache {
-    return new KVCache(this.config.numLayers, plannedLength);
+  protected override get logitsChanged(): boolean {
+    return this.config.finalLogitSoftcap !== null;
   }
 
   gguf(outtype: GgufOutType): GgufModel {

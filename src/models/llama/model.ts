@@ -1,25 +1,20 @@
 // LlamaForCausalLM with Hugging Face's module tree and tensor names, so that a checkpoint's
 // "model.layers.3.self_attn.q_proj.weight" is exactly this model's parameter of that path.
 import { GiftjsError } from '../../errors.js';
-import { CheckpointReader, loadFromCheckpoint, readJsonFile } from '../../io/hf_folder.js';
 import { Embedding, Linear, RMSNorm } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { swiglu } from '../../ops/activations.js';
 import { scaledDotProductAttention } from '../../ops/attention.js';
 import { add } from '../../ops/elementwise.js';
-import { linear } from '../../ops/matmul.js';
-import { crossEntropy } from '../../ops/cross_entropy.js';
-import { linearCrossEntropy, type LinearCrossEntropyOptions } from '../../ops/linear_cross_entropy.js';
 import { rope, ropeAtPositions } from '../../ops/rope.js';
 import { concat, reshape, slice, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { loadStateDict } from '../load_state_dict.js';
-import { join } from 'node:path';
 import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './config.js';
 import type { GgufModel, GgufOutType } from '../../io/gguf.js';
 import { llamaGguf } from './gguf.js';
-import { decoderLayer, keptPositions, KVCache, type CausalLM, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, matrixLoadOptions, stepInputs, type WeightLoadOptions } from '../causal_lm.js';
+import { KVCache, type PackedLayout, type StepInputs, type WeightLoadOptions } from '../causal_lm.js';
+import { DecoderOnlyLM, loadDecoderFolder } from '../decoder_lm.js';
 
 // The contract's shared pieces, still reachable from here.
 export { KVCache, shiftLabels, type CausalLMForwardOptions, type WeightLoadOptions } from '../causal_lm.js';
@@ -148,68 +143,30 @@ class LlamaModel extends Module {
 /** Checkpoint tensors that carry no parameters (buffers some exporters write). */
 const IGNORED_TENSORS = /(^|\.)rotary_emb\.inv_freq$/;
 
-export class LlamaForCausalLM extends Module implements CausalLM {
-  readonly model: LlamaModel;
-  /** null when the output projection is tied to the token embedding. */
-  readonly lm_head: Linear | null;
+export class LlamaForCausalLM extends DecoderOnlyLM<LlamaConfig, LlamaModel, StepContext> {
   readonly invFreq: Float64Array;
   /** LongRoPE's long frequencies, for forwards whose positions pass the pretraining length; null without LongRoPE. */
   readonly longInvFreq: Float64Array | null;
-  /** Recompute each decoder layer in backward instead of keeping its activations. */
-  gradientCheckpointing = false;
-  streamedLayers = 0;
-  /** Where the weights came from, and each tensor's stored dtype (an export writes them back so). */
-  sourceDir: string | null = null;
-  readonly sourceDtypes = new Map<string, string>();
 
   /** Builds the module tree; weights are random (rng) or zeros awaiting a checkpoint (null). */
-  constructor(readonly config: LlamaConfig, rng: Random | null = null) {
-    super();
-    this.model = this.child('model', new LlamaModel(config, rng));
-    this.lm_head = config.tieWordEmbeddings ? null : this.child('lm_head', new Linear(config.hiddenSize, config.vocabSize, rng, false));
+  constructor(config: LlamaConfig, rng: Random | null = null) {
+    super(config, new LlamaModel(config, rng), rng, IGNORED_TENSORS);
     this.invFreq = llamaInverseFrequencies(config);
     this.longInvFreq = config.ropeScaling?.type === 'longrope' ? llamaInverseFrequencies(config, true) : null;
   }
 
   /** Loads a Hugging Face folder: config.json and safetensors weights (sharded or not). */
   static fromPretrained(dir: string, options: WeightLoadOptions = {}): LlamaForCausalLM {
-    const config = parseLlamaConfig(readJsonFile(join(dir, 'config.json')), join(dir, 'config.json'));
-    const { model } = loadFromCheckpoint(dir, () => new LlamaForCausalLM(config), (m, reader) => m.loadWeights(reader, options));
-    model.sourceDir = dir;
-    return model;
+    return loadDecoderFolder(dir, parseLlamaConfig, (config) => new LlamaForCausalLM(config), options);
   }
 
-  /** Fills every parameter from the checkpoint (strictly: see loadStateDict). */
-  loadWeights(reader: CheckpointReader, options: WeightLoadOptions = {}): void {
-    const tied = this.config.tieWordEmbeddings;
-    const { dtypes } = loadStateDict(this, reader, {
-      what: this.config.architecture,
-      ignore: (n) => IGNORED_TENSORS.test(n) || (tied && n === 'lm_head.weight'),
-      ...matrixLoadOptions(options),
-    });
-    for (const [name, dtype] of dtypes) this.sourceDtypes.set(name, dtype);
-  }
-
-  /** The weight of the output projection (the embedding when tied). */
-  get outputWeight(): Tensor {
-    return this.lm_head?.weight ?? this.model.embed_tokens.weight;
-  }
-
-  /** Final hidden states [batch, seq, hidden] for token ids [batch * seq]. */
-  hiddenStates(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
-    const { cache, past, keyMask, packed } = stepInputs(this.config, ids, batch, seq, options);
+  protected layerContext({ cache, past, keyMask, packed }: StepInputs, batch: number, seq: number): StepContext {
     const s = this.config.ropeScaling;
     if (cache && s?.type === 'longrope') {
       if (past + seq > cache.reusableUpTo) throw new GiftjsError(`${this.config.architecture}: the KV cache holds keys rotated with LongRoPE's short factors; past ${cache.reusableUpTo} positions it must be rebuilt from all the tokens (generate does)`);
       if (past + seq <= s.originalMaxPositionEmbeddings) cache.reusableUpTo = s.originalMaxPositionEmbeddings;
     }
-    const ctx: StepContext = { batch, seq, positionOffset: past, ...this.ropeFor(packed ? packed.positions.reduce((m, p) => Math.max(m, p + 1), 0) : past + seq), keyMask, cache, packed };
-    let x = this.model.embed_tokens.forward(ids, [batch, seq]);
-    for (const [i, layer] of this.model.layers.entries()) {
-      x = decoderLayer(this, layer, i, x, (h) => layer.forward(h, ctx), cache !== null);
-    }
-    if (cache) cache.length += seq;
-    return this.model.norm.forward(x);
+    return { batch, seq, positionOffset: past, ...this.ropeFor(packed ? packed.positions.reduce((m, p) => Math.max(m, p + 1), 0) : past + seq), keyMask, cache, packed };
   }
 
   /**
@@ -223,30 +180,6 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     return { invFreq: length > s.originalMaxPositionEmbeddings ? this.longInvFreq! : this.invFreq, ropeScale: s.attentionFactor };
   }
 
-  /** Logits [batch, seq, vocab]. */
-  forward(ids: Int32Array | readonly number[], batch: number, seq: number, options: CausalLMForwardOptions = {}): Tensor {
-    const h = keptPositions(this.hiddenStates(ids, batch, seq, options), seq, options.logitsToKeep);
-    return this.lm_head ? this.lm_head.forward(h) : linear(h, this.model.embed_tokens.weight);
-  }
-
-  /**
-   * Cross-entropy of the logits against `targets` (one id per position, [batch * seq]; ignoreIndex
-   * skips a position), summed or averaged. With a plain output projection (no adapter, no bias)
-   * the logits are never held whole: linearCrossEntropy takes them a chunk of rows at a time, the
-   * same GEMMs and loss kernels as crossEntropy(forward()). An adapted lm_head runs its own forward.
-   */
-  loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options: CausalLMLossOptions = {}): Tensor {
-    const h = this.hiddenStates(ids, batch, seq, { segments: options.segments });
-    if (this.lm_head && (this.lm_head.adapter || this.lm_head.bias)) {
-      return crossEntropy(this.lm_head.forward(h), targets, { reduction: options.reduction, ignoreIndex: options.ignoreIndex });
-    }
-    return linearCrossEntropy(h, this.outputWeight, targets, options);
-  }
-
-  newCache(plannedLength = 0): KVCache {
-    return new KVCache(this.config.numLayers, plannedLength);
-  }
-
   gguf(outtype: GgufOutType): GgufModel {
     return llamaGguf(this, outtype);
   }
@@ -256,4 +189,3 @@ export class LlamaForCausalLM extends Module implements CausalLM {
     return new LlamaForCausalLM(config, new Random(seed));
   }
 }
-

@@ -48,6 +48,7 @@ export type { TrainTask } from './train/task.js';
 export { sequenceClassificationTask, type SequenceClassifier } from './train/tasks/sequence_classification.js';
 export { fineTuneClassifier, type ClassifierRunOptions, type ClassifierRunResult } from './train/classifier_run.js';
 export { fineTuneLanguageModel, type LanguageModelRunOptions, type LanguageModelRunResult, type LanguageModelData } from './train/language_model_run.js';
+export type { FineTuneRunSettings } from './train/run_settings.js';
 export { loadExampleFile, type ExampleFile } from './data/example_file.js';
 export { memoryBudget } from './train/memory_estimate.js';
 export { evaluateSequenceClassifier, evaluateImageClassifier, formatMetrics, type ClassificationMetrics } from './eval/classification.js';

@@ -1,6 +1,7 @@
 // Fine-tuning an encoder for sequence classification end to end, as `gift train --task seqcls`
 // and the demo do it: labelled records in; a trained adapter (with its head and label names),
 // metrics on the validation and test records, log, metrics.json and loss curve out.
+import type { FineTuneRunSettings } from './run_settings.js';
 import { join } from 'node:path';
 import type { DataRecord } from '../data/examples.js';
 import { buildSeqClsExamples, detectSeqClsFields, labelSpaceOf, type LabelSpace, type SeqClsExample } from '../data/seqcls.js';
@@ -9,7 +10,7 @@ import { Tokenizer } from '../io/tokenizer.js';
 import { buildClassifierShapes, loadSequenceClassifier, modelArchitecture, type LoadOptions, type ModelKind } from '../models/registry.js';
 import type { SequenceClassifier } from '../models/encoder.js';
 import type { Module } from '../nn/module.js';
-import { peakResidentBytes, type AvailableMemory } from '../io/system_memory.js';
+import { peakResidentBytes } from '../io/system_memory.js';
 import { assertClassifierFits } from './classifier_memory.js';
 import { describeEstimate, memoryBudget, type MemoryEstimate } from './memory_estimate.js';
 import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
@@ -17,7 +18,7 @@ import { withTrainedHead } from '../peft/modules_to_save.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import { writeTrainingReport } from './report.js';
 import { sequenceClassificationTask } from './tasks/sequence_classification.js';
-import { trainModel, type TrainCallbacks, type TrainOptions, type TrainResult } from './trainer.js';
+import { trainModel, type TrainResult } from './trainer.js';
 import { GiftjsError } from '../errors.js';
 
 /** How a trained classifier reads its data; saved in adapter_config.json as "task". */
@@ -32,7 +33,7 @@ export interface ClassifierTaskInfo {
   pair_head?: boolean;
 }
 
-export interface ClassifierRunOptions {
+export interface ClassifierRunOptions extends FineTuneRunSettings {
   modelDir: string;
   train: DataRecord[];
   /** Held-out loss during training, and metrics at the end. */
@@ -44,22 +45,7 @@ export interface ClassifierRunOptions {
   regression?: boolean;
   /** Tokens an example is cut to: default 128, or the model's positions where it has fewer (SequenceClassifier.maxTokens). */
   maxLength?: number;
-  /** The PEFT method's config; a head is added to modules_to_save unless the method trains it anyway. */
-  method: Record<string, unknown>;
-  options: TrainOptions;
   outDir?: string;
-  /** The files read, by flag, whose contents a checkpoint fingerprints (TrainRun.inputs). */
-  inputs?: Record<string, string | undefined>;
-  resume?: boolean;
-  callbacks?: TrainCallbacks;
-  /** Stops training after the update in progress (TrainRun.signal): the run throws TrainingStopped. */
-  signal?: AbortSignal;
-  /** The memory the run may use; default what the system has available (memoryBudget). */
-  memory?: AvailableMemory;
-  /** How a refusal names the settings that would fit: these options (the default), or the CLI's flags (gift train). */
-  names?: 'flags' | 'options';
-  /** Progress lines (tokenization counts and such). */
-  log?: (line: string) => void;
 }
 
 export interface ClassifierRunResult {

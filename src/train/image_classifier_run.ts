@@ -1,6 +1,7 @@
 // Fine-tuning a ViT for image classification end to end (gift train --task imgcls, the vision
 // run): a model folder and image sets in; adapter (with its head and label names), metrics,
 // log and loss curve out.
+import type { FineTuneRunSettings } from './run_settings.js';
 import { GiftjsError } from '../errors.js';
 import { join } from 'node:path';
 import type { ImageSet } from '../data/images.js';
@@ -12,32 +13,17 @@ import { withTrainedHead } from '../peft/modules_to_save.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import { writeTrainingReport } from './report.js';
 import { imageClassificationTask } from './tasks/image_classification.js';
-import { trainModel, type TrainCallbacks, type TrainOptions, type TrainResult } from './trainer.js';
+import { trainModel, type TrainResult } from './trainer.js';
 import { assertClassifierFits } from './classifier_memory.js';
 import { describeEstimate, memoryBudget } from './memory_estimate.js';
-import { peakResidentBytes, type AvailableMemory } from '../io/system_memory.js';
+import { peakResidentBytes } from '../io/system_memory.js';
 
-export interface ImageClassifierRunOptions {
+export interface ImageClassifierRunOptions extends FineTuneRunSettings {
   modelDir: string;
   train: ImageSet;
   validation?: ImageSet;
   test?: ImageSet;
-  /** The method's config; the classifier joins modules_to_save unless the method trains it anyway. */
-  method: Record<string, unknown>;
-  options: TrainOptions;
   outDir?: string;
-  /** The files read, by flag, whose contents a checkpoint fingerprints (TrainRun.inputs). */
-  inputs?: Record<string, string | undefined>;
-  resume?: boolean;
-  callbacks?: TrainCallbacks;
-  /** Stops training after the update in progress (TrainRun.signal): the run throws TrainingStopped. */
-  signal?: AbortSignal;
-  /** The memory the run may use; default what the system has available (memoryBudget). */
-  memory?: AvailableMemory;
-  /** How a refusal names the settings that would fit: these options (the default), or the CLI's flags (gift train). */
-  names?: 'flags' | 'options';
-  /** Progress lines (the memory estimate). */
-  log?: (line: string) => void;
 }
 
 export interface ImageClassifierRunResult {

@@ -2,6 +2,7 @@
 // in; the peak memory estimated and refused past the budget before anything is loaded, the model
 // loaded (weights as stored, quantized or in bfloat16), the method attached and trained; the adapter,
 // log, metrics and loss curve out. Reading files and flags is the command's (cli/train.ts).
+import type { FineTuneRunSettings } from './run_settings.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { getBackend, setBf16Compute } from '../backend/index.js';
@@ -13,10 +14,10 @@ import { describeQuantized, loadCausalLM } from '../models/registry.js';
 import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import type { AttachedAdapter } from '../peft/method.js';
 import type { QuantFormat } from '../formats/quantized.js';
-import { availableMemory, peakResidentBytes, type AvailableMemory } from '../io/system_memory.js';
+import { availableMemory, peakResidentBytes } from '../io/system_memory.js';
 import { assertFitsInMemory, describeEstimate, estimateCausalLMMemory, fewestStreamedLayers, frozenBytes, gb, memoryBudget, trainsNoBaseMatrix, type MemoryEstimate } from './memory_estimate.js';
 import { writeTrainingReport } from './report.js';
-import { trainModel, type TrainCallbacks, type TrainOptions, type TrainResult } from './trainer.js';
+import { trainModel, type TrainResult } from './trainer.js';
 
 /** What the examples were made from: a checkpoint of other data is not resumed (it joins the fingerprint). */
 export interface LanguageModelData {
@@ -30,7 +31,7 @@ export interface LanguageModelData {
   template: string | null;
 }
 
-export interface LanguageModelRunOptions {
+export interface LanguageModelRunOptions extends FineTuneRunSettings {
   /** A model folder (or a GGUF file, a hub id's downloaded folder). */
   modelDir: string;
   /** How the adapter names its base (adapter_config.json's base_model_name_or_path); default modelDir. */
@@ -38,11 +39,8 @@ export interface LanguageModelRunOptions {
   train: Example[];
   /** Held-out examples: their loss is logged at the start, every evalEvery updates and at the end. */
   heldOut?: Example[];
-  /** The PEFT method's config (method, rank, target_modules, ...). */
-  method: Record<string, unknown>;
   /** Where the method's config came from, for its error messages (default 'method config'). */
   methodSource?: string;
-  options: TrainOptions;
   /** The padding token of the batches (the tokenizer's end of sequence). */
   padId: number;
   /** Where adapter/, log.jsonl, metrics.json, loss_curve.svg and checkpoints go. */
@@ -62,18 +60,6 @@ export interface LanguageModelRunOptions {
   bf16?: boolean;
   /** A quantized frozen base (QLoRA's, mlx-lm's -q); the method must train no base matrix. */
   quantize?: QuantFormat;
-  /** The memory the run may use; default what the system has available (memoryBudget). */
-  memory?: AvailableMemory;
-  /** The files read, by flag, whose contents a checkpoint fingerprints (TrainRun.inputs). */
-  inputs?: Record<string, string | undefined>;
-  resume?: boolean;
-  callbacks?: TrainCallbacks;
-  /** Stops training after the update in progress (TrainRun.signal): the run throws TrainingStopped. */
-  signal?: AbortSignal;
-  /** How a refusal names the settings that would fit: these options (the default), or the CLI's flags (gift train). */
-  names?: 'flags' | 'options';
-  /** Progress lines (the estimate, the load, the method's parameters). */
-  log?: (line: string) => void;
 }
 
 export interface LanguageModelRunResult {

@@ -8,6 +8,7 @@ import { randomBenchModel, type BenchDType } from './random_model.js';
 import { Random } from '../tensor/random.js';
 import { stepShape } from './step_shapes.js';
 import type { CausalLM } from '../models/causal_lm.js';
+import { timeBackendCalls, type GemmCallGroup, type KernelCalls } from './backend_calls.js';
 
 /**
  * Decoding tokens per second (after the first new token), the prompt's prefill in tokens per second
@@ -44,6 +45,60 @@ export function timeDecoding(model: CausalLM, prompt: number[], tokens: number):
   // (Generation ends early only at a stop token, none here, or at the model's context.)
   if (generated.length !== tokens + 1) throw new GiftjsError(`timeDecoding: ${generated.length} tokens were generated of the ${tokens + 1} timed (the prompt's ${prompt.length} and these past the model's context of ${model.config.maxPositionEmbeddings}?)`);
   return { tokensPerSecond: tokens / seconds, prefillTokensPerSecond: prompt.length / ((start - begin) / 1000), generated };
+}
+
+/** Where a decoded token's time goes (gift bench generate --profile): the kernels' calls, timed, and the token's whole time. */
+export interface DecodingProfile {
+  tokens: number;
+  /** The whole decoding's ms a token, timed around it (the kernels' timing included). */
+  msPerToken: number;
+  /** The GEMVs by shape and the other kernels, summed over the decoding (not a token). */
+  groups: GemmCallGroup[];
+  kernels: KernelCalls[];
+}
+
+/**
+ * One more greedy generation of `tokens` after the prompt with every backend call timed from the
+ * first new token on (the prompt's prefill runs untimed): the decoding's products by shape and the
+ * rest of the kernels, and the token's time beside them. What neither holds is the op walk outside
+ * the kernels (tensors, scopes, sampling).
+ */
+export function profileDecoding(model: CausalLM, prompt: number[], tokens: number): DecodingProfile {
+  let decoding = false;
+  let start = 0;
+  const { result: generated, groups, kernels } = timeBackendCalls(
+    () => generate(model, prompt, { maxNewTokens: tokens + 1, onToken: (_t, i) => void (i === 0 && ((decoding = true), (start = performance.now()))) }),
+    () => decoding,
+  );
+  const ms = performance.now() - start;
+  if (generated.length !== tokens + 1) throw new GiftjsError(`profileDecoding: ${generated.length} tokens were generated of the ${tokens + 1} profiled`);
+  return { tokens, msPerToken: ms / tokens, groups, kernels };
+}
+
+/**
+ * The profile as gift bench generate --profile prints it, per token: the GEMVs by shape (the `top`
+ * slowest) with the bytes of weights each reads and its rate, their sum against the memory stream
+ * (`streamGBs`, timed before, where known), the other kernels, and the time outside the kernels.
+ */
+export function decodingProfileTable(p: DecodingProfile, streamGBs: number | null, top = 8): string {
+  const per = (x: number) => x / p.tokens;
+  const share = (ms: number) => `${((100 * ms) / p.msPerToken).toFixed(1)}%`;
+  const gemv = p.groups.reduce((s, g) => ({ calls: s.calls + g.calls, ms: s.ms + g.ms, bytes: s.bytes + g.bBytes }), { calls: 0, ms: 0, bytes: 0 });
+  const others = p.kernels.reduce((s, k) => s + k.ms, 0);
+  const rate = (bytes: number, ms: number) => (ms > 0 ? bytes / ms / 1e6 : 0); // GB/s
+  const gemvRate = rate(gemv.bytes, gemv.ms);
+  return [
+    `decoding profile, ${p.tokens} tokens after the prompt with every kernel call timed: ${p.msPerToken.toFixed(2)} ms a token`,
+    `  GEMVs by shape (M x N x K, transposes, B's storage), per token:`,
+    ...p.groups.slice(0, top).map((g) =>
+      `    ${g.shape.padEnd(30)}${per(g.calls).toFixed(0).padStart(5)} calls${per(g.ms).toFixed(2).padStart(8)} ms${(per(g.bBytes) / 1e6).toFixed(1).padStart(8)} MB${rate(g.bBytes, g.ms).toFixed(1).padStart(7)} GB/s`),
+    `  all ${per(gemv.calls).toFixed(0)} GEMVs: ${per(gemv.ms).toFixed(2)} ms a token (${share(per(gemv.ms))}), ${(per(gemv.bytes) / 1e6).toFixed(0)} MB at ${gemvRate.toFixed(1)} GB/s` +
+      (streamGBs ? ` = ${(gemvRate / streamGBs).toFixed(2)} of the memory stream timed before (${streamGBs.toFixed(1)} GB/s)` : ''),
+    `  the other kernels: ${per(others).toFixed(2)} ms a token (${share(per(others))})` +
+      (p.kernels.length > 0 ? `: ${p.kernels.slice(0, top).map((k) => `${k.kernel} ${per(k.ms).toFixed(2)} ms (${per(k.calls).toFixed(0)} calls)`).join(', ')}` : ''),
+    `  outside the kernels (the op walk: tensors, scopes, sampling; and the timing of the ${per(gemv.calls + p.kernels.reduce((s, k) => s + k.calls, 0)).toFixed(0)} calls): ` +
+      `${(p.msPerToken - per(gemv.ms + others)).toFixed(2)} ms a token (${share(p.msPerToken - per(gemv.ms + others))})`,
+  ].join('\n');
 }
 
 /** One way of decoding the benchmark's prompt: its name, and one timed run (decoding and prefill tokens/s, and the tokens where giftjs made them). */

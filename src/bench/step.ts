@@ -1,7 +1,7 @@
 // One GIFT (or LoRA) training step on a Transformer-shaped model with random weights: forward,
 // backward and the AdamW update timed separately, as the speed issue measures it.
 import { markForwardStart, startProfiling, stopProfiling, type OpProfile, type OpTime } from '../tensor/profiler.js';
-import { timeGemmCalls, type GemmCallGroup } from './gemm_calls.js';
+import { timeBackendCalls, type GemmCallGroup } from './backend_calls.js';
 import { performance } from 'node:perf_hooks';
 import { setBf16Compute } from '../backend/index.js';
 import type { CausalLM } from '../models/causal_lm.js';
@@ -108,7 +108,7 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
   step(); // warm-up
   if (profile) startProfiling();
   const runSteps = () => Array.from({ length: steps }, step);
-  const { result: runs, groups } = profile ? timeGemmCalls(runSteps) : { result: runSteps(), groups: null };
+  const { result: runs, groups } = profile ? timeBackendCalls(runSteps) : { result: runSteps(), groups: null };
   const peak = peakResidentBytes();
   const ops = profile ? stopProfiling() : undefined;
   const perStep = (rows: OpTime[]) => rows.map((r) => ({ ...r, ms: r.ms / steps, calls: r.calls / steps }));
@@ -117,7 +117,7 @@ function timeSteps(lossOf: () => Tensor, params: [string, Tensor][], steps: numb
   return {
     tokensPerSecond: tokensPerStep / (total / 1000), msForward: avg('fwd'), msBackward: avg('bwd'), msOptimizer: avg('opt'), peakRssMB: peak / 1e6, loss: runs[runs.length - 1]!.loss,
     ...(ops ? { profile: { forward: perStep(ops.forward), backward: perStep(ops.backward) } } : {}),
-    ...(groups ? { gemmCalls: groups.map((g) => ({ ...g, calls: g.calls / steps, ms: g.ms / steps, flops: g.flops / steps })) } : {}),
+    ...(groups ? { gemmCalls: groups.map((g) => ({ ...g, calls: g.calls / steps, ms: g.ms / steps, flops: g.flops / steps, bBytes: g.bBytes / steps })) } : {}),
   };
 }
 

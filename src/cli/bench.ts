@@ -1,7 +1,7 @@
 // `gift bench gemm|ops|memory`: benchmarks that print ratios against baselines measured in the
 // same run (the ref backend, and PyTorch when --torch is given and Debian's python3-torch exists).
 import { listed, reportingParseErrors } from './args.js';
-import { gemmCallsTable } from '../bench/gemm_calls.js';
+import { gemmCallsTable } from '../bench/backend_calls.js';
 import { profileTable } from '../bench/profile_report.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { benchTrainingMemory } from '../bench/memory.js';
 import { benchOps } from '../bench/ops.js';
 import { benchBertStep, benchBf16AgainstF32, benchTrainingStep, benchUseLiteStep, benchVitStep, ENCODER_STEP_SHAPES, STEP_SHAPES, stepShape, type StepMethod, type StepTiming } from '../bench/step.js';
 import { openLlamaCpp } from '../bench/llama_cpp_generation.js';
-import { alternateDecoding, benchGeneration, giftjsDecoding, type AlternatedRate, type DecodingCase } from '../bench/generation.js';
+import { alternateDecoding, benchGeneration, decodingProfileTable, giftjsDecoding, profileDecoding, type AlternatedRate, type DecodingCase } from '../bench/generation.js';
 import { describePeak, machinePeak, streamNow, weightBytesPerToken } from '../bench/peak.js';
 import { BENCH_DTYPES, type BenchDType } from '../bench/random_model.js';
 import { GiftjsError } from '../errors.js';
@@ -57,6 +57,9 @@ export const BENCH_HELP = `gift bench <what> [options]
              --shape (default smollm2-135m; llama-3.2-1b for a 1B-class model) --new-tokens N --dtype f32|bf16|int8|int4
              --prompt N     prompt tokens before decoding (default 16); their prefill's tokens/s is printed beside
                     (int8 / int4: the float32 model is timed too, in the same run, and the ratio printed)
+             --profile      one more decoding with every kernel call timed: per token, the GEMVs by shape with the
+                            bytes each reads and its GB/s, their sum against the memory stream, the other kernels,
+                            and the time outside the kernels (the op walk)
              --torch        also time transformers' generate on the same config and dtype (f32, bf16), random weights
                             (bench/torch_hf_generate.py; PyTorch 2 + transformers 5: GIFTJS_PYTHON, else the peer venv)
              --int8-activations  with --dtype int8|int4: also decode with the activations rounded to Q8_0 and integer
@@ -290,7 +293,7 @@ const BENCHMARKS = ['gemm', 'ops', 'memory', 'step', 'generate', 'peak'] as cons
 const BENCHMARKS_OF_FLAG: Record<string, readonly (typeof BENCHMARKS)[number][]> = {
   size: ['gemm'], tokens: ['gemm'], budget: ['gemm', 'ops', 'step', 'peak'], steps: ['step', 'memory'], shape: ['gemm', 'step', 'generate'],
   torch: ['gemm', 'step', 'generate'], 'bf16-compute': ['step', 'generate'], dtype: ['step', 'generate'],
-  seq: ['step'], rank: ['step'], batch: ['step'], method: ['step'], layers: ['step'], checkpointing: ['step'], 'vs-f32': ['step'], profile: ['step'], rounds: ['step'],
+  seq: ['step'], rank: ['step'], batch: ['step'], method: ['step'], layers: ['step'], checkpointing: ['step'], 'vs-f32': ['step'], profile: ['step', 'generate'], rounds: ['step'],
   'new-tokens': ['generate'], prompt: ['generate'], 'int8-activations': ['generate'], 'llama-cpp': ['generate'],
 };
 
@@ -599,6 +602,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const bytesPerToken = weightBytesPerToken(r.model);
     const decodeGBs = (bytesPerToken * r.tokensPerSecond) / 1e9;
     console.log(`  ${(bytesPerToken / 1e6).toFixed(0)} MB of weights read per token: ${decodeGBs.toFixed(1)} GB/s` + (peak ? ` = ${(decodeGBs / peak.streamGBs).toFixed(2)} of the memory stream measured now (${peak.streamGBs.toFixed(1)} GB/s, the better of before and after)` : ''));
+    if (values.profile) {
+      // One more run with every kernel call timed, against the stream timed just before it.
+      const stream = streamNow();
+      console.log(decodingProfileTable(profileDecoding(r.model, r.prompt, tokens), stream));
+    }
     // Decoding reads every weight once per token: quantized weights are timed against float32 ones in the same run.
     let f32: number | null = null;
     if (dtype === 'int8' || dtype === 'int4') {

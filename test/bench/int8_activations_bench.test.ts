@@ -66,6 +66,7 @@ test('a flag of one benchmark given to another is refused by name, not ignored; 
     [['step', '--rounds', '0'], /--rounds must be a positive integer, got '0'/],
     // Flags with a default, and any flag given to bench gemm or ops, had been read by nothing there.
     [['peak', '--torch'], /--torch is an option of gift bench gemm, step and generate, not of bench peak/],
+    [['ops', '--profile'], /--profile is an option of gift bench step and generate, not of bench ops/],
     [['gemm', '--rounds', '2'], /--rounds is an option of gift bench step, not of bench gemm/],
     [['ops', '--steps', '3'], /--steps is an option of gift bench step and memory, not of bench ops/],
     [['memory', '--dtype', 'bf16'], /--dtype is an option of gift bench step and generate, not of bench memory/],

@@ -7,6 +7,8 @@ import { readModelConfig } from '../models/registry.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { GiftjsError } from '../errors.js';
 import { setBf16Compute, setInt8Activations } from '../backend/index.js';
+import { peakResidentBytes } from '../io/system_memory.js';
+import { performance } from 'node:perf_hooks';
 
 export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
               [--temperature T] [--top-k K] [--top-p P] [--seed S] [--memory-limit SIZE]
@@ -23,7 +25,9 @@ text may differ after some tokens.
 --bf16 multiplies on bf16 dot products (AVX-512 BF16): the activations rounded to bf16 and the weights
 too (bf16 weights as stored), products summed in float32, as gift train --bf16 and llama.cpp over BF16
 weights compute. Faster over bf16 weights (the prompt's prefill about twice), and an approximation likewise.
-Prints the text generated after the prompt. --temperature 0 (the default) is greedy; an empty
+Prints the text generated after the prompt; then, on stderr, as mlx-lm and llama.cpp do, the prompt's
+tokens and their rate (the forward that gives the first new token), the new tokens and their rate after
+the first, and the process's peak resident memory. --temperature 0 (the default) is greedy; an empty
 prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
 tokenizer's chat template.
 `;
@@ -76,6 +80,9 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const stops = [...model.config.eosTokenIds];
   if (tokenizer.eosTokenId !== null) stops.push(tokenizer.eosTokenId);
   const text = new TextStream(tokenizer);
+  const start = performance.now();
+  let firstAt = start;
+  let made = 0;
   try {
     generate(model, ids, {
       maxNewTokens,
@@ -85,12 +92,31 @@ export async function generateCommand(argv: string[]): Promise<number> {
       seed: intOption(values.seed, 'seed', 0, 0),
       stopTokens: stops,
       // Printed a word at a time, as it settles (generate/text_stream.ts).
-      onToken: (t) => void process.stdout.write(text.push(t)),
+      onToken: (t, i) => {
+        if (i === 0) firstAt = performance.now();
+        made++;
+        process.stdout.write(text.push(t));
+      },
     });
   } finally {
     setInt8Activations(false);
     setBf16Compute(false);
   }
+  const end = performance.now();
   process.stdout.write(`${text.finish()}\n`);
+  console.error(generationSummary(ids.length, firstAt - start, made, end - firstAt, peakResidentBytes()));
   return 0;
+}
+
+/**
+ * The line gift generate ends with on stderr: the prompt's tokens over the time to the first new token,
+ * the new tokens and the rate of those after the first (the first ends the prompt's forward), and the
+ * peak resident memory.
+ */
+export function generationSummary(promptTokens: number, promptMs: number, newTokens: number, afterFirstMs: number, peakBytes: number): string {
+  const rate = (tokens: number, ms: number) => (ms > 0 ? `${((1000 * tokens) / ms).toFixed(1)} tokens/s` : 'no time measured');
+  const plural = (n: number) => `${n} token${n === 1 ? '' : 's'}`;
+  const prompt = `prompt: ${plural(promptTokens)}` + (newTokens > 0 ? `, ${rate(promptTokens, promptMs)}` : '');
+  const generation = `generation: ${plural(newTokens)}` + (newTokens > 1 ? `, ${rate(newTokens - 1, afterFirstMs)} after the first` : '');
+  return `${prompt}; ${generation}; peak memory ${(peakBytes / 1e6).toFixed(0)} MB`;
 }

@@ -35,12 +35,20 @@ export function benchGeneration(shape: string, promptLength: number, tokens: num
 
 /**
  * One greedy generation of `tokens` after the prompt (tokens + 1 generated, the first ending the
- * prefill): decoding tokens/s, the prefill's, and the tokens generated.
+ * prefill): decoding tokens/s, the prefill's, and the tokens generated. `onDecoding` is called where
+ * the decoding's clock starts, after the first new token.
  */
-export function timeDecoding(model: CausalLM, prompt: number[], tokens: number): { tokensPerSecond: number; prefillTokensPerSecond: number; generated: number[] } {
+export function timeDecoding(model: CausalLM, prompt: number[], tokens: number, onDecoding?: () => void): { tokensPerSecond: number; prefillTokensPerSecond: number; generated: number[] } {
   const begin = performance.now();
   let start = 0;
-  const generated = generate(model, prompt, { maxNewTokens: tokens + 1, onToken: (_t, i) => void (i === 0 && (start = performance.now())) });
+  const generated = generate(model, prompt, {
+    maxNewTokens: tokens + 1,
+    onToken: (_t, i) => {
+      if (i !== 0) return;
+      onDecoding?.();
+      start = performance.now();
+    },
+  });
   const seconds = (performance.now() - start) / 1000;
   // (Generation ends early only at a stop token, none here, or at the model's context.)
   if (generated.length !== tokens + 1) throw new GiftjsError(`timeDecoding: ${generated.length} tokens were generated of the ${tokens + 1} timed (the prompt's ${prompt.length} and these past the model's context of ${model.config.maxPositionEmbeddings}?)`);
@@ -65,14 +73,8 @@ export interface DecodingProfile {
  */
 export function profileDecoding(model: CausalLM, prompt: number[], tokens: number): DecodingProfile {
   let decoding = false;
-  let start = 0;
-  const { result: generated, groups, kernels } = timeBackendCalls(
-    () => generate(model, prompt, { maxNewTokens: tokens + 1, onToken: (_t, i) => void (i === 0 && ((decoding = true), (start = performance.now()))) }),
-    () => decoding,
-  );
-  const ms = performance.now() - start;
-  if (generated.length !== tokens + 1) throw new GiftjsError(`profileDecoding: ${generated.length} tokens were generated of the ${tokens + 1} profiled`);
-  return { tokens, msPerToken: ms / tokens, groups, kernels };
+  const { result, groups, kernels } = timeBackendCalls(() => timeDecoding(model, prompt, tokens, () => (decoding = true)), () => decoding);
+  return { tokens, msPerToken: 1000 / result.tokensPerSecond, groups, kernels };
 }
 
 /**
@@ -84,7 +86,7 @@ export function decodingProfileTable(p: DecodingProfile, streamGBs: number | nul
   const per = (x: number) => x / p.tokens;
   const share = (ms: number) => `${((100 * ms) / p.msPerToken).toFixed(1)}%`;
   const gemv = p.groups.reduce((s, g) => ({ calls: s.calls + g.calls, ms: s.ms + g.ms, bytes: s.bytes + g.bBytes }), { calls: 0, ms: 0, bytes: 0 });
-  const others = p.kernels.reduce((s, k) => s + k.ms, 0);
+  const others = p.kernels.reduce((s, k) => ({ calls: s.calls + k.calls, ms: s.ms + k.ms }), { calls: 0, ms: 0 });
   const rate = (bytes: number, ms: number) => (ms > 0 ? bytes / ms / 1e6 : 0); // GB/s
   const gemvRate = rate(gemv.bytes, gemv.ms);
   return [
@@ -94,10 +96,10 @@ export function decodingProfileTable(p: DecodingProfile, streamGBs: number | nul
       `    ${g.shape.padEnd(30)}${per(g.calls).toFixed(0).padStart(5)} calls${per(g.ms).toFixed(2).padStart(8)} ms${(per(g.bBytes) / 1e6).toFixed(1).padStart(8)} MB${rate(g.bBytes, g.ms).toFixed(1).padStart(7)} GB/s`),
     `  all ${per(gemv.calls).toFixed(0)} GEMVs: ${per(gemv.ms).toFixed(2)} ms a token (${share(per(gemv.ms))}), ${(per(gemv.bytes) / 1e6).toFixed(0)} MB at ${gemvRate.toFixed(1)} GB/s` +
       (streamGBs ? ` = ${(gemvRate / streamGBs).toFixed(2)} of the memory stream timed before (${streamGBs.toFixed(1)} GB/s)` : ''),
-    `  the other kernels: ${per(others).toFixed(2)} ms a token (${share(per(others))})` +
+    `  the other kernels: ${per(others.ms).toFixed(2)} ms a token (${share(per(others.ms))})` +
       (p.kernels.length > 0 ? `: ${p.kernels.slice(0, top).map((k) => `${k.kernel} ${per(k.ms).toFixed(2)} ms (${per(k.calls).toFixed(0)} calls)`).join(', ')}` : ''),
-    `  outside the kernels (the op walk: tensors, scopes, sampling; and the timing of the ${per(gemv.calls + p.kernels.reduce((s, k) => s + k.calls, 0)).toFixed(0)} calls): ` +
-      `${(p.msPerToken - per(gemv.ms + others)).toFixed(2)} ms a token (${share(p.msPerToken - per(gemv.ms + others))})`,
+    `  outside the kernels (the op walk: tensors, scopes, sampling; and the timing of the ${per(gemv.calls + others.calls).toFixed(0)} calls): ` +
+      `${(p.msPerToken - per(gemv.ms + others.ms)).toFixed(2)} ms a token (${share(p.msPerToken - per(gemv.ms + others.ms))})`,
   ].join('\n');
 }
 

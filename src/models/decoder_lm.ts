@@ -126,7 +126,7 @@ export abstract class DecoderOnlyLM<Config extends CausalLMConfig, Stack extends
   }
 
   private logitsOf(h: Tensor): Tensor {
-    return this.finalLogits(this.lm_head ? this.lm_head.forward(h) : linear(h, this.model.embed_tokens.weight));
+    return this.finalLogits(this.lm_head ? this.lm_head.forward(h) : linear(h, this.outputWeight));
   }
 }
 

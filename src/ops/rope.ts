@@ -92,10 +92,15 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
   const badPosition = options.positions ? Array.prototype.findIndex.call(options.positions, (p: number) => !(Number.isInteger(p) && p >= 0)) : -1;
   if (badPosition >= 0) throw new GiftjsError(`rope: position ${options.positions![badPosition]} of row ${badPosition} must be a whole number >= 0`);
   const [cosHost, sinHost] = hostTables(invFreq, T, offset, options.positions, scale);
-  const cosT = Tensor.fromHost([T, half], (d) => d.set(cosHost));
-  const sinT = Tensor.fromHost([T, half], (d) => d.set(sinHost));
-  const cos = cosT.buffer;
-  const sin = sinT.buffer;
+  // In host memory the kernels read the tables where they are (the cache's own arrays, never written
+  // after they are made); a device gets them uploaded into tensors the backward disposes of. Uploaded
+  // on host too, they were two more tensors for each of a decoded token's 2 x layers calls.
+  const memory = getBackend().memory;
+  const onHost = memory.hostView(cosHost) === cosHost;
+  const cosT = onHost ? null : Tensor.fromHost([T, half], (d) => d.set(cosHost));
+  const sinT = onHost ? null : Tensor.fromHost([T, half], (d) => d.set(sinHost));
+  const cos = cosT ? cosT.buffer : cosHost;
+  const sin = sinT ? sinT.buffer : sinHost;
   const rows = D === 0 ? 0 : x.size / D;
   const out = Tensor.empty(x.shape);
   getBackend().ropeRotate(x.buffer, out.buffer, cos, sin, rows, T, D, +1);
@@ -103,7 +108,7 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
     const dx = Tensor.empty(x.shape);
     getBackend().ropeRotate(g.buffer, dx.buffer, cos, sin, rows, T, D, -1); // the transpose of a rotation is the rotation by -angle
     return [dx];
-  }, [cosT, sinT], READS_NOTHING_OF_ONE);
+  }, cosT && sinT ? [cosT, sinT] : [], READS_NOTHING_OF_ONE);
 }
 
 /**

@@ -9,6 +9,7 @@ import { slice } from '../../src/ops/shape_ops.js';
 import { Random } from '../../src/tensor/random.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { noGrad } from '../../src/tensor/autograd.js';
+import { memoryStats } from '../../src/tensor/memory.js';
 import { assertBackendsAgree, assertClose, assertGradcheck, randn, testEachBackend } from '../helpers.js';
 import { attention64, rope64 } from '../reference64.js';
 
@@ -41,6 +42,23 @@ testEachBackend('rope tables are kept per frequency array, and one changed in pl
   assertClose(first, rope64(x.data, 5, 8, 10000, 0, invFreq), 'its own frequencies');
   invFreq[1] = 0.5;
   assertClose(rope(x, { invFreq }).data, rope64(x.data, 5, 8, 10000, 0, invFreq), 'after the array changed');
+});
+
+testEachBackend('rope on host memory reads its cached tables in place: one buffer a call, its output; its backward reads them after the cache has moved on', () => {
+  const x = randn([1, 2, 1, 8], 5, true);
+  noGrad(() => rope(x, { positionOffset: 3 })); // the tables of position 3 made and cached
+  const taken = () => memoryStats().freshAllocations + memoryStats().reuses;
+  const before = taken();
+  const out = noGrad(() => rope(x, { positionOffset: 3 }));
+  // (Uploaded into tensors, the cos and sin tables took two more buffers from the pool every call.)
+  assert.equal(taken() - before, 1, 'buffers taken from the pool by one rope call');
+  assertClose(out.data, rope64(x.data, 1, 8, 10000, 3), 'the cached tables read in place');
+  // The backward keeps the tables it rotated with, though 40 other positions have emptied the cache since.
+  assertGradcheck((a) => {
+    const y = rope(a, { positionOffset: 5 });
+    for (let p = 100; p < 140; p++) noGrad(() => rope(a, { positionOffset: p })).dispose();
+    return y;
+  }, [x], 'rope grad after the cache moved on');
 });
 
 interface Case { B: number; H: number; Hkv: number; T: number; S: number; D: number; causal: boolean; padded: boolean; window?: number; softcap?: number; segmented?: boolean }

@@ -486,13 +486,34 @@ constexpr std::size_t kFewRowsTile = 32;
 // measured before.
 std::size_t fewRowsLimit(const GemmProblem& p) { return p.Bq || p.Bbf16 ? kFewRowsTile : 16; }
 
+// The least bytes of W a decoding range reads (forOutputRanges): each range starts its row streams
+// anew, cold to the hardware prefetchers. A SmolLM2-135M token's 211 float32 GEMVs (0.4-3.5 MB each)
+// read in 16 ranges each at 2 threads; in ranges of at least 2 MB (two for all but the LM head),
+// decoding ran 1.03-1.06x (medians of 30 alternations in one process, blocks of 8 tokens, two runs each,
+// 2-core Zen 4, 2026-12-06), one range a thread 1.05-1.07x. The Llama-3.2-1B shape's 16 MB int8
+// matrices, at one range a thread, ran 0.94x (a stalled thread kept the other waiting, as below); at
+// 2 MB, 1.00-1.03x over int8 codes and 1.02x over bf16, within the noise of these runs.
+constexpr std::size_t kLeastRangeBytes = 2u << 20;
+
+// The bytes of W's rows a few-rows product (B transposed) reads.
+std::size_t weightBytesRead(const GemmProblem& p) {
+  if (p.Bq) return p.N * p.Bq->rowBytes();
+  return p.N * p.K * (p.Bbf16 ? sizeof(uint16_t) : sizeof(float));
+}
+
 // The few-rows products' outputs (B's rows j) split into ranges, `ranges(j0, j1)` over the thread pool:
-// eight ranges per thread, handed out as threads come free (on a shared virtual machine one thread now
-// and then stalls, and with one range each the other waited for it); one range for a small product.
+// up to eight ranges per thread, handed out as threads come free (on a shared virtual machine one thread
+// now and then stalls, and with one range each the other waited for it), and for decoding (M <= 4) no
+// more than ranges of kLeastRangeBytes allow, one a thread at least; one range for a small product.
 template <typename Ranges>
 void forOutputRanges(const GemmProblem& p, Ranges ranges) {
   ThreadPool& pool = ThreadPool::instance();
-  const std::size_t chunks = p.N * p.K < 65536 ? 1 : std::min<std::size_t>(p.N, 8 * static_cast<std::size_t>(pool.threads()));
+  const std::size_t threads = static_cast<std::size_t>(pool.threads());
+  std::size_t chunks = 1;
+  if (p.N * p.K >= 65536) {
+    const std::size_t most = p.M <= 4 ? std::max(threads, weightBytesRead(p) / kLeastRangeBytes) : 8 * threads;
+    chunks = std::min<std::size_t>(p.N, std::min(8 * threads, most));
+  }
   pool.parallelFor(chunks, [&](std::size_t c) { ranges(p.N * c / chunks, p.N * (c + 1) / chunks); });
 }
 

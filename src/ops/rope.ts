@@ -92,15 +92,13 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
   const badPosition = options.positions ? Array.prototype.findIndex.call(options.positions, (p: number) => !(Number.isInteger(p) && p >= 0)) : -1;
   if (badPosition >= 0) throw new GiftjsError(`rope: position ${options.positions![badPosition]} of row ${badPosition} must be a whole number >= 0`);
   const [cosHost, sinHost] = hostTables(invFreq, T, offset, options.positions, scale);
-  // In host memory the kernels read the tables where they are (the cache's own arrays, never written
-  // after they are made); a device gets them uploaded into tensors the backward disposes of. Uploaded
-  // on host too, they were two more tensors for each of a decoded token's 2 x layers calls.
-  const memory = getBackend().memory;
-  const onHost = memory.hostView(cosHost) === cosHost;
-  const cosT = onHost ? null : Tensor.fromHost([T, half], (d) => d.set(cosHost));
-  const sinT = onHost ? null : Tensor.fromHost([T, half], (d) => d.set(sinHost));
-  const cos = cosT ? cosT.buffer : cosHost;
-  const sin = sinT ? sinT.buffer : sinHost;
+  // Wrapped, not copied: in host memory the tensors' buffers are the cache's own arrays (never written
+  // after they are made; disposing a wrapped array frees nothing), a device gets them uploaded. Copied
+  // into pooled buffers, they took two more buffers for each of a decoded token's 2 x layers calls.
+  const cosT = new Tensor(cosHost, [T, half]);
+  const sinT = new Tensor(sinHost, [T, half]);
+  const cos = cosT.buffer;
+  const sin = sinT.buffer;
   const rows = D === 0 ? 0 : x.size / D;
   const out = Tensor.empty(x.shape);
   getBackend().ropeRotate(x.buffer, out.buffer, cos, sin, rows, T, D, +1);
@@ -108,7 +106,7 @@ export function rope(x: Tensor, options: RopeOptions = {}): Tensor {
     const dx = Tensor.empty(x.shape);
     getBackend().ropeRotate(g.buffer, dx.buffer, cos, sin, rows, T, D, -1); // the transpose of a rotation is the rotation by -angle
     return [dx];
-  }, cosT && sinT ? [cosT, sinT] : [], READS_NOTHING_OF_ONE);
+  }, [cosT, sinT], READS_NOTHING_OF_ONE);
 }
 
 /**

@@ -509,11 +509,9 @@ template <typename Ranges>
 void forOutputRanges(const GemmProblem& p, Ranges ranges) {
   ThreadPool& pool = ThreadPool::instance();
   const std::size_t threads = static_cast<std::size_t>(pool.threads());
-  std::size_t chunks = 1;
-  if (p.N * p.K >= 65536) {
-    const std::size_t most = p.M <= 4 ? std::max(threads, weightBytesRead(p) / kLeastRangeBytes) : 8 * threads;
-    chunks = std::min<std::size_t>(p.N, std::min(8 * threads, most));
-  }
+  std::size_t most = 8 * threads;
+  if (p.M <= 4) most = std::min(most, std::max(threads, weightBytesRead(p) / kLeastRangeBytes));
+  const std::size_t chunks = p.N * p.K < 65536 ? 1 : std::min(p.N, most);
   pool.parallelFor(chunks, [&](std::size_t c) { ranges(p.N * c / chunks, p.N * (c + 1) / chunks); });
 }
 

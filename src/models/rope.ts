@@ -6,7 +6,8 @@ import { GiftjsError } from '../errors.js';
 export type RopeScaling =
   | { type: 'linear'; factor: number }
   | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
-  | LongRope;
+  | LongRope
+  | Yarn;
 
 /**
  * Phi-3.5/Phi-4's LongRoPE: a factor per frequency, the short ones while a forward's positions stay
@@ -24,6 +25,24 @@ export interface LongRope {
   attentionFactor: number;
 }
 
+/**
+ * YaRN (Qwen3's and others' context extension): each frequency blended between itself (extrapolated)
+ * and itself divided by `factor` (interpolated) along a ramp over the dimensions whose wavelengths
+ * fit between betaFast and betaSlow rotations of the pretraining length, and cos/sin scaled by
+ * attentionFactor; the same frequencies at every position (transformers' static YaRN).
+ */
+export interface Yarn {
+  type: 'yarn';
+  factor: number;
+  originalMaxPositionEmbeddings: number;
+  betaFast: number;
+  betaSlow: number;
+  /** Round the ramp's ends to whole dimensions (transformers' default). */
+  truncate: boolean;
+  /** 0.1 ln(factor) + 1 unless given (or the ratio of two such with mscale and mscale_all_dim); 1 when factor <= 1. */
+  attentionFactor: number;
+}
+
 /** A RoPE base, its scaling (null: none), and the fraction of each head it rotates. */
 export interface Rope {
   theta: number;
@@ -38,6 +57,8 @@ export interface RopeSupport {
   longrope?: boolean;
   /** partial_rotary_factor below 1 (Phi-3's attention rotates the first dimensions only). */
   partialRotary?: boolean;
+  /** YaRN: the family scales cos/sin by its attention factor. */
+  yarn?: boolean;
 }
 
 const ROPE_KEYS: Record<string, readonly string[]> = {
@@ -45,6 +66,7 @@ const ROPE_KEYS: Record<string, readonly string[]> = {
   linear: ['factor'],
   llama3: ['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
   longrope: ['short_factor', 'long_factor', 'original_max_position_embeddings', 'factor', 'attention_factor'],
+  yarn: ['factor', 'original_max_position_embeddings', 'attention_factor', 'beta_fast', 'beta_slow', 'mscale', 'mscale_all_dim', 'truncate'],
 };
 
 /**
@@ -68,6 +90,7 @@ export function parseRope(raw: Record<string, unknown>, fail: (msg: string) => n
     fail(`${field} type ${JSON.stringify(type)} is not supported (supported: ${Object.keys(ROPE_KEYS).join(', ')})`);
   }
   if (type === 'longrope' && !support.longrope) fail(`${field} type "longrope" is not supported for this architecture (giftjs implements it for Phi3ForCausalLM)`);
+  if (type === 'yarn' && !support.yarn) fail(`${field} type "yarn" is not supported for this architecture (giftjs implements it for LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM and Qwen3ForCausalLM)`);
   const needed = ROPE_KEYS[type as string]!;
   for (const key of Object.keys(p)) {
     if (key === 'rope_type' || key === 'type' || key === 'rope_theta' || key === 'partial_rotary_factor' || needed.includes(key)) continue;
@@ -91,6 +114,7 @@ export function parseRope(raw: Record<string, unknown>, fail: (msg: string) => n
   const partial = partialRotaryFactor === 1 ? {} : { partialRotaryFactor };
   if (type === 'default') return { theta, scaling: null, ...partial };
   if (type === 'longrope') return { theta, scaling: parseLongRope(raw, p, field, fail, positive), ...partial };
+  if (type === 'yarn') return { theta, scaling: parseYarn(raw, p, field, fail, positive), ...partial };
   const values = Object.fromEntries(needed.map((k) => {
     if (p[k] === undefined) fail(`${field}.${k} is required for rope type '${type}'`);
     return [k, positive(`${field}.${k}`, p[k])];
@@ -123,6 +147,15 @@ function parsePartialRotary(raw: Record<string, unknown>, p: Record<string, unkn
   return value as number;
 }
 
+/** original_max_position_embeddings from the RoPE parameters or the top level (Phi-3 writes both: they must agree); undefined where neither has it. */
+function pretrainingLength(raw: Record<string, unknown>, p: Record<string, unknown>, field: string, fail: (msg: string) => never): unknown {
+  const [inner, top] = [p.original_max_position_embeddings, raw.original_max_position_embeddings];
+  if (inner !== undefined && top !== undefined && inner !== top) {
+    fail(`original_max_position_embeddings ${JSON.stringify(top)} and ${field}.original_max_position_embeddings ${JSON.stringify(inner)} disagree`);
+  }
+  return inner ?? top;
+}
+
 /** LongRoPE's factors and lengths, with transformers' defaults for what the config leaves out. */
 function parseLongRope(raw: Record<string, unknown>, p: Record<string, unknown>, field: string, fail: (msg: string) => never, positive: (key: string, v: unknown) => number): LongRope {
   const factors = (key: string): number[] => {
@@ -133,16 +166,49 @@ function parseLongRope(raw: Record<string, unknown>, p: Record<string, unknown>,
   const shortFactor = factors('short_factor');
   const longFactor = factors('long_factor');
   if (shortFactor.length !== longFactor.length) fail(`${field}.short_factor has ${shortFactor.length} values and long_factor ${longFactor.length}`);
-  const innerOriginal = p.original_max_position_embeddings;
-  const topOriginal = raw.original_max_position_embeddings;
-  if (innerOriginal !== undefined && topOriginal !== undefined && innerOriginal !== topOriginal) {
-    fail(`original_max_position_embeddings ${JSON.stringify(topOriginal)} and ${field}.original_max_position_embeddings ${JSON.stringify(innerOriginal)} disagree`);
-  }
-  if (innerOriginal === undefined && topOriginal === undefined) fail(`rope type 'longrope' needs original_max_position_embeddings (the pretraining length)`);
-  const original = positive('original_max_position_embeddings', innerOriginal ?? topOriginal);
+  const given = pretrainingLength(raw, p, field, fail);
+  if (given === undefined) fail(`rope type 'longrope' needs original_max_position_embeddings (the pretraining length)`);
+  const original = positive('original_max_position_embeddings', given);
   const factor = p.factor !== undefined ? positive(`${field}.factor`, p.factor) : positive('max_position_embeddings', raw.max_position_embeddings ?? 2048) / original;
   const attentionFactor = p.attention_factor !== undefined ? positive(`${field}.attention_factor`, p.attention_factor) : factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
   return { type: 'longrope', shortFactor, longFactor, originalMaxPositionEmbeddings: original, factor, attentionFactor };
+}
+
+/**
+ * YaRN's numbers as transformers 5.17 reads them (_compute_yarn_parameters): the factor, else
+ * max_position_embeddings / original; the pretraining length from the RoPE parameters or the top level
+ * (both: they must agree), else max_position_embeddings; beta_fast 32 and beta_slow 1 where absent;
+ * truncate true unless false.
+ */
+function parseYarn(raw: Record<string, unknown>, p: Record<string, unknown>, field: string, fail: (msg: string) => never, positive: (key: string, v: unknown) => number): Yarn {
+  const maxPositions = positive('max_position_embeddings', raw.max_position_embeddings ?? 2048);
+  const original = positive('original_max_position_embeddings', pretrainingLength(raw, p, field, fail) ?? maxPositions);
+  const factor = p.factor !== undefined && p.factor !== null ? positive(`${field}.factor`, p.factor) : maxPositions / original;
+  const optional = (key: string): number | null => (p[key] === undefined || p[key] === null ? null : positive(`${field}.${key}`, p[key]));
+  const mscaleOf = (scale: number, mscale = 1) => (scale <= 1 ? 1 : 0.1 * mscale * Math.log(scale) + 1);
+  const [mscale, mscaleAllDim] = [optional('mscale'), optional('mscale_all_dim')];
+  const attentionFactor = optional('attention_factor') ?? (mscale && mscaleAllDim ? mscaleOf(factor, mscale) / mscaleOf(factor, mscaleAllDim) : mscaleOf(factor));
+  const truncate = p.truncate ?? true;
+  if (typeof truncate !== 'boolean') fail(`${field}.truncate must be true or false, got ${JSON.stringify(truncate)}`);
+  return { type: 'yarn', factor, originalMaxPositionEmbeddings: original, betaFast: optional('beta_fast') ?? 32, betaSlow: optional('beta_slow') ?? 1, truncate, attentionFactor };
+}
+
+/** YaRN's frequencies: transformers' inv_freq_interpolation * ramp + inv_freq_extrapolation * (1 - ramp), in float64. */
+function yarnInverseFrequencies(dim: number, theta: number, s: Yarn): Float64Array {
+  // The dimension at which a frequency turns `rotations` times over the pretraining length.
+  const correctionDim = (rotations: number) => (dim * Math.log(s.originalMaxPositionEmbeddings / (rotations * 2 * Math.PI))) / (2 * Math.log(theta));
+  let low = correctionDim(s.betaFast);
+  let high = correctionDim(s.betaSlow);
+  if (s.truncate) [low, high] = [Math.floor(low), Math.ceil(high)];
+  [low, high] = [Math.max(low, 0), Math.min(high, dim - 1)];
+  if (low === high) high += 0.001; // transformers' guard against a zero-width ramp
+  const inv = new Float64Array(dim / 2);
+  for (let i = 0; i < dim / 2; i++) {
+    const extrapolated = 1 / theta ** ((2 * i) / dim);
+    const ramp = Math.min(1, Math.max(0, (i - low) / (high - low)));
+    inv[i] = (extrapolated / s.factor) * ramp + extrapolated * (1 - ramp);
+  }
+  return inv;
 }
 
 /**
@@ -156,6 +222,7 @@ export function ropeInverseFrequencies(dim: number, rope: Rope, long = false): F
   const s = rope.scaling;
   if (!s) return inv;
   if (s.type === 'linear') return inv.map((f) => f / s.factor);
+  if (s.type === 'yarn') return yarnInverseFrequencies(d, rope.theta, s);
   if (s.type === 'longrope') {
     const ext = long ? s.longFactor : s.shortFactor;
     if (ext.length !== d / 2) throw new GiftjsError(`rope: longrope has ${ext.length} factors, the ${d} rotated dimensions need ${d / 2}`);

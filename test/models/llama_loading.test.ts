@@ -50,7 +50,7 @@ test('config validation names the field', () => {
   assert.throws(() => parseLlamaConfig({ ...base(), num_key_value_heads: 3 }, 'x/config.json'), /x\/config\.json: num_attention_heads \(4\) must be a multiple of num_key_value_heads \(3\)/);
   assert.throws(() => parseLlamaConfig({ ...base(), hidden_size: -1 }), /'hidden_size' must be a positive integer/);
   assert.throws(() => parseLlamaConfig({ ...base(), hidden_act: 'gelu' }), /hidden_act 'gelu' is not supported/);
-  assert.throws(() => parseLlamaConfig({ ...base(), rope_scaling: { rope_type: 'yarn', factor: 2 } }), /rope_scaling type "yarn" is not supported/);
+  assert.throws(() => parseLlamaConfig({ ...base(), rope_scaling: { rope_type: 'dynamic', factor: 2 } }), /rope_scaling type "dynamic" is not supported/);
 });
 
 test('transformers 5 layout: rope_parameters and dtype are read, and agree with the transformers 4 layout', () => {
@@ -72,8 +72,10 @@ test('transformers 5 layout: rope_parameters and dtype are read, and agree with 
 test('rope settings giftjs does not implement are refused by name', () => {
   const { rope_theta: _t, ...rest } = base();
   const refuse = (extra: Record<string, unknown>, pattern: RegExp) => assert.throws(() => parseLlamaConfig({ ...rest, ...extra }, 'm/config.json'), pattern);
-  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'yarn', factor: 4 } }, /m\/config\.json: rope_parameters type "yarn" is not supported \(supported: default, linear, llama3, longrope\)/);
-  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'dynamic', factor: 2 } }, /type "dynamic" is not supported/);
+  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'dynamic', factor: 2 } }, /m\/config\.json: rope_parameters type "dynamic" is not supported \(supported: default, linear, llama3, longrope, yarn\)/);
+  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'yarn', factor: 4, extrapolation: 1 } }, /rope_parameters\.extrapolation \(1\) is not supported with rope type 'yarn'/);
+  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'yarn', factor: 4, truncate: 'no' } }, /rope_parameters\.truncate must be true or false, got "no"/);
+  refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64 }, original_max_position_embeddings: 32 }, /original_max_position_embeddings 32 and rope_parameters\.original_max_position_embeddings 64 disagree/);
   refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'llama3', factor: 8 } }, /rope_parameters\.low_freq_factor is required for rope type 'llama3'/);
   refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'default', attention_factor: 2 } }, /rope_parameters\.attention_factor \(2\) is not supported/);
   refuse({ rope_parameters: { rope_theta: 1e4, rope_type: 'default', partial_rotary_factor: 0.5 } }, /partial_rotary_factor/);

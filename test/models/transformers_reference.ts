@@ -11,15 +11,18 @@ import { assertClose } from '../helpers.js';
 
 export interface Reference { ids: number[]; mask: number[]; logits: Float32Array; loss: number; greedy: number[] }
 
+/** A float tensor of a reference file, as float32 values. */
+export function floatValues(f: SafetensorsFile, name: string): Float32Array {
+  const t = f.readTensor(name);
+  const values = Float32Array.from(t.data);
+  t.dispose();
+  return values;
+}
+
 export function reference(folder: string): Reference {
   const f = SafetensorsFile.open(join(folder, 'reference.safetensors'));
   try {
-    const read = (name: string) => {
-      const t = f.readTensor(name);
-      const values = Float32Array.from(t.data);
-      t.dispose();
-      return values;
-    };
+    const read = (name: string) => floatValues(f, name);
     return {
       ids: f.readIntegers('input_ids').values,
       mask: f.readIntegers('attention_mask').values,

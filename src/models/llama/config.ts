@@ -63,7 +63,8 @@ export function parseLlamaConfig(raw: Record<string, unknown>, source = 'config.
   if (act !== 'silu') fail(`hidden_act '${String(act)}' is not supported (Llama uses silu)`);
 
   const phi3 = arch === 'Phi3ForCausalLM';
-  const rope = parseRope(raw, fail, { longrope: phi3, partialRotary: phi3 });
+  // (transformers reads Phi-3's "yarn" as an old name of LongRoPE, not as YaRN.)
+  const rope = parseRope(raw, fail, { longrope: phi3, partialRotary: phi3, yarn: !phi3 });
   const rotaryDim = rotaryDimensions(headDim, rope);
   if (rotaryDim % 2 !== 0 || rotaryDim === 0) fail(`partial_rotary_factor ${rope.partialRotaryFactor} rotates ${rotaryDim} of ${headDim} dimensions; RoPE needs a positive even count`);
   if (rope.scaling?.type === 'longrope' && rope.scaling.shortFactor.length !== rotaryDim / 2) {

@@ -172,10 +172,11 @@ export class LlamaForCausalLM extends DecoderOnlyLM<LlamaConfig, LlamaModel, Ste
   /**
    * The frequencies and cos/sin scale of a forward whose positions reach `length` - 1: LongRoPE's
    * long factors past the pretraining length, as transformers switches per forward (cached keys
-   * keep the rotation they were made with).
+   * keep the rotation they were made with); YaRN's frequencies and attention factor at every length.
    */
   private ropeFor(length: number): { invFreq: Float64Array; ropeScale: number } {
     const s = this.config.ropeScaling;
+    if (s?.type === 'yarn') return { invFreq: this.invFreq, ropeScale: s.attentionFactor };
     if (s?.type !== 'longrope') return { invFreq: this.invFreq, ropeScale: 1 };
     return { invFreq: length > s.originalMaxPositionEmbeddings ? this.longInvFreq! : this.invFreq, ropeScale: s.attentionFactor };
   }

@@ -48,6 +48,7 @@ export function ggufModelFolder(path: string): { dir: string; note: string } {
     const importers = modelFamilies().flatMap((f) => Object.entries(f.fromGguf ?? {}));
     const importer = importers.find(([a]) => a === arch)?.[1];
     if (!importer) throw new GiftjsError(`${path}: GGUF architecture ${preview(arch)} is not supported (supported: ${importers.map(([a]) => a).join(', ')})`);
+    assertBlocksHeld(file, arch!);
     const imported = importer(file);
     const tokenizer = ggufTokenizerFiles(file);
     const descriptor: GgufSourceDescriptor = { path: real, header, tensors: imported.tensors };
@@ -65,6 +66,25 @@ export function ggufModelFolder(path: string): { dir: string; note: string } {
   } finally {
     file.close();
   }
+}
+
+/**
+ * The header's block count against the blocks its tensor table holds (blk.0 ... blk.N-1): every
+ * importer loops over the blocks, and a count the file does not hold (a corrupt or hostile header:
+ * 134,217,730 blocks, met by the fuzzer) had it build a map of that many layers' tensors for minutes,
+ * its memory growing, before any tensor was looked for.
+ */
+function assertBlocksHeld(file: GgufFile, arch: string): void {
+  const key = `${arch}.block_count`;
+  const declared = file.number(key);
+  const held = new Set<number>();
+  for (const name of file.tensors.keys()) {
+    const block = /^blk\.(\d+)\./.exec(name);
+    if (block) held.add(Number(block[1]));
+  }
+  const numbered = [...held].every((i) => i < held.size);
+  if (declared === held.size && numbered) return;
+  throw new GiftjsError(`${file.path}: ${key} is ${declared}, but the tensor table holds ${held.size} blocks${numbered ? '' : ' not numbered blk.0 on'}: the header does not describe this file`);
 }
 
 /** How the file's quantized types are held once loaded (models/load_state_dict.ts keepBlocks), for the note. */

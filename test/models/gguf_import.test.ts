@@ -140,3 +140,20 @@ test('a GGUF whose header changed after its folder was made is refused, not read
   writeFileSync(join(work, 'bad.gguf'), 'not a gguf');
   assert.throws(() => ggufModelFolder(join(work, 'bad.gguf')), /bad\.gguf: not a GGUF file/);
 });
+
+test('a header whose block count the tensor table does not hold is refused at once (the fuzzer\'s 134,217,730 blocks had the import loop for minutes)', () => {
+  const work = mkdtempSync(join(tmpdir(), 'giftjs-gguf-'));
+  const bytes = readFileSync(join(DIR, 'tiny-f32.gguf'));
+  const key = Buffer.from('llama.block_count');
+  const at = bytes.indexOf(key) + key.length;
+  assert.equal(bytes.readUInt32LE(at), 4, 'the value is a uint32');
+  assert.equal(bytes.readUInt32LE(at + 4), 2, 'the fixture has 2 blocks');
+  // (Fewer and one more first: without the check those two make folders, and the test fails at once instead of looping.)
+  for (const [blocks, held] of [[1, 2], [3, 2], [134217730, 2]] as const) {
+    const edited = Buffer.from(bytes);
+    edited.writeUInt32LE(blocks, at + 4);
+    const p = join(work, `blocks-${blocks}.gguf`);
+    writeFileSync(p, edited);
+    assert.throws(() => ggufModelFolder(p), new RegExp(`blocks-${blocks}\\.gguf: llama\\.block_count is ${blocks}, but the tensor table holds ${held} blocks: the header does not describe this file`));
+  }
+});

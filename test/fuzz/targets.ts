@@ -32,6 +32,7 @@ import { attachAdapter, loadAdapter, saveAdapter } from '../../src/peft/adapter_
 import { loadCheckpoint, readCheckpointState } from '../../src/train/checkpoint.js';
 import { AdamW } from '../../src/train/optimizer.js';
 import { spawnSync } from 'node:child_process';
+import { watchCase } from './watchdog.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FIX = join(ROOT, 'test/fixtures');
@@ -50,9 +51,11 @@ const MAX_RSS_BYTES = 3 * 1024 ** 3;
 export const ERROR_KINDS = new Map<string, number>();
 
 /** Runs one case: a GiftjsError is a clear error, anything else (or too slow, too big) a failure. */
-export async function runCase(label: string, body: () => unknown | Promise<unknown>): Promise<Outcome> {
+export async function runCase(label: string, body: () => unknown | Promise<unknown>, leftIn?: string): Promise<Outcome> {
   const t0 = performance.now();
   let outcome: Outcome = 'ok';
+  // A case that never returns is ended by the watchdog at three times the bound, saying which it was.
+  const done = watchCase(`${label}${leftIn ? ` (its files: ${leftIn})` : ''}`, 3 * CASE_SECONDS);
   try {
     await body();
   } catch (err) {
@@ -63,6 +66,8 @@ export async function runCase(label: string, body: () => unknown | Promise<unkno
     outcome = 'clear-error';
     const kind = err.message.replace(/\/[^\s:]*|\d+(\.\d+)?|"[^"]*"|'[^']*'/g, '_').slice(0, 70);
     ERROR_KINDS.set(kind, (ERROR_KINDS.get(kind) ?? 0) + 1);
+  } finally {
+    done();
   }
   const seconds = (performance.now() - t0) / 1000;
   if (seconds > CASE_SECONDS) throw new FuzzFailure(`${label}: took ${seconds.toFixed(1)} s`);
@@ -239,7 +244,7 @@ function fileTarget<T>(name: string, arbitrary: () => fc.Arbitrary<T>, run: (val
       mkdirSync(scratch, { recursive: true });
       setup(scratch);
       return fc.asyncProperty(arbitrary() as fc.Arbitrary<unknown>, async (value) => {
-        record(await runCase(`${name} ${describeValue(value)}`, () => run(value as T, scratch, sandbox)));
+        record(await runCase(`${name} ${describeValue(value)}`, () => run(value as T, scratch, sandbox), scratch));
       });
     },
   };

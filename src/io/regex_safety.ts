@@ -76,10 +76,19 @@ export function checkedRegExp(pattern: string, what: string, wrap: (p: string) =
   }
 }
 
-/** Checks every {"Regex": pattern} in a tokenizer.json (pre-tokenizer splits, normalizer replaces). */
+/**
+ * Checks every {"Regex": pattern} in a tokenizer.json (pre-tokenizer splits, normalizer and decoder
+ * replaces), and that every Split and Replace step has a pattern of that shape or {"String": text}.
+ */
 export function checkTokenizerPatterns(json: unknown, source: string, depth = 0): void {
   if (json === null || typeof json !== 'object' || depth > 64) return;
-  for (const [key, value] of Object.entries(json as Record<string, unknown>)) {
+  const step = json as Record<string, unknown>;
+  if ((step.type === 'Split' || step.type === 'Replace') && !isPattern(step.pattern)) {
+    // The tokenizers library warns and goes on without the pattern: a Split then tokenizes every text to
+    // nothing, a Replace replaces nothing; Hugging Face's tokenizers refuses to read the file.
+    throw new GiftjsError(`${source}: a ${step.type} step's pattern must be {"String": "..."} or {"Regex": "..."}, got ${JSON.stringify(step.pattern)?.slice(0, 80) ?? 'none'}`);
+  }
+  for (const [key, value] of Object.entries(step)) {
     if (key === 'Regex' && typeof value === 'string') {
       const nested = nestedRepetition(value);
       if (nested !== null) throw new GiftjsError(`${source}: the pattern ${JSON.stringify(value)} repeats ${nested}, a group that itself repeats without bound: it can take exponential time on some texts, so giftjs refuses this tokenizer`);
@@ -87,4 +96,11 @@ export function checkTokenizerPatterns(json: unknown, source: string, depth = 0)
       checkTokenizerPatterns(value, source, depth + 1);
     }
   }
+}
+
+/** A Split or Replace step's pattern as tokenizer.json writes it: one key, String or Regex, naming a string. */
+function isPattern(p: unknown): boolean {
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) return false;
+  const entries = Object.entries(p);
+  return entries.length === 1 && (entries[0]![0] === 'String' || entries[0]![0] === 'Regex') && typeof entries[0]![1] === 'string';
 }

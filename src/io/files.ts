@@ -62,11 +62,17 @@ export function readTextFile(path: string): string {
   return new TextDecoder().decode(readFileBytes(path));
 }
 
-/** The names in a folder, sorted. */
+/** The names in a folder, sorted; a path that is no folder is a GiftjsError naming it. */
 export function listFolder(dir: string): string[] {
   const files = mounted.get(trimSlash(dir));
   if (files) return [...files.keys()].sort();
-  return readdirSync(dir).sort();
+  try {
+    return readdirSync(dir).sort();
+  } catch (err) {
+    // (ENOTDIR of the path itself: a file given where a folder is read, such as --model data.jsonl.)
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR' && existsSync(dir)) throw new GiftjsError(`${dir}: is a file, not a folder`);
+    throw cannotRead(dir, err);
+  }
 }
 
 /** A file read piece by piece at given positions (safetensors tensors, without loading the whole file twice). */

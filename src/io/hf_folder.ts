@@ -67,7 +67,8 @@ export class CheckpointReader {
     } else if (fileExists(join(dir, 'model.safetensors'))) {
       names = ['model.safetensors'];
     } else {
-      names = fileExists(dir) ? listFolder(dir).filter((f) => f.endsWith('.safetensors')) : [];
+      if (!fileExists(dir)) throw new GiftjsError(`${dir}: no such folder`);
+      names = listFolder(dir).filter((f) => f.endsWith('.safetensors'));
       if (names.length === 0) {
         const hasBin = fileExists(join(dir, 'pytorch_model.bin'));
         throw new GiftjsError(`${dir}: no safetensors weights found${hasBin ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : ''}`);

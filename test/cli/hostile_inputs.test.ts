@@ -179,3 +179,9 @@ test('gift eval refuses --max-length where it would be ignored (classifiers, the
   refused(gift('eval', '--model', MODEL, '--data', data, '--task', 'seqcls', '--max-length', '64'), /--max-length applies to --task lm; --task seqcls uses the length the classifier was trained with/);
   refused(gift('eval', '--model', MODEL, '--data', data, '--task', 'math', '--max-length', '64'), /--max-length applies to --task lm; --task math reads each prompt whole/);
 });
+
+test('a file or a missing path as merge\'s --model is refused by name (the fuzzer\'s --model data.jsonl had ended in an internal ENOTDIR)', () => {
+  const adapter = join(ROOT, 'test/fixtures/hf-v5/lora-patterns');
+  refused(gift('merge', '--adapter', adapter, '--model', data, '--out', join(work, 'merged-file')), /^gift: .*d\.jsonl: is a file, not a folder$/m);
+  refused(gift('merge', '--adapter', adapter, '--model', join(work, 'no-such-model'), '--out', join(work, 'merged-missing')), /^gift: .*no-such-model: no such folder$/m);
+});

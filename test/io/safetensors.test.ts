@@ -78,6 +78,8 @@ test('sharded folders are read through model.safetensors.index.json', () => {
   assert.throws(() => r.read('c.weight'), /the checkpoint has no tensor 'c.weight'/);
   r.close();
   assert.throws(() => new CheckpointReader(tmp()), /no safetensors weights found/);
+  assert.throws(() => new CheckpointReader(join(dir, 'model.safetensors.index.json')), /model\.safetensors\.index\.json: is a file, not a folder/);
+  assert.throws(() => new CheckpointReader(join(dir, 'missing')), /missing: no such folder/);
 });
 
 test('a matrix quantized as it loads is quantized straight from the mapped file, block by block: the codes and scales of reading it through a buffer, and of the reference quantizer', () => {

@@ -183,8 +183,8 @@ function parseLongRope(raw: Record<string, unknown>, p: Record<string, unknown>,
 function parseYarn(raw: Record<string, unknown>, p: Record<string, unknown>, field: string, fail: (msg: string) => never, positive: (key: string, v: unknown) => number): Yarn {
   const maxPositions = positive('max_position_embeddings', raw.max_position_embeddings ?? 2048);
   const original = positive('original_max_position_embeddings', pretrainingLength(raw, p, field, fail) ?? maxPositions);
-  const factor = p.factor !== undefined && p.factor !== null ? positive(`${field}.factor`, p.factor) : maxPositions / original;
   const optional = (key: string): number | null => (p[key] === undefined || p[key] === null ? null : positive(`${field}.${key}`, p[key]));
+  const factor = optional('factor') ?? maxPositions / original;
   const mscaleOf = (scale: number, mscale = 1) => (scale <= 1 ? 1 : 0.1 * mscale * Math.log(scale) + 1);
   const [mscale, mscaleAllDim] = [optional('mscale'), optional('mscale_all_dim')];
   const attentionFactor = optional('attention_factor') ?? (mscale && mscaleAllDim ? mscaleOf(factor, mscale) / mscaleOf(factor, mscaleAllDim) : mscaleOf(factor));
@@ -193,8 +193,11 @@ function parseYarn(raw: Record<string, unknown>, p: Record<string, unknown>, fie
   return { type: 'yarn', factor, originalMaxPositionEmbeddings: original, betaFast: optional('beta_fast') ?? 32, betaSlow: optional('beta_slow') ?? 1, truncate, attentionFactor };
 }
 
-/** YaRN's frequencies: transformers' inv_freq_interpolation * ramp + inv_freq_extrapolation * (1 - ramp), in float64. */
-function yarnInverseFrequencies(dim: number, theta: number, s: Yarn): Float64Array {
+/**
+ * YaRN's frequencies from the unscaled ones (`extrapolated`, over `dim` rotated dimensions):
+ * transformers' inv_freq_interpolation * ramp + inv_freq_extrapolation * (1 - ramp), in float64.
+ */
+function yarnInverseFrequencies(extrapolated: Float64Array, dim: number, theta: number, s: Yarn): Float64Array {
   // The dimension at which a frequency turns `rotations` times over the pretraining length.
   const correctionDim = (rotations: number) => (dim * Math.log(s.originalMaxPositionEmbeddings / (rotations * 2 * Math.PI))) / (2 * Math.log(theta));
   let low = correctionDim(s.betaFast);
@@ -202,13 +205,10 @@ function yarnInverseFrequencies(dim: number, theta: number, s: Yarn): Float64Arr
   if (s.truncate) [low, high] = [Math.floor(low), Math.ceil(high)];
   [low, high] = [Math.max(low, 0), Math.min(high, dim - 1)];
   if (low === high) high += 0.001; // transformers' guard against a zero-width ramp
-  const inv = new Float64Array(dim / 2);
-  for (let i = 0; i < dim / 2; i++) {
-    const extrapolated = 1 / theta ** ((2 * i) / dim);
+  return extrapolated.map((f, i) => {
     const ramp = Math.min(1, Math.max(0, (i - low) / (high - low)));
-    inv[i] = (extrapolated / s.factor) * ramp + extrapolated * (1 - ramp);
-  }
-  return inv;
+    return (f / s.factor) * ramp + f * (1 - ramp);
+  });
 }
 
 /**
@@ -222,7 +222,7 @@ export function ropeInverseFrequencies(dim: number, rope: Rope, long = false): F
   const s = rope.scaling;
   if (!s) return inv;
   if (s.type === 'linear') return inv.map((f) => f / s.factor);
-  if (s.type === 'yarn') return yarnInverseFrequencies(d, rope.theta, s);
+  if (s.type === 'yarn') return yarnInverseFrequencies(inv, d, rope.theta, s);
   if (s.type === 'longrope') {
     const ext = long ? s.longFactor : s.shortFactor;
     if (ext.length !== d / 2) throw new GiftjsError(`rope: longrope has ${ext.length} factors, the ${d} rotated dimensions need ${d / 2}`);

@@ -11,6 +11,7 @@ import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { loadAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
+import { floatValues } from './transformers_reference.js';
 import { assertClose, testEachBackend } from '../helpers.js';
 
 const DIR = fileURLToPath(new URL('../../../test/fixtures/qwen3', import.meta.url));
@@ -18,9 +19,7 @@ const DIR = fileURLToPath(new URL('../../../test/fixtures/qwen3', import.meta.ur
 function reference(folder: string): { ids: number[]; logits: Float32Array; greedy: number[] | null } {
   const f = SafetensorsFile.open(join(folder, 'reference.safetensors'));
   try {
-    const t = f.readTensor('logits');
-    const logits = Float32Array.from(t.data);
-    t.dispose();
+    const logits = floatValues(f, 'logits');
     const greedy = f.tensors.has('greedy') ? f.readIntegers('greedy').values : null;
     return { ids: f.readIntegers('input_ids').values, logits, greedy };
   } finally {

@@ -22,12 +22,11 @@ export function floatValues(f: SafetensorsFile, name: string): Float32Array {
 export function reference(folder: string): Reference {
   const f = SafetensorsFile.open(join(folder, 'reference.safetensors'));
   try {
-    const read = (name: string) => floatValues(f, name);
     return {
       ids: f.readIntegers('input_ids').values,
       mask: f.readIntegers('attention_mask').values,
-      logits: read('logits'),
-      loss: read('loss')[0]!,
+      logits: floatValues(f, 'logits'),
+      loss: floatValues(f, 'loss')[0]!,
       greedy: f.readIntegers('greedy').values,
     };
   } finally {

@@ -60,7 +60,7 @@ test('the ramp and the attention factor matter here: without either the logits d
       return noGrad(() => m.forward(row, 1, SEQ).toFloat32Array());
     };
     const base = logits(() => {});
-    const plainFrequencies = logits((m) => (m as unknown as { invFreq: Float64Array }).invFreq.set(llamaInverseFrequencies({ ...m.config, ropeScaling: null })));
+    const plainFrequencies = logits((m) => m.invFreq.set(llamaInverseFrequencies({ ...m.config, ropeScaling: null })));
     const unscaled = logits((m) => Object.assign(m.config.ropeScaling!, { attentionFactor: 1 }));
     for (const [label, other] of [['unscaled frequencies', plainFrequencies], ['no attention factor', unscaled]] as const) {
       assert.ok(other.some((x, i) => Math.abs(x - base[i]!) > 1e-3), `${name}, ${label}: other logits`);

@@ -12,6 +12,7 @@ import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { LlamaForCausalLM } from '../../src/models/llama/model.js';
 import { loadAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
+import { floatValues } from '../models/transformers_reference.js';
 import { assertClose } from '../helpers.js';
 
 const DIR = fileURLToPath(new URL('../../../test/fixtures/hf-v5', import.meta.url));
@@ -21,9 +22,7 @@ function reference(folder: string): { ids: number[]; logits: Float32Array } {
   const f = SafetensorsFile.open(join(folder, 'reference.safetensors'));
   try {
     const ids = f.readIntegers('input_ids').values;
-    const t = f.readTensor('logits');
-    const logits = Float32Array.from(t.data);
-    t.dispose();
+    const logits = floatValues(f, 'logits');
     return { ids, logits };
   } finally {
     f.close();

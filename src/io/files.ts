@@ -66,11 +66,12 @@ export function readTextFile(path: string): string {
 export function listFolder(dir: string): string[] {
   const files = mounted.get(trimSlash(dir));
   if (files) return [...files.keys()].sort();
+  if (!fileExists(dir)) throw new GiftjsError(`${dir}: no such folder`);
   try {
     return readdirSync(dir).sort();
   } catch (err) {
-    // (ENOTDIR of the path itself: a file given where a folder is read, such as --model data.jsonl.)
-    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR' && existsSync(dir)) throw new GiftjsError(`${dir}: is a file, not a folder`);
+    // (The path exists, so ENOTDIR is of the path itself: a file given where a folder is read, such as --model data.jsonl.)
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw new GiftjsError(`${dir}: is a file, not a folder`);
     throw cannotRead(dir, err);
   }
 }

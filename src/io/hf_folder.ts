@@ -67,7 +67,6 @@ export class CheckpointReader {
     } else if (fileExists(join(dir, 'model.safetensors'))) {
       names = ['model.safetensors'];
     } else {
-      if (!fileExists(dir)) throw new GiftjsError(`${dir}: no such folder`);
       names = listFolder(dir).filter((f) => f.endsWith('.safetensors'));
       if (names.length === 0) {
         const hasBin = fileExists(join(dir, 'pytorch_model.bin'));

@@ -1,7 +1,7 @@
 // The fuzzing harness: property-based tests (fast-check) that take real files -- safetensors,
 // config.json, tokenizer.json, adapter_config.json, JSONL/CSV/TSV/Parquet, IDX, llama2.c
-// checkpoints -- and `gift` argument vectors, mutate them as a careless or hostile user would,
-// and feed them to the code that reads them. The property, for every case:
+// checkpoints -- `gift` argument vectors and requests to `gift serve`, mutate them as a careless or
+// hostile user would, and feed them to the code that reads them. The property, for every case:
 //   - the only exception is GiftjsError (a clear error naming the file and field), never a
 //     TypeError, RangeError or an error of a library underneath;
 //   - each case ends in bounded time and memory;
@@ -33,6 +33,9 @@ import { loadCheckpoint, readCheckpointState } from '../../src/train/checkpoint.
 import { AdamW } from '../../src/train/optimizer.js';
 import { spawnSync } from 'node:child_process';
 import { watchCase } from './watchdog.js';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createOpenAIServer } from '../../src/serve/openai_server.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FIX = join(ROOT, 'test/fixtures');
@@ -401,6 +404,7 @@ export const TARGETS: FuzzTarget[] = [
     Tokenizer.fromFolder(dir).encode(`${'a'.repeat(30)}!${' ab'.repeat(10)}`);
   }),
   cliTarget(),
+  serveTarget(),
 ];
 
 /** Chat templates as real tokenizers carry them (ChatML, Llama 3's), for the template target to cut into. */
@@ -456,6 +460,126 @@ function idxSeed(): { images: Uint8Array; labels: Uint8Array } {
   labels.writeUInt32BE(count, 4);
   for (let i = 0; i < count; i++) labels[8 + i] = i % 3;
   return (idx = { images: new Uint8Array(images), labels: new Uint8Array(labels) });
+}
+
+// ---- requests to gift serve ------------------------------------------------------------------
+
+/** Request bodies as clients send them, one per kind of answer the server gives, for the serve target to mutate. */
+const SERVE_SEEDS: { route: string; body: Record<string, unknown> }[] = [
+  { route: '/v1/completions', body: { model: 'tiny', prompt: 'the dog sat', max_tokens: 3, temperature: 0 } },
+  { route: '/v1/completions', body: { prompt: [1, 5, 9, 3], max_tokens: 2, echo: true, logprobs: 2 } },
+  { route: '/v1/completions', body: { prompt: 'once upon a', stream: true, echo: true, logprobs: 1, max_tokens: 3, stop: ['e', 'the'] } },
+  { route: '/v1/chat/completions', body: { messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }], max_tokens: 3, stream: true, logprobs: true, top_logprobs: 2, stream_options: { include_usage: true } } },
+  { route: '/v1/chat/completions', body: { messages: [{ role: 'user', content: [{ type: 'text', text: 'a cat' }] }], stop: ['a', ' the'], temperature: 0.7, top_p: 0.9, top_k: 5, seed: 7, presence_penalty: 0.5, frequency_penalty: -0.5, max_completion_tokens: 4 } },
+];
+const SERVE_ROUTES = ['/v1/completions', '/v1/chat/completions', '/completions', '/v1/models', '/v1/embeddings', '/v1/completions/', '/%E0%A4%A'];
+const SERVE_MAX_TOKENS = 8;
+
+/** The in-process server the serve target sends to (made once per process; unref'd, so it keeps no process alive). */
+let serveBase: Promise<{ port: number; tokenizer: Tokenizer }> | null = null;
+function servePort(): Promise<{ port: number; tokenizer: Tokenizer }> {
+  if (serveBase) return serveBase;
+  const dir = join(FIX, 'llama/llama-gqa');
+  const tokenizer = Tokenizer.fromFolder(dir);
+  (tokenizer as unknown as { config: Record<string, unknown> }).config.chat_template = CHAT_TEMPLATES[0];
+  const server = createOpenAIServer({ model: loadCausalLM(dir), tokenizer, modelId: 'tiny', defaultMaxTokens: 4, maxTokensLimit: SERVE_MAX_TOKENS, defaultTemperature: 0, maxBodyBytes: 2048, contextTokens: 48 });
+  return (serveBase = new Promise((resolveListen) => server.listen(0, '127.0.0.1', () => {
+    server.unref();
+    resolveListen({ port: (server.address() as AddressInfo).port, tokenizer });
+  })));
+}
+
+/** One request on its own connection (no agent: nothing stays open between cases). */
+function postRaw(port: number, method: string, route: string, body: string): Promise<{ status: number; type: string; text: string }> {
+  return new Promise((resolveResponse, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path: route, agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (p: Buffer) => parts.push(p));
+      res.on('end', () => resolveResponse({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), text: Buffer.concat(parts).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * What every answer must be, whatever the request: a refusal (4xx) with OpenAI's error object and a
+ * message, or a 200 whose answer keeps the request's bounds -- at most max_tokens tokens, no stop
+ * sequence inside the text, log-probabilities finite and <= 0, a stream that ends with [DONE] and
+ * carries no error event. A 500 is an internal error: a failure. Returns a refusal's message, null for an answer.
+ */
+function checkServeAnswer(request: Record<string, unknown> | null, r: { status: number; type: string; text: string }): string | null {
+  const fail = (why: string) => {
+    throw new FuzzFailure(`${why}: HTTP ${r.status} ${r.text.length > 1500 ? `${r.text.slice(0, 1500)}...` : r.text}`);
+  };
+  if (r.status !== 200) {
+    if (!(r.status >= 400 && r.status < 500)) fail('not a refusal nor an answer');
+    const message = (JSON.parse(r.text) as { error?: { message?: unknown } }).error?.message;
+    if (typeof message !== 'string' || message.length === 0) fail('a refusal without a message');
+    return message as string;
+  }
+  if (request === null || (!Array.isArray(request.messages) && request.prompt === undefined)) return null; // /v1/models
+  const events = r.type.startsWith('text/event-stream')
+    ? r.text.split('\n\n').filter((e) => e.length > 0).map((e) => e.replace(/^data: /, ''))
+    : null;
+  if (events && events[events.length - 1] !== '[DONE]') fail('a stream that does not end with [DONE]');
+  const bodies = (events ? events.slice(0, -1) : [r.text]).map((e) => JSON.parse(e) as Record<string, unknown>);
+  let text = '';
+  let completionTokens: number | null = null;
+  const logprobs: unknown[] = [];
+  for (const b of bodies) {
+    if (b.error !== undefined) fail('an error inside an answer');
+    const usage = b.usage as { completion_tokens?: number } | undefined;
+    if (usage) completionTokens = usage.completion_tokens ?? null;
+    for (const c of (b.choices ?? []) as Record<string, unknown>[]) {
+      const delta = (c.delta ?? c.message) as { content?: string } | undefined;
+      text += typeof c.text === 'string' ? c.text : delta?.content ?? '';
+      const lp = c.logprobs as { token_logprobs?: unknown[]; content?: { logprob: unknown }[] } | null;
+      if (lp) logprobs.push(...(lp.token_logprobs ?? []), ...(lp.content ?? []).map((e) => e.logprob));
+    }
+  }
+  const asked = (request.max_completion_tokens ?? request.max_tokens ?? 4) as number;
+  if (completionTokens !== null && completionTokens > asked) fail(`${completionTokens} tokens, past max_tokens ${asked}`);
+  // A first prompt token has no log-probability (null); every other one is a finite number <= 0.
+  if (logprobs.some((v, i) => !(v === null ? i === 0 && request.echo === true : typeof v === 'number' && Number.isFinite(v) && v <= 0))) fail('a log-probability that is not one');
+  const stop = typeof request.stop === 'string' ? [request.stop] : Array.isArray(request.stop) ? (request.stop as string[]) : [];
+  const answer = request.echo === true ? null : text;
+  if (answer !== null && stop.some((s) => answer.includes(s))) fail(`a stop sequence inside the answer ${JSON.stringify(answer)}`);
+  return null;
+}
+
+/** Requests to gift serve's OpenAI-compatible server: mutated bodies, routes and methods, and bodies that are not JSON. */
+function serveTarget(): FuzzTarget {
+  return {
+    name: 'gift serve requests',
+    available: () => true,
+    property: (_sandbox, record) => {
+      const request = fc.oneof(
+        { weight: 8, arbitrary: fc.tuple(fc.nat(SERVE_SEEDS.length - 1), fc.nat(9)).chain(([i, routeDraw]) => fc.tuple(
+          fc.constant(routeDraw < 8 ? SERVE_SEEDS[i]!.route : SERVE_ROUTES[routeDraw % SERVE_ROUTES.length]!),
+          fc.oneof({ weight: 1, arbitrary: fc.constant(JSON.stringify(SERVE_SEEDS[i]!.body)) }, { weight: 6, arbitrary: mutatedJson(SERVE_SEEDS[i]!.body) })) ) },
+        { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...SERVE_ROUTES), fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('', '{', '[]', 'null', '"x"', '{"prompt": "a", "max_tokens": 1e999}', 'x'.repeat(3000)))) },
+      );
+      return fc.asyncProperty(fc.tuple(request, fc.constantFrom('POST', 'POST', 'POST', 'GET', 'PUT')), async ([[route, body], method]) => {
+        const label = `gift serve ${method} ${route} ${body.length > 600 ? `${body.slice(0, 600)}...` : body}`;
+        record(await runCase(label, async () => {
+          const { port } = await servePort();
+          const r = await postRaw(port, method, route, body);
+          let parsed: Record<string, unknown> | null = null;
+          try {
+            const v = JSON.parse(body) as unknown;
+            if (v && typeof v === 'object' && !Array.isArray(v)) parsed = v as Record<string, unknown>;
+          } catch {
+            // not JSON: only a refusal is right, which checkServeAnswer sees from the status
+          }
+          // A right refusal counts as a clear error, as the other targets' GiftjsErrors do.
+          const refusal = checkServeAnswer(parsed, r);
+          if (refusal !== null) throw new GiftjsError(refusal);
+        }));
+      });
+    },
+  };
 }
 
 // ---- gift argument vectors --------------------------------------------------------------------

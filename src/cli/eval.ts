@@ -35,7 +35,8 @@ With --json the last line is {"loss": ..., "perplexity": ..., "tokens": ...}.
 
 --task commonsense | math: the paper's evaluation on LLM-Adapters JSON test sets (BoolQ, PIQA, ...,
 GSM8K, SVAMP, AQuA, ...): greedy decoding (32 / 512 new tokens) from the paper's prompt, then its
-answer extraction; accuracy. --limit N scores the first N records. With --out, predictions.jsonl
+answer extraction from all of the generation (the text after the prompt's trigger, as LoReFT's code
+reads it); accuracy. A math record's answer must be a number or a letter A-E. --limit N scores the first N records. With --out, predictions.jsonl
 (every generation, what was extracted, the gold answer) is written beside metrics.json. The memory of
 the weights and the longest prompt's KV cache is estimated before loading (--memory-limit sets the budget).
 

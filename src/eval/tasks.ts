@@ -5,7 +5,7 @@ import { alpacaPrompt, commonsensePrompt } from '../data/prompts.js';
 import { generate } from '../generate/generate.js';
 import type { Tokenizer } from '../io/tokenizer.js';
 import type { CausalLM } from '../models/causal_lm.js';
-import { extractCommonsenseAnswer, extractMathNumber, extractOptionLetter, isCommonsenseCorrect, isMathCorrect } from './answers.js';
+import { extractCommonsenseAnswer, isCommonsenseCorrect, mathGold, scoreMath } from './answers.js';
 import { GiftjsError } from '../errors.js';
 
 export type GenerationTask = 'commonsense' | 'math';
@@ -48,21 +48,23 @@ export function evaluateGenerationTask(model: CausalLM, tok: Tokenizer, records:
   const stops = [...model.config.eosTokenIds];
   if (tok.eosTokenId !== null) stops.push(tok.eosTokenId);
   const predictions: Prediction[] = [];
+  // Every record's prompt and gold answer are read before the first generation: a record that
+  // cannot be scored is refused at once, not after hours of decoding the ones before it.
+  const prompts = records.map((r) => {
+    const prompt = taskPrompt(tok, r, task);
+    if (task === 'math') mathGold(prompt.answer, r.where);
+    return prompt;
+  });
   records.forEach((r, i) => {
-    const { ids, answer } = taskPrompt(tok, r, task);
+    const { ids, answer } = prompts[i]!;
     const room = Math.max(1, Math.min(maxNewTokens, model.config.maxPositionEmbeddings - ids.length));
     const out = generate(model, ids, { maxNewTokens: room, stopTokens: stops });
     const generation = tok.decode(out);
-    let p: Prediction;
-    if (task === 'commonsense') {
-      const full = tok.decode([...ids, ...out]);
-      p = { where: r.where, generation, extracted: extractCommonsenseAnswer(full), answer, correct: isCommonsenseCorrect(full, answer) };
-    } else if (/^[A-E]$/.test(answer.trim())) {
-      const letter = extractOptionLetter(generation);
-      p = { where: r.where, generation, extracted: letter, answer, correct: letter === answer.trim() };
-    } else {
-      p = { where: r.where, generation, extracted: extractMathNumber(generation), answer, correct: isMathCorrect(generation, answer) };
-    }
+    // The reference scores the whole decoded sequence (prompt and generation) after its first trigger.
+    const decoded = tok.decode([...ids, ...out]);
+    const p: Prediction = task === 'commonsense'
+      ? { where: r.where, generation, extracted: extractCommonsenseAnswer(decoded), answer, correct: isCommonsenseCorrect(decoded, answer) }
+      : { where: r.where, generation, answer, ...scoreMath(decoded, answer, r.where) };
     predictions.push(p);
     onPrediction?.(p, i);
   });

@@ -20,6 +20,26 @@ function tokenText(v: unknown): string | null {
   return null;
 }
 
+/**
+ * Whether decoding joins " ," into "," and " n't" into "n't", as transformers 5 decides it: only where
+ * tokenizer_config.json asks (a missing clean_up_tokenization_spaces is false there, where the
+ * tokenizers library reads it as true), and never for a BPE model -- the clean-up was made for
+ * WordPiece and strips real spaces from BPE text -- unless the file forces it with
+ * clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output.
+ */
+function cleansUpSpaces(tokenizerJson: Record<string, unknown>, config: Record<string, unknown>, cfgPath: string): boolean {
+  const flag = (key: string): boolean => {
+    const v = config[key];
+    if (v === undefined || v === null) return false;
+    if (typeof v !== 'boolean') throw new GiftjsError(`${cfgPath}: ${key} must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const cleanUp = flag('clean_up_tokenization_spaces');
+  const forceForBpe = flag('clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output');
+  const modelType = (tokenizerJson.model as { type?: unknown } | undefined)?.type;
+  return cleanUp && (modelType !== 'BPE' || forceForBpe);
+}
+
 export class Tokenizer {
   private constructor(
     private readonly hf: HfTokenizer,
@@ -37,7 +57,7 @@ export class Tokenizer {
     const config = fileExists(cfgPath) ? readJsonFile(cfgPath) : {};
     let hf: HfTokenizer;
     try {
-      hf = new HfTokenizer(json, config);
+      hf = new HfTokenizer(json, { ...config, clean_up_tokenization_spaces: cleansUpSpaces(json, config, cfgPath) });
     } catch (err) {
       throw new GiftjsError(`${tjPath}: cannot build the tokenizer: ${(err as Error).message}`);
     }

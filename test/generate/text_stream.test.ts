@@ -10,13 +10,19 @@ import { TextStream } from '../../src/generate/text_stream.js';
 import { firstStopAt, stopPrefixAtEnd } from '../../src/generate/stop_sequences.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { ggufModelFolder } from '../../src/models/gguf_import.js';
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
 
 test('the pieces add up to the whole decode, across clean-up that removes a space', () => {
-  const tokenizer = Tokenizer.fromFolder(join(FIXTURES, 'llama/llama-gqa'));
+  // The fixture's tokenizer with transformers' clean-up of spaces before punctuation asked for (and,
+  // as its model is BPE, forced): "5h " then "5h!" once the next token comes.
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-cleanup-'));
+  cpSync(join(FIXTURES, 'llama/llama-gqa/tokenizer.json'), join(dir, 'tokenizer.json'));
+  const config = JSON.parse(readFileSync(join(FIXTURES, 'llama/llama-gqa/tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, clean_up_tokenization_spaces: true, clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output: true }));
+  const tokenizer = Tokenizer.fromFolder(dir);
   const ids = [61, 11, 3, 68, 8, 49, 91, 26, 49, 91, 87, 25];
   assert.equal(tokenizer.decode(ids.slice(0, 3)), '5h ', 'a trailing space ...');
   assert.equal(tokenizer.decode(ids.slice(0, 4)), '5h!', '... that the next token removes');

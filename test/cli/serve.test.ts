@@ -439,3 +439,63 @@ test('gift serve --quantize int8 --int8-activations answers a completion', async
   child.kill('SIGTERM');
   assert.equal(await new Promise<number | null>((resolve) => child.on('exit', resolve)), 0, err);
 });
+
+test('a completion\'s prompt may be a batch (strings or token-id lists, as lm-eval sends it): one choice each, the answers the prompts get alone', async () => {
+  const post = async (body: Record<string, unknown>) => {
+    const r = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, body: (await r.json()) as { error?: { message: string }; choices: { index: number; text: string; logprobs: { token_logprobs: (number | null)[] } | null }[]; usage: { prompt_tokens: number; completion_tokens: number } } };
+  };
+  const prompts = ['the dog sat', 'once upon a time'];
+  const alone = await Promise.all(prompts.map((prompt) => post({ prompt, max_tokens: 5, echo: true, logprobs: 1 })));
+  for (const batch of [prompts, prompts.map((p) => tokenizer.encode(p))]) {
+    const both = await post({ prompt: batch, max_tokens: 5, echo: true, logprobs: 1 });
+    assert.equal(both.status, 200, JSON.stringify(both.body));
+    assert.deepEqual(both.body.choices.map((c) => c.index), [0, 1]);
+    both.body.choices.forEach((c, i) => assert.deepEqual(c, { ...alone[i]!.body.choices[0], index: i }));
+    assert.equal(both.body.usage.prompt_tokens, alone[0]!.body.usage.prompt_tokens + alone[1]!.body.usage.prompt_tokens);
+    assert.equal(both.body.usage.completion_tokens, alone[0]!.body.usage.completion_tokens + alone[1]!.body.usage.completion_tokens);
+  }
+  assert.match((await post({ prompt: prompts, stream: true })).body.error!.message, /'prompt' holds 2 prompts; a streamed request takes one/);
+  assert.match((await post({ prompt: ['a', [1, 2]] })).body.error!.message, /'prompt' must be a string, a list of token ids, or a batch/);
+  assert.match((await post({ prompt: [[1, 2], [1, 9999]] })).body.error!.message, /'prompt' as a batch of token-id lists must hold token ids, whole numbers from 0 to 95/);
+  assert.match((await post({ prompt: [[1, 2], []] })).body.error!.message, /the prompt 1 is empty/);
+  assert.match((await post({ prompt: [] })).body.error!.message, /the prompt is empty/);
+});
+
+test('an answer that ends at an end-of-sequence token reports that token (no text, its log-probability), as lm-eval\'s echo scoring counts on', async () => {
+  // Every token an end token: each answer ends at its first.
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-serve-eos-'));
+  cpSync(MODEL, dir, { recursive: true });
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { vocab_size: number };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, eos_token_id: Array.from({ length: config.vocab_size }, (_, i) => i) }));
+  const eosModel = loadCausalLM(dir);
+  const small = createOpenAIServer({ model: eosModel, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096 });
+  await new Promise<void>((resolve) => small.listen(0, '127.0.0.1', resolve));
+  try {
+    const ids = tokenizer.encode('the dog sat on the mat');
+    const logits = noGrad(() => eosModel.forward(ids, 1, ids.length).read());
+    const v = logits.length / ids.length;
+    const last = Array.from(logits.subarray((ids.length - 1) * v));
+    const chosen = last.indexOf(Math.max(...last));
+    const logSumExp = Math.max(...last) + Math.log(last.reduce((a, x) => a + Math.exp(x - Math.max(...last)), 0));
+    const r = await fetch(`http://127.0.0.1:${(small.address() as AddressInfo).port}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: [ids], max_tokens: 1, echo: true, logprobs: 1, temperature: 0 }) });
+    const body = (await r.json()) as { choices: { text: string; finish_reason: string; logprobs: { tokens: string[]; token_logprobs: (number | null)[]; text_offset: number[] } }[]; usage: { completion_tokens: number } };
+    const [choice] = body.choices;
+    assert.equal(choice!.finish_reason, 'stop');
+    assert.equal(choice!.text, tokenizer.decode(ids), 'the end token adds no text');
+    assert.equal(body.usage.completion_tokens, 1);
+    assert.equal(choice!.logprobs.token_logprobs.length, ids.length + 1);
+    assert.equal(choice!.logprobs.tokens.at(-1), '');
+    assert.ok(Math.abs(choice!.logprobs.token_logprobs.at(-1)! - (last[chosen]! - logSumExp)) < 1e-4, `${choice!.logprobs.token_logprobs.at(-1)} against ${last[chosen]! - logSumExp}`);
+    // Streamed, the last chunk carries it.
+    const streamed = await fetch(`http://127.0.0.1:${(small.address() as AddressInfo).port}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: ids, max_tokens: 1, logprobs: 0, stream: true }) });
+    const events = (await streamed.text()).split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)) as { choices: { logprobs: { token_logprobs: number[] } | null; finish_reason: string | null }[] });
+    const lastChunk = events.at(-1)!.choices[0]!;
+    assert.equal(lastChunk.finish_reason, 'stop');
+    assert.deepEqual(lastChunk.logprobs!.token_logprobs, [choice!.logprobs.token_logprobs.at(-1)]);
+  } finally {
+    await new Promise<void>((resolve) => small.close(() => resolve()));
+  }
+});

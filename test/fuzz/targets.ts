@@ -470,6 +470,7 @@ const SERVE_SEEDS: { route: string; body: Record<string, unknown> }[] = [
   { route: '/v1/completions', body: { prompt: [1, 5, 9, 3], max_tokens: 2, echo: true, logprobs: 2 } },
   { route: '/v1/completions', body: { prompt: 'once upon a', stream: true, echo: true, logprobs: 1, max_tokens: 3, stop: ['e', 'the'] } },
   { route: '/v1/chat/completions', body: { messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }], max_tokens: 3, stream: true, logprobs: true, top_logprobs: 2, stream_options: { include_usage: true } } },
+  { route: '/v1/completions', body: { prompt: [[1, 5, 9], [1, 7]], max_tokens: 1, echo: true, logprobs: 1, temperature: 0, seed: 1234 } },
   { route: '/v1/chat/completions', body: { messages: [{ role: 'user', content: [{ type: 'text', text: 'a cat' }] }], stop: ['a', ' the'], temperature: 0.7, top_p: 0.9, top_k: 5, seed: 7, presence_penalty: 0.5, frequency_penalty: -0.5, max_completion_tokens: 4 } },
 ];
 const SERVE_ROUTES = ['/v1/completions', '/v1/chat/completions', '/completions', '/v1/models', '/v1/embeddings', '/v1/completions/', '/%E0%A4%A'];
@@ -525,27 +526,30 @@ function checkServeAnswer(request: Record<string, unknown> | null, r: { status: 
     : null;
   if (events && events[events.length - 1] !== '[DONE]') fail('a stream that does not end with [DONE]');
   const bodies = (events ? events.slice(0, -1) : [r.text]).map((e) => JSON.parse(e) as Record<string, unknown>);
-  let text = '';
+  // Each choice's text and log-probabilities (a batch of prompts has a choice each).
+  const choices = new Map<number, { text: string; logprobs: unknown[] }>();
   let completionTokens: number | null = null;
-  const logprobs: unknown[] = [];
   for (const b of bodies) {
     if (b.error !== undefined) fail('an error inside an answer');
     const usage = b.usage as { completion_tokens?: number } | undefined;
     if (usage) completionTokens = usage.completion_tokens ?? null;
     for (const c of (b.choices ?? []) as Record<string, unknown>[]) {
+      const choice = choices.get(c.index as number) ?? { text: '', logprobs: [] };
+      choices.set(c.index as number, choice);
       const delta = (c.delta ?? c.message) as { content?: string } | undefined;
-      text += typeof c.text === 'string' ? c.text : delta?.content ?? '';
+      choice.text += typeof c.text === 'string' ? c.text : delta?.content ?? '';
       const lp = c.logprobs as { token_logprobs?: unknown[]; content?: { logprob: unknown }[] } | null;
-      if (lp) logprobs.push(...(lp.token_logprobs ?? []), ...(lp.content ?? []).map((e) => e.logprob));
+      if (lp) choice.logprobs.push(...(lp.token_logprobs ?? []), ...(lp.content ?? []).map((e) => e.logprob));
     }
   }
   const asked = (request.max_completion_tokens ?? request.max_tokens ?? 4) as number;
-  if (completionTokens !== null && completionTokens > asked) fail(`${completionTokens} tokens, past max_tokens ${asked}`);
-  // A first prompt token has no log-probability (null); every other one is a finite number <= 0.
-  if (logprobs.some((v, i) => !(v === null ? i === 0 && request.echo === true : typeof v === 'number' && Number.isFinite(v) && v <= 0))) fail('a log-probability that is not one');
+  if (completionTokens !== null && completionTokens > asked * choices.size) fail(`${completionTokens} tokens in ${choices.size} answer(s), past max_tokens ${asked} each`);
   const stop = typeof request.stop === 'string' ? [request.stop] : Array.isArray(request.stop) ? (request.stop as string[]) : [];
-  const answer = request.echo === true ? null : text;
-  if (answer !== null && stop.some((s) => answer.includes(s))) fail(`a stop sequence inside the answer ${JSON.stringify(answer)}`);
+  for (const { text, logprobs } of choices.values()) {
+    // A first prompt token has no log-probability (null); every other one is a finite number <= 0.
+    if (logprobs.some((v, i) => !(v === null ? i === 0 && request.echo === true : typeof v === 'number' && Number.isFinite(v) && v <= 0))) fail('a log-probability that is not one');
+    if (request.echo !== true && stop.some((s) => text.includes(s))) fail(`a stop sequence inside the answer ${JSON.stringify(text)}`);
+  }
   return null;
 }
 

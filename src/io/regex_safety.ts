@@ -65,15 +65,21 @@ export function nestedRepetition(pattern: string): string | null {
  * JavaScript cannot read it or when it nests repetitions (see above).
  */
 export function checkedRegExp(pattern: string, what: string, wrap: (p: string) => string = (p) => p): RegExp {
-  const nested = nestedRepetition(pattern);
+  const compile = (source: string) => {
+    try {
+      return new RegExp(source);
+    } catch (err) {
+      throw new GiftjsError(`${what} ${JSON.stringify(pattern)} is not a regular expression giftjs can read (${(err as Error).message})`);
+    }
+  };
+  // The pattern must read alone: wrapped, an unbalanced one would close the wrapper's group instead
+  // of failing -- "a)|(b" in ^(?:...)$ matches whatever starts with a, ".+)+._(" nests a repetition.
+  compile(pattern);
+  const nested = nestedRepetition(wrap(pattern));
   if (nested !== null) {
     throw new GiftjsError(`${what} ${JSON.stringify(pattern)}: ${nested} repeats a group that itself repeats without bound, which can take exponential time on JavaScript's regular-expression engine; giftjs refuses it (write the repetition once: (a+)+ is a+)`);
   }
-  try {
-    return new RegExp(wrap(pattern));
-  } catch (err) {
-    throw new GiftjsError(`${what} ${JSON.stringify(pattern)} is not a regular expression giftjs can read (${(err as Error).message})`);
-  }
+  return compile(wrap(pattern));
 }
 
 /**

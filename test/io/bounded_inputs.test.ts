@@ -76,4 +76,11 @@ test('regular expressions that nest repetitions are refused in tokenizer.json an
   // A string target_modules is a regular expression (PEFT's rule), as an adapter_config.json gives it.
   assert.throws(() => attachAdapter(LlamaForCausalLM.fromPretrained(MODEL), { method: 'lora', rank: 2, target_modules: '(.*)*q_proj' }, 0, 'adapter_config.json'),
     /target_modules "\(\.\*\)\*q_proj": \(\.\*\)\* repeats a group that itself repeats without bound/);
+  // A pattern that does not read alone is refused, not wrapped into one that reads otherwise: in ^(?:...)$ an
+  // unbalanced ')' closed the wrapper's group -- ".+)+._(" nested a repetition there (the fuzzer's case hung
+  // for minutes), and "...q_proj)|(.*" matched every module, where PEFT's re.fullmatch refuses both.
+  for (const pattern of ['.+)+._(', 'model.layers.0.self_attn.q_proj)|(.*']) {
+    assert.throws(() => attachAdapter(LlamaForCausalLM.fromPretrained(MODEL), { method: 'lora', rank: 2, target_modules: pattern }, 0, 'adapter_config.json'),
+      /is not a regular expression giftjs can read \(Invalid regular expression: .*Unmatched '\)'\)/, pattern);
+  }
 });

@@ -12,6 +12,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { readJsonFile } from '../io/hf_folder.js';
 import { GiftjsError } from '../errors.js';
+import { PIL_RESAMPLE_CODES, resizeImage, type ResampleFilter } from './resample.js';
 import { availableMemory, gb, type AvailableMemory } from '../io/system_memory.js';
 
 export interface ImageExample {
@@ -35,6 +36,13 @@ export interface ImagePreprocessing {
   std: number[];
   /** Resize the shorter side to this, then crop the centre to `size` (null: resize straight to size x size). */
   resizeShorter: number | null;
+  /** Pillow's filter for the resize (default bilinear, ViTImageProcessor's). */
+  resample?: ResampleFilter;
+  /**
+   * Where an odd margin's crop starts: transformers' center_crop floors half the margin, torchvision's
+   * (timm's eval transform) rounds it half to even (default floor).
+   */
+  cropRounding?: 'floor' | 'half-even';
 }
 
 export function readPreprocessing(modelDir: string, size: number, channels: number): ImagePreprocessing {
@@ -52,23 +60,36 @@ export function readPreprocessing(modelDir: string, size: number, channels: numb
     }
     // do_normalize false: pixels stay in [0, 1] (mean 0, std 1).
     const normalize = p.do_normalize !== false;
+    const resample = p.resample ?? 2; // ViTImageProcessor's default, bilinear
+    if (typeof resample !== 'number' || !Object.hasOwn(PIL_RESAMPLE_CODES, resample)) {
+      throw new GiftjsError(`${hf}: resample ${JSON.stringify(p.resample)} is not supported (Pillow's 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming; 0, nearest, is not)`);
+    }
     return {
       ...fallback,
       mean: normalize ? channelValues(p.image_mean, fallback.mean, channels, `${hf}: image_mean`, false) : Array(channels).fill(0),
       std: normalize ? channelValues(p.image_std, fallback.std, channels, `${hf}: image_std`, true) : Array(channels).fill(1),
       resizeShorter: shorter,
+      resample: PIL_RESAMPLE_CODES[resample],
+      cropRounding: 'floor',
     };
   }
   const cfg = join(modelDir, 'config.json');
-  const timm = existsSync(cfg) ? (readJsonFile(cfg).pretrained_cfg as { mean?: number[]; std?: number[]; crop_pct?: number } | undefined) : undefined;
+  const timm = existsSync(cfg) ? (readJsonFile(cfg).pretrained_cfg as { mean?: number[]; std?: number[]; crop_pct?: number; interpolation?: unknown } | undefined) : undefined;
   if (timm) {
     const cropPct = timm.crop_pct;
     if (cropPct !== undefined && !(typeof cropPct === 'number' && cropPct > 0.0625 && cropPct <= 1)) throw new GiftjsError(`${cfg}: pretrained_cfg.crop_pct ${JSON.stringify(cropPct)} must be in (0.0625, 1]`);
+    // timm's eval transform resizes with the checkpoint's interpolation (bicubic where it names none), on Pillow.
+    const interpolation = timm.interpolation ?? 'bicubic';
+    if (typeof interpolation !== 'string' || !Object.values(PIL_RESAMPLE_CODES).includes(interpolation as ResampleFilter)) {
+      throw new GiftjsError(`${cfg}: pretrained_cfg.interpolation ${JSON.stringify(timm.interpolation)} is not supported (bilinear, bicubic, lanczos, box or hamming)`);
+    }
     return {
       ...fallback,
       mean: channelValues(timm.mean, fallback.mean, channels, `${cfg}: pretrained_cfg.mean`, false),
       std: channelValues(timm.std, fallback.std, channels, `${cfg}: pretrained_cfg.std`, true),
       resizeShorter: cropPct ? Math.floor(size / cropPct) : null,
+      resample: interpolation as ResampleFilter,
+      cropRounding: 'half-even',
     };
   }
   return fallback;
@@ -119,32 +140,44 @@ function normalise(values: ArrayLike<number>, inChannels: number, p: ImagePrepro
   return out;
 }
 
-/** Decodes, resizes (and centre-crops) one image file with sharp into normalised [C, S, S] pixels. */
+/** Decodes (sharp), resizes (and centre-crops) one image file as Pillow would into normalised [C, S, S] pixels. */
 export async function loadImageFile(path: string, p: ImagePreprocessing): Promise<Float32Array> {
   const { values, channels } = await decodeImageFile(path, p);
   return normalise(values, channels, p);
 }
 
-/** One image file decoded, resized (and centre-cropped) to S x S: its 0..255 values (HWC) and their channel count. */
+/**
+ * One image file decoded by sharp (gray, or sRGB without alpha) and resized to S x S by Pillow's
+ * resampling (resample.ts), as transformers' and timm's preprocessing resize it: straight to S x S, or
+ * the shorter side to `resizeShorter` and the longer in proportion (truncated, as both compute it),
+ * then the centre S x S. Its 0..255 values (HWC) and their channel count.
+ */
 async function decodeImageFile(path: string, p: ImagePreprocessing): Promise<{ values: Uint8Array; channels: number }> {
   const sharp = await loadSharp('Decoding image files');
   let img = sharp(path).removeAlpha();
   img = p.channels === 1 ? img.grayscale() : img.toColourspace('srgb');
-  if (p.resizeShorter !== null) img = img.resize(p.resizeShorter, p.resizeShorter, { fit: 'outside' });
-  const resized = await img.raw().toBuffer({ resolveWithObject: true }).catch((err: Error) => {
+  const { data, info } = await img.raw().toBuffer({ resolveWithObject: true }).catch((err: Error) => {
     throw new GiftjsError(`${path}: cannot decode the image (${err.message})`);
   });
-  let { data, info } = resized;
-  if (p.resizeShorter !== null) {
-    const left = Math.floor((info.width - p.size) / 2);
-    const top = Math.floor((info.height - p.size) / 2);
-    ({ data, info } = await sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } })
-      .extract({ left, top, width: p.size, height: p.size }).raw().toBuffer({ resolveWithObject: true }));
-  } else {
-    ({ data, info } = await sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } })
-      .resize(p.size, p.size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true }));
-  }
-  return { values: new Uint8Array(data.buffer, data.byteOffset, data.length), channels: info.channels };
+  const { width, height, channels } = info;
+  const decoded = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  const filter = p.resample ?? 'bilinear';
+  if (p.resizeShorter === null) return { values: resizeImage(decoded, width, height, channels, p.size, p.size, filter), channels };
+  const longer = Math.trunc((p.resizeShorter * Math.max(width, height)) / Math.min(width, height));
+  const [w, h] = width <= height ? [p.resizeShorter, longer] : [longer, p.resizeShorter];
+  const resized = resizeImage(decoded, width, height, channels, w, h, filter);
+  const start = (margin: number) => (p.cropRounding === 'half-even' ? roundHalfEven(margin / 2) : Math.floor(margin / 2));
+  const top = start(h - p.size);
+  const left = start(w - p.size);
+  const values = new Uint8Array(p.size * p.size * channels);
+  for (let y = 0; y < p.size; y++) values.set(resized.subarray(((top + y) * w + left) * channels, ((top + y) * w + left + p.size) * channels), y * p.size * channels);
+  return { values, channels };
+}
+
+/** Python's round(): halves to the even neighbour. */
+function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  return x - f === 0.5 ? (f % 2 === 0 ? f : f + 1) : Math.round(x);
 }
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.bmp']);

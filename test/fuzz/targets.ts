@@ -17,7 +17,9 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { main } from '../../src/cli/main.js';
 import { sharedFile } from '../helpers.js';
 import { buildExamples, detectFormat } from '../../src/data/examples.js';
-import { loadIdxDataset, readPreprocessing } from '../../src/data/images.js';
+import { loadIdxDataset, loadImageFile, readPreprocessing } from '../../src/data/images.js';
+import type { ResampleFilter } from '../../src/data/resample.js';
+import { crc32, deflateSync } from 'node:zlib';
 import { loadRecords } from '../../src/data/load.js';
 import { buildSeqClsExamples, detectSeqClsFields, labelSpaceOf } from '../../src/data/seqcls.js';
 import { GiftjsError } from '../../src/errors.js';
@@ -364,6 +366,12 @@ export const TARGETS: FuzzTarget[] = [
     writeFileSync(join(scratch, 'x-labels-idx1-ubyte'), idxSeed().labels);
     loadIdxDataset(images, { size: 8, channels: 1, mean: [0.5], std: [0.5], resizeShorter: null });
   }),
+  // A PNG read as a ViT's input: sharp decodes it, Pillow's resampling (resample.ts) resizes and crops it.
+  fileTarget('PNG images', () => fc.tuple(mutatedBytes(pngSeed(), 33).map(withChunkChecksums), fc.constantFrom<ResampleFilter>('bilinear', 'bicubic', 'lanczos', 'box', 'hamming'), fc.boolean()), async ([bytes, resample, crop], scratch) => {
+    const p = join(scratch, 'case.png');
+    writeFileSync(p, bytes);
+    await loadImageFile(p, { size: 8, channels: 3, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], resizeShorter: crop ? 9 : null, resample, cropRounding: crop ? 'half-even' : 'floor' });
+  }, () => {}, () => existsSync(join(ROOT, 'node_modules/sharp'))),
   fileTarget('llama2.c checkpoint', () => mutatedBytes(readFileSync(STORIES).subarray(0, 4096), 28), (bytes, scratch) => {
     // The header's sizes decide what is read: mutate it and the first tensors, keep the rest real.
     const full = Buffer.concat([Buffer.from(bytes), readFileSync(STORIES).subarray(4096)]);
@@ -443,6 +451,38 @@ function resumeFrom(dir: string): void {
   } finally {
     optimizer.dispose();
   }
+}
+
+/** A 13 x 11 RGB PNG (signature, IHDR, one IDAT, IEND), written here so that no image file need be kept. */
+function pngSeed(): Uint8Array {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const [w, h] = [13, 11];
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(w, 0);
+  header.writeUInt32BE(h, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB, deflate, no filter method, no interlace
+  const rows = Buffer.alloc(h * (1 + 3 * w));
+  for (let y = 0; y < h; y++) for (let i = 0; i < 3 * w; i++) rows[y * (1 + 3 * w) + 1 + i] = (y * 37 + i * 11) % 256;
+  return new Uint8Array(Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', header), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]));
+}
+
+/** The PNG with each chunk's checksum made right again where its length still fits, so that edits reach past the check. */
+function withChunkChecksums(png: Uint8Array): Uint8Array {
+  const b = Buffer.from(png);
+  for (let at = 8; at + 12 <= b.length; ) {
+    const length = b.readUInt32BE(at);
+    if (at + 12 + length > b.length) break;
+    b.writeUInt32BE(crc32(b.subarray(at + 4, at + 8 + length)), at + 8 + length);
+    at += 12 + length;
+  }
+  return new Uint8Array(b);
 }
 
 let idx: { images: Uint8Array; labels: Uint8Array } | null = null;

@@ -74,10 +74,14 @@ export function readPreprocessing(modelDir: string, size: number, channels: numb
     };
   }
   const cfg = join(modelDir, 'config.json');
-  const timm = existsSync(cfg) ? (readJsonFile(cfg).pretrained_cfg as { mean?: number[]; std?: number[]; crop_pct?: number; interpolation?: unknown } | undefined) : undefined;
+  const timm = existsSync(cfg) ? (readJsonFile(cfg).pretrained_cfg as { mean?: number[]; std?: number[]; crop_pct?: unknown; crop_mode?: unknown; interpolation?: unknown } | undefined) : undefined;
   if (timm) {
-    const cropPct = timm.crop_pct;
-    if (cropPct !== undefined && !(typeof cropPct === 'number' && cropPct > 0.0625 && cropPct <= 1)) throw new GiftjsError(`${cfg}: pretrained_cfg.crop_pct ${JSON.stringify(cropPct)} must be in (0.0625, 1]`);
+    // timm's eval transform: the shorter side to floor(size / crop_pct) (crop_pct 0.875 where the config names none), then the centre.
+    const cropPct = timm.crop_pct ?? 0.875;
+    if (!(typeof cropPct === 'number' && cropPct > 0.0625 && cropPct <= 1)) throw new GiftjsError(`${cfg}: pretrained_cfg.crop_pct ${JSON.stringify(cropPct)} must be in (0.0625, 1]`);
+    if (timm.crop_mode !== undefined && timm.crop_mode !== null && timm.crop_mode !== 'center') {
+      throw new GiftjsError(`${cfg}: pretrained_cfg.crop_mode ${JSON.stringify(timm.crop_mode)} is not supported (center)`);
+    }
     // timm's eval transform resizes with the checkpoint's interpolation (bicubic where it names none), on Pillow.
     const interpolation = timm.interpolation ?? 'bicubic';
     if (typeof interpolation !== 'string' || !Object.values(PIL_RESAMPLE_CODES).includes(interpolation as ResampleFilter)) {
@@ -87,7 +91,7 @@ export function readPreprocessing(modelDir: string, size: number, channels: numb
       ...fallback,
       mean: channelValues(timm.mean, fallback.mean, channels, `${cfg}: pretrained_cfg.mean`, false),
       std: channelValues(timm.std, fallback.std, channels, `${cfg}: pretrained_cfg.std`, true),
-      resizeShorter: cropPct ? Math.floor(size / cropPct) : null,
+      resizeShorter: Math.floor(size / cropPct),
       resample: interpolation as ResampleFilter,
       cropRounding: 'half-even',
     };

@@ -2,8 +2,8 @@
 // make them: Pillow's resize with the checkpoint's filter, then the centre crop. Checked against
 // Pillow and transformers 5.17 in the peer venv: ViTImageProcessor folders written by save_pretrained
 // (straight to S x S, and shortest edge + centre crop, with bilinear, bicubic and lanczos), and a timm
-// pretrained_cfg (Pillow's resize, then the crop torchvision makes: half the margin rounded half to
-// even), on noisy images of odd sizes, shrunk and enlarged. Before, sharp's lanczos3 resize was 8-10
+// pretrained_cfg, named and left to timm's defaults (crop_pct 0.875, bicubic: Pillow's resize, then the
+// crop torchvision makes, half the margin rounded half to even), on noisy images of odd sizes, shrunk and enlarged. Before, sharp's lanczos3 resize was 8-10
 // levels of 255 off on average and up to 155 at worst.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -47,18 +47,20 @@ for resample in (1, 2, 3):
         p.save_pretrained(folder)
         for image in images:
             record("hf", folder, image, p(Image.open(image).convert("RGB"), return_tensors="np")["pixel_values"][0])
-folder = os.path.join(out, "timm")
-os.makedirs(folder)
-json.dump({"pretrained_cfg": {"mean": mean, "std": std, "crop_pct": 0.9, "interpolation": "bicubic"}}, open(os.path.join(folder, "config.json"), "w"))
-for image in images:
-    im = Image.open(image).convert("RGB")
-    w, h = im.size
-    short = int(24 / 0.9)
-    nw, nh = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
-    im = im.resize((nw, nh), Image.BICUBIC)
-    top, left = int(round((nh - 24) / 2.0)), int(round((nw - 24) / 2.0))
-    a = np.asarray(im.crop((left, top, left + 24, top + 24)), dtype=np.float32) / 255
-    record("timm", folder, image, ((a - mean) / std).transpose(2, 0, 1))
+# timm: crop_pct 0.9 and bicubic named; then neither (timm's defaults, 0.875 and bicubic).
+for name, cfg, crop_pct in (("timm", {"crop_pct": 0.9, "interpolation": "bicubic"}, 0.9), ("timm-defaults", {}, 0.875)):
+    folder = os.path.join(out, name)
+    os.makedirs(folder)
+    json.dump({"pretrained_cfg": {"mean": mean, "std": std, **cfg}}, open(os.path.join(folder, "config.json"), "w"))
+    for image in images:
+        im = Image.open(image).convert("RGB")
+        w, h = im.size
+        short = int(24 / crop_pct)
+        nw, nh = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
+        im = im.resize((nw, nh), Image.BICUBIC)
+        top, left = int(round((nh - 24) / 2.0)), int(round((nw - 24) / 2.0))
+        a = np.asarray(im.crop((left, top, left + 24, top + 24)), dtype=np.float32) / 255
+        record("timm", folder, image, ((a - mean) / std).transpose(2, 0, 1))
 print(json.dumps(cases))
 `;
 
@@ -67,7 +69,7 @@ test('images are resized and cropped as transformers (Pillow) and timm resize th
   const r = spawnSync(PYTHON, ['-c', REFERENCE, dir], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const cases = JSON.parse(r.stdout.trim().split('\n').pop()!) as { kind: string; folder: string; image: string; ref: string }[];
-  assert.equal(cases.length, 35);
+  assert.equal(cases.length, 40);
   for (const c of cases) {
     const p = readPreprocessing(c.folder, 24, 3);
     const ours = await loadImageFile(c.image, p);

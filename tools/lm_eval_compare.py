@@ -28,45 +28,22 @@ GEN = [
     {"question": "once upon a time there", "answer": "was"},
     {"question": "a cat", "answer": "sat"},
 ]
-with open(os.path.join(scratch, "mc.jsonl"), "w") as f:
-    f.writelines(json.dumps(d) + "\n" for d in MC)
-with open(os.path.join(scratch, "gen.jsonl"), "w") as f:
-    f.writelines(json.dumps(d) + "\n" for d in GEN)
-with open(os.path.join(scratch, "tiny_mc.yaml"), "w") as f:
-    f.write(f"""task: tiny_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {scratch}/mc.jsonl
-test_split: test
-output_type: multiple_choice
-doc_to_text: "{{{{question}}}}"
-doc_to_target: "{{{{label}}}}"
-doc_to_choice: "{{{{choices}}}}"
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-""")
-with open(os.path.join(scratch, "tiny_gen.yaml"), "w") as f:
-    f.write(f"""task: tiny_gen
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {scratch}/gen.jsonl
-test_split: test
-output_type: generate_until
-doc_to_text: "{{{{question}}}}"
-doc_to_target: "{{{{answer}}}}"
-generation_kwargs:
-  until: ["."]
-  max_gen_toks: 12
-  do_sample: false
-metric_list:
-  - metric: exact_match
-    aggregation: mean
-    higher_is_better: true
-""")
+
+def write_task(name, docs, spec):
+    """A task over `docs` (a JSONL file beside it), as lm-eval's YAML task files describe one."""
+    with open(os.path.join(scratch, f"{name}.jsonl"), "w") as f:
+        f.writelines(json.dumps(d) + "\n" for d in docs)
+    task = {"task": name, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": os.path.join(scratch, f"{name}.jsonl")}},
+            "test_split": "test", "doc_to_text": "{{question}}", **spec}
+    with open(os.path.join(scratch, f"{name}.yaml"), "w") as f:
+        json.dump(task, f)  # (JSON is YAML)
+
+
+write_task("tiny_mc", MC, {"output_type": "multiple_choice", "doc_to_target": "{{label}}", "doc_to_choice": "{{choices}}",
+                           "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}]})
+write_task("tiny_gen", GEN, {"output_type": "generate_until", "doc_to_target": "{{answer}}",
+                             "generation_kwargs": {"until": ["."], "max_gen_toks": 12, "do_sample": False},
+                             "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}]})
 
 tasks = TaskManager(include_path=scratch)
 out = []

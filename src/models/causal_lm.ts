@@ -37,6 +37,7 @@ export interface CausalLMConfig {
   cacheRebuiltPast?: number;
   tieWordEmbeddings: boolean;
   bosTokenId: number | null;
+  /** The tokens that end a generation: config.json's eos_token_id, and a folder's generation_config.json's. */
   eosTokenIds: number[];
   /** The stored dtype: transformers 5's `dtype`, or 4's `torch_dtype`. */
   torchDtype: string | null;

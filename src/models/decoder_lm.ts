@@ -15,6 +15,7 @@ import type { Random } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { join } from 'node:path';
 import { loadStateDict } from './load_state_dict.js';
+import { generationEndTokens } from './generation_config.js';
 import {
   decoderLayer, keptPositions, KVCache, matrixLoadOptions, stepInputs,
   type CausalLM, type CausalLMConfig, type CausalLMForwardOptions, type CausalLMLossOptions, type StepInputs, type WeightLoadOptions,
@@ -131,11 +132,12 @@ export abstract class DecoderOnlyLM<Config extends CausalLMConfig, Stack extends
 }
 
 /** Loads a family's Hugging Face folder: its config.json read by the family's parser, then the safetensors weights (sharded or not). */
-export function loadDecoderFolder<M extends DecoderOnlyLM<CausalLMConfig, DecoderStack<unknown>, unknown>, C>(
+export function loadDecoderFolder<M extends DecoderOnlyLM<CausalLMConfig, DecoderStack<unknown>, unknown>, C extends CausalLMConfig>(
   dir: string, parseConfig: (raw: Record<string, unknown>, path: string) => C, build: (config: C) => M, options: WeightLoadOptions,
 ): M {
   const path = join(dir, 'config.json');
-  const config = parseConfig(readJsonFile(path), path);
+  const parsed = parseConfig(readJsonFile(path), path);
+  const config = { ...parsed, eosTokenIds: generationEndTokens(dir, parsed.eosTokenIds) };
   const { model } = loadFromCheckpoint(dir, () => build(config), (m, reader) => m.loadWeights(reader, options));
   model.sourceDir = dir;
   return model;

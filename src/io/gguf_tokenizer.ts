@@ -6,6 +6,7 @@
 // and the name llama.cpp gives the split pattern). Other vocabularies are refused by name.
 import { join } from 'node:path';
 import { readJsonFile } from './hf_folder.js';
+import { readChatTemplate } from './tokenizer.js';
 import type { GgufValue } from './gguf.js';
 import { GiftjsError } from '../errors.js';
 import { BYTE_LEVEL_PRE_TOKENIZERS } from './byte_level_bpe_json.js';
@@ -43,6 +44,7 @@ export function ggufTokenizerMetadata(dir: string): [string, GgufValue][] {
   }
   const special = new Set(added.filter((a) => a.special).map((a) => a.id));
   const config = readJsonFile(join(dir, 'tokenizer_config.json')) as Record<string, unknown>;
+  const chatTemplate = readChatTemplate(dir, config);
   if (byteLevelPre !== null) {
     // Byte-level BPE ("gpt2"): the tokens, the merges in order and the split pattern's name.
     const addedIds = new Set(added.map((a) => a.id));
@@ -57,7 +59,7 @@ export function ggufTokenizerMetadata(dir: string): [string, GgufValue][] {
       ['tokenizer.ggml.tokens', { type: 'string[]', value: tokens }],
       ['tokenizer.ggml.token_type', { type: 'i32[]', value: types }],
       ['tokenizer.ggml.merges', { type: 'string[]', value: mergeStrings }],
-      ...specialTokenIds(config, tokens, addsBos),
+      ...specialTokenIds(config, tokens, addsBos, chatTemplate),
     ];
   }
   const size = tokens.length;
@@ -76,12 +78,12 @@ export function ggufTokenizerMetadata(dir: string): [string, GgufValue][] {
     ['tokenizer.ggml.tokens', { type: 'string[]', value: tokens }],
     ['tokenizer.ggml.scores', { type: 'f32[]', value: scores }],
     ['tokenizer.ggml.token_type', { type: 'i32[]', value: types }],
-    ...specialTokenIds(config, tokens, typeof config.add_bos_token === 'boolean' ? config.add_bos_token : null),
+    ...specialTokenIds(config, tokens, typeof config.add_bos_token === 'boolean' ? config.add_bos_token : null, chatTemplate),
   ];
 }
 
-/** The special tokens' ids, whether BOS/EOS are added, and the chat template, from tokenizer_config.json. */
-function specialTokenIds(config: Record<string, unknown>, tokens: readonly string[], addBos: boolean | null): [string, GgufValue][] {
+/** The special tokens' ids and whether BOS/EOS are added, from tokenizer_config.json, and the folder's chat template. */
+function specialTokenIds(config: Record<string, unknown>, tokens: readonly string[], addBos: boolean | null, chatTemplate: string | null): [string, GgufValue][] {
   const idOf = (field: string): number | null => {
     const v = config[field];
     const name = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as { content?: unknown }).content : null;
@@ -94,7 +96,7 @@ function specialTokenIds(config: Record<string, unknown>, tokens: readonly strin
   }
   if (addBos !== null) out.push(['tokenizer.ggml.add_bos_token', { type: 'bool', value: addBos }]);
   if (typeof config.add_eos_token === 'boolean') out.push(['tokenizer.ggml.add_eos_token', { type: 'bool', value: config.add_eos_token }]);
-  if (typeof config.chat_template === 'string') out.push(['tokenizer.chat_template', { type: 'string', value: config.chat_template }]);
+  if (chatTemplate !== null) out.push(['tokenizer.chat_template', { type: 'string', value: chatTemplate }]);
   return out;
 }
 

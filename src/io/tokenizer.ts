@@ -42,12 +42,23 @@ function cleansUpSpaces(tokenizerJson: Record<string, unknown>, config: Record<s
 
 /**
  * A folder's chat template as transformers 5 finds it: chat_template.jinja (where today's
- * save_pretrained writes it) before tokenizer_config.json's chat_template, which is a string or a list
- * of named templates, of which "default" is the one applied. Null where the folder has none.
+ * save_pretrained writes it) before tokenizer_config.json's chat_template. Null where it has none.
  */
 export function readChatTemplate(dir: string, config: Record<string, unknown>): string | null {
+  return readTemplateFile(dir) ?? configChatTemplate(config, dir);
+}
+
+/** chat_template.jinja's text, or null where the folder has no such file. */
+function readTemplateFile(dir: string): string | null {
   const file = join(dir, 'chat_template.jinja');
-  if (fileExists(file)) return readTextFile(file);
+  return fileExists(file) ? readTextFile(file) : null;
+}
+
+/**
+ * tokenizer_config.json's chat_template: a string, or a list of named templates of which "default"
+ * is the one transformers applies (one without it is refused by name). Null where there is none.
+ */
+function configChatTemplate(config: Record<string, unknown>, dir: string): string | null {
   const t = config.chat_template;
   if (t === undefined || t === null) return null;
   if (typeof t === 'string') return t;
@@ -84,8 +95,7 @@ export class Tokenizer {
     } catch (err) {
       throw new GiftjsError(`${tjPath}: cannot build the tokenizer: ${(err as Error).message}`);
     }
-    const templateFile = join(dir, 'chat_template.jinja');
-    return new Tokenizer(hf, config, dir, fileExists(templateFile) ? readTextFile(templateFile) : null);
+    return new Tokenizer(hf, config, dir, readTemplateFile(dir));
   }
 
   /** Token ids as Hugging Face's tokenizer(text) gives them (special tokens added by default). */
@@ -174,9 +184,9 @@ export class Tokenizer {
     return typeof this.config.chat_template === 'string';
   }
 
-  /** Renders the chat template (tokenizer_config.json's chat_template) as transformers does. */
+  /** Renders the folder's chat template (chat_template.jinja, else tokenizer_config.json's) as transformers does. */
   applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
-    const template = this.templateFile ?? readChatTemplate(this.source, this.config);
+    const template = this.templateFile ?? configChatTemplate(this.config, this.source);
     if (template === null) throw new GiftjsError(`${this.source}: no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template)`);
     return this.guard('rendering the chat template', () => withBoundedRange(() => new Template(template).render({
       messages,

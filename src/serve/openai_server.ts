@@ -120,12 +120,12 @@ export function createOpenAIServer(o: ServeOptions): Server {
      * Generates one prompt's answer. Its tokens are every one generated, the stop token that ended it
      * included (as vLLM and OpenAI's completions report it: no text, a log-probability): with echo and
      * max_tokens 1, lm-eval reads the prompt's log-probabilities as all but the last entry, so an
-     * answer that ended at once on EOS must still have that entry. `onToken` sees each text token
-     * as it comes; returning false ends the answer (a stream's client that left).
+     * answer that ended at once on EOS must still have that entry. Each step's log-probabilities
+     * (where asked) go into `steps` as they come; `onToken` sees each text token as it comes;
+     * returning false ends the answer (a stream's client that left).
      */
-    const answer = async (ids: number[], onToken?: (produced: TextStream, piece: string, steps: StepLogprobs[]) => Promise<boolean>) => {
+    const answer = async (ids: number[], steps: StepLogprobs[], onToken?: (produced: TextStream, piece: string) => Promise<boolean>) => {
       const produced = new TextStream(o.tokenizer, sampling.stop);
-      const steps: StepLogprobs[] = [];
       let finish: 'stop' | 'length' = 'length';
       let endToken: number | null = null;
       let left = false;
@@ -140,7 +140,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
           break;
         }
         const piece = produced.push(token);
-        if (onToken && !(await onToken(produced, piece, steps))) {
+        if (onToken && !(await onToken(produced, piece))) {
           left = true;
           break;
         }
@@ -150,7 +150,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
         }
       }
       const tokens = endToken === null ? produced.tokens : [...produced.tokens, endToken];
-      return { produced, steps, finish, tokens, left };
+      return { produced, finish, tokens, left };
     };
 
     // Waits for the requests before it, then generates; a client gone meanwhile ends it early.
@@ -160,7 +160,8 @@ export function createOpenAIServer(o: ServeOptions): Server {
         let promptTokens = 0;
         let completionTokens = 0;
         for (const [index, ids] of prompts.entries()) {
-          const { produced, steps, finish, tokens } = await answer(ids);
+          const steps: StepLogprobs[] = [];
+          const { produced, finish, tokens } = await answer(ids, steps);
           // With echo, the prompt (decoded from its tokens) and its tokens' log-probabilities come first.
           const text = (echo ? o.tokenizer.decode(ids) : '') + produced.text();
           const reported = logprobs
@@ -181,7 +182,8 @@ export function createOpenAIServer(o: ServeOptions): Server {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       if (chat) sse(res, { id, object: 'chat.completion.chunk', created, model: o.modelId, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
       // A stream's log-probabilities: each chunk carries the tokens whose text it completes.
-      let streamed: LogprobEntries | null = null;
+      const steps: StepLogprobs[] = [];
+      const streamed = logprobs ? new LogprobEntries(o.tokenizer, steps) : null;
       let sentOffset = 0;
       if (echo) {
         // The prompt first, as its own chunk (with its tokens' log-probabilities); the answer's offsets follow it.
@@ -196,15 +198,13 @@ export function createOpenAIServer(o: ServeOptions): Server {
         sentOffset += entries.reduce((n, e) => n + e.text.length, 0);
         return entries.length > 0 || all ? report : null;
       };
-      const { produced, steps, finish, tokens, left } = await answer(ids, async (produced, piece, steps) => {
-        streamed ??= logprobs ? new LogprobEntries(o.tokenizer, steps) : null;
+      const { produced, finish, tokens, left } = await answer(ids, steps, async (produced, piece) => {
         const pieceLogprobs = chunkLogprobs(produced.tokens, produced, false);
         if (piece || pieceLogprobs) sse(res, chunk(chat, id, created, o.modelId, piece, null, pieceLogprobs));
         await nextTurn(); // let the chunk reach the client (and notice one that left)
         return !closed;
       });
       if (left) return;
-      streamed ??= logprobs ? new LogprobEntries(o.tokenizer, steps) : null;
       const usage = { prompt_tokens: ids.length, completion_tokens: tokens.length, total_tokens: ids.length + tokens.length };
       sse(res, chunk(chat, id, created, o.modelId, produced.finish(), finish, chunkLogprobs(tokens, produced, true)));
       // stream_options.include_usage: OpenAI's last chunk, with no choices and the usage.

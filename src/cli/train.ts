@@ -55,7 +55,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --epochs N | --max-steps N   length of training (default 1 epoch)
   --lr X                 peak learning rate (default ${D.lr})   --batch-size N   examples per step (default ${D.batchSize})
   --grad-accum N         steps per optimizer update (default ${D.gradAccum})   --max-length N   tokens per example (default 512, at most the model's context)
-  --warmup-ratio X       share of the updates spent warming up (default ${D.warmupRatio})   --weight-decay X (default ${D.weightDecay})
+  --warmup-ratio X       share of the updates spent warming up, rounded up (default ${D.warmupRatio})
+  --weight-decay X       AdamW's decoupled weight decay, on every trained tensor but biases and norm weights, as transformers' Trainer (default ${D.weightDecay})
   --max-grad-norm X      gradient clipping, 0 = none (default ${D.maxGradNorm})   --seed N (default ${D.seed})
   --scheduler ${SCHEDULERS.join('|')} (default ${D.scheduler})   --head-lr X --head-weight-decay X (default: the main group's)
   --preset <name>        the paper's settings: ${Object.keys(PRESETS).join(', ')}

@@ -4,6 +4,15 @@ export type SchedulerKind = 'linear' | 'cosine' | 'constant';
 
 export const SCHEDULERS: SchedulerKind[] = ['linear', 'cosine', 'constant'];
 
+/**
+ * The updates spent warming up, as transformers' TrainingArguments.get_warmup_steps counts them from a
+ * ratio: ceil(totalSteps x ratio), in that order of the product (6 updates at 0.2 warm up for 2; a
+ * rounded count had given 1, and a ratio's half update had gone either way).
+ */
+export function warmupSteps(totalSteps: number, ratio: number): number {
+  return Math.ceil(totalSteps * ratio);
+}
+
 /** The multiplier of the base learning rate for the update after `step` completed updates. */
 export function lrMultiplier(kind: SchedulerKind, step: number, totalSteps: number, warmupSteps: number): number {
   if (step < warmupSteps) return step / Math.max(1, warmupSteps);

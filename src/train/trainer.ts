@@ -21,7 +21,8 @@ import { faultErrno } from '../io/fault_injection.js';
 import { inputContents } from '../io/content_digest.js';
 import { latestCheckpoint, loadCheckpoint, recoverCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { AdamW, clipGradNormAsync, namesOfNonFinite, type ParamGroup } from './optimizer.js';
-import { lrMultiplier, type SchedulerKind } from './schedule.js';
+import { lrMultiplier, warmupSteps, type SchedulerKind } from './schedule.js';
+import { weightDecayApplies } from './weight_decay.js';
 import { readScalar, taskHeldOutLoss, type TrainTask } from './task.js';
 import { causalLMTask } from './tasks/causal_lm.js';
 
@@ -143,8 +144,15 @@ function paramGroups(run: TrainRun): ParamGroup[] {
   if (head.length === 0 && (o.headLr !== null || o.headWeightDecay !== null)) {
     throw new GiftjsError(`training option ${o.headLr !== null ? 'headLr (--head-lr)' : 'headWeightDecay (--head-weight-decay)'} is set, but this run trains no head (${run.adapter.method} trains ${trainable.slice(0, 2).map(([n]) => n).join(', ')}${trainable.length > 2 ? ', ...' : ''}); leave it out`);
   }
-  const groups: ParamGroup[] = [{ params: main, lrScale: 1, weightDecay: o.weightDecay }];
-  if (head.length) groups.push({ params: head, lrScale: (o.headLr ?? o.lr) / o.lr, weightDecay: o.headWeightDecay ?? o.weightDecay });
+  // Each group in two, as transformers' Trainer splits it: biases and normalization weights take no weight decay.
+  const applies = weightDecayApplies(run.model);
+  const decays = ([n]: [string, Tensor]) => applies(n);
+  const split = (params: [string, Tensor][], lrScale: number, weightDecay: number): ParamGroup[] => [
+    { params: params.filter(decays), lrScale, weightDecay },
+    { params: params.filter((p) => !decays(p)), lrScale, weightDecay: 0 },
+  ];
+  const groups = split(main, 1, o.weightDecay);
+  if (head.length) groups.push(...split(head, (o.headLr ?? o.lr) / o.lr, o.headWeightDecay ?? o.weightDecay));
   return groups.filter((g) => g.params.length > 0);
 }
 
@@ -259,7 +267,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
   const batchesPerEpoch = Math.ceil(task.trainSize / o.batchSize);
   const updatesPerEpoch = Math.ceil(batchesPerEpoch / o.gradAccum);
   const totalSteps = o.maxSteps ?? o.epochs * updatesPerEpoch;
-  const warmupSteps = Math.round(o.warmupRatio * totalSteps);
+  const warmup = warmupSteps(totalSteps, o.warmupRatio);
   const trainable = run.adapter.namedTrainable();
   const params = trainable.map(([, t]) => t);
   const logPath = run.outDir ? join(run.outDir, 'log.jsonl') : null;
@@ -355,7 +363,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
       const bad = await nonFiniteGradients(trainable);
       throw new GiftjsError(`training diverged at step ${step + 1}: the gradient norm is ${gradNorm}; non-finite gradients in ${bad.slice(0, 4).join(', ')}${bad.length > 4 ? ` and ${bad.length - 4} more` : ''}; last good checkpoint: ${lastCheckpoint ?? 'none (set saveEvery, --save-every)'}`);
     }
-    const lr = o.lr * lrMultiplier(o.scheduler, step, totalSteps, warmupSteps);
+    const lr = o.lr * lrMultiplier(o.scheduler, step, totalSteps, warmup);
     optimizer.update(lr);
     for (const p of params) p.zeroGrad();
     // A finite loss and gradient can still step to infinity (a learning rate of 1e39, a weight decay

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { AdamW, clipGradNorm } from '../../src/train/optimizer.js';
-import { lrMultiplier } from '../../src/train/schedule.js';
+import { lrMultiplier, warmupSteps } from '../../src/train/schedule.js';
 import { assertClose } from '../helpers.js';
 
 test('AdamW matches torch.optim.AdamW step by step (two groups, changing learning rate)', () => {
@@ -49,6 +49,17 @@ test('schedules: linear warmup, then linear decay / half cosine / constant (tran
   assert.ok(Math.abs(lrMultiplier('cosine', 32.5, 100, 10) - 0.5 * (1 + Math.cos(Math.PI / 4))) < 1e-12);
   assert.equal(lrMultiplier('constant', 70, 100, 10), 1);
   assert.equal(lrMultiplier('constant', 3, 100, 10), 0.3);
+});
+
+test('warmup length from a ratio: math.ceil(num_training_steps * warmup_ratio), as transformers counts it', () => {
+  // Python's values of that expression: 6 * 0.2 = 1.2000000000000002 -> 2 (a rounded count had given 1);
+  // 5 * 0.1 = 0.5 -> 1 (Python's round had given 0, JavaScript's 1).
+  assert.equal(warmupSteps(6, 0.2), 2);
+  assert.equal(warmupSteps(30, 0.1), 3);
+  assert.equal(warmupSteps(5, 0.1), 1);
+  assert.equal(warmupSteps(100, 0.06), 6);
+  assert.equal(warmupSteps(100, 0), 0);
+  assert.equal(warmupSteps(7, 1), 7);
 });
 
 test('gradient clipping scales to the global norm', () => {

@@ -1,0 +1,153 @@
+// gift train against the trainer its users know: TRL's SFTTrainer (transformers' Trainer underneath,
+// in the peer venv, tools/trainer_compare.py) fine-tunes the same model folder on the same
+// prompt/completion file from the same starting tensors, with the same settings -- gradient
+// accumulation over padded batches of unequal lengths, warmup then linear decay, weight decay,
+// clipping. Each update covers the whole file (8 records, batch 4 x 2), so neither side's shuffling
+// changes what it sums; every update's loss, gradient norm and learning rate, and the trained
+// tensors, must agree. This covers what each step is made of (the loss on the completion and the
+// end token only, one mean over the window's tokens, the norm before clipping, AdamW, which
+// tensors weight decay applies to, the warmup's length) where a unit test checks one piece by
+// hand. The prompts end without a space, where giftjs and TRL split prompt from completion alike.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { SafetensorsFile } from '../../src/io/safetensors.js';
+import { loadCausalLM, loadModel } from '../../src/models/registry.js';
+import type { ModelKind } from '../../src/models/registry.js';
+import { weightDecayApplies } from '../../src/train/weight_decay.js';
+import { attachAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const GIFT = join(ROOT, 'bin/gift.js');
+const PYTHON = process.env.GIFTJS_PEER_PYTHON ?? join(homedir(), '.cache', 'giftjs-peer', 'bin', 'python');
+const hasTrl = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import trl, peft, datasets'], { encoding: 'utf8' }).status === 0;
+
+const RECORDS = [
+  ['the cat sat on the', ' mat'], ['what is red and round?', ' an apple'], ['one, two, three,', ' four, five'], ['say hello.', ' hello there'],
+  ['the sun is', ' hot and bright'], ['a dog can', ' run and bark'], ['water is', ' wet'], ['name a colour.', ' blue, or green, or a dark red'],
+].map(([prompt, completion]) => ({ prompt, completion }));
+
+const SETTINGS = { batch_size: 4, grad_accum: 2, epochs: 6, lr: 2e-2, warmup_ratio: 0.2, weight_decay: 0.1, max_grad_norm: 1, scheduler: 'linear', seed: 11 };
+
+interface StepLog { loss: number; grad_norm: number; lr: number }
+
+function giftTrain(model: string, data: string, out: string, method: string[]): StepLog[] {
+  const r = spawnSync(process.execPath, [GIFT, 'train', '--model', model, '--data', data, '--out', out, ...method,
+    '--batch-size', String(SETTINGS.batch_size), '--grad-accum', String(SETTINGS.grad_accum), '--epochs', String(SETTINGS.epochs), '--lr', String(SETTINGS.lr),
+    '--warmup-ratio', String(SETTINGS.warmup_ratio), '--weight-decay', String(SETTINGS.weight_decay), '--max-grad-norm', String(SETTINGS.max_grad_norm),
+    '--scheduler', SETTINGS.scheduler, '--seed', String(SETTINGS.seed)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepLog);
+}
+
+function reference(settings: Record<string, unknown>, out: string): { logs: { loss: number; grad_norm: number; learning_rate: number }[]; trained: Map<string, Float32Array> } {
+  mkdirSync(out, { recursive: true });
+  const file = join(out, 'settings.json');
+  writeFileSync(file, JSON.stringify({ ...SETTINGS, ...settings, out }));
+  const r = spawnSync(PYTHON, [join(ROOT, 'tools/trainer_compare.py'), file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  return { logs: JSON.parse(readFileSync(join(out, 'logs.json'), 'utf8')), trained: tensors(join(out, 'trained.safetensors')) };
+}
+
+function tensors(path: string): Map<string, Float32Array> {
+  const f = SafetensorsFile.open(path);
+  try {
+    return new Map([...f.tensors.keys()].map((n) => {
+      const t = f.readTensor(n);
+      const values = Float32Array.from(t.data);
+      t.dispose();
+      return [n, values];
+    }));
+  } finally {
+    f.close();
+  }
+}
+
+function scratch() {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-trainer-ref-'));
+  const model = join(dir, 'model');
+  cpSync(join(ROOT, 'test/fixtures/llama/llama-gqa'), model, { recursive: true });
+  const data = join(dir, 'train.jsonl');
+  writeFileSync(data, RECORDS.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  return { dir, model, data };
+}
+
+function closeTo(ours: number[], theirs: number[], tolerance: number, what: string): void {
+  assert.equal(ours.length, theirs.length, `${what}: ${ours.length} values, the reference has ${theirs.length}`);
+  ours.forEach((v, i) => assert.ok(Math.abs(v - theirs[i]!) <= tolerance * (1 + Math.abs(theirs[i]!)), `${what} [${i}]: ${v}, the reference ${theirs[i]}`));
+}
+
+// tensorTolerance: AdamW divides each update by the root of the gradient's running square, so an entry
+// whose gradients are all near 0 moves by a share of the learning rate that float32's summation order
+// changes; full fine-tuning trains 27k entries and some have such gradients (the largest difference,
+// 6e-5, is one entry of an MLP matrix). Decaying the norm weights would move them by ~6e-3.
+interface Case { method: string; flags: string[]; init?: Record<string, unknown>; tensorTolerance: number }
+const CASES: Case[] = [
+  { method: 'lora', flags: ['--method', 'lora', '--rank', '4', '--alpha', '8', '--targets', 'q_proj,v_proj', '--dropout', '0'],
+    init: { method: 'lora', rank: 4, alpha: 8, target_modules: ['q_proj', 'v_proj'], lora_dropout: 0 }, tensorTolerance: 2e-5 },
+  { method: 'gift', flags: ['--method', 'gift', '--rank', '4', '--targets', 'q_proj,v_proj'], init: { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, tensorTolerance: 2e-5 },
+  // Every tensor trained: the norm weights take no weight decay, the rest do.
+  { method: 'full', flags: ['--method', 'full'], tensorTolerance: 1e-4 },
+];
+
+for (const c of CASES) {
+  test(`gift train --method ${c.method} makes the updates TRL's SFTTrainer makes: each update's loss, gradient norm and learning rate, and the trained tensors`, {
+    skip: hasTrl ? false : `no python with trl at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs it into the peer venv)`,
+    timeout: 300_000,
+  }, () => {
+    const s = scratch();
+    let init: string | undefined;
+    if (c.init) {
+      // The starting adapter, drawn as gift train draws it from the same seed, for the reference to start from.
+      const model = loadCausalLM(s.model);
+      init = join(s.dir, 'init');
+      saveAdapter(init, attachAdapter(model, c.init, SETTINGS.seed), { path: s.model, architecture: model.config.architecture, naming: model.adapterNaming() });
+    }
+    const ours = giftTrain(s.model, s.data, join(s.dir, 'giftjs'), c.flags);
+    const ref = reference({ model: s.model, data: s.data, method: c.method, init }, join(s.dir, 'reference'));
+    assert.equal(ours.length, SETTINGS.epochs, 'one update an epoch');
+    closeTo(ours.map((l) => l.lr), ref.logs.map((l) => l.learning_rate), 1e-9, 'learning rate');
+    closeTo(ours.map((l) => l.loss), ref.logs.map((l) => l.loss), 2e-6, 'loss');
+    closeTo(ours.map((l) => l.grad_norm), ref.logs.map((l) => l.grad_norm), 2e-5, 'gradient norm');
+    const trained = tensors(join(s.dir, 'giftjs/adapter/adapter_model.safetensors'));
+    assert.deepEqual([...trained.keys()].sort(), [...ref.trained.keys()].sort(), 'the trained tensors');
+    for (const [name, values] of ref.trained) closeTo([...trained.get(name)!], [...values], c.tensorTolerance, name);
+  });
+}
+
+test('weight decay applies to the tensors transformers\' Trainer decays (get_decay_parameter_names), in every family', {
+  skip: hasTrl ? false : `no python with trl at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs it into the peer venv)`,
+  timeout: 300_000,
+}, () => {
+  const folders: [string, ModelKind][] = [
+    ['llama/llama-gqa', 'causal-lm'], ['llama/qwen2-bias', 'causal-lm'], ['qwen3/qwen3', 'causal-lm'], ['gemma/gemma2', 'causal-lm'], ['gemma/gemma3', 'causal-lm'],
+    ['phi_longrope/phi35', 'causal-lm'], ['sliding_window/mistral', 'causal-lm'], ['encoders/bert', 'sequence-classifier'], ['encoders/roberta', 'sequence-classifier'],
+    ['encoders/vit', 'image-classifier'],
+  ];
+  const dirs = folders.map(([f]) => join(ROOT, 'test/fixtures', f));
+  const r = spawnSync(PYTHON, [join(ROOT, 'tools/trainer_compare.py'), '--decay-names', ...dirs], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  const hf = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, { names: string[]; decayed: string[] }>;
+  for (const [k, [folder, kind]] of folders.entries()) {
+    const model = loadModel(dirs[k]!, kind, kind === 'sequence-classifier' ? { numLabels: 2 } : {});
+    const applies = weightDecayApplies(model);
+    // ViT's modules are named as transformers 4 named them; transformers 5.17 names them anew (its adapter
+    // naming renames the linear layers; the layer norms move from encoder.layer.N to layers.N).
+    const naming = model.adapterNaming();
+    const saved = (n: string) => {
+      const [path, leaf] = [n.slice(0, n.lastIndexOf('.')), n.slice(n.lastIndexOf('.'))];
+      return `${naming?.toSaved(path) ?? path}${leaf}`.replace(/^vit\.encoder\.layer\./, 'vit.layers.');
+    };
+    const names = attachAdapter(model, { method: 'full' }).namedTrainable().map(([n]) => n);
+    const theirs = hf[dirs[k]!]!;
+    assert.deepEqual(names.map(saved).sort(), [...theirs.names].sort(), `${folder}: the trained tensors are the model's parameters`);
+    const decayed = new Set(theirs.decayed);
+    for (const n of names) assert.equal(applies(n), decayed.has(saved(n)), `${folder}: ${n} ${decayed.has(saved(n)) ? 'takes' : 'takes no'} weight decay in transformers' Trainer`);
+    // Every family has tensors of both kinds, so neither answer is given everywhere.
+    assert.ok(names.some(applies) && !names.every(applies), `${folder}: some tensors decay and some do not`);
+  }
+});

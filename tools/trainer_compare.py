@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""The reference for giftjs's trainer: TRL's SFTTrainer (transformers' Trainer underneath) fine-tunes a
+model folder on a prompt/completion JSONL file from the same starting weights giftjs started from, and
+writes what it did: each update's loss, gradient norm (before clipping) and learning rate, and the
+trained tensors.
+
+    python tools/trainer_compare.py SETTINGS.json
+    python tools/trainer_compare.py --decay-names FOLDER...
+
+The second form prints, for each model folder, the names of its parameters and of those the Trainer
+applies weight decay to (Trainer.get_decay_parameter_names), as one JSON line.
+
+SETTINGS: {"model": folder, "data": jsonl, "method": "lora" | "gift" | "full", "init": the starting
+adapter folder (lora: PEFT's layout, gift: giftjs's), "out": folder, "batch_size", "grad_accum",
+"epochs", "lr", "warmup_ratio", "weight_decay", "max_grad_norm", "scheduler", "seed"}.
+Writes OUT/logs.json ([{"step", "loss", "grad_norm", "learning_rate"}]) and OUT/trained.safetensors
+(lora: PEFT's tensor names; gift: giftjs's; full: the model's).
+Runs in the peer venv (torch, transformers, peft, trl, datasets).
+"""
+import json
+import os
+import sys
+
+import torch
+from datasets import Dataset
+from safetensors.torch import save_file
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from trl import SFTConfig, SFTTrainer
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import gift_torch  # noqa: E402
+
+if sys.argv[1] == "--decay-names":
+    import transformers
+    from transformers import Trainer
+
+    out = {}
+    for folder in sys.argv[2:]:
+        architecture = json.load(open(os.path.join(folder, "config.json")))["architectures"][0]
+        model = getattr(transformers, architecture).from_pretrained(folder, dtype=torch.float32)
+        # The method reads only the model it is given, not the Trainer.
+        out[folder] = {"names": [n for n, _ in model.named_parameters()], "decayed": Trainer.get_decay_parameter_names(None, model)}
+    print(json.dumps(out))
+    sys.exit(0)
+
+s = json.load(open(sys.argv[1]))
+torch.manual_seed(s["seed"])
+model = AutoModelForCausalLM.from_pretrained(s["model"], dtype=torch.float32)
+tokenizer = AutoTokenizer.from_pretrained(s["model"])
+if s["method"] == "lora":
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(model, s["init"], is_trainable=True)
+elif s["method"] == "gift":
+    gift_torch.load_adapter(model, s["init"])  # phi and psi registered on the model, the rest frozen
+elif s["method"] != "full":
+    raise SystemExit(f"method {s['method']!r}: lora, gift or full")
+
+records = [json.loads(line) for line in open(s["data"]) if line.strip()]
+dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
+
+
+class Logs(TrainerCallback):
+    def __init__(self):
+        self.rows = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.rows.append({"step": state.global_step, "loss": logs["loss"], "grad_norm": float(logs["grad_norm"]), "learning_rate": logs["learning_rate"]})
+
+
+logs = Logs()
+config = SFTConfig(
+    output_dir=os.path.join(s["out"], "trl"), per_device_train_batch_size=s["batch_size"], gradient_accumulation_steps=s["grad_accum"],
+    num_train_epochs=s["epochs"], learning_rate=s["lr"], warmup_steps=s["warmup_ratio"], weight_decay=s["weight_decay"],
+    max_grad_norm=s["max_grad_norm"], lr_scheduler_type=s["scheduler"], seed=s["seed"], logging_steps=1, save_strategy="no",
+    report_to=[], use_cpu=True, bf16=False, fp16=False, optim="adamw_torch", adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8,
+    completion_only_loss=True, packing=False, max_length=None, dataset_num_proc=None, disable_tqdm=True,
+)
+trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=[logs])
+trainer.train()
+
+if s["method"] == "lora":
+    from peft import get_peft_model_state_dict
+
+    trained = {k: v.detach().clone().contiguous() for k, v in get_peft_model_state_dict(model).items()}
+elif s["method"] == "gift":
+    trained = {k: v.detach().clone().contiguous() for k, v in model.gift_adapter.named_tensors().items()}
+else:
+    trained = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+save_file(trained, os.path.join(s["out"], "trained.safetensors"))
+json.dump(logs.rows, open(os.path.join(s["out"], "logs.json"), "w"), indent=1)
+print(json.dumps({"steps": len(logs.rows)}))

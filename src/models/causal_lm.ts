@@ -4,6 +4,7 @@
 // ForCausalLM of decoder_lm.ts, and registers it once (models/registry.ts); code
 // outside models/ sees only this. The KV cache is shared by every family, as mlx-lm shares one.
 import type { Module } from '../nn/module.js';
+import { randomSourcesOf } from '../nn/layers.js';
 import type { LinearCrossEntropyOptions } from '../ops/linear_cross_entropy.js';
 import { Tensor } from '../tensor/tensor.js';
 import { slice } from '../ops/shape_ops.js';
@@ -227,7 +228,7 @@ export interface CausalLM extends Module {
 export function decoderLayer(model: CausalLM, layer: Module, index: number, x: Tensor, run: (h: Tensor) => Tensor, caching: boolean): Tensor {
   const scoped = (h: Tensor) => releasingUnread(() => run(h));
   if (!model.gradientCheckpointing || caching) return scoped(x);
-  return checkpoint(scoped, [x], index < model.streamedLayers ? () => releaseMappedWeights(layer) : undefined);
+  return checkpoint(scoped, [x], index < model.streamedLayers ? () => releaseMappedWeights(layer) : undefined, randomSourcesOf(layer));
 }
 
 /**

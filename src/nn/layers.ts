@@ -3,7 +3,7 @@
 import { embedding } from '../ops/gather.js';
 import { linear } from '../ops/matmul.js';
 import { layerNorm, rmsNorm } from '../ops/norms.js';
-import type { Random } from '../tensor/random.js';
+import { Random } from '../tensor/random.js';
 import type { Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
@@ -16,6 +16,8 @@ export interface LinearAdapter {
   forward(x: Tensor, base: Linear): Tensor;
   /** Reseeds the adapter's randomness (LoRA's dropout) before each training step, so a resumed run draws what it would have. */
   reseed?(seed: number): void;
+  /** The generator the adapter draws from in training, if it draws at all (a checkpointed block's recomputation must draw the same). */
+  randomSource?(): Random | null;
 }
 
 /** y = x W^T + b with W [out, in], initialised like torch.nn.Linear (Kaiming-uniform). */
@@ -39,6 +41,30 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     return this.adapter ? this.adapter.forward(x, this) : this.baseForward(x);
   }
+}
+
+/**
+ * The generators the layers under `module` draw from in training (LoRA's dropout), in module order: a
+ * checkpointed block saves their states before its forward and restores them before recomputing it,
+ * so the backward sees the masks the forward used (PyTorch's checkpoint preserves its RNG state so).
+ */
+export function randomSourcesOf(module: Module): Random[] {
+  const out: Random[] = [];
+  for (const [, m] of module.namedModules()) {
+    const r = m instanceof Linear ? m.adapter?.randomSource?.() : null;
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+/**
+ * Reseeds every adapter's generator for a training step, each from its own seed drawn from the step's
+ * (one seed for all had given every LoRA layer the same dropout mask for inputs of one shape --
+ * q_proj's and v_proj's of a layer, and each layer's -- where PEFT's masks are independent).
+ */
+export function reseedRandomness(model: Module, seed: number): void {
+  const seeds = new Random(seed);
+  for (const [, m] of model.namedModules()) if (m instanceof Linear && m.adapter?.reseed) m.adapter.reseed(seeds.nextUint32());
 }
 
 export class Embedding extends Module {

@@ -6,21 +6,26 @@
 // Parameters inside the block receive their gradients during the recomputation (they are leaves,
 // so the inner backward accumulates into .grad directly); the block's inputs get theirs back
 // through the node, like any op. Randomness inside the block (dropout) is drawn again on
-// recomputation, so keep it out of checkpointed blocks or reseed it.
+// recomputation: the generators it draws from are given, and restored to where they stood before the
+// forward, so the recomputation draws the forward's masks (a generator not given draws new ones, and
+// the gradient is then of another function than the loss).
 import { isGradEnabled, markValueNeeded, noGrad, withDeferredValues, withGrad } from './autograd.js';
 import { tidy } from './memory.js';
+import type { Random } from './random.js';
 import type { Tensor } from './tensor.js';
 
 /**
  * `afterUse` runs after each use of the block: its forward, with or without a graph (a held-out
  * evaluation), and its recomputed backward (a model releasing the block's mapped weights).
+ * `randomness`: every generator the block draws from (randomSourcesOf).
  */
-export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[], afterUse?: () => void): Tensor {
+export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[], afterUse?: () => void, randomness: Random[] = []): Tensor {
   if (!isGradEnabled()) {
     const out = fn(...inputs);
     afterUse?.();
     return out;
   }
+  const states = randomness.map((r) => r.saveState());
   // The block's own activations are released when this scope ends; only the output survives.
   const out = tidy(() => noGrad(() => fn(...inputs)));
   afterUse?.();
@@ -41,6 +46,7 @@ export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[]
             c.requiresGrad = needs[i] ?? false;
             return c;
           });
+          randomness.forEach((r, i) => r.restoreState(states[i]!));
           // Recomputed with deferred values: the output and whatever only it reads are never computed.
           const again = withDeferredValues(() => fn(...copies));
           again.backward(g);

@@ -19,6 +19,11 @@ export function isUserSeed(seed: unknown): seed is number {
   return typeof seed === 'number' && Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff;
 }
 
+export interface RandomState {
+  readonly words: readonly [number, number, number, number];
+  readonly spareNormal: number | null;
+}
+
 export class Random {
   private s0: number;
   private s1: number;
@@ -54,6 +59,16 @@ export class Random {
     this.s2 ^= t;
     this.s3 = rotl(this.s3, 11);
     return result;
+  }
+
+  /** Where the generator stands, to come back to with restoreState (a recomputed block draws its dropout masks again). */
+  saveState(): RandomState {
+    return { words: [this.s0, this.s1, this.s2, this.s3], spareNormal: this.spareNormal };
+  }
+
+  restoreState(state: RandomState): void {
+    [this.s0, this.s1, this.s2, this.s3] = state.words;
+    this.spareNormal = state.spareNormal;
   }
 
   /** Uniform in [0, 1). */

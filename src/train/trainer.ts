@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Example } from '../data/examples.js';
 import type { CausalLM } from '../models/causal_lm.js';
 import type { Module } from '../nn/module.js';
-import { Linear } from '../nn/layers.js';
+import { reseedRandomness } from '../nn/layers.js';
 import { scale } from '../ops/elementwise.js';
 import { isUserSeed } from '../tensor/random.js';
 import { headParameterNames } from '../peft/baselines/model.js';
@@ -156,9 +156,6 @@ function paramGroups(run: TrainRun): ParamGroup[] {
   return groups.filter((g) => g.params.length > 0);
 }
 
-function reseedAdapters(model: Module, seed: number): void {
-  for (const [, m] of model.namedModules()) if (m instanceof Linear) m.adapter?.reseed?.(seed);
-}
 
 /**
  * Refuses settings that cannot train (or would silently do something else): each field is named
@@ -341,7 +338,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
     const first = (step % updatesPerEpoch) * o.gradAccum;
     const window = epochCache.batches.slice(first, Math.min(first + o.gradAccum, batchesPerEpoch));
     const targetTokens = window.reduce((n: number, b) => n + task.units(b), 0);
-    reseedAdapters(run.model, (o.seed * 1000003 + step) >>> 0);
+    reseedRandomness(run.model, (o.seed * 1000003 + step) >>> 0);
     run.model.train();
     let lossSum = 0;
     for (const b of window) {

@@ -18,6 +18,9 @@ export class LoraLinearAdapter implements LinearAdapter {
   reseed(seed: number): void {
     this.rng = new RandomClass(seed);
   }
+  randomSource(): Random | null {
+    return this.dropoutP > 0 ? this.rng : null;
+  }
   forward(x: Tensor, base: Linear): Tensor {
     // Dropout follows the mode of the layer it is attached to (the model's train() / eval()).
     const xd = this.dropoutP > 0 ? dropout(x, this.dropoutP, this.rng, base.training) : x;

@@ -1,5 +1,6 @@
-// The basic layers: Linear, Embedding, RMSNorm, LayerNorm. Each holds its parameters under
+// The basic layers: Linear, Embedding, RMSNorm, LayerNorm, Dropout. Each holds its parameters under
 // PyTorch's names (weight, bias) and computes with one op.
+import { dropout } from '../ops/dropout.js';
 import { embedding } from '../ops/gather.js';
 import { linear } from '../ops/matmul.js';
 import { layerNorm, rmsNorm } from '../ops/norms.js';
@@ -51,7 +52,7 @@ export class Linear extends Module {
 export function randomSourcesOf(module: Module): Random[] {
   const out: Random[] = [];
   for (const [, m] of module.namedModules()) {
-    const r = m instanceof Linear ? m.adapter?.randomSource?.() : null;
+    const r = m instanceof Linear ? m.adapter?.randomSource?.() : m instanceof Dropout && m.p > 0 ? m.rng : null;
     if (r) out.push(r);
   }
   return out;
@@ -64,7 +65,10 @@ export function randomSourcesOf(module: Module): Random[] {
  */
 export function reseedRandomness(model: Module, seed: number): void {
   const seeds = new Random(seed);
-  for (const [, m] of model.namedModules()) if (m instanceof Linear && m.adapter?.reseed) m.adapter.reseed(seeds.nextUint32());
+  for (const [, m] of model.namedModules()) {
+    if (m instanceof Linear && m.adapter?.reseed) m.adapter.reseed(seeds.nextUint32());
+    else if (m instanceof Dropout) m.rng = new Random(seeds.nextUint32());
+  }
 }
 
 export class Embedding extends Module {
@@ -99,5 +103,20 @@ export class LayerNorm extends Module {
   }
   forward(x: Tensor): Tensor {
     return layerNorm(x, this.weight, this.bias, this.eps);
+  }
+}
+
+/**
+ * A model's own dropout (torch.nn.Dropout): in training mode zeroes each value with probability p and
+ * scales the rest by 1 / (1 - p); in evaluation mode the identity. Its generator is reseeded for each
+ * training step (reseedRandomness), so a resumed run draws the masks it would have.
+ */
+export class Dropout extends Module {
+  rng = new Random(0);
+  constructor(readonly p: number) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return this.training && this.p > 0 ? dropout(x, this.p, this.rng) : x;
   }
 }

@@ -5,6 +5,9 @@ import { markValueNeeded, needsRecording, record } from '../tensor/autograd.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError, refuseUnknownOptions } from '../errors.js';
+import { add, scale } from './elementwise.js';
+import { matmul } from './matmul.js';
+import { softmax } from './softmax.js';
 
 export interface AttentionOptions {
   /** Each query sees only keys at or before its own position (queries are the last T of S). */
@@ -32,7 +35,17 @@ export interface AttentionOptions {
    * through such k, v is refused. Omitted: every row is a key.
    */
   keyLength?: number;
+  /**
+   * Dropout on the attention probabilities (BERT's attention_probs_dropout_prob, in training): applied
+   * to softmax's output before it weighs v. The fused kernels keep no probabilities, so given this the
+   * attention is composed of matmul, softmax and it (encoders only: a key padding mask at most, with
+   * as many key/value heads as query heads).
+   */
+  dropProbabilities?: (probabilities: Tensor) => Tensor;
 }
+
+/** The additive mask of finfo(float32).min that transformers' eager attention adds to padded keys. */
+const MASKED_SCORE = -3.4028234663852886e38;
 
 /**
  * softmax(q k^T * scale + masks) v with q [B, H, T, D] and k, v [B, Hkv, S, D], where H is a
@@ -41,7 +54,7 @@ export interface AttentionOptions {
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   const where = (): string => `attention(q ${shapeString(q.shape)}, k ${shapeString(k.shape)}, v ${shapeString(v.shape)})`;
-  refuseUnknownOptions(options, ['causal', 'keyPaddingMask', 'window', 'softcap', 'segmented', 'scale', 'keyLength'], 'scaledDotProductAttention');
+  refuseUnknownOptions(options, ['causal', 'keyPaddingMask', 'window', 'softcap', 'segmented', 'scale', 'keyLength', 'dropProbabilities'], 'scaledDotProductAttention');
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new GiftjsError(`${where()}: q, k and v must be 4-D [batch, heads, seq, headDim]`);
   const [B, H, T, D] = q.shape as [number, number, number, number];
   const [Bk, Hkv, kvRows, Dk] = k.shape as [number, number, number, number];
@@ -62,6 +75,12 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const maskSource = options.keyPaddingMask ?? null;
   const maskLength = maskSource === null ? null : maskSource instanceof Tensor ? maskSource.size : maskSource.length;
   if (maskLength !== null && maskLength !== B * S) throw new GiftjsError(`${where()}: keyPaddingMask must hold ${B} x ${S} values, got ${maskLength}`);
+  if (options.dropProbabilities) {
+    if (options.causal || window > 0 || softcap > 0 || segmented || S !== kvRows || Hkv !== H) {
+      throw new GiftjsError(`${where()}: dropProbabilities is for encoder attention (no causal mask, window, softcap, segments or KV cache; as many key/value heads as query heads)`);
+    }
+    return composedAttention(q, k, v, maskSource, options.scale ?? 1 / Math.sqrt(D), options.dropProbabilities);
+  }
   // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.
   const maskTensor = maskSource === null || maskSource instanceof Tensor ? maskSource : new Tensor(Float32Array.from(maskSource), [B, S]);
   const mask = maskTensor?.buffer ?? null;
@@ -78,4 +97,23 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   }, maskTensor && maskTensor !== maskSource ? [lse, maskTensor] : [lse]);
   // (record marks q, k, v, the output and what it saves; a caller's mask tensor is read too.)
   if (out.requiresGrad) markValueNeeded(maskTensor);
+}
+
+/**
+ * softmax(q k^T * scale + mask) v with drop() on the probabilities, as transformers' eager attention
+ * computes it ([B, H, T, S] scores held): padded keys take finfo.min before softmax, so their
+ * probability is 0 (a row with no real key would weigh every key alike; an encoder's rows always
+ * have their first token).
+ */
+function composedAttention(q: Tensor, k: Tensor, v: Tensor, keyPaddingMask: Float32Array | Tensor | null, s: number, drop: (p: Tensor) => Tensor): Tensor {
+  const B = q.shape[0]!;
+  const S = k.shape[2]!;
+  let scores = scale(matmul(q, k, { transposeB: true }), s); // [B, H, T, S]
+  if (keyPaddingMask) {
+    const mask = keyPaddingMask instanceof Tensor ? keyPaddingMask.toFloat32Array() : keyPaddingMask;
+    scores = add(scores, Tensor.fromHost([B, 1, 1, S], (o) => {
+      for (let i = 0; i < o.length; i++) o[i] = mask[i]! > 0 ? 0 : MASKED_SCORE;
+    }));
+  }
+  return matmul(drop(softmax(scores)), v); // [B, H, T, D]
 }

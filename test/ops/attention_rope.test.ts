@@ -305,3 +305,23 @@ test('attention over a KV cache\'s storage (keyLength of its rows) equals attent
     });
   }
 });
+
+testEachBackend('attention with dropped probabilities (composed: matmul, softmax, the drop) equals the fused kernel when nothing is dropped, gradients too; a fixed mask passes finite differences', () => {
+  const q = randn([2, 2, 5, 4], 31, true);
+  const k = randn([2, 2, 5, 4], 32, true);
+  const v = randn([2, 2, 5, 4], 33, true);
+  const keyPaddingMask = Float32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
+  const fused = scaledDotProductAttention(q, k, v, { keyPaddingMask });
+  const composed = scaledDotProductAttention(q, k, v, { keyPaddingMask, dropProbabilities: (p) => p });
+  assertClose(composed.data, fused.data, 'forward', 1e-6, 1e-5);
+  const grads = (out: Tensor) => {
+    for (const t of [q, k, v]) t.grad = null;
+    out.backward(Tensor.fromArray(Array.from({ length: out.size }, (_, i) => Math.sin(i)), out.shape));
+    return [q, k, v].map((t) => Float32Array.from(t.grad!.data));
+  };
+  const [gf, gc] = [grads(fused), grads(composed)];
+  gc.forEach((g, i) => assertClose(g, gf[i]!, `gradient ${'qkv'[i]}`, 1e-5, 1e-4));
+  // A fixed mask (reseeded at every call) makes the dropped attention a function finite differences can probe.
+  assertGradcheck((a, b, c) => scaledDotProductAttention(a, b, c, { keyPaddingMask, dropProbabilities: (p) => dropout(p, 0.3, new Random(5)) }), [q, k, v], 'dropped attention');
+  assert.throws(() => scaledDotProductAttention(q, k, v, { causal: true, dropProbabilities: (p) => p }), /dropProbabilities is for encoder attention/);
+});

@@ -24,6 +24,10 @@ export interface BertConfig {
   /** Label names when the checkpoint has a classifier (id2label), else null. */
   id2label: string[] | null;
   problemType: string | null;
+  /** Training dropouts, as transformers applies them: hidden_dropout_prob after the embeddings and each sublayer's dense, attention_probs_dropout_prob on the attention probabilities, classifier_dropout (else the hidden one) in the head. */
+  hiddenDropout: number;
+  attentionDropout: number;
+  classifierDropout: number;
 }
 
 export function parseBertConfig(raw: Record<string, unknown>, source: string): BertConfig {
@@ -45,11 +49,19 @@ export function parseBertConfig(raw: Record<string, unknown>, source: string): B
   const heads = int('num_attention_heads');
   if (hidden % heads !== 0) throw new GiftjsError(`${source}: hidden_size ${hidden} is not divisible by num_attention_heads ${heads}`);
   const id2label = parseId2label(raw.id2label, source);
+  // BertConfig's and RobertaConfig's defaults (0.1, 0.1, None: the hidden one).
+  const probability = (key: string, fallback: number): number => {
+    const v = raw[key] ?? fallback;
+    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new GiftjsError(`${source}: '${key}' must be a dropout probability in [0, 1), got ${JSON.stringify(raw[key])}`);
+    return v;
+  };
+  const hiddenDropout = probability('hidden_dropout_prob', 0.1);
   return {
     architecture: arch, roberta, vocabSize: int('vocab_size'), hiddenSize: hidden, numLayers: int('num_hidden_layers'), numHeads: heads,
     intermediateSize: int('intermediate_size'), hiddenAct: act, maxPositions: int('max_position_embeddings', 512), typeVocabSize: int('type_vocab_size', 2),
     layerNormEps: positive('layer_norm_eps', 1e-12), padTokenId: int('pad_token_id', roberta ? 1 : 0),
     id2label, problemType: typeof raw.problem_type === 'string' ? raw.problem_type : null,
+    hiddenDropout, attentionDropout: probability('attention_probs_dropout_prob', 0.1), classifierDropout: probability('classifier_dropout', hiddenDropout),
   };
 }
 

@@ -1,8 +1,10 @@
 // BERT and RoBERTa encoders with Hugging Face's module tree and tensor names: learned absolute
 // positions (RoBERTa's start after padding_idx), token types, post-norm layers (LayerNorm after
-// each residual), GELU, key padding masks. Dropout is not applied (giftjs trains without it).
+// each residual), GELU, key padding masks, and in training the config's dropouts where transformers
+// applies them (after the embeddings, on the attention probabilities, after each sublayer's dense,
+// in the head).
 import { CheckpointReader, loadFromCheckpoint, withCheckpoint } from '../../io/hf_folder.js';
-import { Embedding, LayerNorm, Linear } from '../../nn/layers.js';
+import { Dropout, Embedding, LayerNorm, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { releasingUnread } from '../../tensor/memory.js';
 import { gelu, tanh } from '../../ops/activations.js';
@@ -21,12 +23,14 @@ class BertEmbeddings extends Module {
   readonly position_embeddings: Embedding;
   readonly token_type_embeddings: Embedding;
   readonly LayerNorm: LayerNorm;
+  readonly dropout: Dropout;
   constructor(private readonly c: BertConfig, rng: Random) {
     super();
     this.word_embeddings = this.child('word_embeddings', new Embedding(c.vocabSize, c.hiddenSize, rng, 0.02));
     this.position_embeddings = this.child('position_embeddings', new Embedding(c.maxPositions, c.hiddenSize, rng, 0.02));
     this.token_type_embeddings = this.child('token_type_embeddings', new Embedding(c.typeVocabSize, c.hiddenSize, rng, 0.02));
     this.LayerNorm = this.child('LayerNorm', new LayerNorm(c.hiddenSize, c.layerNormEps));
+    this.dropout = this.child('dropout', new Dropout(c.hiddenDropout));
   }
 
   /** BERT: 0, 1, 2, ...; RoBERTa: padding_idx + 1, + 2, ... over real tokens and padding_idx on padding. */
@@ -52,7 +56,7 @@ class BertEmbeddings extends Module {
     // RobertaTokenizer does not return token_type_ids), so they are read as 0 here too.
     const types = input.tokenTypeIds && this.c.typeVocabSize > 1 ? input.tokenTypeIds : new Int32Array(input.batch * input.seq);
     const x = add(add(this.word_embeddings.forward(input.ids, shape), this.position_embeddings.forward(this.positionIds(input), shape)), this.token_type_embeddings.forward(types, shape));
-    return this.LayerNorm.forward(x);
+    return this.dropout.forward(this.LayerNorm.forward(x));
   }
 }
 
@@ -65,6 +69,9 @@ class BertLayer extends Module {
   readonly intermediate: Linear;
   readonly output: Linear;
   readonly outputNorm: LayerNorm;
+  readonly attentionDropout: Dropout;
+  readonly attentionOutputDropout: Dropout;
+  readonly outputDropout: Dropout;
   constructor(private readonly c: BertConfig, rng: Random) {
     super();
     const H = c.hiddenSize;
@@ -76,16 +83,22 @@ class BertLayer extends Module {
     this.intermediate = this.child('intermediate.dense', new Linear(H, c.intermediateSize, rng));
     this.output = this.child('output.dense', new Linear(c.intermediateSize, H, rng));
     this.outputNorm = this.child('output.LayerNorm', new LayerNorm(H, c.layerNormEps));
+    this.attentionDropout = this.child('attention.self.dropout', new Dropout(c.attentionDropout));
+    this.attentionOutputDropout = this.child('attention.output.dropout', new Dropout(c.hiddenDropout));
+    this.outputDropout = this.child('output.dropout', new Dropout(c.hiddenDropout));
   }
   forward(x: Tensor, input: EncoderInput): Tensor {
     const { batch, seq } = input;
     const { hiddenSize: H, numHeads: nh } = this.c;
     const heads = (t: Tensor) => transpose(reshape(t, [batch, seq, nh, H / nh]), 1, 2);
-    const attn = scaledDotProductAttention(heads(this.query.forward(x)), heads(this.key.forward(x)), heads(this.value.forward(x)), { keyPaddingMask: input.attentionMask });
+    const dropping = this.attentionDropout.training && this.attentionDropout.p > 0;
+    const attn = scaledDotProductAttention(heads(this.query.forward(x)), heads(this.key.forward(x)), heads(this.value.forward(x)), {
+      keyPaddingMask: input.attentionMask, ...(dropping ? { dropProbabilities: (p: Tensor) => this.attentionDropout.forward(p) } : {}),
+    });
     const merged = reshape(transpose(attn, 1, 2), [batch, seq, H]);
-    const a = this.attentionNorm.forward(add(this.attentionOutput.forward(merged), x));
+    const a = this.attentionNorm.forward(add(this.attentionOutputDropout.forward(this.attentionOutput.forward(merged)), x));
     const act = this.c.hiddenAct === 'gelu_new' ? 'tanh' : 'none';
-    return this.outputNorm.forward(add(this.output.forward(gelu(this.intermediate.forward(a), act)), a));
+    return this.outputNorm.forward(add(this.outputDropout.forward(this.output.forward(gelu(this.intermediate.forward(a), act))), a));
   }
 }
 
@@ -113,13 +126,15 @@ export class BertModel extends Module {
 class RobertaClassificationHead extends Module {
   readonly dense: Linear;
   readonly out_proj: Linear;
-  constructor(hidden: number, labels: number, rng: Random) {
+  readonly dropout: Dropout;
+  constructor(hidden: number, labels: number, rng: Random, dropoutP: number) {
     super();
     this.dense = this.child('dense', new Linear(hidden, hidden, rng));
     this.out_proj = this.child('out_proj', new Linear(hidden, labels, rng));
+    this.dropout = this.child('dropout', new Dropout(dropoutP));
   }
   forward(first: Tensor): Tensor {
-    return this.out_proj.forward(tanh(this.dense.forward(first)));
+    return this.out_proj.forward(this.dropout.forward(tanh(this.dense.forward(this.dropout.forward(first)))));
   }
 }
 
@@ -127,13 +142,15 @@ class RobertaClassificationHead extends Module {
 export class BertForSequenceClassification extends Module implements SequenceClassifier {
   readonly encoder: BertModel;
   readonly classifier: Linear | RobertaClassificationHead;
+  /** BERT's dropout on the pooled output before its classifier (RoBERTa's head holds its own). */
+  readonly dropout: Dropout | null;
   newHead = true;
   sourceDir: string | null = null;
   constructor(readonly config: BertConfig, readonly numLabels: number, rng: Random = new Random(0)) {
     super();
     this.encoder = this.child(config.roberta ? 'roberta' : 'bert', new BertModel(config, rng, !config.roberta));
     if (config.roberta) {
-      const head = new RobertaClassificationHead(config.hiddenSize, numLabels, rng);
+      const head = new RobertaClassificationHead(config.hiddenSize, numLabels, rng, config.classifierDropout);
       initNewHead(head.dense, rng);
       initNewHead(head.out_proj, rng);
       this.classifier = this.child('classifier', head);
@@ -142,6 +159,7 @@ export class BertForSequenceClassification extends Module implements SequenceCla
       initNewHead(head, rng);
       this.classifier = this.child('classifier', head);
     }
+    this.dropout = config.roberta ? null : this.child('dropout', new Dropout(config.classifierDropout));
   }
   get architecture(): string {
     return this.config.roberta ? 'RobertaForSequenceClassification' : 'BertForSequenceClassification';
@@ -154,7 +172,8 @@ export class BertForSequenceClassification extends Module implements SequenceCla
     return ['classifier'];
   }
   logits(input: EncoderInput): Tensor {
-    return this.classifier.forward(this.encoder.forward(input).pooled);
+    const pooled = this.encoder.forward(input).pooled;
+    return this.classifier.forward(this.dropout ? this.dropout.forward(pooled) : pooled);
   }
 
   /** Loads a BERT/RoBERTa folder (a bare encoder or one with a head); a missing or differently sized head is made fresh. */

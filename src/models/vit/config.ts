@@ -17,6 +17,9 @@ export interface ViTConfig {
   numChannels: number;
   numLabels: number;
   layerNormEps: number;
+  /** Training dropouts (ViTConfig's hidden_dropout_prob, attention_probs_dropout_prob; absent: 0, as transformers' defaults). */
+  hiddenDropout?: number;
+  attentionDropout?: number;
   /** config.json's transformers_version (null when absent): which module names adapters use (adapter_naming.ts). */
   transformersVersion?: string | null;
 }
@@ -38,10 +41,16 @@ export function readViTConfig(dir: string): { config: ViTConfig; timm: boolean }
     throw new GiftjsError(`${path}: ${message}`);
   });
   const labels = parseId2label(raw.id2label, path) ?? undefined;
+  const probability = (key: string): number => {
+    const v = raw[key] ?? 0;
+    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new GiftjsError(`${path}: '${key}' must be a dropout probability in [0, 1), got ${JSON.stringify(raw[key])}`);
+    return v;
+  };
   const c: ViTConfig = {
     hiddenSize: int('hidden_size'), numLayers: int('num_hidden_layers'), numHeads: int('num_attention_heads'), intermediateSize: int('intermediate_size'),
     imageSize: int('image_size'), patchSize: int('patch_size'), numChannels: int('num_channels', 3), numLabels: labels?.length ?? int('num_labels', 2),
     layerNormEps: positive('layer_norm_eps', 1e-12), labels,
+    hiddenDropout: probability('hidden_dropout_prob'), attentionDropout: probability('attention_probs_dropout_prob'),
     transformersVersion: typeof raw.transformers_version === 'string' ? raw.transformers_version : null,
   };
   if (c.imageSize % c.patchSize !== 0) throw new GiftjsError(`${path}: image_size ${c.imageSize} is not a multiple of patch_size ${c.patchSize}`);
@@ -82,6 +91,8 @@ export function vitConfigJson(c: ViTConfig): Record<string, unknown> {
   return {
     architectures: ['ViTForImageClassification'], model_type: 'vit', hidden_size: c.hiddenSize, num_hidden_layers: c.numLayers, num_attention_heads: c.numHeads,
     intermediate_size: c.intermediateSize, hidden_act: 'gelu', image_size: c.imageSize, patch_size: c.patchSize, num_channels: c.numChannels,
-    layer_norm_eps: c.layerNormEps, qkv_bias: true, id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
+    layer_norm_eps: c.layerNormEps, qkv_bias: true,
+    ...(c.hiddenDropout ? { hidden_dropout_prob: c.hiddenDropout } : {}), ...(c.attentionDropout ? { attention_probs_dropout_prob: c.attentionDropout } : {}),
+    id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
   };
 }

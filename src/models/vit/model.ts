@@ -3,7 +3,7 @@
 // loaded from Hugging Face folders or from timm's vit_* checkpoints (config.ts reads either config,
 // timm.ts maps the names, export.ts writes a Hugging Face folder).
 import { CheckpointReader, loadFromCheckpoint } from '../../io/hf_folder.js';
-import { LayerNorm, Linear } from '../../nn/layers.js';
+import { Dropout, LayerNorm, Linear } from '../../nn/layers.js';
 import { Module, type AdapterNaming } from '../../nn/module.js';
 import { releasingUnread } from '../../tensor/memory.js';
 import { vitAdapterNaming } from './adapter_naming.js';
@@ -68,18 +68,20 @@ class Embeddings extends Module {
   readonly cls_token: Tensor;
   readonly position_embeddings: Tensor;
   readonly patch_embeddings: PatchEmbeddings;
+  readonly dropout: Dropout;
   constructor(private readonly c: ViTConfig, rng: Random) {
     super();
     const patches = (c.imageSize / c.patchSize) ** 2;
     this.cls_token = this.param('cls_token', Tensor.randn([1, 1, c.hiddenSize], rng, 0.02));
     this.position_embeddings = this.param('position_embeddings', Tensor.randn([1, patches + 1, c.hiddenSize], rng, 0.02));
     this.patch_embeddings = this.child('patch_embeddings', new PatchEmbeddings(c, rng));
+    this.dropout = this.child('dropout', new Dropout(c.hiddenDropout ?? 0));
   }
   forward(patches: Tensor, batch: number): Tensor {
     const x = this.patch_embeddings.forward(patches);
     // zeros + cls broadcasts the token over the batch and keeps its gradient path
     const cls = add(Tensor.zeros([batch, 1, this.c.hiddenSize]), this.cls_token);
-    return add(concat([cls, x], 1), this.position_embeddings);
+    return this.dropout.forward(add(concat([cls, x], 1), this.position_embeddings));
   }
 }
 
@@ -92,6 +94,9 @@ class ViTLayer extends Module {
   readonly layernorm_after: LayerNorm;
   readonly intermediate: Linear;
   readonly mlpOutput: Linear;
+  readonly attentionDropout: Dropout;
+  readonly attentionOutputDropout: Dropout;
+  readonly outputDropout: Dropout;
   constructor(private readonly c: ViTConfig, rng: Random) {
     super();
     const H = c.hiddenSize;
@@ -103,15 +108,20 @@ class ViTLayer extends Module {
     this.layernorm_after = this.child('layernorm_after', new LayerNorm(H, c.layerNormEps));
     this.intermediate = this.child('intermediate.dense', new Linear(H, c.intermediateSize, rng));
     this.mlpOutput = this.child('output.dense', new Linear(c.intermediateSize, H, rng));
+    this.attentionDropout = this.child('attention.attention.dropout', new Dropout(c.attentionDropout ?? 0));
+    this.attentionOutputDropout = this.child('attention.output.dropout', new Dropout(c.hiddenDropout ?? 0));
+    this.outputDropout = this.child('output.dropout', new Dropout(c.hiddenDropout ?? 0));
   }
   forward(x: Tensor, batch: number, seq: number): Tensor {
     const { hiddenSize: H, numHeads: nh } = this.c;
     const hd = H / nh;
     const h = this.layernorm_before.forward(x);
     const heads = (t: Tensor) => transpose(reshape(t, [batch, seq, nh, hd]), 1, 2);
-    const attn = scaledDotProductAttention(heads(this.query.forward(h)), heads(this.key.forward(h)), heads(this.value.forward(h)));
-    const x1 = add(x, this.output.forward(reshape(transpose(attn, 1, 2), [batch, seq, H])));
-    return add(x1, this.mlpOutput.forward(gelu(this.intermediate.forward(this.layernorm_after.forward(x1)))));
+    const dropping = this.attentionDropout.training && this.attentionDropout.p > 0;
+    const attn = scaledDotProductAttention(heads(this.query.forward(h)), heads(this.key.forward(h)), heads(this.value.forward(h)),
+      dropping ? { dropProbabilities: (p: Tensor) => this.attentionDropout.forward(p) } : {});
+    const x1 = add(x, this.attentionOutputDropout.forward(this.output.forward(reshape(transpose(attn, 1, 2), [batch, seq, H]))));
+    return add(x1, this.outputDropout.forward(this.mlpOutput.forward(gelu(this.intermediate.forward(this.layernorm_after.forward(x1))))));
   }
 }
 

@@ -16,6 +16,7 @@ import { describeEstimate, memoryBudget, type MemoryEstimate } from './memory_es
 import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import { withTrainedHead } from '../peft/modules_to_save.js';
 import type { AttachedAdapter } from '../peft/method.js';
+import { checkpointLabelNames, labelOrder } from './label_order.js';
 import { writeTrainingReport } from './report.js';
 import { sequenceClassificationTask } from './tasks/sequence_classification.js';
 import { trainModel, type TrainResult } from './trainer.js';
@@ -99,7 +100,12 @@ export async function fineTuneClassifier(o: ClassifierRunOptions): Promise<Class
   const textFields = o.textFields ?? detected.textFields;
   const labelField = o.labelField ?? detected.labelField;
   if (!labelField) throw new GiftjsError(`${o.train[0]!.where}: no label field found (tried label, score); name it with labelField (--label-field)`);
-  const labels = labelSpaceOf(o.train, labelField, o.regression ?? false);
+  let labels = labelSpaceOf(o.train, labelField, o.regression ?? false);
+  if (labels.kind === 'classification') {
+    const order = labelOrder(labels.names, checkpointLabelNames(o.modelDir));
+    if (order.note) log(order.note);
+    labels = { ...labels, names: order.names };
+  }
   const seen = new Set(o.train.map((r) => String(r.value[labelField])));
   if (labels.kind === 'classification' && seen.size < 2) {
     throw new GiftjsError(`the training data's ${o.train.length} records all have the label ${JSON.stringify([...seen][0])} (field '${labelField}'): a classifier needs examples of at least two classes (or regression, --regression, for a number to predict)`);

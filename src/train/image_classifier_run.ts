@@ -4,13 +4,14 @@
 import type { FineTuneRunSettings } from './run_settings.js';
 import { GiftjsError } from '../errors.js';
 import { join } from 'node:path';
-import type { ImageSet } from '../data/images.js';
+import type { ImageExample, ImageSet } from '../data/images.js';
 import { evaluateImageClassifier, type ClassificationMetrics } from '../eval/classification.js';
 import type { ViTForImageClassification } from '../models/vit/model.js';
 import { loadImageClassifier } from '../models/registry.js';
 import { adapterFileChunks, attachAdapter, saveAdapterAsync } from '../peft/adapter_io.js';
 import { withTrainedHead } from '../peft/modules_to_save.js';
 import type { AttachedAdapter } from '../peft/method.js';
+import { checkpointLabelNames, labelOrder } from './label_order.js';
 import { writeTrainingReport } from './report.js';
 import { imageClassificationTask } from './tasks/image_classification.js';
 import { trainModel, type TrainResult } from './trainer.js';
@@ -34,7 +35,8 @@ export interface ImageClassifierRunResult {
   test?: ClassificationMetrics;
 }
 
-export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Promise<ImageClassifierRunResult> {
+export async function fineTuneImageClassifier(given: ImageClassifierRunOptions): Promise<ImageClassifierRunResult> {
+  const o = inCheckpointLabelOrder(given);
   const seen = new Set(o.train.examples.map((e) => e.label));
   if (seen.size < 2) throw new GiftjsError(`the training images' ${o.train.examples.length} examples all have one label (${JSON.stringify(o.train.labels[[...seen][0] ?? 0])}): a classifier needs examples of at least two classes`);
   // Memory known before it is spent: a step's, from a dry run over the model's shapes, refused here
@@ -64,4 +66,16 @@ export async function fineTuneImageClassifier(o: ImageClassifierRunOptions): Pro
     });
   }
   return result;
+}
+
+/** The run with its sets' labels in the checkpoint's order where the checkpoint names them all (label_order.ts). */
+function inCheckpointLabelOrder(o: ImageClassifierRunOptions): ImageClassifierRunOptions {
+  const order = labelOrder(o.train.labels, checkpointLabelNames(o.modelDir));
+  if (order.note) o.log?.(order.note);
+  if (order.names === o.train.labels) return o;
+  const row = o.train.labels.map((n) => order.names.indexOf(n));
+  // (A loaded image makes its pixels at each read, by a getter, which a spread copy would lose.)
+  const relabelled = (e: ImageExample): ImageExample => ({ get pixels() { return e.pixels; }, label: row[e.label]!, where: e.where });
+  const remap = (set: ImageSet | undefined): ImageSet | undefined => set && { labels: order.names, examples: set.examples.map(relabelled) };
+  return { ...o, train: remap(o.train)!, validation: remap(o.validation), test: remap(o.test) };
 }

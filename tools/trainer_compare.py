@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The reference for giftjs's trainer: TRL's SFTTrainer (transformers' Trainer underneath) fine-tunes a
-model folder on a prompt/completion JSONL file from the same starting weights giftjs started from, and
-writes what it did: each update's loss, gradient norm (before clipping) and learning rate, and the
-trained tensors.
+model folder on a prompt/completion JSONL file from the same starting weights giftjs started from --
+or, with "task": "seqcls", transformers' Trainer fine-tunes a sequence classifier on a {"text", "label"}
+JSONL file (labels through the model's label2id; with "regression": true, a one-output head on numbers) -- and writes what it did: each update's loss,
+gradient norm (before clipping) and learning rate, and the trained tensors.
 
     python tools/trainer_compare.py SETTINGS.json
     python tools/trainer_compare.py --decay-names FOLDER...
@@ -12,7 +13,7 @@ applies weight decay to (Trainer.get_decay_parameter_names), as one JSON line.
 
 SETTINGS: {"model": folder, "data": jsonl, "method": "lora" | "gift" | "full", "init": the starting
 adapter folder (lora: PEFT's layout, gift: giftjs's), "out": folder, "batch_size", "grad_accum",
-"epochs", "lr", "warmup_ratio", "weight_decay", "max_grad_norm", "scheduler", "seed"}.
+"epochs", "lr", "warmup_ratio", "weight_decay", "max_grad_norm", "scheduler", "seed", "task" (optional)}.
 Writes OUT/logs.json ([{"step", "loss", "grad_norm", "learning_rate"}]) and OUT/trained.safetensors
 (lora: PEFT's tensor names; gift: giftjs's; full: the model's).
 Runs in the peer venv (torch, transformers, peft, trl, datasets).
@@ -24,7 +25,7 @@ import sys
 import torch
 from datasets import Dataset
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 from trl import SFTConfig, SFTTrainer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
@@ -32,7 +33,6 @@ import gift_torch  # noqa: E402
 
 if sys.argv[1] == "--decay-names":
     import transformers
-    from transformers import Trainer
 
     out = {}
     for folder in sys.argv[2:]:
@@ -45,7 +45,13 @@ if sys.argv[1] == "--decay-names":
 
 s = json.load(open(sys.argv[1]))
 torch.manual_seed(s["seed"])
-model = AutoModelForCausalLM.from_pretrained(s["model"], dtype=torch.float32)
+seqcls = s.get("task") == "seqcls"
+regression = s.get("regression", False)
+if seqcls and regression:
+    # A one-output head in place of the checkpoint's (the starting adapter holds it, as giftjs made it).
+    model = AutoModelForSequenceClassification.from_pretrained(s["model"], dtype=torch.float32, num_labels=1, problem_type="regression", ignore_mismatched_sizes=True)
+else:
+    model = (AutoModelForSequenceClassification if seqcls else AutoModelForCausalLM).from_pretrained(s["model"], dtype=torch.float32)
 tokenizer = AutoTokenizer.from_pretrained(s["model"])
 if s["method"] == "lora":
     from peft import PeftModel
@@ -57,7 +63,11 @@ elif s["method"] != "full":
     raise SystemExit(f"method {s['method']!r}: lora, gift or full")
 
 records = [json.loads(line) for line in open(s["data"]) if line.strip()]
-dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
+if seqcls:
+    rows = [{**tokenizer(r["text"], truncation=True), "labels": float(r["label"]) if regression else model.config.label2id[r["label"]]} for r in records]
+    dataset = Dataset.from_list(rows)
+else:
+    dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
 
 
 class Logs(TrainerCallback):
@@ -70,14 +80,17 @@ class Logs(TrainerCallback):
 
 
 logs = Logs()
-config = SFTConfig(
-    output_dir=os.path.join(s["out"], "trl"), per_device_train_batch_size=s["batch_size"], gradient_accumulation_steps=s["grad_accum"],
+settings = dict(
+    output_dir=os.path.join(s["out"], "hf"), per_device_train_batch_size=s["batch_size"], gradient_accumulation_steps=s["grad_accum"],
     num_train_epochs=s["epochs"], learning_rate=s["lr"], warmup_steps=s["warmup_ratio"], weight_decay=s["weight_decay"],
     max_grad_norm=s["max_grad_norm"], lr_scheduler_type=s["scheduler"], seed=s["seed"], logging_steps=1, save_strategy="no",
-    report_to=[], use_cpu=True, bf16=False, fp16=False, optim="adamw_torch", adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8,
-    completion_only_loss=True, packing=False, max_length=None, dataset_num_proc=None, disable_tqdm=True,
+    report_to=[], use_cpu=True, bf16=False, fp16=False, optim="adamw_torch", adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, disable_tqdm=True,
 )
-trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=[logs])
+if seqcls:
+    trainer = Trainer(model=model, args=TrainingArguments(**settings), train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer), callbacks=[logs])
+else:
+    config = SFTConfig(**settings, completion_only_loss=True, packing=False, max_length=None, dataset_num_proc=None)
+    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=[logs])
 trainer.train()
 
 if s["method"] == "lora":
@@ -85,7 +98,10 @@ if s["method"] == "lora":
 
     trained = {k: v.detach().clone().contiguous() for k, v in get_peft_model_state_dict(model).items()}
 elif s["method"] == "gift":
-    trained = {k: v.detach().clone().contiguous() for k, v in model.gift_adapter.named_tensors().items()}
+    pairs = model.gift_adapter.parameters()
+    # The pairs under giftjs's names, and what is trained in full beside them (a classifier's head) under the model's.
+    beside = {n: p for n, p in model.named_parameters() if p.requires_grad and all(p is not q for q in pairs)}
+    trained = {k: v.detach().clone().contiguous() for k, v in {**model.gift_adapter.named_tensors(), **beside}.items()}
 else:
     trained = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
 save_file(trained, os.path.join(s["out"], "trained.safetensors"))

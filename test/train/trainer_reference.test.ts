@@ -8,6 +8,8 @@
 // end token only, one mean over the window's tokens, the norm before clipping, AdamW, which
 // tensors weight decay applies to, the warmup's length) where a unit test checks one piece by
 // hand. The prompts end without a space, where giftjs and TRL split prompt from completion alike.
+// A sequence classifier and regressor (GIFT on query,value with the head) are checked against
+// transformers' Trainer the same way.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,7 +18,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
-import { loadCausalLM, loadModel } from '../../src/models/registry.js';
+import { loadCausalLM, loadModel, loadSequenceClassifier } from '../../src/models/registry.js';
+import { withTrainedHead } from '../../src/peft/modules_to_save.js';
 import type { ModelKind } from '../../src/models/registry.js';
 import { weightDecayApplies } from '../../src/train/weight_decay.js';
 import { attachAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
@@ -151,3 +154,48 @@ test('weight decay applies to the tensors transformers\' Trainer decays (get_dec
     assert.ok(names.some(applies) && !names.every(applies), `${folder}: some tensors decay and some do not`);
   }
 });
+
+for (const regression of [false, true]) {
+  test(`gift train on a sequence ${regression ? 'regressor (a new one-output head, mean squared error)' : 'classifier'} (GIFT on query,value and the head) makes the updates transformers' Trainer makes`, {
+    skip: hasTrl ? false : `no python with trl at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs it into the peer venv)`,
+    timeout: 300_000,
+  }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'giftjs-trainer-ref-seqcls-'));
+    const model = join(dir, 'model');
+    cpSync(join(ROOT, 'test/fixtures/encoders/bert'), model, { recursive: true });
+    // No dropout, so that both sides compute one function (their masks are drawn differently).
+    const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 }));
+    const words = ['good', 'bad', 'fine', 'nice', 'poor', 'ok', 'great', 'awful'];
+    const data = join(dir, 'train.jsonl');
+    writeFileSync(data, Array.from({ length: 8 }, (_, i) => JSON.stringify({ text: Array.from({ length: 2 + (i % 4) }, (_, k) => words[(i * 3 + k) % 8]).join(' '), label: regression ? (i * 0.7) % 5 : ['neg', 'pos', 'neutral'][i % 3] })).join('\n') + '\n');
+    // The whole file in one batch an update: the order neither side shuffles into matters.
+    const settings = { ...SETTINGS, batch_size: 8, grad_accum: 1, epochs: 5 };
+    const method = { method: 'gift', rank: 4, target_modules: ['query', 'value'] };
+    const m = loadSequenceClassifier(model, regression ? 1 : 3, settings.seed);
+    const init = join(dir, 'init');
+    saveAdapter(init, attachAdapter(m, withTrainedHead(method), settings.seed), { path: model, architecture: 'BertForSequenceClassification', naming: m.adapterNaming() });
+    const out = join(dir, 'giftjs');
+    const r = spawnSync(process.execPath, [GIFT, 'train', '--model', model, '--data', data, '--out', out, '--method', 'gift', '--rank', '4', '--targets', 'query,value',
+      '--batch-size', '8', '--epochs', String(settings.epochs), '--lr', String(settings.lr), '--warmup-ratio', String(settings.warmup_ratio), '--weight-decay', String(settings.weight_decay),
+      '--max-grad-norm', String(settings.max_grad_norm), '--scheduler', settings.scheduler, '--seed', String(settings.seed), ...(regression ? ['--regression'] : [])], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const ours = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepLog);
+    const ref = (() => {
+      const refOut = join(dir, 'reference');
+      mkdirSync(refOut, { recursive: true });
+      const file = join(refOut, 'settings.json');
+      writeFileSync(file, JSON.stringify({ ...settings, task: 'seqcls', regression, model, data, method: 'gift', init, out: refOut }));
+      const p = spawnSync(PYTHON, [join(ROOT, 'tools/trainer_compare.py'), file], { encoding: 'utf8' });
+      assert.equal(p.status, 0, p.stderr.slice(-3000));
+      return { logs: JSON.parse(readFileSync(join(refOut, 'logs.json'), 'utf8')) as { loss: number; grad_norm: number; learning_rate: number }[], trained: tensors(join(refOut, 'trained.safetensors')) };
+    })();
+    assert.equal(ours.length, settings.epochs);
+    closeTo(ours.map((l) => l.lr), ref.logs.map((l) => l.learning_rate), 1e-9, 'learning rate');
+    closeTo(ours.map((l) => l.loss), ref.logs.map((l) => l.loss), 2e-6, 'loss');
+    closeTo(ours.map((l) => l.grad_norm), ref.logs.map((l) => l.grad_norm), 2e-5, 'gradient norm');
+    const trained = tensors(join(out, 'adapter/adapter_model.safetensors'));
+    assert.deepEqual([...trained.keys()].sort(), [...ref.trained.keys()].sort(), 'the trained tensors: the GIFT pairs and the head');
+    for (const [name, values] of ref.trained) closeTo([...trained.get(name)!], [...values], 2e-5, name);
+  });
+}

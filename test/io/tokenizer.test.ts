@@ -175,3 +175,31 @@ print(json.dumps(AutoTokenizer.from_pretrained(sys.argv[1]).apply_chat_template(
   assert.equal(r.status, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout.trim().split('\n').pop()!), expected);
 });
+
+test('a sentence pair past maxLength keeps the tokens of each text transformers 5.17 keeps (BERT: every split of up to 13 + 13 tokens into 0 to 21)', { skip: hasTransformers ? false : `no python with transformers at ${PEER_PYTHON} (set GIFTJS_PEER_PYTHON, or run ../shared/peer/setup_peer.sh)`, timeout: 120_000 }, () => {
+  // Longest first, as transformers does it: each text cut to maxLength, then a shorter text within half the
+  // budget kept whole, else halves with the larger to the longer text (the second on a tie). giftjs had
+  // taken a token from the longer text at a time, the second on a tie: one token off where both were long.
+  const folder = fileURLToPath(new URL('../../../test/fixtures/encoders/bert', import.meta.url));
+  const words = ['good', 'a', 'bad', 'the'];
+  const cases: { a: string; b: string; maxLength: number }[] = [];
+  let k = 0;
+  for (let n1 = 0; n1 <= 13; n1++) for (let n2 = 1; n2 <= 13; n2++) for (let budget = 0; budget <= 21; budget++) {
+    const text = (n: number) => Array.from({ length: n }, () => words[k++ % 4]).join(' ');
+    cases.push({ a: text(n1), b: text(n2), maxLength: budget + 3 });
+  }
+  const input = join(mkdtempSync(join(tmpdir(), 'giftjs-pairs-')), 'cases.json');
+  writeFileSync(input, JSON.stringify(cases));
+  const r = spawnSync(PEER_PYTHON, ['-c', `
+import json, sys
+import transformers
+transformers.logging.set_verbosity_error()
+tok = transformers.AutoTokenizer.from_pretrained(sys.argv[1])
+print(json.dumps([tok(c["a"], c["b"], truncation=True, max_length=c["maxLength"])["input_ids"] for c in json.load(open(sys.argv[2]))]))
+`, folder, input], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  assert.equal(r.status, 0, r.stderr);
+  const expected = JSON.parse(r.stdout) as number[][];
+  const tok = Tokenizer.fromFolder(folder);
+  const wrong = cases.filter((c, i) => JSON.stringify(tok.encodeForClassification([c.a, c.b], c.maxLength).ids) !== JSON.stringify(expected[i]));
+  assert.equal(wrong.length, 0, `${wrong.length} of ${cases.length} pairs differ, as ${JSON.stringify(wrong.slice(0, 3))}`);
+});

@@ -13,7 +13,8 @@ applies weight decay to (Trainer.get_decay_parameter_names), as one JSON line.
 
 SETTINGS: {"model": folder, "data": jsonl, "method": "lora" | "gift" | "full", "init": the starting
 adapter folder (lora: PEFT's layout, gift: giftjs's), "out": folder, "batch_size", "grad_accum",
-"epochs", "lr", "warmup_ratio", "weight_decay", "max_grad_norm", "scheduler", "seed", "task" (optional)}.
+"epochs", "lr", "warmup_ratio", "weight_decay", "max_grad_norm", "scheduler", "seed", and optionally "min_lr"
+(cosine_with_min_lr's floor), "task", "regression"}.
 Writes OUT/logs.json ([{"step", "loss", "grad_norm", "learning_rate"}]) and OUT/trained.safetensors
 (lora: PEFT's tensor names; gift: giftjs's; full: the model's).
 Runs in the peer venv (torch, transformers, peft, trl, datasets).
@@ -85,6 +86,7 @@ settings = dict(
     num_train_epochs=s["epochs"], learning_rate=s["lr"], warmup_steps=s["warmup_ratio"], weight_decay=s["weight_decay"],
     max_grad_norm=s["max_grad_norm"], lr_scheduler_type=s["scheduler"], seed=s["seed"], logging_steps=1, save_strategy="no",
     report_to=[], use_cpu=True, bf16=False, fp16=False, optim="adamw_torch", adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, disable_tqdm=True,
+    lr_scheduler_kwargs={"min_lr": s["min_lr"]} if s.get("min_lr") is not None else {},
 )
 if seqcls:
     trainer = Trainer(model=model, args=TrainingArguments(**settings), train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer), callbacks=[logs])

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from . import gift
 from .safetensors_io import load_file, save_file
 
-SCHEDULERS = ("linear", "cosine", "constant")
+SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant")
 
 
 def parse_args(argv=None):
@@ -47,6 +47,7 @@ def parse_args(argv=None):
     ap.add_argument("--grad-accum", type=int, default=1)
     ap.add_argument("--warmup-ratio", type=float, default=0.1)
     ap.add_argument("--scheduler", default="linear", choices=SCHEDULERS)
+    ap.add_argument("--min-lr", type=float, default=None, help="cosine_with_min_lr's final learning rate")
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--max-grad-norm", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=42)
@@ -70,6 +71,10 @@ def parse_args(argv=None):
         raise SystemExit("--max-grad-norm must be a non-negative number (0: no clipping)")
     if a.eval_every < 0 or a.save_every < 0:
         raise SystemExit("--eval-every and --save-every must be 0 or positive")
+    if a.scheduler == "cosine_with_min_lr" and not (a.min_lr is not None and 0 <= a.min_lr <= a.lr):
+        raise SystemExit("--scheduler cosine_with_min_lr needs --min-lr from 0 to --lr")
+    if a.scheduler != "cosine_with_min_lr" and a.min_lr is not None:
+        raise SystemExit(f"--min-lr is the floor of --scheduler cosine_with_min_lr, and the scheduler is {a.scheduler}")
     return a
 
 
@@ -83,7 +88,7 @@ def parse_layers(text):
     return out
 
 
-def lr_multiplier(kind, step, total, warmup):
+def lr_multiplier(kind, step, total, warmup, min_lr_rate=0.0):
     """transformers' get_scheduler shapes, as giftjs's src/train/schedule.ts."""
     if step < warmup:
         return step / max(1, warmup)
@@ -92,7 +97,8 @@ def lr_multiplier(kind, step, total, warmup):
     progress = (step - warmup) / max(1, total - warmup)
     if kind == "linear":
         return max(0.0, 1 - progress)
-    return max(0.0, 0.5 * (1 + math.cos(math.pi * progress)))
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return max(0.0, cosine * (1 - min_lr_rate) + min_lr_rate if kind == "cosine_with_min_lr" else cosine)
 
 
 def read_shard(path):
@@ -245,7 +251,7 @@ def main(argv=None):
         if not math.isfinite(grad_norm):
             raise SystemExit(f"training diverged at step {step + 1}: the gradient norm is {grad_norm}; last good checkpoint: "
                              f"{ckpt if os.path.exists(os.path.join(ckpt, 'state.json')) else 'none (set --save-every)'}")
-        lr = a.lr * lr_multiplier(a.scheduler, step, total, warmup)
+        lr = a.lr * lr_multiplier(a.scheduler, step, total, warmup, (a.min_lr or 0.0) / a.lr)
         for group in opt.param_groups:
             group["lr"] = lr
         opt.step()

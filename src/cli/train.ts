@@ -8,7 +8,7 @@ import { modelFamily, readModelConfig, type ModelKind } from '../models/registry
 import { METHOD_NAMES, peftMethod } from '../peft/registry.js';
 import { presetByName, PRESETS, type Preset } from '../train/presets.js';
 import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
-import { DEFAULT_TRAIN_OPTIONS, TrainingStopped, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
+import { DEFAULT_TRAIN_OPTIONS, TrainingStopped, validateTrainOptions, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
 import { TensorBoardWriter } from '../train/tensorboard.js';
 import { dataPaths, dataWeights, mixExamples, type DataSource } from '../data/mixing.js';
 import type { Example, PromptTask } from '../data/examples.js';
@@ -58,7 +58,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --warmup-ratio X       share of the updates spent warming up, rounded up (default ${D.warmupRatio})
   --weight-decay X       AdamW's decoupled weight decay, on every trained tensor but biases and norm weights, as transformers' Trainer (default ${D.weightDecay})
   --max-grad-norm X      gradient clipping, 0 = none (default ${D.maxGradNorm})   --seed N (default ${D.seed})
-  --scheduler ${SCHEDULERS.join('|')} (default ${D.scheduler})   --head-lr X --head-weight-decay X (default: the main group's)
+  --scheduler ${SCHEDULERS.join('|')} (default ${D.scheduler})   --min-lr X   cosine_with_min_lr's final learning rate
+  --head-lr X --head-weight-decay X (default: the main group's)
   --preset <name>        the paper's settings: ${Object.keys(PRESETS).join(', ')}
   --eval-every N --save-every N   held-out loss / checkpoint every N optimizer updates
   --save-total-limit N   keep the N newest checkpoints (default 0: all); each is <out>/checkpoint-<step>/ with a
@@ -109,7 +110,7 @@ const s = { type: 'string' } as const;
 const TRAIN_OPTIONS: Options = {
   config: { type: 'string', short: 'c' },
   model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s,
-  epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s,
+  epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s, 'min-lr': s,
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
   resume: { type: 'boolean' }, json: { type: 'boolean' }, 'gradient-checkpointing': { type: 'boolean' }, regression: { type: 'boolean' },
@@ -195,6 +196,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     gradAccum: intOption(values['grad-accum'], 'grad-accum', d.gradAccum),
     warmupRatio: numberOption(values['warmup-ratio'], 'warmup-ratio', d.warmupRatio),
     scheduler,
+    ...(values['min-lr'] !== undefined ? { minLr: numberOption(values['min-lr'], 'min-lr', 0) } : d.minLr !== undefined && values.scheduler === undefined ? { minLr: d.minLr } : {}),
     weightDecay: numberOption(values['weight-decay'], 'weight-decay', d.weightDecay),
     maxGradNorm: numberOption(values['max-grad-norm'], 'max-grad-norm', d.maxGradNorm),
     seed: intOption(values.seed, 'seed', d.seed, 0),
@@ -204,9 +206,11 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     headLr: values['head-lr'] === undefined ? null : numberOption(values['head-lr'], 'head-lr', 0),
     headWeightDecay: values['head-weight-decay'] === undefined ? null : numberOption(values['head-weight-decay'], 'head-weight-decay', 0),
   };
+  validateTrainOptions(options); // before anything is loaded
   let maxLength = intOption(values['max-length'], 'max-length', 512, 2);
   Object.assign(resolved, {
     lr: options.lr, 'batch-size': options.batchSize, 'grad-accum': options.gradAccum, 'warmup-ratio': options.warmupRatio, scheduler: options.scheduler,
+    ...(options.minLr !== undefined ? { 'min-lr': options.minLr } : {}),
     'weight-decay': options.weightDecay, 'max-grad-norm': options.maxGradNorm, seed: options.seed,
     ...(options.maxSteps === null ? { epochs: options.epochs } : { 'max-steps': options.maxSteps }),
   });

@@ -58,7 +58,7 @@ async function runTorch(r: TorchRun, m: TorchRun['methodConfig'], o: TorchRun['o
     '--rank', String(m.rank), ...(m.alpha !== undefined ? ['--alpha', String(m.alpha)] : []), '--targets', (m.target_modules as string[]).join(','),
     ...(layers ? ['--layers', layers.join(',')] : []), ...(m.share !== undefined ? ['--share', String(m.share)] : []),
     '--epochs', String(o.epochs), ...(o.maxSteps !== null ? ['--max-steps', String(o.maxSteps)] : []), '--lr', String(o.lr),
-    '--batch-size', String(o.batchSize), '--grad-accum', String(o.gradAccum), '--warmup-ratio', String(o.warmupRatio), '--scheduler', o.scheduler,
+    '--batch-size', String(o.batchSize), '--grad-accum', String(o.gradAccum), '--warmup-ratio', String(o.warmupRatio), '--scheduler', o.scheduler, ...(o.minLr !== undefined ? ['--min-lr', String(o.minLr)] : []),
     '--weight-decay', String(o.weightDecay), '--max-grad-norm', String(o.maxGradNorm), '--seed', String(o.seed),
     '--eval-every', String(o.evalEvery), '--save-every', String(o.saveEvery), ...(r.resume ? ['--resume'] : []),
   ];

@@ -60,11 +60,11 @@ PRESETS['glue-mrpc'] = glue('MRPC', 'F1/accuracy', { textFields: ['#1 String', '
 PRESETS['glue-rte'] = glue('RTE', 'accuracy', { textFields: ['sentence1', 'sentence2'], labelField: 'label' }, 3);
 
 PRESETS['vit-gift'] = {
-  description: 'Image classification on ViT (paper: FGVC on ViT-B/16): GIFT rank 16 on attention.output.dense + the head, lr 1e-4, batch 64, 100 epochs, cosine with 10 warmup epochs, wd 0',
+  description: 'Image classification on ViT (paper: FGVC on ViT-B/16): GIFT rank 16 on attention.output.dense + the head, lr 1e-4, batch 64, 100 epochs, cosine to 1e-6 with 10 warmup epochs, wd 0',
   method: { method: 'gift', rank: 16, target_modules: ['attention.output.dense'] },
-  options: { lr: 1e-4, batchSize: 64, epochs: 100, warmupRatio: 0.1, scheduler: 'cosine', weightDecay: 0 },
+  options: { lr: 1e-4, batchSize: 64, epochs: 100, warmupRatio: 0.1, scheduler: 'cosine_with_min_lr', minLr: 1e-6, weightDecay: 0 },
   modelKind: 'image-classifier',
-  caveat: 'The paper uses FGVC/VTAB images and ImageNet-21k ViT-B/16 weights (neither ships with giftjs); the cosine schedule ends at 0 (the paper: 1e-6), and drop-path 0.1 is not applied.',
+  caveat: 'The paper uses FGVC/VTAB images and ImageNet-21k ViT-B/16 weights (neither ships with giftjs), and drop-path 0.1 (timm\'s stochastic depth), which giftjs does not apply.',
 };
 
 export function presetByName(name: string): Preset {

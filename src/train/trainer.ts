@@ -21,7 +21,7 @@ import { faultErrno } from '../io/fault_injection.js';
 import { inputContents } from '../io/content_digest.js';
 import { latestCheckpoint, loadCheckpoint, recoverCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { AdamW, clipGradNormAsync, namesOfNonFinite, type ParamGroup } from './optimizer.js';
-import { lrMultiplier, warmupSteps, type SchedulerKind } from './schedule.js';
+import { lrMultiplier, SCHEDULERS, warmupSteps, type SchedulerKind } from './schedule.js';
 import { weightDecayApplies } from './weight_decay.js';
 import { readScalar, taskHeldOutLoss, type TrainTask } from './task.js';
 import { causalLMTask } from './tasks/causal_lm.js';
@@ -35,6 +35,8 @@ export interface TrainOptions {
   gradAccum: number;
   warmupRatio: number;
   scheduler: SchedulerKind;
+  /** cosine_with_min_lr's final learning rate (transformers' min_lr); set with that scheduler only. */
+  minLr?: number;
   weightDecay: number;
   /** Global gradient-norm clipping (0 = off); transformers' default is 1. */
   maxGradNorm: number;
@@ -162,7 +164,7 @@ function paramGroups(run: TrainRun): ParamGroup[] {
  * with its value and what is allowed. Called by trainModel, so the library and the CLI agree.
  */
 export function validateTrainOptions(o: TrainOptions): void {
-  refuseUnknownOptions(o, [...Object.keys(DEFAULT_TRAIN_OPTIONS), 'saveTotalLimit'], 'training options');
+  refuseUnknownOptions(o, [...Object.keys(DEFAULT_TRAIN_OPTIONS), 'saveTotalLimit', 'minLr'], 'training options');
   const check = (ok: boolean, field: string, value: unknown, allowed: string) => {
     if (!ok) throw new GiftjsError(`training option ${field} is ${JSON.stringify(value) ?? String(value)}; it must be ${allowed}`);
   };
@@ -174,6 +176,9 @@ export function validateTrainOptions(o: TrainOptions): void {
   check(int(o.batchSize, 1), 'batchSize', o.batchSize, 'an integer >= 1');
   check(int(o.gradAccum, 1), 'gradAccum', o.gradAccum, 'an integer >= 1');
   check(finite(o.warmupRatio) && o.warmupRatio >= 0 && o.warmupRatio <= 1, 'warmupRatio', o.warmupRatio, 'in [0, 1]');
+  check(SCHEDULERS.includes(o.scheduler), 'scheduler', o.scheduler, `one of ${SCHEDULERS.join(', ')}`);
+  if (o.scheduler === 'cosine_with_min_lr') check(finite(o.minLr) && o.minLr! >= 0 && o.minLr! <= o.lr, 'minLr', o.minLr, `a finite number from 0 to lr (${o.lr}): cosine_with_min_lr's final learning rate (--min-lr)`);
+  else check(o.minLr === undefined, 'minLr', o.minLr, `left out: it is the floor of scheduler cosine_with_min_lr, and the scheduler is ${o.scheduler}`);
   check(finite(o.weightDecay) && o.weightDecay >= 0, 'weightDecay', o.weightDecay, 'a finite number >= 0');
   check(finite(o.maxGradNorm) && o.maxGradNorm >= 0, 'maxGradNorm', o.maxGradNorm, 'a finite number >= 0 (0: no clipping)');
   check(isUserSeed(o.seed), 'seed', o.seed, 'an integer in [0, 2^32)');
@@ -360,7 +365,7 @@ async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: s
       const bad = await nonFiniteGradients(trainable);
       throw new GiftjsError(`training diverged at step ${step + 1}: the gradient norm is ${gradNorm}; non-finite gradients in ${bad.slice(0, 4).join(', ')}${bad.length > 4 ? ` and ${bad.length - 4} more` : ''}; last good checkpoint: ${lastCheckpoint ?? 'none (set saveEvery, --save-every)'}`);
     }
-    const lr = o.lr * lrMultiplier(o.scheduler, step, totalSteps, warmup);
+    const lr = o.lr * lrMultiplier(o.scheduler, step, totalSteps, warmup, (o.minLr ?? 0) / o.lr);
     optimizer.update(lr);
     for (const p of params) p.zeroGrad();
     // A finite loss and gradient can still step to infinity (a learning rate of 1e39, a weight decay

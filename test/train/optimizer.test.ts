@@ -5,6 +5,7 @@ import { Tensor } from '../../src/tensor/tensor.js';
 import { AdamW, clipGradNorm } from '../../src/train/optimizer.js';
 import { lrMultiplier, warmupSteps } from '../../src/train/schedule.js';
 import { assertClose } from '../helpers.js';
+import { DEFAULT_TRAIN_OPTIONS, validateTrainOptions } from '../../src/train/trainer.js';
 
 test('AdamW matches torch.optim.AdamW step by step (two groups, changing learning rate)', () => {
   const f = JSON.parse(readFileSync(new URL('../../../test/fixtures/train/adamw.json', import.meta.url), 'utf8'));
@@ -49,6 +50,21 @@ test('schedules: linear warmup, then linear decay / half cosine / constant (tran
   assert.ok(Math.abs(lrMultiplier('cosine', 32.5, 100, 10) - 0.5 * (1 + Math.cos(Math.PI / 4))) < 1e-12);
   assert.equal(lrMultiplier('constant', 70, 100, 10), 1);
   assert.equal(lrMultiplier('constant', 3, 100, 10), 0.3);
+});
+
+test('cosine_with_min_lr: half a cosine from 1 to min_lr / lr after the warmup, as transformers\' get_cosine_with_min_lr_schedule_with_warmup', () => {
+  // transformers: factor = 0.5 * (1 + cos(pi * progress)); factor * (1 - min_lr_rate) + min_lr_rate
+  const rate = 0.01;
+  assert.equal(lrMultiplier('cosine_with_min_lr', 5, 100, 10, rate), 0.5, 'warming up from 0, not from the floor');
+  assert.equal(lrMultiplier('cosine_with_min_lr', 10, 100, 10, rate), 1);
+  assert.ok(Math.abs(lrMultiplier('cosine_with_min_lr', 55, 100, 10, rate) - (0.5 * 0.99 + 0.01)) < 1e-12);
+  assert.ok(Math.abs(lrMultiplier('cosine_with_min_lr', 100, 100, 10, rate) - 0.01) < 1e-12, 'ends at the floor, not 0');
+  const base = { ...DEFAULT_TRAIN_OPTIONS, lr: 1e-4 };
+  assert.throws(() => validateTrainOptions({ ...base, scheduler: 'cosine_with_min_lr' }), /training option minLr is undefined; it must be a finite number from 0 to lr \(0\.0001\): cosine_with_min_lr's final learning rate \(--min-lr\)/);
+  assert.throws(() => validateTrainOptions({ ...base, scheduler: 'cosine_with_min_lr', minLr: 1e-3 }), /training option minLr is 0\.001; it must be a finite number from 0 to lr/);
+  assert.throws(() => validateTrainOptions({ ...base, minLr: 1e-6 }), /training option minLr is 0\.000001; it must be left out: it is the floor of scheduler cosine_with_min_lr, and the scheduler is linear/);
+  assert.throws(() => validateTrainOptions({ ...base, scheduler: 'cosin' as never }), /training option scheduler is "cosin"; it must be one of linear, cosine, cosine_with_min_lr, constant/);
+  validateTrainOptions({ ...base, scheduler: 'cosine_with_min_lr', minLr: 1e-6 });
 });
 
 test('warmup length from a ratio: math.ceil(num_training_steps * warmup_ratio), as transformers counts it', () => {

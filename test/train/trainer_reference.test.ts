@@ -39,10 +39,10 @@ const SETTINGS = { batch_size: 4, grad_accum: 2, epochs: 6, lr: 2e-2, warmup_rat
 interface StepLog { loss: number; grad_norm: number; lr: number }
 
 function giftTrain(model: string, data: string, out: string, method: string[]): StepLog[] {
-  const r = spawnSync(process.execPath, [GIFT, 'train', '--model', model, '--data', data, '--out', out, ...method,
+  const r = spawnSync(process.execPath, [GIFT, 'train', '--model', model, '--data', data, '--out', out,
     '--batch-size', String(SETTINGS.batch_size), '--grad-accum', String(SETTINGS.grad_accum), '--epochs', String(SETTINGS.epochs), '--lr', String(SETTINGS.lr),
     '--warmup-ratio', String(SETTINGS.warmup_ratio), '--weight-decay', String(SETTINGS.weight_decay), '--max-grad-norm', String(SETTINGS.max_grad_norm),
-    '--scheduler', SETTINGS.scheduler, '--seed', String(SETTINGS.seed)], { encoding: 'utf8' });
+    '--scheduler', SETTINGS.scheduler, '--seed', String(SETTINGS.seed), ...method], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepLog);
 }
@@ -88,17 +88,20 @@ function closeTo(ours: number[], theirs: number[], tolerance: number, what: stri
 // whose gradients are all near 0 moves by a share of the learning rate that float32's summation order
 // changes; full fine-tuning trains 27k entries and some have such gradients (the largest difference,
 // 6e-5, is one entry of an MLP matrix). Decaying the norm weights would move them by ~6e-3.
-interface Case { method: string; flags: string[]; init?: Record<string, unknown>; tensorTolerance: number }
+interface Case { method: string; flags: string[]; init?: Record<string, unknown>; tensorTolerance: number; settings?: Record<string, unknown> }
 const CASES: Case[] = [
   { method: 'lora', flags: ['--method', 'lora', '--rank', '4', '--alpha', '8', '--targets', 'q_proj,v_proj', '--dropout', '0'],
     init: { method: 'lora', rank: 4, alpha: 8, target_modules: ['q_proj', 'v_proj'], lora_dropout: 0 }, tensorTolerance: 2e-5 },
   { method: 'gift', flags: ['--method', 'gift', '--rank', '4', '--targets', 'q_proj,v_proj'], init: { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, tensorTolerance: 2e-5 },
+  // The paper's ViT schedule, half a cosine to a floor (transformers' cosine_with_min_lr).
+  { method: 'gift', flags: ['--method', 'gift', '--rank', '4', '--targets', 'q_proj,v_proj', '--scheduler', 'cosine_with_min_lr', '--min-lr', '2e-3'],
+    init: { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, tensorTolerance: 2e-5, settings: { scheduler: 'cosine_with_min_lr', min_lr: 2e-3 } },
   // Every tensor trained: the norm weights take no weight decay, the rest do.
   { method: 'full', flags: ['--method', 'full'], tensorTolerance: 1e-4 },
 ];
 
 for (const c of CASES) {
-  test(`gift train --method ${c.method} makes the updates TRL's SFTTrainer makes: each update's loss, gradient norm and learning rate, and the trained tensors`, {
+  test(`gift train --method ${c.method}${c.settings ? ` --scheduler ${String(c.settings.scheduler)}` : ''} makes the updates TRL's SFTTrainer makes: each update's loss, gradient norm and learning rate, and the trained tensors`, {
     skip: hasTrl ? false : `no python with trl at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs it into the peer venv)`,
     timeout: 300_000,
   }, () => {
@@ -111,7 +114,7 @@ for (const c of CASES) {
       saveAdapter(init, attachAdapter(model, c.init, SETTINGS.seed), { path: s.model, architecture: model.config.architecture, naming: model.adapterNaming() });
     }
     const ours = giftTrain(s.model, s.data, join(s.dir, 'giftjs'), c.flags);
-    const ref = reference({ model: s.model, data: s.data, method: c.method, init }, join(s.dir, 'reference'));
+    const ref = reference({ model: s.model, data: s.data, method: c.method, init, ...c.settings }, join(s.dir, 'reference'));
     assert.equal(ours.length, SETTINGS.epochs, 'one update an epoch');
     closeTo(ours.map((l) => l.lr), ref.logs.map((l) => l.learning_rate), 1e-9, 'learning rate');
     closeTo(ours.map((l) => l.loss), ref.logs.map((l) => l.loss), 2e-6, 'loss');

@@ -88,11 +88,14 @@ function closeTo(ours: number[], theirs: number[], tolerance: number, what: stri
 // whose gradients are all near 0 moves by a share of the learning rate that float32's summation order
 // changes; full fine-tuning trains 27k entries and some have such gradients (the largest difference,
 // 6e-5, is one entry of an MLP matrix). Decaying the norm weights would move them by ~6e-3.
-interface Case { method: string; flags: string[]; init?: Record<string, unknown>; tensorTolerance: number; settings?: Record<string, unknown> }
+interface Case { method: string; flags: string[]; init?: Record<string, unknown>; tensorTolerance: number; settings?: Record<string, unknown>; label?: string }
 const CASES: Case[] = [
   { method: 'lora', flags: ['--method', 'lora', '--rank', '4', '--alpha', '8', '--targets', 'q_proj,v_proj', '--dropout', '0'],
     init: { method: 'lora', rank: 4, alpha: 8, target_modules: ['q_proj', 'v_proj'], lora_dropout: 0 }, tensorTolerance: 2e-5 },
   { method: 'gift', flags: ['--method', 'gift', '--rank', '4', '--targets', 'q_proj,v_proj'], init: { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, tensorTolerance: 2e-5 },
+  // Packed (every record in one row, attention and positions restarting at each): the unpacked updates.
+  { method: 'lora', flags: ['--method', 'lora', '--rank', '4', '--alpha', '8', '--targets', 'q_proj,v_proj', '--dropout', '0', '--pack'],
+    init: { method: 'lora', rank: 4, alpha: 8, target_modules: ['q_proj', 'v_proj'], lora_dropout: 0 }, tensorTolerance: 2e-5, label: 'lora --pack' },
   // The paper's ViT schedule, half a cosine to a floor (transformers' cosine_with_min_lr).
   { method: 'gift', flags: ['--method', 'gift', '--rank', '4', '--targets', 'q_proj,v_proj', '--scheduler', 'cosine_with_min_lr', '--min-lr', '2e-3'],
     init: { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, tensorTolerance: 2e-5, settings: { scheduler: 'cosine_with_min_lr', min_lr: 2e-3 } },
@@ -101,7 +104,7 @@ const CASES: Case[] = [
 ];
 
 for (const c of CASES) {
-  test(`gift train --method ${c.method}${c.settings ? ` --scheduler ${String(c.settings.scheduler)}` : ''} makes the updates TRL's SFTTrainer makes: each update's loss, gradient norm and learning rate, and the trained tensors`, {
+  test(`gift train --method ${c.label ?? c.method}${c.settings ? ` --scheduler ${String(c.settings.scheduler)}` : ''} makes the updates TRL's SFTTrainer makes: each update's loss, gradient norm and learning rate, and the trained tensors`, {
     skip: hasTrl ? false : `no python with trl at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs it into the peer venv)`,
     timeout: 300_000,
   }, () => {

@@ -1,6 +1,7 @@
-// Shared test helpers: the backends to run on, seeded random tensors, closeness assertions.
+// Shared test helpers: the backends to run on, seeded random tensors, closeness assertions, fixture copies.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -77,4 +78,17 @@ export function assertBackendsAgree(fn: () => Tensor, label: string, atol = 1e-5
   const ref = outs.get('ref')!;
   const native = outs.get('native');
   if (native) assertClose(native, ref, `${label}: native vs ref`, atol, rtol);
+}
+
+/**
+ * A copy of a fixture folder (test/fixtures/<name>) in a new scratch folder, its config.json's fields
+ * replaced by `config` (a dropout probability, the head's labels): { dir: the scratch folder, model: the copy }.
+ */
+export function fixtureCopy(name: string, config: Record<string, unknown> = {}): { dir: string; model: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-fixture-'));
+  const model = join(dir, 'model');
+  cpSync(fileURLToPath(new URL(`../../test/fixtures/${name}`, import.meta.url)), model, { recursive: true });
+  const path = join(model, 'config.json');
+  writeFileSync(path, JSON.stringify({ ...(JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>), ...config }));
+  return { dir, model };
 }

@@ -7,8 +7,8 @@
 // tensor a multiple of 8 values, so each mask starts the pattern afresh on both sides.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,7 @@ import { crossEntropy } from '../../src/ops/cross_entropy.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { Random } from '../../src/tensor/random.js';
-import { assertClose } from '../helpers.js';
+import { assertClose, fixtureCopy } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const PYTHON = process.env.GIFTJS_PEER_PYTHON ?? join(homedir(), '.cache', 'giftjs-peer', 'bin', 'python');
@@ -41,12 +41,9 @@ for (const name of ['bert', 'roberta']) {
     skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; ../shared/peer/setup_peer.sh makes it)`,
     timeout: 120_000,
   }, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'giftjs-encoder-dropout-'));
-    const model = join(dir, 'model');
-    cpSync(join(ROOT, 'test/fixtures/encoders', name), model, { recursive: true });
     // Three different probabilities, so that a dropout applied with another's p shows.
+    const { dir, model } = fixtureCopy(`encoders/${name}`, { hidden_dropout_prob: 0.25, attention_probs_dropout_prob: 0.5, classifier_dropout: 0.375 });
     const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, hidden_dropout_prob: 0.25, attention_probs_dropout_prob: 0.5, classifier_dropout: 0.375 }));
     const vocab = config.vocab_size as number;
     const pad = config.pad_token_id as number;
     const r = new Random(4);
@@ -93,11 +90,7 @@ test('vit: training-mode logits, loss and gradients with the config\'s dropouts 
   skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; ../shared/peer/setup_peer.sh makes it)`,
   timeout: 120_000,
 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'giftjs-vit-dropout-'));
-  const model = join(dir, 'model');
-  cpSync(join(ROOT, 'test/fixtures/encoders/vit'), model, { recursive: true });
-  const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, hidden_dropout_prob: 0.25, attention_probs_dropout_prob: 0.5 }));
+  const { dir, model } = fixtureCopy('encoders/vit', { hidden_dropout_prob: 0.25, attention_probs_dropout_prob: 0.5 });
   // 4 images of 3 x 8 x 8 in 4 x 4 patches: 5 tokens, so the attention probabilities are 4 x 2 x 5 x 5 = 200 values, a multiple of 8.
   const batch = 4;
   const r = new Random(9);

@@ -3,7 +3,7 @@
 // maps them through the model's label2id: each class stays on the row of the head trained for it.
 // The encoder fixtures' heads are {0: neg, 1: pos, 2: neutral} (BERT) and {0: a, 1: b, 2: c} (ViT).
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -15,6 +15,7 @@ import { fineTuneImageClassifier } from '../../src/train/image_classifier_run.js
 import { labelOrder } from '../../src/train/label_order.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../../src/train/trainer.js';
 import { Random } from '../../src/tensor/random.js';
+import { fixtureCopy } from '../helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/encoders/', import.meta.url));
 // One update at a learning rate that moves nothing visible: the trained head is the checkpoint's.
@@ -34,17 +35,9 @@ test('labelOrder: the checkpoint\'s names where they hold every data label (a mi
   assert.deepEqual(labelOrder(['b', 'a'], null), { names: ['b', 'a'], note: null });
 });
 
-function headRows(adapterDir: string, name: string): number[][] {
-  const f = SafetensorsFile.open(join(adapterDir, 'adapter_model.safetensors'));
-  const t = f.readTensor(name);
-  const rows = Array.from({ length: t.shape[0]! }, (_, i) => Array.from(t.data.subarray(i * t.shape[1]!, (i + 1) * t.shape[1]!)));
-  t.dispose();
-  f.close();
-  return rows;
-}
-
-function checkpointRows(folder: string, name: string): number[][] {
-  const f = SafetensorsFile.open(join(folder, 'model.safetensors'));
+/** The rows of a matrix in a safetensors file. */
+function rowsOf(file: string, name: string): number[][] {
+  const f = SafetensorsFile.open(file);
   const t = f.readTensor(name);
   const rows = Array.from({ length: t.shape[0]! }, (_, i) => Array.from(t.data.subarray(i * t.shape[1]!, (i + 1) * t.shape[1]!)));
   t.dispose();
@@ -61,17 +54,13 @@ test('fineTuneClassifier on BERT with labels named as its head\'s: the adapter\'
   const config = JSON.parse(readFileSync(join(dir, 'run/adapter/adapter_config.json'), 'utf8')) as { task: { id2label: string[] } };
   assert.deepEqual(config.task.id2label, ['neg', 'pos', 'neutral'], 'sorted, they had been neg, neutral, pos on the rows of neg, pos, neutral');
   assert.ok(lines.some((l) => /labels in the checkpoint's order/.test(l)), lines.join('\n'));
-  const trained = headRows(join(dir, 'run/adapter'), 'classifier.weight');
-  checkpointRows(join(FIXTURES, 'bert'), 'classifier.weight').forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - trained[i]![j]!) < 1e-6, `row ${i} (${config.task.id2label[i]})`)));
+  const trained = rowsOf(join(dir, 'run/adapter/adapter_model.safetensors'), 'classifier.weight');
+  rowsOf(join(FIXTURES, 'bert/model.safetensors'), 'classifier.weight').forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - trained[i]![j]!) < 1e-6, `row ${i} (${config.task.id2label[i]})`)));
 });
 
 test('fineTuneImageClassifier on ViT with classes named as its head\'s: the checkpoint\'s order, the examples\' labels moved with it', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'giftjs-label-order-vit-'));
-  const model = join(dir, 'model');
-  cpSync(join(FIXTURES, 'vit'), model, { recursive: true });
-  const cfg = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;
   // The head's rows named c, a, b; the image folders' classes come sorted: a, b, c.
-  writeFileSync(join(model, 'config.json'), JSON.stringify({ ...cfg, id2label: { 0: 'c', 1: 'a', 2: 'b' }, label2id: { c: 0, a: 1, b: 2 } }));
+  const { dir, model } = fixtureCopy('encoders/vit', { id2label: { 0: 'c', 1: 'a', 2: 'b' }, label2id: { c: 0, a: 1, b: 2 } });
   const r = new Random(2);
   // Pixels made at each read, by a getter, as a loaded set's images make them.
   const examples = Array.from({ length: 6 }, (_, i) => {
@@ -84,6 +73,6 @@ test('fineTuneImageClassifier on ViT with classes named as its head\'s: the chec
   assert.deepEqual(config.task.id2label, ['c', 'a', 'b']);
   assert.ok(lines.some((l) => /labels in the checkpoint's order/.test(l)), lines.join('\n'));
   assert.ok(run.validation, 'the validation set is scored with its labels moved too');
-  const trained = headRows(join(dir, 'run/adapter'), 'classifier.weight');
-  checkpointRows(model, 'classifier.weight').forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - trained[i]![j]!) < 1e-6, `row ${i}`)));
+  const trained = rowsOf(join(dir, 'run/adapter/adapter_model.safetensors'), 'classifier.weight');
+  rowsOf(join(model, 'model.safetensors'), 'classifier.weight').forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - trained[i]![j]!) < 1e-6, `row ${i}`)));
 });

@@ -22,6 +22,7 @@ import { loadCausalLM, loadModel, loadSequenceClassifier } from '../../src/model
 import { withTrainedHead } from '../../src/peft/modules_to_save.js';
 import type { ModelKind } from '../../src/models/registry.js';
 import { weightDecayApplies } from '../../src/train/weight_decay.js';
+import { fixtureCopy } from '../helpers.js';
 import { attachAdapter, saveAdapter } from '../../src/peft/adapter_io.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -166,12 +167,8 @@ for (const regression of [false, true]) {
     skip: hasTrl ? false : `no python with trl at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs it into the peer venv)`,
     timeout: 300_000,
   }, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'giftjs-trainer-ref-seqcls-'));
-    const model = join(dir, 'model');
-    cpSync(join(ROOT, 'test/fixtures/encoders/bert'), model, { recursive: true });
     // No dropout, so that both sides compute one function (their masks are drawn differently).
-    const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 }));
+    const { dir, model } = fixtureCopy('encoders/bert', { hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
     const words = ['good', 'bad', 'fine', 'nice', 'poor', 'ok', 'great', 'awful'];
     const data = join(dir, 'train.jsonl');
     writeFileSync(data, Array.from({ length: 8 }, (_, i) => JSON.stringify({ text: Array.from({ length: 2 + (i % 4) }, (_, k) => words[(i * 3 + k) % 8]).join(' '), label: regression ? (i * 0.7) % 5 : ['neg', 'pos', 'neutral'][i % 3] })).join('\n') + '\n');

@@ -2,7 +2,7 @@
 // in the peer venv, tools/trainer_compare.py) fine-tunes the same model folder on the same
 // prompt/completion file from the same starting tensors, with the same settings -- gradient
 // accumulation over padded batches of unequal lengths, warmup then linear decay, weight decay,
-// clipping. Each update covers the whole file (8 records, batch 4 x 2), so neither side's shuffling
+// clipping (at 0.3, where each run's gradient norm passes it: asserted). Each update covers the whole file (8 records, batch 4 x 2), so neither side's shuffling
 // changes what it sums; every update's loss, gradient norm and learning rate, and the trained
 // tensors, must agree. This covers what each step is made of (the loss on the completion and the
 // end token only, one mean over the window's tokens, the norm before clipping, AdamW, which
@@ -35,7 +35,7 @@ const RECORDS = [
   ['the sun is', ' hot and bright'], ['a dog can', ' run and bark'], ['water is', ' wet'], ['name a colour.', ' blue, or green, or a dark red'],
 ].map(([prompt, completion]) => ({ prompt, completion }));
 
-const SETTINGS = { batch_size: 4, grad_accum: 2, epochs: 6, lr: 2e-2, warmup_ratio: 0.2, weight_decay: 0.1, max_grad_norm: 1, scheduler: 'linear', seed: 11 };
+const SETTINGS = { batch_size: 4, grad_accum: 2, epochs: 6, lr: 2e-2, warmup_ratio: 0.2, weight_decay: 0.1, max_grad_norm: 0.3, scheduler: 'linear', seed: 11 };
 
 interface StepLog { loss: number; grad_norm: number; lr: number }
 
@@ -120,6 +120,7 @@ for (const c of CASES) {
     const ours = giftTrain(s.model, s.data, join(s.dir, 'giftjs'), c.flags);
     const ref = reference({ model: s.model, data: s.data, method: c.method, init, ...c.settings }, join(s.dir, 'reference'));
     assert.equal(ours.length, SETTINGS.epochs, 'one update an epoch');
+    assert.ok(ours.some((l) => l.grad_norm > SETTINGS.max_grad_norm), 'clipping acted');
     closeTo(ours.map((l) => l.lr), ref.logs.map((l) => l.learning_rate), 1e-9, 'learning rate');
     closeTo(ours.map((l) => l.loss), ref.logs.map((l) => l.loss), 2e-6, 'loss');
     closeTo(ours.map((l) => l.grad_norm), ref.logs.map((l) => l.grad_norm), 2e-5, 'gradient norm');
@@ -194,6 +195,7 @@ for (const regression of [false, true]) {
       return { logs: JSON.parse(readFileSync(join(refOut, 'logs.json'), 'utf8')) as { loss: number; grad_norm: number; learning_rate: number }[], trained: tensors(join(refOut, 'trained.safetensors')) };
     })();
     assert.equal(ours.length, settings.epochs);
+    assert.ok(ours.some((l) => l.grad_norm > settings.max_grad_norm), 'clipping acted');
     closeTo(ours.map((l) => l.lr), ref.logs.map((l) => l.learning_rate), 1e-9, 'learning rate');
     closeTo(ours.map((l) => l.loss), ref.logs.map((l) => l.loss), 2e-6, 'loss');
     closeTo(ours.map((l) => l.grad_norm), ref.logs.map((l) => l.grad_norm), 2e-5, 'gradient norm');

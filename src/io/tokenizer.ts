@@ -127,7 +127,9 @@ export class Tokenizer {
   encodeForClassification(texts: readonly string[], maxLength: number): { ids: number[]; typeIds: number[]; truncated: boolean } {
     if (texts.length < 1 || texts.length > 2) throw new GiftjsError(`encodeForClassification: one text or a pair, got ${texts.length}`);
     for (const t of texts) checkText(t);
-    return this.guard('encoding a text for classification', () => this.encodeForClassificationUnguarded(texts, maxLength));
+    // An empty second text is no pair, as transformers reads it (`tok(a, "")` encodes a alone).
+    const given = texts.length === 2 && texts[1] === '' ? texts.slice(0, 1) : texts;
+    return this.guard('encoding a text for classification', () => this.encodeForClassificationUnguarded(given, maxLength));
   }
 
   private encodeForClassificationUnguarded(texts: readonly string[], maxLength: number): { ids: number[]; typeIds: number[]; truncated: boolean } {

@@ -176,7 +176,7 @@ print(json.dumps(AutoTokenizer.from_pretrained(sys.argv[1]).apply_chat_template(
   assert.equal(JSON.parse(r.stdout.trim().split('\n').pop()!), expected);
 });
 
-test('a sentence pair past maxLength keeps the tokens of each text transformers 5.17 keeps (BERT: every split of up to 13 + 13 tokens into 0 to 21)', { skip: hasTransformers ? false : `no python with transformers at ${PEER_PYTHON} (set GIFTJS_PEER_PYTHON, or run ../shared/peer/setup_peer.sh)`, timeout: 120_000 }, () => {
+test('a sentence pair past maxLength keeps the tokens of each text transformers 5.17 keeps (BERT: every split of up to 13 + 13 tokens into 0 to 21; an empty second text)', { skip: hasTransformers ? false : `no python with transformers at ${PEER_PYTHON} (set GIFTJS_PEER_PYTHON, or run ../shared/peer/setup_peer.sh)`, timeout: 120_000 }, () => {
   // Longest first, as transformers does it: each text cut to maxLength, then a shorter text within half the
   // budget kept whole, else halves with the larger to the longer text (the second on a tie). giftjs had
   // taken a token from the longer text at a time, the second on a tie: one token off where both were long.
@@ -188,6 +188,8 @@ test('a sentence pair past maxLength keeps the tokens of each text transformers 
     const text = (n: number) => Array.from({ length: n }, () => words[k++ % 4]).join(' ');
     cases.push({ a: text(n1), b: text(n2), maxLength: budget + 3 });
   }
+  // An empty second text is no pair to transformers: the first alone, with one [SEP].
+  for (let n1 = 0; n1 <= 6; n1++) for (const maxLength of [2, 3, 5, 9]) cases.push({ a: Array.from({ length: n1 }, () => words[k++ % 4]).join(' '), b: '', maxLength });
   const input = join(mkdtempSync(join(tmpdir(), 'giftjs-pairs-')), 'cases.json');
   writeFileSync(input, JSON.stringify(cases));
   const r = spawnSync(PEER_PYTHON, ['-c', `

@@ -45,7 +45,7 @@ export class Linear extends Module {
 }
 
 /**
- * The generators the layers under `module` draw from in training (LoRA's dropout), in module order: a
+ * The generators the layers under `module` draw from in training (LoRA's dropout, Dropout modules), in module order: a
  * checkpointed block saves their states before its forward and restores them before recomputing it,
  * so the backward sees the masks the forward used (PyTorch's checkpoint preserves its RNG state so).
  */
@@ -59,7 +59,7 @@ export function randomSourcesOf(module: Module): Random[] {
 }
 
 /**
- * Reseeds every adapter's generator for a training step, each from its own seed drawn from the step's
+ * Reseeds every adapter's and Dropout module's generator for a training step, each from its own seed drawn from the step's
  * (one seed for all had given every LoRA layer the same dropout mask for inputs of one shape --
  * q_proj's and v_proj's of a layer, and each layer's -- where PEFT's masks are independent).
  */

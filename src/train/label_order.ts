@@ -3,8 +3,8 @@
 // was trained for it -- as transformers' run_glue maps a dataset's labels through the model's
 // label2id. In the data's own order (sorted names), a checkpoint trained for {0: neg, 1: pos,
 // 2: neutral} had been fine-tuned with "pos" on the row it had learned as "neutral", without a word.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileExists } from '../io/files.js';
 import { parseId2label, readJsonFile } from '../io/hf_folder.js';
 
 export interface LabelOrder {
@@ -17,7 +17,7 @@ export interface LabelOrder {
 /** The label names of a model folder's config.json (id2label), or null when it names none. */
 export function checkpointLabelNames(modelDir: string): string[] | null {
   const path = join(modelDir, 'config.json');
-  if (!existsSync(path)) return null; // (a USE Lite folder has none)
+  if (!fileExists(path)) return null; // (a USE Lite folder has none; a folder mounted in a browser is read too)
   return parseId2label(readJsonFile(path).id2label, path);
 }
 

@@ -17,13 +17,14 @@ export function checkSizeLimit(key: string, value: number, source: string): void
 }
 
 /**
- * The field readers language-model configs share, failing through `fail` (which names the file):
- * positive integers (size-checked before anything is sized by them) and positive finite numbers,
- * each with transformers' default when the key is absent.
+ * The field readers model configs share, failing through `fail` (which names the file): positive
+ * integers (size-checked before anything is sized by them), positive finite numbers and dropout
+ * probabilities in [0, 1), each with transformers' default when the key is absent (or null).
  */
 export function configNumbers(raw: Record<string, unknown>, source: string, fail: (msg: string) => never): {
   int: (key: string, fallback?: number) => number;
   positive: (key: string, fallback: number) => number;
+  probability: (key: string, fallback: number) => number;
 } {
   return {
     int: (key, fallback) => {
@@ -35,6 +36,11 @@ export function configNumbers(raw: Record<string, unknown>, source: string, fail
     positive: (key, fallback) => {
       const v = raw[key] ?? fallback;
       if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) return fail(`'${key}' must be a positive number, got ${JSON.stringify(raw[key])}`);
+      return v;
+    },
+    probability: (key, fallback) => {
+      const v = raw[key] ?? fallback;
+      if (typeof v !== 'number' || !(v >= 0 && v < 1)) return fail(`'${key}' must be a dropout probability in [0, 1), got ${JSON.stringify(raw[key])}`);
       return v;
     },
   };

@@ -116,7 +116,11 @@ export class Dropout extends Module {
   constructor(readonly p: number) {
     super();
   }
+  /** Whether a forward drops anything: in training mode, with p > 0. */
+  get active(): boolean {
+    return this.training && this.p > 0;
+  }
   forward(x: Tensor): Tensor {
-    return this.training && this.p > 0 ? dropout(x, this.p, this.rng) : x;
+    return this.active ? dropout(x, this.p, this.rng) : x;
   }
 }

@@ -147,11 +147,10 @@ function paramGroups(run: TrainRun): ParamGroup[] {
     throw new GiftjsError(`training option ${o.headLr !== null ? 'headLr (--head-lr)' : 'headWeightDecay (--head-weight-decay)'} is set, but this run trains no head (${run.adapter.method} trains ${trainable.slice(0, 2).map(([n]) => n).join(', ')}${trainable.length > 2 ? ', ...' : ''}); leave it out`);
   }
   // Each group in two, as transformers' Trainer splits it: biases and normalization weights take no weight decay.
-  const applies = weightDecayApplies(run.model);
-  const decays = ([n]: [string, Tensor]) => applies(n);
+  const decays = weightDecayApplies(run.model);
   const split = (params: [string, Tensor][], lrScale: number, weightDecay: number): ParamGroup[] => [
-    { params: params.filter(decays), lrScale, weightDecay },
-    { params: params.filter((p) => !decays(p)), lrScale, weightDecay: 0 },
+    { params: params.filter(([n]) => decays(n)), lrScale, weightDecay },
+    { params: params.filter(([n]) => !decays(n)), lrScale, weightDecay: 0 },
   ];
   const groups = split(main, 1, o.weightDecay);
   if (head.length) groups.push(...split(head, (o.headLr ?? o.lr) / o.lr, o.headWeightDecay ?? o.weightDecay));

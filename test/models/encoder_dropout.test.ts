@@ -14,7 +14,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Dropout } from '../../src/nn/layers.js';
 import { loadImageClassifier, loadSequenceClassifier } from '../../src/models/registry.js';
-import { imagesToPatches } from '../../src/models/vit/model.js';
+import { imagesToPatches, readViTConfig } from '../../src/models/vit/model.js';
+import { parseBertConfig } from '../../src/models/bert/config.js';
 import { crossEntropy } from '../../src/ops/cross_entropy.js';
 import { attachAdapter } from '../../src/peft/adapter_io.js';
 import { noGrad } from '../../src/tensor/autograd.js';
@@ -119,4 +120,17 @@ test('vit: training-mode logits, loss and gradients with the config\'s dropouts 
   const trained = adapter.namedTrainable();
   for (const [n, t] of trained) assertClose(t.grad!.toFloat32Array(), theirs.grads[saved(n)]!, `vit: gradient of ${n}`, 1e-5, 1e-4);
   assert.equal(trained.length, Object.keys(theirs.grads).length, 'every parameter transformers trains is compared');
+});
+
+test('a dropout probability outside [0, 1) or not a number is refused by the file and the key; null and absent take transformers\' defaults', () => {
+  const bert = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/encoders/bert/config.json'), 'utf8')) as Record<string, unknown>;
+  for (const [key, value] of [['hidden_dropout_prob', 1], ['attention_probs_dropout_prob', -0.1], ['classifier_dropout', '0.1'], ['hidden_dropout_prob', 1e309]] as const) {
+    assert.throws(() => parseBertConfig({ ...bert, [key]: value }, 'b/config.json'), new RegExp(`b/config\\.json: '${key}' must be a dropout probability in \\[0, 1\\), got ${JSON.stringify(value)?.replace(/\./g, '\\.')}`));
+  }
+  const defaults = parseBertConfig({ ...bert, classifier_dropout: null, hidden_dropout_prob: 0.2 }, 'b/config.json');
+  assert.deepEqual([defaults.hiddenDropout, defaults.attentionDropout, defaults.classifierDropout], [0.2, 0.1, 0.2], 'classifier_dropout null: the hidden one');
+  const { model } = fixtureCopy('encoders/vit', { attention_probs_dropout_prob: 1.5 });
+  assert.throws(() => readViTConfig(model), new RegExp(`config\\.json: 'attention_probs_dropout_prob' must be a dropout probability in \\[0, 1\\), got 1\\.5`));
+  const vit = readViTConfig(join(ROOT, 'test/fixtures/encoders/vit')).config;
+  assert.deepEqual([vit.hiddenDropout, vit.attentionDropout], [0, 0], 'ViT: absent, 0 as ViTConfig\'s defaults');
 });

@@ -40,7 +40,7 @@ export function parseBertConfig(raw: Record<string, unknown>, source: string): B
     return v;
   };
   // (A layer_norm_eps that was not a number had been replaced by the default without a word.)
-  const { positive } = configNumbers(raw, source, (message) => {
+  const { positive, probability } = configNumbers(raw, source, (message) => {
     throw new GiftjsError(`${source}: ${message}`);
   });
   const act = String(raw.hidden_act ?? 'gelu');
@@ -50,11 +50,6 @@ export function parseBertConfig(raw: Record<string, unknown>, source: string): B
   if (hidden % heads !== 0) throw new GiftjsError(`${source}: hidden_size ${hidden} is not divisible by num_attention_heads ${heads}`);
   const id2label = parseId2label(raw.id2label, source);
   // BertConfig's and RobertaConfig's defaults (0.1, 0.1, None: the hidden one).
-  const probability = (key: string, fallback: number): number => {
-    const v = raw[key] ?? fallback;
-    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new GiftjsError(`${source}: '${key}' must be a dropout probability in [0, 1), got ${JSON.stringify(raw[key])}`);
-    return v;
-  };
   const hiddenDropout = probability('hidden_dropout_prob', 0.1);
   return {
     architecture: arch, roberta, vocabSize: int('vocab_size'), hiddenSize: hidden, numLayers: int('num_hidden_layers'), numHeads: heads,

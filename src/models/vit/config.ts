@@ -37,20 +37,15 @@ export function readViTConfig(dir: string): { config: ViTConfig; timm: boolean }
     checkSizeLimit(k, v, path);
     return v;
   };
-  const { positive } = configNumbers(raw, path, (message) => {
+  const { positive, probability } = configNumbers(raw, path, (message) => {
     throw new GiftjsError(`${path}: ${message}`);
   });
   const labels = parseId2label(raw.id2label, path) ?? undefined;
-  const probability = (key: string): number => {
-    const v = raw[key] ?? 0;
-    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new GiftjsError(`${path}: '${key}' must be a dropout probability in [0, 1), got ${JSON.stringify(raw[key])}`);
-    return v;
-  };
   const c: ViTConfig = {
     hiddenSize: int('hidden_size'), numLayers: int('num_hidden_layers'), numHeads: int('num_attention_heads'), intermediateSize: int('intermediate_size'),
     imageSize: int('image_size'), patchSize: int('patch_size'), numChannels: int('num_channels', 3), numLabels: labels?.length ?? int('num_labels', 2),
     layerNormEps: positive('layer_norm_eps', 1e-12), labels,
-    hiddenDropout: probability('hidden_dropout_prob'), attentionDropout: probability('attention_probs_dropout_prob'),
+    hiddenDropout: probability('hidden_dropout_prob', 0), attentionDropout: probability('attention_probs_dropout_prob', 0),
     transformersVersion: typeof raw.transformers_version === 'string' ? raw.transformers_version : null,
   };
   if (c.imageSize % c.patchSize !== 0) throw new GiftjsError(`${path}: image_size ${c.imageSize} is not a multiple of patch_size ${c.patchSize}`);

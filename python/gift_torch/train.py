@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from . import gift
 from .safetensors_io import load_file, save_file
 
-SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant")
+SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup")
 
 
 def parse_args(argv=None):
@@ -45,7 +45,7 @@ def parse_args(argv=None):
     ap.add_argument("--lr", type=float, default=2.5e-4)
     ap.add_argument("--batch-size", type=int, default=8, help="examples per micro-batch, across all processes")
     ap.add_argument("--grad-accum", type=int, default=1)
-    ap.add_argument("--warmup-ratio", type=float, default=0.1)
+    ap.add_argument("--warmup-ratio", type=float, default=None, help="default 0.1; 0 with --scheduler constant")
     ap.add_argument("--scheduler", default="linear", choices=SCHEDULERS)
     ap.add_argument("--min-lr", type=float, default=None, help="cosine_with_min_lr's final learning rate")
     ap.add_argument("--weight-decay", type=float, default=0.0)
@@ -56,6 +56,8 @@ def parse_args(argv=None):
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="frozen weights' dtype")
     a = ap.parse_args(argv)
+    if a.warmup_ratio is None:
+        a.warmup_ratio = 0.0 if a.scheduler == "constant" else 0.1
     for name in ("rank", "epochs", "batch_size", "grad_accum"):
         if getattr(a, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be a positive integer")
@@ -75,6 +77,8 @@ def parse_args(argv=None):
         raise SystemExit("--scheduler cosine_with_min_lr needs --min-lr from 0 to --lr")
     if a.scheduler != "cosine_with_min_lr" and a.min_lr is not None:
         raise SystemExit(f"--min-lr is the floor of --scheduler cosine_with_min_lr, and the scheduler is {a.scheduler}")
+    if a.scheduler == "constant" and a.warmup_ratio != 0:
+        raise SystemExit("--scheduler constant has no warmup (transformers' constant schedule); --warmup-ratio must be 0, or use constant_with_warmup")
     return a
 
 
@@ -90,13 +94,15 @@ def parse_layers(text):
 
 def lr_multiplier(kind, step, total, warmup, min_lr_rate=0.0):
     """transformers' get_scheduler shapes, as giftjs's src/train/schedule.ts."""
-    if step < warmup:
-        return step / max(1, warmup)
     if kind == "constant":
         return 1.0
-    progress = (step - warmup) / max(1, total - warmup)
+    if step < warmup:
+        return step / max(1, warmup)
+    if kind == "constant_with_warmup":
+        return 1.0
     if kind == "linear":
-        return max(0.0, 1 - progress)
+        return max(0.0, (total - step) / max(1, total - warmup))
+    progress = (step - warmup) / max(1, total - warmup)
     cosine = 0.5 * (1 + math.cos(math.pi * progress))
     return max(0.0, cosine * (1 - min_lr_rate) + min_lr_rate if kind == "cosine_with_min_lr" else cosine)
 

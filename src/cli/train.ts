@@ -7,7 +7,7 @@ import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
 import { modelFamily, readModelConfig, type ModelKind } from '../models/registry.js';
 import { METHOD_NAMES, peftMethod } from '../peft/registry.js';
 import { presetByName, PRESETS, type Preset } from '../train/presets.js';
-import { SCHEDULERS, type SchedulerKind } from '../train/schedule.js';
+import { SCHEDULERS, schedulerWarmsUp, type SchedulerKind } from '../train/schedule.js';
 import { DEFAULT_TRAIN_OPTIONS, TrainingStopped, validateTrainOptions, type TrainCallbacks, type TrainOptions } from '../train/trainer.js';
 import { TensorBoardWriter } from '../train/tensorboard.js';
 import { dataPaths, dataWeights, mixExamples, type DataSource } from '../data/mixing.js';
@@ -55,7 +55,7 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --epochs N | --max-steps N   length of training (default 1 epoch)
   --lr X                 peak learning rate (default ${D.lr})   --batch-size N   examples per step (default ${D.batchSize})
   --grad-accum N         steps per optimizer update (default ${D.gradAccum})   --max-length N   tokens per example (default 512, at most the model's context)
-  --warmup-ratio X       share of the updates spent warming up, rounded up (default ${D.warmupRatio})
+  --warmup-ratio X       share of the updates spent warming up, rounded up (default ${D.warmupRatio}; 0 and no other with constant)
   --weight-decay X       AdamW's decoupled weight decay, on every trained tensor but biases and norm weights, as transformers' Trainer (default ${D.weightDecay})
   --max-grad-norm X      gradient clipping, 0 = none (default ${D.maxGradNorm})   --seed N (default ${D.seed})
   --scheduler ${SCHEDULERS.join('|')} (default ${D.scheduler})   --min-lr X   cosine_with_min_lr's final learning rate
@@ -194,7 +194,9 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     lr: numberOption(values.lr, 'lr', d.lr),
     batchSize: intOption(values['batch-size'], 'batch-size', d.batchSize),
     gradAccum: intOption(values['grad-accum'], 'grad-accum', d.gradAccum),
-    warmupRatio: numberOption(values['warmup-ratio'], 'warmup-ratio', d.warmupRatio),
+    // transformers' constant schedule has no warmup, so the default (or a preset's) warmup does not
+    // apply to it; one given by name is refused beside it (constant_with_warmup has one).
+    warmupRatio: numberOption(values['warmup-ratio'], 'warmup-ratio', schedulerWarmsUp(scheduler) ? d.warmupRatio : 0),
     scheduler,
     ...(values['min-lr'] !== undefined ? { minLr: numberOption(values['min-lr'], 'min-lr', 0) } : d.minLr !== undefined && values.scheduler === undefined ? { minLr: d.minLr } : {}),
     weightDecay: numberOption(values['weight-decay'], 'weight-decay', d.weightDecay),

@@ -21,7 +21,7 @@ import { faultErrno } from '../io/fault_injection.js';
 import { inputContents } from '../io/content_digest.js';
 import { latestCheckpoint, loadCheckpoint, recoverCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { AdamW, clipGradNormAsync, namesOfNonFinite, type ParamGroup } from './optimizer.js';
-import { lrMultiplier, SCHEDULERS, warmupSteps, type SchedulerKind } from './schedule.js';
+import { lrMultiplier, SCHEDULERS, schedulerWarmsUp, warmupSteps, type SchedulerKind } from './schedule.js';
 import { weightDecayApplies } from './weight_decay.js';
 import { readScalar, taskHeldOutLoss, type TrainTask } from './task.js';
 import { causalLMTask } from './tasks/causal_lm.js';
@@ -176,6 +176,7 @@ export function validateTrainOptions(o: TrainOptions): void {
   check(int(o.gradAccum, 1), 'gradAccum', o.gradAccum, 'an integer >= 1');
   check(finite(o.warmupRatio) && o.warmupRatio >= 0 && o.warmupRatio <= 1, 'warmupRatio', o.warmupRatio, 'in [0, 1]');
   check(SCHEDULERS.includes(o.scheduler), 'scheduler', o.scheduler, `one of ${SCHEDULERS.join(', ')}`);
+  if (!schedulerWarmsUp(o.scheduler)) check(o.warmupRatio === 0, 'warmupRatio', o.warmupRatio, `0 with scheduler ${o.scheduler}: transformers' constant schedule has no warmup (constant_with_warmup has one)`);
   if (o.scheduler === 'cosine_with_min_lr') check(finite(o.minLr) && o.minLr! >= 0 && o.minLr! <= o.lr, 'minLr', o.minLr, `a finite number from 0 to lr (${o.lr}): cosine_with_min_lr's final learning rate (--min-lr)`);
   else check(o.minLr === undefined, 'minLr', o.minLr, `left out: it is the floor of scheduler cosine_with_min_lr, and the scheduler is ${o.scheduler}`);
   check(finite(o.weightDecay) && o.weightDecay >= 0, 'weightDecay', o.weightDecay, 'a finite number >= 0');

@@ -48,8 +48,9 @@ test('schedules: linear warmup, then linear decay / half cosine / constant (tran
   assert.equal(lrMultiplier('linear', 100, 100, 10), 0);
   assert.ok(Math.abs(lrMultiplier('cosine', 55, 100, 10) - 0.5) < 1e-12);
   assert.ok(Math.abs(lrMultiplier('cosine', 32.5, 100, 10) - 0.5 * (1 + Math.cos(Math.PI / 4))) < 1e-12);
-  assert.equal(lrMultiplier('constant', 70, 100, 10), 1);
-  assert.equal(lrMultiplier('constant', 3, 100, 10), 0.3);
+  assert.equal(lrMultiplier('constant_with_warmup', 70, 100, 10), 1);
+  assert.equal(lrMultiplier('constant_with_warmup', 3, 100, 10), 0.3);
+  assert.equal(lrMultiplier('constant', 3, 100, 10), 1, 'transformers\' constant ignores a warmup');
 });
 
 test('cosine_with_min_lr: half a cosine from 1 to min_lr / lr after the warmup, as transformers\' get_cosine_with_min_lr_schedule_with_warmup', () => {
@@ -63,7 +64,7 @@ test('cosine_with_min_lr: half a cosine from 1 to min_lr / lr after the warmup, 
   assert.throws(() => validateTrainOptions({ ...base, scheduler: 'cosine_with_min_lr' }), /training option minLr is undefined; it must be a finite number from 0 to lr \(0\.0001\): cosine_with_min_lr's final learning rate \(--min-lr\)/);
   assert.throws(() => validateTrainOptions({ ...base, scheduler: 'cosine_with_min_lr', minLr: 1e-3 }), /training option minLr is 0\.001; it must be a finite number from 0 to lr/);
   assert.throws(() => validateTrainOptions({ ...base, minLr: 1e-6 }), /training option minLr is 0\.000001; it must be left out: it is the floor of scheduler cosine_with_min_lr, and the scheduler is linear/);
-  assert.throws(() => validateTrainOptions({ ...base, scheduler: 'cosin' as never }), /training option scheduler is "cosin"; it must be one of linear, cosine, cosine_with_min_lr, constant/);
+  assert.throws(() => validateTrainOptions({ ...base, scheduler: 'cosin' as never }), /training option scheduler is "cosin"; it must be one of linear, cosine, cosine_with_min_lr, constant, constant_with_warmup/);
   validateTrainOptions({ ...base, scheduler: 'cosine_with_min_lr', minLr: 1e-6 });
 });
 

@@ -7,6 +7,7 @@ import { Environment, Template } from '@huggingface/jinja';
 import { checkTokenizerPatterns } from './regex_safety.js';
 import { readJsonFile } from './hf_folder.js';
 import { GiftjsError } from '../errors.js';
+import { strftimeNow } from './python_strftime.js';
 
 export interface ChatMessage {
   role: string;
@@ -189,7 +190,7 @@ export class Tokenizer {
   applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
     const template = this.templateFile ?? configChatTemplate(this.config, this.source);
     if (template === null) throw new GiftjsError(`${this.source}: no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template)`);
-    return this.guard('rendering the chat template', () => withBoundedRange(() => new Template(template).render({
+    return this.guard('rendering the chat template', () => withOwnGlobals(() => new Template(template).render({
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? true,
       bos_token: tokenText(this.config.bos_token) ?? '',
@@ -232,15 +233,16 @@ function boundedRange(): (...args: unknown[]) => number[] {
 }
 
 /**
- * Runs a rendering with Jinja's global range() replaced by boundedRange(): the library declares its
- * globals itself and refuses to redeclare one, so its Environment.set substitutes ours while the
- * (synchronous) rendering runs.
+ * Runs a rendering with two of Jinja's globals replaced by giftjs's: range() by boundedRange(), and
+ * strftime_now by Python's, in the C locale as transformers renders it (the library's follows the
+ * process's locale). The library declares its globals itself and refuses to redeclare one, so its
+ * Environment.set substitutes ours while the (synchronous) rendering runs.
  */
-function withBoundedRange<T>(render: () => T): T {
+function withOwnGlobals<T>(render: () => T): T {
   const original = Environment.prototype.set;
-  const range = boundedRange();
+  const own: Record<string, unknown> = { range: boundedRange(), strftime_now: strftimeNow };
   Environment.prototype.set = function (this: Environment, name: string, value: unknown) {
-    return original.call(this, name, name === 'range' ? range : value);
+    return original.call(this, name, Object.hasOwn(own, name) ? own[name] : value);
   };
   try {
     return render();

@@ -52,7 +52,9 @@ if seqcls and regression:
     # A one-output head in place of the checkpoint's (the starting adapter holds it, as giftjs made it).
     model = AutoModelForSequenceClassification.from_pretrained(s["model"], dtype=torch.float32, num_labels=1, problem_type="regression", ignore_mismatched_sizes=True)
 else:
-    model = (AutoModelForSequenceClassification if seqcls else AutoModelForCausalLM).from_pretrained(s["model"], dtype=torch.float32)
+    # Eager attention: the formulas themselves (Gemma 2's softcapped scores, sliding windows), which an SDPA
+    # kernel may leave out (Gemma 2's softcapping) or compute another way.
+    model = (AutoModelForSequenceClassification if seqcls else AutoModelForCausalLM).from_pretrained(s["model"], dtype=torch.float32, attn_implementation="eager")
 tokenizer = AutoTokenizer.from_pretrained(s["model"])
 if s["method"] == "lora":
     from peft import PeftModel

@@ -71,10 +71,10 @@ function tensors(path: string): Map<string, Float32Array> {
   }
 }
 
-function scratch() {
+function scratch(fixture: string) {
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-trainer-ref-'));
   const model = join(dir, 'model');
-  cpSync(join(ROOT, 'test/fixtures/llama/llama-gqa'), model, { recursive: true });
+  cpSync(join(ROOT, 'test/fixtures', fixture), model, { recursive: true });
   const data = join(dir, 'train.jsonl');
   writeFileSync(data, RECORDS.map((r) => JSON.stringify(r)).join('\n') + '\n');
   return { dir, model, data };
@@ -89,7 +89,9 @@ function closeTo(ours: number[], theirs: number[], tolerance: number, what: stri
 // whose gradients are all near 0 moves by a share of the learning rate that float32's summation order
 // changes; full fine-tuning trains 27k entries and some have such gradients (the largest difference,
 // 6e-5, is one entry of an MLP matrix). Decaying the norm weights would move them by ~6e-3.
-interface Case { method: string; flags: string[]; init?: Record<string, unknown>; tensorTolerance: number; settings?: Record<string, unknown>; label?: string }
+interface Case { method: string; flags: string[]; init?: Record<string, unknown>; tensorTolerance: number; settings?: Record<string, unknown>; label?: string; fixture?: string }
+const loraOn = (targets: string[]): Pick<Case, 'method' | 'flags' | 'init'> => ({ method: 'lora', flags: ['--method', 'lora', '--rank', '4', '--alpha', '8', '--targets', targets.join(','), '--dropout', '0'],
+  init: { method: 'lora', rank: 4, alpha: 8, target_modules: targets, lora_dropout: 0 } });
 const CASES: Case[] = [
   { method: 'lora', flags: ['--method', 'lora', '--rank', '4', '--alpha', '8', '--targets', 'q_proj,v_proj', '--dropout', '0'],
     init: { method: 'lora', rank: 4, alpha: 8, target_modules: ['q_proj', 'v_proj'], lora_dropout: 0 }, tensorTolerance: 2e-5 },
@@ -102,6 +104,20 @@ const CASES: Case[] = [
     init: { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, tensorTolerance: 2e-5, settings: { scheduler: 'cosine_with_min_lr', min_lr: 2e-3 } },
   // Every tensor trained: the norm weights take no weight decay, the rest do.
   { method: 'full', flags: ['--method', 'full'], tensorTolerance: 1e-4 },
+  // The other families, through the same trainer: Gemma 2's softcapped attention scores and logits and its
+  // windows of 4 (the records are longer), Gemma 3's query/key norms and windows, Phi-3's fused qkv_proj,
+  // Mistral's and Qwen 3's sliding windows (eager attention in the reference: the formulas themselves).
+  { ...loraOn(['q_proj', 'v_proj', 'down_proj']), tensorTolerance: 2e-5, fixture: 'gemma/gemma2', label: 'lora on Gemma 2' },
+  { method: 'gift', flags: ['--method', 'gift', '--rank', '4', '--targets', 'q_proj,o_proj'], init: { method: 'gift', rank: 4, target_modules: ['q_proj', 'o_proj'] },
+    tensorTolerance: 2e-5, fixture: 'gemma/gemma3', label: 'gift on Gemma 3' },
+  { ...loraOn(['qkv_proj', 'gate_up_proj']), tensorTolerance: 2e-5, fixture: 'phi_longrope/phi35', label: 'lora on Phi-3.5' },
+  // One entry of Mistral's layer-1 v_proj lora_A had a gradient of 2.1e-8 in its first nonzero update (the
+  // tensor's median 3.0e-4): AdamW moves it by g / (|g| + eps), which float32's rounding of so cancelled a
+  // sum changes (7.7e-5 apart; every other entry within 2.3e-6).
+  { ...loraOn(['q_proj', 'k_proj', 'v_proj']), tensorTolerance: 1e-4, fixture: 'sliding_window/mistral', label: 'lora on Mistral' },
+  // (Not the Qwen 2 fixture: transformers 5 reads a qwen2 folder's tokenizer as Qwen2Tokenizer whatever its
+  // tokenizer_config says, and the fixture's is a Llama one.)
+  { ...loraOn(['q_proj', 'v_proj']), tensorTolerance: 2e-5, fixture: 'sliding_window/qwen3', label: 'lora on Qwen 3' },
 ];
 
 for (const c of CASES) {
@@ -109,7 +125,7 @@ for (const c of CASES) {
     skip: hasTrl ? false : `no python with trl at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs it into the peer venv)`,
     timeout: 300_000,
   }, () => {
-    const s = scratch();
+    const s = scratch(c.fixture ?? 'llama/llama-gqa');
     let init: string | undefined;
     if (c.init) {
       // The starting adapter, drawn as gift train draws it from the same seed, for the reference to start from.

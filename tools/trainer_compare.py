@@ -14,7 +14,7 @@ applies weight decay to (Trainer.get_decay_parameter_names), as one JSON line.
 SETTINGS: {"model": folder, "data": jsonl, "method": "lora" | "gift" | "full", "init": the starting
 adapter folder (lora: PEFT's layout, gift: giftjs's), "out": folder, "batch_size", "grad_accum",
 "epochs", "lr", "warmup_ratio", "weight_decay", "max_grad_norm", "scheduler", "seed", and optionally "min_lr"
-(cosine_with_min_lr's floor), "task", "regression"}.
+(cosine_with_min_lr's floor), "task", "regression", "max_length" (a classifier's tokens, truncated)}.
 Writes OUT/logs.json ([{"step", "loss", "grad_norm", "learning_rate"}]) and OUT/trained.safetensors
 (lora: PEFT's tensor names; gift: giftjs's; full: the model's).
 Runs in the peer venv (torch, transformers, peft, trl, datasets).
@@ -67,7 +67,8 @@ elif s["method"] != "full":
 
 records = [json.loads(line) for line in open(s["data"]) if line.strip()]
 if seqcls:
-    rows = [{**tokenizer(r["text"], truncation=True), "labels": float(r["label"]) if regression else model.config.label2id[r["label"]]} for r in records]
+    length = {"max_length": s["max_length"]} if s.get("max_length") is not None else {}
+    rows = [{**tokenizer(r["text"], truncation=True, **length), "labels": float(r["label"]) if regression else model.config.label2id[r["label"]]} for r in records]
     dataset = Dataset.from_list(rows)
 else:
     dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])

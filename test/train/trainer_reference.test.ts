@@ -179,13 +179,20 @@ test('weight decay applies to the tensors transformers\' Trainer decays (get_dec
   }
 });
 
-for (const regression of [false, true]) {
-  test(`gift train on a sequence ${regression ? 'regressor (a new one-output head, mean squared error)' : 'classifier'} (GIFT on query,value and the head) makes the updates transformers' Trainer makes`, {
+// RoBERTa: positions counted from the padding id, a two-layer head (dense, tanh, out_proj), and texts
+// longer than its 18 positions (20 less the padding id's offset), truncated alike (BERT's 20 are not reached).
+const CLASSIFIERS = [
+  { fixture: 'encoders/bert', architecture: 'BertForSequenceClassification', regression: false, maxLength: 20 },
+  { fixture: 'encoders/bert', architecture: 'BertForSequenceClassification', regression: true, maxLength: 20 },
+  { fixture: 'encoders/roberta', architecture: 'RobertaForSequenceClassification', regression: false, maxLength: 18 },
+];
+for (const { fixture, architecture, regression, maxLength } of CLASSIFIERS) {
+  test(`gift train on a ${fixture.split('/')[1]} sequence ${regression ? 'regressor (a new one-output head, mean squared error)' : 'classifier'} (GIFT on query,value and the head) makes the updates transformers' Trainer makes`, {
     skip: hasTrl ? false : `no python with trl at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs it into the peer venv)`,
     timeout: 300_000,
   }, () => {
     // No dropout, so that both sides compute one function (their masks are drawn differently).
-    const { dir, model } = fixtureCopy('encoders/bert', { hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
+    const { dir, model } = fixtureCopy(fixture, { hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
     const words = ['good', 'bad', 'fine', 'nice', 'poor', 'ok', 'great', 'awful'];
     const data = join(dir, 'train.jsonl');
     writeFileSync(data, Array.from({ length: 8 }, (_, i) => JSON.stringify({ text: Array.from({ length: 2 + (i % 4) }, (_, k) => words[(i * 3 + k) % 8]).join(' '), label: regression ? (i * 0.7) % 5 : ['neg', 'pos', 'neutral'][i % 3] })).join('\n') + '\n');
@@ -194,18 +201,18 @@ for (const regression of [false, true]) {
     const method = { method: 'gift', rank: 4, target_modules: ['query', 'value'] };
     const m = loadSequenceClassifier(model, regression ? 1 : 3, settings.seed);
     const init = join(dir, 'init');
-    saveAdapter(init, attachAdapter(m, withTrainedHead(method), settings.seed), { path: model, architecture: 'BertForSequenceClassification', naming: m.adapterNaming() });
+    saveAdapter(init, attachAdapter(m, withTrainedHead(method), settings.seed), { path: model, architecture, naming: m.adapterNaming() });
     const out = join(dir, 'giftjs');
     const r = spawnSync(process.execPath, [GIFT, 'train', '--model', model, '--data', data, '--out', out, '--method', 'gift', '--rank', '4', '--targets', 'query,value',
       '--batch-size', '8', '--epochs', String(settings.epochs), '--lr', String(settings.lr), '--warmup-ratio', String(settings.warmup_ratio), '--weight-decay', String(settings.weight_decay),
-      '--max-grad-norm', String(settings.max_grad_norm), '--scheduler', settings.scheduler, '--seed', String(settings.seed), ...(regression ? ['--regression'] : [])], { encoding: 'utf8' });
+      '--max-grad-norm', String(settings.max_grad_norm), '--scheduler', settings.scheduler, '--seed', String(settings.seed), '--max-length', String(maxLength), ...(regression ? ['--regression'] : [])], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const ours = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepLog);
     const ref = (() => {
       const refOut = join(dir, 'reference');
       mkdirSync(refOut, { recursive: true });
       const file = join(refOut, 'settings.json');
-      writeFileSync(file, JSON.stringify({ ...settings, task: 'seqcls', regression, model, data, method: 'gift', init, out: refOut }));
+      writeFileSync(file, JSON.stringify({ ...settings, task: 'seqcls', regression, max_length: maxLength, model, data, method: 'gift', init, out: refOut }));
       const p = spawnSync(PYTHON, [join(ROOT, 'tools/trainer_compare.py'), file], { encoding: 'utf8' });
       assert.equal(p.status, 0, p.stderr.slice(-3000));
       return { logs: JSON.parse(readFileSync(join(refOut, 'logs.json'), 'utf8')) as { loss: number; grad_norm: number; learning_rate: number }[], trained: tensors(join(refOut, 'trained.safetensors')) };

@@ -2,7 +2,8 @@
 """The reference for giftjs's trainer: TRL's SFTTrainer (transformers' Trainer underneath) fine-tunes a
 model folder on a prompt/completion JSONL file from the same starting weights giftjs started from --
 or, with "task": "seqcls", transformers' Trainer fine-tunes a sequence classifier on a {"text", "label"}
-JSONL file (labels through the model's label2id; with "regression": true, a one-output head on numbers) -- and writes what it did: each update's loss,
+JSONL file (labels through the model's label2id; with "regression": true, a one-output head on numbers), or with
+"task": "imgcls" an image classifier on a folder per class -- and writes what it did: each update's loss,
 gradient norm (before clipping) and learning rate, and the trained tensors.
 
     python tools/trainer_compare.py SETTINGS.json
@@ -47,15 +48,22 @@ if sys.argv[1] == "--decay-names":
 s = json.load(open(sys.argv[1]))
 torch.manual_seed(s["seed"])
 seqcls = s.get("task") == "seqcls"
+imgcls = s.get("task") == "imgcls"
 regression = s.get("regression", False)
-if seqcls and regression:
+if imgcls:
+    from transformers import AutoModelForImageClassification, ViTImageProcessorPil
+
+    model = AutoModelForImageClassification.from_pretrained(s["model"], dtype=torch.float32, attn_implementation="eager")
+    tokenizer = None
+elif seqcls and regression:
     # A one-output head in place of the checkpoint's (the starting adapter holds it, as giftjs made it).
     model = AutoModelForSequenceClassification.from_pretrained(s["model"], dtype=torch.float32, num_labels=1, problem_type="regression", ignore_mismatched_sizes=True)
 else:
     # Eager attention: the formulas themselves (Gemma 2's softcapped scores, sliding windows), which an SDPA
     # kernel may leave out (Gemma 2's softcapping) or compute another way.
     model = (AutoModelForSequenceClassification if seqcls else AutoModelForCausalLM).from_pretrained(s["model"], dtype=torch.float32, attn_implementation="eager")
-tokenizer = AutoTokenizer.from_pretrained(s["model"])
+if not imgcls:
+    tokenizer = AutoTokenizer.from_pretrained(s["model"])
 if s["method"] == "lora":
     from peft import PeftModel
 
@@ -65,14 +73,25 @@ elif s["method"] == "gift":
 elif s["method"] != "full":
     raise SystemExit(f"method {s['method']!r}: lora, gift or full")
 
-records = [json.loads(line) for line in open(s["data"]) if line.strip()]
-if seqcls:
-    length = {"max_length": s["max_length"]} if s.get("max_length") is not None else {}
-    rows = [{**tokenizer(r["text"], truncation=True, **length), "labels": float(r["label"]) if regression else model.config.label2id[r["label"]]} for r in records]
-    dataset = Dataset.from_list(rows)
-else:
-    dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
+if imgcls:
+    from PIL import Image
 
+    # A folder per class, each image made as the folder's preprocessor_config.json says.
+    processor = ViTImageProcessorPil.from_pretrained(s["model"])  # Pillow's (the default one needs torchvision)
+    rows = []
+    for name in sorted(os.listdir(s["data"])):
+        for file in sorted(os.listdir(os.path.join(s["data"], name))):
+            image = Image.open(os.path.join(s["data"], name, file)).convert("RGB")
+            rows.append({"pixel_values": processor(images=image, return_tensors="pt")["pixel_values"][0], "labels": model.config.label2id[name]})
+    dataset = Dataset.from_list(rows).with_format("torch")
+else:
+    records = [json.loads(line) for line in open(s["data"]) if line.strip()]
+    if seqcls:
+        length = {"max_length": s["max_length"]} if s.get("max_length") is not None else {}
+        rows = [{**tokenizer(r["text"], truncation=True, **length), "labels": float(r["label"]) if regression else model.config.label2id[r["label"]]} for r in records]
+        dataset = Dataset.from_list(rows)
+    else:
+        dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
 
 class Logs(TrainerCallback):
     def __init__(self):
@@ -91,7 +110,9 @@ settings = dict(
     report_to=[], use_cpu=True, bf16=False, fp16=False, optim="adamw_torch", adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, disable_tqdm=True,
     lr_scheduler_kwargs={"min_lr": s["min_lr"]} if s.get("min_lr") is not None else {},
 )
-if seqcls:
+if imgcls:
+    trainer = Trainer(model=model, args=TrainingArguments(**settings), train_dataset=dataset, callbacks=[logs])
+elif seqcls:
     trainer = Trainer(model=model, args=TrainingArguments(**settings), train_dataset=dataset, data_collator=DataCollatorWithPadding(tokenizer), callbacks=[logs])
 else:
     config = SFTConfig(**settings, completion_only_loss=True, packing=False, max_length=None, dataset_num_proc=None)

@@ -11,6 +11,27 @@ from torch import nn
 _ALIASES = {"attn.proj": "attention.output.dense"}
 _LAYER_INDEX = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks)\.(\d+)(?:\.|$)")
 
+# transformers 5 builds ViT under other module names than its checkpoints keep (vit.layers.0.attention.o_proj
+# in memory, vit.encoder.layer.0.attention.output.dense in model.safetensors). Targets are matched against the
+# checkpoint's names, as giftjs matches them (src/models/vit/adapter_naming.ts), so that one adapter_config.json
+# selects the same layers in both and "output.dense" still means both output projections.
+_CHECKPOINT_NAMES = [
+    (re.compile(r"^(.*)vit\.layers\.(\d+)\." + re.escape(ours) + "$"), r"\1vit.encoder.layer.\2." + theirs)
+    for ours, theirs in [
+        ("attention.q_proj", "attention.attention.query"), ("attention.k_proj", "attention.attention.key"),
+        ("attention.v_proj", "attention.attention.value"), ("attention.o_proj", "attention.output.dense"),
+        ("mlp.fc1", "intermediate.dense"), ("mlp.fc2", "output.dense"),
+    ]
+]
+
+
+def checkpoint_path(path):
+    """A module's path under the checkpoint's names (unchanged where transformers keeps them)."""
+    for pattern, replacement in _CHECKPOINT_NAMES:
+        if pattern.match(path):
+            return pattern.sub(replacement, path)
+    return path
+
 
 def layer_index(path):
     m = _LAYER_INDEX.search(path)
@@ -42,9 +63,10 @@ def find_target_linears(model, targets, layers=None):
     if not targets:
         raise GiftTorchError("target_modules is empty: name at least one module (e.g. q_proj)")
     found, paths = [], []
-    for path, module in model.named_modules():
+    for memory_path, module in model.named_modules():
         if not isinstance(module, nn.Linear):
             continue
+        path = checkpoint_path(memory_path)
         paths.append(path)
         t = match_target(path, targets, layers)
         if t is not None:

@@ -8,8 +8,9 @@
 // end token only, one mean over the window's tokens, the norm before clipping, AdamW, which
 // tensors weight decay applies to, the warmup's length) where a unit test checks one piece by
 // hand. The prompts end without a space, where giftjs and TRL split prompt from completion alike.
-// A sequence classifier and regressor (GIFT on query,value with the head) are checked against
-// transformers' Trainer the same way.
+// The other causal families (Gemma 2 and 3, Phi-3.5, Mistral, Qwen 3) take the same runs; sequence
+// classifiers and a regressor (BERT, RoBERTa; GIFT on query,value with the head) and a ViT image classifier
+// (GIFT on the attention output with the head) are checked against transformers' Trainer the same way.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,8 +18,9 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
-import { loadCausalLM, loadModel, loadSequenceClassifier } from '../../src/models/registry.js';
+import { loadCausalLM, loadImageClassifier, loadModel, loadSequenceClassifier } from '../../src/models/registry.js';
 import { withTrainedHead } from '../../src/peft/modules_to_save.js';
 import type { ModelKind } from '../../src/models/registry.js';
 import { weightDecayApplies } from '../../src/train/weight_decay.js';
@@ -227,3 +229,43 @@ for (const { fixture, architecture, regression, maxLength } of CLASSIFIERS) {
     for (const [name, values] of ref.trained) closeTo([...trained.get(name)!], [...values], 2e-5, name);
   });
 }
+
+test('gift train on a ViT image classifier (GIFT on the attention output and the head) makes the updates transformers\' Trainer makes', {
+  skip: hasTrl ? false : `no python with trl at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs it into the peer venv)`,
+  timeout: 300_000,
+}, async () => {
+  // A folder per class of the checkpoint (a, b, c), 8 x 8 PNGs of seeded noise: the preprocessor's size, so
+  // no resampling filter enters (giftjs's resizing is checked against Pillow's apart). Each side decodes and
+  // normalises the images itself; the whole set is one batch an update.
+  const { dir, model } = fixtureCopy('encoders/vit', {});
+  const data = join(dir, 'images');
+  let state = 7;
+  const next = () => (state = (state * 1103515245 + 12345) >>> 0) >>> 24;
+  for (const [c, label] of ['a', 'b', 'c'].entries()) {
+    mkdirSync(join(data, label), { recursive: true });
+    for (let i = 0; i < 3; i++) {
+      const px = Buffer.from(Array.from({ length: 8 * 8 * 3 }, (_, k) => (next() + 60 * c * (k % 3 === c ? 1 : 0)) & 255));
+      await sharp(px, { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(join(data, label, `${i}.png`));
+    }
+  }
+  const settings = { batch_size: 9, grad_accum: 1, epochs: 5 };
+  const method = { method: 'gift', rank: 4, target_modules: ['attention.output.dense'] };
+  const m = loadImageClassifier(model, { labels: ['a', 'b', 'c'], seed: SETTINGS.seed });
+  const init = join(dir, 'init');
+  saveAdapter(init, attachAdapter(m, withTrainedHead(method), SETTINGS.seed), { path: model, architecture: 'ViTForImageClassification', naming: m.adapterNaming() });
+  const out = join(dir, 'giftjs');
+  const r = spawnSync(process.execPath, [GIFT, 'train', '--model', model, '--data', data, '--out', out, '--method', 'gift', '--rank', '4',
+    '--batch-size', String(settings.batch_size), '--epochs', String(settings.epochs), '--lr', String(SETTINGS.lr), '--warmup-ratio', String(SETTINGS.warmup_ratio),
+    '--weight-decay', String(SETTINGS.weight_decay), '--max-grad-norm', String(SETTINGS.max_grad_norm), '--scheduler', SETTINGS.scheduler, '--seed', String(SETTINGS.seed)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const ours = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepLog);
+  const ref = reference({ ...settings, task: 'imgcls', model, data, method: 'gift', init }, join(dir, 'reference'));
+  assert.equal(ours.length, settings.epochs);
+  assert.ok(ours.some((l) => l.grad_norm > SETTINGS.max_grad_norm), 'clipping acted');
+  closeTo(ours.map((l) => l.lr), ref.logs.map((l) => l.learning_rate), 1e-9, 'learning rate');
+  closeTo(ours.map((l) => l.loss), ref.logs.map((l) => l.loss), 2e-6, 'loss');
+  closeTo(ours.map((l) => l.grad_norm), ref.logs.map((l) => l.grad_norm), 2e-5, 'gradient norm');
+  const trained = tensors(join(out, 'adapter/adapter_model.safetensors'));
+  assert.deepEqual([...trained.keys()].sort(), [...ref.trained.keys()].sort(), 'the trained tensors: the GIFT pair and the head');
+  for (const [name, values] of ref.trained) closeTo([...trained.get(name)!], [...values], 2e-5, name);
+});

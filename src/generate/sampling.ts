@@ -60,8 +60,25 @@ export function refuseNonFiniteLogits(logits: ArrayLike<number>): void {
 
 export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions, rng: Random): number {
   checkSamplingOptions(options);
+  if ((options.temperature ?? 0) === 0) return argmax(logits);
+  const { ids, weights, total } = samplingWeights(logits, options);
+  let u = rng.uniform() * total;
+  for (let i = 0; i < ids.length; i++) {
+    u -= weights[i]!;
+    if (u <= 0) return ids[i]!;
+  }
+  return ids[ids.length - 1]!;
+}
+
+/**
+ * The tokens sampling may draw, most likely first, with unnormalised weights (their sum `total`):
+ * temperature, then top-k, then top-p, as transformers' warpers. Top-k keeps every token tied with the
+ * k-th (transformers keeps each score >= the k-th largest); top-p keeps the most likely tokens until
+ * their share reaches p.
+ */
+export function samplingWeights(logits: ArrayLike<number>, options: SamplingOptions): { ids: number[]; weights: number[]; total: number } {
   const temperature = options.temperature ?? 0;
-  if (temperature === 0) return argmax(logits);
+  if (!(temperature > 0)) throw new GiftjsError(`samplingWeights: the temperature must be above 0 (0 is greedy), got ${temperature}`);
   const topK = options.topK ?? 0;
   const topP = options.topP ?? 1;
   // A NaN or +Infinity logit makes every probability NaN (exp(inf - inf)), and the draw below would
@@ -69,28 +86,28 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
   refuseNonFiniteLogits(logits);
   // Candidates sorted by logit, most likely first.
   let ids = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]!);
-  if (topK > 0) ids = ids.slice(0, topK);
+  if (topK > 0 && topK < ids.length) {
+    const kth = logits[ids[topK - 1]!]!;
+    let keep = topK;
+    while (keep < ids.length && logits[ids[keep]!] === kth) keep++;
+    ids = ids.slice(0, keep);
+  }
   // Every logit -Infinity (all masked): no distribution to draw from (exp(-inf + inf) is NaN).
   if (ids.length === 0 || logits[ids[0]!] === -Infinity) throw new GiftjsError(`sampling: every one of the ${logits.length} tokens has a logit of -Infinity; there is nothing to draw from`);
   const max = logits[ids[0]!]! / temperature;
-  let probs = ids.map((i) => Math.exp(logits[i]! / temperature - max));
-  let total = probs.reduce((a, b) => a + b, 0);
+  let weights = ids.map((i) => Math.exp(logits[i]! / temperature - max));
+  let total = weights.reduce((a, b) => a + b, 0);
   if (topP < 1) {
     let cumulative = 0;
     let keep = 0;
-    while (keep < probs.length) {
-      cumulative += probs[keep]! / total;
+    while (keep < weights.length) {
+      cumulative += weights[keep]! / total;
       keep++;
       if (cumulative >= topP) break;
     }
     ids = ids.slice(0, keep);
-    probs = probs.slice(0, keep);
-    total = probs.reduce((a, b) => a + b, 0);
+    weights = weights.slice(0, keep);
+    total = weights.reduce((a, b) => a + b, 0);
   }
-  let u = rng.uniform() * total;
-  for (let i = 0; i < ids.length; i++) {
-    u -= probs[i]!;
-    if (u <= 0) return ids[i]!;
-  }
-  return ids[ids.length - 1]!;
+  return { ids, weights, total };
 }

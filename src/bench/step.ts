@@ -135,8 +135,14 @@ function attachNonZero(model: Module, method: StepMethod, rank: number, targets:
   return { adapter, r };
 }
 
-/** GIFT on `targets` (attachNonZero) and the classifier head of an encoder, trained together: their parameters. */
+/**
+ * GIFT on `targets` (attachNonZero) and the classifier head of an encoder, trained together: their parameters.
+ * The model is in training mode, as gift train runs it and the PyTorch peers do (model.train()): BERT's
+ * dropouts (0.1 on the hidden states, the attention probabilities and the pooled output) act, as they
+ * had not in this benchmark while they did in the peer's step.
+ */
 function giftWithHead(model: Module & { classifier: Module }, rank: number, targets: string[]): { params: [string, Tensor][]; r: Random } {
+  model.train();
   const { adapter, r } = attachNonZero(model, 'gift', rank, targets);
   for (const p of model.classifier.parameters()) p.requiresGrad = true;
   return { params: [...adapter.namedTrainable(), ...model.classifier.namedParameters('classifier.')], r };

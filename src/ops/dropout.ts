@@ -13,9 +13,7 @@ export function dropout(x: Tensor, p: number, rng: Random, training = true): Ten
   if (!training || p === 0) return record('dropout', x.view(x.shape), [x], (g) => [g]);
   const keepScale = 1 / (1 - p);
   // The mask is drawn on the host from the seeded generator (the same draws on every backend).
-  const mask = Tensor.fromHost(x.shape, (m) => {
-    for (let i = 0; i < m.length; i++) m[i] = rng.uniform() < p ? 0 : keepScale;
-  });
+  const mask = Tensor.fromHost(x.shape, (m) => rng.fillDropoutMask(m, p, keepScale));
   const strides = stridesOf(x.shape);
   const out = Tensor.empty(x.shape);
   getBackend().binary(BinaryOp.Mul, x.shape, x.buffer, strides, mask.buffer, strides, out.buffer);

@@ -158,7 +158,9 @@ export async function loadImageFile(path: string, p: ImagePreprocessing): Promis
  */
 async function decodeImageFile(path: string, p: ImagePreprocessing): Promise<{ values: Uint8Array; channels: number }> {
   const sharp = await loadSharp('Decoding image files');
-  let img = sharp(path).removeAlpha();
+  // Turned upright by its EXIF orientation first, as transformers' load_image and datasets' Image feature
+  // do (ImageOps.exif_transpose): a phone photo stored sideways had been learned sideways.
+  let img = sharp(path).rotate().removeAlpha();
   img = p.channels === 1 ? img.grayscale() : img.toColourspace('srgb');
   const { data, info } = await img.raw().toBuffer({ resolveWithObject: true }).catch((err: Error) => {
     throw new GiftjsError(`${path}: cannot decode the image (${err.message})`);

@@ -89,3 +89,49 @@ test('Pillow\'s resize by hand: a 4 x 1 row halved with bilinear; enlarged, a co
   assert.deepEqual([...resizeImage(Uint8Array.from([10, 20, 31, 40]), 4, 1, 1, 2, 1, 'bilinear')], [17, 33]);
   assert.deepEqual([...resizeImage(new Uint8Array(5 * 3 * 3).fill(77), 5, 3, 3, 11, 7, 'lanczos')], Array(11 * 7 * 3).fill(77));
 });
+
+const ORIENTED = String.raw`
+import json, os, sys
+import numpy as np
+from PIL import Image
+from transformers import ViTImageProcessor
+from transformers.image_utils import load_image
+from transformers.utils import logging
+logging.set_verbosity_error()
+out = sys.argv[1]
+rng = np.random.default_rng(11)
+base = np.clip(rng.normal(128, 60, (5, 9, 3)), 0, 255).astype(np.uint8)
+p = ViTImageProcessor(size={"height": 6, "width": 6}, image_mean=[0, 0, 0], image_std=[1, 1, 1])
+p.save_pretrained(os.path.join(out, "hf"))
+cases = []
+for orientation in range(1, 9):
+    image = Image.fromarray(base)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    path = os.path.join(out, f"o{orientation}.jpg")
+    image.save(path, exif=exif, quality=100)
+    upright = load_image(path)  # transformers' loader: ImageOps.exif_transpose, then RGB
+    ref = os.path.join(out, f"o{orientation}.bin")
+    p(upright, return_tensors="np")["pixel_values"][0].astype(np.float32).tofile(ref)
+    cases.append({"image": path, "ref": ref, "size": list(upright.size)})
+print(json.dumps(cases))
+`;
+
+test('a photo is turned upright by its EXIF orientation, as transformers\' load_image and datasets\' Image feature turn it (all 8)', { skip: hasPeer ? false : `no python with transformers and Pillow at ${PYTHON} (set GIFTJS_PEER_PYTHON, or run ../shared/peer/setup_peer.sh)` }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-exif-'));
+  const r = spawnSync(PYTHON, ['-c', ORIENTED, dir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const cases = JSON.parse(r.stdout.trim().split('\n').pop()!) as { image: string; ref: string; size: [number, number] }[];
+  assert.equal(cases.length, 8);
+  assert.ok(cases.some((c) => c.size[0] === 5) && cases.some((c) => c.size[0] === 9), 'some orientations swap width and height');
+  const p = readPreprocessing(join(dir, 'hf'), 6, 3);
+  for (const [k, c] of cases.entries()) {
+    const ours = await loadImageFile(c.image, p);
+    const bytes = readFileSync(c.ref); // small: a view into Node's shared pool, read at its offset
+    const ref = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+    assert.equal(ours.length, ref.length);
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ours[i]! - ref[i]!));
+    assert.ok(worst < 1e-5, `orientation ${k + 1}: ${worst} from transformers' (a level is 0.0039)`);
+  }
+});

@@ -12,12 +12,12 @@ gradient norm (before clipping) and learning rate, and the trained tensors.
 The second form prints, for each model folder, the names of its parameters and of those the Trainer
 applies weight decay to (Trainer.get_decay_parameter_names), as one JSON line.
 
-SETTINGS: {"model": folder, "data": jsonl, "method": "lora" | "gift" | "full", "init": the starting
+SETTINGS: {"model": folder, "data": jsonl, "method": "lora" | "gift" | "bitfit" | "full", "init": the starting
 adapter folder (lora: PEFT's layout, gift: giftjs's), "out": folder, "batch_size", "grad_accum",
 "epochs", "lr", "warmup_ratio", "weight_decay", "max_grad_norm", "scheduler", "seed", and optionally "min_lr"
 (cosine_with_min_lr's floor), "task", "regression", "max_length" (a classifier's tokens, truncated)}.
 Writes OUT/logs.json ([{"step", "loss", "grad_norm", "learning_rate"}]) and OUT/trained.safetensors
-(lora: PEFT's tensor names; gift: giftjs's; full: the model's).
+(lora: PEFT's tensor names; gift: giftjs's; bitfit and full: the model's).
 Runs in the peer venv (torch, transformers, peft, trl, datasets).
 """
 import json
@@ -70,8 +70,12 @@ if s["method"] == "lora":
     model = PeftModel.from_pretrained(model, s["init"], is_trainable=True)
 elif s["method"] == "gift":
     gift_torch.load_adapter(model, s["init"])  # phi and psi registered on the model, the rest frozen
+elif s["method"] == "bitfit":
+    # BitFit: every bias (layer norms' too), and a classifier's head beside them, as giftjs trains them.
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.endswith(".bias") or name.startswith("classifier."))
 elif s["method"] != "full":
-    raise SystemExit(f"method {s['method']!r}: lora, gift or full")
+    raise SystemExit(f"method {s['method']!r}: lora, gift, bitfit or full")
 
 if imgcls:
     from PIL import Image
@@ -128,6 +132,8 @@ elif s["method"] == "gift":
     # The pairs under giftjs's names, and what is trained in full beside them (a classifier's head) under the model's.
     beside = {n: p for n, p in model.named_parameters() if p.requires_grad and all(p is not q for q in pairs)}
     trained = {k: v.detach().clone().contiguous() for k, v in {**model.gift_adapter.named_tensors(), **beside}.items()}
+elif s["method"] == "bitfit":
+    trained = {k: v.detach().clone().contiguous() for k, v in model.named_parameters() if v.requires_grad}
 else:
     trained = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
 save_file(trained, os.path.join(s["out"], "trained.safetensors"))

@@ -183,13 +183,16 @@ test('weight decay applies to the tensors transformers\' Trainer decays (get_dec
 
 // RoBERTa: positions counted from the padding id, a two-layer head (dense, tanh, out_proj), and texts
 // longer than its 18 positions (20 less the padding id's offset), truncated alike (BERT's 20 are not reached).
+// BitFit: every bias, the layer norms' too, beside the head (no weight decay on any of them in either).
 const CLASSIFIERS = [
-  { fixture: 'encoders/bert', architecture: 'BertForSequenceClassification', regression: false, maxLength: 20 },
-  { fixture: 'encoders/bert', architecture: 'BertForSequenceClassification', regression: true, maxLength: 20 },
-  { fixture: 'encoders/roberta', architecture: 'RobertaForSequenceClassification', regression: false, maxLength: 18 },
+  { fixture: 'encoders/bert', architecture: 'BertForSequenceClassification', regression: false, maxLength: 20, method: 'gift' },
+  { fixture: 'encoders/bert', architecture: 'BertForSequenceClassification', regression: true, maxLength: 20, method: 'gift' },
+  { fixture: 'encoders/roberta', architecture: 'RobertaForSequenceClassification', regression: false, maxLength: 18, method: 'gift' },
+  { fixture: 'encoders/roberta', architecture: 'RobertaForSequenceClassification', regression: false, maxLength: 18, method: 'bitfit' },
 ];
-for (const { fixture, architecture, regression, maxLength } of CLASSIFIERS) {
-  test(`gift train on a ${fixture.split('/')[1]} sequence ${regression ? 'regressor (a new one-output head, mean squared error)' : 'classifier'} (GIFT on query,value and the head) makes the updates transformers' Trainer makes`, {
+for (const { fixture, architecture, regression, maxLength, method: methodName } of CLASSIFIERS) {
+  const what = methodName === 'gift' ? 'GIFT on query,value and the head' : 'BitFit: the biases and the head';
+  test(`gift train on a ${fixture.split('/')[1]} sequence ${regression ? 'regressor (a new one-output head, mean squared error)' : 'classifier'} (${what}) makes the updates transformers' Trainer makes`, {
     skip: hasTrl ? false : `no python with trl at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs it into the peer venv)`,
     timeout: 300_000,
   }, () => {
@@ -200,12 +203,13 @@ for (const { fixture, architecture, regression, maxLength } of CLASSIFIERS) {
     writeFileSync(data, Array.from({ length: 8 }, (_, i) => JSON.stringify({ text: Array.from({ length: 2 + (i % 4) }, (_, k) => words[(i * 3 + k) % 8]).join(' '), label: regression ? (i * 0.7) % 5 : ['neg', 'pos', 'neutral'][i % 3] })).join('\n') + '\n');
     // The whole file in one batch an update: the order neither side shuffles into matters.
     const settings = { ...SETTINGS, batch_size: 8, grad_accum: 1, epochs: 5 };
-    const method = { method: 'gift', rank: 4, target_modules: ['query', 'value'] };
+    const method = methodName === 'gift' ? { method: 'gift', rank: 4, target_modules: ['query', 'value'] } : { method: methodName };
     const m = loadSequenceClassifier(model, regression ? 1 : 3, settings.seed);
     const init = join(dir, 'init');
     saveAdapter(init, attachAdapter(m, withTrainedHead(method), settings.seed), { path: model, architecture, naming: m.adapterNaming() });
     const out = join(dir, 'giftjs');
-    const r = spawnSync(process.execPath, [GIFT, 'train', '--model', model, '--data', data, '--out', out, '--method', 'gift', '--rank', '4', '--targets', 'query,value',
+    const methodFlags = methodName === 'gift' ? ['--method', 'gift', '--rank', '4', '--targets', 'query,value'] : ['--method', methodName];
+    const r = spawnSync(process.execPath, [GIFT, 'train', '--model', model, '--data', data, '--out', out, ...methodFlags,
       '--batch-size', '8', '--epochs', String(settings.epochs), '--lr', String(settings.lr), '--warmup-ratio', String(settings.warmup_ratio), '--weight-decay', String(settings.weight_decay),
       '--max-grad-norm', String(settings.max_grad_norm), '--scheduler', settings.scheduler, '--seed', String(settings.seed), '--max-length', String(maxLength), ...(regression ? ['--regression'] : [])], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
@@ -214,7 +218,7 @@ for (const { fixture, architecture, regression, maxLength } of CLASSIFIERS) {
       const refOut = join(dir, 'reference');
       mkdirSync(refOut, { recursive: true });
       const file = join(refOut, 'settings.json');
-      writeFileSync(file, JSON.stringify({ ...settings, task: 'seqcls', regression, max_length: maxLength, model, data, method: 'gift', init, out: refOut }));
+      writeFileSync(file, JSON.stringify({ ...settings, task: 'seqcls', regression, max_length: maxLength, model, data, method: methodName, init, out: refOut }));
       const p = spawnSync(PYTHON, [join(ROOT, 'tools/trainer_compare.py'), file], { encoding: 'utf8' });
       assert.equal(p.status, 0, p.stderr.slice(-3000));
       return { logs: JSON.parse(readFileSync(join(refOut, 'logs.json'), 'utf8')) as { loss: number; grad_norm: number; learning_rate: number }[], trained: tensors(join(refOut, 'trained.safetensors')) };
@@ -225,8 +229,13 @@ for (const { fixture, architecture, regression, maxLength } of CLASSIFIERS) {
     closeTo(ours.map((l) => l.loss), ref.logs.map((l) => l.loss), 2e-6, 'loss');
     closeTo(ours.map((l) => l.grad_norm), ref.logs.map((l) => l.grad_norm), 2e-5, 'gradient norm');
     const trained = tensors(join(out, 'adapter/adapter_model.safetensors'));
-    assert.deepEqual([...trained.keys()].sort(), [...ref.trained.keys()].sort(), 'the trained tensors: the GIFT pairs and the head');
-    for (const [name, values] of ref.trained) closeTo([...trained.get(name)!], [...values], 2e-5, name);
+    assert.deepEqual([...trained.keys()].sort(), [...ref.trained.keys()].sort(), `the trained tensors: ${what}`);
+    // The key's bias adds one number to all of a query's scores, which the softmax takes back: its true
+    // gradient is 0, and AdamW scales what float rounding leaves of it (~1e-10) up to steps of the learning
+    // rate in either direction, differently on each side (measured: only the key biases, 2.7e-3 and 3.5e-3 apart).
+    const meaningful = [...ref.trained].filter(([name]) => !name.endsWith('attention.self.key.bias'));
+    assert.ok(meaningful.length >= ref.trained.size - 2);
+    for (const [name, values] of meaningful) closeTo([...trained.get(name)!], [...values], 2e-5, name);
   });
 }
 

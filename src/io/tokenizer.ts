@@ -7,17 +7,11 @@ import { checkTokenizerPatterns } from './regex_safety.js';
 import { readJsonFile } from './hf_folder.js';
 import { GiftjsError } from '../errors.js';
 import { renderChatTemplate } from './chat_template.js';
+import { namedSpecialTokens } from './special_tokens.js';
 
 export interface ChatMessage {
   role: string;
   content: string;
-}
-
-/** tokenizer_config.json token fields are a string or an AddedToken-like {content}. */
-function tokenText(v: unknown): string | null {
-  if (typeof v === 'string') return v;
-  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
-  return null;
 }
 
 /**
@@ -78,7 +72,9 @@ export class Tokenizer {
     readonly config: Record<string, unknown>,
     readonly source: string,
     /** chat_template.jinja's text, which comes before the config's chat_template (null: no such file). */
-    private readonly templateFile: string | null = null,
+    private readonly templateFile: string | null,
+    /** The named special tokens (bos_token, eos_token, ...), as transformers reads them (special_tokens.ts). */
+    readonly specialTokens: Readonly<Record<string, string>>,
   ) {}
 
   /** Loads tokenizer.json (required) and tokenizer_config.json (optional) from a model folder. */
@@ -95,7 +91,9 @@ export class Tokenizer {
     } catch (err) {
       throw new GiftjsError(`${tjPath}: cannot build the tokenizer: ${(err as Error).message}`);
     }
-    return new Tokenizer(hf, config, dir, readTemplateFile(dir));
+    const mapPath = join(dir, 'special_tokens_map.json');
+    const legacyMap = fileExists(mapPath) ? readJsonFile(mapPath) : null;
+    return new Tokenizer(hf, config, dir, readTemplateFile(dir), namedSpecialTokens(config, legacyMap, mapPath));
   }
 
   /** Token ids as Hugging Face's tokenizer(text) gives them (special tokens added by default). */
@@ -174,28 +172,34 @@ export class Tokenizer {
   }
 
   get bosTokenId(): number | null {
-    const t = tokenText(this.config.bos_token);
-    return t === null ? null : (this.tokenId(t) ?? null);
+    const t = this.specialTokens.bos_token;
+    return t === undefined ? null : (this.tokenId(t) ?? null);
   }
 
   get eosTokenId(): number | null {
-    const t = tokenText(this.config.eos_token);
-    return t === null ? null : (this.tokenId(t) ?? null);
+    const t = this.specialTokens.eos_token;
+    return t === undefined ? null : (this.tokenId(t) ?? null);
   }
 
   get hasChatTemplate(): boolean {
     return typeof this.config.chat_template === 'string';
   }
 
-  /** Renders the folder's chat template (chat_template.jinja, else tokenizer_config.json's) as transformers does. */
+  /**
+   * Renders the folder's chat template (chat_template.jinja, else tokenizer_config.json's) as
+   * transformers does, with what it gives a template: the messages, tools and documents (None: giftjs
+   * passes neither, and `tools is not none` must be false), add_generation_prompt, and every named
+   * special token the folder has (undefined where it has none, as there).
+   */
   applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
     const template = this.templateFile ?? configChatTemplate(this.config, this.source);
     if (template === null) throw new GiftjsError(`${this.source}: no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template)`);
     return this.guard('rendering the chat template', () => renderChatTemplate(template, {
+      ...this.specialTokens,
       messages,
+      tools: null,
+      documents: null,
       add_generation_prompt: options.addGenerationPrompt ?? true,
-      bos_token: tokenText(this.config.bos_token) ?? '',
-      eos_token: tokenText(this.config.eos_token) ?? '',
     }));
   }
 }

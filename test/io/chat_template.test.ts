@@ -4,9 +4,9 @@
 // characters given and stripped whitespace) against python3 itself.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { pythonStrip, renderChatTemplate } from '../../src/io/chat_template.js';
@@ -65,4 +65,76 @@ test('strip, lstrip and rstrip in a template are Python\'s, with and without the
   assert.throws(() => renderChatTemplate('{{ "x".strip(3) }}', {}), /the chat template calls strip\(\) with a value of type IntegerValue; Python's takes a string or None/);
   // Not a string: a mapping's key of that name is looked up as before, once.
   assert.equal(renderChatTemplate('{% set d = {"strip": 3} %}{{ d.strip }}', {}), '3');
+});
+
+// The names a template is given besides the messages, and tokenizer.eos_token, as transformers 5.17
+// builds them from the files: tokenizer_config.json's tokens, special_tokens_map.json's (which win),
+// a model's own *_token names and extra_special_tokens mapping, the tokenizer class's defaults, and
+// tools / documents as None (giftjs had left them undefined, and `tools is not none` was true).
+const PROBED = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token', 'image_token', 'boi_token', 'eoi_token',
+  'custom_token', 'audio_token', 'tools', 'documents', 'additional_special_tokens', 'extra_special_tokens'];
+const PROBE_TEMPLATE = '{% for m in messages %}{{ m.content }}{% endfor %}|' + PROBED.map((n) =>
+  `{% if ${n} is defined %}${n}={% if ${n} is none %}None{% else %}{{ ${n} }}{% endif %}{% else %}${n}:undefined{% endif %}|`).join('')
+  + '{% if tools is not none %}TOOLS{% endif %}{% if documents is not none %}DOCUMENTS{% endif %}';
+
+test('a template sees the special tokens, tools and documents transformers gives it; eos_token is transformers\'', {
+  skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run builds the peer venv)`,
+}, () => {
+  const added = (content: string) => ({ __type: 'AddedToken', content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true });
+  const cases: [string, Record<string, unknown>, Record<string, unknown> | null][] = [
+    ['plain', { bos_token: '<s>', eos_token: '</s>' }, null],
+    ['added tokens, a null pad', { bos_token: added('<s>'), eos_token: added('</s>'), unk_token: added('<unk>'), pad_token: null }, null],
+    ['no bos', { eos_token: '</s>', pad_token: '<pad>', bos_token: null }, null],
+    ['legacy map fills in', { eos_token: '</s>' }, { unk_token: '<unk>', pad_token: { content: '<pad>', lstrip: false, normalized: false, rstrip: false, single_word: false }, mask_token: '<mask>', bos_token: '<x>' }],
+    ['legacy map wins', { eos_token: '</s>', bos_token: '<s>' }, { bos_token: '<x>', eos_token: '<x>' }],
+    ['model-specific names', { eos_token: '</s>', image_token: '<img>', custom_token: added('<x>'), extra_special_tokens: { boi_token: '<b>', eoi_token: '<e>' } }, null],
+    ['additional tokens are not named', { eos_token: '</s>', additional_special_tokens: ['<b>', '<e>'] }, null],
+    ['extra token list, cls and sep', { eos_token: '</s>', extra_special_tokens: ['<b>'], cls_token: '<cls>', sep_token: '<sep>' }, null],
+    ['a *_token that is not a token', { eos_token: '</s>', audio_token: 5 }, null],
+    ['model-specific in the legacy map', { eos_token: '</s>' }, { image_token: '<img>', additional_special_tokens: ['<b>'] }],
+  ];
+  const classes = [undefined, 'PreTrainedTokenizerFast', 'LlamaTokenizerFast', 'LlamaTokenizer', 'Phi3Tokenizer', 'CodeLlamaTokenizer', 'GemmaTokenizerFast', 'Qwen2TokenizerFast',
+    'GPT2TokenizerFast', 'GPTNeoXTokenizerFast', 'BertTokenizerFast', 'RobertaTokenizerFast'];
+  const vocab = Object.fromEntries(['<unk>', '<s>', '</s>', '<pad>', '<mask>', '<img>', '<b>', '<e>', '<cls>', '<sep>', '<x>', 'hi'].map((t, i) => [t, i]));
+  const tokenizerJson = { version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null, pre_tokenizer: { type: 'WhitespaceSplit' },
+    post_processor: null, decoder: null, model: { type: 'WordLevel', vocab, unk_token: '<unk>' } };
+  const root = mkdtempSync(join(tmpdir(), 'giftjs-template-context-'));
+  const folders: { what: string; dir: string }[] = [];
+  let written = 0;
+  for (const [what, config, legacyMap] of cases) {
+    for (const cls of [undefined, 'LlamaTokenizerFast', 'GemmaTokenizerFast']) folders.push({ what: `${what}, class ${cls ?? 'unnamed'}`, dir: writeFolder(config, legacyMap, cls) });
+  }
+  for (const cls of classes) folders.push({ what: `the defaults of ${cls ?? 'no class'}`, dir: writeFolder({}, null, cls) });
+  function writeFolder(config: Record<string, unknown>, legacyMap: Record<string, unknown> | null, cls: string | undefined): string {
+    const dir = join(root, `case-${written++}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: PROBE_TEMPLATE, ...(cls ? { tokenizer_class: cls } : {}) }));
+    if (legacyMap) writeFileSync(join(dir, 'special_tokens_map.json'), JSON.stringify(legacyMap));
+    return dir;
+  }
+  const script = String.raw`
+import json, sys
+from transformers import AutoTokenizer
+out = []
+for d in json.loads(sys.argv[1]):
+    t = AutoTokenizer.from_pretrained(d)
+    out.append({"render": t.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False), "map": t.special_tokens_map, "eos": t.eos_token_id})
+print(json.dumps(out))
+`;
+  const r = spawnSync(PYTHON, ['-c', script, JSON.stringify(folders.map((f) => f.dir))], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as { render: string; map: Record<string, string>; eos: number | null }[];
+  folders.forEach(({ what, dir }, i) => {
+    const tok = Tokenizer.fromFolder(dir);
+    assert.equal(tok.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: false }), theirs[i]!.render, what);
+    assert.deepEqual({ ...tok.specialTokens }, theirs[i]!.map, what);
+    // A named token missing from the vocabulary transformers appends to it (an id past the model's
+    // embeddings); giftjs gives it no id.
+    const eos = theirs[i]!.eos;
+    assert.equal(tok.eosTokenId, eos !== null && eos >= Object.keys(vocab).length ? null : eos, what);
+  });
+  const plain = Tokenizer.fromFolder(folders[0]!.dir).applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: false });
+  assert.ok(plain.includes('tools=None|documents=None|') && !plain.includes('TOOLS') && !plain.includes('DOCUMENTS'), plain);
+  assert.ok(theirs.some((t) => t.map.unk_token === '<unk>') && theirs.some((t) => t.map.bos_token === '<x>'), 'the cases reach the class defaults and the legacy map');
 });

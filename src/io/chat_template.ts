@@ -1,12 +1,15 @@
 // Rendering a chat template as transformers renders it (Python's Jinja2 over Python strings), through
 // @huggingface/jinja with what it does otherwise put right for the duration of one (synchronous)
-// rendering: range() bounded, strftime_now formatted as Python does (python_strftime.ts), and a
+// rendering: range() bounded, strftime_now formatted as Python does (python_strftime.ts), a
 // string's strip, lstrip and rstrip taking Python's argument -- the library ignores it and strips
 // whitespace, so Qwen3's `content.lstrip('\n')` had eaten an assistant turn's leading spaces, which
-// transformers keeps (checked against apply_chat_template on Qwen 2.5's, Qwen 3's and Gemma 3's own
-// templates in test/io/chat_template.test.ts).
+// transformers keeps -- and values printed as Python prints them (python_str.ts: True, None,
+// ['a'], {'k': 1.5}, 1e-07), where the library printed JSON (checked against apply_chat_template on
+// Qwen 2.5's, Qwen 3's and Gemma 3's own templates and against transformers' Jinja2 in
+// test/io/chat_template.test.ts).
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { strftimeNow } from './python_strftime.js';
+import { pythonStr, type PythonPrintable } from './python_str.js';
 import { GiftjsError } from '../errors.js';
 
 /** The most values the range() of one chat-template rendering may produce, all calls together. */
@@ -48,9 +51,27 @@ export function pythonStrip(value: string, chars: string | null, side: Side): st
 interface RuntimeValue { type: string; value: unknown }
 type RuntimeClass = new (value: unknown) => RuntimeValue;
 interface MemberExpression { computed: boolean; property: { type: string; value: unknown }; object: unknown }
+interface BinaryExpression { type: string; operator: { value: string }; left: unknown; right: unknown }
 interface InterpreterMethods {
   evaluate(node: unknown, environment: unknown): RuntimeValue;
   evaluateMemberExpression(expr: MemberExpression, environment: unknown): RuntimeValue;
+  evaluateBlock(statements: { type: string }[], environment: unknown): RuntimeValue;
+  evaluateBinaryExpression(node: BinaryExpression, environment: unknown): RuntimeValue;
+  applyFilter(operand: RuntimeValue, filter: { type: string; value?: unknown }, environment: unknown): RuntimeValue;
+}
+
+/** The nodes that print nothing of their own in Jinja2: a None one of them yields is not output, where `{{ none }}` prints None. */
+const STATEMENTS = new Set(['Program', 'Set', 'If', 'For', 'Macro', 'CallStatement', 'Break', 'Continue', 'FilterStatement', 'Comment']);
+
+let stringValue: RuntimeClass | undefined;
+/** The library's string value class (not exported), found through its own conversion of a JavaScript string. */
+function stringValueClass(): RuntimeClass {
+  if (stringValue === undefined) {
+    const environment = new Environment();
+    environment.set('s', '');
+    stringValue = (environment.lookupVariable('s') as unknown as RuntimeValue).constructor as RuntimeClass;
+  }
+  return stringValue;
 }
 
 /** A syntax node standing for a value already evaluated (so an object is not evaluated twice). */
@@ -64,6 +85,7 @@ const EVALUATED = 'GiftjsEvaluated';
  */
 export function renderChatTemplate(template: string, context: Record<string, unknown>): string {
   const parsed = new Template(template);
+  const makeString = stringValueClass();
   const originalSet = Environment.prototype.set;
   const own: Record<string, unknown> = { range: boundedRange(), strftime_now: strftimeNow };
   Environment.prototype.set = function (this: Environment, name: string, value: unknown) {
@@ -72,6 +94,31 @@ export function renderChatTemplate(template: string, context: Record<string, unk
   const interpreter = Interpreter.prototype as unknown as InterpreterMethods;
   const originalEvaluate = interpreter.evaluate;
   const originalMember = interpreter.evaluateMemberExpression;
+  const originalBlock = interpreter.evaluateBlock;
+  const originalBinary = interpreter.evaluateBinaryExpression;
+  const originalFilter = interpreter.applyFilter;
+  // Output, `~` and the string filter print values as Python's str() does.
+  interpreter.evaluateBlock = function (this: InterpreterMethods, statements, environment) {
+    let out = '';
+    for (const statement of statements) {
+      const value = this.evaluate(statement, environment);
+      if (value.type === 'UndefinedValue' || (value.type === 'NullValue' && STATEMENTS.has(statement.type))) continue;
+      out += pythonStr(value as PythonPrintable);
+    }
+    return new makeString(out);
+  };
+  interpreter.evaluateBinaryExpression = function (this: InterpreterMethods, node, environment) {
+    if (node.operator.value !== '~') return originalBinary.call(this, node, environment);
+    const printed = (side: unknown) => {
+      const value = this.evaluate(side, environment);
+      return value.type === 'UndefinedValue' ? '' : pythonStr(value as PythonPrintable);
+    };
+    return new makeString(printed(node.left) + printed(node.right));
+  };
+  interpreter.applyFilter = function (this: InterpreterMethods, operand, filter, environment) {
+    if (filter.type === 'Identifier' && filter.value === 'string') return new makeString(operand.type === 'UndefinedValue' ? '' : pythonStr(operand as PythonPrintable));
+    return originalFilter.call(this, operand, filter, environment);
+  };
   interpreter.evaluate = function (this: InterpreterMethods, node, environment) {
     return (node as { type?: string } | null)?.type === EVALUATED ? (node as { value: RuntimeValue }).value : originalEvaluate.call(this, node, environment);
   };
@@ -81,7 +128,6 @@ export function renderChatTemplate(template: string, context: Record<string, unk
     const object = this.evaluate(expr.object, environment);
     const builtin = originalMember.call(this, { ...expr, object: { type: EVALUATED, value: object } }, environment);
     if (object.type !== 'StringValue' || builtin.type !== 'FunctionValue') return builtin;
-    const makeString = object.constructor as RuntimeClass;
     const makeFunction = builtin.constructor as RuntimeClass;
     return new makeFunction((args: RuntimeValue[]) => {
       const chars = args[0];
@@ -97,5 +143,8 @@ export function renderChatTemplate(template: string, context: Record<string, unk
     Environment.prototype.set = originalSet;
     interpreter.evaluate = originalEvaluate;
     interpreter.evaluateMemberExpression = originalMember;
+    interpreter.evaluateBlock = originalBlock;
+    interpreter.evaluateBinaryExpression = originalBinary;
+    interpreter.applyFilter = originalFilter;
   }
 }

@@ -138,3 +138,41 @@ print(json.dumps(out))
   assert.ok(plain.includes('tools=None|documents=None|') && !plain.includes('TOOLS') && !plain.includes('DOCUMENTS'), plain);
   assert.ok(theirs.some((t) => t.map.unk_token === '<unk>') && theirs.some((t) => t.map.bos_token === '<x>'), 'the cases reach the class defaults and the legacy map');
 });
+
+// (Not here: the library cannot parse a one-item tuple `(1,)`, a loud error; its items() gives lists, which print as [..].)
+test('values print as Python prints them: True, None, lists, tuples, dicts, floats, quoted strings', {
+  skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run builds the peer venv)`,
+}, () => {
+  const context = {
+    flag: true, off: false, nothing: null, n: 42, neg: -7, x: 2.5, tiny: 1.5e-7, big: 1.5e16, huge: 1e300, third: 1 / 3, mid: 123456.789, small: 0.0001, s: 'it\'s',
+    q: 'say "hi"', both: 'it\'s "x"', esc: 'tab\there\nnew\\slash\r\u0001\u007f\u00a0\u00e9\u200b\u2028\u{1F600}\u3000',
+    list: [1, 'a', true, null, 2.5, [], {}], dict: { name: 'get', arguments: { city: 'Paris', days: [1, 2], ok: false, t: 0.5 } },
+    messages: [{ role: 'user', content: 'hi' }],
+  };
+  const expressions = ['{{ flag }}', '{{ off }}', '{{ nothing }}', '{{ none }}', '{{ n }}', '{{ neg }}', '{{ x }}', '{{ tiny }}', '{{ big }}', '{{ huge }}', '{{ third }}',
+    '{{ mid }}', '{{ small }}', '{{ -x }}', '{{ 4 / 2 }}', '{{ 10 / 4 }}', '{{ 7 // 2 }}', '{{ s }}', '{{ list }}', '{{ dict }}', '{{ dict.arguments }}', '{{ [s] }}', '{{ [q] }}',
+    '{{ [both] }}', '{{ [esc] }}', '{{ (1, "a") }}', '{{ messages }}', '{{ "a" ~ flag ~ nothing ~ x ~ list }}',
+    '{{ "v=" ~ undefined_name ~ "." }}', '{{ flag | string }}', '{{ list | string }}', '{{ nothing | string }}', '{{ x | string }}', '{{ [x, tiny, big] }}',
+    '{% set y = 3 %}{{ y }}', '{% if flag %}{{ flag }}{% endif %}', '{% for m in messages %}{{ m }}{% endfor %}', '{{ undefined_name }}', '{{ dict.arguments | tojson }}',
+    '{{ messages[0].content }}', '{{ [1, [2, (3, 4)], {"k": none}] }}'];
+  const script = String.raw`
+import json, sys
+from transformers.utils.chat_template_utils import _compile_jinja_template
+context = json.loads(sys.argv[2])
+print(json.dumps([_compile_jinja_template(e).render(**context) for e in json.loads(sys.argv[1])]))
+`;
+  const r = spawnSync(PYTHON, ['-c', script, JSON.stringify(expressions), JSON.stringify(context)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as string[];
+  const differ = expressions.flatMap((e, i) => {
+    let ours: string;
+    try {
+      ours = renderChatTemplate(e, context);
+    } catch (err) {
+      ours = `error: ${(err as Error).message}`;
+    }
+    return ours === theirs[i] ? [] : [`${e}: ${JSON.stringify(ours)} where Jinja2 prints ${JSON.stringify(theirs[i])}`];
+  });
+  assert.deepEqual(differ, []);
+  assert.equal(renderChatTemplate('{{ dict }}', context), "{'name': 'get', 'arguments': {'city': 'Paris', 'days': [1, 2], 'ok': False, 't': 0.5}}");
+});

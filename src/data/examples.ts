@@ -3,9 +3,10 @@
 //   text          {"text"}                           loss on every token (mlx-lm)
 //   completion    {"prompt", "completion"}           loss on the completion only (mlx-lm)
 //   chat          {"messages": [{role, content}]}    chat template; loss on assistant turns only
+//                 (with TRL's per-record "tools" and "chat_template_kwargs", given to the template)
 //   llm-adapters  {"instruction","input","output","answer"}  the paper's templates, loss on the response
 import { readFileSync } from 'node:fs';
-import type { Tokenizer, ChatMessage } from '../io/tokenizer.js';
+import type { Tokenizer, ChatMessage, ChatTemplateOptions } from '../io/tokenizer.js';
 import { readJsonl } from './jsonl.js';
 import { alpacaPrompt, commonsensePrompt } from './prompts.js';
 import { GiftjsError } from '../errors.js';
@@ -103,11 +104,15 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
     }
     case 'chat': {
       const messages = r.value.messages as ChatMessage[];
-      if (!messages.every((m) => m && typeof m.role === 'string' && typeof m.content === 'string')) {
-        throw new GiftjsError(`${r.where}: every message needs a string "role" and "content"`);
+      const bad = messages.findIndex((m) => !(m !== null && typeof m === 'object' && typeof m.role === 'string'
+        && (typeof m.content === 'string' || (m.content == null && Array.isArray(m.tool_calls)))));
+      if (bad >= 0) {
+        throw new GiftjsError(`${r.where}: message ${bad} needs a string "role" and a string "content" (null only beside "tool_calls"), got ${JSON.stringify(messages[bad])?.slice(0, 200)}`);
       }
+      const templateOptions = recordTemplateOptions(r);
+      const render = (m: ChatMessage[], addGenerationPrompt: boolean) => tok.applyChatTemplate(m, { ...templateOptions, addGenerationPrompt });
       const encode = (text: string) => tok.encode(text, { addSpecialTokens: false });
-      const ids = encode(tok.applyChatTemplate(messages, { addGenerationPrompt: false }));
+      const ids = encode(render(messages, false));
       const mask = ids.map(() => false);
       const endOfTurn = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '</s>'].map((t) => tok.tokenId(t)).filter((id): id is number => id !== undefined));
       if (tok.eosTokenId !== null) endOfTurn.add(tok.eosTokenId);
@@ -120,7 +125,7 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
       // render as the whole conversation begins (else the turn cannot be placed: refused, not guessed).
       const turns = messages.flatMap((m, i) => (m.role === 'assistant' ? [i] : []));
       const starts = turns.map((i) => {
-        const opening = encode(tok.applyChatTemplate(messages.slice(0, i), { addGenerationPrompt: true }));
+        const opening = encode(render(messages.slice(0, i), true));
         if (commonPrefix(opening, ids) !== opening.length) {
           throw new GiftjsError(`${r.where}: the chat template renders the conversation before message ${i} (an assistant turn) otherwise than the whole conversation begins, so giftjs cannot tell where that turn starts`);
         }
@@ -138,8 +143,8 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
           // No end token: the turn ends where the conversation with one more (user) message departs
           // from it (some templates append the next assistant header whatever add_generation_prompt
           // says), as far as that rendering agrees with the whole conversation.
-          const through = encode(tok.applyChatTemplate(messages.slice(0, i + 1), { addGenerationPrompt: false }));
-          const next = encode(tok.applyChatTemplate([...messages.slice(0, i + 1), { role: 'user', content: '.' }], { addGenerationPrompt: false }));
+          const through = encode(render(messages.slice(0, i + 1), false));
+          const next = encode(render([...messages.slice(0, i + 1), { role: 'user', content: '.' }], false));
           end = Math.min(commonPrefix(through, next), commonPrefix(through, ids), limit);
         }
         for (let t = start; t < end; t++) mask[t] = true;
@@ -147,6 +152,30 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
       return { ids, mask };
     }
   }
+}
+
+/**
+ * What a chat record gives its template besides the messages, as TRL's SFTTrainer reads it: "tools"
+ * (a list of the functions' JSON schemas, or that list as a JSON string) and "chat_template_kwargs"
+ * (names for the template, such as Qwen 3's enable_thinking). Either may be absent or null.
+ */
+function recordTemplateOptions(r: DataRecord): ChatTemplateOptions {
+  let tools = r.value.tools;
+  if (typeof tools === 'string') {
+    try {
+      tools = JSON.parse(tools);
+    } catch {
+      throw new GiftjsError(`${r.where}: "tools" is a string that is not JSON; it must be a list of the functions' JSON schemas, or that list as a JSON string`);
+    }
+  }
+  if (tools != null && !(Array.isArray(tools) && tools.every((t) => t !== null && typeof t === 'object' && !Array.isArray(t)))) {
+    throw new GiftjsError(`${r.where}: "tools" must be a list of the functions' JSON schemas (objects), got ${JSON.stringify(tools).slice(0, 200)}`);
+  }
+  const kwargs = r.value.chat_template_kwargs;
+  if (kwargs != null && (typeof kwargs !== 'object' || Array.isArray(kwargs))) {
+    throw new GiftjsError(`${r.where}: "chat_template_kwargs" must be an object of names for the chat template (such as {"enable_thinking": false}), got ${JSON.stringify(kwargs).slice(0, 200)}`);
+  }
+  return { tools: (tools ?? null) as unknown[] | null, templateArguments: (kwargs ?? {}) as Record<string, unknown> };
 }
 
 export function buildExamples(records: DataRecord[], tok: Tokenizer, o: ExampleOptions): ExampleSet {

@@ -11,7 +11,10 @@ import { namedSpecialTokens } from './special_tokens.js';
 
 export interface ChatMessage {
   role: string;
-  content: string;
+  /** null in an assistant turn that only calls tools (OpenAI's form), as transformers takes it. */
+  content: string | null;
+  /** Further fields the template reads (tool_calls, tool_call_id, name, reasoning_content, ...). */
+  [field: string]: unknown;
 }
 
 /**
@@ -187,21 +190,39 @@ export class Tokenizer {
 
   /**
    * Renders the folder's chat template (chat_template.jinja, else tokenizer_config.json's) as
-   * transformers does, with what it gives a template: the messages, tools and documents (None: giftjs
-   * passes neither, and `tools is not none` must be false), add_generation_prompt, and every named
-   * special token the folder has (undefined where it has none, as there).
+   * transformers does, with what it gives a template: the messages, `tools` (the functions' JSON
+   * schemas; None where there are none, so `tools is not none` is false) and documents (None),
+   * add_generation_prompt, every named special token the folder has (undefined where it has none,
+   * as there), and `templateArguments` (a record's chat_template_kwargs, such as Qwen 3's
+   * enable_thinking), which take a special token's name over but not the others'.
    */
-  applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
+  applyChatTemplate(messages: ChatMessage[], options: ChatTemplateOptions = {}): string {
     const template = this.templateFile ?? configChatTemplate(this.config, this.source);
     if (template === null) throw new GiftjsError(`${this.source}: no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template)`);
+    const extra = options.templateArguments ?? {};
+    const taken = Object.keys(extra).filter((k) => RENDER_ARGUMENTS.includes(k));
+    if (taken.length > 0) throw new GiftjsError(`chat template arguments may not name ${taken.map((k) => `'${k}'`).join(', ')}: transformers gives the template those itself`);
     return this.guard('rendering the chat template', () => renderChatTemplate(template, {
       ...this.specialTokens,
+      ...extra,
       messages,
-      tools: null,
+      tools: options.tools ?? null,
       documents: null,
       add_generation_prompt: options.addGenerationPrompt ?? true,
     }));
   }
+}
+
+/** The names apply_chat_template passes a template itself (a keyword argument of the same name is a TypeError there). */
+const RENDER_ARGUMENTS = ['messages', 'tools', 'documents', 'add_generation_prompt'];
+
+export interface ChatTemplateOptions {
+  /** Append the assistant turn's header (default true). */
+  addGenerationPrompt?: boolean;
+  /** The functions the conversation may call, as JSON schemas (apply_chat_template's tools). */
+  tools?: unknown[] | null;
+  /** More names for the template (apply_chat_template's keyword arguments: enable_thinking, ...). */
+  templateArguments?: Record<string, unknown>;
 }
 
 /**

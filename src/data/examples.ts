@@ -76,13 +76,19 @@ export interface ExampleOptions {
 
 /** Ids and the number of leading ids that carry no loss, before truncation. */
 function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: number | null): { ids: number[]; mask: boolean[] } {
-  const withEos = (ids: number[]) => (eos !== null ? [...ids, eos] : ids);
+  // EOS closes the text unless the text already ends with it (TRL appends eos_token to a text or a
+  // completion only then; a record exported with its EOS had learned two).
+  const eosText = tok.specialTokens.eos_token;
+  const withEos = (text: string) => {
+    const ids = tok.encode(text);
+    return eos !== null && !(eosText !== undefined && eosText !== '' && text.endsWith(eosText) && ids.at(-1) === eos) ? [...ids, eos] : ids;
+  };
   const promptThen = (prompt: string, target: string) => {
     // Tokenize prompt + target together (as mlx-lm and LLM-Adapters do) and mask the prompt. The
     // prompt's tokens are those the combined ids share with the prompt alone: where the prompt's
     // last piece merges with the target's first (a trailing space, as in "the correct answer is "),
     // the merged token counts as target, so the answer itself is always learned.
-    const ids = withEos(tok.encode(prompt + target));
+    const ids = withEos(prompt + target);
     const alone = tok.encode(prompt);
     let promptLen = 0;
     while (promptLen < alone.length && alone[promptLen] === ids[promptLen]) promptLen++;
@@ -90,7 +96,7 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
   };
   switch (o.format) {
     case 'text': {
-      const ids = withEos(tok.encode(str(r, 'text')));
+      const ids = withEos(str(r, 'text'));
       return { ids, mask: ids.map(() => true) };
     }
     case 'completion':

@@ -43,6 +43,11 @@ test('text: every token learns; completion: only the completion and EOS', () => 
   assert.throws(() => buildExamples([rec({ text: 'a' })], tok, { format: 'text', maxLength: 8, task: 'maths' as 'math' }), /buildExamples: task must be one of commonsense, math, instruct, got 'maths'/);
   const [c] = buildExamples([rec({ prompt: 'the cat ', completion: 'sat on it' })], tok, { format: 'completion', maxLength: 64 }).examples;
   assert.equal(learned(tok, c!.ids, c!.labels), 'sat on it</s>');
+  // A text or completion that ends with EOS already keeps that one (TRL appends eos_token only where it is missing).
+  const [te] = buildExamples([rec({ text: 'the cat sat</s>' })], tok, { format: 'text', maxLength: 64 }).examples;
+  assert.deepEqual(Array.from(te!.ids), Array.from(t!.ids));
+  const [ce] = buildExamples([rec({ prompt: 'the cat ', completion: 'sat on it</s>' })], tok, { format: 'completion', maxLength: 64 }).examples;
+  assert.equal(learned(tok, ce!.ids, ce!.labels), 'sat on it</s>');
 });
 
 test("llm-adapters: the paper's templates, loss on the answer / response (+ EOS) only", () => {

@@ -1,7 +1,8 @@
 // Training examples from data files: each record becomes token ids and labels (the ids where the
 // loss counts, -100 elsewhere). Formats, detected from the first record or named:
 //   text          {"text"}                           loss on every token (mlx-lm)
-//   completion    {"prompt", "completion"}           loss on the completion only (mlx-lm)
+//   completion    {"prompt", "completion"}           loss on the completion only (mlx-lm); prompt and
+//                 completion may be lists of messages (TRL's conversational prompt-completion)
 //   chat          {"messages": [{role, content}]}    chat template; loss on assistant turns only
 //                 (with TRL's per-record "tools" and "chat_template_kwargs", given to the template)
 //   llm-adapters  {"instruction","input","output","answer"}  the paper's templates, loss on the response
@@ -56,7 +57,7 @@ export function readRecords(path: string): DataRecord[] {
 export function detectFormat(record: DataRecord): DataFormat {
   const v = record.value;
   if (Array.isArray(v.messages)) return 'chat';
-  if (typeof v.prompt === 'string' && typeof v.completion === 'string') return 'completion';
+  if ((typeof v.prompt === 'string' && typeof v.completion === 'string') || (Array.isArray(v.prompt) && Array.isArray(v.completion))) return 'completion';
   if (typeof v.instruction === 'string' && (typeof v.output === 'string' || typeof v.answer === 'string')) return 'llm-adapters';
   if (typeof v.text === 'string') return 'text';
   throw new GiftjsError(`${record.where}: cannot tell the data format from fields ${JSON.stringify(Object.keys(v))} (expected text, prompt+completion, messages, or instruction+output)`);
@@ -100,6 +101,7 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
       return { ids, mask: ids.map(() => true) };
     }
     case 'completion':
+      if (Array.isArray(r.value.prompt) || Array.isArray(r.value.completion)) return conversationalCompletion(r, tok);
       return promptThen(str(r, 'prompt'), str(r, 'completion'));
     case 'llm-adapters': {
       const instruction = str(r, 'instruction');
@@ -109,12 +111,7 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
       return promptThen(alpacaPrompt(instruction, task === 'math' ? '' : input), str(r, 'output'));
     }
     case 'chat': {
-      const messages = r.value.messages as ChatMessage[];
-      const bad = messages.findIndex((m) => !(m !== null && typeof m === 'object' && typeof m.role === 'string'
-        && (typeof m.content === 'string' || (m.content == null && Array.isArray(m.tool_calls)))));
-      if (bad >= 0) {
-        throw new GiftjsError(`${r.where}: message ${bad} needs a string "role" and a string "content" (null only beside "tool_calls"), got ${JSON.stringify(messages[bad])?.slice(0, 200)}`);
-      }
+      const messages = checkedMessages(r, 'messages');
       const templateOptions = recordTemplateOptions(r);
       const render = (m: ChatMessage[], addGenerationPrompt: boolean) => tok.applyChatTemplate(m, { ...templateOptions, addGenerationPrompt });
       const encode = (text: string) => tok.encode(text, { addSpecialTokens: false });
@@ -158,6 +155,38 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
       return { ids, mask };
     }
   }
+}
+
+/** A record's list of messages under `field`, each with a string role and content (null only beside tool_calls). */
+function checkedMessages(r: DataRecord, field: string): ChatMessage[] {
+  const messages = r.value[field];
+  if (!Array.isArray(messages)) throw new GiftjsError(`${r.where}: "${field}" must be a list of messages, got ${JSON.stringify(messages)?.slice(0, 200)}`);
+  const bad = messages.findIndex((m) => !(m !== null && typeof m === 'object' && typeof m.role === 'string'
+    && (typeof m.content === 'string' || (m.content == null && Array.isArray(m.tool_calls)))));
+  if (bad >= 0) {
+    throw new GiftjsError(`${r.where}: ${field} message ${bad} needs a string "role" and a string "content" (null only beside "tool_calls"), got ${JSON.stringify(messages[bad])?.slice(0, 200)}`);
+  }
+  return messages as ChatMessage[];
+}
+
+/**
+ * TRL's conversational prompt-completion record ({"prompt": [messages], "completion": [messages]}),
+ * tokenized as its SFTTrainer does: the prompt rendered with the generation prompt, the whole
+ * rendered without, and the loss on every token after the prompt's (the completion's turns, their
+ * end tokens and what the template writes after them); no EOS appended. A prompt that does not
+ * render as the whole begins is refused (TRL warns and masks by its length anyway).
+ */
+function conversationalCompletion(r: DataRecord, tok: Tokenizer): { ids: number[]; mask: boolean[] } {
+  const prompt = checkedMessages(r, 'prompt');
+  const completion = checkedMessages(r, 'completion');
+  const templateOptions = recordTemplateOptions(r);
+  const encode = (m: ChatMessage[], addGenerationPrompt: boolean) => tok.encode(tok.applyChatTemplate(m, { ...templateOptions, addGenerationPrompt }), { addSpecialTokens: false });
+  const promptIds = encode(prompt, true);
+  const ids = encode([...prompt, ...completion], false);
+  if (!promptIds.every((id, i) => ids[i] === id)) {
+    throw new GiftjsError(`${r.where}: the chat template renders the prompt's messages otherwise than the prompt and completion together begin, so giftjs cannot tell where the completion starts`);
+  }
+  return { ids, mask: ids.map((_, i) => i >= promptIds.length) };
 }
 
 /**

@@ -140,6 +140,36 @@ print(json.dumps(out))
   assert.equal(small.decode(Array.from(e!.ids).filter((_, i) => e!.labels[i] !== -100), { skipSpecialTokens: false }), 'sat</s>');
 });
 
+test('text, completion and TRL\'s conversational prompt-completion records make the ids and labels TRL\'s SFTTrainer makes (Qwen 3 and Llama 3)', {
+  skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run builds the peer venv)`,
+}, () => {
+  // The reference is TRL itself (tools/trl_examples.py): its EOS rule, its prompt mask, its rendering of
+  // conversational records with the generation prompt, tools and chat_template_kwargs.
+  const weather = [{ type: 'function', function: { name: 'get_weather', description: 'The weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  for (const folder of [QWEN3, LLAMA3]) {
+    const tok = Tokenizer.fromFolder(folder);
+    const eos = tok.specialTokens.eos_token!;
+    const records = [
+      { text: 'Hello world' }, { text: `Hello world${eos}` }, { prompt: 'Q: 2+2?', completion: ' A: 4' }, { prompt: 'Q: 2+2?', completion: ` A: 4${eos}` },
+      { prompt: [{ role: 'user', content: 'What is 2+2?' }], completion: [{ role: 'assistant', content: 'It is 4.' }] },
+      { prompt: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], completion: [{ role: 'assistant', content: 'Hello.' }], chat_template_kwargs: { enable_thinking: false } },
+      { prompt: [{ role: 'user', content: 'Weather in Paris?' }], completion: [{ role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }] }],
+        tools: JSON.stringify(weather) },
+    ];
+    const file = join(mkdtempSync(join(tmpdir(), 'giftjs-trl-records-')), 'records.jsonl');
+    writeFileSync(file, records.map((x) => JSON.stringify(x)).join('\n') + '\n');
+    const r = spawnSync(PYTHON, [fileURLToPath(new URL('../../../tools/trl_examples.py', import.meta.url)), folder, file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr.slice(-3000));
+    const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as { input_ids: number[]; labels: number[] }[];
+    readRecords(file).forEach((record, i) => {
+      const set = buildExamples([record], tok, { format: detectFormat(record), maxLength: 4096 });
+      assert.equal(set.examples.length, 1, `record ${i} kept`);
+      const e = set.examples[0]!;
+      assert.deepEqual({ input_ids: Array.from(e.ids), labels: Array.from(e.labels) }, theirs[i], `${folder}: record ${i} ${JSON.stringify(records[i]).slice(0, 80)}`);
+    });
+  }
+});
+
 test('chat: a template that renders a conversation\'s beginning otherwise when it is shorter is refused, not guessed at', () => {
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-chat-count-'));
   cpSync(SMALL, dir, { recursive: true });

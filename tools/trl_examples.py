@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""The reference for giftjs's training examples: the token ids and labels TRL's SFTTrainer makes of each
+record of a JSONL file (text, prompt/completion as strings or as lists of messages, with "tools" and
+"chat_template_kwargs"), with the tokenizer of a folder. Each record is its own one-row dataset, so
+records of different forms may share a file. The model is a one-layer Qwen 3 of the tokenizer's
+vocabulary (SFTTrainer wants one; tokenizing does not use it).
+
+    python tools/trl_examples.py TOKENIZER_FOLDER RECORDS.jsonl
+
+Prints one JSON line: [{"input_ids": [...], "labels": [...]}, ...]. Runs in the peer venv (trl, datasets).
+"""
+import json
+import sys
+import tempfile
+
+from datasets import Dataset
+from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+from trl import SFTConfig, SFTTrainer
+
+
+def main() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
+    with open(sys.argv[2], encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                         num_attention_heads=1, num_key_value_heads=1, head_dim=8)
+    model = Qwen3ForCausalLM(config)
+    out = []
+    for record in records:
+        with tempfile.TemporaryDirectory() as d:
+            args = SFTConfig(output_dir=d, report_to=[], max_length=None, use_cpu=True, bf16=False)
+            trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([record]), processing_class=tokenizer)
+            row = trainer.train_dataset[0]
+            out.append({"input_ids": row["input_ids"], "labels": row["labels"]})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

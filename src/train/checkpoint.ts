@@ -137,6 +137,30 @@ export async function saveCheckpoint(outDir: string, trainable: [string, Tensor]
   return dir;
 }
 
+/**
+ * The version of the rules giftjs trains by, recorded in every checkpoint's fingerprint and raised
+ * whenever the same settings would train otherwise, so that --resume never continues a run under
+ * rules it did not begin with (its schedule or weight decay changing in the middle, silently):
+ *   none  before 2026-12-07: warmup of round(updates x ratio) updates, weight decay on every trained
+ *         tensor, `constant` warming up, linear decay as 1 - progress;
+ *   2     2026-12-07: transformers' rules -- warmup of ceil(updates x ratio), no decay on biases and
+ *         normalization weights, `constant` without warmup, linear decay (total - step) / (total - warmup).
+ */
+export const TRAINING_RULES = 2;
+
+/** The refusal of a checkpoint written under other training rules, or null where they are this giftjs's. */
+function otherRules(saved: string, dir: string): string | null {
+  let rules: unknown;
+  try {
+    rules = (JSON.parse(saved) as { trainingRules?: unknown }).trainingRules;
+  } catch {
+    rules = undefined;
+  }
+  if (rules === TRAINING_RULES) return null;
+  const which = rules === undefined ? 'before 2026-12-07 (no version recorded)' : `of version ${JSON.stringify(rules)}`;
+  return `${dir} was written under giftjs's training rules ${which}, and this giftjs trains by version ${TRAINING_RULES} (its warmup length, weight decay and schedules are transformers'; see TRAINING_RULES in src/train/checkpoint.ts): continuing would change the run's rules in its middle. Finish it with the giftjs that began it, or start afresh in another outDir (--out)`;
+}
+
 /** The settings that may differ on --resume: how long the run is and how often it reports. */
 const MAY_CHANGE = new Set(['options.maxSteps', 'options.epochs', 'options.evalEvery', 'options.saveEvery', 'options.saveTotalLimit']);
 
@@ -187,6 +211,8 @@ export function changedSettings(saved: string, now: string): string[] | null {
 /** Restores tensors and optimizer from a checkpoint folder; returns its state. */
 export function loadCheckpoint(dir: string, trainable: [string, Tensor][], optimizer: AdamW, fingerprint: string): CheckpointState {
   const state = readCheckpointState(dir);
+  const rules = otherRules(state.fingerprint, dir);
+  if (rules !== null) throw new GiftjsError(rules);
   const changed = changedSettings(state.fingerprint, fingerprint);
   if (changed === null) {
     throw new GiftjsError(`${dir}: this checkpoint was made with different settings; resume with the same arguments`);

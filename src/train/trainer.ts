@@ -19,7 +19,7 @@ import { claimRunFolder } from '../io/output_folder.js';
 import { reportingFsErrors } from '../io/fs_errors.js';
 import { faultErrno } from '../io/fault_injection.js';
 import { inputContents } from '../io/content_digest.js';
-import { latestCheckpoint, loadCheckpoint, recoverCheckpoints, saveCheckpoint } from './checkpoint.js';
+import { latestCheckpoint, loadCheckpoint, recoverCheckpoints, saveCheckpoint, TRAINING_RULES } from './checkpoint.js';
 import { AdamW, clipGradNormAsync, namesOfNonFinite, type ParamGroup } from './optimizer.js';
 import { lrMultiplier, SCHEDULERS, schedulerWarmsUp, warmupSteps, type SchedulerKind } from './schedule.js';
 import { weightDecayApplies } from './weight_decay.js';
@@ -251,6 +251,7 @@ export async function trainModel(run: TrainRun): Promise<TrainResult> {
   if (o.evalEvery > 0 && task.heldOutSize === 0) throw new GiftjsError(`training option evalEvery (--eval-every) is ${o.evalEvery}, and the run has no held-out examples to evaluate (give heldOut / validation, --eval-data), or set it to 0`);
   if ((o.saveTotalLimit ?? 0) > 0 && o.saveEvery === 0) throw new GiftjsError(`training option saveTotalLimit (--save-total-limit) is ${o.saveTotalLimit}, and saveEvery (--save-every) is 0: no checkpoint is written for it to keep; set saveEvery, or leave saveTotalLimit at 0`);
   let fingerprint = run.fingerprint ?? JSON.stringify({ method: run.adapter.method, options: o, trainSize: task.trainSize });
+  fingerprint = JSON.stringify({ ...settingsObject(fingerprint), trainingRules: TRAINING_RULES });
   if (run.outDir && run.inputs && (o.saveEvery > 0 || run.resume)) fingerprint = JSON.stringify({ ...JSON.parse(fingerprint), contents: inputContents(run.inputs) });
   const release = run.outDir ? claimRunFolder(run.outDir) : () => {};
   let optimizer: AdamW | null = null;
@@ -262,6 +263,18 @@ export async function trainModel(run: TrainRun): Promise<TrainResult> {
     run.model.eval(); // what follows training (evaluation, saving, merging) sees no dropout
     release();
   }
+}
+
+/** A run's fingerprint as the object it must be (the settings as JSON), to add fields to. */
+function settingsObject(fingerprint: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fingerprint);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new GiftjsError(`TrainRun.fingerprint must be the run's settings as a JSON object, got ${JSON.stringify(fingerprint.slice(0, 100))}`);
+  return parsed as Record<string, unknown>;
 }
 
 async function trainLoop(run: TrainRun, task: TrainTask<unknown>, fingerprint: string, optimizer: AdamW): Promise<TrainResult> {

@@ -13,9 +13,11 @@ else from gift_torch's own Llama-family implementation.
 """
 import argparse
 import contextlib
+import hashlib
 import json
 import math
 import os
+import shutil
 import sys
 import time
 
@@ -27,6 +29,11 @@ from . import gift
 from .safetensors_io import load_file, save_file
 
 SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup")
+# The version of the rules giftjs trains by (TRAINING_RULES in src/train/checkpoint.ts), which this
+# trainer follows: a checkpoint records it, and one written under other rules is not continued.
+TRAINING_RULES = 2
+# What --resume may change: the run's length, how often it reports, and where it writes.
+MAY_CHANGE = {"out", "resume", "epochs", "max_steps", "eval_every", "save_every"}
 
 
 def parse_args(argv=None):
@@ -146,6 +153,62 @@ def load_model(path, dtype):
         return LlamaForCausalLM.from_folder(path).to(dtype)
 
 
+def file_digest(path):
+    """A file's size and sha256, as giftjs's checkpoints record their inputs."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return f"{os.path.getsize(path)} bytes, sha256 {h.hexdigest()}"
+
+
+def run_settings(a):
+    """What a checkpoint records of its run: every setting --resume may not change, the training rules,
+    and the contents of the shards and of the model folder's config and weights."""
+    settings = {k: v for k, v in sorted(vars(a).items()) if k not in MAY_CHANGE}
+    settings["training_rules"] = TRAINING_RULES
+    inputs = [os.path.join(a.shards, n) for n in ("prepare.json", "train.safetensors", "valid.safetensors")]
+    if os.path.isdir(a.model):
+        inputs += [os.path.join(a.model, n) for n in sorted(os.listdir(a.model)) if n == "config.json" or n.endswith(".safetensors")]
+    settings["contents"] = {p: file_digest(p) for p in inputs if os.path.isfile(p)}
+    return settings
+
+
+def resume_refusal(ckpt, saved, now):
+    """Why the checkpoint cannot be continued with these settings, or None."""
+    if saved is None:
+        return (f"{ckpt} was written before gift_torch recorded its settings and training rules in a checkpoint, so "
+                f"--resume cannot tell whether this run would continue it as it began; start afresh in another --out")
+    if saved.get("training_rules") != TRAINING_RULES:
+        return (f"{ckpt} was written under training rules {saved.get('training_rules')}, and this gift_torch trains by "
+                f"version {TRAINING_RULES}: continuing would change the run's rules in its middle; start afresh in another --out")
+    changed = []
+    for key in sorted(set(saved) | set(now)):
+        if key == "contents":
+            for path in sorted(set(saved["contents"]) | set(now["contents"])):
+                before, after = saved["contents"].get(path, "absent"), now["contents"].get(path, "absent")
+                if before != after:
+                    changed.append(f"the contents of {path} ({before} in the checkpoint, {after} now)")
+        elif saved.get(key) != now.get(key):
+            changed.append(f"--{key.replace('_', '-')}: {json.dumps(saved.get(key))} in the checkpoint, {json.dumps(now.get(key))} now")
+    if not changed:
+        return None
+    return (f"{ckpt}: --resume continues a run with its own settings and inputs, and these differ: {'; '.join(changed)}. "
+            f"Only --max-steps, --epochs, --eval-every and --save-every may change; use another --out for a new run")
+
+
+def recover_checkpoint(path):
+    """Finishes what a kill during _checkpoint's swap left: the previous checkpoint, whole, at path."""
+    old, tmp = path + ".old", path + ".tmp"
+    if not os.path.exists(os.path.join(path, "state.json")) and os.path.exists(os.path.join(old, "state.json")):
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        os.replace(old, path)  # killed between the two renames
+    for leftover in (old, tmp):
+        if os.path.exists(leftover):
+            shutil.rmtree(leftover)
+
+
 def main(argv=None):
     a = parse_args(argv)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -180,17 +243,24 @@ def main(argv=None):
     start = 0
     if rank == 0:
         os.makedirs(a.out, exist_ok=True)
+        recover_checkpoint(ckpt)
+    if world > 1:
+        dist.barrier()  # every process reads the checkpoint rank 0 recovered
+    settings = run_settings(a) if (a.resume or a.save_every) else None
     if a.resume:
         if not os.path.exists(os.path.join(ckpt, "state.json")):
             raise SystemExit(f"--resume: {ckpt} holds no checkpoint")
         with open(os.path.join(ckpt, "state.json")) as f:
             state = json.load(f)
+        refusal = resume_refusal(ckpt, state.get("settings"), settings)
+        if refusal is not None:
+            raise SystemExit(refusal)
         start = state["step"]
         saved = load_file(os.path.join(ckpt, "adapter_model.safetensors"))
         with torch.no_grad():
             for n, p in trainable.items():
                 p.copy_(saved[n].to(p.dtype))
-        opt.load_state_dict(torch.load(os.path.join(ckpt, "optimizer.pt"), map_location=device))
+        load_optimizer(opt, ckpt)
         if rank == 0 and os.path.exists(log_path):
             with open(log_path) as f:
                 kept = [l for l in f if l.strip() and json.loads(l)["step"] <= start]
@@ -272,7 +342,7 @@ def main(argv=None):
             if a.eval_every and done % a.eval_every == 0 and done < total and valid:
                 history.append({"step": done, "loss": evaluate()})
             if a.save_every and done % a.save_every == 0 and done < total:
-                _checkpoint(ckpt, trainable, opt, done)
+                _checkpoint(ckpt, trainable, opt, done, settings)
     if rank == 0:
         if valid:
             history.append({"step": total, "loss": evaluate()})
@@ -297,20 +367,47 @@ def main(argv=None):
         os._exit(0)
 
 
-def _checkpoint(path, trainable, opt, step):
-    """The adapter tensors, the optimizer state and the step, replaced as a whole."""
+def save_optimizer(opt, folder):
+    """AdamW's state as tensors (optimizer.safetensors) and numbers (optimizer.json): no pickle, which
+    a checkpoint could use to run code when loaded, and which Debian's PyTorch 1.13 cannot load safely."""
+    sd = opt.state_dict()
+    tensors, numbers = {}, {}
+    for index, entry in sd["state"].items():
+        for key, value in entry.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{key}"] = value.detach().cpu()
+            else:
+                numbers[f"{index}.{key}"] = value
+    save_file(tensors, os.path.join(folder, "optimizer.safetensors"))
+    with open(os.path.join(folder, "optimizer.json"), "w") as f:
+        json.dump({"param_groups": sd["param_groups"], "numbers": numbers}, f)
+
+
+def load_optimizer(opt, folder):
+    """The state save_optimizer wrote, back into opt (load_state_dict moves it to the parameters' device)."""
+    with open(os.path.join(folder, "optimizer.json")) as f:
+        meta = json.load(f)
+    state = {}
+    for name, value in list(load_file(os.path.join(folder, "optimizer.safetensors")).items()) + list(meta["numbers"].items()):
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def _checkpoint(path, trainable, opt, step, settings):
+    """The adapter tensors, the optimizer state, the step and the run's settings, replaced as a whole
+    (state.json last; a kill between the renames is finished by recover_checkpoint)."""
     tmp = path + ".tmp"
     os.makedirs(tmp, exist_ok=True)
     save_file({n: p.detach().float().cpu() for n, p in trainable.items()}, os.path.join(tmp, "adapter_model.safetensors"))
-    torch.save(opt.state_dict(), os.path.join(tmp, "optimizer.pt"))
+    save_optimizer(opt, tmp)
     with open(os.path.join(tmp, "state.json"), "w") as f:
-        json.dump({"step": step}, f)
+        json.dump({"step": step, "settings": settings}, f)
     old = path + ".old"
     if os.path.exists(path):
         os.replace(path, old)
     os.replace(tmp, path)
     if os.path.exists(old):
-        import shutil
         shutil.rmtree(old)
 
 

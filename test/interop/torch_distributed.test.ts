@@ -4,7 +4,7 @@
 // a run resumed from its checkpoint continues as if never stopped.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -58,9 +58,17 @@ test('torchrun with 2 gloo processes equals 1 process; gift eval reads the adapt
   const evalLoss = JSON.parse(e.out.trim().split('\n').pop()!).loss as number;
   assert.ok(Math.abs(evalLoss - metrics.held_out_loss_end) < 1e-5, `gift eval ${evalLoss} vs PyTorch's held-out loss ${metrics.held_out_loss_end}`);
 
-  // Resume from the step-3 checkpoint (as after a crash): steps 4 and 5 again, the same losses.
+  // Resume from the step-3 checkpoint (as after a crash): steps 4 and 5 again, the same losses. Other
+  // settings or inputs are refused by name, as gift train refuses them.
   rmSync(join(two, 'adapter'), { recursive: true });
+  const changed = spawnSync(PYTHON, ['-m', 'gift_torch.train', ...common.map((x) => (x === '1e-2' ? '2e-2' : x)), '--out', two, '--resume'],
+    { encoding: 'utf8', env: { ...process.env, PYTHONPATH: join(ROOT, 'python'), OMP_NUM_THREADS: '1' }, timeout: 240_000 });
+  assert.notEqual(changed.status, 0);
+  assert.match(changed.stderr, /--resume continues a run with its own settings and inputs, and these differ: --lr: 0\.01 in the checkpoint, 0\.02 now\. Only --max-steps/);
+  // Killed between the checkpoint swap's two renames: the previous checkpoint stands as checkpoint.old.
+  renameSync(join(two, 'checkpoint'), join(two, 'checkpoint.old'));
   torchrun(2, ...common, '--out', two, '--resume');
+  assert.ok(!existsSync(join(two, 'checkpoint.old')), 'the interrupted swap was finished');
   const c = losses(two);
   assert.equal(c.length, 5);
   c.forEach((l, i) => assert.ok(Math.abs(l - b[i]!) < 1e-6, `resumed step ${i + 1}: ${l} vs ${b[i]}`));

@@ -63,6 +63,20 @@ interface InterpreterMethods {
 /** The nodes that print nothing of their own in Jinja2: a None one of them yields is not output, where `{{ none }}` prints None. */
 const STATEMENTS = new Set(['Program', 'Set', 'If', 'For', 'Macro', 'CallStatement', 'Break', 'Continue', 'FilterStatement', 'Comment']);
 
+/**
+ * The template's source as Jinja2 reads it, where the library reads it otherwise: every line break
+ * (\r\n, \r) is \n (Jinja2's newline_sequence: a chat_template.jinja saved with Windows line endings
+ * had rendered them into every conversation), and transformers' {% generation %} ... {% endgeneration %}
+ * (TRL's marks of the assistant's tokens) is a block that renders its body -- the library deletes the
+ * two tags, so a `{%-` just inside one stripped the line break before it, which Jinja2 keeps.
+ */
+function jinja2Source(template: string): string {
+  return template
+    .replace(/\r\n?/g, '\n')
+    .replace(/\{%(-?)\s*generation\s*(-?)%\}/g, '{%$1 if true $2%}')
+    .replace(/\{%(-?)\s*endgeneration\s*(-?)%\}/g, '{%$1 endif $2%}');
+}
+
 let stringValue: RuntimeClass | undefined;
 /** The library's string value class (not exported), found through its own conversion of a JavaScript string. */
 function stringValueClass(): RuntimeClass {
@@ -84,7 +98,7 @@ const EVALUATED = 'GiftjsEvaluated';
  * are looked up.
  */
 export function renderChatTemplate(template: string, context: Record<string, unknown>): string {
-  const parsed = new Template(template);
+  const parsed = new Template(jinja2Source(template));
   const makeString = stringValueClass();
   const originalSet = Environment.prototype.set;
   const own: Record<string, unknown> = { range: boundedRange(), strftime_now: strftimeNow };

@@ -176,3 +176,25 @@ print(json.dumps([_compile_jinja_template(e).render(**context) for e in json.loa
   assert.deepEqual(differ, []);
   assert.equal(renderChatTemplate('{{ dict }}', context), "{'name': 'get', 'arguments': {'city': 'Paris', 'days': [1, 2], 'ok': False, 't': 0.5}}");
 });
+
+test('template sources read as Jinja2 reads them: line breaks of any kind are \\n, and {% generation %} is a block', {
+  skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run builds the peer venv)`,
+}, () => {
+  // A chat_template.jinja saved with Windows line endings had rendered \r\n into every conversation; the
+  // library deleted the generation tags (TRL's assistant marks), so a {%- inside one stripped the line
+  // break before it.
+  const templates = ['x\r\ny\r\n', 'a\r{{ "b" }}\r\n\r\n', '{% for m in messages %}<{{ m.role }}>\r\n{{ m.content }}\r\n{% endfor %}',
+    '{{- "<|im_start|>" + role }}\n    {% generation %}\n    {%- if true %}{{ content }}{% endif %}\n    {{- "<|im_end|>" }}\n    {% endgeneration %}\n{{ "next" }}',
+    'a {%- generation -%}  b  {%- endgeneration -%} c', 'a\n  {% generation %}b\n  {% endgeneration %}c'];
+  const context = { role: 'assistant', content: 'hi', messages: [{ role: 'user', content: 'x' }] };
+  const script = String.raw`
+import json, sys
+from transformers.utils.chat_template_utils import _compile_jinja_template
+print(json.dumps([_compile_jinja_template(t).render(**json.loads(sys.argv[2])) for t in json.loads(sys.argv[1])]))
+`;
+  const r = spawnSync(PYTHON, ['-c', script, JSON.stringify(templates), JSON.stringify(context)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as string[];
+  templates.forEach((t, i) => assert.equal(renderChatTemplate(t, context), theirs[i], JSON.stringify(t)));
+  assert.equal(theirs[3], '<|im_start|>assistant\nhi<|im_end|>\nnext');
+});

@@ -170,6 +170,34 @@ test('text, completion and TRL\'s conversational prompt-completion records make 
   }
 });
 
+test('chat: the assistant turns that learn are those TRL\'s assistant_only_loss takes from a template\'s {% generation %} marks', {
+  skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run builds the peer venv)`,
+}, () => {
+  // giftjs places each turn by rendering (it has no character offsets to follow the marks with); on a
+  // template that marks each assistant turn's content and end token, both take the same tokens.
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-generation-marks-'));
+  cpSync(QWEN3, dir, { recursive: true });
+  writeFileSync(join(dir, 'chat_template.jinja'), [
+    "{%- for message in messages %}", "    {%- if message.role == 'assistant' %}", "        {{- '<|im_start|>assistant\\n' }}", '        {%- generation %}',
+    "        {{- message.content + '<|im_end|>' }}", '        {%- endgeneration %}', "        {{- '\\n' }}", '    {%- else %}',
+    "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}", '    {%- endif %}', '{%- endfor %}',
+    '{%- if add_generation_prompt %}', "    {{- '<|im_start|>assistant\\n' }}", '{%- endif %}'].join('\n'));
+  const records = [
+    { messages: [{ role: 'user', content: 'What is 2+2?' }, { role: 'assistant', content: 'It is 4.' }, { role: 'user', content: 'And 3+3?' }, { role: 'assistant', content: 'It is 6.' }] },
+    { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: '  Hello.\n' }] },
+  ];
+  const file = join(dir, 'records.jsonl');
+  writeFileSync(file, records.map((x) => JSON.stringify(x)).join('\n') + '\n');
+  const r = spawnSync(PYTHON, [fileURLToPath(new URL('../../../tools/trl_examples.py', import.meta.url)), dir, file, '--assistant-only-loss'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as { input_ids: number[]; labels: number[] }[];
+  const tok = Tokenizer.fromFolder(dir);
+  buildExamples(readRecords(file), tok, { format: 'chat', maxLength: 4096 }).examples.forEach((e, i) => {
+    assert.deepEqual({ input_ids: Array.from(e.ids), labels: Array.from(e.labels) }, theirs[i], `record ${i}`);
+  });
+  assert.equal(learned(tok, Int32Array.from(theirs[0]!.input_ids), Int32Array.from(theirs[0]!.labels)), 'It is 4.<|im_end|>It is 6.<|im_end|>');
+});
+
 test('chat: a template that renders a conversation\'s beginning otherwise when it is shorter is refused, not guessed at', () => {
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-chat-count-'));
   cpSync(SMALL, dir, { recursive: true });

@@ -4,6 +4,7 @@
 //   completion    {"prompt", "completion"}           loss on the completion only (mlx-lm); prompt and
 //                 completion may be lists of messages (TRL's conversational prompt-completion)
 //   chat          {"messages": [{role, content}]}    chat template; loss on assistant turns only
+//                 ("conversations" and {from, value}, ShareGPT's names, read as TRL renames them)
 //                 (with TRL's per-record "tools" and "chat_template_kwargs", given to the template)
 //   llm-adapters  {"instruction","input","output","answer"}  the paper's templates, loss on the response
 import { readFileSync } from 'node:fs';
@@ -56,7 +57,7 @@ export function readRecords(path: string): DataRecord[] {
 
 export function detectFormat(record: DataRecord): DataFormat {
   const v = record.value;
-  if (Array.isArray(v.messages)) return 'chat';
+  if (Array.isArray(v.messages) || Array.isArray(v.conversations)) return 'chat';
   if ((typeof v.prompt === 'string' && typeof v.completion === 'string') || (Array.isArray(v.prompt) && Array.isArray(v.completion))) return 'completion';
   if (typeof v.instruction === 'string' && (typeof v.output === 'string' || typeof v.answer === 'string')) return 'llm-adapters';
   if (typeof v.text === 'string') return 'text';
@@ -111,7 +112,7 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
       return promptThen(alpacaPrompt(instruction, task === 'math' ? '' : input), str(r, 'output'));
     }
     case 'chat': {
-      const messages = checkedMessages(r, 'messages');
+      const messages = checkedMessages(r, Array.isArray(r.value.messages) || !Array.isArray(r.value.conversations) ? 'messages' : 'conversations');
       const templateOptions = recordTemplateOptions(r);
       const render = (m: ChatMessage[], addGenerationPrompt: boolean) => tok.applyChatTemplate(m, { ...templateOptions, addGenerationPrompt });
       const encode = (text: string) => tok.encode(text, { addSpecialTokens: false });
@@ -157,16 +158,31 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
   }
 }
 
-/** A record's list of messages under `field`, each with a string role and content (null only beside tool_calls). */
+/**
+ * A record's list of messages under `field`, each with a string role and content (null only beside
+ * tool_calls). ShareGPT's names are read as TRL's maybe_convert_to_chatml renames them ("from" is the
+ * role, "value" the content); its roles "human" and "gpt", which TRL leaves as they are (the template
+ * then writes them out, or refuses them), are refused by name.
+ */
 function checkedMessages(r: DataRecord, field: string): ChatMessage[] {
-  const messages = r.value[field];
-  if (!Array.isArray(messages)) throw new GiftjsError(`${r.where}: "${field}" must be a list of messages, got ${JSON.stringify(messages)?.slice(0, 200)}`);
-  const bad = messages.findIndex((m) => !(m !== null && typeof m === 'object' && typeof m.role === 'string'
+  const list = r.value[field];
+  if (!Array.isArray(list)) throw new GiftjsError(`${r.where}: "${field}" must be a list of messages, got ${JSON.stringify(list)?.slice(0, 200)}`);
+  const messages = list.map((m: unknown): Record<string, unknown> | null => {
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) return null;
+    if (!('from' in m || 'value' in m)) return m as Record<string, unknown>;
+    const { from, value, ...rest } = m as Record<string, unknown>;
+    return { ...rest, ...('from' in m ? { role: from } : {}), ...('value' in m ? { content: value } : {}) };
+  });
+  const bad = messages.findIndex((m) => !(m !== null && typeof m.role === 'string'
     && (typeof m.content === 'string' || (m.content == null && Array.isArray(m.tool_calls)))));
   if (bad >= 0) {
-    throw new GiftjsError(`${r.where}: ${field} message ${bad} needs a string "role" and a string "content" (null only beside "tool_calls"), got ${JSON.stringify(messages[bad])?.slice(0, 200)}`);
+    throw new GiftjsError(`${r.where}: ${field}[${bad}] needs a string "role" and a string "content" (null only beside "tool_calls"), got ${JSON.stringify(list[bad])?.slice(0, 200)}`);
   }
-  return messages as ChatMessage[];
+  const shareGpt = messages.findIndex((m) => m!.role === 'human' || m!.role === 'gpt');
+  if (shareGpt >= 0) {
+    throw new GiftjsError(`${r.where}: ${field}[${shareGpt}] has the role '${String(messages[shareGpt]!.role)}' (ShareGPT's name); chat templates and giftjs's loss on assistant turns know 'user' and 'assistant': rename human to user and gpt to assistant`);
+  }
+  return messages as unknown as ChatMessage[];
 }
 
 /**

@@ -73,6 +73,19 @@ test('chat: the template renders the turns and only assistant turns learn', () =
   assert.equal(learned(tok, e!.ids, e!.labels), 'Hello!<|eot_id|>See you.<|eot_id|>');
 });
 
+test('chat: ShareGPT\'s "conversations" with "from" and "value" read as TRL renames them; its human and gpt roles are refused by name', () => {
+  const tok = Tokenizer.fromFolder(LLAMA3);
+  const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }];
+  const [plain] = buildExamples([rec({ messages })], tok, { format: 'chat', maxLength: 256 }).examples;
+  const shareGpt = rec({ conversations: messages.map(({ role, content }) => ({ from: role, value: content })) });
+  assert.equal(detectFormat(shareGpt), 'chat');
+  const [renamed] = buildExamples([shareGpt], tok, { format: 'chat', maxLength: 256 }).examples;
+  assert.deepEqual(renamed, plain);
+  assert.equal(learned(tok, renamed!.ids, renamed!.labels), 'Hello!<|eot_id|>');
+  assert.throws(() => buildExamples([rec({ conversations: [{ from: 'human', value: 'Hi' }, { from: 'gpt', value: 'Hello!' }] })], tok, { format: 'chat', maxLength: 256 }),
+    /test:1: conversations\[0\] has the role 'human' \(ShareGPT's name\); .*rename human to user and gpt to assistant/);
+});
+
 test('chat on Qwen 3\'s own template: each assistant turn learns as the whole conversation renders it', () => {
   // Qwen 3 gives the last assistant turn an empty <think> block and earlier ones none (the renderings are
   // transformers', test/io/chat_template.test.ts): a turn located by rendering the conversation up to it had
@@ -129,7 +142,7 @@ print(json.dumps(out))
   assert.throws(bad({ messages, tools: { weather } }), /test:1: "tools" must be a list of the functions' JSON schemas \(objects\)/);
   assert.throws(bad({ messages, chat_template_kwargs: ['enable_thinking'] }), /test:1: "chat_template_kwargs" must be an object/);
   assert.throws(bad({ messages, chat_template_kwargs: { messages: [] } }), /chat template arguments may not name 'messages'/);
-  assert.throws(bad({ messages: [{ role: 'user', content: null }, ...messages] }), /test:1: message 0 needs a string "role" and a string "content" \(null only beside "tool_calls"\)/);
+  assert.throws(bad({ messages: [{ role: 'user', content: null }, ...messages] }), /test:1: messages\[0\] needs a string "role" and a string "content" \(null only beside "tool_calls"\)/);
   // OpenAI's form of a turn that only calls a tool, content null, is taken (Qwen 3's own template needs a string there).
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-chat-tools-'));
   cpSync(SMALL, dir, { recursive: true });

@@ -21,7 +21,7 @@ import { noGrad } from '../../src/tensor/autograd.js';
 import { tidy } from '../../src/tensor/memory.js';
 import { Random } from '../../src/tensor/random.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, TRAINING_RULES } from '../../src/train/checkpoint.js';
 import { AdamW, clipGradNorm } from '../../src/train/optimizer.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
@@ -102,7 +102,9 @@ async function train(c: Case): Promise<{ losses: number[]; trained: Map<string, 
 
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-boxed-'));
   saveAdapter(join(dir, 'adapter'), adapter, { path: 'fixture', architecture: 'fixture' });
-  const checkpoint = await saveCheckpoint(dir, trainable, optimizer, { step: 2, fingerprint: 'f', evalHistory: [] });
+  // A fingerprint as the trainer writes one: the run's settings with the training rules' version.
+  const fingerprint = JSON.stringify({ trainingRules: TRAINING_RULES });
+  const checkpoint = await saveCheckpoint(dir, trainable, optimizer, { step: 2, fingerprint, evalHistory: [] });
   const fresh = c.build();
   const again = loadAdapter(join(dir, 'adapter'), fresh);
   if (c.bf16) fresh.storeFrozenWeightsAsBf16();
@@ -111,7 +113,7 @@ async function train(c: Case): Promise<{ losses: number[]; trained: Map<string, 
   const reloaded = tidy(() => noGrad(() => c.loss(fresh).item()));
   assert.equal(reloaded, tidy(() => noGrad(() => c.loss(model).item())), `${c.name}: the reloaded adapter gives the trained model's loss`);
   const resumed = new AdamW([{ params: again.namedTrainable(), lrScale: 1, weightDecay: 0.01 }]);
-  loadCheckpoint(checkpoint, again.namedTrainable(), resumed, 'f');
+  loadCheckpoint(checkpoint, again.namedTrainable(), resumed, fingerprint);
   const resumedMoment = Float32Array.from([...resumed.stateTensors().values()][0]!.read());
   return { losses, trained, reloaded, resumedMoment };
 }

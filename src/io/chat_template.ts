@@ -9,7 +9,7 @@
 // test/io/chat_template.test.ts).
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { strftimeNow } from './python_strftime.js';
-import { pythonStr, type PythonPrintable } from './python_str.js';
+import { pythonEquals, pythonStr, type PythonPrintable } from './python_str.js';
 import { GiftjsError } from '../errors.js';
 
 /** The most values the range() of one chat-template rendering may produce, all calls together. */
@@ -77,15 +77,19 @@ function jinja2Source(template: string): string {
     .replace(/\{%(-?)\s*endgeneration\s*(-?)%\}/g, '{%$1 endif $2%}');
 }
 
+/** The class of the library's runtime value for a JavaScript value (the classes are not exported). */
+function valueClass(of: unknown): RuntimeClass {
+  const environment = new Environment();
+  environment.set('v', of);
+  return (environment.lookupVariable('v') as unknown as RuntimeValue).constructor as RuntimeClass;
+}
 let stringValue: RuntimeClass | undefined;
-/** The library's string value class (not exported), found through its own conversion of a JavaScript string. */
+let booleanClass: RuntimeClass | undefined;
 function stringValueClass(): RuntimeClass {
-  if (stringValue === undefined) {
-    const environment = new Environment();
-    environment.set('s', '');
-    stringValue = (environment.lookupVariable('s') as unknown as RuntimeValue).constructor as RuntimeClass;
-  }
-  return stringValue;
+  return (stringValue ??= valueClass(''));
+}
+function booleanValue(value: boolean): RuntimeValue {
+  return new (booleanClass ??= valueClass(true))(value);
 }
 
 /** A syntax node standing for a value already evaluated (so an object is not evaluated twice). */
@@ -121,13 +125,37 @@ export function renderChatTemplate(template: string, context: Record<string, unk
     }
     return new makeString(out);
   };
+  // `~` prints as Python; ==, !=, in and not in compare as Python (the library compared lists and
+  // dicts by identity and the rest with JavaScript's loose ==: [1] == [1] was false, '1' == 1 true);
+  // % takes the divisor's sign.
   interpreter.evaluateBinaryExpression = function (this: InterpreterMethods, node, environment) {
-    if (node.operator.value !== '~') return originalBinary.call(this, node, environment);
-    const printed = (side: unknown) => {
-      const value = this.evaluate(side, environment);
-      return value.type === 'UndefinedValue' ? '' : pythonStr(value as PythonPrintable);
-    };
-    return new makeString(printed(node.left) + printed(node.right));
+    const op = node.operator.value;
+    if (op === '~') {
+      const printed = (side: unknown) => {
+        const value = this.evaluate(side, environment);
+        return value.type === 'UndefinedValue' ? '' : pythonStr(value as PythonPrintable);
+      };
+      return new makeString(printed(node.left) + printed(node.right));
+    }
+    if (op !== '==' && op !== '!=' && op !== 'in' && op !== 'not in' && op !== '%') return originalBinary.call(this, node, environment);
+    const left = this.evaluate(node.left, environment);
+    const right = this.evaluate(node.right, environment);
+    const again = () => originalBinary.call(this, { ...node, left: { type: EVALUATED, value: left }, right: { type: EVALUATED, value: right } }, environment);
+    if (op === '==' || op === '!=') return booleanValue((op === '==') === pythonEquals(left as PythonPrintable, right as PythonPrintable));
+    if (op === '%') {
+      const result = again();
+      const divisor = right.value as number;
+      if ((left.type === 'IntegerValue' || left.type === 'FloatValue') && (right.type === 'IntegerValue' || right.type === 'FloatValue')
+        && (result.value as number) !== 0 && ((result.value as number) < 0) !== (divisor < 0)) {
+        return new (result.constructor as RuntimeClass)((result.value as number) + divisor);
+      }
+      return result;
+    }
+    if (right.type === 'ArrayValue' || right.type === 'TupleValue') {
+      const member = (right.value as PythonPrintable[]).some((x) => pythonEquals(left as PythonPrintable, x));
+      return booleanValue((op === 'in') === member);
+    }
+    return again();
   };
   interpreter.applyFilter = function (this: InterpreterMethods, operand, filter, environment) {
     if (filter.type === 'Identifier' && filter.value === 'string') return new makeString(operand.type === 'UndefinedValue' ? '' : pythonStr(operand as PythonPrintable));

@@ -6,6 +6,31 @@
 /** A runtime value as far as printing needs: its type name and its JavaScript value. */
 export interface PythonPrintable { type: string; value: unknown; toString(): string }
 
+/**
+ * Python's == between two values: numbers (and booleans, which are numbers there) by value, strings
+ * by their text, lists and tuples item by item (a list never equals a tuple), dicts key by key; None
+ * equals None and Jinja2's undefined equals undefined, and neither equals anything else.
+ */
+export function pythonEquals(a: PythonPrintable, b: PythonPrintable): boolean {
+  const numeric = (v: PythonPrintable) => v.type === 'IntegerValue' || v.type === 'FloatValue' || v.type === 'BooleanValue';
+  if (numeric(a) && numeric(b)) return Number(a.value) === Number(b.value);
+  if (a.type === 'StringValue' || b.type === 'StringValue') return a.type === b.type && a.value === b.value;
+  if (a.type === 'NullValue' || b.type === 'NullValue' || a.type === 'UndefinedValue' || b.type === 'UndefinedValue') return a.type === b.type;
+  const list = (v: PythonPrintable) => v.type === 'ArrayValue' || v.type === 'TupleValue';
+  if (list(a) && list(b)) {
+    const x = a.value as PythonPrintable[];
+    const y = b.value as PythonPrintable[];
+    return a.type === b.type && x.length === y.length && x.every((item, i) => pythonEquals(item, y[i]!));
+  }
+  const dict = (v: PythonPrintable) => v.type === 'ObjectValue' || v.type === 'KeywordArgumentsValue';
+  if (dict(a) && dict(b)) {
+    const x = a.value as Map<string, PythonPrintable>;
+    const y = b.value as Map<string, PythonPrintable>;
+    return x.size === y.size && [...x].every(([k, v]) => y.has(k) && pythonEquals(v, y.get(k)!));
+  }
+  return a === b || (a.type === b.type && a.value === b.value);
+}
+
 /** Python's str(value). */
 export function pythonStr(v: PythonPrintable): string {
   return v.type === 'StringValue' ? (v.value as string) : pythonRepr(v);

@@ -198,3 +198,25 @@ print(json.dumps([_compile_jinja_template(t).render(**json.loads(sys.argv[2])) f
   templates.forEach((t, i) => assert.equal(renderChatTemplate(t, context), theirs[i], JSON.stringify(t)));
   assert.equal(theirs[3], '<|im_start|>assistant\nhi<|im_end|>\nnext');
 });
+
+test('==, !=, in and % compare and divide as Python does', {
+  skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run builds the peer venv)`,
+}, () => {
+  // The library compared lists and dicts by identity and the rest with JavaScript's loose ==: a Mistral-style
+  // `message == user_messages[-1]` missed an earlier message equal to the last one, and '1' == 1 held.
+  const context = { messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }, { role: 'user', content: 'Hi' }], n: 1, x: 1.0, s: '1', e: '', z: 0 };
+  const expressions = ["{% set users = messages | selectattr('role', 'equalto', 'user') | list %}{% for m in messages %}{% if m == users[-1] %}*{% endif %}{{ m.content }}|{% endfor %}",
+    '{{ [1, 2] == [1, 2] }}{{ [1, 2] != [1, 2] }}{{ {"a": 1} == {"a": 1} }}{{ [1, 2] == (1, 2) }}{{ (1, 2) == (1, 2) }}', '{{ s == n }}{{ e == z }}{{ n == x }}{{ true == 1 }}{{ none == false }}',
+    '{{ undefined_name == none }}{{ undefined_name == other_undefined }}{{ messages[0] == messages[2] }}{{ messages[0] != messages[1] }}', '{{ {"role": "user", "content": "Hi"} in messages }}{{ [1] in [[1], [2]] }}{{ 1 in [1.0] }}{{ "1" in [1] }}{{ 3 not in [1, 2] }}',
+    '{{ -7 % 3 }}{{ 7 % -3 }}{{ 7 % 3 }}{{ -7.5 % 2 }}{{ -6 % 3 }}'];
+  const script = String.raw`
+import json, sys
+from transformers.utils.chat_template_utils import _compile_jinja_template
+print(json.dumps([_compile_jinja_template(t).render(**json.loads(sys.argv[2])) for t in json.loads(sys.argv[1])]))
+`;
+  const r = spawnSync(PYTHON, ['-c', script, JSON.stringify(expressions), JSON.stringify(context)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as string[];
+  expressions.forEach((e, i) => assert.equal(renderChatTemplate(e, context), theirs[i], e));
+  assert.equal(theirs[0], '*Hi|Hello|*Hi|');
+});

@@ -99,8 +99,13 @@ export function createOpenAIServer(o: ServeOptions): Server {
     const sampling = samplingOf(body, o);
     const logprobs = logprobsRequest(body, chat);
     const echo = echoOf(body, chat);
+    if (!chat) {
+      for (const field of ['chat_template_kwargs', 'chat_template']) {
+        if (body[field] !== undefined && body[field] !== null) throw new RequestError(400, `'${field}' applies to /v1/chat/completions (a completion's prompt is not rendered by the chat template)`, field);
+      }
+    }
     const prompts = chat
-      ? [o.tokenizer.encode(o.tokenizer.applyChatTemplate(messagesOf(body)), { addSpecialTokens: false })]
+      ? [o.tokenizer.encode(renderChat(o.tokenizer, messagesOf(body), templateArgumentsOf(body)), { addSpecialTokens: false })]
       : completionPrompts(body.prompt, o.tokenizer, o.model.config.vocabSize);
     const promptParam = chat ? 'messages' : 'prompt';
     prompts.forEach((ids, i) => {
@@ -485,6 +490,29 @@ function stopSequencesOf(stop: unknown): string[] {
     throw new RequestError(400, `'stop' must be a string or a list of strings, none empty, got ${JSON.stringify(stop)}`, 'stop');
   }
   return [...new Set(list as string[])];
+}
+
+/**
+ * A chat request's chat_template_kwargs (vLLM's: names for the template, such as Qwen 3's
+ * enable_thinking), given to the template; vLLM's other ways of changing the prompt (its own template,
+ * documents, no generation prompt, continuing the last message) are refused by name, not ignored.
+ */
+function templateArgumentsOf(body: Record<string, unknown>): Record<string, unknown> {
+  for (const [field, neutral] of [['chat_template', null], ['documents', null], ['add_generation_prompt', true], ['continue_final_message', false]] as const) {
+    const v = body[field];
+    if (v !== undefined && v !== null && v !== neutral) throw new RequestError(400, `'${field}' ${JSON.stringify(v).slice(0, 100)} is not supported`, field);
+  }
+  const kwargs = body.chat_template_kwargs;
+  if (kwargs === undefined || kwargs === null) return {};
+  if (typeof kwargs !== 'object' || Array.isArray(kwargs)) throw new RequestError(400, `'chat_template_kwargs' must be an object of names for the chat template (such as {"enable_thinking": false})`, 'chat_template_kwargs');
+  return kwargs as Record<string, unknown>;
+}
+
+/** The conversation rendered by the tokenizer's chat template; a template argument it refuses is the request's error. */
+function renderChat(tokenizer: Tokenizer, messages: ChatMessage[], templateArguments: Record<string, unknown>): string {
+  const taken = Object.keys(templateArguments).filter((k) => ['messages', 'tools', 'documents', 'add_generation_prompt'].includes(k));
+  if (taken.length > 0) throw new RequestError(400, `'chat_template_kwargs' may not name ${taken.map((k) => `'${k}'`).join(', ')}`, 'chat_template_kwargs');
+  return tokenizer.applyChatTemplate(messages, { templateArguments });
 }
 
 function messagesOf(body: Record<string, unknown>): ChatMessage[] {

@@ -499,3 +499,39 @@ test('an answer that ends at an end-of-sequence token reports that token (no tex
     await new Promise<void>((resolve) => small.close(() => resolve()));
   }
 });
+
+test('chat_template_kwargs (vLLM\'s, such as Qwen 3\'s enable_thinking) reach the chat template; vLLM\'s other prompt changes are refused by name', async () => {
+  // It had been ignored without a word: a client switching thinking off got the thinking prompt's answer.
+  const folder = mkdtempSync(join(tmpdir(), 'giftjs-serve-kwargs-'));
+  cpSync(MODEL, folder, { recursive: true });
+  writeFileSync(join(folder, 'chat_template.jinja'), "{% if enable_thinking is defined and enable_thinking is false %}be brief\n{% endif %}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}");
+  const withKwargs = Tokenizer.fromFolder(folder);
+  const s = createOpenAIServer({ model, tokenizer: withKwargs, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096 });
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}/v1`;
+    const post = async (path: string, body: unknown) => {
+      const r = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as { error?: { message: string }; choices?: { message: { content: string } }[] } };
+    };
+    const messages = [{ role: 'user', content: 'hello there' }];
+    const prompt = withKwargs.applyChatTemplate(messages, { templateArguments: { enable_thinking: false } });
+    assert.ok(prompt.startsWith('be brief\n'), prompt);
+    const want = greedy(withKwargs.encode(prompt, { addSpecialTokens: false }), 8);
+    const r = await post('/chat/completions', { messages, chat_template_kwargs: { enable_thinking: false } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.choices![0]!.message.content, want);
+    for (const [field, value, message] of [['chat_template_kwargs', ['x'], /'chat_template_kwargs' must be an object/], ['chat_template_kwargs', { messages: [] }, /'chat_template_kwargs' may not name 'messages'/],
+      ['chat_template', '{{ x }}', /'chat_template' "\{\{ x \}\}" is not supported/], ['add_generation_prompt', false, /'add_generation_prompt' false is not supported/],
+      ['continue_final_message', true, /'continue_final_message' true is not supported/], ['documents', [{ text: 'd' }], /'documents' .* is not supported/]] as const) {
+      const bad = await post('/chat/completions', { messages, [field]: value });
+      assert.equal(bad.status, 400, field);
+      assert.match(bad.body.error!.message, message);
+    }
+    const completion = await post('/completions', { prompt: 'hi', chat_template_kwargs: { enable_thinking: false } });
+    assert.equal(completion.status, 400);
+    assert.match(completion.body.error!.message, /'chat_template_kwargs' applies to \/v1\/chat\/completions/);
+  } finally {
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+});

@@ -110,11 +110,13 @@ export function renderChatTemplate(template: string, context: Record<string, unk
     return originalSet.call(this, name, Object.hasOwn(own, name) ? own[name] : value);
   };
   const interpreter = Interpreter.prototype as unknown as InterpreterMethods;
-  const originalEvaluate = interpreter.evaluate;
-  const originalMember = interpreter.evaluateMemberExpression;
-  const originalBlock = interpreter.evaluateBlock;
-  const originalBinary = interpreter.evaluateBinaryExpression;
-  const originalFilter = interpreter.applyFilter;
+  const original: InterpreterMethods = {
+    evaluate: interpreter.evaluate,
+    evaluateMemberExpression: interpreter.evaluateMemberExpression,
+    evaluateBlock: interpreter.evaluateBlock,
+    evaluateBinaryExpression: interpreter.evaluateBinaryExpression,
+    applyFilter: interpreter.applyFilter,
+  };
   // Output, `~` and the string filter print values as Python's str() does.
   interpreter.evaluateBlock = function (this: InterpreterMethods, statements, environment) {
     let out = '';
@@ -137,10 +139,10 @@ export function renderChatTemplate(template: string, context: Record<string, unk
       };
       return new makeString(printed(node.left) + printed(node.right));
     }
-    if (op !== '==' && op !== '!=' && op !== 'in' && op !== 'not in' && op !== '%') return originalBinary.call(this, node, environment);
+    if (op !== '==' && op !== '!=' && op !== 'in' && op !== 'not in' && op !== '%') return original.evaluateBinaryExpression.call(this, node, environment);
     const left = this.evaluate(node.left, environment);
     const right = this.evaluate(node.right, environment);
-    const again = () => originalBinary.call(this, { ...node, left: { type: EVALUATED, value: left }, right: { type: EVALUATED, value: right } }, environment);
+    const again = () => original.evaluateBinaryExpression.call(this, { ...node, left: { type: EVALUATED, value: left }, right: { type: EVALUATED, value: right } }, environment);
     if (op === '==' || op === '!=') return booleanValue((op === '==') === pythonEquals(left as PythonPrintable, right as PythonPrintable));
     if (op === '%') {
       const result = again();
@@ -159,16 +161,16 @@ export function renderChatTemplate(template: string, context: Record<string, unk
   };
   interpreter.applyFilter = function (this: InterpreterMethods, operand, filter, environment) {
     if (filter.type === 'Identifier' && filter.value === 'string') return new makeString(operand.type === 'UndefinedValue' ? '' : pythonStr(operand as PythonPrintable));
-    return originalFilter.call(this, operand, filter, environment);
+    return original.applyFilter.call(this, operand, filter, environment);
   };
   interpreter.evaluate = function (this: InterpreterMethods, node, environment) {
-    return (node as { type?: string } | null)?.type === EVALUATED ? (node as { value: RuntimeValue }).value : originalEvaluate.call(this, node, environment);
+    return (node as { type?: string } | null)?.type === EVALUATED ? (node as { value: RuntimeValue }).value : original.evaluate.call(this, node, environment);
   };
   interpreter.evaluateMemberExpression = function (this: InterpreterMethods, expr, environment) {
     const name = expr.property.value;
-    if (expr.computed || typeof name !== 'string' || !Object.hasOwn(STRIPS, name)) return originalMember.call(this, expr, environment);
+    if (expr.computed || typeof name !== 'string' || !Object.hasOwn(STRIPS, name)) return original.evaluateMemberExpression.call(this, expr, environment);
     const object = this.evaluate(expr.object, environment);
-    const builtin = originalMember.call(this, { ...expr, object: { type: EVALUATED, value: object } }, environment);
+    const builtin = original.evaluateMemberExpression.call(this, { ...expr, object: { type: EVALUATED, value: object } }, environment);
     if (object.type !== 'StringValue' || builtin.type !== 'FunctionValue') return builtin;
     const makeFunction = builtin.constructor as RuntimeClass;
     return new makeFunction((args: RuntimeValue[]) => {
@@ -183,10 +185,6 @@ export function renderChatTemplate(template: string, context: Record<string, unk
     return parsed.render(context);
   } finally {
     Environment.prototype.set = originalSet;
-    interpreter.evaluate = originalEvaluate;
-    interpreter.evaluateMemberExpression = originalMember;
-    interpreter.evaluateBlock = originalBlock;
-    interpreter.evaluateBinaryExpression = originalBinary;
-    interpreter.applyFilter = originalFilter;
+    Object.assign(interpreter, original);
   }
 }

@@ -18,6 +18,8 @@ const SMALL = fileURLToPath(new URL('../../../test/fixtures/llama/llama-gqa', im
 const rec = (value: Record<string, unknown>): DataRecord => ({ where: 'test:1', value });
 const PYTHON = process.env.GIFTJS_PEER_PYTHON ?? join(homedir(), '.cache', 'giftjs-peer', 'bin', 'python');
 const hasTransformers = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import transformers'], { encoding: 'utf8' }).status === 0;
+const hasTrl = hasTransformers && spawnSync(PYTHON, ['-c', 'import trl, datasets'], { encoding: 'utf8' }).status === 0;
+const NO_TRL = `no python with TRL at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs TRL into the peer venv)`;
 
 /** The tokens with a label, decoded. */
 function learned(tok: Tokenizer, ids: Int32Array, labels: Int32Array): string {
@@ -154,7 +156,7 @@ print(json.dumps(out))
 });
 
 test('text, completion and TRL\'s conversational prompt-completion records make the ids and labels TRL\'s SFTTrainer makes (Qwen 3 and Llama 3)', {
-  skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run builds the peer venv)`,
+  skip: hasTrl ? false : NO_TRL,
 }, () => {
   // The reference is TRL itself (tools/trl_examples.py): its EOS rule, its prompt mask, its rendering of
   // conversational records with the generation prompt, tools and chat_template_kwargs.
@@ -184,7 +186,7 @@ test('text, completion and TRL\'s conversational prompt-completion records make 
 });
 
 test('chat: the assistant turns that learn are those TRL\'s assistant_only_loss takes from a template\'s {% generation %} marks', {
-  skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run builds the peer venv)`,
+  skip: hasTrl ? false : NO_TRL,
 }, () => {
   // giftjs places each turn by rendering (it has no character offsets to follow the marks with); on a
   // template that marks each assistant turn's content and end token, both take the same tokens.

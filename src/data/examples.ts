@@ -91,9 +91,7 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
     // last piece merges with the target's first (a trailing space, as in "the correct answer is "),
     // the merged token counts as target, so the answer itself is always learned.
     const ids = withEos(prompt + target);
-    const alone = tok.encode(prompt);
-    let promptLen = 0;
-    while (promptLen < alone.length && alone[promptLen] === ids[promptLen]) promptLen++;
+    const promptLen = commonPrefixLength(tok.encode(prompt), ids);
     return { ids, mask: ids.map((_, i) => i >= promptLen) };
   };
   switch (o.format) {
@@ -113,24 +111,17 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
     }
     case 'chat': {
       const messages = checkedMessages(r, Array.isArray(r.value.messages) || !Array.isArray(r.value.conversations) ? 'messages' : 'conversations');
-      const templateOptions = recordTemplateOptions(r);
-      const render = (m: ChatMessage[], addGenerationPrompt: boolean) => tok.applyChatTemplate(m, { ...templateOptions, addGenerationPrompt });
-      const encode = (text: string) => tok.encode(text, { addSpecialTokens: false });
-      const ids = encode(render(messages, false));
+      const encode = chatEncoder(r, tok);
+      const ids = encode(messages, false);
       const mask = ids.map(() => false);
       const endOfTurn = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '</s>'].map((t) => tok.tokenId(t)).filter((id): id is number => id !== undefined));
       if (tok.eosTokenId !== null) endOfTurn.add(tok.eosTokenId);
-      const commonPrefix = (a: number[], b: number[]) => {
-        let n = 0;
-        while (n < a.length && n < b.length && a[n] === b[n]) n++;
-        return n;
-      };
       // Each assistant turn starts after the conversation before it with the generation prompt, which must
       // render as the whole conversation begins (else the turn cannot be placed: refused, not guessed).
       const turns = messages.flatMap((m, i) => (m.role === 'assistant' ? [i] : []));
       const starts = turns.map((i) => {
-        const opening = encode(render(messages.slice(0, i), true));
-        if (commonPrefix(opening, ids) !== opening.length) {
+        const opening = encode(messages.slice(0, i), true);
+        if (commonPrefixLength(opening, ids) !== opening.length) {
           throw new GiftjsError(`${r.where}: the chat template renders the conversation before message ${i} (an assistant turn) otherwise than the whole conversation begins, so giftjs cannot tell where that turn starts`);
         }
         return opening.length;
@@ -147,15 +138,28 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
           // No end token: the turn ends where the conversation with one more (user) message departs
           // from it (some templates append the next assistant header whatever add_generation_prompt
           // says), as far as that rendering agrees with the whole conversation.
-          const through = encode(render(messages.slice(0, i + 1), false));
-          const next = encode(render([...messages.slice(0, i + 1), { role: 'user', content: '.' }], false));
-          end = Math.min(commonPrefix(through, next), commonPrefix(through, ids), limit);
+          const through = encode(messages.slice(0, i + 1), false);
+          const next = encode([...messages.slice(0, i + 1), { role: 'user', content: '.' }], false);
+          end = Math.min(commonPrefixLength(through, next), commonPrefixLength(through, ids), limit);
         }
         for (let t = start; t < end; t++) mask[t] = true;
       });
       return { ids, mask };
     }
   }
+}
+
+/** How many leading ids two lists share. */
+function commonPrefixLength(a: number[], b: number[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
+
+/** The ids of messages rendered by the chat template with what the record gives it (its tools and chat_template_kwargs). */
+function chatEncoder(r: DataRecord, tok: Tokenizer): (messages: ChatMessage[], addGenerationPrompt: boolean) => number[] {
+  const options = recordTemplateOptions(r);
+  return (messages, addGenerationPrompt) => tok.encode(tok.applyChatTemplate(messages, { ...options, addGenerationPrompt }), { addSpecialTokens: false });
 }
 
 /**
@@ -195,11 +199,10 @@ function checkedMessages(r: DataRecord, field: string): ChatMessage[] {
 function conversationalCompletion(r: DataRecord, tok: Tokenizer): { ids: number[]; mask: boolean[] } {
   const prompt = checkedMessages(r, 'prompt');
   const completion = checkedMessages(r, 'completion');
-  const templateOptions = recordTemplateOptions(r);
-  const encode = (m: ChatMessage[], addGenerationPrompt: boolean) => tok.encode(tok.applyChatTemplate(m, { ...templateOptions, addGenerationPrompt }), { addSpecialTokens: false });
+  const encode = chatEncoder(r, tok);
   const promptIds = encode(prompt, true);
   const ids = encode([...prompt, ...completion], false);
-  if (!promptIds.every((id, i) => ids[i] === id)) {
+  if (commonPrefixLength(promptIds, ids) !== promptIds.length) {
     throw new GiftjsError(`${r.where}: the chat template renders the prompt's messages otherwise than the prompt and completion together begin, so giftjs cannot tell where the completion starts`);
   }
   return { ids, mask: ids.map((_, i) => i >= promptIds.length) };

@@ -214,7 +214,7 @@ export class Tokenizer {
 }
 
 /** The names apply_chat_template passes a template itself (a keyword argument of the same name is a TypeError there). */
-const RENDER_ARGUMENTS = ['messages', 'tools', 'documents', 'add_generation_prompt'];
+export const RENDER_ARGUMENTS: readonly string[] = ['messages', 'tools', 'documents', 'add_generation_prompt'];
 
 export interface ChatTemplateOptions {
   /** Append the assistant turn's header (default true). */

@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { CausalLM } from '../models/causal_lm.js';
-import type { ChatMessage, Tokenizer } from '../io/tokenizer.js';
+import { RENDER_ARGUMENTS, type ChatMessage, type Tokenizer } from '../io/tokenizer.js';
 import { generateTokens } from '../generate/generate.js';
 import { TextStream } from '../generate/text_stream.js';
 import { logprobsOf, type StepLogprobs } from '../generate/logprobs.js';
@@ -510,7 +510,7 @@ function templateArgumentsOf(body: Record<string, unknown>): Record<string, unkn
 
 /** The conversation rendered by the tokenizer's chat template; a template argument it refuses is the request's error. */
 function renderChat(tokenizer: Tokenizer, messages: ChatMessage[], templateArguments: Record<string, unknown>): string {
-  const taken = Object.keys(templateArguments).filter((k) => ['messages', 'tools', 'documents', 'add_generation_prompt'].includes(k));
+  const taken = Object.keys(templateArguments).filter((k) => RENDER_ARGUMENTS.includes(k));
   if (taken.length > 0) throw new RequestError(400, `'chat_template_kwargs' may not name ${taken.map((k) => `'${k}'`).join(', ')}`, 'chat_template_kwargs');
   return tokenizer.applyChatTemplate(messages, { templateArguments });
 }

@@ -250,9 +250,9 @@ export async function trainModel(run: TrainRun): Promise<TrainResult> {
   // hashed (each had run as if not set).
   if (o.evalEvery > 0 && task.heldOutSize === 0) throw new GiftjsError(`training option evalEvery (--eval-every) is ${o.evalEvery}, and the run has no held-out examples to evaluate (give heldOut / validation, --eval-data), or set it to 0`);
   if ((o.saveTotalLimit ?? 0) > 0 && o.saveEvery === 0) throw new GiftjsError(`training option saveTotalLimit (--save-total-limit) is ${o.saveTotalLimit}, and saveEvery (--save-every) is 0: no checkpoint is written for it to keep; set saveEvery, or leave saveTotalLimit at 0`);
-  let fingerprint = run.fingerprint ?? JSON.stringify({ method: run.adapter.method, options: o, trainSize: task.trainSize });
-  fingerprint = JSON.stringify({ ...settingsObject(fingerprint), trainingRules: TRAINING_RULES });
-  if (run.outDir && run.inputs && (o.saveEvery > 0 || run.resume)) fingerprint = JSON.stringify({ ...JSON.parse(fingerprint), contents: inputContents(run.inputs) });
+  const settings = run.fingerprint !== undefined ? settingsObject(run.fingerprint) : { method: run.adapter.method, options: o, trainSize: task.trainSize };
+  const contents = run.outDir && run.inputs && (o.saveEvery > 0 || run.resume) ? inputContents(run.inputs) : undefined;
+  const fingerprint = JSON.stringify({ ...settings, trainingRules: TRAINING_RULES, ...(contents ? { contents } : {}) });
   const release = run.outDir ? claimRunFolder(run.outDir) : () => {};
   let optimizer: AdamW | null = null;
   try {

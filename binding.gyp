@@ -21,6 +21,7 @@
         "native/kernels/cross_entropy.cpp",
         "native/kernels/attention.cpp",
         "native/kernels/activations.cpp",
+        "native/kernels/dropout.cpp",
         "native/kernels/adamw.cpp",
         "native/kernels/elementwise.cpp",
         "native/kernels/reduce.cpp",

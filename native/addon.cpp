@@ -459,6 +459,17 @@ Napi::Value ActivationBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dropoutMultiply(x, out, n, key0, key1, dropBelow, keepScale): the three integers are 32-bit unsigned.
+Napi::Value DropoutMultiply(const Napi::CallbackInfo& info) {
+  const std::size_t n = sz(info, 2);
+  if (n > (std::size_t{1} << 32)) throw Napi::RangeError::New(info.Env(), "dropoutMultiply: more than 2^32 values would repeat the mask");
+  F32 x = f32(info, 0), out = f32(info, 1);
+  need(info, x, n, "x"); need(info, out, n, "out");
+  const auto u32 = [&](std::size_t i) { return info[i].As<Napi::Number>().Uint32Value(); };
+  dropoutMultiply(x.data, out.data, n, u32(3), u32(4), u32(5), num(info, 6));
+  return info.Env().Undefined();
+}
+
 // swigluForward(gate, up, y, n) / swigluBackward(gate, up, dy, dgate | null, dup | null, n)
 Napi::Value SwigluForward(const Napi::CallbackInfo& info) {
   const std::size_t n = sz(info, 3);
@@ -598,6 +609,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scaleInPlace", Napi::Function::New(env, ScaleInPlace));
   exports.Set("ropeRotate", Napi::Function::New(env, RopeRotate));
   exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));
+  exports.Set("dropoutMultiply", Napi::Function::New(env, DropoutMultiply));
   exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward));
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("gemmQuantized", Napi::Function::New(env, GemmQuantized));

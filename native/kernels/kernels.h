@@ -72,6 +72,11 @@ void activationBackward(Activation a, const float* x, const float* dy, float* dx
 void swigluForward(const float* gate, const float* up, float* y, std::size_t n);
 void swigluBackward(const float* gate, const float* up, const float* dy, float* dgate, float* dup, std::size_t n);
 
+// Inverted dropout: out[i] = x[i] * (draw(key0, key1, i) < dropBelow ? 0 : keepScale), the draw the
+// counter-based hash of dropout.cpp (the same as src/backend/ref/dropout.ts). out may be x.
+void dropoutMultiply(const float* x, float* out, std::size_t n, std::uint32_t key0, std::uint32_t key1, std::uint32_t dropBelow,
+                     float keepScale);
+
 // out = a op b over the output shape of `s`, a read through s.strides[0], b through s.strides[1]
 // (0 along broadcast dimensions). out is contiguous and may alias a contiguous operand.
 enum class BinaryOp : int { Add = 0, Sub = 1, Mul = 2, Div = 3 };

@@ -29,8 +29,9 @@ from . import gift
 from .safetensors_io import load_file, save_file
 
 SCHEDULERS = ("linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup")
-# The version of the rules giftjs trains by (TRAINING_RULES in src/train/checkpoint.ts), which this
-# trainer follows: a checkpoint records it, and one written under other rules is not continued.
+# The version of giftjs's training rules (TRAINING_RULES in src/train/checkpoint.ts) this trainer
+# follows: a checkpoint records it, and one written under other rules is not continued. It stays 2:
+# giftjs's version 3 changed only how giftjs draws dropout masks, which this trainer leaves to torch.
 TRAINING_RULES = 2
 # What --resume may change: the run's length, how often it reports, and where it writes.
 MAY_CHANGE = {"out", "resume", "epochs", "max_steps", "eval_every", "save_every"}

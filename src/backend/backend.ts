@@ -207,6 +207,13 @@ export interface Backend<F extends DeviceBuffer = DeviceBuffer> {
    * broadcast dimension). out is contiguous; it may be a or b when that operand is contiguous too.
    */
   binary(op: BinaryOp, shape: readonly number[], a: F, aStrides: readonly number[], b: F, bStrides: readonly number[], out: F): void;
+  /**
+   * Inverted dropout of n contiguous values: out[i] = x[i] * (draw(i) < dropBelow ? 0 : keepScale), the
+   * draw the counter-based hash of (key0, key1, i) that src/backend/ref/dropout.ts defines, keepScale
+   * rounded to float32. The mask is never stored: the backward calls it again with the same key on
+   * the gradient.
+   */
+  dropoutMultiply(x: F, out: F, n: number, key0: number, key1: number, dropBelow: number, keepScale: number): void;
   /** dst (contiguous, `shape`) = src read through srcStrides: permutes, transposes, broadcasts. */
   copyStrided(shape: readonly number[], src: F, srcStrides: readonly number[], dst: F): void;
   /**

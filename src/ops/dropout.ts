@@ -1,10 +1,11 @@
 // Inverted dropout: zeroes each value with probability p and scales the rest by 1 / (1 - p), so
 // evaluation (training = false) is the identity.
-import { record } from '../tensor/autograd.js';
-import type { Random } from '../tensor/random.js';
+import { READS_NOTHING_OF_ONE, record } from '../tensor/autograd.js';
+import { Random } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import { BinaryOp } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
+import { dropBelowOf, MAX_DROPOUT_VALUES } from '../backend/ref/dropout.js';
 import { stridesOf } from '../tensor/shape.js';
 import { GiftjsError } from '../errors.js';
 
@@ -12,8 +13,36 @@ export function dropout(x: Tensor, p: number, rng: Random, training = true): Ten
   if (!(p >= 0 && p < 1)) throw new GiftjsError(`dropout: p must be in [0, 1), got ${p}`);
   if (!training || p === 0) return record('dropout', x.view(x.shape), [x], (g) => [g]);
   const keepScale = 1 / (1 - p);
-  // The mask is drawn on the host from the seeded generator (the same draws on every backend).
-  const mask = Tensor.fromHost(x.shape, (m) => rng.fillDropoutMask(m, p, keepScale));
+  if (!drawsAsRandom(rng)) return dropoutByDraws(x, p, rng, keepScale);
+  const n = x.size;
+  if (n > MAX_DROPOUT_VALUES) throw new GiftjsError(`dropout: a tensor of ${n} values is more than the 2^32 its 32-bit draws tell apart`);
+  // One 64-bit key from the seeded generator a call; the backend draws the mask from it where it
+  // multiplies (the same on every backend), and the backward draws the same mask again.
+  const key0 = rng.nextUint32();
+  const key1 = rng.nextUint32();
+  const dropBelow = dropBelowOf(p);
+  const out = Tensor.empty(x.shape);
+  getBackend().dropoutMultiply(x.buffer, out.buffer, n, key0, key1, dropBelow, keepScale);
+  return record('dropout', out, [x], (g) => {
+    const dx = Tensor.empty(x.shape);
+    getBackend().dropoutMultiply(g.buffer, dx.buffer, n, key0, key1, dropBelow, keepScale);
+    return [dx];
+  }, [], READS_NOTHING_OF_ONE);
+}
+
+/** Whether the generator draws as Random does (not a subclass's replacement of its draws). */
+function drawsAsRandom(rng: Random): boolean {
+  return rng.uniform === Random.prototype.uniform && rng.nextUint32 === Random.prototype.nextUint32;
+}
+
+/**
+ * The mask of a generator whose draws a subclass replaces (a test's fixed pattern): value i dropped
+ * where its i-th uniform() is below p, drawn on the host and held for the backward.
+ */
+function dropoutByDraws(x: Tensor, p: number, rng: Random, keepScale: number): Tensor {
+  const mask = Tensor.fromHost(x.shape, (m) => {
+    for (let i = 0; i < m.length; i++) m[i] = rng.uniform() < p ? 0 : keepScale;
+  });
   const strides = stridesOf(x.shape);
   const out = Tensor.empty(x.shape);
   getBackend().binary(BinaryOp.Mul, x.shape, x.buffer, strides, mask.buffer, strides, out.buffer);
@@ -21,5 +50,5 @@ export function dropout(x: Tensor, p: number, rng: Random, training = true): Ten
     const dx = Tensor.empty(x.shape);
     getBackend().binary(BinaryOp.Mul, x.shape, g.buffer, strides, mask.buffer, strides, dx.buffer);
     return [dx];
-  }, [mask]);
+  }, [mask], READS_NOTHING_OF_ONE);
 }

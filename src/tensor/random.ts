@@ -61,43 +61,6 @@ export class Random {
     return result;
   }
 
-  /**
-   * Fills `out` with an inverted-dropout mask: 0 where uniform() < p, else `keep` -- the draws uniform()
-   * would make, one an entry in order, leaving the generator where they would. In one loop over the state
-   * in locals, with uniform() < p compared as the integer draw < p * 2^32 (exact: 2^32 is a power of
-   * two): the mask was a fifth of a BERT training step drawn entry by entry.
-   */
-  fillDropoutMask(out: Float32Array, p: number, keep: number): void {
-    if (out.length === 0) return;
-    if (this.uniform !== Random.prototype.uniform || this.nextUint32 !== Random.prototype.nextUint32) {
-      // A generator that draws otherwise (a test's fixed pattern) keeps its own draws.
-      for (let i = 0; i < out.length; i++) out[i] = this.uniform() < p ? 0 : keep;
-      return;
-    }
-    const threshold = p * 4294967296;
-    let s0 = this.s0 | 0;
-    let s1 = this.s1 | 0;
-    let s2 = this.s2 | 0;
-    let s3 = this.s3 | 0;
-    for (let i = 0; i < out.length; i++) {
-      const x = Math.imul(s1, 5);
-      const draw = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
-      const t = s1 << 9;
-      s2 ^= s0;
-      s3 ^= s1;
-      s1 ^= s2;
-      s0 ^= s3;
-      s2 ^= t;
-      s3 = (s3 << 11) | (s3 >>> 21);
-      out[i] = draw < threshold ? 0 : keep;
-    }
-    // The words as nextUint32 leaves them (XORs signed, the rotation unsigned), so saved states compare alike.
-    this.s0 = s0;
-    this.s1 = s1;
-    this.s2 = s2;
-    this.s3 = s3 >>> 0;
-  }
-
   /** Where the generator stands, to come back to with restoreState (a recomputed block draws its dropout masks again). */
   saveState(): RandomState {
     return { words: [this.s0, this.s1, this.s2, this.s3], spareNormal: this.spareNormal };

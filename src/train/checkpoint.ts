@@ -144,9 +144,11 @@ export async function saveCheckpoint(outDir: string, trainable: [string, Tensor]
  *   none  before 2026-12-07: warmup of round(updates x ratio) updates, weight decay on every trained
  *         tensor, `constant` warming up, linear decay as 1 - progress;
  *   2     2026-12-07: transformers' rules -- warmup of ceil(updates x ratio), no decay on biases and
- *         normalization weights, `constant` without warmup, linear decay (total - step) / (total - warmup).
+ *         normalization weights, `constant` without warmup, linear decay (total - step) / (total - warmup);
+ *   3     2026-12-07: dropout masks drawn by the counter-based hash of src/backend/ref/dropout.ts (a key of
+ *         two draws a call) instead of one generator draw a value: the same seed drops other values.
  */
-export const TRAINING_RULES = 2;
+export const TRAINING_RULES = 3;
 
 /** The refusal of a checkpoint written under other training rules, or null where they are this giftjs's. */
 function otherRules(saved: string, dir: string): string | null {
@@ -158,7 +160,7 @@ function otherRules(saved: string, dir: string): string | null {
   }
   if (rules === TRAINING_RULES) return null;
   const which = rules === undefined ? 'before 2026-12-07 (no version recorded)' : `of version ${JSON.stringify(rules)}`;
-  return `${dir} was written under giftjs's training rules ${which}, and this giftjs trains by version ${TRAINING_RULES} (its warmup length, weight decay and schedules are transformers'; see TRAINING_RULES in src/train/checkpoint.ts): continuing would change the run's rules in its middle. Finish it with the giftjs that began it, or start afresh in another outDir (--out)`;
+  return `${dir} was written under giftjs's training rules ${which}, and this giftjs trains by version ${TRAINING_RULES} (what changed between versions: TRAINING_RULES in src/train/checkpoint.ts): continuing would change the run's rules in its middle. Finish it with the giftjs that began it, or start afresh in another outDir (--out)`;
 }
 
 /** The settings that may differ on --resume: how long the run is and how often it reports. */

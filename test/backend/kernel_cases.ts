@@ -121,6 +121,13 @@ export async function runKernelCases(candidate: Backend): Promise<KernelCheck[]>
   await check('swiglu forward', { g: xs, u: normal(1000), y: new Float32Array(1000) }, ['y'], (b, x) => b.swigluForward(x.g!, x.u!, x.y!, 1000));
   await check('swiglu backward', { g: xs, u: normal(1000), dy: normal(1000), dg: new Float32Array(1000), du: new Float32Array(1000) }, ['dg', 'du'], (b, x) =>
     b.swigluBackward(x.g!, x.u!, x.dy!, x.dg!, x.du!, 1000));
+  // Dropout's mask from the hash of (key, index): bit for bit ref's, NaN and infinities multiplied as they are,
+  // over vector tails and several threads' ranges (40,007 values), at keys whose index + key0 wraps.
+  const dropIn = Float32Array.from(normal(40_007), (v, i) => (i === 5 ? NaN : i === 6 ? -Infinity : i === 7 ? Infinity : v));
+  for (const [p, key0, key1] of [[0.1, 12345, 678910], [0.5, 0xfffffff0, 0xdeadbeef], [0.9, 7, 0]] as const) {
+    await check(`dropoutMultiply p ${p}`, { x: dropIn, y: new Float32Array(dropIn.length) }, ['y'], (b, x) =>
+      b.dropoutMultiply(x.x!, x.y!, dropIn.length, key0, key1, Math.min(Math.ceil(p * 2 ** 32), 0xffffffff), 1 / (1 - p)), 0, 0);
+  }
   await check('swiglu backward, dgate only', { g: xs, u: normal(1000), dy: normal(1000), dg: new Float32Array(1000) }, ['dg'], (b, x) =>
     b.swigluBackward(x.g!, x.u!, x.dy!, x.dg!, null, 1000));
 

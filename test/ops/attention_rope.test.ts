@@ -200,36 +200,6 @@ test('attention shape errors name the shapes', () => {
   assert.throws(() => scaledDotProductAttention(randn([1, 1, 2, 4], 1), randn([1, 1, 2, 4], 2), randn([1, 1, 2, 4], 3), { causal: true, window: 1.5 }), /window must be a non-negative integer, got 1.5/);
 });
 
-test('dropout keeps the expected fraction, scales survivors, and is the identity in eval', () => {
-  const x = Tensor.ones([10000]).requireGrad();
-  const y = dropout(x, 0.3, new Random(5));
-  const kept = y.data.filter((v) => v !== 0);
-  assert.ok(Math.abs(kept.length / 10000 - 0.7) < 0.02, `kept ${kept.length}`);
-  assert.ok(kept.every((v) => Math.abs(v - 1 / 0.7) < 1e-6));
-  y.backward(Tensor.ones([10000]));
-  assertClose(x.grad!.data, y.data, 'gradient uses the same mask', 0, 0);
-  assert.deepEqual(Array.from(dropout(Tensor.fromArray([1, 2]), 0.5, new Random(1), false).data), [1, 2]);
-  assert.deepEqual(Array.from(dropout(x, 0.5, new Random(9)).data.slice(0, 50)), Array.from(dropout(x, 0.5, new Random(9)).data.slice(0, 50)), 'seeded');
-  assert.throws(() => dropout(x, 1, new Random(1)), /p must be in \[0, 1\)/);
-});
-
-test('the dropout mask is the draws uniform() makes one entry at a time, and leaves the generator where they would', () => {
-  // The mask's loop runs the generator's state in locals: it must draw what the definition draws
-  // (resumed and checkpointed runs redraw masks from saved states), for any p, length and state.
-  for (const [seed, n, p, before] of [[1, 100_003, 0.1, 0], [7, 5, 0.5, 3], [123, 7_777, 0.9, 1], [0, 1, 0.3, 0], [99, 1000, 0, 2], [5, 64, 0.5, 17]] as const) {
-    const fast = new Random(seed);
-    const slow = new Random(seed);
-    for (let i = 0; i < before; i++) assert.equal(fast.nextUint32(), slow.nextUint32());
-    const keep = 1 / (1 - p);
-    const mask = new Float32Array(n);
-    fast.fillDropoutMask(mask, p, keep);
-    const expected = Float32Array.from({ length: n }, () => (slow.uniform() < p ? 0 : keep));
-    assert.deepEqual(mask, expected, `seed ${seed}, ${n} entries, p ${p}`);
-    assert.deepEqual(fast.saveState(), slow.saveState(), 'the generator left where the draws leave it');
-    assert.equal(fast.normal(), slow.normal());
-  }
-});
-
 const bf16Native = isNativeAvailable() && (nativeAddon()?.cpuInfo().features.includes('avx512bf16') ?? false);
 test('bf16 compute: native and ref attention round the same operands to bf16, forward and gradients', { skip: bf16Native ? false : 'no native AVX-512 BF16 here' }, () => {
   [...BLOCK_CASES, ...DECODING_CASES].forEach((c, i) => {

@@ -73,15 +73,16 @@ test('trainer_state.json: every field is checked before a resume believes it', (
   refused((st) => (st.totalSteps = 1), /'totalSteps' is 1; it must be absent or an integer >= 2/);
   refused((st) => (st.evalHistory = [{ step: 0, loss: 'NaN' }]), /'evalHistory' is .*; it must be a list of/);
   // Written under other training rules (an earlier giftjs's, which recorded none, or another version):
-  // resuming would change the warmup, weight decay or schedule in the run's middle.
+  // resuming would change the warmup, weight decay, schedule or dropout masks in the run's middle.
   const rules = (v: unknown) => (st: Record<string, unknown>) => {
     const settings = JSON.parse(st.fingerprint as string) as Record<string, unknown>;
     if (v === undefined) delete settings.trainingRules;
     else settings.trainingRules = v;
     st.fingerprint = JSON.stringify(settings);
   };
-  refused(rules(undefined), /checkpoint-2 was written under giftjs's training rules before 2026-12-07 \(no version recorded\), and this giftjs trains by version 2 .*continuing would change the run's rules in its middle\. Finish it with the giftjs that began it, or start afresh in another outDir \(--out\)/);
-  refused(rules(1), /training rules of version 1, and this giftjs trains by version 2/);
+  refused(rules(undefined), /checkpoint-2 was written under giftjs's training rules before 2026-12-07 \(no version recorded\), and this giftjs trains by version 3 .*continuing would change the run's rules in its middle\. Finish it with the giftjs that began it, or start afresh in another outDir \(--out\)/);
+  refused(rules(1), /training rules of version 1, and this giftjs trains by version 3/);
+  refused(rules(2), /training rules of version 2, and this giftjs trains by version 3/);
   // Unchanged, it resumes.
   const ok = s.resume(s.copy());
   assert.equal(ok.code, 0, ok.err);

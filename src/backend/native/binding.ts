@@ -18,7 +18,7 @@ import { checkThreadCount } from '../../environment.js';
 export const ADDON_KERNELS = [
   'gemm', 'quantize', 'rmsNormForward', 'rmsNormBackward', 'layerNormForward', 'layerNormBackward',
   'softmaxForward', 'softmaxBackward', 'logSoftmaxForward', 'logSoftmaxBackward', 'crossEntropyForward', 'crossEntropyBackward',
-  'attentionForward', 'attentionBackward', 'activationForward', 'activationBackward', 'swigluForward', 'swigluBackward', 'ropeRotate',
+  'attentionForward', 'attentionBackward', 'activationForward', 'activationBackward', 'swigluForward', 'swigluBackward', 'dropoutMultiply', 'ropeRotate',
   'reduceSum', 'adamwUpdate', 'sumOfSquares', 'scaleInPlace',
 ] as const;
 export type AddonKernels = Required<Pick<Backend<Float32Array>, (typeof ADDON_KERNELS)[number]>>;

@@ -5,6 +5,7 @@ import type { Backend } from '../backend.js';
 import { refActivationBackward, refActivationForward, refSwigluBackward, refSwigluForward } from './activations.js';
 import { refAttentionBackward, refAttentionForward } from './attention.js';
 import { refBinary, refCopyStrided } from './elementwise.js';
+import { refDropoutMultiply } from './dropout.js';
 import { refRopeRotate } from './rope.js';
 import { refCrossEntropyBackward, refCrossEntropyForward } from './cross_entropy.js';
 import { refGemm } from './gemm.js';
@@ -40,6 +41,7 @@ export const refBackend: Backend<Float32Array> = {
   swigluBackward: refSwigluBackward,
   binary: refBinary,
   copyStrided: refCopyStrided,
+  dropoutMultiply: refDropoutMultiply,
   ropeRotate: refRopeRotate,
   setBf16Compute: (on) => {
     setBf16ComputeFlag(on);

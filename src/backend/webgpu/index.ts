@@ -11,6 +11,7 @@ import { webGpuGemm } from './kernels/gemm.js';
 import { webGpuElementwise } from './kernels/elementwise.js';
 import { webGpuRope } from './kernels/rope.js';
 import { webGpuActivations } from './kernels/activations.js';
+import { webGpuDropout } from './kernels/dropout.js';
 import { webGpuCrossEntropy } from './kernels/cross_entropy.js';
 import { webGpuNorms } from './kernels/norms.js';
 import { webGpuSoftmax } from './kernels/softmax.js';
@@ -39,6 +40,7 @@ export function createWebGpuBackend(device: GPUDevice): WebGpuBackend {
     ...webGpuElementwise(runner),
     ...webGpuRope(runner),
     ...webGpuActivations(runner),
+    ...webGpuDropout(runner),
     ...webGpuMemoryOps(runner),
     async synchronize() {
       runner.flush();

@@ -9,6 +9,12 @@ pattern: value i of each dropped tensor (row-major) is zeroed where (i mod 8) / 
 INPUT: {"ids": [[...]], "mask": [[...]], "labels": [...]} (a sequence classifier) or {"pixels": [B, C, H, W]
 nested lists, "labels"} (an image classifier). Prints one JSON line: {"logits", "loss",
 "grads": {name: flat values}, "dropouts": how many dropout calls dropped something}.
+
+An image classifier's INPUT may add "drop_path": {"rate": R, "keep": {layer: [[attention branch's 0/1 per
+image], [MLP branch's]]}}: stochastic depth as timm's DropPath (scale_by_keep) on each layer's two residual
+branches -- the output of ViTLayer's dropout, which transformers applies to each branch before its residual
+add -- at timm's rate for layer i of n, torch.linspace(0, R, n)[i], with the given per-image masks (layers not
+listed keep every image). The output then adds "drop_path_rates": those rates as torch computes them.
 """
 import json
 import sys
@@ -38,6 +44,26 @@ kind = AutoModelForImageClassification if images else AutoModelForSequenceClassi
 model = kind.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
 model.train()
 labels = torch.tensor(batch["labels"])
+drop_path = batch.get("drop_path")
+if drop_path is not None:
+    layers = model.vit.layers if hasattr(model.vit, "layers") else model.vit.encoder.layer  # transformers 5 / 4
+    rates = torch.linspace(0, drop_path["rate"], len(layers)).tolist()
+
+    def branch_hook(index):
+        branch = [0]
+
+        def hook(module, inputs, output):
+            keep = drop_path["keep"].get(str(index))
+            b = branch[0] % 2
+            branch[0] += 1
+            if keep is None:
+                return output
+            mask = torch.tensor(keep[b], dtype=output.dtype).reshape(-1, *([1] * (output.dim() - 1)))
+            return output * (mask / (1 - rates[index]))
+        return hook
+
+    for i, layer in enumerate(layers):
+        layer.dropout.register_forward_hook(branch_hook(i))
 if images:
     out = model(pixel_values=torch.tensor(batch["pixels"], dtype=torch.float32), labels=labels)
 else:
@@ -47,4 +73,5 @@ out.loss.backward()
 print(json.dumps({
     "logits": out.logits.detach().flatten().tolist(), "loss": out.loss.item(), "dropouts": calls,
     "grads": {n: p.grad.flatten().tolist() for n, p in model.named_parameters() if p.grad is not None},
+    **({"drop_path_rates": rates} if drop_path is not None else {}),
 }))

@@ -18,7 +18,9 @@ import { GiftjsError } from '../errors.js';
 export const IMGCLS_TRAIN_HELP = `  A ViT folder (Hugging Face ViTForImageClassification or timm vit_*) trains an image classifier:
     --data/--eval-data/--test-data: a folder with a sub-folder per class, a JSON list of {"image", "label"}, or an
     IDX images file (train-images-idx3-ubyte.gz; its labels file beside it). Images are resized and normalised as the
-    folder's preprocessor_config.json says. Default targets: attention.output.dense (timm: attn.proj).`;
+    folder's preprocessor_config.json says. Default targets: attention.output.dense (timm: attn.proj).
+    --drop-path R: stochastic depth as timm's drop_path_rate (block i of n drops each image's attention and MLP
+    branches with probability R i / (n - 1)) in training; default 0 (the vit-gift preset: the paper's 0.1).`;
 
 /** An image set at the model's size, refused before decoding when it would pass the budget (--memory-limit, else the machine's). */
 async function loadSet(modelDir: string, path: string, memoryLimit: unknown, labels?: string[]): Promise<ImageSet> {
@@ -28,6 +30,8 @@ async function loadSet(modelDir: string, path: string, memoryLimit: unknown, lab
 
 export async function trainImageClassification(c: {
   values: Record<string, unknown>; modelDir: string; dataPath: string; out: string; options: TrainOptions; methodConfig: Record<string, unknown>;
+  /** Stochastic depth's rate (--drop-path, else the preset's, else 0). */
+  dropPath: number;
   callbacks: TrainCallbacks; onDone: () => void; signal?: AbortSignal;
 }): Promise<number> {
   const v = c.values;
@@ -36,7 +40,7 @@ export async function trainImageClassification(c: {
   const validation = typeof v['eval-data'] === 'string' ? await loadSet(c.modelDir, v['eval-data'], v['memory-limit'], train.labels) : undefined;
   const test = typeof v['test-data'] === 'string' ? await loadSet(c.modelDir, v['test-data'], v['memory-limit'], train.labels) : undefined;
   console.error(`train: ${train.examples.length} images, ${train.labels.length} classes${validation ? `; validation ${validation.examples.length}` : ''}${test ? `; test ${test.examples.length}` : ''}`);
-  const r = await fineTuneImageClassifier({ modelDir: c.modelDir, train, validation, test, method: c.methodConfig, options: c.options, outDir: c.out, resume: v.resume === true, callbacks: c.callbacks, signal: c.signal,
+  const r = await fineTuneImageClassifier({ modelDir: c.modelDir, train, validation, test, method: c.methodConfig, options: c.options, outDir: c.out, dropPath: c.dropPath, resume: v.resume === true, callbacks: c.callbacks, signal: c.signal,
     memory: memoryBudget(v['memory-limit'] as string | undefined), names: 'flags', log: (line) => console.error(line),
     inputs: { model: c.modelDir, data: c.dataPath, 'eval-data': v['eval-data'] as string | undefined, 'test-data': v['test-data'] as string | undefined } });
   c.onDone();

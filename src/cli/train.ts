@@ -109,7 +109,7 @@ function fmtTime(s: number): string {
 const s = { type: 'string' } as const;
 const TRAIN_OPTIONS: Options = {
   config: { type: 'string', short: 'c' },
-  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s,
+  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s, 'drop-path': s,
   epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s, 'min-lr': s,
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
@@ -261,7 +261,10 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   }
   if (values.pack === true && classifier) throw new GiftjsError(`--pack packs language-modelling examples; ${what.model} classifies one example per row (leave out --pack)`);
   if (what.kind === 'image-classifier') {
-    return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, callbacks: withReporting(progress.callbacks(out), values['report-to'] as string | undefined, out, writeConfig), onDone: progress.stop, signal });
+    const dropPath = numberOption(values['drop-path'], 'drop-path', preset?.dropPath ?? 0);
+    if (!(dropPath >= 0 && dropPath < 1)) throw new GiftjsError(`--drop-path must be in [0, 1), got ${String(values['drop-path'])}`);
+    if (dropPath > 0) resolved['drop-path'] = dropPath;
+    return trainImageClassification({ values, modelDir, dataPath, out, options, methodConfig, dropPath, callbacks: withReporting(progress.callbacks(out), values['report-to'] as string | undefined, out, writeConfig), onDone: progress.stop, signal });
   }
   if (what.kind === 'sequence-classifier') {
     return trainSequenceClassification({ values, modelDir, dataPath, out, options, methodConfig, preset, callbacks: withReporting(progress.callbacks(out), values['report-to'] as string | undefined, out, writeConfig), onDone: progress.stop, signal });
@@ -398,7 +401,7 @@ function whatTheRunTrains(values: Record<string, unknown>, modelDir: string, pre
 const KINDS_OF_FLAG: Record<string, readonly ModelKind[]> = {
   'text-fields': ['sequence-classifier'], 'label-field': ['sequence-classifier'], columns: ['sequence-classifier'],
   'test-data': ['sequence-classifier', 'image-classifier'], format: ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
-  'gradient-checkpointing': ['causal-lm'],
+  'gradient-checkpointing': ['causal-lm'], 'drop-path': ['image-classifier'],
 };
 
 /**

@@ -1,7 +1,8 @@
-// The basic layers: Linear, Embedding, RMSNorm, LayerNorm, Dropout. Each holds its parameters under
+// The basic layers: Linear, Embedding, RMSNorm, LayerNorm, Dropout, DropPath. Each holds its parameters under
 // PyTorch's names (weight, bias) and computes with one op.
 import { dropout } from '../ops/dropout.js';
 import { embedding } from '../ops/gather.js';
+import { mul } from '../ops/elementwise.js';
 import { linear } from '../ops/matmul.js';
 import { layerNorm, rmsNorm } from '../ops/norms.js';
 import { Random } from '../tensor/random.js';
@@ -45,21 +46,21 @@ export class Linear extends Module {
 }
 
 /**
- * The generators the layers under `module` draw from in training (LoRA's dropout, Dropout modules), in module order: a
+ * The generators the layers under `module` draw from in training (LoRA's dropout, Dropout and DropPath modules), in module order: a
  * checkpointed block saves their states before its forward and restores them before recomputing it,
  * so the backward sees the masks the forward used (PyTorch's checkpoint preserves its RNG state so).
  */
 export function randomSourcesOf(module: Module): Random[] {
   const out: Random[] = [];
   for (const [, m] of module.namedModules()) {
-    const r = m instanceof Linear ? m.adapter?.randomSource?.() : m instanceof Dropout && m.p > 0 ? m.rng : null;
+    const r = m instanceof Linear ? m.adapter?.randomSource?.() : (m instanceof Dropout || m instanceof DropPath) && m.p > 0 ? m.rng : null;
     if (r) out.push(r);
   }
   return out;
 }
 
 /**
- * Reseeds every adapter's and Dropout module's generator for a training step, each from its own seed drawn from the step's
+ * Reseeds every adapter's, Dropout's and DropPath's generator for a training step, each from its own seed drawn from the step's
  * (one seed for all had given every LoRA layer the same dropout mask for inputs of one shape --
  * q_proj's and v_proj's of a layer, and each layer's -- where PEFT's masks are independent).
  */
@@ -67,7 +68,7 @@ export function reseedRandomness(model: Module, seed: number): void {
   const seeds = new Random(seed);
   for (const [, m] of model.namedModules()) {
     if (m instanceof Linear && m.adapter?.reseed) m.adapter.reseed(seeds.nextUint32());
-    else if (m instanceof Dropout) m.rng = new Random(seeds.nextUint32());
+    else if (m instanceof Dropout || m instanceof DropPath) m.rng = new Random(seeds.nextUint32());
   }
 }
 
@@ -122,5 +123,24 @@ export class Dropout extends Module {
   }
   forward(x: Tensor): Tensor {
     return this.active ? dropout(x, this.p, this.rng) : x;
+  }
+}
+
+/**
+ * Stochastic depth (timm's DropPath, scale_by_keep): in training mode a residual branch's output is
+ * zeroed for a whole example with probability p and scaled by 1 / (1 - p) for the others; in evaluation
+ * mode the identity. p is set after loading (a run's choice, not the checkpoint's: ViT's setDropPath).
+ */
+export class DropPath extends Module {
+  rng = new Random(0);
+  p = 0;
+  get active(): boolean {
+    return this.training && this.p > 0;
+  }
+  /** x [B, ...]: one draw an example, broadcast over the rest. */
+  forward(x: Tensor): Tensor {
+    if (!this.active) return x;
+    const perExample = [x.shape[0]!, ...x.shape.slice(1).map(() => 1)];
+    return mul(x, dropout(Tensor.ones(perExample), this.p, this.rng));
   }
 }

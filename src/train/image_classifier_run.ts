@@ -25,6 +25,8 @@ export interface ImageClassifierRunOptions extends FineTuneRunSettings {
   validation?: ImageSet;
   test?: ImageSet;
   outDir?: string;
+  /** Stochastic depth's rate, timm's drop_path_rate (ViTForImageClassification.setDropPath); absent: 0. */
+  dropPath?: number;
 }
 
 export interface ImageClassifierRunResult {
@@ -47,12 +49,14 @@ export async function fineTuneImageClassifier(given: ImageClassifierRunOptions):
     o.memory ?? memoryBudget(undefined), o.names === 'flags' ? 'gift train' : 'fineTuneImageClassifier', o.names ?? 'options');
   o.log?.(`memory: about ${describeEstimate(estimate)}`);
   const model = loadImageClassifier(o.modelDir, { labels: o.train.labels, seed: o.options.seed });
+  const dropPath = o.dropPath ?? 0;
+  model.setDropPath(dropPath);
   const config = withTrainedHead(o.method);
   const adapter = attachAdapter(model, config, o.options.seed, 'method config');
   const training = await trainModel({
     model, adapter, task: imageClassificationTask(model, o.train.examples, o.validation?.examples), options: o.options,
     outDir: o.outDir, resume: o.resume, callbacks: o.callbacks, signal: o.signal,
-    fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, n: o.train.examples.length }),
+    fingerprint: JSON.stringify({ modelDir: o.modelDir, config, options: o.options, n: o.train.examples.length, ...(dropPath ? { dropPath } : {}) }),
     inputs: o.inputs,
     adapterFiles: () => adapterFileChunks(adapter, { path: o.modelDir, architecture: 'ViTForImageClassification', naming: model.adapterNaming() }, { task: { type: 'imgcls', id2label: o.train.labels } }),
   });

@@ -16,6 +16,8 @@ export interface Preset {
   format?: 'llm-adapters' | 'text';
   /** Sequence classification: which columns hold the texts and the label, a header for headerless TSV, regression. */
   seqcls?: { textFields: string[]; labelField: string; columns?: string[]; regression?: boolean };
+  /** Image classifiers: stochastic depth's rate (timm's drop_path_rate). */
+  dropPath?: number;
   /** What this machine cannot reproduce of the paper's run, said plainly. */
   caveat: string;
 }
@@ -60,11 +62,12 @@ PRESETS['glue-mrpc'] = glue('MRPC', 'F1/accuracy', { textFields: ['#1 String', '
 PRESETS['glue-rte'] = glue('RTE', 'accuracy', { textFields: ['sentence1', 'sentence2'], labelField: 'label' }, 3);
 
 PRESETS['vit-gift'] = {
-  description: 'Image classification on ViT (paper: FGVC on ViT-B/16): GIFT rank 16 on attention.output.dense + the head, lr 1e-4, batch 64, 100 epochs, cosine to 1e-6 with 10 warmup epochs, wd 0',
+  description: 'Image classification on ViT (paper: FGVC on ViT-B/16): GIFT rank 16 on attention.output.dense + the head, lr 1e-4, batch 64, 100 epochs, cosine to 1e-6 with 10 warmup epochs, wd 0, drop-path 0.1',
   method: { method: 'gift', rank: 16, target_modules: ['attention.output.dense'] },
   options: { lr: 1e-4, batchSize: 64, epochs: 100, warmupRatio: 0.1, scheduler: 'cosine_with_min_lr', minLr: 1e-6, weightDecay: 0 },
   modelKind: 'image-classifier',
-  caveat: 'The paper uses FGVC/VTAB images and ImageNet-21k ViT-B/16 weights (neither ships with giftjs), and drop-path 0.1 (timm\'s stochastic depth), which giftjs does not apply.',
+  dropPath: 0.1,
+  caveat: 'The paper uses FGVC/VTAB images and ImageNet-21k ViT-B/16 weights (neither ships with giftjs).',
 };
 
 export function presetByName(name: string): Preset {

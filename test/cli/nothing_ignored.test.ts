@@ -73,6 +73,7 @@ test('flags the model\'s kind does not read are refused, naming the kinds that d
   refused(train('l', '--label-field', 'label'), new RegExp(`--label-field is read when training a sequence classifier, and ${lm.source}`));
   refused(train('f', '--text-fields', 'text'), /--text-fields is read when training a sequence classifier, and --model/);
   refused(train('c', '--columns', 'text,label'), /--columns is read when training a sequence classifier, and --model/);
+  refused(train('d', '--drop-path', '0.1'), new RegExp(`--drop-path is read when training an image classifier, and ${lm.source}`));
   const texts = join(dir, 'two-labels.jsonl');
   writeFileSync(texts, Array.from({ length: 6 }, (_, i) => JSON.stringify({ text: `message ${i}`, label: i % 2 ? 'spam' : 'ham' })).join('\n') + '\n');
   refused(gift('train', '--model', join(ROOT, 'test/fixtures/encoders/bert'), '--data', texts, '--out', join(dir, 'bf'), '--max-steps', '1', '--format', 'text'),

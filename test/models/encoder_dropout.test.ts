@@ -134,3 +134,61 @@ test('a dropout probability outside [0, 1) or not a number is refused by the fil
   const vit = readViTConfig(join(ROOT, 'test/fixtures/encoders/vit')).config;
   assert.deepEqual([vit.hiddenDropout, vit.attentionDropout], [0, 0], 'ViT: absent, 0 as ViTConfig\'s defaults');
 });
+
+/** A generator whose uniform draws are the given values, in order (a stochastic-depth mask chosen by the test). */
+class ListRandom extends Random {
+  constructor(private readonly draws: number[]) {
+    super(0);
+  }
+  override uniform(): number {
+    const v = this.draws.shift();
+    if (v === undefined) throw new Error('ListRandom: more draws than given');
+    return v;
+  }
+}
+
+test('vit: stochastic depth (drop-path) drops whole images\' residual branches at timm\'s rates, as timm\'s DropPath on transformers\' ViT', {
+  skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; ../shared/peer/setup_peer.sh makes it)`,
+  timeout: 120_000,
+}, () => {
+  const { dir, model } = fixtureCopy('encoders/vit', {});
+  const batch = 4;
+  const r = new Random(21);
+  const pixels = Float32Array.from({ length: batch * 3 * 64 }, () => r.normal());
+  const labels = [1, 0, 2, 1];
+  const nested = Array.from({ length: batch }, (_, b) => Array.from({ length: 3 }, (_, c) => Array.from({ length: 8 }, (_, y) => Array.from(pixels.subarray(((b * 3 + c) * 8 + y) * 8, ((b * 3 + c) * 8 + y + 1) * 8)))));
+  // 2 layers at rate 0.6: layer 0 never drops (rate 0), layer 1 drops each image's branch with p 0.6.
+  const rate = 0.6;
+  const attentionDraws = [0.1, 0.9, 0.7, 0.3];
+  const mlpDraws = [0.8, 0.2, 0.5, 0.65];
+  const kept = (draws: number[]) => draws.map((u) => (u < rate ? 0 : 1));
+  const input = join(dir, 'input.json');
+  writeFileSync(input, JSON.stringify({ pixels: nested, labels, drop_path: { rate, keep: { 1: [kept(attentionDraws), kept(mlpDraws)] } } }));
+  const ref = spawnSync(PYTHON, [join(ROOT, 'tools/encoder_dropout_reference.py'), model, input], { encoding: 'utf8' });
+  assert.equal(ref.status, 0, ref.stderr.slice(-3000));
+  const theirs = JSON.parse(ref.stdout.trim().split('\n').pop()!) as { logits: number[]; loss: number; grads: Record<string, number[]>; drop_path_rates: number[] };
+
+  const m = loadImageClassifier(model);
+  const adapter = attachAdapter(m, { method: 'full' });
+  m.setDropPath(rate);
+  const rates = m.vit.layers.flatMap((l) => [l.attentionDropPath.p, l.mlpDropPath.p]);
+  assertClose(rates, theirs.drop_path_rates.flatMap((p) => [p, p]), 'rates: torch.linspace(0, rate, layers)', 1e-7, 1e-6);
+  m.train();
+  m.vit.layers[0]!.attentionDropPath.rng = new ListRandom([]);
+  m.vit.layers[0]!.mlpDropPath.rng = new ListRandom([]);
+  m.vit.layers[1]!.attentionDropPath.rng = new ListRandom([...attentionDraws]);
+  m.vit.layers[1]!.mlpDropPath.rng = new ListRandom([...mlpDraws]);
+  const logits = m.forward(imagesToPatches(pixels, batch, m.config));
+  const loss = crossEntropy(logits, Int32Array.from(labels));
+  assertClose(logits.toFloat32Array(), theirs.logits, 'vit drop-path: training-mode logits', 1e-5, 1e-5);
+  assert.ok(Math.abs(loss.item() - theirs.loss) < 1e-5, `vit drop-path: loss ${loss.item()}, transformers' ${theirs.loss}`);
+  loss.backward();
+  const naming = m.adapterNaming();
+  const saved = (n: string) => `${naming.toSaved(n.slice(0, n.lastIndexOf('.')))}${n.slice(n.lastIndexOf('.'))}`.replace(/^vit\.encoder\.layer\./, 'vit.layers.');
+  for (const [n, t] of adapter.namedTrainable()) assertClose(t.grad!.toFloat32Array(), theirs.grads[saved(n)]!, `vit drop-path: gradient of ${n}`, 1e-5, 1e-4);
+  // Without drop-path the same images give other logits (the masks above act), and evaluation mode draws none.
+  m.eval();
+  const evalLogits = noGrad(() => m.forward(imagesToPatches(pixels, batch, m.config)).toFloat32Array());
+  assert.ok(evalLogits.some((v, i) => Math.abs(v - theirs.logits[i]!) > 1e-3), 'the dropped branches change the logits');
+  assert.throws(() => m.setDropPath(1), /drop-path rate must be in \[0, 1\), got 1/);
+});

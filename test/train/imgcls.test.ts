@@ -41,6 +41,17 @@ test('gift train --task imgcls (GIFT + head) on a class-per-folder set, then gif
   const e = gift('eval', '--task', 'imgcls', '--model', model, '--adapter', join(out, 'adapter'), '--data', join(dir, 'data'), '--json');
   assert.equal(e.status, 0, e.stderr);
   assert.equal(JSON.parse(e.stdout.trim().split('\n').pop()!).accuracy, trained.test.accuracy);
+  // The paper's preset trains with drop-path 0.1, which config.yaml records (so that --config repeats it);
+  // --drop-path overrides it, within [0, 1).
+  const preset = gift('train', '--model', model, '--data', join(dir, 'data'), '--out', join(dir, 'preset'), '--preset', 'vit-gift', '--max-steps', '1', '--batch-size', '4');
+  assert.equal(preset.status, 0, preset.stderr);
+  assert.match(readFileSync(join(dir, 'preset/config.yaml'), 'utf8'), /^drop-path: 0\.1$/m);
+  const given = gift('train', '--model', model, '--data', join(dir, 'data'), '--out', join(dir, 'given'), '--preset', 'vit-gift', '--drop-path', '0.25', '--max-steps', '1', '--batch-size', '4');
+  assert.equal(given.status, 0, given.stderr);
+  assert.match(readFileSync(join(dir, 'given/config.yaml'), 'utf8'), /^drop-path: 0\.25$/m);
+  const bad = gift('train', '--model', model, '--data', join(dir, 'data'), '--out', join(dir, 'bad'), '--drop-path', '1', '--max-steps', '1');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--drop-path must be in \[0, 1\), got 1/);
 });
 
 test('images: sharp decodes, resizes and normalises as preprocessor_config.json says', async () => {

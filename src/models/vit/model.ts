@@ -3,7 +3,7 @@
 // loaded from Hugging Face folders or from timm's vit_* checkpoints (config.ts reads either config,
 // timm.ts maps the names, export.ts writes a Hugging Face folder).
 import { CheckpointReader, loadFromCheckpoint } from '../../io/hf_folder.js';
-import { Dropout, LayerNorm, Linear } from '../../nn/layers.js';
+import { DropPath, Dropout, LayerNorm, Linear } from '../../nn/layers.js';
 import { Module, type AdapterNaming } from '../../nn/module.js';
 import { releasingUnread } from '../../tensor/memory.js';
 import { vitAdapterNaming } from './adapter_naming.js';
@@ -97,6 +97,9 @@ class ViTLayer extends Module {
   readonly attentionDropout: Dropout;
   readonly attentionOutputDropout: Dropout;
   readonly outputDropout: Dropout;
+  /** Stochastic depth on the attention and MLP branches (timm's drop_path1 and drop_path2; 0 unless a run sets it). */
+  readonly attentionDropPath: DropPath;
+  readonly mlpDropPath: DropPath;
   constructor(private readonly c: ViTConfig, rng: Random) {
     super();
     const H = c.hiddenSize;
@@ -111,6 +114,8 @@ class ViTLayer extends Module {
     this.attentionDropout = this.child('attention.attention.dropout', new Dropout(c.attentionDropout ?? 0));
     this.attentionOutputDropout = this.child('attention.output.dropout', new Dropout(c.hiddenDropout ?? 0));
     this.outputDropout = this.child('output.dropout', new Dropout(c.hiddenDropout ?? 0));
+    this.attentionDropPath = this.child('drop_path1', new DropPath());
+    this.mlpDropPath = this.child('drop_path2', new DropPath());
   }
   forward(x: Tensor, batch: number, seq: number): Tensor {
     const { hiddenSize: H, numHeads: nh } = this.c;
@@ -119,8 +124,8 @@ class ViTLayer extends Module {
     const heads = (t: Tensor) => transpose(reshape(t, [batch, seq, nh, hd]), 1, 2);
     const attn = scaledDotProductAttention(heads(this.query.forward(h)), heads(this.key.forward(h)), heads(this.value.forward(h)),
       this.attentionDropout.active ? { dropProbabilities: (p: Tensor) => this.attentionDropout.forward(p) } : {});
-    const x1 = add(x, this.attentionOutputDropout.forward(this.output.forward(reshape(transpose(attn, 1, 2), [batch, seq, H]))));
-    return add(x1, this.outputDropout.forward(this.mlpOutput.forward(gelu(this.intermediate.forward(this.layernorm_after.forward(x1))))));
+    const x1 = add(x, this.attentionDropPath.forward(this.attentionOutputDropout.forward(this.output.forward(reshape(transpose(attn, 1, 2), [batch, seq, H])))));
+    return add(x1, this.mlpDropPath.forward(this.outputDropout.forward(this.mlpOutput.forward(gelu(this.intermediate.forward(this.layernorm_after.forward(x1)))))));
   }
 }
 
@@ -165,6 +170,21 @@ export class ViTForImageClassification extends Module {
     if (model.newHead) initNewHead(model.classifier, new Random((options.seed ?? 0) + 1));
     model.sourceDir = dir;
     return model;
+  }
+
+  /**
+   * Stochastic depth at `rate`, as timm's VisionTransformer(drop_path_rate=rate) applies it: block i of
+   * n drops each example's attention and MLP branches with probability rate * i / (n - 1) (torch.linspace(0,
+   * rate, n)), the first block never. In training mode only; 0 turns it off.
+   */
+  setDropPath(rate: number): void {
+    if (!(rate >= 0 && rate < 1)) throw new GiftjsError(`drop-path rate must be in [0, 1), got ${rate}`);
+    const n = this.vit.layers.length;
+    this.vit.layers.forEach((layer, i) => {
+      const p = n > 1 ? (rate * i) / (n - 1) : 0;
+      layer.attentionDropPath.p = p;
+      layer.mlpDropPath.p = p;
+    });
   }
 
   get architecture(): string {

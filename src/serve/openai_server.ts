@@ -522,10 +522,11 @@ function messagesOf(body: Record<string, unknown>): ChatMessage[] {
     const role = (m as { role?: unknown })?.role;
     const content = (m as { content?: unknown })?.content;
     if (typeof role !== 'string') throw new RequestError(400, `messages[${i}].role must be a string`, 'messages');
-    // Content as a string, or OpenAI's list of text parts.
+    // Content as a string, or OpenAI's list of text parts, joined with line breaks as vLLM joins them for a
+    // template that reads content as a string (llama.cpp's server likewise, between non-empty texts).
     if (typeof content === 'string') return { role, content };
     if (Array.isArray(content) && content.every((p) => (p as { type?: unknown })?.type === 'text' && typeof (p as { text?: unknown }).text === 'string')) {
-      return { role, content: content.map((p) => (p as { text: string }).text).join('') };
+      return { role, content: content.map((p) => (p as { text: string }).text).join('\n') };
     }
     throw new RequestError(400, `messages[${i}].content must be a string or a list of text parts (images and audio are not supported)`, 'messages');
   });

@@ -126,6 +126,15 @@ test('chat completions render the tokenizer\'s chat template; streamed deltas ad
   assert.equal(streamed, want);
 });
 
+test('a message\'s list of text parts is its texts joined with line breaks, as vLLM and llama.cpp\'s server join them', async () => {
+  const parts = [{ type: 'text' as const, text: 'hello' }, { type: 'text' as const, text: 'there' }];
+  const want = greedy(tokenizer.encode(tokenizer.applyChatTemplate([{ role: 'user', content: 'hello\nthere' }]), { addSpecialTokens: false }), 10);
+  const got = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: parts }], max_tokens: 10 });
+  assert.equal(got.choices[0]!.message.content, want);
+  const joined = greedy(tokenizer.encode(tokenizer.applyChatTemplate([{ role: 'user', content: 'hellothere' }]), { addSpecialTokens: false }), 10);
+  assert.notEqual(joined, want, 'the two prompts give different answers, so the test tells the joins apart');
+});
+
 test('stop sequences end the answer before the first one (finish_reason "stop"), whole and streamed, as OpenAI\'s API does', async () => {
   const prompt = 'the dog sat on';
   const ids = tokenizer.encode(prompt);

@@ -2,9 +2,12 @@
 import type { AttentionShape } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
 import { markValueNeeded, needsRecording, record } from '../tensor/autograd.js';
+import { checkpoint } from '../tensor/checkpoint.js';
+import type { Random } from '../tensor/random.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError, refuseUnknownOptions } from '../errors.js';
+import { drawsAsRandom } from './dropout.js';
 import { add, scale } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { softmax } from './softmax.js';
@@ -42,6 +45,13 @@ export interface AttentionOptions {
    * as many key/value heads as query heads).
    */
   dropProbabilities?: (probabilities: Tensor) => Tensor;
+  /**
+   * The generator dropProbabilities draws from. Given (and drawing as Random does), the dropped
+   * probabilities are not held for the backward: it rewinds the generator and drops the
+   * probabilities again (the same key, the same mask), so the attention holds one [B, H, T, S]
+   * tensor (softmax's output) instead of two.
+   */
+  dropRandomness?: Random;
 }
 
 /** The additive mask of finfo(float32).min that transformers' eager attention adds to padded keys. */
@@ -54,7 +64,7 @@ const MASKED_SCORE = -3.4028234663852886e38;
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   const where = (): string => `attention(q ${shapeString(q.shape)}, k ${shapeString(k.shape)}, v ${shapeString(v.shape)})`;
-  refuseUnknownOptions(options, ['causal', 'keyPaddingMask', 'window', 'softcap', 'segmented', 'scale', 'keyLength', 'dropProbabilities'], 'scaledDotProductAttention');
+  refuseUnknownOptions(options, ['causal', 'keyPaddingMask', 'window', 'softcap', 'segmented', 'scale', 'keyLength', 'dropProbabilities', 'dropRandomness'], 'scaledDotProductAttention');
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new GiftjsError(`${where()}: q, k and v must be 4-D [batch, heads, seq, headDim]`);
   const [B, H, T, D] = q.shape as [number, number, number, number];
   const [Bk, Hkv, kvRows, Dk] = k.shape as [number, number, number, number];
@@ -79,8 +89,9 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     if (options.causal || window > 0 || softcap > 0 || segmented || S !== kvRows || Hkv !== H) {
       throw new GiftjsError(`${where()}: dropProbabilities is for encoder attention (no causal mask, window, softcap, segments or KV cache; as many key/value heads as query heads)`);
     }
-    return composedAttention(q, k, v, maskSource, options.scale ?? 1 / Math.sqrt(D), options.dropProbabilities);
+    return composedAttention(q, k, v, maskSource, options.scale ?? 1 / Math.sqrt(D), options.dropProbabilities, options.dropRandomness);
   }
+  if (options.dropRandomness) throw new GiftjsError(`${where()}: dropRandomness is the generator of dropProbabilities, which is not given`);
   // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.
   const maskTensor = maskSource === null || maskSource instanceof Tensor ? maskSource : new Tensor(Float32Array.from(maskSource), [B, S]);
   const mask = maskTensor?.buffer ?? null;
@@ -105,7 +116,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
  * probability is 0 (a row with no real key would weigh every key alike; an encoder's rows always
  * have their first token).
  */
-function composedAttention(q: Tensor, k: Tensor, v: Tensor, keyPaddingMask: Float32Array | Tensor | null, s: number, drop: (p: Tensor) => Tensor): Tensor {
+function composedAttention(q: Tensor, k: Tensor, v: Tensor, keyPaddingMask: Float32Array | Tensor | null, s: number, drop: (p: Tensor) => Tensor, rng?: Random): Tensor {
   const B = q.shape[0]!;
   const S = k.shape[2]!;
   let scores = scale(matmul(q, k, { transposeB: true }), s); // [B, H, T, S]
@@ -115,5 +126,8 @@ function composedAttention(q: Tensor, k: Tensor, v: Tensor, keyPaddingMask: Floa
       for (let i = 0; i < o.length; i++) o[i] = mask[i]! > 0 ? 0 : MASKED_SCORE;
     }));
   }
-  return matmul(drop(softmax(scores)), v); // [B, H, T, D]
+  const probabilities = softmax(scores);
+  if (!rng || !drawsAsRandom(rng)) return matmul(drop(probabilities), v); // [B, H, T, D]
+  // The dropped probabilities drawn again in the backward from the rewound generator, not held.
+  return checkpoint((p, values) => matmul(drop(p), values), [probabilities, v], undefined, [rng]);
 }

@@ -30,8 +30,11 @@ export function dropout(x: Tensor, p: number, rng: Random, training = true): Ten
   }, [], READS_NOTHING_OF_ONE);
 }
 
-/** Whether the generator draws as Random does (not a subclass's replacement of its draws). */
-function drawsAsRandom(rng: Random): boolean {
+/**
+ * Whether the generator draws as Random does (not a subclass's replacement of its draws, whose own
+ * state saveState does not hold).
+ */
+export function drawsAsRandom(rng: Random): boolean {
   return rng.uniform === Random.prototype.uniform && rng.nextUint32 === Random.prototype.nextUint32;
 }
 

@@ -63,14 +63,17 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (!sharedB && (b.rank !== a.rank || b.shape.slice(0, -2).some((d, i) => d !== batchShape[i]))) {
     throw new GiftjsError(`${where()}: batch dimensions must match, or the second operand must be 2-D`);
   }
-  const out = Tensor.empty([...batchShape, M, N]);
   // Without a transpose, a batch of A rows against a shared B is one tall GEMM.
   const fold = sharedB && !transA;
-  const opA = (t: Tensor, trans: boolean, cols: number): Operand => ({ data: t.buffer, trans, ld: cols, stride: 0 });
-  const A: Operand = { ...opA(a, transA, ac), stride: ar * ac };
-  const B: Operand = { ...opA(b, transB, bc), stride: sharedB ? 0 : br * bc };
-  if (fold) gemmInto(out.buffer, A, B, batch * M, N, K, 1);
-  else gemmInto(out.buffer, A, B, M, N, K, batch);
+  const strideB = sharedB ? 0 : br * bc;
+  // Deferred in a recomputation (a checkpointed layer's, attention's dropped probabilities) where only
+  // the backward reads what it was computed from; the operands are read from their tensors then.
+  const out = Tensor.computedBy([...batchShape, M, N], (o) => {
+    const A: Operand = { data: a.buffer, trans: transA, ld: ac, stride: ar * ac };
+    const B: Operand = { data: b.buffer, trans: transB, ld: bc, stride: strideB };
+    if (fold) gemmInto(o, A, B, batch * M, N, K, 1);
+    else gemmInto(o, A, B, M, N, K, batch);
+  });
 
   return record('matmul', out, [a, b], (g, needs) => {
     const G: Operand = { data: g.buffer, trans: false, ld: N, stride: M * N };
@@ -79,7 +82,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     let db: Tensor | null = null;
     if (needs[0]) {
       da = Tensor.empty(a.shape);
-      const Bs: Operand = { data: b.buffer, trans: !transB, ld: bc, stride: B.stride };
+      const Bs: Operand = { data: b.buffer, trans: !transB, ld: bc, stride: strideB };
       if (!transA) {
         // dA = dC op(B)^T   (M x K)
         if (fold) gemmInto(da.buffer, G, Bs, batch * M, K, N, 1);

@@ -68,7 +68,7 @@ export function valuesDeferred(): boolean {
 }
 
 /**
- * Runs fn with the ops that can defer their outputs (linear, the elementwise binary ops) deferring them: what is read is
+ * Runs fn with the ops that can defer their outputs (linear, matmul, the elementwise binary ops) deferring them: what is read is
  * computed when it is read, and what nothing reads never is. A recomputed layer's last projection
  * and residual sum are such values: their backward needs only the gradient, and the layer's output
  * was computed in the forward (a 1B model's down_proj is 8% of a checkpointed step's arithmetic).

@@ -9,7 +9,8 @@ import { slice } from '../../src/ops/shape_ops.js';
 import { Random } from '../../src/tensor/random.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { noGrad } from '../../src/tensor/autograd.js';
-import { memoryStats } from '../../src/tensor/memory.js';
+import { memoryStats, poolFor, tidy } from '../../src/tensor/memory.js';
+import { metaDryRunBackend, metaMemory } from '../../src/backend/meta/index.js';
 import { assertBackendsAgree, assertClose, assertGradcheck, randn, testEachBackend } from '../helpers.js';
 import { attention64, rope64 } from '../reference64.js';
 
@@ -198,6 +199,41 @@ test('attention shape errors name the shapes', () => {
   assert.throws(() => scaledDotProductAttention(randn([1, 2, 2, 4], 1), randn([1, 2, 2, 8], 2), randn([1, 2, 2, 8], 3)), /k must be \[1, heads, seq, 4\]/);
   assert.throws(() => scaledDotProductAttention(randn([1, 1, 2, 4], 1), randn([1, 1, 2, 4], 2), randn([1, 1, 2, 4], 3), { window: 2 }), /a sliding window needs the causal mask/);
   assert.throws(() => scaledDotProductAttention(randn([1, 1, 2, 4], 1), randn([1, 1, 2, 4], 2), randn([1, 1, 2, 4], 3), { causal: true, window: 1.5 }), /window must be a non-negative integer, got 1.5/);
+});
+
+testEachBackend('attention with dropped probabilities drops them again in the backward when given the generator: the same output and gradients', () => {
+  const [B, H, T, D] = [2, 3, 16, 8];
+  const keyPaddingMask = Float32Array.from({ length: B * T }, (_, i) => (i % T < T - 3 || i < T ? 1 : 0));
+  const run = (recompute: boolean) => {
+    const q = randn([B, H, T, D], 41, true);
+    const k = randn([B, H, T, D], 42, true);
+    const v = randn([B, H, T, D], 43, true);
+    const rng = new Random(77);
+    const out = scaledDotProductAttention(q, k, v, { keyPaddingMask, dropProbabilities: (p) => dropout(p, 0.3, rng), ...(recompute ? { dropRandomness: rng } : {}) });
+    out.backward(Tensor.fromArray(Array.from({ length: out.size }, (_, i) => Math.cos(i)), out.shape));
+    return { out: Array.from(out.data), grads: [q, k, v].map((t) => Array.from(t.grad!.data)) };
+  };
+  const [held, again] = [run(false), run(true)];
+  assert.deepEqual(run(false).out, held.out, 'seeded: the same both times');
+  assert.deepEqual(again.out, held.out, 'forward');
+  again.grads.forEach((g, i) => assert.deepEqual(g, held.grads[i], `gradient of ${'qkv'[i]}`));
+  assert.throws(() => scaledDotProductAttention(randn([1, 1, 2, 4], 1), randn([1, 1, 2, 4], 2), randn([1, 1, 2, 4], 3), { dropRandomness: new Random(1) }), /dropRandomness is the generator of dropProbabilities, which is not given/);
+});
+
+test('attention recomputing its dropped probabilities holds one [B, H, T, S] tensor fewer after the forward (a dry run\'s pool)', () => {
+  const [B, H, T, D] = [2, 3, 16, 8];
+  const pool = poolFor(metaMemory);
+  const heldBy = (recompute: boolean) => withBackend(metaDryRunBackend, () => tidy(() => {
+    const [q, k, v] = [0, 1, 2].map(() => Tensor.empty([B, H, T, D]).requireGrad());
+    const rng = new Random(77);
+    const before = pool.liveBytes;
+    const out = scaledDotProductAttention(q!, k!, v!, { dropProbabilities: (p) => dropout(p, 0.3, rng), ...(recompute ? { dropRandomness: rng } : {}) });
+    const held = pool.liveBytes - before;
+    out.backward(Tensor.empty(out.shape));
+    return held;
+  }));
+  const [held, recomputing] = [heldBy(false), heldBy(true)];
+  assert.equal(held - recomputing, B * H * T * T * 4, `held after the forward: ${held} bytes, recomputing: ${recomputing}`);
 });
 
 const bf16Native = isNativeAvailable() && (nativeAddon()?.cpuInfo().features.includes('avx512bf16') ?? false);

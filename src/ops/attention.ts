@@ -127,7 +127,8 @@ function composedAttention(q: Tensor, k: Tensor, v: Tensor, keyPaddingMask: Floa
     }));
   }
   const probabilities = softmax(scores);
-  if (!rng || !drawsAsRandom(rng)) return matmul(drop(probabilities), v); // [B, H, T, D]
+  // Nothing to hold where nothing needs a gradient (a frozen encoder under a trained head).
+  if (!rng || !drawsAsRandom(rng) || !needsRecording([probabilities, v])) return matmul(drop(probabilities), v); // [B, H, T, D]
   // The dropped probabilities drawn again in the backward from the rewound generator, not held.
   return checkpoint((p, values) => matmul(drop(p), values), [probabilities, v], undefined, [rng]);
 }

@@ -4,6 +4,7 @@ import { isNativeAvailable, nativeAddon, setBf16Compute, withBackend } from '../
 import { scaledDotProductAttention } from '../../src/ops/attention.js';
 import { dropout } from '../../src/ops/dropout.js';
 import { gelu } from '../../src/ops/activations.js';
+import { mul } from '../../src/ops/elementwise.js';
 import { rope } from '../../src/ops/rope.js';
 import { slice } from '../../src/ops/shape_ops.js';
 import { Random } from '../../src/tensor/random.js';
@@ -218,6 +219,12 @@ testEachBackend('attention with dropped probabilities drops them again in the ba
   assert.deepEqual(again.out, held.out, 'forward');
   again.grads.forEach((g, i) => assert.deepEqual(g, held.grads[i], `gradient of ${'qkv'[i]}`));
   assert.throws(() => scaledDotProductAttention(randn([1, 1, 2, 4], 1), randn([1, 1, 2, 4], 2), randn([1, 1, 2, 4], 3), { dropRandomness: new Random(1) }), /dropRandomness is the generator of dropProbabilities, which is not given/);
+  // Frozen q, k, v under a trained weight (a head on a frozen encoder): the backward reaches only the weight.
+  const rng = new Random(3);
+  const frozen = scaledDotProductAttention(randn([B, H, T, D], 44), randn([B, H, T, D], 45), randn([B, H, T, D], 46), { keyPaddingMask, dropProbabilities: (p) => dropout(p, 0.3, rng), dropRandomness: rng });
+  const w = randn([B, H, T, D], 47, true);
+  mul(frozen, w).backward(Tensor.ones([B, H, T, D]));
+  assert.deepEqual(Array.from(w.grad!.data), Array.from(frozen.data), 'the weight\'s gradient is the attention\'s output');
 });
 
 test('attention recomputing its dropped probabilities holds one [B, H, T, S] tensor fewer after the forward (a dry run\'s pool)', () => {

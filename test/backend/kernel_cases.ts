@@ -5,6 +5,7 @@
 // memory's downloadAsync, the one read every backend offers.
 import { ActivationKind, BinaryOp, type Backend, type DeviceBuffer } from '../../src/backend/backend.js';
 import { refBackend } from '../../src/backend/ref/index.js';
+import { dropBelowOf } from '../../src/backend/ref/dropout.js';
 import { Random } from '../../src/tensor/random.js';
 
 export interface KernelCheck {
@@ -126,7 +127,7 @@ export async function runKernelCases(candidate: Backend): Promise<KernelCheck[]>
   const dropIn = Float32Array.from(normal(40_007), (v, i) => (i === 5 ? NaN : i === 6 ? -Infinity : i === 7 ? Infinity : v));
   for (const [p, key0, key1] of [[0.1, 12345, 678910], [0.5, 0xfffffff0, 0xdeadbeef], [0.9, 7, 0]] as const) {
     await check(`dropoutMultiply p ${p}`, { x: dropIn, y: new Float32Array(dropIn.length) }, ['y'], (b, x) =>
-      b.dropoutMultiply(x.x!, x.y!, dropIn.length, key0, key1, Math.min(Math.ceil(p * 2 ** 32), 0xffffffff), 1 / (1 - p)), 0, 0);
+      b.dropoutMultiply(x.x!, x.y!, dropIn.length, key0, key1, dropBelowOf(p), 1 / (1 - p)), 0, 0);
   }
   await check('swiglu backward, dgate only', { g: xs, u: normal(1000), dy: normal(1000), dg: new Float32Array(1000) }, ['dg'], (b, x) =>
     b.swigluBackward(x.g!, x.u!, x.dy!, x.dg!, null, 1000));

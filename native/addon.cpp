@@ -394,6 +394,15 @@ AttentionShape attentionShape(const Napi::CallbackInfo& info, std::size_t i) {
   AttentionShape s{get("B"), get("H"), get("Hkv"), get("T"), get("S"), get("D"),
                    o.Get("scale").As<Napi::Number>().FloatValue(), o.Get("causal").As<Napi::Boolean>(), get("window"),
                    o.Get("softcap").As<Napi::Number>().FloatValue(), o.Get("segmented").As<Napi::Boolean>(), get("kvRows")};
+  const Napi::Value dropout = o.Get("dropout");
+  if (!dropout.IsUndefined() && !dropout.IsNull()) {
+    Napi::Object d = dropout.As<Napi::Object>();
+    s.drop = true;
+    s.dropKey0 = d.Get("key0").As<Napi::Number>().Uint32Value();
+    s.dropKey1 = d.Get("key1").As<Napi::Number>().Uint32Value();
+    s.dropBelow = d.Get("dropBelow").As<Napi::Number>().Uint32Value();
+    s.keepScale = d.Get("keepScale").As<Napi::Number>().FloatValue();
+  }
   if (s.kvRows < s.S) throw Napi::RangeError::New(info.Env(), "attention: kvRows must be at least S (the keys)");
   if (s.segmented && !s.causal) throw Napi::RangeError::New(info.Env(), "attention: segmented attention needs the causal mask");
   if (s.window > 0 && !s.causal) throw Napi::RangeError::New(info.Env(), "attention: a sliding window needs the causal mask");

@@ -5,7 +5,10 @@
 // shorter: the masked upper triangle is (mostly) never computed, about 40% fewer attention FLOPs at
 // T = 256. The forward saves only the log-sum-exp of each score row; the backward recomputes the
 // probabilities from Q, K and that lse, so no [T, S] matrix outlives a block (the trade
-// FlashAttention makes, done with the packed GEMM on [block, keys] tiles).
+// FlashAttention makes, done with the packed GEMM on [block, keys] tiles). Dropout on the
+// probabilities (BERT's and ViT's attention in training) is drawn the same way: each block's
+// probabilities are dropped before they weigh V, their mask hashed from each probability's index
+// (dropout_mask.h), and the backward draws the same mask again, so the dropout holds nothing.
 //
 // With bf16 compute on (gift train --bf16), every product runs on the bf16 dot-product kernel, as
 // PyTorch's autocast runs attention in bfloat16: the operands are rounded to bf16 (Q, K, V and dO
@@ -24,6 +27,7 @@
 #include "../gemm/scratch.h"
 #include "../runtime/cpu_features.h"
 #include "../runtime/thread_pool.h"
+#include "dropout_mask.h"
 #include "kernels.h"
 #include "vec_exp.h"
 #include "vec_reduce.h"
@@ -67,6 +71,16 @@ inline void softcapScores(float cap, float* scores, std::size_t n, float* capGra
     scores[i] = cap * th;
     if (capGrad) capGrad[i] = 1.0f - th * th;
   }
+}
+
+// Attention's dropout on `rows` rows of `keys` probabilities (ld apart) of the query rows from row0
+// (b H T + h T + t), from key `first`: each value's mask drawn from its flat index in the [B, H, T, S]
+// probabilities, as dropoutMultiply draws it over them. src may be dst.
+void dropProbabilities(const AttentionShape& s, const float* src, float* dst, std::size_t rows, std::size_t keys,
+                       std::size_t ld, std::size_t row0, std::size_t first) {
+  for (std::size_t r = 0; r < rows; ++r)
+    dropoutSpan(src + r * ld, dst + r * ld, keys, static_cast<std::uint32_t>((row0 + r) * s.S + first), s.dropKey0,
+                s.dropKey1, s.dropBelow, s.keepScale);
 }
 
 // The kernel every product of a call runs on: with bf16 compute on, the bf16 dot-product kernel
@@ -326,6 +340,7 @@ void attentionForwardFewQueries(const AttentionShape& s, const float* q, const f
       std::fill(row + seen, row + keys, 0.0f);
       lse[row0 + r] = mx + std::log(sum);
     }
+    if (s.drop) dropProbabilities(s, scores.data(), scores.data(), rows, keys, keys, row0, first);
     if (bf16) roundedToBf16(scores.data(), rows * keys, scores);  // in place: the probabilities as the GEMM packs them
     fewQueryValues(scores.data(), rows, keys, vh, keys, s.D, og);
   });
@@ -383,6 +398,7 @@ void attentionForward(const AttentionShape& s, const float* q, const float* k, c
       for (std::size_t j = seen; j < keys; ++j) row[j] = 0.0f;
       lse[head * s.T + t] = mx + std::log(sum);
     }
+    if (s.drop) dropProbabilities(s, scores.data(), scores.data(), rows, keys, keys, head * s.T + t0, first);
     gemmSerialPackedB(product(false, false, rows, s.D, keys, scores.data(), keys, vh, s.D, 0.0f, ob, s.D), ki, valueDepth[kvHead], first, 0);
   });
 }
@@ -507,7 +523,7 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
     const float* vh = v + kvHead * headKV;
     float* dkh = dk ? dkHeads.data() + task * headKV : nullptr;
     float* dvh = dv ? dvHeads.data() + task * headKV : nullptr;
-    thread_local std::vector<float> probs, dprobs, capGrads;
+    thread_local std::vector<float> probs, dprobs, capGrads, dropped;
     // Without a window the last block sees the most keys (all S): it runs first and overwrites
     // (beta 0) every row of this head's dK and dV slots; earlier blocks add to the rows they see.
     // A window hides the first keys from the last block, so the slots are zeroed first instead.
@@ -549,10 +565,19 @@ void attentionBackward(const AttentionShape& s, const float* q, const float* k, 
         expShifted(row, l, row, seen);
         for (std::size_t j = seen; j < keys; ++j) row[j] = 0.0f;
       }
-      if (dvh) gemmSerial(product(true, false, keys, s.D, rows, P, keys, gb, s.D, beta, dvh + first * s.D, s.D), ki);
+      // What weighed V in the forward: the probabilities, or under dropout the dropped ones (P m).
+      const float* weights = P;
+      if (s.drop) {
+        dropped.resize(rows * keys);
+        dropProbabilities(s, P, dropped.data(), rows, keys, keys, task * s.T + t0, first);
+        weights = dropped.data();
+      }
+      if (dvh) gemmSerial(product(true, false, keys, s.D, rows, weights, keys, gb, s.D, beta, dvh + first * s.D, s.D), ki);
       if (!dq && !dkh) continue;
-      // dP = dO V^T, then dS = P * (dP - rowsum(dO * O)) * scale (times the cap's 1 - tanh^2), stored over dP.
+      // dP = dO V^T (under dropout times the mask: dP = m (dO V^T), while rowsum(dP * P) is still
+      // rowsum(dO * O)), then dS = P * (dP - rowsum(dO * O)) * scale (times the cap's 1 - tanh^2), stored over dP.
       gemmSerialPackedB(product(false, true, rows, keys, s.D, gb, s.D, vh + first * s.D, s.D, 0.0f, dP, keys), ki, valueColumns[kvHead], 0, first);
+      if (s.drop) dropProbabilities(s, dP, dP, rows, keys, keys, task * s.T + t0, first);
       for (std::size_t r = 0; r < rows; ++r)
         scoreGradRow(P + r * keys, dotOf(gb + r * s.D, ob + r * s.D, s.D), s.scale, capGrad ? capGrad + r * keys : nullptr, dP + r * keys, keys);
       if (dq) gemmSerialPackedB(product(false, false, rows, s.D, keys, dP, keys, kh + first * s.D, s.D, 0.0f, dq + (task * s.T + t0) * s.D, s.D), ki, keyDepth[kvHead], first, 0);

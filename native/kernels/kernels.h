@@ -56,6 +56,12 @@ struct AttentionShape {
   // Rows each key/value head holds in k and v: S, or more for a KV cache allocated ahead (its first
   // S rows are the keys). The backward takes kvRows == S.
   std::size_t kvRows;
+  // Dropout on the probabilities before they weigh V (drop false: none): probability (b, h, t, j) is
+  // dropped where dropoutDraw(dropKey0, dropKey1, ((b H + h) T + t) S + j) < dropBelow
+  // (dropout_mask.h), the others scaled by keepScale; the backward draws the same mask again.
+  bool drop = false;
+  std::uint32_t dropKey0 = 0, dropKey1 = 0, dropBelow = 0;
+  float keepScale = 1.0f;
 };
 void attentionForward(const AttentionShape& s, const float* q, const float* k, const float* v,
                       const float* keyMask, float* out, float* lse);

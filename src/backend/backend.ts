@@ -130,6 +130,23 @@ export interface AttentionShape {
    * the backward takes kvRows = S).
    */
   kvRows: number;
+  /**
+   * Dropout on the probabilities before they weigh v (BERT's attention_probs_dropout_prob), its mask
+   * drawn inside the kernels: probability (b, h, t, j) is dropped where the draw of the hash that
+   * src/backend/ref/dropout.ts defines, at the flat index ((b H + h) T + t) S + j of the [B, H, T, S]
+   * probabilities, falls below dropBelow, and the others are scaled by keepScale (as float32): the mask
+   * dropoutMultiply would apply to those probabilities with the same key. The backward draws it
+   * again. Omitted: nothing dropped.
+   */
+  dropout?: AttentionDropout;
+}
+
+/** The key, threshold and scale of attention's dropout (dropoutMultiply's arguments). */
+export interface AttentionDropout {
+  key0: number;
+  key1: number;
+  dropBelow: number;
+  keepScale: number;
 }
 
 export enum ActivationKind {

@@ -1,13 +1,14 @@
-// Scaled dot-product attention with causal and key-padding masks and grouped-query heads.
-import type { AttentionShape } from '../backend/backend.js';
+// Scaled dot-product attention with causal and key-padding masks, grouped-query heads and (for
+// encoders in training) dropout on the probabilities, in the backends' fused kernels.
+import type { AttentionDropout, AttentionShape } from '../backend/backend.js';
+import { dropBelowOf, MAX_DROPOUT_VALUES } from '../backend/ref/dropout.js';
 import { getBackend } from '../backend/index.js';
 import { markValueNeeded, needsRecording, record } from '../tensor/autograd.js';
-import { checkpoint } from '../tensor/checkpoint.js';
 import type { Random } from '../tensor/random.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError, refuseUnknownOptions } from '../errors.js';
-import { drawsAsRandom } from './dropout.js';
+import { drawsAsRandom, dropout } from './dropout.js';
 import { add, scale } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { softmax } from './softmax.js';
@@ -39,19 +40,15 @@ export interface AttentionOptions {
    */
   keyLength?: number;
   /**
-   * Dropout on the attention probabilities (BERT's attention_probs_dropout_prob, in training): applied
-   * to softmax's output before it weighs v. The fused kernels keep no probabilities, so given this the
-   * attention is composed of matmul, softmax and it (encoders only: a key padding mask at most, with
-   * as many key/value heads as query heads).
+   * Dropout on the attention probabilities (BERT's attention_probs_dropout_prob, in training): each
+   * probability zeroed with probability p, the others scaled by 1 / (1 - p), before they weigh v
+   * (encoders only: a key padding mask at most, as many key/value heads as query heads). The fused
+   * kernels draw the mask inside (a key of two draws from rng a call; the mask dropout() would draw
+   * over the [B, H, T, S] probabilities with that key) and again in the backward, holding nothing. A
+   * generator whose draws a subclass replaces (a test's fixed pattern) composes the attention of
+   * matmul, softmax and dropout() instead, holding the probabilities.
    */
-  dropProbabilities?: (probabilities: Tensor) => Tensor;
-  /**
-   * The generator dropProbabilities draws from. Given (and drawing as Random does), the dropped
-   * probabilities are not held for the backward: it rewinds the generator and drops the
-   * probabilities again (the same key, the same mask), so the attention holds one [B, H, T, S]
-   * tensor (softmax's output) instead of two.
-   */
-  dropRandomness?: Random;
+  dropout?: { p: number; rng: Random };
 }
 
 /** The additive mask of finfo(float32).min that transformers' eager attention adds to padded keys. */
@@ -64,7 +61,7 @@ const MASKED_SCORE = -3.4028234663852886e38;
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   const where = (): string => `attention(q ${shapeString(q.shape)}, k ${shapeString(k.shape)}, v ${shapeString(v.shape)})`;
-  refuseUnknownOptions(options, ['causal', 'keyPaddingMask', 'window', 'softcap', 'segmented', 'scale', 'keyLength', 'dropProbabilities', 'dropRandomness'], 'scaledDotProductAttention');
+  refuseUnknownOptions(options, ['causal', 'keyPaddingMask', 'window', 'softcap', 'segmented', 'scale', 'keyLength', 'dropout'], 'scaledDotProductAttention');
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new GiftjsError(`${where()}: q, k and v must be 4-D [batch, heads, seq, headDim]`);
   const [B, H, T, D] = q.shape as [number, number, number, number];
   const [Bk, Hkv, kvRows, Dk] = k.shape as [number, number, number, number];
@@ -85,17 +82,22 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   const maskSource = options.keyPaddingMask ?? null;
   const maskLength = maskSource === null ? null : maskSource instanceof Tensor ? maskSource.size : maskSource.length;
   if (maskLength !== null && maskLength !== B * S) throw new GiftjsError(`${where()}: keyPaddingMask must hold ${B} x ${S} values, got ${maskLength}`);
-  if (options.dropProbabilities) {
+  let dropping: AttentionDropout | undefined;
+  if (options.dropout) {
+    const { p, rng } = options.dropout;
+    if (!(p >= 0 && p < 1)) throw new GiftjsError(`${where()}: dropout's p must be in [0, 1), got ${p}`);
     if (options.causal || window > 0 || softcap > 0 || segmented || S !== kvRows || Hkv !== H) {
-      throw new GiftjsError(`${where()}: dropProbabilities is for encoder attention (no causal mask, window, softcap, segments or KV cache; as many key/value heads as query heads)`);
+      throw new GiftjsError(`${where()}: dropout is for encoder attention (no causal mask, window, softcap, segments or KV cache; as many key/value heads as query heads)`);
     }
-    return composedAttention(q, k, v, maskSource, options.scale ?? 1 / Math.sqrt(D), options.dropProbabilities, options.dropRandomness);
+    if (p > 0 && !drawsAsRandom(rng)) return composedAttention(q, k, v, maskSource, options.scale ?? 1 / Math.sqrt(D), (probabilities) => dropout(probabilities, p, rng));
+    if (B * H * T * S > MAX_DROPOUT_VALUES) throw new GiftjsError(`${where()}: dropout over ${B * H * T * S} probabilities is more than the 2^32 its 32-bit draws tell apart`);
+    // As dropout() draws its key: two draws a call, the same mask over the same probabilities.
+    if (p > 0) dropping = { key0: rng.nextUint32(), key1: rng.nextUint32(), dropBelow: dropBelowOf(p), keepScale: 1 / (1 - p) };
   }
-  if (options.dropRandomness) throw new GiftjsError(`${where()}: dropRandomness is the generator of dropProbabilities, which is not given`);
   // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.
   const maskTensor = maskSource === null || maskSource instanceof Tensor ? maskSource : new Tensor(Float32Array.from(maskSource), [B, S]);
   const mask = maskTensor?.buffer ?? null;
-  const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false, window, softcap, segmented, kvRows };
+  const shape: AttentionShape = { B, H, Hkv, T, S, D, scale: options.scale ?? 1 / Math.sqrt(D), causal: options.causal ?? false, window, softcap, segmented, kvRows, ...(dropping ? { dropout: dropping } : {}) };
   const out = Tensor.empty([B, H, T, D]);
   const lse = Tensor.empty([B, H, T]);
   getBackend().attentionForward(shape, q.buffer, k.buffer, v.buffer, mask, out.buffer, lse.buffer);
@@ -112,11 +114,11 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
 
 /**
  * softmax(q k^T * scale + mask) v with drop() on the probabilities, as transformers' eager attention
- * computes it ([B, H, T, S] scores held): padded keys take finfo.min before softmax, so their
+ * computes it ([B, H, T, S] probabilities held): padded keys take finfo.min before softmax, so their
  * probability is 0 (a row with no real key would weigh every key alike; an encoder's rows always
  * have their first token).
  */
-function composedAttention(q: Tensor, k: Tensor, v: Tensor, keyPaddingMask: Float32Array | Tensor | null, s: number, drop: (p: Tensor) => Tensor, rng?: Random): Tensor {
+function composedAttention(q: Tensor, k: Tensor, v: Tensor, keyPaddingMask: Float32Array | Tensor | null, s: number, drop: (p: Tensor) => Tensor): Tensor {
   const B = q.shape[0]!;
   const S = k.shape[2]!;
   let scores = scale(matmul(q, k, { transposeB: true }), s); // [B, H, T, S]
@@ -126,9 +128,5 @@ function composedAttention(q: Tensor, k: Tensor, v: Tensor, keyPaddingMask: Floa
       for (let i = 0; i < o.length; i++) o[i] = mask[i]! > 0 ? 0 : MASKED_SCORE;
     }));
   }
-  const probabilities = softmax(scores);
-  // Nothing to hold where nothing needs a gradient (a frozen encoder under a trained head).
-  if (!rng || !drawsAsRandom(rng) || !needsRecording([probabilities, v])) return matmul(drop(probabilities), v); // [B, H, T, D]
-  // The dropped probabilities drawn again in the backward from the rewound generator, not held.
-  return checkpoint((p, values) => matmul(drop(p), values), [probabilities, v], undefined, [rng]);
+  return matmul(drop(softmax(scores)), v); // [B, H, T, D]
 }

@@ -56,9 +56,8 @@ export function estimateClassifierMemory(dir: string, s: ClassifierStepShape): M
     const model = buildClassifierShapes(dir, s.kind, { numLabels: s.numLabels, pairs: s.pairs }, metaDryRunBackend);
     if (!model) throw new GiftjsError(`${dir}: its model family has no shapes to estimate a classifier's memory from`);
     if (s.method) trained = attachAdapter(model, withTrainedHead(s.method), 0, 'method config').trainableCount();
-    // A training step runs in training mode: the config's dropouts act (their masks are drawn again in
-    // the backward, never held), and attention with dropped probabilities holds those probabilities
-    // ([batch, heads, length, length]) where the fused kernel does not.
+    // A training step runs in training mode: the config's dropouts act (their masks, attention's
+    // included, are drawn again in the backward, never held).
     if (!s.scoring) model.train();
     const labels = Array.from({ length: s.batch }, () => 0);
     if (s.kind === 'image-classifier') {

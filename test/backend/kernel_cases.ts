@@ -209,6 +209,26 @@ export async function runKernelCases(candidate: Backend): Promise<KernelCheck[]>
       ['dq', 'dk', 'dv'], (b, x) => b.attentionBackward(s, x.q!, x.k!, x.v!, x.mask ?? null, x.out!, x.lse!, x.dout!, x.dq!, x.dk!, x.dv!), 2e-5, 2e-4);
   }
 
+  // Attention's dropout, its mask drawn inside the kernels from each probability's flat index ((b H + h) T + t) S + j,
+  // at a key whose index + key0 wraps: few queries (T 9) and blocks of 64 (T 70), padded keys, a NaN query row.
+  for (const [B, H, T, D] of [[2, 2, 9, 16], [1, 2, 70, 80]] as const) {
+    const S = T;
+    const s = { B, H, Hkv: H, T, S, D, scale: 1 / Math.sqrt(D), causal: false, window: 0, softcap: 0, segmented: false, kvRows: S,
+      dropout: { key0: 0xffffff00, key1: 0x9e3779b9, dropBelow: dropBelowOf(0.3), keepScale: 1 / 0.7 } };
+    const mask = Float32Array.from({ length: B * S }, (_, i) => (i % S >= S - 2 && i >= S ? 0 : 1));
+    const q = normal(B * H * T * D);
+    q[D + 3] = NaN;
+    const inputs = { q, k: normal(B * H * S * D), v: normal(B * H * S * D), mask };
+    const label = `attention B${B} H${H} T${T} D${D} padded, dropout 0.3`;
+    await check(`${label} forward`, { ...inputs, out: new Float32Array(B * H * T * D), lse: new Float32Array(B * H * T) }, ['out', 'lse'], (b, x) =>
+      b.attentionForward(s, x.q!, x.k!, x.v!, x.mask!, x.out!, x.lse!), 1e-5, 1e-4);
+    const out = new Float32Array(B * H * T * D);
+    const alse = new Float32Array(B * H * T);
+    refBackend.attentionForward(s, inputs.q, inputs.k, inputs.v, mask, out, alse);
+    await check(`${label} backward`, { ...inputs, out, lse: alse, dout: normal(out.length), dq: new Float32Array(out.length), dk: normal(inputs.k.length), dv: normal(inputs.v.length) },
+      ['dq', 'dk', 'dv'], (b, x) => b.attentionBackward(s, x.q!, x.k!, x.v!, x.mask!, x.out!, x.lse!, x.dout!, x.dq!, x.dk!, x.dv!), 2e-5, 2e-4);
+  }
+
   // Attention over a KV cache's storage: 12 rows per key/value head, of which the first 7 (prefill) or 8 (one decoded
   // token) are keys; the rows past them hold NaN, which no output may show.
   for (const [T, S] of [[3, 7], [1, 8]] as const) {

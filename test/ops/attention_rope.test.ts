@@ -4,7 +4,9 @@ import { isNativeAvailable, nativeAddon, setBf16Compute, withBackend } from '../
 import { scaledDotProductAttention } from '../../src/ops/attention.js';
 import { dropout } from '../../src/ops/dropout.js';
 import { gelu } from '../../src/ops/activations.js';
-import { mul } from '../../src/ops/elementwise.js';
+import { add, mul, scale } from '../../src/ops/elementwise.js';
+import { matmul } from '../../src/ops/matmul.js';
+import { softmax } from '../../src/ops/softmax.js';
 import { rope } from '../../src/ops/rope.js';
 import { slice } from '../../src/ops/shape_ops.js';
 import { Random } from '../../src/tensor/random.js';
@@ -202,45 +204,86 @@ test('attention shape errors name the shapes', () => {
   assert.throws(() => scaledDotProductAttention(randn([1, 1, 2, 4], 1), randn([1, 1, 2, 4], 2), randn([1, 1, 2, 4], 3), { causal: true, window: 1.5 }), /window must be a non-negative integer, got 1.5/);
 });
 
-testEachBackend('attention with dropped probabilities drops them again in the backward when given the generator: the same output and gradients', () => {
-  const [B, H, T, D] = [2, 3, 16, 8];
-  const keyPaddingMask = Float32Array.from({ length: B * T }, (_, i) => (i % T < T - 3 || i < T ? 1 : 0));
-  const run = (recompute: boolean) => {
+/** The attention composed of ops, dropout() on its probabilities: what the fused kernels' dropout must equal. */
+function composedDroppedAttention(q: Tensor, k: Tensor, v: Tensor, keyPaddingMask: Float32Array, p: number, rng: Random): Tensor {
+  const [B, , , D] = q.shape as [number, number, number, number];
+  const S = k.shape[2]!;
+  const padding = Tensor.fromArray(Array.from(keyPaddingMask, (m) => (m > 0 ? 0 : -1e30)), [B, 1, 1, S]);
+  const probabilities = softmax(add(scale(matmul(q, k, { transposeB: true }), 1 / Math.sqrt(D)), padding));
+  return matmul(dropout(probabilities, p, rng), v);
+}
+
+testEachBackend('attention\'s dropout drawn inside the kernels equals softmax, dropout() and matmul composed with the same generator: output and gradients, few queries and blocks of 64', () => {
+  // T 16: the native kernel's few-query path (T x group <= 16); T 70: two blocks of 64 queries.
+  for (const [B, H, T, D] of [[2, 3, 16, 8], [1, 2, 70, 16]] as const) {
+    const keyPaddingMask = Float32Array.from({ length: B * T }, (_, i) => (i % T < T - 3 || i < T ? 1 : 0));
     const q = randn([B, H, T, D], 41, true);
     const k = randn([B, H, T, D], 42, true);
     const v = randn([B, H, T, D], 43, true);
-    const rng = new Random(77);
-    const out = scaledDotProductAttention(q, k, v, { keyPaddingMask, dropProbabilities: (p) => dropout(p, 0.3, rng), ...(recompute ? { dropRandomness: rng } : {}) });
-    out.backward(Tensor.fromArray(Array.from({ length: out.size }, (_, i) => Math.cos(i)), out.shape));
-    return { out: Array.from(out.data), grads: [q, k, v].map((t) => Array.from(t.grad!.data)) };
-  };
-  const [held, again] = [run(false), run(true)];
-  assert.deepEqual(run(false).out, held.out, 'seeded: the same both times');
-  assert.deepEqual(again.out, held.out, 'forward');
-  again.grads.forEach((g, i) => assert.deepEqual(g, held.grads[i], `gradient of ${'qkv'[i]}`));
-  assert.throws(() => scaledDotProductAttention(randn([1, 1, 2, 4], 1), randn([1, 1, 2, 4], 2), randn([1, 1, 2, 4], 3), { dropRandomness: new Random(1) }), /dropRandomness is the generator of dropProbabilities, which is not given/);
+    const g = Tensor.fromArray(Array.from({ length: B * H * T * D }, (_, i) => Math.cos(i)), [B, H, T, D]);
+    const run = (attend: (rng: Random) => Tensor) => {
+      for (const t of [q, k, v]) t.grad = null;
+      const rng = new Random(77);
+      const out = attend(rng);
+      out.backward(g);
+      return { out: out.toFloat32Array(), grads: [q, k, v].map((t) => t.grad!.toFloat32Array()), next: rng.nextUint32() };
+    };
+    const fused = run((rng) => scaledDotProductAttention(q, k, v, { keyPaddingMask, dropout: { p: 0.3, rng } }));
+    const composed = run((rng) => composedDroppedAttention(q, k, v, keyPaddingMask, 0.3, rng));
+    const label = `B${B} H${H} T${T} D${D}`;
+    assertClose(fused.out, composed.out, `${label}: forward`, 1e-5, 1e-5);
+    fused.grads.forEach((gr, i) => assertClose(gr, composed.grads[i]!, `${label}: gradient of ${'qkv'[i]}`, 1e-5, 1e-4));
+    assert.equal(fused.next, composed.next, `${label}: the generator moved by dropout()'s two draws`);
+    // Something was dropped: the same generator without dropout gives another output.
+    const undropped = scaledDotProductAttention(q, k, v, { keyPaddingMask }).toFloat32Array();
+    assert.ok(undropped.some((x, i) => Math.abs(x - fused.out[i]!) > 1e-3), `${label}: dropping changed the output`);
+  }
+  // A fixed key (the generator reseeded at every call) makes the dropped attention a function finite differences can probe.
+  const [q, k, v] = [51, 52, 53].map((seed) => randn([2, 2, 5, 4], seed, true)) as [Tensor, Tensor, Tensor];
+  const keyPaddingMask = Float32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
+  assertGradcheck((a, b, c) => scaledDotProductAttention(a, b, c, { keyPaddingMask, dropout: { p: 0.3, rng: new Random(5) } }), [q, k, v], 'dropped attention');
   // Frozen q, k, v under a trained weight (a head on a frozen encoder): the backward reaches only the weight.
-  const rng = new Random(3);
-  const frozen = scaledDotProductAttention(randn([B, H, T, D], 44), randn([B, H, T, D], 45), randn([B, H, T, D], 46), { keyPaddingMask, dropProbabilities: (p) => dropout(p, 0.3, rng), dropRandomness: rng });
-  const w = randn([B, H, T, D], 47, true);
-  mul(frozen, w).backward(Tensor.ones([B, H, T, D]));
+  const frozen = scaledDotProductAttention(randn([2, 2, 5, 4], 44), randn([2, 2, 5, 4], 45), randn([2, 2, 5, 4], 46), { keyPaddingMask, dropout: { p: 0.3, rng: new Random(3) } });
+  const w = randn([2, 2, 5, 4], 47, true);
+  mul(frozen, w).backward(Tensor.ones([2, 2, 5, 4]));
   assert.deepEqual(Array.from(w.grad!.data), Array.from(frozen.data), 'the weight\'s gradient is the attention\'s output');
+  assert.throws(() => scaledDotProductAttention(q, k, v, { causal: true, dropout: { p: 0.1, rng: new Random(1) } }), /dropout is for encoder attention/);
+  assert.throws(() => scaledDotProductAttention(q, k, v, { dropout: { p: 1, rng: new Random(1) } }), /dropout's p must be in \[0, 1\), got 1/);
 });
 
-test('attention recomputing its dropped probabilities holds one [B, H, T, S] tensor fewer after the forward (a dry run\'s pool)', () => {
+test('attention\'s dropout holds nothing the attention without dropout does not (a dry run\'s pool after the forward)', () => {
   const [B, H, T, D] = [2, 3, 16, 8];
   const pool = poolFor(metaMemory);
-  const heldBy = (recompute: boolean) => withBackend(metaDryRunBackend, () => tidy(() => {
+  const heldBy = (dropping: boolean) => withBackend(metaDryRunBackend, () => tidy(() => {
     const [q, k, v] = [0, 1, 2].map(() => Tensor.empty([B, H, T, D]).requireGrad());
-    const rng = new Random(77);
     const before = pool.liveBytes;
-    const out = scaledDotProductAttention(q!, k!, v!, { dropProbabilities: (p) => dropout(p, 0.3, rng), ...(recompute ? { dropRandomness: rng } : {}) });
+    const out = scaledDotProductAttention(q!, k!, v!, dropping ? { dropout: { p: 0.3, rng: new Random(77) } } : {});
     const held = pool.liveBytes - before;
     out.backward(Tensor.empty(out.shape));
     return held;
   }));
-  const [held, recomputing] = [heldBy(false), heldBy(true)];
-  assert.equal(held - recomputing, B * H * T * T * 4, `held after the forward: ${held} bytes, recomputing: ${recomputing}`);
+  assert.equal(heldBy(true), heldBy(false), 'held after the forward, with dropout and without');
+});
+
+testEachBackend('attention\'s dropout under a generator whose draws a subclass replaces is composed of softmax, dropout() and matmul, transformers\' way', () => {
+  /** Draws 0.99 always: nothing falls below p, so every probability is kept and scaled by 1 / (1 - p). */
+  class KeepAll extends Random {
+    override uniform(): number {
+      return 0.99;
+    }
+  }
+  const [q, k, v] = [31, 32, 33].map((seed) => randn([2, 2, 5, 4], seed, true)) as [Tensor, Tensor, Tensor];
+  const keyPaddingMask = Float32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
+  const fused = scaledDotProductAttention(q, k, v, { keyPaddingMask });
+  const composed = scaledDotProductAttention(q, k, v, { keyPaddingMask, dropout: { p: 0.3, rng: new KeepAll(0) } });
+  assertClose(composed.data, fused.data.map((x) => x / 0.7), 'forward: every probability kept, scaled', 1e-5, 1e-5);
+  const grads = (out: Tensor) => {
+    for (const t of [q, k, v]) t.grad = null;
+    out.backward(Tensor.fromArray(Array.from({ length: out.size }, (_, i) => Math.sin(i)), out.shape));
+    return [q, k, v].map((t) => Float32Array.from(t.grad!.data));
+  };
+  const [gf, gc] = [grads(fused), grads(composed)];
+  gc.forEach((g, i) => assertClose(g, gf[i]!.map((x) => x / 0.7), `gradient ${'qkv'[i]}`, 1e-5, 1e-4));
 });
 
 const bf16Native = isNativeAvailable() && (nativeAddon()?.cpuInfo().features.includes('avx512bf16') ?? false);
@@ -334,24 +377,4 @@ test('attention over a KV cache\'s storage (keyLength of its rows) equals attent
       assert.throws(() => scaledDotProductAttention(q, storage(k), storage(v), { keyLength: 12 }), /keyLength must be a whole number from 0 to k's 11 rows, got 12/);
     });
   }
-});
-
-testEachBackend('attention with dropped probabilities (composed: matmul, softmax, the drop) equals the fused kernel when nothing is dropped, gradients too; a fixed mask passes finite differences', () => {
-  const q = randn([2, 2, 5, 4], 31, true);
-  const k = randn([2, 2, 5, 4], 32, true);
-  const v = randn([2, 2, 5, 4], 33, true);
-  const keyPaddingMask = Float32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
-  const fused = scaledDotProductAttention(q, k, v, { keyPaddingMask });
-  const composed = scaledDotProductAttention(q, k, v, { keyPaddingMask, dropProbabilities: (p) => p });
-  assertClose(composed.data, fused.data, 'forward', 1e-6, 1e-5);
-  const grads = (out: Tensor) => {
-    for (const t of [q, k, v]) t.grad = null;
-    out.backward(Tensor.fromArray(Array.from({ length: out.size }, (_, i) => Math.sin(i)), out.shape));
-    return [q, k, v].map((t) => Float32Array.from(t.grad!.data));
-  };
-  const [gf, gc] = [grads(fused), grads(composed)];
-  gc.forEach((g, i) => assertClose(g, gf[i]!, `gradient ${'qkv'[i]}`, 1e-5, 1e-4));
-  // A fixed mask (reseeded at every call) makes the dropped attention a function finite differences can probe.
-  assertGradcheck((a, b, c) => scaledDotProductAttention(a, b, c, { keyPaddingMask, dropProbabilities: (p) => dropout(p, 0.3, new Random(5)) }), [q, k, v], 'dropped attention');
-  assert.throws(() => scaledDotProductAttention(q, k, v, { causal: true, dropProbabilities: (p) => p }), /dropProbabilities is for encoder attention/);
 });

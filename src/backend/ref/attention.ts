@@ -4,6 +4,7 @@
 import { GiftjsError } from '../../errors.js';
 import type { AttentionShape } from '../backend.js';
 import { bf16ComputeEnabled, roundedForBf16Product } from '../bf16_compute.js';
+import { dropoutDraw } from './dropout.js';
 
 type F = Float32Array;
 
@@ -18,6 +19,16 @@ function productScalar(x: number): number {
   if (!bf16ComputeEnabled()) return x;
   one[0] = x;
   return productOperand(one)[0]!;
+}
+
+/**
+ * What attention's dropout multiplies probability j of query row `row` (b H T + h T + t) by: 0 where
+ * dropped, else the keep scale as float32 (1 without dropout).
+ */
+function dropFactor(s: AttentionShape, row: number, j: number): number {
+  const d = s.dropout;
+  if (!d) return 1;
+  return dropoutDraw(d.key0, d.key1, (row * s.S + j) >>> 0) < d.dropBelow ? 0 : Math.fround(d.keepScale);
 }
 
 function visible(s: AttentionShape, keyMask: F | null, b: number, t: number, j: number): boolean {
@@ -73,7 +84,7 @@ export function refAttentionForward(s: AttentionShape, q0: F, k0: F, v0: F, keyM
         lse[row] = rowProbabilities(s, q, k, keyMask, b, h, t, p);
         for (let d = 0; d < s.D; d++) {
           let acc = 0;
-          for (let j = 0; j < s.S; j++) acc += productScalar(p[j]!) * v[vo + j * s.D + d]!;
+          for (let j = 0; j < s.S; j++) acc += productScalar(p[j]! * dropFactor(s, row, j)) * v[vo + j * s.D + d]!;
           out[row * s.D + d] = acc;
         }
       }
@@ -102,8 +113,10 @@ export function refAttentionBackward(s: AttentionShape, q0: F, k0: F, v0: F, key
         for (let j = 0; j < s.S; j++) {
           let acc = 0;
           for (let d = 0; d < s.D; d++) acc += g[row * s.D + d]! * v[kvo + j * s.D + d]!;
-          dp[j] = p[j]! * (acc - di) * s.scale * (capGrad ? capGrad[j]! : 1);
-          const pj = productScalar(p[j]!);
+          // Dropped: O = (P m) V, so dP_j = m_j (dO . v_j), and sum_j P_j dP_j is still dO . O.
+          const m = dropFactor(s, row, j);
+          dp[j] = p[j]! * (m * acc - di) * s.scale * (capGrad ? capGrad[j]! : 1);
+          const pj = productScalar(p[j]! * m);
           if (dv) for (let d = 0; d < s.D; d++) dv[kvo + j * s.D + d]! += pj * g[row * s.D + d]!;
         }
         if (bf16ComputeEnabled()) for (let j = 0; j < s.S; j++) dp[j] = productScalar(dp[j]!);

@@ -92,7 +92,7 @@ class BertLayer extends Module {
     const { hiddenSize: H, numHeads: nh } = this.c;
     const heads = (t: Tensor) => transpose(reshape(t, [batch, seq, nh, H / nh]), 1, 2);
     const attn = scaledDotProductAttention(heads(this.query.forward(x)), heads(this.key.forward(x)), heads(this.value.forward(x)), {
-      keyPaddingMask: input.attentionMask, ...(this.attentionDropout.active ? { dropProbabilities: (p: Tensor) => this.attentionDropout.forward(p), dropRandomness: this.attentionDropout.rng } : {}),
+      keyPaddingMask: input.attentionMask, ...(this.attentionDropout.active ? { dropout: { p: this.attentionDropout.p, rng: this.attentionDropout.rng } } : {}),
     });
     const merged = reshape(transpose(attn, 1, 2), [batch, seq, H]);
     const a = this.attentionNorm.forward(add(this.attentionOutputDropout.forward(this.attentionOutput.forward(merged)), x));

@@ -123,7 +123,7 @@ class ViTLayer extends Module {
     const h = this.layernorm_before.forward(x);
     const heads = (t: Tensor) => transpose(reshape(t, [batch, seq, nh, hd]), 1, 2);
     const attn = scaledDotProductAttention(heads(this.query.forward(h)), heads(this.key.forward(h)), heads(this.value.forward(h)),
-      this.attentionDropout.active ? { dropProbabilities: (p: Tensor) => this.attentionDropout.forward(p), dropRandomness: this.attentionDropout.rng } : {});
+      this.attentionDropout.active ? { dropout: { p: this.attentionDropout.p, rng: this.attentionDropout.rng } } : {});
     const x1 = add(x, this.attentionDropPath.forward(this.attentionOutputDropout.forward(this.output.forward(reshape(transpose(attn, 1, 2), [batch, seq, H])))));
     return add(x1, this.mlpDropPath.forward(this.outputDropout.forward(this.mlpOutput.forward(gelu(this.intermediate.forward(this.layernorm_after.forward(x1)))))));
   }

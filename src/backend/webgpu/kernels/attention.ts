@@ -3,19 +3,21 @@
 // softmax (running maximum and sum, flash-attention style); grouped-query heads read their shared
 // K/V head directly. Backward recomputes the probabilities from the saved log-sum-exp: one
 // workgroup per query row for dQ, one per key row for dK and dV (summing over the query heads of
-// its group), so every output is written by exactly one workgroup, without atomics.
+// its group), so every output is written by exactly one workgroup, without atomics. Dropout on
+// the probabilities hashes each one's mask from its index where it weighs v, forward and backward.
 /// <reference types="@webgpu/types" />
 import type { AttentionShape, DeviceBuffer } from '../../backend.js';
 import { defineKernel, gridFor, rowGrid } from '../kernel.js';
 import type { KernelRunner } from '../runner.js';
 import { gpuBufferOf } from '../memory.js';
 import { workgroupReductions } from './reduction.js';
+import { DROPOUT_DRAW } from './dropout.js';
 import { GiftjsError } from '../../../errors.js';
 
 /** Head sizes up to this are supported: each of 64 threads keeps up to 4 output columns. */
 const MAX_HEAD_DIM = 256;
 
-const SHAPE_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', D: 'u32', scale: 'f32', causal: 'u32', window: 'u32', softcap: 'f32', segmented: 'u32', hasMask: 'u32', kvRows: 'u32' } as const;
+const SHAPE_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', D: 'u32', scale: 'f32', causal: 'u32', window: 'u32', softcap: 'f32', segmented: 'u32', hasMask: 'u32', kvRows: 'u32', drop: 'u32', dropKey0: 'u32', dropKey1: 'u32', dropBelow: 'u32', keepScale: 'f32' } as const;
 
 const COMMON = /* wgsl */ `
 const AW: u32 = 64u;
@@ -36,6 +38,12 @@ fn capped(s: f32) -> f32 {
 fn capGrad(s: f32) -> f32 {
   if (p.softcap > 0.0) { let th = tanh(clamp(s / p.softcap, -10.0, 10.0)); return 1.0 - th * th; }
   return 1.0;
+}
+${DROPOUT_DRAW}
+/** What dropout multiplies probability j of a query row by: 0 where dropped, else the keep scale (1 without dropout). */
+fn dropFactor(row: u32, j: u32) -> f32 {
+  if (p.drop == 0u) { return 1.0; }
+  return select(p.keepScale, 0.0, dropoutDraw(p.dropKey0, p.dropKey1, row * p.S + j) < p.dropBelow);
 }
 /** Whether query t of batch b sees key j (causal with the queries at the end of the keys, the sliding window, and the padding mask). */
 fn visible(b: u32, t: u32, j: u32) -> bool {
@@ -82,7 +90,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // Nothing visible yet leaves newm at -inf: every weight below is 0, no exp(-inf - -inf).
     let pj = select(0.0, exp(s - newm), vis && !isNegInf(newm));
     let corr = select(exp(m - newm), 0.0, isNegInf(m));
-    probs[lid] = pj;
+    probs[lid] = pj * dropFactor(row, j); // weighs v dropped; the sum l stays the softmax's
     l = l * corr + workgroupSum(pj, lid);
     for (var c = 0u; c < 4u; c++) {
       let d = lid + c * AW;
@@ -167,7 +175,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         dot += qrow[d] * ks[kvo + j * p.D + d];
         dp += grow[d] * vs[kvo + j * p.D + d];
       }
-      ds = probability(capped(dot * p.scale), lse) * (dp - di) * p.scale * capGrad(dot * p.scale);
+      // Dropped: dP = m (dO . v_j), while rowsum(dP * P) is still D_row = dO . O.
+      ds = probability(capped(dot * p.scale), lse) * (dropFactor(row, j) * dp - di) * p.scale * capGrad(dot * p.scale);
     }
     if (isNan(lse)) { ds = nanValue(); } // as in the reference (and PyTorch): a NaN row reaches every key
     dscores[lid] = ds;
@@ -223,8 +232,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           dot += qs[row * p.D + d] * krow[d];
           dp += dout[row * p.D + d] * vrow[d];
         }
-        pr = probability(capped(dot * p.scale), stats[2u * row]);
-        ds = pr * (dp - stats[2u * row + 1u]) * p.scale * capGrad(dot * p.scale);
+        let m = dropFactor(row, j);
+        let prob = probability(capped(dot * p.scale), stats[2u * row]);
+        pr = prob * m; // the dropped probability weighed v
+        ds = prob * (m * dp - stats[2u * row + 1u]) * p.scale * capGrad(dot * p.scale);
       }
       // A row whose log-sum-exp is NaN has NaN probabilities for every key, masked ones too, as
       // in the reference and PyTorch; written, not computed through exp(NaN) (Infinity on some GPUs).
@@ -264,7 +275,8 @@ function checkShape(s: AttentionShape): void {
 }
 
 function shapeParams(s: AttentionShape, keyMask: DeviceBuffer | null) {
-  return { B: s.B, H: s.H, Hkv: s.Hkv, T: s.T, S: s.S, D: s.D, scale: s.scale, causal: s.causal ? 1 : 0, window: s.window, softcap: s.softcap, segmented: s.segmented ? 1 : 0, hasMask: keyMask ? 1 : 0, kvRows: s.kvRows };
+  return { B: s.B, H: s.H, Hkv: s.Hkv, T: s.T, S: s.S, D: s.D, scale: s.scale, causal: s.causal ? 1 : 0, window: s.window, softcap: s.softcap, segmented: s.segmented ? 1 : 0, hasMask: keyMask ? 1 : 0, kvRows: s.kvRows,
+    drop: s.dropout ? 1 : 0, dropKey0: s.dropout?.key0 ?? 0, dropKey1: s.dropout?.key1 ?? 0, dropBelow: s.dropout?.dropBelow ?? 0, keepScale: s.dropout?.keepScale ?? 1 };
 }
 
 export function webGpuAttention(runner: KernelRunner) {

@@ -7,11 +7,8 @@ import { defineKernel, gridFor } from '../kernel.js';
 import type { KernelRunner } from '../runner.js';
 import { gpuBufferOf } from '../memory.js';
 
-const dropoutKernel = defineKernel({
-  name: 'dropoutMultiply',
-  params: { n: 'u32', key0: 'u32', key1: 'u32', dropBelow: 'u32', keepScale: 'f32' },
-  buffers: [['xs', 'read'], ['outv', 'read_write']],
-  body: /* wgsl */ `
+/** The hash's draw of value i under the key (key0, key1); attention's kernels draw their masks with it too. */
+export const DROPOUT_DRAW = /* wgsl */ `
 fn mix32(v: u32) -> u32 {
   var h = v;
   h ^= h >> 16u;
@@ -21,12 +18,18 @@ fn mix32(v: u32) -> u32 {
   h ^= h >> 16u;
   return h;
 }
+fn dropoutDraw(key0: u32, key1: u32, i: u32) -> u32 { return mix32(mix32(i + key0) ^ key1); }`;
+
+const dropoutKernel = defineKernel({
+  name: 'dropoutMultiply',
+  params: { n: 'u32', key0: 'u32', key1: 'u32', dropBelow: 'u32', keepScale: 'f32' },
+  buffers: [['xs', 'read'], ['outv', 'read_write']],
+  body: /* wgsl */ `${DROPOUT_DRAW}
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flatIndex(gid, nwg);
   if (i >= p.n) { return; }
-  let draw = mix32(mix32(i + p.key0) ^ p.key1);
-  outv[i] = xs[i] * select(p.keepScale, 0.0, draw < p.dropBelow);
+  outv[i] = xs[i] * select(p.keepScale, 0.0, dropoutDraw(p.key0, p.key1, i) < p.dropBelow);
 }`,
 });
 

@@ -65,7 +65,7 @@ testEachBackend('rope on host memory reads its cached tables in place: one buffe
   }, [x], 'rope grad after the cache moved on');
 });
 
-interface Case { B: number; H: number; Hkv: number; T: number; S: number; D: number; causal: boolean; padded: boolean; window?: number; softcap?: number; segmented?: boolean }
+interface Case { B: number; H: number; Hkv: number; T: number; S: number; D: number; causal: boolean; padded: boolean; window?: number; softcap?: number; segmented?: boolean; dropout?: number }
 // Decoding: few query rows per key/value head against many keys (native's fewQueries kernel, 16 keys at a time, then the rest).
 const DECODING_CASES: Case[] = [
   { B: 2, H: 8, Hkv: 2, T: 1, S: 37, D: 32, causal: true, padded: true }, // one token, groups of 4 heads
@@ -287,14 +287,21 @@ testEachBackend('attention\'s dropout under a generator whose draws a subclass r
 });
 
 const bf16Native = isNativeAvailable() && (nativeAddon()?.cpuInfo().features.includes('avx512bf16') ?? false);
+/** Encoder attention in training: dropout on the probabilities, over few queries and over blocks of 64. */
+const DROPOUT_CASES: Case[] = [
+  { B: 2, H: 2, Hkv: 2, T: 9, S: 9, D: 32, causal: false, padded: true, dropout: 0.3 },
+  { B: 1, H: 2, Hkv: 2, T: 70, S: 70, D: 16, causal: false, padded: true, dropout: 0.3 },
+];
+
 test('bf16 compute: native and ref attention round the same operands to bf16, forward and gradients', { skip: bf16Native ? false : 'no native AVX-512 BF16 here' }, () => {
-  [...BLOCK_CASES, ...DECODING_CASES].forEach((c, i) => {
+  [...BLOCK_CASES, ...DECODING_CASES, ...DROPOUT_CASES].forEach((c, i) => {
     const q = randn([c.B, c.H, c.T, c.D], 10 * i + 51, true);
     const k = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 52, true);
     const v = randn([c.B, c.Hkv, c.S, c.D], 10 * i + 53, true);
     const g = randn([c.B, c.H, c.T, c.D], 10 * i + 54);
     const run = () => {
-      const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c), window: c.window, softcap: c.softcap, segmented: c.segmented });
+      const dropout = c.dropout ? { dropout: { p: c.dropout, rng: new Random(9) } } : {};
+      const out = scaledDotProductAttention(q, k, v, { causal: c.causal, keyPaddingMask: maskFor(c), window: c.window, softcap: c.softcap, segmented: c.segmented, ...dropout });
       out.backward(g);
       const result = [out.toFloat32Array(), ...[q, k, v].map((t) => t.grad!.toFloat32Array())];
       for (const t of [q, k, v]) t.zeroGrad();

@@ -38,6 +38,10 @@ export interface ImageClassifierRunResult {
 }
 
 export async function fineTuneImageClassifier(given: ImageClassifierRunOptions): Promise<ImageClassifierRunResult> {
+  // Refused before anything is read or loaded (the CLI refuses --drop-path as it parses it).
+  if (given.dropPath !== undefined && !(given.dropPath >= 0 && given.dropPath < 1)) {
+    throw new GiftjsError(`fineTuneImageClassifier: dropPath (timm's drop_path_rate) must be in [0, 1), got ${given.dropPath}`);
+  }
   const o = inCheckpointLabelOrder(given);
   const seen = new Set(o.train.examples.map((e) => e.label));
   if (seen.size < 2) throw new GiftjsError(`the training images' ${o.train.examples.length} examples all have one label (${JSON.stringify(o.train.labels[[...seen][0] ?? 0])}): a classifier needs examples of at least two classes`);

@@ -76,3 +76,11 @@ test('fineTuneImageClassifier on ViT with classes named as its head\'s: the chec
   const trained = rowsOf(join(dir, 'run/adapter/adapter_model.safetensors'), 'classifier.weight');
   rowsOf(join(model, 'model.safetensors'), 'classifier.weight').forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - trained[i]![j]!) < 1e-6, `row ${i}`)));
 });
+
+test('fineTuneImageClassifier refuses a dropPath outside [0, 1) by name before it reads the model folder', async () => {
+  const examples = [0, 1].map((label) => ({ pixels: new Float32Array(3), label, where: `img${label}` }));
+  for (const dropPath of [1, -0.1, Number.NaN]) {
+    await assert.rejects(fineTuneImageClassifier({ modelDir: join(tmpdir(), 'giftjs-no-such-model'), train: { labels: ['a', 'b'], examples }, method: { method: 'gift', rank: 2, target_modules: ['attention.output.dense'] }, options: OPTIONS, dropPath }),
+      new RegExp(`fineTuneImageClassifier: dropPath \\(timm's drop_path_rate\\) must be in \\[0, 1\\), got ${dropPath}`));
+  }
+});

@@ -2,7 +2,8 @@
 // dropoutDraw(key0, key1, i) < dropBelow, so the mask is a function of the call's key and the index
 // alone. The kernels compute it where they multiply (in parallel, never stored) and the backward
 // computes the same mask again from the same key; every backend draws it bit for bit alike
-// (native/kernels/dropout.cpp and webgpu/kernels/dropout.ts mirror this file).
+// (native/kernels/dropout_mask.h and webgpu/kernels/dropout.ts mirror this file). Attention's dropout
+// draws the same hash over the flat indices of its [B, H, T, S] probabilities (ref/attention.ts).
 //
 // The hash is two rounds of lowbias32 (Chris Wellons' 32-bit integer hash: xor-shift, multiply,
 // xor-shift, multiply, xor-shift), the key's first word added before the first round and its

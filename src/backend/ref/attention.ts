@@ -76,15 +76,17 @@ export function refAttentionForward(s: AttentionShape, q0: F, k0: F, v0: F, keyM
   const [q, k, v] = [productOperand(q0), productOperand(k0), productOperand(v0)];
   const group = s.H / s.Hkv;
   const p = new Float64Array(s.S);
+  const weights = new Float64Array(s.S); // what weighs v: the probabilities, dropped, as product operands
   for (let b = 0; b < s.B; b++) {
     for (let h = 0; h < s.H; h++) {
       const vo = (b * s.Hkv + Math.floor(h / group)) * s.kvRows * s.D;
       for (let t = 0; t < s.T; t++) {
         const row = (b * s.H + h) * s.T + t;
         lse[row] = rowProbabilities(s, q, k, keyMask, b, h, t, p);
+        for (let j = 0; j < s.S; j++) weights[j] = productScalar(p[j]! * dropFactor(s, row, j));
         for (let d = 0; d < s.D; d++) {
           let acc = 0;
-          for (let j = 0; j < s.S; j++) acc += productScalar(p[j]! * dropFactor(s, row, j)) * v[vo + j * s.D + d]!;
+          for (let j = 0; j < s.S; j++) acc += weights[j]! * v[vo + j * s.D + d]!;
           out[row * s.D + d] = acc;
         }
       }

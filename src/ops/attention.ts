@@ -89,10 +89,12 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     if (options.causal || window > 0 || softcap > 0 || segmented || S !== kvRows || Hkv !== H) {
       throw new GiftjsError(`${where()}: dropout is for encoder attention (no causal mask, window, softcap, segments or KV cache; as many key/value heads as query heads)`);
     }
-    if (p > 0 && !drawsAsRandom(rng)) return composedAttention(q, k, v, maskSource, options.scale ?? 1 / Math.sqrt(D), (probabilities) => dropout(probabilities, p, rng));
-    if (B * H * T * S > MAX_DROPOUT_VALUES) throw new GiftjsError(`${where()}: dropout over ${B * H * T * S} probabilities is more than the 2^32 its 32-bit draws tell apart`);
-    // As dropout() draws its key: two draws a call, the same mask over the same probabilities.
-    if (p > 0) dropping = { key0: rng.nextUint32(), key1: rng.nextUint32(), dropBelow: dropBelowOf(p), keepScale: 1 / (1 - p) };
+    if (p > 0) {
+      if (!drawsAsRandom(rng)) return composedAttention(q, k, v, maskSource, options.scale ?? 1 / Math.sqrt(D), (probabilities) => dropout(probabilities, p, rng));
+      if (B * H * T * S > MAX_DROPOUT_VALUES) throw new GiftjsError(`${where()}: dropout over ${B * H * T * S} probabilities is more than the 2^32 its 32-bit draws tell apart`);
+      // As dropout() draws its key: two draws a call, the same mask over the same probabilities.
+      dropping = { key0: rng.nextUint32(), key1: rng.nextUint32(), dropBelow: dropBelowOf(p), keepScale: 1 / (1 - p) };
+    }
   }
   // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.
   const maskTensor = maskSource === null || maskSource instanceof Tensor ? maskSource : new Tensor(Float32Array.from(maskSource), [B, S]);

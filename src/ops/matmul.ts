@@ -66,8 +66,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   // Without a transpose, a batch of A rows against a shared B is one tall GEMM.
   const fold = sharedB && !transA;
   const strideB = sharedB ? 0 : br * bc;
-  // Deferred in a recomputation (a checkpointed layer's) where only
-  // the backward reads what it was computed from; the operands are read from their tensors then.
+  // Deferred in a recomputation (a checkpointed layer's) where only the backward reads what it was
+  // computed from; the operands are read from their tensors then.
   const out = Tensor.computedBy([...batchShape, M, N], (o) => {
     const A: Operand = { data: a.buffer, trans: transA, ld: ac, stride: ar * ac };
     const B: Operand = { data: b.buffer, trans: transB, ld: bc, stride: strideB };

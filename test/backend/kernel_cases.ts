@@ -185,18 +185,22 @@ export async function runKernelCases(candidate: Backend): Promise<KernelCheck[]>
     b.crossEntropyBackward(x.logits!, targets, x.lse!, x.scale!, x.logits!, 6, vocab, -100));
 
   // Attention: grouped-query heads, causal and padded, head sizes below and above one block of 64, more keys than a block,
-  // sliding windows (shorter than the keys, and straddling a block of 64), soft-capped scores.
-  for (const [B, H, Hkv, T, S, D, causal, masked, window, softcap, segmented] of [
-    [2, 4, 2, 5, 7, 24, true, true, 0, 0, false], [2, 4, 2, 5, 7, 24, false, true, 0, 0, false], [1, 3, 1, 70, 70, 80, true, false, 0, 0, false], [2, 2, 2, 9, 9, 16, false, false, 0, 0, false],
-    [2, 4, 2, 5, 7, 24, true, true, 3, 0, false], [1, 2, 1, 80, 90, 16, true, false, 50, 0, false], [2, 4, 2, 5, 7, 24, true, true, 3, 0.7, false],
-    [2, 2, 1, 9, 9, 16, true, true, 0, 0, true],
+  // sliding windows (shorter than the keys, and straddling a block of 64), soft-capped scores; dropout on the
+  // probabilities, its mask drawn inside the kernels from each one's flat index ((b H + h) T + t) S + j at a key whose
+  // index + key0 wraps, over few queries (T 9) and blocks of 64 (T 70).
+  for (const [B, H, Hkv, T, S, D, causal, masked, window, softcap, segmented, dropout] of [
+    [2, 4, 2, 5, 7, 24, true, true, 0, 0, false, 0], [2, 4, 2, 5, 7, 24, false, true, 0, 0, false, 0], [1, 3, 1, 70, 70, 80, true, false, 0, 0, false, 0], [2, 2, 2, 9, 9, 16, false, false, 0, 0, false, 0],
+    [2, 4, 2, 5, 7, 24, true, true, 3, 0, false, 0], [1, 2, 1, 80, 90, 16, true, false, 50, 0, false, 0], [2, 4, 2, 5, 7, 24, true, true, 3, 0.7, false, 0],
+    [2, 2, 1, 9, 9, 16, true, true, 0, 0, true, 0],
+    [2, 2, 2, 9, 9, 16, false, true, 0, 0, false, 0.3], [1, 2, 2, 70, 70, 80, false, true, 0, 0, false, 0.3],
   ] as const) {
-    const s = { B, H, Hkv, T, S, D, scale: 1 / Math.sqrt(D), causal, window, softcap, segmented, kvRows: S };
+    const s = { B, H, Hkv, T, S, D, scale: 1 / Math.sqrt(D), causal, window, softcap, segmented, kvRows: S,
+      ...(dropout ? { dropout: { key0: 0xffffff00, key1: 0x9e3779b9, dropBelow: dropBelowOf(dropout), keepScale: 1 / (1 - dropout) } } : {}) };
     // Segmented: packed rows of segments 1, 2 (and padding 0 at the end of the second row).
     const mask = segmented ? Float32Array.from({ length: B * S }, (_, i) => (i >= S && i % S >= S - 2 ? 0 : i % S < 4 ? 1 : 2))
       : masked ? Float32Array.from({ length: B * S }, (_, i) => (i % S >= S - 2 && i >= S ? 0 : 1)) : null;
     if (mask && causal && !segmented) mask.fill(0, 0, S - T + 1); // batch 0: the first query row sees no key at all
-    const label = `attention B${B} H${H}/${Hkv} T${T} S${S} D${D}${causal ? ' causal' : ''}${masked ? ' padded' : ''}${window ? ` window ${window}` : ''}${softcap ? ` softcap ${softcap}` : ''}${segmented ? ' segmented' : ''}`;
+    const label = `attention B${B} H${H}/${Hkv} T${T} S${S} D${D}${causal ? ' causal' : ''}${masked ? ' padded' : ''}${window ? ` window ${window}` : ''}${softcap ? ` softcap ${softcap}` : ''}${segmented ? ' segmented' : ''}${dropout ? `, dropout ${dropout}` : ''}`;
     const q = normal(B * H * T * D);
     q[D + 3] = NaN; // the second query row of the first head: NaN out and lse, NaN gradients
     const inputs = { q, k: normal(B * Hkv * S * D), v: normal(B * Hkv * S * D), ...(mask ? { mask } : {}) };
@@ -207,26 +211,6 @@ export async function runKernelCases(candidate: Backend): Promise<KernelCheck[]>
     refBackend.attentionForward(s, inputs.q, inputs.k, inputs.v, mask, out, alse);
     await check(`${label} backward`, { ...inputs, out, lse: alse, dout: normal(out.length), dq: new Float32Array(out.length), dk: normal(inputs.k.length), dv: normal(inputs.v.length) },
       ['dq', 'dk', 'dv'], (b, x) => b.attentionBackward(s, x.q!, x.k!, x.v!, x.mask ?? null, x.out!, x.lse!, x.dout!, x.dq!, x.dk!, x.dv!), 2e-5, 2e-4);
-  }
-
-  // Attention's dropout, its mask drawn inside the kernels from each probability's flat index ((b H + h) T + t) S + j,
-  // at a key whose index + key0 wraps: few queries (T 9) and blocks of 64 (T 70), padded keys, a NaN query row.
-  for (const [B, H, T, D] of [[2, 2, 9, 16], [1, 2, 70, 80]] as const) {
-    const S = T;
-    const s = { B, H, Hkv: H, T, S, D, scale: 1 / Math.sqrt(D), causal: false, window: 0, softcap: 0, segmented: false, kvRows: S,
-      dropout: { key0: 0xffffff00, key1: 0x9e3779b9, dropBelow: dropBelowOf(0.3), keepScale: 1 / 0.7 } };
-    const mask = Float32Array.from({ length: B * S }, (_, i) => (i % S >= S - 2 && i >= S ? 0 : 1));
-    const q = normal(B * H * T * D);
-    q[D + 3] = NaN;
-    const inputs = { q, k: normal(B * H * S * D), v: normal(B * H * S * D), mask };
-    const label = `attention B${B} H${H} T${T} D${D} padded, dropout 0.3`;
-    await check(`${label} forward`, { ...inputs, out: new Float32Array(B * H * T * D), lse: new Float32Array(B * H * T) }, ['out', 'lse'], (b, x) =>
-      b.attentionForward(s, x.q!, x.k!, x.v!, x.mask!, x.out!, x.lse!), 1e-5, 1e-4);
-    const out = new Float32Array(B * H * T * D);
-    const alse = new Float32Array(B * H * T);
-    refBackend.attentionForward(s, inputs.q, inputs.k, inputs.v, mask, out, alse);
-    await check(`${label} backward`, { ...inputs, out, lse: alse, dout: normal(out.length), dq: new Float32Array(out.length), dk: normal(inputs.k.length), dv: normal(inputs.v.length) },
-      ['dq', 'dk', 'dv'], (b, x) => b.attentionBackward(s, x.q!, x.k!, x.v!, x.mask!, x.out!, x.lse!, x.dout!, x.dq!, x.dk!, x.dv!), 2e-5, 2e-4);
   }
 
   // Attention over a KV cache's storage: 12 rows per key/value head, of which the first 7 (prefill) or 8 (one decoded

@@ -84,6 +84,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   if (maskLength !== null && maskLength !== B * S) throw new GiftjsError(`${where()}: keyPaddingMask must hold ${B} x ${S} values, got ${maskLength}`);
   let dropping: AttentionDropout | undefined;
   if (options.dropout) {
+    refuseUnknownOptions(options.dropout, ['p', 'rng'], 'scaledDotProductAttention dropout');
     const { p, rng } = options.dropout;
     if (!(p >= 0 && p < 1)) throw new GiftjsError(`${where()}: dropout's p must be in [0, 1), got ${p}`);
     if (options.causal || window > 0 || softcap > 0 || segmented || S !== kvRows || Hkv !== H) {

@@ -1,14 +1,14 @@
 // Scaled dot-product attention with causal and key-padding masks, grouped-query heads and (for
 // encoders in training) dropout on the probabilities, in the backends' fused kernels.
 import type { AttentionDropout, AttentionShape } from '../backend/backend.js';
-import { dropBelowOf, MAX_DROPOUT_VALUES } from '../backend/ref/dropout.js';
+import { MAX_DROPOUT_VALUES } from '../backend/ref/dropout.js';
 import { getBackend } from '../backend/index.js';
 import { markValueNeeded, needsRecording, record } from '../tensor/autograd.js';
 import type { Random } from '../tensor/random.js';
 import { shapeString } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { GiftjsError, refuseUnknownOptions } from '../errors.js';
-import { drawsAsRandom, dropout } from './dropout.js';
+import { drawsAsRandom, dropout, dropoutKey } from './dropout.js';
 import { add, scale } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { softmax } from './softmax.js';
@@ -93,8 +93,8 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     if (p > 0) {
       if (!drawsAsRandom(rng)) return composedAttention(q, k, v, maskSource, options.scale ?? 1 / Math.sqrt(D), (probabilities) => dropout(probabilities, p, rng));
       if (B * H * T * S > MAX_DROPOUT_VALUES) throw new GiftjsError(`${where()}: dropout over ${B * H * T * S} probabilities is more than the 2^32 its 32-bit draws tell apart`);
-      // As dropout() draws its key: two draws a call, the same mask over the same probabilities.
-      dropping = { key0: rng.nextUint32(), key1: rng.nextUint32(), dropBelow: dropBelowOf(p), keepScale: 1 / (1 - p) };
+      // dropout()'s key: the same mask over the same probabilities.
+      dropping = dropoutKey(p, rng);
     }
   }
   // A host mask goes to the backend once per call ([B, S] values); the backward reuses it.

@@ -3,7 +3,7 @@
 import { READS_NOTHING_OF_ONE, record } from '../tensor/autograd.js';
 import { Random } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
-import { BinaryOp } from '../backend/backend.js';
+import { BinaryOp, type AttentionDropout } from '../backend/backend.js';
 import { getBackend } from '../backend/index.js';
 import { dropBelowOf, MAX_DROPOUT_VALUES } from '../backend/ref/dropout.js';
 import { stridesOf } from '../tensor/shape.js';
@@ -16,11 +16,9 @@ export function dropout(x: Tensor, p: number, rng: Random, training = true): Ten
   if (!drawsAsRandom(rng)) return dropoutByDraws(x, p, rng, keepScale);
   const n = x.size;
   if (n > MAX_DROPOUT_VALUES) throw new GiftjsError(`dropout: a tensor of ${n} values is more than the 2^32 its 32-bit draws tell apart`);
-  // One 64-bit key from the seeded generator a call; the backend draws the mask from it where it
-  // multiplies (the same on every backend), and the backward draws the same mask again.
-  const key0 = rng.nextUint32();
-  const key1 = rng.nextUint32();
-  const dropBelow = dropBelowOf(p);
+  // The backend draws the mask from the call's key where it multiplies (the same on every backend),
+  // and the backward draws the same mask again.
+  const { key0, key1, dropBelow } = dropoutKey(p, rng);
   const out = Tensor.empty(x.shape);
   getBackend().dropoutMultiply(x.buffer, out.buffer, n, key0, key1, dropBelow, keepScale);
   return record('dropout', out, [x], (g) => {
@@ -28,6 +26,17 @@ export function dropout(x: Tensor, p: number, rng: Random, training = true): Ten
     getBackend().dropoutMultiply(g.buffer, dx.buffer, n, key0, key1, dropBelow, keepScale);
     return [dx];
   }, [], READS_NOTHING_OF_ONE);
+}
+
+/**
+ * The key of one dropout call: two draws of the seeded generator (one 64-bit key a call), p's threshold
+ * and the keep scale. dropout() and attention's dropout both take it here, so the same generator state
+ * drops the same values of the same tensor in either.
+ */
+export function dropoutKey(p: number, rng: Random): AttentionDropout {
+  const key0 = rng.nextUint32();
+  const key1 = rng.nextUint32();
+  return { key0, key1, dropBelow: dropBelowOf(p), keepScale: 1 / (1 - p) };
 }
 
 /**

@@ -91,7 +91,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
       throw new GiftjsError(`${where()}: dropout is for encoder attention (no causal mask, window, softcap, segments or KV cache; as many key/value heads as query heads)`);
     }
     if (p > 0) {
-      if (!drawsAsRandom(rng)) return composedAttention(q, k, v, maskSource, options.scale ?? 1 / Math.sqrt(D), (probabilities) => dropout(probabilities, p, rng));
+      if (!drawsAsRandom(rng, where())) return composedAttention(q, k, v, maskSource, options.scale ?? 1 / Math.sqrt(D), (probabilities) => dropout(probabilities, p, rng));
       if (B * H * T * S > MAX_DROPOUT_VALUES) throw new GiftjsError(`${where()}: dropout over ${B * H * T * S} probabilities is more than the 2^32 its 32-bit draws tell apart`);
       // dropout()'s key: the same mask over the same probabilities.
       dropping = dropoutKey(p, rng);

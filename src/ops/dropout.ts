@@ -13,7 +13,7 @@ export function dropout(x: Tensor, p: number, rng: Random, training = true): Ten
   if (!(p >= 0 && p < 1)) throw new GiftjsError(`dropout: p must be in [0, 1), got ${p}`);
   if (!training || p === 0) return record('dropout', x.view(x.shape), [x], (g) => [g]);
   const keepScale = 1 / (1 - p);
-  if (!drawsAsRandom(rng)) return dropoutByDraws(x, p, rng, keepScale);
+  if (!drawsAsRandom(rng, 'dropout')) return dropoutByDraws(x, p, rng, keepScale);
   const n = x.size;
   if (n > MAX_DROPOUT_VALUES) throw new GiftjsError(`dropout: a tensor of ${n} values is more than the 2^32 its 32-bit draws tell apart`);
   // The backend draws the mask from the call's key where it multiplies (the same on every backend),
@@ -41,10 +41,21 @@ export function dropoutKey(p: number, rng: Random): AttentionDropout {
 
 /**
  * Whether the generator draws as Random does (not a subclass's replacement of its draws, whose own
- * state saveState does not hold).
+ * state saveState does not hold). Anything but a Random is refused here, before a draw: a JavaScript
+ * caller that leaves rng out (or passes Math.random) would otherwise meet a TypeError mid-call.
  */
-export function drawsAsRandom(rng: Random): boolean {
+export function drawsAsRandom(rng: Random, caller: string): boolean {
+  if (!(rng instanceof Random)) {
+    throw new GiftjsError(`${caller}: dropout's rng must be a Random (giftjs's seeded generator: new Random(seed)), got ${describeValue(rng)}`);
+  }
   return rng.uniform === Random.prototype.uniform && rng.nextUint32 === Random.prototype.nextUint32;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === 'function') return `a function${v.name ? ` (${v.name})` : ''}`;
+  if (typeof v === 'object') return `an object${v.constructor?.name && v.constructor.name !== 'Object' ? ` of class ${v.constructor.name}` : ''}`;
+  return `${typeof v} ${JSON.stringify(v)}`;
 }
 
 /**

@@ -249,6 +249,7 @@ testEachBackend('attention\'s dropout drawn inside the kernels equals softmax, d
   assert.deepEqual(Array.from(w.grad!.data), Array.from(frozen.data), 'the weight\'s gradient is the attention\'s output');
   assert.throws(() => scaledDotProductAttention(q, k, v, { causal: true, dropout: { p: 0.1, rng: new Random(1) } }), /dropout is for encoder attention/);
   assert.throws(() => scaledDotProductAttention(q, k, v, { dropout: { p: 1, rng: new Random(1) } }), /dropout's p must be in \[0, 1\), got 1/);
+  assert.throws(() => scaledDotProductAttention(q, k, v, { dropout: { p: 0.1, rng: {} as Random } }), (e: Error) => e.name === 'GiftjsError' && /attention\(q .*\): dropout's rng must be a Random .*got an object/.test(e.message));
   assert.throws(() => scaledDotProductAttention(q, k, v, { dropout: { p: Number.NaN, rng: new Random(1) } }), /dropout's p must be in \[0, 1\), got NaN/);
   assert.throws(() => scaledDotProductAttention(q, k, v, { dropout: { p: 0.1, rng: new Random(1), constructor: 1 } as never }), /scaledDotProductAttention dropout: unknown option 'constructor' \(its options: p, rng\)/);
 });

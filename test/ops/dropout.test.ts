@@ -105,6 +105,11 @@ testEachBackend('dropout\'s mask is the draws below the threshold, the backward 
   assert.deepEqual(Array.from(dropout(x, 0.3, new Random(5)).data), Array.from(yd), 'seeded');
   assert.deepEqual(Array.from(dropout(Tensor.fromArray([1, 2]), 0.5, new Random(1), false).data), [1, 2]);
   assert.throws(() => dropout(x, 1, new Random(1)), /p must be in \[0, 1\)/);
+  // From JavaScript: a missing generator or Math.random is refused by name, not met as a TypeError.
+  assert.throws(() => dropout(x, 0.3, undefined as unknown as Random), (e: Error) => e.name === 'GiftjsError' && /dropout: dropout's rng must be a Random .*got undefined/.test(e.message));
+  assert.throws(() => dropout(x, 0.3, Math.random as unknown as Random), (e: Error) => e.name === 'GiftjsError' && /got a function \(random\)/.test(e.message));
+  // Evaluation and p = 0 draw nothing, so they need no generator.
+  assert.deepEqual(Array.from(dropout(Tensor.fromArray([1, 2]), 0.5, undefined as unknown as Random, false).data), [1, 2]);
 });
 
 test('a generator whose draws a subclass replaces has its mask drawn from its own uniform(), value by value', () => {

@@ -4,6 +4,7 @@ import { TextStream } from '../generate/text_stream.js';
 import { intOption, numberOption, parse, requireString } from './args.js';
 import { checkActivationRounding, enableBf16Products, enableInt8Activations, loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
 import { readModelConfig } from '../models/registry.js';
+import { fileSamplingNote } from '../models/generation_config.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { GiftjsError } from '../errors.js';
 import { setBf16Compute, setInt8Activations } from '../backend/index.js';
@@ -27,8 +28,9 @@ too (bf16 weights as stored), products summed in float32, as gift train --bf16 a
 weights compute. Faster over bf16 weights (the prompt's prefill about twice), and an approximation likewise.
 Prints the text generated after the prompt; then, on stderr, as mlx-lm and llama.cpp do, the prompt's
 tokens and their rate (the forward that gives the first new token), the new tokens and their rate after
-the first, and the process's peak resident memory. --temperature 0 (the default) is greedy; an empty
-prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
+the first, and the process's peak resident memory. --temperature 0 (the default) is greedy, as in
+mlx-lm, where a checkpoint's generation_config.json may ask transformers' generate to sample (do_sample):
+then a note says so and gives the flags that sample as it asks. An empty prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
 tokenizer's chat template.
 `;
 
@@ -61,6 +63,10 @@ export async function generateCommand(argv: string[]): Promise<number> {
   // Greedy decoding samples nothing: the sampling settings would be read by nothing (they had been ignored).
   for (const flag of ['top-k', 'top-p', 'seed']) {
     if (temperature === 0 && values[flag] !== undefined) throw new GiftjsError(`--${flag} shapes sampling, and --temperature 0 (the default) decodes greedily: give --temperature above 0, or leave out --${flag}`);
+  }
+  if (values.temperature === undefined) {
+    const note = fileSamplingNote(modelDir, 'gift generate decodes greedily unless --temperature is given (as mlx-lm does)', 'flags');
+    if (note) console.error(note);
   }
   // A prompt past the context is refused here (the forward's own refusal names gift train's
   // --max-length); one that leaves fewer positions than --max-new-tokens ends at the context, said first.

@@ -3,6 +3,7 @@ import { intOption, numberOption, parse } from './args.js';
 import { checkActivationRounding, enableBf16Products, enableInt8Activations, loadModelWithAdapter, loadTokenizer, quantizeOption, requireModelFolder } from './model_loading.js';
 import { setBf16Compute, setInt8Activations } from '../backend/index.js';
 import { readModelConfig } from '../models/registry.js';
+import { fileSamplingNote } from '../models/generation_config.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { createOpenAIServer } from '../serve/openai_server.js';
 import { basename } from 'node:path';
@@ -49,6 +50,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const quantize = quantizeOption(values.quantize);
   checkActivationRounding(values);
   const config = readModelConfig(modelDir);
+  if (values.temperature === undefined) {
+    const note = fileSamplingNote(modelDir, 'gift serve samples as each request asks, and decodes greedily where a request gives no temperature (--temperature 0, the default; as mlx_lm.server does)', 'request fields');
+    if (note) console.error(note);
+  }
   const tokenizer = loadTokenizer(modelDir);
   // Memory known before it is spent: the weights and a KV cache for the whole context a request may
   // fill, which the server then holds requests to (it had estimated 8192 tokens and let a request fill

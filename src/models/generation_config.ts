@@ -19,3 +19,53 @@ export function generationEndTokens(dir: string, fromConfig: readonly number[]):
   }
   return [...new Set([...fromConfig, ...(ids as number[])])];
 }
+
+/**
+ * The sampling generation_config.json asks transformers' generate for by default (do_sample: true),
+ * with GenerationConfig's own defaults where the file is silent (temperature 1, top_k 50, top_p 1,
+ * repetition_penalty 1); null where it asks for none. giftjs decodes greedily unless told otherwise
+ * (as mlx-lm does), so gift generate and gift serve say so when a checkpoint asks for sampling.
+ */
+export interface FileSampling {
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+}
+
+export function generationSampling(dir: string): FileSampling | null {
+  const path = join(dir, 'generation_config.json');
+  if (!fileExists(path)) return null;
+  const file = readJsonFile(path) as Record<string, unknown>;
+  if (file.do_sample !== true) return null;
+  const field = (name: string, fallback: number, ok: (v: number) => boolean, allowed: string): number => {
+    const v = file[name];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'number' || !ok(v)) throw new GiftjsError(`${path}: ${name} must be ${allowed}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  return {
+    temperature: field('temperature', 1, (v) => v > 0 && Number.isFinite(v), 'a number above 0'),
+    topK: field('top_k', 50, (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0'),
+    topP: field('top_p', 1, (v) => v > 0 && v <= 1, 'in (0, 1]'),
+    repetitionPenalty: field('repetition_penalty', 1, (v) => v > 0 && Number.isFinite(v), 'a number above 0'),
+  };
+}
+
+/**
+ * The note gift generate and gift serve print where a checkpoint asks for sampling and the user gave
+ * no temperature: what the file asks for, what giftjs does instead (`policy`), how to sample as it
+ * asks (gift generate's flags, or a request's fields), and what of it giftjs does not apply.
+ */
+export function fileSamplingNote(dir: string, policy: string, as: 'flags' | 'request fields'): string | null {
+  const s = generationSampling(dir);
+  if (s === null) return null;
+  // (top_k 0 and top_p 1 are off, in transformers as in giftjs.)
+  const asked: [string, string, number][] = [['temperature', '--temperature', s.temperature]];
+  if (s.topK !== 0) asked.push(['top_k', '--top-k', s.topK]);
+  if (s.topP !== 1) asked.push(['top_p', '--top-p', s.topP]);
+  const fields = asked.map(([field, , v]) => `${field} ${v}`).join(', ');
+  const how = as === 'flags' ? asked.map(([, flag, v]) => `${flag} ${v}`).join(' ') : `requests with ${asked.map(([field, , v]) => `"${field}": ${v}`).join(', ')}`;
+  const unapplied = s.repetitionPenalty !== 1 ? `; its repetition_penalty ${s.repetitionPenalty} giftjs does not implement` : '';
+  return `note: ${join(dir, 'generation_config.json')} asks for sampling (do_sample: ${fields}), as transformers' generate does by default; ${policy}. To sample as it asks: ${how}${unapplied}`;
+}

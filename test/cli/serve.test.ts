@@ -544,3 +544,21 @@ test('chat_template_kwargs (vLLM\'s, such as Qwen 3\'s enable_thinking) reach th
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 });
+
+test('gift serve says so where the checkpoint asks for sampling and requests without a temperature decode greedily', async () => {
+  const asking = mkdtempSync(join(tmpdir(), 'giftjs-serve-sampling-'));
+  cpSync(MODEL, asking, { recursive: true });
+  writeFileSync(join(asking, 'generation_config.json'), JSON.stringify({ do_sample: true, temperature: 0.6, top_p: 0.9 }));
+  const child = spawn(process.execPath, [GIFT, 'serve', '--model', asking, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      err += String(d);
+      if (/serving \S+ at http/.test(err)) resolve();
+    });
+    child.on('exit', () => reject(new Error(`gift serve exited: ${err}`)));
+  });
+  child.kill('SIGTERM');
+  assert.equal(await new Promise<number | null>((resolve) => child.on('exit', resolve)), 0, err);
+  assert.ok(err.includes(`note: ${join(asking, 'generation_config.json')} asks for sampling (do_sample: temperature 0.6, top_k 50, top_p 0.9), as transformers' generate does by default; gift serve samples as each request asks, and decodes greedily where a request gives no temperature (--temperature 0, the default; as mlx_lm.server does). To sample as it asks: requests with "temperature": 0.6, "top_k": 50, "top_p": 0.9\n`), err);
+});

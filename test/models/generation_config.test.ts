@@ -11,7 +11,10 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generate } from '../../src/generate/generate.js';
 import { loadCausalLM } from '../../src/models/registry.js';
+import { fileSamplingNote, generationSampling } from '../../src/models/generation_config.js';
+import { loadTokenizer } from '../../src/cli/model_loading.js';
 
+const GIFT = fileURLToPath(new URL('../../../bin/gift.js', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/llama/llama-gqa', import.meta.url));
 const PYTHON = process.env.GIFTJS_PEER_PYTHON ?? join(homedir(), '.cache', 'giftjs-peer', 'bin', 'python');
 const hasTransformers = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import transformers, torch'], { encoding: 'utf8' }).status === 0;
@@ -52,4 +55,67 @@ print(json.dumps(out[0, ${PROMPT.length}:].tolist()))
 `, dir], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), free.slice(0, 3));
+});
+
+test('a checkpoint that asks for sampling (do_sample) is read with GenerationConfig\'s defaults, and gift generate says it decodes greedily and how to sample as it asks', () => {
+  const files: Record<string, unknown>[] = [
+    { do_sample: true, temperature: 0.6, top_p: 0.9 },
+    { do_sample: true, temperature: 0.7, top_k: 20, top_p: 0.8, repetition_penalty: 1.05 },
+    { do_sample: true },
+    { do_sample: true, top_k: 0, top_p: 1, temperature: null },
+    { do_sample: false, temperature: 0.6 },
+    { temperature: 0.6 },
+  ];
+  const dirs = files.map((f) => folderWith(f));
+  const ours = dirs.map((d) => generationSampling(d));
+  assert.deepEqual(ours[0], { temperature: 0.6, topK: 50, topP: 0.9, repetitionPenalty: 1 });
+  assert.deepEqual(ours[2], { temperature: 1, topK: 50, topP: 1, repetitionPenalty: 1 });
+  assert.equal(ours[4], null);
+  assert.equal(ours[5], null);
+  assert.equal(generationSampling(folderWith(null)), null);
+  assert.throws(() => generationSampling(folderWith({ do_sample: true, temperature: 'hot' })), /generation_config\.json: temperature must be a number above 0, got "hot"/);
+  assert.throws(() => generationSampling(folderWith({ do_sample: true, top_p: 0 })), /generation_config\.json: top_p must be in \(0, 1\], got 0/);
+
+  const note = fileSamplingNote(dirs[1]!, 'POLICY', 'flags')!;
+  assert.equal(note, `note: ${join(dirs[1]!, 'generation_config.json')} asks for sampling (do_sample: temperature 0.7, top_k 20, top_p 0.8), as transformers' generate does by default; POLICY. To sample as it asks: --temperature 0.7 --top-k 20 --top-p 0.8; its repetition_penalty 1.05 giftjs does not implement`);
+  assert.match(fileSamplingNote(dirs[3]!, 'P', 'request fields')!, /\(do_sample: temperature 1\), .* To sample as it asks: requests with "temperature": 1$/);
+
+  // gift generate: the note on stderr, greedy tokens as without the file; the flags it names sample as
+  // the library does with the file's settings; with --temperature given, no note.
+  const run = (dir: string, ...extra: string[]) => spawnSync(process.execPath, [GIFT, 'generate', '--model', dir, '--prompt', 'the cat', '--max-new-tokens', '6', ...extra], { encoding: 'utf8' });
+  const plain = run(folderWith(null));
+  const asked = run(dirs[0]!);
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.equal(asked.status, 0, asked.stderr);
+  assert.equal(asked.stdout, plain.stdout);
+  assert.ok(asked.stderr.includes(`${fileSamplingNote(dirs[0]!, 'gift generate decodes greedily unless --temperature is given (as mlx-lm does)', 'flags')}\n`), asked.stderr);
+  assert.ok(!plain.stderr.includes('asks for sampling'));
+  const sampled = run(dirs[0]!, '--temperature', '0.6', '--top-k', '50', '--top-p', '0.9', '--seed', '3');
+  assert.equal(sampled.status, 0, sampled.stderr);
+  assert.ok(!sampled.stderr.includes('asks for sampling'), sampled.stderr);
+  const tokenizer = loadTokenizer(dirs[0]!);
+  const model = loadCausalLM(dirs[0]!);
+  const stops = [...model.config.eosTokenIds, ...(tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [])];
+  const made = generate(model, tokenizer.encode('the cat'), { maxNewTokens: 6, temperature: 0.6, topK: 50, topP: 0.9, seed: 3, stopTokens: stops });
+  assert.equal(sampled.stdout, `${tokenizer.decode(made)}\n`);
+
+  if (!hasTransformers) return;
+  // transformers' own reading of the same files: the values its generate samples with (a field the
+  // file leaves unset, None, takes GenerationConfig's global default in generate, as its docstring says).
+  const r = spawnSync(PYTHON, ['-c', `
+import json, sys
+from transformers import GenerationConfig
+from transformers.utils import logging
+logging.set_verbosity_error()
+defaults = GenerationConfig._get_default_generation_params()
+out = []
+for d in sys.argv[1:]:
+    g = GenerationConfig.from_pretrained(d)
+    v = lambda name: getattr(g, name) if getattr(g, name) is not None else defaults[name]
+    out.append({'temperature': v('temperature'), 'topK': v('top_k'), 'topP': v('top_p'), 'repetitionPenalty': v('repetition_penalty')} if v('do_sample') else None)
+print(json.dumps(out))
+`, ...dirs], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as (Record<string, number> | null)[];
+  assert.deepEqual(ours, theirs);
 });

@@ -12,10 +12,11 @@ import { peakResidentBytes } from '../io/system_memory.js';
 import { performance } from 'node:perf_hooks';
 
 export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
-              [--temperature T] [--top-k K] [--top-p P] [--seed S] [--memory-limit SIZE]
+              [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--memory-limit SIZE]
               [--quantize int8|int4] [--int8-activations] [--bf16]
 
-Defaults: --max-new-tokens 128, --temperature 0, --top-k 0 (off), --top-p 1 (off), --seed 0.
+Defaults: --max-new-tokens 128, --temperature 0, --top-k 0 (off), --top-p 1 (off), --repetition-penalty 1
+(off; transformers' repetition_penalty over the prompt's and the generated tokens, greedy or sampled), --seed 0.
 The memory the model, its KV cache and a step need is estimated before loading; past what the
 system has available (or --memory-limit, such as 12G) the command is refused, saying so.
 --quantize int8|int4 holds every matrix quantized (int8 per output channel, int4 in Q4_0 blocks of 32).
@@ -37,7 +38,7 @@ tokenizer's chat template.
 export async function generateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, chat: { type: 'boolean' },
-    'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' },
+    'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'repetition-penalty': { type: 'string' }, seed: { type: 'string' },
     'memory-limit': { type: 'string' }, quantize: { type: 'string' }, 'int8-activations': { type: 'boolean' }, bf16: { type: 'boolean' },
   });
   if (values.help) {
@@ -95,6 +96,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
       temperature,
       topK: intOption(values['top-k'], 'top-k', 0, 0),
       topP: numberOption(values['top-p'], 'top-p', 1),
+      repetitionPenalty: numberOption(values['repetition-penalty'], 'repetition-penalty', 1),
       seed: intOption(values.seed, 'seed', 0, 0),
       stopTokens: stops,
       // Printed a word at a time, as it settles (generate/text_stream.ts).

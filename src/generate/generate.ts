@@ -38,7 +38,7 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
   if (prompt.length === 0) throw new GiftjsError('generate: the prompt is empty (start it with the BOS token)');
   const maxNew = options.maxNewTokens ?? 64;
   if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw new GiftjsError(`generate: maxNewTokens must be a whole number >= 0, got ${maxNew}`);
-  refuseUnknownOptions(options, ['maxNewTokens', 'stopTokens', 'seed', 'onToken', 'onLogits', 'temperature', 'topK', 'topP', 'presencePenalty', 'frequencyPenalty'], 'generate');
+  refuseUnknownOptions(options, ['maxNewTokens', 'stopTokens', 'seed', 'onToken', 'onLogits', 'temperature', 'topK', 'topP', 'presencePenalty', 'frequencyPenalty', 'repetitionPenalty'], 'generate');
   checkSamplingOptions(options);
   const stops = new Set(options.stopTokens ?? []);
   const seed = options.seed ?? 0;
@@ -49,8 +49,10 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
   try {
     const tokens: number[] = [...prompt];
     let input: number[] = [...prompt];
-    // How often each token was generated, for the presence and frequency penalties.
+    // How often each token was generated, for the presence and frequency penalties; every token of the
+    // text so far, for the repetition penalty.
     const counts = new Map<number, number>();
+    const seen = new Set(prompt);
     for (let step = 0; step < maxNew; step++) {
       if (cache.length + input.length > cache.reusableUpTo) {
         cache.dispose(); // its keys were made for shorter texts (LongRoPE's short factors): all the tokens again
@@ -59,7 +61,7 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
       const next = tidy(() =>
         noGrad(() => {
           const logits = model.forward(input, 1, input.length, { cache, logitsToKeep: 1 }).read();
-          const token = sampleToken(penalizedLogits(logits, counts, options), options, rng);
+          const token = sampleToken(penalizedLogits(logits, seen, counts, options), options, rng);
           options.onLogits?.(logits, token);
           return token;
         }),
@@ -67,6 +69,7 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
       yield next;
       tokens.push(next);
       counts.set(next, (counts.get(next) ?? 0) + 1);
+      seen.add(next);
       if (stops.has(next)) break;
       if (cache.length + 1 > model.config.maxPositionEmbeddings) break;
       input = [next];

@@ -1,6 +1,6 @@
-// Choosing the next token from a row of logits: OpenAI's presence and frequency penalties first, then
-// greedy, or sampling with temperature, top-k and top-p (nucleus), in that order, as Hugging Face's
-// generate applies them.
+// Choosing the next token from a row of logits: transformers' repetition penalty, then OpenAI's presence
+// and frequency penalties (vLLM's order), then greedy, or sampling with temperature, top-k and top-p
+// (nucleus), in that order, as Hugging Face's generate applies them.
 import { argmax } from '../eval/metrics.js';
 import type { Random } from '../tensor/random.js';
 import { GiftjsError } from '../errors.js';
@@ -19,6 +19,12 @@ export interface SamplingOptions {
    */
   presencePenalty?: number;
   frequencyPenalty?: number;
+  /**
+   * transformers' repetition_penalty (CTRL's, as vLLM's too): every token of the text so far, prompt
+   * and generated, has its logit divided by it where positive and multiplied by it where negative;
+   * 1 (off) by default, above 0 (above 1 discourages repeats).
+   */
+  repetitionPenalty?: number;
 }
 
 export { argmax };
@@ -29,24 +35,37 @@ export { argmax };
  * a fractional or negative top-k.
  */
 export function checkSamplingOptions(options: SamplingOptions): void {
-  const { temperature = 0, topK = 0, topP = 1, presencePenalty = 0, frequencyPenalty = 0 } = options;
+  const { temperature = 0, topK = 0, topP = 1, presencePenalty = 0, frequencyPenalty = 0, repetitionPenalty = 1 } = options;
   if (!(temperature >= 0 && Number.isFinite(temperature))) throw new GiftjsError(`temperature must be a finite number >= 0, got ${temperature}`);
   if (!(Number.isInteger(topK) && topK >= 0)) throw new GiftjsError(`top-k must be a whole number >= 0 (0: off), got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new GiftjsError(`top-p must be in (0, 1], got ${topP}`);
   if (!(presencePenalty >= -2 && presencePenalty <= 2)) throw new GiftjsError(`presence penalty must be from -2 to 2 (0: off), got ${presencePenalty}`);
   if (!(frequencyPenalty >= -2 && frequencyPenalty <= 2)) throw new GiftjsError(`frequency penalty must be from -2 to 2 (0: off), got ${frequencyPenalty}`);
+  if (!(repetitionPenalty > 0 && Number.isFinite(repetitionPenalty))) throw new GiftjsError(`repetition penalty must be a finite number above 0 (1: off), got ${repetitionPenalty}`);
 }
 
 /**
- * The logits with the presence and frequency penalties applied for the tokens generated so far
- * (`counts`: token -> times generated); the logits themselves where both are 0.
+ * The logits with the penalties applied: the repetition penalty over every token of the text so far
+ * (`seen`: the prompt's and the generated), then the presence and frequency penalties over the tokens
+ * generated (`counts`: token -> times generated); the logits themselves where none is set.
  */
-export function penalizedLogits(logits: Float32Array, counts: ReadonlyMap<number, number>, options: SamplingOptions): Float32Array {
+export function penalizedLogits(logits: Float32Array, seen: ReadonlySet<number>, counts: ReadonlyMap<number, number>, options: SamplingOptions): Float32Array {
   const presence = options.presencePenalty ?? 0;
   const frequency = options.frequencyPenalty ?? 0;
-  if ((presence === 0 && frequency === 0) || counts.size === 0) return logits;
+  const repetition = options.repetitionPenalty ?? 1;
+  const repeats = repetition !== 1 && seen.size > 0;
+  const generatedPenalties = (presence !== 0 || frequency !== 0) && counts.size > 0;
+  if (!repeats && !generatedPenalties) return logits;
   const out = Float32Array.from(logits);
-  for (const [token, c] of counts) out[token] = out[token]! - c * frequency - presence;
+  if (repeats) {
+    // In float32, as transformers' processor computes it on float32 scores (the penalty a float32 scalar).
+    const penalty = Math.fround(repetition);
+    for (const token of seen) {
+      const v = out[token]!;
+      out[token] = v < 0 ? v * penalty : v / penalty;
+    }
+  }
+  if (generatedPenalties) for (const [token, c] of counts) out[token] = out[token]! - c * frequency - presence;
   return out;
 }
 

@@ -54,8 +54,8 @@ export function generationSampling(dir: string): FileSampling | null {
 
 /**
  * The note gift generate and gift serve print where a checkpoint asks for sampling and the user gave
- * no temperature: what the file asks for, what giftjs does instead (`policy`), how to sample as it
- * asks (gift generate's flags, or a request's fields), and what of it giftjs does not apply.
+ * no temperature: what the file asks for, what giftjs does instead (`policy`), and how to sample as it
+ * asks (gift generate's flags, or a request's fields).
  */
 export function fileSamplingNote(dir: string, policy: string, as: 'flags' | 'request fields'): string | null {
   const s = generationSampling(dir);
@@ -64,8 +64,8 @@ export function fileSamplingNote(dir: string, policy: string, as: 'flags' | 'req
   const asked: [string, string, number][] = [['temperature', '--temperature', s.temperature]];
   if (s.topK !== 0) asked.push(['top_k', '--top-k', s.topK]);
   if (s.topP !== 1) asked.push(['top_p', '--top-p', s.topP]);
+  if (s.repetitionPenalty !== 1) asked.push(['repetition_penalty', '--repetition-penalty', s.repetitionPenalty]);
   const fields = asked.map(([field, , v]) => `${field} ${v}`).join(', ');
   const how = as === 'flags' ? asked.map(([, flag, v]) => `${flag} ${v}`).join(' ') : `requests with ${asked.map(([field, , v]) => `"${field}": ${v}`).join(', ')}`;
-  const unapplied = s.repetitionPenalty !== 1 ? `; its repetition_penalty ${s.repetitionPenalty} giftjs does not implement` : '';
-  return `note: ${join(dir, 'generation_config.json')} asks for sampling (do_sample: ${fields}), as transformers' generate does by default; ${policy}. To sample as it asks: ${how}${unapplied}`;
+  return `note: ${join(dir, 'generation_config.json')} asks for sampling (do_sample: ${fields}), as transformers' generate does by default; ${policy}. To sample as it asks: ${how}`;
 }

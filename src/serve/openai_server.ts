@@ -2,8 +2,8 @@
 // server offer one: GET /v1/models, POST /v1/completions and /v1/chat/completions, whole answers or
 // server-sent events (stream: true). Requests wait their turn (one generation at a time: one model,
 // one KV cache); bodies and max_tokens are bounded; malformed requests get 400 with a message naming
-// the field, as OpenAI's API answers them. Stop sequences end an answer before them; presence and
-// frequency penalties and top_k shape the sampling; logprobs report the answer's tokens, streamed
+// the field, as OpenAI's API answers them. Stop sequences end an answer before them; presence,
+// frequency and repetition penalties and top_k shape the sampling; logprobs report the answer's tokens, streamed
 // with the text that completes each (and with echo the prompt's, first); an answer's tokens include
 // the one that ended it. A completion's prompt may be a batch (lm-eval sends one). Options giftjs does not
 // implement (n > 1, tools, other servers' penalties) are refused by name, never ignored.
@@ -54,6 +54,8 @@ interface Sampling {
   topK: number;
   presencePenalty: number;
   frequencyPenalty: number;
+  /** repetition_penalty: not OpenAI's, but vLLM's and transformers' (every token of prompt and answer; 1: off). */
+  repetitionPenalty: number;
   seed: number;
   /** Stop sequences: the answer ends before the first one (finish_reason "stop"). */
   stop: string[];
@@ -136,7 +138,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
       let left = false;
       for (const token of generateTokens(o.model, ids, {
         maxNewTokens: Math.min(sampling.maxTokens, context - ids.length), temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK,
-        presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, seed: sampling.seed, stopTokens: stops,
+        presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, repetitionPenalty: sampling.repetitionPenalty, seed: sampling.seed, stopTokens: stops,
         ...(logprobs ? { onLogits: (row: Float32Array, chosen: number) => void steps.push(logprobsOf(row, chosen, logprobs.top)) } : {}),
       })) {
         if (stops.includes(token)) {
@@ -277,7 +279,7 @@ async function readJsonBody(req: IncomingMessage, limit: number): Promise<Record
 
 /** Sampling settings of other servers that giftjs does not implement, each at its value that changes nothing (null: none but absent). */
 const NEUTRAL_FOREIGN_SAMPLING: Record<string, unknown> = {
-  repetition_penalty: 1, repeat_penalty: 1, min_p: 0, typical_p: 1, tfs_z: 1, mirostat: 0, min_tokens: 0, ignore_eos: false,
+  repeat_penalty: 1, min_p: 0, typical_p: 1, tfs_z: 1, mirostat: 0, min_tokens: 0, ignore_eos: false,
   grammar: null, json_schema: null, guided_json: null, guided_regex: null, guided_choice: null, guided_grammar: null,
 };
 
@@ -318,6 +320,7 @@ function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
     topK: number('top_k', 0, (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0 (0: off)'),
     presencePenalty: number('presence_penalty', 0, (v) => v >= -2 && v <= 2, 'from -2 to 2'),
     frequencyPenalty: number('frequency_penalty', 0, (v) => v >= -2 && v <= 2, 'from -2 to 2'),
+    repetitionPenalty: number('repetition_penalty', 1, (v) => v > 0 && Number.isFinite(v), 'a number above 0 (1: off)'),
     seed: number('seed', 0, isUserSeed, 'a whole number from 0 to 4294967295 (the sampler\'s seed is 32 bits)'),
     stop: stopSequencesOf(body.stop),
   };

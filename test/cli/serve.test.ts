@@ -174,7 +174,7 @@ test('stop sequences end the answer before the first one (finish_reason "stop"),
   assert.equal(chat.choices[0]!.finish_reason, 'stop');
 });
 
-test('presence_penalty, frequency_penalty and top_k sample as generate() does with them; other servers\' settings are refused unless they change nothing', async () => {
+test('presence_penalty, frequency_penalty, repetition_penalty and top_k sample as generate() does with them; other servers\' settings are refused unless they change nothing', async () => {
   const prompt = 'the dog sat on';
   const ids = tokenizer.encode(prompt);
   const eos = [...model.config.eosTokenIds, ...(tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [])];
@@ -188,17 +188,23 @@ test('presence_penalty, frequency_penalty and top_k sample as generate() does wi
     const r = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 2, ...body }) });
     return { status: r.status, body: (await r.json()) as { error?: { message: string; param: string } } };
   };
-  let r = await post({ repetition_penalty: 1.3 });
+  const repeated = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 16, repetition_penalty: 1.6 }) });
+  const repeatedText = ((await repeated.json()) as { choices: { text: string }[] }).choices[0]!.text;
+  assert.equal(repeatedText, expected({ repetitionPenalty: 1.6 }));
+  assert.notEqual(repeatedText, greedy(ids, 16), 'the repetition penalty changes the answer here');
+  let r = await post({ repeat_penalty: 1.3 });
   assert.equal(r.status, 400);
-  assert.match(r.body.error!.message, /'repetition_penalty' 1.3 is not supported \(only 1, which changes nothing\)/);
-  assert.equal(r.body.error!.param, 'repetition_penalty');
+  assert.match(r.body.error!.message, /'repeat_penalty' 1.3 is not supported \(only 1, which changes nothing\)/);
+  assert.equal(r.body.error!.param, 'repeat_penalty');
+  r = await post({ repetition_penalty: 0 });
+  assert.match(r.body.error!.message, /'repetition_penalty' must be a number above 0 \(1: off\), got 0/);
   r = await post({ json_schema: { type: 'object' } });
   assert.match(r.body.error!.message, /'json_schema' \{"type":"object"\} is not supported$/);
   r = await post({ frequency_penalty: 3 });
   assert.match(r.body.error!.message, /'frequency_penalty' must be from -2 to 2, got 3/);
   r = await post({ top_k: 1.5 });
   assert.match(r.body.error!.message, /'top_k' must be a whole number >= 0 \(0: off\), got 1.5/);
-  assert.equal((await post({ repetition_penalty: 1, min_p: 0 })).status, 200);
+  assert.equal((await post({ repeat_penalty: 1, min_p: 0 })).status, 200);
 });
 
 test('stream_options.include_usage ends a streamed answer with OpenAI\'s usage chunk', async () => {

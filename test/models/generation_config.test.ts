@@ -77,7 +77,7 @@ test('a checkpoint that asks for sampling (do_sample) is read with GenerationCon
   assert.throws(() => generationSampling(folderWith({ do_sample: true, top_p: 0 })), /generation_config\.json: top_p must be in \(0, 1\], got 0/);
 
   const note = fileSamplingNote(dirs[1]!, 'POLICY', 'flags')!;
-  assert.equal(note, `note: ${join(dirs[1]!, 'generation_config.json')} asks for sampling (do_sample: temperature 0.7, top_k 20, top_p 0.8), as transformers' generate does by default; POLICY. To sample as it asks: --temperature 0.7 --top-k 20 --top-p 0.8; its repetition_penalty 1.05 giftjs does not implement`);
+  assert.equal(note, `note: ${join(dirs[1]!, 'generation_config.json')} asks for sampling (do_sample: temperature 0.7, top_k 20, top_p 0.8, repetition_penalty 1.05), as transformers' generate does by default; POLICY. To sample as it asks: --temperature 0.7 --top-k 20 --top-p 0.8 --repetition-penalty 1.05`);
   assert.match(fileSamplingNote(dirs[3]!, 'P', 'request fields')!, /\(do_sample: temperature 1\), .* To sample as it asks: requests with "temperature": 1$/);
 
   // gift generate: the note on stderr, greedy tokens as without the file; the flags it names sample as

@@ -67,6 +67,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (values.bf16) enableBf16Products('gift serve');
   const modelId = basename(String(values.model).replace(/\/+$/, '')) + (values.adapter ? `+${basename(String(values.adapter).replace(/\/+$/, ''))}` : '');
   const server = createOpenAIServer({ model, tokenizer, modelId, defaultMaxTokens, maxTokensLimit, defaultTemperature, maxBodyBytes, contextTokens });
+  // Ctrl-C and SIGTERM close the server, handled from before it listens: installed after the line that
+  // says it is serving, a supervisor's SIGTERM sent on reading that line could land first and kill the
+  // process by the signal's default action (1 run in 8 here).
+  const stopped = new Promise<void>((resolve) => {
+    const stop = () => server.close(() => resolve());
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new GiftjsError(`cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use (choose another with --port)' : err.message}`)));
     server.listen(port, host, () => resolve());
@@ -74,11 +82,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   console.error(`serving ${modelId} at http://${host}:${bound}/v1 (Ctrl-C stops)`);
-  await new Promise<void>((resolve) => {
-    const stop = () => server.close(() => resolve());
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await stopped;
   setInt8Activations(false);
   setBf16Compute(false);
   return 0;

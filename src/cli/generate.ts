@@ -12,10 +12,10 @@ import { peakResidentBytes } from '../io/system_memory.js';
 import { performance } from 'node:perf_hooks';
 
 export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
-              [--temperature T] [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--memory-limit SIZE]
+              [--temperature T] [--top-k K] [--top-p P] [--min-p M] [--repetition-penalty R] [--seed S] [--memory-limit SIZE]
               [--quantize int8|int4] [--int8-activations] [--bf16]
 
-Defaults: --max-new-tokens 128, --temperature 0, --top-k 0 (off), --top-p 1 (off), --repetition-penalty 1
+Defaults: --max-new-tokens 128, --temperature 0, --top-k 0 (off), --top-p 1 (off), --min-p 0 (off), --repetition-penalty 1
 (off; transformers' repetition_penalty over the prompt's and the generated tokens, greedy or sampled), --seed 0.
 The memory the model, its KV cache and a step need is estimated before loading; past what the
 system has available (or --memory-limit, such as 12G) the command is refused, saying so.
@@ -38,7 +38,7 @@ tokenizer's chat template.
 export async function generateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, chat: { type: 'boolean' },
-    'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'repetition-penalty': { type: 'string' }, seed: { type: 'string' },
+    'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' }, 'repetition-penalty': { type: 'string' }, seed: { type: 'string' },
     'memory-limit': { type: 'string' }, quantize: { type: 'string' }, 'int8-activations': { type: 'boolean' }, bf16: { type: 'boolean' },
   });
   if (values.help) {
@@ -62,7 +62,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const maxNewTokens = intOption(values['max-new-tokens'], 'max-new-tokens', 128);
   const temperature = numberOption(values.temperature, 'temperature', 0);
   // Greedy decoding samples nothing: the sampling settings would be read by nothing (they had been ignored).
-  for (const flag of ['top-k', 'top-p', 'seed']) {
+  for (const flag of ['top-k', 'top-p', 'min-p', 'seed']) {
     if (temperature === 0 && values[flag] !== undefined) throw new GiftjsError(`--${flag} shapes sampling, and --temperature 0 (the default) decodes greedily: give --temperature above 0, or leave out --${flag}`);
   }
   if (values.temperature === undefined) {
@@ -96,6 +96,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
       temperature,
       topK: intOption(values['top-k'], 'top-k', 0, 0),
       topP: numberOption(values['top-p'], 'top-p', 1),
+      minP: numberOption(values['min-p'], 'min-p', 0),
       repetitionPenalty: numberOption(values['repetition-penalty'], 'repetition-penalty', 1),
       seed: intOption(values.seed, 'seed', 0, 0),
       stopTokens: stops,

@@ -38,7 +38,7 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
   if (prompt.length === 0) throw new GiftjsError('generate: the prompt is empty (start it with the BOS token)');
   const maxNew = options.maxNewTokens ?? 64;
   if (!(Number.isInteger(maxNew) && maxNew >= 0)) throw new GiftjsError(`generate: maxNewTokens must be a whole number >= 0, got ${maxNew}`);
-  refuseUnknownOptions(options, ['maxNewTokens', 'stopTokens', 'seed', 'onToken', 'onLogits', 'temperature', 'topK', 'topP', 'presencePenalty', 'frequencyPenalty', 'repetitionPenalty'], 'generate');
+  refuseUnknownOptions(options, ['maxNewTokens', 'stopTokens', 'seed', 'onToken', 'onLogits', 'temperature', 'topK', 'topP', 'minP', 'presencePenalty', 'frequencyPenalty', 'repetitionPenalty'], 'generate');
   checkSamplingOptions(options);
   const stops = new Set(options.stopTokens ?? []);
   const seed = options.seed ?? 0;

@@ -12,6 +12,8 @@ export interface SamplingOptions {
   topK?: number;
   /** Keep the smallest set of tokens whose probability reaches p (1 = off). */
   topP?: number;
+  /** Keep the tokens at least min_p times as likely as the most likely one (0 = off), after top-p. */
+  minP?: number;
   /**
    * OpenAI's penalties on the tokens generated so far (not the prompt's), from -2 to 2, 0 (off) by
    * default: a token generated c times has its logit lowered by c * frequencyPenalty, plus
@@ -35,10 +37,11 @@ export { argmax };
  * a fractional or negative top-k.
  */
 export function checkSamplingOptions(options: SamplingOptions): void {
-  const { temperature = 0, topK = 0, topP = 1, presencePenalty = 0, frequencyPenalty = 0, repetitionPenalty = 1 } = options;
+  const { temperature = 0, topK = 0, topP = 1, minP = 0, presencePenalty = 0, frequencyPenalty = 0, repetitionPenalty = 1 } = options;
   if (!(temperature >= 0 && Number.isFinite(temperature))) throw new GiftjsError(`temperature must be a finite number >= 0, got ${temperature}`);
   if (!(Number.isInteger(topK) && topK >= 0)) throw new GiftjsError(`top-k must be a whole number >= 0 (0: off), got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new GiftjsError(`top-p must be in (0, 1], got ${topP}`);
+  if (!(minP >= 0 && minP <= 1)) throw new GiftjsError(`min-p must be in [0, 1] (0: off), got ${minP}`);
   if (!(presencePenalty >= -2 && presencePenalty <= 2)) throw new GiftjsError(`presence penalty must be from -2 to 2 (0: off), got ${presencePenalty}`);
   if (!(frequencyPenalty >= -2 && frequencyPenalty <= 2)) throw new GiftjsError(`frequency penalty must be from -2 to 2 (0: off), got ${frequencyPenalty}`);
   if (!(repetitionPenalty > 0 && Number.isFinite(repetitionPenalty))) throw new GiftjsError(`repetition penalty must be a finite number above 0 (1: off), got ${repetitionPenalty}`);
@@ -91,9 +94,9 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
 
 /**
  * The tokens sampling may draw, most likely first, with unnormalised weights (their sum `total`):
- * temperature, then top-k, then top-p, as transformers' warpers. Top-k keeps every token tied with the
- * k-th (transformers keeps each score >= the k-th largest); top-p keeps the most likely tokens until
- * their share reaches p.
+ * temperature, then top-k, then top-p, then min-p, as transformers' warpers. Top-k keeps every token
+ * tied with the k-th (transformers keeps each score >= the k-th largest); top-p keeps the most likely
+ * tokens until their share reaches p; min-p keeps those at least min_p times as likely as the first.
  */
 export function samplingWeights(logits: ArrayLike<number>, options: SamplingOptions): { ids: number[]; weights: number[]; total: number } {
   const temperature = options.temperature ?? 0;
@@ -124,6 +127,15 @@ export function samplingWeights(logits: ArrayLike<number>, options: SamplingOpti
       keep++;
       if (cumulative >= topP) break;
     }
+    ids = ids.slice(0, keep);
+    weights = weights.slice(0, keep);
+    total = weights.reduce((a, b) => a + b, 0);
+  }
+  const minP = options.minP ?? 0;
+  if (minP > 0) {
+    // The first token's weight is exp(0) = 1, so "at least min_p times its probability" is weight >= min_p.
+    let keep = 1;
+    while (keep < weights.length && weights[keep]! >= minP) keep++;
     ids = ids.slice(0, keep);
     weights = weights.slice(0, keep);
     total = weights.reduce((a, b) => a + b, 0);

@@ -23,13 +23,15 @@ export function generationEndTokens(dir: string, fromConfig: readonly number[]):
 /**
  * The sampling generation_config.json asks transformers' generate for by default (do_sample: true),
  * with GenerationConfig's own defaults where the file is silent (temperature 1, top_k 50, top_p 1,
- * repetition_penalty 1); null where it asks for none. giftjs decodes greedily unless told otherwise
+ * no min_p, repetition_penalty 1); null where it asks for none. giftjs decodes greedily unless told otherwise
  * (as mlx-lm does), so gift generate and gift serve say so when a checkpoint asks for sampling.
  */
 export interface FileSampling {
   temperature: number;
   topK: number;
   topP: number;
+  /** 0 where the file sets none (transformers applies no min-p then). */
+  minP: number;
   repetitionPenalty: number;
 }
 
@@ -48,6 +50,7 @@ export function generationSampling(dir: string): FileSampling | null {
     temperature: field('temperature', 1, (v) => v > 0 && Number.isFinite(v), 'a number above 0'),
     topK: field('top_k', 50, (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0'),
     topP: field('top_p', 1, (v) => v > 0 && v <= 1, 'in (0, 1]'),
+    minP: field('min_p', 0, (v) => v >= 0 && v <= 1, 'in [0, 1]'),
     repetitionPenalty: field('repetition_penalty', 1, (v) => v > 0 && Number.isFinite(v), 'a number above 0'),
   };
 }
@@ -64,6 +67,7 @@ export function fileSamplingNote(dir: string, policy: string, as: 'flags' | 'req
   const asked: [string, string, number][] = [['temperature', '--temperature', s.temperature]];
   if (s.topK !== 0) asked.push(['top_k', '--top-k', s.topK]);
   if (s.topP !== 1) asked.push(['top_p', '--top-p', s.topP]);
+  if (s.minP !== 0) asked.push(['min_p', '--min-p', s.minP]);
   if (s.repetitionPenalty !== 1) asked.push(['repetition_penalty', '--repetition-penalty', s.repetitionPenalty]);
   const fields = asked.map(([field, , v]) => `${field} ${v}`).join(', ');
   const how = as === 'flags' ? asked.map(([, flag, v]) => `${flag} ${v}`).join(' ') : `requests with ${asked.map(([field, , v]) => `"${field}": ${v}`).join(', ')}`;

@@ -3,7 +3,7 @@
 // server-sent events (stream: true). Requests wait their turn (one generation at a time: one model,
 // one KV cache); bodies and max_tokens are bounded; malformed requests get 400 with a message naming
 // the field, as OpenAI's API answers them. Stop sequences end an answer before them; presence,
-// frequency and repetition penalties and top_k shape the sampling; logprobs report the answer's tokens, streamed
+// frequency and repetition penalties, top_k and min_p shape the sampling; logprobs report the answer's tokens, streamed
 // with the text that completes each (and with echo the prompt's, first); an answer's tokens include
 // the one that ended it. A completion's prompt may be a batch (lm-eval sends one). Options giftjs does not
 // implement (n > 1, tools, other servers' penalties) are refused by name, never ignored.
@@ -52,6 +52,8 @@ interface Sampling {
   topP: number;
   /** top_k: not OpenAI's, but llama.cpp's server, mlx_lm.server and vLLM take it (0: off). */
   topK: number;
+  /** min_p: likewise (0: off). */
+  minP: number;
   presencePenalty: number;
   frequencyPenalty: number;
   /** repetition_penalty: not OpenAI's, but vLLM's and transformers' (every token of prompt and answer; 1: off). */
@@ -137,7 +139,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
       let endToken: number | null = null;
       let left = false;
       for (const token of generateTokens(o.model, ids, {
-        maxNewTokens: Math.min(sampling.maxTokens, context - ids.length), temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK,
+        maxNewTokens: Math.min(sampling.maxTokens, context - ids.length), temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, minP: sampling.minP,
         presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, repetitionPenalty: sampling.repetitionPenalty, seed: sampling.seed, stopTokens: stops,
         ...(logprobs ? { onLogits: (row: Float32Array, chosen: number) => void steps.push(logprobsOf(row, chosen, logprobs.top)) } : {}),
       })) {
@@ -279,7 +281,7 @@ async function readJsonBody(req: IncomingMessage, limit: number): Promise<Record
 
 /** Sampling settings of other servers that giftjs does not implement, each at its value that changes nothing (null: none but absent). */
 const NEUTRAL_FOREIGN_SAMPLING: Record<string, unknown> = {
-  repeat_penalty: 1, min_p: 0, typical_p: 1, tfs_z: 1, mirostat: 0, min_tokens: 0, ignore_eos: false,
+  repeat_penalty: 1, typical_p: 1, tfs_z: 1, mirostat: 0, min_tokens: 0, ignore_eos: false,
   grammar: null, json_schema: null, guided_json: null, guided_regex: null, guided_choice: null, guided_grammar: null,
 };
 
@@ -318,6 +320,7 @@ function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
     temperature: number('temperature', o.defaultTemperature, (v) => v >= 0 && v <= 2, 'between 0 and 2'),
     topP: number('top_p', 1, (v) => v > 0 && v <= 1, 'in (0, 1]'),
     topK: number('top_k', 0, (v) => Number.isInteger(v) && v >= 0, 'a whole number >= 0 (0: off)'),
+    minP: number('min_p', 0, (v) => v >= 0 && v <= 1, 'in [0, 1] (0: off)'),
     presencePenalty: number('presence_penalty', 0, (v) => v >= -2 && v <= 2, 'from -2 to 2'),
     frequencyPenalty: number('frequency_penalty', 0, (v) => v >= -2 && v <= 2, 'from -2 to 2'),
     repetitionPenalty: number('repetition_penalty', 1, (v) => v > 0 && Number.isFinite(v), 'a number above 0 (1: off)'),

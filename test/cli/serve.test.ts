@@ -174,7 +174,7 @@ test('stop sequences end the answer before the first one (finish_reason "stop"),
   assert.equal(chat.choices[0]!.finish_reason, 'stop');
 });
 
-test('presence_penalty, frequency_penalty, repetition_penalty and top_k sample as generate() does with them; other servers\' settings are refused unless they change nothing', async () => {
+test('presence_penalty, frequency_penalty, repetition_penalty, top_k and min_p sample as generate() does with them; other servers\' settings are refused unless they change nothing', async () => {
   const prompt = 'the dog sat on';
   const ids = tokenizer.encode(prompt);
   const eos = [...model.config.eosTokenIds, ...(tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [])];
@@ -184,6 +184,8 @@ test('presence_penalty, frequency_penalty, repetition_penalty and top_k sample a
   assert.notEqual(penalized.choices[0]!.text, greedy(ids, 16), 'the penalties change the answer here');
   const sampled = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 16, temperature: 1, top_k: 3, seed: 7 }) });
   assert.equal(((await sampled.json()) as { choices: { text: string }[] }).choices[0]!.text, expected({ temperature: 1, topK: 3, seed: 7 }));
+  const minP = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 16, temperature: 1.5, min_p: 0.3, seed: 7 }) });
+  assert.equal(((await minP.json()) as { choices: { text: string }[] }).choices[0]!.text, expected({ temperature: 1.5, minP: 0.3, seed: 7 }));
   const post = async (body: Record<string, unknown>) => {
     const r = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 2, ...body }) });
     return { status: r.status, body: (await r.json()) as { error?: { message: string; param: string } } };
@@ -204,7 +206,9 @@ test('presence_penalty, frequency_penalty, repetition_penalty and top_k sample a
   assert.match(r.body.error!.message, /'frequency_penalty' must be from -2 to 2, got 3/);
   r = await post({ top_k: 1.5 });
   assert.match(r.body.error!.message, /'top_k' must be a whole number >= 0 \(0: off\), got 1.5/);
-  assert.equal((await post({ repeat_penalty: 1, min_p: 0 })).status, 200);
+  assert.equal((await post({ repeat_penalty: 1, typical_p: 1 })).status, 200);
+  r = await post({ min_p: 1.5 });
+  assert.match(r.body.error!.message, /'min_p' must be in \[0, 1\] \(0: off\), got 1.5/);
 });
 
 test('stream_options.include_usage ends a streamed answer with OpenAI\'s usage chunk', async () => {

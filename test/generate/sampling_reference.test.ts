@@ -1,5 +1,5 @@
 // The sampling distribution against transformers' own warpers (tools/sampling_reference.py in the peer
-// venv: temperature, top-k, top-p as generate builds them for do_sample=True): every token's probability,
+// venv: temperature, top-k, top-p and min-p as generate builds them for do_sample=True): every token's probability,
 // on random logits and on logits with ties at the k-th place (transformers keeps every tied token).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +15,7 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const PYTHON = process.env.GIFTJS_PEER_PYTHON ?? join(homedir(), '.cache', 'giftjs-peer', 'bin', 'python');
 const hasTransformers = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import transformers, torch'], { encoding: 'utf8' }).status === 0;
 
-interface Case { logits: number[]; temperature: number; top_k: number; top_p: number }
+interface Case { logits: number[]; temperature: number; top_k: number; top_p: number; min_p?: number }
 
 function cases(): Case[] {
   const r = new Random(2026);
@@ -30,10 +30,14 @@ function cases(): Case[] {
   // Ties: logits on a coarse grid, so the k-th is tied with others (top-p off: with ties at p's boundary
   // the order among equals, which neither side fixes, would decide).
   for (const top_k of [2, 3, 5, 7, 11]) out.push({ logits: logits(30, 1), temperature: 0.8, top_k, top_p: 1 });
+  // min-p after the others, alone and with top-k and top-p.
+  for (const min_p of [0.01, 0.05, 0.2, 0.6, 1]) {
+    for (const [temperature, top_k, top_p] of [[1, 0, 1], [0.7, 0, 1], [1.6, 10, 0.9], [0.5, 0, 0.95]] as const) out.push({ logits: logits(40, 0), temperature, top_k, top_p, min_p });
+  }
   return out;
 }
 
-test('temperature, top-k and top-p give every token the probability transformers\' generate samples it with', {
+test('temperature, top-k, top-p and min-p give every token the probability transformers\' generate samples it with', {
   skip: hasTransformers ? false : `no python with transformers at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run builds the peer venv)`,
 }, () => {
   const all = cases();
@@ -44,12 +48,12 @@ test('temperature, top-k and top-p give every token the probability transformers
   const expected = JSON.parse(r.stdout) as number[][];
   let tiedCases = 0;
   all.forEach((c, i) => {
-    const { ids, weights, total } = samplingWeights(c.logits, { temperature: c.temperature, topK: c.top_k, topP: c.top_p });
+    const { ids, weights, total } = samplingWeights(c.logits, { temperature: c.temperature, topK: c.top_k, topP: c.top_p, ...(c.min_p !== undefined ? { minP: c.min_p } : {}) });
     const ours = new Array<number>(c.logits.length).fill(0);
     ids.forEach((id, k) => (ours[id] = weights[k]! / total));
     if (c.top_k > 0 && ids.length > c.top_k) tiedCases++;
     ours.forEach((p, t) => assert.ok(Math.abs(p - expected[i]![t]!) <= 2e-6,
-      `case ${i} (temperature ${c.temperature}, top-k ${c.top_k}, top-p ${c.top_p}), token ${t}: giftjs ${p}, transformers ${expected[i]![t]}`));
+      `case ${i} (temperature ${c.temperature}, top-k ${c.top_k}, top-p ${c.top_p}, min-p ${c.min_p ?? 0}), token ${t}: giftjs ${p}, transformers ${expected[i]![t]}`));
   });
   assert.ok(tiedCases >= 3, `ties at the k-th place were tested (${tiedCases} cases)`);
 });

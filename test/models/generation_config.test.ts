@@ -60,7 +60,7 @@ print(json.dumps(out[0, ${PROMPT.length}:].tolist()))
 test('a checkpoint that asks for sampling (do_sample) is read with GenerationConfig\'s defaults, and gift generate says it decodes greedily and how to sample as it asks', () => {
   const files: Record<string, unknown>[] = [
     { do_sample: true, temperature: 0.6, top_p: 0.9 },
-    { do_sample: true, temperature: 0.7, top_k: 20, top_p: 0.8, repetition_penalty: 1.05 },
+    { do_sample: true, temperature: 0.7, top_k: 20, top_p: 0.8, min_p: 0.05, repetition_penalty: 1.05 },
     { do_sample: true },
     { do_sample: true, top_k: 0, top_p: 1, temperature: null },
     { do_sample: false, temperature: 0.6 },
@@ -68,8 +68,8 @@ test('a checkpoint that asks for sampling (do_sample) is read with GenerationCon
   ];
   const dirs = files.map((f) => folderWith(f));
   const ours = dirs.map((d) => generationSampling(d));
-  assert.deepEqual(ours[0], { temperature: 0.6, topK: 50, topP: 0.9, repetitionPenalty: 1 });
-  assert.deepEqual(ours[2], { temperature: 1, topK: 50, topP: 1, repetitionPenalty: 1 });
+  assert.deepEqual(ours[0], { temperature: 0.6, topK: 50, topP: 0.9, minP: 0, repetitionPenalty: 1 });
+  assert.deepEqual(ours[2], { temperature: 1, topK: 50, topP: 1, minP: 0, repetitionPenalty: 1 });
   assert.equal(ours[4], null);
   assert.equal(ours[5], null);
   assert.equal(generationSampling(folderWith(null)), null);
@@ -77,7 +77,7 @@ test('a checkpoint that asks for sampling (do_sample) is read with GenerationCon
   assert.throws(() => generationSampling(folderWith({ do_sample: true, top_p: 0 })), /generation_config\.json: top_p must be in \(0, 1\], got 0/);
 
   const note = fileSamplingNote(dirs[1]!, 'POLICY', 'flags')!;
-  assert.equal(note, `note: ${join(dirs[1]!, 'generation_config.json')} asks for sampling (do_sample: temperature 0.7, top_k 20, top_p 0.8, repetition_penalty 1.05), as transformers' generate does by default; POLICY. To sample as it asks: --temperature 0.7 --top-k 20 --top-p 0.8 --repetition-penalty 1.05`);
+  assert.equal(note, `note: ${join(dirs[1]!, 'generation_config.json')} asks for sampling (do_sample: temperature 0.7, top_k 20, top_p 0.8, min_p 0.05, repetition_penalty 1.05), as transformers' generate does by default; POLICY. To sample as it asks: --temperature 0.7 --top-k 20 --top-p 0.8 --min-p 0.05 --repetition-penalty 1.05`);
   assert.match(fileSamplingNote(dirs[3]!, 'P', 'request fields')!, /\(do_sample: temperature 1\), .* To sample as it asks: requests with "temperature": 1$/);
 
   // gift generate: the note on stderr, greedy tokens as without the file; the flags it names sample as
@@ -111,8 +111,8 @@ defaults = GenerationConfig._get_default_generation_params()
 out = []
 for d in sys.argv[1:]:
     g = GenerationConfig.from_pretrained(d)
-    v = lambda name: getattr(g, name) if getattr(g, name) is not None else defaults[name]
-    out.append({'temperature': v('temperature'), 'topK': v('top_k'), 'topP': v('top_p'), 'repetitionPenalty': v('repetition_penalty')} if v('do_sample') else None)
+    v = lambda name: getattr(g, name) if getattr(g, name) is not None else defaults.get(name, 0)  # min_p: no default, no warper
+    out.append({'temperature': v('temperature'), 'topK': v('top_k'), 'topP': v('top_p'), 'minP': v('min_p'), 'repetitionPenalty': v('repetition_penalty')} if v('do_sample') else None)
 print(json.dumps(out))
 `, ...dirs], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);

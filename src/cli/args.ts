@@ -12,10 +12,13 @@ export interface Parsed {
 
 /**
  * What mlx-lm, TRL / transformers' TrainingArguments and PEFT call giftjs's options (underscores or
- * dashes alike): an unknown flag or --config key that is one of these is answered with giftjs's name.
+ * dashes alike): an unknown flag or --config key that is one of these is answered with giftjs's name,
+ * the first of a list that the command has (mlx-lm's --adapter-path is the adapter to load in generate,
+ * fuse and server, where giftjs has --adapter, and where to save in lora, giftjs's train --out).
  */
-const PEER_OPTION_NAMES: Record<string, string> = {
-  iters: 'max-steps', 'max-steps': 'max-steps', 'learning-rate': 'lr', 'adapter-path': 'out', 'output-dir': 'out', 'max-seq-length': 'max-length',
+const PEER_OPTION_NAMES: Record<string, string | string[]> = {
+  iters: 'max-steps', 'max-steps': 'max-steps', 'learning-rate': 'lr', 'adapter-path': ['adapter', 'out'], 'output-dir': 'out', 'max-seq-length': 'max-length',
+  'save-path': 'out', 'max-tokens': 'max-new-tokens', temp: 'temperature',
   'grad-checkpoint': 'gradient-checkpointing', 'fine-tune-type': 'method', 'steps-per-eval': 'eval-every', 'eval-steps': 'eval-every',
   'save-steps': 'save-every', 'num-train-epochs': 'epochs', 'per-device-train-batch-size': 'batch-size', 'gradient-accumulation-steps': 'grad-accum',
   'lr-scheduler-type': 'scheduler', 'resume-adapter-file': 'resume', 'resume-from-checkpoint': 'resume', 'lora-rank': 'rank', r: 'rank',
@@ -26,8 +29,9 @@ const PEER_OPTION_NAMES: Record<string, string> = {
 /** ", did you mean --X? (its name elsewhere)" for an option another tool names so, else "". */
 export function peerOptionHint(name: string, options: Options): string {
   const key = name.replace(/^-+/, '').replace(/_/g, '-').toLowerCase();
-  const ours = Object.hasOwn(PEER_OPTION_NAMES, key) ? PEER_OPTION_NAMES[key]! : null;
-  if (!ours || !Object.hasOwn(options, ours.split(' ')[0]!)) return '';
+  const candidates = Object.hasOwn(PEER_OPTION_NAMES, key) ? [PEER_OPTION_NAMES[key]!].flat() : [];
+  const ours = candidates.find((c) => Object.hasOwn(options, c.split(' ')[0]!));
+  if (!ours) return '';
   return `; did you mean --${ours}? (mlx-lm, TRL and PEFT name it '${name.replace(/^-+/, '')}')`;
 }
 

@@ -11,7 +11,7 @@ import { setBf16Compute, setInt8Activations } from '../backend/index.js';
 import { peakResidentBytes } from '../io/system_memory.js';
 import { performance } from 'node:perf_hooks';
 
-export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <dir>] --prompt <text> [--chat] [--max-new-tokens N]
+export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <dir>] --prompt <text> [--chat [--system-prompt <text>]] [--max-new-tokens N]
               [--temperature T] [--top-k K] [--top-p P] [--min-p M] [--repetition-penalty R] [--seed S] [--memory-limit SIZE]
               [--quantize int8|int4] [--int8-activations] [--bf16]
 
@@ -32,12 +32,12 @@ tokens and their rate (the forward that gives the first new token), the new toke
 the first, and the process's peak resident memory. --temperature 0 (the default) is greedy, as in
 mlx-lm, where a checkpoint's generation_config.json may ask transformers' generate to sample (do_sample):
 then a note says so and gives the flags that sample as it asks. An empty prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
-tokenizer's chat template.
+tokenizer's chat template, after --system-prompt as a system message where given (mlx-lm's flag).
 `;
 
 export async function generateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
-    model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, chat: { type: 'boolean' },
+    model: { type: 'string' }, adapter: { type: 'string' }, prompt: { type: 'string' }, chat: { type: 'boolean' }, 'system-prompt': { type: 'string' },
     'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' }, 'repetition-penalty': { type: 'string' }, seed: { type: 'string' },
     'memory-limit': { type: 'string' }, quantize: { type: 'string' }, 'int8-activations': { type: 'boolean' }, bf16: { type: 'boolean' },
   });
@@ -50,8 +50,11 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const config = readModelConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
   let ids: number[];
+  const system = values['system-prompt'] as string | undefined;
+  if (system !== undefined && !values.chat) throw new GiftjsError('--system-prompt is a system message before the prompt in the chat template: give --chat with it');
   if (values.chat) {
-    ids = tokenizer.encode(tokenizer.applyChatTemplate([{ role: 'user', content: values.prompt }]), { addSpecialTokens: false });
+    const messages = [...(system !== undefined ? [{ role: 'system', content: system }] : []), { role: 'user', content: values.prompt }];
+    ids = tokenizer.encode(tokenizer.applyChatTemplate(messages), { addSpecialTokens: false });
   } else if (values.prompt === '') {
     const bos = tokenizer.bosTokenId ?? config.bosTokenId;
     if (bos === null) throw new GiftjsError(`${modelDir}: an empty prompt needs a BOS token, and neither the tokenizer nor config.json names one`);

@@ -61,6 +61,7 @@ export { parseBertConfig, type BertConfig } from './models/bert/config.js';
 export { AdamW } from './train/optimizer.js';
 export { writeTrainingReport } from './train/report.js';
 export { generate, generateTokens, type GenerateOptions } from './generate/generate.js';
+export { PromptCache } from './generate/prompt_cache.js';
 export { TextStream } from './generate/text_stream.js';
 export { createOpenAIServer, type ServeOptions } from './serve/openai_server.js';
 export { pushFolder, type PushOptions, type PushResult } from './io/hub_push.js';

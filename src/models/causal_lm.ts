@@ -274,6 +274,12 @@ export class KVCache {
    * past it, as transformers' Phi-3 does; a forward past it is refused.
    */
   reusableUpTo = Infinity;
+  /**
+   * Whether a family rotated these keys by the length of the text they were made for (LongRoPE's short
+   * or long factors), so that they are right for that text only: a prompt cache does not reuse them
+   * for another.
+   */
+  lengthDependentKeys = false;
   /** @param plannedLength positions to hold storage for from the start (0: the first forward's). */
   constructor(layers: number, private readonly plannedLength = 0) {
     if (!Number.isSafeInteger(plannedLength) || plannedLength < 0) throw new GiftjsError(`KV cache: plannedLength must be a whole number of positions, got ${plannedLength}`);
@@ -320,6 +326,7 @@ export class KVCache {
     this.values.fill(null);
     this.length = 0;
     this.reusableUpTo = Infinity;
+    this.lengthDependentKeys = false;
   }
 }
 

@@ -18,6 +18,7 @@ import { isUserSeed } from '../tensor/random.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { GiftjsError } from '../errors.js';
+import { PromptCache } from '../generate/prompt_cache.js';
 
 export interface ServeOptions {
   model: CausalLM;
@@ -37,6 +38,14 @@ export interface ServeOptions {
    * prompt is refused and an answer ends with finish_reason "length". Default: the model's context.
    */
   contextTokens?: number;
+  /**
+   * Keep the KV cache of the last answer for the next request, whose prompt's tokens it holds are not
+   * computed again (a chat's earlier turns; a batch's shared few-shot context), as llama.cpp's server
+   * and mlx_lm.server do; a request's cache_prompt: false (llama.cpp's field) computes its prompt afresh.
+   * Its storage is made once for contextTokens positions, so it needs contextTokens; default: on where
+   * contextTokens is given.
+   */
+  promptCache?: boolean;
 }
 
 /** A request the client got wrong: answered with this status and OpenAI's error object. */
@@ -73,6 +82,7 @@ function checkServeOptions(o: ServeOptions): void {
   whole('maxBodyBytes', o.maxBodyBytes);
   if (o.defaultMaxTokens > o.maxTokensLimit) throw new GiftjsError(`createOpenAIServer: defaultMaxTokens ${o.defaultMaxTokens} is past maxTokensLimit ${o.maxTokensLimit}`);
   if (!(o.defaultTemperature >= 0 && o.defaultTemperature <= 2)) throw new GiftjsError(`createOpenAIServer: defaultTemperature must be between 0 and 2 (as a request's temperature), got ${o.defaultTemperature}`);
+  if (o.promptCache && o.contextTokens === undefined) throw new GiftjsError('createOpenAIServer: promptCache keeps storage for contextTokens positions: give contextTokens with it');
   if (o.contextTokens !== undefined) {
     whole('contextTokens', o.contextTokens);
     const modelContext = o.model.config.maxPositionEmbeddings;
@@ -87,6 +97,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
   // One generation at a time: each request's work is chained after the previous one's.
   let queue: Promise<void> = Promise.resolve();
   const stops = [...new Set([...o.model.config.eosTokenIds, ...(o.tokenizer.eosTokenId !== null ? [o.tokenizer.eosTokenId] : [])])];
+  const promptCache = (o.promptCache ?? contextTokens !== undefined) ? new PromptCache(o.model, context) : null;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -101,6 +112,9 @@ export function createOpenAIServer(o: ServeOptions): Server {
     const body = await readJsonBody(req, o.maxBodyBytes);
     refuseUnsupported(body);
     const sampling = samplingOf(body, o);
+    const cachePrompt = body.cache_prompt ?? true;
+    if (typeof cachePrompt !== 'boolean') throw new RequestError(400, `'cache_prompt' must be true or false, got ${JSON.stringify(cachePrompt)}`, 'cache_prompt');
+    const keptCache = cachePrompt ? promptCache : null;
     const logprobs = logprobsRequest(body, chat);
     const echo = echoOf(body, chat);
     if (!chat) {
@@ -141,6 +155,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
       for (const token of generateTokens(o.model, ids, {
         maxNewTokens: Math.min(sampling.maxTokens, context - ids.length), temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, minP: sampling.minP,
         presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, repetitionPenalty: sampling.repetitionPenalty, seed: sampling.seed, stopTokens: stops,
+        ...(keptCache ? { promptCache: keptCache } : {}),
         ...(logprobs ? { onLogits: (row: Float32Array, chosen: number) => void steps.push(logprobsOf(row, chosen, logprobs.top)) } : {}),
       })) {
         if (stops.includes(token)) {
@@ -159,22 +174,28 @@ export function createOpenAIServer(o: ServeOptions): Server {
         }
       }
       const tokens = endToken === null ? produced.tokens : [...produced.tokens, endToken];
-      return { produced, finish, tokens, left };
+      // The prompt's tokens taken from the kept cache (OpenAI's usage reports them as cached_tokens).
+      const cached = keptCache ? keptCache.lastReused : 0;
+      return { produced, finish, tokens, left, cached };
     };
 
     // Waits for the requests before it, then generates; a client gone meanwhile ends it early.
     const turn = queue.then(async () => {
+      // A request that computes its prompt afresh releases the kept cache first: two caches are never held.
+      if (!cachePrompt) promptCache?.drop();
       if (!stream) {
         const choices: Record<string, unknown>[] = [];
         let promptTokens = 0;
         let completionTokens = 0;
+        let cachedTokens = 0;
         for (const [index, ids] of prompts.entries()) {
           const steps: StepLogprobs[] = [];
-          const { produced, finish, tokens } = await answer(ids, steps);
+          const { produced, finish, tokens, cached } = await answer(ids, steps);
+          cachedTokens += cached;
           // With echo, the prompt (decoded from its tokens) and its tokens' log-probabilities come first.
           const text = (echo ? o.tokenizer.decode(ids) : '') + produced.text();
           const reported = logprobs
-            ? logprobsReport(o.tokenizer, tokens, produced.decoded, steps, chat, echo ? { ids, steps: promptLogprobs(o.model, ids, logprobs.top) } : null)
+            ? logprobsReport(o.tokenizer, tokens, produced.decoded, steps, chat, echo ? { ids, steps: promptLogprobs(o.model, ids, logprobs.top, keptCache) } : null)
             : null;
           choices.push(chat
             ? { index, message: { role: 'assistant', content: text }, finish_reason: finish, logprobs: reported }
@@ -182,7 +203,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
           promptTokens += ids.length;
           completionTokens += tokens.length;
         }
-        json(res, 200, { id, object, created, model: o.modelId, choices, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } });
+        json(res, 200, { id, object, created, model: o.modelId, choices, usage: usageOf(promptTokens, completionTokens, cachedTokens) });
         return;
       }
       const ids = prompts[0]!;
@@ -197,7 +218,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
       if (echo) {
         // The prompt first, as its own chunk (with its tokens' log-probabilities); the answer's offsets follow it.
         const promptText = o.tokenizer.decode(ids);
-        sse(res, chunk(false, id, created, o.modelId, promptText, null, logprobs ? logprobsObject(logprobEntries(o.tokenizer, ids, promptLogprobs(o.model, ids, logprobs.top)), false, 0) : null));
+        sse(res, chunk(false, id, created, o.modelId, promptText, null, logprobs ? logprobsObject(logprobEntries(o.tokenizer, ids, promptLogprobs(o.model, ids, logprobs.top, keptCache)), false, 0) : null));
         sentOffset = promptText.length;
       }
       const chunkLogprobs = (tokens: readonly number[], produced: TextStream, all: boolean) => {
@@ -207,14 +228,15 @@ export function createOpenAIServer(o: ServeOptions): Server {
         sentOffset += entries.reduce((n, e) => n + e.text.length, 0);
         return entries.length > 0 || all ? report : null;
       };
-      const { produced, finish, tokens, left } = await answer(ids, steps, async (produced, piece) => {
+      const { produced, finish, tokens, left, cached } = await answer(ids, steps, async (produced, piece) => {
         const pieceLogprobs = chunkLogprobs(produced.tokens, produced, false);
         if (piece || pieceLogprobs) sse(res, chunk(chat, id, created, o.modelId, piece, null, pieceLogprobs));
         await nextTurn(); // let the chunk reach the client (and notice one that left)
         return !closed;
       });
       if (left) return;
-      const usage = { prompt_tokens: ids.length, completion_tokens: tokens.length, total_tokens: ids.length + tokens.length };
+      // (With echo the prompt's keys were computed in this request, for its log-probabilities: none cached.)
+      const usage = usageOf(ids.length, tokens.length, echo ? 0 : cached);
       sse(res, chunk(chat, id, created, o.modelId, produced.finish(), finish, chunkLogprobs(tokens, produced, true)));
       // stream_options.include_usage: OpenAI's last chunk, with no choices and the usage.
       if (includeUsage) sse(res, { id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model: o.modelId, choices: [], usage });
@@ -224,7 +246,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
     await turn;
   };
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       const status = err instanceof RequestError ? err.status : err instanceof GiftjsError ? 400 : 500;
       const message = err instanceof Error ? err.message : String(err);
@@ -236,6 +258,14 @@ export function createOpenAIServer(o: ServeOptions): Server {
       json(res, status, { error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: err instanceof RequestError ? err.param : null, code: null } });
     });
   });
+  // The kept cache's storage goes with the server.
+  server.on('close', () => promptCache?.dispose());
+  return server;
+}
+
+/** OpenAI's usage object: tokens of the prompts and the answers, and the prompts' tokens taken from the kept cache. */
+function usageOf(promptTokens: number, completionTokens: number, cachedTokens: number): Record<string, unknown> {
+  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens, prompt_tokens_details: { cached_tokens: cachedTokens } };
 }
 
 /** One streamed chunk; `logprobs` (OpenAI's form) where the request asked for them, else null (as OpenAI's chunks carry it). */
@@ -343,11 +373,13 @@ function echoOf(body: Record<string, unknown>, chat: boolean): boolean {
  * most likely there: the prompt run through a KV cache in chunks whose logits stay near 64 MB,
  * so that a long prompt over a large vocabulary never holds all its logits at once.
  */
-function promptLogprobs(model: CausalLM, ids: readonly number[], top: number): (StepLogprobs | null)[] {
+function promptLogprobs(model: CausalLM, ids: readonly number[], top: number, kept: PromptCache | null): (StepLogprobs | null)[] {
   const out: (StepLogprobs | null)[] = [null];
   const vocab = model.config.vocabSize;
   const chunk = Math.max(1, Math.floor(64e6 / (4 * vocab)));
-  const cache = model.newCache(ids.length);
+  // The kept cache's storage where the server keeps one (the prompt's keys then serve the next request).
+  const cache = kept ? kept.empty() : model.newCache(ids.length);
+  let failed = false;
   try {
     for (let start = 0; start < ids.length - 1; start += chunk) {
       const n = Math.min(chunk, ids.length - 1 - start);
@@ -356,8 +388,13 @@ function promptLogprobs(model: CausalLM, ids: readonly number[], top: number): (
         for (let j = 0; j < n; j++) out.push(logprobsOf(logits.subarray(j * vocab, (j + 1) * vocab), ids[start + j + 1]!, top));
       }));
     }
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
-    cache.dispose();
+    if (!kept) cache.dispose();
+    else if (failed) kept.drop();
+    else kept.keep(ids);
   }
   return out;
 }

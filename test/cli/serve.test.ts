@@ -572,3 +572,64 @@ test('gift serve says so where the checkpoint asks for sampling and requests wit
   assert.equal(await new Promise<number | null>((resolve) => child.on('exit', resolve)), 0, err);
   assert.ok(err.includes(`note: ${join(asking, 'generation_config.json')} asks for sampling (do_sample: temperature 0.6, top_k 50, top_p 0.9), as transformers' generate does by default; gift serve samples as each request asks, and decodes greedily where a request gives no temperature (--temperature 0, the default; as mlx_lm.server does). To sample as it asks: requests with "temperature": 0.6, "top_k": 50, "top_p": 0.9\n`), err);
 });
+
+test('a chat\'s next turn reuses the KV cache of the turn before (usage.prompt_tokens_details.cached_tokens) and answers as a fresh generation does', async () => {
+  const kept = createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, contextTokens: 128 });
+  await new Promise<void>((resolve) => kept.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(kept.address() as AddressInfo).port}/v1`;
+  const eos = [...model.config.eosTokenIds, ...(tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [])];
+  type Answer = { choices: { message: { content: string } }[]; usage: { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } } };
+  const ask = async (body: Record<string, unknown>) => (await (await fetch(`${url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ max_tokens: 6, ...body }) })).json()) as Answer;
+  const fresh = (messages: { role: string; content: string }[]) => {
+    const ids = tokenizer.encode(tokenizer.applyChatTemplate(messages as never), { addSpecialTokens: false });
+    return { ids, text: tokenizer.decode(generate(model, ids, { maxNewTokens: 6, stopTokens: eos }).filter((t) => !eos.includes(t))) };
+  };
+  const turn1 = [{ role: 'user', content: 'the dog sat' }];
+  const a = await ask({ messages: turn1 });
+  assert.equal(a.choices[0]!.message.content, fresh(turn1).text);
+  assert.equal(a.usage.prompt_tokens_details.cached_tokens, 0);
+  const turn2 = [...turn1, { role: 'assistant', content: a.choices[0]!.message.content }, { role: 'user', content: 'the cat ran' }];
+  const b = await ask({ messages: turn2 });
+  const want = fresh(turn2);
+  assert.equal(b.choices[0]!.message.content, want.text);
+  assert.equal(b.usage.prompt_tokens, want.ids.length);
+  // The first turn's rendering is where the two prompts part at the latest.
+  const first = fresh(turn1).ids;
+  let shared = 0;
+  while (shared < first.length && first[shared] === want.ids[shared]) shared++;
+  assert.ok(b.usage.prompt_tokens_details.cached_tokens >= shared && shared > 0, `${b.usage.prompt_tokens_details.cached_tokens} cached, ${shared} shared`);
+  // cache_prompt: false (llama.cpp's field) computes the prompt afresh; a bad value is refused.
+  const c = await ask({ messages: turn2, cache_prompt: false });
+  assert.equal(c.choices[0]!.message.content, want.text);
+  assert.equal(c.usage.prompt_tokens_details.cached_tokens, 0);
+  const bad = await fetch(`${url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: turn2, cache_prompt: 'yes' }) });
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { error: { message: string } }).error.message, /'cache_prompt' must be true or false, got "yes"/);
+  // Log-probabilities of an echoed prompt (lm-eval's loglikelihood) computed in the kept cache's storage
+  // are those of a server without one, whole and streamed; a batch whose prompts share a beginning reuses it.
+  const scored = { prompt: ['the dog sat on the', 'the dog sat on a'], max_tokens: 1, echo: true, logprobs: 3 };
+  const post = async (at: string, body: Record<string, unknown>) => (await (await fetch(`${at}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as { choices: unknown[]; usage: { prompt_tokens_details: { cached_tokens: number } } };
+  // (Keys reused from the request before were made token by token, a fresh prefill's in one batch: the
+  // answer's log-probabilities agree to rounding, the texts and the echoed prompt's exactly.)
+  const assertCloseJson = (got: unknown, want: unknown, at: string): void => {
+    if (typeof want === 'number') return assert.ok(typeof got === 'number' && Math.abs(got - want) <= 1e-5, `${at}: ${String(got)} against ${want}`);
+    if (want === null || typeof want !== 'object') return assert.equal(got, want, at);
+    assert.deepEqual(Object.keys(got as object), Object.keys(want), at);
+    for (const [k, v] of Object.entries(want)) assertCloseJson((got as Record<string, unknown>)[k], v, `${at}.${k}`);
+  };
+  const withKept = await post(url, scored);
+  assertCloseJson(withKept.choices, (await post(base, scored)).choices, 'echoed');
+  const batch = { prompt: ['the dog sat on the', 'the dog sat on a'], max_tokens: 4 };
+  const batched = await post(url, batch);
+  assertCloseJson(batched.choices, (await post(base, batch)).choices, 'batch');
+  assert.ok(batched.usage.prompt_tokens_details.cached_tokens >= tokenizer.encode('the dog sat on').length, JSON.stringify(batched.usage));
+  const streamedEcho: string[] = [];
+  for await (const c of await new OpenAI({ baseURL: url, apiKey: 'none' }).completions.create({ model: 'tiny', prompt: 'the dog sat on the', max_tokens: 3, echo: true, logprobs: 2, stream: true })) streamedEcho.push(JSON.stringify([c.choices[0]!.text, c.choices[0]!.logprobs]));
+  const streamedPlain: string[] = [];
+  for await (const c of await client.completions.create({ model: 'tiny', prompt: 'the dog sat on the', max_tokens: 3, echo: true, logprobs: 2, stream: true })) streamedPlain.push(JSON.stringify([c.choices[0]!.text, c.choices[0]!.logprobs]));
+  assertCloseJson(streamedEcho.map((c) => JSON.parse(c)), streamedPlain.map((c) => JSON.parse(c)), 'streamed');
+  // (The clients' keep-alive connections would hold close() open.)
+  kept.closeAllConnections();
+  await new Promise<void>((resolve) => kept.close(() => resolve()));
+  assert.throws(() => createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, promptCache: true }), /promptCache keeps storage for contextTokens positions: give contextTokens with it/);
+});

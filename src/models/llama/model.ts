@@ -163,6 +163,7 @@ export class LlamaForCausalLM extends DecoderOnlyLM<LlamaConfig, LlamaModel, Ste
   protected layerContext({ cache, past, keyMask, packed }: StepInputs, batch: number, seq: number): StepContext {
     const s = this.config.ropeScaling;
     if (cache && s?.type === 'longrope') {
+      cache.lengthDependentKeys = true;
       if (past + seq > cache.reusableUpTo) throw new GiftjsError(`${this.config.architecture}: the KV cache holds keys rotated with LongRoPE's short factors; past ${cache.reusableUpTo} positions it must be rebuilt from all the tokens (generate does)`);
       if (past + seq <= s.originalMaxPositionEmbeddings) cache.reusableUpTo = s.originalMaxPositionEmbeddings;
     }

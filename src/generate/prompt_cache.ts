@@ -1,0 +1,77 @@
+// The KV cache of one generation kept for the next, as llama.cpp's server (cache_prompt) and
+// mlx_lm.server keep theirs: a chat client resends the whole conversation each turn, and a prompt that
+// begins with the tokens the cache holds prefills only the rest. The keys and values reused are those
+// the same tokens made at the same positions; a fresh prefill computes them in one batch rather than
+// token by token, so the logits agree to rounding, not bit for bit.
+import type { CausalLM, KVCache } from '../models/causal_lm.js';
+import { GiftjsError } from '../errors.js';
+
+export class PromptCache {
+  private cache: KVCache | null = null;
+  /** The tokens whose keys and values the cache holds, in order. */
+  private tokens: number[] = [];
+  /** Positions the last generation took from the cache rather than computing (for reports and tests). */
+  lastReused = 0;
+
+  /**
+   * @param capacity positions of storage, made once at the first use: the most a generation may fill
+   * (a server's context), so that the cache never grows past the memory estimated for it.
+   */
+  constructor(private readonly model: CausalLM, private readonly capacity: number) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new GiftjsError(`PromptCache: capacity must be a whole number of positions >= 1, got ${capacity}`);
+  }
+
+  /**
+   * The cache for a generation from `prompt`, holding the longest prefix of it that the kept tokens
+   * share, up to all but its last token (whose logits the generation needs): the generation feeds
+   * prompt.slice(cache.length). Keys made for one text's length (LongRoPE) are not reused.
+   */
+  take(prompt: readonly number[]): KVCache {
+    if (prompt.length > this.capacity) throw new GiftjsError(`PromptCache: a prompt of ${prompt.length} tokens is past its capacity of ${this.capacity} positions`);
+    this.cache ??= this.model.newCache(this.capacity);
+    let shared = 0;
+    if (!this.cache.lengthDependentKeys) {
+      const most = Math.min(this.tokens.length, this.cache.length, prompt.length - 1);
+      while (shared < most && this.tokens[shared] === prompt[shared]) shared++;
+    }
+    if (shared === 0) this.cache.dispose();
+    // Positions past `shared` are written over by the prompt's rest.
+    this.cache.length = shared;
+    this.tokens = this.tokens.slice(0, shared);
+    this.lastReused = shared;
+    return this.cache;
+  }
+
+  /**
+   * The cache emptied, for a forward over a whole text from its first token (a prompt's log-probabilities
+   * at every position), recorded by keep() after it: its storage serves rather than a second cache's.
+   */
+  empty(): KVCache {
+    this.cache ??= this.model.newCache(this.capacity);
+    this.cache.dispose();
+    this.tokens = [];
+    this.lastReused = 0;
+    return this.cache;
+  }
+
+  /** After a generation: `tokens` (the text so far) begin with those the cache now holds. */
+  keep(tokens: readonly number[]): void {
+    if (!this.cache) return;
+    if (tokens.length < this.cache.length) throw new GiftjsError(`PromptCache: ${tokens.length} tokens given for a cache of ${this.cache.length} positions`);
+    this.tokens = tokens.slice(0, this.cache.length);
+  }
+
+  /**
+   * After a generation that failed midway (its cache may hold part of a forward), or before one made
+   * without it (its storage released first, so that two caches are never held): nothing is reused.
+   */
+  drop(): void {
+    this.cache?.dispose();
+    this.tokens = [];
+  }
+
+  dispose(): void {
+    this.drop();
+    this.cache = null;
+  }
+}

@@ -34,9 +34,9 @@ export class PromptCache {
       const most = Math.min(this.tokens.length, this.cache.length, prompt.length - 1);
       while (shared < most && this.tokens[shared] === prompt[shared]) shared++;
     }
-    if (shared === 0) this.cache.dispose();
     // Positions past `shared` are written over by the prompt's rest.
-    this.cache.length = shared;
+    if (shared === 0) this.cache.reset();
+    else this.cache.length = shared;
     this.tokens = this.tokens.slice(0, shared);
     this.lastReused = shared;
     return this.cache;
@@ -48,7 +48,7 @@ export class PromptCache {
    */
   empty(): KVCache {
     this.cache ??= this.model.newCache(this.capacity);
-    this.cache.dispose();
+    this.cache.reset();
     this.tokens = [];
     this.lastReused = 0;
     return this.cache;

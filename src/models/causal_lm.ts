@@ -320,13 +320,17 @@ export class KVCache {
     }
     return fresh;
   }
+  /** Empty again, its storage kept for the next text (whose forwards write over it). */
+  reset(): void {
+    this.length = 0;
+    this.reusableUpTo = Infinity;
+    this.lengthDependentKeys = false;
+  }
   dispose(): void {
     for (const t of [...this.keys, ...this.values]) t?.dispose();
     this.keys.fill(null);
     this.values.fill(null);
-    this.length = 0;
-    this.reusableUpTo = Infinity;
-    this.lengthDependentKeys = false;
+    this.reset();
   }
 }
 

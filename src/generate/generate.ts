@@ -5,7 +5,7 @@ import { tidy } from '../tensor/memory.js';
 import { isUserSeed, Random } from '../tensor/random.js';
 import { checkSamplingOptions, penalizedLogits, sampleToken, type SamplingOptions } from './sampling.js';
 import { GiftjsError, refuseUnknownOptions } from '../errors.js';
-import type { PromptCache } from './prompt_cache.js';
+import { PromptCache } from './prompt_cache.js';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens?: number;
@@ -87,8 +87,6 @@ export function* generateTokens(model: CausalLM, prompt: readonly number[], opti
     failed = true;
     throw err;
   } finally {
-    if (!kept) cache.dispose();
-    else if (failed) kept.drop();
-    else kept.keep(tokens);
+    PromptCache.endUse(cache, kept, tokens, failed);
   }
 }

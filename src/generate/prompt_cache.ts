@@ -28,18 +28,17 @@ export class PromptCache {
    */
   take(prompt: readonly number[]): KVCache {
     if (prompt.length > this.capacity) throw new GiftjsError(`PromptCache: a prompt of ${prompt.length} tokens is past its capacity of ${this.capacity} positions`);
-    this.cache ??= this.model.newCache(this.capacity);
     let shared = 0;
-    if (!this.cache.lengthDependentKeys) {
+    if (this.cache && !this.cache.lengthDependentKeys) {
       const most = Math.min(this.tokens.length, this.cache.length, prompt.length - 1);
       while (shared < most && this.tokens[shared] === prompt[shared]) shared++;
     }
+    if (shared === 0) return this.empty();
     // Positions past `shared` are written over by the prompt's rest.
-    if (shared === 0) this.cache.reset();
-    else this.cache.length = shared;
+    this.cache!.length = shared;
     this.tokens = this.tokens.slice(0, shared);
     this.lastReused = shared;
-    return this.cache;
+    return this.cache!;
   }
 
   /**
@@ -59,6 +58,17 @@ export class PromptCache {
     if (!this.cache) return;
     if (tokens.length < this.cache.length) throw new GiftjsError(`PromptCache: ${tokens.length} tokens given for a cache of ${this.cache.length} positions`);
     this.tokens = tokens.slice(0, this.cache.length);
+  }
+
+  /**
+   * The end of one use of a KV cache, this prompt cache's or (where `kept` is null) one made for the use
+   * alone: the kept cache records `text`, the tokens so far, or is dropped where the use failed midway;
+   * a cache of its own is released.
+   */
+  static endUse(cache: KVCache, kept: PromptCache | null | undefined, text: readonly number[], failed: boolean): void {
+    if (!kept) cache.dispose();
+    else if (failed) kept.drop();
+    else kept.keep(text);
   }
 
   /**

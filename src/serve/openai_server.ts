@@ -353,7 +353,7 @@ function samplingOf(body: Record<string, unknown>, o: ServeOptions): Sampling {
     minP: number('min_p', 0, (v) => v >= 0 && v <= 1, 'in [0, 1] (0: off)'),
     presencePenalty: number('presence_penalty', 0, (v) => v >= -2 && v <= 2, 'from -2 to 2'),
     frequencyPenalty: number('frequency_penalty', 0, (v) => v >= -2 && v <= 2, 'from -2 to 2'),
-    repetitionPenalty: number('repetition_penalty', 1, (v) => v > 0 && Number.isFinite(v), 'a number above 0 (1: off)'),
+    repetitionPenalty: number('repetition_penalty', 1, (v) => v > 0, 'a number above 0 (1: off)'),
     seed: number('seed', 0, isUserSeed, 'a whole number from 0 to 4294967295 (the sampler\'s seed is 32 bits)'),
     stop: stopSequencesOf(body.stop),
   };
@@ -392,9 +392,7 @@ function promptLogprobs(model: CausalLM, ids: readonly number[], top: number, ke
     failed = true;
     throw err;
   } finally {
-    if (!kept) cache.dispose();
-    else if (failed) kept.drop();
-    else kept.keep(ids);
+    PromptCache.endUse(cache, kept, ids, failed);
   }
   return out;
 }

@@ -36,7 +36,7 @@ export { convertLlama2c } from './io/llama2c.js';
 export { attachAdapter, saveAdapter, loadAdapter, readAdapterConfig } from './peft/adapter_io.js';
 export { peftMethod, METHOD_NAMES } from './peft/registry.js';
 export type { AttachedAdapter, AdapterConfig, MethodName } from './peft/method.js';
-export { readRecords, buildExamples, detectFormat, type Example, type DataFormat } from './data/examples.js';
+export { readRecords, buildExamples, detectFormat, type Example, type DataFormat, type LossOn } from './data/examples.js';
 export { writeMobyDickJsonl, mobyDickPassages, spamAssassinRecords, emailToText } from './data/corpora.js';
 export { buildSeqClsExamples, collateSeqCls, labelSpaceOf, splitRecords, type SeqClsExample, type LabelSpace } from './data/seqcls.js';
 export { loadRecords } from './data/load.js';

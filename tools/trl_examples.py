@@ -5,10 +5,12 @@ record of a JSONL file (text, prompt/completion as strings or as lists of messag
 records of different forms may share a file. The model is a one-layer Qwen 3 of the tokenizer's
 vocabulary (SFTTrainer wants one; tokenizing does not use it).
 
-    python tools/trl_examples.py TOKENIZER_FOLDER RECORDS.jsonl [--assistant-only-loss]
+    python tools/trl_examples.py TOKENIZER_FOLDER RECORDS.jsonl [--assistant-only-loss | --no-completion-only-loss]
 
 --assistant-only-loss: TRL's assistant_only_loss (the loss on the tokens the chat template marks with
-{% generation %}), for "messages" records. Prints one JSON line: [{"input_ids": [...], "labels": [...]}, ...]. Runs in the peer venv (trl, datasets).
+{% generation %}), for "messages" records. --no-completion-only-loss: TRL's completion_only_loss=False
+(the loss on the prompt's tokens too, for prompt-completion records; "messages" records learn every
+token by TRL's default already). Prints one JSON line: [{"input_ids": [...], "labels": [...]}, ...]. Runs in the peer venv (trl, datasets).
 """
 import json
 import sys
@@ -21,6 +23,7 @@ from trl import SFTConfig, SFTTrainer
 
 def main() -> None:
     assistant_only = "--assistant-only-loss" in sys.argv[3:]
+    completion_only = False if "--no-completion-only-loss" in sys.argv[3:] else None  # None: TRL's default (True for prompt-completion)
     tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
     with open(sys.argv[2], encoding="utf-8") as f:
         records = [json.loads(line) for line in f if line.strip()]
@@ -30,7 +33,8 @@ def main() -> None:
     out = []
     for record in records:
         with tempfile.TemporaryDirectory() as d:
-            args = SFTConfig(output_dir=d, report_to=[], max_length=None, use_cpu=True, bf16=False, assistant_only_loss=assistant_only)
+            args = SFTConfig(output_dir=d, report_to=[], max_length=None, use_cpu=True, bf16=False, assistant_only_loss=assistant_only,
+                             completion_only_loss=completion_only)
             trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([record]), processing_class=tokenizer)
             row = trainer.train_dataset[0]
             out.append({"input_ids": row["input_ids"], "labels": row["labels"]})

@@ -1,7 +1,7 @@
 // Small helpers shared by the commands: typed option parsing with errors that name the flag.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { GiftjsError } from '../errors.js';
-import { PROMPT_TASKS, type PromptTask } from '../data/examples.js';
+import { LOSS_ON, PROMPT_TASKS, type LossOn, type PromptTask } from '../data/examples.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -24,6 +24,8 @@ const PEER_OPTION_NAMES: Record<string, string | string[]> = {
   'lr-scheduler-type': 'scheduler', 'resume-adapter-file': 'resume', 'resume-from-checkpoint': 'resume', 'lora-rank': 'rank', r: 'rank',
   'lora-alpha': 'alpha', 'lora-dropout': 'dropout', 'target-modules': 'targets', 'train-file': 'data', 'validation-file': 'eval-data', valid: 'eval-data',
   'num-layers': 'layers (a list of block indices, such as 12-15)', 'lora-layers': 'layers (a list of block indices, such as 12-15)',
+  'mask-prompt': "loss-on response (giftjs's default)", 'assistant-only-loss': "loss-on response (giftjs's default)",
+  'completion-only-loss': "loss-on response|all (response is giftjs's default)", 'train-on-inputs': 'loss-on all',
 };
 
 /** ", did you mean --X? (its name elsewhere)" for an option another tool names so, else "". */
@@ -132,6 +134,15 @@ export function promptTaskOption(v: unknown, flag: string, also: readonly string
   if (v === undefined) return undefined;
   if (!(PROMPT_TASKS as readonly unknown[]).includes(v)) throw new GiftjsError(`--${flag} must be ${[...PROMPT_TASKS, ...also].join(', ')}, got '${String(v)}'`);
   return v as PromptTask;
+}
+
+/** --loss-on: which tokens of a language model's examples carry the loss; undefined when not given. */
+export function lossOnOption(v: unknown): LossOn | undefined {
+  if (v === undefined) return undefined;
+  if (!(LOSS_ON as readonly unknown[]).includes(v)) {
+    throw new GiftjsError(`--loss-on must be ${listed(LOSS_ON, 'or')} (response: the completion, the assistant turns or the LLM-Adapters output; all: every token), got '${String(v)}'`);
+  }
+  return v as LossOn;
 }
 
 /** Names in a sentence: "a", "a and b", "a, b and c" (or with "or"). */

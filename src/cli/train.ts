@@ -16,7 +16,7 @@ import { fileExists } from '../io/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { configYaml, readConfigFile } from './config_file.js';
-import { intOption, layersOption, listed, listOption, numberOption, parse, requireString, templateOption, type Options } from './args.js';
+import { intOption, layersOption, listed, listOption, lossOnOption, numberOption, parse, requireString, templateOption, type Options } from './args.js';
 import { loadTokenizer, quantizeOption, requireModelFolder, sequenceLengthOption } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
@@ -42,6 +42,9 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
                          --eval-every updates and at the end
   --format <f>           ${DATA_FORMATS.join(' | ')} (default: detected from the first record)
   --template <t>         commonsense | math | instruct: the paper's prompt template for LLM-Adapters data
+  --loss-on response|all the tokens that learn: response (default) the completion, the assistant turns, the
+                         LLM-Adapters output (a text's every token); all every token, prompts and user turns too
+                         (TRL's completion_only_loss=False and its default for {"messages"}; mlx-lm without --mask-prompt)
                          The model folder says what is trained: a language model, a sequence or an image classifier
                          (below); --task seqcls|imgcls, and --task for --template, are still read for this release
   --method <m>           ${METHOD_NAMES.join(' | ')} (default gift)
@@ -109,7 +112,7 @@ function fmtTime(s: number): string {
 const s = { type: 'string' } as const;
 const TRAIN_OPTIONS: Options = {
   config: { type: 'string', short: 'c' },
-  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s, 'drop-path': s,
+  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, 'loss-on': s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s, 'drop-path': s,
   epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s, 'min-lr': s,
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
@@ -273,8 +276,9 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   maxLength = sequenceLengthOption(modelDir, values['max-length'], 512);
   resolved['max-length'] = maxLength;
   const task = what.template;
+  const lossOn = lossOnOption(values['loss-on']);
   const load = async (path: string, label: string) => {
-    const set = await loadExampleFile(path, tokenizer, { format: (values.format as string | undefined) ?? preset?.format, maxLength, task });
+    const set = await loadExampleFile(path, tokenizer, { format: (values.format as string | undefined) ?? preset?.format, maxLength, task, lossOn });
     console.error(`${label}: ${describeExampleFile(path, set, maxLength, task)}`);
     return set.examples;
   };
@@ -285,7 +289,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     if (values['gradient-checkpointing']) throw new GiftjsError('--gradient-checkpointing is not available with --engine torch');
     if (values.pack) throw new GiftjsError('--pack is not available with --engine torch');
     const code = await trainOnTorch({
-      modelDir, dataPath, evalPath: values['eval-data'] as string | undefined, out, format: (values.format as string | undefined) ?? preset?.format, task, maxLength,
+      modelDir, dataPath, evalPath: values['eval-data'] as string | undefined, out, format: (values.format as string | undefined) ?? preset?.format, task, lossOn, maxLength,
       processes: intOption(values.nproc, 'nproc', 1), methodConfig, options, resume: values.resume === true, json: values.json === true,
     });
     if (code === 0) writeConfig(); // the PyTorch run owns its folder until it ends
@@ -313,7 +317,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     run = await fineTuneLanguageModel({
       modelDir, baseModelName: String(values.model), // a hub id stays a hub id
       train, heldOut, method: methodConfig, options, padId: tokenizer.eosTokenId ?? 0, outDir: out,
-      data: { path: dataPath, ...(weights ? { weights } : {}), maxLength, template: task ?? null },
+      data: { path: dataPath, ...(weights ? { weights } : {}), maxLength, template: task ?? null, ...(lossOn === 'all' ? { lossOn } : {}) },
       pack: values.pack === true ? maxLength : undefined,
       gradientCheckpointing: values['gradient-checkpointing'] === true, streamWeights: values['stream-weights'] === true,
       bf16, quantize, memory: memoryBudget(values['memory-limit'] as string | undefined),
@@ -400,7 +404,7 @@ function whatTheRunTrains(values: Record<string, unknown>, modelDir: string, pre
 /** The flags (or --config keys) that only some kinds of model read; the others read none of them. */
 const KINDS_OF_FLAG: Record<string, readonly ModelKind[]> = {
   'text-fields': ['sequence-classifier'], 'label-field': ['sequence-classifier'], columns: ['sequence-classifier'],
-  'test-data': ['sequence-classifier', 'image-classifier'], format: ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
+  'test-data': ['sequence-classifier', 'image-classifier'], format: ['causal-lm'], 'loss-on': ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
   'gradient-checkpointing': ['causal-lm'], 'drop-path': ['image-classifier'],
 };
 

@@ -3,7 +3,8 @@
 // the run folder ends up as gift train leaves it: adapter/, log.jsonl, metrics.json.
 import { claimRunFolder } from '../io/output_folder.js';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrainOptions } from '../train/trainer.js';
 import { readJsonFile } from '../io/hf_folder.js';
@@ -46,9 +47,44 @@ export async function trainOnTorch(r: TorchRun): Promise<number> {
   }
 }
 
+/**
+ * A resumed run trains on the shards it prepared when it began, so a data setting given otherwise now
+ * would be ignored without a word (gift_torch fingerprints the shards, not the flags that made them):
+ * refused, naming each (the model's contents gift_torch checks itself). prepare.json written before
+ * loss_on existed prepared the response's loss.
+ */
+function assertShardsOfThisCommand(shards: string, r: TorchRun): void {
+  const path = join(shards, 'prepare.json');
+  if (!existsSync(path)) throw new GiftjsError(`--resume: ${path} is missing, so the data this run trained on cannot be told; train afresh in another --out`);
+  const made = readJsonFile(path) as Record<string, unknown>;
+  const asked: [string, unknown, unknown][] = [
+    ['--data', samePath(made.data), samePath(r.dataPath)], ['--eval-data', samePath(made.eval_data), samePath(r.evalPath)],
+    ['--template', made.task, r.task ?? null], ['--loss-on', made.loss_on ?? 'response', r.lossOn ?? 'response'], ['--max-length', made.max_length, r.maxLength],
+    ...(r.format !== undefined ? [['--format', made.format, r.format] as [string, unknown, unknown]] : []),
+  ];
+  const differ = asked.filter(([, before, now]) => before !== now).map(([flag, before, now]) => `${flag} ${JSON.stringify(before)} then, ${JSON.stringify(now)} now`);
+  if (differ.length > 0) {
+    throw new GiftjsError(`--resume trains on the shards this run prepared when it began (${shards}), and this command asks for other data: ${differ.join('; ')}. Resume with the run's own data settings, or train afresh in another --out`);
+  }
+}
+
+/** A file path as given, made absolute (./d.jsonl and d.jsonl are one file); null when none. */
+function samePath(p: unknown): string | null {
+  return typeof p === 'string' ? resolve(p) : null;
+}
+
 async function runTorch(r: TorchRun, m: TorchRun['methodConfig'], o: TorchRun['options']): Promise<number> {
   const shards = join(r.out, 'shards');
-  if (!r.resume) await prepareShards({ modelDir: r.modelDir, dataPath: r.dataPath, evalPath: r.evalPath, out: shards, format: r.format, task: r.task, maxLength: r.maxLength });
+  if (r.resume) assertShardsOfThisCommand(shards, r);
+  else {
+    // Refused here, before the shards are written: gift_torch refuses too, but only after a fresh
+    // run's shards had replaced those the checkpoint's run trains on, which then could not resume.
+    // (checkpoint.old: a kill during gift_torch's checkpoint swap left the checkpoint there.)
+    if (['checkpoint', 'checkpoint.old'].some((d) => existsSync(join(r.out, d, 'state.json')))) {
+      throw new GiftjsError(`${r.out} holds a checkpoint of an earlier run: continue it with --resume, or choose another --out (nothing was changed)`);
+    }
+    await prepareShards({ modelDir: r.modelDir, dataPath: r.dataPath, evalPath: r.evalPath, out: shards, format: r.format, task: r.task, lossOn: r.lossOn, maxLength: r.maxLength });
+  }
   const layers = m.layers as number[] | null;
   const args = [
     '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', String(r.processes),

@@ -7,6 +7,8 @@
 //                 ("conversations" and {from, value}, ShareGPT's names, read as TRL renames them)
 //                 (with TRL's per-record "tools" and "chat_template_kwargs", given to the template)
 //   llm-adapters  {"instruction","input","output","answer"}  the paper's templates, loss on the response
+// lossOn 'all' puts the loss on every token instead (prompts, system and user turns too): TRL's
+// completion_only_loss=False and its default for "messages", mlx-lm without --mask-prompt.
 import { readFileSync } from 'node:fs';
 import type { Tokenizer, ChatMessage, ChatTemplateOptions } from '../io/tokenizer.js';
 import { readJsonl } from './jsonl.js';
@@ -19,6 +21,13 @@ export const DATA_FORMATS: DataFormat[] = ['text', 'completion', 'chat', 'llm-ad
 /** Which of the paper's templates an LLM-Adapters record uses. */
 export type PromptTask = 'commonsense' | 'math' | 'instruct';
 export const PROMPT_TASKS: readonly PromptTask[] = ['commonsense', 'math', 'instruct'];
+
+/**
+ * Which tokens carry the loss: 'response' (the default) those the format names above (the completion,
+ * the assistant turns, the LLM-Adapters output; a text's every token), 'all' every token of every format.
+ */
+export type LossOn = 'response' | 'all';
+export const LOSS_ON: readonly LossOn[] = ['response', 'all'];
 
 export interface DataRecord {
   /** "file:line" (JSONL) or "file[index]" (a JSON list), for error messages. */
@@ -74,6 +83,8 @@ export interface ExampleOptions {
   format: DataFormat;
   maxLength: number;
   task?: PromptTask;
+  /** Omitted: 'response'. */
+  lossOn?: LossOn;
 }
 
 /** Ids and the number of leading ids that carry no loss, before truncation. */
@@ -100,7 +111,7 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
       return { ids, mask: ids.map(() => true) };
     }
     case 'completion':
-      if (Array.isArray(r.value.prompt) || Array.isArray(r.value.completion)) return conversationalCompletion(r, tok);
+      if (Array.isArray(r.value.prompt) || Array.isArray(r.value.completion)) return conversationalCompletion(r, tok, o.lossOn ?? 'response');
       return promptThen(str(r, 'prompt'), str(r, 'completion'));
     case 'llm-adapters': {
       const instruction = str(r, 'instruction');
@@ -113,6 +124,7 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
       const messages = checkedMessages(r, Array.isArray(r.value.messages) || !Array.isArray(r.value.conversations) ? 'messages' : 'conversations');
       const encode = chatEncoder(r, tok);
       const ids = encode(messages, false);
+      if (o.lossOn === 'all') return { ids, mask: ids.map(() => true) }; // no turn to place
       const mask = ids.map(() => false);
       const endOfTurn = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '</s>'].map((t) => tok.tokenId(t)).filter((id): id is number => id !== undefined));
       if (tok.eosTokenId !== null) endOfTurn.add(tok.eosTokenId);
@@ -194,14 +206,16 @@ function checkedMessages(r: DataRecord, field: string): ChatMessage[] {
  * tokenized as its SFTTrainer does: the prompt rendered with the generation prompt, the whole
  * rendered without, and the loss on every token after the prompt's (the completion's turns, their
  * end tokens and what the template writes after them); no EOS appended. A prompt that does not
- * render as the whole begins is refused (TRL warns and masks by its length anyway).
+ * render as the whole begins is refused (TRL warns and masks by its length anyway). lossOn 'all': every
+ * token, with no prompt to place.
  */
-function conversationalCompletion(r: DataRecord, tok: Tokenizer): { ids: number[]; mask: boolean[] } {
+function conversationalCompletion(r: DataRecord, tok: Tokenizer, lossOn: LossOn): { ids: number[]; mask: boolean[] } {
   const prompt = checkedMessages(r, 'prompt');
   const completion = checkedMessages(r, 'completion');
   const encode = chatEncoder(r, tok);
-  const promptIds = encode(prompt, true);
   const ids = encode([...prompt, ...completion], false);
+  if (lossOn === 'all') return { ids, mask: ids.map(() => true) }; // no completion to place
+  const promptIds = encode(prompt, true);
   if (commonPrefixLength(promptIds, ids) !== promptIds.length) {
     throw new GiftjsError(`${r.where}: the chat template renders the prompt's messages otherwise than the prompt and completion together begin, so giftjs cannot tell where the completion starts`);
   }
@@ -237,12 +251,14 @@ export function buildExamples(records: DataRecord[], tok: Tokenizer, o: ExampleO
   if (!DATA_FORMATS.includes(o.format)) throw new GiftjsError(`buildExamples: format must be one of ${DATA_FORMATS.join(', ')}, got '${String(o.format)}'`);
   if (o.task != null && !PROMPT_TASKS.includes(o.task)) throw new GiftjsError(`buildExamples: task must be one of ${PROMPT_TASKS.join(', ')}, got '${String(o.task)}'`);
   if (!(Number.isInteger(o.maxLength) && o.maxLength >= 1)) throw new GiftjsError(`buildExamples: maxLength must be a whole number of tokens >= 1, got ${o.maxLength}`);
+  if (o.lossOn != null && !LOSS_ON.includes(o.lossOn)) throw new GiftjsError(`buildExamples: lossOn must be one of ${LOSS_ON.join(', ')}, got '${String(o.lossOn)}'`);
   const eos = tok.eosTokenId;
   let truncated = 0;
   let dropped = 0;
   const examples: Example[] = [];
   for (const r of records) {
     let { ids, mask } = tokenizeRecord(r, tok, o, o.format === 'chat' ? null : eos);
+    if (o.lossOn === 'all') mask = mask.map(() => true); // lifts the prompt's mask (chat records came whole already)
     if (ids.length > o.maxLength) {
       ids = ids.slice(0, o.maxLength);
       mask = mask.slice(0, o.maxLength);

@@ -29,6 +29,8 @@ export interface LanguageModelData {
   maxLength: number;
   /** The paper's prompt template the records were formatted with, or null. */
   template: string | null;
+  /** Given when every token carried the loss (--loss-on all); omitted, the response's tokens did. */
+  lossOn?: 'all';
 }
 
 export interface LanguageModelRunOptions extends FineTuneRunSettings {
@@ -145,14 +147,14 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
 
 /**
  * The settings a checkpoint is resumed against, in the order runs have always written them (a
- * checkpoint of an earlier version resumes). bf16, quantize and pack change the arithmetic or the
- * batches, so they join it, and only when set: checkpoints written before they existed keep theirs.
+ * checkpoint of an earlier version resumes). lossOn, bf16, quantize and pack change the labels, the
+ * arithmetic or the batches, so they join it, and only when set: checkpoints written before they existed keep theirs.
  */
 function fingerprintOf(o: LanguageModelRunOptions): string {
   const data = o.data ?? { path: `examples sha256:${tokenDigest(o.train)}`, maxLength: Math.max(...o.train.map((e) => e.ids.length)), template: null };
   return JSON.stringify({
     modelDir: o.modelDir, dataPath: data.path, ...(data.weights ? { weights: data.weights } : {}), methodConfig: o.method, options: o.options,
-    maxLength: data.maxLength, task: data.template, ...(o.bf16 ? { bf16: true } : {}), ...(o.quantize ? { quantize: o.quantize } : {}), ...(o.pack ? { pack: o.pack } : {}),
+    maxLength: data.maxLength, task: data.template, ...(data.lossOn ? { lossOn: data.lossOn } : {}), ...(o.bf16 ? { bf16: true } : {}), ...(o.quantize ? { quantize: o.quantize } : {}), ...(o.pack ? { pack: o.pack } : {}),
   });
 }
 

@@ -213,6 +213,47 @@ test('chat: the assistant turns that learn are those TRL\'s assistant_only_loss 
   assert.equal(learned(tok, Int32Array.from(theirs[0]!.input_ids), Int32Array.from(theirs[0]!.labels)), 'It is 4.<|im_end|>It is 6.<|im_end|>');
 });
 
+test('lossOn all: every format\'s every token learns, as TRL\'s completion_only_loss=False and its default for "messages" make them (Qwen 3 and Llama 3)', {
+  skip: hasTrl ? false : NO_TRL,
+}, () => {
+  for (const folder of [QWEN3, LLAMA3]) {
+    const records = [
+      { text: 'Hello world' }, { prompt: 'Q: 2+2?', completion: ' A: 4' },
+      { prompt: [{ role: 'user', content: 'What is 2+2?' }], completion: [{ role: 'assistant', content: 'It is 4.' }] },
+      { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello.' }, { role: 'user', content: 'And?' }, { role: 'assistant', content: 'Bye.' }] },
+      { messages: [{ role: 'user', content: 'Think?' }, { role: 'assistant', content: 'No.' }], chat_template_kwargs: { enable_thinking: false } },
+    ];
+    const file = join(mkdtempSync(join(tmpdir(), 'giftjs-trl-all-tokens-')), 'records.jsonl');
+    writeFileSync(file, records.map((x) => JSON.stringify(x)).join('\n') + '\n');
+    const r = spawnSync(PYTHON, [fileURLToPath(new URL('../../../tools/trl_examples.py', import.meta.url)), folder, file, '--no-completion-only-loss'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr.slice(-3000));
+    const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as { input_ids: number[]; labels: number[] }[];
+    const tok = Tokenizer.fromFolder(folder);
+    readRecords(file).forEach((record, i) => {
+      const [e] = buildExamples([record], tok, { format: detectFormat(record), maxLength: 4096, lossOn: 'all' }).examples;
+      assert.deepEqual({ input_ids: Array.from(e!.ids), labels: Array.from(e!.labels) }, theirs[i], `${folder}: record ${i} ${JSON.stringify(records[i]).slice(0, 80)}`);
+      // The same ids as the response's loss makes, where some token had no label there.
+      const [response] = buildExamples([record], tok, { format: detectFormat(record), maxLength: 4096 }).examples;
+      assert.deepEqual(Array.from(response!.ids), Array.from(e!.ids));
+      if (i > 0) assert.ok(response!.labels.some((l) => l === -100), `record ${i}: the default masks something`);
+    });
+  }
+});
+
+test('lossOn all: LLM-Adapters records learn their prompt too; a chat template whose turns cannot be placed needs no placing; other values are refused', () => {
+  const tok = Tokenizer.fromFolder(LLAMA3);
+  const r = rec({ instruction: 'Is the sky blue?', input: '', output: 'Yes, it is.', answer: 'true' });
+  const [all] = buildExamples([r], tok, { format: 'llm-adapters', maxLength: 256, task: 'commonsense', lossOn: 'all' }).examples;
+  assert.equal(learned(tok, all!.ids, all!.labels), `${commonsensePrompt('Is the sky blue?')}true<|end_of_text|>`);
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-chat-count-all-'));
+  cpSync(SMALL, dir, { recursive: true });
+  writeFileSync(join(dir, 'chat_template.jinja'), '{{ messages | length }}{% for m in messages %}<{{ m.role }}>{{ m.content }}</s>{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}');
+  const small = Tokenizer.fromFolder(dir);
+  const [chat] = buildExamples([rec({ messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }] })], small, { format: 'chat', maxLength: 256, lossOn: 'all' }).examples;
+  assert.equal(learned(small, chat!.ids, chat!.labels), small.decode(Array.from(chat!.ids), { skipSpecialTokens: false }));
+  assert.throws(() => buildExamples([rec({ text: 'a' })], tok, { format: 'text', maxLength: 8, lossOn: 'prompt' as 'all' }), /buildExamples: lossOn must be one of response, all, got 'prompt'/);
+});
+
 test('chat: a template that renders a conversation\'s beginning otherwise when it is shorter is refused, not guessed at', () => {
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-chat-count-'));
   cpSync(SMALL, dir, { recursive: true });

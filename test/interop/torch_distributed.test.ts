@@ -94,11 +94,24 @@ test('gift train --engine torch --nproc 2 runs the same training on PyTorch and 
   const dropped = gift('train', '--engine', 'torch', '--dropout', '0.1', '--model', MODEL, '--data', data, '--out', join(work, 'dropout'));
   assert.equal(dropped.code, 1);
   assert.match(dropped.err, /--dropout does not apply to --method gift \(it sets dropout of lora\)/);
-  // A fresh run never writes over one that can still be resumed (the first run left a step-2 checkpoint).
+  // A fresh run never writes over one that can still be resumed (the first run left a step-2 checkpoint),
+  // its shards included: the refused run had replaced them, and the first could no longer resume.
+  const shards = () => readFileSync(join(out, 'shards', 'prepare.json'), 'utf8');
+  const before = shards();
   const again = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), 'train', '--engine', 'torch', '--nproc', '1', '--model', MODEL, '--data', data,
     '--out', out, '--rank', '4', '--max-steps', '3', '--batch-size', '2'], { encoding: 'utf8', env: { ...process.env, GIFTJS_PYTHON: PYTHON, OMP_NUM_THREADS: '1' }, timeout: 240_000 });
   assert.notEqual(again.status, 0);
   assert.match(again.stderr, /holds a checkpoint of an earlier run: continue it with --resume/);
+  // A resumed run trains on the shards it began with: other data settings now are refused, not ignored.
+  const otherData = gift('train', '--engine', 'torch', '--model', MODEL, '--data', data, '--eval-data', data, '--out', out, '--rank', '4', '--max-steps', '4',
+    '--batch-size', '2', '--lr', '1e-2', '--save-every', '2', '--resume', '--loss-on', 'all', '--max-length', '16');
+  assert.equal(otherData.code, 1, otherData.err);
+  assert.deepEqual(shards(), before, 'the shards are those the first run began with');
+  assert.match(otherData.err, /--resume trains on the shards this run prepared when it began \(.*shards\), and this command asks for other data: --loss-on "response" then, "all" now; --max-length \d+ then, 16 now\./);
+  const resumed = spawnSync(process.execPath, [join(ROOT, 'bin/gift.js'), 'train', '--engine', 'torch', '--nproc', '1', '--model', MODEL, '--data', data, '--eval-data', data,
+    '--out', out, '--rank', '4', '--max-steps', '4', '--batch-size', '2', '--lr', '1e-2', '--save-every', '2', '--resume'], { encoding: 'utf8', env: { ...process.env, GIFTJS_PYTHON: PYTHON, OMP_NUM_THREADS: '1' }, timeout: 240_000 });
+  assert.equal(resumed.status, 0, resumed.stderr.slice(-3000));
+  assert.equal(losses(out).length, 4);
   // The run folder is giftjs's, as gift train's is: marked, and a folder it did not make is refused.
   assert.ok(existsSync(join(out, '.giftjs-run')), 'the run folder is marked');
   const foreign = join(work, 'foreign');

@@ -11,7 +11,7 @@ import { GiftjsError } from '../errors.js';
 
 export const SERVE_HELP = `gift serve --model <dir|file.gguf|org/name> [--adapter <dir>] [--host 127.0.0.1] [--port 8080]
            [--max-tokens N] [--max-tokens-limit N] [--temperature T] [--max-body BYTES] [--quantize int8|int4]
-           [--int8-activations] [--bf16] [--ctx-size N]
+           [--int8-activations] [--bf16] [--ctx-size N] [--prompt-cache-size N]
 
 An OpenAI-compatible API, as mlx_lm.server's: GET /v1/models, POST /v1/completions and
 /v1/chat/completions (the tokenizer's chat template), answered whole or streamed as server-sent
@@ -19,11 +19,18 @@ events (stream: true). One request generates at a time; the others wait their tu
 Defaults: --host 127.0.0.1 (this machine only), --port 8080, --max-tokens 512 (a request's default
 max_tokens), --max-tokens-limit 4096 (the most a request may ask), --temperature 0 (greedy when a
 request gives none), --max-body 1048576. A request's stop sequences (stop: a string or a list) end
-its answer before the first one; presence_penalty, frequency_penalty, top_k, logprobs and a
-completion's echo are taken, whole or streamed. n > 1, tools and other servers' settings that change
-the answer (repetition_penalty, min_p, ...) are refused with a 400 naming them. --ctx-size N: the most tokens a request's prompt and answer fill together, as
-llama.cpp's server takes it (default: the model's context, at most 8192); the memory of a KV cache
-that long is estimated before loading, and a longer prompt is answered 400. Runs until interrupted (Ctrl-C). --int8-activations computes over quantized
+its answer before the first one; presence_penalty, frequency_penalty, repetition_penalty, top_k,
+top_p, min_p, seed, logprobs and a completion's echo are taken, whole or streamed. n > 1, tools and
+other servers' settings that change the answer (llama.cpp's repeat_penalty, typical_p, mirostat,
+grammars, ...) are refused with a 400 naming them. --ctx-size N: the most tokens a request's prompt
+and answer fill together, as llama.cpp's server takes it (default: the model's context, at most 8192);
+the memory of a KV cache that long is estimated before loading, and a longer prompt is answered 400.
+The KV cache of an answer is kept for the next request, whose prompt computes only what it does not
+share with it (a chat's earlier turns; cache_prompt: false, llama.cpp's field, computes it afresh).
+--prompt-cache-size N keeps N such caches (mlx_lm.server's flag; default 1), each --ctx-size long and
+estimated: clients taking turns between N conversations each reuse their own (a prompt takes the cache
+whose kept tokens it continues, at least a tenth of them as llama.cpp's slots ask, else the one used
+longest ago). Runs until interrupted (Ctrl-C). --int8-activations computes over quantized
 weights as llama.cpp does, --bf16 on bf16 dot products (gift generate --help says what each changes).
 `;
 
@@ -31,7 +38,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     model: { type: 'string' }, adapter: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
     'max-tokens': { type: 'string' }, 'max-tokens-limit': { type: 'string' }, temperature: { type: 'string' }, 'max-body': { type: 'string' },
-    quantize: { type: 'string' }, 'memory-limit': { type: 'string' }, 'ctx-size': { type: 'string' }, 'int8-activations': { type: 'boolean' }, bf16: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    quantize: { type: 'string' }, 'memory-limit': { type: 'string' }, 'ctx-size': { type: 'string' }, 'prompt-cache-size': { type: 'string' }, 'int8-activations': { type: 'boolean' }, bf16: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(SERVE_HELP);
@@ -60,13 +67,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // the model's whole context, 131072 on Llama 3.2).
   const contextTokens = intOption(values['ctx-size'], 'ctx-size', Math.min(config.maxPositionEmbeddings, 8192), 1);
   if (contextTokens > config.maxPositionEmbeddings) throw new GiftjsError(`--ctx-size ${contextTokens} is past the model's context (${config.maxPositionEmbeddings} tokens, config.json max_position_embeddings)`);
-  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length: contextTokens, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift serve', 'flags',
+  const promptCacheSize = intOption(values['prompt-cache-size'], 'prompt-cache-size', 1, 1);
+  assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length: contextTokens, kvCaches: promptCacheSize, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift serve', 'flags',
     (shorter) => `--ctx-size ${shorter}`);
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, decodes: true, quantize });
   if (values['int8-activations']) enableInt8Activations(model, modelDir);
   if (values.bf16) enableBf16Products('gift serve');
   const modelId = basename(String(values.model).replace(/\/+$/, '')) + (values.adapter ? `+${basename(String(values.adapter).replace(/\/+$/, ''))}` : '');
-  const server = createOpenAIServer({ model, tokenizer, modelId, defaultMaxTokens, maxTokensLimit, defaultTemperature, maxBodyBytes, contextTokens });
+  const server = createOpenAIServer({ model, tokenizer, modelId, defaultMaxTokens, maxTokensLimit, defaultTemperature, maxBodyBytes, contextTokens, promptCacheSize });
   // Ctrl-C and SIGTERM close the server, handled from before it listens: installed after the line that
   // says it is serving, a supervisor's SIGTERM sent on reading that line could land first and kill the
   // process by the signal's default action (1 run in 8 here).

@@ -28,17 +28,27 @@ export class PromptCache {
    */
   take(prompt: readonly number[]): KVCache {
     if (prompt.length > this.capacity) throw new GiftjsError(`PromptCache: a prompt of ${prompt.length} tokens is past its capacity of ${this.capacity} positions`);
-    let shared = 0;
-    if (this.cache && !this.cache.lengthDependentKeys) {
-      const most = Math.min(this.tokens.length, this.cache.length, prompt.length - 1);
-      while (shared < most && this.tokens[shared] === prompt[shared]) shared++;
-    }
+    const shared = this.reusable(prompt);
     if (shared === 0) return this.empty();
     // Positions past `shared` are written over by the prompt's rest.
     this.cache!.length = shared;
     this.tokens = this.tokens.slice(0, shared);
     this.lastReused = shared;
     return this.cache!;
+  }
+
+  /** How many of the prompt's positions take() would reuse (all but its last token at most). */
+  reusable(prompt: readonly number[]): number {
+    if (!this.cache || this.cache.lengthDependentKeys) return 0;
+    const most = Math.min(this.tokens.length, this.cache.length, prompt.length - 1);
+    let shared = 0;
+    while (shared < most && this.tokens[shared] === prompt[shared]) shared++;
+    return shared;
+  }
+
+  /** The tokens whose keys and values the cache holds. */
+  get keptLength(): number {
+    return this.cache ? Math.min(this.tokens.length, this.cache.length) : 0;
   }
 
   /**
@@ -85,3 +95,55 @@ export class PromptCache {
     this.cache = null;
   }
 }
+
+/**
+ * Several kept caches, as mlx_lm.server's --prompt-cache-size and llama.cpp's slots hold: a server whose
+ * clients take turns between conversations reuses each one's earlier turns rather than only the last
+ * text's. A prompt goes to the cache whose kept tokens it continues furthest, where it shares at least
+ * a tenth of them (llama.cpp's --slot-prompt-similarity default, 0.1: a new conversation that shares
+ * only a system prompt does not take a long one's place); else to the cache used longest ago. One that
+ * parts from the text it shares most with takes an unused cache while one is left. Each
+ * cache makes its storage (`capacity` positions) at its first use: `size` of them at most.
+ */
+export class PromptCaches {
+  /** Least recently used first. */
+  private readonly order: PromptCache[];
+
+  constructor(model: CausalLM, capacity: number, readonly size: number) {
+    if (!Number.isSafeInteger(size) || size < 1) throw new GiftjsError(`PromptCaches: size must be a whole number of caches >= 1, got ${size}`);
+    this.order = Array.from({ length: size }, () => new PromptCache(model, capacity));
+  }
+
+  /** The cache for a generation from `prompt` (then take() or empty() it), now the most recently used. */
+  for(prompt: readonly number[]): PromptCache {
+    let chosen = this.order[0]!;
+    let best = 0;
+    for (const cache of this.order) {
+      const shared = cache.reusable(prompt);
+      if (shared > best && shared >= SIMILARITY * cache.keptLength) {
+        best = shared;
+        chosen = cache;
+      }
+    }
+    // A prompt that parts from the text it shares most with (rather than continuing it, or lying within
+    // it as a regenerated answer's does) would lose that text: an unused cache takes it while one is left.
+    const parts = best > 0 && best < Math.min(chosen.keptLength, prompt.length - 1);
+    const unused = this.order.find((cache) => cache.keptLength === 0);
+    if (parts && unused) chosen = unused;
+    this.order.splice(this.order.indexOf(chosen), 1);
+    this.order.push(chosen);
+    return chosen;
+  }
+
+  /** Releases the storage of the cache used longest ago (before a generation made without these). */
+  dropLeastRecent(): void {
+    this.order[0]!.drop();
+  }
+
+  dispose(): void {
+    for (const cache of this.order) cache.dispose();
+  }
+}
+
+/** The least share of a cache's kept tokens a prompt must continue to be given that cache (llama.cpp's default). */
+const SIMILARITY = 0.1;

@@ -18,7 +18,7 @@ import { isUserSeed } from '../tensor/random.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { GiftjsError } from '../errors.js';
-import { PromptCache } from '../generate/prompt_cache.js';
+import { PromptCache, PromptCaches } from '../generate/prompt_cache.js';
 
 export interface ServeOptions {
   model: CausalLM;
@@ -46,6 +46,12 @@ export interface ServeOptions {
    * contextTokens is given.
    */
   promptCache?: boolean;
+  /**
+   * How many kept caches (mlx_lm.server's --prompt-cache-size): clients taking turns between that many
+   * conversations each reuse their own earlier turns (PromptCaches says which cache a prompt takes).
+   * Each holds storage for contextTokens positions. Default 1.
+   */
+  promptCacheSize?: number;
 }
 
 /** A request the client got wrong: answered with this status and OpenAI's error object. */
@@ -83,6 +89,10 @@ function checkServeOptions(o: ServeOptions): void {
   if (o.defaultMaxTokens > o.maxTokensLimit) throw new GiftjsError(`createOpenAIServer: defaultMaxTokens ${o.defaultMaxTokens} is past maxTokensLimit ${o.maxTokensLimit}`);
   if (!(o.defaultTemperature >= 0 && o.defaultTemperature <= 2)) throw new GiftjsError(`createOpenAIServer: defaultTemperature must be between 0 and 2 (as a request's temperature), got ${o.defaultTemperature}`);
   if (o.promptCache && o.contextTokens === undefined) throw new GiftjsError('createOpenAIServer: promptCache keeps storage for contextTokens positions: give contextTokens with it');
+  if (o.promptCacheSize !== undefined) {
+    whole('promptCacheSize', o.promptCacheSize);
+    if (o.promptCache === false || o.contextTokens === undefined) throw new GiftjsError('createOpenAIServer: promptCacheSize is how many prompt caches are kept: give it with contextTokens (and promptCache not false)');
+  }
   if (o.contextTokens !== undefined) {
     whole('contextTokens', o.contextTokens);
     const modelContext = o.model.config.maxPositionEmbeddings;
@@ -97,7 +107,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
   // One generation at a time: each request's work is chained after the previous one's.
   let queue: Promise<void> = Promise.resolve();
   const stops = [...new Set([...o.model.config.eosTokenIds, ...(o.tokenizer.eosTokenId !== null ? [o.tokenizer.eosTokenId] : [])])];
-  const promptCache = (o.promptCache ?? contextTokens !== undefined) ? new PromptCache(o.model, context) : null;
+  const promptCaches = (o.promptCache ?? contextTokens !== undefined) ? new PromptCaches(o.model, context, o.promptCacheSize ?? 1) : null;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -114,7 +124,8 @@ export function createOpenAIServer(o: ServeOptions): Server {
     const sampling = samplingOf(body, o);
     const cachePrompt = body.cache_prompt ?? true;
     if (typeof cachePrompt !== 'boolean') throw new RequestError(400, `'cache_prompt' must be true or false, got ${JSON.stringify(cachePrompt)}`, 'cache_prompt');
-    const keptCache = cachePrompt ? promptCache : null;
+    // The kept cache a prompt's forward uses, chosen when its turn comes (the requests before may change which holds what).
+    const keptFor = (ids: readonly number[]) => (cachePrompt && promptCaches ? promptCaches.for(ids) : null);
     const logprobs = logprobsRequest(body, chat);
     const echo = echoOf(body, chat);
     if (!chat) {
@@ -152,6 +163,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
       let finish: 'stop' | 'length' = 'length';
       let endToken: number | null = null;
       let left = false;
+      const keptCache = keptFor(ids);
       for (const token of generateTokens(o.model, ids, {
         maxNewTokens: Math.min(sampling.maxTokens, context - ids.length), temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, minP: sampling.minP,
         presencePenalty: sampling.presencePenalty, frequencyPenalty: sampling.frequencyPenalty, repetitionPenalty: sampling.repetitionPenalty, seed: sampling.seed, stopTokens: stops,
@@ -181,8 +193,9 @@ export function createOpenAIServer(o: ServeOptions): Server {
 
     // Waits for the requests before it, then generates; a client gone meanwhile ends it early.
     const turn = queue.then(async () => {
-      // A request that computes its prompt afresh releases the kept cache first: two caches are never held.
-      if (!cachePrompt) promptCache?.drop();
+      // A request that computes its prompt afresh releases a kept cache first (the one used longest ago):
+      // no more caches are held than promptCacheSize.
+      if (!cachePrompt) promptCaches?.dropLeastRecent();
       if (!stream) {
         const choices: Record<string, unknown>[] = [];
         let promptTokens = 0;
@@ -195,7 +208,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
           // With echo, the prompt (decoded from its tokens) and its tokens' log-probabilities come first.
           const text = (echo ? o.tokenizer.decode(ids) : '') + produced.text();
           const reported = logprobs
-            ? logprobsReport(o.tokenizer, tokens, produced.decoded, steps, chat, echo ? { ids, steps: promptLogprobs(o.model, ids, logprobs.top, keptCache) } : null)
+            ? logprobsReport(o.tokenizer, tokens, produced.decoded, steps, chat, echo ? { ids, steps: promptLogprobs(o.model, ids, logprobs.top, keptFor(ids)) } : null)
             : null;
           choices.push(chat
             ? { index, message: { role: 'assistant', content: text }, finish_reason: finish, logprobs: reported }
@@ -218,7 +231,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
       if (echo) {
         // The prompt first, as its own chunk (with its tokens' log-probabilities); the answer's offsets follow it.
         const promptText = o.tokenizer.decode(ids);
-        sse(res, chunk(false, id, created, o.modelId, promptText, null, logprobs ? logprobsObject(logprobEntries(o.tokenizer, ids, promptLogprobs(o.model, ids, logprobs.top, keptCache)), false, 0) : null));
+        sse(res, chunk(false, id, created, o.modelId, promptText, null, logprobs ? logprobsObject(logprobEntries(o.tokenizer, ids, promptLogprobs(o.model, ids, logprobs.top, keptFor(ids))), false, 0) : null));
         sentOffset = promptText.length;
       }
       const chunkLogprobs = (tokens: readonly number[], produced: TextStream, all: boolean) => {
@@ -259,7 +272,7 @@ export function createOpenAIServer(o: ServeOptions): Server {
     });
   });
   // The kept cache's storage goes with the server.
-  server.on('close', () => promptCache?.dispose());
+  server.on('close', () => promptCaches?.dispose());
   return server;
 }
 

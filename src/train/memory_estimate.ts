@@ -53,6 +53,8 @@ export interface MemoryEstimateOptions {
    * prompt's log-probabilities): a forward over `length` tokens with the LM head's chunk of logits.
    */
   promptTokens?: number;
+  /** generate: KV caches of `length` positions held at once (gift serve's --prompt-cache-size); default `batch`. */
+  kvCaches?: number;
   gradientCheckpointing?: boolean;
   /** The method config the run attaches (train); null: none. */
   methodConfig?: Record<string, unknown> | null;
@@ -205,13 +207,15 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
     // No graph: one layer's activations at a time, and the head's chunk. A run that only generates
     // (promptTokens) runs its largest forward over the prompt (or every token, where the cache is
     // rebuilt), keeping one row of logits.
-    const kvCache = o.command === 'generate' ? 2 * L * c.numKvHeads * c.headDim * tokens * floatBytes : 0;
+    const kvCache = o.command === 'generate' ? 2 * L * c.numKvHeads * c.headDim * (o.kvCaches ?? o.batch) * o.length * floatBytes : 0;
     const generatesOnly = o.command === 'generate' && o.promptTokens !== undefined;
     const rebuilt = c.cacheRebuiltPast !== undefined && o.length > c.cacheRebuiltPast;
     const forwardTokens = generatesOnly && !rebuilt ? o.batch * Math.min(o.promptTokens!, o.length) : tokens;
     const logits = generatesOnly ? o.batch * V * floatBytes : head;
     activations = kvCache + Math.max(logits, forwardTokens * layerSaved * floatBytes);
-    activationLabel = o.command === 'generate' ? `the KV cache and activations for ${o.batch} x ${o.length} tokens` : `activations for ${o.batch} x ${o.length} tokens`;
+    activationLabel = o.command !== 'generate' ? `activations for ${o.batch} x ${o.length} tokens`
+      : o.kvCaches !== undefined && o.kvCaches !== o.batch ? `${o.kvCaches} KV caches of ${o.length} tokens and activations for ${o.batch} x ${o.length}`
+        : `the KV cache and activations for ${o.batch} x ${o.length} tokens`;
   }
   return estimateOf([
     [`frozen weights (${o.quantize ? `matrices as ${o.quantize}` : o.bf16 && !ggufFile ? 'matrices as bfloat16' : describeStored(new Set(dtypes.values()), blocksKept)}${mappedPerStreamedLayer.size ? `; ${mappedPerStreamedLayer.size} of ${c.numLayers} layers streamed, one of those resident at a time` : ''})`, frozen],
@@ -294,6 +298,7 @@ const SETTING_NAMES = {
   quantize: { flag: '--quantize', option: 'quantize' },
   batch: { flag: '--batch-size', option: 'options.batchSize' },
   length: { flag: '--max-length', option: 'maxLength' },
+  kvCaches: { flag: '--prompt-cache-size', option: 'promptCacheSize' },
   memory: { flag: '--memory-limit', option: 'memory' },
 } satisfies Record<string, Setting>;
 
@@ -346,6 +351,7 @@ export function assertFitsInMemory(dir: string, o: MemoryEstimateOptions, budget
     if (o.command === 'merge') continue;
     if (o.command !== 'train' || trainsNoBaseMatrix(o.methodConfig)) options.push([name('quantize', format), { ...o, quantize: format }]);
   }
+  if ((o.kvCaches ?? 1) > 1) options.push([name('kvCaches', 1), { ...o, kvCaches: 1 }]);
   for (let b = Math.floor(o.batch / 2); b >= 1 && options.length < 6; b = Math.floor(b / 2)) {
     options.push([name('batch', b), { ...o, batch: b }]);
     if (b === 1) break;

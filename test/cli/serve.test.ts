@@ -633,3 +633,35 @@ test('a chat\'s next turn reuses the KV cache of the turn before (usage.prompt_t
   await new Promise<void>((resolve) => kept.close(() => resolve()));
   assert.throws(() => createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, promptCache: true }), /promptCache keeps storage for contextTokens positions: give contextTokens with it/);
 });
+
+test('with two kept caches (promptCacheSize), two chats taking turns each reuse their own earlier turns', async () => {
+  type Answer = { choices: { message: { content: string } }[]; usage: { prompt_tokens_details: { cached_tokens: number } } };
+  const server = async (promptCacheSize?: number) => {
+    const s = createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, contextTokens: 128, ...(promptCacheSize ? { promptCacheSize } : {}) });
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    const at = `http://127.0.0.1:${(s.address() as AddressInfo).port}/v1/chat/completions`;
+    const ask = async (messages: unknown[]) => (await (await fetch(at, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages, max_tokens: 6 }) })).json()) as Answer;
+    return { s, ask };
+  };
+  // Each chat's second turn, after the other chat's first: what each reused, and the answers.
+  const alternate = async (promptCacheSize?: number) => {
+    const { s, ask } = await server(promptCacheSize);
+    const chats = [[{ role: 'user', content: 'the dog sat on the mat and the cat ran' }], [{ role: 'user', content: 'a bird flew over the big red house today' }]];
+    for (const chat of chats) chat.push({ role: 'assistant', content: (await ask(chat)).choices[0]!.message.content }, { role: 'user', content: 'and then?' });
+    const second = [];
+    for (const chat of chats) second.push(await ask(chat));
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+    return { cached: second.map((a) => a.usage.prompt_tokens_details.cached_tokens), texts: second.map((a) => a.choices[0]!.message.content) };
+  };
+  const two = await alternate(2);
+  const one = await alternate();
+  assert.deepEqual(two.texts, one.texts, 'the same answers either way');
+  const firstTurn = tokenizer.encode(tokenizer.applyChatTemplate([{ role: 'user', content: 'the dog sat on the mat and the cat ran' }] as never), { addSpecialTokens: false }).length;
+  // With two caches each chat reuses at least its first turn's prompt; with one, the first chat finds the
+  // second's text in the cache and reuses only what the two share.
+  for (const cached of two.cached) assert.ok(cached >= firstTurn - 2, `${two.cached} cached with two caches, the first turn ${firstTurn} tokens`);
+  assert.ok(one.cached[0]! < firstTurn / 2, `${one.cached} cached with one cache`);
+  assert.throws(() => createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, promptCacheSize: 2 }), /promptCacheSize is how many prompt caches are kept: give it with contextTokens/);
+  assert.throws(() => createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, contextTokens: 64, promptCacheSize: 0 }), /promptCacheSize/);
+});

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generate, generateTokens } from '../../src/generate/generate.js';
-import { PromptCache } from '../../src/generate/prompt_cache.js';
+import { PromptCache, PromptCaches } from '../../src/generate/prompt_cache.js';
 import { loadCausalLM } from '../../src/models/registry.js';
 
 const LLAMA = fileURLToPath(new URL('../../../test/fixtures/llama/llama-gqa', import.meta.url));
@@ -86,4 +86,48 @@ test('keys rotated by the text\'s length (LongRoPE) are not reused for another t
   assertSameGeneration(run(model, short, 3, kept), run(model, short, 3), 'short after long');
   assert.equal(kept.lastReused, 0);
   kept.dispose();
+});
+
+test('several kept caches: two conversations taking turns each reuse their own, a new one takes the cache used longest ago', () => {
+  const model = loadCausalLM(LLAMA);
+  const caches = new PromptCaches(model, 128, 2);
+  const turn = (prompt: number[], maxNewTokens: number) => {
+    const cache = caches.for(prompt);
+    const r = run(model, prompt, maxNewTokens, cache);
+    assertSameGeneration(r, run(model, prompt, maxNewTokens), `prompt ${prompt.join(',')}`);
+    return { tokens: r.tokens, cache, reused: cache.lastReused };
+  };
+  // Both begin with the same system prompt (BOS and 3 tokens), then part.
+  const a1 = [1, 85, 3, 6, 40, 41, 42, 43];
+  const b1 = [1, 85, 3, 6, 70, 71, 72, 73];
+  const a = turn(a1, 5);
+  const b = turn(b1, 5);
+  assert.notEqual(b.cache, a.cache, 'B shares 4 of the tokens A keeps and parts from them: it takes the unused cache');
+  const a2 = [...a1, ...a.tokens, 9, 10];
+  const b2 = [...b1, ...b.tokens, 11, 12];
+  const againA = turn(a2, 4);
+  assert.equal(againA.cache, a.cache);
+  assert.equal(againA.reused, a1.length + a.tokens.length - 1);
+  const againB = turn(b2, 4);
+  assert.equal(againB.cache, b.cache);
+  assert.equal(againB.reused, b1.length + b.tokens.length - 1);
+  // The same prompt again (a regenerated answer) lies within what B's cache keeps: all but its last token reused.
+  const regenerated = turn(b2, 4);
+  assert.equal(regenerated.cache, b.cache);
+  assert.equal(regenerated.reused, b2.length - 1);
+  // A third conversation that shares a tenth of neither (only BOS) takes the cache used longest ago, A's,
+  // and B goes on where it was.
+  const c = turn([1, 2, 3], 3);
+  assert.equal(c.cache, a.cache);
+  assert.equal(c.reused, 1, 'the BOS token it shares');
+  assert.equal(turn([...b2, ...regenerated.tokens, 13], 3).reused, b2.length + regenerated.tokens.length - 1);
+  // With one cache, as before: conversations taking turns reuse what they share (BOS and the system prompt).
+  const one = new PromptCaches(model, 128, 1);
+  for (const prompt of [a1, b1]) run(model, prompt, 5, one.for(prompt));
+  const cache = one.for(a2);
+  run(model, a2, 4, cache);
+  assert.equal(cache.lastReused, 4);
+  one.dispose();
+  assert.throws(() => new PromptCaches(model, 128, 0), /PromptCaches: size must be a whole number of caches >= 1, got 0/);
+  caches.dispose();
 });

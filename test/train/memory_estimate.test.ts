@@ -181,6 +181,16 @@ test('gift serve and gift generate name their own length settings when the memor
   const fits = Number(/--ctx-size (\d+) \(about/.exec(tight.err)![1]);
   assert.ok(fits >= 64 && fits <= 2048, String(fits));
   assert.match(gift('serve', '--model', model, '--ctx-size', '131073').err, /--ctx-size 131073 is past the model's context \(131072 tokens, config\.json max_position_embeddings\)/);
+  // --prompt-cache-size N holds N KV caches of --ctx-size positions: each is counted, and one cache is offered.
+  const kv = 2 * 8 * 4 * 64 * 4; // bytes a position: keys and values of 8 layers, 4 KV heads of 64, float32
+  const one = estimateCausalLMMemory(model, { command: 'generate', batch: 1, length: 8192 });
+  const four = estimateCausalLMMemory(model, { command: 'generate', batch: 1, length: 8192, kvCaches: 4 });
+  // (The runtime's part is measured in this process each time: the two parts that count the caches are compared.)
+  const cachesPart = (e: typeof one, name: string) => e.parts.find(([n]) => n === name)?.[1];
+  assert.equal(cachesPart(four, '4 KV caches of 8192 tokens and activations for 1 x 8192')! - cachesPart(one, 'the KV cache and activations for 1 x 8192 tokens')!, 3 * 8192 * kv, JSON.stringify(four.parts));
+  const caches = gift('serve', '--model', model, '--ctx-size', '8192', '--prompt-cache-size', '64', '--memory-limit', String(Math.round((one.bytes + 8 * 8192 * kv) / 1e6)) + 'M', '--port', '0');
+  assert.equal(caches.code, 1, caches.err);
+  assert.match(caches.err, /gift serve needs about [\d.]+ GB \(64 KV caches of 8192 tokens and activations for 1 x 8192: .*these would fit: --prompt-cache-size 1 \(about \d+ MB\)/);
   const generate = gift('generate', '--model', model, '--prompt', 'hello there', '--max-new-tokens', '100000', '--memory-limit', '600M');
   assert.equal(generate.code, 1, generate.err);
   assert.match(generate.err, /gift generate needs about .*these would fit: --max-new-tokens \d+ \(about \d+ MB\)/);

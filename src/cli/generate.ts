@@ -10,6 +10,7 @@ import { GiftjsError } from '../errors.js';
 import { setBf16Compute, setInt8Activations } from '../backend/index.js';
 import { peakResidentBytes } from '../io/system_memory.js';
 import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
 
 export const GENERATE_HELP = `gift generate --model <dir|org/name> [--adapter <dir>] --prompt <text> [--chat [--system-prompt <text>]] [--max-new-tokens N]
               [--temperature T] [--top-k K] [--top-p P] [--min-p M] [--repetition-penalty R] [--seed S] [--memory-limit SIZE]
@@ -33,6 +34,7 @@ the first, and the process's peak resident memory. --temperature 0 (the default)
 mlx-lm, where a checkpoint's generation_config.json may ask transformers' generate to sample (do_sample):
 then a note says so and gives the flags that sample as it asks. An empty prompt starts from the BOS token alone. --chat wraps the prompt as a user message with the
 tokenizer's chat template, after --system-prompt as a system message where given (mlx-lm's flag).
+--prompt - reads the prompt from stdin, as it comes to its end (mlx-lm's convention): long prompts, files.
 `;
 
 export async function generateCommand(argv: string[]): Promise<number> {
@@ -46,21 +48,22 @@ export async function generateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const modelDir = await requireModelFolder(values, GENERATE_HELP);
-  if (typeof values.prompt !== 'string') throw new GiftjsError(`--prompt is required (it may be empty: --prompt "")\n\n${GENERATE_HELP}`);
+  if (typeof values.prompt !== 'string') throw new GiftjsError(`--prompt is required (it may be empty: --prompt ""; --prompt - reads it from stdin)\n\n${GENERATE_HELP}`);
+  const prompt = values.prompt === '-' ? readStandardInput() : values.prompt;
   const config = readModelConfig(modelDir);
   const tokenizer = loadTokenizer(modelDir);
   let ids: number[];
   const system = values['system-prompt'] as string | undefined;
   if (system !== undefined && !values.chat) throw new GiftjsError('--system-prompt is a system message before the prompt in the chat template: give --chat with it');
   if (values.chat) {
-    const messages = [...(system !== undefined ? [{ role: 'system', content: system }] : []), { role: 'user', content: values.prompt }];
+    const messages = [...(system !== undefined ? [{ role: 'system', content: system }] : []), { role: 'user', content: prompt }];
     ids = tokenizer.encode(tokenizer.applyChatTemplate(messages), { addSpecialTokens: false });
-  } else if (values.prompt === '') {
+  } else if (prompt === '') {
     const bos = tokenizer.bosTokenId ?? config.bosTokenId;
     if (bos === null) throw new GiftjsError(`${modelDir}: an empty prompt needs a BOS token, and neither the tokenizer nor config.json names one`);
     ids = [bos];
   } else {
-    ids = tokenizer.encode(values.prompt);
+    ids = tokenizer.encode(prompt);
   }
   const maxNewTokens = intOption(values['max-new-tokens'], 'max-new-tokens', 128);
   const temperature = numberOption(values.temperature, 'temperature', 0);
@@ -118,6 +121,15 @@ export async function generateCommand(argv: string[]): Promise<number> {
   process.stdout.write(`${text.finish()}\n`);
   console.error(generationSummary(ids.length, firstAt - start, made, end - firstAt, peakResidentBytes()));
   return 0;
+}
+
+/** --prompt -: all of stdin, as it is (a final newline included, as mlx-lm reads it). */
+function readStandardInput(): string {
+  try {
+    return readFileSync(0, 'utf8');
+  } catch (err) {
+    throw new GiftjsError(`--prompt -: cannot read the prompt from stdin (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
 }
 
 /**

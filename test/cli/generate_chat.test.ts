@@ -41,6 +41,23 @@ test('--chat renders the prompt as a user message, after --system-prompt as a sy
   assert.match(refused.stderr, /--system-prompt is a system message before the prompt in the chat template: give --chat with it/);
 });
 
+test('--prompt - reads the prompt from stdin, as it is (mlx-lm\'s convention), with --chat too', () => {
+  const tokenizer = loadTokenizer(MODEL);
+  const model = loadCausalLM(MODEL);
+  const stops = [...model.config.eosTokenIds, ...(tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [])];
+  const expected = (ids: number[]) => `${tokenizer.decode(generate(model, ids, { maxNewTokens: 8, stopTokens: stops }))}\n`;
+  const piped = (input: string, ...more: string[]) => spawnSync(process.execPath, [GIFT, 'generate', '--model', MODEL, '--prompt', '-', '--max-new-tokens', '8', ...more],
+    { encoding: 'utf8', input, env: { ...process.env, GIFTJS_NUM_THREADS: '1' } });
+  // A file's text, its final newline included: the tokens of that whole text.
+  const plain = piped('the cat sat on\nthe mat\n');
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.equal(plain.stdout, expected(tokenizer.encode('the cat sat on\nthe mat\n')));
+  assert.notEqual(plain.stdout, expected(tokenizer.encode('-')), 'not the prompt "-"');
+  const chat = piped('the cat sat', '--chat');
+  assert.equal(chat.status, 0, chat.stderr);
+  assert.equal(chat.stdout, expected(tokenizer.encode('<user> the cat sat\n<assistant>', { addSpecialTokens: false })));
+});
+
 test('mlx-lm\'s names for generate\'s and merge\'s flags are answered with giftjs\'s', () => {
   for (const [command, flag, ours] of [['generate', '--max-tokens', 'max-new-tokens'], ['generate', '--temp', 'temperature'], ['generate', '--adapter-path', 'adapter'], ['merge', '--adapter-path', 'adapter'], ['merge', '--save-path', 'out'], ['train', '--adapter-path', 'out']]) {
     const r = gift(command!, '--model', MODEL, flag!, 'x');

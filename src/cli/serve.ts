@@ -11,7 +11,7 @@ import { GiftjsError } from '../errors.js';
 
 export const SERVE_HELP = `gift serve --model <dir|file.gguf|org/name> [--adapter <dir>] [--host 127.0.0.1] [--port 8080]
            [--max-tokens N] [--max-tokens-limit N] [--temperature T] [--max-body BYTES] [--quantize int8|int4]
-           [--int8-activations] [--bf16] [--ctx-size N] [--prompt-cache-size N]
+           [--int8-activations] [--bf16] [--ctx-size N] [--prompt-cache-size N] [--api-key KEY]
 
 An OpenAI-compatible API, as mlx_lm.server's: GET /v1/models, POST /v1/completions and
 /v1/chat/completions (the tokenizer's chat template), answered whole or streamed as server-sent
@@ -30,15 +30,20 @@ share with it (a chat's earlier turns; cache_prompt: false, llama.cpp's field, c
 --prompt-cache-size N keeps N such caches (mlx_lm.server's flag; default 1), each --ctx-size long and
 estimated: clients taking turns between N conversations each reuse their own (a prompt takes the cache
 whose kept tokens it continues, at least a tenth of them as llama.cpp's slots ask, else the one used
-longest ago). Runs until interrupted (Ctrl-C). --int8-activations computes over quantized
+longest ago). --api-key KEY (or the environment's GIFTJS_API_KEY, out of the process list): requests
+must carry "Authorization: Bearer KEY", as OpenAI's clients send their api_key (llama.cpp's and vLLM's
+flag); others get 401. GET /health answers {"status": "ok"} to anyone once the model is loaded. Runs until interrupted (Ctrl-C). --int8-activations computes over quantized
 weights as llama.cpp does, --bf16 on bf16 dot products (gift generate --help says what each changes).
 `;
+
+/** Hosts that only this machine reaches. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     model: { type: 'string' }, adapter: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' },
     'max-tokens': { type: 'string' }, 'max-tokens-limit': { type: 'string' }, temperature: { type: 'string' }, 'max-body': { type: 'string' },
-    quantize: { type: 'string' }, 'memory-limit': { type: 'string' }, 'ctx-size': { type: 'string' }, 'prompt-cache-size': { type: 'string' }, 'int8-activations': { type: 'boolean' }, bf16: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    quantize: { type: 'string' }, 'memory-limit': { type: 'string' }, 'ctx-size': { type: 'string' }, 'prompt-cache-size': { type: 'string' }, 'api-key': { type: 'string' }, 'int8-activations': { type: 'boolean' }, bf16: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(SERVE_HELP);
@@ -68,13 +73,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const contextTokens = intOption(values['ctx-size'], 'ctx-size', Math.min(config.maxPositionEmbeddings, 8192), 1);
   if (contextTokens > config.maxPositionEmbeddings) throw new GiftjsError(`--ctx-size ${contextTokens} is past the model's context (${config.maxPositionEmbeddings} tokens, config.json max_position_embeddings)`);
   const promptCacheSize = intOption(values['prompt-cache-size'], 'prompt-cache-size', 1, 1);
+  const apiKey = (values['api-key'] as string | undefined) ?? (process.env.GIFTJS_API_KEY || undefined);
+  if (apiKey !== undefined && !/^[\x21-\x7e]+$/.test(apiKey)) throw new GiftjsError(`${values['api-key'] !== undefined ? '--api-key' : 'GIFTJS_API_KEY'} must be printable ASCII without spaces (it travels in an HTTP header)`);
   assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length: contextTokens, kvCaches: promptCacheSize, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift serve', 'flags',
     (shorter) => `--ctx-size ${shorter}`);
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, decodes: true, quantize });
   if (values['int8-activations']) enableInt8Activations(model, modelDir);
   if (values.bf16) enableBf16Products('gift serve');
   const modelId = basename(String(values.model).replace(/\/+$/, '')) + (values.adapter ? `+${basename(String(values.adapter).replace(/\/+$/, ''))}` : '');
-  const server = createOpenAIServer({ model, tokenizer, modelId, defaultMaxTokens, maxTokensLimit, defaultTemperature, maxBodyBytes, contextTokens, promptCacheSize });
+  const server = createOpenAIServer({ model, tokenizer, modelId, defaultMaxTokens, maxTokensLimit, defaultTemperature, maxBodyBytes, contextTokens, promptCacheSize, ...(apiKey !== undefined ? { apiKey } : {}) });
   // Ctrl-C and SIGTERM close the server, handled from before it listens: installed after the line that
   // says it is serving, a supervisor's SIGTERM sent on reading that line could land first and kill the
   // process by the signal's default action (1 run in 8 here).
@@ -89,7 +96,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
-  console.error(`serving ${modelId} at http://${host}:${bound}/v1 (Ctrl-C stops)`);
+  console.error(`serving ${modelId} at http://${host}:${bound}/v1${apiKey !== undefined ? ' (requests need the API key)' : ''} (Ctrl-C stops)`);
+  if (apiKey === undefined && !LOOPBACK_HOSTS.has(host)) console.error(`note: --host ${host} answers anyone who can reach this machine, and no --api-key is set`);
   await stopped;
   setInt8Activations(false);
   setBf16Compute(false);

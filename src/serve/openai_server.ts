@@ -8,7 +8,7 @@
 // the one that ended it. A completion's prompt may be a batch (lm-eval sends one). Options giftjs does not
 // implement (n > 1, tools, other servers' penalties) are refused by name, never ignored.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { CausalLM } from '../models/causal_lm.js';
 import { RENDER_ARGUMENTS, type ChatMessage, type Tokenizer } from '../io/tokenizer.js';
 import { generateTokens } from '../generate/generate.js';
@@ -52,6 +52,11 @@ export interface ServeOptions {
    * Each holds storage for contextTokens positions. Default 1.
    */
   promptCacheSize?: number;
+  /**
+   * Requests must carry `Authorization: Bearer <apiKey>` (llama.cpp's and vLLM's --api-key; OpenAI's
+   * clients send their api_key so); others are answered 401. GET /health needs none. Default: no key.
+   */
+  apiKey?: string;
 }
 
 /** A request the client got wrong: answered with this status and OpenAI's error object. */
@@ -89,6 +94,9 @@ function checkServeOptions(o: ServeOptions): void {
   if (o.defaultMaxTokens > o.maxTokensLimit) throw new GiftjsError(`createOpenAIServer: defaultMaxTokens ${o.defaultMaxTokens} is past maxTokensLimit ${o.maxTokensLimit}`);
   if (!(o.defaultTemperature >= 0 && o.defaultTemperature <= 2)) throw new GiftjsError(`createOpenAIServer: defaultTemperature must be between 0 and 2 (as a request's temperature), got ${o.defaultTemperature}`);
   if (o.promptCache && o.contextTokens === undefined) throw new GiftjsError('createOpenAIServer: promptCache keeps storage for contextTokens positions: give contextTokens with it');
+  if (o.apiKey !== undefined && !(typeof o.apiKey === 'string' && /^[\x21-\x7e]+$/.test(o.apiKey))) {
+    throw new GiftjsError('createOpenAIServer: apiKey must be printable ASCII without spaces (it travels in an HTTP header), and not empty');
+  }
   if (o.promptCacheSize !== undefined) {
     whole('promptCacheSize', o.promptCacheSize);
     if (o.promptCache === false || o.contextTokens === undefined) throw new GiftjsError('createOpenAIServer: promptCacheSize is how many prompt caches are kept: give it with contextTokens (and promptCache not false)');
@@ -112,6 +120,14 @@ export function createOpenAIServer(o: ServeOptions): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = url.pathname.replace(/\/+$/, '');
+    // A supervisor's liveness probe (llama.cpp's and vLLM's route), answered once the model is loaded, with no key.
+    if (route === '/health' || route === '/v1/health') {
+      if (req.method !== 'GET') throw new RequestError(405, `${route} takes GET`);
+      return json(res, 200, { status: 'ok' });
+    }
+    if (o.apiKey !== undefined && !carriesKey(req, o.apiKey)) {
+      throw new RequestError(401, 'this server needs an API key: send the header "Authorization: Bearer <key>" with the key gift serve was given (--api-key)');
+    }
     if (route === '/v1/models' || route === '/models') {
       if (req.method !== 'GET') throw new RequestError(405, `${route} takes GET`);
       return json(res, 200, { object: 'list', data: [{ id: o.modelId, object: 'model', created: 0, owned_by: 'giftjs' }] });
@@ -286,6 +302,12 @@ function chunk(chat: boolean, id: string, created: number, model: string, text: 
   return chat
     ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: text ? { content: text } : {}, logprobs, finish_reason: finish }] }
     : { id, object: 'text_completion', created, model, choices: [{ index: 0, text, finish_reason: finish, logprobs }] };
+}
+
+/** Whether the request's Authorization header is "Bearer <key>", compared in time that does not tell how much of it matched. */
+function carriesKey(req: IncomingMessage, key: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+  return timingSafeEqual(digest(req.headers.authorization ?? ''), digest(`Bearer ${key}`));
 }
 
 function json(res: ServerResponse, status: number, value: unknown): void {

@@ -665,3 +665,50 @@ test('with two kept caches (promptCacheSize), two chats taking turns each reuse 
   assert.throws(() => createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, promptCacheSize: 2 }), /promptCacheSize is how many prompt caches are kept: give it with contextTokens/);
   assert.throws(() => createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, contextTokens: 64, promptCacheSize: 0 }), /promptCacheSize/);
 });
+
+test('--api-key: requests need "Authorization: Bearer <key>" (OpenAI\'s clients send it), 401 otherwise; GET /health needs none', async () => {
+  const guarded = createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, apiKey: 'sk-local-7' });
+  await new Promise<void>((resolve) => guarded.listen(0, '127.0.0.1', resolve));
+  const at = `http://127.0.0.1:${(guarded.address() as AddressInfo).port}`;
+  const health = await fetch(`${at}/health`);
+  assert.equal(health.status, 200);
+  assert.deepEqual(await health.json(), { status: 'ok' });
+  for (const authorization of [undefined, 'Bearer sk-local-', 'Bearer sk-local-77', 'sk-local-7', 'bearer sk-local-7']) {
+    const r = await fetch(`${at}/v1/models`, { headers: authorization ? { authorization } : {} });
+    assert.equal(r.status, 401, String(authorization));
+    assert.match(((await r.json()) as { error: { message: string } }).error.message, /this server needs an API key: send the header "Authorization: Bearer <key>"/);
+  }
+  const refusedBody = await fetch(`${at}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'the', max_tokens: 2 }) });
+  assert.equal(refusedBody.status, 401);
+  assert.equal((await fetch(`${at}/v1/models`, { headers: { authorization: 'Bearer sk-local-7' } })).status, 200);
+  const answer = await new OpenAI({ baseURL: `${at}/v1`, apiKey: 'sk-local-7' }).completions.create({ model: 'tiny', prompt: 'the dog sat', max_tokens: 4 });
+  assert.equal(answer.choices[0]!.text, tokenizer.decode(generate(model, tokenizer.encode('the dog sat'), { maxNewTokens: 4, stopTokens: [...model.config.eosTokenIds, ...(tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [])] })));
+  await assert.rejects(new OpenAI({ baseURL: `${at}/v1`, apiKey: 'wrong', maxRetries: 0 }).completions.create({ model: 'tiny', prompt: 'the', max_tokens: 1 }), (err: { status?: number }) => err.status === 401);
+  guarded.closeAllConnections();
+  await new Promise<void>((resolve) => guarded.close(() => resolve()));
+  assert.throws(() => createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, apiKey: 'a key' }), /apiKey must be printable ASCII without spaces/);
+  assert.throws(() => createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, apiKey: '' }), /apiKey must be/);
+});
+
+test('gift serve takes the key from --api-key or GIFTJS_API_KEY, and refuses one that cannot travel in a header', async () => {
+  const child = spawn(process.execPath, [GIFT, 'serve', '--model', MODEL, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GIFTJS_API_KEY: 'from-env' } });
+  let err = '';
+  const at = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      err += String(d);
+      const m = /serving \S+ at (http:\/\/\S+)\/v1 \(requests need the API key\)/.exec(err);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', () => reject(new Error(`gift serve exited: ${err}`)));
+  });
+  assert.equal((await fetch(`${at}/health`)).status, 200);
+  assert.equal((await fetch(`${at}/v1/models`)).status, 401);
+  assert.equal((await fetch(`${at}/v1/models`, { headers: { authorization: 'Bearer from-env' } })).status, 200);
+  child.kill('SIGTERM');
+  assert.equal(await new Promise<number | null>((resolve) => child.on('exit', resolve)), 0, err);
+  const bad = spawn(process.execPath, [GIFT, 'serve', '--model', MODEL, '--port', '0', '--api-key', 'two words'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let badErr = '';
+  bad.stderr.on('data', (d) => void (badErr += String(d)));
+  assert.equal(await new Promise<number | null>((resolve) => bad.on('exit', resolve)), 1);
+  assert.match(badErr, /--api-key must be printable ASCII without spaces/);
+});

@@ -89,6 +89,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --engine torch --nproc N   train GIFT on PyTorch's engine instead: gift prepare, then torchrun with N
                          processes of gift_torch.train (DistributedDataParallel); needs python3 with torch
                          (GIFTJS_PYTHON picks the interpreter); same outputs in --out
+  --neftune-noise-alpha A   NEFTune (TRL's neftune_noise_alpha): uniform noise of magnitude A / sqrt(length x hidden)
+                         on the token embeddings while training, not while evaluating (the paper used 5 to 15)
   --pack                 pack training examples into rows of up to --max-length tokens (TRL's packing):
                          attention and positions restart at each example, so the loss is the unpacked
                          one without the padding; held-out data stays one example per row
@@ -112,7 +114,7 @@ function fmtTime(s: number): string {
 const s = { type: 'string' } as const;
 const TRAIN_OPTIONS: Options = {
   config: { type: 'string', short: 'c' },
-  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, 'loss-on': s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s, 'drop-path': s,
+  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, 'loss-on': s, 'neftune-noise-alpha': s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s, 'drop-path': s,
   epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s, 'min-lr': s,
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
@@ -288,6 +290,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   if (engine === 'torch') {
     if (values['gradient-checkpointing']) throw new GiftjsError('--gradient-checkpointing is not available with --engine torch');
     if (values.pack) throw new GiftjsError('--pack is not available with --engine torch');
+    if (values['neftune-noise-alpha'] !== undefined) throw new GiftjsError('--neftune-noise-alpha is not available with --engine torch (gift_torch.train has no NEFTune)');
     const code = await trainOnTorch({
       modelDir, dataPath, evalPath: values['eval-data'] as string | undefined, out, format: (values.format as string | undefined) ?? preset?.format, task, lossOn, maxLength,
       processes: intOption(values.nproc, 'nproc', 1), methodConfig, options, resume: values.resume === true, json: values.json === true,
@@ -320,7 +323,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
       data: { path: dataPath, ...(weights ? { weights } : {}), maxLength, template: task ?? null, ...(lossOn === 'all' ? { lossOn } : {}) },
       pack: values.pack === true ? maxLength : undefined,
       gradientCheckpointing: values['gradient-checkpointing'] === true, streamWeights: values['stream-weights'] === true,
-      bf16, quantize, memory: memoryBudget(values['memory-limit'] as string | undefined),
+      bf16, quantize, memory: memoryBudget(values['memory-limit'] as string | undefined), neftuneNoiseAlpha: numberOption(values['neftune-noise-alpha'], 'neftune-noise-alpha', 0),
       inputs: { model: modelDir, ...Object.fromEntries(paths.map((p, i) => [i === 0 ? 'data' : `data[${i + 1}]`, p])), 'eval-data': values['eval-data'] as string | undefined },
       resume: values.resume === true, callbacks, log: (line: string) => console.error(line), methodSource: 'command line', names: 'flags', signal,
     });
@@ -404,7 +407,7 @@ function whatTheRunTrains(values: Record<string, unknown>, modelDir: string, pre
 /** The flags (or --config keys) that only some kinds of model read; the others read none of them. */
 const KINDS_OF_FLAG: Record<string, readonly ModelKind[]> = {
   'text-fields': ['sequence-classifier'], 'label-field': ['sequence-classifier'], columns: ['sequence-classifier'],
-  'test-data': ['sequence-classifier', 'image-classifier'], format: ['causal-lm'], 'loss-on': ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
+  'test-data': ['sequence-classifier', 'image-classifier'], format: ['causal-lm'], 'loss-on': ['causal-lm'], 'neftune-noise-alpha': ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
   'gradient-checkpointing': ['causal-lm'], 'drop-path': ['image-classifier'],
 };
 

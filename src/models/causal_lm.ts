@@ -4,7 +4,7 @@
 // ForCausalLM of decoder_lm.ts, and registers it once (models/registry.ts); code
 // outside models/ sees only this. The KV cache is shared by every family, as mlx-lm shares one.
 import type { Module } from '../nn/module.js';
-import { randomSourcesOf } from '../nn/layers.js';
+import { randomSourcesOf, type Embedding } from '../nn/layers.js';
 import type { LinearCrossEntropyOptions } from '../ops/linear_cross_entropy.js';
 import { Tensor } from '../tensor/tensor.js';
 import { slice } from '../ops/shape_ops.js';
@@ -215,6 +215,8 @@ export interface CausalLM extends Module {
   loss(ids: Int32Array | readonly number[], batch: number, seq: number, targets: Int32Array, options?: CausalLMLossOptions): Tensor;
   /** An empty KV cache; plannedLength: the positions it will hold, if known (its storage is allocated for them at once). */
   newCache(plannedLength?: number): KVCache;
+  /** The token embedding (transformers' get_input_embeddings()), where NEFTune's noise is set. */
+  inputEmbeddings(): Embedding;
   /** llama.cpp's form of the model (GGUF), where the family has one. */
   gguf?(outtype: GgufOutType): GgufModel;
 }

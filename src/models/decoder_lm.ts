@@ -86,6 +86,10 @@ export abstract class DecoderOnlyLM<Config extends CausalLMConfig, Stack extends
     for (const [name, dtype] of dtypes) this.sourceDtypes.set(name, dtype);
   }
 
+  inputEmbeddings(): Embedding {
+    return this.model.embed_tokens;
+  }
+
   /** The weight of the output projection (the embedding when tied). */
   get outputWeight(): Tensor {
     return this.lm_head?.weight ?? this.model.embed_tokens.weight;

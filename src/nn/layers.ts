@@ -2,7 +2,7 @@
 // PyTorch's names (weight, bias) and computes with one op.
 import { dropout } from '../ops/dropout.js';
 import { embedding } from '../ops/gather.js';
-import { mul } from '../ops/elementwise.js';
+import { add, mul } from '../ops/elementwise.js';
 import { linear } from '../ops/matmul.js';
 import { layerNorm, rmsNorm } from '../ops/norms.js';
 import { Random } from '../tensor/random.js';
@@ -69,17 +69,30 @@ export function reseedRandomness(model: Module, seed: number): void {
   for (const [, m] of model.namedModules()) {
     if (m instanceof Linear && m.adapter?.reseed) m.adapter.reseed(seeds.nextUint32());
     else if (m instanceof Dropout || m instanceof DropPath) m.rng = new Random(seeds.nextUint32());
+    else if (m instanceof Embedding && m.noiseAlpha > 0) m.noiseRng = new Random(seeds.nextUint32()); // (a draw only then: runs without NEFTune keep their seeds)
   }
 }
 
 export class Embedding extends Module {
   readonly weight: Tensor;
+  /**
+   * NEFTune (Jain et al., 2023; TRL's neftune_noise_alpha): in training mode, uniform noise in
+   * [-m, m], m = noiseAlpha / sqrt(seq x dim), added to the embeddings of a [batch, seq] forward, as
+   * transformers' neftune_post_forward_hook adds it to the input embeddings' output (seq: the padded
+   * or packed row's length). 0: none. Its generator is reseeded each training step (reseedRandomness).
+   */
+  noiseAlpha = 0;
+  noiseRng = new Random(0);
   constructor(readonly numEmbeddings: number, readonly dim: number, rng: Random | null, std = 1) {
     super();
     this.weight = this.param('weight', rng ? Tensor.randn([numEmbeddings, dim], rng, std) : Tensor.freshZeros([numEmbeddings, dim]));
   }
   forward(ids: Int32Array | readonly number[], shape?: Shape): Tensor {
-    return embedding(this.weight, ids, shape);
+    const x = embedding(this.weight, ids, shape);
+    if (!(this.training && this.noiseAlpha > 0)) return x;
+    const seq = shape && shape.length > 1 ? shape[shape.length - 1]! : ids.length;
+    const bound = this.noiseAlpha / Math.sqrt(seq * this.dim);
+    return add(x, Tensor.uniform(x.shape, this.noiseRng, -bound, bound));
   }
 }
 

@@ -62,6 +62,8 @@ export interface LanguageModelRunOptions extends FineTuneRunSettings {
   bf16?: boolean;
   /** A quantized frozen base (QLoRA's, mlx-lm's -q); the method must train no base matrix. */
   quantize?: QuantFormat;
+  /** NEFTune: noise of this alpha on the token embeddings in training (TRL's neftune_noise_alpha; Embedding.noiseAlpha). Absent or 0: none. */
+  neftuneNoiseAlpha?: number;
 }
 
 export interface LanguageModelRunResult {
@@ -83,6 +85,8 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
   }
   if (bf16 && !getBackend().setBf16Compute) throw new GiftjsError(`bf16 (--bf16) runs on the CPU backends (native, ref); the ${getBackend().name} backend trains in float32`);
   if (o.train.length === 0) throw new GiftjsError('language modelling: no training examples');
+  const neftune = o.neftuneNoiseAlpha ?? 0;
+  if (!(Number.isFinite(neftune) && neftune >= 0)) throw new GiftjsError(`neftuneNoiseAlpha (--neftune-noise-alpha) must be a number >= 0 (0: off; the NEFTune paper used 5 to 15), got ${neftune}`);
   if (o.pack) log(`--pack: ${o.train.length} examples in ${packExamples(o.train, o.pack).length} rows of up to ${o.pack} tokens`);
 
   // Memory known before it is spent: refused here, naming what would fit, rather than killed while loading.
@@ -112,6 +116,7 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
   log(`loaded ${o.modelDir} in ${((performance.now() - loadStart) / 1000).toFixed(1)} s${o.quantize ? `; ${describeQuantized(model)}` : ''}`);
   model.gradientCheckpointing = gradientCheckpointing;
   model.streamedLayers = streaming?.streamed ?? 0;
+  model.inputEmbeddings().noiseAlpha = neftune;
   const adapter = attachAdapter(model, o.method, o.options.seed, o.methodSource ?? 'method config');
   log(`${adapter.method}: ${adapter.trainableCount()} trainable parameters\n${adapter.describe().map((l) => `  ${l}`).join('\n')}`);
   if (bf16) {
@@ -147,14 +152,14 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
 
 /**
  * The settings a checkpoint is resumed against, in the order runs have always written them (a
- * checkpoint of an earlier version resumes). lossOn, bf16, quantize and pack change the labels, the
- * arithmetic or the batches, so they join it, and only when set: checkpoints written before they existed keep theirs.
+ * checkpoint of an earlier version resumes). lossOn, neftuneNoiseAlpha, bf16, quantize and pack change
+ * the labels, the embeddings, the arithmetic or the batches, so they join it, and only when set: checkpoints written before they existed keep theirs.
  */
 function fingerprintOf(o: LanguageModelRunOptions): string {
   const data = o.data ?? { path: `examples sha256:${tokenDigest(o.train)}`, maxLength: Math.max(...o.train.map((e) => e.ids.length)), template: null };
   return JSON.stringify({
     modelDir: o.modelDir, dataPath: data.path, ...(data.weights ? { weights: data.weights } : {}), methodConfig: o.method, options: o.options,
-    maxLength: data.maxLength, task: data.template, ...(data.lossOn ? { lossOn: data.lossOn } : {}), ...(o.bf16 ? { bf16: true } : {}), ...(o.quantize ? { quantize: o.quantize } : {}), ...(o.pack ? { pack: o.pack } : {}),
+    maxLength: data.maxLength, task: data.template, ...(data.lossOn ? { lossOn: data.lossOn } : {}), ...(o.neftuneNoiseAlpha ? { neftuneNoiseAlpha: o.neftuneNoiseAlpha } : {}), ...(o.bf16 ? { bf16: true } : {}), ...(o.quantize ? { quantize: o.quantize } : {}), ...(o.pack ? { pack: o.pack } : {}),
   });
 }
 

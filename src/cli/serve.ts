@@ -32,7 +32,8 @@ estimated: clients taking turns between N conversations each reuse their own (a 
 whose kept tokens it continues, at least a tenth of them as llama.cpp's slots ask, else the one used
 longest ago). --api-key KEY (or the environment's GIFTJS_API_KEY, out of the process list): requests
 must carry "Authorization: Bearer KEY", as OpenAI's clients send their api_key (llama.cpp's and vLLM's
-flag); others get 401. GET /health answers {"status": "ok"} to anyone once the model is loaded. Runs until interrupted (Ctrl-C). --int8-activations computes over quantized
+flag); others get 401. GET /health answers {"status": "ok"} to anyone once the model is loaded.
+POST /tokenize and /detokenize take llama.cpp's and vLLM's bodies (content; prompt or messages; tokens). Runs until interrupted (Ctrl-C). --int8-activations computes over quantized
 weights as llama.cpp does, --bf16 on bf16 dot products (gift generate --help says what each changes).
 `;
 

@@ -132,8 +132,13 @@ export function createOpenAIServer(o: ServeOptions): Server {
       if (req.method !== 'GET') throw new RequestError(405, `${route} takes GET`);
       return json(res, 200, { object: 'list', data: [{ id: o.modelId, object: 'model', created: 0, owned_by: 'giftjs' }] });
     }
+    if (route === '/tokenize' || route === '/detokenize') {
+      if (req.method !== 'POST') throw new RequestError(405, `${route} takes POST`);
+      const body = await readJsonBody(req, o.maxBodyBytes);
+      return json(res, 200, route === '/tokenize' ? tokenized(body, o.tokenizer, context) : detokenized(body, o.tokenizer, o.model.config.vocabSize));
+    }
     const chat = route === '/v1/chat/completions' || route === '/chat/completions';
-    if (!chat && route !== '/v1/completions' && route !== '/completions') throw new RequestError(404, `no route ${url.pathname} (this server answers /v1/models, /v1/completions and /v1/chat/completions)`);
+    if (!chat && route !== '/v1/completions' && route !== '/completions') throw new RequestError(404, `no route ${url.pathname} (this server answers /health, /v1/models, /v1/completions, /v1/chat/completions, /tokenize and /detokenize)`);
     if (req.method !== 'POST') throw new RequestError(405, `${route} takes POST`);
     const body = await readJsonBody(req, o.maxBodyBytes);
     refuseUnsupported(body);
@@ -582,6 +587,43 @@ function templateArgumentsOf(body: Record<string, unknown>): Record<string, unkn
   if (kwargs === undefined || kwargs === null) return {};
   if (typeof kwargs !== 'object' || Array.isArray(kwargs)) throw new RequestError(400, `'chat_template_kwargs' must be an object of names for the chat template (such as {"enable_thinking": false})`, 'chat_template_kwargs');
   return kwargs as Record<string, unknown>;
+}
+
+/**
+ * POST /tokenize, as llama.cpp's server and vLLM take it: llama.cpp's {"content", "add_special" (default
+ * false)} or vLLM's {"prompt", "add_special_tokens" (default true)} or {"messages"} (rendered as a chat
+ * completion renders them: the tokens its usage.prompt_tokens counts). The answer carries both servers'
+ * fields: tokens, and vLLM's count and max_model_len (this server's context).
+ */
+function tokenized(body: Record<string, unknown>, tokenizer: Tokenizer, context: number): Record<string, unknown> {
+  const given = ['content', 'prompt', 'messages'].filter((f) => body[f] !== undefined && body[f] !== null);
+  if (given.length !== 1) throw new RequestError(400, `/tokenize takes one of 'content' (llama.cpp's), 'prompt' or 'messages' (vLLM's); got ${given.length === 0 ? 'none' : given.map((f) => `'${f}'`).join(' and ')}`);
+  const flag = (field: string, fallback: boolean): boolean => {
+    const v = body[field] ?? fallback;
+    if (typeof v !== 'boolean') throw new RequestError(400, `'${field}' must be true or false, got ${JSON.stringify(v)}`, field);
+    return v;
+  };
+  if (flag('with_pieces', false)) throw new RequestError(400, `'with_pieces' is not supported (the tokens' ids only)`, 'with_pieces');
+  let tokens: number[];
+  if (given[0] === 'messages') {
+    tokens = tokenizer.encode(renderChat(tokenizer, messagesOf(body), templateArgumentsOf(body)), { addSpecialTokens: flag('add_special_tokens', false) });
+  } else {
+    const field = given[0]!;
+    const text = body[field];
+    if (typeof text !== 'string') throw new RequestError(400, `'${field}' must be a string`, field);
+    tokens = tokenizer.encode(text, { addSpecialTokens: field === 'content' ? flag('add_special', false) : flag('add_special_tokens', true) });
+  }
+  return { tokens, count: tokens.length, max_model_len: context };
+}
+
+/** POST /detokenize {"tokens"}: their text, special tokens written out (as both servers decode), as llama.cpp's "content" and vLLM's "prompt". */
+function detokenized(body: Record<string, unknown>, tokenizer: Tokenizer, vocab: number): Record<string, unknown> {
+  const tokens = body.tokens;
+  if (!(Array.isArray(tokens) && tokens.every((t) => Number.isInteger(t) && t >= 0 && t < vocab))) {
+    throw new RequestError(400, `'tokens' must be a list of token ids, whole numbers from 0 to ${vocab - 1}`, 'tokens');
+  }
+  const text = tokenizer.decode(tokens as number[], { skipSpecialTokens: false });
+  return { content: text, prompt: text };
 }
 
 /** The conversation rendered by the tokenizer's chat template; a template argument it refuses is the request's error. */

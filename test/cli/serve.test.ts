@@ -712,3 +712,44 @@ test('gift serve takes the key from --api-key or GIFTJS_API_KEY, and refuses one
   assert.equal(await new Promise<number | null>((resolve) => bad.on('exit', resolve)), 1);
   assert.match(badErr, /--api-key must be printable ASCII without spaces/);
 });
+
+test('/tokenize and /detokenize as llama.cpp\'s server and vLLM take them: a text\'s tokens, a chat\'s (those a chat completion counts), and back', async () => {
+  const server = createOpenAIServer({ model, tokenizer, modelId: 'tiny', defaultMaxTokens: 8, maxTokensLimit: 32, defaultTemperature: 0, maxBodyBytes: 4096, contextTokens: 96 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const at = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const post = async (route: string, body: unknown) => {
+    const r = await fetch(`${at}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, body: (await r.json()) as Record<string, unknown> & { tokens: number[]; error: { message: string } } };
+  };
+  const bare = tokenizer.encode('the dog sat', { addSpecialTokens: false });
+  const withBos = tokenizer.encode('the dog sat');
+  assert.notDeepEqual(bare, withBos, 'the fixture\'s tokenizer adds a BOS token');
+  // llama.cpp's content: no special tokens unless add_special; vLLM's prompt: with them unless add_special_tokens false.
+  assert.deepEqual((await post('/tokenize', { content: 'the dog sat' })).body, { tokens: bare, count: bare.length, max_model_len: 96 });
+  assert.deepEqual((await post('/tokenize', { content: 'the dog sat', add_special: true })).body.tokens, withBos);
+  assert.deepEqual((await post('/tokenize', { prompt: 'the dog sat' })).body.tokens, withBos);
+  assert.deepEqual((await post('/tokenize', { prompt: 'the dog sat', add_special_tokens: false })).body.tokens, bare);
+  const messages = [{ role: 'user', content: 'the dog sat' }];
+  const chatTokens = (await post('/tokenize', { messages })).body.tokens;
+  const completion = await post('/v1/chat/completions', { messages, max_tokens: 2 });
+  assert.equal(chatTokens.length, (completion.body as unknown as { usage: { prompt_tokens: number } }).usage.prompt_tokens);
+  assert.deepEqual(chatTokens, tokenizer.encode(tokenizer.applyChatTemplate(messages as never), { addSpecialTokens: false }));
+  const back = (await post('/detokenize', { tokens: withBos })).body;
+  assert.deepEqual(back, { content: tokenizer.decode(withBos, { skipSpecialTokens: false }), prompt: tokenizer.decode(withBos, { skipSpecialTokens: false }) });
+  assert.match(String(back.content), /the dog sat$/);
+  for (const [route, body, message] of [
+    ['/tokenize', { content: 'a', prompt: 'b' }, /\/tokenize takes one of 'content' \(llama\.cpp's\), 'prompt' or 'messages' \(vLLM's\); got 'content' and 'prompt'/],
+    ['/tokenize', {}, /got none/],
+    ['/tokenize', { content: 'a', with_pieces: true }, /'with_pieces' is not supported/],
+    ['/tokenize', { prompt: 3 }, /'prompt' must be a string/],
+    ['/tokenize', { content: 'a', add_special: 'yes' }, /'add_special' must be true or false, got "yes"/],
+    ['/detokenize', { tokens: [1, model.config.vocabSize] }, /'tokens' must be a list of token ids, whole numbers from 0 to/],
+  ] as const) {
+    const r = await post(route, body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.match(r.body.error.message, message);
+  }
+  assert.equal((await fetch(`${at}/tokenize`)).status, 405);
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});

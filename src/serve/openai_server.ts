@@ -128,9 +128,23 @@ export function createOpenAIServer(o: ServeOptions): Server {
     if (o.apiKey !== undefined && !carriesKey(req, o.apiKey)) {
       throw new RequestError(401, 'this server needs an API key: send the header "Authorization: Bearer <key>" with the key gift serve was given (--api-key)');
     }
+    const modelObject = { id: o.modelId, object: 'model', created: 0, owned_by: 'giftjs' };
     if (route === '/v1/models' || route === '/models') {
       if (req.method !== 'GET') throw new RequestError(405, `${route} takes GET`);
-      return json(res, 200, { object: 'list', data: [{ id: o.modelId, object: 'model', created: 0, owned_by: 'giftjs' }] });
+      return json(res, 200, { object: 'list', data: [modelObject] });
+    }
+    // OpenAI's retrieve-a-model route: the one model this server serves, by its id.
+    const one = /^\/(?:v1\/)?models\/(.+)$/.exec(route);
+    if (one) {
+      if (req.method !== 'GET') throw new RequestError(405, `${route} takes GET`);
+      let id: string;
+      try {
+        id = decodeURIComponent(one[1]!);
+      } catch {
+        id = one[1]!; // a malformed escape names no model
+      }
+      if (id !== o.modelId) throw new RequestError(404, `the model '${id}' does not exist (this server serves '${o.modelId}')`, 'model');
+      return json(res, 200, modelObject);
     }
     if (route === '/tokenize' || route === '/detokenize') {
       if (req.method !== 'POST') throw new RequestError(405, `${route} takes POST`);

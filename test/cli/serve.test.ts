@@ -91,6 +91,9 @@ function greedy(ids: number[], maxTokens: number): string {
 test('the openai client lists the model and gets completions, whole and streamed', async () => {
   const models = await client.models.list();
   assert.deepEqual(models.data.map((m) => m.id), ['tiny']);
+  // OpenAI's retrieve: the served model by its id; another is 404 (the client throws NotFoundError).
+  assert.deepEqual(await client.models.retrieve('tiny'), models.data[0]);
+  await assert.rejects(client.models.retrieve('other'), (err: { status?: number; message?: string }) => err.status === 404 && /the model 'other' does not exist \(this server serves 'tiny'\)/.test(String(err.message)));
   const prompt = 'the dog sat on';
   const want = greedy(tokenizer.encode(prompt), 12);
   const whole = await client.completions.create({ model: 'tiny', prompt, max_tokens: 12 });

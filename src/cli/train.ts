@@ -42,11 +42,11 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
                          --eval-every updates and at the end
   --format <f>           ${DATA_FORMATS.join(' | ')} (default: detected from the first record)
   --template <t>         commonsense | math | instruct: the paper's prompt template for LLM-Adapters data
+                         The model folder says what is trained: a language model, a sequence or an image classifier
+                         (below); --task seqcls|imgcls, and --task for --template, are still read for this release
   --loss-on response|all the tokens that learn: response (default) the completion, the assistant turns, the
                          LLM-Adapters output (a text's every token); all every token, prompts and user turns too
                          (TRL's completion_only_loss=False and its default for {"messages"}; mlx-lm without --mask-prompt)
-                         The model folder says what is trained: a language model, a sequence or an image classifier
-                         (below); --task seqcls|imgcls, and --task for --template, are still read for this release
   --method <m>           ${METHOD_NAMES.join(' | ')} (default gift)
   --rank R --alpha A     GIFT / LoRA rank (default 8) and alpha (scale = alpha / rank; GIFT's alpha defaults to R)
   --config <file>, -c    settings from a YAML or JSON file (keys are these flags' names: lr, batch_size,

@@ -26,6 +26,7 @@ const PEER_OPTION_NAMES: Record<string, string | string[]> = {
   'num-layers': 'layers (a list of block indices, such as 12-15)', 'lora-layers': 'layers (a list of block indices, such as 12-15)',
   'mask-prompt': "loss-on response (giftjs's default)", 'assistant-only-loss': "loss-on response (giftjs's default)",
   'completion-only-loss': "loss-on response|all (response is giftjs's default)", 'train-on-inputs': 'loss-on all', 'neftune-noise-alpha': 'neftune-noise-alpha',
+  'dataset-text-field': 'dataset-text-field', 'text-feature': 'dataset-text-field',
 };
 
 /** ", did you mean --X? (its name elsewhere)" for an option another tool names so, else "". */
@@ -143,6 +144,13 @@ export function lossOnOption(v: unknown): LossOn | undefined {
     throw new GiftjsError(`--loss-on must be ${listed(LOSS_ON, 'or')} (response: the completion, the assistant turns or the LLM-Adapters output; all: every token), got '${String(v)}'`);
   }
   return v as LossOn;
+}
+
+/** --dataset-text-field: the field a text record's text is in; undefined when not given. */
+export function textFieldOption(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw new GiftjsError(`--dataset-text-field must name a field of the records (such as content), got '${String(v)}'`);
+  return v;
 }
 
 /** Names in a sentence: "a", "a and b", "a, b and c" (or with "or"). */

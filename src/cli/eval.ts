@@ -7,7 +7,7 @@ import { describeExampleFile, loadExampleFile } from '../data/example_file.js';
 import { evaluatePerplexity } from '../eval/perplexity.js';
 import { evaluateGenerationTask, MAX_NEW_TOKENS, taskPrompt, type GenerationTask } from '../eval/tasks.js';
 import { assertOutputApart } from '../io/output_folder.js';
-import { intOption, lossOnOption, parse, promptTaskOption, requireString } from './args.js';
+import { intOption, lossOnOption, parse, promptTaskOption, requireString, textFieldOption } from './args.js';
 import { loadModelWithAdapter, loadTokenizer, quantizeOption, sequenceLengthOption, requireModelFolder } from './model_loading.js';
 import { evalSequenceClassification } from './seqcls.js';
 import { evalImageClassification } from './imgcls.js';
@@ -17,7 +17,7 @@ import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
 import { describeQuantized, readModelConfig } from '../models/registry.js';
 
 export const EVAL_HELP = `gift eval --model <dir|org/name> [--adapter <dir>] --data <file|dir> [--task lm|commonsense|math|seqcls|imgcls] [--max-length N]
-          [--format F] [--template T] [--loss-on response|all] [--limit N] [--max-new-tokens N] [--batch-size N] [--out <dir>] [--memory-limit SIZE] [--quantize int8|int4] [--json]
+          [--format F] [--template T] [--loss-on response|all] [--dataset-text-field F] [--limit N] [--max-new-tokens N] [--batch-size N] [--out <dir>] [--memory-limit SIZE] [--quantize int8|int4] [--json]
 
 --data dir/: an mlx-lm data folder; its test file (test.jsonl, .json, .parquet, .csv or .tsv) is scored
 (with --task imgcls, a folder is the images, a folder per class).
@@ -54,7 +54,7 @@ and a budget it would pass is refused. With --out, predictions.jsonl is written 
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const s = { type: 'string' } as const;
-  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, format: s, template: s, 'loss-on': s, limit: s, 'max-new-tokens': s, out: s, columns: s, 'batch-size': s, 'memory-limit': s, quantize: s, json: { type: 'boolean' } });
+  const { values } = parse(argv, { model: s, adapter: s, data: s, task: s, 'max-length': s, format: s, template: s, 'loss-on': s, 'dataset-text-field': s, limit: s, 'max-new-tokens': s, out: s, columns: s, 'batch-size': s, 'memory-limit': s, quantize: s, json: { type: 'boolean' } });
   if (values.help) {
     console.log(EVAL_HELP);
     return 0;
@@ -83,7 +83,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const tokenizer = loadTokenizer(modelDir);
   const length = sequenceLengthOption(modelDir, values['max-length'], 2048);
   const template = promptTaskOption(values.template, 'template');
-  const set = await loadExampleFile(dataPath, tokenizer, { format: values.format as string | undefined, maxLength: length, task: template, lossOn: lossOnOption(values['loss-on']) });
+  const set = await loadExampleFile(dataPath, tokenizer, { format: values.format as string | undefined, maxLength: length, task: template, lossOn: lossOnOption(values['loss-on']), textField: textFieldOption(values['dataset-text-field']) });
   console.error(describeExampleFile(dataPath, set, length, template));
   if (set.examples.length === 0) throw new GiftjsError(`${dataPath}: nothing to evaluate (no record has a target token after its first)`);
   const longest = Math.max(...set.examples.map((e) => e.ids.length));
@@ -101,7 +101,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
 
 /** The flags each --task reads beyond --model, --adapter, --data, --task and --json; another is refused, not ignored. */
 const TASK_FLAGS: Record<string, readonly string[]> = {
-  lm: ['max-length', 'format', 'template', 'loss-on', 'memory-limit', 'quantize'],
+  lm: ['max-length', 'format', 'template', 'loss-on', 'dataset-text-field', 'memory-limit', 'quantize'],
   commonsense: ['limit', 'max-new-tokens', 'out', 'memory-limit', 'quantize'],
   math: ['limit', 'max-new-tokens', 'out', 'memory-limit', 'quantize'],
   seqcls: ['columns', 'out', 'batch-size', 'memory-limit'],

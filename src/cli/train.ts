@@ -16,7 +16,7 @@ import { fileExists } from '../io/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { assertOutputApart } from '../io/output_folder.js';
 import { configYaml, readConfigFile } from './config_file.js';
-import { intOption, layersOption, listed, listOption, lossOnOption, numberOption, parse, requireString, templateOption, type Options } from './args.js';
+import { intOption, layersOption, listed, listOption, lossOnOption, numberOption, parse, requireString, templateOption, textFieldOption, type Options } from './args.js';
 import { loadTokenizer, quantizeOption, requireModelFolder, sequenceLengthOption } from './model_loading.js';
 import { SEQCLS_TRAIN_HELP, trainSequenceClassification } from './seqcls.js';
 import { trainOnTorch } from './train_torch.js';
@@ -47,6 +47,7 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --loss-on response|all the tokens that learn: response (default) the completion, the assistant turns, the
                          LLM-Adapters output (a text's every token); all every token, prompts and user turns too
                          (TRL's completion_only_loss=False and its default for {"messages"}; mlx-lm without --mask-prompt)
+  --dataset-text-field F the field text records hold their text in (TRL's dataset_text_field; default text)
   --method <m>           ${METHOD_NAMES.join(' | ')} (default gift)
   --rank R --alpha A     GIFT / LoRA rank (default 8) and alpha (scale = alpha / rank; GIFT's alpha defaults to R)
   --config <file>, -c    settings from a YAML or JSON file (keys are these flags' names: lr, batch_size,
@@ -114,7 +115,7 @@ function fmtTime(s: number): string {
 const s = { type: 'string' } as const;
 const TRAIN_OPTIONS: Options = {
   config: { type: 'string', short: 'c' },
-  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, 'loss-on': s, 'neftune-noise-alpha': s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s, 'drop-path': s,
+  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, 'loss-on': s, 'neftune-noise-alpha': s, 'dataset-text-field': s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s, 'drop-path': s,
   epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s, 'min-lr': s,
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
@@ -279,8 +280,9 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   resolved['max-length'] = maxLength;
   const task = what.template;
   const lossOn = lossOnOption(values['loss-on']);
+  const textField = textFieldOption(values['dataset-text-field']);
   const load = async (path: string, label: string) => {
-    const set = await loadExampleFile(path, tokenizer, { format: (values.format as string | undefined) ?? preset?.format, maxLength, task, lossOn });
+    const set = await loadExampleFile(path, tokenizer, { format: (values.format as string | undefined) ?? preset?.format, maxLength, task, lossOn, textField });
     console.error(`${label}: ${describeExampleFile(path, set, maxLength, task)}`);
     return set.examples;
   };
@@ -292,7 +294,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     if (values.pack) throw new GiftjsError('--pack is not available with --engine torch');
     if (values['neftune-noise-alpha'] !== undefined) throw new GiftjsError('--neftune-noise-alpha is not available with --engine torch (gift_torch.train has no NEFTune)');
     const code = await trainOnTorch({
-      modelDir, dataPath, evalPath: values['eval-data'] as string | undefined, out, format: (values.format as string | undefined) ?? preset?.format, task, lossOn, maxLength,
+      modelDir, dataPath, evalPath: values['eval-data'] as string | undefined, out, format: (values.format as string | undefined) ?? preset?.format, task, lossOn, textField, maxLength,
       processes: intOption(values.nproc, 'nproc', 1), methodConfig, options, resume: values.resume === true, json: values.json === true,
     });
     if (code === 0) writeConfig(); // the PyTorch run owns its folder until it ends
@@ -320,7 +322,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     run = await fineTuneLanguageModel({
       modelDir, baseModelName: String(values.model), // a hub id stays a hub id
       train, heldOut, method: methodConfig, options, padId: tokenizer.eosTokenId ?? 0, outDir: out,
-      data: { path: dataPath, ...(weights ? { weights } : {}), maxLength, template: task ?? null, ...(lossOn === 'all' ? { lossOn } : {}) },
+      data: { path: dataPath, ...(weights ? { weights } : {}), maxLength, template: task ?? null, ...(lossOn === 'all' ? { lossOn } : {}), ...(textField !== undefined ? { textField } : {}) },
       pack: values.pack === true ? maxLength : undefined,
       gradientCheckpointing: values['gradient-checkpointing'] === true, streamWeights: values['stream-weights'] === true,
       bf16, quantize, memory: memoryBudget(values['memory-limit'] as string | undefined), neftuneNoiseAlpha: numberOption(values['neftune-noise-alpha'], 'neftune-noise-alpha', 0),
@@ -407,7 +409,7 @@ function whatTheRunTrains(values: Record<string, unknown>, modelDir: string, pre
 /** The flags (or --config keys) that only some kinds of model read; the others read none of them. */
 const KINDS_OF_FLAG: Record<string, readonly ModelKind[]> = {
   'text-fields': ['sequence-classifier'], 'label-field': ['sequence-classifier'], columns: ['sequence-classifier'],
-  'test-data': ['sequence-classifier', 'image-classifier'], format: ['causal-lm'], 'loss-on': ['causal-lm'], 'neftune-noise-alpha': ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
+  'test-data': ['sequence-classifier', 'image-classifier'], format: ['causal-lm'], 'loss-on': ['causal-lm'], 'neftune-noise-alpha': ['causal-lm'], 'dataset-text-field': ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
   'gradient-checkpointing': ['causal-lm'], 'drop-path': ['image-classifier'],
 };
 

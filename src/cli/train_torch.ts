@@ -51,7 +51,7 @@ export async function trainOnTorch(r: TorchRun): Promise<number> {
  * A resumed run trains on the shards it prepared when it began, so a data setting given otherwise now
  * would be ignored without a word (gift_torch fingerprints the shards, not the flags that made them):
  * refused, naming each (the model's contents gift_torch checks itself). prepare.json written before
- * loss_on existed prepared the response's loss.
+ * loss_on and text_field existed prepared the response's loss from "text".
  */
 function assertShardsOfThisCommand(shards: string, r: TorchRun): void {
   const path = join(shards, 'prepare.json');
@@ -59,7 +59,7 @@ function assertShardsOfThisCommand(shards: string, r: TorchRun): void {
   const made = readJsonFile(path) as Record<string, unknown>;
   const asked: [string, unknown, unknown][] = [
     ['--data', samePath(made.data), samePath(r.dataPath)], ['--eval-data', samePath(made.eval_data), samePath(r.evalPath)],
-    ['--template', made.task, r.task ?? null], ['--loss-on', made.loss_on ?? 'response', r.lossOn ?? 'response'], ['--max-length', made.max_length, r.maxLength],
+    ['--template', made.task, r.task ?? null], ['--loss-on', made.loss_on ?? 'response', r.lossOn ?? 'response'], ['--dataset-text-field', made.text_field ?? 'text', r.textField ?? 'text'], ['--max-length', made.max_length, r.maxLength],
     ...(r.format !== undefined ? [['--format', made.format, r.format] as [string, unknown, unknown]] : []),
   ];
   const differ = asked.filter(([, before, now]) => before !== now).map(([flag, before, now]) => `${flag} ${JSON.stringify(before)} then, ${JSON.stringify(now)} now`);
@@ -83,7 +83,7 @@ async function runTorch(r: TorchRun, m: TorchRun['methodConfig'], o: TorchRun['o
     if (['checkpoint', 'checkpoint.old'].some((d) => existsSync(join(r.out, d, 'state.json')))) {
       throw new GiftjsError(`${r.out} holds a checkpoint of an earlier run: continue it with --resume, or choose another --out (nothing was changed)`);
     }
-    await prepareShards({ modelDir: r.modelDir, dataPath: r.dataPath, evalPath: r.evalPath, out: shards, format: r.format, task: r.task, lossOn: r.lossOn, maxLength: r.maxLength });
+    await prepareShards({ modelDir: r.modelDir, dataPath: r.dataPath, evalPath: r.evalPath, out: shards, format: r.format, task: r.task, lossOn: r.lossOn, textField: r.textField, maxLength: r.maxLength });
   }
   const layers = m.layers as number[] | null;
   const args = [

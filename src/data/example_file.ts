@@ -14,6 +14,8 @@ export interface ExampleFileOptions {
   task?: PromptTask;
   /** Which tokens carry the loss; omitted, 'response'. */
   lossOn?: LossOn;
+  /** The field a text record's text is in (--dataset-text-field); omitted, "text". */
+  textField?: string;
 }
 
 export interface ExampleFile extends ExampleSet {
@@ -25,10 +27,11 @@ export interface ExampleFile extends ExampleSet {
 export async function loadExampleFile(path: string, tokenizer: Tokenizer, o: ExampleFileOptions): Promise<ExampleFile> {
   const records = await loadRecords(path);
   if (records.length === 0) throw new GiftjsError(`${path}: no records`);
-  const format = (o.format ?? detectFormat(records[0]!)) as DataFormat;
+  const format = (o.format ?? detectFormat(records[0]!, o.textField)) as DataFormat;
   if (!DATA_FORMATS.includes(format)) throw new GiftjsError(`format (--format) must be one of ${DATA_FORMATS.join(', ')}, got '${format}'`);
+  if (o.textField !== undefined && format !== 'text') throw new GiftjsError(`${path}: --dataset-text-field names the field of text records, and these records are ${format} records (leave it out)`);
   const lossOn = o.lossOn ?? 'response';
-  const set = buildExamples(records, tokenizer, { format, maxLength: o.maxLength, task: o.task, lossOn });
+  const set = buildExamples(records, tokenizer, { format, maxLength: o.maxLength, task: o.task, lossOn, ...(o.textField !== undefined ? { textField: o.textField } : {}) });
   return { ...set, records: records.length, format, lossOn };
 }
 

@@ -1,6 +1,6 @@
 // Training examples from data files: each record becomes token ids and labels (the ids where the
 // loss counts, -100 elsewhere). Formats, detected from the first record or named:
-//   text          {"text"}                           loss on every token (mlx-lm)
+//   text          {"text"}                           loss on every token (mlx-lm); textField names another field
 //   completion    {"prompt", "completion"}           loss on the completion only (mlx-lm); prompt and
 //                 completion may be lists of messages (TRL's conversational prompt-completion)
 //   chat          {"messages": [{role, content}]}    chat template; loss on assistant turns only
@@ -64,13 +64,14 @@ export function readRecords(path: string): DataRecord[] {
   });
 }
 
-export function detectFormat(record: DataRecord): DataFormat {
+/** The format of a data file, from its first record; `textField`: the field a text record holds its text in (default "text"). */
+export function detectFormat(record: DataRecord, textField = 'text'): DataFormat {
   const v = record.value;
   if (Array.isArray(v.messages) || Array.isArray(v.conversations)) return 'chat';
   if ((typeof v.prompt === 'string' && typeof v.completion === 'string') || (Array.isArray(v.prompt) && Array.isArray(v.completion))) return 'completion';
   if (typeof v.instruction === 'string' && (typeof v.output === 'string' || typeof v.answer === 'string')) return 'llm-adapters';
-  if (typeof v.text === 'string') return 'text';
-  throw new GiftjsError(`${record.where}: cannot tell the data format from fields ${JSON.stringify(Object.keys(v))} (expected text, prompt+completion, messages, or instruction+output)`);
+  if (typeof v[textField] === 'string') return 'text';
+  throw new GiftjsError(`${record.where}: cannot tell the data format from fields ${JSON.stringify(Object.keys(v))} (expected ${textField === 'text' ? 'text' : `${textField} (the text field named)`}, prompt+completion, messages, or instruction+output)`);
 }
 
 function str(r: DataRecord, key: string): string {
@@ -85,6 +86,8 @@ export interface ExampleOptions {
   task?: PromptTask;
   /** Omitted: 'response'. */
   lossOn?: LossOn;
+  /** The field a text record's text is in (TRL's dataset_text_field); omitted: "text". */
+  textField?: string;
 }
 
 /** Ids and the number of leading ids that carry no loss, before truncation. */
@@ -107,7 +110,7 @@ function tokenizeRecord(r: DataRecord, tok: Tokenizer, o: ExampleOptions, eos: n
   };
   switch (o.format) {
     case 'text': {
-      const ids = withEos(str(r, 'text'));
+      const ids = withEos(str(r, o.textField ?? 'text'));
       return { ids, mask: ids.map(() => true) };
     }
     case 'completion':
@@ -251,6 +254,7 @@ export function buildExamples(records: DataRecord[], tok: Tokenizer, o: ExampleO
   if (!DATA_FORMATS.includes(o.format)) throw new GiftjsError(`buildExamples: format must be one of ${DATA_FORMATS.join(', ')}, got '${String(o.format)}'`);
   if (o.task != null && !PROMPT_TASKS.includes(o.task)) throw new GiftjsError(`buildExamples: task must be one of ${PROMPT_TASKS.join(', ')}, got '${String(o.task)}'`);
   if (!(Number.isInteger(o.maxLength) && o.maxLength >= 1)) throw new GiftjsError(`buildExamples: maxLength must be a whole number of tokens >= 1, got ${o.maxLength}`);
+  if (o.textField != null && !(typeof o.textField === 'string' && o.textField !== '')) throw new GiftjsError(`buildExamples: textField must name a field, got ${JSON.stringify(o.textField)}`);
   if (o.lossOn != null && !LOSS_ON.includes(o.lossOn)) throw new GiftjsError(`buildExamples: lossOn must be one of ${LOSS_ON.join(', ')}, got '${String(o.lossOn)}'`);
   const eos = tok.eosTokenId;
   let truncated = 0;

@@ -31,6 +31,8 @@ export interface LanguageModelData {
   template: string | null;
   /** Given when every token carried the loss (--loss-on all); omitted, the response's tokens did. */
   lossOn?: 'all';
+  /** The field text records held their text in, where one was named (--dataset-text-field). */
+  textField?: string;
 }
 
 export interface LanguageModelRunOptions extends FineTuneRunSettings {
@@ -152,14 +154,14 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
 
 /**
  * The settings a checkpoint is resumed against, in the order runs have always written them (a
- * checkpoint of an earlier version resumes). lossOn, neftuneNoiseAlpha, bf16, quantize and pack change
+ * checkpoint of an earlier version resumes). lossOn, textField, neftuneNoiseAlpha, bf16, quantize and pack change
  * the labels, the embeddings, the arithmetic or the batches, so they join it, and only when set: checkpoints written before they existed keep theirs.
  */
 function fingerprintOf(o: LanguageModelRunOptions): string {
   const data = o.data ?? { path: `examples sha256:${tokenDigest(o.train)}`, maxLength: Math.max(...o.train.map((e) => e.ids.length)), template: null };
   return JSON.stringify({
     modelDir: o.modelDir, dataPath: data.path, ...(data.weights ? { weights: data.weights } : {}), methodConfig: o.method, options: o.options,
-    maxLength: data.maxLength, task: data.template, ...(data.lossOn ? { lossOn: data.lossOn } : {}), ...(o.neftuneNoiseAlpha ? { neftuneNoiseAlpha: o.neftuneNoiseAlpha } : {}), ...(o.bf16 ? { bf16: true } : {}), ...(o.quantize ? { quantize: o.quantize } : {}), ...(o.pack ? { pack: o.pack } : {}),
+    maxLength: data.maxLength, task: data.template, ...(data.lossOn ? { lossOn: data.lossOn } : {}), ...(data.textField !== undefined ? { textField: data.textField } : {}), ...(o.neftuneNoiseAlpha ? { neftuneNoiseAlpha: o.neftuneNoiseAlpha } : {}), ...(o.bf16 ? { bf16: true } : {}), ...(o.quantize ? { quantize: o.quantize } : {}), ...(o.pack ? { pack: o.pack } : {}),
   });
 }
 

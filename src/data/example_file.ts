@@ -31,7 +31,7 @@ export async function loadExampleFile(path: string, tokenizer: Tokenizer, o: Exa
   if (!DATA_FORMATS.includes(format)) throw new GiftjsError(`format (--format) must be one of ${DATA_FORMATS.join(', ')}, got '${format}'`);
   if (o.textField !== undefined && format !== 'text') throw new GiftjsError(`${path}: --dataset-text-field names the field of text records, and these records are ${format} records (leave it out)`);
   const lossOn = o.lossOn ?? 'response';
-  const set = buildExamples(records, tokenizer, { format, maxLength: o.maxLength, task: o.task, lossOn, ...(o.textField !== undefined ? { textField: o.textField } : {}) });
+  const set = buildExamples(records, tokenizer, { format, maxLength: o.maxLength, task: o.task, lossOn, textField: o.textField });
   return { ...set, records: records.length, format, lossOn };
 }
 

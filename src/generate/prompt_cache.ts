@@ -109,7 +109,7 @@ export class PromptCaches {
   /** Least recently used first. */
   private readonly order: PromptCache[];
 
-  constructor(model: CausalLM, capacity: number, readonly size: number) {
+  constructor(model: CausalLM, capacity: number, size: number) {
     if (!Number.isSafeInteger(size) || size < 1) throw new GiftjsError(`PromptCaches: size must be a whole number of caches >= 1, got ${size}`);
     this.order = Array.from({ length: size }, () => new PromptCache(model, capacity));
   }

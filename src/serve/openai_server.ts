@@ -94,9 +94,7 @@ function checkServeOptions(o: ServeOptions): void {
   if (o.defaultMaxTokens > o.maxTokensLimit) throw new GiftjsError(`createOpenAIServer: defaultMaxTokens ${o.defaultMaxTokens} is past maxTokensLimit ${o.maxTokensLimit}`);
   if (!(o.defaultTemperature >= 0 && o.defaultTemperature <= 2)) throw new GiftjsError(`createOpenAIServer: defaultTemperature must be between 0 and 2 (as a request's temperature), got ${o.defaultTemperature}`);
   if (o.promptCache && o.contextTokens === undefined) throw new GiftjsError('createOpenAIServer: promptCache keeps storage for contextTokens positions: give contextTokens with it');
-  if (o.apiKey !== undefined && !(typeof o.apiKey === 'string' && /^[\x21-\x7e]+$/.test(o.apiKey))) {
-    throw new GiftjsError('createOpenAIServer: apiKey must be printable ASCII without spaces (it travels in an HTTP header), and not empty');
-  }
+  if (o.apiKey !== undefined && !isHeaderSafeKey(o.apiKey)) throw new GiftjsError(`createOpenAIServer: apiKey ${API_KEY_RULE}, and not empty`);
   if (o.promptCacheSize !== undefined) {
     whole('promptCacheSize', o.promptCacheSize);
     if (o.promptCache === false || o.contextTokens === undefined) throw new GiftjsError('createOpenAIServer: promptCacheSize is how many prompt caches are kept: give it with contextTokens (and promptCache not false)');
@@ -321,6 +319,12 @@ function chunk(chat: boolean, id: string, created: number, model: string, text: 
   return chat
     ? { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: text ? { content: text } : {}, logprobs, finish_reason: finish }] }
     : { id, object: 'text_completion', created, model, choices: [{ index: 0, text, finish_reason: finish, logprobs }] };
+}
+
+/** What an API key may be: printable ASCII without spaces, one or more characters. */
+export const API_KEY_RULE = 'must be printable ASCII without spaces (it travels in an HTTP header)';
+export function isHeaderSafeKey(key: unknown): key is string {
+  return typeof key === 'string' && /^[\x21-\x7e]+$/.test(key);
 }
 
 /** Whether the request's Authorization header is "Bearer <key>", compared in time that does not tell how much of it matched. */

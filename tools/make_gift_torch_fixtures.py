@@ -4,8 +4,8 @@ giftjs reads (the folders tools/make_sliding_window_fixtures.py, make_gemma_fixt
 make_phi_longrope_fixtures.py wrote), with transformers' loss through each, for test/cli/gift_torch_adapters.test.ts:
 an adapter gift_torch makes on a transformers model loads in giftjs and gives the same loss. Run with the peer venv
 (../shared/peer/setup_peer.sh prints its python), from the repository root:
-    python tools/make_gift_torch_fixtures.py test/fixtures/gift_torch
-The outputs are committed; CI never runs this script.
+    python tools/make_gift_torch_fixtures.py test/fixtures/gift_torch [family ...]
+(naming families writes only those). The outputs are committed; CI never runs this script.
 
 For each family: gift_torch.apply_gift on AutoModelForCausalLM.from_pretrained(<folder>) (eager attention) with rank 4
 on the family's default targets (q_proj,v_proj; Phi-3's fused qkv_proj), phi and psi then set to 0.2 x normal draws
@@ -34,6 +34,7 @@ FAMILIES = {
     "phi4mini": ("phi_longrope/phi4mini", ["qkv_proj"]),
     "gemma3": ("gemma/gemma3", ["q_proj", "v_proj"]),
     "gemma2": ("gemma/gemma2", ["q_proj", "v_proj"]),
+    "gemma1": ("gemma/gemma1", ["q_proj", "v_proj"]),
 }
 
 
@@ -43,7 +44,10 @@ def main():
     import transformers
     from transformers import AutoModelForCausalLM
     print("torch", torch.__version__, "transformers", transformers.__version__)
+    only = sys.argv[2:]
     for name, (folder, targets) in FAMILIES.items():
+        if only and name not in only:
+            continue
         path = os.path.join(fixtures, folder)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
         model.config._attn_implementation = "eager"

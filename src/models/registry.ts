@@ -98,7 +98,7 @@ const FAMILIES: ModelFamily[] = [
     load: (dir, o) => GemmaForCausalLM.fromPretrained(dir, o),
     fromConfig: (config, source, rng) => new GemmaForCausalLM(parseGemmaConfig(config, source), rng),
     parseConfig: parseGemmaConfig,
-    fromGguf: { gemma2: (f) => gemmaFromGguf(f, 'gemma2'), gemma3: (f) => gemmaFromGguf(f, 'gemma3') },
+    fromGguf: { gemma: (f) => gemmaFromGguf(f, 'gemma'), gemma2: (f) => gemmaFromGguf(f, 'gemma2'), gemma3: (f) => gemmaFromGguf(f, 'gemma3') },
   },
   {
     name: 'bert', kind: 'sequence-classifier', architectures: [...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES],

@@ -22,7 +22,7 @@ function gift(...args: string[]): string {
   return r.stdout;
 }
 
-const FOLDERS = ['sliding_window/mistral', 'sliding_window/qwen2', 'sliding_window/qwen3', 'sliding_window/phi3', 'phi_longrope/phi35', 'phi_longrope/phi4mini', 'gemma/gemma3', 'gemma/gemma2'];
+const FOLDERS = ['sliding_window/mistral', 'sliding_window/qwen2', 'sliding_window/qwen3', 'sliding_window/phi3', 'phi_longrope/phi35', 'phi_longrope/phi4mini', 'gemma/gemma3', 'gemma/gemma2', 'gemma/gemma1'];
 
 for (const folder of FOLDERS) {
   test(`${folder}: gift eval and gift generate print what transformers computes`, () => {

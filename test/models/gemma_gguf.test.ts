@@ -42,7 +42,7 @@ const TOKENIZER = ggufModelFolder(join(ROOT, 'test/fixtures/gguf/tiny-f32.gguf')
  * vocabulary size, and random weights -- norms too, so their offset by 1 matters; with zeroMlp,
  * every down_proj is zero, so no MLP adds to the residual stream.
  */
-function randomGemma(name: 'gemma2' | 'gemma3', edits: Record<string, unknown>, as: string, zeroMlp = false): string {
+function randomGemma(name: 'gemma1' | 'gemma2' | 'gemma3', edits: Record<string, unknown>, as: string, zeroMlp = false): string {
   const raw = { ...readConfig(name), vocab_size: 354, ...edits };
   const model = GemmaForCausalLM.random(parseGemmaConfig(raw), 7);
   const r = new Random(8);
@@ -69,7 +69,7 @@ function giftjsLogProbs(folder: string): { logProbs: Float64Array; vocab: number
 // llama.cpp's Gemma MLP is not float32 GELU: measured here, it moves the log-probabilities by up to
 // 3.2e-3. With every MLP's output zeroed (down_proj = 0) the rest -- attention over local and global
 // layers, norms, soft-caps, both RoPEs -- agrees within 1e-5, and the whole model within 5e-3.
-test('GGUF gemma2 and gemma3: llama.cpp gives giftjs\'s log-probabilities past the sliding window (1e-5 without the MLP, 5e-3 with its float16 GELU table), and giftjs reads the file back', { skip: noLlamaCpp }, async () => {
+test('GGUF gemma, gemma2 and gemma3: llama.cpp gives giftjs\'s log-probabilities past the sliding window (1e-5 without the MLP, 5e-3 with its float16 GELU table), and giftjs reads the file back', { skip: noLlamaCpp }, async () => {
   const llama = await llamaCpp();
   const gemma3Layers = { num_hidden_layers: 6, query_pre_attn_scalar: 16, layer_types: [...Array(5).fill('sliding_attention'), 'full_attention'] };
   for (const zeroMlp of [true, false]) {
@@ -77,12 +77,14 @@ test('GGUF gemma2 and gemma3: llama.cpp gives giftjs\'s log-probabilities past t
     const gemma2 = randomGemma('gemma2', { query_pre_attn_scalar: 16 }, `gemma2-${zeroMlp}`, zeroMlp);
     // Gemma 3 of six layers (five sliding, one global: llama.cpp's pattern): q/k norms, local RoPE base 10000, the global one scaled linearly by 2.
     const gemma3 = randomGemma('gemma3', gemma3Layers, `gemma3-${zeroMlp}`, zeroMlp);
-    for (const [name, folder] of [['gemma2', gemma2], ['gemma3', gemma3]] as const) {
+    // Gemma: two norms a block (post_attention_layernorm as llama.cpp's ffn_norm), 1/sqrt(head_dim), every layer global.
+    const gemma1 = randomGemma('gemma1', { hidden_act: 'gelu_pytorch_tanh' }, `gemma1-${zeroMlp}`, zeroMlp);
+    for (const [name, folder] of [['gemma2', gemma2], ['gemma3', gemma3], ['gemma', gemma1]] as const) {
       const source = giftjsLogProbs(folder);
       for (const [outtype, tolerance] of [['f32', zeroMlp ? 1e-5 : 5e-3]] as const) {
         const written = exportGguf(folder, `${name}-${zeroMlp}-${outtype}.gguf`, outtype);
         assert.equal(written.status, 0, written.stderr);
-        // giftjs reads the file back (gemma2/gemma3 GGUF import): f32 gives the folder's own log-probabilities.
+        // giftjs reads the file back (gemma/gemma2/gemma3 GGUF import): f32 gives the folder's own log-probabilities.
         const imported = giftjsLogProbs(ggufModelFolder(written.out).dir);
         if (outtype === 'f32') assertClose(imported.logProbs, source.logProbs, `${name}: the f32 GGUF read back`, 1e-5, 1e-5);
         // llama.cpp on the same file. (Q8_0 blocks are written by the encoder every family shares, checked
@@ -107,4 +109,13 @@ test('GGUF gemma export refuses a model llama.cpp would run otherwise, by name, 
   refused(randomGemma('gemma2', {}, 'gemma2-as-saved'), /GGUF export: query_pre_attn_scalar 24 is not 16 \(llama\.cpp scales a 3-layer gemma2's attention by 1\/sqrt\(16\)\); llama\.cpp's "gemma2" would run this model otherwise/);
   refused(randomGemma('gemma3', { query_pre_attn_scalar: 16 }, 'gemma3-three'), /the layers' windows \(4, 0, 4\) are not llama\.cpp's sliding except every sixth layer over one window/);
   refused(randomGemma('gemma2', { query_pre_attn_scalar: 16, attn_logit_softcapping: null }, 'gemma2-uncapped'), /Gemma 2 without soft-capping .* reads as capped at 50 \/ 30/);
+});
+
+test('GGUF gemma export of a Gemma whose config says hidden_act "gelu" (the erf form) is written with a note that llama.cpp computes the tanh form', () => {
+  const written = exportGguf(randomGemma('gemma1', {}, 'gemma1-erf'), 'gemma1-erf.gguf');
+  assert.equal(written.status, 0, written.stderr);
+  assert.match(written.stderr, /note: hidden_act "gelu": transformers and giftjs compute the MLP's GELU in its erf form, llama\.cpp's "gemma" in the tanh approximation/);
+  const tanh = exportGguf(randomGemma('gemma1', { hidden_act: 'gelu_pytorch_tanh' }, 'gemma1-tanh'), 'gemma1-tanh.gguf');
+  assert.equal(tanh.status, 0, tanh.stderr);
+  assert.doesNotMatch(tanh.stderr, /hidden_act/);
 });

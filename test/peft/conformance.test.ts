@@ -86,6 +86,7 @@ const FAMILIES: Family[] = [
     ['phi3 (fused qkv_proj: one GIFT group)', 'sliding_window/phi3', 'qkv_proj'],
     ['gemma3 (local and global layers, (1 + w) norms)', 'gemma/gemma3', 'q_proj,v_proj'],
     ['gemma2 (soft-capped logits)', 'gemma/gemma2', 'q_proj,v_proj'],
+    ['gemma (two norms a block, erf GELU)', 'gemma/gemma1', 'q_proj,v_proj'],
   ].map(([name, folder, targets]): Family => ({
     name: name!, targets: targets!.split(','),
     build: () => loadCausalLM(join(FIXTURES, folder!)),

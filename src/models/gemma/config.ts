@@ -1,8 +1,9 @@
-// GemmaConfig: the fields of a Hugging Face config.json that Gemma 3 (text) and Gemma 2 need, with
-// transformers 5.17's defaults, validated on load. What sets them apart from Llama: RMSNorm
-// scaling by (1 + weight), four norms per block, a GELU (tanh) gated MLP, embeddings scaled by
-// sqrt(hidden), attention scaled by query_pre_attn_scalar^-1/2, local (sliding) and global layers
+// GemmaConfig: the fields of a Hugging Face config.json that Gemma 3 (text), Gemma 2 and Gemma (1)
+// need, with transformers 5.17's defaults, validated on load. What sets them apart from Llama: RMSNorm
+// scaling by (1 + weight), a GELU gated MLP, embeddings scaled by sqrt(hidden); from Gemma 2 on, four
+// norms per block, attention scaled by query_pre_attn_scalar^-1/2, local (sliding) and global layers
 // with their own RoPE, per-head q/k norms (Gemma 3), soft-capped attention scores and logits (Gemma 2).
+// Gemma (1) has Llama's two norms per block, 1/sqrt(head_dim) and global attention on every layer.
 import { configDtype, configNumbers, configTokenIds } from '../config_limits.js';
 import { GiftjsError } from '../../errors.js';
 import type { CausalLMConfig } from '../causal_lm.js';
@@ -14,6 +15,10 @@ export interface GemmaConfig extends CausalLMConfig {
   attentionBias: boolean;
   /** Gemma 3: RMSNorm (1 + w) over each head of q and k before RoPE. */
   qkNorm: boolean;
+  /** Gemma 2 and 3: norms before and after both the attention and the MLP (four a block); Gemma (1): Llama's two. */
+  sandwichNorms: boolean;
+  /** The MLP gate's GELU: 'tanh' (gelu_pytorch_tanh) or 'none' (gelu, the erf form). */
+  geluApproximation: 'tanh' | 'none';
   /** Attention scores are scaled by this (query_pre_attn_scalar^-1/2), not 1/sqrt(head_dim). */
   attentionScale: number;
   /** Logits become cap * tanh(logits / cap) (Gemma 2's final_logit_softcapping); null: not capped. */
@@ -27,8 +32,11 @@ export interface GemmaConfig extends CausalLMConfig {
   localRope: Rope;
 }
 
-export const GEMMA_ARCHITECTURES = ['Gemma3ForCausalLM', 'Gemma2ForCausalLM'] as const;
-const BY_MODEL_TYPE = new Map([['gemma3_text', 'Gemma3ForCausalLM'], ['gemma2', 'Gemma2ForCausalLM']]);
+export const GEMMA_ARCHITECTURES = ['Gemma3ForCausalLM', 'Gemma2ForCausalLM', 'GemmaForCausalLM'] as const;
+const BY_MODEL_TYPE = new Map([['gemma3_text', 'Gemma3ForCausalLM'], ['gemma2', 'Gemma2ForCausalLM'], ['gemma', 'GemmaForCausalLM']]);
+
+/** transformers' activation names an MLP of this family may take, as the GELU each computes. */
+const GELUS: Record<string, 'tanh' | 'none'> = { gelu_pytorch_tanh: 'tanh', gelu: 'none' };
 
 /** model_type values this family reads (a config without "architectures"). */
 export const GEMMA_MODEL_TYPES = [...BY_MODEL_TYPE.keys()];
@@ -47,9 +55,12 @@ export function parseGemmaConfig(raw: Record<string, unknown>, source = 'config.
     fail(`architecture ${JSON.stringify(architecture ?? modelType)} is not supported (supported: ${GEMMA_ARCHITECTURES.join(', ')})`);
   }
   const gemma3 = arch === 'Gemma3ForCausalLM';
+  const gemma1 = arch === 'GemmaForCausalLM';
   const { int, positive } = configNumbers(raw, source, fail);
   // transformers' defaults when the key is absent: Gemma 2 caps scores at 50 and logits at 30, Gemma 3 neither.
+  // Gemma (1) has neither, whatever the file says (transformers' GemmaConfig has no such keys).
   const capOf = (key: string, gemma2Default: number): number | null => {
+    if (gemma1) return null;
     if (raw[key] === undefined) return gemma3 ? null : gemma2Default;
     return raw[key] === null ? null : positive(key, 0);
   };
@@ -60,8 +71,11 @@ export function parseGemmaConfig(raw: Record<string, unknown>, source = 'config.
   if (numHeads % numKvHeads !== 0) fail(`num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`);
   const headDim = int('head_dim', 256);
   if (headDim % 2 !== 0) fail(`head_dim ${headDim} must be even`);
-  const act = raw.hidden_activation ?? raw.hidden_act ?? 'gelu_pytorch_tanh';
-  if (act !== 'gelu_pytorch_tanh') fail(`hidden_activation '${String(act)}' is not supported (Gemma uses gelu_pytorch_tanh)`);
+  // transformers 5.17's Gemma (1) MLP reads hidden_act (the hub's gemma-2b and gemma-7b say "gelu", the
+  // erf form, and so it computes); Gemma 2 and 3 read hidden_activation and ignore hidden_act.
+  const actKey = gemma1 ? 'hidden_act' : 'hidden_activation';
+  const act = raw[actKey] ?? 'gelu_pytorch_tanh';
+  const geluApproximation = typeof act === 'string' && Object.hasOwn(GELUS, act) ? GELUS[act]! : fail(`${actKey} ${JSON.stringify(act)} is not supported (supported: ${Object.keys(GELUS).join(', ')})`);
   if (raw.use_bidirectional_attention === true) fail(`use_bidirectional_attention true is not supported (only causal attention)`);
   const attentionDropout = raw.attention_dropout ?? 0;
   if (attentionDropout !== 0) fail(`attention_dropout ${JSON.stringify(attentionDropout)} is not supported (only 0)`);
@@ -86,10 +100,13 @@ export function parseGemmaConfig(raw: Record<string, unknown>, source = 'config.
     rmsNormEps: positive('rms_norm_eps', 1e-6),
     attentionBias: raw.attention_bias === true,
     qkNorm: gemma3,
-    attentionScale: positive('query_pre_attn_scalar', 256) ** -0.5,
+    sandwichNorms: !gemma1,
+    geluApproximation,
+    // Gemma (1) scales by 1/sqrt(head_dim); query_pre_attn_scalar came with Gemma 2.
+    attentionScale: gemma1 ? headDim ** -0.5 : positive('query_pre_attn_scalar', 256) ** -0.5,
     finalLogitSoftcap: capOf('final_logit_softcapping', 30),
     attnLogitSoftcap: capOf('attn_logit_softcapping', 50),
-    layerWindows: layerWindows(raw, numLayers, gemma3, fail),
+    layerWindows: gemma1 ? Array<number>(numLayers).fill(0) : layerWindows(raw, numLayers, gemma3, fail),
     defaultTargets: ['q_proj', 'v_proj'],
     globalRope,
     localRope,
@@ -124,6 +141,7 @@ function layerWindows(raw: Record<string, unknown>, numLayers: number, gemma3: b
  * rope_scaling (global) and rope_local_base_freq (local, Gemma 3). Gemma 2 has one RoPE for both.
  */
 function gemmaRope(raw: Record<string, unknown>, gemma3: boolean, fail: (msg: string) => never): { globalRope: Rope; localRope: Rope } {
+  // (Gemma (1) has one RoPE, as Gemma 2, and no local layers to use the second.)
   const params = raw.rope_parameters;
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (isObject(params) && (isObject(params.full_attention) || isObject(params.sliding_attention))) {
@@ -151,7 +169,7 @@ function gemmaDetails(c: GemmaConfig): string[] {
   const local = c.layerWindows.filter((w) => w > 0).length;
   const rope = (r: Rope) => `theta ${r.theta}${r.scaling ? ` (${r.scaling.type} x${r.scaling.factor})` : ''}`;
   return [
-    `embeddings: ${c.tieWordEmbeddings ? 'tied (lm_head = embed_tokens)' : 'untied'}, scaled by sqrt(hidden); norms: (1 + w), four per block${c.qkNorm ? ', q/k per head' : ''}; MLP: GELU (tanh) gated`,
-    `attention: scale ${c.attentionScale.toPrecision(6)}; ${local} of ${c.numLayers} layers local (window ${Math.max(...c.layerWindows)}); rope: global ${rope(c.globalRope)}, local ${rope(c.localRope)}; max positions ${c.maxPositionEmbeddings}${c.attnLogitSoftcap ? `; scores soft-capped at ${c.attnLogitSoftcap}` : ''}${c.finalLogitSoftcap ? `; logits soft-capped at ${c.finalLogitSoftcap}` : ''}`,
+    `embeddings: ${c.tieWordEmbeddings ? 'tied (lm_head = embed_tokens)' : 'untied'}, scaled by sqrt(hidden); norms: (1 + w), ${c.sandwichNorms ? 'four' : 'two'} per block${c.qkNorm ? ', q/k per head' : ''}; MLP: GELU (${c.geluApproximation === 'tanh' ? 'tanh' : 'erf'}) gated`,
+    `attention: scale ${c.attentionScale.toPrecision(6)}; ${local === 0 ? `every layer global; rope: ${rope(c.globalRope)}` : `${local} of ${c.numLayers} layers local (window ${Math.max(...c.layerWindows)}); rope: global ${rope(c.globalRope)}, local ${rope(c.localRope)}`}; max positions ${c.maxPositionEmbeddings}${c.attnLogitSoftcap ? `; scores soft-capped at ${c.attnLogitSoftcap}` : ''}${c.finalLogitSoftcap ? `; logits soft-capped at ${c.finalLogitSoftcap}` : ''}`,
   ];
 }

@@ -1,4 +1,4 @@
-// Gemma3ForCausalLM (text) and Gemma2ForCausalLM with Hugging Face's module tree and tensor names:
+// Gemma3ForCausalLM (text), Gemma2ForCausalLM and GemmaForCausalLM with Hugging Face's module tree and tensor names:
 // "model.layers.3.pre_feedforward_layernorm.weight" is exactly this model's parameter of that path.
 import { Embedding, Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
@@ -81,42 +81,53 @@ class GemmaAttention extends Module {
   }
 }
 
-/** down(gelu_tanh(gate(x)) * up(x)). */
+/** down(gelu(gate(x)) * up(x)), the GELU as the config names it (tanh from Gemma 2 on). */
 class GemmaMLP extends Module {
   readonly gate_proj: Linear;
   readonly up_proj: Linear;
   readonly down_proj: Linear;
+  private readonly approximate: 'tanh' | 'none';
   constructor(c: GemmaConfig, rng: Random | null) {
     super();
+    this.approximate = c.geluApproximation;
     this.gate_proj = this.child('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, rng, false));
     this.up_proj = this.child('up_proj', new Linear(c.hiddenSize, c.intermediateSize, rng, false));
     this.down_proj = this.child('down_proj', new Linear(c.intermediateSize, c.hiddenSize, rng, false));
   }
   forward(x: Tensor): Tensor {
-    return this.down_proj.forward(mul(gelu(this.gate_proj.forward(x), 'tanh'), this.up_proj.forward(x)));
+    return this.down_proj.forward(mul(gelu(this.gate_proj.forward(x), this.approximate), this.up_proj.forward(x)));
   }
 }
 
-/** Norms before and after both the attention and the MLP, each output normalized before its residual add. */
+/**
+ * Gemma 2 and 3: norms before and after both the attention and the MLP, each output normalized before
+ * its residual add. Gemma (1): Llama's block, where post_attention_layernorm is the MLP's input norm
+ * and there is no feed-forward pair.
+ */
 class GemmaDecoderLayer extends Module {
   readonly input_layernorm: GemmaRMSNorm;
   readonly self_attn: GemmaAttention;
   readonly post_attention_layernorm: GemmaRMSNorm;
-  readonly pre_feedforward_layernorm: GemmaRMSNorm;
+  readonly pre_feedforward_layernorm: GemmaRMSNorm | null;
   readonly mlp: GemmaMLP;
-  readonly post_feedforward_layernorm: GemmaRMSNorm;
+  readonly post_feedforward_layernorm: GemmaRMSNorm | null;
   constructor(c: GemmaConfig, index: number, rng: Random | null, invFreq: Float64Array) {
     super();
     const norm = (name: string) => this.child(name, new GemmaRMSNorm(c.hiddenSize, c.rmsNormEps));
     this.input_layernorm = norm('input_layernorm');
     this.self_attn = this.child('self_attn', new GemmaAttention(c, index, rng, invFreq));
     this.post_attention_layernorm = norm('post_attention_layernorm');
-    this.pre_feedforward_layernorm = norm('pre_feedforward_layernorm');
+    this.pre_feedforward_layernorm = c.sandwichNorms ? norm('pre_feedforward_layernorm') : null;
     this.mlp = this.child('mlp', new GemmaMLP(c, rng));
-    this.post_feedforward_layernorm = norm('post_feedforward_layernorm');
+    this.post_feedforward_layernorm = c.sandwichNorms ? norm('post_feedforward_layernorm') : null;
   }
   forward(x: Tensor, ctx: StepContext): Tensor {
-    const h = add(x, this.post_attention_layernorm.forward(this.self_attn.forward(this.input_layernorm.forward(x), ctx)));
+    const attention = this.self_attn.forward(this.input_layernorm.forward(x), ctx);
+    if (!this.pre_feedforward_layernorm || !this.post_feedforward_layernorm) {
+      const h = add(x, attention);
+      return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
+    }
+    const h = add(x, this.post_attention_layernorm.forward(attention));
     return add(h, this.post_feedforward_layernorm.forward(this.mlp.forward(this.pre_feedforward_layernorm.forward(h))));
   }
 }

@@ -13,7 +13,7 @@ Folders written:
   lora-rslora/        PEFT LoRA r4 alpha 8 with use_rslora (scale alpha / sqrt(r)) on q_proj, v_proj.
   lora-patterns/      PEFT LoRA with a regex string target_modules, rank_pattern, alpha_pattern and
                       exclude_modules.
-  lora-dora/          PEFT LoRA with use_dora (giftjs refuses it by name).
+  lora-dora/          PEFT LoRA with use_dora (DoRA; magnitudes at their initial values, the rows' norms).
 Each adapter folder holds what save_pretrained wrote plus reference.safetensors with the logits of
 the adapted model on the same input_ids.
 """

@@ -26,7 +26,7 @@ const PEER_OPTION_NAMES: Record<string, string | string[]> = {
   'num-layers': 'layers (a list of block indices, such as 12-15)', 'lora-layers': 'layers (a list of block indices, such as 12-15)',
   'mask-prompt': "loss-on response (giftjs's default)", 'assistant-only-loss': "loss-on response (giftjs's default)",
   'completion-only-loss': "loss-on response|all (response is giftjs's default)", 'train-on-inputs': 'loss-on all', 'neftune-noise-alpha': 'neftune-noise-alpha',
-  'dataset-text-field': 'dataset-text-field', 'text-feature': 'dataset-text-field',
+  'dataset-text-field': 'dataset-text-field', 'text-feature': 'dataset-text-field', 'use-dora': 'use-dora',
 };
 
 /** ", did you mean --X? (its name elsewhere)" for an option another tool names so, else "". */

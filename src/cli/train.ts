@@ -56,6 +56,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
   --targets a,b          module names (default q_proj,v_proj; Phi-3: qkv_proj)   --layers 0,1,4-7   only these blocks
   --share target|input-size   GIFT: one (phi, psi) per target name, or per input size
   --dropout P            LoRA dropout
+  --use-dora             LoRA as DoRA (PEFT's use_dora; mlx-lm's --fine-tune-type dora): a learned magnitude per
+                         output row of each adapted weight, the rows' norms of W + s B A held constant in the backward
   --epochs N | --max-steps N   length of training (default 1 epoch)
   --lr X                 peak learning rate (default ${D.lr})   --batch-size N   examples per step (default ${D.batchSize})
   --grad-accum N         steps per optimizer update (default ${D.gradAccum})   --max-length N   tokens per example (default 512, at most the model's context)
@@ -115,7 +117,7 @@ function fmtTime(s: number): string {
 const s = { type: 'string' } as const;
 const TRAIN_OPTIONS: Options = {
   config: { type: 'string', short: 'c' },
-  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, 'loss-on': s, 'neftune-noise-alpha': s, 'dataset-text-field': s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s, 'drop-path': s,
+  model: s, data: s, 'eval-data': s, out: s, format: s, task: s, template: s, 'loss-on': s, 'neftune-noise-alpha': s, 'dataset-text-field': s, method: s, rank: s, alpha: s, targets: s, layers: s, share: s, dropout: s, 'use-dora': { type: 'boolean' }, 'drop-path': s,
   epochs: s, 'max-steps': s, lr: s, 'batch-size': s, 'grad-accum': s, 'max-length': s, 'warmup-ratio': s, scheduler: s, 'min-lr': s,
   'weight-decay': s, 'max-grad-norm': s, seed: s, preset: s, 'eval-every': s, 'save-every': s, 'save-total-limit': s, 'head-lr': s, 'head-weight-decay': s,
   'text-fields': s, 'label-field': s, columns: s, 'test-data': s, engine: s, nproc: s, 'memory-limit': s,
@@ -242,6 +244,10 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
   }
   if (values.share !== undefined) methodConfig.share = values.share;
   if (values.dropout !== undefined) methodConfig.dropout = numberOption(values.dropout, 'dropout', 0);
+  if (values['use-dora'] === true) {
+    if (values.engine === 'torch') throw new GiftjsError('--use-dora is not available with --engine torch (gift_torch trains GIFT and LoRA without DoRA); leave out --engine torch');
+    methodConfig.use_dora = true;
+  }
 
   const quantize = quantizeOption(values.quantize);
   if (quantize) {
@@ -426,7 +432,7 @@ function refuseFlagsTheKindIgnores(values: Record<string, unknown>, what: WhatTh
 }
 
 /** The flags that set a method's config fields (PeftMethod.settings). */
-const METHOD_SETTING_FLAGS: Record<string, string> = { rank: 'rank', alpha: 'alpha', targets: 'target_modules', layers: 'layers', share: 'share', dropout: 'dropout' };
+const METHOD_SETTING_FLAGS: Record<string, string> = { rank: 'rank', alpha: 'alpha', targets: 'target_modules', layers: 'layers', share: 'share', dropout: 'dropout', 'use-dora': 'use_dora' };
 
 /** A method setting given for a method that does not read it (--dropout with GIFT) is refused, naming the methods that do. */
 function refuseFlagsTheMethodIgnores(values: Record<string, unknown>, methodName: string): void {

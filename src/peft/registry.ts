@@ -17,6 +17,8 @@ export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
 
 export function peftMethod(name: string): PeftMethod {
   const m = Object.hasOwn(METHODS, name) ? METHODS[name as MethodName] : undefined;
+  // DoRA is LoRA's option, as in PEFT (use_dora) -- mlx-lm's --fine-tune-type dora names it as a method.
+  if (!m && name === 'dora') throw new GiftjsError(`method 'dora' is LoRA with DoRA's magnitudes (PEFT's use_dora): use --method lora --use-dora (in a config file, method: lora and use_dora: true)`);
   if (!m) throw new GiftjsError(`unknown method '${name}' (choose one of ${METHOD_NAMES.join(', ')})`);
   return m;
 }

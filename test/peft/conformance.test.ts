@@ -118,6 +118,7 @@ const FAMILIES: Family[] = [
 const METHODS: Record<string, Record<string, unknown>> = {
   gift: { method: 'gift', rank: RANK },
   lora: { method: 'lora', rank: RANK, alpha: 2 * RANK, dropout: 0.25 },
+  dora: { method: 'lora', rank: RANK, alpha: 2 * RANK, dropout: 0.25, use_dora: true },
   bitfit: { method: 'bitfit' },
   full: { method: 'full' },
   head: { method: 'head' },
@@ -150,7 +151,8 @@ for (const family of FAMILIES) {
     test(`conformance: ${methodName} on ${family.name}`, () => {
       const model = family.build();
       const base = output(family, model);
-      const config = { ...methodConfig, ...(methodName === 'gift' || methodName === 'lora' ? { target_modules: family.targets } : {}) };
+      const lowRank = methodName === 'gift' || methodName === 'lora' || methodName === 'dora';
+      const config = { ...methodConfig, ...(lowRank ? { target_modules: family.targets } : {}) };
       let adapter: AttachedAdapter;
       try {
         adapter = attachAdapter(model, config, 7);
@@ -175,6 +177,9 @@ for (const family of FAMILIES) {
       } else if (methodName === 'lora') {
         assert.equal(adapter.trainableCount(), shapes.reduce((n, s) => n + RANK * (s.inF + s.outF), 0), 'LoRA: r (in + out) per layer');
         if (family.folder) assert.equal(countOnShapes(family.folder, methodConfig, family.targets), adapter.trainableCount(), 'inspect count');
+      } else if (methodName === 'dora') {
+        assert.equal(adapter.trainableCount(), shapes.reduce((n, s) => n + RANK * (s.inF + s.outF) + s.outF, 0), 'DoRA: r (in + out) + out per layer');
+        if (family.folder) assert.equal(countOnShapes(family.folder, methodConfig, family.targets), adapter.trainableCount(), 'inspect count');
       } else if (methodName === 'full') {
         assert.equal(adapter.trainableCount(), model.parameters().reduce((n, p) => n + p.size, 0));
       } else if (methodName === 'bitfit') {
@@ -184,9 +189,11 @@ for (const family of FAMILIES) {
 
       // Train-like values, so that the adapter changes the outputs.
       const r = new Random(11);
-      for (const [, t] of adapter.namedTrainable()) {
+      for (const [name, t] of adapter.namedTrainable()) {
         const d = t.data;
-        for (let i = 0; i < d.length; i++) d[i] = methodName === 'gift' || methodName === 'lora' ? 0.3 * r.normal() : d[i]! + 0.05 * r.normal();
+        // (DoRA's magnitudes start at the rows' norms: moved by a share of their own size.)
+        if (name.endsWith('.lora_magnitude_vector')) for (let i = 0; i < d.length; i++) d[i] = d[i]! * (1 + 0.2 * r.normal());
+        else for (let i = 0; i < d.length; i++) d[i] = lowRank ? 0.3 * r.normal() : d[i]! + 0.05 * r.normal();
       }
       const adapted = output(family, model);
       assert.notDeepEqual(adapted, base, 'trained values change the outputs');

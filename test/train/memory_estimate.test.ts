@@ -69,6 +69,9 @@ for (const [name, shape, dtype, flags, run] of [
   ['BF16 as stored, batch 2 x 256', { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: true }, 'BF16', ['--batch-size', '2', '--max-length', '256']],
   ['F16 as stored, batch 2 x 256', { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: true }, 'F16', ['--batch-size', '2', '--max-length', '256']],
   ['F32 rounded by --bf16, gradient checkpointing', { hidden: 1536, intermediate: 4096, layers: 6, heads: 12, kvHeads: 4, vocab: 32000, tied: false }, 'F32', ['--batch-size', '2', '--max-length', '128', '--bf16', '--gradient-checkpointing']],
+  // DoRA on every linear layer: each keeps its rescaled output's input, and the rows' squares are taken from a float32 copy.
+  ['F32, DoRA on every linear layer, batch 4 x 128', { hidden: 576, intermediate: 1536, layers: 12, heads: 9, kvHeads: 3, vocab: 49152, tied: true }, 'F32',
+    ['--batch-size', '4', '--max-length', '128', '--method', 'lora', '--use-dora', '--targets', 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj']],
   // Every step's shapes new: the buffer pool gives back the last steps' buffers rather than keep them
   // beside the new ones (peak 831 MB against an estimate of 668 when it kept them).
   ['BF16 as stored, batch 2 x 45-256 tokens, 16 steps', { hidden: 1024, intermediate: 2816, layers: 8, heads: 16, kvHeads: 8, vocab: 32000, tied: true }, 'BF16', ['--batch-size', '2', '--max-length', '256'], { data: variedData, steps: 16 }],

@@ -106,6 +106,9 @@ const CASES: Case[] = [
   { method: 'lora', flags: ['--method', 'lora', '--rank', '4', '--alpha', '8', '--targets', 'q_proj,v_proj', '--dropout', '0'],
     init: { method: 'lora', rank: 4, alpha: 8, target_modules: ['q_proj', 'v_proj'], lora_dropout: 0 }, tensorTolerance: 2e-5 },
   { method: 'gift', flags: ['--method', 'gift', '--rank', '4', '--targets', 'q_proj,v_proj'], init: { method: 'gift', rank: 4, target_modules: ['q_proj', 'v_proj'] }, tensorTolerance: 2e-5 },
+  // DoRA (PEFT's use_dora): the magnitudes train, and decay, beside A and B; PEFT reads giftjs's starting adapter.
+  { method: 'lora', flags: ['--method', 'lora', '--rank', '4', '--alpha', '8', '--targets', 'q_proj,v_proj', '--dropout', '0', '--use-dora'],
+    init: { method: 'lora', rank: 4, alpha: 8, target_modules: ['q_proj', 'v_proj'], lora_dropout: 0, use_dora: true }, tensorTolerance: 2e-5, label: 'lora --use-dora' },
   // Packed (every record in one row, attention and positions restarting at each): the unpacked updates.
   { method: 'lora', flags: ['--method', 'lora', '--rank', '4', '--alpha', '8', '--targets', 'q_proj,v_proj', '--dropout', '0', '--pack'],
     init: { method: 'lora', rank: 4, alpha: 8, target_modules: ['q_proj', 'v_proj'], lora_dropout: 0 }, tensorTolerance: 2e-5, label: 'lora --pack' },

@@ -1,7 +1,7 @@
 // LoRA's configuration, with PEFT's field meanings: r, lora_alpha, lora_dropout, target_modules (a list
 // of names, or one regular expression the whole module path must match), exclude_modules,
 // layers_to_transform, rank_pattern / alpha_pattern (per-module rank and alpha), use_rslora
-// (scale alpha / sqrt(r)). Every other PEFT option that changes the math is refused by name.
+// (scale alpha / sqrt(r)), use_dora (DoRA: dora.ts). Every other PEFT option that changes the math is refused by name.
 import { GiftjsError } from '../../errors.js';
 import { checkedRegExp } from '../../io/regex_safety.js';
 import { configInt, configLayers, configTargets, RECORDED_FIELDS, type AdapterConfig } from '../method.js';
@@ -18,6 +18,8 @@ export interface LoraConfig extends AdapterConfig {
   exclude_modules: TargetModules | null;
   layers: number[] | null;
   use_rslora: boolean;
+  /** DoRA: a learned magnitude per output row of each adapted weight (dora.ts). */
+  use_dora: boolean;
   /** Per-module rank / alpha: the first key whose pattern ends the module path (PEFT's rule). */
   rank_pattern: Record<string, number>;
   alpha_pattern: Record<string, number>;
@@ -31,7 +33,6 @@ export interface LoraConfig extends AdapterConfig {
 const PEFT_FIELDS_AT_DEFAULT: Record<string, (v: unknown) => boolean> = {
   bias: (v) => v === 'none' || v == null,
   fan_in_fan_out: (v) => v === false || v == null,
-  use_dora: (v) => v === false || v == null,
   lora_bias: (v) => v === false || v == null,
   use_qalora: (v) => v === false || v == null,
   layer_replication: (v) => v == null,
@@ -57,7 +58,7 @@ const PEFT_FIELDS_AT_DEFAULT: Record<string, (v: unknown) => boolean> = {
 
 /** giftjs's own fields in an adapter_config.json (read below, or by adapter I/O). */
 const GIFTJS_FIELDS = new Set(['method', 'rank', 'r', 'alpha', 'lora_alpha', 'dropout', 'lora_dropout', 'target_modules', 'exclude_modules',
-  'layers', 'layers_to_transform', 'layers_pattern', 'use_rslora', 'rank_pattern', 'alpha_pattern', ...RECORDED_FIELDS]);
+  'layers', 'layers_to_transform', 'layers_pattern', 'use_rslora', 'use_dora', 'rank_pattern', 'alpha_pattern', ...RECORDED_FIELDS]);
 
 /** The layer-list names giftjs's layer indices are read from (targets.ts). */
 const LAYER_PATTERNS = ['layers', 'layer', 'h', 'blocks'];
@@ -91,6 +92,8 @@ export function parseLoraConfig(raw: Record<string, unknown>, source: string): L
   if (!(dropout >= 0 && dropout < 1)) throw new GiftjsError(`${source}: 'dropout' must be in [0, 1), got ${JSON.stringify(raw.dropout ?? raw.lora_dropout)}`);
   const useRslora = raw.use_rslora ?? false;
   if (typeof useRslora !== 'boolean') throw new GiftjsError(`${source}: 'use_rslora' must be true or false, got ${JSON.stringify(useRslora)}`);
+  const useDora = raw.use_dora ?? false;
+  if (typeof useDora !== 'boolean') throw new GiftjsError(`${source}: 'use_dora' must be true or false, got ${JSON.stringify(useDora)}`);
   const layersPattern = raw.layers_pattern;
   const patterns = layersPattern == null ? [] : Array.isArray(layersPattern) ? layersPattern : [layersPattern];
   if (!patterns.every((p) => typeof p === 'string' && LAYER_PATTERNS.includes(p))) {
@@ -103,7 +106,7 @@ export function parseLoraConfig(raw: Record<string, unknown>, source: string): L
   }
   const exclude = raw.exclude_modules == null ? null : configTargets({ target_modules: raw.exclude_modules }, `${source} (exclude_modules)`);
   return {
-    method: 'lora', rank, alpha, dropout, target_modules: targets, exclude_modules: exclude, layers, use_rslora: useRslora,
+    method: 'lora', rank, alpha, dropout, target_modules: targets, exclude_modules: exclude, layers, use_rslora: useRslora, use_dora: useDora,
     rank_pattern: patternTable(raw.rank_pattern, 'rank_pattern', source, true),
     alpha_pattern: patternTable(raw.alpha_pattern, 'alpha_pattern', source, false),
   };

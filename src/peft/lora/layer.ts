@@ -13,7 +13,7 @@ export interface LoraWeights {
 }
 
 export class LoraLinearAdapter implements LinearAdapter {
-  constructor(readonly w: LoraWeights, private readonly dropoutP: number, private rng: Random) {}
+  constructor(readonly w: LoraWeights, protected readonly dropoutP: number, protected rng: Random) {}
   /** Restarts the dropout masks from a seed (the trainer does this every step, so resuming is exact). */
   reseed(seed: number): void {
     this.rng = new RandomClass(seed);

@@ -1,5 +1,7 @@
 // LoRA attached to a model: an (A, B) pair per matched layer, saved under PEFT's tensor names
-// (base_model.model.<path>.lora_A.weight) so that Hugging Face PEFT can load the adapter.
+// (base_model.model.<path>.lora_A.weight) so that Hugging Face PEFT can load the adapter; with
+// use_dora, DoRA's magnitude vector beside them (<path>.lora_magnitude_vector, as PEFT saves it).
+import { getBackend } from '../../backend/index.js';
 import { GiftjsError } from '../../errors.js';
 import type { Module } from '../../nn/module.js';
 import type { Random } from '../../tensor/random.js';
@@ -9,11 +11,14 @@ import { findTargetLinears, type TargetedLinear } from '../targets.js';
 import { WeightDeltaAdapter, type MergeTarget } from '../merge.js';
 import { loraScale, parseLoraConfig, patternValue, type LoraConfig } from './config.js';
 import { LoraLinearAdapter, loraWeightDelta, type LoraWeights } from './layer.js';
+import { DoraLinearAdapter, doraRowSquares, doraWeightDelta } from './dora.js';
 
 interface LoraLayer {
   target: TargetedLinear;
   weights: LoraWeights;
   adapter: LoraLinearAdapter;
+  /** DoRA's magnitude [out]; null for plain LoRA. */
+  magnitude: Tensor | null;
 }
 
 class AttachedLora extends WeightDeltaAdapter {
@@ -23,23 +28,27 @@ class AttachedLora extends WeightDeltaAdapter {
   }
 
   protected mergeTargets(): MergeTarget[] {
-    return this.layers.map((l) => ({ module: l.target.module, adapter: l.adapter, delta: () => loraWeightDelta(l.weights) }));
+    return this.layers.map((l) => ({
+      module: l.target.module, adapter: l.adapter,
+      delta: () => (l.magnitude ? doraWeightDelta(l.target.module.weight, l.weights, l.magnitude) : loraWeightDelta(l.weights)),
+    }));
   }
 
   namedTrainable(): [string, Tensor][] {
     return this.layers.flatMap((l) => [
       [`base_model.model.${l.target.path}.lora_A.weight`, l.weights.A],
       [`base_model.model.${l.target.path}.lora_B.weight`, l.weights.B],
+      ...(l.magnitude ? [[`base_model.model.${l.target.path}.lora_magnitude_vector`, l.magnitude]] : []),
     ] as [string, Tensor][]);
   }
 
   describe(): string[] {
     const byTarget = new Map<string, number>();
-    for (const l of this.layers) byTarget.set(l.target.target, (byTarget.get(l.target.target) ?? 0) + l.weights.A.size + l.weights.B.size);
+    for (const l of this.layers) byTarget.set(l.target.target, (byTarget.get(l.target.target) ?? 0) + l.weights.A.size + l.weights.B.size + (l.magnitude?.size ?? 0));
     return [...byTarget].map(([t, n]) => {
       const layers = this.layers.filter((l) => l.target.target === t);
       const ranks = [...new Set(layers.map((l) => l.weights.A.shape[0]!))];
-      return `lora '${t}': ${layers.length} layers, rank ${ranks.join('/')}: ${n} parameters`;
+      return `${this.config.use_dora ? 'dora' : 'lora'} '${t}': ${layers.length} layers, rank ${ranks.join('/')}: ${n} parameters`;
     });
   }
 
@@ -47,7 +56,7 @@ class AttachedLora extends WeightDeltaAdapter {
 
 export const loraMethod: PeftMethod = {
   name: 'lora',
-  settings: ['rank', 'alpha', 'target_modules', 'layers', 'dropout'],
+  settings: ['rank', 'alpha', 'target_modules', 'layers', 'dropout', 'use_dora'],
   peftType: 'LORA',
   parseConfig: parseLoraConfig,
   peftConfigFields(raw, task) {
@@ -57,7 +66,7 @@ export const loraMethod: PeftMethod = {
     return {
       peft_type: 'LORA', task_type: taskType, r: c.rank, lora_alpha: c.alpha, lora_dropout: c.dropout,
       target_modules: c.target_modules, layers_to_transform: c.layers, bias: 'none', fan_in_fan_out: false, inference_mode: true,
-      use_rslora: c.use_rslora ?? false, rank_pattern: c.rank_pattern ?? {}, alpha_pattern: c.alpha_pattern ?? {}, exclude_modules: c.exclude_modules ?? null,
+      use_rslora: c.use_rslora ?? false, use_dora: c.use_dora ?? false, rank_pattern: c.rank_pattern ?? {}, alpha_pattern: c.alpha_pattern ?? {}, exclude_modules: c.exclude_modules ?? null,
     };
   },
   attach(model: Module, rawConfig, rng: Random): AttachedAdapter {
@@ -73,9 +82,19 @@ export const loraMethod: PeftMethod = {
       const A = Tensor.uniform([rank, inF], rng, -bound, bound).requireGrad().keep();
       const B = Tensor.zeros([target.module.outFeatures, rank]).requireGrad().keep();
       const weights = { A, B, scale: loraScale(config, rank, alpha) };
-      const adapter = new LoraLinearAdapter(weights, config.dropout, rng);
+      // DoRA's magnitude starts at the rows' norms of W (B is zero), so training starts at the pretrained model
+      // (a model of shapes only, on the meta backend, has no norms to take: its magnitude is a shape too).
+      let adapter = new LoraLinearAdapter(weights, config.dropout, rng);
+      let magnitude: Tensor | null = null;
+      if (config.use_dora) {
+        const shapesOnly = getBackend().memory.space === 'meta';
+        const out = target.module.outFeatures;
+        const rowSquares = (shapesOnly ? Tensor.zeros([out]) : doraRowSquares(target.module.weight)).keep();
+        magnitude = (shapesOnly ? Tensor.zeros([out]) : Tensor.fromArray(rowSquares.read().map(Math.sqrt))).requireGrad().keep();
+        adapter = new DoraLinearAdapter(weights, magnitude, rowSquares, config.dropout, rng);
+      }
       target.module.adapter = adapter;
-      return { target, weights, adapter };
+      return { target, weights, adapter, magnitude };
     });
     return new AttachedLora(config, layers);
   },

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { withBackend } from '../../src/backend/index.js';
+import { refBackend } from '../../src/backend/ref/index.js';
 import { loadCausalLM } from '../../src/models/registry.js';
 import { Linear } from '../../src/nn/layers.js';
 import { Module } from '../../src/nn/module.js';
@@ -123,4 +125,11 @@ test('a DoRA adapter giftjs saves is PEFT\'s: use_dora in adapter_config.json, l
   const again = loadCausalLM(BASE);
   loadAdapter(out, again);
   assert.deepEqual(noGrad(() => again.forward([5, 6, 7, 8], 1, 4).toFloat32Array()), before);
+});
+
+test('DoRA on a backend whose memory the host reads only asynchronously (webgpu) is refused by name when attached', () => {
+  const model = loadCausalLM(BASE);
+  const asyncOnly = { ...refBackend, memory: { ...refBackend.memory, space: 'webgpu' } };
+  assert.throws(() => withBackend(asyncOnly, () => attachAdapter(model, { method: 'lora', rank: 2, target_modules: ['q_proj'], use_dora: true })),
+    /DoRA \(use_dora\) runs on the CPU backends \(native, ref\); the webgpu backend trains LoRA without it/);
 });

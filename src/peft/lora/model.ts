@@ -87,7 +87,10 @@ export const loraMethod: PeftMethod = {
       let adapter = new LoraLinearAdapter(weights, config.dropout, rng);
       let magnitude: Tensor | null = null;
       if (config.use_dora) {
-        const shapesOnly = getBackend().memory.space === 'meta';
+        const space = getBackend().memory.space;
+        // The rows' norms are taken on the host (a square root of [out] values per forward); WebGPU reads memory only asynchronously.
+        if (space === 'webgpu') throw new GiftjsError('DoRA (use_dora) runs on the CPU backends (native, ref); the webgpu backend trains LoRA without it');
+        const shapesOnly = space === 'meta';
         const out = target.module.outFeatures;
         const rowSquares = (shapesOnly ? Tensor.zeros([out]) : doraRowSquares(target.module.weight)).keep();
         magnitude = (shapesOnly ? Tensor.zeros([out]) : Tensor.fromArray(rowSquares.read().map(Math.sqrt))).requireGrad().keep();

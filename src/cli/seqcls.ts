@@ -21,7 +21,7 @@ export const SEQCLS_TRAIN_HELP = `  An encoder folder (BERT, RoBERTa, Universal 
     --text-fields a[,b]  the text column(s); two make a sentence pair (default: sentence1,sentence2 | question,sentence | sentence | text)
     --label-field f      the label column (default: label, or score)   --regression   one output, squared error (STS-B)
     --columns a,b,...    column names for a TSV/CSV without a header row (GLUE CoLA)
-    --test-data <file>   scored once at the end; --eval-data is scored too, and its loss is logged during training
+    --test-data and --eval-data are both scored at the end (accuracy, F1, ...); --eval-data's loss is logged during training
   GIFT/LoRA/BitFit train a new classifier head beside the method (modules_to_save: classifier); --head-lr sets its lr.
   Pairs: BERT/RoBERTa read them as one sequence; USE Lite embeds each text alone and its head reads [u, v, (u-v)^2, u*v].
   Default targets: query,value; default --max-length 128 (or the encoder's positions where it has fewer).`;

@@ -40,6 +40,8 @@ export const TRAIN_HELP = `gift train --model <dir> --data <file> --out <dir> [o
                          from each (sampled with --seed, repeated where a file is smaller than its share)
   --eval-data <file>     held-out data (same formats); its loss is logged at the start, every
                          --eval-every updates and at the end
+  --test-data <file>     scored once after training (mlx-lm's --test): a language model's loss and perplexity,
+                         a classifier's metrics, in metrics.json; a data folder's test file stands in for it
   --format <f>           ${DATA_FORMATS.join(' | ')} (default: detected from the first record)
   --template <t>         commonsense | math | instruct: the paper's prompt template for LLM-Adapters data
                          The model folder says what is trained: a language model, a sequence or an image classifier
@@ -141,7 +143,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const preset = typeof values.preset === 'string' ? presetByName(values.preset) : null;
   const what = whatTheRunTrains(values, modelDir, preset);
   refuseFlagsTheKindIgnores(values, what);
-  if (typeof values.data === 'string' && what.kind !== 'image-classifier') Object.assign(values, dataFolderFiles(values.data, values, what.kind));
+  if (typeof values.data === 'string' && what.kind !== 'image-classifier') Object.assign(values, dataFolderFiles(values.data, values));
   const dataPath = requireString(values, 'data', TRAIN_HELP);
   const out = requireString(values, 'out', TRAIN_HELP);
   // A schedule with nothing to act on is refused, as transformers' Trainer refuses eval steps
@@ -175,15 +177,17 @@ export async function trainCommand(argv: string[]): Promise<number> {
 
 /**
  * mlx-lm's data folder: --data dir/ with train.jsonl (or .json, .parquet, .csv, .tsv) and, when
- * present, valid.* and test.* standing in for --eval-data and --test-data unless those are given.
+ * present, valid.* and test.* standing in for --eval-data and --test-data unless those are given
+ * (the test file scored after training, as mlx-lm's --test scores it).
  */
-function dataFolderFiles(data: string, values: Record<string, unknown>, kind: ModelKind): Record<string, string> {
+function dataFolderFiles(data: string, values: Record<string, unknown>): Record<string, string> {
   if (!isDataFolder(data)) return {};
   const files: Record<string, string> = { data: requireDataFolderFile(data, 'train', "as mlx-lm's data folders have") };
   const valid = dataFolderFile(data, 'valid');
   const test = dataFolderFile(data, 'test');
   if (valid && values['eval-data'] === undefined) files['eval-data'] = valid;
-  if (test && values['test-data'] === undefined && kind === 'sequence-classifier') files['test-data'] = test;
+  // (PyTorch's engine scores no test file: the folder's is left to gift eval there.)
+  if (test && values['test-data'] === undefined && values.engine !== 'torch') files['test-data'] = test;
   return files;
 }
 
@@ -299,6 +303,7 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     if (values['gradient-checkpointing']) throw new GiftjsError('--gradient-checkpointing is not available with --engine torch');
     if (values.pack) throw new GiftjsError('--pack is not available with --engine torch');
     if (values['neftune-noise-alpha'] !== undefined) throw new GiftjsError('--neftune-noise-alpha is not available with --engine torch (gift_torch.train has no NEFTune)');
+    if (values['test-data'] !== undefined) throw new GiftjsError('--test-data is not available with --engine torch (gift_torch.train scores --eval-data only); score the test file with gift eval --adapter <out>/adapter');
     const code = await trainOnTorch({
       modelDir, dataPath, evalPath: values['eval-data'] as string | undefined, out, format: (values.format as string | undefined) ?? preset?.format, task, lossOn, textField, maxLength,
       processes: intOption(values.nproc, 'nproc', 1), methodConfig, options, resume: values.resume === true, json: values.json === true,
@@ -321,13 +326,14 @@ async function runTraining(values: Record<string, string | boolean | undefined>,
     train = mixed.examples;
   }
   const heldOut = typeof values['eval-data'] === 'string' ? await load(values['eval-data'], 'held-out') : undefined;
+  const test = typeof values['test-data'] === 'string' ? await load(values['test-data'], 'test') : undefined;
   if (values['stream-weights'] === true && values['gradient-checkpointing'] !== true) throw new GiftjsError('--stream-weights releases each layer\'s weights between the uses gradient checkpointing makes of them: give it with --gradient-checkpointing');
   const callbacks = withReporting(progress.callbacks(out), values['report-to'] as string | undefined, out, writeConfig);
   let run: LanguageModelRunResult;
   try {
     run = await fineTuneLanguageModel({
       modelDir, baseModelName: String(values.model), // a hub id stays a hub id
-      train, heldOut, method: methodConfig, options, padId: tokenizer.eosTokenId ?? 0, outDir: out,
+      train, heldOut, test, method: methodConfig, options, padId: tokenizer.eosTokenId ?? 0, outDir: out,
       data: { path: dataPath, ...(weights ? { weights } : {}), maxLength, template: task ?? null, ...(lossOn === 'all' ? { lossOn } : {}), ...(textField !== undefined ? { textField } : {}) },
       pack: values.pack === true ? maxLength : undefined,
       gradientCheckpointing: values['gradient-checkpointing'] === true, streamWeights: values['stream-weights'] === true,
@@ -415,13 +421,13 @@ function whatTheRunTrains(values: Record<string, unknown>, modelDir: string, pre
 /** The flags (or --config keys) that only some kinds of model read; the others read none of them. */
 const KINDS_OF_FLAG: Record<string, readonly ModelKind[]> = {
   'text-fields': ['sequence-classifier'], 'label-field': ['sequence-classifier'], columns: ['sequence-classifier'],
-  'test-data': ['sequence-classifier', 'image-classifier'], format: ['causal-lm'], 'loss-on': ['causal-lm'], 'neftune-noise-alpha': ['causal-lm'], 'dataset-text-field': ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
+  format: ['causal-lm'], 'loss-on': ['causal-lm'], 'neftune-noise-alpha': ['causal-lm'], 'dataset-text-field': ['causal-lm'], 'max-length': ['causal-lm', 'sequence-classifier'],
   'gradient-checkpointing': ['causal-lm'], 'drop-path': ['image-classifier'],
 };
 
 /**
  * A flag the model's kind does not read is refused, naming the kinds that do: a language model had
- * trained without a word past --test-data, --label-field, --text-fields and --columns, a classifier
+ * trained without a word past --label-field, --text-fields and --columns, a classifier
  * past --format and --gradient-checkpointing, an image classifier past --max-length.
  */
 function refuseFlagsTheKindIgnores(values: Record<string, unknown>, what: WhatTheRunTrains): void {

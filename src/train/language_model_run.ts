@@ -18,6 +18,8 @@ import { availableMemory, peakResidentBytes } from '../io/system_memory.js';
 import { assertFitsInMemory, describeEstimate, estimateCausalLMMemory, fewestStreamedLayers, frozenBytes, gb, memoryBudget, trainsNoBaseMatrix, type MemoryEstimate } from './memory_estimate.js';
 import { writeTrainingReport } from './report.js';
 import { trainModel, type TrainResult } from './trainer.js';
+import { taskHeldOutLoss } from './task.js';
+import { causalLMTask } from './tasks/causal_lm.js';
 
 /** What the examples were made from: a checkpoint of other data is not resumed (it joins the fingerprint). */
 export interface LanguageModelData {
@@ -43,6 +45,8 @@ export interface LanguageModelRunOptions extends FineTuneRunSettings {
   train: Example[];
   /** Held-out examples: their loss is logged at the start, every evalEvery updates and at the end. */
   heldOut?: Example[];
+  /** Test examples (mlx-lm's --test): scored once after training, their loss and perplexity in metrics.json. */
+  test?: Example[];
   /** Where the method's config came from, for its error messages (default 'method config'). */
   methodSource?: string;
   /** The padding token of the batches (the tokenizer's end of sequence). */
@@ -92,7 +96,7 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
   if (o.pack) log(`--pack: ${o.train.length} examples in ${packExamples(o.train, o.pack).length} rows of up to ${o.pack} tokens`);
 
   // Memory known before it is spent: refused here, naming what would fit, rather than killed while loading.
-  const longest = Math.max(...o.train.map((e) => e.ids.length), ...(o.heldOut ?? []).map((e) => e.ids.length));
+  const longest = Math.max(...[o.train, o.heldOut ?? [], o.test ?? []].flatMap((set) => set.map((e) => e.ids.length)));
   const budget = o.memory ?? memoryBudget(undefined);
   const runShape = { command: 'train', batch: o.options.batchSize, length: longest, gradientCheckpointing, methodConfig: o.method, bf16, quantize: o.quantize } as const;
   // --stream-weights pages as few decoder layers through memory as the budget needs, and a fit so found keeps
@@ -146,10 +150,24 @@ export async function fineTuneLanguageModel(o: LanguageModelRunOptions): Promise
     if (bf16) setBf16Compute(false);
   }
   await saveAdapterAsync(join(o.outDir, 'adapter'), adapter, base);
+  const tested = o.test && o.test.length > 0 ? await testLoss(model, o.test, o.options.batchSize, o.padId) : null;
+  if (tested) log(`test: loss ${tested.test_loss.toFixed(4)}, perplexity ${tested.test_perplexity.toFixed(3)} over ${tested.test_tokens} tokens`);
   const metrics = writeTrainingReport(o.outDir, adapter, training, o.options, `${adapter.method} on ${o.modelDir}`, {
-    memory_estimate_mb: Math.round(estimate.bytes / 1e6), peak_rss_mb: Math.round(peakResidentBytes() / 1e6),
+    memory_estimate_mb: Math.round(estimate.bytes / 1e6), peak_rss_mb: Math.round(peakResidentBytes() / 1e6), ...tested,
   });
   return { model, adapter, training, metrics, estimate };
+}
+
+/**
+ * The trained model's mean next-token loss over every scored token of the test examples (as the held-out
+ * loss is taken), and its perplexity: what mlx-lm's --test prints after training. A loss that is not
+ * finite is refused by name: the adapter is written, no metrics are.
+ */
+async function testLoss(model: CausalLM, test: Example[], batchSize: number, padId: number): Promise<{ test_loss: number; test_perplexity: number; test_tokens: number }> {
+  model.eval();
+  const { loss, units } = await taskHeldOutLoss(causalLMTask(model, [], test, padId), batchSize);
+  if (!Number.isFinite(loss)) throw new GiftjsError(`the test loss is ${loss} over ${units} tokens: the trained model's outputs on the test data are not finite (the adapter is written; metrics.json is not)`);
+  return { test_loss: loss, test_perplexity: Math.exp(loss), test_tokens: units };
 }
 
 /**

@@ -69,7 +69,6 @@ test('flags the model\'s kind does not read are refused, naming the kinds that d
   // Each had trained without a word: a language model past the classifiers' data flags, a classifier
   // past a language model's --format, an image classifier past --max-length.
   const lm = /--model is .*llama3-scaled-tied, a language model \(llama\); leave it out/;
-  refused(train('t', '--test-data', data), new RegExp(`--test-data is read when training a sequence classifier or an image classifier, and ${lm.source}`));
   refused(train('l', '--label-field', 'label'), new RegExp(`--label-field is read when training a sequence classifier, and ${lm.source}`));
   refused(train('f', '--text-fields', 'text'), /--text-fields is read when training a sequence classifier, and --model/);
   refused(train('c', '--columns', 'text,label'), /--columns is read when training a sequence classifier, and --model/);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes GIFT adapters made by python/gift_torch on transformers 5.17's own models of every causal-LM family
 giftjs reads (the folders tools/make_sliding_window_fixtures.py, make_gemma_fixtures.py and
-make_phi_longrope_fixtures.py wrote), with transformers' loss through each, for test/cli/gift_torch_adapters.test.ts:
+make_phi_longrope_fixtures.py and make_phi_fixtures.py wrote), with transformers' loss through each, for test/cli/gift_torch_adapters.test.ts:
 an adapter gift_torch makes on a transformers model loads in giftjs and gives the same loss. Run with the peer venv
 (../shared/peer/setup_peer.sh prints its python), from the repository root:
     python tools/make_gift_torch_fixtures.py test/fixtures/gift_torch [family ...]
@@ -35,6 +35,7 @@ FAMILIES = {
     "gemma3": ("gemma/gemma3", ["q_proj", "v_proj"]),
     "gemma2": ("gemma/gemma2", ["q_proj", "v_proj"]),
     "gemma1": ("gemma/gemma1", ["q_proj", "v_proj"]),
+    "phi2": ("phi/phi2", ["q_proj", "v_proj"]),
 }
 
 

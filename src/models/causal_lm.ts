@@ -1,6 +1,6 @@
 // The causal-LM contract: what generate, perplexity, the trainer, export, merge, inspect and the CLI
 // ask of a language model, whatever its family. A family implements it in its own folder
-// (models/llama/: Llama, Mistral, Qwen2, Qwen3; models/gemma/: Gemma 3, Gemma 2, Gemma), through the shared
+// (models/llama/: Llama, Mistral, Qwen2, Qwen3; models/gemma/: Gemma 3, Gemma 2, Gemma; models/phi/: Phi-2), through the shared
 // ForCausalLM of decoder_lm.ts, and registers it once (models/registry.ts); code
 // outside models/ sees only this. The KV cache is shared by every family, as mlx-lm shares one.
 import type { Module } from '../nn/module.js';

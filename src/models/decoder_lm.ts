@@ -18,8 +18,30 @@ import { loadStateDict } from './load_state_dict.js';
 import { generationEndTokens } from './generation_config.js';
 import {
   decoderLayer, keptPositions, KVCache, matrixLoadOptions, stepInputs,
-  type CausalLM, type CausalLMConfig, type CausalLMForwardOptions, type CausalLMLossOptions, type StepInputs, type WeightLoadOptions,
+  type CausalLM, type CausalLMConfig, type CausalLMForwardOptions, type CausalLMLossOptions, type PackedLayout, type StepInputs, type WeightLoadOptions,
 } from './causal_lm.js';
+
+/**
+ * What a layer reads beside the hidden states in a family whose RoPE does not change from one forward to
+ * the next (Gemma's, Phi's): the shape, where the positions start, the padding or packing, the KV cache.
+ */
+export interface PositionalStepContext {
+  batch: number;
+  seq: number;
+  positionOffset: number;
+  keyMask: Float32Array | null;
+  cache: KVCache | null;
+  /** Packed sequences: keyMask holds segment ids, and each token's position in its segment. */
+  packed: PackedLayout | null;
+}
+
+/** That context from a forward's checked inputs (DecoderOnlyLM.layerContext of such a family). */
+export function positionalStepContext({ cache, past, keyMask, packed }: StepInputs, batch: number, seq: number): PositionalStepContext {
+  return { batch, seq, positionOffset: past, keyMask, cache, packed };
+}
+
+/** Checkpoint tensors of RoPE's buffers, which carry no parameters (some exporters write them). */
+export const ROTARY_BUFFERS = /(^|\.)rotary_emb\.[a-z_]*inv_freq$/;
 
 /** A decoder layer of a family: the hidden states and what its forward reads beside them (Context). */
 export interface DecoderBlock<Context> extends Module {
@@ -47,12 +69,12 @@ export abstract class DecoderOnlyLM<Config extends CausalLMConfig, Stack extends
   /**
    * `model` is the family's stack, built from the same rng before the head (the order random weights
    * are drawn in); `ignoredTensors` names checkpoint tensors that carry no parameter (buffers some
-   * exporters write).
+   * exporters write); `headBias`: an untied head with a bias (Phi's).
    */
-  constructor(readonly config: Config, model: Stack, rng: Random | null, private readonly ignoredTensors: RegExp) {
+  constructor(readonly config: Config, model: Stack, rng: Random | null, private readonly ignoredTensors: RegExp, headBias = false) {
     super();
     this.model = this.child('model', model);
-    this.lm_head = config.tieWordEmbeddings ? null : this.child('lm_head', new Linear(config.hiddenSize, config.vocabSize, rng, false));
+    this.lm_head = config.tieWordEmbeddings ? null : this.child('lm_head', new Linear(config.hiddenSize, config.vocabSize, rng, headBias));
   }
 
   /** What each layer of a forward reads beside the hidden states, from the inputs stepInputs checked. */

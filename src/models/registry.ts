@@ -18,6 +18,8 @@ import type { GgufImport } from './gguf_import.js';
 import { GEMMA_ARCHITECTURES, GEMMA_MODEL_TYPES, parseGemmaConfig } from './gemma/config.js';
 import { GemmaForCausalLM } from './gemma/model.js';
 import { gemmaFromGguf } from './gemma/gguf.js';
+import { PHI_ARCHITECTURES, PHI_MODEL_TYPES, parsePhiConfig } from './phi/config.js';
+import { PhiForCausalLM } from './phi/model.js';
 import { readUseLiteConfig, USE_LITE_ARCHITECTURE } from './use_lite/config.js';
 import { UseLiteForSequenceClassification } from './use_lite/model.js';
 import { ViTForImageClassification } from './vit/model.js';
@@ -99,6 +101,14 @@ const FAMILIES: ModelFamily[] = [
     fromConfig: (config, source, rng) => new GemmaForCausalLM(parseGemmaConfig(config, source), rng),
     parseConfig: parseGemmaConfig,
     fromGguf: { gemma: (f) => gemmaFromGguf(f, 'gemma'), gemma2: (f) => gemmaFromGguf(f, 'gemma2'), gemma3: (f) => gemmaFromGguf(f, 'gemma3') },
+  },
+  {
+    name: 'phi', kind: 'causal-lm', architectures: PHI_ARCHITECTURES,
+    accepts: (c) => (architectureField(c) !== undefined ? byArchitecture(PHI_ARCHITECTURES)(c) : PHI_MODEL_TYPES.includes(String(c.model_type))),
+    giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
+    load: (dir, o) => PhiForCausalLM.fromPretrained(dir, o),
+    fromConfig: (config, source, rng) => new PhiForCausalLM(parsePhiConfig(config, source), rng),
+    parseConfig: parsePhiConfig,
   },
   {
     name: 'bert', kind: 'sequence-classifier', architectures: [...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES],

@@ -1,10 +1,11 @@
 // The commands a user runs, on folders transformers 5.17 wrote for the modern families (Mistral with a
 // sliding window shorter than the texts, Qwen2 and Qwen3 with windows on some layers, Phi-3 with its
 // fused projections, Phi-3.5 and Phi-4-mini with LongRoPE (Phi-4-mini's over part of each head),
-// Gemma 3, Gemma 2): `gift eval` prints transformers' loss over texts + EOS, with
+// Gemma 3, Gemma 2, Gemma, Phi-2): `gift eval` prints transformers' loss over texts + EOS, with
 // and without the PEFT 0.21 LoRA adapter on every linear layer, and `gift generate` prints what
 // transformers' greedy generate() decodes (tools/make_sliding_window_fixtures.py and
-// tools/make_gemma_fixtures.py and tools/make_phi_longrope_fixtures.py wrote cli_reference.json beside each folder).
+// tools/make_gemma_fixtures.py, tools/make_phi_longrope_fixtures.py and tools/make_phi_fixtures.py wrote
+// cli_reference.json beside each folder).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ function gift(...args: string[]): string {
   return r.stdout;
 }
 
-const FOLDERS = ['sliding_window/mistral', 'sliding_window/qwen2', 'sliding_window/qwen3', 'sliding_window/phi3', 'phi_longrope/phi35', 'phi_longrope/phi4mini', 'gemma/gemma3', 'gemma/gemma2', 'gemma/gemma1'];
+const FOLDERS = ['sliding_window/mistral', 'sliding_window/qwen2', 'sliding_window/qwen3', 'sliding_window/phi3', 'phi_longrope/phi35', 'phi_longrope/phi4mini', 'gemma/gemma3', 'gemma/gemma2', 'gemma/gemma1', 'phi/phi2'];
 
 for (const folder of FOLDERS) {
   test(`${folder}: gift eval and gift generate print what transformers computes`, () => {

@@ -87,6 +87,7 @@ const FAMILIES: Family[] = [
     ['gemma3 (local and global layers, (1 + w) norms)', 'gemma/gemma3', 'q_proj,v_proj'],
     ['gemma2 (soft-capped logits)', 'gemma/gemma2', 'q_proj,v_proj'],
     ['gemma (two norms a block, erf GELU)', 'gemma/gemma1', 'q_proj,v_proj'],
+    ['phi2 (LayerNorm, parallel attention and MLP, biased head, residual dropout)', 'phi/phi2', 'q_proj,v_proj'],
   ].map(([name, folder, targets]): Family => ({
     name: name!, targets: targets!.split(','),
     build: () => loadCausalLM(join(FIXTURES, folder!)),

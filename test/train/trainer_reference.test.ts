@@ -161,7 +161,7 @@ test('weight decay applies to the tensors transformers\' Trainer decays (get_dec
   timeout: 300_000,
 }, () => {
   const folders: [string, ModelKind][] = [
-    ['llama/llama-gqa', 'causal-lm'], ['llama/qwen2-bias', 'causal-lm'], ['qwen3/qwen3', 'causal-lm'], ['gemma/gemma2', 'causal-lm'], ['gemma/gemma3', 'causal-lm'], ['gemma/gemma1', 'causal-lm'],
+    ['llama/llama-gqa', 'causal-lm'], ['llama/qwen2-bias', 'causal-lm'], ['qwen3/qwen3', 'causal-lm'], ['gemma/gemma2', 'causal-lm'], ['gemma/gemma3', 'causal-lm'], ['gemma/gemma1', 'causal-lm'], ['phi/phi2', 'causal-lm'],
     ['phi_longrope/phi35', 'causal-lm'], ['sliding_window/mistral', 'causal-lm'], ['encoders/bert', 'sequence-classifier'], ['encoders/roberta', 'sequence-classifier'],
     ['encoders/vit', 'image-classifier'],
   ];

@@ -14,18 +14,11 @@ import { parseGemmaConfig, type GemmaConfig } from './config.js';
 import { ropeInverseFrequencies } from '../rope.js';
 import type { GgufModel, GgufOutType } from '../../io/gguf.js';
 import { gemmaGguf } from './gguf.js';
-import type { KVCache, PackedLayout, StepInputs, WeightLoadOptions } from '../causal_lm.js';
-import { DecoderOnlyLM, loadDecoderFolder } from '../decoder_lm.js';
+import type { StepInputs, WeightLoadOptions } from '../causal_lm.js';
+import { DecoderOnlyLM, loadDecoderFolder, positionalStepContext, ROTARY_BUFFERS, type PositionalStepContext } from '../decoder_lm.js';
 
-interface StepContext {
-  batch: number;
-  seq: number;
-  positionOffset: number;
-  keyMask: Float32Array | null;
-  cache: KVCache | null;
-  /** Packed sequences: keyMask holds segment ids, and each token's position in its segment. */
-  packed: PackedLayout | null;
-}
+/** What each layer reads beside the hidden states. */
+type StepContext = PositionalStepContext;
 
 /** Gemma's RMSNorm: x / rms(x) * (1 + weight), the weight stored as the offset from 1 (zeros = identity). */
 class GemmaRMSNorm extends Module {
@@ -147,16 +140,13 @@ class GemmaModel extends Module {
   }
 }
 
-/** Checkpoint tensors that carry no parameters (buffers some exporters write). */
-const IGNORED_TENSORS = /(^|\.)rotary_emb\.[a-z_]*inv_freq$/;
-
 export class GemmaForCausalLM extends DecoderOnlyLM<GemmaConfig, GemmaModel, StepContext> {
   /** Token embeddings are multiplied by sqrt(hidden), as float32 (transformers casts it to the weights' dtype). */
   readonly embedScale: number;
 
   /** Builds the module tree; weights are random (rng) or zeros awaiting a checkpoint (null). The head is tied by Gemma's default. */
   constructor(config: GemmaConfig, rng: Random | null = null) {
-    super(config, new GemmaModel(config, rng), rng, IGNORED_TENSORS);
+    super(config, new GemmaModel(config, rng), rng, ROTARY_BUFFERS);
     this.embedScale = Math.fround(Math.sqrt(config.hiddenSize));
   }
 
@@ -165,8 +155,8 @@ export class GemmaForCausalLM extends DecoderOnlyLM<GemmaConfig, GemmaModel, Ste
     return loadDecoderFolder(dir, parseGemmaConfig, (config) => new GemmaForCausalLM(config), options);
   }
 
-  protected layerContext({ cache, past, keyMask, packed }: StepInputs, batch: number, seq: number): StepContext {
-    return { batch, seq, positionOffset: past, keyMask, cache, packed };
+  protected layerContext(inputs: StepInputs, batch: number, seq: number): StepContext {
+    return positionalStepContext(inputs, batch, seq);
   }
 
   protected override embed(ids: Int32Array | readonly number[], batch: number, seq: number): Tensor {

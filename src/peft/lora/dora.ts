@@ -18,12 +18,27 @@ import type { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { LoraLinearAdapter, type LoraWeights } from './layer.js';
 
-/** ||W_o||^2 of each output row o [out] of a frozen weight (float32 whatever its storage: dequantized, as PEFT reads it). */
+/**
+ * ||W_o||^2 of each output row o [out] of a frozen weight, summed in float64 on the host: a float32 weight
+ * is read where it lies, another (bfloat16, float16, quantized) from one float32 copy, dequantized as PEFT
+ * reads it -- no other [out, in] is made.
+ */
 export function doraRowSquares(weight: Tensor): Tensor {
-  return noGrad(() => tidy(() => {
-    const values = weight.toFloat32();
-    return sum(mul(values, values), -1);
-  }));
+  const [rows, cols] = weight.shape as [number, number];
+  const asStored = weight.dtype === 'float32' && !weight.quantized;
+  const values = asStored ? weight : weight.toFloat32();
+  try {
+    const data = values.data;
+    const squares = new Float32Array(rows);
+    for (let o = 0; o < rows; o++) {
+      let sum = 0;
+      for (let i = o * cols, end = i + cols; i < end; i++) sum += data[i]! * data[i]!;
+      squares[o] = sum;
+    }
+    return Tensor.fromArray(squares);
+  } finally {
+    if (!asStored) values.dispose();
+  }
 }
 
 /**

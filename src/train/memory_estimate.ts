@@ -107,7 +107,8 @@ export function estimateCausalLMMemory(dir: string, o: MemoryEstimateOptions): M
   const trainable = new Set<Tensor>();
   // DoRA (LoRA's use_dora): each adapted layer keeps its rescaled output's input for the magnitudes'
   // gradient (a [tokens, out] more; the backward of the widest makes two more for a while), and the squares
-  // of a weight's rows are taken from a float32 copy of it where it is not stored as float32 (the largest counted).
+  // of a weight's rows are taken from a float32 copy of it where it is not stored as float32 (the largest
+  // weight's copy counted, whatever the storage).
   // (Measured on a 576-wide Llama shape, DoRA on every linear layer, 4 x 128: 131-138 MB above LoRA's peak; these count 131.)
   let doraOutputs = 0;
   let doraWidest = 0;

@@ -8,7 +8,7 @@
 // end token only, one mean over the window's tokens, the norm before clipping, AdamW, which
 // tensors weight decay applies to, the warmup's length) where a unit test checks one piece by
 // hand. The prompts end without a space, where giftjs and TRL split prompt from completion alike.
-// The other causal families (Gemma 2 and 3, Phi-3.5, Mistral, Qwen 3) take the same runs; sequence
+// The other causal families (Gemma, Gemma 2 and 3, Phi-2, Phi-3.5, Mistral, Qwen 3) take the same runs; sequence
 // classifiers and a regressor (BERT, RoBERTa; GIFT on query,value with the head) and a ViT image classifier
 // (GIFT on the attention output with the head) are checked against transformers' Trainer the same way.
 import assert from 'node:assert/strict';
@@ -73,10 +73,13 @@ function tensors(path: string): Map<string, Float32Array> {
   }
 }
 
-function scratch(fixture: string) {
+/** A copy of the fixture folder (its config.json changed by `configEdit`) and the records as train.jsonl. */
+function scratch(fixture: string, configEdit: Record<string, unknown> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-trainer-ref-'));
   const model = join(dir, 'model');
   cpSync(join(ROOT, 'test/fixtures', fixture), model, { recursive: true });
+  const configPath = join(model, 'config.json');
+  writeFileSync(configPath, JSON.stringify({ ...JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>, ...configEdit }, null, 2));
   const data = join(dir, 'train.jsonl');
   writeFileSync(data, RECORDS.map((r) => JSON.stringify(r)).join('\n') + '\n');
   return { dir, model, data };
@@ -99,7 +102,11 @@ function sameUpdates(ours: StepLog[], theirs: { loss: number; grad_norm: number;
 // whose gradients are all near 0 moves by a share of the learning rate that float32's summation order
 // changes; full fine-tuning trains 27k entries and some have such gradients (the largest difference,
 // 6e-5, is one entry of an MLP matrix). Decaying the norm weights would move them by ~6e-3.
-interface Case { method: string; flags: string[]; init?: Record<string, unknown>; tensorTolerance: number; settings?: Record<string, unknown>; label?: string; fixture?: string }
+interface Case {
+  method: string; flags: string[]; init?: Record<string, unknown>; tensorTolerance: number; settings?: Record<string, unknown>; label?: string; fixture?: string;
+  /** Changes to the fixture's config.json (Phi-2's residual dropout off: the two sides' masks cannot agree). */
+  configEdit?: Record<string, unknown>;
+}
 const loraOn = (targets: string[]): Pick<Case, 'method' | 'flags' | 'init'> => ({ method: 'lora', flags: ['--method', 'lora', '--rank', '4', '--alpha', '8', '--targets', targets.join(','), '--dropout', '0'],
   init: { method: 'lora', rank: 4, alpha: 8, target_modules: targets, lora_dropout: 0 } });
 const CASES: Case[] = [
@@ -131,6 +138,10 @@ const CASES: Case[] = [
   // (Not the Qwen 2 fixture: transformers 5 reads a qwen2 folder's tokenizer as Qwen2Tokenizer whatever its
   // tokenizer_config says, and the fixture's is a Llama one.)
   { ...loraOn(['q_proj', 'v_proj']), tensorTolerance: 2e-5, fixture: 'sliding_window/qwen3', label: 'lora on Qwen 3' },
+  // Gemma's two norms a block and erf GELU; Phi-2's LayerNorms, side-by-side attention and MLP, biased head.
+  { ...loraOn(['q_proj', 'v_proj', 'down_proj']), tensorTolerance: 2e-5, fixture: 'gemma/gemma1', label: 'lora on Gemma' },
+  { method: 'gift', flags: ['--method', 'gift', '--rank', '4', '--targets', 'q_proj,fc1'], init: { method: 'gift', rank: 4, target_modules: ['q_proj', 'fc1'] },
+    tensorTolerance: 2e-5, fixture: 'phi/phi2', label: 'gift on Phi-2', configEdit: { resid_pdrop: 0 } },
 ];
 
 for (const c of CASES) {
@@ -138,7 +149,7 @@ for (const c of CASES) {
     skip: hasTrl ? false : `no python with trl at ${PYTHON} (set GIFTJS_PEER_PYTHON; .ci/run installs it into the peer venv)`,
     timeout: 300_000,
   }, () => {
-    const s = scratch(c.fixture ?? 'llama/llama-gqa');
+    const s = scratch(c.fixture ?? 'llama/llama-gqa', c.configEdit);
     let init: string | undefined;
     if (c.init) {
       // The starting adapter, drawn as gift train draws it from the same seed, for the reference to start from.

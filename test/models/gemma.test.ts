@@ -68,6 +68,8 @@ test('Gemma configs are read as transformers reads them (both layouts), and what
   // Gemma (1): hidden_act, 1/sqrt(head_dim) whatever query_pre_attn_scalar says, every layer global, nothing capped.
   const gemma1 = (extra: Record<string, unknown>) => parse({ architectures: ['GemmaForCausalLM'], query_pre_attn_scalar: 16, sliding_window: 2, final_logit_softcapping: 30, ...extra });
   assert.deepEqual([gemma1({}).geluApproximation, gemma1({ hidden_act: 'gelu' }).geluApproximation], ['tanh', 'none']);
+  // transformers 5.17's Gemma MLP reads hidden_act alone: with hidden_activation gelu_pytorch_tanh beside "gelu" it computes the erf form.
+  assert.equal(gemma1({ hidden_act: 'gelu', hidden_activation: 'gelu_pytorch_tanh' }).geluApproximation, 'none');
   assert.deepEqual([gemma1({}).attentionScale, gemma1({}).layerWindows, gemma1({}).finalLogitSoftcap, gemma1({}).sandwichNorms], [0.5, [0, 0, 0, 0, 0, 0, 0], null, false]);
   assert.deepEqual(parseGemmaConfig({ ...base, architectures: undefined, model_type: 'gemma' }).architecture, 'GemmaForCausalLM');
   assert.throws(() => gemma1({ hidden_act: 'silu' }), /hidden_act "silu" is not supported \(supported: gelu_pytorch_tanh, gelu\)/);

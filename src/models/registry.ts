@@ -70,6 +70,8 @@ export interface ModelFamily {
   shapes?(dir: string, options: LoadOptions): Module;
   /** GGUF architectures (general.architecture) the family reads, each with its mapping (models/gguf_import.ts). */
   fromGguf?: Record<string, (file: GgufFile) => GgufImport>;
+  /** false: its models have no GGUF form yet, so gift export --format gguf refuses them before loading anything. */
+  readonly ggufExport?: false;
 }
 
 function architectureField(config: Record<string, unknown>): string | undefined {
@@ -108,7 +110,7 @@ const FAMILIES: ModelFamily[] = [
     giftTargets: ['q_proj', 'v_proj'], giftRank: 64,
     load: (dir, o) => PhiForCausalLM.fromPretrained(dir, o),
     fromConfig: (config, source, rng) => new PhiForCausalLM(parsePhiConfig(config, source), rng),
-    parseConfig: parsePhiConfig,
+    parseConfig: parsePhiConfig, ggufExport: false,
   },
   {
     name: 'bert', kind: 'sequence-classifier', architectures: [...BERT_ARCHITECTURES, ...ROBERTA_ARCHITECTURES],

@@ -4,6 +4,9 @@
 // half of each head, GQA -- with left padding, the loss, greedy generation through the KV cache, and a
 // PEFT 0.21 LoRA adapter on every linear layer; its dropouts act in training only.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -60,4 +63,12 @@ test('Phi configs are read as transformers reads them, and what is not implement
   assert.throws(() => parse({ tie_word_embeddings: true }), /tie_word_embeddings true is not supported/);
   assert.throws(() => parse({ resid_pdrop: 1.5 }), /'resid_pdrop' must be a dropout probability in \[0, 1\), got 1\.5/);
   assert.throws(() => parse({ partial_rotary_factor: 0.1 }), /rotates 0 of each head's 8 dimensions/);
+});
+
+test('gift export --format gguf refuses Phi-2 by name before loading anything, writing nothing', () => {
+  const out = join(mkdtempSync(join(tmpdir(), 'giftjs-phi-gguf-')), 'phi2.gguf');
+  const r = spawnSync(process.execPath, [fileURLToPath(new URL('../../../bin/gift.js', import.meta.url)), 'export', '--format', 'gguf', '--model', join(DIR, 'phi2'), '--out', out], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /GGUF export of PhiForCausalLM is not supported yet \(the llama, gemma families are exported\)/);
+  assert.equal(existsSync(out), false);
 });

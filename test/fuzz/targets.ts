@@ -325,6 +325,11 @@ export const TARGETS: FuzzTarget[] = [
     writeFileSync(join(scratch, 'config.json'), text);
     loadCausalLM(scratch);
   }, (scratch) => cpSync(LLAMA, scratch, { recursive: true })),
+  // The other causal families' parsers: Gemma's (a mutated model_type or architectures reaches Gemma 2's and 3's) and Phi-2's.
+  ...['gemma/gemma1', 'phi/phi2'].map((folder) => fileTarget(`${folder.split('/')[1]} config.json`, () => mutatedJson(readJson(join(FIX, folder, 'config.json'))), (text, scratch) => {
+    writeFileSync(join(scratch, 'config.json'), text);
+    noGrad(() => loadCausalLM(scratch).forward([1, 2, 3], 1, 3).dispose());
+  }, (scratch) => cpSync(join(FIX, folder), scratch, { recursive: true }))),
   fileTarget('bert config.json', () => mutatedJson(readJson(join(BERT, 'config.json'))), (text, scratch) => {
     writeFileSync(join(scratch, 'config.json'), text);
     loadSequenceClassifier(scratch, 2);

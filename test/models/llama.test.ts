@@ -112,5 +112,6 @@ test('a target that matches nothing, and mismatched group sizes, are clear error
   assert.throws(() => attachAdapter(model, { method: 'gift', rank: 4, target_modules: ['q_proj'], layers: [5] }), /layers 5 are not in this model \(its layers: 0-1\)/);
   assert.throws(() => attachAdapter(model, { method: 'gift', rank: 0, target_modules: ['q_proj'] }), /'rank' must be a positive integer/);
   assert.throws(() => attachAdapter(model, { method: 'bitfit' }), /no bias parameters/);
-  assert.throws(() => attachAdapter(model, { method: 'dora' }), /unknown method 'dora'/);
+  assert.throws(() => attachAdapter(model, { method: 'ia3' }), /unknown method 'ia3' \(choose one of gift, lora, full, bitfit, head\)/);
+  assert.throws(() => attachAdapter(model, { method: 'dora' }), /method 'dora' is LoRA with DoRA's magnitudes \(PEFT's use_dora\): use --method lora --use-dora/);
 });

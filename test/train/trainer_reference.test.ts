@@ -78,8 +78,9 @@ function scratch(fixture: string, configEdit: Record<string, unknown> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'giftjs-trainer-ref-'));
   const model = join(dir, 'model');
   cpSync(join(ROOT, 'test/fixtures', fixture), model, { recursive: true });
+  // (Rewritten only when edited: JSON.stringify writes 3.0 as 3, which transformers' strict configs refuse for a float field.)
   const configPath = join(model, 'config.json');
-  writeFileSync(configPath, JSON.stringify({ ...JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>, ...configEdit }, null, 2));
+  if (Object.keys(configEdit).length > 0) writeFileSync(configPath, JSON.stringify({ ...JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>, ...configEdit }, null, 2));
   const data = join(dir, 'train.jsonl');
   writeFileSync(data, RECORDS.map((r) => JSON.stringify(r)).join('\n') + '\n');
   return { dir, model, data };

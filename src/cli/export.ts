@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { writeFileAtomic, writeFolderAtomic } from '../io/atomic.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { assertOutputApart } from '../io/output_folder.js';
-import { buildModelShapes, causalLMShapes, loadCausalLM, modelArchitecture, modelFamilies, modelFamily } from '../models/registry.js';
+import { buildModelShapes, causalLMShapes, loadCausalLM, modelFamilies, modelFamily } from '../models/registry.js';
 import { loadAdapter } from '../peft/adapter_io.js';
 import { AttachedGift } from '../peft/gift/model.js';
 import { toWegeft } from '../peft/gift/wegeft.js';
@@ -70,7 +70,8 @@ async function exportGguf(values: Record<string, unknown>): Promise<number> {
   if (!GGUF_OUT_TYPES.includes(outtype)) throw new GiftjsError(`--outtype must be ${GGUF_OUT_TYPES.join(', ')}, got '${String(values.outtype)}'`);
   const adapterDir = values.adapter as string | undefined;
   assertOutputApart(out, [{ flag: '--model', path: modelDir }, { flag: '--adapter', path: adapterDir }]);
-  if (modelFamily(modelDir).ggufExport === false) throw new GiftjsError(`${modelDir}: GGUF export of ${modelArchitecture(modelDir)} is not supported yet (the ${modelFamilies().filter((f) => f.kind === 'causal-lm' && f.ggufExport !== false).map((f) => f.name).join(', ')} families are exported)`);
+  const family = modelFamily(modelDir);
+  if (family.ggufExport === false) throw new GiftjsError(`${modelDir}: GGUF export of ${family.architectures.join(', ')} is not supported yet (the ${modelFamilies().filter((f) => f.kind === 'causal-lm' && f.ggufExport !== false).map((f) => f.name).join(', ')} families are exported)`);
   const tokenizer = ggufTokenizerMetadata(modelDir); // refused before any work when its kind is not written
   assertExportFits(modelDir, outtype, adapterDir === undefined, memoryBudget(values['memory-limit'] as string | undefined));
   // Without an adapter nothing changes the weights: BF16/F16 ones are read as stored (mapped) and converted

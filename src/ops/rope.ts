@@ -120,3 +120,14 @@ export function ropeAtPositions(x: Tensor, positions: ArrayLike<number>, options
   const rows = Array.from({ length: B }, (_, b) => rope(slice(x, 0, b, b + 1), { ...options, positions: Array.from({ length: T }, (_, t) => positions[b * T + t]!) }));
   return B === 1 ? rows[0]! : concat(rows, 0);
 }
+
+/**
+ * A partial rotary embedding (Phi-2's, Phi-3's partial_rotary_factor): `rotate` applied to the first
+ * rotaryDim dimensions of each head (the last axis of x [..., headDim]), the rest passed through.
+ */
+export function rotateLeadingDims(x: Tensor, rotaryDim: number, rotate: (t: Tensor) => Tensor): Tensor {
+  const axis = x.rank - 1;
+  const headDim = x.shape[axis]!;
+  if (rotaryDim === headDim) return rotate(x);
+  return concat([rotate(slice(x, axis, 0, rotaryDim)), slice(x, axis, rotaryDim, headDim)], axis);
+}

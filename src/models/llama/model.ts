@@ -6,8 +6,8 @@ import { Module } from '../../nn/module.js';
 import { swiglu } from '../../ops/activations.js';
 import { scaledDotProductAttention } from '../../ops/attention.js';
 import { add } from '../../ops/elementwise.js';
-import { rope, ropeAtPositions } from '../../ops/rope.js';
-import { concat, reshape, slice, transpose } from '../../ops/shape_ops.js';
+import { rope, ropeAtPositions, rotateLeadingDims } from '../../ops/rope.js';
+import { reshape, slice, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { llamaInverseFrequencies, parseLlamaConfig, type LlamaConfig } from './config.js';
@@ -76,8 +76,7 @@ class LlamaAttention extends Module {
       return ctx.packed ? ropeAtPositions(t, ctx.packed.positions, options) : rope(t, { ...options, positionOffset: ctx.positionOffset });
     };
     // Phi-3's partial rotary: the first rotaryDim dimensions of each head rotate, the rest pass through.
-    const rd = this.c.rotaryDim;
-    const rotate = (t: Tensor) => (rd === hd ? rotateAll(t) : concat([rotateAll(slice(t, 3, 0, rd)), slice(t, 3, rd, hd)], 3));
+    const rotate = (t: Tensor) => rotateLeadingDims(t, this.c.rotaryDim, rotateAll);
     const [qx, kx, vx] = this.project(x);
     const q = rotate(heads(qx, this.c.numHeads, this.q_norm));
     const k = rotate(heads(kx, this.c.numKvHeads, this.k_norm));

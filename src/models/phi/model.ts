@@ -5,8 +5,8 @@ import { Module } from '../../nn/module.js';
 import { gelu } from '../../ops/activations.js';
 import { scaledDotProductAttention } from '../../ops/attention.js';
 import { add } from '../../ops/elementwise.js';
-import { rope, ropeAtPositions } from '../../ops/rope.js';
-import { concat, reshape, slice, transpose } from '../../ops/shape_ops.js';
+import { rope, ropeAtPositions, rotateLeadingDims } from '../../ops/rope.js';
+import { reshape, transpose } from '../../ops/shape_ops.js';
 import { Random } from '../../tensor/random.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { GiftjsError } from '../../errors.js';
@@ -37,12 +37,11 @@ class PhiAttention extends Module {
   forward(x: Tensor, ctx: StepContext): Tensor {
     const { batch, seq } = ctx;
     const hd = this.c.headDim;
-    const rd = this.c.rotaryDim;
     // [batch, seq, n * hd] -> [batch, n, seq, hd]
     const heads = (t: Tensor, n: number) => transpose(reshape(t, [batch, seq, n, hd]), 1, 2);
     const rotateAll = (t: Tensor) => (ctx.packed ? ropeAtPositions(t, ctx.packed.positions, { invFreq: this.invFreq }) : rope(t, { invFreq: this.invFreq, positionOffset: ctx.positionOffset }));
     // The first rotaryDim dimensions of each head rotate, the rest pass through.
-    const rotate = (t: Tensor) => (rd === hd ? rotateAll(t) : concat([rotateAll(slice(t, 3, 0, rd)), slice(t, 3, rd, hd)], 3));
+    const rotate = (t: Tensor) => rotateLeadingDims(t, this.c.rotaryDim, rotateAll);
     const q = rotate(heads(this.q_proj.forward(x), this.c.numHeads));
     const k = rotate(heads(this.k_proj.forward(x), this.c.numKvHeads));
     const v = heads(this.v_proj.forward(x), this.c.numKvHeads);
